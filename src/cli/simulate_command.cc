@@ -1,0 +1,10 @@
+#include "cli/commands.h"
+
+namespace mare::cli {
+
+void AddSimulateCommand(CLI::App& app, int* exit_code) {
+  auto* cmd = app.add_subcommand("simulate", "(not yet built)");
+  cmd->callback([exit_code] { *exit_code = 1; });
+}
+
+}  // namespace mare::cli

@@ -1,0 +1,35 @@
+#include "common/time.h"
+
+#include <gtest/gtest.h>
+
+namespace mare {
+namespace {
+
+TEST(Time, FormatsUtcMicroseconds) {
+  EXPECT_EQ(FormatTimestamp(0), "1970-01-01T00:00:00.000000Z");
+  EXPECT_EQ(FormatTimestamp(1705831564095931), "2024-01-21T10:06:04.095931Z");
+  EXPECT_EQ(FormatTimestamp(-1), "1969-12-31T23:59:59.999999Z");
+  EXPECT_EQ(FormatTimestamp(951782400000000), "2000-02-29T00:00:00.000000Z");
+}
+
+TEST(Time, ParsesDurations) {
+  EXPECT_EQ(*ParseDurationMicros("7d"), 7 * kMicrosPerDay);
+  EXPECT_EQ(*ParseDurationMicros("500ms"), 500'000);
+  EXPECT_EQ(*ParseDurationMicros("1.5h"), 5400 * kMicrosPerSecond);
+  EXPECT_EQ(*ParseDurationMicros("30"), 30 * kMicrosPerSecond);
+  EXPECT_FALSE(ParseDurationMicros("fast").ok());
+  EXPECT_FALSE(ParseDurationMicros("5 parsecs").ok());
+  EXPECT_FALSE(ParseDurationMicros("-1s").ok());
+  EXPECT_EQ(FormatDuration(7 * kMicrosPerDay), "1w");
+  EXPECT_EQ(FormatDuration(90 * kMicrosPerSecond), "90s");
+}
+
+TEST(Time, ParsesByteSizes) {
+  EXPECT_EQ(*ParseByteSize("64KiB"), 65536);
+  EXPECT_EQ(*ParseByteSize("1GiB"), 1073741824);
+  EXPECT_EQ(*ParseByteSize("1000"), 1000);
+  EXPECT_FALSE(ParseByteSize("lots").ok());
+}
+
+}  // namespace
+}  // namespace mare

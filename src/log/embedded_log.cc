@@ -1,0 +1,1 @@
+#include "log/embedded_log.h"

@@ -1,0 +1,40 @@
+// The embedded log: mare's own durable log, a directory of append-only segment files per
+// topic partition (format: docs/formats/log.md). Needs no other server.
+//
+// Durability: Append() write()s each batch before returning, so a killed process loses
+// nothing acknowledged. fsync policy "interval" (default) syncs every fsync_interval_us from a
+// background thread, bounding what a power loss can take; "batch" syncs before each Append
+// returns; "never" leaves it to the operating system.
+//
+// On open, each partition's newest segment is checked batch by batch: a torn tail (a batch cut
+// short by a crash) is truncated away and reported in the log and in metrics; a batch whose
+// checksum does not match is corruption, and opening fails with Status::Corruption naming
+// the file and position, unless repair is set, which truncates there and says so.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/metrics.h"
+#include "log/log.h"
+
+namespace mare::log {
+
+enum class FsyncPolicy { kInterval, kBatch, kNever };
+
+struct EmbeddedLogOptions {
+  std::string dir;                                  // created if absent
+  FsyncPolicy fsync = FsyncPolicy::kInterval;
+  int64_t fsync_interval_us = 1'000'000;
+  int64_t segment_bytes = 64LL << 20;               // roll to a new segment past this size
+  int64_t segment_age_us = 3'600'000'000;           // ... or when the active one is this old
+  int64_t retention_check_interval_us = 60'000'000;
+  bool read_only = false;  // for `mare log` beside a running process: no lock, no truncation
+  bool repair = false;     // truncate at a corrupt batch instead of failing to open
+  metrics::Registry* metrics = nullptr;  // defaults to Registry::Global()
+};
+
+Result<std::unique_ptr<Log>> OpenEmbeddedLog(const EmbeddedLogOptions& options);
+
+}  // namespace mare::log

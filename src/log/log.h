@@ -1,0 +1,115 @@
+// The log: an ordered, durable, replayable sequence of records per topic partition, with
+// Kafka's semantics, so that the embedded implementation (embedded_log.h) and Apache Kafka
+// (a later backend) are interchangeable behind it.
+//
+// - A topic has a fixed number of partitions; a record goes to one partition and gets the next
+//   offset there (0, 1, 2, ...). Offsets never go back and are never reused.
+// - A record is (timestamp, key, value): for readings, the event time, the sensor id in
+//   decimal, and the reading's JSON. PartitionFor() maps a sensor to its partition, so one
+//   sensor's readings stay in order.
+// - A consumer group commits, per partition, the next offset it will read (Kafka's meaning of
+//   a committed offset). A consumer that subscribes starts from the committed offset, or from
+//   the oldest retained record when the group has none.
+//
+//   auto log = OpenEmbeddedLog(options);            // Result<std::unique_ptr<Log>>
+//   (*log)->CreateTopic({.name = "raw", .partitions = 4});
+//   (*log)->Append("raw", 1, records, &first_offset);
+//   auto consumer = (*log)->Subscribe("store", "raw");
+//   (*consumer)->Poll(&batch, 1000, std::chrono::milliseconds(100));
+//   (*consumer)->Commit(batch.back().partition, batch.back().offset + 1);
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace mare::log {
+
+struct Record {
+  int64_t timestamp_us = 0;  // event time, UTC microseconds
+  std::string_view key;
+  std::string_view value;
+};
+
+struct ConsumedRecord {
+  int32_t partition = 0;
+  int64_t offset = 0;
+  int64_t timestamp_us = 0;    // event time
+  int64_t append_time_us = 0;  // when the log accepted the record's batch
+  std::string_view key;        // views valid until the consumer's next Poll
+  std::string_view value;
+};
+
+struct TopicConfig {
+  std::string name;
+  int32_t partitions = 4;
+  int64_t retention_us = 7LL * 86'400'000'000;  // by append time; 0 keeps forever
+  int64_t retention_bytes = 0;                  // per partition; 0 means no size limit
+};
+
+struct PartitionInfo {
+  int32_t partition = 0;
+  int64_t start_offset = 0;  // oldest retained offset
+  int64_t end_offset = 0;    // offset the next record will get
+  int64_t bytes = 0;         // on disk
+  int32_t segments = 0;
+  int64_t oldest_append_time_us = 0;  // 0 when empty
+  int64_t newest_append_time_us = 0;
+};
+
+class Consumer {
+ public:
+  virtual ~Consumer() = default;
+  // Next offset Poll will return for the partition.
+  virtual int64_t Position(int32_t partition) const = 0;
+  // Moves to an offset (clamped to the retained range).
+  virtual Status Seek(int32_t partition, int64_t offset) = 0;
+  // Appends up to max_records to *out (cleared first), in offset order within each partition,
+  // waiting up to `timeout` for at least one. OK with nothing read on timeout.
+  virtual Status Poll(std::vector<ConsumedRecord>* out, size_t max_records, std::chrono::milliseconds timeout) = 0;
+  // Durably records next_offset as the group's position for the partition.
+  virtual Status Commit(int32_t partition, int64_t next_offset) = 0;
+  // The group's committed position, or -1 if it never committed.
+  virtual int64_t Committed(int32_t partition) const = 0;
+};
+
+class Log {
+ public:
+  virtual ~Log() = default;
+
+  // Creates the topic if absent; an existing topic keeps its partition count.
+  virtual Status CreateTopic(const TopicConfig& config) = 0;
+  virtual std::vector<std::string> Topics() const = 0;
+  // Number of partitions of a topic, or 0 if there is no such topic.
+  virtual int32_t Partitions(std::string_view topic) const = 0;
+  virtual Result<std::vector<PartitionInfo>> Describe(std::string_view topic) const = 0;
+
+  // Appends the records, in order, to one partition as one batch. When it returns OK the
+  // records are acknowledged: written to the operating system (so they survive the process
+  // being killed) and, under fsync = "batch", on stable storage. *first_offset, if given,
+  // receives the first record's offset.
+  virtual Status Append(std::string_view topic, int32_t partition, std::span<const Record> records,
+                        int64_t* first_offset = nullptr) = 0;
+
+  // A consumer of every partition of `topic` for consumer group `group`.
+  virtual Result<std::unique_ptr<Consumer>> Subscribe(const std::string& group, const std::string& topic) = 0;
+
+  // Consumer groups with committed positions on the topic.
+  virtual std::vector<std::string> Groups(std::string_view topic) const = 0;
+
+  // Forces everything appended so far to stable storage.
+  virtual Status Sync() = 0;
+};
+
+// The partition that keeps one sensor's readings in order: sensor_id mod partitions.
+inline int32_t PartitionFor(uint64_t sensor_id, int32_t partitions) {
+  return static_cast<int32_t>(sensor_id % static_cast<uint64_t>(partitions));
+}
+
+}  // namespace mare::log
