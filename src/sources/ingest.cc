@@ -1,0 +1,110 @@
+#include "sources/ingest.h"
+
+#include <charconv>
+
+#include "common/time.h"
+
+namespace mare {
+
+Ingest::Ingest(log::Log* log, IngestOptions options, DeadLetter* dead_letter, metrics::Registry* registry)
+    : log_(log),
+      options_(std::move(options)),
+      partitions_(log->Partitions(options_.topic)),
+      dead_letter_(dead_letter),
+      registry_(registry) {}
+
+std::unique_ptr<Ingest::Worker> Ingest::NewWorker(const std::string& source) {
+  return std::unique_ptr<Worker>(new Worker(this, source));
+}
+
+Ingest::Worker::Worker(Ingest* ingest, std::string source)
+    : ingest_(ingest),
+      source_(std::move(source)),
+      parser_(ingest->options_.parser),
+      by_partition_(static_cast<size_t>(std::max(ingest->partitions_, 1))),
+      received_(ingest->registry_->GetCounter("mare_source_readings_received_total", "Readings received, valid or not",
+                                              {{"source", source_}})),
+      accepted_(ingest->registry_->GetCounter("mare_source_readings_accepted_total",
+                                              "Readings validated and appended to the log", {{"source", source_}})),
+      append_errors_(ingest->registry_->GetCounter("mare_source_append_errors_total",
+                                                   "Log appends that failed: their readings were not acknowledged",
+                                                   {{"source", source_}})) {
+  for (int i = 0; i < kRejectReasonCount; ++i) {
+    rejected_[static_cast<size_t>(i)] = &ingest->registry_->GetCounter(
+        "mare_source_readings_rejected_total", "Readings rejected, by reason",
+        {{"source", source_}, {"reason", ReasonName(static_cast<RejectReason>(i))}});
+  }
+  queue_.reserve(4096);
+}
+
+void Ingest::Worker::Add(std::string_view data, IngestReport* report) {
+  report_ = report;
+  buffer_start_ = data.data();
+  now_us_ = NowMicros();
+  size_t before = received_local_;
+  parser_.Parse(data, now_us_, *this);
+  received_.Add(received_local_ - before);  // one shared-counter add per buffer, not per reading
+  report_ = nullptr;
+}
+
+void Ingest::Worker::OnReading(const Reading& r) {
+  Queued& q = queue_.emplace_back();
+  q.timestamp_us = r.timestamp_us;
+  q.partition = log::PartitionFor(r.sensor_id, ingest_->partitions_);
+  auto [end, ec] = std::to_chars(q.key, q.key + sizeof q.key, r.sensor_id);
+  q.key_len = static_cast<uint8_t>(end - q.key);
+  q.value = r.raw;
+  ++received_local_;
+  if (report_) ++report_->accepted;
+}
+
+void Ingest::Worker::OnReject(const mare::Reject& reject) {
+  ++received_local_;
+  Count(reject.reason, reject.detail, reject.raw);
+}
+
+void Ingest::Worker::Reject(std::string_view raw, RejectReason reason, std::string detail, IngestReport* report) {
+  report_ = report;
+  buffer_start_ = raw.data();
+  received_.Add();
+  Count(reason, detail, raw);
+  report_ = nullptr;
+}
+
+void Ingest::Worker::Count(RejectReason reason, std::string_view detail, std::string_view raw) {
+  rejected_[static_cast<size_t>(reason)]->Add();
+  if (ingest_->dead_letter_) ingest_->dead_letter_->Add(source_, ReasonName(reason), detail, raw);
+  if (report_) {
+    ++report_->rejected;
+    ++report_->by_reason[static_cast<size_t>(reason)];
+    if (report_->errors.size() < report_->max_errors) {
+      report_->errors.push_back({ReasonName(reason), std::string(detail), static_cast<size_t>(raw.data() - buffer_start_)});
+    }
+  }
+}
+
+Status Ingest::Worker::Flush() {
+  if (queue_.empty()) return Status::OK();
+  for (auto& records : by_partition_) records.clear();
+  for (const Queued& q : queue_) {
+    by_partition_[static_cast<size_t>(q.partition)].push_back(
+        log::Record{q.timestamp_us, std::string_view(q.key, q.key_len), q.value});
+  }
+  Status status;
+  uint64_t appended = 0;
+  for (size_t p = 0; p < by_partition_.size(); ++p) {
+    if (by_partition_[p].empty()) continue;
+    Status s = ingest_->log_->Append(ingest_->options_.topic, static_cast<int32_t>(p), by_partition_[p]);
+    if (s.ok()) {
+      appended += by_partition_[p].size();
+    } else {
+      append_errors_.Add();
+      if (status.ok()) status = s;
+    }
+  }
+  accepted_.Add(appended);
+  queue_.clear();
+  return status;
+}
+
+}  // namespace mare

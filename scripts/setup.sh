@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what building and testing mare needs, from Debian's packages and PyPI.
+# Idempotent and non-interactive: installs only what is missing, with sudo when not root.
+set -euo pipefail
+
+# Build: compiler, CMake + Ninja, ccache, and the libraries mare links.
+# Tests: python3 + pytest drive the end-to-end tests; curl and netcat talk to a running mare.
+packages=(
+  g++ make cmake ninja-build ccache pkg-config git
+  libsimdjson-dev libfmt-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libcpp-httplib-dev
+  libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev libzstd-dev liblz4-dev libssl-dev libbrotli-dev
+  python3 python3-pip curl netcat-openbsd procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# pytest for the end-to-end tests, into whichever python3 is first on PATH.
+if ! python3 -c 'import pytest' 2>/dev/null; then
+  echo "setup: installing pytest from PyPI"
+  python3 -m pip install --quiet pytest 2>/dev/null || python3 -m pip install --quiet --break-system-packages pytest
+fi

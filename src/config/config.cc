@@ -1,0 +1,267 @@
+#include "config/config.h"
+
+#include <fmt/format.h>
+
+#include <set>
+#include <toml++/toml.h>
+
+#include "common/json_writer.h"
+#include "common/time.h"
+
+namespace mare {
+namespace {
+
+std::string Where(const toml::node& node) {
+  const auto& src = node.source();
+  if (!src.begin) return "";
+  return fmt::format(" (line {}, column {})", src.begin.line, src.begin.column);
+}
+
+// Reads one section's keys into the struct through typed setters, rejecting unknown keys.
+class Section {
+ public:
+  Section(const toml::table* table, std::string name) : table_(table), name_(std::move(name)) {}
+
+  Status String(const char* key, std::string* out) {
+    if (auto* n = Get(key)) {
+      auto v = n->value<std::string>();
+      if (!v) return Bad(key, *n, "a string");
+      *out = *v;
+    }
+    return Status::OK();
+  }
+  Status Bool(const char* key, bool* out) {
+    if (auto* n = Get(key)) {
+      auto v = n->value<bool>();
+      if (!v) return Bad(key, *n, "true or false");
+      *out = *v;
+    }
+    return Status::OK();
+  }
+  Status Int(const char* key, int64_t* out, int64_t min, int64_t max) {
+    if (auto* n = Get(key)) {
+      auto v = n->value<int64_t>();
+      if (!v) return Bad(key, *n, "an integer");
+      if (*v < min || *v > max) return Status::InvalidArgument(fmt::format("{}: {} out of range [{}, {}]{}", Path(key), *v, min, max, Where(*n)));
+      *out = *v;
+    }
+    return Status::OK();
+  }
+  Status Duration(const char* key, int64_t* out) {
+    if (auto* n = Get(key)) {
+      if (auto i = n->value<int64_t>(); i && n->is_integer()) {
+        *out = *i * 1'000'000;
+        return Status::OK();
+      }
+      auto s = n->value<std::string>();
+      if (!s) return Bad(key, *n, "a duration such as \"500ms\", \"30s\", \"7d\"");
+      auto d = ParseDurationMicros(*s);
+      if (!d) return Status::InvalidArgument(fmt::format("{}: {}{}", Path(key), d.status().message(), Where(*n)));
+      *out = *d;
+    }
+    return Status::OK();
+  }
+  Status Size(const char* key, int64_t* out) {
+    if (auto* n = Get(key)) {
+      if (n->is_integer()) {
+        *out = *n->value<int64_t>();
+        return Status::OK();
+      }
+      auto s = n->value<std::string>();
+      if (!s) return Bad(key, *n, "a size such as 65536 or \"64MiB\"");
+      auto b = ParseByteSize(*s);
+      if (!b) return Status::InvalidArgument(fmt::format("{}: {}{}", Path(key), b.status().message(), Where(*n)));
+      *out = *b;
+    }
+    return Status::OK();
+  }
+  Status Strings(const char* key, std::vector<std::string>* out) {
+    if (auto* n = Get(key)) {
+      auto* arr = n->as_array();
+      if (!arr) return Bad(key, *n, "an array of strings");
+      out->clear();
+      for (auto& e : *arr) {
+        auto v = e.value<std::string>();
+        if (!v) return Bad(key, e, "an array of strings");
+        out->push_back(*v);
+      }
+    }
+    return Status::OK();
+  }
+  // After reading: any key not asked for is a mistake.
+  Status NoOthers(const std::set<std::string>& subsections = {}) {
+    if (!table_) return Status::OK();
+    for (auto& [k, v] : *table_) {
+      std::string key(k.str());
+      if (!known_.count(key) && !subsections.count(key)) {
+        return Status::InvalidArgument(fmt::format("unknown key '{}'{}", Path(key.c_str()), Where(v)));
+      }
+    }
+    return Status::OK();
+  }
+
+ private:
+  const toml::node* Get(const char* key) {
+    known_.insert(key);
+    return table_ ? table_->get(key) : nullptr;
+  }
+  std::string Path(const char* key) const { return name_.empty() ? key : name_ + "." + key; }
+  Status Bad(const char* key, const toml::node& n, const char* want) {
+    return Status::InvalidArgument(fmt::format("{} must be {}{}", Path(key), want, Where(n)));
+  }
+  const toml::table* table_;
+  std::string name_;
+  std::set<std::string> known_;
+};
+
+const toml::table* Sub(const toml::table& t, const char* key) {
+  auto* n = t.get(key);
+  return n ? n->as_table() : nullptr;
+}
+
+// Merges src into dst, key by key (tables recursively).
+void Merge(toml::table& dst, const toml::table& src) {
+  for (auto& [k, v] : src) {
+    if (auto* st = v.as_table()) {
+      if (auto* dt = dst.get(k) ? dst.get(k)->as_table() : nullptr) {
+        Merge(*dt, *st);
+        continue;
+      }
+    }
+    dst.insert_or_assign(k, v);
+  }
+}
+
+Status Apply(const toml::table& root, Config* c) {
+  Section top(&root, "");
+  MARE_RETURN_IF_ERROR(top.String("data_dir", &c->data_dir));
+  MARE_RETURN_IF_ERROR(top.NoOthers({"log", "ingest", "sources", "http"}));
+
+  Section log(Sub(root, "log"), "log");
+  int64_t partitions = c->log.partitions;
+  MARE_RETURN_IF_ERROR(log.String("kind", &c->log.kind));
+  MARE_RETURN_IF_ERROR(log.Int("partitions", &partitions, 1, 1024));
+  c->log.partitions = static_cast<int>(partitions);
+  MARE_RETURN_IF_ERROR(log.String("fsync", &c->log.fsync));
+  MARE_RETURN_IF_ERROR(log.Duration("fsync_interval", &c->log.fsync_interval_us));
+  MARE_RETURN_IF_ERROR(log.Size("segment_bytes", &c->log.segment_bytes));
+  MARE_RETURN_IF_ERROR(log.Duration("segment_age", &c->log.segment_age_us));
+  MARE_RETURN_IF_ERROR(log.Duration("retention", &c->log.retention_us));
+  MARE_RETURN_IF_ERROR(log.Size("retention_bytes", &c->log.retention_bytes));
+  MARE_RETURN_IF_ERROR(log.NoOthers());
+  if (c->log.kind != "embedded") {
+    return Status::InvalidArgument("log.kind must be \"embedded\" (the Kafka backend is not built yet), got \"" + c->log.kind + "\"");
+  }
+  if (c->log.fsync != "interval" && c->log.fsync != "batch" && c->log.fsync != "never") {
+    return Status::InvalidArgument("log.fsync must be \"interval\", \"batch\" or \"never\", got \"" + c->log.fsync + "\"");
+  }
+
+  Section ingest(Sub(root, "ingest"), "ingest");
+  MARE_RETURN_IF_ERROR(ingest.Size("max_reading_bytes", &c->ingest.max_reading_bytes));
+  MARE_RETURN_IF_ERROR(ingest.Int("max_fields", &c->ingest.max_fields, 3, 4096));
+  MARE_RETURN_IF_ERROR(ingest.Size("max_text_bytes", &c->ingest.max_text_bytes));
+  MARE_RETURN_IF_ERROR(ingest.Duration("max_future_skew", &c->ingest.max_future_skew_us));
+  MARE_RETURN_IF_ERROR(ingest.Strings("numeric_fields", &c->ingest.numeric_fields));
+  MARE_RETURN_IF_ERROR(ingest.Int("dead_letter_max", &c->ingest.dead_letter_max, 0, INT64_MAX));
+  MARE_RETURN_IF_ERROR(ingest.NoOthers());
+
+  const toml::table* sources = Sub(root, "sources");
+  Section src(sources, "sources");
+  MARE_RETURN_IF_ERROR(src.NoOthers({"udp", "tcp", "unix"}));
+  Section udp(sources ? Sub(*sources, "udp") : nullptr, "sources.udp");
+  MARE_RETURN_IF_ERROR(udp.Bool("enabled", &c->udp.enabled));
+  MARE_RETURN_IF_ERROR(udp.String("listen", &c->udp.listen));
+  MARE_RETURN_IF_ERROR(udp.Int("threads", &c->udp.threads, 1, 64));
+  MARE_RETURN_IF_ERROR(udp.Size("receive_buffer_bytes", &c->udp.receive_buffer_bytes));
+  MARE_RETURN_IF_ERROR(udp.Int("batch", &c->udp.batch, 1, 1024));
+  MARE_RETURN_IF_ERROR(udp.Size("max_datagram_bytes", &c->udp.max_datagram_bytes));
+  MARE_RETURN_IF_ERROR(udp.NoOthers());
+  if (c->udp.max_datagram_bytes < 1 || c->udp.max_datagram_bytes > 65507) {
+    return Status::InvalidArgument("sources.udp.max_datagram_bytes must be within [1, 65507]");
+  }
+  Section tcp(sources ? Sub(*sources, "tcp") : nullptr, "sources.tcp");
+  MARE_RETURN_IF_ERROR(tcp.Bool("enabled", &c->tcp.enabled));
+  MARE_RETURN_IF_ERROR(tcp.String("listen", &c->tcp.listen));
+  MARE_RETURN_IF_ERROR(tcp.Int("max_connections", &c->tcp.max_connections, 1, 1'000'000));
+  MARE_RETURN_IF_ERROR(tcp.NoOthers());
+  Section unix_s(sources ? Sub(*sources, "unix") : nullptr, "sources.unix");
+  MARE_RETURN_IF_ERROR(unix_s.Bool("enabled", &c->unix_socket.enabled));
+  MARE_RETURN_IF_ERROR(unix_s.String("path", &c->unix_socket.path));
+  MARE_RETURN_IF_ERROR(unix_s.NoOthers());
+
+  Section http(Sub(root, "http"), "http");
+  MARE_RETURN_IF_ERROR(http.Bool("enabled", &c->http.enabled));
+  MARE_RETURN_IF_ERROR(http.String("listen", &c->http.listen));
+  MARE_RETURN_IF_ERROR(http.Int("threads", &c->http.threads, 1, 256));
+  MARE_RETURN_IF_ERROR(http.Size("max_body_bytes", &c->http.max_body_bytes));
+  MARE_RETURN_IF_ERROR(http.NoOthers());
+  return Status::OK();
+}
+
+// A TOML basic string: JSON's string escapes are a subset of TOML's.
+std::string Quote(const std::string& s) {
+  std::string out;
+  AppendJsonString(&out, s);
+  return out;
+}
+
+}  // namespace
+
+Result<Config> LoadConfig(const std::string& path, const std::vector<std::string>& overrides) {
+  toml::table root;
+  if (!path.empty()) {
+    try {
+      root = toml::parse_file(path);
+    } catch (const toml::parse_error& e) {
+      return Status::InvalidArgument(fmt::format("{}: {} (line {}, column {})", path, e.description(), e.source().begin.line,
+                                                 e.source().begin.column));
+    }
+  }
+  for (const std::string& o : overrides) {
+    size_t eq = o.find('=');
+    if (eq == std::string::npos) return Status::InvalidArgument("--set '" + o + "': expected section.key=value");
+    std::string key = o.substr(0, eq), value = o.substr(eq + 1);
+    toml::table patch;
+    try {
+      patch = toml::parse(key + " = " + value);
+    } catch (const toml::parse_error&) {
+      try {
+        patch = toml::parse(key + " = " + Quote(value));  // a bare word: take it as a string
+      } catch (const toml::parse_error& e) {
+        return Status::InvalidArgument(fmt::format("--set '{}': {}", o, e.description()));
+      }
+    }
+    Merge(root, patch);
+  }
+  Config c;
+  Status s = Apply(root, &c);
+  if (!s.ok()) return Status::InvalidArgument((path.empty() ? std::string("config") : path) + ": " + s.message());
+  return c;
+}
+
+std::string FormatConfig(const Config& c) {
+  auto strings = [](const std::vector<std::string>& v) {
+    std::string out = "[";
+    for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + Quote(v[i]);
+    return out + "]";
+  };
+  return fmt::format(
+      "data_dir = {}\n\n"
+      "[log]\nkind = {}\npartitions = {}\nfsync = {}\nfsync_interval = \"{}\"\nsegment_bytes = {}\nsegment_age = \"{}\"\n"
+      "retention = \"{}\"\nretention_bytes = {}\n\n"
+      "[ingest]\nmax_reading_bytes = {}\nmax_fields = {}\nmax_text_bytes = {}\nmax_future_skew = \"{}\"\nnumeric_fields = {}\n"
+      "dead_letter_max = {}\n\n"
+      "[sources.udp]\nenabled = {}\nlisten = {}\nthreads = {}\nreceive_buffer_bytes = {}\nbatch = {}\nmax_datagram_bytes = {}\n\n"
+      "[sources.tcp]\nenabled = {}\nlisten = {}\nmax_connections = {}\n\n"
+      "[sources.unix]\nenabled = {}\npath = {}\n\n"
+      "[http]\nenabled = {}\nlisten = {}\nthreads = {}\nmax_body_bytes = {}\n",
+      Quote(c.data_dir), Quote(c.log.kind), c.log.partitions, Quote(c.log.fsync), FormatDuration(c.log.fsync_interval_us),
+      c.log.segment_bytes, FormatDuration(c.log.segment_age_us), FormatDuration(c.log.retention_us), c.log.retention_bytes,
+      c.ingest.max_reading_bytes, c.ingest.max_fields, c.ingest.max_text_bytes, FormatDuration(c.ingest.max_future_skew_us),
+      strings(c.ingest.numeric_fields), c.ingest.dead_letter_max, c.udp.enabled, Quote(c.udp.listen), c.udp.threads,
+      c.udp.receive_buffer_bytes, c.udp.batch, c.udp.max_datagram_bytes, c.tcp.enabled, Quote(c.tcp.listen),
+      c.tcp.max_connections, c.unix_socket.enabled, Quote(c.UnixPath()), c.http.enabled, Quote(c.http.listen), c.http.threads,
+      c.http.max_body_bytes);
+}
+
+}  // namespace mare

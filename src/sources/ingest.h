@@ -1,0 +1,102 @@
+// Ingest: what every source does with the bytes it receives. Parse and validate them, count
+// accepted and rejected readings per source and reason, keep rejects in the dead-letter file,
+// and append the accepted readings to the raw topic, keyed and partitioned by sensor.
+//
+// Each source thread owns a Worker and feeds it many buffers (Add), then appends them in one
+// go (Flush): one log batch per partition per flush, however many datagrams it covered. Views
+// into the added buffers are kept until Flush, so buffers must not change before it.
+//
+//   auto worker = ingest.NewWorker("udp");
+//   for (each datagram) worker->Add(datagram);
+//   Status s = worker->Flush();   // OK: every accepted reading is acknowledged by the log
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/metrics.h"
+#include "log/log.h"
+#include "reading/parser.h"
+#include "sources/dead_letter.h"
+
+namespace mare {
+
+struct IngestOptions {
+  ParserOptions parser;
+  std::string topic = "raw";
+};
+
+// What happened to the readings of one request (the HTTP source reports it to the client).
+struct IngestReport {
+  struct Error {
+    const char* reason;
+    std::string detail;
+    size_t offset;  // of the rejected reading in the buffer that was added
+  };
+  uint64_t accepted = 0;
+  uint64_t rejected = 0;
+  std::array<uint64_t, kRejectReasonCount> by_reason{};
+  std::vector<Error> errors;  // the first max_errors rejects
+  size_t max_errors = 10;
+};
+
+class Ingest {
+ public:
+  Ingest(log::Log* log, IngestOptions options, DeadLetter* dead_letter, metrics::Registry* registry);
+
+  class Worker : private ReadingSink {
+   public:
+    // Parses the readings in `data` (readable kParsePadding bytes past its end) and queues the
+    // accepted ones. `report`, if given, receives counts and the first errors.
+    void Add(std::string_view data, IngestReport* report = nullptr);
+    // Rejects a whole buffer without parsing it (an oversized datagram, say).
+    void Reject(std::string_view raw, RejectReason reason, std::string detail, IngestReport* report = nullptr);
+    // Appends the queued readings to the log. On error the readings are not acknowledged.
+    Status Flush();
+    size_t queued() const { return queue_.size(); }
+
+   private:
+    friend class Ingest;
+    Worker(Ingest* ingest, std::string source);
+    void OnReading(const Reading& reading) override;
+    void OnReject(const mare::Reject& reject) override;
+    void Count(RejectReason reason, std::string_view detail, std::string_view raw);
+
+    struct Queued {
+      int64_t timestamp_us;
+      int32_t partition;
+      uint8_t key_len;
+      char key[11];
+      std::string_view value;
+    };
+    Ingest* ingest_;
+    std::string source_;
+    ReadingParser parser_;
+    std::vector<Queued> queue_;
+    std::vector<std::vector<log::Record>> by_partition_;
+    IngestReport* report_ = nullptr;
+    const char* buffer_start_ = nullptr;
+    int64_t now_us_ = 0;
+  size_t received_local_ = 0;
+    metrics::Counter& received_;
+    metrics::Counter& accepted_;
+    metrics::Counter& append_errors_;
+    std::array<metrics::Counter*, kRejectReasonCount> rejected_;
+  };
+
+  std::unique_ptr<Worker> NewWorker(const std::string& source);
+  const IngestOptions& options() const { return options_; }
+
+ private:
+  log::Log* log_;
+  IngestOptions options_;
+  int32_t partitions_;
+  DeadLetter* dead_letter_;
+  metrics::Registry* registry_;
+};
+
+}  // namespace mare

@@ -1,0 +1,119 @@
+// Ingest against the real embedded log: accepted readings land in their sensor's partition,
+// in order, keyed by sensor; rejects are counted by reason and kept in the dead-letter file.
+#include "sources/ingest.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "log/embedded_log.h"
+
+namespace mare {
+namespace {
+
+class IngestTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::TempDir() + "/ingest_test_" + std::to_string(::getpid()) + "_" +
+           testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    log::EmbeddedLogOptions o;
+    o.dir = dir_ + "/log";
+    o.metrics = &registry_;
+    auto l = log::OpenEmbeddedLog(o);
+    ASSERT_TRUE(l.ok()) << l.status().ToString();
+    log_ = std::move(*l);
+    ASSERT_TRUE(log_->CreateTopic({.name = "raw", .partitions = 3}).ok());
+    auto dl = DeadLetter::Open(dir_ + "/dead-letter.log", 100, &registry_);
+    ASSERT_TRUE(dl.ok());
+    dead_letter_ = std::move(*dl);
+  }
+  void TearDown() override {
+    log_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  std::vector<log::ConsumedRecord> ReadAll(std::vector<std::string>* storage) {
+    auto c = log_->Subscribe("test", "raw");
+    EXPECT_TRUE(c.ok());
+    std::vector<log::ConsumedRecord> all, batch;
+    storage->clear();
+    for (int i = 0; i < 20; ++i) {
+      EXPECT_TRUE((*c)->Poll(&batch, 1000, std::chrono::milliseconds(10)).ok());
+      if (batch.empty()) break;
+      for (auto& r : batch) {
+        storage->push_back(std::string(r.key) + "|" + std::string(r.value));
+        all.push_back(r);
+      }
+    }
+    return all;
+  }
+
+  std::string dir_;
+  metrics::Registry registry_;
+  std::unique_ptr<log::Log> log_;
+  std::unique_ptr<DeadLetter> dead_letter_;
+};
+
+TEST_F(IngestTest, AcceptedReadingsGoToTheirSensorsPartitionInOrder) {
+  Ingest ingest(log_.get(), {}, dead_letter_.get(), &registry_);
+  auto worker = ingest.NewWorker("test");
+  PaddedBuffer a, b;
+  a.Assign(R"({"timestamp":1705831560,"sensor_id":1,"temperature":20.1})" "\n"
+           R"({"timestamp":1705831560,"sensor_id":2,"temperature":19.0})" "\n"
+           R"({"timestamp":1705831560,"sensor_id":3,"temperature":NaN})" "\n");
+  b.Assign(R"({"timestamp":1705831561,"sensor_id":1,"temperature":20.2})" "\n"
+           R"({"timestamp":"2024-01-21 10:06:01","sensor_id":4,"temperature":18.5})");
+  IngestReport report;
+  worker->Add(a.view(), &report);
+  worker->Add(b.view(), &report);
+  EXPECT_EQ(worker->queued(), 4u);
+  ASSERT_TRUE(worker->Flush().ok());
+  EXPECT_EQ(worker->queued(), 0u);
+  EXPECT_EQ(report.accepted, 4u);
+  EXPECT_EQ(report.rejected, 1u);
+  EXPECT_EQ(report.by_reason[static_cast<size_t>(RejectReason::kInvalidNumber)], 1u);
+  ASSERT_EQ(report.errors.size(), 1u);
+  EXPECT_EQ(std::string(report.errors[0].reason), "invalid_number");
+
+  std::vector<std::string> got;
+  auto records = ReadAll(&got);
+  ASSERT_EQ(records.size(), 4u);
+  for (auto& r : records) {
+    int sensor = std::stoi(std::string(r.key));
+    EXPECT_EQ(r.partition, sensor % 3) << "sensor " << sensor;
+  }
+  // Sensor 1's two readings, in order, in partition 1.
+  std::vector<std::string> sensor1;
+  for (auto& s : got) {
+    if (s.starts_with("1|")) sensor1.push_back(s);
+  }
+  EXPECT_EQ(sensor1, (std::vector<std::string>{R"(1|{"timestamp":1705831560,"sensor_id":1,"temperature":20.1})",
+                                               R"(1|{"timestamp":1705831561,"sensor_id":1,"temperature":20.2})"}));
+  for (auto& r : records) {
+    if (r.key == "4") {
+      EXPECT_EQ(r.timestamp_us, 1705831561000000);
+    }
+  }
+  EXPECT_EQ(dead_letter_->kept(), 1u);
+  std::string metrics = registry_.Render();
+  EXPECT_NE(metrics.find("mare_source_readings_received_total{source=\"test\"} 5"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("mare_source_readings_accepted_total{source=\"test\"} 4"), std::string::npos);
+  EXPECT_NE(metrics.find("mare_source_readings_rejected_total{source=\"test\",reason=\"invalid_number\"} 1"), std::string::npos);
+}
+
+TEST_F(IngestTest, WholeBufferRejectIsCountedAndKept) {
+  Ingest ingest(log_.get(), {}, dead_letter_.get(), &registry_);
+  auto worker = ingest.NewWorker("udp");
+  IngestReport report;
+  worker->Reject("xxxxxxxx", RejectReason::kOversized, "datagram too big", &report);
+  EXPECT_EQ(report.rejected, 1u);
+  EXPECT_EQ(dead_letter_->kept(), 1u);
+  EXPECT_TRUE(worker->Flush().ok());
+  std::vector<std::string> got;
+  EXPECT_TRUE(ReadAll(&got).empty());
+}
+
+}  // namespace
+}  // namespace mare

@@ -1,0 +1,51 @@
+// StreamSource: receives NDJSON lines over stream sockets, from many clients at once: TCP
+// (default port 20002) or a unix stream socket (the station feed path). One epoll thread per
+// source; each connection has its own buffer; complete lines are validated and, after each
+// round of ready connections, appended to the log in one flush. A line longer than
+// max_reading_bytes is rejected as oversized and skipped up to its newline. A connection
+// closed mid-line still delivers its last line.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "common/metrics.h"
+#include "common/status.h"
+#include "sources/ingest.h"
+
+namespace mare {
+
+struct StreamSourceOptions {
+  std::string name;    // "tcp" or "unix": the source label in metrics
+  std::string listen;  // "host:port" for tcp, a path for unix
+  int max_connections = 4096;
+};
+
+class StreamSource {
+ public:
+  static Result<std::unique_ptr<StreamSource>> Start(const StreamSourceOptions& options, Ingest* ingest,
+                                                     metrics::Registry* registry);
+  ~StreamSource();
+  void Stop();
+  int port() const { return port_; }  // tcp only
+
+ private:
+  struct Connection;
+  StreamSource(StreamSourceOptions options, metrics::Registry* registry);
+  void Loop();
+
+  StreamSourceOptions options_;
+  int listen_fd_ = -1;
+  int epoll_fd_ = -1;
+  int port_ = 0;
+  std::unique_ptr<Ingest::Worker> worker_;
+  size_t max_line_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  metrics::Gauge& connections_;
+  metrics::Counter& accepted_connections_;
+};
+
+}  // namespace mare

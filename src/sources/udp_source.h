@@ -1,0 +1,60 @@
+// UdpSource: receives readings as UDP datagrams (the buoys' transport; default port 20001).
+// Several receiver threads, each with its own SO_REUSEPORT socket, so the kernel spreads
+// senders across them; each takes up to `batch` datagrams per recvmmsg call and appends them
+// to the log in one flush. The kernel's count of datagrams dropped for a full receive buffer
+// (SO_RXQ_OVFL) is exported as mare_source_udp_kernel_drops_total.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/metrics.h"
+#include "common/status.h"
+#include "sources/ingest.h"
+
+namespace mare {
+
+struct UdpSourceOptions {
+  std::string listen = "0.0.0.0:20001";
+  int threads = 2;
+  int64_t receive_buffer_bytes = 32 << 20;
+  int batch = 64;                    // datagrams per recvmmsg
+  size_t max_datagram_bytes = 65507;  // larger ones are rejected as oversized
+};
+
+class UdpSource {
+ public:
+  // Binds every receiver's socket; fails if the address is taken or invalid.
+  static Result<std::unique_ptr<UdpSource>> Start(const UdpSourceOptions& options, Ingest* ingest,
+                                                  metrics::Registry* registry);
+  ~UdpSource();
+  // Stops the receivers after they flush what they hold.
+  void Stop();
+  // The port actually bound (useful with port 0).
+  int port() const { return port_; }
+
+ private:
+  UdpSource(UdpSourceOptions options, metrics::Registry* registry);
+  void Receive(int fd, Ingest::Worker* worker);
+
+  UdpSourceOptions options_;
+  std::atomic<bool> stop_{false};
+  std::vector<int> fds_;
+  std::vector<std::unique_ptr<Ingest::Worker>> workers_;
+  std::vector<std::thread> threads_;
+  int port_ = 0;
+  metrics::Counter& kernel_drops_;
+  metrics::Counter& datagrams_;
+  metrics::Gauge& buffer_bytes_;
+};
+
+// Parses "host:port" (host may be empty, "0.0.0.0", "localhost", an IPv4 address or a
+// bracketed IPv6 address) into a sockaddr for bind/connect.
+Status ResolveAddress(const std::string& host_port, sockaddr_storage* out, unsigned* out_len);
+
+}  // namespace mare

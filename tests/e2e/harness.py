@@ -1,0 +1,130 @@
+"""Starts and stops a real `mare run` for end-to-end tests, on free loopback ports, in a
+temporary data directory, and reads back what its log holds."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+MARE = os.environ.get("MARE_BIN", os.path.join(os.path.dirname(__file__), "../../build/bin/mare"))
+SHARED = os.environ.get("MARE_SHARED", os.path.join(os.path.dirname(__file__), "../../../shared"))
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class MareRun:
+    """A `mare run` process. Use as a context manager, or start()/stop()/kill9()."""
+
+    def __init__(self, data_dir, extra=()):
+        self.data_dir = str(data_dir)
+        self.udp_port = free_port(socket.SOCK_DGRAM)
+        self.tcp_port = free_port()
+        self.http_port = free_port()
+        self.unix_path = os.path.join(self.data_dir, "ingest.sock")
+        self.extra = list(extra)
+        self.proc = None
+        self.output = os.path.join(self.data_dir, "mare-run.out")
+
+    def args(self):
+        sets = [
+            f'sources.udp.listen="127.0.0.1:{self.udp_port}"',
+            f'sources.tcp.listen="127.0.0.1:{self.tcp_port}"',
+            f'http.listen="127.0.0.1:{self.http_port}"',
+        ] + self.extra
+        out = [MARE, "run", "--data-dir", self.data_dir]
+        for s in sets:
+            out += ["--set", s]
+        return out
+
+    def start(self):
+        os.makedirs(self.data_dir, exist_ok=True)
+        self.log_file = open(self.output, "ab")
+        self.proc = subprocess.Popen(self.args(), stdout=self.log_file, stderr=subprocess.STDOUT)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mare run exited with {self.proc.returncode}:\n{self.read_output()}")
+            try:
+                with urllib.request.urlopen(f"{self.http_url}/healthz", timeout=1) as r:
+                    if r.status == 200 and os.path.exists(self.unix_path):
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("mare run did not become healthy:\n" + self.read_output())
+
+    def stop(self):
+        """Graceful stop (SIGTERM); returns the exit code."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=30)
+        self.log_file.close()
+        return self.proc.returncode
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self.log_file.close()
+
+    def read_output(self):
+        with open(self.output, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    @property
+    def http_url(self):
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def metrics(self):
+        with urllib.request.urlopen(f"{self.http_url}/metrics", timeout=5) as r:
+            return r.read().decode()
+
+    def metric(self, name_and_labels):
+        for line in self.metrics().splitlines():
+            if line.startswith(name_and_labels + " "):
+                return float(line.split()[-1])
+        return None
+
+    def post(self, body):
+        req = urllib.request.Request(f"{self.http_url}/api/v1/ingest", data=body.encode() if isinstance(body, str) else body,
+                                     method="POST", headers={"Content-Type": "application/x-ndjson"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        rc = self.stop()
+        assert rc == 0, f"mare run exited with {rc}:\n{self.read_output()}"
+
+
+def mare(*args, check=True, timeout=300, input=None):
+    """Runs a mare subcommand; returns the CompletedProcess (text)."""
+    p = subprocess.run([MARE, *map(str, args)], capture_output=True, text=True, timeout=timeout, input=input)
+    if check and p.returncode != 0:
+        raise AssertionError(f"mare {' '.join(map(str, args))} exited {p.returncode}\nstdout:{p.stdout[-3000:]}\nstderr:{p.stderr[-3000:]}")
+    return p
+
+
+def log_records(data_dir, topic="raw"):
+    """Every record of the topic, as dicts with partition, offset, timestamp, key, value."""
+    p = mare("log", "tail", topic, "--from-beginning", "--format", "ndjson", "--data-dir", data_dir)
+    return [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
+
+
+def raw_values(records):
+    """The reading JSON of each record, as compact text, to compare with what was sent."""
+    return [json.dumps(r["value"], separators=(",", ":"), sort_keys=True) for r in records]
+
+
+def canonical(line):
+    return json.dumps(json.loads(line), separators=(",", ":"), sort_keys=True)
