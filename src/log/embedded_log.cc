@@ -1,1 +1,995 @@
+// The embedded log. Layout and byte formats: docs/formats/log.md; the batch codec and the
+// segment scanner live in format.cc, this file adds files, locking, threads and metrics.
+//
+// Locking: a partition's mutex guards its segment list, index and end offset; an Append holds
+// it only for the pwrite of an already encoded batch. fsyncs run outside it, one at a time per
+// partition (sync_mu), so under fsync = batch concurrent appenders share one fdatasync. Lock
+// order: topics_mu -> partition mu -> partition sync_mu; the notify mutex is taken alone.
 #include "log/embedded_log.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <thread>
+#include <utility>
+
+#include "common/time.h"
+#include "log/file.h"
+#include "log/format.h"
+
+namespace mare::log {
+
+namespace {
+
+constexpr int64_t kReadOnlyRefreshUs = 100'000;           // read-only: re-check files this often
+constexpr int64_t kMaxPollBytesPerPartition = 4LL << 20;  // one pread per partition per Poll
+constexpr int32_t kMaxPartitions = 100'000;
+
+struct Segment {
+  Segment(std::string path_in, int64_t base, int fd_in)
+      : path(std::move(path_in)), base_offset(base), fd(fd_in), end_offset(base) {}
+  ~Segment() { ::close(fd); }
+  Segment(const Segment&) = delete;
+  Segment& operator=(const Segment&) = delete;
+
+  const std::string path;
+  const int64_t base_offset;
+  const int fd;
+  // Guarded by the partition's mutex; size is atomic because syncs read it without that lock.
+  std::atomic<int64_t> size{0};  // bytes of complete, checked batches
+  int64_t end_offset;            // offset after the segment's last record
+  int64_t first_append_us = 0;   // 0 while empty
+  int64_t last_append_us = 0;
+  std::vector<format::IndexEntry> index;  // one entry per batch
+  std::atomic<int64_t> synced{0};         // bytes known to be on stable storage
+};
+using SegmentPtr = std::shared_ptr<Segment>;
+
+struct Partition {
+  int32_t id = 0;
+  std::string dir;
+  mutable std::mutex mu;
+  std::deque<SegmentPtr> segments;  // oldest first; a writer always has one, back() is active
+  int64_t end_offset = 0;
+  int64_t last_append_us = 0;
+  Status failed;              // sticky after a failed write or fsync: the tail is uncertain
+  int64_t refreshed_at = -1;  // read-only: MonotonicMicros of the last look at the files
+  std::mutex sync_mu;         // one fdatasync at a time
+  metrics::Gauge* end_offset_gauge = nullptr;
+
+  int64_t start_offset() const { return segments.empty() ? end_offset : segments.front()->base_offset; }
+  int64_t bytes() const {
+    int64_t n = 0;
+    for (const auto& s : segments) n += s->size.load();
+    return n;
+  }
+};
+
+struct Topic {
+  std::string name;
+  std::string dir;
+  std::atomic<int64_t> retention_us{0};
+  std::atomic<int64_t> retention_bytes{0};
+  std::vector<std::unique_ptr<Partition>> partitions;
+
+  // Append bumps `appends` and wakes waiting consumers.
+  std::atomic<uint64_t> appends{0};
+  std::atomic<int> waiters{0};
+  std::mutex notify_mu;
+  std::condition_variable appended;
+
+  metrics::Counter* appended_records = nullptr;
+  metrics::Counter* appended_bytes = nullptr;
+  metrics::Counter* append_batches = nullptr;
+  metrics::Counter* deleted_by_age = nullptr;
+  metrics::Counter* deleted_by_size = nullptr;
+  metrics::Gauge* disk_bytes = nullptr;
+};
+
+struct GroupOffsets {
+  std::string path;
+  std::mutex mu;
+  std::map<int32_t, int64_t> committed;
+};
+
+// Everything consumers share with the log; outlives the Log object while consumers exist.
+class Core {
+ public:
+  explicit Core(const EmbeddedLogOptions& options)
+      : options_(options),
+        registry_(options.metrics ? options.metrics : &metrics::Registry::Global()),
+        topics_dir_(options.dir + "/topics"),
+        consumers_dir_(options.dir + "/consumers") {
+    fsync_seconds_ = &registry_->GetHistogram("mare_log_fsync_seconds", "Time spent in fdatasync of log segments");
+    truncated_bytes_ = &registry_->GetCounter("mare_log_recovered_truncated_bytes_total",
+                                              "Bytes cut from segment tails by recovery (torn tails and repairs)");
+  }
+  ~Core() {
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+  }
+
+  const EmbeddedLogOptions& options() const { return options_; }
+  bool read_only() const { return options_.read_only; }
+  int64_t Now() const { return options_.now_us ? options_.now_us() : NowMicros(); }
+
+  Status Open(const std::shared_ptr<Core>& self);
+  void ReleaseLock() {
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+    lock_fd_ = -1;
+  }
+
+  std::shared_ptr<Topic> FindTopic(std::string_view name) const {
+    std::shared_lock lock(topics_mu_);
+    auto it = topics_.find(name);
+    return it == topics_.end() ? nullptr : it->second;
+  }
+  std::vector<std::shared_ptr<Topic>> AllTopics() const {
+    std::shared_lock lock(topics_mu_);
+    std::vector<std::shared_ptr<Topic>> out;
+    for (const auto& [name, t] : topics_) out.push_back(t);
+    return out;
+  }
+
+  Status CreateTopic(const TopicConfig& config);
+  Status Append(std::string_view topic, int32_t partition, std::span<const Record> records, int64_t* first_offset);
+  Result<std::shared_ptr<GroupOffsets>> Group(const std::string& group, const std::string& topic);
+  std::vector<std::string> Groups(std::string_view topic) const;
+  Status CommitOffsets(GroupOffsets& g, const std::string& group);
+
+  // Read-only: brings the partition's view up to date with the files. Caller holds p.mu.
+  Status Refresh(Partition& p);
+  Status RefreshIfStale(Partition& p) {
+    if (!read_only()) return Status::OK();
+    int64_t now = MonotonicMicros();
+    if (p.refreshed_at >= 0 && now - p.refreshed_at < kReadOnlyRefreshUs) return Status::OK();
+    return Refresh(p);
+  }
+
+  Status SyncAll();
+  // Rolls segments past their age and deletes what retention allows.
+  void Maintain();
+
+ private:
+  Status Lock();
+  Result<std::shared_ptr<Topic>> LoadTopic(const TopicConfig& config);
+  Status LoadPartition(Topic& topic, Partition& p);
+  Status CreateSegment(Partition& p);    // caller holds p.mu
+  Status Roll(Partition& p);             // caller holds p.mu
+  void ApplyRetention(Topic& topic, Partition& p, int64_t now);  // caller holds p.mu
+  Status SyncSegment(Partition& p, const SegmentPtr& segment, int64_t upto);
+
+  const EmbeddedLogOptions options_;
+  metrics::Registry* const registry_;
+  metrics::Histogram* fsync_seconds_ = nullptr;
+  metrics::Counter* truncated_bytes_ = nullptr;
+  const std::string topics_dir_;
+  const std::string consumers_dir_;
+  int lock_fd_ = -1;
+
+  mutable std::shared_mutex topics_mu_;
+  std::map<std::string, std::shared_ptr<Topic>, std::less<>> topics_;
+
+  std::mutex groups_mu_;
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<GroupOffsets>> groups_;
+};
+
+Status Core::Lock() {
+  std::string path = options_.dir + "/LOCK";
+  lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0) return Status::FromErrno("open " + path, errno);
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    int e = errno;
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    if (e != EWOULDBLOCK) return Status::FromErrno("flock " + path, e);
+    std::string holder;
+    if (auto text = file::ReadAll(path); text && !text->empty()) {
+      holder = " by pid " + text->substr(0, text->find('\n'));
+    }
+    return Status::Unavailable(fmt::format(
+        "log {} is already open for writing{} (lock {} is held); is another `mare run` using this data dir?",
+        options_.dir, holder, path));
+  }
+  std::string pid = fmt::format("{}\n", ::getpid());
+  if (::ftruncate(lock_fd_, 0) == 0) (void)file::WriteAt(lock_fd_, 0, pid.data(), pid.size(), path);
+  return Status::OK();
+}
+
+Status Core::Open(const std::shared_ptr<Core>& self) {
+  if (read_only()) {
+    if (!file::Exists(options_.dir)) return Status::NotFound("no log at " + options_.dir);
+  } else {
+    MARE_RETURN_IF_ERROR(file::CreateDirs(topics_dir_));
+    MARE_RETURN_IF_ERROR(file::CreateDirs(consumers_dir_));
+    MARE_RETURN_IF_ERROR(Lock());
+  }
+  auto names = file::ListDir(topics_dir_);
+  if (!names) {
+    if (!names.status().IsNotFound()) return names.status();
+    names = std::vector<std::string>{};
+  }
+  std::sort(names->begin(), names->end());
+  for (const std::string& name : *names) {
+    if (!format::IsValidName(name)) continue;
+    std::string meta_path = topics_dir_ + "/" + name + "/topic.toml";
+    auto text = file::ReadAll(meta_path);
+    if (!text) {
+      if (text.status().IsNotFound()) {
+        spdlog::warn("log: ignoring {}/{}: no topic.toml (topic creation interrupted?)", topics_dir_, name);
+        continue;
+      }
+      return text.status();
+    }
+    auto config = format::ParseTopicMeta(*text, name);
+    if (!config) return Status::Corruption(meta_path + ": " + config.status().message());
+    auto topic = LoadTopic(*config);
+    if (!topic) return topic.status();
+    topics_[name] = *topic;
+  }
+
+  std::weak_ptr<Core> weak = self;
+  registry_->AddRefresher([weak] {
+    auto core = weak.lock();
+    if (!core) return;
+    for (const auto& t : core->AllTopics()) {
+      int64_t bytes = 0;
+      for (const auto& p : t->partitions) {
+        std::lock_guard lock(p->mu);
+        bytes += p->bytes();
+      }
+      t->disk_bytes->Set(static_cast<double>(bytes));
+    }
+  });
+  return Status::OK();
+}
+
+Result<std::shared_ptr<Topic>> Core::LoadTopic(const TopicConfig& config) {
+  auto topic = std::make_shared<Topic>();
+  topic->name = config.name;
+  topic->dir = topics_dir_ + "/" + config.name;
+  topic->retention_us = config.retention_us;
+  topic->retention_bytes = config.retention_bytes;
+  metrics::Labels labels = {{"topic", config.name}};
+  topic->appended_records = &registry_->GetCounter("mare_log_appended_records_total", "Records appended", labels);
+  topic->appended_bytes =
+      &registry_->GetCounter("mare_log_appended_bytes_total", "Bytes appended (encoded batches)", labels);
+  topic->append_batches = &registry_->GetCounter("mare_log_append_batches_total", "Batches appended", labels);
+  const char* deleted_help = "Segments deleted by retention";
+  topic->deleted_by_age = &registry_->GetCounter("mare_log_segments_deleted_total", deleted_help,
+                                                 {{"topic", config.name}, {"reason", "age"}});
+  topic->deleted_by_size = &registry_->GetCounter("mare_log_segments_deleted_total", deleted_help,
+                                                  {{"topic", config.name}, {"reason", "size"}});
+  topic->disk_bytes = &registry_->GetGauge("mare_log_disk_bytes", "Bytes of segment files on disk", labels);
+  for (int32_t i = 0; i < config.partitions; ++i) {
+    auto p = std::make_unique<Partition>();
+    p->id = i;
+    p->dir = topic->dir + "/" + std::to_string(i);
+    p->end_offset_gauge = &registry_->GetGauge("mare_log_end_offset", "Offset the next appended record will get",
+                                               {{"topic", config.name}, {"partition", std::to_string(i)}});
+    std::lock_guard lock(p->mu);
+    MARE_RETURN_IF_ERROR(LoadPartition(*topic, *p));
+    topic->partitions.push_back(std::move(p));
+  }
+  return topic;
+}
+
+// Recovery: every segment's batch headers are read (and checked by their own checksum) to
+// build the index; the newest segment's batch bodies are checked as well, since that is where
+// a crash leaves damage. Older segments' bodies are checked as they are read.
+Status Core::LoadPartition(Topic& topic, Partition& p) {
+  auto names = file::ListDir(p.dir);
+  if (!names) {
+    if (!names.status().IsNotFound()) return names.status();
+    names = std::vector<std::string>{};
+    if (!read_only()) {
+      MARE_RETURN_IF_ERROR(file::CreateDirs(p.dir));
+      MARE_RETURN_IF_ERROR(file::SyncDir(topic.dir));
+    }
+  }
+  std::vector<int64_t> bases;
+  for (const std::string& name : *names) {
+    int64_t base;
+    if (format::ParseSegmentFileName(name, &base)) bases.push_back(base);
+  }
+  std::sort(bases.begin(), bases.end());
+
+  std::string buffer;
+  for (size_t i = 0; i < bases.size(); ++i) {
+    std::string path = p.dir + "/" + format::SegmentFileName(bases[i]);
+    int fd = ::open(path.c_str(), (read_only() ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT && read_only()) continue;  // deleted by the writer's retention just now
+      return Status::FromErrno("open " + path, errno);
+    }
+    auto segment = std::make_shared<Segment>(path, bases[i], fd);
+    if (!p.segments.empty()) {
+      const Segment& prev = *p.segments.back();
+      if (bases[i] < prev.end_offset) {
+        return Status::Corruption(fmt::format("{}: starts at offset {} but {} already reaches offset {}", path,
+                                              bases[i], prev.path, prev.end_offset));
+      }
+      if (bases[i] > prev.end_offset) {
+        spdlog::warn("log: offsets {}..{} of {}/{} are missing (cut by an earlier repair)", prev.end_offset,
+                     bases[i] - 1, topic.name, p.id);
+      }
+    }
+    bool newest = i + 1 == bases.size();
+    format::SegmentScan scan;
+    scan.next_offset = bases[i];
+    Status s = format::ScanSegment(fd, /*verify_bodies=*/newest, &scan, &buffer);
+    if (!s.ok()) return Status::IOError(path + ": " + s.message());
+    if (scan.tail != format::SegmentScan::Tail::kClean) {
+      int64_t dropped = scan.file_bytes - scan.valid_bytes;
+      bool corrupt = scan.tail == format::SegmentScan::Tail::kCorrupt;
+      if (corrupt && !options_.repair) {
+        return Status::Corruption(fmt::format("{} at byte {}: {} (open with repair to truncate the segment there)",
+                                              path, scan.valid_bytes, scan.why));
+      }
+      if (!read_only()) {
+        if (corrupt) {
+          spdlog::warn("log: repair: truncating {} at byte {}, dropping {} bytes: {}", path, scan.valid_bytes,
+                       dropped, scan.why);
+        } else {
+          spdlog::warn("log: truncating torn tail of {} at byte {} ({} bytes: {})", path, scan.valid_bytes, dropped,
+                       scan.why);
+        }
+        if (::ftruncate(fd, scan.valid_bytes) != 0) return Status::FromErrno("truncate " + path, errno);
+        if (::fdatasync(fd) != 0) return Status::FromErrno("fdatasync " + path, errno);
+        truncated_bytes_->Add(static_cast<uint64_t>(dropped));
+      }
+    }
+    segment->size = scan.valid_bytes;
+    // The newest segment may hold bytes a killed process wrote but never synced: sync it
+    // at the first opportunity.
+    segment->synced = newest ? 0 : scan.valid_bytes;
+    segment->end_offset = scan.next_offset;
+    segment->first_append_us = scan.first_append_us;
+    segment->last_append_us = scan.last_append_us;
+    segment->index = std::move(scan.index);
+    p.last_append_us = std::max(p.last_append_us, scan.last_append_us);
+    p.segments.push_back(std::move(segment));
+  }
+  p.end_offset = p.segments.empty() ? 0 : p.segments.back()->end_offset;
+  if (p.segments.empty() && !read_only()) MARE_RETURN_IF_ERROR(CreateSegment(p));
+  p.refreshed_at = MonotonicMicros();
+  p.end_offset_gauge->Set(static_cast<double>(p.end_offset));
+  return Status::OK();
+}
+
+Status Core::CreateSegment(Partition& p) {
+  std::string path = p.dir + "/" + format::SegmentFileName(p.end_offset);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno("create " + path, errno);
+  auto segment = std::make_shared<Segment>(path, p.end_offset, fd);
+  if (options_.fsync != FsyncPolicy::kNever) {
+    // The new name must survive a power loss, or the batches written into it would vanish.
+    Status s = file::SyncDir(p.dir);
+    if (!s.ok()) {
+      ::unlink(path.c_str());
+      return s;
+    }
+  }
+  p.segments.push_back(std::move(segment));
+  return Status::OK();
+}
+
+Status Core::Roll(Partition& p) {
+  const SegmentPtr& old = p.segments.back();
+  if (options_.fsync != FsyncPolicy::kNever) {
+    MARE_RETURN_IF_ERROR(SyncSegment(p, old, old->size.load()));
+  }
+  return CreateSegment(p);
+}
+
+void Core::ApplyRetention(Topic& topic, Partition& p, int64_t now) {
+  int64_t retention_us = topic.retention_us.load();
+  int64_t retention_bytes = topic.retention_bytes.load();
+  int64_t total = p.bytes();
+  while (p.segments.size() > 1) {  // the active segment (back) is never deleted
+    const Segment& s = *p.segments.front();
+    metrics::Counter* reason = nullptr;
+    if (s.size.load() == 0) {
+      reason = nullptr;  // an empty leftover (after a repair); nothing to account for
+    } else if (retention_us > 0 && s.last_append_us < now - retention_us) {
+      reason = topic.deleted_by_age;
+    } else if (retention_bytes > 0 && total > retention_bytes) {
+      reason = topic.deleted_by_size;
+    } else {
+      break;
+    }
+    if (::unlink(s.path.c_str()) != 0 && errno != ENOENT) {
+      spdlog::warn("log: cannot delete {}: {}", s.path, std::strerror(errno));
+      break;
+    }
+    spdlog::debug("log: deleted {} ({} bytes, offsets {}..{})", s.path, s.size.load(), s.base_offset,
+                  s.end_offset - 1);
+    if (reason) reason->Add();
+    total -= s.size.load();
+    p.segments.pop_front();  // readers holding it keep reading through the open descriptor
+  }
+}
+
+Status Core::SyncSegment(Partition& p, const SegmentPtr& segment, int64_t upto) {
+  std::lock_guard lock(p.sync_mu);
+  if (segment->synced.load() >= upto) return Status::OK();  // someone else's fsync covered it
+  int64_t target = segment->size.load();
+  int64_t start = MonotonicMicros();
+  int rc = ::fdatasync(segment->fd);
+  int e = errno;
+  fsync_seconds_->Observe(static_cast<double>(MonotonicMicros() - start) / 1e6);
+  if (rc != 0) return Status::FromErrno("fdatasync " + segment->path, e);
+  if (segment->synced.load() < target) segment->synced.store(target);
+  return Status::OK();
+}
+
+Status Core::SyncAll() {
+  Status result;
+  for (const auto& topic : AllTopics()) {
+    for (const auto& p : topic->partitions) {
+      std::vector<SegmentPtr> dirty;
+      {
+        std::lock_guard lock(p->mu);
+        for (const auto& s : p->segments) {
+          if (s->synced.load() < s->size.load()) dirty.push_back(s);
+        }
+      }
+      for (const auto& s : dirty) {
+        Status st = SyncSegment(*p, s, s->size.load());
+        if (!st.ok()) {
+          // After a failed fsync the kernel may have dropped the dirty pages; refuse further
+          // appends rather than acknowledge on top of a hole.
+          std::lock_guard lock(p->mu);
+          if (p->failed.ok()) p->failed = st;
+          if (result.ok()) result = st;
+        }
+      }
+    }
+  }
+  return result;
+}
+
+void Core::Maintain() {
+  for (const auto& topic : AllTopics()) {
+    for (const auto& p : topic->partitions) {
+      std::lock_guard lock(p->mu);
+      if (p->segments.empty() || !p->failed.ok()) continue;
+      int64_t now = Now();
+      const Segment& active = *p->segments.back();
+      if (active.size.load() > 0 && now - active.first_append_us >= options_.segment_age_us) {
+        Status s = Roll(*p);
+        if (!s.ok()) spdlog::warn("log: cannot roll {}: {}", p->dir, s.ToString());
+      }
+      ApplyRetention(*topic, *p, now);
+    }
+  }
+}
+
+Status Core::CreateTopic(const TopicConfig& config) {
+  if (!format::IsValidName(config.name)) {
+    return Status::InvalidArgument("invalid topic name '" + config.name + "': use 1-200 of [A-Za-z0-9._-]");
+  }
+  if (config.partitions < 1 || config.partitions > kMaxPartitions) {
+    return Status::InvalidArgument(fmt::format("topic {}: partitions must be 1..{}", config.name, kMaxPartitions));
+  }
+  if (config.retention_us < 0 || config.retention_bytes < 0) {
+    return Status::InvalidArgument("topic " + config.name + ": negative retention");
+  }
+  std::unique_lock lock(topics_mu_);
+  auto it = topics_.find(config.name);
+  if (it != topics_.end()) {
+    Topic& t = *it->second;
+    if (read_only() || (t.retention_us == config.retention_us && t.retention_bytes == config.retention_bytes)) {
+      return Status::OK();
+    }
+    // Retention is configuration: the newest setting wins. The partition count never changes.
+    TopicConfig stored = config;
+    stored.partitions = static_cast<int32_t>(t.partitions.size());
+    MARE_RETURN_IF_ERROR(file::WriteAtomically(t.dir + "/topic.toml", format::EncodeTopicMeta(stored)));
+    t.retention_us = config.retention_us;
+    t.retention_bytes = config.retention_bytes;
+    return Status::OK();
+  }
+  if (read_only()) return Status::Unavailable("log " + options_.dir + " is open read-only; cannot create topics");
+  std::string dir = topics_dir_ + "/" + config.name;
+  MARE_RETURN_IF_ERROR(file::CreateDirs(dir));
+  MARE_RETURN_IF_ERROR(file::SyncDir(topics_dir_));
+  // topic.toml last: a directory without it is an interrupted creation and is ignored.
+  MARE_RETURN_IF_ERROR(file::WriteAtomically(dir + "/topic.toml", format::EncodeTopicMeta(config)));
+  auto topic = LoadTopic(config);
+  if (!topic) return topic.status();
+  topics_[config.name] = *topic;
+  return Status::OK();
+}
+
+Status Core::Append(std::string_view topic_name, int32_t partition, std::span<const Record> records,
+                    int64_t* first_offset) {
+  if (read_only()) return Status::Unavailable("log " + options_.dir + " is open read-only");
+  std::shared_ptr<Topic> topic = FindTopic(topic_name);
+  if (!topic) return Status::NotFound(fmt::format("no topic '{}'", topic_name));
+  if (partition < 0 || partition >= static_cast<int32_t>(topic->partitions.size())) {
+    return Status::InvalidArgument(fmt::format("topic {} has no partition {}", topic_name, partition));
+  }
+  Partition& p = *topic->partitions[static_cast<size_t>(partition)];
+  if (records.empty()) {
+    std::lock_guard lock(p.mu);
+    if (first_offset) *first_offset = p.end_offset;
+    return Status::OK();
+  }
+  size_t n = 0;
+  MARE_RETURN_IF_ERROR(format::MeasureBatch(records, &n));
+  // Encoded outside the lock into a buffer each thread reuses: no allocation per batch.
+  thread_local std::string buffer;
+  if (buffer.size() < n) buffer.resize(n);
+  format::EncodeBatch(records, buffer.data());
+
+  SegmentPtr segment;
+  int64_t base_offset;
+  int64_t end_position;
+  {
+    std::lock_guard lock(p.mu);
+    if (!p.failed.ok()) return p.failed;
+    int64_t append_time = std::max(Now(), p.last_append_us);  // monotonic per partition
+    const Segment& active = *p.segments.back();
+    if (active.size.load() > 0 && (active.size.load() + static_cast<int64_t>(n) > options_.segment_bytes ||
+                                   append_time - active.first_append_us >= options_.segment_age_us)) {
+      MARE_RETURN_IF_ERROR(Roll(p));
+      ApplyRetention(*topic, p, append_time);
+    }
+    segment = p.segments.back();
+    base_offset = p.end_offset;
+    format::SealBatch(buffer.data(), base_offset, append_time);
+    int64_t position = segment->size.load();
+    Status s = file::WriteAt(segment->fd, position, buffer.data(), n, segment->path);
+    if (!s.ok()) {
+      // Take back a partial write so the segment stays a sequence of whole batches.
+      if (::ftruncate(segment->fd, position) != 0) p.failed = s;
+      return s;
+    }
+    segment->index.push_back({base_offset, position});
+    end_position = position + static_cast<int64_t>(n);
+    segment->size.store(end_position);
+    segment->end_offset = base_offset + static_cast<int64_t>(records.size());
+    if (segment->first_append_us == 0) segment->first_append_us = append_time;
+    segment->last_append_us = append_time;
+    p.end_offset = segment->end_offset;
+    p.last_append_us = append_time;
+    p.end_offset_gauge->Set(static_cast<double>(p.end_offset));
+  }
+  topic->appended_records->Add(records.size());
+  topic->appended_bytes->Add(n);
+  topic->append_batches->Add();
+  topic->appends.fetch_add(1);
+  if (topic->waiters.load() > 0) {
+    std::lock_guard lock(topic->notify_mu);
+    topic->appended.notify_all();
+  }
+  if (options_.fsync == FsyncPolicy::kBatch) {
+    Status s = SyncSegment(p, segment, end_position);
+    if (!s.ok()) {
+      std::lock_guard lock(p.mu);
+      if (p.failed.ok()) p.failed = s;
+      return s;
+    }
+  }
+  if (first_offset) *first_offset = base_offset;
+  return Status::OK();
+}
+
+Status Core::Refresh(Partition& p) {
+  p.refreshed_at = MonotonicMicros();
+  auto names = file::ListDir(p.dir);
+  if (!names) return names.status().IsNotFound() ? Status::OK() : names.status();
+  std::set<int64_t> present;
+  for (const std::string& name : *names) {
+    int64_t base;
+    if (format::ParseSegmentFileName(name, &base)) present.insert(base);
+  }
+  // Segments the writer's retention deleted.
+  while (!p.segments.empty() && !present.count(p.segments.front()->base_offset)) p.segments.pop_front();
+
+  std::string buffer;
+  // Listed before scanning: once a newer segment exists, the older one receives no more
+  // batches, so scanning the known newest first and then the new ones misses nothing.
+  auto scan_more = [&](Segment& s) -> Status {
+    format::SegmentScan scan;
+    scan.valid_bytes = s.size.load();
+    scan.next_offset = s.end_offset;
+    Status st = format::ScanSegment(s.fd, /*verify_bodies=*/true, &scan, &buffer);
+    if (!st.ok()) return Status::IOError(s.path + ": " + st.message());
+    if (scan.tail == format::SegmentScan::Tail::kCorrupt && !options_.repair) {
+      return Status::Corruption(fmt::format("{} at byte {}: {}", s.path, scan.valid_bytes, scan.why));
+    }
+    // A torn tail here is a batch still being written: read it next time. (With repair, a
+    // reader stops at corruption as it would at a torn tail, and truncates nothing.)
+    if (scan.batches == 0) return Status::OK();
+    s.index.insert(s.index.end(), scan.index.begin(), scan.index.end());
+    if (s.first_append_us == 0) s.first_append_us = scan.first_append_us;
+    s.last_append_us = scan.last_append_us;
+    s.end_offset = scan.next_offset;
+    s.size.store(scan.valid_bytes);
+    p.last_append_us = std::max(p.last_append_us, scan.last_append_us);
+    return Status::OK();
+  };
+  if (!p.segments.empty()) MARE_RETURN_IF_ERROR(scan_more(*p.segments.back()));
+  for (int64_t base : present) {
+    if (!p.segments.empty() && base <= p.segments.back()->base_offset) continue;
+    std::string path = p.dir + "/" + format::SegmentFileName(base);
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) continue;
+      return Status::FromErrno("open " + path, errno);
+    }
+    auto segment = std::make_shared<Segment>(path, base, fd);
+    MARE_RETURN_IF_ERROR(scan_more(*segment));
+    p.segments.push_back(std::move(segment));
+  }
+  if (!p.segments.empty()) p.end_offset = std::max(p.end_offset, p.segments.back()->end_offset);
+  return Status::OK();
+}
+
+Result<std::shared_ptr<GroupOffsets>> Core::Group(const std::string& group, const std::string& topic) {
+  std::lock_guard lock(groups_mu_);
+  auto& g = groups_[{group, topic}];
+  if (g) return g;
+  auto offsets = std::make_shared<GroupOffsets>();
+  offsets->path = consumers_dir_ + "/" + group + "/" + topic + ".offsets";
+  auto text = file::ReadAll(offsets->path);
+  if (text) {
+    auto parsed = format::ParseOffsets(*text);
+    if (!parsed) return Status::Corruption(offsets->path + ": " + parsed.status().message());
+    offsets->committed = std::move(*parsed);
+  } else if (!text.status().IsNotFound()) {
+    return text.status();
+  }
+  g = offsets;
+  return g;
+}
+
+std::vector<std::string> Core::Groups(std::string_view topic) const {
+  std::vector<std::string> out;
+  auto names = file::ListDir(consumers_dir_);
+  if (!names) return out;
+  for (const std::string& group : *names) {
+    if (format::IsValidName(group) && file::Exists(fmt::format("{}/{}/{}.offsets", consumers_dir_, group, topic))) {
+      out.push_back(group);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Status Core::CommitOffsets(GroupOffsets& g, const std::string& group) {
+  std::string dir = consumers_dir_ + "/" + group;
+  if (!file::Exists(dir)) {
+    MARE_RETURN_IF_ERROR(file::CreateDirs(dir));
+    MARE_RETURN_IF_ERROR(file::SyncDir(consumers_dir_));
+  }
+  return file::WriteAtomically(g.path, format::EncodeOffsets(g.committed));
+}
+
+class EmbeddedConsumer final : public Consumer {
+ public:
+  EmbeddedConsumer(std::shared_ptr<Core> core, std::shared_ptr<Topic> topic, std::string group,
+                   std::shared_ptr<GroupOffsets> offsets)
+      : core_(std::move(core)), topic_(std::move(topic)), group_(std::move(group)), offsets_(std::move(offsets)) {
+    positions_.assign(topic_->partitions.size(), -1);
+    std::lock_guard lock(offsets_->mu);
+    for (const auto& [p, next] : offsets_->committed) {
+      if (p >= 0 && static_cast<size_t>(p) < positions_.size()) positions_[static_cast<size_t>(p)] = next;
+    }
+  }
+
+  int64_t Position(int32_t partition) const override {
+    if (!Valid(partition)) return -1;
+    const Partition& p = *topic_->partitions[static_cast<size_t>(partition)];
+    std::lock_guard lock(p.mu);
+    return Effective(p, positions_[static_cast<size_t>(partition)]);
+  }
+
+  Status Seek(int32_t partition, int64_t offset) override {
+    if (!Valid(partition)) return Status::InvalidArgument(fmt::format("no partition {}", partition));
+    Partition& p = *topic_->partitions[static_cast<size_t>(partition)];
+    std::lock_guard lock(p.mu);
+    MARE_RETURN_IF_ERROR(core_->RefreshIfStale(p));
+    positions_[static_cast<size_t>(partition)] = std::clamp(offset, p.start_offset(), p.end_offset);
+    return Status::OK();
+  }
+
+  Status Poll(std::vector<ConsumedRecord>* out, size_t max_records, std::chrono::milliseconds timeout) override {
+    out->clear();
+    if (max_records == 0) return Status::OK();
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      uint64_t seen = topic_->appends.load();
+      MARE_RETURN_IF_ERROR(ReadOnce(out, max_records));
+      if (!out->empty()) return Status::OK();
+      auto now = std::chrono::steady_clock::now();
+      if (now >= deadline) return Status::OK();
+      auto until = deadline;
+      if (core_->read_only()) until = std::min(until, now + std::chrono::microseconds(kReadOnlyRefreshUs));
+      topic_->waiters.fetch_add(1);
+      {
+        std::unique_lock lock(topic_->notify_mu);
+        topic_->appended.wait_until(lock, until, [&] { return topic_->appends.load() != seen; });
+      }
+      topic_->waiters.fetch_sub(1);
+    }
+  }
+
+  Status Commit(int32_t partition, int64_t next_offset) override {
+    if (core_->read_only()) return Status::Unavailable("log is open read-only; cannot commit");
+    if (!Valid(partition)) return Status::InvalidArgument(fmt::format("no partition {}", partition));
+    if (next_offset < 0) return Status::InvalidArgument("negative offset");
+    std::lock_guard lock(offsets_->mu);
+    auto previous = offsets_->committed;
+    offsets_->committed[partition] = next_offset;
+    Status s = core_->CommitOffsets(*offsets_, group_);
+    if (!s.ok()) offsets_->committed = std::move(previous);
+    return s;
+  }
+
+  int64_t Committed(int32_t partition) const override {
+    std::lock_guard lock(offsets_->mu);
+    auto it = offsets_->committed.find(partition);
+    return it == offsets_->committed.end() ? -1 : it->second;
+  }
+
+ private:
+  // What one partition contributes to a Poll: whole batches from one segment.
+  struct Read {
+    size_t partition;
+    SegmentPtr segment;
+    int64_t position;
+    int64_t length;
+    int64_t from_offset;  // skip records before this (a batch read from its middle)
+    int64_t max_records;
+  };
+
+  bool Valid(int32_t partition) const {
+    return partition >= 0 && static_cast<size_t>(partition) < topic_->partitions.size();
+  }
+
+  // The position to read from: the oldest retained record if none yet or if retention has
+  // passed it; a writer's end if beyond it (data cut by a repair).
+  int64_t Effective(const Partition& p, int64_t position) const {
+    if (position < p.start_offset()) return p.start_offset();
+    if (!core_->read_only() && position > p.end_offset) return p.end_offset;
+    return position;
+  }
+
+  Status ReadOnce(std::vector<ConsumedRecord>* out, size_t max_records) {
+    reads_.clear();
+    int64_t remaining = static_cast<int64_t>(std::min<size_t>(max_records, std::numeric_limits<int64_t>::max()));
+    int64_t total_bytes = 0;
+    size_t n = topic_->partitions.size();
+    for (size_t k = 0; k < n && remaining > 0; ++k) {
+      size_t pid = (next_partition_ + k) % n;
+      Partition& p = *topic_->partitions[pid];
+      std::lock_guard lock(p.mu);
+      MARE_RETURN_IF_ERROR(core_->RefreshIfStale(p));
+      int64_t pos = Effective(p, positions_[pid]);
+      positions_[pid] = pos;
+      if (pos >= p.end_offset) continue;
+      // The segment holding pos, or the next one if pos fell into a gap.
+      auto it = std::upper_bound(p.segments.begin(), p.segments.end(), pos,
+                                 [](int64_t o, const SegmentPtr& s) { return o < s->base_offset; });
+      if (it != p.segments.begin()) --it;
+      while (it != p.segments.end() && (*it)->end_offset <= pos) ++it;
+      if (it == p.segments.end()) continue;
+      const Segment& s = **it;
+      pos = std::max(pos, s.base_offset);
+      auto e = std::upper_bound(s.index.begin(), s.index.end(), pos,
+                                [](int64_t o, const format::IndexEntry& x) { return o < x.offset; });
+      size_t j = static_cast<size_t>(e - s.index.begin()) - 1;
+      int64_t first_position = s.index[j].position;
+      int64_t end_position = first_position;
+      int64_t count = 0;
+      while (j < s.index.size() && count < remaining && end_position - first_position < kMaxPollBytesPerPartition) {
+        bool last = j + 1 == s.index.size();
+        int64_t next_offset = last ? s.end_offset : s.index[j + 1].offset;
+        end_position = last ? s.size.load() : s.index[j + 1].position;
+        count += next_offset - std::max(s.index[j].offset, pos);
+        ++j;
+      }
+      count = std::min(count, remaining);
+      positions_[pid] = pos;
+      reads_.push_back({pid, *it, first_position, end_position - first_position, pos, count});
+      remaining -= count;
+      total_bytes += end_position - first_position;
+    }
+    next_partition_ = (next_partition_ + 1) % n;
+    if (reads_.empty()) return Status::OK();
+
+    // One buffer for the whole Poll, sized up front: the views handed out point into it.
+    if (buffer_.size() < static_cast<size_t>(total_bytes)) buffer_.resize(static_cast<size_t>(total_bytes));
+    char* at = buffer_.data();
+    for (const Read& r : reads_) {
+      size_t got = 0;
+      MARE_RETURN_IF_ERROR(file::ReadAt(r.segment->fd, r.position, at, static_cast<size_t>(r.length), &got,
+                                        r.segment->path));
+      if (got < static_cast<size_t>(r.length)) {
+        return Status::Corruption(fmt::format("{} at byte {}: file shorter than its index", r.segment->path,
+                                              r.position + static_cast<int64_t>(got)));
+      }
+      int64_t taken = 0;
+      int64_t next = r.from_offset;
+      for (int64_t off = 0; off < r.length && taken < r.max_records;) {
+        const char* batch = at + off;
+        format::BatchHeader h;
+        std::string why;
+        if (r.length - off < static_cast<int64_t>(format::kBatchHeaderSize) ||
+            !format::ParseBatchHeader(batch, &h, &why) || h.length > r.length - off ||
+            !format::CheckBatchBody(batch, h, &why)) {
+          if (why.empty()) why = "batch overruns its index entry";
+          return Status::Corruption(fmt::format("{} at byte {}: {}", r.segment->path, r.position + off, why));
+        }
+        int64_t offset = h.base_offset;
+        format::ForEachRecord(batch, h, [&](int64_t ts, std::string_view key, std::string_view value) {
+          if (offset >= r.from_offset && taken < r.max_records) {
+            out->push_back({static_cast<int32_t>(r.partition), offset, ts, h.append_time_us, key, value});
+            ++taken;
+            next = offset + 1;
+          }
+          ++offset;
+        });
+        off += h.length;
+      }
+      positions_[r.partition] = next;
+      at += r.length;
+    }
+    return Status::OK();
+  }
+
+  std::shared_ptr<Core> core_;
+  std::shared_ptr<Topic> topic_;
+  std::string group_;
+  std::shared_ptr<GroupOffsets> offsets_;
+  std::vector<int64_t> positions_;  // -1: from the oldest retained record
+  size_t next_partition_ = 0;       // where the next Poll starts, so no partition starves
+  std::vector<Read> reads_;
+  std::string buffer_;
+};
+
+class EmbeddedLog final : public Log {
+ public:
+  explicit EmbeddedLog(std::shared_ptr<Core> core) : core_(std::move(core)) {
+    if (!core_->read_only()) maintenance_ = std::thread([this] { Run(); });
+  }
+
+  ~EmbeddedLog() override {
+    if (maintenance_.joinable()) {
+      {
+        std::lock_guard lock(mu_);
+        stop_ = true;
+      }
+      cv_.notify_all();
+      maintenance_.join();
+    }
+    if (!core_->read_only() && core_->options().fsync != FsyncPolicy::kNever) {
+      Status s = core_->SyncAll();
+      if (!s.ok()) spdlog::error("log: sync at close failed: {}", s.ToString());
+    }
+    core_->ReleaseLock();
+  }
+
+  Status CreateTopic(const TopicConfig& config) override { return core_->CreateTopic(config); }
+
+  std::vector<std::string> Topics() const override {
+    std::vector<std::string> out;
+    for (const auto& t : core_->AllTopics()) out.push_back(t->name);
+    return out;
+  }
+
+  int32_t Partitions(std::string_view topic) const override {
+    auto t = core_->FindTopic(topic);
+    return t ? static_cast<int32_t>(t->partitions.size()) : 0;
+  }
+
+  Result<std::vector<PartitionInfo>> Describe(std::string_view topic) const override {
+    auto t = core_->FindTopic(topic);
+    if (!t) return Status::NotFound(fmt::format("no topic '{}'", topic));
+    std::vector<PartitionInfo> out;
+    for (const auto& p : t->partitions) {
+      std::lock_guard lock(p->mu);
+      if (core_->read_only()) MARE_RETURN_IF_ERROR(core_->Refresh(*p));
+      PartitionInfo info;
+      info.partition = p->id;
+      info.start_offset = p->start_offset();
+      info.end_offset = p->end_offset;
+      info.bytes = p->bytes();
+      info.segments = static_cast<int32_t>(p->segments.size());
+      for (const auto& s : p->segments) {
+        if (s->first_append_us == 0) continue;
+        if (info.oldest_append_time_us == 0) info.oldest_append_time_us = s->first_append_us;
+        info.newest_append_time_us = s->last_append_us;
+      }
+      out.push_back(info);
+    }
+    return out;
+  }
+
+  Status Append(std::string_view topic, int32_t partition, std::span<const Record> records,
+                int64_t* first_offset) override {
+    return core_->Append(topic, partition, records, first_offset);
+  }
+
+  Result<std::unique_ptr<Consumer>> Subscribe(const std::string& group, const std::string& topic) override {
+    if (!format::IsValidName(group)) {
+      return Status::InvalidArgument("invalid consumer group name '" + group + "': use 1-200 of [A-Za-z0-9._-]");
+    }
+    auto t = core_->FindTopic(topic);
+    if (!t) return Status::NotFound("no topic '" + topic + "'");
+    auto offsets = core_->Group(group, topic);
+    if (!offsets) return offsets.status();
+    return std::unique_ptr<Consumer>(new EmbeddedConsumer(core_, t, group, *offsets));
+  }
+
+  std::vector<std::string> Groups(std::string_view topic) const override { return core_->Groups(topic); }
+
+  Status Sync() override { return core_->read_only() ? Status::OK() : core_->SyncAll(); }
+
+ private:
+  // Background work of a writer: fsync under the interval policy, roll aged segments and
+  // enforce retention.
+  void Run() {
+    const auto& o = core_->options();
+    constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
+    int64_t now = MonotonicMicros();
+    int64_t next_sync = o.fsync == FsyncPolicy::kInterval ? now + o.fsync_interval_us : kNever;
+    int64_t next_maintain = now + o.retention_check_interval_us;
+    std::unique_lock lock(mu_);
+    while (!stop_) {
+      int64_t wake = std::min(next_sync, next_maintain);
+      cv_.wait_for(lock, std::chrono::microseconds(std::max<int64_t>(0, wake - MonotonicMicros())),
+                   [&] { return stop_; });
+      if (stop_) break;
+      lock.unlock();
+      now = MonotonicMicros();
+      if (now >= next_sync) {
+        Status s = core_->SyncAll();
+        if (!s.ok()) spdlog::error("log: periodic fsync failed: {}", s.ToString());
+        next_sync = now + o.fsync_interval_us;
+      }
+      if (now >= next_maintain) {
+        core_->Maintain();
+        next_maintain = now + o.retention_check_interval_us;
+      }
+      lock.lock();
+    }
+  }
+
+  std::shared_ptr<Core> core_;
+  std::thread maintenance_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Log>> OpenEmbeddedLog(const EmbeddedLogOptions& options) {
+  if (options.dir.empty()) return Status::InvalidArgument("log dir is empty");
+  if (options.segment_bytes <= 0 || options.segment_age_us <= 0 || options.retention_check_interval_us <= 0 ||
+      (options.fsync == FsyncPolicy::kInterval && options.fsync_interval_us <= 0)) {
+    return Status::InvalidArgument("log: segment size, segment age and intervals must be positive");
+  }
+  auto core = std::make_shared<Core>(options);
+  MARE_RETURN_IF_ERROR(core->Open(core));
+  return std::unique_ptr<Log>(new EmbeddedLog(std::move(core)));
+}
+
+}  // namespace mare::log

@@ -32,7 +32,11 @@ struct EmbeddedLogOptions {
   int64_t retention_check_interval_us = 60'000'000;
   bool read_only = false;  // for `mare log` beside a running process: no lock, no truncation
   bool repair = false;     // truncate at a corrupt batch instead of failing to open
+                           // (read_only: stop reading there instead of failing)
   metrics::Registry* metrics = nullptr;  // defaults to Registry::Global()
+  // Wall clock (UTC microseconds) for append times, segment age and retention; defaults to
+  // NowMicros. Tests substitute a fake clock to exercise retention without waiting.
+  int64_t (*now_us)() = nullptr;
 };
 
 Result<std::unique_ptr<Log>> OpenEmbeddedLog(const EmbeddedLogOptions& options);

@@ -1,0 +1,748 @@
+// The embedded log's behaviour: offsets, consumer groups, recovery from torn and corrupted
+// segments, retention, read-only followers, the writer lock and fsync policies.
+#include "log/embedded_log.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/metrics.h"
+#include "common/time.h"
+#include "log/format.h"
+
+namespace mare::log {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+std::atomic<int64_t> fake_now{1'700'000'000'000'000};
+int64_t FakeNow() { return fake_now.load(); }
+
+class EmbeddedLogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/mare-log-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    options_.dir = dir_;
+    options_.metrics = &registry_;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::unique_ptr<Log> Open(const EmbeddedLogOptions& options) {
+    auto log = OpenEmbeddedLog(options);
+    EXPECT_TRUE(log.ok()) << log.status().ToString();
+    return log ? std::move(*log) : nullptr;
+  }
+  std::unique_ptr<Log> Open() { return Open(options_); }
+
+  // Appends `batches` batches of `per_batch` records; record values are "<partition>:<offset>".
+  static void Fill(Log& log, const std::string& topic, int32_t partition, int batches, int per_batch,
+                   size_t value_bytes = 16) {
+    for (int b = 0; b < batches; ++b) {
+      auto info = log.Describe(topic);
+      int64_t next = (*info)[static_cast<size_t>(partition)].end_offset;
+      std::vector<std::string> values;
+      for (int i = 0; i < per_batch; ++i) {
+        std::string v = std::to_string(partition) + ":" + std::to_string(next + i);
+        v.resize(std::max(v.size(), value_bytes), ' ');
+        values.push_back(std::move(v));
+      }
+      std::vector<Record> records;
+      for (const auto& v : values) records.push_back({1'600'000'000'000'000 + next, "sensor", v});
+      int64_t first = -1;
+      ASSERT_TRUE(log.Append(topic, partition, records, &first).ok());
+      ASSERT_EQ(first, next);
+    }
+  }
+
+  // Everything the consumer can read now: (partition, offset, value).
+  struct Seen {
+    int32_t partition;
+    int64_t offset;
+    std::string value;
+  };
+  static std::vector<Seen> Drain(Consumer& c, size_t max_per_poll = 1000) {
+    std::vector<Seen> seen;
+    std::vector<ConsumedRecord> batch;
+    for (;;) {
+      Status s = c.Poll(&batch, max_per_poll, 0ms);
+      EXPECT_TRUE(s.ok()) << s.ToString();
+      if (!s.ok() || batch.empty()) return seen;
+      for (const auto& r : batch) seen.push_back({r.partition, r.offset, std::string(r.value)});
+    }
+  }
+
+  std::string SegmentPath(const std::string& topic, int partition, int64_t base) {
+    return dir_ + "/topics/" + topic + "/" + std::to_string(partition) + "/" + format::SegmentFileName(base);
+  }
+  std::vector<std::string> SegmentFiles(const std::string& topic, int partition) {
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(dir_ + "/topics/" + topic + "/" + std::to_string(partition))) {
+      out.push_back(e.path().filename().string());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  static std::string ReadFile(const std::string& path) {
+    std::string s(fs::file_size(path), '\0');
+    FILE* f = std::fopen(path.c_str(), "rb");
+    EXPECT_EQ(std::fread(s.data(), 1, s.size(), f), s.size());
+    std::fclose(f);
+    return s;
+  }
+  static void WriteFile(const std::string& path, const std::string& s) {
+    FILE* f = std::fopen(path.c_str(), "wb");
+    EXPECT_EQ(std::fwrite(s.data(), 1, s.size(), f), s.size());
+    std::fclose(f);
+  }
+  // Where each batch of a segment starts, from the length fields.
+  static std::vector<size_t> BatchStarts(const std::string& segment) {
+    std::vector<size_t> starts;
+    for (size_t pos = 0; pos + format::kBatchHeaderSize <= segment.size();
+         pos += format::GetU32(segment.data() + pos + format::kLengthAt)) {
+      starts.push_back(pos);
+    }
+    return starts;
+  }
+
+  std::string dir_;
+  metrics::Registry registry_;
+  EmbeddedLogOptions options_;
+};
+
+TEST_F(EmbeddedLogTest, AppendAssignsConsecutiveOffsetsPerPartitionAndConsumersReadThemBack) {
+  auto log = Open();
+  ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 3}).ok());
+  EXPECT_EQ(log->Topics(), std::vector<std::string>{"raw"});
+  EXPECT_EQ(log->Partitions("raw"), 3);
+  EXPECT_EQ(log->Partitions("nope"), 0);
+
+  std::vector<Record> a = {{100, "1", R"({"v":1})"}, {101, "4", R"({"v":2})"}, {102, "1", R"({"v":3})"}};
+  std::vector<Record> b = {{200, "7", R"({"v":4})"}};
+  int64_t first = -1;
+  ASSERT_TRUE(log->Append("raw", 1, a, &first).ok());
+  EXPECT_EQ(first, 0);
+  ASSERT_TRUE(log->Append("raw", 1, b, &first).ok());
+  EXPECT_EQ(first, 3);
+  ASSERT_TRUE(log->Append("raw", 2, b, &first).ok());
+  EXPECT_EQ(first, 0);  // offsets are per partition
+
+  auto c = log->Subscribe("store", "raw");
+  ASSERT_TRUE(c.ok());
+  std::vector<ConsumedRecord> got;
+  ASSERT_TRUE((*c)->Poll(&got, 100, 0ms).ok());
+  ASSERT_EQ(got.size(), 5u);
+  std::map<int32_t, std::vector<int64_t>> offsets;
+  for (const auto& r : got) offsets[r.partition].push_back(r.offset);
+  EXPECT_EQ(offsets[1], (std::vector<int64_t>{0, 1, 2, 3}));
+  EXPECT_EQ(offsets[2], (std::vector<int64_t>{0}));
+  for (const auto& r : got) {
+    if (r.partition == 1 && r.offset == 1) {
+      EXPECT_EQ(r.timestamp_us, 101);
+      EXPECT_EQ(r.key, "4");
+      EXPECT_EQ(r.value, R"({"v":2})");
+      EXPECT_GT(r.append_time_us, 0);
+    }
+  }
+  EXPECT_EQ((*c)->Position(1), 4);
+  EXPECT_EQ((*c)->Position(0), 0);
+
+  auto info = log->Describe("raw");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ((*info)[1].start_offset, 0);
+  EXPECT_EQ((*info)[1].end_offset, 4);
+  EXPECT_EQ((*info)[0].end_offset, 0);
+  EXPECT_EQ((*info)[0].oldest_append_time_us, 0);
+  EXPECT_GT((*info)[1].bytes, 0);
+  EXPECT_EQ((*info)[1].segments, 1);
+}
+
+TEST_F(EmbeddedLogTest, PollHonoursMaxRecordsAndResumesInsideABatch) {
+  auto log = Open();
+  ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 1}).ok());
+  Fill(*log, "raw", 0, 3, 10);
+  auto c = log->Subscribe("g", "raw");
+  std::vector<int64_t> offsets;
+  std::vector<ConsumedRecord> got;
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE((*c)->Poll(&got, 7, 0ms).ok());
+    EXPECT_LE(got.size(), 7u);
+    for (const auto& r : got) offsets.push_back(r.offset);
+  }
+  ASSERT_EQ(offsets.size(), 30u);
+  for (int64_t i = 0; i < 30; ++i) EXPECT_EQ(offsets[static_cast<size_t>(i)], i);
+
+  ASSERT_TRUE((*c)->Seek(0, 15).ok());
+  ASSERT_TRUE((*c)->Poll(&got, 1, 0ms).ok());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].offset, 15);
+  EXPECT_EQ(got[0].value.substr(0, 4), "0:15");
+  ASSERT_TRUE((*c)->Seek(0, 1000).ok());  // clamped to the end
+  EXPECT_EQ((*c)->Position(0), 30);
+}
+
+TEST_F(EmbeddedLogTest, CommittedPositionIsWhereTheGroupResumes) {
+  auto log = Open();
+  ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 2}).ok());
+  Fill(*log, "raw", 0, 2, 5);
+  auto c = log->Subscribe("store", "raw");
+  EXPECT_EQ((*c)->Committed(0), -1);
+  EXPECT_TRUE(log->Groups("raw").empty());
+  ASSERT_TRUE((*c)->Commit(0, 7).ok());
+  EXPECT_EQ((*c)->Committed(0), 7);
+  EXPECT_EQ(log->Groups("raw"), std::vector<std::string>{"store"});
+  EXPECT_TRUE(fs::exists(dir_ + "/consumers/store/raw.offsets"));
+
+  auto again = log->Subscribe("store", "raw");
+  EXPECT_EQ((*again)->Committed(0), 7);
+  EXPECT_EQ((*again)->Position(0), 7);
+  auto seen = Drain(**again);
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0].offset, 7);
+
+  auto other = log->Subscribe("dashboard", "raw");  // another group starts from the oldest
+  EXPECT_EQ((*other)->Position(0), 0);
+  EXPECT_EQ(Drain(**other).size(), 10u);
+}
+
+TEST_F(EmbeddedLogTest, ReopenKeepsOffsetsCommittedPositionsAndTopicSettings) {
+  {
+    auto log = Open();
+    ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 2, .retention_us = 3'600'000'000}).ok());
+    Fill(*log, "raw", 0, 4, 8);
+    Fill(*log, "raw", 1, 1, 3);
+    auto c = log->Subscribe("store", "raw");
+    ASSERT_TRUE((*c)->Commit(0, 20).ok());
+    ASSERT_TRUE((*c)->Commit(1, 3).ok());
+  }
+  auto log = Open();
+  EXPECT_EQ(log->Topics(), std::vector<std::string>{"raw"});
+  ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 16}).ok());  // keeps its 2 partitions
+  EXPECT_EQ(log->Partitions("raw"), 2);
+  auto info = log->Describe("raw");
+  EXPECT_EQ((*info)[0].end_offset, 32);
+  EXPECT_EQ((*info)[1].end_offset, 3);
+  int64_t first = -1;
+  std::vector<Record> r = {{1, "k", "v"}};
+  ASSERT_TRUE(log->Append("raw", 0, r, &first).ok());
+  EXPECT_EQ(first, 32);
+
+  auto c = log->Subscribe("store", "raw");
+  EXPECT_EQ((*c)->Committed(0), 20);
+  EXPECT_EQ((*c)->Committed(1), 3);
+  auto seen = Drain(**c);
+  ASSERT_EQ(seen.size(), 13u);  // 20..32 of partition 0, nothing new on partition 1
+  EXPECT_EQ(seen.front().offset, 20);
+  EXPECT_EQ(seen.front().value.substr(0, 4), "0:20");
+}
+
+TEST_F(EmbeddedLogTest, ConcurrentAppendersKeepPerPartitionOrderWithoutGaps) {
+  options_.segment_bytes = 64 << 10;  // several rolls along the way
+  auto log = Open();
+  constexpr int kPartitions = 4, kThreads = 6, kBatches = 300, kPerBatch = 16;
+  ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = kPartitions}).ok());
+  constexpr size_t kTotal = size_t{kThreads} * kBatches * kPerBatch;
+
+  // A consumer reads while the appenders run.
+  std::vector<Seen> seen;
+  std::thread reader([&] {
+    auto c = log->Subscribe("check", "raw");
+    std::vector<ConsumedRecord> batch;
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (seen.size() < kTotal && std::chrono::steady_clock::now() < deadline) {
+      ASSERT_TRUE((*c)->Poll(&batch, 500, 100ms).ok());
+      for (const auto& r : batch) seen.push_back({r.partition, r.offset, std::string(r.value)});
+    }
+  });
+  std::vector<std::thread> appenders;
+  for (int t = 0; t < kThreads; ++t) {
+    appenders.emplace_back([&, t] {
+      std::vector<std::string> values(kPerBatch);
+      std::vector<Record> records(kPerBatch);
+      for (int b = 0; b < kBatches; ++b) {
+        int32_t partition = (t + b) % kPartitions;  // each thread writes every partition; all share them
+        for (int i = 0; i < kPerBatch; ++i) {
+          values[static_cast<size_t>(i)] = std::to_string(t) + " " + std::to_string(b * kPerBatch + i);
+          records[static_cast<size_t>(i)] = {0, "s", values[static_cast<size_t>(i)]};
+        }
+        ASSERT_TRUE(log->Append("raw", partition, records).ok());
+      }
+    });
+  }
+  for (auto& t : appenders) t.join();
+  reader.join();
+
+  ASSERT_EQ(seen.size(), kTotal);
+  std::map<int32_t, int64_t> next_offset;
+  std::map<std::pair<int32_t, int>, int> last_seq;  // (partition, thread) -> last sequence number
+  for (const auto& r : seen) {
+    EXPECT_EQ(r.offset, next_offset[r.partition]++) << "partition " << r.partition;
+    int thread = std::stoi(r.value.substr(0, r.value.find(' ')));
+    int seq = std::stoi(r.value.substr(r.value.find(' ') + 1));
+    auto key = std::make_pair(r.partition, thread);
+    if (last_seq.count(key)) {
+      EXPECT_GT(seq, last_seq[key]);
+    }
+    last_seq[key] = seq;
+  }
+  auto info = log->Describe("raw");
+  int64_t total = 0;
+  for (const auto& p : *info) total += p.end_offset;
+  EXPECT_EQ(total, static_cast<int64_t>(kTotal));
+}
+
+TEST_F(EmbeddedLogTest, PollWaitsForAnAppendFromAnotherThread) {
+  auto log = Open();
+  ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 2}).ok());
+  auto c = log->Subscribe("g", "raw");
+  std::thread appender([&] {
+    std::this_thread::sleep_for(50ms);
+    std::vector<Record> r = {{1, "k", "v"}};
+    ASSERT_TRUE(log->Append("raw", 1, r).ok());
+  });
+  auto start = std::chrono::steady_clock::now();
+  std::vector<ConsumedRecord> got;
+  ASSERT_TRUE((*c)->Poll(&got, 10, 10s).ok());
+  auto waited = std::chrono::steady_clock::now() - start;
+  appender.join();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_LT(waited, 5s);  // woken by the append, not by the timeout
+
+  start = std::chrono::steady_clock::now();
+  ASSERT_TRUE((*c)->Poll(&got, 10, 30ms).ok());
+  EXPECT_TRUE(got.empty());  // a timeout is not an error
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 30ms);
+}
+
+// A crash in the middle of writing a batch leaves a torn tail: recovery cuts it off and keeps
+// every complete batch, whichever byte the write stopped at.
+TEST_F(EmbeddedLogTest, TornTailIsTruncatedAndAppendingContinuesAtTheRightOffset) {
+  std::string path = SegmentPath("raw", 0, 0);
+  size_t last_batch = 0;
+  for (size_t cut : {size_t{1}, size_t{7}, size_t{20}, size_t{55}, size_t{56}, size_t{57}, size_t{100}, size_t{0}}) {
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    {
+      auto log = Open();
+      ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 1}).ok());
+      Fill(*log, "raw", 0, 5, 3, 40);  // 5 batches, offsets 0..14
+    }
+    std::string bytes = ReadFile(path);
+    auto starts = BatchStarts(bytes);
+    ASSERT_EQ(starts.size(), 5u);
+    last_batch = bytes.size() - starts[4];
+    if (cut == 0) cut = last_batch - 1;  // all but the final byte
+    ASSERT_LT(cut, last_batch);
+    ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(bytes.size() - cut)), 0);
+
+    metrics::Registry registry;
+    EmbeddedLogOptions o = options_;
+    o.metrics = &registry;
+    auto log = Open(o);
+    ASSERT_NE(log, nullptr) << "cut " << cut;
+    auto info = log->Describe("raw");
+    EXPECT_EQ((*info)[0].end_offset, 12) << "cut " << cut;
+    EXPECT_EQ(fs::file_size(path), starts[4]);
+    EXPECT_EQ(registry.GetCounter("mare_log_recovered_truncated_bytes_total", "").value(), last_batch - cut);
+
+    auto c = log->Subscribe("g", "raw");
+    auto seen = Drain(**c);
+    ASSERT_EQ(seen.size(), 12u);
+    for (size_t i = 0; i < seen.size(); ++i) {
+      EXPECT_EQ(seen[i].value.substr(0, seen[i].value.find(' ')), "0:" + std::to_string(i));
+    }
+
+    int64_t first = -1;
+    std::vector<Record> r = {{1, "k", "after"}};
+    ASSERT_TRUE(log->Append("raw", 0, r, &first).ok());
+    EXPECT_EQ(first, 12);
+  }
+}
+
+TEST_F(EmbeddedLogTest, ZeroFilledTailFromAPowerLossIsTruncated) {
+  std::string path = SegmentPath("raw", 0, 0);
+  {
+    auto log = Open();
+    ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 1}).ok());
+    Fill(*log, "raw", 0, 3, 2);
+  }
+  size_t good = fs::file_size(path);
+  WriteFile(path, ReadFile(path) + std::string(4096, '\0'));
+  auto log = Open();
+  ASSERT_NE(log, nullptr);
+  EXPECT_EQ((*log->Describe("raw"))[0].end_offset, 6);
+  EXPECT_EQ(fs::file_size(path), good);
+}
+
+// A complete batch that fails its checksum is not a crash artifact: opening refuses and says
+// where, unless asked to repair.
+TEST_F(EmbeddedLogTest, CorruptBatchFailsToOpenNamingFileAndPositionAndRepairTruncatesThere) {
+  std::string path = SegmentPath("raw", 0, 0);
+  {
+    auto log = Open();
+    ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 1}).ok());
+    Fill(*log, "raw", 0, 5, 3, 40);
+  }
+  std::string bytes = ReadFile(path);
+  auto starts = BatchStarts(bytes);
+  bytes[starts[2] + format::kBatchHeaderSize + 20] ^= 0x40;  // a payload byte of batch 2
+  WriteFile(path, bytes);
+
+  auto failed = OpenEmbeddedLog(options_);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_TRUE(failed.status().IsCorruption()) << failed.status().ToString();
+  EXPECT_NE(failed.status().message().find(path), std::string::npos) << failed.status().message();
+  EXPECT_NE(failed.status().message().find("at byte " + std::to_string(starts[2])), std::string::npos)
+      << failed.status().message();
+  EXPECT_EQ(fs::file_size(path), bytes.size());  // nothing was touched
+
+  options_.repair = true;
+  auto log = Open();
+  ASSERT_NE(log, nullptr);
+  EXPECT_EQ((*log->Describe("raw"))[0].end_offset, 6);
+  EXPECT_EQ(fs::file_size(path), starts[2]);
+  auto seen = Drain(**log->Subscribe("g", "raw"));
+  ASSERT_EQ(seen.size(), 6u);
+  EXPECT_EQ(seen[5].value.substr(0, 3), "0:5");
+  int64_t first = -1;
+  std::vector<Record> r = {{1, "k", "v"}};
+  ASSERT_TRUE(log->Append("raw", 0, r, &first).ok());
+  EXPECT_EQ(first, 6);
+}
+
+TEST_F(EmbeddedLogTest, DamageInAnOlderSegmentIsReportedNotSkipped) {
+  options_.segment_bytes = 1024;
+  {
+    auto log = Open();
+    ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 1}).ok());
+    Fill(*log, "raw", 0, 20, 4, 40);
+  }
+  auto files = SegmentFiles("raw", 0);
+  ASSERT_GE(files.size(), 3u);
+  std::string oldest = dir_ + "/topics/raw/0/" + files[0];
+  std::string original = ReadFile(oldest);
+  auto starts = BatchStarts(original);
+  ASSERT_GE(starts.size(), 2u);
+
+  // A damaged header is found at open (headers of every segment are checked).
+  std::string bytes = original;
+  bytes[starts[1] + format::kRecordCountAt] ^= 0x01;
+  WriteFile(oldest, bytes);
+  auto failed = OpenEmbeddedLog(options_);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_TRUE(failed.status().IsCorruption());
+  EXPECT_NE(failed.status().message().find(oldest + " at byte " + std::to_string(starts[1])), std::string::npos)
+      << failed.status().message();
+
+  // A damaged payload in an older segment is found when it is read.
+  bytes = original;
+  bytes[starts[1] + format::kBatchHeaderSize + 3] ^= 0x01;
+  WriteFile(oldest, bytes);
+  auto log = Open();
+  ASSERT_NE(log, nullptr);
+  auto c = log->Subscribe("g", "raw");
+  std::vector<ConsumedRecord> got;
+  Status s;
+  for (int i = 0; i < 10 && s.ok(); ++i) s = (*c)->Poll(&got, 3, 0ms);
+  EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+  EXPECT_NE(s.message().find(oldest), std::string::npos) << s.message();
+}
+
+// Retention goes by when the log accepted a batch, never by the readings' event time: a
+// replayed archive from 2012 stays for the full retention period.
+TEST_F(EmbeddedLogTest, RetentionByAgeDeletesWholeOldSegmentsByAppendTime) {
+  fake_now = 1'700'000'000'000'000;
+  options_.now_us = FakeNow;
+  options_.segment_bytes = 1024;
+  const int64_t hour = 3'600'000'000;
+  auto log = Open();
+  ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 1, .retention_us = 24 * hour}).ok());
+  auto lagging = log->Subscribe("slow", "raw");  // positioned at offset 0, never reads
+
+  const int64_t year_2012 = 1'330'000'000'000'000;
+  const std::string value(60, 'x');
+  std::vector<Record> archive(4, Record{year_2012, "1", value});
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(log->Append("raw", 0, archive).ok());
+  auto before = *log->Describe("raw");
+  ASSERT_GE(before[0].segments, 3);
+  EXPECT_EQ(before[0].start_offset, 0);
+
+  fake_now += 23 * hour;  // within retention: everything stays, although the events are 12 years old
+  ASSERT_TRUE(log->Append("raw", 0, archive).ok());
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(log->Append("raw", 0, archive).ok());  // rolls again
+  EXPECT_EQ((*log->Describe("raw"))[0].start_offset, 0);
+  EXPECT_EQ(registry_.GetCounter("mare_log_segments_deleted_total", "", {{"topic", "raw"}, {"reason", "age"}}).value(),
+            0u);
+
+  fake_now += 2 * hour;  // the first 20 batches are now 25 h old, the later ones 2 h
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(log->Append("raw", 0, archive).ok());
+  auto after = *log->Describe("raw");
+  EXPECT_EQ(after[0].start_offset, 80);  // the first 20 batches went, nothing appended at hour 23
+  EXPECT_EQ(after[0].end_offset, 164);
+  EXPECT_GT(registry_.GetCounter("mare_log_segments_deleted_total", "", {{"topic", "raw"}, {"reason", "age"}}).value(),
+            0u);
+  EXPECT_EQ(after[0].oldest_append_time_us, fake_now - 2 * hour);
+
+  // The consumer that was at 0 continues from the new start.
+  EXPECT_EQ((*lagging)->Position(0), after[0].start_offset);
+  std::vector<ConsumedRecord> got;
+  ASSERT_TRUE((*lagging)->Poll(&got, 1, 0ms).ok());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].offset, after[0].start_offset);
+  EXPECT_EQ(got[0].timestamp_us, year_2012);
+  EXPECT_EQ(SegmentFiles("raw", 0).size(), static_cast<size_t>(after[0].segments));
+}
+
+TEST_F(EmbeddedLogTest, TheActiveSegmentIsNeverDeleted) {
+  fake_now = 1'700'000'000'000'000;
+  options_.now_us = FakeNow;
+  options_.segment_age_us = 365LL * kMicrosPerDay;  // so the background check does not roll it
+  options_.retention_check_interval_us = 5'000;
+  auto log = Open();
+  ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 1, .retention_us = 1'000'000}).ok());
+  Fill(*log, "raw", 0, 3, 5);
+  fake_now += 30LL * kMicrosPerDay;
+  std::this_thread::sleep_for(60ms);  // several retention checks
+  auto info = *log->Describe("raw");
+  EXPECT_EQ(info[0].segments, 1);
+  EXPECT_EQ(info[0].start_offset, 0);
+  EXPECT_EQ(Drain(**log->Subscribe("g", "raw")).size(), 15u);
+}
+
+TEST_F(EmbeddedLogTest, IdleSegmentsRollByAgeSoRetentionCanDeleteThem) {
+  fake_now = 1'700'000'000'000'000;
+  options_.now_us = FakeNow;
+  options_.segment_age_us = 3'600'000'000;
+  options_.retention_check_interval_us = 5'000;
+  auto log = Open();
+  ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 1, .retention_us = 7'200'000'000}).ok());
+  Fill(*log, "raw", 0, 3, 5);
+  fake_now += 3 * 3'600'000'000LL;  // older than both segment age and retention, no appends since
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while ((*log->Describe("raw"))[0].start_offset != 15 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  auto info = *log->Describe("raw");
+  EXPECT_EQ(info[0].start_offset, 15);
+  EXPECT_EQ(info[0].end_offset, 15);
+  EXPECT_EQ(info[0].segments, 1);  // a fresh, empty active segment
+  int64_t first = -1;
+  std::vector<Record> r = {{1, "k", "v"}};
+  ASSERT_TRUE(log->Append("raw", 0, r, &first).ok());
+  EXPECT_EQ(first, 15);
+}
+
+TEST_F(EmbeddedLogTest, RetentionBySizeKeepsEachPartitionUnderItsLimit) {
+  options_.segment_bytes = 1024;
+  auto log = Open();
+  ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 2, .retention_us = 0, .retention_bytes = 4096}).ok());
+  auto lagging = log->Subscribe("slow", "raw");
+  Fill(*log, "raw", 0, 60, 3, 80);
+  Fill(*log, "raw", 1, 2, 3, 80);
+  auto info = *log->Describe("raw");
+  EXPECT_GT(info[0].start_offset, 0);
+  EXPECT_EQ(info[0].end_offset, 180);
+  EXPECT_LE(info[0].bytes, 4096 + 1024);  // the limit, plus at most the active segment's overshoot
+  EXPECT_GT(info[0].bytes, 4096 - 1024);
+  EXPECT_EQ(info[1].start_offset, 0);  // per partition
+  EXPECT_GT(registry_.GetCounter("mare_log_segments_deleted_total", "", {{"topic", "raw"}, {"reason", "size"}}).value(),
+            0u);
+
+  auto seen = Drain(**lagging);
+  ASSERT_FALSE(seen.empty());
+  std::map<int32_t, int64_t> first;
+  for (const auto& s : seen) first.try_emplace(s.partition, s.offset);
+  EXPECT_EQ(first[0], info[0].start_offset);
+  EXPECT_EQ(first[1], 0);
+  EXPECT_EQ(seen.size(), static_cast<size_t>(180 - info[0].start_offset + 6));
+}
+
+// `mare log` opens the data dir of a running `mare run`: it takes no lock and follows new
+// batches and new segments as they appear.
+TEST_F(EmbeddedLogTest, ReadOnlyOpenFollowsAWriter) {
+  options_.segment_bytes = 2048;
+  auto writer = Open();
+  ASSERT_TRUE(writer->CreateTopic({.name = "raw", .partitions = 2}).ok());
+  Fill(*writer, "raw", 0, 3, 4);
+
+  EmbeddedLogOptions ro = options_;
+  ro.read_only = true;
+  metrics::Registry ro_registry;
+  ro.metrics = &ro_registry;
+  auto reader = Open(ro);
+  ASSERT_NE(reader, nullptr);
+  EXPECT_EQ((*reader->Describe("raw"))[0].end_offset, 12);
+  std::vector<Record> r = {{1, "k", "v"}};
+  EXPECT_FALSE(reader->Append("raw", 0, r).ok());
+  auto c = reader->Subscribe("tail", "raw");
+  ASSERT_TRUE(c.ok());
+  EXPECT_FALSE((*c)->Commit(0, 1).ok());
+
+  std::thread appender([&] {
+    for (int i = 0; i < 40; ++i) {
+      Fill(*writer, "raw", i % 2, 1, 4, 60);
+      std::this_thread::sleep_for(2ms);
+    }
+  });
+  std::map<int32_t, int64_t> next;
+  std::vector<ConsumedRecord> got;
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while ((next[0] < 92 || next[1] < 80) && std::chrono::steady_clock::now() < deadline) {
+    ASSERT_TRUE((*c)->Poll(&got, 100, 200ms).ok());
+    for (const auto& rec : got) {
+      ASSERT_EQ(rec.offset, next[rec.partition]) << "partition " << rec.partition;
+      ++next[rec.partition];
+      EXPECT_EQ(rec.value.substr(0, 2), std::to_string(rec.partition) + ":");
+    }
+  }
+  appender.join();
+  EXPECT_EQ(next[0], 92);
+  EXPECT_EQ(next[1], 80);
+  auto info = *reader->Describe("raw");
+  EXPECT_GT(info[0].segments, 1);  // it saw the writer roll
+  EXPECT_EQ(info[0].end_offset, 92);
+}
+
+TEST_F(EmbeddedLogTest, ReadOnlyOpenNeitherTruncatesNorSeesATornTail) {
+  std::string path = SegmentPath("raw", 0, 0);
+  {
+    auto log = Open();
+    ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 1}).ok());
+    Fill(*log, "raw", 0, 2, 3);
+  }
+  size_t size = fs::file_size(path);
+  ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(size - 5)), 0);
+  options_.read_only = true;
+  auto log = Open();
+  ASSERT_NE(log, nullptr);
+  EXPECT_EQ((*log->Describe("raw"))[0].end_offset, 3);
+  EXPECT_EQ(Drain(**log->Subscribe("g", "raw")).size(), 3u);
+  EXPECT_EQ(fs::file_size(path), size - 5);
+  options_.read_only = false;
+  EXPECT_TRUE(OpenEmbeddedLog(options_).ok());  // the reader holds no lock
+}
+
+TEST_F(EmbeddedLogTest, ASecondWriterOnTheSameDirectoryIsRefused) {
+  auto first = Open();
+  ASSERT_NE(first, nullptr);
+  auto second = OpenEmbeddedLog(options_);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), Status::Code::kUnavailable);
+  EXPECT_NE(second.status().message().find(dir_ + "/LOCK"), std::string::npos) << second.status().message();
+  EXPECT_NE(second.status().message().find("pid " + std::to_string(::getpid())), std::string::npos);
+
+  EmbeddedLogOptions ro = options_;
+  ro.read_only = true;
+  EXPECT_TRUE(OpenEmbeddedLog(ro).ok());  // readers take no lock
+
+  first.reset();
+  EXPECT_TRUE(OpenEmbeddedLog(options_).ok());
+}
+
+TEST_F(EmbeddedLogTest, FsyncPolicyDecidesWhenSegmentsAreSynced) {
+  auto fsyncs = [](metrics::Registry& r) { return r.GetHistogram("mare_log_fsync_seconds", "").count(); };
+  {
+    metrics::Registry registry;
+    EmbeddedLogOptions o = options_;
+    o.metrics = &registry;
+    o.fsync = FsyncPolicy::kBatch;
+    auto log = Open(o);
+    ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 1}).ok());
+    uint64_t before = fsyncs(registry);
+    Fill(*log, "raw", 0, 5, 2);
+    EXPECT_GE(fsyncs(registry) - before, 5u);  // one per append (none to share with here)
+  }
+  fs::remove_all(dir_ + "/topics");
+  {
+    metrics::Registry registry;
+    EmbeddedLogOptions o = options_;
+    o.metrics = &registry;
+    o.fsync = FsyncPolicy::kNever;
+    auto log = Open(o);
+    ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 1}).ok());
+    Fill(*log, "raw", 0, 5, 2);
+    EXPECT_EQ(fsyncs(registry), 0u);
+    ASSERT_TRUE(log->Sync().ok());  // an explicit Sync still syncs
+    EXPECT_EQ(fsyncs(registry), 1u);
+  }
+  fs::remove_all(dir_ + "/topics");
+  {
+    metrics::Registry registry;
+    EmbeddedLogOptions o = options_;
+    o.metrics = &registry;
+    o.fsync = FsyncPolicy::kInterval;
+    o.fsync_interval_us = 10'000;
+    auto log = Open(o);
+    ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 1}).ok());
+    std::this_thread::sleep_for(30ms);
+    uint64_t before = fsyncs(registry);
+    Fill(*log, "raw", 0, 5, 2);
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (fsyncs(registry) == before && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+    EXPECT_GT(fsyncs(registry), before);
+    EXPECT_LE(fsyncs(registry) - before, 5u);  // batched by time, not per append
+  }
+}
+
+TEST_F(EmbeddedLogTest, ExportsMetrics) {
+  auto log = Open();
+  ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 2}).ok());
+  Fill(*log, "raw", 1, 3, 5);
+  EXPECT_EQ(registry_.GetCounter("mare_log_appended_records_total", "", {{"topic", "raw"}}).value(), 15u);
+  EXPECT_EQ(registry_.GetCounter("mare_log_append_batches_total", "", {{"topic", "raw"}}).value(), 3u);
+  int64_t bytes = (*log->Describe("raw"))[1].bytes;
+  EXPECT_EQ(registry_.GetCounter("mare_log_appended_bytes_total", "", {{"topic", "raw"}}).value(),
+            static_cast<uint64_t>(bytes));
+  std::string text = registry_.Render();
+  EXPECT_NE(text.find("mare_log_end_offset{topic=\"raw\",partition=\"1\"} 15\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("mare_log_disk_bytes{topic=\"raw\"} " + std::to_string(bytes) + "\n"), std::string::npos)
+      << text;
+}
+
+TEST_F(EmbeddedLogTest, RejectsWhatItCannotStore) {
+  auto log = Open();
+  EXPECT_FALSE(log->CreateTopic({.name = "../etc", .partitions = 1}).ok());
+  EXPECT_FALSE(log->CreateTopic({.name = "raw", .partitions = 0}).ok());
+  ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 2}).ok());
+  std::vector<Record> r = {{1, "k", "v"}};
+  EXPECT_TRUE(log->Append("nope", 0, r).IsNotFound());
+  EXPECT_EQ(log->Append("raw", 2, r).code(), Status::Code::kInvalidArgument);
+  std::string key(70'000, 'k');
+  std::vector<Record> big = {{1, key, "v"}};
+  EXPECT_EQ(log->Append("raw", 0, big).code(), Status::Code::kInvalidArgument);
+  EXPECT_FALSE(log->Subscribe("bad/group", "raw").ok());
+  EXPECT_TRUE(log->Subscribe("g", "nope").status().IsNotFound());
+  EXPECT_EQ((*log->Describe("raw"))[0].end_offset, 0);  // nothing half-written
+}
+
+// Not a benchmark (bench/ has those); prints a number to keep an eye on.
+TEST_F(EmbeddedLogTest, AppendThroughputIsPrinted) {
+  auto log = Open();
+  ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 1}).ok());
+  constexpr int kBatches = 20'000, kPerBatch = 32;
+  std::string value(186, 'v');
+  std::vector<Record> records(kPerBatch, Record{1'700'000'000'000'000, "123456", value});
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < kBatches; ++i) ASSERT_TRUE(log->Append("raw", 0, records).ok());
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double records_per_second = kBatches * kPerBatch / seconds;
+  std::printf("[ info     ] appended %d records of ~200 bytes in batches of %d: %.0f records/s, %.0f MB/s\n",
+              kBatches * kPerBatch, kPerBatch, records_per_second, records_per_second * 214 / 1e6);
+  EXPECT_EQ((*log->Describe("raw"))[0].end_offset, kBatches * kPerBatch);
+}
+
+}  // namespace
+}  // namespace mare::log

@@ -1,0 +1,317 @@
+#include "log/format.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <limits>
+
+#include "log/file.h"
+
+namespace mare::log::format {
+
+namespace {
+
+uint32_t Crc(const char* p, size_t n) {
+  return static_cast<uint32_t>(::crc32_z(0, reinterpret_cast<const Bytef*>(p), n));
+}
+
+bool AllZero(const char* p, size_t n) {
+  return std::all_of(p, p + n, [](char c) { return c == 0; });
+}
+
+// Parses "key = integer" lines (a subset of TOML), skipping blank lines and # comments.
+Result<std::map<std::string, int64_t>> ParseIntegerLines(std::string_view text, const char* what) {
+  std::map<std::string, int64_t> out;
+  size_t line_no = 0;
+  while (!text.empty()) {
+    size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+    ++line_no;
+    auto trim = [](std::string_view s) {
+      while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+      while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+      return s;
+    };
+    line = trim(line);
+    if (line.empty() || line.front() == '#') continue;
+    size_t eq = line.find('=');
+    if (eq == std::string_view::npos) return Status::Corruption(fmt::format("{} line {}: expected key = value", what, line_no));
+    std::string_view key = trim(line.substr(0, eq));
+    std::string_view value = trim(line.substr(eq + 1));
+    int64_t v = 0;
+    auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+    if (key.empty() || ec != std::errc() || ptr != value.data() + value.size()) {
+      return Status::Corruption(fmt::format("{} line {}: expected key = integer", what, line_no));
+    }
+    out[std::string(key)] = v;
+  }
+  return out;
+}
+
+}  // namespace
+
+Status MeasureBatch(std::span<const Record> records, size_t* size) {
+  if (records.empty()) return Status::InvalidArgument("a batch needs at least one record");
+  if (records.size() > std::numeric_limits<uint32_t>::max()) return Status::InvalidArgument("too many records");
+  size_t n = kBatchHeaderSize;
+  for (const Record& r : records) {
+    if (r.key.size() > kMaxKeyBytes) {
+      return Status::InvalidArgument(fmt::format("record key of {} bytes exceeds {}", r.key.size(), kMaxKeyBytes));
+    }
+    n += kRecordHeaderSize + r.key.size() + r.value.size();
+    if (n > kMaxBatchBytes) return Status::InvalidArgument(fmt::format("batch exceeds {} bytes", kMaxBatchBytes));
+  }
+  *size = n;
+  return Status::OK();
+}
+
+void EncodeBatch(std::span<const Record> records, char* out) {
+  char* p = out + kBatchHeaderSize;
+  int64_t min_ts = records.front().timestamp_us;
+  int64_t max_ts = min_ts;
+  for (const Record& r : records) {
+    PutU64(p, static_cast<uint64_t>(r.timestamp_us));
+    PutU16(p + 8, static_cast<uint16_t>(r.key.size()));
+    PutU32(p + 10, static_cast<uint32_t>(r.value.size()));
+    p += kRecordHeaderSize;
+    if (!r.key.empty()) std::memcpy(p, r.key.data(), r.key.size());
+    p += r.key.size();
+    if (!r.value.empty()) std::memcpy(p, r.value.data(), r.value.size());
+    p += r.value.size();
+    min_ts = std::min(min_ts, r.timestamp_us);
+    max_ts = std::max(max_ts, r.timestamp_us);
+  }
+  size_t length = static_cast<size_t>(p - out);
+  PutU32(out + kMagicAt, kBatchMagic);
+  PutU32(out + kLengthAt, static_cast<uint32_t>(length));
+  PutU64(out + kBaseOffsetAt, 0);
+  PutU64(out + kAppendTimeAt, 0);
+  PutU64(out + kMinTimestampAt, static_cast<uint64_t>(min_ts));
+  PutU64(out + kMaxTimestampAt, static_cast<uint64_t>(max_ts));
+  PutU32(out + kRecordCountAt, static_cast<uint32_t>(records.size()));
+  PutU16(out + kAttributesAt, 0);
+  PutU16(out + kReservedAt, 0);
+  PutU32(out + kBodyCrcAt, Crc(out + kBatchHeaderSize, length - kBatchHeaderSize));
+  PutU32(out + kHeaderCrcAt, 0);
+}
+
+void SealBatch(char* batch, int64_t base_offset, int64_t append_time_us) {
+  PutU64(batch + kBaseOffsetAt, static_cast<uint64_t>(base_offset));
+  PutU64(batch + kAppendTimeAt, static_cast<uint64_t>(append_time_us));
+  PutU32(batch + kHeaderCrcAt, Crc(batch, kHeaderCrcAt));
+}
+
+bool ParseBatchHeader(const char* p, BatchHeader* h, std::string* why) {
+  if (GetU32(p + kMagicAt) != kBatchMagic) {
+    *why = fmt::format("bad batch magic {:#010x}", GetU32(p + kMagicAt));
+    return false;
+  }
+  uint32_t stored = GetU32(p + kHeaderCrcAt);
+  uint32_t actual = Crc(p, kHeaderCrcAt);
+  if (stored != actual) {
+    *why = fmt::format("batch header checksum mismatch (stored {:#010x}, computed {:#010x})", stored, actual);
+    return false;
+  }
+  h->length = GetU32(p + kLengthAt);
+  h->base_offset = GetI64(p + kBaseOffsetAt);
+  h->append_time_us = GetI64(p + kAppendTimeAt);
+  h->min_timestamp_us = GetI64(p + kMinTimestampAt);
+  h->max_timestamp_us = GetI64(p + kMaxTimestampAt);
+  h->record_count = GetU32(p + kRecordCountAt);
+  h->attributes = GetU16(p + kAttributesAt);
+  h->body_crc = GetU32(p + kBodyCrcAt);
+  if (h->attributes != 0 || GetU16(p + kReservedAt) != 0) {
+    *why = fmt::format("unsupported batch attributes {:#06x}", h->attributes);
+    return false;
+  }
+  if (h->record_count == 0 || h->length > kMaxBatchBytes || h->base_offset < 0 ||
+      h->length < kBatchHeaderSize + static_cast<uint64_t>(h->record_count) * kRecordHeaderSize ||
+      h->min_timestamp_us > h->max_timestamp_us) {
+    *why = fmt::format("implausible batch header (length {}, {} records, base offset {})", h->length, h->record_count,
+                       h->base_offset);
+    return false;
+  }
+  return true;
+}
+
+bool CheckBatchBody(const char* batch, const BatchHeader& h, std::string* why) {
+  uint32_t actual = Crc(batch + kBatchHeaderSize, h.length - kBatchHeaderSize);
+  if (actual != h.body_crc) {
+    *why = fmt::format("batch checksum mismatch (stored {:#010x}, computed {:#010x})", h.body_crc, actual);
+    return false;
+  }
+  size_t pos = kBatchHeaderSize;
+  for (uint32_t i = 0; i < h.record_count; ++i) {
+    if (h.length - pos < kRecordHeaderSize) {
+      *why = fmt::format("record {} overruns the batch", i);
+      return false;
+    }
+    size_t need = kRecordHeaderSize + GetU16(batch + pos + 8) + size_t{GetU32(batch + pos + 10)};
+    if (h.length - pos < need) {
+      *why = fmt::format("record {} overruns the batch", i);
+      return false;
+    }
+    pos += need;
+  }
+  if (pos != h.length) {
+    *why = fmt::format("{} bytes after the last record", h.length - pos);
+    return false;
+  }
+  return true;
+}
+
+std::string SegmentFileName(int64_t base_offset) { return fmt::format("{:020}.log", base_offset); }
+
+bool ParseSegmentFileName(std::string_view name, int64_t* base_offset) {
+  if (name.size() != 24 || name.substr(20) != ".log") return false;
+  int64_t v = 0;
+  auto [ptr, ec] = std::from_chars(name.data(), name.data() + 20, v);
+  if (ec != std::errc() || ptr != name.data() + 20 || v < 0) return false;
+  *base_offset = v;
+  return true;
+}
+
+bool IsValidName(std::string_view name) {
+  if (name.empty() || name.size() > 200 || name == "." || name == "..") return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '-';
+  });
+}
+
+std::string EncodeTopicMeta(const TopicConfig& config) {
+  return fmt::format(
+      "# mare log topic {} (docs/formats/log.md)\n"
+      "format = 1\n"
+      "partitions = {}\n"
+      "retention_us = {}\n"
+      "retention_bytes = {}\n",
+      config.name, config.partitions, config.retention_us, config.retention_bytes);
+}
+
+Result<TopicConfig> ParseTopicMeta(std::string_view text, const std::string& name) {
+  auto kv = ParseIntegerLines(text, "topic.toml");
+  if (!kv) return kv.status();
+  auto get = [&](const char* key) -> int64_t {
+    auto it = kv->find(key);
+    return it == kv->end() ? -1 : it->second;
+  };
+  if (get("format") != 1) return Status::Corruption("topic.toml of " + name + ": unsupported or missing format");
+  TopicConfig c;
+  c.name = name;
+  int64_t partitions = get("partitions");
+  c.retention_us = get("retention_us");
+  c.retention_bytes = get("retention_bytes");
+  if (partitions < 1 || partitions > 100000 || c.retention_us < 0 || c.retention_bytes < 0) {
+    return Status::Corruption("topic.toml of " + name + ": missing or invalid partitions/retention");
+  }
+  c.partitions = static_cast<int32_t>(partitions);
+  return c;
+}
+
+std::string EncodeOffsets(const std::map<int32_t, int64_t>& offsets) {
+  std::string out = "# mare consumer group offsets: partition = next offset to read\nformat = 1\n";
+  for (const auto& [p, o] : offsets) out += fmt::format("{} = {}\n", p, o);
+  return out;
+}
+
+Result<std::map<int32_t, int64_t>> ParseOffsets(std::string_view text) {
+  auto kv = ParseIntegerLines(text, "offsets file");
+  if (!kv) return kv.status();
+  std::map<int32_t, int64_t> out;
+  bool have_format = false;
+  for (const auto& [key, value] : *kv) {
+    if (key == "format") {
+      if (value != 1) return Status::Corruption("offsets file: unsupported format");
+      have_format = true;
+      continue;
+    }
+    int32_t p = 0;
+    auto [ptr, ec] = std::from_chars(key.data(), key.data() + key.size(), p);
+    if (ec != std::errc() || ptr != key.data() + key.size() || p < 0 || value < 0) {
+      return Status::Corruption("offsets file: bad entry '" + key + "'");
+    }
+    out[p] = value;
+  }
+  if (!have_format) return Status::Corruption("offsets file: missing format");
+  return out;
+}
+
+Status ScanSegment(int fd, bool verify_bodies, SegmentScan* scan, std::string* buffer) {
+  off_t end = ::lseek(fd, 0, SEEK_END);
+  if (end < 0) return Status::FromErrno("lseek", errno);
+  scan->file_bytes = end;
+  scan->tail = SegmentScan::Tail::kClean;
+  scan->why.clear();
+  char header[kBatchHeaderSize];
+  // Everything from the current position to end of file is zero: space the file system
+  // allocated but whose data never reached the disk, which is a torn tail.
+  auto rest_is_zero = [&](int64_t from) -> Result<bool> {
+    char chunk[4096];
+    while (from < scan->file_bytes) {
+      size_t want = static_cast<size_t>(std::min<int64_t>(sizeof chunk, scan->file_bytes - from));
+      size_t got = 0;
+      MARE_RETURN_IF_ERROR(file::ReadAt(fd, from, chunk, want, &got, "segment"));
+      if (got == 0) break;
+      if (!AllZero(chunk, got)) return false;
+      from += static_cast<int64_t>(got);
+    }
+    return true;
+  };
+  auto stop = [&](SegmentScan::Tail tail, std::string why) -> Status {
+    if (tail == SegmentScan::Tail::kCorrupt) {
+      Result<bool> zero = rest_is_zero(scan->valid_bytes);
+      if (!zero) return zero.status();
+      if (*zero) {
+        tail = SegmentScan::Tail::kTorn;
+        why = "zero-filled tail";
+      }
+    }
+    scan->tail = tail;
+    scan->why = std::move(why);
+    return Status::OK();
+  };
+
+  while (scan->valid_bytes < scan->file_bytes) {
+    int64_t pos = scan->valid_bytes;
+    int64_t left = scan->file_bytes - pos;
+    if (left < static_cast<int64_t>(kBatchHeaderSize)) {
+      return stop(SegmentScan::Tail::kTorn, fmt::format("{} bytes, less than a batch header", left));
+    }
+    size_t got = 0;
+    MARE_RETURN_IF_ERROR(file::ReadAt(fd, pos, header, kBatchHeaderSize, &got, "segment"));
+    if (got < kBatchHeaderSize) return stop(SegmentScan::Tail::kTorn, "file shrank while scanning");
+    BatchHeader h;
+    std::string why;
+    if (!ParseBatchHeader(header, &h, &why)) return stop(SegmentScan::Tail::kCorrupt, std::move(why));
+    if (h.base_offset != scan->next_offset) {
+      return stop(SegmentScan::Tail::kCorrupt,
+                  fmt::format("batch starts at offset {}, expected {}", h.base_offset, scan->next_offset));
+    }
+    if (static_cast<int64_t>(h.length) > left) {
+      return stop(SegmentScan::Tail::kTorn, fmt::format("batch of {} bytes cut short at {}", h.length, left));
+    }
+    if (verify_bodies) {
+      if (buffer->size() < h.length) buffer->resize(h.length);
+      MARE_RETURN_IF_ERROR(file::ReadAt(fd, pos, buffer->data(), h.length, &got, "segment"));
+      if (got < h.length) return stop(SegmentScan::Tail::kTorn, "file shrank while scanning");
+      if (!CheckBatchBody(buffer->data(), h, &why)) return stop(SegmentScan::Tail::kCorrupt, std::move(why));
+    }
+    scan->index.push_back({h.base_offset, pos});
+    if (scan->first_append_us == 0) scan->first_append_us = h.append_time_us;
+    scan->last_append_us = h.append_time_us;
+    scan->batches += 1;
+    scan->records += h.record_count;
+    scan->next_offset += h.record_count;
+    scan->valid_bytes = pos + h.length;
+  }
+  return Status::OK();
+}
+
+}  // namespace mare::log::format

@@ -1,0 +1,161 @@
+// The embedded log's on-disk format, written down in docs/formats/log.md: record batches in
+// segment files, segment file names, the topic metadata file and consumer-group offset files.
+// Shared by the log, `mare log verify` and the tests; nothing here locks or keeps state.
+//
+//   size_t n;  MARE_RETURN_IF_ERROR(format::MeasureBatch(records, &n));
+//   format::EncodeBatch(records, buf);             // everything but offset and append time
+//   format::SealBatch(buf, base_offset, now_us);   // then write buf[0, n) with one write()
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "log/log.h"
+
+namespace mare::log::format {
+
+// "MLB1" in file order: mare log batch, format version 1.
+inline constexpr uint32_t kBatchMagic = 0x31424C4D;
+inline constexpr size_t kBatchHeaderSize = 56;
+// Per record: timestamp_us i64, key_len u16, value_len u32, then the key and value bytes.
+inline constexpr size_t kRecordHeaderSize = 14;
+inline constexpr size_t kMaxKeyBytes = 0xFFFF;
+// A bound on a batch's length field, so a damaged header is never taken for a torn tail.
+inline constexpr size_t kMaxBatchBytes = 64u << 20;
+
+// Byte offsets of the header fields (all little-endian).
+inline constexpr size_t kMagicAt = 0;           // u32
+inline constexpr size_t kLengthAt = 4;          // u32, whole batch, header included
+inline constexpr size_t kBaseOffsetAt = 8;      // i64
+inline constexpr size_t kAppendTimeAt = 16;     // i64
+inline constexpr size_t kMinTimestampAt = 24;   // i64
+inline constexpr size_t kMaxTimestampAt = 32;   // i64
+inline constexpr size_t kRecordCountAt = 40;    // u32
+inline constexpr size_t kAttributesAt = 44;     // u16
+inline constexpr size_t kReservedAt = 46;       // u16, zero
+inline constexpr size_t kBodyCrcAt = 48;        // u32, crc32 of bytes [56, length)
+inline constexpr size_t kHeaderCrcAt = 52;      // u32, crc32 of bytes [0, 52)
+
+struct BatchHeader {
+  uint32_t length = 0;
+  int64_t base_offset = 0;
+  int64_t append_time_us = 0;
+  int64_t min_timestamp_us = 0;
+  int64_t max_timestamp_us = 0;
+  uint32_t record_count = 0;
+  uint16_t attributes = 0;
+  uint32_t body_crc = 0;
+};
+
+// Sets *size to the encoded size of a batch of these records, or says why they cannot form
+// one (no records, a key over kMaxKeyBytes, more than kMaxBatchBytes in all).
+Status MeasureBatch(std::span<const Record> records, size_t* size);
+
+// Encodes the records into out[0, size) (size from MeasureBatch): records, body checksum,
+// count, length and event-time range. Base offset and append time are left for SealBatch.
+void EncodeBatch(std::span<const Record> records, char* out);
+
+// Fills in what is known only under the partition's lock, and the header checksum.
+void SealBatch(char* batch, int64_t base_offset, int64_t append_time_us);
+
+// Decodes and checks the first kBatchHeaderSize bytes: magic, header checksum and that the
+// fields make sense (length, count, attributes). On failure returns false and sets *why.
+bool ParseBatchHeader(const char* p, BatchHeader* h, std::string* why);
+
+// Checks the body checksum of a whole batch and that its records exactly fill it.
+bool CheckBatchBody(const char* batch, const BatchHeader& h, std::string* why);
+
+// Calls f(timestamp_us, key, value) for each record of a batch that passed CheckBatchBody.
+template <typename F>
+void ForEachRecord(const char* batch, const BatchHeader& h, F&& f);
+
+// Segment files are named by the offset of their first record: 00000000000000001234.log.
+std::string SegmentFileName(int64_t base_offset);
+bool ParseSegmentFileName(std::string_view name, int64_t* base_offset);
+
+// Topic and consumer group names: 1-200 of [A-Za-z0-9._-], not "." or "..".
+bool IsValidName(std::string_view name);
+
+// The topic metadata file (topic.toml): partitions and retention.
+std::string EncodeTopicMeta(const TopicConfig& config);
+Result<TopicConfig> ParseTopicMeta(std::string_view text, const std::string& name);
+
+// A consumer group's committed positions on one topic: partition -> next offset to read.
+std::string EncodeOffsets(const std::map<int32_t, int64_t>& offsets);
+Result<std::map<int32_t, int64_t>> ParseOffsets(std::string_view text);
+
+// One entry per batch: the offset of its first record and where it starts in the segment.
+struct IndexEntry {
+  int64_t offset;
+  int64_t position;
+};
+
+// Reading a segment file batch by batch, from `valid_bytes` on, expecting the next batch to
+// start at `next_offset`. The scan stops at end of file or at the first bad batch.
+struct SegmentScan {
+  int64_t valid_bytes = 0;   // end of the last good batch (in/out)
+  int64_t next_offset = 0;   // offset the next batch must start at (in/out)
+  int64_t file_bytes = 0;    // size of the file when scanned
+  int64_t batches = 0;
+  int64_t records = 0;
+  int64_t first_append_us = 0;  // of the batches scanned in this call; 0 if none
+  int64_t last_append_us = 0;
+  std::vector<IndexEntry> index;  // appended to
+
+  enum class Tail { kClean, kTorn, kCorrupt };
+  Tail tail = Tail::kClean;  // how the scan ended; the problem is at valid_bytes
+  std::string why;           // for kTorn and kCorrupt
+};
+
+// Scans with pread. verify_bodies also checks each batch's body checksum and record layout
+// (otherwise only headers are read). Returns an error only when reading fails; what it finds
+// is in scan->tail. Torn: the file ends inside a batch, or everything left is zero bytes.
+// Corrupt: a complete batch (or a full header) that does not check out.
+Status ScanSegment(int fd, bool verify_bodies, SegmentScan* scan, std::string* buffer);
+
+// --- little-endian coding, used above and by tests ---
+
+inline void PutU16(char* p, uint16_t v) {
+  p[0] = static_cast<char>(v);
+  p[1] = static_cast<char>(v >> 8);
+}
+inline void PutU32(char* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
+}
+inline void PutU64(char* p, uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(v >> (8 * i));
+}
+inline uint16_t GetU16(const char* p) {
+  const auto* u = reinterpret_cast<const unsigned char*>(p);
+  return static_cast<uint16_t>(u[0] | (u[1] << 8));
+}
+inline uint32_t GetU32(const char* p) {
+  const auto* u = reinterpret_cast<const unsigned char*>(p);
+  return static_cast<uint32_t>(u[0]) | (static_cast<uint32_t>(u[1]) << 8) | (static_cast<uint32_t>(u[2]) << 16) |
+         (static_cast<uint32_t>(u[3]) << 24);
+}
+inline uint64_t GetU64(const char* p) {
+  return static_cast<uint64_t>(GetU32(p)) | (static_cast<uint64_t>(GetU32(p + 4)) << 32);
+}
+inline int64_t GetI64(const char* p) { return static_cast<int64_t>(GetU64(p)); }
+
+template <typename F>
+void ForEachRecord(const char* batch, const BatchHeader& h, F&& f) {
+  const char* p = batch + kBatchHeaderSize;
+  for (uint32_t i = 0; i < h.record_count; ++i) {
+    int64_t ts = GetI64(p);
+    size_t key_len = GetU16(p + 8);
+    size_t value_len = GetU32(p + 10);
+    const char* key = p + kRecordHeaderSize;
+    f(ts, std::string_view(key, key_len), std::string_view(key + key_len, value_len));
+    p = key + key_len + value_len;
+  }
+}
+
+}  // namespace mare::log::format
