@@ -26,6 +26,7 @@ struct RunFlags {
   std::vector<std::string> overrides;
   std::string data_dir;
   bool print_config = false;
+  bool repair_log = false;
 };
 
 log::FsyncPolicy Policy(const std::string& name) {
@@ -77,6 +78,7 @@ int Run(const RunFlags& flags) {
   lo.segment_bytes = c.log.segment_bytes;
   lo.segment_age_us = c.log.segment_age_us;
   lo.metrics = &registry;
+  lo.repair = flags.repair_log;
   auto opened = log::OpenEmbeddedLog(lo);
   if (!opened.ok()) {
     spdlog::error("log: {}", opened.status().ToString());
@@ -88,6 +90,10 @@ int Run(const RunFlags& flags) {
   if (!s.ok()) {
     spdlog::error("log: {}", s.ToString());
     return 1;
+  }
+  if (log->Partitions("raw") != c.log.partitions) {
+    spdlog::warn("log: topic raw keeps its {} partitions (log.partitions = {} applies only to a new topic)",
+                 log->Partitions("raw"), c.log.partitions);
   }
   auto dead_letter = DeadLetter::Open(c.data_dir + "/dead-letter.log", static_cast<uint64_t>(c.ingest.dead_letter_max), &registry);
   if (!dead_letter.ok()) {
@@ -207,6 +213,9 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--set", flags->overrides, "Override a config key: --set log.fsync=batch --set sources.udp.threads=4");
   cmd->add_option("--data-dir", flags->data_dir, "Directory for the log and dead-letter file (config key data_dir)");
   cmd->add_flag("--print-config", flags->print_config, "Print the effective configuration as TOML and exit");
+  cmd->add_flag("--repair-log", flags->repair_log,
+                "If a log segment is corrupt, truncate it at the damaged batch (losing what follows in that segment) "
+                "instead of refusing to start; see `mare log verify`");
   cmd->callback([flags, exit_code] { *exit_code = Run(*flags); });
 }
 

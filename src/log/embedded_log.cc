@@ -336,7 +336,7 @@ Status Core::LoadPartition(Topic& topic, Partition& p) {
       int64_t dropped = scan.file_bytes - scan.valid_bytes;
       bool corrupt = scan.tail == format::SegmentScan::Tail::kCorrupt;
       if (corrupt && !options_.repair) {
-        return Status::Corruption(fmt::format("{} at byte {}: {} (open with repair to truncate the segment there)",
+        return Status::Corruption(fmt::format("{} at byte {}: {} (`mare log verify` lists every damaged batch; `mare run --repair-log` truncates the segment there, losing what follows in it)",
                                               path, scan.valid_bytes, scan.why));
       }
       if (!read_only()) {

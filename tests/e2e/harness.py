@@ -21,13 +21,14 @@ def free_port(kind=socket.SOCK_STREAM):
 class MareRun:
     """A `mare run` process. Use as a context manager, or start()/stop()/kill9()."""
 
-    def __init__(self, data_dir, extra=()):
+    def __init__(self, data_dir, extra=(), flags=()):
         self.data_dir = str(data_dir)
         self.udp_port = free_port(socket.SOCK_DGRAM)
         self.tcp_port = free_port()
         self.http_port = free_port()
         self.unix_path = os.path.join(self.data_dir, "ingest.sock")
         self.extra = list(extra)
+        self.flags = list(flags)
         self.proc = None
         self.output = os.path.join(self.data_dir, "mare-run.out")
 
@@ -37,7 +38,7 @@ class MareRun:
             f'sources.tcp.listen="127.0.0.1:{self.tcp_port}"',
             f'http.listen="127.0.0.1:{self.http_port}"',
         ] + self.extra
-        out = [MARE, "run", "--data-dir", self.data_dir]
+        out = [MARE, "run", "--data-dir", self.data_dir, *self.flags]
         for s in sets:
             out += ["--set", s]
         return out

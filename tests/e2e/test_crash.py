@@ -2,6 +2,7 @@
 exactly once, in order; the log recovers and verifies."""
 import collections
 import json
+import subprocess
 import threading
 import time
 import urllib.error
@@ -78,3 +79,30 @@ def test_kill9_loses_nothing_acknowledged(tmp_path):
     for p, o in offsets.items():
         o.sort()
         assert o == list(range(o[0], o[0] + len(o))), f"partition {p} has gaps in its offsets"
+
+
+def test_corrupt_segment_is_reported_and_repaired_on_request(tmp_path):
+    data = tmp_path / "data"
+    run = MareRun(data)
+    with run:
+        for i in range(3):  # three batches in sensor 1's partition
+            body = "\n".join(json.dumps({"timestamp": 1705831564 + i * 100 + j, "sensor_id": 1, "seq": i * 100 + j})
+                             for j in range(100))
+            status, answer = run.post(body)
+            assert status == 200 and answer["accepted"] == 100
+    segment = data / "log" / "topics" / "raw" / "1" / ("0" * 20 + ".log")
+    content = bytearray(segment.read_bytes())
+    content[len(content) * 5 // 6] ^= 0xFF  # inside the third batch's records
+    segment.write_bytes(content)
+
+    refused = subprocess.run(MareRun(data).args(), capture_output=True, text=True, timeout=30)
+    assert refused.returncode != 0
+    assert str(segment) in refused.stdout + refused.stderr
+    assert "--repair-log" in refused.stdout + refused.stderr
+    verify = mare("log", "verify", "--data-dir", data, check=False)
+    assert verify.returncode == 1 and str(segment) in verify.stdout + verify.stderr
+
+    with MareRun(data, flags=["--repair-log"]):
+        pass
+    mare("log", "verify", "--data-dir", data)
+    assert sorted(r["value"]["seq"] for r in log_records(data)) == list(range(200))
