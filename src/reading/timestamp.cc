@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <chrono>
 #include <cmath>
 
@@ -54,7 +55,7 @@ bool ParseTimestampText(std::string_view text, int64_t* micros, std::string* why
     return Fail(why, fmt::format("'{}': seconds must be two digits", text));
   }
   int64_t fraction_us = 0;
-  if (Expect(text, &pos, '.')) {
+  if (Expect(text, &pos, '.') || Expect(text, &pos, ',')) {
     int digits = 0;
     int64_t scale = 100000;
     while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
@@ -87,17 +88,67 @@ bool ParseTimestampText(std::string_view text, int64_t* micros, std::string* why
   }
   if (year < 1900) return Fail(why, fmt::format("'{}': year {} before 1900", text, year));
   if (month < 1 || month > 12) return Fail(why, fmt::format("'{}': month {} out of range", text, month));
-  using namespace std::chrono;
-  year_month_day ymd{std::chrono::year{year}, std::chrono::month{static_cast<unsigned>(month)},
-                     std::chrono::day{static_cast<unsigned>(day)}};
-  if (!ymd.ok()) return Fail(why, fmt::format("'{}': day {} out of range for {:04}-{:02}", text, day, year, month));
   if (hour > 23 || minute > 59 || second > 59) {
     return Fail(why, fmt::format("'{}': time of day {:02}:{:02}:{:02} out of range", text, hour, minute, second));
   }
-  int64_t days = sys_days{ymd}.time_since_epoch().count();
-  int64_t seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset_s;
-  *micros = seconds * kMicrosPerSecond + fraction_us;
+  Result<int64_t> civil = CivilToMicros(year, month, day, hour, minute, second);
+  if (!civil) return Fail(why, fmt::format("'{}': day {} out of range for {:04}-{:02}", text, day, year, month));
+  *micros = *civil + fraction_us - offset_s * kMicrosPerSecond;
   return true;
+}
+
+Result<int64_t> CivilToMicros(int year, int month, int day, int hour, int minute, int second) {
+  using namespace std::chrono;
+  year_month_day ymd{std::chrono::year{year}, std::chrono::month{static_cast<unsigned>(month)},
+                     std::chrono::day{static_cast<unsigned>(day)}};
+  if (month < 1 || month > 12 || day < 1 || !ymd.ok() || hour < 0 || hour > 23 || minute < 0 || minute > 59 ||
+      second < 0 || second > 59) {
+    return Status::InvalidArgument(
+        fmt::format("invalid date {:04}-{:02}-{:02} {:02}:{:02}:{:02}", year, month, day, hour, minute, second));
+  }
+  int64_t days = sys_days{ymd}.time_since_epoch().count();
+  return days * kMicrosPerDay + ((hour * 60 + minute) * 60 + second) * kMicrosPerSecond;
+}
+
+void FormatReadingTime(int64_t micros, char* out) {
+  using namespace std::chrono;
+  int64_t days = micros / kMicrosPerDay;
+  int64_t rem = micros % kMicrosPerDay;
+  if (rem < 0) {
+    rem += kMicrosPerDay;
+    days -= 1;
+  }
+  year_month_day ymd{sys_days{std::chrono::days{days}}};
+  auto put2 = [](char* o, unsigned v) {
+    o[0] = static_cast<char>('0' + v / 10);
+    o[1] = static_cast<char>('0' + v % 10);
+  };
+  unsigned year = static_cast<unsigned>(static_cast<int>(ymd.year())) % 10000;
+  put2(out, year / 100);
+  put2(out + 2, year % 100);
+  out[4] = '-';
+  put2(out + 5, static_cast<unsigned>(ymd.month()));
+  out[7] = '-';
+  put2(out + 8, static_cast<unsigned>(ymd.day()));
+  out[10] = ' ';
+  auto secs = static_cast<unsigned>(rem / kMicrosPerSecond);
+  put2(out + 11, secs / 3600);
+  out[13] = ':';
+  put2(out + 14, secs / 60 % 60);
+  out[16] = ':';
+  put2(out + 17, secs % 60);
+  out[19] = '.';
+  auto frac = static_cast<unsigned>(rem % kMicrosPerSecond);
+  for (int i = 25; i >= 20; --i) {
+    out[i] = static_cast<char>('0' + frac % 10);
+    frac /= 10;
+  }
+}
+
+std::string FormatReadingTime(int64_t micros) {
+  std::string s(kReadingTimeLength, '\0');
+  FormatReadingTime(micros, s.data());
+  return s;
 }
 
 bool ParseTimestampEpoch(double value, int64_t* micros, std::string* why) {
@@ -114,6 +165,31 @@ bool ParseTimestampEpoch(double value, int64_t* micros, std::string* why) {
   return true;
 }
 
+Result<int64_t> ParseTimestampLoose(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  int64_t us = 0;
+  std::string why;
+  if (text.size() < 10 || text[4] != '-') {  // not a date: an epoch number
+    double v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+      return Status::InvalidArgument(fmt::format("'{}' is not a time: expected e.g. 2024-01-21 10:06:04 or 2024-01-21T10:06:04Z", text));
+    }
+    if (!ParseTimestampEpoch(v, &us, &why)) return Status::InvalidArgument(why);
+    return us;
+  }
+  std::string owned;
+  if (text.size() == 10) {
+    owned = std::string(text) + " 00:00:00";  // a bare date: midnight UTC
+    text = owned;
+  } else if (text.ends_with(" UTC")) {
+    text.remove_suffix(4);
+  }
+  if (!ParseTimestampText(text, &us, &why)) return Status::InvalidArgument(why);
+  return us;
+}
+
 Result<int64_t> ParseTimeArgument(std::string_view text, int64_t now_us) {
   if (text.starts_with("now")) {
     std::string_view rest = text.substr(3);
@@ -123,10 +199,7 @@ Result<int64_t> ParseTimeArgument(std::string_view text, int64_t now_us) {
     if (!d) return d.status();
     return rest[0] == '-' ? now_us - *d : now_us + *d;
   }
-  int64_t us = 0;
-  std::string why;
-  if (ParseTimestampText(text, &us, &why)) return us;
-  return Status::InvalidArgument(why);
+  return ParseTimestampLoose(text);
 }
 
 }  // namespace mare

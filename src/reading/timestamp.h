@@ -7,6 +7,7 @@
 // Fraction digits past microseconds are truncated.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -19,7 +20,21 @@ namespace mare {
 bool ParseTimestampText(std::string_view text, int64_t* micros, std::string* why);
 bool ParseTimestampEpoch(double value, int64_t* micros, std::string* why);
 
-// For command lines and config: the text forms above, "now", or "now-1h"/"now+30s".
+// For archives and command lines, more forgiving than readings: surrounding spaces, a bare
+// date ("2024-01-21": midnight UTC), a trailing " UTC", or an epoch number written as text.
+Result<int64_t> ParseTimestampLoose(std::string_view text);
+
+// ParseTimestampLoose, or "now", "now-1h", "now+30s".
 Result<int64_t> ParseTimeArgument(std::string_view text, int64_t now_us);
+
+// UTC microseconds of a civil date and time; InvalidArgument for an impossible one (month 13,
+// February 30, hour 24, ...).
+Result<int64_t> CivilToMicros(int year, int month, int day, int hour, int minute, int second);
+
+// The observatory's form, as readings carry it: "2024-01-21 10:06:04.095931" (UTC, space,
+// six fraction digits, no zone). Writes exactly kReadingTimeLength chars, no terminator.
+constexpr size_t kReadingTimeLength = 26;
+void FormatReadingTime(int64_t micros, char* out);
+std::string FormatReadingTime(int64_t micros);
 
 }  // namespace mare

@@ -95,3 +95,39 @@ TEST(Timestamp, TimeArguments) {
 
 }  // namespace
 }  // namespace mare
+
+namespace mare {
+namespace {
+
+constexpr int64_t kObservatoryExample = k20240121;
+
+TEST(ReadingTime, FormatsTheObservatoryForm) {
+  EXPECT_EQ(FormatReadingTime(kObservatoryExample), "2024-01-21 10:06:04.095931");
+  EXPECT_EQ(FormatReadingTime(0), "1970-01-01 00:00:00.000000");
+  EXPECT_EQ(FormatReadingTime(-1), "1969-12-31 23:59:59.999999");
+}
+
+TEST(ReadingTime, LooseFormsForArchivesAndCommandLines) {
+  const int64_t base = 1705831560'000000;  // 2024-01-21 10:06:00
+  EXPECT_EQ(*ParseTimestampLoose("2024-01-21 10:06:04.095931"), kObservatoryExample);
+  EXPECT_EQ(*ParseTimestampLoose("2024-01-21T10:06:04.095931Z"), kObservatoryExample);
+  EXPECT_EQ(*ParseTimestampLoose("2024-01-21T10:06:04.0959319Z"), kObservatoryExample);  // truncated
+  EXPECT_EQ(*ParseTimestampLoose("2024-01-21T11:06:04.095931+01:00"), kObservatoryExample);
+  EXPECT_EQ(*ParseTimestampLoose("2024-01-21T09:36:04.095931-0030"), kObservatoryExample);
+  EXPECT_EQ(*ParseTimestampLoose("2024-01-21 10:06"), base);
+  EXPECT_EQ(*ParseTimestampLoose("2024-01-21 10:06:00 UTC"), base);
+  EXPECT_EQ(*ParseTimestampLoose("  2024-01-21 10:06:00.5 "), base + 500000);
+  EXPECT_EQ(*ParseTimestampLoose("2024-01-21"), base - (10 * 3600 + 6 * 60) * 1000000LL);
+  EXPECT_EQ(*ParseTimestampLoose("1705831564.5"), 1705831564500000);
+  EXPECT_EQ(*ParseTimestampLoose("1705831564095"), kObservatoryExample / 1000 * 1000);  // milliseconds
+}
+
+TEST(ReadingTime, RejectsImpossibleTimes) {
+  for (const char* bad : {"", "yesterday", "2024-13-01 00:00:00", "2024-02-30", "2024-01-21 24:00:00",
+                          "2024-01-21 10:60:00", "2024-01-21X10:00:00", "2024-01-21 10:00:00 CET", "2024-1-21"}) {
+    EXPECT_FALSE(ParseTimestampLoose(bad).ok()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace mare

@@ -8,6 +8,7 @@ HttpServer::HttpServer(int threads, size_t max_body_bytes) : server_(std::make_u
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   server_->set_payload_max_length(max_body_bytes);
   server_->set_keep_alive_max_count(1000);
+  server_->set_tcp_nodelay(true);  // small answers must not wait for Nagle + delayed ACK (~40 ms)
 }
 
 HttpServer::~HttpServer() { Stop(); }

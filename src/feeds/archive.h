@@ -1,0 +1,81 @@
+// Archives `mare replay` reads: a file of past observations turned into readings, one row
+// at a time. Two formats: NDBC standard meteorological (ndbc.h) and CSV with a header (csv.h).
+//
+//   Result<std::unique_ptr<ArchiveReader>> r = OpenArchive("ndbc_44005_2012.txt", options);
+//   Reading reading;
+//   for (;;) {
+//     ArchiveReader::Row row = (*r)->Next(&reading);
+//     if (row == ArchiveReader::Row::kEnd) break;
+//     if (row == ArchiveReader::Row::kSkipped) { report (*r)->line(), (*r)->why(); continue; }
+//     send reading
+//   }
+//   if (!(*r)->status().ok()) ...  // an I/O error ended the file early
+#pragma once
+
+#include <cstdint>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "feeds/reading_json.h"
+
+namespace mare::feeds {
+
+class ArchiveReader {
+ public:
+  enum class Row { kReading, kSkipped, kEnd };
+  virtual ~ArchiveReader() = default;
+
+  // kReading: *out holds the row's reading (field names stay valid while the reader lives).
+  // kSkipped: the row was unusable; line() and why() say where and why.
+  virtual Row Next(Reading* out) = 0;
+
+  size_t line() const { return line_; }  // 1-based line of the row Next() last returned
+  const std::string& why() const { return why_; }
+  const Status& status() const { return status_; }
+
+ protected:
+  size_t line_ = 0;
+  std::string why_;
+  Status status_;
+};
+
+struct ArchiveOptions {
+  std::string format;                // "ndbc", "csv", or empty to detect from the header
+  uint64_t sensor_id = 1;            // for rows without their own sensor_id
+  std::optional<Location> location;  // for rows without their own lat/lon
+  std::vector<double> missing_codes;  // CSV: numbers that mean "no value"
+};
+
+Result<std::unique_ptr<ArchiveReader>> OpenArchive(const std::string& path, const ArchiveOptions& options);
+
+// "ndbc" or "csv" from the file's first line (NDBC headers start "YY", "#YY" or "YYYY").
+Result<std::string> DetectArchiveFormat(const std::string& path);
+
+// The station number in names like "ndbc_44005_2012.txt" or NDBC's own "44005h2012.txt";
+// nullopt when the name holds none.
+std::optional<uint64_t> StationFromFileName(std::string_view path);
+
+// Lines of a text file without their "\n" or "\r\n", counted from 1.
+class LineReader {
+ public:
+  Status Open(const std::string& path);
+  bool Next(std::string* line);  // false at the end (or on an I/O error: see status())
+  size_t line_number() const { return line_number_; }
+  const Status& status() const { return status_; }
+
+ private:
+  std::ifstream in_;
+  std::string path_;
+  size_t line_number_ = 0;
+  Status status_;
+};
+
+// A whole token as a finite double ("+1.5" too); false for anything else.
+bool ParseNumber(std::string_view token, double* value);
+
+}  // namespace mare::feeds

@@ -1,0 +1,173 @@
+// Replaying CSV archives: header detection, time forms, missing cells, --missing codes.
+#include "feeds/csv.h"
+
+#include <gtest/gtest.h>
+
+#include "feeds/archive.h"
+#include "reading/timestamp.h"
+#include "feeds/test_util.h"
+
+namespace mare::feeds {
+namespace {
+
+using testing::TempDir;
+using testing::WriteFile;
+
+struct Replayed {
+  std::unique_ptr<ArchiveReader> reader;  // owns the field names the readings point to
+  std::vector<Reading> readings;
+  std::vector<size_t> skipped_lines;
+  std::vector<std::string> reasons;
+};
+
+Replayed ReadCsv(const std::string& text, ArchiveOptions options = {}) {
+  TempDir dir;
+  std::string path = dir.File("data.csv");
+  WriteFile(path, text);
+  Replayed out;
+  Result<std::string> format = DetectArchiveFormat(path);
+  EXPECT_TRUE(format.ok() && *format == "csv");
+  Result<std::unique_ptr<ArchiveReader>> opened = OpenArchive(path, options);
+  EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+  if (!opened) return out;
+  out.reader = std::move(*opened);
+  Reading r;
+  for (;;) {
+    ArchiveReader::Row row = out.reader->Next(&r);
+    if (row == ArchiveReader::Row::kEnd) break;
+    if (row == ArchiveReader::Row::kSkipped) {
+      out.skipped_lines.push_back(out.reader->line());
+      out.reasons.push_back(out.reader->why());
+      continue;
+    }
+    out.readings.push_back(r);
+  }
+  return out;
+}
+
+TEST(Csv, ReadsTheHeaderAndTypesColumns) {
+  Replayed r = ReadCsv(
+      "timestamp,sensor_id,Air Temp,humidity,status,lat,lon\r\n"
+      "2024-01-21 10:06:04.095931,3,20.9,59.22,ok,42.488629,3.185785\r\n"
+      "2024-01-21T10:07:04Z,4,21,,\"stuck, again\",,\r\n");
+  ASSERT_EQ(r.readings.size(), 2u);
+  const Reading& a = r.readings[0];
+  EXPECT_EQ(FormatReadingTime(a.time_micros), "2024-01-21 10:06:04.095931");
+  EXPECT_EQ(a.sensor_id, 3u);
+  EXPECT_EQ(*a.Number("air_temp"), 20.9);
+  EXPECT_EQ(*a.Number("humidity"), 59.22);
+  EXPECT_EQ(*a.Text("status"), "ok");
+  ASSERT_TRUE(a.location.has_value());
+  EXPECT_EQ(a.location->lat, 42.488629);
+  EXPECT_EQ(a.location->lon, 3.185785);
+  EXPECT_EQ(a.Number("lat"), nullptr);  // position columns become the location, not fields
+
+  const Reading& b = r.readings[1];
+  EXPECT_EQ(FormatReadingTime(b.time_micros), "2024-01-21 10:07:04.000000");
+  EXPECT_EQ(b.sensor_id, 4u);
+  EXPECT_EQ(b.Number("humidity"), nullptr);  // empty cell
+  EXPECT_EQ(*b.Text("status"), "stuck, again");
+  EXPECT_FALSE(b.location.has_value());
+}
+
+TEST(Csv, MissingMarkersAndCodesAreAbsent) {
+  const std::string text =
+      "time;temp;pressure;note\n"
+      "2024-01-21 10:00:00;NA;1013.2;x\n"
+      "2024-01-21 11:00:00;nan;9999.0;null\n"
+      "2024-01-21 12:00:00;NULL;999;N/A\n"
+      "2024-01-21 13:00:00;  7.5 ;99.0;\n";
+  Replayed plain = ReadCsv(text);
+  ASSERT_EQ(plain.readings.size(), 4u);
+  EXPECT_EQ(plain.readings[0].Number("temp"), nullptr);
+  EXPECT_EQ(plain.readings[1].Number("temp"), nullptr);
+  EXPECT_EQ(plain.readings[2].Number("temp"), nullptr);
+  EXPECT_EQ(*plain.readings[3].Number("temp"), 7.5);
+  EXPECT_EQ(*plain.readings[1].Number("pressure"), 9999.0);  // no code given: a number
+  EXPECT_EQ(plain.readings[1].Text("note"), nullptr);
+  EXPECT_EQ(*plain.readings[2].Text("note"), "N/A");  // not a missing marker: text as written
+  EXPECT_EQ(plain.readings[3].Text("note"), nullptr);
+
+  ArchiveOptions options;
+  options.missing_codes = {9999.0, 999, 99};
+  Replayed coded = ReadCsv(text, options);
+  ASSERT_EQ(coded.readings.size(), 4u);
+  EXPECT_EQ(*coded.readings[0].Number("pressure"), 1013.2);
+  EXPECT_EQ(coded.readings[1].Number("pressure"), nullptr);
+  EXPECT_EQ(coded.readings[2].Number("pressure"), nullptr);
+  EXPECT_EQ(coded.readings[3].Number("pressure"), nullptr);  // 99.0 == 99
+}
+
+TEST(Csv, DefaultsForSensorAndLocation) {
+  ArchiveOptions options;
+  options.sensor_id = 44005;
+  options.location = Location{43.2, -69.13};
+  Replayed r = ReadCsv("Date,value\n2024-01-21,1\n2024-01-22,2\n", options);
+  ASSERT_EQ(r.readings.size(), 2u);
+  EXPECT_EQ(FormatReadingTime(r.readings[1].time_micros), "2024-01-22 00:00:00.000000");
+  EXPECT_EQ(r.readings[0].sensor_id, 44005u);
+  ASSERT_TRUE(r.readings[0].location.has_value());
+  EXPECT_EQ(r.readings[0].location->lat, 43.2);
+}
+
+TEST(Csv, JoinsDateAndTimeColumnsAndTakesEpochs) {
+  Replayed joined = ReadCsv("date,time,v\n2024-01-21,10:06:04,1\n");
+  ASSERT_EQ(joined.readings.size(), 1u);
+  EXPECT_EQ(FormatReadingTime(joined.readings[0].time_micros), "2024-01-21 10:06:04.000000");
+  Replayed epoch = ReadCsv("ts,v\n1705831564,1\n1705831564500,2\n");
+  ASSERT_EQ(epoch.readings.size(), 2u);
+  EXPECT_EQ(FormatReadingTime(epoch.readings[0].time_micros), "2024-01-21 10:06:04.000000");
+  EXPECT_EQ(FormatReadingTime(epoch.readings[1].time_micros), "2024-01-21 10:06:04.500000");
+}
+
+TEST(Csv, ColumnWithAnyTextIsText) {
+  Replayed r = ReadCsv("timestamp,code\n2024-01-21 10:00:00,12\n2024-01-21 11:00:00,A7\n");
+  ASSERT_EQ(r.readings.size(), 2u);
+  EXPECT_EQ(r.readings[0].Number("code"), nullptr);
+  EXPECT_EQ(*r.readings[0].Text("code"), "12");
+  EXPECT_EQ(*r.readings[1].Text("code"), "A7");
+}
+
+TEST(Csv, SkipsAndReportsBadRows) {
+  Replayed r = ReadCsv(
+      "timestamp,sensor_id,v\n"
+      "2024-01-21 10:00:00,1,1\n"
+      "not a date,1,2\n"
+      "\n"
+      "2024-01-21 11:00:00,1\n"
+      "2024-01-21 12:00:00,-4,3\n"
+      "2024-01-21 13:00:00,,4\n"
+      "2024-01-21 14:00:00,4294967296,5\n");
+  ASSERT_EQ(r.readings.size(), 2u);
+  EXPECT_EQ(r.skipped_lines, (std::vector<size_t>{3, 5, 6, 8}));
+  EXPECT_NE(r.reasons[0].find("unparseable date"), std::string::npos) << r.reasons[0];
+  EXPECT_EQ(r.readings[1].sensor_id, 1u);  // empty sensor_id: the default
+  EXPECT_EQ(*r.readings[1].Number("v"), 4);
+}
+
+TEST(Csv, NamesThatClashGetASuffix) {
+  Replayed r = ReadCsv("timestamp,Location,location,Temp\n2024-01-21 10:00:00,a,b,1\n");
+  ASSERT_EQ(r.readings.size(), 1u);
+  EXPECT_EQ(*r.readings[0].Text("location_2"), "a");
+  EXPECT_EQ(*r.readings[0].Text("location_3"), "b");
+  EXPECT_EQ(*r.readings[0].Number("temp"), 1);
+}
+
+TEST(Csv, RequiresATimeColumn) {
+  TempDir dir;
+  std::string path = dir.File("x.csv");
+  WriteFile(path, "a,b\n1,2\n");
+  Result<std::unique_ptr<ArchiveReader>> reader = OpenArchive(path, ArchiveOptions{});
+  ASSERT_FALSE(reader.ok());
+  EXPECT_NE(reader.status().message().find("no time column"), std::string::npos);
+}
+
+TEST(Csv, SplitsQuotedCells) {
+  std::vector<std::string> cells;
+  ASSERT_TRUE(SplitCsvLine("a,\"b,c\",\"say \"\"hi\"\"\",", ',', &cells));
+  EXPECT_EQ(cells, (std::vector<std::string>{"a", "b,c", "say \"hi\"", ""}));
+  EXPECT_FALSE(SplitCsvLine("a,\"open", ',', &cells));
+}
+
+}  // namespace
+}  // namespace mare::feeds

@@ -1,0 +1,424 @@
+#include "feeds/sender.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <httplib.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <simdjson.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+#include "common/time.h"
+
+namespace mare::feeds {
+
+namespace {
+
+constexpr int kConnectTimeoutMillis = 3000;
+constexpr int64_t kReconnectIntervalMicros = kMicrosPerSecond;
+// The largest UDP payload over IPv4 is 65507 bytes; stay a little below it.
+constexpr size_t kMaxDatagramBytes = 65000;
+constexpr size_t kDatagramsPerCall = 1024;  // sendmmsg's UIO_MAXIOV limit
+
+Status BadTarget(std::string_view url, std::string_view why) {
+  return Status::InvalidArgument(fmt::format(
+      "target '{}': {} (expected udp://host:port, tcp://host:port, unix:///path, http://host:port/path, "
+      "file:///path or -)",
+      url, why));
+}
+
+// Splits "host:port[/rest]" (host may be "[v6]") into its parts.
+Status ParseHostPort(std::string_view url, std::string_view rest, bool port_required, uint16_t default_port,
+                     TargetSpec* spec) {
+  size_t slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  spec->path = slash == std::string_view::npos ? "" : std::string(rest.substr(slash));
+  std::string_view host = authority;
+  std::string_view port;
+  if (!authority.empty() && authority.front() == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) return BadTarget(url, "unterminated [ in host");
+    host = authority.substr(1, close - 1);
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return BadTarget(url, "expected :port after ]");
+      port = after.substr(1);
+    }
+  } else {
+    size_t colon = authority.rfind(':');
+    if (colon != std::string_view::npos) {
+      host = authority.substr(0, colon);
+      port = authority.substr(colon + 1);
+    }
+  }
+  if (host.empty()) return BadTarget(url, "missing host");
+  spec->host = std::string(host);
+  if (port.empty()) {
+    if (port_required) return BadTarget(url, "missing port");
+    spec->port = default_port;
+    return Status::OK();
+  }
+  unsigned value = 0;
+  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec != std::errc() || ptr != port.data() + port.size() || value == 0 || value > 65535) {
+    return BadTarget(url, fmt::format("invalid port '{}'", port));
+  }
+  spec->port = static_cast<uint16_t>(value);
+  return Status::OK();
+}
+
+void CloseFd(int* fd) {
+  if (*fd >= 0) ::close(*fd);
+  *fd = -1;
+}
+
+Status WriteAll(int fd, std::string_view bytes, const std::string& what) {
+  while (!bytes.empty()) {
+    ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == ENOTSOCK) n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno("write to " + what, errno);
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return Status::OK();
+}
+
+// A blocking TCP connection to host:port, giving up after kConnectTimeoutMillis.
+Result<int> ConnectTcp(const std::string& host, uint16_t port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* list = nullptr;
+  std::string service = std::to_string(port);
+  int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &list);
+  if (rc != 0) return Status::Unavailable(fmt::format("resolve {}: {}", host, ::gai_strerror(rc)));
+  Status last = Status::Unavailable(fmt::format("connect {}:{}: no address", host, port));
+  int result = -1;
+  for (addrinfo* ai = list; ai != nullptr && result < 0; ai = ai->ai_next) {
+    int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+    if (fd < 0) {
+      last = Status::FromErrno("socket", errno);
+      continue;
+    }
+    int err = 0;
+    if (::connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+      err = errno;
+      if (err == EINPROGRESS) {
+        pollfd p{fd, POLLOUT, 0};
+        int ready = ::poll(&p, 1, kConnectTimeoutMillis);
+        if (ready <= 0) {
+          err = ready == 0 ? ETIMEDOUT : errno;
+        } else {
+          socklen_t len = sizeof(err);
+          ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        }
+      }
+    }
+    if (err != 0) {
+      last = Status::FromErrno(fmt::format("connect {}:{}", host, port), err);
+      ::close(fd);
+      continue;
+    }
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    result = fd;
+  }
+  ::freeaddrinfo(list);
+  if (result < 0) return last;
+  return result;
+}
+
+Result<int> ConnectUnix(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) return Status::InvalidArgument("unix socket path too long: " + path);
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::FromErrno("socket", errno);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
+    Status s = Status::FromErrno("connect " + path, errno);
+    ::close(fd);
+    return s;
+  }
+  return fd;
+}
+
+class UdpSender : public Sender {
+ public:
+  UdpSender(TargetSpec spec, size_t lines_per_datagram)
+      : Sender(std::move(spec)), lines_per_datagram_(lines_per_datagram == 0 ? 1 : lines_per_datagram) {}
+  ~UdpSender() override { CloseFd(&fd_); }
+
+  Status Open() override {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_DGRAM;
+    addrinfo* list = nullptr;
+    std::string service = std::to_string(spec_.port);
+    int rc = ::getaddrinfo(spec_.host.c_str(), service.c_str(), &hints, &list);
+    if (rc != 0) return Status::Unavailable(fmt::format("resolve {}: {}", spec_.host, ::gai_strerror(rc)));
+    std::memcpy(&addr_, list->ai_addr, list->ai_addrlen);
+    addr_len_ = list->ai_addrlen;
+    fd_ = ::socket(list->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ::freeaddrinfo(list);
+    if (fd_ < 0) return Status::FromErrno("socket", errno);
+    int sndbuf = 4 << 20;  // best effort: room for a burst of datagrams in flat-out mode
+    ::setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+    return Status::OK();
+  }
+
+  Status Send(const LineBatch& batch, size_t* delivered) override {
+    *delivered = 0;
+    Status first_error;
+    // Group consecutive lines into datagrams; lines are contiguous, so one iovec each.
+    iov_.clear();
+    lines_in_.clear();
+    size_t begin = 0;
+    size_t i = 0;
+    while (i < batch.size()) {
+      size_t first = i;
+      size_t end = batch.ends[i];
+      if (end - begin > kMaxDatagramBytes) {
+        if (first_error.ok()) first_error = Status::InvalidArgument("reading larger than a UDP datagram");
+        begin = end;
+        ++i;
+        continue;
+      }
+      ++i;
+      while (i < batch.size() && i - first < lines_per_datagram_ && batch.ends[i] - begin <= kMaxDatagramBytes) {
+        end = batch.ends[i];
+        ++i;
+      }
+      iov_.push_back(iovec{const_cast<char*>(batch.bytes.data() + begin), end - begin});
+      lines_in_.push_back(i - first);
+      begin = end;
+    }
+    msgs_.assign(iov_.size(), mmsghdr{});
+    for (size_t d = 0; d < iov_.size(); ++d) {
+      msgs_[d].msg_hdr.msg_name = &addr_;
+      msgs_[d].msg_hdr.msg_namelen = addr_len_;
+      msgs_[d].msg_hdr.msg_iov = &iov_[d];
+      msgs_[d].msg_hdr.msg_iovlen = 1;
+    }
+    size_t next = 0;
+    while (next < msgs_.size()) {
+      unsigned n = static_cast<unsigned>(std::min(kDatagramsPerCall, msgs_.size() - next));
+      int sent = ::sendmmsg(fd_, &msgs_[next], n, 0);
+      if (sent < 0) {
+        if (errno == EINTR) continue;
+        // This datagram failed; count its lines and go on with the rest.
+        if (first_error.ok()) first_error = Status::FromErrno("sendmmsg to " + spec_.url, errno);
+        ++next;
+        continue;
+      }
+      for (int k = 0; k < sent; ++k) *delivered += lines_in_[next + static_cast<size_t>(k)];
+      next += static_cast<size_t>(sent);
+    }
+    return first_error;
+  }
+
+ private:
+  size_t lines_per_datagram_;
+  int fd_ = -1;
+  sockaddr_storage addr_{};
+  socklen_t addr_len_ = 0;
+  std::vector<iovec> iov_;
+  std::vector<size_t> lines_in_;
+  std::vector<mmsghdr> msgs_;
+};
+
+// tcp and unix: NDJSON on one persistent stream connection.
+class StreamSender : public Sender {
+ public:
+  explicit StreamSender(TargetSpec spec) : Sender(std::move(spec)) {}
+  ~StreamSender() override { CloseFd(&fd_); }
+
+  Status Open() override { return Connect(); }
+
+  Status Send(const LineBatch& batch, size_t* delivered) override {
+    *delivered = 0;
+    if (fd_ < 0) {
+      // Down since an earlier failure: try again at most once a second, dropping meanwhile.
+      if (MonotonicMicros() - last_attempt_ < kReconnectIntervalMicros) {
+        return Status::Unavailable("not connected to " + spec_.url);
+      }
+      MARE_RETURN_IF_ERROR(Connect());
+    }
+    Status s = WriteAll(fd_, batch.bytes, spec_.url);
+    if (!s.ok()) {
+      // The peer may have restarted: reconnect once and resend the whole batch.
+      CloseFd(&fd_);
+      if (!Connect().ok()) return s;
+      s = WriteAll(fd_, batch.bytes, spec_.url);
+      if (!s.ok()) {
+        CloseFd(&fd_);
+        return s;
+      }
+    }
+    *delivered = batch.size();
+    return Status::OK();
+  }
+
+ private:
+  Status Connect() {
+    last_attempt_ = MonotonicMicros();
+    Result<int> fd = spec_.transport == Transport::kUnix ? ConnectUnix(spec_.path) : ConnectTcp(spec_.host, spec_.port);
+    if (!fd) return fd.status();
+    fd_ = *fd;
+    if (spec_.transport == Transport::kTcp) {
+      int one = 1;
+      ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    timeval timeout{10, 0};  // a receiver that stops reading fails the write instead of hanging
+    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+    return Status::OK();
+  }
+
+  int fd_ = -1;
+  int64_t last_attempt_ = 0;
+};
+
+class FileSender : public Sender {
+ public:
+  explicit FileSender(TargetSpec spec) : Sender(std::move(spec)) {}
+  ~FileSender() override {
+    if (owned_) CloseFd(&fd_);
+  }
+
+  Status Open() override {
+    if (spec_.path == "-") {
+      fd_ = STDOUT_FILENO;
+      return Status::OK();
+    }
+    fd_ = ::open(spec_.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) return Status::FromErrno("open " + spec_.path, errno);
+    owned_ = true;
+    return Status::OK();
+  }
+
+  Status Send(const LineBatch& batch, size_t* delivered) override {
+    *delivered = 0;
+    MARE_RETURN_IF_ERROR(WriteAll(fd_, batch.bytes, spec_.path == "-" ? "stdout" : spec_.path));
+    *delivered = batch.size();
+    return Status::OK();
+  }
+
+ private:
+  int fd_ = -1;
+  bool owned_ = false;
+};
+
+class HttpSender : public Sender {
+ public:
+  explicit HttpSender(TargetSpec spec) : Sender(std::move(spec)), client_(spec_.host, spec_.port) {
+    client_.set_keep_alive(true);
+    client_.set_tcp_nodelay(true);  // headers and body go in separate writes: no Nagle delay
+    client_.set_connection_timeout(kConnectTimeoutMillis / 1000);
+    client_.set_read_timeout(30);
+    client_.set_write_timeout(30);
+  }
+
+  Status Open() override {
+    // httplib connects lazily; probe now so an unreachable server fails at start.
+    Result<int> fd = ConnectTcp(spec_.host, spec_.port);
+    if (!fd) return fd.status();
+    ::close(*fd);
+    return Status::OK();
+  }
+
+  Status Send(const LineBatch& batch, size_t* delivered) override {
+    *delivered = 0;
+    httplib::Result res = client_.Post(spec_.path, batch.bytes, "application/x-ndjson");
+    if (!res) {
+      return Status::Unavailable(fmt::format("POST {}: {}", spec_.url, httplib::to_string(res.error())));
+    }
+    if (res->status != 200) {
+      return Status::IOError(fmt::format("POST {}: HTTP {}: {}", spec_.url, res->status, res->body.substr(0, 200)));
+    }
+    uint64_t accepted = 0;
+    simdjson::padded_string body(res->body);
+    simdjson::ondemand::document doc;
+    if (parser_.iterate(body).get(doc) != simdjson::SUCCESS ||
+        doc["accepted"].get_uint64().get(accepted) != simdjson::SUCCESS) {
+      return Status::Corruption(
+          fmt::format("POST {}: reply has no \"accepted\" count: {}", spec_.url, res->body.substr(0, 200)));
+    }
+    *delivered = std::min<size_t>(accepted, batch.size());
+    if (accepted < batch.size()) {
+      return Status::IOError(fmt::format("POST {}: server accepted {} of {} readings: {}", spec_.url, accepted,
+                                         batch.size(), res->body.substr(0, 200)));
+    }
+    return Status::OK();
+  }
+
+ private:
+  httplib::Client client_;
+  simdjson::ondemand::parser parser_;
+};
+
+}  // namespace
+
+Result<TargetSpec> ParseTarget(std::string_view url) {
+  TargetSpec spec;
+  spec.url = std::string(url);
+  auto strip = [&](std::string_view prefix) {
+    if (url.substr(0, prefix.size()) != prefix) return false;
+    url.remove_prefix(prefix.size());
+    return true;
+  };
+  std::string_view full = spec.url;
+  if (url == "-") {
+    spec.transport = Transport::kFile;
+    spec.path = "-";
+  } else if (strip("udp://")) {
+    spec.transport = Transport::kUdp;
+    MARE_RETURN_IF_ERROR(ParseHostPort(full, url, true, 0, &spec));
+  } else if (strip("tcp://")) {
+    spec.transport = Transport::kTcp;
+    MARE_RETURN_IF_ERROR(ParseHostPort(full, url, true, 0, &spec));
+  } else if (strip("http://")) {
+    spec.transport = Transport::kHttp;
+    MARE_RETURN_IF_ERROR(ParseHostPort(full, url, false, 80, &spec));
+    if (spec.path.empty() || spec.path == "/") spec.path = "/api/v1/ingest";
+  } else if (strip("unix://")) {
+    spec.transport = Transport::kUnix;
+    spec.path = std::string(url);
+    if (spec.path.empty()) return BadTarget(full, "missing socket path");
+  } else if (strip("file://")) {
+    spec.transport = Transport::kFile;
+    spec.path = std::string(url);
+    if (spec.path.empty()) return BadTarget(full, "missing file path");
+  } else if (url.substr(0, 8) == "https://") {
+    return BadTarget(full, "https is not supported; use http:// (or a local TLS proxy)");
+  } else {
+    return BadTarget(full, "unknown scheme");
+  }
+  if (spec.transport != Transport::kHttp && spec.transport != Transport::kUnix && spec.transport != Transport::kFile &&
+      !spec.path.empty()) {
+    return BadTarget(full, "unexpected path after host:port");
+  }
+  return spec;
+}
+
+std::unique_ptr<Sender> MakeSender(const TargetSpec& spec, size_t lines_per_datagram) {
+  switch (spec.transport) {
+    case Transport::kUdp: return std::make_unique<UdpSender>(spec, lines_per_datagram);
+    case Transport::kTcp:
+    case Transport::kUnix: return std::make_unique<StreamSender>(spec);
+    case Transport::kHttp: return std::make_unique<HttpSender>(spec);
+    case Transport::kFile: return std::make_unique<FileSender>(spec);
+  }
+  return nullptr;
+}
+
+}  // namespace mare::feeds

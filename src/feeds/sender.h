@@ -1,0 +1,75 @@
+// Transports that carry NDJSON readings into mare, one Sender per --target URL:
+//
+//   udp://host:port        datagrams of up to N lines each, sent with sendmmsg (no acks)
+//   tcp://host:port        lines on one persistent connection; reconnects after a failure
+//   unix:///path/to.sock   the same over a Unix stream socket
+//   http://host:port/path  one POST per batch (application/x-ndjson); the reply must be 200
+//                          with a JSON "accepted" count (path defaults to /api/v1/ingest)
+//   file:///path or -      lines appended to a file (truncated at open) or written to stdout
+//
+// Every line handed to a sender ends in '\n'; a UDP datagram holds whole lines, each with its
+// '\n'. Senders are not thread-safe: one thread feeds them.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace mare::feeds {
+
+enum class Transport { kUdp, kTcp, kUnix, kHttp, kFile };
+
+struct TargetSpec {
+  Transport transport = Transport::kUdp;
+  std::string url;   // as given, for messages
+  std::string host;  // udp, tcp, http
+  uint16_t port = 0;
+  std::string path;  // unix socket path, file path ("-" for stdout), http request path
+};
+
+Result<TargetSpec> ParseTarget(std::string_view url);
+
+// NDJSON lines back to back, each ending in '\n'; ends[i] is the offset just past line i.
+struct LineBatch {
+  std::string bytes;
+  std::vector<size_t> ends;
+
+  void Append(std::string_view line) {
+    bytes.append(line);
+    ends.push_back(bytes.size());
+  }
+  size_t size() const { return ends.size(); }
+  bool empty() const { return ends.empty(); }
+  void Clear() {
+    bytes.clear();
+    ends.clear();
+  }
+};
+
+class Sender {
+ public:
+  virtual ~Sender() = default;
+
+  // Resolves, connects or opens. An error here means the target cannot be reached at all.
+  virtual Status Open() = 0;
+
+  // Sends every line of the batch. *delivered is how many readings the target took (for
+  // http, the server's "accepted" count); the rest failed, and the Status says why.
+  virtual Status Send(const LineBatch& batch, size_t* delivered) = 0;
+
+  const TargetSpec& spec() const { return spec_; }
+
+ protected:
+  explicit Sender(TargetSpec spec) : spec_(std::move(spec)) {}
+  TargetSpec spec_;
+};
+
+// lines_per_datagram applies to udp only (at least 1).
+std::unique_ptr<Sender> MakeSender(const TargetSpec& spec, size_t lines_per_datagram);
+
+}  // namespace mare::feeds
