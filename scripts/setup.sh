@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(
   g++ make cmake ninja-build ccache pkg-config git
   libsimdjson-dev libfmt-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libcpp-httplib-dev
-  libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev libzstd-dev liblz4-dev libssl-dev libbrotli-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libisal-dev zlib1g-dev libzstd-dev liblz4-dev libssl-dev libbrotli-dev
   python3 python3-pip curl netcat-openbsd procps
 )
 

@@ -68,7 +68,7 @@ void Feed::Add(const Reading& reading) {
   AppendReadingJson(reading, &line_);
   ++readings_;
   for (Target& t : targets_) {
-    t.pending.Append(line_);
+    t.pending.Append(line_, reading.sensor_id);
     if (t.pending.size() >= t.flush_at) SendPending(t);
   }
 }

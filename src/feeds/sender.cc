@@ -153,11 +153,19 @@ Result<int> ConnectUnix(const std::string& path) {
   return fd;
 }
 
+// UDP sends like a fleet: sensor s always sends from socket s mod kUdpSockets, as buoys (or,
+// with --batch, gateways that each serve a group of buoys) send from their own addresses. So
+// one sensor's datagrams take one path and stay in order, and a receiver using SO_REUSEPORT
+// spreads the fleet over its threads as it would real senders.
+constexpr size_t kUdpSockets = 16;
+
 class UdpSender : public Sender {
  public:
   UdpSender(TargetSpec spec, size_t lines_per_datagram)
       : Sender(std::move(spec)), lines_per_datagram_(lines_per_datagram == 0 ? 1 : lines_per_datagram) {}
-  ~UdpSender() override { CloseFd(&fd_); }
+  ~UdpSender() override {
+    for (int& fd : fds_) CloseFd(&fd);
+  }
 
   Status Open() override {
     addrinfo hints{};
@@ -169,71 +177,82 @@ class UdpSender : public Sender {
     if (rc != 0) return Status::Unavailable(fmt::format("resolve {}: {}", spec_.host, ::gai_strerror(rc)));
     std::memcpy(&addr_, list->ai_addr, list->ai_addrlen);
     addr_len_ = list->ai_addrlen;
-    fd_ = ::socket(list->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int family = list->ai_family;
     ::freeaddrinfo(list);
-    if (fd_ < 0) return Status::FromErrno("socket", errno);
-    int sndbuf = 4 << 20;  // best effort: room for a burst of datagrams in flat-out mode
-    ::setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+    for (size_t i = 0; i < kUdpSockets; ++i) {
+      int fd = ::socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      if (fd < 0) return Status::FromErrno("socket", errno);
+      int sndbuf = 4 << 20;  // best effort: room for a burst of datagrams in flat-out mode
+      ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+      fds_.push_back(fd);
+    }
     return Status::OK();
   }
 
   Status Send(const LineBatch& batch, size_t* delivered) override {
     *delivered = 0;
     Status first_error;
-    // Group consecutive lines into datagrams; lines are contiguous, so one iovec each.
-    iov_.clear();
-    lines_in_.clear();
-    size_t begin = 0;
-    size_t i = 0;
-    while (i < batch.size()) {
-      size_t first = i;
-      size_t end = batch.ends[i];
-      if (end - begin > kMaxDatagramBytes) {
-        if (first_error.ok()) first_error = Status::InvalidArgument("reading larger than a UDP datagram");
-        begin = end;
-        ++i;
-        continue;
+    // Each socket's lines, in order.
+    by_socket_.resize(fds_.size());
+    for (auto& lines : by_socket_) lines.clear();
+    for (size_t i = 0; i < batch.size(); ++i) by_socket_[batch.sensors[i] % fds_.size()].push_back(i);
+
+    for (size_t sock = 0; sock < fds_.size(); ++sock) {
+      // Pack the socket's lines into datagrams of up to lines_per_datagram_ lines (one iovec
+      // per line) and kMaxDatagramBytes.
+      const std::vector<size_t>& lines = by_socket_[sock];
+      iov_.clear();
+      datagrams_.clear();  // (first iovec, iovec count)
+      size_t bytes = 0;
+      for (size_t line : lines) {
+        size_t begin = line == 0 ? 0 : batch.ends[line - 1];
+        size_t len = batch.ends[line] - begin;
+        if (len > kMaxDatagramBytes) {
+          if (first_error.ok()) first_error = Status::InvalidArgument("reading larger than a UDP datagram");
+          continue;
+        }
+        bool fits = !datagrams_.empty() && datagrams_.back().second < lines_per_datagram_ && bytes + len <= kMaxDatagramBytes;
+        if (!fits) {
+          datagrams_.emplace_back(iov_.size(), 0);
+          bytes = 0;
+        }
+        iov_.push_back(iovec{const_cast<char*>(batch.bytes.data() + begin), len});
+        ++datagrams_.back().second;
+        bytes += len;
       }
-      ++i;
-      while (i < batch.size() && i - first < lines_per_datagram_ && batch.ends[i] - begin <= kMaxDatagramBytes) {
-        end = batch.ends[i];
-        ++i;
+      msgs_.assign(datagrams_.size(), mmsghdr{});
+      for (size_t d = 0; d < datagrams_.size(); ++d) {
+        msgs_[d].msg_hdr.msg_name = &addr_;
+        msgs_[d].msg_hdr.msg_namelen = addr_len_;
+        msgs_[d].msg_hdr.msg_iov = &iov_[datagrams_[d].first];
+        msgs_[d].msg_hdr.msg_iovlen = datagrams_[d].second;
       }
-      iov_.push_back(iovec{const_cast<char*>(batch.bytes.data() + begin), end - begin});
-      lines_in_.push_back(i - first);
-      begin = end;
-    }
-    msgs_.assign(iov_.size(), mmsghdr{});
-    for (size_t d = 0; d < iov_.size(); ++d) {
-      msgs_[d].msg_hdr.msg_name = &addr_;
-      msgs_[d].msg_hdr.msg_namelen = addr_len_;
-      msgs_[d].msg_hdr.msg_iov = &iov_[d];
-      msgs_[d].msg_hdr.msg_iovlen = 1;
-    }
-    size_t next = 0;
-    while (next < msgs_.size()) {
-      unsigned n = static_cast<unsigned>(std::min(kDatagramsPerCall, msgs_.size() - next));
-      int sent = ::sendmmsg(fd_, &msgs_[next], n, 0);
-      if (sent < 0) {
-        if (errno == EINTR) continue;
-        // This datagram failed; count its lines and go on with the rest.
-        if (first_error.ok()) first_error = Status::FromErrno("sendmmsg to " + spec_.url, errno);
-        ++next;
-        continue;
+      size_t next = 0;
+      while (next < msgs_.size()) {
+        unsigned n = static_cast<unsigned>(std::min(kDatagramsPerCall, msgs_.size() - next));
+        int sent = ::sendmmsg(fds_[sock], &msgs_[next], n, 0);
+        if (sent < 0) {
+          if (errno == EINTR) continue;
+          // This datagram failed; count its lines and go on with the rest.
+          if (first_error.ok()) first_error = Status::FromErrno("sendmmsg to " + spec_.url, errno);
+          ++next;
+          continue;
+        }
+        for (int k = 0; k < sent; ++k) *delivered += datagrams_[next + static_cast<size_t>(k)].second;
+        next += static_cast<size_t>(sent);
       }
-      for (int k = 0; k < sent; ++k) *delivered += lines_in_[next + static_cast<size_t>(k)];
-      next += static_cast<size_t>(sent);
     }
     return first_error;
   }
 
  private:
   size_t lines_per_datagram_;
-  int fd_ = -1;
+  std::vector<int> fds_;
   sockaddr_storage addr_{};
   socklen_t addr_len_ = 0;
+  std::vector<std::vector<size_t>> by_socket_;
   std::vector<iovec> iov_;
-  std::vector<size_t> lines_in_;
+  std::vector<std::pair<size_t, size_t>> datagrams_;
   std::vector<mmsghdr> msgs_;
 };
 

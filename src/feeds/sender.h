@@ -38,16 +38,19 @@ Result<TargetSpec> ParseTarget(std::string_view url);
 struct LineBatch {
   std::string bytes;
   std::vector<size_t> ends;
+  std::vector<uint32_t> sensors;  // the sensor of each line
 
-  void Append(std::string_view line) {
+  void Append(std::string_view line, uint32_t sensor = 0) {
     bytes.append(line);
     ends.push_back(bytes.size());
+    sensors.push_back(sensor);
   }
   size_t size() const { return ends.size(); }
   bool empty() const { return ends.empty(); }
   void Clear() {
     bytes.clear();
     ends.clear();
+    sensors.clear();
   }
 };
 

@@ -43,7 +43,25 @@ namespace od = simdjson::ondemand;
 constexpr size_t kMaxFieldName = 64;
 
 bool IsNameStart(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
-bool IsNameChar(char c) { return IsNameStart(c) || (c >= '0' && c <= '9'); }
+
+// Characters allowed in field names, as a table: this check runs for every byte of every key.
+struct NameChars {
+  bool allowed[256] = {};
+  constexpr NameChars() {
+    for (int c = 0; c < 256; ++c) {
+      allowed[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    }
+  }
+};
+constexpr NameChars kNameChars;
+bool IsNameChar(char c) { return kNameChars.allowed[static_cast<unsigned char>(c)]; }
+
+// One bit per field name, from its length and first and last bytes: names whose bits differ
+// cannot be equal, so the duplicate check compares strings only on a collision.
+uint64_t NameBit(std::string_view name) {
+  return uint64_t{1} << ((name.size() * 7 + static_cast<unsigned char>(name.front()) * 3 +
+                          static_cast<unsigned char>(name.back())) & 63);
+}
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -188,8 +206,8 @@ bool ReadingParser::Impl::ParseLocation(od::value& v) {
   }
   bool have_lat = false, have_lon = false;
   for (auto f : obj) {
-    od::field field;
-    if (auto e = std::move(f).get(field)) return FailJson(e, " in location");
+    if (auto e = f.error()) return FailJson(e, " in location");
+    od::field& field = f.value_unsafe();  // by reference: copying simdjson's field stalls the CPU
     std::string_view key;
     if (!FieldName(field, &key, &why)) return Fail(RejectReason::kInvalidLocation, "location: " + why);
     double d;
@@ -257,20 +275,25 @@ bool ReadingParser::Impl::ParseField(std::string_view name, od::value& v, const 
 bool ReadingParser::Impl::ParseObject(od::object& obj, const ParserOptions& options, int64_t now_us) {
   reading.Clear();
   seen.clear();
+  uint64_t seen_bits = 0;
   bool have_ts = false, have_sensor = false;
   for (auto f : obj) {
-    od::field field;
-    if (auto e = std::move(f).get(field)) return FailJson(e, "");
+    if (auto e = f.error()) return FailJson(e, "");
+    od::field& field = f.value_unsafe();  // by reference: copying simdjson's field stalls the CPU
     if (seen.size() >= options.max_fields) {
       return Fail(RejectReason::kTooManyFields, fmt::format("more than max_fields = {} fields", options.max_fields));
     }
     std::string_view name;
     if (!FieldName(field, &name, &why)) return Fail(RejectReason::kInvalidFieldName, why);
-    for (std::string_view s : seen) {
-      if (s == name) return Fail(RejectReason::kDuplicateField, fmt::format("field '{}' appears twice", name));
+    uint64_t bit = NameBit(name);
+    if (seen_bits & bit) {
+      for (std::string_view s : seen) {
+        if (s == name) return Fail(RejectReason::kDuplicateField, fmt::format("field '{}' appears twice", name));
+      }
     }
+    seen_bits |= bit;
     seen.push_back(name);
-    od::value v = field.value();
+    od::value& v = field.value();
     if (name == "timestamp") {
       if (!ParseTimestamp(v)) return false;
       have_ts = true;
