@@ -18,7 +18,7 @@ int64_t MonotonicMicros() {
   return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
-std::string FormatTimestamp(int64_t micros) {
+CivilTime ToCivil(int64_t micros) {
   using namespace std::chrono;
   int64_t days = micros / kMicrosPerDay;
   int64_t rem = micros % kMicrosPerDay;
@@ -27,10 +27,15 @@ std::string FormatTimestamp(int64_t micros) {
     days -= 1;
   }
   year_month_day ymd{sys_days{std::chrono::days{days}}};
-  int64_t secs = rem / kMicrosPerSecond;
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", static_cast<int>(ymd.year()),
-                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                     secs / 3600, secs / 60 % 60, secs % 60, rem % kMicrosPerSecond);
+  auto secs = static_cast<unsigned>(rem / kMicrosPerSecond);
+  return {static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+          secs / 3600, secs / 60 % 60, secs % 60, rem % kMicrosPerSecond};
+}
+
+std::string FormatTimestamp(int64_t micros) {
+  CivilTime t = ToCivil(micros);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", t.year, t.month, t.day, t.hour, t.minute, t.second,
+                     t.micros);
 }
 
 namespace {

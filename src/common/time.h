@@ -19,6 +19,14 @@ int64_t NowMicros();
 // Monotonic clock in microseconds, for measuring intervals.
 int64_t MonotonicMicros();
 
+// A UTC instant split into its calendar fields.
+struct CivilTime {
+  int year;
+  unsigned month, day, hour, minute, second;
+  int64_t micros;  // within the second
+};
+CivilTime ToCivil(int64_t micros);
+
 // "2024-01-21T10:06:04.095931Z" (always six fraction digits).
 std::string FormatTimestamp(int64_t micros);
 

@@ -111,34 +111,26 @@ Result<int64_t> CivilToMicros(int year, int month, int day, int hour, int minute
 }
 
 void FormatReadingTime(int64_t micros, char* out) {
-  using namespace std::chrono;
-  int64_t days = micros / kMicrosPerDay;
-  int64_t rem = micros % kMicrosPerDay;
-  if (rem < 0) {
-    rem += kMicrosPerDay;
-    days -= 1;
-  }
-  year_month_day ymd{sys_days{std::chrono::days{days}}};
+  CivilTime t = ToCivil(micros);
   auto put2 = [](char* o, unsigned v) {
     o[0] = static_cast<char>('0' + v / 10);
     o[1] = static_cast<char>('0' + v % 10);
   };
-  unsigned year = static_cast<unsigned>(static_cast<int>(ymd.year())) % 10000;
+  unsigned year = static_cast<unsigned>(t.year) % 10000;
   put2(out, year / 100);
   put2(out + 2, year % 100);
   out[4] = '-';
-  put2(out + 5, static_cast<unsigned>(ymd.month()));
+  put2(out + 5, t.month);
   out[7] = '-';
-  put2(out + 8, static_cast<unsigned>(ymd.day()));
+  put2(out + 8, t.day);
   out[10] = ' ';
-  auto secs = static_cast<unsigned>(rem / kMicrosPerSecond);
-  put2(out + 11, secs / 3600);
+  put2(out + 11, t.hour);
   out[13] = ':';
-  put2(out + 14, secs / 60 % 60);
+  put2(out + 14, t.minute);
   out[16] = ':';
-  put2(out + 17, secs % 60);
+  put2(out + 17, t.second);
   out[19] = '.';
-  auto frac = static_cast<unsigned>(rem % kMicrosPerSecond);
+  auto frac = static_cast<unsigned>(t.micros);
   for (int i = 25; i >= 20; --i) {
     out[i] = static_cast<char>('0' + frac % 10);
     frac /= 10;

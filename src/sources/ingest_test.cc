@@ -34,18 +34,21 @@ class IngestTest : public testing::Test {
     log_.reset();
     std::filesystem::remove_all(dir_);
   }
-  std::vector<log::ConsumedRecord> ReadAll(std::vector<std::string>* storage) {
+  struct Stored {
+    int32_t partition;
+    int64_t timestamp_us;
+    std::string key, value;
+  };
+  // Every record of raw, copied: a consumer's views die with it.
+  std::vector<Stored> ReadAll() {
     auto c = log_->Subscribe("test", "raw");
     EXPECT_TRUE(c.ok());
-    std::vector<log::ConsumedRecord> all, batch;
-    storage->clear();
+    std::vector<Stored> all;
+    std::vector<log::ConsumedRecord> batch;
     for (int i = 0; i < 20; ++i) {
       EXPECT_TRUE((*c)->Poll(&batch, 1000, std::chrono::milliseconds(10)).ok());
       if (batch.empty()) break;
-      for (auto& r : batch) {
-        storage->push_back(std::string(r.key) + "|" + std::string(r.value));
-        all.push_back(r);
-      }
+      for (auto& r : batch) all.push_back({r.partition, r.timestamp_us, std::string(r.key), std::string(r.value)});
     }
     return all;
   }
@@ -77,20 +80,19 @@ TEST_F(IngestTest, AcceptedReadingsGoToTheirSensorsPartitionInOrder) {
   ASSERT_EQ(report.errors.size(), 1u);
   EXPECT_EQ(std::string(report.errors[0].reason), "invalid_number");
 
-  std::vector<std::string> got;
-  auto records = ReadAll(&got);
+  auto records = ReadAll();
   ASSERT_EQ(records.size(), 4u);
   for (auto& r : records) {
-    int sensor = std::stoi(std::string(r.key));
+    int sensor = std::stoi(r.key);
     EXPECT_EQ(r.partition, sensor % 3) << "sensor " << sensor;
   }
-  // Sensor 1's two readings, in order, in partition 1.
+  // Sensor 1's two readings, in order, in partition 1, each value the reading's exact JSON.
   std::vector<std::string> sensor1;
-  for (auto& s : got) {
-    if (s.starts_with("1|")) sensor1.push_back(s);
+  for (auto& r : records) {
+    if (r.key == "1") sensor1.push_back(r.value);
   }
-  EXPECT_EQ(sensor1, (std::vector<std::string>{R"(1|{"timestamp":1705831560,"sensor_id":1,"temperature":20.1})",
-                                               R"(1|{"timestamp":1705831561,"sensor_id":1,"temperature":20.2})"}));
+  EXPECT_EQ(sensor1, (std::vector<std::string>{R"({"timestamp":1705831560,"sensor_id":1,"temperature":20.1})",
+                                               R"({"timestamp":1705831561,"sensor_id":1,"temperature":20.2})"}));
   for (auto& r : records) {
     if (r.key == "4") {
       EXPECT_EQ(r.timestamp_us, 1705831561000000);
@@ -111,8 +113,7 @@ TEST_F(IngestTest, WholeBufferRejectIsCountedAndKept) {
   EXPECT_EQ(report.rejected, 1u);
   EXPECT_EQ(dead_letter_->kept(), 1u);
   EXPECT_TRUE(worker->Flush().ok());
-  std::vector<std::string> got;
-  EXPECT_TRUE(ReadAll(&got).empty());
+  EXPECT_TRUE(ReadAll().empty());
 }
 
 }  // namespace
