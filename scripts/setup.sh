@@ -34,3 +34,4 @@ if ! python3 -c 'import pytest' 2>/dev/null; then
   echo "setup: installing pytest from PyPI"
   python3 -m pip install --quiet pytest 2>/dev/null || python3 -m pip install --quiet --break-system-packages pytest
 fi
+python3 -c 'import pytest' || { echo "setup: pytest is still missing for $(command -v python3)" >&2; exit 1; }
