@@ -5,7 +5,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 MARE := $(BUILD)/bin/mare
 
-.PHONY: all setup build build-asan test test-unit run bench clean
+.PHONY: all setup build build-asan test run bench clean
 
 all: build
 
@@ -29,7 +29,8 @@ run: build
 	@scripts/run-demo.sh $(MARE)
 
 bench: build
-	@bench/run_all.sh $(BUILD)
+	@bench/parse.py $(BUILD)
+	@bench/udp.py $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
