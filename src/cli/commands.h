@@ -10,5 +10,6 @@ void AddRunCommand(CLI::App& app, int* exit_code);
 void AddSimulateCommand(CLI::App& app, int* exit_code);
 void AddReplayCommand(CLI::App& app, int* exit_code);
 void AddLogCommand(CLI::App& app, int* exit_code);
+void AddSinkCommand(CLI::App& app, int* exit_code);
 
 }  // namespace mare::cli

@@ -7,11 +7,14 @@
 //   mare log tail raw -n 5 --follow          the newest records, then new ones as they come
 //   mare log tail raw --from-beginning --format ndjson   every retained record, one JSON per line
 //   mare log verify                          check every batch checksum of every segment
+//   mare log produce rollups < records.tsv   append KEY<TAB>VALUE lines (writer: not beside mare run)
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
+#include <span>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -335,6 +338,74 @@ int Verify(const std::string& data_dir) {
   return problems == 0 ? 0 : 1;
 }
 
+struct ProduceArgs {
+  std::string topic;
+  int32_t partitions = 4;
+  bool with_timestamps = false;
+};
+
+// Appends stdin's lines, KEY<TAB>VALUE (or TIMESTAMP_US<TAB>KEY<TAB>VALUE), to a topic, each to
+// the partition of its key's leading integer (the sensor id) mod partitions, as ingest does.
+int Produce(const std::string& data_dir, const ProduceArgs& args) {
+  metrics::Registry registry;
+  log::EmbeddedLogOptions options;
+  options.dir = LogDir(data_dir);
+  options.metrics = &registry;
+  auto opened = log::OpenEmbeddedLog(options);
+  if (!opened.ok()) return Fail(opened.status());
+  log::Log& log = **opened;
+  Status s = log.CreateTopic({.name = args.topic, .partitions = args.partitions});
+  if (!s.ok()) return Fail(s);
+  int32_t partitions = log.Partitions(args.topic);
+  std::string line;
+  int64_t count = 0, line_no = 0;
+  int c;
+  auto flush_line = [&]() -> bool {
+    ++line_no;
+    if (line.empty()) return true;
+    std::string_view rest(line);
+    int64_t ts = NowMicros();
+    if (args.with_timestamps) {
+      size_t tab = rest.find('\t');
+      auto [p, ec] = std::from_chars(rest.data(), rest.data() + (tab == std::string_view::npos ? 0 : tab), ts);
+      if (tab == std::string_view::npos || ec != std::errc() || p != rest.data() + tab) {
+        std::fprintf(stderr, "mare log produce: line %lld: expected TIMESTAMP_US<TAB>KEY<TAB>VALUE\n", static_cast<long long>(line_no));
+        return false;
+      }
+      rest.remove_prefix(tab + 1);
+    }
+    size_t tab = rest.find('\t');
+    if (tab == std::string_view::npos) {
+      std::fprintf(stderr, "mare log produce: line %lld: expected KEY<TAB>VALUE\n", static_cast<long long>(line_no));
+      return false;
+    }
+    std::string_view key = rest.substr(0, tab), value = rest.substr(tab + 1);
+    uint64_t sensor = 0;
+    std::from_chars(key.data(), key.data() + key.size(), sensor);
+    log::Record record{ts, key, value};
+    Status st = log.Append(args.topic, log::PartitionFor(sensor, partitions), std::span(&record, 1));
+    if (!st.ok()) {
+      Fail(st);
+      return false;
+    }
+    ++count;
+    line.clear();
+    return true;
+  };
+  while ((c = std::fgetc(stdin)) != EOF) {
+    if (c == '\n') {
+      if (!flush_line()) return 1;
+    } else {
+      line.push_back(static_cast<char>(c));
+    }
+  }
+  if (!line.empty() && !flush_line()) return 1;
+  s = log.Sync();
+  if (!s.ok()) return Fail(s);
+  std::fprintf(stderr, "mare log produce: appended %lld records to %s\n", static_cast<long long>(count), args.topic.c_str());
+  return 0;
+}
+
 }  // namespace
 
 void AddLogCommand(CLI::App& app, int* exit_code) {
@@ -390,6 +461,20 @@ void AddLogCommand(CLI::App& app, int* exit_code) {
       "verify", "Check every batch checksum in every segment; exit 1 naming file and byte position on corruption");
   add_data_dir(verify);
   verify->callback([=] { *exit_code = Verify(*data_dir); });
+
+  auto produce_args = std::make_shared<ProduceArgs>();
+  auto* produce = cmd->add_subcommand(
+      "produce",
+      "Append records from stdin, one KEY<TAB>VALUE line each, to a topic (created if absent), partitioned by the "
+      "key's leading integer. Opens the log for writing: not beside a running `mare run`.");
+  add_data_dir(produce);
+  produce->add_option("topic", produce_args->topic, "Topic")->required();
+  produce->add_option("--partitions", produce_args->partitions, "Partitions if the topic is created")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  produce->add_flag("--with-timestamps", produce_args->with_timestamps,
+                    "Lines are TIMESTAMP_US<TAB>KEY<TAB>VALUE (default: the record timestamp is now)");
+  produce->callback([=] { *exit_code = Produce(*data_dir, *produce_args); });
 }
 
 }  // namespace mare::cli

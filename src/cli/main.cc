@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   mare::cli::AddSimulateCommand(app, &exit_code);
   mare::cli::AddReplayCommand(app, &exit_code);
   mare::cli::AddLogCommand(app, &exit_code);
+  mare::cli::AddSinkCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/sink_options.h"
 #include "common/metrics.h"
 #include "common/time.h"
 #include "config/config.h"
@@ -109,6 +110,20 @@ int Run(const RunFlags& flags) {
   io.parser.numeric_fields = c.ingest.numeric_fields;
   Ingest ingest(log.get(), io, dead_letter->get(), &registry);
 
+  std::unique_ptr<sinks::MariaDbSink> mariadb;
+  if (c.sink_mariadb.enabled) {
+    s = log->CreateTopic({.name = "rollups", .partitions = c.log.partitions, .retention_us = c.log.retention_us});
+    auto started = s.ok() ? sinks::MariaDbSink::Start(MariaDbOptions(c), log.get(), &registry)
+                          : Result<std::unique_ptr<sinks::MariaDbSink>>(s);
+    if (!started.ok()) {
+      spdlog::error("mariadb sink: {}", started.status().ToString());
+      return 1;
+    }
+    mariadb = std::move(*started);
+    spdlog::info("mariadb sink: rollups into {}:{} database {}", c.sink_mariadb.host, c.sink_mariadb.port,
+                 c.sink_mariadb.database);
+  }
+
   std::vector<std::string> running;
   std::unique_ptr<HttpServer> http;
   std::unique_ptr<HttpSource> http_source;
@@ -193,6 +208,7 @@ int Run(const RunFlags& flags) {
   if (tcp) tcp->Stop();
   if (unix_source) unix_source->Stop();
   if (http) http->Stop();
+  if (mariadb) mariadb->Stop();
   s = log->Sync();
   if (!s.ok()) {
     spdlog::error("log: final sync failed: {}", s.ToString());

@@ -135,7 +135,7 @@ void Merge(toml::table& dst, const toml::table& src) {
 Status Apply(const toml::table& root, Config* c) {
   Section top(&root, "");
   MARE_RETURN_IF_ERROR(top.String("data_dir", &c->data_dir));
-  MARE_RETURN_IF_ERROR(top.NoOthers({"log", "ingest", "sources", "http"}));
+  MARE_RETURN_IF_ERROR(top.NoOthers({"log", "ingest", "sources", "http", "sink"}));
 
   Section log(Sub(root, "log"), "log");
   int64_t partitions = c->log.partitions;
@@ -195,6 +195,20 @@ Status Apply(const toml::table& root, Config* c) {
   MARE_RETURN_IF_ERROR(http.Int("threads", &c->http.threads, 1, 256));
   MARE_RETURN_IF_ERROR(http.Size("max_body_bytes", &c->http.max_body_bytes));
   MARE_RETURN_IF_ERROR(http.NoOthers());
+
+  const toml::table* sink = Sub(root, "sink");
+  Section sinks(sink, "sink");
+  MARE_RETURN_IF_ERROR(sinks.NoOthers({"mariadb"}));
+  Section maria(sink ? Sub(*sink, "mariadb") : nullptr, "sink.mariadb");
+  MARE_RETURN_IF_ERROR(maria.Bool("enabled", &c->sink_mariadb.enabled));
+  MARE_RETURN_IF_ERROR(maria.String("host", &c->sink_mariadb.host));
+  MARE_RETURN_IF_ERROR(maria.Int("port", &c->sink_mariadb.port, 1, 65535));
+  MARE_RETURN_IF_ERROR(maria.String("socket", &c->sink_mariadb.socket));
+  MARE_RETURN_IF_ERROR(maria.String("user", &c->sink_mariadb.user));
+  MARE_RETURN_IF_ERROR(maria.String("password", &c->sink_mariadb.password));
+  MARE_RETURN_IF_ERROR(maria.String("database", &c->sink_mariadb.database));
+  MARE_RETURN_IF_ERROR(maria.Int("batch", &c->sink_mariadb.batch, 1, 1'000'000));
+  MARE_RETURN_IF_ERROR(maria.NoOthers());
   return Status::OK();
 }
 
@@ -254,14 +268,17 @@ std::string FormatConfig(const Config& c) {
       "[sources.udp]\nenabled = {}\nlisten = {}\nthreads = {}\nreceive_buffer_bytes = {}\nbatch = {}\nmax_datagram_bytes = {}\n\n"
       "[sources.tcp]\nenabled = {}\nlisten = {}\nmax_connections = {}\n\n"
       "[sources.unix]\nenabled = {}\npath = {}\n\n"
-      "[http]\nenabled = {}\nlisten = {}\nthreads = {}\nmax_body_bytes = {}\n",
+      "[http]\nenabled = {}\nlisten = {}\nthreads = {}\nmax_body_bytes = {}\n\n"
+      "[sink.mariadb]\nenabled = {}\nhost = {}\nport = {}\nsocket = {}\nuser = {}\npassword = {}\ndatabase = {}\nbatch = {}\n",
       Quote(c.data_dir), Quote(c.log.kind), c.log.partitions, Quote(c.log.fsync), FormatDuration(c.log.fsync_interval_us),
       c.log.segment_bytes, FormatDuration(c.log.segment_age_us), FormatDuration(c.log.retention_us), c.log.retention_bytes,
       c.ingest.max_reading_bytes, c.ingest.max_fields, c.ingest.max_text_bytes, FormatDuration(c.ingest.max_future_skew_us),
       strings(c.ingest.numeric_fields), c.ingest.dead_letter_max, c.udp.enabled, Quote(c.udp.listen), c.udp.threads,
       c.udp.receive_buffer_bytes, c.udp.batch, c.udp.max_datagram_bytes, c.tcp.enabled, Quote(c.tcp.listen),
       c.tcp.max_connections, c.unix_socket.enabled, Quote(c.UnixPath()), c.http.enabled, Quote(c.http.listen), c.http.threads,
-      c.http.max_body_bytes);
+      c.http.max_body_bytes, c.sink_mariadb.enabled, Quote(c.sink_mariadb.host), c.sink_mariadb.port,
+      Quote(c.sink_mariadb.socket), Quote(c.sink_mariadb.user),
+      Quote(c.sink_mariadb.password.empty() ? "" : "(set)"), Quote(c.sink_mariadb.database), c.sink_mariadb.batch);
 }
 
 }  // namespace mare

@@ -63,6 +63,17 @@ struct Config {
     int64_t max_body_bytes = 64LL << 20;
   } http;
 
+  struct SinkMariaDb {
+    bool enabled = false;
+    std::string host = "127.0.0.1";
+    int64_t port = 3306;
+    std::string socket;  // a unix socket instead of host:port
+    std::string user = "root";
+    std::string password;
+    std::string database = "mare";
+    int64_t batch = 5000;
+  } sink_mariadb;
+
   std::string LogDir() const { return data_dir + "/log"; }
   std::string UnixPath() const { return unix_socket.path.empty() ? data_dir + "/ingest.sock" : unix_socket.path; }
 };

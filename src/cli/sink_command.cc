@@ -1,0 +1,126 @@
+// `mare sink mariadb`: the MariaDB sink on its own, beside a `mare run` (or on another machine
+// sharing its data dir's log): it opens the log read-only and follows the rollups topic.
+#include <httplib.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/sink_options.h"
+#include "common/metrics.h"
+#include "config/config.h"
+#include "log/embedded_log.h"
+#include "server/http_server.h"
+#include "sinks/mariadb/mariadb_sink.h"
+
+namespace mare::cli {
+
+sinks::MariaDbSinkOptions MariaDbOptions(const Config& c) {
+  sinks::MariaDbSinkOptions o;
+  o.host = c.sink_mariadb.host;
+  o.port = static_cast<int>(c.sink_mariadb.port);
+  o.socket = c.sink_mariadb.socket;
+  o.user = c.sink_mariadb.user;
+  o.password = c.sink_mariadb.password;
+  if (o.password.empty()) {
+    if (const char* env = std::getenv("MARE_MARIADB_PASSWORD")) o.password = env;
+  }
+  o.database = c.sink_mariadb.database;
+  o.batch = static_cast<size_t>(c.sink_mariadb.batch);
+  return o;
+}
+
+namespace {
+
+struct SinkFlags {
+  std::string config_path;
+  std::vector<std::string> overrides;
+  std::string data_dir;
+  std::string metrics_listen = "127.0.0.1:8081";
+};
+
+int RunMariaDbSink(const SinkFlags& flags) {
+  std::vector<std::string> overrides = flags.overrides;
+  if (!flags.data_dir.empty()) overrides.push_back("data_dir=\"" + flags.data_dir + "\"");
+  auto config = LoadConfig(flags.config_path, overrides);
+  if (!config.ok()) {
+    std::cerr << "mare sink mariadb: " << config.status().message() << "\n";
+    return 2;
+  }
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  metrics::Registry& registry = metrics::Registry::Global();
+  HttpServer http(2);
+  http.routes().Get("/metrics", [&registry](const httplib::Request&, httplib::Response& res) {
+    res.set_content(registry.Render(), "text/plain; version=0.0.4");
+  });
+  Status s = http.Start(flags.metrics_listen);
+  if (!s.ok()) {
+    spdlog::error("{}", s.ToString());
+    return 1;
+  }
+  // The log read-only, reopened until the rollups topic exists (mare run creates it).
+  std::unique_ptr<log::Log> log;
+  std::unique_ptr<sinks::MariaDbSink> sink;
+  bool said_waiting = false;
+  for (;;) {
+    timespec tick{0, 0};
+    if (!sink) {
+      log::EmbeddedLogOptions lo;
+      lo.dir = config->LogDir();
+      lo.read_only = true;
+      lo.metrics = &registry;
+      auto opened = log::OpenEmbeddedLog(lo);
+      if (opened.ok() && (*opened)->Partitions("rollups") > 0) {
+        log = std::move(*opened);
+        auto started = sinks::MariaDbSink::Start(MariaDbOptions(*config), log.get(), &registry);
+        if (!started.ok()) {
+          spdlog::error("mariadb sink: {}", started.status().ToString());
+          return 1;
+        }
+        sink = std::move(*started);
+        spdlog::info("mariadb sink: following {}/rollups into {}:{} database {}; metrics on {}", config->LogDir(),
+                     config->sink_mariadb.host, config->sink_mariadb.port, config->sink_mariadb.database,
+                     flags.metrics_listen);
+      } else if (!said_waiting) {
+        spdlog::info("mariadb sink: waiting for the rollups topic in {} ({})", config->LogDir(),
+                     opened.ok() ? "not created yet" : opened.status().ToString());
+        said_waiting = true;
+      }
+      tick.tv_sec = 1;
+    } else {
+      tick.tv_sec = 3600;
+    }
+    int sig = ::sigtimedwait(&signals, nullptr, &tick);
+    if (sig == SIGINT || sig == SIGTERM) break;
+  }
+  if (sink) sink->Stop();
+  http.Stop();
+  spdlog::info("mariadb sink: stopped");
+  return 0;
+}
+
+}  // namespace
+
+void AddSinkCommand(CLI::App& app, int* exit_code) {
+  auto* cmd = app.add_subcommand("sink", "Run a sink on its own, following the log of a data dir");
+  cmd->require_subcommand(1);
+  auto flags = std::make_shared<SinkFlags>();
+  auto* maria = cmd->add_subcommand(
+      "mariadb",
+      "Upsert the rollups into MariaDB tables rollup_minute, rollup_hour, rollup_day (config section [sink.mariadb])");
+  maria->add_option("-c,--config", flags->config_path, "TOML config file (see config/mare.toml)")->check(CLI::ExistingFile);
+  maria->add_option("--set", flags->overrides, "Override a config key: --set sink.mariadb.host=db.example.org");
+  maria->add_option("--data-dir", flags->data_dir, "Data directory whose log to follow (config key data_dir)");
+  maria->add_option("--metrics-listen", flags->metrics_listen, "Where to serve /metrics")->capture_default_str();
+  maria->callback([flags, exit_code] { *exit_code = RunMariaDbSink(*flags); });
+}
+
+}  // namespace mare::cli

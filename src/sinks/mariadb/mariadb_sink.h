@@ -1,0 +1,54 @@
+// MariaDbSink: keeps the website's tables (rollup_minute, rollup_hour, rollup_day) equal to the
+// rollups topic. It consumes `rollups` and upserts each window by (sensor_id, field,
+// window_start), keeping the highest revision. The consumer position of each partition is
+// written in the same transaction as the rows, so a crash can neither drop nor double a
+// revision. While MariaDB is down or slow it retries with backoff and the log buffers; then it
+// catches up. Tables are created, or missing columns added, when it connects.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "common/metrics.h"
+#include "common/status.h"
+#include "log/log.h"
+
+namespace mare::sinks {
+
+struct MariaDbSinkOptions {
+  std::string host = "127.0.0.1";
+  int port = 3306;
+  std::string socket;  // a unix socket path instead of host:port
+  std::string user = "root";
+  std::string password;
+  std::string database = "mare";
+  std::string topic = "rollups";
+  std::string consumer = "mariadb";  // its positions' name in mare_sink_offsets and in the log's groups
+  size_t batch = 5000;               // rollup messages per transaction at most
+  int64_t retry_initial_us = 100'000;
+  int64_t retry_max_us = 5'000'000;
+};
+
+// The table a resolution's rows go to: 1m -> rollup_minute, 1h -> rollup_hour, 1d -> rollup_day,
+// any other -> rollup_<resolution>.
+std::string RollupTable(const std::string& resolution);
+
+class MariaDbSink {
+ public:
+  // Starts the sink's thread. Fails only for a topic that does not exist; an unreachable
+  // MariaDB is retried in the background.
+  static Result<std::unique_ptr<MariaDbSink>> Start(const MariaDbSinkOptions& options, log::Log* log,
+                                                    metrics::Registry* registry);
+  ~MariaDbSink();
+  void Stop();
+
+ private:
+  struct Impl;
+  explicit MariaDbSink(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mare::sinks
