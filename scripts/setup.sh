@@ -4,11 +4,13 @@
 set -euo pipefail
 
 # Build: compiler, CMake + Ninja, ccache, and the libraries mare links.
-# Tests: python3 + pytest drive the end-to-end tests; curl and netcat talk to a running mare.
+# Tests: python3 + pytest drive the end-to-end tests; curl and netcat talk to a running mare;
+# a real MariaDB server and its client check the MariaDB sink (the tests start their own server).
 packages=(
   g++ make cmake ninja-build ccache pkg-config git
   libsimdjson-dev libfmt-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev libisal-dev zlib1g-dev libzstd-dev liblz4-dev libssl-dev libbrotli-dev
+  libmariadb-dev mariadb-server mariadb-client
   python3 python3-pip curl netcat-openbsd procps
 )
 
@@ -26,7 +28,12 @@ as_root() {
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # The packages' own service start is refused in containers; tests start servers themselves.
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" || {
+    for p in "${missing[@]}"; do
+      dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || { echo "setup: $p did not install" >&2; exit 1; }
+    done
+  }
 fi
 
 # pytest for the end-to-end tests, into whichever python3 is first on PATH.
