@@ -11,5 +11,6 @@ void AddSimulateCommand(CLI::App& app, int* exit_code);
 void AddReplayCommand(CLI::App& app, int* exit_code);
 void AddLogCommand(CLI::App& app, int* exit_code);
 void AddSinkCommand(CLI::App& app, int* exit_code);
+void AddStreamCommand(CLI::App& app, int* exit_code);
 
 }  // namespace mare::cli

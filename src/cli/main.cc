@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   mare::cli::AddReplayCommand(app, &exit_code);
   mare::cli::AddLogCommand(app, &exit_code);
   mare::cli::AddSinkCommand(app, &exit_code);
+  mare::cli::AddStreamCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

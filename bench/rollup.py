@@ -1,0 +1,39 @@
+#!/usr/bin/env python3
+"""Rollup rate on one core (1m, 1h, 1d windows, 5 numeric fields per reading): the synchronous
+core (parse + aggregate), the aggregation alone, and the whole processor reading a prepared raw
+topic; next to the parse alone (the same simdjson pass, no aggregation), measured in the same
+run. Prints a table.  Usage: bench/rollup.py [BUILD_DIR] [READINGS] [SENSORS]"""
+import json
+import os
+import subprocess
+import sys
+
+build = sys.argv[1] if len(sys.argv) > 1 else "build"
+readings = sys.argv[2] if len(sys.argv) > 2 else "2000000"
+sensors = sys.argv[3] if len(sys.argv) > 3 else "1000"
+binary = os.path.join(build, "bin", "rollup_bench")
+# One core for everything: the processor's thread, the log's and the bench's main thread.
+out = subprocess.run(["taskset", "-c", "0", binary, readings, sensors], capture_output=True, text=True, check=True)
+rows = {r["name"]: r for r in (json.loads(line) for line in out.stdout.splitlines() if line.startswith("{"))}
+peer = rows["parse_only"]["readings_per_second"]
+target = 5_000_000
+print(f"Rollup rate, one core, {int(readings):,} readings of ~{rows['core']['mb_per_second'] * 1e6 / rows['core']['readings_per_second']:.0f} bytes "
+      f"from {int(sensors):,} sensors, 5 numeric fields, windows 1m,1h,1d")
+print(f"{'path':<58} {'readings/s':>12} {'vs parse alone':>15} {'vs 5M target':>13}")
+labels = [
+    ("parse_only", "parse alone (simdjson On-Demand pass, no aggregation)"),
+    ("aggregate_only", "aggregate alone (RollupState::Add, pre-parsed)"),
+    ("core", "synchronous core (RollupState::AddRecord + Emit)"),
+    ("processor", "whole processor (raw topic -> rollups topic, checkpoints)"),
+]
+for key, label in labels:
+    r = rows[key]["readings_per_second"]
+    print(f"{label:<58} {r:>12,.0f} {r / peer:>14.2f}x {r / target:>12.2f}x")
+c = rows["core"]
+print(f"core: {c['messages']:,} messages formatted in {c['emit_seconds']:.2f} s "
+      f"({c['emit_seconds'] / max(c['messages'], 1) * 1e6:.1f} us each), included above; "
+      f"without them {c['readings'] / (c['seconds'] - c['emit_seconds']):,.0f} readings/s")
+p = rows["processor"]
+print(f"processor: {p['emitted']:,} messages emitted, {p['checkpoints']} checkpoints, "
+      f"{p['checkpoint_seconds_mean'] * 1000:.1f} ms each on average (Log::Sync of the prepared topic included); "
+      "its time excludes the final emission and checkpoint at Stop")

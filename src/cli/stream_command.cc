@@ -1,0 +1,152 @@
+// `mare stream`: the rollup stream processor alone, against the log in --data-dir: reads raw,
+// appends rollups (docs/formats/rollups.md), checkpoints to <data-dir>/rollup/checkpoint.
+// `mare run` includes the same processor; the two cannot run on one data dir at once, since
+// both open the log as its writer and the log takes a lock.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "cli/commands.h"
+#include "common/metrics.h"
+#include "common/time.h"
+#include "log/embedded_log.h"
+#include "processors/rollup/rollup_processor.h"
+#include "sources/dead_letter.h"
+
+namespace mare::cli {
+namespace {
+
+struct StreamFlags {
+  std::string data_dir = "data";
+  std::string resolutions = "1m,1h,1d";
+  std::string lateness = "10m";
+  std::string emit_interval = "1s";
+  std::string checkpoint_interval = "1s";
+  uint64_t dead_letter_max = 10'000;
+};
+
+int Fail(const std::string& what) {
+  std::cerr << "mare stream: " << what << "\n";
+  return 2;
+}
+
+int Stream(const StreamFlags& flags) {
+  rollup::RollupOptions o;
+  auto resolutions = rollup::ParseResolutions(flags.resolutions);
+  if (!resolutions.ok()) return Fail("--resolutions: " + resolutions.status().message());
+  o.resolutions = *resolutions;
+  auto lateness = ParseDurationMicros(flags.lateness);
+  if (!lateness.ok()) return Fail("--lateness: " + lateness.status().message());
+  o.lateness_us = *lateness;
+  auto emit = ParseDurationMicros(flags.emit_interval);
+  if (!emit.ok() || *emit <= 0) return Fail("--emit-interval: must be a positive duration");
+  o.emit_interval_us = *emit;
+  auto checkpoint = ParseDurationMicros(flags.checkpoint_interval);
+  if (!checkpoint.ok() || *checkpoint <= 0) return Fail("--checkpoint-interval: must be a positive duration");
+  o.checkpoint_interval_us = *checkpoint;
+  o.checkpoint_dir = flags.data_dir + "/rollup";
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  metrics::Registry& registry = metrics::Registry::Global();
+  log::EmbeddedLogOptions lo;
+  lo.dir = flags.data_dir + "/log";
+  lo.metrics = &registry;
+  auto opened = log::OpenEmbeddedLog(lo);
+  if (!opened.ok()) {
+    spdlog::error("log: {} (mare stream opens the log as its writer: stop `mare run`, which includes the rollups)",
+                  opened.status().ToString());
+    return 1;
+  }
+  std::unique_ptr<log::Log> log = std::move(*opened);
+  auto dead_letter = DeadLetter::Open(flags.data_dir + "/dead-letter.log", flags.dead_letter_max, &registry);
+  if (!dead_letter.ok()) {
+    spdlog::error("dead-letter: {}", dead_letter.status().ToString());
+    return 1;
+  }
+  auto started = rollup::RollupProcessor::Start(o, log.get(), dead_letter->get(), &registry);
+  if (!started.ok()) {
+    spdlog::error("{}", started.status().ToString());
+    return 1;
+  }
+  std::unique_ptr<rollup::RollupProcessor> processor = std::move(*started);
+  std::string names;
+  for (const auto& r : o.resolutions) names += (names.empty() ? "" : ",") + r.name;
+  spdlog::info("mare stream: raw -> rollups in {}, windows {}, lateness {}, emit every {}, checkpoint every {}; Ctrl-C to stop",
+               flags.data_dir, names, FormatDuration(o.lateness_us), FormatDuration(o.emit_interval_us),
+               FormatDuration(o.checkpoint_interval_us));
+
+  auto& readings = registry.GetCounter("mare_rollup_readings_total", "");
+  auto& emitted = registry.GetCounter("mare_rollup_emitted_total", "");
+  auto& dropped = registry.GetCounter("mare_rollup_dropped_late_total", "");
+  auto& watermark = registry.GetGauge("mare_rollup_watermark_seconds", "");
+  auto& open_windows = registry.GetGauge("mare_rollup_open_windows", "");
+  uint64_t last_readings = 0;
+  int64_t last_report = MonotonicMicros();
+  int exit_code = 0;
+  for (;;) {
+    timespec timeout{1, 0};
+    int sig = ::sigtimedwait(&signals, nullptr, &timeout);
+    if (sig == SIGINT || sig == SIGTERM) {
+      spdlog::info("mare stream: {} received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      break;
+    }
+    if (!processor->healthy()) {
+      exit_code = 1;
+      break;
+    }
+    int64_t now = MonotonicMicros();
+    if (now - last_report >= 10'000'000) {
+      double secs = static_cast<double>(now - last_report) / 1e6;
+      uint64_t n = readings.value();
+      spdlog::info("rollup: {} readings ({:.0f}/s), {} messages emitted, {} dropped late, lag {} records, {} open windows, watermark {}",
+                   n, static_cast<double>(n - last_readings) / secs, emitted.value(), dropped.value(), processor->lag(),
+                   open_windows.value(),
+                   watermark.value() > 0 ? FormatTimestamp(static_cast<int64_t>(watermark.value() * 1e6)) : "none");
+      last_readings = n;
+      last_report = now;
+    }
+  }
+  Status s = processor->Stop();
+  if (!s.ok()) {
+    spdlog::error("rollup: {}", s.ToString());
+    return 1;
+  }
+  s = log->Sync();
+  if (!s.ok()) {
+    spdlog::error("log: final sync failed: {}", s.ToString());
+    return 1;
+  }
+  spdlog::info("mare stream: stopped; {} readings rolled up in this run, checkpoint {}", readings.value(),
+               processor->checkpoint_path());
+  return exit_code;
+}
+
+}  // namespace
+
+void AddStreamCommand(CLI::App& app, int* exit_code) {
+  auto flags = std::make_shared<StreamFlags>();
+  auto* cmd = app.add_subcommand(
+      "stream",
+      "Run the rollup stream processor alone: raw -> rollups topic (mare run includes it; not beside mare run on the same data dir)");
+  cmd->add_option("--data-dir", flags->data_dir, "Data directory; the log is <data-dir>/log")->capture_default_str();
+  cmd->add_option("--resolutions", flags->resolutions, "Window lengths, comma-separated (config rollup.resolutions)")
+      ->capture_default_str();
+  cmd->add_option("--lateness", flags->lateness, "Allowed lateness behind the newest event time (rollup.lateness)")
+      ->capture_default_str();
+  cmd->add_option("--emit-interval", flags->emit_interval, "How often changed windows are emitted (rollup.emit_interval)")
+      ->capture_default_str();
+  cmd->add_option("--checkpoint-interval", flags->checkpoint_interval,
+                  "How often state and input offsets are checkpointed (rollup.checkpoint_interval)")
+      ->capture_default_str();
+  cmd->add_option("--dead-letter-max", flags->dead_letter_max, "Late readings kept in <data-dir>/dead-letter.log")
+      ->capture_default_str();
+  cmd->callback([flags, exit_code] { *exit_code = Stream(*flags); });
+}
+
+}  // namespace mare::cli

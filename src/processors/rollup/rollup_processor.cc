@@ -1,0 +1,194 @@
+#include "processors/rollup/rollup_processor.h"
+
+#include <spdlog/spdlog.h>
+
+#include "common/time.h"
+#include "log/file.h"
+#include "processors/rollup/checkpoint.h"
+
+namespace mare::rollup {
+
+Result<std::unique_ptr<RollupProcessor>> RollupProcessor::Start(const RollupOptions& options, log::Log* log,
+                                                                DeadLetter* dead_letter, metrics::Registry* registry) {
+  if (options.checkpoint_dir.empty()) return Status::InvalidArgument("rollup: checkpoint_dir is required");
+  if (options.resolutions.empty()) return Status::InvalidArgument("rollup: no resolutions");
+  if (options.emit_interval_us <= 0 || options.checkpoint_interval_us <= 0) {
+    return Status::InvalidArgument("rollup: emit_interval and checkpoint_interval must be positive");
+  }
+  int32_t partitions = log->Partitions(options.input_topic);
+  if (partitions == 0) {
+    return Status::NotFound("rollup: the log has no topic " + options.input_topic + " (mare run creates it)");
+  }
+  MARE_RETURN_IF_ERROR(log->CreateTopic({.name = options.output_topic, .partitions = partitions}));
+  if (log->Partitions(options.output_topic) != partitions) {
+    return Status::InvalidArgument(fmt::format("rollup: topic {} has {} partitions, {} has {}; they must match",
+                                               options.output_topic, log->Partitions(options.output_topic),
+                                               options.input_topic, partitions));
+  }
+  MARE_RETURN_IF_ERROR(log::file::CreateDirs(options.checkpoint_dir));
+  if (registry == nullptr) registry = &metrics::Registry::Global();
+  std::unique_ptr<RollupProcessor> p(new RollupProcessor(options, log, dead_letter, registry, partitions));
+  MARE_RETURN_IF_ERROR(p->Recover());
+  p->thread_ = std::thread([raw = p.get()] { raw->Run(); });
+  return p;
+}
+
+RollupProcessor::RollupProcessor(const RollupOptions& options, log::Log* log, DeadLetter* dead_letter,
+                                 metrics::Registry* registry, int32_t partitions)
+    : options_(options),
+      log_(log),
+      dead_letter_(dead_letter),
+      state_({.resolutions = options.resolutions, .lateness_us = options.lateness_us, .partitions = partitions}),
+      by_partition_(static_cast<size_t>(partitions)) {
+  readings_ = &registry->GetCounter("mare_rollup_readings_total", "Raw readings counted into rollups");
+  emitted_ = &registry->GetCounter("mare_rollup_emitted_total", "Rollup messages appended to the rollups topic");
+  dropped_late_ = &registry->GetCounter("mare_rollup_dropped_late_total",
+                                        "Readings older than the watermark by more than the allowed lateness, not counted");
+  watermark_ = &registry->GetGauge("mare_rollup_watermark_seconds", "Rollup watermark, Unix seconds");
+  lag_gauge_ = &registry->GetGauge("mare_rollup_lag_records", "Raw records not yet read by the rollup processor");
+  open_windows_ = &registry->GetGauge("mare_rollup_open_windows", "Rollup windows not yet closed");
+  checkpoint_seconds_ = &registry->GetHistogram("mare_rollup_checkpoint_seconds", "Time to write a rollup checkpoint");
+  state_.set_reject_handler([this](std::string_view reason, std::string_view detail, std::string_view raw) {
+    if (dead_letter_ != nullptr) dead_letter_->Add("rollup", reason, detail, raw);
+  });
+}
+
+RollupProcessor::~RollupProcessor() { Stop(); }
+
+Status RollupProcessor::Recover() {
+  Status s = ReadCheckpoint(checkpoint_path(), &state_);
+  if (s.IsNotFound()) {
+    spdlog::info("rollup: no checkpoint in {}; computing from the oldest retained reading", options_.checkpoint_dir);
+  } else if (!s.ok()) {
+    return Status(s.code() == Status::Code::kCorruption ? Status::Corruption("rollup: " + s.message())
+                                                        : Status::InvalidArgument("rollup: " + s.message()));
+  } else {
+    spdlog::info("rollup: resumed from {}: {} windows, watermark {}", checkpoint_path(), state_.held_windows(),
+                 state_.watermark_us() == kNoTime ? std::string("none") : FormatTimestamp(state_.watermark_us()));
+  }
+  auto consumer = log_->Subscribe(options_.group, options_.input_topic);
+  if (!consumer.ok()) return consumer.status();
+  consumer_ = std::move(*consumer);
+  for (int32_t p = 0; p < state_.options().partitions; ++p) {
+    MARE_RETURN_IF_ERROR(consumer_->Seek(p, state_.next_offset(p)));
+    int64_t at = consumer_->Position(p);
+    if (at > state_.next_offset(p)) {
+      // Retention removed readings the processor never read: say so, they cannot be counted.
+      spdlog::warn("rollup: {} partition {}: offsets {}..{} were removed by retention before being rolled up",
+                   options_.input_topic, p, state_.next_offset(p), at - 1);
+    }
+  }
+  counted_before_ = state_.readings();
+  dropped_before_ = state_.dropped_late();
+  int64_t consumed = 0;
+  for (int32_t p = 0; p < state_.options().partitions; ++p) consumed += state_.next_offset(p);
+  consumed_.store(consumed);
+  return Status::OK();
+}
+
+void RollupProcessor::Run() {
+  int64_t now = MonotonicMicros();
+  next_emit_us_ = now + options_.emit_interval_us;
+  next_checkpoint_us_ = now + options_.checkpoint_interval_us;
+  while (!stop_.load()) {
+    bool idle = false;
+    Status s = Step(&idle);
+    if (!s.ok()) {
+      spdlog::error("rollup: {}; stopped (restart resumes from the last checkpoint)", s.ToString());
+      std::lock_guard lock(stop_mu_);
+      error_ = s;
+      healthy_ = false;
+      return;
+    }
+  }
+}
+
+Status RollupProcessor::Step(bool* idle) {
+  MARE_RETURN_IF_ERROR(consumer_->Poll(&batch_, options_.poll_records, std::chrono::milliseconds(100)));
+  *idle = batch_.empty();
+  for (const auto& r : batch_) state_.AddRecord(r);
+  if (!batch_.empty()) {
+    state_.AdvanceWatermark();
+    readings_->Add(state_.readings() - counted_before_);
+    dropped_late_->Add(state_.dropped_late() - dropped_before_);
+    counted_before_ = state_.readings();
+    dropped_before_ = state_.dropped_late();
+    int64_t consumed = 0;
+    for (int32_t p = 0; p < state_.options().partitions; ++p) consumed += state_.next_offset(p);
+    consumed_.store(consumed);
+  }
+  int64_t now = MonotonicMicros();
+  if (now >= next_emit_us_) {
+    MARE_RETURN_IF_ERROR(EmitPending());
+    next_emit_us_ = now + options_.emit_interval_us;
+  }
+  if (now >= next_checkpoint_us_) {
+    MARE_RETURN_IF_ERROR(Checkpoint());
+    next_checkpoint_us_ = MonotonicMicros() + options_.checkpoint_interval_us;
+  }
+  if (now >= next_lag_us_) {
+    RefreshLag();
+    next_lag_us_ = now + 1'000'000;
+  }
+  return Status::OK();
+}
+
+Status RollupProcessor::EmitPending() {
+  messages_.clear();
+  state_.Emit(&messages_);
+  watermark_->Set(state_.watermark_us() == kNoTime ? 0.0 : static_cast<double>(state_.watermark_us()) / 1e6);
+  open_windows_->Set(static_cast<double>(state_.open_windows()));
+  if (messages_.empty()) return Status::OK();
+  for (auto& v : by_partition_) v.clear();
+  for (const auto& m : messages_) {
+    by_partition_[static_cast<size_t>(m.partition)].push_back({m.timestamp_us, m.key, m.value});
+  }
+  for (size_t p = 0; p < by_partition_.size(); ++p) {
+    if (by_partition_[p].empty()) continue;
+    MARE_RETURN_IF_ERROR(log_->Append(options_.output_topic, static_cast<int32_t>(p), by_partition_[p]));
+  }
+  emitted_->Add(messages_.size());
+  return Status::OK();
+}
+
+Status RollupProcessor::Checkpoint() {
+  int64_t t0 = MonotonicMicros();
+  // What the checkpoint says was read and emitted must not be lost by a power cut after it.
+  if (options_.sync_log_before_checkpoint) MARE_RETURN_IF_ERROR(log_->Sync());
+  MARE_RETURN_IF_ERROR(WriteCheckpoint(checkpoint_path(), state_, &checkpoint_scratch_));
+  checkpoint_seconds_->Observe(static_cast<double>(MonotonicMicros() - t0) / 1e6);
+  // The group's committed position is for `mare log groups`; the checkpoint is the truth.
+  for (int32_t p = 0; p < state_.options().partitions; ++p) {
+    if (consumer_->Committed(p) == state_.next_offset(p)) continue;
+    Status s = consumer_->Commit(p, state_.next_offset(p));
+    if (!s.ok()) spdlog::warn("rollup: commit of group {} failed: {}", options_.group, s.ToString());
+  }
+  return Status::OK();
+}
+
+void RollupProcessor::RefreshLag() {
+  auto info = log_->Describe(options_.input_topic);
+  if (!info.ok()) return;
+  int64_t lag = 0;
+  for (const auto& p : *info) lag += std::max<int64_t>(0, p.end_offset - consumer_->Position(p.partition));
+  lag_.store(lag);
+  lag_gauge_->Set(static_cast<double>(lag));
+}
+
+Status RollupProcessor::Stop() {
+  stop_.store(true);
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard lock(stop_mu_);
+  if (stopped_ || !error_.ok()) return error_;
+  stopped_ = true;
+  Status s = EmitPending();
+  if (s.ok()) s = Checkpoint();
+  if (!s.ok()) {
+    error_ = s;
+    healthy_ = false;
+  }
+  RefreshLag();
+  return error_;
+}
+
+}  // namespace mare::rollup

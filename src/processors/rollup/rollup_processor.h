@@ -1,0 +1,114 @@
+// RollupProcessor: the rollup stream processor on its own thread. It reads the raw topic as
+// consumer group "rollup", feeds RollupState, appends what changed to the rollups topic every
+// emit_interval, and checkpoints state and input offsets together every checkpoint_interval.
+// `mare run` starts one beside the sources; `mare stream` runs one alone.
+//
+//   auto p = RollupProcessor::Start(options, log, dead_letter, &registry);  // Result<unique_ptr>
+//   ...
+//   Status s = (*p)->Stop();    // emits what is pending, writes a final checkpoint
+//
+// Exactly-once with respect to the log: on start the checkpoint (or nothing: from the oldest
+// retained reading) gives both the state and the raw offsets it reflects, so every reading is
+// counted once. Messages appended after the last checkpoint are appended again, identical, by
+// the restarted processor (docs/formats/rollup-checkpoint.md explains why they are).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/metrics.h"
+#include "common/status.h"
+#include "log/log.h"
+#include "processors/rollup/rollup_state.h"
+#include "processors/rollup/window.h"
+#include "sources/dead_letter.h"
+
+namespace mare::rollup {
+
+// The [rollup] section of the configuration, and the flags of `mare stream`.
+struct RollupOptions {
+  bool enabled = true;
+  std::vector<Resolution> resolutions = RollupStateOptions{}.resolutions;  // 1m, 1h, 1d
+  int64_t lateness_us = 600'000'000;                                       // 10m
+  int64_t emit_interval_us = 1'000'000;                                    // 1s
+  int64_t checkpoint_interval_us = 1'000'000;                              // 1s
+  std::string checkpoint_dir;  // required: <data_dir>/rollup; holds the file "checkpoint"
+
+  std::string input_topic = "raw";
+  std::string output_topic = "rollups";
+  std::string group = "rollup";
+  size_t poll_records = 4096;
+  // Log::Sync() before each checkpoint, so that what the checkpoint says was read and emitted
+  // is on disk too (a power loss then cannot leave a checkpoint ahead of the log).
+  bool sync_log_before_checkpoint = true;
+};
+
+class RollupProcessor {
+ public:
+  // Loads the checkpoint, creates the output topic (as many partitions as the input) and
+  // starts the thread. dead_letter may be null (late readings are then only counted).
+  static Result<std::unique_ptr<RollupProcessor>> Start(const RollupOptions& options, log::Log* log,
+                                                        DeadLetter* dead_letter, metrics::Registry* registry);
+  ~RollupProcessor();  // Stop()
+
+  // Emits what is pending, writes a final checkpoint, joins the thread. Returns the first
+  // error the thread met (it stops on an error: nothing is skipped). Idempotent.
+  Status Stop();
+
+  // False once the thread stopped on an error (see Stop()).
+  bool healthy() const { return healthy_.load(); }
+  // Raw records not yet read, summed over partitions (as of the last refresh, every second).
+  int64_t lag() const { return lag_.load(); }
+  // Raw records read so far (the sum of the next offsets over partitions), counted or not.
+  int64_t consumed() const { return consumed_.load(); }
+  std::string checkpoint_path() const { return options_.checkpoint_dir + "/checkpoint"; }
+
+ private:
+  RollupProcessor(const RollupOptions& options, log::Log* log, DeadLetter* dead_letter, metrics::Registry* registry,
+                  int32_t partitions);
+  Status Recover();
+  void Run();
+  Status Step(bool* idle);
+  Status EmitPending();
+  Status Checkpoint();
+  void RefreshLag();
+
+  const RollupOptions options_;
+  log::Log* const log_;
+  DeadLetter* const dead_letter_;
+  RollupState state_;
+  std::unique_ptr<log::Consumer> consumer_;
+  std::vector<log::ConsumedRecord> batch_;
+  std::vector<RollupMessage> messages_;
+  std::vector<std::vector<log::Record>> by_partition_;
+  std::string checkpoint_scratch_;
+  int64_t next_emit_us_ = 0;
+  int64_t next_checkpoint_us_ = 0;
+  int64_t next_lag_us_ = 0;
+  uint64_t counted_before_ = 0;
+  uint64_t dropped_before_ = 0;
+
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> healthy_{true};
+  std::atomic<int64_t> lag_{0};
+  std::atomic<int64_t> consumed_{0};
+  std::mutex stop_mu_;
+  bool stopped_ = false;
+  Status error_;
+
+  metrics::Counter* readings_;
+  metrics::Counter* emitted_;
+  metrics::Counter* dropped_late_;
+  metrics::Gauge* watermark_;
+  metrics::Gauge* lag_gauge_;
+  metrics::Gauge* open_windows_;
+  metrics::Histogram* checkpoint_seconds_;
+};
+
+}  // namespace mare::rollup

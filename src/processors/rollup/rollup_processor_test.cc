@@ -1,0 +1,286 @@
+// RollupProcessor against the embedded log: the rollups it appends, upserted, equal a
+// from-scratch computation over the same readings, also across kill -9 and restart.
+#include "processors/rollup/rollup_processor.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "common/time.h"
+#include "log/embedded_log.h"
+#include "processors/rollup/checkpoint.h"
+#include "processors/rollup/test_util.h"
+
+namespace mare::rollup {
+namespace {
+
+using testing::RawReading;
+using testing::Upserted;
+using Table = std::map<std::string, Upserted>;
+
+constexpr int32_t kPartitions = 4;
+
+class RollupProcessorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/mare_rollup_proc_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<log::Log> OpenLog(metrics::Registry* registry) {
+    log::EmbeddedLogOptions o;
+    o.dir = dir_ + "/log";
+    o.metrics = registry;
+    auto l = log::OpenEmbeddedLog(o);
+    EXPECT_TRUE(l.ok()) << l.status().ToString();
+    if (!l.ok()) return nullptr;
+    EXPECT_TRUE((*l)->CreateTopic({.name = "raw", .partitions = kPartitions}).ok());
+    return std::move(*l);
+  }
+
+  RollupOptions Options() {
+    RollupOptions o;
+    o.checkpoint_dir = dir_ + "/rollup";
+    o.emit_interval_us = 5'000;
+    o.checkpoint_interval_us = 20'000;
+    o.poll_records = 64;
+    return o;
+  }
+
+  std::string dir_;
+};
+
+// Readings of `sensors` sensors from t, about 1 s apart, a few minutes out of order, and 1% more
+// than the lateness behind (to be dropped).
+std::vector<RawReading> MakeReadings(uint64_t seed, int n, int64_t* t, int sensors) {
+  std::mt19937_64 rng(seed);
+  std::vector<RawReading> out;
+  for (int i = 0; i < n; ++i) {
+    *t += static_cast<int64_t>(rng() % 2'000'000);
+    int64_t ts = *t - static_cast<int64_t>(rng() % 240'000'000);
+    if (rng() % 100 == 0) ts -= 30 * 60'000'000LL;
+    RawReading r{static_cast<uint32_t>(rng() % static_cast<uint64_t>(sensors)), ts, {}};
+    r.numbers.emplace_back("temperature", std::uniform_real_distribution<double>(10, 20)(rng));
+    if (rng() % 3) r.numbers.emplace_back("wave_height", std::uniform_real_distribution<double>(0, 4)(rng));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+void AppendReadings(log::Log* log, const std::vector<RawReading>& readings) {
+  // Batches of up to 50 readings per partition, keeping each sensor's order.
+  for (size_t at = 0; at < readings.size(); at += 50) {
+    size_t end = std::min(readings.size(), at + 50);
+    std::vector<std::string> keys, values;
+    keys.reserve(end - at);
+    values.reserve(end - at);
+    std::vector<std::vector<log::Record>> records(kPartitions);
+    for (size_t i = at; i < end; ++i) {
+      keys.push_back(std::to_string(readings[i].sensor));
+      values.push_back(testing::ReadingJson(readings[i]));
+      size_t p = static_cast<size_t>(log::PartitionFor(readings[i].sensor, kPartitions));
+      records[p].push_back({readings[i].ts, keys.back(), values.back()});
+    }
+    for (size_t p = 0; p < kPartitions; ++p) {
+      if (records[p].empty()) continue;
+      ASSERT_TRUE(log->Append("raw", static_cast<int32_t>(p), records[p]).ok());
+    }
+  }
+}
+
+// Everything in a topic, from the beginning, through a fresh group.
+template <typename F>
+void ReadAll(log::Log* log, const std::string& topic, const std::string& group, F&& f) {
+  auto c = log->Subscribe(group, topic);
+  ASSERT_TRUE(c.ok());
+  for (int32_t p = 0; p < log->Partitions(topic); ++p) ASSERT_TRUE((*c)->Seek(p, 0).ok());
+  std::vector<log::ConsumedRecord> batch;
+  for (;;) {
+    ASSERT_TRUE((*c)->Poll(&batch, 10'000, std::chrono::milliseconds(0)).ok());
+    if (batch.empty()) break;
+    for (const auto& r : batch) f(r);
+  }
+}
+
+// The reference: a fresh RollupState over all of raw, then one Emit.
+Table FromScratch(log::Log* log, const RollupOptions& o, uint64_t* dropped = nullptr) {
+  RollupState state({.resolutions = o.resolutions, .lateness_us = o.lateness_us, .partitions = kPartitions});
+  ReadAll(log, "raw", "verify-raw", [&](const log::ConsumedRecord& r) { state.AddRecord(r); });
+  state.AdvanceWatermark();
+  std::vector<RollupMessage> out;
+  state.Emit(&out);
+  Table t;
+  testing::UpsertAll(&t, out);
+  if (dropped) *dropped = state.dropped_late();
+  return t;
+}
+
+Table Upserted(log::Log* log, size_t* messages = nullptr) {
+  Table t;
+  size_t n = 0;
+  ReadAll(log, "rollups", "verify-rollups", [&](const log::ConsumedRecord& r) {
+    testing::Upsert(&t, r.key, r.value);
+    ++n;
+  });
+  if (messages) *messages = n;
+  return t;
+}
+
+void WaitConsumed(RollupProcessor* p, int64_t n) {
+  for (int i = 0; i < 3000 && p->consumed() < n; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(p->consumed(), n);
+}
+
+void ExpectSameTables(const Table& got, const Table& want) {
+  ASSERT_EQ(got.size(), want.size());
+  size_t differ = 0;
+  for (const auto& [key, w] : want) {
+    auto it = got.find(key);
+    if (it == got.end()) {
+      ADD_FAILURE() << "missing " << key;
+      if (++differ > 5) return;
+      continue;
+    }
+    if (it->second.value != w.value) {
+      ADD_FAILURE() << key << "\n got  " << it->second.value << "\n want " << w.value;
+      if (++differ > 5) return;
+    }
+  }
+}
+
+TEST_F(RollupProcessorTest, RollupsInTheTopicEqualAFromScratchComputationAndLateOnesAreDeadLettered) {
+  metrics::Registry registry;
+  auto log = OpenLog(&registry);
+  ASSERT_TRUE(log);
+  int64_t t = 1'705'831'200'000'000;
+  auto readings = MakeReadings(1, 6000, &t, 6);
+  AppendReadings(log.get(), std::vector<RawReading>(readings.begin(), readings.begin() + 3000));
+  auto dead = DeadLetter::Open(dir_ + "/dead-letter.log", 1000, &registry);
+  ASSERT_TRUE(dead.ok());
+  auto p = RollupProcessor::Start(Options(), log.get(), dead->get(), &registry);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(log->Partitions("rollups"), kPartitions);
+  WaitConsumed(p->get(), 3000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // an emission or two
+  AppendReadings(log.get(), std::vector<RawReading>(readings.begin() + 3000, readings.end()));
+  WaitConsumed(p->get(), 6000);
+  ASSERT_TRUE((*p)->Stop().ok());
+
+  uint64_t dropped = 0;
+  Table want = FromScratch(log.get(), Options(), &dropped);
+  size_t messages = 0;
+  Table got = Upserted(log.get(), &messages);
+  ExpectSameTables(got, want);
+  EXPECT_GT(messages, want.size()) << "open windows were re-emitted as they grew";
+  EXPECT_GT(dropped, 20u);
+  EXPECT_EQ(registry.GetCounter("mare_rollup_dropped_late_total", "").value(), dropped);
+  EXPECT_EQ(registry.GetCounter("mare_rollup_readings_total", "").value(), 6000 - dropped);
+  EXPECT_EQ(registry.GetCounter("mare_rollup_emitted_total", "").value(), messages);
+  EXPECT_EQ((*dead)->kept(), dropped);
+  std::ifstream in(dir_ + "/dead-letter.log");
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line));
+  EXPECT_NE(line.find(" rollup late "), std::string::npos) << line;
+  EXPECT_NE(line.find("older than the watermark"), std::string::npos) << line;
+  size_t finals = 0;
+  for (const auto& [k, u] : got) finals += u.final;
+  EXPECT_GT(finals, 0u);
+  EXPECT_LT(finals, got.size());
+
+  // The group's position is committed for `mare log groups`.
+  auto c = log->Subscribe("rollup", "raw");
+  ASSERT_TRUE(c.ok());
+  int64_t committed = 0;
+  for (int32_t q = 0; q < kPartitions; ++q) committed += (*c)->Committed(q);
+  EXPECT_EQ(committed, 6000);
+
+  // A restart with nothing new appends nothing.
+  auto again = RollupProcessor::Start(Options(), log.get(), nullptr, &registry);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->consumed(), 6000);
+  ASSERT_TRUE((*again)->Stop().ok());
+  size_t after = 0;
+  Upserted(log.get(), &after);
+  EXPECT_EQ(after, messages);
+}
+
+TEST_F(RollupProcessorTest, KilledAtRandomPointsAndRestartedFromTheCheckpointTheRollupsAreExact) {
+  std::mt19937_64 rng(2024);
+  int64_t t = 1'705'831'200'000'000;
+  int64_t total = 0;
+  int kills = 0, mid_stream = 0;
+  for (int round = 0; round < 6; ++round) {
+    {
+      metrics::Registry registry;
+      auto log = OpenLog(&registry);
+      ASSERT_TRUE(log);
+      auto readings = MakeReadings(100 + static_cast<uint64_t>(round), 3000, &t, 8);
+      AppendReadings(log.get(), readings);
+      total += static_cast<int64_t>(readings.size());
+    }  // closed: the child takes the log's lock
+    fflush(nullptr);
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      metrics::Registry registry;
+      auto log = OpenLog(&registry);
+      if (!log) _exit(3);
+      RollupOptions o = Options();
+      o.poll_records = 8;  // many small steps, each emitting and checkpointing: many crash points
+      o.emit_interval_us = 500;
+      o.checkpoint_interval_us = 1'000;
+      auto p = RollupProcessor::Start(o, log.get(), nullptr, &registry);
+      if (!p.ok()) _exit(4);
+      for (;;) pause();  // until SIGKILL
+    }
+    // Kill at a random point of this round's readings, chosen by the child's progress (its
+    // checkpoint, replaced atomically) rather than by a clock: machines differ in speed.
+    const int64_t before = total - 3000;
+    const int64_t target = before + 300 + static_cast<int64_t>(rng() % 2100);
+    for (int waited = 0; waited < 5000; ++waited) {
+      RollupState progress({.partitions = kPartitions});
+      if (ReadCheckpoint(Options().checkpoint_dir + "/checkpoint", &progress).ok()) {
+        int64_t read = 0;
+        for (int32_t q = 0; q < kPartitions; ++q) read += progress.next_offset(q);
+        if (read >= target) break;
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+    ASSERT_EQ(kill(child, SIGKILL), 0);
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "the child exited on its own with " << WEXITSTATUS(status);
+    ++kills;
+    RollupState at_kill({.partitions = kPartitions});
+    if (ReadCheckpoint(Options().checkpoint_dir + "/checkpoint", &at_kill).ok()) {
+      int64_t read = 0;
+      for (int32_t q = 0; q < kPartitions; ++q) read += at_kill.next_offset(q);
+      mid_stream += read < total;
+    }
+  }
+  EXPECT_EQ(kills, 6);
+  EXPECT_GE(mid_stream, 3) << "most kills should land before the child caught up";
+
+  metrics::Registry registry;
+  auto log = OpenLog(&registry);
+  ASSERT_TRUE(log);
+  auto p = RollupProcessor::Start(Options(), log.get(), nullptr, &registry);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  WaitConsumed(p->get(), total);
+  ASSERT_TRUE((*p)->Stop().ok());
+  Table want = FromScratch(log.get(), Options());
+  Table got = Upserted(log.get());
+  EXPECT_GT(want.size(), 100u);
+  ExpectSameTables(got, want);
+}
+
+}  // namespace
+}  // namespace mare::rollup

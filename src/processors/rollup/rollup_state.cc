@@ -1,0 +1,452 @@
+#include "processors/rollup/rollup_state.h"
+
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
+#include "common/json_writer.h"
+#include "common/time.h"
+#include "reading/parser.h"
+
+namespace mare::rollup {
+
+// The values in raw were validated at ingest, so a plain On-Demand pass over the top-level
+// fields is enough: numbers other than timestamp and sensor_id are the numeric fields (the
+// event time and the sensor come with the record, as its timestamp and key). Field names
+// match [A-Za-z_][A-Za-z0-9_]*, so the escaped key is the name.
+struct RollupState::Parser {
+  simdjson::ondemand::parser json;
+  PaddedBuffer buffer{4096};
+
+  bool Numbers(std::string_view value, std::vector<NumberField>* out) {
+    out->clear();
+    buffer.Assign(value);
+    simdjson::ondemand::document doc;
+    if (json.iterate(buffer.data(), buffer.size(), buffer.capacity() + kParsePadding).get(doc)) return false;
+    simdjson::ondemand::object object;
+    if (doc.get_object().get(object)) return false;
+    for (auto f : object) {
+      if (f.error()) return false;
+      simdjson::ondemand::field& field = f.value_unsafe();  // by reference: copying a field is slow
+      const char* k = field.key().raw();
+      size_t n = 0;
+      while (k[n] != '"') ++n;  // names have no escapes; the padding bounds a damaged value
+      std::string_view key(k, n);
+      if (key == "timestamp" || key == "sensor_id") continue;
+      simdjson::ondemand::value v = field.value();
+      simdjson::ondemand::json_type type;
+      if (v.type().get(type)) return false;
+      if (type != simdjson::ondemand::json_type::number) continue;
+      double d;
+      if (v.get_double().get(d)) return false;
+      out->push_back({key, d});
+    }
+    return true;
+  }
+};
+
+RollupState::RollupState(RollupStateOptions options) : options_(std::move(options)), parser_(std::make_unique<Parser>()) {
+  if (options_.partitions < 1) options_.partitions = 1;
+  Clear();
+}
+
+RollupState::~RollupState() = default;
+
+void RollupState::Clear() {
+  next_offset_.assign(static_cast<size_t>(options_.partitions), 0);
+  newest_ts_.assign(static_cast<size_t>(options_.partitions), kNoTime);
+  newest_ts_all_ = kNoTime;
+  next_close_end_ = std::numeric_limits<int64_t>::max();
+  sensors_.clear();
+  last_sensor_ = nullptr;
+  field_names_.clear();
+  field_ids_.clear();
+  field_hint_.clear();
+  readings_ = dropped_late_ = invalid_ = 0;
+  open_windows_ = held_windows_ = 0;
+}
+
+int64_t RollupState::watermark_us() const {
+  return newest_ts_all_ == kNoTime ? kNoTime : newest_ts_all_ - options_.lateness_us;
+}
+
+int64_t RollupState::partition_watermark_us(int32_t partition) const {
+  int64_t newest = newest_ts_[static_cast<size_t>(partition)];
+  return newest == kNoTime ? kNoTime : newest - options_.lateness_us;
+}
+
+void RollupState::Reject(std::string_view reason, std::string_view detail, std::string_view raw) {
+  if (reject_) reject_(reason, detail, raw);
+}
+
+bool RollupState::AddRecord(const log::ConsumedRecord& record) {
+  uint32_t sensor_id = 0;
+  auto [end, ec] = std::from_chars(record.key.data(), record.key.data() + record.key.size(), sensor_id);
+  if (ec != std::errc() || end != record.key.data() + record.key.size() || record.key.empty() ||
+      !parser_->Numbers(record.value, &numbers_)) {
+    if (record.partition >= 0 && record.partition < options_.partitions) {
+      next_offset_[static_cast<size_t>(record.partition)] = record.offset + 1;
+    }
+    ++invalid_;
+    Reject("invalid", fmt::format("raw partition {} offset {}: key or value is not a reading", record.partition, record.offset),
+           record.value);
+    return false;
+  }
+  return Add(record.partition, record.offset, record.timestamp_us, sensor_id, numbers_, record.value);
+}
+
+RollupState::Sensor& RollupState::SensorFor(uint32_t sensor_id, int32_t partition) {
+  if (last_sensor_ != nullptr && last_sensor_id_ == sensor_id) return *last_sensor_;
+  auto [it, inserted] = sensors_.try_emplace(sensor_id);
+  if (inserted) {
+    it->second.partition = partition;
+    it->second.windows.resize(options_.resolutions.size());
+  }
+  last_sensor_id_ = sensor_id;
+  last_sensor_ = &it->second;
+  return it->second;
+}
+
+RollupState::Window& RollupState::WindowFor(std::vector<Window>& list, int64_t start, int64_t length) {
+  if (!list.empty() && list.back().start == start) return list.back();
+  auto it = std::lower_bound(list.begin(), list.end(), start, [](const Window& w, int64_t s) { return w.start < s; });
+  if (it != list.end() && it->start == start) return *it;
+  it = list.insert(it, Window{});
+  it->start = start;
+  ++open_windows_;
+  ++held_windows_;
+  next_close_end_ = std::min(next_close_end_, start + length);
+  return *it;
+}
+
+uint16_t RollupState::FieldId(std::string_view name, size_t position) {
+  if (position < field_hint_.size()) {
+    uint16_t hint = field_hint_[position];
+    if (field_names_[hint] == name) return hint;
+  } else {
+    field_hint_.resize(position + 1, 0);
+  }
+  uint16_t id;
+  auto it = field_ids_.find(name);
+  if (it != field_ids_.end()) {
+    id = it->second;
+  } else {
+    id = static_cast<uint16_t>(field_names_.size());
+    field_names_.emplace_back(name);
+    field_ids_.emplace(field_names_.back(), id);
+  }
+  field_hint_[position] = id;
+  return id;
+}
+
+bool RollupState::Add(int32_t partition, int64_t offset, int64_t ts_us, uint32_t sensor_id,
+                      std::span<const NumberField> numbers, std::string_view raw) {
+  size_t p = static_cast<size_t>(partition);
+  next_offset_[p] = offset + 1;
+  int64_t newest = newest_ts_[p];
+  if (newest != kNoTime && ts_us < newest - options_.lateness_us) {
+    ++dropped_late_;
+    int64_t behind = newest - options_.lateness_us - ts_us;
+    Reject("late",
+           fmt::format("event time {} is {} older than the watermark {} of raw partition {} (offset {}; allowed lateness {})",
+                       FormatTimestamp(ts_us), FormatDuration(behind), FormatTimestamp(newest - options_.lateness_us),
+                       partition, offset, FormatDuration(options_.lateness_us)),
+           raw);
+    return false;
+  }
+  if (newest == kNoTime || ts_us > newest) {
+    newest_ts_[p] = ts_us;
+    if (newest_ts_all_ == kNoTime || ts_us > newest_ts_all_) newest_ts_all_ = ts_us;
+  }
+  ++readings_;
+  if (numbers.empty()) return true;
+  if (numbers.size() > ids_.size()) ids_.resize(numbers.size());
+  uint16_t max_id = 0;
+  for (size_t i = 0; i < numbers.size(); ++i) {
+    ids_[i] = FieldId(numbers[i].name, i);
+    max_id = std::max(max_id, ids_[i]);
+  }
+  Sensor& sensor = SensorFor(sensor_id, partition);
+  for (size_t r = 0; r < options_.resolutions.size(); ++r) {
+    int64_t length = options_.resolutions[r].length_us;
+    Window& w = WindowFor(sensor.windows[r], WindowStart(ts_us, length), length);
+    w.dirty = true;
+    if (w.fields.size() <= max_id) w.fields.resize(static_cast<size_t>(max_id) + 1);
+    for (size_t i = 0; i < numbers.size(); ++i) w.fields[ids_[i]].Add(ts_us, numbers[i].value);
+  }
+  return true;
+}
+
+void RollupState::AdvanceWatermark() {
+  int64_t wm = watermark_us();
+  if (wm == kNoTime || wm < next_close_end_) return;
+  int64_t next = std::numeric_limits<int64_t>::max();
+  for (auto& [id, sensor] : sensors_) {
+    for (size_t r = 0; r < sensor.windows.size(); ++r) {
+      int64_t length = options_.resolutions[r].length_us;
+      for (Window& w : sensor.windows[r]) {
+        if (w.closed) continue;
+        if (w.start + length <= wm) {
+          w.closed = true;
+          w.dirty = true;
+          for (Aggregate& a : w.fields) a.dirty = a.count > 0;
+          --open_windows_;
+        } else {
+          next = std::min(next, w.start + length);
+        }
+      }
+    }
+  }
+  next_close_end_ = next;
+}
+
+void RollupState::FormatMessage(uint32_t sensor_id, const Sensor& sensor, size_t resolution, const Window& w,
+                                uint16_t field, const Aggregate& a, RollupMessage* m) const {
+  const Resolution& res = options_.resolutions[resolution];
+  const std::string& name = field_names_[field];
+  m->partition = log::PartitionFor(sensor_id, options_.partitions);
+  (void)sensor;
+  m->timestamp_us = w.start;
+  m->key.clear();
+  fmt::format_to(std::back_inserter(m->key), "{}/{}/{}/{}", sensor_id, name, res.name, w.start);
+  std::string& v = m->value;
+  v.clear();
+  fmt::format_to(std::back_inserter(v), "{{\"sensor_id\":{},\"field\":", sensor_id);
+  AppendJsonString(&v, name);
+  v += ",\"resolution\":";
+  AppendJsonString(&v, res.name);
+  v += ",\"window_start\":\"";
+  v += FormatTimestamp(w.start);
+  v += "\",\"window_end\":\"";
+  v += FormatTimestamp(w.start + res.length_us);
+  fmt::format_to(std::back_inserter(v), "\",\"count\":{},\"min\":", a.count);
+  AppendJsonNumber(&v, a.min);
+  v += ",\"max\":";
+  AppendJsonNumber(&v, a.max);
+  v += ",\"mean\":";
+  AppendJsonNumber(&v, a.mean);
+  v += ",\"stddev\":";
+  AppendJsonNumber(&v, a.stddev());
+  v += ",\"first\":";
+  AppendJsonNumber(&v, a.first);
+  v += ",\"last\":";
+  AppendJsonNumber(&v, a.last);
+  fmt::format_to(std::back_inserter(v), ",\"revision\":{},\"final\":{}}}", a.count, w.closed ? "true" : "false");
+}
+
+size_t RollupState::Emit(std::vector<RollupMessage>* out) {
+  size_t emitted = 0;
+  for (auto it = sensors_.begin(); it != sensors_.end();) {
+    Sensor& sensor = it->second;
+    int64_t evict_before = partition_watermark_us(sensor.partition);
+    bool empty = true;
+    for (size_t r = 0; r < sensor.windows.size(); ++r) {
+      auto& list = sensor.windows[r];
+      int64_t length = options_.resolutions[r].length_us;
+      for (Window& w : list) {
+        if (!w.dirty) continue;
+        for (size_t f = 0; f < w.fields.size(); ++f) {
+          Aggregate& a = w.fields[f];
+          if (!a.dirty) continue;
+          a.dirty = false;
+          out->emplace_back();
+          FormatMessage(it->first, sensor, r, w, static_cast<uint16_t>(f), a, &out->back());
+          ++emitted;
+        }
+        w.dirty = false;
+      }
+      // No reading can reach a window that ended at or before its partition's watermark.
+      auto keep = std::find_if(list.begin(), list.end(), [&](const Window& w) {
+        return !(w.closed && evict_before != kNoTime && w.start + length <= evict_before);
+      });
+      held_windows_ -= keep - list.begin();
+      list.erase(list.begin(), keep);
+      if (!list.empty()) empty = false;
+    }
+    if (empty) {
+      if (last_sensor_ == &sensor) last_sensor_ = nullptr;
+      it = sensors_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return emitted;
+}
+
+// ---- checkpoint body (docs/formats/rollup-checkpoint.md) ----
+
+namespace {
+
+template <typename T>
+void Put(std::string* out, T v) {
+  char b[sizeof(T)];
+  std::memcpy(b, &v, sizeof(T));  // little-endian hosts only (x86-64, aarch64)
+  out->append(b, sizeof(T));
+}
+
+class Reader {
+ public:
+  explicit Reader(std::string_view b) : b_(b) {}
+  template <typename T>
+  bool Get(T* v) {
+    if (b_.size() - at_ < sizeof(T)) return false;
+    std::memcpy(v, b_.data() + at_, sizeof(T));
+    at_ += sizeof(T);
+    return true;
+  }
+  bool Bytes(size_t n, std::string_view* v) {
+    if (b_.size() - at_ < n) return false;
+    *v = b_.substr(at_, n);
+    at_ += n;
+    return true;
+  }
+  size_t at() const { return at_; }
+  bool done() const { return at_ == b_.size(); }
+
+ private:
+  std::string_view b_;
+  size_t at_ = 0;
+};
+
+}  // namespace
+
+void RollupState::Encode(std::string* out) const {
+  out->clear();
+  Put<int64_t>(out, options_.lateness_us);
+  Put<uint32_t>(out, static_cast<uint32_t>(options_.resolutions.size()));
+  for (const auto& r : options_.resolutions) Put<int64_t>(out, r.length_us);
+  Put<uint32_t>(out, static_cast<uint32_t>(options_.partitions));
+  for (size_t p = 0; p < next_offset_.size(); ++p) {
+    Put<int64_t>(out, next_offset_[p]);
+    Put<int64_t>(out, newest_ts_[p]);
+  }
+  Put<uint32_t>(out, static_cast<uint32_t>(field_names_.size()));
+  for (const auto& name : field_names_) {
+    Put<uint16_t>(out, static_cast<uint16_t>(name.size()));
+    out->append(name);
+  }
+  Put<uint64_t>(out, static_cast<uint64_t>(held_windows_));
+  for (const auto& [id, sensor] : sensors_) {
+    for (size_t r = 0; r < sensor.windows.size(); ++r) {
+      for (const Window& w : sensor.windows[r]) {
+        Put<uint32_t>(out, id);
+        Put<int32_t>(out, sensor.partition);
+        Put<uint8_t>(out, static_cast<uint8_t>(r));
+        Put<int64_t>(out, w.start);
+        Put<uint8_t>(out, static_cast<uint8_t>((w.closed ? 1 : 0) | (w.dirty ? 2 : 0)));
+        uint16_t n = 0;
+        for (const Aggregate& a : w.fields) n += a.count > 0 ? 1 : 0;
+        Put<uint16_t>(out, n);
+        for (size_t f = 0; f < w.fields.size(); ++f) {
+          const Aggregate& a = w.fields[f];
+          if (a.count == 0) continue;
+          Put<uint16_t>(out, static_cast<uint16_t>(f));
+          Put<uint8_t>(out, a.dirty ? 1 : 0);
+          Put<int64_t>(out, a.count);
+          Put<double>(out, a.mean);
+          Put<double>(out, a.m2);
+          Put<double>(out, a.min);
+          Put<double>(out, a.max);
+          Put<int64_t>(out, a.first_ts);
+          Put<double>(out, a.first);
+          Put<int64_t>(out, a.last_ts);
+          Put<double>(out, a.last);
+        }
+      }
+    }
+  }
+}
+
+Status RollupState::Decode(std::string_view bytes) {
+  Reader in(bytes);
+  auto bad = [&](const std::string& what) {
+    Clear();
+    return Status::Corruption(fmt::format("rollup checkpoint body at byte {}: {}", in.at(), what));
+  };
+  int64_t lateness;
+  uint32_t nres;
+  if (!in.Get(&lateness) || !in.Get(&nres)) return bad("truncated");
+  std::vector<int64_t> lengths(nres);
+  for (auto& l : lengths) {
+    if (!in.Get(&l)) return bad("truncated");
+  }
+  std::vector<int64_t> want;
+  for (const auto& r : options_.resolutions) want.push_back(r.length_us);
+  if (lateness != options_.lateness_us || lengths != want) {
+    std::vector<std::string> names;
+    for (int64_t l : lengths) names.push_back(FormatDuration(l));
+    return Status::InvalidArgument(fmt::format(
+        "the checkpoint was made with resolutions {} and lateness {}; delete it to recompute the rollups from the "
+        "oldest retained reading with the new settings",
+        fmt::join(names, ","), FormatDuration(lateness)));
+  }
+  uint32_t partitions;
+  if (!in.Get(&partitions)) return bad("truncated");
+  if (static_cast<int32_t>(partitions) != options_.partitions) {
+    return Status::InvalidArgument(fmt::format("the checkpoint has {} raw partitions, the log {}", partitions, options_.partitions));
+  }
+  Clear();
+  for (size_t p = 0; p < partitions; ++p) {
+    if (!in.Get(&next_offset_[p]) || !in.Get(&newest_ts_[p])) return bad("truncated");
+    if (newest_ts_[p] != kNoTime && (newest_ts_all_ == kNoTime || newest_ts_[p] > newest_ts_all_)) newest_ts_all_ = newest_ts_[p];
+  }
+  uint32_t nfields;
+  if (!in.Get(&nfields)) return bad("truncated");
+  for (uint32_t i = 0; i < nfields; ++i) {
+    uint16_t len;
+    std::string_view name;
+    if (!in.Get(&len) || !in.Bytes(len, &name)) return bad("truncated");
+    field_names_.emplace_back(name);
+    field_ids_.emplace(field_names_.back(), static_cast<uint16_t>(i));
+  }
+  uint64_t nwindows;
+  if (!in.Get(&nwindows)) return bad("truncated");
+  for (uint64_t i = 0; i < nwindows; ++i) {
+    uint32_t sensor_id;
+    int32_t partition;
+    uint8_t r, flags;
+    int64_t start;
+    uint16_t n;
+    if (!in.Get(&sensor_id) || !in.Get(&partition) || !in.Get(&r) || !in.Get(&start) || !in.Get(&flags) || !in.Get(&n)) {
+      return bad("truncated");
+    }
+    if (r >= options_.resolutions.size()) return bad("resolution index out of range");
+    if (partition < 0 || partition >= options_.partitions) return bad("partition out of range");
+    Sensor& sensor = SensorFor(sensor_id, partition);
+    int64_t length = options_.resolutions[r].length_us;
+    Window& w = WindowFor(sensor.windows[r], start, length);
+    w.closed = flags & 1;
+    w.dirty = flags & 2;
+    if (w.closed) --open_windows_;
+    for (uint16_t k = 0; k < n; ++k) {
+      uint16_t f;
+      uint8_t dirty;
+      Aggregate a;
+      if (!in.Get(&f) || !in.Get(&dirty) || !in.Get(&a.count) || !in.Get(&a.mean) || !in.Get(&a.m2) || !in.Get(&a.min) ||
+          !in.Get(&a.max) || !in.Get(&a.first_ts) || !in.Get(&a.first) || !in.Get(&a.last_ts) || !in.Get(&a.last)) {
+        return bad("truncated");
+      }
+      if (f >= field_names_.size()) return bad("field id out of range");
+      if (a.count <= 0) return bad("aggregate with no readings");
+      a.dirty = dirty != 0;
+      if (w.fields.size() <= f) w.fields.resize(static_cast<size_t>(f) + 1);
+      w.fields[f] = a;
+    }
+  }
+  if (!in.done()) return bad("trailing bytes");
+  // Closed windows do not bound the next close.
+  next_close_end_ = std::numeric_limits<int64_t>::max();
+  for (const auto& [id, sensor] : sensors_) {
+    for (size_t r = 0; r < sensor.windows.size(); ++r) {
+      for (const Window& w : sensor.windows[r]) {
+        if (!w.closed) next_close_end_ = std::min(next_close_end_, w.start + options_.resolutions[r].length_us);
+      }
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace mare::rollup

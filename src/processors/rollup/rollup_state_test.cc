@@ -1,0 +1,277 @@
+// RollupState: aggregates against a naive recomputation, lateness, watermark and closing,
+// eviction, and parsing raw records.
+#include "processors/rollup/rollup_state.h"
+
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <cmath>
+#include <map>
+#include <random>
+#include <tuple>
+
+#include "common/time.h"
+#include "processors/rollup/test_util.h"
+
+namespace mare::rollup {
+namespace {
+
+using testing::RawReading;
+
+constexpr int64_t kMinute = 60'000'000, kHour = 3'600'000'000;
+
+int64_t At(int h, int mi, int s = 0) { return *CivilToMicros(2024, 1, 21, h, mi, s); }
+
+// Feeds one reading; numbers as NumberFields over the given names.
+bool Feed(RollupState& state, int32_t partition, int64_t offset, const RawReading& r) {
+  std::vector<NumberField> numbers;
+  for (const auto& [name, v] : r.numbers) numbers.push_back({name, v});
+  return state.Add(partition, offset, r.ts, r.sensor, numbers, "raw");
+}
+
+struct Parsed {
+  uint64_t sensor_id;
+  std::string field, resolution, window_start, window_end;
+  int64_t count, revision;
+  double min, max, mean, stddev, first, last;
+  bool final;
+};
+
+Parsed Parse(const std::string& json) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element e = parser.parse(json);
+  Parsed p;
+  p.sensor_id = e["sensor_id"].get_uint64();
+  p.field = std::string(e["field"].get_string().value());
+  p.resolution = std::string(e["resolution"].get_string().value());
+  p.window_start = std::string(e["window_start"].get_string().value());
+  p.window_end = std::string(e["window_end"].get_string().value());
+  p.count = e["count"].get_int64();
+  p.revision = e["revision"].get_int64();
+  p.min = e["min"].get_double();
+  p.max = e["max"].get_double();
+  p.mean = e["mean"].get_double();
+  p.stddev = e["stddev"].get_double();
+  p.first = e["first"].get_double();
+  p.last = e["last"].get_double();
+  p.final = e["final"].get_bool();
+  return p;
+}
+
+std::map<std::string, Parsed> EmitParsed(RollupState& state, size_t* n = nullptr) {
+  std::vector<RollupMessage> out;
+  size_t emitted = state.Emit(&out);
+  if (n) *n = emitted;
+  std::map<std::string, Parsed> m;
+  for (const auto& msg : out) m[msg.key] = Parse(msg.value);
+  return m;
+}
+
+TEST(RollupStateTest, AggregatesMatchANaiveRecomputationOnRandomData) {
+  std::mt19937_64 rng(42);
+  RollupStateOptions o;
+  o.partitions = 2;
+  RollupState state(o);
+  std::vector<RawReading> readings;
+  int64_t t = At(9, 0);
+  const char* fields[] = {"temperature", "pressure", "wave_height"};
+  for (int i = 0; i < 20'000; ++i) {
+    t += static_cast<int64_t>(rng() % 2'000'000);  // up to 2 s apart: many readings per minute
+    RawReading r{static_cast<uint32_t>(rng() % 5), t - static_cast<int64_t>(rng() % 300'000'000), {}};  // up to 5 min out of order
+    if (rng() % 10 == 0) r.ts = readings.empty() ? t : readings.back().ts;  // ties in event time
+    for (int f = 0; f < 3; ++f) {
+      if (rng() % 4 == 0) continue;  // fields come and go
+      double base = f == 1 ? 1013.25e3 : 20.0;  // a large offset tests numerical stability
+      r.numbers.emplace_back(fields[f], base + std::uniform_real_distribution<double>(-5, 5)(rng));
+    }
+    readings.push_back(r);
+  }
+  std::vector<int64_t> offsets(2, 0);
+  for (const auto& r : readings) {
+    int32_t p = static_cast<int32_t>(r.sensor % 2);
+    ASSERT_TRUE(Feed(state, p, offsets[static_cast<size_t>(p)]++, r));  // nothing beyond 10 min late
+  }
+  state.AdvanceWatermark();
+  auto got = EmitParsed(state);
+
+  // Naive: group values in feed order, then compute each statistic directly.
+  struct Values {
+    std::vector<std::pair<int64_t, double>> v;
+  };
+  std::map<std::string, Values> groups;
+  for (const auto& r : readings) {
+    for (const auto& res : o.resolutions) {
+      int64_t start = WindowStart(r.ts, res.length_us);
+      for (const auto& [name, v] : r.numbers) {
+        groups[std::to_string(r.sensor) + "/" + name + "/" + res.name + "/" + std::to_string(start)].v.emplace_back(r.ts, v);
+      }
+    }
+  }
+  ASSERT_EQ(got.size(), groups.size());
+  int64_t wm = state.watermark_us();
+  for (const auto& [key, g] : groups) {
+    ASSERT_TRUE(got.count(key)) << key;
+    const Parsed& p = got[key];
+    double sum = 0, mn = g.v[0].second, mx = g.v[0].second;
+    auto first = g.v[0], last = g.v[0];
+    for (const auto& x : g.v) {
+      sum += x.second;
+      mn = std::min(mn, x.second);
+      mx = std::max(mx, x.second);
+      if (x.first < first.first) first = x;
+      if (x.first >= last.first) last = x;
+    }
+    double mean = sum / static_cast<double>(g.v.size());
+    double ss = 0;
+    for (const auto& x : g.v) ss += (x.second - mean) * (x.second - mean);
+    double stddev = std::sqrt(ss / static_cast<double>(g.v.size()));
+    EXPECT_EQ(p.count, static_cast<int64_t>(g.v.size())) << key;
+    EXPECT_EQ(p.revision, p.count);
+    EXPECT_EQ(p.min, mn) << key;
+    EXPECT_EQ(p.max, mx) << key;
+    EXPECT_EQ(p.first, first.second) << key;
+    EXPECT_EQ(p.last, last.second) << key;
+    EXPECT_NEAR(p.mean, mean, 1e-9 * std::abs(mean)) << key;
+    // Relative to the values' magnitude: stddev of one reading is exactly 0.
+    EXPECT_NEAR(p.stddev, stddev, 1e-9 * std::max(stddev, 1e-3 * std::abs(mean))) << key;
+    if (g.v.size() == 1) {
+      EXPECT_EQ(p.stddev, 0.0);
+    }
+    int64_t start = std::stoll(key.substr(key.rfind('/') + 1));
+    int64_t length = *ParseDurationMicros(p.resolution);
+    EXPECT_EQ(p.final, start + length <= wm) << key;
+    EXPECT_EQ(p.window_start, FormatTimestamp(start));
+    EXPECT_EQ(p.window_end, FormatTimestamp(start + length));
+  }
+}
+
+TEST(RollupStateTest, OutOfOrderReadingsWithinLatenessAreCountedAndFirstIsByEventTime) {
+  RollupState state({.resolutions = {MakeResolution(kHour)}, .lateness_us = 10 * kMinute});
+  ASSERT_TRUE(Feed(state, 0, 0, {7, At(10, 5), {{"temperature", 15.0}}}));
+  ASSERT_TRUE(Feed(state, 0, 1, {7, At(10, 20), {{"temperature", 17.0}}}));
+  ASSERT_TRUE(Feed(state, 0, 2, {7, At(10, 11), {{"temperature", 13.0}}}));  // 9 min late: fine
+  EXPECT_FALSE(Feed(state, 0, 3, {7, At(10, 1), {{"temperature", 11.0}}}));  // 19 min behind the newest...
+  EXPECT_EQ(state.dropped_late(), 1u);                                        // ... so that one is dropped
+  auto got = EmitParsed(state);
+  const Parsed& p = got.at("7/temperature/1h/" + std::to_string(At(10, 0)));
+  EXPECT_EQ(p.count, 3);
+  EXPECT_EQ(p.first, 15.0);
+  EXPECT_EQ(p.last, 17.0);
+  EXPECT_EQ(p.min, 13.0);
+  EXPECT_EQ(p.mean, 15.0);
+  EXPECT_FALSE(p.final);
+}
+
+TEST(RollupStateTest, WindowClosesWhenTheWatermarkPassesItsEndAndIsEmittedOnceMoreAsFinal) {
+  RollupState state({.resolutions = {MakeResolution(kHour)}, .lateness_us = 10 * kMinute});
+  ASSERT_TRUE(Feed(state, 0, 0, {1, At(10, 0), {{"t", 1.0}}}));  // exactly 10:00 belongs to [10:00, 11:00)
+  ASSERT_TRUE(Feed(state, 0, 1, {1, At(10, 59), {{"t", 2.0}}}));
+  state.AdvanceWatermark();
+  size_t n;
+  auto first = EmitParsed(state, &n);
+  EXPECT_EQ(n, 1u);
+  EXPECT_FALSE(first.begin()->second.final);
+  EXPECT_EQ(first.begin()->second.revision, 2);
+  EXPECT_EQ(state.open_windows(), 1);
+
+  EmitParsed(state, &n);
+  EXPECT_EQ(n, 0u) << "nothing changed, nothing emitted";
+
+  ASSERT_TRUE(Feed(state, 0, 2, {1, At(11, 9, 59), {{"t", 3.0}}}));  // watermark 10:59:59: still open
+  state.AdvanceWatermark();
+  auto still = EmitParsed(state);
+  EXPECT_EQ(still.count("1/t/1h/" + std::to_string(At(10, 0))), 0u) << "unchanged and not closed: not re-emitted";
+  EXPECT_EQ(still.size(), 1u);
+  EXPECT_EQ(state.open_windows(), 2);
+  ASSERT_TRUE(Feed(state, 0, 3, {1, At(11, 10), {{"t", 4.0}}}));  // watermark 11:00: closes [10:00, 11:00)
+  state.AdvanceWatermark();
+  auto closed = EmitParsed(state);
+  ASSERT_TRUE(closed.count("1/t/1h/" + std::to_string(At(10, 0))));
+  EXPECT_TRUE(closed.at("1/t/1h/" + std::to_string(At(10, 0))).final);
+  EXPECT_EQ(closed.at("1/t/1h/" + std::to_string(At(10, 0))).revision, 2);
+  EXPECT_EQ(state.open_windows(), 1);
+}
+
+TEST(RollupStateTest, CloseEmitsFinalWithTheSameRevisionAndThenEvicts) {
+  RollupState state({.resolutions = {MakeResolution(kHour)}, .lateness_us = 10 * kMinute});
+  std::string key = "1/t/1h/" + std::to_string(At(10, 0));
+  ASSERT_TRUE(Feed(state, 0, 0, {1, At(10, 30), {{"t", 1.0}}}));
+  EmitParsed(state);
+  ASSERT_TRUE(Feed(state, 0, 1, {1, At(11, 10), {{"t", 2.0}}}));  // watermark reaches 11:00
+  state.AdvanceWatermark();
+  EXPECT_EQ(state.open_windows(), 1);  // 11:00 is open, 10:00 closed
+  auto got = EmitParsed(state);
+  ASSERT_TRUE(got.count(key));
+  EXPECT_TRUE(got[key].final);
+  EXPECT_EQ(got[key].revision, 1);
+  EXPECT_EQ(state.held_windows(), 1) << "the closed window is evicted once emitted";
+  // A reading for it now is beyond the lateness: dropped, never silently.
+  std::vector<std::string> rejects;
+  state.set_reject_handler([&](std::string_view reason, std::string_view detail, std::string_view) {
+    rejects.push_back(std::string(reason) + ": " + std::string(detail));
+  });
+  EXPECT_FALSE(Feed(state, 0, 2, {1, At(10, 45), {{"t", 9.0}}}));
+  ASSERT_EQ(rejects.size(), 1u);
+  EXPECT_NE(rejects[0].find("late: "), std::string::npos);
+  EXPECT_NE(rejects[0].find("is 15m older than the watermark"), std::string::npos) << rejects[0];
+  EXPECT_EQ(state.dropped_late(), 1u);
+  EXPECT_EQ(state.next_offset(0), 3);
+}
+
+TEST(RollupStateTest, LateReadingWithinItsPartitionsLatenessReopensAClosedWindowWithAHigherRevision) {
+  // Partition 0 runs ahead and moves the processor's watermark past 11:00; partition 1 (sensor
+  // 1) is behind, so its 10:40 reading is within lateness and updates the closed window.
+  RollupState state({.resolutions = {MakeResolution(kHour)}, .lateness_us = 10 * kMinute, .partitions = 2});
+  std::string key = "1/t/1h/" + std::to_string(At(10, 0));
+  ASSERT_TRUE(Feed(state, 1, 0, {1, At(10, 30), {{"t", 1.0}}}));
+  ASSERT_TRUE(Feed(state, 0, 0, {2, At(12, 0), {{"t", 5.0}}}));
+  state.AdvanceWatermark();
+  auto closed = EmitParsed(state);
+  ASSERT_TRUE(closed.at(key).final);
+  EXPECT_EQ(closed.at(key).revision, 1);
+  ASSERT_TRUE(Feed(state, 1, 1, {1, At(10, 40), {{"t", 3.0}}}));
+  state.AdvanceWatermark();
+  auto reopened = EmitParsed(state);
+  ASSERT_TRUE(reopened.count(key));
+  EXPECT_EQ(reopened.at(key).revision, 2);
+  EXPECT_TRUE(reopened.at(key).final);
+  EXPECT_EQ(reopened.at(key).mean, 2.0);
+  EXPECT_EQ(reopened.at(key).last, 3.0);
+  EXPECT_EQ(state.dropped_late(), 0u);
+}
+
+TEST(RollupStateTest, ParsesRawRecordsNumbersOnly) {
+  RollupState state({.resolutions = {MakeResolution(kMinute)}});
+  std::string value = testing::ReadingJson({3, At(10, 0, 30), {{"temperature", 20.5}, {"pressure", 1001.87}}});
+  log::ConsumedRecord r{0, 0, At(10, 0, 30), 0, "3", value};
+  ASSERT_TRUE(state.AddRecord(r));
+  auto got = EmitParsed(state);
+  ASSERT_EQ(got.size(), 2u);  // not timestamp, sensor_id, location or the text field
+  EXPECT_EQ(got.at("3/temperature/1m/" + std::to_string(At(10, 0))).mean, 20.5);
+  EXPECT_EQ(got.at("3/pressure/1m/" + std::to_string(At(10, 0))).max, 1001.87);
+
+  std::vector<std::string> reasons;
+  state.set_reject_handler([&](std::string_view reason, std::string_view, std::string_view) { reasons.emplace_back(reason); });
+  EXPECT_FALSE(state.AddRecord({0, 1, At(10, 0, 31), 0, "x3", value}));
+  EXPECT_FALSE(state.AddRecord({0, 2, At(10, 0, 31), 0, "3", "{\"temperature\": "}));
+  EXPECT_EQ(reasons, (std::vector<std::string>{"invalid", "invalid"}));
+  EXPECT_EQ(state.next_offset(0), 3);
+}
+
+TEST(RollupStateTest, MessageShapeFollowsTheFormatDoc) {
+  RollupState state({.resolutions = {MakeResolution(kHour)}, .partitions = 4});
+  ASSERT_TRUE(Feed(state, 3, 0, {7, At(10, 6, 4), {{"temperature", 12.5}}}));
+  std::vector<RollupMessage> out;
+  state.Emit(&out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].partition, 3);
+  EXPECT_EQ(out[0].timestamp_us, At(10, 0));
+  EXPECT_EQ(out[0].key, "7/temperature/1h/1705831200000000");
+  EXPECT_EQ(out[0].value,
+            "{\"sensor_id\":7,\"field\":\"temperature\",\"resolution\":\"1h\",\"window_start\":\"2024-01-21T10:00:00.000000Z\","
+            "\"window_end\":\"2024-01-21T11:00:00.000000Z\",\"count\":1,\"min\":12.5,\"max\":12.5,\"mean\":12.5,\"stddev\":0,"
+            "\"first\":12.5,\"last\":12.5,\"revision\":1,\"final\":false}");
+}
+
+}  // namespace
+}  // namespace mare::rollup
