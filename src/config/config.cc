@@ -135,7 +135,7 @@ void Merge(toml::table& dst, const toml::table& src) {
 Status Apply(const toml::table& root, Config* c) {
   Section top(&root, "");
   MARE_RETURN_IF_ERROR(top.String("data_dir", &c->data_dir));
-  MARE_RETURN_IF_ERROR(top.NoOthers({"log", "ingest", "sources", "http", "sink"}));
+  MARE_RETURN_IF_ERROR(top.NoOthers({"log", "ingest", "sources", "http", "rollup", "sink"}));
 
   Section log(Sub(root, "log"), "log");
   int64_t partitions = c->log.partitions;
@@ -195,6 +195,19 @@ Status Apply(const toml::table& root, Config* c) {
   MARE_RETURN_IF_ERROR(http.Int("threads", &c->http.threads, 1, 256));
   MARE_RETURN_IF_ERROR(http.Size("max_body_bytes", &c->http.max_body_bytes));
   MARE_RETURN_IF_ERROR(http.NoOthers());
+
+  Section rollup(Sub(root, "rollup"), "rollup");
+  MARE_RETURN_IF_ERROR(rollup.Bool("enabled", &c->rollup.enabled));
+  MARE_RETURN_IF_ERROR(rollup.Strings("resolutions", &c->rollup.resolutions));
+  MARE_RETURN_IF_ERROR(rollup.Duration("lateness", &c->rollup.lateness_us));
+  MARE_RETURN_IF_ERROR(rollup.Duration("emit_interval", &c->rollup.emit_interval_us));
+  MARE_RETURN_IF_ERROR(rollup.Duration("checkpoint_interval", &c->rollup.checkpoint_interval_us));
+  MARE_RETURN_IF_ERROR(rollup.NoOthers());
+  if (c->rollup.resolutions.empty()) return Status::InvalidArgument("rollup.resolutions must name at least one window length");
+  for (const std::string& r : c->rollup.resolutions) {
+    auto d = ParseDurationMicros(r);
+    if (!d.ok() || *d <= 0) return Status::InvalidArgument("rollup.resolutions: '" + r + "' is not a window length such as \"1h\"");
+  }
 
   const toml::table* sink = Sub(root, "sink");
   Section sinks(sink, "sink");
@@ -269,6 +282,7 @@ std::string FormatConfig(const Config& c) {
       "[sources.tcp]\nenabled = {}\nlisten = {}\nmax_connections = {}\n\n"
       "[sources.unix]\nenabled = {}\npath = {}\n\n"
       "[http]\nenabled = {}\nlisten = {}\nthreads = {}\nmax_body_bytes = {}\n\n"
+      "[rollup]\nenabled = {}\nresolutions = {}\nlateness = \"{}\"\nemit_interval = \"{}\"\ncheckpoint_interval = \"{}\"\n\n"
       "[sink.mariadb]\nenabled = {}\nhost = {}\nport = {}\nsocket = {}\nuser = {}\npassword = {}\ndatabase = {}\nbatch = {}\n",
       Quote(c.data_dir), Quote(c.log.kind), c.log.partitions, Quote(c.log.fsync), FormatDuration(c.log.fsync_interval_us),
       c.log.segment_bytes, FormatDuration(c.log.segment_age_us), FormatDuration(c.log.retention_us), c.log.retention_bytes,
@@ -276,7 +290,8 @@ std::string FormatConfig(const Config& c) {
       strings(c.ingest.numeric_fields), c.ingest.dead_letter_max, c.udp.enabled, Quote(c.udp.listen), c.udp.threads,
       c.udp.receive_buffer_bytes, c.udp.batch, c.udp.max_datagram_bytes, c.tcp.enabled, Quote(c.tcp.listen),
       c.tcp.max_connections, c.unix_socket.enabled, Quote(c.UnixPath()), c.http.enabled, Quote(c.http.listen), c.http.threads,
-      c.http.max_body_bytes, c.sink_mariadb.enabled, Quote(c.sink_mariadb.host), c.sink_mariadb.port,
+      c.http.max_body_bytes, c.rollup.enabled, strings(c.rollup.resolutions), FormatDuration(c.rollup.lateness_us),
+      FormatDuration(c.rollup.emit_interval_us), FormatDuration(c.rollup.checkpoint_interval_us), c.sink_mariadb.enabled, Quote(c.sink_mariadb.host), c.sink_mariadb.port,
       Quote(c.sink_mariadb.socket), Quote(c.sink_mariadb.user),
       Quote(c.sink_mariadb.password.empty() ? "" : "(set)"), Quote(c.sink_mariadb.database), c.sink_mariadb.batch);
 }

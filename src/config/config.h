@@ -63,6 +63,14 @@ struct Config {
     int64_t max_body_bytes = 64LL << 20;
   } http;
 
+  struct Rollup {
+    bool enabled = true;
+    std::vector<std::string> resolutions = {"1m", "1h", "1d"};
+    int64_t lateness_us = 600'000'000;
+    int64_t emit_interval_us = 1'000'000;
+    int64_t checkpoint_interval_us = 1'000'000;
+  } rollup;
+
   struct SinkMariaDb {
     bool enabled = false;
     std::string host = "127.0.0.1";
