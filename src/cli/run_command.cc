@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/process.h"
 #include "cli/sink_options.h"
 #include "common/metrics.h"
 #include "common/time.h"
@@ -66,12 +67,7 @@ int Run(const RunFlags& flags) {
   }
 
   // Signals go to the main thread only: block them before any thread starts.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+  sigset_t signals = BlockStopSignals();
 
   metrics::Registry& registry = metrics::Registry::Global();
   log::EmbeddedLogOptions lo;
@@ -156,9 +152,7 @@ int Run(const RunFlags& flags) {
   std::unique_ptr<HttpSource> http_source;
   if (c.http.enabled) {
     http = std::make_unique<HttpServer>(static_cast<int>(c.http.threads), static_cast<size_t>(c.http.max_body_bytes));
-    http->routes().Get("/metrics", [&registry](const httplib::Request&, httplib::Response& res) {
-      res.set_content(registry.Render(), "text/plain; version=0.0.4");
-    });
+    ServeMetrics(*http, registry);
     http->routes().Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
     http_source = std::make_unique<HttpSource>(&ingest, http.get(), static_cast<int>(c.http.threads));
     s = http->Start(c.http.listen);

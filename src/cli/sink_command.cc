@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/process.h"
 #include "cli/sink_options.h"
 #include "common/metrics.h"
 #include "config/config.h"
@@ -50,17 +51,11 @@ int RunMariaDbSink(const SinkFlags& flags) {
     std::cerr << "mare sink mariadb: " << config.status().message() << "\n";
     return 2;
   }
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  sigset_t signals = BlockStopSignals();
 
   metrics::Registry& registry = metrics::Registry::Global();
   HttpServer http(2);
-  http.routes().Get("/metrics", [&registry](const httplib::Request&, httplib::Response& res) {
-    res.set_content(registry.Render(), "text/plain; version=0.0.4");
-  });
+  ServeMetrics(http, registry);
   Status s = http.Start(flags.metrics_listen);
   if (!s.ok()) {
     spdlog::error("{}", s.ToString());

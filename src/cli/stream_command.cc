@@ -8,10 +8,12 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/process.h"
 #include "common/metrics.h"
 #include "common/time.h"
 #include "log/embedded_log.h"
 #include "processors/rollup/rollup_processor.h"
+#include "server/http_server.h"
 #include "sources/dead_letter.h"
 
 namespace mare::cli {
@@ -24,6 +26,7 @@ struct StreamFlags {
   std::string emit_interval = "1s";
   std::string checkpoint_interval = "1s";
   uint64_t dead_letter_max = 10'000;
+  std::string metrics_listen = "127.0.0.1:8082";
 };
 
 int Fail(const std::string& what) {
@@ -47,11 +50,7 @@ int Stream(const StreamFlags& flags) {
   o.checkpoint_interval_us = *checkpoint;
   o.checkpoint_dir = flags.data_dir + "/rollup";
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  sigset_t signals = BlockStopSignals();
 
   metrics::Registry& registry = metrics::Registry::Global();
   log::EmbeddedLogOptions lo;
@@ -67,6 +66,13 @@ int Stream(const StreamFlags& flags) {
   auto dead_letter = DeadLetter::Open(flags.data_dir + "/dead-letter.log", flags.dead_letter_max, &registry);
   if (!dead_letter.ok()) {
     spdlog::error("dead-letter: {}", dead_letter.status().ToString());
+    return 1;
+  }
+  HttpServer http(2);
+  ServeMetrics(http, registry);
+  Status listening = http.Start(flags.metrics_listen);
+  if (!listening.ok()) {
+    spdlog::error("{}", listening.ToString());
     return 1;
   }
   auto started = rollup::RollupProcessor::Start(o, log.get(), dead_letter->get(), &registry);
@@ -113,6 +119,7 @@ int Stream(const StreamFlags& flags) {
     }
   }
   Status s = processor->Stop();
+  http.Stop();
   if (!s.ok()) {
     spdlog::error("rollup: {}", s.ToString());
     return 1;
@@ -139,6 +146,7 @@ void AddStreamCommand(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--lateness", flags->lateness, "Allowed lateness behind the newest event time (rollup.lateness)")
       ->capture_default_str();
+  cmd->add_option("--metrics-listen", flags->metrics_listen, "Where to serve /metrics")->capture_default_str();
   cmd->add_option("--emit-interval", flags->emit_interval, "How often changed windows are emitted (rollup.emit_interval)")
       ->capture_default_str();
   cmd->add_option("--checkpoint-interval", flags->checkpoint_interval,

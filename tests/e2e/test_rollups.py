@@ -129,3 +129,44 @@ def test_kill9_mid_stream_restart_rollups_still_exact(tmp_path):
         run = run_with_sink(data, db)
         with run:
             assert_tables_equal(db, data)
+
+
+def test_mare_stream_alone_rolls_up_what_mare_run_ingested(tmp_path):
+    import signal
+    import subprocess
+
+    from harness import MARE, free_port
+    data = tmp_path / "data"
+    run = MareRun(data, extra=["rollup.enabled=false"])
+    with run:
+        mare("simulate", "--sensors", "3", "--count", "120", "--seed", "5", "--flat-out", "--no-faults",
+             "--start", "2024-01-21 10:00:00", "--target", f"{run.http_url}/api/v1/ingest")
+    metrics_port = free_port()
+    stream = subprocess.Popen([MARE, "stream", "--data-dir", str(data), "--metrics-listen", f"127.0.0.1:{metrics_port}"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 30
+    read = None
+    while time.time() < deadline:
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2).read().decode()
+            read = next((float(l.split()[-1]) for l in text.splitlines() if l.startswith("mare_rollup_readings_total ")), None)
+            if read == 360:
+                break
+        except OSError:
+            pass
+        time.sleep(0.1)
+    stream.send_signal(signal.SIGTERM)
+    out = stream.communicate(timeout=30)[0].decode()
+    assert stream.returncode == 0, out
+    assert read == 360
+    assert (data / "rollup" / "checkpoint").exists()
+    # Every window of the hour table, newest revision, equals the from-scratch computation.
+    newest = {}
+    for r in log_records(data, "rollups"):
+        if r["value"]["resolution"] == "1h" and r["value"]["revision"] >= newest.get(r["key"], {"revision": -1})["revision"]:
+            newest[r["key"]] = r["value"]
+    want = from_scratch(data, TABLES["rollup_hour"])
+    assert len(newest) == len(want)
+    for v in newest.values():
+        e = want[(v["sensor_id"], v["field"], v["window_start"].replace("T", " ").replace("Z", ""))]
+        assert v["count"] == e[0] and v["min"] == e[1] and v["max"] == e[2] and close(v["mean"], e[3], 1e-9)

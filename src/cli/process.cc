@@ -1,0 +1,23 @@
+#include "cli/process.h"
+
+#include <httplib.h>
+
+namespace mare::cli {
+
+sigset_t BlockStopSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  return signals;
+}
+
+void ServeMetrics(HttpServer& server, metrics::Registry& registry) {
+  server.routes().Get("/metrics", [&registry](const httplib::Request&, httplib::Response& res) {
+    res.set_content(registry.Render(), "text/plain; version=0.0.4");
+  });
+}
+
+}  // namespace mare::cli
