@@ -31,6 +31,8 @@ run: build
 bench: build
 	@bench/parse.py $(BUILD)
 	@bench/udp.py $(BUILD)
+	@bench/rollup.py $(BUILD)
+	@bench/freshness.py $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
