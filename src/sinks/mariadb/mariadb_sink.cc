@@ -4,7 +4,9 @@
 #include <mysql.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <set>
@@ -206,34 +208,62 @@ struct MariaDbSink::Impl {
     return Status::OK();
   }
 
-  Status ExecuteUpsert(MYSQL_STMT* stmt, const RollupMessage& m) {
-    char start[kReadingTimeLength];
-    FormatReadingTime(m.window_start_us, start);
-    unsigned long field_len = m.field.size(), start_len = kReadingTimeLength;
-    uint32_t sensor = m.sensor_id;
-    int64_t count = m.count, revision = m.revision;
-    double values[6] = {m.min, m.max, m.mean, m.stddev, m.first, m.last};
+  // One row of a bulk upsert, bound row-wise (STMT_ATTR_ROW_SIZE): the connector sends all rows
+  // of a table in one execution of the prepared statement.
+  struct BulkRow {
+    uint32_t sensor_id;
+    char field[65];  // field names are at most 64 bytes (docs/formats/reading.md)
+    char field_indicator;
+    char start[kReadingTimeLength + 1];
+    char start_indicator;
+    int64_t count;
+    double values[6];  // min, max, mean, stddev, first, last
+    int64_t revision;
+  };
+  std::vector<BulkRow> bulk;
+
+  Status ExecuteUpserts(MYSQL_STMT* stmt, const std::vector<const RollupMessage*>& messages) {
+    bulk.assign(messages.size(), BulkRow{});
+    for (size_t i = 0; i < messages.size(); ++i) {
+      const RollupMessage& m = *messages[i];
+      BulkRow& r = bulk[i];
+      r.sensor_id = m.sensor_id;
+      std::snprintf(r.field, sizeof r.field, "%s", m.field.c_str());
+      r.field_indicator = STMT_INDICATOR_NTS;
+      FormatReadingTime(m.window_start_us, r.start);
+      r.start[kReadingTimeLength] = '\0';
+      r.start_indicator = STMT_INDICATOR_NTS;
+      r.count = m.count;
+      double v[6] = {m.min, m.max, m.mean, m.stddev, m.first, m.last};
+      std::copy(v, v + 6, r.values);
+      r.revision = m.revision;
+    }
+    BulkRow& first = bulk[0];
     MYSQL_BIND b[11] = {};
     b[0].buffer_type = MYSQL_TYPE_LONG;
-    b[0].buffer = &sensor;
+    b[0].buffer = &first.sensor_id;
     b[0].is_unsigned = 1;
     b[1].buffer_type = MYSQL_TYPE_STRING;
-    b[1].buffer = const_cast<char*>(m.field.data());
-    b[1].buffer_length = field_len;
-    b[1].length = &field_len;
+    b[1].buffer = first.field;
+    b[1].u.indicator = &first.field_indicator;
     b[2].buffer_type = MYSQL_TYPE_STRING;
-    b[2].buffer = start;
-    b[2].buffer_length = start_len;
-    b[2].length = &start_len;
+    b[2].buffer = first.start;
+    b[2].u.indicator = &first.start_indicator;
     b[3].buffer_type = MYSQL_TYPE_LONGLONG;
-    b[3].buffer = &count;
+    b[3].buffer = &first.count;
     for (int i = 0; i < 6; ++i) {
       b[4 + i].buffer_type = MYSQL_TYPE_DOUBLE;
-      b[4 + i].buffer = &values[i];
+      b[4 + i].buffer = &first.values[i];
     }
     b[10].buffer_type = MYSQL_TYPE_LONGLONG;
-    b[10].buffer = &revision;
-    if (mysql_stmt_bind_param(stmt, b) != 0 || mysql_stmt_execute(stmt) != 0) return StmtError(stmt, "upsert");
+    b[10].buffer = &first.revision;
+    unsigned int rows = static_cast<unsigned int>(bulk.size());
+    size_t row_size = sizeof(BulkRow);
+    if (mysql_stmt_attr_set(stmt, STMT_ATTR_ARRAY_SIZE, &rows) != 0 ||
+        mysql_stmt_attr_set(stmt, STMT_ATTR_ROW_SIZE, &row_size) != 0 || mysql_stmt_bind_param(stmt, b) != 0 ||
+        mysql_stmt_execute(stmt) != 0) {
+      return StmtError(stmt, "upsert");
+    }
     return Status::OK();
   }
 
@@ -276,10 +306,11 @@ struct MariaDbSink::Impl {
       if (!inserted && m.revision >= it->second.revision) it->second = m;
     }
     int64_t start = MonotonicMicros();
-    for (const auto& [key, msg] : newest) {
-      std::string table = RollupTable(msg.resolution);
+    std::map<std::string, std::vector<const RollupMessage*>> by_table;
+    for (const auto& [key, msg] : newest) by_table[RollupTable(msg.resolution)].push_back(&msg);
+    for (const auto& [table, messages] : by_table) {
       MARE_RETURN_IF_ERROR(EnsureTable(table));
-      MARE_RETURN_IF_ERROR(ExecuteUpsert(upserts[table], msg));
+      MARE_RETURN_IF_ERROR(ExecuteUpserts(upserts[table], messages));
     }
     for (const auto& [p, n] : next) MARE_RETURN_IF_ERROR(ExecuteOffset(p, n));
     if (mysql_commit(conn) != 0) return Error("commit");
