@@ -14,6 +14,13 @@ sigset_t BlockStopSignals() {
   return signals;
 }
 
+Result<Config> LoadCommandConfig(const std::string& path, const std::vector<std::string>& overrides,
+                                 const std::string& data_dir) {
+  auto config = LoadConfig(path, overrides);
+  if (config.ok() && !data_dir.empty()) config->data_dir = data_dir;
+  return config;
+}
+
 void ServeMetrics(HttpServer& server, metrics::Registry& registry) {
   server.routes().Get("/metrics", [&registry](const httplib::Request&, httplib::Response& res) {
     res.set_content(registry.Render(), "text/plain; version=0.0.4");

@@ -3,7 +3,11 @@
 
 #include <signal.h>
 
+#include <string>
+#include <vector>
+
 #include "common/metrics.h"
+#include "config/config.h"
 #include "server/http_server.h"
 
 namespace mare::cli {
@@ -11,6 +15,11 @@ namespace mare::cli {
 // Blocks SIGINT and SIGTERM in this thread and every thread started after it, so that only the
 // main thread takes them (with sigtimedwait on the returned set). Ignores SIGPIPE.
 sigset_t BlockStopSignals();
+
+// The command's configuration: the file (if any), then the --set overrides, then --data-dir
+// (if given) over data_dir.
+Result<Config> LoadCommandConfig(const std::string& path, const std::vector<std::string>& overrides,
+                                 const std::string& data_dir);
 
 // GET /metrics: the registry in Prometheus text format.
 void ServeMetrics(HttpServer& server, metrics::Registry& registry);

@@ -47,9 +47,7 @@ uint64_t Sum(metrics::Registry& r, const char* name, const std::vector<std::stri
 }
 
 int Run(const RunFlags& flags) {
-  std::vector<std::string> overrides = flags.overrides;
-  if (!flags.data_dir.empty()) overrides.push_back("data_dir=\"" + flags.data_dir + "\"");
-  auto config = LoadConfig(flags.config_path, overrides);
+  auto config = LoadCommandConfig(flags.config_path, flags.overrides, flags.data_dir);
   if (!config.ok()) {
     std::cerr << "mare run: " << config.status().message() << "\n";
     return 2;

@@ -44,9 +44,7 @@ struct SinkFlags {
 };
 
 int RunMariaDbSink(const SinkFlags& flags) {
-  std::vector<std::string> overrides = flags.overrides;
-  if (!flags.data_dir.empty()) overrides.push_back("data_dir=\"" + flags.data_dir + "\"");
-  auto config = LoadConfig(flags.config_path, overrides);
+  auto config = LoadCommandConfig(flags.config_path, flags.overrides, flags.data_dir);
   if (!config.ok()) {
     std::cerr << "mare sink mariadb: " << config.status().message() << "\n";
     return 2;
