@@ -144,19 +144,24 @@ def test_mare_stream_alone_rolls_up_what_mare_run_ingested(tmp_path):
     metrics_port = free_port()
     stream = subprocess.Popen([MARE, "stream", "--data-dir", str(data), "--metrics-listen", f"127.0.0.1:{metrics_port}"],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.time() + 30
-    read = None
-    while time.time() < deadline:
-        try:
-            text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2).read().decode()
-            read = next((float(l.split()[-1]) for l in text.splitlines() if l.startswith("mare_rollup_readings_total ")), None)
-            if read == 360:
-                break
-        except OSError:
-            pass
-        time.sleep(0.1)
-    stream.send_signal(signal.SIGTERM)
-    out = stream.communicate(timeout=30)[0].decode()
+    try:
+        deadline = time.time() + 30
+        read = None
+        while time.time() < deadline:
+            try:
+                text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2).read().decode()
+                read = next((float(l.split()[-1]) for l in text.splitlines() if l.startswith("mare_rollup_readings_total ")), None)
+                if read == 360:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        stream.send_signal(signal.SIGTERM)
+        out = stream.communicate(timeout=30)[0].decode()
+    finally:
+        if stream.poll() is None:  # a failure above must not leave it running
+            stream.kill()
+            stream.wait()
     assert stream.returncode == 0, out
     assert read == 360
     assert (data / "rollup" / "checkpoint").exists()

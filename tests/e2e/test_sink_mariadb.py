@@ -7,6 +7,8 @@ import subprocess
 import time
 import urllib.request
 
+import pytest
+
 from harness import MARE, free_port, mare
 from mariadb_server import MariaDB
 
@@ -50,6 +52,20 @@ def revisions(first_hour, hours, max_count):
     return messages, newest
 
 
+STARTED = []
+
+
+@pytest.fixture(autouse=True)
+def no_sink_outlives_its_test():
+    """A failing assertion must not leave a sink process running."""
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 class Sink:
     def __init__(self, data_dir, db):
         self.metrics_port = free_port()
@@ -57,6 +73,7 @@ class Sink:
                                       f"127.0.0.1:{self.metrics_port}", "--set", f"sink.mariadb.port={db.port}",
                                       "--set", "sink.mariadb.batch=10"],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        STARTED.append(self.proc)
 
     def metric(self, name):
         try:
