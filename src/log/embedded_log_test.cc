@@ -4,6 +4,8 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+
+#include "common/scratch_dir.h"
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,13 +35,9 @@ int64_t FakeNow() { return fake_now.load(); }
 class EmbeddedLogTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/mare-log-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
     options_.dir = dir_;
     options_.metrics = &registry_;
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   std::unique_ptr<Log> Open(const EmbeddedLogOptions& options) {
     auto log = OpenEmbeddedLog(options);
@@ -118,7 +116,8 @@ class EmbeddedLogTest : public ::testing::Test {
     return starts;
   }
 
-  std::string dir_;
+  ScratchDir scratch_{"mare-log-test"};
+  const std::string dir_ = scratch_.path();
   metrics::Registry registry_;
   EmbeddedLogOptions options_;
 };

@@ -4,6 +4,8 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+
+#include "common/scratch_dir.h"
 #include <unistd.h>
 #include <zlib.h>
 
@@ -127,9 +129,6 @@ TEST(MetaFiles, TopicMetaAndOffsetsRoundTrip) {
 class ScanTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/mare-format-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
     path_ = dir_ + "/" + SegmentFileName(0);
     for (int i = 0; i < 3; ++i) {
       std::string value = "value" + std::to_string(i);  // outlives the records that view it
@@ -139,7 +138,6 @@ class ScanTest : public ::testing::Test {
       contents_ += b;
     }
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   SegmentScan Scan(const std::string& bytes, bool verify = true) {
     int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
@@ -152,7 +150,9 @@ class ScanTest : public ::testing::Test {
     return scan;
   }
 
-  std::string dir_, path_, contents_;
+  ScratchDir scratch_{"mare-format-test"};
+  const std::string dir_ = scratch_.path();
+  std::string path_, contents_;
   std::vector<int64_t> batch_starts_;
 };
 

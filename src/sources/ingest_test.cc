@@ -3,6 +3,8 @@
 #include "sources/ingest.h"
 
 #include <gtest/gtest.h>
+
+#include "common/scratch_dir.h"
 #include <unistd.h>
 
 #include <filesystem>
@@ -15,10 +17,6 @@ namespace {
 class IngestTest : public testing::Test {
  protected:
   void SetUp() override {
-    dir_ = testing::TempDir() + "/ingest_test_" + std::to_string(::getpid()) + "_" +
-           testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
     log::EmbeddedLogOptions o;
     o.dir = dir_ + "/log";
     o.metrics = &registry_;
@@ -29,10 +27,6 @@ class IngestTest : public testing::Test {
     auto dl = DeadLetter::Open(dir_ + "/dead-letter.log", 100, &registry_);
     ASSERT_TRUE(dl.ok());
     dead_letter_ = std::move(*dl);
-  }
-  void TearDown() override {
-    log_.reset();
-    std::filesystem::remove_all(dir_);
   }
   struct Stored {
     int32_t partition;
@@ -53,7 +47,8 @@ class IngestTest : public testing::Test {
     return all;
   }
 
-  std::string dir_;
+  ScratchDir scratch_{"mare-ingest-test"};
+  const std::string dir_ = scratch_.path();
   metrics::Registry registry_;
   std::unique_ptr<log::Log> log_;
   std::unique_ptr<DeadLetter> dead_letter_;

@@ -3,6 +3,8 @@
 #include "processors/rollup/checkpoint.h"
 
 #include <gtest/gtest.h>
+
+#include "common/scratch_dir.h"
 #include <unistd.h>
 
 #include <filesystem>
@@ -16,14 +18,9 @@ namespace {
 
 class CheckpointTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/mare_rollup_ckpt_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    path_ = dir_ + "/checkpoint";
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string dir_, path_;
+  ScratchDir scratch_{"mare-rollup-ckpt"};
+  const std::string dir_ = scratch_.path();
+  const std::string path_ = dir_ + "/checkpoint";
 };
 
 void FeedRange(RollupState& s, std::mt19937_64& rng, int64_t* t, int64_t* offsets, int n) {

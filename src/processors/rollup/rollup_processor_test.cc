@@ -3,6 +3,8 @@
 #include "processors/rollup/rollup_processor.h"
 
 #include <gtest/gtest.h>
+
+#include "common/scratch_dir.h"
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,13 +30,6 @@ constexpr int32_t kPartitions = 4;
 
 class RollupProcessorTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/mare_rollup_proc_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   std::unique_ptr<log::Log> OpenLog(metrics::Registry* registry) {
     log::EmbeddedLogOptions o;
     o.dir = dir_ + "/log";
@@ -55,7 +50,8 @@ class RollupProcessorTest : public ::testing::Test {
     return o;
   }
 
-  std::string dir_;
+  ScratchDir scratch_{"mare-rollup-proc"};
+  const std::string dir_ = scratch_.path();
 };
 
 // Readings of `sensors` sensors from t, about 1 s apart, a few minutes out of order, and 1% more
