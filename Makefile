@@ -29,10 +29,12 @@ run: build
 	@scripts/run-demo.sh $(MARE)
 
 bench: build
+	@scripts/setup-bench.sh
 	@bench/parse.py $(BUILD)
 	@bench/udp.py $(BUILD)
 	@bench/rollup.py $(BUILD)
 	@bench/freshness.py $(BUILD)
+	@bench/store.py --build $(BUILD)/bin
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

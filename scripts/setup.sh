@@ -42,3 +42,10 @@ if ! python3 -c 'import pytest' 2>/dev/null; then
   python3 -m pip install --quiet pytest 2>/dev/null || python3 -m pip install --quiet --break-system-packages pytest
 fi
 python3 -c 'import pytest' || { echo "setup: pytest is still missing for $(command -v python3)" >&2; exit 1; }
+
+# duckdb: the query oracle and a peer of the store benchmark (bench/store.py generates its data with it).
+if ! python3 -c 'import duckdb' 2>/dev/null; then
+  echo "setup: installing duckdb from PyPI"
+  python3 -m pip install --quiet duckdb 2>/dev/null || python3 -m pip install --quiet --break-system-packages duckdb
+fi
+python3 -c 'import duckdb' || { echo "setup: duckdb is still missing for $(command -v python3)" >&2; exit 1; }
