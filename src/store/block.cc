@@ -1,0 +1,196 @@
+#include "store/block.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace mare::store {
+
+void RowBuffer::AddRow(int64_t ts) {
+  ts_.push_back(ts);
+  bytes_ += 8;
+  for (auto& c : columns_) {
+    if (!c.used) continue;
+    c.present.push_back(0);
+    if (c.type == FieldType::kNumber) {
+      c.numbers.push_back(0);
+    } else {
+      c.texts.emplace_back();
+    }
+  }
+}
+
+RowBuffer::Column& RowBuffer::ColumnFor(uint32_t field, FieldType type) {
+  if (field >= columns_.size()) columns_.resize(field + 1);
+  Column& c = columns_[field];
+  if (!c.used) {
+    c.used = true;
+    c.type = type;
+    c.present.assign(ts_.size(), 0);
+    if (type == FieldType::kNumber) {
+      c.numbers.assign(ts_.size(), 0);
+    } else {
+      c.texts.assign(ts_.size(), std::string());
+    }
+  }
+  return c;
+}
+
+void RowBuffer::SetNumber(uint32_t field, double value) {
+  Column& c = ColumnFor(field, FieldType::kNumber);
+  c.numbers.back() = value;
+  c.present.back() = 1;
+  bytes_ += 9;
+}
+
+void RowBuffer::SetText(uint32_t field, std::string_view value) {
+  Column& c = ColumnFor(field, FieldType::kText);
+  c.texts.back().assign(value);
+  c.present.back() = 1;
+  bytes_ += 33 + (value.size() > 15 ? value.size() : 0);
+}
+
+void RowBuffer::AppendRows(const RowBuffer& other, size_t begin, size_t end) {
+  for (size_t i = begin; i < end; ++i) {
+    AddRow(other.ts_[i]);
+    for (uint32_t f = 0; f < other.columns_.size(); ++f) {
+      const Column& c = other.columns_[f];
+      if (!c.used || !c.present[i]) continue;
+      if (c.type == FieldType::kNumber) {
+        SetNumber(f, c.numbers[i]);
+      } else {
+        SetText(f, c.texts[i]);
+      }
+    }
+  }
+}
+
+void RowBuffer::SortByTime() {
+  if (std::is_sorted(ts_.begin(), ts_.end())) return;
+  std::vector<uint32_t> order(ts_.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return ts_[a] < ts_[b]; });
+  auto permute = [&](auto& v) {
+    auto copy = v;
+    for (size_t i = 0; i < order.size(); ++i) v[i] = std::move(copy[order[i]]);
+  };
+  permute(ts_);
+  for (auto& c : columns_) {
+    if (!c.used) continue;
+    permute(c.present);
+    if (c.type == FieldType::kNumber) {
+      permute(c.numbers);
+    } else {
+      permute(c.texts);
+    }
+  }
+}
+
+namespace {
+
+ColumnStats NumberStats(std::span<const int64_t> ts, std::span<const double> v, std::span<const uint8_t> present) {
+  ColumnStats s;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (!present[i]) continue;
+    if (s.count == 0) {
+      s.first = v[i];
+      s.first_ts = ts[i];
+    }
+    s.last = v[i];
+    s.last_ts = ts[i];
+    ++s.count;
+    s.min = std::min(s.min, v[i]);
+    s.max = std::max(s.max, v[i]);
+    s.sum += v[i];
+  }
+  if (s.count > 0) {
+    double mean = s.sum / s.count;
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (present[i]) s.m2 += (v[i] - mean) * (v[i] - mean);
+    }
+  }
+  return s;
+}
+
+ColumnStats TextStats(std::span<const int64_t> ts, std::span<const std::string_view> v, std::span<const uint8_t> present) {
+  ColumnStats s;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (!present[i]) continue;
+    if (s.count == 0) {
+      s.first_text.assign(v[i]);
+      s.first_ts = ts[i];
+    }
+    s.last_ts = ts[i];
+    ++s.count;
+  }
+  for (size_t i = v.size(); i-- > 0;) {
+    if (present[i]) {
+      s.last_text.assign(v[i]);
+      break;
+    }
+  }
+  return s;
+}
+
+}  // namespace
+
+EncodedBlock EncodeBlock(const RowBuffer& rows, size_t begin, size_t end) {
+  EncodedBlock block;
+  BlockMeta& meta = block.meta;
+  size_t n = end - begin;
+  std::span<const int64_t> ts(rows.ts().data() + begin, n);
+  meta.sensor_id = rows.sensor_id();
+  meta.rows = static_cast<uint32_t>(n);
+  meta.min_ts = ts.front();
+  meta.max_ts = ts.back();
+  EncodeTimestamps(ts, &block.bytes);
+  meta.ts_length = static_cast<uint32_t>(block.bytes.size());
+  std::vector<std::string_view> views;
+  for (uint32_t f = 0; f < rows.columns().size(); ++f) {
+    const auto& c = rows.columns()[f];
+    if (!c.used) continue;
+    std::span<const uint8_t> present(c.present.data() + begin, n);
+    if (std::find(present.begin(), present.end(), 1) == present.end()) continue;
+    bool all = std::find(present.begin(), present.end(), 0) == present.end();
+    ColumnMeta col;
+    col.field = f;
+    col.type = c.type;
+    col.offset = static_cast<uint32_t>(block.bytes.size());
+    if (c.type == FieldType::kNumber) {
+      std::span<const double> values(c.numbers.data() + begin, n);
+      col.stats = NumberStats(ts, values, present);
+      EncodeNumbers(values, all ? std::span<const uint8_t>() : present, &block.bytes);
+    } else {
+      views.assign(c.texts.begin() + static_cast<std::ptrdiff_t>(begin), c.texts.begin() + static_cast<std::ptrdiff_t>(end));
+      col.stats = TextStats(ts, views, present);
+      EncodeTexts(views, all ? std::span<const uint8_t>() : present, &block.bytes);
+    }
+    col.length = static_cast<uint32_t>(block.bytes.size() - col.offset);
+    meta.columns.push_back(std::move(col));
+  }
+  meta.length = static_cast<uint32_t>(block.bytes.size());
+  return block;
+}
+
+Status DecodeBlockTimestamps(const BlockMeta& meta, std::string_view bytes, std::vector<int64_t>* ts) {
+  if (meta.ts_length > bytes.size()) return Status::Corruption("block shorter than its timestamp chunk");
+  return DecodeTimestamps(bytes.substr(0, meta.ts_length), meta.rows, ts);
+}
+
+Status DecodeBlockColumn(const BlockMeta& meta, std::string_view bytes, uint32_t field, FieldType type, ColumnValues* out) {
+  const ColumnMeta* c = meta.Column(field);
+  if (c == nullptr) {
+    out->Clear();
+    out->valid.assign(meta.rows, 0);
+    if (type == FieldType::kNumber) {
+      out->numbers.assign(meta.rows, 0);
+    } else {
+      out->texts.assign(meta.rows, std::string_view());
+    }
+    return Status::OK();
+  }
+  if (static_cast<size_t>(c->offset) + c->length > bytes.size()) return Status::Corruption("block shorter than its column chunk");
+  std::string_view chunk = bytes.substr(c->offset, c->length);
+  return type == FieldType::kNumber ? DecodeNumbers(chunk, meta.rows, out) : DecodeTexts(chunk, meta.rows, out);
+}
+
+}  // namespace mare::store

@@ -1,0 +1,136 @@
+// Blocks: the unit of the store. A block holds one sensor's readings within one UTC hour (at
+// most kMaxBlockRows of them), one column chunk per field, with statistics per column so that
+// whole-block aggregates need no decoding. RowBuffer is a block's rows before encoding (the
+// memtable's and compaction's working form).
+//
+//   RowBuffer rows(sensor_id);
+//   rows.Append(ts, fields...);        // any order
+//   rows.SortByTime();
+//   EncodedBlock block = EncodeBlock(rows, 0, rows.size());
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "store/column.h"
+
+namespace mare::store {
+
+constexpr int64_t kHourMicros = 3'600'000'000;
+constexpr size_t kMaxBlockRows = 65'536;
+
+inline int64_t HourOf(int64_t ts) { return ts >= 0 ? ts - ts % kHourMicros : ts - ((ts % kHourMicros) + kHourMicros) % kHourMicros; }
+
+enum class FieldType : uint8_t { kNumber = 1, kText = 2 };
+
+// The store's columns besides ts and sensor_id: a reading's location and its fields. The
+// location is kept as two number fields under names no reading field can have.
+constexpr std::string_view kLatField = "location.lat";
+constexpr std::string_view kLonField = "location.lon";
+
+// Statistics of one column over the rows of a block that have a value. first/last are the
+// values at the earliest/latest such row (the earliest-arrived among equal timestamps).
+struct ColumnStats {
+  uint32_t count = 0;
+  int64_t first_ts = 0;
+  int64_t last_ts = 0;
+  double min = std::numeric_limits<double>::infinity();
+  double max = -std::numeric_limits<double>::infinity();
+  double sum = 0;
+  double m2 = 0;  // sum of squared deviations from the block's mean (for stddev)
+  double first = 0;
+  double last = 0;
+  std::string first_text;
+  std::string last_text;
+};
+
+struct ColumnMeta {
+  uint32_t field = 0;  // store-wide field id (Schema)
+  FieldType type = FieldType::kNumber;
+  uint32_t offset = 0;  // of the chunk within the block's bytes
+  uint32_t length = 0;
+  ColumnStats stats;
+};
+
+struct BlockMeta {
+  uint32_t sensor_id = 0;
+  uint32_t rows = 0;
+  int64_t min_ts = 0;
+  int64_t max_ts = 0;
+  uint64_t offset = 0;  // of the block's bytes within its segment file
+  uint32_t length = 0;
+  uint32_t crc = 0;        // CRC-32 of the block's bytes
+  uint32_t ts_length = 0;  // the timestamp chunk comes first
+  std::vector<ColumnMeta> columns;  // sorted by field id
+
+  const ColumnMeta* Column(uint32_t field) const {
+    for (const auto& c : columns) {
+      if (c.field == field) return &c;
+      if (c.field > field) break;
+    }
+    return nullptr;
+  }
+};
+
+// One sensor's rows, column-wise. Columns are indexed by field id and grow as fields appear.
+class RowBuffer {
+ public:
+  struct Column {
+    FieldType type = FieldType::kNumber;
+    std::vector<double> numbers;
+    std::vector<std::string> texts;
+    std::vector<uint8_t> present;
+    bool used = false;
+  };
+
+  explicit RowBuffer(uint32_t sensor_id = 0) : sensor_id_(sensor_id) {}
+
+  uint32_t sensor_id() const { return sensor_id_; }
+  size_t size() const { return ts_.size(); }
+  const std::vector<int64_t>& ts() const { return ts_; }
+  const std::vector<Column>& columns() const { return columns_; }
+
+  // Starts a row; then SetNumber/SetText for its fields.
+  void AddRow(int64_t ts);
+  void SetNumber(uint32_t field, double value);
+  void SetText(uint32_t field, std::string_view value);
+  // Appends rows [begin, end) of another buffer.
+  void AppendRows(const RowBuffer& other, size_t begin, size_t end);
+  // Stable sort by timestamp.
+  void SortByTime();
+  size_t MemoryBytes() const { return bytes_; }
+
+ private:
+  Column& ColumnFor(uint32_t field, FieldType type);
+
+  uint32_t sensor_id_;
+  std::vector<int64_t> ts_;
+  std::vector<Column> columns_;
+  size_t bytes_ = 0;
+};
+
+struct EncodedBlock {
+  BlockMeta meta;  // offset and crc are set by the segment writer
+  std::string bytes;
+};
+
+// Encodes rows [begin, end) of a time-sorted buffer.
+EncodedBlock EncodeBlock(const RowBuffer& rows, size_t begin, size_t end);
+
+// A block's rows decoded, column by column on demand.
+struct DecodedColumn {
+  uint32_t field = 0;
+  FieldType type = FieldType::kNumber;
+  ColumnValues values;
+};
+
+// Decodes the timestamp chunk of a block's bytes.
+Status DecodeBlockTimestamps(const BlockMeta& meta, std::string_view bytes, std::vector<int64_t>* ts);
+// Decodes one column; a field the block lacks decodes as all absent.
+Status DecodeBlockColumn(const BlockMeta& meta, std::string_view bytes, uint32_t field, FieldType type, ColumnValues* out);
+
+}  // namespace mare::store

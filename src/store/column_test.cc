@@ -1,0 +1,154 @@
+#include "store/column.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "store/block.h"
+
+namespace mare::store {
+namespace {
+
+TEST(DecimalScale, FindsTheFewestDecimalsThatReadBackExactly) {
+  std::vector<double> a = {20.91, 21.5, 19};
+  EXPECT_EQ(DecimalScale(a), 2);
+  std::vector<double> b = {3.130123, 42.430456};
+  EXPECT_EQ(DecimalScale(b), 6);
+  std::vector<double> c = {1, 2, -7};
+  EXPECT_EQ(DecimalScale(c), 0);
+  std::vector<double> d = {std::sin(1.0)};
+  EXPECT_EQ(DecimalScale(d), -1);
+  std::vector<double> e = {NAN};
+  EXPECT_EQ(DecimalScale(e), -1);
+  std::vector<double> f = {1e300};
+  EXPECT_EQ(DecimalScale(f), -1);
+}
+
+TEST(Timestamps, RoundTripRegularAndIrregularSeries) {
+  std::vector<int64_t> ts;
+  for (int i = 0; i < 3600; ++i) ts.push_back(1'704'067'200'000'000 + i * 1'000'000LL);
+  std::string chunk;
+  EncodeTimestamps(ts, &chunk);
+  EXPECT_LT(chunk.size(), 100u) << "a regular series compresses to almost nothing";
+  std::vector<int64_t> back;
+  ASSERT_TRUE(DecodeTimestamps(chunk, ts.size(), &back).ok());
+  EXPECT_EQ(back, ts);
+
+  std::mt19937_64 rng(7);
+  ts = {-5'000'000, 0, 0, 17, 1'000'000'000'000'000};
+  for (int i = 0; i < 1000; ++i) ts.push_back(ts.back() + static_cast<int64_t>(rng() % 5'000'000));
+  chunk.clear();
+  EncodeTimestamps(ts, &chunk);
+  ASSERT_TRUE(DecodeTimestamps(chunk, ts.size(), &back).ok());
+  EXPECT_EQ(back, ts);
+}
+
+TEST(Numbers, DecimalsRoundTripBitExactly) {
+  std::mt19937_64 rng(1);
+  std::vector<double> v;
+  for (int i = 0; i < 5000; ++i) v.push_back(std::round((15 + 5 * std::sin(i / 500.0) + (rng() % 1000) / 2500.0) * 100) / 100);
+  std::string chunk;
+  EncodeNumbers(v, {}, &chunk);
+  EXPECT_EQ(static_cast<Encoding>(chunk[0]), Encoding::kDecimal);
+  EXPECT_LT(chunk.size(), v.size() * 2) << "two-decimal temperatures take under 2 bytes each";
+  ColumnValues out;
+  ASSERT_TRUE(DecodeNumbers(chunk, v.size(), &out).ok());
+  EXPECT_TRUE(out.valid.empty());
+  ASSERT_EQ(out.numbers.size(), v.size());
+  for (size_t i = 0; i < v.size(); ++i) ASSERT_EQ(out.numbers[i], v[i]) << i;
+}
+
+TEST(Numbers, ArbitraryDoublesAndMissingValues) {
+  std::vector<double> v = {std::sin(1.0), 0, -1e-300, 1e300, std::cos(2.0), 5};
+  std::vector<uint8_t> present = {1, 0, 1, 1, 1, 0};
+  std::string chunk;
+  EncodeNumbers(v, present, &chunk);
+  EXPECT_EQ(static_cast<Encoding>(chunk[0]), Encoding::kDouble);
+  ColumnValues out;
+  ASSERT_TRUE(DecodeNumbers(chunk, v.size(), &out).ok());
+  ASSERT_EQ(out.valid, present);
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (present[i]) {
+      EXPECT_EQ(out.numbers[i], v[i]);
+    }
+  }
+}
+
+TEST(Numbers, ConstantColumnTakesNoBitsPerValue) {
+  std::vector<double> v(4000, 1013.25);
+  std::string chunk;
+  EncodeNumbers(v, {}, &chunk);
+  EXPECT_LT(chunk.size(), 40u);
+  ColumnValues out;
+  ASSERT_TRUE(DecodeNumbers(chunk, v.size(), &out).ok());
+  EXPECT_EQ(out.numbers, v);
+}
+
+TEST(Texts, DictionaryRoundTrip) {
+  std::vector<std::string_view> v = {"ok", "ok", "degraded", "", "ok", "offline", "x"};
+  std::vector<uint8_t> present = {1, 1, 1, 1, 1, 1, 0};
+  std::string chunk;
+  EncodeTexts(v, present, &chunk);
+  ColumnValues out;
+  ASSERT_TRUE(DecodeTexts(chunk, v.size(), &out).ok());
+  ASSERT_EQ(out.valid, present);
+  for (size_t i = 0; i + 1 < v.size(); ++i) EXPECT_EQ(out.texts[i], v[i]);
+}
+
+TEST(Chunks, CorruptionIsReportedNotMisread) {
+  std::vector<double> v = {1.5, 2.5, 3.5};
+  std::string chunk;
+  EncodeNumbers(v, {}, &chunk);
+  ColumnValues out;
+  EXPECT_TRUE(DecodeNumbers(chunk.substr(0, 3), v.size(), &out).IsCorruption());
+  EXPECT_TRUE(DecodeNumbers("", v.size(), &out).IsCorruption());
+  std::string wrong = chunk;
+  wrong[0] = 9;
+  EXPECT_TRUE(DecodeNumbers(wrong, v.size(), &out).IsCorruption());
+  std::vector<int64_t> ts;
+  EXPECT_TRUE(DecodeTimestamps(chunk, 3, &ts).IsCorruption());
+}
+
+TEST(Blocks, StatisticsDescribeTheRowsWithValues) {
+  RowBuffer rows(7);
+  rows.AddRow(3'000'000);
+  rows.SetNumber(0, 20.5);
+  rows.SetText(1, "ok");
+  rows.AddRow(1'000'000);
+  rows.SetNumber(0, 18.25);
+  rows.AddRow(2'000'000);
+  rows.SetText(1, "low battery");
+  rows.SortByTime();
+  EncodedBlock block = EncodeBlock(rows, 0, rows.size());
+  EXPECT_EQ(block.meta.rows, 3u);
+  EXPECT_EQ(block.meta.min_ts, 1'000'000);
+  EXPECT_EQ(block.meta.max_ts, 3'000'000);
+  const ColumnMeta* t = block.meta.Column(0);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->stats.count, 2u);
+  EXPECT_EQ(t->stats.min, 18.25);
+  EXPECT_EQ(t->stats.max, 20.5);
+  EXPECT_EQ(t->stats.sum, 38.75);
+  EXPECT_EQ(t->stats.first, 18.25);
+  EXPECT_EQ(t->stats.first_ts, 1'000'000);
+  EXPECT_EQ(t->stats.last, 20.5);
+  EXPECT_DOUBLE_EQ(t->stats.m2, 2 * 1.125 * 1.125);
+  const ColumnMeta* s = block.meta.Column(1);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->stats.first_text, "low battery");
+  EXPECT_EQ(s->stats.last_text, "ok");
+
+  std::vector<int64_t> ts;
+  ASSERT_TRUE(DecodeBlockTimestamps(block.meta, block.bytes, &ts).ok());
+  EXPECT_EQ(ts, (std::vector<int64_t>{1'000'000, 2'000'000, 3'000'000}));
+  ColumnValues values;
+  ASSERT_TRUE(DecodeBlockColumn(block.meta, block.bytes, 0, FieldType::kNumber, &values).ok());
+  EXPECT_EQ(values.valid, (std::vector<uint8_t>{1, 0, 1}));
+  EXPECT_EQ(values.numbers[0], 18.25);
+  ASSERT_TRUE(DecodeBlockColumn(block.meta, block.bytes, 5, FieldType::kNumber, &values).ok());
+  EXPECT_EQ(values.valid, (std::vector<uint8_t>{0, 0, 0})) << "a field the block lacks is absent in every row";
+}
+
+}  // namespace
+}  // namespace mare::store

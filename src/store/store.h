@@ -1,0 +1,160 @@
+// Store: mare's columnar time-series store. Readings land in an in-memory memtable (one
+// RowBuffer per sensor and UTC hour) that queries see at once; a flush writes it out as
+// immutable segments (segment.h), one per hour; a background compaction merges an hour's
+// segments. The raw log topic is the write-ahead log: each flush records the raw position it
+// covers, and after a restart ingestion resumes from there (StoreFeeder), so nothing is lost
+// or counted twice. Layout and file format: docs/formats/store.md.
+//
+//   auto store = Store::Open(options, &registry);         // Result<unique_ptr<Store>>
+//   (*store)->Write([&](Store::Batch& b) { b.Add(reading); });
+//   (*store)->Flush(raw_next_offsets);
+//   auto snap = (*store)->GetSnapshot({.sensors = {7}, .min_ts = t0, .max_ts = t1});
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "common/metrics.h"
+#include "common/status.h"
+#include "reading/reading.h"
+#include "store/block.h"
+#include "store/schema.h"
+#include "store/segment.h"
+
+namespace mare::store {
+
+struct StoreOptions {
+  std::string dir;                 // required: <data_dir>/store
+  int64_t retention_us = 0;        // drop hours older than this (event time vs wall clock); 0 keeps all
+  size_t flush_rows = 1'000'000;   // the memtable is flushed at this many rows (StoreFeeder)
+  int64_t flush_interval_us = 10'000'000;  // ... or this long after its first row (StoreFeeder)
+  size_t compaction_fanin = 4;     // merge an hour's segments when this many are of similar size
+  int64_t compaction_quiet_us = 30'000'000;  // merge all of an hour's segments once it got no write this long
+  bool compaction_thread = true;   // false: the caller runs Compact() (import, tests)
+};
+
+// What a query needs from the store: blocks and memtable rows of these sensors and times.
+struct SnapshotFilter {
+  std::vector<uint32_t> sensors;                     // empty: every sensor
+  int64_t min_ts = std::numeric_limits<int64_t>::min();  // inclusive
+  int64_t max_ts = std::numeric_limits<int64_t>::max();  // inclusive
+};
+
+// An immutable view for one query: live segments and a copy of the matching memtable rows
+// (each RowBuffer sorted by time, within one hour). Segments stay readable while held.
+struct Snapshot {
+  std::vector<std::shared_ptr<const Segment>> segments;
+  std::vector<RowBuffer> memtable;
+  std::vector<Field> fields;  // the schema as of the snapshot: field id -> name, type
+};
+
+class Store {
+ public:
+  static Result<std::unique_ptr<Store>> Open(const StoreOptions& options, metrics::Registry* registry);
+  ~Store();  // stops compaction; does not flush (the log has what the memtable holds)
+
+  // Adding readings: one writer thread, under the write lock taken by Write().
+  class Batch {
+   public:
+    void Add(const Reading& reading);
+
+   private:
+    friend class Store;
+    explicit Batch(Store* store) : store_(store) {}
+    Store* store_;
+    size_t added_ = 0;
+  };
+  void Write(const std::function<void(Batch&)>& f);
+
+  size_t memtable_rows() const { return memtable_rows_.load(); }
+  int64_t memtable_age_us() const;  // since its first row; 0 when empty
+
+  // Writes the memtable out as segments that record `raw_offsets` (the raw topic's next offset
+  // per partition once they are in), then empties it. Also writes the position file.
+  // before_hour: only the hours before it (import, whose input is in time order); the position
+  // then must not move (pass no offsets).
+  Status Flush(const std::vector<int64_t>& raw_offsets, int64_t before_hour = std::numeric_limits<int64_t>::max());
+  // The raw position everything durable reflects (-1 per partition never written).
+  std::vector<int64_t> raw_offsets() const;
+
+  // Merges segments as the options say (the background thread calls it). all=true merges every
+  // hour with more than one segment (import).
+  Status Compact(bool all = false);
+  // Drops hours older than the retention (wall clock). Returns the readings dropped.
+  Result<int64_t> ApplyRetention(int64_t now_us);
+
+  std::shared_ptr<Snapshot> GetSnapshot(const SnapshotFilter& filter) const;
+  Schema& schema() { return schema_; }
+  const StoreOptions& options() const { return options_; }
+
+  struct Stats {
+    int64_t segments = 0, blocks = 0, rows = 0, bytes = 0, memtable_rows = 0;
+  };
+  Stats GetStats() const;
+
+ private:
+  explicit Store(const StoreOptions& options, metrics::Registry* registry);
+  Status Recover();
+  void AddLocked(const Reading& reading);
+  uint32_t FieldId(std::string_view name, FieldType type);  // writer thread only
+  Status WriteBuffers(std::vector<RowBuffer*>& buffers, int64_t hour, std::vector<uint64_t> supersedes,
+                      std::vector<int64_t> raw_offsets, std::shared_ptr<const Segment>* out);
+  Status MergeHour(int64_t hour, const std::vector<std::shared_ptr<const Segment>>& inputs);
+  void CompactionLoop();
+  void Install(const std::vector<std::shared_ptr<const Segment>>& added, const std::vector<uint64_t>& removed);
+
+  const StoreOptions options_;
+  Schema schema_;
+  uint32_t lat_field_ = 0, lon_field_ = 0;
+
+  // Guards segments_ and memtable_ (writer: exclusive; snapshots: shared).
+  mutable std::shared_mutex mu_;
+  std::map<int64_t, std::vector<std::shared_ptr<const Segment>>> segments_;  // by hour
+  struct BufferKey {
+    uint32_t sensor;
+    int64_t hour;
+    bool operator==(const BufferKey&) const = default;
+  };
+  struct BufferKeyHash {
+    size_t operator()(const BufferKey& k) const { return std::hash<int64_t>()(k.hour * 1000003 + k.sensor); }
+  };
+  std::unordered_map<BufferKey, RowBuffer, BufferKeyHash> memtable_;
+  std::atomic<size_t> memtable_rows_{0};
+  std::atomic<int64_t> memtable_since_us_{0};
+  std::map<int64_t, int64_t> last_write_us_;  // hour -> monotonic time of its last flush
+  std::vector<int64_t> raw_offsets_;          // durable position
+  struct CachedField {
+    std::string name;
+    FieldType type;
+    uint32_t id;
+  };
+  std::vector<CachedField> field_cache_;  // writer thread only: Schema::Intern without its lock
+
+  std::atomic<uint64_t> next_segment_id_{1};
+  std::mutex compaction_mu_;  // one compaction at a time
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
+  std::thread compaction_thread_;
+
+  metrics::Counter* rows_added_;
+  metrics::Counter* flushes_;
+  metrics::Counter* compactions_;
+  metrics::Counter* bytes_written_;
+  metrics::Counter* retention_dropped_;
+  metrics::Histogram* flush_seconds_;
+};
+
+}  // namespace mare::store
