@@ -1,0 +1,46 @@
+// The executor: runs a plan over a store snapshot. Blocks that WHERE rules out by their
+// statistics are skipped; blocks an aggregation can take whole (WHERE holds for every row, the
+// group keys are constant across the block) are answered from their statistics without
+// decoding; the rest are decoded, only the columns the plan reads, and evaluated vector-wise.
+//
+//   QueryResult result;
+//   SqlError error;
+//   if (!RunQuery(store, "SELECT count(*) FROM readings", {}, &result, &error)) ...
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "query/ast.h"
+#include "query/value.h"
+#include "store/store.h"
+
+namespace mare::query {
+
+struct QueryOptions {
+  size_t max_rows = 1'000'000;  // a larger result is an error (add LIMIT or narrow WHERE)
+  int64_t now_us = 0;           // now() (0: the wall clock)
+};
+
+struct QueryStats {
+  int64_t blocks_skipped = 0;     // ruled out by statistics
+  int64_t blocks_from_stats = 0;  // aggregated from statistics alone
+  int64_t blocks_decoded = 0;
+  int64_t memtable_rows = 0;      // rows read from the memtable
+  int64_t rows_scanned = 0;       // rows decoded or read
+};
+
+struct QueryResult {
+  std::vector<std::string> names;
+  std::vector<Type> types;
+  std::vector<std::vector<Value>> rows;
+  QueryStats stats;
+};
+
+// Parses, plans and runs one statement. On failure *error says what and where (a position of
+// 0:0 for failures that are not the statement's, such as a corrupt block).
+bool RunQuery(store::Store& store, std::string_view sql, const QueryOptions& options, QueryResult* result, SqlError* error);
+
+}  // namespace mare::query

@@ -1,0 +1,27 @@
+// Query results as text: JSON (the HTTP API's default), CSV, NDJSON and the aligned table
+// `mare query` prints. Timestamps are ISO 8601 UTC ("2024-01-01T00:00:00Z", with microseconds
+// only when there are any); doubles use the shortest text that reads back exactly.
+#pragma once
+
+#include <string>
+
+#include "query/ast.h"
+#include "query/executor.h"
+
+namespace mare::query {
+
+// {"columns":[{"name":..,"type":..}],"rows":[[..]],"row_count":N,"elapsed_ms":X}
+void WriteJson(const QueryResult& result, double elapsed_ms, std::string* out);
+// A header line, then one line per row (RFC 4180 quoting; NULL is an empty field).
+void WriteCsv(const QueryResult& result, std::string* out);
+// One JSON object per row, keyed by column name.
+void WriteNdjson(const QueryResult& result, std::string* out);
+// Aligned columns with a header and a row-count line, for people.
+std::string FormatTable(const QueryResult& result);
+// {"error":"...","line":L,"column":C} (line and column 0 when the error has no position).
+std::string ErrorJson(const SqlError& error);
+
+// One value as text, as CSV and the table show it (NULL as "").
+std::string FormatValue(const Value& v);
+
+}  // namespace mare::query

@@ -1,0 +1,699 @@
+#include "query/planner.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "query/eval.h"
+#include "query/literal.h"
+
+namespace mare::query {
+namespace {
+
+using store::Field;
+using store::FieldType;
+
+struct PlanError {
+  SqlError error;
+};
+
+[[noreturn]] void Fail(Position pos, std::string message) { throw PlanError{SqlError{std::move(message), pos}}; }
+
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t prev = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t cur = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] != b[j - 1])});
+      prev = cur;
+    }
+  }
+  return row[b.size()];
+}
+
+bool IsAggregateName(const std::string& name) {
+  static const char* kNames[] = {"count", "sum", "avg", "mean", "min", "max", "first", "last", "stddev", "stddev_samp", "stddev_pop"};
+  return std::find_if(std::begin(kNames), std::end(kNames), [&](const char* n) { return name == n; }) != std::end(kNames);
+}
+
+bool ContainsAggregate(const Expr& e) {
+  if (e.kind == ExprKind::kFunction && IsAggregateName(e.name)) return true;
+  for (const auto& a : e.args) {
+    if (ContainsAggregate(*a)) return true;
+  }
+  return false;
+}
+
+std::unique_ptr<BoundExpr> MakeConstant(Value v, Position pos) {
+  auto b = std::make_unique<BoundExpr>();
+  b->kind = BoundExpr::Kind::kConstant;
+  b->type = v.type;
+  b->constant = std::move(v);
+  b->pos = pos;
+  return b;
+}
+
+bool IsConstant(const BoundExpr& e) { return e.kind == BoundExpr::Kind::kConstant; }
+
+std::unique_ptr<BoundExpr> MakeCall(Op op, Type type, Position pos, std::vector<std::unique_ptr<BoundExpr>> args) {
+  auto b = std::make_unique<BoundExpr>();
+  b->kind = BoundExpr::Kind::kCall;
+  b->op = op;
+  b->type = type;
+  b->pos = pos;
+  b->args = std::move(args);
+  // Fold calls on constants: now() - INTERVAL '1 hour' becomes one timestamp.
+  if (std::all_of(b->args.begin(), b->args.end(), [](const auto& a) { return IsConstant(*a); })) {
+    return MakeConstant(EvaluateConstant(*b), pos);
+  }
+  return b;
+}
+
+class Binder {
+ public:
+  Binder(const std::vector<Field>& fields, int64_t now_us) : fields_(fields), now_us_(now_us) {}
+
+  Plan* plan = nullptr;
+
+  // Input scope: columns of the readings.
+  std::unique_ptr<BoundExpr> BindInput(const Expr& e) { return Bind(e, nullptr); }
+
+  // Slot scope (after aggregation): group keys by their text, aggregates into slots.
+  std::unique_ptr<BoundExpr> BindGrouped(const Expr& e, const std::vector<std::string>& key_texts) {
+    return Bind(e, &key_texts);
+  }
+
+  std::unique_ptr<BoundExpr> Column(const std::string& name, Position pos) {
+    auto b = std::make_unique<BoundExpr>();
+    b->kind = BoundExpr::Kind::kColumn;
+    b->pos = pos;
+    if (name == "ts") {
+      b->column = kTsColumn;
+      b->type = Type::kTimestamp;
+    } else if (name == "sensor_id") {
+      b->column = kSensorColumn;
+      b->type = Type::kInteger;
+    } else {
+      std::string field = name == "lat" ? std::string(store::kLatField) : name == "lon" ? std::string(store::kLonField) : name;
+      std::optional<size_t> found;
+      for (size_t k = 0; k < fields_.size(); ++k) {
+        if (fields_[k].name != field) continue;
+        if (!found || fields_[k].type == FieldType::kNumber) found = k;  // a name with both types: the numbers
+      }
+      if (!found) {
+        std::string hint;
+        size_t best = 3;
+        for (const auto& candidate : AllColumnNames()) {
+          size_t d = EditDistance(name, candidate);
+          if (d < best) {
+            best = d;
+            hint = fmt::format("; did you mean \"{}\"?", candidate);
+          }
+        }
+        Fail(pos, fmt::format("unknown column \"{}\"{}", name, hint.empty() ? "; the columns are " + ColumnList() : hint));
+      }
+      b->column = static_cast<int32_t>(*found);
+      b->field_type = fields_[*found].type;
+      b->type = b->field_type == FieldType::kNumber ? Type::kDouble : Type::kText;
+    }
+    if (std::find(plan->input_columns.begin(), plan->input_columns.end(), b->column) == plan->input_columns.end()) {
+      plan->input_columns.push_back(b->column);
+    }
+    return b;
+  }
+
+  std::vector<std::string> AllColumnNames() const {
+    std::vector<std::string> names = {"ts", "sensor_id", "lat", "lon"};
+    for (const auto& f : fields_) {
+      std::string n = ColumnName(f);
+      if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+    }
+    return names;
+  }
+
+  std::string ColumnList() const {
+    std::string out;
+    for (const auto& n : AllColumnNames()) out += (out.empty() ? "" : ", ") + n;
+    return out;
+  }
+
+ private:
+  std::unique_ptr<BoundExpr> Bind(const Expr& e, const std::vector<std::string>* keys) {
+    if (keys != nullptr) {
+      for (size_t k = 0; k < keys->size(); ++k) {
+        if ((*keys)[k] == e.source && e.kind != ExprKind::kLiteral) {
+          auto b = std::make_unique<BoundExpr>();
+          b->kind = BoundExpr::Kind::kSlot;
+          b->slot = static_cast<int32_t>(k);
+          b->type = plan->keys[k]->type;
+          b->pos = e.pos;
+          return b;
+        }
+      }
+    }
+    switch (e.kind) {
+      case ExprKind::kLiteral:
+        return Literal(e);
+      case ExprKind::kColumn:
+        if (keys != nullptr) {
+          Fail(e.pos, fmt::format("column \"{}\" must appear in GROUP BY or be inside an aggregate such as max({})", e.name, e.name));
+        }
+        return Column(e.name, e.pos);
+      case ExprKind::kStar:
+        Fail(e.pos, "* is only allowed as SELECT * or in count(*)");
+      case ExprKind::kUnary: {
+        auto a = Bind(*e.args[0], keys);
+        if (e.op == "NOT") return MakeCall(Op::kNot, Type::kBoolean, e.pos, Args(Boolean(std::move(a), "NOT")));
+        if (!IsNumeric(a->type) && a->type != Type::kInterval && a->type != Type::kNull) {
+          Fail(e.pos, fmt::format("cannot negate a {}", TypeName(a->type)));
+        }
+        Type t = a->type;
+        return MakeCall(Op::kNeg, t, e.pos, Args(std::move(a)));
+      }
+      case ExprKind::kBinary:
+        return Binary(e, Bind(*e.args[0], keys), Bind(*e.args[1], keys));
+      case ExprKind::kBetween: {
+        auto x = Bind(*e.args[0], keys);
+        auto lo = Bind(*e.args[1], keys);
+        auto hi = Bind(*e.args[2], keys);
+        Comparable(x.get(), lo.get(), e.args[1]->pos, "BETWEEN");
+        Comparable(x.get(), hi.get(), e.args[2]->pos, "BETWEEN");
+        auto b = MakeCall(Op::kBetween, Type::kBoolean, e.pos, Args(std::move(x), std::move(lo), std::move(hi)));
+        if (b->kind == BoundExpr::Kind::kCall) b->negated = e.negated;
+        else if (e.negated && !b->constant.null) b->constant.i = !b->constant.i;
+        return b;
+      }
+      case ExprKind::kIn: {
+        std::vector<std::unique_ptr<BoundExpr>> args;
+        args.push_back(Bind(*e.args[0], keys));
+        for (size_t k = 1; k < e.args.size(); ++k) {
+          auto item = Bind(*e.args[k], keys);
+          Comparable(args[0].get(), item.get(), e.args[k]->pos, "IN");
+          args.push_back(std::move(item));
+        }
+        auto b = MakeCall(Op::kIn, Type::kBoolean, e.pos, std::move(args));
+        if (b->kind == BoundExpr::Kind::kCall) b->negated = e.negated;
+        else if (e.negated && !b->constant.null) b->constant.i = !b->constant.i;
+        return b;
+      }
+      case ExprKind::kIsNull: {
+        auto b = std::make_unique<BoundExpr>();
+        b->kind = BoundExpr::Kind::kCall;
+        b->op = Op::kIsNull;
+        b->type = Type::kBoolean;
+        b->pos = e.pos;
+        b->negated = e.negated;
+        b->args.push_back(Bind(*e.args[0], keys));
+        if (IsConstant(*b->args[0])) return MakeConstant(EvaluateConstant(*b), e.pos);
+        return b;
+      }
+      case ExprKind::kFunction:
+        return Function(e, keys);
+    }
+    Fail(e.pos, "unsupported expression");
+  }
+
+  template <typename... T>
+  static std::vector<std::unique_ptr<BoundExpr>> Args(T&&... a) {
+    std::vector<std::unique_ptr<BoundExpr>> v;
+    (v.push_back(std::move(a)), ...);
+    return v;
+  }
+
+  std::unique_ptr<BoundExpr> Literal(const Expr& e) {
+    switch (e.literal_type) {
+      case LiteralType::kNull: return MakeConstant(Value::Null(Type::kNull), e.pos);
+      case LiteralType::kBoolean: return MakeConstant(Value::Int(Type::kBoolean, e.integer), e.pos);
+      case LiteralType::kInteger: return MakeConstant(Value::Int(Type::kInteger, e.integer), e.pos);
+      case LiteralType::kDouble: return MakeConstant(Value::Double(e.real), e.pos);
+      case LiteralType::kString: return MakeConstant(Value::Text(e.text), e.pos);
+      case LiteralType::kInterval: return MakeConstant(Value::Int(Type::kInterval, e.integer), e.pos);
+      case LiteralType::kTimestamp: return MakeConstant(Value::Int(Type::kTimestamp, e.integer), e.pos);
+    }
+    Fail(e.pos, "unsupported literal");
+  }
+
+  std::unique_ptr<BoundExpr> Boolean(std::unique_ptr<BoundExpr> a, const char* what) {
+    if (a->type != Type::kBoolean && a->type != Type::kNull) {
+      Fail(a->pos, fmt::format("{} needs a condition (a boolean), not a {}", what, TypeName(a->type)));
+    }
+    if (a->type == Type::kNull) a->type = Type::kBoolean, a->constant.type = Type::kBoolean;
+    return a;
+  }
+
+  // Makes a and b comparable: a text constant next to a timestamp is read as a timestamp,
+  // next to an interval as an interval; an untyped NULL takes the other side's type.
+  void Comparable(BoundExpr* a, BoundExpr* b, Position pos, const char* what) {
+    Coerce(a, b);
+    Coerce(b, a);
+    Type x = a->type, y = b->type;
+    if (x == Type::kNull || y == Type::kNull || x == y || (IsNumeric(x) && IsNumeric(y))) return;
+    Fail(pos, fmt::format("cannot compare {} with {} in {}", TypeName(x), TypeName(y), what));
+  }
+
+  static void Coerce(BoundExpr* target, const BoundExpr* other) {
+    if (!IsConstant(*target)) return;
+    if (target->type == Type::kNull) {
+      target->type = other->type;
+      target->constant.type = other->type;
+      return;
+    }
+    if (target->type != Type::kText || target->constant.null) return;
+    int64_t us;
+    std::string why;
+    if (other->type == Type::kTimestamp) {
+      if (!ParseTimestampLiteral(target->constant.s, &us, &why)) Fail(target->pos, why);
+      target->type = Type::kTimestamp;
+      target->constant = Value::Int(Type::kTimestamp, us);
+    } else if (other->type == Type::kInterval) {
+      if (!ParseIntervalText(target->constant.s, &us, &why)) Fail(target->pos, why);
+      target->type = Type::kInterval;
+      target->constant = Value::Int(Type::kInterval, us);
+    }
+  }
+
+  std::unique_ptr<BoundExpr> Binary(const Expr& e, std::unique_ptr<BoundExpr> a, std::unique_ptr<BoundExpr> b) {
+    static const std::map<std::string, Op> kOps = {{"+", Op::kAdd}, {"-", Op::kSub}, {"*", Op::kMul}, {"/", Op::kDiv},
+                                                   {"%", Op::kMod}, {"=", Op::kEq},  {"<>", Op::kNe}, {"<", Op::kLt},
+                                                   {"<=", Op::kLe}, {">", Op::kGt},  {">=", Op::kGe}, {"AND", Op::kAnd},
+                                                   {"OR", Op::kOr}};
+    auto it = kOps.find(e.op);
+    if (it == kOps.end()) Fail(e.pos, fmt::format("unknown operator {}", e.op));
+    Op op = it->second;
+    if (op == Op::kAnd || op == Op::kOr) {
+      return MakeCall(op, Type::kBoolean, e.pos, Args(Boolean(std::move(a), e.op.c_str()), Boolean(std::move(b), e.op.c_str())));
+    }
+    if (op >= Op::kEq && op <= Op::kGe) {
+      Comparable(a.get(), b.get(), e.pos, ("'" + e.op + "'").c_str());
+      return MakeCall(op, Type::kBoolean, e.pos, Args(std::move(a), std::move(b)));
+    }
+    // Arithmetic.
+    Coerce(a.get(), b.get());
+    Coerce(b.get(), a.get());
+    Type x = a->type, y = b->type;
+    Type result = Type::kNull;
+    if (x == Type::kNull || y == Type::kNull) {
+      result = x == Type::kNull ? y : x;
+      if (result == Type::kNull) result = Type::kInteger;
+    } else if (IsNumeric(x) && IsNumeric(y)) {
+      result = (op == Op::kDiv || x == Type::kDouble || y == Type::kDouble) ? Type::kDouble : Type::kInteger;
+    } else if (x == Type::kTimestamp && y == Type::kInterval && (op == Op::kAdd || op == Op::kSub)) {
+      result = Type::kTimestamp;
+    } else if (x == Type::kInterval && y == Type::kTimestamp && op == Op::kAdd) {
+      result = Type::kTimestamp;
+    } else if (x == Type::kTimestamp && y == Type::kTimestamp && op == Op::kSub) {
+      result = Type::kInterval;
+    } else if (x == Type::kInterval && y == Type::kInterval && (op == Op::kAdd || op == Op::kSub)) {
+      result = Type::kInterval;
+    } else if (((x == Type::kInterval && IsNumeric(y)) || (IsNumeric(x) && y == Type::kInterval)) && op == Op::kMul) {
+      result = Type::kInterval;
+    } else if (x == Type::kInterval && IsNumeric(y) && op == Op::kDiv) {
+      result = Type::kInterval;
+    } else {
+      Fail(e.pos, fmt::format("cannot apply {} to {} and {}", e.op, TypeName(x), TypeName(y)));
+    }
+    return MakeCall(op, result, e.pos, Args(std::move(a), std::move(b)));
+  }
+
+  std::unique_ptr<BoundExpr> Function(const Expr& e, const std::vector<std::string>* keys) {
+    const std::string& f = e.name;
+    if (IsAggregateName(f)) return AggregateCall(e, keys);
+    auto arity = [&](size_t lo, size_t hi) {
+      if (e.args.size() < lo || e.args.size() > hi) {
+        Fail(e.pos, lo == hi ? fmt::format("{}() takes {} argument{}, not {}", f, lo, lo == 1 ? "" : "s", e.args.size())
+                             : fmt::format("{}() takes {} to {} arguments, not {}", f, lo, hi, e.args.size()));
+      }
+    };
+    std::vector<std::unique_ptr<BoundExpr>> args;
+    for (const auto& a : e.args) {
+      if (a->kind == ExprKind::kStar) Fail(a->pos, fmt::format("* is not an argument of {}()", f));
+    }
+    auto numeric = [&](size_t k) {
+      auto a = Bind(*e.args[k], keys);
+      if (!IsNumeric(a->type) && a->type != Type::kNull) {
+        Fail(e.args[k]->pos, fmt::format("{}() needs a number as argument {}, not a {}", f, k + 1, TypeName(a->type)));
+      }
+      return a;
+    };
+    if (f == "now") {
+      arity(0, 0);
+      return MakeConstant(Value::Int(Type::kTimestamp, now_us_), e.pos);
+    }
+    if (f == "time_bucket") {
+      arity(2, 2);
+      auto width = Bind(*e.args[0], keys);
+      auto ts = Bind(*e.args[1], keys);
+      BoundExpr probe;
+      probe.type = Type::kInterval;
+      Coerce(width.get(), &probe);
+      if (!IsConstant(*width) || width->type != Type::kInterval || width->constant.null) {
+        Fail(e.args[0]->pos, "time_bucket() needs a constant interval first, such as '1h' or INTERVAL '15 minutes'");
+      }
+      if (width->constant.i <= 0) Fail(e.args[0]->pos, "time_bucket() needs a positive interval");
+      probe.type = Type::kTimestamp;
+      Coerce(ts.get(), &probe);
+      if (ts->type != Type::kTimestamp) Fail(e.args[1]->pos, fmt::format("time_bucket() needs a timestamp second, not a {}", TypeName(ts->type)));
+      return MakeCall(Op::kTimeBucket, Type::kTimestamp, e.pos, Args(std::move(width), std::move(ts)));
+    }
+    if (f == "distance_km") {
+      arity(4, 4);
+      for (size_t k = 0; k < 4; ++k) args.push_back(numeric(k));
+      return MakeCall(Op::kDistanceKm, Type::kDouble, e.pos, std::move(args));
+    }
+    if (f == "within_box") {
+      // within_box(lat, lon, south, west, north, east): lat BETWEEN south AND north AND lon
+      // BETWEEN west AND east, written out so that block statistics can decide it.
+      arity(6, 6);
+      for (size_t k = 0; k < 6; ++k) args.push_back(numeric(k));
+      auto lat = MakeCall(Op::kBetween, Type::kBoolean, e.pos, Args(std::move(args[0]), std::move(args[2]), std::move(args[4])));
+      auto lon = MakeCall(Op::kBetween, Type::kBoolean, e.pos, Args(std::move(args[1]), std::move(args[3]), std::move(args[5])));
+      return MakeCall(Op::kAnd, Type::kBoolean, e.pos, Args(std::move(lat), std::move(lon)));
+    }
+    if (f == "abs" || f == "floor" || f == "ceil" || f == "sqrt") {
+      arity(1, 1);
+      auto a = numeric(0);
+      Op op = f == "abs" ? Op::kAbs : f == "floor" ? Op::kFloor : f == "ceil" ? Op::kCeil : Op::kSqrt;
+      Type t = (op == Op::kAbs && a->type == Type::kInteger) ? Type::kInteger : Type::kDouble;
+      return MakeCall(op, t, e.pos, Args(std::move(a)));
+    }
+    if (f == "round") {
+      arity(1, 2);
+      args.push_back(numeric(0));
+      if (e.args.size() == 2) {
+        auto digits = Bind(*e.args[1], keys);
+        if (!IsConstant(*digits) || digits->type != Type::kInteger) Fail(e.args[1]->pos, "round() takes a constant integer number of digits");
+        args.push_back(std::move(digits));
+      }
+      return MakeCall(Op::kRound, Type::kDouble, e.pos, std::move(args));
+    }
+    if (f == "epoch") {
+      arity(1, 1);
+      auto a = Bind(*e.args[0], keys);
+      if (a->type != Type::kTimestamp) Fail(e.args[0]->pos, fmt::format("epoch() needs a timestamp, not a {}", TypeName(a->type)));
+      return MakeCall(Op::kEpoch, Type::kDouble, e.pos, Args(std::move(a)));
+    }
+    Fail(e.pos, fmt::format("unknown function {}(); the functions are time_bucket, now, distance_km, within_box, abs, round, "
+                            "floor, ceil, sqrt, epoch, and the aggregates count, sum, avg, min, max, first, last, stddev, "
+                            "stddev_pop",
+                            f));
+  }
+
+  std::unique_ptr<BoundExpr> AggregateCall(const Expr& e, const std::vector<std::string>* keys) {
+    if (keys == nullptr) {
+      Fail(e.pos, in_where_ ? fmt::format("aggregate {}() is not allowed in WHERE; use HAVING", e.name)
+                            : fmt::format("aggregate {}() is not allowed here", e.name));
+    }
+    const std::string& f = e.name;
+    Aggregate agg;
+    agg.text = e.source;
+    if (e.args.size() != 1) Fail(e.pos, fmt::format("{}() takes one argument, not {}", f, e.args.size()));
+    if (e.args[0]->kind == ExprKind::kStar) {
+      if (f != "count") Fail(e.args[0]->pos, fmt::format("{}(*) is not an aggregate; only count(*)", f));
+      agg.func = AggFunc::kCountStar;
+      agg.type = Type::kInteger;
+    } else {
+      if (ContainsAggregate(*e.args[0])) Fail(e.args[0]->pos, "aggregates cannot be nested");
+      in_aggregate_ = true;
+      agg.arg = BindInput(*e.args[0]);
+      in_aggregate_ = false;
+      Type t = agg.arg->type;
+      static const std::map<std::string, AggFunc> kFuncs = {
+          {"count", AggFunc::kCount},        {"sum", AggFunc::kSum},       {"avg", AggFunc::kAvg},
+          {"mean", AggFunc::kAvg},           {"min", AggFunc::kMin},       {"max", AggFunc::kMax},
+          {"first", AggFunc::kFirst},        {"last", AggFunc::kLast},     {"stddev", AggFunc::kStddevSamp},
+          {"stddev_samp", AggFunc::kStddevSamp}, {"stddev_pop", AggFunc::kStddevPop}};
+      agg.func = kFuncs.at(f);
+      switch (agg.func) {
+        case AggFunc::kCount:
+          agg.type = Type::kInteger;
+          break;
+        case AggFunc::kMin:
+        case AggFunc::kMax:
+          if (t == Type::kText || t == Type::kBoolean) Fail(e.args[0]->pos, fmt::format("{}() needs a number or a timestamp, not a {}", f, TypeName(t)));
+          agg.type = t == Type::kNull ? Type::kDouble : t;
+          break;
+        case AggFunc::kFirst:
+        case AggFunc::kLast:
+          agg.type = t == Type::kNull ? Type::kDouble : t;
+          break;
+        default:
+          if (!IsNumeric(t) && t != Type::kNull) Fail(e.args[0]->pos, fmt::format("{}() needs a number, not a {}", f, TypeName(t)));
+          agg.type = (agg.func == AggFunc::kSum && t == Type::kInteger) ? Type::kInteger : Type::kDouble;
+      }
+    }
+    int32_t index = -1;
+    for (size_t k = 0; k < plan->aggregates.size(); ++k) {
+      if (plan->aggregates[k].text == agg.text) index = static_cast<int32_t>(k);
+    }
+    if (index < 0) {
+      index = static_cast<int32_t>(plan->aggregates.size());
+      plan->aggregates.push_back(std::move(agg));
+    }
+    auto b = std::make_unique<BoundExpr>();
+    b->kind = BoundExpr::Kind::kSlot;
+    b->slot = static_cast<int32_t>(plan->keys.size()) + index;
+    b->type = plan->aggregates[static_cast<size_t>(index)].type;
+    b->pos = e.pos;
+    return b;
+  }
+
+ public:
+  bool in_where_ = false;
+
+ private:
+  bool in_aggregate_ = false;
+  const std::vector<Field>& fields_;
+  int64_t now_us_;
+};
+
+// What the top-level ANDs of WHERE say about ts and sensor_id.
+void ExtractBounds(const BoundExpr& e, Plan* plan) {
+  if (e.kind == BoundExpr::Kind::kConstant) {
+    if (e.constant.null || e.constant.i == 0) plan->empty = true;
+    return;
+  }
+  if (e.kind != BoundExpr::Kind::kCall) return;
+  if (e.op == Op::kAnd) {
+    ExtractBounds(*e.args[0], plan);
+    ExtractBounds(*e.args[1], plan);
+    return;
+  }
+  auto column_of = [](const BoundExpr& x) { return x.kind == BoundExpr::Kind::kColumn ? x.column : 0; };
+  auto narrow_ts = [&](Op op, int64_t c) {
+    switch (op) {
+      case Op::kEq: plan->min_ts = std::max(plan->min_ts, c); plan->max_ts = std::min(plan->max_ts, c); break;
+      case Op::kGt: plan->min_ts = std::max(plan->min_ts, c == INT64_MAX ? c : c + 1); break;
+      case Op::kGe: plan->min_ts = std::max(plan->min_ts, c); break;
+      case Op::kLt: plan->max_ts = std::min(plan->max_ts, c == INT64_MIN ? c : c - 1); break;
+      case Op::kLe: plan->max_ts = std::min(plan->max_ts, c); break;
+      default: break;
+    }
+  };
+  auto sensors = [&](std::vector<uint32_t> ids) {
+    if (plan->sensors.empty() && !plan->sensors_set) {
+      plan->sensors = std::move(ids);
+    } else {
+      std::vector<uint32_t> both;
+      for (uint32_t id : ids) {
+        if (std::find(plan->sensors.begin(), plan->sensors.end(), id) != plan->sensors.end()) both.push_back(id);
+      }
+      plan->sensors = std::move(both);
+    }
+    plan->sensors_set = true;
+    if (plan->sensors.empty()) plan->empty = true;
+  };
+  if (e.op >= Op::kEq && e.op <= Op::kGe && e.op != Op::kNe && e.args.size() == 2) {
+    const BoundExpr* col = e.args[0].get();
+    const BoundExpr* c = e.args[1].get();
+    Op op = e.op;
+    if (IsConstant(*col) && !IsConstant(*c)) {
+      std::swap(col, c);
+      op = op == Op::kLt ? Op::kGt : op == Op::kLe ? Op::kGe : op == Op::kGt ? Op::kLt : op == Op::kGe ? Op::kLe : op;
+    }
+    if (!IsConstant(*c) || c->constant.null) return;
+    if (column_of(*col) == kTsColumn && c->type == Type::kTimestamp) narrow_ts(op, c->constant.i);
+    if (column_of(*col) == kSensorColumn && op == Op::kEq && c->type == Type::kInteger) {
+      sensors(c->constant.i >= 0 && c->constant.i <= UINT32_MAX ? std::vector<uint32_t>{static_cast<uint32_t>(c->constant.i)} : std::vector<uint32_t>{});
+    }
+    return;
+  }
+  if (e.op == Op::kBetween && !e.negated && column_of(*e.args[0]) == kTsColumn && IsConstant(*e.args[1]) &&
+      IsConstant(*e.args[2]) && !e.args[1]->constant.null && !e.args[2]->constant.null) {
+    narrow_ts(Op::kGe, e.args[1]->constant.i);
+    narrow_ts(Op::kLe, e.args[2]->constant.i);
+    return;
+  }
+  if (e.op == Op::kIn && !e.negated && column_of(*e.args[0]) == kSensorColumn) {
+    std::vector<uint32_t> ids;
+    for (size_t k = 1; k < e.args.size(); ++k) {
+      const BoundExpr& c = *e.args[k];
+      if (!IsConstant(c) || c.type != Type::kInteger) return;
+      if (!c.constant.null && c.constant.i >= 0 && c.constant.i <= UINT32_MAX) ids.push_back(static_cast<uint32_t>(c.constant.i));
+    }
+    sensors(std::move(ids));
+  }
+}
+
+std::string OutputName(const SelectItem& item) {
+  if (!item.alias.empty()) return item.alias;
+  if (item.expr->kind == ExprKind::kColumn) return item.expr->name;
+  return item.expr->source;
+}
+
+void BuildPlanOrThrow(const SelectStatement& st, const std::vector<Field>& fields, int64_t now_us, Plan* plan) {
+  if (st.table != "readings") Fail(st.table_pos, fmt::format("unknown table \"{}\"; the table is readings", st.table));
+  Binder binder(fields, now_us);
+  binder.plan = plan;
+
+  bool has_aggregate = false;
+  for (const auto& item : st.items) has_aggregate |= item.expr->kind != ExprKind::kStar && ContainsAggregate(*item.expr);
+  if (st.having) has_aggregate |= ContainsAggregate(*st.having);
+  for (const auto& o : st.order_by) has_aggregate |= ContainsAggregate(*o.expr);
+  plan->aggregate = has_aggregate || !st.group_by.empty();
+
+  if (st.where) {
+    binder.in_where_ = true;
+    auto where = binder.BindInput(*st.where);
+    binder.in_where_ = false;
+    if (where->type != Type::kBoolean && where->type != Type::kNull) {
+      Fail(st.where->pos, fmt::format("WHERE needs a condition (a boolean), not a {}", TypeName(where->type)));
+    }
+    ExtractBounds(*where, plan);
+    if (plan->min_ts > plan->max_ts) plan->empty = true;
+    if (where->kind == BoundExpr::Kind::kConstant) {
+      if (!where->constant.null && where->constant.i != 0) where.reset();  // WHERE true
+    }
+    plan->where = std::move(where);
+  }
+
+  if (!st.latest_on.empty()) {
+    if (plan->aggregate) Fail(st.latest_pos, "LATEST ON cannot be combined with GROUP BY or aggregates");
+    if (st.latest_on != "ts") Fail(st.latest_pos, fmt::format("LATEST ON needs the time column ts, not \"{}\"", st.latest_on));
+    if (st.latest_partition_by.size() != 1 || st.latest_partition_by[0]->kind != ExprKind::kColumn ||
+        st.latest_partition_by[0]->name != "sensor_id") {
+      Fail(st.latest_partition_by.empty() ? st.latest_pos : st.latest_partition_by[0]->pos,
+           "LATEST ON ts PARTITION BY takes sensor_id (the latest reading of each sensor)");
+    }
+    plan->latest = true;
+  }
+
+  // SELECT * expands to ts, sensor_id, lat, lon, then the fields in order of appearance.
+  struct Item {
+    const Expr* expr;
+    std::string name;
+    std::string alias;
+    Position pos;
+    int32_t star_column = 0;  // for * expansion
+    bool star = false;
+  };
+  std::vector<Item> items;
+  for (const auto& it : st.items) {
+    if (it.expr->kind == ExprKind::kStar) {
+      if (plan->aggregate) Fail(it.expr->pos, "SELECT * cannot be combined with GROUP BY or aggregates; name the columns");
+      for (const auto& name : binder.AllColumnNames()) {
+        bool present = name == "ts" || name == "sensor_id" ||
+                       std::any_of(fields.begin(), fields.end(), [&](const Field& f) { return ColumnName(f) == name; });
+        if (present) items.push_back(Item{nullptr, name, "", it.expr->pos, 0, true});
+      }
+    } else {
+      items.push_back(Item{it.expr.get(), OutputName(it), it.alias, it.pos});
+    }
+  }
+
+  // GROUP BY: aliases and positions mean the SELECT item's expression.
+  std::vector<std::string> key_texts;
+  for (const auto& g : st.group_by) {
+    const Expr* target = g.get();
+    if (g->kind == ExprKind::kLiteral && g->literal_type == LiteralType::kInteger) {
+      if (g->integer < 1 || g->integer > static_cast<int64_t>(items.size())) {
+        Fail(g->pos, fmt::format("GROUP BY {} is not a column of the SELECT list (1 to {})", g->integer, items.size()));
+      }
+      target = items[static_cast<size_t>(g->integer - 1)].expr;
+    } else if (g->kind == ExprKind::kColumn) {
+      for (const auto& item : items) {
+        if (!item.alias.empty() && item.alias == g->name && item.expr != nullptr) target = item.expr;
+      }
+    }
+    if (target == nullptr) Fail(g->pos, "GROUP BY needs a column or expression");
+    if (ContainsAggregate(*target)) Fail(g->pos, "GROUP BY cannot contain an aggregate");
+    plan->keys.push_back(binder.BindInput(*target));
+    key_texts.push_back(target->source);
+  }
+
+  for (const auto& item : items) {
+    OutputColumn col;
+    col.name = item.name;
+    if (item.star) {
+      col.expr = binder.Column(item.name, item.pos);
+    } else if (plan->aggregate) {
+      col.expr = binder.BindGrouped(*item.expr, key_texts);
+    } else {
+      col.expr = binder.BindInput(*item.expr);
+    }
+    col.type = col.expr->type == Type::kNull ? Type::kText : col.expr->type;
+    plan->columns.push_back(std::move(col));
+  }
+
+  if (st.having) {
+    if (!plan->aggregate) Fail(st.having->pos, "HAVING needs GROUP BY or aggregates; use WHERE");
+    auto having = binder.BindGrouped(*st.having, key_texts);
+    if (having->type != Type::kBoolean && having->type != Type::kNull) {
+      Fail(st.having->pos, fmt::format("HAVING needs a condition (a boolean), not a {}", TypeName(having->type)));
+    }
+    plan->having = std::move(having);
+  }
+
+  for (const auto& o : st.order_by) {
+    int column = -1;
+    const Expr& e = *o.expr;
+    if (e.kind == ExprKind::kLiteral && e.literal_type == LiteralType::kInteger) {
+      if (e.integer < 1 || e.integer > static_cast<int64_t>(items.size())) {
+        Fail(e.pos, fmt::format("ORDER BY {} is not a column of the SELECT list (1 to {})", e.integer, items.size()));
+      }
+      column = static_cast<int>(e.integer - 1);
+    } else {
+      for (size_t k = 0; k < items.size() && column < 0; ++k) {
+        const Item& item = items[k];
+        if (e.kind == ExprKind::kColumn && (item.alias == e.name || (item.alias.empty() && item.name == e.name))) column = static_cast<int>(k);
+        else if (item.expr != nullptr && item.expr->source == e.source) column = static_cast<int>(k);
+      }
+    }
+    if (column < 0) {
+      OutputColumn hidden;
+      hidden.name = e.source;
+      hidden.hidden = true;
+      hidden.expr = plan->aggregate ? binder.BindGrouped(e, key_texts) : binder.BindInput(e);
+      hidden.type = hidden.expr->type;
+      column = static_cast<int>(plan->columns.size());
+      plan->columns.push_back(std::move(hidden));
+    }
+    plan->order.push_back(SortKey{column, o.descending});
+  }
+  if (st.limit) plan->limit = *st.limit;
+  if (st.offset) plan->offset = *st.offset;
+}
+
+}  // namespace
+
+std::string ColumnName(const Field& field) {
+  if (field.name == store::kLatField) return "lat";
+  if (field.name == store::kLonField) return "lon";
+  return field.name;
+}
+
+bool BuildPlan(const SelectStatement& statement, const std::vector<Field>& fields, int64_t now_us, Plan* plan, SqlError* error) {
+  try {
+    BuildPlanOrThrow(statement, fields, now_us, plan);
+    return true;
+  } catch (const PlanError& e) {
+    *error = e.error;
+    return false;
+  }
+}
+
+}  // namespace mare::query
