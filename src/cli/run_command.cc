@@ -141,8 +141,8 @@ int Run(const RunFlags& flags) {
       return 1;
     }
     mariadb = std::move(*started);
-    spdlog::info("mariadb sink: rollups into {}:{} database {}", c.sink_mariadb.host, c.sink_mariadb.port,
-                 c.sink_mariadb.database);
+    spdlog::info("mariadb sink: rollups{} into {}:{} database {}", c.sink_mariadb.readings ? " and readings" : "",
+                 c.sink_mariadb.host, c.sink_mariadb.port, c.sink_mariadb.database);
   }
 
   std::vector<std::string> running;

@@ -1,9 +1,11 @@
 // `mare sink mariadb`: the MariaDB sink on its own, beside a `mare run` (or on another machine
-// sharing its data dir's log): it opens the log read-only and follows the rollups topic.
+// sharing its data dir's log): it opens the log read-only and follows the rollups topic (and,
+// with --readings or sink.mariadb.readings, the raw topic).
 #include <httplib.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <thread>
@@ -31,6 +33,9 @@ sinks::MariaDbSinkOptions MariaDbOptions(const Config& c) {
   }
   o.database = c.sink_mariadb.database;
   o.batch = static_cast<size_t>(c.sink_mariadb.batch);
+  o.readings = c.sink_mariadb.readings;
+  o.numeric_fields = c.ingest.numeric_fields;
+  o.max_reading_bytes = std::max<size_t>(o.max_reading_bytes, static_cast<size_t>(c.ingest.max_reading_bytes));
   return o;
 }
 
@@ -41,6 +46,7 @@ struct SinkFlags {
   std::vector<std::string> overrides;
   std::string data_dir;
   std::string metrics_listen = "127.0.0.1:8081";
+  bool readings = false;
 };
 
 int RunMariaDbSink(const SinkFlags& flags) {
@@ -49,6 +55,8 @@ int RunMariaDbSink(const SinkFlags& flags) {
     std::cerr << "mare sink mariadb: " << config.status().message() << "\n";
     return 2;
   }
+  if (flags.readings) config->sink_mariadb.readings = true;
+  const bool readings = config->sink_mariadb.readings;
   sigset_t signals = BlockStopSignals();
 
   metrics::Registry& registry = metrics::Registry::Global();
@@ -59,7 +67,7 @@ int RunMariaDbSink(const SinkFlags& flags) {
     spdlog::error("{}", s.ToString());
     return 1;
   }
-  // The log read-only, reopened until the rollups topic exists (mare run creates it).
+  // The log read-only, reopened until the rollups topic exists (mare run creates it, after raw).
   std::unique_ptr<log::Log> log;
   std::unique_ptr<sinks::MariaDbSink> sink;
   bool said_waiting = false;
@@ -71,7 +79,7 @@ int RunMariaDbSink(const SinkFlags& flags) {
       lo.read_only = true;
       lo.metrics = &registry;
       auto opened = log::OpenEmbeddedLog(lo);
-      if (opened.ok() && (*opened)->Partitions("rollups") > 0) {
+      if (opened.ok() && (*opened)->Partitions("rollups") > 0 && (!readings || (*opened)->Partitions("raw") > 0)) {
         log = std::move(*opened);
         auto started = sinks::MariaDbSink::Start(MariaDbOptions(*config), log.get(), &registry);
         if (!started.ok()) {
@@ -79,11 +87,11 @@ int RunMariaDbSink(const SinkFlags& flags) {
           return 1;
         }
         sink = std::move(*started);
-        spdlog::info("mariadb sink: following {}/rollups into {}:{} database {}; metrics on {}", config->LogDir(),
-                     config->sink_mariadb.host, config->sink_mariadb.port, config->sink_mariadb.database,
-                     flags.metrics_listen);
+        spdlog::info("mariadb sink: following {}/rollups{} into {}:{} database {}; metrics on {}", config->LogDir(),
+                     readings ? " and raw (table readings)" : "", config->sink_mariadb.host, config->sink_mariadb.port,
+                     config->sink_mariadb.database, flags.metrics_listen);
       } else if (!said_waiting) {
-        spdlog::info("mariadb sink: waiting for the rollups topic in {} ({})", config->LogDir(),
+        spdlog::info("mariadb sink: waiting for the rollups{} topic in {} ({})", readings ? " and raw" : "", config->LogDir(),
                      opened.ok() ? "not created yet" : opened.status().ToString());
         said_waiting = true;
       }
@@ -108,11 +116,15 @@ void AddSinkCommand(CLI::App& app, int* exit_code) {
   auto flags = std::make_shared<SinkFlags>();
   auto* maria = cmd->add_subcommand(
       "mariadb",
-      "Upsert the rollups into MariaDB tables rollup_minute, rollup_hour, rollup_day (config section [sink.mariadb])");
+      "Upsert the rollups into MariaDB tables rollup_minute, rollup_hour, rollup_day, and with --readings the raw "
+      "readings into table readings (config section [sink.mariadb])");
   maria->add_option("-c,--config", flags->config_path, "TOML config file (see config/mare.toml)")->check(CLI::ExistingFile);
   maria->add_option("--set", flags->overrides, "Override a config key: --set sink.mariadb.host=db.example.org");
   maria->add_option("--data-dir", flags->data_dir, "Data directory whose log to follow (config key data_dir)");
   maria->add_option("--metrics-listen", flags->metrics_listen, "Where to serve /metrics")->capture_default_str();
+  maria->add_flag("--readings", flags->readings,
+                  "Also copy the raw readings into table readings (config key sink.mariadb.readings; off by default, "
+                  "see docs/formats/mariadb-tables.md)");
   maria->callback([flags, exit_code] { *exit_code = RunMariaDbSink(*flags); });
 }
 

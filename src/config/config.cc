@@ -221,6 +221,7 @@ Status Apply(const toml::table& root, Config* c) {
   MARE_RETURN_IF_ERROR(maria.String("password", &c->sink_mariadb.password));
   MARE_RETURN_IF_ERROR(maria.String("database", &c->sink_mariadb.database));
   MARE_RETURN_IF_ERROR(maria.Int("batch", &c->sink_mariadb.batch, 1, 1'000'000));
+  MARE_RETURN_IF_ERROR(maria.Bool("readings", &c->sink_mariadb.readings));
   MARE_RETURN_IF_ERROR(maria.NoOthers());
   return Status::OK();
 }
@@ -283,7 +284,7 @@ std::string FormatConfig(const Config& c) {
       "[sources.unix]\nenabled = {}\npath = {}\n\n"
       "[http]\nenabled = {}\nlisten = {}\nthreads = {}\nmax_body_bytes = {}\n\n"
       "[rollup]\nenabled = {}\nresolutions = {}\nlateness = \"{}\"\nemit_interval = \"{}\"\ncheckpoint_interval = \"{}\"\n\n"
-      "[sink.mariadb]\nenabled = {}\nhost = {}\nport = {}\nsocket = {}\nuser = {}\npassword = {}\ndatabase = {}\nbatch = {}\n",
+      "[sink.mariadb]\nenabled = {}\nhost = {}\nport = {}\nsocket = {}\nuser = {}\npassword = {}\ndatabase = {}\nbatch = {}\nreadings = {}\n",
       Quote(c.data_dir), Quote(c.log.kind), c.log.partitions, Quote(c.log.fsync), FormatDuration(c.log.fsync_interval_us),
       c.log.segment_bytes, FormatDuration(c.log.segment_age_us), FormatDuration(c.log.retention_us), c.log.retention_bytes,
       c.ingest.max_reading_bytes, c.ingest.max_fields, c.ingest.max_text_bytes, FormatDuration(c.ingest.max_future_skew_us),
@@ -293,7 +294,8 @@ std::string FormatConfig(const Config& c) {
       c.http.max_body_bytes, c.rollup.enabled, strings(c.rollup.resolutions), FormatDuration(c.rollup.lateness_us),
       FormatDuration(c.rollup.emit_interval_us), FormatDuration(c.rollup.checkpoint_interval_us), c.sink_mariadb.enabled, Quote(c.sink_mariadb.host), c.sink_mariadb.port,
       Quote(c.sink_mariadb.socket), Quote(c.sink_mariadb.user),
-      Quote(c.sink_mariadb.password.empty() ? "" : "(set)"), Quote(c.sink_mariadb.database), c.sink_mariadb.batch);
+      Quote(c.sink_mariadb.password.empty() ? "" : "(set)"), Quote(c.sink_mariadb.database), c.sink_mariadb.batch,
+      c.sink_mariadb.readings);
 }
 
 }  // namespace mare

@@ -80,6 +80,7 @@ struct Config {
     std::string password;
     std::string database = "mare";
     int64_t batch = 5000;
+    bool readings = false;  // also the raw readings into table `readings`
   } sink_mariadb;
 
   std::string LogDir() const { return data_dir + "/log"; }

@@ -75,14 +75,31 @@ TEST(Config, ErrorsNameTheKeyAndLine) {
   EXPECT_NE(policy.status().message().find("interval"), std::string::npos);
 }
 
+TEST(Config, MariaDbReadingsAreOffUnlessAsked) {
+  auto c = LoadConfig("");
+  ASSERT_TRUE(c.ok());
+  EXPECT_FALSE(c->sink_mariadb.readings);
+  auto on = LoadConfig(WriteTemp("[sink.mariadb]\nenabled = true\nreadings = true\n"));
+  ASSERT_TRUE(on.ok()) << on.status().ToString();
+  EXPECT_TRUE(on->sink_mariadb.readings);
+  EXPECT_NE(FormatConfig(*on).find("batch = 5000\nreadings = true\n"), std::string::npos) << FormatConfig(*on);
+  auto typo = LoadConfig("", {"sink.mariadb.reading=true"});
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.status().message().find("unknown key 'sink.mariadb.reading'"), std::string::npos) << typo.status().message();
+  auto type = LoadConfig("", {"sink.mariadb.readings=\"yes\""});
+  ASSERT_FALSE(type.ok());
+  EXPECT_NE(type.status().message().find("sink.mariadb.readings must be true or false"), std::string::npos);
+}
+
 TEST(Config, PrintedConfigReadsBackTheSame) {
-  auto c = LoadConfig("", {"log.retention=\"3d\"", "sources.udp.threads=5"});
+  auto c = LoadConfig("", {"log.retention=\"3d\"", "sources.udp.threads=5", "sink.mariadb.readings=true"});
   ASSERT_TRUE(c.ok());
   std::string printed = FormatConfig(*c);
   auto again = LoadConfig(WriteTemp(printed));
   ASSERT_TRUE(again.ok()) << again.status().ToString() << "\n" << printed;
   EXPECT_EQ(FormatConfig(*again), printed);
   EXPECT_EQ(again->log.retention_us, 3LL * 86400 * 1000000);
+  EXPECT_TRUE(again->sink_mariadb.readings);
 }
 
 }  // namespace

@@ -4,13 +4,17 @@
 // written in the same transaction as the rows, so a crash can neither drop nor double a
 // revision. While MariaDB is down or slow it retries with backoff and the log buffers; then it
 // catches up. Tables are created, or missing columns added, when it connects.
+//
+// Optionally (`readings`) it also copies the `raw` topic, reading for reading, into table
+// `readings`, exactly once in the same way, on a thread and connection of its own so that the
+// rollups' freshness does not depend on it. docs/formats/mariadb-tables.md has the tables.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <thread>
+#include <vector>
 
 #include "common/metrics.h"
 #include "common/status.h"
@@ -27,9 +31,20 @@ struct MariaDbSinkOptions {
   std::string database = "mare";
   std::string topic = "rollups";
   std::string consumer = "mariadb";  // its positions' name in mare_sink_offsets and in the log's groups
-  size_t batch = 5000;               // rollup messages per transaction at most
+  size_t batch = 5000;               // rollup messages (and, apart, readings) per transaction at most
   int64_t retry_initial_us = 100'000;
   int64_t retry_max_us = 5'000'000;
+
+  // The raw readings into table `readings` too (off by default: the docs say why).
+  bool readings = false;
+  std::string readings_topic = "raw";
+  // Fields that get a typed column in `readings` (a virtual DOUBLE computed from its JSON
+  // `fields`): ingest.numeric_fields.
+  std::vector<std::string> numeric_fields = {"temperature", "humidity", "pressure", "water_temperature",
+                                             "wave_height", "wind_speed", "wind_direction", "dew_point"};
+  // The longest raw record it parses (ingest.max_reading_bytes, at least 1 MiB); a longer one
+  // is skipped as unreadable.
+  size_t max_reading_bytes = 1 << 20;
 };
 
 // The table a resolution's rows go to: 1m -> rollup_minute, 1h -> rollup_hour, 1d -> rollup_day,
@@ -38,8 +53,8 @@ std::string RollupTable(const std::string& resolution);
 
 class MariaDbSink {
  public:
-  // Starts the sink's thread. Fails only for a topic that does not exist; an unreachable
-  // MariaDB is retried in the background.
+  // Starts the sink's thread (two with `readings`). Fails only for a topic that does not exist;
+  // an unreachable MariaDB is retried in the background.
   static Result<std::unique_ptr<MariaDbSink>> Start(const MariaDbSinkOptions& options, log::Log* log,
                                                     metrics::Registry* registry);
   ~MariaDbSink();

@@ -1,0 +1,50 @@
+// RollupWriter: the rollups topic into tables rollup_minute, rollup_hour, rollup_day (RollupTable),
+// docs/formats/mariadb-tables.md. Each window is upserted by (sensor_id, field, window_start),
+// keeping the highest revision; of a batch's messages only the newest revision of each window is
+// written, all of a table's rows in one bulk execution.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "reading/timestamp.h"
+#include "sinks/mariadb/rollup_message.h"
+#include "sinks/mariadb/table_writer.h"
+
+namespace mare::sinks {
+
+class RollupWriter : public TableWriter {
+ public:
+  ~RollupWriter() override { Close(); }
+  Status Open(Connection* conn) override;
+  void Close() override;
+  Status Write(const std::vector<log::ConsumedRecord>& records, uint64_t* rows, uint64_t* skipped) override;
+
+ private:
+  // One row of a bulk upsert, bound row-wise (STMT_ATTR_ROW_SIZE): the connector sends all rows
+  // of a table in one execution of the prepared statement.
+  struct BulkRow {
+    uint32_t sensor_id;
+    char field[65];  // field names are at most 64 bytes (docs/formats/reading.md)
+    char field_indicator;
+    char start[kReadingTimeLength + 1];
+    char start_indicator;
+    int64_t count;
+    double values[6];  // min, max, mean, stddev, first, last
+    int64_t revision;
+  };
+
+  Status EnsureTable(const std::string& table);
+  Status ExecuteUpserts(MYSQL_STMT* stmt, const std::vector<const RollupMessage*>& messages);
+
+  Connection* conn_ = nullptr;
+  std::map<std::string, MYSQL_STMT*> upserts_;  // by table
+  std::set<std::string> tables_ready_;
+  RollupReader reader_;
+  std::vector<BulkRow> bulk_;
+};
+
+}  // namespace mare::sinks
