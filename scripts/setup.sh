@@ -9,7 +9,7 @@ set -euo pipefail
 packages=(
   g++ make cmake ninja-build ccache pkg-config git
   libsimdjson-dev libfmt-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libcpp-httplib-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libisal-dev zlib1g-dev libzstd-dev liblz4-dev libssl-dev libbrotli-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libisal-dev libfast-float-dev zlib1g-dev libzstd-dev liblz4-dev libssl-dev libbrotli-dev
   libmariadb-dev mariadb-server mariadb-client
   python3 python3-pip curl netcat-openbsd procps
 )

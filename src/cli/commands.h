@@ -12,5 +12,7 @@ void AddReplayCommand(CLI::App& app, int* exit_code);
 void AddLogCommand(CLI::App& app, int* exit_code);
 void AddSinkCommand(CLI::App& app, int* exit_code);
 void AddStreamCommand(CLI::App& app, int* exit_code);
+void AddImportCommand(CLI::App& app, int* exit_code);
+void AddQueryCommand(CLI::App& app, int* exit_code);
 
 }  // namespace mare::cli

@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   mare::cli::AddLogCommand(app, &exit_code);
   mare::cli::AddSinkCommand(app, &exit_code);
   mare::cli::AddStreamCommand(app, &exit_code);
+  mare::cli::AddImportCommand(app, &exit_code);
+  mare::cli::AddQueryCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -16,6 +16,9 @@
 #include "log/embedded_log.h"
 #include "processors/rollup/rollup_processor.h"
 #include "processors/rollup/window.h"
+#include "query/query_api.h"
+#include "store/feeder.h"
+#include "cli/store_options.h"
 #include "server/http_server.h"
 #include "sources/http_source.h"
 #include "sources/ingest.h"
@@ -145,6 +148,27 @@ int Run(const RunFlags& flags) {
                  c.sink_mariadb.host, c.sink_mariadb.port, c.sink_mariadb.database);
   }
 
+  // The columnar store, fed from the raw topic, queried over HTTP.
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<store::StoreFeeder> feeder;
+  if (c.store.enabled) {
+    auto opened_store = store::Store::Open(StoreOptionsFrom(c), &registry);
+    if (!opened_store.ok()) {
+      spdlog::error("store: {}", opened_store.status().ToString());
+      return 1;
+    }
+    store = std::move(*opened_store);
+    auto started = store::StoreFeeder::Start(store.get(), log.get(), io.parser, {}, &registry);
+    if (!started.ok()) {
+      spdlog::error("store: {}", started.status().ToString());
+      return 1;
+    }
+    feeder = std::move(*started);
+    store::Store::Stats stats = store->GetStats();
+    spdlog::info("store: {} readings in {} segments ({:.1f} MB) in {}/store, retention {}", stats.rows, stats.segments,
+                 static_cast<double>(stats.bytes) / 1e6, c.data_dir, c.store.retention_us > 0 ? FormatDuration(c.store.retention_us) : "none");
+  }
+
   std::vector<std::string> running;
   std::unique_ptr<HttpServer> http;
   std::unique_ptr<HttpSource> http_source;
@@ -153,12 +177,13 @@ int Run(const RunFlags& flags) {
     ServeMetrics(*http, registry);
     http->routes().Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
     http_source = std::make_unique<HttpSource>(&ingest, http.get(), static_cast<int>(c.http.threads));
+    if (store) query::AddQueryRoutes(http.get(), store.get(), {.max_rows = static_cast<size_t>(c.query.max_rows)}, &registry);
     s = http->Start(c.http.listen);
     if (!s.ok()) {
       spdlog::error("{}", s.ToString());
       return 1;
     }
-    spdlog::info("http: listening on {} (POST /api/v1/ingest, GET /metrics)", c.http.listen);
+    spdlog::info("http: listening on {} (POST /api/v1/ingest, GET /api/v1/query, GET /api/v1/sensors, GET /metrics)", c.http.listen);
     running.push_back("http");
   }
   std::unique_ptr<UdpSource> udp;
@@ -220,6 +245,10 @@ int Run(const RunFlags& flags) {
       last_accepted = accepted;
       last_rejected = rejected;
       last_report = now;
+      if (feeder && !feeder->healthy()) {
+        spdlog::error("store: stopped on an error (see above); readings are still ingested and kept in the log, and a "
+                      "restart resumes the store from its last flush");
+      }
       if (rollups && !rollups->healthy()) {
         spdlog::error("rollup: stopped on an error (see above); readings are still ingested, and a restart resumes "
                       "the rollups from their checkpoint");
@@ -236,6 +265,10 @@ int Run(const RunFlags& flags) {
     if (!stopped.ok()) spdlog::error("rollup: {}", stopped.ToString());
   }
   if (mariadb) mariadb->Stop();
+  if (feeder) {
+    Status stopped = feeder->Stop();  // flushes the memtable, so a restart has nothing to read again
+    if (!stopped.ok()) spdlog::error("store: {}", stopped.ToString());
+  }
   s = log->Sync();
   if (!s.ok()) {
     spdlog::error("log: final sync failed: {}", s.ToString());

@@ -135,7 +135,7 @@ void Merge(toml::table& dst, const toml::table& src) {
 Status Apply(const toml::table& root, Config* c) {
   Section top(&root, "");
   MARE_RETURN_IF_ERROR(top.String("data_dir", &c->data_dir));
-  MARE_RETURN_IF_ERROR(top.NoOthers({"log", "ingest", "sources", "http", "rollup", "sink"}));
+  MARE_RETURN_IF_ERROR(top.NoOthers({"log", "ingest", "sources", "http", "rollup", "store", "query", "sink"}));
 
   Section log(Sub(root, "log"), "log");
   int64_t partitions = c->log.partitions;
@@ -208,6 +208,17 @@ Status Apply(const toml::table& root, Config* c) {
     auto d = ParseDurationMicros(r);
     if (!d.ok() || *d <= 0) return Status::InvalidArgument("rollup.resolutions: '" + r + "' is not a window length such as \"1h\"");
   }
+
+  Section store(Sub(root, "store"), "store");
+  MARE_RETURN_IF_ERROR(store.Bool("enabled", &c->store.enabled));
+  MARE_RETURN_IF_ERROR(store.Duration("retention", &c->store.retention_us));
+  MARE_RETURN_IF_ERROR(store.Int("flush_rows", &c->store.flush_rows, 1, INT64_MAX));
+  MARE_RETURN_IF_ERROR(store.Duration("flush_interval", &c->store.flush_interval_us));
+  MARE_RETURN_IF_ERROR(store.NoOthers());
+
+  Section query(Sub(root, "query"), "query");
+  MARE_RETURN_IF_ERROR(query.Int("max_rows", &c->query.max_rows, 1, INT64_MAX));
+  MARE_RETURN_IF_ERROR(query.NoOthers());
 
   const toml::table* sink = Sub(root, "sink");
   Section sinks(sink, "sink");
@@ -284,6 +295,8 @@ std::string FormatConfig(const Config& c) {
       "[sources.unix]\nenabled = {}\npath = {}\n\n"
       "[http]\nenabled = {}\nlisten = {}\nthreads = {}\nmax_body_bytes = {}\n\n"
       "[rollup]\nenabled = {}\nresolutions = {}\nlateness = \"{}\"\nemit_interval = \"{}\"\ncheckpoint_interval = \"{}\"\n\n"
+      "[store]\nenabled = {}\nretention = \"{}\"\nflush_rows = {}\nflush_interval = \"{}\"\n\n"
+      "[query]\nmax_rows = {}\n\n"
       "[sink.mariadb]\nenabled = {}\nhost = {}\nport = {}\nsocket = {}\nuser = {}\npassword = {}\ndatabase = {}\nbatch = {}\nreadings = {}\n",
       Quote(c.data_dir), Quote(c.log.kind), c.log.partitions, Quote(c.log.fsync), FormatDuration(c.log.fsync_interval_us),
       c.log.segment_bytes, FormatDuration(c.log.segment_age_us), FormatDuration(c.log.retention_us), c.log.retention_bytes,
@@ -292,7 +305,8 @@ std::string FormatConfig(const Config& c) {
       c.udp.receive_buffer_bytes, c.udp.batch, c.udp.max_datagram_bytes, c.tcp.enabled, Quote(c.tcp.listen),
       c.tcp.max_connections, c.unix_socket.enabled, Quote(c.UnixPath()), c.http.enabled, Quote(c.http.listen), c.http.threads,
       c.http.max_body_bytes, c.rollup.enabled, strings(c.rollup.resolutions), FormatDuration(c.rollup.lateness_us),
-      FormatDuration(c.rollup.emit_interval_us), FormatDuration(c.rollup.checkpoint_interval_us), c.sink_mariadb.enabled, Quote(c.sink_mariadb.host), c.sink_mariadb.port,
+      FormatDuration(c.rollup.emit_interval_us), FormatDuration(c.rollup.checkpoint_interval_us), c.store.enabled, FormatDuration(c.store.retention_us), c.store.flush_rows,
+      FormatDuration(c.store.flush_interval_us), c.query.max_rows, c.sink_mariadb.enabled, Quote(c.sink_mariadb.host), c.sink_mariadb.port,
       Quote(c.sink_mariadb.socket), Quote(c.sink_mariadb.user),
       Quote(c.sink_mariadb.password.empty() ? "" : "(set)"), Quote(c.sink_mariadb.database), c.sink_mariadb.batch,
       c.sink_mariadb.readings);

@@ -71,6 +71,17 @@ struct Config {
     int64_t checkpoint_interval_us = 1'000'000;
   } rollup;
 
+  struct Store {
+    bool enabled = true;
+    int64_t retention_us = 0;  // 0 keeps everything
+    int64_t flush_rows = 1'000'000;
+    int64_t flush_interval_us = 10'000'000;
+  } store;
+
+  struct Query {
+    int64_t max_rows = 1'000'000;
+  } query;
+
   struct SinkMariaDb {
     bool enabled = false;
     std::string host = "127.0.0.1";

@@ -1,6 +1,10 @@
 #include "store/store.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <algorithm>
 #include <bit>
@@ -80,8 +84,17 @@ Store::Store(const StoreOptions& options, metrics::Registry* registry) : options
 Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options, metrics::Registry* registry) {
   if (options.dir.empty()) return Status::InvalidArgument("store: no directory given");
   std::unique_ptr<Store> store(new Store(options, registry));
+  if (!options.read_only) {
+    MARE_RETURN_IF_ERROR(log::file::CreateDirs(options.dir));
+    std::string lock = options.dir + "/LOCK";
+    store->lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (store->lock_fd_ < 0) return Status::FromErrno("open " + lock, errno);
+    if (::flock(store->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+      return Status::Unavailable("store " + options.dir + " is in use by another process (a running `mare run`, or an import)");
+    }
+  }
   MARE_RETURN_IF_ERROR(store->Recover());
-  if (options.compaction_thread) store->compaction_thread_ = std::thread([s = store.get()] { s->CompactionLoop(); });
+  if (options.compaction_thread && !options.read_only) store->compaction_thread_ = std::thread([s = store.get()] { s->CompactionLoop(); });
   return store;
 }
 
@@ -92,17 +105,18 @@ Store::~Store() {
   }
   stop_cv_.notify_all();
   if (compaction_thread_.joinable()) compaction_thread_.join();
+  if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
 Status Store::Recover() {
-  MARE_RETURN_IF_ERROR(log::file::CreateDirs(options_.dir));
+  if (!options_.read_only) MARE_RETURN_IF_ERROR(log::file::CreateDirs(options_.dir));
   auto names = log::file::ListDir(options_.dir);
   if (!names) return names.status();
   std::vector<std::shared_ptr<const Segment>> found;
   for (const auto& name : *names) {
     std::string path = options_.dir + "/" + name;
     if (name.ends_with(".tmp")) {
-      ::unlink(path.c_str());  // a write that never finished
+      if (!options_.read_only) ::unlink(path.c_str());  // a write that never finished
       continue;
     }
     if (!name.ends_with(".seg")) continue;
@@ -120,8 +134,10 @@ Status Store::Recover() {
   for (const auto& s : found) {
     if (std::binary_search(superseded.begin(), superseded.end(), s->info().id)) {
       // A merge finished (its output is here) but the crash came before its inputs were gone.
-      ::unlink(s->path().c_str());
-      removed = true;
+      if (!options_.read_only) {
+        ::unlink(s->path().c_str());
+        removed = true;
+      }
       continue;
     }
     segments_[s->info().hour].push_back(s);

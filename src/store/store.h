@@ -43,6 +43,9 @@ struct StoreOptions {
   size_t compaction_fanin = 4;     // merge an hour's segments when this many are of similar size
   int64_t compaction_quiet_us = 30'000'000;  // merge all of an hour's segments once it got no write this long
   bool compaction_thread = true;   // false: the caller runs Compact() (import, tests)
+  // Reads what is there without the lock, cleaning nothing up (`mare query --data-dir`). A
+  // writer holds <dir>/LOCK: a second writer is refused.
+  bool read_only = false;
 };
 
 // What a query needs from the store: blocks and memtable rows of these sensors and times.
@@ -97,6 +100,7 @@ class Store {
 
   std::shared_ptr<Snapshot> GetSnapshot(const SnapshotFilter& filter) const;
   Schema& schema() { return schema_; }
+  const Schema& schema() const { return schema_; }
   const StoreOptions& options() const { return options_; }
 
   struct Stats {
@@ -148,6 +152,7 @@ class Store {
   std::condition_variable stop_cv_;
   bool stopping_ = false;
   std::thread compaction_thread_;
+  int lock_fd_ = -1;
 
   metrics::Counter* rows_added_;
   metrics::Counter* flushes_;

@@ -1,0 +1,126 @@
+#include "query/query_api.h"
+
+#include <httplib.h>
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include "common/json_writer.h"
+#include "common/time.h"
+#include "query/format.h"
+#include "query/sensors.h"
+
+namespace mare::query {
+namespace {
+
+enum class Format { kJson, kCsv, kNdjson };
+
+bool ChooseFormat(const httplib::Request& req, const std::string& explicit_format, Format* f, std::string* error) {
+  std::string name = explicit_format.empty() ? req.get_param_value("format") : explicit_format;
+  if (name.empty()) {
+    std::string accept = req.get_header_value("Accept");
+    if (accept.find("text/csv") != std::string::npos) {
+      *f = Format::kCsv;
+    } else if (accept.find("application/x-ndjson") != std::string::npos || accept.find("application/ndjson") != std::string::npos) {
+      *f = Format::kNdjson;
+    } else {
+      *f = Format::kJson;
+    }
+    return true;
+  }
+  if (name == "json") *f = Format::kJson;
+  else if (name == "csv") *f = Format::kCsv;
+  else if (name == "ndjson") *f = Format::kNdjson;
+  else {
+    *error = "unknown format \"" + name + "\"; use json, csv or ndjson";
+    return false;
+  }
+  return true;
+}
+
+void Error(httplib::Response& res, int status, const std::string& message) {
+  std::string body = "{\"error\":";
+  AppendJsonString(&body, message);
+  body += "}";
+  res.status = status;
+  res.set_content(body, "application/json");
+}
+
+}  // namespace
+
+void AddQueryRoutes(HttpServer* server, store::Store* store, const QueryApiOptions& options, metrics::Registry* registry) {
+  auto* ok = &registry->GetCounter("mare_query_requests_total", "Query API requests", {{"status", "ok"}});
+  auto* bad = &registry->GetCounter("mare_query_requests_total", "Query API requests", {{"status", "invalid"}});
+  auto* failed = &registry->GetCounter("mare_query_requests_total", "Query API requests", {{"status", "failed"}});
+  auto* seconds = &registry->GetHistogram("mare_query_seconds", "Query execution time (statement to rows, before formatting)", {},
+                                          {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30});
+  auto handler = [=](const httplib::Request& req, httplib::Response& res) {
+    std::string sql = req.get_param_value("q");
+    std::string format_name;
+    if (sql.empty() && req.method == "POST") {
+      std::string type = req.get_header_value("Content-Type");
+      if (type.find("application/json") != std::string::npos) {
+        simdjson::dom::parser parser;
+        simdjson::dom::element doc;
+        std::string_view q, fmt_value;
+        if (parser.parse(req.body).get(doc) != simdjson::SUCCESS || doc["q"].get(q) != simdjson::SUCCESS) {
+          bad->Add();
+          return Error(res, 400, "a JSON body needs a string member \"q\" with the SQL statement");
+        }
+        sql = std::string(q);
+        if (doc["format"].get(fmt_value) == simdjson::SUCCESS) format_name = std::string(fmt_value);
+      } else {
+        sql = req.body;
+      }
+    }
+    if (sql.empty()) {
+      bad->Add();
+      return Error(res, 400, "no statement: pass the SQL as q=... or as the POST body");
+    }
+    Format format;
+    std::string why;
+    if (!ChooseFormat(req, format_name, &format, &why)) {
+      bad->Add();
+      return Error(res, 400, why);
+    }
+    QueryResult result;
+    SqlError error;
+    int64_t start = MonotonicMicros();
+    bool done = RunQuery(*store, sql, {.max_rows = options.max_rows}, &result, &error);
+    double elapsed_ms = static_cast<double>(MonotonicMicros() - start) / 1000.0;
+    seconds->Observe(elapsed_ms / 1000.0);
+    if (!done) {
+      // A positioned error is the statement's fault; an unpositioned one (a too-large result
+      // aside) is the store's.
+      bool user = error.pos.line > 0 || error.message.find("add a LIMIT") != std::string::npos;
+      (user ? bad : failed)->Add();
+      res.status = user ? 400 : 500;
+      res.set_content(ErrorJson(error), "application/json");
+      return;
+    }
+    ok->Add();
+    std::string body;
+    res.set_header("X-Mare-Row-Count", std::to_string(result.rows.size()));
+    res.set_header("X-Mare-Elapsed-Ms", fmt::format("{:.3f}", elapsed_ms));
+    switch (format) {
+      case Format::kJson:
+        WriteJson(result, elapsed_ms, &body);
+        res.set_content(std::move(body), "application/json");
+        break;
+      case Format::kCsv:
+        WriteCsv(result, &body);
+        res.set_content(std::move(body), "text/csv");
+        break;
+      case Format::kNdjson:
+        WriteNdjson(result, &body);
+        res.set_content(std::move(body), "application/x-ndjson");
+        break;
+    }
+  };
+  server->routes().Get("/api/v1/query", handler);
+  server->routes().Post("/api/v1/query", handler);
+  server->routes().Get("/api/v1/sensors", [store](const httplib::Request&, httplib::Response& res) {
+    res.set_content(SensorsJson(ListSensors(*store)), "application/json");
+  });
+}
+
+}  // namespace mare::query

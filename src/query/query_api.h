@@ -1,0 +1,22 @@
+// The query API on mare's HTTP server (docs/api/openapi.yaml):
+//   GET|POST /api/v1/query   SQL in `q` (or the POST body), answered as JSON (default), CSV or
+//                            NDJSON, chosen by `format` or the Accept header.
+//   GET /api/v1/sensors      every sensor with its fields, first and last seen, last position.
+// Errors are 400 with {"error","message","line","column"} for a bad statement, 500 for a
+// failure of the store.
+#pragma once
+
+#include "common/metrics.h"
+#include "query/executor.h"
+#include "server/http_server.h"
+#include "store/store.h"
+
+namespace mare::query {
+
+struct QueryApiOptions {
+  size_t max_rows = 1'000'000;
+};
+
+void AddQueryRoutes(HttpServer* server, store::Store* store, const QueryApiOptions& options, metrics::Registry* registry);
+
+}  // namespace mare::query

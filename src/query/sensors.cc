@@ -1,0 +1,116 @@
+#include "query/sensors.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "common/json_writer.h"
+#include "common/time.h"
+#include "query/planner.h"
+
+namespace mare::query {
+namespace {
+
+struct Acc {
+  SensorInfo info;
+  std::set<uint32_t> fields;
+  bool seen = false;
+};
+
+void See(Acc& a, uint32_t sensor, int64_t min_ts, int64_t max_ts, int64_t rows) {
+  if (!a.seen || min_ts < a.info.first_seen_us) a.info.first_seen_us = min_ts;
+  if (!a.seen || max_ts > a.info.last_seen_us) a.info.last_seen_us = max_ts;
+  a.info.sensor_id = sensor;
+  a.info.readings += rows;
+  a.seen = true;
+}
+
+void SetPosition(Acc& a, double lat, double lon, int64_t ts) {
+  if (a.info.has_position && ts < a.info.position_us) return;
+  a.info.has_position = true;
+  a.info.lat = lat;
+  a.info.lon = lon;
+  a.info.position_us = ts;
+}
+
+}  // namespace
+
+std::vector<SensorInfo> ListSensors(const store::Store& store) {
+  auto snap = store.GetSnapshot({});
+  auto lat_id = store.schema().Find(store::kLatField, store::FieldType::kNumber);
+  auto lon_id = store.schema().Find(store::kLonField, store::FieldType::kNumber);
+  std::map<uint32_t, Acc> by_sensor;
+  for (const auto& seg : snap->segments) {
+    for (const auto& m : seg->blocks()) {
+      Acc& a = by_sensor[m.sensor_id];
+      See(a, m.sensor_id, m.min_ts, m.max_ts, m.rows);
+      for (const auto& c : m.columns) a.fields.insert(c.field);
+      const store::ColumnMeta* lat = lat_id ? m.Column(*lat_id) : nullptr;
+      const store::ColumnMeta* lon = lon_id ? m.Column(*lon_id) : nullptr;
+      if (lat != nullptr && lon != nullptr && lat->stats.count > 0 && lat->stats.last_ts == lon->stats.last_ts) {
+        SetPosition(a, lat->stats.last, lon->stats.last, lat->stats.last_ts);
+      }
+    }
+  }
+  for (const auto& rows : snap->memtable) {
+    if (rows.size() == 0) continue;
+    Acc& a = by_sensor[rows.sensor_id()];
+    See(a, rows.sensor_id(), rows.ts().front(), rows.ts().back(), static_cast<int64_t>(rows.size()));
+    const auto& cols = rows.columns();
+    for (uint32_t f = 0; f < cols.size(); ++f) {
+      if (cols[f].used) a.fields.insert(f);
+    }
+    if (lat_id && lon_id && *lat_id < cols.size() && *lon_id < cols.size() && cols[*lat_id].used) {
+      for (size_t r = rows.size(); r-- > 0;) {
+        if (cols[*lat_id].present[r] && cols[*lon_id].present[r]) {
+          SetPosition(a, cols[*lat_id].numbers[r], cols[*lon_id].numbers[r], rows.ts()[r]);
+          break;
+        }
+      }
+    }
+  }
+  std::vector<SensorInfo> out;
+  for (auto& [id, a] : by_sensor) {
+    for (uint32_t f : a.fields) {
+      if (f >= snap->fields.size()) continue;
+      const auto& field = snap->fields[f];
+      if (field.name == store::kLatField || field.name == store::kLonField) continue;
+      a.info.fields.push_back(ColumnName(field));
+    }
+    std::sort(a.info.fields.begin(), a.info.fields.end());
+    a.info.fields.erase(std::unique(a.info.fields.begin(), a.info.fields.end()), a.info.fields.end());
+    out.push_back(std::move(a.info));
+  }
+  return out;
+}
+
+std::string SensorsJson(const std::vector<SensorInfo>& sensors) {
+  std::string out = "{\"sensors\":[";
+  for (size_t i = 0; i < sensors.size(); ++i) {
+    const SensorInfo& s = sensors[i];
+    if (i > 0) out.push_back(',');
+    out += fmt::format("{{\"sensor_id\":{},\"first_seen\":\"{}\",\"last_seen\":\"{}\",\"readings\":{},\"fields\":[", s.sensor_id,
+                       FormatTimestamp(s.first_seen_us), FormatTimestamp(s.last_seen_us), s.readings);
+    for (size_t f = 0; f < s.fields.size(); ++f) {
+      if (f > 0) out.push_back(',');
+      AppendJsonString(&out, s.fields[f]);
+    }
+    out.push_back(']');
+    if (s.has_position) {
+      out += ",\"position\":{\"lat\":";
+      AppendJsonNumber(&out, s.lat);
+      out += ",\"lon\":";
+      AppendJsonNumber(&out, s.lon);
+      out += fmt::format(",\"ts\":\"{}\"}}", FormatTimestamp(s.position_us));
+    } else {
+      out += ",\"position\":null";
+    }
+    out.push_back('}');
+  }
+  out += fmt::format("],\"count\":{}}}", sensors.size());
+  return out;
+}
+
+}  // namespace mare::query

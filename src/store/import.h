@@ -1,0 +1,36 @@
+// Bulk import of a CSV file straight into the store (`mare import`), bypassing the log: for
+// archives and benchmarks. The header names the columns: `ts` (or timestamp, time, datetime)
+// and `sensor_id` are required; `lat`/`latitude` and `lon`/`lng`/`longitude` make the
+// location; every other column is a field, numeric where a cell is a number, text otherwise.
+// Empty cells, NA, NaN and null are absent values. Rows that cannot be read are skipped and
+// counted, with the first few reasons kept.
+//
+//   ImportReport report;
+//   Status s = ImportCsv("readings.csv", store, {}, &report, [](int64_t done, int64_t total) {...});
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "store/store.h"
+
+namespace mare::store {
+
+struct ImportReport {
+  int64_t rows = 0;      // data lines read
+  int64_t imported = 0;  // readings added
+  int64_t skipped = 0;
+  std::vector<std::string> errors;  // the first few skipped rows: "line N: why"
+};
+
+struct ImportOptions {
+  size_t flush_rows = 4'000'000;  // memtable rows before the completed hours are written out
+};
+
+Status ImportCsv(const std::string& path, Store* store, const ImportOptions& options, ImportReport* report,
+                 const std::function<void(int64_t bytes_done, int64_t bytes_total)>& progress);
+
+}  // namespace mare::store
