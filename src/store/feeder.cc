@@ -121,7 +121,7 @@ Status StoreFeeder::Step() {
     auto dropped = store_->ApplyRetention(NowMicros());
     if (!dropped.ok()) return dropped.status();
     if (*dropped > 0) spdlog::info("store: retention dropped {} readings", *dropped);
-    next_retention_us_ = now + options_.retention_check_us;
+    next_retention_us_ = now + std::min(options_.retention_check_us, std::max<int64_t>(store_->options().flush_interval_us, 1'000'000));
   }
   return Status::OK();
 }
