@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <thread>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -560,14 +561,15 @@ class Executor {
     }
   }
 
-  std::unique_ptr<ChunkSource> MakeChunk(const Source& s) {
+  std::unique_ptr<ChunkSource> MakeChunk(const Source& s, QueryStats* stats = nullptr) {
+    if (stats == nullptr) stats = &result_->stats;
     if (s.seg != nullptr) {
-      ++result_->stats.blocks_decoded;
-      result_->stats.rows_scanned += s.seg->blocks()[s.block].rows;
+      ++stats->blocks_decoded;
+      stats->rows_scanned += s.seg->blocks()[s.block].rows;
       return std::make_unique<BlockChunk>(*s.seg, s.block);
     }
-    result_->stats.memtable_rows += static_cast<int64_t>(s.mem->size());
-    result_->stats.rows_scanned += static_cast<int64_t>(s.mem->size());
+    stats->memtable_rows += static_cast<int64_t>(s.mem->size());
+    stats->rows_scanned += static_cast<int64_t>(s.mem->size());
     return std::make_unique<MemChunk>(*s.mem);
   }
 
@@ -659,16 +661,6 @@ class Executor {
     return kind;
   }
 
-  bool KeysConstantOver(const BlockMeta& m) const {
-    for (const auto& k : plan_.keys) {
-      if (KeyKind(*k) == 1) {
-        int64_t width = k->args[0]->constant.i;
-        if (TimeBucket(width, m.min_ts) != TimeBucket(width, m.max_ts)) return false;
-      }
-    }
-    return true;
-  }
-
   Partial StatsFor(const Aggregate& a, const BlockMeta& m) const {
     Partial p{};
     if (a.func == AggFunc::kCountStar) {
@@ -690,34 +682,114 @@ class Executor {
     return Partial{s.count, s.sum, s.m2, s.min, s.max, s.first, s.last, s.first_ts, s.last_ts, &s.first_text, &s.last_text};
   }
 
-  size_t GroupFor(const std::string& key, const std::vector<Value>* values) {
-    auto [it, inserted] = groups_.try_emplace(key, group_keys_.size());
-    if (inserted) {
-      group_keys_.push_back(*values);
-      accs_.resize(accs_.size() + plan_.aggregates.size());
+  // One thread's share of an aggregation: its groups and their accumulators.
+  struct Groups {
+    std::unordered_map<std::string, size_t> index;
+    std::vector<std::vector<Value>> keys;
+    std::vector<Acc> accs;  // keys.size() x aggregates
+    QueryStats stats;
+    std::string error;
+
+    size_t For(const std::string& key, const std::vector<Value>& values, size_t aggregates) {
+      auto [it, inserted] = index.try_emplace(key, keys.size());
+      if (inserted) {
+        keys.push_back(values);
+        accs.resize(accs.size() + aggregates);
+      }
+      return it->second;
     }
-    return it->second;
+  };
+
+  // True when the chunk's rows all fall in one group (so it can be aggregated column-wise).
+  bool KeysConstantOver(const Source& s) const {
+    for (const auto& k : plan_.keys) {
+      int kind = KeyKind(*k);
+      if (kind < 0) return false;
+      if (kind == 1) {
+        int64_t width = k->args[0]->constant.i;
+        if (TimeBucket(width, s.min_ts) != TimeBucket(width, s.max_ts)) return false;
+      }
+    }
+    return true;
   }
 
-  void RunAggregate() {
-    bool stats_usable = StatsUsable();
-    for (const auto& k : plan_.keys) stats_usable = stats_usable && KeyKind(*k) >= 0;
-    std::vector<bool> need_m2;
-    for (const auto& a : plan_.aggregates) need_m2.push_back(a.func == AggFunc::kStddevPop || a.func == AggFunc::kStddevSamp);
+  // Folds the selected rows of one argument column into a Partial (rows are in time order).
+  static void ColumnPartial(const Vec& v, const std::vector<uint32_t>& sel, const int64_t* ts, bool need_m2, Partial* p,
+                            std::string* first_text, std::string* last_text) {
+    *p = Partial{0, 0, 0, std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(), 0, 0, 0, 0, nullptr, nullptr};
+    int64_t count = 0;
+    uint32_t first = 0, last = 0;
+    if (v.type == Type::kText) {
+      for (uint32_t r : sel) {
+        if (!v.IsValid(r)) continue;
+        if (count == 0) first = r;
+        last = r;
+        ++count;
+      }
+      if (count == 0) return;
+      first_text->assign(v.s[first]);
+      last_text->assign(v.s[last]);
+      *p = Partial{count, 0, 0, 0, 0, 0, 0, ts[first], ts[last], first_text, last_text};
+      return;
+    }
+    double sum = 0, lo = p->min, hi = p->max;
+    if (v.type == Type::kDouble && v.valid == nullptr) {
+      const double* d = v.d;
+      for (uint32_t r : sel) {
+        double x = d[r];
+        sum += x;
+        lo = std::min(lo, x);
+        hi = std::max(hi, x);
+      }
+      count = static_cast<int64_t>(sel.size());
+      if (count > 0) {
+        first = sel.front();
+        last = sel.back();
+      }
+    } else {
+      for (uint32_t r : sel) {
+        if (!v.IsValid(r)) continue;
+        double x = v.AsDouble(r);
+        if (count == 0) first = r;
+        last = r;
+        ++count;
+        sum += x;
+        lo = std::min(lo, x);
+        hi = std::max(hi, x);
+      }
+    }
+    if (count == 0) return;
+    double m2 = 0;
+    if (need_m2) {
+      double mean = sum / static_cast<double>(count);
+      for (uint32_t r : sel) {
+        if (!v.IsValid(r)) continue;
+        double d = v.AsDouble(r) - mean;
+        m2 += d * d;
+      }
+    }
+    *p = Partial{count, sum, m2, lo, hi, v.AsDouble(first), v.AsDouble(last), ts[first], ts[last], nullptr, nullptr};
+  }
+
+  // Aggregates sources [begin, end) into *g.
+  void AggregateRange(size_t begin, size_t end, bool stats_usable, const std::vector<bool>& need_m2, Groups* g) {
     std::vector<uint32_t> sel;
     std::vector<Vec> keys(plan_.keys.size());
     std::vector<Vec> args(plan_.aggregates.size());
-    std::string key;
+    std::string key, first_text, last_text;
     std::vector<Value> key_values;
-    for (const Source& s : sources_) {
+    const size_t n_aggs = plan_.aggregates.size();
+    for (size_t i = begin; i < end; ++i) {
+      const Source& s = sources_[i];
       uint8_t outcome = BlockOutcome(s);
       if (!(outcome & kTrue)) {
-        ++result_->stats.blocks_skipped;
+        ++g->stats.blocks_skipped;
         continue;
       }
-      if (stats_usable && outcome == kTrue && s.seg != nullptr && KeysConstantOver(s.seg->blocks()[s.block])) {
+      bool constant_keys = KeysConstantOver(s);
+      if (stats_usable && outcome == kTrue && s.seg != nullptr && constant_keys) {
         const BlockMeta& m = s.seg->blocks()[s.block];
-        ++result_->stats.blocks_from_stats;
+        ++g->stats.blocks_from_stats;
         StatsRow row(m, m.min_ts, false);
         key.clear();
         key_values.clear();
@@ -726,34 +798,53 @@ class Executor {
           AppendKey(keys[k], 0, &key);
           key_values.push_back(keys[k].Get(0));
         }
-        size_t g = GroupFor(key, &key_values);
-        for (size_t a = 0; a < plan_.aggregates.size(); ++a) {
-          Merge(accs_[g * plan_.aggregates.size() + a], StatsFor(plan_.aggregates[a], m), need_m2[a]);
-        }
+        size_t group = g->For(key, key_values, n_aggs);
+        for (size_t a = 0; a < n_aggs; ++a) Merge(g->accs[group * n_aggs + a], StatsFor(plan_.aggregates[a], m), need_m2[a]);
         continue;
       }
-      auto chunk = MakeChunk(s);
+      auto chunk = MakeChunk(s, &g->stats);
       Select(*chunk, outcome == kTrue, &sel);
       if (sel.empty()) continue;
       for (size_t k = 0; k < plan_.keys.size(); ++k) Evaluate(*plan_.keys[k], *chunk, &keys[k]);
-      for (size_t a = 0; a < plan_.aggregates.size(); ++a) {
+      for (size_t a = 0; a < n_aggs; ++a) {
         if (plan_.aggregates[a].arg) Evaluate(*plan_.aggregates[a].arg, *chunk, &args[a]);
       }
       Vec ts;
       chunk->Column(kTsColumn, FieldType::kNumber, &ts);
+      if (constant_keys) {
+        // Every selected row is in one group: fold each argument column in one tight loop.
+        key.clear();
+        key_values.clear();
+        for (const auto& k : keys) {
+          AppendKey(k, sel[0], &key);
+          key_values.push_back(k.Get(sel[0]));
+        }
+        size_t group = g->For(key, key_values, n_aggs);
+        for (size_t a = 0; a < n_aggs; ++a) {
+          Partial p;
+          if (plan_.aggregates[a].func == AggFunc::kCountStar) {
+            p = Partial{static_cast<int64_t>(sel.size()), 0, 0, 0, 0, 0, 0, 0, 0, nullptr, nullptr};
+            g->accs[group * n_aggs + a].count += p.count;
+            continue;
+          }
+          ColumnPartial(args[a], sel, ts.i, need_m2[a], &p, &first_text, &last_text);
+          Merge(g->accs[group * n_aggs + a], p, need_m2[a]);
+        }
+        continue;
+      }
       std::string last_key = "\xff";
-      size_t g = 0;
+      size_t group = 0;
       for (uint32_t r : sel) {
         key.clear();
         for (const auto& k : keys) AppendKey(k, r, &key);
         if (key != last_key) {
           key_values.clear();
           for (const auto& k : keys) key_values.push_back(k.Get(r));
-          g = GroupFor(key, &key_values);
+          group = g->For(key, key_values, n_aggs);
           last_key = key;
         }
-        for (size_t a = 0; a < plan_.aggregates.size(); ++a) {
-          Acc& acc = accs_[g * plan_.aggregates.size() + a];
+        for (size_t a = 0; a < n_aggs; ++a) {
+          Acc& acc = g->accs[group * n_aggs + a];
           const Aggregate& agg = plan_.aggregates[a];
           if (agg.func == AggFunc::kCountStar) {
             ++acc.count;
@@ -786,7 +877,86 @@ class Executor {
         }
       }
     }
-    if (plan_.keys.empty() && group_keys_.empty()) GroupFor("", &key_values);  // one row, even over no rows
+  }
+
+  static Partial PartialOf(const Acc& a) {
+    return Partial{a.count, a.sum, a.m2, a.min, a.max, a.first, a.last, a.first_ts, a.last_ts, &a.first_text, &a.last_text};
+  }
+
+  void RunAggregate() {
+    bool stats_usable = StatsUsable();
+    for (const auto& k : plan_.keys) stats_usable = stats_usable && KeyKind(*k) >= 0;
+    std::vector<bool> need_m2;
+    for (const auto& a : plan_.aggregates) need_m2.push_back(a.func == AggFunc::kStddevPop || a.func == AggFunc::kStddevSamp);
+    const size_t n_aggs = plan_.aggregates.size();
+
+    // Two threads when there is enough to read: split the sources at half the rows.
+    int64_t total_rows = 0;
+    for (const Source& s : sources_) total_rows += s.seg ? s.seg->blocks()[s.block].rows : static_cast<int64_t>(s.mem->size());
+    Groups main_groups, other_groups;
+    size_t split = sources_.size();
+    if (options_.threads > 1 && total_rows >= 200'000 && sources_.size() >= 8) {
+      int64_t half = 0;
+      for (split = 0; split < sources_.size() && half < total_rows / 2; ++split) {
+        const Source& s = sources_[split];
+        half += s.seg ? s.seg->blocks()[s.block].rows : static_cast<int64_t>(s.mem->size());
+      }
+    }
+    std::thread other;
+    if (split < sources_.size()) {
+      other = std::thread([&] {
+        try {
+          AggregateRange(split, sources_.size(), stats_usable, need_m2, &other_groups);
+        } catch (const ExecError& e) {
+          other_groups.error = e.message;
+        }
+      });
+    }
+    try {
+      AggregateRange(0, split, stats_usable, need_m2, &main_groups);
+    } catch (...) {
+      if (other.joinable()) other.join();
+      throw;
+    }
+    if (other.joinable()) other.join();
+    if (!other_groups.error.empty()) throw ExecError{other_groups.error};
+    // Merge the other thread's groups into the main ones.
+    for (const auto& [key, index] : other_groups.index) {
+      size_t into = main_groups.For(key, other_groups.keys[index], n_aggs);
+      for (size_t a = 0; a < n_aggs; ++a) {
+        Merge(main_groups.accs[into * n_aggs + a], PartialOf(other_groups.accs[index * n_aggs + a]), need_m2[a]);
+      }
+    }
+    for (const QueryStats* st : {&main_groups.stats, &other_groups.stats}) {
+      result_->stats.blocks_skipped += st->blocks_skipped;
+      result_->stats.blocks_from_stats += st->blocks_from_stats;
+      result_->stats.blocks_decoded += st->blocks_decoded;
+      result_->stats.memtable_rows += st->memtable_rows;
+      result_->stats.rows_scanned += st->rows_scanned;
+    }
+    std::vector<Value> no_values;
+    if (plan_.keys.empty() && main_groups.keys.empty()) main_groups.For("", no_values, n_aggs);  // one row, even over no rows
+
+    // Groups in the order of their keys (deterministic whatever the threads did).
+    std::vector<size_t> order(main_groups.keys.size());
+    for (size_t g = 0; g < order.size(); ++g) order[g] = g;
+    std::sort(order.begin(), order.end(), [&](size_t x, size_t y) {
+      const auto& a = main_groups.keys[x];
+      const auto& b = main_groups.keys[y];
+      for (size_t k = 0; k < a.size(); ++k) {
+        if (a[k].null != b[k].null) return b[k].null;
+        int c = CompareValues(a[k], b[k]);
+        if (c != 0) return c < 0;
+      }
+      return false;
+    });
+    group_keys_.clear();
+    accs_.clear();
+    for (size_t g : order) {
+      group_keys_.push_back(std::move(main_groups.keys[g]));
+      accs_.insert(accs_.end(), main_groups.accs.begin() + static_cast<std::ptrdiff_t>(g * n_aggs),
+                   main_groups.accs.begin() + static_cast<std::ptrdiff_t>((g + 1) * n_aggs));
+    }
 
     // The slot scope: keys, then aggregate results.
     size_t n = group_keys_.size();
@@ -839,7 +1009,6 @@ class Executor {
   QueryResult* result_;
   std::vector<Source> sources_;
   std::vector<std::vector<Value>> rows_;
-  std::unordered_map<std::string, size_t> groups_;
   std::vector<std::vector<Value>> group_keys_;
   std::vector<Acc> accs_;
 };

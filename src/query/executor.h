@@ -22,6 +22,7 @@ namespace mare::query {
 struct QueryOptions {
   size_t max_rows = 1'000'000;  // a larger result is an error (add LIMIT or narrow WHERE)
   int64_t now_us = 0;           // now() (0: the wall clock)
+  int threads = 2;              // an aggregation over many blocks uses up to this many threads
 };
 
 struct QueryStats {

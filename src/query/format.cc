@@ -12,9 +12,56 @@
 namespace mare::query {
 namespace {
 
+// ISO 8601 UTC without a library call per value: "2024-01-21T10:00:00Z", microseconds only
+// when there are any (civil_from_days after Howard Hinnant's date algorithms).
+void AppendTimestamp(int64_t us, std::string* out) {
+  int64_t secs = us >= 0 ? us / 1'000'000 : -((-us + 999'999) / 1'000'000);
+  int64_t micros = us - secs * 1'000'000;
+  int64_t days = secs >= 0 ? secs / 86'400 : -((-secs + 86'399) / 86'400);
+  int64_t sod = secs - days * 86'400;
+  int64_t z = days + 719'468;
+  int64_t era = (z >= 0 ? z : z - 146'096) / 146'097;
+  int64_t doe = z - era * 146'097;
+  int64_t yoe = (doe - doe / 1460 + doe / 36'524 - doe / 146'096) / 365;
+  int64_t y = yoe + era * 400;
+  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  int64_t mp = (5 * doy + 2) / 153;
+  int64_t d = doy - (153 * mp + 2) / 5 + 1;
+  int64_t m = mp < 10 ? mp + 3 : mp - 9;
+  if (m <= 2) ++y;
+  if (y < 0 || y > 9999) {
+    out->append(FormatTimestamp(us));
+    return;
+  }
+  char buf[32];
+  auto two = [&](char* p, int64_t v) {
+    p[0] = static_cast<char>('0' + v / 10);
+    p[1] = static_cast<char>('0' + v % 10);
+  };
+  two(buf, y / 100);
+  two(buf + 2, y % 100);
+  buf[4] = '-';
+  two(buf + 5, m);
+  buf[7] = '-';
+  two(buf + 8, d);
+  buf[10] = 'T';
+  two(buf + 11, sod / 3600);
+  buf[13] = ':';
+  two(buf + 14, sod / 60 % 60);
+  buf[16] = ':';
+  two(buf + 17, sod % 60);
+  size_t n = 19;
+  if (micros != 0) {
+    buf[n++] = '.';
+    for (int64_t div = 100'000; div > 0; div /= 10) buf[n++] = static_cast<char>('0' + micros / div % 10);
+  }
+  buf[n++] = 'Z';
+  out->append(buf, n);
+}
+
 std::string Timestamp(int64_t us) {
-  std::string s = FormatTimestamp(us);  // always six fraction digits
-  if (s.size() > 8 && s.compare(s.size() - 8, 8, ".000000Z") == 0) s.replace(s.size() - 8, 8, "Z");
+  std::string s;
+  AppendTimestamp(us, &s);
   return s;
 }
 
@@ -45,6 +92,11 @@ void AppendJsonValue(const Value& v, std::string* out) {
       return;
     case Type::kText:
       AppendJsonString(out, v.s);
+      return;
+    case Type::kTimestamp:
+      out->push_back('"');
+      AppendTimestamp(v.i, out);
+      out->push_back('"');
       return;
     default:
       AppendJsonString(out, FormatValue(v));
