@@ -39,13 +39,13 @@ int RunImport(const ImportFlags& flags) {
   int64_t start = MonotonicMicros();
   store::ImportReport report;
   int last_percent = -1;
-  auto progress = [&](int64_t done, int64_t total) {
+  auto progress = [&](int64_t done, int64_t total, int64_t readings) {
     int percent = total > 0 ? static_cast<int>(done * 100 / total) : 100;
     if (flags.quiet || percent / 5 == last_percent / 5) return;
     last_percent = percent;
     double seconds = static_cast<double>(MonotonicMicros() - start) / 1e6;
     fmt::print(stderr, "import: {:3d}%  {:.1f} of {:.1f} MB, {} readings, {:.2f}M readings/s\n", percent, done / 1e6, total / 1e6,
-               report.imported, seconds > 0 ? static_cast<double>(report.imported) / seconds / 1e6 : 0.0);
+               readings, seconds > 0 ? static_cast<double>(readings) / seconds / 1e6 : 0.0);
   };
   Status s = store::ImportCsv(flags.file, store->get(), {}, &report, progress);
   double seconds = static_cast<double>(MonotonicMicros() - start) / 1e6;

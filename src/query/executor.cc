@@ -316,15 +316,19 @@ struct Partial {  // a block's statistics for one aggregate argument
 void Merge(Acc& a, const Partial& p, bool need_m2) {
   if (p.count == 0) return;
   if (need_m2) {
-    double mean_b = p.sum / static_cast<double>(p.count);
+    // Equal values: the mean is exactly that value and there is no spread. sum / count can be
+    // a few ulps off it, which would give a constant column a tiny non-zero stddev.
+    bool equal = p.min == p.max;
+    double mean_b = equal ? p.min : p.sum / static_cast<double>(p.count);
+    double m2_b = equal ? 0 : p.m2;
     if (a.count == 0) {
       a.mean = mean_b;
-      a.m2 = p.m2;
+      a.m2 = m2_b;
     } else {
       double n = static_cast<double>(a.count + p.count);
       double delta = mean_b - a.mean;
       a.mean += delta * static_cast<double>(p.count) / n;
-      a.m2 += p.m2 + delta * delta * static_cast<double>(a.count) * static_cast<double>(p.count) / n;
+      a.m2 += m2_b + delta * delta * static_cast<double>(a.count) * static_cast<double>(p.count) / n;
     }
   }
   a.count += p.count;
@@ -1051,6 +1055,7 @@ bool RunQuery(store::Store& store, std::string_view sql, const QueryOptions& opt
   if (plan.sensors_set && plan.sensors.empty()) plan.empty = true;
   filter.min_ts = plan.min_ts;
   filter.max_ts = plan.max_ts;
+  filter.latest_only = plan.latest && !plan.where;
   auto snap = plan.empty ? std::make_shared<store::Snapshot>() : store.GetSnapshot(filter);
   try {
     Executor(plan, *snap, options, result).Run();

@@ -24,13 +24,23 @@ void Pack(std::span<const uint64_t> values, int width, std::string* out) {
   out->resize(start + bytes + 8, '\0');
   if (width == 0) return;
   auto* p = reinterpret_cast<uint8_t*>(out->data() + start);
-  size_t bit = 0;
+  // Values go into a 64-bit accumulator; whole bytes leave it as it fills.
+  uint64_t acc = 0;
+  int filled = 0;
   for (uint64_t v : values) {
-    uint64_t word;
-    std::memcpy(&word, p + bit / 8, 8);
-    word |= v << (bit % 8);
-    std::memcpy(p + bit / 8, &word, 8);
-    bit += static_cast<size_t>(width);
+    acc |= v << filled;
+    filled += width;
+    if (filled >= 64) {
+      std::memcpy(p, &acc, 8);
+      p += 8;
+      filled -= 64;
+      acc = filled > 0 ? v >> (width - filled) : 0;
+    }
+  }
+  while (filled > 0) {
+    *p++ = static_cast<uint8_t>(acc);
+    acc >>= 8;
+    filled -= 8;
   }
 }
 

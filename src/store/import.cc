@@ -10,7 +10,11 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -91,7 +95,7 @@ bool Split(std::string_view line, std::vector<std::string_view>* cells, std::str
 }  // namespace
 
 Status ImportCsv(const std::string& path, Store* store, const ImportOptions& options, ImportReport* report,
-                 const std::function<void(int64_t, int64_t)>& progress) {
+                 const std::function<void(int64_t, int64_t, int64_t)>& progress) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno("open " + path, errno);
   struct stat st;
@@ -162,18 +166,107 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
   if (time_col < 0) return Status::InvalidArgument(path + ":1: no time column (ts, timestamp, time or datetime) in the header");
   if (sensor_col < 0) return Status::InvalidArgument(path + ":1: no sensor_id column in the header");
 
-  Reading reading;
+  // Two threads: this one parses lines into batches of readings; the other adds them to the
+  // store and writes completed hours out. Batches cycle through a small pool.
+  struct ParsedBatch {
+    std::vector<Reading> readings;
+    size_t count = 0;
+    int64_t max_hour = std::numeric_limits<int64_t>::min();
+    int64_t bytes_done = 0;
+    int64_t readings_done = 0;
+    std::deque<std::string> owned;  // unquoted text cells (stable addresses)
+  };
+  constexpr size_t kBatchRows = 32'768;
+  std::vector<ParsedBatch> pool(4);
+  for (auto& b : pool) b.readings.resize(kBatchRows);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<ParsedBatch*> full, free_batches;
+  for (auto& b : pool) free_batches.push_back(&b);
+  bool parsing_done = false;
+  Status writer_status;
+
+  std::mutex flush_mu;
+  std::condition_variable flush_cv;
+  std::deque<std::vector<Store::TakenHour>> flush_queue;
+  bool adding_done = false;
+  Status flush_status;
+  std::thread flusher([&] {
+    while (true) {
+      std::vector<Store::TakenHour> hours;
+      {
+        std::unique_lock lock(flush_mu);
+        flush_cv.wait(lock, [&] { return !flush_queue.empty() || adding_done; });
+        if (flush_queue.empty()) return;
+        hours = std::move(flush_queue.front());
+        flush_queue.pop_front();
+      }
+      flush_cv.notify_all();
+      if (flush_status.ok()) flush_status = store->WriteTaken(&hours);
+    }
+  });
+
+  std::thread writer([&] {
+    int64_t next_progress = 0;
+    while (true) {
+      ParsedBatch* b;
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return !full.empty() || parsing_done; });
+        if (full.empty()) return;
+        b = full.front();
+        full.pop_front();
+      }
+      if (writer_status.ok()) {
+        store->Write([&](Store::Batch& batch) {
+          for (size_t i = 0; i < b->count; ++i) batch.Add(b->readings[i]);
+        });
+        if (store->memtable_rows() >= options.flush_rows) {
+          // Hours before the newest are complete when the file is in time order (a row that
+          // comes later for one makes another segment, merged at the end). A third thread
+          // encodes and writes them while this one goes on adding.
+          auto taken = store->TakeHoursBefore(b->max_hour);
+          if (store->memtable_rows() >= 2 * options.flush_rows) {
+            auto rest = store->TakeHoursBefore(std::numeric_limits<int64_t>::max());
+            for (auto& h : rest) taken.push_back(std::move(h));
+          }
+          std::unique_lock lock(flush_mu);
+          flush_cv.wait(lock, [&] { return flush_queue.size() < 2; });
+          flush_queue.push_back(std::move(taken));
+          flush_cv.notify_all();
+        }
+        if (progress && b->bytes_done >= next_progress) {
+          progress(b->bytes_done, static_cast<int64_t>(data.size()), b->readings_done);
+          next_progress = b->bytes_done + static_cast<int64_t>(data.size() / 100);
+        }
+      }
+      {
+        std::lock_guard lock(mu);
+        free_batches.push_back(b);
+      }
+      cv.notify_all();
+    }
+  });
+
   std::string why;
   int64_t line_no = 1;
   int64_t max_hour = std::numeric_limits<int64_t>::min();
-  int64_t next_progress = 0;
   auto skip = [&](std::string message) {
     ++report->skipped;
     if (report->errors.size() < 10) report->errors.push_back(fmt::format("line {}: {}", line_no, message));
   };
   while (pos < data.size()) {
-    store->Write([&](Store::Batch& batch) {
-      for (int n = 0; n < 65'536 && pos < data.size(); ++n) {
+    ParsedBatch* out;
+    {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return !free_batches.empty(); });
+      out = free_batches.front();
+      free_batches.pop_front();
+    }
+    out->count = 0;
+    out->owned.clear();
+    {
+      for (size_t n = 0; n < kBatchRows && pos < data.size(); ++n) {
         std::string_view line;
         next_line(&pos, &line);
         ++line_no;
@@ -187,6 +280,7 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
           skip(fmt::format("{} cells, the header has {}", cells.size(), columns.size()));
           continue;
         }
+        Reading& reading = out->readings[out->count];
         reading.Clear();
         std::string_view time_cell = cells[static_cast<size_t>(time_col)];
         if (!ParseTimestampText(time_cell, &reading.timestamp_us, &why)) {
@@ -224,30 +318,49 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
           } else if (number) {
             reading.numbers.push_back({col.name, v});
           } else {
-            reading.texts.push_back({col.name, cell});
+            // A text cell's view must outlive this line: quoted cells live in `storage`, which
+            // the next line reuses, so those are kept in the batch's own strings.
+            if (cell.data() >= data.data() && cell.data() < data.data() + data.size()) {
+              reading.texts.push_back({col.name, cell});
+            } else {
+              out->owned.emplace_back(cell);
+              reading.texts.push_back({col.name, out->owned.back()});
+            }
           }
         }
         if (bad) continue;
         reading.has_location = has_lat && has_lon;
-        batch.Add(reading);
+        ++out->count;
         ++report->imported;
         max_hour = std::max(max_hour, HourOf(reading.timestamp_us));
       }
-    });
-    if (store->memtable_rows() >= options.flush_rows) {
-      // Hours before the newest are complete when the file is in time order; a row that
-      // comes later for them makes another segment, merged at the end.
-      MARE_RETURN_IF_ERROR(store->Flush({}, max_hour));
-      if (store->memtable_rows() >= options.flush_rows) MARE_RETURN_IF_ERROR(store->Flush({}));
     }
-    if (progress && static_cast<int64_t>(pos) >= next_progress) {
-      progress(static_cast<int64_t>(std::min(pos, data.size())), static_cast<int64_t>(data.size()));
-      next_progress = static_cast<int64_t>(pos) + static_cast<int64_t>(data.size() / 100);
+    out->max_hour = max_hour;
+    out->bytes_done = static_cast<int64_t>(std::min(pos, data.size()));
+    out->readings_done = report->imported;
+    {
+      std::lock_guard lock(mu);
+      full.push_back(out);
     }
+    cv.notify_all();
   }
+  {
+    std::lock_guard lock(mu);
+    parsing_done = true;
+  }
+  cv.notify_all();
+  writer.join();
+  {
+    std::lock_guard lock(flush_mu);
+    adding_done = true;
+  }
+  flush_cv.notify_all();
+  flusher.join();
+  MARE_RETURN_IF_ERROR(writer_status);
+  MARE_RETURN_IF_ERROR(flush_status);
   MARE_RETURN_IF_ERROR(store->Flush({}));
   MARE_RETURN_IF_ERROR(store->Compact(true));
-  if (progress) progress(static_cast<int64_t>(data.size()), static_cast<int64_t>(data.size()));
+  if (progress) progress(static_cast<int64_t>(data.size()), static_cast<int64_t>(data.size()), report->imported);
   return Status::OK();
 }
 

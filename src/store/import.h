@@ -6,7 +6,7 @@
 // counted, with the first few reasons kept.
 //
 //   ImportReport report;
-//   Status s = ImportCsv("readings.csv", store, {}, &report, [](int64_t done, int64_t total) {...});
+//   Status s = ImportCsv("readings.csv", store, {}, &report, [](int64_t done, int64_t total, int64_t readings) {...});
 #pragma once
 
 #include <cstdint>
@@ -31,6 +31,6 @@ struct ImportOptions {
 };
 
 Status ImportCsv(const std::string& path, Store* store, const ImportOptions& options, ImportReport* report,
-                 const std::function<void(int64_t bytes_done, int64_t bytes_total)>& progress);
+                 const std::function<void(int64_t bytes_done, int64_t bytes_total, int64_t readings)>& progress);
 
 }  // namespace mare::store

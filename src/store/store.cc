@@ -182,11 +182,18 @@ void Store::AddLocked(const Reading& r) {
 }
 
 uint32_t Store::FieldId(std::string_view name, FieldType type) {
+  // Parsers hand out names from the same storage reading after reading: compare pointers first.
   for (const auto& f : field_cache_) {
-    if (f.type == type && f.name == name) return f.id;
+    if (f.last_data == name.data() && f.type == type && f.name.size() == name.size()) return f.id;
+  }
+  for (auto& f : field_cache_) {
+    if (f.type == type && f.name == name) {
+      f.last_data = name.data();
+      return f.id;
+    }
   }
   uint32_t id = schema_.Intern(name, type);
-  if (field_cache_.size() < 256) field_cache_.push_back(CachedField{std::string(name), type, id});
+  if (field_cache_.size() < 256) field_cache_.push_back(CachedField{std::string(name), type, id, name.data()});
   return id;
 }
 
@@ -272,6 +279,42 @@ Status Store::Flush(const std::vector<int64_t>& raw_offsets, int64_t before_hour
   Install(written, {});
   flushes_->Add();
   flush_seconds_->Observe(static_cast<double>(MonotonicMicros() - start) / 1e6);
+  return Status::OK();
+}
+
+std::vector<Store::TakenHour> Store::TakeHoursBefore(int64_t before_hour) {
+  std::map<int64_t, TakenHour> by_hour;
+  std::unique_lock lock(mu_);
+  for (auto it = memtable_.begin(); it != memtable_.end();) {
+    if (it->first.hour < before_hour) {
+      TakenHour& h = by_hour[it->first.hour];
+      h.hour = it->first.hour;
+      memtable_rows_ -= it->second.size();
+      h.buffers.push_back(std::move(it->second));
+      it = memtable_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  std::vector<TakenHour> out;
+  for (auto& [hour, h] : by_hour) out.push_back(std::move(h));
+  return out;
+}
+
+Status Store::WriteTaken(std::vector<TakenHour>* hours) {
+  std::vector<std::shared_ptr<const Segment>> written;
+  for (auto& h : *hours) {
+    std::vector<RowBuffer*> buffers;
+    for (auto& b : h.buffers) {
+      b.SortByTime();
+      buffers.push_back(&b);
+    }
+    std::shared_ptr<const Segment> seg;
+    MARE_RETURN_IF_ERROR(WriteBuffers(buffers, h.hour, {}, {}, &seg));
+    written.push_back(seg);
+  }
+  Install(written, {});
+  flushes_->Add();
   return Status::OK();
 }
 
@@ -431,6 +474,15 @@ std::shared_ptr<Snapshot> Store::GetSnapshot(const SnapshotFilter& filter) const
     }
     for (const auto& [key, rows] : memtable_) {
       if (key.hour < first_hour || key.hour > filter.max_ts || !wanted(key.sensor)) continue;
+      if (filter.latest_only && rows.size() > 0) {
+        size_t newest = 0;
+        for (size_t i = 1; i < rows.size(); ++i) {
+          if (rows.ts()[i] >= rows.ts()[newest]) newest = i;
+        }
+        snap->memtable.emplace_back(rows.sensor_id());
+        snap->memtable.back().AppendRows(rows, newest, newest + 1);
+        continue;
+      }
       snap->memtable.push_back(rows);
     }
   }

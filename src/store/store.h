@@ -53,6 +53,9 @@ struct SnapshotFilter {
   std::vector<uint32_t> sensors;                     // empty: every sensor
   int64_t min_ts = std::numeric_limits<int64_t>::min();  // inclusive
   int64_t max_ts = std::numeric_limits<int64_t>::max();  // inclusive
+  // Only the newest memtable row of each sensor and hour (LATEST ON without WHERE): a query
+  // for the latest readings then copies a row per sensor, not the whole memtable.
+  bool latest_only = false;
 };
 
 // An immutable view for one query: live segments and a copy of the matching memtable rows
@@ -89,6 +92,17 @@ class Store {
   // before_hour: only the hours before it (import, whose input is in time order); the position
   // then must not move (pass no offsets).
   Status Flush(const std::vector<int64_t>& raw_offsets, int64_t before_hour = std::numeric_limits<int64_t>::max());
+  // Bulk loading (import): takes the memtable's hours before `before_hour` out of it, to be
+  // written by WriteTaken on another thread while readings keep coming. Their rows are not
+  // visible to queries in between, so this is for loading, not for a live store.
+  struct TakenHour {
+    int64_t hour = 0;
+    std::vector<RowBuffer> buffers;
+  };
+  std::vector<TakenHour> TakeHoursBefore(int64_t before_hour);
+  // Writes each taken hour as a segment (recording no raw position) and makes it live.
+  Status WriteTaken(std::vector<TakenHour>* hours);
+
   // The raw position everything durable reflects (-1 per partition never written).
   std::vector<int64_t> raw_offsets() const;
 
@@ -143,6 +157,7 @@ class Store {
     std::string name;
     FieldType type;
     uint32_t id;
+    const char* last_data;  // the caller's name pointer last seen: an equal pointer is this field
   };
   std::vector<CachedField> field_cache_;  // writer thread only: Schema::Intern without its lock
 

@@ -125,6 +125,14 @@ def test_kill9_loses_nothing_acknowledged_and_counts_nothing_twice(tmp_path):
     holding unflushed readings each time; after the last restart the store holds every
     acknowledged reading exactly once."""
     run = MareRun(tmp_path, extra=["store.flush_interval=\"2s\"", "store.flush_rows=5000"])
+    try:
+        check_kill9_rounds(run)
+    finally:
+        if run.proc and run.proc.poll() is None:
+            run.proc.kill()
+
+
+def check_kill9_rounds(run):
     acked = []
     seq = 0
     for round_ in range(3):
