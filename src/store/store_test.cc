@@ -219,6 +219,21 @@ TEST_F(StoreTest, RetentionDropsWholeHoursOlderThanTheLimit) {
   EXPECT_EQ(store->raw_offsets(), std::vector<int64_t>{3}) << "the position survives the segments that carried it";
 }
 
+TEST_F(StoreTest, OneWriterAtATimeWhileReadersMayLook) {
+  auto store = Open();
+  Add(store.get(), 1, 10, kT0);
+  ASSERT_TRUE(store->Flush({1}).ok());
+  StoreOptions options;
+  options.dir = scratch_.path();
+  auto second = Store::Open(options, &registry_);
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.status().message().find("in use by another process"), std::string::npos);
+  options.read_only = true;
+  auto reader = Store::Open(options, &registry_);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  EXPECT_EQ((*reader)->GetStats().rows, 10);
+}
+
 TEST_F(StoreTest, ACorruptSegmentIsReportedAtOpen) {
   {
     auto store = Open();

@@ -1,0 +1,79 @@
+#include "store/import.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "common/scratch_dir.h"
+
+namespace mare::store {
+namespace {
+
+TEST(Import, EveryRowOnceThroughTheBatchesAndTheBackgroundWrites) {
+  ScratchDir dir("mare-import-test");
+  std::string csv = dir.path() + "/in.csv";
+  {
+    std::ofstream out(csv);
+    out << "ts,sensor_id,temperature,status,lat,lon\n";
+    // 5 sensors, one reading a second for 3 hours; every 1000th row comes an hour late.
+    for (int i = 0; i < 3 * 3600; ++i) {
+      for (int s = 1; s <= 5; ++s) {
+        int t = (i % 1000 == 999 && i > 3600) ? i - 3600 : i;
+        out << "2024-03-01 " << (t / 3600 < 10 ? "0" : "") << t / 3600 << ":" << (t / 60 % 60 < 10 ? "0" : "") << t / 60 % 60 << ":"
+            << (t % 60 < 10 ? "0" : "") << t % 60 << "," << s << "," << (i % 100) / 10.0 << ","
+            << (i % 2 ? "\"a, \"\"quoted\"\" one\"" : "ok") << ",42.5,3.1\n";
+      }
+    }
+    out << "2024-03-01 00:00:00,x,1,ok,42.5,3.1\n";
+  }
+  metrics::Registry registry;
+  auto store = Store::Open({.dir = dir.path() + "/store", .compaction_thread = false}, &registry);
+  ASSERT_TRUE(store.ok());
+  ImportReport report;
+  int64_t last_readings = -1;
+  Status s = ImportCsv(csv, store->get(), {.flush_rows = 2000}, &report,
+                       [&](int64_t done, int64_t total, int64_t readings) {
+                         EXPECT_LE(done, total);
+                         EXPECT_GE(readings, last_readings);
+                         last_readings = readings;
+                       });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(report.imported, 3 * 3600 * 5);
+  EXPECT_EQ(report.skipped, 1);
+  ASSERT_EQ(report.errors.size(), 1u);
+  EXPECT_EQ(report.errors[0], "line 54002: sensor_id \"x\" is not a number from 0 to 4294967295");
+
+  Store::Stats stats = (*store)->GetStats();
+  EXPECT_EQ(stats.rows, 3 * 3600 * 5);
+  EXPECT_EQ(stats.segments, 3) << "one segment per hour after the final merge";
+  EXPECT_EQ(stats.memtable_rows, 0);
+  auto snap = (*store)->GetSnapshot({});
+  uint32_t status = *(*store)->schema().Find("status", FieldType::kText);
+  int64_t quoted = 0;
+  for (const auto& seg : snap->segments) {
+    std::string bytes;
+    ColumnValues v;
+    for (size_t b = 0; b < seg->blocks().size(); ++b) {
+      ASSERT_TRUE(seg->ReadBlock(b, &bytes).ok());
+      ASSERT_TRUE(DecodeBlockColumn(seg->blocks()[b], bytes, status, FieldType::kText, &v).ok());
+      for (auto t : v.texts) quoted += t == "a, \"quoted\" one";
+    }
+  }
+  EXPECT_EQ(quoted, 3 * 3600 * 5 / 2);
+}
+
+TEST(Import, AHeaderWithoutTimeOrSensorIsRefused) {
+  ScratchDir dir("mare-import-test");
+  std::string csv = dir.path() + "/in.csv";
+  std::ofstream(csv) << "sensor_id,temperature\n1,2\n";
+  metrics::Registry registry;
+  auto store = Store::Open({.dir = dir.path() + "/store", .compaction_thread = false}, &registry);
+  ASSERT_TRUE(store.ok());
+  ImportReport report;
+  Status s = ImportCsv(csv, store->get(), {}, &report, nullptr);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("no time column"), std::string::npos) << s.ToString();
+}
+
+}  // namespace
+}  // namespace mare::store
