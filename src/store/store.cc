@@ -182,9 +182,11 @@ void Store::AddLocked(const Reading& r) {
 }
 
 uint32_t Store::FieldId(std::string_view name, FieldType type) {
-  // Parsers hand out names from the same storage reading after reading: compare pointers first.
+  // Parsers hand out names from the same storage reading after reading: try the entry last seen
+  // at this pointer first. Its bytes must still be compared: a reused buffer can hold another
+  // name of the same length there ("humidity" where "pressure" was).
   for (const auto& f : field_cache_) {
-    if (f.last_data == name.data() && f.type == type && f.name.size() == name.size()) return f.id;
+    if (f.last_data == name.data() && f.type == type && f.name == name) return f.id;
   }
   for (auto& f : field_cache_) {
     if (f.type == type && f.name == name) {
