@@ -93,7 +93,7 @@ Status Open(std::string_view chunk, Encoding expected, std::string* scratch, std
   }
   if (compression != kZstd) return Status::Corruption("column chunk has unknown compression");
   Reader r(rest);
-  uint64_t raw_size;
+  uint64_t raw_size = 0;
   if (!r.Varint(&raw_size) || raw_size > (1u << 30)) return Status::Corruption("column chunk: bad raw size");
   scratch->resize(raw_size);
   size_t n = ZSTD_decompress(scratch->data(), raw_size, r.position(), r.remaining());
@@ -115,7 +115,7 @@ void PutPresence(std::span<const uint8_t> present, size_t rows, std::string* out
 
 // Reads the presence section; fills out->valid when some rows have no value.
 Status GetPresence(Reader* r, size_t rows, ColumnValues* out, size_t* count) {
-  uint64_t c;
+  uint64_t c = 0;
   if (!r->Varint(&c) || c > rows) return Status::Corruption("column chunk: bad value count");
   *count = c;
   out->valid.clear();
@@ -184,7 +184,7 @@ Status DecodeTimestamps(std::string_view chunk, size_t rows, std::vector<int64_t
   Reader r(body);
   int64_t prev = 0, delta = 0;
   for (size_t i = 0; i < rows; ++i) {
-    uint64_t v;
+    uint64_t v = 0;
     if (!r.Varint(&v)) return Status::Corruption("timestamp chunk is truncated");
     if (i == 0) {
       prev = UnZigZag(v);
@@ -259,8 +259,8 @@ Status DecodeNumbers(std::string_view chunk, size_t rows, ColumnValues* out) {
     if (!r.Bytes(count * 8, &raw)) return Status::Corruption("number chunk is truncated");
     std::memcpy(v, raw.data(), count * 8);
   } else {
-    uint8_t scale, mode, width;
-    uint64_t base_zz;
+    uint8_t scale = 0, mode = 0, width = 0;
+    uint64_t base_zz = 0;
     if (!r.Byte(&scale) || !r.Byte(&mode) || !r.Varint(&base_zz) || !r.Byte(&width) || scale > 9 || mode > 1 ||
         width > 56) {
       return Status::Corruption("number chunk has a bad header");
@@ -317,7 +317,7 @@ Status DecodeTexts(std::string_view chunk, size_t rows, ColumnValues* out) {
   Reader r(body);
   size_t count;
   MARE_RETURN_IF_ERROR(GetPresence(&r, rows, out, &count));
-  uint64_t distinct;
+  uint64_t distinct = 0;
   if (!r.Varint(&distinct) || distinct > count) return Status::Corruption("text chunk: bad dictionary size");
   // The views must survive `scratch`: copy the dictionary into the arena first.
   std::vector<std::pair<size_t, size_t>> spans;
@@ -329,7 +329,7 @@ Status DecodeTexts(std::string_view chunk, size_t rows, ColumnValues* out) {
     spans.emplace_back(out->arena.size(), s.size());
     out->arena.append(s);
   }
-  uint8_t width;
+  uint8_t width = 0;
   std::string_view packed;
   if (!r.Byte(&width) || width > 56 || !r.Bytes((count * width + 7) / 8 + 8, &packed)) {
     return Status::Corruption("text chunk: truncated indexes");

@@ -158,8 +158,8 @@ Result<std::shared_ptr<Segment>> Segment::Open(const std::string& path, Schema* 
   MARE_RETURN_IF_ERROR(PreadAll(seg->fd_, footer, kFooterSize, seg->file_bytes_ - kFooterSize, path));
   if (std::memcmp(footer + 24, kMagic, 8) != 0) return corrupt("no segment magic at its end");
   Reader f(std::string_view(footer, kFooterSize));
-  uint64_t index_offset, index_length;
-  uint32_t index_crc;
+  uint64_t index_offset = 0, index_length = 0;
+  uint32_t index_crc = 0;
   f.Fixed64(&index_offset);
   f.Fixed64(&index_length);
   f.Fixed32(&index_crc);

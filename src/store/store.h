@@ -146,7 +146,7 @@ class Store {
     bool operator==(const BufferKey&) const = default;
   };
   struct BufferKeyHash {
-    size_t operator()(const BufferKey& k) const { return std::hash<int64_t>()(k.hour * 1000003 + k.sensor); }
+    size_t operator()(const BufferKey& k) const { return std::hash<uint64_t>()(static_cast<uint64_t>(k.hour) / 3600000000ULL * 1000003ULL + k.sensor); }
   };
   std::unordered_map<BufferKey, RowBuffer, BufferKeyHash> memtable_;
   std::atomic<size_t> memtable_rows_{0};
