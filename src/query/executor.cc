@@ -991,7 +991,9 @@ class Executor {
 
   void SortAndLimit() {
     if (!plan_.order.empty()) {
-      std::stable_sort(rows_.begin(), rows_.end(), [&](const auto& a, const auto& b) { return Less(a, b); });
+      // Rows often come in order already (one sensor's blocks are read in time order).
+      auto less = [&](const auto& a, const auto& b) { return Less(a, b); };
+      if (!std::is_sorted(rows_.begin(), rows_.end(), less)) std::stable_sort(rows_.begin(), rows_.end(), less);
     }
     size_t begin = std::min(rows_.size(), static_cast<size_t>(plan_.offset));
     size_t end = plan_.limit == std::numeric_limits<int64_t>::max() ? rows_.size()

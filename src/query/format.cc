@@ -124,6 +124,7 @@ std::string FormatValue(const Value& v) {
 }
 
 void WriteJson(const QueryResult& result, double elapsed_ms, std::string* out) {
+  out->reserve(out->size() + 256 + result.rows.size() * (result.names.size() * 14 + 4));
   out->append("{\"columns\":[");
   for (size_t c = 0; c < result.names.size(); ++c) {
     if (c > 0) out->push_back(',');
