@@ -1,0 +1,278 @@
+"""A real, throw-away Apache Kafka for tests: KRaft brokers (each its own controller voter) from
+Apache Kafka's jars on Maven Central, on 127.0.0.1, free ports and a temporary directory, started
+and stopped by the test.
+
+The jars are fetched once by Maven (tests/kafka/pom.xml) into build/kafka/lib (MARE_KAFKA_LIB to
+choose another place) and reused; a missing `mvn`, `java` or network is an error, never a skip.
+
+    with KafkaCluster(tmp_path) as kafka:          # one node
+        kafka.bootstrap                              # "127.0.0.1:PORT"
+    with KafkaCluster(tmp_path, brokers=3) as kafka: # three brokers, three voters
+        kafka.stop_broker(1); kafka.start_broker(1)
+"""
+import fcntl
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+
+from harness import free_port
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
+POM = os.path.join(ROOT, "tests/kafka/pom.xml")
+LIB = os.environ.get("MARE_KAFKA_LIB", os.path.join(ROOT, "build/kafka/lib"))
+HEAP = os.environ.get("MARE_KAFKA_HEAP", "-Xmx512m")
+
+
+def kafka_classpath():
+    """The broker's classpath (LIB/*), fetching the jars with Maven when the pom changed."""
+    for tool in ("mvn", "java"):
+        if not shutil.which(tool):
+            raise RuntimeError(f"{tool} is not installed: run scripts/setup.sh")
+    with open(POM, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    stamp = os.path.join(LIB, ".pom-sha256")
+    os.makedirs(os.path.dirname(LIB), exist_ok=True)
+    # One fetch at a time, should tests run in parallel.
+    with open(LIB.rstrip("/") + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (os.path.exists(stamp) and open(stamp).read().strip() == digest):
+            shutil.rmtree(LIB, ignore_errors=True)
+            p = subprocess.run(["mvn", "-q", "-B", "-f", POM, "dependency:copy-dependencies",
+                                f"-DoutputDirectory={LIB}"], capture_output=True, text=True, timeout=900)
+            if p.returncode != 0:
+                raise RuntimeError(f"mvn could not fetch Apache Kafka's jars (tests/kafka/pom.xml):\n{p.stdout[-3000:]}{p.stderr[-3000:]}")
+            with open(stamp, "w") as f:
+                f.write(digest + "\n")
+    if not any(n.startswith("kafka_2.13-") for n in os.listdir(LIB)):
+        raise RuntimeError(f"no kafka_2.13 jar in {LIB}")
+    return os.path.join(LIB, "*")
+
+
+LOG4J = """log4j.rootLogger=WARN, file
+log4j.appender.file=org.apache.log4j.FileAppender
+log4j.appender.file.File={log}
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.server.KafkaRaftServer=INFO
+log4j.logger.kafka.server.BrokerServer=INFO
+"""
+
+
+class Broker:
+    def __init__(self, node_id, base_dir):
+        self.node_id = node_id
+        self.dir = os.path.join(base_dir, f"broker-{node_id}")
+        self.port = free_port()
+        self.controller_port = free_port()
+        self.proc = None
+        self.out = None
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.port}"
+
+
+class KafkaCluster:
+    """One or more KRaft nodes (process.roles=broker,controller), replication settings sized to the
+    broker count. Use as a context manager, or start()/stop()."""
+
+    def __init__(self, base_dir, brokers=1, properties=None):
+        self.base_dir = os.path.join(str(base_dir), "kafka")
+        self.brokers = [Broker(i + 1, self.base_dir) for i in range(brokers)]
+        self.cluster_id = None
+        self.classpath = None
+        self.extra = dict(properties or {})
+
+    @property
+    def bootstrap(self):
+        return ",".join(b.address for b in self.brokers)
+
+    def _properties(self, b):
+        n = len(self.brokers)
+        voters = ",".join(f"{x.node_id}@127.0.0.1:{x.controller_port}" for x in self.brokers)
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": b.node_id,
+            "controller.quorum.voters": voters,
+            "listeners": f"PLAINTEXT://127.0.0.1:{b.port},CONTROLLER://127.0.0.1:{b.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{b.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": os.path.join(b.dir, "data"),
+            "num.partitions": 1,
+            "auto.create.topics.enable": "false",
+            "offsets.topic.replication.factor": min(n, 3),
+            "offsets.topic.num.partitions": 4,
+            "transaction.state.log.replication.factor": min(n, 3),
+            "transaction.state.log.min.isr": min(n, 2),
+            "transaction.state.log.num.partitions": 4,
+            "default.replication.factor": min(n, 3),
+            "min.insync.replicas": min(n, 2),
+            "group.initial.rebalance.delay.ms": 0,
+            "num.network.threads": 2,
+            "num.io.threads": 2,
+            "num.recovery.threads.per.data.dir": 1,
+            "log.cleaner.dedupe.buffer.size": 4 * 1024 * 1024,
+            "controlled.shutdown.enable": "true",
+        }
+        props.update(self.extra)
+        return "".join(f"{k}={v}\n" for k, v in props.items())
+
+    def _java(self, b, main, *args):
+        return ["java", HEAP, "-Xms64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true",
+                f"-Dlog4j.configuration=file:{os.path.join(b.dir, 'log4j.properties')}",
+                "-cp", self.classpath, main, *args]
+
+    def start(self):
+        self.classpath = kafka_classpath()
+        self.cluster_id = subprocess.run(["java", "-cp", self.classpath, "kafka.tools.StorageTool", "random-uuid"],
+                                         capture_output=True, text=True, check=True).stdout.strip() or str(uuid.uuid4())
+        for b in self.brokers:
+            os.makedirs(b.dir, exist_ok=True)
+            with open(os.path.join(b.dir, "server.properties"), "w") as f:
+                f.write(self._properties(b))
+            with open(os.path.join(b.dir, "log4j.properties"), "w") as f:
+                f.write(LOG4J.format(log=os.path.join(b.dir, "server.log")))
+            p = subprocess.run(self._java(b, "kafka.tools.StorageTool", "format", "-t", self.cluster_id,
+                                          "-c", os.path.join(b.dir, "server.properties")),
+                               capture_output=True, text=True)
+            if p.returncode != 0:
+                raise RuntimeError(f"kafka StorageTool format failed:\n{p.stdout}{p.stderr}")
+        try:
+            for b in self.brokers:
+                self._launch(b)
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _launch(self, b):
+        b.out = open(os.path.join(b.dir, "stdout.log"), "ab")
+        b.proc = subprocess.Popen(self._java(b, "kafka.Kafka", os.path.join(b.dir, "server.properties")),
+                                  stdout=b.out, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout=120, brokers=None):
+        """Until every running broker is in the cluster's metadata (asked through kcat)."""
+        want = sorted(b.node_id for b in self.brokers if b.proc and b.proc.poll() is None) if brokers is None else brokers
+        deadline = time.time() + timeout
+        last = ""
+        while time.time() < deadline:
+            for b in self.brokers:
+                if b.proc and b.proc.poll() is not None:
+                    raise RuntimeError(f"kafka broker {b.node_id} exited with {b.proc.returncode}:\n{self.server_log(b)}")
+            running = [b for b in self.brokers if b.proc and b.proc.poll() is None]
+            p = subprocess.run([kcat(), "-b", ",".join(b.address for b in running), "-L", "-J", "-m", "2"],
+                               capture_output=True, text=True, timeout=30)
+            last = p.stdout + p.stderr
+            if p.returncode == 0:
+                import json
+                ids = sorted(x["id"] for x in json.loads(p.stdout).get("brokers", []))
+                if ids == want:
+                    return
+            time.sleep(0.3)
+        raise RuntimeError(f"kafka did not become ready within {timeout} s (kcat -L: {last[-500:]})\n" +
+                           "\n".join(self.server_log(b) for b in self.brokers))
+
+    def server_log(self, b):
+        out = []
+        for name in ("stdout.log", "server.log"):
+            path = os.path.join(b.dir, name)
+            if os.path.exists(path):
+                with open(path, "rb") as f:
+                    out.append(f"--- broker {b.node_id} {name}:\n" + f.read().decode(errors="replace")[-3000:])
+        return "\n".join(out)
+
+    def stop_broker(self, i, kill=False):
+        """Stops broker i (0-based): SIGTERM (a controlled shutdown) or SIGKILL."""
+        b = self.brokers[i]
+        if b.proc and b.proc.poll() is None:
+            b.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                b.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                b.proc.kill()
+                b.proc.wait(timeout=10)
+        b.proc = None
+        if b.out:
+            b.out.close()
+            b.out = None
+
+    def start_broker(self, i, wait=True):
+        self._launch(self.brokers[i])
+        if wait:
+            self.wait_ready()
+
+    def stop(self):
+        # Concurrently: a controlled shutdown waits for the other voters, so one at a time can hang.
+        for b in self.brokers:
+            if b.proc and b.proc.poll() is None:
+                b.proc.send_signal(signal.SIGTERM)
+        for i in range(len(self.brokers)):
+            self.stop_broker(i)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # --- kcat helpers -------------------------------------------------------------------------
+    def produce(self, topic, lines, partition=None, key_delimiter="\t"):
+        """Produces lines (KEY<TAB>VALUE) with kcat; acks=all."""
+        args = [kcat(), "-b", self.bootstrap, "-P", "-t", topic, "-K", key_delimiter, "-X", "acks=all"]
+        if partition is not None:
+            args += ["-p", str(partition)]
+        p = subprocess.run(args, input="".join(l + "\n" for l in lines), capture_output=True, text=True, timeout=60)
+        if p.returncode != 0:
+            raise RuntimeError(f"kcat -P failed: {p.stderr}")
+
+    def consume(self, topic, timeout=60):
+        """Every record of the topic, from the beginning to the current end, as dicts
+        {partition, offset, key, payload, ts} (kcat -J)."""
+        import json
+        p = subprocess.run([kcat(), "-b", self.bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-J", "-q"],
+                           capture_output=True, text=True, timeout=timeout)
+        if p.returncode != 0:
+            raise RuntimeError(f"kcat -C failed: {p.stderr}")
+        return [json.loads(l) for l in p.stdout.splitlines() if l.strip()]
+
+    def tool(self, main, *args, timeout=120):
+        """Runs one of Kafka's own admin tools (org.apache.kafka.tools.*) against the cluster."""
+        p = subprocess.run(["java", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp", self.classpath, main,
+                            "--bootstrap-server", self.bootstrap, *map(str, args)],
+                           capture_output=True, text=True, timeout=timeout)
+        if p.returncode != 0:
+            raise RuntimeError(f"{main} {' '.join(map(str, args))} failed:\n{p.stdout[-2000:]}{p.stderr[-2000:]}")
+        return p.stdout
+
+    def create_topic(self, topic, partitions, replication=1):
+        self.tool("org.apache.kafka.tools.TopicCommand", "--create", "--topic", topic, "--partitions", partitions,
+                  "--replication-factor", replication)
+
+    def group_offsets(self, group):
+        """{(topic, partition): committed offset} of a consumer group, as Kafka's own tool reports it."""
+        out = self.tool("org.apache.kafka.tools.consumer.group.ConsumerGroupCommand", "--describe", "--group", group)
+        offsets = {}
+        for line in out.splitlines():
+            f = line.split()
+            if len(f) >= 4 and f[0] == group and f[2].isdigit() and f[3].lstrip("-").isdigit():
+                offsets[(f[1], int(f[2]))] = int(f[3])
+        return offsets
+
+    def metadata(self):
+        import json
+        p = subprocess.run([kcat(), "-b", self.bootstrap, "-L", "-J"], capture_output=True, text=True, timeout=30, check=True)
+        return json.loads(p.stdout)
+
+
+def kcat():
+    for name in ("kcat", "kafkacat"):
+        if shutil.which(name):
+            return name
+    raise RuntimeError("kcat is not installed: run scripts/setup.sh")
