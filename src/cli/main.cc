@@ -1,5 +1,6 @@
 // mare: one binary, one subcommand per job. `mare --help` lists them.
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include "cli/commands.h"
 
@@ -8,6 +9,13 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "mare 0.1.0");
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  // The store keeps every live segment file open (one per hour of data once merged), and the
+  // log its segments: take every descriptor the system allows, as databases do.
+  rlimit files;
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &files);
+  }
   int exit_code = 0;
   mare::cli::AddRunCommand(app, &exit_code);
   mare::cli::AddSimulateCommand(app, &exit_code);

@@ -157,7 +157,7 @@ class Store {
     std::string name;
     FieldType type;
     uint32_t id;
-    const char* last_data;  // the caller's name pointer last seen: an equal pointer is this field
+    const char* last_data;  // the caller's name pointer last seen: tried first (bytes still compared)
   };
   std::vector<CachedField> field_cache_;  // writer thread only: Schema::Intern without its lock
 
