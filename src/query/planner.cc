@@ -79,6 +79,7 @@ class Binder {
   Binder(const std::vector<Field>& fields, int64_t now_us) : fields_(fields), now_us_(now_us) {}
 
   Plan* plan = nullptr;
+  std::map<std::string, const Expr*> aliases;  // output alias -> its SELECT item, for HAVING and ORDER BY
 
   // Input scope: columns of the readings.
   std::unique_ptr<BoundExpr> BindInput(const Expr& e) { return Bind(e, nullptr); }
@@ -161,6 +162,11 @@ class Binder {
         return Literal(e);
       case ExprKind::kColumn:
         if (keys != nullptr) {
+          // An output alias after aggregation (HAVING n > 10, ORDER BY hour) means its item.
+          auto alias = aliases.find(e.name);
+          if (alias != aliases.end() && !(alias->second->kind == ExprKind::kColumn && alias->second->name == e.name)) {
+            return Bind(*alias->second, keys);
+          }
           Fail(e.pos, fmt::format("column \"{}\" must appear in GROUP BY or be inside an aggregate such as max({})", e.name, e.name));
         }
         return Column(e.name, e.pos);
@@ -639,6 +645,9 @@ void BuildPlanOrThrow(const SelectStatement& st, const std::vector<Field>& field
     plan->columns.push_back(std::move(col));
   }
 
+  for (const auto& item : items) {
+    if (!item.alias.empty() && item.expr != nullptr) binder.aliases.emplace(item.alias, item.expr);
+  }
   if (st.having) {
     if (!plan->aggregate) Fail(st.having->pos, "HAVING needs GROUP BY or aggregates; use WHERE");
     auto having = binder.BindGrouped(*st.having, key_texts);
