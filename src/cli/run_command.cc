@@ -13,7 +13,7 @@
 #include "common/metrics.h"
 #include "common/time.h"
 #include "config/config.h"
-#include "log/embedded_log.h"
+#include "log/open_log.h"
 #include "processors/rollup/rollup_processor.h"
 #include "processors/rollup/window.h"
 #include "query/query_api.h"
@@ -35,12 +35,6 @@ struct RunFlags {
   bool print_config = false;
   bool repair_log = false;
 };
-
-log::FsyncPolicy Policy(const std::string& name) {
-  if (name == "batch") return log::FsyncPolicy::kBatch;
-  if (name == "never") return log::FsyncPolicy::kNever;
-  return log::FsyncPolicy::kInterval;
-}
 
 // Sums a counter family over the running sources, for the periodic status line.
 uint64_t Sum(metrics::Registry& r, const char* name, const std::vector<std::string>& sources) {
@@ -71,15 +65,7 @@ int Run(const RunFlags& flags) {
   sigset_t signals = BlockStopSignals();
 
   metrics::Registry& registry = metrics::Registry::Global();
-  log::EmbeddedLogOptions lo;
-  lo.dir = c.LogDir();
-  lo.fsync = Policy(c.log.fsync);
-  lo.fsync_interval_us = c.log.fsync_interval_us;
-  lo.segment_bytes = c.log.segment_bytes;
-  lo.segment_age_us = c.log.segment_age_us;
-  lo.metrics = &registry;
-  lo.repair = flags.repair_log;
-  auto opened = log::OpenEmbeddedLog(lo);
+  auto opened = log::OpenLog(c, {.repair = flags.repair_log, .client_id = "mare-run", .metrics = &registry});
   if (!opened.ok()) {
     spdlog::error("log: {}", opened.status().ToString());
     return 1;
@@ -220,8 +206,13 @@ int Run(const RunFlags& flags) {
     spdlog::info("unix: listening on {} (NDJSON lines)", c.UnixPath());
     running.push_back("unix");
   }
-  spdlog::info("mare run: data in {}, log fsync {} ({}), retention {}; Ctrl-C to stop", c.data_dir, c.log.fsync,
-               FormatDuration(c.log.fsync_interval_us), FormatDuration(c.log.retention_us));
+  if (c.log.kind == "kafka") {
+    spdlog::info("mare run: data in {}, log on {}, retention {}; Ctrl-C to stop", c.data_dir, log::DescribeLog(c),
+                 FormatDuration(c.log.retention_us));
+  } else {
+    spdlog::info("mare run: data in {}, log fsync {} ({}), retention {}; Ctrl-C to stop", c.data_dir, c.log.fsync,
+                 FormatDuration(c.log.fsync_interval_us), FormatDuration(c.log.retention_us));
+  }
 
   // Wait for SIGINT/SIGTERM, saying every 10 s what came in.
   uint64_t last_accepted = 0, last_rejected = 0;

@@ -15,7 +15,7 @@
 #include "cli/sink_options.h"
 #include "common/metrics.h"
 #include "config/config.h"
-#include "log/embedded_log.h"
+#include "log/open_log.h"
 #include "server/http_server.h"
 #include "sinks/mariadb/mariadb_sink.h"
 
@@ -74,11 +74,7 @@ int RunMariaDbSink(const SinkFlags& flags) {
   for (;;) {
     timespec tick{0, 0};
     if (!sink) {
-      log::EmbeddedLogOptions lo;
-      lo.dir = config->LogDir();
-      lo.read_only = true;
-      lo.metrics = &registry;
-      auto opened = log::OpenEmbeddedLog(lo);
+      auto opened = log::OpenLog(*config, {.read_only = true, .client_id = "mare-sink", .metrics = &registry});
       if (opened.ok() && (*opened)->Partitions("rollups") > 0 && (!readings || (*opened)->Partitions("raw") > 0)) {
         log = std::move(*opened);
         auto started = sinks::MariaDbSink::Start(MariaDbOptions(*config), log.get(), &registry);
@@ -87,11 +83,11 @@ int RunMariaDbSink(const SinkFlags& flags) {
           return 1;
         }
         sink = std::move(*started);
-        spdlog::info("mariadb sink: following {}/rollups{} into {}:{} database {}; metrics on {}", config->LogDir(),
+        spdlog::info("mariadb sink: following {} topic rollups{} into {}:{} database {}; metrics on {}", log::DescribeLog(*config),
                      readings ? " and raw (table readings)" : "", config->sink_mariadb.host, config->sink_mariadb.port,
                      config->sink_mariadb.database, flags.metrics_listen);
       } else if (!said_waiting) {
-        spdlog::info("mariadb sink: waiting for the rollups{} topic in {} ({})", readings ? " and raw" : "", config->LogDir(),
+        spdlog::info("mariadb sink: waiting for the rollups{} topic in {} ({})", readings ? " and raw" : "", log::DescribeLog(*config),
                      opened.ok() ? "not created yet" : opened.status().ToString());
         said_waiting = true;
       }

@@ -1,7 +1,8 @@
-// `mare stream`: the rollup stream processor alone, against the log in --data-dir: reads raw,
-// appends rollups (docs/formats/rollups.md), checkpoints to <data-dir>/rollup/checkpoint.
-// `mare run` includes the same processor; the two cannot run on one data dir at once, since
-// both open the log as its writer and the log takes a lock.
+// `mare stream`: the rollup stream processor alone, against the log of --config (the embedded
+// log in <data-dir>/log by default, or Kafka with log.kind = "kafka"): reads raw, appends rollups
+// (docs/formats/rollups.md), checkpoints to <data-dir>/rollup/checkpoint.
+// `mare run` includes the same processor; on the embedded log the two cannot run on one data dir
+// at once, since both open the log as its writer and the log takes a lock.
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
@@ -11,7 +12,7 @@
 #include "cli/process.h"
 #include "common/metrics.h"
 #include "common/time.h"
-#include "log/embedded_log.h"
+#include "log/open_log.h"
 #include "processors/rollup/rollup_processor.h"
 #include "server/http_server.h"
 #include "sources/dead_letter.h"
@@ -20,7 +21,9 @@ namespace mare::cli {
 namespace {
 
 struct StreamFlags {
-  std::string data_dir = "data";
+  std::string config_path;
+  std::vector<std::string> overrides;
+  std::string data_dir;
   std::string resolutions = "1m,1h,1d";
   std::string lateness = "10m";
   std::string emit_interval = "1s";
@@ -35,6 +38,10 @@ int Fail(const std::string& what) {
 }
 
 int Stream(const StreamFlags& flags) {
+  // The config file gives the log (and data_dir); the rollup settings come from the flags.
+  auto config = LoadCommandConfig(flags.config_path, flags.overrides, flags.data_dir);
+  if (!config.ok()) return Fail(config.status().message());
+  const std::string data_dir = config->data_dir;
   rollup::RollupOptions o;
   auto resolutions = rollup::ParseResolutions(flags.resolutions);
   if (!resolutions.ok()) return Fail("--resolutions: " + resolutions.status().message());
@@ -48,22 +55,19 @@ int Stream(const StreamFlags& flags) {
   auto checkpoint = ParseDurationMicros(flags.checkpoint_interval);
   if (!checkpoint.ok() || *checkpoint <= 0) return Fail("--checkpoint-interval: must be a positive duration");
   o.checkpoint_interval_us = *checkpoint;
-  o.checkpoint_dir = flags.data_dir + "/rollup";
+  o.checkpoint_dir = data_dir + "/rollup";
 
   sigset_t signals = BlockStopSignals();
 
   metrics::Registry& registry = metrics::Registry::Global();
-  log::EmbeddedLogOptions lo;
-  lo.dir = flags.data_dir + "/log";
-  lo.metrics = &registry;
-  auto opened = log::OpenEmbeddedLog(lo);
+  auto opened = log::OpenLog(*config, {.client_id = "mare-stream", .metrics = &registry});
   if (!opened.ok()) {
-    spdlog::error("log: {} (mare stream opens the log as its writer: stop `mare run`, which includes the rollups)",
-                  opened.status().ToString());
+    spdlog::error("log: {}{}", opened.status().ToString(),
+                  config->log.kind == "kafka" ? "" : " (mare stream opens the log as its writer: stop `mare run`, which includes the rollups)");
     return 1;
   }
   std::unique_ptr<log::Log> log = std::move(*opened);
-  auto dead_letter = DeadLetter::Open(flags.data_dir + "/dead-letter.log", flags.dead_letter_max, &registry);
+  auto dead_letter = DeadLetter::Open(data_dir + "/dead-letter.log", flags.dead_letter_max, &registry);
   if (!dead_letter.ok()) {
     spdlog::error("dead-letter: {}", dead_letter.status().ToString());
     return 1;
@@ -84,7 +88,7 @@ int Stream(const StreamFlags& flags) {
   std::string names;
   for (const auto& r : o.resolutions) names += (names.empty() ? "" : ",") + r.name;
   spdlog::info("mare stream: raw -> rollups in {}, windows {}, lateness {}, emit every {}, checkpoint every {}; Ctrl-C to stop",
-               flags.data_dir, names, FormatDuration(o.lateness_us), FormatDuration(o.emit_interval_us),
+               log::DescribeLog(*config), names, FormatDuration(o.lateness_us), FormatDuration(o.emit_interval_us),
                FormatDuration(o.checkpoint_interval_us));
 
   auto& readings = registry.GetCounter("mare_rollup_readings_total", "");
@@ -141,7 +145,12 @@ void AddStreamCommand(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand(
       "stream",
       "Run the rollup stream processor alone: raw -> rollups topic (mare run includes it; not beside mare run on the same data dir)");
-  cmd->add_option("--data-dir", flags->data_dir, "Data directory; the log is <data-dir>/log")->capture_default_str();
+  cmd->add_option("-c,--config", flags->config_path, "TOML config file: its [log] section says which log (see config/mare.toml)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--set", flags->overrides, "Override a config key: --set log.kind=kafka --set log.kafka.brokers=k1:9092");
+  cmd->add_option("--data-dir", flags->data_dir,
+                  "Data directory for the checkpoint and dead-letter file, and the embedded log in <data-dir>/log "
+                  "(config key data_dir; default data)");
   cmd->add_option("--resolutions", flags->resolutions, "Window lengths, comma-separated (config rollup.resolutions)")
       ->capture_default_str();
   cmd->add_option("--lateness", flags->lateness, "Allowed lateness behind the newest event time (rollup.lateness)")

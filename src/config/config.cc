@@ -148,9 +148,45 @@ Status Apply(const toml::table& root, Config* c) {
   MARE_RETURN_IF_ERROR(log.Duration("segment_age", &c->log.segment_age_us));
   MARE_RETURN_IF_ERROR(log.Duration("retention", &c->log.retention_us));
   MARE_RETURN_IF_ERROR(log.Size("retention_bytes", &c->log.retention_bytes));
-  MARE_RETURN_IF_ERROR(log.NoOthers());
-  if (c->log.kind != "embedded") {
-    return Status::InvalidArgument("log.kind must be \"embedded\" (the Kafka backend is not built yet), got \"" + c->log.kind + "\"");
+  MARE_RETURN_IF_ERROR(log.NoOthers({"kafka"}));
+  if (c->log.kind != "embedded" && c->log.kind != "kafka") {
+    return Status::InvalidArgument("log.kind must be \"embedded\" or \"kafka\", got \"" + c->log.kind + "\"");
+  }
+  const toml::table* log_table = Sub(root, "log");
+  const toml::table* kafka_table = log_table ? Sub(*log_table, "kafka") : nullptr;
+  Section kafka(kafka_table, "log.kafka");
+  MARE_RETURN_IF_ERROR(kafka.String("brokers", &c->log.kafka.brokers));
+  MARE_RETURN_IF_ERROR(kafka.Int("replication_factor", &c->log.kafka.replication_factor, 1, 32767));
+  MARE_RETURN_IF_ERROR(kafka.String("compression", &c->log.kafka.compression));
+  MARE_RETURN_IF_ERROR(kafka.String("topic_prefix", &c->log.kafka.topic_prefix));
+  MARE_RETURN_IF_ERROR(kafka.Duration("delivery_timeout", &c->log.kafka.delivery_timeout_us));
+  MARE_RETURN_IF_ERROR(kafka.Duration("request_timeout", &c->log.kafka.request_timeout_us));
+  MARE_RETURN_IF_ERROR(kafka.NoOthers({"client"}));
+  static const std::set<std::string> kCompressions = {"none", "gzip", "snappy", "lz4", "zstd"};
+  if (!kCompressions.count(c->log.kafka.compression)) {
+    return Status::InvalidArgument("log.kafka.compression must be \"none\", \"gzip\", \"snappy\", \"lz4\" or \"zstd\", got \"" +
+                                   c->log.kafka.compression + "\"");
+  }
+  if (c->log.kafka.delivery_timeout_us < 1'000'000 || c->log.kafka.request_timeout_us < 1'000'000) {
+    return Status::InvalidArgument("log.kafka.delivery_timeout and log.kafka.request_timeout must be at least 1s");
+  }
+  if (c->log.kind == "kafka" && c->log.kafka.brokers.empty()) {
+    return Status::InvalidArgument("log.kafka.brokers must name at least one broker (host:port, comma-separated)");
+  }
+  if (const toml::table* client = kafka_table ? Sub(*kafka_table, "client") : nullptr) {
+    // Passed through to librdkafka, which checks names and values when mare connects.
+    c->log.kafka.client.clear();
+    for (auto& [k, v] : *client) {
+      std::string key(k.str());
+      std::string value;
+      if (auto str = v.value_exact<std::string>()) value = *str;
+      else if (auto b = v.value_exact<bool>()) value = *b ? "true" : "false";
+      else if (auto i = v.value_exact<int64_t>()) value = std::to_string(*i);
+      else return Status::InvalidArgument(fmt::format("log.kafka.client.{} must be a string, integer or boolean{}", key, Where(v)));
+      c->log.kafka.client.emplace_back(key, value);
+    }
+  } else if (kafka_table && kafka_table->get("client")) {
+    return Status::InvalidArgument("log.kafka.client must be a table of librdkafka settings" + Where(*kafka_table->get("client")));
   }
   if (c->log.fsync != "interval" && c->log.fsync != "batch" && c->log.fsync != "never") {
     return Status::InvalidArgument("log.fsync must be \"interval\", \"batch\" or \"never\", got \"" + c->log.fsync + "\"");
@@ -244,6 +280,17 @@ std::string Quote(const std::string& s) {
   return out;
 }
 
+// [log.kafka.client] for --print-config: secrets (passwords, keys, secrets) show as "(set)".
+std::string ClientSettings(const Config& c) {
+  std::string out;
+  for (const auto& [k, v] : c.log.kafka.client) {
+    bool secret = k.find("password") != std::string::npos || k.find("secret") != std::string::npos ||
+                  k.ends_with(".key.pem") || k.ends_with("key.pem");
+    out += Quote(k) + " = " + Quote(secret && !v.empty() ? "(set)" : v) + "\n";
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<Config> LoadConfig(const std::string& path, const std::vector<std::string>& overrides) {
@@ -288,6 +335,8 @@ std::string FormatConfig(const Config& c) {
       "data_dir = {}\n\n"
       "[log]\nkind = {}\npartitions = {}\nfsync = {}\nfsync_interval = \"{}\"\nsegment_bytes = {}\nsegment_age = \"{}\"\n"
       "retention = \"{}\"\nretention_bytes = {}\n\n"
+      "[log.kafka]\nbrokers = {}\nreplication_factor = {}\ncompression = {}\ntopic_prefix = {}\ndelivery_timeout = \"{}\"\n"
+      "request_timeout = \"{}\"\n\n[log.kafka.client]\n{}\n"
       "[ingest]\nmax_reading_bytes = {}\nmax_fields = {}\nmax_text_bytes = {}\nmax_future_skew = \"{}\"\nnumeric_fields = {}\n"
       "dead_letter_max = {}\n\n"
       "[sources.udp]\nenabled = {}\nlisten = {}\nthreads = {}\nreceive_buffer_bytes = {}\nbatch = {}\nmax_datagram_bytes = {}\n\n"
@@ -300,6 +349,8 @@ std::string FormatConfig(const Config& c) {
       "[sink.mariadb]\nenabled = {}\nhost = {}\nport = {}\nsocket = {}\nuser = {}\npassword = {}\ndatabase = {}\nbatch = {}\nreadings = {}\n",
       Quote(c.data_dir), Quote(c.log.kind), c.log.partitions, Quote(c.log.fsync), FormatDuration(c.log.fsync_interval_us),
       c.log.segment_bytes, FormatDuration(c.log.segment_age_us), FormatDuration(c.log.retention_us), c.log.retention_bytes,
+      Quote(c.log.kafka.brokers), c.log.kafka.replication_factor, Quote(c.log.kafka.compression), Quote(c.log.kafka.topic_prefix),
+      FormatDuration(c.log.kafka.delivery_timeout_us), FormatDuration(c.log.kafka.request_timeout_us), ClientSettings(c),
       c.ingest.max_reading_bytes, c.ingest.max_fields, c.ingest.max_text_bytes, FormatDuration(c.ingest.max_future_skew_us),
       strings(c.ingest.numeric_fields), c.ingest.dead_letter_max, c.udp.enabled, Quote(c.udp.listen), c.udp.threads,
       c.udp.receive_buffer_bytes, c.udp.batch, c.udp.max_datagram_bytes, c.tcp.enabled, Quote(c.tcp.listen),

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -16,7 +17,7 @@ struct Config {
   std::string data_dir = "data";
 
   struct Log {
-    std::string kind = "embedded";
+    std::string kind = "embedded";  // embedded | kafka
     int partitions = 4;
     std::string fsync = "interval";  // interval | batch | never
     int64_t fsync_interval_us = 1'000'000;
@@ -24,6 +25,18 @@ struct Config {
     int64_t segment_age_us = 3'600'000'000;
     int64_t retention_us = 7LL * 86'400'000'000;
     int64_t retention_bytes = 0;  // per partition; 0: no size limit
+    // [log.kafka]: used when kind = "kafka" (docs/formats/kafka.md).
+    struct Kafka {
+      std::string brokers = "127.0.0.1:9092";
+      int64_t replication_factor = 3;
+      std::string compression = "lz4";  // none | gzip | snappy | lz4 | zstd
+      std::string topic_prefix;
+      int64_t delivery_timeout_us = 30'000'000;
+      int64_t request_timeout_us = 10'000'000;
+      // [log.kafka.client]: librdkafka settings passed through as they are (security.protocol,
+      // sasl.*, ssl.*, ...), by name.
+      std::vector<std::pair<std::string, std::string>> client;
+    } kafka;
   } log;
 
   struct Ingest {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -100,6 +101,94 @@ TEST(Config, PrintedConfigReadsBackTheSame) {
   EXPECT_EQ(FormatConfig(*again), printed);
   EXPECT_EQ(again->log.retention_us, 3LL * 86400 * 1000000);
   EXPECT_TRUE(again->sink_mariadb.readings);
+}
+
+TEST(Config, KafkaLogWithClientSettingsPassedThrough) {
+  auto c = LoadConfig(WriteTemp(R"(
+[log]
+kind = "kafka"
+partitions = 6
+[log.kafka]
+brokers = "k1:9092,k2:9092"
+replication_factor = 2
+compression = "zstd"
+topic_prefix = "obs."
+delivery_timeout = "45s"
+[log.kafka.client]
+"security.protocol" = "SASL_SSL"
+"sasl.mechanisms" = "SCRAM-SHA-512"
+"sasl.password" = "hunter2"
+"socket.nagle.disable" = true
+"fetch.max.bytes" = 1048576
+)"));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->log.kind, "kafka");
+  EXPECT_EQ(c->log.partitions, 6);
+  EXPECT_EQ(c->log.kafka.brokers, "k1:9092,k2:9092");
+  EXPECT_EQ(c->log.kafka.replication_factor, 2);
+  EXPECT_EQ(c->log.kafka.compression, "zstd");
+  EXPECT_EQ(c->log.kafka.topic_prefix, "obs.");
+  EXPECT_EQ(c->log.kafka.delivery_timeout_us, 45'000'000);
+  EXPECT_EQ(c->log.kafka.request_timeout_us, 10'000'000);
+  using Setting = std::pair<std::string, std::string>;
+  std::vector<Setting> want = {{"fetch.max.bytes", "1048576"},
+                               {"sasl.mechanisms", "SCRAM-SHA-512"},
+                               {"sasl.password", "hunter2"},
+                               {"security.protocol", "SASL_SSL"},
+                               {"socket.nagle.disable", "true"}};
+  auto got = c->log.kafka.client;
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, want);
+
+  // Printed without the password, and read back the same otherwise.
+  std::string printed = FormatConfig(*c);
+  EXPECT_EQ(printed.find("hunter2"), std::string::npos) << printed;
+  EXPECT_NE(printed.find("\"sasl.password\" = \"(set)\""), std::string::npos) << printed;
+  auto again = LoadConfig(WriteTemp(printed));
+  ASSERT_TRUE(again.ok()) << again.status().ToString() << "\n" << printed;
+  EXPECT_EQ(again->log.kafka.brokers, "k1:9092,k2:9092");
+  EXPECT_EQ(again->log.kafka.client.size(), 5u);
+
+  // From the command line too, with a quoted key.
+  auto set = LoadConfig("", {"log.kind=kafka", "log.kafka.brokers=127.0.0.1:9", "log.kafka.client.\"client.rack\"=r1"});
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  ASSERT_EQ(set->log.kafka.client.size(), 1u);
+  EXPECT_EQ(set->log.kafka.client[0], Setting("client.rack", "r1"));
+}
+
+TEST(Config, KafkaDefaultsAndErrors) {
+  auto c = LoadConfig("");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->log.kind, "embedded");
+  EXPECT_EQ(c->log.kafka.brokers, "127.0.0.1:9092");
+  EXPECT_EQ(c->log.kafka.replication_factor, 3);
+  EXPECT_EQ(c->log.kafka.compression, "lz4");
+  EXPECT_TRUE(c->log.kafka.client.empty());
+
+  auto kind = LoadConfig("", {"log.kind=zookeeper"});
+  ASSERT_FALSE(kind.ok());
+  EXPECT_NE(kind.status().message().find("log.kind must be \"embedded\" or \"kafka\""), std::string::npos) << kind.status().message();
+
+  auto typo = LoadConfig(WriteTemp("[log.kafka]\nbroker = \"x:1\"\n"));
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.status().message().find("unknown key 'log.kafka.broker' (line 2"), std::string::npos) << typo.status().message();
+
+  auto codec = LoadConfig("", {"log.kafka.compression=brotli"});
+  ASSERT_FALSE(codec.ok());
+  EXPECT_NE(codec.status().message().find("log.kafka.compression"), std::string::npos) << codec.status().message();
+
+  auto replicas = LoadConfig("", {"log.kafka.replication_factor=0"});
+  ASSERT_FALSE(replicas.ok());
+  EXPECT_NE(replicas.status().message().find("log.kafka.replication_factor"), std::string::npos);
+
+  auto nested = LoadConfig(WriteTemp("[log.kafka.client]\nsasl = { mechanisms = \"PLAIN\" }\n"));
+  ASSERT_FALSE(nested.ok());
+  EXPECT_NE(nested.status().message().find("log.kafka.client.sasl must be a string, integer or boolean (line 2"),
+            std::string::npos) << nested.status().message();
+
+  auto none = LoadConfig("", {"log.kind=kafka", "log.kafka.brokers=\"\""});
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.status().message().find("log.kafka.brokers"), std::string::npos);
 }
 
 }  // namespace

@@ -1,0 +1,619 @@
+#include "log/kafka_log.h"
+
+#include <fmt/format.h>
+#include <librdkafka/rdkafka.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "common/time.h"
+
+namespace mare::log {
+namespace {
+
+constexpr char kEventTimeHeader[] = "mare.ts";
+
+int Ms(int64_t us) { return static_cast<int>(std::clamp<int64_t>(us / 1000, 1, INT32_MAX)); }
+
+Status KafkaError(rd_kafka_resp_err_t err, std::string_view what) {
+  std::string m = fmt::format("kafka: {}: {}", what, rd_kafka_err2str(err));
+  switch (err) {
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+    case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS:
+    case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+    case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+    case RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_NOT_COORDINATOR:
+      return Status::Unavailable(std::move(m));
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+      return Status::NotFound(std::move(m));
+    default:
+      return Status::IOError(std::move(m));
+  }
+}
+
+// librdkafka's log lines and client errors, into mare's log. Errors such as a broker being
+// unreachable repeat every few hundred milliseconds while they last: at most one line per 10 s.
+void LogLine(const rd_kafka_t* rk, int level, const char* facility, const char* text) {
+  if (level <= 3) spdlog::error("kafka {}: {}: {}", rd_kafka_name(rk), facility, text);
+  else if (level <= 4) spdlog::warn("kafka {}: {}: {}", rd_kafka_name(rk), facility, text);
+  else spdlog::debug("kafka {}: {}: {}", rd_kafka_name(rk), facility, text);
+}
+
+std::atomic<int64_t> last_error_line_us{0};
+
+void ErrorLine(rd_kafka_t* rk, int err, const char* reason, void*) {
+  int64_t now = MonotonicMicros();
+  int64_t last = last_error_line_us.load();
+  if (err == RD_KAFKA_RESP_ERR__FATAL) {
+    char why[512];
+    rd_kafka_fatal_error(rk, why, sizeof why);
+    spdlog::error("kafka {}: fatal: {}", rd_kafka_name(rk), why);
+  } else if (now - last > 10'000'000 && last_error_line_us.compare_exchange_strong(last, now)) {
+    spdlog::warn("kafka {}: {} ({})", rd_kafka_name(rk), reason, rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)));
+  }
+}
+
+struct ConfSetting {
+  std::string key, value;
+};
+
+// mare's defaults, then the configured client settings, then what mare must have its way on.
+Result<rd_kafka_conf_t*> MakeConf(const KafkaLogOptions& o, const std::vector<ConfSetting>& defaults,
+                                  const std::vector<ConfSetting>& forced) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char err[512];
+  auto set = [&](const std::string& k, const std::string& v) -> Status {
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
+      return Status::InvalidArgument(fmt::format("kafka client setting {}: {}", k, err));
+    }
+    return Status::OK();
+  };
+  std::vector<ConfSetting> all = {{"bootstrap.servers", o.brokers},
+                                  {"client.id", o.client_id},
+                                  {"socket.keepalive.enable", "true"},
+                                  {"reconnect.backoff.max.ms", "1000"}};
+  all.insert(all.end(), defaults.begin(), defaults.end());
+  for (const auto& [k, v] : o.client) all.push_back({k, v});
+  all.insert(all.end(), forced.begin(), forced.end());
+  for (const auto& s : all) {
+    Status st = set(s.key, s.value);
+    if (!st.ok()) {
+      rd_kafka_conf_destroy(conf);
+      return st;
+    }
+  }
+  rd_kafka_conf_set_log_cb(conf, LogLine);
+  rd_kafka_conf_set_error_cb(conf, ErrorLine);
+  return conf;
+}
+
+Result<rd_kafka_t*> NewClient(rd_kafka_type_t type, rd_kafka_conf_t* conf) {
+  char err[512];
+  rd_kafka_t* rk = rd_kafka_new(type, conf, err, sizeof err);  // owns conf on success
+  if (rk == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    return Status::InvalidArgument(std::string("kafka: ") + err);
+  }
+  return rk;
+}
+
+struct PartitionList {
+  rd_kafka_topic_partition_list_t* list;
+  explicit PartitionList(int size) : list(rd_kafka_topic_partition_list_new(size)) {}
+  ~PartitionList() { rd_kafka_topic_partition_list_destroy(list); }
+  PartitionList(const PartitionList&) = delete;
+  PartitionList& operator=(const PartitionList&) = delete;
+};
+
+Status Watermarks(rd_kafka_t* rk, const std::string& topic, int32_t partition, int64_t timeout_us, int64_t* low,
+                  int64_t* high) {
+  rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk, topic.c_str(), partition, low, high, Ms(timeout_us));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(err, fmt::format("offsets of {} partition {}", topic, partition));
+  return Status::OK();
+}
+
+// One Append's records on their way: the delivery callback counts them down.
+struct Delivery {
+  std::mutex mu;
+  std::condition_variable done;
+  size_t remaining = 0;
+  rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+  int64_t first_offset = INT64_MAX;
+};
+
+void Delivered(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
+  auto* d = static_cast<Delivery*>(m->_private);
+  std::lock_guard lock(d->mu);
+  if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (d->err == RD_KAFKA_RESP_ERR_NO_ERROR) d->err = m->err;
+  } else {
+    d->first_offset = std::min<int64_t>(d->first_offset, m->offset);
+  }
+  if (--d->remaining == 0) d->done.notify_all();
+}
+
+class KafkaConsumer final : public Consumer {
+ public:
+  KafkaConsumer(rd_kafka_t* rk, std::string topic, int32_t partitions, int64_t timeout_us,
+                std::unique_ptr<EventTimeReader> event_time)
+      : rk_(rk),
+        topic_(std::move(topic)),
+        timeout_us_(timeout_us),
+        position_(static_cast<size_t>(partitions), 0),
+        committed_(static_cast<size_t>(partitions), -1),
+        event_time_(std::move(event_time)) {}
+
+  ~KafkaConsumer() override {
+    Release();
+    rd_kafka_consumer_close(rk_);
+    rd_kafka_destroy(rk_);
+  }
+
+  // Reads the group's committed offsets; starts there, or at the oldest retained record.
+  Status Init() {
+    PartitionList l(static_cast<int>(position_.size()));
+    for (size_t p = 0; p < position_.size(); ++p) rd_kafka_topic_partition_list_add(l.list, topic_.c_str(), static_cast<int32_t>(p));
+    rd_kafka_resp_err_t err = rd_kafka_committed(rk_, l.list, Ms(timeout_us_));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(err, "committed offsets of " + topic_);
+    for (int i = 0; i < l.list->cnt; ++i) {
+      const auto& e = l.list->elems[i];
+      if (e.err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(e.err, "committed offsets of " + topic_);
+      committed_[static_cast<size_t>(e.partition)] = e.offset >= 0 ? e.offset : -1;
+    }
+    for (size_t p = 0; p < position_.size(); ++p) {
+      MARE_RETURN_IF_ERROR(Seek(static_cast<int32_t>(p), std::max<int64_t>(0, committed_[p])));
+    }
+    return Status::OK();
+  }
+
+  int64_t Position(int32_t partition) const override { return position_.at(static_cast<size_t>(partition)); }
+
+  Status Seek(int32_t partition, int64_t offset) override {
+    if (partition < 0 || static_cast<size_t>(partition) >= position_.size()) {
+      return Status::InvalidArgument(fmt::format("kafka: {} has no partition {}", topic_, partition));
+    }
+    int64_t low = 0, high = 0;
+    MARE_RETURN_IF_ERROR(Watermarks(rk_, topic_, partition, timeout_us_, &low, &high));
+    position_[static_cast<size_t>(partition)] = std::clamp(offset, low, std::max(low, high));
+    reassign_ = true;
+    return Status::OK();
+  }
+
+  Status Poll(std::vector<ConsumedRecord>* out, size_t max_records, std::chrono::milliseconds timeout) override {
+    out->clear();
+    Release();
+    if (reassign_) {
+      PartitionList l(static_cast<int>(position_.size()));
+      for (size_t p = 0; p < position_.size(); ++p) {
+        rd_kafka_topic_partition_list_add(l.list, topic_.c_str(), static_cast<int32_t>(p))->offset = position_[p];
+      }
+      rd_kafka_resp_err_t err = rd_kafka_assign(rk_, l.list);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(err, "assign " + topic_);
+      reassign_ = false;
+    }
+    int wait_ms = static_cast<int>(timeout.count());
+    while (held_.size() < max_records) {
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, held_.empty() ? wait_ms : 0);
+      if (m == nullptr) break;
+      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        Status s = ConsumeError(m);
+        rd_kafka_message_destroy(m);
+        if (!s.ok()) return s;
+        continue;
+      }
+      size_t p = static_cast<size_t>(m->partition);
+      if (p >= position_.size() || m->offset < position_[p]) {  // fetched before a Seek moved on
+        rd_kafka_message_destroy(m);
+        continue;
+      }
+      position_[p] = m->offset + 1;
+      held_.push_back(m);
+    }
+    out->reserve(held_.size());
+    for (rd_kafka_message_t* m : held_) {
+      ConsumedRecord& r = out->emplace_back();
+      r.partition = m->partition;
+      r.offset = m->offset;
+      r.key = std::string_view(static_cast<const char*>(m->key), m->key_len);
+      r.value = std::string_view(static_cast<const char*>(m->payload), m->len);
+      rd_kafka_timestamp_type_t type;
+      int64_t ms = rd_kafka_message_timestamp(m, &type);
+      r.append_time_us = ms >= 0 ? ms * 1000 : 0;
+      r.timestamp_us = EventTime(m, r.value, r.append_time_us);
+    }
+    return Status::OK();
+  }
+
+  Status Commit(int32_t partition, int64_t next_offset) override {
+    PartitionList l(1);
+    rd_kafka_topic_partition_list_add(l.list, topic_.c_str(), partition)->offset = next_offset;
+    rd_kafka_resp_err_t err = rd_kafka_commit(rk_, l.list, /*async=*/0);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) err = l.list->elems[0].err;
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return KafkaError(err, fmt::format("commit {} partition {} at {}", topic_, partition, next_offset));
+    }
+    committed_.at(static_cast<size_t>(partition)) = next_offset;
+    return Status::OK();
+  }
+
+  int64_t Committed(int32_t partition) const override { return committed_.at(static_cast<size_t>(partition)); }
+
+ private:
+  void Release() {
+    for (rd_kafka_message_t* m : held_) rd_kafka_message_destroy(m);
+    held_.clear();
+  }
+
+  // Transient trouble (a broker restarting, a leader moving) is retried by librdkafka: it is
+  // worth a line, not an error. Being refused, or a fatal error, is one.
+  Status ConsumeError(const rd_kafka_message_t* m) {
+    switch (m->err) {
+      case RD_KAFKA_RESP_ERR__PARTITION_EOF:
+        return Status::OK();
+      case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+      case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+      case RD_KAFKA_RESP_ERR__FATAL:
+        return KafkaError(m->err, "consume " + topic_);
+      default: {
+        int64_t now = MonotonicMicros();
+        if (now - last_warning_us_ > 10'000'000) {
+          spdlog::warn("kafka: consuming {}: {} (retrying)", topic_, rd_kafka_message_errstr(m));
+          last_warning_us_ = now;
+        }
+        return Status::OK();
+      }
+    }
+  }
+
+  int64_t EventTime(const rd_kafka_message_t* m, std::string_view value, int64_t fallback) {
+    rd_kafka_headers_t* headers = nullptr;
+    if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const void* v = nullptr;
+      size_t size = 0;
+      if (rd_kafka_header_get_last(headers, kEventTimeHeader, &v, &size) == RD_KAFKA_RESP_ERR_NO_ERROR && v) {
+        const char* s = static_cast<const char*>(v);
+        int64_t ts = 0;
+        auto [end, ec] = std::from_chars(s, s + size, ts);
+        if (ec == std::errc() && end == s + size) return ts;
+      }
+    }
+    int64_t ts = 0;
+    if (event_time_ && event_time_->Read(value, &ts)) return ts;
+    return fallback;
+  }
+
+  rd_kafka_t* rk_;
+  std::string topic_;
+  int64_t timeout_us_;
+  std::vector<int64_t> position_;
+  std::vector<int64_t> committed_;
+  std::unique_ptr<EventTimeReader> event_time_;
+  std::vector<rd_kafka_message_t*> held_;
+  bool reassign_ = true;
+  int64_t last_warning_us_ = 0;
+};
+
+class KafkaLog final : public Log {
+ public:
+  KafkaLog(const KafkaLogOptions& options, rd_kafka_t* producer) : options_(options), producer_(producer) {
+    metrics::Registry* r = options.metrics ? options.metrics : &metrics::Registry::Global();
+    produced_ = &r->GetCounter("mare_log_kafka_produced_records_total", "Records acknowledged by the Kafka brokers");
+    failed_ = &r->GetCounter("mare_log_kafka_failed_appends_total", "Appends the Kafka brokers did not acknowledge");
+    poller_ = std::thread([this] {
+      while (!stop_.load()) rd_kafka_poll(producer_, 100);  // runs the delivery callbacks
+    });
+  }
+
+  ~KafkaLog() override {
+    rd_kafka_flush(producer_, Ms(options_.delivery_timeout_us));
+    stop_.store(true);
+    poller_.join();
+    rd_kafka_destroy(producer_);
+  }
+
+  // Metadata of every topic: asking for one topic by name could make a broker auto-create it.
+  Status Connect() {
+    std::map<std::string, int32_t> topics;
+    return ListTopics(&topics);
+  }
+
+  Status CreateTopic(const TopicConfig& config) override {
+    if (Partitions(config.name) > 0) return Status::OK();  // an existing topic keeps its settings
+    std::string name = Name(config.name);
+    char err[512];
+    rd_kafka_NewTopic_t* topic =
+        rd_kafka_NewTopic_new(name.c_str(), config.partitions, options_.replication_factor, err, sizeof err);
+    if (topic == nullptr) return Status::InvalidArgument(fmt::format("kafka: topic {}: {}", name, err));
+    std::string retention_ms = config.retention_us > 0 ? std::to_string(config.retention_us / 1000) : "-1";
+    std::string retention_bytes = config.retention_bytes > 0 ? std::to_string(config.retention_bytes) : "-1";
+    rd_kafka_NewTopic_set_config(topic, "retention.ms", retention_ms.c_str());
+    rd_kafka_NewTopic_set_config(topic, "retention.bytes", retention_bytes.c_str());
+    rd_kafka_NewTopic_set_config(topic, "message.timestamp.type", "LogAppendTime");
+    // acks=all then means on two brokers at least, while one of three may be down.
+    rd_kafka_NewTopic_set_config(topic, "min.insync.replicas", options_.replication_factor >= 3 ? "2" : "1");
+    rd_kafka_AdminOptions_t* admin = rd_kafka_AdminOptions_new(producer_, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_set_request_timeout(admin, Ms(options_.request_timeout_us), err, sizeof err);
+    rd_kafka_AdminOptions_set_operation_timeout(admin, Ms(options_.request_timeout_us), err, sizeof err);
+    rd_kafka_queue_t* queue = rd_kafka_queue_new(producer_);
+    rd_kafka_CreateTopics(producer_, &topic, 1, admin, queue);
+    rd_kafka_event_t* event = rd_kafka_queue_poll(queue, Ms(options_.request_timeout_us) + 5000);
+    Status s;
+    if (event == nullptr) {
+      s = Status::Unavailable("kafka: create topic " + name + ": no answer");
+    } else if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      s = KafkaError(rd_kafka_event_error(event), "create topic " + name);
+    } else {
+      size_t n = 0;
+      const rd_kafka_topic_result_t** results =
+          rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(event), &n);
+      for (size_t i = 0; i < n; ++i) {
+        rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+          const char* why = rd_kafka_topic_result_error_string(results[i]);
+          s = Status::InvalidArgument(fmt::format("kafka: create topic {} ({} partitions, replication factor {}): {}", name,
+                                                  config.partitions, options_.replication_factor,
+                                                  why ? why : rd_kafka_err2str(e)));
+        }
+      }
+    }
+    if (event) rd_kafka_event_destroy(event);
+    rd_kafka_queue_destroy(queue);
+    rd_kafka_AdminOptions_destroy(admin);
+    rd_kafka_NewTopic_destroy(topic);
+    MARE_RETURN_IF_ERROR(s);
+    // Created on the controller; wait until the brokers' metadata has it with a leader per partition.
+    int64_t deadline = MonotonicMicros() + options_.request_timeout_us;
+    for (;;) {
+      int32_t ready = 0;
+      MARE_RETURN_IF_ERROR(TopicPartitions(name, &ready, /*with_leaders=*/true));
+      if (ready > 0) break;
+      if (MonotonicMicros() > deadline) return Status::Unavailable("kafka: topic " + name + " created but has no leaders yet");
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    spdlog::info("kafka: created topic {} ({} partitions, replication factor {}, retention.ms {})", name, config.partitions,
+                 options_.replication_factor, retention_ms);
+    return Status::OK();
+  }
+
+  std::vector<std::string> Topics() const override {
+    std::map<std::string, int32_t> topics;
+    std::vector<std::string> out;
+    if (!ListTopics(&topics).ok()) return out;
+    for (const auto& [name, n] : topics) {
+      if (name.starts_with("__") || !name.starts_with(options_.topic_prefix)) continue;
+      out.push_back(name.substr(options_.topic_prefix.size()));
+    }
+    return out;
+  }
+
+  int32_t Partitions(std::string_view topic) const override {
+    std::string name = Name(topic);
+    {
+      std::lock_guard lock(mu_);
+      auto it = partitions_.find(name);
+      if (it != partitions_.end()) return it->second;
+    }
+    int32_t n = 0;
+    if (!TopicPartitions(name, &n, false).ok() || n == 0) return 0;
+    std::lock_guard lock(mu_);
+    partitions_[name] = n;  // a topic's partition count never shrinks; mare never grows it
+    return n;
+  }
+
+  Result<std::vector<PartitionInfo>> Describe(std::string_view topic) const override {
+    int32_t n = Partitions(topic);
+    if (n == 0) return Status::NotFound(fmt::format("kafka: no topic {}", Name(topic)));
+    std::vector<PartitionInfo> out;
+    std::string name = Name(topic);
+    for (int32_t p = 0; p < n; ++p) {
+      PartitionInfo& info = out.emplace_back();
+      info.partition = p;
+      MARE_RETURN_IF_ERROR(Watermarks(producer_, name, p, options_.request_timeout_us, &info.start_offset, &info.end_offset));
+    }
+    return out;
+  }
+
+  Status Append(std::string_view topic, int32_t partition, std::span<const Record> records,
+                int64_t* first_offset) override {
+    if (records.empty()) return Status::OK();
+    std::string name = Name(topic);
+    Delivery d;
+    d.remaining = records.size();
+    size_t queued = 0;
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    {
+      // One Append at a time into the producer's queue, so its records get consecutive offsets.
+      std::lock_guard lock(append_mu_);
+      for (const Record& r : records) {
+        char ts[24];
+        auto [end, ec] = std::to_chars(ts, ts + sizeof ts, r.timestamp_us);
+        for (;;) {
+          err = rd_kafka_producev(producer_, RD_KAFKA_V_TOPIC(name.c_str()), RD_KAFKA_V_PARTITION(partition),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                  RD_KAFKA_V_KEY(const_cast<char*>(r.key.data()), r.key.size()),
+                                  RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()),
+                                  RD_KAFKA_V_HEADER(kEventTimeHeader, ts, (end - ts)), RD_KAFKA_V_OPAQUE(&d),
+                                  RD_KAFKA_V_END);
+          if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));  // the poller makes room
+        }
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) break;
+        ++queued;
+      }
+    }
+    std::unique_lock lock(d.mu);
+    d.remaining -= records.size() - queued;
+    d.done.wait(lock, [&] { return d.remaining == 0; });
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) err = d.err;
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      failed_->Add();
+      if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char why[512];
+        rd_kafka_fatal_error(producer_, why, sizeof why);
+        return Status::IOError(fmt::format("kafka: produce to {} partition {}: fatal: {}", name, partition, why));
+      }
+      return KafkaError(err, fmt::format("produce to {} partition {} (nothing of this append is acknowledged)", name, partition));
+    }
+    produced_->Add(records.size());
+    if (first_offset) *first_offset = d.first_offset;
+    return Status::OK();
+  }
+
+  Result<std::unique_ptr<Consumer>> Subscribe(const std::string& group, const std::string& topic) override {
+    int32_t n = Partitions(topic);
+    if (n == 0) return Status::NotFound(fmt::format("kafka: no topic {}", Name(topic)));
+    auto conf = MakeConf(options_,
+                         {{"enable.partition.eof", "false"},
+                          {"auto.offset.reset", "earliest"},
+                          {"fetch.wait.max.ms", "100"},
+                          {"isolation.level", "read_committed"}},
+                         {{"group.id", options_.topic_prefix + group},
+                          {"enable.auto.commit", "false"},
+                          {"enable.auto.offset.store", "false"}});
+    if (!conf.ok()) return conf.status();
+    auto rk = NewClient(RD_KAFKA_CONSUMER, *conf);
+    if (!rk.ok()) return rk.status();
+    rd_kafka_poll_set_consumer(*rk);
+    auto consumer = std::make_unique<KafkaConsumer>(
+        *rk, Name(topic), n, options_.request_timeout_us,
+        options_.event_time_reader ? options_.event_time_reader(topic) : nullptr);
+    MARE_RETURN_IF_ERROR(consumer->Init());
+    return std::unique_ptr<Consumer>(std::move(consumer));
+  }
+
+  std::vector<std::string> Groups(std::string_view topic) const override {
+    std::vector<std::string> out;
+    std::string name = Name(topic);
+    char err[512];
+    rd_kafka_queue_t* queue = rd_kafka_queue_new(producer_);
+    rd_kafka_AdminOptions_t* admin = rd_kafka_AdminOptions_new(producer_, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS);
+    rd_kafka_AdminOptions_set_request_timeout(admin, Ms(options_.request_timeout_us), err, sizeof err);
+    rd_kafka_ListConsumerGroups(producer_, admin, queue);
+    std::vector<std::string> groups;
+    if (rd_kafka_event_t* e = rd_kafka_queue_poll(queue, Ms(options_.request_timeout_us) + 5000)) {
+      if (const auto* result = rd_kafka_event_ListConsumerGroups_result(e)) {
+        size_t n = 0;
+        const rd_kafka_ConsumerGroupListing_t** valid = rd_kafka_ListConsumerGroups_result_valid(result, &n);
+        for (size_t i = 0; i < n; ++i) {
+          std::string g = rd_kafka_ConsumerGroupListing_group_id(valid[i]);
+          if (g.starts_with(options_.topic_prefix)) groups.push_back(g);
+        }
+      }
+      rd_kafka_event_destroy(e);
+    }
+    rd_kafka_AdminOptions_destroy(admin);
+    for (const std::string& g : groups) {
+      rd_kafka_ListConsumerGroupOffsets_t* request = rd_kafka_ListConsumerGroupOffsets_new(g.c_str(), nullptr);
+      admin = rd_kafka_AdminOptions_new(producer_, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
+      rd_kafka_AdminOptions_set_request_timeout(admin, Ms(options_.request_timeout_us), err, sizeof err);
+      rd_kafka_ListConsumerGroupOffsets(producer_, &request, 1, admin, queue);
+      if (rd_kafka_event_t* e = rd_kafka_queue_poll(queue, Ms(options_.request_timeout_us) + 5000)) {
+        if (const auto* result = rd_kafka_event_ListConsumerGroupOffsets_result(e)) {
+          size_t n = 0;
+          const rd_kafka_group_result_t** results = rd_kafka_ListConsumerGroupOffsets_result_groups(result, &n);
+          bool on_topic = false;
+          for (size_t i = 0; i < n && !on_topic; ++i) {
+            const rd_kafka_topic_partition_list_t* parts = rd_kafka_group_result_partitions(results[i]);
+            for (int j = 0; parts && j < parts->cnt; ++j) {
+              if (parts->elems[j].topic == name && parts->elems[j].offset >= 0) on_topic = true;
+            }
+          }
+          if (on_topic) out.push_back(g.substr(options_.topic_prefix.size()));
+        }
+        rd_kafka_event_destroy(e);
+      }
+      rd_kafka_AdminOptions_destroy(admin);
+      rd_kafka_ListConsumerGroupOffsets_destroy(request);
+    }
+    rd_kafka_queue_destroy(queue);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  // Every Append already waited for its acknowledgement: nothing is pending.
+  Status Sync() override {
+    rd_kafka_resp_err_t err = rd_kafka_flush(producer_, Ms(options_.delivery_timeout_us));
+    return err == RD_KAFKA_RESP_ERR_NO_ERROR ? Status::OK() : KafkaError(err, "flush");
+  }
+
+ private:
+  std::string Name(std::string_view topic) const { return options_.topic_prefix + std::string(topic); }
+
+  Status ListTopics(std::map<std::string, int32_t>* out) const {
+    const rd_kafka_metadata_t* md = nullptr;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(producer_, /*all_topics=*/1, nullptr, &md, Ms(options_.request_timeout_us));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return KafkaError(err, fmt::format("metadata from {}", options_.brokers));
+    }
+    for (int i = 0; i < md->topic_cnt; ++i) {
+      if (md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) (*out)[md->topics[i].topic] = md->topics[i].partition_cnt;
+    }
+    rd_kafka_metadata_destroy(md);
+    return Status::OK();
+  }
+
+  // The topic's partition count (0 if absent); with_leaders: 0 also while a partition has none.
+  Status TopicPartitions(const std::string& name, int32_t* n, bool with_leaders) const {
+    *n = 0;
+    const rd_kafka_metadata_t* md = nullptr;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(producer_, 1, nullptr, &md, Ms(options_.request_timeout_us));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(err, fmt::format("metadata from {}", options_.brokers));
+    for (int i = 0; i < md->topic_cnt; ++i) {
+      const rd_kafka_metadata_topic_t& t = md->topics[i];
+      if (t.topic != name || t.err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+      bool ok = t.partition_cnt > 0;
+      for (int p = 0; with_leaders && p < t.partition_cnt; ++p) ok = ok && t.partitions[p].leader >= 0;
+      if (ok) *n = t.partition_cnt;
+    }
+    rd_kafka_metadata_destroy(md);
+    return Status::OK();
+  }
+
+  KafkaLogOptions options_;
+  rd_kafka_t* producer_;
+  std::thread poller_;
+  std::atomic<bool> stop_{false};
+  std::mutex append_mu_;
+  mutable std::mutex mu_;
+  mutable std::map<std::string, int32_t, std::less<>> partitions_;
+  metrics::Counter* produced_;
+  metrics::Counter* failed_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Log>> OpenKafkaLog(const KafkaLogOptions& options) {
+  if (options.brokers.empty()) return Status::InvalidArgument("kafka: no brokers given (log.kafka.brokers)");
+  std::string timeout_ms = std::to_string(options.delivery_timeout_us / 1000);
+  auto conf = MakeConf(options,
+                       {{"compression.codec", options.compression},
+                        {"linger.ms", "2"},
+                        {"message.timeout.ms", timeout_ms},
+                        {"socket.timeout.ms", std::to_string(options.request_timeout_us / 1000)}},
+                       // Acknowledged must mean durable, once and in order: not for configuration to undo.
+                       {{"enable.idempotence", "true"}, {"acks", "all"}});
+  if (!conf.ok()) return conf.status();
+  rd_kafka_conf_set_dr_msg_cb(*conf, Delivered);
+  auto rk = NewClient(RD_KAFKA_PRODUCER, *conf);
+  if (!rk.ok()) return rk.status();
+  auto log = std::make_unique<KafkaLog>(options, *rk);
+  Status s = log->Connect();
+  if (!s.ok()) return Status::Unavailable(s.message() + " (is Kafka running at " + options.brokers + "?)");
+  return std::unique_ptr<Log>(std::move(log));
+}
+
+}  // namespace mare::log
