@@ -25,6 +25,8 @@ cat <<'MSG'
   mare is running, with 10 simulated buoys sending one reading per second over UDP.
     metrics:         curl -s http://127.0.0.1:8080/metrics | grep mare_source
     latest readings: build/bin/mare log tail raw -n 3
+    SQL:             build/bin/mare query "SELECT * FROM readings LATEST ON ts PARTITION BY sensor_id"
+                     build/bin/mare query "SELECT time_bucket('1m', ts) AS minute, sensor_id, avg(temperature) FROM readings GROUP BY minute, sensor_id ORDER BY minute DESC LIMIT 10"
     send your own:   echo '{"timestamp":"2024-01-21 10:06:04","sensor_id":99,"temperature":20.9}' | nc -q0 127.0.0.1 20002
   Ctrl-C stops everything.
 
