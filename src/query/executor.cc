@@ -485,6 +485,7 @@ class Executor {
       if (rows.ts().back() < plan_.min_ts || rows.ts().front() > plan_.max_ts) continue;
       sources_.push_back(Source{rows.sensor_id(), rows.ts().front(), rows.ts().back(), nullptr, 0, &rows});
     }
+    if (plan_.latest) return;  // RunLatest orders what it needs
     std::sort(sources_.begin(), sources_.end(), [](const Source& a, const Source& b) {
       return a.sensor != b.sensor ? a.sensor < b.sensor : a.min_ts < b.min_ts;
     });
@@ -579,7 +580,19 @@ class Executor {
 
   // ---- LATEST ON ts PARTITION BY sensor_id ----
   void RunLatest() {
-    std::vector<Source> by_newest = sources_;
+    std::vector<Source> by_newest;
+    if (!plan_.where) {
+      // Every row counts: each sensor's newest block (or memtable rows) holds its latest
+      // reading. One pass, no sort over all blocks (a year of hours is ~10k blocks a sensor).
+      std::unordered_map<uint32_t, size_t> newest;
+      for (size_t i = 0; i < sources_.size(); ++i) {
+        auto [it, inserted] = newest.try_emplace(sources_[i].sensor, i);
+        if (!inserted && sources_[i].max_ts > sources_[it->second].max_ts) it->second = i;
+      }
+      for (const auto& [sensor, i] : newest) by_newest.push_back(sources_[i]);
+    } else {
+      by_newest = sources_;
+    }
     std::stable_sort(by_newest.begin(), by_newest.end(), [](const Source& a, const Source& b) {
       return a.sensor != b.sensor ? a.sensor < b.sensor : a.max_ts > b.max_ts;
     });
