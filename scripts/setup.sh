@@ -15,7 +15,13 @@ packages=(
   libmariadb-dev mariadb-server mariadb-client
   librdkafka-dev kcat default-jre-headless maven
   python3 python3-pip curl netcat-openbsd procps
+  chromium
 )
+# The dashboard (web/): Node.js and npm build it (npm ci + vite build, run by CMake), and
+# Chromium, driven by playwright-core from npm, runs its browser test. A machine that already
+# has a node and an npm (NodeSource's, say) keeps them; otherwise Debian's are installed.
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do

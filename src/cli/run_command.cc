@@ -13,6 +13,7 @@
 #include "common/metrics.h"
 #include "common/time.h"
 #include "config/config.h"
+#include "dashboard/dashboard.h"
 #include "log/open_log.h"
 #include "processors/rollup/rollup_processor.h"
 #include "processors/rollup/window.h"
@@ -156,6 +157,7 @@ int Run(const RunFlags& flags) {
   }
 
   std::vector<std::string> running;
+  std::unique_ptr<dashboard::Dashboard> dashboard;  // outlives the server whose routes use it
   std::unique_ptr<HttpServer> http;
   std::unique_ptr<HttpSource> http_source;
   if (c.http.enabled) {
@@ -164,12 +166,14 @@ int Run(const RunFlags& flags) {
     http->routes().Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
     http_source = std::make_unique<HttpSource>(&ingest, http.get(), static_cast<int>(c.http.threads));
     if (store) query::AddQueryRoutes(http.get(), store.get(), {.max_rows = static_cast<size_t>(c.query.max_rows)}, &registry);
+    dashboard = dashboard::Dashboard::Start(http.get(), store.get(), c, &registry);
     s = http->Start(c.http.listen);
     if (!s.ok()) {
       spdlog::error("{}", s.ToString());
       return 1;
     }
     spdlog::info("http: listening on {} (POST /api/v1/ingest, GET /api/v1/query, GET /api/v1/sensors, GET /metrics)", c.http.listen);
+    spdlog::info("dashboard: http://{}/", c.http.listen);
     running.push_back("http");
   }
   std::unique_ptr<UdpSource> udp;

@@ -1,0 +1,232 @@
+// The dashboard's server side: metrics read back from their text, rejects counted per sensor
+// from a dead-letter file written piece by piece, the embedded files, each sensor's health,
+// and the HTTP routes (the page, a snapshot, the live stream) on a real server.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "common/metrics.h"
+#include "common/scratch_dir.h"
+#include "common/time.h"
+#include "dashboard/assets.h"
+#include "dashboard/dashboard.h"
+#include "dashboard/metrics_text.h"
+#include "dashboard/pipeline.h"
+#include "dashboard/rejects.h"
+#include "dashboard/sensor_health.h"
+#include "dashboard/static_files.h"
+#include "server/http_server.h"
+
+namespace mare::dashboard {
+namespace {
+
+TEST(MetricsText, ParsesSamplesLabelsAndSums) {
+  auto samples = ParseMetricsText(
+      "# HELP mare_x_total X\n"
+      "# TYPE mare_x_total counter\n"
+      "mare_x_total{source=\"udp\",reason=\"not_json\"} 3\n"
+      "mare_x_total{source=\"tcp\",reason=\"not_json\"} 4\n"
+      "mare_x_total{source=\"tcp\",reason=\"say \\\"hi\\\"\"} 1\n"
+      "mare_gauge 2.5\n"
+      "mare_hist_bucket{le=\"+Inf\"} 7\n"
+      "garbage{ 1\n");
+  ASSERT_EQ(samples.size(), 5u);
+  EXPECT_EQ(samples[2].Label("reason"), "say \"hi\"");
+  MetricSet m(samples);
+  EXPECT_EQ(m.Sum("mare_x_total"), 8);
+  EXPECT_EQ(m.Sum("mare_x_total", {{"source", "tcp"}}), 5);
+  EXPECT_EQ(m.Sum("mare_x_total", {{"reason", "not_json"}}), 7);
+  EXPECT_EQ(m.Find("mare_gauge").value_or(-1), 2.5);
+  EXPECT_FALSE(m.Find("mare_missing").has_value());
+  EXPECT_EQ(m.LabelValues("mare_x_total", "source"), (std::vector<std::string>{"udp", "tcp"}));
+}
+
+TEST(MetricsText, ReadsTheRegistrysOwnText) {
+  metrics::Registry registry;
+  registry.GetCounter("mare_source_readings_accepted_total", "", {{"source", "udp"}}).Add(41);
+  registry.GetGauge("mare_store_lag_records", "").Set(12);
+  registry.GetHistogram("mare_query_seconds", "").Observe(0.01);
+  MetricSet m(ParseMetricsText(registry.Render()));
+  EXPECT_EQ(m.Sum("mare_source_readings_accepted_total", {{"source", "udp"}}), 41);
+  EXPECT_EQ(m.Sum("mare_store_lag_records"), 12);
+  EXPECT_EQ(m.Sum("mare_query_seconds_count"), 1);
+}
+
+TEST(Rejects, FindsTheSensorIdInRawBytes) {
+  uint32_t id = 0;
+  EXPECT_TRUE(FindSensorId(R"({"timestamp":"x","sensor_id":17,"t":1})", &id));
+  EXPECT_EQ(id, 17u);
+  EXPECT_TRUE(FindSensorId(R"({"a":"sensor_id", "sensor_id" :  4})", &id));
+  EXPECT_EQ(id, 4u);
+  EXPECT_FALSE(FindSensorId(R"({"sensor_id":"seven"})", &id));
+  EXPECT_FALSE(FindSensorId("not json at all", &id));
+}
+
+TEST(Rejects, CountsEntriesAsTheyAreAppended) {
+  ScratchDir dir("mare-dashboard-test");
+  std::string path = dir.path() + "/dead-letter.log";
+  auto entry = [](const std::string& time, const std::string& reason, const std::string& raw) {
+    return time + " udp " + reason + " " + std::to_string(raw.size()) + " some detail\n" + raw + "\n";
+  };
+  std::string a = entry("2024-01-21T10:00:00.000000Z", "invalid_number", R"({"sensor_id":3,"temperature":"x"})");
+  std::string b = entry("2024-01-21T10:30:00.000000Z", "not_json", "{{{\nbroken");
+  std::string c = entry("2024-01-21T10:59:00.000000Z", "future_timestamp", R"({"sensor_id":3})");
+  const int64_t now = 1705834800000000;  // 2024-01-21T11:00:00Z
+  {
+    std::ofstream f(path, std::ios::binary);
+    f << a << b << c.substr(0, c.size() - 5);  // the last entry is still being written
+  }
+  RejectCounts counts(path);
+  counts.Scan(now);
+  ASSERT_EQ(counts.sensors().count(3), 1u);
+  EXPECT_EQ(counts.sensors().at(3).total, 1);
+  EXPECT_EQ(counts.unattributed(), 1);
+  {
+    std::ofstream f(path, std::ios::binary | std::ios::app);
+    f << c.substr(c.size() - 5);
+  }
+  counts.Scan(now);
+  EXPECT_EQ(counts.sensors().at(3).total, 2);
+  EXPECT_EQ(counts.sensors().at(3).last_reason, "future_timestamp");
+  EXPECT_EQ(counts.Since(3, now - 1800 * 1000000LL), 1);  // only 10:59 is in the last half hour
+  EXPECT_EQ(counts.unattributed(), 1);
+  // Deleted and started again: counted from the new file.
+  std::filesystem::remove(path);
+  {
+    std::ofstream f(path, std::ios::binary);
+    f << a;
+  }
+  counts.Scan(now);
+  EXPECT_EQ(counts.sensors().at(3).total, 1);
+  EXPECT_EQ(counts.unattributed(), 0);
+}
+
+TEST(Assets, EmbedsTheBuiltDashboard) {
+  auto assets = Assets();
+  const Asset* index = FindAsset(assets, "/");
+  ASSERT_NE(index, nullptr);
+  EXPECT_STREQ(index->path, "/index.html");
+  EXPECT_FALSE(index->immutable);
+  std::string html = Inflate(*index);
+  EXPECT_NE(html.find("<main id=\"view\">"), std::string::npos);
+  EXPECT_NE(html.find("/assets/"), std::string::npos) << "index.html loads the hashed bundle";
+  bool js = false;
+  for (const Asset& a : assets) {
+    EXPECT_EQ(Inflate(a).size(), a.size) << a.path;
+    if (std::string_view(a.path).ends_with(".js")) {
+      js = true;
+      EXPECT_TRUE(a.immutable) << a.path;
+      EXPECT_EQ(std::string_view(a.content_type).substr(0, 15), "text/javascript");
+    }
+  }
+  EXPECT_TRUE(js);
+  EXPECT_EQ(FindAsset(assets, "/nope.js"), nullptr);
+}
+
+class DashboardStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = store::Store::Open({.dir = dir_.path() + "/store", .compaction_thread = false}, &registry_);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(*s);
+  }
+
+  // Sensor 1: one reading a second until now, status ok. Sensor 2: the same, but its last
+  // status is "stuck". Sensor 3: went quiet ten minutes ago.
+  void Fill(int64_t now) {
+    store_->Write([&](store::Store::Batch& b) {
+      for (int i = 120; i >= 0; --i) {
+        for (uint32_t sensor = 1; sensor <= 3; ++sensor) {
+          Reading r;
+          r.sensor_id = sensor;
+          r.timestamp_us = now - i * 1'000'000LL - (sensor == 3 ? 600'000'000LL : 0);
+          r.numbers.push_back({"temperature", 10.0 + sensor + i / 100.0});
+          r.texts.push_back({"status", sensor == 2 && i < 3 ? "stuck" : "ok"});
+          r.has_location = true;
+          r.lat = 42.5 + sensor / 100.0;
+          r.lon = 3.2;
+          b.Add(r);
+        }
+      }
+    });
+  }
+
+  ScratchDir dir_{"mare-dashboard-test"};
+  metrics::Registry registry_;
+  std::unique_ptr<store::Store> store_;
+};
+
+TEST_F(DashboardStoreTest, SensorHealthFromTheStore) {
+  int64_t now = NowMicros();
+  Fill(now);
+  SensorHealth health(store_.get(), dir_.path() + "/dead-letter.log");
+  health.ScanRejects(now);
+  std::string json = health.Json(now);
+  auto sensor = [&](int id) {
+    size_t at = json.find("{\"sensor_id\":" + std::to_string(id) + ",");
+    EXPECT_NE(at, std::string::npos) << json;
+    return json.substr(at, json.find("\"health\"", at) + 20 - at);
+  };
+  EXPECT_NE(sensor(1).find("\"health\":\"ok\""), std::string::npos) << sensor(1);
+  EXPECT_NE(sensor(1).find("\"temperature\":11"), std::string::npos) << sensor(1);
+  EXPECT_NE(sensor(1).find("\"position\":{\"lat\":42.51,\"lon\":3.2}"), std::string::npos) << sensor(1);
+  EXPECT_NE(sensor(2).find("\"health\":\"fault\""), std::string::npos) << sensor(2);
+  EXPECT_NE(sensor(2).find("\"faults_1h\":3"), std::string::npos) << sensor(2);
+  EXPECT_NE(sensor(3).find("\"health\":\"stale\""), std::string::npos) << sensor(3);
+}
+
+TEST_F(DashboardStoreTest, ServesThePageASnapshotAndTheLiveStream) {
+  int64_t now = NowMicros();
+  Fill(now);
+  Config config;
+  config.data_dir = dir_.path();
+  HttpServer server(2);
+  auto dashboard = Dashboard::Start(&server, store_.get(), config, &registry_, {.max_live_streams = 2, .tick_us = 200'000});
+  ASSERT_TRUE(server.Start("127.0.0.1:0").ok());
+  httplib::Client client("127.0.0.1", server.port());
+  client.set_decompress(false);
+
+  httplib::Headers gzip = {{"Accept-Encoding", "gzip, deflate, br"}};
+  auto page = client.Get("/", gzip);
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_EQ(page->get_header_value("Content-Encoding"), "gzip");
+  EXPECT_EQ(page->get_header_value("Cache-Control"), "no-cache");
+  auto plain = client.Get("/index.html");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->get_header_value("Content-Encoding"), "");
+  EXPECT_NE(plain->body.find("<title>mare</title>"), std::string::npos);
+  EXPECT_EQ(client.Get("/assets/missing.js")->status, 404);
+
+  auto snapshot = client.Get("/api/v1/live/snapshot");
+  ASSERT_TRUE(snapshot);
+  EXPECT_EQ(snapshot->status, 200);
+  EXPECT_NE(snapshot->body.find("\"sensors\":[{\"sensor_id\":1,"), std::string::npos) << snapshot->body;
+  EXPECT_NE(snapshot->body.find("\"pipeline\":{"), std::string::npos);
+  auto pipeline = client.Get("/api/v1/pipeline");
+  ASSERT_TRUE(pipeline);
+  EXPECT_NE(pipeline->body.find("\"history\":["), std::string::npos);
+
+  EXPECT_EQ(client.Get("/api/v1/live?sensor=x")->status, 400);
+
+  // The stream: snapshots, and readings of sensor 1 after `since` (the last 3).
+  std::string since = FormatTimestamp(now - 3'000'000);
+  std::string events;
+  httplib::Client streamer("127.0.0.1", server.port());
+  streamer.set_read_timeout(5, 0);
+  auto res = streamer.Get("/api/v1/live?sensor=1&since=" + since, [&](const char* data, size_t n) {
+    events.append(data, n);
+    return events.find("event: snapshot", events.find("event: snapshot") + 1) == std::string::npos;  // two snapshots
+  });
+  EXPECT_NE(events.find("retry: 3000"), std::string::npos);
+  size_t readings = events.find("event: readings\ndata: {\"sensor_id\":1,\"columns\":");
+  ASSERT_NE(readings, std::string::npos) << events;
+  EXPECT_NE(events.find("\"row_count\":3", readings), std::string::npos) << events;
+  EXPECT_EQ(events.find("event: readings", readings + 1), std::string::npos) << "readings are sent once";
+}
+
+}  // namespace
+}  // namespace mare::dashboard
