@@ -1,0 +1,175 @@
+// Drives the dashboard in Debian's Chromium through playwright-core (installed in web/ by the
+// build's npm ci), for tests/e2e/test_dashboard.py, which starts `mare run` and the simulator
+// and checks what this script saw. Usage: node test_dashboard.mjs CONFIG.json
+// It prints one JSON object: what each view showed, the browser's console errors, and the
+// screenshots it saved. It exits non-zero only when it could not drive the browser at all.
+import { createRequire } from 'node:module';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const require = createRequire(new URL('../../web/package.json', import.meta.url));
+const { chromium } = require('playwright-core');
+
+const cfg = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+const out = { errors: [], screenshots: [], steps: [] };
+const profile = mkdtempSync(join(tmpdir(), 'mare-chromium-'));
+mkdirSync(cfg.artifacts, { recursive: true });
+
+// Exactly these flags (headless, as root in a sandbox, no network of its own), a fresh profile,
+// and the pipe Playwright talks over.
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+const browser = await chromium.launch({
+  executablePath: cfg.chromium,
+  ignoreDefaultArgs: true,
+  args: [...FLAGS, `--user-data-dir=${profile}`, '--remote-debugging-pipe', 'about:blank'],
+  timeout: 60000,
+});
+
+async function shot(page, name) {
+  const path = join(cfg.artifacts, `${name}.png`);
+  await page.screenshot({ path, fullPage: false });
+  out.screenshots.push(path);
+}
+
+function step(name) {
+  out.steps.push(name);
+}
+
+try {
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1 });
+  const page = await context.newPage();
+  page.setDefaultTimeout(30000);
+  page.on('console', (m) => {
+    if (m.type() === 'error') out.errors.push(`console: ${m.text()} (${m.location().url ?? ''})`);
+  });
+  page.on('pageerror', (e) => out.errors.push(`page error: ${e.message}`));
+  page.on('requestfailed', (r) => {
+    // A live stream cut when the page navigates away is not an error.
+    if (!r.url().includes('/api/v1/live')) out.errors.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ''}`);
+  });
+
+  // Overview: one marker per buoy on the offline basemap, one row per sensor.
+  step('overview');
+  await page.goto(`${cfg.url}/#/`);
+  await page.waitForFunction((n) => document.querySelectorAll('.buoy-marker').length >= n, cfg.sensors);
+  await page.waitForSelector('#map[data-basemap="ready"]');
+  await page.waitForFunction((n) => document.querySelectorAll('#sensor-table tbody tr').length >= n, cfg.sensors);
+  await page.waitForTimeout(1500); // a couple of live snapshots: tracks and values settle
+  out.overview = {
+    markers: await page.$$eval('.buoy-marker', (els) => els.map((e) => Number(e.dataset.sensor)).sort((a, b) => a - b)),
+    rows: await page.$$eval('#sensor-table tbody tr', (els) => els.map((e) => Number(e.dataset.sensor))),
+    health: await page.$$eval('#sensor-table tbody tr td:nth-child(2)', (els) => els.map((e) => e.textContent)),
+    summary: await page.textContent('#overview-summary'),
+    live: await page.getAttribute('#live-status', 'data-state'),
+  };
+  await shot(page, 'overview');
+
+  // Clicking a buoy opens it.
+  step('open a buoy');
+  await page.click(`.buoy-marker[data-sensor="${cfg.sensor}"]`);
+  await page.waitForFunction((id) => location.hash.startsWith(`#/sensor/${id}`), cfg.sensor);
+  out.opened = await page.evaluate(() => location.hash);
+
+  // Sensor view: points, and more of them as time passes.
+  step('sensor chart');
+  const chart = '.chart[data-field="temperature"]';
+  await page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.points ?? 0) > 0, chart);
+  const before = await page.$eval(chart, (e) => ({ points: Number(e.dataset.points), last: e.dataset.lastTs, gaps: Number(e.dataset.gaps) }));
+  await page.waitForTimeout(cfg.advanceWaitMs);
+  const after = await page.$eval(chart, (e) => ({ points: Number(e.dataset.points), last: e.dataset.lastTs, gaps: Number(e.dataset.gaps) }));
+  out.sensor = {
+    before,
+    after,
+    charts: await page.$$eval('.chart', (els) => els.map((e) => e.dataset.field)),
+    canvases: await page.$$eval('.chart canvas', (els) => els.length),
+  };
+  await shot(page, 'sensor-1h');
+  // The last 24 hours: the hourly band over the simulated history.
+  await page.click('#range-picker button[data-range="24h"]');
+  await page.waitForFunction((sel) => /Mean per/.test(document.querySelector('#chart-info')?.textContent ?? '') &&
+    Number(document.querySelector(sel)?.dataset.points ?? 0) > 0, chart);
+  out.sensor.day = await page.$eval(chart, (e) => ({ points: Number(e.dataset.points), bandHours: Number(e.dataset.bandHours) }));
+  await shot(page, 'sensor-24h');
+
+  // SQL console: the rows of a known statement.
+  step('sql');
+  await page.goto(`${cfg.url}/#/sql`);
+  await page.fill('#sql-editor', cfg.sql.known);
+  await page.click('#sql-run');
+  await page.waitForSelector('#sql-table');
+  out.sql = {
+    columns: await page.$$eval('#sql-table thead th', (els) => els.map((e) => e.textContent)),
+    rows: await page.$$eval('#sql-table tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((td) => td.textContent))),
+  };
+  // The same statement as a chart.
+  await page.fill('#sql-editor', cfg.sql.chart);
+  await page.click('#sql-run');
+  await page.waitForFunction(() => document.querySelector('#sql-status')?.dataset.state === 'done');
+  await page.click('.tabs button[data-tab="chart"]');
+  await page.waitForSelector('#sql-chart canvas');
+  out.sql.chartSeries = Number(await page.getAttribute('#sql-chart', 'data-series'));
+  await shot(page, 'sql');
+  // A bad statement: the error, marked at its position.
+  await page.click('.tabs button[data-tab="table"]');
+  await page.fill('#sql-editor', cfg.sql.invalid);
+  await page.click('#sql-run');
+  await page.waitForSelector('#sql-error-mark');
+  out.sqlError = {
+    message: await page.textContent('#sql-error-message'),
+    markLine: Number(await page.getAttribute('#sql-error-mark', 'data-line')),
+    markColumn: Number(await page.getAttribute('#sql-error-mark', 'data-column')),
+    markText: await page.textContent('#sql-error-mark'),
+    caret: await page.textContent('#sql-error-caret'),
+    selection: await page.$eval('#sql-editor', (e) => e.selectionStart),
+  };
+  await shot(page, 'sql-error');
+
+  // Stats: the hourly rollup table of one sensor.
+  step('stats');
+  await page.goto(`${cfg.url}/#/stats?sensor=${cfg.sensor}&res=1h&from=${cfg.stats.from}&to=${cfg.stats.to}`);
+  await page.waitForSelector('#stats-table[data-state="ready"]');
+  out.stats = await page.$$eval('#stats-table tbody tr', (trs) =>
+    trs.map((tr) => {
+      const row = { open: tr.dataset.open === 'true' };
+      for (const td of tr.cells) row[td.dataset.col] = td.dataset.value;
+      return row;
+    }),
+  );
+  // Sorting by a column reorders the rows.
+  await page.click('#stats-table th[data-col="max"]');
+  out.statsSortedMax = await page.$$eval('#stats-table tbody td[data-col="max"]', (tds) => tds.map((td) => Number(td.dataset.value)));
+  await page.click('#stats-table th[data-col="window_start"]');
+  await shot(page, 'stats');
+
+  // Pipeline health.
+  step('pipeline');
+  await page.goto(`${cfg.url}/#/pipeline`);
+  await page.waitForSelector('#lags-table');
+  await page.waitForFunction(() => /readings\/s/.test(document.querySelector('#ingest-rate')?.textContent ?? ''));
+  await page.waitForTimeout(1500);
+  out.pipeline = {
+    rate: await page.textContent('#ingest-rate'),
+    sources: await page.$$eval('#sources-table tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((td) => td.textContent))),
+    lags: await page.$$eval('#lags-table tbody tr', (trs) => trs.map((tr) => tr.cells[0].textContent)),
+    topics: await page.$$eval('#log-table tbody tr', (trs) => trs.map((tr) => tr.cells[0].textContent)),
+    sinks: await page.$$eval('#sinks-table tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((td) => td.textContent))),
+  };
+  await shot(page, 'pipeline');
+  await context.close();
+} catch (e) {
+  out.failure = `${out.steps[out.steps.length - 1] ?? 'start'}: ${e.stack ?? e}`;
+} finally {
+  await browser.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+process.stdout.write(JSON.stringify(out) + '\n');

@@ -1,0 +1,194 @@
+"""The dashboard in a real browser: Debian's Chromium, driven by playwright-core (from web/'s
+npm ci) through test_dashboard.mjs, against a real `mare run` fed by `mare simulate` — three
+hours of history over TCP, then live readings over UDP. The browser script reports what each
+view showed; this file checks it against what the simulator sent and against the rollups
+topic itself. Screenshots of every view go to $MARE_ARTIFACTS/dashboard (tests/artifacts/
+by default). Chromium, Node and playwright-core are required: without them the test fails."""
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+
+from harness import MARE, MareRun, log_records, mare
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = os.path.join(os.environ.get("MARE_ARTIFACTS", os.path.join(REPO, "tests/artifacts")), "dashboard")
+SENSORS = 6
+STEP = 5  # seconds between a sensor's readings in the history
+HISTORY = 3 * 3600
+SENSOR = 3  # the buoy the test opens
+FIELDS = ["humidity", "pressure", "temperature", "water_temperature", "wave_height"]
+
+
+def iso(t):
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def epoch(text):
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def query(m, sql):
+    url = f"{m.http_url}/api/v1/query?" + urllib.parse.urlencode({"q": sql})
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def wait_until(what, check, timeout):
+    deadline = time.time() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.25)
+
+
+def final_hourly_rollups(data_dir, sensor):
+    """The newest revision of each closed hourly window of the sensor, from the rollups topic."""
+    newest = {}
+    for rec in log_records(data_dir, "rollups"):
+        v = rec["value"]
+        if v["sensor_id"] != sensor or v["resolution"] != "1h":
+            continue
+        key = (v["field"], epoch(v["window_start"]))
+        if key not in newest or v["revision"] >= newest[key]["revision"]:
+            newest[key] = v
+    return {k: v for k, v in newest.items() if v["final"]}
+
+
+def close(a, b):
+    return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+
+
+def test_dashboard(tmp_path):
+    node = shutil.which("node")
+    assert node, "node is missing (scripts/setup.sh installs it)"
+    assert os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} is missing (scripts/setup.sh installs Debian's chromium)"
+    assert os.path.isdir(os.path.join(REPO, "web/node_modules/playwright-core")), \
+        "web/node_modules/playwright-core is missing: the build runs npm ci in web/"
+
+    now = int(time.time())
+    start = now - HISTORY
+    start -= start % STEP
+    count = (now - 60 - start) // STEP + 1  # the history ends a minute before the live feed starts
+    history_end = start + (count - 1) * STEP
+
+    m = MareRun(tmp_path / "data")
+    m.start()
+    live = None
+    try:
+        mare("simulate", "--sensors", SENSORS, "--rate", 1 / STEP, "--seed", 7, "--start", iso(start), "--count", count,
+             "--flat-out", "--target", f"tcp://127.0.0.1:{m.tcp_port}")
+        history_sql = f"SELECT count(*) FROM readings WHERE ts <= TIMESTAMP '{iso(history_end)}'"
+        wait_until("the history in the store", lambda: query(m, history_sql)["rows"][0][0] == SENSORS * count, 60)
+        live = subprocess.Popen([MARE, "simulate", "--sensors", str(SENSORS), "--seed", "7",
+                                 "--target", f"udp://127.0.0.1:{m.udp_port}"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        live_sql = f"SELECT count(*) FROM readings WHERE ts > TIMESTAMP '{iso(history_end)}'"
+        wait_until("live readings in the store", lambda: query(m, live_sql)["rows"][0][0] >= 3 * SENSORS, 30)
+        # The live feed moves the watermark (newest event time minus 10 min) past the history's
+        # hours: wait until the rollups have closed them.
+        wait_until("the rollups' watermark", lambda: (m.metric("mare_rollup_watermark_seconds") or 0) >= now - 600 - 5, 30)
+        time.sleep(2.5)
+        expected_rollups = final_hourly_rollups(m.data_dir, SENSOR)
+        assert len(expected_rollups) >= 2 * len(FIELDS), expected_rollups.keys()
+
+        cfg = {
+            "url": m.http_url,
+            "chromium": CHROMIUM,
+            "artifacts": ARTIFACTS,
+            "sensors": SENSORS,
+            "sensor": SENSOR,
+            "advanceWaitMs": 4000,
+            "sql": {
+                "known": "SELECT sensor_id, count(*) AS readings, min(ts) AS first, max(ts) AS last FROM readings\n"
+                         f"WHERE ts <= TIMESTAMP '{iso(history_end)}'\nGROUP BY sensor_id ORDER BY sensor_id",
+                "chart": "SELECT time_bucket('10m', ts) AS t, sensor_id, avg(temperature) AS temperature\n"
+                         "FROM readings GROUP BY t, sensor_id ORDER BY t",
+                "invalid": "SELECT temprature FROM readings",
+            },
+            "stats": {"from": iso(start)[:10], "to": iso(time.time())[:10]},
+        }
+        cfg_path = tmp_path / "dashboard.json"
+        cfg_path.write_text(json.dumps(cfg))
+        began = time.time()
+        p = subprocess.run([node, os.path.join(os.path.dirname(__file__), "test_dashboard.mjs"), str(cfg_path)],
+                           capture_output=True, text=True, timeout=300)
+        print(f"browser: {time.time() - began:.1f} s")
+        assert p.returncode == 0, f"the browser script failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
+        seen = json.loads(p.stdout.strip().splitlines()[-1])
+        assert "failure" not in seen, f"in the browser, at {seen['failure']}\nerrors: {seen['errors']}"
+    finally:
+        if live is not None:
+            live.terminate()
+            live.wait(timeout=15)
+        rc = m.stop()
+    assert rc == 0, f"mare run exited with {rc}:\n{m.read_output()}"
+
+    # Overview: one marker per simulated buoy, one row per sensor, the live stream connected.
+    assert seen["overview"]["markers"] == list(range(1, SENSORS + 1))
+    assert sorted(seen["overview"]["rows"]) == list(range(1, SENSORS + 1))
+    assert seen["overview"]["live"] == "live"
+    assert seen["opened"].startswith(f"#/sensor/{SENSOR}")
+
+    # Sensor view: a chart per field with points that advance; the minute between the history
+    # and the live feed is drawn as a gap; the day view shows the hourly band.
+    sensor = seen["sensor"]
+    assert sensor["charts"] == FIELDS
+    assert sensor["canvases"] >= len(FIELDS)
+    assert sensor["before"]["points"] > 0
+    assert sensor["after"]["last"] > sensor["before"]["last"], sensor
+    assert sensor["after"]["points"] > sensor["before"]["points"], sensor
+    assert sensor["before"]["gaps"] >= 1, sensor
+    assert sensor["day"]["points"] > 0 and sensor["day"]["bandHours"] >= 3, sensor
+
+    # SQL console: the right rows for a known statement, the error of a bad one at its place.
+    assert seen["sql"]["columns"] == ["sensor_id", "readings", "first", "last"]
+    assert seen["sql"]["rows"] == [[str(s), str(count), iso(start), iso(history_end)] for s in range(1, SENSORS + 1)]
+    assert seen["sql"]["chartSeries"] == SENSORS
+    err = seen["sqlError"]
+    assert "line 1, column 8" in err["message"] and "temprature" in err["message"], err
+    assert (err["markLine"], err["markColumn"], err["markText"], err["selection"]) == (1, 8, "temprature", 7), err
+    assert err["caret"].splitlines()[1].index("^") - err["caret"].splitlines()[0].index("SELECT") == 7, err["caret"]
+
+    # Stats: every closed hourly window of the rollups topic, equal in the table.
+    table = {}
+    for row in seen["stats"]:
+        assert row["sensor_id"] == str(SENSOR), row
+        table[(row["field"], epoch(row["window_start"]))] = row
+    for key, r in sorted(expected_rollups.items()):
+        assert key in table, f"rollup window {key} is not in the stats table"
+        t = table[key]
+        assert not t["open"], f"{key} is closed in the rollups but shown open"
+        assert int(t["count"]) == r["count"], (key, t, r)
+        for col in ("min", "max", "first", "last"):
+            assert float(t[col]) == r[col], (key, col, t, r)
+        assert close(float(t["mean"]), r["mean"]), (key, t, r)
+        assert close(float(t["stddev"]), r["stddev"]), (key, t, r)
+    assert seen["statsSortedMax"] == sorted(seen["statsSortedMax"]), "sorting by max"
+
+    # Pipeline health.
+    pipeline = seen["pipeline"]
+    assert "readings/s" in pipeline["rate"]
+    assert {"rollup", "store"} <= set(pipeline["lags"])
+    assert {"raw", "rollups"} <= set(pipeline["topics"])
+    sources = {row[0]: row for row in pipeline["sources"]}
+    assert int(sources["tcp"][2].replace(",", "")) == SENSORS * count
+    assert int(sources["udp"][2].replace(",", "")) > 0
+    assert pipeline["sinks"][0][:2] == ["mariadb", "disabled"]
+
+    # No errors in the browser's console. The one expected: the HTTP 400 answering the bad
+    # statement, which Chromium itself logs as a failed resource load.
+    errors = [e for e in seen["errors"] if not ("status of 400" in e and "/api/v1/query" in e)]
+    assert errors == [], errors
+    assert len(seen["errors"]) - len(errors) <= 1, seen["errors"]
+
+    for path in seen["screenshots"]:
+        assert os.path.getsize(path) > 10_000, path
+    assert len(seen["screenshots"]) == 7
