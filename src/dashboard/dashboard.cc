@@ -250,6 +250,7 @@ std::unique_ptr<Dashboard> Dashboard::Start(HttpServer* server, store::Store* st
     res.set_content(state->pipeline.HistoryJson(), "application/json");
   });
 
+  state->pipeline.Sample(NowMicros(), 0);  // a first sample before any request can ask for it
   state->thread = std::thread([state] { state->Loop(); });
   return std::unique_ptr<Dashboard>(new Dashboard(state));
 }

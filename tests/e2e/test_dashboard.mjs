@@ -63,7 +63,7 @@ try {
   await page.goto(`${cfg.url}/#/`);
   await page.waitForFunction((n) => document.querySelectorAll('.buoy-marker').length >= n, cfg.sensors);
   await page.waitForSelector('#map[data-basemap="ready"]');
-  await page.waitForFunction((n) => document.querySelectorAll('#sensor-table tbody tr').length >= n, cfg.sensors);
+  await page.waitForFunction((n) => document.querySelectorAll('#sensor-table tbody tr').length >= n, cfg.sensors + 1);
   await page.waitForTimeout(1500); // a couple of live snapshots: tracks and values settle
   out.overview = {
     markers: await page.$$eval('.buoy-marker', (els) => els.map((e) => Number(e.dataset.sensor)).sort((a, b) => a - b)),

@@ -22,6 +22,7 @@ SENSORS = 6
 STEP = 5  # seconds between a sensor's readings in the history
 HISTORY = 3 * 3600
 SENSOR = 3  # the buoy the test opens
+QUIET = 99  # a station without a position that reported once, three hours ago
 FIELDS = ["humidity", "pressure", "temperature", "water_temperature", "wave_height"]
 
 
@@ -62,6 +63,11 @@ def final_hourly_rollups(data_dir, sensor):
     return {k: v for k, v in newest.items() if v["final"]}
 
 
+def snapshot(m):
+    with urllib.request.urlopen(f"{m.http_url}/api/v1/live/snapshot", timeout=10) as r:
+        return {s["sensor_id"]: s for s in json.loads(r.read())["sensors"]}
+
+
 def close(a, b):
     return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
 
@@ -83,15 +89,24 @@ def test_dashboard(tmp_path):
     m.start()
     live = None
     try:
+        # First the quiet station (before the history, so that the rollups take it in time).
+        status, body = m.post(json.dumps({"timestamp": iso(start + 30), "sensor_id": QUIET, "temperature": 11.5}))
+        assert status == 200 and body["accepted"] == 1, body
         mare("simulate", "--sensors", SENSORS, "--rate", 1 / STEP, "--seed", 7, "--start", iso(start), "--count", count,
              "--flat-out", "--target", f"tcp://127.0.0.1:{m.tcp_port}")
-        history_sql = f"SELECT count(*) FROM readings WHERE ts <= TIMESTAMP '{iso(history_end)}'"
+        history_sql = f"SELECT count(*) FROM readings WHERE sensor_id <= {SENSORS} AND ts <= TIMESTAMP '{iso(history_end)}'"
         wait_until("the history in the store", lambda: query(m, history_sql)["rows"][0][0] == SENSORS * count, 60)
         live = subprocess.Popen([MARE, "simulate", "--sensors", str(SENSORS), "--seed", "7",
                                  "--target", f"udp://127.0.0.1:{m.udp_port}"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         live_sql = f"SELECT count(*) FROM readings WHERE ts > TIMESTAMP '{iso(history_end)}'"
         wait_until("live readings in the store", lambda: query(m, live_sql)["rows"][0][0] >= 3 * SENSORS, 30)
+        # A reading of the opened buoy that is rejected: the overview counts it against the buoy.
+        status, body = m.post(json.dumps({"timestamp": iso(time.time()), "sensor_id": SENSOR, "temperature": "warm"}))
+        assert status == 200 and body["rejected"] == 1, body
+        health = wait_until("the reject in the snapshot", lambda: (lambda s: s if s[SENSOR]["rejects"] == 1 else None)(snapshot(m)), 15)
+        assert health[QUIET]["health"] == "stale" and health[QUIET]["position"] is None, health[QUIET]
+        assert sum(s["faults_1h"] or 0 for s in health.values()) > 0, "the simulator's faults are counted"
         # The live feed moves the watermark (newest event time minus 10 min) past the history's
         # hours: wait until the rollups have closed them.
         wait_until("the rollups' watermark", lambda: (m.metric("mare_rollup_watermark_seconds") or 0) >= now - 600 - 5, 30)
@@ -108,7 +123,7 @@ def test_dashboard(tmp_path):
             "advanceWaitMs": 4000,
             "sql": {
                 "known": "SELECT sensor_id, count(*) AS readings, min(ts) AS first, max(ts) AS last FROM readings\n"
-                         f"WHERE ts <= TIMESTAMP '{iso(history_end)}'\nGROUP BY sensor_id ORDER BY sensor_id",
+                         f"WHERE sensor_id <= {SENSORS} AND ts <= TIMESTAMP '{iso(history_end)}'\nGROUP BY sensor_id ORDER BY sensor_id",
                 "chart": "SELECT time_bucket('10m', ts) AS t, sensor_id, avg(temperature) AS temperature\n"
                          "FROM readings GROUP BY t, sensor_id ORDER BY t",
                 "invalid": "SELECT temprature FROM readings",
@@ -131,9 +146,13 @@ def test_dashboard(tmp_path):
         rc = m.stop()
     assert rc == 0, f"mare run exited with {rc}:\n{m.read_output()}"
 
-    # Overview: one marker per simulated buoy, one row per sensor, the live stream connected.
+    # Overview: one marker per simulated buoy, one row per sensor (the quiet station has no
+    # position, so no marker), each sensor's health, the live stream connected.
     assert seen["overview"]["markers"] == list(range(1, SENSORS + 1))
-    assert sorted(seen["overview"]["rows"]) == list(range(1, SENSORS + 1))
+    assert sorted(seen["overview"]["rows"]) == list(range(1, SENSORS + 1)) + [QUIET]
+    shown = dict(zip(seen["overview"]["rows"], seen["overview"]["health"]))
+    assert shown[QUIET] == "stale", shown
+    assert shown[SENSOR] == "1 rejected" or shown[SENSOR].startswith("fault: "), shown
     assert seen["overview"]["live"] == "live"
     assert seen["opened"].startswith(f"#/sensor/{SENSOR}")
 
@@ -151,7 +170,7 @@ def test_dashboard(tmp_path):
     # SQL console: the right rows for a known statement, the error of a bad one at its place.
     assert seen["sql"]["columns"] == ["sensor_id", "readings", "first", "last"]
     assert seen["sql"]["rows"] == [[str(s), str(count), iso(start), iso(history_end)] for s in range(1, SENSORS + 1)]
-    assert seen["sql"]["chartSeries"] == SENSORS
+    assert seen["sql"]["chartSeries"] == SENSORS + 1  # and the quiet station
     err = seen["sqlError"]
     assert "line 1, column 8" in err["message"] and "temprature" in err["message"], err
     assert (err["markLine"], err["markColumn"], err["markText"], err["selection"]) == (1, 8, "temprature", 7), err
