@@ -436,6 +436,25 @@ void AppendKey(const Vec& v, size_t r, std::string* key) {
   }
 }
 
+// AppendKey's encoding for a single value (the two must agree: groups from statistics and
+// from decoded rows meet in one table).
+void AppendKeyValue(const Value& v, std::string* key) {
+  if (v.null) {
+    key->push_back('\0');
+    return;
+  }
+  key->push_back('\1');
+  if (v.type == Type::kDouble) {
+    key->append(reinterpret_cast<const char*>(&v.d), 8);
+  } else if (v.type == Type::kText) {
+    uint32_t len = static_cast<uint32_t>(v.s.size());
+    key->append(reinterpret_cast<const char*>(&len), 4);
+    key->append(v.s);
+  } else {
+    key->append(reinterpret_cast<const char*>(&v.i), 8);
+  }
+}
+
 class Executor {
  public:
   Executor(const Plan& plan, const store::Snapshot& snap, const QueryOptions& options, QueryResult* result)
@@ -707,10 +726,10 @@ class Executor {
     QueryStats stats;
     std::string error;
 
-    size_t For(const std::string& key, const std::vector<Value>& values, size_t aggregates) {
+    size_t For(const std::string& key, std::vector<Value> values, size_t aggregates) {
       auto [it, inserted] = index.try_emplace(key, keys.size());
       if (inserted) {
-        keys.push_back(values);
+        keys.push_back(std::move(values));
         accs.resize(accs.size() + aggregates);
       }
       return it->second;
@@ -807,15 +826,25 @@ class Executor {
       if (stats_usable && outcome == kTrue && s.seg != nullptr && constant_keys) {
         const BlockMeta& m = s.seg->blocks()[s.block];
         ++g->stats.blocks_from_stats;
-        StatsRow row(m, m.min_ts, false);
         key.clear();
         key_values.clear();
         for (size_t k = 0; k < plan_.keys.size(); ++k) {
-          Evaluate(*plan_.keys[k], row, &keys[k]);
-          AppendKey(keys[k], 0, &key);
-          key_values.push_back(keys[k].Get(0));
+          // The usual keys (sensor_id, time_bucket of ts) straight from the block; others evaluated.
+          const BoundExpr& e = *plan_.keys[k];
+          Value v;
+          if (e.kind == BoundExpr::Kind::kColumn && e.column == kSensorColumn) {
+            v = Value::Int(Type::kInteger, m.sensor_id);
+          } else if (KeyKind(e) == 1 && e.kind == BoundExpr::Kind::kCall) {
+            v = Value::Int(Type::kTimestamp, TimeBucket(e.args[0]->constant.i, m.min_ts));
+          } else {
+            StatsRow row(m, m.min_ts, false);
+            Evaluate(e, row, &keys[k]);
+            v = keys[k].Get(0);
+          }
+          AppendKeyValue(v, &key);
+          key_values.push_back(std::move(v));
         }
-        size_t group = g->For(key, key_values, n_aggs);
+        size_t group = g->For(key, std::move(key_values), n_aggs);
         for (size_t a = 0; a < n_aggs; ++a) Merge(g->accs[group * n_aggs + a], StatsFor(plan_.aggregates[a], m), need_m2[a]);
         continue;
       }
@@ -836,7 +865,7 @@ class Executor {
           AppendKey(k, sel[0], &key);
           key_values.push_back(k.Get(sel[0]));
         }
-        size_t group = g->For(key, key_values, n_aggs);
+        size_t group = g->For(key, std::move(key_values), n_aggs);
         for (size_t a = 0; a < n_aggs; ++a) {
           Partial p;
           if (plan_.aggregates[a].func == AggFunc::kCountStar) {
@@ -857,7 +886,7 @@ class Executor {
         if (key != last_key) {
           key_values.clear();
           for (const auto& k : keys) key_values.push_back(k.Get(r));
-          group = g->For(key, key_values, n_aggs);
+          group = g->For(key, std::move(key_values), n_aggs);
           last_key = key;
         }
         for (size_t a = 0; a < n_aggs; ++a) {
@@ -938,8 +967,9 @@ class Executor {
     if (other.joinable()) other.join();
     if (!other_groups.error.empty()) throw ExecError{other_groups.error};
     // Merge the other thread's groups into the main ones.
-    for (const auto& [key, index] : other_groups.index) {
-      size_t into = main_groups.For(key, other_groups.keys[index], n_aggs);
+    main_groups.index.reserve(main_groups.index.size() + other_groups.index.size());
+    for (auto& [key, index] : other_groups.index) {
+      size_t into = main_groups.For(key, std::move(other_groups.keys[index]), n_aggs);
       for (size_t a = 0; a < n_aggs; ++a) {
         Merge(main_groups.accs[into * n_aggs + a], PartialOf(other_groups.accs[index * n_aggs + a]), need_m2[a]);
       }
