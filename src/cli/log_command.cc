@@ -1,5 +1,6 @@
 // `mare log`: look inside the embedded log of a data dir, also while `mare run` writes to it
-// (the log is opened read-only: no lock, nothing truncated).
+// (the log is opened read-only: no lock, nothing truncated), or into the Kafka topics of a
+// configuration with log.kind = "kafka" (--config, --set).
 //
 //   mare log topics                          topics with partitions, records, bytes, retention
 //   mare log partitions raw                  offsets, segments and append times per partition
@@ -22,11 +23,13 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/process.h"
 #include "common/metrics.h"
 #include "common/time.h"
 #include "log/embedded_log.h"
 #include "log/file.h"
 #include "log/format.h"
+#include "log/open_log.h"
 
 namespace mare::cli {
 
@@ -34,12 +37,19 @@ namespace {
 
 std::string LogDir(const std::string& data_dir) { return data_dir + "/log"; }
 
-Result<std::unique_ptr<log::Log>> OpenReadOnly(const std::string& data_dir, metrics::Registry* registry) {
-  log::EmbeddedLogOptions options;
-  options.dir = LogDir(data_dir);
-  options.read_only = true;
-  options.metrics = registry;
-  return log::OpenEmbeddedLog(options);
+// Which log: --data-dir's embedded log, or what --config and --set name.
+struct Where {
+  std::string data_dir;  // empty: the config's data_dir ("data")
+  std::string config;
+  std::vector<std::string> sets;
+};
+
+Result<Config> Load(const Where& where) { return LoadCommandConfig(where.config, where.sets, where.data_dir); }
+
+Result<std::unique_ptr<log::Log>> OpenReadOnly(const Where& where, metrics::Registry* registry) {
+  auto config = Load(where);
+  if (!config.ok()) return config.status();
+  return log::OpenLog(*config, {.read_only = true, .client_id = "mare-log", .metrics = registry});
 }
 
 int Fail(const Status& status) {
@@ -84,7 +94,10 @@ void PrintTable(const std::vector<std::vector<std::string>>& rows, const std::ve
 }
 
 // Topic settings come from topic.toml: the Log interface does not expose them.
-std::string RetentionText(const std::string& data_dir, const std::string& topic) {
+std::string RetentionText(const Where& where, const std::string& topic) {
+  auto loaded = Load(where);
+  if (!loaded.ok() || loaded->log.kind != "embedded") return "-";
+  const std::string& data_dir = loaded->data_dir;
   auto text = log::file::ReadAll(LogDir(data_dir) + "/topics/" + topic + "/topic.toml");
   if (!text) return "?";
   auto config = log::format::ParseTopicMeta(*text, topic);
@@ -94,7 +107,7 @@ std::string RetentionText(const std::string& data_dir, const std::string& topic)
   return out;
 }
 
-int Topics(const std::string& data_dir) {
+int Topics(const Where& data_dir) {
   metrics::Registry registry;
   auto log = OpenReadOnly(data_dir, &registry);
   if (!log) return Fail(log.status());
@@ -114,7 +127,7 @@ int Topics(const std::string& data_dir) {
   return 0;
 }
 
-int Partitions(const std::string& data_dir, const std::string& topic) {
+int Partitions(const Where& data_dir, const std::string& topic) {
   metrics::Registry registry;
   auto log = OpenReadOnly(data_dir, &registry);
   if (!log) return Fail(log.status());
@@ -131,7 +144,7 @@ int Partitions(const std::string& data_dir, const std::string& topic) {
   return 0;
 }
 
-int Groups(const std::string& data_dir, const std::string& topic) {
+int Groups(const Where& data_dir, const std::string& topic) {
   metrics::Registry registry;
   auto log = OpenReadOnly(data_dir, &registry);
   if (!log) return Fail(log.status());
@@ -185,7 +198,7 @@ struct TailArgs {
   std::string format = "text";
 };
 
-int Tail(const std::string& data_dir, const TailArgs& args) {
+int Tail(const Where& data_dir, const TailArgs& args) {
   metrics::Registry registry;
   auto log = OpenReadOnly(data_dir, &registry);
   if (!log) return Fail(log.status());
@@ -199,6 +212,8 @@ int Tail(const std::string& data_dir, const TailArgs& args) {
     return Fail(Status::InvalidArgument("--offset and --from-beginning exclude each other"));
   }
   auto consumer = (*log)->Subscribe("mare-log-tail", args.topic);  // never commits
+  auto config = Load(data_dir);
+  const bool kafka = config.ok() && config->log.kind == "kafka";
   if (!consumer) return Fail(consumer.status());
 
   // Per partition: where to start, how many to print, where the log ended when we looked.
@@ -233,7 +248,9 @@ int Tail(const std::string& data_dir, const TailArgs& args) {
   std::vector<log::ConsumedRecord> batch;
   std::string out;
   while (!done()) {
-    Status s = (*consumer)->Poll(&batch, 4096, args.follow ? std::chrono::milliseconds(500) : std::chrono::milliseconds(0));
+    // Kafka's records arrive from the brokers asynchronously: give the first fetch time.
+    auto wait = args.follow ? std::chrono::milliseconds(500) : kafka ? std::chrono::milliseconds(3000) : std::chrono::milliseconds(0);
+    Status s = (*consumer)->Poll(&batch, 4096, wait);
     if (!s.ok()) return Fail(s);
     if (batch.empty() && !args.follow) break;  // nothing more to read (gaps, or deleted meanwhile)
     out.clear();
@@ -264,7 +281,13 @@ int Tail(const std::string& data_dir, const TailArgs& args) {
 
 // Reads every batch of every segment and checks both checksums, without the Log: it must
 // also work on a log that no longer opens.
-int Verify(const std::string& data_dir) {
+int Verify(const Where& where) {
+  auto config = Load(where);
+  if (!config.ok()) return Fail(config.status());
+  if (config->log.kind != "embedded") {
+    return Fail(Status::InvalidArgument("mare log verify checks the embedded log's files; Kafka's brokers check their own"));
+  }
+  const std::string& data_dir = config->data_dir;
   std::string topics_dir = LogDir(data_dir) + "/topics";
   if (!log::file::Exists(LogDir(data_dir))) return Fail(Status::NotFound("no log at " + LogDir(data_dir)));
   auto topics = log::file::ListDir(topics_dir);
@@ -346,12 +369,11 @@ struct ProduceArgs {
 
 // Appends stdin's lines, KEY<TAB>VALUE (or TIMESTAMP_US<TAB>KEY<TAB>VALUE), to a topic, each to
 // the partition of its key's leading integer (the sensor id) mod partitions, as ingest does.
-int Produce(const std::string& data_dir, const ProduceArgs& args) {
+int Produce(const Where& where, const ProduceArgs& args) {
   metrics::Registry registry;
-  log::EmbeddedLogOptions options;
-  options.dir = LogDir(data_dir);
-  options.metrics = &registry;
-  auto opened = log::OpenEmbeddedLog(options);
+  auto config = Load(where);
+  if (!config.ok()) return Fail(config.status());
+  auto opened = log::OpenLog(*config, {.client_id = "mare-log", .metrics = &registry});
   if (!opened.ok()) return Fail(opened.status());
   log::Log& log = **opened;
   Status s = log.CreateTopic({.name = args.topic, .partitions = args.partitions});
@@ -411,9 +433,12 @@ int Produce(const std::string& data_dir, const ProduceArgs& args) {
 void AddLogCommand(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand("log", "Inspect the embedded log (read-only; safe beside a running `mare run`)");
   cmd->require_subcommand(1);
-  auto data_dir = std::make_shared<std::string>("data");
+  auto data_dir = std::make_shared<Where>();
   auto add_data_dir = [data_dir](CLI::App* sub) {
-    sub->add_option("--data-dir", *data_dir, "Data directory; the log is <data-dir>/log")->capture_default_str();
+    sub->add_option("--data-dir", data_dir->data_dir, "Data directory; the log is <data-dir>/log (default data)");
+    sub->add_option("-c,--config", data_dir->config, "TOML config file: its [log] section says which log, e.g. Kafka")
+        ->check(CLI::ExistingFile);
+    sub->add_option("--set", data_dir->sets, "Override a config key: --set log.kind=kafka --set log.kafka.brokers=k1:9092");
   };
 
   auto* topics = cmd->add_subcommand("topics", "Topics: partitions, records, bytes on disk, retention");

@@ -114,6 +114,10 @@ class KafkaCluster:
             "default.replication.factor": min(n, 3),
             "min.insync.replicas": min(n, 2),
             "group.initial.rebalance.delay.ms": 0,
+            # A killed broker is noticed, and its partitions' leadership moved, within seconds.
+            "broker.session.timeout.ms": 4000,
+            "broker.heartbeat.interval.ms": 500,
+            "replica.lag.time.max.ms": 5000,
             "num.network.threads": 2,
             "num.io.threads": 2,
             "num.recovery.threads.per.data.dir": 1,

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from harness import MareRun, log_records
+from harness import MareRun, log_records, mare
 from kafka_server import KafkaCluster
 
 BASE = 1705831200  # 2024-01-21T10:00:00Z
@@ -197,46 +197,91 @@ def test_kcat_interoperates_both_ways(kafka, tmp_path):
             assert int(headers["mare.ts"]) == json.loads(r["payload"])["timestamp"] * 1_000_000
 
 
-def test_broker_kill_and_restart_loses_nothing_acknowledged(kafka, tmp_path):
-    prefix = "restart."
-    run = MareRun(tmp_path / "run", extra=on_kafka(kafka, prefix, 'log.kafka.delivery_timeout="8s"'))
-    acked, refused = [], 0
-    stop = threading.Event()
+class Sender:
+    """Posts batches of 20 numbered readings until stopped; remembers which were acknowledged."""
 
-    def sender():
-        nonlocal refused
+    def __init__(self, run):
+        self.run, self.acked, self.refused = run, [], 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.send)
+
+    def send(self):
         seq = 0
-        while not stop.is_set():
+        while not self.stop.is_set():
             batch = [{"timestamp": BASE + seq + i, "sensor_id": 1 + (seq + i) % 7, "temperature": 10.0, "seq": seq + i}
                      for i in range(20)]
             seq += 20
             try:
-                status, _ = run.post("".join(json.dumps(r) + "\n" for r in batch))
+                status, _ = self.run.post("".join(json.dumps(r) + "\n" for r in batch))
             except OSError:
                 status = None
             if status == 200:
-                acked.extend(r["seq"] for r in batch)
+                self.acked.extend(r["seq"] for r in batch)
             else:
-                refused += 1
+                self.refused += 1
             time.sleep(0.02)
 
-    with run:
-        t = threading.Thread(target=sender)
-        t.start()
-        try:
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=60)
+
+
+def assert_nothing_acknowledged_lost(kafka, run, sender, topic):
+    assert sender.acked, "nothing was acknowledged"
+    assert len(sender.acked) == len(set(sender.acked))
+    present = {json.loads(r["payload"])["seq"] for r in kafka.consume(topic)}
+    missing = sorted(set(sender.acked) - present)
+    assert not missing, f"{len(missing)} acknowledged readings lost, e.g. {missing[:10]}"
+    # Every consumer came through: the store holds what the topic holds.
+    wait_count(run, len(kafka.consume(topic)))
+    print(f"acknowledged {len(sender.acked)} readings, {sender.refused} requests refused")
+
+
+def test_broker_kill_and_restart_loses_nothing_acknowledged(kafka, tmp_path):
+    prefix = "restart."
+    with MareRun(tmp_path / "run", extra=on_kafka(kafka, prefix, 'log.kafka.delivery_timeout="8s"')) as run:
+        with Sender(run) as sender:
             time.sleep(2)
             kafka.stop_broker(0, kill=True)
             time.sleep(3)
             kafka.start_broker(0)
             time.sleep(4)
-        finally:
-            stop.set()
-            t.join(timeout=60)
-        assert acked, "nothing was acknowledged"
-        present = {json.loads(r["payload"])["seq"] for r in kafka.consume(prefix + "raw")}
-        missing = sorted(set(acked) - present)
-        assert not missing, f"{len(missing)} acknowledged readings lost, e.g. {missing[:10]}"
-        # Every consumer came through the restart: the store holds what the topic holds.
-        wait_count(run, len(kafka.consume(prefix + "raw")))
-        assert len(acked) == len(set(acked))
-    print(f"acknowledged {len(acked)} readings, {refused} requests refused during the restart")
+        assert_nothing_acknowledged_lost(kafka, run, sender, prefix + "raw")
+
+
+def test_mare_log_reads_the_kafka_topics(kafka, tmp_path):
+    prefix = "logcmd."
+    sets = []
+    for s in on_kafka(kafka, prefix):
+        sets += ["--set", s]
+    rows = readings([1, 2, 3, 4, 5], 8, seed=5)
+    with MareRun(tmp_path / "run", extra=on_kafka(kafka, prefix, 'store.flush_interval="1s"')) as run:
+        post_all(run, rows)
+        wait_count(run, len(rows))
+        time.sleep(2.5)  # a store flush, which commits the store's group
+        topics = mare("log", "topics", *sets).stdout
+        assert any(l.split()[:3] == ["raw", "4", str(len(rows))] for l in topics.splitlines()), topics
+        assert any(l.split()[:2] == ["rollups", "4"] for l in topics.splitlines()), topics
+        parts = mare("log", "partitions", "raw", *sets).stdout.splitlines()
+        assert [l.split()[:4] for l in parts[1:]] == [[str(p), "0", str(e), str(e)] for p, e in
+                                                      enumerate([8, 16, 8, 8])], parts  # sensors 4; 1,5; 2; 3
+        groups = mare("log", "groups", "raw", *sets).stdout
+        assert "rollup" in groups and "store" in groups, groups
+        for line in groups.splitlines()[1:]:
+            if line.split()[0] == "store":
+                assert line.split()[4] == "0", groups  # no lag after the flush
+        tail = mare("log", "tail", "raw", "--from-beginning", "--format", "ndjson", *sets).stdout
+        got = [json.loads(l) for l in tail.splitlines()]
+        assert sorted(json.dumps(r["value"], sort_keys=True) for r in got) == \
+            sorted(json.dumps(r, sort_keys=True) for r in rows)
+        # The event time, from header mare.ts, is the reading's.
+        assert all(r["timestamp"].startswith("2024-01-21") for r in got)
+        # mare log produce writes to Kafka as well.
+        mare("log", "produce", "rollups", *sets, input="9/x/1h/0\t{\"hello\":1}\n")
+        assert any(r["key"] == "9/x/1h/0" for r in kafka.consume(prefix + "rollups"))
+        verify = mare("log", "verify", *sets, check=False)
+        assert verify.returncode != 0 and "embedded" in verify.stderr
