@@ -728,6 +728,9 @@ def under_ingest(system, data, args, r):
                 r.setdefault("ingest_check", {})[q] = compare(q, r["rows"][q], rows)
             progress(f"mare under ingest: {q} median {r['ingest'][q] * 1000:.1f} ms")
         r["ingest_rate"] = (system.accepted() - before) / (time.perf_counter() - t0)
+        if r["ingest_rate"] < INGEST_RATE / 2:
+            raise RuntimeError(f"mare accepted only {r['ingest_rate']:,.0f} readings/s of the {INGEST_RATE:,} offered "
+                               f"while timing: the under-ingest figures would not mean anything (udp_blast {load})")
     finally:
         blast.terminate()
         blast.wait()
