@@ -37,6 +37,7 @@ const browser = await chromium.launch({
 
 async function shot(page, name) {
   const path = join(cfg.artifacts, `${name}.png`);
+  await page.mouse.move(1439, 899); // no hover highlight in the picture
   await page.screenshot({ path, fullPage: false });
   out.screenshots.push(path);
 }
@@ -46,7 +47,7 @@ function step(name) {
 }
 
 try {
-  const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1 });
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1, acceptDownloads: true });
   const page = await context.newPage();
   page.setDefaultTimeout(30000);
   page.on('console', (m) => {
@@ -94,6 +95,19 @@ try {
     canvases: await page.$$eval('.chart canvas', (els) => els.length),
   };
   await shot(page, 'sensor-1h');
+  // Zoom with the wheel over one chart: every chart of the sensor follows; a double-click
+  // goes back to the whole range.
+  const span = async (sel) => page.$eval(sel, (e) => Number(e.dataset.xMax) - Number(e.dataset.xMin));
+  const fullSpan = await span(chart);
+  await page.locator(chart).scrollIntoViewIfNeeded();
+  const box = await page.locator(`${chart} .u-over`).boundingBox();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.wheel(0, -400);
+  await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.zoomed === 'true', chart);
+  out.zoom = { full: fullSpan, zoomed: await span(chart), other: await span('.chart[data-field="pressure"]') };
+  await page.mouse.dblclick(box.x + box.width / 2, box.y + box.height / 2);
+  await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.zoomed === 'false', chart);
+  out.zoom.reset = await span(chart);
   // The last 24 hours: the hourly band over the simulated history.
   await page.click('#range-picker button[data-range="24h"]');
   await page.waitForFunction((sel) => /Mean per/.test(document.querySelector('#chart-info')?.textContent ?? '') &&
@@ -111,6 +125,8 @@ try {
     columns: await page.$$eval('#sql-table thead th', (els) => els.map((e) => e.textContent)),
     rows: await page.$$eval('#sql-table tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((td) => td.textContent))),
   };
+  const [sqlCsv] = await Promise.all([page.waitForEvent('download'), page.click('#sql-csv')]);
+  out.sqlCsv = readFileSync(await sqlCsv.path(), 'utf8');
   // The same statement as a chart.
   await page.fill('#sql-editor', cfg.sql.chart);
   await page.click('#sql-run');
@@ -150,6 +166,9 @@ try {
   out.statsSortedMax = await page.$$eval('#stats-table tbody td[data-col="max"]', (tds) => tds.map((td) => Number(td.dataset.value)));
   await page.click('#stats-table th[data-col="window_start"]');
   await shot(page, 'stats');
+  // The CSV download: a header and the table's rows.
+  const [statsCsv] = await Promise.all([page.waitForEvent('download'), page.click('#stats-csv')]);
+  out.statsCsv = { name: statsCsv.suggestedFilename(), text: readFileSync(await statsCsv.path(), 'utf8') };
 
   // Pipeline health.
   step('pipeline');

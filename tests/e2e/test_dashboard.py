@@ -166,11 +166,18 @@ def test_dashboard(tmp_path):
     assert sensor["after"]["points"] > sensor["before"]["points"], sensor
     assert sensor["before"]["gaps"] >= 1, sensor
     assert sensor["day"]["points"] > 0 and sensor["day"]["bandHours"] >= 3, sensor
+    zoom = seen["zoom"]
+    assert 3500 < zoom["full"] < 3700, zoom  # the last hour, in seconds
+    assert zoom["zoomed"] < 0.9 * zoom["full"] and abs(zoom["other"] - zoom["zoomed"]) < 1e-6, zoom
+    assert abs(zoom["reset"] - zoom["full"]) < 60, zoom
 
     # SQL console: the right rows for a known statement, the error of a bad one at its place.
     assert seen["sql"]["columns"] == ["sensor_id", "readings", "first", "last"]
     assert seen["sql"]["rows"] == [[str(s), str(count), iso(start), iso(history_end)] for s in range(1, SENSORS + 1)]
     assert seen["sql"]["chartSeries"] == SENSORS + 1  # and the quiet station
+    csv_lines = seen["sqlCsv"].splitlines()
+    assert csv_lines[0] == "sensor_id,readings,first,last"
+    assert csv_lines[1:] == [",".join(row) for row in seen["sql"]["rows"]]
     err = seen["sqlError"]
     assert "line 1, column 8" in err["message"] and "temprature" in err["message"], err
     assert (err["markLine"], err["markColumn"], err["markText"], err["selection"]) == (1, 8, "temprature", 7), err
@@ -191,6 +198,14 @@ def test_dashboard(tmp_path):
         assert close(float(t["mean"]), r["mean"]), (key, t, r)
         assert close(float(t["stddev"]), r["stddev"]), (key, t, r)
     assert seen["statsSortedMax"] == sorted(seen["statsSortedMax"]), "sorting by max"
+    csv = seen["statsCsv"]
+    assert csv["name"].endswith(".csv"), csv["name"]
+    lines = csv["text"].splitlines()
+    assert lines[0] == "sensor_id,window_start,field,count,min,max,mean,stddev,first,last"
+    assert len(lines) == 1 + len(seen["stats"])
+    by_key = {(l.split(",")[2], epoch(l.split(",")[1])): l.split(",") for l in lines[1:]}
+    for key, r in expected_rollups.items():
+        assert int(by_key[key][3]) == r["count"] and float(by_key[key][4]) == r["min"], (key, by_key[key], r)
 
     # Pipeline health.
     pipeline = seen["pipeline"]

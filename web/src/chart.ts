@@ -57,15 +57,14 @@ export function zoomPanPlugin(onUserScale: (u: uPlot, min: number, max: number) 
           'wheel',
           (e: WheelEvent) => {
             e.preventDefault();
-            const { left } = u.cursor;
-            if (left == null || left < 0) return;
+            const left = e.clientX - over.getBoundingClientRect().left;
+            if (left < 0 || left > over.clientWidth) return;
             const xMin = u.scales.x.min!;
             const xMax = u.scales.x.max!;
             const at = u.posToVal(left, 'x');
             const factor = e.deltaY < 0 ? 0.8 : 1.25;
             const min = at - (at - xMin) * factor;
             const max = at + (xMax - at) * factor;
-            u.setScale('x', { min, max });
             onUserScale(u, min, max);
           },
           { passive: false },

@@ -297,7 +297,10 @@ export function mount(root: HTMLElement, args: string[]): () => void {
   }
 
   function setScaleAll(min: number, max: number): void {
-    for (const c of charts) c.plot.setScale('x', { min, max });
+    for (const c of charts) {
+      c.plot.setScale('x', { min, max });
+      c.box.dataset.zoomed = userZoom ? 'true' : 'false';
+    }
   }
 
   function refresh(c: FieldChart): void {
@@ -346,6 +349,13 @@ export function mount(root: HTMLElement, args: string[]): () => void {
       axes: [{ values: TIME_VALUES }, { size: 60 }],
       plugins: [zoomPanPlugin(onUserScale)],
       hooks: {
+        setScale: [
+          (u: uPlot, key: string) => {
+            if (key !== 'x') return;
+            box.dataset.xMin = String(u.scales.x.min);
+            box.dataset.xMax = String(u.scales.x.max);
+          },
+        ],
         setSelect: [
           (u: uPlot) => {
             if (u.select.width > 2) {
