@@ -23,6 +23,7 @@ done
 cat <<'MSG'
 
   mare is running, with 10 simulated buoys sending one reading per second over UDP.
+    dashboard:       http://127.0.0.1:8080/
     metrics:         curl -s http://127.0.0.1:8080/metrics | grep mare_source
     latest readings: build/bin/mare log tail raw -n 3
     SQL:             build/bin/mare query "SELECT * FROM readings LATEST ON ts PARTITION BY sensor_id"
