@@ -9,6 +9,12 @@ HttpServer::HttpServer(int threads, size_t max_body_bytes) : server_(std::make_u
   server_->set_payload_max_length(max_body_bytes);
   server_->set_keep_alive_max_count(1000);
   server_->set_tcp_nodelay(true);  // small answers must not wait for Nagle + delayed ACK (~40 ms)
+  // SO_REUSEADDR only: cpp-httplib's default adds SO_REUSEPORT, which lets a second mare bind
+  // the same port silently and take half of the requests.
+  server_->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
 }
 
 HttpServer::~HttpServer() { Stop(); }

@@ -223,3 +223,17 @@ def test_mare_query_and_mare_import_on_the_command_line(tmp_path):
         assert p.returncode == 1 and "in use by another process" in p.stderr
     p = mare("query", "--url", run.http_url, "SELECT 1 FROM readings", check=False)
     assert p.returncode == 1 and "cannot reach mare" in p.stderr
+
+
+def test_a_second_mare_on_the_same_http_port_is_refused(tmp_path):
+    with MareRun(tmp_path / "a") as first:
+        second = MareRun(tmp_path / "b")
+        second.http_port = first.http_port
+        try:
+            second.start()
+            raise AssertionError("a second mare run bound the same HTTP port")
+        except RuntimeError as e:
+            assert "cannot bind" in str(e), str(e)
+        finally:
+            if second.proc and second.proc.poll() is None:
+                second.proc.kill()
