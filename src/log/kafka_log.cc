@@ -241,8 +241,22 @@ class KafkaConsumer final : public Consumer {
   Status Commit(int32_t partition, int64_t next_offset) override {
     PartitionList l(1);
     rd_kafka_topic_partition_list_add(l.list, topic_.c_str(), partition)->offset = next_offset;
-    rd_kafka_resp_err_t err = rd_kafka_commit(rk_, l.list, /*async=*/0);
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) err = l.list->elems[0].err;
+    // A commit waits at most the request timeout: a synchronous rd_kafka_commit can wait
+    // without end while the group's coordinator moves to another broker.
+    rd_kafka_queue_t* queue = rd_kafka_queue_new(rk_);
+    rd_kafka_resp_err_t err = rd_kafka_commit_queue(rk_, l.list, queue, nullptr, nullptr);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, Ms(timeout_us_));
+      if (ev == nullptr) {
+        err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+      } else {
+        err = rd_kafka_event_error(ev);
+        const rd_kafka_topic_partition_list_t* done = rd_kafka_event_topic_partition_list(ev);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR && done != nullptr && done->cnt > 0) err = done->elems[0].err;
+        rd_kafka_event_destroy(ev);
+      }
+    }
+    rd_kafka_queue_destroy(queue);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return KafkaError(err, fmt::format("commit {} partition {} at {}", topic_, partition, next_offset));
     }
