@@ -2,6 +2,7 @@
 # Installs what building and testing mare needs, from Debian's packages and PyPI.
 # Idempotent and non-interactive: installs only what is missing, with sudo when not root.
 set -euo pipefail
+source "$(dirname "$0")/install.sh"
 
 # Build: compiler, CMake + Ninja, ccache, and the libraries mare links.
 # Tests: python3 + pytest drive the end-to-end tests; curl and netcat talk to a running mare;
@@ -23,38 +24,9 @@ packages=(
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 
-missing=()
-for p in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
-done
-
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
-
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing Debian packages: ${missing[*]}"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  # The packages' own service start is refused in containers; tests start servers themselves.
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" || {
-    for p in "${missing[@]}"; do
-      dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || { echo "setup: $p did not install" >&2; exit 1; }
-    done
-  }
-fi
+install_debian_packages setup "${packages[@]}"
 
 # pytest for the end-to-end tests, into whichever python3 is first on PATH.
-if ! python3 -c 'import pytest' 2>/dev/null; then
-  echo "setup: installing pytest from PyPI"
-  python3 -m pip install --quiet pytest 2>/dev/null || python3 -m pip install --quiet --break-system-packages pytest
-fi
-python3 -c 'import pytest' || { echo "setup: pytest is still missing for $(command -v python3)" >&2; exit 1; }
-
+need_python_module setup pytest
 # duckdb: the query oracle and a peer of the store benchmark (bench/store.py generates its data with it).
-if ! python3 -c 'import duckdb' 2>/dev/null; then
-  echo "setup: installing duckdb from PyPI"
-  python3 -m pip install --quiet duckdb 2>/dev/null || python3 -m pip install --quiet --break-system-packages duckdb
-fi
-python3 -c 'import duckdb' || { echo "setup: duckdb is still missing for $(command -v python3)" >&2; exit 1; }
+need_python_module setup duckdb
