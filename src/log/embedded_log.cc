@@ -748,6 +748,13 @@ class EmbeddedConsumer final : public Consumer {
     return it == offsets_->committed.end() ? -1 : it->second;
   }
 
+  int64_t EndOffset(int32_t partition) const override {
+    if (!Valid(partition)) return -1;
+    const Partition& p = *topic_->partitions[static_cast<size_t>(partition)];
+    std::lock_guard lock(p.mu);
+    return p.end_offset;
+  }
+
  private:
   // What one partition contributes to a Poll: whole batches from one segment.
   struct Read {

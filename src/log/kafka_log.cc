@@ -85,7 +85,9 @@ Result<rd_kafka_conf_t*> MakeConf(const KafkaLogOptions& o, const std::vector<Co
   std::vector<ConfSetting> all = {{"bootstrap.servers", o.brokers},
                                   {"client.id", o.client_id},
                                   {"socket.keepalive.enable", "true"},
-                                  {"reconnect.backoff.max.ms", "1000"}};
+                                  {"reconnect.backoff.max.ms", "1000"},
+                                  // Learn of a partition's new leader within seconds, not 5 min.
+                                  {"topic.metadata.refresh.interval.ms", "10000"}};
   all.insert(all.end(), defaults.begin(), defaults.end());
   for (const auto& [k, v] : o.client) all.push_back({k, v});
   all.insert(all.end(), forced.begin(), forced.end());
@@ -265,6 +267,15 @@ class KafkaConsumer final : public Consumer {
   }
 
   int64_t Committed(int32_t partition) const override { return committed_.at(static_cast<size_t>(partition)); }
+
+  // librdkafka's cached high watermark, updated by every fetch response: no request. (Asking
+  // the brokers instead, through a handle whose metadata still names a dead leader, waited
+  // the request timeout per partition, and the processors asked every second.)
+  int64_t EndOffset(int32_t partition) const override {
+    int64_t low = -1, high = -1;
+    if (rd_kafka_get_watermark_offsets(rk_, topic_.c_str(), partition, &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR) return -1;
+    return high >= 0 ? high : -1;
+  }
 
  private:
   void Release() {

@@ -77,6 +77,9 @@ class Consumer {
   virtual Status Commit(int32_t partition, int64_t next_offset) = 0;
   // The group's committed position, or -1 if it never committed.
   virtual int64_t Committed(int32_t partition) const = 0;
+  // The partition's end offset as this consumer last learnt it, without waiting on anything
+  // remote (so a lag metric never stalls the consumer while a broker is away); -1 while unknown.
+  virtual int64_t EndOffset(int32_t partition) const = 0;
 };
 
 class Log {

@@ -139,10 +139,15 @@ Status StoreFeeder::FlushAndCommit() {
 }
 
 void StoreFeeder::RefreshLag() {
-  auto info = log_->Describe(options_.topic);
-  if (info.ok()) {
-    int64_t lag = 0;
-    for (const auto& p : *info) lag += std::max<int64_t>(0, p.end_offset - consumer_->Position(p.partition));
+  int64_t lag = 0;
+  bool known = false;
+  for (int32_t p = 0; p < static_cast<int32_t>(next_offsets_.size()); ++p) {
+    int64_t end = consumer_->EndOffset(p);
+    if (end < 0) continue;
+    known = true;
+    lag += std::max<int64_t>(0, end - consumer_->Position(p));
+  }
+  if (known) {
     lag_.store(lag);
     lag_gauge_->Set(static_cast<double>(lag));
   }

@@ -167,10 +167,15 @@ Status RollupProcessor::Checkpoint() {
 }
 
 void RollupProcessor::RefreshLag() {
-  auto info = log_->Describe(options_.input_topic);
-  if (!info.ok()) return;
   int64_t lag = 0;
-  for (const auto& p : *info) lag += std::max<int64_t>(0, p.end_offset - consumer_->Position(p.partition));
+  bool known = false;
+  for (int32_t p = 0; p < state_.options().partitions; ++p) {
+    int64_t end = consumer_->EndOffset(p);
+    if (end < 0) continue;
+    known = true;
+    lag += std::max<int64_t>(0, end - consumer_->Position(p));
+  }
+  if (!known) return;
   lag_.store(lag);
   lag_gauge_->Set(static_cast<double>(lag));
 }
