@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Installs what the benchmarks need beyond scripts/setup.sh: the peers of bench/store.py.
-# Idempotent and non-interactive: installs only what is missing, with sudo when not root.
+# Installs what the benchmarks need beyond scripts/setup.sh: the peers of bench/store.py and
+# bench/kafka.py. Idempotent and non-interactive: installs only what is missing, with sudo when
+# not root.
 #   ClickHouse (Debian clickhouse-server 18.16): bench/store.py starts its own server by hand.
 #   MariaDB's Python client: mysqlclient from PyPI (the C connector, built against
 #   libmariadb-dev from setup.sh), PyMySQL (pure Python) if that build fails.
 #   DuckDB comes with setup.sh (it is also the tests' query oracle).
+#   PySpark 3.5 from PyPI (bundles Spark; runs on setup.sh's Java 17) and confluent-kafka, for
+#   bench/kafka.py. Spark's Kafka connector is fetched by Maven from bench/spark/pom.xml when
+#   the bench runs, like the broker's jars (setup.sh installs maven, the JRE and kcat).
 set -euo pipefail
 source "$(dirname "$0")/install.sh"
 
@@ -20,3 +24,13 @@ if ! python3 -c 'import MySQLdb' 2>/dev/null && ! python3 -c 'import pymysql' 2>
   }
 fi
 python3 -c 'import MySQLdb' 2>/dev/null || python3 -c 'import pymysql' || { echo "setup-bench: no MariaDB client for $(command -v python3)" >&2; exit 1; }
+
+# bench/kafka.py: Spark Structured Streaming as the peer, a Kafka client to produce and watch.
+# PySpark's version must equal the connector's in bench/spark/pom.xml (3.5.7: the newest 3.5
+# connector on Maven Central).
+PYSPARK_VERSION=3.5.7
+if [ "$(python3 -c 'import pyspark; print(pyspark.__version__)' 2>/dev/null)" != "$PYSPARK_VERSION" ]; then
+  pip_install setup-bench "pyspark==$PYSPARK_VERSION"
+fi
+python3 -c 'import pyspark' || { echo "setup-bench: pyspark is still missing for $(command -v python3)" >&2; exit 1; }
+need_python_module setup-bench confluent_kafka confluent-kafka
