@@ -1,5 +1,7 @@
 #include "cli/process.h"
 
+#include <unistd.h>
+
 #include <httplib.h>
 
 namespace mare::cli {
@@ -25,6 +27,12 @@ void ServeMetrics(HttpServer& server, metrics::Registry& registry) {
   server.routes().Get("/metrics", [&registry](const httplib::Request&, httplib::Response& res) {
     res.set_content(registry.Render(), "text/plain; version=0.0.4");
   });
+}
+
+std::string DefaultMemberName() {
+  char host[256] = "host";
+  ::gethostname(host, sizeof host - 1);
+  return std::string(host) + "-" + std::to_string(::getpid());
 }
 
 }  // namespace mare::cli

@@ -21,6 +21,9 @@ sigset_t BlockStopSignals();
 Result<Config> LoadCommandConfig(const std::string& path, const std::vector<std::string>& overrides,
                                  const std::string& data_dir);
 
+// This process's name in a consumer group: "<host>-<pid>" (unique among live processes).
+std::string DefaultMemberName();
+
 // GET /metrics: the registry in Prometheus text format.
 void ServeMetrics(HttpServer& server, metrics::Registry& registry);
 

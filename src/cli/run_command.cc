@@ -1,5 +1,7 @@
-// `mare run`: the whole pipeline in one process. Today: sources -> ingest -> the embedded log,
-// with /metrics and /api/v1/ingest on the HTTP server. Later stages add themselves here.
+// `mare run`: the whole pipeline in one process: sources -> log -> rollups -> MariaDB sink, and
+// the columnar store with the query API and the dashboard on the HTTP server. `mare ingest` and
+// `mare store` run one role each of the same pipeline, for a log (Kafka) that several machines
+// share; `mare stream` and `mare sink` are the other roles (stream_command.cc, sink_command.cc).
 #include <httplib.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -29,6 +31,14 @@
 namespace mare::cli {
 namespace {
 
+// The parts of the pipeline a command runs (each still subject to its config section).
+struct Roles {
+  const char* command;   // "mare run", "mare ingest", "mare store"
+  bool sources = false;  // UDP, TCP, unix and HTTP ingest into the raw topic
+  bool rollup = false;   // the rollup processor and the MariaDB sink
+  bool store = false;    // the columnar store, the query API and the dashboard
+};
+
 struct RunFlags {
   std::string config_path;
   std::vector<std::string> overrides;
@@ -44,10 +54,10 @@ uint64_t Sum(metrics::Registry& r, const char* name, const std::vector<std::stri
   return total;
 }
 
-int Run(const RunFlags& flags) {
+int Run(const RunFlags& flags, const Roles& roles) {
   auto config = LoadCommandConfig(flags.config_path, flags.overrides, flags.data_dir);
   if (!config.ok()) {
-    std::cerr << "mare run: " << config.status().message() << "\n";
+    std::cerr << roles.command << ": " << config.status().message() << "\n";
     return 2;
   }
   if (flags.print_config) {
@@ -58,7 +68,7 @@ int Run(const RunFlags& flags) {
   std::error_code ec;
   std::filesystem::create_directories(c.data_dir, ec);
   if (ec) {
-    std::cerr << "mare run: cannot create data_dir " << c.data_dir << ": " << ec.message() << "\n";
+    std::cerr << roles.command << ": cannot create data_dir " << c.data_dir << ": " << ec.message() << "\n";
     return 1;
   }
 
@@ -66,7 +76,7 @@ int Run(const RunFlags& flags) {
   sigset_t signals = BlockStopSignals();
 
   metrics::Registry& registry = metrics::Registry::Global();
-  auto opened = log::OpenLog(c, {.repair = flags.repair_log, .client_id = "mare-run", .metrics = &registry});
+  auto opened = log::OpenLog(c, {.repair = flags.repair_log, .client_id = std::string(roles.command).replace(4, 1, "-"), .metrics = &registry});
   if (!opened.ok()) {
     spdlog::error("log: {}", opened.status().ToString());
     return 1;
@@ -98,7 +108,7 @@ int Run(const RunFlags& flags) {
 
   // Processors, then sinks: the reading's path through the process.
   std::unique_ptr<rollup::RollupProcessor> rollups;
-  if (c.rollup.enabled) {
+  if (roles.rollup && c.rollup.enabled) {
     std::string list;
     for (const auto& r : c.rollup.resolutions) list += (list.empty() ? "" : ",") + r;
     auto resolutions = rollup::ParseResolutions(list);
@@ -112,6 +122,10 @@ int Run(const RunFlags& flags) {
     ro.emit_interval_us = c.rollup.emit_interval_us;
     ro.checkpoint_interval_us = c.rollup.checkpoint_interval_us;
     ro.checkpoint_dir = c.data_dir + "/rollup";
+    // On Kafka the rollups are a consumer group with its state in Kafka: `mare stream`
+    // processes on other machines can share the work.
+    ro.group_mode = c.log.kind == "kafka";
+    ro.member = DefaultMemberName();
     auto started = rollup::RollupProcessor::Start(ro, log.get(), dead_letter->get(), &registry);
     if (!started.ok()) {
       spdlog::error("rollup: {}", started.status().ToString());
@@ -122,7 +136,7 @@ int Run(const RunFlags& flags) {
                  FormatDuration(c.rollup.lateness_us), FormatDuration(c.rollup.emit_interval_us));
   }
   std::unique_ptr<sinks::MariaDbSink> mariadb;
-  if (c.sink_mariadb.enabled) {
+  if (roles.rollup && c.sink_mariadb.enabled) {
     s = log->CreateTopic({.name = "rollups", .partitions = c.log.partitions, .retention_us = c.log.retention_us});
     auto started = s.ok() ? sinks::MariaDbSink::Start(MariaDbOptions(c), log.get(), &registry)
                           : Result<std::unique_ptr<sinks::MariaDbSink>>(s);
@@ -138,7 +152,7 @@ int Run(const RunFlags& flags) {
   // The columnar store, fed from the raw topic, queried over HTTP.
   std::unique_ptr<store::Store> store;
   std::unique_ptr<store::StoreFeeder> feeder;
-  if (c.store.enabled) {
+  if (roles.store && c.store.enabled) {
     auto opened_store = store::Store::Open(StoreOptionsFrom(c), &registry);
     if (!opened_store.ok()) {
       spdlog::error("store: {}", opened_store.status().ToString());
@@ -164,20 +178,27 @@ int Run(const RunFlags& flags) {
     http = std::make_unique<HttpServer>(static_cast<int>(c.http.threads), static_cast<size_t>(c.http.max_body_bytes));
     ServeMetrics(*http, registry);
     http->routes().Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
-    http_source = std::make_unique<HttpSource>(&ingest, http.get(), static_cast<int>(c.http.threads));
-    if (store) query::AddQueryRoutes(http.get(), store.get(), {.max_rows = static_cast<size_t>(c.query.max_rows)}, &registry);
-    dashboard = dashboard::Dashboard::Start(http.get(), store.get(), c, &registry);
+    std::string routes;
+    if (roles.sources) {
+      http_source = std::make_unique<HttpSource>(&ingest, http.get(), static_cast<int>(c.http.threads));
+      routes += "POST /api/v1/ingest, ";
+    }
+    if (store) {
+      query::AddQueryRoutes(http.get(), store.get(), {.max_rows = static_cast<size_t>(c.query.max_rows)}, &registry);
+      routes += "GET /api/v1/query, GET /api/v1/sensors, ";
+    }
+    if (roles.store) dashboard = dashboard::Dashboard::Start(http.get(), store.get(), c, &registry);
     s = http->Start(c.http.listen);
     if (!s.ok()) {
       spdlog::error("{}", s.ToString());
       return 1;
     }
-    spdlog::info("http: listening on {} (POST /api/v1/ingest, GET /api/v1/query, GET /api/v1/sensors, GET /metrics)", c.http.listen);
-    spdlog::info("dashboard: http://{}/", c.http.listen);
-    running.push_back("http");
+    spdlog::info("http: listening on {} ({}GET /metrics)", c.http.listen, routes);
+    if (dashboard) spdlog::info("dashboard: http://{}/", c.http.listen);
+    if (roles.sources) running.push_back("http");
   }
   std::unique_ptr<UdpSource> udp;
-  if (c.udp.enabled) {
+  if (roles.sources && c.udp.enabled) {
     UdpSourceOptions uo{c.udp.listen, static_cast<int>(c.udp.threads), c.udp.receive_buffer_bytes, static_cast<int>(c.udp.batch),
                         static_cast<size_t>(c.udp.max_datagram_bytes)};
     auto u = UdpSource::Start(uo, &ingest, &registry);
@@ -190,7 +211,7 @@ int Run(const RunFlags& flags) {
     running.push_back("udp");
   }
   std::unique_ptr<StreamSource> tcp, unix_source;
-  if (c.tcp.enabled) {
+  if (roles.sources && c.tcp.enabled) {
     auto t = StreamSource::Start({"tcp", c.tcp.listen, static_cast<int>(c.tcp.max_connections)}, &ingest, &registry);
     if (!t.ok()) {
       spdlog::error("tcp: {}", t.status().ToString());
@@ -200,7 +221,7 @@ int Run(const RunFlags& flags) {
     spdlog::info("tcp: listening on {} (NDJSON lines)", c.tcp.listen);
     running.push_back("tcp");
   }
-  if (c.unix_socket.enabled) {
+  if (roles.sources && c.unix_socket.enabled) {
     auto u = StreamSource::Start({"unix", c.UnixPath(), static_cast<int>(c.tcp.max_connections)}, &ingest, &registry);
     if (!u.ok()) {
       spdlog::error("unix: {}", u.status().ToString());
@@ -211,10 +232,10 @@ int Run(const RunFlags& flags) {
     running.push_back("unix");
   }
   if (c.log.kind == "kafka") {
-    spdlog::info("mare run: data in {}, log on {}, retention {}; Ctrl-C to stop", c.data_dir, log::DescribeLog(c),
+    spdlog::info("{}: data in {}, log on {}, retention {}; Ctrl-C to stop", roles.command, c.data_dir, log::DescribeLog(c),
                  FormatDuration(c.log.retention_us));
   } else {
-    spdlog::info("mare run: data in {}, log fsync {} ({}), retention {}; Ctrl-C to stop", c.data_dir, c.log.fsync,
+    spdlog::info("{}: data in {}, log fsync {} ({}), retention {}; Ctrl-C to stop", roles.command, c.data_dir, c.log.fsync,
                  FormatDuration(c.log.fsync_interval_us), FormatDuration(c.log.retention_us));
   }
 
@@ -225,7 +246,7 @@ int Run(const RunFlags& flags) {
     timespec timeout{1, 0};
     int sig = ::sigtimedwait(&signals, nullptr, &timeout);
     if (sig == SIGINT || sig == SIGTERM) {
-      spdlog::info("mare run: {} received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      spdlog::info("{}: {} received, stopping", roles.command, sig == SIGINT ? "SIGINT" : "SIGTERM");
       break;
     }
     int64_t now = MonotonicMicros();
@@ -233,10 +254,19 @@ int Run(const RunFlags& flags) {
       uint64_t accepted = Sum(registry, "mare_source_readings_accepted_total", running);
       uint64_t received = Sum(registry, "mare_source_readings_received_total", running);
       uint64_t rejected = received - std::min(received, accepted);
+      // The counters are read one after the other, so `rejected` can lag a little: never negative rates.
+      rejected = std::max(rejected, last_rejected);
       double secs = static_cast<double>(now - last_report) / 1e6;
-      spdlog::info("ingest: {} readings accepted ({:.0f}/s), {} rejected ({:.0f}/s)", accepted,
-                   static_cast<double>(accepted - last_accepted) / secs, rejected,
-                   static_cast<double>(rejected - last_rejected) / secs);
+      if (!running.empty()) {
+        spdlog::info("ingest: {} readings accepted ({:.0f}/s), {} rejected ({:.0f}/s)", accepted,
+                     static_cast<double>(accepted - last_accepted) / secs, rejected,
+                     static_cast<double>(rejected - last_rejected) / secs);
+      }
+      if (feeder && running.empty()) {
+        store::Store::Stats st = store->GetStats();
+        spdlog::info("store: {} readings ({} in memory), {} raw records behind", st.rows + st.memtable_rows,
+                     st.memtable_rows, feeder->lag());
+      }
       last_accepted = accepted;
       last_rejected = rejected;
       last_report = now;
@@ -269,25 +299,37 @@ int Run(const RunFlags& flags) {
     spdlog::error("log: final sync failed: {}", s.ToString());
     return 1;
   }
-  spdlog::info("mare run: stopped; {} readings accepted in this run",
+  spdlog::info("{}: stopped; {} readings accepted in this run", roles.command,
                Sum(registry, "mare_source_readings_accepted_total", running));
   return 0;
+}
+
+void AddRoleCommand(CLI::App& app, int* exit_code, const Roles& roles, const std::string& help) {
+  auto flags = std::make_shared<RunFlags>();
+  auto* cmd = app.add_subcommand(std::string(roles.command).substr(5), help);
+  cmd->add_option("-c,--config", flags->config_path, "TOML config file (see config/mare.toml); defaults apply without one")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--set", flags->overrides, "Override a config key: --set log.kind=kafka --set log.kafka.brokers=h:9092");
+  cmd->add_option("--data-dir", flags->data_dir, "Directory for the embedded log, the store, the dead-letter file (config key data_dir)");
+  cmd->add_flag("--print-config", flags->print_config, "Print the effective configuration as TOML and exit");
+  cmd->add_flag("--repair-log", flags->repair_log,
+                "If a log segment is corrupt, truncate it at the damaged batch (losing what follows in that segment) "
+                "instead of refusing to start; see `mare log verify`");
+  cmd->callback([flags, exit_code, roles] { *exit_code = Run(*flags, roles); });
 }
 
 }  // namespace
 
 void AddRunCommand(CLI::App& app, int* exit_code) {
-  auto flags = std::make_shared<RunFlags>();
-  auto* cmd = app.add_subcommand("run", "Run the pipeline: UDP/TCP/unix/HTTP sources into the durable log, metrics on /metrics");
-  cmd->add_option("-c,--config", flags->config_path, "TOML config file (see config/mare.toml); defaults apply without one")
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--set", flags->overrides, "Override a config key: --set log.fsync=batch --set sources.udp.threads=4");
-  cmd->add_option("--data-dir", flags->data_dir, "Directory for the log and dead-letter file (config key data_dir)");
-  cmd->add_flag("--print-config", flags->print_config, "Print the effective configuration as TOML and exit");
-  cmd->add_flag("--repair-log", flags->repair_log,
-                "If a log segment is corrupt, truncate it at the damaged batch (losing what follows in that segment) "
-                "instead of refusing to start; see `mare log verify`");
-  cmd->callback([flags, exit_code] { *exit_code = Run(*flags); });
+  AddRoleCommand(app, exit_code, {.command = "mare run", .sources = true, .rollup = true, .store = true},
+                 "Run the whole pipeline in one process: sources into the log, rollups, the MariaDB sink, the store, "
+                 "the query API and the dashboard");
+  AddRoleCommand(app, exit_code, {.command = "mare ingest", .sources = true},
+                 "Run the sources alone (UDP, TCP, unix socket, HTTP ingest) into the log's raw topic: the ingest role "
+                 "of a pipeline on Kafka");
+  AddRoleCommand(app, exit_code, {.command = "mare store", .store = true},
+                 "Run the columnar store alone, fed from the log's raw topic (consumer group store), with the query "
+                 "API and the dashboard: the store role of a pipeline on Kafka");
 }
 
 }  // namespace mare::cli

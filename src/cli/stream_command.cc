@@ -1,6 +1,8 @@
 // `mare stream`: the rollup stream processor alone, against the log of --config (the embedded
 // log in <data-dir>/log by default, or Kafka with log.kind = "kafka"): reads raw, appends rollups
-// (docs/formats/rollups.md), checkpoints to <data-dir>/rollup/checkpoint.
+// (docs/formats/rollups.md), checkpoints to <data-dir>/rollup/checkpoint, or on Kafka joins
+// consumer group rollup, shares raw's partitions with the other `mare stream` processes and
+// commits its state in Kafka transactions (docs/formats/kafka.md).
 // `mare run` includes the same processor; on the embedded log the two cannot run on one data dir
 // at once, since both open the log as its writer and the log takes a lock.
 #include <signal.h>
@@ -30,6 +32,7 @@ struct StreamFlags {
   std::string checkpoint_interval = "1s";
   uint64_t dead_letter_max = 10'000;
   std::string metrics_listen = "127.0.0.1:8082";
+  std::string member;
 };
 
 int Fail(const std::string& what) {
@@ -56,6 +59,8 @@ int Stream(const StreamFlags& flags) {
   if (!checkpoint.ok() || *checkpoint <= 0) return Fail("--checkpoint-interval: must be a positive duration");
   o.checkpoint_interval_us = *checkpoint;
   o.checkpoint_dir = data_dir + "/rollup";
+  o.group_mode = config->log.kind == "kafka";
+  o.member = flags.member.empty() ? DefaultMemberName() : flags.member;
 
   sigset_t signals = BlockStopSignals();
 
@@ -134,7 +139,7 @@ int Stream(const StreamFlags& flags) {
     return 1;
   }
   spdlog::info("mare stream: stopped; {} readings rolled up in this run, checkpoint {}", readings.value(),
-               processor->checkpoint_path());
+               o.group_mode ? "in topic " + o.state_topic : processor->checkpoint_path());
   return exit_code;
 }
 
@@ -161,6 +166,10 @@ void AddStreamCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--checkpoint-interval", flags->checkpoint_interval,
                   "How often state and input offsets are checkpointed (rollup.checkpoint_interval)")
       ->capture_default_str();
+  cmd->add_option("--member", flags->member,
+                  "On Kafka: this processor's name in consumer group rollup, unique among its members; part of its "
+                  "transactional.id, so a restarted member with the same name fences its previous incarnation at "
+                  "once (default <host>-<pid>)");
   cmd->add_option("--dead-letter-max", flags->dead_letter_max, "Late readings kept in <data-dir>/dead-letter.log")
       ->capture_default_str();
   cmd->callback([flags, exit_code] { *exit_code = Stream(*flags); });

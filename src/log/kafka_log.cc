@@ -1,6 +1,7 @@
 #include "log/kafka_log.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
 
@@ -148,6 +149,37 @@ void Delivered(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
   if (--d->remaining == 0) d->done.notify_all();
 }
 
+// The event time of a message: header mare.ts, else what the reader finds in the value, else
+// the fallback (the broker's timestamp).
+int64_t MessageEventTime(const rd_kafka_message_t* m, std::string_view value, int64_t fallback, EventTimeReader* reader) {
+  rd_kafka_headers_t* headers = nullptr;
+  if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const void* v = nullptr;
+    size_t size = 0;
+    if (rd_kafka_header_get_last(headers, kEventTimeHeader, &v, &size) == RD_KAFKA_RESP_ERR_NO_ERROR && v) {
+      const char* s = static_cast<const char*>(v);
+      int64_t ts = 0;
+      auto [end, ec] = std::from_chars(s, s + size, ts);
+      if (ec == std::errc() && end == s + size) return ts;
+    }
+  }
+  int64_t ts = 0;
+  if (reader && reader->Read(value, &ts)) return ts;
+  return fallback;
+}
+
+// A message as a ConsumedRecord (views into the message).
+void ToRecord(const rd_kafka_message_t* m, EventTimeReader* reader, ConsumedRecord* r) {
+  r->partition = m->partition;
+  r->offset = m->offset;
+  r->key = std::string_view(static_cast<const char*>(m->key), m->key_len);
+  r->value = std::string_view(static_cast<const char*>(m->payload), m->len);
+  rd_kafka_timestamp_type_t type;
+  int64_t ms = rd_kafka_message_timestamp(m, &type);
+  r->append_time_us = ms >= 0 ? ms * 1000 : 0;
+  r->timestamp_us = MessageEventTime(m, r->value, r->append_time_us, reader);
+}
+
 class KafkaConsumer final : public Consumer {
  public:
   KafkaConsumer(rd_kafka_t* rk, std::string topic, int32_t partitions, int64_t timeout_us,
@@ -226,17 +258,7 @@ class KafkaConsumer final : public Consumer {
       held_.push_back(m);
     }
     out->reserve(held_.size());
-    for (rd_kafka_message_t* m : held_) {
-      ConsumedRecord& r = out->emplace_back();
-      r.partition = m->partition;
-      r.offset = m->offset;
-      r.key = std::string_view(static_cast<const char*>(m->key), m->key_len);
-      r.value = std::string_view(static_cast<const char*>(m->payload), m->len);
-      rd_kafka_timestamp_type_t type;
-      int64_t ms = rd_kafka_message_timestamp(m, &type);
-      r.append_time_us = ms >= 0 ? ms * 1000 : 0;
-      r.timestamp_us = EventTime(m, r.value, r.append_time_us);
-    }
+    for (rd_kafka_message_t* m : held_) ToRecord(m, event_time_.get(), &out->emplace_back());
     return Status::OK();
   }
 
@@ -304,23 +326,6 @@ class KafkaConsumer final : public Consumer {
     }
   }
 
-  int64_t EventTime(const rd_kafka_message_t* m, std::string_view value, int64_t fallback) {
-    rd_kafka_headers_t* headers = nullptr;
-    if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      const void* v = nullptr;
-      size_t size = 0;
-      if (rd_kafka_header_get_last(headers, kEventTimeHeader, &v, &size) == RD_KAFKA_RESP_ERR_NO_ERROR && v) {
-        const char* s = static_cast<const char*>(v);
-        int64_t ts = 0;
-        auto [end, ec] = std::from_chars(s, s + size, ts);
-        if (ec == std::errc() && end == s + size) return ts;
-      }
-    }
-    int64_t ts = 0;
-    if (event_time_ && event_time_->Read(value, &ts)) return ts;
-    return fallback;
-  }
-
   rd_kafka_t* rk_;
   std::string topic_;
   int64_t timeout_us_;
@@ -329,6 +334,364 @@ class KafkaConsumer final : public Consumer {
   std::unique_ptr<EventTimeReader> event_time_;
   std::vector<rd_kafka_message_t*> held_;
   bool reassign_ = true;
+  int64_t last_warning_us_ = 0;
+};
+
+// A transactional member of a consumer group (log.h's GroupMember). Two clients: a consumer
+// subscribed to the input topic under the group, whose rebalances call the handlers, and a
+// transactional producer (transactional.id = group + "-" + member) whose transactions also
+// carry the consumer's offsets (send_offsets_to_transaction with the group's metadata, so a
+// member the group has moved on from cannot commit: KIP-447). A third, short-lived consumer
+// reads compacted topics back for ReadLatest.
+class KafkaGroupMember final : public GroupMember {
+ public:
+  KafkaGroupMember(KafkaLogOptions options, GroupOptions group)
+      : options_(std::move(options)),
+        group_(std::move(group)),
+        topic_(options_.topic_prefix + group_.topic),
+        event_time_(options_.event_time_reader ? options_.event_time_reader(group_.topic) : nullptr) {}
+
+  ~KafkaGroupMember() override {
+    Release();
+    if (consumer_) {
+      closing_ = true;  // the revocation on close needs no handler: the member is going away
+      rd_kafka_consumer_close(consumer_);
+      rd_kafka_destroy(consumer_);
+    }
+    if (producer_) {
+      if (in_transaction_) rd_kafka_error_destroy(rd_kafka_abort_transaction(producer_, Ms(options_.request_timeout_us)));
+      rd_kafka_destroy(producer_);
+    }
+  }
+
+  Status Init(int32_t partitions) {
+    partitions_ = partitions;
+    position_.assign(static_cast<size_t>(partitions), -1);
+    std::string txn_id = options_.topic_prefix + group_.group + "-" + group_.member;
+    auto pconf = MakeConf(options_,
+                          {{"compression.codec", options_.compression}, {"linger.ms", "5"},
+                           // An abandoned transaction (its member killed) blocks read_committed
+                           // readers of its partitions until it times out: keep that short.
+                           {"transaction.timeout.ms", "10000"}},
+                          {{"enable.idempotence", "true"}, {"acks", "all"}, {"transactional.id", txn_id}});
+    if (!pconf.ok()) return pconf.status();
+    auto p = NewClient(RD_KAFKA_PRODUCER, *pconf);
+    if (!p.ok()) return p.status();
+    producer_ = *p;
+    // Fences an earlier incarnation with the same transactional.id, aborting its transaction.
+    MARE_RETURN_IF_ERROR(TxnError(rd_kafka_init_transactions(producer_, Ms(options_.request_timeout_us)), "init transactions"));
+
+    auto cconf = MakeConf(options_,
+                          {{"enable.partition.eof", "false"},
+                           {"auto.offset.reset", "earliest"},
+                           {"fetch.wait.max.ms", "100"},
+                           {"session.timeout.ms", "10000"},
+                           {"heartbeat.interval.ms", "1000"}},
+                          {{"group.id", options_.topic_prefix + group_.group},
+                           {"isolation.level", "read_committed"},
+                           {"enable.auto.commit", "false"},
+                           {"enable.auto.offset.store", "false"},
+                           {"partition.assignment.strategy", "range"}});
+    if (!cconf.ok()) return cconf.status();
+    rd_kafka_conf_set_opaque(*cconf, this);
+    rd_kafka_conf_set_rebalance_cb(*cconf, &KafkaGroupMember::Rebalance);
+    auto c = NewClient(RD_KAFKA_CONSUMER, *cconf);
+    if (!c.ok()) return c.status();
+    consumer_ = *c;
+    rd_kafka_poll_set_consumer(consumer_);
+    PartitionList topics(1);
+    rd_kafka_topic_partition_list_add(topics.list, topic_.c_str(), RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(consumer_, topics.list);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(err, "subscribe to " + topic_);
+    return Status::OK();
+  }
+
+  Status Poll(std::vector<ConsumedRecord>* out, size_t max_records, std::chrono::milliseconds timeout) override {
+    out->clear();
+    Release();
+    int wait_ms = static_cast<int>(timeout.count());
+    while (held_.size() < max_records && error_.ok()) {
+      uint64_t generation = rebalances_;
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer_, held_.empty() ? wait_ms : 0);
+      if (rebalances_ != generation) Release();  // read before the handlers replaced the state
+      if (m == nullptr) break;
+      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        Status s = m->err == RD_KAFKA_RESP_ERR__FATAL ? KafkaError(m->err, "consume " + topic_) : Status::OK();
+        if (s.ok()) Warn(fmt::format("consuming {}: {} (retrying)", topic_, rd_kafka_message_errstr(m)));
+        rd_kafka_message_destroy(m);
+        MARE_RETURN_IF_ERROR(s);
+        continue;
+      }
+      size_t p = static_cast<size_t>(m->partition);
+      if (p >= position_.size() || position_[p] < 0 || m->offset < position_[p]) {  // not ours, or before a rewind
+        rd_kafka_message_destroy(m);
+        continue;
+      }
+      position_[p] = m->offset + 1;
+      held_.push_back(m);
+    }
+    MARE_RETURN_IF_ERROR(error_);
+    out->reserve(held_.size());
+    for (rd_kafka_message_t* m : held_) ToRecord(m, event_time_.get(), &out->emplace_back());
+    return Status::OK();
+  }
+
+  std::vector<int32_t> Assignment() const override {
+    std::vector<int32_t> out;
+    for (size_t p = 0; p < position_.size(); ++p) {
+      if (position_[p] >= 0) out.push_back(static_cast<int32_t>(p));
+    }
+    return out;
+  }
+
+  int64_t Position(int32_t partition) const override {
+    return partition >= 0 && partition < partitions_ ? position_[static_cast<size_t>(partition)] : -1;
+  }
+
+  int64_t EndOffset(int32_t partition) const override {
+    int64_t low = -1, high = -1;
+    if (rd_kafka_get_watermark_offsets(consumer_, topic_.c_str(), partition, &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR) return -1;
+    return high >= 0 ? high : -1;
+  }
+
+  Status Produce(std::string_view topic, int32_t partition, std::span<const Record> records) override {
+    if (records.empty() || failed_) return Status::OK();  // a failed transaction is aborted at commit
+    MARE_RETURN_IF_ERROR(Begin());
+    if (failed_) return Status::OK();
+    std::string name = options_.topic_prefix + std::string(topic);
+    for (const Record& r : records) {
+      char ts[24];
+      auto [end, ec] = std::to_chars(ts, ts + sizeof ts, r.timestamp_us);
+      for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            producer_, RD_KAFKA_V_TOPIC(name.c_str()), RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_KEY(const_cast<char*>(r.key.data()), r.key.size()),
+            RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()),
+            RD_KAFKA_V_HEADER(kEventTimeHeader, ts, (end - ts)), RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+        if (err == RD_KAFKA_RESP_ERR__FATAL) return KafkaError(err, fmt::format("produce to {} partition {}", name, partition));
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {  // the transaction is in error: abort it at commit
+          failed_ = true;
+          failure_ = fmt::format("produce to {} partition {}: {}", name, partition, rd_kafka_err2str(err));
+          return Status::OK();
+        }
+        rd_kafka_poll(producer_, 10);  // room is made as deliveries complete
+      }
+    }
+    rd_kafka_poll(producer_, 0);
+    return Status::OK();
+  }
+
+  Status CommitTransaction(const std::vector<std::pair<int32_t, int64_t>>& next_offsets) override {
+    if (next_offsets.empty() && !in_transaction_ && !failed_) return Status::OK();
+    MARE_RETURN_IF_ERROR(Begin());
+    if (!failed_) {
+      PartitionList offsets(static_cast<int>(next_offsets.size()));
+      for (const auto& [p, next] : next_offsets) rd_kafka_topic_partition_list_add(offsets.list, topic_.c_str(), p)->offset = next;
+      rd_kafka_consumer_group_metadata_t* metadata = rd_kafka_consumer_group_metadata(consumer_);
+      rd_kafka_error_t* error = rd_kafka_send_offsets_to_transaction(producer_, offsets.list, metadata, Ms(options_.request_timeout_us));
+      rd_kafka_consumer_group_metadata_destroy(metadata);
+      // The commit flushes every record produced in the transaction; retriable errors (a
+      // timeout, a coordinator moving) are retried as the API asks, on the same transaction.
+      for (int attempt = 0; error == nullptr; ++attempt) {
+        error = rd_kafka_commit_transaction(producer_, Ms(options_.delivery_timeout_us));
+        if (error == nullptr) {
+          in_transaction_ = false;
+          return Status::OK();
+        }
+        if (!rd_kafka_error_is_retriable(error) || attempt >= 5) break;
+        rd_kafka_error_destroy(error);
+        error = nullptr;
+      }
+      failure_ = rd_kafka_error_string(error);
+      bool fatal = rd_kafka_error_is_fatal(error);
+      rd_kafka_error_destroy(error);
+      if (fatal) return Status::IOError(fmt::format("kafka: commit transaction of {}: fatal: {}", group_.group, failure_));
+    }
+    // Anything short of fatal (a broker away, the transaction timed out, refused): abort, and
+    // go back to what was last committed. The records since are read again; nothing is lost.
+    spdlog::warn("kafka: transaction of group {} aborted ({}); rewinding to its last commit", group_.group, failure_);
+    failed_ = false;
+    int64_t deadline = MonotonicMicros() + 4 * options_.delivery_timeout_us;
+    while (in_transaction_) {
+      rd_kafka_error_t* error = rd_kafka_abort_transaction(producer_, Ms(options_.request_timeout_us));
+      if (error == nullptr) break;
+      std::string why = rd_kafka_error_string(error);
+      bool fatal = rd_kafka_error_is_fatal(error);
+      rd_kafka_error_destroy(error);
+      if (fatal || MonotonicMicros() > deadline) return Status::IOError(fmt::format("kafka: abort transaction of {}: {}", group_.group, why));
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    in_transaction_ = false;
+    std::vector<int32_t> mine = Assignment();
+    group_.handlers.revoked(mine);
+    return Assign(mine);
+  }
+
+  Status ReadLatest(std::string_view topic, const std::vector<int32_t>& partitions,
+                    std::map<std::pair<int32_t, std::string>, std::string>* out) override {
+    out->clear();
+    if (partitions.empty()) return Status::OK();
+    std::string name = options_.topic_prefix + std::string(topic);
+    auto conf = MakeConf(options_, {{"fetch.wait.max.ms", "50"}},
+                         {{"group.id", options_.topic_prefix + group_.group + "-restore"},
+                          {"enable.partition.eof", "true"},
+                          {"isolation.level", "read_committed"},
+                          {"enable.auto.commit", "false"},
+                          {"enable.auto.offset.store", "false"}});
+    if (!conf.ok()) return conf.status();
+    auto rk = NewClient(RD_KAFKA_CONSUMER, *conf);
+    if (!rk.ok()) return rk.status();
+    rd_kafka_t* reader = *rk;
+    rd_kafka_poll_set_consumer(reader);
+    PartitionList list(static_cast<int>(partitions.size()));
+    for (int32_t p : partitions) rd_kafka_topic_partition_list_add(list.list, name.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    Status s = Status::OK();
+    rd_kafka_resp_err_t err = rd_kafka_assign(reader, list.list);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) s = KafkaError(err, "assign " + name);
+    // Up to the end of each partition: for read_committed, its last stable offset, so a
+    // transaction still open (a member that died mid-commit) is not waited for, and not read.
+    size_t at_end = 0;
+    std::vector<bool> ended(static_cast<size_t>(partitions_), false);
+    int64_t deadline = MonotonicMicros() + 6 * options_.request_timeout_us;
+    while (s.ok() && at_end < partitions.size()) {
+      if (MonotonicMicros() > deadline) {
+        s = Status::Unavailable(fmt::format("kafka: reading {} back took too long", name));
+        break;
+      }
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(reader, 200);
+      if (m == nullptr) continue;
+      size_t p = static_cast<size_t>(m->partition);
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        if (p < ended.size() && !ended[p]) {
+          ended[p] = true;
+          ++at_end;
+        }
+      } else if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        (*out)[{m->partition, std::string(static_cast<const char*>(m->key), m->key_len)}] =
+            std::string(static_cast<const char*>(m->payload), m->len);
+      } else if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+        s = KafkaError(m->err, "read " + name);
+      } else {
+        Warn(fmt::format("reading {}: {} (retrying)", name, rd_kafka_message_errstr(m)));
+      }
+      rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(reader);
+    rd_kafka_destroy(reader);
+    return s;
+  }
+
+ private:
+  static void Rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts, void* opaque) {
+    auto* self = static_cast<KafkaGroupMember*>(opaque);
+    ++self->rebalances_;
+    std::vector<int32_t> list;
+    for (int i = 0; i < parts->cnt; ++i) list.push_back(parts->elems[i].partition);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && !self->closing_) {
+      spdlog::info("kafka: group {} assigned partitions {} of {}", self->group_.group, fmt::join(list, ","), self->topic_);
+      Status s = self->Assign(list);
+      if (!s.ok() && self->error_.ok()) self->error_ = s;
+      return;
+    }
+    // Revoked (or a rebalance error): what is not committed about these partitions is dropped.
+    if (self->in_transaction_) {
+      rd_kafka_error_destroy(rd_kafka_abort_transaction(self->producer_, Ms(self->options_.delivery_timeout_us)));
+      self->in_transaction_ = false;
+    }
+    if (!self->closing_) {
+      spdlog::info("kafka: group {} revoked partitions {} of {}", self->group_.group, fmt::join(list, ","), self->topic_);
+      self->group_.handlers.revoked(list);
+    }
+    for (int32_t p : list) {
+      if (p >= 0 && p < self->partitions_) self->position_[static_cast<size_t>(p)] = -1;
+    }
+    rd_kafka_assign(rk, nullptr);
+  }
+
+  // Reads the committed offsets once stable (read_committed: the coordinator holds the answer
+  // while a transaction on them is pending), lets the handler restore, and starts there.
+  Status Assign(const std::vector<int32_t>& list) {
+    PartitionList l(static_cast<int>(list.size()));
+    for (int32_t p : list) rd_kafka_topic_partition_list_add(l.list, topic_.c_str(), p);
+    rd_kafka_resp_err_t err;
+    int64_t deadline = MonotonicMicros() + 4 * options_.delivery_timeout_us;
+    while ((err = rd_kafka_committed(consumer_, l.list, Ms(options_.request_timeout_us))) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (err == RD_KAFKA_RESP_ERR__FATAL || MonotonicMicros() > deadline) {
+        return KafkaError(err, "committed offsets of group " + group_.group);
+      }
+      Warn(fmt::format("kafka: committed offsets of group {}: {} (retrying)", group_.group, rd_kafka_err2str(err)));
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    std::vector<int64_t> committed;
+    for (int i = 0; i < l.list->cnt; ++i) {
+      if (l.list->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(l.list->elems[i].err, "committed offsets of group " + group_.group);
+      committed.push_back(l.list->elems[i].offset >= 0 ? l.list->elems[i].offset : -1);
+    }
+    auto from = group_.handlers.assigned(list, committed);
+    if (!from.ok()) return from.status();
+    for (size_t i = 0; i < list.size(); ++i) {
+      int64_t at = (*from)[i];
+      l.list->elems[i].offset = at;
+      position_[static_cast<size_t>(list[i])] = at;
+    }
+    err = rd_kafka_assign(consumer_, l.list);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(err, "assign " + topic_);
+    ++rebalances_;
+    return Status::OK();
+  }
+
+  Status Begin() {
+    if (in_transaction_ || failed_) return Status::OK();
+    rd_kafka_error_t* error = rd_kafka_begin_transaction(producer_);
+    if (error == nullptr) {
+      in_transaction_ = true;
+      return Status::OK();
+    }
+    bool fatal = rd_kafka_error_is_fatal(error);
+    failure_ = rd_kafka_error_string(error);
+    rd_kafka_error_destroy(error);
+    if (fatal) return Status::IOError(fmt::format("kafka: begin transaction of {}: fatal: {}", group_.group, failure_));
+    failed_ = true;
+    return Status::OK();
+  }
+
+  Status TxnError(rd_kafka_error_t* error, std::string_view what) {
+    if (error == nullptr) return Status::OK();
+    std::string m = fmt::format("kafka: {} ({}): {}", what, group_.group, rd_kafka_error_string(error));
+    bool retriable = rd_kafka_error_is_retriable(error);
+    rd_kafka_error_destroy(error);
+    return retriable ? Status::Unavailable(std::move(m)) : Status::IOError(std::move(m));
+  }
+
+  void Release() {
+    for (rd_kafka_message_t* m : held_) rd_kafka_message_destroy(m);
+    held_.clear();
+  }
+
+  void Warn(const std::string& line) {
+    int64_t now = MonotonicMicros();
+    if (now - last_warning_us_ > 10'000'000) {
+      spdlog::warn("{}", line);
+      last_warning_us_ = now;
+    }
+  }
+
+  KafkaLogOptions options_;
+  GroupOptions group_;
+  std::string topic_;
+  std::unique_ptr<EventTimeReader> event_time_;
+  int32_t partitions_ = 0;
+  rd_kafka_t* producer_ = nullptr;
+  rd_kafka_t* consumer_ = nullptr;
+  std::vector<int64_t> position_;  // -1: not assigned
+  std::vector<rd_kafka_message_t*> held_;
+  bool in_transaction_ = false;
+  bool failed_ = false;  // the transaction met an error: CommitTransaction aborts and rewinds
+  std::string failure_;
+  bool closing_ = false;
+  uint64_t rebalances_ = 0;
+  Status error_;
   int64_t last_warning_us_ = 0;
 };
 
@@ -363,11 +726,12 @@ class KafkaLog final : public Log {
     rd_kafka_NewTopic_t* topic =
         rd_kafka_NewTopic_new(name.c_str(), config.partitions, options_.replication_factor, err, sizeof err);
     if (topic == nullptr) return Status::InvalidArgument(fmt::format("kafka: topic {}: {}", name, err));
-    std::string retention_ms = config.retention_us > 0 ? std::to_string(config.retention_us / 1000) : "-1";
+    std::string retention_ms = config.retention_us > 0 && !config.compact ? std::to_string(config.retention_us / 1000) : "-1";
     std::string retention_bytes = config.retention_bytes > 0 ? std::to_string(config.retention_bytes) : "-1";
     rd_kafka_NewTopic_set_config(topic, "retention.ms", retention_ms.c_str());
     rd_kafka_NewTopic_set_config(topic, "retention.bytes", retention_bytes.c_str());
     rd_kafka_NewTopic_set_config(topic, "message.timestamp.type", "LogAppendTime");
+    if (config.compact) rd_kafka_NewTopic_set_config(topic, "cleanup.policy", "compact");
     // acks=all then means on two brokers at least, while one of three may be down.
     rd_kafka_NewTopic_set_config(topic, "min.insync.replicas", options_.replication_factor >= 3 ? "2" : "1");
     rd_kafka_AdminOptions_t* admin = rd_kafka_AdminOptions_new(producer_, RD_KAFKA_ADMIN_OP_CREATETOPICS);
@@ -523,6 +887,14 @@ class KafkaLog final : public Log {
         options_.event_time_reader ? options_.event_time_reader(topic) : nullptr);
     MARE_RETURN_IF_ERROR(consumer->Init());
     return std::unique_ptr<Consumer>(std::move(consumer));
+  }
+
+  Result<std::unique_ptr<GroupMember>> JoinGroup(const GroupOptions& options) override {
+    int32_t n = Partitions(options.topic);
+    if (n == 0) return Status::NotFound(fmt::format("kafka: no topic {}", Name(options.topic)));
+    auto member = std::make_unique<KafkaGroupMember>(options_, options);
+    MARE_RETURN_IF_ERROR(member->Init(n));
+    return std::unique_ptr<GroupMember>(std::move(member));
   }
 
   std::vector<std::string> Groups(std::string_view topic) const override {

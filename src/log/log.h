@@ -21,6 +21,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -49,6 +51,7 @@ struct ConsumedRecord {
 struct TopicConfig {
   std::string name;
   int32_t partitions = 4;
+  bool compact = false;  // Kafka: cleanup.policy=compact (the newest record per key is kept, no retention)
   int64_t retention_us = 7LL * 86'400'000'000;  // by append time; 0 keeps forever
   int64_t retention_bytes = 0;                  // per partition; 0 means no size limit
 };
@@ -82,9 +85,57 @@ class Consumer {
   virtual int64_t EndOffset(int32_t partition) const = 0;
 };
 
+// A member of a consumer group: it shares a topic's partitions with the group's other members
+// (on other machines), and writes what it derives from them in transactions, so that the
+// records it produces and its input positions are committed together or not at all (Kafka's
+// read-process-write exactly-once, KIP-98/KIP-447). Kafka only.
+class GroupMember {
+ public:
+  struct Handlers {
+    // Partitions taken away (a rebalance, or a transaction that had to be aborted). The open
+    // transaction is already aborted: forget everything not committed about them.
+    std::function<void(const std::vector<int32_t>& partitions)> revoked;
+    // Partitions given, with the group's committed next offset for each (-1 if none), read
+    // once no transaction is pending on them. Returns the offset to read each from.
+    std::function<Result<std::vector<int64_t>>(const std::vector<int32_t>& partitions,
+                                               const std::vector<int64_t>& committed)>
+        assigned;
+  };
+  virtual ~GroupMember() = default;
+
+  // Records of the assigned partitions, as Consumer::Poll. The handlers run inside it.
+  virtual Status Poll(std::vector<ConsumedRecord>* out, size_t max_records, std::chrono::milliseconds timeout) = 0;
+  virtual std::vector<int32_t> Assignment() const = 0;
+  virtual int64_t Position(int32_t partition) const = 0;   // -1 if not assigned
+  virtual int64_t EndOffset(int32_t partition) const = 0;  // as last learnt, -1 while unknown
+  // Adds records to the current transaction (begun by the first Produce after a commit).
+  virtual Status Produce(std::string_view topic, int32_t partition, std::span<const Record> records) = 0;
+  // Commits the transaction together with the input's next offsets (partition, offset). If the
+  // transaction had to be aborted instead, the handlers have rewound the member to what was
+  // last committed (revoked, then assigned again) and the result is OK: nothing is lost, the
+  // rewound records are read again.
+  virtual Status CommitTransaction(const std::vector<std::pair<int32_t, int64_t>>& next_offsets) = 0;
+  // The newest committed value of every key in some partitions of a topic (a compacted one).
+  virtual Status ReadLatest(std::string_view topic, const std::vector<int32_t>& partitions,
+                            std::map<std::pair<int32_t, std::string>, std::string>* out) = 0;
+};
+
+struct GroupOptions {
+  std::string group;   // consumer group, shared by the members
+  std::string topic;   // input
+  std::string member;  // this member's name, unique in the group (part of its transactional.id)
+  GroupMember::Handlers handlers;
+};
+
 class Log {
  public:
   virtual ~Log() = default;
+
+  // Joins a consumer group as a transactional member (Kafka). The embedded log, which one
+  // process owns, has no groups: InvalidArgument.
+  virtual Result<std::unique_ptr<GroupMember>> JoinGroup(const GroupOptions& options) {
+    return Status::InvalidArgument("consumer groups with transactions (" + options.group + ") need log.kind = \"kafka\"");
+  }
 
   // Creates the topic if absent; an existing topic keeps its partition count.
   virtual Status CreateTopic(const TopicConfig& config) = 0;

@@ -27,24 +27,20 @@ uint32_t Crc(std::string_view b) {
 
 }  // namespace
 
-Status WriteCheckpoint(const std::string& path, const RollupState& state, std::string* scratch) {
-  std::string& out = *scratch;
-  state.Encode(&out);
-  uint64_t length = out.size();
-  uint32_t crc = Crc(out);
+void EncodeCheckpoint(const RollupState& state, int32_t partition, std::string* out) {
+  if (partition < 0) state.Encode(out);
+  else state.EncodePartition(partition, out);
+  uint64_t length = out->size();
+  uint32_t crc = Crc(*out);
   char header[kHeaderSize];
   std::memcpy(header, kMagic, 8);
   std::memcpy(header + 8, &kVersion, 4);
   std::memcpy(header + 12, &length, 8);
   std::memcpy(header + 20, &crc, 4);
-  out.insert(0, header, kHeaderSize);
-  return log::file::WriteAtomically(path, out);
+  out->insert(0, header, kHeaderSize);
 }
 
-Status ReadCheckpoint(const std::string& path, RollupState* state) {
-  auto bytes = log::file::ReadAll(path);
-  if (!bytes.ok()) return bytes.status();
-  std::string_view b = *bytes;
+Status DecodeCheckpoint(std::string_view b, int32_t partition, RollupState* state, const std::string& path) {
   if (b.size() < kHeaderSize || std::memcmp(b.data(), kMagic, 8) != 0) {
     return Status::Corruption(path + ": not a rollup checkpoint (bad magic or too short)");
   }
@@ -62,10 +58,21 @@ Status ReadCheckpoint(const std::string& path, RollupState* state) {
   if (actual != crc) {
     return Status::Corruption(fmt::format("{}: checksum mismatch (stored {:#010x}, computed {:#010x})", path, crc, actual));
   }
-  Status s = state->Decode(body);
+  Status s = partition < 0 ? state->Decode(body) : state->DecodePartition(partition, body);
   if (!s.ok()) return s.code() == Status::Code::kInvalidArgument ? Status::InvalidArgument(path + ": " + s.message())
                                                                           : Status::Corruption(path + ": " + s.message());
   return Status::OK();
+}
+
+Status WriteCheckpoint(const std::string& path, const RollupState& state, std::string* scratch) {
+  EncodeCheckpoint(state, -1, scratch);
+  return log::file::WriteAtomically(path, *scratch);
+}
+
+Status ReadCheckpoint(const std::string& path, RollupState* state) {
+  auto bytes = log::file::ReadAll(path);
+  if (!bytes.ok()) return bytes.status();
+  return DecodeCheckpoint(*bytes, -1, state, path);
 }
 
 }  // namespace mare::rollup

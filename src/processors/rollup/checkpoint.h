@@ -14,6 +14,12 @@ namespace mare::rollup {
 // Writes the state to path. *scratch is reused between calls to avoid re-allocating.
 Status WriteCheckpoint(const std::string& path, const RollupState& state, std::string* scratch);
 
+// The checkpoint's bytes (header and body) for the whole state, or for one partition's share
+// of it (partition >= 0), as a processor of a Kafka group keeps it in topic rollup-state; and
+// back, into *state (one partition: merged into it). `where` names the source in errors.
+void EncodeCheckpoint(const RollupState& state, int32_t partition, std::string* out);
+Status DecodeCheckpoint(std::string_view bytes, int32_t partition, RollupState* state, const std::string& where);
+
 // Loads path into *state. NotFound if there is no checkpoint; Corruption if it is damaged;
 // InvalidArgument if it was made with other resolutions, lateness or partition count.
 Status ReadCheckpoint(const std::string& path, RollupState* state);

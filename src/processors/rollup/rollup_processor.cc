@@ -1,6 +1,9 @@
 #include "processors/rollup/rollup_processor.h"
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
+
+#include <map>
 
 #include "common/time.h"
 #include "log/file.h"
@@ -25,7 +28,17 @@ Result<std::unique_ptr<RollupProcessor>> RollupProcessor::Start(const RollupOpti
                                                options.output_topic, log->Partitions(options.output_topic),
                                                options.input_topic, partitions));
   }
-  MARE_RETURN_IF_ERROR(log::file::CreateDirs(options.checkpoint_dir));
+  if (options.group_mode) {
+    MARE_RETURN_IF_ERROR(log->CreateTopic({.name = options.state_topic, .partitions = partitions, .compact = true}));
+    if (log->Partitions(options.state_topic) != partitions) {
+      return Status::InvalidArgument(fmt::format("rollup: topic {} has {} partitions, {} has {}; they must match",
+                                                 options.state_topic, log->Partitions(options.state_topic),
+                                                 options.input_topic, partitions));
+    }
+    if (options.member.empty()) return Status::InvalidArgument("rollup: a group member needs a name");
+  } else {
+    MARE_RETURN_IF_ERROR(log::file::CreateDirs(options.checkpoint_dir));
+  }
   if (registry == nullptr) registry = &metrics::Registry::Global();
   std::unique_ptr<RollupProcessor> p(new RollupProcessor(options, log, dead_letter, registry, partitions));
   MARE_RETURN_IF_ERROR(p->Recover());
@@ -39,6 +52,7 @@ RollupProcessor::RollupProcessor(const RollupOptions& options, log::Log* log, De
       log_(log),
       dead_letter_(dead_letter),
       state_({.resolutions = options.resolutions, .lateness_us = options.lateness_us, .partitions = partitions}),
+      changed_(static_cast<size_t>(partitions), false),
       by_partition_(static_cast<size_t>(partitions)) {
   readings_ = &registry->GetCounter("mare_rollup_readings_total", "Raw readings counted into rollups");
   emitted_ = &registry->GetCounter("mare_rollup_emitted_total", "Rollup messages appended to the rollups topic");
@@ -56,6 +70,7 @@ RollupProcessor::RollupProcessor(const RollupOptions& options, log::Log* log, De
 RollupProcessor::~RollupProcessor() { Stop(); }
 
 Status RollupProcessor::Recover() {
+  if (options_.group_mode) return JoinGroup();
   Status s = ReadCheckpoint(checkpoint_path(), &state_);
   if (s.IsNotFound()) {
     spdlog::info("rollup: no checkpoint in {}; computing from the oldest retained reading", options_.checkpoint_dir);
@@ -86,6 +101,53 @@ Status RollupProcessor::Recover() {
   return Status::OK();
 }
 
+Status RollupProcessor::JoinGroup() {
+  log::GroupOptions g{.group = options_.group, .topic = options_.input_topic, .member = options_.member, .handlers = {}};
+  // Eager rebalancing: every revocation takes all partitions, so the state is dropped whole.
+  g.handlers.revoked = [this](const std::vector<int32_t>&) {
+    state_.Reset();
+    counted_before_ = dropped_before_ = 0;
+    changed_.assign(changed_.size(), false);
+  };
+  g.handlers.assigned = [this](const std::vector<int32_t>& partitions, const std::vector<int64_t>& committed) {
+    return Restore(partitions, committed);
+  };
+  auto member = log_->JoinGroup(g);
+  if (!member.ok()) return member.status();
+  member_ = std::move(*member);
+  spdlog::info("rollup: joined group {} as {}; state in topic {}", options_.group, options_.member, options_.state_topic);
+  return Status::OK();
+}
+
+// The partitions' last committed state from the state topic; each is read on from its offset.
+Result<std::vector<int64_t>> RollupProcessor::Restore(const std::vector<int32_t>& partitions,
+                                                      const std::vector<int64_t>& committed) {
+  std::map<std::pair<int32_t, std::string>, std::string> latest;
+  MARE_RETURN_IF_ERROR(member_->ReadLatest(options_.state_topic, partitions, &latest));
+  std::vector<int64_t> from;
+  for (size_t i = 0; i < partitions.size(); ++i) {
+    int32_t p = partitions[i];
+    int64_t start = 0;
+    auto it = latest.find({p, std::to_string(p)});
+    if (it != latest.end()) {
+      MARE_RETURN_IF_ERROR(
+          DecodeCheckpoint(it->second, p, &state_, fmt::format("topic {} partition {}", options_.state_topic, p)));
+      start = state_.next_offset(p);
+    }
+    if (committed[i] >= 0 && committed[i] != start) {
+      // One transaction writes both: they differ only if one was removed by hand.
+      return Status::InvalidArgument(fmt::format(
+          "rollup: partition {}: group {} committed offset {}, but its state in topic {} is at offset {}; delete the "
+          "group's offsets and the state topic to recompute the rollups from the oldest retained reading",
+          p, options_.group, committed[i], options_.state_topic, start));
+    }
+    from.push_back(start);
+  }
+  spdlog::info("rollup: partitions {} restored from {}: {} windows, reading on from offsets {}", fmt::join(partitions, ","),
+               options_.state_topic, state_.held_windows(), fmt::join(from, ","));
+  return from;
+}
+
 void RollupProcessor::Run() {
   int64_t now = MonotonicMicros();
   next_emit_us_ = now + options_.emit_interval_us;
@@ -104,9 +166,16 @@ void RollupProcessor::Run() {
 }
 
 Status RollupProcessor::Step(bool* idle) {
-  MARE_RETURN_IF_ERROR(consumer_->Poll(&batch_, options_.poll_records, std::chrono::milliseconds(100)));
+  if (member_) {
+    MARE_RETURN_IF_ERROR(member_->Poll(&batch_, options_.poll_records, std::chrono::milliseconds(100)));
+  } else {
+    MARE_RETURN_IF_ERROR(consumer_->Poll(&batch_, options_.poll_records, std::chrono::milliseconds(100)));
+  }
   *idle = batch_.empty();
-  for (const auto& r : batch_) state_.AddRecord(r);
+  for (const auto& r : batch_) {
+    state_.AddRecord(r);
+    changed_[static_cast<size_t>(r.partition)] = true;
+  }
   if (!batch_.empty()) {
     state_.AdvanceWatermark();
     readings_->Add(state_.readings() - counted_before_);
@@ -120,9 +189,10 @@ Status RollupProcessor::Step(bool* idle) {
   int64_t now = MonotonicMicros();
   if (now >= next_emit_us_) {
     MARE_RETURN_IF_ERROR(EmitPending());
+    if (member_) MARE_RETURN_IF_ERROR(CommitTransaction());  // the group's checkpoint
     next_emit_us_ = now + options_.emit_interval_us;
   }
-  if (now >= next_checkpoint_us_) {
+  if (!member_ && now >= next_checkpoint_us_) {
     MARE_RETURN_IF_ERROR(Checkpoint());
     next_checkpoint_us_ = MonotonicMicros() + options_.checkpoint_interval_us;
   }
@@ -145,7 +215,12 @@ Status RollupProcessor::EmitPending() {
   }
   for (size_t p = 0; p < by_partition_.size(); ++p) {
     if (by_partition_[p].empty()) continue;
-    MARE_RETURN_IF_ERROR(log_->Append(options_.output_topic, static_cast<int32_t>(p), by_partition_[p]));
+    if (member_) {
+      MARE_RETURN_IF_ERROR(member_->Produce(options_.output_topic, static_cast<int32_t>(p), by_partition_[p]));
+      changed_[p] = true;  // its windows' dirty flags changed
+    } else {
+      MARE_RETURN_IF_ERROR(log_->Append(options_.output_topic, static_cast<int32_t>(p), by_partition_[p]));
+    }
   }
   emitted_->Add(messages_.size());
   return Status::OK();
@@ -166,10 +241,37 @@ Status RollupProcessor::Checkpoint() {
   return Status::OK();
 }
 
+// One transaction: the rollups EmitPending produced, the state of every partition that changed,
+// and the input offsets that state reflects.
+Status RollupProcessor::CommitTransaction() {
+  int64_t t0 = MonotonicMicros();
+  std::vector<std::pair<int32_t, int64_t>> offsets;
+  for (size_t p = 0; p < changed_.size(); ++p) {
+    if (!changed_[p]) continue;
+    int32_t partition = static_cast<int32_t>(p);
+    EncodeCheckpoint(state_, partition, &checkpoint_scratch_);
+    std::string key = std::to_string(p);
+    log::Record record{.timestamp_us = NowMicros(), .key = key, .value = checkpoint_scratch_};
+    MARE_RETURN_IF_ERROR(member_->Produce(options_.state_topic, partition, std::span(&record, 1)));
+    offsets.emplace_back(partition, state_.next_offset(partition));
+  }
+  changed_.assign(changed_.size(), false);
+  MARE_RETURN_IF_ERROR(member_->CommitTransaction(offsets));
+  if (!offsets.empty()) checkpoint_seconds_->Observe(static_cast<double>(MonotonicMicros() - t0) / 1e6);
+  return Status::OK();
+}
+
 void RollupProcessor::RefreshLag() {
   int64_t lag = 0;
   bool known = false;
-  for (int32_t p = 0; p < state_.options().partitions; ++p) {
+  if (member_) {
+    known = true;  // a member without partitions has nothing to read
+    for (int32_t p : member_->Assignment()) {
+      int64_t end = member_->EndOffset(p);
+      if (end >= 0) lag += std::max<int64_t>(0, end - member_->Position(p));
+    }
+  }
+  for (int32_t p = 0; consumer_ && p < state_.options().partitions; ++p) {
     int64_t end = consumer_->EndOffset(p);
     if (end < 0) continue;
     known = true;
@@ -187,12 +289,13 @@ Status RollupProcessor::Stop() {
   if (stopped_ || !error_.ok()) return error_;
   stopped_ = true;
   Status s = EmitPending();
-  if (s.ok()) s = Checkpoint();
+  if (s.ok()) s = member_ ? CommitTransaction() : Checkpoint();
   if (!s.ok()) {
     error_ = s;
     healthy_ = false;
   }
   RefreshLag();
+  member_.reset();  // leaves the group: its partitions move to the other members now
   return error_;
 }
 

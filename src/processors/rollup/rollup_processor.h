@@ -7,6 +7,13 @@
 //   ...
 //   Status s = (*p)->Stop();    // emits what is pending, writes a final checkpoint
 //
+// On Kafka (group_mode) several processors share the raw partitions as one consumer group, and
+// the checkpoint lives in Kafka instead of a file: every emit_interval one transaction carries
+// the rollups emitted, each changed partition's state (topic rollup-state, compacted) and the
+// group's input offsets. A partition that moves to another processor (a rebalance, or a
+// processor killed) is restored there from its last committed state and read on from the
+// offsets committed with it (docs/formats/kafka.md).
+//
 // Exactly-once with respect to the log: on start the checkpoint (or nothing: from the oldest
 // retained reading) gives both the state and the raw offsets it reflects, so every reading is
 // counted once. Messages appended after the last checkpoint are appended again, identical, by
@@ -43,6 +50,11 @@ struct RollupOptions {
   std::string output_topic = "rollups";
   std::string group = "rollup";
   size_t poll_records = 4096;
+  // Kafka: share the partitions with the group's other processors; state in state_topic,
+  // committed in Kafka transactions with the rollups and offsets. member: unique in the group.
+  bool group_mode = false;
+  std::string member;
+  std::string state_topic = "rollup-state";
   // Log::Sync() before each checkpoint, so that what the checkpoint says was read and emitted
   // is on disk too (a power loss then cannot leave a checkpoint ahead of the log).
   bool sync_log_before_checkpoint = true;
@@ -72,6 +84,9 @@ class RollupProcessor {
   RollupProcessor(const RollupOptions& options, log::Log* log, DeadLetter* dead_letter, metrics::Registry* registry,
                   int32_t partitions);
   Status Recover();
+  Status JoinGroup();
+  Result<std::vector<int64_t>> Restore(const std::vector<int32_t>& partitions, const std::vector<int64_t>& committed);
+  Status CommitTransaction();
   void Run();
   Status Step(bool* idle);
   Status EmitPending();
@@ -82,7 +97,9 @@ class RollupProcessor {
   log::Log* const log_;
   DeadLetter* const dead_letter_;
   RollupState state_;
-  std::unique_ptr<log::Consumer> consumer_;
+  std::unique_ptr<log::Consumer> consumer_;     // the checkpoint-file mode
+  std::unique_ptr<log::GroupMember> member_;   // group mode
+  std::vector<bool> changed_;                  // group mode: partitions changed since the last commit
   std::vector<log::ConsumedRecord> batch_;
   std::vector<RollupMessage> messages_;
   std::vector<std::vector<log::Record>> by_partition_;

@@ -313,23 +313,30 @@ class Reader {
 
 }  // namespace
 
-void RollupState::Encode(std::string* out) const {
+void RollupState::Encode(std::string* out, int32_t only) const {
   out->clear();
   Put<int64_t>(out, options_.lateness_us);
   Put<uint32_t>(out, static_cast<uint32_t>(options_.resolutions.size()));
   for (const auto& r : options_.resolutions) Put<int64_t>(out, r.length_us);
   Put<uint32_t>(out, static_cast<uint32_t>(options_.partitions));
   for (size_t p = 0; p < next_offset_.size(); ++p) {
-    Put<int64_t>(out, next_offset_[p]);
-    Put<int64_t>(out, newest_ts_[p]);
+    bool mine = only < 0 || static_cast<int32_t>(p) == only;
+    Put<int64_t>(out, mine ? next_offset_[p] : 0);
+    Put<int64_t>(out, mine ? newest_ts_[p] : kNoTime);
   }
   Put<uint32_t>(out, static_cast<uint32_t>(field_names_.size()));
   for (const auto& name : field_names_) {
     Put<uint16_t>(out, static_cast<uint16_t>(name.size()));
     out->append(name);
   }
-  Put<uint64_t>(out, static_cast<uint64_t>(held_windows_));
+  uint64_t windows = 0;
   for (const auto& [id, sensor] : sensors_) {
+    if (only >= 0 && sensor.partition != only) continue;
+    for (const auto& list : sensor.windows) windows += list.size();
+  }
+  Put<uint64_t>(out, windows);
+  for (const auto& [id, sensor] : sensors_) {
+    if (only >= 0 && sensor.partition != only) continue;
     for (size_t r = 0; r < sensor.windows.size(); ++r) {
       for (const Window& w : sensor.windows[r]) {
         Put<uint32_t>(out, id);
@@ -360,10 +367,10 @@ void RollupState::Encode(std::string* out) const {
   }
 }
 
-Status RollupState::Decode(std::string_view bytes) {
+Status RollupState::Decode(std::string_view bytes, int32_t only) {
   Reader in(bytes);
   auto bad = [&](const std::string& what) {
-    Clear();
+    if (only < 0) Clear();
     return Status::Corruption(fmt::format("rollup checkpoint body at byte {}: {}", in.at(), what));
   };
   int64_t lateness;
@@ -388,19 +395,31 @@ Status RollupState::Decode(std::string_view bytes) {
   if (static_cast<int32_t>(partitions) != options_.partitions) {
     return Status::InvalidArgument(fmt::format("the checkpoint has {} raw partitions, the log {}", partitions, options_.partitions));
   }
-  Clear();
+  if (only < 0) Clear();
   for (size_t p = 0; p < partitions; ++p) {
-    if (!in.Get(&next_offset_[p]) || !in.Get(&newest_ts_[p])) return bad("truncated");
-    if (newest_ts_[p] != kNoTime && (newest_ts_all_ == kNoTime || newest_ts_[p] > newest_ts_all_)) newest_ts_all_ = newest_ts_[p];
+    int64_t next, newest;
+    if (!in.Get(&next) || !in.Get(&newest)) return bad("truncated");
+    if (only >= 0 && static_cast<int32_t>(p) != only) continue;
+    next_offset_[p] = next;
+    newest_ts_[p] = newest;
+    if (newest != kNoTime && (newest_ts_all_ == kNoTime || newest > newest_ts_all_)) newest_ts_all_ = newest;
   }
+  // The checkpoint's field ids, as this state's (the same when the state was empty).
   uint32_t nfields;
   if (!in.Get(&nfields)) return bad("truncated");
+  std::vector<uint16_t> ids(nfields);
   for (uint32_t i = 0; i < nfields; ++i) {
     uint16_t len;
     std::string_view name;
     if (!in.Get(&len) || !in.Bytes(len, &name)) return bad("truncated");
-    field_names_.emplace_back(name);
-    field_ids_.emplace(field_names_.back(), static_cast<uint16_t>(i));
+    auto it = field_ids_.find(name);
+    if (it != field_ids_.end()) {
+      ids[i] = it->second;
+    } else {
+      ids[i] = static_cast<uint16_t>(field_names_.size());
+      field_names_.emplace_back(name);
+      field_ids_.emplace(field_names_.back(), ids[i]);
+    }
   }
   uint64_t nwindows;
   if (!in.Get(&nwindows)) return bad("truncated");
@@ -415,6 +434,7 @@ Status RollupState::Decode(std::string_view bytes) {
     }
     if (r >= options_.resolutions.size()) return bad("resolution index out of range");
     if (partition < 0 || partition >= options_.partitions) return bad("partition out of range");
+    if (only >= 0 && partition != only) return bad("a window of another partition");
     Sensor& sensor = SensorFor(sensor_id, partition);
     int64_t length = options_.resolutions[r].length_us;
     Window& w = WindowFor(sensor.windows[r], start, length);
@@ -429,8 +449,9 @@ Status RollupState::Decode(std::string_view bytes) {
           !in.Get(&a.max) || !in.Get(&a.first_ts) || !in.Get(&a.first) || !in.Get(&a.last_ts) || !in.Get(&a.last)) {
         return bad("truncated");
       }
-      if (f >= field_names_.size()) return bad("field id out of range");
+      if (f >= ids.size()) return bad("field id out of range");
       if (a.count <= 0) return bad("aggregate with no readings");
+      f = ids[f];
       a.dirty = dirty != 0;
       if (w.fields.size() <= f) w.fields.resize(static_cast<size_t>(f) + 1);
       w.fields[f] = a;

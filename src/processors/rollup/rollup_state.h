@@ -98,8 +98,16 @@ class RollupState {
   // The whole state (offsets, watermarks, windows with exact aggregates and dirty flags) as
   // bytes, and back; layout in docs/formats/rollup-checkpoint.md. Decode replaces the state
   // and fails if the checkpoint was made with other resolutions, lateness or partitions.
-  void Encode(std::string* out) const;
-  Status Decode(std::string_view bytes);
+  void Encode(std::string* out) const { Encode(out, -1); }
+  Status Decode(std::string_view bytes) { return Decode(bytes, -1); }
+
+  // One partition's share of the state (its offset, newest event time and windows) in the same
+  // layout, the other partitions' entries empty; and back, merged into this state, which must
+  // hold nothing of that partition. For processors that share partitions through a Kafka group.
+  void EncodePartition(int32_t partition, std::string* out) const { Encode(out, partition); }
+  Status DecodePartition(int32_t partition, std::string_view bytes) { return Decode(bytes, partition); }
+  // Forgets everything: offsets, watermarks, windows, counters.
+  void Reset() { Clear(); }
 
  private:
   struct Window {
@@ -121,6 +129,8 @@ class RollupState {
                      const Aggregate& a, RollupMessage* m) const;
   void Reject(std::string_view reason, std::string_view detail, std::string_view raw);
   void Clear();
+  void Encode(std::string* out, int32_t only_partition) const;  // -1: all
+  Status Decode(std::string_view bytes, int32_t only_partition);
 
   RollupStateOptions options_;
   RejectHandler reject_;

@@ -1,0 +1,213 @@
+"""The pipeline on Kafka as separate processes, one per role, as on separate machines:
+`mare ingest` -> Kafka -> two `mare stream` (one consumer group, Kafka transactions) ->
+`mare sink mariadb`, and `mare store` answering queries. The rollups must be exactly those
+computed from scratch over the readings, also when one stream processor is killed mid-run and
+the other takes its partitions over."""
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from harness import MARE, MareRun, free_port
+from kafka_server import KafkaCluster
+from mariadb_server import MariaDB
+from test_kafka import BASE, kafka_rollups, on_kafka, post_all, readings, settle, wait_count
+
+STARTED = []
+
+
+@pytest.fixture(scope="module")
+def kafka(tmp_path_factory):
+    with KafkaCluster(tmp_path_factory.mktemp("kafka")) as cluster:
+        yield cluster
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers():
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+class Role(MareRun):
+    """`mare ingest` or `mare store`: the same flags and health check as `mare run`."""
+
+    def __init__(self, command, data_dir, extra=()):
+        super().__init__(data_dir, extra)
+        self.command = command
+        if command != "ingest":
+            self.unix_path = self.data_dir  # no ingest socket to wait for: healthy is enough
+
+    def args(self):
+        out = super().args()
+        out[1] = self.command
+        return out
+
+
+class Proc:
+    """`mare stream` or `mare sink mariadb`, with its /metrics on a free port."""
+
+    def __init__(self, args, data_dir, sets):
+        os.makedirs(data_dir, exist_ok=True)
+        self.port = free_port()
+        self.output = os.path.join(data_dir, "out.log")
+        cmd = [MARE, *args, "--data-dir", str(data_dir), "--metrics-listen", f"127.0.0.1:{self.port}"]
+        for s in sets:
+            cmd += ["--set", s]
+        self.proc = subprocess.Popen(cmd, stdout=open(self.output, "ab"), stderr=subprocess.STDOUT)
+        STARTED.append(self.proc)
+
+    def metric(self, name):
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2).read().decode()
+        except OSError:
+            return None
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+        return None
+
+    def text(self):
+        return open(self.output).read()
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=60)
+        assert self.proc.returncode == 0, self.text()[-3000:]
+
+
+def wait_shared(streams, partitions=4, timeout=60):
+    """Until the group has settled with each processor holding its share of the partitions."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        held = []
+        for s in streams:
+            lines = [l for l in s.text().splitlines() if "assigned partitions" in l or "revoked partitions" in l]
+            last = lines[-1] if lines else ""
+            held.append(len(last.split("assigned partitions ")[1].split()[0].split(",")) if "assigned" in last else 0)
+        if sum(held) == partitions and all(held):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the stream processors did not share the partitions: {held}")
+
+
+def window_start(ts, length):
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(ts - ts % length))
+
+
+def from_scratch(rows, fields=("temperature", "pressure")):
+    """(sensor, field, resolution, window_start) -> count, min, max, sum, first, last."""
+    out = {}
+    for r in rows:  # each sensor's readings in time order
+        for field in fields:
+            for res, length in (("1m", 60), ("1h", 3600), ("1d", 86400)):
+                key = (r["sensor_id"], field, res, window_start(r["timestamp"], length))
+                v = r[field]
+                c, lo, hi, total, first, _ = out.get(key, (0, v, v, 0.0, v, v))
+                out[key] = (c + 1, min(lo, v), max(hi, v), total + v, first, v)
+    return out
+
+
+def assert_exact(rollups, rows):
+    want = from_scratch(rows)
+    got = {(v["sensor_id"], v["field"], v["resolution"], v["window_start"]): v for v in rollups.values()
+           if v["field"] in ("temperature", "pressure")}
+    assert set(got) == set(want), f"{len(set(want) - set(got))} windows missing, {len(set(got) - set(want))} extra"
+    for key, (count, lo, hi, total, first, last) in want.items():
+        v = got[key]
+        assert (v["count"], v["min"], v["max"], v["first"], v["last"]) == (count, lo, hi, first, last), (key, v)
+        assert abs(v["mean"] - total / count) <= 1e-9 * max(1.0, abs(total / count)), (key, v)
+
+
+def test_each_role_in_its_own_process(kafka, tmp_path):
+    prefix = "roles."
+    sets = on_kafka(kafka, prefix)
+    with MariaDB(tmp_path) as db:
+        with Role("ingest", tmp_path / "ingest", sets) as ingest, \
+                Role("store", tmp_path / "store", [*sets, 'store.flush_interval="2s"']) as store:
+            streams = [Proc(["stream", "--member", name], tmp_path / name, sets) for name in ("a", "b")]
+            sink = Proc(["sink", "mariadb"], tmp_path / "sink", [*sets, f"sink.mariadb.port={db.port}"])
+            wait_shared(streams)
+            rows = readings(range(1, 13), 60, seed=11)
+            post_all(ingest, rows)
+            # The store role answers queries over what the ingest role wrote.
+            wait_count(store, len(rows))
+            # The two stream processors share the partitions, and the rollups are exact.
+            assert_exact(settle(lambda: kafka_rollups(kafka, prefix)), rows)
+            shares = [s.metric("mare_rollup_readings_total") or 0 for s in streams]
+            assert all(n > 0 for n in shares), f"a stream processor got no partition: {shares}"
+            # The sink role upserted them into MariaDB: checked with the mariadb client.
+            deadline = time.time() + 60
+            want = {(k[0], k[3][:19].replace("T", " ")): v[0] for k, v in from_scratch(rows, ("temperature",)).items()
+                    if k[2] == "1h"}
+            while time.time() < deadline:
+                try:  # the sink creates the tables when it starts
+                    out = db.query("SELECT sensor_id, window_start, `count` FROM rollup_hour WHERE field = 'temperature'")
+                except RuntimeError:
+                    out = []
+                hourly = {(int(s), w[:19]): int(c) for s, w, c in out}
+                if hourly == want:
+                    break
+                time.sleep(0.5)
+            assert hourly == want
+            for s in streams:
+                s.stop()
+            sink.stop()
+            assert "assigned partitions" in streams[0].text() and "assigned partitions" in streams[1].text()
+
+
+def test_a_stream_processor_killed_mid_run_loses_and_doubles_nothing(kafka, tmp_path):
+    prefix = "kill."
+    sets = on_kafka(kafka, prefix)
+    with Role("ingest", tmp_path / "ingest", sets) as ingest:
+        a = Proc(["stream", "--member", "a"], tmp_path / "a", sets)
+        b = Proc(["stream", "--member", "b"], tmp_path / "b", sets)
+        wait_shared([a, b])
+        sent, stop = [], threading.Event()
+
+        def send():
+            seq = 0
+            while not stop.is_set():
+                batch = [{"timestamp": BASE + seq + i, "sensor_id": 1 + (seq + i) % 8,
+                          "temperature": round(10 + ((seq + i) * 7919 % 1000) / 100, 2),
+                          "pressure": round(1000 + ((seq + i) * 104729 % 500) / 10, 1)} for i in range(100)]
+                post_all(ingest, batch, chunk=100)
+                sent.extend(batch)
+                seq += 100
+                time.sleep(0.05)
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        try:
+            time.sleep(4)
+            assert (a.metric("mare_rollup_readings_total") or 0) > 0, "member a took no part before the kill"
+            a.proc.send_signal(signal.SIGKILL)  # mid-transaction, most likely
+            a.proc.wait()
+            time.sleep(6)
+        finally:
+            stop.set()
+            sender.join()
+        # b takes a's partitions over (after the group's session timeout) from the state a
+        # last committed, and recounts exactly what a had not committed.
+        deadline = time.time() + 120
+        while True:
+            rollups = kafka_rollups(kafka, prefix)
+            daily = sum(v["count"] for v in rollups.values() if v["resolution"] == "1d" and v["field"] == "temperature")
+            if daily >= len(sent) or time.time() > deadline:
+                break
+            time.sleep(1)
+        rollups = settle(lambda: kafka_rollups(kafka, prefix))
+        assert_exact(rollups, sent)
+        assert sum(v["count"] for v in rollups.values() if v["resolution"] == "1d" and v["field"] == "temperature") == len(sent)
+        b.stop()
+        assert "restored from rollup-state" in b.text()
+        print(f"{len(sent)} readings; member b's log:\n" + "\n".join(
+            l for l in b.text().splitlines() if "group" in l or "restored" in l))
