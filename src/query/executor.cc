@@ -2,7 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
+#include <cstring>
+#include <numeric>
 #include <thread>
 #include <unordered_map>
 
@@ -292,6 +293,9 @@ uint8_t Outcomes(const BoundExpr& e, const BlockMeta& m) {
 
 // ---- aggregation ------------------------------------------------------------------------------
 
+// A group's running state for one aggregate. Text values (first/last of a text column) are
+// kept beside it, in TextAcc, only when an aggregate is of text: most aggregations hold
+// numbers, and a string pair per accumulator would triple their size.
 struct Acc {
   int64_t count = 0;
   double sum = 0;
@@ -299,10 +303,12 @@ struct Acc {
   double m2 = 0;
   double min = std::numeric_limits<double>::infinity();
   double max = -std::numeric_limits<double>::infinity();
-  bool has_first = false;
-  int64_t first_ts = 0, last_ts = 0;
+  int64_t first_ts = 0, last_ts = 0;  // first and last are set once count > 0
   double first = 0, last = 0;
-  std::string first_text, last_text;
+};
+
+struct TextAcc {
+  std::string first, last;
 };
 
 struct Partial {  // a block's statistics for one aggregate argument
@@ -313,7 +319,7 @@ struct Partial {  // a block's statistics for one aggregate argument
   const std::string* last_text;
 };
 
-void Merge(Acc& a, const Partial& p, bool need_m2) {
+void Merge(Acc& a, TextAcc* text, const Partial& p, bool need_m2) {
   if (p.count == 0) return;
   if (need_m2) {
     // Equal values: the mean is exactly that value and there is no spread. sum / count can be
@@ -331,49 +337,87 @@ void Merge(Acc& a, const Partial& p, bool need_m2) {
       a.m2 += m2_b + delta * delta * static_cast<double>(a.count) * static_cast<double>(p.count) / n;
     }
   }
+  bool empty = a.count == 0;
   a.count += p.count;
   a.sum += p.sum;
   a.min = std::min(a.min, p.min);
   a.max = std::max(a.max, p.max);
-  if (!a.has_first || p.first_ts < a.first_ts) {
+  if (empty || p.first_ts < a.first_ts) {
     a.first_ts = p.first_ts;
     a.first = p.first;
-    if (p.first_text) a.first_text = *p.first_text;
+    if (text != nullptr && p.first_text != nullptr) text->first = *p.first_text;
   }
-  if (!a.has_first || p.last_ts >= a.last_ts) {
+  if (empty || p.last_ts >= a.last_ts) {
     a.last_ts = p.last_ts;
     a.last = p.last;
-    if (p.last_text) a.last_text = *p.last_text;
+    if (text != nullptr && p.last_text != nullptr) text->last = *p.last_text;
   }
-  a.has_first = true;
 }
 
-Value Finish(const Aggregate& agg, const Acc& a) {
-  switch (agg.func) {
-    case AggFunc::kCountStar:
-    case AggFunc::kCount:
-      return Value::Int(Type::kInteger, a.count);
-    default:
-      break;
+// The results of one aggregate over groups taken in `order`, as a column (a slot): from the
+// groups' row counts for count(*), else from its accumulator (accs[g * stride]).
+void FinishColumn(const Aggregate& agg, const int64_t* counts, const Acc* accs, const TextAcc* texts, size_t stride,
+                  const std::vector<uint32_t>& order, Vec* out) {
+  size_t n = order.size();
+  out->type = agg.type;
+  out->n = n;
+  out->own_valid.assign(n, 1);
+  bool counting = agg.func == AggFunc::kCountStar || agg.func == AggFunc::kCount;
+  bool integral = counting || IsIntegral(agg.type);
+  if (agg.type == Type::kText) {
+    out->own_s.resize(n);
+  } else if (integral) {
+    out->own_i.resize(n);
+  } else {
+    out->own_d.resize(n);
   }
-  if (a.count == 0) return Value::Null(agg.type);
-  auto typed = [&](double x, const std::string& text) {
-    if (agg.type == Type::kDouble) return Value::Double(x);
-    if (agg.type == Type::kText) return Value::Text(text);
-    return Value::Int(agg.type, static_cast<int64_t>(std::llround(x)));
-  };
-  switch (agg.func) {
-    case AggFunc::kSum: return agg.type == Type::kInteger ? Value::Int(Type::kInteger, static_cast<int64_t>(std::llround(a.sum))) : Value::Double(a.sum);
-    case AggFunc::kAvg: return Value::Double(a.sum / static_cast<double>(a.count));
-    case AggFunc::kMin: return typed(a.min, "");
-    case AggFunc::kMax: return typed(a.max, "");
-    case AggFunc::kFirst: return typed(a.first, a.first_text);
-    case AggFunc::kLast: return typed(a.last, a.last_text);
-    case AggFunc::kStddevSamp:
-      return a.count > 1 ? Value::Double(std::sqrt(std::max(0.0, a.m2) / static_cast<double>(a.count - 1))) : Value::Null(Type::kDouble);
-    case AggFunc::kStddevPop: return Value::Double(std::sqrt(std::max(0.0, a.m2) / static_cast<double>(a.count)));
-    default: return Value::Null(agg.type);
+  bool any_null = false;
+  for (size_t r = 0; r < n; ++r) {
+    if (agg.func == AggFunc::kCountStar) {
+      out->own_i[r] = counts[order[r]];
+      continue;
+    }
+    const Acc& a = accs[order[r] * stride];
+    if (counting) {
+      out->own_i[r] = a.count;
+      continue;
+    }
+    double x = 0;
+    bool null = a.count == 0;
+    switch (agg.func) {
+      case AggFunc::kSum: x = a.sum; break;
+      case AggFunc::kAvg: x = a.sum / static_cast<double>(a.count); break;
+      case AggFunc::kMin: x = a.min; break;
+      case AggFunc::kMax: x = a.max; break;
+      case AggFunc::kFirst: x = a.first; break;
+      case AggFunc::kLast: x = a.last; break;
+      case AggFunc::kStddevSamp:
+        null = a.count < 2;
+        if (!null) x = std::sqrt(std::max(0.0, a.m2) / static_cast<double>(a.count - 1));
+        break;
+      case AggFunc::kStddevPop:
+        if (!null) x = std::sqrt(std::max(0.0, a.m2) / static_cast<double>(a.count));
+        break;
+      default: null = true; break;
+    }
+    if (null) {
+      out->own_valid[r] = 0;
+      any_null = true;
+      continue;
+    }
+    if (agg.type == Type::kText) {
+      const TextAcc& t = texts[order[r] * stride];
+      out->own_s[r] = agg.func == AggFunc::kFirst ? t.first : t.last;
+    } else if (integral) {
+      out->own_i[r] = static_cast<int64_t>(std::llround(x));
+    } else {
+      out->own_d[r] = x;
+    }
   }
+  out->i = out->own_i.data();
+  out->d = out->own_d.data();
+  out->s = out->own_s.data();
+  out->valid = any_null ? out->own_valid.data() : nullptr;
 }
 
 // The slot scope: group keys, then aggregate results, one row per group.
@@ -397,26 +441,14 @@ class GroupChunk : public ChunkSource {
   size_t rows_;
 };
 
-// Column vectors of values (the results of a group table) as a Vec.
-void ToVec(const std::vector<Value>& values, Type type, Vec* out) {
-  size_t n = values.size();
-  out->type = type;
-  out->n = n;
-  out->own_valid.resize(n);
-  out->own_i.resize(n);
-  out->own_d.resize(n);
-  out->own_s.resize(n);
-  for (size_t r = 0; r < n; ++r) {
-    const Value& v = values[r];
-    out->own_valid[r] = !v.null;
-    out->own_i[r] = v.i;
-    out->own_d[r] = v.d;
-    out->own_s[r] = v.s;
-  }
-  out->i = out->own_i.data();
-  out->d = out->own_d.data();
-  out->s = out->own_s.data();
-  out->valid = out->own_valid.data();
+// Group keys are byte strings: per key a 0 byte for NULL, else a 1 byte and the value (8 bytes
+// of an integer, timestamp or double; a 4-byte length and the bytes of a text). Groups from
+// statistics and from decoded rows meet in one table, so every path encodes the same way.
+void AppendKeyInt(int64_t x, std::string* key) {
+  char bytes[9];
+  bytes[0] = '\1';
+  std::memcpy(bytes + 1, &x, 8);
+  key->append(bytes, 9);
 }
 
 void AppendKey(const Vec& v, size_t r, std::string* key) {
@@ -424,47 +456,108 @@ void AppendKey(const Vec& v, size_t r, std::string* key) {
     key->push_back('\0');
     return;
   }
-  key->push_back('\1');
   if (v.type == Type::kDouble) {
-    key->append(reinterpret_cast<const char*>(&v.d[r]), 8);
+    int64_t bits;
+    std::memcpy(&bits, &v.d[r], 8);
+    AppendKeyInt(bits, key);
   } else if (v.type == Type::kText) {
+    key->push_back('\1');
     uint32_t len = static_cast<uint32_t>(v.s[r].size());
     key->append(reinterpret_cast<const char*>(&len), 4);
     key->append(v.s[r]);
   } else {
-    key->append(reinterpret_cast<const char*>(&v.i[r]), 8);
+    AppendKeyInt(v.i[r], key);
   }
 }
 
-// AppendKey's encoding for a single value (the two must agree: groups from statistics and
-// from decoded rows meet in one table).
-void AppendKeyValue(const Value& v, std::string* key) {
-  if (v.null) {
-    key->push_back('\0');
-    return;
+// One thread's groups: their keys back to back in one string, an open-addressing index over
+// them, and their accumulators. No allocation per group: an hourly rollup of a year of a
+// thousand sensors has millions.
+class GroupTable {
+ public:
+  GroupTable(size_t aggregates, bool texts) : aggregates_(aggregates), texts_(texts) {}
+
+  size_t size() const { return hashes_.size(); }
+  std::string_view Key(size_t g) const { return std::string_view(keys_).substr(starts_[g], starts_[g + 1] - starts_[g]); }
+  uint64_t Hash(size_t g) const { return hashes_[g]; }
+  Acc* Accs(size_t g) { return accs_.data() + g * aggregates_; }
+  int64_t& Rows(size_t g) { return rows_[g]; }  // count(*)
+  const int64_t* rows() const { return rows_.data(); }
+  // The text accumulators of group g, aggregate a (null when no aggregate is of text).
+  TextAcc* Text(size_t g, size_t a) { return texts_ ? &texts_acc_[g * aggregates_ + a] : nullptr; }
+  const Acc* accs() const { return accs_.data(); }
+  const TextAcc* texts() const { return texts_acc_.data(); }
+  const std::string& keys() const { return keys_; }
+  size_t KeyStart(size_t g) const { return starts_[g]; }
+
+  static uint64_t HashOf(std::string_view key) { return std::hash<std::string_view>()(key); }
+
+  // The group of `key`, added if new.
+  size_t For(std::string_view key, uint64_t hash) {
+    if ((size() + 1) * 2 > slots_.size()) Grow();
+    size_t mask = slots_.size() - 1;
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
+      uint32_t s = slots_[i];
+      if (s == 0) {
+        slots_[i] = static_cast<uint32_t>(size() + 1);
+        break;
+      }
+      if (hashes_[s - 1] == hash && Key(s - 1) == key) return s - 1;
+    }
+    hashes_.push_back(hash);
+    keys_.append(key);
+    starts_.push_back(keys_.size());
+    rows_.push_back(0);
+    accs_.resize(accs_.size() + aggregates_);
+    if (texts_) texts_acc_.resize(texts_acc_.size() + aggregates_);
+    return size() - 1;
   }
-  key->push_back('\1');
-  if (v.type == Type::kDouble) {
-    key->append(reinterpret_cast<const char*>(&v.d), 8);
-  } else if (v.type == Type::kText) {
-    uint32_t len = static_cast<uint32_t>(v.s.size());
-    key->append(reinterpret_cast<const char*>(&len), 4);
-    key->append(v.s);
-  } else {
-    key->append(reinterpret_cast<const char*>(&v.i), 8);
+  size_t For(std::string_view key) { return For(key, HashOf(key)); }
+
+  // Room for this many groups without moving the accumulators (an estimate: more may come).
+  void Reserve(size_t groups) {
+    hashes_.reserve(groups);
+    starts_.reserve(groups + 1);
+    rows_.reserve(groups);
+    accs_.reserve(groups * aggregates_);
+    if (texts_) texts_acc_.reserve(groups * aggregates_);
+    while (groups * 2 > slots_.size()) Grow();
   }
-}
+
+  QueryStats stats;
+  std::string error;
+
+ private:
+  void Grow() {
+    slots_.assign(std::max<size_t>(64, slots_.size() * 2), 0);
+    size_t mask = slots_.size() - 1;
+    for (size_t g = 0; g < size(); ++g) {
+      size_t i = hashes_[g] & mask;
+      while (slots_[i] != 0) i = (i + 1) & mask;
+      slots_[i] = static_cast<uint32_t>(g + 1);
+    }
+  }
+
+  size_t aggregates_;
+  bool texts_;
+  std::string keys_;
+  std::vector<size_t> starts_{0};  // group g's key is keys_[starts_[g], starts_[g + 1])
+  std::vector<uint64_t> hashes_;
+  std::vector<uint32_t> slots_;    // group + 1; 0 is empty
+  std::vector<int64_t> rows_;      // per group
+  std::vector<Acc> accs_;          // groups x aggregates
+  std::vector<TextAcc> texts_acc_;
+};
 
 class Executor {
  public:
-  Executor(const Plan& plan, const store::Snapshot& snap, const QueryOptions& options, QueryResult* result)
+  Executor(const Plan& plan, const store::Snapshot& snap, const QueryOptions& options, ResultTable* result)
       : plan_(plan), snap_(snap), options_(options), result_(result) {}
 
   void Run() {
     for (const auto& c : plan_.columns) {
-      if (c.hidden) continue;
-      result_->names.push_back(c.name);
-      result_->types.push_back(c.type);
+      if (!c.hidden) result_->names.push_back(c.name);
+      out_.emplace_back(c.type);
     }
     CollectSources();
     if (plan_.latest) {
@@ -484,6 +577,7 @@ class Executor {
     const Segment* seg = nullptr;
     size_t block = 0;
     const RowBuffer* mem = nullptr;
+    uint8_t outcome = kAny;  // of WHERE over the block's statistics (aggregations)
   };
 
   bool SensorWanted(uint32_t id) const {
@@ -492,22 +586,40 @@ class Executor {
 
   void CollectSources() {
     if (plan_.empty) return;
+    size_t blocks = snap_.memtable.size();
+    for (const auto& seg : snap_.segments) blocks += seg->blocks().size();
+    sources_.reserve(blocks);
     for (const auto& seg : snap_.segments) {
       for (size_t b = 0; b < seg->blocks().size(); ++b) {
         const BlockMeta& m = seg->blocks()[b];
         if (!SensorWanted(m.sensor_id) || m.max_ts < plan_.min_ts || m.min_ts > plan_.max_ts) continue;
-        sources_.push_back(Source{m.sensor_id, m.min_ts, m.max_ts, seg.get(), b, nullptr});
+        sources_.push_back(Source{m.sensor_id, m.min_ts, m.max_ts, seg.get(), b, nullptr, kAny});
       }
     }
     for (const auto& rows : snap_.memtable) {
       if (rows.size() == 0 || !SensorWanted(rows.sensor_id())) continue;
       if (rows.ts().back() < plan_.min_ts || rows.ts().front() > plan_.max_ts) continue;
-      sources_.push_back(Source{rows.sensor_id(), rows.ts().front(), rows.ts().back(), nullptr, 0, &rows});
+      sources_.push_back(Source{rows.sensor_id(), rows.ts().front(), rows.ts().back(), nullptr, 0, &rows, kAny});
     }
     if (plan_.latest) return;  // RunLatest orders what it needs
-    std::sort(sources_.begin(), sources_.end(), [](const Source& a, const Source& b) {
+    // Plain rows by sensor, then time: one sensor's rows come out in time order. Aggregations
+    // by hour, then sensor: the order the store keeps blocks in, so that their statistics are
+    // read from memory in sequence (the snapshot lists them so, unless an hour has several
+    // segments or memtable rows). Blocks of one hour, the only ones that can hold equal
+    // timestamps, meet in sensor order either way: first() and last() break ties alike.
+    auto by_sensor = [](const Source& a, const Source& b) {
       return a.sensor != b.sensor ? a.sensor < b.sensor : a.min_ts < b.min_ts;
-    });
+    };
+    auto by_hour = [](const Source& a, const Source& b) {
+      int64_t ha = store::HourOf(a.min_ts), hb = store::HourOf(b.min_ts);
+      if (ha != hb) return ha < hb;
+      return a.sensor != b.sensor ? a.sensor < b.sensor : a.min_ts < b.min_ts;
+    };
+    if (plan_.aggregate) {
+      if (!std::is_sorted(sources_.begin(), sources_.end(), by_hour)) std::stable_sort(sources_.begin(), sources_.end(), by_hour);
+    } else if (!std::is_sorted(sources_.begin(), sources_.end(), by_sensor)) {
+      std::stable_sort(sources_.begin(), sources_.end(), by_sensor);
+    }
   }
 
   // WHERE over a chunk: the selected rows.
@@ -539,7 +651,7 @@ class Executor {
     std::vector<uint32_t> sel;
     std::vector<Vec> cols(plan_.columns.size());
     for (const Source& s : sources_) {
-      if (early_stop && rows_.size() >= wanted) break;
+      if (early_stop && out_rows_ >= wanted) break;
       uint8_t outcome = BlockOutcome(s);
       if (!(outcome & kTrue)) {
         ++result_->stats.blocks_skipped;
@@ -547,40 +659,57 @@ class Executor {
       }
       auto chunk = MakeChunk(s);
       Select(*chunk, outcome == kTrue, &sel);
+      if (sel.empty()) continue;
       for (size_t k = 0; k < plan_.columns.size(); ++k) Evaluate(*plan_.columns[k].expr, *chunk, &cols[k]);
-      for (uint32_t r : sel) {
-        std::vector<Value> row;
-        row.reserve(cols.size());
-        for (const auto& c : cols) row.push_back(c.Get(r));
-        AddRow(std::move(row));
-        if (early_stop && rows_.size() >= wanted) break;
-      }
+      size_t n = early_stop ? std::min(sel.size(), wanted - out_rows_) : sel.size();
+      AddRows(cols, sel.data(), n);
     }
   }
 
-  bool Less(const std::vector<Value>& a, const std::vector<Value>& b) const {
+  // Whether output row a sorts before row b by ORDER BY (NULLs last, either direction).
+  bool Less(uint32_t a, uint32_t b) const {
     for (const auto& k : plan_.order) {
-      const Value& x = a[static_cast<size_t>(k.column)];
-      const Value& y = b[static_cast<size_t>(k.column)];
-      if (x.null != y.null) return y.null;  // NULLs last, either direction
-      int c = CompareValues(x, y);
-      if (c != 0) return k.descending ? c > 0 : c < 0;
+      const ResultColumn& c = out_[static_cast<size_t>(k.column)];
+      bool va = c.IsValid(a), vb = c.IsValid(b);
+      if (va != vb) return va;
+      if (!va) continue;
+      int cmp = c.Compare(a, b);
+      if (cmp != 0) return k.descending ? cmp > 0 : cmp < 0;
     }
     return false;
   }
 
-  void AddRow(std::vector<Value> row) {
-    rows_.push_back(std::move(row));
+  // Rows sel[0..n) of the output columns' vectors join the answer.
+  void AddRows(const std::vector<Vec>& cols, const uint32_t* sel, size_t n) {
+    for (size_t k = 0; k < cols.size(); ++k) out_[k].Append(cols[k], sel, n);
+    out_rows_ += n;
+    Prune();
+  }
+
+  void AddRow(const std::vector<Value>& row) {
+    for (size_t k = 0; k < row.size(); ++k) out_[k].Append(row[k]);
+    ++out_rows_;
+    Prune();
+  }
+
+  // Keeps the answer within LIMIT (top-k under ORDER BY) or refuses it past max_rows.
+  void Prune() {
     bool limited = plan_.limit != std::numeric_limits<int64_t>::max();
     if (limited && !plan_.order.empty()) {
-      // Top-k: keep the rows that can still make it past OFFSET + LIMIT.
+      // Top-k: keep the rows that can still make it past OFFSET + LIMIT, in the order they
+      // came among equals (as the final stable sort would).
       size_t keep = static_cast<size_t>(plan_.offset + plan_.limit);
-      if (rows_.size() >= 2 * keep + 65'536) {
-        std::partial_sort(rows_.begin(), rows_.begin() + static_cast<std::ptrdiff_t>(keep), rows_.end(),
-                          [&](const auto& a, const auto& b) { return Less(a, b); });
-        rows_.resize(keep);
+      if (out_rows_ >= 2 * keep + 65'536) {
+        std::vector<uint32_t> order(out_rows_);
+        std::iota(order.begin(), order.end(), 0u);
+        std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(keep), order.end(),
+                          [&](uint32_t a, uint32_t b) { return Less(a, b) || (!Less(b, a) && a < b); });
+        order.resize(keep);
+        std::sort(order.begin(), order.end());  // arrival order: the final sort is stable
+        for (auto& c : out_) c = c.Gather(order.data(), order.size());
+        out_rows_ = keep;
       }
-    } else if (!limited && rows_.size() > options_.max_rows + static_cast<size_t>(plan_.offset)) {
+    } else if (!limited && out_rows_ > options_.max_rows + static_cast<size_t>(plan_.offset)) {
       throw ExecError{fmt::format("the result has more than {} rows; add a LIMIT or narrow the WHERE clause", options_.max_rows)};
     }
   }
@@ -661,7 +790,7 @@ class Executor {
         best_ts = ts.i[pick];
         found = true;
       }
-      if (found) AddRow(std::move(best));
+      if (found) AddRow(best);
     }
   }
 
@@ -697,12 +826,17 @@ class Executor {
     return kind;
   }
 
-  Partial StatsFor(const Aggregate& a, const BlockMeta& m) const {
+  // What a group accumulates for aggregates over one argument.
+  struct Accumulator {
+    const BoundExpr* arg = nullptr;  // input scope
+    bool need_m2 = false;            // a stddev needs the sum of squared deviations
+  };
+
+  // The statistics of a's argument in block m. *hint: where the column was in the block before
+  // (blocks mostly have the same columns): tried first, so that only that column's bytes are
+  // read from memory.
+  Partial StatsFor(const Accumulator& a, const BlockMeta& m, size_t* hint) const {
     Partial p{};
-    if (a.func == AggFunc::kCountStar) {
-      p.count = m.rows;
-      return p;
-    }
     const BoundExpr& col = *a.arg;
     if (col.column == kTsColumn) {
       double lo = static_cast<double>(m.min_ts), hi = static_cast<double>(m.max_ts);
@@ -712,37 +846,21 @@ class Executor {
       double id = m.sensor_id;
       return Partial{m.rows, id * m.rows, 0, id, id, id, id, m.min_ts, m.max_ts, nullptr, nullptr};
     }
-    const ColumnMeta* c = m.Column(static_cast<uint32_t>(col.column));
+    auto field = static_cast<uint32_t>(col.column);
+    const ColumnMeta* c = *hint < m.columns.size() && m.columns[*hint].field == field ? &m.columns[*hint] : m.Column(field);
     if (c == nullptr || c->type != col.field_type) return p;
+    *hint = static_cast<size_t>(c - m.columns.data());
     const auto& s = c->stats;
     return Partial{s.count, s.sum, s.m2, s.min, s.max, s.first, s.last, s.first_ts, s.last_ts, &s.first_text, &s.last_text};
   }
 
-  // One thread's share of an aggregation: its groups and their accumulators.
-  struct Groups {
-    std::unordered_map<std::string, size_t> index;
-    std::vector<std::vector<Value>> keys;
-    std::vector<Acc> accs;  // keys.size() x aggregates
-    QueryStats stats;
-    std::string error;
-
-    size_t For(const std::string& key, std::vector<Value> values, size_t aggregates) {
-      auto [it, inserted] = index.try_emplace(key, keys.size());
-      if (inserted) {
-        keys.push_back(std::move(values));
-        accs.resize(accs.size() + aggregates);
-      }
-      return it->second;
-    }
-  };
-
   // True when the chunk's rows all fall in one group (so it can be aggregated column-wise).
   bool KeysConstantOver(const Source& s) const {
-    for (const auto& k : plan_.keys) {
-      int kind = KeyKind(*k);
+    for (size_t k = 0; k < plan_.keys.size(); ++k) {
+      int kind = key_kinds_[k];
       if (kind < 0) return false;
       if (kind == 1) {
-        int64_t width = k->args[0]->constant.i;
+        int64_t width = plan_.keys[k]->args[0]->constant.i;
         if (TimeBucket(width, s.min_ts) != TimeBucket(width, s.max_ts)) return false;
       }
     }
@@ -808,16 +926,16 @@ class Executor {
   }
 
   // Aggregates sources [begin, end) into *g.
-  void AggregateRange(size_t begin, size_t end, bool stats_usable, const std::vector<bool>& need_m2, Groups* g) {
+  void AggregateRange(size_t begin, size_t end, bool stats_usable, GroupTable* g) {
     std::vector<uint32_t> sel;
     std::vector<Vec> keys(plan_.keys.size());
-    std::vector<Vec> args(plan_.aggregates.size());
+    std::vector<Vec> args(accumulators_.size());
     std::string key, first_text, last_text;
-    std::vector<Value> key_values;
-    const size_t n_aggs = plan_.aggregates.size();
+    const size_t n_accs = accumulators_.size();
+    std::vector<size_t> hints(n_accs);  // StatsFor's
     for (size_t i = begin; i < end; ++i) {
       const Source& s = sources_[i];
-      uint8_t outcome = BlockOutcome(s);
+      uint8_t outcome = s.outcome;
       if (!(outcome & kTrue)) {
         ++g->stats.blocks_skipped;
         continue;
@@ -827,54 +945,47 @@ class Executor {
         const BlockMeta& m = s.seg->blocks()[s.block];
         ++g->stats.blocks_from_stats;
         key.clear();
-        key_values.clear();
         for (size_t k = 0; k < plan_.keys.size(); ++k) {
           // The usual keys (sensor_id, time_bucket of ts) straight from the block; others evaluated.
           const BoundExpr& e = *plan_.keys[k];
-          Value v;
           if (e.kind == BoundExpr::Kind::kColumn && e.column == kSensorColumn) {
-            v = Value::Int(Type::kInteger, m.sensor_id);
-          } else if (KeyKind(e) == 1 && e.kind == BoundExpr::Kind::kCall) {
-            v = Value::Int(Type::kTimestamp, TimeBucket(e.args[0]->constant.i, m.min_ts));
+            AppendKeyInt(m.sensor_id, &key);
+          } else if (key_kinds_[k] == 1 && e.kind == BoundExpr::Kind::kCall) {
+            AppendKeyInt(TimeBucket(e.args[0]->constant.i, m.min_ts), &key);
           } else {
             StatsRow row(m, m.min_ts, false);
             Evaluate(e, row, &keys[k]);
-            v = keys[k].Get(0);
+            AppendKey(keys[k], 0, &key);
           }
-          AppendKeyValue(v, &key);
-          key_values.push_back(std::move(v));
         }
-        size_t group = g->For(key, std::move(key_values), n_aggs);
-        for (size_t a = 0; a < n_aggs; ++a) Merge(g->accs[group * n_aggs + a], StatsFor(plan_.aggregates[a], m), need_m2[a]);
+        size_t group = g->For(key);
+        g->Rows(group) += m.rows;
+        Acc* accs = g->Accs(group);
+        for (size_t a = 0; a < n_accs; ++a) {
+          Merge(accs[a], g->Text(group, a), StatsFor(accumulators_[a], m, &hints[a]), accumulators_[a].need_m2);
+        }
         continue;
       }
       auto chunk = MakeChunk(s, &g->stats);
       Select(*chunk, outcome == kTrue, &sel);
       if (sel.empty()) continue;
       for (size_t k = 0; k < plan_.keys.size(); ++k) Evaluate(*plan_.keys[k], *chunk, &keys[k]);
-      for (size_t a = 0; a < n_aggs; ++a) {
-        if (plan_.aggregates[a].arg) Evaluate(*plan_.aggregates[a].arg, *chunk, &args[a]);
+      for (size_t a = 0; a < n_accs; ++a) {
+        if (accumulators_[a].arg) Evaluate(*accumulators_[a].arg, *chunk, &args[a]);
       }
       Vec ts;
       chunk->Column(kTsColumn, FieldType::kNumber, &ts);
       if (constant_keys) {
         // Every selected row is in one group: fold each argument column in one tight loop.
         key.clear();
-        key_values.clear();
-        for (const auto& k : keys) {
-          AppendKey(k, sel[0], &key);
-          key_values.push_back(k.Get(sel[0]));
-        }
-        size_t group = g->For(key, std::move(key_values), n_aggs);
-        for (size_t a = 0; a < n_aggs; ++a) {
+        for (const auto& k : keys) AppendKey(k, sel[0], &key);
+        size_t group = g->For(key);
+        g->Rows(group) += static_cast<int64_t>(sel.size());
+        Acc* accs = g->Accs(group);
+        for (size_t a = 0; a < n_accs; ++a) {
           Partial p;
-          if (plan_.aggregates[a].func == AggFunc::kCountStar) {
-            p = Partial{static_cast<int64_t>(sel.size()), 0, 0, 0, 0, 0, 0, 0, 0, nullptr, nullptr};
-            g->accs[group * n_aggs + a].count += p.count;
-            continue;
-          }
-          ColumnPartial(args[a], sel, ts.i, need_m2[a], &p, &first_text, &last_text);
-          Merge(g->accs[group * n_aggs + a], p, need_m2[a]);
+          ColumnPartial(args[a], sel, ts.i, accumulators_[a].need_m2, &p, &first_text, &last_text);
+          Merge(accs[a], g->Text(group, a), p, accumulators_[a].need_m2);
         }
         continue;
       }
@@ -884,18 +995,13 @@ class Executor {
         key.clear();
         for (const auto& k : keys) AppendKey(k, r, &key);
         if (key != last_key) {
-          key_values.clear();
-          for (const auto& k : keys) key_values.push_back(k.Get(r));
-          group = g->For(key, std::move(key_values), n_aggs);
+          group = g->For(key);
           last_key = key;
         }
-        for (size_t a = 0; a < n_aggs; ++a) {
-          Acc& acc = g->accs[group * n_aggs + a];
-          const Aggregate& agg = plan_.aggregates[a];
-          if (agg.func == AggFunc::kCountStar) {
-            ++acc.count;
-            continue;
-          }
+        ++g->Rows(group);
+        Acc* accs = g->Accs(group);
+        for (size_t a = 0; a < n_accs; ++a) {
+          Acc& acc = accs[a];
           const Vec& v = args[a];
           if (!v.IsValid(r)) continue;
           double x = v.type == Type::kText ? 0 : v.AsDouble(r);
@@ -903,63 +1009,215 @@ class Executor {
           acc.sum += x;
           acc.min = std::min(acc.min, x);
           acc.max = std::max(acc.max, x);
-          if (need_m2[a]) {
+          if (accumulators_[a].need_m2) {
             double delta = x - acc.mean;
             acc.mean += delta / static_cast<double>(acc.count);
             acc.m2 += delta * (x - acc.mean);
           }
+          TextAcc* text = v.type == Type::kText ? g->Text(group, a) : nullptr;
           int64_t t = ts.i[r];
-          if (!acc.has_first || t < acc.first_ts) {
+          if (acc.count == 1 || t < acc.first_ts) {
             acc.first_ts = t;
             acc.first = x;
-            if (v.type == Type::kText) acc.first_text.assign(v.s[r]);
+            if (text != nullptr) text->first.assign(v.s[r]);
           }
-          if (!acc.has_first || t >= acc.last_ts) {
+          if (acc.count == 1 || t >= acc.last_ts) {
             acc.last_ts = t;
             acc.last = x;
-            if (v.type == Type::kText) acc.last_text.assign(v.s[r]);
+            if (text != nullptr) text->last.assign(v.s[r]);
           }
-          acc.has_first = true;
         }
       }
     }
   }
 
-  static Partial PartialOf(const Acc& a) {
-    return Partial{a.count, a.sum, a.m2, a.min, a.max, a.first, a.last, a.first_ts, a.last_ts, &a.first_text, &a.last_text};
+  static Partial PartialOf(const Acc& a, const TextAcc* text) {
+    return Partial{a.count,    a.sum,     a.m2,   a.min, a.max, a.first, a.last, a.first_ts, a.last_ts, text ? &text->first : nullptr,
+                   text ? &text->last : nullptr};
+  }
+
+  // The groups' keys as columns (slots), group g at row g: decoded from their bytes.
+  void DecodeKeys(const GroupTable& g, std::vector<Vec>* out) const {
+    size_t n = g.size(), n_keys = plan_.keys.size();
+    for (size_t k = 0; k < n_keys; ++k) {
+      Vec& v = (*out)[k];
+      v.type = plan_.keys[k]->type;
+      v.n = n;
+      v.own_valid.assign(n, 1);
+      if (v.type == Type::kText) {
+        v.own_s.assign(n, std::string_view());
+      } else if (v.type == Type::kDouble) {
+        v.own_d.assign(n, 0);
+      } else {
+        v.own_i.assign(n, 0);
+      }
+    }
+    std::vector<bool> any_null(n_keys);
+    const char* bytes = g.keys().data();
+    for (size_t r = 0; r < n; ++r) {
+      const char* p = bytes + g.KeyStart(r);
+      for (size_t k = 0; k < n_keys; ++k) {
+        Vec& v = (*out)[k];
+        if (*p++ == '\0') {
+          v.own_valid[r] = 0;
+          any_null[k] = true;
+          continue;
+        }
+        if (v.type == Type::kText) {
+          uint32_t len;
+          std::memcpy(&len, p, 4);
+          v.own_s[r] = std::string_view(p + 4, len);
+          p += 4 + len;
+        } else if (v.type == Type::kDouble) {
+          std::memcpy(&v.own_d[r], p, 8);
+          p += 8;
+        } else {
+          std::memcpy(&v.own_i[r], p, 8);
+          p += 8;
+        }
+      }
+    }
+    for (size_t k = 0; k < n_keys; ++k) {
+      Vec& v = (*out)[k];
+      v.i = v.own_i.data();
+      v.d = v.own_d.data();
+      v.s = v.own_s.data();
+      v.valid = any_null[k] ? v.own_valid.data() : nullptr;
+    }
+  }
+
+  // Group numbers in the order of their keys, NULLs last.
+  std::vector<uint32_t> KeyOrder(const std::vector<Vec>& keys, size_t n) const {
+    std::vector<uint32_t> order(n);
+    for (size_t g = 0; g < n; ++g) order[g] = static_cast<uint32_t>(g);
+    bool plain = keys.size() <= 2;  // integers, timestamps without NULLs: sorted as pairs
+    for (const Vec& k : keys) plain = plain && k.valid == nullptr && IsIntegral(k.type);
+    if (plain && !keys.empty()) {
+      struct Entry {
+        int64_t a, b;
+        uint32_t g;
+      };
+      std::vector<Entry> entries(n);
+      for (size_t g = 0; g < n; ++g) entries[g] = Entry{keys[0].i[g], keys.size() > 1 ? keys[1].i[g] : 0, static_cast<uint32_t>(g)};
+      auto less = [](const Entry& x, const Entry& y) { return x.a != y.a ? x.a < y.a : x.b < y.b; };
+      if (!std::is_sorted(entries.begin(), entries.end(), less)) std::sort(entries.begin(), entries.end(), less);
+      for (size_t g = 0; g < n; ++g) order[g] = entries[g].g;
+      return order;
+    }
+    auto less = [&](uint32_t x, uint32_t y) {
+      for (const Vec& k : keys) {
+        bool vx = k.IsValid(x), vy = k.IsValid(y);
+        if (vx != vy) return vx;
+        if (!vx) continue;
+        int c = 0;
+        if (k.type == Type::kText) {
+          c = k.s[x].compare(k.s[y]);
+        } else if (k.type == Type::kDouble) {
+          c = k.d[x] < k.d[y] ? -1 : (k.d[x] > k.d[y] ? 1 : 0);
+        } else {
+          c = k.i[x] < k.i[y] ? -1 : (k.i[x] > k.i[y] ? 1 : 0);
+        }
+        if (c != 0) return c < 0;
+      }
+      return false;
+    };
+    if (!std::is_sorted(order.begin(), order.end(), less)) std::sort(order.begin(), order.end(), less);
+    return order;
+  }
+
+  // Rows [r] of each column, gathered into `order`.
+  static void Gather(const Vec& in, const std::vector<uint32_t>& order, Vec* out) {
+    size_t n = order.size();
+    out->type = in.type;
+    out->n = n;
+    out->valid = nullptr;
+    if (in.valid != nullptr) {
+      out->own_valid.resize(n);
+      for (size_t r = 0; r < n; ++r) out->own_valid[r] = in.valid[order[r]];
+      out->valid = out->own_valid.data();
+    }
+    if (in.type == Type::kText) {
+      out->own_s.resize(n);
+      for (size_t r = 0; r < n; ++r) out->own_s[r] = in.s[order[r]];
+      out->s = out->own_s.data();
+    } else if (in.type == Type::kDouble) {
+      out->own_d.resize(n);
+      for (size_t r = 0; r < n; ++r) out->own_d[r] = in.d[order[r]];
+      out->d = out->own_d.data();
+    } else {
+      out->own_i.resize(n);
+      for (size_t r = 0; r < n; ++r) out->own_i[r] = in.i[order[r]];
+      out->i = out->own_i.data();
+    }
   }
 
   void RunAggregate() {
+    key_kinds_.clear();
+    for (const auto& k : plan_.keys) key_kinds_.push_back(KeyKind(*k));
     bool stats_usable = StatsUsable();
-    for (const auto& k : plan_.keys) stats_usable = stats_usable && KeyKind(*k) >= 0;
-    std::vector<bool> need_m2;
-    for (const auto& a : plan_.aggregates) need_m2.push_back(a.func == AggFunc::kStddevPop || a.func == AggFunc::kStddevSamp);
-    const size_t n_aggs = plan_.aggregates.size();
-
-    // Two threads when there is enough to read: split the sources at half the rows.
-    int64_t total_rows = 0;
-    for (const Source& s : sources_) total_rows += s.seg ? s.seg->blocks()[s.block].rows : static_cast<int64_t>(s.mem->size());
-    Groups main_groups, other_groups;
-    size_t split = sources_.size();
-    if (options_.threads > 1 && total_rows >= 200'000 && sources_.size() >= 8) {
-      int64_t half = 0;
-      for (split = 0; split < sources_.size() && half < total_rows / 2; ++split) {
-        const Source& s = sources_[split];
-        half += s.seg ? s.seg->blocks()[s.block].rows : static_cast<int64_t>(s.mem->size());
+    for (int kind : key_kinds_) stats_usable = stats_usable && kind >= 0;
+    // count(*) is each group's row count. Other aggregates get one accumulator per distinct
+    // argument: min(x), max(x) and avg(x) read x's count, sum, min and max, so they share one.
+    accumulators_.clear();
+    std::vector<size_t> acc_of;  // aggregate -> its accumulator (count(*): none)
+    bool texts = false;
+    for (const auto& agg : plan_.aggregates) {
+      if (agg.func == AggFunc::kCountStar) {
+        acc_of.push_back(SIZE_MAX);
+        continue;
       }
+      const BoundExpr* arg = agg.arg.get();
+      size_t a = 0;
+      for (; a < accumulators_.size(); ++a) {
+        const BoundExpr* other = accumulators_[a].arg;
+        if (arg->kind == BoundExpr::Kind::kColumn && other->kind == BoundExpr::Kind::kColumn && arg->column == other->column &&
+            arg->field_type == other->field_type) {
+          break;
+        }
+      }
+      if (a == accumulators_.size()) accumulators_.push_back(Accumulator{arg, false});
+      accumulators_[a].need_m2 = accumulators_[a].need_m2 || agg.func == AggFunc::kStddevPop || agg.func == AggFunc::kStddevSamp;
+      acc_of.push_back(a);
+      texts = texts || agg.type == Type::kText;
+    }
+    const size_t n_accs = accumulators_.size(), n_aggs = plan_.aggregates.size();
+
+    // Two threads when there is enough to do: split the sources at half the work, counted in
+    // rows to decode. A block taken from its statistics is about the work of 100 rows.
+    std::vector<int64_t> work(sources_.size());
+    int64_t total_work = 0;
+    for (size_t i = 0; i < sources_.size(); ++i) {
+      Source& s = sources_[i];
+      s.outcome = BlockOutcome(s);
+      if (!(s.outcome & kTrue)) continue;
+      bool from_stats = stats_usable && s.outcome == kTrue && s.seg != nullptr && KeysConstantOver(s);
+      work[i] = from_stats ? 100 : s.seg ? s.seg->blocks()[s.block].rows : static_cast<int64_t>(s.mem->size());
+      total_work += work[i];
+    }
+    size_t split = sources_.size();
+    if (options_.threads > 1 && total_work >= 200'000 && sources_.size() >= 8) {
+      int64_t half = 0;
+      for (split = 0; split < sources_.size() && half < total_work / 2; ++split) half += work[split];
+    }
+    GroupTable main_groups(n_accs, texts), other_groups(n_accs, texts);
+    // Keys constant over most blocks (sensor_id, hourly or longer buckets): about a group per
+    // block at most. The main table makes room for the other's too, which it merges.
+    if (std::all_of(key_kinds_.begin(), key_kinds_.end(), [](int kind) { return kind >= 0; })) {
+      main_groups.Reserve(sources_.size());
+      other_groups.Reserve(sources_.size() - split);
     }
     std::thread other;
     if (split < sources_.size()) {
       other = std::thread([&] {
         try {
-          AggregateRange(split, sources_.size(), stats_usable, need_m2, &other_groups);
+          AggregateRange(split, sources_.size(), stats_usable, &other_groups);
         } catch (const ExecError& e) {
           other_groups.error = e.message;
         }
       });
     }
     try {
-      AggregateRange(0, split, stats_usable, need_m2, &main_groups);
+      AggregateRange(0, split, stats_usable, &main_groups);
     } catch (...) {
       if (other.joinable()) other.join();
       throw;
@@ -967,11 +1225,14 @@ class Executor {
     if (other.joinable()) other.join();
     if (!other_groups.error.empty()) throw ExecError{other_groups.error};
     // Merge the other thread's groups into the main ones.
-    main_groups.index.reserve(main_groups.index.size() + other_groups.index.size());
-    for (auto& [key, index] : other_groups.index) {
-      size_t into = main_groups.For(key, std::move(other_groups.keys[index]), n_aggs);
-      for (size_t a = 0; a < n_aggs; ++a) {
-        Merge(main_groups.accs[into * n_aggs + a], PartialOf(other_groups.accs[index * n_aggs + a]), need_m2[a]);
+    main_groups.Reserve(main_groups.size() + other_groups.size());
+    for (size_t g = 0; g < other_groups.size(); ++g) {
+      size_t into = main_groups.For(other_groups.Key(g), other_groups.Hash(g));
+      main_groups.Rows(into) += other_groups.Rows(g);
+      Acc* to = main_groups.Accs(into);
+      const Acc* from = other_groups.Accs(g);
+      for (size_t a = 0; a < n_accs; ++a) {
+        Merge(to[a], main_groups.Text(into, a), PartialOf(from[a], other_groups.Text(g, a)), accumulators_[a].need_m2);
       }
     }
     for (const QueryStats* st : {&main_groups.stats, &other_groups.stats}) {
@@ -981,98 +1242,73 @@ class Executor {
       result_->stats.memtable_rows += st->memtable_rows;
       result_->stats.rows_scanned += st->rows_scanned;
     }
-    std::vector<Value> no_values;
-    if (plan_.keys.empty() && main_groups.keys.empty()) main_groups.For("", no_values, n_aggs);  // one row, even over no rows
+    if (plan_.keys.empty() && main_groups.size() == 0) main_groups.For("");  // one row, even over no rows
 
-    // Groups in the order of their keys (deterministic whatever the threads did).
-    std::vector<size_t> order(main_groups.keys.size());
-    for (size_t g = 0; g < order.size(); ++g) order[g] = g;
-    std::sort(order.begin(), order.end(), [&](size_t x, size_t y) {
-      const auto& a = main_groups.keys[x];
-      const auto& b = main_groups.keys[y];
-      for (size_t k = 0; k < a.size(); ++k) {
-        if (a[k].null != b[k].null) return b[k].null;
-        int c = CompareValues(a[k], b[k]);
-        if (c != 0) return c < 0;
-      }
-      return false;
-    });
-    group_keys_.clear();
-    accs_.clear();
-    for (size_t g : order) {
-      group_keys_.push_back(std::move(main_groups.keys[g]));
-      accs_.insert(accs_.end(), main_groups.accs.begin() + static_cast<std::ptrdiff_t>(g * n_aggs),
-                   main_groups.accs.begin() + static_cast<std::ptrdiff_t>((g + 1) * n_aggs));
-    }
-
-    // The slot scope: keys, then aggregate results.
-    size_t n = group_keys_.size();
-    std::vector<Vec> slots(plan_.keys.size() + plan_.aggregates.size());
-    // The slots' text values are views into these: they live as long as the slots.
-    std::vector<std::vector<Value>> columns(slots.size(), std::vector<Value>(n));
-    for (size_t k = 0; k < plan_.keys.size(); ++k) {
-      for (size_t g = 0; g < n; ++g) columns[k][g] = group_keys_[g][k];
-      ToVec(columns[k], plan_.keys[k]->type, &slots[k]);
-    }
-    for (size_t a = 0; a < plan_.aggregates.size(); ++a) {
-      auto& column = columns[plan_.keys.size() + a];
-      for (size_t g = 0; g < n; ++g) column[g] = Finish(plan_.aggregates[a], accs_[g * plan_.aggregates.size() + a]);
-      ToVec(column, plan_.aggregates[a].type, &slots[plan_.keys.size() + a]);
+    // The slot scope, groups in the order of their keys (deterministic whatever the threads
+    // did): keys, then aggregate results.
+    size_t n = main_groups.size();
+    std::vector<Vec> keys(plan_.keys.size());
+    DecodeKeys(main_groups, &keys);
+    std::vector<uint32_t> order = KeyOrder(keys, n);
+    std::vector<Vec> slots(plan_.keys.size() + n_aggs);
+    for (size_t k = 0; k < plan_.keys.size(); ++k) Gather(keys[k], order, &slots[k]);
+    for (size_t a = 0; a < n_aggs; ++a) {
+      bool rows_only = acc_of[a] == SIZE_MAX;
+      FinishColumn(plan_.aggregates[a], main_groups.rows(), rows_only ? nullptr : main_groups.accs() + acc_of[a],
+                   texts && !rows_only ? main_groups.texts() + acc_of[a] : nullptr, n_accs, order, &slots[plan_.keys.size() + a]);
     }
     GroupChunk chunk(&slots, n);
     Vec having;
     if (plan_.having) Evaluate(*plan_.having, chunk, &having);
     std::vector<Vec> cols(plan_.columns.size());
     for (size_t k = 0; k < plan_.columns.size(); ++k) Evaluate(*plan_.columns[k].expr, chunk, &cols[k]);
+    std::vector<uint32_t> sel;
+    sel.reserve(n);
     for (size_t g = 0; g < n; ++g) {
-      if (plan_.having && !having.Selected(g)) continue;
-      std::vector<Value> row;
-      for (const auto& c : cols) row.push_back(c.Get(g));
-      AddRow(std::move(row));
+      if (!plan_.having || having.Selected(g)) sel.push_back(static_cast<uint32_t>(g));
     }
+    for (auto& c : out_) c.Reserve(sel.size());
+    AddRows(cols, sel.data(), sel.size());
   }
 
   void SortAndLimit() {
+    std::vector<uint32_t> order(out_rows_);
+    std::iota(order.begin(), order.end(), 0u);
+    bool sorted = true;
     if (!plan_.order.empty()) {
       // Rows often come in order already (one sensor's blocks are read in time order).
-      auto less = [&](const auto& a, const auto& b) { return Less(a, b); };
-      if (!std::is_sorted(rows_.begin(), rows_.end(), less)) std::stable_sort(rows_.begin(), rows_.end(), less);
+      auto less = [&](uint32_t a, uint32_t b) { return Less(a, b); };
+      sorted = std::is_sorted(order.begin(), order.end(), less);
+      if (!sorted) std::stable_sort(order.begin(), order.end(), less);
     }
-    size_t begin = std::min(rows_.size(), static_cast<size_t>(plan_.offset));
-    size_t end = plan_.limit == std::numeric_limits<int64_t>::max() ? rows_.size()
-                                                                     : std::min(rows_.size(), begin + static_cast<size_t>(plan_.limit));
+    size_t begin = std::min(out_rows_, static_cast<size_t>(plan_.offset));
+    size_t end = plan_.limit == std::numeric_limits<int64_t>::max() ? out_rows_
+                                                                     : std::min(out_rows_, begin + static_cast<size_t>(plan_.limit));
     if (end - begin > options_.max_rows) {
       throw ExecError{fmt::format("the result has more than {} rows; add a LIMIT or narrow the WHERE clause", options_.max_rows)};
     }
-    size_t visible = result_->names.size();
-    result_->rows.reserve(end - begin);
-    for (size_t r = begin; r < end; ++r) {
-      rows_[r].resize(visible);
-      result_->rows.push_back(std::move(rows_[r]));
+    result_->rows = end - begin;
+    for (size_t k = 0; k < result_->names.size(); ++k) {
+      if (sorted && begin == 0 && end == out_rows_) {
+        result_->columns.push_back(std::move(out_[k]));
+      } else {
+        result_->columns.push_back(out_[k].Gather(order.data() + begin, end - begin));
+      }
     }
   }
 
   const Plan& plan_;
   const store::Snapshot& snap_;
   const QueryOptions& options_;
-  QueryResult* result_;
+  ResultTable* result_;
   std::vector<Source> sources_;
-  std::vector<std::vector<Value>> rows_;
-  std::vector<std::vector<Value>> group_keys_;
-  std::vector<Acc> accs_;
+  std::vector<ResultColumn> out_;  // the answer so far: every output column, hidden ones too
+  size_t out_rows_ = 0;
+  std::vector<int> key_kinds_;  // KeyKind of each GROUP BY key
+  std::vector<Accumulator> accumulators_;
 };
 
 }  // namespace
-
-int CompareValues(const Value& a, const Value& b) {
-  if (a.null || b.null) return a.null == b.null ? 0 : (a.null ? 1 : -1);
-  if (a.type == Type::kText || b.type == Type::kText) return a.s < b.s ? -1 : (a.s > b.s ? 1 : 0);
-  if (a.type == Type::kDouble || b.type == Type::kDouble) {
-    double x = a.AsDouble(), y = b.AsDouble();
-    return x < y ? -1 : (x > y ? 1 : 0);
-  }
-  return a.i < b.i ? -1 : (a.i > b.i ? 1 : 0);
-}
 
 const char* TypeName(Type type) {
   switch (type) {
@@ -1087,7 +1323,7 @@ const char* TypeName(Type type) {
   return "?";
 }
 
-bool RunQuery(store::Store& store, std::string_view sql, const QueryOptions& options, QueryResult* result, SqlError* error) {
+bool RunQuery(store::Store& store, std::string_view sql, const QueryOptions& options, ResultTable* result, SqlError* error) {
   SelectStatement statement;
   if (!Parse(sql, &statement, error)) return false;
   Plan plan;
@@ -1108,6 +1344,20 @@ bool RunQuery(store::Store& store, std::string_view sql, const QueryOptions& opt
     *error = SqlError{e.message, Position{0, 0}};
     return false;
   }
+  return true;
+}
+
+bool RunQuery(store::Store& store, std::string_view sql, const QueryOptions& options, QueryResult* result, SqlError* error) {
+  ResultTable table;
+  if (!RunQuery(store, sql, options, &table, error)) return false;
+  result->names = std::move(table.names);
+  for (const auto& c : table.columns) result->types.push_back(c.type());
+  result->rows.resize(table.rows);
+  for (size_t r = 0; r < table.rows; ++r) {
+    result->rows[r].reserve(table.columns.size());
+    for (const auto& c : table.columns) result->rows[r].push_back(c.Get(r));
+  }
+  result->stats = table.stats;
   return true;
 }
 

@@ -2,6 +2,8 @@
 // statistics are skipped; blocks an aggregation can take whole (WHERE holds for every row, the
 // group keys are constant across the block) are answered from their statistics without
 // decoding; the rest are decoded, only the columns the plan reads, and evaluated vector-wise.
+// The answer comes column by column (ResultTable, what the HTTP API writes), or as rows of
+// Values (QueryResult, for callers that look at single values).
 //
 //   QueryResult result;
 //   SqlError error;
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "query/ast.h"
+#include "query/result.h"
 #include "query/value.h"
 #include "store/store.h"
 
@@ -33,6 +36,15 @@ struct QueryStats {
   int64_t rows_scanned = 0;       // rows decoded or read
 };
 
+// The answer column by column.
+struct ResultTable {
+  std::vector<std::string> names;
+  std::vector<ResultColumn> columns;  // one per name, each of `rows` rows
+  size_t rows = 0;
+  QueryStats stats;
+};
+
+// The answer as rows of values.
 struct QueryResult {
   std::vector<std::string> names;
   std::vector<Type> types;
@@ -42,6 +54,7 @@ struct QueryResult {
 
 // Parses, plans and runs one statement. On failure *error says what and where (a position of
 // 0:0 for failures that are not the statement's, such as a corrupt block).
+bool RunQuery(store::Store& store, std::string_view sql, const QueryOptions& options, ResultTable* result, SqlError* error);
 bool RunQuery(store::Store& store, std::string_view sql, const QueryOptions& options, QueryResult* result, SqlError* error);
 
 }  // namespace mare::query

@@ -2,7 +2,9 @@
 // whether blocks are taken from statistics, and values print as documented.
 #include <gtest/gtest.h>
 
+#include <charconv>
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "common/metrics.h"
@@ -35,6 +37,7 @@ class ExecutorTest : public ::testing::Test {
             double t = std::round((15 + 5 * std::sin(i / 300.0 + sensor) + (rng() % 100) / 100.0) * 100) / 100;
             r.numbers.push_back({"temperature", t});
             if (i % 7 != 0) r.numbers.push_back({"humidity", 50 + (rng() % 5000) / 100.0});
+            if (sensor % 5 == 0) r.texts.push_back({"status", i % 3 ? "ok" : "low, \"battery\"\n"});
             r.has_location = true;
             r.lat = 42.4 + sensor / 1000.0;
             r.lon = 3.1;
@@ -114,6 +117,79 @@ TEST_F(ExecutorTest, LatestComesFromStatisticsWithoutDecoding) {
   ASSERT_EQ(r.rows.size(), 40u);
   EXPECT_EQ(r.stats.blocks_decoded, 0);
   EXPECT_EQ(FormatValue(r.rows[0][1]), "2024-01-01T04:59:58.001000Z");
+}
+
+TEST_F(ExecutorTest, BothFormsOfAResultWriteTheSameText) {
+  // The API writes from the columns; `mare query` and the dashboard from rows of values.
+  for (const char* sql : {
+           "SELECT * FROM readings WHERE sensor_id IN (5, 7) AND ts < '2024-01-01 00:10' ORDER BY ts",
+           "SELECT sensor_id, first(status), last(status), count(status), min(temperature), max(temperature), avg(humidity), "
+           "stddev(humidity), count(*) FROM readings GROUP BY sensor_id ORDER BY sensor_id",
+           "SELECT ts, humidity, humidity IS NULL, ts - TIMESTAMP '2024-01-01', epoch(ts), NULL AS nothing, 'a,b' AS text "
+           "FROM readings WHERE sensor_id = 5 AND ts < '2024-01-01 00:01'",
+           "SELECT time_bucket('10m', ts) AS b, status, count(*) FROM readings WHERE sensor_id < 20 GROUP BY b, status "
+           "ORDER BY b DESC, status LIMIT 7 OFFSET 2",
+           "SELECT * FROM readings LATEST ON ts PARTITION BY sensor_id",
+       }) {
+    SqlError error;
+    ResultTable table;
+    ASSERT_TRUE(RunQuery(*store_, sql, {.now_us = kT0}, &table, &error)) << sql << ": " << error.ToString();
+    QueryResult rows = Run(sql, 2);
+    ASSERT_EQ(rows.rows.size(), table.rows) << sql;
+    ASSERT_GT(table.rows, 0u) << sql;
+    std::string a, b;
+    WriteJson(table, 1, &a);
+    WriteJson(rows, 1, &b);
+    EXPECT_EQ(a, b) << sql;
+    a.clear();
+    b.clear();
+    WriteCsv(table, &a);
+    WriteCsv(rows, &b);
+    EXPECT_EQ(a, b) << sql;
+    a.clear();
+    b.clear();
+    WriteNdjson(table, &a);
+    WriteNdjson(rows, &b);
+    EXPECT_EQ(a, b) << sql;
+  }
+}
+
+TEST_F(ExecutorTest, OrderByWithLimitKeepsTheFirstOfEqualRows) {
+  // More rows than the top-k pruning keeps at once: ties keep their arrival order, as the
+  // stable sort of a short answer does.
+  QueryResult all = Run("SELECT sensor_id, ts FROM readings ORDER BY sensor_id", 1);
+  QueryResult top = Run("SELECT sensor_id, ts FROM readings ORDER BY sensor_id LIMIT 50 OFFSET 10", 1);
+  ASSERT_EQ(top.rows.size(), 50u);
+  for (size_t r = 0; r < top.rows.size(); ++r) {
+    EXPECT_EQ(top.rows[r][0].i, all.rows[r + 10][0].i);
+    EXPECT_EQ(top.rows[r][1].i, all.rows[r + 10][1].i) << r;
+  }
+}
+
+TEST(Format, DoublesPrintAsToChars) {
+  std::mt19937_64 rng(7);
+  auto check = [](double d) {
+    char want[64], got[64];
+    auto w = std::to_chars(want, want + sizeof(want), d);
+    char* g = WriteDouble(got, d);
+    ASSERT_EQ(std::string(want, w.ptr), std::string(got, g)) << d;
+  };
+  for (int i = 0; i < 2'000'000; ++i) {
+    // Readings' shapes: up to eight decimals, any magnitude around the fast path's bounds.
+    int decimals = static_cast<int>(rng() % 9);
+    double scale = std::pow(10.0, decimals);
+    double magnitude = std::pow(10.0, static_cast<double>(rng() % 13));
+    double d = std::round(static_cast<double>(rng() % 2'000'000'000) / 2e9 * magnitude * scale) / scale;
+    check(rng() % 2 ? d : -d);
+    uint64_t bits = rng();  // and any double at all
+    std::memcpy(&d, &bits, 8);
+    check(d);
+  }
+  for (double d : {0.0, -0.0, 1.0, 1.5, 100000.0, 1e9, 999999999.999999, 1e9 - 1e-6, 0.1, 0.000001, 42.430035, 1026.06, 1e15,
+                   123456.000001, 1.000001, 9.999999, std::nextafter(1.0, 2.0), std::nextafter(1e9, 0.0)}) {
+    check(d);
+    check(-d);
+  }
 }
 
 TEST(Format, TimestampsPrintAsIso8601Utc) {

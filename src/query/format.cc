@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -12,94 +13,355 @@
 namespace mare::query {
 namespace {
 
-// ISO 8601 UTC without a library call per value: "2024-01-21T10:00:00Z", microseconds only
-// when there are any (civil_from_days after Howard Hinnant's date algorithms).
-void AppendTimestamp(int64_t us, std::string* out) {
-  int64_t secs = us >= 0 ? us / 1'000'000 : -((-us + 999'999) / 1'000'000);
-  int64_t micros = us - secs * 1'000'000;
-  int64_t days = secs >= 0 ? secs / 86'400 : -((-secs + 86'399) / 86'400);
-  int64_t sod = secs - days * 86'400;
-  int64_t z = days + 719'468;
-  int64_t era = (z >= 0 ? z : z - 146'096) / 146'097;
-  int64_t doe = z - era * 146'097;
-  int64_t yoe = (doe - doe / 1460 + doe / 36'524 - doe / 146'096) / 365;
-  int64_t y = yoe + era * 400;
-  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  int64_t mp = (5 * doy + 2) / 153;
-  int64_t d = doy - (153 * mp + 2) / 5 + 1;
-  int64_t m = mp < 10 ? mp + 3 : mp - 9;
-  if (m <= 2) ++y;
-  if (y < 0 || y > 9999) {
-    out->append(FormatTimestamp(us));
-    return;
+// Appends to a string through a pointer: room is made once per value, not per character, and
+// the string is cut to what was written at the end.
+class Buffer {
+ public:
+  explicit Buffer(std::string* s) : s_(s), n_(s->size()) {}
+  ~Buffer() { s_->resize(n_); }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+
+  // Where to write at least `bytes` more; Done(end) takes what was written.
+  char* Room(size_t bytes) {
+    if (n_ + bytes > s_->size()) s_->resize(std::max(n_ + bytes, s_->size() + s_->size() / 2 + 4096));
+    return s_->data() + n_;
   }
-  char buf[32];
-  auto two = [&](char* p, int64_t v) {
+  void Done(char* end) { n_ = static_cast<size_t>(end - s_->data()); }
+  void Append(std::string_view v) {
+    char* p = Room(v.size());
+    std::memcpy(p, v.data(), v.size());
+    Done(p + v.size());
+  }
+  void Push(char c) {
+    char* p = Room(1);
+    *p = c;
+    Done(p + 1);
+  }
+
+ private:
+  std::string* s_;
+  size_t n_;
+};
+
+constexpr size_t kNumberRoom = 48;  // more than any number or in-range timestamp takes
+
+// ISO 8601 UTC: "2024-01-21T10:00:00Z", microseconds only when there are any. Results hold
+// runs of timestamps of the same day, so the date part is kept (civil_from_days after Howard
+// Hinnant's date algorithms); years outside 0000-9999 are left to FormatTimestamp.
+class TimestampWriter {
+ public:
+  // Writes at p (room for kNumberRoom); null when the year is out of range.
+  char* Write(char* p, int64_t us) {
+    int64_t secs = us >= 0 ? us / 1'000'000 : -((-us + 999'999) / 1'000'000);
+    int64_t micros = us - secs * 1'000'000;
+    int64_t days = secs >= 0 ? secs / 86'400 : -((-secs + 86'399) / 86'400);
+    int64_t sod = secs - days * 86'400;
+    if (days != day_ || !have_day_) {
+      if (!SetDay(days)) return nullptr;
+    }
+    std::memcpy(p, date_, 11);
+    p += 11;
+    Two(p, sod / 3600);
+    p[2] = ':';
+    Two(p + 3, sod / 60 % 60);
+    p[5] = ':';
+    Two(p + 6, sod % 60);
+    p += 8;
+    if (micros != 0) {
+      *p++ = '.';
+      for (int64_t div = 100'000; div > 0; div /= 10) *p++ = static_cast<char>('0' + micros / div % 10);
+    }
+    *p++ = 'Z';
+    return p;
+  }
+
+ private:
+  static void Two(char* p, int64_t v) {
     p[0] = static_cast<char>('0' + v / 10);
     p[1] = static_cast<char>('0' + v % 10);
-  };
-  two(buf, y / 100);
-  two(buf + 2, y % 100);
-  buf[4] = '-';
-  two(buf + 5, m);
-  buf[7] = '-';
-  two(buf + 8, d);
-  buf[10] = 'T';
-  two(buf + 11, sod / 3600);
-  buf[13] = ':';
-  two(buf + 14, sod / 60 % 60);
-  buf[16] = ':';
-  two(buf + 17, sod % 60);
-  size_t n = 19;
-  if (micros != 0) {
-    buf[n++] = '.';
-    for (int64_t div = 100'000; div > 0; div /= 10) buf[n++] = static_cast<char>('0' + micros / div % 10);
   }
-  buf[n++] = 'Z';
-  out->append(buf, n);
+
+  bool SetDay(int64_t days) {
+    int64_t z = days + 719'468;
+    int64_t era = (z >= 0 ? z : z - 146'096) / 146'097;
+    int64_t doe = z - era * 146'097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36'524 - doe / 146'096) / 365;
+    int64_t y = yoe + era * 400;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int64_t d = doy - (153 * mp + 2) / 5 + 1;
+    int64_t m = mp < 10 ? mp + 3 : mp - 9;
+    if (m <= 2) ++y;
+    if (y < 0 || y > 9999) return false;
+    Two(date_, y / 100);
+    Two(date_ + 2, y % 100);
+    date_[4] = '-';
+    Two(date_ + 5, m);
+    date_[7] = '-';
+    Two(date_ + 8, d);
+    date_[10] = 'T';
+    day_ = days;
+    have_day_ = true;
+    return true;
+  }
+
+  bool have_day_ = false;
+  int64_t day_ = 0;
+  char date_[11] = {};
+};
+
+void AppendTimestamp(TimestampWriter& ts, Buffer& out, int64_t us) {
+  char* p = out.Room(kNumberRoom);
+  char* end = ts.Write(p, us);
+  if (end != nullptr) {
+    out.Done(end);
+  } else {
+    out.Append(FormatTimestamp(us));
+  }
 }
 
-std::string Timestamp(int64_t us) {
-  std::string s;
-  AppendTimestamp(us, &s);
-  return s;
+}  // namespace
+
+char* WriteDouble(char* p, double d) {
+  // A reading's value has a few decimals: scaled by 10^6 it is a whole number that divides
+  // back to exactly d. Below 1e9 in magnitude no other number of six decimals or fewer reads
+  // back as d, so that one, without its trailing zeros, is the shortest text, the one
+  // std::to_chars writes (fixed notation is the shorter one for a number >= 1 with decimals).
+  double a = std::fabs(d);
+  if (a >= 1 && a < 1e9) {
+    double scaled = std::nearbyint(a * 1e6);
+    if (scaled / 1e6 == a) {
+      auto m = static_cast<uint64_t>(scaled);
+      uint64_t whole = m / 1'000'000, frac = m % 1'000'000;
+      if (frac != 0) {  // whole numbers: std::to_chars decides between 100000 and 1e+05
+        if (d < 0) *p++ = '-';
+        p = std::to_chars(p, p + 20, whole).ptr;
+        *p++ = '.';
+        int digits = 6;
+        while (frac % 10 == 0) {
+          frac /= 10;
+          --digits;
+        }
+        for (int k = digits - 1; k >= 0; --k) {
+          p[k] = static_cast<char>('0' + frac % 10);
+          frac /= 10;
+        }
+        return p + digits;
+      }
+    }
+  }
+  return std::to_chars(p, p + 32, d).ptr;
 }
 
-void AppendDouble(double d, std::string* out) {
-  char buf[32];
-  auto r = std::to_chars(buf, buf + sizeof(buf), d);
-  out->append(buf, r.ptr);
+namespace {
+
+// A result's cells, whichever form it comes in: the writers below are written once for both.
+class TableCells {
+ public:
+  explicit TableCells(const ResultTable& t) : t_(t) {}
+  size_t rows() const { return t_.rows; }
+  size_t columns() const { return t_.columns.size(); }
+  const std::string& name(size_t c) const { return t_.names[c]; }
+  Type column_type(size_t c) const { return t_.columns[c].type(); }
+  Type type(size_t, size_t c) const { return t_.columns[c].type(); }
+  bool valid(size_t r, size_t c) const { return t_.columns[c].IsValid(r); }
+  int64_t i(size_t r, size_t c) const { return t_.columns[c].Int(r); }
+  double d(size_t r, size_t c) const { return t_.columns[c].Double(r); }
+  std::string_view s(size_t r, size_t c) const { return t_.columns[c].Text(r); }
+  Value value(size_t r, size_t c) const { return t_.columns[c].Get(r); }
+
+ private:
+  const ResultTable& t_;
+};
+
+class RowCells {
+ public:
+  explicit RowCells(const QueryResult& r) : r_(r) {}
+  size_t rows() const { return r_.rows.size(); }
+  size_t columns() const { return r_.names.size(); }
+  const std::string& name(size_t c) const { return r_.names[c]; }
+  Type column_type(size_t c) const { return r_.types[c]; }
+  // The value's own type: a result read back from JSON (`mare query`) may differ from its column's.
+  Type type(size_t r, size_t c) const { return r_.rows[r][c].type; }
+  bool valid(size_t r, size_t c) const { return c < r_.rows[r].size() && !r_.rows[r][c].null; }
+  int64_t i(size_t r, size_t c) const { return r_.rows[r][c].i; }
+  double d(size_t r, size_t c) const { return r_.rows[r][c].d; }
+  std::string_view s(size_t r, size_t c) const { return r_.rows[r][c].s; }
+  Value value(size_t r, size_t c) const { return r_.rows[r][c]; }
+
+ private:
+  const QueryResult& r_;
+};
+
+// A JSON string literal, escaped as AppendJsonString does (RFC 8259).
+void AppendJsonText(Buffer& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  char* p = out.Room(6 * s.size() + 2);
+  *p++ = '"';
+  for (char c : s) {
+    switch (c) {
+      case '"': *p++ = '\\'; *p++ = '"'; break;
+      case '\\': *p++ = '\\'; *p++ = '\\'; break;
+      case '\n': *p++ = '\\'; *p++ = 'n'; break;
+      case '\r': *p++ = '\\'; *p++ = 'r'; break;
+      case '\t': *p++ = '\\'; *p++ = 't'; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          std::memcpy(p, "\\u00", 4);
+          p[4] = kHex[static_cast<unsigned char>(c) >> 4];
+          p[5] = kHex[c & 0xf];
+          p += 6;
+        } else {
+          *p++ = c;
+        }
+    }
+  }
+  *p++ = '"';
+  out.Done(p);
 }
 
-void AppendJsonValue(const Value& v, std::string* out) {
-  if (v.null) {
-    out->append("null");
+template <typename Cells>
+void AppendJsonCell(const Cells& t, size_t r, size_t c, TimestampWriter& ts, Buffer& out) {
+  if (!t.valid(r, c)) {
+    out.Append("null");
     return;
   }
-  switch (v.type) {
-    case Type::kDouble:
-      if (std::isfinite(v.d)) {
-        AppendDouble(v.d, out);
-      } else {
-        out->append("null");
+  char* p;
+  switch (t.type(r, c)) {
+    case Type::kDouble: {
+      double d = t.d(r, c);
+      if (!std::isfinite(d)) {
+        out.Append("null");
+        return;
       }
+      p = out.Room(kNumberRoom);
+      out.Done(WriteDouble(p, d));
       return;
+    }
     case Type::kInteger:
-      out->append(std::to_string(v.i));
+      p = out.Room(kNumberRoom);
+      out.Done(std::to_chars(p, p + kNumberRoom, t.i(r, c)).ptr);
       return;
     case Type::kBoolean:
-      out->append(v.i ? "true" : "false");
+      out.Append(t.i(r, c) ? "true" : "false");
       return;
     case Type::kText:
-      AppendJsonString(out, v.s);
+      AppendJsonText(out, t.s(r, c));
       return;
     case Type::kTimestamp:
-      out->push_back('"');
-      AppendTimestamp(v.i, out);
-      out->push_back('"');
+      out.Push('"');
+      AppendTimestamp(ts, out, t.i(r, c));
+      out.Push('"');
       return;
     default:
-      AppendJsonString(out, FormatValue(v));
+      AppendJsonText(out, FormatValue(t.value(r, c)));
+  }
+}
+
+template <typename Cells>
+void JsonOf(const Cells& t, const QueryStats& stats, double elapsed_ms, std::string* s) {
+  s->reserve(s->size() + 256 + t.rows() * (t.columns() * 14 + 4));
+  Buffer out(s);
+  TimestampWriter ts;
+  out.Append("{\"columns\":[");
+  for (size_t c = 0; c < t.columns(); ++c) {
+    if (c > 0) out.Push(',');
+    out.Append("{\"name\":");
+    AppendJsonText(out, t.name(c));
+    out.Append(",\"type\":\"");
+    out.Append(TypeName(t.column_type(c)));
+    out.Append("\"}");
+  }
+  out.Append("],\"rows\":[");
+  for (size_t r = 0; r < t.rows(); ++r) {
+    out.Append(r > 0 ? ",[" : "[");
+    for (size_t c = 0; c < t.columns(); ++c) {
+      if (c > 0) out.Push(',');
+      AppendJsonCell(t, r, c, ts, out);
+    }
+    out.Push(']');
+  }
+  out.Append(fmt::format("],\"row_count\":{},\"elapsed_ms\":{:.3f}", t.rows(), elapsed_ms));
+  out.Append(fmt::format(",\"stats\":{{\"blocks_skipped\":{},\"blocks_from_stats\":{},\"blocks_decoded\":{},\"memtable_rows\":{},\"rows_scanned\":{}}}}}",
+                         stats.blocks_skipped, stats.blocks_from_stats, stats.blocks_decoded, stats.memtable_rows, stats.rows_scanned));
+}
+
+// A CSV field, quoted when it holds a comma, quote or line break (RFC 4180).
+void AppendCsvText(Buffer& out, std::string_view s) {
+  if (s.find_first_of(",\"\r\n") == std::string_view::npos) {
+    out.Append(s);
+    return;
+  }
+  char* p = out.Room(2 * s.size() + 2);
+  *p++ = '"';
+  for (char c : s) {
+    if (c == '"') *p++ = '"';
+    *p++ = c;
+  }
+  *p++ = '"';
+  out.Done(p);
+}
+
+template <typename Cells>
+void CsvOf(const Cells& t, std::string* s) {
+  s->reserve(s->size() + 64 + t.rows() * (t.columns() * 12 + 1));
+  Buffer out(s);
+  TimestampWriter ts;
+  for (size_t c = 0; c < t.columns(); ++c) {
+    if (c > 0) out.Push(',');
+    AppendCsvText(out, t.name(c));
+  }
+  out.Push('\n');
+  for (size_t r = 0; r < t.rows(); ++r) {
+    for (size_t c = 0; c < t.columns(); ++c) {
+      if (c > 0) out.Push(',');
+      if (!t.valid(r, c)) continue;
+      char* p;
+      switch (t.type(r, c)) {
+        case Type::kDouble:
+          p = out.Room(kNumberRoom);
+          out.Done(WriteDouble(p, t.d(r, c)));
+          break;
+        case Type::kInteger:
+          p = out.Room(kNumberRoom);
+          out.Done(std::to_chars(p, p + kNumberRoom, t.i(r, c)).ptr);
+          break;
+        case Type::kBoolean:
+          out.Append(t.i(r, c) ? "true" : "false");
+          break;
+        case Type::kText:
+          AppendCsvText(out, t.s(r, c));
+          break;
+        case Type::kTimestamp:
+          AppendTimestamp(ts, out, t.i(r, c));
+          break;
+        default:
+          AppendCsvText(out, FormatValue(t.value(r, c)));
+      }
+    }
+    out.Push('\n');
+  }
+}
+
+template <typename Cells>
+void NdjsonOf(const Cells& t, std::string* s) {
+  std::vector<std::string> keys;  // "name": of each column, escaped once
+  for (size_t c = 0; c < t.columns(); ++c) {
+    std::string key = c > 0 ? "," : "";
+    AppendJsonString(&key, t.name(c));
+    key.push_back(':');
+    keys.push_back(std::move(key));
+  }
+  Buffer out(s);
+  TimestampWriter ts;
+  for (size_t r = 0; r < t.rows(); ++r) {
+    out.Push('{');
+    for (size_t c = 0; c < t.columns(); ++c) {
+      out.Append(keys[c]);
+      AppendJsonCell(t, r, c, ts, out);
+    }
+    out.Append("}\n");
   }
 }
 
@@ -109,13 +371,20 @@ std::string FormatValue(const Value& v) {
   if (v.null) return "";
   switch (v.type) {
     case Type::kDouble: {
-      std::string s;
-      AppendDouble(v.d, &s);
-      return s;
+      char buf[kNumberRoom];
+      return std::string(buf, WriteDouble(buf, v.d));
     }
     case Type::kInteger: return std::to_string(v.i);
     case Type::kBoolean: return v.i ? "true" : "false";
-    case Type::kTimestamp: return Timestamp(v.i);
+    case Type::kTimestamp: {
+      std::string s;
+      {
+        Buffer out(&s);
+        TimestampWriter ts;
+        AppendTimestamp(ts, out, v.i);
+      }
+      return s;
+    }
     case Type::kInterval: return v.i < 0 ? "-" + FormatDuration(-v.i) : FormatDuration(v.i);
     case Type::kText: return v.s;
     case Type::kNull: return "";
@@ -123,72 +392,16 @@ std::string FormatValue(const Value& v) {
   return "";
 }
 
+void WriteJson(const ResultTable& result, double elapsed_ms, std::string* out) {
+  JsonOf(TableCells(result), result.stats, elapsed_ms, out);
+}
 void WriteJson(const QueryResult& result, double elapsed_ms, std::string* out) {
-  out->reserve(out->size() + 256 + result.rows.size() * (result.names.size() * 14 + 4));
-  out->append("{\"columns\":[");
-  for (size_t c = 0; c < result.names.size(); ++c) {
-    if (c > 0) out->push_back(',');
-    out->append("{\"name\":");
-    AppendJsonString(out, result.names[c]);
-    out->append(",\"type\":\"");
-    out->append(TypeName(result.types[c]));
-    out->append("\"}");
-  }
-  out->append("],\"rows\":[");
-  for (size_t r = 0; r < result.rows.size(); ++r) {
-    out->append(r > 0 ? ",[" : "[");
-    const auto& row = result.rows[r];
-    for (size_t c = 0; c < row.size(); ++c) {
-      if (c > 0) out->push_back(',');
-      AppendJsonValue(row[c], out);
-    }
-    out->push_back(']');
-  }
-  out->append(fmt::format("],\"row_count\":{},\"elapsed_ms\":{:.3f}", result.rows.size(), elapsed_ms));
-  const QueryStats& s = result.stats;
-  out->append(fmt::format(",\"stats\":{{\"blocks_skipped\":{},\"blocks_from_stats\":{},\"blocks_decoded\":{},\"memtable_rows\":{},\"rows_scanned\":{}}}}}",
-                          s.blocks_skipped, s.blocks_from_stats, s.blocks_decoded, s.memtable_rows, s.rows_scanned));
+  JsonOf(RowCells(result), result.stats, elapsed_ms, out);
 }
-
-void WriteCsv(const QueryResult& result, std::string* out) {
-  auto field = [&](const std::string& s) {
-    if (s.find_first_of(",\"\r\n") == std::string::npos) {
-      out->append(s);
-      return;
-    }
-    out->push_back('"');
-    for (char c : s) {
-      if (c == '"') out->push_back('"');
-      out->push_back(c);
-    }
-    out->push_back('"');
-  };
-  for (size_t c = 0; c < result.names.size(); ++c) {
-    if (c > 0) out->push_back(',');
-    field(result.names[c]);
-  }
-  out->push_back('\n');
-  for (const auto& row : result.rows) {
-    for (size_t c = 0; c < row.size(); ++c) {
-      if (c > 0) out->push_back(',');
-      field(FormatValue(row[c]));
-    }
-    out->push_back('\n');
-  }
-}
-
-void WriteNdjson(const QueryResult& result, std::string* out) {
-  for (const auto& row : result.rows) {
-    out->push_back('{');
-    for (size_t c = 0; c < row.size(); ++c) {
-      if (c > 0) out->push_back(',');
-      AppendJsonString(out, result.names[c]);
-      out->push_back(':');
-      AppendJsonValue(row[c], out);
-    }
-    out->append("}\n");
-  }
-}
+void WriteCsv(const ResultTable& result, std::string* out) { CsvOf(TableCells(result), out); }
+void WriteCsv(const QueryResult& result, std::string* out) { CsvOf(RowCells(result), out); }
+void WriteNdjson(const ResultTable& result, std::string* out) { NdjsonOf(TableCells(result), out); }
+void WriteNdjson(const QueryResult& result, std::string* out) { NdjsonOf(RowCells(result), out); }
 
 std::string FormatTable(const QueryResult& result) {
   size_t n = result.names.size();

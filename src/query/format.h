@@ -1,6 +1,7 @@
 // Query results as text: JSON (the HTTP API's default), CSV, NDJSON and the aligned table
 // `mare query` prints. Timestamps are ISO 8601 UTC ("2024-01-01T00:00:00Z", with microseconds
-// only when there are any); doubles use the shortest text that reads back exactly.
+// only when there are any); doubles use the shortest text that reads back exactly. Each
+// writer takes a result in either form (executor.h) and writes the same text for both.
 #pragma once
 
 #include <string>
@@ -10,11 +11,14 @@
 
 namespace mare::query {
 
-// {"columns":[{"name":..,"type":..}],"rows":[[..]],"row_count":N,"elapsed_ms":X}
+// {"columns":[{"name":..,"type":..}],"rows":[[..]],"row_count":N,"elapsed_ms":X,"stats":{..}}
+void WriteJson(const ResultTable& result, double elapsed_ms, std::string* out);
 void WriteJson(const QueryResult& result, double elapsed_ms, std::string* out);
 // A header line, then one line per row (RFC 4180 quoting; NULL is an empty field).
+void WriteCsv(const ResultTable& result, std::string* out);
 void WriteCsv(const QueryResult& result, std::string* out);
 // One JSON object per row, keyed by column name.
+void WriteNdjson(const ResultTable& result, std::string* out);
 void WriteNdjson(const QueryResult& result, std::string* out);
 // Aligned columns with a header and a row-count line, for people.
 std::string FormatTable(const QueryResult& result);
@@ -23,5 +27,9 @@ std::string ErrorJson(const SqlError& error);
 
 // One value as text, as CSV and the table show it (NULL as "").
 std::string FormatValue(const Value& v);
+// A double as std::to_chars writes it (the shortest text that reads back exactly), at p with
+// room for 32 characters; returns the end. Quicker than std::to_chars for a reading's usual
+// values (a few decimals).
+char* WriteDouble(char* p, double d);
 
 }  // namespace mare::query

@@ -82,7 +82,7 @@ void AddQueryRoutes(HttpServer* server, store::Store* store, const QueryApiOptio
       bad->Add();
       return Error(res, 400, why);
     }
-    QueryResult result;
+    ResultTable result;
     SqlError error;
     int64_t start = MonotonicMicros();
     bool done = RunQuery(*store, sql, {.max_rows = options.max_rows}, &result, &error);
@@ -99,7 +99,7 @@ void AddQueryRoutes(HttpServer* server, store::Store* store, const QueryApiOptio
     }
     ok->Add();
     std::string body;
-    res.set_header("X-Mare-Row-Count", std::to_string(result.rows.size()));
+    res.set_header("X-Mare-Row-Count", std::to_string(result.rows));
     res.set_header("X-Mare-Elapsed-Ms", fmt::format("{:.3f}", elapsed_ms));
     switch (format) {
       case Format::kJson:

@@ -53,7 +53,4 @@ struct Value {
   double AsDouble() const { return type == Type::kDouble ? d : static_cast<double>(i); }
 };
 
-// Orders non-NULL values of the same type; NULLs last. For ORDER BY.
-int CompareValues(const Value& a, const Value& b);
-
 }  // namespace mare::query
