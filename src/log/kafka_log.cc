@@ -367,19 +367,7 @@ class KafkaGroupMember final : public GroupMember {
   Status Init(int32_t partitions) {
     partitions_ = partitions;
     position_.assign(static_cast<size_t>(partitions), -1);
-    std::string txn_id = options_.topic_prefix + group_.group + "-" + group_.member;
-    auto pconf = MakeConf(options_,
-                          {{"compression.codec", options_.compression}, {"linger.ms", "5"},
-                           // An abandoned transaction (its member killed) blocks read_committed
-                           // readers of its partitions until it times out: keep that short.
-                           {"transaction.timeout.ms", "10000"}},
-                          {{"enable.idempotence", "true"}, {"acks", "all"}, {"transactional.id", txn_id}});
-    if (!pconf.ok()) return pconf.status();
-    auto p = NewClient(RD_KAFKA_PRODUCER, *pconf);
-    if (!p.ok()) return p.status();
-    producer_ = *p;
-    // Fences an earlier incarnation with the same transactional.id, aborting its transaction.
-    MARE_RETURN_IF_ERROR(TxnError(rd_kafka_init_transactions(producer_, Ms(options_.request_timeout_us)), "init transactions"));
+    MARE_RETURN_IF_ERROR(NewProducer());
 
     auto cconf = MakeConf(options_,
                           {{"enable.partition.eof", "false"},
@@ -469,7 +457,6 @@ class KafkaGroupMember final : public GroupMember {
             RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()),
             RD_KAFKA_V_HEADER(kEventTimeHeader, ts, (end - ts)), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
-        if (err == RD_KAFKA_RESP_ERR__FATAL) return KafkaError(err, fmt::format("produce to {} partition {}", name, partition));
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {  // the transaction is in error: abort it at commit
           failed_ = true;
           failure_ = fmt::format("produce to {} partition {}: {}", name, partition, rd_kafka_err2str(err));
@@ -504,27 +491,34 @@ class KafkaGroupMember final : public GroupMember {
         error = nullptr;
       }
       failure_ = rd_kafka_error_string(error);
-      bool fatal = rd_kafka_error_is_fatal(error);
       rd_kafka_error_destroy(error);
-      if (fatal) return Status::IOError(fmt::format("kafka: commit transaction of {}: fatal: {}", group_.group, failure_));
     }
     // Anything short of fatal (a broker away, the transaction timed out, refused): abort, and
     // go back to what was last committed. The records since are read again; nothing is lost.
     spdlog::warn("kafka: transaction of group {} aborted ({}); rewinding to its last commit", group_.group, failure_);
     failed_ = false;
     int64_t deadline = MonotonicMicros() + 4 * options_.delivery_timeout_us;
-    while (in_transaction_) {
+    char fatal[512];
+    while (in_transaction_ && rd_kafka_fatal_error(producer_, fatal, sizeof fatal) == RD_KAFKA_RESP_ERR_NO_ERROR) {
       rd_kafka_error_t* error = rd_kafka_abort_transaction(producer_, Ms(options_.request_timeout_us));
-      if (error == nullptr) break;
+      if (error == nullptr) {
+        in_transaction_ = false;
+        break;
+      }
       std::string why = rd_kafka_error_string(error);
-      bool fatal = rd_kafka_error_is_fatal(error);
       rd_kafka_error_destroy(error);
-      if (fatal || MonotonicMicros() > deadline) return Status::IOError(fmt::format("kafka: abort transaction of {}: {}", group_.group, why));
+      if (MonotonicMicros() > deadline) return Status::IOError(fmt::format("kafka: abort transaction of {}: {}", group_.group, why));
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
+    // A producer in fatal error (the brokers lost track of its transaction, say after a
+    // restart) cannot go on: a new one, with the same transactional.id, can.
+    if (rd_kafka_fatal_error(producer_, fatal, sizeof fatal) != RD_KAFKA_RESP_ERR_NO_ERROR) MARE_RETURN_IF_ERROR(ReplaceProducer());
     in_transaction_ = false;
     std::vector<int32_t> mine = Assignment();
     group_.handlers.revoked(mine);
+    // Stop fetching first: nothing prefetched past the rewind point may be handed out.
+    rd_kafka_assign(consumer_, nullptr);
+    for (int32_t p : mine) position_[static_cast<size_t>(p)] = -1;
     return Assign(mine);
   }
 
@@ -641,6 +635,48 @@ class KafkaGroupMember final : public GroupMember {
     return Status::OK();
   }
 
+  // The transactional producer. Its init fences an earlier incarnation with the same
+  // transactional.id (the same member restarted), aborting that one's open transaction.
+  Status NewProducer() {
+    std::string txn_id = options_.topic_prefix + group_.group + "-" + group_.member;
+    auto conf = MakeConf(options_,
+                         {{"compression.codec", options_.compression}, {"linger.ms", "5"},
+                          // An abandoned transaction (its member killed) blocks read_committed
+                          // readers of its partitions until it times out: keep that short.
+                          {"transaction.timeout.ms", "10000"}},
+                         {{"enable.idempotence", "true"}, {"acks", "all"}, {"transactional.id", txn_id}});
+    if (!conf.ok()) return conf.status();
+    auto p = NewClient(RD_KAFKA_PRODUCER, *conf);
+    if (!p.ok()) return p.status();
+    producer_ = *p;
+    in_transaction_ = false;
+    int64_t deadline = MonotonicMicros() + 4 * options_.delivery_timeout_us;
+    for (;;) {
+      rd_kafka_error_t* error = rd_kafka_init_transactions(producer_, Ms(options_.request_timeout_us));
+      if (error == nullptr) return Status::OK();
+      Status s = TxnError(error, "init transactions");
+      if (s.code() != Status::Code::kUnavailable || MonotonicMicros() > deadline) return s;
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+  }
+
+  // After a fatal producer error: a new producer, unless another member took our
+  // transactional.id (two members with one --member name: the later one wins).
+  Status ReplaceProducer() {
+    char why[512] = "";
+    rd_kafka_resp_err_t err = rd_kafka_fatal_error(producer_, why, sizeof why);
+    if (err == RD_KAFKA_RESP_ERR__FENCED || err == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+        err == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH) {
+      return Status::IOError(fmt::format("kafka: member {} of group {} was fenced by another with the same name: {}",
+                                         group_.member, group_.group, why));
+    }
+    spdlog::warn("kafka: the transactional producer of group {} failed ({}); starting a new one", group_.group, why);
+    rd_kafka_purge(producer_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_destroy(producer_);
+    producer_ = nullptr;
+    return NewProducer();
+  }
+
   Status Begin() {
     if (in_transaction_ || failed_) return Status::OK();
     rd_kafka_error_t* error = rd_kafka_begin_transaction(producer_);
@@ -648,11 +684,9 @@ class KafkaGroupMember final : public GroupMember {
       in_transaction_ = true;
       return Status::OK();
     }
-    bool fatal = rd_kafka_error_is_fatal(error);
     failure_ = rd_kafka_error_string(error);
     rd_kafka_error_destroy(error);
-    if (fatal) return Status::IOError(fmt::format("kafka: begin transaction of {}: fatal: {}", group_.group, failure_));
-    failed_ = true;
+    failed_ = true;  // the commit aborts, or replaces a producer in fatal error
     return Status::OK();
   }
 

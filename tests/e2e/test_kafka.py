@@ -236,8 +236,19 @@ def assert_nothing_acknowledged_lost(kafka, run, sender, topic):
     present = {json.loads(r["payload"])["seq"] for r in kafka.consume(topic)}
     missing = sorted(set(sender.acked) - present)
     assert not missing, f"{len(missing)} acknowledged readings lost, e.g. {missing[:10]}"
-    # Every consumer came through: the store holds what the topic holds.
-    wait_count(run, len(kafka.consume(topic)))
+    # Every consumer came through: the store holds what the topic holds, and the rollups
+    # (transactions aborted while the broker was away are redone) count each reading once.
+    total = len(kafka.consume(topic))
+    wait_count(run, total)
+    prefix = topic[:-len("raw")]
+
+    def daily():
+        return sum(v["count"] for v in kafka_rollups(kafka, prefix).values()
+                   if v["resolution"] == "1d" and v["field"] == "temperature")
+    deadline = time.time() + 120
+    while daily() < total and time.time() < deadline:
+        time.sleep(1)
+    assert settle(daily) == total
     print(f"acknowledged {len(sender.acked)} readings, {sender.refused} requests refused")
 
 
