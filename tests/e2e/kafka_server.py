@@ -236,11 +236,14 @@ class KafkaCluster:
         if p.returncode != 0:
             raise RuntimeError(f"kcat -P failed: {p.stderr}")
 
-    def consume(self, topic, timeout=60):
+    def consume(self, topic, timeout=60, committed=False):
         """Every record of the topic, from the beginning to the current end, as dicts
-        {partition, offset, key, payload, ts} (kcat -J)."""
+        {partition, offset, key, payload, ts} (kcat -J). committed: only what transactions
+        committed (isolation.level=read_committed; the end is then the last stable offset)."""
         import json
-        p = subprocess.run([kcat(), "-b", self.bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-J", "-q"],
+        isolation = ["-X", "isolation.level=read_committed"] if committed else []
+        p = subprocess.run([kcat(), "-b", self.bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-J", "-q",
+                            *isolation],
                            capture_output=True, text=True, timeout=timeout)
         if p.returncode != 0:
             raise RuntimeError(f"kcat -C failed: {p.stderr}")

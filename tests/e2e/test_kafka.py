@@ -86,7 +86,7 @@ def newest(values):
 
 
 def kafka_rollups(kafka, prefix):
-    records = kafka.consume(prefix + "rollups")
+    records = kafka.consume(prefix + "rollups", committed=True)  # as a transactional topic is read
     for r in records:  # what kcat sees: a key and a JSON value per the rollups format
         v = json.loads(r["payload"])
         assert r["key"].startswith(f'{v["sensor_id"]}/{v["field"]}/{v["resolution"]}/')
