@@ -149,7 +149,8 @@ void AddStreamCommand(CLI::App& app, int* exit_code) {
   auto flags = std::make_shared<StreamFlags>();
   auto* cmd = app.add_subcommand(
       "stream",
-      "Run the rollup stream processor alone: raw -> rollups topic (mare run includes it; not beside mare run on the same data dir)");
+      "Run the rollup stream processor alone: raw -> rollups topic (mare run includes it). On Kafka any number "
+      "share the partitions as consumer group rollup; on the embedded log, not beside mare run on the same data dir");
   cmd->add_option("-c,--config", flags->config_path, "TOML config file: its [log] section says which log (see config/mare.toml)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--set", flags->overrides, "Override a config key: --set log.kind=kafka --set log.kafka.brokers=k1:9092");
