@@ -516,10 +516,7 @@ class KafkaGroupMember final : public GroupMember {
     in_transaction_ = false;
     std::vector<int32_t> mine = Assignment();
     group_.handlers.revoked(mine);
-    // Stop fetching first: nothing prefetched past the rewind point may be handed out.
-    rd_kafka_assign(consumer_, nullptr);
-    for (int32_t p : mine) position_[static_cast<size_t>(p)] = -1;
-    return Assign(mine);
+    return Assign(mine, /*rewind=*/true);
   }
 
   Status ReadLatest(std::string_view topic, const std::vector<int32_t>& partitions,
@@ -605,7 +602,9 @@ class KafkaGroupMember final : public GroupMember {
 
   // Reads the committed offsets once stable (read_committed: the coordinator holds the answer
   // while a transaction on them is pending), lets the handler restore, and starts there.
-  Status Assign(const std::vector<int32_t>& list) {
+  // rewind: the partitions are ours already; move them with a seek rather than re-assigning
+  // them outside a rebalance callback (which librdkafka's assignment state does not expect).
+  Status Assign(const std::vector<int32_t>& list, bool rewind = false) {
     PartitionList l(static_cast<int>(list.size()));
     for (int32_t p : list) rd_kafka_topic_partition_list_add(l.list, topic_.c_str(), p);
     rd_kafka_resp_err_t err;
@@ -629,9 +628,18 @@ class KafkaGroupMember final : public GroupMember {
       l.list->elems[i].offset = at;
       position_[static_cast<size_t>(list[i])] = at;
     }
-    err = rd_kafka_assign(consumer_, l.list);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(err, "assign " + topic_);
     ++rebalances_;
+    if (!rewind) {
+      err = rd_kafka_assign(consumer_, l.list);
+      return err == RD_KAFKA_RESP_ERR_NO_ERROR ? Status::OK() : KafkaError(err, "assign " + topic_);
+    }
+    // A seek also drops what was fetched before it. A partition a rebalance is taking away
+    // meanwhile may refuse: its revocation, in the next Poll, resets it anyway.
+    rd_kafka_error_t* error = rd_kafka_seek_partitions(consumer_, l.list, Ms(options_.request_timeout_us));
+    if (error != nullptr) {
+      Warn(fmt::format("kafka: rewinding {}: {}", topic_, rd_kafka_error_string(error)));
+      rd_kafka_error_destroy(error);
+    }
     return Status::OK();
   }
 
