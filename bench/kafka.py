@@ -8,16 +8,17 @@ single-node KRaft broker (the tests' harness, tests/e2e/kafka_server.py).
    Peer: kcat producing the same readings from a file (`kcat -P`, mare's producer settings:
    acks=all, idempotence, lz4, linger.ms=2), which is what a bare producer process gets into
    the same broker without receiving, parsing or validating anything.
-2. Kafka -> rollups: kcat's topic (N readings, keyed by sensor id), read from its first offset by
-   `mare stream --resolutions 1h` from its first reading counted until every reading is counted
-   and the next emission (a Kafka transaction) is committed,
-   as configured by default and with librdkafka's prefetch queues raised; and by Spark
-   Structured Streaming (PySpark, local[2], bench/spark/hourly.py: hourly count/min/max/mean
-   per sensor and field, event time, 10 min watermark, update mode into a Kafka topic, trigger
-   availableNow, JVM warmed by the same query over the first 200,000 readings). kcat -C reading
-   the topic to /dev/null is the floor any consumer pays. Readings/s per core = readings / CPU
-   seconds of the processor's own processes (the broker's are in none). mare's and Spark's
-   results are compared window by window.
+2. Kafka -> rollups: N readings produced in mare's own format (docs/formats/kafka.md: key and
+   partition sensor_id mod partitions, header mare.ts) are read from the first offset by
+   `mare stream --resolutions 1h`, from its first reading counted until every reading is counted
+   and the next emission (a Kafka transaction) is committed: as configured by default, with
+   librdkafka's prefetch queues raised, and on kcat's records from step 1 (no mare.ts header);
+   and by Spark Structured Streaming (PySpark, local[2], bench/spark/hourly.py: hourly
+   count/min/max/mean per sensor and field, event time, 10 min watermark, update mode into a
+   Kafka topic, trigger availableNow, JVM warmed by the same query over the first 200,000
+   readings). kcat -C reading the topic to /dev/null is the floor any consumer pays. Readings/s
+   per core = readings / CPU seconds of the processor's own processes (the broker's are in none).
+   mare's and Spark's results are compared window by window.
 3. Latency: a producer writes readings stamped "now" at a steady rate, plus a numbered probe
    reading every 100 ms; the time from producing probe k until the processor's output topic
    shows max(probe) >= k: mare at rollup.emit_interval 1 s (its default) and 200 ms, Spark at a
@@ -258,6 +259,35 @@ def kcat_consume(bootstrap, topic):
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError("kcat -C failed")
     return secs, usage.ru_utime + usage.ru_stime
+
+
+def produce_mare_format(bootstrap, topics, path, partitions):
+    """Every reading of path into each of topics exactly as mare's ingest writes it
+    (docs/formats/kafka.md): partition sensor_id mod partitions, key the sensor id, value the
+    reading's JSON, header mare.ts its event time in UTC microseconds."""
+    from confluent_kafka import Producer
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                         "compression.codec": "lz4", "linger.ms": 5, "queue.buffering.max.messages": 500_000})
+    failed = []
+    sid_re, ts_re = re.compile(rb'"sensor_id": (\d+)'), re.compile(rb'"timestamp": "([^"]+)"')
+    epoch, us = dt.datetime(1970, 1, 1), dt.timedelta(microseconds=1)
+    with open(path, "rb") as f:
+        for line in f:
+            value = line.rstrip(b"\n")
+            sid = sid_re.search(value).group(1)
+            when = str((dt.datetime.fromisoformat(ts_re.search(value).group(1).decode()) - epoch) // us).encode()
+            for topic in topics:
+                while True:
+                    try:
+                        producer.produce(topic, value=value, key=sid, partition=int(sid) % partitions,
+                                         headers=[("mare.ts", when)],
+                                         on_delivery=lambda err, msg: err and failed.append(err))
+                        break
+                    except BufferError:
+                        producer.poll(0.05)
+            producer.poll(0)
+    if producer.flush(60) or failed:
+        raise RuntimeError(f"producing the readings failed: {failed[:3]}")
 
 
 def kafka_sets(bootstrap, prefix, partitions):
@@ -710,12 +740,11 @@ def main():
               f"{n:,} simulated readings of {size:.0f} bytes from {args.sensors} sensors, "
               f"{os.cpu_count()} cores shared by everything (load average {os.getloadavg()[0]:.1f} at the start)")
 
-        # 1. UDP -> Kafka, and kcat filling the topic the next step reads.
-        fill = "fill."
-        create_topics(bs, [fill + "raw"], args.partitions)
-        kcat_secs, kcat_cpu = kcat_produce(bs, fill + "raw", keyed)
-        if topic_size(bs, fill + "raw") != n:
-            raise RuntimeError(f"{fill}raw holds {topic_size(bs, fill + 'raw')} messages, expected {n}")
+        # 1. UDP -> Kafka, next to kcat.
+        create_topics(bs, ["peer.raw"], args.partitions)
+        kcat_secs, kcat_cpu = kcat_produce(bs, "peer.raw", keyed)
+        if topic_size(bs, "peer.raw") != n:
+            raise RuntimeError(f"peer.raw holds {topic_size(bs, 'peer.raw')} messages, expected {n}")
         kcat_rate = n / kcat_secs
         # Spark's JIT is warmed by the same query over the first readings (in its own topic).
         warm = min(n, 200_000)
@@ -746,39 +775,47 @@ def main():
             rows.append(udp_row(m, lines, f"{paced:,.0f}/s", kcat_rate))
         table(["producer", "per datagram", "offered", "readings/s", "loss", "CPU s", "per CPU-s", "vs kcat"], rows)
 
-        # 2. Kafka -> hourly rollups.
+        # 2. Kafka -> hourly rollups. On Kafka a mare stream's offsets and state are committed in its
+        # consumer group (<prefix>rollup), where a second run would resume: each run reads a topic
+        # of its own, all holding the same readings.
+        fill = "fill."
+        create_topics(bs, ["fill.raw", "tuned.raw"], args.partitions)
+        produce_mare_format(bs, ["fill.raw", "tuned.raw"], path, args.partitions)
+        for topic in ("fill.raw", "tuned.raw"):
+            if topic_size(bs, topic) != n:
+                raise RuntimeError(f"{topic} holds {topic_size(bs, topic)} messages, expected {n}")
         print()
-        print(f"2. {fill}raw ({n:,} readings) -> hourly count/min/max/mean per sensor and field "
-              f"({', '.join(fields)}), from the first offset to the last result; per core = readings / CPU s")
-        kc_secs, kc_cpu = kcat_consume(bs, fill + "raw")
+        print(f"2. {n:,} readings in mare's format (key, partition sensor_id mod {args.partitions}, header mare.ts) -> "
+              f"hourly count/min/max/mean per sensor and field ({', '.join(fields)}), from the first offset to the "
+              "last result; per core = readings / CPU s")
+        kc_secs, kc_cpu = kcat_consume(bs, "fill.raw")
         rows = [["kcat -C to /dev/null (reading only)", f"{kc_secs:.2f}", f"{n / kc_secs:,.0f}", f"{kc_cpu:.1f}",
                  f"{kc_cpu / kc_secs:.2f}", f"{n / kc_cpu:,.0f}"]]
-        mt = mare_throughput(bin_dir, work, bs, fill, args.partitions, n, "fill")
-        rows.append(["mare stream --resolutions 1h", f"{mt['secs']:.2f}", f"{n / mt['secs']:,.0f}", f"{mt['cpu']:.1f}",
-                     f"{mt['cpu'] / mt['secs']:.2f}", f"{n / mt['cpu']:,.0f}"])
         # librdkafka 2.0 (Debian 12's) stops fetching once its queue holds queued.min.messages per
         # partition or queued.max.messages.kbytes in all, and looks again only about a second
         # later; larger queues, through [log.kafka.client], keep the consumer fed.
-        # A topic of its own (the same readings, by kcat): on Kafka the first run's offsets and state
-        # are committed in consumer group fill.rollup, where a second run would resume.
         tuned = os.path.join(work, "tuned.toml")
         with open(tuned, "w") as f:
             f.write('[log.kafka.client]\n"queued.min.messages" = "1000000"\n"queued.max.messages.kbytes" = "1048576"\n')
-        create_topics(bs, ["tuned.raw"], args.partitions)
-        kcat_produce(bs, "tuned.raw", keyed)
-        mt2 = mare_throughput(bin_dir, work, bs, "tuned.", args.partitions, n, "tuned", ["--config", tuned])
-        rows.append(["mare stream, librdkafka queues raised", f"{mt2['secs']:.2f}", f"{n / mt2['secs']:,.0f}",
-                     f"{mt2['cpu']:.1f}", f"{mt2['cpu'] / mt2['secs']:.2f}", f"{n / mt2['cpu']:,.0f}"])
+        runs = [("mare stream --resolutions 1h", "as configured by default", "fill.", []),
+                ("mare stream, librdkafka queues raised", "librdkafka queues raised", "tuned.", ["--config", tuned]),
+                ("mare stream, kcat's records (no mare.ts)", "on kcat's records", "peer.", [])]
+        mare_runs = []
+        for label, short, prefix, extra in runs:
+            m = mare_throughput(bin_dir, work, bs, prefix, args.partitions, n, prefix.rstrip("."), extra)
+            mare_runs.append((short, m))
+            rows.append([label, f"{m['secs']:.2f}", f"{n / m['secs']:,.0f}", f"{m['cpu']:.1f}",
+                         f"{m['cpu'] / m['secs']:.2f}", f"{n / m['cpu']:,.0f}"])
         st = None
         if not args.skip_spark:
-            st = spark_throughput(bs, fill + "raw", fields, jars, work, n, "warm.raw")
+            st = spark_throughput(bs, "fill.raw", fields, jars, work, n, "warm.raw")
             rows.append(["Spark 3.5, local[2], availableNow", f"{st['secs']:.2f}", f"{n / st['secs']:,.0f}",
                          f"{st['cpu']:.1f}", f"{st['cpu'] / st['secs']:.2f}", f"{n / st['cpu']:,.0f}"])
         table(["processor", "seconds", "readings/s", "CPU s", "cores used", "readings/s per core"], rows)
         if st:
-            for label, m in (("as configured by default", mt), ("librdkafka queues raised", mt2)):
+            for short, m in mare_runs:
                 per_core = st["cpu"] / m["cpu"]
-                print(f"- mare ({label}) / Spark: {per_core:.1f}x per core (target 20x: "
+                print(f"- mare ({short}) / Spark: {per_core:.1f}x per core (target 20x: "
                       f"{'met' if per_core >= 20 else 'NOT met'}), {st['secs'] / m['secs']:.1f}x in wall time")
             print(f"- kcat -C, reading alone, is {st['cpu'] / kc_cpu:.1f}x Spark per core: the most any consumer of "
                   "this topic through librdkafka could reach")
@@ -787,10 +824,12 @@ def main():
                 print(f"- results: {len(diffs)} of {windows} (sensor, hour, field) windows differ, e.g. " + "; ".join(diffs[:3]))
             else:
                 print(f"- results: agree, {windows:,} (sensor, hour, field) windows (count, min, max exact; mean within 1e-9)")
-        print(f"- mare stream is timed from its first reading counted; from its start to then (joining group rollup) "
-              f"took {mt['startup']:.1f} s and {mt2['startup']:.1f} s. Spark from its timed query's start, its JVM warm "
-              f"from the same query over the first {warm:,} readings; {st['batches'] if st else 0} micro-batch(es). "
-              "mare also computes stddev, first and last.")
+        startups = ", ".join(f"{m['startup']:.1f}" for _, m in mare_runs)
+        print("- mare stream is timed from its first reading counted; from its start to then (joining group rollup) "
+              f"took {startups} s. "
+              f"Spark from its timed query's start, its JVM warm from the same query over the first {warm:,} readings; "
+              f"{st['batches'] if st else 0} micro-batch(es). mare also computes stddev, first and last. kcat's records "
+              "carry no mare.ts header: mare then parses each reading's timestamp itself, validating it in full.")
 
         # 3. Latency.
         print()
