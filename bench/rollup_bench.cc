@@ -1,11 +1,19 @@
 // Rollup rate on one core: readings/s through the synchronous core (RollupState) and through
 // the whole processor (RollupProcessor reading a prepared raw topic of the embedded log and
 // appending to rollups), with 1m, 1h, 1d windows. The peer, measured in the same run, is the
-// parse alone: the same records through the same simdjson pass with no aggregation.
+// parse alone: the same records through the same parse with no aggregation.
 //
-//   rollup_bench [READINGS] [SENSORS]     prints one JSON object per line (bench/rollup.py reads them)
+// Rates are per CPU second (the thread's for the core paths, the process's for the processor),
+// so that they are rates per core even when other work shares the core; wall seconds are
+// printed too.
+//
+//   rollup_bench [READINGS] [SENSORS] [PATHS]   prints one JSON object per line (bench/rollup.py
+//                                               reads them); PATHS: a comma-separated subset of
+//                                               parse_only,aggregate_only,core,processor (for perf)
 #include <fmt/format.h>
 #include <unistd.h>
+
+#include <time.h>
 
 #include <chrono>
 #include <cmath>
@@ -57,13 +65,26 @@ std::vector<Raw> MakeReadings(size_t n, uint32_t sensors) {
   return out;
 }
 
-double Seconds(std::chrono::steady_clock::time_point a) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
+double Now(clockid_t clock) {
+  timespec t;
+  clock_gettime(clock, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
 }
 
-void Print(const char* name, size_t n, double secs, size_t bytes, const std::string& extra = "") {
-  std::printf("{\"name\":\"%s\",\"readings\":%zu,\"seconds\":%.6f,\"readings_per_second\":%.0f,\"mb_per_second\":%.1f%s}\n",
-              name, n, secs, static_cast<double>(n) / secs, static_cast<double>(bytes) / secs / 1e6, extra.c_str());
+// Wall and CPU seconds since it was made; CPU of this thread, or of the process.
+struct Timer {
+  explicit Timer(clockid_t c = CLOCK_THREAD_CPUTIME_ID) : cpu_clock(c), wall0(Now(CLOCK_MONOTONIC)), cpu0(Now(c)) {}
+  clockid_t cpu_clock;
+  double wall0, cpu0;
+  double wall() const { return Now(CLOCK_MONOTONIC) - wall0; }
+  double cpu() const { return Now(cpu_clock) - cpu0; }
+};
+
+// readings_per_second and mb_per_second are per CPU second.
+void Print(const char* name, size_t n, double cpu, double wall, size_t bytes, const std::string& extra = "") {
+  std::printf("{\"name\":\"%s\",\"readings\":%zu,\"seconds\":%.6f,\"wall_seconds\":%.6f,\"readings_per_second\":%.0f,"
+              "\"mb_per_second\":%.1f%s}\n",
+              name, n, cpu, wall, static_cast<double>(n) / cpu, static_cast<double>(bytes) / cpu / 1e6, extra.c_str());
   std::fflush(stdout);
 }
 
@@ -72,6 +93,8 @@ void Print(const char* name, size_t n, double secs, size_t bytes, const std::str
 int main(int argc, char** argv) {
   size_t n = argc > 1 ? std::stoul(argv[1]) : 2'000'000;
   uint32_t sensors = argc > 2 ? static_cast<uint32_t>(std::stoul(argv[2])) : 1000;
+  std::string paths = argc > 3 ? "," + std::string(argv[3]) + "," : ",parse_only,aggregate_only,core,processor,";
+  auto wanted = [&](const char* path) { return paths.find("," + std::string(path) + ",") != std::string::npos; };
   constexpr int32_t kPartitions = 4;
   auto readings = MakeReadings(n, sensors);
   size_t bytes = 0;
@@ -86,14 +109,14 @@ int main(int argc, char** argv) {
 
   // 1. Parse only: the peer (the same On-Demand pass, no aggregation), through a state with
   //    no resolutions.
-  {
+  if (wanted("parse_only")) {
     rollup::RollupState state({.resolutions = {}, .partitions = kPartitions});
-    auto t0 = std::chrono::steady_clock::now();
+    Timer t;
     for (const auto& r : records) state.AddRecord(r);
-    Print("parse_only", n, Seconds(t0), bytes);
+    Print("parse_only", n, t.cpu(), t.wall(), bytes);
   }
   // 2. Aggregation only: parsed readings into RollupState::Add.
-  {
+  if (wanted("aggregate_only")) {
     rollup::RollupState state(so);
     std::vector<std::vector<NumberField>> parsed;
     parsed.reserve(n);
@@ -103,49 +126,49 @@ int main(int argc, char** argv) {
       for (int k = 0; k < 5; ++k) f.push_back({names[k], static_cast<double>(i % 97) + k});
       parsed.push_back(std::move(f));
     }
-    std::vector<rollup::RollupMessage> out;
-    auto t0 = std::chrono::steady_clock::now();
+    Timer t;
     for (size_t i = 0; i < n; ++i) {
       const auto& r = records[i];
       state.Add(r.partition, r.offset, r.timestamp_us, readings[i].sensor, parsed[i]);
       if ((i & 0xfff) == 0) state.AdvanceWatermark();
     }
-    Print("aggregate_only", n, Seconds(t0), bytes);
+    Print("aggregate_only", n, t.cpu(), t.wall(), bytes);
   }
   // 3. The synchronous core: raw record -> parse -> aggregate, emitting what changed every
-  //    second of wall time, as the processor does by default (the emission's cost depends on
-  //    the number of changed windows per second, not on the reading rate).
-  {
+  //    second, as the processor does by default (the emission's cost depends on the number of
+  //    changed windows per second, not on the reading rate). Seconds of this thread's CPU
+  //    time: what a second is on a core of its own.
+  if (wanted("core")) {
     rollup::RollupState state(so);
     std::vector<rollup::RollupMessage> out;
     size_t messages = 0;
     double emit_seconds = 0;
-    auto t0 = std::chrono::steady_clock::now();
-    auto next_emit = t0 + std::chrono::seconds(1);
+    Timer t;
+    double next_emit = 1;
     for (size_t i = 0; i < n; ++i) {
       state.AddRecord(records[i]);
       if ((i & 0xfff) == 0) {
         state.AdvanceWatermark();
-        if (std::chrono::steady_clock::now() >= next_emit) {
-          auto e0 = std::chrono::steady_clock::now();
+        if (t.cpu() >= next_emit) {
+          Timer e;
           out.clear();
           messages += state.Emit(&out);
-          emit_seconds += Seconds(e0);
-          next_emit = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+          emit_seconds += e.cpu();
+          next_emit = t.cpu() + 1;
         }
       }
     }
     state.AdvanceWatermark();
-    auto e0 = std::chrono::steady_clock::now();
+    Timer e;
     out.clear();
     size_t last = state.Emit(&out);
     messages += last;
-    emit_seconds += Seconds(e0);
-    Print("core", n, Seconds(t0), bytes,
-          fmt::format(",\"messages\":{},\"emit_seconds\":{:.4f}", messages, emit_seconds));
+    emit_seconds += e.cpu();
+    Print("core", n, t.cpu(), t.wall(), bytes, fmt::format(",\"messages\":{},\"emit_seconds\":{:.4f}", messages, emit_seconds));
   }
-  // 4. The whole processor: a prepared raw topic, read by RollupProcessor on its thread.
-  {
+  // 4. The whole processor: a prepared raw topic, read by RollupProcessor on its thread; CPU
+  //    seconds of the whole process (the processor's thread, the log's, this one's polling).
+  if (wanted("processor")) {
     char tmpl[] = "/tmp/mare_rollup_bench_XXXXXX";
     if (mkdtemp(tmpl) == nullptr) return 1;
     std::string dir = tmpl;
@@ -170,14 +193,14 @@ int main(int argc, char** argv) {
     }
     rollup::RollupOptions o;
     o.checkpoint_dir = dir + "/rollup";
-    auto t0 = std::chrono::steady_clock::now();
+    Timer t(CLOCK_PROCESS_CPUTIME_ID);
     auto p = rollup::RollupProcessor::Start(o, log->get(), nullptr, &registry);
     if (!p.ok()) return 1;
     while ((*p)->consumed() < static_cast<int64_t>(n)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    double secs = Seconds(t0);
+    double cpu = t.cpu(), wall = t.wall();
     if (!(*p)->Stop().ok()) return 1;
     auto& h = registry.GetHistogram("mare_rollup_checkpoint_seconds", "");
-    Print("processor", n, secs, bytes,
+    Print("processor", n, cpu, wall, bytes,
           fmt::format(",\"checkpoints\":{},\"checkpoint_seconds_mean\":{:.4f},\"emitted\":{}", h.count(),
                       h.count() ? h.sum() / static_cast<double>(h.count()) : 0.0,
                       registry.GetCounter("mare_rollup_emitted_total", "").value()));
