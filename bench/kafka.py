@@ -474,8 +474,11 @@ class SparkJob:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        # PySpark's JVM normally dies with its driver; make sure.
+        # PySpark's JVM ends with its driver; should it linger, it goes.
         if self.jvm_pid:
+            deadline = time.time() + 15
+            while os.path.exists(f"/proc/{self.jvm_pid}") and time.time() < deadline:
+                time.sleep(0.1)
             try:
                 os.kill(self.jvm_pid, signal.SIGKILL)
             except ProcessLookupError:

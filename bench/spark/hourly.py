@@ -61,6 +61,8 @@ def main():
              .config("spark.jars", ",".join(jars))
              .config("spark.sql.session.timeZone", "UTC")
              .config("spark.sql.shuffle.partitions", str(args.shuffle_partitions))
+             # Its scratch files beside the checkpoint, in bench/kafka.py's temporary directory.
+             .config("spark.local.dir", os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "local"))
              .config("spark.ui.enabled", "false")
              .config("spark.ui.showConsoleProgress", "false")
              .config("spark.sql.streaming.numRecentProgressUpdates", "100000")
