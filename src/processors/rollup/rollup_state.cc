@@ -1,10 +1,12 @@
 #include "processors/rollup/rollup_state.h"
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 #include <simdjson.h>
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 
 #include "common/json_writer.h"
@@ -63,6 +65,7 @@ void RollupState::Clear() {
   sensors_.clear();
   last_sensor_ = nullptr;
   field_names_.clear();
+  field_json_.clear();
   field_ids_.clear();
   field_hint_.clear();
   readings_ = dropped_late_ = invalid_ = 0;
@@ -129,16 +132,18 @@ uint16_t RollupState::FieldId(std::string_view name, size_t position) {
   } else {
     field_hint_.resize(position + 1, 0);
   }
-  uint16_t id;
   auto it = field_ids_.find(name);
-  if (it != field_ids_.end()) {
-    id = it->second;
-  } else {
-    id = static_cast<uint16_t>(field_names_.size());
-    field_names_.emplace_back(name);
-    field_ids_.emplace(field_names_.back(), id);
-  }
+  uint16_t id = it != field_ids_.end() ? it->second : NewField(name);
   field_hint_[position] = id;
+  return id;
+}
+
+uint16_t RollupState::NewField(std::string_view name) {
+  auto id = static_cast<uint16_t>(field_names_.size());
+  field_names_.emplace_back(name);
+  field_json_.emplace_back();
+  AppendJsonString(&field_json_.back(), name);
+  field_ids_.emplace(field_names_.back(), id);
   return id;
 }
 
@@ -203,42 +208,118 @@ void RollupState::AdvanceWatermark() {
   next_close_end_ = next;
 }
 
-void RollupState::FormatMessage(uint32_t sensor_id, const Sensor& sensor, size_t resolution, const Window& w,
-                                uint16_t field, const Aggregate& a, RollupMessage* m) const {
+namespace {
+
+// AppendJsonNumber's text (common/json_writer.h), written without a std::string iterator.
+void AppendNumber(std::string* out, double v) {
+  if (!std::isfinite(v)) {
+    out->append("null");
+    return;
+  }
+  char buf[64];
+  char* end = fmt::format_to(buf, FMT_COMPILE("{}"), v);
+  out->append(buf, end);
+}
+
+template <typename Int>
+void AppendInt(std::string* out, Int v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out->append(buf, end);
+}
+
+// FormatTimestamp's text ("2024-01-21T10:06:04.095931Z"), without its allocations.
+void AppendTimestamp(std::string* out, int64_t micros) {
+  CivilTime t = ToCivil(micros);
+  if (t.year < 0 || t.year > 9999) {
+    out->append(FormatTimestamp(micros));
+    return;
+  }
+  char b[27];
+  auto digits = [&b](int at, int64_t v, int n) {
+    for (int i = at + n - 1; i >= at; --i, v /= 10) b[i] = static_cast<char>('0' + v % 10);
+  };
+  digits(0, t.year, 4);
+  b[4] = '-';
+  digits(5, t.month, 2);
+  b[7] = '-';
+  digits(8, t.day, 2);
+  b[10] = 'T';
+  digits(11, t.hour, 2);
+  b[13] = ':';
+  digits(14, t.minute, 2);
+  b[16] = ':';
+  digits(17, t.second, 2);
+  b[19] = '.';
+  digits(20, t.micros, 6);
+  b[26] = 'Z';
+  out->append(b, sizeof b);
+}
+
+}  // namespace
+
+// The messages of one window's changed aggregates (docs/formats/rollups.md). What is the same
+// for all of them (resolution, start, end) is written once.
+void RollupState::EmitWindow(uint32_t sensor_id, size_t resolution, Window& w, std::vector<RollupMessage>* out) {
   const Resolution& res = options_.resolutions[resolution];
-  const std::string& name = field_names_[field];
-  m->partition = log::PartitionFor(sensor_id, options_.partitions);
-  (void)sensor;
-  m->timestamp_us = w.start;
-  m->key.clear();
-  fmt::format_to(std::back_inserter(m->key), "{}/{}/{}/{}", sensor_id, name, res.name, w.start);
-  std::string& v = m->value;
-  v.clear();
-  fmt::format_to(std::back_inserter(v), "{{\"sensor_id\":{},\"field\":", sensor_id);
-  AppendJsonString(&v, name);
-  v += ",\"resolution\":";
-  AppendJsonString(&v, res.name);
-  v += ",\"window_start\":\"";
-  v += FormatTimestamp(w.start);
-  v += "\",\"window_end\":\"";
-  v += FormatTimestamp(w.start + res.length_us);
-  fmt::format_to(std::back_inserter(v), "\",\"count\":{},\"min\":", a.count);
-  AppendJsonNumber(&v, a.min);
-  v += ",\"max\":";
-  AppendJsonNumber(&v, a.max);
-  v += ",\"mean\":";
-  AppendJsonNumber(&v, a.mean);
-  v += ",\"stddev\":";
-  AppendJsonNumber(&v, a.stddev());
-  v += ",\"first\":";
-  AppendJsonNumber(&v, a.first);
-  v += ",\"last\":";
-  AppendJsonNumber(&v, a.last);
-  fmt::format_to(std::back_inserter(v), ",\"revision\":{},\"final\":{}}}", a.count, w.closed ? "true" : "false");
+  int32_t partition = log::PartitionFor(sensor_id, options_.partitions);
+  char sensor[16];
+  size_t sensor_len = static_cast<size_t>(std::to_chars(sensor, sensor + sizeof sensor, sensor_id).ptr - sensor);
+  std::string key_tail;  // "/1h/1705831200000000"
+  key_tail += '/';
+  key_tail += res.name;
+  key_tail += '/';
+  AppendInt(&key_tail, w.start);
+  std::string window;  // ",\"resolution\":...,\"count\":"
+  window += ",\"resolution\":";
+  AppendJsonString(&window, res.name);
+  window += ",\"window_start\":\"";
+  AppendTimestamp(&window, w.start);
+  window += "\",\"window_end\":\"";
+  AppendTimestamp(&window, w.start + res.length_us);
+  window += "\",\"count\":";
+  std::string& v = scratch_;
+  for (size_t f = 0; f < w.fields.size(); ++f) {
+    Aggregate& a = w.fields[f];
+    if (!a.dirty) continue;
+    a.dirty = false;
+    RollupMessage& m = out->emplace_back();
+    m.partition = partition;
+    m.timestamp_us = w.start;
+    const std::string& name = field_names_[f];
+    m.key.reserve(sensor_len + 1 + name.size() + key_tail.size());
+    m.key.append(sensor, sensor_len);
+    m.key += '/';
+    m.key += name;
+    m.key += key_tail;
+    v.clear();
+    v += "{\"sensor_id\":";
+    v.append(sensor, sensor_len);
+    v += ",\"field\":";
+    v += field_json_[f];
+    v += window;
+    AppendInt(&v, a.count);
+    v += ",\"min\":";
+    AppendNumber(&v, a.min);
+    v += ",\"max\":";
+    AppendNumber(&v, a.max);
+    v += ",\"mean\":";
+    AppendNumber(&v, a.mean);
+    v += ",\"stddev\":";
+    AppendNumber(&v, a.stddev());
+    v += ",\"first\":";
+    AppendNumber(&v, a.first);
+    v += ",\"last\":";
+    AppendNumber(&v, a.last);
+    v += ",\"revision\":";
+    AppendInt(&v, a.count);
+    v += w.closed ? ",\"final\":true}" : ",\"final\":false}";
+    m.value = v;  // one allocation of the right size
+  }
 }
 
 size_t RollupState::Emit(std::vector<RollupMessage>* out) {
-  size_t emitted = 0;
+  size_t before = out->size();
   for (auto it = sensors_.begin(); it != sensors_.end();) {
     Sensor& sensor = it->second;
     int64_t evict_before = partition_watermark_us(sensor.partition);
@@ -248,14 +329,7 @@ size_t RollupState::Emit(std::vector<RollupMessage>* out) {
       int64_t length = options_.resolutions[r].length_us;
       for (Window& w : list) {
         if (!w.dirty) continue;
-        for (size_t f = 0; f < w.fields.size(); ++f) {
-          Aggregate& a = w.fields[f];
-          if (!a.dirty) continue;
-          a.dirty = false;
-          out->emplace_back();
-          FormatMessage(it->first, sensor, r, w, static_cast<uint16_t>(f), a, &out->back());
-          ++emitted;
-        }
+        EmitWindow(it->first, r, w, out);
         w.dirty = false;
       }
       // No reading can reach a window that ended at or before its partition's watermark.
@@ -273,7 +347,7 @@ size_t RollupState::Emit(std::vector<RollupMessage>* out) {
       ++it;
     }
   }
-  return emitted;
+  return out->size() - before;
 }
 
 // ---- checkpoint body (docs/formats/rollup-checkpoint.md) ----
@@ -413,13 +487,7 @@ Status RollupState::Decode(std::string_view bytes, int32_t only) {
     std::string_view name;
     if (!in.Get(&len) || !in.Bytes(len, &name)) return bad("truncated");
     auto it = field_ids_.find(name);
-    if (it != field_ids_.end()) {
-      ids[i] = it->second;
-    } else {
-      ids[i] = static_cast<uint16_t>(field_names_.size());
-      field_names_.emplace_back(name);
-      field_ids_.emplace(field_names_.back(), ids[i]);
-    }
+    ids[i] = it != field_ids_.end() ? it->second : NewField(name);
   }
   uint64_t nwindows;
   if (!in.Get(&nwindows)) return bad("truncated");

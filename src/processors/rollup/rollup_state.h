@@ -125,8 +125,8 @@ class RollupState {
   Sensor& SensorFor(uint32_t sensor_id, int32_t partition);
   Window& WindowFor(std::vector<Window>& list, int64_t start, int64_t length);
   uint16_t FieldId(std::string_view name, size_t position);
-  void FormatMessage(uint32_t sensor_id, const Sensor& sensor, size_t resolution, const Window& w, uint16_t field,
-                     const Aggregate& a, RollupMessage* m) const;
+  uint16_t NewField(std::string_view name);
+  void EmitWindow(uint32_t sensor_id, size_t resolution, Window& w, std::vector<RollupMessage>* out);
   void Reject(std::string_view reason, std::string_view detail, std::string_view raw);
   void Clear();
   void Encode(std::string* out, int32_t only_partition) const;  // -1: all
@@ -144,12 +144,14 @@ class RollupState {
   Sensor* last_sensor_ = nullptr;
 
   std::deque<std::string> field_names_;  // by id
+  std::vector<std::string> field_json_;        // by id: the name as a JSON string, for messages
   std::unordered_map<std::string_view, uint16_t> field_ids_;
   std::vector<uint16_t> field_hint_;  // id of the field last seen at each position in a reading
   std::vector<uint16_t> ids_;         // scratch: this reading's field ids
 
   std::unique_ptr<Parser> parser_;
   std::vector<NumberField> numbers_;  // scratch for AddRecord
+  std::string scratch_;               // for Emit
 
   uint64_t readings_ = 0;
   uint64_t dropped_late_ = 0;
