@@ -122,11 +122,20 @@ struct PartitionList {
   PartitionList& operator=(const PartitionList&) = delete;
 };
 
+// A topic just created by another process may not have its leaders everywhere yet: what is
+// transient (no leader, not the leader, unknown yet) is retried until the timeout.
 Status Watermarks(rd_kafka_t* rk, const std::string& topic, int32_t partition, int64_t timeout_us, int64_t* low,
                   int64_t* high) {
-  rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk, topic.c_str(), partition, low, high, Ms(timeout_us));
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(err, fmt::format("offsets of {} partition {}", topic, partition));
-  return Status::OK();
+  int64_t deadline = MonotonicMicros() + timeout_us;
+  for (;;) {
+    int64_t left = std::max<int64_t>(deadline - MonotonicMicros(), 1000);
+    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk, topic.c_str(), partition, low, high, Ms(left));
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return Status::OK();
+    Status s = KafkaError(err, fmt::format("offsets of {} partition {}", topic, partition));
+    bool transient = s.code() == Status::Code::kUnavailable || s.code() == Status::Code::kNotFound;
+    if (!transient || err == RD_KAFKA_RESP_ERR__TIMED_OUT || MonotonicMicros() + 200'000 > deadline) return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
 }
 
 // One Append's records on their way: the delivery callback counts them down.

@@ -64,7 +64,9 @@ class MareRun:
         """Graceful stop (SIGTERM); returns the exit code."""
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=30)
+            # A flush writes one segment per hour of readings, each fsynced: after replaying a
+            # year of hourly archive that is seconds, and many more in the sanitizer build.
+            self.proc.wait(timeout=90)
         self.log_file.close()
         return self.proc.returncode
 
