@@ -110,8 +110,9 @@ void RollupState::Reject(std::string_view reason, std::string_view detail, std::
 bool RollupState::AddRecord(const log::ConsumedRecord& record) {
   uint32_t sensor_id = 0;
   auto [end, ec] = std::from_chars(record.key.data(), record.key.data() + record.key.size(), sensor_id);
-  if (ec != std::errc() || end != record.key.data() + record.key.size() || record.key.empty() ||
-      !parser_->Numbers(record.value, &numbers_)) {
+  bool key_ok = ec == std::errc() && end == record.key.data() + record.key.size() && !record.key.empty();
+  if (key_ok) Prefetch(sensor_id);
+  if (!key_ok || !parser_->Numbers(record.value, &numbers_)) {
     if (record.partition >= 0 && record.partition < options_.partitions) {
       next_offset_[static_cast<size_t>(record.partition)] = record.offset + 1;
     }
@@ -135,6 +136,26 @@ RollupState::Sensor& RollupState::SensorFor(uint32_t sensor_id, int32_t partitio
   return it->second;
 }
 
+// Starts loading the aggregates the sensor's next reading most likely updates (those of its
+// newest window of each resolution: a few hundred bytes each, rarely still in the CPU's
+// caches with many sensors), so that they arrive while the reading is parsed.
+void RollupState::Prefetch(uint32_t sensor_id) {
+  const Sensor* sensor = last_sensor_;
+  if (sensor == nullptr || last_sensor_id_ != sensor_id) {
+    auto it = sensors_.find(sensor_id);
+    if (it == sensors_.end()) return;  // a new sensor: nothing to load
+    last_sensor_id_ = sensor_id;
+    last_sensor_ = &it->second;
+    sensor = last_sensor_;
+  }
+  for (const auto& list : sensor->windows) {
+    if (list.empty()) continue;
+    const auto* bytes = reinterpret_cast<const char*>(list.back().fields.data());
+    size_t size = list.back().fields.size() * sizeof(Aggregate);
+    for (size_t at = 0; at < size; at += 64) __builtin_prefetch(bytes + at, 1);
+  }
+}
+
 RollupState::Window& RollupState::WindowFor(std::vector<Window>& list, int64_t start, int64_t length) {
   if (!list.empty() && list.back().start == start) return list.back();
   auto it = std::lower_bound(list.begin(), list.end(), start, [](const Window& w, int64_t s) { return w.start < s; });
@@ -147,10 +168,42 @@ RollupState::Window& RollupState::WindowFor(std::vector<Window>& list, int64_t s
   return *it;
 }
 
+namespace {
+
+template <typename Word>
+Word Load(const char* p) {
+  Word w;
+  std::memcpy(&w, p, sizeof w);
+  return w;
+}
+
+// a == b, for short names without a call to memcmp: overlapping word loads, all within both.
+inline bool SameName(std::string_view a, std::string_view b) {
+  size_t n = a.size();
+  if (n != b.size()) return false;
+  const char* x = a.data();
+  const char* y = b.data();
+  if (n >= 8) {
+    if (n > 32) return std::memcmp(x, y, n) == 0;
+    uint64_t diff = (Load<uint64_t>(x) ^ Load<uint64_t>(y)) | (Load<uint64_t>(x + n - 8) ^ Load<uint64_t>(y + n - 8));
+    if (n > 16) {
+      diff |= (Load<uint64_t>(x + 8) ^ Load<uint64_t>(y + 8)) | (Load<uint64_t>(x + n - 16) ^ Load<uint64_t>(y + n - 16));
+    }
+    return diff == 0;
+  }
+  if (n >= 4) return ((Load<uint32_t>(x) ^ Load<uint32_t>(y)) | (Load<uint32_t>(x + n - 4) ^ Load<uint32_t>(y + n - 4))) == 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (x[i] != y[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 uint16_t RollupState::FieldId(std::string_view name, size_t position) {
   if (position < field_hint_.size()) {
     uint16_t hint = field_hint_[position];
-    if (field_names_[hint] == name) return hint;
+    if (SameName(field_names_[hint], name)) return hint;
   } else {
     field_hint_.resize(position + 1, 0);
   }
@@ -199,10 +252,13 @@ bool RollupState::Add(int32_t partition, int64_t offset, int64_t ts_us, uint32_t
   Sensor& sensor = SensorFor(sensor_id, partition);
   for (size_t r = 0; r < options_.resolutions.size(); ++r) {
     int64_t length = options_.resolutions[r].length_us;
-    Window& w = WindowFor(sensor.windows[r], WindowStart(ts_us, length), length);
+    int64_t start = WindowStart(ts_us, length);
+    auto& list = sensor.windows[r];
+    Window& w = !list.empty() && list.back().start == start ? list.back() : WindowFor(list, start, length);
     w.dirty = true;
     if (w.fields.size() <= max_id) w.fields.resize(static_cast<size_t>(max_id) + 1);
-    for (size_t i = 0; i < numbers.size(); ++i) w.fields[ids_[i]].Add(ts_us, numbers[i].value);
+    Aggregate* fields = w.fields.data();
+    for (size_t i = 0; i < numbers.size(); ++i) fields[ids_[i]].Add(ts_us, numbers[i].value);
   }
   return true;
 }

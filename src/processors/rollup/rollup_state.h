@@ -123,6 +123,7 @@ class RollupState {
   struct Parser;
 
   Sensor& SensorFor(uint32_t sensor_id, int32_t partition);
+  void Prefetch(uint32_t sensor_id);
   Window& WindowFor(std::vector<Window>& list, int64_t start, int64_t length);
   uint16_t FieldId(std::string_view name, size_t position);
   uint16_t NewField(std::string_view name);
