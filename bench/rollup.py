@@ -38,7 +38,7 @@ print(f"core: {c['messages']:,} messages formatted in {c['emit_seconds']:.2f} s 
 p = rows["processor"]
 print(f"processor: {p['emitted']:,} messages emitted, {p['checkpoints']} checkpoints, "
       f"{p['checkpoint_seconds_mean'] * 1000:.1f} ms each on average (Log::Sync included; the prepared topic is synced before); "
-      "its time excludes the final emission and checkpoint at Stop")
+      "its time includes the final emission and checkpoint at Stop")
 cpu = sum(rows[k]["seconds"] for k, _ in labels)
 wall = sum(rows[k]["wall_seconds"] for k, _ in labels)
 print(f"CPU {cpu:.2f} s in {wall:.2f} s of wall time: the core was {cpu / wall:.0%} ours")
