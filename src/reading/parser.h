@@ -54,9 +54,12 @@ class PaddedBuffer {
   void Reserve(size_t capacity) {
     if (capacity + kParsePadding > storage_.size()) storage_.resize(capacity + kParsePadding);
   }
+  // The byte after the copy is zeroed, as in simdjson's own padded strings: what a longer value
+  // left there before (a '}' say) must not change how this one parses.
   void Assign(std::string_view bytes) {
     Reserve(bytes.size());
     std::copy(bytes.begin(), bytes.end(), storage_.begin());
+    storage_[bytes.size()] = '\0';
     size_ = bytes.size();
   }
   char* data() { return storage_.data(); }
