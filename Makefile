@@ -35,6 +35,7 @@ bench: build
 	@bench/rollup.py $(BUILD)
 	@bench/freshness.py $(BUILD)
 	@bench/store.py --build $(BUILD)/bin
+	@bench/kafka.py --build $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
