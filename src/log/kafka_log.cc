@@ -210,11 +210,20 @@ class KafkaConsumer final : public Consumer {
   Status Init() {
     PartitionList l(static_cast<int>(position_.size()));
     for (size_t p = 0; p < position_.size(); ++p) rd_kafka_topic_partition_list_add(l.list, topic_.c_str(), static_cast<int32_t>(p));
-    rd_kafka_resp_err_t err = rd_kafka_committed(rk_, l.list, Ms(timeout_us_));
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(err, "committed offsets of " + topic_);
+    // A group coordinator still loading (a broker just started) answers "not coordinator" or
+    // "load in progress" for a while: retried until the timeout.
+    int64_t deadline = MonotonicMicros() + timeout_us_;
+    for (;;) {
+      rd_kafka_resp_err_t err = rd_kafka_committed(rk_, l.list, Ms(timeout_us_));
+      for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < l.list->cnt; ++i) err = l.list->elems[i].err;
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+      Status s = KafkaError(err, "committed offsets of " + topic_);
+      bool transient = s.code() == Status::Code::kUnavailable || err == RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS;
+      if (!transient || MonotonicMicros() + 200'000 > deadline) return s;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
     for (int i = 0; i < l.list->cnt; ++i) {
       const auto& e = l.list->elems[i];
-      if (e.err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(e.err, "committed offsets of " + topic_);
       committed_[static_cast<size_t>(e.partition)] = e.offset >= 0 ? e.offset : -1;
     }
     for (size_t p = 0; p < position_.size(); ++p) {
