@@ -158,6 +158,14 @@ void Delivered(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
   if (--d->remaining == 0) d->done.notify_all();
 }
 
+// A consumer's cached high watermark of a partition, updated by every fetch response, so no
+// request; -1 while unknown.
+int64_t CachedEndOffset(rd_kafka_t* rk, const std::string& topic, int32_t partition) {
+  int64_t low = -1, high = -1;
+  if (rd_kafka_get_watermark_offsets(rk, topic.c_str(), partition, &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR) return -1;
+  return high >= 0 ? high : -1;
+}
+
 // The event time of a message: header mare.ts, else what the reader finds in the value, else
 // the fallback (the broker's timestamp).
 int64_t MessageEventTime(const rd_kafka_message_t* m, std::string_view value, int64_t fallback, EventTimeReader* reader) {
@@ -311,11 +319,7 @@ class KafkaConsumer final : public Consumer {
   // librdkafka's cached high watermark, updated by every fetch response: no request. (Asking
   // the brokers instead, through a handle whose metadata still names a dead leader, waited
   // the request timeout per partition, and the processors asked every second.)
-  int64_t EndOffset(int32_t partition) const override {
-    int64_t low = -1, high = -1;
-    if (rd_kafka_get_watermark_offsets(rk_, topic_.c_str(), partition, &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR) return -1;
-    return high >= 0 ? high : -1;
-  }
+  int64_t EndOffset(int32_t partition) const override { return CachedEndOffset(rk_, topic_, partition); }
 
  private:
   void Release() {
@@ -454,11 +458,7 @@ class KafkaGroupMember final : public GroupMember {
     return partition >= 0 && partition < partitions_ ? position_[static_cast<size_t>(partition)] : -1;
   }
 
-  int64_t EndOffset(int32_t partition) const override {
-    int64_t low = -1, high = -1;
-    if (rd_kafka_get_watermark_offsets(consumer_, topic_.c_str(), partition, &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR) return -1;
-    return high >= 0 ? high : -1;
-  }
+  int64_t EndOffset(int32_t partition) const override { return CachedEndOffset(consumer_, topic_, partition); }
 
   Status Produce(std::string_view topic, int32_t partition, std::span<const Record> records) override {
     if (records.empty() || failed_) return Status::OK();  // a failed transaction is aborted at commit

@@ -18,6 +18,19 @@ def free_port(kind=socket.SOCK_STREAM):
         return s.getsockname()[1]
 
 
+def scrape_metric(port, name):
+    """One sample of /metrics on 127.0.0.1:port (name with its labels), or None if absent or
+    the process does not answer."""
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return None
+
+
 class MareRun:
     """A `mare run` process. Use as a context manager, or start()/stop()/kill9()."""
 

@@ -9,13 +9,6 @@ from kafka_server import KafkaCluster
 from test_kafka import Sender, kafka_rollups, query, settle
 
 
-def metric(run, name):
-    for line in run.metrics().splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"no metric {name}")
-
-
 def test_losing_a_broker_loses_nothing_acknowledged(tmp_path):
     with KafkaCluster(tmp_path, brokers=3) as kafka:
         extra = ["log.kind=kafka", f'log.kafka.brokers="{kafka.bootstrap}"', "log.kafka.replication_factor=3",
@@ -51,8 +44,8 @@ def test_losing_a_broker_loses_nothing_acknowledged(tmp_path):
             assert counted == total
             assert settle(daily) == total
             # Lag as the consumers see it, without asking the dead broker.
-            assert metric(run, "mare_store_lag_records") == 0
-            assert metric(run, "mare_rollup_lag_records") == 0
+            assert run.metric("mare_store_lag_records") == 0
+            assert run.metric("mare_rollup_lag_records") == 0
             print(f"acked {len(sender.acked)}, topic {total}, refused {sender.refused} requests")
             t0 = time.time()
             assert run.stop() == 0

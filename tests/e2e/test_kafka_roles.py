@@ -3,17 +3,15 @@
 `mare sink mariadb`, and `mare store` answering queries. The rollups must be exactly those
 computed from scratch over the readings, also when one stream processor is killed mid-run and
 the other takes its partitions over."""
-import json
 import os
 import signal
 import subprocess
 import threading
 import time
-import urllib.request
 
 import pytest
 
-from harness import MARE, MareRun, free_port
+from harness import MARE, MareRun, free_port, scrape_metric
 from kafka_server import KafkaCluster
 from mariadb_server import MariaDB
 from test_kafka import BASE, kafka_rollups, on_kafka, post_all, readings, settle, wait_count
@@ -66,14 +64,7 @@ class Proc:
         STARTED.append(self.proc)
 
     def metric(self, name):
-        try:
-            text = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2).read().decode()
-        except OSError:
-            return None
-        for line in text.splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[-1])
-        return None
+        return scrape_metric(self.port, name)
 
     def text(self):
         return open(self.output).read()

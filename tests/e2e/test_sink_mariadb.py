@@ -5,11 +5,10 @@ import os
 import signal
 import subprocess
 import time
-import urllib.request
 
 import pytest
 
-from harness import MARE, free_port, mare
+from harness import MARE, free_port, mare, scrape_metric
 from mariadb_server import MariaDB
 
 WINDOW = 3_600_000_000
@@ -76,14 +75,7 @@ class Sink:
         STARTED.append(self.proc)
 
     def metric(self, name):
-        try:
-            text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2).read().decode()
-        except OSError:
-            return None
-        for line in text.splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[-1])
-        return None
+        return scrape_metric(self.metrics_port, name)
 
     def wait_caught_up(self, records, timeout=60):
         deadline = time.time() + timeout

@@ -8,11 +8,10 @@ import json
 import signal
 import subprocess
 import time
-import urllib.request
 
 import pytest
 
-from harness import MARE, MareRun, free_port, log_records, mare
+from harness import MARE, MareRun, free_port, log_records, mare, scrape_metric
 from mariadb_server import MariaDB
 
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
@@ -172,14 +171,7 @@ class Sink:
         STARTED.append(self.proc)
 
     def metric(self, name):
-        try:
-            text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2).read().decode()
-        except OSError:
-            return None
-        for line in text.splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[-1])
-        return None
+        return scrape_metric(self.metrics_port, name)
 
     def wait_caught_up(self, records, timeout=60):
         deadline = time.time() + timeout
