@@ -708,8 +708,10 @@ def main():
     ap.add_argument("--emit-intervals", default="1s,200ms", help="mare's rollup.emit_interval values for the latency runs")
     ap.add_argument("--spark-triggers", default="5s,0s", help="Spark's processing-time triggers for the latency runs")
     ap.add_argument("--skip-spark", action="store_true", help="mare and kcat only")
+    ap.add_argument("--steps", default="1,2,3", help="which of the three parts to run, e.g. 1 or 2,3")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (broker data, logs)")
     args = ap.parse_args()
+    steps = set(args.steps.split(","))
 
     build = os.path.abspath(args.build)
     bin_dir = os.path.join(build, "bin") if os.path.exists(os.path.join(build, "bin", "mare")) else build
@@ -758,112 +760,115 @@ def main():
                     dst.write(line)
             create_topics(bs, ["warm.raw"], args.partitions)
             kcat_produce(bs, "warm.raw", warm_file)
-        print()
-        print(f"1. Into the raw topic: readings/s acknowledged by the broker (acks=all, idempotent, lz4); "
-              f"mare {ingest_command(bin_dir)}" + ("" if ingest_command(bin_dir) == "ingest" else " with rollups and store off"))
-        rows = [["kcat -P from a file (peer)", "-", "flat out", f"{kcat_rate:,.0f}", "0.00%", f"{kcat_cpu:.1f}",
-                 f"{n / kcat_cpu:,.0f}", "1.00"]]
-        for lines in (1, 50):
-            # Flat out gives the most mare takes; then 80% of that, for about 10 s, shows whether it
-            # keeps up without loss.
-            m = mare_udp(bin_dir, work, bs, f"udp{lines}.", args.partitions, path, lines)
-            rows.append(udp_row(m, lines, "flat out", kcat_rate))
-            paced = 0.8 * m["acked"] / m["secs"]
-            count = min(n, max(lines, int(paced * 10)) // lines * lines)
-            part = os.path.join(work, f"paced{lines}.ndjson")
-            with open(path, "rb") as src, open(part, "wb") as dst:
-                for _, line in zip(range(count), src):
-                    dst.write(line)
-            m = mare_udp(bin_dir, work, bs, f"udp{lines}-paced.", args.partitions, part, lines, rate=paced / lines)
-            rows.append(udp_row(m, lines, f"{paced:,.0f}/s", kcat_rate))
-        table(["producer", "per datagram", "offered", "readings/s", "loss", "CPU s", "per CPU-s", "vs kcat"], rows)
+        if "1" in steps:
+            print()
+            print(f"1. Into the raw topic: readings/s acknowledged by the broker (acks=all, idempotent, lz4); "
+                  f"mare {ingest_command(bin_dir)}" + ("" if ingest_command(bin_dir) == "ingest" else " with rollups and store off"))
+            rows = [["kcat -P from a file (peer)", "-", "flat out", f"{kcat_rate:,.0f}", "0.00%", f"{kcat_cpu:.1f}",
+                     f"{n / kcat_cpu:,.0f}", "1.00"]]
+            for lines in (1, 50):
+                # Flat out gives the most mare takes; then 80% of that, for about 10 s, shows whether it
+                # keeps up without loss.
+                m = mare_udp(bin_dir, work, bs, f"udp{lines}.", args.partitions, path, lines)
+                rows.append(udp_row(m, lines, "flat out", kcat_rate))
+                paced = 0.8 * m["acked"] / m["secs"]
+                count = min(n, max(lines, int(paced * 10)) // lines * lines)
+                part = os.path.join(work, f"paced{lines}.ndjson")
+                with open(path, "rb") as src, open(part, "wb") as dst:
+                    for _, line in zip(range(count), src):
+                        dst.write(line)
+                m = mare_udp(bin_dir, work, bs, f"udp{lines}-paced.", args.partitions, part, lines, rate=paced / lines)
+                rows.append(udp_row(m, lines, f"{paced:,.0f}/s", kcat_rate))
+            table(["producer", "per datagram", "offered", "readings/s", "loss", "CPU s", "per CPU-s", "vs kcat"], rows)
 
-        # 2. Kafka -> hourly rollups. On Kafka a mare stream's offsets and state are committed in its
-        # consumer group (<prefix>rollup), where a second run would resume: each run reads a topic
-        # of its own, all holding the same readings.
-        fill = "fill."
-        create_topics(bs, ["fill.raw", "tuned.raw"], args.partitions)
-        produce_mare_format(bs, ["fill.raw", "tuned.raw"], path, args.partitions)
-        for topic in ("fill.raw", "tuned.raw"):
-            if topic_size(bs, topic) != n:
-                raise RuntimeError(f"{topic} holds {topic_size(bs, topic)} messages, expected {n}")
-        print()
-        print(f"2. {n:,} readings in mare's format (key, partition sensor_id mod {args.partitions}, header mare.ts) -> "
-              f"hourly count/min/max/mean per sensor and field ({', '.join(fields)}), from the first offset to the "
-              "last result; per core = readings / CPU s")
-        kc_secs, kc_cpu = kcat_consume(bs, "fill.raw")
-        rows = [["kcat -C to /dev/null (reading only)", f"{kc_secs:.2f}", f"{n / kc_secs:,.0f}", f"{kc_cpu:.1f}",
-                 f"{kc_cpu / kc_secs:.2f}", f"{n / kc_cpu:,.0f}"]]
-        # librdkafka 2.0 (Debian 12's) stops fetching once its queue holds queued.min.messages per
-        # partition or queued.max.messages.kbytes in all, and looks again only about a second
-        # later; larger queues, through [log.kafka.client], keep the consumer fed.
-        tuned = os.path.join(work, "tuned.toml")
-        with open(tuned, "w") as f:
-            f.write('[log.kafka.client]\n"queued.min.messages" = "1000000"\n"queued.max.messages.kbytes" = "1048576"\n')
-        runs = [("mare stream --resolutions 1h", "as configured by default", "fill.", []),
-                ("mare stream, librdkafka queues raised", "librdkafka queues raised", "tuned.", ["--config", tuned]),
-                ("mare stream, kcat's records (no mare.ts)", "on kcat's records", "peer.", [])]
-        mare_runs = []
-        for label, short, prefix, extra in runs:
-            m = mare_throughput(bin_dir, work, bs, prefix, args.partitions, n, prefix.rstrip("."), extra)
-            mare_runs.append((short, m))
-            rows.append([label, f"{m['secs']:.2f}", f"{n / m['secs']:,.0f}", f"{m['cpu']:.1f}",
-                         f"{m['cpu'] / m['secs']:.2f}", f"{n / m['cpu']:,.0f}"])
-        st = None
-        if not args.skip_spark:
-            st = spark_throughput(bs, "fill.raw", fields, jars, work, n, "warm.raw")
-            rows.append(["Spark 3.5, local[2], availableNow", f"{st['secs']:.2f}", f"{n / st['secs']:,.0f}",
-                         f"{st['cpu']:.1f}", f"{st['cpu'] / st['secs']:.2f}", f"{n / st['cpu']:,.0f}"])
-        table(["processor", "seconds", "readings/s", "CPU s", "cores used", "readings/s per core"], rows)
-        if st:
-            for short, m in mare_runs:
-                per_core = st["cpu"] / m["cpu"]
-                print(f"- mare ({short}) / Spark: {per_core:.1f}x per core (target 20x: "
-                      f"{'met' if per_core >= 20 else 'NOT met'}), {st['secs'] / m['secs']:.1f}x in wall time")
-            print(f"- kcat -C, reading alone, is {st['cpu'] / kc_cpu:.1f}x Spark per core: the most any consumer of "
-                  "this topic through librdkafka could reach")
-            windows, diffs = compare(bs, fill + "rollups", st["out_topic"], fields)
-            if diffs:
-                print(f"- results: {len(diffs)} of {windows} (sensor, hour, field) windows differ, e.g. " + "; ".join(diffs[:3]))
-            else:
-                print(f"- results: agree, {windows:,} (sensor, hour, field) windows (count, min, max exact; mean within 1e-9)")
-        startups = ", ".join(f"{m['startup']:.1f}" for _, m in mare_runs)
-        print("- mare stream is timed from its first reading counted; from its start to then (joining group rollup) "
-              f"took {startups} s. "
-              f"Spark from its timed query's start, its JVM warm from the same query over the first {warm:,} readings; "
-              f"{st['batches'] if st else 0} micro-batch(es). mare also computes stddev, first and last. kcat's records "
-              "carry no mare.ts header: mare then parses each reading's timestamp itself, validating it in full.")
+        if "2" in steps:
+            # 2. Kafka -> hourly rollups. On Kafka a mare stream's offsets and state are committed in its
+            # consumer group (<prefix>rollup), where a second run would resume: each run reads a topic
+            # of its own, all holding the same readings.
+            fill = "fill."
+            create_topics(bs, ["fill.raw", "tuned.raw"], args.partitions)
+            produce_mare_format(bs, ["fill.raw", "tuned.raw"], path, args.partitions)
+            for topic in ("fill.raw", "tuned.raw"):
+                if topic_size(bs, topic) != n:
+                    raise RuntimeError(f"{topic} holds {topic_size(bs, topic)} messages, expected {n}")
+            print()
+            print(f"2. {n:,} readings in mare's format (key, partition sensor_id mod {args.partitions}, header mare.ts) -> "
+                  f"hourly count/min/max/mean per sensor and field ({', '.join(fields)}), from the first offset to the "
+                  "last result; per core = readings / CPU s")
+            kc_secs, kc_cpu = kcat_consume(bs, "fill.raw")
+            rows = [["kcat -C to /dev/null (reading only)", f"{kc_secs:.2f}", f"{n / kc_secs:,.0f}", f"{kc_cpu:.1f}",
+                     f"{kc_cpu / kc_secs:.2f}", f"{n / kc_cpu:,.0f}"]]
+            # librdkafka 2.0 (Debian 12's) stops fetching once its queue holds queued.min.messages per
+            # partition or queued.max.messages.kbytes in all, and looks again only about a second
+            # later; larger queues, through [log.kafka.client], keep the consumer fed.
+            tuned = os.path.join(work, "tuned.toml")
+            with open(tuned, "w") as f:
+                f.write('[log.kafka.client]\n"queued.min.messages" = "1000000"\n"queued.max.messages.kbytes" = "1048576"\n')
+            runs = [("mare stream --resolutions 1h", "as configured by default", "fill.", []),
+                    ("mare stream, librdkafka queues raised", "librdkafka queues raised", "tuned.", ["--config", tuned]),
+                    ("mare stream, kcat's records (no mare.ts)", "on kcat's records", "peer.", [])]
+            mare_runs = []
+            for label, short, prefix, extra in runs:
+                m = mare_throughput(bin_dir, work, bs, prefix, args.partitions, n, prefix.rstrip("."), extra)
+                mare_runs.append((short, m))
+                rows.append([label, f"{m['secs']:.2f}", f"{n / m['secs']:,.0f}", f"{m['cpu']:.1f}",
+                             f"{m['cpu'] / m['secs']:.2f}", f"{n / m['cpu']:,.0f}"])
+            st = None
+            if not args.skip_spark:
+                st = spark_throughput(bs, "fill.raw", fields, jars, work, n, "warm.raw")
+                rows.append(["Spark 3.5, local[2], availableNow", f"{st['secs']:.2f}", f"{n / st['secs']:,.0f}",
+                             f"{st['cpu']:.1f}", f"{st['cpu'] / st['secs']:.2f}", f"{n / st['cpu']:,.0f}"])
+            table(["processor", "seconds", "readings/s", "CPU s", "cores used", "readings/s per core"], rows)
+            if st:
+                for short, m in mare_runs:
+                    per_core = st["cpu"] / m["cpu"]
+                    print(f"- mare ({short}) / Spark: {per_core:.1f}x per core (target 20x: "
+                          f"{'met' if per_core >= 20 else 'NOT met'}), {st['secs'] / m['secs']:.1f}x in wall time")
+                print(f"- kcat -C, reading alone, is {st['cpu'] / kc_cpu:.1f}x Spark per core: the most any consumer of "
+                      "this topic through librdkafka could reach")
+                windows, diffs = compare(bs, fill + "rollups", st["out_topic"], fields)
+                if diffs:
+                    print(f"- results: {len(diffs)} of {windows} (sensor, hour, field) windows differ, e.g. " + "; ".join(diffs[:3]))
+                else:
+                    print(f"- results: agree, {windows:,} (sensor, hour, field) windows (count, min, max exact; mean within 1e-9)")
+            startups = ", ".join(f"{m['startup']:.1f}" for _, m in mare_runs)
+            print("- mare stream is timed from its first reading counted; from its start to then (joining group rollup) "
+                  f"took {startups} s. "
+                  f"Spark from its timed query's start, its JVM warm from the same query over the first {warm:,} readings; "
+                  f"{st['batches'] if st else 0} micro-batch(es). mare also computes stddev, first and last. kcat's records "
+                  "carry no mare.ts header: mare then parses each reading's timestamp itself, validating it in full.")
 
-        # 3. Latency.
-        print()
-        print(f"3. Latency at {args.rate:,} readings/s produced: from producing probe k (every 100 ms, "
-              f"{args.seconds} s after a 5 s warm-up) to the output topic showing max(probe) >= k")
-        results = []
-        for emit in [e for e in args.emit_intervals.split(",") if e]:
-            r = mare_latency(bin_dir, work, bs, args.partitions, path, args.sensors, args.rate, emit, 5, args.seconds,
-                             f"mare-{emit}")
-            results.append((f"mare stream, emit_interval {emit}", r))
-        if not args.skip_spark:
-            for trig in [t for t in args.spark_triggers.split(",") if t]:
-                r = spark_latency(bs, args.partitions, path, args.sensors, args.rate, fields, jars, work, trig, 5,
-                                  args.seconds, f"spark-{trig}", "warm.raw")
-                results.append((f"Spark, trigger {trig}", r))
-        base = percentile(results[0][1]["ms"], 99) if results[0][1]["ms"] else None
-        rows = []
-        for name, r in results:
-            ms = r["ms"]
-            if not ms:
-                rows.append([name, f"0/{r['sent']}", "-", "-", "-", "-", "-"])
-                continue
-            p99 = percentile(ms, 99)
-            batches = r.get("batch_ms")
-            note = f"{sum(batches) / len(batches):,.0f}" if batches else "-"
-            rows.append([name, f"{r['seen']}/{r['sent']}", f"{percentile(ms, 50):,.0f}", f"{p99:,.0f}",
-                         f"{max(ms):,.0f}", f"{p99 / base:.1f}" if base else "-", note])
-        table(["processor", "probes seen", "p50 ms", "p99 ms", "max ms", "p99 / mare's", "mean batch ms"], rows)
-        if base is not None:
-            print(f"- mare p99 at emit_interval {results[0][0].rsplit(' ', 1)[1]}: {base:,.0f} ms "
-                  f"(target 1 s: {'met' if base <= 1000 else 'NOT met'})")
+        if "3" in steps:
+            # 3. Latency.
+            print()
+            print(f"3. Latency at {args.rate:,} readings/s produced: from producing probe k (every 100 ms, "
+                  f"{args.seconds} s after a 5 s warm-up) to the output topic showing max(probe) >= k")
+            results = []
+            for emit in [e for e in args.emit_intervals.split(",") if e]:
+                r = mare_latency(bin_dir, work, bs, args.partitions, path, args.sensors, args.rate, emit, 5, args.seconds,
+                                 f"mare-{emit}")
+                results.append((f"mare stream, emit_interval {emit}", r))
+            if not args.skip_spark:
+                for trig in [t for t in args.spark_triggers.split(",") if t]:
+                    r = spark_latency(bs, args.partitions, path, args.sensors, args.rate, fields, jars, work, trig, 5,
+                                      args.seconds, f"spark-{trig}", "warm.raw")
+                    results.append((f"Spark, trigger {trig}", r))
+            base = percentile(results[0][1]["ms"], 99) if results[0][1]["ms"] else None
+            rows = []
+            for name, r in results:
+                ms = r["ms"]
+                if not ms:
+                    rows.append([name, f"0/{r['sent']}", "-", "-", "-", "-", "-"])
+                    continue
+                p99 = percentile(ms, 99)
+                batches = r.get("batch_ms")
+                note = f"{sum(batches) / len(batches):,.0f}" if batches else "-"
+                rows.append([name, f"{r['seen']}/{r['sent']}", f"{percentile(ms, 50):,.0f}", f"{p99:,.0f}",
+                             f"{max(ms):,.0f}", f"{p99 / base:.1f}" if base else "-", note])
+            table(["processor", "probes seen", "p50 ms", "p99 ms", "max ms", "p99 / mare's", "mean batch ms"], rows)
+            if base is not None:
+                print(f"- mare p99 at emit_interval {results[0][0].rsplit(' ', 1)[1]}: {base:,.0f} ms "
+                      f"(target 1 s: {'met' if base <= 1000 else 'NOT met'})")
         print(f"(load average {os.getloadavg()[0]:.1f} at the end)")
     finally:
         kafka.stop()

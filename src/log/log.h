@@ -151,6 +151,17 @@ class Log {
   virtual Status Append(std::string_view topic, int32_t partition, std::span<const Record> records,
                         int64_t* first_offset = nullptr) = 0;
 
+  // As Append, but returns once the records are queued, without waiting for the log to
+  // acknowledge them: `done` runs exactly once with what Append would have returned, when
+  // they are acknowledged or have failed, perhaps on another thread and perhaps before
+  // AppendAsync returns. The records are copied; their memory may be reused at once. For
+  // sources whose senders get no acknowledgement anyway (UDP), so that receiving never waits
+  // on a broker's round trip. Appends of one caller to a partition keep their order.
+  virtual void AppendAsync(std::string_view topic, int32_t partition, std::span<const Record> records,
+                           std::function<void(const Status&)> done) {
+    done(Append(topic, partition, records));
+  }
+
   // A consumer of every partition of `topic` for consumer group `group`.
   virtual Result<std::unique_ptr<Consumer>> Subscribe(const std::string& group, const std::string& topic) = 0;
 

@@ -1,5 +1,7 @@
 #include "sources/ingest.h"
 
+#include <spdlog/spdlog.h>
+
 #include <charconv>
 
 #include "common/time.h"
@@ -13,11 +15,11 @@ Ingest::Ingest(log::Log* log, IngestOptions options, DeadLetter* dead_letter, me
       dead_letter_(dead_letter),
       registry_(registry) {}
 
-std::unique_ptr<Ingest::Worker> Ingest::NewWorker(const std::string& source) {
-  return std::unique_ptr<Worker>(new Worker(this, source));
+std::unique_ptr<Ingest::Worker> Ingest::NewWorker(const std::string& source, Acks acks) {
+  return std::unique_ptr<Worker>(new Worker(this, source, acks));
 }
 
-Ingest::Worker::Worker(Ingest* ingest, std::string source)
+Ingest::Worker::Worker(Ingest* ingest, std::string source, Acks acks)
     : ingest_(ingest),
       source_(std::move(source)),
       parser_(ingest->options_.parser),
@@ -28,7 +30,11 @@ Ingest::Worker::Worker(Ingest* ingest, std::string source)
                                               "Readings validated and appended to the log", {{"source", source_}})),
       append_errors_(ingest->registry_->GetCounter("mare_source_append_errors_total",
                                                    "Log appends that failed: their readings were not acknowledged",
-                                                   {{"source", source_}})) {
+                                                   {{"source", source_}})),
+      lost_(ingest->registry_->GetCounter("mare_source_readings_lost_total",
+                                          "Accepted readings the log failed to take, from senders never told (UDP)",
+                                          {{"source", source_}})),
+      acks_(acks) {
   for (int i = 0; i < kRejectReasonCount; ++i) {
     rejected_[static_cast<size_t>(i)] = &ingest->registry_->GetCounter(
         "mare_source_readings_rejected_total", "Readings rejected, by reason",
@@ -83,12 +89,49 @@ void Ingest::Worker::Count(RejectReason reason, std::string_view detail, std::st
   }
 }
 
+Ingest::Worker::~Worker() {
+  std::unique_lock lock(in_flight_mu_);
+  in_flight_done_.wait(lock, [&] { return in_flight_ == 0; });
+}
+
+void Ingest::Worker::Settled(const Status& status, size_t readings) {
+  if (status.ok()) {
+    accepted_.Add(readings);
+  } else {
+    append_errors_.Add();
+    lost_.Add(readings);
+    lost_unlogged_.fetch_add(readings);
+    // One line per 10 s at most while the log is away, not one per datagram batch.
+    int64_t now = MonotonicMicros();
+    int64_t last = last_error_log_us_.load();
+    if (now - last >= 10'000'000 && last_error_log_us_.compare_exchange_strong(last, now)) {
+      spdlog::error("{}: {} readings lost, log append failed: {}", source_, lost_unlogged_.exchange(0), status.ToString());
+    }
+  }
+  std::lock_guard lock(in_flight_mu_);
+  if (--in_flight_ == 0) in_flight_done_.notify_all();
+}
+
 Status Ingest::Worker::Flush() {
   if (queue_.empty()) return Status::OK();
   for (auto& records : by_partition_) records.clear();
   for (const Queued& q : queue_) {
     by_partition_[static_cast<size_t>(q.partition)].push_back(
         log::Record{q.timestamp_us, std::string_view(q.key, q.key_len), q.value});
+  }
+  if (acks_ == Acks::kAsync) {
+    for (size_t p = 0; p < by_partition_.size(); ++p) {
+      if (by_partition_[p].empty()) continue;
+      {
+        std::lock_guard lock(in_flight_mu_);
+        ++in_flight_;
+      }
+      size_t n = by_partition_[p].size();
+      ingest_->log_->AppendAsync(ingest_->options_.topic, static_cast<int32_t>(p), by_partition_[p],
+                                 [this, n](const Status& s) { Settled(s, n); });
+    }
+    queue_.clear();
+    return Status::OK();
   }
   Status status;
   uint64_t appended = 0;

@@ -9,11 +9,18 @@
 //   auto worker = ingest.NewWorker("udp");
 //   for (each datagram) worker->Add(datagram);
 //   Status s = worker->Flush();   // OK: every accepted reading is acknowledged by the log
+//
+// A worker made with Acks::kAsync (UDP, whose senders are never told) does not wait for the
+// log in Flush: the readings are handed over (copied) and counted as accepted, or as lost,
+// when the log reports on them; the worker waits for the last reports when destroyed.
 #pragma once
 
 #include <array>
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,6 +53,9 @@ struct IngestReport {
 
 class Ingest {
  public:
+  // Whether Flush waits for the log to acknowledge the readings (kWait) or not (kAsync).
+  enum class Acks { kWait, kAsync };
+
   Ingest(log::Log* log, IngestOptions options, DeadLetter* dead_letter, metrics::Registry* registry);
 
   class Worker : private ReadingSink {
@@ -56,12 +66,15 @@ class Ingest {
     // Rejects a whole buffer without parsing it (an oversized datagram, say).
     void Reject(std::string_view raw, RejectReason reason, std::string detail, IngestReport* report = nullptr);
     // Appends the queued readings to the log. On error the readings are not acknowledged.
+    // Under Acks::kAsync it returns OK once they are handed to the log.
     Status Flush();
+    ~Worker();
     size_t queued() const { return queue_.size(); }
 
    private:
     friend class Ingest;
-    Worker(Ingest* ingest, std::string source);
+    Worker(Ingest* ingest, std::string source, Acks acks);
+    void Settled(const Status& status, size_t readings);  // an asynchronous append's outcome
     void OnReading(const Reading& reading) override;
     void OnReject(const mare::Reject& reject) override;
     void Count(RejectReason reason, std::string_view detail, std::string_view raw);
@@ -81,14 +94,21 @@ class Ingest {
     IngestReport* report_ = nullptr;
     const char* buffer_start_ = nullptr;
     int64_t now_us_ = 0;
-  size_t received_local_ = 0;
+    size_t received_local_ = 0;
     metrics::Counter& received_;
     metrics::Counter& accepted_;
     metrics::Counter& append_errors_;
+    metrics::Counter& lost_;
     std::array<metrics::Counter*, kRejectReasonCount> rejected_;
+    const Acks acks_;
+    std::mutex in_flight_mu_;
+    std::condition_variable in_flight_done_;
+    size_t in_flight_ = 0;                  // asynchronous appends not settled yet
+    std::atomic<int64_t> last_error_log_us_{0};
+    std::atomic<uint64_t> lost_unlogged_{0};  // readings lost since the last error logged
   };
 
-  std::unique_ptr<Worker> NewWorker(const std::string& source);
+  std::unique_ptr<Worker> NewWorker(const std::string& source, Acks acks = Acks::kWait);
   const IngestOptions& options() const { return options_; }
 
  private:

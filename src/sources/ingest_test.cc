@@ -7,7 +7,11 @@
 #include "common/scratch_dir.h"
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
+#include <functional>
+#include <mutex>
+#include <thread>
 
 #include "log/embedded_log.h"
 
@@ -109,6 +113,109 @@ TEST_F(IngestTest, WholeBufferRejectIsCountedAndKept) {
   EXPECT_EQ(dead_letter_->kept(), 1u);
   EXPECT_TRUE(worker->Flush().ok());
   EXPECT_TRUE(ReadAll().empty());
+}
+
+// A log that reports on appends later, from another thread, as Kafka's delivery reports do;
+// the appends themselves go to the real embedded log, and may be made to fail.
+class DeferredLog : public log::Log {
+ public:
+  explicit DeferredLog(log::Log* real) : real_(real) {}
+  ~DeferredLog() override { Release(); }
+  void AppendAsync(std::string_view topic, int32_t partition, std::span<const log::Record> records,
+                   std::function<void(const Status&)> done) override {
+    Status s = fail_ ? Status::Unavailable("broker away") : real_->Append(topic, partition, records);
+    std::lock_guard lock(mu_);
+    pending_.push_back([s, done = std::move(done)] { done(s); });
+  }
+  // Delivers the held reports on another thread, and waits for that thread.
+  void Release() {
+    std::vector<std::function<void()>> reports;
+    {
+      std::lock_guard lock(mu_);
+      reports.swap(pending_);
+    }
+    std::thread([&] {
+      for (auto& r : reports) r();
+    }).join();
+  }
+  size_t pending() {
+    std::lock_guard lock(mu_);
+    return pending_.size();
+  }
+  bool fail_ = false;
+
+  Status CreateTopic(const log::TopicConfig& c) override { return real_->CreateTopic(c); }
+  std::vector<std::string> Topics() const override { return real_->Topics(); }
+  int32_t Partitions(std::string_view t) const override { return real_->Partitions(t); }
+  Result<std::vector<log::PartitionInfo>> Describe(std::string_view t) const override { return real_->Describe(t); }
+  Status Append(std::string_view t, int32_t p, std::span<const log::Record> r, int64_t* first) override {
+    return real_->Append(t, p, r, first);
+  }
+  Result<std::unique_ptr<log::Consumer>> Subscribe(const std::string& g, const std::string& t) override {
+    return real_->Subscribe(g, t);
+  }
+  std::vector<std::string> Groups(std::string_view t) const override { return real_->Groups(t); }
+  Status Sync() override { return real_->Sync(); }
+
+ private:
+  log::Log* real_;
+  std::mutex mu_;
+  std::vector<std::function<void()>> pending_;
+};
+
+TEST_F(IngestTest, AsyncWorkerCountsReadingsWhenTheLogReportsNotBefore) {
+  DeferredLog deferred(log_.get());
+  Ingest ingest(&deferred, {}, dead_letter_.get(), &registry_);
+  auto worker = ingest.NewWorker("udp", Ingest::Acks::kAsync);
+  PaddedBuffer a;
+  a.Assign(R"({"timestamp":1705831560,"sensor_id":1,"temperature":20.1})" "\n"
+           R"({"timestamp":1705831560,"sensor_id":2,"temperature":19.0})" "\n"
+           R"({"timestamp":1705831561,"sensor_id":1,"temperature":20.2})");
+  worker->Add(a.view());
+  ASSERT_TRUE(worker->Flush().ok());
+  EXPECT_EQ(worker->queued(), 0u);
+  EXPECT_EQ(deferred.pending(), 2u);  // partitions 1 and 2, one append each
+  std::string before = registry_.Render();
+  EXPECT_NE(before.find("mare_source_readings_accepted_total{source=\"udp\"} 0"), std::string::npos) << before;
+
+  deferred.Release();
+  std::string after = registry_.Render();
+  EXPECT_NE(after.find("mare_source_readings_accepted_total{source=\"udp\"} 3"), std::string::npos) << after;
+  EXPECT_NE(after.find("mare_source_readings_lost_total{source=\"udp\"} 0"), std::string::npos) << after;
+  EXPECT_EQ(ReadAll().size(), 3u);
+
+  // The log fails: the readings are counted lost, with the failed appends.
+  deferred.fail_ = true;
+  a.Assign(R"({"timestamp":1705831562,"sensor_id":1,"temperature":20.3})");
+  worker->Add(a.view());
+  ASSERT_TRUE(worker->Flush().ok());
+  deferred.Release();
+  std::string failed = registry_.Render();
+  EXPECT_NE(failed.find("mare_source_readings_lost_total{source=\"udp\"} 1"), std::string::npos) << failed;
+  EXPECT_NE(failed.find("mare_source_append_errors_total{source=\"udp\"} 1"), std::string::npos) << failed;
+  EXPECT_NE(failed.find("mare_source_readings_accepted_total{source=\"udp\"} 3"), std::string::npos) << failed;
+}
+
+TEST_F(IngestTest, AsyncWorkerWaitsForTheLastReportWhenDestroyed) {
+  DeferredLog deferred(log_.get());
+  Ingest ingest(&deferred, {}, dead_letter_.get(), &registry_);
+  auto worker = ingest.NewWorker("udp", Ingest::Acks::kAsync);
+  PaddedBuffer a;
+  a.Assign(R"({"timestamp":1705831560,"sensor_id":1,"temperature":20.1})");
+  worker->Add(a.view());
+  ASSERT_TRUE(worker->Flush().ok());
+  std::atomic<bool> destroyed{false};
+  std::thread t([&] {
+    worker.reset();
+    destroyed = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(destroyed.load());  // one report outstanding
+  deferred.Release();
+  t.join();
+  EXPECT_TRUE(destroyed.load());
+  std::string m = registry_.Render();
+  EXPECT_NE(m.find("mare_source_readings_accepted_total{source=\"udp\"} 1"), std::string::npos) << m;
 }
 
 }  // namespace
