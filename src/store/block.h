@@ -21,9 +21,12 @@
 namespace mare::store {
 
 constexpr int64_t kHourMicros = 3'600'000'000;
+
+constexpr int64_t kDayMicros = 24 * kHourMicros;
 constexpr size_t kMaxBlockRows = 65'536;
 
 inline int64_t HourOf(int64_t ts) { return ts >= 0 ? ts - ts % kHourMicros : ts - ((ts % kHourMicros) + kHourMicros) % kHourMicros; }
+inline int64_t DayOf(int64_t ts) { return ts >= 0 ? ts - ts % kDayMicros : ts - ((ts % kDayMicros) + kDayMicros) % kDayMicros; }
 
 enum class FieldType : uint8_t { kNumber = 1, kText = 2 };
 

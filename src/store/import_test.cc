@@ -45,7 +45,8 @@ TEST(Import, EveryRowOnceThroughTheBatchesAndTheBackgroundWrites) {
 
   Store::Stats stats = (*store)->GetStats();
   EXPECT_EQ(stats.rows, 3 * 3600 * 5);
-  EXPECT_EQ(stats.segments, 3) << "one segment per hour after the final merge";
+  EXPECT_EQ(stats.segments, 1) << "one segment for the day after the final merge";
+  EXPECT_EQ(stats.blocks, 3 * 5) << "one block per sensor and hour";
   EXPECT_EQ(stats.memtable_rows, 0);
   auto snap = (*store)->GetSnapshot({});
   uint32_t status = *(*store)->schema().Find("status", FieldType::kText);

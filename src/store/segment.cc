@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <map>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -18,7 +20,9 @@
 namespace mare::store {
 namespace {
 
-constexpr char kMagic[8] = {'M', 'A', 'R', 'E', 'S', 'E', 'G', '1'};
+// Format 1: one hour per segment (read only). Format 2: a range of hours (written).
+constexpr char kMagicV1[8] = {'M', 'A', 'R', 'E', 'S', 'E', 'G', '1'};
+constexpr char kMagicV2[8] = {'M', 'A', 'R', 'E', 'S', 'E', 'G', '2'};
 constexpr size_t kFooterSize = 32;  // index_offset u64, index_length u64, index_crc u32, reserved u32, magic
 
 uint32_t Crc(std::string_view bytes) {
@@ -55,124 +59,210 @@ Status PreadAll(int fd, char* out, size_t n, uint64_t offset, const std::string&
 
 std::string SegmentFileName(uint64_t id) { return fmt::format("{:020d}.seg", id); }
 
-Status WriteSegment(const std::string& dir, const SegmentInfo& info, const Schema& schema,
-                    std::vector<EncodedBlock>* blocks, uint64_t* file_bytes) {
+SegmentWriter::SegmentWriter(std::string dir, uint64_t id) : dir_(std::move(dir)), id_(id) {
+  path_ = dir_ + "/" + SegmentFileName(id);
+  tmp_ = path_ + ".tmp";
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) error_ = Status::FromErrno("create " + tmp_, errno);
+}
+
+SegmentWriter::~SegmentWriter() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!finished_) ::unlink(tmp_.c_str());
+}
+
+Status SegmentWriter::Flush() {
+  if (error_.ok() && !pending_.empty()) error_ = WriteAll(fd_, pending_, tmp_);
+  pending_.clear();
+  return error_;
+}
+
+Status SegmentWriter::Add(EncodedBlock block) {
+  if (!error_.ok()) return error_;
+  BlockMeta& m = block.meta;
+  int64_t hour = HourOf(m.min_ts);
+  if (HourOf(m.max_ts) != hour) {
+    return error_ = Status::InvalidArgument(fmt::format("segment {}: a block spans hours", tmp_));
+  }
+  if (!metas_.empty()) {
+    const BlockMeta& prev = metas_.back();
+    int64_t prev_hour = HourOf(prev.min_ts);
+    if (hour < prev_hour || (hour == prev_hour && m.sensor_id < prev.sensor_id)) {
+      return error_ = Status::InvalidArgument(fmt::format("segment {}: blocks out of (hour, sensor) order", tmp_));
+    }
+  }
+  m.offset = offset_;
+  m.crc = Crc(block.bytes);
+  offset_ += block.bytes.size();
+  pending_.append(block.bytes);
+  metas_.push_back(std::move(m));
+  if (pending_.size() >= (4u << 20)) return Flush();
+  return Status::OK();
+}
+
+Status SegmentWriter::Finish(SegmentInfo info, const Schema& schema, uint64_t* file_bytes) {
+  if (!error_.ok()) return error_;
+  if (metas_.empty()) return Status::InvalidArgument(fmt::format("segment {}: no blocks", tmp_));
+  if (info.id != id_) return Status::InvalidArgument(fmt::format("segment {}: id {} given", tmp_, info.id));
+  info.min_hour = HourOf(metas_.front().min_ts);
+  info.max_hour = HourOf(metas_.back().min_ts);
   // Local field ids: the fields these blocks use, in store id order.
   std::map<uint32_t, uint32_t> local;
-  for (const auto& b : *blocks) {
-    for (const auto& c : b.meta.columns) local.emplace(c.field, 0);
+  for (const auto& m : metas_) {
+    for (const auto& c : m.columns) local.emplace(c.field, 0);
   }
   uint32_t next = 0;
   for (auto& [field, id] : local) id = next++;
 
-  std::string path = dir + "/" + SegmentFileName(info.id);
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::FromErrno("create " + tmp, errno);
-  Status s;
-  uint64_t offset = 0;
-  std::string pending;
-  for (auto& b : *blocks) {
-    b.meta.offset = offset;
-    b.meta.crc = Crc(b.bytes);
-    offset += b.bytes.size();
-    pending.append(b.bytes);
-    if (pending.size() >= (4u << 20)) {
-      s = WriteAll(fd, pending, tmp);
-      pending.clear();
-      if (!s.ok()) break;
-    }
-  }
   std::string index;
-  if (s.ok()) {
-    PutFixed64(&index, info.id);
-    PutFixed64(&index, static_cast<uint64_t>(info.hour));
-    PutVarint(&index, info.supersedes.size());
-    for (uint64_t id : info.supersedes) PutFixed64(&index, id);
-    PutVarint(&index, info.raw_offsets.size());
-    for (int64_t o : info.raw_offsets) PutFixed64(&index, static_cast<uint64_t>(o));
-    PutVarint(&index, local.size());
-    for (const auto& [field, id] : local) {
-      Field f = schema.Get(field);
-      PutString(&index, f.name);
-      index.push_back(static_cast<char>(f.type));
-    }
-    PutVarint(&index, blocks->size());
-    for (const auto& b : *blocks) {
-      const BlockMeta& m = b.meta;
-      PutFixed32(&index, m.sensor_id);
-      PutFixed32(&index, m.rows);
-      PutFixed64(&index, static_cast<uint64_t>(m.min_ts));
-      PutFixed64(&index, static_cast<uint64_t>(m.max_ts));
-      PutFixed64(&index, m.offset);
-      PutFixed32(&index, m.length);
-      PutFixed32(&index, m.crc);
-      PutFixed32(&index, m.ts_length);
-      PutVarint(&index, m.columns.size());
-      for (const auto& c : m.columns) {
-        PutVarint(&index, local[c.field]);
-        PutFixed32(&index, c.offset);
-        PutFixed32(&index, c.length);
-        const ColumnStats& st = c.stats;
-        PutFixed32(&index, st.count);
-        PutFixed64(&index, static_cast<uint64_t>(st.first_ts));
-        PutFixed64(&index, static_cast<uint64_t>(st.last_ts));
-        if (c.type == FieldType::kNumber) {
-          for (double d : {st.min, st.max, st.sum, st.m2, st.first, st.last}) PutDouble(&index, d);
-        } else {
-          PutString(&index, st.first_text);
-          PutString(&index, st.last_text);
-        }
+  PutFixed64(&index, info.id);
+  PutFixed64(&index, static_cast<uint64_t>(info.min_hour));
+  PutFixed64(&index, static_cast<uint64_t>(info.max_hour));
+  PutVarint(&index, info.supersedes.size());
+  for (uint64_t id : info.supersedes) PutFixed64(&index, id);
+  PutVarint(&index, info.raw_offsets.size());
+  for (int64_t o : info.raw_offsets) PutFixed64(&index, static_cast<uint64_t>(o));
+  PutVarint(&index, local.size());
+  for (const auto& [field, id] : local) {
+    Field f = schema.Get(field);
+    PutString(&index, f.name);
+    index.push_back(static_cast<char>(f.type));
+  }
+  PutVarint(&index, metas_.size());
+  for (const auto& m : metas_) {
+    PutFixed32(&index, m.sensor_id);
+    PutFixed32(&index, m.rows);
+    PutFixed64(&index, static_cast<uint64_t>(m.min_ts));
+    PutFixed64(&index, static_cast<uint64_t>(m.max_ts));
+    PutFixed64(&index, m.offset);
+    PutFixed32(&index, m.length);
+    PutFixed32(&index, m.crc);
+    PutFixed32(&index, m.ts_length);
+    PutVarint(&index, m.columns.size());
+    for (const auto& c : m.columns) {
+      PutVarint(&index, local[c.field]);
+      PutFixed32(&index, c.offset);
+      PutFixed32(&index, c.length);
+      const ColumnStats& st = c.stats;
+      PutFixed32(&index, st.count);
+      PutFixed64(&index, static_cast<uint64_t>(st.first_ts));
+      PutFixed64(&index, static_cast<uint64_t>(st.last_ts));
+      if (c.type == FieldType::kNumber) {
+        for (double d : {st.min, st.max, st.sum, st.m2, st.first, st.last}) PutDouble(&index, d);
+      } else {
+        PutString(&index, st.first_text);
+        PutString(&index, st.last_text);
       }
     }
-    std::string footer;
-    PutFixed64(&footer, offset);
-    PutFixed64(&footer, index.size());
-    PutFixed32(&footer, Crc(index));
-    PutFixed32(&footer, 0);
-    footer.append(kMagic, 8);
-    pending.append(index);
-    pending.append(footer);
-    s = WriteAll(fd, pending, tmp);
-    *file_bytes = offset + index.size() + footer.size();
   }
-  if (s.ok() && ::fsync(fd) != 0) s = Status::FromErrno("fsync " + tmp, errno);
-  ::close(fd);
-  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = Status::FromErrno("rename " + tmp, errno);
-  if (s.ok()) s = log::file::SyncDir(dir);
-  if (!s.ok()) ::unlink(tmp.c_str());
-  return s;
+  std::string footer;
+  PutFixed64(&footer, offset_);
+  PutFixed64(&footer, index.size());
+  PutFixed32(&footer, Crc(index));
+  PutFixed32(&footer, 0);
+  footer.append(kMagicV2, 8);
+  pending_.append(index);
+  pending_.append(footer);
+  MARE_RETURN_IF_ERROR(Flush());
+  *file_bytes = offset_ + index.size() + footer.size();
+  if (::fsync(fd_) != 0) return error_ = Status::FromErrno("fsync " + tmp_, errno);
+  int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) return error_ = Status::FromErrno("close " + tmp_, errno);
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) return error_ = Status::FromErrno("rename " + tmp_, errno);
+  finished_ = true;  // the .seg is complete; the directory's fsync makes it durable
+  return log::file::SyncDir(dir_);
+}
+
+struct Segment::File {
+  std::string path;
+  int fd = -1;
+  SegmentInfo info;
+  std::vector<BlockMeta> blocks;
+  std::vector<int64_t> rows_before;  // rows of blocks [0, i): a view's rows in O(1)
+  uint64_t file_bytes = 0;
+  ~File() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+Segment::Segment(std::shared_ptr<const File> file, size_t begin, size_t end) : file_(std::move(file)), begin_(begin), end_(end) {
+  rows_ = file_->rows_before[end] - file_->rows_before[begin];
+  if (begin < end) {
+    first_hour_ = HourOf(file_->blocks[begin].min_ts);
+    last_hour_ = HourOf(file_->blocks[end - 1].min_ts);
+  } else {
+    first_hour_ = file_->info.min_hour;
+    last_hour_ = file_->info.max_hour;
+  }
+}
+
+const SegmentInfo& Segment::info() const { return file_->info; }
+const std::string& Segment::path() const { return file_->path; }
+uint64_t Segment::file_bytes() const { return file_->file_bytes; }
+int64_t Segment::file_rows() const { return file_->rows_before.back(); }
+bool Segment::whole() const { return begin_ == 0 && end_ == file_->blocks.size(); }
+
+std::span<const BlockMeta> Segment::blocks() const {
+  return std::span<const BlockMeta>(file_->blocks.data() + begin_, end_ - begin_);
+}
+
+std::shared_ptr<const Segment> Segment::View(int64_t from_hour, int64_t to_hour) const {
+  const auto& all = file_->blocks;
+  auto hour_less = [](const BlockMeta& m, int64_t hour) { return HourOf(m.min_ts) < hour; };
+  auto begin = std::lower_bound(all.begin() + static_cast<std::ptrdiff_t>(begin_), all.begin() + static_cast<std::ptrdiff_t>(end_),
+                                from_hour, hour_less);
+  auto end = std::partition_point(begin, all.begin() + static_cast<std::ptrdiff_t>(end_),
+                                  [&](const BlockMeta& m) { return HourOf(m.min_ts) <= to_hour; });
+  size_t b = static_cast<size_t>(begin - all.begin()), e = static_cast<size_t>(end - all.begin());
+  if (b == e) return nullptr;
+  if (b == begin_ && e == end_) return shared_from_this();
+  return std::shared_ptr<const Segment>(new Segment(file_, b, e));
 }
 
 Result<std::shared_ptr<Segment>> Segment::Open(const std::string& path, Schema* schema) {
-  std::shared_ptr<Segment> seg(new Segment());
-  seg->path_ = path;
-  seg->fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (seg->fd_ < 0) return Status::FromErrno("open " + path, errno);
+  auto file = std::make_shared<File>();
+  file->path = path;
+  file->fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (file->fd < 0) return Status::FromErrno("open " + path, errno);
   struct stat st;
-  if (::fstat(seg->fd_, &st) != 0) return Status::FromErrno("stat " + path, errno);
-  seg->file_bytes_ = static_cast<uint64_t>(st.st_size);
+  if (::fstat(file->fd, &st) != 0) return Status::FromErrno("stat " + path, errno);
+  file->file_bytes = static_cast<uint64_t>(st.st_size);
   auto corrupt = [&](const std::string& what) { return Status::Corruption(fmt::format("store segment {}: {}", path, what)); };
-  if (seg->file_bytes_ < kFooterSize) return corrupt("shorter than its footer");
+  if (file->file_bytes < kFooterSize) return corrupt("shorter than its footer");
   char footer[kFooterSize];
-  MARE_RETURN_IF_ERROR(PreadAll(seg->fd_, footer, kFooterSize, seg->file_bytes_ - kFooterSize, path));
-  if (std::memcmp(footer + 24, kMagic, 8) != 0) return corrupt("no segment magic at its end");
+  MARE_RETURN_IF_ERROR(PreadAll(file->fd, footer, kFooterSize, file->file_bytes - kFooterSize, path));
+  bool v1 = std::memcmp(footer + 24, kMagicV1, 8) == 0;
+  if (!v1 && std::memcmp(footer + 24, kMagicV2, 8) != 0) {
+    if (std::memcmp(footer + 24, kMagicV2, 7) == 0) {
+      return corrupt(fmt::format("segment format version {} is newer than this mare reads (1 and 2); upgrade mare",
+                                 std::string_view(footer + 31, 1)));
+    }
+    return corrupt("no segment magic at its end");
+  }
   Reader f(std::string_view(footer, kFooterSize));
   uint64_t index_offset = 0, index_length = 0;
   uint32_t index_crc = 0;
   f.Fixed64(&index_offset);
   f.Fixed64(&index_length);
   f.Fixed32(&index_crc);
-  if (index_offset + index_length + kFooterSize != seg->file_bytes_) return corrupt("index does not end at the footer");
+  if (index_offset + index_length + kFooterSize != file->file_bytes) return corrupt("index does not end at the footer");
   std::string index(index_length, '\0');
-  MARE_RETURN_IF_ERROR(PreadAll(seg->fd_, index.data(), index_length, index_offset, path));
+  MARE_RETURN_IF_ERROR(PreadAll(file->fd, index.data(), index_length, index_offset, path));
   if (Crc(index) != index_crc) return corrupt("index checksum mismatch");
 
   Reader r(index);
-  SegmentInfo& info = seg->info_;
-  uint64_t n = 0, hour = 0;
-  bool ok = r.Fixed64(&info.id) && r.Fixed64(&hour) && r.Varint(&n) && n < (1u << 20);
-  info.hour = static_cast<int64_t>(hour);
+  SegmentInfo& info = file->info;
+  uint64_t n = 0, min_hour = 0, max_hour = 0;
+  bool ok = r.Fixed64(&info.id) && r.Fixed64(&min_hour);
+  if (v1) {
+    max_hour = min_hour;
+  } else {
+    ok = ok && r.Fixed64(&max_hour);
+  }
+  ok = ok && r.Varint(&n) && n < (1u << 20);
+  info.min_hour = static_cast<int64_t>(min_hour);
+  info.max_hour = static_cast<int64_t>(max_hour);
   for (uint64_t i = 0; ok && i < n; ++i) {
     uint64_t id = 0;
     ok = r.Fixed64(&id);
@@ -193,12 +283,21 @@ Result<std::shared_ptr<Segment>> Segment::Open(const std::string& path, Schema* 
     if (ok) fields.emplace_back(schema->Intern(name, static_cast<FieldType>(type)), static_cast<FieldType>(type));
   }
   ok = ok && r.Varint(&n) && n < (1u << 28);
+  file->rows_before.push_back(0);
+  int64_t prev_hour = std::numeric_limits<int64_t>::min();
   for (uint64_t i = 0; ok && i < n; ++i) {
     BlockMeta m;
     uint64_t columns = 0;
     ok = r.Fixed32(&m.sensor_id) && r.Fixed32(&m.rows) && r.Int64(&m.min_ts) && r.Int64(&m.max_ts) && r.Fixed64(&m.offset) &&
          r.Fixed32(&m.length) && r.Fixed32(&m.crc) && r.Fixed32(&m.ts_length) && r.Varint(&columns) && columns <= fields.size();
     ok = ok && m.offset + m.length <= index_offset && m.ts_length <= m.length && m.rows > 0 && m.min_ts <= m.max_ts;
+    if (!ok) break;
+    // Views rely on this: every block in one hour of [min_hour, max_hour], in hour order.
+    int64_t hour = HourOf(m.min_ts);
+    if (HourOf(m.max_ts) != hour || hour < prev_hour || hour < info.min_hour || hour > info.max_hour) {
+      return corrupt(fmt::format("block {} (sensor {}) is outside the segment's hours or out of order", i, m.sensor_id));
+    }
+    prev_hour = hour;
     for (uint64_t c = 0; ok && c < columns; ++c) {
       ColumnMeta col;
       uint64_t local = 0;
@@ -206,38 +305,37 @@ Result<std::shared_ptr<Segment>> Segment::Open(const std::string& path, Schema* 
       if (!ok) break;
       col.field = fields[local].first;
       col.type = fields[local].second;
-      ColumnStats& st = col.stats;
-      ok = r.Fixed32(&st.count) && r.Int64(&st.first_ts) && r.Int64(&st.last_ts) &&
+      ColumnStats& cs = col.stats;
+      ok = r.Fixed32(&cs.count) && r.Int64(&cs.first_ts) && r.Int64(&cs.last_ts) &&
            static_cast<uint64_t>(col.offset) + col.length <= m.length;
       if (ok && col.type == FieldType::kNumber) {
-        ok = r.Double(&st.min) && r.Double(&st.max) && r.Double(&st.sum) && r.Double(&st.m2) && r.Double(&st.first) &&
-             r.Double(&st.last);
+        ok = r.Double(&cs.min) && r.Double(&cs.max) && r.Double(&cs.sum) && r.Double(&cs.m2) && r.Double(&cs.first) &&
+             r.Double(&cs.last);
       } else if (ok) {
         std::string_view a, b;
         ok = r.String(&a) && r.String(&b);
-        st.first_text.assign(a);
-        st.last_text.assign(b);
+        cs.first_text.assign(a);
+        cs.last_text.assign(b);
       }
       m.columns.push_back(std::move(col));
     }
     std::sort(m.columns.begin(), m.columns.end(), [](const ColumnMeta& a, const ColumnMeta& b) { return a.field < b.field; });
-    seg->rows_ += m.rows;
-    seg->blocks_.push_back(std::move(m));
+    file->rows_before.push_back(file->rows_before.back() + m.rows);
+    file->blocks.push_back(std::move(m));
   }
   if (!ok || r.remaining() != 0) return corrupt("index is malformed");
-  return seg;
-}
-
-Segment::~Segment() {
-  if (fd_ >= 0) ::close(fd_);
+  size_t blocks = file->blocks.size();
+  return std::shared_ptr<Segment>(new Segment(std::move(file), 0, blocks));
 }
 
 Status Segment::ReadBlock(size_t i, std::string* bytes) const {
-  const BlockMeta& m = blocks_.at(i);
+  if (i >= end_ - begin_) return Status::InvalidArgument(fmt::format("store segment {}: no block {}", file_->path, i));
+  const BlockMeta& m = file_->blocks[begin_ + i];
   bytes->resize(m.length);
-  MARE_RETURN_IF_ERROR(PreadAll(fd_, bytes->data(), m.length, m.offset, path_));
+  MARE_RETURN_IF_ERROR(PreadAll(file_->fd, bytes->data(), m.length, m.offset, file_->path));
   if (Crc(*bytes) != m.crc) {
-    return Status::Corruption(fmt::format("store segment {}: block {} (sensor {}) checksum mismatch", path_, i, m.sensor_id));
+    return Status::Corruption(
+        fmt::format("store segment {}: block {} (sensor {}) checksum mismatch", file_->path, begin_ + i, m.sensor_id));
   }
   return Status::OK();
 }

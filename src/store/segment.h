@@ -1,16 +1,22 @@
-// Segments: immutable files of blocks, all within one UTC hour (docs/formats/store.md). A flush
-// of the memtable writes one segment per hour it holds; compaction merges an hour's segments
-// into one. A segment names the segments it replaces and the raw-topic position it reflects,
-// so that the directory alone says what is live and where ingestion resumes.
+// Segments: immutable files of blocks (docs/formats/store.md). Each block lies within one UTC
+// hour; a segment's blocks are ordered by hour, then sensor, then time, so the blocks of a range
+// of hours are one run of its index. A flush of the memtable writes one segment whatever the
+// hours it holds, a merge one segment from several. A segment names the segments it replaces
+// and the raw-topic position it reflects, so that the directory alone says what is live and
+// where ingestion resumes.
 //
-//   Status s = WriteSegment(dir, info, schema, &blocks);
+//   SegmentWriter w(dir, id);
+//   w.Add(std::move(block));                       // in (hour, sensor, time) order
+//   w.Finish(info, schema, &file_bytes);           // fsync, rename, fsync of the directory
 //   auto seg = Segment::Open(dir + "/00000000000000000042.seg", &schema);   // Result<shared_ptr>
+//   auto day = (*seg)->View(t0, t0 + 23 * kHourMicros);   // its blocks of those hours
 //   std::string bytes;
-//   (*seg)->ReadBlock(0, &bytes);
+//   day->ReadBlock(0, &bytes);
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -22,42 +28,76 @@ namespace mare::store {
 
 struct SegmentInfo {
   uint64_t id = 0;
-  int64_t hour = 0;                  // the UTC hour every block lies in (its start, microseconds)
-  std::vector<uint64_t> supersedes;  // segments this one replaces (compaction inputs)
+  int64_t min_hour = 0;              // the first and last UTC hour its blocks lie in (starts, microseconds)
+  int64_t max_hour = 0;
+  std::vector<uint64_t> supersedes;  // segments this one replaces (compaction and retention inputs)
   std::vector<int64_t> raw_offsets;  // raw-topic next offset per partition it reflects (-1: none)
 };
 
 std::string SegmentFileName(uint64_t id);  // "00000000000000000042.seg"
 
-// Writes the blocks (sorted by sensor, then time) as dir/<id>.seg: a temporary file, fsync,
-// rename, fsync of the directory. Sets each block's offset and crc. *file_bytes gets the size.
-Status WriteSegment(const std::string& dir, const SegmentInfo& info, const Schema& schema,
-                    std::vector<EncodedBlock>* blocks, uint64_t* file_bytes);
-
-class Segment {
+// Writes dir/<id>.seg block by block: blocks go to <id>.seg.tmp as they come (only their index
+// entries stay in memory); Finish writes the index and footer, fsyncs, renames and fsyncs the
+// directory. A writer dropped before Finish (or whose Finish failed) removes its temporary file.
+class SegmentWriter {
  public:
-  // Reads and checks the footer and index; field names are interned into *schema.
-  static Result<std::shared_ptr<Segment>> Open(const std::string& path, Schema* schema);
-  ~Segment();
+  SegmentWriter(std::string dir, uint64_t id);
+  ~SegmentWriter();
+  SegmentWriter(const SegmentWriter&) = delete;
+  SegmentWriter& operator=(const SegmentWriter&) = delete;
 
-  const SegmentInfo& info() const { return info_; }
-  const std::vector<BlockMeta>& blocks() const { return blocks_; }
-  uint64_t file_bytes() const { return file_bytes_; }
-  const std::string& path() const { return path_; }
-  int64_t rows() const { return rows_; }
+  // Blocks must come in (hour, sensor, min_ts) order, each within one hour.
+  Status Add(EncodedBlock block);
+  size_t blocks() const { return metas_.size(); }
+  // info.id must be the writer's; min_hour and max_hour are set from the blocks (at least one).
+  Status Finish(SegmentInfo info, const Schema& schema, uint64_t* file_bytes);
+
+ private:
+  Status Flush();
+
+  std::string dir_, path_, tmp_;
+  uint64_t id_;
+  int fd_ = -1;
+  Status error_;
+  bool finished_ = false;
+  uint64_t offset_ = 0;
+  std::string pending_;
+  std::vector<BlockMeta> metas_;
+};
+
+// An open segment file, or a view of the blocks of some of its hours. Views share the file's
+// descriptor and index; blocks() and ReadBlock number the view's blocks from 0.
+class Segment : public std::enable_shared_from_this<Segment> {
+ public:
+  // Reads and checks the footer and index (format 1 or 2); field names are interned into *schema.
+  static Result<std::shared_ptr<Segment>> Open(const std::string& path, Schema* schema);
+
+  const SegmentInfo& info() const;  // the file's
+  const std::string& path() const;
+  uint64_t file_bytes() const;
+  int64_t file_rows() const;        // rows of the whole file
+  std::span<const BlockMeta> blocks() const;
+  int64_t rows() const { return rows_; }  // rows of this view
+  // The hours of the view's first and last blocks (the file's min_hour/max_hour when empty).
+  int64_t first_hour() const { return first_hour_; }
+  int64_t last_hour() const { return last_hour_; }
+  bool whole() const;  // the view holds every block of its file
+
+  // The blocks of this view within hours [from_hour, to_hour] (hour starts): this segment
+  // itself when that is all of them, nullptr when none.
+  std::shared_ptr<const Segment> View(int64_t from_hour, int64_t to_hour) const;
 
   // Reads block i's bytes and checks its CRC. Works after the file was unlinked (the store
   // unlinks replaced segments at once; readers that still hold one keep its descriptor).
   Status ReadBlock(size_t i, std::string* bytes) const;
 
  private:
-  Segment() = default;
-  std::string path_;
-  int fd_ = -1;
-  SegmentInfo info_;
-  std::vector<BlockMeta> blocks_;
-  uint64_t file_bytes_ = 0;
+  struct File;
+  Segment(std::shared_ptr<const File> file, size_t begin, size_t end);
+  std::shared_ptr<const File> file_;
+  size_t begin_ = 0, end_ = 0;
   int64_t rows_ = 0;
+  int64_t first_hour_ = 0, last_hour_ = 0;
 };
 
 }  // namespace mare::store

@@ -58,6 +58,17 @@ void MaxInto(std::vector<int64_t>* into, const std::vector<int64_t>& from) {
   for (size_t i = 0; i < from.size(); ++i) (*into)[i] = std::max((*into)[i], from[i]);
 }
 
+// HourOf, clamped at the ends of int64 (a filter's open bounds).
+int64_t HourFloor(int64_t ts) {
+  if (ts < std::numeric_limits<int64_t>::min() + kHourMicros) return std::numeric_limits<int64_t>::min();
+  return HourOf(ts);
+}
+
+bool BeforeInStore(const std::shared_ptr<const Segment>& a, const std::shared_ptr<const Segment>& b) {
+  if (a->first_hour() != b->first_hour()) return a->first_hour() < b->first_hour();
+  return a->info().id < b->info().id;
+}
+
 int Tier(int64_t rows) {
   int tier = 0;
   while (rows >= 4096) {
@@ -140,7 +151,7 @@ Status Store::Recover() {
       }
       continue;
     }
-    segments_[s->info().hour].push_back(s);
+    segments_.push_back(s);
     MaxInto(&raw_offsets_, s->info().raw_offsets);
   }
   if (removed) MARE_RETURN_IF_ERROR(log::file::SyncDir(options_.dir));
@@ -209,54 +220,60 @@ std::vector<int64_t> Store::raw_offsets() const {
   return raw_offsets_;
 }
 
-Status Store::WriteBuffers(std::vector<RowBuffer*>& buffers, int64_t hour, std::vector<uint64_t> supersedes,
-                           std::vector<int64_t> raw_offsets, std::shared_ptr<const Segment>* out) {
-  std::sort(buffers.begin(), buffers.end(), [](const RowBuffer* a, const RowBuffer* b) { return a->sensor_id() < b->sensor_id(); });
-  std::vector<EncodedBlock> blocks;
-  for (RowBuffer* rows : buffers) {
-    for (size_t begin = 0; begin < rows->size(); begin += kMaxBlockRows) {
-      blocks.push_back(EncodeBlock(*rows, begin, std::min(rows->size(), begin + kMaxBlockRows)));
-    }
-  }
+Status Store::FinishSegment(SegmentWriter* writer, uint64_t id, std::vector<uint64_t> supersedes,
+                            std::vector<int64_t> raw_offsets, std::shared_ptr<const Segment>* out) {
   SegmentInfo info;
-  info.id = next_segment_id_.fetch_add(1);
-  info.hour = hour;
+  info.id = id;
   info.supersedes = std::move(supersedes);
   info.raw_offsets = std::move(raw_offsets);
   uint64_t bytes = 0;
-  MARE_RETURN_IF_ERROR(WriteSegment(options_.dir, info, schema_, &blocks, &bytes));
+  MARE_RETURN_IF_ERROR(writer->Finish(std::move(info), schema_, &bytes));
   bytes_written_->Add(bytes);
-  auto seg = Segment::Open(options_.dir + "/" + SegmentFileName(info.id), &schema_);
+  auto seg = Segment::Open(options_.dir + "/" + SegmentFileName(id), &schema_);
   if (!seg) return seg.status();
   *out = *seg;
   return Status::OK();
+}
+
+Status Store::WriteBuffers(std::vector<RowBuffer*> buffers, std::vector<uint64_t> supersedes, std::vector<int64_t> raw_offsets,
+                           std::shared_ptr<const Segment>* out) {
+  std::erase_if(buffers, [](const RowBuffer* rows) { return rows->size() == 0; });
+  if (buffers.empty()) return Status::InvalidArgument("store: a segment with no rows");
+  std::sort(buffers.begin(), buffers.end(), [](const RowBuffer* a, const RowBuffer* b) {
+    int64_t ha = HourOf(a->ts().front()), hb = HourOf(b->ts().front());
+    return ha != hb ? ha < hb : a->sensor_id() < b->sensor_id();
+  });
+  uint64_t id = next_segment_id_.fetch_add(1);
+  SegmentWriter writer(options_.dir, id);
+  for (RowBuffer* rows : buffers) {
+    for (size_t begin = 0; begin < rows->size(); begin += kMaxBlockRows) {
+      MARE_RETURN_IF_ERROR(writer.Add(EncodeBlock(*rows, begin, std::min(rows->size(), begin + kMaxBlockRows))));
+    }
+  }
+  return FinishSegment(&writer, id, std::move(supersedes), std::move(raw_offsets), out);
 }
 
 Status Store::Flush(const std::vector<int64_t>& raw_offsets, int64_t before_hour) {
   int64_t start = MonotonicMicros();
   // The writer is the only thread that changes the memtable, so it may read it unlocked here;
   // sorting changes it, so that happens under the lock.
-  std::map<int64_t, std::vector<RowBuffer*>> by_hour;
+  std::vector<RowBuffer*> buffers;
+  std::vector<int64_t> days;
   {
     std::unique_lock lock(mu_);
     for (auto& [key, rows] : memtable_) {
-      if (key.hour >= before_hour) continue;
+      if (key.hour >= before_hour || rows.size() == 0) continue;
       rows.SortByTime();
-      by_hour[key.hour].push_back(&rows);
+      buffers.push_back(&rows);
+      days.push_back(DayOf(key.hour));
     }
   }
-  std::vector<std::shared_ptr<const Segment>> written;
-  for (auto& [hour, buffers] : by_hour) {
-    std::shared_ptr<const Segment> seg;
-    Status s = WriteBuffers(buffers, hour, {}, raw_offsets, &seg);
-    if (!s.ok()) {
-      // Segments already written are complete and name the same position: keep them, since
-      // the memtable still holds their rows they would be counted twice. Remove them instead.
-      for (const auto& w : written) ::unlink(w->path().c_str());
-      return s;
-    }
-    written.push_back(seg);
-  }
+  std::sort(days.begin(), days.end());
+  days.erase(std::unique(days.begin(), days.end()), days.end());
+  // One segment, however many hours: it is complete or absent, so the position it records
+  // never covers rows that are not on disk.
+  std::shared_ptr<const Segment> written;
+  if (!buffers.empty()) MARE_RETURN_IF_ERROR(WriteBuffers(std::move(buffers), {}, raw_offsets, &written));
   std::vector<int64_t> position;
   {
     std::shared_lock lock(mu_);
@@ -276,9 +293,10 @@ Status Store::Flush(const std::vector<int64_t>& raw_offsets, int64_t before_hour
     }
     raw_offsets_ = position;
     int64_t now = MonotonicMicros();
-    for (const auto& w : written) last_write_us_[w->info().hour] = now;
+    std::erase_if(last_write_us_, [&](const auto& e) { return now - e.second >= options_.compaction_quiet_us; });
+    for (int64_t day : days) last_write_us_[day] = now;
   }
-  Install(written, {});
+  if (written) Install({written}, {});
   flushes_->Add();
   flush_seconds_->Observe(static_cast<double>(MonotonicMicros() - start) / 1e6);
   return Status::OK();
@@ -304,72 +322,89 @@ std::vector<Store::TakenHour> Store::TakeHoursBefore(int64_t before_hour) {
 }
 
 Status Store::WriteTaken(std::vector<TakenHour>* hours) {
-  std::vector<std::shared_ptr<const Segment>> written;
+  std::vector<RowBuffer*> buffers;
   for (auto& h : *hours) {
-    std::vector<RowBuffer*> buffers;
     for (auto& b : h.buffers) {
+      if (b.size() == 0) continue;
       b.SortByTime();
       buffers.push_back(&b);
     }
-    std::shared_ptr<const Segment> seg;
-    MARE_RETURN_IF_ERROR(WriteBuffers(buffers, h.hour, {}, {}, &seg));
-    written.push_back(seg);
   }
-  Install(written, {});
+  if (buffers.empty()) return Status::OK();
+  std::shared_ptr<const Segment> seg;
+  MARE_RETURN_IF_ERROR(WriteBuffers(std::move(buffers), {}, {}, &seg));
+  Install({seg}, {});
   flushes_->Add();
   return Status::OK();
 }
 
 void Store::Install(const std::vector<std::shared_ptr<const Segment>>& added, const std::vector<uint64_t>& removed) {
   std::unique_lock lock(mu_);
-  for (const auto& s : added) segments_[s->info().hour].push_back(s);
-  for (auto it = segments_.begin(); it != segments_.end();) {
-    auto& list = it->second;
-    std::erase_if(list, [&](const auto& s) { return std::find(removed.begin(), removed.end(), s->info().id) != removed.end(); });
-    it = list.empty() ? segments_.erase(it) : std::next(it);
-  }
+  std::erase_if(segments_, [&](const auto& s) { return std::find(removed.begin(), removed.end(), s->info().id) != removed.end(); });
+  segments_.insert(segments_.end(), added.begin(), added.end());
+  std::sort(segments_.begin(), segments_.end(), BeforeInStore);
 }
 
-Status Store::MergeHour(int64_t hour, const std::vector<std::shared_ptr<const Segment>>& inputs) {
-  std::map<uint32_t, RowBuffer> by_sensor;
-  std::string bytes;
-  std::vector<int64_t> ts;
-  std::vector<ColumnValues> columns;
+Status Store::MergeSegments(std::vector<std::shared_ptr<const Segment>> inputs) {
+  // Inputs in the order they were written, so that readings with equal timestamps keep their
+  // arrival order through the stable sort below.
+  std::sort(inputs.begin(), inputs.end(), [](const auto& a, const auto& b) { return a->info().id < b->info().id; });
   std::vector<uint64_t> ids;
   std::vector<int64_t> offsets;
   for (const auto& seg : inputs) {
     ids.push_back(seg->info().id);
     MaxInto(&offsets, seg->info().raw_offsets);
-    for (size_t b = 0; b < seg->blocks().size(); ++b) {
-      const BlockMeta& m = seg->blocks()[b];
-      MARE_RETURN_IF_ERROR(seg->ReadBlock(b, &bytes));
-      MARE_RETURN_IF_ERROR(DecodeBlockTimestamps(m, bytes, &ts));
-      columns.resize(m.columns.size());
-      for (size_t c = 0; c < m.columns.size(); ++c) {
-        MARE_RETURN_IF_ERROR(DecodeBlockColumn(m, bytes, m.columns[c].field, m.columns[c].type, &columns[c]));
-      }
-      RowBuffer& rows = by_sensor.try_emplace(m.sensor_id, m.sensor_id).first->second;
-      for (size_t i = 0; i < ts.size(); ++i) {
-        rows.AddRow(ts[i]);
+  }
+  uint64_t id = next_segment_id_.fetch_add(1);
+  SegmentWriter writer(options_.dir, id);
+  // Every input lists its blocks by hour: merge one hour at a time, so memory holds an hour.
+  std::vector<size_t> next(inputs.size(), 0);
+  std::string bytes;
+  std::vector<int64_t> ts;
+  std::vector<ColumnValues> columns;
+  while (true) {
+    int64_t hour = std::numeric_limits<int64_t>::max();
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      auto blocks = inputs[i]->blocks();
+      if (next[i] < blocks.size()) hour = std::min(hour, HourOf(blocks[next[i]].min_ts));
+    }
+    if (hour == std::numeric_limits<int64_t>::max()) break;
+    std::map<uint32_t, RowBuffer> by_sensor;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const Segment& seg = *inputs[i];
+      auto blocks = seg.blocks();
+      for (; next[i] < blocks.size() && HourOf(blocks[next[i]].min_ts) == hour; ++next[i]) {
+        const BlockMeta& m = blocks[next[i]];
+        MARE_RETURN_IF_ERROR(seg.ReadBlock(next[i], &bytes));
+        MARE_RETURN_IF_ERROR(DecodeBlockTimestamps(m, bytes, &ts));
+        columns.resize(m.columns.size());
         for (size_t c = 0; c < m.columns.size(); ++c) {
-          const ColumnValues& v = columns[c];
-          if (!v.valid.empty() && !v.valid[i]) continue;
-          if (m.columns[c].type == FieldType::kNumber) {
-            rows.SetNumber(m.columns[c].field, v.numbers[i]);
-          } else {
-            rows.SetText(m.columns[c].field, v.texts[i]);
+          MARE_RETURN_IF_ERROR(DecodeBlockColumn(m, bytes, m.columns[c].field, m.columns[c].type, &columns[c]));
+        }
+        RowBuffer& rows = by_sensor.try_emplace(m.sensor_id, m.sensor_id).first->second;
+        for (size_t r = 0; r < ts.size(); ++r) {
+          rows.AddRow(ts[r]);
+          for (size_t c = 0; c < m.columns.size(); ++c) {
+            const ColumnValues& v = columns[c];
+            if (!v.valid.empty() && !v.valid[r]) continue;
+            if (m.columns[c].type == FieldType::kNumber) {
+              rows.SetNumber(m.columns[c].field, v.numbers[r]);
+            } else {
+              rows.SetText(m.columns[c].field, v.texts[r]);
+            }
           }
         }
       }
     }
-  }
-  std::vector<RowBuffer*> buffers;
-  for (auto& [sensor, rows] : by_sensor) {
-    rows.SortByTime();
-    buffers.push_back(&rows);
+    for (auto& [sensor, rows] : by_sensor) {
+      rows.SortByTime();
+      for (size_t begin = 0; begin < rows.size(); begin += kMaxBlockRows) {
+        MARE_RETURN_IF_ERROR(writer.Add(EncodeBlock(rows, begin, std::min(rows.size(), begin + kMaxBlockRows))));
+      }
+    }
   }
   std::shared_ptr<const Segment> merged;
-  MARE_RETURN_IF_ERROR(WriteBuffers(buffers, hour, ids, offsets, &merged));
+  MARE_RETURN_IF_ERROR(FinishSegment(&writer, id, ids, offsets, &merged));
   Install({merged}, ids);
   // The merged segment names its inputs, so a crash from here on still leaves one live copy.
   for (const auto& seg : inputs) ::unlink(seg->path().c_str());
@@ -380,32 +415,85 @@ Status Store::MergeHour(int64_t hour, const std::vector<std::shared_ptr<const Se
 
 Status Store::Compact(bool all) {
   std::lock_guard compaction(compaction_mu_);
-  std::vector<std::pair<int64_t, std::vector<std::shared_ptr<const Segment>>>> work;
-  {
-    std::shared_lock lock(mu_);
-    int64_t now = MonotonicMicros();
-    for (const auto& [hour, list] : segments_) {
-      if (list.size() < 2) continue;
-      auto written = last_write_us_.find(hour);
-      bool quiet = written == last_write_us_.end() || now - written->second >= options_.compaction_quiet_us;
-      if (all || quiet) {
-        work.emplace_back(hour, list);
-        continue;
+  // all: until nothing is left to merge (a day merged may then be packed with its neighbours).
+  for (bool again = true; again;) {
+    std::vector<std::vector<std::shared_ptr<const Segment>>> work;
+    {
+      std::shared_lock lock(mu_);
+      int64_t now = MonotonicMicros();
+      // Quiet: no flush wrote into any day of these hours for compaction_quiet_us.
+      auto quiet = [&](int64_t first_hour, int64_t last_hour) {
+        if (all) return true;
+        for (auto it = last_write_us_.lower_bound(DayOf(first_hour)); it != last_write_us_.end() && it->first <= last_hour; ++it) {
+          if (now - it->second < options_.compaction_quiet_us) return false;
+        }
+        return true;
+      };
+      // 1. A day's segments (those within one UTC day): merged all at once when the day is quiet,
+      //    else by tiers of similar size, as flushes come.
+      std::map<int64_t, std::vector<std::shared_ptr<const Segment>>> days;
+      for (const auto& s : segments_) {
+        if (DayOf(s->first_hour()) == DayOf(s->last_hour())) days[DayOf(s->first_hour())].push_back(s);
       }
-      std::map<int, std::vector<std::shared_ptr<const Segment>>> tiers;
-      for (const auto& s : list) tiers[Tier(s->rows())].push_back(s);
-      for (auto& [tier, same] : tiers) {
-        if (same.size() >= std::max<size_t>(2, options_.compaction_fanin)) {
-          work.emplace_back(hour, same);
-          break;
+      std::vector<uint64_t> taken;
+      auto take = [&](const std::vector<std::shared_ptr<const Segment>>& inputs) {
+        work.push_back(inputs);
+        for (const auto& s : inputs) taken.push_back(s->info().id);
+      };
+      for (const auto& [day, list] : days) {
+        if (list.size() < 2) continue;
+        if (quiet(day, day + kDayMicros - kHourMicros)) {
+          // A few late readings do not rewrite a whole big day: its largest segment joins only
+          // when the others hold an eighth of its rows.
+          auto largest = std::max_element(list.begin(), list.end(), [](const auto& a, const auto& b) { return a->rows() < b->rows(); });
+          int64_t others = 0;
+          for (const auto& s : list) others += s->rows();
+          others -= (*largest)->rows();
+          if (others * 8 >= (*largest)->rows()) {
+            take(list);
+          } else if (list.size() >= 3) {
+            std::vector<std::shared_ptr<const Segment>> rest = list;
+            rest.erase(rest.begin() + (largest - list.begin()));
+            take(rest);
+          }
+          continue;
+        }
+        std::map<int, std::vector<std::shared_ptr<const Segment>>> tiers;
+        for (const auto& s : list) tiers[Tier(s->rows())].push_back(s);
+        for (auto& [tier, same] : tiers) {
+          if (same.size() >= std::max<size_t>(2, options_.compaction_fanin)) {
+            take(same);
+            break;
+          }
         }
       }
+      // 2. Small quiet segments, whatever days they span, in order of time: packed into segments
+      //    of up to compaction_pack_rows (an archive's sparse hours, a day of a few readings).
+      const int64_t pack = std::max<int64_t>(options_.compaction_pack_rows, 4);
+      std::vector<std::shared_ptr<const Segment>> group;
+      int64_t group_rows = 0;
+      auto close_group = [&] {
+        if (group.size() >= 2) take(group);
+        group.clear();
+        group_rows = 0;
+      };
+      for (const auto& s : segments_) {
+        if (s->rows() >= pack / 4 || std::find(taken.begin(), taken.end(), s->info().id) != taken.end() ||
+            !quiet(s->first_hour(), s->last_hour())) {
+          continue;
+        }
+        if (group_rows + s->rows() > pack) close_group();
+        group.push_back(s);
+        group_rows += s->rows();
+      }
+      close_group();
     }
-  }
-  for (const auto& [hour, inputs] : work) {
-    MARE_RETURN_IF_ERROR(MergeHour(hour, inputs));
-    std::lock_guard lock(stop_mu_);
-    if (stopping_) break;
+    again = all && !work.empty();
+    for (auto& inputs : work) {
+      MARE_RETURN_IF_ERROR(MergeSegments(std::move(inputs)));
+      std::lock_guard lock(stop_mu_);
+      if (stopping_) return Status::OK();
+    }
   }
   return Status::OK();
 }
@@ -424,21 +512,30 @@ void Store::CompactionLoop() {
 
 Result<int64_t> Store::ApplyRetention(int64_t now_us) {
   if (options_.retention_us <= 0) return int64_t{0};
-  int64_t cutoff = now_us - options_.retention_us;
+  // Hour h is past when h + 1h <= cutoff, that is when h < HourOf(cutoff).
+  int64_t floor = HourOf(now_us - options_.retention_us);
   std::lock_guard compaction(compaction_mu_);
-  std::vector<std::shared_ptr<const Segment>> expired;
+  std::vector<std::shared_ptr<const Segment>> expired, rewrite;
   int64_t dropped = 0;
   {
     std::unique_lock lock(mu_);
-    for (const auto& [hour, list] : segments_) {
-      if (hour + kHourMicros > cutoff) break;
-      for (const auto& s : list) {
+    retention_floor_ = std::max(retention_floor_, floor);
+    for (auto& s : segments_) {
+      if (s->first_hour() >= floor) continue;
+      auto rest = s->View(floor, std::numeric_limits<int64_t>::max());
+      if (rest == nullptr) {
         expired.push_back(s);
         dropped += s->rows();
+        continue;
       }
+      // Queries no longer see the past hours; the file keeps them until it goes or is rewritten.
+      dropped += s->rows() - rest->rows();
+      s = rest;
+      if (2 * (s->file_rows() - s->rows()) >= s->file_rows()) rewrite.push_back(s);
     }
+    std::sort(segments_.begin(), segments_.end(), BeforeInStore);
     for (auto it = memtable_.begin(); it != memtable_.end();) {
-      if (it->first.hour + kHourMicros <= cutoff) {
+      if (it->first.hour < floor) {
         dropped += static_cast<int64_t>(it->second.size());
         memtable_rows_ -= it->second.size();
         it = memtable_.erase(it);
@@ -447,35 +544,43 @@ Result<int64_t> Store::ApplyRetention(int64_t now_us) {
       }
     }
   }
-  if (expired.empty()) {
-    retention_dropped_->Add(static_cast<uint64_t>(dropped));
-    return dropped;
+  if (!expired.empty()) {
+    // The position must outlive the segments that carry it.
+    MARE_RETURN_IF_ERROR(log::file::WriteAtomically(options_.dir + "/" + kPositionFile, FormatPosition(raw_offsets())));
+    std::vector<uint64_t> ids;
+    for (const auto& s : expired) ids.push_back(s->info().id);
+    Install({}, ids);
+    for (const auto& s : expired) ::unlink(s->path().c_str());
+    MARE_RETURN_IF_ERROR(log::file::SyncDir(options_.dir));
   }
-  // The position must outlive the segments that carry it.
-  MARE_RETURN_IF_ERROR(log::file::WriteAtomically(options_.dir + "/" + kPositionFile, FormatPosition(raw_offsets())));
-  std::vector<uint64_t> ids;
-  for (const auto& s : expired) ids.push_back(s->info().id);
-  Install({}, ids);
-  for (const auto& s : expired) ::unlink(s->path().c_str());
-  MARE_RETURN_IF_ERROR(log::file::SyncDir(options_.dir));
   retention_dropped_->Add(static_cast<uint64_t>(dropped));
+  // A rewrite carries its input's position, and names it as superseded: crash-safe as a merge.
+  for (const auto& s : rewrite) MARE_RETURN_IF_ERROR(MergeSegments({s}));
   return dropped;
 }
 
 std::shared_ptr<Snapshot> Store::GetSnapshot(const SnapshotFilter& filter) const {
   auto snap = std::make_shared<Snapshot>();
   snap->fields = schema_.Fields();
-  int64_t first_hour = filter.min_ts == std::numeric_limits<int64_t>::min() ? filter.min_ts : HourOf(filter.min_ts);
+  int64_t first_hour = HourFloor(filter.min_ts);
+  int64_t last_hour = HourFloor(filter.max_ts);
   auto wanted = [&](uint32_t sensor) {
     return filter.sensors.empty() || std::find(filter.sensors.begin(), filter.sensors.end(), sensor) != filter.sensors.end();
   };
   {
     std::shared_lock lock(mu_);
-    for (auto it = segments_.lower_bound(first_hour); it != segments_.end() && it->first <= filter.max_ts; ++it) {
-      snap->segments.insert(snap->segments.end(), it->second.begin(), it->second.end());
+    first_hour = std::max(first_hour, retention_floor_);
+    for (const auto& s : segments_) {
+      if (s->first_hour() > last_hour) break;  // segments_ is ordered by first hour
+      if (s->last_hour() < first_hour) continue;
+      if (s->first_hour() >= first_hour && s->last_hour() <= last_hour) {
+        snap->segments.push_back(s);
+      } else if (auto view = s->View(first_hour, last_hour)) {
+        snap->segments.push_back(std::move(view));
+      }
     }
     for (const auto& [key, rows] : memtable_) {
-      if (key.hour < first_hour || key.hour > filter.max_ts || !wanted(key.sensor)) continue;
+      if (key.hour < first_hour || key.hour > last_hour || !wanted(key.sensor)) continue;
       if (filter.latest_only && rows.size() > 0) {
         size_t newest = 0;
         for (size_t i = 1; i < rows.size(); ++i) {
@@ -495,13 +600,11 @@ std::shared_ptr<Snapshot> Store::GetSnapshot(const SnapshotFilter& filter) const
 Store::Stats Store::GetStats() const {
   Stats stats;
   std::shared_lock lock(mu_);
-  for (const auto& [hour, list] : segments_) {
-    for (const auto& s : list) {
-      ++stats.segments;
-      stats.blocks += static_cast<int64_t>(s->blocks().size());
-      stats.rows += s->rows();
-      stats.bytes += static_cast<int64_t>(s->file_bytes());
-    }
+  for (const auto& s : segments_) {
+    ++stats.segments;
+    stats.blocks += static_cast<int64_t>(s->blocks().size());
+    stats.rows += s->rows();
+    stats.bytes += static_cast<int64_t>(s->file_bytes());
   }
   stats.memtable_rows = static_cast<int64_t>(memtable_rows_.load());
   return stats;

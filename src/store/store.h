@@ -1,9 +1,10 @@
 // Store: mare's columnar time-series store. Readings land in an in-memory memtable (one
-// RowBuffer per sensor and UTC hour) that queries see at once; a flush writes it out as
-// immutable segments (segment.h), one per hour; a background compaction merges an hour's
-// segments. The raw log topic is the write-ahead log: each flush records the raw position it
-// covers, and after a restart ingestion resumes from there (StoreFeeder), so nothing is lost
-// or counted twice. Layout and file format: docs/formats/store.md.
+// RowBuffer per sensor and UTC hour) that queries see at once; a flush writes it out as one
+// immutable segment (segment.h) whatever the hours it spans, its blocks grouped by hour; a
+// background compaction merges a UTC day's segments, and packs small old ones together. The raw
+// log topic is the write-ahead log: each flush records the raw position it covers, and after a
+// restart ingestion resumes from there (StoreFeeder), so nothing is lost or counted twice.
+// Layout, file format and compaction rules: docs/formats/store.md.
 //
 //   auto store = Store::Open(options, &registry);         // Result<unique_ptr<Store>>
 //   (*store)->Write([&](Store::Batch& b) { b.Add(reading); });
@@ -40,8 +41,11 @@ struct StoreOptions {
   int64_t retention_us = 0;        // drop hours older than this (event time vs wall clock); 0 keeps all
   size_t flush_rows = 1'000'000;   // the memtable is flushed at this many rows (StoreFeeder)
   int64_t flush_interval_us = 10'000'000;  // ... or this long after its first row (StoreFeeder)
-  size_t compaction_fanin = 4;     // merge an hour's segments when this many are of similar size
-  int64_t compaction_quiet_us = 30'000'000;  // merge all of an hour's segments once it got no write this long
+  size_t compaction_fanin = 4;     // merge a day's segments when this many are of similar size
+  int64_t compaction_quiet_us = 30'000'000;  // merge all of a day's segments once it got no write this long
+  // Quiet segments of fewer than a quarter of this many rows are merged with their neighbours
+  // in time into segments of up to this many rows, whatever days they span (sparse old data).
+  int64_t compaction_pack_rows = 1 << 20;
   bool compaction_thread = true;   // false: the caller runs Compact() (import, tests)
   // Reads what is there without the lock, cleaning nothing up (`mare query --data-dir`). A
   // writer holds <dir>/LOCK: a second writer is refused.
@@ -58,8 +62,9 @@ struct SnapshotFilter {
   bool latest_only = false;
 };
 
-// An immutable view for one query: live segments and a copy of the matching memtable rows
-// (each RowBuffer sorted by time, within one hour). Segments stay readable while held.
+// An immutable view for one query: live segments (views of the filter's hours, ordered by
+// their first hour) and a copy of the matching memtable rows (each RowBuffer sorted by time,
+// within one hour). Segments stay readable while held.
 struct Snapshot {
   std::vector<std::shared_ptr<const Segment>> segments;
   std::vector<RowBuffer> memtable;
@@ -87,8 +92,8 @@ class Store {
   size_t memtable_rows() const { return memtable_rows_.load(); }
   int64_t memtable_age_us() const;  // since its first row; 0 when empty
 
-  // Writes the memtable out as segments that record `raw_offsets` (the raw topic's next offset
-  // per partition once they are in), then empties it. Also writes the position file.
+  // Writes the memtable out as one segment that records `raw_offsets` (the raw topic's next
+  // offset per partition once it is in), then empties it. Also writes the position file.
   // before_hour: only the hours before it (import, whose input is in time order); the position
   // then must not move (pass no offsets).
   Status Flush(const std::vector<int64_t>& raw_offsets, int64_t before_hour = std::numeric_limits<int64_t>::max());
@@ -100,16 +105,18 @@ class Store {
     std::vector<RowBuffer> buffers;
   };
   std::vector<TakenHour> TakeHoursBefore(int64_t before_hour);
-  // Writes each taken hour as a segment (recording no raw position) and makes it live.
+  // Writes the taken hours as one segment (recording no raw position) and makes it live.
   Status WriteTaken(std::vector<TakenHour>* hours);
 
   // The raw position everything durable reflects (-1 per partition never written).
   std::vector<int64_t> raw_offsets() const;
 
-  // Merges segments as the options say (the background thread calls it). all=true merges every
-  // hour with more than one segment (import).
+  // Merges segments as the options say (the background thread calls it). all=true takes every
+  // day and every small segment as quiet (import, tests).
   Status Compact(bool all = false);
-  // Drops hours older than the retention (wall clock). Returns the readings dropped.
+  // Drops hours older than the retention (wall clock): at once from what queries see; a segment
+  // file goes once all its hours are past, and one with at least half its rows past is
+  // rewritten without them. Returns the readings dropped.
   Result<int64_t> ApplyRetention(int64_t now_us);
 
   std::shared_ptr<Snapshot> GetSnapshot(const SnapshotFilter& filter) const;
@@ -127,9 +134,13 @@ class Store {
   Status Recover();
   void AddLocked(const Reading& reading);
   uint32_t FieldId(std::string_view name, FieldType type);  // writer thread only
-  Status WriteBuffers(std::vector<RowBuffer*>& buffers, int64_t hour, std::vector<uint64_t> supersedes,
-                      std::vector<int64_t> raw_offsets, std::shared_ptr<const Segment>* out);
-  Status MergeHour(int64_t hour, const std::vector<std::shared_ptr<const Segment>>& inputs);
+  Status FinishSegment(SegmentWriter* writer, uint64_t id, std::vector<uint64_t> supersedes, std::vector<int64_t> raw_offsets,
+                       std::shared_ptr<const Segment>* out);
+  // Writes buffers (each one sensor's rows of one hour, sorted by time) as one segment.
+  Status WriteBuffers(std::vector<RowBuffer*> buffers, std::vector<uint64_t> supersedes, std::vector<int64_t> raw_offsets,
+                      std::shared_ptr<const Segment>* out);
+  // Merges segments (views: only their blocks are kept) into one that supersedes their files.
+  Status MergeSegments(std::vector<std::shared_ptr<const Segment>> inputs);
   void CompactionLoop();
   void Install(const std::vector<std::shared_ptr<const Segment>>& added, const std::vector<uint64_t>& removed);
 
@@ -139,7 +150,9 @@ class Store {
 
   // Guards segments_ and memtable_ (writer: exclusive; snapshots: shared).
   mutable std::shared_mutex mu_;
-  std::map<int64_t, std::vector<std::shared_ptr<const Segment>>> segments_;  // by hour
+  // Live segments, by (first_hour, id); views once retention hid their oldest hours.
+  std::vector<std::shared_ptr<const Segment>> segments_;
+  int64_t retention_floor_ = std::numeric_limits<int64_t>::min();  // hours before it are past retention
   struct BufferKey {
     uint32_t sensor;
     int64_t hour;
@@ -151,7 +164,7 @@ class Store {
   std::unordered_map<BufferKey, RowBuffer, BufferKeyHash> memtable_;
   std::atomic<size_t> memtable_rows_{0};
   std::atomic<int64_t> memtable_since_us_{0};
-  std::map<int64_t, int64_t> last_write_us_;  // hour -> monotonic time of its last flush
+  std::map<int64_t, int64_t> last_write_us_;  // UTC day -> monotonic time of its last flush (recent ones)
   std::vector<int64_t> raw_offsets_;          // durable position
   struct CachedField {
     std::string name;

@@ -2,9 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <isa-l/crc.h>
+
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "common/scratch_dir.h"
+#include "store/coding.h"
 
 namespace mare::store {
 namespace {
@@ -82,8 +88,62 @@ class StoreTest : public ::testing::Test {
     });
   }
 
+  // Sparse readings: per sensor one at minute 50 of each of `hours` hours from `start`.
+  static void AddHourly(Store* store, int sensors, int hours, int64_t start) {
+    store->Write([&](Store::Batch& b) {
+      for (int h = 0; h < hours; ++h) {
+        for (int s = 1; s <= sensors; ++s) {
+          Reading r;
+          r.timestamp_us = start + h * kHourMicros + 50 * 60 * kSecond;
+          r.sensor_id = static_cast<uint32_t>(s);
+          r.numbers.push_back({"temperature", h / 10.0});
+          b.Add(r);
+        }
+      }
+    });
+  }
+
   uint32_t Temperature(Store* s) { return *s->schema().Find("temperature", FieldType::kNumber); }
+
+  std::vector<std::string> Files(const std::string& extension) {
+    std::vector<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(scratch_.path())) {
+      if (e.path().extension() == extension) out.push_back(e.path());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
 };
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteFile(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
+
+uint32_t Crc(std::string_view bytes) { return ::crc32_gzip_refl(0, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()); }
+
+// Rewrites a one-hour format 2 segment in format 1, as mare wrote it before segments spanned
+// hours: the index without max_hour, magic MARESEG1.
+void DowngradeToFormatOne(const std::string& path) {
+  std::string file = ReadFile(path);
+  Reader footer(std::string_view(file).substr(file.size() - 32));
+  uint64_t index_offset = 0, index_length = 0;
+  ASSERT_TRUE(footer.Fixed64(&index_offset) && footer.Fixed64(&index_length));
+  std::string index = file.substr(index_offset, index_length);
+  ASSERT_EQ(index.compare(8, 8, index, 16, 8), 0) << "min_hour == max_hour: one hour";
+  index.erase(16, 8);
+  std::string out = file.substr(0, index_offset) + index;
+  PutFixed64(&out, index_offset);
+  PutFixed64(&out, index.size());
+  PutFixed32(&out, Crc(index));
+  PutFixed32(&out, 0);
+  out += "MARESEG1";
+  WriteFile(path, out);
+}
 
 TEST_F(StoreTest, ReadingsAreVisibleBeforeAndAfterAFlushAndAfterReopening) {
   auto store = Open();
@@ -118,20 +178,32 @@ TEST_F(StoreTest, UnflushedReadingsAreNotOnDisk) {
   EXPECT_EQ(store->GetStats().rows, 20);
 }
 
-TEST_F(StoreTest, EveryHourGetsItsOwnSegmentAndBlocksStayInTheirHour) {
+TEST_F(StoreTest, AFlushWritesOneSegmentWithBlocksGroupedByHour) {
   auto store = Open();
   Add(store.get(), 2, 2 * 3600, kT0 + 1800 * kSecond);  // 00:30 to 02:30: three hours
   ASSERT_TRUE(store->Flush({1}).ok());
   auto snap = store->GetSnapshot({});
-  ASSERT_EQ(snap->segments.size(), 3u);
-  for (const auto& seg : snap->segments) {
-    for (const auto& b : seg->blocks()) {
-      EXPECT_EQ(HourOf(b.min_ts), seg->info().hour);
-      EXPECT_EQ(HourOf(b.max_ts), seg->info().hour);
-    }
+  ASSERT_EQ(snap->segments.size(), 1u);
+  const auto& seg = *snap->segments[0];
+  EXPECT_EQ(seg.info().min_hour, kT0);
+  EXPECT_EQ(seg.info().max_hour, kT0 + 2 * kHourMicros);
+  ASSERT_EQ(seg.blocks().size(), 6u);
+  for (size_t i = 0; i < seg.blocks().size(); ++i) {
+    const BlockMeta& b = seg.blocks()[i];
+    EXPECT_EQ(HourOf(b.min_ts), HourOf(b.max_ts));
+    EXPECT_EQ(HourOf(b.min_ts), kT0 + static_cast<int64_t>(i / 2) * kHourMicros) << "by hour, then sensor";
+    EXPECT_EQ(b.sensor_id, i % 2 + 1);
   }
+  // A query for one hour sees only that hour's blocks of the segment.
   auto one_hour = store->GetSnapshot({.sensors = {2}, .min_ts = kT0 + 3600 * kSecond, .max_ts = kT0 + 7199 * kSecond});
   ASSERT_EQ(one_hour->segments.size(), 1u);
+  ASSERT_EQ(one_hour->segments[0]->blocks().size(), 2u);
+  EXPECT_EQ(one_hour->segments[0]->rows(), 7200);
+  std::string bytes;
+  std::vector<int64_t> ts;
+  ASSERT_TRUE(one_hour->segments[0]->ReadBlock(1, &bytes).ok());
+  ASSERT_TRUE(DecodeBlockTimestamps(one_hour->segments[0]->blocks()[1], bytes, &ts).ok());
+  EXPECT_EQ(ts.front(), kT0 + 3600 * kSecond);
 }
 
 TEST_F(StoreTest, LateAndOutOfOrderReadingsLandInTheirHour) {
@@ -141,18 +213,22 @@ TEST_F(StoreTest, LateAndOutOfOrderReadingsLandInTheirHour) {
   Add(store.get(), 1, 5, kT0 + 20 * kSecond);            // an hour late
   Add(store.get(), 1, 5, kT0 + 3600 * kSecond + 500000);  // between flushed readings
   ASSERT_TRUE(store->Flush({2}).ok());
+  EXPECT_EQ(store->GetStats().segments, 2);
   ASSERT_TRUE(store->Compact(true).ok());
   auto snap = store->GetSnapshot({});
-  ASSERT_EQ(snap->segments.size(), 2u);
+  ASSERT_EQ(snap->segments.size(), 1u);
+  const auto& seg = *snap->segments[0];
+  ASSERT_EQ(seg.blocks().size(), 2u);
   std::string bytes;
   std::vector<int64_t> ts;
-  for (const auto& seg : snap->segments) {
-    ASSERT_EQ(seg->blocks().size(), 1u);
-    ASSERT_TRUE(seg->ReadBlock(0, &bytes).ok());
-    ASSERT_TRUE(DecodeBlockTimestamps(seg->blocks()[0], bytes, &ts).ok());
+  for (size_t b = 0; b < 2; ++b) {
+    ASSERT_TRUE(seg.ReadBlock(b, &bytes).ok());
+    ASSERT_TRUE(DecodeBlockTimestamps(seg.blocks()[b], bytes, &ts).ok());
     EXPECT_TRUE(std::is_sorted(ts.begin(), ts.end()));
-    EXPECT_EQ(ts.size(), seg->info().hour == kT0 ? 5u : 15u);
+    EXPECT_EQ(HourOf(ts.front()), kT0 + static_cast<int64_t>(b) * kHourMicros);
+    EXPECT_EQ(ts.size(), b == 0 ? 5u : 15u);
   }
+  EXPECT_EQ(store->raw_offsets(), std::vector<int64_t>{2});
 }
 
 TEST_F(StoreTest, CompactionMergesAnHoursSegmentsWithoutLosingARow) {
@@ -251,6 +327,224 @@ TEST_F(StoreTest, ACorruptSegmentIsReportedAtOpen) {
   ASSERT_FALSE(store.ok());
   EXPECT_TRUE(store.status().IsCorruption());
   EXPECT_NE(store.status().message().find(path), std::string::npos) << store.status().ToString();
+}
+
+TEST_F(StoreTest, AFlushOverTwoThousandHoursWritesOneFileAndRestartsFromItsPosition) {
+  {
+    auto store = Open();
+    AddHourly(store.get(), 3, 2000, kT0);  // 83 days and 8 hours
+    ASSERT_TRUE(store->Flush({7, 9}).ok());
+    EXPECT_EQ(Files(".seg").size(), 1u);
+    EXPECT_EQ(store->GetStats().segments, 1);
+    EXPECT_EQ(store->GetStats().blocks, 3 * 2000);
+    AddHourly(store.get(), 3, 5, kT0 + 2000 * kHourMicros);  // in the memtable at the crash
+  }
+  auto store = Open();
+  EXPECT_EQ(store->raw_offsets(), (std::vector<int64_t>{7, 9}));
+  EXPECT_EQ(store->GetStats().rows, 3 * 2000);
+  // A day's query sees that day's blocks of the segment, a query across midnight both sides'.
+  int64_t day = kT0 + 40 * kDayMicros;
+  auto one_day = store->GetSnapshot({.min_ts = day, .max_ts = day + kDayMicros - 1});
+  ASSERT_EQ(one_day->segments.size(), 1u);
+  EXPECT_EQ(one_day->segments[0]->blocks().size(), 3u * 24);
+  EXPECT_EQ(one_day->segments[0]->blocks().front().min_ts, day + 50 * 60 * kSecond);
+  auto midnight = store->GetSnapshot({.min_ts = day - kHourMicros, .max_ts = day + kHourMicros - 1});
+  ASSERT_EQ(midnight->segments.size(), 1u);
+  EXPECT_EQ(midnight->segments[0]->rows(), 6);
+  auto before = store->GetSnapshot({.max_ts = kT0 - 1});
+  EXPECT_TRUE(before->segments.empty());
+}
+
+TEST_F(StoreTest, CompactionMergesAQuietDayThenPacksSmallSegmentsAcrossDays) {
+  auto store = Open();
+  for (int h = 0; h < 48; ++h) {  // two days, a flush an hour, as a live feed of one reading an hour
+    AddHourly(store.get(), 2, 1, kT0 + h * kHourMicros);
+    ASSERT_TRUE(store->Flush({h + 1}).ok());
+  }
+  ASSERT_EQ(store->GetStats().segments, 48);
+  ASSERT_TRUE(store->Compact(true).ok());
+  EXPECT_EQ(store->GetStats().segments, 1) << "each day merged, then both packed into one";
+  EXPECT_EQ(Files(".seg").size(), 1u);
+  EXPECT_EQ(store->GetStats().rows, 96);
+  EXPECT_EQ(store->GetStats().blocks, 96);
+  store.reset();
+  store = Open();
+  EXPECT_EQ(store->raw_offsets(), std::vector<int64_t>{48});
+  EXPECT_EQ(store->GetStats().rows, 96);
+}
+
+TEST_F(StoreTest, BigDaysAreMergedPerDayAndNotPacked) {
+  auto store = Open({.compaction_pack_rows = 40});  // segments of 10 rows or more are not small
+  for (int h = 0; h < 48; ++h) {
+    Add(store.get(), 2, 10, kT0 + h * kHourMicros);
+    ASSERT_TRUE(store->Flush({h + 1}).ok());
+  }
+  ASSERT_TRUE(store->Compact(true).ok());
+  auto snap = store->GetSnapshot({});
+  ASSERT_EQ(snap->segments.size(), 2u);
+  for (int d = 0; d < 2; ++d) {
+    EXPECT_EQ(snap->segments[d]->info().min_hour, kT0 + d * kDayMicros);
+    EXPECT_EQ(snap->segments[d]->info().max_hour, kT0 + d * kDayMicros + 23 * kHourMicros);
+    EXPECT_EQ(snap->segments[d]->blocks().size(), 48u);
+  }
+}
+
+TEST_F(StoreTest, AFewLateReadingsDoNotRewriteABigDay) {
+  auto store = Open({.compaction_pack_rows = 40});
+  Add(store.get(), 2, 3600, kT0);
+  ASSERT_TRUE(store->Flush({1}).ok());
+  for (int late = 0; late < 2; ++late) {
+    Add(store.get(), 1, 3, kT0 + (5 + late) * kHourMicros);
+    ASSERT_TRUE(store->Flush({2 + late}).ok());
+  }
+  uint64_t big = store->GetSnapshot({})->segments[0]->info().id;
+  ASSERT_TRUE(store->Compact(true).ok());
+  auto snap = store->GetSnapshot({});
+  ASSERT_EQ(snap->segments.size(), 2u) << "the late ones merged together, not into the big one";
+  EXPECT_EQ(snap->segments[0]->info().id, big);
+  EXPECT_EQ(snap->segments[1]->rows(), 6);
+  EXPECT_EQ(store->GetStats().rows, 7206);
+}
+
+TEST_F(StoreTest, ADayStillWrittenIsMergedByTiersOnly) {
+  auto store = Open({.compaction_quiet_us = 3'600'000'000});
+  for (int f = 0; f < 3; ++f) {
+    Add(store.get(), 2, 10, kT0 + f * kHourMicros);
+    ASSERT_TRUE(store->Flush({f + 1}).ok());
+  }
+  ASSERT_TRUE(store->Compact(false).ok());
+  EXPECT_EQ(store->GetStats().segments, 3) << "three of a tier: below the fan-in, and the day is not quiet";
+  Add(store.get(), 2, 10, kT0 + 3 * kHourMicros);
+  ASSERT_TRUE(store->Flush({4}).ok());
+  ASSERT_TRUE(store->Compact(false).ok());
+  EXPECT_EQ(store->GetStats().segments, 1);
+  EXPECT_EQ(store->GetStats().rows, 80);
+  EXPECT_EQ(store->raw_offsets(), std::vector<int64_t>{4});
+}
+
+TEST_F(StoreTest, RetentionHidesPastHoursAtOnceAndRewritesOrDropsTheirFiles) {
+  auto store = Open({.retention_us = 24 * kHourMicros});
+  store->Write([&](Store::Batch& b) {  // three days, a reading a minute
+    for (int m = 0; m < 3 * 24 * 60; ++m) {
+      Reading r;
+      r.timestamp_us = kT0 + m * 60 * kSecond;
+      r.sensor_id = 1;
+      r.numbers.push_back({"temperature", 1});
+      b.Add(r);
+    }
+  });
+  ASSERT_TRUE(store->Flush({1}).ok());
+  std::vector<std::string> files = Files(".seg");
+  ASSERT_EQ(files.size(), 1u);
+
+  // Ten hours past: hidden from queries and stats, the file kept (less than half of it past).
+  auto dropped = store->ApplyRetention(kT0 + 34 * kHourMicros + 5 * kSecond);
+  ASSERT_TRUE(dropped.ok());
+  EXPECT_EQ(*dropped, 600);
+  EXPECT_EQ(store->GetStats().rows, 3 * 1440 - 600);
+  auto snap = store->GetSnapshot({});
+  ASSERT_EQ(snap->segments.size(), 1u);
+  EXPECT_EQ(snap->segments[0]->blocks().front().min_ts, kT0 + 10 * kHourMicros);
+  EXPECT_TRUE(store->GetSnapshot({.max_ts = kT0 + 10 * kHourMicros - 1})->segments.empty());
+  EXPECT_EQ(Files(".seg"), files);
+
+  // Forty hours past: more than half of the file, which is rewritten without them.
+  dropped = store->ApplyRetention(kT0 + 64 * kHourMicros);
+  ASSERT_TRUE(dropped.ok());
+  EXPECT_EQ(*dropped, 1800);
+  EXPECT_EQ(store->GetStats().rows, 32 * 60);
+  ASSERT_EQ(Files(".seg").size(), 1u);
+  EXPECT_NE(Files(".seg"), files);
+
+  // A later flush of late readings for hours already past, then everything past: all dropped.
+  AddHourly(store.get(), 1, 2, kT0);
+  ASSERT_TRUE(store->Flush({2}).ok());
+  dropped = store->ApplyRetention(kT0 + 100 * kHourMicros);
+  ASSERT_TRUE(dropped.ok());
+  EXPECT_EQ(*dropped, 32 * 60 + 2);
+  EXPECT_EQ(store->GetStats().segments, 0);
+  EXPECT_TRUE(Files(".seg").empty());
+  store.reset();
+  store = Open();
+  EXPECT_EQ(store->raw_offsets(), std::vector<int64_t>{2}) << "the position survives the segments that carried it";
+}
+
+TEST_F(StoreTest, RetentionRewriteSurvivesARestart) {
+  {
+    auto store = Open({.retention_us = kHourMicros});
+    AddHourly(store.get(), 2, 10, kT0);
+    ASSERT_TRUE(store->Flush({3}).ok());
+    auto dropped = store->ApplyRetention(kT0 + 9 * kHourMicros);
+    ASSERT_TRUE(dropped.ok());
+    EXPECT_EQ(*dropped, 2 * 8);
+  }
+  auto store = Open();
+  EXPECT_EQ(store->GetStats().rows, 4);
+  EXPECT_EQ(store->raw_offsets(), std::vector<int64_t>{3});
+}
+
+TEST_F(StoreTest, SegmentsOfFormatOneAreReadAndMergedIntoFormatTwo) {
+  {
+    auto store = Open();
+    for (int h = 0; h < 3; ++h) {  // one hour a flush: each segment one hour, as format 1 kept them
+      Add(store.get(), 2, 100, kT0 + h * kHourMicros, true);
+      ASSERT_TRUE(store->Flush({h + 1}).ok());
+    }
+  }
+  for (const auto& path : Files(".seg")) DowngradeToFormatOne(path);
+  ASSERT_EQ(Files(".seg").size(), 3u);
+  ASSERT_EQ(ReadFile(Files(".seg")[0]).substr(ReadFile(Files(".seg")[0]).size() - 8), "MARESEG1");
+  auto store = Open();
+  EXPECT_EQ(store->GetStats().segments, 3);
+  EXPECT_EQ(store->GetStats().rows, 600);
+  EXPECT_EQ(store->raw_offsets(), std::vector<int64_t>{3});
+  auto snap = store->GetSnapshot({});
+  EXPECT_EQ(snap->segments[1]->info().min_hour, kT0 + kHourMicros);
+  EXPECT_EQ(snap->segments[1]->info().max_hour, kT0 + kHourMicros);
+  uint32_t temperature = Temperature(store.get());
+  uint32_t status = *store->schema().Find("status", FieldType::kText);
+  Totals before = Count(*snap, temperature, status);
+  ASSERT_TRUE(store->Compact(true).ok());
+  ASSERT_EQ(Files(".seg").size(), 1u);
+  std::string merged = ReadFile(Files(".seg")[0]);
+  EXPECT_EQ(merged.substr(merged.size() - 8), "MARESEG2");
+  Totals after = Count(*store->GetSnapshot({}), temperature, status);
+  EXPECT_EQ(after.rows, before.rows);
+  EXPECT_EQ(after.texts, before.texts);
+  EXPECT_DOUBLE_EQ(after.temperature_sum, before.temperature_sum);
+}
+
+TEST_F(StoreTest, ANewerSegmentFormatIsRefusedWithAClearError) {
+  {
+    auto store = Open();
+    Add(store.get(), 1, 10, kT0);
+    ASSERT_TRUE(store->Flush({1}).ok());
+  }
+  std::string path = Files(".seg")[0];
+  std::string file = ReadFile(path);
+  file.back() = '3';
+  WriteFile(path, file);
+  StoreOptions options;
+  options.dir = scratch_.path();
+  auto store = Store::Open(options, &registry_);
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.status().message().find("format version 3 is newer than this mare reads"), std::string::npos)
+      << store.status().ToString();
+}
+
+TEST_F(StoreTest, AFlushCutShortLeavesNoSegment) {
+  {
+    auto store = Open();
+    Add(store.get(), 1, 10, kT0);
+    ASSERT_TRUE(store->Flush({1}).ok());
+  }
+  // What a crash in the middle of writing a flush leaves: a temporary file, never renamed.
+  std::string seg = Files(".seg")[0];
+  WriteFile(scratch_.path() + "/00000000000000000099.seg.tmp", ReadFile(seg).substr(0, 100));
+  auto store = Open();
+  EXPECT_TRUE(Files(".tmp").empty());
+  EXPECT_EQ(store->GetStats().rows, 10);
+  EXPECT_EQ(store->raw_offsets(), std::vector<int64_t>{1});
 }
 
 }  // namespace
