@@ -530,11 +530,12 @@ Status Core::Append(std::string_view topic_name, int32_t partition, std::span<co
     return Status::OK();
   }
   size_t n = 0;
-  MARE_RETURN_IF_ERROR(format::MeasureBatch(records, &n));
-  // Encoded outside the lock into a buffer each thread reuses: no allocation per batch.
+  // Encoded outside the lock into buffers each thread reuses: no allocation per batch.
+  thread_local format::BatchNumbers numbers;
+  MARE_RETURN_IF_ERROR(format::MeasureBatch(records, &n, &numbers));
   thread_local std::string buffer;
   if (buffer.size() < n) buffer.resize(n);
-  format::EncodeBatch(records, buffer.data());
+  format::EncodeBatch(records, numbers, buffer.data());
 
   SegmentPtr segment;
   int64_t base_offset;
@@ -821,6 +822,8 @@ class EmbeddedConsumer final : public Consumer {
     next_partition_ = (next_partition_ + 1) % n;
     if (reads_.empty()) return Status::OK();
 
+    numbers_.clear();
+    number_starts_.clear();
     // One buffer for the whole Poll, sized up front: the views handed out point into it.
     if (buffer_.size() < static_cast<size_t>(total_bytes)) buffer_.resize(static_cast<size_t>(total_bytes));
     char* at = buffer_.data();
@@ -845,9 +848,22 @@ class EmbeddedConsumer final : public Consumer {
           return Status::Corruption(fmt::format("{} at byte {}: {}", r.segment->path, r.position + off, why));
         }
         int64_t offset = h.base_offset;
-        format::ForEachRecord(batch, h, [&](int64_t ts, std::string_view key, std::string_view value) {
+        format::ForEachRecord(batch, h, [&](int64_t ts, std::string_view key, std::string_view value,
+                                            const format::RecordNumbers& numbers) {
           if (offset >= r.from_offset && taken < r.max_records) {
-            out->push_back({static_cast<int32_t>(r.partition), offset, ts, h.append_time_us, key, value});
+            ConsumedRecord& c = out->emplace_back();
+            c.partition = static_cast<int32_t>(r.partition);
+            c.offset = offset;
+            c.timestamp_us = ts;
+            c.append_time_us = h.append_time_us;
+            c.key = key;
+            c.value = value;
+            if (numbers.carried()) {
+              // The spans are made once numbers_ is done growing.
+              c.has_numbers = true;
+              number_starts_.push_back({out->size() - 1, numbers_.size()});
+              numbers.Decode(&numbers_);
+            }
             ++taken;
             next = offset + 1;
           }
@@ -857,6 +873,11 @@ class EmbeddedConsumer final : public Consumer {
       }
       positions_[r.partition] = next;
       at += r.length;
+    }
+    for (size_t i = 0; i < number_starts_.size(); ++i) {
+      auto [record, start] = number_starts_[i];
+      size_t end = i + 1 < number_starts_.size() ? number_starts_[i + 1].second : numbers_.size();
+      (*out)[record].numbers = std::span<const NumberField>(numbers_.data() + start, end - start);
     }
     return Status::OK();
   }
@@ -869,6 +890,8 @@ class EmbeddedConsumer final : public Consumer {
   size_t next_partition_ = 0;       // where the next Poll starts, so no partition starves
   std::vector<Read> reads_;
   std::string buffer_;
+  std::vector<NumberField> numbers_;                   // the records' carried numbers, this Poll
+  std::vector<std::pair<size_t, size_t>> number_starts_;  // (record in out, its first in numbers_)
 };
 
 class EmbeddedLog final : public Log {

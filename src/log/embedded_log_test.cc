@@ -745,3 +745,62 @@ TEST_F(EmbeddedLogTest, AppendThroughputIsPrinted) {
 
 }  // namespace
 }  // namespace mare::log
+
+namespace mare::log {
+namespace {
+
+// Records appended with their readings' numbers are read back with them, each record its own,
+// across batches and partitions in one Poll; records without stay without.
+TEST(EmbeddedLogNumbers, CarriedNumbersComeBackWithTheirRecords) {
+  ScratchDir dir("mare-log-numbers");
+  metrics::Registry registry;
+  EmbeddedLogOptions options;
+  options.dir = dir.path();
+  options.metrics = &registry;
+  auto log = OpenEmbeddedLog(options);
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  ASSERT_TRUE((*log)->CreateTopic({.name = "raw", .partitions = 2}).ok());
+  std::vector<std::vector<NumberField>> numbers;
+  for (int i = 0; i < 300; ++i) {
+    std::vector<NumberField> n;
+    for (int j = 0; j < i % 4; ++j) n.push_back({j % 2 ? "humidity" : "temperature", i + j / 10.0});
+    numbers.push_back(std::move(n));
+  }
+  std::vector<std::string> values;
+  for (int i = 0; i < 300; ++i) values.push_back("reading " + std::to_string(i));
+  for (int batch = 0; batch < 3; ++batch) {
+    for (int32_t p = 0; p < 2; ++p) {
+      std::vector<Record> records;
+      for (int i = batch * 100 + p; i < batch * 100 + 100; i += 2) {
+        bool with = i % 7 != 0;  // some records appended without numbers
+        records.push_back({i, std::to_string(i), values[static_cast<size_t>(i)], with,
+                           with ? std::span<const NumberField>(numbers[static_cast<size_t>(i)]) : std::span<const NumberField>()});
+      }
+      ASSERT_TRUE((*log)->Append("raw", p, records).ok());
+    }
+  }
+  auto consumer = (*log)->Subscribe("g", "raw");
+  ASSERT_TRUE(consumer.ok());
+  std::vector<ConsumedRecord> batch;
+  int seen = 0;
+  for (int polls = 0; polls < 20 && seen < 300; ++polls) {
+    ASSERT_TRUE((*consumer)->Poll(&batch, 1000, std::chrono::milliseconds(10)).ok());
+    for (const ConsumedRecord& r : batch) {
+      size_t i = static_cast<size_t>(r.timestamp_us);
+      ASSERT_EQ(r.value, values[i]);
+      ASSERT_EQ(r.has_numbers, i % 7 != 0) << i;
+      if (!r.has_numbers) continue;
+      ASSERT_EQ(r.numbers.size(), numbers[i].size()) << i;
+      for (size_t j = 0; j < r.numbers.size(); ++j) {
+        EXPECT_EQ(r.numbers[j].name, numbers[i][j].name);
+        EXPECT_EQ(r.numbers[j].value, numbers[i][j].value);
+      }
+      ++seen;
+    }
+    seen += static_cast<int>(std::count_if(batch.begin(), batch.end(), [](const ConsumedRecord& r) { return !r.has_numbers; }));
+  }
+  EXPECT_EQ(seen, 300);
+}
+
+}  // namespace
+}  // namespace mare::log

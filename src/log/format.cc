@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -58,34 +59,105 @@ Result<std::map<std::string, int64_t>> ParseIntegerLines(std::string_view text, 
 
 }  // namespace
 
-Status MeasureBatch(std::span<const Record> records, size_t* size) {
+namespace {
+
+// The index of a name in the table, added if new; kMaxNames if the table is full.
+size_t NameIndex(BatchNumbers* n, std::string_view name, size_t position) {
+  if (position < n->hint.size()) {
+    uint16_t h = n->hint[position];
+    if (h < n->names.size() && n->names[h] == name) return h;
+  }
+  size_t i = 0;
+  while (i < n->names.size() && n->names[i] != name) ++i;
+  if (i == n->names.size()) {
+    if (i >= kMaxNames) return kMaxNames;
+    n->names.push_back(name);
+  }
+  if (position >= n->hint.size()) n->hint.resize(position + 1, 0);
+  n->hint[position] = static_cast<uint16_t>(i);
+  return i;
+}
+
+}  // namespace
+
+Status MeasureBatch(std::span<const Record> records, size_t* size, BatchNumbers* numbers) {
   if (records.empty()) return Status::InvalidArgument("a batch needs at least one record");
   if (records.size() > std::numeric_limits<uint32_t>::max()) return Status::InvalidArgument("too many records");
+  numbers->used = std::any_of(records.begin(), records.end(), [](const Record& r) { return r.has_numbers; });
+  numbers->names.clear();
+  numbers->counts.clear();
+  numbers->index.clear();
   size_t n = kBatchHeaderSize;
+  size_t per_record = numbers->used ? kNumbersRecordHeaderSize : kRecordHeaderSize;
   for (const Record& r : records) {
     if (r.key.size() > kMaxKeyBytes) {
       return Status::InvalidArgument(fmt::format("record key of {} bytes exceeds {}", r.key.size(), kMaxKeyBytes));
     }
-    n += kRecordHeaderSize + r.key.size() + r.value.size();
+    n += per_record + r.key.size() + r.value.size();
+    if (numbers->used) {
+      bool carried = r.has_numbers && r.numbers.size() < kNumbersNotCarried;
+      size_t first = numbers->index.size();
+      for (size_t j = 0; carried && j < r.numbers.size(); ++j) {
+        std::string_view name = r.numbers[j].name;
+        size_t i = name.empty() || name.size() > 0xFF ? kMaxNames : NameIndex(numbers, name, j);
+        if (i >= kMaxNames) {
+          carried = false;  // this record's value is parsed instead
+          numbers->index.resize(first);
+        } else {
+          numbers->index.push_back(static_cast<uint16_t>(i));
+        }
+      }
+      numbers->counts.push_back(carried ? static_cast<uint8_t>(r.numbers.size()) : kNumbersNotCarried);
+      if (carried) n += r.numbers.size() * kNumberSize;
+    }
+    if (n > kMaxBatchBytes) return Status::InvalidArgument(fmt::format("batch exceeds {} bytes", kMaxBatchBytes));
+  }
+  if (numbers->used) {
+    n += 2;
+    for (std::string_view name : numbers->names) n += 1 + name.size();
     if (n > kMaxBatchBytes) return Status::InvalidArgument(fmt::format("batch exceeds {} bytes", kMaxBatchBytes));
   }
   *size = n;
   return Status::OK();
 }
 
-void EncodeBatch(std::span<const Record> records, char* out) {
+void EncodeBatch(std::span<const Record> records, const BatchNumbers& numbers, char* out) {
   char* p = out + kBatchHeaderSize;
   int64_t min_ts = records.front().timestamp_us;
   int64_t max_ts = min_ts;
-  for (const Record& r : records) {
+  if (numbers.used) {
+    PutU16(p, static_cast<uint16_t>(numbers.names.size()));
+    p += 2;
+    for (std::string_view name : numbers.names) {
+      *p++ = static_cast<char>(name.size());
+      std::memcpy(p, name.data(), name.size());
+      p += name.size();
+    }
+  }
+  const uint16_t* index = numbers.index.data();
+  for (size_t i = 0; i < records.size(); ++i) {
+    const Record& r = records[i];
     PutU64(p, static_cast<uint64_t>(r.timestamp_us));
     PutU16(p + 8, static_cast<uint16_t>(r.key.size()));
     PutU32(p + 10, static_cast<uint32_t>(r.value.size()));
-    p += kRecordHeaderSize;
+    uint8_t count = numbers.used ? numbers.counts[i] : kNumbersNotCarried;
+    if (numbers.used) {
+      p[14] = static_cast<char>(count);
+      p += kNumbersRecordHeaderSize;
+    } else {
+      p += kRecordHeaderSize;
+    }
     if (!r.key.empty()) std::memcpy(p, r.key.data(), r.key.size());
     p += r.key.size();
     if (!r.value.empty()) std::memcpy(p, r.value.data(), r.value.size());
     p += r.value.size();
+    if (count != kNumbersNotCarried) {
+      for (size_t j = 0; j < count; ++j) {
+        PutU16(p, *index++);
+        PutU64(p + 2, std::bit_cast<uint64_t>(r.numbers[j].value));
+        p += kNumberSize;
+      }
+    }
     min_ts = std::min(min_ts, r.timestamp_us);
     max_ts = std::max(max_ts, r.timestamp_us);
   }
@@ -97,10 +169,30 @@ void EncodeBatch(std::span<const Record> records, char* out) {
   PutU64(out + kMinTimestampAt, static_cast<uint64_t>(min_ts));
   PutU64(out + kMaxTimestampAt, static_cast<uint64_t>(max_ts));
   PutU32(out + kRecordCountAt, static_cast<uint32_t>(records.size()));
-  PutU16(out + kAttributesAt, 0);
+  PutU16(out + kAttributesAt, numbers.used ? kAttrNumbers : 0);
   PutU16(out + kReservedAt, 0);
   PutU32(out + kBodyCrcAt, Crc(out + kBatchHeaderSize, length - kBatchHeaderSize));
   PutU32(out + kHeaderCrcAt, 0);
+}
+
+const char* ReadNameTable(const char* batch, std::vector<std::string_view>* names) {
+  const char* p = batch + kBatchHeaderSize;
+  size_t count = GetU16(p);
+  p += 2;
+  names->clear();
+  for (size_t i = 0; i < count; ++i) {
+    size_t len = static_cast<unsigned char>(*p++);
+    names->emplace_back(p, len);
+    p += len;
+  }
+  return p;
+}
+
+void RecordNumbers::Decode(std::vector<NumberField>* out) const {
+  const char* p = p_;
+  for (size_t j = 0; j < size(); ++j, p += kNumberSize) {
+    out->push_back({(*names_)[GetU16(p)], std::bit_cast<double>(GetU64(p + 2))});
+  }
 }
 
 void SealBatch(char* batch, int64_t base_offset, int64_t append_time_us) {
@@ -128,7 +220,7 @@ bool ParseBatchHeader(const char* p, BatchHeader* h, std::string* why) {
   h->record_count = GetU32(p + kRecordCountAt);
   h->attributes = GetU16(p + kAttributesAt);
   h->body_crc = GetU32(p + kBodyCrcAt);
-  if (h->attributes != 0 || GetU16(p + kReservedAt) != 0) {
+  if ((h->attributes & ~kAttrNumbers) != 0 || GetU16(p + kReservedAt) != 0) {
     *why = fmt::format("unsupported batch attributes {:#06x}", h->attributes);
     return false;
   }
@@ -149,15 +241,46 @@ bool CheckBatchBody(const char* batch, const BatchHeader& h, std::string* why) {
     return false;
   }
   size_t pos = kBatchHeaderSize;
+  const bool numbers = h.attributes & kAttrNumbers;
+  size_t name_count = 0;
+  if (numbers) {
+    if (h.length - pos < 2) {
+      *why = "name table overruns the batch";
+      return false;
+    }
+    name_count = GetU16(batch + pos);
+    pos += 2;
+    for (size_t i = 0; i < name_count; ++i) {
+      if (h.length - pos < 1 || h.length - pos - 1 < static_cast<unsigned char>(batch[pos])) {
+        *why = "name table overruns the batch";
+        return false;
+      }
+      if (batch[pos] == 0) {
+        *why = fmt::format("name {} of the table is empty", i);
+        return false;
+      }
+      pos += 1 + static_cast<unsigned char>(batch[pos]);
+    }
+  }
+  const size_t header = numbers ? kNumbersRecordHeaderSize : kRecordHeaderSize;
   for (uint32_t i = 0; i < h.record_count; ++i) {
-    if (h.length - pos < kRecordHeaderSize) {
+    if (h.length - pos < header) {
       *why = fmt::format("record {} overruns the batch", i);
       return false;
     }
-    size_t need = kRecordHeaderSize + GetU16(batch + pos + 8) + size_t{GetU32(batch + pos + 10)};
+    size_t need = header + GetU16(batch + pos + 8) + size_t{GetU32(batch + pos + 10)};
+    uint8_t count = numbers ? static_cast<uint8_t>(batch[pos + 14]) : kNumbersNotCarried;
+    if (count != kNumbersNotCarried) need += count * kNumberSize;
     if (h.length - pos < need) {
       *why = fmt::format("record {} overruns the batch", i);
       return false;
+    }
+    for (size_t j = 0; count != kNumbersNotCarried && j < count; ++j) {
+      size_t index = GetU16(batch + pos + need - (count - j) * kNumberSize);
+      if (index >= name_count) {
+        *why = fmt::format("record {} number {}: name index {} beyond the table's {} names", i, j, index, name_count);
+        return false;
+      }
     }
     pos += need;
   }

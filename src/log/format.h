@@ -53,13 +53,37 @@ struct BatchHeader {
   uint32_t body_crc = 0;
 };
 
-// Sets *size to the encoded size of a batch of these records, or says why they cannot form
-// one (no records, a key over kMaxKeyBytes, more than kMaxBatchBytes in all).
-Status MeasureBatch(std::span<const Record> records, size_t* size);
+// Attribute bit 3: the records carry their readings' numeric fields (Record::numbers) after
+// their value, the field names once per batch in a table before the first record.
+inline constexpr uint16_t kAttrNumbers = 0x0008;
+// With kAttrNumbers, per record: the 14 bytes above, then number_count u8.
+inline constexpr size_t kNumbersRecordHeaderSize = 15;
+// Per number: name index u16, value f64 (IEEE 754 bits, little-endian).
+inline constexpr size_t kNumberSize = 10;
+// number_count meaning "none carried: parse the value" (255 numbers or more, a name over 255
+// bytes, or a record appended without numbers).
+inline constexpr uint8_t kNumbersNotCarried = 0xFF;
+inline constexpr size_t kMaxNames = 0xFFFF;
 
-// Encodes the records into out[0, size) (size from MeasureBatch): records, body checksum,
-// count, length and event-time range. Base offset and append time are left for SealBatch.
-void EncodeBatch(std::span<const Record> records, char* out);
+// What MeasureBatch learns of a batch's numbers, for EncodeBatch: the name table, and per
+// record and number what to write. Reused across batches to spare allocations.
+struct BatchNumbers {
+  bool used = false;                     // some record has numbers: kAttrNumbers
+  std::vector<std::string_view> names;   // the name table
+  std::vector<uint8_t> counts;           // per record: number_count
+  std::vector<uint16_t> index;           // per carried number, in record order: into names
+  std::vector<uint16_t> hint;            // by position in a record: the name index seen there last
+};
+
+// Sets *size to the encoded size of a batch of these records, or says why they cannot form
+// one (no records, a key over kMaxKeyBytes, more than kMaxBatchBytes in all). *numbers
+// receives what EncodeBatch needs for the records' numbers.
+Status MeasureBatch(std::span<const Record> records, size_t* size, BatchNumbers* numbers);
+
+// Encodes the records into out[0, size) (size and numbers from MeasureBatch): records, body
+// checksum, count, length and event-time range. Base offset and append time are left for
+// SealBatch.
+void EncodeBatch(std::span<const Record> records, const BatchNumbers& numbers, char* out);
 
 // Fills in what is known only under the partition's lock, and the header checksum.
 void SealBatch(char* batch, int64_t base_offset, int64_t append_time_us);
@@ -71,9 +95,29 @@ bool ParseBatchHeader(const char* p, BatchHeader* h, std::string* why);
 // Checks the body checksum of a whole batch and that its records exactly fill it.
 bool CheckBatchBody(const char* batch, const BatchHeader& h, std::string* why);
 
-// Calls f(timestamp_us, key, value) for each record of a batch that passed CheckBatchBody.
+// Calls f(timestamp_us, key, value, numbers) for each record of a batch that passed
+// CheckBatchBody; numbers is a RecordNumbers (carried() false when the record has none).
 template <typename F>
 void ForEachRecord(const char* batch, const BatchHeader& h, F&& f);
+
+// A record's carried numbers, undecoded: Decode appends them to out as NumberFields whose
+// names point into the batch.
+class RecordNumbers {
+ public:
+  bool carried() const { return count_ != kNumbersNotCarried; }
+  size_t size() const { return carried() ? count_ : 0; }
+  void Decode(std::vector<NumberField>* out) const;
+
+ private:
+  template <typename F>
+  friend void ForEachRecord(const char* batch, const BatchHeader& h, F&& f);
+  const char* p_ = nullptr;                           // the first (index, value) pair
+  uint8_t count_ = kNumbersNotCarried;
+  const std::vector<std::string_view>* names_ = nullptr;
+};
+
+// The name table at the start of a kAttrNumbers batch's body; returns where the records start.
+const char* ReadNameTable(const char* batch, std::vector<std::string_view>* names);
 
 // Segment files are named by the offset of their first record: 00000000000000001234.log.
 std::string SegmentFileName(int64_t base_offset);
@@ -147,14 +191,31 @@ inline int64_t GetI64(const char* p) { return static_cast<int64_t>(GetU64(p)); }
 
 template <typename F>
 void ForEachRecord(const char* batch, const BatchHeader& h, F&& f) {
+  RecordNumbers numbers;
   const char* p = batch + kBatchHeaderSize;
+  if (!(h.attributes & kAttrNumbers)) {
+    for (uint32_t i = 0; i < h.record_count; ++i) {
+      int64_t ts = GetI64(p);
+      size_t key_len = GetU16(p + 8);
+      size_t value_len = GetU32(p + 10);
+      const char* key = p + kRecordHeaderSize;
+      f(ts, std::string_view(key, key_len), std::string_view(key + key_len, value_len), numbers);
+      p = key + key_len + value_len;
+    }
+    return;
+  }
+  thread_local std::vector<std::string_view> names;
+  p = ReadNameTable(batch, &names);
+  numbers.names_ = &names;
   for (uint32_t i = 0; i < h.record_count; ++i) {
     int64_t ts = GetI64(p);
     size_t key_len = GetU16(p + 8);
     size_t value_len = GetU32(p + 10);
-    const char* key = p + kRecordHeaderSize;
-    f(ts, std::string_view(key, key_len), std::string_view(key + key_len, value_len));
-    p = key + key_len + value_len;
+    numbers.count_ = static_cast<uint8_t>(p[14]);
+    const char* key = p + kNumbersRecordHeaderSize;
+    numbers.p_ = key + key_len + value_len;
+    f(ts, std::string_view(key, key_len), std::string_view(key + key_len, value_len), numbers);
+    p = numbers.p_ + numbers.size() * kNumberSize;
   }
 }
 

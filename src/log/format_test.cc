@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <bit>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -23,9 +24,10 @@ uint32_t Crc(const std::string& s, size_t from, size_t to) {
 
 std::string Encode(const std::vector<Record>& records, int64_t base_offset, int64_t append_time) {
   size_t n = 0;
-  EXPECT_TRUE(MeasureBatch(records, &n).ok());
+  BatchNumbers numbers;
+  EXPECT_TRUE(MeasureBatch(records, &n, &numbers).ok());
   std::string buf(n, '\xff');
-  EncodeBatch(records, buf.data());
+  EncodeBatch(records, numbers, buf.data());
   SealBatch(buf.data(), base_offset, append_time);
   return buf;
 }
@@ -61,10 +63,94 @@ TEST(BatchFormat, LayoutIsAsDocumented) {
   ASSERT_TRUE(ParseBatchHeader(b.data(), &h, &why)) << why;
   ASSERT_TRUE(CheckBatchBody(b.data(), h, &why)) << why;
   std::vector<std::string> seen;
-  ForEachRecord(b.data(), h, [&](int64_t ts, std::string_view key, std::string_view value) {
+  ForEachRecord(b.data(), h, [&](int64_t ts, std::string_view key, std::string_view value, const RecordNumbers& n) {
+    EXPECT_FALSE(n.carried());
     seen.push_back(std::to_string(ts) + " " + std::string(key) + " " + std::string(value));
   });
   EXPECT_EQ(seen, (std::vector<std::string>{"1700000000000000 42 {\"t\":1}", "1600000000000000 7 {}"}));
+}
+
+TEST(BatchFormat, NumbersLayoutIsAsDocumented) {
+  std::vector<NumberField> a = {{"temperature", 20.5}, {"humidity", -1.25}};
+  std::vector<NumberField> b = {{"humidity", 3.0}};
+  std::vector<Record> records = {{5, "1", "A", true, a}, {6, "2", "BB", true, b}, {7, "3", "C"}};
+  std::string batch = Encode(records, 0, 1);
+  // Name table: count, then each name's length and bytes, in first-seen order.
+  size_t table = 2 + (1 + 11) + (1 + 8);
+  size_t expected = 56 + table + (15 + 1 + 1 + 2 * 10) + (15 + 1 + 2 + 10) + (15 + 1 + 1);
+  ASSERT_EQ(batch.size(), expected);
+  EXPECT_EQ(GetU16(batch.data() + 44), kAttrNumbers);
+  const char* p = batch.data() + 56;
+  EXPECT_EQ(GetU16(p), 2u);
+  EXPECT_EQ(std::string(p + 2, 12), std::string("\x0btemperature"));
+  EXPECT_EQ(std::string(p + 14, 9), std::string("\x08humidity"));
+  p += table;
+  EXPECT_EQ(GetI64(p), 5);
+  EXPECT_EQ(GetU16(p + 8), 1u);
+  EXPECT_EQ(GetU32(p + 10), 1u);
+  EXPECT_EQ(static_cast<uint8_t>(p[14]), 2u);  // number count
+  EXPECT_EQ(std::string(p + 15, 2), "1A");
+  EXPECT_EQ(GetU16(p + 17), 0u);  // temperature
+  EXPECT_EQ(GetU64(p + 19), std::bit_cast<uint64_t>(20.5));
+  EXPECT_EQ(GetU16(p + 27), 1u);  // humidity
+  EXPECT_EQ(GetU64(p + 29), std::bit_cast<uint64_t>(-1.25));
+  p += 15 + 2 + 20;
+  EXPECT_EQ(static_cast<uint8_t>(p[14]), 1u);
+  EXPECT_EQ(GetU16(p + 18), 1u);
+  p += 15 + 3 + 10;
+  EXPECT_EQ(static_cast<uint8_t>(p[14]), kNumbersNotCarried);  // appended without numbers
+
+  BatchHeader h;
+  std::string why;
+  ASSERT_TRUE(ParseBatchHeader(batch.data(), &h, &why)) << why;
+  ASSERT_TRUE(CheckBatchBody(batch.data(), h, &why)) << why;
+  std::vector<std::string> seen;
+  ForEachRecord(batch.data(), h, [&](int64_t ts, std::string_view key, std::string_view value, const RecordNumbers& n) {
+    std::string line = std::to_string(ts) + " " + std::string(key) + " " + std::string(value);
+    if (n.carried()) {
+      std::vector<NumberField> out;
+      n.Decode(&out);
+      for (auto& f : out) line += " " + std::string(f.name) + "=" + std::to_string(f.value);
+    } else {
+      line += " -";
+    }
+    seen.push_back(line);
+  });
+  EXPECT_EQ(seen, (std::vector<std::string>{"5 1 A temperature=20.500000 humidity=-1.250000", "6 2 BB humidity=3.000000",
+                                            "7 3 C -"}));
+}
+
+TEST(BatchFormat, NumbersThatCannotBeCarriedLeaveTheValueToBeParsed) {
+  std::string long_name(256, 'x');
+  std::vector<NumberField> too_long = {{"ok", 1}, {long_name, 2}};
+  std::vector<NumberField> many(255, NumberField{"n", 1});
+  std::vector<NumberField> none;
+  std::vector<Record> records = {{1, "1", "a", true, too_long}, {2, "2", "b", true, many}, {3, "3", "c", true, none}};
+  std::string batch = Encode(records, 0, 1);
+  BatchHeader h;
+  std::string why;
+  ASSERT_TRUE(ParseBatchHeader(batch.data(), &h, &why)) << why;
+  ASSERT_TRUE(CheckBatchBody(batch.data(), h, &why)) << why;
+  std::vector<std::pair<bool, size_t>> seen;
+  ForEachRecord(batch.data(), h, [&](int64_t, std::string_view, std::string_view, const RecordNumbers& n) {
+    seen.push_back({n.carried(), n.size()});
+  });
+  EXPECT_EQ(seen, (std::vector<std::pair<bool, size_t>>{{false, 0}, {false, 0}, {true, 0}}));
+}
+
+TEST(BatchFormat, ANameIndexBeyondTheTableIsCorruption) {
+  std::vector<NumberField> a = {{"t", 1.5}};
+  std::string batch = Encode({{1, "1", "v", true, a}}, 0, 1);
+  // The one number's name index (after the table, the record header, key and value).
+  size_t at = 56 + (2 + 2) + 15 + 2;
+  PutU16(batch.data() + at, 1);
+  PutU32(batch.data() + kBodyCrcAt, Crc(batch, 56, batch.size()));
+  SealBatch(batch.data(), 0, 1);
+  BatchHeader h;
+  std::string why;
+  ASSERT_TRUE(ParseBatchHeader(batch.data(), &h, &why)) << why;
+  EXPECT_FALSE(CheckBatchBody(batch.data(), h, &why));
+  EXPECT_NE(why.find("name index 1"), std::string::npos) << why;
 }
 
 TEST(BatchFormat, EveryHeaderByteIsCoveredByTheHeaderChecksum) {
@@ -93,10 +179,11 @@ TEST(BatchFormat, EveryBodyByteIsCoveredByTheBodyChecksum) {
 
 TEST(BatchFormat, RejectsWhatCannotBeEncoded) {
   size_t n;
-  EXPECT_FALSE(MeasureBatch({}, &n).ok());
+  BatchNumbers numbers;
+  EXPECT_FALSE(MeasureBatch({}, &n, &numbers).ok());
   std::string long_key(kMaxKeyBytes + 1, 'k');
   std::vector<Record> r = {{0, long_key, "v"}};
-  EXPECT_FALSE(MeasureBatch(r, &n).ok());
+  EXPECT_FALSE(MeasureBatch(r, &n, &numbers).ok());
 }
 
 TEST(SegmentNames, AreTwentyDigitBaseOffsets) {

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "reading/reading.h"
 
 namespace mare::log {
 
@@ -37,6 +38,10 @@ struct Record {
   int64_t timestamp_us = 0;  // event time, UTC microseconds
   std::string_view key;
   std::string_view value;
+  // The reading's numeric fields as ingest parsed them, carried beside its JSON so that
+  // processors need not parse it again (the embedded log keeps them; Kafka does not).
+  bool has_numbers = false;
+  std::span<const NumberField> numbers;
 };
 
 struct ConsumedRecord {
@@ -46,6 +51,10 @@ struct ConsumedRecord {
   int64_t append_time_us = 0;  // when the log accepted the record's batch
   std::string_view key;        // views valid until the consumer's next Poll
   std::string_view value;
+  // When has_numbers: every numeric field of the reading in `value`, in its order (as
+  // ReadingParser gives them), so the value need not be parsed for them.
+  bool has_numbers = false;
+  std::span<const NumberField> numbers;
 };
 
 struct TopicConfig {

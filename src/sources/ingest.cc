@@ -60,6 +60,9 @@ void Ingest::Worker::OnReading(const Reading& r) {
   auto [end, ec] = std::to_chars(q.key, q.key + sizeof q.key, r.sensor_id);
   q.key_len = static_cast<uint8_t>(end - q.key);
   q.value = r.raw;
+  q.numbers_at = static_cast<uint32_t>(numbers_.size());
+  q.number_count = static_cast<uint32_t>(r.numbers.size());
+  numbers_.insert(numbers_.end(), r.numbers.begin(), r.numbers.end());
   ++received_local_;
   if (report_) ++report_->accepted;
 }
@@ -117,7 +120,8 @@ Status Ingest::Worker::Flush() {
   for (auto& records : by_partition_) records.clear();
   for (const Queued& q : queue_) {
     by_partition_[static_cast<size_t>(q.partition)].push_back(
-        log::Record{q.timestamp_us, std::string_view(q.key, q.key_len), q.value});
+        log::Record{q.timestamp_us, std::string_view(q.key, q.key_len), q.value, true,
+                    std::span<const NumberField>(numbers_.data() + q.numbers_at, q.number_count)});
   }
   if (acks_ == Acks::kAsync) {
     for (size_t p = 0; p < by_partition_.size(); ++p) {
@@ -131,6 +135,7 @@ Status Ingest::Worker::Flush() {
                                  [this, n](const Status& s) { Settled(s, n); });
     }
     queue_.clear();
+    numbers_.clear();
     return Status::OK();
   }
   Status status;
@@ -147,6 +152,7 @@ Status Ingest::Worker::Flush() {
   }
   accepted_.Add(appended);
   queue_.clear();
+  numbers_.clear();
   return status;
 }
 

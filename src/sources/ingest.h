@@ -85,11 +85,14 @@ class Ingest {
       uint8_t key_len;
       char key[11];
       std::string_view value;
+      uint32_t numbers_at;    // in numbers_
+      uint32_t number_count;
     };
     Ingest* ingest_;
     std::string source_;
     ReadingParser parser_;
     std::vector<Queued> queue_;
+    std::vector<NumberField> numbers_;  // the queued readings' numeric fields (views into the buffers)
     std::vector<std::vector<log::Record>> by_partition_;
     IngestReport* report_ = nullptr;
     const char* buffer_start_ = nullptr;

@@ -36,6 +36,7 @@ class IngestTest : public testing::Test {
     int32_t partition;
     int64_t timestamp_us;
     std::string key, value;
+    std::string numbers;  // "name=value ..." as carried beside the value, "-" if none
   };
   // Every record of raw, copied: a consumer's views die with it.
   std::vector<Stored> ReadAll() {
@@ -46,7 +47,11 @@ class IngestTest : public testing::Test {
     for (int i = 0; i < 20; ++i) {
       EXPECT_TRUE((*c)->Poll(&batch, 1000, std::chrono::milliseconds(10)).ok());
       if (batch.empty()) break;
-      for (auto& r : batch) all.push_back({r.partition, r.timestamp_us, std::string(r.key), std::string(r.value)});
+      for (auto& r : batch) {
+        std::string numbers = r.has_numbers ? "" : "-";
+        for (const NumberField& f : r.numbers) numbers += (numbers.empty() ? "" : " ") + std::string(f.name) + "=" + std::to_string(f.value);
+        all.push_back({r.partition, r.timestamp_us, std::string(r.key), std::string(r.value), numbers});
+      }
     }
     return all;
   }
@@ -95,6 +100,8 @@ TEST_F(IngestTest, AcceptedReadingsGoToTheirSensorsPartitionInOrder) {
   for (auto& r : records) {
     if (r.key == "4") {
       EXPECT_EQ(r.timestamp_us, 1705831561000000);
+      // The parsed numbers travel beside the JSON, so processors need not parse it again.
+      EXPECT_EQ(r.numbers, "temperature=18.500000");
     }
   }
   EXPECT_EQ(dead_letter_->kept(), 1u);
