@@ -11,7 +11,7 @@ namespace mare::rollup {
 namespace {
 
 constexpr char kMagic[8] = {'M', 'A', 'R', 'E', 'R', 'O', 'L', 'L'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = kCheckpointVersion;  // written; 1 is read too
 constexpr size_t kHeaderSize = 24;  // magic, version, body length, body crc
 
 uint32_t Crc(std::string_view b) {
@@ -49,7 +49,7 @@ Status DecodeCheckpoint(std::string_view b, int32_t partition, RollupState* stat
   std::memcpy(&version, b.data() + 8, 4);
   std::memcpy(&length, b.data() + 12, 8);
   std::memcpy(&crc, b.data() + 20, 4);
-  if (version != kVersion) return Status::Corruption(fmt::format("{}: unknown checkpoint version {}", path, version));
+  if (version != kVersion && version != 1) return Status::Corruption(fmt::format("{}: unknown checkpoint version {}", path, version));
   if (length != b.size() - kHeaderSize) {
     return Status::Corruption(fmt::format("{}: body is {} bytes, header says {}", path, b.size() - kHeaderSize, length));
   }
@@ -58,7 +58,7 @@ Status DecodeCheckpoint(std::string_view b, int32_t partition, RollupState* stat
   if (actual != crc) {
     return Status::Corruption(fmt::format("{}: checksum mismatch (stored {:#010x}, computed {:#010x})", path, crc, actual));
   }
-  Status s = partition < 0 ? state->Decode(body) : state->DecodePartition(partition, body);
+  Status s = partition < 0 ? state->Decode(body, version) : state->DecodePartition(partition, body, version);
   if (!s.ok()) return s.code() == Status::Code::kInvalidArgument ? Status::InvalidArgument(path + ": " + s.message())
                                                                           : Status::Corruption(path + ": " + s.message());
   return Status::OK();

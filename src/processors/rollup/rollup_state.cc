@@ -74,6 +74,25 @@ struct RollupState::Parser {
 
 RollupState::RollupState(RollupStateOptions options) : options_(std::move(options)), parser_(std::make_unique<Parser>()) {
   if (options_.partitions < 1) options_.partitions = 1;
+  size_t n = options_.resolutions.size();
+  child_.assign(n, -1);
+  parents_.assign(n, {});
+  for (size_t r = 0; r < n; ++r) {
+    int64_t length = options_.resolutions[r].length_us;
+    for (size_t c = 0; c < n && options_.nest; ++c) {
+      int64_t l = options_.resolutions[c].length_us;
+      if (l < length && length % l == 0 && (child_[r] < 0 || l > options_.resolutions[static_cast<size_t>(child_[r])].length_us)) {
+        child_[r] = static_cast<int>(c);
+      }
+    }
+    if (child_[r] >= 0) parents_[static_cast<size_t>(child_[r])].push_back(r);
+    else per_reading_.push_back(r);
+    ascending_.push_back(r);
+  }
+  std::sort(ascending_.begin(), ascending_.end(), [this](size_t a, size_t b) {
+    return options_.resolutions[a].length_us < options_.resolutions[b].length_us;
+  });
+  full_.resize(n + 1);
   Clear();
 }
 
@@ -148,7 +167,8 @@ void RollupState::Prefetch(uint32_t sensor_id) {
     last_sensor_ = &it->second;
     sensor = last_sensor_;
   }
-  for (const auto& list : sensor->windows) {
+  for (size_t r : per_reading_) {
+    const auto& list = sensor->windows[r];
     if (list.empty()) continue;
     const auto* bytes = reinterpret_cast<const char*>(list.back().fields.data());
     size_t size = list.back().fields.size() * sizeof(Aggregate);
@@ -156,16 +176,61 @@ void RollupState::Prefetch(uint32_t sensor_id) {
   }
 }
 
-RollupState::Window& RollupState::WindowFor(std::vector<Window>& list, int64_t start, int64_t length) {
+RollupState::Window& RollupState::InsertWindow(std::vector<Window>& list, size_t r, int64_t start, bool* inserted) {
+  *inserted = false;
   if (!list.empty() && list.back().start == start) return list.back();
   auto it = std::lower_bound(list.begin(), list.end(), start, [](const Window& w, int64_t s) { return w.start < s; });
   if (it != list.end() && it->start == start) return *it;
+  *inserted = true;
   it = list.insert(it, Window{});
   it->start = start;
+  it->derived = child_[r] >= 0;
   ++open_windows_;
   ++held_windows_;
-  next_close_end_ = std::min(next_close_end_, start + length);
+  next_close_end_ = std::min(next_close_end_, start + options_.resolutions[r].length_us);
   return *it;
+}
+
+RollupState::Window* RollupState::FindWindow(std::vector<Window>& list, int64_t start) {
+  if (!list.empty() && list.back().start == start) return &list.back();
+  auto it = std::lower_bound(list.begin(), list.end(), start, [](const Window& w, int64_t s) { return w.start < s; });
+  return it != list.end() && it->start == start ? &*it : nullptr;
+}
+
+RollupState::Window& RollupState::WindowFor(Sensor& sensor, size_t r, int64_t start) {
+  bool inserted;
+  Window& w = InsertWindow(sensor.windows[r], r, start, &inserted);
+  if (!inserted) return w;
+  // The coarser windows derived from it hold it: they exist as long as it does. (Only other
+  // resolutions' lists change here, so w stays valid.)
+  for (size_t p : parents_[r]) WindowFor(sensor, p, WindowStart(start, options_.resolutions[p].length_us));
+  if (!w.derived) w.feeds_ancestor = HasPerReadingAncestor(sensor, r, start);
+  return w;
+}
+
+// Whether a coarser window holding [start, ...) of resolution r is updated per reading: only
+// windows restored from a version 1 checkpoint are, among derived resolutions.
+bool RollupState::HasPerReadingAncestor(Sensor& sensor, size_t r, int64_t start) {
+  for (size_t p : parents_[r]) {
+    int64_t s = WindowStart(start, options_.resolutions[p].length_us);
+    Window* w = FindWindow(sensor.windows[p], s);
+    if (w != nullptr && !w->derived) return true;
+    if (HasPerReadingAncestor(sensor, p, s)) return true;
+  }
+  return false;
+}
+
+void RollupState::AddToAncestors(Sensor& sensor, size_t r, int64_t ts, std::span<const NumberField> numbers,
+                                 uint16_t max_id) {
+  for (size_t p : parents_[r]) {
+    Window* w = FindWindow(sensor.windows[p], WindowStart(ts, options_.resolutions[p].length_us));
+    if (w != nullptr && !w->derived) {
+      w->dirty = true;
+      if (w->fields.size() <= max_id) w->fields.resize(static_cast<size_t>(max_id) + 1);
+      for (size_t i = 0; i < numbers.size(); ++i) w->fields[ids_[i]].Add(ts, numbers[i].value);
+    }
+    AddToAncestors(sensor, p, ts, numbers, max_id);
+  }
 }
 
 namespace {
@@ -250,15 +315,16 @@ bool RollupState::Add(int32_t partition, int64_t offset, int64_t ts_us, uint32_t
     max_id = std::max(max_id, ids_[i]);
   }
   Sensor& sensor = SensorFor(sensor_id, partition);
-  for (size_t r = 0; r < options_.resolutions.size(); ++r) {
-    int64_t length = options_.resolutions[r].length_us;
-    int64_t start = WindowStart(ts_us, length);
+  // Only the resolutions no other divides; the coarser windows derive from them (at emission).
+  for (size_t r : per_reading_) {
+    int64_t start = WindowStart(ts_us, options_.resolutions[r].length_us);
     auto& list = sensor.windows[r];
-    Window& w = !list.empty() && list.back().start == start ? list.back() : WindowFor(list, start, length);
+    Window& w = !list.empty() && list.back().start == start ? list.back() : WindowFor(sensor, r, start);
     w.dirty = true;
     if (w.fields.size() <= max_id) w.fields.resize(static_cast<size_t>(max_id) + 1);
     Aggregate* fields = w.fields.data();
     for (size_t i = 0; i < numbers.size(); ++i) fields[ids_[i]].Add(ts_us, numbers[i].value);
+    if (w.feeds_ancestor) [[unlikely]] AddToAncestors(sensor, r, ts_us, numbers, max_id);
   }
   return true;
 }
@@ -275,7 +341,11 @@ void RollupState::AdvanceWatermark() {
         if (w.start + length <= wm) {
           w.closed = true;
           w.dirty = true;
-          for (Aggregate& a : w.fields) a.dirty = a.count > 0;
+          if (w.derived) {
+            w.close_pending = true;  // which fields have readings is known at emission
+          } else {
+            for (Aggregate& a : w.fields) a.dirty |= a.count > 0 ? Aggregate::kToEmit : 0;
+          }
           --open_windows_;
         } else {
           next = std::min(next, w.start + length);
@@ -338,7 +408,8 @@ void AppendTimestamp(std::string* out, int64_t micros) {
 
 // The messages of one window's changed aggregates (docs/formats/rollups.md). What is the same
 // for all of them (resolution, start, end) is written once.
-void RollupState::EmitWindow(uint32_t sensor_id, size_t resolution, Window& w, std::vector<RollupMessage>* out) {
+void RollupState::EmitWindow(uint32_t sensor_id, size_t resolution, const Window& w, std::vector<Aggregate>& fields,
+                             std::vector<RollupMessage>* out) {
   const Resolution& res = options_.resolutions[resolution];
   int32_t partition = log::PartitionFor(sensor_id, options_.partitions);
   char sensor[16];
@@ -357,10 +428,11 @@ void RollupState::EmitWindow(uint32_t sensor_id, size_t resolution, Window& w, s
   AppendTimestamp(&window, w.start + res.length_us);
   window += "\",\"count\":";
   std::string& v = scratch_;
-  for (size_t f = 0; f < w.fields.size(); ++f) {
-    Aggregate& a = w.fields[f];
-    if (!a.dirty) continue;
-    a.dirty = false;
+  for (size_t f = 0; f < fields.size(); ++f) {
+    Aggregate& a = fields[f];
+    if (!(a.dirty & Aggregate::kToEmit)) continue;
+    a.dirty &= static_cast<uint8_t>(~Aggregate::kToEmit);
+    if (a.count == 0) continue;
     RollupMessage& m = out->emplace_back();
     m.partition = partition;
     m.timestamp_us = w.start;
@@ -396,29 +468,108 @@ void RollupState::EmitWindow(uint32_t sensor_id, size_t resolution, Window& w, s
   }
 }
 
+std::vector<Aggregate>& RollupState::Full(Sensor& sensor, size_t r, Window& w, size_t depth) {
+  if (!w.derived) return w.fields;
+  std::vector<Aggregate>& full = full_[depth];
+  full = w.fields;
+  size_t c = static_cast<size_t>(child_[r]);
+  auto& kids = sensor.windows[c];
+  int64_t end = w.start + options_.resolutions[r].length_us;
+  auto it = std::lower_bound(kids.begin(), kids.end(), w.start, [](const Window& k, int64_t s) { return k.start < s; });
+  for (; it != kids.end() && it->start < end; ++it) {
+    const std::vector<Aggregate>& k = Full(sensor, c, *it, depth + 1);
+    if (full.size() < k.size()) full.resize(k.size());
+    for (size_t f = 0; f < k.size(); ++f) full[f].Merge(k[f]);
+  }
+  return full;
+}
+
+// Marks the derived windows holding a finer window that got readings since the last Emit: the
+// fields that got readings are to emit. Finer resolutions first, so that it goes up the chain.
+void RollupState::PropagateChanges(Sensor& sensor) {
+  for (size_t r : ascending_) {
+    if (parents_[r].empty()) continue;
+    for (Window& c : sensor.windows[r]) {
+      if (!c.dirty) continue;
+      size_t changed_end = 0;  // 1 + the last field id changed
+      for (size_t f = 0; f < c.fields.size(); ++f) {
+        if (c.fields[f].dirty & Aggregate::kChanged) changed_end = f + 1;
+      }
+      if (changed_end == 0) continue;
+      for (size_t p : parents_[r]) {
+        Window* w = FindWindow(sensor.windows[p], WindowStart(c.start, options_.resolutions[p].length_us));
+        if (w == nullptr || !w->derived) continue;  // one restored from version 1 got the readings itself
+        w->dirty = true;
+        if (w->fields.size() < changed_end) w->fields.resize(changed_end);
+        for (size_t f = 0; f < changed_end; ++f) {
+          if (c.fields[f].dirty & Aggregate::kChanged) w->fields[f].dirty |= Aggregate::kToEmit | Aggregate::kChanged;
+        }
+      }
+      for (Aggregate& a : c.fields) a.dirty &= static_cast<uint8_t>(~Aggregate::kChanged);
+    }
+  }
+}
+
+void RollupState::EmitSensor(uint32_t sensor_id, Sensor& sensor, std::vector<RollupMessage>* out) {
+  for (size_t r = 0; r < sensor.windows.size(); ++r) {
+    for (Window& w : sensor.windows[r]) {
+      if (!w.dirty) continue;
+      w.dirty = false;
+      if (!w.derived) {
+        EmitWindow(sensor_id, r, w, w.fields, out);
+        continue;
+      }
+      std::vector<Aggregate>& full = Full(sensor, r, w, 0);
+      for (size_t f = 0; f < full.size(); ++f) {
+        bool emit = (f < w.fields.size() && (w.fields[f].dirty & Aggregate::kToEmit)) || (w.close_pending && full[f].count > 0);
+        full[f].dirty = emit ? Aggregate::kToEmit : 0;
+        if (f < w.fields.size()) w.fields[f].dirty &= static_cast<uint8_t>(~Aggregate::kToEmit);
+      }
+      w.close_pending = false;
+      EmitWindow(sensor_id, r, w, full, out);
+    }
+  }
+}
+
+// Forgets the windows no reading can reach any more: closed, and ended at or before their
+// partition's watermark; a derived one only after the finer windows inside it. A finer window
+// evicted is merged into the derived windows holding it: finer resolutions go first, and a
+// list's windows in order, so those merges happen in window order.
+bool RollupState::EvictSensor(Sensor& sensor) {
+  int64_t evict_before = partition_watermark_us(sensor.partition);
+  bool empty = true;
+  for (size_t r : ascending_) {
+    auto& list = sensor.windows[r];
+    int64_t length = options_.resolutions[r].length_us;
+    const std::vector<Window>* kids = child_[r] >= 0 ? &sensor.windows[static_cast<size_t>(child_[r])] : nullptr;
+    auto keep = std::find_if(list.begin(), list.end(), [&](const Window& w) {
+      int64_t end = w.start + length;
+      return !(w.closed && evict_before != kNoTime && end <= evict_before &&
+               (kids == nullptr || kids->empty() || kids->front().start >= end));
+    });
+    for (auto it = list.begin(); it != keep && !parents_[r].empty(); ++it) {
+      std::vector<Aggregate>& full = Full(sensor, r, *it, 0);
+      for (size_t p : parents_[r]) {
+        Window* w = FindWindow(sensor.windows[p], WindowStart(it->start, options_.resolutions[p].length_us));
+        if (w == nullptr || !w->derived) continue;
+        if (w->fields.size() < full.size()) w->fields.resize(full.size());
+        for (size_t f = 0; f < full.size(); ++f) w->fields[f].Merge(full[f]);
+      }
+    }
+    held_windows_ -= keep - list.begin();
+    list.erase(list.begin(), keep);
+    if (!list.empty()) empty = false;
+  }
+  return empty;
+}
+
 size_t RollupState::Emit(std::vector<RollupMessage>* out) {
   size_t before = out->size();
   for (auto it = sensors_.begin(); it != sensors_.end();) {
     Sensor& sensor = it->second;
-    int64_t evict_before = partition_watermark_us(sensor.partition);
-    bool empty = true;
-    for (size_t r = 0; r < sensor.windows.size(); ++r) {
-      auto& list = sensor.windows[r];
-      int64_t length = options_.resolutions[r].length_us;
-      for (Window& w : list) {
-        if (!w.dirty) continue;
-        EmitWindow(it->first, r, w, out);
-        w.dirty = false;
-      }
-      // No reading can reach a window that ended at or before its partition's watermark.
-      auto keep = std::find_if(list.begin(), list.end(), [&](const Window& w) {
-        return !(w.closed && evict_before != kNoTime && w.start + length <= evict_before);
-      });
-      held_windows_ -= keep - list.begin();
-      list.erase(list.begin(), keep);
-      if (!list.empty()) empty = false;
-    }
-    if (empty) {
+    PropagateChanges(sensor);
+    EmitSensor(it->first, sensor, out);
+    if (EvictSensor(sensor)) {
       if (last_sensor_ == &sensor) last_sensor_ = nullptr;
       it = sensors_.erase(it);
     } else {
@@ -495,15 +646,16 @@ void RollupState::Encode(std::string* out, int32_t only) const {
         Put<int32_t>(out, sensor.partition);
         Put<uint8_t>(out, static_cast<uint8_t>(r));
         Put<int64_t>(out, w.start);
-        Put<uint8_t>(out, static_cast<uint8_t>((w.closed ? 1 : 0) | (w.dirty ? 2 : 0)));
+        Put<uint8_t>(out, static_cast<uint8_t>((w.closed ? 1 : 0) | (w.dirty ? 2 : 0) | (w.derived ? 4 : 0) |
+                                               (w.close_pending ? 8 : 0)));
         uint16_t n = 0;
-        for (const Aggregate& a : w.fields) n += a.count > 0 ? 1 : 0;
+        for (const Aggregate& a : w.fields) n += a.count > 0 || a.dirty != 0 ? 1 : 0;
         Put<uint16_t>(out, n);
         for (size_t f = 0; f < w.fields.size(); ++f) {
           const Aggregate& a = w.fields[f];
-          if (a.count == 0) continue;
+          if (a.count == 0 && a.dirty == 0) continue;
           Put<uint16_t>(out, static_cast<uint16_t>(f));
-          Put<uint8_t>(out, a.dirty ? 1 : 0);
+          Put<uint8_t>(out, a.dirty);
           Put<int64_t>(out, a.count);
           Put<double>(out, a.mean);
           Put<double>(out, a.m2);
@@ -519,7 +671,10 @@ void RollupState::Encode(std::string* out, int32_t only) const {
   }
 }
 
-Status RollupState::Decode(std::string_view bytes, int32_t only) {
+Status RollupState::Decode(std::string_view bytes, int32_t only, uint32_t version) {
+  if (version != 1 && version != kCheckpointVersion) {
+    return Status::Corruption(fmt::format("rollup checkpoint body: unknown version {}", version));
+  }
   Reader in(bytes);
   auto bad = [&](const std::string& what) {
     if (only < 0) Clear();
@@ -581,11 +736,19 @@ Status RollupState::Decode(std::string_view bytes, int32_t only) {
     if (r >= options_.resolutions.size()) return bad("resolution index out of range");
     if (partition < 0 || partition >= options_.partitions) return bad("partition out of range");
     if (only >= 0 && partition != only) return bad("a window of another partition");
+    if (flags > (version == 1 ? 3 : 15)) return bad("unknown window flags");
+    bool derived = flags & 4;
+    if (derived && child_[r] < 0) return bad("a derived window of a resolution no other divides");
     Sensor& sensor = SensorFor(sensor_id, partition);
-    int64_t length = options_.resolutions[r].length_us;
-    Window& w = WindowFor(sensor.windows[r], start, length);
+    bool inserted;
+    Window& w = InsertWindow(sensor.windows[r], r, start, &inserted);
+    if (!inserted) return bad("a window twice");
+    // Version 1 kept every window's aggregates per reading: those go on so (feeds_ancestor,
+    // below), and only windows made from now on are derived.
+    w.derived = derived;
     w.closed = flags & 1;
     w.dirty = flags & 2;
+    w.close_pending = flags & 8;
     if (w.closed) --open_windows_;
     for (uint16_t k = 0; k < n; ++k) {
       uint16_t f;
@@ -596,9 +759,10 @@ Status RollupState::Decode(std::string_view bytes, int32_t only) {
         return bad("truncated");
       }
       if (f >= ids.size()) return bad("field id out of range");
-      if (a.count <= 0) return bad("aggregate with no readings");
+      if (a.count < 0 || (a.count == 0 && !derived)) return bad("aggregate with no readings");
+      if (dirty > (version == 1 ? 1 : 3)) return bad("unknown aggregate flags");
       f = ids[f];
-      a.dirty = dirty != 0;
+      a.dirty = dirty;
       if (w.fields.size() <= f) w.fields.resize(static_cast<size_t>(f) + 1);
       w.fields[f] = a;
     }
@@ -606,10 +770,11 @@ Status RollupState::Decode(std::string_view bytes, int32_t only) {
   if (!in.done()) return bad("trailing bytes");
   // Closed windows do not bound the next close.
   next_close_end_ = std::numeric_limits<int64_t>::max();
-  for (const auto& [id, sensor] : sensors_) {
+  for (auto& [id, sensor] : sensors_) {
     for (size_t r = 0; r < sensor.windows.size(); ++r) {
-      for (const Window& w : sensor.windows[r]) {
+      for (Window& w : sensor.windows[r]) {
         if (!w.closed) next_close_end_ = std::min(next_close_end_, w.start + options_.resolutions[r].length_us);
+        if (!w.derived && child_[r] < 0) w.feeds_ancestor = HasPerReadingAncestor(sensor, r, w.start);
       }
     }
   }

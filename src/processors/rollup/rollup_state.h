@@ -17,6 +17,18 @@
 // per partition, like Kafka Streams' per-task stream time, makes the set of readings counted a
 // function of the log alone, whatever the interleaving of partitions in a poll: that is what
 // lets a restart from a checkpoint recompute exactly what a crashed run emitted.
+//
+// Nested resolutions. When a resolution's length is a multiple of a finer one's (1m | 1h | 1d),
+// its windows are not updated reading by reading: a window of it holds only the Merge of the
+// finer windows inside it that were already evicted (in window order), and at emission the
+// finer windows still held inside it are merged in after those, again in window order. The
+// result is the left fold of its finer windows in window order whatever the moment each was
+// evicted, so it is still a function of the window's readings alone (hence of (key, revision)).
+// Each resolution is derived from the longest listed resolution that divides it; those with
+// none (the finest, or all of "5m,7m") are updated per reading. Windows are aligned to the
+// epoch, so a finer window lies in exactly one window of a resolution it divides. A derived
+// window is emitted when a reading reached a finer window inside it, or when it closed, as
+// before; it is evicted only after the finer windows inside it.
 #pragma once
 
 #include <cstdint>
@@ -39,12 +51,18 @@
 namespace mare::rollup {
 
 constexpr int64_t kNoTime = std::numeric_limits<int64_t>::min();
+// Version of the checkpoint body layout Encode writes (docs/formats/rollup-checkpoint.md);
+// Decode also reads version 1.
+constexpr uint32_t kCheckpointVersion = 2;
 
 struct RollupStateOptions {
   std::vector<Resolution> resolutions = {MakeResolution(60'000'000), MakeResolution(3'600'000'000),
                                          MakeResolution(86'400'000'000)};
   int64_t lateness_us = 600'000'000;
   int32_t partitions = 1;  // of the raw topic, and of rollups (the same rule places a sensor)
+  // Derive the windows of a resolution from those of a finer one dividing it (see above). false:
+  // every resolution updated per reading (tests and benchmarks compare the two).
+  bool nest = true;
 };
 
 // One message for the rollups topic.
@@ -96,16 +114,19 @@ class RollupState {
   const RollupStateOptions& options() const { return options_; }
 
   // The whole state (offsets, watermarks, windows with exact aggregates and dirty flags) as
-  // bytes, and back; layout in docs/formats/rollup-checkpoint.md. Decode replaces the state
-  // and fails if the checkpoint was made with other resolutions, lateness or partitions.
+  // bytes, and back; layout in docs/formats/rollup-checkpoint.md (`version`: of the body's
+  // layout, as the checkpoint header says). Decode replaces the state and fails if the
+  // checkpoint was made with other resolutions, lateness or partitions.
   void Encode(std::string* out) const { Encode(out, -1); }
-  Status Decode(std::string_view bytes) { return Decode(bytes, -1); }
+  Status Decode(std::string_view bytes, uint32_t version = kCheckpointVersion) { return Decode(bytes, -1, version); }
 
   // One partition's share of the state (its offset, newest event time and windows) in the same
   // layout, the other partitions' entries empty; and back, merged into this state, which must
   // hold nothing of that partition. For processors that share partitions through a Kafka group.
   void EncodePartition(int32_t partition, std::string* out) const { Encode(out, partition); }
-  Status DecodePartition(int32_t partition, std::string_view bytes) { return Decode(bytes, partition); }
+  Status DecodePartition(int32_t partition, std::string_view bytes, uint32_t version = kCheckpointVersion) {
+    return Decode(bytes, partition, version);
+  }
   // Forgets everything: offsets, watermarks, windows, counters.
   void Reset() { Clear(); }
 
@@ -113,7 +134,13 @@ class RollupState {
   struct Window {
     int64_t start = 0;
     bool closed = false;
-    bool dirty = false;
+    bool dirty = false;     // something in it to emit
+    // fields hold the Merge of the finer windows inside it already evicted; the held ones are
+    // merged in at emission. Else (a per-reading resolution, or restored from a version 1
+    // checkpoint) fields are updated per reading.
+    bool derived = false;
+    bool close_pending = false;  // derived: closed since last emitted; emit every field with readings
+    bool feeds_ancestor = false;  // per-reading window inside a coarser one also updated per reading
     std::vector<Aggregate> fields;  // by field id; count 0 = absent
   };
   struct Sensor {
@@ -124,16 +151,35 @@ class RollupState {
 
   Sensor& SensorFor(uint32_t sensor_id, int32_t partition);
   void Prefetch(uint32_t sensor_id);
-  Window& WindowFor(std::vector<Window>& list, int64_t start, int64_t length);
+  // The window of resolution r starting at start, created (with the coarser windows holding
+  // it, if derived from it) if missing.
+  Window& WindowFor(Sensor& sensor, size_t r, int64_t start);
+  // Inserts an empty window, or finds it (*inserted false).
+  Window& InsertWindow(std::vector<Window>& list, size_t r, int64_t start, bool* inserted);
+  static Window* FindWindow(std::vector<Window>& list, int64_t start);
+  bool HasPerReadingAncestor(Sensor& sensor, size_t r, int64_t start);
+  void AddToAncestors(Sensor& sensor, size_t r, int64_t ts, std::span<const NumberField> numbers, uint16_t max_id);
+  // The window's aggregates: its fields, or for a derived one the merge computed into full_[depth].
+  std::vector<Aggregate>& Full(Sensor& sensor, size_t r, Window& w, size_t depth);
+  void PropagateChanges(Sensor& sensor);
+  void EmitSensor(uint32_t sensor_id, Sensor& sensor, std::vector<RollupMessage>* out);
+  bool EvictSensor(Sensor& sensor);  // true when it holds nothing any more
   uint16_t FieldId(std::string_view name, size_t position);
   uint16_t NewField(std::string_view name);
-  void EmitWindow(uint32_t sensor_id, size_t resolution, Window& w, std::vector<RollupMessage>* out);
+  // Messages for the aggregates of fields with kToEmit set (cleared).
+  void EmitWindow(uint32_t sensor_id, size_t resolution, const Window& w, std::vector<Aggregate>& fields,
+                  std::vector<RollupMessage>* out);
   void Reject(std::string_view reason, std::string_view detail, std::string_view raw);
   void Clear();
   void Encode(std::string* out, int32_t only_partition) const;  // -1: all
-  Status Decode(std::string_view bytes, int32_t only_partition);
+  Status Decode(std::string_view bytes, int32_t only_partition, uint32_t version);
 
   RollupStateOptions options_;
+  std::vector<int> child_;                    // by resolution: the one it is derived from, or -1
+  std::vector<std::vector<size_t>> parents_;  // by resolution: those derived from it
+  std::vector<size_t> per_reading_;           // resolutions with child_ -1, in list order
+  std::vector<size_t> ascending_;             // all, shortest first (finer before coarser)
+  std::vector<std::vector<Aggregate>> full_;  // scratch of Full, by depth
   RejectHandler reject_;
   std::vector<int64_t> next_offset_;  // by partition
   std::vector<int64_t> newest_ts_;    // by partition: newest event time read, kNoTime if none

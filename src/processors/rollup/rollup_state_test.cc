@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "common/time.h"
+#include "reading/timestamp.h"
 #include "processors/rollup/test_util.h"
 
 namespace mare::rollup {
@@ -344,6 +345,155 @@ TEST(RollupStateTest, PartitionSnapshotsRestoreIntoOneStateThatGoesOnIdentically
   original.Encode(&whole);
   RollupState other(o);
   EXPECT_FALSE(other.DecodePartition(0, whole).ok());
+}
+
+
+// ---- nested resolutions: coarser windows derived from finer ones vs updated per reading ----
+
+// A stream with ties, readings out of order (some beyond the lateness: dropped in both),
+// fields that come and go, values with a large offset, and jumps of up to 3 hours, so that
+// minutes, hours and days close and are evicted across day, month, leap-day and year ends.
+std::vector<std::pair<int32_t, RawReading>> NestingStream(std::mt19937_64& rng, int64_t t, int n, int32_t partitions) {
+  std::vector<std::pair<int32_t, RawReading>> out;
+  const char* fields[] = {"temperature", "pressure", "wave_height", "humidity"};
+  for (int i = 0; i < n; ++i) {
+    t += static_cast<int64_t>(rng() % 3'000'000);
+    if (rng() % 150 == 0) t += static_cast<int64_t>(rng() % (3 * kHour));
+    uint32_t sensor = static_cast<uint32_t>(rng() % 7);
+    int64_t ts = t - static_cast<int64_t>(rng() % (rng() % 20 == 0 ? 15 * kMinute : 2 * kMinute));
+    if (rng() % 10 == 0 && !out.empty()) ts = out.back().second.ts;  // ties in event time
+    RawReading r{sensor, ts, {}};
+    for (int f = 0; f < 4; ++f) {
+      if (rng() % 4 == 0) continue;
+      double base = f == 1 ? 1013.25e3 : 20.0;
+      double v = base + std::uniform_real_distribution<double>(-5, 5)(rng);
+      if (f == 3) v = std::round(v);  // many equal values: stddev exactly 0 in many windows
+      r.numbers.emplace_back(fields[f], v);
+    }
+    out.push_back({static_cast<int32_t>(sensor % static_cast<uint32_t>(partitions)), r});
+  }
+  return out;
+}
+
+// The same messages in the same order: keys, revisions, final, count, min, max, first, last
+// exactly; mean and stddev within 1e-9 relative.
+void ExpectSameMessages(const std::vector<RollupMessage>& nested, const std::vector<RollupMessage>& direct,
+                        const std::string& where) {
+  ASSERT_EQ(nested.size(), direct.size()) << where;
+  for (size_t i = 0; i < nested.size(); ++i) {
+    ASSERT_EQ(nested[i].key, direct[i].key) << where;
+    EXPECT_EQ(nested[i].partition, direct[i].partition);
+    EXPECT_EQ(nested[i].timestamp_us, direct[i].timestamp_us);
+    Parsed a = Parse(nested[i].value), b = Parse(direct[i].value);
+    std::string k = where + " " + nested[i].key;
+    EXPECT_EQ(a.count, b.count) << k;
+    EXPECT_EQ(a.revision, b.revision) << k;
+    EXPECT_EQ(a.final, b.final) << k;
+    EXPECT_EQ(a.min, b.min) << k;
+    EXPECT_EQ(a.max, b.max) << k;
+    EXPECT_EQ(a.first, b.first) << k;
+    EXPECT_EQ(a.last, b.last) << k;
+    EXPECT_EQ(a.window_start, b.window_start) << k;
+    EXPECT_NEAR(a.mean, b.mean, 1e-9 * std::abs(b.mean)) << k;
+    EXPECT_NEAR(a.stddev, b.stddev, 1e-9 * std::max(b.stddev, 1e-6 * std::abs(b.mean))) << k;
+    if (b.stddev == 0) {
+      EXPECT_EQ(a.stddev, 0.0) << k;
+    }
+    if (a.count == 1) {
+      EXPECT_EQ(nested[i].value, direct[i].value) << k;
+    }
+  }
+}
+
+void CheckNestedMatchesDirect(const char* resolutions, int64_t start, uint64_t seed) {
+  SCOPED_TRACE(std::string(resolutions) + " from " + FormatTimestamp(start) + " seed " + std::to_string(seed));
+  constexpr int32_t kPartitions = 3;
+  RollupStateOptions o{.resolutions = *ParseResolutions(resolutions), .partitions = kPartitions};
+  RollupState nested(o);
+  o.nest = false;
+  RollupState direct(o);
+  std::mt19937_64 rng(seed);
+  auto stream = NestingStream(rng, start, 30'000, kPartitions);
+  std::vector<int64_t> offsets(kPartitions, 0);
+  size_t emitted = 0, finals = 0;
+  for (size_t i = 0; i < stream.size(); ++i) {
+    auto& [p, r] = stream[i];
+    int64_t offset = offsets[static_cast<size_t>(p)]++;
+    ASSERT_EQ(Feed(nested, p, offset, r), Feed(direct, p, offset, r));
+    if (rng() % 50 == 0) {  // emission at random points: sometimes several times in a minute, sometimes not for hours
+      if (rng() % 4 != 0) {  // and sometimes without closing first
+        nested.AdvanceWatermark();
+        direct.AdvanceWatermark();
+      }
+      std::vector<RollupMessage> a, b;
+      nested.Emit(&a);
+      direct.Emit(&b);
+      ExpectSameMessages(a, b, "after reading " + std::to_string(i));
+      if (::testing::Test::HasFailure()) return;
+      emitted += a.size();
+      for (const auto& m : a) finals += testing::FinalOf(m.value);
+      EXPECT_EQ(nested.open_windows(), direct.open_windows());
+      EXPECT_EQ(nested.held_windows(), direct.held_windows());
+    }
+  }
+  nested.AdvanceWatermark();
+  direct.AdvanceWatermark();
+  std::vector<RollupMessage> a, b;
+  nested.Emit(&a);
+  direct.Emit(&b);
+  ExpectSameMessages(a, b, "at the end");
+  EXPECT_EQ(nested.readings(), direct.readings());
+  EXPECT_EQ(nested.dropped_late(), direct.dropped_late());
+  EXPECT_GT(nested.dropped_late(), 0u);
+  EXPECT_GT(emitted, 10'000u);
+  EXPECT_GT(finals, 1'000u);
+}
+
+TEST(RollupStateTest, NestedResolutionsMatchPerReadingUpdatesOverDayMonthLeapDayAndYearEnds) {
+  int64_t leap = *CivilToMicros(2024, 2, 27, 22, 0, 0);  // through Feb 29 into March
+  int64_t year_end = *CivilToMicros(2023, 12, 30, 23, 40, 0);
+  CheckNestedMatchesDirect("1m,1h,1d", leap, 1);
+  CheckNestedMatchesDirect("1m,1h,1d", year_end, 2);
+  // Several chains, a resolution derived by two others, lists out of order, and ones that
+  // do not nest at all.
+  CheckNestedMatchesDirect("1d,1h,1m,5m,2h", leap, 3);
+  CheckNestedMatchesDirect("1m,1h,90m", year_end, 4);
+  CheckNestedMatchesDirect("5m,7m,35m", leap, 5);
+  CheckNestedMatchesDirect("1h", year_end, 6);
+}
+
+// A derived window's result is the fold of its finer windows in window order whatever the
+// moment each was merged (evicted), so a state emitting often and one emitting rarely give
+// the same bits for the same revision.
+TEST(RollupStateTest, DerivedWindowsDoNotDependOnWhenFinerOnesWereEvicted) {
+  RollupStateOptions o{.partitions = 2};
+  RollupState often(o), rarely(o);
+  std::mt19937_64 rng(11);
+  auto stream = NestingStream(rng, At(0, 0), 20'000, 2);
+  std::vector<int64_t> offsets(2, 0);
+  std::map<std::string, std::map<int64_t, std::string>> seen;  // key -> revision -> value without final
+  auto collect = [&](RollupState& s, bool check) {
+    s.AdvanceWatermark();
+    std::vector<RollupMessage> out;
+    s.Emit(&out);
+    for (const auto& m : out) {
+      std::string v = m.value.substr(0, m.value.rfind(",\"final\""));
+      auto [it, inserted] = seen[m.key].try_emplace(testing::RevisionOf(m.value), v);
+      if (check && !inserted) {
+        EXPECT_EQ(it->second, v) << m.key;
+      }
+    }
+  };
+  for (size_t i = 0; i < stream.size(); ++i) {
+    auto& [p, r] = stream[i];
+    int64_t offset = offsets[static_cast<size_t>(p)]++;
+    Feed(often, p, offset, r);
+    Feed(rarely, p, offset, r);
+    if (i % 40 == 0) collect(often, false);
+    if (i % 4000 == 0) collect(rarely, true);
+  }
+  collect(often, true);
+  collect(rarely, true);
 }
 
 }  // namespace
