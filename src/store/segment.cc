@@ -186,7 +186,8 @@ struct Segment::File {
   }
 };
 
-Segment::Segment(std::shared_ptr<const File> file, size_t begin, size_t end) : file_(std::move(file)), begin_(begin), end_(end) {
+Segment::Segment(std::shared_ptr<const File> file, size_t begin, size_t end)
+    : file_(std::move(file)), info_(&file_->info), blocks_(file_->blocks.data() + begin), begin_(begin), end_(end) {
   rows_ = file_->rows_before[end] - file_->rows_before[begin];
   if (begin < end) {
     first_hour_ = HourOf(file_->blocks[begin].min_ts);
@@ -197,15 +198,10 @@ Segment::Segment(std::shared_ptr<const File> file, size_t begin, size_t end) : f
   }
 }
 
-const SegmentInfo& Segment::info() const { return file_->info; }
 const std::string& Segment::path() const { return file_->path; }
 uint64_t Segment::file_bytes() const { return file_->file_bytes; }
 int64_t Segment::file_rows() const { return file_->rows_before.back(); }
 bool Segment::whole() const { return begin_ == 0 && end_ == file_->blocks.size(); }
-
-std::span<const BlockMeta> Segment::blocks() const {
-  return std::span<const BlockMeta>(file_->blocks.data() + begin_, end_ - begin_);
-}
 
 std::shared_ptr<const Segment> Segment::View(int64_t from_hour, int64_t to_hour) const {
   const auto& all = file_->blocks;

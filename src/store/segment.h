@@ -72,11 +72,11 @@ class Segment : public std::enable_shared_from_this<Segment> {
   // Reads and checks the footer and index (format 1 or 2); field names are interned into *schema.
   static Result<std::shared_ptr<Segment>> Open(const std::string& path, Schema* schema);
 
-  const SegmentInfo& info() const;  // the file's
+  const SegmentInfo& info() const { return *info_; }  // the file's
   const std::string& path() const;
   uint64_t file_bytes() const;
   int64_t file_rows() const;        // rows of the whole file
-  std::span<const BlockMeta> blocks() const;
+  std::span<const BlockMeta> blocks() const { return {blocks_, end_ - begin_}; }  // inline: queries' inner loops call it
   int64_t rows() const { return rows_; }  // rows of this view
   // The hours of the view's first and last blocks (the file's min_hour/max_hour when empty).
   int64_t first_hour() const { return first_hour_; }
@@ -95,6 +95,8 @@ class Segment : public std::enable_shared_from_this<Segment> {
   struct File;
   Segment(std::shared_ptr<const File> file, size_t begin, size_t end);
   std::shared_ptr<const File> file_;
+  const SegmentInfo* info_ = nullptr;    // file_'s
+  const BlockMeta* blocks_ = nullptr;    // file_'s block begin_
   size_t begin_ = 0, end_ = 0;
   int64_t rows_ = 0;
   int64_t first_hour_ = 0, last_hour_ = 0;
