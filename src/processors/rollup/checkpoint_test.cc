@@ -10,6 +10,10 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <cstring>
+#include <map>
+
+#include <zlib.h>
 
 #include "processors/rollup/test_util.h"
 
@@ -104,6 +108,190 @@ TEST_F(CheckpointTest, MissingIsNotFoundDamagedIsCorruptionOtherSettingsAreRefus
     out << bytes.substr(0, 30);
   }
   EXPECT_TRUE(ReadCheckpoint(path_, &t).IsCorruption());
+}
+
+
+// Readings over several days (jumps of up to 3 hours), some out of order beyond the lateness.
+void FeedDays(RollupState& s, std::mt19937_64& rng, int64_t* t, int64_t* offsets, int n) {
+  for (int i = 0; i < n; ++i) {
+    *t += static_cast<int64_t>(rng() % 3'000'000);
+    if (rng() % 150 == 0) *t += static_cast<int64_t>(rng() % 10'800'000'000);
+    uint32_t sensor = static_cast<uint32_t>(rng() % 6);
+    int32_t p = static_cast<int32_t>(sensor % 3);
+    double v = std::uniform_real_distribution<double>(-10, 30)(rng);
+    NumberField f[2] = {{"temperature", v}, {rng() % 2 ? "humidity" : "pressure", v * 3 + 1e5}};
+    s.Add(p, offsets[p]++, *t - static_cast<int64_t>(rng() % (rng() % 20 ? 120'000'000 : 900'000'000)), sensor, f);
+    if (i % 97 == 0) s.AdvanceWatermark();
+  }
+}
+
+std::map<std::string, std::string> EmitAll(RollupState& s) {
+  s.AdvanceWatermark();
+  std::vector<RollupMessage> out;
+  s.Emit(&out);
+  std::map<std::string, std::string> m;
+  for (const auto& x : out) m[x.key] = x.value;
+  return m;
+}
+
+// Checkpoints taken at many points of a stream crossing hours and days, with derived windows
+// holding merged finer ones and finer ones still held, whole and per partition: each restored
+// state emits exactly what the original emits from there on.
+TEST_F(CheckpointTest, NestedStateRestoredMidStreamGoesOnIdentically) {
+  RollupStateOptions o{.partitions = 3};
+  RollupState a(o);
+  std::mt19937_64 rng(5);
+  int64_t t = 1'709'161'200'000'000 - 3'600'000'000LL * 30, offsets[3] = {0, 0, 0};  // over 2024-02-29
+  std::string scratch;
+  for (int round = 0; round < 12; ++round) {
+    FeedDays(a, rng, &t, offsets, 2000);
+    if (round % 3 != 2) EmitAll(a);  // sometimes dirty windows at the checkpoint
+    FeedDays(a, rng, &t, offsets, 100);
+    ASSERT_TRUE(WriteCheckpoint(path_, a, &scratch).ok());
+    RollupState whole(o), parts(o);
+    ASSERT_TRUE(ReadCheckpoint(path_, &whole).ok());
+    for (int32_t p : {1, 2, 0}) {
+      std::string bytes;
+      EncodeCheckpoint(a, p, &bytes);
+      ASSERT_TRUE(DecodeCheckpoint(bytes, p, &parts, "partition").ok());
+    }
+    for (RollupState* b : {&whole, &parts}) {
+      EXPECT_EQ(b->held_windows(), a.held_windows());
+      EXPECT_EQ(b->open_windows(), a.open_windows());
+    }
+    // Go on, all three, with the same readings.
+    std::mt19937_64 rng_w = rng, rng_p = rng;
+    int64_t t_w = t, t_p = t, off_w[3], off_p[3];
+    std::copy(offsets, offsets + 3, off_w);
+    std::copy(offsets, offsets + 3, off_p);
+    FeedDays(a, rng, &t, offsets, 1500);
+    FeedDays(whole, rng_w, &t_w, off_w, 1500);
+    FeedDays(parts, rng_p, &t_p, off_p, 1500);
+    auto want = EmitAll(a);
+    EXPECT_FALSE(want.empty());
+    EXPECT_EQ(EmitAll(whole), want) << "round " << round;
+    EXPECT_EQ(EmitAll(parts), want) << "round " << round;
+  }
+}
+
+// The original itself against its restore, at one point with derived windows evicted into.
+TEST_F(CheckpointTest, NestedStateRestoredContinuesLikeTheOriginal) {
+  RollupStateOptions o{.partitions = 3};
+  RollupState a(o), b(o);
+  std::mt19937_64 rng(9);
+  int64_t t = 1'704'063'600'000'000 - 3'600'000'000LL * 20, offsets[3] = {0, 0, 0};  // over 2024-01-01
+  FeedDays(a, rng, &t, offsets, 15000);
+  EmitAll(a);
+  FeedDays(a, rng, &t, offsets, 300);
+  std::string scratch;
+  ASSERT_TRUE(WriteCheckpoint(path_, a, &scratch).ok());
+  ASSERT_TRUE(ReadCheckpoint(path_, &b).ok());
+  std::mt19937_64 rng_b = rng;
+  int64_t t_b = t, offsets_b[3] = {offsets[0], offsets[1], offsets[2]};
+  for (int round = 0; round < 5; ++round) {
+    FeedDays(a, rng, &t, offsets, 3000);
+    FeedDays(b, rng_b, &t_b, offsets_b, 3000);
+    auto ka = EmitAll(a), kb = EmitAll(b);
+    EXPECT_GT(ka.size(), 10u);
+    EXPECT_EQ(ka, kb) << "round " << round;
+  }
+}
+
+// A version 1 body (every window updated per reading), made from a state that does not nest:
+// the same bytes but for the flag values.
+std::string V1Body(const std::string& v2) {
+  size_t at = 0;
+  auto skip = [&](size_t n) { at += n; };
+  auto get32 = [&]() { uint32_t v; std::memcpy(&v, v2.data() + at, 4); at += 4; return v; };
+  skip(8);
+  skip(8 * get32());
+  skip(16 * get32());
+  for (uint32_t n = get32(); n > 0; --n) {
+    uint16_t len;
+    std::memcpy(&len, v2.data() + at, 2);
+    skip(2 + len);
+  }
+  uint64_t windows;
+  std::memcpy(&windows, v2.data() + at, 8);
+  skip(8);
+  std::string v1 = v2;
+  for (; windows > 0; --windows) {
+    skip(4 + 4 + 1 + 8);
+    v1[at] = static_cast<char>(v1[at] & 3);  // closed, dirty
+    skip(1);
+    uint16_t n;
+    std::memcpy(&n, v2.data() + at, 2);
+    skip(2);
+    for (; n > 0; --n) {
+      skip(2);
+      v1[at] = static_cast<char>(v1[at] & 1);  // dirty: to emit
+      skip(1 + 8 * 9);
+    }
+  }
+  EXPECT_EQ(at, v2.size());
+  return v1;
+}
+
+// A checkpoint of the previous layout (version 1) is read: its windows go on being updated
+// per reading, windows made after it are derived, and what it emits from there on is what a
+// state that never nests emits (exactly for count, min, max, first, last; mean and stddev
+// within 1e-9).
+TEST_F(CheckpointTest, Version1CheckpointsAreReadAndGoOn) {
+  RollupStateOptions o{.partitions = 3};
+  o.nest = false;
+  RollupState old(o);
+  std::mt19937_64 rng(3);
+  int64_t t = 1'709'161'200'000'000 - 3'600'000'000LL * 5, offsets[3] = {0, 0, 0};
+  FeedDays(old, rng, &t, offsets, 3000);
+  EmitAll(old);
+  FeedDays(old, rng, &t, offsets, 200);
+  std::string v2;
+  old.Encode(&v2);
+  std::string v1 = V1Body(v2);
+
+  // Through the file header too: version 1 in the header.
+  std::string file;
+  EncodeCheckpoint(old, -1, &file);
+  file.replace(24, std::string::npos, v1);
+  uint32_t version = 1, crc = static_cast<uint32_t>(::crc32(0, reinterpret_cast<const Bytef*>(v1.data()), static_cast<uInt>(v1.size())));
+  std::memcpy(file.data() + 8, &version, 4);
+  std::memcpy(file.data() + 20, &crc, 4);
+  RollupState nested({.partitions = 3});
+  ASSERT_TRUE(DecodeCheckpoint(file, -1, &nested, "v1").ok());
+  EXPECT_EQ(nested.held_windows(), old.held_windows());
+  EXPECT_EQ(nested.open_windows(), old.open_windows());
+  version = 3;
+  std::memcpy(file.data() + 8, &version, 4);
+  RollupState refused({.partitions = 3});
+  Status st = DecodeCheckpoint(file, -1, &refused, "v3");
+  EXPECT_TRUE(st.IsCorruption());
+  EXPECT_NE(st.message().find("unknown checkpoint version 3"), std::string::npos) << st.message();
+
+  for (int round = 0; round < 6; ++round) {
+    std::mt19937_64 rng_n = rng;
+    int64_t t_n = t, offsets_n[3] = {offsets[0], offsets[1], offsets[2]};
+    FeedDays(old, rng, &t, offsets, 2000);
+    FeedDays(nested, rng_n, &t_n, offsets_n, 2000);
+    auto want = EmitAll(old), got = EmitAll(nested);
+    ASSERT_EQ(got.size(), want.size()) << "round " << round;
+    for (const auto& [key, value] : want) {
+      ASSERT_TRUE(got.count(key)) << key;
+      const std::string& g = got[key];
+      // Equal but for the last digits of mean and stddev.
+      auto number = [](const std::string& v, const char* name) {
+        size_t at = v.find(std::string("\"") + name + "\":") + std::strlen(name) + 3;
+        return std::stod(v.substr(at, v.find(',', at) - at));
+      };
+      for (const char* exact : {"count", "min", "max", "first", "last", "revision"}) {
+        EXPECT_EQ(number(g, exact), number(value, exact)) << key << " " << exact;
+      }
+      EXPECT_EQ(testing::FinalOf(g), testing::FinalOf(value)) << key;
+      double m = number(value, "mean"), sd = number(value, "stddev");
+      EXPECT_NEAR(number(g, "mean"), m, 1e-9 * std::abs(m)) << key;
+      EXPECT_NEAR(number(g, "stddev"), sd, 1e-9 * std::max(sd, 1e-6 * std::abs(m))) << key;
+    }
+    EXPECT_EQ(nested.held_windows(), old.held_windows());
+  }
 }
 
 }  // namespace
