@@ -168,10 +168,18 @@ void RollupState::Prefetch(uint32_t sensor_id) {
     sensor = last_sensor_;
   }
   for (size_t r : per_reading_) {
-    const auto& list = sensor->windows[r];
-    if (list.empty()) continue;
-    const auto* bytes = reinterpret_cast<const char*>(list.back().fields.data());
-    size_t size = list.back().fields.size() * sizeof(Aggregate);
+    const char* bytes;
+    size_t size;
+    if (r == per_reading_[0] && sensor->hot.window != nullptr) {
+      __builtin_prefetch(sensor->hot.window, 1);
+      bytes = reinterpret_cast<const char*>(sensor->hot.fields);
+      size = sensor->hot.nfields * sizeof(Aggregate);
+    } else {
+      const auto& list = sensor->windows[r];
+      if (list.empty()) continue;
+      bytes = reinterpret_cast<const char*>(list.back().fields.data());
+      size = list.back().fields.size() * sizeof(Aggregate);
+    }
     for (size_t at = 0; at < size; at += 64) __builtin_prefetch(bytes + at, 1);
   }
 }
@@ -201,6 +209,7 @@ RollupState::Window& RollupState::WindowFor(Sensor& sensor, size_t r, int64_t st
   bool inserted;
   Window& w = InsertWindow(sensor.windows[r], r, start, &inserted);
   if (!inserted) return w;
+  if (r == per_reading_.front()) sensor.hot = {};  // the list's windows moved
   // The coarser windows derived from it hold it: they exist as long as it does. (Only other
   // resolutions' lists change here, so w stays valid.)
   for (size_t p : parents_[r]) WindowFor(sensor, p, WindowStart(start, options_.resolutions[p].length_us));
@@ -316,15 +325,29 @@ bool RollupState::Add(int32_t partition, int64_t offset, int64_t ts_us, uint32_t
   }
   Sensor& sensor = SensorFor(sensor_id, partition);
   // Only the resolutions no other divides; the coarser windows derive from them (at emission).
+  // Windows are found without WindowStart's 64-bit division when the reading falls in the
+  // last one used (unsigned: a ts before the start wraps to a large difference).
   for (size_t r : per_reading_) {
-    int64_t start = WindowStart(ts_us, options_.resolutions[r].length_us);
-    auto& list = sensor.windows[r];
-    Window& w = !list.empty() && list.back().start == start ? list.back() : WindowFor(sensor, r, start);
-    w.dirty = true;
-    if (w.fields.size() <= max_id) w.fields.resize(static_cast<size_t>(max_id) + 1);
-    Aggregate* fields = w.fields.data();
+    uint64_t length = static_cast<uint64_t>(options_.resolutions[r].length_us);
+    Hot& hot = sensor.hot;
+    Window* w;
+    Aggregate* fields;
+    if (r == per_reading_[0] && hot.window != nullptr &&
+        static_cast<uint64_t>(ts_us) - static_cast<uint64_t>(hot.start) < length && max_id < hot.nfields) [[likely]] {
+      w = hot.window;
+      fields = hot.fields;
+    } else {
+      auto& list = sensor.windows[r];
+      w = !list.empty() && static_cast<uint64_t>(ts_us) - static_cast<uint64_t>(list.back().start) < length
+              ? &list.back()
+              : &WindowFor(sensor, r, WindowStart(ts_us, static_cast<int64_t>(length)));
+      if (w->fields.size() <= max_id) w->fields.resize(static_cast<size_t>(max_id) + 1);
+      fields = w->fields.data();
+      if (r == per_reading_[0]) hot = {w, fields, w->start, static_cast<uint32_t>(w->fields.size())};
+    }
+    w->dirty = true;
     for (size_t i = 0; i < numbers.size(); ++i) fields[ids_[i]].Add(ts_us, numbers[i].value);
-    if (w.feeds_ancestor) [[unlikely]] AddToAncestors(sensor, r, ts_us, numbers, max_id);
+    if (w->feeds_ancestor) [[unlikely]] AddToAncestors(sensor, r, ts_us, numbers, max_id);
   }
   return true;
 }
@@ -557,6 +580,7 @@ bool RollupState::EvictSensor(Sensor& sensor) {
       }
     }
     held_windows_ -= keep - list.begin();
+    if (keep != list.begin() && r == per_reading_.front()) sensor.hot = {};  // the list's windows move
     list.erase(list.begin(), keep);
     if (!list.empty()) empty = false;
   }
@@ -771,6 +795,7 @@ Status RollupState::Decode(std::string_view bytes, int32_t only, uint32_t versio
   // Closed windows do not bound the next close.
   next_close_end_ = std::numeric_limits<int64_t>::max();
   for (auto& [id, sensor] : sensors_) {
+    sensor.hot = {};
     for (size_t r = 0; r < sensor.windows.size(); ++r) {
       for (Window& w : sensor.windows[r]) {
         if (!w.closed) next_close_end_ = std::min(next_close_end_, w.start + options_.resolutions[r].length_us);
