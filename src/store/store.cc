@@ -295,8 +295,12 @@ Status Store::Flush(const std::vector<int64_t>& raw_offsets, int64_t before_hour
     int64_t now = MonotonicMicros();
     std::erase_if(last_write_us_, [&](const auto& e) { return now - e.second >= options_.compaction_quiet_us; });
     for (int64_t day : days) last_write_us_[day] = now;
+    // In the same critical section as the memtable's rows go: no query misses them in between.
+    if (written) {
+      segments_.push_back(written);
+      std::sort(segments_.begin(), segments_.end(), BeforeInStore);
+    }
   }
-  if (written) Install({written}, {});
   flushes_->Add();
   flush_seconds_->Observe(static_cast<double>(MonotonicMicros() - start) / 1e6);
   return Status::OK();
