@@ -279,6 +279,10 @@ Result<std::shared_ptr<Segment>> Segment::Open(const std::string& path, Schema* 
     if (ok) fields.emplace_back(schema->Intern(name, static_cast<FieldType>(type)), static_cast<FieldType>(type));
   }
   ok = ok && r.Varint(&n) && n < (1u << 28);
+  if (ok && n <= r.remaining() / 48) {  // an entry takes at least 48 bytes: no huge reserve for a bad count
+    file->blocks.reserve(n);
+    file->rows_before.reserve(n + 1);
+  }
   file->rows_before.push_back(0);
   int64_t prev_hour = std::numeric_limits<int64_t>::min();
   for (uint64_t i = 0; ok && i < n; ++i) {
