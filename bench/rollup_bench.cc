@@ -9,7 +9,8 @@
 //
 //   rollup_bench [READINGS] [SENSORS] [PATHS]   prints one JSON object per line (bench/rollup.py
 //                                               reads them); PATHS: a comma-separated subset of
-//                                               parse_only,aggregate_only,core,processor (for perf)
+//                                               parse_only,aggregate_only,core,core_numbers,
+//                                               processor,processor_json (for perf)
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -35,10 +36,13 @@ using namespace mare;
 
 namespace {
 
+const char* const kNames[] = {"temperature", "humidity", "pressure", "water_temperature", "wave_height"};
+
 struct Raw {
   uint32_t sensor;
   int64_t ts;
   std::string key, value;
+  std::vector<NumberField> numbers;  // as ingest parses them and the embedded log carries them
 };
 
 // Readings like mare simulate's: 5 numeric fields, a location and a text field, ~230 bytes;
@@ -53,14 +57,16 @@ std::vector<Raw> MakeReadings(size_t n, uint32_t sensors) {
     if (s == 0) t += 1'000'000;
     int64_t ts = t - static_cast<int64_t>(rng() % 3'000'000);
     std::string v = "{\"timestamp\":\"" + FormatReadingTime(ts) + "\",\"sensor_id\":" + std::to_string(s);
-    const char* names[] = {"temperature", "humidity", "pressure", "water_temperature", "wave_height"};
     double base[] = {15, 70, 1013, 14, 1.5};
+    std::vector<NumberField> numbers;
     for (int f = 0; f < 5; ++f) {
-      v += ",\"" + std::string(names[f]) + "\":";
-      AppendJsonNumber(&v, std::round((base[f] + std::uniform_real_distribution<double>(-2, 2)(rng)) * 100) / 100);
+      v += ",\"" + std::string(kNames[f]) + "\":";
+      double x = std::round((base[f] + std::uniform_real_distribution<double>(-2, 2)(rng)) * 100) / 100;
+      AppendJsonNumber(&v, x);  // shortest round trip: parsing it gives x back
+      numbers.push_back({kNames[f], x});
     }
     v += ",\"location\":{\"lat\":42.488629,\"lon\":3.185785},\"status\":\"ok\"}";
-    out.push_back({s, ts, std::to_string(s), std::move(v)});
+    out.push_back({s, ts, std::to_string(s), std::move(v), std::move(numbers)});
   }
   return out;
 }
@@ -93,7 +99,8 @@ void Print(const char* name, size_t n, double cpu, double wall, size_t bytes, co
 int main(int argc, char** argv) {
   size_t n = argc > 1 ? std::stoul(argv[1]) : 2'000'000;
   uint32_t sensors = argc > 2 ? static_cast<uint32_t>(std::stoul(argv[2])) : 1000;
-  std::string paths = argc > 3 ? "," + std::string(argv[3]) + "," : ",parse_only,aggregate_only,core,processor,";
+  std::string paths = argc > 3 ? "," + std::string(argv[3]) + ","
+                               : ",parse_only,aggregate_only,core,core_numbers,processor,processor_json,";
   auto wanted = [&](const char* path) { return paths.find("," + std::string(path) + ",") != std::string::npos; };
   constexpr int32_t kPartitions = 4;
   auto readings = MakeReadings(n, sensors);
@@ -104,6 +111,12 @@ int main(int argc, char** argv) {
     int32_t p = log::PartitionFor(r.sensor, kPartitions);
     records.push_back({p, offsets[static_cast<size_t>(p)]++, r.ts, 0, r.key, r.value});
     bytes += r.value.size();
+  }
+  // The same records as the embedded log hands them out: with the numbers ingest parsed.
+  std::vector<log::ConsumedRecord> with_numbers = records;
+  for (size_t i = 0; i < n; ++i) {
+    with_numbers[i].has_numbers = true;
+    with_numbers[i].numbers = readings[i].numbers;
   }
   rollup::RollupStateOptions so{.partitions = kPartitions};
 
@@ -120,10 +133,9 @@ int main(int argc, char** argv) {
     rollup::RollupState state(so);
     std::vector<std::vector<NumberField>> parsed;
     parsed.reserve(n);
-    const char* names[] = {"temperature", "humidity", "pressure", "water_temperature", "wave_height"};
     for (size_t i = 0; i < n; ++i) {
       std::vector<NumberField> f;
-      for (int k = 0; k < 5; ++k) f.push_back({names[k], static_cast<double>(i % 97) + k});
+      for (int k = 0; k < 5; ++k) f.push_back({kNames[k], static_cast<double>(i % 97) + k});
       parsed.push_back(std::move(f));
     }
     Timer t;
@@ -138,7 +150,7 @@ int main(int argc, char** argv) {
   //    second, as the processor does by default (the emission's cost depends on the number of
   //    changed windows per second, not on the reading rate). Seconds of this thread's CPU
   //    time: what a second is on a core of its own.
-  if (wanted("core")) {
+  auto core = [&](const char* name, const std::vector<log::ConsumedRecord>& input) {
     rollup::RollupState state(so);
     std::vector<rollup::RollupMessage> out;
     size_t messages = 0;
@@ -146,7 +158,7 @@ int main(int argc, char** argv) {
     Timer t;
     double next_emit = 1;
     for (size_t i = 0; i < n; ++i) {
-      state.AddRecord(records[i]);
+      state.AddRecord(input[i]);
       if ((i & 0xfff) == 0) {
         state.AdvanceWatermark();
         if (t.cpu() >= next_emit) {
@@ -164,14 +176,19 @@ int main(int argc, char** argv) {
     size_t last = state.Emit(&out);
     messages += last;
     emit_seconds += e.cpu();
-    Print("core", n, t.cpu(), t.wall(), bytes, fmt::format(",\"messages\":{},\"emit_seconds\":{:.4f}", messages, emit_seconds));
-  }
+    Print(name, n, t.cpu(), t.wall(), bytes, fmt::format(",\"messages\":{},\"emit_seconds\":{:.4f}", messages, emit_seconds));
+  };
+  //    "core": records whose JSON must be parsed (from Kafka, or from writers other than
+  //    ingest); "core_numbers": records with the numbers ingest parsed, as the embedded log
+  //    hands them out.
+  if (wanted("core")) core("core", records);
+  if (wanted("core_numbers")) core("core_numbers", with_numbers);
   // 4. The whole processor: a prepared raw topic, read by RollupProcessor on its thread, until
   //    it has read every record and stopped (its last emission and checkpoint); CPU seconds of
   //    the whole process (the processor's thread, this one's polling).
-  if (wanted("processor")) {
+  auto processor = [&](const char* name, bool numbers) -> bool {
     char tmpl[] = "/tmp/mare_rollup_bench_XXXXXX";
-    if (mkdtemp(tmpl) == nullptr) return 1;
+    if (mkdtemp(tmpl) == nullptr) return false;
     std::string dir = tmpl;
     metrics::Registry registry;
     log::EmbeddedLogOptions lo;
@@ -179,40 +196,45 @@ int main(int argc, char** argv) {
     lo.metrics = &registry;
     lo.fsync = log::FsyncPolicy::kNever;
     auto log = log::OpenEmbeddedLog(lo);
-    if (!log.ok()) return 1;
+    if (!log.ok()) return false;
     (void)(*log)->CreateTopic({.name = "raw", .partitions = kPartitions});
     std::vector<std::vector<log::Record>> batch(kPartitions);
     for (size_t i = 0; i < n; ++i) {
       size_t p = static_cast<size_t>(records[i].partition);
-      batch[p].push_back({records[i].timestamp_us, records[i].key, records[i].value});
+      batch[p].push_back({records[i].timestamp_us, records[i].key, records[i].value, numbers, readings[i].numbers});
       if (batch[p].size() == 256 || i + 1 == n) {
         for (size_t q = 0; q < kPartitions; ++q) {
-          if (!batch[q].empty() && !(*log)->Append("raw", static_cast<int32_t>(q), batch[q]).ok()) return 1;
+          if (!batch[q].empty() && !(*log)->Append("raw", static_cast<int32_t>(q), batch[q]).ok()) return false;
           batch[q].clear();
         }
       }
     }
     // On disk before the clock starts: otherwise the processor's first checkpoint, which syncs
     // the log, would be charged the writeback of the whole prepared topic.
-    if (!(*log)->Sync().ok()) return 1;
+    if (!(*log)->Sync().ok()) return false;
     rollup::RollupOptions o;
     o.checkpoint_dir = dir + "/rollup";
     Timer t(CLOCK_PROCESS_CPUTIME_ID);
     auto p = rollup::RollupProcessor::Start(o, log->get(), nullptr, &registry);
-    if (!p.ok()) return 1;
+    if (!p.ok()) return false;
     while ((*p)->consumed() < static_cast<int64_t>(n)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     // Stop emits what changed and checkpoints: counted, or a run shorter than the emit interval
     // would leave out every message.
-    if (!(*p)->Stop().ok()) return 1;
+    if (!(*p)->Stop().ok()) return false;
     double cpu = t.cpu(), wall = t.wall();
     auto& h = registry.GetHistogram("mare_rollup_checkpoint_seconds", "");
-    Print("processor", n, cpu, wall, bytes,
+    Print(name, n, cpu, wall, bytes,
           fmt::format(",\"checkpoints\":{},\"checkpoint_seconds_mean\":{:.4f},\"emitted\":{}", h.count(),
                       h.count() ? h.sum() / static_cast<double>(h.count()) : 0.0,
                       registry.GetCounter("mare_rollup_emitted_total", "").value()));
     p->reset();
     log->reset();
     std::filesystem::remove_all(dir);
-  }
+    return true;
+  };
+  //    "processor": the raw topic as ingest writes it (numbers carried); "processor_json": as
+  //    other writers would (the processor parses every value).
+  if (wanted("processor") && !processor("processor", true)) return 1;
+  if (wanted("processor_json") && !processor("processor_json", false)) return 1;
   return 0;
 }

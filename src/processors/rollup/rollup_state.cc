@@ -131,7 +131,8 @@ bool RollupState::AddRecord(const log::ConsumedRecord& record) {
   auto [end, ec] = std::from_chars(record.key.data(), record.key.data() + record.key.size(), sensor_id);
   bool key_ok = ec == std::errc() && end == record.key.data() + record.key.size() && !record.key.empty();
   if (key_ok) Prefetch(sensor_id);
-  if (!key_ok || !parser_->Numbers(record.value, &numbers_)) {
+  // The numbers ingest parsed travel with the record in the embedded log; others are parsed here.
+  if (!key_ok || !(record.has_numbers || parser_->Numbers(record.value, &numbers_))) {
     if (record.partition >= 0 && record.partition < options_.partitions) {
       next_offset_[static_cast<size_t>(record.partition)] = record.offset + 1;
     }
@@ -140,7 +141,8 @@ bool RollupState::AddRecord(const log::ConsumedRecord& record) {
            record.value);
     return false;
   }
-  return Add(record.partition, record.offset, record.timestamp_us, sensor_id, numbers_, record.value);
+  return Add(record.partition, record.offset, record.timestamp_us, sensor_id,
+             record.has_numbers ? record.numbers : std::span<const NumberField>(numbers_), record.value);
 }
 
 RollupState::Sensor& RollupState::SensorFor(uint32_t sensor_id, int32_t partition) {
