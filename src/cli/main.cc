@@ -9,8 +9,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "mare 0.1.0");
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-  // The store keeps every live segment file open (one per hour of data once merged), and the
-  // log its segments: take every descriptor the system allows, as databases do.
+  // The store keeps every live segment file open, and the log its segments: take every
+  // descriptor the system allows, as databases do.
   rlimit files;
   if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
     files.rlim_cur = files.rlim_max;

@@ -77,8 +77,8 @@ class MareRun:
         """Graceful stop (SIGTERM); returns the exit code."""
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            # A flush writes one segment per hour of readings, each fsynced: after replaying a
-            # year of hourly archive that is seconds, and many more in the sanitizer build.
+            # Generous: the last flush and the processors' final checkpoints run in the
+            # sanitizer build too, on a machine other tests load.
             self.proc.wait(timeout=90)
         self.log_file.close()
         return self.proc.returncode
