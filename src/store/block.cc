@@ -6,6 +6,7 @@
 namespace mare::store {
 
 void RowBuffer::AddRow(int64_t ts) {
+  if (ts_.empty() || ts >= ts_[newest_]) newest_ = ts_.size();
   ts_.push_back(ts);
   bytes_ += 8;
   for (auto& c : columns_) {
@@ -74,6 +75,7 @@ void RowBuffer::SortByTime() {
     for (size_t i = 0; i < order.size(); ++i) v[i] = std::move(copy[order[i]]);
   };
   permute(ts_);
+  newest_ = ts_.size() - 1;  // a stable sort puts the newest, last added among ties, last
   for (auto& c : columns_) {
     if (!c.used) continue;
     permute(c.present);

@@ -96,6 +96,8 @@ class RowBuffer {
   size_t size() const { return ts_.size(); }
   const std::vector<int64_t>& ts() const { return ts_; }
   const std::vector<Column>& columns() const { return columns_; }
+  // The row with the greatest timestamp (the last added of those that tie); 0 when empty.
+  size_t newest() const { return newest_; }
 
   // Starts a row; then SetNumber/SetText for its fields.
   void AddRow(int64_t ts);
@@ -112,6 +114,7 @@ class RowBuffer {
 
   uint32_t sensor_id_;
   std::vector<int64_t> ts_;
+  size_t newest_ = 0;
   std::vector<Column> columns_;
   size_t bytes_ = 0;
 };

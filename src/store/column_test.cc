@@ -152,3 +152,31 @@ TEST(Blocks, StatisticsDescribeTheRowsWithValues) {
 
 }  // namespace
 }  // namespace mare::store
+
+namespace mare::store {
+namespace {
+
+// LATEST ON takes a memtable buffer's newest row without scanning it: the greatest timestamp,
+// the last added among ties, before and after sorting.
+TEST(RowBufferNewest, IsTheGreatestTimestampLastAddedAmongTies) {
+  RowBuffer rows(7);
+  EXPECT_EQ(rows.newest(), 0u);
+  int64_t ts[] = {50, 10, 70, 70, 20, 60};
+  for (size_t i = 0; i < std::size(ts); ++i) {
+    rows.AddRow(ts[i]);
+    rows.SetNumber(0, static_cast<double>(i));
+    size_t want = 0;
+    for (size_t j = 0; j <= i; ++j) {
+      if (ts[j] >= ts[want]) want = j;
+    }
+    EXPECT_EQ(rows.newest(), want) << "after row " << i;
+  }
+  rows.SortByTime();
+  EXPECT_EQ(rows.ts()[rows.newest()], 70);
+  EXPECT_EQ(rows.columns()[0].numbers[rows.newest()], 3.0);  // the second 70
+  rows.AddRow(65);
+  EXPECT_EQ(rows.columns()[0].numbers[rows.newest()], 3.0);
+}
+
+}  // namespace
+}  // namespace mare::store

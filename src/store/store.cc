@@ -586,10 +586,7 @@ std::shared_ptr<Snapshot> Store::GetSnapshot(const SnapshotFilter& filter) const
     for (const auto& [key, rows] : memtable_) {
       if (key.hour < first_hour || key.hour > last_hour || !wanted(key.sensor)) continue;
       if (filter.latest_only && rows.size() > 0) {
-        size_t newest = 0;
-        for (size_t i = 1; i < rows.size(); ++i) {
-          if (rows.ts()[i] >= rows.ts()[newest]) newest = i;
-        }
+        size_t newest = rows.newest();
         snap->memtable.emplace_back(rows.sensor_id());
         snap->memtable.back().AppendRows(rows, newest, newest + 1);
         continue;
