@@ -11,6 +11,10 @@
 //                                               reads them); PATHS: a comma-separated subset of
 //                                               parse_only,aggregate_only,core,core_numbers,
 //                                               processor,processor_json (for perf)
+//
+// Profiling the timed parts only (not the preparation of the readings), with perf's control fifo:
+//   mkfifo /tmp/ctl
+//   MARE_PERF_CTL=/tmp/ctl perf record -D -1 --control fifo:/tmp/ctl -g -- taskset -c 0 build/bin/rollup_bench ...
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -19,6 +23,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -71,6 +76,14 @@ std::vector<Raw> MakeReadings(size_t n, uint32_t sensors) {
   return out;
 }
 
+// Turns perf's recording on or off when MARE_PERF_CTL names its control fifo (see above).
+void Perf(const char* command) {
+  static FILE* ctl = std::getenv("MARE_PERF_CTL") ? std::fopen(std::getenv("MARE_PERF_CTL"), "w") : nullptr;
+  if (ctl == nullptr) return;
+  std::fprintf(ctl, "%s\n", command);
+  std::fflush(ctl);
+}
+
 double Now(clockid_t clock) {
   timespec t;
   clock_gettime(clock, &t);
@@ -88,6 +101,7 @@ struct Timer {
 
 // readings_per_second and mb_per_second are per CPU second.
 void Print(const char* name, size_t n, double cpu, double wall, size_t bytes, const std::string& extra = "") {
+  Perf("disable");
   std::printf("{\"name\":\"%s\",\"readings\":%zu,\"seconds\":%.6f,\"wall_seconds\":%.6f,\"readings_per_second\":%.0f,"
               "\"mb_per_second\":%.1f%s}\n",
               name, n, cpu, wall, static_cast<double>(n) / cpu, static_cast<double>(bytes) / cpu / 1e6, extra.c_str());
@@ -124,6 +138,7 @@ int main(int argc, char** argv) {
   //    no resolutions.
   if (wanted("parse_only")) {
     rollup::RollupState state({.resolutions = {}, .partitions = kPartitions});
+    Perf("enable");
     Timer t;
     for (const auto& r : records) state.AddRecord(r);
     Print("parse_only", n, t.cpu(), t.wall(), bytes);
@@ -138,6 +153,7 @@ int main(int argc, char** argv) {
       for (int k = 0; k < 5; ++k) f.push_back({kNames[k], static_cast<double>(i % 97) + k});
       parsed.push_back(std::move(f));
     }
+    Perf("enable");
     Timer t;
     for (size_t i = 0; i < n; ++i) {
       const auto& r = records[i];
@@ -152,9 +168,10 @@ int main(int argc, char** argv) {
   //    time: what a second is on a core of its own.
   auto core = [&](const char* name, const std::vector<log::ConsumedRecord>& input) {
     rollup::RollupState state(so);
-    std::vector<rollup::RollupMessage> out;
+    rollup::RollupMessages out;  // reused, as the processor does
     size_t messages = 0;
     double emit_seconds = 0;
+    Perf("enable");
     Timer t;
     double next_emit = 1;
     for (size_t i = 0; i < n; ++i) {
@@ -163,7 +180,7 @@ int main(int argc, char** argv) {
         state.AdvanceWatermark();
         if (t.cpu() >= next_emit) {
           Timer e;
-          out.clear();
+          out.Clear();
           messages += state.Emit(&out);
           emit_seconds += e.cpu();
           next_emit = t.cpu() + 1;
@@ -172,7 +189,7 @@ int main(int argc, char** argv) {
     }
     state.AdvanceWatermark();
     Timer e;
-    out.clear();
+    out.Clear();
     size_t last = state.Emit(&out);
     messages += last;
     emit_seconds += e.cpu();
@@ -214,6 +231,7 @@ int main(int argc, char** argv) {
     if (!(*log)->Sync().ok()) return false;
     rollup::RollupOptions o;
     o.checkpoint_dir = dir + "/rollup";
+    Perf("enable");
     Timer t(CLOCK_PROCESS_CPUTIME_ID);
     auto p = rollup::RollupProcessor::Start(o, log->get(), nullptr, &registry);
     if (!p.ok()) return false;

@@ -1,8 +1,12 @@
 #include "common/json_writer.h"
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
+#include <charconv>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 namespace mare {
 
@@ -27,11 +31,55 @@ void AppendJsonString(std::string* out, std::string_view s) {
 }
 
 void AppendJsonNumber(std::string* out, double v) {
-  if (!std::isfinite(v)) {
-    out->append("null");
-    return;
+  char buf[kMaxDoubleChars];
+  out->append(buf, WriteJsonNumber(buf, v));
+}
+
+namespace {
+
+// The shortest text of v when 1 <= |v| < 1e9 and v has one to six decimals, else nullptr.
+// Scaled by 10^6 such a value is a whole number m that divides back to exactly v. Below 1e9 in
+// magnitude the doubles are less than 10^-6 apart, so no other number of six decimals or
+// fewer reads back as v: m / 10^6, without its trailing zeros, is the shortest text, the one
+// fmt and std::to_chars write (both in fixed notation there). Whole numbers are left to them:
+// std::to_chars writes 100000 as 1e+05.
+char* WriteFewDecimals(char* p, double v) {
+  double a = std::fabs(v);
+  if (!(a >= 1 && a < 1e9)) return nullptr;
+  double scaled = std::nearbyint(a * 1e6);
+  if (scaled / 1e6 != a) return nullptr;
+  auto m = static_cast<uint64_t>(scaled);
+  uint64_t whole = m / 1'000'000, frac = m % 1'000'000;
+  if (frac == 0) return nullptr;
+  if (v < 0) *p++ = '-';
+  p = std::to_chars(p, p + 20, whole).ptr;
+  *p++ = '.';
+  int digits = 6;
+  while (frac % 10 == 0) {
+    frac /= 10;
+    --digits;
   }
-  fmt::format_to(std::back_inserter(*out), "{}", v);
+  for (int k = digits - 1; k >= 0; --k) {
+    p[k] = static_cast<char>('0' + frac % 10);
+    frac /= 10;
+  }
+  return p + digits;
+}
+
+}  // namespace
+
+char* WriteJsonNumber(char* p, double v) {
+  if (!std::isfinite(v)) {
+    std::memcpy(p, "null", 4);
+    return p + 4;
+  }
+  if (char* end = WriteFewDecimals(p, v)) return end;
+  return fmt::format_to(p, FMT_COMPILE("{}"), v);
+}
+
+char* WriteDouble(char* p, double v) {
+  if (char* end = WriteFewDecimals(p, v)) return end;
+  return std::to_chars(p, p + kMaxDoubleChars, v).ptr;
 }
 
 }  // namespace mare

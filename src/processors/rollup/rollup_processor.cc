@@ -204,14 +204,15 @@ Status RollupProcessor::Step(bool* idle) {
 }
 
 Status RollupProcessor::EmitPending() {
-  messages_.clear();
+  messages_.Clear();
   state_.Emit(&messages_);
   watermark_->Set(state_.watermark_us() == kNoTime ? 0.0 : static_cast<double>(state_.watermark_us()) / 1e6);
   open_windows_->Set(static_cast<double>(state_.open_windows()));
   if (messages_.empty()) return Status::OK();
   for (auto& v : by_partition_) v.clear();
-  for (const auto& m : messages_) {
-    by_partition_[static_cast<size_t>(m.partition)].push_back({m.timestamp_us, m.key, m.value});
+  for (size_t i = 0; i < messages_.size(); ++i) {
+    by_partition_[static_cast<size_t>(messages_.partition(i))].push_back(
+        {messages_.timestamp_us(i), messages_.key(i), messages_.value(i)});
   }
   for (size_t p = 0; p < by_partition_.size(); ++p) {
     if (by_partition_[p].empty()) continue;

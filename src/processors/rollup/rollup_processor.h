@@ -101,7 +101,7 @@ class RollupProcessor {
   std::unique_ptr<log::GroupMember> member_;   // group mode
   std::vector<bool> changed_;                  // group mode: partitions changed since the last commit
   std::vector<log::ConsumedRecord> batch_;
-  std::vector<RollupMessage> messages_;
+  RollupMessages messages_;  // kept from one emission to the next
   std::vector<std::vector<log::Record>> by_partition_;
   std::string checkpoint_scratch_;
   int64_t next_emit_us_ = 0;

@@ -1,6 +1,5 @@
 #include "processors/rollup/rollup_state.h"
 
-#include <fmt/compile.h>
 #include <fmt/format.h>
 #include <simdjson.h>
 
@@ -383,17 +382,6 @@ void RollupState::AdvanceWatermark() {
 
 namespace {
 
-// AppendJsonNumber's text (common/json_writer.h), written without a std::string iterator.
-void AppendNumber(std::string* out, double v) {
-  if (!std::isfinite(v)) {
-    out->append("null");
-    return;
-  }
-  char buf[64];
-  char* end = fmt::format_to(buf, FMT_COMPILE("{}"), v);
-  out->append(buf, end);
-}
-
 template <typename Int>
 void AppendInt(std::string* out, Int v) {
   char buf[24];
@@ -429,22 +417,71 @@ void AppendTimestamp(std::string* out, int64_t micros) {
   out->append(b, sizeof b);
 }
 
+// Writing at a pointer, with room made once per message: the bytes of s, or of a literal
+// (whose size the compiler knows, so its copy is a few moves).
+inline char* Put(char* p, std::string_view s) {
+  std::memcpy(p, s.data(), s.size());
+  return p + s.size();
+}
+template <size_t N>
+inline char* Put(char* p, const char (&literal)[N]) {
+  std::memcpy(p, literal, N - 1);
+  return p + N - 1;
+}
+inline char* PutInt(char* p, int64_t v) { return std::to_chars(p, p + 20, v).ptr; }
+
+// The room a message needs besides its field's name (twice: in the key, and as JSON) and the
+// window's common text: its literal text (under 160 bytes), 6 numbers and 4 integers.
+constexpr size_t kMessageRoom = 160 + 6 * kMaxDoubleChars + 4 * 20;
+
 }  // namespace
+
+void RollupMessages::Clear() {
+  if (capacity_ > (size_t{1} << 20) && size_ < capacity_ / 4) {
+    bytes_.reset();
+    capacity_ = 0;
+  }
+  if (entries_.capacity() > 4096 && entries_.size() < entries_.capacity() / 4) {
+    entries_ = {};
+  }
+  size_ = 0;
+  entries_.clear();
+}
+
+char* RollupMessages::Room(size_t n) {
+  if (size_ + n > capacity_) {
+    size_t capacity = std::max(size_ + n, capacity_ * 2 + 4096);
+    auto bytes = std::make_unique_for_overwrite<char[]>(capacity);
+    if (size_ > 0) std::memcpy(bytes.get(), bytes_.get(), size_);
+    bytes_ = std::move(bytes);
+    capacity_ = capacity;
+  }
+  return bytes_.get() + size_;
+}
+
+void RollupMessages::Add(int32_t partition, int64_t timestamp_us, size_t key_len, size_t value_len) {
+  entries_.push_back({timestamp_us, size_, partition, static_cast<uint32_t>(key_len), static_cast<uint32_t>(value_len)});
+  size_ += key_len + value_len;
+}
 
 // The messages of one window's changed aggregates (docs/formats/rollups.md). What is the same
 // for all of them (resolution, start, end) is written once.
 void RollupState::EmitWindow(uint32_t sensor_id, size_t resolution, const Window& w, std::vector<Aggregate>& fields,
-                             std::vector<RollupMessage>* out) {
+                             RollupMessages* out) {
   const Resolution& res = options_.resolutions[resolution];
   int32_t partition = log::PartitionFor(sensor_id, options_.partitions);
-  char sensor[16];
-  size_t sensor_len = static_cast<size_t>(std::to_chars(sensor, sensor + sizeof sensor, sensor_id).ptr - sensor);
-  std::string key_tail;  // "/1h/1705831200000000"
+  char sensor_text[16];
+  std::string_view sensor(sensor_text,
+                          static_cast<size_t>(std::to_chars(sensor_text, sensor_text + sizeof sensor_text, sensor_id).ptr -
+                                              sensor_text));
+  std::string& key_tail = key_tail_;  // "/1h/1705831200000000"
+  key_tail.clear();
   key_tail += '/';
   key_tail += res.name;
   key_tail += '/';
   AppendInt(&key_tail, w.start);
-  std::string window;  // ",\"resolution\":...,\"count\":"
+  std::string& window = window_text_;  // ",\"resolution\":...,\"count\":"
+  window.clear();
   window += ",\"resolution\":";
   AppendJsonString(&window, res.name);
   window += ",\"window_start\":\"";
@@ -452,44 +489,42 @@ void RollupState::EmitWindow(uint32_t sensor_id, size_t resolution, const Window
   window += "\",\"window_end\":\"";
   AppendTimestamp(&window, w.start + res.length_us);
   window += "\",\"count\":";
-  std::string& v = scratch_;
   for (size_t f = 0; f < fields.size(); ++f) {
     Aggregate& a = fields[f];
     if (!(a.dirty & Aggregate::kToEmit)) continue;
     a.dirty &= static_cast<uint8_t>(~Aggregate::kToEmit);
     if (a.count == 0) continue;
-    RollupMessage& m = out->emplace_back();
-    m.partition = partition;
-    m.timestamp_us = w.start;
     const std::string& name = field_names_[f];
-    m.key.reserve(sensor_len + 1 + name.size() + key_tail.size());
-    m.key.append(sensor, sensor_len);
-    m.key += '/';
-    m.key += name;
-    m.key += key_tail;
-    v.clear();
-    v += "{\"sensor_id\":";
-    v.append(sensor, sensor_len);
-    v += ",\"field\":";
-    v += field_json_[f];
-    v += window;
-    AppendInt(&v, a.count);
-    v += ",\"min\":";
-    AppendNumber(&v, a.min);
-    v += ",\"max\":";
-    AppendNumber(&v, a.max);
-    v += ",\"mean\":";
-    AppendNumber(&v, a.mean);
-    v += ",\"stddev\":";
-    AppendNumber(&v, a.stddev());
-    v += ",\"first\":";
-    AppendNumber(&v, a.first);
-    v += ",\"last\":";
-    AppendNumber(&v, a.last);
-    v += ",\"revision\":";
-    AppendInt(&v, a.count);
-    v += w.closed ? ",\"final\":true}" : ",\"final\":false}";
-    m.value = v;  // one allocation of the right size
+    const std::string& name_json = field_json_[f];
+    char* const key = out->Room(kMessageRoom + 2 * sensor.size() + name.size() + name_json.size() + key_tail.size() +
+                                window.size());
+    char* p = Put(key, sensor);
+    *p++ = '/';
+    p = Put(p, name);
+    p = Put(p, key_tail);
+    char* const value = p;
+    p = Put(p, "{\"sensor_id\":");
+    p = Put(p, sensor);
+    p = Put(p, ",\"field\":");
+    p = Put(p, name_json);
+    p = Put(p, window);
+    p = PutInt(p, a.count);
+    p = Put(p, ",\"min\":");
+    p = WriteJsonNumber(p, a.min);
+    p = Put(p, ",\"max\":");
+    p = WriteJsonNumber(p, a.max);
+    p = Put(p, ",\"mean\":");
+    p = WriteJsonNumber(p, a.mean);
+    p = Put(p, ",\"stddev\":");
+    p = WriteJsonNumber(p, a.stddev());
+    p = Put(p, ",\"first\":");
+    p = WriteJsonNumber(p, a.first);
+    p = Put(p, ",\"last\":");
+    p = WriteJsonNumber(p, a.last);
+    p = Put(p, ",\"revision\":");
+    p = PutInt(p, a.count);
+    p = w.closed ? Put(p, ",\"final\":true}") : Put(p, ",\"final\":false}");
+    out->Add(partition, w.start, static_cast<size_t>(value - key), static_cast<size_t>(p - value));
   }
 }
 
@@ -535,7 +570,7 @@ void RollupState::PropagateChanges(Sensor& sensor) {
   }
 }
 
-void RollupState::EmitSensor(uint32_t sensor_id, Sensor& sensor, std::vector<RollupMessage>* out) {
+void RollupState::EmitSensor(uint32_t sensor_id, Sensor& sensor, RollupMessages* out) {
   for (size_t r = 0; r < sensor.windows.size(); ++r) {
     for (Window& w : sensor.windows[r]) {
       if (!w.dirty) continue;
@@ -590,6 +625,16 @@ bool RollupState::EvictSensor(Sensor& sensor) {
 }
 
 size_t RollupState::Emit(std::vector<RollupMessage>* out) {
+  RollupMessages messages;
+  size_t n = Emit(&messages);
+  for (size_t i = 0; i < n; ++i) {
+    out->push_back({messages.partition(i), messages.timestamp_us(i), std::string(messages.key(i)),
+                    std::string(messages.value(i))});
+  }
+  return n;
+}
+
+size_t RollupState::Emit(RollupMessages* out) {
   size_t before = out->size();
   for (auto it = sensors_.begin(); it != sensors_.end();) {
     Sensor& sensor = it->second;

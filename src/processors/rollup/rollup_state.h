@@ -73,6 +73,43 @@ struct RollupMessage {
   std::string value;
 };
 
+// The messages of one or more Emits, their keys and values in one buffer kept from one
+// emission to the next: once grown, emitting allocates nothing and touches no new page (a
+// message each would be two allocations). Views are valid until the next Clear.
+class RollupMessages {
+ public:
+  size_t size() const { return entries_.size(); }
+  bool empty() const { return entries_.empty(); }
+  int32_t partition(size_t i) const { return entries_[i].partition; }
+  int64_t timestamp_us(size_t i) const { return entries_[i].timestamp_us; }  // window start
+  std::string_view key(size_t i) const { return {bytes_.get() + entries_[i].at, entries_[i].key_len}; }
+  std::string_view value(size_t i) const {
+    return {bytes_.get() + entries_[i].at + entries_[i].key_len, entries_[i].value_len};
+  }
+
+  // Forgets the messages. Keeps the memory, unless they used less than a quarter of it (after
+  // a burst, such as catching up on a backlog): then frees it, so a burst is not held forever.
+  void Clear();
+
+ private:
+  friend class RollupState;
+  struct Entry {
+    int64_t timestamp_us;
+    size_t at;  // of the key in bytes_; the value follows it
+    int32_t partition;
+    uint32_t key_len;
+    uint32_t value_len;
+  };
+  // Where to write at most n bytes; Add takes the message written there.
+  char* Room(size_t n);
+  void Add(int32_t partition, int64_t timestamp_us, size_t key_len, size_t value_len);
+
+  std::unique_ptr<char[]> bytes_;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
+  std::vector<Entry> entries_;
+};
+
 // Why a raw record was not counted: reason "late" (older than its partition's watermark) or
 // "invalid" (key or value not a reading; only if something other than ingest wrote raw).
 using RejectHandler = std::function<void(std::string_view reason, std::string_view detail, std::string_view raw)>;
@@ -98,6 +135,8 @@ class RollupState {
 
   // Appends to *out one message per aggregate changed since the last Emit (new readings, or
   // its window closed), then forgets windows no reading can reach any more. Returns the count.
+  size_t Emit(RollupMessages* out);
+  // The same, as strings of their own (for tests).
   size_t Emit(std::vector<RollupMessage>* out);
 
   // The processor's watermark (kNoTime before any reading) and one partition's.
@@ -173,13 +212,13 @@ class RollupState {
   // The window's aggregates: its fields, or for a derived one the merge computed into full_[depth].
   std::vector<Aggregate>& Full(Sensor& sensor, size_t r, Window& w, size_t depth);
   void PropagateChanges(Sensor& sensor);
-  void EmitSensor(uint32_t sensor_id, Sensor& sensor, std::vector<RollupMessage>* out);
+  void EmitSensor(uint32_t sensor_id, Sensor& sensor, RollupMessages* out);
   bool EvictSensor(Sensor& sensor);  // true when it holds nothing any more
   uint16_t FieldId(std::string_view name, size_t position);
   uint16_t NewField(std::string_view name);
   // Messages for the aggregates of fields with kToEmit set (cleared).
   void EmitWindow(uint32_t sensor_id, size_t resolution, const Window& w, std::vector<Aggregate>& fields,
-                  std::vector<RollupMessage>* out);
+                  RollupMessages* out);
   void Reject(std::string_view reason, std::string_view detail, std::string_view raw);
   void Clear();
   void Encode(std::string* out, int32_t only_partition) const;  // -1: all
@@ -209,7 +248,7 @@ class RollupState {
 
   std::unique_ptr<Parser> parser_;
   std::vector<NumberField> numbers_;  // scratch for AddRecord
-  std::string scratch_;               // for Emit
+  std::string key_tail_, window_text_;  // scratch of EmitWindow
 
   uint64_t readings_ = 0;
   uint64_t dropped_late_ = 0;
