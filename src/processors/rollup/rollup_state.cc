@@ -276,15 +276,10 @@ inline bool SameName(std::string_view a, std::string_view b) {
 }  // namespace
 
 uint16_t RollupState::FieldId(std::string_view name, size_t position) {
-  if (position < field_hint_.size()) {
-    uint16_t hint = field_hint_[position];
-    if (SameName(field_names_[hint], name)) return hint;
-  } else {
-    field_hint_.resize(position + 1, 0);
-  }
   auto it = field_ids_.find(name);
   uint16_t id = it != field_ids_.end() ? it->second : NewField(name);
-  field_hint_[position] = id;
+  if (position >= field_hint_.size()) field_hint_.resize(position + 1);
+  field_hint_[position] = {field_names_[id], id};
   return id;
 }
 
@@ -320,8 +315,10 @@ bool RollupState::Add(int32_t partition, int64_t offset, int64_t ts_us, uint32_t
   if (numbers.empty()) return true;
   if (numbers.size() > ids_.size()) ids_.resize(numbers.size());
   uint16_t max_id = 0;
+  size_t hints = field_hint_.size();
   for (size_t i = 0; i < numbers.size(); ++i) {
-    ids_[i] = FieldId(numbers[i].name, i);
+    ids_[i] = i < hints && SameName(field_hint_[i].name, numbers[i].name) ? field_hint_[i].id
+                                                                          : FieldId(numbers[i].name, i);
     max_id = std::max(max_id, ids_[i]);
   }
   Sensor& sensor = SensorFor(sensor_id, partition);

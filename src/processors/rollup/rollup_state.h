@@ -214,6 +214,8 @@ class RollupState {
   void PropagateChanges(Sensor& sensor);
   void EmitSensor(uint32_t sensor_id, Sensor& sensor, RollupMessages* out);
   bool EvictSensor(Sensor& sensor);  // true when it holds nothing any more
+  // The id of the field name at position in a reading, when it is not the hint's (Add
+  // compares with the hint itself), new if never seen.
   uint16_t FieldId(std::string_view name, size_t position);
   uint16_t NewField(std::string_view name);
   // Messages for the aggregates of fields with kToEmit set (cleared).
@@ -243,7 +245,13 @@ class RollupState {
   std::deque<std::string> field_names_;  // by id
   std::vector<std::string> field_json_;        // by id: the name as a JSON string, for messages
   std::unordered_map<std::string_view, uint16_t> field_ids_;
-  std::vector<uint16_t> field_hint_;  // id of the field last seen at each position in a reading
+  // The field last seen at each position in a reading: most readings of a stream have the
+  // same fields in the same order, so a name is compared with one other, not hashed.
+  struct FieldHint {
+    std::string_view name;  // views field_names_ (a deque: its strings never move)
+    uint16_t id = 0;
+  };
+  std::vector<FieldHint> field_hint_;
   std::vector<uint16_t> ids_;         // scratch: this reading's field ids
 
   std::unique_ptr<Parser> parser_;
