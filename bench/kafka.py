@@ -866,9 +866,11 @@ def main():
                 rows.append([name, f"{r['seen']}/{r['sent']}", f"{percentile(ms, 50):,.0f}", f"{p99:,.0f}",
                              f"{max(ms):,.0f}", f"{p99 / base:.1f}" if base else "-", note])
             table(["processor", "probes seen", "p50 ms", "p99 ms", "max ms", "p99 / mare's", "mean batch ms"], rows)
-            if base is not None:
-                print(f"- mare p99 at emit_interval {results[0][0].rsplit(' ', 1)[1]}: {base:,.0f} ms "
-                      f"(target 1 s: {'met' if base <= 1000 else 'NOT met'})")
+            for name, r in results:
+                if name.startswith("mare") and r["ms"]:
+                    p99 = percentile(r["ms"], 99)
+                    print(f"- mare p99 at emit_interval {name.rsplit(' ', 1)[1]}: {p99:,.0f} ms "
+                          f"(target 1 s: {'met' if p99 <= 1000 else 'NOT met'})")
         print(f"(load average {os.getloadavg()[0]:.1f} at the end)")
     finally:
         kafka.stop()
