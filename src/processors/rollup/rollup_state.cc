@@ -434,31 +434,32 @@ constexpr size_t kMessageRoom = 160 + 6 * kMaxDoubleChars + 4 * 20;
 }  // namespace
 
 void RollupMessages::Clear() {
-  if (capacity_ > (size_t{1} << 20) && size_ < capacity_ / 4) {
-    bytes_.reset();
-    capacity_ = 0;
-  }
-  if (entries_.capacity() > 4096 && entries_.size() < entries_.capacity() / 4) {
-    entries_ = {};
-  }
-  size_ = 0;
+  size_t used = entries_.empty() ? 0 : block_ + 1;
+  if (blocks_.size() > std::max<size_t>(2 * used, 1)) blocks_.resize(std::max<size_t>(2 * used, 1));
+  if (entries_.capacity() > 4096 && entries_.size() < entries_.capacity() / 4) entries_ = {};
   entries_.clear();
+  block_ = 0;
+  used_ = 0;
 }
 
 char* RollupMessages::Room(size_t n) {
-  if (size_ + n > capacity_) {
-    size_t capacity = std::max(size_ + n, capacity_ * 2 + 4096);
-    auto bytes = std::make_unique_for_overwrite<char[]>(capacity);
-    if (size_ > 0) std::memcpy(bytes.get(), bytes_.get(), size_);
-    bytes_ = std::move(bytes);
-    capacity_ = capacity;
+  if (block_ < blocks_.size() && used_ + n <= blocks_[block_].size) return blocks_[block_].bytes.get() + used_;
+  if (!blocks_.empty() && used_ > 0) ++block_;  // the next block; the current one's tail stays unused
+  used_ = 0;
+  if (block_ == blocks_.size() || blocks_[block_].size < n) {
+    Block b{.bytes = std::make_unique_for_overwrite<char[]>(std::max(n, kBlockSize)), .size = std::max(n, kBlockSize)};
+    if (block_ == blocks_.size()) {
+      blocks_.push_back(std::move(b));
+    } else {
+      blocks_[block_] = std::move(b);
+    }
   }
-  return bytes_.get() + size_;
+  return blocks_[block_].bytes.get();
 }
 
-void RollupMessages::Add(int32_t partition, int64_t timestamp_us, size_t key_len, size_t value_len) {
-  entries_.push_back({timestamp_us, size_, partition, static_cast<uint32_t>(key_len), static_cast<uint32_t>(value_len)});
-  size_ += key_len + value_len;
+void RollupMessages::Add(int32_t partition, int64_t timestamp_us, const char* key, size_t key_len, size_t value_len) {
+  entries_.push_back({timestamp_us, key, partition, static_cast<uint32_t>(key_len), static_cast<uint32_t>(value_len)});
+  used_ += key_len + value_len;
 }
 
 // The messages of one window's changed aggregates (docs/formats/rollups.md). What is the same
@@ -521,7 +522,7 @@ void RollupState::EmitWindow(uint32_t sensor_id, size_t resolution, const Window
     p = Put(p, ",\"revision\":");
     p = PutInt(p, a.count);
     p = w.closed ? Put(p, ",\"final\":true}") : Put(p, ",\"final\":false}");
-    out->Add(partition, w.start, static_cast<size_t>(value - key), static_cast<size_t>(p - value));
+    out->Add(partition, w.start, key, static_cast<size_t>(value - key), static_cast<size_t>(p - value));
   }
 }
 

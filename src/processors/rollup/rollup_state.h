@@ -73,40 +73,48 @@ struct RollupMessage {
   std::string value;
 };
 
-// The messages of one or more Emits, their keys and values in one buffer kept from one
+// The messages of one or more Emits, their keys and values in blocks of memory kept from one
 // emission to the next: once grown, emitting allocates nothing and touches no new page (a
-// message each would be two allocations). Views are valid until the next Clear.
+// message each would be two allocations). The views are valid until the next Clear.
 class RollupMessages {
  public:
+  RollupMessages() = default;
+  RollupMessages(const RollupMessages&) = delete;
+  RollupMessages& operator=(const RollupMessages&) = delete;
+
   size_t size() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }
   int32_t partition(size_t i) const { return entries_[i].partition; }
   int64_t timestamp_us(size_t i) const { return entries_[i].timestamp_us; }  // window start
-  std::string_view key(size_t i) const { return {bytes_.get() + entries_[i].at, entries_[i].key_len}; }
-  std::string_view value(size_t i) const {
-    return {bytes_.get() + entries_[i].at + entries_[i].key_len, entries_[i].value_len};
-  }
+  std::string_view key(size_t i) const { return {entries_[i].key, entries_[i].key_len}; }
+  std::string_view value(size_t i) const { return {entries_[i].key + entries_[i].key_len, entries_[i].value_len}; }
 
-  // Forgets the messages. Keeps the memory, unless they used less than a quarter of it (after
-  // a burst, such as catching up on a backlog): then frees it, so a burst is not held forever.
+  // Forgets the messages. Keeps the memory they needed, and as much again; frees the rest,
+  // so that a burst (catching up on a backlog) is not held forever.
   void Clear();
 
  private:
   friend class RollupState;
+  static constexpr size_t kBlockSize = size_t{1} << 20;
+  struct Block {
+    std::unique_ptr<char[]> bytes;
+    size_t size = 0;
+  };
   struct Entry {
     int64_t timestamp_us;
-    size_t at;  // of the key in bytes_; the value follows it
+    const char* key;  // the value follows it
     int32_t partition;
     uint32_t key_len;
     uint32_t value_len;
   };
-  // Where to write at most n bytes; Add takes the message written there.
+  // Where to write a message of at most n bytes; Add takes it. New blocks are added, never
+  // grown, so that nothing is copied and the views stay valid.
   char* Room(size_t n);
-  void Add(int32_t partition, int64_t timestamp_us, size_t key_len, size_t value_len);
+  void Add(int32_t partition, int64_t timestamp_us, const char* key, size_t key_len, size_t value_len);
 
-  std::unique_ptr<char[]> bytes_;
-  size_t size_ = 0;
-  size_t capacity_ = 0;
+  std::vector<Block> blocks_;
+  size_t block_ = 0;  // the block written to; blocks_[block_ + 1...] are spare
+  size_t used_ = 0;   // bytes of it
   std::vector<Entry> entries_;
 };
 
