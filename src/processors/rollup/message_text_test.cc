@@ -168,11 +168,22 @@ TEST(MessageTextTest, MessagesAreWrittenByteForByteAsBefore) {
 }
 
 // RollupMessages kept from one emission to the next (as the processor keeps them) hold the
-// same messages as fresh vectors, through a burst (after which Clear frees the buffer) and
-// the small emissions that follow.
-TEST(MessageTextTest, ReusedMessagesAreTheSameAsFreshOnes) {
-  RollupState a({.partitions = 2}), b({.partitions = 2});
-  RollupMessages reused;
+// same messages as fresh vectors, through a burst (after which Clear frees blocks) and the
+// small emissions that follow; and so do those flushed in parts during an emission.
+TEST(MessageTextTest, ReusedAndFlushedMessagesAreTheSameAsFreshOnes) {
+  RollupState a({.partitions = 2}), b({.partitions = 2}), c({.partitions = 2});
+  RollupMessages reused, flushing;
+  std::vector<RollupMessage> flushed;  // of one emission
+  size_t flushes = 0;
+  auto take = [&](RollupMessages& m) {
+    for (size_t i = 0; i < m.size(); ++i) {
+      flushed.push_back({m.partition(i), m.timestamp_us(i), std::string(m.key(i)), std::string(m.value(i))});
+    }
+  };
+  flushing.set_flush(2 << 20, [&](RollupMessages& m) {
+    ++flushes;
+    take(m);
+  });
   int64_t t = *CivilToMicros(2024, 1, 1, 0, 0, 0);
   int64_t offsets[2] = {0, 0};
   size_t emitted = 0;
@@ -183,19 +194,30 @@ TEST(MessageTextTest, ReusedMessagesAreTheSameAsFreshOnes) {
     int64_t offset = offsets[p]++;
     a.Add(p, offset, t + i * 10'000LL, sensor, numbers);
     b.Add(p, offset, t + i * 10'000LL, sensor, numbers);
+    c.Add(p, offset, t + i * 10'000LL, sensor, numbers);
   };
   auto emit = [&] {
     a.AdvanceWatermark();
     b.AdvanceWatermark();
+    c.AdvanceWatermark();
     std::vector<RollupMessage> fresh;
     reused.Clear();
+    flushing.Clear();
+    flushed.clear();
     ASSERT_EQ(a.Emit(&fresh), b.Emit(&reused));
+    ASSERT_EQ(c.Emit(&flushing), fresh.size());
+    take(flushing);  // what was not flushed
     ASSERT_EQ(fresh.size(), reused.size());
+    ASSERT_EQ(fresh.size(), flushed.size());
     for (size_t i = 0; i < fresh.size(); ++i) {
       ASSERT_EQ(fresh[i].partition, reused.partition(i));
       ASSERT_EQ(fresh[i].timestamp_us, reused.timestamp_us(i));
       ASSERT_EQ(fresh[i].key, reused.key(i));
       ASSERT_EQ(fresh[i].value, reused.value(i));
+      ASSERT_EQ(fresh[i].partition, flushed[i].partition);
+      ASSERT_EQ(fresh[i].timestamp_us, flushed[i].timestamp_us);
+      ASSERT_EQ(fresh[i].key, flushed[i].key);
+      ASSERT_EQ(fresh[i].value, flushed[i].value);
     }
     emitted += fresh.size();
   };
@@ -203,6 +225,7 @@ TEST(MessageTextTest, ReusedMessagesAreTheSameAsFreshOnes) {
   for (; i < 300'000; ++i) feed(i);  // 50 minutes of 1000 sensors at once
   emit();
   EXPECT_GT(emitted, 100'000u);
+  EXPECT_GE(flushes, 10u);  // over 30 MB in parts of 2 MB
   for (int round = 0; round < 20; ++round) {
     for (int k = 0; k < 2000; ++k) feed(i++);
     emit();

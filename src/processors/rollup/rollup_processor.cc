@@ -65,6 +65,12 @@ RollupProcessor::RollupProcessor(const RollupOptions& options, log::Log* log, De
   state_.set_reject_handler([this](std::string_view reason, std::string_view detail, std::string_view raw) {
     if (dead_letter_ != nullptr) dead_letter_->Add("rollup", reason, detail, raw);
   });
+  // A big emission is appended in parts of 8 MiB while it is made: the messages need no more
+  // memory than that, and are still in the CPU's caches when the log copies them. (A crash
+  // half way is like one after the whole emission: the restart appends them all again.)
+  messages_.set_flush(8 << 20, [this](RollupMessages&) {
+    if (flush_status_.ok()) flush_status_ = AppendMessages();
+  });
 }
 
 RollupProcessor::~RollupProcessor() { Stop(); }
@@ -205,9 +211,15 @@ Status RollupProcessor::Step(bool* idle) {
 
 Status RollupProcessor::EmitPending() {
   messages_.Clear();
+  flush_status_ = Status::OK();
   state_.Emit(&messages_);
   watermark_->Set(state_.watermark_us() == kNoTime ? 0.0 : static_cast<double>(state_.watermark_us()) / 1e6);
   open_windows_->Set(static_cast<double>(state_.open_windows()));
+  MARE_RETURN_IF_ERROR(flush_status_);
+  return AppendMessages();
+}
+
+Status RollupProcessor::AppendMessages() {
   if (messages_.empty()) return Status::OK();
   for (auto& v : by_partition_) v.clear();
   for (size_t i = 0; i < messages_.size(); ++i) {

@@ -90,6 +90,8 @@ class RollupProcessor {
   void Run();
   Status Step(bool* idle);
   Status EmitPending();
+  // Appends messages_ to the output topic (in group mode: produces them in the transaction).
+  Status AppendMessages();
   Status Checkpoint();
   void RefreshLag();
 
@@ -102,6 +104,7 @@ class RollupProcessor {
   std::vector<bool> changed_;                  // group mode: partitions changed since the last commit
   std::vector<log::ConsumedRecord> batch_;
   RollupMessages messages_;  // kept from one emission to the next
+  Status flush_status_;      // of the parts of an emission appended while it is made
   std::vector<std::vector<log::Record>> by_partition_;
   std::string checkpoint_scratch_;
   int64_t next_emit_us_ = 0;

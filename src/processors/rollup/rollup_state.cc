@@ -444,6 +444,10 @@ void RollupMessages::Clear() {
 
 char* RollupMessages::Room(size_t n) {
   if (block_ < blocks_.size() && used_ + n <= blocks_[block_].size) return blocks_[block_].bytes.get() + used_;
+  if (flush_ && !entries_.empty() && (block_ + 1) * kBlockSize >= flush_bytes_) {
+    flush_(*this);
+    Clear();  // from the first block again
+  }
   if (!blocks_.empty() && used_ > 0) ++block_;  // the next block; the current one's tail stays unused
   used_ = 0;
   if (block_ == blocks_.size() || blocks_[block_].size < n) {
@@ -460,6 +464,7 @@ char* RollupMessages::Room(size_t n) {
 void RollupMessages::Add(int32_t partition, int64_t timestamp_us, const char* key, size_t key_len, size_t value_len) {
   entries_.push_back({timestamp_us, key, partition, static_cast<uint32_t>(key_len), static_cast<uint32_t>(value_len)});
   used_ += key_len + value_len;
+  ++added_;
 }
 
 // The messages of one window's changed aggregates (docs/formats/rollups.md). What is the same
@@ -633,7 +638,7 @@ size_t RollupState::Emit(std::vector<RollupMessage>* out) {
 }
 
 size_t RollupState::Emit(RollupMessages* out) {
-  size_t before = out->size();
+  uint64_t before = out->added();
   for (auto it = sensors_.begin(); it != sensors_.end();) {
     Sensor& sensor = it->second;
     PropagateChanges(sensor);
@@ -645,7 +650,7 @@ size_t RollupState::Emit(RollupMessages* out) {
       ++it;
     }
   }
-  return out->size() - before;
+  return static_cast<size_t>(out->added() - before);
 }
 
 // ---- checkpoint body (docs/formats/rollup-checkpoint.md) ----

@@ -93,6 +93,16 @@ class RollupMessages {
   // so that a burst (catching up on a backlog) is not held forever.
   void Clear();
 
+  // Has Emit hand the messages to `flush` (then forget them) whenever they fill `bytes`, so
+  // that a big emission (a burst, or the first after a restart) is passed on in parts and
+  // needs no more memory than that, instead of gathering it all. The rest stays for the caller.
+  void set_flush(size_t bytes, std::function<void(RollupMessages&)> flush) {
+    flush_bytes_ = bytes;
+    flush_ = std::move(flush);
+  }
+  // Messages added since made, flushed or not.
+  uint64_t added() const { return added_; }
+
  private:
   friend class RollupState;
   static constexpr size_t kBlockSize = size_t{1} << 20;
@@ -116,6 +126,9 @@ class RollupMessages {
   size_t block_ = 0;  // the block written to; blocks_[block_ + 1...] are spare
   size_t used_ = 0;   // bytes of it
   std::vector<Entry> entries_;
+  uint64_t added_ = 0;
+  size_t flush_bytes_ = 0;
+  std::function<void(RollupMessages&)> flush_;
 };
 
 // Why a raw record was not counted: reason "late" (older than its partition's watermark) or
