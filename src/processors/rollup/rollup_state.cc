@@ -104,6 +104,7 @@ void RollupState::Clear() {
   next_close_end_ = std::numeric_limits<int64_t>::max();
   sensors_.clear();
   last_sensor_ = nullptr;
+  sensor_cache_.assign(kSensorCache, {});
   field_names_.clear();
   field_json_.clear();
   field_ids_.clear();
@@ -144,16 +145,27 @@ bool RollupState::AddRecord(const log::ConsumedRecord& record) {
              record.has_numbers ? record.numbers : std::span<const NumberField>(numbers_), record.value);
 }
 
+RollupState::Sensor* RollupState::FindSensor(uint32_t sensor_id) {
+  CachedSensor& c = sensor_cache_[sensor_id % kSensorCache];
+  if (c.sensor != nullptr && c.id == sensor_id) return c.sensor;
+  auto it = sensors_.find(sensor_id);
+  if (it == sensors_.end()) return nullptr;
+  c = {sensor_id, &it->second};  // the map's nodes never move
+  return c.sensor;
+}
+
 RollupState::Sensor& RollupState::SensorFor(uint32_t sensor_id, int32_t partition) {
   if (last_sensor_ != nullptr && last_sensor_id_ == sensor_id) return *last_sensor_;
-  auto [it, inserted] = sensors_.try_emplace(sensor_id);
-  if (inserted) {
-    it->second.partition = partition;
-    it->second.windows.resize(options_.resolutions.size());
+  Sensor* sensor = FindSensor(sensor_id);
+  if (sensor == nullptr) {
+    sensor = &sensors_[sensor_id];
+    sensor->partition = partition;
+    sensor->windows.resize(options_.resolutions.size());
+    sensor_cache_[sensor_id % kSensorCache] = {sensor_id, sensor};
   }
   last_sensor_id_ = sensor_id;
-  last_sensor_ = &it->second;
-  return it->second;
+  last_sensor_ = sensor;
+  return *sensor;
 }
 
 // Starts loading the aggregates the sensor's next reading most likely updates (those of its
@@ -162,10 +174,9 @@ RollupState::Sensor& RollupState::SensorFor(uint32_t sensor_id, int32_t partitio
 void RollupState::Prefetch(uint32_t sensor_id) {
   const Sensor* sensor = last_sensor_;
   if (sensor == nullptr || last_sensor_id_ != sensor_id) {
-    auto it = sensors_.find(sensor_id);
-    if (it == sensors_.end()) return;  // a new sensor: nothing to load
+    last_sensor_ = FindSensor(sensor_id);
+    if (last_sensor_ == nullptr) return;  // a new sensor: nothing to load
     last_sensor_id_ = sensor_id;
-    last_sensor_ = &it->second;
     sensor = last_sensor_;
   }
   for (size_t r : per_reading_) {
@@ -645,6 +656,8 @@ size_t RollupState::Emit(RollupMessages* out) {
     EmitSensor(it->first, sensor, out);
     if (EvictSensor(sensor)) {
       if (last_sensor_ == &sensor) last_sensor_ = nullptr;
+      CachedSensor& c = sensor_cache_[it->first % kSensorCache];
+      if (c.sensor == &sensor) c = {};
       it = sensors_.erase(it);
     } else {
       ++it;

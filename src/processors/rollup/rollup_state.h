@@ -262,6 +262,16 @@ class RollupState {
   std::unordered_map<uint32_t, Sensor> sensors_;
   uint32_t last_sensor_id_ = 0;
   Sensor* last_sensor_ = nullptr;
+  // sensors_ by sensor_id mod kSensorCache, checked against the id: a reading's sensor in one
+  // load, without the hash table's 64-bit division and chain. Entries of erased sensors are
+  // cleared.
+  static constexpr size_t kSensorCache = 4096;
+  struct CachedSensor {
+    uint32_t id = 0;
+    Sensor* sensor = nullptr;
+  };
+  std::vector<CachedSensor> sensor_cache_;
+  Sensor* FindSensor(uint32_t sensor_id);
 
   std::deque<std::string> field_names_;  // by id
   std::vector<std::string> field_json_;        // by id: the name as a JSON string, for messages

@@ -462,6 +462,32 @@ TEST(RollupStateTest, NestedResolutionsMatchPerReadingUpdatesOverDayMonthLeapDay
   CheckNestedMatchesDirect("1h", year_end, 6);
 }
 
+// Sensors whose ids share a slot of the state's sensor cache (ids equal mod 4096) keep their
+// own windows, also when one is evicted and comes back.
+TEST(RollupStateTest, SensorsWithIdsEqualModuloTheCacheSizeStayApart) {
+  RollupState state({.resolutions = *ParseResolutions("1m"), .lateness_us = 0, .partitions = 1});
+  const uint32_t ids[] = {5, 4101, 8197, 5 + (1u << 31)};
+  int64_t offset = 0;
+  for (int round = 0; round < 3; ++round) {
+    int64_t t = At(10 + round, 0);
+    for (int i = 0; i < 40; ++i) {
+      uint32_t id = ids[(i * 7 + round) % 4];
+      if (round == 1 && id == 4101) continue;  // evicted in round 0, back in round 2
+      ASSERT_TRUE(Feed(state, 0, offset++, {id, t + i * 1000, {{"v", static_cast<double>(id)}}}));
+    }
+    state.AdvanceWatermark();
+    auto got = EmitParsed(state);
+    for (const auto& [key, p] : got) {
+      EXPECT_EQ(p.min, static_cast<double>(p.sensor_id)) << key;
+      EXPECT_EQ(p.max, static_cast<double>(p.sensor_id)) << key;
+      EXPECT_EQ(p.count, 10) << key;
+    }
+    // This round's windows, and the last round's, closed now (final) and then evicted.
+    EXPECT_EQ(got.size(), round == 0 ? 4u : 7u);
+    EXPECT_EQ(state.held_windows(), round == 1 ? 3 : 4);
+  }
+}
+
 // A derived window's result is the fold of its finer windows in window order whatever the
 // moment each was merged (evicted), so a state emitting often and one emitting rarely give
 // the same bits for the same revision.
