@@ -56,6 +56,10 @@ struct Segment {
   int64_t last_append_us = 0;
   std::vector<format::IndexEntry> index;  // one entry per batch
   std::atomic<int64_t> synced{0};         // bytes known to be on stable storage
+  // Bytes [0, verified) are known good: this process wrote them, or checked their bodies (at
+  // open, in a read-only refresh, or when a consumer first read them). A consumer checks a
+  // batch's body checksum and layout only beyond it, so each batch once per process.
+  std::atomic<int64_t> verified{0};
 };
 using SegmentPtr = std::shared_ptr<Segment>;
 
@@ -353,6 +357,7 @@ Status Core::LoadPartition(Topic& topic, Partition& p) {
       }
     }
     segment->size = scan.valid_bytes;
+    segment->verified = newest ? scan.valid_bytes : 0;  // the scan checked the newest's bodies
     // The newest segment may hold bytes a killed process wrote but never synced: sync it
     // at the first opportunity.
     segment->synced = newest ? 0 : scan.valid_bytes;
@@ -562,6 +567,7 @@ Status Core::Append(std::string_view topic_name, int32_t partition, std::span<co
     }
     segment->index.push_back({base_offset, position});
     end_position = position + static_cast<int64_t>(n);
+    if (segment->verified.load() == position) segment->verified.store(end_position);  // encoded here
     segment->size.store(end_position);
     segment->end_offset = base_offset + static_cast<int64_t>(records.size());
     if (segment->first_append_us == 0) segment->first_append_us = append_time;
@@ -617,6 +623,7 @@ Status Core::Refresh(Partition& p) {
     // A torn tail here is a batch still being written: read it next time. (With repair, a
     // reader stops at corruption as it would at a torn tail, and truncates nothing.)
     if (scan.batches == 0) return Status::OK();
+    if (s.verified.load() == s.size.load()) s.verified.store(scan.valid_bytes);  // bodies checked
     s.index.insert(s.index.end(), scan.index.begin(), scan.index.end());
     if (s.first_append_us == 0) s.first_append_us = scan.first_append_us;
     s.last_append_us = scan.last_append_us;
@@ -837,15 +844,22 @@ class EmbeddedConsumer final : public Consumer {
       }
       int64_t taken = 0;
       int64_t next = r.from_offset;
+      int64_t verified = r.segment->verified.load();
       for (int64_t off = 0; off < r.length && taken < r.max_records;) {
         const char* batch = at + off;
         format::BatchHeader h;
         std::string why;
+        int64_t position = r.position + off;
         if (r.length - off < static_cast<int64_t>(format::kBatchHeaderSize) ||
             !format::ParseBatchHeader(batch, &h, &why) || h.length > r.length - off ||
-            !format::CheckBatchBody(batch, h, &why)) {
+            (position + h.length > verified && !format::CheckBatchBody(batch, h, &why))) {
           if (why.empty()) why = "batch overruns its index entry";
-          return Status::Corruption(fmt::format("{} at byte {}: {}", r.segment->path, r.position + off, why));
+          return Status::Corruption(fmt::format("{} at byte {}: {}", r.segment->path, position, why));
+        }
+        if (position == verified) {
+          // Checked just now, right after what was known good: known good too.
+          r.segment->verified.compare_exchange_strong(verified, position + h.length);
+          verified = r.segment->verified.load();
         }
         int64_t offset = h.base_offset;
         format::ForEachRecord(batch, h, [&](int64_t ts, std::string_view key, std::string_view value,
