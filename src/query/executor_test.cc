@@ -7,6 +7,7 @@
 #include <cstring>
 #include <random>
 
+#include "common/json_writer.h"
 #include "common/metrics.h"
 #include "common/scratch_dir.h"
 #include "common/time.h"

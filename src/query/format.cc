@@ -123,37 +123,6 @@ void AppendTimestamp(TimestampWriter& ts, Buffer& out, int64_t us) {
 
 }  // namespace
 
-char* WriteDouble(char* p, double d) {
-  // A reading's value has a few decimals: scaled by 10^6 it is a whole number that divides
-  // back to exactly d. Below 1e9 in magnitude no other number of six decimals or fewer reads
-  // back as d, so that one, without its trailing zeros, is the shortest text, the one
-  // std::to_chars writes (fixed notation is the shorter one for a number >= 1 with decimals).
-  double a = std::fabs(d);
-  if (a >= 1 && a < 1e9) {
-    double scaled = std::nearbyint(a * 1e6);
-    if (scaled / 1e6 == a) {
-      auto m = static_cast<uint64_t>(scaled);
-      uint64_t whole = m / 1'000'000, frac = m % 1'000'000;
-      if (frac != 0) {  // whole numbers: std::to_chars decides between 100000 and 1e+05
-        if (d < 0) *p++ = '-';
-        p = std::to_chars(p, p + 20, whole).ptr;
-        *p++ = '.';
-        int digits = 6;
-        while (frac % 10 == 0) {
-          frac /= 10;
-          --digits;
-        }
-        for (int k = digits - 1; k >= 0; --k) {
-          p[k] = static_cast<char>('0' + frac % 10);
-          frac /= 10;
-        }
-        return p + digits;
-      }
-    }
-  }
-  return std::to_chars(p, p + 32, d).ptr;
-}
-
 namespace {
 
 // A result's cells, whichever form it comes in: the writers below are written once for both.

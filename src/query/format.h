@@ -27,9 +27,5 @@ std::string ErrorJson(const SqlError& error);
 
 // One value as text, as CSV and the table show it (NULL as "").
 std::string FormatValue(const Value& v);
-// A double as std::to_chars writes it (the shortest text that reads back exactly), at p with
-// room for 32 characters; returns the end. Quicker than std::to_chars for a reading's usual
-// values (a few decimals).
-char* WriteDouble(char* p, double d);
 
 }  // namespace mare::query
