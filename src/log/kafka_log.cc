@@ -140,6 +140,12 @@ Status Watermarks(rd_kafka_t* rk, const std::string& topic, int32_t partition, i
 }
 
 // One Append's records on their way: the delivery callback counts them down.
+// Consumers prefetch up to this many messages per partition (librdkafka's default, 100,000,
+// is reached by a consumer catching up, and librdkafka 2.0 then pauses fetching for about a
+// second: catching up went at half speed). Memory stays bounded by queued.max.messages.kbytes
+// (64 MiB by default). Both can be set in [log.kafka.client].
+constexpr const char* kQueuedMinMessages = "1000000";
+
 // The outcome of one append's records, filled in by the delivery reports. A synchronous
 // append waits on `done`; an asynchronous one sets `then`, which runs once (on the thread that
 // delivered the last record) and deletes the Delivery.
@@ -415,6 +421,7 @@ class KafkaGroupMember final : public GroupMember {
                           {{"enable.partition.eof", "false"},
                            {"auto.offset.reset", "earliest"},
                            {"fetch.wait.max.ms", "100"},
+                           {"queued.min.messages", kQueuedMinMessages},
                            {"session.timeout.ms", "10000"},
                            {"heartbeat.interval.ms", "1000"}},
                           {{"group.id", options_.topic_prefix + group_.group},
@@ -942,6 +949,7 @@ class KafkaLog final : public Log {
                          {{"enable.partition.eof", "false"},
                           {"auto.offset.reset", "earliest"},
                           {"fetch.wait.max.ms", "100"},
+                          {"queued.min.messages", kQueuedMinMessages},
                           {"isolation.level", "read_committed"}},
                          {{"group.id", options_.topic_prefix + group},
                           {"enable.auto.commit", "false"},
