@@ -772,14 +772,17 @@ TEST(EmbeddedLogNumbers, CarriedNumbersComeBackWithTheirRecords) {
     for (int j = 0; j < i % 4; ++j) n.push_back({j % 2 ? "humidity" : "temperature", i + j / 10.0});
     numbers.push_back(std::move(n));
   }
-  std::vector<std::string> values;
-  for (int i = 0; i < 300; ++i) values.push_back("reading " + std::to_string(i));
+  std::vector<std::string> values, keys;
+  for (int i = 0; i < 300; ++i) {
+    values.push_back("reading " + std::to_string(i));
+    keys.push_back(std::to_string(i));
+  }
   for (int batch = 0; batch < 3; ++batch) {
     for (int32_t p = 0; p < 2; ++p) {
       std::vector<Record> records;
       for (int i = batch * 100 + p; i < batch * 100 + 100; i += 2) {
         bool with = i % 7 != 0;  // some records appended without numbers
-        records.push_back({i, std::to_string(i), values[static_cast<size_t>(i)], with,
+        records.push_back({i, keys[static_cast<size_t>(i)], values[static_cast<size_t>(i)], with,
                            with ? std::span<const NumberField>(numbers[static_cast<size_t>(i)]) : std::span<const NumberField>()});
       }
       ASSERT_TRUE((*log)->Append("raw", p, records).ok());
