@@ -5,6 +5,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <iterator>
 
 namespace mare {
 
@@ -33,9 +34,37 @@ CivilTime ToCivil(int64_t micros) {
 }
 
 std::string FormatTimestamp(int64_t micros) {
+  std::string out;
+  AppendTimestamp(&out, micros);
+  return out;
+}
+
+void AppendTimestamp(std::string* out, int64_t micros) {
   CivilTime t = ToCivil(micros);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", t.year, t.month, t.day, t.hour, t.minute, t.second,
-                     t.micros);
+  if (t.year < 0 || t.year > 9999) {
+    fmt::format_to(std::back_inserter(*out), "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", t.year, t.month, t.day,
+                   t.hour, t.minute, t.second, t.micros);
+    return;
+  }
+  char b[27];
+  auto digits = [&b](int at, int64_t v, int n) {
+    for (int i = at + n - 1; i >= at; --i, v /= 10) b[i] = static_cast<char>('0' + v % 10);
+  };
+  digits(0, t.year, 4);
+  b[4] = '-';
+  digits(5, t.month, 2);
+  b[7] = '-';
+  digits(8, t.day, 2);
+  b[10] = 'T';
+  digits(11, t.hour, 2);
+  b[13] = ':';
+  digits(14, t.minute, 2);
+  b[16] = ':';
+  digits(17, t.second, 2);
+  b[19] = '.';
+  digits(20, t.micros, 6);
+  b[26] = 'Z';
+  out->append(b, sizeof b);
 }
 
 namespace {

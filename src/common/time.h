@@ -29,6 +29,8 @@ CivilTime ToCivil(int64_t micros);
 
 // "2024-01-21T10:06:04.095931Z" (always six fraction digits).
 std::string FormatTimestamp(int64_t micros);
+// Appends FormatTimestamp's text to *out without allocating (for hot paths).
+void AppendTimestamp(std::string* out, int64_t micros);
 
 // Parses "250us", "500ms", "30s", "5m", "1h", "7d", "2w" or a bare number of seconds.
 // Fractions are allowed ("1.5h"). Negative durations are rejected.

@@ -10,6 +10,10 @@ TEST(Time, FormatsUtcMicroseconds) {
   EXPECT_EQ(FormatTimestamp(1705831564095931), "2024-01-21T10:06:04.095931Z");
   EXPECT_EQ(FormatTimestamp(-1), "1969-12-31T23:59:59.999999Z");
   EXPECT_EQ(FormatTimestamp(951782400000000), "2000-02-29T00:00:00.000000Z");
+  EXPECT_EQ(FormatTimestamp(253402300800000000), "10000-01-01T00:00:00.000000Z");  // past 9999: the slow path
+  std::string out = "at ";
+  AppendTimestamp(&out, 1705831564095931);
+  EXPECT_EQ(out, "at 2024-01-21T10:06:04.095931Z");
 }
 
 TEST(Time, ParsesDurations) {

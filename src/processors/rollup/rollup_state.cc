@@ -397,34 +397,6 @@ void AppendInt(std::string* out, Int v) {
   out->append(buf, end);
 }
 
-// FormatTimestamp's text ("2024-01-21T10:06:04.095931Z"), without its allocations.
-void AppendTimestamp(std::string* out, int64_t micros) {
-  CivilTime t = ToCivil(micros);
-  if (t.year < 0 || t.year > 9999) {
-    out->append(FormatTimestamp(micros));
-    return;
-  }
-  char b[27];
-  auto digits = [&b](int at, int64_t v, int n) {
-    for (int i = at + n - 1; i >= at; --i, v /= 10) b[i] = static_cast<char>('0' + v % 10);
-  };
-  digits(0, t.year, 4);
-  b[4] = '-';
-  digits(5, t.month, 2);
-  b[7] = '-';
-  digits(8, t.day, 2);
-  b[10] = 'T';
-  digits(11, t.hour, 2);
-  b[13] = ':';
-  digits(14, t.minute, 2);
-  b[16] = ':';
-  digits(17, t.second, 2);
-  b[19] = '.';
-  digits(20, t.micros, 6);
-  b[26] = 'Z';
-  out->append(b, sizeof b);
-}
-
 // Writing at a pointer, with room made once per message: the bytes of s, or of a literal
 // (whose size the compiler knows, so its copy is a few moves).
 inline char* Put(char* p, std::string_view s) {
