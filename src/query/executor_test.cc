@@ -7,7 +7,6 @@
 #include <cstring>
 #include <random>
 
-#include "common/json_writer.h"
 #include "common/metrics.h"
 #include "common/scratch_dir.h"
 #include "common/time.h"
@@ -164,32 +163,6 @@ TEST_F(ExecutorTest, OrderByWithLimitKeepsTheFirstOfEqualRows) {
   for (size_t r = 0; r < top.rows.size(); ++r) {
     EXPECT_EQ(top.rows[r][0].i, all.rows[r + 10][0].i);
     EXPECT_EQ(top.rows[r][1].i, all.rows[r + 10][1].i) << r;
-  }
-}
-
-TEST(Format, DoublesPrintAsToChars) {
-  std::mt19937_64 rng(7);
-  auto check = [](double d) {
-    char want[64], got[64];
-    auto w = std::to_chars(want, want + sizeof(want), d);
-    char* g = WriteDouble(got, d);
-    ASSERT_EQ(std::string(want, w.ptr), std::string(got, g)) << d;
-  };
-  for (int i = 0; i < 2'000'000; ++i) {
-    // Readings' shapes: up to eight decimals, any magnitude around the fast path's bounds.
-    int decimals = static_cast<int>(rng() % 9);
-    double scale = std::pow(10.0, decimals);
-    double magnitude = std::pow(10.0, static_cast<double>(rng() % 13));
-    double d = std::round(static_cast<double>(rng() % 2'000'000'000) / 2e9 * magnitude * scale) / scale;
-    check(rng() % 2 ? d : -d);
-    uint64_t bits = rng();  // and any double at all
-    std::memcpy(&d, &bits, 8);
-    check(d);
-  }
-  for (double d : {0.0, -0.0, 1.0, 1.5, 100000.0, 1e9, 999999999.999999, 1e9 - 1e-6, 0.1, 0.000001, 42.430035, 1026.06, 1e15,
-                   123456.000001, 1.000001, 9.999999, std::nextafter(1.0, 2.0), std::nextafter(1e9, 0.0)}) {
-    check(d);
-    check(-d);
   }
 }
 

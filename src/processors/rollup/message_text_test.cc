@@ -1,81 +1,21 @@
-// The text of the rollups topic's messages: numbers as fmt's "{}" writes them (what the
-// processor wrote before it had a fast path for them, and what AppendJsonNumber writes), and
-// whole messages byte for byte as before that change.
-#include <fmt/compile.h>
+// The text of the rollups topic's messages: whole messages byte for byte as before they were
+// written at a pointer (the numbers in them: common/json_writer_test.cc).
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
 #include <algorithm>
-#include <charconv>
-#include <cmath>
-#include <cstring>
-#include <limits>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
-#include "common/json_writer.h"
 #include "common/time.h"
 #include "processors/rollup/rollup_state.h"
 #include "reading/timestamp.h"
 
 namespace mare::rollup {
 namespace {
-
-// A double with the bits of b.
-double FromBits(uint64_t b) {
-  double d;
-  std::memcpy(&d, &b, sizeof d);
-  return d;
-}
-
-void ExpectNumberText(double d) {
-  char got[kMaxDoubleChars];
-  std::string want = std::isfinite(d) ? fmt::format("{}", d) : "null";
-  ASSERT_EQ(want, std::string(got, WriteJsonNumber(got, d))) << fmt::format("{:a}", d);
-  if (std::isfinite(d)) {  // the text the processor wrote: fmt compiled, as above
-    char old[64];
-    ASSERT_EQ(want, std::string(old, fmt::format_to(old, FMT_COMPILE("{}"), d)));
-  }
-  std::string appended = "x";
-  AppendJsonNumber(&appended, d);
-  ASSERT_EQ("x" + want, appended);
-  char to_chars[64];
-  char* end = std::to_chars(to_chars, to_chars + sizeof to_chars, d).ptr;
-  ASSERT_EQ(std::string(to_chars, end), std::string(got, WriteDouble(got, d))) << fmt::format("{:a}", d);
-}
-
-TEST(MessageTextTest, NumbersAreWrittenAsFmtAndToCharsWriteThem) {
-  std::mt19937_64 rng(5);
-  for (int i = 0; i < 1'000'000; ++i) {
-    // Readings' values: up to eight decimals (two most often), any magnitude around the fast
-    // path's bounds (1 and 1e9), either sign.
-    int decimals = rng() % 3 == 0 ? 2 : static_cast<int>(rng() % 9);
-    double scale = std::pow(10.0, decimals);
-    double magnitude = std::pow(10.0, static_cast<double>(rng() % 14) - 2);
-    double v = std::round(static_cast<double>(rng() % 2'000'000'000) / 2e9 * magnitude * scale) / scale;
-    ExpectNumberText(rng() % 2 ? v : -v);
-    // Means and standard deviations: long expansions, as a division or a square root makes.
-    double n = static_cast<double>(rng() % 5000 + 1);
-    ExpectNumberText(v / n);
-    ExpectNumberText(-v / n);
-    ExpectNumberText(std::sqrt(std::fabs(v) / n));
-    ExpectNumberText(std::sqrt(std::fabs(v)) * n);
-    // And any double at all.
-    ExpectNumberText(FromBits(rng()));
-    if (::testing::Test::HasFatalFailure()) return;
-  }
-  const double kInf = std::numeric_limits<double>::infinity();
-  for (double d : {0.0, -0.0, 1.0, 1.5, 0.01, 0.1, 0.0001, 0.00012, 0.000001, 1e-7, 12.34, 1013.25, 100000.0, 123456.7,
-                   999999999.99, 999999999.999999, 1e9, 1e9 + 0.5, 1e9 - 1e-6, 1e15, 1e16, 1.5e16, 1e17, 1e21, 1e22, 1e300,
-                   1e-300, 5e-324, 1.7976931348623157e308, 2.2250738585072014e-308, 123456.000001, 1.000001, 9.999999,
-                   0.30000000000000004, 42.430035, 1026.06, std::nextafter(1.0, 2.0), std::nextafter(1.0, 0.0),
-                   std::nextafter(1e9, 0.0), std::nextafter(1e9, 2e9), kInf, -kInf, std::nan("")}) {
-    ExpectNumberText(d);
-    ExpectNumberText(-d);
-  }
-}
 
 // The rollups topic's text as the processor wrote it before messages were written at a
 // pointer (docs/formats/rollups.md): a reference to compare the emitted bytes with, given the
