@@ -15,7 +15,7 @@ namespace {
 using testing::TempDir;
 using testing::WriteFile;
 
-const std::string kArchive = std::string(MARE_SHARED_DATA_DIR) + "/ndbc_44005_2012.txt";
+const std::string kArchive = std::string(MARE_TEST_DATA_DIR) + "/ndbc_44005_2012.txt";
 
 // Field names point into the reader: it stays alive as long as the readings do.
 std::vector<std::unique_ptr<ArchiveReader>> open_readers;

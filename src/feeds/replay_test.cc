@@ -21,7 +21,7 @@ using testing::SplitLines;
 using testing::TempDir;
 using testing::WriteFile;
 
-const std::string kArchive = std::string(MARE_SHARED_DATA_DIR) + "/ndbc_44005_2012.txt";
+const std::string kArchive = std::string(MARE_TEST_DATA_DIR) + "/ndbc_44005_2012.txt";
 
 // Each NDBC field's missing-value code.
 const std::map<std::string, double> kCodes = {

@@ -9,7 +9,8 @@ import time
 import urllib.request
 
 MARE = os.environ.get("MARE_BIN", os.path.join(os.path.dirname(__file__), "../../build/bin/mare"))
-SHARED = os.environ.get("MARE_SHARED", os.path.join(os.path.dirname(__file__), "../../../shared"))
+# Real data the tests read: tests/data in the repository (its README says what each file is).
+TEST_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data")
 
 
 def free_port(kind=socket.SOCK_STREAM):

@@ -2,9 +2,9 @@
 import os
 import time
 
-from harness import SHARED, MareRun, log_records, mare
+from harness import TEST_DATA, MareRun, log_records, mare
 
-NDBC = os.path.join(SHARED, "data", "ndbc_44005_2012.txt")
+NDBC = os.path.join(TEST_DATA, "ndbc_44005_2012.txt")
 
 
 def rows():

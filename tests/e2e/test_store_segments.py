@@ -6,10 +6,10 @@ import glob
 import os
 import time
 
-from harness import SHARED, MareRun, mare
+from harness import TEST_DATA, MareRun, mare
 from test_store import rows, wait_for
 
-NDBC = os.path.join(SHARED, "data", "ndbc_44005_2012.txt")
+NDBC = os.path.join(TEST_DATA, "ndbc_44005_2012.txt")
 READINGS = 8347  # the archive's hourly observations
 SENSOR = 44005   # from the file's name
 
