@@ -7,7 +7,6 @@
 
 #include "cli/commands.h"
 #include "cli/process.h"
-#include "cli/store_options.h"
 #include "common/time.h"
 #include "store/import.h"
 
@@ -29,7 +28,7 @@ int RunImport(const ImportFlags& flags) {
     return 2;
   }
   metrics::Registry registry;
-  store::StoreOptions options = StoreOptionsFrom(*config);
+  store::StoreOptions options = config->store;
   options.compaction_thread = false;
   auto store = store::Store::Open(options, &registry);
   if (!store) {

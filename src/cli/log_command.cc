@@ -29,7 +29,7 @@
 #include "log/embedded_log.h"
 #include "log/file.h"
 #include "log/format.h"
-#include "log/open_log.h"
+#include "cli/open_log.h"
 
 namespace mare::cli {
 
@@ -49,7 +49,7 @@ Result<Config> Load(const Where& where) { return LoadCommandConfig(where.config,
 Result<std::unique_ptr<log::Log>> OpenReadOnly(const Where& where, metrics::Registry* registry) {
   auto config = Load(where);
   if (!config.ok()) return config.status();
-  return log::OpenLog(*config, {.read_only = true, .client_id = "mare-log", .metrics = registry});
+  return OpenLog(*config, {.read_only = true, .client_id = "mare-log", .metrics = registry});
 }
 
 int Fail(const Status& status) {
@@ -373,7 +373,7 @@ int Produce(const Where& where, const ProduceArgs& args) {
   metrics::Registry registry;
   auto config = Load(where);
   if (!config.ok()) return Fail(config.status());
-  auto opened = log::OpenLog(*config, {.client_id = "mare-log", .metrics = &registry});
+  auto opened = OpenLog(*config, {.client_id = "mare-log", .metrics = &registry});
   if (!opened.ok()) return Fail(opened.status());
   log::Log& log = **opened;
   Status s = log.CreateTopic({.name = args.topic, .partitions = args.partitions});

@@ -5,6 +5,19 @@
 #include <httplib.h>
 
 namespace mare::cli {
+namespace {
+
+// A TOML basic string holding s (a path may hold quotes or backslashes).
+std::string QuoteTomlString(const std::string& s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    out += ch;
+  }
+  return out + "\"";
+}
+
+}  // namespace
 
 sigset_t BlockStopSignals() {
   sigset_t signals;
@@ -18,9 +31,10 @@ sigset_t BlockStopSignals() {
 
 Result<Config> LoadCommandConfig(const std::string& path, const std::vector<std::string>& overrides,
                                  const std::string& data_dir) {
-  auto config = LoadConfig(path, overrides);
-  if (config.ok() && !data_dir.empty()) config->data_dir = data_dir;
-  return config;
+  // --data-dir is one more override, applied last, so that what derives from data_dir follows it.
+  std::vector<std::string> all = overrides;
+  if (!data_dir.empty()) all.push_back("data_dir=" + QuoteTomlString(data_dir));
+  return LoadConfig(path, all);
 }
 
 void ServeMetrics(HttpServer& server, metrics::Registry& registry) {

@@ -10,7 +10,6 @@
 
 #include "cli/commands.h"
 #include "cli/process.h"
-#include "cli/store_options.h"
 #include "query/executor.h"
 #include "query/format.h"
 
@@ -98,7 +97,7 @@ int Print(const query::QueryResult& result, const std::string& format, double el
 
 int RunOffline(const QueryFlags& flags, const Config& config) {
   metrics::Registry registry;
-  store::StoreOptions options = StoreOptionsFrom(config);
+  store::StoreOptions options = config.store;
   options.read_only = true;
   auto store = store::Store::Open(options, &registry);
   if (!store) {
@@ -108,7 +107,7 @@ int RunOffline(const QueryFlags& flags, const Config& config) {
   query::QueryResult result;
   query::SqlError error;
   auto start = std::chrono::steady_clock::now();
-  if (!query::RunQuery(**store, flags.sql, {.max_rows = static_cast<size_t>(config.query.max_rows)}, &result, &error)) {
+  if (!query::RunQuery(**store, flags.sql, query::QueryOptions{.max_rows = config.query.max_rows}, &result, &error)) {
     fmt::print(stderr, "query: {}\n", error.pos.line > 0 ? error.ToString() : error.message);
     return 1;
   }

@@ -11,17 +11,15 @@
 
 #include "cli/commands.h"
 #include "cli/process.h"
-#include "cli/sink_options.h"
 #include "common/metrics.h"
 #include "common/time.h"
 #include "config/config.h"
 #include "dashboard/dashboard.h"
-#include "log/open_log.h"
+#include "cli/open_log.h"
 #include "processors/rollup/rollup_processor.h"
 #include "processors/rollup/window.h"
 #include "query/query_api.h"
 #include "store/feeder.h"
-#include "cli/store_options.h"
 #include "server/http_server.h"
 #include "sources/http_source.h"
 #include "sources/ingest.h"
@@ -76,7 +74,7 @@ int Run(const RunFlags& flags, const Roles& roles) {
   sigset_t signals = BlockStopSignals();
 
   metrics::Registry& registry = metrics::Registry::Global();
-  auto opened = log::OpenLog(c, {.repair = flags.repair_log, .client_id = std::string(roles.command).replace(4, 1, "-"), .metrics = &registry});
+  auto opened = OpenLog(c, {.repair = flags.repair_log, .client_id = std::string(roles.command).replace(4, 1, "-"), .metrics = &registry});
   if (!opened.ok()) {
     spdlog::error("log: {}", opened.status().ToString());
     return 1;
@@ -92,36 +90,18 @@ int Run(const RunFlags& flags, const Roles& roles) {
     spdlog::warn("log: topic raw keeps its {} partitions (log.partitions = {} applies only to a new topic)",
                  log->Partitions("raw"), c.log.partitions);
   }
-  auto dead_letter = DeadLetter::Open(c.data_dir + "/dead-letter.log", static_cast<uint64_t>(c.ingest.dead_letter_max), &registry);
+  auto dead_letter = DeadLetter::Open(c.dead_letter.path, c.dead_letter.max_entries, &registry);
   if (!dead_letter.ok()) {
     spdlog::error("dead-letter: {}", dead_letter.status().ToString());
     return 1;
   }
 
-  IngestOptions io;
-  io.parser.max_reading_bytes = static_cast<size_t>(c.ingest.max_reading_bytes);
-  io.parser.max_fields = static_cast<size_t>(c.ingest.max_fields);
-  io.parser.max_text_bytes = static_cast<size_t>(c.ingest.max_text_bytes);
-  io.parser.max_future_skew_us = c.ingest.max_future_skew_us;
-  io.parser.numeric_fields = c.ingest.numeric_fields;
-  Ingest ingest(log.get(), io, dead_letter->get(), &registry);
+  Ingest ingest(log.get(), c.ingest, dead_letter->get(), &registry);
 
   // Processors, then sinks: the reading's path through the process.
   std::unique_ptr<rollup::RollupProcessor> rollups;
   if (roles.rollup && c.rollup.enabled) {
-    std::string list;
-    for (const auto& r : c.rollup.resolutions) list += (list.empty() ? "" : ",") + r;
-    auto resolutions = rollup::ParseResolutions(list);
-    if (!resolutions.ok()) {
-      spdlog::error("rollup: {}", resolutions.status().ToString());
-      return 2;
-    }
-    rollup::RollupOptions ro;
-    ro.resolutions = *resolutions;
-    ro.lateness_us = c.rollup.lateness_us;
-    ro.emit_interval_us = c.rollup.emit_interval_us;
-    ro.checkpoint_interval_us = c.rollup.checkpoint_interval_us;
-    ro.checkpoint_dir = c.data_dir + "/rollup";
+    rollup::RollupOptions ro = c.rollup;
     // On Kafka the rollups are a consumer group with its state in Kafka: `mare stream`
     // processes on other machines can share the work.
     ro.group_mode = c.log.kind == "kafka";
@@ -132,13 +112,15 @@ int Run(const RunFlags& flags, const Roles& roles) {
       return 1;
     }
     rollups = std::move(*started);
+    std::string list;
+    for (const auto& r : c.rollup.resolutions) list += (list.empty() ? "" : ",") + r.name;
     spdlog::info("rollup: {} windows, lateness {}, emitted every {} to topic rollups", list,
                  FormatDuration(c.rollup.lateness_us), FormatDuration(c.rollup.emit_interval_us));
   }
   std::unique_ptr<sinks::MariaDbSink> mariadb;
   if (roles.rollup && c.sink_mariadb.enabled) {
     s = log->CreateTopic({.name = "rollups", .partitions = c.log.partitions, .retention_us = c.log.retention_us});
-    auto started = s.ok() ? sinks::MariaDbSink::Start(MariaDbOptions(c), log.get(), &registry)
+    auto started = s.ok() ? sinks::MariaDbSink::Start(c.sink_mariadb, log.get(), &registry)
                           : Result<std::unique_ptr<sinks::MariaDbSink>>(s);
     if (!started.ok()) {
       spdlog::error("mariadb sink: {}", started.status().ToString());
@@ -153,13 +135,13 @@ int Run(const RunFlags& flags, const Roles& roles) {
   std::unique_ptr<store::Store> store;
   std::unique_ptr<store::StoreFeeder> feeder;
   if (roles.store && c.store.enabled) {
-    auto opened_store = store::Store::Open(StoreOptionsFrom(c), &registry);
+    auto opened_store = store::Store::Open(c.store, &registry);
     if (!opened_store.ok()) {
       spdlog::error("store: {}", opened_store.status().ToString());
       return 1;
     }
     store = std::move(*opened_store);
-    auto started = store::StoreFeeder::Start(store.get(), log.get(), io.parser, {}, &registry);
+    auto started = store::StoreFeeder::Start(store.get(), log.get(), c.ingest.parser, {}, &registry);
     if (!started.ok()) {
       spdlog::error("store: {}", started.status().ToString());
       return 1;
@@ -184,10 +166,22 @@ int Run(const RunFlags& flags, const Roles& roles) {
       routes += "POST /api/v1/ingest, ";
     }
     if (store) {
-      query::AddQueryRoutes(http.get(), store.get(), {.max_rows = static_cast<size_t>(c.query.max_rows)}, &registry);
+      query::AddQueryRoutes(http.get(), store.get(), c.query, &registry);
       routes += "GET /api/v1/query, GET /api/v1/sensors, ";
     }
-    if (roles.store) dashboard = dashboard::Dashboard::Start(http.get(), store.get(), c, &registry);
+    if (roles.store) {
+      dashboard::DashboardOptions options;
+      options.http_threads = static_cast<int>(c.http.threads);
+      options.dead_letter_path = c.dead_letter.path;
+      options.pipeline = {.log_fsync = log::FsyncPolicyName(c.log.embedded.fsync),
+                          .log_retention_us = c.log.retention_us,
+                          .log_retention_bytes = c.log.retention_bytes,
+                          .rollup_enabled = c.rollup.enabled,
+                          .rollup_lateness_us = c.rollup.lateness_us,
+                          .store_enabled = c.store.enabled,
+                          .store_retention_us = c.store.retention_us};
+      dashboard = dashboard::Dashboard::Start(http.get(), store.get(), &registry, options);
+    }
     s = http->Start(c.http.listen);
     if (!s.ok()) {
       spdlog::error("{}", s.ToString());
@@ -199,9 +193,7 @@ int Run(const RunFlags& flags, const Roles& roles) {
   }
   std::unique_ptr<UdpSource> udp;
   if (roles.sources && c.udp.enabled) {
-    UdpSourceOptions uo{c.udp.listen, static_cast<int>(c.udp.threads), c.udp.receive_buffer_bytes, static_cast<int>(c.udp.batch),
-                        static_cast<size_t>(c.udp.max_datagram_bytes)};
-    auto u = UdpSource::Start(uo, &ingest, &registry);
+    auto u = UdpSource::Start(c.udp, &ingest, &registry);
     if (!u.ok()) {
       spdlog::error("udp: {}", u.status().ToString());
       return 1;
@@ -212,7 +204,7 @@ int Run(const RunFlags& flags, const Roles& roles) {
   }
   std::unique_ptr<StreamSource> tcp, unix_source;
   if (roles.sources && c.tcp.enabled) {
-    auto t = StreamSource::Start({"tcp", c.tcp.listen, static_cast<int>(c.tcp.max_connections)}, &ingest, &registry);
+    auto t = StreamSource::Start(c.tcp, &ingest, &registry);
     if (!t.ok()) {
       spdlog::error("tcp: {}", t.status().ToString());
       return 1;
@@ -222,7 +214,9 @@ int Run(const RunFlags& flags, const Roles& roles) {
     running.push_back("tcp");
   }
   if (roles.sources && c.unix_socket.enabled) {
-    auto u = StreamSource::Start({"unix", c.UnixPath(), static_cast<int>(c.tcp.max_connections)}, &ingest, &registry);
+    StreamSourceOptions unix_options = c.unix_socket;
+    unix_options.max_connections = c.tcp.max_connections;  // one limit for both stream sources
+    auto u = StreamSource::Start(unix_options, &ingest, &registry);
     if (!u.ok()) {
       spdlog::error("unix: {}", u.status().ToString());
       return 1;
@@ -232,11 +226,12 @@ int Run(const RunFlags& flags, const Roles& roles) {
     running.push_back("unix");
   }
   if (c.log.kind == "kafka") {
-    spdlog::info("{}: data in {}, log on {}, retention {}; Ctrl-C to stop", roles.command, c.data_dir, log::DescribeLog(c),
+    spdlog::info("{}: data in {}, log on {}, retention {}; Ctrl-C to stop", roles.command, c.data_dir, DescribeLog(c),
                  FormatDuration(c.log.retention_us));
   } else {
-    spdlog::info("{}: data in {}, log fsync {} ({}), retention {}; Ctrl-C to stop", roles.command, c.data_dir, c.log.fsync,
-                 FormatDuration(c.log.fsync_interval_us), FormatDuration(c.log.retention_us));
+    spdlog::info("{}: data in {}, log fsync {} ({}), retention {}; Ctrl-C to stop", roles.command, c.data_dir,
+                 log::FsyncPolicyName(c.log.embedded.fsync), FormatDuration(c.log.embedded.fsync_interval_us),
+                 FormatDuration(c.log.retention_us));
   }
 
   // Wait for SIGINT/SIGTERM, saying every 10 s what came in.

@@ -12,32 +12,13 @@
 
 #include "cli/commands.h"
 #include "cli/process.h"
-#include "cli/sink_options.h"
 #include "common/metrics.h"
 #include "config/config.h"
-#include "log/open_log.h"
+#include "cli/open_log.h"
 #include "server/http_server.h"
 #include "sinks/mariadb/mariadb_sink.h"
 
 namespace mare::cli {
-
-sinks::MariaDbSinkOptions MariaDbOptions(const Config& c) {
-  sinks::MariaDbSinkOptions o;
-  o.host = c.sink_mariadb.host;
-  o.port = static_cast<int>(c.sink_mariadb.port);
-  o.socket = c.sink_mariadb.socket;
-  o.user = c.sink_mariadb.user;
-  o.password = c.sink_mariadb.password;
-  if (o.password.empty()) {
-    if (const char* env = std::getenv("MARE_MARIADB_PASSWORD")) o.password = env;
-  }
-  o.database = c.sink_mariadb.database;
-  o.batch = static_cast<size_t>(c.sink_mariadb.batch);
-  o.readings = c.sink_mariadb.readings;
-  o.numeric_fields = c.ingest.numeric_fields;
-  o.max_reading_bytes = std::max<size_t>(o.max_reading_bytes, static_cast<size_t>(c.ingest.max_reading_bytes));
-  return o;
-}
 
 namespace {
 
@@ -74,20 +55,20 @@ int RunMariaDbSink(const SinkFlags& flags) {
   for (;;) {
     timespec tick{0, 0};
     if (!sink) {
-      auto opened = log::OpenLog(*config, {.read_only = true, .client_id = "mare-sink", .metrics = &registry});
+      auto opened = OpenLog(*config, {.read_only = true, .client_id = "mare-sink", .metrics = &registry});
       if (opened.ok() && (*opened)->Partitions("rollups") > 0 && (!readings || (*opened)->Partitions("raw") > 0)) {
         log = std::move(*opened);
-        auto started = sinks::MariaDbSink::Start(MariaDbOptions(*config), log.get(), &registry);
+        auto started = sinks::MariaDbSink::Start(config->sink_mariadb, log.get(), &registry);
         if (!started.ok()) {
           spdlog::error("mariadb sink: {}", started.status().ToString());
           return 1;
         }
         sink = std::move(*started);
-        spdlog::info("mariadb sink: following {} topic rollups{} into {}:{} database {}; metrics on {}", log::DescribeLog(*config),
+        spdlog::info("mariadb sink: following {} topic rollups{} into {}:{} database {}; metrics on {}", DescribeLog(*config),
                      readings ? " and raw (table readings)" : "", config->sink_mariadb.host, config->sink_mariadb.port,
                      config->sink_mariadb.database, flags.metrics_listen);
       } else if (!said_waiting) {
-        spdlog::info("mariadb sink: waiting for the rollups{} topic in {} ({})", readings ? " and raw" : "", log::DescribeLog(*config),
+        spdlog::info("mariadb sink: waiting for the rollups{} topic in {} ({})", readings ? " and raw" : "", DescribeLog(*config),
                      opened.ok() ? "not created yet" : opened.status().ToString());
         said_waiting = true;
       }

@@ -14,26 +14,49 @@
 #include "cli/process.h"
 #include "common/metrics.h"
 #include "common/time.h"
-#include "log/open_log.h"
+#include "cli/open_log.h"
+#include "config/config.h"
 #include "processors/rollup/rollup_processor.h"
 #include "server/http_server.h"
-#include "sources/dead_letter.h"
+#include "reading/dead_letter.h"
 
 namespace mare::cli {
 namespace {
 
 struct StreamFlags {
   std::string config_path;
-  std::vector<std::string> overrides;
+  std::vector<std::string> overrides;      // --set
+  std::vector<std::string> key_overrides;  // the rollup flags below, as config keys (applied after --set)
   std::string data_dir;
-  std::string resolutions = "1m,1h,1d";
-  std::string lateness = "10m";
-  std::string emit_interval = "1s";
-  std::string checkpoint_interval = "1s";
-  uint64_t dead_letter_max = 10'000;
   std::string metrics_listen = "127.0.0.1:8082";
   std::string member;
 };
+
+// A flag that stands for a config key: given, it is one more override of that key, so that the
+// config file's [rollup] applies and the flag only wins over it.
+void AddKeyFlag(CLI::App* cmd, StreamFlags* flags, const std::string& flag, const std::string& key, const std::string& help,
+                bool list = false) {
+  cmd->add_option_function<std::string>(
+         flag,
+         [flags, key, list](const std::string& value) {
+           std::string toml;
+           if (list) {  // "1m,1h,1d" -> ["1m","1h","1d"]
+             toml = "[";
+             size_t start = 0;
+             for (;;) {
+               size_t comma = value.find(',', start);
+               toml += (start ? "," : "") + std::string("\"") + value.substr(start, comma - start) + "\"";
+               if (comma == std::string::npos) break;
+               start = comma + 1;
+             }
+             toml += "]";
+           } else {
+             toml = value;  // a bare word is taken as a string by LoadConfig
+           }
+           flags->key_overrides.push_back(key + "=" + toml);
+         },
+         help + " (config " + key + "; default " + FormatConfigValue(Config{}, key) + ")");
+}
 
 int Fail(const std::string& what) {
   std::cerr << "mare stream: " << what << "\n";
@@ -41,38 +64,27 @@ int Fail(const std::string& what) {
 }
 
 int Stream(const StreamFlags& flags) {
-  // The config file gives the log (and data_dir); the rollup settings come from the flags.
-  auto config = LoadCommandConfig(flags.config_path, flags.overrides, flags.data_dir);
+  // The config file gives the log, data_dir and [rollup]; the flags override its keys.
+  std::vector<std::string> overrides = flags.overrides;
+  overrides.insert(overrides.end(), flags.key_overrides.begin(), flags.key_overrides.end());
+  auto config = LoadCommandConfig(flags.config_path, overrides, flags.data_dir);
   if (!config.ok()) return Fail(config.status().message());
   const std::string data_dir = config->data_dir;
-  rollup::RollupOptions o;
-  auto resolutions = rollup::ParseResolutions(flags.resolutions);
-  if (!resolutions.ok()) return Fail("--resolutions: " + resolutions.status().message());
-  o.resolutions = *resolutions;
-  auto lateness = ParseDurationMicros(flags.lateness);
-  if (!lateness.ok()) return Fail("--lateness: " + lateness.status().message());
-  o.lateness_us = *lateness;
-  auto emit = ParseDurationMicros(flags.emit_interval);
-  if (!emit.ok() || *emit <= 0) return Fail("--emit-interval: must be a positive duration");
-  o.emit_interval_us = *emit;
-  auto checkpoint = ParseDurationMicros(flags.checkpoint_interval);
-  if (!checkpoint.ok() || *checkpoint <= 0) return Fail("--checkpoint-interval: must be a positive duration");
-  o.checkpoint_interval_us = *checkpoint;
-  o.checkpoint_dir = data_dir + "/rollup";
+  rollup::RollupOptions o = config->rollup;
   o.group_mode = config->log.kind == "kafka";
   o.member = flags.member.empty() ? DefaultMemberName() : flags.member;
 
   sigset_t signals = BlockStopSignals();
 
   metrics::Registry& registry = metrics::Registry::Global();
-  auto opened = log::OpenLog(*config, {.client_id = "mare-stream", .metrics = &registry});
+  auto opened = OpenLog(*config, {.client_id = "mare-stream", .metrics = &registry});
   if (!opened.ok()) {
     spdlog::error("log: {}{}", opened.status().ToString(),
                   config->log.kind == "kafka" ? "" : " (mare stream opens the log as its writer: stop `mare run`, which includes the rollups)");
     return 1;
   }
   std::unique_ptr<log::Log> log = std::move(*opened);
-  auto dead_letter = DeadLetter::Open(data_dir + "/dead-letter.log", flags.dead_letter_max, &registry);
+  auto dead_letter = DeadLetter::Open(config->dead_letter.path, config->dead_letter.max_entries, &registry);
   if (!dead_letter.ok()) {
     spdlog::error("dead-letter: {}", dead_letter.status().ToString());
     return 1;
@@ -93,7 +105,7 @@ int Stream(const StreamFlags& flags) {
   std::string names;
   for (const auto& r : o.resolutions) names += (names.empty() ? "" : ",") + r.name;
   spdlog::info("mare stream: raw -> rollups in {}, windows {}, lateness {}, emit every {}, checkpoint every {}; Ctrl-C to stop",
-               log::DescribeLog(*config), names, FormatDuration(o.lateness_us), FormatDuration(o.emit_interval_us),
+               DescribeLog(*config), names, FormatDuration(o.lateness_us), FormatDuration(o.emit_interval_us),
                FormatDuration(o.checkpoint_interval_us));
 
   auto& readings = registry.GetCounter("mare_rollup_readings_total", "");
@@ -157,22 +169,17 @@ void AddStreamCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--data-dir", flags->data_dir,
                   "Data directory for the checkpoint and dead-letter file, and the embedded log in <data-dir>/log "
                   "(config key data_dir; default data)");
-  cmd->add_option("--resolutions", flags->resolutions, "Window lengths, comma-separated (config rollup.resolutions)")
-      ->capture_default_str();
-  cmd->add_option("--lateness", flags->lateness, "Allowed lateness behind the newest event time (rollup.lateness)")
-      ->capture_default_str();
+  AddKeyFlag(cmd, flags.get(), "--resolutions", "rollup.resolutions", "Window lengths, comma-separated", /*list=*/true);
+  AddKeyFlag(cmd, flags.get(), "--lateness", "rollup.lateness", "Allowed lateness behind the newest event time");
   cmd->add_option("--metrics-listen", flags->metrics_listen, "Where to serve /metrics")->capture_default_str();
-  cmd->add_option("--emit-interval", flags->emit_interval, "How often changed windows are emitted (rollup.emit_interval)")
-      ->capture_default_str();
-  cmd->add_option("--checkpoint-interval", flags->checkpoint_interval,
-                  "How often state and input offsets are checkpointed (rollup.checkpoint_interval)")
-      ->capture_default_str();
+  AddKeyFlag(cmd, flags.get(), "--emit-interval", "rollup.emit_interval", "How often changed windows are emitted");
+  AddKeyFlag(cmd, flags.get(), "--checkpoint-interval", "rollup.checkpoint_interval",
+             "How often state and input offsets are checkpointed");
   cmd->add_option("--member", flags->member,
                   "On Kafka: this processor's name in consumer group rollup, unique among its members; part of its "
                   "transactional.id, so a restarted member with the same name fences its previous incarnation at "
                   "once (default <host>-<pid>)");
-  cmd->add_option("--dead-letter-max", flags->dead_letter_max, "Late readings kept in <data-dir>/dead-letter.log")
-      ->capture_default_str();
+  AddKeyFlag(cmd, flags.get(), "--dead-letter-max", "ingest.dead_letter_max", "Late readings kept in <data-dir>/dead-letter.log");
   cmd->callback([flags, exit_code] { *exit_code = Stream(*flags); });
 }
 

@@ -38,9 +38,9 @@ listen = "127.0.0.1:0"
 )"));
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->data_dir, "/tmp/x");
-  EXPECT_EQ(c->log.fsync, "batch");
-  EXPECT_EQ(c->log.fsync_interval_us, 250000);
-  EXPECT_EQ(c->log.segment_bytes, 16 << 20);
+  EXPECT_EQ(c->log.embedded.fsync, log::FsyncPolicy::kBatch);
+  EXPECT_EQ(c->log.embedded.fsync_interval_us, 250000);
+  EXPECT_EQ(c->log.embedded.segment_bytes, 16 << 20);
   EXPECT_EQ(c->log.retention_us, 2LL * 86400 * 1000000);
   EXPECT_EQ(c->udp.threads, 3);
   EXPECT_EQ(c->LogDir(), "/tmp/x/log");
@@ -49,7 +49,7 @@ listen = "127.0.0.1:0"
 TEST(Config, OverridesWin) {
   auto c = LoadConfig(WriteTemp("[log]\nfsync = \"batch\"\n"), {"log.fsync=never", "sources.tcp.listen=\"127.0.0.1:9\"", "sources.udp.enabled=false"});
   ASSERT_TRUE(c.ok()) << c.status().ToString();
-  EXPECT_EQ(c->log.fsync, "never");
+  EXPECT_EQ(c->log.embedded.fsync, log::FsyncPolicy::kNever);
   EXPECT_EQ(c->tcp.listen, "127.0.0.1:9");
   EXPECT_FALSE(c->udp.enabled);
 }
@@ -189,6 +189,60 @@ TEST(Config, KafkaDefaultsAndErrors) {
   auto none = LoadConfig("", {"log.kind=kafka", "log.kafka.brokers=\"\""});
   ASSERT_FALSE(none.ok());
   EXPECT_NE(none.status().message().find("log.kafka.brokers"), std::string::npos);
+}
+
+// Each component's options are the config's sections: the defaults are the component's own,
+// and what follows from other keys is filled in once, for every command.
+TEST(Config, SectionsAreTheComponentsOptions) {
+  auto c = LoadConfig("", {"data_dir=\"/srv/mare\"", "rollup.resolutions=[\"5m\",\"1h\"]", "rollup.lateness=\"2m\"",
+                           "ingest.numeric_fields=[\"salinity\"]", "ingest.dead_letter_max=7"});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(c->rollup.resolutions.size(), 2u);
+  EXPECT_EQ(c->rollup.resolutions[0].length_us, 300'000'000);
+  EXPECT_EQ(c->rollup.resolutions[1].name, "1h");
+  EXPECT_EQ(c->rollup.lateness_us, 120'000'000);
+  EXPECT_EQ(c->rollup.checkpoint_dir, "/srv/mare/rollup");
+  EXPECT_EQ(c->store.dir, "/srv/mare/store");
+  EXPECT_EQ(c->log.embedded.dir, "/srv/mare/log");
+  EXPECT_EQ(c->UnixPath(), "/srv/mare/ingest.sock");
+  EXPECT_EQ(c->dead_letter.max_entries, 7u);
+  EXPECT_EQ(c->sink_mariadb.numeric_fields, std::vector<std::string>{"salinity"});
+  EXPECT_EQ(c->sink_mariadb.resolutions, (std::vector<std::string>{"5m", "1h"}));
+
+  Config defaults;
+  rollup::RollupOptions rollup;
+  EXPECT_EQ(defaults.rollup.lateness_us, rollup.lateness_us);
+  ASSERT_EQ(defaults.rollup.resolutions.size(), 3u);
+  EXPECT_EQ(FormatConfigValue(defaults, "rollup.resolutions"), "[\"1m\", \"1h\", \"1d\"]");
+  EXPECT_EQ(FormatConfigValue(defaults, "ingest.dead_letter_max"), "10000");
+  EXPECT_EQ(defaults.sink_mariadb.numeric_fields, ParserOptions{}.numeric_fields);
+
+  auto bad = LoadConfig("", {"rollup.resolutions=[\"1h\",\"1h\"]"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("rollup.resolutions"), std::string::npos) << bad.status().message();
+}
+
+// config/mare.toml is the reference users read: every key has its line there, with the default.
+TEST(Config, ReferenceFileDocumentsEveryKeyWithItsDefault) {
+  std::ifstream in("config/mare.toml");  // ctest runs in the source directory
+  ASSERT_TRUE(in) << "config/mare.toml not found from " << testing::TempDir();
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto reference = LoadConfig("config/mare.toml");
+  ASSERT_TRUE(reference.ok()) << reference.status().ToString();
+  auto defaults = LoadConfig("");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(FormatConfig(*reference), FormatConfig(*defaults)) << "config/mare.toml must show the defaults";
+  for (const std::string& key : ConfigKeys()) {
+    if (key == "log.kafka.client" || key == "data_dir") continue;
+    std::string name = key.substr(key.rfind('.') + 1);
+    std::string section = "[" + key.substr(0, key.rfind('.')) + "]";
+    size_t at = text.find("\n" + section);
+    ASSERT_NE(at, std::string::npos) << key << ": no " << section << " in config/mare.toml";
+    size_t end = text.find("\n[", at + 1);
+    std::string body = text.substr(at, end == std::string::npos ? std::string::npos : end - at);
+    EXPECT_TRUE(body.find("\n" + name + " =") != std::string::npos || body.find("\n# " + name + " =") != std::string::npos)
+        << key << " is not documented in config/mare.toml";
+  }
 }
 
 }  // namespace

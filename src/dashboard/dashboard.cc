@@ -23,8 +23,8 @@
 namespace mare::dashboard {
 
 struct Dashboard::State {
-  State(store::Store* s, const Config& config, metrics::Registry* registry, const DashboardOptions& o)
-      : store(s), options(o), pipeline(registry, config), sensors(s, config.data_dir + "/dead-letter.log") {}
+  State(store::Store* s, metrics::Registry* registry, const DashboardOptions& o)
+      : store(s), options(o), pipeline(registry, o.pipeline), sensors(s, o.dead_letter_path) {}
 
   store::Store* const store;
   const DashboardOptions options;
@@ -190,13 +190,13 @@ Dashboard::~Dashboard() {
   if (state_->thread.joinable()) state_->thread.join();
 }
 
-std::unique_ptr<Dashboard> Dashboard::Start(HttpServer* server, store::Store* store, const Config& config,
-                                            metrics::Registry* registry, const DashboardOptions& options) {
-  auto state = std::make_shared<State>(store, config, registry, options);
+std::unique_ptr<Dashboard> Dashboard::Start(HttpServer* server, store::Store* store, metrics::Registry* registry,
+                                            const DashboardOptions& options) {
+  auto state = std::make_shared<State>(store, registry, options);
   httplib::Server& routes = server->routes();
 
   // Room for the live streams beside the threads http.threads gives ingest and queries.
-  size_t threads = static_cast<size_t>(std::max<int64_t>(1, config.http.threads) + options.max_live_streams);
+  size_t threads = static_cast<size_t>(std::max(1, options.http_threads) + options.max_live_streams);
   routes.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
 
   AddStaticRoutes(server, Assets());

@@ -13,13 +13,13 @@
 // never take the threads that ingest and queries need. Streams past that are refused (503) and
 // the page retries.
 //
-//   auto dashboard = dashboard::Dashboard::Start(http.get(), store.get(), config, &registry);
+//   auto dashboard = dashboard::Dashboard::Start(http.get(), store.get(), &registry, options);
 #pragma once
 
 #include <memory>
 
 #include "common/metrics.h"
-#include "config/config.h"
+#include "dashboard/pipeline.h"
 #include "server/http_server.h"
 #include "store/store.h"
 
@@ -28,14 +28,17 @@ namespace mare::dashboard {
 struct DashboardOptions {
   int max_live_streams = 16;
   int64_t tick_us = 1'000'000;  // how often snapshots are pushed
+  int http_threads = 8;         // the server's threads for ingest and queries (the pool grows by max_live_streams)
+  std::string dead_letter_path;  // rejects the sensors view attributes to sensors ("": none)
+  PipelineSettings pipeline;
 };
 
 class Dashboard {
  public:
   // Adds the routes to `server`, which must not be started yet. `store` may be null (then the
   // sensors are empty and the SQL views fail with the query API's answer).
-  static std::unique_ptr<Dashboard> Start(HttpServer* server, store::Store* store, const Config& config,
-                                          metrics::Registry* registry, const DashboardOptions& options = {});
+  static std::unique_ptr<Dashboard> Start(HttpServer* server, store::Store* store, metrics::Registry* registry,
+                                          const DashboardOptions& options);
   // Stops the sampling thread. The routes stay safe to call: they share the state they use.
   ~Dashboard();
 

@@ -8,8 +8,8 @@
 
 namespace mare::dashboard {
 
-PipelineHealth::PipelineHealth(metrics::Registry* registry, const Config& config)
-    : registry_(registry), config_(config), started_us_(NowMicros()) {}
+PipelineHealth::PipelineHealth(metrics::Registry* registry, const PipelineSettings& settings)
+    : registry_(registry), settings_(settings), started_us_(NowMicros()) {}
 
 double PipelineHealth::accepted_per_s() const {
   std::lock_guard lock(mu_);
@@ -87,9 +87,9 @@ void PipelineHealth::Sample(int64_t now_us, int64_t unattributed_rejects) {
   j.Key("unattributed").Int(unattributed_rejects).Close('}');
 
   j.Key("log").Open('{');
-  j.Key("fsync").Str(config_.log.fsync);
-  j.Key("retention").Str(FormatDuration(config_.log.retention_us));
-  j.Key("retention_bytes").Int(config_.log.retention_bytes);
+  j.Key("fsync").Str(settings_.log_fsync);
+  j.Key("retention").Str(FormatDuration(settings_.log_retention_us));
+  j.Key("retention_bytes").Int(settings_.log_retention_bytes);
   j.Key("topics").Open('[');
   for (const std::string& topic : m.LabelValues("mare_log_disk_bytes", "topic")) {
     j.Open('{').Key("topic").Str(topic);
@@ -111,7 +111,7 @@ void PipelineHealth::Sample(int64_t now_us, int64_t unattributed_rejects) {
   j.Close(']');
 
   j.Key("rollup").Open('{');
-  j.Key("enabled").Bool(config_.rollup.enabled);
+  j.Key("enabled").Bool(settings_.rollup_enabled);
   auto watermark = m.Find("mare_rollup_watermark_seconds");
   j.Key("watermark");
   if (watermark && *watermark > 0) {
@@ -119,7 +119,7 @@ void PipelineHealth::Sample(int64_t now_us, int64_t unattributed_rejects) {
   } else {
     j.Null();
   }
-  j.Key("lateness").Str(FormatDuration(config_.rollup.lateness_us));
+  j.Key("lateness").Str(FormatDuration(settings_.rollup_lateness_us));
   j.Key("open_windows").Num(m.Sum("mare_rollup_open_windows"));
   j.Key("emitted").Num(m.Sum("mare_rollup_emitted_total"));
   j.Key("dropped_late").Num(m.Sum("mare_rollup_dropped_late_total"));
@@ -127,12 +127,12 @@ void PipelineHealth::Sample(int64_t now_us, int64_t unattributed_rejects) {
   j.Close('}');
 
   j.Key("store").Open('{');
-  j.Key("enabled").Bool(config_.store.enabled);
+  j.Key("enabled").Bool(settings_.store_enabled);
   j.Key("rows").Num(m.Sum("mare_store_rows") + m.Sum("mare_store_memtable_rows"));
   j.Key("memtable_rows").Num(m.Sum("mare_store_memtable_rows"));
   j.Key("segments").Num(m.Sum("mare_store_segments"));
   j.Key("bytes").Num(m.Sum("mare_store_bytes"));
-  j.Key("retention").Str(config_.store.retention_us > 0 ? FormatDuration(config_.store.retention_us) : "none (keeps everything)");
+  j.Key("retention").Str(settings_.store_retention_us > 0 ? FormatDuration(settings_.store_retention_us) : "none (keeps everything)");
   j.Close('}');
 
   j.Key("sinks").Open('[');

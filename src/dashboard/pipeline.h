@@ -10,13 +10,24 @@
 #include <string>
 
 #include "common/metrics.h"
-#include "config/config.h"
 
 namespace mare::dashboard {
 
+// The settings the health view shows beside the metrics (filled by the command that runs the
+// pipeline from its config: the dashboard does not read the config itself).
+struct PipelineSettings {
+  std::string log_fsync = "interval";
+  int64_t log_retention_us = 0;
+  int64_t log_retention_bytes = 0;
+  bool rollup_enabled = false;
+  int64_t rollup_lateness_us = 0;
+  bool store_enabled = false;
+  int64_t store_retention_us = 0;  // 0: keeps everything
+};
+
 class PipelineHealth {
  public:
-  PipelineHealth(metrics::Registry* registry, const Config& config);
+  PipelineHealth(metrics::Registry* registry, const PipelineSettings& settings);
 
   // Reads the registry. `unattributed_rejects`: dead-letter entries that name no sensor.
   void Sample(int64_t now_us, int64_t unattributed_rejects);
@@ -38,7 +49,7 @@ class PipelineHealth {
   };
 
   metrics::Registry* registry_;
-  const Config config_;
+  const PipelineSettings settings_;
   const int64_t started_us_;
   mutable std::mutex mu_;
   std::deque<Point> history_;

@@ -23,6 +23,11 @@ namespace mare::log {
 
 enum class FsyncPolicy { kInterval, kBatch, kNever };
 
+// "interval", "batch", "never": the policy's name in config log.fsync.
+inline const char* FsyncPolicyName(FsyncPolicy p) {
+  return p == FsyncPolicy::kBatch ? "batch" : p == FsyncPolicy::kNever ? "never" : "interval";
+}
+
 struct EmbeddedLogOptions {
   std::string dir;                                  // created if absent
   FsyncPolicy fsync = FsyncPolicy::kInterval;

@@ -1,6 +1,6 @@
 // The log: an ordered, durable, replayable sequence of records per topic partition, with
 // Kafka's semantics, so that the embedded implementation (embedded_log.h) and Apache Kafka
-// (a later backend) are interchangeable behind it.
+// (kafka_log.h) are interchangeable behind it. It knows records and offsets, not readings.
 //
 // - A topic has a fixed number of partitions; a record goes to one partition and gets the next
 //   offset there (0, 1, 2, ...). Offsets never go back and are never reused.
@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "reading/reading.h"
+#include "common/number_field.h"
 
 namespace mare::log {
 

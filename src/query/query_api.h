@@ -14,6 +14,7 @@
 namespace mare::query {
 
 struct QueryApiOptions {
+  // Rows a JSON, CSV or NDJSON answer may hold; a larger one is refused with a message.
   size_t max_rows = 1'000'000;
 };
 

@@ -12,12 +12,9 @@
 #include <string_view>
 #include <vector>
 
-namespace mare {
+#include "common/number_field.h"
 
-struct NumberField {
-  std::string_view name;
-  double value;
-};
+namespace mare {
 
 struct TextField {
   std::string_view name;

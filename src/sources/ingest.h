@@ -28,7 +28,7 @@
 #include "common/metrics.h"
 #include "log/log.h"
 #include "reading/parser.h"
-#include "sources/dead_letter.h"
+#include "reading/dead_letter.h"
 
 namespace mare {
 

@@ -18,6 +18,7 @@
 namespace mare {
 
 struct StreamSourceOptions {
+  bool enabled = true;
   std::string name;    // "tcp" or "unix": the source label in metrics
   std::string listen;  // "host:port" for tcp, a path for unix
   int max_connections = 4096;

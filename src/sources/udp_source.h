@@ -20,6 +20,7 @@
 namespace mare {
 
 struct UdpSourceOptions {
+  bool enabled = true;
   std::string listen = "0.0.0.0:20001";
   int threads = 2;
   int64_t receive_buffer_bytes = 32 << 20;

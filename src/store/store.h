@@ -37,6 +37,7 @@
 namespace mare::store {
 
 struct StoreOptions {
+  bool enabled = true;            // `mare run` keeps a store
   std::string dir;                 // required: <data_dir>/store
   int64_t retention_us = 0;        // drop hours older than this (event time vs wall clock); 0 keeps all
   size_t flush_rows = 1'000'000;   // the memtable is flushed at this many rows (StoreFeeder)

@@ -33,7 +33,7 @@
 #include "log/log.h"
 #include "processors/rollup/rollup_state.h"
 #include "processors/rollup/window.h"
-#include "sources/dead_letter.h"
+#include "reading/dead_letter.h"
 
 namespace mare::rollup {
 

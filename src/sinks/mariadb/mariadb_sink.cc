@@ -268,7 +268,7 @@ Result<std::unique_ptr<MariaDbSink>> MariaDbSink::Start(const MariaDbSinkOptions
     return Status::NotFound("no topic " + options.readings_topic + " in the log");
   }
   impl->followers.push_back(std::make_unique<Follower>(options, options.topic, "mariadb", "rollups",
-                                                       std::make_unique<RollupWriter>(), log, registry));
+                                                       std::make_unique<RollupWriter>(options.resolutions), log, registry));
   if (options.readings) {
     impl->followers.push_back(std::make_unique<Follower>(
         options, options.readings_topic, "mariadb_readings", "readings",

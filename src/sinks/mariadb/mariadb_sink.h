@@ -19,10 +19,12 @@
 #include "common/metrics.h"
 #include "common/status.h"
 #include "log/log.h"
+#include "reading/parser.h"
 
 namespace mare::sinks {
 
 struct MariaDbSinkOptions {
+  bool enabled = false;  // `mare run` runs the sink
   std::string host = "127.0.0.1";
   int port = 3306;
   std::string socket;  // a unix socket path instead of host:port
@@ -30,6 +32,9 @@ struct MariaDbSinkOptions {
   std::string password;
   std::string database = "mare";
   std::string topic = "rollups";
+  // The rollup tables created on connecting (rollup.resolutions: the config fills them in);
+  // a resolution not named here gets its table when its first rollup arrives.
+  std::vector<std::string> resolutions;
   std::string consumer = "mariadb";  // its positions' name in mare_sink_offsets and in the log's groups
   size_t batch = 5000;               // rollup messages (and, apart, readings) per transaction at most
   int64_t retry_initial_us = 100'000;
@@ -40,16 +45,11 @@ struct MariaDbSinkOptions {
   std::string readings_topic = "raw";
   // Fields that get a typed column in `readings` (a virtual DOUBLE computed from its JSON
   // `fields`): ingest.numeric_fields.
-  std::vector<std::string> numeric_fields = {"temperature", "humidity", "pressure", "water_temperature",
-                                             "wave_height", "wind_speed", "wind_direction", "dew_point"};
+  std::vector<std::string> numeric_fields = ParserOptions{}.numeric_fields;
   // The longest raw record it parses (ingest.max_reading_bytes, at least 1 MiB); a longer one
   // is skipped as unreadable.
   size_t max_reading_bytes = 1 << 20;
 };
-
-// The table a resolution's rows go to: 1m -> rollup_minute, 1h -> rollup_hour, 1d -> rollup_day,
-// any other -> rollup_<resolution>.
-std::string RollupTable(const std::string& resolution);
 
 class MariaDbSink {
  public:

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "sinks/mariadb/mariadb_sink.h"
+#include "sinks/mariadb/rollup_writer.h"
 
 namespace mare::sinks {
 namespace {

@@ -7,8 +7,6 @@
 #include <cstdio>
 #include <unordered_map>
 
-#include "sinks/mariadb/mariadb_sink.h"
-
 namespace mare::sinks {
 
 std::string RollupTable(const std::string& resolution) {
@@ -58,7 +56,7 @@ std::string UpsertSql(const std::string& table) {
 
 Status RollupWriter::Open(Connection* conn) {
   conn_ = conn;
-  for (const char* res : {"1m", "1h", "1d"}) MARE_RETURN_IF_ERROR(EnsureTable(RollupTable(res)));
+  for (const std::string& res : resolutions_) MARE_RETURN_IF_ERROR(EnsureTable(RollupTable(res)));
   return Status::OK();
 }
 

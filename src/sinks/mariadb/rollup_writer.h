@@ -16,14 +16,22 @@
 
 namespace mare::sinks {
 
+// The table a resolution's rows go to: 1m -> rollup_minute, 1h -> rollup_hour, 1d -> rollup_day,
+// any other -> rollup_<resolution>.
+std::string RollupTable(const std::string& resolution);
+
 class RollupWriter : public TableWriter {
  public:
+  // Creates the tables of these resolutions ("1m", ...) when it opens, so that the website finds
+  // them before the first window closes; others are created as their rollups arrive.
+  explicit RollupWriter(std::vector<std::string> resolutions) : resolutions_(std::move(resolutions)) {}
   ~RollupWriter() override { Close(); }
   Status Open(Connection* conn) override;
   void Close() override;
   Status Write(const std::vector<log::ConsumedRecord>& records, uint64_t* rows, uint64_t* skipped) override;
 
  private:
+  const std::vector<std::string> resolutions_;
   // One row of a bulk upsert, bound row-wise (STMT_ATTR_ROW_SIZE): the connector sends all rows
   // of a table in one execution of the prepared statement.
   struct BulkRow {

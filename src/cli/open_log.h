@@ -1,7 +1,7 @@
 // OpenLog: the log a configuration names ([log] kind), for every command that reads or writes
 // it: mare's embedded log in <data_dir>/log, or a Kafka cluster (kafka_log.h).
 //
-//   auto log = log::OpenLog(config, {.client_id = "mare-stream"});
+//   auto log = OpenLog(config, {.client_id = "mare-stream"});
 #pragma once
 
 #include <memory>
@@ -11,7 +11,7 @@
 #include "config/config.h"
 #include "log/log.h"
 
-namespace mare::log {
+namespace mare::cli {
 
 struct OpenLogOptions {
   bool read_only = false;          // embedded: a reader beside the writer (no lock, no truncation)
@@ -20,9 +20,9 @@ struct OpenLogOptions {
   metrics::Registry* metrics = nullptr;
 };
 
-Result<std::unique_ptr<Log>> OpenLog(const Config& config, const OpenLogOptions& options = {});
+Result<std::unique_ptr<log::Log>> OpenLog(const Config& config, const OpenLogOptions& options = {});
 
 // Where the log is, for messages: the embedded log's directory, or "kafka <brokers>".
 std::string DescribeLog(const Config& config);
 
-}  // namespace mare::log
+}  // namespace mare::cli

@@ -1,4 +1,4 @@
-#include "sources/dead_letter.h"
+#include "reading/dead_letter.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>

@@ -1,4 +1,4 @@
-#include "log/open_log.h"
+#include "cli/open_log.h"
 
 #include <limits>
 
@@ -6,7 +6,15 @@
 #include "log/kafka_log.h"
 #include "reading/parser.h"
 
-namespace mare::log {
+namespace mare::cli {
+
+using log::EmbeddedLogOptions;
+using log::EventTimeReader;
+using log::KafkaLogOptions;
+using log::Log;
+using log::OpenEmbeddedLog;
+using log::OpenKafkaLog;
+
 namespace {
 
 // A raw record from a producer other than mare (kcat, a gateway) carries no event-time header:
@@ -49,25 +57,12 @@ class ReadingTime final : public EventTimeReader, ReadingSink {
   int64_t time_ = 0;
 };
 
-FsyncPolicy Policy(const std::string& name) {
-  if (name == "batch") return FsyncPolicy::kBatch;
-  if (name == "never") return FsyncPolicy::kNever;
-  return FsyncPolicy::kInterval;
-}
-
 }  // namespace
 
 Result<std::unique_ptr<Log>> OpenLog(const Config& c, const OpenLogOptions& o) {
   if (c.log.kind == "kafka") {
-    KafkaLogOptions k;
-    k.brokers = c.log.kafka.brokers;
-    k.replication_factor = static_cast<int32_t>(c.log.kafka.replication_factor);
-    k.compression = c.log.kafka.compression;
-    k.topic_prefix = c.log.kafka.topic_prefix;
+    KafkaLogOptions k = c.log.kafka;
     k.client_id = o.client_id;
-    k.delivery_timeout_us = c.log.kafka.delivery_timeout_us;
-    k.request_timeout_us = c.log.kafka.request_timeout_us;
-    k.client = c.log.kafka.client;
     k.metrics = o.metrics;
     k.event_time_reader = [](std::string_view topic) -> std::unique_ptr<EventTimeReader> {
       if (topic == "raw") return std::make_unique<ReadingTime>();
@@ -75,12 +70,7 @@ Result<std::unique_ptr<Log>> OpenLog(const Config& c, const OpenLogOptions& o) {
     };
     return OpenKafkaLog(k);
   }
-  EmbeddedLogOptions e;
-  e.dir = c.LogDir();
-  e.fsync = Policy(c.log.fsync);
-  e.fsync_interval_us = c.log.fsync_interval_us;
-  e.segment_bytes = c.log.segment_bytes;
-  e.segment_age_us = c.log.segment_age_us;
+  EmbeddedLogOptions e = c.log.embedded;
   e.read_only = o.read_only;
   e.repair = o.repair;
   e.metrics = o.metrics;
@@ -94,4 +84,4 @@ std::string DescribeLog(const Config& c) {
   return c.LogDir();
 }
 
-}  // namespace mare::log
+}  // namespace mare::cli

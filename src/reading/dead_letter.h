@@ -15,6 +15,11 @@
 
 namespace mare {
 
+struct DeadLetterOptions {
+  std::string path;               // <data_dir>/dead-letter.log (set from the config's data_dir)
+  uint64_t max_entries = 10'000;  // config ingest.dead_letter_max; past it rejects are only counted
+};
+
 class DeadLetter {
  public:
   // Opens (creating) the file and counts the entries it already holds; a torn last entry
