@@ -405,7 +405,7 @@ int Produce(const Where& where, const ProduceArgs& args) {
     uint64_t sensor = 0;
     std::from_chars(key.data(), key.data() + key.size(), sensor);
     log::Record record{ts, key, value};
-    Status st = log.Append(args.topic, log::PartitionFor(sensor, partitions), std::span(&record, 1));
+    Status st = log.Append(args.topic, log::PartitionFor(log.TopicPartitioner(args.topic), sensor, partitions), std::span(&record, 1));
     if (!st.ok()) {
       Fail(st);
       return false;

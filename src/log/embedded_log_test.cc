@@ -21,6 +21,7 @@
 
 #include "common/metrics.h"
 #include "common/time.h"
+#include "log/file.h"
 #include "log/format.h"
 
 namespace mare::log {
@@ -246,6 +247,39 @@ TEST_F(EmbeddedLogTest, ReopenKeepsOffsetsCommittedPositionsAndTopicSettings) {
   ASSERT_EQ(seen.size(), 13u);  // 20..32 of partition 0, nothing new on partition 1
   EXPECT_EQ(seen.front().offset, 20);
   EXPECT_EQ(seen.front().value.substr(0, 4), "0:20");
+}
+
+// A topic keeps the partitioner it was created with: a topic from before mare recorded one
+// (topic.toml format 1) goes on placing sensors by sensor_id mod partitions, where its data and
+// the rollup state kept per partition already are; a new topic uses Kafka's murmur2.
+TEST_F(EmbeddedLogTest, TopicsKeepThePartitionerTheyWereCreatedWith) {
+  {
+    auto log = Open();
+    ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 4}).ok());
+    ASSERT_TRUE(log->CreateTopic({.name = "old", .partitions = 4}).ok());
+    EXPECT_EQ(log->TopicPartitioner("raw"), Partitioner::kMurmur2);
+    EXPECT_EQ(log->TopicPartitioner("absent"), Partitioner::kMurmur2);  // as it would be created
+  }
+  // "old" as an earlier mare wrote it.
+  const std::string old_meta = dir_ + "/topics/old/topic.toml";
+  ASSERT_TRUE(file::WriteAtomically(old_meta, "# mare log topic old (docs/formats/log.md)\nformat = 1\npartitions = 4\n"
+                                               "retention_us = 604800000000\nretention_bytes = 0\n").ok());
+  {
+    auto log = Open();
+    EXPECT_EQ(log->TopicPartitioner("raw"), Partitioner::kMurmur2);
+    EXPECT_EQ(log->TopicPartitioner("old"), Partitioner::kModulo);
+    // New retention rewrites topic.toml; the partitioner asked for is not the topic's and is ignored.
+    ASSERT_TRUE(log->CreateTopic({.name = "old", .partitions = 4, .retention_us = 3'600'000'000,
+                                  .partitioner = Partitioner::kMurmur2}).ok());
+    EXPECT_EQ(log->TopicPartitioner("old"), Partitioner::kModulo);
+  }
+  auto text = file::ReadAll(old_meta);
+  ASSERT_TRUE(text.ok());
+  EXPECT_NE(text->find("format = 1\n"), std::string::npos) << *text;  // still readable by the earlier mare
+  EXPECT_NE(text->find("retention_us = 3600000000\n"), std::string::npos) << *text;
+  auto log = Open();
+  EXPECT_EQ(log->TopicPartitioner("old"), Partitioner::kModulo);
+  EXPECT_EQ(log->TopicPartitioner("raw"), Partitioner::kMurmur2);
 }
 
 TEST_F(EmbeddedLogTest, ConcurrentAppendersKeepPerPartitionOrderWithoutGaps) {

@@ -1,12 +1,12 @@
 // The log: an ordered, durable, replayable sequence of records per topic partition, with
 // Kafka's semantics, so that the embedded implementation (embedded_log.h) and Apache Kafka
-// (a later backend) are interchangeable behind it.
+// (kafka_log.h) are interchangeable behind it.
 //
 // - A topic has a fixed number of partitions; a record goes to one partition and gets the next
 //   offset there (0, 1, 2, ...). Offsets never go back and are never reused.
 // - A record is (timestamp, key, value): for readings, the event time, the sensor id in
-//   decimal, and the reading's JSON. PartitionFor() maps a sensor to its partition, so one
-//   sensor's readings stay in order.
+//   decimal, and the reading's JSON. PartitionFor() (log/partitioner.h) maps a sensor to its
+//   partition under the topic's partitioner, so one sensor's readings stay in order.
 // - A consumer group commits, per partition, the next offset it will read (Kafka's meaning of
 //   a committed offset). A consumer that subscribes starts from the committed offset, or from
 //   the oldest retained record when the group has none.
@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "log/partitioner.h"
 #include "reading/reading.h"
 
 namespace mare::log {
@@ -63,6 +64,8 @@ struct TopicConfig {
   bool compact = false;  // Kafka: cleanup.policy=compact (the newest record per key is kept, no retention)
   int64_t retention_us = 7LL * 86'400'000'000;  // by append time; 0 keeps forever
   int64_t retention_bytes = 0;                  // per partition; 0 means no size limit
+  // How records are placed, for a new topic; an existing one keeps its own (Log::TopicPartitioner).
+  Partitioner partitioner = Partitioner::kMurmur2;
 };
 
 struct PartitionInfo {
@@ -152,6 +155,10 @@ class Log {
   // Number of partitions of a topic, or 0 if there is no such topic.
   virtual int32_t Partitions(std::string_view topic) const = 0;
   virtual Result<std::vector<PartitionInfo>> Describe(std::string_view topic) const = 0;
+  // How the topic places a sensor's records: murmur2 of the key as every Kafka producer, except
+  // on embedded topics created before mare did, which keep sensor_id mod partitions (their data
+  // and the rollup state kept per partition were placed so).
+  virtual Partitioner TopicPartitioner(std::string_view) const { return Partitioner::kMurmur2; }
 
   // Appends the records, in order, to one partition as one batch. When it returns OK the
   // records are acknowledged: written to the operating system (so they survive the process
@@ -180,10 +187,5 @@ class Log {
   // Forces everything appended so far to stable storage.
   virtual Status Sync() = 0;
 };
-
-// The partition that keeps one sensor's readings in order: sensor_id mod partitions.
-inline int32_t PartitionFor(uint64_t sensor_id, int32_t partitions) {
-  return static_cast<int32_t>(sensor_id % static_cast<uint64_t>(partitions));
-}
 
 }  // namespace mare::log
