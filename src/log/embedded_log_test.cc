@@ -218,6 +218,42 @@ TEST_F(EmbeddedLogTest, CommittedPositionIsWhereTheGroupResumes) {
   EXPECT_EQ(Drain(**other).size(), 10u);
 }
 
+TEST_F(EmbeddedLogTest, LagIsWhatIsLeftToReadOfEveryPartition) {
+  auto log = Open();
+  ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 3}).ok());
+  Fill(*log, "raw", 0, 2, 5);
+  Fill(*log, "raw", 2, 1, 4);
+  auto c = log->Subscribe("store", "raw");
+  EXPECT_EQ((*c)->Lag(3), 14);
+  EXPECT_EQ((*c)->Lag(1), 10);  // the first partitions only
+  ASSERT_TRUE((*c)->Seek(0, 6).ok());
+  EXPECT_EQ((*c)->Lag(3), 8);
+  // From other positions (a sink's, committed elsewhere); one past the end counts as none left.
+  EXPECT_EQ((*c)->Lag(3, [](int32_t p) { return p == 2 ? int64_t{9} : int64_t{1}; }), 9);
+  Drain(**c);
+  EXPECT_EQ((*c)->Lag(3), 0);
+}
+
+// A consumer that has not learnt a partition's end (Kafka, before its first fetch) skips it.
+TEST(ConsumerLag, PartitionsWithAnUnknownEndAreSkippedAndNoneKnownIsMinusOne) {
+  class Ends final : public Consumer {
+   public:
+    explicit Ends(std::vector<int64_t> ends) : ends_(std::move(ends)) {}
+    int64_t Position(int32_t) const override { return 2; }
+    Status Seek(int32_t, int64_t) override { return Status::OK(); }
+    Status Poll(std::vector<ConsumedRecord>*, size_t, std::chrono::milliseconds) override { return Status::OK(); }
+    Status Commit(int32_t, int64_t) override { return Status::OK(); }
+    int64_t Committed(int32_t) const override { return -1; }
+    int64_t EndOffset(int32_t p) const override { return ends_[static_cast<size_t>(p)]; }
+
+   private:
+    std::vector<int64_t> ends_;
+  };
+  EXPECT_EQ(Ends({5, -1, 7}).Lag(3), 8);
+  EXPECT_EQ(Ends({-1, -1}).Lag(2), -1);
+  EXPECT_EQ(Ends({}).Lag(0), -1);
+}
+
 TEST_F(EmbeddedLogTest, ReopenKeepsOffsetsCommittedPositionsAndTopicSettings) {
   {
     auto log = Open();

@@ -19,6 +19,7 @@
 //   (*consumer)->Commit(batch.back().partition, batch.back().offset + 1);
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -95,6 +96,21 @@ class Consumer {
   // The partition's end offset as this consumer last learnt it, without waiting on anything
   // remote (so a lag metric never stalls the consumer while a broker is away); -1 while unknown.
   virtual int64_t EndOffset(int32_t partition) const = 0;
+
+  // Records between next(p) (by default Position(p)) and the end of each of the first
+  // `partitions` partitions, as last learnt (EndOffset), summed over those whose end is known;
+  // -1 while none is. For lag metrics, which must never wait on a broker.
+  int64_t Lag(int32_t partitions, const std::function<int64_t(int32_t)>& next = nullptr) const {
+    int64_t lag = 0;
+    bool known = false;
+    for (int32_t p = 0; p < partitions; ++p) {
+      int64_t end = EndOffset(p);
+      if (end < 0) continue;
+      known = true;
+      lag += std::max<int64_t>(0, end - (next ? next(p) : Position(p)));
+    }
+    return known ? lag : -1;
+  }
 };
 
 // A member of a consumer group: it shares a topic's partitions with the group's other members

@@ -289,11 +289,9 @@ void RollupProcessor::RefreshLag() {
       if (end >= 0) lag += std::max<int64_t>(0, end - member_->Position(p));
     }
   }
-  for (int32_t p = 0; consumer_ && p < state_.options().partitions; ++p) {
-    int64_t end = consumer_->EndOffset(p);
-    if (end < 0) continue;
+  if (int64_t behind = consumer_ ? consumer_->Lag(state_.options().partitions) : -1; behind >= 0) {
     known = true;
-    lag += std::max<int64_t>(0, end - consumer_->Position(p));
+    lag += behind;
   }
   if (!known) return;
   lag_.store(lag);
