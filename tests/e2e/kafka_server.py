@@ -27,35 +27,6 @@ LIB = os.environ.get("MARE_KAFKA_LIB", os.path.join(ROOT, "build/kafka/lib"))
 HEAP = os.environ.get("MARE_KAFKA_HEAP", "-Xmx512m")
 
 
-def murmur2(data):
-    """Kafka's murmur2 of bytes (the Java client's Utils.murmur2), as its signed 32-bit int."""
-    m, mask = 0x5BD1E995, 0xFFFFFFFF
-    h = (0x9747B28C ^ len(data)) & mask
-    whole = len(data) // 4 * 4
-    for i in range(0, whole, 4):
-        k = int.from_bytes(data[i:i + 4], "little")
-        k = (k * m) & mask
-        k ^= k >> 24
-        k = (k * m) & mask
-        h = ((h * m) & mask) ^ k
-    tail = data[whole:]
-    if len(tail) == 3:
-        h ^= tail[2] << 16
-    if len(tail) >= 2:
-        h ^= tail[1] << 8
-    if tail:
-        h = ((h ^ tail[0]) * m) & mask
-    h ^= h >> 13
-    h = (h * m) & mask
-    h ^= h >> 15
-    return h - (1 << 32) if h >= 1 << 31 else h
-
-
-def key_partition(key, partitions):
-    """The partition a Kafka producer's default partitioner gives a keyed record."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
-
-
 def kafka_classpath():
     """The broker's classpath (LIB/*), fetching the jars with Maven when the pom changed."""
     for tool in ("mvn", "java"):

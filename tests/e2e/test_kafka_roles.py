@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from harness import MARE, MareRun, free_port, scrape_metric
-from kafka_server import KafkaCluster, key_partition
+from harness import MARE, MareRun, free_port, key_partition, scrape_metric
+from kafka_server import KafkaCluster
 from mariadb_server import MariaDB
 from test_kafka import BASE, kafka_rollups, on_kafka, post_all, readings, settle, wait_count
 
