@@ -368,7 +368,7 @@ struct ProduceArgs {
 };
 
 // Appends stdin's lines, KEY<TAB>VALUE (or TIMESTAMP_US<TAB>KEY<TAB>VALUE), to a topic, each to
-// the partition of its key's leading integer (the sensor id) mod partitions, as ingest does.
+// the partition the topic's partitioner gives its key's leading integer (the sensor id), as ingest does.
 int Produce(const Where& where, const ProduceArgs& args) {
   metrics::Registry registry;
   auto config = Load(where);
@@ -405,7 +405,7 @@ int Produce(const Where& where, const ProduceArgs& args) {
     uint64_t sensor = 0;
     std::from_chars(key.data(), key.data() + key.size(), sensor);
     log::Record record{ts, key, value};
-    Status st = log.Append(args.topic, log::PartitionFor(sensor, partitions), std::span(&record, 1));
+    Status st = log.Append(args.topic, log::PartitionFor(log.TopicPartitioner(args.topic), sensor, partitions), std::span(&record, 1));
     if (!st.ok()) {
       Fail(st);
       return false;

@@ -88,6 +88,7 @@ struct Topic {
   std::string dir;
   std::atomic<int64_t> retention_us{0};
   std::atomic<int64_t> retention_bytes{0};
+  Partitioner partitioner = Partitioner::kMurmur2;  // fixed at creation, as the partition count
   std::vector<std::unique_ptr<Partition>> partitions;
 
   // Append bumps `appends` and wakes waiting consumers.
@@ -267,6 +268,7 @@ Result<std::shared_ptr<Topic>> Core::LoadTopic(const TopicConfig& config) {
   topic->dir = topics_dir_ + "/" + config.name;
   topic->retention_us = config.retention_us;
   topic->retention_bytes = config.retention_bytes;
+  topic->partitioner = config.partitioner;
   metrics::Labels labels = {{"topic", config.name}};
   topic->appended_records = &registry_->GetCounter("mare_log_appended_records_total", "Records appended", labels);
   topic->appended_bytes =
@@ -500,9 +502,11 @@ Status Core::CreateTopic(const TopicConfig& config) {
     if (read_only() || (t.retention_us == config.retention_us && t.retention_bytes == config.retention_bytes)) {
       return Status::OK();
     }
-    // Retention is configuration: the newest setting wins. The partition count never changes.
+    // Retention is configuration: the newest setting wins. The partition count and the
+    // partitioner never change.
     TopicConfig stored = config;
     stored.partitions = static_cast<int32_t>(t.partitions.size());
+    stored.partitioner = t.partitioner;
     MARE_RETURN_IF_ERROR(file::WriteAtomically(t.dir + "/topic.toml", format::EncodeTopicMeta(stored)));
     t.retention_us = config.retention_us;
     t.retention_bytes = config.retention_bytes;
@@ -941,6 +945,11 @@ class EmbeddedLog final : public Log {
   int32_t Partitions(std::string_view topic) const override {
     auto t = core_->FindTopic(topic);
     return t ? static_cast<int32_t>(t->partitions.size()) : 0;
+  }
+
+  Partitioner TopicPartitioner(std::string_view topic) const override {
+    auto t = core_->FindTopic(topic);
+    return t ? t->partitioner : Partitioner::kMurmur2;  // what a topic created now gets
   }
 
   Result<std::vector<PartitionInfo>> Describe(std::string_view topic) const override {

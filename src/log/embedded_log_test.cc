@@ -21,6 +21,7 @@
 
 #include "common/metrics.h"
 #include "common/time.h"
+#include "log/file.h"
 #include "log/format.h"
 
 namespace mare::log {
@@ -217,6 +218,42 @@ TEST_F(EmbeddedLogTest, CommittedPositionIsWhereTheGroupResumes) {
   EXPECT_EQ(Drain(**other).size(), 10u);
 }
 
+TEST_F(EmbeddedLogTest, LagIsWhatIsLeftToReadOfEveryPartition) {
+  auto log = Open();
+  ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 3}).ok());
+  Fill(*log, "raw", 0, 2, 5);
+  Fill(*log, "raw", 2, 1, 4);
+  auto c = log->Subscribe("store", "raw");
+  EXPECT_EQ((*c)->Lag(3), 14);
+  EXPECT_EQ((*c)->Lag(1), 10);  // the first partitions only
+  ASSERT_TRUE((*c)->Seek(0, 6).ok());
+  EXPECT_EQ((*c)->Lag(3), 8);
+  // From other positions (a sink's, committed elsewhere); one past the end counts as none left.
+  EXPECT_EQ((*c)->Lag(3, [](int32_t p) { return p == 2 ? int64_t{9} : int64_t{1}; }), 9);
+  Drain(**c);
+  EXPECT_EQ((*c)->Lag(3), 0);
+}
+
+// A consumer that has not learnt a partition's end (Kafka, before its first fetch) skips it.
+TEST(ConsumerLag, PartitionsWithAnUnknownEndAreSkippedAndNoneKnownIsMinusOne) {
+  class Ends final : public Consumer {
+   public:
+    explicit Ends(std::vector<int64_t> ends) : ends_(std::move(ends)) {}
+    int64_t Position(int32_t) const override { return 2; }
+    Status Seek(int32_t, int64_t) override { return Status::OK(); }
+    Status Poll(std::vector<ConsumedRecord>*, size_t, std::chrono::milliseconds) override { return Status::OK(); }
+    Status Commit(int32_t, int64_t) override { return Status::OK(); }
+    int64_t Committed(int32_t) const override { return -1; }
+    int64_t EndOffset(int32_t p) const override { return ends_[static_cast<size_t>(p)]; }
+
+   private:
+    std::vector<int64_t> ends_;
+  };
+  EXPECT_EQ(Ends({5, -1, 7}).Lag(3), 8);
+  EXPECT_EQ(Ends({-1, -1}).Lag(2), -1);
+  EXPECT_EQ(Ends({}).Lag(0), -1);
+}
+
 TEST_F(EmbeddedLogTest, ReopenKeepsOffsetsCommittedPositionsAndTopicSettings) {
   {
     auto log = Open();
@@ -246,6 +283,39 @@ TEST_F(EmbeddedLogTest, ReopenKeepsOffsetsCommittedPositionsAndTopicSettings) {
   ASSERT_EQ(seen.size(), 13u);  // 20..32 of partition 0, nothing new on partition 1
   EXPECT_EQ(seen.front().offset, 20);
   EXPECT_EQ(seen.front().value.substr(0, 4), "0:20");
+}
+
+// A topic keeps the partitioner it was created with: a topic from before mare recorded one
+// (topic.toml format 1) goes on placing sensors by sensor_id mod partitions, where its data and
+// the rollup state kept per partition already are; a new topic uses Kafka's murmur2.
+TEST_F(EmbeddedLogTest, TopicsKeepThePartitionerTheyWereCreatedWith) {
+  {
+    auto log = Open();
+    ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 4}).ok());
+    ASSERT_TRUE(log->CreateTopic({.name = "old", .partitions = 4}).ok());
+    EXPECT_EQ(log->TopicPartitioner("raw"), Partitioner::kMurmur2);
+    EXPECT_EQ(log->TopicPartitioner("absent"), Partitioner::kMurmur2);  // as it would be created
+  }
+  // "old" as an earlier mare wrote it.
+  const std::string old_meta = dir_ + "/topics/old/topic.toml";
+  ASSERT_TRUE(file::WriteAtomically(old_meta, "# mare log topic old (docs/formats/log.md)\nformat = 1\npartitions = 4\n"
+                                               "retention_us = 604800000000\nretention_bytes = 0\n").ok());
+  {
+    auto log = Open();
+    EXPECT_EQ(log->TopicPartitioner("raw"), Partitioner::kMurmur2);
+    EXPECT_EQ(log->TopicPartitioner("old"), Partitioner::kModulo);
+    // New retention rewrites topic.toml; the partitioner asked for is not the topic's and is ignored.
+    ASSERT_TRUE(log->CreateTopic({.name = "old", .partitions = 4, .retention_us = 3'600'000'000,
+                                  .partitioner = Partitioner::kMurmur2}).ok());
+    EXPECT_EQ(log->TopicPartitioner("old"), Partitioner::kModulo);
+  }
+  auto text = file::ReadAll(old_meta);
+  ASSERT_TRUE(text.ok());
+  EXPECT_NE(text->find("format = 1\n"), std::string::npos) << *text;  // still readable by the earlier mare
+  EXPECT_NE(text->find("retention_us = 3600000000\n"), std::string::npos) << *text;
+  auto log = Open();
+  EXPECT_EQ(log->TopicPartitioner("old"), Partitioner::kModulo);
+  EXPECT_EQ(log->TopicPartitioner("raw"), Partitioner::kMurmur2);
 }
 
 TEST_F(EmbeddedLogTest, ConcurrentAppendersKeepPerPartitionOrderWithoutGaps) {

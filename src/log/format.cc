@@ -311,13 +311,22 @@ bool IsValidName(std::string_view name) {
 }
 
 std::string EncodeTopicMeta(const TopicConfig& config) {
-  return fmt::format(
+  std::string out = fmt::format(
       "# mare log topic {} (docs/formats/log.md)\n"
-      "format = 1\n"
+      "format = {}\n"
       "partitions = {}\n"
       "retention_us = {}\n"
       "retention_bytes = {}\n",
-      config.name, config.partitions, config.retention_us, config.retention_bytes);
+      config.name, config.partitioner == Partitioner::kModulo ? 1 : 2, config.partitions, config.retention_us,
+      config.retention_bytes);
+  // Format 1 (no partitioner line) stays for topics placed by sensor_id mod partitions, so that
+  // they remain as they were; a mare that knows only format 1 refuses a murmur2 topic rather
+  // than splitting its sensors across partitions.
+  if (config.partitioner != Partitioner::kModulo) {
+    out += fmt::format("# partitioner: 1 = murmur2 of the key, as Kafka's producers\npartitioner = {}\n",
+                       static_cast<int32_t>(config.partitioner));
+  }
+  return out;
 }
 
 Result<TopicConfig> ParseTopicMeta(std::string_view text, const std::string& name) {
@@ -327,9 +336,17 @@ Result<TopicConfig> ParseTopicMeta(std::string_view text, const std::string& nam
     auto it = kv->find(key);
     return it == kv->end() ? -1 : it->second;
   };
-  if (get("format") != 1) return Status::Corruption("topic.toml of " + name + ": unsupported or missing format");
+  int64_t format = get("format");
+  if (format != 1 && format != 2) return Status::Corruption("topic.toml of " + name + ": unsupported or missing format");
   TopicConfig c;
   c.name = name;
+  c.partitioner = Partitioner::kModulo;  // format 1: topics from before the partitioner was recorded
+  if (format == 2) {
+    if (get("partitioner") != static_cast<int64_t>(Partitioner::kMurmur2)) {
+      return Status::Corruption("topic.toml of " + name + ": missing or unknown partitioner");
+    }
+    c.partitioner = Partitioner::kMurmur2;
+  }
   int64_t partitions = get("partitions");
   c.retention_us = get("retention_us");
   c.retention_bytes = get("retention_bytes");

@@ -204,6 +204,18 @@ TEST(MetaFiles, TopicMetaAndOffsetsRoundTrip) {
   EXPECT_EQ(parsed->retention_us, 3'600'000'000);
   EXPECT_EQ(parsed->retention_bytes, 1 << 30);
   EXPECT_TRUE(ParseTopicMeta("format = 1\npartitions = x\n", "raw").status().IsCorruption());
+  EXPECT_EQ(parsed->partitioner, Partitioner::kMurmur2);  // what a new topic gets
+  // Format 1, from before the partitioner was recorded: sensor_id mod partitions, written back so.
+  c.partitioner = Partitioner::kModulo;
+  std::string old = EncodeTopicMeta(c);
+  EXPECT_NE(old.find("format = 1\n"), std::string::npos);
+  EXPECT_EQ(old.find("partitioner"), std::string::npos);
+  EXPECT_EQ(ParseTopicMeta(old, "raw")->partitioner, Partitioner::kModulo);
+  EXPECT_NE(EncodeTopicMeta({.name = "raw"}).find("format = 2\n"), std::string::npos);
+  EXPECT_TRUE(ParseTopicMeta("format = 2\npartitions = 4\nretention_us = 0\nretention_bytes = 0\n", "raw")
+                  .status().IsCorruption());  // format 2 names its partitioner
+  EXPECT_TRUE(ParseTopicMeta("format = 2\npartitions = 4\nretention_us = 0\nretention_bytes = 0\npartitioner = 7\n", "raw")
+                  .status().IsCorruption());
 
   std::map<int32_t, int64_t> offsets = {{0, 17}, {3, 0}, {11, 123456789012}};
   auto back = ParseOffsets(EncodeOffsets(offsets));

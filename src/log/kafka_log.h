@@ -13,6 +13,9 @@
 // - A Consumer is assigned every partition of its topic (no group rebalancing: the processors
 //   keep their own positions and Seek), and Commit() stores the group's committed offset with
 //   the group coordinator, where Kafka's own tools see it.
+//
+// Its parts: kafka_client.h (settings, errors, retries), kafka_record.h (records as messages),
+// kafka_producer.h, kafka_consumer.h, kafka_group_member.h; kafka_log.cc holds the topics.
 #pragma once
 
 #include <cstdint>

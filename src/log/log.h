@@ -5,8 +5,8 @@
 // - A topic has a fixed number of partitions; a record goes to one partition and gets the next
 //   offset there (0, 1, 2, ...). Offsets never go back and are never reused.
 // - A record is (timestamp, key, value): for readings, the event time, the sensor id in
-//   decimal, and the reading's JSON. PartitionFor() maps a sensor to its partition, so one
-//   sensor's readings stay in order.
+//   decimal, and the reading's JSON. PartitionFor() (log/partitioner.h) maps a sensor to its
+//   partition under the topic's partitioner, so one sensor's readings stay in order.
 // - A consumer group commits, per partition, the next offset it will read (Kafka's meaning of
 //   a committed offset). A consumer that subscribes starts from the committed offset, or from
 //   the oldest retained record when the group has none.
@@ -19,6 +19,7 @@
 //   (*consumer)->Commit(batch.back().partition, batch.back().offset + 1);
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -31,6 +32,7 @@
 
 #include "common/status.h"
 #include "common/number_field.h"
+#include "log/partitioner.h"
 
 namespace mare::log {
 
@@ -63,6 +65,8 @@ struct TopicConfig {
   bool compact = false;  // Kafka: cleanup.policy=compact (the newest record per key is kept, no retention)
   int64_t retention_us = 7LL * 86'400'000'000;  // by append time; 0 keeps forever
   int64_t retention_bytes = 0;                  // per partition; 0 means no size limit
+  // How records are placed, for a new topic; an existing one keeps its own (Log::TopicPartitioner).
+  Partitioner partitioner = Partitioner::kMurmur2;
 };
 
 struct PartitionInfo {
@@ -92,6 +96,21 @@ class Consumer {
   // The partition's end offset as this consumer last learnt it, without waiting on anything
   // remote (so a lag metric never stalls the consumer while a broker is away); -1 while unknown.
   virtual int64_t EndOffset(int32_t partition) const = 0;
+
+  // Records between next(p) (by default Position(p)) and the end of each of the first
+  // `partitions` partitions, as last learnt (EndOffset), summed over those whose end is known;
+  // -1 while none is. For lag metrics, which must never wait on a broker.
+  int64_t Lag(int32_t partitions, const std::function<int64_t(int32_t)>& next = nullptr) const {
+    int64_t lag = 0;
+    bool known = false;
+    for (int32_t p = 0; p < partitions; ++p) {
+      int64_t end = EndOffset(p);
+      if (end < 0) continue;
+      known = true;
+      lag += std::max<int64_t>(0, end - (next ? next(p) : Position(p)));
+    }
+    return known ? lag : -1;
+  }
 };
 
 // A member of a consumer group: it shares a topic's partitions with the group's other members
@@ -152,6 +171,10 @@ class Log {
   // Number of partitions of a topic, or 0 if there is no such topic.
   virtual int32_t Partitions(std::string_view topic) const = 0;
   virtual Result<std::vector<PartitionInfo>> Describe(std::string_view topic) const = 0;
+  // How the topic places a sensor's records: murmur2 of the key as every Kafka producer, except
+  // on embedded topics created before mare did, which keep sensor_id mod partitions (their data
+  // and the rollup state kept per partition were placed so).
+  virtual Partitioner TopicPartitioner(std::string_view) const { return Partitioner::kMurmur2; }
 
   // Appends the records, in order, to one partition as one batch. When it returns OK the
   // records are acknowledged: written to the operating system (so they survive the process
@@ -180,10 +203,5 @@ class Log {
   // Forces everything appended so far to stable storage.
   virtual Status Sync() = 0;
 };
-
-// The partition that keeps one sensor's readings in order: sensor_id mod partitions.
-inline int32_t PartitionFor(uint64_t sensor_id, int32_t partitions) {
-  return static_cast<int32_t>(sensor_id % static_cast<uint64_t>(partitions));
-}
 
 }  // namespace mare::log

@@ -12,6 +12,7 @@ Ingest::Ingest(log::Log* log, IngestOptions options, DeadLetter* dead_letter, me
     : log_(log),
       options_(std::move(options)),
       partitions_(log->Partitions(options_.topic)),
+      partitioner_(log->TopicPartitioner(options_.topic)),
       dead_letter_(dead_letter),
       registry_(registry) {}
 
@@ -56,7 +57,7 @@ void Ingest::Worker::Add(std::string_view data, IngestReport* report) {
 void Ingest::Worker::OnReading(const Reading& r) {
   Queued& q = queue_.emplace_back();
   q.timestamp_us = r.timestamp_us;
-  q.partition = log::PartitionFor(r.sensor_id, ingest_->partitions_);
+  q.partition = log::PartitionFor(ingest_->partitioner_, r.sensor_id, ingest_->partitions_);
   auto [end, ec] = std::to_chars(q.key, q.key + sizeof q.key, r.sensor_id);
   q.key_len = static_cast<uint8_t>(end - q.key);
   q.value = r.raw;

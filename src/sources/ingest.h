@@ -118,6 +118,7 @@ class Ingest {
   log::Log* log_;
   IngestOptions options_;
   int32_t partitions_;
+  log::Partitioner partitioner_;
   DeadLetter* dead_letter_;
   metrics::Registry* registry_;
 };

@@ -139,15 +139,8 @@ Status StoreFeeder::FlushAndCommit() {
 }
 
 void StoreFeeder::RefreshLag() {
-  int64_t lag = 0;
-  bool known = false;
-  for (int32_t p = 0; p < static_cast<int32_t>(next_offsets_.size()); ++p) {
-    int64_t end = consumer_->EndOffset(p);
-    if (end < 0) continue;
-    known = true;
-    lag += std::max<int64_t>(0, end - consumer_->Position(p));
-  }
-  if (known) {
+  int64_t lag = consumer_->Lag(static_cast<int32_t>(next_offsets_.size()));
+  if (lag >= 0) {
     lag_.store(lag);
     lag_gauge_->Set(static_cast<double>(lag));
   }

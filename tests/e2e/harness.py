@@ -13,6 +13,35 @@ MARE = os.environ.get("MARE_BIN", os.path.join(os.path.dirname(__file__), "../..
 TEST_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data")
 
 
+def murmur2(data):
+    """Kafka's murmur2 of bytes (the Java client's Utils.murmur2), as its signed 32-bit int."""
+    m, mask = 0x5BD1E995, 0xFFFFFFFF
+    h = (0x9747B28C ^ len(data)) & mask
+    whole = len(data) // 4 * 4
+    for i in range(0, whole, 4):
+        k = int.from_bytes(data[i:i + 4], "little")
+        k = (k * m) & mask
+        k ^= k >> 24
+        k = (k * m) & mask
+        h = ((h * m) & mask) ^ k
+    tail = data[whole:]
+    if len(tail) == 3:
+        h ^= tail[2] << 16
+    if len(tail) >= 2:
+        h ^= tail[1] << 8
+    if tail:
+        h = ((h ^ tail[0]) * m) & mask
+    h ^= h >> 13
+    h = (h * m) & mask
+    h ^= h >> 15
+    return h - (1 << 32) if h >= 1 << 31 else h
+
+
+def key_partition(key, partitions):
+    """The partition a Kafka producer's default partitioner gives a keyed record."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
 def free_port(kind=socket.SOCK_STREAM):
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))

@@ -227,11 +227,14 @@ class KafkaCluster:
         self.stop()
 
     # --- kcat helpers -------------------------------------------------------------------------
-    def produce(self, topic, lines, partition=None, key_delimiter="\t"):
-        """Produces lines (KEY<TAB>VALUE) with kcat; acks=all."""
+    def produce(self, topic, lines, partition=None, key_delimiter="\t", partitioner=None):
+        """Produces lines (KEY<TAB>VALUE) with kcat; acks=all. partitioner: librdkafka's
+        (its default is consistent_random; murmur2_random is the Java client's default)."""
         args = [kcat(), "-b", self.bootstrap, "-P", "-t", topic, "-K", key_delimiter, "-X", "acks=all"]
         if partition is not None:
             args += ["-p", str(partition)]
+        if partitioner is not None:
+            args += ["-X", f"partitioner={partitioner}"]
         p = subprocess.run(args, input="".join(l + "\n" for l in lines), capture_output=True, text=True, timeout=60)
         if p.returncode != 0:
             raise RuntimeError(f"kcat -P failed: {p.stderr}")

@@ -8,7 +8,7 @@ import time
 import urllib.error
 import urllib.request
 
-from harness import MareRun, log_records, mare
+from harness import MareRun, key_partition, log_records, mare
 
 SENSORS = 8
 BATCH = 40
@@ -90,7 +90,7 @@ def test_corrupt_segment_is_reported_and_repaired_on_request(tmp_path):
                              for j in range(100))
             status, answer = run.post(body)
             assert status == 200 and answer["accepted"] == 100
-    segment = data / "log" / "topics" / "raw" / "1" / ("0" * 20 + ".log")
+    segment = data / "log" / "topics" / "raw" / str(key_partition("1", 4)) / ("0" * 20 + ".log")
     content = bytearray(segment.read_bytes())
     content[len(content) * 5 // 6] ^= 0xFF  # inside the third batch's records
     segment.write_bytes(content)

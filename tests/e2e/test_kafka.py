@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from harness import MareRun, log_records, mare
+from harness import MareRun, key_partition, log_records, mare
 from kafka_server import KafkaCluster
 
 BASE = 1705831200  # 2024-01-21T10:00:00Z
@@ -137,12 +137,13 @@ def test_pipeline_on_kafka_equals_the_embedded_log(kafka, tmp_path):
                 rollups = settle(lambda: embedded_rollups(str(tmp_path / kind)))
             answers[kind] = (store, rollups)
             if kind == "kafka":
-                # The raw topic holds each reading once, keyed by sensor, in partition sensor mod 4.
+                # The raw topic holds each reading once, keyed by sensor, in the partition Kafka's
+                # default partitioner gives its key: (murmur2(key) & 0x7fffffff) mod 4.
                 raw = kafka.consume("equal.raw")
                 assert len(raw) == total
                 for r in raw:
                     v = json.loads(r["payload"])
-                    assert r["key"] == str(v["sensor_id"]) and r["partition"] == v["sensor_id"] % 4
+                    assert r["key"] == str(v["sensor_id"]) and r["partition"] == key_partition(r["key"], 4)
                 # The processors' groups committed where Kafka's own tools see them.
                 assert sum(o for (t, _), o in kafka.group_offsets("equal.store").items() if t == "equal.raw") == total
     store_e, rollups_e = answers["embedded"]
@@ -278,8 +279,11 @@ def test_mare_log_reads_the_kafka_topics(kafka, tmp_path):
         assert any(l.split()[:3] == ["raw", "4", str(len(rows))] for l in topics.splitlines()), topics
         assert any(l.split()[:2] == ["rollups", "4"] for l in topics.splitlines()), topics
         parts = mare("log", "partitions", "raw", *sets).stdout.splitlines()
+        # 8 readings of each sensor, in the partition of its key (sensors 2; 4; 5; 1 and 3).
+        per_partition = [8 * sum(1 for s in range(1, 6) if key_partition(str(s), 4) == p) for p in range(4)]
+        assert per_partition == [8, 8, 8, 16]
         assert [l.split()[:4] for l in parts[1:]] == [[str(p), "0", str(e), str(e)] for p, e in
-                                                      enumerate([8, 16, 8, 8])], parts  # sensors 4; 1,5; 2; 3
+                                                      enumerate(per_partition)], parts
         groups = mare("log", "groups", "raw", *sets).stdout
         assert "rollup" in groups and "store" in groups, groups
         for line in groups.splitlines()[1:]:
@@ -293,6 +297,7 @@ def test_mare_log_reads_the_kafka_topics(kafka, tmp_path):
         assert all(r["timestamp"].startswith("2024-01-21") for r in got)
         # mare log produce writes to Kafka as well.
         mare("log", "produce", "rollups", *sets, input="9/x/1h/0\t{\"hello\":1}\n")
-        assert any(r["key"] == "9/x/1h/0" for r in kafka.consume(prefix + "rollups"))
+        assert [r["partition"] for r in kafka.consume(prefix + "rollups") if r["key"] == "9/x/1h/0"] == \
+            [key_partition("9", 4)]  # the partition of its sensor, by the topic's partitioner
         verify = mare("log", "verify", *sets, check=False)
         assert verify.returncode != 0 and "embedded" in verify.stderr

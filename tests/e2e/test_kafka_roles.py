@@ -3,7 +3,9 @@
 `mare sink mariadb`, and `mare store` answering queries. The rollups must be exactly those
 computed from scratch over the readings, also when one stream processor is killed mid-run and
 the other takes its partitions over."""
+import json
 import os
+import random
 import signal
 import subprocess
 import threading
@@ -11,7 +13,7 @@ import time
 
 import pytest
 
-from harness import MARE, MareRun, free_port, scrape_metric
+from harness import MARE, MareRun, free_port, key_partition, scrape_metric
 from kafka_server import KafkaCluster
 from mariadb_server import MariaDB
 from test_kafka import BASE, kafka_rollups, on_kafka, post_all, readings, settle, wait_count
@@ -202,3 +204,45 @@ def test_a_stream_processor_killed_mid_run_loses_and_doubles_nothing(kafka, tmp_
         assert "restored from rollup-state" in b.text()
         print(f"{len(sent)} readings; member b's log:\n" + "\n".join(
             l for l in b.text().splitlines() if "group" in l or "restored" in l))
+
+
+def test_a_sensor_from_kcat_and_from_mare_ingest_meets_in_one_partition_and_one_window(kafka, tmp_path):
+    """Readings keyed by their sensor, half produced by kcat with the Java client's default
+    partitioner (librdkafka's murmur2_random) and half by `mare ingest`, land in the same
+    partition of raw, and the rollups count each sensor's readings of both in one window."""
+    prefix = "meet."
+    sets = on_kafka(kafka, prefix)
+    sensors = range(1, 9)
+    # The point of the test: for some of these sensors, sensor_id mod 4 is another partition.
+    assert [s for s in sensors if key_partition(str(s), 4) != s % 4]
+    rnd = random.Random(12)
+    rows = []  # each sensor's in time order, 6.5 minutes in all: nothing is later than the lateness
+    for i in range(40):
+        for s in sensors:
+            rows.append({"timestamp": BASE + i * 10, "sensor_id": s, "temperature": round(rnd.uniform(5, 25), 2),
+                         "pressure": round(rnd.uniform(990, 1030), 1)})
+    ours = [r for r in rows if r["timestamp"] // 10 % 2 == 0]
+    theirs = [r for r in rows if r["timestamp"] // 10 % 2 == 1]
+    with Role("ingest", tmp_path / "ingest", sets) as ingest:
+        stream = Proc(["stream", "--member", "a"], tmp_path / "a", sets)
+        wait_shared([stream])
+        post_all(ingest, ours)
+        kafka.produce(prefix + "raw", [f'{r["sensor_id"]}\t{json.dumps(r)}' for r in theirs], partitioner="murmur2_random")
+
+        raw = kafka.consume(prefix + "raw")
+        assert len(raw) == len(rows)
+        placed = {}  # sensor -> {partition: {"mare", "kcat"}}
+        for r in raw:
+            producer = "mare" if "mare.ts" in (r.get("headers") or [])[::2] else "kcat"
+            placed.setdefault(int(r["key"]), {}).setdefault(r["partition"], set()).add(producer)
+        assert placed == {s: {key_partition(str(s), 4): {"mare", "kcat"}} for s in sensors}
+
+        # One window per sensor, field and resolution, counting the readings of both producers.
+        rollups = settle(lambda: kafka_rollups(kafka, prefix))
+        hourly = [v for v in rollups.values() if v["resolution"] == "1h" and v["field"] == "temperature"]
+        assert sorted((v["sensor_id"], v["count"]) for v in hourly) == [(s, 40) for s in sensors]
+        assert_exact(rollups, rows)
+        # Each sensor's rollups are in its readings' partition.
+        for r in kafka.consume(prefix + "rollups", committed=True):
+            assert r["partition"] == key_partition(r["key"].split("/")[0], 4), r
+        stream.stop()

@@ -50,7 +50,7 @@ void Fingerprint(uint64_t* h, std::string_view s) {
 // on every platform.
 std::vector<RollupMessage> EmitShapes() {
   std::mt19937_64 rng(17);
-  RollupState state({.partitions = 3});
+  RollupState state({.partitions = 3, .partitioner = log::Partitioner::kModulo});  // placed sensor % 3 below
   const char* names[] = {"temperature", "pressure", "wave_height", "water_temperature", "x"};
   int64_t t = *CivilToMicros(2024, 2, 28, 22, 30, 0);
   std::vector<int64_t> offsets(3, 0);

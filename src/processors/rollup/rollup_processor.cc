@@ -22,7 +22,9 @@ Result<std::unique_ptr<RollupProcessor>> RollupProcessor::Start(const RollupOpti
   if (partitions == 0) {
     return Status::NotFound("rollup: the log has no topic " + options.input_topic + " (mare run creates it)");
   }
-  MARE_RETURN_IF_ERROR(log->CreateTopic({.name = options.output_topic, .partitions = partitions}));
+  // Rollups go to the partition of their sensor's readings: the output records the input's rule.
+  MARE_RETURN_IF_ERROR(log->CreateTopic(
+      {.name = options.output_topic, .partitions = partitions, .partitioner = log->TopicPartitioner(options.input_topic)}));
   if (log->Partitions(options.output_topic) != partitions) {
     return Status::InvalidArgument(fmt::format("rollup: topic {} has {} partitions, {} has {}; they must match",
                                                options.output_topic, log->Partitions(options.output_topic),
@@ -51,7 +53,10 @@ RollupProcessor::RollupProcessor(const RollupOptions& options, log::Log* log, De
     : options_(options),
       log_(log),
       dead_letter_(dead_letter),
-      state_({.resolutions = options.resolutions, .lateness_us = options.lateness_us, .partitions = partitions}),
+      state_({.resolutions = options.resolutions,
+              .lateness_us = options.lateness_us,
+              .partitions = partitions,
+              .partitioner = log->TopicPartitioner(options.input_topic)}),
       changed_(static_cast<size_t>(partitions), false),
       by_partition_(static_cast<size_t>(partitions)) {
   readings_ = &registry->GetCounter("mare_rollup_readings_total", "Raw readings counted into rollups");
@@ -284,11 +289,9 @@ void RollupProcessor::RefreshLag() {
       if (end >= 0) lag += std::max<int64_t>(0, end - member_->Position(p));
     }
   }
-  for (int32_t p = 0; consumer_ && p < state_.options().partitions; ++p) {
-    int64_t end = consumer_->EndOffset(p);
-    if (end < 0) continue;
+  if (int64_t behind = consumer_ ? consumer_->Lag(state_.options().partitions) : -1; behind >= 0) {
     known = true;
-    lag += std::max<int64_t>(0, end - consumer_->Position(p));
+    lag += behind;
   }
   if (!known) return;
   lag_.store(lag);

@@ -82,7 +82,7 @@ void AppendReadings(log::Log* log, const std::vector<RawReading>& readings) {
     for (size_t i = at; i < end; ++i) {
       keys.push_back(std::to_string(readings[i].sensor));
       values.push_back(testing::ReadingJson(readings[i]));
-      size_t p = static_cast<size_t>(log::PartitionFor(readings[i].sensor, kPartitions));
+      size_t p = static_cast<size_t>(log::PartitionFor(log->TopicPartitioner("raw"), readings[i].sensor, kPartitions));
       records[p].push_back({readings[i].ts, keys.back(), values.back()});
     }
     for (size_t p = 0; p < kPartitions; ++p) {

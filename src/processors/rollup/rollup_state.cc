@@ -455,7 +455,7 @@ void RollupMessages::Add(int32_t partition, int64_t timestamp_us, const char* ke
 void RollupState::EmitWindow(uint32_t sensor_id, size_t resolution, const Window& w, std::vector<Aggregate>& fields,
                              RollupMessages* out) {
   const Resolution& res = options_.resolutions[resolution];
-  int32_t partition = log::PartitionFor(sensor_id, options_.partitions);
+  int32_t partition = log::PartitionFor(options_.partitioner, sensor_id, options_.partitions);
   char sensor_text[16];
   std::string_view sensor(sensor_text,
                           static_cast<size_t>(std::to_chars(sensor_text, sensor_text + sizeof sensor_text, sensor_id).ptr -

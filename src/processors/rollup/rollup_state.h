@@ -60,6 +60,7 @@ struct RollupStateOptions {
                                          MakeResolution(86'400'000'000)};
   int64_t lateness_us = 600'000'000;
   int32_t partitions = 1;  // of the raw topic, and of rollups (the same rule places a sensor)
+  log::Partitioner partitioner = log::Partitioner::kMurmur2;  // the raw topic's rule
   // Derive the windows of a resolution from those of a finer one dividing it (see above). false:
   // every resolution updated per reading (tests and benchmarks compare the two).
   bool nest = true;

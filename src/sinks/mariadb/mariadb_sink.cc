@@ -164,15 +164,10 @@ class Follower {
 
   void UpdateLag() {
     // The consumer's own idea of the end: asking the log could wait on a broker that is away.
-    int64_t behind = 0;
-    bool known = false;
-    for (const auto& [p, next] : committed) {
-      int64_t end = consumer->EndOffset(p);
-      if (end < 0) continue;
-      known = true;
-      behind += std::max<int64_t>(0, end - std::max<int64_t>(next, 0));
-    }
-    if (known) lag.Set(static_cast<double>(behind));
+    // committed holds partitions 0..n-1 once the positions are loaded, none before.
+    int64_t behind = consumer->Lag(static_cast<int32_t>(committed.size()),
+                                   [&](int32_t p) { return std::max<int64_t>(committed.at(p), 0); });
+    if (behind >= 0) lag.Set(static_cast<double>(behind));
   }
 
   void Run() {
