@@ -145,6 +145,10 @@ struct ReadingParser::Impl {
     return Fail(RejectReason::kNotJson, fmt::format("not JSON{}: {}", where, simdjson::error_message(e)));
   }
 
+  // Only nulls and booleans need it: the test at the call keeps it off the hot path.
+  bool LiteralOk(od::value& v, od::json_type type, std::string_view name) {
+    return (type != od::json_type::null && type != od::json_type::boolean) || CheckLiteral(v, type, name);
+  }
   bool CheckLiteral(od::value& v, od::json_type type, std::string_view name);
   bool ParseTimestamp(od::value& v);
   bool ParseSensorId(od::value& v);
@@ -157,7 +161,7 @@ struct ReadingParser::Impl {
 // nothing checks the rest until it is read: `nonsense` would pass for null, `trueish` for true.
 // So a null or boolean is read here before it is believed. Numbers, strings, objects and arrays
 // are checked when they are read.
-bool ReadingParser::Impl::CheckLiteral(od::value& v, od::json_type type, std::string_view name) {
+[[gnu::noinline]] bool ReadingParser::Impl::CheckLiteral(od::value& v, od::json_type type, std::string_view name) {
   if (type == od::json_type::null) {
     bool is_null = false;
     if (!v.is_null().get(is_null) && is_null) return true;
@@ -174,7 +178,7 @@ bool ReadingParser::Impl::CheckLiteral(od::value& v, od::json_type type, std::st
 bool ReadingParser::Impl::ParseTimestamp(od::value& v) {
   od::json_type type;
   if (auto e = v.type().get(type)) return FailJson(e, " in timestamp");
-  if (!CheckLiteral(v, type, "timestamp")) return false;
+  if (!LiteralOk(v, type, "timestamp")) return false;
   std::string detail;
   if (type == od::json_type::string) {
     std::string_view text;
@@ -206,7 +210,7 @@ bool ReadingParser::Impl::ParseTimestamp(od::value& v) {
 bool ReadingParser::Impl::ParseSensorId(od::value& v) {
   od::json_type type;
   if (auto e = v.type().get(type)) return FailJson(e, " in sensor_id");
-  if (!CheckLiteral(v, type, "sensor_id")) return false;
+  if (!LiteralOk(v, type, "sensor_id")) return false;
   uint64_t id = 0;
   if (type != od::json_type::number || v.get_uint64().get(id) || id > UINT32_MAX) {
     std::string_view token = type == od::json_type::string ? "a string" : TrimToken(v.raw_json_token());
@@ -220,7 +224,7 @@ bool ReadingParser::Impl::ParseSensorId(od::value& v) {
 bool ReadingParser::Impl::ParseLocation(od::value& v) {
   od::json_type type;
   if (auto e = v.type().get(type)) return FailJson(e, " in location");
-  if (!CheckLiteral(v, type, "location")) return false;
+  if (!LiteralOk(v, type, "location")) return false;
   if (type == od::json_type::null) return true;  // no position
   od::object obj;
   if (type != od::json_type::object || v.get_object().get(obj)) {
