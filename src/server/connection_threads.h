@@ -1,8 +1,8 @@
 // ConnectionThreads: cpp-httplib's task queue for mare's HTTP server, one thread per
 // connection, up to a limit. A connection holds its thread from accept to close, so a slow
 // client costs one mostly-sleeping thread and never delays the others (cpp-httplib's own
-// ThreadPool queues connections behind a fixed number of threads: four slow clients stopped
-// every request). Idle threads beyond `keep_idle` end after a while.
+// ThreadPool queues connections behind a fixed number of threads, 20 in `mare run`: twenty
+// slow clients stopped every request). Idle threads beyond `keep_idle` end after a while.
 //
 // Past `max_connections`, enqueue runs the task at once on the accepting thread with
 // Refusing() true: the server answers 503 and closes without reading the request.
