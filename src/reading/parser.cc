@@ -145,6 +145,11 @@ struct ReadingParser::Impl {
     return Fail(RejectReason::kNotJson, fmt::format("not JSON{}: {}", where, simdjson::error_message(e)));
   }
 
+  // Only nulls and booleans need it: the test at the call keeps it off the hot path.
+  bool LiteralOk(od::value& v, od::json_type type, std::string_view name) {
+    return (type != od::json_type::null && type != od::json_type::boolean) || CheckLiteral(v, type, name);
+  }
+  bool CheckLiteral(od::value& v, od::json_type type, std::string_view name);
   bool ParseTimestamp(od::value& v);
   bool ParseSensorId(od::value& v);
   bool ParseLocation(od::value& v);
@@ -152,9 +157,28 @@ struct ReadingParser::Impl {
   bool ParseObject(od::object& obj, const ParserOptions& options, int64_t now_us);
 };
 
+// simdjson's type() judges a value by its first byte ('n' is null, 't' and 'f' a boolean) and
+// nothing checks the rest until it is read: `nonsense` would pass for null, `trueish` for true.
+// So a null or boolean is read here before it is believed. Numbers, strings, objects and arrays
+// are checked when they are read.
+[[gnu::noinline]] bool ReadingParser::Impl::CheckLiteral(od::value& v, od::json_type type, std::string_view name) {
+  if (type == od::json_type::null) {
+    bool is_null = false;
+    if (!v.is_null().get(is_null) && is_null) return true;
+  } else if (type == od::json_type::boolean) {
+    bool b;
+    if (!v.get_bool().get(b)) return true;
+  } else {
+    return true;
+  }
+  std::string_view token = TrimToken(v.raw_json_token());
+  return Fail(RejectReason::kNotJson, fmt::format("not JSON in field '{}': {} is not a JSON value (null, true, false, a number, a string, an object or an array)", name, token));
+}
+
 bool ReadingParser::Impl::ParseTimestamp(od::value& v) {
   od::json_type type;
   if (auto e = v.type().get(type)) return FailJson(e, " in timestamp");
+  if (!LiteralOk(v, type, "timestamp")) return false;
   std::string detail;
   if (type == od::json_type::string) {
     std::string_view text;
@@ -186,6 +210,7 @@ bool ReadingParser::Impl::ParseTimestamp(od::value& v) {
 bool ReadingParser::Impl::ParseSensorId(od::value& v) {
   od::json_type type;
   if (auto e = v.type().get(type)) return FailJson(e, " in sensor_id");
+  if (!LiteralOk(v, type, "sensor_id")) return false;
   uint64_t id = 0;
   if (type != od::json_type::number || v.get_uint64().get(id) || id > UINT32_MAX) {
     std::string_view token = type == od::json_type::string ? "a string" : TrimToken(v.raw_json_token());
@@ -199,6 +224,7 @@ bool ReadingParser::Impl::ParseSensorId(od::value& v) {
 bool ReadingParser::Impl::ParseLocation(od::value& v) {
   od::json_type type;
   if (auto e = v.type().get(type)) return FailJson(e, " in location");
+  if (!LiteralOk(v, type, "location")) return false;
   if (type == od::json_type::null) return true;  // no position
   od::object obj;
   if (type != od::json_type::object || v.get_object().get(obj)) {
@@ -263,12 +289,19 @@ bool ReadingParser::Impl::ParseField(std::string_view name, od::value& v, const 
       reading.texts.push_back({name, s});
       return true;
     }
-    case od::json_type::null:
-      return true;  // a missing value: the field is absent from this reading
+    case od::json_type::null: {
+      if (CheckLiteral(v, type, name)) return true;  // a missing value: the field is absent from this reading
+      std::string_view token = TrimToken(v.raw_json_token());
+      if (SpellsNonFinite(token)) return Fail(RejectReason::kInvalidNumber, fmt::format("field '{}': {} is not a finite number", name, token));
+      return false;
+    }
+    case od::json_type::boolean:
+      if (!CheckLiteral(v, type, name)) return false;
+      return Fail(RejectReason::kUnsupportedValue, fmt::format("field '{}': only numbers, text and null are accepted, not true/false", name));
     default:
       return Fail(RejectReason::kUnsupportedValue,
                   fmt::format("field '{}': only numbers, text and null are accepted, not {}", name,
-                              type == od::json_type::boolean ? "true/false" : type == od::json_type::object ? "an object" : "an array"));
+                              type == od::json_type::object ? "an object" : "an array"));
   }
 }
 

@@ -11,6 +11,7 @@
 // The buffer must stay readable kParsePadding bytes past its end (see PaddedBuffer).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -61,6 +62,13 @@ class PaddedBuffer {
     std::copy(bytes.begin(), bytes.end(), storage_.begin());
     storage_[bytes.size()] = '\0';
     size_ = bytes.size();
+  }
+  // Adds bytes at the end, growing the storage geometrically, as a body arrives in pieces.
+  void Append(const char* bytes, size_t n) {
+    if (size_ + n > capacity()) Reserve(std::max(size_ + n, 2 * capacity()));
+    std::copy(bytes, bytes + n, storage_.begin() + static_cast<std::ptrdiff_t>(size_));
+    size_ += n;
+    storage_[size_] = '\0';
   }
   char* data() { return storage_.data(); }
   size_t size() const { return size_; }

@@ -153,6 +153,33 @@ const Invalid kInvalid[] = {
     {R"({"timestamp": "2024-01-21 10:00:00", "sensor_id": 1, "extra": [1, 2]})", RejectReason::kUnsupportedValue, "an array"},
     {"{\"timestamp\": \"2024-01-21 10:00:00\", \"sensor_id\": 1, \"status\": \"caf\xc3\x28\"}", RejectReason::kInvalidUtf8, "UTF-8"},
     {"{\"timestamp\": \"2024-01-21 10:00:00\", \"sensor_id\": 1, \"status\": \"\xff\xfe\"}", RejectReason::kInvalidUtf8, "UTF-8"},
+    // simdjson tells a value's type from its first byte ('n' null, 't'/'f' a boolean): a word
+    // that only starts like a literal is not JSON, wherever it stands.
+    {R"({"timestamp": "2024-01-21 10:00:00", "sensor_id": 1, "temperature": nonsense})", RejectReason::kNotJson, "'temperature': nonsense is not a JSON value"},
+    {R"({"timestamp": "2024-01-21 10:00:00", "sensor_id": 1, "status": nope})", RejectReason::kNotJson, "'status': nope is not a JSON value"},
+    {R"({"timestamp": "2024-01-21 10:00:00", "sensor_id": 1, "temperature": nan5})", RejectReason::kNotJson, "nan5 is not a JSON value"},
+    {R"({"timestamp": "2024-01-21 10:00:00", "sensor_id": 1, "temperature": nul})", RejectReason::kNotJson, "nul is not a JSON value"},
+    {R"({"timestamp": "2024-01-21 10:00:00", "sensor_id": 1, "temperature": nullx})", RejectReason::kNotJson, "nullx is not a JSON value"},
+    {R"({"timestamp": "2024-01-21 10:00:00", "sensor_id": 1, "temperature": nan})", RejectReason::kInvalidNumber, "'temperature': nan is not a finite number"},
+    {R"({"timestamp": "2024-01-21 10:00:00", "sensor_id": 1, "temperature": null, "humidity": nope})", RejectReason::kNotJson, "'humidity': nope"},
+    {R"({"timestamp": "2024-01-21 10:00:00", "sensor_id": 1, "ok": trueish})", RejectReason::kNotJson, "'ok': trueish is not a JSON value"},
+    {R"({"timestamp": "2024-01-21 10:00:00", "sensor_id": 1, "ok": fals})", RejectReason::kNotJson, "'ok': fals is not a JSON value"},
+    {R"({"timestamp": "2024-01-21 10:00:00", "sensor_id": 1, "ok": falsey})", RejectReason::kNotJson, "falsey is not a JSON value"},
+    {R"({"timestamp": "2024-01-21 10:00:00", "sensor_id": 1, "ok": tru})", RejectReason::kNotJson, "tru is not a JSON value"},
+    {R"({"timestamp": "2024-01-21 10:00:00", "sensor_id": 1, "ok": True})", RejectReason::kNotJson, "not JSON"},
+    {R"({"timestamp": "2024-01-21 10:00:00", "sensor_id": 1, "ok": undefined})", RejectReason::kNotJson, "not JSON"},
+    {R"({"timestamp": "2024-01-21 10:00:00", "sensor_id": 1, "ok": false})", RejectReason::kUnsupportedValue, "true/false"},
+    {R"({"timestamp": "2024-01-21 10:00:00", "sensor_id": 1, "location": nope})", RejectReason::kNotJson, "'location': nope is not a JSON value"},
+    {R"({"timestamp": "2024-01-21 10:00:00", "sensor_id": 1, "location": nan})", RejectReason::kNotJson, "'location': nan is not a JSON value"},
+    {R"({"timestamp": "2024-01-21 10:00:00", "sensor_id": 1, "location": {"lat": nope, "lon": 3}})", RejectReason::kInvalidLocation, "got nope"},
+    {R"({"timestamp": "2024-01-21 10:00:00", "sensor_id": nope})", RejectReason::kNotJson, "'sensor_id': nope is not a JSON value"},
+    {R"({"timestamp": "2024-01-21 10:00:00", "sensor_id": truely})", RejectReason::kNotJson, "'sensor_id': truely is not a JSON value"},
+    {R"({"timestamp": "2024-01-21 10:00:00", "sensor_id": null})", RejectReason::kInvalidSensorId, "integer"},
+    {R"({"timestamp": nonsense, "sensor_id": 1})", RejectReason::kNotJson, "'timestamp': nonsense is not a JSON value"},
+    {R"({"timestamp": falsehood, "sensor_id": 1})", RejectReason::kNotJson, "'timestamp': falsehood is not a JSON value"},
+    {R"({"timestamp": null, "sensor_id": 1})", RejectReason::kInvalidTimestamp, "date-time string or epoch"},
+    {R"(nope)", RejectReason::kNotJson, "not JSON"},
+    {R"(nullnull)", RejectReason::kNotJson, "not JSON"},
 };
 
 TEST(Parser, RejectsEachInvalidReadingWithItsReason) {
@@ -213,6 +240,21 @@ TEST(Parser, BadReadingsNeverHarmTheirNeighbours) {
   EXPECT_EQ(c.readings[1].raw, R"({"timestamp":1705831562,"sensor_id":4,"temperature":20.4})");
   EXPECT_EQ(c.readings[2].raw, R"({"timestamp":1705831563,"sensor_id":5})");
   EXPECT_EQ(c.reject_raw[3], R"({"sensor_id":6})");
+}
+
+// The defect reported in issue 13: a bare word in place of a value was taken for null and the
+// reading, its invalid text included, went into the log. In an array line each element is
+// still judged on its own.
+TEST(Parser, BareWordsAreNotValuesInArraysEither) {
+  Collected c = ParseAll(R"([{"timestamp":1705831563,"sensor_id":5,"temperature":nonsense},{"timestamp":1705831563,"sensor_id":6,"temperature":null},nope])");
+  ASSERT_EQ(c.readings.size(), 1u);
+  EXPECT_EQ(c.readings[0].sensor, 6u);
+  EXPECT_EQ(c.readings[0].numbers.count("temperature"), 0u);
+  ASSERT_EQ(c.rejects.size(), 2u);
+  EXPECT_EQ(c.rejects[0].first, RejectReason::kNotJson);
+  EXPECT_EQ(c.reject_raw[0], R"({"timestamp":1705831563,"sensor_id":5,"temperature":nonsense})");
+  EXPECT_EQ(c.rejects[1].first, RejectReason::kNotJson);
+  EXPECT_EQ(c.reject_raw[1], "nope");
 }
 
 TEST(Parser, ReusedAcrossManyBuffers) {

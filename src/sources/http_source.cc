@@ -11,23 +11,41 @@ namespace mare {
 
 struct HttpSource::Slot {
   std::unique_ptr<Ingest::Worker> worker;
-  PaddedBuffer body;
 };
 
-HttpSource::HttpSource(Ingest* ingest, HttpServer* server, int workers) : ingest_(ingest) {
-  for (int i = 0; i < workers; ++i) {
+HttpSource::HttpSource(Ingest* ingest, HttpServer* server, int workers) {
+  for (int i = 0; i < std::max(1, workers); ++i) {
     auto slot = std::make_unique<Slot>();
     slot->worker = ingest->NewWorker("http");
     free_.push_back(slot.get());
     slots_.push_back(std::move(slot));
   }
-  server->routes().Post("/api/v1/ingest", [this](const httplib::Request& req, httplib::Response& res) {
-    Slot* slot = Take();
-    slot->body.Assign(req.body);
+  const size_t max_body = server->options().max_body_bytes;
+  server->routes().Post("/api/v1/ingest", [this, max_body](const httplib::Request& req, httplib::Response& res,
+                                                             const httplib::ContentReader& content_reader) {
+    if (req.is_multipart_form_data()) {
+      res.status = 415;
+      res.set_content("{\"error\":\"multipart/form-data is not accepted: send the NDJSON readings as the body itself "
+                      "(curl --data-binary @readings.ndjson)\"}\n",
+                      "application/json");
+      return;
+    }
+    // The body's own buffer, freed with the request: the server counts its bytes in flight.
+    PaddedBuffer body(std::min<size_t>(max_body, req.get_header_value<uint64_t>("Content-Length")));
+    bool received = content_reader([&body, max_body](const char* data, size_t n) {
+      if (body.size() + n > max_body) return false;
+      body.Append(data, n);
+      return true;
+    });
+    if (!received) {
+      if (res.status < 400) res.status = 400;  // the server's error hook says why (too large, too slow, ...)
+      return;
+    }
     IngestReport report;
-    slot->worker->Add(slot->body.view(), &report);
+    Slot* slot = Take();
+    slot->worker->Add(body.view(), &report);
     Status s = slot->worker->Flush();
-    std::string_view body = slot->body.view();  // valid until Give(slot), below
+    Give(slot);
 
     std::string out;
     if (!s.ok()) {
@@ -36,7 +54,6 @@ HttpSource::HttpSource(Ingest* ingest, HttpServer* server, int workers) : ingest
       AppendJsonString(&out, "log append failed, nothing from this request is acknowledged: " + s.ToString());
       out += "}\n";
       res.set_content(out, "application/json");
-      Give(slot);
       return;
     }
     fmt::format_to(std::back_inserter(out), "{{\"accepted\":{},\"rejected\":{},\"reasons\":{{", report.accepted, report.rejected);
@@ -51,7 +68,8 @@ HttpSource::HttpSource(Ingest* ingest, HttpServer* server, int workers) : ingest
     out += "},\"errors\":[";
     for (size_t i = 0; i < report.errors.size(); ++i) {
       const auto& e = report.errors[i];
-      size_t line = 1 + static_cast<size_t>(std::count(body.begin(), body.begin() + static_cast<long>(std::min(e.offset, body.size())), '\n'));
+      std::string_view text = body.view();
+      size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + static_cast<long>(std::min(e.offset, text.size())), '\n'));
       if (i) out += ',';
       fmt::format_to(std::back_inserter(out), "{{\"line\":{},\"reason\":", line);
       AppendJsonString(&out, e.reason);
@@ -59,8 +77,13 @@ HttpSource::HttpSource(Ingest* ingest, HttpServer* server, int workers) : ingest
       AppendJsonString(&out, e.detail);
       out += '}';
     }
-    out += "]}\n";
-    Give(slot);
+    out += ']';
+    // curl --data (the form type) strips the newlines of a file: its readings run into one line.
+    if (report.rejected > 0 && req.get_header_value("Content-Type").starts_with("application/x-www-form-urlencoded") &&
+        body.view().find('\n') == std::string_view::npos) {
+      out += ",\"hint\":\"sent as a form (curl --data), whose files lose their newlines: send NDJSON with --data-binary\"";
+    }
+    out += "}\n";
     res.set_content(out, "application/json");
   });
 }
@@ -68,22 +91,19 @@ HttpSource::HttpSource(Ingest* ingest, HttpServer* server, int workers) : ingest
 HttpSource::~HttpSource() = default;
 
 HttpSource::Slot* HttpSource::Take() {
-  std::lock_guard lock(mu_);
-  if (free_.empty()) {
-    // More concurrent requests than slots (the server pool grew): make another.
-    auto slot = std::make_unique<Slot>();
-    slot->worker = ingest_->NewWorker("http");
-    slots_.push_back(std::move(slot));
-    return slots_.back().get();
-  }
+  std::unique_lock lock(mu_);
+  slot_free_.wait(lock, [this] { return !free_.empty(); });
   Slot* s = free_.back();
   free_.pop_back();
   return s;
 }
 
 void HttpSource::Give(Slot* slot) {
-  std::lock_guard lock(mu_);
-  free_.push_back(slot);
+  {
+    std::lock_guard lock(mu_);
+    free_.push_back(slot);
+  }
+  slot_free_.notify_one();
 }
 
 }  // namespace mare
