@@ -157,12 +157,12 @@ int Run(const RunFlags& flags, const Roles& roles) {
   std::unique_ptr<HttpServer> http;
   std::unique_ptr<HttpSource> http_source;
   if (c.http.enabled) {
-    http = std::make_unique<HttpServer>(static_cast<int>(c.http.threads), static_cast<size_t>(c.http.max_body_bytes));
+    http = std::make_unique<HttpServer>(c.http.server, &registry);
     ServeMetrics(*http, registry);
     http->routes().Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
     std::string routes;
     if (roles.sources) {
-      http_source = std::make_unique<HttpSource>(&ingest, http.get(), static_cast<int>(c.http.threads));
+      http_source = std::make_unique<HttpSource>(&ingest, http.get(), c.http.server.threads);
       routes += "POST /api/v1/ingest, ";
     }
     if (store) {
@@ -171,7 +171,6 @@ int Run(const RunFlags& flags, const Roles& roles) {
     }
     if (roles.store) {
       dashboard::DashboardOptions options;
-      options.http_threads = static_cast<int>(c.http.threads);
       options.dead_letter_path = c.dead_letter.path;
       options.pipeline = {.log_fsync = log::FsyncPolicyName(c.log.embedded.fsync),
                           .log_retention_us = c.log.retention_us,

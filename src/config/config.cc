@@ -250,6 +250,7 @@ std::vector<Key> Keys(Config& c) {
   auto& k = c.log.kafka;
   auto& p = c.ingest.parser;
   auto& m = c.sink_mariadb;
+  auto& h = c.http.server;
   return {
       String("data_dir", &c.data_dir),
 
@@ -293,8 +294,16 @@ std::vector<Key> Keys(Config& c) {
 
       Bool("http.enabled", &c.http.enabled),
       String("http.listen", &c.http.listen),
-      Int("http.threads", &c.http.threads, 1, 256),
-      Size("http.max_body_bytes", &c.http.max_body_bytes),
+      Int("http.threads", &h.threads, 1, 256),
+      Int("http.max_connections", &h.max_connections, 1, 1'000'000),
+      Duration("http.header_timeout", &h.header_timeout_us, 1'000),
+      Duration("http.body_timeout", &h.body_timeout_us, 1'000),
+      Duration("http.idle_timeout", &h.idle_timeout_us, 1'000),
+      Duration("http.write_timeout", &h.write_timeout_us, 1'000),
+      Int("http.keep_alive_max_requests", &h.keep_alive_max_requests, 1, INT32_MAX),
+      Size("http.max_body_bytes", &h.max_body_bytes, 1),
+      Size("http.max_in_flight_body_bytes", &h.max_in_flight_body_bytes, 1),
+      Int("http.listen_backlog", &h.listen_backlog, 1, 65535),
 
       Bool("rollup.enabled", &c.rollup.enabled),
       Resolutions("rollup.resolutions", &c.rollup.resolutions),

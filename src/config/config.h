@@ -23,6 +23,7 @@
 #include "sources/ingest.h"
 #include "sources/stream_source.h"
 #include "sources/udp_source.h"
+#include "server/http_server_options.h"
 #include "store/store.h"
 
 namespace mare {
@@ -50,8 +51,7 @@ struct Config {
   struct Http {
     bool enabled = true;
     std::string listen = "127.0.0.1:8080";
-    int64_t threads = 4;
-    int64_t max_body_bytes = 64LL << 20;
+    HttpServerOptions server;  // its limits: connections, deadlines, body sizes
   } http;
 
   rollup::RollupOptions rollup;           // [rollup]

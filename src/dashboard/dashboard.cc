@@ -195,10 +195,6 @@ std::unique_ptr<Dashboard> Dashboard::Start(HttpServer* server, store::Store* st
   auto state = std::make_shared<State>(store, registry, options);
   httplib::Server& routes = server->routes();
 
-  // Room for the live streams beside the threads http.threads gives ingest and queries.
-  size_t threads = static_cast<size_t>(std::max(1, options.http_threads) + options.max_live_streams);
-  routes.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-
   AddStaticRoutes(server, Assets());
 
   routes.Get("/api/v1/live", [state](const httplib::Request& req, httplib::Response& res) {

@@ -8,10 +8,10 @@
 // The charts, stats and SQL console query the store through /api/v1/query.
 //
 // One thread samples the metrics every second and, while someone watches, builds the snapshot
-// once for every open page. Each live stream holds an HTTP connection while its page is open,
-// so the server's pool gets `max_live_streams` threads more than http.threads: open dashboards
-// never take the threads that ingest and queries need. Streams past that are refused (503) and
-// the page retries.
+// once for every open page. Each live stream holds an HTTP connection (and its thread) while
+// its page is open; the server gives every connection its own thread, so open dashboards never
+// take threads that ingest and queries need. Streams past max_live_streams are refused (503)
+// and the page retries.
 //
 //   auto dashboard = dashboard::Dashboard::Start(http.get(), store.get(), &registry, options);
 #pragma once
@@ -28,7 +28,6 @@ namespace mare::dashboard {
 struct DashboardOptions {
   int max_live_streams = 16;
   int64_t tick_us = 1'000'000;  // how often snapshots are pushed
-  int http_threads = 8;         // the server's threads for ingest and queries (the pool grows by max_live_streams)
   std::string dead_letter_path;  // rejects the sensors view attributes to sensors ("": none)
   PipelineSettings pipeline;
 };

@@ -183,7 +183,7 @@ TEST_F(DashboardStoreTest, ServesThePageASnapshotAndTheLiveStream) {
   Fill(now);
   HttpServer server(2);
   auto dashboard = Dashboard::Start(&server, store_.get(), &registry_,
-                                    {.max_live_streams = 2, .tick_us = 200'000, .http_threads = 2, .dead_letter_path = dir_.path() + "/dead-letter.log"});
+                                    {.max_live_streams = 2, .tick_us = 200'000, .dead_letter_path = dir_.path() + "/dead-letter.log"});
   ASSERT_TRUE(server.Start("127.0.0.1:0").ok());
   httplib::Client client("127.0.0.1", server.port());
   client.set_decompress(false);
