@@ -12,10 +12,6 @@ namespace {
 
 using ExprPtr = std::unique_ptr<Expr>;
 
-// Deeper nesting of parentheses, NOTs or minus signs is refused rather than risking the stack
-// of a server thread.
-constexpr int kMaxDepth = 200;
-
 constexpr std::string_view kClauseOrder =
     "clauses go in the order SELECT, FROM, WHERE, LATEST ON, GROUP BY, HAVING, ORDER BY, LIMIT, OFFSET";
 
@@ -41,8 +37,8 @@ std::string LowerAscii(std::string_view s) {
 // return false or nullptr after recording it.
 class Parser {
  public:
-  Parser(std::string_view sql, const std::vector<Token>& tokens, SqlError* error)
-      : sql_(sql), tokens_(tokens), error_(error) {}
+  Parser(std::string_view sql, const std::vector<Token>& tokens, const QueryLimits& limits, SqlError* error)
+      : sql_(sql), tokens_(tokens), limits_(limits), error_(error) {}
 
   bool Statement(SelectStatement* out) {
     if (!ExpectKeyword("SELECT") || !SelectList(&out->items) || !ExpectKeyword("FROM")) return false;
@@ -112,18 +108,19 @@ class Parser {
   }
 
   // The statement text from token `first` through the last token consumed.
-  std::string SourceFrom(size_t first) const {
+  std::string_view SourceFrom(size_t first) const {
     size_t begin = tokens_[first].begin;
-    return std::string(sql_.substr(begin, tokens_[i_ - 1].end - begin));
+    return sql_.substr(begin, tokens_[i_ - 1].end - begin);
   }
 
   // --- Errors -------------------------------------------------------------------------------
 
-  bool Fail(Position pos, std::string message) {
+  bool Fail(Position pos, std::string message, SqlError::Kind kind = SqlError::Kind::kStatement) {
     if (!failed_) {
       failed_ = true;
       error_->pos = pos;
       error_->message = std::move(message);
+      error_->kind = kind;
     }
     return false;
   }
@@ -226,19 +223,41 @@ class Parser {
 
   // --- Expressions, loosest binding first ---------------------------------------------------
 
+  // Every node is counted against max_expression_nodes as it is made.
   ExprPtr NewExpr(ExprKind kind, Position pos) {
+    if (++nodes_ > limits_.max_expression_nodes) {
+      Fail(pos, fmt::format("statement too large: more than {} expression nodes (query.max_expression_nodes)",
+                            limits_.max_expression_nodes),
+           SqlError::Kind::kLimit);
+      return nullptr;
+    }
     auto e = std::make_unique<Expr>();
     e->kind = kind;
     e->pos = pos;
     return e;
   }
 
+  // Called once a node has its arguments: its tree's height, refused past max_expression_depth.
+  // Chains (a+b+c..., a AND b AND ...) are built by loops, not recursion, so this is what keeps
+  // a long chain from overflowing the stack of whatever recurses over the tree later.
+  bool Grown(Expr* e) {
+    int depth = 0;
+    for (const auto& a : e->args) depth = std::max(depth, a->depth);
+    e->depth = depth + 1;
+    if (e->depth <= limits_.max_expression_depth) return true;
+    return Fail(e->pos, fmt::format("expression nested too deeply (more than {} levels; query.max_expression_depth)",
+                                    limits_.max_expression_depth),
+                SqlError::Kind::kLimit);
+  }
+
   ExprPtr Binary(size_t first, const Token& op, ExprPtr left, ExprPtr right) {
     ExprPtr e = NewExpr(ExprKind::kBinary, op.pos);
+    if (!e) return nullptr;
     e->op = op.text == "!=" ? "<>" : op.text;
     e->args.push_back(std::move(left));
     e->args.push_back(std::move(right));
     e->source = SourceFrom(first);
+    if (!Grown(e.get())) return nullptr;
     return e;
   }
 
@@ -254,9 +273,13 @@ class Parser {
     int* depth_;
   };
 
+  // The parser's own recursion (parentheses, NOT, minus signs, function arguments, IN lists)
+  // is bounded by the same setting as the trees it builds.
   bool TooDeep() {
-    if (depth_ <= kMaxDepth) return false;
-    return !Fail(Peek().pos, fmt::format("expression nested too deeply (more than {} levels)", kMaxDepth));
+    if (depth_ <= limits_.max_expression_depth) return false;
+    return !Fail(Peek().pos, fmt::format("expression nested too deeply (more than {} levels; query.max_expression_depth)",
+                                         limits_.max_expression_depth),
+                 SqlError::Kind::kLimit);
   }
 
   ExprPtr Or() {
@@ -294,9 +317,11 @@ class Parser {
     ExprPtr operand = Not();
     if (!operand) return nullptr;
     ExprPtr e = NewExpr(ExprKind::kUnary, op.pos);
+    if (!e) return nullptr;
     e->op = "NOT";
     e->args.push_back(std::move(operand));
     e->source = SourceFrom(first);
+    if (!Grown(e.get())) return nullptr;
     return e;
   }
 
@@ -320,6 +345,7 @@ class Parser {
     } else if (IsKeyword(t, "IS")) {
       Next();
       result = NewExpr(ExprKind::kIsNull, left->pos);
+      if (!result) return nullptr;
       result->negated = AcceptKeyword("NOT");
       if (!ExpectKeyword("NULL")) return nullptr;
       result->args.push_back(std::move(left));
@@ -327,6 +353,7 @@ class Parser {
       bool negated = AcceptKeyword("NOT");
       if (AcceptKeyword("BETWEEN")) {
         result = NewExpr(ExprKind::kBetween, left->pos);
+        if (!result) return nullptr;
         result->args.push_back(std::move(left));
         ExprPtr low = Additive();
         if (!low || !ExpectKeyword("AND")) return nullptr;
@@ -336,6 +363,7 @@ class Parser {
         result->args.push_back(std::move(high));
       } else if (AcceptKeyword("IN")) {
         result = NewExpr(ExprKind::kIn, left->pos);
+        if (!result) return nullptr;
         result->args.push_back(std::move(left));
         if (!ExpectSymbol("(")) return nullptr;
         do {
@@ -353,6 +381,7 @@ class Parser {
       return left;
     }
     result->source = SourceFrom(first);
+    if (!Grown(result.get())) return nullptr;
     const Token& after = Peek();
     if (IsComparison(after) || IsKeyword(after, "IS") || IsKeyword(after, "BETWEEN") || IsKeyword(after, "IN")) {
       Fail(after.pos, fmt::format("{} cannot follow a comparison; combine comparisons with AND, or use parentheses",
@@ -411,15 +440,17 @@ class Parser {
       }
     }
     ExprPtr e = NewExpr(ExprKind::kUnary, op.pos);
+    if (!e) return nullptr;
     e->op = "-";
     e->args.push_back(std::move(operand));
     e->source = SourceFrom(first);
+    if (!Grown(e.get())) return nullptr;
     return e;
   }
 
   ExprPtr Literal(LiteralType type, const Token& t) {
     ExprPtr e = NewExpr(ExprKind::kLiteral, t.pos);
-    e->literal_type = type;
+    if (e) e->literal_type = type;
     return e;
   }
 
@@ -429,15 +460,15 @@ class Parser {
     ExprPtr e;
     switch (t.kind) {
       case TokenKind::kInteger:
-        e = Literal(LiteralType::kInteger, Next());
+        if (!(e = Literal(LiteralType::kInteger, Next()))) return nullptr;
         e->integer = t.integer;
         break;
       case TokenKind::kReal:
-        e = Literal(LiteralType::kDouble, Next());
+        if (!(e = Literal(LiteralType::kDouble, Next()))) return nullptr;
         e->real = t.real;
         break;
       case TokenKind::kString:
-        e = Literal(LiteralType::kString, Next());
+        if (!(e = Literal(LiteralType::kString, Next()))) return nullptr;
         e->text = t.text;
         break;
       case TokenKind::kIdentifier:
@@ -448,7 +479,7 @@ class Parser {
           QualifiedName();
           return nullptr;
         }
-        e = NewExpr(ExprKind::kColumn, t.pos);
+        if (!(e = NewExpr(ExprKind::kColumn, t.pos))) return nullptr;
         e->name = t.text;
         break;
       case TokenKind::kSymbol:
@@ -462,10 +493,10 @@ class Parser {
         return nullptr;
       case TokenKind::kKeyword:
         if (t.text == "TRUE" || t.text == "FALSE") {
-          e = Literal(LiteralType::kBoolean, Next());
+          if (!(e = Literal(LiteralType::kBoolean, Next()))) return nullptr;
           e->integer = t.text == "TRUE" ? 1 : 0;
         } else if (t.text == "NULL") {
-          e = Literal(LiteralType::kNull, Next());
+          if (!(e = Literal(LiteralType::kNull, Next()))) return nullptr;
         } else if (t.text == "INTERVAL") {
           return Interval();
         } else if (t.text == "TIMESTAMP") {
@@ -492,7 +523,7 @@ class Parser {
   ExprPtr Star() {
     const Token& t = Next();
     ExprPtr e = NewExpr(ExprKind::kStar, t.pos);
-    e->source = "*";
+    if (e) e->source = "*";
     return e;
   }
 
@@ -500,6 +531,7 @@ class Parser {
   ExprPtr Call(size_t first) {
     const Token& name = tokens_[first];
     ExprPtr e = NewExpr(ExprKind::kFunction, name.pos);
+    if (!e) return nullptr;
     e->name = name.text;
     Next();  // (
     if (IsKeyword(Peek(), "DISTINCT")) {
@@ -507,7 +539,9 @@ class Parser {
       return nullptr;
     }
     if (IsSymbol(Peek(), "*")) {
-      e->args.push_back(Star());
+      ExprPtr star = Star();
+      if (!star) return nullptr;
+      e->args.push_back(std::move(star));
       if (!ExpectSymbol(")")) return nullptr;
     } else if (!AcceptSymbol(")")) {
       for (;;) {
@@ -522,6 +556,7 @@ class Parser {
       }
     }
     e->source = SourceFrom(first);
+    if (!Grown(e.get())) return nullptr;
     return e;
   }
 
@@ -543,6 +578,7 @@ class Parser {
       error_pos = unit.pos;
     }
     ExprPtr e = Literal(LiteralType::kInterval, keyword);
+    if (!e) return nullptr;
     std::string why;
     if (!ParseIntervalText(value, &e->integer, &why)) {
       Fail(error_pos, std::move(why));
@@ -576,6 +612,7 @@ class Parser {
     }
     const Token& text = Next();
     ExprPtr e = Literal(LiteralType::kTimestamp, keyword);
+    if (!e) return nullptr;
     std::string why;
     if (!ParseTimestampLiteral(text.text, &e->integer, &why)) {
       Fail(text.pos, std::move(why));
@@ -588,19 +625,33 @@ class Parser {
 
   std::string_view sql_;
   const std::vector<Token>& tokens_;
+  const QueryLimits& limits_;
   SqlError* error_;
   size_t i_ = 0;
-  int depth_ = 0;
+  int depth_ = 0;   // of the parser's recursion
+  int nodes_ = 0;   // made so far
   bool failed_ = false;
 };
 
 }  // namespace
 
-bool Parse(std::string_view sql, SelectStatement* out, SqlError* error) {
+bool Parse(std::string_view sql, const QueryLimits& limits, SelectStatement* out, SqlError* error) {
   *out = SelectStatement();
+  // Before the lexer: its tokens take several times the text's size.
+  if (sql.size() > limits.max_statement_bytes) {
+    *error = SqlError{fmt::format("statement too large: {} bytes, more than {} (query.max_statement_bytes)", sql.size(),
+                                  limits.max_statement_bytes),
+                      Position{1, 1}, SqlError::Kind::kLimit};
+    return false;
+  }
+  out->text = std::make_unique<const std::string>(sql);
+  std::string_view text = *out->text;
   std::vector<Token> tokens;
-  if (!Tokenize(sql, &tokens, error)) return false;
-  return Parser(sql, tokens, error).Statement(out);
+  if (!Tokenize(text, &tokens, error)) return false;
+  Parser parser(text, tokens, limits, error);
+  return parser.Statement(out);
 }
+
+bool Parse(std::string_view sql, SelectStatement* out, SqlError* error) { return Parse(sql, QueryLimits(), out, error); }
 
 }  // namespace mare::query

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include "common/time.h"
 #include "query/literal.h"
@@ -525,10 +526,79 @@ TEST(Timestamps, BadTextIsAnErrorAtTheString) {
 TEST(Expressions, NestingIsLimited) {
   EXPECT_EQ(TreeOf(std::string(100, '(') + "1" + std::string(100, ')')), "1");
   EXPECT_EQ(ExprError(std::string(100'000, '(') + "1" + std::string(100'000, ')')),
-            "line 1, column 208: expression nested too deeply (more than 200 levels)");
+            "line 1, column 208: expression nested too deeply (more than 200 levels; query.max_expression_depth)");
   std::string minuses;
   for (int i = 0; i < 100'000; ++i) minuses += "- ";  // spaced: "--" starts a comment
-  EXPECT_EQ(ExprError(minuses + "1"), "line 1, column 406: expression nested too deeply (more than 200 levels)");
+  EXPECT_EQ(ExprError(minuses + "1"),
+            "line 1, column 406: expression nested too deeply (more than 200 levels; query.max_expression_depth)");
+}
+
+// Issue 13: `SELECT lat+lat+...+lat` of 10,000 terms (40 KB) overflowed the evaluator's stack and
+// took `mare run` down; chains are built by a loop, so the tree's height is what is bounded.
+TEST(Limits, LongChainIsRefusedAtTheDepthLimit) {
+  std::string sql = "SELECT lat";
+  for (int i = 1; i < 10'000; ++i) sql += "+lat";
+  sql += " FROM readings";
+  EXPECT_EQ(ErrorOf(sql), "line 1, column 807: expression nested too deeply (more than 200 levels; query.max_expression_depth)");
+  std::string ands = "SELECT * FROM readings WHERE lat > 0";
+  for (int i = 1; i < 10'000; ++i) ands += " AND lat > 0";
+  EXPECT_EQ(ErrorOf(ands).find("expression nested too deeply (more than 200 levels; query.max_expression_depth)") != std::string::npos,
+            true);
+  // At the limit exactly: parsed.
+  std::string at = "SELECT lat";
+  for (int i = 1; i < 200; ++i) at += "+lat";
+  EXPECT_EQ(ErrorOf(at + " FROM readings"), "parsed");
+}
+
+// Wide rather than deep: IN lists, function arguments and select lists count toward the nodes.
+TEST(Limits, ExpressionNodesAreCounted) {
+  std::string in = "SELECT * FROM readings WHERE sensor_id IN (1";
+  for (int i = 2; i <= 20'000; ++i) in += fmt::format(",{}", i);
+  in += ")";
+  EXPECT_EQ(ErrorOf(in), "line 1, column 48922: statement too large: more than 10000 expression nodes (query.max_expression_nodes)");
+  std::string items = "SELECT lat";
+  for (int i = 1; i < 20'000; ++i) items += ",lat";
+  EXPECT_EQ(ErrorOf(items + " FROM readings").find("more than 10000 expression nodes (query.max_expression_nodes)") != std::string::npos,
+            true);
+  QueryLimits small;
+  small.max_expression_nodes = 3;
+  SelectStatement stmt;
+  SqlError error;
+  EXPECT_TRUE(Parse("SELECT a + b FROM readings", small, &stmt, &error)) << error.ToString();
+  EXPECT_FALSE(Parse("SELECT a + b + c FROM readings", small, &stmt, &error));
+  EXPECT_EQ(error.ToString(), "line 1, column 16: statement too large: more than 3 expression nodes (query.max_expression_nodes)");
+  EXPECT_EQ(error.kind, SqlError::Kind::kLimit);
+}
+
+long PeakRssKb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
+
+// Issue 13: a 1.2 MB chain grew the server to 23 GB (each node copied its source text: n^2).
+// Now a statement over 1 MiB is refused before the lexer, and one just under it parses in
+// memory linear in its size.
+TEST(Limits, MegabyteStatementIsRefusedInBoundedMemory) {
+  long before = PeakRssKb();
+  std::string sql = "SELECT lat";
+  while (sql.size() < (1 << 20) + 100) sql += "+lat";
+  sql += " FROM readings";
+  EXPECT_EQ(ErrorOf(sql), fmt::format("line 1, column 1: statement too large: {} bytes, more than 1048576 (query.max_statement_bytes)",
+                                      sql.size()));
+  // Just under the limit: the lexer's tokens, then the depth limit.
+  std::string under = "SELECT lat";
+  while (under.size() < (1 << 20) - 100) under += "+lat";
+  under += " FROM readings";
+  EXPECT_NE(ErrorOf(under).find("levels; query.max_expression_depth)"), std::string::npos) << ErrorOf(under).substr(0, 200);
+  // Within the node limit but as wide as possible (9,999 one-node select items, ~1 MB of
+  // source text each view of which used to be a copy): parsed, memory linear.
+  std::string wide = "SELECT ";
+  for (int i = 0; i < 9'999; ++i) wide += fmt::format("{}{}", i ? "," : "", std::string(90, 'x'));
+  wide += " FROM readings";
+  EXPECT_EQ(ErrorOf(wide), "parsed");
+  long grown_mb = (PeakRssKb() - before) / 1024;
+  EXPECT_LT(grown_mb, 200) << "parsing grew the process by " << grown_mb << " MB";
 }
 
 // --- Source text and positions ----------------------------------------------------------------

@@ -548,7 +548,7 @@ void ExtractBounds(const BoundExpr& e, Plan* plan) {
 std::string OutputName(const SelectItem& item) {
   if (!item.alias.empty()) return item.alias;
   if (item.expr->kind == ExprKind::kColumn) return item.expr->name;
-  return item.expr->source;
+  return std::string(item.expr->source);
 }
 
 void BuildPlanOrThrow(const SelectStatement& st, const std::vector<Field>& fields, int64_t now_us, Plan* plan) {
@@ -628,7 +628,7 @@ void BuildPlanOrThrow(const SelectStatement& st, const std::vector<Field>& field
     if (target == nullptr) Fail(g->pos, "GROUP BY needs a column or expression");
     if (ContainsAggregate(*target)) Fail(g->pos, "GROUP BY cannot contain an aggregate");
     plan->keys.push_back(binder.BindInput(*target));
-    key_texts.push_back(target->source);
+    key_texts.emplace_back(target->source);
   }
 
   for (const auto& item : items) {
