@@ -21,9 +21,9 @@
 #include <vector>
 
 #include "common/status.h"
-#include "feeds/reading_json.h"
+#include "archive/reading.h"
 
-namespace mare::feeds {
+namespace mare::archive {
 
 class ArchiveReader {
  public:
@@ -78,4 +78,4 @@ class LineReader {
 // A whole token as a finite double ("+1.5" too); false for anything else.
 bool ParseNumber(std::string_view token, double* value);
 
-}  // namespace mare::feeds
+}  // namespace mare::archive

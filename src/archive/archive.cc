@@ -1,15 +1,16 @@
-#include "feeds/archive.h"
+#include "archive/archive.h"
 
+#include <fast_float/fast_float.h>
 #include <fmt/format.h>
 
 #include <cerrno>
 #include <charconv>
 #include <cmath>
 
-#include "feeds/csv.h"
-#include "feeds/ndbc.h"
+#include "archive/csv.h"
+#include "archive/ndbc.h"
 
-namespace mare::feeds {
+namespace mare::archive {
 
 Status LineReader::Open(const std::string& path) {
   path_ = path;
@@ -31,7 +32,8 @@ bool LineReader::Next(std::string* line) {
 bool ParseNumber(std::string_view token, double* value) {
   if (!token.empty() && token.front() == '+') token.remove_prefix(1);
   if (token.empty()) return false;
-  auto [ptr, ec] = std::from_chars(token.data(), token.data() + token.size(), *value);
+  // fast_float: correctly rounded, as std::from_chars, and faster (mare import parses every cell).
+  auto [ptr, ec] = fast_float::from_chars(token.data(), token.data() + token.size(), *value);
   return ec == std::errc() && ptr == token.data() + token.size() && std::isfinite(*value);
 }
 
@@ -85,4 +87,4 @@ Result<std::unique_ptr<ArchiveReader>> OpenArchive(const std::string& path, cons
   return Status::InvalidArgument(fmt::format("unknown archive format '{}': use ndbc or csv", format));
 }
 
-}  // namespace mare::feeds
+}  // namespace mare::archive
