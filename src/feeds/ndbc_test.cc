@@ -1,17 +1,24 @@
 // Replaying NDBC archives: the real 44005 file of 2012, and the format's variants.
-#include "feeds/ndbc.h"
+#include "archive/ndbc.h"
 
 #include <gtest/gtest.h>
 
 #include <sstream>
 
-#include "feeds/archive.h"
+#include "archive/open_archive.h"
+#include "feeds/reading_json.h"
 #include "reading/timestamp.h"
 #include "feeds/test_util.h"
 
 namespace mare::feeds {
 namespace {
 
+// The archive formats replay reads (src/archive/); their tests stay here beside the data paths.
+using archive::ArchiveOptions;
+using archive::ArchiveReader;
+using archive::DetectArchiveFormat;
+using archive::OpenArchive;
+using archive::StationFromFileName;
 using testing::TempDir;
 using testing::WriteFile;
 

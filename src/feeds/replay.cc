@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "common/time.h"
+#include "archive/open_archive.h"
 #include "feeds/feed.h"
 
 namespace mare::feeds {
@@ -36,7 +37,7 @@ std::vector<std::string_view> SplitComma(std::string_view text) {
 Result<Location> ParseLocation(std::string_view text) {
   std::vector<std::string_view> parts = SplitComma(text);
   double lat = 0, lon = 0;
-  if (parts.size() != 2 || !ParseNumber(parts[0], &lat) || !ParseNumber(parts[1], &lon) || lat < -90 || lat > 90 ||
+  if (parts.size() != 2 || !archive::ParseNumber(parts[0], &lat) || !archive::ParseNumber(parts[1], &lon) || lat < -90 || lat > 90 ||
       lon < -180 || lon > 180) {
     return Status::InvalidArgument(fmt::format("invalid location '{}': expected lat,lon such as 42.4886,3.1858", text));
   }
@@ -47,7 +48,7 @@ Result<std::vector<double>> ParseMissingCodes(std::string_view text) {
   std::vector<double> codes;
   for (std::string_view part : SplitComma(text)) {
     double v = 0;
-    if (!ParseNumber(part, &v)) {
+    if (!archive::ParseNumber(part, &v)) {
       return Status::InvalidArgument(fmt::format("invalid missing-value code '{}' in '{}'", part, text));
     }
     codes.push_back(v);
@@ -63,14 +64,14 @@ Result<FeedOutcome> RunReplay(const ReplayConfig& c, const std::atomic<bool>& st
   if (c.sensor_id && *c.sensor_id > kMaxSensorId) {
     return Status::InvalidArgument(fmt::format("--sensor-id must be at most {}", kMaxSensorId));
   }
-  ArchiveOptions options;
+  archive::ArchiveOptions options;
   options.format = c.format;
-  options.sensor_id = c.sensor_id ? *c.sensor_id : StationFromFileName(c.path).value_or(1);
+  options.sensor_id = c.sensor_id ? *c.sensor_id : archive::StationFromFileName(c.path).value_or(1);
   options.location = c.location;
   options.missing_codes = c.missing_codes;
-  Result<std::unique_ptr<ArchiveReader>> opened_reader = OpenArchive(c.path, options);
+  Result<std::unique_ptr<archive::ArchiveReader>> opened_reader = archive::OpenArchive(c.path, options);
   if (!opened_reader) return opened_reader.status();
-  ArchiveReader& reader = **opened_reader;
+  archive::ArchiveReader& reader = **opened_reader;
 
   BatchPolicy policy;
   policy.batch = c.batch;
@@ -94,9 +95,9 @@ Result<FeedOutcome> RunReplay(const ReplayConfig& c, const std::atomic<bool>& st
   std::optional<int64_t> first_time;
   uint64_t skipped = 0;
   while (!stop.load(std::memory_order_relaxed)) {
-    ArchiveReader::Row row = reader.Next(&reading);
-    if (row == ArchiveReader::Row::kEnd) break;
-    if (row == ArchiveReader::Row::kSkipped) {
+    archive::ArchiveReader::Row row = reader.Next(&reading);
+    if (row == archive::ArchiveReader::Row::kEnd) break;
+    if (row == archive::ArchiveReader::Row::kSkipped) {
       if (++skipped <= kMaxSkipReports) {
         fmt::print(stderr, "replay: {}:{}: {}; row skipped\n", c.path, reader.line(), reader.why());
       }

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "feeds/archive.h"
+#include "archive/archive.h"
 #include "feeds/feed.h"
 
 namespace mare::feeds {

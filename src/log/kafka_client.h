@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "log/kafka_log.h"
+#include "log/kafka_options.h"
 
 namespace mare::log::kafka {
 

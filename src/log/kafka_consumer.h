@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "log/kafka_log.h"
+#include "log/kafka_options.h"
 #include "log/log.h"
 
 namespace mare::log::kafka {

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "log/kafka_log.h"
+#include "log/kafka_options.h"
 #include "log/log.h"
 
 namespace mare::log::kafka {

@@ -27,32 +27,10 @@
 #include <vector>
 
 #include "common/metrics.h"
+#include "log/kafka_options.h"
 #include "log/log.h"
 
 namespace mare::log {
-
-// Finds the event time of a record whose producer gave none. One per consumer: may keep state.
-class EventTimeReader {
- public:
-  virtual ~EventTimeReader() = default;
-  virtual bool Read(std::string_view value, int64_t* event_time_us) = 0;
-};
-
-struct KafkaLogOptions {
-  std::string brokers = "127.0.0.1:9092";  // bootstrap.servers
-  int32_t replication_factor = 3;          // for topics mare creates
-  std::string compression = "lz4";         // none, gzip, snappy, lz4, zstd
-  std::string topic_prefix;                // Kafka topic and group names are prefix + mare's name
-  std::string client_id = "mare";
-  int64_t delivery_timeout_us = 30'000'000;  // an Append not acknowledged by then fails
-  int64_t request_timeout_us = 10'000'000;   // admin requests, metadata, commits
-  // librdkafka settings passed through to every client (security.protocol, sasl.*, ssl.*, ...);
-  // they win over mare's own choices except the producer's idempotence and acks.
-  std::vector<std::pair<std::string, std::string>> client;
-  // Per topic; null or returning null: records without the header keep Kafka's timestamp.
-  std::function<std::unique_ptr<EventTimeReader>(std::string_view topic)> event_time_reader;
-  metrics::Registry* metrics = nullptr;  // defaults to Registry::Global()
-};
 
 // Connects (and checks that the brokers answer within request_timeout_us).
 Result<std::unique_ptr<Log>> OpenKafkaLog(const KafkaLogOptions& options);

@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "common/metrics.h"
-#include "log/kafka_log.h"
+#include "log/kafka_options.h"
 #include "log/log.h"
 
 namespace mare::log::kafka {

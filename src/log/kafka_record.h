@@ -4,7 +4,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "log/kafka_log.h"
+#include "log/kafka_options.h"
 #include "log/log.h"
 
 namespace mare::log::kafka {

@@ -35,7 +35,8 @@ Result<std::unique_ptr<StoreFeeder>> StoreFeeder::Start(Store* store, log::Log* 
   }
   std::unique_ptr<StoreFeeder> f(new StoreFeeder(store, log, parser_options, options, registry));
   MARE_RETURN_IF_ERROR(f->Recover());
-  f->thread_ = std::thread([raw = f.get()] { raw->Run(); });
+  f->thread_.Start([raw = f.get()] { return raw->Step(); },
+                   [](const Status& s) { spdlog::error("store: stopped: {}", s.ToString()); });
   return f;
 }
 
@@ -72,19 +73,6 @@ Status StoreFeeder::Recover() {
   return Status::OK();
 }
 
-void StoreFeeder::Run() {
-  while (!stop_.load()) {
-    Status s = Step();
-    if (!s.ok()) {
-      spdlog::error("store: stopped: {}", s.ToString());
-      std::lock_guard lock(stop_mu_);
-      error_ = s;
-      healthy_.store(false);
-      return;
-    }
-  }
-}
-
 Status StoreFeeder::Step() {
   MARE_RETURN_IF_ERROR(consumer_->Poll(&batch_, options_.poll_records, std::chrono::milliseconds(100)));
   if (!batch_.empty()) {
@@ -106,7 +94,7 @@ Status StoreFeeder::Step() {
     });
     int64_t consumed = 0;
     for (int64_t o : next_offsets_) consumed += o;
-    consumed_.store(consumed);
+    thread_.set_consumed(consumed);
   }
   const auto& o = store_->options();
   if (store_->memtable_rows() >= o.flush_rows || store_->memtable_age_us() >= o.flush_interval_us) {
@@ -139,9 +127,8 @@ Status StoreFeeder::FlushAndCommit() {
 }
 
 void StoreFeeder::RefreshLag() {
-  int64_t lag = consumer_->Lag(static_cast<int32_t>(next_offsets_.size()));
-  if (lag >= 0) {
-    lag_.store(lag);
+  if (int64_t lag = consumer_->Lag(static_cast<int32_t>(next_offsets_.size())); lag >= 0) {
+    thread_.set_lag(lag);
     lag_gauge_->Set(static_cast<double>(lag));
   }
   Store::Stats stats = store_->GetStats();
@@ -152,13 +139,7 @@ void StoreFeeder::RefreshLag() {
 }
 
 Status StoreFeeder::Stop() {
-  stop_.store(true);
-  if (thread_.joinable()) thread_.join();
-  std::lock_guard lock(stop_mu_);
-  if (stopped_ || !error_.ok()) return error_;
-  stopped_ = true;
-  if (store_->memtable_rows() > 0) error_ = FlushAndCommit();
-  return error_;
+  return thread_.Stop([this] { return store_->memtable_rows() > 0 ? FlushAndCommit() : Status::OK(); });
 }
 
 }  // namespace mare::store

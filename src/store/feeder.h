@@ -9,14 +9,12 @@
 //   (*feeder)->Stop();   // flushes, so a restart has nothing to replay
 #pragma once
 
-#include <atomic>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 
 #include "common/metrics.h"
 #include "common/status.h"
+#include "log/consumer_thread.h"
 #include "log/log.h"
 #include "reading/parser.h"
 #include "store/store.h"
@@ -38,16 +36,15 @@ class StoreFeeder {
 
   // Flushes what is read, joins the thread; the first error the thread met. Idempotent.
   Status Stop();
-  bool healthy() const { return healthy_.load(); }
-  int64_t lag() const { return lag_.load(); }
+  bool healthy() const { return thread_.healthy(); }
+  int64_t lag() const { return thread_.lag(); }
   // Raw records read so far (the sum of the next offsets over partitions).
-  int64_t consumed() const { return consumed_.load(); }
+  int64_t consumed() const { return thread_.consumed(); }
 
  private:
   StoreFeeder(Store* store, log::Log* log, const ParserOptions& parser_options, const FeederOptions& options,
               metrics::Registry* registry);
   Status Recover();
-  void Run();
   Status Step();
   Status FlushAndCommit();
   void RefreshLag();
@@ -63,14 +60,7 @@ class StoreFeeder {
   int64_t next_lag_us_ = 0;
   int64_t next_retention_us_ = 0;
 
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
-  std::atomic<bool> healthy_{true};
-  std::atomic<int64_t> lag_{0};
-  std::atomic<int64_t> consumed_{0};
-  std::mutex stop_mu_;
-  bool stopped_ = false;
-  Status error_;
+  log::ConsumerThread thread_;
 
   metrics::Counter* rejected_;
   metrics::Gauge* lag_gauge_;

@@ -1,6 +1,5 @@
 #include "store/import.h"
 
-#include <fast_float/fast_float.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -18,81 +17,10 @@
 
 #include <fmt/format.h>
 
-#include "reading/timestamp.h"
+#include "archive/archive.h"
+#include "archive/csv_format.h"
 
 namespace mare::store {
-namespace {
-
-enum class Role { kTime, kSensor, kLat, kLon, kField };
-
-struct Column {
-  Role role = Role::kField;
-  std::string name;
-};
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-bool IsMissing(std::string_view cell) {
-  if (cell.empty()) return true;
-  if (cell.size() > 4) return false;
-  std::string l = Lower(cell);
-  return l == "na" || l == "nan" || l == "null" || l == "n/a";
-}
-
-// Splits a line at commas; a line with quotes takes the careful path.
-bool Split(std::string_view line, std::vector<std::string_view>* cells, std::string* unquoted_storage) {
-  cells->clear();
-  if (line.find('"') == std::string_view::npos) {
-    size_t start = 0;
-    while (true) {
-      size_t comma = line.find(',', start);
-      if (comma == std::string_view::npos) {
-        cells->push_back(line.substr(start));
-        return true;
-      }
-      cells->push_back(line.substr(start, comma - start));
-      start = comma + 1;
-    }
-  }
-  // RFC 4180: "a ""quoted"" cell"; the unquoted cells are kept in one buffer.
-  unquoted_storage->clear();
-  unquoted_storage->reserve(line.size());
-  std::vector<std::pair<size_t, size_t>> spans;
-  size_t i = 0;
-  while (true) {
-    size_t begin = unquoted_storage->size();
-    if (i < line.size() && line[i] == '"') {
-      ++i;
-      while (true) {
-        if (i >= line.size()) return false;
-        if (line[i] == '"') {
-          if (i + 1 < line.size() && line[i + 1] == '"') {
-            unquoted_storage->push_back('"');
-            i += 2;
-            continue;
-          }
-          ++i;
-          break;
-        }
-        unquoted_storage->push_back(line[i++]);
-      }
-    } else {
-      while (i < line.size() && line[i] != ',') unquoted_storage->push_back(line[i++]);
-    }
-    spans.emplace_back(begin, unquoted_storage->size() - begin);
-    if (i >= line.size()) break;
-    if (line[i] != ',') return false;
-    ++i;
-  }
-  for (auto [b, n] : spans) cells->push_back(std::string_view(unquoted_storage->data() + b, n));
-  return true;
-}
-
-}  // namespace
 
 Status ImportCsv(const std::string& path, Store* store, const ImportOptions& options, ImportReport* report,
                  const std::function<void(int64_t, int64_t, int64_t)>& progress) {
@@ -130,41 +58,26 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
   };
 
   size_t pos = 0;
+  int64_t line_no = 0;
   std::string_view header;
-  next_line(&pos, &header);
-  std::vector<std::string_view> cells;
-  std::string storage;
-  if (!Split(header, &cells, &storage)) return Status::InvalidArgument(path + ":1: the header has an unterminated quote");
-  std::vector<Column> columns;
-  int time_col = -1, sensor_col = -1, lat_col = -1, lon_col = -1;
-  for (size_t c = 0; c < cells.size(); ++c) {
-    std::string name = Lower(cells[c]);
-    while (!name.empty() && name.back() == ' ') name.pop_back();
-    while (!name.empty() && name.front() == ' ') name.erase(name.begin());
-    Column col{Role::kField, name};
-    if ((name == "ts" || name == "timestamp" || name == "time" || name == "datetime") && time_col < 0) {
-      col.role = Role::kTime;
-      time_col = static_cast<int>(c);
-    } else if (name == "sensor_id" && sensor_col < 0) {
-      col.role = Role::kSensor;
-      sensor_col = static_cast<int>(c);
-    } else if ((name == "lat" || name == "latitude") && lat_col < 0) {
-      col.role = Role::kLat;
-      lat_col = static_cast<int>(c);
-    } else if ((name == "lon" || name == "lng" || name == "longitude") && lon_col < 0) {
-      col.role = Role::kLon;
-      lon_col = static_cast<int>(c);
-    } else {
-      bool valid = !name.empty() && (std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_') &&
-                   std::all_of(name.begin(), name.end(), [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_'; });
-      if (!valid || name.size() > 64) {
-        return Status::InvalidArgument(fmt::format("{}:1: column \"{}\" is not a field name ([A-Za-z_][A-Za-z0-9_]*, at most 64 bytes)", path, cells[c]));
-      }
-    }
-    columns.push_back(std::move(col));
+  do {
+    if (!next_line(&pos, &header)) return Status::InvalidArgument(path + " has no header line");
+    ++line_no;
+  } while (archive::TrimCell(header).empty());
+  if (line_no == 1 && header.starts_with("\xEF\xBB\xBF")) header.remove_prefix(3);  // UTF-8 byte order mark
+  const char delimiter = archive::DetectCsvDelimiter(header);
+  std::vector<std::string> names;
+  if (!archive::SplitCsvLine(header, delimiter, &names)) {
+    return Status::InvalidArgument(fmt::format("{}:{}: the header has an unterminated quote", path, line_no));
   }
-  if (time_col < 0) return Status::InvalidArgument(path + ":1: no time column (ts, timestamp, time or datetime) in the header");
-  if (sensor_col < 0) return Status::InvalidArgument(path + ":1: no sensor_id column in the header");
+  Result<archive::CsvColumns> mapped = archive::MapCsvColumns(names, path);
+  if (!mapped) return mapped.status();
+  const archive::CsvColumns& columns = *mapped;
+  if (columns.sensor == archive::kNoColumn) {
+    return Status::InvalidArgument(fmt::format("{}:{}: no sensor_id column in the header", path, line_no));
+  }
+  std::vector<std::string_view> cells;
+  std::string storage, joined;
 
   // Two threads: this one parses lines into batches of readings; the other adds them to the
   // store and writes completed hours out. Batches cycle through a small pool.
@@ -248,8 +161,6 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
     }
   });
 
-  std::string why;
-  int64_t line_no = 1;
   int64_t max_hour = std::numeric_limits<int64_t>::min();
   auto skip = [&](std::string message) {
     ++report->skipped;
@@ -270,66 +181,52 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
         std::string_view line;
         next_line(&pos, &line);
         ++line_no;
-        if (line.empty()) continue;
+        if (archive::TrimCell(line).empty()) continue;
         ++report->rows;
-        if (!Split(line, &cells, &storage)) {
+        if (!archive::SplitCsvCells(line, delimiter, &cells, &storage)) {
           skip("unterminated quote");
           continue;
         }
-        if (cells.size() != columns.size()) {
-          skip(fmt::format("{} cells, the header has {}", cells.size(), columns.size()));
+        if (cells.size() != columns.count) {
+          skip(fmt::format("{} cells, the header has {}", cells.size(), columns.count));
           continue;
         }
         Reading& reading = out->readings[out->count];
         reading.Clear();
-        std::string_view time_cell = cells[static_cast<size_t>(time_col)];
-        if (!ParseTimestampText(time_cell, &reading.timestamp_us, &why)) {
-          auto loose = ParseTimestampLoose(time_cell);
-          if (!loose.ok()) {
-            skip(fmt::format("time \"{}\": {}", time_cell, why));
-            continue;
-          }
-          reading.timestamp_us = *loose;
+        Result<int64_t> time = archive::CsvRowTime(cells, columns, &joined);
+        if (!time) {
+          skip(fmt::format("time \"{}\": {}", archive::TrimCell(cells[columns.time]), time.status().message()));
+          continue;
         }
-        std::string_view sensor = cells[static_cast<size_t>(sensor_col)];
+        reading.timestamp_us = *time;
+        std::string_view sensor = archive::TrimCell(cells[columns.sensor]);
         auto [end, ec] = std::from_chars(sensor.data(), sensor.data() + sensor.size(), reading.sensor_id);
         if (ec != std::errc() || end != sensor.data() + sensor.size()) {
           skip(fmt::format("sensor_id \"{}\" is not a number from 0 to 4294967295", sensor));
           continue;
         }
-        bool has_lat = false, has_lon = false;
-        bool bad = false;
-        for (size_t c = 0; c < cells.size() && !bad; ++c) {
-          const Column& col = columns[c];
-          if (col.role == Role::kTime || col.role == Role::kSensor) continue;
-          std::string_view cell = cells[c];
-          if (IsMissing(cell)) continue;
+        // A location when both cells are valid coordinates; else none (the row is kept).
+        if (columns.lat != archive::kNoColumn && columns.lon != archive::kNoColumn) {
+          std::string_view lat = archive::TrimCell(cells[columns.lat]), lon = archive::TrimCell(cells[columns.lon]);
+          reading.has_location = !archive::IsMissingCell(lat) && !archive::IsMissingCell(lon) &&
+                                 archive::ParseNumber(lat, &reading.lat) && archive::ParseNumber(lon, &reading.lon) &&
+                                 std::fabs(reading.lat) <= 90 && std::fabs(reading.lon) <= 180;
+        }
+        for (const archive::CsvColumns::Field& f : columns.fields) {
+          std::string_view cell = archive::TrimCell(cells[f.column]);
+          if (archive::IsMissingCell(cell)) continue;
           double v;
-          auto r = fast_float::from_chars(cell.data(), cell.data() + cell.size(), v);
-          bool number = r.ec == std::errc() && r.ptr == cell.data() + cell.size() && std::isfinite(v);
-          if (col.role == Role::kLat || col.role == Role::kLon) {
-            if (!number || (col.role == Role::kLat ? std::fabs(v) > 90 : std::fabs(v) > 180)) {
-              skip(fmt::format("{} \"{}\" is not a {}", col.name, cell, col.role == Role::kLat ? "latitude" : "longitude"));
-              bad = true;
-              break;
-            }
-            (col.role == Role::kLat ? reading.lat : reading.lon) = v;
-            (col.role == Role::kLat ? has_lat : has_lon) = true;
-          } else if (number) {
-            reading.numbers.push_back({col.name, v});
+          if (archive::ParseNumber(cell, &v)) {
+            reading.numbers.push_back({f.name, v});
+          } else if (cell.data() >= data.data() && cell.data() < data.data() + data.size()) {
+            reading.texts.push_back({f.name, cell});
           } else {
             // A text cell's view must outlive this line: quoted cells live in `storage`, which
             // the next line reuses, so those are kept in the batch's own strings.
-            if (cell.data() >= data.data() && cell.data() < data.data() + data.size()) {
-              reading.texts.push_back({col.name, cell});
-            } else {
-              out->owned.emplace_back(cell);
-              reading.texts.push_back({col.name, out->owned.back()});
-            }
+            out->owned.emplace_back(cell);
+            reading.texts.push_back({f.name, out->owned.back()});
           }
         }
-        if (bad) continue;
-        reading.has_location = has_lat && has_lon;
         ++out->count;
         ++report->imported;
         max_hour = std::max(max_hour, HourOf(reading.timestamp_us));

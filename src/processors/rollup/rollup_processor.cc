@@ -44,7 +44,12 @@ Result<std::unique_ptr<RollupProcessor>> RollupProcessor::Start(const RollupOpti
   if (registry == nullptr) registry = &metrics::Registry::Global();
   std::unique_ptr<RollupProcessor> p(new RollupProcessor(options, log, dead_letter, registry, partitions));
   MARE_RETURN_IF_ERROR(p->Recover());
-  p->thread_ = std::thread([raw = p.get()] { raw->Run(); });
+  int64_t now = MonotonicMicros();
+  p->next_emit_us_ = now + options.emit_interval_us;
+  p->next_checkpoint_us_ = now + options.checkpoint_interval_us;
+  p->thread_.Start([raw = p.get()] { return raw->Step(); }, [](const Status& s) {
+    spdlog::error("rollup: {}; stopped (restart resumes from the last checkpoint)", s.ToString());
+  });
   return p;
 }
 
@@ -108,7 +113,7 @@ Status RollupProcessor::Recover() {
   dropped_before_ = state_.dropped_late();
   int64_t consumed = 0;
   for (int32_t p = 0; p < state_.options().partitions; ++p) consumed += state_.next_offset(p);
-  consumed_.store(consumed);
+  thread_.set_consumed(consumed);
   return Status::OK();
 }
 
@@ -159,30 +164,12 @@ Result<std::vector<int64_t>> RollupProcessor::Restore(const std::vector<int32_t>
   return from;
 }
 
-void RollupProcessor::Run() {
-  int64_t now = MonotonicMicros();
-  next_emit_us_ = now + options_.emit_interval_us;
-  next_checkpoint_us_ = now + options_.checkpoint_interval_us;
-  while (!stop_.load()) {
-    bool idle = false;
-    Status s = Step(&idle);
-    if (!s.ok()) {
-      spdlog::error("rollup: {}; stopped (restart resumes from the last checkpoint)", s.ToString());
-      std::lock_guard lock(stop_mu_);
-      error_ = s;
-      healthy_ = false;
-      return;
-    }
-  }
-}
-
-Status RollupProcessor::Step(bool* idle) {
+Status RollupProcessor::Step() {
   if (member_) {
     MARE_RETURN_IF_ERROR(member_->Poll(&batch_, options_.poll_records, std::chrono::milliseconds(100)));
   } else {
     MARE_RETURN_IF_ERROR(consumer_->Poll(&batch_, options_.poll_records, std::chrono::milliseconds(100)));
   }
-  *idle = batch_.empty();
   for (const auto& r : batch_) {
     state_.AddRecord(r);
     changed_[static_cast<size_t>(r.partition)] = true;
@@ -195,7 +182,7 @@ Status RollupProcessor::Step(bool* idle) {
     dropped_before_ = state_.dropped_late();
     int64_t consumed = 0;
     for (int32_t p = 0; p < state_.options().partitions; ++p) consumed += state_.next_offset(p);
-    consumed_.store(consumed);
+    thread_.set_consumed(consumed);
   }
   int64_t now = MonotonicMicros();
   if (now >= next_emit_us_) {
@@ -294,25 +281,18 @@ void RollupProcessor::RefreshLag() {
     lag += behind;
   }
   if (!known) return;
-  lag_.store(lag);
+  thread_.set_lag(lag);
   lag_gauge_->Set(static_cast<double>(lag));
 }
 
 Status RollupProcessor::Stop() {
-  stop_.store(true);
-  if (thread_.joinable()) thread_.join();
-  std::lock_guard lock(stop_mu_);
-  if (stopped_ || !error_.ok()) return error_;
-  stopped_ = true;
-  Status s = EmitPending();
-  if (s.ok()) s = member_ ? CommitTransaction() : Checkpoint();
-  if (!s.ok()) {
-    error_ = s;
-    healthy_ = false;
-  }
-  RefreshLag();
-  member_.reset();  // leaves the group: its partitions move to the other members now
-  return error_;
+  return thread_.Stop([this] {
+    Status s = EmitPending();
+    if (s.ok()) s = member_ ? CommitTransaction() : Checkpoint();
+    RefreshLag();
+    member_.reset();  // leaves the group: its partitions move to the other members now
+    return s;
+  });
 }
 
 }  // namespace mare::rollup

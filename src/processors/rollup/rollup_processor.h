@@ -20,16 +20,14 @@
 // the restarted processor (docs/formats/rollup-checkpoint.md explains why they are).
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "common/metrics.h"
 #include "common/status.h"
+#include "log/consumer_thread.h"
 #include "log/log.h"
 #include "processors/rollup/rollup_state.h"
 #include "processors/rollup/window.h"
@@ -73,11 +71,11 @@ class RollupProcessor {
   Status Stop();
 
   // False once the thread stopped on an error (see Stop()).
-  bool healthy() const { return healthy_.load(); }
+  bool healthy() const { return thread_.healthy(); }
   // Raw records not yet read, summed over partitions (as of the last refresh, every second).
-  int64_t lag() const { return lag_.load(); }
+  int64_t lag() const { return thread_.lag(); }
   // Raw records read so far (the sum of the next offsets over partitions), counted or not.
-  int64_t consumed() const { return consumed_.load(); }
+  int64_t consumed() const { return thread_.consumed(); }
   std::string checkpoint_path() const { return options_.checkpoint_dir + "/checkpoint"; }
 
  private:
@@ -87,8 +85,7 @@ class RollupProcessor {
   Status JoinGroup();
   Result<std::vector<int64_t>> Restore(const std::vector<int32_t>& partitions, const std::vector<int64_t>& committed);
   Status CommitTransaction();
-  void Run();
-  Status Step(bool* idle);
+  Status Step();
   Status EmitPending();
   // Appends messages_ to the output topic (in group mode: produces them in the transaction).
   Status AppendMessages();
@@ -113,14 +110,7 @@ class RollupProcessor {
   uint64_t counted_before_ = 0;
   uint64_t dropped_before_ = 0;
 
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
-  std::atomic<bool> healthy_{true};
-  std::atomic<int64_t> lag_{0};
-  std::atomic<int64_t> consumed_{0};
-  std::mutex stop_mu_;
-  bool stopped_ = false;
-  Status error_;
+  log::ConsumerThread thread_;
 
   metrics::Counter* readings_;
   metrics::Counter* emitted_;

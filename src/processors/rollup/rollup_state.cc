@@ -1,77 +1,16 @@
 #include "processors/rollup/rollup_state.h"
 
 #include <fmt/format.h>
-#include <simdjson.h>
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 #include <algorithm>
 #include <charconv>
-#include <cmath>
 #include <cstring>
 
-#include "common/json_writer.h"
 #include "common/time.h"
-#include "reading/parser.h"
 
 namespace mare::rollup {
 
-// The values in raw were validated at ingest, so a plain On-Demand pass over the top-level
-// fields is enough: numbers other than timestamp and sensor_id are the numeric fields (the
-// event time and the sensor come with the record, as its timestamp and key). Field names
-// match [A-Za-z_][A-Za-z0-9_]*, so the escaped key is the name.
-struct RollupState::Parser {
-  simdjson::ondemand::parser json;
-  PaddedBuffer buffer{4096};
-
-  // The length of a name up to its closing quote. Names have no escapes, and simdjson found the
-  // quote before the document's end, so the 16-byte loads stay within the padding.
-  static size_t KeyLength(const char* k) {
-#if defined(__SSE2__)
-    for (size_t n = 0;; n += 16) {
-      __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(k + n));
-      auto quotes = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, _mm_set1_epi8('"'))));
-      if (quotes != 0) return n + static_cast<size_t>(__builtin_ctz(quotes));
-    }
-#else
-    size_t n = 0;
-    while (k[n] != '"') ++n;
-    return n;
-#endif
-  }
-
-  bool Numbers(std::string_view value, std::vector<NumberField>* out) {
-    out->clear();
-    buffer.Assign(value);
-    // simdjson scans the whole document for balanced brackets when the byte past it is '}', as
-    // a longer value parsed before leaves there often. A zero, as in simdjson's own padded
-    // strings, spares that scan, and keeps a damaged value's fate independent of earlier ones.
-    buffer.data()[value.size()] = '\0';
-    simdjson::ondemand::document doc;
-    if (json.iterate(buffer.data(), buffer.size(), buffer.capacity() + kParsePadding).get(doc)) return false;
-    simdjson::ondemand::object object;
-    if (doc.get_object().get(object)) return false;
-    for (auto f : object) {
-      if (f.error()) return false;
-      simdjson::ondemand::field& field = f.value_unsafe();  // by reference: copying a field is slow
-      const char* k = field.key().raw();
-      std::string_view key(k, KeyLength(k));
-      if (key == "timestamp" || key == "sensor_id") continue;
-      simdjson::ondemand::value v = field.value();
-      simdjson::ondemand::json_type type;
-      if (v.type().get(type)) return false;
-      if (type != simdjson::ondemand::json_type::number) continue;
-      double d;
-      if (v.get_double().get(d)) return false;
-      out->push_back({key, d});
-    }
-    return true;
-  }
-};
-
-RollupState::RollupState(RollupStateOptions options) : options_(std::move(options)), parser_(std::make_unique<Parser>()) {
+RollupState::RollupState(RollupStateOptions options) : options_(std::move(options)), parser_(std::make_unique<RecordParser>()) {
   if (options_.partitions < 1) options_.partitions = 1;
   size_t n = options_.resolutions.size();
   child_.assign(n, -1);
@@ -106,7 +45,7 @@ void RollupState::Clear() {
   last_sensor_ = nullptr;
   sensor_cache_.assign(kSensorCache, {});
   field_names_.clear();
-  field_json_.clear();
+  writer_.ClearFields();
   field_ids_.clear();
   field_hint_.clear();
   readings_ = dropped_late_ = invalid_ = 0;
@@ -297,8 +236,7 @@ uint16_t RollupState::FieldId(std::string_view name, size_t position) {
 uint16_t RollupState::NewField(std::string_view name) {
   auto id = static_cast<uint16_t>(field_names_.size());
   field_names_.emplace_back(name);
-  field_json_.emplace_back();
-  AppendJsonString(&field_json_.back(), name);
+  writer_.AddField(name);
   field_ids_.emplace(field_names_.back(), id);
   return id;
 }
@@ -386,132 +324,6 @@ void RollupState::AdvanceWatermark() {
     }
   }
   next_close_end_ = next;
-}
-
-namespace {
-
-template <typename Int>
-void AppendInt(std::string* out, Int v) {
-  char buf[24];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  out->append(buf, end);
-}
-
-// Writing at a pointer, with room made once per message: the bytes of s, or of a literal
-// (whose size the compiler knows, so its copy is a few moves).
-inline char* Put(char* p, std::string_view s) {
-  std::memcpy(p, s.data(), s.size());
-  return p + s.size();
-}
-template <size_t N>
-inline char* Put(char* p, const char (&literal)[N]) {
-  std::memcpy(p, literal, N - 1);
-  return p + N - 1;
-}
-inline char* PutInt(char* p, int64_t v) { return std::to_chars(p, p + 20, v).ptr; }
-
-// The room a message needs besides its field's name (twice: in the key, and as JSON) and the
-// window's common text: its literal text (under 160 bytes), 6 numbers and 4 integers.
-constexpr size_t kMessageRoom = 160 + 6 * kMaxDoubleChars + 4 * 20;
-
-}  // namespace
-
-void RollupMessages::Clear() {
-  size_t used = entries_.empty() ? 0 : block_ + 1;
-  if (blocks_.size() > std::max<size_t>(2 * used, 1)) blocks_.resize(std::max<size_t>(2 * used, 1));
-  if (entries_.capacity() > 4096 && entries_.size() < entries_.capacity() / 4) entries_ = {};
-  entries_.clear();
-  block_ = 0;
-  used_ = 0;
-}
-
-char* RollupMessages::Room(size_t n) {
-  if (block_ < blocks_.size() && used_ + n <= blocks_[block_].size) return blocks_[block_].bytes.get() + used_;
-  if (flush_ && !entries_.empty() && (block_ + 1) * kBlockSize >= flush_bytes_) {
-    flush_(*this);
-    Clear();  // from the first block again
-  }
-  if (!blocks_.empty() && used_ > 0) ++block_;  // the next block; the current one's tail stays unused
-  used_ = 0;
-  if (block_ == blocks_.size() || blocks_[block_].size < n) {
-    Block b{.bytes = std::make_unique_for_overwrite<char[]>(std::max(n, kBlockSize)), .size = std::max(n, kBlockSize)};
-    if (block_ == blocks_.size()) {
-      blocks_.push_back(std::move(b));
-    } else {
-      blocks_[block_] = std::move(b);
-    }
-  }
-  return blocks_[block_].bytes.get();
-}
-
-void RollupMessages::Add(int32_t partition, int64_t timestamp_us, const char* key, size_t key_len, size_t value_len) {
-  entries_.push_back({timestamp_us, key, partition, static_cast<uint32_t>(key_len), static_cast<uint32_t>(value_len)});
-  used_ += key_len + value_len;
-  ++added_;
-}
-
-// The messages of one window's changed aggregates (docs/formats/rollups.md). What is the same
-// for all of them (resolution, start, end) is written once.
-void RollupState::EmitWindow(uint32_t sensor_id, size_t resolution, const Window& w, std::vector<Aggregate>& fields,
-                             RollupMessages* out) {
-  const Resolution& res = options_.resolutions[resolution];
-  int32_t partition = log::PartitionFor(options_.partitioner, sensor_id, options_.partitions);
-  char sensor_text[16];
-  std::string_view sensor(sensor_text,
-                          static_cast<size_t>(std::to_chars(sensor_text, sensor_text + sizeof sensor_text, sensor_id).ptr -
-                                              sensor_text));
-  std::string& key_tail = key_tail_;  // "/1h/1705831200000000"
-  key_tail.clear();
-  key_tail += '/';
-  key_tail += res.name;
-  key_tail += '/';
-  AppendInt(&key_tail, w.start);
-  std::string& window = window_text_;  // ",\"resolution\":...,\"count\":"
-  window.clear();
-  window += ",\"resolution\":";
-  AppendJsonString(&window, res.name);
-  window += ",\"window_start\":\"";
-  AppendTimestamp(&window, w.start);
-  window += "\",\"window_end\":\"";
-  AppendTimestamp(&window, w.start + res.length_us);
-  window += "\",\"count\":";
-  for (size_t f = 0; f < fields.size(); ++f) {
-    Aggregate& a = fields[f];
-    if (!(a.dirty & Aggregate::kToEmit)) continue;
-    a.dirty &= static_cast<uint8_t>(~Aggregate::kToEmit);
-    if (a.count == 0) continue;
-    const std::string& name = field_names_[f];
-    const std::string& name_json = field_json_[f];
-    char* const key = out->Room(kMessageRoom + 2 * sensor.size() + name.size() + name_json.size() + key_tail.size() +
-                                window.size());
-    char* p = Put(key, sensor);
-    *p++ = '/';
-    p = Put(p, name);
-    p = Put(p, key_tail);
-    char* const value = p;
-    p = Put(p, "{\"sensor_id\":");
-    p = Put(p, sensor);
-    p = Put(p, ",\"field\":");
-    p = Put(p, name_json);
-    p = Put(p, window);
-    p = PutInt(p, a.count);
-    p = Put(p, ",\"min\":");
-    p = WriteJsonNumber(p, a.min);
-    p = Put(p, ",\"max\":");
-    p = WriteJsonNumber(p, a.max);
-    p = Put(p, ",\"mean\":");
-    p = WriteJsonNumber(p, a.mean);
-    p = Put(p, ",\"stddev\":");
-    p = WriteJsonNumber(p, a.stddev());
-    p = Put(p, ",\"first\":");
-    p = WriteJsonNumber(p, a.first);
-    p = Put(p, ",\"last\":");
-    p = WriteJsonNumber(p, a.last);
-    p = Put(p, ",\"revision\":");
-    p = PutInt(p, a.count);
-    p = w.closed ? Put(p, ",\"final\":true}") : Put(p, ",\"final\":false}");
-    out->Add(partition, w.start, key, static_cast<size_t>(value - key), static_cast<size_t>(p - value));
-  }
 }
 
 std::vector<Aggregate>& RollupState::Full(Sensor& sensor, size_t r, Window& w, size_t depth) {
@@ -636,209 +448,6 @@ size_t RollupState::Emit(RollupMessages* out) {
     }
   }
   return static_cast<size_t>(out->added() - before);
-}
-
-// ---- checkpoint body (docs/formats/rollup-checkpoint.md) ----
-
-namespace {
-
-template <typename T>
-void Put(std::string* out, T v) {
-  char b[sizeof(T)];
-  std::memcpy(b, &v, sizeof(T));  // little-endian hosts only (x86-64, aarch64)
-  out->append(b, sizeof(T));
-}
-
-class Reader {
- public:
-  explicit Reader(std::string_view b) : b_(b) {}
-  template <typename T>
-  bool Get(T* v) {
-    if (b_.size() - at_ < sizeof(T)) return false;
-    std::memcpy(v, b_.data() + at_, sizeof(T));
-    at_ += sizeof(T);
-    return true;
-  }
-  bool Bytes(size_t n, std::string_view* v) {
-    if (b_.size() - at_ < n) return false;
-    *v = b_.substr(at_, n);
-    at_ += n;
-    return true;
-  }
-  size_t at() const { return at_; }
-  bool done() const { return at_ == b_.size(); }
-
- private:
-  std::string_view b_;
-  size_t at_ = 0;
-};
-
-}  // namespace
-
-void RollupState::Encode(std::string* out, int32_t only) const {
-  out->clear();
-  Put<int64_t>(out, options_.lateness_us);
-  Put<uint32_t>(out, static_cast<uint32_t>(options_.resolutions.size()));
-  for (const auto& r : options_.resolutions) Put<int64_t>(out, r.length_us);
-  Put<uint32_t>(out, static_cast<uint32_t>(options_.partitions));
-  for (size_t p = 0; p < next_offset_.size(); ++p) {
-    bool mine = only < 0 || static_cast<int32_t>(p) == only;
-    Put<int64_t>(out, mine ? next_offset_[p] : 0);
-    Put<int64_t>(out, mine ? newest_ts_[p] : kNoTime);
-  }
-  Put<uint32_t>(out, static_cast<uint32_t>(field_names_.size()));
-  for (const auto& name : field_names_) {
-    Put<uint16_t>(out, static_cast<uint16_t>(name.size()));
-    out->append(name);
-  }
-  uint64_t windows = 0;
-  for (const auto& [id, sensor] : sensors_) {
-    if (only >= 0 && sensor.partition != only) continue;
-    for (const auto& list : sensor.windows) windows += list.size();
-  }
-  Put<uint64_t>(out, windows);
-  for (const auto& [id, sensor] : sensors_) {
-    if (only >= 0 && sensor.partition != only) continue;
-    for (size_t r = 0; r < sensor.windows.size(); ++r) {
-      for (const Window& w : sensor.windows[r]) {
-        Put<uint32_t>(out, id);
-        Put<int32_t>(out, sensor.partition);
-        Put<uint8_t>(out, static_cast<uint8_t>(r));
-        Put<int64_t>(out, w.start);
-        Put<uint8_t>(out, static_cast<uint8_t>((w.closed ? 1 : 0) | (w.dirty ? 2 : 0) | (w.derived ? 4 : 0) |
-                                               (w.close_pending ? 8 : 0)));
-        uint16_t n = 0;
-        for (const Aggregate& a : w.fields) n += a.count > 0 || a.dirty != 0 ? 1 : 0;
-        Put<uint16_t>(out, n);
-        for (size_t f = 0; f < w.fields.size(); ++f) {
-          const Aggregate& a = w.fields[f];
-          if (a.count == 0 && a.dirty == 0) continue;
-          Put<uint16_t>(out, static_cast<uint16_t>(f));
-          Put<uint8_t>(out, a.dirty);
-          Put<int64_t>(out, a.count);
-          Put<double>(out, a.mean);
-          Put<double>(out, a.m2);
-          Put<double>(out, a.min);
-          Put<double>(out, a.max);
-          Put<int64_t>(out, a.first_ts);
-          Put<double>(out, a.first);
-          Put<int64_t>(out, a.last_ts);
-          Put<double>(out, a.last);
-        }
-      }
-    }
-  }
-}
-
-Status RollupState::Decode(std::string_view bytes, int32_t only, uint32_t version) {
-  if (version != 1 && version != kCheckpointVersion) {
-    return Status::Corruption(fmt::format("rollup checkpoint body: unknown version {}", version));
-  }
-  Reader in(bytes);
-  auto bad = [&](const std::string& what) {
-    if (only < 0) Clear();
-    return Status::Corruption(fmt::format("rollup checkpoint body at byte {}: {}", in.at(), what));
-  };
-  int64_t lateness;
-  uint32_t nres;
-  if (!in.Get(&lateness) || !in.Get(&nres)) return bad("truncated");
-  std::vector<int64_t> lengths(nres);
-  for (auto& l : lengths) {
-    if (!in.Get(&l)) return bad("truncated");
-  }
-  std::vector<int64_t> want;
-  for (const auto& r : options_.resolutions) want.push_back(r.length_us);
-  if (lateness != options_.lateness_us || lengths != want) {
-    std::vector<std::string> names;
-    for (int64_t l : lengths) names.push_back(FormatDuration(l));
-    return Status::InvalidArgument(fmt::format(
-        "the checkpoint was made with resolutions {} and lateness {}; delete it to recompute the rollups from the "
-        "oldest retained reading with the new settings",
-        fmt::join(names, ","), FormatDuration(lateness)));
-  }
-  uint32_t partitions;
-  if (!in.Get(&partitions)) return bad("truncated");
-  if (static_cast<int32_t>(partitions) != options_.partitions) {
-    return Status::InvalidArgument(fmt::format("the checkpoint has {} raw partitions, the log {}", partitions, options_.partitions));
-  }
-  if (only < 0) Clear();
-  for (size_t p = 0; p < partitions; ++p) {
-    int64_t next, newest;
-    if (!in.Get(&next) || !in.Get(&newest)) return bad("truncated");
-    if (only >= 0 && static_cast<int32_t>(p) != only) continue;
-    next_offset_[p] = next;
-    newest_ts_[p] = newest;
-    if (newest != kNoTime && (newest_ts_all_ == kNoTime || newest > newest_ts_all_)) newest_ts_all_ = newest;
-  }
-  // The checkpoint's field ids, as this state's (the same when the state was empty).
-  uint32_t nfields;
-  if (!in.Get(&nfields)) return bad("truncated");
-  std::vector<uint16_t> ids(nfields);
-  for (uint32_t i = 0; i < nfields; ++i) {
-    uint16_t len;
-    std::string_view name;
-    if (!in.Get(&len) || !in.Bytes(len, &name)) return bad("truncated");
-    auto it = field_ids_.find(name);
-    ids[i] = it != field_ids_.end() ? it->second : NewField(name);
-  }
-  uint64_t nwindows;
-  if (!in.Get(&nwindows)) return bad("truncated");
-  for (uint64_t i = 0; i < nwindows; ++i) {
-    uint32_t sensor_id;
-    int32_t partition;
-    uint8_t r, flags;
-    int64_t start;
-    uint16_t n;
-    if (!in.Get(&sensor_id) || !in.Get(&partition) || !in.Get(&r) || !in.Get(&start) || !in.Get(&flags) || !in.Get(&n)) {
-      return bad("truncated");
-    }
-    if (r >= options_.resolutions.size()) return bad("resolution index out of range");
-    if (partition < 0 || partition >= options_.partitions) return bad("partition out of range");
-    if (only >= 0 && partition != only) return bad("a window of another partition");
-    if (flags > (version == 1 ? 3 : 15)) return bad("unknown window flags");
-    bool derived = flags & 4;
-    if (derived && child_[r] < 0) return bad("a derived window of a resolution no other divides");
-    Sensor& sensor = SensorFor(sensor_id, partition);
-    bool inserted;
-    Window& w = InsertWindow(sensor.windows[r], r, start, &inserted);
-    if (!inserted) return bad("a window twice");
-    // Version 1 kept every window's aggregates per reading: those go on so (feeds_ancestor,
-    // below), and only windows made from now on are derived.
-    w.derived = derived;
-    w.closed = flags & 1;
-    w.dirty = flags & 2;
-    w.close_pending = flags & 8;
-    if (w.closed) --open_windows_;
-    for (uint16_t k = 0; k < n; ++k) {
-      uint16_t f;
-      uint8_t dirty;
-      Aggregate a;
-      if (!in.Get(&f) || !in.Get(&dirty) || !in.Get(&a.count) || !in.Get(&a.mean) || !in.Get(&a.m2) || !in.Get(&a.min) ||
-          !in.Get(&a.max) || !in.Get(&a.first_ts) || !in.Get(&a.first) || !in.Get(&a.last_ts) || !in.Get(&a.last)) {
-        return bad("truncated");
-      }
-      if (f >= ids.size()) return bad("field id out of range");
-      if (a.count < 0 || (a.count == 0 && !derived)) return bad("aggregate with no readings");
-      if (dirty > (version == 1 ? 1 : 3)) return bad("unknown aggregate flags");
-      f = ids[f];
-      a.dirty = dirty;
-      if (w.fields.size() <= f) w.fields.resize(static_cast<size_t>(f) + 1);
-      w.fields[f] = a;
-    }
-  }
-  if (!in.done()) return bad("trailing bytes");
-  // Closed windows do not bound the next close.
-  next_close_end_ = std::numeric_limits<int64_t>::max();
-  for (auto& [id, sensor] : sensors_) {
-    sensor.hot = {};
-    for (size_t r = 0; r < sensor.windows.size(); ++r) {
-      for (Window& w : sensor.windows[r]) {
-        if (!w.closed) next_close_end_ = std::min(next_close_end_, w.start + options_.resolutions[r].length_us);
-        if (!w.derived && child_[r] < 0) w.feeds_ancestor = HasPerReadingAncestor(sensor, r, w.start);
-      }
-    }
-  }
-  return Status::OK();
 }
 
 }  // namespace mare::rollup

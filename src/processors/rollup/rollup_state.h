@@ -45,6 +45,9 @@
 #include "common/status.h"
 #include "log/log.h"
 #include "processors/rollup/aggregate.h"
+#include "processors/rollup/message_writer.h"
+#include "processors/rollup/record_parser.h"
+#include "processors/rollup/rollup_messages.h"
 #include "processors/rollup/window.h"
 #include "reading/reading.h"
 
@@ -64,72 +67,6 @@ struct RollupStateOptions {
   // Derive the windows of a resolution from those of a finer one dividing it (see above). false:
   // every resolution updated per reading (tests and benchmarks compare the two).
   bool nest = true;
-};
-
-// One message for the rollups topic.
-struct RollupMessage {
-  int32_t partition = 0;
-  int64_t timestamp_us = 0;  // window start
-  std::string key;
-  std::string value;
-};
-
-// The messages of one or more Emits, their keys and values in blocks of memory kept from one
-// emission to the next: once grown, emitting allocates nothing and touches no new page (a
-// message each would be two allocations). The views are valid until the next Clear.
-class RollupMessages {
- public:
-  RollupMessages() = default;
-  RollupMessages(const RollupMessages&) = delete;
-  RollupMessages& operator=(const RollupMessages&) = delete;
-
-  size_t size() const { return entries_.size(); }
-  bool empty() const { return entries_.empty(); }
-  int32_t partition(size_t i) const { return entries_[i].partition; }
-  int64_t timestamp_us(size_t i) const { return entries_[i].timestamp_us; }  // window start
-  std::string_view key(size_t i) const { return {entries_[i].key, entries_[i].key_len}; }
-  std::string_view value(size_t i) const { return {entries_[i].key + entries_[i].key_len, entries_[i].value_len}; }
-
-  // Forgets the messages. Keeps the memory they needed, and as much again; frees the rest,
-  // so that a burst (catching up on a backlog) is not held forever.
-  void Clear();
-
-  // Has Emit hand the messages to `flush` (then forget them) whenever they fill `bytes`, so
-  // that a big emission (a burst, or the first after a restart) is passed on in parts and
-  // needs no more memory than that, instead of gathering it all. The rest stays for the caller.
-  void set_flush(size_t bytes, std::function<void(RollupMessages&)> flush) {
-    flush_bytes_ = bytes;
-    flush_ = std::move(flush);
-  }
-  // Messages added since made, flushed or not.
-  uint64_t added() const { return added_; }
-
- private:
-  friend class RollupState;
-  static constexpr size_t kBlockSize = size_t{1} << 20;
-  struct Block {
-    std::unique_ptr<char[]> bytes;
-    size_t size = 0;
-  };
-  struct Entry {
-    int64_t timestamp_us;
-    const char* key;  // the value follows it
-    int32_t partition;
-    uint32_t key_len;
-    uint32_t value_len;
-  };
-  // Where to write a message of at most n bytes; Add takes it. New blocks are added, never
-  // grown, so that nothing is copied and the views stay valid.
-  char* Room(size_t n);
-  void Add(int32_t partition, int64_t timestamp_us, const char* key, size_t key_len, size_t value_len);
-
-  std::vector<Block> blocks_;
-  size_t block_ = 0;  // the block written to; blocks_[block_ + 1...] are spare
-  size_t used_ = 0;   // bytes of it
-  std::vector<Entry> entries_;
-  uint64_t added_ = 0;
-  size_t flush_bytes_ = 0;
-  std::function<void(RollupMessages&)> flush_;
 };
 
 // Why a raw record was not counted: reason "late" (older than its partition's watermark) or
@@ -178,20 +115,19 @@ class RollupState {
   // bytes, and back; layout in docs/formats/rollup-checkpoint.md (`version`: of the body's
   // layout, as the checkpoint header says). Decode replaces the state and fails if the
   // checkpoint was made with other resolutions, lateness or partitions.
-  void Encode(std::string* out) const { Encode(out, -1); }
-  Status Decode(std::string_view bytes, uint32_t version = kCheckpointVersion) { return Decode(bytes, -1, version); }
+  void Encode(std::string* out) const;
+  Status Decode(std::string_view bytes, uint32_t version = kCheckpointVersion);
 
   // One partition's share of the state (its offset, newest event time and windows) in the same
   // layout, the other partitions' entries empty; and back, merged into this state, which must
   // hold nothing of that partition. For processors that share partitions through a Kafka group.
-  void EncodePartition(int32_t partition, std::string* out) const { Encode(out, partition); }
-  Status DecodePartition(int32_t partition, std::string_view bytes, uint32_t version = kCheckpointVersion) {
-    return Decode(bytes, partition, version);
-  }
+  void EncodePartition(int32_t partition, std::string* out) const;
+  Status DecodePartition(int32_t partition, std::string_view bytes, uint32_t version = kCheckpointVersion);
   // Forgets everything: offsets, watermarks, windows, counters.
   void Reset() { Clear(); }
 
  private:
+  friend class CheckpointBody;  // checkpoint_body.h
   struct Window {
     int64_t start = 0;
     bool closed = false;
@@ -219,8 +155,6 @@ class RollupState {
     Hot hot;
     std::vector<std::vector<Window>> windows;  // by resolution, sorted by start
   };
-  struct Parser;
-
   Sensor& SensorFor(uint32_t sensor_id, int32_t partition);
   void Prefetch(uint32_t sensor_id);
   // The window of resolution r starting at start, created (with the coarser windows holding
@@ -242,11 +176,12 @@ class RollupState {
   uint16_t NewField(std::string_view name);
   // Messages for the aggregates of fields with kToEmit set (cleared).
   void EmitWindow(uint32_t sensor_id, size_t resolution, const Window& w, std::vector<Aggregate>& fields,
-                  RollupMessages* out);
+                  RollupMessages* out) {
+    writer_.Write(sensor_id, log::PartitionFor(options_.partitioner, sensor_id, options_.partitions), options_.resolutions[resolution],
+                  w.start, w.closed, fields, field_names_, out);
+  }
   void Reject(std::string_view reason, std::string_view detail, std::string_view raw);
   void Clear();
-  void Encode(std::string* out, int32_t only_partition) const;  // -1: all
-  Status Decode(std::string_view bytes, int32_t only_partition, uint32_t version);
 
   RollupStateOptions options_;
   std::vector<int> child_;                    // by resolution: the one it is derived from, or -1
@@ -275,7 +210,6 @@ class RollupState {
   Sensor* FindSensor(uint32_t sensor_id);
 
   std::deque<std::string> field_names_;  // by id
-  std::vector<std::string> field_json_;        // by id: the name as a JSON string, for messages
   std::unordered_map<std::string_view, uint16_t> field_ids_;
   // The field last seen at each position in a reading: most readings of a stream have the
   // same fields in the same order, so a name is compared with one other, not hashed.
@@ -286,9 +220,9 @@ class RollupState {
   std::vector<FieldHint> field_hint_;
   std::vector<uint16_t> ids_;         // scratch: this reading's field ids
 
-  std::unique_ptr<Parser> parser_;
+  std::unique_ptr<RecordParser> parser_;
   std::vector<NumberField> numbers_;  // scratch for AddRecord
-  std::string key_tail_, window_text_;  // scratch of EmitWindow
+  MessageWriter writer_;
 
   uint64_t readings_ = 0;
   uint64_t dropped_late_ = 0;

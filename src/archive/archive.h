@@ -1,5 +1,7 @@
 // Archives `mare replay` reads: a file of past observations turned into readings, one row
-// at a time. Two formats: NDBC standard meteorological (ndbc.h) and CSV with a header (csv.h).
+// at a time. Two formats: NDBC standard meteorological (ndbc.h) and CSV with a header (csv.h);
+// open_archive.h picks one. This file holds what both share: the reader's interface, its
+// options, lines and numbers.
 //
 //   Result<std::unique_ptr<ArchiveReader>> r = OpenArchive("ndbc_44005_2012.txt", options);
 //   Reading reading;
@@ -21,9 +23,9 @@
 #include <vector>
 
 #include "common/status.h"
-#include "feeds/reading_json.h"
+#include "archive/reading.h"
 
-namespace mare::feeds {
+namespace mare::archive {
 
 class ArchiveReader {
  public:
@@ -51,11 +53,6 @@ struct ArchiveOptions {
   std::vector<double> missing_codes;  // CSV: numbers that mean "no value"
 };
 
-Result<std::unique_ptr<ArchiveReader>> OpenArchive(const std::string& path, const ArchiveOptions& options);
-
-// "ndbc" or "csv" from the file's first line (NDBC headers start "YY", "#YY" or "YYYY").
-Result<std::string> DetectArchiveFormat(const std::string& path);
-
 // The station number in names like "ndbc_44005_2012.txt" or NDBC's own "44005h2012.txt";
 // nullopt when the name holds none.
 std::optional<uint64_t> StationFromFileName(std::string_view path);
@@ -78,4 +75,4 @@ class LineReader {
 // A whole token as a finite double ("+1.5" too); false for anything else.
 bool ParseNumber(std::string_view token, double* value);
 
-}  // namespace mare::feeds
+}  // namespace mare::archive

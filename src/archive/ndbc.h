@@ -18,10 +18,10 @@
 #include <memory>
 #include <string>
 
-#include "feeds/archive.h"
+#include "archive/archive.h"
 
-namespace mare::feeds {
+namespace mare::archive {
 
 Result<std::unique_ptr<ArchiveReader>> OpenNdbcArchive(const std::string& path, const ArchiveOptions& options);
 
-}  // namespace mare::feeds
+}  // namespace mare::archive

@@ -1,4 +1,4 @@
-#include "feeds/ndbc.h"
+#include "archive/ndbc.h"
 
 #include <fmt/format.h>
 
@@ -7,7 +7,7 @@
 
 #include "reading/timestamp.h"
 
-namespace mare::feeds {
+namespace mare::archive {
 
 namespace {
 
@@ -173,4 +173,4 @@ Result<std::unique_ptr<ArchiveReader>> OpenNdbcArchive(const std::string& path, 
   return std::unique_ptr<ArchiveReader>(std::move(reader));
 }
 
-}  // namespace mare::feeds
+}  // namespace mare::archive

@@ -1,15 +1,14 @@
-#include "feeds/archive.h"
+#include "archive/archive.h"
 
+#include <fast_float/fast_float.h>
 #include <fmt/format.h>
 
 #include <cerrno>
 #include <charconv>
 #include <cmath>
 
-#include "feeds/csv.h"
-#include "feeds/ndbc.h"
 
-namespace mare::feeds {
+namespace mare::archive {
 
 Status LineReader::Open(const std::string& path) {
   path_ = path;
@@ -31,7 +30,8 @@ bool LineReader::Next(std::string* line) {
 bool ParseNumber(std::string_view token, double* value) {
   if (!token.empty() && token.front() == '+') token.remove_prefix(1);
   if (token.empty()) return false;
-  auto [ptr, ec] = std::from_chars(token.data(), token.data() + token.size(), *value);
+  // fast_float: correctly rounded, as std::from_chars, and faster (mare import parses every cell).
+  auto [ptr, ec] = fast_float::from_chars(token.data(), token.data() + token.size(), *value);
   return ec == std::errc() && ptr == token.data() + token.size() && std::isfinite(*value);
 }
 
@@ -58,31 +58,4 @@ std::optional<uint64_t> StationFromFileName(std::string_view path) {
   return std::nullopt;
 }
 
-Result<std::string> DetectArchiveFormat(const std::string& path) {
-  LineReader lines;
-  MARE_RETURN_IF_ERROR(lines.Open(path));
-  std::string line;
-  while (lines.Next(&line)) {
-    std::string_view l = line;
-    while (!l.empty() && (l.front() == ' ' || l.front() == '\t')) l.remove_prefix(1);
-    if (l.empty()) continue;
-    if (l.substr(0, 3) == "#YY" || l.substr(0, 3) == "YY " || l.substr(0, 4) == "YYYY") return std::string("ndbc");
-    return std::string("csv");
-  }
-  MARE_RETURN_IF_ERROR(lines.status());
-  return Status::InvalidArgument(path + ": empty file, nothing to replay");
-}
-
-Result<std::unique_ptr<ArchiveReader>> OpenArchive(const std::string& path, const ArchiveOptions& options) {
-  std::string format = options.format;
-  if (format.empty()) {
-    Result<std::string> detected = DetectArchiveFormat(path);
-    if (!detected) return detected.status();
-    format = *detected;
-  }
-  if (format == "ndbc") return OpenNdbcArchive(path, options);
-  if (format == "csv") return OpenCsvArchive(path, options);
-  return Status::InvalidArgument(fmt::format("unknown archive format '{}': use ndbc or csv", format));
-}
-
-}  // namespace mare::feeds
+}  // namespace mare::archive

@@ -1,0 +1,154 @@
+#include "archive/csv.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <deque>
+
+#include "reading/timestamp.h"
+
+namespace mare::archive {
+
+namespace {
+
+class CsvReader : public ArchiveReader {
+ public:
+  explicit CsvReader(const ArchiveOptions& options) : options_(options) {}
+
+  Status Open(const std::string& path) {
+    path_ = path;
+    MARE_RETURN_IF_ERROR(lines_.Open(path));
+    std::string header;
+    do {
+      if (!lines_.Next(&header)) {
+        MARE_RETURN_IF_ERROR(lines_.status());
+        return Status::InvalidArgument(path + ": no CSV header line");
+      }
+    } while (TrimCell(header).empty());
+    if (header.substr(0, 3) == "\xEF\xBB\xBF") header.erase(0, 3);  // UTF-8 byte order mark
+    header_line_ = lines_.line_number();
+    delimiter_ = DetectCsvDelimiter(header);
+    std::vector<std::string> names;
+    if (!SplitCsvLine(header, delimiter_, &names)) return Status::InvalidArgument(path + ": unterminated quote in header");
+    MARE_RETURN_IF_ERROR(MapColumns(names));
+    MARE_RETURN_IF_ERROR(TypeColumns());
+    // Second pass: back to the first row after the header.
+    lines_ = LineReader();
+    MARE_RETURN_IF_ERROR(lines_.Open(path));
+    std::string skip;
+    while (lines_.line_number() < header_line_ && lines_.Next(&skip)) {
+    }
+    return Status::OK();
+  }
+
+  Row Next(Reading* out) override {
+    while (lines_.Next(&row_)) {
+      line_ = lines_.line_number();
+      if (TrimCell(row_).empty()) continue;
+      if (!SplitCsvLine(row_, delimiter_, &cells_)) {
+        why_ = "unterminated quote";
+        return Row::kSkipped;
+      }
+      if (cells_.size() != columns_.count) {
+        why_ = fmt::format("expected {} cells, found {}", columns_.count, cells_.size());
+        return Row::kSkipped;
+      }
+      Result<int64_t> time = CsvRowTime(cells_, columns_, &joined_);
+      if (!time) {
+        why_ = fmt::format("unparseable date: {}", time.status().message());
+        return Row::kSkipped;
+      }
+      out->Clear();
+      out->time_micros = *time;
+      out->sensor_id = options_.sensor_id;
+      if (columns_.sensor != kNoColumn && !IsMissing(TrimCell(cells_[columns_.sensor]))) {
+        std::string_view cell = TrimCell(cells_[columns_.sensor]);
+        uint64_t id = 0;
+        auto [ptr, ec] = std::from_chars(cell.data(), cell.data() + cell.size(), id);
+        if (ec != std::errc() || ptr != cell.data() + cell.size() || id > kMaxSensorId) {
+          why_ = fmt::format("invalid sensor_id '{}': expected an integer from 0 to {}", cell, kMaxSensorId);
+          return Row::kSkipped;
+        }
+        out->sensor_id = id;
+      }
+      out->location = options_.location;
+      double lat = 0, lon = 0;
+      if (columns_.lat != kNoColumn && columns_.lon != kNoColumn && NumberAt(columns_.lat, &lat) && NumberAt(columns_.lon, &lon) &&
+          lat >= -90 && lat <= 90 && lon >= -180 && lon <= 180) {
+        out->location = Location{lat, lon};
+      }
+      for (const Field& f : fields_) {
+        if (f.numeric) {
+          double v = 0;
+          if (NumberAt(f.column, &v)) out->numbers.push_back({f.name, v});
+        } else {
+          std::string_view cell = TrimCell(cells_[f.column]);
+          if (!IsMissing(cell)) out->texts.push_back({f.name, std::string(cell)});
+        }
+      }
+      return Row::kReading;
+    }
+    status_ = lines_.status();
+    return Row::kEnd;
+  }
+
+ private:
+  struct Field {
+    size_t column;
+    std::string_view name;
+    bool numeric = true;
+  };
+
+  Status MapColumns(const std::vector<std::string>& headers) {
+    Result<CsvColumns> columns = MapCsvColumns(headers, path_);
+    if (!columns) return columns.status();
+    columns_ = std::move(*columns);
+    for (CsvColumns::Field& f : columns_.fields) fields_.push_back({f.column, f.name});
+    return Status::OK();
+  }
+
+  // A field column is numeric unless some present value in it is not a number.
+  Status TypeColumns() {
+    std::string line;
+    while (lines_.Next(&line)) {
+      if (TrimCell(line).empty() || !SplitCsvLine(line, delimiter_, &cells_) || cells_.size() != columns_.count) continue;
+      for (Field& f : fields_) {
+        if (!f.numeric) continue;
+        std::string_view cell = TrimCell(cells_[f.column]);
+        double v = 0;
+        if (!IsMissing(cell) && !ParseNumber(cell, &v)) f.numeric = false;
+      }
+    }
+    return lines_.status();
+  }
+
+  bool IsMissing(std::string_view cell) const { return IsMissingCell(cell, options_.missing_codes); }
+
+  bool NumberAt(size_t column, double* value) const {
+    std::string_view cell = TrimCell(cells_[column]);
+    return !IsMissing(cell) && ParseNumber(cell, value);
+  }
+
+  ArchiveOptions options_;
+  std::string path_;
+  LineReader lines_;
+  size_t header_line_ = 0;
+  char delimiter_ = ',';
+  CsvColumns columns_;      // its fields' names are what the readings' names view
+  std::vector<Field> fields_;
+  std::string row_;
+  std::string joined_;
+  std::vector<std::string> cells_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ArchiveReader>> OpenCsvArchive(const std::string& path, const ArchiveOptions& options) {
+  auto reader = std::make_unique<CsvReader>(options);
+  MARE_RETURN_IF_ERROR(reader->Open(path));
+  return std::unique_ptr<ArchiveReader>(std::move(reader));
+}
+
+}  // namespace mare::archive

@@ -1,0 +1,203 @@
+#include "archive/csv_format.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+
+#include "archive/archive.h"
+#include "archive/reading.h"
+#include "reading/timestamp.h"
+
+namespace mare::archive {
+namespace {
+
+bool EqualsNoCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+}  // namespace
+
+std::string_view TrimCell(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool IsMissingCell(std::string_view cell, std::span<const double> missing_codes) {
+  cell = TrimCell(cell);
+  if (cell.empty()) return true;
+  if (cell.size() <= 4 && (EqualsNoCase(cell, "NA") || EqualsNoCase(cell, "NaN") || EqualsNoCase(cell, "null"))) {
+    return true;
+  }
+  if (missing_codes.empty()) return false;
+  double v = 0;
+  if (!ParseNumber(cell, &v)) return false;
+  return std::find(missing_codes.begin(), missing_codes.end(), v) != missing_codes.end();
+}
+
+char DetectCsvDelimiter(std::string_view header) {
+  size_t commas = 0, semicolons = 0, tabs = 0;
+  bool quoted = false;
+  for (char c : header) {
+    if (c == '"') quoted = !quoted;
+    if (quoted) continue;
+    commas += c == ',';
+    semicolons += c == ';';
+    tabs += c == '\t';
+  }
+  if (semicolons > commas && semicolons >= tabs) return ';';
+  if (tabs > commas && tabs > semicolons) return '\t';
+  return ',';
+}
+
+bool SplitCsvLine(std::string_view line, char delimiter, std::vector<std::string>* cells) {
+  cells->clear();
+  std::string* cell = &cells->emplace_back();
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    char c = line[i];
+    if (quoted) {
+      if (c == '"') {
+        if (i + 1 < line.size() && line[i + 1] == '"') {
+          cell->push_back('"');
+          ++i;
+        } else {
+          quoted = false;
+        }
+      } else {
+        cell->push_back(c);
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == delimiter) {
+      cell = &cells->emplace_back();
+    } else {
+      cell->push_back(c);
+    }
+  }
+  return !quoted;
+}
+
+bool SplitCsvCells(std::string_view line, char delimiter, std::vector<std::string_view>* cells, std::string* unquoted) {
+  cells->clear();
+  if (line.find('"') == std::string_view::npos) {  // the common case: cells are views of the line
+    size_t start = 0;
+    while (true) {
+      size_t end = line.find(delimiter, start);
+      if (end == std::string_view::npos) {
+        cells->push_back(line.substr(start));
+        return true;
+      }
+      cells->push_back(line.substr(start, end - start));
+      start = end + 1;
+    }
+  }
+  // The rules of SplitCsvLine, the unquoted cells kept in one buffer (reserved first: views of
+  // it are taken at the end, when it no longer grows).
+  unquoted->clear();
+  unquoted->reserve(line.size());
+  std::vector<std::pair<size_t, size_t>> spans;
+  size_t begin = 0;
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    char c = line[i];
+    if (quoted) {
+      if (c == '"') {
+        if (i + 1 < line.size() && line[i + 1] == '"') {
+          unquoted->push_back('"');
+          ++i;
+        } else {
+          quoted = false;
+        }
+      } else {
+        unquoted->push_back(c);
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == delimiter) {
+      spans.emplace_back(begin, unquoted->size() - begin);
+      begin = unquoted->size();
+    } else {
+      unquoted->push_back(c);
+    }
+  }
+  if (quoted) return false;
+  spans.emplace_back(begin, unquoted->size() - begin);
+  for (auto [b, n] : spans) cells->push_back(std::string_view(unquoted->data() + b, n));
+  return true;
+}
+
+Result<CsvColumns> MapCsvColumns(const std::vector<std::string>& header, const std::string& path) {
+  CsvColumns columns;
+  columns.count = header.size();
+  std::vector<std::string> names;
+  for (const std::string& h : header) names.push_back(ToFieldName(TrimCell(h)));
+  auto find = [&](std::initializer_list<std::string_view> wanted) {
+    for (std::string_view w : wanted) {
+      for (size_t i = 0; i < names.size(); ++i) {
+        if (names[i] == w) return i;
+      }
+    }
+    return kNoColumn;
+  };
+  columns.time = find({"timestamp", "datetime", "ts"});
+  if (columns.time == kNoColumn) {
+    size_t date = find({"date"}), time = find({"time"});
+    if (date != kNoColumn && time != kNoColumn) {
+      columns.time = date;
+      columns.time_of_day = time;
+    } else {
+      columns.time = time != kNoColumn ? time : date;
+    }
+  }
+  if (columns.time == kNoColumn) {
+    return Status::InvalidArgument(fmt::format("{}: no time column (name one timestamp, time, ts, datetime or date)", path));
+  }
+  columns.sensor = find({"sensor_id"});
+  columns.lat = find({"lat", "latitude"});
+  columns.lon = find({"lon", "lng", "long", "longitude"});
+  std::vector<std::string> taken = {"timestamp", "sensor_id", "location"};
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i == columns.time || i == columns.time_of_day || i == columns.sensor || i == columns.lat || i == columns.lon) {
+      continue;
+    }
+    std::string name = names[i];
+    for (int n = 2; std::find(taken.begin(), taken.end(), name) != taken.end(); ++n) {
+      name = fmt::format("{}_{}", names[i], n);
+    }
+    taken.push_back(name);
+    columns.fields.push_back({i, std::move(name)});
+  }
+  return columns;
+}
+
+template <typename Cell>
+Result<int64_t> CsvRowTime(const std::vector<Cell>& cells, const CsvColumns& columns, std::string* scratch) {
+  std::string_view cell = TrimCell(cells[columns.time]);
+  if (columns.time_of_day != kNoColumn) {
+    std::string_view time = TrimCell(cells[columns.time_of_day]);
+    if (time.size() >= 10 && time[4] == '-') {
+      cell = time;  // already a full timestamp
+    } else {
+      scratch->assign(cell);
+      scratch->push_back(' ');
+      scratch->append(time);
+      cell = *scratch;
+    }
+  }
+  // A date and time in the strict form readings use first: the common case, and what
+  // ParseTimestampLoose answers for it, without its copies.
+  int64_t us = 0;
+  std::string why;
+  if (cell.size() > 10 && cell[4] == '-' && ParseTimestampText(cell, &us, &why)) return us;
+  return ParseTimestampLoose(cell);
+}
+
+template Result<int64_t> CsvRowTime(const std::vector<std::string>&, const CsvColumns&, std::string*);
+template Result<int64_t> CsvRowTime(const std::vector<std::string_view>&, const CsvColumns&, std::string*);
+
+}  // namespace mare::archive

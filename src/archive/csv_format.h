@@ -1,0 +1,62 @@
+// The CSV dialect mare reads (docs/formats/csv.md): splitting lines into cells, the header's
+// columns and their roles, missing values, times and numbers. One set of rules for both
+// readers: the archive reader `mare replay` streams (csv.h) and the bulk load of `mare import`.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace mare::archive {
+
+constexpr size_t kNoColumn = static_cast<size_t>(-1);
+
+// The cell without the spaces and tabs around it.
+std::string_view TrimCell(std::string_view cell);
+
+// An absent value: empty, NA, NaN or null (any case), or a number equal to one of
+// missing_codes. The cell is trimmed. ("N/A" is text, as written.)
+bool IsMissingCell(std::string_view cell, std::span<const double> missing_codes = {});
+
+// ',' unless the header (outside quotes) has more ';' or tabs.
+char DetectCsvDelimiter(std::string_view header);
+
+// Splits one CSV line into cells, unquoting "a ""b""" to a "b". False on an unterminated quote.
+bool SplitCsvLine(std::string_view line, char delimiter, std::vector<std::string>* cells);
+// The same without copies: cells view the line, or *unquoted when the line has quotes (so they
+// are valid until the next call with the same *unquoted).
+bool SplitCsvCells(std::string_view line, char delimiter, std::vector<std::string_view>* cells, std::string* unquoted);
+
+// The header's columns (matched by name without regard to case, spaces around ignored):
+//   time: the first present of timestamp, datetime, ts; else a "date" and a "time" column,
+//         joined; else either alone;
+//   sensor_id; lat or latitude; lon, lng, long or longitude;
+//   every other column a field, named by ToFieldName ("Air Temp (C)" -> air_temp_c); a name
+//   taken already (or timestamp, sensor_id, location) gets a suffix _2, _3, ...
+struct CsvColumns {
+  struct Field {
+    size_t column;
+    std::string name;
+  };
+  size_t count = 0;
+  size_t time = kNoColumn;
+  size_t time_of_day = kNoColumn;  // a "time" column joined to the "date" column `time`
+  size_t sensor = kNoColumn;
+  size_t lat = kNoColumn;
+  size_t lon = kNoColumn;
+  std::vector<Field> fields;
+};
+// InvalidArgument "PATH: no time column ..." when the header has none.
+Result<CsvColumns> MapCsvColumns(const std::vector<std::string>& header, const std::string& path);
+
+// The row's time (µs since the epoch, UTC) in any form ParseTimestampLoose accepts; a "date"
+// and a "time" cell joined, unless the time cell is a full timestamp itself. *scratch: reused.
+template <typename Cell>
+Result<int64_t> CsvRowTime(const std::vector<Cell>& cells, const CsvColumns& columns, std::string* scratch);
+
+}  // namespace mare::archive
