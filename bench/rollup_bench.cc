@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
   std::vector<log::ConsumedRecord> records;
   std::vector<int64_t> offsets(kPartitions, 0);
   for (const auto& r : readings) {
-    int32_t p = log::PartitionFor(r.sensor, kPartitions);
+    int32_t p = log::PartitionFor(log::Partitioner::kMurmur2, r.sensor, kPartitions);
     records.push_back({p, offsets[static_cast<size_t>(p)]++, r.ts, 0, r.key, r.value});
     bytes += r.value.size();
   }
