@@ -90,8 +90,8 @@ def main():
                 ms = [x * 1000 for x in lat]
                 print(f"{rate:>18,} {len(ms):>4}/{sent:<3}{percentile(ms, 50):>8.0f} {percentile(ms, 90):>8.0f} "
                       f"{percentile(ms, 99):>8.0f} {max(ms):>8.0f}")
-            drops = run.metric("mare_source_udp_kernel_drops_total")
-            late = run.metric("mare_rollup_dropped_late_total")
+            drops = run.metric("mare_source_udp_datagrams_dropped_total")
+            late = run.metric("mare_rollup_late_readings_dropped_total")
             print(f"(kernel drops {drops:.0f}, rollup readings dropped late {late:.0f})")
 
 

@@ -322,7 +322,7 @@ def mare_udp(bin_dir, work, bootstrap, prefix, partitions, path, lines, rate=0):
         def sample():
             while not done.is_set():
                 m = scrape(http)
-                samples.append((time.monotonic(), m.get("mare_log_kafka_produced_records_total", 0),
+                samples.append((time.monotonic(), m.get("mare_log_kafka_records_produced_total", 0),
                                 cpu_seconds(proc.pid)))
                 time.sleep(0.05)
 
@@ -346,13 +346,13 @@ def mare_udp(bin_dir, work, bootstrap, prefix, partitions, path, lines, rate=0):
     first = next(s for s in samples if s[1] > 0)
     end = next(s for s in samples if s[1] == acked)
     accepted = int(m.get('mare_source_readings_accepted_total{source="udp"}', 0))
-    failed = int(m.get("mare_log_kafka_failed_appends_total", 0))
+    failed = int(m.get("mare_log_kafka_appends_failed_total", 0))
     in_topic = topic_size(bootstrap, prefix + "raw")
     if accepted != acked or failed or in_topic != acked:
         raise RuntimeError(f"mare accepted {accepted} readings, the broker acknowledged {acked}, "
                            f"{failed} appends failed, {in_topic} are in {prefix}raw")
     return {"command": ingest_command(bin_dir), "sent": sent, "acked": acked, "secs": max(end[0] - first[0], 1e-9), "cpu": end[2] - first[2],
-            "drops": int(m.get("mare_source_udp_kernel_drops_total", 0))}
+            "drops": int(m.get("mare_source_udp_datagrams_dropped_total", 0))}
 
 
 def udp_row(m, lines, offered, kcat_rate):
@@ -390,7 +390,7 @@ def mare_throughput(bin_dir, work, bootstrap, prefix, partitions, n, name, extra
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             m = scrape(port)
-            readings, emitted = m.get("mare_rollup_readings_total", 0), m.get("mare_rollup_emitted_total", 0)
+            readings, emitted = m.get("mare_rollup_readings_counted_total", 0), m.get("mare_rollup_messages_emitted_total", 0)
             now = time.monotonic()
             if t0 is None and readings > 0:
                 # Looked at every 10 ms: what it counted before is not worth correcting for.
@@ -408,7 +408,7 @@ def mare_throughput(bin_dir, work, bootstrap, prefix, partitions, n, name, extra
             time.sleep(0.01)
         else:
             raise RuntimeError(f"mare stream counted {readings} of {n} readings in 600 s")
-        late = m.get("mare_rollup_dropped_late_total", 0)
+        late = m.get("mare_rollup_late_readings_dropped_total", 0)
     finally:
         stop(proc)
     if readings != n or late:

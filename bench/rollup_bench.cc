@@ -33,6 +33,7 @@
 #include "common/json_writer.h"
 #include "common/time.h"
 #include "log/embedded_log.h"
+#include "processors/rollup/rollup_metrics.h"
 #include "processors/rollup/rollup_processor.h"
 #include "processors/rollup/rollup_state.h"
 #include "reading/timestamp.h"
@@ -240,11 +241,11 @@ int main(int argc, char** argv) {
     // would leave out every message.
     if (!(*p)->Stop().ok()) return false;
     double cpu = t.cpu(), wall = t.wall();
-    auto& h = registry.GetHistogram("mare_rollup_checkpoint_seconds", "");
+    auto& h = registry.GetHistogram(rollup_metrics::kCheckpointSeconds);
     Print(name, n, cpu, wall, bytes,
           fmt::format(",\"checkpoints\":{},\"checkpoint_seconds_mean\":{:.4f},\"emitted\":{}", h.count(),
                       h.count() ? h.sum() / static_cast<double>(h.count()) : 0.0,
-                      registry.GetCounter("mare_rollup_emitted_total", "").value()));
+                      registry.GetCounter(rollup_metrics::kMessagesEmitted).value()));
     p->reset();
     log->reset();
     std::filesystem::remove_all(dir);

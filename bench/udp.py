@@ -64,7 +64,7 @@ def run_mare(path, lines, rate=0, repeat=1):
     time.sleep(1)  # let the previous run's process and files go
     for _ in range(200):
         try:
-            metric("mare_source_udp_datagrams_total")
+            metric("mare_source_udp_datagrams_received_total")
             break
         except OSError:
             time.sleep(0.05)
@@ -90,9 +90,9 @@ def run_mare(path, lines, rate=0, repeat=1):
     done.set()
     t.join()
     accepted = int(samples[-1][1])
-    drops = int(metric("mare_source_udp_kernel_drops_total"))
+    drops = int(metric("mare_source_udp_datagrams_dropped_total"))
     rejected = int(metric('mare_source_readings_received_total{source="udp"}')) - accepted
-    appended = int(metric('mare_log_appended_records_total{topic="raw"}'))
+    appended = int(metric('mare_log_records_appended_total{topic="raw"}'))
     proc.terminate()
     proc.wait(timeout=30)
     shutil.rmtree(data, ignore_errors=True)

@@ -24,7 +24,7 @@ ALLOWED = {
     "store": ["common", "reading", "log", "archive"],
     "sinks": ["common", "reading", "log"],
     "query": ["common", "reading", "log", "store", "server"],
-    "dashboard": ["common", "reading", "log", "server", "store", "query"],
+    "dashboard": ["common", "reading", "log", "server", "sources", "processors", "store", "sinks", "query"],
     # The configuration holds every component's options struct and reads them from TOML.
     "config": ["common", "reading", "log", "server", "sources", "processors", "store", "sinks", "query",
                "dashboard", "archive", "feeds"],

@@ -23,6 +23,7 @@
 #include "server/http_server.h"
 #include "sources/http_source.h"
 #include "sources/ingest.h"
+#include "sources/source_metrics.h"
 #include "sources/stream_source.h"
 #include "sources/udp_source.h"
 
@@ -46,10 +47,10 @@ struct RunFlags {
 };
 
 // Sums a counter family over the running sources, for the periodic status line.
-uint64_t Sum(metrics::Registry& r, const char* name, const std::vector<std::string>& sources) {
-  uint64_t total = 0;
-  for (const auto& s : sources) total += r.GetCounter(name, "", {{"source", s}}).value();
-  return total;
+uint64_t Sum(metrics::Registry& r, const metrics::Metric& counter, const std::vector<std::string>& sources) {
+  double total = 0;
+  for (const auto& s : sources) total += r.Sum(counter, {{"source", s}});
+  return static_cast<uint64_t>(total);
 }
 
 int Run(const RunFlags& flags, const Roles& roles) {
@@ -245,8 +246,8 @@ int Run(const RunFlags& flags, const Roles& roles) {
     }
     int64_t now = MonotonicMicros();
     if (now - last_report >= 10'000'000) {
-      uint64_t accepted = Sum(registry, "mare_source_readings_accepted_total", running);
-      uint64_t received = Sum(registry, "mare_source_readings_received_total", running);
+      uint64_t accepted = Sum(registry, source_metrics::kReadingsAccepted, running);
+      uint64_t received = Sum(registry, source_metrics::kReadingsReceived, running);
       uint64_t rejected = received - std::min(received, accepted);
       // The counters are read one after the other, so `rejected` can lag a little: never negative rates.
       rejected = std::max(rejected, last_rejected);
@@ -294,7 +295,7 @@ int Run(const RunFlags& flags, const Roles& roles) {
     return 1;
   }
   spdlog::info("{}: stopped; {} readings accepted in this run", roles.command,
-               Sum(registry, "mare_source_readings_accepted_total", running));
+               Sum(registry, source_metrics::kReadingsAccepted, running));
   return 0;
 }
 

@@ -16,6 +16,7 @@
 #include "common/time.h"
 #include "cli/open_log.h"
 #include "config/config.h"
+#include "processors/rollup/rollup_metrics.h"
 #include "processors/rollup/rollup_processor.h"
 #include "server/http_server.h"
 #include "reading/dead_letter.h"
@@ -108,11 +109,11 @@ int Stream(const StreamFlags& flags) {
                DescribeLog(*config), names, FormatDuration(o.lateness_us), FormatDuration(o.emit_interval_us),
                FormatDuration(o.checkpoint_interval_us));
 
-  auto& readings = registry.GetCounter("mare_rollup_readings_total", "");
-  auto& emitted = registry.GetCounter("mare_rollup_emitted_total", "");
-  auto& dropped = registry.GetCounter("mare_rollup_dropped_late_total", "");
-  auto& watermark = registry.GetGauge("mare_rollup_watermark_seconds", "");
-  auto& open_windows = registry.GetGauge("mare_rollup_open_windows", "");
+  auto& readings = registry.GetCounter(rollup_metrics::kReadingsCounted);
+  auto& emitted = registry.GetCounter(rollup_metrics::kMessagesEmitted);
+  auto& dropped = registry.GetCounter(rollup_metrics::kLateReadingsDropped);
+  auto& watermark = registry.GetGauge(rollup_metrics::kWatermarkSeconds);
+  auto& open_windows = registry.GetGauge(rollup_metrics::kOpenWindows);
   uint64_t last_readings = 0;
   int64_t last_report = MonotonicMicros();
   int exit_code = 0;

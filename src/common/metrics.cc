@@ -63,26 +63,26 @@ Registry::Family& Registry::GetFamily(const std::string& name, const std::string
 Counter& Registry::GetCounter(const std::string& name, const std::string& help, const Labels& labels) {
   std::lock_guard lock(mu_);
   Family& f = GetFamily(name, help, Type::kCounter);
-  Counter*& c = f.counters[RenderLabels(labels)];
-  if (!c) c = &counter_store_.emplace_back();
-  return *c;
+  Series<Counter>& c = f.counters[RenderLabels(labels)];
+  if (!c.metric) c = {labels, &counter_store_.emplace_back()};
+  return *c.metric;
 }
 
 Gauge& Registry::GetGauge(const std::string& name, const std::string& help, const Labels& labels) {
   std::lock_guard lock(mu_);
   Family& f = GetFamily(name, help, Type::kGauge);
-  Gauge*& g = f.gauges[RenderLabels(labels)];
-  if (!g) g = &gauge_store_.emplace_back();
-  return *g;
+  Series<Gauge>& g = f.gauges[RenderLabels(labels)];
+  if (!g.metric) g = {labels, &gauge_store_.emplace_back()};
+  return *g.metric;
 }
 
 Histogram& Registry::GetHistogram(const std::string& name, const std::string& help, const Labels& labels,
                                   std::vector<double> bounds) {
   std::lock_guard lock(mu_);
   Family& f = GetFamily(name, help, Type::kHistogram);
-  Histogram*& h = f.histograms[RenderLabels(labels)];
-  if (!h) h = &histogram_store_.emplace_back(std::move(bounds));
-  return *h;
+  Series<Histogram>& h = f.histograms[RenderLabels(labels)];
+  if (!h.metric) h = {labels, &histogram_store_.emplace_back(std::move(bounds))};
+  return *h.metric;
 }
 
 void Registry::AddRefresher(std::function<void()> refresh) {
@@ -100,22 +100,27 @@ std::string WithLabel(const std::string& rendered, const std::string& extra) {
 
 }  // namespace
 
-std::string Registry::Render() {
+void Registry::Refresh() {
   std::vector<std::function<void()>> refreshers;
   {
     std::lock_guard lock(mu_);
     refreshers = refreshers_;
   }
-  for (auto& r : refreshers) r();
+  for (auto& r : refreshers) r();  // outside mu_: a refresher sets gauges it looked up before
+}
+
+std::string Registry::Render() {
+  Refresh();
 
   std::lock_guard lock(mu_);
   std::string out;
   for (const auto& [name, f] : families_) {
     const char* type = f.type == Type::kCounter ? "counter" : f.type == Type::kGauge ? "gauge" : "histogram";
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, f.help, name, type);
-    for (const auto& [labels, c] : f.counters) out += fmt::format("{}{} {}\n", name, labels, c->value());
-    for (const auto& [labels, g] : f.gauges) out += fmt::format("{}{} {}\n", name, labels, g->value());
-    for (const auto& [labels, h] : f.histograms) {
+    for (const auto& [labels, c] : f.counters) out += fmt::format("{}{} {}\n", name, labels, c.metric->value());
+    for (const auto& [labels, g] : f.gauges) out += fmt::format("{}{} {}\n", name, labels, g.metric->value());
+    for (const auto& [labels, series] : f.histograms) {
+      const Histogram* h = series.metric;
       uint64_t cumulative = 0;
       for (size_t i = 0; i < h->bounds().size(); ++i) {
         cumulative += h->bucket(i);
@@ -125,6 +130,58 @@ std::string Registry::Render() {
       out += fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, labels, h->sum(), name, labels, h->count());
     }
   }
+  return out;
+}
+
+namespace {
+
+bool Includes(const Labels& labels, const Labels& match) {
+  return std::all_of(match.begin(), match.end(), [&](const auto& want) {
+    return std::find(labels.begin(), labels.end(), want) != labels.end();
+  });
+}
+
+}  // namespace
+
+template <typename F>
+void Registry::ForEachSeries(std::string_view name, F visit) {
+  std::lock_guard lock(mu_);
+  auto it = families_.find(name);
+  if (it == families_.end()) return;
+  for (const auto& [key, c] : it->second.counters) visit(c.labels, static_cast<double>(c.metric->value()));
+  for (const auto& [key, g] : it->second.gauges) visit(g.labels, g.metric->value());
+}
+
+double Registry::Sum(std::string_view name, const Labels& match) {
+  double total = 0;
+  ForEachSeries(name, [&](const Labels& labels, double value) {
+    if (Includes(labels, match)) total += value;
+  });
+  return total;
+}
+
+std::optional<double> Registry::Find(std::string_view name, const Labels& match) {
+  std::optional<double> found;
+  ForEachSeries(name, [&](const Labels& labels, double value) {
+    if (!found && Includes(labels, match)) found = value;
+  });
+  return found;
+}
+
+std::vector<std::string> Registry::LabelValues(std::string_view name, std::string_view key) {
+  std::vector<std::string> out;
+  ForEachSeries(name, [&](const Labels& labels, double) {
+    for (const auto& [k, v] : labels) {
+      if (k == key && !v.empty() && std::find(out.begin(), out.end(), v) == out.end()) out.push_back(v);
+    }
+  });
+  return out;
+}
+
+std::vector<std::string> Registry::Names() {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [name, f] : families_) out.push_back(name);
   return out;
 }
 

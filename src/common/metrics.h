@@ -1,11 +1,12 @@
 // Prometheus metrics for every component, rendered in the text exposition format (0.0.4).
 //
-// Names follow mare_<component>_<what>_<unit>. Look a series up once, at start-up, and keep
-// the reference: updates are a relaxed atomic add, cheap enough for hot paths (add per batch,
-// not per reading, where you can).
+// Each component declares its metrics once, name and help together, in its own
+// <component>_metrics.h (sources/source_metrics.h, store/store_metrics.h, ...); registration and
+// every reader use those constants, never a literal. Names follow mare_<component>_<what>_<unit>
+// (README.md, "Metrics"). Look a series up once, at start-up, and keep the reference: updates
+// are a relaxed atomic add, cheap enough for hot paths (add per batch, not per reading).
 //
-//   auto& accepted = registry.GetCounter("mare_source_readings_accepted_total",
-//                                        "Readings accepted", {{"source", "udp"}});
+//   auto& accepted = registry.GetCounter(source_metrics::kReadingsAccepted, {{"source", "udp"}});
 //   accepted.Add(n);
 #pragma once
 
@@ -16,13 +17,22 @@
 #include <initializer_list>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace mare::metrics {
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
+
+// A metric family as its component declares it: the name /metrics and every reader use, and
+// the help text /metrics shows.
+struct Metric {
+  std::string_view name;
+  std::string_view help;
+};
 
 class Counter {
  public:
@@ -71,30 +81,63 @@ class Registry {
   Gauge& GetGauge(const std::string& name, const std::string& help, const Labels& labels = {});
   Histogram& GetHistogram(const std::string& name, const std::string& help, const Labels& labels = {},
                           std::vector<double> bounds = LatencyBuckets());
+  Counter& GetCounter(const Metric& m, const Labels& labels = {}) {
+    return GetCounter(std::string(m.name), std::string(m.help), labels);
+  }
+  Gauge& GetGauge(const Metric& m, const Labels& labels = {}) {
+    return GetGauge(std::string(m.name), std::string(m.help), labels);
+  }
+  Histogram& GetHistogram(const Metric& m, const Labels& labels = {}, std::vector<double> bounds = LatencyBuckets()) {
+    return GetHistogram(std::string(m.name), std::string(m.help), labels, std::move(bounds));
+  }
 
   // A function run before each render, to refresh gauges that are cheaper to read on demand
   // (bytes on disk, kernel drop counters, ...).
   void AddRefresher(std::function<void()> refresh);
 
-  // The text exposition format, one family after another, sorted by name.
+  // The text exposition format, one family after another, sorted by name. Runs the refreshers.
   std::string Render();
+
+  // Reading the registry back (the dashboard, the commands' status lines) without going through
+  // the text format. Counters and gauges only: a histogram family reads as absent. Series are
+  // visited in the order /metrics lists them. Call Refresh first for the refreshed gauges.
+  void Refresh();
+  // The sum over every series of `name` whose labels include all of `match`; 0 when none.
+  double Sum(std::string_view name, const Labels& match = {});
+  // The value of the first series of `name` whose labels include all of `match`, if any.
+  std::optional<double> Find(std::string_view name, const Labels& match = {});
+  // The distinct non-empty values of label `key` among the series of `name`.
+  std::vector<std::string> LabelValues(std::string_view name, std::string_view key);
+  double Sum(const Metric& m, const Labels& match = {}) { return Sum(m.name, match); }
+  std::optional<double> Find(const Metric& m, const Labels& match = {}) { return Find(m.name, match); }
+  std::vector<std::string> LabelValues(const Metric& m, std::string_view key) { return LabelValues(m.name, key); }
+  // The name of every family registered so far, sorted.
+  std::vector<std::string> Names();
 
   // The process-wide registry served on /metrics.
   static Registry& Global();
 
  private:
   enum class Type { kCounter, kGauge, kHistogram };
+  template <typename T>
+  struct Series {
+    Labels labels;
+    T* metric = nullptr;
+  };
   struct Family {
     Type type;
     std::string help;
-    std::map<std::string, Counter*> counters;  // key: rendered label set
-    std::map<std::string, Gauge*> gauges;
-    std::map<std::string, Histogram*> histograms;
+    std::map<std::string, Series<Counter>> counters;  // key: rendered label set
+    std::map<std::string, Series<Gauge>> gauges;
+    std::map<std::string, Series<Histogram>> histograms;
   };
   Family& GetFamily(const std::string& name, const std::string& help, Type type);
+  // Calls visit(labels, value) for each counter or gauge series of `name`, under mu_.
+  template <typename F>
+  void ForEachSeries(std::string_view name, F visit);
 
   std::mutex mu_;
-  std::map<std::string, Family> families_;
+  std::map<std::string, Family, std::less<>> families_;
   std::deque<Counter> counter_store_;
   std::deque<Gauge> gauge_store_;
   std::deque<Histogram> histogram_store_;

@@ -1,6 +1,6 @@
-// The dashboard's server side: metrics read back from their text, rejects counted per sensor
-// from a dead-letter file written piece by piece, the embedded files, each sensor's health,
-// and the HTTP routes (the page, a snapshot, the live stream) on a real server.
+// The dashboard's server side: rejects counted per sensor from a dead-letter file written piece
+// by piece, the embedded files, each sensor's health, the pipeline's health read from the
+// registry, and the HTTP routes (the page, a snapshot, the live stream) on a real server.
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -13,46 +13,68 @@
 #include "common/time.h"
 #include "dashboard/assets.h"
 #include "dashboard/dashboard.h"
-#include "dashboard/metrics_text.h"
 #include "dashboard/pipeline.h"
 #include "dashboard/rejects.h"
 #include "dashboard/sensor_health.h"
 #include "dashboard/static_files.h"
+#include "log/log_metrics.h"
+#include "processors/rollup/rollup_metrics.h"
+#include "query/query_metrics.h"
+#include "reading/dead_letter_metrics.h"
 #include "server/http_server.h"
+#include "sinks/mariadb/sink_metrics.h"
+#include "sources/source_metrics.h"
+#include "store/store_metrics.h"
 
 namespace mare::dashboard {
 namespace {
 
-TEST(MetricsText, ParsesSamplesLabelsAndSums) {
-  auto samples = ParseMetricsText(
-      "# HELP mare_x_total X\n"
-      "# TYPE mare_x_total counter\n"
-      "mare_x_total{source=\"udp\",reason=\"not_json\"} 3\n"
-      "mare_x_total{source=\"tcp\",reason=\"not_json\"} 4\n"
-      "mare_x_total{source=\"tcp\",reason=\"say \\\"hi\\\"\"} 1\n"
-      "mare_gauge 2.5\n"
-      "mare_hist_bucket{le=\"+Inf\"} 7\n"
-      "garbage{ 1\n");
-  ASSERT_EQ(samples.size(), 5u);
-  EXPECT_EQ(samples[2].Label("reason"), "say \"hi\"");
-  MetricSet m(samples);
-  EXPECT_EQ(m.Sum("mare_x_total"), 8);
-  EXPECT_EQ(m.Sum("mare_x_total", {{"source", "tcp"}}), 5);
-  EXPECT_EQ(m.Sum("mare_x_total", {{"reason", "not_json"}}), 7);
-  EXPECT_EQ(m.Find("mare_gauge").value_or(-1), 2.5);
-  EXPECT_FALSE(m.Find("mare_missing").has_value());
-  EXPECT_EQ(m.LabelValues("mare_x_total", "source"), (std::vector<std::string>{"udp", "tcp"}));
-}
+// The pipeline view reads the registry through the names the components register their metrics
+// with: what each component counts shows in its place, refreshed gauges included.
+TEST(PipelineHealth, ShowsWhatTheComponentsCount) {
+  metrics::Registry r;
+  r.GetCounter(source_metrics::kReadingsReceived, {{"source", "udp"}}).Add(10);
+  r.GetCounter(source_metrics::kReadingsAccepted, {{"source", "udp"}}).Add(7);
+  r.GetCounter(source_metrics::kReadingsRejected, {{"source", "udp"}, {"reason", "not_json"}}).Add(2);
+  r.GetCounter(source_metrics::kReadingsRejected, {{"source", "udp"}, {"reason", "missing_sensor_id"}}).Add(1);
+  r.GetCounter(source_metrics::kReadingsReceived, {{"source", "tcp"}}).Add(5);
+  r.GetGauge(source_metrics::kOpenConnections, {{"source", "tcp"}}).Set(3);
+  r.GetCounter(source_metrics::kUdpDatagramsDropped).Add(4);
+  r.GetCounter(dead_letter_metrics::kReadingsWritten).Add(3);
+  auto& disk = r.GetGauge(log_metrics::kDiskBytes, {{"topic", "raw"}});
+  r.AddRefresher([&disk] { disk.Set(4096); });
+  r.GetCounter(log_metrics::kRecordsAppended, {{"topic", "raw"}}).Add(7);
+  r.GetGauge(log_metrics::kEndOffset, {{"topic", "raw"}, {"partition", "0"}}).Set(4);
+  r.GetGauge(log_metrics::kEndOffset, {{"topic", "raw"}, {"partition", "1"}}).Set(3);
+  r.GetGauge(rollup_metrics::kLagRecords).Set(5);
+  r.GetCounter(rollup_metrics::kMessagesEmitted).Add(11);
+  r.GetCounter(rollup_metrics::kLateReadingsDropped).Add(1);
+  r.GetGauge(store_metrics::kDiskRows).Set(100);
+  r.GetGauge(store_metrics::kMemtableRows).Set(20);
+  r.GetGauge(store_metrics::kDiskBytes).Set(12345);
+  r.GetGauge(sink_metrics::kOpenConnections, {{"sink", "mariadb"}}).Set(1);
+  r.GetCounter(sink_metrics::kRowsWritten, {{"sink", "mariadb"}}).Add(9);
+  r.GetCounter(query_metrics::kRequests, {{"status", "invalid"}}).Add(2);
 
-TEST(MetricsText, ReadsTheRegistrysOwnText) {
-  metrics::Registry registry;
-  registry.GetCounter("mare_source_readings_accepted_total", "", {{"source", "udp"}}).Add(41);
-  registry.GetGauge("mare_store_lag_records", "").Set(12);
-  registry.GetHistogram("mare_query_seconds", "").Observe(0.01);
-  MetricSet m(ParseMetricsText(registry.Render()));
-  EXPECT_EQ(m.Sum("mare_source_readings_accepted_total", {{"source", "udp"}}), 41);
-  EXPECT_EQ(m.Sum("mare_store_lag_records"), 12);
-  EXPECT_EQ(m.Sum("mare_query_seconds_count"), 1);
+  PipelineHealth health(&r, {});
+  health.Sample(NowMicros(), 0);
+  const std::string json = health.Json();
+  for (const char* want : {
+           R"("accepted_total":7,"received_total":15,"rejected_total":3)",
+           R"({"source":"tcp","received":5,"accepted":0,"rejected":0,"connections":3})",
+           R"({"source":"udp","received":10,"accepted":7,"rejected":3,"connections":null})",
+           R"("rejects_by_reason":{"missing_sensor_id":1,"not_json":2})",
+           R"("udp_kernel_drops":4)",
+           R"("dead_letter":{"written":3,"dropped":0,"unattributed":0})",
+           R"({"topic":"raw","bytes":4096,"records_appended":7,"end_offset":7,"segments_deleted":0})",
+           R"("lags":[{"consumer":"rollup","records":5}])",
+           R"("open_windows":0,"emitted":11,"dropped_late":1,"readings":0)",
+           R"("rows":120,"memtable_rows":20,"segments":0,"bytes":12345)",
+           R"({"sink":"mariadb","enabled":true,"connected":true,"rows_written":9,"errors":0,"lag_records":0})",
+           R"("queries":{"ok":0,"invalid":2,"failed":0})",
+       }) {
+    EXPECT_NE(json.find(want), std::string::npos) << want << "\n" << json;
+  }
 }
 
 TEST(Rejects, FindsTheSensorIdInRawBytes) {

@@ -4,7 +4,13 @@
 
 #include "common/time.h"
 #include "dashboard/json_out.h"
-#include "dashboard/metrics_text.h"
+#include "log/log_metrics.h"
+#include "processors/rollup/rollup_metrics.h"
+#include "query/query_metrics.h"
+#include "reading/dead_letter_metrics.h"
+#include "sinks/mariadb/sink_metrics.h"
+#include "sources/source_metrics.h"
+#include "store/store_metrics.h"
 
 namespace mare::dashboard {
 
@@ -34,10 +40,11 @@ std::string PipelineHealth::HistoryJson() const {
 }
 
 void PipelineHealth::Sample(int64_t now_us, int64_t unattributed_rejects) {
-  MetricSet m(ParseMetricsText(registry_->Render()));
-  const double accepted = m.Sum("mare_source_readings_accepted_total");
-  const double received = m.Sum("mare_source_readings_received_total");
-  const double rejected = m.Sum("mare_source_readings_rejected_total");
+  metrics::Registry& m = *registry_;
+  m.Refresh();  // the gauges kept fresh on demand (bytes on disk, ...), as a scrape would see them
+  const double accepted = m.Sum(source_metrics::kReadingsAccepted);
+  const double received = m.Sum(source_metrics::kReadingsReceived);
+  const double rejected = m.Sum(source_metrics::kReadingsRejected);
 
   Point p{now_us, accepted, rejected, 0, 0};
   {
@@ -63,12 +70,12 @@ void PipelineHealth::Sample(int64_t now_us, int64_t unattributed_rejects) {
   j.Key("accepted_per_s").Num(p.accepted_per_s).Key("rejected_per_s").Num(p.rejected_per_s);
 
   j.Key("sources").Open('[');
-  for (const std::string& source : m.LabelValues("mare_source_readings_received_total", "source")) {
+  for (const std::string& source : m.LabelValues(source_metrics::kReadingsReceived, "source")) {
     j.Open('{').Key("source").Str(source);
-    j.Key("received").Num(m.Sum("mare_source_readings_received_total", {{"source", source}}));
-    j.Key("accepted").Num(m.Sum("mare_source_readings_accepted_total", {{"source", source}}));
-    j.Key("rejected").Num(m.Sum("mare_source_readings_rejected_total", {{"source", source}}));
-    auto connections = m.Find("mare_source_connections", {{"source", source}});
+    j.Key("received").Num(m.Sum(source_metrics::kReadingsReceived, {{"source", source}}));
+    j.Key("accepted").Num(m.Sum(source_metrics::kReadingsAccepted, {{"source", source}}));
+    j.Key("rejected").Num(m.Sum(source_metrics::kReadingsRejected, {{"source", source}}));
+    auto connections = m.Find(source_metrics::kOpenConnections, {{"source", source}});
     j.Key("connections");
     connections ? j.Num(*connections) : j.Null();
     j.Close('}');
@@ -76,14 +83,14 @@ void PipelineHealth::Sample(int64_t now_us, int64_t unattributed_rejects) {
   j.Close(']');
 
   j.Key("rejects_by_reason").Open('{');
-  for (const std::string& reason : m.LabelValues("mare_source_readings_rejected_total", "reason")) {
-    double n = m.Sum("mare_source_readings_rejected_total", {{"reason", reason}});
+  for (const std::string& reason : m.LabelValues(source_metrics::kReadingsRejected, "reason")) {
+    double n = m.Sum(source_metrics::kReadingsRejected, {{"reason", reason}});
     if (n > 0) j.Key(reason).Num(n);
   }
   j.Close('}');
-  j.Key("udp_kernel_drops").Num(m.Sum("mare_source_udp_kernel_drops_total"));
+  j.Key("udp_kernel_drops").Num(m.Sum(source_metrics::kUdpDatagramsDropped));
   j.Key("dead_letter").Open('{');
-  j.Key("written").Num(m.Sum("mare_dead_letter_written_total")).Key("dropped").Num(m.Sum("mare_dead_letter_dropped_total"));
+  j.Key("written").Num(m.Sum(dead_letter_metrics::kReadingsWritten)).Key("dropped").Num(m.Sum(dead_letter_metrics::kReadingsDropped));
   j.Key("unattributed").Int(unattributed_rejects).Close('}');
 
   j.Key("log").Open('{');
@@ -91,28 +98,28 @@ void PipelineHealth::Sample(int64_t now_us, int64_t unattributed_rejects) {
   j.Key("retention").Str(FormatDuration(settings_.log_retention_us));
   j.Key("retention_bytes").Int(settings_.log_retention_bytes);
   j.Key("topics").Open('[');
-  for (const std::string& topic : m.LabelValues("mare_log_disk_bytes", "topic")) {
+  for (const std::string& topic : m.LabelValues(log_metrics::kDiskBytes, "topic")) {
     j.Open('{').Key("topic").Str(topic);
-    j.Key("bytes").Num(m.Sum("mare_log_disk_bytes", {{"topic", topic}}));
-    j.Key("records_appended").Num(m.Sum("mare_log_appended_records_total", {{"topic", topic}}));
-    j.Key("end_offset").Num(m.Sum("mare_log_end_offset", {{"topic", topic}}));
-    j.Key("segments_deleted").Num(m.Sum("mare_log_segments_deleted_total", {{"topic", topic}}));
+    j.Key("bytes").Num(m.Sum(log_metrics::kDiskBytes, {{"topic", topic}}));
+    j.Key("records_appended").Num(m.Sum(log_metrics::kRecordsAppended, {{"topic", topic}}));
+    j.Key("end_offset").Num(m.Sum(log_metrics::kEndOffset, {{"topic", topic}}));
+    j.Key("segments_deleted").Num(m.Sum(log_metrics::kSegmentsDeleted, {{"topic", topic}}));
     j.Close('}');
   }
   j.Close(']').Close('}');
 
   // Who reads the log, and how far behind the end each one is.
   j.Key("lags").Open('[');
-  if (auto lag = m.Find("mare_rollup_lag_records")) j.Open('{').Key("consumer").Str("rollup").Key("records").Num(*lag).Close('}');
-  if (auto lag = m.Find("mare_store_lag_records")) j.Open('{').Key("consumer").Str("store").Key("records").Num(*lag).Close('}');
-  for (const std::string& sink : m.LabelValues("mare_sink_lag_records", "sink")) {
-    j.Open('{').Key("consumer").Str("sink " + sink).Key("records").Num(m.Sum("mare_sink_lag_records", {{"sink", sink}})).Close('}');
+  if (auto lag = m.Find(rollup_metrics::kLagRecords)) j.Open('{').Key("consumer").Str("rollup").Key("records").Num(*lag).Close('}');
+  if (auto lag = m.Find(store_metrics::kLagRecords)) j.Open('{').Key("consumer").Str("store").Key("records").Num(*lag).Close('}');
+  for (const std::string& sink : m.LabelValues(sink_metrics::kLagRecords, "sink")) {
+    j.Open('{').Key("consumer").Str("sink " + sink).Key("records").Num(m.Sum(sink_metrics::kLagRecords, {{"sink", sink}})).Close('}');
   }
   j.Close(']');
 
   j.Key("rollup").Open('{');
   j.Key("enabled").Bool(settings_.rollup_enabled);
-  auto watermark = m.Find("mare_rollup_watermark_seconds");
+  auto watermark = m.Find(rollup_metrics::kWatermarkSeconds);
   j.Key("watermark");
   if (watermark && *watermark > 0) {
     j.Str(FormatTimestamp(static_cast<int64_t>(*watermark * 1e6)));
@@ -120,39 +127,39 @@ void PipelineHealth::Sample(int64_t now_us, int64_t unattributed_rejects) {
     j.Null();
   }
   j.Key("lateness").Str(FormatDuration(settings_.rollup_lateness_us));
-  j.Key("open_windows").Num(m.Sum("mare_rollup_open_windows"));
-  j.Key("emitted").Num(m.Sum("mare_rollup_emitted_total"));
-  j.Key("dropped_late").Num(m.Sum("mare_rollup_dropped_late_total"));
-  j.Key("readings").Num(m.Sum("mare_rollup_readings_total"));
+  j.Key("open_windows").Num(m.Sum(rollup_metrics::kOpenWindows));
+  j.Key("emitted").Num(m.Sum(rollup_metrics::kMessagesEmitted));
+  j.Key("dropped_late").Num(m.Sum(rollup_metrics::kLateReadingsDropped));
+  j.Key("readings").Num(m.Sum(rollup_metrics::kReadingsCounted));
   j.Close('}');
 
   j.Key("store").Open('{');
   j.Key("enabled").Bool(settings_.store_enabled);
-  j.Key("rows").Num(m.Sum("mare_store_rows") + m.Sum("mare_store_memtable_rows"));
-  j.Key("memtable_rows").Num(m.Sum("mare_store_memtable_rows"));
-  j.Key("segments").Num(m.Sum("mare_store_segments"));
-  j.Key("bytes").Num(m.Sum("mare_store_bytes"));
+  j.Key("rows").Num(m.Sum(store_metrics::kDiskRows) + m.Sum(store_metrics::kMemtableRows));
+  j.Key("memtable_rows").Num(m.Sum(store_metrics::kMemtableRows));
+  j.Key("segments").Num(m.Sum(store_metrics::kDiskSegments));
+  j.Key("bytes").Num(m.Sum(store_metrics::kDiskBytes));
   j.Key("retention").Str(settings_.store_retention_us > 0 ? FormatDuration(settings_.store_retention_us) : "none (keeps everything)");
   j.Close('}');
 
   j.Key("sinks").Open('[');
-  std::vector<std::string> sinks = m.LabelValues("mare_sink_connected", "sink");
+  std::vector<std::string> sinks = m.LabelValues(sink_metrics::kOpenConnections, "sink");
   if (std::find(sinks.begin(), sinks.end(), "mariadb") == sinks.end()) sinks.insert(sinks.begin(), "mariadb");
   for (const std::string& sink : sinks) {
-    bool enabled = m.Find("mare_sink_connected", {{"sink", sink}}).has_value();
+    bool enabled = m.Find(sink_metrics::kOpenConnections, {{"sink", sink}}).has_value();
     j.Open('{').Key("sink").Str(sink).Key("enabled").Bool(enabled);
-    j.Key("connected").Bool(m.Sum("mare_sink_connected", {{"sink", sink}}) > 0);
-    j.Key("rows_written").Num(m.Sum("mare_sink_rows_written_total", {{"sink", sink}}));
-    j.Key("errors").Num(m.Sum("mare_sink_errors_total", {{"sink", sink}}));
-    j.Key("lag_records").Num(m.Sum("mare_sink_lag_records", {{"sink", sink}}));
+    j.Key("connected").Bool(m.Sum(sink_metrics::kOpenConnections, {{"sink", sink}}) > 0);
+    j.Key("rows_written").Num(m.Sum(sink_metrics::kRowsWritten, {{"sink", sink}}));
+    j.Key("errors").Num(m.Sum(sink_metrics::kErrors, {{"sink", sink}}));
+    j.Key("lag_records").Num(m.Sum(sink_metrics::kLagRecords, {{"sink", sink}}));
     j.Close('}');
   }
   j.Close(']');
 
   j.Key("queries").Open('{');
-  j.Key("ok").Num(m.Sum("mare_query_requests_total", {{"status", "ok"}}));
-  j.Key("invalid").Num(m.Sum("mare_query_requests_total", {{"status", "invalid"}}));
-  j.Key("failed").Num(m.Sum("mare_query_requests_total", {{"status", "failed"}}));
+  j.Key("ok").Num(m.Sum(query_metrics::kRequests, {{"status", "ok"}}));
+  j.Key("invalid").Num(m.Sum(query_metrics::kRequests, {{"status", "invalid"}}));
+  j.Key("failed").Num(m.Sum(query_metrics::kRequests, {{"status", "failed"}}));
   j.Close('}');
   j.Close('}');
 

@@ -30,6 +30,7 @@
 #include "common/time.h"
 #include "log/file.h"
 #include "log/format.h"
+#include "log/log_metrics.h"
 
 namespace mare::log {
 
@@ -119,9 +120,8 @@ class Core {
         registry_(options.metrics ? options.metrics : &metrics::Registry::Global()),
         topics_dir_(options.dir + "/topics"),
         consumers_dir_(options.dir + "/consumers") {
-    fsync_seconds_ = &registry_->GetHistogram("mare_log_fsync_seconds", "Time spent in fdatasync of log segments");
-    truncated_bytes_ = &registry_->GetCounter("mare_log_recovered_truncated_bytes_total",
-                                              "Bytes cut from segment tails by recovery (torn tails and repairs)");
+    fsync_seconds_ = &registry_->GetHistogram(log_metrics::kFsyncSeconds);
+    truncated_bytes_ = &registry_->GetCounter(log_metrics::kRecoveredTruncatedBytes);
   }
   ~Core() {
     if (lock_fd_ >= 0) ::close(lock_fd_);
@@ -270,22 +270,18 @@ Result<std::shared_ptr<Topic>> Core::LoadTopic(const TopicConfig& config) {
   topic->retention_bytes = config.retention_bytes;
   topic->partitioner = config.partitioner;
   metrics::Labels labels = {{"topic", config.name}};
-  topic->appended_records = &registry_->GetCounter("mare_log_appended_records_total", "Records appended", labels);
-  topic->appended_bytes =
-      &registry_->GetCounter("mare_log_appended_bytes_total", "Bytes appended (encoded batches)", labels);
-  topic->append_batches = &registry_->GetCounter("mare_log_append_batches_total", "Batches appended", labels);
-  const char* deleted_help = "Segments deleted by retention";
-  topic->deleted_by_age = &registry_->GetCounter("mare_log_segments_deleted_total", deleted_help,
-                                                 {{"topic", config.name}, {"reason", "age"}});
-  topic->deleted_by_size = &registry_->GetCounter("mare_log_segments_deleted_total", deleted_help,
-                                                  {{"topic", config.name}, {"reason", "size"}});
-  topic->disk_bytes = &registry_->GetGauge("mare_log_disk_bytes", "Bytes of segment files on disk", labels);
+  topic->appended_records = &registry_->GetCounter(log_metrics::kRecordsAppended, labels);
+  topic->appended_bytes = &registry_->GetCounter(log_metrics::kBytesAppended, labels);
+  topic->append_batches = &registry_->GetCounter(log_metrics::kBatchesAppended, labels);
+  topic->deleted_by_age = &registry_->GetCounter(log_metrics::kSegmentsDeleted, {{"topic", config.name}, {"reason", "age"}});
+  topic->deleted_by_size = &registry_->GetCounter(log_metrics::kSegmentsDeleted, {{"topic", config.name}, {"reason", "size"}});
+  topic->disk_bytes = &registry_->GetGauge(log_metrics::kDiskBytes, labels);
   for (int32_t i = 0; i < config.partitions; ++i) {
     auto p = std::make_unique<Partition>();
     p->id = i;
     p->dir = topic->dir + "/" + std::to_string(i);
-    p->end_offset_gauge = &registry_->GetGauge("mare_log_end_offset", "Offset the next appended record will get",
-                                               {{"topic", config.name}, {"partition", std::to_string(i)}});
+    p->end_offset_gauge =
+        &registry_->GetGauge(log_metrics::kEndOffset, {{"topic", config.name}, {"partition", std::to_string(i)}});
     std::lock_guard lock(p->mu);
     MARE_RETURN_IF_ERROR(LoadPartition(*topic, *p));
     topic->partitions.push_back(std::move(p));

@@ -776,10 +776,10 @@ TEST_F(EmbeddedLogTest, ExportsMetrics) {
   auto log = Open();
   ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 2}).ok());
   Fill(*log, "raw", 1, 3, 5);
-  EXPECT_EQ(registry_.GetCounter("mare_log_appended_records_total", "", {{"topic", "raw"}}).value(), 15u);
-  EXPECT_EQ(registry_.GetCounter("mare_log_append_batches_total", "", {{"topic", "raw"}}).value(), 3u);
+  EXPECT_EQ(registry_.GetCounter("mare_log_records_appended_total", "", {{"topic", "raw"}}).value(), 15u);
+  EXPECT_EQ(registry_.GetCounter("mare_log_batches_appended_total", "", {{"topic", "raw"}}).value(), 3u);
   int64_t bytes = (*log->Describe("raw"))[1].bytes;
-  EXPECT_EQ(registry_.GetCounter("mare_log_appended_bytes_total", "", {{"topic", "raw"}}).value(),
+  EXPECT_EQ(registry_.GetCounter("mare_log_bytes_appended_total", "", {{"topic", "raw"}}).value(),
             static_cast<uint64_t>(bytes));
   std::string text = registry_.Render();
   EXPECT_NE(text.find("mare_log_end_offset{topic=\"raw\",partition=\"1\"} 15\n"), std::string::npos) << text;

@@ -8,6 +8,7 @@
 
 #include "log/kafka_client.h"
 #include "log/kafka_record.h"
+#include "log/log_metrics.h"
 
 namespace mare::log::kafka {
 
@@ -71,8 +72,8 @@ Result<std::unique_ptr<Producer>> Producer::Open(const KafkaLogOptions& options)
 
 Producer::Producer(const KafkaLogOptions& options, rd_kafka_t* rk) : delivery_timeout_us_(options.delivery_timeout_us), rk_(rk) {
   metrics::Registry* r = options.metrics ? options.metrics : &metrics::Registry::Global();
-  produced_ = &r->GetCounter("mare_log_kafka_produced_records_total", "Records acknowledged by the Kafka brokers");
-  failed_ = &r->GetCounter("mare_log_kafka_failed_appends_total", "Appends the Kafka brokers did not acknowledge");
+  produced_ = &r->GetCounter(log_metrics::kKafkaRecordsProduced);
+  failed_ = &r->GetCounter(log_metrics::kKafkaAppendsFailed);
   poller_ = std::thread([this] {
     while (!stop_.load()) rd_kafka_poll(rk_, 100);  // runs the delivery callbacks
   });

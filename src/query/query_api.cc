@@ -8,6 +8,7 @@
 #include "common/time.h"
 #include "query/format.h"
 #include "query/sensors.h"
+#include "query/query_metrics.h"
 
 namespace mare::query {
 namespace {
@@ -48,10 +49,10 @@ void Error(httplib::Response& res, int status, const std::string& message) {
 }  // namespace
 
 void AddQueryRoutes(HttpServer* server, store::Store* store, const QueryApiOptions& options, metrics::Registry* registry) {
-  auto* ok = &registry->GetCounter("mare_query_requests_total", "Query API requests", {{"status", "ok"}});
-  auto* bad = &registry->GetCounter("mare_query_requests_total", "Query API requests", {{"status", "invalid"}});
-  auto* failed = &registry->GetCounter("mare_query_requests_total", "Query API requests", {{"status", "failed"}});
-  auto* seconds = &registry->GetHistogram("mare_query_seconds", "Query execution time (statement to rows, before formatting)", {},
+  auto* ok = &registry->GetCounter(query_metrics::kRequests, {{"status", "ok"}});
+  auto* bad = &registry->GetCounter(query_metrics::kRequests, {{"status", "invalid"}});
+  auto* failed = &registry->GetCounter(query_metrics::kRequests, {{"status", "failed"}});
+  auto* seconds = &registry->GetHistogram(query_metrics::kExecutionSeconds, {},
                                           {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30});
   auto handler = [=](const httplib::Request& req, httplib::Response& res) {
     std::string sql = req.get_param_value("q");

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/time.h"
+#include "reading/dead_letter_metrics.h"
 
 namespace mare {
 namespace {
@@ -82,9 +83,8 @@ DeadLetter::DeadLetter(std::string path, int fd, uint64_t kept, uint64_t max_ent
       fd_(fd),
       kept_(kept),
       max_entries_(max_entries),
-      written_(registry->GetCounter("mare_dead_letter_written_total", "Rejected readings kept in the dead-letter file")),
-      dropped_(registry->GetCounter("mare_dead_letter_dropped_total",
-                                    "Rejected readings not kept because the dead-letter file is full (counted only)")) {}
+      written_(registry->GetCounter(dead_letter_metrics::kReadingsWritten)),
+      dropped_(registry->GetCounter(dead_letter_metrics::kReadingsDropped)) {}
 
 DeadLetter::~DeadLetter() { ::close(fd_); }
 

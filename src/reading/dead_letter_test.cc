@@ -31,7 +31,7 @@ TEST(DeadLetter, KeepsReasonAndRawBytesOfTheFirstN) {
   EXPECT_NE(content.find(" udp not_json 3 not JSON: bad thing\n{\xff\n\n"), std::string::npos) << content;
   EXPECT_NE(content.find(" tcp invalid_number 19 field 'temperature': NaN\n{\"temperature\":NaN}\n"), std::string::npos);
   EXPECT_EQ(content.find("third"), std::string::npos);
-  EXPECT_NE(registry.Render().find("mare_dead_letter_dropped_total 1"), std::string::npos);
+  EXPECT_NE(registry.Render().find("mare_dead_letter_readings_dropped_total 1"), std::string::npos);
 }
 
 TEST(DeadLetter, CountsWhatIsAlreadyThereAndCutsATornEntry) {

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "common/time.h"
+#include "server/http_metrics.h"
 
 namespace mare {
 
@@ -41,13 +42,13 @@ bool HasToken(const std::string& header, std::string_view token) {
 }  // namespace
 
 ConnectionMetrics::ConnectionMetrics(metrics::Registry* registry)
-    : open(registry->GetGauge("mare_http_connections", "HTTP connections open")),
-      refused(registry->GetCounter("mare_http_connections_refused_total", "HTTP connections refused (503) over http.max_connections")),
-      header_timeouts(registry->GetCounter("mare_http_timeouts_total", "HTTP requests ended by a deadline", {{"phase", "headers"}})),
-      body_timeouts(registry->GetCounter("mare_http_timeouts_total", "HTTP requests ended by a deadline", {{"phase", "body"}})),
-      too_large(registry->GetCounter("mare_http_bodies_refused_total", "HTTP request bodies refused", {{"reason", "too_large"}})),
-      over_budget(registry->GetCounter("mare_http_bodies_refused_total", "HTTP request bodies refused", {{"reason", "in_flight"}})),
-      body_bytes_in_flight(registry->GetGauge("mare_http_body_bytes_in_flight", "Bytes of HTTP request bodies being received or handled")) {}
+    : open(registry->GetGauge(http_metrics::kOpenConnections)),
+      refused(registry->GetCounter(http_metrics::kConnectionsRefused)),
+      header_timeouts(registry->GetCounter(http_metrics::kRequestsTimedOut, {{"phase", "headers"}})),
+      body_timeouts(registry->GetCounter(http_metrics::kRequestsTimedOut, {{"phase", "body"}})),
+      too_large(registry->GetCounter(http_metrics::kBodiesRefused, {{"reason", "too_large"}})),
+      over_budget(registry->GetCounter(http_metrics::kBodiesRefused, {{"reason", "in_flight"}})),
+      body_bytes_in_flight(registry->GetGauge(http_metrics::kInFlightBodyBytes)) {}
 
 Connection::Connection(int sock, int stop_fd, const HttpServerOptions& options, BodyBudget* budget, ConnectionMetrics* metrics)
     : sock_(sock), stop_fd_(stop_fd), options_(options), budget_(budget), metrics_(metrics), buffer_(new char[kBufferBytes]) {

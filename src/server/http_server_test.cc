@@ -220,7 +220,7 @@ TEST_F(HttpServerTest, HeadersLateAreAnswered408AndClosed) {
     EXPECT_EQ(answer.rfind("HTTP/1.1 408 ", 0), 0u) << partial << ": " << answer;
     EXPECT_NE(answer.find("request headers not received within 0.3 s (http.header_timeout)"), std::string::npos) << answer;
   }
-  EXPECT_EQ(Metric("mare_http_timeouts_total{phase=\"headers\"}"), 2);
+  EXPECT_EQ(Metric("mare_http_requests_timed_out_total{phase=\"headers\"}"), 2);
 }
 
 TEST_F(HttpServerTest, BodyLateIsAnswered408AndClosed) {
@@ -236,7 +236,7 @@ TEST_F(HttpServerTest, BodyLateIsAnswered408AndClosed) {
     EXPECT_EQ(answer.rfind("HTTP/1.1 408 ", 0), 0u) << route << ": " << answer;
     EXPECT_NE(answer.find("request body not received within 0.3 s (http.body_timeout)"), std::string::npos) << answer;
   }
-  EXPECT_EQ(Metric("mare_http_timeouts_total{phase=\"body\"}"), 2);
+  EXPECT_EQ(Metric("mare_http_requests_timed_out_total{phase=\"body\"}"), 2);
 }
 
 TEST_F(HttpServerTest, IdleKeptAliveConnectionIsClosed) {
@@ -314,7 +314,7 @@ TEST_F(HttpServerTest, BodiesInFlightAreBoundedAcrossConnections) {
     EXPECT_TRUE(res && res->status == 200 && res->body == "90000");
   });
   ASSERT_TRUE(WaitHolding(1));
-  EXPECT_EQ(Metric("mare_http_body_bytes_in_flight"), 90'000);
+  EXPECT_EQ(Metric("mare_http_in_flight_body_bytes"), 90'000);
   auto client = Client();
   auto refused = client.Post("/hold", std::string(90'000, 'x'), "application/x-ndjson");
   ASSERT_TRUE(refused);
@@ -333,7 +333,7 @@ TEST_F(HttpServerTest, BodiesInFlightAreBoundedAcrossConnections) {
   EXPECT_EQ(small->status, 200);
   Release();
   first.join();
-  EXPECT_EQ(Metric("mare_http_body_bytes_in_flight"), 0);
+  EXPECT_EQ(Metric("mare_http_in_flight_body_bytes"), 0);
   auto again = client.Post("/echo", std::string(90'000, 'x'), "application/x-ndjson");
   ASSERT_TRUE(again);
   EXPECT_EQ(again->status, 200);

@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "common/time.h"
+#include "sources/source_metrics.h"
 
 namespace mare {
 
@@ -25,21 +26,14 @@ Ingest::Worker::Worker(Ingest* ingest, std::string source, Acks acks)
       source_(std::move(source)),
       parser_(ingest->options_.parser),
       by_partition_(static_cast<size_t>(std::max(ingest->partitions_, 1))),
-      received_(ingest->registry_->GetCounter("mare_source_readings_received_total", "Readings received, valid or not",
-                                              {{"source", source_}})),
-      accepted_(ingest->registry_->GetCounter("mare_source_readings_accepted_total",
-                                              "Readings validated and appended to the log", {{"source", source_}})),
-      append_errors_(ingest->registry_->GetCounter("mare_source_append_errors_total",
-                                                   "Log appends that failed: their readings were not acknowledged",
-                                                   {{"source", source_}})),
-      lost_(ingest->registry_->GetCounter("mare_source_readings_lost_total",
-                                          "Accepted readings the log failed to take, from senders never told (UDP)",
-                                          {{"source", source_}})),
+      received_(ingest->registry_->GetCounter(source_metrics::kReadingsReceived, {{"source", source_}})),
+      accepted_(ingest->registry_->GetCounter(source_metrics::kReadingsAccepted, {{"source", source_}})),
+      append_errors_(ingest->registry_->GetCounter(source_metrics::kAppendsFailed, {{"source", source_}})),
+      lost_(ingest->registry_->GetCounter(source_metrics::kReadingsLost, {{"source", source_}})),
       acks_(acks) {
   for (int i = 0; i < kRejectReasonCount; ++i) {
     rejected_[static_cast<size_t>(i)] = &ingest->registry_->GetCounter(
-        "mare_source_readings_rejected_total", "Readings rejected, by reason",
-        {{"source", source_}, {"reason", ReasonName(static_cast<RejectReason>(i))}});
+        source_metrics::kReadingsRejected, {{"source", source_}, {"reason", ReasonName(static_cast<RejectReason>(i))}});
   }
   queue_.reserve(4096);
 }

@@ -200,7 +200,7 @@ TEST_F(IngestTest, AsyncWorkerCountsReadingsWhenTheLogReportsNotBefore) {
   deferred.Release();
   std::string failed = registry_.Render();
   EXPECT_NE(failed.find("mare_source_readings_lost_total{source=\"udp\"} 1"), std::string::npos) << failed;
-  EXPECT_NE(failed.find("mare_source_append_errors_total{source=\"udp\"} 1"), std::string::npos) << failed;
+  EXPECT_NE(failed.find("mare_source_appends_failed_total{source=\"udp\"} 1"), std::string::npos) << failed;
   EXPECT_NE(failed.find("mare_source_readings_accepted_total{source=\"udp\"} 3"), std::string::npos) << failed;
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "sources/udp_source.h"
+#include "sources/source_metrics.h"
 
 namespace mare {
 
@@ -27,8 +28,8 @@ struct StreamSource::Connection {
 
 StreamSource::StreamSource(StreamSourceOptions options, metrics::Registry* registry)
     : options_(std::move(options)),
-      connections_(registry->GetGauge("mare_source_connections", "Open client connections", {{"source", options_.name}})),
-      accepted_connections_(registry->GetCounter("mare_source_connections_total", "Client connections accepted",
+      connections_(registry->GetGauge(source_metrics::kOpenConnections, {{"source", options_.name}})),
+      accepted_connections_(registry->GetCounter(source_metrics::kConnectionsAccepted,
                                                  {{"source", options_.name}})) {}
 
 Result<std::unique_ptr<StreamSource>> StreamSource::Start(const StreamSourceOptions& options, Ingest* ingest,

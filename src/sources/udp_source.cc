@@ -1,4 +1,5 @@
 #include "sources/udp_source.h"
+#include "sources/source_metrics.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -33,10 +34,9 @@ Status ResolveAddress(const std::string& host_port, sockaddr_storage* out, unsig
 
 UdpSource::UdpSource(UdpSourceOptions options, metrics::Registry* registry)
     : options_(std::move(options)),
-      kernel_drops_(registry->GetCounter("mare_source_udp_kernel_drops_total",
-                                         "Datagrams the kernel dropped because a receive buffer was full (SO_RXQ_OVFL)")),
-      datagrams_(registry->GetCounter("mare_source_udp_datagrams_total", "Datagrams received")),
-      buffer_bytes_(registry->GetGauge("mare_source_udp_receive_buffer_bytes", "Receive buffer size granted by the kernel, per socket")) {}
+      kernel_drops_(registry->GetCounter(source_metrics::kUdpDatagramsDropped)),
+      datagrams_(registry->GetCounter(source_metrics::kUdpDatagramsReceived)),
+      buffer_bytes_(registry->GetGauge(source_metrics::kUdpReceiveBufferBytes)) {}
 
 Result<std::unique_ptr<UdpSource>> UdpSource::Start(const UdpSourceOptions& options, Ingest* ingest,
                                                     metrics::Registry* registry) {

@@ -2,7 +2,7 @@
 // Several receiver threads, each with its own SO_REUSEPORT socket, so the kernel spreads
 // senders across them; each takes up to `batch` datagrams per recvmmsg call and appends them
 // to the log in one flush. The kernel's count of datagrams dropped for a full receive buffer
-// (SO_RXQ_OVFL) is exported as mare_source_udp_kernel_drops_total.
+// (SO_RXQ_OVFL) is exported as mare_source_udp_datagrams_dropped_total.
 #pragma once
 
 #include <sys/socket.h>

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/time.h"
+#include "store/store_metrics.h"
 
 namespace mare::store {
 namespace {
@@ -43,12 +44,12 @@ Result<std::unique_ptr<StoreFeeder>> StoreFeeder::Start(Store* store, log::Log* 
 StoreFeeder::StoreFeeder(Store* store, log::Log* log, const ParserOptions& parser_options, const FeederOptions& options,
                          metrics::Registry* registry)
     : store_(store), log_(log), options_(options), parser_(parser_options) {
-  rejected_ = &registry->GetCounter("mare_store_rejected_total", "Raw readings the store could not parse (not stored)");
-  lag_gauge_ = &registry->GetGauge("mare_store_lag_records", "Raw records not yet read by the store");
-  segments_gauge_ = &registry->GetGauge("mare_store_segments", "Live store segments");
-  bytes_gauge_ = &registry->GetGauge("mare_store_bytes", "Bytes of live store segments");
-  rows_gauge_ = &registry->GetGauge("mare_store_rows", "Readings in store segments (the memtable excluded)");
-  memtable_gauge_ = &registry->GetGauge("mare_store_memtable_rows", "Readings in the store's memtable, not yet flushed");
+  rejected_ = &registry->GetCounter(store_metrics::kReadingsRejected);
+  lag_gauge_ = &registry->GetGauge(store_metrics::kLagRecords);
+  segments_gauge_ = &registry->GetGauge(store_metrics::kDiskSegments);
+  bytes_gauge_ = &registry->GetGauge(store_metrics::kDiskBytes);
+  rows_gauge_ = &registry->GetGauge(store_metrics::kDiskRows);
+  memtable_gauge_ = &registry->GetGauge(store_metrics::kMemtableRows);
 }
 
 StoreFeeder::~StoreFeeder() { Stop(); }

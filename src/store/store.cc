@@ -15,6 +15,7 @@
 
 #include "common/time.h"
 #include "log/file.h"
+#include "store/store_metrics.h"
 
 namespace mare::store {
 namespace {
@@ -81,12 +82,12 @@ int Tier(int64_t rows) {
 }  // namespace
 
 Store::Store(const StoreOptions& options, metrics::Registry* registry) : options_(options) {
-  rows_added_ = &registry->GetCounter("mare_store_rows_added_total", "Readings added to the store's memtable");
-  flushes_ = &registry->GetCounter("mare_store_flushes_total", "Memtable flushes");
-  compactions_ = &registry->GetCounter("mare_store_compactions_total", "Segment merges");
-  bytes_written_ = &registry->GetCounter("mare_store_bytes_written_total", "Bytes of segments written (flushes and merges)");
-  retention_dropped_ = &registry->GetCounter("mare_store_retention_dropped_total", "Readings dropped by the store's retention");
-  flush_seconds_ = &registry->GetHistogram("mare_store_flush_seconds", "Time to write a memtable out", {},
+  rows_added_ = &registry->GetCounter(store_metrics::kRowsAdded);
+  flushes_ = &registry->GetCounter(store_metrics::kFlushes);
+  compactions_ = &registry->GetCounter(store_metrics::kCompactions);
+  bytes_written_ = &registry->GetCounter(store_metrics::kBytesWritten);
+  retention_dropped_ = &registry->GetCounter(store_metrics::kRowsExpired);
+  flush_seconds_ = &registry->GetHistogram(store_metrics::kFlushSeconds, {},
                                            {0.001, 0.01, 0.05, 0.1, 0.5, 1, 5});
   lat_field_ = schema_.Intern(kLatField, FieldType::kNumber);
   lon_field_ = schema_.Intern(kLonField, FieldType::kNumber);

@@ -135,7 +135,7 @@ def test_each_role_in_its_own_process(kafka, tmp_path):
             wait_count(store, len(rows))
             # The two stream processors share the partitions, and the rollups are exact.
             assert_exact(settle(lambda: kafka_rollups(kafka, prefix)), rows)
-            shares = [s.metric("mare_rollup_readings_total") or 0 for s in streams]
+            shares = [s.metric("mare_rollup_readings_counted_total") or 0 for s in streams]
             assert all(n > 0 for n in shares), f"a stream processor got no partition: {shares}"
             # The sink role upserted them into MariaDB: checked with the mariadb client.
             deadline = time.time() + 60
@@ -181,7 +181,7 @@ def test_a_stream_processor_killed_mid_run_loses_and_doubles_nothing(kafka, tmp_
         sender.start()
         try:
             time.sleep(4)
-            assert (a.metric("mare_rollup_readings_total") or 0) > 0, "member a took no part before the kill"
+            assert (a.metric("mare_rollup_readings_counted_total") or 0) > 0, "member a took no part before the kill"
             a.proc.send_signal(signal.SIGKILL)  # mid-transaction, most likely
             a.proc.wait()
             time.sleep(6)

@@ -91,7 +91,7 @@ def test_rollups_reach_mariadb_equal_to_a_from_scratch_computation(tmp_path):
                  "--start", "2024-01-21 10:00:00", "--target", f"{run.http_url}/api/v1/ingest")
             n = assert_tables_equal(db, data)
             assert n > 2400  # ~100 minute, 2 hour and 1 day windows of 5 fields of 5 buoys (humidity has gaps: faults)
-            assert run.metric("mare_rollup_readings_total") == 1500
+            assert run.metric("mare_rollup_readings_counted_total") == 1500
             deadline = time.time() + 30  # the gauge is refreshed every second
             while run.metric('mare_sink_lag_records{sink="mariadb"}') != 0 and time.time() < deadline:
                 time.sleep(0.2)
@@ -150,7 +150,7 @@ def test_mare_stream_alone_rolls_up_what_mare_run_ingested(tmp_path):
         while time.time() < deadline:
             try:
                 text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2).read().decode()
-                read = next((float(l.split()[-1]) for l in text.splitlines() if l.startswith("mare_rollup_readings_total ")), None)
+                read = next((float(l.split()[-1]) for l in text.splitlines() if l.startswith("mare_rollup_readings_counted_total ")), None)
                 if read == 360:
                     break
             except OSError:

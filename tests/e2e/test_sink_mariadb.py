@@ -121,7 +121,7 @@ def test_upserts_newest_revision_through_outage_and_kill9(tmp_path):
         more, newest_more = revisions(3, 6, 200)  # overlaps windows 3..5 with higher revisions, adds 6..8
         produce(data, more)
         time.sleep(1.5)
-        assert sink.metric('mare_sink_connected{sink="mariadb"}') == 0
+        assert sink.metric('mare_sink_open_connections{sink="mariadb"}') == 0
         assert sink.metric('mare_sink_errors_total{sink="mariadb"}') >= 1
         assert sink.metric('mare_sink_lag_records{sink="mariadb"}') > 0
         db.start()

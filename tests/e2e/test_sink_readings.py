@@ -103,7 +103,7 @@ def test_readings_sent_to_mare_run_are_rows_with_their_values(tmp_path):
             assert run.metric(f"mare_sink_lag_records{{{NAME}}}") == 0
             assert run.metric(f"mare_sink_rows_written_total{{{NAME}}}") == len(sent)
             assert run.metric(f"mare_sink_records_skipped_total{{{NAME}}}") == 0
-            assert run.metric('mare_sink_connected{sink="mariadb"}') == 1  # the rollups go on beside it
+            assert run.metric('mare_sink_open_connections{sink="mariadb"}') == 1  # the rollups go on beside it
 
         # One row per record of the log, at its place, with the values of the reading it holds.
         rows = table_rows(db)
@@ -221,7 +221,7 @@ def test_exactly_once_through_an_outage_and_kill9_of_the_sink(tmp_path):
         db.stop()
         produce_readings(data, range(2000, 4000))
         time.sleep(1.5)
-        assert sink.metric(f"mare_sink_connected{{{NAME}}}") == 0
+        assert sink.metric(f"mare_sink_open_connections{{{NAME}}}") == 0
         assert sink.metric(f"mare_sink_errors_total{{{NAME}}}") >= 1
         assert sink.metric(f"mare_sink_lag_records{{{NAME}}}") > 0
         db.start()

@@ -68,7 +68,7 @@ def test_readings_are_queryable_by_sql_over_http(tmp_path):
             assert count == len(mine) and lo == min(r["seq"] for r in mine) and hi == max(r["seq"] for r in mine)
             assert abs(total - sum(r["temperature"] for r in mine)) < 1e-9
         # After a flush the same answers come from segments.
-        wait_for(lambda: run.metric("mare_store_rows") == 300, what="the memtable flushed")
+        wait_for(lambda: run.metric("mare_store_disk_rows") == 300, what="the memtable flushed")
         assert rows(run, "SELECT count(*), count(status), min(ts), max(ts) FROM readings") == [
             [300, 300, "2024-01-21T10:00:00Z", "2024-01-21T10:04:59Z"]]
 
@@ -167,7 +167,7 @@ def check_kill9_rounds(run):
 def test_late_readings_land_in_their_hour(tmp_path):
     with MareRun(tmp_path, extra=["store.flush_interval=\"1s\""]) as run:
         run.post("\n".join(json.dumps(reading(i, 1, T0 + 3600 + i)) for i in range(10)))
-        wait_for(lambda: run.metric("mare_store_rows") == 10, what="a flush")
+        wait_for(lambda: run.metric("mare_store_disk_rows") == 10, what="a flush")
         # An hour late, and in between the flushed ones.
         run.post("\n".join(json.dumps(reading(100 + i, 1, T0 + i)) for i in range(3)))
         run.post(json.dumps(reading(200, 1, T0 + 3600 + 4.5)))
@@ -184,7 +184,7 @@ def test_retention_drops_hours_older_than_the_limit(tmp_path):
         old = [reading(i, 1, now - 5 * 3600 + i) for i in range(20)]
         new = [reading(100 + i, 1, now - 60 + i) for i in range(20)]
         run.post("\n".join(json.dumps(r) for r in old + new))
-        wait_for(lambda: run.metric("mare_store_retention_dropped_total") == 20, what="the old readings dropped")
+        wait_for(lambda: run.metric("mare_store_rows_expired_total") == 20, what="the old readings dropped")
         assert rows(run, "SELECT count(*), min(seq) FROM readings") == [[20, 100]]
 
 

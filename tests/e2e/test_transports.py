@@ -60,7 +60,7 @@ def test_udp_at_a_modest_rate_delivers_every_reading(tmp_path):
             if run.metric('mare_source_readings_accepted_total{source="udp"}') == 300:
                 break
             time.sleep(0.05)
-        assert run.metric("mare_source_udp_kernel_drops_total") == 0
+        assert run.metric("mare_source_udp_datagrams_dropped_total") == 0
     assert_log_holds_exactly(run.data_dir, lines)
 
 
@@ -111,7 +111,7 @@ def test_bad_readings_are_rejected_counted_and_kept_without_harming_neighbours(t
         assert run.metric('mare_source_readings_rejected_total{source="http",reason="not_json"}') == 1
         assert run.metric('mare_source_readings_rejected_total{source="http",reason="invalid_number"}') == 1
         assert run.metric('mare_source_readings_rejected_total{source="tcp",reason="invalid_sensor_id"}') == 1
-        assert run.metric("mare_dead_letter_written_total") == 4
+        assert run.metric("mare_dead_letter_readings_written_total") == 4
     dead = (tmp_path / "data" / "dead-letter.log").read_bytes()
     assert b" http not_json 16 not JSON" in dead and b"\nthis is not json\n" in dead
     assert b" tcp invalid_sensor_id " in dead

@@ -8,6 +8,7 @@
 #include "common/time.h"
 #include "log/file.h"
 #include "processors/rollup/checkpoint.h"
+#include "processors/rollup/rollup_metrics.h"
 
 namespace mare::rollup {
 
@@ -64,14 +65,13 @@ RollupProcessor::RollupProcessor(const RollupOptions& options, log::Log* log, De
               .partitioner = log->TopicPartitioner(options.input_topic)}),
       changed_(static_cast<size_t>(partitions), false),
       by_partition_(static_cast<size_t>(partitions)) {
-  readings_ = &registry->GetCounter("mare_rollup_readings_total", "Raw readings counted into rollups");
-  emitted_ = &registry->GetCounter("mare_rollup_emitted_total", "Rollup messages appended to the rollups topic");
-  dropped_late_ = &registry->GetCounter("mare_rollup_dropped_late_total",
-                                        "Readings older than the watermark by more than the allowed lateness, not counted");
-  watermark_ = &registry->GetGauge("mare_rollup_watermark_seconds", "Rollup watermark, Unix seconds");
-  lag_gauge_ = &registry->GetGauge("mare_rollup_lag_records", "Raw records not yet read by the rollup processor");
-  open_windows_ = &registry->GetGauge("mare_rollup_open_windows", "Rollup windows not yet closed");
-  checkpoint_seconds_ = &registry->GetHistogram("mare_rollup_checkpoint_seconds", "Time to write a rollup checkpoint");
+  readings_ = &registry->GetCounter(rollup_metrics::kReadingsCounted);
+  emitted_ = &registry->GetCounter(rollup_metrics::kMessagesEmitted);
+  dropped_late_ = &registry->GetCounter(rollup_metrics::kLateReadingsDropped);
+  watermark_ = &registry->GetGauge(rollup_metrics::kWatermarkSeconds);
+  lag_gauge_ = &registry->GetGauge(rollup_metrics::kLagRecords);
+  open_windows_ = &registry->GetGauge(rollup_metrics::kOpenWindows);
+  checkpoint_seconds_ = &registry->GetHistogram(rollup_metrics::kCheckpointSeconds);
   state_.set_reject_handler([this](std::string_view reason, std::string_view detail, std::string_view raw) {
     if (dead_letter_ != nullptr) dead_letter_->Add("rollup", reason, detail, raw);
   });

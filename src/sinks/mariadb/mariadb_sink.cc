@@ -13,6 +13,7 @@
 #include "sinks/mariadb/connection.h"
 #include "sinks/mariadb/readings_writer.h"
 #include "sinks/mariadb/rollup_writer.h"
+#include "sinks/mariadb/sink_metrics.h"
 
 namespace mare::sinks {
 namespace {
@@ -31,13 +32,13 @@ class Follower {
         what(std::move(what)),
         writer(std::move(writer)),
         log(l),
-        records_read(r->GetCounter("mare_sink_records_read_total", "Records read from the log (a batch read again after a failed transaction counts again)", {{"sink", name}})),
-        records_skipped(r->GetCounter("mare_sink_records_skipped_total", "Records that could not be read, logged and skipped", {{"sink", name}})),
-        rows_written(r->GetCounter("mare_sink_rows_written_total", "Rows upserted (rollups) or inserted (readings)", {{"sink", name}})),
-        errors(r->GetCounter("mare_sink_errors_total", "Failed connections or transactions (retried)", {{"sink", name}})),
-        connected(r->GetGauge("mare_sink_connected", "1 while connected to the database", {{"sink", name}})),
-        lag(r->GetGauge("mare_sink_lag_records", "Records in the topic not yet committed by the sink", {{"sink", name}})),
-        commit_seconds(r->GetHistogram("mare_sink_commit_seconds", "Time to write and commit one batch", {{"sink", name}})) {}
+        records_read(r->GetCounter(sink_metrics::kRecordsRead, {{"sink", name}})),
+        records_skipped(r->GetCounter(sink_metrics::kRecordsSkipped, {{"sink", name}})),
+        rows_written(r->GetCounter(sink_metrics::kRowsWritten, {{"sink", name}})),
+        errors(r->GetCounter(sink_metrics::kErrors, {{"sink", name}})),
+        connected(r->GetGauge(sink_metrics::kOpenConnections, {{"sink", name}})),
+        lag(r->GetGauge(sink_metrics::kLagRecords, {{"sink", name}})),
+        commit_seconds(r->GetHistogram(sink_metrics::kCommitSeconds, {{"sink", name}})) {}
 
   ~Follower() {
     Stop();

@@ -1,0 +1,20 @@
+// The metrics of the log (the embedded log, labelled topic="raw", ...; and the Kafka producer):
+// declared once here, read back by the dashboard, the benchmarks and the tests through these names.
+#pragma once
+
+#include "common/metrics.h"
+
+namespace mare::log_metrics {
+
+inline constexpr metrics::Metric kFsyncSeconds{"mare_log_fsync_seconds", "Time spent in fdatasync of log segments"};
+inline constexpr metrics::Metric kRecoveredTruncatedBytes{"mare_log_recovered_truncated_bytes_total", "Bytes cut from segment tails by recovery (torn tails and repairs)"};
+inline constexpr metrics::Metric kRecordsAppended{"mare_log_records_appended_total", "Records appended"};
+inline constexpr metrics::Metric kBytesAppended{"mare_log_bytes_appended_total", "Bytes appended (encoded batches)"};
+inline constexpr metrics::Metric kBatchesAppended{"mare_log_batches_appended_total", "Batches appended"};
+inline constexpr metrics::Metric kSegmentsDeleted{"mare_log_segments_deleted_total", "Segments deleted by retention"};
+inline constexpr metrics::Metric kDiskBytes{"mare_log_disk_bytes", "Bytes of segment files on disk"};
+inline constexpr metrics::Metric kEndOffset{"mare_log_end_offset", "Offset the next appended record will get"};
+inline constexpr metrics::Metric kKafkaRecordsProduced{"mare_log_kafka_records_produced_total", "Records acknowledged by the Kafka brokers"};
+inline constexpr metrics::Metric kKafkaAppendsFailed{"mare_log_kafka_appends_failed_total", "Appends the Kafka brokers did not acknowledge"};
+
+}  // namespace mare::log_metrics

@@ -1,0 +1,15 @@
+// The metrics of the HTTP server (connections, deadlines, request bodies): declared once here,
+// read back by the tests through these names.
+#pragma once
+
+#include "common/metrics.h"
+
+namespace mare::http_metrics {
+
+inline constexpr metrics::Metric kOpenConnections{"mare_http_open_connections", "HTTP connections open"};
+inline constexpr metrics::Metric kConnectionsRefused{"mare_http_connections_refused_total", "HTTP connections refused (503) over http.max_connections"};
+inline constexpr metrics::Metric kRequestsTimedOut{"mare_http_requests_timed_out_total", "HTTP requests ended by a deadline"};
+inline constexpr metrics::Metric kBodiesRefused{"mare_http_bodies_refused_total", "HTTP request bodies refused"};
+inline constexpr metrics::Metric kInFlightBodyBytes{"mare_http_in_flight_body_bytes", "Bytes of HTTP request bodies being received or handled"};
+
+}  // namespace mare::http_metrics

@@ -1,0 +1,22 @@
+// The metrics of the columnar store and its feeder: declared once here, read back by the
+// dashboard and the tests through these names.
+#pragma once
+
+#include "common/metrics.h"
+
+namespace mare::store_metrics {
+
+inline constexpr metrics::Metric kRowsAdded{"mare_store_rows_added_total", "Readings added to the store's memtable"};
+inline constexpr metrics::Metric kFlushes{"mare_store_flushes_total", "Memtable flushes"};
+inline constexpr metrics::Metric kCompactions{"mare_store_compactions_total", "Segment merges"};
+inline constexpr metrics::Metric kBytesWritten{"mare_store_bytes_written_total", "Bytes of segments written (flushes and merges)"};
+inline constexpr metrics::Metric kRowsExpired{"mare_store_rows_expired_total", "Readings dropped by the store's retention"};
+inline constexpr metrics::Metric kFlushSeconds{"mare_store_flush_seconds", "Time to write a memtable out"};
+inline constexpr metrics::Metric kReadingsRejected{"mare_store_readings_rejected_total", "Raw readings the store could not parse (not stored)"};
+inline constexpr metrics::Metric kLagRecords{"mare_store_lag_records", "Raw records not yet read by the store"};
+inline constexpr metrics::Metric kDiskSegments{"mare_store_disk_segments", "Live store segments"};
+inline constexpr metrics::Metric kDiskBytes{"mare_store_disk_bytes", "Bytes of live store segments"};
+inline constexpr metrics::Metric kDiskRows{"mare_store_disk_rows", "Readings in store segments (the memtable excluded)"};
+inline constexpr metrics::Metric kMemtableRows{"mare_store_memtable_rows", "Readings in the store's memtable, not yet flushed"};
+
+}  // namespace mare::store_metrics
