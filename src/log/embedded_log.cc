@@ -121,7 +121,7 @@ class Core {
         topics_dir_(options.dir + "/topics"),
         consumers_dir_(options.dir + "/consumers") {
     fsync_seconds_ = &registry_->GetHistogram(log_metrics::kFsyncSeconds);
-    truncated_bytes_ = &registry_->GetCounter(log_metrics::kRecoveredTruncatedBytes);
+    truncated_bytes_ = &registry_->GetCounter(log_metrics::kBytesTruncated);
   }
   ~Core() {
     if (lock_fd_ >= 0) ::close(lock_fd_);

@@ -425,7 +425,7 @@ TEST_F(EmbeddedLogTest, TornTailIsTruncatedAndAppendingContinuesAtTheRightOffset
     auto info = log->Describe("raw");
     EXPECT_EQ((*info)[0].end_offset, 12) << "cut " << cut;
     EXPECT_EQ(fs::file_size(path), starts[4]);
-    EXPECT_EQ(registry.GetCounter("mare_log_recovered_truncated_bytes_total", "").value(), last_batch - cut);
+    EXPECT_EQ(registry.GetCounter("mare_log_bytes_truncated_total", "").value(), last_batch - cut);
 
     auto c = log->Subscribe("g", "raw");
     auto seen = Drain(**c);

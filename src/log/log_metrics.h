@@ -7,7 +7,7 @@
 namespace mare::log_metrics {
 
 inline constexpr metrics::Metric kFsyncSeconds{"mare_log_fsync_seconds", "Time spent in fdatasync of log segments"};
-inline constexpr metrics::Metric kRecoveredTruncatedBytes{"mare_log_recovered_truncated_bytes_total", "Bytes cut from segment tails by recovery (torn tails and repairs)"};
+inline constexpr metrics::Metric kBytesTruncated{"mare_log_bytes_truncated_total", "Bytes cut from segment tails by recovery (torn tails and repairs)"};
 inline constexpr metrics::Metric kRecordsAppended{"mare_log_records_appended_total", "Records appended"};
 inline constexpr metrics::Metric kBytesAppended{"mare_log_bytes_appended_total", "Bytes appended (encoded batches)"};
 inline constexpr metrics::Metric kBatchesAppended{"mare_log_batches_appended_total", "Batches appended"};
