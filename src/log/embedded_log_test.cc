@@ -23,6 +23,7 @@
 #include "common/time.h"
 #include "log/file.h"
 #include "log/format.h"
+#include "log/log_metrics.h"
 
 namespace mare::log {
 namespace {
@@ -425,7 +426,7 @@ TEST_F(EmbeddedLogTest, TornTailIsTruncatedAndAppendingContinuesAtTheRightOffset
     auto info = log->Describe("raw");
     EXPECT_EQ((*info)[0].end_offset, 12) << "cut " << cut;
     EXPECT_EQ(fs::file_size(path), starts[4]);
-    EXPECT_EQ(registry.GetCounter("mare_log_bytes_truncated_total", "").value(), last_batch - cut);
+    EXPECT_EQ(registry.GetCounter(log_metrics::kBytesTruncated).value(), last_batch - cut);
 
     auto c = log->Subscribe("g", "raw");
     auto seen = Drain(**c);
@@ -559,7 +560,7 @@ TEST_F(EmbeddedLogTest, RetentionByAgeDeletesWholeOldSegmentsByAppendTime) {
   ASSERT_TRUE(log->Append("raw", 0, archive).ok());
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(log->Append("raw", 0, archive).ok());  // rolls again
   EXPECT_EQ((*log->Describe("raw"))[0].start_offset, 0);
-  EXPECT_EQ(registry_.GetCounter("mare_log_segments_deleted_total", "", {{"topic", "raw"}, {"reason", "age"}}).value(),
+  EXPECT_EQ(registry_.GetCounter(log_metrics::kSegmentsDeleted, {{"topic", "raw"}, {"reason", "age"}}).value(),
             0u);
 
   fake_now += 2 * hour;  // the first 20 batches are now 25 h old, the later ones 2 h
@@ -567,7 +568,7 @@ TEST_F(EmbeddedLogTest, RetentionByAgeDeletesWholeOldSegmentsByAppendTime) {
   auto after = *log->Describe("raw");
   EXPECT_EQ(after[0].start_offset, 80);  // the first 20 batches went, nothing appended at hour 23
   EXPECT_EQ(after[0].end_offset, 164);
-  EXPECT_GT(registry_.GetCounter("mare_log_segments_deleted_total", "", {{"topic", "raw"}, {"reason", "age"}}).value(),
+  EXPECT_GT(registry_.GetCounter(log_metrics::kSegmentsDeleted, {{"topic", "raw"}, {"reason", "age"}}).value(),
             0u);
   EXPECT_EQ(after[0].oldest_append_time_us, fake_now - 2 * hour);
 
@@ -633,7 +634,7 @@ TEST_F(EmbeddedLogTest, RetentionBySizeKeepsEachPartitionUnderItsLimit) {
   EXPECT_LE(info[0].bytes, 4096 + 1024);  // the limit, plus at most the active segment's overshoot
   EXPECT_GT(info[0].bytes, 4096 - 1024);
   EXPECT_EQ(info[1].start_offset, 0);  // per partition
-  EXPECT_GT(registry_.GetCounter("mare_log_segments_deleted_total", "", {{"topic", "raw"}, {"reason", "size"}}).value(),
+  EXPECT_GT(registry_.GetCounter(log_metrics::kSegmentsDeleted, {{"topic", "raw"}, {"reason", "size"}}).value(),
             0u);
 
   auto seen = Drain(**lagging);
@@ -728,7 +729,7 @@ TEST_F(EmbeddedLogTest, ASecondWriterOnTheSameDirectoryIsRefused) {
 }
 
 TEST_F(EmbeddedLogTest, FsyncPolicyDecidesWhenSegmentsAreSynced) {
-  auto fsyncs = [](metrics::Registry& r) { return r.GetHistogram("mare_log_fsync_seconds", "").count(); };
+  auto fsyncs = [](metrics::Registry& r) { return r.GetHistogram(log_metrics::kFsyncSeconds).count(); };
   {
     metrics::Registry registry;
     EmbeddedLogOptions o = options_;
@@ -776,10 +777,10 @@ TEST_F(EmbeddedLogTest, ExportsMetrics) {
   auto log = Open();
   ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 2}).ok());
   Fill(*log, "raw", 1, 3, 5);
-  EXPECT_EQ(registry_.GetCounter("mare_log_records_appended_total", "", {{"topic", "raw"}}).value(), 15u);
-  EXPECT_EQ(registry_.GetCounter("mare_log_batches_appended_total", "", {{"topic", "raw"}}).value(), 3u);
+  EXPECT_EQ(registry_.GetCounter(log_metrics::kRecordsAppended, {{"topic", "raw"}}).value(), 15u);
+  EXPECT_EQ(registry_.GetCounter(log_metrics::kBatchesAppended, {{"topic", "raw"}}).value(), 3u);
   int64_t bytes = (*log->Describe("raw"))[1].bytes;
-  EXPECT_EQ(registry_.GetCounter("mare_log_bytes_appended_total", "", {{"topic", "raw"}}).value(),
+  EXPECT_EQ(registry_.GetCounter(log_metrics::kBytesAppended, {{"topic", "raw"}}).value(),
             static_cast<uint64_t>(bytes));
   std::string text = registry_.Render();
   EXPECT_NE(text.find("mare_log_end_offset{topic=\"raw\",partition=\"1\"} 15\n"), std::string::npos) << text;

@@ -17,6 +17,7 @@
 #include "common/time.h"
 #include "log/embedded_log.h"
 #include "processors/rollup/checkpoint.h"
+#include "processors/rollup/rollup_metrics.h"
 #include "processors/rollup/test_util.h"
 
 namespace mare::rollup {
@@ -177,9 +178,9 @@ TEST_F(RollupProcessorTest, RollupsInTheTopicEqualAFromScratchComputationAndLate
   ExpectSameTables(got, want);
   EXPECT_GT(messages, want.size()) << "open windows were re-emitted as they grew";
   EXPECT_GT(dropped, 20u);
-  EXPECT_EQ(registry.GetCounter("mare_rollup_late_readings_dropped_total", "").value(), dropped);
-  EXPECT_EQ(registry.GetCounter("mare_rollup_readings_counted_total", "").value(), 6000 - dropped);
-  EXPECT_EQ(registry.GetCounter("mare_rollup_messages_emitted_total", "").value(), messages);
+  EXPECT_EQ(registry.GetCounter(rollup_metrics::kLateReadingsDropped).value(), dropped);
+  EXPECT_EQ(registry.GetCounter(rollup_metrics::kReadingsCounted).value(), 6000 - dropped);
+  EXPECT_EQ(registry.GetCounter(rollup_metrics::kMessagesEmitted).value(), messages);
   EXPECT_EQ((*dead)->kept(), dropped);
   std::ifstream in(dir_ + "/dead-letter.log");
   std::string line;
