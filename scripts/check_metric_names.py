@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Fails when a metric name breaks mare's naming rule, when README.md's metrics table and the
-names the components declare differ, or when code outside the names headers spells a metric
-name as a literal (a rename would then leave it reading nothing, silently).
+names the components declare differ, when C++ outside the names headers spells a metric name
+as a literal, or when a test, benchmark or document names a metric nobody declares (a rename
+would otherwise leave them reading nothing, silently).
 
 Each component declares its metrics in one header of its folder, src/**/<component>_metrics.h:
     inline constexpr metrics::Metric kReadingsAccepted{"mare_source_readings_accepted_total", "..."};
@@ -78,6 +79,31 @@ def literals(repo):
     return faults
 
 
+# Names of the mare_<component>_ form that are not metrics: the MariaDB sink's positions table.
+NOT_METRICS = {"mare_sink_offsets"}
+MENTION = re.compile(r"(?<=[`\"'])mare_(?:%s)_[a-z0-9_]+" % "|".join(COMPONENTS))
+
+
+def stale_mentions(repo, names):
+    """Metric names that tests, benchmarks and documents read or cite but nobody declares."""
+    faults = []
+    paths = [os.path.join(repo, "README.md")]
+    for top, exts in (("tests/e2e", (".py",)), ("bench", (".py", ".md")), ("docs", (".md",))):
+        for root, _, files in os.walk(os.path.join(repo, top)):
+            paths += [os.path.join(root, f) for f in sorted(files) if f.endswith(exts)]
+    for path in paths:
+        renames = os.path.basename(path) == "metrics-renames.md"  # old -> new: only "new" is declared
+        for i, line in enumerate(open(path, encoding="utf-8"), 1):
+            cited = line.split(" | ")[1] if renames and line.startswith("| `mare_") else "" if renames else line
+            for name in MENTION.findall(cited):
+                if name.endswith("_"):
+                    continue  # a prefix, not a name
+                base = re.sub(r"_(bucket|sum|count)$", "", name)
+                if name not in names and base not in names and name not in NOT_METRICS:
+                    faults.append(f"{os.path.relpath(path, repo)}:{i}: {name} is declared by no src/**/*_metrics.h")
+    return faults
+
+
 def main():
     repo = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), ".."))
     names, faults = declared(os.path.join(repo, "src"))
@@ -91,10 +117,11 @@ def main():
     for name in sorted(listed - set(names)):
         faults.append(f"{name}: in README.md's metrics table, declared by no src/**/*_metrics.h")
     faults += literals(repo)
+    faults += stale_mentions(repo, names)
     for f in faults:
         print(f)
     print(f"metric names: {len(faults)} fault(s)" if faults else f"metric names: {len(names)} names follow the rule, "
-          "README.md lists exactly them, no literal elsewhere")
+          "README.md lists exactly them, no literal elsewhere, no stale name read")
     return 1 if faults else 0
 
 
