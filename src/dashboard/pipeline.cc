@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "common/time.h"
-#include "dashboard/json_out.h"
+#include "common/json_out.h"
 #include "dashboard/metrics_text.h"
 
 namespace mare::dashboard {
