@@ -46,6 +46,35 @@ function step(name) {
   out.steps.push(name);
 }
 
+// Where the leftmost ink of each chart's y-axis labels is, in CSS pixels from the chart's left
+// edge, read from the canvas uPlot drew: 0 means a label runs off the edge (a pressure of
+// 1,006.95 shown as ",006.95"); null means the axis has no label at all.
+async function axisInk(page) {
+  return page.$$eval('.chart[data-field]', (boxes) => boxes.map((box) => {
+    const canvas = box.querySelector('canvas');
+    const over = box.querySelector('.u-over');
+    const cr = canvas.getBoundingClientRect();
+    const or = over.getBoundingClientRect();
+    const sx = canvas.width / cr.width;
+    const sy = canvas.height / cr.height;
+    const w = Math.floor((or.left - cr.left) * sx); // the axis: the canvas left of the plot
+    // A label is centred on its tick: the top and bottom ones reach past the plot.
+    const y0 = Math.max(0, Math.floor((or.top - cr.top - 10) * sy));
+    const y1 = Math.min(canvas.height, Math.ceil((or.bottom - cr.top + 10) * sy));
+    const px = canvas.getContext('2d').getImageData(0, y0, w, y1 - y0).data;
+    let left = null;
+    for (let x = 0; x < w && left === null; x++) {
+      for (let y = 0; y < y1 - y0; y++) {
+        if (px[(y * w + x) * 4 + 3] > 0) {
+          left = x;
+          break;
+        }
+      }
+    }
+    return { field: box.dataset.field, axis: w / sx, leftInk: left === null ? null : left / sx };
+  }));
+}
+
 try {
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1, acceptDownloads: true });
   const page = await context.newPage();
@@ -94,6 +123,7 @@ try {
     charts: await page.$$eval('.chart', (els) => els.map((e) => e.dataset.field)),
     canvases: await page.$$eval('.chart canvas', (els) => els.length),
   };
+  out.axisInk = { hour: await axisInk(page) };
   await shot(page, 'sensor-1h');
   // Zoom with the wheel over one chart: every chart of the sensor follows; a double-click
   // goes back to the whole range.
@@ -105,6 +135,7 @@ try {
   await page.mouse.wheel(0, -400);
   await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.zoomed === 'true', chart);
   out.zoom = { full: fullSpan, zoomed: await span(chart), other: await span('.chart[data-field="pressure"]') };
+  out.axisInk.zoomed = await axisInk(page); // a narrower range of values: labels with more digits
   await page.mouse.dblclick(box.x + box.width / 2, box.y + box.height / 2);
   await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.zoomed === 'false', chart);
   out.zoom.reset = await span(chart);
@@ -113,6 +144,7 @@ try {
   await page.waitForFunction((sel) => /Mean per/.test(document.querySelector('#chart-info')?.textContent ?? '') &&
     Number(document.querySelector(sel)?.dataset.points ?? 0) > 0, chart);
   out.sensor.day = await page.$eval(chart, (e) => ({ points: Number(e.dataset.points), bandHours: Number(e.dataset.bandHours) }));
+  out.axisInk.day = await axisInk(page);
   await shot(page, 'sensor-24h');
 
   // SQL console: the rows of a known statement.

@@ -166,6 +166,15 @@ def test_dashboard(tmp_path):
     assert sensor["after"]["points"] > sensor["before"]["points"], sensor
     assert sensor["before"]["gaps"] >= 1, sensor
     assert sensor["day"]["points"] > 0 and sensor["day"]["bandHours"] >= 3, sensor
+    # Every y axis is wide enough for its labels, whatever the field's magnitude: the leftmost
+    # ink of the labels is inside the chart, not cut at its left edge (pressure's "1,006.95"
+    # was drawn as ",006.95"); in the hour, zoomed in (labels with more digits) and the day.
+    for view, charts in seen["axisInk"].items():
+        assert [c["field"] for c in charts] == FIELDS, (view, charts)
+        for c in charts:
+            assert c["leftInk"] is not None and c["leftInk"] >= 2, (view, c)
+        # and a sensor's charts, stacked, share one axis width: their time axes line up.
+        assert len({c["axis"] for c in charts}) == 1, (view, charts)
     zoom = seen["zoom"]
     assert 3500 < zoom["full"] < 3700, zoom  # the last hour, in seconds
     assert zoom["zoomed"] < 0.9 * zoom["full"] and abs(zoom["other"] - zoom["zoomed"]) < 1e-6, zoom
