@@ -35,12 +35,56 @@ const browser = await chromium.launch({
   timeout: 60000,
 });
 
+// What the overview's map shows, read from the canvas Leaflet drew the basemap on: the share of
+// the map that is land (its fill colour) and water (nothing drawn: the sea is the background),
+// and what is drawn at the given places ([name, lat, lon]), placed with the map's view
+// (Web Mercator between its south, west, north and east edges).
+async function mapShows(page, places) {
+  return page.evaluate((places) => {
+    const map = document.querySelector('#map');
+    const canvas = map.querySelector('.leaflet-overlay-pane canvas');
+    const mr = map.getBoundingClientRect();
+    const cr = canvas.getBoundingClientRect();
+    const ctx = canvas.getContext('2d');
+    const LAND = [238, 238, 228]; // the land's fill, #eeeee4
+    const at = (x, y) => {
+      const px = ctx.getImageData(Math.floor((x - cr.left) * canvas.width / cr.width), Math.floor((y - cr.top) * canvas.height / cr.height), 1, 1).data;
+      if (px[3] === 0) return 'water';
+      return px.slice(0, 3).every((v, i) => Math.abs(v - LAND[i]) <= 3) ? 'land' : 'line';
+    };
+    const counts = { land: 0, water: 0, line: 0 };
+    const COLS = 48;
+    const ROWS = 16;
+    for (let i = 0; i < COLS; i++) {
+      for (let j = 0; j < ROWS; j++) counts[at(mr.left + (i + 0.5) * mr.width / COLS, mr.top + (j + 0.5) * mr.height / ROWS)]++;
+    }
+    const [south, west, north, east] = map.dataset.view.split(',').map(Number);
+    const merc = (lat) => Math.log(Math.tan(Math.PI / 4 + lat * Math.PI / 360));
+    const shown = {};
+    for (const [name, lat, lon] of places) {
+      const x = mr.left + (lon - west) / (east - west) * mr.width;
+      const y = mr.top + (merc(north) - merc(lat)) / (merc(north) - merc(south)) * mr.height;
+      shown[name] = x > mr.left && x < mr.right && y > mr.top && y < mr.bottom ? at(x, y) : 'outside';
+    }
+    return {
+      zoom: Number(map.dataset.zoom),
+      view: map.dataset.view,
+      land: counts.land / (COLS * ROWS),
+      water: counts.water / (COLS * ROWS),
+      places: shown,
+    };
+  }, places);
+}
+
 async function shot(page, name) {
   const path = join(cfg.artifacts, `${name}.png`);
   await page.mouse.move(1439, 899); // no hover highlight in the picture
   await page.screenshot({ path, fullPage: false });
   out.screenshots.push(path);
 }
+
+// Thrown to end the run after the overview's map, when the config asks only for it.
+const MAP_ONLY = Symbol('map only');
 
 function step(name) {
   out.steps.push(name);
@@ -93,7 +137,7 @@ try {
   await page.goto(`${cfg.url}/#/`);
   await page.waitForFunction((n) => document.querySelectorAll('.buoy-marker').length >= n, cfg.sensors);
   await page.waitForSelector('#map[data-basemap="ready"]');
-  await page.waitForFunction((n) => document.querySelectorAll('#sensor-table tbody tr').length >= n, cfg.sensors + 1);
+  await page.waitForFunction((n) => document.querySelectorAll('#sensor-table tbody tr').length >= n, cfg.rows);
   await page.waitForTimeout(1500); // a couple of live snapshots: tracks and values settle
   out.overview = {
     markers: await page.$$eval('.buoy-marker', (els) => els.map((e) => Number(e.dataset.sensor)).sort((a, b) => a - b)),
@@ -102,6 +146,12 @@ try {
     summary: await page.textContent('#overview-summary'),
     live: await page.getAttribute('#live-status', 'data-state'),
   };
+  await page.waitForSelector('#map[data-fitted="true"]');
+  out.map = await mapShows(page, cfg.mapPlaces);
+  if (cfg.mapOnly) {
+    await shot(page, cfg.mapOnly);
+    throw MAP_ONLY;
+  }
   await shot(page, 'overview');
 
   // Clicking a buoy opens it.
@@ -218,7 +268,7 @@ try {
   await shot(page, 'pipeline');
   await context.close();
 } catch (e) {
-  out.failure = `${out.steps[out.steps.length - 1] ?? 'start'}: ${e.stack ?? e}`;
+  if (e !== MAP_ONLY) out.failure = `${out.steps[out.steps.length - 1] ?? 'start'}: ${e.stack ?? e}`;
 } finally {
   await browser.close();
   rmSync(profile, { recursive: true, force: true });
