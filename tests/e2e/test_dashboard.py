@@ -259,7 +259,8 @@ def test_map_of_a_buoy_far_offshore(tmp_path):
     """One buoy 35 km off the coast, alone: around it at the buoys' zoom there is only water, so
     the map reaches to the nearest shore instead of opening on an empty sea."""
     node = shutil.which("node")
-    assert node and os.access(CHROMIUM, os.X_OK)
+    assert node, "node is missing (scripts/setup.sh installs it)"
+    assert os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} is missing (scripts/setup.sh installs Debian's chromium)"
     buoy = {"lat": 42.60, "lon": 3.45}
     with MareRun(tmp_path / "data") as m:
         status, body = m.post(json.dumps({"timestamp": iso(time.time()), "sensor_id": 1, "temperature": 14.5,
@@ -276,4 +277,4 @@ def test_map_of_a_buoy_far_offshore(tmp_path):
     assert shown["land"] >= 0.05 and shown["water"] >= 0.2, shown
     assert shown["places"]["the plain behind Argelès-sur-Mer"] == "land", shown
     assert shown["places"]["the buoy"] in ("water", "line"), shown
-    assert [e for e in seen["errors"]] == [], seen["errors"]
+    assert seen["errors"] == [], seen["errors"]
