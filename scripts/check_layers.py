@@ -3,33 +3,31 @@
 (a header and its .cc) include each other, directly or through others.
 
 A reading flows one way (sources -> log -> processors -> store and sinks -> query -> dashboard),
-and the code's layers follow it: a lower layer never includes a higher one. The rules below are
-the ones docs/architecture.md draws; a folder may always include itself.
+and the code's layers follow it: a lower layer never includes a higher one. The rules are the
+table under "## Layers" in docs/architecture.md; a folder may always include itself.
 Run by `make test` (ctest: layers). Usage: scripts/check_layers.py [SRC_DIR]"""
 import os
 import re
 import sys
 
-# folder -> the folders it may include (besides itself). A component folder (sinks/mariadb,
-# processors/rollup, ...) is named by its first two path parts; the others by their first.
-ALLOWED = {
-    "common": [],
-    "reading": ["common"],
-    "log": ["common"],
-    "server": ["common"],
-    "archive": ["common", "reading"],
-    "feeds": ["common", "reading", "archive"],
-    "sources": ["common", "reading", "log", "server"],
-    "processors": ["common", "reading", "log"],
-    "store": ["common", "reading", "log", "archive"],
-    "sinks": ["common", "reading", "log"],
-    "query": ["common", "reading", "log", "store", "server"],
-    "dashboard": ["common", "reading", "log", "server", "sources", "processors", "store", "sinks", "query"],
-    # The configuration holds every component's options struct and reads them from TOML.
-    "config": ["common", "reading", "log", "server", "sources", "processors", "store", "sinks", "query",
-               "dashboard", "archive", "feeds"],
-    "cli": None,  # the wiring: anything
-}
+ARCHITECTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "architecture.md")
+
+
+def read_rules(path):
+    """folder -> the folders it may include (besides itself), or None for anything: the table
+    under "## Layers" in docs/architecture.md, the one place the rules are written."""
+    text = open(path, encoding="utf-8").read()
+    start = text.index("## Layers")
+    end = text.find("\n## ", start + 1)
+    rules = {}
+    for m in re.finditer(r"^\| `src/([a-z_]+)/` \| ([^|]+) \|$", text[start:end if end > 0 else None], re.M):
+        folders = m.group(2).strip()
+        rules[m.group(1)] = None if folders == "anything" else [] if folders == "nothing" else [
+            f.strip() for f in folders.split(",")]
+    if not rules:
+        sys.exit(f"{path}: no layer table under '## Layers'")
+    return rules
+
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+)/([a-z_]+)?', re.M)
 
@@ -77,6 +75,7 @@ def unit_cycles(src):
 def main():
     src = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "src")
     src = os.path.abspath(src)
+    ALLOWED = read_rules(ARCHITECTURE)
     faults = []
     for root, _, files in os.walk(src):
         for name in sorted(files):
@@ -86,7 +85,7 @@ def main():
             rel = os.path.relpath(path, src).split(os.sep)
             top = rel[0]
             if top not in ALLOWED:
-                faults.append(f"src/{'/'.join(rel)}: folder src/{top}/ has no rule in scripts/check_layers.py")
+                faults.append(f"src/{'/'.join(rel)}: folder src/{top}/ has no rule in docs/architecture.md (## Layers)")
                 continue
             allowed = ALLOWED[top]
             if allowed is None:

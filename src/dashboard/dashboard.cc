@@ -12,7 +12,7 @@
 
 #include "common/time.h"
 #include "dashboard/assets.h"
-#include "dashboard/json_out.h"
+#include "common/json_out.h"
 #include "dashboard/pipeline.h"
 #include "dashboard/sensor_health.h"
 #include "dashboard/static_files.h"

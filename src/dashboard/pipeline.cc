@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "common/time.h"
-#include "dashboard/json_out.h"
+#include "common/json_out.h"
 #include "log/log_metrics.h"
 #include "processors/rollup/rollup_metrics.h"
 #include "query/query_metrics.h"

@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "common/time.h"
-#include "dashboard/json_out.h"
+#include "common/json_out.h"
 #include "query/executor.h"
 #include "query/sensors.h"
 

@@ -4,9 +4,7 @@
 #include <map>
 #include <set>
 
-#include <fmt/format.h>
-
-#include "common/json_writer.h"
+#include "common/json_out.h"
 #include "common/time.h"
 #include "query/planner.h"
 
@@ -87,30 +85,23 @@ std::vector<SensorInfo> ListSensors(const store::Store& store) {
 }
 
 std::string SensorsJson(const std::vector<SensorInfo>& sensors) {
-  std::string out = "{\"sensors\":[";
-  for (size_t i = 0; i < sensors.size(); ++i) {
-    const SensorInfo& s = sensors[i];
-    if (i > 0) out.push_back(',');
-    out += fmt::format("{{\"sensor_id\":{},\"first_seen\":\"{}\",\"last_seen\":\"{}\",\"readings\":{},\"fields\":[", s.sensor_id,
-                       FormatTimestamp(s.first_seen_us), FormatTimestamp(s.last_seen_us), s.readings);
-    for (size_t f = 0; f < s.fields.size(); ++f) {
-      if (f > 0) out.push_back(',');
-      AppendJsonString(&out, s.fields[f]);
-    }
-    out.push_back(']');
+  JsonOut j;
+  j.Open('{').Key("sensors").Open('[');
+  for (const SensorInfo& s : sensors) {
+    j.Open('{').Key("sensor_id").Int(s.sensor_id);
+    j.Key("first_seen").Str(FormatTimestamp(s.first_seen_us)).Key("last_seen").Str(FormatTimestamp(s.last_seen_us));
+    j.Key("readings").Int(s.readings).Key("fields").Open('[');
+    for (const std::string& field : s.fields) j.Str(field);
+    j.Close(']').Key("position");
     if (s.has_position) {
-      out += ",\"position\":{\"lat\":";
-      AppendJsonNumber(&out, s.lat);
-      out += ",\"lon\":";
-      AppendJsonNumber(&out, s.lon);
-      out += fmt::format(",\"ts\":\"{}\"}}", FormatTimestamp(s.position_us));
+      j.Open('{').Key("lat").Num(s.lat).Key("lon").Num(s.lon).Key("ts").Str(FormatTimestamp(s.position_us)).Close('}');
     } else {
-      out += ",\"position\":null";
+      j.Null();
     }
-    out.push_back('}');
+    j.Close('}');
   }
-  out += fmt::format("],\"count\":{}}}", sensors.size());
-  return out;
+  j.Close(']').Key("count").Int(static_cast<int64_t>(sensors.size())).Close('}');
+  return j.Take();
 }
 
 }  // namespace mare::query

@@ -35,6 +35,47 @@ const browser = await chromium.launch({
   timeout: 60000,
 });
 
+// What the overview's map shows, read from the canvas Leaflet drew the basemap on: the share of
+// the map that is land (its fill colour) and water (nothing drawn: the sea is the background),
+// and what is drawn at the given places ([name, lat, lon]), placed with the map's view
+// (Web Mercator between its south, west, north and east edges).
+async function mapShows(page, places) {
+  return page.evaluate((places) => {
+    const map = document.querySelector('#map');
+    const canvas = map.querySelector('.leaflet-overlay-pane canvas');
+    const mr = map.getBoundingClientRect();
+    const cr = canvas.getBoundingClientRect();
+    const ctx = canvas.getContext('2d');
+    const LAND = [238, 238, 228]; // the land's fill, #eeeee4
+    const at = (x, y) => {
+      const px = ctx.getImageData(Math.floor((x - cr.left) * canvas.width / cr.width), Math.floor((y - cr.top) * canvas.height / cr.height), 1, 1).data;
+      if (px[3] === 0) return 'water';
+      return px.slice(0, 3).every((v, i) => Math.abs(v - LAND[i]) <= 3) ? 'land' : 'line';
+    };
+    const counts = { land: 0, water: 0, line: 0 };
+    const COLS = 48;
+    const ROWS = 16;
+    for (let i = 0; i < COLS; i++) {
+      for (let j = 0; j < ROWS; j++) counts[at(mr.left + (i + 0.5) * mr.width / COLS, mr.top + (j + 0.5) * mr.height / ROWS)]++;
+    }
+    const [south, west, north, east] = map.dataset.view.split(',').map(Number);
+    const merc = (lat) => Math.log(Math.tan(Math.PI / 4 + lat * Math.PI / 360));
+    const shown = {};
+    for (const [name, lat, lon] of places) {
+      const x = mr.left + (lon - west) / (east - west) * mr.width;
+      const y = mr.top + (merc(north) - merc(lat)) / (merc(north) - merc(south)) * mr.height;
+      shown[name] = x > mr.left && x < mr.right && y > mr.top && y < mr.bottom ? at(x, y) : 'outside';
+    }
+    return {
+      zoom: Number(map.dataset.zoom),
+      view: map.dataset.view,
+      land: counts.land / (COLS * ROWS),
+      water: counts.water / (COLS * ROWS),
+      places: shown,
+    };
+  }, places);
+}
+
 async function shot(page, name) {
   const path = join(cfg.artifacts, `${name}.png`);
   await page.mouse.move(1439, 899); // no hover highlight in the picture
@@ -42,8 +83,40 @@ async function shot(page, name) {
   out.screenshots.push(path);
 }
 
+// Thrown to end the run after the overview's map, when the config asks only for it.
+const MAP_ONLY = Symbol('map only');
+
 function step(name) {
   out.steps.push(name);
+}
+
+// Where the leftmost ink of each chart's y-axis labels is, in CSS pixels from the chart's left
+// edge, read from the canvas uPlot drew: 0 means a label runs off the edge (a pressure of
+// 1,006.95 shown as ",006.95"); null means the axis has no label at all.
+async function axisInk(page) {
+  return page.$$eval('.chart[data-field]', (boxes) => boxes.map((box) => {
+    const canvas = box.querySelector('canvas');
+    const over = box.querySelector('.u-over');
+    const cr = canvas.getBoundingClientRect();
+    const or = over.getBoundingClientRect();
+    const sx = canvas.width / cr.width;
+    const sy = canvas.height / cr.height;
+    const w = Math.floor((or.left - cr.left) * sx); // the axis: the canvas left of the plot
+    // A label is centred on its tick: the top and bottom ones reach past the plot.
+    const y0 = Math.max(0, Math.floor((or.top - cr.top - 10) * sy));
+    const y1 = Math.min(canvas.height, Math.ceil((or.bottom - cr.top + 10) * sy));
+    const px = canvas.getContext('2d').getImageData(0, y0, w, y1 - y0).data;
+    let left = null;
+    for (let x = 0; x < w && left === null; x++) {
+      for (let y = 0; y < y1 - y0; y++) {
+        if (px[(y * w + x) * 4 + 3] > 0) {
+          left = x;
+          break;
+        }
+      }
+    }
+    return { field: box.dataset.field, axis: w / sx, leftInk: left === null ? null : left / sx };
+  }));
 }
 
 try {
@@ -64,7 +137,7 @@ try {
   await page.goto(`${cfg.url}/#/`);
   await page.waitForFunction((n) => document.querySelectorAll('.buoy-marker').length >= n, cfg.sensors);
   await page.waitForSelector('#map[data-basemap="ready"]');
-  await page.waitForFunction((n) => document.querySelectorAll('#sensor-table tbody tr').length >= n, cfg.sensors + 1);
+  await page.waitForFunction((n) => document.querySelectorAll('#sensor-table tbody tr').length >= n, cfg.rows);
   await page.waitForTimeout(1500); // a couple of live snapshots: tracks and values settle
   out.overview = {
     markers: await page.$$eval('.buoy-marker', (els) => els.map((e) => Number(e.dataset.sensor)).sort((a, b) => a - b)),
@@ -73,6 +146,12 @@ try {
     summary: await page.textContent('#overview-summary'),
     live: await page.getAttribute('#live-status', 'data-state'),
   };
+  await page.waitForSelector('#map[data-fitted="true"]');
+  out.map = await mapShows(page, cfg.mapPlaces);
+  if (cfg.mapOnly) {
+    await shot(page, cfg.mapOnly);
+    throw MAP_ONLY;
+  }
   await shot(page, 'overview');
 
   // Clicking a buoy opens it.
@@ -94,6 +173,7 @@ try {
     charts: await page.$$eval('.chart', (els) => els.map((e) => e.dataset.field)),
     canvases: await page.$$eval('.chart canvas', (els) => els.length),
   };
+  out.axisInk = { hour: await axisInk(page) };
   await shot(page, 'sensor-1h');
   // Zoom with the wheel over one chart: every chart of the sensor follows; a double-click
   // goes back to the whole range.
@@ -105,6 +185,7 @@ try {
   await page.mouse.wheel(0, -400);
   await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.zoomed === 'true', chart);
   out.zoom = { full: fullSpan, zoomed: await span(chart), other: await span('.chart[data-field="pressure"]') };
+  out.axisInk.zoomed = await axisInk(page); // a narrower range of values: labels with more digits
   await page.mouse.dblclick(box.x + box.width / 2, box.y + box.height / 2);
   await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.zoomed === 'false', chart);
   out.zoom.reset = await span(chart);
@@ -113,6 +194,7 @@ try {
   await page.waitForFunction((sel) => /Mean per/.test(document.querySelector('#chart-info')?.textContent ?? '') &&
     Number(document.querySelector(sel)?.dataset.points ?? 0) > 0, chart);
   out.sensor.day = await page.$eval(chart, (e) => ({ points: Number(e.dataset.points), bandHours: Number(e.dataset.bandHours) }));
+  out.axisInk.day = await axisInk(page);
   await shot(page, 'sensor-24h');
 
   // SQL console: the rows of a known statement.
@@ -186,7 +268,7 @@ try {
   await shot(page, 'pipeline');
   await context.close();
 } catch (e) {
-  out.failure = `${out.steps[out.steps.length - 1] ?? 'start'}: ${e.stack ?? e}`;
+  if (e !== MAP_ONLY) out.failure = `${out.steps[out.steps.length - 1] ?? 'start'}: ${e.stack ?? e}`;
 } finally {
   await browser.close();
   rmSync(profile, { recursive: true, force: true });

@@ -24,6 +24,9 @@ HISTORY = 3 * 3600
 SENSOR = 3  # the buoy the test opens
 QUIET = 99  # a station without a position that reported once, three hours ago
 FIELDS = ["humidity", "pressure", "temperature", "water_temperature", "wave_height"]
+# Where the map must show land and sea when it opens on the simulated buoys (off Banyuls-sur-Mer,
+# 42.48 N 3.13 E): just inland of the town, and the open sea by the buoys.
+MAP_PLACES = [["inland of Banyuls-sur-Mer", 42.48, 3.10], ["sea off Banyuls-sur-Mer", 42.50, 3.18]]
 
 
 def iso(t):
@@ -119,8 +122,10 @@ def test_dashboard(tmp_path):
             "chromium": CHROMIUM,
             "artifacts": ARTIFACTS,
             "sensors": SENSORS,
+            "rows": SENSORS + 1,
             "sensor": SENSOR,
             "advanceWaitMs": 4000,
+            "mapPlaces": MAP_PLACES,
             "sql": {
                 "known": "SELECT sensor_id, count(*) AS readings, min(ts) AS first, max(ts) AS last FROM readings\n"
                          f"WHERE sensor_id <= {SENSORS} AND ts <= TIMESTAMP '{iso(history_end)}'\nGROUP BY sensor_id ORDER BY sensor_id",
@@ -130,15 +135,9 @@ def test_dashboard(tmp_path):
             },
             "stats": {"from": iso(start)[:10], "to": iso(time.time())[:10]},
         }
-        cfg_path = tmp_path / "dashboard.json"
-        cfg_path.write_text(json.dumps(cfg))
         began = time.time()
-        p = subprocess.run([node, os.path.join(os.path.dirname(__file__), "test_dashboard.mjs"), str(cfg_path)],
-                           capture_output=True, text=True, timeout=300)
+        seen = browse(node, tmp_path, cfg)
         print(f"browser: {time.time() - began:.1f} s")
-        assert p.returncode == 0, f"the browser script failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
-        seen = json.loads(p.stdout.strip().splitlines()[-1])
-        assert "failure" not in seen, f"in the browser, at {seen['failure']}\nerrors: {seen['errors']}"
     finally:
         if live is not None:
             live.terminate()
@@ -154,6 +153,13 @@ def test_dashboard(tmp_path):
     assert shown[QUIET] == "stale", shown
     assert shown[SENSOR] == "1 rejected" or shown[SENSOR].startswith("fault: "), shown
     assert seen["overview"]["live"] == "live"
+    # The map opens on the buoys (at their zoom, not the world's) with the coast beside them:
+    # land and sea both in view, the land just inland of Banyuls-sur-Mer and the sea off it.
+    shown = seen["map"]
+    assert shown["zoom"] >= 10, shown
+    assert shown["land"] >= 0.05 and shown["water"] >= 0.2, shown
+    assert shown["places"]["inland of Banyuls-sur-Mer"] == "land", shown
+    assert shown["places"]["sea off Banyuls-sur-Mer"] in ("water", "line"), shown  # a buoy's track may cross it
     assert seen["opened"].startswith(f"#/sensor/{SENSOR}")
 
     # Sensor view: a chart per field with points that advance; the minute between the history
@@ -166,6 +172,15 @@ def test_dashboard(tmp_path):
     assert sensor["after"]["points"] > sensor["before"]["points"], sensor
     assert sensor["before"]["gaps"] >= 1, sensor
     assert sensor["day"]["points"] > 0 and sensor["day"]["bandHours"] >= 3, sensor
+    # Every y axis is wide enough for its labels, whatever the field's magnitude: the leftmost
+    # ink of the labels is inside the chart, not cut at its left edge (pressure's "1,006.95"
+    # was drawn as ",006.95"); in the hour, zoomed in (labels with more digits) and the day.
+    for view, charts in seen["axisInk"].items():
+        assert [c["field"] for c in charts] == FIELDS, (view, charts)
+        for c in charts:
+            assert c["leftInk"] is not None and c["leftInk"] >= 2, (view, c)
+        # and a sensor's charts, stacked, share one axis width: their time axes line up.
+        assert len({c["axis"] for c in charts}) == 1, (view, charts)
     zoom = seen["zoom"]
     assert 3500 < zoom["full"] < 3700, zoom  # the last hour, in seconds
     assert zoom["zoomed"] < 0.9 * zoom["full"] and abs(zoom["other"] - zoom["zoomed"]) < 1e-6, zoom
@@ -226,3 +241,40 @@ def test_dashboard(tmp_path):
     for path in seen["screenshots"]:
         assert os.path.getsize(path) > 10_000, path
     assert len(seen["screenshots"]) == 7
+
+
+def browse(node, tmp_path, cfg):
+    """Runs the browser script with this config; returns what it saw."""
+    cfg_path = tmp_path / "dashboard.json"
+    cfg_path.write_text(json.dumps(cfg))
+    p = subprocess.run([node, os.path.join(os.path.dirname(__file__), "test_dashboard.mjs"), str(cfg_path)],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, f"the browser script failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
+    seen = json.loads(p.stdout.strip().splitlines()[-1])
+    assert "failure" not in seen, f"in the browser, at {seen['failure']}\nerrors: {seen['errors']}"
+    return seen
+
+
+def test_map_of_a_buoy_far_offshore(tmp_path):
+    """One buoy 35 km off the coast, alone: around it at the buoys' zoom there is only water, so
+    the map reaches to the nearest shore instead of opening on an empty sea."""
+    node = shutil.which("node")
+    assert node, "node is missing (scripts/setup.sh installs it)"
+    assert os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} is missing (scripts/setup.sh installs Debian's chromium)"
+    buoy = {"lat": 42.60, "lon": 3.45}
+    with MareRun(tmp_path / "data") as m:
+        status, body = m.post(json.dumps({"timestamp": iso(time.time()), "sensor_id": 1, "temperature": 14.5,
+                                          "location": buoy}))
+        assert status == 200 and body["accepted"] == 1, body
+        wait_until("the buoy in the snapshot", lambda: (snapshot(m).get(1) or {}).get("position"), 15)
+        seen = browse(node, tmp_path, {
+            "url": m.http_url, "chromium": CHROMIUM, "artifacts": ARTIFACTS, "sensors": 1, "rows": 1,
+            "mapOnly": "overview-offshore",
+            "mapPlaces": [["the buoy", buoy["lat"], buoy["lon"]], ["the plain behind Argelès-sur-Mer", 42.58, 3.00]],
+        })
+    shown = seen["map"]
+    assert shown["zoom"] >= 8, shown  # still near the buoy, not the whole gulf
+    assert shown["land"] >= 0.05 and shown["water"] >= 0.2, shown
+    assert shown["places"]["the plain behind Argelès-sur-Mer"] == "land", shown
+    assert shown["places"]["the buoy"] in ("water", "line"), shown
+    assert seen["errors"] == [], seen["errors"]

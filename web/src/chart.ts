@@ -20,6 +20,53 @@ export function utcDate(ts: number): Date {
   return uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC');
 }
 
+// A value axis as wide as its widest label, whatever the field's magnitude: a fixed width cut
+// pressure's "1,006.95" to ",006.95". uPlot asks again after each layout pass, with the labels
+// of the new tick spacing; past the second pass the last width stands, so the layout converges.
+const LABEL_MARGIN = 4;
+const MIN_AXIS_WIDTH = 40;
+
+function fitLabels(u: uPlot, values: string[] | null, axisIdx: number, cycleNum: number): number {
+  const axis = u.axes[axisIdx] as uPlot.Axis & { _size?: number; font: unknown };
+  if (cycleNum > 1 && axis._size) return axis._size;
+  if (!values || values.length === 0) return MIN_AXIS_WIDTH;
+  // uPlot keeps the resolved font as [css font scaled to device pixels, size, css size].
+  const font = Array.isArray(axis.font) ? String(axis.font[0]) : String(axis.font ?? '');
+  u.ctx.save();
+  if (font) u.ctx.font = font;
+  let widest = 0;
+  for (const v of values) {
+    if (v == null) continue;
+    for (const line of String(v).split('\n')) widest = Math.max(widest, u.ctx.measureText(line).width);
+  }
+  u.ctx.restore();
+  const ticks = axis.ticks?.show === false ? 0 : (axis.ticks?.size ?? 10);
+  const gap = axis.gap ?? 5;
+  return Math.max(MIN_AXIS_WIDTH, Math.ceil(ticks + gap + widest / devicePixelRatio + LABEL_MARGIN));
+}
+
+// Charts stacked one above the other (a sensor's fields) share the widest of their axes, so
+// that their time axes line up.
+export class AxisGroup {
+  width = 0;
+
+  reset(): void {
+    this.width = 0;
+  }
+}
+
+// The y axis of every chart; `group` when it is stacked with others.
+export function valueAxis(group?: AxisGroup): uPlot.Axis {
+  return {
+    size: (u, values, axisIdx, cycleNum) => {
+      const own = fitLabels(u, values, axisIdx, cycleNum);
+      if (!group) return own;
+      group.width = Math.max(group.width, own);
+      return group.width;
+    },
+  };
+}
+
 // Inserts a null after every point followed by a silence longer than `maxGap` seconds, so
 // that uPlot breaks the line there instead of drawing across the gap.
 export function withGaps(xs: number[], ys: (number | null)[][], maxGap: number): [number[], (number | null)[][]] {

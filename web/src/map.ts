@@ -1,12 +1,14 @@
 // The overview's map: Leaflet over an offline basemap (Natural Earth 1:10m countries from the
 // world-atlas package, shipped inside mare: no tile server, no internet), one marker per buoy
-// at its last position, and its recent track.
+// at its last position, and its recent track. It opens on the buoys, widened to the nearest
+// shore when they are too far out for any land to show.
 import L from 'leaflet';
 import { feature } from 'topojson-client';
 import type { Topology, GeometryCollection } from 'topojson-specification';
 import type { FeatureCollection } from 'geojson';
 import countriesUrl from 'world-atlas/countries-10m.json?url';
 import type { LiveSensor } from './api';
+import { Coast, type View } from './coast';
 
 let basemap: Promise<FeatureCollection> | null = null;
 
@@ -28,6 +30,11 @@ export interface BuoyMap {
 }
 
 const TRACK_POINTS = 720;
+// How far from the buoys the opening view reaches for a shore; past it, open water it is.
+const SHORE_REACH_KM = 60;
+// The margin around the buoys (and the shore) in the opening view, as a share of their span.
+const FIT_PAD = 0.6;
+const FIT_MAX_ZOOM = 12;
 
 export function createMap(container: HTMLElement, onOpen: (sensor: number) => void): BuoyMap {
   const map = L.map(container, {
@@ -47,24 +54,55 @@ export function createMap(container: HTMLElement, onOpen: (sensor: number) => vo
     style: { color: '#9aa39a', weight: 0.7, fillColor: '#eeeee4', fillOpacity: 1 },
   }).addTo(map);
   let destroyed = false;
+  // Undefined while the basemap loads, null when it could not be loaded.
+  let coast: Coast | null | undefined;
   loadBasemap()
     .then((fc) => {
       if (!destroyed) {
         land.addData(fc);
         land.bringToBack();
+        coast = new Coast(fc);
         container.dataset.basemap = 'ready';
+        fit();
       }
     })
     .catch((e) => {
+      coast = null;
       container.dataset.basemap = 'failed';
       console.warn(String(e));
+      fit();
     });
+
+  // The view, for the browser test and anyone reading the page: zoom and south,west,north,east.
+  const showView = () => {
+    const b = map.getBounds();
+    container.dataset.zoom = String(map.getZoom());
+    container.dataset.view = [b.getSouth(), b.getWest(), b.getNorth(), b.getEast()].map((x) => x.toFixed(5)).join(',');
+  };
+  map.on('moveend zoomend', showView);
+  showView();
 
   const tracksLayer = L.layerGroup().addTo(map);
   const markersLayer = L.layerGroup().addTo(map);
   const markers = new Map<number, L.Marker>();
   const tracks = new Map<number, { line: L.Polyline; points: [number, number][] }>();
   let fitted = false;
+
+  // Opens once on the buoys, when they and the basemap are both there: if the view around them
+  // would show no land, it reaches to the nearest shore, so that a buoy is seen off its coast.
+  function fit(): void {
+    if (fitted || markers.size === 0 || coast === undefined) return;
+    fitted = true;
+    const buoys = L.latLngBounds([...markers.values()].map((m) => m.getLatLng()));
+    let bounds = buoys.pad(FIT_PAD);
+    if (coast && !coast.showsLand(viewOf(map, bounds))) {
+      const c = buoys.getCenter();
+      const shore = coast.nearest([c.lng, c.lat], SHORE_REACH_KM);
+      if (shore) bounds = L.latLngBounds(buoys.getSouthWest(), buoys.getNorthEast()).extend([shore[1], shore[0]]).pad(FIT_PAD / 2);
+    }
+    map.fitBounds(bounds, { maxZoom: FIT_MAX_ZOOM, animate: false });
+    container.dataset.fitted = 'true';
+  }
 
   function icon(s: LiveSensor): L.DivIcon {
     const label = s.health === 'ok' ? 'ok' : s.health;
@@ -119,11 +157,7 @@ export function createMap(container: HTMLElement, onOpen: (sensor: number) => vo
         }
       }
       container.dataset.markers = String(markers.size);
-      if (!fitted && markers.size > 0) {
-        fitted = true;
-        const bounds = L.latLngBounds([...markers.values()].map((m) => m.getLatLng()));
-        map.fitBounds(bounds.pad(0.6), { maxZoom: 12, animate: false });
-      }
+      fit();
     },
     setTracks(all: Map<number, [number, number][]>) {
       for (const [id, pts] of all) {
@@ -139,4 +173,14 @@ export function createMap(container: HTMLElement, onOpen: (sensor: number) => vo
       map.remove();
     },
   };
+}
+
+// What the map shows once it fits `bounds`: the whole map at the zoom that fits them.
+function viewOf(map: L.Map, bounds: L.LatLngBounds): View {
+  const zoom = Math.min(map.getBoundsZoom(bounds, false), FIT_MAX_ZOOM);
+  const half = map.getSize().divideBy(2);
+  const c = map.project(bounds.getCenter(), zoom);
+  const sw = map.unproject(L.point(c.x - half.x, c.y + half.y), zoom);
+  const ne = map.unproject(L.point(c.x + half.x, c.y - half.y), zoom);
+  return { south: sw.lat, west: sw.lng, north: ne.lat, east: ne.lng };
 }

@@ -4,7 +4,7 @@
 import { getJson, type PipelineHealth, type PipelineHistory } from '../api';
 import { live } from '../live';
 import { ago, bytes, el, num, utc } from '../format';
-import { TIME_VALUES, autoWidth, uPlot, utcDate } from '../chart';
+import { TIME_VALUES, autoWidth, uPlot, utcDate, valueAxis } from '../chart';
 
 const HISTORY_SECONDS = 600;
 
@@ -35,7 +35,7 @@ export function mount(root: HTMLElement): () => void {
         { label: 'accepted /s', stroke: '#1f6fb2', width: 1.5, fill: 'rgba(31,111,178,0.08)', points: { show: false } },
         { label: 'rejected /s', stroke: '#c23b5a', width: 1.5, points: { show: false } },
       ],
-      axes: [{ values: TIME_VALUES }, { size: 60 }],
+      axes: [{ values: TIME_VALUES }, valueAxis()],
     },
     [xs, acc, rej],
     chartEl,

@@ -4,7 +4,7 @@
 import { numericColumns, query, sensors, sqlName, sqlTime, type Cell, type LiveSensor } from '../api';
 import { live, type LiveReadings } from '../live';
 import { ago, el, num, routeParams, setRouteParams, utc } from '../format';
-import { PALETTE, TIME_VALUES, autoWidth, medianStep, uPlot, utcDate, zoomPanPlugin } from '../chart';
+import { AxisGroup, PALETTE, TIME_VALUES, autoWidth, medianStep, uPlot, utcDate, valueAxis, zoomPanPlugin } from '../chart';
 
 const RANGES: Record<string, number> = { '15m': 900, '1h': 3600, '24h': 86400, '7d': 7 * 86400 };
 const NICE_WIDTHS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400];
@@ -94,6 +94,7 @@ export function mount(root: HTMLElement, args: string[]): () => void {
   if (params.get('to')) toIn.value = toLocalInput(Date.parse(params.get('to')!) / 1000);
 
   let charts: FieldChart[] = [];
+  const axisGroup = new AxisGroup();
   let userZoom: [number, number] | null = null;
   let width = 0; // bucket width in seconds; 0: raw readings
   let generation = 0;
@@ -131,6 +132,7 @@ export function mount(root: HTMLElement, args: string[]): () => void {
       c.plot.destroy();
     }
     charts = [];
+    axisGroup.reset();
     chartsEl.replaceChildren();
   }
 
@@ -198,6 +200,8 @@ export function mount(root: HTMLElement, args: string[]): () => void {
         points += xs.length;
         charts.push(makeChart(field, PALETTE[k % PALETTE.length], xs, ys, ns, band));
       });
+      // The first charts were laid out before the later ones widened the shared axis.
+      for (const c of charts) c.plot.redraw(false, true);
       const last = lastTs();
       info.textContent =
         (width === 0 ? 'Every reading' : `Mean per ${widthLabel(width)}`) +
@@ -346,7 +350,7 @@ export function mount(root: HTMLElement, args: string[]): () => void {
         { label: 'hour mean', stroke: '#333', width: 1, dash: [5, 4], paths: stepped, points: { show: false } },
       ],
       bands: [{ series: [3, 2], fill: 'rgba(31, 111, 178, 0.10)' }],
-      axes: [{ values: TIME_VALUES }, { size: 60 }],
+      axes: [{ values: TIME_VALUES }, valueAxis(axisGroup)],
       plugins: [zoomPanPlugin(onUserScale)],
       hooks: {
         setScale: [

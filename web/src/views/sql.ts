@@ -2,7 +2,7 @@
 // statement's error marked at its line and column, CSV download. The dialect: docs/sql.md.
 import { query, queryCsv, SqlError, type QueryResult } from '../api';
 import { cellText, download, el, num, routeParams, setRouteParams } from '../format';
-import { PALETTE, TIME_VALUES, autoWidth, uPlot, utcDate } from '../chart';
+import { PALETTE, TIME_VALUES, autoWidth, uPlot, utcDate, valueAxis } from '../chart';
 
 const EXAMPLE = `SELECT time_bucket('1h', ts) AS hour, sensor_id,
        min(temperature), max(temperature), avg(temperature), count(*)
@@ -213,7 +213,7 @@ export function mount(root: HTMLElement): () => void {
         tzDate: utcDate,
         scales: { x: { time: isTime } },
         series,
-        axes: [isTime ? { values: TIME_VALUES } : {}, { size: 60 }],
+        axes: [isTime ? { values: TIME_VALUES } : {}, valueAxis()],
       },
       [xs, ...ys] as uPlot.AlignedData,
       chartWrap,

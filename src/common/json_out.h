@@ -1,4 +1,5 @@
-// A little JSON builder for the dashboard's answers, placing the commas itself:
+// JsonOut: the JSON builder for mare's HTTP answers (the dashboard, the sensors list, ...),
+// on json_writer's string and number writers, placing the commas itself:
 //
 //   JsonOut j;
 //   j.Open('{').Key("sensor_id").Int(7).Key("values").Open('[').Num(1.5).Null().Close(']').Close('}');
@@ -11,7 +12,7 @@
 
 #include "common/json_writer.h"
 
-namespace mare::dashboard {
+namespace mare {
 
 class JsonOut {
  public:
@@ -77,4 +78,4 @@ class JsonOut {
   bool first_ = true;
 };
 
-}  // namespace mare::dashboard
+}  // namespace mare
