@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -23,9 +24,19 @@ using store::FieldType;
 using store::RowBuffer;
 using store::Segment;
 
+// Thrown inside the executor, caught by RunQuery: a failure of the store (no position), a limit
+// reached, or an error of the statement found while running it (an integer overflow).
 struct ExecError {
   std::string message;
+  Position pos{0, 0};
+  SqlError::Kind kind = SqlError::Kind::kStore;
 };
+
+// Evaluate, failing with the statement's error.
+void Eval(const BoundExpr& e, ChunkSource& chunk, Vec* out) {
+  SqlError error;
+  if (!Evaluate(e, chunk, out, &error)) throw ExecError{std::move(error.message), error.pos, error.kind};
+}
 
 // ---- chunks ---------------------------------------------------------------------------------
 
@@ -525,7 +536,7 @@ class GroupTable {
   }
 
   QueryStats stats;
-  std::string error;
+  std::optional<ExecError> error;  // of the thread that filled it
 
  private:
   void Grow() {
@@ -632,7 +643,7 @@ class Executor {
       return;
     }
     Vec where;
-    Evaluate(*plan_.where, chunk, &where);
+    Eval(*plan_.where, chunk, &where);
     for (size_t r = 0; r < n; ++r) {
       if (where.Selected(r)) sel->push_back(static_cast<uint32_t>(r));
     }
@@ -660,7 +671,7 @@ class Executor {
       auto chunk = MakeChunk(s);
       Select(*chunk, outcome == kTrue, &sel);
       if (sel.empty()) continue;
-      for (size_t k = 0; k < plan_.columns.size(); ++k) Evaluate(*plan_.columns[k].expr, *chunk, &cols[k]);
+      for (size_t k = 0; k < plan_.columns.size(); ++k) Eval(*plan_.columns[k].expr, *chunk, &cols[k]);
       size_t n = early_stop ? std::min(sel.size(), wanted - out_rows_) : sel.size();
       AddRows(cols, sel.data(), n);
     }
@@ -710,7 +721,8 @@ class Executor {
         out_rows_ = keep;
       }
     } else if (!limited && out_rows_ > options_.max_rows + static_cast<size_t>(plan_.offset)) {
-      throw ExecError{fmt::format("the result has more than {} rows; add a LIMIT or narrow the WHERE clause", options_.max_rows)};
+      throw ExecError{fmt::format("the result has more than {} rows; add a LIMIT or narrow the WHERE clause", options_.max_rows),
+                      Position{0, 0}, SqlError::Kind::kLimit};
     }
   }
 
@@ -765,7 +777,7 @@ class Executor {
           StatsRow row(s.seg->blocks()[s.block], s.max_ts, true);
           best.clear();
           for (size_t k = 0; k < plan_.columns.size(); ++k) {
-            Evaluate(*plan_.columns[k].expr, row, &cols[k]);
+            Eval(*plan_.columns[k].expr, row, &cols[k]);
             best.push_back(cols[k].Get(0));
           }
           best_ts = s.max_ts;
@@ -784,7 +796,7 @@ class Executor {
         if (found && ts.i[pick] <= best_ts) continue;
         best.clear();
         for (size_t k = 0; k < plan_.columns.size(); ++k) {
-          Evaluate(*plan_.columns[k].expr, *chunk, &cols[k]);
+          Eval(*plan_.columns[k].expr, *chunk, &cols[k]);
           best.push_back(cols[k].Get(pick));
         }
         best_ts = ts.i[pick];
@@ -954,7 +966,7 @@ class Executor {
             AppendKeyInt(TimeBucket(e.args[0]->constant.i, m.min_ts), &key);
           } else {
             StatsRow row(m, m.min_ts, false);
-            Evaluate(e, row, &keys[k]);
+            Eval(e, row, &keys[k]);
             AppendKey(keys[k], 0, &key);
           }
         }
@@ -969,9 +981,9 @@ class Executor {
       auto chunk = MakeChunk(s, &g->stats);
       Select(*chunk, outcome == kTrue, &sel);
       if (sel.empty()) continue;
-      for (size_t k = 0; k < plan_.keys.size(); ++k) Evaluate(*plan_.keys[k], *chunk, &keys[k]);
+      for (size_t k = 0; k < plan_.keys.size(); ++k) Eval(*plan_.keys[k], *chunk, &keys[k]);
       for (size_t a = 0; a < n_accs; ++a) {
-        if (accumulators_[a].arg) Evaluate(*accumulators_[a].arg, *chunk, &args[a]);
+        if (accumulators_[a].arg) Eval(*accumulators_[a].arg, *chunk, &args[a]);
       }
       Vec ts;
       chunk->Column(kTsColumn, FieldType::kNumber, &ts);
@@ -1212,7 +1224,7 @@ class Executor {
         try {
           AggregateRange(split, sources_.size(), stats_usable, &other_groups);
         } catch (const ExecError& e) {
-          other_groups.error = e.message;
+          other_groups.error = e;
         }
       });
     }
@@ -1223,7 +1235,7 @@ class Executor {
       throw;
     }
     if (other.joinable()) other.join();
-    if (!other_groups.error.empty()) throw ExecError{other_groups.error};
+    if (other_groups.error) throw *other_groups.error;
     // Merge the other thread's groups into the main ones.
     main_groups.Reserve(main_groups.size() + other_groups.size());
     for (size_t g = 0; g < other_groups.size(); ++g) {
@@ -1259,9 +1271,9 @@ class Executor {
     }
     GroupChunk chunk(&slots, n);
     Vec having;
-    if (plan_.having) Evaluate(*plan_.having, chunk, &having);
+    if (plan_.having) Eval(*plan_.having, chunk, &having);
     std::vector<Vec> cols(plan_.columns.size());
-    for (size_t k = 0; k < plan_.columns.size(); ++k) Evaluate(*plan_.columns[k].expr, chunk, &cols[k]);
+    for (size_t k = 0; k < plan_.columns.size(); ++k) Eval(*plan_.columns[k].expr, chunk, &cols[k]);
     std::vector<uint32_t> sel;
     sel.reserve(n);
     for (size_t g = 0; g < n; ++g) {
@@ -1285,7 +1297,8 @@ class Executor {
     size_t end = plan_.limit == std::numeric_limits<int64_t>::max() ? out_rows_
                                                                      : std::min(out_rows_, begin + static_cast<size_t>(plan_.limit));
     if (end - begin > options_.max_rows) {
-      throw ExecError{fmt::format("the result has more than {} rows; add a LIMIT or narrow the WHERE clause", options_.max_rows)};
+      throw ExecError{fmt::format("the result has more than {} rows; add a LIMIT or narrow the WHERE clause", options_.max_rows),
+                      Position{0, 0}, SqlError::Kind::kLimit};
     }
     result_->rows = end - begin;
     for (size_t k = 0; k < result_->names.size(); ++k) {
@@ -1341,7 +1354,7 @@ bool RunQuery(store::Store& store, std::string_view sql, const QueryOptions& opt
   try {
     Executor(plan, *snap, options, result).Run();
   } catch (const ExecError& e) {
-    *error = SqlError{e.message, Position{0, 0}};
+    *error = SqlError{e.message, e.pos, e.kind};
     return false;
   }
   return true;

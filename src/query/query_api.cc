@@ -89,11 +89,10 @@ void AddQueryRoutes(HttpServer* server, store::Store* store, const QueryApiOptio
     double elapsed_ms = static_cast<double>(MonotonicMicros() - start) / 1000.0;
     seconds->Observe(elapsed_ms / 1000.0);
     if (!done) {
-      // A positioned error is the statement's fault; an unpositioned one (a too-large result
-      // aside) is the store's.
-      bool user = error.pos.line > 0 || error.message.find("add a LIMIT") != std::string::npos;
+      // The statement's fault or a limit it reached: 400; the server's load: 503; the store's: 500.
+      bool user = error.kind == SqlError::Kind::kStatement || error.kind == SqlError::Kind::kLimit;
       (user ? bad : failed)->Add();
-      res.status = user ? 400 : 500;
+      res.status = user ? 400 : error.kind == SqlError::Kind::kBusy ? 503 : 500;
       res.set_content(ErrorJson(error), "application/json");
       return;
     }
