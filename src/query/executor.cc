@@ -656,13 +656,15 @@ class Executor {
   }
 
   // ---- plain rows ----
+  // Without ORDER BY the rows come in their final order: those before OFFSET are counted, not
+  // kept, and the scan stops once LIMIT rows are in.
   void RunRows() {
     bool early_stop = plan_.order.empty();
-    size_t wanted = plan_.limit == std::numeric_limits<int64_t>::max() ? SIZE_MAX : static_cast<size_t>(plan_.offset + plan_.limit);
+    size_t limit = Limit();
     std::vector<uint32_t> sel;
     std::vector<Vec> cols(plan_.columns.size());
     for (const Source& s : sources_) {
-      if (early_stop && out_rows_ >= wanted) break;
+      if (early_stop && out_rows_ >= limit) break;
       uint8_t outcome = BlockOutcome(s);
       if (!(outcome & kTrue)) {
         ++result_->stats.blocks_skipped;
@@ -670,11 +672,25 @@ class Executor {
       }
       auto chunk = MakeChunk(s);
       Select(*chunk, outcome == kTrue, &sel);
-      if (sel.empty()) continue;
+      size_t from = 0;
+      if (early_stop && offset_left_ > 0) {
+        from = std::min(sel.size(), offset_left_);
+        offset_left_ -= from;
+      }
+      if (from == sel.size()) continue;
       for (size_t k = 0; k < plan_.columns.size(); ++k) Eval(*plan_.columns[k].expr, *chunk, &cols[k]);
-      size_t n = early_stop ? std::min(sel.size(), wanted - out_rows_) : sel.size();
-      AddRows(cols, sel.data(), n);
+      size_t n = sel.size() - from;
+      if (early_stop) n = std::min(n, limit - out_rows_);
+      AddRows(cols, sel.data() + from, n);
     }
+  }
+
+  // LIMIT, and OFFSET + LIMIT (the rows the answer needs from its start), as counts of rows;
+  // SIZE_MAX for no LIMIT or a sum past it. OFFSET and LIMIT go up to 2^63 - 1 each.
+  size_t Limit() const { return plan_.limit == std::numeric_limits<int64_t>::max() ? SIZE_MAX : static_cast<size_t>(plan_.limit); }
+  size_t OffsetPlusLimit() const {
+    size_t sum;
+    return __builtin_add_overflow(offset_left_, Limit(), &sum) ? SIZE_MAX : sum;
   }
 
   // Whether output row a sorts before row b by ORDER BY (NULLs last, either direction).
@@ -706,11 +722,18 @@ class Executor {
   // Keeps the answer within LIMIT (top-k under ORDER BY) or refuses it past max_rows.
   void Prune() {
     bool limited = plan_.limit != std::numeric_limits<int64_t>::max();
+    // Rows kept are never dropped again but by the top-k below (which keeps OFFSET + LIMIT): past
+    // OFFSET + max_rows of them, an answer that LIMIT does not cut to max_rows is too large.
+    size_t past_offset = out_rows_ - std::min(out_rows_, offset_left_);
+    if (past_offset > options_.max_rows && Limit() > options_.max_rows) {
+      throw ExecError{fmt::format("the result has more than {} rows; add a LIMIT or narrow the WHERE clause", options_.max_rows),
+                      Position{0, 0}, SqlError::Kind::kLimit};
+    }
     if (limited && !plan_.order.empty()) {
       // Top-k: keep the rows that can still make it past OFFSET + LIMIT, in the order they
       // came among equals (as the final stable sort would).
-      size_t keep = static_cast<size_t>(plan_.offset + plan_.limit);
-      if (out_rows_ >= 2 * keep + 65'536) {
+      size_t keep = OffsetPlusLimit();
+      if (keep < out_rows_ && out_rows_ - keep >= keep + 65'536) {
         std::vector<uint32_t> order(out_rows_);
         std::iota(order.begin(), order.end(), 0u);
         std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(keep), order.end(),
@@ -720,9 +743,6 @@ class Executor {
         for (auto& c : out_) c = c.Gather(order.data(), order.size());
         out_rows_ = keep;
       }
-    } else if (!limited && out_rows_ > options_.max_rows + static_cast<size_t>(plan_.offset)) {
-      throw ExecError{fmt::format("the result has more than {} rows; add a LIMIT or narrow the WHERE clause", options_.max_rows),
-                      Position{0, 0}, SqlError::Kind::kLimit};
     }
   }
 
@@ -1293,9 +1313,8 @@ class Executor {
       sorted = std::is_sorted(order.begin(), order.end(), less);
       if (!sorted) std::stable_sort(order.begin(), order.end(), less);
     }
-    size_t begin = std::min(out_rows_, static_cast<size_t>(plan_.offset));
-    size_t end = plan_.limit == std::numeric_limits<int64_t>::max() ? out_rows_
-                                                                     : std::min(out_rows_, begin + static_cast<size_t>(plan_.limit));
+    size_t begin = std::min(out_rows_, offset_left_);
+    size_t end = begin + std::min(out_rows_ - begin, Limit());
     if (end - begin > options_.max_rows) {
       throw ExecError{fmt::format("the result has more than {} rows; add a LIMIT or narrow the WHERE clause", options_.max_rows),
                       Position{0, 0}, SqlError::Kind::kLimit};
@@ -1317,6 +1336,7 @@ class Executor {
   std::vector<Source> sources_;
   std::vector<ResultColumn> out_;  // the answer so far: every output column, hidden ones too
   size_t out_rows_ = 0;
+  size_t offset_left_ = static_cast<size_t>(plan_.offset);  // OFFSET's rows not yet skipped by RunRows
   std::vector<int> key_kinds_;  // KeyKind of each GROUP BY key
   std::vector<Accumulator> accumulators_;
 };
