@@ -377,6 +377,28 @@ bool Evaluate(const BoundExpr& e, ChunkSource& chunk, Vec* out, SqlError* error)
     case BoundExpr::Kind::kCall:
       break;
   }
+  if (e.op == Op::kIn) {
+    // x IN (a, b, ...): x = a OR x = b ..., with SQL's NULL rules. One item evaluated at a time:
+    // a list of 10,000 constants over a block of 36,000 rows would hold 3 GB at once.
+    Vec x, item, acc, eq, next;
+    if (!Evaluate(*e.args[0], chunk, &x, error) || !Evaluate(*e.args[1], chunk, &item, error)) return false;
+    Compare(Op::kEq, x, item, &acc);
+    for (size_t k = 2; k < e.args.size(); ++k) {
+      if (!Evaluate(*e.args[k], chunk, &item, error)) return false;
+      Compare(Op::kEq, x, item, &eq);
+      Logic(Op::kOr, acc, eq, &next);
+      std::swap(acc, next);
+      acc.i = acc.own_i.data();
+      acc.valid = acc.own_valid.empty() ? nullptr : acc.own_valid.data();
+    }
+    *out = std::move(acc);
+    out->i = out->own_i.data();
+    out->valid = out->own_valid.empty() ? nullptr : out->own_valid.data();
+    if (e.negated) {
+      for (size_t r = 0; r < n; ++r) out->own_i[r] = !out->own_i[r];
+    }
+    return true;
+  }
   std::vector<Vec> args(e.args.size());
   for (size_t k = 0; k < e.args.size(); ++k) {
     if (!Evaluate(*e.args[k], chunk, &args[k], error)) return false;
@@ -428,25 +450,8 @@ bool Evaluate(const BoundExpr& e, ChunkSource& chunk, Vec* out, SqlError* error)
       }
       return true;
     }
-    case Op::kIn: {
-      // x IN (a, b): x = a OR x = b, with SQL's NULL rules.
-      Vec acc, eq, next;
-      Compare(Op::kEq, args[0], args[1], &acc);
-      for (size_t k = 2; k < args.size(); ++k) {
-        Compare(Op::kEq, args[0], args[k], &eq);
-        Logic(Op::kOr, acc, eq, &next);
-        std::swap(acc, next);
-        acc.i = acc.own_i.data();
-        acc.valid = acc.own_valid.empty() ? nullptr : acc.own_valid.data();
-      }
-      *out = std::move(acc);
-      out->i = out->own_i.data();
-      out->valid = out->own_valid.empty() ? nullptr : out->own_valid.data();
-      if (e.negated) {
-        for (size_t r = 0; r < n; ++r) out->own_i[r] = !out->own_i[r];
-      }
+    case Op::kIn:  // above
       return true;
-    }
     case Op::kIsNull: {
       AllocBool(out, n);
       for (size_t r = 0; r < n; ++r) out->own_i[r] = args[0].IsValid(r) == e.negated;

@@ -1,6 +1,7 @@
 #include "query/executor.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <numeric>
@@ -535,6 +536,12 @@ class GroupTable {
     while (groups * 2 > slots_.size()) Grow();
   }
 
+  // The memory it holds (capacities; texts longer than a string's inline buffer not counted).
+  size_t Bytes() const {
+    return keys_.capacity() + (starts_.capacity() + hashes_.capacity() + rows_.capacity()) * 8 + slots_.capacity() * 4 +
+           accs_.capacity() * sizeof(Acc) + texts_acc_.capacity() * sizeof(TextAcc);
+  }
+
   QueryStats stats;
   std::optional<ExecError> error;  // of the thread that filled it
 
@@ -562,8 +569,13 @@ class GroupTable {
 
 class Executor {
  public:
-  Executor(const Plan& plan, const store::Snapshot& snap, const QueryOptions& options, ResultTable* result)
-      : plan_(plan), snap_(snap), options_(options), result_(result) {}
+  // start_us: when the statement arrived (MonotonicMicros), from which query.timeout counts.
+  Executor(const Plan& plan, const store::Snapshot& snap, const QueryOptions& options, int64_t start_us, ResultTable* result)
+      : plan_(plan), snap_(snap), options_(options), result_(result) {
+    int64_t timeout = options.limits.timeout_us;
+    if (timeout > 0 && !__builtin_add_overflow(start_us, timeout, &deadline_us_)) return;
+    deadline_us_ = std::numeric_limits<int64_t>::max();
+  }
 
   void Run() {
     for (const auto& c : plan_.columns) {
@@ -590,6 +602,41 @@ class Executor {
     const RowBuffer* mem = nullptr;
     uint8_t outcome = kAny;  // of WHERE over the block's statistics (aggregations)
   };
+
+  // query.timeout: checked between blocks (a few thousand rows each) and around sorts, so a
+  // statement stops within about a block's work after its time is up.
+  void CheckTime() const {
+    if (MonotonicMicros() <= deadline_us_) return;
+    throw ExecError{fmt::format("query exceeded query.timeout ({}); narrow the WHERE clause or the time range",
+                                FormatTimeout(options_.limits.timeout_us)),
+                    Position{0, 0}, SqlError::Kind::kLimit};
+  }
+
+  // query.max_memory: the group tables, the answer's rows and `extra` bytes about to be taken
+  // (sort buffers), counted approximately from their capacities.
+  void CheckMemory(size_t extra) const {
+    size_t limit = options_.limits.max_memory;
+    if (limit == 0) return;
+    size_t bytes = extra + group_bytes_[0].load(std::memory_order_relaxed) + group_bytes_[1].load(std::memory_order_relaxed);
+    for (const auto& c : out_) bytes += c.Bytes();
+    if (bytes <= limit) return;
+    throw ExecError{fmt::format("query exceeded query.max_memory ({}): its groups, rows and sort buffers need more; narrow the "
+                                "WHERE clause, use fewer groups or add a LIMIT",
+                                FormatBytes(limit)),
+                    Position{0, 0}, SqlError::Kind::kLimit};
+  }
+
+  // The group table of thread `slot` (0: main, 1: other) has grown to `bytes`. The answer's rows
+  // are not read here: only the main thread appends to them.
+  void CheckGroupMemory(int slot, size_t bytes) const {
+    group_bytes_[slot].store(bytes, std::memory_order_relaxed);
+    size_t limit = options_.limits.max_memory;
+    if (limit == 0 || group_bytes_[0].load(std::memory_order_relaxed) + group_bytes_[1].load(std::memory_order_relaxed) <= limit) return;
+    throw ExecError{fmt::format("query exceeded query.max_memory ({}): its groups, rows and sort buffers need more; narrow the "
+                                "WHERE clause, use fewer groups or add a LIMIT",
+                                FormatBytes(limit)),
+                    Position{0, 0}, SqlError::Kind::kLimit};
+  }
 
   bool SensorWanted(uint32_t id) const {
     return !plan_.sensors_set || std::find(plan_.sensors.begin(), plan_.sensors.end(), id) != plan_.sensors.end();
@@ -665,6 +712,7 @@ class Executor {
     std::vector<Vec> cols(plan_.columns.size());
     for (const Source& s : sources_) {
       if (early_stop && out_rows_ >= limit) break;
+      CheckTime();
       uint8_t outcome = BlockOutcome(s);
       if (!(outcome & kTrue)) {
         ++result_->stats.blocks_skipped;
@@ -688,6 +736,13 @@ class Executor {
   // LIMIT, and OFFSET + LIMIT (the rows the answer needs from its start), as counts of rows;
   // SIZE_MAX for no LIMIT or a sum past it. OFFSET and LIMIT go up to 2^63 - 1 each.
   size_t Limit() const { return plan_.limit == std::numeric_limits<int64_t>::max() ? SIZE_MAX : static_cast<size_t>(plan_.limit); }
+  // About what a copy of `rows` of the answer's rows takes (a Gather after a sort).
+  size_t GatheredBytes(size_t rows) const {
+    if (out_rows_ == 0) return 0;
+    size_t bytes = 0;
+    for (const auto& c : out_) bytes += c.Bytes();
+    return static_cast<size_t>(static_cast<double>(bytes) * static_cast<double>(rows) / static_cast<double>(out_rows_));
+  }
   size_t OffsetPlusLimit() const {
     size_t sum;
     return __builtin_add_overflow(offset_left_, Limit(), &sum) ? SIZE_MAX : sum;
@@ -711,12 +766,14 @@ class Executor {
     for (size_t k = 0; k < cols.size(); ++k) out_[k].Append(cols[k], sel, n);
     out_rows_ += n;
     Prune();
+    CheckMemory(0);
   }
 
   void AddRow(const std::vector<Value>& row) {
     for (size_t k = 0; k < row.size(); ++k) out_[k].Append(row[k]);
     ++out_rows_;
     Prune();
+    CheckMemory(0);
   }
 
   // Keeps the answer within LIMIT (top-k under ORDER BY) or refuses it past max_rows.
@@ -732,8 +789,12 @@ class Executor {
     if (limited && !plan_.order.empty()) {
       // Top-k: keep the rows that can still make it past OFFSET + LIMIT, in the order they
       // came among equals (as the final stable sort would).
+      // Pruned when twice what is kept and more, or when the rows take half of query.max_memory.
       size_t keep = OffsetPlusLimit();
-      if (keep < out_rows_ && out_rows_ - keep >= keep + 65'536) {
+      if (keep < out_rows_ && (out_rows_ - keep >= keep + 65'536 ||
+                                (options_.limits.max_memory != 0 && 2 * GatheredBytes(out_rows_) > options_.limits.max_memory))) {
+        CheckTime();
+        CheckMemory(out_rows_ * sizeof(uint32_t) + GatheredBytes(keep));
         std::vector<uint32_t> order(out_rows_);
         std::iota(order.begin(), order.end(), 0u);
         std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(keep), order.end(),
@@ -787,6 +848,7 @@ class Executor {
       for (; i < by_newest.size() && by_newest[i].sensor == sensor; ++i) {
         const Source& s = by_newest[i];
         if (found && s.max_ts <= best_ts) continue;
+        CheckTime();
         uint8_t outcome = BlockOutcome(s);
         if (!(outcome & kTrue)) {
           ++result_->stats.blocks_skipped;
@@ -958,7 +1020,8 @@ class Executor {
   }
 
   // Aggregates sources [begin, end) into *g.
-  void AggregateRange(size_t begin, size_t end, bool stats_usable, GroupTable* g) {
+  // slot: the thread's (0: main, 1: other), for query.max_memory.
+  void AggregateRange(size_t begin, size_t end, bool stats_usable, GroupTable* g, int slot) {
     std::vector<uint32_t> sel;
     std::vector<Vec> keys(plan_.keys.size());
     std::vector<Vec> args(accumulators_.size());
@@ -966,6 +1029,8 @@ class Executor {
     const size_t n_accs = accumulators_.size();
     std::vector<size_t> hints(n_accs);  // StatsFor's
     for (size_t i = begin; i < end; ++i) {
+      CheckTime();
+      CheckGroupMemory(slot, g->Bytes());
       const Source& s = sources_[i];
       uint8_t outcome = s.outcome;
       if (!(outcome & kTrue)) {
@@ -1242,14 +1307,16 @@ class Executor {
     if (split < sources_.size()) {
       other = std::thread([&] {
         try {
-          AggregateRange(split, sources_.size(), stats_usable, &other_groups);
+          AggregateRange(split, sources_.size(), stats_usable, &other_groups, 1);
         } catch (const ExecError& e) {
           other_groups.error = e;
+        } catch (const std::exception& e) {  // std::bad_alloc: an exception must not leave a thread
+          other_groups.error = ExecError{e.what()};
         }
       });
     }
     try {
-      AggregateRange(0, split, stats_usable, &main_groups);
+      AggregateRange(0, split, stats_usable, &main_groups, 0);
     } catch (...) {
       if (other.joinable()) other.join();
       throw;
@@ -1275,6 +1342,9 @@ class Executor {
       result_->stats.rows_scanned += st->rows_scanned;
     }
     if (plan_.keys.empty() && main_groups.size() == 0) main_groups.For("");  // one row, even over no rows
+    CheckTime();
+    CheckGroupMemory(0, main_groups.Bytes());
+    CheckGroupMemory(1, 0);
 
     // The slot scope, groups in the order of their keys (deterministic whatever the threads
     // did): keys, then aggregate results.
@@ -1301,9 +1371,12 @@ class Executor {
     }
     for (auto& c : out_) c.Reserve(sel.size());
     AddRows(cols, sel.data(), sel.size());
+    group_bytes_[0] = 0;  // main_groups goes now
   }
 
   void SortAndLimit() {
+    CheckTime();
+    CheckMemory(out_rows_ * sizeof(uint32_t) + GatheredBytes(std::min(out_rows_, Limit())));
     std::vector<uint32_t> order(out_rows_);
     std::iota(order.begin(), order.end(), 0u);
     bool sorted = true;
@@ -1312,6 +1385,7 @@ class Executor {
       auto less = [&](uint32_t a, uint32_t b) { return Less(a, b); };
       sorted = std::is_sorted(order.begin(), order.end(), less);
       if (!sorted) std::stable_sort(order.begin(), order.end(), less);
+      CheckTime();
     }
     size_t begin = std::min(out_rows_, offset_left_);
     size_t end = begin + std::min(out_rows_ - begin, Limit());
@@ -1337,6 +1411,8 @@ class Executor {
   std::vector<ResultColumn> out_;  // the answer so far: every output column, hidden ones too
   size_t out_rows_ = 0;
   size_t offset_left_ = static_cast<size_t>(plan_.offset);  // OFFSET's rows not yet skipped by RunRows
+  int64_t deadline_us_ = 0;                                 // MonotonicMicros past which query.timeout is exceeded
+  mutable std::atomic<size_t> group_bytes_[2] = {0, 0};     // each aggregation thread's group table
   std::vector<int> key_kinds_;  // KeyKind of each GROUP BY key
   std::vector<Accumulator> accumulators_;
 };
@@ -1357,8 +1433,9 @@ const char* TypeName(Type type) {
 }
 
 bool RunQuery(store::Store& store, std::string_view sql, const QueryOptions& options, ResultTable* result, SqlError* error) {
+  int64_t start = MonotonicMicros();
   SelectStatement statement;
-  if (!Parse(sql, &statement, error)) return false;
+  if (!Parse(sql, options.limits, &statement, error)) return false;
   Plan plan;
   int64_t now = options.now_us != 0 ? options.now_us : NowMicros();
   // The snapshot's schema binds names; its rows are then read for the plan's sensors and times.
@@ -1372,9 +1449,14 @@ bool RunQuery(store::Store& store, std::string_view sql, const QueryOptions& opt
   filter.latest_only = plan.latest && !plan.where;
   auto snap = plan.empty ? std::make_shared<store::Snapshot>() : store.GetSnapshot(filter);
   try {
-    Executor(plan, *snap, options, result).Run();
+    Executor(plan, *snap, options, start, result).Run();
   } catch (const ExecError& e) {
     *error = SqlError{e.message, e.pos, e.kind};
+    return false;
+  } catch (const std::bad_alloc&) {
+    // Not a limit's doing (they stop well before), but one statement must not end the process.
+    *error = SqlError{"the query ran out of memory; narrow the WHERE clause or lower query.max_memory", Position{0, 0},
+                      SqlError::Kind::kLimit};
     return false;
   }
   return true;
