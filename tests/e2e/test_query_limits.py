@@ -8,10 +8,10 @@ import time
 import urllib.error
 import urllib.request
 
-from harness import MareRun
+from harness import MareRun, mare
 
 T0 = 1705831200  # 2024-01-21T10:00:00Z
-READINGS = 60_000
+READINGS = 70_000  # past the 65,536 rows at which ORDER BY ... LIMIT first prunes
 
 
 def query(run, sql, timeout=60):
@@ -66,7 +66,8 @@ def balanced_sum(leaves):
 
 
 def test_hostile_statements_get_errors_and_the_server_lives_on(tmp_path):
-    with MareRun(tmp_path / "data", extra=['query.timeout="500ms"', "query.max_concurrent=1"]) as run:
+    with MareRun(tmp_path / "data", extra=['query.timeout="200ms"', "query.max_concurrent=1", "query.max_expression_nodes=100000",
+                                             'store.flush_interval="1s"']) as run:
         load(run)
 
         # 10,000 terms (40 KB): refused by the parser, before any recursion gets deep.
@@ -92,6 +93,18 @@ def test_hostile_statements_get_errors_and_the_server_lives_on(tmp_path):
             assert status == 200, body
             assert body["rows"] == [] and body["row_count"] == 0, body
 
+        # The same from the store's files: `mare query --offline` aborted with std::length_error.
+        deadline = time.time() + 30
+        while run.metric("mare_store_rows") != READINGS and time.time() < deadline:
+            time.sleep(0.1)
+        assert run.metric("mare_store_rows") == READINGS, "the memtable was not flushed"
+        p = mare("query", "--offline", "--data-dir", tmp_path / "data",
+                 "SELECT ts, lat FROM readings ORDER BY lat DESC LIMIT 5 OFFSET 9223372036854775807", check=False)
+        assert p.returncode == 0 and "(0 rows)" in p.stdout, (p.returncode, p.stdout, p.stderr)
+        p = mare("query", "--offline", "--data-dir", tmp_path / "data", "SELECT 9223372036854775807 + 1 FROM readings", check=False)
+        assert p.returncode == 1
+        assert p.stderr == "query: line 1, column 28: integer overflow in + (the result does not fit a 64-bit integer)\n"
+
         # Integer overflow: an error at the operator, not a wrapped value.
         for sql, column, op in [("SELECT 9223372036854775807 + 1 FROM readings", 28, "+"),
                                 ("SELECT sensor_id * 1000000000000000000 FROM readings", 18, "*"),
@@ -104,7 +117,8 @@ def test_hostile_statements_get_errors_and_the_server_lives_on(tmp_path):
 
         # A statement past query.timeout stops with a message; while it runs it holds the one
         # place query.max_concurrent allows, and another statement is refused, not queued.
-        heavy = f"SELECT sum({balanced_sum(4096)}) FROM readings"
+        # 65,535 operators over each of 70,000 rows: seconds of work (max_expression_nodes raised).
+        heavy = f"SELECT sum({balanced_sum(32768)}) FROM readings"
         result = {}
         worker = threading.Thread(target=lambda: result.update(heavy=query(run, heavy)))
         worker.start()
@@ -116,7 +130,7 @@ def test_hostile_statements_get_errors_and_the_server_lives_on(tmp_path):
         worker.join()
         status, body, _ = result["heavy"]
         assert status == 400, body
-        assert body["error"] == "query exceeded query.timeout (500ms); narrow the WHERE clause or the time range", body
+        assert body["error"] == "query exceeded query.timeout (200ms); narrow the WHERE clause or the time range", body
         assert refused is not None, "no statement was refused while the heavy one ran"
         body, headers = refused
         assert body["error"] == "too many concurrent queries: query.max_concurrent (1) are running; retry in a moment"
