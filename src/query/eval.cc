@@ -249,7 +249,17 @@ bool Arithmetic(Op op, Type type, const Position& pos, const Vec& a, const Vec& 
         break;
       case Op::kMod:
       case Op::kDiv:
-        if (y == 0) {  // NULL, as for doubles
+        if (op == Op::kDiv && (a.type == Type::kDouble || b.type == Type::kDouble)) {
+          // interval / double: divided as doubles (by 1.5, not by 2), then rounded.
+          double d = b.AsDouble(r);
+          if (d == 0) {
+            if (zero.empty()) zero.assign(n, 1);
+            zero[r] = 0;
+            o[r] = 0;
+          } else {
+            bad = !ToInt64(a.AsDouble(r) / d, &o[r]);
+          }
+        } else if (y == 0) {  // NULL, as for doubles
           if (zero.empty()) zero.assign(n, 1);
           zero[r] = 0;
           o[r] = 0;
@@ -489,8 +499,13 @@ bool Evaluate(const BoundExpr& e, ChunkSource& chunk, Vec* out, SqlError* error)
       out->n = n;
       out->own_d.resize(n);
       for (size_t r = 0; r < n; ++r) {
+        double x = args[0].AsDouble(r);
         double scale = args.size() > 1 ? std::pow(10.0, static_cast<double>(args[1].i[r])) : 1.0;
-        out->own_d[r] = std::round(args[0].AsDouble(r) * scale) / scale;
+        // Past a double's range of digits (scale infinite, or 0 for hundreds of negative digits)
+        // x * scale / scale is NaN: x has no more digits to drop, or rounds to 0.
+        double y = std::round(x * scale) / scale;
+        if (!std::isfinite(y) && std::isfinite(x)) y = scale == 0 ? 0.0 : x;
+        out->own_d[r] = y;
       }
       out->d = out->own_d.data();
       if (args.size() > 1) {
