@@ -1458,6 +1458,10 @@ bool RunQuery(store::Store& store, std::string_view sql, const QueryOptions& opt
     *error = SqlError{"the query ran out of memory; narrow the WHERE clause or lower query.max_memory", Position{0, 0},
                       SqlError::Kind::kLimit};
     return false;
+  } catch (const std::exception& e) {
+    // A bug, not the statement's fault; the server must go on answering the others.
+    *error = SqlError{fmt::format("internal error: {}", e.what()), Position{0, 0}, SqlError::Kind::kStore};
+    return false;
   }
   return true;
 }
