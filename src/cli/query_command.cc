@@ -107,7 +107,7 @@ int RunOffline(const QueryFlags& flags, const Config& config) {
   query::QueryResult result;
   query::SqlError error;
   auto start = std::chrono::steady_clock::now();
-  if (!query::RunQuery(**store, flags.sql, query::QueryOptions{.max_rows = config.query.max_rows}, &result, &error)) {
+  if (!query::RunQuery(**store, flags.sql, query::QueryOptions{.max_rows = config.query.max_rows, .limits = config.query.limits}, &result, &error)) {
     fmt::print(stderr, "query: {}\n", error.pos.line > 0 ? error.ToString() : error.message);
     return 1;
   }

@@ -317,6 +317,14 @@ std::vector<Key> Keys(Config& c) {
       Duration("store.flush_interval", &c.store.flush_interval_us),
 
       Int("query.max_rows", &c.query.max_rows, 1, INT64_MAX),
+      Size("query.max_statement_bytes", &c.query.limits.max_statement_bytes, 1),
+      // Each level is a few recursive calls of the parser, planner and evaluator: past ~1000
+      // the stack of a server thread would be at risk.
+      Int("query.max_expression_depth", &c.query.limits.max_expression_depth, 1, 1000),
+      Int("query.max_expression_nodes", &c.query.limits.max_expression_nodes, 1, 10'000'000),
+      Duration("query.timeout", &c.query.limits.timeout_us),
+      Size("query.max_memory", &c.query.limits.max_memory),
+      Int("query.max_concurrent", &c.query.limits.max_concurrent, 0, 100'000),
 
       Bool("sink.mariadb.enabled", &m.enabled),
       String("sink.mariadb.host", &m.host),

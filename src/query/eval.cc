@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <fmt/format.h>
+
 namespace mare::query {
 namespace {
 
@@ -139,7 +141,35 @@ void Logic(Op op, const Vec& a, const Vec& b, Vec* out) {
   if (any_null) out->valid = out->own_valid.data();
 }
 
-void Arithmetic(Op op, Type type, const Vec& a, const Vec& b, Vec* out) {
+const char* OpName(Op op) {
+  switch (op) {
+    case Op::kAdd: return "+";
+    case Op::kSub: return "-";
+    case Op::kMul: return "*";
+    case Op::kDiv: return "/";
+    case Op::kMod: return "%";
+    case Op::kNeg: return "unary -";
+    case Op::kAbs: return "abs()";
+    default: return "?";
+  }
+}
+
+// Integer results that do not fit 64 bits are an error, never wrapped around.
+bool Overflow(Op op, const Position& pos, SqlError* error) {
+  *error = SqlError{fmt::format("integer overflow in {} (the result does not fit a 64-bit integer)", OpName(op)), pos,
+                    SqlError::Kind::kStatement};
+  return false;
+}
+
+// A double rounded to an integer, or false when out of the 64-bit range (or NaN).
+bool ToInt64(double x, int64_t* out) {
+  double r = std::nearbyint(x);
+  if (!(r >= -9223372036854775808.0 && r < 9223372036854775808.0)) return false;
+  *out = static_cast<int64_t>(r);
+  return true;
+}
+
+bool Arithmetic(Op op, Type type, const Position& pos, const Vec& a, const Vec& b, Vec* out, SqlError* error) {
   size_t n = a.n;
   out->type = type;
   out->n = n;
@@ -170,47 +200,96 @@ void Arithmetic(Op op, Type type, const Vec& a, const Vec& b, Vec* out) {
       }
     }
     out->d = out->own_d.data();
-    return;
+    return true;
   }
   // Integers, timestamps and intervals. Interval * number is handled as doubles then rounded.
+  // Rows without a value (NULL) hold arbitrary numbers: their overflow is no error.
   out->own_i.resize(n);
   int64_t* o = out->own_i.data();
+  bool overflow = false;
+  if (a.type != Type::kDouble && b.type != Type::kDouble && (op == Op::kAdd || op == Op::kSub || op == Op::kMul)) {
+    // The common case, one tight loop per operator: the overflow flags are OR-ed without a
+    // branch, and only when one is set are the rows looked at again for whether it had a value.
+    const int64_t* x = a.i;
+    const int64_t* y = b.i;
+    bool any = false;
+    switch (op) {
+      case Op::kAdd: for (size_t r = 0; r < n; ++r) any |= __builtin_add_overflow(x[r], y[r], &o[r]); break;
+      case Op::kSub: for (size_t r = 0; r < n; ++r) any |= __builtin_sub_overflow(x[r], y[r], &o[r]); break;
+      default: for (size_t r = 0; r < n; ++r) any |= __builtin_mul_overflow(x[r], y[r], &o[r]); break;
+    }
+    if (any) {
+      int64_t ignored;
+      for (size_t r = 0; r < n && !overflow; ++r) {
+        bool bad = op == Op::kAdd   ? __builtin_add_overflow(x[r], y[r], &ignored)
+                   : op == Op::kSub ? __builtin_sub_overflow(x[r], y[r], &ignored)
+                                    : __builtin_mul_overflow(x[r], y[r], &ignored);
+        overflow = bad && out->IsValid(r);
+      }
+      if (overflow) return Overflow(op, pos, error);
+    }
+    out->i = o;
+    return true;
+  }
   std::vector<uint8_t> zero;
   for (size_t r = 0; r < n; ++r) {
-    int64_t x = a.type == Type::kDouble ? static_cast<int64_t>(std::llround(a.d[r])) : a.i[r];
-    int64_t y = b.type == Type::kDouble ? static_cast<int64_t>(std::llround(b.d[r])) : b.i[r];
+    bool bad = false;
+    int64_t x = 0, y = 0;
+    if (a.type == Type::kDouble) bad |= !ToInt64(a.d[r], &x); else x = a.i[r];
+    if (b.type == Type::kDouble) bad |= !ToInt64(b.d[r], &y); else y = b.i[r];
     switch (op) {
-      case Op::kAdd: o[r] = static_cast<int64_t>(static_cast<uint64_t>(x) + static_cast<uint64_t>(y)); break;
-      case Op::kSub: o[r] = static_cast<int64_t>(static_cast<uint64_t>(x) - static_cast<uint64_t>(y)); break;
+      case Op::kAdd: bad |= __builtin_add_overflow(x, y, &o[r]); break;
+      case Op::kSub: bad |= __builtin_sub_overflow(x, y, &o[r]); break;
       case Op::kMul:
         if (a.type == Type::kDouble || b.type == Type::kDouble) {
-          o[r] = std::llround(a.AsDouble(r) * b.AsDouble(r));
+          bad = !ToInt64(a.AsDouble(r) * b.AsDouble(r), &o[r]);
         } else {
-          o[r] = static_cast<int64_t>(static_cast<uint64_t>(x) * static_cast<uint64_t>(y));
+          bad |= __builtin_mul_overflow(x, y, &o[r]);
         }
         break;
       case Op::kMod:
       case Op::kDiv:
-        if (y == 0 || (x == INT64_MIN && y == -1)) {
+        if (op == Op::kDiv && (a.type == Type::kDouble || b.type == Type::kDouble)) {
+          // interval / double: divided as doubles (by 1.5, not by 2), then rounded.
+          double d = b.AsDouble(r);
+          if (d == 0) {
+            if (zero.empty()) zero.assign(n, 1);
+            zero[r] = 0;
+            o[r] = 0;
+          } else {
+            bad = !ToInt64(a.AsDouble(r) / d, &o[r]);
+          }
+        } else if (y == 0) {  // NULL, as for doubles
           if (zero.empty()) zero.assign(n, 1);
           zero[r] = 0;
           o[r] = 0;
+        } else if (y == -1) {
+          // x / -1 is -x: 2^63 does not fit when x is the smallest integer (and the division
+          // instruction traps on x86, for % as for /). x % -1 is 0 whatever x, as in PostgreSQL.
+          if (op == Op::kMod) o[r] = 0;
+          else bad = __builtin_sub_overflow(int64_t{0}, x, &o[r]);
         } else {
           o[r] = op == Op::kMod ? x % y : x / y;
         }
         break;
       default: break;
     }
+    if (bad) {
+      o[r] = 0;
+      overflow |= out->IsValid(r);
+    }
   }
+  if (overflow) return Overflow(op, pos, error);
   if (!zero.empty()) {
     for (size_t r = 0; r < n; ++r) zero[r] = zero[r] && out->IsValid(r);
     out->own_valid = std::move(zero);
     out->valid = out->own_valid.data();
   }
   out->i = out->own_i.data();
+  return true;
 }
 
-void UnaryMath(Op op, const Vec& a, Vec* out) {
+bool UnaryMath(Op op, const Position& pos, const Vec& a, Vec* out, SqlError* error) {
   size_t n = a.n;
   out->n = n;
   out->own_valid.clear();
@@ -222,12 +301,19 @@ void UnaryMath(Op op, const Vec& a, Vec* out) {
   if (a.type != Type::kDouble && (op == Op::kNeg || op == Op::kAbs)) {
     out->type = a.type;
     out->own_i.resize(n);
+    bool overflow = false;
     for (size_t r = 0; r < n; ++r) {
       int64_t x = a.i[r];
-      out->own_i[r] = op == Op::kNeg ? static_cast<int64_t>(0 - static_cast<uint64_t>(x)) : (x < 0 ? static_cast<int64_t>(0 - static_cast<uint64_t>(x)) : x);
+      if (x == INT64_MIN) {  // -x and abs(x) are 2^63, one more than the largest integer
+        overflow |= a.IsValid(r);
+        out->own_i[r] = 0;
+        continue;
+      }
+      out->own_i[r] = op == Op::kNeg ? -x : (x < 0 ? -x : x);
     }
     out->i = out->own_i.data();
-    return;
+    if (overflow) return Overflow(op, pos, error);
+    return true;
   }
   out->type = Type::kDouble;
   out->own_d.resize(n);
@@ -254,6 +340,7 @@ void UnaryMath(Op op, const Vec& a, Vec* out) {
     }
   }
   out->d = out->own_d.data();
+  return true;
 }
 
 }  // namespace
@@ -266,10 +353,14 @@ Value Vec::Get(size_t r) const {
 }
 
 int64_t TimeBucket(int64_t width, int64_t ts) {
-  int64_t delta = ts - kOrigin;
+  // A bucket starting before the smallest timestamp (ts within a width of it, ~292,000 years
+  // before 1970, only reachable by arithmetic) starts at the smallest timestamp.
+  int64_t delta, start;
+  if (__builtin_sub_overflow(ts, kOrigin, &delta)) return INT64_MIN;
   int64_t q = delta / width;
   if (delta % width < 0) --q;
-  return kOrigin + q * width;
+  if (__builtin_mul_overflow(q, width, &start) || __builtin_add_overflow(start, kOrigin, &start)) return INT64_MIN;
+  return start;
 }
 
 double DistanceKm(double lat1, double lon1, double lat2, double lon2) {
@@ -281,39 +372,63 @@ double DistanceKm(double lat1, double lon1, double lat2, double lon2) {
   return 2 * 6371.0088 * std::asin(std::min(1.0, std::sqrt(h)));
 }
 
-void Evaluate(const BoundExpr& e, ChunkSource& chunk, Vec* out) {
+bool Evaluate(const BoundExpr& e, ChunkSource& chunk, Vec* out, SqlError* error) {
   size_t n = chunk.rows();
   switch (e.kind) {
     case BoundExpr::Kind::kConstant:
       Constant(e.constant, n, out);
-      return;
+      return true;
     case BoundExpr::Kind::kColumn:
       chunk.Column(e.column, e.field_type, out);
-      return;
+      return true;
     case BoundExpr::Kind::kSlot:
       chunk.Slot(e.slot, out);
-      return;
+      return true;
     case BoundExpr::Kind::kCall:
       break;
   }
+  if (e.op == Op::kIn) {
+    // x IN (a, b, ...): x = a OR x = b ..., with SQL's NULL rules. One item evaluated at a time:
+    // a list of 10,000 constants over a block of 36,000 rows would hold 3 GB at once.
+    Vec x, item, acc, eq, next;
+    if (!Evaluate(*e.args[0], chunk, &x, error) || !Evaluate(*e.args[1], chunk, &item, error)) return false;
+    Compare(Op::kEq, x, item, &acc);
+    for (size_t k = 2; k < e.args.size(); ++k) {
+      if (!Evaluate(*e.args[k], chunk, &item, error)) return false;
+      Compare(Op::kEq, x, item, &eq);
+      Logic(Op::kOr, acc, eq, &next);
+      std::swap(acc, next);
+      acc.i = acc.own_i.data();
+      acc.valid = acc.own_valid.empty() ? nullptr : acc.own_valid.data();
+    }
+    *out = std::move(acc);
+    out->i = out->own_i.data();
+    out->valid = out->own_valid.empty() ? nullptr : out->own_valid.data();
+    if (e.negated) {
+      for (size_t r = 0; r < n; ++r) out->own_i[r] = !out->own_i[r];
+    }
+    return true;
+  }
   std::vector<Vec> args(e.args.size());
-  for (size_t k = 0; k < e.args.size(); ++k) Evaluate(*e.args[k], chunk, &args[k]);
+  for (size_t k = 0; k < e.args.size(); ++k) {
+    if (!Evaluate(*e.args[k], chunk, &args[k], error)) return false;
+  }
   switch (e.op) {
     case Op::kAdd:
     case Op::kSub:
     case Op::kMul:
     case Op::kDiv:
     case Op::kMod:
-      Arithmetic(e.op, e.type, args[0], args[1], out);
-      return;
+      return Arithmetic(e.op, e.type, e.pos, args[0], args[1], out, error);
     case Op::kNeg:
     case Op::kAbs:
     case Op::kFloor:
     case Op::kCeil:
-    case Op::kSqrt:
-      UnaryMath(e.op, args[0], out);
+    case Op::kSqrt: {
+      bool ok = UnaryMath(e.op, e.pos, args[0], out, error);
       out->type = e.type;
-      return;
+      return ok;
+    }
     case Op::kEq:
     case Op::kNe:
     case Op::kLt:
@@ -321,11 +436,11 @@ void Evaluate(const BoundExpr& e, ChunkSource& chunk, Vec* out) {
     case Op::kGt:
     case Op::kGe:
       Compare(e.op, args[0], args[1], out);
-      return;
+      return true;
     case Op::kAnd:
     case Op::kOr:
       Logic(e.op, args[0], args[1], out);
-      return;
+      return true;
     case Op::kNot: {
       AllocBool(out, n);
       for (size_t r = 0; r < n; ++r) out->own_i[r] = !args[0].i[r];
@@ -333,7 +448,7 @@ void Evaluate(const BoundExpr& e, ChunkSource& chunk, Vec* out) {
         out->own_valid.assign(args[0].valid, args[0].valid + n);
         out->valid = out->own_valid.data();
       }
-      return;
+      return true;
     }
     case Op::kBetween: {
       Vec lo, hi;
@@ -343,31 +458,14 @@ void Evaluate(const BoundExpr& e, ChunkSource& chunk, Vec* out) {
       if (e.negated) {
         for (size_t r = 0; r < n; ++r) out->own_i[r] = !out->own_i[r];
       }
-      return;
+      return true;
     }
-    case Op::kIn: {
-      // x IN (a, b): x = a OR x = b, with SQL's NULL rules.
-      Vec acc, eq, next;
-      Compare(Op::kEq, args[0], args[1], &acc);
-      for (size_t k = 2; k < args.size(); ++k) {
-        Compare(Op::kEq, args[0], args[k], &eq);
-        Logic(Op::kOr, acc, eq, &next);
-        std::swap(acc, next);
-        acc.i = acc.own_i.data();
-        acc.valid = acc.own_valid.empty() ? nullptr : acc.own_valid.data();
-      }
-      *out = std::move(acc);
-      out->i = out->own_i.data();
-      out->valid = out->own_valid.empty() ? nullptr : out->own_valid.data();
-      if (e.negated) {
-        for (size_t r = 0; r < n; ++r) out->own_i[r] = !out->own_i[r];
-      }
-      return;
-    }
+    case Op::kIn:  // above
+      return true;
     case Op::kIsNull: {
       AllocBool(out, n);
       for (size_t r = 0; r < n; ++r) out->own_i[r] = args[0].IsValid(r) == e.negated;
-      return;
+      return true;
     }
     case Op::kTimeBucket: {
       out->type = Type::kTimestamp;
@@ -379,7 +477,7 @@ void Evaluate(const BoundExpr& e, ChunkSource& chunk, Vec* out) {
       }
       out->i = out->own_i.data();
       MergeValid(args[0], args[1], out);
-      return;
+      return true;
     }
     case Op::kDistanceKm: {
       out->type = Type::kDouble;
@@ -394,15 +492,20 @@ void Evaluate(const BoundExpr& e, ChunkSource& chunk, Vec* out) {
       MergeValid(args[0], args[1], &ab);
       MergeValid(args[2], args[3], &cd);
       MergeValid(ab, cd, out);
-      return;
+      return true;
     }
     case Op::kRound: {
       out->type = Type::kDouble;
       out->n = n;
       out->own_d.resize(n);
       for (size_t r = 0; r < n; ++r) {
+        double x = args[0].AsDouble(r);
         double scale = args.size() > 1 ? std::pow(10.0, static_cast<double>(args[1].i[r])) : 1.0;
-        out->own_d[r] = std::round(args[0].AsDouble(r) * scale) / scale;
+        // Past a double's range of digits (scale infinite, or 0 for hundreds of negative digits)
+        // x * scale / scale is NaN: x has no more digits to drop, or rounds to 0.
+        double y = std::round(x * scale) / scale;
+        if (!std::isfinite(y) && std::isfinite(x)) y = scale == 0 ? 0.0 : x;
+        out->own_d[r] = y;
       }
       out->d = out->own_d.data();
       if (args.size() > 1) {
@@ -414,7 +517,7 @@ void Evaluate(const BoundExpr& e, ChunkSource& chunk, Vec* out) {
           out->valid = out->own_valid.data();
         }
       }
-      return;
+      return true;
     }
     case Op::kEpoch: {
       out->type = Type::kDouble;
@@ -427,16 +530,18 @@ void Evaluate(const BoundExpr& e, ChunkSource& chunk, Vec* out) {
         out->own_valid.assign(args[0].valid, args[0].valid + n);
         out->valid = out->own_valid.data();
       }
-      return;
+      return true;
     }
   }
+  return true;
 }
 
-Value EvaluateConstant(const BoundExpr& e) {
+bool EvaluateConstant(const BoundExpr& e, Value* out, SqlError* error) {
   NoRows none;
   Vec v;
-  Evaluate(e, none, &v);
-  return v.Get(0);
+  if (!Evaluate(e, none, &v, error)) return false;
+  *out = v.Get(0);
+  return true;
 }
 
 }  // namespace mare::query

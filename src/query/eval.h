@@ -3,7 +3,8 @@
 // the loops inside run over plain arrays.
 //
 //   Vec where;
-//   Evaluate(*plan.where, chunk, &where);   // booleans; where.Selected(r) for each row
+//   SqlError error;
+//   if (!Evaluate(*plan.where, chunk, &where, &error)) ...   // booleans; where.Selected(r) per row
 #pragma once
 
 #include <cstdint>
@@ -47,10 +48,12 @@ class ChunkSource {
   virtual void Slot(int32_t slot, Vec* out) = 0;
 };
 
-void Evaluate(const BoundExpr& e, ChunkSource& chunk, Vec* out);
+// Fails only on integer overflow: SQL's integers are 64-bit and never wrap around (docs/sql.md,
+// "Types"). *error then names the operator and its position ("integer overflow in +").
+[[nodiscard]] bool Evaluate(const BoundExpr& e, ChunkSource& chunk, Vec* out, SqlError* error);
 
-// The value of an expression without columns (constant folding).
-Value EvaluateConstant(const BoundExpr& e);
+// The value of an expression without columns (constant folding); fails as Evaluate does.
+[[nodiscard]] bool EvaluateConstant(const BoundExpr& e, Value* out, SqlError* error);
 
 // time_bucket: the start of the bucket of `width` holding ts, buckets aligned to
 // 2000-01-03 00:00:00 UTC (a Monday; the origin TimescaleDB and DuckDB use).

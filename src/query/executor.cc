@@ -1,9 +1,11 @@
 #include "query/executor.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -23,9 +25,19 @@ using store::FieldType;
 using store::RowBuffer;
 using store::Segment;
 
+// Thrown inside the executor, caught by RunQuery: a failure of the store (no position), a limit
+// reached, or an error of the statement found while running it (an integer overflow).
 struct ExecError {
   std::string message;
+  Position pos{0, 0};
+  SqlError::Kind kind = SqlError::Kind::kStore;
 };
+
+// Evaluate, failing with the statement's error.
+void Eval(const BoundExpr& e, ChunkSource& chunk, Vec* out) {
+  SqlError error;
+  if (!Evaluate(e, chunk, out, &error)) throw ExecError{std::move(error.message), error.pos, error.kind};
+}
 
 // ---- chunks ---------------------------------------------------------------------------------
 
@@ -524,8 +536,14 @@ class GroupTable {
     while (groups * 2 > slots_.size()) Grow();
   }
 
+  // The memory it holds (capacities; texts longer than a string's inline buffer not counted).
+  size_t Bytes() const {
+    return keys_.capacity() + (starts_.capacity() + hashes_.capacity() + rows_.capacity()) * 8 + slots_.capacity() * 4 +
+           accs_.capacity() * sizeof(Acc) + texts_acc_.capacity() * sizeof(TextAcc);
+  }
+
   QueryStats stats;
-  std::string error;
+  std::optional<ExecError> error;  // of the thread that filled it
 
  private:
   void Grow() {
@@ -551,8 +569,13 @@ class GroupTable {
 
 class Executor {
  public:
-  Executor(const Plan& plan, const store::Snapshot& snap, const QueryOptions& options, ResultTable* result)
-      : plan_(plan), snap_(snap), options_(options), result_(result) {}
+  // start_us: when the statement arrived (MonotonicMicros), from which query.timeout counts.
+  Executor(const Plan& plan, const store::Snapshot& snap, const QueryOptions& options, int64_t start_us, ResultTable* result)
+      : plan_(plan), snap_(snap), options_(options), result_(result) {
+    int64_t timeout = options.limits.timeout_us;
+    if (timeout > 0 && !__builtin_add_overflow(start_us, timeout, &deadline_us_)) return;
+    deadline_us_ = std::numeric_limits<int64_t>::max();
+  }
 
   void Run() {
     for (const auto& c : plan_.columns) {
@@ -579,6 +602,41 @@ class Executor {
     const RowBuffer* mem = nullptr;
     uint8_t outcome = kAny;  // of WHERE over the block's statistics (aggregations)
   };
+
+  // query.timeout: checked between blocks (a few thousand rows each) and around sorts, so a
+  // statement stops within about a block's work after its time is up.
+  void CheckTime() const {
+    if (MonotonicMicros() <= deadline_us_) return;
+    throw ExecError{fmt::format("query exceeded query.timeout ({}); narrow the WHERE clause or the time range",
+                                FormatTimeout(options_.limits.timeout_us)),
+                    Position{0, 0}, SqlError::Kind::kLimit};
+  }
+
+  // query.max_memory: the group tables, the answer's rows and `extra` bytes about to be taken
+  // (sort buffers), counted approximately from their capacities.
+  void CheckMemory(size_t extra) const {
+    size_t limit = options_.limits.max_memory;
+    if (limit == 0) return;
+    size_t bytes = extra + group_bytes_[0].load(std::memory_order_relaxed) + group_bytes_[1].load(std::memory_order_relaxed);
+    for (const auto& c : out_) bytes += c.Bytes();
+    if (bytes <= limit) return;
+    throw ExecError{fmt::format("query exceeded query.max_memory ({}): its groups, rows and sort buffers need more; narrow the "
+                                "WHERE clause, use fewer groups or add a LIMIT",
+                                FormatBytes(limit)),
+                    Position{0, 0}, SqlError::Kind::kLimit};
+  }
+
+  // The group table of thread `slot` (0: main, 1: other) has grown to `bytes`. The answer's rows
+  // are not read here: only the main thread appends to them.
+  void CheckGroupMemory(int slot, size_t bytes) const {
+    group_bytes_[slot].store(bytes, std::memory_order_relaxed);
+    size_t limit = options_.limits.max_memory;
+    if (limit == 0 || group_bytes_[0].load(std::memory_order_relaxed) + group_bytes_[1].load(std::memory_order_relaxed) <= limit) return;
+    throw ExecError{fmt::format("query exceeded query.max_memory ({}): its groups, rows and sort buffers need more; narrow the "
+                                "WHERE clause, use fewer groups or add a LIMIT",
+                                FormatBytes(limit)),
+                    Position{0, 0}, SqlError::Kind::kLimit};
+  }
 
   bool SensorWanted(uint32_t id) const {
     return !plan_.sensors_set || std::find(plan_.sensors.begin(), plan_.sensors.end(), id) != plan_.sensors.end();
@@ -632,7 +690,7 @@ class Executor {
       return;
     }
     Vec where;
-    Evaluate(*plan_.where, chunk, &where);
+    Eval(*plan_.where, chunk, &where);
     for (size_t r = 0; r < n; ++r) {
       if (where.Selected(r)) sel->push_back(static_cast<uint32_t>(r));
     }
@@ -645,13 +703,16 @@ class Executor {
   }
 
   // ---- plain rows ----
+  // Without ORDER BY the rows come in their final order: those before OFFSET are counted, not
+  // kept, and the scan stops once LIMIT rows are in.
   void RunRows() {
     bool early_stop = plan_.order.empty();
-    size_t wanted = plan_.limit == std::numeric_limits<int64_t>::max() ? SIZE_MAX : static_cast<size_t>(plan_.offset + plan_.limit);
+    size_t limit = Limit();
     std::vector<uint32_t> sel;
     std::vector<Vec> cols(plan_.columns.size());
     for (const Source& s : sources_) {
-      if (early_stop && out_rows_ >= wanted) break;
+      if (early_stop && out_rows_ >= limit) break;
+      CheckTime();
       uint8_t outcome = BlockOutcome(s);
       if (!(outcome & kTrue)) {
         ++result_->stats.blocks_skipped;
@@ -659,11 +720,32 @@ class Executor {
       }
       auto chunk = MakeChunk(s);
       Select(*chunk, outcome == kTrue, &sel);
-      if (sel.empty()) continue;
-      for (size_t k = 0; k < plan_.columns.size(); ++k) Evaluate(*plan_.columns[k].expr, *chunk, &cols[k]);
-      size_t n = early_stop ? std::min(sel.size(), wanted - out_rows_) : sel.size();
-      AddRows(cols, sel.data(), n);
+      size_t from = 0;
+      if (early_stop && offset_left_ > 0) {
+        from = std::min(sel.size(), offset_left_);
+        offset_left_ -= from;
+      }
+      if (from == sel.size()) continue;
+      for (size_t k = 0; k < plan_.columns.size(); ++k) Eval(*plan_.columns[k].expr, *chunk, &cols[k]);
+      size_t n = sel.size() - from;
+      if (early_stop) n = std::min(n, limit - out_rows_);
+      AddRows(cols, sel.data() + from, n);
     }
+  }
+
+  // LIMIT, and OFFSET + LIMIT (the rows the answer needs from its start), as counts of rows;
+  // SIZE_MAX for no LIMIT or a sum past it. OFFSET and LIMIT go up to 2^63 - 1 each.
+  size_t Limit() const { return plan_.limit == std::numeric_limits<int64_t>::max() ? SIZE_MAX : static_cast<size_t>(plan_.limit); }
+  // About what a copy of `rows` of the answer's rows takes (a Gather after a sort).
+  size_t GatheredBytes(size_t rows) const {
+    if (out_rows_ == 0) return 0;
+    size_t bytes = 0;
+    for (const auto& c : out_) bytes += c.Bytes();
+    return static_cast<size_t>(static_cast<double>(bytes) * static_cast<double>(rows) / static_cast<double>(out_rows_));
+  }
+  size_t OffsetPlusLimit() const {
+    size_t sum;
+    return __builtin_add_overflow(offset_left_, Limit(), &sum) ? SIZE_MAX : sum;
   }
 
   // Whether output row a sorts before row b by ORDER BY (NULLs last, either direction).
@@ -684,22 +766,35 @@ class Executor {
     for (size_t k = 0; k < cols.size(); ++k) out_[k].Append(cols[k], sel, n);
     out_rows_ += n;
     Prune();
+    CheckMemory(0);
   }
 
   void AddRow(const std::vector<Value>& row) {
     for (size_t k = 0; k < row.size(); ++k) out_[k].Append(row[k]);
     ++out_rows_;
     Prune();
+    CheckMemory(0);
   }
 
   // Keeps the answer within LIMIT (top-k under ORDER BY) or refuses it past max_rows.
   void Prune() {
     bool limited = plan_.limit != std::numeric_limits<int64_t>::max();
+    // Rows kept are never dropped again but by the top-k below (which keeps OFFSET + LIMIT): past
+    // OFFSET + max_rows of them, an answer that LIMIT does not cut to max_rows is too large.
+    size_t past_offset = out_rows_ - std::min(out_rows_, offset_left_);
+    if (past_offset > options_.max_rows && Limit() > options_.max_rows) {
+      throw ExecError{fmt::format("the result has more than {} rows; add a LIMIT or narrow the WHERE clause", options_.max_rows),
+                      Position{0, 0}, SqlError::Kind::kLimit};
+    }
     if (limited && !plan_.order.empty()) {
       // Top-k: keep the rows that can still make it past OFFSET + LIMIT, in the order they
       // came among equals (as the final stable sort would).
-      size_t keep = static_cast<size_t>(plan_.offset + plan_.limit);
-      if (out_rows_ >= 2 * keep + 65'536) {
+      // Pruned when twice what is kept and more, or when the rows take half of query.max_memory.
+      size_t keep = OffsetPlusLimit();
+      if (keep < out_rows_ && (out_rows_ - keep >= keep + 65'536 ||
+                                (options_.limits.max_memory != 0 && 2 * GatheredBytes(out_rows_) > options_.limits.max_memory))) {
+        CheckTime();
+        CheckMemory(out_rows_ * sizeof(uint32_t) + GatheredBytes(keep));
         std::vector<uint32_t> order(out_rows_);
         std::iota(order.begin(), order.end(), 0u);
         std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(keep), order.end(),
@@ -709,8 +804,6 @@ class Executor {
         for (auto& c : out_) c = c.Gather(order.data(), order.size());
         out_rows_ = keep;
       }
-    } else if (!limited && out_rows_ > options_.max_rows + static_cast<size_t>(plan_.offset)) {
-      throw ExecError{fmt::format("the result has more than {} rows; add a LIMIT or narrow the WHERE clause", options_.max_rows)};
     }
   }
 
@@ -755,6 +848,7 @@ class Executor {
       for (; i < by_newest.size() && by_newest[i].sensor == sensor; ++i) {
         const Source& s = by_newest[i];
         if (found && s.max_ts <= best_ts) continue;
+        CheckTime();
         uint8_t outcome = BlockOutcome(s);
         if (!(outcome & kTrue)) {
           ++result_->stats.blocks_skipped;
@@ -765,7 +859,7 @@ class Executor {
           StatsRow row(s.seg->blocks()[s.block], s.max_ts, true);
           best.clear();
           for (size_t k = 0; k < plan_.columns.size(); ++k) {
-            Evaluate(*plan_.columns[k].expr, row, &cols[k]);
+            Eval(*plan_.columns[k].expr, row, &cols[k]);
             best.push_back(cols[k].Get(0));
           }
           best_ts = s.max_ts;
@@ -784,7 +878,7 @@ class Executor {
         if (found && ts.i[pick] <= best_ts) continue;
         best.clear();
         for (size_t k = 0; k < plan_.columns.size(); ++k) {
-          Evaluate(*plan_.columns[k].expr, *chunk, &cols[k]);
+          Eval(*plan_.columns[k].expr, *chunk, &cols[k]);
           best.push_back(cols[k].Get(pick));
         }
         best_ts = ts.i[pick];
@@ -926,7 +1020,8 @@ class Executor {
   }
 
   // Aggregates sources [begin, end) into *g.
-  void AggregateRange(size_t begin, size_t end, bool stats_usable, GroupTable* g) {
+  // slot: the thread's (0: main, 1: other), for query.max_memory.
+  void AggregateRange(size_t begin, size_t end, bool stats_usable, GroupTable* g, int slot) {
     std::vector<uint32_t> sel;
     std::vector<Vec> keys(plan_.keys.size());
     std::vector<Vec> args(accumulators_.size());
@@ -934,6 +1029,8 @@ class Executor {
     const size_t n_accs = accumulators_.size();
     std::vector<size_t> hints(n_accs);  // StatsFor's
     for (size_t i = begin; i < end; ++i) {
+      CheckTime();
+      CheckGroupMemory(slot, g->Bytes());
       const Source& s = sources_[i];
       uint8_t outcome = s.outcome;
       if (!(outcome & kTrue)) {
@@ -954,7 +1051,7 @@ class Executor {
             AppendKeyInt(TimeBucket(e.args[0]->constant.i, m.min_ts), &key);
           } else {
             StatsRow row(m, m.min_ts, false);
-            Evaluate(e, row, &keys[k]);
+            Eval(e, row, &keys[k]);
             AppendKey(keys[k], 0, &key);
           }
         }
@@ -969,9 +1066,9 @@ class Executor {
       auto chunk = MakeChunk(s, &g->stats);
       Select(*chunk, outcome == kTrue, &sel);
       if (sel.empty()) continue;
-      for (size_t k = 0; k < plan_.keys.size(); ++k) Evaluate(*plan_.keys[k], *chunk, &keys[k]);
+      for (size_t k = 0; k < plan_.keys.size(); ++k) Eval(*plan_.keys[k], *chunk, &keys[k]);
       for (size_t a = 0; a < n_accs; ++a) {
-        if (accumulators_[a].arg) Evaluate(*accumulators_[a].arg, *chunk, &args[a]);
+        if (accumulators_[a].arg) Eval(*accumulators_[a].arg, *chunk, &args[a]);
       }
       Vec ts;
       chunk->Column(kTsColumn, FieldType::kNumber, &ts);
@@ -1210,20 +1307,22 @@ class Executor {
     if (split < sources_.size()) {
       other = std::thread([&] {
         try {
-          AggregateRange(split, sources_.size(), stats_usable, &other_groups);
+          AggregateRange(split, sources_.size(), stats_usable, &other_groups, 1);
         } catch (const ExecError& e) {
-          other_groups.error = e.message;
+          other_groups.error = e;
+        } catch (const std::exception& e) {  // std::bad_alloc: an exception must not leave a thread
+          other_groups.error = ExecError{e.what()};
         }
       });
     }
     try {
-      AggregateRange(0, split, stats_usable, &main_groups);
+      AggregateRange(0, split, stats_usable, &main_groups, 0);
     } catch (...) {
       if (other.joinable()) other.join();
       throw;
     }
     if (other.joinable()) other.join();
-    if (!other_groups.error.empty()) throw ExecError{other_groups.error};
+    if (other_groups.error) throw *other_groups.error;
     // Merge the other thread's groups into the main ones.
     main_groups.Reserve(main_groups.size() + other_groups.size());
     for (size_t g = 0; g < other_groups.size(); ++g) {
@@ -1243,6 +1342,9 @@ class Executor {
       result_->stats.rows_scanned += st->rows_scanned;
     }
     if (plan_.keys.empty() && main_groups.size() == 0) main_groups.For("");  // one row, even over no rows
+    CheckTime();
+    CheckGroupMemory(0, main_groups.Bytes());
+    CheckGroupMemory(1, 0);
 
     // The slot scope, groups in the order of their keys (deterministic whatever the threads
     // did): keys, then aggregate results.
@@ -1259,9 +1361,9 @@ class Executor {
     }
     GroupChunk chunk(&slots, n);
     Vec having;
-    if (plan_.having) Evaluate(*plan_.having, chunk, &having);
+    if (plan_.having) Eval(*plan_.having, chunk, &having);
     std::vector<Vec> cols(plan_.columns.size());
-    for (size_t k = 0; k < plan_.columns.size(); ++k) Evaluate(*plan_.columns[k].expr, chunk, &cols[k]);
+    for (size_t k = 0; k < plan_.columns.size(); ++k) Eval(*plan_.columns[k].expr, chunk, &cols[k]);
     std::vector<uint32_t> sel;
     sel.reserve(n);
     for (size_t g = 0; g < n; ++g) {
@@ -1269,9 +1371,12 @@ class Executor {
     }
     for (auto& c : out_) c.Reserve(sel.size());
     AddRows(cols, sel.data(), sel.size());
+    group_bytes_[0] = 0;  // main_groups goes now
   }
 
   void SortAndLimit() {
+    CheckTime();
+    CheckMemory(out_rows_ * sizeof(uint32_t) + GatheredBytes(std::min(out_rows_, Limit())));
     std::vector<uint32_t> order(out_rows_);
     std::iota(order.begin(), order.end(), 0u);
     bool sorted = true;
@@ -1280,12 +1385,13 @@ class Executor {
       auto less = [&](uint32_t a, uint32_t b) { return Less(a, b); };
       sorted = std::is_sorted(order.begin(), order.end(), less);
       if (!sorted) std::stable_sort(order.begin(), order.end(), less);
+      CheckTime();
     }
-    size_t begin = std::min(out_rows_, static_cast<size_t>(plan_.offset));
-    size_t end = plan_.limit == std::numeric_limits<int64_t>::max() ? out_rows_
-                                                                     : std::min(out_rows_, begin + static_cast<size_t>(plan_.limit));
+    size_t begin = std::min(out_rows_, offset_left_);
+    size_t end = begin + std::min(out_rows_ - begin, Limit());
     if (end - begin > options_.max_rows) {
-      throw ExecError{fmt::format("the result has more than {} rows; add a LIMIT or narrow the WHERE clause", options_.max_rows)};
+      throw ExecError{fmt::format("the result has more than {} rows; add a LIMIT or narrow the WHERE clause", options_.max_rows),
+                      Position{0, 0}, SqlError::Kind::kLimit};
     }
     result_->rows = end - begin;
     for (size_t k = 0; k < result_->names.size(); ++k) {
@@ -1304,6 +1410,9 @@ class Executor {
   std::vector<Source> sources_;
   std::vector<ResultColumn> out_;  // the answer so far: every output column, hidden ones too
   size_t out_rows_ = 0;
+  size_t offset_left_ = static_cast<size_t>(plan_.offset);  // OFFSET's rows not yet skipped by RunRows
+  int64_t deadline_us_ = 0;                                 // MonotonicMicros past which query.timeout is exceeded
+  mutable std::atomic<size_t> group_bytes_[2] = {0, 0};     // each aggregation thread's group table
   std::vector<int> key_kinds_;  // KeyKind of each GROUP BY key
   std::vector<Accumulator> accumulators_;
 };
@@ -1324,8 +1433,9 @@ const char* TypeName(Type type) {
 }
 
 bool RunQuery(store::Store& store, std::string_view sql, const QueryOptions& options, ResultTable* result, SqlError* error) {
+  int64_t start = MonotonicMicros();
   SelectStatement statement;
-  if (!Parse(sql, &statement, error)) return false;
+  if (!Parse(sql, options.limits, &statement, error)) return false;
   Plan plan;
   int64_t now = options.now_us != 0 ? options.now_us : NowMicros();
   // The snapshot's schema binds names; its rows are then read for the plan's sensors and times.
@@ -1339,9 +1449,18 @@ bool RunQuery(store::Store& store, std::string_view sql, const QueryOptions& opt
   filter.latest_only = plan.latest && !plan.where;
   auto snap = plan.empty ? std::make_shared<store::Snapshot>() : store.GetSnapshot(filter);
   try {
-    Executor(plan, *snap, options, result).Run();
+    Executor(plan, *snap, options, start, result).Run();
   } catch (const ExecError& e) {
-    *error = SqlError{e.message, Position{0, 0}};
+    *error = SqlError{e.message, e.pos, e.kind};
+    return false;
+  } catch (const std::bad_alloc&) {
+    // Not a limit's doing (they stop well before), but one statement must not end the process.
+    *error = SqlError{"the query ran out of memory; narrow the WHERE clause or lower query.max_memory", Position{0, 0},
+                      SqlError::Kind::kLimit};
+    return false;
+  } catch (const std::exception& e) {
+    // A bug, not the statement's fault; the server must go on answering the others.
+    *error = SqlError{fmt::format("internal error: {}", e.what()), Position{0, 0}, SqlError::Kind::kStore};
     return false;
   }
   return true;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "query/ast.h"
+#include "query/limits.h"
 #include "query/result.h"
 #include "query/value.h"
 #include "store/store.h"
@@ -26,6 +27,7 @@ struct QueryOptions {
   size_t max_rows = 1'000'000;  // a larger result is an error (add LIMIT or narrow WHERE)
   int64_t now_us = 0;           // now() (0: the wall clock)
   int threads = 2;              // an aggregation over many blocks uses up to this many threads
+  QueryLimits limits;           // statement size, timeout, memory (max_concurrent is the caller's: QueryGate)
 };
 
 struct QueryStats {

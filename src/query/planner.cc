@@ -21,6 +21,14 @@ struct PlanError {
 
 [[noreturn]] void Fail(Position pos, std::string message) { throw PlanError{SqlError{std::move(message), pos}}; }
 
+// The value of a call on constants (an integer overflow in it is the statement's error).
+Value Fold(const BoundExpr& e) {
+  Value v;
+  SqlError error;
+  if (!EvaluateConstant(e, &v, &error)) throw PlanError{std::move(error)};
+  return v;
+}
+
 size_t EditDistance(std::string_view a, std::string_view b) {
   std::vector<size_t> row(b.size() + 1);
   for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
@@ -69,7 +77,7 @@ std::unique_ptr<BoundExpr> MakeCall(Op op, Type type, Position pos, std::vector<
   b->args = std::move(args);
   // Fold calls on constants: now() - INTERVAL '1 hour' becomes one timestamp.
   if (std::all_of(b->args.begin(), b->args.end(), [](const auto& a) { return IsConstant(*a); })) {
-    return MakeConstant(EvaluateConstant(*b), pos);
+    return MakeConstant(Fold(*b), pos);
   }
   return b;
 }
@@ -215,7 +223,7 @@ class Binder {
         b->pos = e.pos;
         b->negated = e.negated;
         b->args.push_back(Bind(*e.args[0], keys));
-        if (IsConstant(*b->args[0])) return MakeConstant(EvaluateConstant(*b), e.pos);
+        if (IsConstant(*b->args[0])) return MakeConstant(Fold(*b), e.pos);
         return b;
       }
       case ExprKind::kFunction:

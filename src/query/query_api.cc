@@ -1,12 +1,14 @@
 #include "query/query_api.h"
 
 #include <httplib.h>
+#include <memory>
 #include <fmt/format.h>
 #include <simdjson.h>
 
 #include "common/json_writer.h"
 #include "common/time.h"
 #include "query/format.h"
+#include "query/query_gate.h"
 #include "query/sensors.h"
 #include "query/query_metrics.h"
 
@@ -54,6 +56,8 @@ void AddQueryRoutes(HttpServer* server, store::Store* store, const QueryApiOptio
   auto* failed = &registry->GetCounter(query_metrics::kRequests, {{"status", "failed"}});
   auto* seconds = &registry->GetHistogram(query_metrics::kExecutionSeconds, {},
                                           {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30});
+  auto* busy = &registry->GetCounter("mare_query_requests_total", "Query API requests", {{"status", "busy"}});
+  auto gate = std::make_shared<QueryGate>(options.limits.max_concurrent);
   auto handler = [=](const httplib::Request& req, httplib::Response& res) {
     std::string sql = req.get_param_value("q");
     std::string format_name;
@@ -83,18 +87,29 @@ void AddQueryRoutes(HttpServer* server, store::Store* store, const QueryApiOptio
       bad->Add();
       return Error(res, 400, why);
     }
+    // Refused, not queued, when the gate is full: the client hears at once and comes back.
+    QueryGate::Permit permit = gate->TryEnter();
+    if (!permit) {
+      busy->Add();
+      res.set_header("Retry-After", "1");
+      SqlError error{fmt::format("too many concurrent queries: query.max_concurrent ({}) are running; retry in a moment",
+                                 options.limits.max_concurrent),
+                     Position{0, 0}, SqlError::Kind::kBusy};
+      res.status = 503;
+      res.set_content(ErrorJson(error), "application/json");
+      return;
+    }
     ResultTable result;
     SqlError error;
     int64_t start = MonotonicMicros();
-    bool done = RunQuery(*store, sql, {.max_rows = options.max_rows}, &result, &error);
+    bool done = RunQuery(*store, sql, {.max_rows = options.max_rows, .limits = options.limits}, &result, &error);
     double elapsed_ms = static_cast<double>(MonotonicMicros() - start) / 1000.0;
     seconds->Observe(elapsed_ms / 1000.0);
     if (!done) {
-      // A positioned error is the statement's fault; an unpositioned one (a too-large result
-      // aside) is the store's.
-      bool user = error.pos.line > 0 || error.message.find("add a LIMIT") != std::string::npos;
+      // The statement's fault or a limit it reached: 400; the server's load: 503; the store's: 500.
+      bool user = error.kind == SqlError::Kind::kStatement || error.kind == SqlError::Kind::kLimit;
       (user ? bad : failed)->Add();
-      res.status = user ? 400 : 500;
+      res.status = user ? 400 : error.kind == SqlError::Kind::kBusy ? 503 : 500;
       res.set_content(ErrorJson(error), "application/json");
       return;
     }

@@ -44,6 +44,10 @@ class ResultColumn {
   void Append(const Value& v);
   // This column's rows order[0..n), in that order.
   ResultColumn Gather(const uint32_t* order, size_t n) const;
+  // The memory it holds (capacities), for query.max_memory.
+  size_t Bytes() const {
+    return valid_.capacity() + (i_.capacity() + d_.capacity() + text_end_.capacity()) * 8 + text_.capacity();
+  }
 
  private:
   bool IsText() const { return type_ == Type::kText; }
