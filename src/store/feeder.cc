@@ -35,8 +35,18 @@ Result<std::unique_ptr<StoreFeeder>> StoreFeeder::Start(Store* store, log::Log* 
   }
   std::unique_ptr<StoreFeeder> f(new StoreFeeder(store, log, parser_options, options, registry));
   MARE_RETURN_IF_ERROR(f->Recover());
-  f->thread_.Start([raw = f.get()] { return raw->Step(); },
-                   [](const Status& s) { spdlog::error("store: stopped: {}", s.ToString()); });
+  StoreFeeder* raw = f.get();
+  f->thread_.Start({.step = [raw] { return raw->Step(); },
+                    .recover = [raw] { return raw->Retry(); },
+                    .on_error = [raw](const Status& s, bool will_retry) {
+                      raw->failures_->Add();
+                      if (!will_retry) {
+                        spdlog::error("store: stopped: {}", s.ToString());
+                      } else if (raw->thread_.healthy()) {  // once per outage, not per retry
+                        spdlog::error("store: {}; retrying with backoff (readings are kept in the log meanwhile)", s.ToString());
+                      }
+                    },
+                    .on_health_change = [raw] { raw->RefreshHealth(); }});
   return f;
 }
 
@@ -49,6 +59,9 @@ StoreFeeder::StoreFeeder(Store* store, log::Log* log, const ParserOptions& parse
   bytes_gauge_ = &registry->GetGauge("mare_store_bytes", "Bytes of live store segments");
   rows_gauge_ = &registry->GetGauge("mare_store_rows", "Readings in store segments (the memtable excluded)");
   memtable_gauge_ = &registry->GetGauge("mare_store_memtable_rows", "Readings in the store's memtable, not yet flushed");
+  healthy_gauge_ = &registry->GetGauge("mare_store_healthy", "1 while the store's feeder runs, 0 while it retries a failed step or stopped");
+  failures_ = &registry->GetCounter("mare_store_step_failures_total", "Failed steps of the store's feeder (a full disk, say), each retried unless permanent");
+  healthy_gauge_->Set(1);
 }
 
 StoreFeeder::~StoreFeeder() { Stop(); }
@@ -124,6 +137,15 @@ Status StoreFeeder::FlushAndCommit() {
     if (!s.ok()) spdlog::warn("store: commit of group {} failed: {}", options_.group, s.ToString());
   }
   return Status::OK();
+}
+
+Status StoreFeeder::Retry() {
+  return store_->memtable_rows() > 0 ? FlushAndCommit() : Status::OK();
+}
+
+void StoreFeeder::RefreshHealth() {
+  healthy_gauge_->Set(thread_.healthy() ? 1 : 0);
+  RefreshLag();
 }
 
 void StoreFeeder::RefreshLag() {

@@ -1,8 +1,17 @@
 """Faults the running server must survive by itself, against the real `mare run` (issue 13):
-an HTTP batch of which one partition's share is stored and another's is not."""
+an HTTP batch of which one partition's share is stored and another's is not; a full disk."""
+import errno
 import json
+import os
 import resource
 import signal
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
 
 from harness import MareRun, key_partition, log_records
 
@@ -70,3 +79,98 @@ def test_partly_stored_batch_names_exactly_what_to_send_again(tmp_path):
             reading(full, 6), reading(full, 7)]
     for r in sent:
         assert stored.count(r) == 1, (r, stored.count(r))
+
+
+def mounted_tmpfs(path, size):
+    """A tmpfs of `size` at path, or None where mounting is not allowed (not root)."""
+    os.makedirs(path, exist_ok=True)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True)
+    return path if p.returncode == 0 else None
+
+
+def fill(path):
+    """Fills the file system of path to its last byte; returns the filler's path."""
+    filler = os.path.join(path, "filler")
+    with open(filler, "wb", buffering=0) as f:
+        for chunk in (1 << 20, 4096, 512, 1):
+            try:
+                while True:
+                    f.write(b"\0" * chunk)
+            except OSError as e:
+                assert e.errno == errno.ENOSPC, e
+    return filler
+
+
+def health(m):
+    try:
+        with urllib.request.urlopen(f"{m.http_url}/healthz", timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def wait_for(what, seconds, step=0.2):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        got = what()
+        if got:
+            return got
+        time.sleep(step)
+    return what()
+
+
+def test_disk_full_recovers_without_restart(tmp_path):
+    data = mounted_tmpfs(tmp_path / "data", "24m")
+    if data is None:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        sent = 0
+        now_ms = int(time.time() * 1000)
+
+        def batch(first, count):
+            return "\n".join(json.dumps({"timestamp": now_ms - 60_000 + (first + i) % 50_000, "sensor_id": 1 + (first + i) % 8,
+                                         "temperature": 10 + (first + i) % 13}) for i in range(count)) + "\n"
+
+        with MareRun(data, extra=["store.flush_interval=\"3s\"", "rollup.checkpoint_interval=\"500ms\""]) as m:
+            status, answer = m.post(batch(0, 500))
+            assert status == 200, answer
+            sent += 500
+            filler = fill(data)
+
+            # Ingest refuses truthfully; the store's flush and the rollups' checkpoint fail.
+            status, answer = m.post(batch(sent, 100))
+            assert status == 503, answer
+            sent += json.loads(answer)["accepted"]
+            got = wait_for(lambda: (lambda h: h[0] == 503 and {f["component"] for f in h[1]["failing"]} == {"store", "rollup"} and h)(health(m)), 20)
+            assert got, health(m)
+            status, body = got
+            for f in body["failing"]:
+                assert f["state"] == "retrying" and "No space left on device" in f["reason"], body
+            assert m.metric("mare_store_healthy") == 0 and m.metric("mare_rollup_healthy") == 0
+            assert m.metric("mare_store_lag_records") is not None
+
+            # Space returns: both catch up by themselves, healthz says so.
+            os.unlink(filler)
+            assert wait_for(lambda: health(m)[0] == 200, 30), health(m)
+            assert m.metric("mare_store_healthy") == 1 and m.metric("mare_rollup_healthy") == 1
+            status, answer = m.post(batch(sent, 300))
+            assert status == 200, answer
+            sent += 300
+
+            def stored():
+                q = urllib.parse.urlencode({"q": "SELECT count(*) AS n FROM readings"})
+                with urllib.request.urlopen(f"{m.http_url}/api/v1/query?{q}", timeout=10) as r:
+                    return json.loads(r.read())["rows"][0][0]
+            assert wait_for(lambda: stored() == sent, 20), (stored(), sent)
+
+        # Every acknowledged reading counted once in the rollups (the newest revision of each day window).
+        assert len(log_records(data)) == sent
+        newest = {}
+        for r in log_records(data, "rollups"):
+            v = r["value"]
+            if v["resolution"] == "1d" and v["field"] == "temperature":
+                if r["key"] not in newest or v["revision"] > newest[r["key"]]["revision"]:
+                    newest[r["key"]] = v
+        assert sum(v["count"] for v in newest.values()) == sent
+    finally:
+        subprocess.run(["umount", "-l", str(tmp_path / "data")])
