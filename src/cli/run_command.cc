@@ -91,7 +91,7 @@ int Run(const RunFlags& flags, const Roles& roles) {
     spdlog::warn("log: topic raw keeps its {} partitions (log.partitions = {} applies only to a new topic)",
                  log->Partitions("raw"), c.log.partitions);
   }
-  auto dead_letter = DeadLetter::Open(c.dead_letter.path, c.dead_letter.max_entries, &registry);
+  auto dead_letter = DeadLetter::Open(c.dead_letter, &registry);
   if (!dead_letter.ok()) {
     spdlog::error("dead-letter: {}", dead_letter.status().ToString());
     return 1;

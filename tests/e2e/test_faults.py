@@ -174,3 +174,23 @@ def test_disk_full_recovers_without_restart(tmp_path):
         assert sum(v["count"] for v in newest.values()) == sent
     finally:
         subprocess.run(["umount", "-l", str(tmp_path / "data")])
+
+
+def test_dead_letter_is_bounded_and_keeps_the_newest(tmp_path):
+    """Reproduced: eight 60 MB lines over HTTP made the dead-letter file 503 MB, and only the
+    first 10,000 rejects ever were kept."""
+    with MareRun(tmp_path, extra=['ingest.dead_letter_max_bytes="64KiB"']) as m:
+        big = b'{"sensor_id":1,"note":"' + b"x" * (8 << 20) + b'"}\n'
+        for i in range(8):
+            status, answer = m.post(big.replace(b"x", str(i).encode(), 1))
+            assert status == 200 and answer["rejected"] == 1, answer
+        for i in range(1000):
+            status, _ = m.post(f'{{"bad {i:04}\n')
+            assert status == 200
+        dead = os.path.join(tmp_path, "dead-letter.log")
+        current, rotated = open(dead, "rb").read(), open(dead + ".1", "rb").read()
+        assert len(current) + len(rotated) <= 64 << 10
+        assert b'"bad 0999' in current
+        assert b'"bad 0000' not in current + rotated
+        assert m.metric("mare_dead_letter_truncated_total") == 8
+        assert m.metric("mare_dead_letter_rotations_total") >= 1
