@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "cli/process.h"
+#include "common/json_writer.h"
 #include "common/metrics.h"
 #include "common/time.h"
 #include "config/config.h"
@@ -91,7 +92,7 @@ int Run(const RunFlags& flags, const Roles& roles) {
     spdlog::warn("log: topic raw keeps its {} partitions (log.partitions = {} applies only to a new topic)",
                  log->Partitions("raw"), c.log.partitions);
   }
-  auto dead_letter = DeadLetter::Open(c.dead_letter.path, c.dead_letter.max_entries, &registry);
+  auto dead_letter = DeadLetter::Open(c.dead_letter, &registry);
   if (!dead_letter.ok()) {
     spdlog::error("dead-letter: {}", dead_letter.status().ToString());
     return 1;
@@ -160,7 +161,28 @@ int Run(const RunFlags& flags, const Roles& roles) {
   if (c.http.enabled) {
     http = std::make_unique<HttpServer>(c.http.server, &registry);
     ServeMetrics(*http, registry);
-    http->routes().Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+    // 200 while every stage runs; 503 naming each failing one and why (a full disk, say): a
+    // stage retrying a transient error, or stopped for good (then only a restart helps).
+    http->routes().Get("/healthz", [feeder = feeder.get(), rollups = rollups.get()](const httplib::Request&,
+                                                                                    httplib::Response& res) {
+      std::vector<std::pair<const char*, log::ConsumerHealth>> stages;
+      if (feeder) stages.emplace_back("store", feeder->health());
+      if (rollups) stages.emplace_back("rollup", rollups->health());
+      std::string failing;
+      for (const auto& [name, h] : stages) {
+        if (h.healthy) continue;
+        failing += failing.empty() ? "{\"component\":" : ",{\"component\":";
+        AppendJsonString(&failing, name);
+        failing += h.stopped ? ",\"state\":\"stopped\"" : ",\"state\":\"retrying\"";
+        failing += ",\"reason\":";
+        AppendJsonString(&failing, h.reason);
+        failing += fmt::format(",\"failures\":{}}}", h.retries);
+      }
+      res.status = failing.empty() ? 200 : 503;
+      res.set_content(failing.empty() ? "{\"status\":\"ok\",\"failing\":[]}\n"
+                                      : "{\"status\":\"unhealthy\",\"failing\":[" + failing + "]}\n",
+                      "application/json");
+    });
     std::string routes;
     if (roles.sources) {
       http_source = std::make_unique<HttpSource>(&ingest, http.get(), c.http.server.threads);
@@ -266,12 +288,22 @@ int Run(const RunFlags& flags, const Roles& roles) {
       last_rejected = rejected;
       last_report = now;
       if (feeder && !feeder->healthy()) {
-        spdlog::error("store: stopped on an error (see above); readings are still ingested and kept in the log, and a "
-                      "restart resumes the store from its last flush");
+        log::ConsumerHealth h = feeder->health();
+        if (h.stopped) {
+          spdlog::error("store: stopped: {}; readings are still ingested and kept in the log, and a restart resumes "
+                        "the store from its last flush", h.reason);
+        } else {
+          spdlog::error("store: retrying ({} failures so far): {}; readings are kept in the log meanwhile", h.retries, h.reason);
+        }
       }
       if (rollups && !rollups->healthy()) {
-        spdlog::error("rollup: stopped on an error (see above); readings are still ingested, and a restart resumes "
-                      "the rollups from their checkpoint");
+        log::ConsumerHealth h = rollups->health();
+        if (h.stopped) {
+          spdlog::error("rollup: stopped: {}; readings are still ingested, and a restart resumes the rollups from "
+                        "their checkpoint", h.reason);
+        } else {
+          spdlog::error("rollup: retrying from its last checkpoint ({} failures so far): {}", h.retries, h.reason);
+        }
       }
     }
   }

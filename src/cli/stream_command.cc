@@ -85,7 +85,7 @@ int Stream(const StreamFlags& flags) {
     return 1;
   }
   std::unique_ptr<log::Log> log = std::move(*opened);
-  auto dead_letter = DeadLetter::Open(config->dead_letter.path, config->dead_letter.max_entries, &registry);
+  auto dead_letter = DeadLetter::Open(config->dead_letter, &registry);
   if (!dead_letter.ok()) {
     spdlog::error("dead-letter: {}", dead_letter.status().ToString());
     return 1;

@@ -277,6 +277,8 @@ std::vector<Key> Keys(Config& c) {
       Duration("ingest.max_future_skew", &p.max_future_skew_us),
       Strings("ingest.numeric_fields", &p.numeric_fields),
       Int("ingest.dead_letter_max", &c.dead_letter.max_entries, 0, INT64_MAX),
+      Size("ingest.dead_letter_max_bytes", &c.dead_letter.max_bytes, 1024),
+      Size("ingest.dead_letter_entry_bytes", &c.dead_letter.max_entry_bytes, 0),
 
       Bool("sources.udp.enabled", &c.udp.enabled),
       String("sources.udp.listen", &c.udp.listen),

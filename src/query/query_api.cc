@@ -56,7 +56,7 @@ void AddQueryRoutes(HttpServer* server, store::Store* store, const QueryApiOptio
   auto* failed = &registry->GetCounter(query_metrics::kRequests, {{"status", "failed"}});
   auto* seconds = &registry->GetHistogram(query_metrics::kExecutionSeconds, {},
                                           {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30});
-  auto* busy = &registry->GetCounter("mare_query_requests_total", "Query API requests", {{"status", "busy"}});
+  auto* busy = &registry->GetCounter(query_metrics::kRequests, {{"status", "busy"}});
   auto gate = std::make_shared<QueryGate>(options.limits.max_concurrent);
   auto handler = [=](const httplib::Request& req, httplib::Response& res) {
     std::string sql = req.get_param_value("q");

@@ -4,10 +4,67 @@
 #include <httplib.h>
 
 #include <algorithm>
+#include <cstdint>
 
 #include "common/json_writer.h"
 
 namespace mare {
+namespace {
+
+// "unacknowledged_lines":[...],"unacknowledged_items":[{"line":L,"items":[...]},...]: the
+// lines (1-based) holding a reading the log did not acknowledge, and for a line holding an
+// array of readings, which of its elements (0-based) those are, since the others of the same
+// line may be acknowledged. Resending exactly these stores every reading once.
+void AppendUnacknowledged(std::string_view body, const IngestReport& report, std::string* out) {
+  struct Missing {
+    size_t line;
+    size_t item;  // SIZE_MAX when the line holds one reading
+  };
+  std::vector<Missing> missing;
+  missing.reserve(report.unacknowledged_offsets.size());
+  size_t pos = 0, line = 1, line_start = 0;
+  for (size_t offset : report.unacknowledged_offsets) {
+    for (; pos < offset && pos < body.size(); ++pos) {
+      if (body[pos] == '\n') {
+        ++line;
+        line_start = pos + 1;
+      }
+    }
+    size_t first = line_start;
+    while (first < body.size() && (body[first] == ' ' || body[first] == '\t')) ++first;
+    size_t item = SIZE_MAX;
+    if (first < body.size() && body[first] == '[') {
+      // Its index among the line's readings (valid or not), which the parser reports in order.
+      auto begin = std::lower_bound(report.reading_offsets.begin(), report.reading_offsets.end(), line_start);
+      auto at = std::lower_bound(begin, report.reading_offsets.end(), offset);
+      item = static_cast<size_t>(at - begin);
+    }
+    missing.push_back({line, item});
+  }
+  *out += "\"unacknowledged_lines\":[";
+  for (size_t i = 0; i < missing.size(); ++i) {
+    if (i && missing[i].line == missing[i - 1].line) continue;
+    if (i) *out += ',';
+    fmt::format_to(std::back_inserter(*out), "{}", missing[i].line);
+  }
+  *out += "],\"unacknowledged_items\":[";
+  bool first_line = true;
+  for (size_t i = 0; i < missing.size(); ++i) {
+    if (missing[i].item == SIZE_MAX) continue;
+    bool opens = i == 0 || missing[i - 1].line != missing[i].line;
+    if (opens) {
+      if (!first_line) *out += "]},";
+      first_line = false;
+      fmt::format_to(std::back_inserter(*out), "{{\"line\":{},\"items\":[{}", missing[i].line, missing[i].item);
+    } else {
+      fmt::format_to(std::back_inserter(*out), ",{}", missing[i].item);
+    }
+  }
+  if (!first_line) *out += "]}";
+  *out += ']';
+}
+
+}  // namespace
 
 struct HttpSource::Slot {
   std::unique_ptr<Ingest::Worker> worker;
@@ -44,18 +101,10 @@ HttpSource::HttpSource(Ingest* ingest, HttpServer* server, int workers) {
     IngestReport report;
     Slot* slot = Take();
     slot->worker->Add(body.view(), &report);
-    Status s = slot->worker->Flush();
+    Status s = slot->worker->Flush(&report);
     Give(slot);
 
     std::string out;
-    if (!s.ok()) {
-      res.status = 503;
-      out = "{\"error\":";
-      AppendJsonString(&out, "log append failed, nothing from this request is acknowledged: " + s.ToString());
-      out += "}\n";
-      res.set_content(out, "application/json");
-      return;
-    }
     fmt::format_to(std::back_inserter(out), "{{\"accepted\":{},\"rejected\":{},\"reasons\":{{", report.accepted, report.rejected);
     bool first = true;
     for (int i = 0; i < kRejectReasonCount; ++i) {
@@ -78,6 +127,17 @@ HttpSource::HttpSource(Ingest* ingest, HttpServer* server, int workers) {
       out += '}';
     }
     out += ']';
+    if (!s.ok()) {
+      res.status = 503;
+      res.set_header("Retry-After", "1");
+      fmt::format_to(std::back_inserter(out), ",\"unacknowledged\":{},", report.unacknowledged);
+      AppendUnacknowledged(body.view(), report, &out);
+      out += ",\"error\":";
+      AppendJsonString(&out, fmt::format("log append failed: {} of {} valid readings are not acknowledged, the {} others are: "
+                                         "send again only the unacknowledged lines (and items); {}",
+                                         report.unacknowledged, report.unacknowledged + report.accepted,
+                                         report.accepted, s.ToString()));
+    }
     // curl --data (the form type) strips the newlines of a file: its readings run into one line.
     if (report.rejected > 0 && req.get_header_value("Content-Type").starts_with("application/x-www-form-urlencoded") &&
         body.view().find('\n') == std::string_view::npos) {

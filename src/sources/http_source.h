@@ -2,8 +2,12 @@
 // readings). The answer says what happened to each reading:
 //   200 {"accepted": 98, "rejected": 2, "reasons": {"not_json": 1, "invalid_number": 1},
 //        "errors": [{"line": 3, "reason": "not_json", "detail": "..."}, ...]}
-// 200 means every accepted reading is acknowledged by the log; 503 means the log could not
-// take them (nothing acknowledged: send again).
+// 200 means every accepted reading is acknowledged by the log. 503 means the log failed to
+// take some: a batch is appended as one log batch per partition, and the log (like Kafka
+// outside transactions) cannot make appends to several partitions one atomic step, so the
+// answer says exactly which readings are not acknowledged ("unacknowledged_lines", and
+// "unacknowledged_items" within a line holding an array); "accepted" counts those that are.
+// Sending again exactly those stores each reading once (docs/api/openapi.yaml).
 //
 // With a form content type, rejects and no newline in the body, the answer adds a "hint"
 // (curl --data drops the newlines of a file: --data-binary keeps them).

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "common/time.h"
@@ -41,6 +42,7 @@ Ingest::Worker::Worker(Ingest* ingest, std::string source, Acks acks)
 void Ingest::Worker::Add(std::string_view data, IngestReport* report) {
   report_ = report;
   buffer_start_ = data.data();
+  if (report) report->buffer = data.data();
   now_us_ = NowMicros();
   size_t before = received_local_;
   parser_.Parse(data, now_us_, *this);
@@ -59,7 +61,10 @@ void Ingest::Worker::OnReading(const Reading& r) {
   q.number_count = static_cast<uint32_t>(r.numbers.size());
   numbers_.insert(numbers_.end(), r.numbers.begin(), r.numbers.end());
   ++received_local_;
-  if (report_) ++report_->accepted;
+  if (report_) {
+    ++report_->accepted;
+    report_->reading_offsets.push_back(static_cast<size_t>(r.raw.data() - buffer_start_));
+  }
 }
 
 void Ingest::Worker::OnReject(const mare::Reject& reject) {
@@ -79,6 +84,7 @@ void Ingest::Worker::Count(RejectReason reason, std::string_view detail, std::st
   rejected_[static_cast<size_t>(reason)]->Add();
   if (ingest_->dead_letter_) ingest_->dead_letter_->Add(source_, ReasonName(reason), detail, raw);
   if (report_) {
+    report_->reading_offsets.push_back(static_cast<size_t>(raw.data() - buffer_start_));
     ++report_->rejected;
     ++report_->by_reason[static_cast<size_t>(reason)];
     if (report_->errors.size() < report_->max_errors) {
@@ -110,7 +116,7 @@ void Ingest::Worker::Settled(const Status& status, size_t readings) {
   if (--in_flight_ == 0) in_flight_done_.notify_all();
 }
 
-Status Ingest::Worker::Flush() {
+Status Ingest::Worker::Flush(IngestReport* report) {
   if (queue_.empty()) return Status::OK();
   for (auto& records : by_partition_) records.clear();
   for (const Queued& q : queue_) {
@@ -143,8 +149,16 @@ Status Ingest::Worker::Flush() {
     } else {
       append_errors_.Add();
       if (status.ok()) status = s;
+      if (report && report->buffer) {
+        report->accepted -= by_partition_[p].size();
+        report->unacknowledged += by_partition_[p].size();
+        for (const log::Record& r : by_partition_[p]) {
+          report->unacknowledged_offsets.push_back(static_cast<size_t>(r.value.data() - report->buffer));
+        }
+      }
     }
   }
+  if (report) std::sort(report->unacknowledged_offsets.begin(), report->unacknowledged_offsets.end());
   accepted_.Add(appended);
   queue_.clear();
   numbers_.clear();

@@ -38,17 +38,24 @@ struct IngestOptions {
 };
 
 // What happened to the readings of one request (the HTTP source reports it to the client).
+// Offsets are into the buffer that was added (one Add per report).
 struct IngestReport {
   struct Error {
     const char* reason;
     std::string detail;
     size_t offset;  // of the rejected reading in the buffer that was added
   };
-  uint64_t accepted = 0;
+  uint64_t accepted = 0;        // valid readings; after Flush(report), those the log acknowledged
+  uint64_t unacknowledged = 0;  // valid readings whose partition's append failed in Flush(report)
   uint64_t rejected = 0;
   std::array<uint64_t, kRejectReasonCount> by_reason{};
   std::vector<Error> errors;  // the first max_errors rejects
   size_t max_errors = 10;
+  // Where every reading (valid or not, in order) starts, and, ascending, where each
+  // unacknowledged one starts: so a client can be told exactly what to send again.
+  std::vector<size_t> reading_offsets;
+  std::vector<size_t> unacknowledged_offsets;
+  const char* buffer = nullptr;  // the buffer added
 };
 
 class Ingest {
@@ -65,9 +72,12 @@ class Ingest {
     void Add(std::string_view data, IngestReport* report = nullptr);
     // Rejects a whole buffer without parsing it (an oversized datagram, say).
     void Reject(std::string_view raw, RejectReason reason, std::string detail, IngestReport* report = nullptr);
-    // Appends the queued readings to the log. On error the readings are not acknowledged.
+    // Appends the queued readings to the log, one batch per partition. On error the readings
+    // of the partitions whose append failed are not acknowledged, but those of the others are
+    // (the log has no atomic append across partitions, as Kafka has none outside
+    // transactions): `report`, if given, is told which (it must be the one given to Add).
     // Under Acks::kAsync it returns OK once they are handed to the log.
-    Status Flush();
+    Status Flush(IngestReport* report = nullptr);
     ~Worker();
     size_t queued() const { return queue_.size(); }
 

@@ -36,8 +36,18 @@ Result<std::unique_ptr<StoreFeeder>> StoreFeeder::Start(Store* store, log::Log* 
   }
   std::unique_ptr<StoreFeeder> f(new StoreFeeder(store, log, parser_options, options, registry));
   MARE_RETURN_IF_ERROR(f->Recover());
-  f->thread_.Start([raw = f.get()] { return raw->Step(); },
-                   [](const Status& s) { spdlog::error("store: stopped: {}", s.ToString()); });
+  StoreFeeder* raw = f.get();
+  f->thread_.Start({.step = [raw] { return raw->Step(); },
+                    .recover = [raw] { return raw->Retry(); },
+                    .on_error = [raw](const Status& s, bool will_retry) {
+                      raw->failures_->Add();
+                      if (!will_retry) {
+                        spdlog::error("store: stopped: {}", s.ToString());
+                      } else if (raw->thread_.healthy()) {  // once per outage, not per retry
+                        spdlog::error("store: {}; retrying with backoff (readings are kept in the log meanwhile)", s.ToString());
+                      }
+                    },
+                    .on_health_change = [raw] { raw->RefreshHealth(); }});
   return f;
 }
 
@@ -50,6 +60,9 @@ StoreFeeder::StoreFeeder(Store* store, log::Log* log, const ParserOptions& parse
   bytes_gauge_ = &registry->GetGauge(store_metrics::kDiskBytes);
   rows_gauge_ = &registry->GetGauge(store_metrics::kDiskRows);
   memtable_gauge_ = &registry->GetGauge(store_metrics::kMemtableRows);
+  consumer_up_ = &registry->GetGauge(store_metrics::kConsumerUp);
+  failures_ = &registry->GetCounter(store_metrics::kStepsFailed);
+  consumer_up_->Set(1);
 }
 
 StoreFeeder::~StoreFeeder() { Stop(); }
@@ -125,6 +138,15 @@ Status StoreFeeder::FlushAndCommit() {
     if (!s.ok()) spdlog::warn("store: commit of group {} failed: {}", options_.group, s.ToString());
   }
   return Status::OK();
+}
+
+Status StoreFeeder::Retry() {
+  return store_->memtable_rows() > 0 ? FlushAndCommit() : Status::OK();
+}
+
+void StoreFeeder::RefreshHealth() {
+  consumer_up_->Set(thread_.healthy() ? 1 : 0);
+  RefreshLag();
 }
 
 void StoreFeeder::RefreshLag() {

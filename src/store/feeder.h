@@ -4,6 +4,10 @@
 // on start it seeks to the store's durable position, so after a crash the readings the
 // memtable lost are read again, and none that a segment holds is added twice.
 //
+// A flush or retention step that fails with a transient error (a full disk) is retried with
+// backoff, the memtable kept and no more read meanwhile, until it succeeds: the store catches
+// up by itself once space returns (health() says why while it cannot).
+//
 //   auto feeder = StoreFeeder::Start(store, log, parser_options, &registry);  // Result<unique_ptr>
 //   ...
 //   (*feeder)->Stop();   // flushes, so a restart has nothing to replay
@@ -34,9 +38,11 @@ class StoreFeeder {
                                                     const FeederOptions& options, metrics::Registry* registry);
   ~StoreFeeder();
 
-  // Flushes what is read, joins the thread; the first error the thread met. Idempotent.
+  // Flushes what is read (unless failing: a restart then reads it again from the log), joins
+  // the thread; the error it stopped on or was retrying. Idempotent.
   Status Stop();
   bool healthy() const { return thread_.healthy(); }
+  log::ConsumerHealth health() const { return thread_.health(); }
   int64_t lag() const { return thread_.lag(); }
   // Raw records read so far (the sum of the next offsets over partitions).
   int64_t consumed() const { return thread_.consumed(); }
@@ -47,7 +53,9 @@ class StoreFeeder {
   Status Recover();
   Status Step();
   Status FlushAndCommit();
+  Status Retry();  // after a transient failure: the flush that failed, before reading more
   void RefreshLag();
+  void RefreshHealth();
 
   Store* const store_;
   log::Log* const log_;
@@ -68,6 +76,8 @@ class StoreFeeder {
   metrics::Gauge* bytes_gauge_;
   metrics::Gauge* rows_gauge_;
   metrics::Gauge* memtable_gauge_;
+  metrics::Gauge* consumer_up_;
+  metrics::Counter* failures_;
 };
 
 }  // namespace mare::store

@@ -281,7 +281,11 @@ Status Store::Flush(const std::vector<int64_t>& raw_offsets, int64_t before_hour
     position = raw_offsets_;
   }
   MaxInto(&position, raw_offsets);
-  MARE_RETURN_IF_ERROR(log::file::WriteAtomically(options_.dir + "/" + kPositionFile, FormatPosition(position)));
+  // The segment records the position too (the store opens at the greater of both): once it is
+  // written its rows are stored, and keeping them in the memtable for a retry would store them
+  // twice. So a failed position file (a full disk) fails the flush only when no segment was.
+  Status position_written = log::file::WriteAtomically(options_.dir + "/" + kPositionFile, FormatPosition(position));
+  if (!position_written.ok() && !written) return position_written;
   {
     std::unique_lock lock(mu_);
     for (auto it = memtable_.begin(); it != memtable_.end();) {
@@ -304,7 +308,7 @@ Status Store::Flush(const std::vector<int64_t>& raw_offsets, int64_t before_hour
   }
   flushes_->Add();
   flush_seconds_->Observe(static_cast<double>(MonotonicMicros() - start) / 1e6);
-  return Status::OK();
+  return position_written;
 }
 
 std::vector<Store::TakenHour> Store::TakeHoursBefore(int64_t before_hour) {

@@ -94,7 +94,8 @@ class Store {
   int64_t memtable_age_us() const;  // since its first row; 0 when empty
 
   // Writes the memtable out as one segment that records `raw_offsets` (the raw topic's next
-  // offset per partition once it is in), then empties it. Also writes the position file.
+  // offset per partition once it is in), then empties it. Also writes the position file; if
+  // only that fails, the segment stands (it records the position) and the error is returned.
   // before_hour: only the hours before it (import, whose input is in time order); the position
   // then must not move (pass no offsets).
   Status Flush(const std::vector<int64_t>& raw_offsets, int64_t before_hour = std::numeric_limits<int64_t>::max());

@@ -18,5 +18,7 @@ inline constexpr metrics::Metric kDiskSegments{"mare_store_disk_segments", "Live
 inline constexpr metrics::Metric kDiskBytes{"mare_store_disk_bytes", "Bytes of live store segments"};
 inline constexpr metrics::Metric kDiskRows{"mare_store_disk_rows", "Readings in store segments (the memtable excluded)"};
 inline constexpr metrics::Metric kMemtableRows{"mare_store_memtable_rows", "Readings in the store's memtable, not yet flushed"};
+inline constexpr metrics::Metric kConsumerUp{"mare_store_consumer_up", "1 while the store's feeder consumes, 0 while it retries a failed step or stopped"};
+inline constexpr metrics::Metric kStepsFailed{"mare_store_steps_failed_total", "Failed steps of the store's feeder (a full disk, say), each retried unless permanent"};
 
 }  // namespace mare::store_metrics

@@ -178,6 +178,29 @@ TEST_F(StoreTest, UnflushedReadingsAreNotOnDisk) {
   EXPECT_EQ(store->GetStats().rows, 20);
 }
 
+// Issue 13 (a full disk): a flush whose segment was written but whose position file was not
+// must not leave its rows in the memtable, or the retry writes them into a second segment and
+// the store holds them twice after a restart.
+TEST_F(StoreTest, AFlushWhosePositionFileFailsAfterItsSegmentStoresTheRowsOnce) {
+  auto store = Open();
+  Add(store.get(), 2, 10, kT0);
+  // The position file cannot be replaced: a non-empty directory stands in its way.
+  std::filesystem::create_directories(scratch_.path() + "/position/blocked");
+  Status s = store->Flush({20});
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(store->memtable_rows(), 0u);
+  EXPECT_EQ(store->raw_offsets(), std::vector<int64_t>{20});
+  EXPECT_EQ(store->GetStats().rows, 20);
+  EXPECT_FALSE(store->Flush({20}).ok());  // a retry: nothing left to write twice
+  EXPECT_EQ(Files(".seg").size(), 1u);
+  std::filesystem::remove_all(scratch_.path() + "/position");
+  EXPECT_TRUE(store->Flush({20}).ok());
+  store.reset();
+  store = Open();
+  EXPECT_EQ(store->raw_offsets(), std::vector<int64_t>{20});
+  EXPECT_EQ(store->GetStats().rows, 20);
+}
+
 TEST_F(StoreTest, AFlushWritesOneSegmentWithBlocksGroupedByHour) {
   auto store = Open();
   Add(store.get(), 2, 2 * 3600, kT0 + 1800 * kSecond);  // 00:30 to 02:30: three hours

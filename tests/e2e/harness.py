@@ -64,8 +64,9 @@ def scrape_metric(port, name):
 class MareRun:
     """A `mare run` process. Use as a context manager, or start()/stop()/kill9()."""
 
-    def __init__(self, data_dir, extra=(), flags=()):
+    def __init__(self, data_dir, extra=(), flags=(), preexec_fn=None):
         self.data_dir = str(data_dir)
+        self.preexec_fn = preexec_fn  # run in the child before exec (resource limits, say)
         self.udp_port = free_port(socket.SOCK_DGRAM)
         self.tcp_port = free_port()
         self.http_port = free_port()
@@ -89,7 +90,8 @@ class MareRun:
     def start(self):
         os.makedirs(self.data_dir, exist_ok=True)
         self.log_file = open(self.output, "ab")
-        self.proc = subprocess.Popen(self.args(), stdout=self.log_file, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.args(), stdout=self.log_file, stderr=subprocess.STDOUT,
+                                     preexec_fn=self.preexec_fn, restore_signals=self.preexec_fn is None)
         deadline = time.time() + 20
         while time.time() < deadline:
             if self.proc.poll() is not None:

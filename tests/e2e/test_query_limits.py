@@ -95,9 +95,9 @@ def test_hostile_statements_get_errors_and_the_server_lives_on(tmp_path):
 
         # The same from the store's files: `mare query --offline` aborted with std::length_error.
         deadline = time.time() + 30
-        while run.metric("mare_store_rows") != READINGS and time.time() < deadline:
+        while run.metric("mare_store_disk_rows") != READINGS and time.time() < deadline:
             time.sleep(0.1)
-        assert run.metric("mare_store_rows") == READINGS, "the memtable was not flushed"
+        assert run.metric("mare_store_disk_rows") == READINGS, "the memtable was not flushed"
         p = mare("query", "--offline", "--data-dir", tmp_path / "data",
                  "SELECT ts, lat FROM readings ORDER BY lat DESC LIMIT 5 OFFSET 9223372036854775807", check=False)
         assert p.returncode == 0 and "(0 rows)" in p.stdout, (p.returncode, p.stdout, p.stderr)

@@ -13,5 +13,7 @@ inline constexpr metrics::Metric kWatermarkSeconds{"mare_rollup_watermark_second
 inline constexpr metrics::Metric kLagRecords{"mare_rollup_lag_records", "Raw records not yet read by the rollup processor"};
 inline constexpr metrics::Metric kOpenWindows{"mare_rollup_open_windows", "Rollup windows not yet closed"};
 inline constexpr metrics::Metric kCheckpointSeconds{"mare_rollup_checkpoint_seconds", "Time to write a rollup checkpoint"};
+inline constexpr metrics::Metric kConsumerUp{"mare_rollup_consumer_up", "1 while the rollup processor consumes, 0 while it retries a failed step or stopped"};
+inline constexpr metrics::Metric kStepsFailed{"mare_rollup_steps_failed_total", "Failed steps of the rollup processor (a full disk, say), each retried from the last checkpoint unless permanent"};
 
 }  // namespace mare::rollup_metrics

@@ -3,6 +3,7 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <map>
 
 #include "common/time.h"
@@ -48,9 +49,21 @@ Result<std::unique_ptr<RollupProcessor>> RollupProcessor::Start(const RollupOpti
   int64_t now = MonotonicMicros();
   p->next_emit_us_ = now + options.emit_interval_us;
   p->next_checkpoint_us_ = now + options.checkpoint_interval_us;
-  p->thread_.Start([raw = p.get()] { return raw->Step(); }, [](const Status& s) {
-    spdlog::error("rollup: {}; stopped (restart resumes from the last checkpoint)", s.ToString());
-  });
+  RollupProcessor* raw = p.get();
+  log::ConsumerThread::Hooks hooks{
+      .step = [raw] { return raw->Step(); },
+      .recover = nullptr,
+      .on_error = [raw](const Status& s, bool will_retry) {
+        raw->failures_->Add();
+        if (!will_retry) {
+          spdlog::error("rollup: {}; stopped (restart resumes from the last checkpoint)", s.ToString());
+        } else if (raw->thread_.healthy()) {  // once per outage, not per retry
+          spdlog::error("rollup: {}; retrying from the last checkpoint with backoff", s.ToString());
+        }
+      },
+      .on_health_change = [raw] { raw->RefreshHealth(); }};
+  if (!options.group_mode) hooks.recover = [raw] { return raw->Rewind(); };
+  p->thread_.Start(std::move(hooks));
   return p;
 }
 
@@ -72,6 +85,9 @@ RollupProcessor::RollupProcessor(const RollupOptions& options, log::Log* log, De
   lag_gauge_ = &registry->GetGauge(rollup_metrics::kLagRecords);
   open_windows_ = &registry->GetGauge(rollup_metrics::kOpenWindows);
   checkpoint_seconds_ = &registry->GetHistogram(rollup_metrics::kCheckpointSeconds);
+  consumer_up_ = &registry->GetGauge(rollup_metrics::kConsumerUp);
+  failures_ = &registry->GetCounter(rollup_metrics::kStepsFailed);
+  consumer_up_->Set(1);
   state_.set_reject_handler([this](std::string_view reason, std::string_view detail, std::string_view raw) {
     if (dead_letter_ != nullptr) dead_letter_->Add("rollup", reason, detail, raw);
   });
@@ -87,19 +103,26 @@ RollupProcessor::~RollupProcessor() { Stop(); }
 
 Status RollupProcessor::Recover() {
   if (options_.group_mode) return JoinGroup();
+  auto consumer = log_->Subscribe(options_.group, options_.input_topic);
+  if (!consumer.ok()) return consumer.status();
+  consumer_ = std::move(*consumer);
+  return Rewind();
+}
+
+Status RollupProcessor::Rewind() {
+  state_.Reset();
   Status s = ReadCheckpoint(checkpoint_path(), &state_);
   if (s.IsNotFound()) {
+    state_.Reset();
     spdlog::info("rollup: no checkpoint in {}; computing from the oldest retained reading", options_.checkpoint_dir);
   } else if (!s.ok()) {
+    if (s.code() == Status::Code::kIOError) return s;  // could not read it: transient, worth a retry
     return Status(s.code() == Status::Code::kCorruption ? Status::Corruption("rollup: " + s.message())
                                                         : Status::InvalidArgument("rollup: " + s.message()));
   } else {
     spdlog::info("rollup: resumed from {}: {} windows, watermark {}", checkpoint_path(), state_.held_windows(),
                  state_.watermark_us() == kNoTime ? std::string("none") : FormatTimestamp(state_.watermark_us()));
   }
-  auto consumer = log_->Subscribe(options_.group, options_.input_topic);
-  if (!consumer.ok()) return consumer.status();
-  consumer_ = std::move(*consumer);
   for (int32_t p = 0; p < state_.options().partitions; ++p) {
     MARE_RETURN_IF_ERROR(consumer_->Seek(p, state_.next_offset(p)));
     int64_t at = consumer_->Position(p);
@@ -109,8 +132,12 @@ Status RollupProcessor::Recover() {
                    options_.input_topic, p, state_.next_offset(p), at - 1);
     }
   }
-  counted_before_ = state_.readings();
-  dropped_before_ = state_.dropped_late();
+  // What the checkpoint holds was counted in the metrics before (by this run or an earlier one);
+  // after a rewind, so was what is read again up to where this run had come.
+  counted_before_ = std::max<uint64_t>(counted_before_, state_.readings());
+  dropped_before_ = std::max<uint64_t>(dropped_before_, state_.dropped_late());
+  messages_.Clear();
+  flush_status_ = Status::OK();
   int64_t consumed = 0;
   for (int32_t p = 0; p < state_.options().partitions; ++p) consumed += state_.next_offset(p);
   thread_.set_consumed(consumed);
@@ -176,10 +203,14 @@ Status RollupProcessor::Step() {
   }
   if (!batch_.empty()) {
     state_.AdvanceWatermark();
-    readings_->Add(state_.readings() - counted_before_);
-    dropped_late_->Add(state_.dropped_late() - dropped_before_);
-    counted_before_ = state_.readings();
-    dropped_before_ = state_.dropped_late();
+    if (state_.readings() > counted_before_) {
+      readings_->Add(state_.readings() - counted_before_);
+      counted_before_ = state_.readings();
+    }
+    if (state_.dropped_late() > dropped_before_) {
+      dropped_late_->Add(state_.dropped_late() - dropped_before_);
+      dropped_before_ = state_.dropped_late();
+    }
     int64_t consumed = 0;
     for (int32_t p = 0; p < state_.options().partitions; ++p) consumed += state_.next_offset(p);
     thread_.set_consumed(consumed);
@@ -283,6 +314,11 @@ void RollupProcessor::RefreshLag() {
   if (!known) return;
   thread_.set_lag(lag);
   lag_gauge_->Set(static_cast<double>(lag));
+}
+
+void RollupProcessor::RefreshHealth() {
+  consumer_up_->Set(thread_.healthy() ? 1 : 0);
+  RefreshLag();
 }
 
 Status RollupProcessor::Stop() {

@@ -14,6 +14,11 @@
 // processor killed) is restored there from its last committed state and read on from the
 // offsets committed with it (docs/formats/kafka.md).
 //
+// A step that fails with a transient error (a full disk: an append to rollups, a checkpoint)
+// is retried with backoff as a restart would: the state and the raw offsets rewound to the
+// last checkpoint, what followed read and emitted again (identical messages), so nothing is
+// skipped or counted twice; health() says why while it cannot (group mode still stops).
+//
 // Exactly-once with respect to the log: on start the checkpoint (or nothing: from the oldest
 // retained reading) gives both the state and the raw offsets it reflects, so every reading is
 // counted once. Messages appended after the last checkpoint are appended again, identical, by
@@ -70,8 +75,9 @@ class RollupProcessor {
   // error the thread met (it stops on an error: nothing is skipped). Idempotent.
   Status Stop();
 
-  // False once the thread stopped on an error (see Stop()).
+  // False while the thread retries a failed step, or once it stopped on an error (Stop()).
   bool healthy() const { return thread_.healthy(); }
+  log::ConsumerHealth health() const { return thread_.health(); }
   // Raw records not yet read, summed over partitions (as of the last refresh, every second).
   int64_t lag() const { return thread_.lag(); }
   // Raw records read so far (the sum of the next offsets over partitions), counted or not.
@@ -82,6 +88,8 @@ class RollupProcessor {
   RollupProcessor(const RollupOptions& options, log::Log* log, DeadLetter* dead_letter, metrics::Registry* registry,
                   int32_t partitions);
   Status Recover();
+  // The state and the input positions as the checkpoint has them (none: from the oldest).
+  Status Rewind();
   Status JoinGroup();
   Result<std::vector<int64_t>> Restore(const std::vector<int32_t>& partitions, const std::vector<int64_t>& committed);
   Status CommitTransaction();
@@ -91,6 +99,7 @@ class RollupProcessor {
   Status AppendMessages();
   Status Checkpoint();
   void RefreshLag();
+  void RefreshHealth();
 
   const RollupOptions options_;
   log::Log* const log_;
@@ -119,6 +128,8 @@ class RollupProcessor {
   metrics::Gauge* lag_gauge_;
   metrics::Gauge* open_windows_;
   metrics::Histogram* checkpoint_seconds_;
+  metrics::Gauge* consumer_up_;
+  metrics::Counter* failures_;
 };
 
 }  // namespace mare::rollup

@@ -1,0 +1,186 @@
+// POST /api/v1/ingest against a real HTTP server and the real embedded log, behind a log that
+// can fail one partition's appends (as a full disk or a broker away fails one partition and
+// not the next): the answer names exactly the readings not acknowledged, and sending those
+// again stores every reading once (issue 13, "a 503 can be partly stored").
+#include "sources/http_source.h"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <simdjson.h>
+#include <fmt/format.h>
+
+#include <atomic>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/scratch_dir.h"
+#include "log/embedded_log.h"
+#include "log/partitioner.h"
+#include "server/http_server.h"
+
+namespace mare {
+namespace {
+
+// The real log, except that appends to `failing` partition fail while it is set.
+class PartitionFailingLog : public log::Log {
+ public:
+  explicit PartitionFailingLog(std::unique_ptr<log::Log> real) : real_(std::move(real)) {}
+  std::atomic<int32_t> failing{-1};
+
+  Status CreateTopic(const log::TopicConfig& c) override { return real_->CreateTopic(c); }
+  std::vector<std::string> Topics() const override { return real_->Topics(); }
+  int32_t Partitions(std::string_view t) const override { return real_->Partitions(t); }
+  Result<std::vector<log::PartitionInfo>> Describe(std::string_view t) const override { return real_->Describe(t); }
+  log::Partitioner TopicPartitioner(std::string_view t) const override { return real_->TopicPartitioner(t); }
+  Status Append(std::string_view topic, int32_t partition, std::span<const log::Record> records,
+                int64_t* first_offset) override {
+    if (partition == failing.load()) return Status::FromErrno("write segment", ENOSPC);
+    return real_->Append(topic, partition, records, first_offset);
+  }
+  Result<std::unique_ptr<log::Consumer>> Subscribe(const std::string& g, const std::string& t) override {
+    return real_->Subscribe(g, t);
+  }
+  std::vector<std::string> Groups(std::string_view t) const override { return real_->Groups(t); }
+  Status Sync() override { return real_->Sync(); }
+
+ private:
+  std::unique_ptr<log::Log> real_;
+};
+
+class HttpSourceTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    log::EmbeddedLogOptions o;
+    o.dir = scratch_.path() + "/log";
+    o.metrics = &registry_;
+    auto l = log::OpenEmbeddedLog(o);
+    ASSERT_TRUE(l.ok()) << l.status().ToString();
+    log_ = std::make_unique<PartitionFailingLog>(std::move(*l));
+    ASSERT_TRUE(log_->CreateTopic({.name = "raw", .partitions = 3}).ok());
+    ingest_ = std::make_unique<Ingest>(log_.get(), IngestOptions{}, nullptr, &registry_);
+    server_ = std::make_unique<HttpServer>(HttpServerOptions{}, &registry_);
+    source_ = std::make_unique<HttpSource>(ingest_.get(), server_.get(), 2);
+    ASSERT_TRUE(server_->Start("127.0.0.1:0").ok());
+    // Two sensors in partition 0 (kept) and two in partition 1 (failing).
+    for (int64_t s = 1; kept_.size() < 2 || lost_.size() < 2; ++s) {
+      int32_t p = log::PartitionFor(log::Partitioner::kMurmur2, s, 3);
+      if (p == 0 && kept_.size() < 2) kept_.push_back(s);
+      if (p == 1 && lost_.size() < 2) lost_.push_back(s);
+    }
+  }
+  void TearDown() override { server_->Stop(); }
+
+  static std::string Reading(int64_t sensor, int second) {
+    return fmt::format(R"({{"timestamp":"2024-01-21 10:06:{:02}","sensor_id":{},"temperature":{}.5}})", second, sensor, second);
+  }
+  httplib::Result Post(const std::string& body) {
+    httplib::Client client("127.0.0.1", server_->port());
+    return client.Post("/api/v1/ingest", body, "application/x-ndjson");
+  }
+  // Every reading value in raw, with how often it is there.
+  std::map<std::string, int> Stored() {
+    auto c = log_->Subscribe("test", "raw");
+    EXPECT_TRUE(c.ok());
+    std::map<std::string, int> all;
+    std::vector<log::ConsumedRecord> batch;
+    for (int i = 0; i < 20; ++i) {
+      EXPECT_TRUE((*c)->Poll(&batch, 1000, std::chrono::milliseconds(10)).ok());
+      if (batch.empty()) break;
+      for (auto& r : batch) ++all[std::string(r.value)];
+    }
+    return all;
+  }
+
+  ScratchDir scratch_{"mare-http-source-test"};
+  metrics::Registry registry_;
+  std::unique_ptr<PartitionFailingLog> log_;
+  std::unique_ptr<Ingest> ingest_;
+  std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<HttpSource> source_;
+  std::vector<int64_t> kept_, lost_;
+};
+
+TEST_F(HttpSourceTest, AnswerNamesExactlyTheUnacknowledgedReadingsAndResendingThemStoresEachOnce) {
+  // Lines: 1 kept, 2 lost, 3 bad, 4 an array [kept, lost, bad, lost, kept], 5 lost, 6 kept.
+  std::vector<std::string> lines = {
+      Reading(kept_[0], 1),
+      Reading(lost_[0], 2),
+      "{not json",
+      "[" + Reading(kept_[1], 3) + "," + Reading(lost_[1], 4) + ",{\"sensor_id\":1}," + Reading(lost_[0], 5) + "," +
+          Reading(kept_[0], 6) + "]",
+      Reading(lost_[1], 7),
+      Reading(kept_[1], 8),
+  };
+  std::string body;
+  for (auto& l : lines) body += l + "\n";
+
+  log_->failing = 1;
+  auto res = Post(body);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 503);
+  EXPECT_EQ(res->get_header_value("Retry-After"), "1");
+  simdjson::dom::parser parser;
+  simdjson::dom::element answer = parser.parse(res->body);
+  EXPECT_EQ(int64_t(answer["accepted"]), 4) << res->body;
+  EXPECT_EQ(int64_t(answer["unacknowledged"]), 4) << res->body;
+  EXPECT_EQ(int64_t(answer["rejected"]), 2) << res->body;
+  std::vector<int64_t> missing_lines;
+  for (auto l : answer["unacknowledged_lines"].get_array()) missing_lines.push_back(int64_t(l));
+  EXPECT_EQ(missing_lines, (std::vector<int64_t>{2, 4, 5})) << res->body;
+  std::map<int64_t, std::vector<int64_t>> items;
+  for (auto entry : answer["unacknowledged_items"].get_array()) {
+    for (auto i : entry["items"].get_array()) items[int64_t(entry["line"])].push_back(int64_t(i));
+  }
+  EXPECT_EQ(items, (std::map<int64_t, std::vector<int64_t>>{{4, {1, 3}}})) << res->body;
+  EXPECT_NE(std::string_view(answer["error"]).find("4 of 8 valid readings are not acknowledged"), std::string_view::npos);
+
+  // What the log holds is what the answer says: the kept partition's readings, once.
+  auto stored = Stored();
+  EXPECT_EQ(stored.size(), 4u);
+  for (int second : {1, 3, 6, 8}) EXPECT_EQ(stored[Reading(second == 1 || second == 6 ? kept_[0] : kept_[1], second)], 1);
+
+  // A client resends what the answer names, once the log takes appends again.
+  log_->failing = -1;
+  std::string again;
+  for (int64_t line : missing_lines) {
+    std::string_view text = lines[static_cast<size_t>(line - 1)];
+    if (!items.count(line)) {
+      again += std::string(text) + "\n";
+      continue;
+    }
+    simdjson::dom::parser line_parser;
+    simdjson::dom::array array = line_parser.parse(std::string(text)).get_array();
+    for (int64_t i : items[line]) again += simdjson::minify(array.at(static_cast<size_t>(i))) + "\n";
+  }
+  res = Post(again);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  stored = Stored();
+  EXPECT_EQ(stored.size(), 8u);
+  for (auto& [value, times] : stored) EXPECT_EQ(times, 1) << value;
+}
+
+TEST_F(HttpSourceTest, AllPartitionsFailingAcknowledgeNothing) {
+  log_->failing = 0;
+  auto res = Post(Reading(kept_[0], 1) + "\n" + Reading(kept_[1], 2) + "\n");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 503);
+  simdjson::dom::parser parser;
+  simdjson::dom::element answer = parser.parse(res->body);
+  EXPECT_EQ(int64_t(answer["accepted"]), 0);
+  EXPECT_EQ(int64_t(answer["unacknowledged"]), 2);
+  EXPECT_EQ(simdjson::minify(answer["unacknowledged_lines"]), "[1,2]");
+  EXPECT_EQ(simdjson::minify(answer["unacknowledged_items"]), "[]");
+  EXPECT_TRUE(Stored().empty());
+}
+
+TEST_F(HttpSourceTest, SuccessSaysNothingOfUnacknowledged) {
+  auto res = Post(Reading(kept_[0], 1) + "\n" + Reading(lost_[0], 2) + "\n");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->body, "{\"accepted\":2,\"rejected\":0,\"reasons\":{},\"errors\":[]}\n");
+}
+
+}  // namespace
+}  // namespace mare
