@@ -14,7 +14,7 @@ namespace mare::forecast {
 struct EnsembleOptions {
   int window_days = 28;  // the MAE that weighs a model: its errors over this many days
   int top = 3;           // only the best `top` models by that MAE take part
-  double power = 2.0;    // weight = MAE^-power
+  double power = 4.0;    // weight = MAE^-power: a clearly better model dominates
 };
 
 // weights[m] for each model at this lead (summing to 1 over models with a forecast, i.e. a

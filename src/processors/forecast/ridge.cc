@@ -23,10 +23,11 @@ size_t RidgeModel::FeatureCount(const ForecastInput& input) {
 void RidgeModel::Features(const ForecastInput& input, int64_t origin, int lead, double* out) {
   const HourlySeries& y = *input.target;
   int64_t t = origin + lead - 1;
-  out[0] = LastValue(y, origin);
-  out[1] = y.At(t - 24 * ((lead - 1) / 24 + 1));
-  out[2] = y.MeanOver(origin - 24, origin, 12);
-  out[3] = SameHourMean(y, origin, t, 7);
+  const double last = LastValue(y, origin);
+  out[0] = last;
+  out[1] = y.At(t - 24 * ((lead - 1) / 24 + 1)) - last;
+  out[2] = y.MeanOver(origin - 24, origin, 12) - last;
+  out[3] = SameHourMean(y, origin, t, 7) - last;
   out[4] = y.At(origin - 1) - y.At(origin - 4);
   double angle = 2 * std::numbers::pi * static_cast<double>(t) / (24 * 365.2425);
   out[5] = std::sin(angle);
@@ -60,6 +61,8 @@ Status RidgeModel::Fit(const ForecastInput& input, int64_t origin) {
       double v = y.At(o + lead - 1);
       if (std::isnan(v)) continue;
       Features(input, o, lead, row.data());
+      if (std::isnan(row[0])) continue;  // no last value to anchor on
+      v -= row[0];
       for (size_t j = 0; j < features; ++j) x(n, static_cast<Eigen::Index>(j)) = row[j];
       target(n) = v;
       ++n;
@@ -93,10 +96,25 @@ Status RidgeModel::Fit(const ForecastInput& input, int64_t origin) {
       }
     }
     Eigen::VectorXd t = target.head(n);
-    model.intercept = t.mean();
-    Eigen::MatrixXd gram = z.transpose() * z;
-    gram.diagonal().array() += options_.lambda;
-    model.weights = gram.ldlt().solve(z.transpose() * (t.array() - model.intercept).matrix());
+    // Least squares first, then iteratively reweighted towards least absolute deviations:
+    // the day-ahead change's distribution is skewed (a front drops the temperature fast), and
+    // the median, not the mean, is what minimises the MAE forecasts are judged by.
+    Eigen::MatrixXd a(n, features + 1);
+    a.leftCols(features) = z;
+    a.col(features).setOnes();
+    Eigen::VectorXd penalty = Eigen::VectorXd::Constant(features + 1, options_.lambda);
+    penalty(features) = 0;  // the intercept is not shrunk
+    Eigen::VectorXd w = Eigen::VectorXd::Ones(n), beta;
+    for (int it = 0; it <= options_.robust_iterations; ++it) {
+      Eigen::MatrixXd gram = a.transpose() * w.asDiagonal() * a;
+      gram.diagonal() += penalty * w.mean();
+      beta = gram.ldlt().solve(a.transpose() * (w.array() * t.array()).matrix());
+      Eigen::ArrayXd r = (t - a * beta).array().abs();
+      double floor = std::max(0.1 * r.mean(), 1e-9);
+      w = r.max(floor).inverse().matrix();
+    }
+    model.weights = beta.head(features);
+    model.intercept = beta(features);
     model.fitted = true;
     ++fitted;
   }
@@ -113,7 +131,8 @@ void RidgeModel::Forecast(const ForecastInput& input, int64_t origin, std::span<
     if (!same_hour || i >= leads_.size() || !leads_[i].fitted) continue;
     const Lead& model = leads_[i];
     Features(input, origin, static_cast<int>(i) + 1, row.data());
-    double sum = model.intercept;
+    if (std::isnan(row[0])) continue;
+    double sum = row[0] + model.intercept;
     for (size_t j = 0; j < features; ++j) {
       if (std::isnan(row[j]) || model.scale(j) == 0) continue;
       sum += model.weights(j) * (row[j] - model.mean(j)) / model.scale(j);

@@ -15,13 +15,17 @@ struct RidgeOptions {
   int window_days = 365;        // training origins: the same hour of day, this many days back
   int min_samples = 14;         // fewer for a lead: that lead is not forecast (NaN)
   double lambda = 2.0;          // L2 penalty on the standardized features
+  int robust_iterations = 6;    // reweightings towards least absolute deviations (0: least squares)
 };
 
-// Features for hour t forecast from origin o (every one NaN-safe: a missing feature is imputed
-// by its training mean): the last value, yesterday's same hour, the last 24 h mean, the 7-day
-// mean at t's hour, the 3 h tendency, the season (day-of-year harmonics); per covariate its last
-// value, its last 24 h mean and its 24 h change. The hour of the day needs no term: each
-// (origin hour, lead) pair has its own model and intercept.
+// It predicts the change from the last value, so that the penalty shrinks towards "the last
+// value plus the lead's mean change" (the daily cycle as seen from the origin's hour), not
+// towards the series' mean. Features for hour t forecast from origin o (a missing one is
+// imputed by its training mean): the last value; yesterday's same hour, the last 24 h mean and
+// the 7-day mean at t's hour, each minus the last value; the 3 h tendency; the season
+// (day-of-year harmonics); per covariate its last value, its last 24 h mean and its 24 h change.
+// The hour of the day needs no term: each (origin hour, lead) pair has its own model and
+// intercept.
 class RidgeModel : public ForecastModel {
  public:
   explicit RidgeModel(RidgeOptions options = {}) : options_(options) {}
