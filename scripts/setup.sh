@@ -30,3 +30,5 @@ install_debian_packages setup "${packages[@]}"
 need_python_module setup pytest
 # duckdb: the query oracle and a peer of the store benchmark (bench/store.py generates its data with it).
 need_python_module setup duckdb
+# numpy: the forecast backtest's e2e test recomputes its answers with it.
+need_python_module setup numpy
