@@ -4,7 +4,7 @@
 set -euo pipefail
 source "$(dirname "$0")/install.sh"
 
-# Build: compiler, CMake + Ninja, ccache, and the libraries mare links.
+# Build: compiler, CMake + Ninja, ccache, and the libraries mare links (Eigen: the forecasts' linear algebra).
 # Tests: python3 + pytest drive the end-to-end tests; curl and netcat talk to a running mare;
 # a real MariaDB server and its client check the MariaDB sink (the tests start their own server).
 # Kafka: librdkafka for the log's Kafka backend; kcat, a JRE and Maven for the tests, which run
@@ -12,7 +12,7 @@ source "$(dirname "$0")/install.sh"
 packages=(
   g++ make cmake ninja-build ccache pkg-config git
   libsimdjson-dev libfmt-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libcpp-httplib-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libisal-dev libfast-float-dev zlib1g-dev libzstd-dev liblz4-dev libssl-dev libbrotli-dev
+  libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev libisal-dev libfast-float-dev zlib1g-dev libzstd-dev liblz4-dev libssl-dev libbrotli-dev
   libmariadb-dev mariadb-server mariadb-client
   librdkafka-dev kcat default-jre-headless maven
   python3 python3-pip curl netcat-openbsd procps
@@ -30,3 +30,5 @@ install_debian_packages setup "${packages[@]}"
 need_python_module setup pytest
 # duckdb: the query oracle and a peer of the store benchmark (bench/store.py generates its data with it).
 need_python_module setup duckdb
+# numpy: the forecast backtest's e2e test recomputes its answers with it.
+need_python_module setup numpy

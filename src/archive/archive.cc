@@ -59,3 +59,37 @@ std::optional<uint64_t> StationFromFileName(std::string_view path) {
 }
 
 }  // namespace mare::archive
+
+namespace mare::archive {
+
+Result<int64_t> ParseUtcOffset(std::string_view text) {
+  auto invalid = [&] {
+    return Status::InvalidArgument(fmt::format("invalid UTC offset '{}': expected e.g. +08:00, -05:30, +8 or 0", text));
+  };
+  std::string_view t = text;
+  int sign = 1;
+  if (!t.empty() && (t[0] == '+' || t[0] == '-')) {
+    sign = t[0] == '-' ? -1 : 1;
+    t.remove_prefix(1);
+  }
+  int hours = 0, minutes = 0;
+  std::string_view h = t, m;
+  if (size_t colon = t.find(':'); colon != std::string_view::npos) {
+    h = t.substr(0, colon);
+    m = t.substr(colon + 1);
+  } else if (t.size() == 4) {
+    h = t.substr(0, 2);
+    m = t.substr(2);
+  }
+  auto whole = [](std::string_view s, int* v) {
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
+    return !s.empty() && ec == std::errc() && end == s.data() + s.size();
+  };
+  if (!whole(h, &hours) || (!m.empty() && (!whole(m, &minutes) || m.size() != 2)) || minutes >= 60 ||
+      hours * 60 + minutes > 14 * 60) {
+    return invalid();
+  }
+  return sign * (int64_t{hours} * 60 + minutes) * 60'000'000;
+}
+
+}  // namespace mare::archive

@@ -51,7 +51,13 @@ struct ArchiveOptions {
   uint64_t sensor_id = 1;            // for rows without their own sensor_id
   std::optional<Location> location;  // for rows without their own lat/lon
   std::vector<double> missing_codes;  // CSV: numbers that mean "no value"
+  // CSV: times written without a zone are local time this far east of UTC (8 h for the Beijing
+  // data); NDBC files are UTC.
+  int64_t utc_offset_micros = 0;
 };
+
+// A UTC offset as "+08:00", "+0800", "+8", "-05:30" or "0"; InvalidArgument beyond ±14 h.
+Result<int64_t> ParseUtcOffset(std::string_view text);
 
 // The station number in names like "ndbc_44005_2012.txt" or NDBC's own "44005h2012.txt";
 // nullopt when the name holds none.

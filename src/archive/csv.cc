@@ -55,7 +55,7 @@ class CsvReader : public ArchiveReader {
         why_ = fmt::format("expected {} cells, found {}", columns_.count, cells_.size());
         return Row::kSkipped;
       }
-      Result<int64_t> time = CsvRowTime(cells_, columns_, &joined_);
+      Result<int64_t> time = CsvRowTime(cells_, columns_, &joined_, options_.utc_offset_micros);
       if (!time) {
         why_ = fmt::format("unparseable date: {}", time.status().message());
         return Row::kSkipped;

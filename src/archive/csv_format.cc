@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cctype>
 #include <cmath>
 
@@ -155,14 +156,24 @@ Result<CsvColumns> MapCsvColumns(const std::vector<std::string>& header, const s
     }
   }
   if (columns.time == kNoColumn) {
-    return Status::InvalidArgument(fmt::format("{}: no time column (name one timestamp, time, ts, datetime or date)", path));
+    columns.year = find({"year"});
+    columns.month = find({"month"});
+    columns.day = find({"day"});
+    if (columns.year == kNoColumn || columns.month == kNoColumn || columns.day == kNoColumn) {
+      columns.year = columns.month = columns.day = kNoColumn;
+      return Status::InvalidArgument(fmt::format(
+          "{}: no time column (name one timestamp, time, ts, datetime or date, or give year, month, day and hour)", path));
+    }
+    columns.hour = find({"hour"});
+    columns.minute = find({"minute"});
   }
   columns.sensor = find({"sensor_id"});
   columns.lat = find({"lat", "latitude"});
   columns.lon = find({"lon", "lng", "long", "longitude"});
   std::vector<std::string> taken = {"timestamp", "sensor_id", "location"};
   for (size_t i = 0; i < names.size(); ++i) {
-    if (i == columns.time || i == columns.time_of_day || i == columns.sensor || i == columns.lat || i == columns.lon) {
+    if (i == columns.time || i == columns.time_of_day || i == columns.sensor || i == columns.lat || i == columns.lon ||
+        i == columns.year || i == columns.month || i == columns.day || i == columns.hour || i == columns.minute) {
       continue;
     }
     std::string name = names[i];
@@ -175,8 +186,44 @@ Result<CsvColumns> MapCsvColumns(const std::vector<std::string>& header, const s
   return columns;
 }
 
+namespace {
+
+// A whole non-negative integer cell; false otherwise.
+bool IntegerCell(std::string_view cell, int* value) {
+  cell = TrimCell(cell);
+  auto [end, ec] = std::from_chars(cell.data(), cell.data() + cell.size(), *value);
+  return !cell.empty() && ec == std::errc() && end == cell.data() + cell.size();
+}
+
+// True when the text names its zone: an epoch number, or a date-time with Z, an offset or " UTC".
+bool HasZone(std::string_view text) {
+  if (text.size() < 10 || text[4] != '-') return true;  // epoch seconds: UTC by definition
+  std::string_view rest = text.substr(10);
+  return rest.find_first_of("Zz+-") != std::string_view::npos || rest.ends_with(" UTC");
+}
+
 template <typename Cell>
-Result<int64_t> CsvRowTime(const std::vector<Cell>& cells, const CsvColumns& columns, std::string* scratch) {
+Result<int64_t> CivilPartsTime(const std::vector<Cell>& cells, const CsvColumns& columns) {
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0;
+  if (!IntegerCell(cells[columns.year], &year) || !IntegerCell(cells[columns.month], &month) ||
+      !IntegerCell(cells[columns.day], &day) ||
+      (columns.hour != kNoColumn && !IntegerCell(cells[columns.hour], &hour)) ||
+      (columns.minute != kNoColumn && !IntegerCell(cells[columns.minute], &minute))) {
+    return Status::InvalidArgument("year, month, day, hour and minute must be whole numbers");
+  }
+  return CivilToMicros(year, month, day, hour, minute, 0);
+}
+
+}  // namespace
+
+template <typename Cell>
+Result<int64_t> CsvRowTime(const std::vector<Cell>& cells, const CsvColumns& columns, std::string* scratch,
+                           int64_t local_offset_micros) {
+  if (columns.time == kNoColumn) {
+    Result<int64_t> civil = CivilPartsTime(cells, columns);
+    if (!civil) return civil;
+    return *civil - local_offset_micros;
+  }
   std::string_view cell = TrimCell(cells[columns.time]);
   if (columns.time_of_day != kNoColumn) {
     std::string_view time = TrimCell(cells[columns.time_of_day]);
@@ -191,13 +238,16 @@ Result<int64_t> CsvRowTime(const std::vector<Cell>& cells, const CsvColumns& col
   }
   // A date and time in the strict form readings use first: the common case, and what
   // ParseTimestampLoose answers for it, without its copies.
+  const int64_t offset = local_offset_micros != 0 && !HasZone(cell) ? local_offset_micros : 0;
   int64_t us = 0;
   std::string why;
-  if (cell.size() > 10 && cell[4] == '-' && ParseTimestampText(cell, &us, &why)) return us;
-  return ParseTimestampLoose(cell);
+  if (cell.size() > 10 && cell[4] == '-' && ParseTimestampText(cell, &us, &why)) return us - offset;
+  Result<int64_t> loose = ParseTimestampLoose(cell);
+  if (!loose) return loose;
+  return *loose - offset;
 }
 
-template Result<int64_t> CsvRowTime(const std::vector<std::string>&, const CsvColumns&, std::string*);
-template Result<int64_t> CsvRowTime(const std::vector<std::string_view>&, const CsvColumns&, std::string*);
+template Result<int64_t> CsvRowTime(const std::vector<std::string>&, const CsvColumns&, std::string*, int64_t);
+template Result<int64_t> CsvRowTime(const std::vector<std::string_view>&, const CsvColumns&, std::string*, int64_t);
 
 }  // namespace mare::archive

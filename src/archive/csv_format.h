@@ -34,7 +34,8 @@ bool SplitCsvCells(std::string_view line, char delimiter, std::vector<std::strin
 
 // The header's columns (matched by name without regard to case, spaces around ignored):
 //   time: the first present of timestamp, datetime, ts; else a "date" and a "time" column,
-//         joined; else either alone;
+//         joined; else either alone; else the civil parts year, month, day (and hour, minute
+//         when present), as in the UCI Beijing data;
 //   sensor_id; lat or latitude; lon, lng, long or longitude;
 //   every other column a field, named by ToFieldName ("Air Temp (C)" -> air_temp_c); a name
 //   taken already (or timestamp, sensor_id, location) gets a suffix _2, _3, ...
@@ -46,6 +47,8 @@ struct CsvColumns {
   size_t count = 0;
   size_t time = kNoColumn;
   size_t time_of_day = kNoColumn;  // a "time" column joined to the "date" column `time`
+  // Without a time column: the time from its parts (time == kNoColumn then).
+  size_t year = kNoColumn, month = kNoColumn, day = kNoColumn, hour = kNoColumn, minute = kNoColumn;
   size_t sensor = kNoColumn;
   size_t lat = kNoColumn;
   size_t lon = kNoColumn;
@@ -55,8 +58,11 @@ struct CsvColumns {
 Result<CsvColumns> MapCsvColumns(const std::vector<std::string>& header, const std::string& path);
 
 // The row's time (µs since the epoch, UTC) in any form ParseTimestampLoose accepts; a "date"
-// and a "time" cell joined, unless the time cell is a full timestamp itself. *scratch: reused.
+// and a "time" cell joined, unless the time cell is a full timestamp itself; or from the civil
+// parts. A time written without a zone (no Z, offset or " UTC"; not an epoch number) is local
+// time local_offset_micros east of UTC: 8 h for Beijing's local time. *scratch: reused.
 template <typename Cell>
-Result<int64_t> CsvRowTime(const std::vector<Cell>& cells, const CsvColumns& columns, std::string* scratch);
+Result<int64_t> CsvRowTime(const std::vector<Cell>& cells, const CsvColumns& columns, std::string* scratch,
+                           int64_t local_offset_micros = 0);
 
 }  // namespace mare::archive

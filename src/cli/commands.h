@@ -14,5 +14,6 @@ void AddSinkCommand(CLI::App& app, int* exit_code);
 void AddStreamCommand(CLI::App& app, int* exit_code);
 void AddImportCommand(CLI::App& app, int* exit_code);
 void AddQueryCommand(CLI::App& app, int* exit_code);
+void AddForecastCommand(CLI::App& app, int* exit_code);
 
 }  // namespace mare::cli

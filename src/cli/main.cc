@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   mare::cli::AddStreamCommand(app, &exit_code);
   mare::cli::AddImportCommand(app, &exit_code);
   mare::cli::AddQueryCommand(app, &exit_code);
+  mare::cli::AddForecastCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -127,6 +127,59 @@ TEST(Csv, JoinsDateAndTimeColumnsAndTakesEpochs) {
   EXPECT_EQ(FormatReadingTime(epoch.readings[1].time_micros), "2024-01-21 10:06:04.500000");
 }
 
+// The UCI Beijing data's form: no time column, the civil parts in year, month, day, hour; local
+// time, so --utc-offset +08:00 makes 2010-01-01 08:00 there 00:00 UTC.
+TEST(Csv, TimeFromCivilPartsInLocalTime) {
+  const std::string text =
+      "No,year,month,day,hour,pm2.5,TEMP\n"
+      "1,2010,1,1,0,,-11\n"
+      "2,2010,1,1,8,129,-7\n"
+      "3,2010,2,30,8,1,1\n";
+  Replayed utc = ReadCsv(text);
+  ASSERT_EQ(utc.readings.size(), 2u);
+  EXPECT_EQ(FormatReadingTime(utc.readings[1].time_micros), "2010-01-01 08:00:00.000000");
+  EXPECT_EQ(utc.skipped_lines, (std::vector<size_t>{4}));  // February 30
+  EXPECT_EQ(utc.readings[0].Number("year"), nullptr);     // the parts are the time, not fields
+  EXPECT_EQ(utc.readings[0].Number("hour"), nullptr);
+  EXPECT_EQ(*utc.readings[1].Number("temp"), -7);
+  EXPECT_EQ(*utc.readings[1].Number("no"), 2);
+  ArchiveOptions options;
+  options.utc_offset_micros = *archive::ParseUtcOffset("+08:00");
+  Replayed local = ReadCsv(text, options);
+  ASSERT_EQ(local.readings.size(), 2u);
+  EXPECT_EQ(FormatReadingTime(local.readings[0].time_micros), "2009-12-31 16:00:00.000000");
+  EXPECT_EQ(FormatReadingTime(local.readings[1].time_micros), "2010-01-01 00:00:00.000000");
+}
+
+TEST(Csv, UtcOffsetAppliesOnlyToTimesWithoutAZone) {
+  ArchiveOptions options;
+  options.utc_offset_micros = *archive::ParseUtcOffset("-05:30");
+  Replayed r = ReadCsv(
+      "timestamp,v\n"
+      "2024-01-21 10:00:00,1\n"
+      "2024-01-21T10:00:00Z,2\n"
+      "2024-01-21T10:00:00+01:00,3\n"
+      "1705831200,4\n",
+      options);
+  ASSERT_EQ(r.readings.size(), 4u);
+  EXPECT_EQ(FormatReadingTime(r.readings[0].time_micros), "2024-01-21 15:30:00.000000");
+  EXPECT_EQ(FormatReadingTime(r.readings[1].time_micros), "2024-01-21 10:00:00.000000");
+  EXPECT_EQ(FormatReadingTime(r.readings[2].time_micros), "2024-01-21 09:00:00.000000");
+  EXPECT_EQ(FormatReadingTime(r.readings[3].time_micros), "2024-01-21 10:00:00.000000");
+}
+
+TEST(Csv, ParsesUtcOffsets) {
+  EXPECT_EQ(*archive::ParseUtcOffset("+08:00"), 8 * 3'600'000'000LL);
+  EXPECT_EQ(*archive::ParseUtcOffset("+0800"), 8 * 3'600'000'000LL);
+  EXPECT_EQ(*archive::ParseUtcOffset("8"), 8 * 3'600'000'000LL);
+  EXPECT_EQ(*archive::ParseUtcOffset("-05:30"), -330 * 60'000'000LL);
+  EXPECT_EQ(*archive::ParseUtcOffset("0"), 0);
+  EXPECT_FALSE(archive::ParseUtcOffset("+15").ok());
+  EXPECT_FALSE(archive::ParseUtcOffset("+08:60").ok());
+  EXPECT_FALSE(archive::ParseUtcOffset("eight").ok());
+  EXPECT_FALSE(archive::ParseUtcOffset("").ok());
+}
+
 TEST(Csv, ColumnWithAnyTextIsText) {
   Replayed r = ReadCsv("timestamp,code\n2024-01-21 10:00:00,12\n2024-01-21 11:00:00,A7\n");
   ASSERT_EQ(r.readings.size(), 2u);

@@ -195,7 +195,9 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
         reading.Clear();
         Result<int64_t> time = archive::CsvRowTime(cells, columns, &joined);
         if (!time) {
-          skip(fmt::format("time \"{}\": {}", archive::TrimCell(cells[columns.time]), time.status().message()));
+          // Without a time column the time comes from year, month, day, ... (csv_format.h).
+          std::string_view text = columns.time != archive::kNoColumn ? archive::TrimCell(cells[columns.time]) : "from its parts";
+          skip(fmt::format("time \"{}\": {}", text, time.status().message()));
           continue;
         }
         reading.timestamp_us = *time;

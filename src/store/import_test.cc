@@ -63,6 +63,24 @@ TEST(Import, EveryRowOnceThroughTheBatchesAndTheBackgroundWrites) {
   EXPECT_EQ(quoted, 3 * 3600 * 5 / 2);
 }
 
+// The UCI Beijing form: the time from year, month, day and hour columns; an impossible date is
+// a skipped row, not a read past the cells.
+TEST(Import, TimeFromCivilPartsAndABadOneIsSkipped) {
+  ScratchDir dir("mare-import-test");
+  std::string csv = dir.path() + "/in.csv";
+  std::ofstream(csv) << "sensor_id,year,month,day,hour,TEMP\n1,2010,1,1,5,-11\n1,2010,2,30,0,3\n";
+  metrics::Registry registry;
+  auto store = Store::Open({.dir = dir.path() + "/store", .compaction_thread = false}, &registry);
+  ASSERT_TRUE(store.ok());
+  ImportReport report;
+  Status s = ImportCsv(csv, store->get(), {}, &report, nullptr);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(report.imported, 1);
+  EXPECT_EQ(report.skipped, 1);
+  ASSERT_EQ(report.errors.size(), 1u);
+  EXPECT_NE(report.errors[0].find("line 3: time \"from its parts\""), std::string::npos) << report.errors[0];
+}
+
 TEST(Import, AHeaderWithoutTimeOrSensorIsRefused) {
   ScratchDir dir("mare-import-test");
   std::string csv = dir.path() + "/in.csv";

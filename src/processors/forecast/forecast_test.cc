@@ -1,0 +1,256 @@
+// The forecast models on series with known answers, the residual book, the ensemble and the
+// backtest's bookkeeping.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numbers>
+
+#include "processors/forecast/backtest.h"
+#include "processors/forecast/climatology.h"
+#include "processors/forecast/ensemble.h"
+#include "processors/forecast/holt_winters.h"
+#include "processors/forecast/last_value.h"
+#include "processors/forecast/nelder_mead.h"
+#include "processors/forecast/persistence.h"
+#include "processors/forecast/residual_book.h"
+#include "processors/forecast/ridge.h"
+
+namespace mare::forecast {
+namespace {
+
+constexpr int64_t kStart = 24 * 19000;  // 00:00 UTC of a day in 2022
+constexpr int64_t kHourMicros = 3'600'000'000;
+
+double DailySine(int64_t hour) { return 10 + 4 * std::sin(2 * std::numbers::pi * static_cast<double>(hour % 24) / 24); }
+
+HourlySeries Series(int days, double (*f)(int64_t)) {
+  HourlySeries s;
+  s.first_hour = kStart;
+  for (int64_t h = kStart; h < kStart + 24 * days; ++h) s.values.push_back(f(h));
+  return s;
+}
+
+TEST(HourlyMeansTest, MeanPerUtcHourWithGapsAsNaN) {
+  HourlyMeans means;
+  means.Add(kStart * kHourMicros + 50 * 60'000'000LL, 1.0);
+  means.Add(kStart * kHourMicros + 10 * 60'000'000LL, 3.0);
+  means.Add((kStart + 3) * kHourMicros, 5.0);
+  means.Add((kStart - 1) * kHourMicros + 1, 7.0);  // earlier than the first: the series grows back
+  means.Add((kStart + 1) * kHourMicros, std::nan(""));
+  HourlySeries s = means.Build();
+  ASSERT_EQ(s.first_hour, kStart - 1);
+  ASSERT_EQ(s.values.size(), 5u);
+  EXPECT_EQ(s.At(kStart - 1), 7.0);
+  EXPECT_EQ(s.At(kStart), 2.0);
+  EXPECT_TRUE(std::isnan(s.At(kStart + 1)));
+  EXPECT_TRUE(std::isnan(s.At(kStart + 2)));
+  EXPECT_EQ(s.At(kStart + 3), 5.0);
+  EXPECT_TRUE(std::isnan(s.At(kStart + 4)));
+  EXPECT_EQ(HourOf(-1), -1);  // before 1970 rounds down
+  EXPECT_EQ(s.LastBefore(kStart + 3, 168), 2.0);
+  EXPECT_TRUE(std::isnan(s.LastBefore(kStart + 3, 2)));
+}
+
+TEST(NaiveModelsTest, KnownAnswers) {
+  // Day d, hour h: 100 d + h; one hour of yesterday missing.
+  HourlySeries s = Series(10, [](int64_t t) { return 100.0 * ((t - kStart) / 24) + static_cast<double>(t % 24); });
+  const int64_t origin = kStart + 24 * 9;
+  s.values[static_cast<size_t>(origin - 24 + 5 - kStart)] = kMissing;
+  s.values[static_cast<size_t>(origin - 1 - kStart)] = kMissing;  // the last hour: last value is 22's
+  ForecastInput input{&s, {}};
+  std::vector<double> out(26);
+  PersistenceModel().Forecast(input, origin, out);
+  EXPECT_EQ(out[0], 800.0);
+  EXPECT_EQ(out[5], 822.0);   // yesterday's 05:00 missing: the last value
+  EXPECT_EQ(out[24], 800.0);  // lead 25: two days back is the latest before the origin
+  LastValueModel().Forecast(input, origin, out);
+  EXPECT_EQ(out[0], 822.0);
+  EXPECT_EQ(out[25], 822.0);
+  ClimatologyModel().Forecast(input, origin, out);
+  EXPECT_DOUBLE_EQ(out[0], (200 + 300 + 400 + 500 + 600 + 700 + 800) / 7.0);
+  EXPECT_DOUBLE_EQ(out[5], (205 + 305 + 405 + 505 + 605 + 705) / 6.0);  // the missing one left out
+}
+
+TEST(NelderMeadTest, FindsAQuadraticsMinimumDeterministically) {
+  auto f = [](const std::vector<double>& x) { return (x[0] - 1) * (x[0] - 1) + 10 * (x[1] + 2) * (x[1] + 2); };
+  NelderMeadOptions options;
+  options.max_evaluations = 500;
+  options.tolerance = 1e-14;
+  NelderMeadResult a = MinimizeNelderMead(f, {0, 0}, options);
+  NelderMeadResult b = MinimizeNelderMead(f, {0, 0}, options);
+  EXPECT_NEAR(a.x[0], 1, 1e-4);
+  EXPECT_NEAR(a.x[1], -2, 1e-4);
+  EXPECT_EQ(a.x, b.x);
+}
+
+TEST(HoltWintersTest, RecoversAPureDailySine) {
+  HourlySeries s = Series(40, DailySine);
+  ForecastInput input{&s, {}};
+  HoltWintersModel model;
+  const int64_t origin = kStart + 24 * 35;
+  ASSERT_TRUE(model.Fit(input, origin).ok());
+  std::vector<double> out(24);
+  model.Forecast(input, origin, out);
+  for (int i = 0; i < 24; ++i) EXPECT_NEAR(out[i], DailySine(origin + i), 0.05) << "lead " << i + 1;
+}
+
+TEST(HoltWintersTest, FollowsALevelShiftWithTheSeason) {
+  // A sine whose level jumps by 5 ten days before the origin: the fitted level follows it.
+  HourlySeries s = Series(40, [](int64_t t) { return DailySine(t) + (t >= kStart + 24 * 25 ? 5.0 : 0.0); });
+  ForecastInput input{&s, {}};
+  HoltWintersModel model;
+  const int64_t origin = kStart + 24 * 35;
+  ASSERT_TRUE(model.Fit(input, origin).ok());
+  std::vector<double> out(24);
+  model.Forecast(input, origin, out);
+  for (int i = 0; i < 24; ++i) EXPECT_NEAR(out[i], DailySine(origin + i) + 5, 0.1) << "lead " << i + 1;
+}
+
+TEST(HoltWintersTest, TooLittleHistoryIsAnErrorNotAForecast) {
+  HourlySeries s = Series(2, DailySine);
+  ForecastInput input{&s, {}};
+  HoltWintersModel model;
+  EXPECT_FALSE(model.Fit(input, kStart + 48).ok());
+  std::vector<double> out(3);
+  model.Forecast(input, kStart + 48, out);
+  EXPECT_TRUE(std::isnan(out[0]));
+}
+
+TEST(RidgeTest, RecoversAPureDailySine) {
+  HourlySeries s = Series(60, DailySine);
+  ForecastInput input{&s, {}};
+  RidgeModel model;
+  const int64_t origin = kStart + 24 * 50;
+  ASSERT_TRUE(model.Fit(input, origin).ok());
+  std::vector<double> out(24);
+  model.Forecast(input, origin, out);
+  for (int i = 0; i < 24; ++i) EXPECT_NEAR(out[i], DailySine(origin + i), 0.05) << "lead " << i + 1;
+}
+
+// Tomorrow's level is today's covariate (say, the water temperature the air comes to): no lag
+// of the target knows it, the covariate's last value does.
+TEST(RidgeTest, LearnsFromACovariate) {
+  auto level = [](int64_t day) { return 5.0 * std::sin(static_cast<double>(day * day % 17)); };
+  HourlySeries y, c;
+  y.first_hour = c.first_hour = kStart;
+  for (int64_t h = kStart; h < kStart + 24 * 120; ++h) {
+    int64_t day = (h - kStart) / 24;
+    y.values.push_back(level(day));
+    c.values.push_back(level(day + 1));
+  }
+  std::vector<double> with(24), without(24);
+  ForecastInput plain{&y, {}}, covariate{&y, {&c}};
+  double err_with = 0, err_without = 0;
+  for (int64_t day = 100; day < 110; ++day) {  // ten days, so no lucky day decides
+    const int64_t origin = kStart + 24 * day;
+    RidgeModel a, b;
+    ASSERT_TRUE(a.Fit(covariate, origin).ok());
+    a.Forecast(covariate, origin, with);
+    ASSERT_TRUE(b.Fit(plain, origin).ok());
+    b.Forecast(plain, origin, without);
+    for (int i = 0; i < 24; ++i) {
+      err_with += std::fabs(with[i] - y.At(origin + i)) / 240;
+      err_without += std::fabs(without[i] - y.At(origin + i)) / 240;
+    }
+  }
+  EXPECT_GT(err_without, 1.0);
+  EXPECT_LT(err_with, 0.1 * err_without);
+}
+
+TEST(RidgeTest, ForecastsOnlyFromThePast) {
+  // Changing hours at and after the origin changes nothing the model fits or forecasts.
+  HourlySeries s = Series(60, DailySine);
+  HourlySeries changed = s;
+  const int64_t origin = kStart + 24 * 50;
+  for (int64_t h = origin; h < changed.end_hour(); ++h) changed.values[static_cast<size_t>(h - kStart)] += 100;
+  std::vector<double> a(24), b(24);
+  RidgeModel m1, m2;
+  ForecastInput i1{&s, {}}, i2{&changed, {}};
+  ASSERT_TRUE(m1.Fit(i1, origin).ok());
+  m1.Forecast(i1, origin, a);
+  ASSERT_TRUE(m2.Fit(i2, origin).ok());
+  m2.Forecast(i2, origin, b);
+  EXPECT_EQ(a, b);
+}
+
+TEST(ResidualBookTest, IntervalIsTheEmpiricalQuantilesOfEarlierErrors) {
+  ResidualOptions options;
+  options.lead_pool = 0;
+  options.min_errors = 10;
+  ResidualBook book(24, options);
+  // Errors 1..50 at lead 3 on 50 consecutive days; numpy's quantiles of 1..50: 5.9 and 45.1.
+  for (int d = 0; d < 50; ++d) book.Add(24 * d, 3, d + 1.0);
+  double lo = 0, hi = 0;
+  ASSERT_TRUE(book.Interval(24 * 50, 3, &lo, &hi));
+  EXPECT_NEAR(lo, 5.9, 1e-9);
+  EXPECT_NEAR(hi, 45.1, 1e-9);
+  EXPECT_FALSE(book.Interval(24 * 50, 4, &lo, &hi));  // nothing at lead 4
+  EXPECT_FALSE(book.Interval(24 * 5, 3, &lo, &hi));   // the origin's own and later errors are not its past
+  EXPECT_NEAR(book.RecentMae(24 * 50, 3, 10), (41 + 50) / 2.0, 1e-9);  // the last 10 days: 41..50
+}
+
+TEST(EnsembleTest, WeighsByRecentMaeAndSharesWhileThereIsNone) {
+  std::vector<ResidualBook> books(3, ResidualBook(24));
+  std::vector<double> forecasts = {1, 2, 3}, weights(3);
+  EnsembleWeights(books, forecasts, 24 * 10, 1, {}, weights);
+  EXPECT_EQ(weights, (std::vector<double>{1 / 3.0, 1 / 3.0, 1 / 3.0}));
+  for (int d = 0; d < 10; ++d) {
+    books[0].Add(24 * d, 1, 1.0);
+    books[1].Add(24 * d, 1, -2.0);
+    books[2].Add(24 * d, 1, 4.0);
+  }
+  EnsembleOptions options;
+  options.top = 2;
+  options.power = 2;
+  EnsembleWeights(books, forecasts, 24 * 10, 1, options, weights);
+  EXPECT_NEAR(weights[0], 0.8, 1e-12);  // 1/1^2 : 1/2^2 = 4 : 1
+  EXPECT_NEAR(weights[1], 0.2, 1e-12);
+  EXPECT_EQ(weights[2], 0.0);           // not in the top 2
+  forecasts[0] = kMissing;               // a model without a forecast takes no part
+  EnsembleWeights(books, forecasts, 24 * 10, 1, options, weights);
+  EXPECT_EQ(weights[0], 0.0);
+  EXPECT_NEAR(weights[1] + weights[2], 1.0, 1e-12);
+}
+
+TEST(BacktestTest, PureDailySine) {
+  HourlySeries s = Series(40, DailySine);
+  ForecastInput input{&s, {}};
+  Result<BacktestReport> r = RunBacktest(input);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->first_origin, kStart + 24 * 7);
+  EXPECT_EQ(r->days, 33);
+  ASSERT_EQ(r->models.size(), 6u);
+  EXPECT_EQ(r->models.back().model, "ensemble");
+  for (const ModelScore& m : r->models) {
+    EXPECT_EQ(m.hours, 33 * 24) << m.model;
+    if (m.model == "persistence" || m.model == "climatology_7d") {
+      EXPECT_NEAR(m.mae, 0, 1e-9) << m.model;
+    }
+    if (m.model == "holt_winters" || m.model == "ridge" || m.model == "ensemble") {
+      EXPECT_LT(m.mae, 0.1) << m.model;
+    }
+  }
+  const ModelScore& last = r->models[1];
+  EXPECT_EQ(last.model, "last_value");
+  // 4 sin(2 pi h / 24) against its value at 23:00 on average over a day: 4 * mean |sin - sin(-pi/12)|.
+  double expected = 0;
+  for (int h = 0; h < 24; ++h) expected += std::fabs(4 * std::sin(2 * std::numbers::pi * h / 24) - 4 * std::sin(-std::numbers::pi / 12));
+  EXPECT_NEAR(last.mae, expected / 24, 1e-9);
+  EXPECT_TRUE(r->best_naive == "persistence" || r->best_naive == "climatology_7d");
+}
+
+TEST(BacktestTest, DeterministicAndJudgesOnlyObservedHours) {
+  HourlySeries s = Series(30, [](int64_t t) { return DailySine(t) + 0.5 * std::sin(static_cast<double>(t) * 0.37); });
+  for (int64_t h = kStart + 24 * 12; h < kStart + 24 * 12 + 30; ++h) s.values[static_cast<size_t>(h - kStart)] = kMissing;
+  ForecastInput input{&s, {}};
+  Result<BacktestReport> a = RunBacktest(input), b = RunBacktest(input);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->models[0].hours, (30 - 7) * 24 - 30);
+  for (size_t m = 0; m < a->models.size(); ++m) {
+    EXPECT_EQ(a->models[m].mae, b->models[m].mae);
+    EXPECT_EQ(a->models[m].coverage, b->models[m].coverage);
+  }
+}
+
+}  // namespace
+}  // namespace mare::forecast

@@ -1,0 +1,124 @@
+#include "processors/forecast/holt_winters.h"
+
+#include <cmath>
+
+#include "processors/forecast/nelder_mead.h"
+
+namespace mare::forecast {
+
+namespace {
+
+int HourOfDay(int64_t hour) { return static_cast<int>(((hour % 24) + 24) % 24); }
+
+double Squash(double u, double lo, double hi) { return lo + (hi - lo) / (1.0 + std::exp(-u)); }
+double Unsquash(double v, double lo, double hi) {
+  double t = (v - lo) / (hi - lo);
+  return std::log(t / (1.0 - t));
+}
+
+// The bounds keep the recursion stable and the fit away from degenerate corners.
+HoltWintersParams FromFree(const std::vector<double>& u) {
+  return {Squash(u[0], 0.01, 0.99), Squash(u[1], 0.0, 0.3), Squash(u[2], 0.01, 0.99), Squash(u[3], 0.7, 0.98)};
+}
+std::vector<double> ToFree(const HoltWintersParams& p) {
+  return {Unsquash(p.alpha, 0.01, 0.99), Unsquash(p.beta, 0.0, 0.3), Unsquash(p.gamma, 0.01, 0.99),
+          Unsquash(p.phi, 0.7, 0.98)};
+}
+
+}  // namespace
+
+bool HoltWintersModel::Run(const HourlySeries& y, int64_t origin, const HoltWintersParams& p, State* s,
+                           double* sse) const {
+  int64_t start = origin - 24 * static_cast<int64_t>(window_days_);
+  if (start < y.first_hour) start = y.first_hour;
+  if (origin - start < 72) return false;
+  // Start: the level is the mean of the first two days, each hour's offset its mean deviation.
+  double level = y.MeanOver(start, start + 48, 24);
+  if (std::isnan(level)) return false;
+  std::array<double, 24> sum{};
+  std::array<int, 24> count{};
+  for (int64_t t = start; t < start + 48; ++t) {
+    double v = y.At(t);
+    if (std::isnan(v)) continue;
+    sum[HourOfDay(t)] += v - level;
+    ++count[HourOfDay(t)];
+  }
+  for (int i = 0; i < 24; ++i) s->season[i] = count[i] > 0 ? sum[i] / count[i] : 0.0;
+  s->level = level;
+  s->trend = 0;
+  double total = 0;
+  for (int64_t t = start + 48; t < origin; ++t) {
+    double& season = s->season[HourOfDay(t)];
+    double predicted = s->level + p.phi * s->trend + season;
+    double v = y.At(t);
+    if (std::isnan(v)) {  // a gap: the state runs on as forecast
+      s->level += p.phi * s->trend;
+      s->trend *= p.phi;
+      continue;
+    }
+    double error = v - predicted;
+    total += error * error;
+    double level_before = s->level;
+    s->level = p.alpha * (v - season) + (1 - p.alpha) * (s->level + p.phi * s->trend);
+    s->trend = p.beta * (s->level - level_before) + (1 - p.beta) * p.phi * s->trend;
+    season = p.gamma * (v - s->level) + (1 - p.gamma) * season;
+  }
+  *sse = total;
+  return true;
+}
+
+Status HoltWintersModel::Fit(const ForecastInput& input, int64_t origin) {
+  const HourlySeries& y = *input.target;
+  State state;
+  double sse = 0;
+  fitted_ = false;
+  if (!Run(y, origin, params_, &state, &sse)) return Status::InvalidArgument("holt_winters: too little history");
+  auto objective = [&](const std::vector<double>& u) {
+    State s;
+    double e = 0;
+    Run(y, origin, FromFree(u), &s, &e);
+    return e;
+  };
+  // A coarse grid finds the basin; Nelder–Mead polishes it.
+  HoltWintersParams best = params_;
+  double best_sse = HUGE_VAL;
+  for (double alpha : {0.1, 0.4, 0.8}) {
+    for (double gamma : {0.05, 0.2, 0.5}) {
+      for (double beta : {0.01, 0.1}) {
+        HoltWintersParams p{alpha, beta, gamma, 0.9};
+        State s;
+        double e = 0;
+        Run(y, origin, p, &s, &e);
+        if (e < best_sse) {
+          best_sse = e;
+          best = p;
+        }
+      }
+    }
+  }
+  NelderMeadOptions options;
+  options.initial_step = 0.5;
+  options.max_evaluations = 120;
+  NelderMeadResult r = MinimizeNelderMead(objective, ToFree(best), options);
+  params_ = r.value < best_sse ? FromFree(r.x) : best;
+  fitted_ = true;
+  return Status::OK();
+}
+
+void HoltWintersModel::Forecast(const ForecastInput& input, int64_t origin, std::span<double> means) const {
+  State s;
+  double sse = 0;
+  if (!fitted_ || !Run(*input.target, origin, params_, &s, &sse)) {
+    std::fill(means.begin(), means.end(), kMissing);
+    return;
+  }
+  double damped = 0, power = 1;
+  for (size_t i = 0; i < means.size(); ++i) {
+    power *= params_.phi;
+    damped += power;
+    int64_t hour = origin + static_cast<int64_t>(i);
+    means[i] = s.level + damped * s.trend + s.season[HourOfDay(hour)];
+  }
+}
+
+}  // namespace mare::forecast

@@ -1,0 +1,65 @@
+#include "processors/forecast/residual_book.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace mare::forecast {
+
+namespace {
+
+// The q quantile with linear interpolation between order statistics (numpy's default).
+double Quantile(std::vector<double>& v, double q) {
+  double pos = q * static_cast<double>(v.size() - 1);
+  size_t lo = static_cast<size_t>(std::floor(pos));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(lo), v.end());
+  double a = v[lo];
+  if (lo + 1 >= v.size()) return a;
+  double b = *std::min_element(v.begin() + static_cast<std::ptrdiff_t>(lo) + 1, v.end());
+  return a + (pos - static_cast<double>(lo)) * (b - a);
+}
+
+}  // namespace
+
+ResidualBook::ResidualBook(int leads, ResidualOptions options) : options_(options), by_lead_(leads) {}
+
+void ResidualBook::Add(int64_t origin, int lead, double error) {
+  if (lead < 1 || lead > static_cast<int>(by_lead_.size()) || std::isnan(error)) return;
+  auto& errors = by_lead_[lead - 1];
+  errors.emplace_back(origin, error);
+  // Keep what the longest window may read (the ensemble's window is shorter than the interval's).
+  int64_t keep_from = origin - 24 * static_cast<int64_t>(options_.interval_window_days) - 24 * 60;
+  while (!errors.empty() && errors.front().first < keep_from) errors.pop_front();
+}
+
+void ResidualBook::Collect(int64_t origin, int lead, int days, std::vector<double>* out) const {
+  out->clear();
+  int64_t from = origin - 24 * static_cast<int64_t>(days);
+  int first = std::max(1, lead - options_.lead_pool);
+  int last = std::min(static_cast<int>(by_lead_.size()), lead + options_.lead_pool);
+  for (int l = first; l <= last; ++l) {
+    const auto& errors = by_lead_[l - 1];
+    for (auto it = errors.rbegin(); it != errors.rend() && it->first >= from; ++it) {
+      if (it->first < origin) out->push_back(it->second);
+    }
+  }
+}
+
+bool ResidualBook::Interval(int64_t origin, int lead, double* lower, double* upper) const {
+  Collect(origin, lead, options_.interval_window_days, &scratch_);
+  if (static_cast<int>(scratch_.size()) < options_.min_errors) return false;
+  double tail = (1 - options_.coverage) / 2;
+  *lower = Quantile(scratch_, tail);
+  *upper = Quantile(scratch_, 1 - tail);
+  return true;
+}
+
+double ResidualBook::RecentMae(int64_t origin, int lead, int days) const {
+  Collect(origin, lead, days, &scratch_);
+  if (scratch_.empty()) return std::numeric_limits<double>::quiet_NaN();
+  double sum = 0;
+  for (double e : scratch_) sum += std::fabs(e);
+  return sum / static_cast<double>(scratch_.size());
+}
+
+}  // namespace mare::forecast

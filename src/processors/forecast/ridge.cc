@@ -1,0 +1,144 @@
+#include "processors/forecast/ridge.h"
+
+#include <cmath>
+#include <numbers>
+
+#include "processors/forecast/climatology.h"
+
+namespace mare::forecast {
+
+namespace {
+
+constexpr size_t kOwnFeatures = 7;
+constexpr size_t kCovariateFeatures = 3;
+// Fits the next 24 hours (the day-ahead horizon); longer horizons fit as many leads as asked.
+constexpr int kDefaultLeads = 24;
+
+}  // namespace
+
+size_t RidgeModel::FeatureCount(const ForecastInput& input) {
+  return kOwnFeatures + kCovariateFeatures * input.covariates.size();
+}
+
+void RidgeModel::Features(const ForecastInput& input, int64_t origin, int lead, double* out) {
+  const HourlySeries& y = *input.target;
+  int64_t t = origin + lead - 1;
+  const double last = LastValue(y, origin);
+  out[0] = last;
+  out[1] = y.At(t - 24 * ((lead - 1) / 24 + 1)) - last;
+  out[2] = y.MeanOver(origin - 24, origin, 12) - last;
+  out[3] = SameHourMean(y, origin, t, 7) - last;
+  out[4] = y.At(origin - 1) - y.At(origin - 4);
+  double angle = 2 * std::numbers::pi * static_cast<double>(t) / (24 * 365.2425);
+  out[5] = std::sin(angle);
+  out[6] = std::cos(angle);
+  double* c = out + kOwnFeatures;
+  for (const HourlySeries* covariate : input.covariates) {
+    c[0] = covariate->LastBefore(origin, 24);
+    c[1] = covariate->MeanOver(origin - 24, origin, 12);
+    c[2] = covariate->LastBefore(origin, 3) - covariate->At(origin - 25);
+    c += kCovariateFeatures;
+  }
+}
+
+Status RidgeModel::Fit(const ForecastInput& input, int64_t origin) {
+  const HourlySeries& y = *input.target;
+  const size_t features = FeatureCount(input);
+  const int leads = kDefaultLeads;
+  leads_.assign(leads, Lead{});
+  fitted_origin_hour_ = ((origin % 24) + 24) % 24;
+  std::vector<double> row(features);
+  int fitted = 0;
+  for (int lead = 1; lead <= leads; ++lead) {
+    // Training origins o - 24k whose target hour is before the origin: only the past is read.
+    int64_t first_k = (lead - 1) / 24 + 1;
+    Eigen::MatrixXd x(options_.window_days, features);
+    Eigen::VectorXd target(options_.window_days);
+    int n = 0;
+    for (int64_t k = first_k; k < first_k + options_.window_days; ++k) {
+      int64_t o = origin - 24 * k;
+      if (o - 24 < y.first_hour) break;
+      double v = y.At(o + lead - 1);
+      if (std::isnan(v)) continue;
+      Features(input, o, lead, row.data());
+      if (std::isnan(row[0])) continue;  // no last value to anchor on
+      v -= row[0];
+      for (size_t j = 0; j < features; ++j) x(n, static_cast<Eigen::Index>(j)) = row[j];
+      target(n) = v;
+      ++n;
+    }
+    Lead& model = leads_[lead - 1];
+    if (n < options_.min_samples) continue;
+    auto xs = x.topRows(n);
+    model.mean = Eigen::VectorXd::Zero(features);
+    model.scale = Eigen::VectorXd::Ones(features);
+    for (size_t j = 0; j < features; ++j) {
+      double sum = 0, sum2 = 0;
+      int present = 0;
+      for (int i = 0; i < n; ++i) {
+        double v = xs(i, j);
+        if (std::isnan(v)) continue;
+        sum += v;
+        sum2 += v * v;
+        ++present;
+      }
+      if (present == 0) continue;
+      double mean = sum / present, var = sum2 / present - mean * mean;
+      model.mean(j) = mean;
+      model.scale(j) = var > 1e-12 ? std::sqrt(var) : 0.0;  // 0: a constant feature, dropped
+    }
+    // Standardized, missing -> 0 (the mean), constant -> 0: the penalty treats all alike.
+    Eigen::MatrixXd z(n, features);
+    for (int i = 0; i < n; ++i) {
+      for (size_t j = 0; j < features; ++j) {
+        double v = xs(i, j);
+        z(i, j) = std::isnan(v) || model.scale(j) == 0 ? 0.0 : (v - model.mean(j)) / model.scale(j);
+      }
+    }
+    Eigen::VectorXd t = target.head(n);
+    // Least squares first, then iteratively reweighted towards least absolute deviations:
+    // the day-ahead change's distribution is skewed (a front drops the temperature fast), and
+    // the median, not the mean, is what minimises the MAE forecasts are judged by.
+    Eigen::MatrixXd a(n, features + 1);
+    a.leftCols(features) = z;
+    a.col(features).setOnes();
+    Eigen::VectorXd penalty = Eigen::VectorXd::Constant(features + 1, options_.lambda);
+    penalty(features) = 0;  // the intercept is not shrunk
+    Eigen::VectorXd w = Eigen::VectorXd::Ones(n), beta;
+    for (int it = 0; it <= options_.robust_iterations; ++it) {
+      Eigen::MatrixXd gram = a.transpose() * w.asDiagonal() * a;
+      gram.diagonal() += penalty * w.mean();
+      beta = gram.ldlt().solve(a.transpose() * (w.array() * t.array()).matrix());
+      Eigen::ArrayXd r = (t - a * beta).array().abs();
+      double floor = std::max(0.1 * r.mean(), 1e-9);
+      w = r.max(floor).inverse().matrix();
+    }
+    model.weights = beta.head(features);
+    model.intercept = beta(features);
+    model.fitted = true;
+    ++fitted;
+  }
+  if (fitted == 0) return Status::InvalidArgument("ridge: too little history");
+  return Status::OK();
+}
+
+void RidgeModel::Forecast(const ForecastInput& input, int64_t origin, std::span<double> means) const {
+  const size_t features = FeatureCount(input);
+  std::vector<double> row(features);
+  bool same_hour = ((origin % 24) + 24) % 24 == fitted_origin_hour_;
+  for (size_t i = 0; i < means.size(); ++i) {
+    means[i] = kMissing;
+    if (!same_hour || i >= leads_.size() || !leads_[i].fitted) continue;
+    const Lead& model = leads_[i];
+    Features(input, origin, static_cast<int>(i) + 1, row.data());
+    if (std::isnan(row[0])) continue;
+    double sum = row[0] + model.intercept;
+    for (size_t j = 0; j < features; ++j) {
+      if (std::isnan(row[j]) || model.scale(j) == 0) continue;
+      sum += model.weights(j) * (row[j] - model.mean(j)) / model.scale(j);
+    }
+    means[i] = sum;
+  }
+}
+
+}  // namespace mare::forecast

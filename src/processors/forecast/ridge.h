@@ -1,0 +1,51 @@
+// Ridge regression on lagged values and calendar terms: one linear model per lead, fitted on
+// the same hour of the day's origins over the last year, so that each lead learns its own mix of
+// "last value" (strong over water) and "yesterday's same hour" (strong on land). May use the
+// sensor's other fields (ForecastInput::covariates: dew point, water temperature, pressure).
+#pragma once
+
+#include <Eigen/Dense>
+#include <vector>
+
+#include "processors/forecast/model.h"
+
+namespace mare::forecast {
+
+struct RidgeOptions {
+  int window_days = 365;        // training origins: the same hour of day, this many days back
+  int min_samples = 14;         // fewer for a lead: that lead is not forecast (NaN)
+  double lambda = 2.0;          // L2 penalty on the standardized features
+  int robust_iterations = 6;    // reweightings towards least absolute deviations (0: least squares)
+};
+
+// It predicts the change from the last value, so that the penalty shrinks towards "the last
+// value plus the lead's mean change" (the daily cycle as seen from the origin's hour), not
+// towards the series' mean. Features for hour t forecast from origin o (a missing one is
+// imputed by its training mean): the last value; yesterday's same hour, the last 24 h mean and
+// the 7-day mean at t's hour, each minus the last value; the 3 h tendency; the season
+// (day-of-year harmonics); per covariate its last value, its last 24 h mean and its 24 h change.
+// The hour of the day needs no term: each (origin hour, lead) pair has its own model and
+// intercept.
+class RidgeModel : public ForecastModel {
+ public:
+  explicit RidgeModel(RidgeOptions options = {}) : options_(options) {}
+  std::string_view name() const override { return "ridge"; }
+  Status Fit(const ForecastInput& input, int64_t origin) override;
+  void Forecast(const ForecastInput& input, int64_t origin, std::span<double> means) const override;
+
+  // The features of hour origin + lead from origin; out has FeatureCount(input) entries.
+  static size_t FeatureCount(const ForecastInput& input);
+  static void Features(const ForecastInput& input, int64_t origin, int lead, double* out);
+
+ private:
+  struct Lead {
+    bool fitted = false;
+    Eigen::VectorXd mean, scale, weights;
+    double intercept = 0;
+  };
+  RidgeOptions options_;
+  std::vector<Lead> leads_;
+  int64_t fitted_origin_hour_ = -1;  // hour of day of the origin the models were fitted for
+};
+
+}  // namespace mare::forecast
