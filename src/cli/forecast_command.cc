@@ -11,7 +11,7 @@
 
 #include "archive/open_archive.h"
 #include "cli/commands.h"
-#include "common/json_writer.h"
+#include "common/json_out.h"
 #include "processors/forecast/backtest.h"
 #include "processors/forecast/hourly_series.h"
 #include "reading/timestamp.h"
@@ -107,58 +107,27 @@ void PrintCsv(const std::vector<SeriesResult>& results, const std::string& field
 }
 
 void PrintJson(const std::vector<SeriesResult>& results, const std::string& field) {
-  std::string out = "{\"series\":[";
-  auto number = [&](std::string_view key, double v) {
-    AppendJsonString(&out, key);
-    out += ':';
-    AppendJsonNumber(&out, v);
-  };
-  for (size_t i = 0; i < results.size(); ++i) {
-    const SeriesResult& s = results[i];
+  JsonOut j;
+  j.Open('{').Key("series").Open('[');
+  for (const SeriesResult& s : results) {
     const forecast::BacktestReport& r = s.report;
-    if (i > 0) out += ',';
-    out += "{\"archive\":";
-    AppendJsonString(&out, s.archive);
-    out += fmt::format(",\"sensor_id\":{},\"field\":", s.sensor_id);
-    AppendJsonString(&out, field);
-    out += ",\"first_origin\":";
-    AppendJsonString(&out, OriginText(r.first_origin));
-    out += fmt::format(",\"days\":{},\"best_naive\":", r.days);
-    AppendJsonString(&out, r.best_naive);
-    out += ",\"covariates\":[";
-    for (size_t c = 0; c < s.covariates.size(); ++c) {
-      if (c > 0) out += ',';
-      AppendJsonString(&out, s.covariates[c]);
+    j.Open('{').Key("archive").Str(s.archive).Key("sensor_id").Int(static_cast<int64_t>(s.sensor_id)).Key("field").Str(field);
+    j.Key("first_origin").Str(OriginText(r.first_origin)).Key("days").Int(static_cast<int64_t>(r.days));
+    j.Key("best_naive").Str(r.best_naive).Key("covariates").Open('[');
+    for (const std::string& c : s.covariates) j.Str(c);
+    j.Close(']').Key("seconds").Num(r.seconds).Key("models").Open('[');
+    for (const forecast::ModelScore& score : r.models) {
+      j.Open('{').Key("model").Str(score.model);
+      j.Key("hours").Int(static_cast<int64_t>(score.hours)).Key("fallback_hours").Int(static_cast<int64_t>(score.fallback_hours));
+      j.Key("interval_hours").Int(static_cast<int64_t>(score.interval_hours));
+      j.Key("mae").Num(score.mae).Key("rmse").Num(score.rmse).Key("bias").Num(score.bias);
+      j.Key("skill_persistence").Num(score.skill_persistence).Key("skill_best_naive").Num(score.skill_best_naive);
+      j.Key("coverage").Num(score.coverage).Key("seconds").Num(score.seconds).Close('}');
     }
-    out += "],";
-    number("seconds", r.seconds);
-    out += ",\"models\":[";
-    for (size_t m = 0; m < r.models.size(); ++m) {
-      const forecast::ModelScore& score = r.models[m];
-      if (m > 0) out += ',';
-      out += "{\"model\":";
-      AppendJsonString(&out, score.model);
-      out += fmt::format(",\"hours\":{},\"fallback_hours\":{},\"interval_hours\":{},", score.hours, score.fallback_hours,
-                         score.interval_hours);
-      number("mae", score.mae);
-      out += ',';
-      number("rmse", score.rmse);
-      out += ',';
-      number("bias", score.bias);
-      out += ',';
-      number("skill_persistence", score.skill_persistence);
-      out += ',';
-      number("skill_best_naive", score.skill_best_naive);
-      out += ',';
-      number("coverage", score.coverage);
-      out += ',';
-      number("seconds", score.seconds);
-      out += '}';
-    }
-    out += "]}";
+    j.Close(']').Close('}');
   }
-  out += "]}\n";
-  fmt::print("{}", out);
+  j.Close(']').Close('}');
+  fmt::print("{}\n", j.str());
 }
 
 int RunBacktest(const BacktestFlags& flags, bool has_sensor_id) {
