@@ -85,14 +85,6 @@ Status OpenAndScan(const std::string& path, int* fd, uint64_t* entries, uint64_t
 
 }  // namespace
 
-Result<std::unique_ptr<DeadLetter>> DeadLetter::Open(const std::string& path, uint64_t max_entries,
-                                                     metrics::Registry* registry) {
-  DeadLetterOptions options;
-  options.path = path;
-  options.max_entries = max_entries;
-  return Open(options, registry);
-}
-
 Result<std::unique_ptr<DeadLetter>> DeadLetter::Open(const DeadLetterOptions& options, metrics::Registry* registry) {
   // A file over its share (kept whole by an older mare, say) is rotated unread: reading it
   // whole to count its entries could take more memory than the bound is for.

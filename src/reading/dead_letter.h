@@ -30,9 +30,6 @@ class DeadLetter {
   // Opens (creating) the file and counts the entries it already holds; a torn last entry
   // (from a crash mid-write) is cut off. A file already over its share is rotated first.
   static Result<std::unique_ptr<DeadLetter>> Open(const DeadLetterOptions& options, metrics::Registry* registry);
-  // The default bounds, with this many entries.
-  static Result<std::unique_ptr<DeadLetter>> Open(const std::string& path, uint64_t max_entries,
-                                                  metrics::Registry* registry);
   ~DeadLetter();
 
   void Add(std::string_view source, std::string_view reason, std::string_view detail, std::string_view raw);

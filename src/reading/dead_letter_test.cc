@@ -24,7 +24,7 @@ TEST(DeadLetter, KeepsReasonAndRawBytes) {
   ::unlink(path.c_str());
   ::unlink((path + ".1").c_str());
   metrics::Registry registry;
-  auto dl = DeadLetter::Open(path, 10, &registry);
+  auto dl = DeadLetter::Open({.path = path, .max_entries = 10}, &registry);
   ASSERT_TRUE(dl.ok()) << dl.status().ToString();
   (*dl)->Add("udp", "not_json", "not JSON: bad\nthing", std::string_view("{\xff\n", 3));
   (*dl)->Add("tcp", "invalid_number", "field 'temperature': NaN", "{\"temperature\":NaN}");
@@ -109,14 +109,14 @@ TEST(DeadLetter, CountsWhatIsAlreadyThereAndCutsATornEntry) {
   ::unlink(path.c_str());
   metrics::Registry registry;
   {
-    auto dl = DeadLetter::Open(path, 6, &registry);
+    auto dl = DeadLetter::Open({.path = path, .max_entries = 6}, &registry);
     ASSERT_TRUE(dl.ok());
     (*dl)->Add("udp", "not_json", "x", "aaa");
     (*dl)->Add("udp", "not_json", "y", "bbb");
   }
   std::string intact = ReadFile(path);
   std::ofstream(path, std::ios::app) << "2024-01-01T00:00:00.000000Z udp not_json 50 torn\npartial";
-  auto dl = DeadLetter::Open(path, 6, &registry);
+  auto dl = DeadLetter::Open({.path = path, .max_entries = 6}, &registry);
   ASSERT_TRUE(dl.ok());
   EXPECT_EQ((*dl)->kept(), 2u);
   EXPECT_EQ(ReadFile(path), intact);

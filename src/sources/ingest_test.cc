@@ -28,7 +28,7 @@ class IngestTest : public testing::Test {
     ASSERT_TRUE(l.ok()) << l.status().ToString();
     log_ = std::move(*l);
     ASSERT_TRUE(log_->CreateTopic({.name = "raw", .partitions = 3}).ok());
-    auto dl = DeadLetter::Open(dir_ + "/dead-letter.log", 100, &registry_);
+    auto dl = DeadLetter::Open({.path = dir_ + "/dead-letter.log", .max_entries = 100}, &registry_);
     ASSERT_TRUE(dl.ok());
     dead_letter_ = std::move(*dl);
   }

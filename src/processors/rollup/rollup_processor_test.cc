@@ -160,7 +160,7 @@ TEST_F(RollupProcessorTest, RollupsInTheTopicEqualAFromScratchComputationAndLate
   int64_t t = 1'705'831'200'000'000;
   auto readings = MakeReadings(1, 6000, &t, 6);
   AppendReadings(log.get(), std::vector<RawReading>(readings.begin(), readings.begin() + 3000));
-  auto dead = DeadLetter::Open(dir_ + "/dead-letter.log", 1000, &registry);
+  auto dead = DeadLetter::Open({.path = dir_ + "/dead-letter.log", .max_entries = 1000}, &registry);
   ASSERT_TRUE(dead.ok());
   auto p = RollupProcessor::Start(Options(), log.get(), dead->get(), &registry);
   ASSERT_TRUE(p.ok()) << p.status().ToString();
