@@ -12,7 +12,9 @@
 
 namespace mare {
 
-class Status {
+// [[nodiscard]]: a Status dropped on the floor is an error lost; the compiler refuses it. Where
+// ignoring one is right, say why beside an explicit `(void)`.
+class [[nodiscard]] Status {
  public:
   enum class Code { kOk, kInvalidArgument, kNotFound, kCorruption, kIOError, kUnavailable };
 
@@ -41,7 +43,7 @@ class Status {
 
 // A value or the Status explaining why there is none.
 template <typename T>
-class Result {
+class [[nodiscard]] Result {
  public:
   Result(T value) : value_(std::move(value)) {}          // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {}  // NOLINT: must not be OK

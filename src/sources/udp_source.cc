@@ -136,7 +136,9 @@ void UdpSource::Receive(int fd, Ingest::Worker* worker) {
         }
       }
     }
-    worker->Flush();  // asynchronous: what the log loses is counted and logged as it reports
+    // UDP acknowledges nothing, and the log counts and logs what it fails to append as it
+    // reports; there is no one to hand this Status to.
+    (void)worker->Flush();
   }
 }
 

@@ -65,7 +65,9 @@ StoreFeeder::StoreFeeder(Store* store, log::Log* log, const ParserOptions& parse
   consumer_up_->Set(1);
 }
 
-StoreFeeder::~StoreFeeder() { Stop(); }
+StoreFeeder::~StoreFeeder() {
+  if (Status s = Stop(); !s.ok()) spdlog::error("store: final flush at shutdown failed: {}", s.ToString());
+}
 
 Status StoreFeeder::Recover() {
   auto consumer = log_->Subscribe(options_.group, options_.topic);

@@ -99,7 +99,9 @@ RollupProcessor::RollupProcessor(const RollupOptions& options, log::Log* log, De
   });
 }
 
-RollupProcessor::~RollupProcessor() { Stop(); }
+RollupProcessor::~RollupProcessor() {
+  if (Status s = Stop(); !s.ok()) spdlog::error("rollup: final checkpoint at shutdown failed: {}", s.ToString());
+}
 
 Status RollupProcessor::Recover() {
   if (options_.group_mode) return JoinGroup();
