@@ -6,7 +6,10 @@
 namespace mare::store {
 
 void RowBuffer::AddRow(int64_t ts) {
+  if (!ts_.empty() && ts < ts_.back()) in_order_ = false;
   if (ts_.empty() || ts >= ts_[newest_]) newest_ = ts_.size();
+  if (!row_of_ts_.empty()) row_of_ts_[ts] = static_cast<uint32_t>(ts_.size());
+  current_ = ts_.size();
   ts_.push_back(ts);
   bytes_ += 8;
   for (auto& c : columns_) {
@@ -18,6 +21,31 @@ void RowBuffer::AddRow(int64_t ts) {
       c.texts.emplace_back();
     }
   }
+}
+
+std::optional<size_t> RowBuffer::Find(int64_t ts) {
+  if (ts_.empty() || ts > ts_[newest_]) return std::nullopt;
+  if (in_order_) {
+    auto it = std::lower_bound(ts_.begin(), ts_.end(), ts);
+    if (it == ts_.end() || *it != ts) return std::nullopt;
+    return static_cast<size_t>(it - ts_.begin());
+  }
+  if (row_of_ts_.empty()) {
+    row_of_ts_.reserve(ts_.size() * 2);
+    for (size_t i = 0; i < ts_.size(); ++i) row_of_ts_[ts_[i]] = static_cast<uint32_t>(i);
+  }
+  auto it = row_of_ts_.find(ts);
+  if (it == row_of_ts_.end()) return std::nullopt;
+  return it->second;
+}
+
+void RowBuffer::ReplaceRow(size_t i) {
+  for (auto& c : columns_) {
+    if (!c.used) continue;
+    c.present[i] = 0;
+    if (c.type == FieldType::kText) c.texts[i].clear();
+  }
+  current_ = i;
 }
 
 RowBuffer::Column& RowBuffer::ColumnFor(uint32_t field, FieldType type) {
@@ -38,15 +66,15 @@ RowBuffer::Column& RowBuffer::ColumnFor(uint32_t field, FieldType type) {
 
 void RowBuffer::SetNumber(uint32_t field, double value) {
   Column& c = ColumnFor(field, FieldType::kNumber);
-  c.numbers.back() = value;
-  c.present.back() = 1;
+  c.numbers[current_] = value;
+  c.present[current_] = 1;
   bytes_ += 9;
 }
 
 void RowBuffer::SetText(uint32_t field, std::string_view value) {
   Column& c = ColumnFor(field, FieldType::kText);
-  c.texts.back().assign(value);
-  c.present.back() = 1;
+  c.texts[current_].assign(value);
+  c.present[current_] = 1;
   bytes_ += 33 + (value.size() > 15 ? value.size() : 0);
 }
 
@@ -76,6 +104,9 @@ void RowBuffer::SortByTime() {
   };
   permute(ts_);
   newest_ = ts_.size() - 1;  // a stable sort puts the newest, last added among ties, last
+  current_ = newest_;
+  in_order_ = true;
+  row_of_ts_.clear();
   for (auto& c : columns_) {
     if (!c.used) continue;
     permute(c.present);

@@ -11,6 +11,8 @@
 
 #include <cstdint>
 #include <limits>
+#include <optional>
+#include <unordered_map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -101,6 +103,12 @@ class RowBuffer {
 
   // Starts a row; then SetNumber/SetText for its fields.
   void AddRow(int64_t ts);
+  // The row holding timestamp ts, if any. O(1) for a reading newer than every row; otherwise a
+  // binary search while rows came in time order, else a hash index built on first need.
+  std::optional<size_t> Find(int64_t ts);
+  // Makes row i hold a new reading of the same time: its values are cleared, and SetNumber/
+  // SetText then write to it (a later reading replaces an earlier one whole).
+  void ReplaceRow(size_t i);
   void SetNumber(uint32_t field, double value);
   void SetText(uint32_t field, std::string_view value);
   // Appends rows [begin, end) of another buffer.
@@ -115,6 +123,9 @@ class RowBuffer {
   uint32_t sensor_id_;
   std::vector<int64_t> ts_;
   size_t newest_ = 0;
+  size_t current_ = 0;         // the row SetNumber/SetText write
+  bool in_order_ = true;       // rows were added in non-decreasing time
+  std::unordered_map<int64_t, uint32_t> row_of_ts_;  // Find's index once rows came out of order
   std::vector<Column> columns_;
   size_t bytes_ = 0;
 };

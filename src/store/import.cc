@@ -84,7 +84,8 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
   struct ParsedBatch {
     std::vector<Reading> readings;
     size_t count = 0;
-    int64_t max_hour = std::numeric_limits<int64_t>::min();
+    int64_t max_hour = std::numeric_limits<int64_t>::min();  // of the file so far
+    int64_t min_hour = std::numeric_limits<int64_t>::max();  // of this batch
     int64_t bytes_done = 0;
     int64_t readings_done = 0;
     std::deque<std::string> owned;  // unquoted text cells (stable addresses)
@@ -102,6 +103,8 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
   std::mutex flush_mu;
   std::condition_variable flush_cv;
   std::deque<std::vector<Store::TakenHour>> flush_queue;
+  size_t writes_pending = 0;  // taken hours not yet written (queued or being written)
+  int64_t pending_max_hour = std::numeric_limits<int64_t>::min();
   bool adding_done = false;
   Status flush_status;
   std::thread flusher([&] {
@@ -116,6 +119,11 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
       }
       flush_cv.notify_all();
       if (flush_status.ok()) flush_status = store->WriteTaken(&hours);
+      {
+        std::lock_guard lock(flush_mu);
+        --writes_pending;
+      }
+      flush_cv.notify_all();
     }
   });
 
@@ -131,6 +139,13 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
         full.pop_front();
       }
       if (writer_status.ok()) {
+        {
+          // A reading of an hour on its way to disk would not find a copy of itself there (the
+          // store keeps one per sensor and time): wait for those hours to land first.
+          std::unique_lock lock(flush_mu);
+          if (b->min_hour <= pending_max_hour) flush_cv.wait(lock, [&] { return writes_pending == 0; });
+          if (writes_pending == 0) pending_max_hour = std::numeric_limits<int64_t>::min();
+        }
         store->Write([&](Store::Batch& batch) {
           for (size_t i = 0; i < b->count; ++i) batch.Add(b->readings[i]);
         });
@@ -145,6 +160,8 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
           }
           std::unique_lock lock(flush_mu);
           flush_cv.wait(lock, [&] { return flush_queue.size() < 2; });
+          for (const auto& h : taken) pending_max_hour = std::max(pending_max_hour, h.hour);
+          ++writes_pending;
           flush_queue.push_back(std::move(taken));
           flush_cv.notify_all();
         }
@@ -176,6 +193,7 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
     }
     out->count = 0;
     out->owned.clear();
+    int64_t batch_min_hour = std::numeric_limits<int64_t>::max();
     {
       for (size_t n = 0; n < kBatchRows && pos < data.size(); ++n) {
         std::string_view line;
@@ -232,9 +250,11 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
         ++out->count;
         ++report->imported;
         max_hour = std::max(max_hour, HourOf(reading.timestamp_us));
+        batch_min_hour = std::min(batch_min_hour, HourOf(reading.timestamp_us));
       }
     }
     out->max_hour = max_hour;
+    out->min_hour = batch_min_hour;
     out->bytes_done = static_cast<int64_t>(std::min(pos, data.size()));
     out->readings_done = report->imported;
     {

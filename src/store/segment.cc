@@ -23,6 +23,7 @@ namespace {
 // Format 1: one hour per segment (read only). Format 2: a range of hours (written).
 constexpr char kMagicV1[8] = {'M', 'A', 'R', 'E', 'S', 'E', 'G', '1'};
 constexpr char kMagicV2[8] = {'M', 'A', 'R', 'E', 'S', 'E', 'G', '2'};
+constexpr char kMagicV3[8] = {'M', 'A', 'R', 'E', 'S', 'E', 'G', '3'};
 constexpr size_t kFooterSize = 32;  // index_offset u64, index_length u64, index_crc u32, reserved u32, magic
 
 uint32_t Crc(std::string_view bytes) {
@@ -122,6 +123,15 @@ Status SegmentWriter::Finish(SegmentInfo info, const Schema& schema, uint64_t* f
   for (uint64_t id : info.supersedes) PutFixed64(&index, id);
   PutVarint(&index, info.raw_offsets.size());
   for (int64_t o : info.raw_offsets) PutFixed64(&index, static_cast<uint64_t>(o));
+  // Format 2 unless this segment hides blocks: an older mare reads everything else.
+  bool v3 = !info.hides.empty();
+  if (v3) {
+    PutVarint(&index, info.hides.size());
+    for (const BlockRef& h : info.hides) {
+      PutFixed64(&index, h.segment);
+      PutFixed32(&index, h.block);
+    }
+  }
   PutVarint(&index, local.size());
   for (const auto& [field, id] : local) {
     Field f = schema.Get(field);
@@ -160,7 +170,7 @@ Status SegmentWriter::Finish(SegmentInfo info, const Schema& schema, uint64_t* f
   PutFixed64(&footer, index.size());
   PutFixed32(&footer, Crc(index));
   PutFixed32(&footer, 0);
-  footer.append(kMagicV2, 8);
+  footer.append(v3 ? kMagicV3 : kMagicV2, 8);
   pending_.append(index);
   pending_.append(footer);
   MARE_RETURN_IF_ERROR(Flush());
@@ -216,6 +226,14 @@ std::shared_ptr<const Segment> Segment::View(int64_t from_hour, int64_t to_hour)
   return std::shared_ptr<const Segment>(new Segment(file_, b, e));
 }
 
+std::shared_ptr<const Segment> Segment::Range(size_t begin, size_t end) const {
+  begin = std::clamp(begin, begin_, end_);
+  end = std::clamp(end, begin, end_);
+  if (begin == end) return nullptr;
+  if (begin == begin_ && end == end_) return shared_from_this();
+  return std::shared_ptr<const Segment>(new Segment(file_, begin, end));
+}
+
 Result<std::shared_ptr<Segment>> Segment::Open(const std::string& path, Schema* schema) {
   auto file = std::make_shared<File>();
   file->path = path;
@@ -229,9 +247,10 @@ Result<std::shared_ptr<Segment>> Segment::Open(const std::string& path, Schema* 
   char footer[kFooterSize];
   MARE_RETURN_IF_ERROR(PreadAll(file->fd, footer, kFooterSize, file->file_bytes - kFooterSize, path));
   bool v1 = std::memcmp(footer + 24, kMagicV1, 8) == 0;
-  if (!v1 && std::memcmp(footer + 24, kMagicV2, 8) != 0) {
+  bool v3 = std::memcmp(footer + 24, kMagicV3, 8) == 0;
+  if (!v1 && !v3 && std::memcmp(footer + 24, kMagicV2, 8) != 0) {
     if (std::memcmp(footer + 24, kMagicV2, 7) == 0) {
-      return corrupt(fmt::format("segment format version {} is newer than this mare reads (1 and 2); upgrade mare",
+      return corrupt(fmt::format("segment format version {} is newer than this mare reads (1 to 3); upgrade mare",
                                  std::string_view(footer + 31, 1)));
     }
     return corrupt("no segment magic at its end");
@@ -269,6 +288,14 @@ Result<std::shared_ptr<Segment>> Segment::Open(const std::string& path, Schema* 
     int64_t o = 0;
     ok = r.Int64(&o);
     info.raw_offsets.push_back(o);
+  }
+  if (v3) {
+    ok = ok && r.Varint(&n) && n < (1u << 24) && n <= r.remaining() / 12;
+    for (uint64_t i = 0; ok && i < n; ++i) {
+      BlockRef h;
+      ok = r.Fixed64(&h.segment) && r.Fixed32(&h.block);
+      info.hides.push_back(h);
+    }
   }
   std::vector<std::pair<uint32_t, FieldType>> fields;
   ok = ok && r.Varint(&n) && n < (1u << 16);

@@ -26,12 +26,22 @@
 
 namespace mare::store {
 
+// A block of another segment: its file's id and the block's index in that file's index.
+struct BlockRef {
+  uint64_t segment = 0;
+  uint32_t block = 0;
+  auto operator<=>(const BlockRef&) const = default;
+};
+
 struct SegmentInfo {
   uint64_t id = 0;
   int64_t min_hour = 0;              // the first and last UTC hour its blocks lie in (starts, microseconds)
   int64_t max_hour = 0;
   std::vector<uint64_t> supersedes;  // segments this one replaces (compaction and retention inputs)
   std::vector<int64_t> raw_offsets;  // raw-topic next offset per partition it reflects (-1: none)
+  // Blocks of other segments this one replaces (format 3): a reading of the same sensor and
+  // time came again, and this segment holds that block's rows with the newer reading instead.
+  std::vector<BlockRef> hides;
 };
 
 std::string SegmentFileName(uint64_t id);  // "00000000000000000042.seg"
@@ -82,6 +92,10 @@ class Segment : public std::enable_shared_from_this<Segment> {
   int64_t first_hour() const { return first_hour_; }
   int64_t last_hour() const { return last_hour_; }
   bool whole() const;  // the view holds every block of its file
+  size_t file_index(size_t i) const { return begin_ + i; }  // view block i's index in the file
+
+  // The view of the file's blocks [begin, end) (file indexes within this view's).
+  std::shared_ptr<const Segment> Range(size_t begin, size_t end) const;
 
   // The blocks of this view within hours [from_hour, to_hour] (hour starts): this segment
   // itself when that is all of them, nullptr when none.

@@ -79,6 +79,32 @@ int Tier(int64_t rows) {
   return tier;
 }
 
+// Appends the rows of block i of seg to rows.
+Status AppendBlockRows(const Segment& seg, size_t i, RowBuffer* rows) {
+  const BlockMeta& m = seg.blocks()[i];
+  std::string bytes;
+  std::vector<int64_t> ts;
+  MARE_RETURN_IF_ERROR(seg.ReadBlock(i, &bytes));
+  MARE_RETURN_IF_ERROR(DecodeBlockTimestamps(m, bytes, &ts));
+  std::vector<ColumnValues> columns(m.columns.size());
+  for (size_t c = 0; c < m.columns.size(); ++c) {
+    MARE_RETURN_IF_ERROR(DecodeBlockColumn(m, bytes, m.columns[c].field, m.columns[c].type, &columns[c]));
+  }
+  for (size_t r = 0; r < ts.size(); ++r) {
+    rows->AddRow(ts[r]);
+    for (size_t c = 0; c < m.columns.size(); ++c) {
+      const ColumnValues& v = columns[c];
+      if (!v.valid.empty() && !v.valid[r]) continue;
+      if (m.columns[c].type == FieldType::kNumber) {
+        rows->SetNumber(m.columns[c].field, v.numbers[r]);
+      } else {
+        rows->SetText(m.columns[c].field, v.texts[r]);
+      }
+    }
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 Store::Store(const StoreOptions& options, metrics::Registry* registry) : options_(options) {
@@ -87,6 +113,8 @@ Store::Store(const StoreOptions& options, metrics::Registry* registry) : options
   compactions_ = &registry->GetCounter(store_metrics::kCompactions);
   bytes_written_ = &registry->GetCounter(store_metrics::kBytesWritten);
   retention_dropped_ = &registry->GetCounter(store_metrics::kRowsExpired);
+  replaced_ = &registry->GetCounter(store_metrics::kReadingsReplaced);
+  blocks_reopened_ = &registry->GetCounter(store_metrics::kBlocksReopened);
   flush_seconds_ = &registry->GetHistogram(store_metrics::kFlushSeconds, {},
                                            {0.001, 0.01, 0.05, 0.1, 0.5, 1, 5});
   lat_field_ = schema_.Intern(kLatField, FieldType::kNumber);
@@ -156,6 +184,20 @@ Status Store::Recover() {
     MaxInto(&raw_offsets_, s->info().raw_offsets);
   }
   if (removed) MARE_RETURN_IF_ERROR(log::file::SyncDir(options_.dir));
+  std::vector<uint64_t> live;
+  for (const auto& s : segments_) live.push_back(s->info().id);
+  std::sort(live.begin(), live.end());
+  for (const auto& s : segments_) {
+    NoteBlocks(*s);
+    // A hide naming a segment that is gone was applied when that segment was merged.
+    for (const BlockRef& h : s->info().hides) {
+      if (std::binary_search(live.begin(), live.end(), h.segment)) hidden_[h.segment].push_back(h.block);
+    }
+  }
+  for (auto& [id, blocks] : hidden_) {
+    std::sort(blocks.begin(), blocks.end());
+    blocks.erase(std::unique(blocks.begin(), blocks.end()), blocks.end());
+  }
   auto position = log::file::ReadAll(options_.dir + "/" + kPositionFile);
   if (position) {
     auto offsets = ParsePosition(*position, options_.dir + "/" + kPositionFile);
@@ -181,16 +223,97 @@ void Store::Batch::Add(const Reading& reading) {
 }
 
 void Store::AddLocked(const Reading& r) {
-  int64_t hour = HourOf(r.timestamp_us);
-  RowBuffer& rows = memtable_.try_emplace(BufferKey{r.sensor_id, hour}, r.sensor_id).first->second;
-  rows.AddRow(r.timestamp_us);
+  BufferKey key{r.sensor_id, HourOf(r.timestamp_us)};
+  auto [entry, created] = memtable_.try_emplace(key, r.sensor_id);
+  MemBuffer& buffer = entry->second;
+  if (created) {
+    auto d = disk_max_ts_.find(r.sensor_id);
+    if (d != disk_max_ts_.end()) buffer.disk_max_ts = d->second;
+  }
+  RowBuffer& rows = buffer.rows;
+  std::optional<size_t> row = rows.Find(r.timestamp_us);
+  if (!row && r.timestamp_us <= buffer.disk_max_ts && PullBlockWith(key, r.timestamp_us, &buffer)) row = rows.Find(r.timestamp_us);
+  if (row) {
+    // One reading per sensor and time: the later replaces the earlier, whole.
+    rows.ReplaceRow(*row);
+    replaced_->Add();
+  } else {
+    rows.AddRow(r.timestamp_us);
+    if (memtable_rows_.fetch_add(1) == 0) memtable_since_us_ = MonotonicMicros();
+  }
   if (r.has_location) {
     rows.SetNumber(lat_field_, r.lat);
     rows.SetNumber(lon_field_, r.lon);
   }
   for (const auto& f : r.numbers) rows.SetNumber(FieldId(f.name, FieldType::kNumber), f.value);
   for (const auto& f : r.texts) rows.SetText(FieldId(f.name, FieldType::kText), f.value);
-  if (memtable_rows_.fetch_add(1) == 0) memtable_since_us_ = MonotonicMicros();
+}
+
+bool Store::Hidden(uint64_t segment, size_t file_index) const {
+  auto h = hidden_.find(segment);
+  return h != hidden_.end() && std::binary_search(h->second.begin(), h->second.end(), static_cast<uint32_t>(file_index));
+}
+
+bool Store::PullBlockWith(const BufferKey& key, int64_t ts, MemBuffer* buffer) {
+  for (const auto& seg : segments_) {
+    if (seg->first_hour() > key.hour) break;  // segments_ is ordered by first hour
+    if (seg->last_hour() < key.hour) continue;
+    auto blocks = seg->blocks();
+    // Blocks are in (hour, sensor, min_ts) order: the sensor's blocks of the hour are one run.
+    auto first = std::lower_bound(blocks.begin(), blocks.end(), key, [](const BlockMeta& m, const BufferKey& k) {
+      int64_t h = HourOf(m.min_ts);
+      return h != k.hour ? h < k.hour : m.sensor_id < k.sensor;
+    });
+    for (auto it = first; it != blocks.end() && HourOf(it->min_ts) == key.hour && it->sensor_id == key.sensor; ++it) {
+      if (ts < it->min_ts || ts > it->max_ts) continue;
+      size_t i = static_cast<size_t>(it - blocks.begin());
+      if (Hidden(seg->info().id, seg->file_index(i))) continue;
+      std::string bytes;
+      std::vector<int64_t> times;
+      Status s = seg->ReadBlock(i, &bytes);
+      if (s.ok()) s = DecodeBlockTimestamps(*it, bytes, &times);
+      if (s.ok() && !std::binary_search(times.begin(), times.end(), ts)) continue;
+      size_t before = buffer->rows.size();
+      if (s.ok()) s = AppendBlockRows(*seg, i, &buffer->rows);
+      if (!s.ok()) {
+        // Keeping the reading matters more than keeping it once: it is stored beside the old copy.
+        spdlog::error("store: could not read the block that holds sensor {} at {} to replace that reading: {}", key.sensor,
+                      FormatTimestamp(ts), s.ToString());
+        return false;
+      }
+      memtable_rows_ += buffer->rows.size() - before;
+      auto& hidden = hidden_[seg->info().id];
+      hidden.insert(std::upper_bound(hidden.begin(), hidden.end(), static_cast<uint32_t>(seg->file_index(i))),
+                    static_cast<uint32_t>(seg->file_index(i)));
+      buffer->hides.push_back(BlockRef{seg->info().id, static_cast<uint32_t>(seg->file_index(i))});
+      blocks_reopened_->Add();
+      return true;  // live segments hold a reading once: no other block has it
+    }
+  }
+  return false;
+}
+
+void Store::NoteBlocks(const Segment& segment) {
+  for (const BlockMeta& m : segment.blocks()) {
+    auto [it, added] = disk_max_ts_.try_emplace(m.sensor_id, m.max_ts);
+    if (!added) it->second = std::max(it->second, m.max_ts);
+  }
+}
+
+void Store::AppendVisible(const std::shared_ptr<const Segment>& view, std::vector<std::shared_ptr<const Segment>>* out) const {
+  auto h = hidden_.find(view->info().id);
+  if (h == hidden_.end() || view->blocks().empty()) {
+    out->push_back(view);
+    return;
+  }
+  size_t begin = view->file_index(0), end = begin + view->blocks().size();
+  for (uint32_t hidden : h->second) {
+    if (hidden < begin) continue;
+    if (hidden >= end) break;
+    if (auto run = view->Range(begin, hidden)) out->push_back(std::move(run));
+    begin = hidden + 1;
+  }
+  if (auto run = view->Range(begin, end)) out->push_back(std::move(run));
 }
 
 uint32_t Store::FieldId(std::string_view name, FieldType type) {
@@ -222,9 +345,10 @@ std::vector<int64_t> Store::raw_offsets() const {
 }
 
 Status Store::FinishSegment(SegmentWriter* writer, uint64_t id, std::vector<uint64_t> supersedes,
-                            std::vector<int64_t> raw_offsets, std::shared_ptr<const Segment>* out) {
+                            std::vector<int64_t> raw_offsets, std::vector<BlockRef> hides, std::shared_ptr<const Segment>* out) {
   SegmentInfo info;
   info.id = id;
+  info.hides = std::move(hides);
   info.supersedes = std::move(supersedes);
   info.raw_offsets = std::move(raw_offsets);
   uint64_t bytes = 0;
@@ -237,7 +361,7 @@ Status Store::FinishSegment(SegmentWriter* writer, uint64_t id, std::vector<uint
 }
 
 Status Store::WriteBuffers(std::vector<RowBuffer*> buffers, std::vector<uint64_t> supersedes, std::vector<int64_t> raw_offsets,
-                           std::shared_ptr<const Segment>* out) {
+                           std::vector<BlockRef> hides, std::shared_ptr<const Segment>* out) {
   std::erase_if(buffers, [](const RowBuffer* rows) { return rows->size() == 0; });
   if (buffers.empty()) return Status::InvalidArgument("store: a segment with no rows");
   std::sort(buffers.begin(), buffers.end(), [](const RowBuffer* a, const RowBuffer* b) {
@@ -251,7 +375,7 @@ Status Store::WriteBuffers(std::vector<RowBuffer*> buffers, std::vector<uint64_t
       MARE_RETURN_IF_ERROR(writer.Add(EncodeBlock(*rows, begin, std::min(rows->size(), begin + kMaxBlockRows))));
     }
   }
-  return FinishSegment(&writer, id, std::move(supersedes), std::move(raw_offsets), out);
+  return FinishSegment(&writer, id, std::move(supersedes), std::move(raw_offsets), std::move(hides), out);
 }
 
 Status Store::Flush(const std::vector<int64_t>& raw_offsets, int64_t before_hour) {
@@ -259,13 +383,15 @@ Status Store::Flush(const std::vector<int64_t>& raw_offsets, int64_t before_hour
   // The writer is the only thread that changes the memtable, so it may read it unlocked here;
   // sorting changes it, so that happens under the lock.
   std::vector<RowBuffer*> buffers;
+  std::vector<BlockRef> hides;
   std::vector<int64_t> days;
   {
     std::unique_lock lock(mu_);
-    for (auto& [key, rows] : memtable_) {
-      if (key.hour >= before_hour || rows.size() == 0) continue;
-      rows.SortByTime();
-      buffers.push_back(&rows);
+    for (auto& [key, buffer] : memtable_) {
+      if (key.hour >= before_hour || buffer.rows.size() == 0) continue;
+      buffer.rows.SortByTime();
+      buffers.push_back(&buffer.rows);
+      hides.insert(hides.end(), buffer.hides.begin(), buffer.hides.end());
       days.push_back(DayOf(key.hour));
     }
   }
@@ -274,7 +400,7 @@ Status Store::Flush(const std::vector<int64_t>& raw_offsets, int64_t before_hour
   // One segment, however many hours: it is complete or absent, so the position it records
   // never covers rows that are not on disk.
   std::shared_ptr<const Segment> written;
-  if (!buffers.empty()) MARE_RETURN_IF_ERROR(WriteBuffers(std::move(buffers), {}, raw_offsets, &written));
+  if (!buffers.empty()) MARE_RETURN_IF_ERROR(WriteBuffers(std::move(buffers), {}, raw_offsets, std::move(hides), &written));
   std::vector<int64_t> position;
   {
     std::shared_lock lock(mu_);
@@ -290,7 +416,7 @@ Status Store::Flush(const std::vector<int64_t>& raw_offsets, int64_t before_hour
     std::unique_lock lock(mu_);
     for (auto it = memtable_.begin(); it != memtable_.end();) {
       if (it->first.hour < before_hour) {
-        memtable_rows_ -= it->second.size();
+        memtable_rows_ -= it->second.rows.size();
         it = memtable_.erase(it);
       } else {
         ++it;
@@ -302,6 +428,7 @@ Status Store::Flush(const std::vector<int64_t>& raw_offsets, int64_t before_hour
     for (int64_t day : days) last_write_us_[day] = now;
     // In the same critical section as the memtable's rows go: no query misses them in between.
     if (written) {
+      NoteBlocks(*written);
       segments_.push_back(written);
       std::sort(segments_.begin(), segments_.end(), BeforeInStore);
     }
@@ -318,8 +445,9 @@ std::vector<Store::TakenHour> Store::TakeHoursBefore(int64_t before_hour) {
     if (it->first.hour < before_hour) {
       TakenHour& h = by_hour[it->first.hour];
       h.hour = it->first.hour;
-      memtable_rows_ -= it->second.size();
-      h.buffers.push_back(std::move(it->second));
+      memtable_rows_ -= it->second.rows.size();
+      h.buffers.push_back(std::move(it->second.rows));
+      h.hides.insert(h.hides.end(), it->second.hides.begin(), it->second.hides.end());
       it = memtable_.erase(it);
     } else {
       ++it;
@@ -332,7 +460,9 @@ std::vector<Store::TakenHour> Store::TakeHoursBefore(int64_t before_hour) {
 
 Status Store::WriteTaken(std::vector<TakenHour>* hours) {
   std::vector<RowBuffer*> buffers;
+  std::vector<BlockRef> hides;
   for (auto& h : *hours) {
+    hides.insert(hides.end(), h.hides.begin(), h.hides.end());
     for (auto& b : h.buffers) {
       if (b.size() == 0) continue;
       b.SortByTime();
@@ -341,7 +471,7 @@ Status Store::WriteTaken(std::vector<TakenHour>* hours) {
   }
   if (buffers.empty()) return Status::OK();
   std::shared_ptr<const Segment> seg;
-  MARE_RETURN_IF_ERROR(WriteBuffers(std::move(buffers), {}, {}, &seg));
+  MARE_RETURN_IF_ERROR(WriteBuffers(std::move(buffers), {}, {}, std::move(hides), &seg));
   Install({seg}, {});
   flushes_->Add();
   return Status::OK();
@@ -349,14 +479,21 @@ Status Store::WriteTaken(std::vector<TakenHour>* hours) {
 
 void Store::Install(const std::vector<std::shared_ptr<const Segment>>& added, const std::vector<uint64_t>& removed) {
   std::unique_lock lock(mu_);
+  InstallLocked(added, removed);
+}
+
+void Store::InstallLocked(const std::vector<std::shared_ptr<const Segment>>& added, const std::vector<uint64_t>& removed) {
   std::erase_if(segments_, [&](const auto& s) { return std::find(removed.begin(), removed.end(), s->info().id) != removed.end(); });
+  for (uint64_t id : removed) hidden_.erase(id);  // their hidden blocks are gone with them
+  for (const auto& s : added) NoteBlocks(*s);
   segments_.insert(segments_.end(), added.begin(), added.end());
   std::sort(segments_.begin(), segments_.end(), BeforeInStore);
 }
 
-Status Store::MergeSegments(std::vector<std::shared_ptr<const Segment>> inputs) {
-  // Inputs in the order they were written, so that readings with equal timestamps keep their
-  // arrival order through the stable sort below.
+Status Store::MergeSegments(std::vector<std::shared_ptr<const Segment>> inputs, bool* merged_out) {
+  if (merged_out) *merged_out = false;
+  // Inputs in the order they were written, so that readings with equal timestamps (stores
+  // written before one reading per time was kept) keep their arrival order through the sort.
   std::sort(inputs.begin(), inputs.end(), [](const auto& a, const auto& b) { return a->info().id < b->info().id; });
   std::vector<uint64_t> ids;
   std::vector<int64_t> offsets;
@@ -364,13 +501,41 @@ Status Store::MergeSegments(std::vector<std::shared_ptr<const Segment>> inputs) 
     ids.push_back(seg->info().id);
     MaxInto(&offsets, seg->info().raw_offsets);
   }
+  // What is hidden now: those blocks are left out. Hides that the inputs carry for blocks of
+  // other live segments pass to the output, which replaces the inputs.
+  std::unordered_map<uint64_t, std::vector<uint32_t>> hidden;
+  std::vector<BlockRef> carried;
+  {
+    std::shared_lock lock(mu_);
+    // A block whose replacement is still only in the memtable must stay on disk: a crash then
+    // loses the memtable and its hide, and the old block is the only copy of its other rows.
+    std::vector<BlockRef> durable;
+    for (const auto& s : segments_) durable.insert(durable.end(), s->info().hides.begin(), s->info().hides.end());
+    std::sort(durable.begin(), durable.end());
+    for (uint64_t id : ids) {
+      auto h = hidden_.find(id);
+      if (h == hidden_.end()) continue;
+      for (uint32_t block : h->second) {
+        if (!std::binary_search(durable.begin(), durable.end(), BlockRef{id, block})) return Status::OK();  // after the flush
+      }
+      hidden[id] = h->second;
+    }
+    for (const auto& seg : inputs) {
+      for (const BlockRef& h : seg->info().hides) {
+        if (std::find(ids.begin(), ids.end(), h.segment) != ids.end()) continue;
+        bool live = std::any_of(segments_.begin(), segments_.end(), [&](const auto& s) { return s->info().id == h.segment; });
+        if (live) carried.push_back(h);
+      }
+    }
+  }
+  auto is_hidden = [&](const Segment& seg, size_t i) {
+    auto h = hidden.find(seg.info().id);
+    return h != hidden.end() && std::binary_search(h->second.begin(), h->second.end(), static_cast<uint32_t>(seg.file_index(i)));
+  };
   uint64_t id = next_segment_id_.fetch_add(1);
   SegmentWriter writer(options_.dir, id);
   // Every input lists its blocks by hour: merge one hour at a time, so memory holds an hour.
   std::vector<size_t> next(inputs.size(), 0);
-  std::string bytes;
-  std::vector<int64_t> ts;
-  std::vector<ColumnValues> columns;
   while (true) {
     int64_t hour = std::numeric_limits<int64_t>::max();
     for (size_t i = 0; i < inputs.size(); ++i) {
@@ -383,26 +548,9 @@ Status Store::MergeSegments(std::vector<std::shared_ptr<const Segment>> inputs) 
       const Segment& seg = *inputs[i];
       auto blocks = seg.blocks();
       for (; next[i] < blocks.size() && HourOf(blocks[next[i]].min_ts) == hour; ++next[i]) {
+        if (is_hidden(seg, next[i])) continue;
         const BlockMeta& m = blocks[next[i]];
-        MARE_RETURN_IF_ERROR(seg.ReadBlock(next[i], &bytes));
-        MARE_RETURN_IF_ERROR(DecodeBlockTimestamps(m, bytes, &ts));
-        columns.resize(m.columns.size());
-        for (size_t c = 0; c < m.columns.size(); ++c) {
-          MARE_RETURN_IF_ERROR(DecodeBlockColumn(m, bytes, m.columns[c].field, m.columns[c].type, &columns[c]));
-        }
-        RowBuffer& rows = by_sensor.try_emplace(m.sensor_id, m.sensor_id).first->second;
-        for (size_t r = 0; r < ts.size(); ++r) {
-          rows.AddRow(ts[r]);
-          for (size_t c = 0; c < m.columns.size(); ++c) {
-            const ColumnValues& v = columns[c];
-            if (!v.valid.empty() && !v.valid[r]) continue;
-            if (m.columns[c].type == FieldType::kNumber) {
-              rows.SetNumber(m.columns[c].field, v.numbers[r]);
-            } else {
-              rows.SetText(m.columns[c].field, v.texts[r]);
-            }
-          }
-        }
+        MARE_RETURN_IF_ERROR(AppendBlockRows(seg, next[i], &by_sensor.try_emplace(m.sensor_id, m.sensor_id).first->second));
       }
     }
     for (auto& [sensor, rows] : by_sensor) {
@@ -413,12 +561,36 @@ Status Store::MergeSegments(std::vector<std::shared_ptr<const Segment>> inputs) 
     }
   }
   std::shared_ptr<const Segment> merged;
-  MARE_RETURN_IF_ERROR(FinishSegment(&writer, id, ids, offsets, &merged));
-  Install({merged}, ids);
+  if (writer.blocks() > 0 || !carried.empty()) {
+    if (writer.blocks() == 0) return Status::OK();  // every block replaced, yet its hides still needed: keep the inputs
+    MARE_RETURN_IF_ERROR(FinishSegment(&writer, id, ids, offsets, carried, &merged));
+  }
+  {
+    std::unique_lock lock(mu_);
+    // The writer may have hidden an input's block meanwhile (its rows moved to the memtable):
+    // the output would bring the old reading back. Give up; a later merge sees the hide.
+    bool changed = false;
+    for (uint64_t in : ids) {
+      auto now = hidden_.find(in);
+      auto then = hidden.find(in);
+      changed = changed || (now == hidden_.end() ? 0 : now->second.size()) != (then == hidden.end() ? 0 : then->second.size());
+    }
+    if (changed) {
+      lock.unlock();
+      if (merged) {
+        ::unlink(merged->path().c_str());
+        MARE_RETURN_IF_ERROR(log::file::SyncDir(options_.dir));
+      }
+      return Status::OK();
+    }
+    InstallLocked(merged ? std::vector<std::shared_ptr<const Segment>>{merged} : std::vector<std::shared_ptr<const Segment>>{}, ids);
+  }
   // The merged segment names its inputs, so a crash from here on still leaves one live copy.
+  // (With no output, every input block was hidden by a segment that stays: deleting is safe.)
   for (const auto& seg : inputs) ::unlink(seg->path().c_str());
   MARE_RETURN_IF_ERROR(log::file::SyncDir(options_.dir));
   compactions_->Add();
+  if (merged_out) *merged_out = true;
   return Status::OK();
 }
 
@@ -497,9 +669,11 @@ Status Store::Compact(bool all) {
       }
       close_group();
     }
-    again = all && !work.empty();
+    again = false;
     for (auto& inputs : work) {
-      MARE_RETURN_IF_ERROR(MergeSegments(std::move(inputs)));
+      bool merged = false;
+      MARE_RETURN_IF_ERROR(MergeSegments(std::move(inputs), &merged));
+      again = again || (all && merged);
       std::lock_guard lock(stop_mu_);
       if (stopping_) return Status::OK();
     }
@@ -545,8 +719,8 @@ Result<int64_t> Store::ApplyRetention(int64_t now_us) {
     std::sort(segments_.begin(), segments_.end(), BeforeInStore);
     for (auto it = memtable_.begin(); it != memtable_.end();) {
       if (it->first.hour < floor) {
-        dropped += static_cast<int64_t>(it->second.size());
-        memtable_rows_ -= it->second.size();
+        dropped += static_cast<int64_t>(it->second.rows.size());
+        memtable_rows_ -= it->second.rows.size();
         it = memtable_.erase(it);
       } else {
         ++it;
@@ -583,12 +757,13 @@ std::shared_ptr<Snapshot> Store::GetSnapshot(const SnapshotFilter& filter) const
       if (s->first_hour() > last_hour) break;  // segments_ is ordered by first hour
       if (s->last_hour() < first_hour) continue;
       if (s->first_hour() >= first_hour && s->last_hour() <= last_hour) {
-        snap->segments.push_back(s);
+        AppendVisible(s, &snap->segments);
       } else if (auto view = s->View(first_hour, last_hour)) {
-        snap->segments.push_back(std::move(view));
+        AppendVisible(view, &snap->segments);
       }
     }
-    for (const auto& [key, rows] : memtable_) {
+    for (const auto& [key, buffer] : memtable_) {
+      const RowBuffer& rows = buffer.rows;
       if (key.hour < first_hour || key.hour > last_hour || !wanted(key.sensor)) continue;
       if (filter.latest_only && rows.size() > 0) {
         size_t newest = rows.newest();
@@ -610,6 +785,14 @@ Store::Stats Store::GetStats() const {
     ++stats.segments;
     stats.blocks += static_cast<int64_t>(s->blocks().size());
     stats.rows += s->rows();
+    if (auto h = hidden_.find(s->info().id); h != hidden_.end()) {
+      for (size_t i = 0; i < s->blocks().size(); ++i) {
+        if (Hidden(s->info().id, s->file_index(i))) {
+          --stats.blocks;
+          stats.rows -= s->blocks()[i].rows;
+        }
+      }
+    }
     stats.bytes += static_cast<int64_t>(s->file_bytes());
   }
   stats.memtable_rows = static_cast<int64_t>(memtable_rows_.load());

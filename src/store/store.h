@@ -1,5 +1,6 @@
-// Store: mare's columnar time-series store. Readings land in an in-memory memtable (one
-// RowBuffer per sensor and UTC hour) that queries see at once; a flush writes it out as one
+// Store: mare's columnar time-series store, one reading per sensor and timestamp (a later one
+// replaces an earlier one, whether in memory or on disk). Readings land in an in-memory
+// memtable (one RowBuffer per sensor and UTC hour) that queries see at once; a flush writes it out as one
 // immutable segment (segment.h) whatever the hours it spans, its blocks grouped by hour; a
 // background compaction merges a UTC day's segments, and packs small old ones together. The raw
 // log topic is the write-ahead log: each flush records the raw position it covers, and after a
@@ -105,6 +106,7 @@ class Store {
   struct TakenHour {
     int64_t hour = 0;
     std::vector<RowBuffer> buffers;
+    std::vector<BlockRef> hides;  // blocks on disk whose rows these buffers now hold
   };
   std::vector<TakenHour> TakeHoursBefore(int64_t before_hour);
   // Writes the taken hours as one segment (recording no raw position) and makes it live.
@@ -134,17 +136,28 @@ class Store {
  private:
   explicit Store(const StoreOptions& options, metrics::Registry* registry);
   Status Recover();
+  struct BufferKey;
+  struct MemBuffer;
   void AddLocked(const Reading& reading);
+  // A reading of (sensor, ts) may be on disk already: finds the live block holding ts, moves
+  // its rows into the memtable buffer and hides the block, so the reading replaces its row.
+  bool PullBlockWith(const BufferKey& key, int64_t ts, MemBuffer* buffer);
+  bool Hidden(uint64_t segment, size_t file_index) const;
+  // The view without its hidden blocks, as the views of the runs between them.
+  void AppendVisible(const std::shared_ptr<const Segment>& view, std::vector<std::shared_ptr<const Segment>>* out) const;
+  void NoteBlocks(const Segment& segment);  // disk_max_ts_ of its sensors
   uint32_t FieldId(std::string_view name, FieldType type);  // writer thread only
   Status FinishSegment(SegmentWriter* writer, uint64_t id, std::vector<uint64_t> supersedes, std::vector<int64_t> raw_offsets,
-                       std::shared_ptr<const Segment>* out);
+                       std::vector<BlockRef> hides, std::shared_ptr<const Segment>* out);
   // Writes buffers (each one sensor's rows of one hour, sorted by time) as one segment.
   Status WriteBuffers(std::vector<RowBuffer*> buffers, std::vector<uint64_t> supersedes, std::vector<int64_t> raw_offsets,
-                      std::shared_ptr<const Segment>* out);
-  // Merges segments (views: only their blocks are kept) into one that supersedes their files.
-  Status MergeSegments(std::vector<std::shared_ptr<const Segment>> inputs);
+                      std::vector<BlockRef> hides, std::shared_ptr<const Segment>* out);
+  // Merges segments (views: only their visible blocks are kept) into one that supersedes their
+  // files. *merged is false when it gave up (a block of an input was hidden meanwhile).
+  Status MergeSegments(std::vector<std::shared_ptr<const Segment>> inputs, bool* merged = nullptr);
   void CompactionLoop();
   void Install(const std::vector<std::shared_ptr<const Segment>>& added, const std::vector<uint64_t>& removed);
+  void InstallLocked(const std::vector<std::shared_ptr<const Segment>>& added, const std::vector<uint64_t>& removed);
 
   const StoreOptions options_;
   Schema schema_;
@@ -163,7 +176,19 @@ class Store {
   struct BufferKeyHash {
     size_t operator()(const BufferKey& k) const { return std::hash<uint64_t>()(static_cast<uint64_t>(k.hour) / 3600000000ULL * 1000003ULL + k.sensor); }
   };
-  std::unordered_map<BufferKey, RowBuffer, BufferKeyHash> memtable_;
+  struct MemBuffer {
+    explicit MemBuffer(uint32_t sensor) : rows(sensor) {}
+    RowBuffer rows;
+    // The sensor's newest time on disk when the buffer began: a reading newer than it cannot
+    // be a second copy of a stored one, the common case, which then costs no disk lookup.
+    int64_t disk_max_ts = std::numeric_limits<int64_t>::min();
+    std::vector<BlockRef> hides;  // blocks whose rows were moved here (written with the flush)
+  };
+  std::unordered_map<BufferKey, MemBuffer, BufferKeyHash> memtable_;
+  // Blocks of live segments that a later segment or the memtable replaces: segment id -> sorted
+  // file block indexes. Queries and merges skip them.
+  std::unordered_map<uint64_t, std::vector<uint32_t>> hidden_;
+  std::unordered_map<uint32_t, int64_t> disk_max_ts_;  // sensor -> newest time in live segments
   std::atomic<size_t> memtable_rows_{0};
   std::atomic<int64_t> memtable_since_us_{0};
   std::map<int64_t, int64_t> last_write_us_;  // UTC day -> monotonic time of its last flush (recent ones)
@@ -189,6 +214,8 @@ class Store {
   metrics::Counter* compactions_;
   metrics::Counter* bytes_written_;
   metrics::Counter* retention_dropped_;
+  metrics::Counter* replaced_;
+  metrics::Counter* blocks_reopened_;
   metrics::Histogram* flush_seconds_;
 };
 

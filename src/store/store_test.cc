@@ -11,6 +11,7 @@
 
 #include "common/scratch_dir.h"
 #include "store/coding.h"
+#include "store/store_metrics.h"
 
 namespace mare::store {
 namespace {
@@ -537,6 +538,96 @@ TEST_F(StoreTest, SegmentsOfFormatOneAreReadAndMergedIntoFormatTwo) {
   EXPECT_DOUBLE_EQ(after.temperature_sum, before.temperature_sum);
 }
 
+// Readings of one sensor, one a second from `start`, temperature = base + i / 100.
+void AddSeries(Store* store, uint32_t sensor, int n, int64_t start, double base) {
+  store->Write([&](Store::Batch& b) {
+    for (int i = 0; i < n; ++i) {
+      Reading r;
+      r.timestamp_us = start + i * kSecond;
+      r.sensor_id = sensor;
+      r.numbers.push_back({"temperature", base + i / 100.0});
+      b.Add(r);
+    }
+  });
+}
+
+double SeriesSum(int n, double base) {
+  double sum = 0;
+  for (int i = 0; i < n; ++i) sum += base + i / 100.0;
+  return sum;
+}
+
+// The store keeps one reading per sensor and timestamp; a later copy replaces the earlier one,
+// whether that one is in the memtable or already on disk, and queries never see both.
+TEST_F(StoreTest, OneReadingPerSensorAndTimeTheLaterWins) {
+  auto store = Open();
+  AddSeries(store.get(), 1, 100, kT0, 0);
+  AddSeries(store.get(), 2, 100, kT0, 0);
+  uint32_t temperature = Temperature(store.get());
+  auto totals = [&] { return Count(*store->GetSnapshot({}), temperature, 999); };
+  EXPECT_EQ(totals().rows, 200);
+
+  AddSeries(store.get(), 1, 100, kT0, 10);  // again, in the memtable
+  EXPECT_EQ(totals().rows, 200);
+  EXPECT_DOUBLE_EQ(totals().temperature_sum, SeriesSum(100, 10) + SeriesSum(100, 0));
+  EXPECT_EQ(registry_.Find(store_metrics::kBlocksReopened).value_or(-1), 0);
+
+  ASSERT_TRUE(store->Flush({1}).ok());
+  AddSeries(store.get(), 2, 100, kT0, 20);  // again, once on disk: the block comes back to memory
+  EXPECT_EQ(totals().rows, 200);
+  EXPECT_DOUBLE_EQ(totals().temperature_sum, SeriesSum(100, 10) + SeriesSum(100, 20));
+  EXPECT_EQ(store->GetStats().rows, 100) << "sensor 2's block is hidden while the memtable holds its rows";
+  EXPECT_EQ(registry_.Find(store_metrics::kReadingsReplaced).value_or(-1), 200);
+  EXPECT_EQ(registry_.Find(store_metrics::kBlocksReopened).value_or(-1), 1);
+
+  // A reading between two stored ones is no copy: added, nothing read back.
+  AddSeries(store.get(), 2, 1, kT0 + kSecond / 2, 5);
+  EXPECT_EQ(totals().rows, 201);
+  EXPECT_EQ(registry_.Find(store_metrics::kBlocksReopened).value_or(-1), 1);
+
+  ASSERT_TRUE(store->Flush({2}).ok());
+  double sum = SeriesSum(100, 10) + SeriesSum(100, 20) + 5;
+  EXPECT_EQ(totals().rows, 201);
+  EXPECT_DOUBLE_EQ(totals().temperature_sum, sum);
+
+  store.reset();  // the hide is on disk: a reopened store still sees each reading once
+  store = Open();
+  EXPECT_EQ(totals().rows, 201);
+  EXPECT_DOUBLE_EQ(totals().temperature_sum, sum);
+  ASSERT_TRUE(store->Compact(true).ok());
+  EXPECT_EQ(store->GetStats().segments, 1);
+  EXPECT_EQ(store->GetStats().blocks, 2) << "the hidden block is gone from the merged segment";
+  EXPECT_EQ(totals().rows, 201);
+  EXPECT_DOUBLE_EQ(totals().temperature_sum, sum);
+
+  // And once more after the merge, the merged block taking the place of the first.
+  AddSeries(store.get(), 1, 1, kT0, 100);
+  ASSERT_TRUE(store->Flush({3}).ok());
+  store.reset();
+  store = Open();
+  EXPECT_EQ(totals().rows, 201);
+  EXPECT_DOUBLE_EQ(totals().temperature_sum, sum - 10 + 100);
+}
+
+// A block whose replacement is only in the memtable stays on disk through a merge: a crash
+// then must find the block's other readings, since the log will not send them again.
+TEST_F(StoreTest, AMergeKeepsABlockWhoseReplacementIsNotYetFlushed) {
+  auto store = Open();
+  AddSeries(store.get(), 1, 100, kT0, 0);
+  ASSERT_TRUE(store->Flush({1}).ok());
+  AddSeries(store.get(), 1, 100, kT0 + 100 * kSecond, 0);
+  ASSERT_TRUE(store->Flush({2}).ok());
+  AddSeries(store.get(), 1, 1, kT0 + 50 * kSecond, 7);  // replaces a reading of the first block
+  ASSERT_TRUE(store->Compact(true).ok());
+  uint32_t temperature = Temperature(store.get());
+  EXPECT_EQ(Count(*store->GetSnapshot({}), temperature, 999).rows, 200);
+  store.reset();  // a crash: the memtable is lost (the log would replay the new reading)
+  store = Open();
+  auto totals = Count(*store->GetSnapshot({}), Temperature(store.get()), 999);
+  EXPECT_EQ(totals.rows, 200);
+  EXPECT_DOUBLE_EQ(totals.temperature_sum, 2 * SeriesSum(100, 0)) << "the first block's readings, as they were";
+}
+
 TEST_F(StoreTest, ANewerSegmentFormatIsRefusedWithAClearError) {
   {
     auto store = Open();
@@ -545,13 +636,13 @@ TEST_F(StoreTest, ANewerSegmentFormatIsRefusedWithAClearError) {
   }
   std::string path = Files(".seg")[0];
   std::string file = ReadFile(path);
-  file.back() = '3';
+  file.back() = '4';
   WriteFile(path, file);
   StoreOptions options;
   options.dir = scratch_.path();
   auto store = Store::Open(options, &registry_);
   ASSERT_FALSE(store.ok());
-  EXPECT_NE(store.status().message().find("format version 3 is newer than this mare reads"), std::string::npos)
+  EXPECT_NE(store.status().message().find("format version 4 is newer than this mare reads"), std::string::npos)
       << store.status().ToString();
 }
 

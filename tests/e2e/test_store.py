@@ -178,6 +178,36 @@ def test_late_readings_land_in_their_hour(tmp_path):
             ["2024-01-21T10:00:00Z", 3], ["2024-01-21T11:00:00Z", 11]]
 
 
+def test_one_reading_per_sensor_and_time_the_later_wins(tmp_path):
+    """A resend, a second copy after a flush, an overlapping import and the same import twice
+    each leave one reading per sensor and timestamp, with the later copy's values."""
+    data = tmp_path / "data"
+    with MareRun(data, extra=["store.flush_interval=\"1s\""]) as run:
+        run.post("\n".join(json.dumps(reading(i, 7, T0 + i, temperature=1.0)) for i in range(60)))
+        run.post("\n".join(json.dumps(reading(100 + i, 7, T0 + i, temperature=2.0)) for i in range(10)))  # a resend, in memory
+        wait_for(lambda: run.metric("mare_store_disk_rows") == 60, what="a flush")
+        assert rows(run, "SELECT count(*), sum(temperature) FROM readings") == [[60, 70.0]]
+        run.post("\n".join(json.dumps(reading(200 + i, 7, T0 + 10 + i, temperature=3.0)) for i in range(10)))  # on disk
+        wait_for(lambda: run.metric("mare_store_readings_replaced_total") == 20, what="the copies replaced")
+        assert rows(run, "SELECT count(*), sum(temperature) FROM readings") == [[60, 10 * 2 + 10 * 3 + 40 * 1]]
+        got = rows(run, "SELECT seq FROM readings ORDER BY ts")
+        assert [r[0] for r in got] == list(range(100, 110)) + list(range(200, 210)) + list(range(20, 60))
+        assert run.metric("mare_store_blocks_reopened_total") >= 1
+    # An archive overlapping the stream's last 30 s and going 30 s further, imported twice.
+    path = tmp_path / "archive.csv"
+    with open(path, "w") as f:
+        f.write("ts,sensor_id,temperature\n")
+        for i in range(30, 90):
+            t = time.gmtime(T0 + i)
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S', t)},7,4\n")
+    for _ in range(2):
+        p = mare("import", path, "--data-dir", data)
+        assert "60 readings" in p.stderr, p.stderr
+        p = mare("query", "--offline", "--data-dir", data, "--format", "csv", "SELECT count(*), sum(temperature) FROM readings")
+        count, total = p.stdout.splitlines()[1].split(",")
+        assert (int(count), float(total)) == (90, 10 * 2 + 10 * 3 + 10 * 1 + 60 * 4), p.stdout
+
+
 def test_retention_drops_hours_older_than_the_limit(tmp_path):
     now = int(time.time())
     with MareRun(tmp_path, extra=["store.flush_interval=\"1s\"", "store.retention=\"2h\""]) as run:
