@@ -1,7 +1,7 @@
-// Archives `mare replay` reads: a file of past observations turned into readings, one row
-// at a time. Two formats: NDBC standard meteorological (ndbc.h) and CSV with a header (csv.h);
-// open_archive.h picks one. This file holds what both share: the reader's interface, its
-// options, lines and numbers.
+// Archives `mare replay` and `mare import` read: a file of past observations turned into
+// readings, one row at a time. Three formats: NDBC standard meteorological (ndbc.h), CSV with a
+// header (csv.h) and NDJSON readings (ndjson.h); open_archive.h picks one. This file holds what
+// they share: the reader's interface, its options, lines and numbers.
 //
 //   Result<std::unique_ptr<ArchiveReader>> r = OpenArchive("ndbc_44005_2012.txt", options);
 //   Reading reading;

@@ -4,6 +4,7 @@
 
 #include "archive/csv.h"
 #include "archive/ndbc.h"
+#include "archive/ndjson.h"
 
 namespace mare::archive {
 
@@ -16,6 +17,7 @@ Result<std::string> DetectArchiveFormat(const std::string& path) {
     while (!l.empty() && (l.front() == ' ' || l.front() == '\t')) l.remove_prefix(1);
     if (l.empty()) continue;
     if (l.substr(0, 3) == "#YY" || l.substr(0, 3) == "YY " || l.substr(0, 4) == "YYYY") return std::string("ndbc");
+    if (l.front() == '{' || l.front() == '[') return std::string("ndjson");
     return std::string("csv");
   }
   MARE_RETURN_IF_ERROR(lines.status());
@@ -31,7 +33,8 @@ Result<std::unique_ptr<ArchiveReader>> OpenArchive(const std::string& path, cons
   }
   if (format == "ndbc") return OpenNdbcArchive(path, options);
   if (format == "csv") return OpenCsvArchive(path, options);
-  return Status::InvalidArgument(fmt::format("unknown archive format '{}': use ndbc or csv", format));
+  if (format == "ndjson") return OpenNdjsonArchive(path, options);
+  return Status::InvalidArgument(fmt::format("unknown archive format '{}': use ndbc, csv or ndjson", format));
 }
 
 }  // namespace mare::archive

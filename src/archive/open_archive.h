@@ -1,5 +1,5 @@
-// OpenArchive: the reader for an archive file in either format (NDBC or CSV), named or found
-// from the file's first line.
+// OpenArchive: the reader for an archive file in any format mare reads (NDBC, CSV, NDJSON
+// readings), named or found from the file's first line.
 //
 //   Result<std::unique_ptr<ArchiveReader>> r = OpenArchive("ndbc_44005_2012.txt", {});
 #pragma once
@@ -14,7 +14,8 @@ namespace mare::archive {
 
 Result<std::unique_ptr<ArchiveReader>> OpenArchive(const std::string& path, const ArchiveOptions& options);
 
-// "ndbc" or "csv" from the file's first line (NDBC headers start "YY", "#YY" or "YYYY").
+// "ndbc", "ndjson" or "csv" from the file's first line (NDBC headers start "YY", "#YY" or
+// "YYYY"; a JSON reading starts with '{' or '[').
 Result<std::string> DetectArchiveFormat(const std::string& path);
 
 }  // namespace mare::archive

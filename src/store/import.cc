@@ -74,7 +74,7 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
   if (!mapped) return mapped.status();
   const archive::CsvColumns& columns = *mapped;
   if (columns.sensor == archive::kNoColumn) {
-    return Status::InvalidArgument(fmt::format("{}:{}: no sensor_id column in the header", path, line_no));
+    return Status::InvalidArgument(fmt::format("{}:{}: no sensor_id column in the header (give one with --sensor-id)", path, line_no));
   }
   std::vector<std::string_view> cells;
   std::string storage, joined;
@@ -280,6 +280,64 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
   MARE_RETURN_IF_ERROR(store->Flush({}));
   MARE_RETURN_IF_ERROR(store->Compact(true));
   if (progress) progress(static_cast<int64_t>(data.size()), static_cast<int64_t>(data.size()), report->imported);
+  return Status::OK();
+}
+
+Status ImportArchive(archive::ArchiveReader* reader, Store* store, const ImportOptions& options, ImportReport* report,
+                     const std::function<void(int64_t bytes_done, int64_t bytes_total, int64_t readings)>& progress) {
+  constexpr size_t kBatch = 8192;
+  std::vector<archive::Reading> batch(kBatch);
+  Reading r;
+  int64_t next_progress = 0;
+  auto add = [&](size_t n) {
+    store->Write([&](Store::Batch& b) {
+      for (size_t i = 0; i < n; ++i) {
+        const archive::Reading& a = batch[i];
+        r.Clear();
+        r.timestamp_us = a.time_micros;
+        r.sensor_id = static_cast<uint32_t>(a.sensor_id);  // readers refuse ids above 2^32 - 1
+        if (a.location) {
+          r.has_location = true;
+          r.lat = a.location->lat;
+          r.lon = a.location->lon;
+        }
+        for (const auto& f : a.numbers) {
+          if (std::isfinite(f.value)) r.numbers.push_back({f.name, f.value});
+        }
+        for (const auto& f : a.texts) r.texts.push_back({f.name, f.value});
+        b.Add(r);
+      }
+    });
+  };
+  size_t n = 0;
+  while (true) {
+    ++report->rows;
+    archive::ArchiveReader::Row row = reader->Next(&batch[n]);
+    if (row == archive::ArchiveReader::Row::kEnd) {
+      --report->rows;
+      break;
+    }
+    if (row == archive::ArchiveReader::Row::kSkipped) {
+      ++report->skipped;
+      if (report->errors.size() < 10) report->errors.push_back(fmt::format("line {}: {}", reader->line(), reader->why()));
+      continue;
+    }
+    ++report->imported;
+    if (++n < kBatch) continue;
+    add(n);
+    n = 0;
+    // Archives come in any order (NDBC's realtime files newest first): every hour goes out.
+    if (store->memtable_rows() >= options.flush_rows) MARE_RETURN_IF_ERROR(store->Flush({}));
+    if (progress && report->imported >= next_progress) {
+      progress(-1, -1, report->imported);
+      next_progress = report->imported + 100'000;
+    }
+  }
+  add(n);
+  MARE_RETURN_IF_ERROR(reader->status());
+  MARE_RETURN_IF_ERROR(store->Flush({}));
+  MARE_RETURN_IF_ERROR(store->Compact(true));
+  if (progress) progress(-1, -1, report->imported);
   return Status::OK();
 }
 

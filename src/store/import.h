@@ -1,5 +1,6 @@
-// Bulk import of a CSV file straight into the store (`mare import`), bypassing the log: for
-// archives and benchmarks. The header names the columns: `ts` (or timestamp, time, datetime)
+// Bulk import of archives straight into the store (`mare import`), bypassing the log: for
+// archives and benchmarks. CSV has its own parallel path (ImportCsv); other formats come
+// through an archive reader (ImportArchive). The header names the columns: `ts` (or timestamp, time, datetime)
 // and `sensor_id` are required; `lat`/`latitude` and `lon`/`lng`/`longitude` make the
 // location; every other column is a field, numeric where a cell is a number, text otherwise.
 // Empty cells, NA, NaN and null are absent values. Rows that cannot be read are skipped and
@@ -14,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "archive/archive.h"
 #include "common/status.h"
 #include "store/store.h"
 
@@ -32,5 +34,11 @@ struct ImportOptions {
 
 Status ImportCsv(const std::string& path, Store* store, const ImportOptions& options, ImportReport* report,
                  const std::function<void(int64_t bytes_done, int64_t bytes_total, int64_t readings)>& progress);
+
+// Imports every reading an archive reader yields (NDBC, NDJSON, a database table: the readers
+// `mare replay` uses), row by row; skipped rows are counted with their line and reason.
+// progress gets the readings so far (bytes unknown: -1).
+Status ImportArchive(archive::ArchiveReader* reader, Store* store, const ImportOptions& options, ImportReport* report,
+                     const std::function<void(int64_t bytes_done, int64_t bytes_total, int64_t readings)>& progress);
 
 }  // namespace mare::store

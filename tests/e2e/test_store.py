@@ -255,6 +255,38 @@ def test_mare_query_and_mare_import_on_the_command_line(tmp_path):
     assert p.returncode == 1 and "cannot reach mare" in p.stderr
 
 
+def test_mare_import_reads_ndbc_and_ndjson_through_the_archive_readers(tmp_path):
+    """`mare import` takes every archive format `mare replay` reads, several files at once;
+    importing one twice leaves one copy; bad rows are skipped with line and reason."""
+    data = tmp_path / "data"
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    ndbc = os.path.join(repo, "tests", "data", "ndbc_44005_2012.txt")
+    ndjson = tmp_path / "readings.ndjson"
+    with open(ndjson, "w") as f:
+        f.write(json.dumps({"timestamp": "2024-01-01T00:00:00Z", "sensor_id": 3, "temperature": 1.5}) + "\n")
+        f.write(json.dumps([{"timestamp": "2024-01-01T00:00:01Z", "sensor_id": 3, "temperature": 2.5, "location": {"lat": 42.5, "lon": 3.1}},
+                            {"timestamp": "yesterday", "sensor_id": 3}]) + "\n")
+        f.write("nope\n")
+    p = mare("import", ndbc, ndjson, "--data-dir", data, check=False)
+    assert p.returncode == 1, "skipped rows make the exit code 1"
+    assert f"8347 readings from {ndbc} (ndbc)" in p.stderr, p.stderr
+    assert f"2 readings from {ndjson} (ndjson)" in p.stderr, p.stderr
+    assert "line 2: invalid_timestamp" in p.stderr and "line 3: not_json" in p.stderr, p.stderr
+    p = mare("import", ndbc, "--data-dir", data)
+    assert "the store holds 8349 readings" in p.stderr, p.stderr
+    p = mare("query", "--offline", "--data-dir", data, "--format", "csv",
+             "SELECT sensor_id, count(*), sum(temperature), count(lat) FROM readings GROUP BY sensor_id ORDER BY sensor_id")
+    lines = p.stdout.splitlines()
+    assert lines[1] == "3,2,4,1", p.stdout
+    sensor, count = lines[2].split(",")[:2]
+    assert (sensor, count) == ("44005", "8347"), p.stdout
+    # The time the file gives its first row (NDBC times are UTC).
+    p = mare("query", "--offline", "--data-dir", data, "--format", "csv", "SELECT min(ts) FROM readings WHERE sensor_id = 44005")
+    with open(ndbc) as f:
+        first = [l for l in f if not l.startswith(("#", "YY"))][0].split()
+    assert p.stdout.splitlines()[1] == f"{first[0]}-{first[1]}-{first[2]}T{first[3]}:{first[4]}:00Z", p.stdout
+
+
 def test_a_second_mare_on_the_same_http_port_is_refused(tmp_path):
     with MareRun(tmp_path / "a") as first:
         second = MareRun(tmp_path / "b")
