@@ -37,6 +37,7 @@ class ArchiveReader {
   virtual Row Next(Reading* out) = 0;
 
   size_t line() const { return line_; }  // 1-based line of the row Next() last returned
+  virtual std::string_view line_unit() const { return "line"; }  // what line() counts, for messages
   const std::string& why() const { return why_; }
   const Status& status() const { return status_; }
 

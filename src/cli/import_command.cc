@@ -1,16 +1,21 @@
 // mare import FILE...: bulk-loads archives (CSV, NDBC, NDJSON readings) straight into the store.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
 
+#include "archive/mysql_table.h"
 #include "archive/open_archive.h"
 #include "cli/commands.h"
 #include "cli/process.h"
 #include "common/time.h"
 #include "feeds/replay.h"
+#include "log/file.h"
 #include "store/import.h"
 
 namespace mare::cli {
@@ -26,8 +31,123 @@ struct ImportFlags {
   std::string location;
   std::string missing;
   std::string utc_offset;
+  // mysql:// sources
+  std::string ts_column, sensor_column, lat_column, lon_column, json_column;
+  bool from_start = false;
+  size_t flush_rows = 4'000'000;
   bool quiet = false;
 };
+
+// Where a table's import got to: <data_dir>/import/<host>_<port>_<db>_<table>.position, the time
+// column's value up to which every row is stored (text, below). A later run resumes from it.
+std::string PositionPath(const std::string& data_dir, const archive::MysqlUrl& url) {
+  std::string name = fmt::format("{}_{}_{}_{}", url.host, url.port, url.database, url.table);
+  for (char& c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') c = '_';
+  }
+  return data_dir + "/import/" + name + ".position";
+}
+
+// The position file: "# comment" lines, then "ts_column = NAME" and "stored_through = VALUE".
+Result<std::string> ReadPosition(const std::string& path, const std::string& ts_column) {
+  auto text = log::file::ReadAll(path);
+  if (!text) return text.status();
+  std::string column, value;
+  size_t start = 0;
+  while (start < text->size()) {
+    size_t end = text->find('\n', start);
+    if (end == std::string::npos) end = text->size();
+    std::string_view line(text->data() + start, end - start);
+    start = end + 1;
+    if (line.starts_with("ts_column = ")) column = std::string(line.substr(12));
+    if (line.starts_with("stored_through = ")) value = std::string(line.substr(17));
+  }
+  if (value.empty()) return Status::Corruption(path + ": no stored_through line");
+  if (!ts_column.empty() && column != ts_column) {
+    return Status::InvalidArgument(fmt::format("{} records a position in column {}, not {}: use --from-start", path, column, ts_column));
+  }
+  return value;
+}
+
+int ImportTable(const std::string& url_text, const ImportFlags& flags, const std::string& data_dir, store::Store* store) {
+  auto url = archive::ParseMysqlUrl(url_text);
+  if (!url) {
+    fmt::print(stderr, "import: {}\n", url.status().message());
+    return 2;
+  }
+  archive::MysqlTableOptions options;
+  options.url = url_text;
+  if (const char* password = std::getenv("MARE_MYSQL_PASSWORD")) options.password = password;
+  options.ts_column = flags.ts_column;
+  options.sensor_column = flags.sensor_column;
+  if (flags.sensor_id) options.sensor_id = *flags.sensor_id;
+  options.lat_column = flags.lat_column;
+  options.lon_column = flags.lon_column;
+  options.json_column = flags.json_column;
+  if (!flags.utc_offset.empty()) {
+    Result<int64_t> offset = archive::ParseUtcOffset(flags.utc_offset);
+    if (!offset) {
+      fmt::print(stderr, "import: --utc-offset: {}\n", offset.status().message());
+      return 2;
+    }
+    options.utc_offset_micros = *offset;
+  }
+  std::string position = PositionPath(data_dir, *url);
+  if (!flags.from_start) {
+    auto resume = ReadPosition(position, flags.ts_column);
+    if (resume) {
+      options.resume_from = *resume;
+      fmt::print(stderr, "import: resuming {} from {} (its rows up to then are stored; --from-start reads it all)\n", url_text, *resume);
+    } else if (!resume.status().IsNotFound()) {
+      fmt::print(stderr, "import: {}\n", resume.status().ToString());
+      return 1;
+    }
+  }
+  auto reader = archive::OpenMysqlTable(options);
+  if (!reader) {
+    fmt::print(stderr, "import: {}\n", reader.status().ToString());
+    return 1;
+  }
+  Status dir = log::file::CreateDirs(data_dir + "/import");
+  if (!dir.ok()) {
+    fmt::print(stderr, "import: {}\n", dir.ToString());
+    return 1;
+  }
+  archive::MysqlTableReader& table = **reader;
+  store::ImportOptions import_options;
+  import_options.flush_rows = flags.flush_rows;
+  import_options.after_flush = [&]() -> Status {
+    if (table.last_time_text().empty()) return Status::OK();
+    return log::file::WriteAtomically(position, fmt::format("# mare import: every row of {} up to this value of its time column is stored\n"
+                                                            "ts_column = {}\nstored_through = {}\n",
+                                                            url_text, table.ts_column(), table.last_time_text()));
+  };
+  int64_t start = MonotonicMicros();
+  int64_t last_print = 0;
+  store::ImportReport report;
+  auto progress = [&](int64_t, int64_t, int64_t readings) {
+    if (flags.quiet || MonotonicMicros() - last_print < 1'000'000) return;
+    last_print = MonotonicMicros();
+    double seconds = static_cast<double>(MonotonicMicros() - start) / 1e6;
+    int64_t total = table.total_rows();
+    fmt::print(stderr, "import: {:3d}%  {} of {} rows, {:.2f}M readings/s\n", total > 0 ? static_cast<int>(report.rows * 100 / total) : 100,
+               report.rows, total, seconds > 0 ? static_cast<double>(readings) / seconds / 1e6 : 0.0);
+  };
+  Status s = store::ImportArchive(&table, store, import_options, &report, progress);
+  double seconds = static_cast<double>(MonotonicMicros() - start) / 1e6;
+  for (const auto& e : report.errors) fmt::print(stderr, "import: skipped {}: {}\n", url_text, e);
+  if (report.skipped > static_cast<int64_t>(report.errors.size())) {
+    fmt::print(stderr, "import: ... and {} more skipped rows\n", report.skipped - static_cast<int64_t>(report.errors.size()));
+  }
+  if (!s.ok()) {
+    fmt::print(stderr, "import: {} (after {} readings; run again to resume)\n", s.ToString(), report.imported);
+    return 1;
+  }
+  store::Store::Stats stats = store->GetStats();
+  fmt::print(stderr, "import: {} readings from {} (table) in {:.2f} s, {} rows skipped; stored through {} = {}; the store holds {} readings\n",
+             report.imported, url_text, seconds, report.skipped, table.ts_column(), table.last_time_text(), stats.rows);
+  return report.skipped > 0 ? 1 : 0;
+}
 
 // The archive reader `mare replay` uses, with the same options.
 Result<std::unique_ptr<archive::ArchiveReader>> OpenForImport(const std::string& path, const ImportFlags& flags) {
@@ -69,6 +189,12 @@ int RunImport(const ImportFlags& flags) {
   }
   int exit_code = 0;
   for (const std::string& file : flags.files) {
+    if (file.starts_with("mysql://")) {
+      int code = ImportTable(file, flags, config->data_dir, store->get());
+      if (code > 1) return code;
+      exit_code = std::max(exit_code, code);
+      continue;
+    }
     int64_t start = MonotonicMicros();
     store::ImportReport report;
     int last_percent = -1;
@@ -135,7 +261,7 @@ void AddImportCommand(CLI::App& app, int* exit_code) {
                   "Archives: CSV with a header (ts or timestamp/time/datetime, sensor_id, optional lat/lon, then any "
                   "fields), NDBC standard meteorological, or NDJSON readings")
       ->required()
-      ->check(CLI::ExistingFile);
+      ->check([](const std::string& f) { return f.starts_with("mysql://") ? std::string() : CLI::ExistingFile(f); });
   cmd->add_option("--format", flags->format, "Archive format: csv, ndbc or ndjson (default: detected from the first line)")
       ->check(CLI::IsMember({"csv", "ndbc", "ndjson"}));
   cmd->add_option("--sensor-id", flags->sensor_id,
@@ -143,6 +269,16 @@ void AddImportCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--location", flags->location, "Position of rows without one, as lat,lon, e.g. 43.20,-69.13");
   cmd->add_option("--missing", flags->missing, "CSV: extra numeric codes meaning 'no value', comma-separated, e.g. 99.0,999");
   cmd->add_option("--utc-offset", flags->utc_offset, "CSV: times without a zone are this far east of UTC, e.g. +08:00");
+  cmd->add_option("--ts-column", flags->ts_column, "mysql://: the time column (default: ts, timestamp, time or datetime)");
+  cmd->add_option("--sensor-column", flags->sensor_column,
+                  "mysql://: the integer sensor id column (default: sensor_id if present, else --sensor-id for every row)");
+  cmd->add_option("--lat", flags->lat_column, "mysql://: the latitude column (default: lat or latitude)");
+  cmd->add_option("--lon", flags->lon_column, "mysql://: the longitude column (default: lon, lng or longitude)");
+  cmd->add_option("--json-column", flags->json_column, "mysql://: a column of JSON objects whose members are fields");
+  cmd->add_flag("--from-start", flags->from_start, "mysql://: ignore the position of an earlier import of the table");
+  cmd->add_option("--flush-rows", flags->flush_rows,
+                  "Readings held in memory before they are written (and, for mysql://, before the position moves)")
+      ->capture_default_str();
   cmd->add_option("--config", flags->config, "mare.toml to read data_dir and [store] from");
   cmd->add_option("--set", flags->overrides, "Override a config key, e.g. --set store.retention=30d (repeatable)");
   cmd->add_option("--data-dir", flags->data_dir, "Data directory (the store is DATA_DIR/store)");

@@ -73,8 +73,8 @@ void AddReplayCommand(CLI::App& app, int* exit_code) {
                   "Where to send readings, repeatable: udp://host:port, tcp://host:port, unix:///path.sock, "
                   "http://host:port/api/v1/ingest, file:///path or - (stdout)")
       ->capture_default_str();
-  cmd->add_option("--format", c.format, "Archive format: ndbc or csv (default: detected from the header line)")
-      ->check(CLI::IsMember({"ndbc", "csv"}));
+  cmd->add_option("--format", c.format, "Archive format: ndbc, csv or ndjson (default: detected from the first line)")
+      ->check(CLI::IsMember({"ndbc", "csv", "ndjson"}));
   auto* sensor = cmd->add_option(
       "--sensor-id", flags->sensor_id,
       "sensor_id of the readings (default: the station number in a name like ndbc_44005_2012.txt, else 1; "

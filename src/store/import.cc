@@ -319,7 +319,9 @@ Status ImportArchive(archive::ArchiveReader* reader, Store* store, const ImportO
     }
     if (row == archive::ArchiveReader::Row::kSkipped) {
       ++report->skipped;
-      if (report->errors.size() < 10) report->errors.push_back(fmt::format("line {}: {}", reader->line(), reader->why()));
+      if (report->errors.size() < 10) {
+        report->errors.push_back(fmt::format("{} {}: {}", reader->line_unit(), reader->line(), reader->why()));
+      }
       continue;
     }
     ++report->imported;
@@ -327,15 +329,19 @@ Status ImportArchive(archive::ArchiveReader* reader, Store* store, const ImportO
     add(n);
     n = 0;
     // Archives come in any order (NDBC's realtime files newest first): every hour goes out.
-    if (store->memtable_rows() >= options.flush_rows) MARE_RETURN_IF_ERROR(store->Flush({}));
+    if (store->memtable_rows() >= options.flush_rows) {
+      MARE_RETURN_IF_ERROR(store->Flush({}));
+      if (options.after_flush) MARE_RETURN_IF_ERROR(options.after_flush());
+    }
     if (progress && report->imported >= next_progress) {
       progress(-1, -1, report->imported);
       next_progress = report->imported + 100'000;
     }
   }
   add(n);
-  MARE_RETURN_IF_ERROR(reader->status());
   MARE_RETURN_IF_ERROR(store->Flush({}));
+  if (options.after_flush) MARE_RETURN_IF_ERROR(options.after_flush());  // what was read is stored, even if the reader failed
+  MARE_RETURN_IF_ERROR(reader->status());
   MARE_RETURN_IF_ERROR(store->Compact(true));
   if (progress) progress(-1, -1, report->imported);
   return Status::OK();

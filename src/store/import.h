@@ -30,6 +30,9 @@ struct ImportReport {
 
 struct ImportOptions {
   size_t flush_rows = 4'000'000;  // memtable rows before the completed hours are written out
+  // ImportArchive: called once each flush made everything read so far durable (a resumable
+  // source records where it got to); an error ends the import.
+  std::function<Status()> after_flush;
 };
 
 Status ImportCsv(const std::string& path, Store* store, const ImportOptions& options, ImportReport* report,
