@@ -8,6 +8,7 @@
 #include <cmath>
 #include <map>
 #include <random>
+#include <set>
 
 #include "batch/batch_metrics.h"
 #include "batch/batch_rollup.h"
@@ -290,6 +291,20 @@ TEST_F(RecomputeTest, ReconcileFindsAndExplainsDifferences) {
   EXPECT_EQ(by_key.at(fewer)->kind, Difference::Kind::kCount);
   EXPECT_NE(by_key.at(fewer)->cause.find("2 readings dropped as too late"), std::string::npos) << by_key.at(fewer)->cause;
   EXPECT_EQ(registry_.GetGauge(batch_metrics::kDifferingWindows).value(), 3.0);
+
+  // The same missing window, when the rollups topic has it: the sink lost it. And readings the
+  // stream lacks before the oldest reading still in the raw topic: a gap of the log's retention.
+  std::set<std::string> topic_keys = {gone};
+  std::string early = "3/temperature/1m/" + std::to_string(kT0 + 60 * kSecond);
+  stream.at(early).count -= 1;
+  auto explained = Reconcile(*store_, options, stream,
+                             {.late = &late, .topic_keys = &topic_keys, .raw_retained_since_us = kT0 + 300 * kSecond});
+  ASSERT_TRUE(explained.ok());
+  ASSERT_EQ(explained->differences.size(), 4u);
+  for (const auto& d : explained->differences) by_key[d.key] = &d;
+  EXPECT_NE(by_key.at(gone)->cause.find("missing in the sink"), std::string::npos) << by_key.at(gone)->cause;
+  EXPECT_NE(by_key.at(early)->cause.find("gap of the log's retention"), std::string::npos) << by_key.at(early)->cause;
+  EXPECT_NE(by_key.at(fewer)->cause.find("2 readings dropped as too late"), std::string::npos) << by_key.at(fewer)->cause;
 }
 
 }  // namespace
