@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   mare::cli::AddImportCommand(app, &exit_code);
   mare::cli::AddQueryCommand(app, &exit_code);
   mare::cli::AddForecastCommand(app, &exit_code);
+  mare::cli::AddBatchCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

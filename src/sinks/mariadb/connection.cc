@@ -15,6 +15,34 @@ Status Connection::StmtError(MYSQL_STMT* stmt, const std::string& what) {
   return Status::Unavailable(fmt::format("mariadb: {}: {}", what, mysql_stmt_error(stmt)));
 }
 
+Status Connection::Connect(const ConnectionTarget& t) {
+  Close();
+  mysql = mysql_init(nullptr);
+  database = t.database;
+  unsigned timeout = 5;
+  mysql_options(mysql, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+  mysql_options(mysql, MYSQL_OPT_READ_TIMEOUT, &timeout);
+  mysql_options(mysql, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
+  mysql_options(mysql, MYSQL_SET_CHARSET_NAME, "utf8mb4");  // text fields are UTF-8
+  const char* socket = t.socket.empty() ? nullptr : t.socket.c_str();
+  if (!mysql_real_connect(mysql, socket ? nullptr : t.host.c_str(), t.user.c_str(), t.password.c_str(), nullptr,
+                          static_cast<unsigned>(t.port), socket, 0)) {
+    Status s = Error(fmt::format("connect {}", socket ? t.socket : t.host + ":" + std::to_string(t.port)));
+    Close();
+    return s;
+  }
+  Status s = Exec("SET time_zone = '+00:00'");
+  if (s.ok()) s = Exec(fmt::format("CREATE DATABASE IF NOT EXISTS `{}`", t.database));
+  if (s.ok() && mysql_select_db(mysql, t.database.c_str()) != 0) s = Error("use " + t.database);
+  if (!s.ok()) Close();
+  return s;
+}
+
+void Connection::Close() {
+  if (mysql) mysql_close(mysql);
+  mysql = nullptr;
+}
+
 Status Connection::Exec(const std::string& sql) {
   if (mysql_real_query(mysql, sql.data(), sql.size()) != 0) return Error(sql.substr(0, 80));
   return Status::OK();

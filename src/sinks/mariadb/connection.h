@@ -16,9 +16,24 @@ namespace mare::sinks {
 // A column: its name and its definition as CREATE TABLE takes it ("DOUBLE", "BIGINT NOT NULL", ...).
 using ColumnDefinition = std::pair<std::string, std::string>;
 
+// Where a connection goes (the sink's [sink.mariadb] keys).
+struct ConnectionTarget {
+  std::string host = "127.0.0.1";
+  int port = 3306;
+  std::string socket;  // a unix socket path instead of host:port
+  std::string user = "root";
+  std::string password;
+  std::string database = "mare";
+};
+
 struct Connection {
   MYSQL* mysql = nullptr;
   std::string database;
+
+  // Connects (5 s timeouts, utf8mb4), sets the session's time zone to UTC, and creates and
+  // selects the database. On failure nothing stays open.
+  Status Connect(const ConnectionTarget& target);
+  void Close();
 
   Status Error(const std::string& what) const;
   static Status StmtError(MYSQL_STMT* stmt, const std::string& what);

@@ -66,29 +66,17 @@ class Follower {
     writer->Close();
     if (offsets_stmt) mysql_stmt_close(offsets_stmt);
     offsets_stmt = nullptr;
-    if (conn.mysql) mysql_close(conn.mysql);
-    conn.mysql = nullptr;
+    conn.Close();
     connected.Set(0);
   }
 
   Status Connect() {
-    conn.mysql = mysql_init(nullptr);
-    conn.database = options.database;
-    unsigned timeout = 5;
-    mysql_options(conn.mysql, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-    mysql_options(conn.mysql, MYSQL_OPT_READ_TIMEOUT, &timeout);
-    mysql_options(conn.mysql, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
-    mysql_options(conn.mysql, MYSQL_SET_CHARSET_NAME, "utf8mb4");  // text fields are UTF-8
-    const char* socket = options.socket.empty() ? nullptr : options.socket.c_str();
-    if (!mysql_real_connect(conn.mysql, socket ? nullptr : options.host.c_str(), options.user.c_str(),
-                            options.password.c_str(), nullptr, static_cast<unsigned>(options.port), socket, 0)) {
-      Status s = conn.Error(fmt::format("connect {}", socket ? options.socket : options.host + ":" + std::to_string(options.port)));
+    Status connected_now = conn.Connect({.host = options.host, .port = options.port, .socket = options.socket,
+                                         .user = options.user, .password = options.password, .database = options.database});
+    if (!connected_now.ok()) {
       Disconnect();
-      return s;
+      return connected_now;
     }
-    MARE_RETURN_IF_ERROR(conn.Exec("SET time_zone = '+00:00'"));
-    MARE_RETURN_IF_ERROR(conn.Exec(fmt::format("CREATE DATABASE IF NOT EXISTS `{}`", options.database)));
-    if (mysql_select_db(conn.mysql, options.database.c_str()) != 0) return conn.Error("use " + options.database);
     MARE_RETURN_IF_ERROR(conn.Exec(
         "CREATE TABLE IF NOT EXISTS `mare_sink_offsets` (`consumer` VARCHAR(64) NOT NULL, `topic` VARCHAR(64) NOT NULL, "
         "`partition` INT NOT NULL, `next_offset` BIGINT NOT NULL, `updated_at` TIMESTAMP(6) NOT NULL DEFAULT "

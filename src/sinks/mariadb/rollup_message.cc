@@ -29,6 +29,7 @@ Status RollupReader::Read(std::string_view json, RollupMessage* out) {
   od::object obj;
   if (doc.get_object().get(obj)) return bad("not an object");
   bool have[6] = {};
+  out->source = "stream";
   for (auto f : obj) {
     if (f.error()) return bad("not JSON");
     od::field& field = f.value_unsafe();
@@ -73,6 +74,9 @@ Status RollupReader::Read(std::string_view json, RollupMessage* out) {
       if (!number(&out->first)) return bad("first");
     } else if (key == "last") {
       if (!number(&out->last)) return bad("last");
+    } else if (key == "source") {
+      if (v.get_string().get(text)) return bad("source");
+      out->source = text;
     } else if (key == "final") {
       if (v.get_bool().get(out->final)) return bad("final");
     }

@@ -19,6 +19,7 @@ struct RollupMessage {
   double min = 0, max = 0, mean = 0, stddev = 0, first = 0, last = 0;
   int64_t revision = 0;
   bool final = false;
+  std::string source = "stream";  // "batch" for `mare batch rollups` (key `source`, absent: stream)
 };
 
 // Reads rollup JSON values; one reader per thread, reused.

@@ -33,22 +33,37 @@ const std::vector<ColumnDefinition> kColumns = {
     {"last", "DOUBLE"},
     {"revision", "BIGINT NOT NULL"},
     {"updated_at", "TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)"},
+    // Who computed the row: the stream, or `mare batch rollups` (a format change of this
+    // version; older tables get the column, their rows 'stream').
+    {"source", "VARCHAR(8) NOT NULL DEFAULT 'stream'"},
 };
 
-// A prepared upsert into one table. Rows change only for a revision at least as high as the
-// stored one (replays are harmless); `revision` is assigned last because MariaDB evaluates the
-// assignments in order and later ones see earlier results.
-std::string UpsertSql(const std::string& table) {
-  std::string keep = "`{0}` = IF(VALUES(`revision`) >= `revision`, VALUES(`{0}`), `{0}`)";
+// A prepared upsert into one table. A stream row changes a stored stream row for a revision at
+// least as high (replays are harmless), and a stored batch row only for a higher revision (the
+// stream counted readings the batch did not see): at an equal or lower revision the batch's
+// result stands. A batch row always replaces what is stored. Columns are assigned in order and
+// later assignments see earlier results, so the condition is computed before `source` and
+// `revision` change, and those two come last.
+std::string UpsertSql(const std::string& table, const std::string& source) {
   std::string sql = fmt::format(
       "INSERT INTO `{}` (`sensor_id`,`field`,`window_start`,`count`,`min`,`max`,`mean`,`stddev`,`first`,`last`,"
-      "`revision`,`updated_at`) VALUES (?,?,?,?,?,?,?,?,?,?,?,NOW(6)) ON DUPLICATE KEY UPDATE ",
-      table);
+      "`revision`,`updated_at`,`source`) VALUES (?,?,?,?,?,?,?,?,?,?,?,NOW(6),'{}') ON DUPLICATE KEY UPDATE ",
+      table, source);
+  if (source == "batch") {
+    for (const char* c : {"count", "min", "max", "mean", "stddev", "first", "last", "revision"}) {
+      sql += fmt::format("`{0}` = VALUES(`{0}`), ", c);
+    }
+    sql += "`updated_at` = NOW(6), `source` = 'batch'";
+    return sql;
+  }
+  std::string wins = "(VALUES(`revision`) > `revision` OR (VALUES(`revision`) = `revision` AND `source` <> 'batch'))";
+  std::string keep = "`{0}` = IF(" + wins + ", VALUES(`{0}`), `{0}`)";
   for (const char* c : {"count", "min", "max", "mean", "stddev", "first", "last"}) {
     sql += fmt::format(fmt::runtime(keep), c) + ", ";
   }
   sql += "`updated_at` = IF(VALUES(`revision`) > `revision`, NOW(6), `updated_at`), ";
-  sql += "`revision` = GREATEST(`revision`, VALUES(`revision`))";
+  sql += "`source` = IF(VALUES(`revision`) > `revision`, 'stream', `source`), ";
+  sql += "`revision` = IF(" + wins + ", VALUES(`revision`), `revision`)";
   return sql;
 }
 
@@ -71,7 +86,7 @@ void RollupWriter::Close() {
 Status RollupWriter::EnsureTable(const std::string& table) {
   if (tables_ready_.count(table)) return Status::OK();
   MARE_RETURN_IF_ERROR(conn_->EnsureTable(table, kColumns, "PRIMARY KEY (`sensor_id`, `field`, `window_start`)", "ENGINE=InnoDB"));
-  auto stmt = conn_->Prepare(UpsertSql(table));
+  auto stmt = conn_->Prepare(UpsertSql(table, source_));
   if (!stmt.ok()) return stmt.status();
   upserts_[table] = *stmt;
   tables_ready_.insert(table);
@@ -123,6 +138,16 @@ Status RollupWriter::ExecuteUpserts(MYSQL_STMT* stmt, const std::vector<const Ro
   return Status::OK();
 }
 
+Status RollupWriter::Upsert(const std::vector<const RollupMessage*>& messages) {
+  std::map<std::string, std::vector<const RollupMessage*>> by_table;
+  for (const RollupMessage* m : messages) by_table[RollupTable(m->resolution)].push_back(m);
+  for (const auto& [table, rows] : by_table) {
+    MARE_RETURN_IF_ERROR(EnsureTable(table));
+    MARE_RETURN_IF_ERROR(ExecuteUpserts(upserts_[table], rows));
+  }
+  return Status::OK();
+}
+
 // The newest revision of each window of the batch.
 Status RollupWriter::Write(const std::vector<log::ConsumedRecord>& records, uint64_t* rows, uint64_t* skipped) {
   std::unordered_map<std::string, RollupMessage> newest;  // by key
@@ -138,12 +163,10 @@ Status RollupWriter::Write(const std::vector<log::ConsumedRecord>& records, uint
     auto [it, inserted] = newest.try_emplace(std::string(r.key), m);
     if (!inserted && m.revision >= it->second.revision) it->second = m;
   }
-  std::map<std::string, std::vector<const RollupMessage*>> by_table;
-  for (const auto& [key, msg] : newest) by_table[RollupTable(msg.resolution)].push_back(&msg);
-  for (const auto& [table, messages] : by_table) {
-    MARE_RETURN_IF_ERROR(EnsureTable(table));
-    MARE_RETURN_IF_ERROR(ExecuteUpserts(upserts_[table], messages));
-  }
+  std::vector<const RollupMessage*> messages;
+  messages.reserve(newest.size());
+  for (const auto& [key, msg] : newest) messages.push_back(&msg);
+  MARE_RETURN_IF_ERROR(Upsert(messages));
   *rows += newest.size();
   return Status::OK();
 }

@@ -1,7 +1,8 @@
 // RollupWriter: the rollups topic into tables rollup_minute, rollup_hour, rollup_day (RollupTable),
 // docs/formats/mariadb-tables.md. Each window is upserted by (sensor_id, field, window_start),
 // keeping the highest revision; of a batch's messages only the newest revision of each window is
-// written, all of a table's rows in one bulk execution.
+// written, all of a table's rows in one bulk execution. The rows of `mare batch rollups` go
+// through it too, with source "batch": they replace the stream's (docs/formats/mariadb-tables.md).
 #pragma once
 
 #include <cstdint>
@@ -24,14 +25,21 @@ class RollupWriter : public TableWriter {
  public:
   // Creates the tables of these resolutions ("1m", ...) when it opens, so that the website finds
   // them before the first window closes; others are created as their rollups arrive.
-  explicit RollupWriter(std::vector<std::string> resolutions) : resolutions_(std::move(resolutions)) {}
+  // source: "stream" (the rollups topic) or "batch" (a recompute from the store, which replaces
+  // whatever is stored).
+  explicit RollupWriter(std::vector<std::string> resolutions, std::string source = "stream")
+      : resolutions_(std::move(resolutions)), source_(std::move(source)) {}
   ~RollupWriter() override { Close(); }
   Status Open(Connection* conn) override;
   void Close() override;
   Status Write(const std::vector<log::ConsumedRecord>& records, uint64_t* rows, uint64_t* skipped) override;
+  // Upserts these rollups (at most one per window) in the open transaction, each into its
+  // resolution's table.
+  Status Upsert(const std::vector<const RollupMessage*>& messages);
 
  private:
   const std::vector<std::string> resolutions_;
+  const std::string source_;
   // One row of a bulk upsert, bound row-wise (STMT_ATTR_ROW_SIZE): the connector sends all rows
   // of a table in one execution of the prepared statement.
   struct BulkRow {
