@@ -131,13 +131,15 @@ Result<ReconcileReport> Reconcile(const store::Store& store, const ReconcileOpti
                               d.key, evidence);
       } else if (s->second.count > b->second.count) {
         d.kind = Difference::Kind::kCount;
-        d.cause = "the store holds fewer readings than the stream counted (store retention, or the store behind the log)";
+        d.cause = "the stream counted more readings than the store holds: second copies of a reading (same sensor and time: "
+                  "the stream counts each, the store keeps the later), store retention, or the store behind the log";
       } else {
         d.kind = Difference::Kind::kValues;
         bool order_only = s->second.min == b->second.min && s->second.max == b->second.max &&
                           Near(s->second.mean, b->second.mean, options.relative_tolerance) &&
                           Near(s->second.stddev, b->second.stddev, options.relative_tolerance);
-        d.cause = order_only ? "same readings, first/last differ: equal event times ordered differently"
+        d.cause = order_only ? "same readings, first/last differ: equal event times ordered differently (readings stored before the "
+                               "store kept one per sensor and time)"
                              : "same number of readings, different values: the row was changed outside mare";
       }
       ++b;
