@@ -15,5 +15,7 @@ void AddStreamCommand(CLI::App& app, int* exit_code);
 void AddImportCommand(CLI::App& app, int* exit_code);
 void AddQueryCommand(CLI::App& app, int* exit_code);
 void AddForecastCommand(CLI::App& app, int* exit_code);
+// `mare forecast run`, a subcommand of `mare forecast`.
+void AddForecastRunCommand(CLI::App& forecast, int* exit_code);
 
 }  // namespace mare::cli

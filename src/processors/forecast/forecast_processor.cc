@@ -171,11 +171,11 @@ Status ForecastProcessor::Rewind() {
 
 Status ForecastProcessor::LoadHistory() {
   const SeriesOptions so = series_options();
-  const int64_t from = NowMicros() / kHourUs - 24 * static_cast<int64_t>(SeriesForecaster(so).kept_days());
+  const int64_t hours_back = 24 * static_cast<int64_t>(SeriesForecaster(so).kept_days());
   const log::Partitioner partitioner = log_->TopicPartitioner(options_.input_topic);
   size_t hours = 0;
   int64_t t0 = MonotonicMicros();
-  Status s = options_.history(from, [&](uint64_t sensor_id, const std::string& field, const HourlySeries& series) {
+  Status s = options_.history(hours_back, [&](uint64_t sensor_id, const std::string& field, const HourlySeries& series) {
     if (std::find(options_.fields.begin(), options_.fields.end(), field) == options_.fields.end()) return;
     if (series.values.size() < 2) return;
     HourlySeries kept = series;

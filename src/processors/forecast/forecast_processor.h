@@ -34,10 +34,11 @@
 namespace mare::forecast {
 
 // Gives a new processor (one without a checkpoint) the hourly means from before the rollups
-// it will read, e.g. from the store: calls `add` once per series, hours up to the last complete
-// one. Its newest hour is dropped (it may still be filling) and taken from the rollups instead.
+// it will read, e.g. from the store: calls `add` once per series with its hours of the last
+// `hours` hours before the newest reading. A series' newest hour is dropped (it may still be
+// filling) and taken from the rollups instead.
 using HistoryLoader = std::function<Status(
-    int64_t from_hour, const std::function<void(uint64_t sensor_id, const std::string& field, const HourlySeries&)>& add)>;
+    int64_t hours, const std::function<void(uint64_t sensor_id, const std::string& field, const HourlySeries&)>& add)>;
 
 // The [forecast] section of the configuration.
 struct ForecastOptions {
