@@ -120,20 +120,6 @@ int Run(const RunFlags& flags, const Roles& roles) {
     spdlog::info("rollup: {} windows, lateness {}, emitted every {} to topic rollups", list,
                  FormatDuration(c.rollup.lateness_us), FormatDuration(c.rollup.emit_interval_us));
   }
-  std::unique_ptr<sinks::MariaDbSink> mariadb;
-  if (roles.rollup && c.sink_mariadb.enabled) {
-    s = log->CreateTopic({.name = "rollups", .partitions = c.log.partitions, .retention_us = c.log.retention_us});
-    auto started = s.ok() ? sinks::MariaDbSink::Start(c.sink_mariadb, log.get(), &registry)
-                          : Result<std::unique_ptr<sinks::MariaDbSink>>(s);
-    if (!started.ok()) {
-      spdlog::error("mariadb sink: {}", started.status().ToString());
-      return 1;
-    }
-    mariadb = std::move(*started);
-    spdlog::info("mariadb sink: rollups{} into {}:{} database {}", c.sink_mariadb.readings ? " and readings" : "",
-                 c.sink_mariadb.host, c.sink_mariadb.port, c.sink_mariadb.database);
-  }
-
   // The columnar store, fed from the raw topic, queried over HTTP.
   std::unique_ptr<store::Store> store;
   std::unique_ptr<store::StoreFeeder> feeder;
@@ -170,6 +156,23 @@ int Run(const RunFlags& flags, const Roles& roles) {
     for (const auto& f : c.forecast.fields) list += (list.empty() ? "" : ",") + f;
     spdlog::info("forecast: {} per sensor, {} h ahead at every closed hour, to topic forecasts", list,
                  c.forecast.horizon_hours);
+  }
+
+  // Sinks, once the topics they follow exist.
+  std::unique_ptr<sinks::MariaDbSink> mariadb;
+  if (roles.rollup && c.sink_mariadb.enabled) {
+    s = log->CreateTopic({.name = "rollups", .partitions = c.log.partitions, .retention_us = c.log.retention_us});
+    auto started = s.ok() ? sinks::MariaDbSink::Start(c.sink_mariadb, log.get(), &registry)
+                          : Result<std::unique_ptr<sinks::MariaDbSink>>(s);
+    if (!started.ok()) {
+      spdlog::error("mariadb sink: {}", started.status().ToString());
+      return 1;
+    }
+    mariadb = std::move(*started);
+    spdlog::info("mariadb sink: rollups{}{} into {}:{} database {}",
+                 c.sink_mariadb.forecasts && log->Partitions(c.sink_mariadb.forecasts_topic) > 0 ? ", forecasts" : "",
+                 c.sink_mariadb.readings ? " and readings" : "", c.sink_mariadb.host, c.sink_mariadb.port,
+                 c.sink_mariadb.database);
   }
 
   std::vector<std::string> running;

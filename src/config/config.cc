@@ -344,6 +344,7 @@ std::vector<Key> Keys(Config& c) {
       String("sink.mariadb.database", &m.database),
       Int("sink.mariadb.batch", &m.batch, 1, 1'000'000),
       Bool("sink.mariadb.readings", &m.readings),
+      Bool("sink.mariadb.forecasts", &m.forecasts),
   };
 }
 

@@ -2,7 +2,9 @@
 POSTed with its own old timestamps, fast; every hour that closes gets one forecast of the next
 24 hours in the `forecasts` topic (the day-ahead one at 00:00 UTC), GET /api/v1/forecast
 answers the latest; kill -9 in the middle of the stream and a restart leave no forecast missing
-and none appended twice with another content; a new processor starts with the store's history."""
+and none appended twice with another content; the MariaDB sink's forecast_hour holds exactly one
+row per issue and target hour through the same kill -9; a new processor starts with the store's
+history."""
 import calendar
 import datetime
 import json
@@ -12,6 +14,7 @@ import urllib.error
 import urllib.request
 
 from harness import TEST_DATA, MareRun, log_records
+from mariadb_server import MariaDB
 
 HOUR = 3600
 EXTRA = ['forecast.checkpoint_interval="2s"']
@@ -152,3 +155,38 @@ def test_a_new_processor_starts_with_the_stores_history(tmp_path):
     new_hours = {(s, h) for s, h in closed_hours(days) if h > max(x for _, x in closed_hours(days[:16]))}
     # One per new closed hour, the first of them the hour the store was still filling.
     assert issued == len(new_hours)
+
+
+def test_forecast_hour_in_mariadb_exactly_once_through_kill9(tmp_path):
+    days = buoy_readings(12)
+    data = tmp_path / "data"
+    with MariaDB(tmp_path) as db:
+        extra = EXTRA + ["sink.mariadb.enabled=true", f"sink.mariadb.port={db.port}"]
+        run = MareRun(data, extra=extra).start()
+        post_days(run, days[:6])
+        wait_latest(run, 1, max(h for _, h in closed_hours(days[:6])))
+        post_days(run, days[6:8])
+        time.sleep(0.5)
+        run.kill9()
+        with MareRun(data, extra=extra) as run:
+            post_days(run, days[8:])
+            for sensor in (1, 2):
+                wait_latest(run, sensor, max(h for s, h in closed_hours(days) if s == sensor))
+            deadline = time.time() + 60
+            expected = 24 * len(closed_hours(days))
+            while int(db.query("SELECT COUNT(*) FROM forecast_hour")[0][0]) < expected:
+                assert time.time() < deadline, db.query("SELECT COUNT(*) FROM forecast_hour")
+                time.sleep(0.3)
+        topic = {k: json.loads(v) for k, v in forecasts_by_key(str(data)).items()}
+        rows = db.query("SELECT sensor_id, field, issued_at, target_hour, value, lower, upper, model, day_ahead "
+                        "FROM forecast_hour")
+        assert len(rows) == expected == 24 * len(topic)
+        for sensor, field, issued_at, target_hour, value, lower, upper, model, day_ahead in rows:
+            issued = calendar.timegm(datetime.datetime.fromisoformat(issued_at).timetuple())
+            record = topic[f"{sensor}/{field}/{issued * 1_000_000}"]
+            hour = record["hours"][(calendar.timegm(datetime.datetime.fromisoformat(target_hour).timetuple()) - issued) // HOUR]
+            assert float(value) == hour["value"], (issued_at, target_hour)
+            assert (lower == "NULL") == (hour["lower"] is None) and (upper == "NULL") == (hour["upper"] is None)
+            if lower != "NULL":
+                assert float(lower) == hour["lower"] and float(upper) == hour["upper"]
+            assert model == "ensemble" and int(day_ahead) == record["day_ahead"]
