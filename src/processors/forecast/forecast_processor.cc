@@ -96,11 +96,16 @@ ForecastProcessor::ForecastProcessor(const ForecastOptions& options, log::Log* l
 
 ForecastProcessor::~ForecastProcessor() { (void)Stop(); }
 
-SeriesOptions ForecastProcessor::series_options() const {
+SeriesOptions ForecastProcessor::series_options(const SeriesKey& key) const {
   SeriesOptions s;
   s.horizon = options_.horizon_hours;
   s.history_days = options_.history_days;
   s.refit_hours = static_cast<int>(options_.refit_interval_us / kHourUs);
+  // FNV-1a of "<sensor_id>/<field>": the same phase in every run and build.
+  std::string name = std::to_string(key.first) + "/" + key.second;
+  uint64_t h = 14695981039346656037ULL;
+  for (unsigned char c : name) h = (h ^ c) * 1099511628211ULL;
+  s.refit_phase = static_cast<int>(h % static_cast<uint64_t>(s.refit_hours));
   return s;
 }
 
@@ -135,7 +140,7 @@ Status ForecastProcessor::Rewind() {
           "forecast: {} was written for {} partitions of {}, which has {}; delete it to start over",
           checkpoint_path(), c.next_offsets.size(), options_.input_topic, partitions_));
     }
-    SeriesOptions so = series_options();
+    SeriesOptions so = series_options({0, ""});
     if (c.horizon != static_cast<uint32_t>(so.horizon) || c.history_days != static_cast<uint32_t>(so.history_days) ||
         c.refit_hours != static_cast<uint32_t>(so.refit_hours)) {
       spdlog::warn("forecast: the checkpoint was made with horizon {}h, history {}d, refit {}h; forecasts from now on "
@@ -145,7 +150,7 @@ Status ForecastProcessor::Rewind() {
     int64_t t0 = MonotonicMicros();
     for (SeriesCheckpoint& sc : c.series) {
       SeriesKey key{sc.sensor_id, sc.field};
-      auto [it, added] = series_.try_emplace(key, Series{SeriesForecaster(so), sc.partition});
+      auto [it, added] = series_.try_emplace(key, Series{SeriesForecaster(series_options(key)), sc.partition});
       it->second.forecaster.Restore(sc.history);
       latest[key] = {std::move(sc.latest), std::move(sc.latest_day_ahead)};
     }
@@ -170,7 +175,7 @@ Status ForecastProcessor::Rewind() {
 }
 
 Status ForecastProcessor::LoadHistory() {
-  const SeriesOptions so = series_options();
+  const SeriesOptions so = series_options({0, ""});
   const int64_t hours_back = 24 * static_cast<int64_t>(SeriesForecaster(so).kept_days());
   const log::Partitioner partitioner = log_->TopicPartitioner(options_.input_topic);
   size_t hours = 0;
@@ -184,7 +189,7 @@ Status ForecastProcessor::LoadHistory() {
     if (kept.values.empty()) return;
     SeriesKey key{sensor_id, field};
     int32_t partition = log::PartitionFor(partitioner, sensor_id, partitions_);
-    auto [it, added] = series_.try_emplace(key, Series{SeriesForecaster(so), partition});
+    auto [it, added] = series_.try_emplace(key, Series{SeriesForecaster(series_options(key)), partition});
     it->second.forecaster.Restore(kept);
     hours += kept.values.size();
   });
@@ -235,7 +240,7 @@ Status ForecastProcessor::Take(const log::ConsumedRecord& r) {
   SeriesKey series_key{key.sensor_id, *field};
   auto it = series_.find(series_key);
   if (it == series_.end()) {
-    it = series_.try_emplace(series_key, Series{SeriesForecaster(series_options()), r.partition}).first;
+    it = series_.try_emplace(series_key, Series{SeriesForecaster(series_options(series_key)), r.partition}).first;
   }
   int64_t t0 = MonotonicMicros();
   if (!it->second.forecaster.Close(key.window_start_us / kHourUs, mean, &issue_)) return Status::OK();
@@ -286,7 +291,7 @@ Status ForecastProcessor::Checkpoint() {
   // What the checkpoint says was read and appended must not be lost by a power cut after it.
   if (options_.sync_log_before_checkpoint) MARE_RETURN_IF_ERROR(log_->Sync());
   ForecastCheckpoint c;
-  SeriesOptions so = series_options();
+  SeriesOptions so = series_options({0, ""});
   c.horizon = static_cast<uint32_t>(so.horizon);
   c.history_days = static_cast<uint32_t>(so.history_days);
   c.refit_hours = static_cast<uint32_t>(so.refit_hours);

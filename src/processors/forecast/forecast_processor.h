@@ -89,7 +89,9 @@ class ForecastProcessor {
   using SeriesKey = std::pair<uint64_t, std::string>;
 
   ForecastProcessor(const ForecastOptions& options, log::Log* log, metrics::Registry* registry, int32_t partitions);
-  SeriesOptions series_options() const;
+  // A series' options: its Holt–Winters refit phase comes from its key, so that the series'
+  // refits spread over the day instead of all falling at 00:00 UTC.
+  SeriesOptions series_options(const SeriesKey& key) const;
   Status Rewind();  // the state and offsets of the checkpoint, or a fresh start
   Status LoadHistory();
   Status Step();

@@ -61,7 +61,7 @@ void SeriesForecaster::Compute(int64_t origin) {
     Status fit = Status::OK();
     if (m == holt_winters_) {
       // Fitted at the latest refit origin (reading only hours before it), then run on to origin.
-      int64_t at = FloorTo(origin, options_.refit_hours);
+      int64_t at = FloorTo(origin - options_.refit_phase, options_.refit_hours) + options_.refit_phase;
       if (holt_winters_fit_ != at) {
         HourlySeries before = view_;
         if (before.end_hour() > at) before.values.resize(static_cast<size_t>(std::max<int64_t>(0, at - before.first_hour)));

@@ -28,7 +28,8 @@ namespace mare::forecast {
 struct SeriesOptions {
   int horizon = 24;         // hours forecast by each issue, 1..168
   int history_days = 90;    // every model at origin o reads only the hours [o - history_days, o)
-  int refit_hours = 24;     // Holt–Winters is refitted at origins that are multiples of this (divides 24)
+  int refit_hours = 24;     // Holt–Winters is refitted every this many hours (divides 24) ...
+  int refit_phase = 0;      // ... at origins ≡ refit_phase (mod refit_hours): series spread their refits
   ResidualOptions residuals;
   EnsembleOptions ensemble;
 };
