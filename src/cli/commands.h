@@ -16,5 +16,7 @@ void AddImportCommand(CLI::App& app, int* exit_code);
 void AddQueryCommand(CLI::App& app, int* exit_code);
 void AddForecastCommand(CLI::App& app, int* exit_code);
 void AddBatchCommand(CLI::App& app, int* exit_code);
+// `mare forecast run`, a subcommand of `mare forecast`.
+void AddForecastRunCommand(CLI::App& forecast, int* exit_code);
 
 }  // namespace mare::cli

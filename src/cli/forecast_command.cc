@@ -211,8 +211,9 @@ int RunBacktest(const BacktestFlags& flags, bool has_sensor_id) {
 }  // namespace
 
 void AddForecastCommand(CLI::App& app, int* exit_code) {
-  auto* cmd = app.add_subcommand("forecast", "Hourly forecasts of readings' fields (today: their backtest)");
+  auto* cmd = app.add_subcommand("forecast", "Hourly forecasts of readings' fields: the processor (run) and the backtest");
   cmd->require_subcommand(1);
+  AddForecastRunCommand(*cmd, exit_code);
   auto* backtest = cmd->add_subcommand(
       "backtest",
       "Rolling-origin evaluation over archives: each day forecast at 00:00 UTC for 24 h from the hours before it only");

@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/forecast_wiring.h"
 #include "cli/process.h"
 #include "common/json_writer.h"
 #include "common/metrics.h"
@@ -35,7 +36,7 @@ namespace {
 struct Roles {
   const char* command;   // "mare run", "mare ingest", "mare store"
   bool sources = false;  // UDP, TCP, unix and HTTP ingest into the raw topic
-  bool rollup = false;   // the rollup processor and the MariaDB sink
+  bool rollup = false;   // the rollup processor, the forecast processor and the MariaDB sink
   bool store = false;    // the columnar store, the query API and the dashboard
 };
 
@@ -119,20 +120,6 @@ int Run(const RunFlags& flags, const Roles& roles) {
     spdlog::info("rollup: {} windows, lateness {}, emitted every {} to topic rollups", list,
                  FormatDuration(c.rollup.lateness_us), FormatDuration(c.rollup.emit_interval_us));
   }
-  std::unique_ptr<sinks::MariaDbSink> mariadb;
-  if (roles.rollup && c.sink_mariadb.enabled) {
-    s = log->CreateTopic({.name = "rollups", .partitions = c.log.partitions, .retention_us = c.log.retention_us});
-    auto started = s.ok() ? sinks::MariaDbSink::Start(c.sink_mariadb, log.get(), &registry)
-                          : Result<std::unique_ptr<sinks::MariaDbSink>>(s);
-    if (!started.ok()) {
-      spdlog::error("mariadb sink: {}", started.status().ToString());
-      return 1;
-    }
-    mariadb = std::move(*started);
-    spdlog::info("mariadb sink: rollups{} into {}:{} database {}", c.sink_mariadb.readings ? " and readings" : "",
-                 c.sink_mariadb.host, c.sink_mariadb.port, c.sink_mariadb.database);
-  }
-
   // The columnar store, fed from the raw topic, queried over HTTP.
   std::unique_ptr<store::Store> store;
   std::unique_ptr<store::StoreFeeder> feeder;
@@ -154,6 +141,40 @@ int Run(const RunFlags& flags, const Roles& roles) {
                  static_cast<double>(stats.bytes) / 1e6, c.data_dir, c.store.retention_us > 0 ? FormatDuration(c.store.retention_us) : "none");
   }
 
+  // Forecasts from the rollups; a new one starts with the store's hourly means as history.
+  std::unique_ptr<forecast::ForecastProcessor> forecasts;
+  if (roles.rollup && c.forecast.enabled && (c.rollup.enabled || log->Partitions("rollups") > 0)) {
+    forecast::ForecastOptions fo = c.forecast;
+    if (store) fo.history = StoreHistory(store.get(), fo.fields);
+    auto started = forecast::ForecastProcessor::Start(fo, log.get(), &registry);
+    if (!started.ok()) {
+      spdlog::error("forecast: {}", started.status().ToString());
+      return 1;
+    }
+    forecasts = std::move(*started);
+    std::string list;
+    for (const auto& f : c.forecast.fields) list += (list.empty() ? "" : ",") + f;
+    spdlog::info("forecast: {} per sensor, {} h ahead at every closed hour, to topic forecasts", list,
+                 c.forecast.horizon_hours);
+  }
+
+  // Sinks, once the topics they follow exist.
+  std::unique_ptr<sinks::MariaDbSink> mariadb;
+  if (roles.rollup && c.sink_mariadb.enabled) {
+    s = log->CreateTopic({.name = "rollups", .partitions = c.log.partitions, .retention_us = c.log.retention_us});
+    auto started = s.ok() ? sinks::MariaDbSink::Start(c.sink_mariadb, log.get(), &registry)
+                          : Result<std::unique_ptr<sinks::MariaDbSink>>(s);
+    if (!started.ok()) {
+      spdlog::error("mariadb sink: {}", started.status().ToString());
+      return 1;
+    }
+    mariadb = std::move(*started);
+    spdlog::info("mariadb sink: rollups{}{} into {}:{} database {}",
+                 c.sink_mariadb.forecasts && log->Partitions(c.sink_mariadb.forecasts_topic) > 0 ? ", forecasts" : "",
+                 c.sink_mariadb.readings ? " and readings" : "", c.sink_mariadb.host, c.sink_mariadb.port,
+                 c.sink_mariadb.database);
+  }
+
   std::vector<std::string> running;
   std::unique_ptr<dashboard::Dashboard> dashboard;  // outlives the server whose routes use it
   std::unique_ptr<HttpServer> http;
@@ -163,11 +184,12 @@ int Run(const RunFlags& flags, const Roles& roles) {
     ServeMetrics(*http, registry);
     // 200 while every stage runs; 503 naming each failing one and why (a full disk, say): a
     // stage retrying a transient error, or stopped for good (then only a restart helps).
-    http->routes().Get("/healthz", [feeder = feeder.get(), rollups = rollups.get()](const httplib::Request&,
-                                                                                    httplib::Response& res) {
+    http->routes().Get("/healthz", [feeder = feeder.get(), rollups = rollups.get(), forecasts = forecasts.get()](
+                                       const httplib::Request&, httplib::Response& res) {
       std::vector<std::pair<const char*, log::ConsumerHealth>> stages;
       if (feeder) stages.emplace_back("store", feeder->health());
       if (rollups) stages.emplace_back("rollup", rollups->health());
+      if (forecasts) stages.emplace_back("forecast", forecasts->health());
       std::string failing;
       for (const auto& [name, h] : stages) {
         if (h.healthy) continue;
@@ -191,6 +213,10 @@ int Run(const RunFlags& flags, const Roles& roles) {
     if (store) {
       query::AddQueryRoutes(http.get(), store.get(), c.query, &registry);
       routes += "GET /api/v1/query, GET /api/v1/sensors, ";
+    }
+    if (forecasts) {
+      AddForecastRoute(http.get(), forecasts.get(), c.forecast.fields);
+      routes += "GET /api/v1/forecast, ";
     }
     if (roles.store) {
       dashboard::DashboardOptions options;
@@ -305,6 +331,11 @@ int Run(const RunFlags& flags, const Roles& roles) {
           spdlog::error("rollup: retrying from its last checkpoint ({} failures so far): {}", h.retries, h.reason);
         }
       }
+      if (forecasts && !forecasts->healthy()) {
+        log::ConsumerHealth h = forecasts->health();
+        spdlog::error("forecast: {} ({} failures so far): {}", h.stopped ? "stopped" : "retrying from its last checkpoint",
+                      h.retries, h.reason);
+      }
     }
   }
   // Stop the sources first (each flushes what it holds), then make the log durable.
@@ -315,6 +346,10 @@ int Run(const RunFlags& flags, const Roles& roles) {
   if (rollups) {
     Status stopped = rollups->Stop();  // emits what is pending and writes a final checkpoint
     if (!stopped.ok()) spdlog::error("rollup: {}", stopped.ToString());
+  }
+  if (forecasts) {
+    Status stopped = forecasts->Stop();  // appends what is pending and writes a final checkpoint
+    if (!stopped.ok()) spdlog::error("forecast: {}", stopped.ToString());
   }
   if (mariadb) mariadb->Stop();
   if (feeder) {

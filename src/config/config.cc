@@ -313,6 +313,13 @@ std::vector<Key> Keys(Config& c) {
       Duration("rollup.emit_interval", &c.rollup.emit_interval_us, 1),
       Duration("rollup.checkpoint_interval", &c.rollup.checkpoint_interval_us, 1),
 
+      Bool("forecast.enabled", &c.forecast.enabled),
+      Strings("forecast.fields", &c.forecast.fields),
+      Int("forecast.horizon_hours", &c.forecast.horizon_hours, 1, 168),
+      Int("forecast.history_days", &c.forecast.history_days, 30, 3650),
+      Duration("forecast.refit_interval", &c.forecast.refit_interval_us, 3'600'000'000),
+      Duration("forecast.checkpoint_interval", &c.forecast.checkpoint_interval_us, 1),
+
       Bool("store.enabled", &c.store.enabled),
       Duration("store.retention", &c.store.retention_us),
       Int("store.flush_rows", &c.store.flush_rows, 1, INT64_MAX),
@@ -337,6 +344,7 @@ std::vector<Key> Keys(Config& c) {
       String("sink.mariadb.database", &m.database),
       Int("sink.mariadb.batch", &m.batch, 1, 1'000'000),
       Bool("sink.mariadb.readings", &m.readings),
+      Bool("sink.mariadb.forecasts", &m.forecasts),
   };
 }
 
@@ -383,6 +391,7 @@ void Derive(Config* c) {
   c->log.embedded.dir = c->LogDir();
   c->store.dir = c->data_dir + "/store";
   c->rollup.checkpoint_dir = c->data_dir + "/rollup";
+  c->forecast.checkpoint_dir = c->data_dir + "/forecast";
   c->unix_socket.listen = c->UnixPath();
   c->dead_letter.path = c->data_dir + "/dead-letter.log";
   // The MariaDB sink's `readings` table types the fields ingest types, and reads what ingest accepted.

@@ -16,6 +16,7 @@
 #include "common/status.h"
 #include "log/embedded_log.h"
 #include "log/kafka_log.h"
+#include "processors/forecast/forecast_processor.h"
 #include "processors/rollup/rollup_processor.h"
 #include "query/query_api.h"
 #include "reading/dead_letter.h"
@@ -55,6 +56,7 @@ struct Config {
   } http;
 
   rollup::RollupOptions rollup;           // [rollup]
+  forecast::ForecastOptions forecast;     // [forecast]
   store::StoreOptions store;              // [store]
   query::QueryApiOptions query;           // [query]
   sinks::MariaDbSinkOptions sink_mariadb; // [sink.mariadb]

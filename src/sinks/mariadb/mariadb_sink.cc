@@ -11,6 +11,7 @@
 
 #include "common/time.h"
 #include "sinks/mariadb/connection.h"
+#include "sinks/mariadb/forecast_writer.h"
 #include "sinks/mariadb/readings_writer.h"
 #include "sinks/mariadb/rollup_writer.h"
 #include "sinks/mariadb/sink_metrics.h"
@@ -239,7 +240,7 @@ class Follower {
 }  // namespace
 
 struct MariaDbSink::Impl {
-  std::vector<std::unique_ptr<Follower>> followers;  // rollups, then raw
+  std::vector<std::unique_ptr<Follower>> followers;  // rollups, forecasts, then raw
   bool stopped = false;
 };
 
@@ -255,6 +256,10 @@ Result<std::unique_ptr<MariaDbSink>> MariaDbSink::Start(const MariaDbSinkOptions
   }
   impl->followers.push_back(std::make_unique<Follower>(options, options.topic, "mariadb", "rollups",
                                                        std::make_unique<RollupWriter>(options.resolutions), log, registry));
+  if (options.forecasts && log->Partitions(options.forecasts_topic) > 0) {
+    impl->followers.push_back(std::make_unique<Follower>(options, options.forecasts_topic, "mariadb_forecasts",
+                                                         "forecasts", std::make_unique<ForecastWriter>(), log, registry));
+  }
   if (options.readings) {
     impl->followers.push_back(std::make_unique<Follower>(
         options, options.readings_topic, "mariadb_readings", "readings",

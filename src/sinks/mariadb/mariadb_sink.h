@@ -5,6 +5,10 @@
 // revision. While MariaDB is down or slow it retries with backoff and the log buffers; then it
 // catches up. Tables are created, or missing columns added, when it connects.
 //
+// It also upserts the forecasts topic, when there is one, into table forecast_hour, by
+// (sensor_id, field, issued_at, target_hour), on a thread and connection of its own, exactly
+// once in the same way.
+//
 // Optionally (`readings`) it also copies the `raw` topic, reading for reading, into table
 // `readings`, exactly once in the same way, on a thread and connection of its own so that the
 // rollups' freshness does not depend on it. docs/formats/mariadb-tables.md has the tables.
@@ -39,6 +43,11 @@ struct MariaDbSinkOptions {
   size_t batch = 5000;               // rollup messages (and, apart, readings) per transaction at most
   int64_t retry_initial_us = 100'000;
   int64_t retry_max_us = 5'000'000;
+
+  // The forecasts topic into table `forecast_hour`, when the topic exists (the forecast
+  // processor makes it), on a thread and connection of its own.
+  bool forecasts = true;
+  std::string forecasts_topic = "forecasts";
 
   // The raw readings into table `readings` too (off by default: the docs say why).
   bool readings = false;

@@ -1,0 +1,135 @@
+// ForecastProcessor: the forecast stream processor on its own thread. It reads the rollups
+// topic as consumer group "forecast", keeps each configured field's hourly means per sensor
+// (final 1h rollups), and each time one of a series' hours closes appends to the forecasts
+// topic the forecast of its next hours (the ensemble, 80 % intervals); the one issued at
+// 00:00 UTC is the day-ahead forecast. `mare run` starts one beside the rollups; `mare forecast
+// run` runs one alone.
+//
+//   auto p = ForecastProcessor::Start(options, log, &registry);  // Result<unique_ptr>
+//   std::string json = (*p)->Latest(7, "temperature", false);   // for GET /api/v1/forecast
+//   Status s = (*p)->Stop();   // appends what is pending, writes a final checkpoint
+//
+// Exactly-once by key: the checkpoint holds the rollups offsets read and each series' kept
+// hours; what a series issues is a function of those hours alone, so after kill -9 the
+// processor re-reads from the checkpoint's offsets and appends again, byte for byte, the
+// forecasts it had appended since (docs/formats/forecasts.md). Fits never block the rollups:
+// they run on this thread, which only reads their topic.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/metrics.h"
+#include "common/status.h"
+#include "log/consumer_thread.h"
+#include "log/log.h"
+#include "processors/forecast/forecast_checkpoint.h"
+#include "processors/forecast/series_forecaster.h"
+
+namespace mare::forecast {
+
+// Gives a new processor (one without a checkpoint) the hourly means from before the rollups
+// it will read, e.g. from the store: calls `add` once per series with its hours of the last
+// `hours` hours before the newest reading. A series' newest hour is dropped (it may still be
+// filling) and taken from the rollups instead.
+using HistoryLoader = std::function<Status(
+    int64_t hours, const std::function<void(uint64_t sensor_id, const std::string& field, const HourlySeries&)>& add)>;
+
+// The [forecast] section of the configuration.
+struct ForecastOptions {
+  bool enabled = true;
+  std::vector<std::string> fields = {"temperature"};  // numeric fields forecast, each per sensor
+  int horizon_hours = 24;                             // hours forecast by each issue, 1..168
+  int history_days = 90;                              // hours the models fit on, 30..3650 days
+  int64_t refit_interval_us = 86'400'000'000;         // Holt–Winters refit: 1h..1d, dividing 1d
+  int64_t checkpoint_interval_us = 10'000'000;        // 10s
+  std::string checkpoint_dir;  // required: <data_dir>/forecast; holds the file "checkpoint"
+
+  std::string input_topic = "rollups";
+  std::string output_topic = "forecasts";
+  std::string group = "forecast";
+  size_t poll_records = 4096;
+  bool sync_log_before_checkpoint = true;
+  HistoryLoader history;  // optional, for a start without a checkpoint
+};
+
+class ForecastProcessor {
+ public:
+  // Loads the checkpoint (or the history), creates the output topic (as many partitions as the
+  // input, same partitioner) and starts the thread.
+  static Result<std::unique_ptr<ForecastProcessor>> Start(const ForecastOptions& options, log::Log* log,
+                                                          metrics::Registry* registry);
+  ~ForecastProcessor();
+
+  // Appends what is pending, writes a final checkpoint, joins the thread. Idempotent.
+  Status Stop();
+
+  // The value of the latest forecast record of (sensor, field), or of its latest day-ahead
+  // one; "" if none. Thread-safe.
+  std::string Latest(uint64_t sensor_id, const std::string& field, bool day_ahead) const;
+
+  bool healthy() const { return thread_.healthy(); }
+  log::ConsumerHealth health() const { return thread_.health(); }
+  int64_t lag() const { return thread_.lag(); }
+  std::string checkpoint_path() const { return options_.checkpoint_dir + "/checkpoint"; }
+
+ private:
+  struct Series {
+    SeriesForecaster forecaster;
+    int32_t partition = 0;
+  };
+  struct LatestIssue {
+    std::string latest, day_ahead;
+  };
+  using SeriesKey = std::pair<uint64_t, std::string>;
+
+  ForecastProcessor(const ForecastOptions& options, log::Log* log, metrics::Registry* registry, int32_t partitions);
+  // A series' options: its Holt–Winters refit phase comes from its key, so that the series'
+  // refits spread over the day instead of all falling at 00:00 UTC.
+  SeriesOptions series_options(const SeriesKey& key) const;
+  Status Rewind();  // the state and offsets of the checkpoint, or a fresh start
+  Status LoadHistory();
+  Status Step();
+  Status Take(const log::ConsumedRecord& record);
+  Status AppendPending();
+  Status Checkpoint();
+  void RefreshLag();
+
+  const ForecastOptions options_;
+  log::Log* const log_;
+  const int32_t partitions_;
+  std::unique_ptr<log::Consumer> consumer_;
+  std::map<SeriesKey, Series> series_;
+  std::vector<int64_t> next_offsets_;
+  std::vector<log::ConsumedRecord> batch_;
+  std::vector<std::vector<std::pair<std::string, std::string>>> pending_;  // per partition: key, value
+  std::vector<std::vector<int64_t>> pending_ts_;
+  std::map<SeriesKey, LatestIssue> staged_latest_;  // issued in this step, not yet appended
+  mutable std::mutex latest_mu_;
+  std::map<SeriesKey, LatestIssue> latest_;  // guarded by latest_mu_
+  int64_t pending_day_ahead_ = 0;        // day-ahead issues among pending_
+  bool dirty_ = false;                   // read something since the last checkpoint
+  std::string checkpoint_scratch_;
+  int64_t next_checkpoint_us_ = 0;
+  int64_t next_lag_us_ = 0;
+  ForecastIssue issue_;
+
+  log::ConsumerThread thread_;
+
+  metrics::Counter* hours_closed_;
+  metrics::Counter* issued_;
+  metrics::Counter* day_ahead_issued_;
+  metrics::Histogram* issue_seconds_;
+  metrics::Gauge* series_gauge_;
+  metrics::Gauge* lag_gauge_;
+  metrics::Histogram* checkpoint_seconds_;
+  metrics::Gauge* consumer_up_;
+  metrics::Counter* failures_;
+};
+
+}  // namespace mare::forecast

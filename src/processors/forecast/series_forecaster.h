@@ -1,0 +1,88 @@
+// SeriesForecaster: the forecast processor's state for one series (a sensor's field): its
+// closed hours, its models and their out-of-sample errors. Each time an hour closes it issues
+// the forecast of the next hours with 80 % intervals (the ensemble); at 00:00 UTC that is the
+// day-ahead forecast.
+//
+//   SeriesForecaster s(options);
+//   ForecastIssue issue;
+//   if (s.Close(hour, mean, &issue)) Publish(issue);   // issue.origin == hour + 1
+//
+// What it issues at an origin is a function of the series' closed hours alone, never of when
+// or in which order they were read: a restart that replays the kept history (Restore) goes on
+// issuing exactly what the first run would have (docs/formats/forecasts.md says why).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "processors/forecast/ensemble.h"
+#include "processors/forecast/hourly_series.h"
+#include "processors/forecast/model.h"
+#include "processors/forecast/residual_book.h"
+
+namespace mare::forecast {
+
+struct SeriesOptions {
+  int horizon = 24;         // hours forecast by each issue, 1..168
+  int history_days = 90;    // every model at origin o reads only the hours [o - history_days, o)
+  int refit_hours = 24;     // Holt–Winters is refitted every this many hours (divides 24) ...
+  int refit_phase = 0;      // ... at origins ≡ refit_phase (mod refit_hours): series spread their refits
+  ResidualOptions residuals;
+  EnsembleOptions ensemble;
+};
+
+struct ForecastIssue {
+  int64_t origin = 0;      // the first forecast hour (hours since the epoch): the hour after the one that closed
+  bool day_ahead = false;  // origin is 00:00 UTC: the coming UTC day's forecast
+  std::vector<double> mean, lower, upper;  // [lead - 1] for hour origin + lead - 1; NaN where none
+};
+
+class SeriesForecaster {
+ public:
+  static constexpr int64_t kNone = std::numeric_limits<int64_t>::min();
+
+  explicit SeriesForecaster(const SeriesOptions& options);
+
+  // Hour `hour` closed with the value `value`. False, and nothing changes, when it is not after
+  // the last closed hour (a closed hour is never revised). With issue, fills the forecast
+  // issued at origin hour + 1.
+  bool Close(int64_t hour, double value, ForecastIssue* issue);
+
+  int64_t last_closed() const { return last_closed_; }
+  // The kept hours, up to the last closed one: what a checkpoint holds.
+  const HourlySeries& history() const { return history_; }
+  // The state Close would have built over `history` (as history() gave it), issuing nothing.
+  void Restore(const HourlySeries& history);
+  // Days of history kept: history_days and what the errors of the last weeks were made from.
+  int kept_days() const;
+
+ private:
+  // Every model's forecast from origin, then the ensemble's, into means_; the ridge (fitted per
+  // origin hour) only at 00:00 UTC origins.
+  void Compute(int64_t origin);
+  void View(int64_t origin);  // view_ = the hours [origin - history_days, origin)
+  int reach_days() const;     // how far back the errors read at an origin were made
+
+  struct Pending {  // a 00:00 UTC origin whose hours are not all observed yet
+    int64_t origin;
+    std::vector<std::vector<double>> means;  // [model][lead - 1], the ensemble last
+  };
+
+  SeriesOptions options_;
+  HourlySeries history_;
+  int64_t last_closed_ = kNone;
+  int64_t replay_from_ = kNone;  // while restoring: 00:00 origins before it are not computed
+  std::vector<std::unique_ptr<ForecastModel>> models_;
+  size_t holt_winters_ = 0, ridge_ = 0;  // their indices in models_
+  int64_t holt_winters_fit_ = kNone;     // the origin Holt–Winters was last fitted at
+  std::vector<ResidualBook> books_;      // per model, the ensemble last: errors of 00:00 origins
+  std::deque<Pending> pending_;
+  HourlySeries view_;
+  std::vector<std::vector<double>> means_;
+  std::vector<double> at_lead_, weights_;
+};
+
+}  // namespace mare::forecast

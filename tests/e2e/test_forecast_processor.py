@@ -1,0 +1,192 @@
+"""The forecast processor inside `mare run`: real hourly buoy data (tests/data, NDBC 44005) is
+POSTed with its own old timestamps, fast; every hour that closes gets one forecast of the next
+24 hours in the `forecasts` topic (the day-ahead one at 00:00 UTC), GET /api/v1/forecast
+answers the latest; kill -9 in the middle of the stream and a restart leave no forecast missing
+and none appended twice with another content; the MariaDB sink's forecast_hour holds exactly one
+row per issue and target hour through the same kill -9; a new processor starts with the store's
+history."""
+import calendar
+import datetime
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+
+from harness import TEST_DATA, MareRun, log_records
+from mariadb_server import MariaDB
+
+HOUR = 3600
+EXTRA = ['forecast.checkpoint_interval="2s"']
+
+
+def buoy_readings(days):
+    """Day -> readings of the first `days` days of NDBC 44005 (2012): sensor 1 its air
+    temperature, sensor 2 its water temperature, each as `temperature`; 99/999 are missing."""
+    by_day = {}
+    first = None
+    with open(os.path.join(TEST_DATA, "ndbc_44005_2012.txt")) as f:
+        for line in f:
+            if line.startswith(("#", "YY")):
+                continue
+            t = line.split()
+            ts = calendar.timegm(tuple(int(x) for x in t[:5]) + (0,))
+            first = first if first is not None else ts // 86400 * 86400
+            day = (ts - first) // 86400
+            if day >= days:
+                break
+            for sensor, column in ((1, 13), (2, 14)):
+                v = float(t[column])
+                if v < 90:
+                    by_day.setdefault(day, []).append({"timestamp": ts, "sensor_id": sensor, "temperature": v})
+    return [by_day.get(d, []) for d in range(days)]
+
+
+def post_days(run, days):
+    for readings in days:
+        if not readings:
+            continue
+        status, answer = run.post("\n".join(json.dumps(r) for r in readings))
+        assert status == 200 and answer["accepted"] == len(readings), answer
+
+
+def closed_hours(days):
+    """(sensor, origin hour in seconds) of every forecast expected: one per hour with a reading,
+    but the newest (its window is not final yet: the watermark is 10 min behind its reading)."""
+    hours = {}
+    for readings in days:
+        for r in readings:
+            hours.setdefault(r["sensor_id"], set()).add(r["timestamp"] // HOUR * HOUR)
+    return {(s, h + HOUR) for s, hs in hours.items() for h in sorted(hs)[:-1]}
+
+
+def get_forecast(run, query):
+    try:
+        with urllib.request.urlopen(f"{run.http_url}/api/v1/forecast?{query}", timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def iso(seconds):
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+
+
+def wait_latest(run, sensor, origin, timeout=60):
+    deadline = time.time() + timeout
+    while True:
+        status, answer = get_forecast(run, f"sensor_id={sensor}&field=temperature")
+        if status == 200 and answer["issued_at"] == iso(origin):
+            return answer
+        assert time.time() < deadline, f"sensor {sensor}: latest forecast {status} {answer}, want issued_at {iso(origin)}"
+        time.sleep(0.2)
+
+
+def forecasts_by_key(data_dir):
+    """key -> value of the forecasts topic; fails if one key was appended with two contents."""
+    out = {}
+    for r in log_records(data_dir, "forecasts"):
+        value = json.dumps(r["value"], sort_keys=True)
+        assert out.setdefault(r["key"], value) == value, f"{r['key']} appended with different contents"
+    return out
+
+
+def expected_keys(days):
+    return {f"{s}/temperature/{h * 1_000_000}" for s, h in closed_hours(days)}
+
+
+def test_every_closed_hour_gets_one_forecast_and_the_api_answers_the_latest(tmp_path):
+    days = buoy_readings(16)
+    with MareRun(tmp_path, extra=EXTRA) as run:
+        post_days(run, days)
+        last = max(h for _, h in closed_hours(days))
+        answer = wait_latest(run, 1, last)
+        assert answer["sensor_id"] == 1 and answer["field"] == "temperature" and answer["model"] == "ensemble"
+        assert [h["target_hour"] for h in answer["hours"]] == [iso(last + i * HOUR) for i in range(24)]
+        assert all(isinstance(h["value"], (int, float)) for h in answer["hours"])
+        # Two weeks in, the intervals have their 20 errors: each holds its forecast.
+        assert all(h["lower"] <= h["value"] <= h["upper"] for h in answer["hours"]), answer
+        status, day = get_forecast(run, "sensor_id=2&day_ahead=true")
+        assert status == 200 and day["day_ahead"] is True
+        assert day["issued_at"] == iso(last // 86400 * 86400)
+        assert get_forecast(run, "sensor_id=3")[0] == 404
+        assert get_forecast(run, "sensor_id=x")[0] == 400
+        wait_latest(run, 2, max(h for s, h in closed_hours(days) if s == 2))
+        assert run.metric("mare_forecast_kept_series") == 2
+    got = forecasts_by_key(str(tmp_path))
+    assert set(got) == expected_keys(days)
+    day_ahead = {k for k, v in got.items() if json.loads(v)["day_ahead"]}
+    assert day_ahead == {k for k in got if int(k.rsplit("/", 1)[1]) % 86_400_000_000 == 0}
+    assert len(day_ahead) >= 2 * 14
+
+
+def test_kill9_and_restart_neither_lose_nor_change_a_forecast(tmp_path):
+    days = buoy_readings(20)
+    run = MareRun(tmp_path, extra=EXTRA).start()
+    post_days(run, days[:8])
+    wait_latest(run, 1, max(h for _, h in closed_hours(days[:8])))
+    time.sleep(2.5)  # a checkpoint, then more forecasts after it
+    post_days(run, days[8:12])
+    time.sleep(0.3)
+    run.kill9()
+    with MareRun(tmp_path, extra=EXTRA) as run:
+        post_days(run, days[12:])
+        wait_latest(run, 1, max(h for s, h in closed_hours(days) if s == 1))
+        wait_latest(run, 2, max(h for s, h in closed_hours(days) if s == 2))
+    got = forecasts_by_key(str(tmp_path))
+    assert set(got) == expected_keys(days)
+
+
+def test_a_new_processor_starts_with_the_stores_history(tmp_path):
+    days = buoy_readings(17)
+    with MareRun(tmp_path, extra=["forecast.enabled=false"]) as run:
+        post_days(run, days[:16])
+        deadline = time.time() + 30
+        while run.metric("mare_store_memtable_rows") + (run.metric("mare_store_disk_rows") or 0) < sum(map(len, days[:16])):
+            assert time.time() < deadline
+            time.sleep(0.2)
+    with MareRun(tmp_path, extra=EXTRA) as run:
+        # The rollups of those days are in the topic, but the store gave their hours first: the
+        # first forecasts are the new day's, with intervals from the start.
+        post_days(run, days[16:])
+        answer = wait_latest(run, 1, max(h for s, h in closed_hours(days) if s == 1))
+        assert all(h["lower"] <= h["value"] <= h["upper"] for h in answer["hours"]), answer
+        issued = run.metric("mare_forecast_forecasts_issued_total")
+    new_hours = {(s, h) for s, h in closed_hours(days) if h > max(x for _, x in closed_hours(days[:16]))}
+    # One per new closed hour, the first of them the hour the store was still filling.
+    assert issued == len(new_hours)
+
+
+def test_forecast_hour_in_mariadb_exactly_once_through_kill9(tmp_path):
+    days = buoy_readings(12)
+    data = tmp_path / "data"
+    with MariaDB(tmp_path) as db:
+        extra = EXTRA + ["sink.mariadb.enabled=true", f"sink.mariadb.port={db.port}"]
+        run = MareRun(data, extra=extra).start()
+        post_days(run, days[:6])
+        wait_latest(run, 1, max(h for _, h in closed_hours(days[:6])))
+        post_days(run, days[6:8])
+        time.sleep(0.5)
+        run.kill9()
+        with MareRun(data, extra=extra) as run:
+            post_days(run, days[8:])
+            for sensor in (1, 2):
+                wait_latest(run, sensor, max(h for s, h in closed_hours(days) if s == sensor))
+            deadline = time.time() + 60
+            expected = 24 * len(closed_hours(days))
+            while int(db.query("SELECT COUNT(*) FROM forecast_hour")[0][0]) < expected:
+                assert time.time() < deadline, db.query("SELECT COUNT(*) FROM forecast_hour")
+                time.sleep(0.3)
+        topic = {k: json.loads(v) for k, v in forecasts_by_key(str(data)).items()}
+        rows = db.query("SELECT sensor_id, field, issued_at, target_hour, value, lower, upper, model, day_ahead "
+                        "FROM forecast_hour")
+        assert len(rows) == expected == 24 * len(topic)
+        for sensor, field, issued_at, target_hour, value, lower, upper, model, day_ahead in rows:
+            issued = calendar.timegm(datetime.datetime.fromisoformat(issued_at).timetuple())
+            record = topic[f"{sensor}/{field}/{issued * 1_000_000}"]
+            hour = record["hours"][(calendar.timegm(datetime.datetime.fromisoformat(target_hour).timetuple()) - issued) // HOUR]
+            assert float(value) == hour["value"], (issued_at, target_hour)
+            assert (lower == "NULL") == (hour["lower"] is None) and (upper == "NULL") == (hour["upper"] is None)
+            if lower != "NULL":
+                assert float(lower) == hour["lower"] and float(upper) == hour["upper"]
+            assert model == "ensemble" and int(day_ahead) == record["day_ahead"]
