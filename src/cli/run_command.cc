@@ -132,6 +132,22 @@ int Run(const RunFlags& flags, const Roles& roles) {
     spdlog::info("mariadb sink: rollups{} into {}:{} database {}", c.sink_mariadb.readings ? " and readings" : "",
                  c.sink_mariadb.host, c.sink_mariadb.port, c.sink_mariadb.database);
   }
+  std::unique_ptr<sinks::ElasticsearchSink> elasticsearch;
+  if (roles.rollup && c.sink_elasticsearch.enabled) {
+    s = c.sink_elasticsearch.rollups
+            ? log->CreateTopic({.name = "rollups", .partitions = c.log.partitions, .retention_us = c.log.retention_us})
+            : Status::OK();
+    auto started = s.ok() ? sinks::ElasticsearchSink::Start(c.sink_elasticsearch, log.get(), dead_letter->get(), &registry)
+                          : Result<std::unique_ptr<sinks::ElasticsearchSink>>(s);
+    if (!started.ok()) {
+      spdlog::error("elasticsearch sink: {}", started.status().ToString());
+      return 1;
+    }
+    elasticsearch = std::move(*started);
+    spdlog::info("elasticsearch sink: {}{} into {} (indices {}-*)", c.sink_elasticsearch.readings ? "readings" : "",
+                 c.sink_elasticsearch.rollups ? (c.sink_elasticsearch.readings ? " and rollups" : "rollups") : "",
+                 c.sink_elasticsearch.url, c.sink_elasticsearch.index_prefix);
+  }
 
   // The columnar store, fed from the raw topic, queried over HTTP.
   std::unique_ptr<store::Store> store;
@@ -317,6 +333,7 @@ int Run(const RunFlags& flags, const Roles& roles) {
     if (!stopped.ok()) spdlog::error("rollup: {}", stopped.ToString());
   }
   if (mariadb) mariadb->Stop();
+  if (elasticsearch) elasticsearch->Stop();
   if (feeder) {
     Status stopped = feeder->Stop();  // flushes the memtable, so a restart has nothing to read again
     if (!stopped.ok()) spdlog::error("store: {}", stopped.ToString());

@@ -130,8 +130,9 @@ class Follower {
     if (dead_letter) dead_letter->Add("elasticsearch", reason, detail, r.value);
   }
 
-  // Sleeps the backoff (cut short by Stop) and doubles it.
+  // Sleeps the backoff (cut short by Stop) and doubles it. The lag goes on growing meanwhile.
   void Backoff() {
+    if (!committed.empty()) UpdateLag();
     for (int64_t slept = 0; slept < backoff && !stop.load(); slept += 50'000) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
@@ -283,6 +284,10 @@ class Follower {
         for (const log::ConsumedRecord& r : records) next[r.partition] = r.offset + 1;
         if (!Deliver(records).ok() || !SavePositions(next).ok()) break;  // stopped
         bulk_seconds.Observe(static_cast<double>(MonotonicMicros() - start) / 1e6);
+        if (last_warning) {
+          spdlog::info("elasticsearch sink: {} reachable again, catching up on {}", options.url, topic);
+          last_warning = 0;
+        }
         for (const auto& [p, n] : next) {
           committed[p] = n;
           // For `mare log groups`; refused when the log is open read-only, which is fine: the
