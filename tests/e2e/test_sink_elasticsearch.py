@@ -167,6 +167,31 @@ def test_readings_from_mare_run_have_kibanas_mappings_and_answer_geo_and_hourly_
         assert doc["_source"] == {"@timestamp": "2024-01-21T10:00:30.000000Z", "sensor_id": "3", "location": r["location"],
                                   "seq": 6, "temperature": r["temperature"], "pressure": r["pressure"], "status": r["status"]}
 
+        # The Kibana saved objects (deploy/kibana/mare.ndjson) name fields that exist, with the types
+        # their aggregations and layers need (Kibana itself cannot run here).
+        kinds = {"date_histogram": "date", "terms": "keyword", "avg": "double", "min": "double", "max": "double"}
+        ndjson = os.path.join(os.path.dirname(__file__), "../../deploy/kibana/mare.ndjson")
+        objects = [json.loads(line) for line in open(ndjson)]
+        patterns = {o["id"]: o["attributes"]["title"] for o in objects if o["type"] == "index-pattern"}
+        assert patterns["mare-readings"] == "mare-readings-*"
+        checked = 0
+        for o in objects:
+            for r in o["references"]:
+                assert r["id"] in patterns, (o["id"], r)
+            if o["type"] == "visualization":
+                for agg in json.loads(o["attributes"]["visState"])["aggs"]:
+                    assert props[agg["params"]["field"]]["type"] == kinds[agg["type"]], (o["id"], agg)
+                    checked += 1
+            if o["type"] == "map":
+                for layer in json.loads(o["attributes"]["layerListJSON"]):
+                    source = layer["sourceDescriptor"]
+                    if source["type"] == "ES_SEARCH":
+                        assert props[source["geoField"]]["type"] == "geo_point"
+                        assert props[source["topHitsSplitField"]]["type"] == "keyword"
+                        assert all(f in props for f in source["tooltipProperties"])
+                        checked += 1
+        assert checked == 9  # 3 aggregations of the chart, 5 of the table, the map's layer
+
         # geo_bounding_box: the Gulf of Lion holds sensors 1 and 2, the box around Iceland sensor 3.
         def in_box(top, left, bottom, right):
             body = es.search(f"{prefix}-readings-*", {"size": 0, "track_total_hits": True, "query": {"geo_bounding_box": {
