@@ -2,7 +2,8 @@
 readings arrive with the mappings Kibana needs, a geo_bounding_box query finds them, hourly
 date_histogram min/max/avg per sensor equal mare's own SQL (and the 1h rollups); a kill -9 of the
 sink mid-stream and a stopped-then-restarted node leave every reading there exactly once; a
-document Elasticsearch refuses (a mapping conflict) goes to the dead-letter file with its reason."""
+document Elasticsearch refuses (a mapping conflict) goes to the dead-letter file with its reason;
+on Kafka, the sink follows the raw topic exactly once across a kill -9."""
 import datetime
 import json
 import os
@@ -303,3 +304,33 @@ def test_a_document_elasticsearch_refuses_goes_to_the_dead_letter_file_with_its_
     assert json.loads(letters[1][3]) == readings[7]
     assert sink.metric('mare_sink_elasticsearch_documents_dead_lettered_total{topic="raw"}') == 2
     sink.stop()
+
+
+def test_on_kafka_the_sink_follows_the_raw_topic_exactly_once_across_a_restart(tmp_path, es):
+    from kafka_server import KafkaCluster
+    prefix = "kafka"
+    with KafkaCluster(tmp_path / "k") as kafka:
+        log_sets = ["log.kind=kafka", f'log.kafka.brokers="{kafka.bootstrap}"', "log.kafka.replication_factor=1",
+                    'log.kafka.topic_prefix="es-"']
+        args = [a for s in log_sets for a in ("--set", s)]
+
+        def produce_kafka(readings):
+            lines = [f"{r['sensor_id']}\t{json.dumps(r)}" for r in readings]
+            mare("log", "produce", "raw", "--partitions", "3", *args, input="\n".join(lines) + "\n")
+
+        produce_kafka([buoy(i, 1 + i % 6, T0 + i) for i in range(4000)])
+        sink = Sink(tmp_path, es, prefix, extra=[*log_sets, "sink.elasticsearch.batch=300"])
+        wait_for(lambda: (sink.metric('mare_sink_elasticsearch_documents_written_total{topic="raw"}') or 0) >= 600,
+                 timeout=120, what="the sink to be mid-stream")
+        sink.kill9()
+        produce_kafka([buoy(i, 1 + i % 6, T0 + i) for i in range(4000, 5000)])
+        sink = Sink(tmp_path, es, prefix, extra=[*log_sets, "sink.elasticsearch.batch=300"])
+        wait_for(lambda: positions(es, prefix) == 5000, timeout=120, what="every Kafka record delivered")
+        assert es.count(f"{prefix}-readings-*") == 5000
+        body = es.search(f"{prefix}-readings-*", {"size": 0, "aggs": {"sum": {"sum": {"field": "seq"}},
+                                                                      "twice": {"terms": {"field": "seq", "min_doc_count": 2}}}})
+        assert body["aggregations"]["sum"]["value"] == 5000 * 4999 / 2
+        assert body["aggregations"]["twice"]["buckets"] == []
+        status, saved = es.request("GET", f"/{prefix}-sink-offsets/_search?size=10")
+        assert sorted(h["_id"] for h in saved["hits"]["hits"]) == ["elasticsearch.raw.0", "elasticsearch.raw.1", "elasticsearch.raw.2"]
+        sink.stop()
