@@ -99,7 +99,7 @@ class Follower {
 
   std::string PositionId(int32_t p) const { return fmt::format("{}.{}.{}", options.consumer, topic, p); }
 
-  // After each (re)connection: the index template, the positions' index, and the positions.
+  // On start, until it succeeds: the index template, the positions' index, and the positions.
   Status Prepare() {
     auto put = Request("PUT", "/_index_template/" + maker->name(), maker->Template(options.replicas), {200});
     if (!put.ok()) return put.status();
