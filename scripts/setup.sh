@@ -9,11 +9,14 @@ source "$(dirname "$0")/install.sh"
 # a real MariaDB server and its client check the MariaDB sink (the tests start their own server).
 # Kafka: librdkafka for the log's Kafka backend; kcat, a JRE and Maven for the tests, which run
 # Apache Kafka's own broker from its jars on Maven Central (tests/kafka/pom.xml, fetched once).
+# Elasticsearch sink: libcurl speaks to Elasticsearch; the tests run a real Elasticsearch node from
+# its jars on Maven Central the same way (tests/elasticsearch/pom.xml, fetched at first use).
 packages=(
   g++ make cmake ninja-build ccache pkg-config git
   libsimdjson-dev libfmt-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libcpp-httplib-dev
   libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev libisal-dev libfast-float-dev zlib1g-dev libzstd-dev liblz4-dev libssl-dev libbrotli-dev
   libmariadb-dev mariadb-server mariadb-client
+  libcurl4-openssl-dev
   librdkafka-dev kcat default-jre-headless maven
   python3 python3-pip curl netcat-openbsd procps
   chromium

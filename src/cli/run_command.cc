@@ -120,6 +120,23 @@ int Run(const RunFlags& flags, const Roles& roles) {
     spdlog::info("rollup: {} windows, lateness {}, emitted every {} to topic rollups", list,
                  FormatDuration(c.rollup.lateness_us), FormatDuration(c.rollup.emit_interval_us));
   }
+  std::unique_ptr<sinks::ElasticsearchSink> elasticsearch;
+  if (roles.rollup && c.sink_elasticsearch.enabled) {
+    s = c.sink_elasticsearch.rollups
+            ? log->CreateTopic({.name = "rollups", .partitions = c.log.partitions, .retention_us = c.log.retention_us})
+            : Status::OK();
+    auto started = s.ok() ? sinks::ElasticsearchSink::Start(c.sink_elasticsearch, log.get(), dead_letter->get(), &registry)
+                          : Result<std::unique_ptr<sinks::ElasticsearchSink>>(s);
+    if (!started.ok()) {
+      spdlog::error("elasticsearch sink: {}", started.status().ToString());
+      return 1;
+    }
+    elasticsearch = std::move(*started);
+    spdlog::info("elasticsearch sink: {}{} into {} (indices {}-*)", c.sink_elasticsearch.readings ? "readings" : "",
+                 c.sink_elasticsearch.rollups ? (c.sink_elasticsearch.readings ? " and rollups" : "rollups") : "",
+                 c.sink_elasticsearch.url, c.sink_elasticsearch.index_prefix);
+  }
+
   // The columnar store, fed from the raw topic, queried over HTTP.
   std::unique_ptr<store::Store> store;
   std::unique_ptr<store::StoreFeeder> feeder;
@@ -352,6 +369,7 @@ int Run(const RunFlags& flags, const Roles& roles) {
     if (!stopped.ok()) spdlog::error("forecast: {}", stopped.ToString());
   }
   if (mariadb) mariadb->Stop();
+  if (elasticsearch) elasticsearch->Stop();
   if (feeder) {
     Status stopped = feeder->Stop();  // flushes the memtable, so a restart has nothing to read again
     if (!stopped.ok()) spdlog::error("store: {}", stopped.ToString());

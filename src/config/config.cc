@@ -250,6 +250,7 @@ std::vector<Key> Keys(Config& c) {
   auto& k = c.log.kafka;
   auto& p = c.ingest.parser;
   auto& m = c.sink_mariadb;
+  auto& e = c.sink_elasticsearch;
   auto& h = c.http.server;
   return {
       String("data_dir", &c.data_dir),
@@ -345,6 +346,19 @@ std::vector<Key> Keys(Config& c) {
       Int("sink.mariadb.batch", &m.batch, 1, 1'000'000),
       Bool("sink.mariadb.readings", &m.readings),
       Bool("sink.mariadb.forecasts", &m.forecasts),
+
+      Bool("sink.elasticsearch.enabled", &e.enabled),
+      String("sink.elasticsearch.url", &e.url),
+      String("sink.elasticsearch.user", &e.user),
+      String("sink.elasticsearch.password", &e.password, /*secret=*/true),
+      String("sink.elasticsearch.index_prefix", &e.index_prefix),
+      Int("sink.elasticsearch.replicas", &e.replicas, 0, 100),
+      Bool("sink.elasticsearch.readings", &e.readings),
+      Bool("sink.elasticsearch.rollups", &e.rollups),
+      Int("sink.elasticsearch.batch", &e.batch, 1, 1'000'000),
+      Bool("sink.elasticsearch.gzip", &e.gzip),
+      Duration("sink.elasticsearch.timeout", &e.timeout_us, 1'000'000),
+      Duration("sink.elasticsearch.retry_max", &e.retry_max_us, 100'000),
   };
 }
 
@@ -399,6 +413,10 @@ void Derive(Config* c) {
   c->sink_mariadb.max_reading_bytes = std::max<size_t>(c->ingest.parser.max_reading_bytes, 1 << 20);
   if (c->sink_mariadb.password.empty()) {
     if (const char* env = std::getenv("MARE_MARIADB_PASSWORD")) c->sink_mariadb.password = env;
+  }
+  c->sink_elasticsearch.max_reading_bytes = c->sink_mariadb.max_reading_bytes;
+  if (c->sink_elasticsearch.password.empty()) {
+    if (const char* env = std::getenv("MARE_ELASTICSEARCH_PASSWORD")) c->sink_elasticsearch.password = env;
   }
   c->sink_mariadb.resolutions.clear();
   for (const auto& r : c->rollup.resolutions) c->sink_mariadb.resolutions.push_back(r.name);

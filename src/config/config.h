@@ -20,6 +20,7 @@
 #include "processors/rollup/rollup_processor.h"
 #include "query/query_api.h"
 #include "reading/dead_letter.h"
+#include "sinks/elasticsearch/elasticsearch_sink.h"
 #include "sinks/mariadb/mariadb_sink.h"
 #include "sources/ingest.h"
 #include "sources/stream_source.h"
@@ -60,6 +61,7 @@ struct Config {
   store::StoreOptions store;              // [store]
   query::QueryApiOptions query;           // [query]
   sinks::MariaDbSinkOptions sink_mariadb; // [sink.mariadb]
+  sinks::ElasticsearchSinkOptions sink_elasticsearch;  // [sink.elasticsearch]
 
   std::string LogDir() const { return data_dir + "/log"; }
   std::string UnixPath() const { return unix_socket.listen.empty() ? data_dir + "/ingest.sock" : unix_socket.listen; }

@@ -1,0 +1,196 @@
+#include "sinks/elasticsearch/document.h"
+
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include <limits>
+
+#include "common/json_writer.h"
+#include "common/time.h"
+#include "reading/parser.h"
+#include "reading/timestamp.h"
+
+namespace mare::sinks {
+namespace {
+
+// Dynamic fields: every number a double (an integer reading first would otherwise make the field
+// a long, and truncate later fractions), every text a keyword (exact values, for filters and
+// terms aggregations); no guessing of dates or numbers inside text.
+constexpr const char* kDynamic =
+    R"("date_detection":false,"numeric_detection":false,"dynamic_templates":[)"
+    R"({"integers_as_double":{"match_mapping_type":"long","mapping":{"type":"double"}}},)"
+    R"({"numbers_as_double":{"match_mapping_type":"double","mapping":{"type":"double"}}},)"
+    R"({"text_as_keyword":{"match_mapping_type":"string","mapping":{"type":"keyword","ignore_above":1024}}}])";
+
+std::string IndexTemplate(const std::string& name, int replicas, std::string_view properties) {
+  return fmt::format(
+      R"({{"index_patterns":["{}-*"],"priority":200,"template":{{"settings":{{"number_of_shards":1,)"
+      R"("number_of_replicas":{},"refresh_interval":"1s"}},"mappings":{{{},"properties":{{{}}}}}}},)"
+      R"("_meta":{{"created_by":"mare"}}}})",
+      name, replicas, kDynamic, properties);
+}
+
+ParserOptions RawRecordOptions(size_t max_reading_bytes) {
+  ParserOptions o;
+  o.max_reading_bytes = max_reading_bytes;
+  o.max_fields = 4096;  // ingest.max_fields' upper bound
+  o.max_text_bytes = std::numeric_limits<size_t>::max();
+  o.max_future_skew_us = 0;  // with kNoClock: no reading is "in the future" here
+  o.numeric_fields.clear();  // ingest checked them when the reading arrived
+  return o;
+}
+
+// The clock the parser compares timestamps with: far enough ahead that none is rejected.
+constexpr int64_t kNoClock = std::numeric_limits<int64_t>::max() / 2;
+
+class ReadingDocuments : public DocumentMaker, ReadingSink {
+ public:
+  ReadingDocuments(const std::string& prefix, size_t max_reading_bytes)
+      : name_(prefix + "-readings"), parser_(RawRecordOptions(max_reading_bytes)) {}
+
+  Status Make(std::string_view json, Document* out) override {
+    auto bad = [&](std::string_view why) {
+      return Status::Corruption(fmt::format("raw record: {}: {}", why, json.substr(0, 200)));
+    };
+    if (json.empty() || json.front() != '{' || json.find('\n') != std::string_view::npos) return bad("not one reading object");
+    buffer_.Assign(json);
+    out_ = out;
+    readings_ = 0;
+    rejected_.clear();
+    parser_.Parse(buffer_.view(), kNoClock, *this);
+    if (!rejected_.empty()) return bad(rejected_);
+    if (readings_ != 1) return bad("not one reading object");
+    return Status::OK();
+  }
+
+  const std::string& name() const override { return name_; }
+
+  std::string Template(int replicas) const override {
+    return IndexTemplate(name_, replicas,
+                         R"("@timestamp":{"type":"date"},"sensor_id":{"type":"keyword"},"location":{"type":"geo_point"})");
+  }
+
+ private:
+  void OnReading(const Reading& r) override {
+    if (++readings_ > 1) return;
+    Document& d = *out_;
+    d.index = DailyIndex(name_, r.timestamp_us);
+    d.id = fmt::format("{}-{}", r.sensor_id, r.timestamp_us);
+    d.version = -1;
+    std::string& s = d.source;
+    s.assign(R"({"@timestamp":")");
+    AppendTimestamp(&s, r.timestamp_us);
+    fmt::format_to(std::back_inserter(s), R"(","sensor_id":"{}")", r.sensor_id);
+    if (r.has_location) {
+      s.append(R"(,"location":{"lat":)");
+      AppendJsonNumber(&s, r.lat);
+      s.append(R"(,"lon":)");
+      AppendJsonNumber(&s, r.lon);
+      s.push_back('}');
+    }
+    for (const NumberField& n : r.numbers) {
+      s.push_back(',');
+      AppendJsonString(&s, n.name);
+      s.push_back(':');
+      AppendJsonNumber(&s, n.value);
+    }
+    for (const TextField& t : r.texts) {
+      s.push_back(',');
+      AppendJsonString(&s, t.name);
+      s.push_back(':');
+      AppendJsonString(&s, t.value);
+    }
+    s.push_back('}');
+  }
+  void OnReject(const Reject& r) override {
+    if (rejected_.empty()) rejected_ = fmt::format("{}: {}", ReasonName(r.reason), r.detail);
+  }
+
+  const std::string name_;
+  ReadingParser parser_;
+  PaddedBuffer buffer_;
+  Document* out_ = nullptr;
+  int readings_ = 0;
+  std::string rejected_;
+};
+
+class RollupDocuments : public DocumentMaker {
+ public:
+  explicit RollupDocuments(const std::string& prefix) : name_(prefix + "-rollups") {}
+
+  Status Make(std::string_view json, Document* out) override {
+    auto bad = [&](std::string_view why) {
+      return Status::Corruption(fmt::format("rollup record: {}: {}", why, json.substr(0, 200)));
+    };
+    if (json.empty() || json.front() != '{') return bad("not an object");
+    padded_ = simdjson::padded_string(json);
+    simdjson::ondemand::document doc;
+    simdjson::ondemand::object o;
+    if (parser_.iterate(padded_).get(doc) || doc.get_object().get(o)) return bad("not a JSON object");
+    uint64_t sensor = 0;
+    int64_t revision = -1;
+    std::string field, resolution, start;
+    for (auto f : o) {
+      std::string_view key;
+      if (f.unescaped_key().get(key)) return bad("unreadable key");
+      std::string_view text;
+      if (key == "sensor_id") {
+        if (f.value().get_uint64().get(sensor)) return bad("sensor_id is not an integer");
+      } else if (key == "field") {
+        if (f.value().get_string().get(text)) return bad("field is not text");
+        field = text;
+      } else if (key == "resolution") {
+        if (f.value().get_string().get(text)) return bad("resolution is not text");
+        resolution = text;
+      } else if (key == "window_start") {
+        if (f.value().get_string().get(text)) return bad("window_start is not text");
+        start = text;
+      } else if (key == "revision") {
+        if (f.value().get_int64().get(revision)) return bad("revision is not an integer");
+      }
+    }
+    if (field.empty() || resolution.empty() || start.empty() || revision < 0) return bad("missing fields");
+    int64_t start_us = 0;
+    std::string why;
+    if (!ParseTimestampText(start, &start_us, &why)) return bad("window_start: " + why);
+    out->index = DailyIndex(name_, start_us);
+    out->id = fmt::format("{}/{}/{}/{}", sensor, field, resolution, start_us);
+    out->version = revision;
+    out->source.assign(R"({"@timestamp":)");
+    AppendJsonString(&out->source, start);
+    out->source.push_back(',');
+    out->source.append(json.substr(1));
+    return Status::OK();
+  }
+
+  const std::string& name() const override { return name_; }
+
+  std::string Template(int replicas) const override {
+    return IndexTemplate(name_, replicas,
+                         R"("@timestamp":{"type":"date"},"window_start":{"type":"date"},"window_end":{"type":"date"},)"
+                         R"("sensor_id":{"type":"keyword"},"field":{"type":"keyword"},"resolution":{"type":"keyword"},)"
+                         R"("count":{"type":"long"},"revision":{"type":"long"},"final":{"type":"boolean"})");
+  }
+
+ private:
+  const std::string name_;
+  simdjson::ondemand::parser parser_;
+  simdjson::padded_string padded_;
+};
+
+}  // namespace
+
+std::string DailyIndex(std::string_view name, int64_t micros) {
+  CivilTime t = ToCivil(micros);
+  return fmt::format("{}-{:04d}.{:02d}.{:02d}", name, t.year, t.month, t.day);
+}
+
+std::unique_ptr<DocumentMaker> MakeReadingDocuments(const std::string& index_prefix, size_t max_reading_bytes) {
+  return std::make_unique<ReadingDocuments>(index_prefix, max_reading_bytes);
+}
+
+std::unique_ptr<DocumentMaker> MakeRollupDocuments(const std::string& index_prefix) {
+  return std::make_unique<RollupDocuments>(index_prefix);
+}
+
+}  // namespace mare::sinks

@@ -1,0 +1,87 @@
+#include "sinks/elasticsearch/document.h"
+
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+namespace mare::sinks {
+namespace {
+
+TEST(DailyIndex, NamesTheUtcDay) {
+  EXPECT_EQ(DailyIndex("mare-readings", 1705831200'000000), "mare-readings-2024.01.21");
+  EXPECT_EQ(DailyIndex("mare-readings", 1705881599'999999), "mare-readings-2024.01.21");  // 23:59:59.999999
+  EXPECT_EQ(DailyIndex("mare-readings", 1705881600'000000), "mare-readings-2024.01.22");
+}
+
+TEST(ReadingDocuments, ReadingBecomesDocumentWithDeterministicId) {
+  auto maker = MakeReadingDocuments("mare", 1 << 20);
+  Document d;
+  ASSERT_TRUE(maker->Make(R"({"timestamp":"2024-01-21 10:06:04.095931","sensor_id":7,"temperature":20.9,)"
+                          R"("pressure":1001,"location":{"lon":3.185785,"lat":42.488629},"status":"ok \"x\""})",
+                          &d)
+                  .ok());
+  EXPECT_EQ(d.index, "mare-readings-2024.01.21");
+  EXPECT_EQ(d.id, "7-1705831564095931");
+  EXPECT_EQ(d.version, -1);
+  EXPECT_EQ(d.source,
+            R"({"@timestamp":"2024-01-21T10:06:04.095931Z","sensor_id":"7","location":{"lat":42.488629,"lon":3.185785},)"
+            R"("temperature":20.9,"pressure":1001,"status":"ok \"x\""})");
+  // The same reading in another timestamp form is the same document.
+  Document again;
+  ASSERT_TRUE(maker->Make(R"({"timestamp":"2024-01-21T12:06:04.095931+02:00","sensor_id":7,"temperature":20.9})", &again).ok());
+  EXPECT_EQ(again.id, d.id);
+  EXPECT_EQ(again.index, d.index);
+}
+
+TEST(ReadingDocuments, UnreadableRecordIsCorruptionWithReason) {
+  auto maker = MakeReadingDocuments("mare", 1 << 20);
+  Document d;
+  Status s = maker->Make(R"({"sensor_id":7,"temperature":20.9})", &d);
+  EXPECT_TRUE(s.IsCorruption());
+  EXPECT_NE(s.message().find("missing_timestamp"), std::string::npos) << s.message();
+  EXPECT_TRUE(maker->Make("[{}]", &d).IsCorruption());
+  EXPECT_TRUE(maker->Make("", &d).IsCorruption());
+}
+
+TEST(RollupDocuments, RollupKeepsItsFieldsAndVersionsByRevision) {
+  auto maker = MakeRollupDocuments("mare");
+  Document d;
+  const char* json =
+      R"({"sensor_id":7,"field":"temperature","resolution":"1h","window_start":"2024-01-21T10:00:00.000000Z",)"
+      R"("window_end":"2024-01-21T11:00:00.000000Z","count":3600,"min":12.1,"max":14.9,"mean":13.52,"stddev":0.61,)"
+      R"("first":12.4,"last":14.2,"revision":3600,"final":false})";
+  ASSERT_TRUE(maker->Make(json, &d).ok());
+  EXPECT_EQ(d.index, "mare-rollups-2024.01.21");
+  EXPECT_EQ(d.id, "7/temperature/1h/1705831200000000");
+  EXPECT_EQ(d.version, 3600);
+  EXPECT_EQ(d.source, std::string(R"({"@timestamp":"2024-01-21T10:00:00.000000Z",)") + (json + 1));
+  EXPECT_TRUE(maker->Make(R"({"sensor_id":7,"field":"t"})", &d).IsCorruption());
+}
+
+TEST(Templates, AreJsonWithTheMappingsKibanaNeeds) {
+  for (auto& maker : {MakeReadingDocuments("obs", 1 << 20), MakeRollupDocuments("obs")}) {
+    std::string t = maker->Template(0);
+    simdjson::dom::parser parser;
+    simdjson::dom::element root;
+    ASSERT_FALSE(parser.parse(t).get(root)) << t;
+    std::string_view pattern, ts, sensor;
+    ASSERT_FALSE(root["index_patterns"].at(0).get(pattern));
+    EXPECT_EQ(pattern, maker->name() + "-*");
+    ASSERT_FALSE(root.at_pointer("/template/mappings/properties/@timestamp/type").get(ts));
+    EXPECT_EQ(ts, "date");
+    ASSERT_FALSE(root.at_pointer("/template/mappings/properties/sensor_id/type").get(sensor));
+    EXPECT_EQ(sensor, "keyword");
+    int64_t replicas = -1;
+    ASSERT_FALSE(root.at_pointer("/template/settings/number_of_replicas").get(replicas));
+    EXPECT_EQ(replicas, 0);
+  }
+  std::string_view location;
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  std::string t = MakeReadingDocuments("obs", 1 << 20)->Template(1);
+  ASSERT_FALSE(parser.parse(t).get(root));
+  ASSERT_FALSE(root.at_pointer("/template/mappings/properties/location/type").get(location));
+  EXPECT_EQ(location, "geo_point");
+}
+
+}  // namespace
+}  // namespace mare::sinks

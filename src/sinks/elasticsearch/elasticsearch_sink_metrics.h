@@ -1,0 +1,19 @@
+// The metrics of the Elasticsearch sink, labelled topic="raw" (readings) or topic="rollups":
+// declared once here, read back by the dashboard and the tests through these names.
+#pragma once
+
+#include "common/metrics.h"
+
+namespace mare::elasticsearch_sink_metrics {
+
+inline constexpr metrics::Metric kRecordsRead{"mare_sink_elasticsearch_records_read_total", "Records read from the log"};
+inline constexpr metrics::Metric kDocumentsWritten{"mare_sink_elasticsearch_documents_written_total", "Documents Elasticsearch acknowledged (a resend after a restart counts again)"};
+inline constexpr metrics::Metric kDocumentsDeadLettered{"mare_sink_elasticsearch_documents_dead_lettered_total", "Records sent to the dead-letter file: unreadable, or rejected by Elasticsearch (a mapping error)"};
+inline constexpr metrics::Metric kItemsRetried{"mare_sink_elasticsearch_items_retried_total", "Bulk items answered 429 or 5xx, sent again"};
+inline constexpr metrics::Metric kErrors{"mare_sink_elasticsearch_errors_total", "Failed requests: Elasticsearch unreachable or answering an error (retried)"};
+inline constexpr metrics::Metric kUp{"mare_sink_elasticsearch_up", "1 while the last request to Elasticsearch succeeded"};
+inline constexpr metrics::Metric kLagRecords{"mare_sink_elasticsearch_lag_records", "Records in the topic not yet committed by the sink"};
+inline constexpr metrics::Metric kBulkSeconds{"mare_sink_elasticsearch_bulk_seconds", "Time from a batch's first bulk request to its committed position"};
+inline constexpr metrics::Metric kRequestBytes{"mare_sink_elasticsearch_request_bytes_total", "Request bodies sent, as on the wire (gzip-compressed)"};
+
+}  // namespace mare::elasticsearch_sink_metrics

@@ -1,0 +1,336 @@
+"""The Elasticsearch sink against a real Elasticsearch node (7.10.2, from Maven Central's jars):
+readings arrive with the mappings Kibana needs, a geo_bounding_box query finds them, hourly
+date_histogram min/max/avg per sensor equal mare's own SQL (and the 1h rollups); a kill -9 of the
+sink mid-stream and a stopped-then-restarted node leave every reading there exactly once; a
+document Elasticsearch refuses (a mapping conflict) goes to the dead-letter file with its reason;
+on Kafka, the sink follows the raw topic exactly once across a kill -9."""
+import datetime
+import json
+import os
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from elasticsearch_server import Elasticsearch
+from harness import MARE, MareRun, free_port, mare, scrape_metric
+
+T0 = 1705831200  # 2024-01-21T10:00:00Z
+DAY_INDEX = "readings-2024.01.21"
+
+STARTED = []
+
+
+@pytest.fixture(scope="module")
+def es(tmp_path_factory):
+    with Elasticsearch(tmp_path_factory.mktemp("es")) as node:
+        yield node
+
+
+@pytest.fixture(autouse=True)
+def no_sink_outlives_its_test():
+    """A failing assertion must not leave a sink process running."""
+    yield
+    while STARTED:
+        proc = STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def wait_for(predicate, timeout=60, what="condition"):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what} (last: {last})")
+
+
+def es_sets(es, prefix, extra=()):
+    out = [f"sink.elasticsearch.url={es.url}", f"sink.elasticsearch.index_prefix={prefix}", "sink.elasticsearch.replicas=0",
+           'sink.elasticsearch.retry_max="500ms"', *extra]
+    return out
+
+
+class Sink:
+    """A `mare sink elasticsearch` process following a data dir's log."""
+
+    def __init__(self, data_dir, es, prefix, extra=()):
+        self.metrics_port = free_port()
+        self.out = open(os.path.join(str(data_dir), "sink.out"), "ab")
+        args = [MARE, "sink", "elasticsearch", "--data-dir", str(data_dir), "--metrics-listen", f"127.0.0.1:{self.metrics_port}"]
+        for s in es_sets(es, prefix, extra):
+            args += ["--set", s]
+        self.proc = subprocess.Popen(args, stdout=self.out, stderr=subprocess.STDOUT)
+        self.data_dir = str(data_dir)
+        STARTED.append(self.proc)
+
+    def metric(self, name):
+        return scrape_metric(self.metrics_port, name)
+
+    def output(self):
+        with open(os.path.join(self.data_dir, "sink.out"), "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def stop(self):
+        self.proc.terminate()
+        assert self.proc.wait(timeout=30) == 0, self.output()
+
+
+def produce(data_dir, readings):
+    """Appends readings to the raw topic of the data dir's embedded log (created if absent)."""
+    lines = [f"{r['sensor_id']}\t{r if isinstance(r, str) else json.dumps(r)}" for r in readings]
+    mare("log", "produce", "raw", "--data-dir", data_dir, input="\n".join(lines) + "\n")
+
+
+def positions(es, prefix):
+    """Sum of the sink's saved next offsets over the raw topic's partitions."""
+    es.request("POST", f"/{prefix}-sink-offsets/_refresh")
+    status, body = es.request("POST", f"/{prefix}-sink-offsets/_search", {"size": 100, "query": {"term": {"topic": "raw"}}})
+    if status != 200:
+        return 0
+    return sum(h["_source"]["next_offset"] for h in body["hits"]["hits"])
+
+
+def read_dead_letters(path):
+    """[(source, reason, detail, raw)] of a dead-letter file (docs/formats/dead-letter.md)."""
+    out = []
+    if not os.path.exists(path):
+        return out
+    data = open(path, "rb").read()
+    i = 0
+    while i < len(data):
+        end = data.index(b"\n", i)
+        _time, source, reason, length, detail = data[i:end].decode().split(" ", 4)
+        raw = data[end + 1:end + 1 + int(length)]
+        out.append((source, reason, detail, raw.decode()))
+        i = end + 1 + int(length) + 1
+    return out
+
+
+def buoy(seq, sensor, t):
+    """A reading whose numbers depend on its place; sensors 1-2 off Banyuls, 3 off Iceland, 4 unplaced."""
+    r = {"timestamp": t, "sensor_id": sensor, "seq": seq,
+         "temperature": round(12 + ((seq * 37) % 101) / 10 + sensor, 2), "pressure": 990 + seq % 40,
+         "status": "ok" if seq % 5 else "degraded"}
+    if sensor in (1, 2):
+        r["location"] = {"lat": 42.48 + sensor / 100, "lon": 3.13 + (seq % 7) / 1000}
+    elif sensor == 3:
+        r["location"] = {"lat": 63.4, "lon": -20.3}
+    return r
+
+
+def sql_rows(run, sql):
+    url = f"{run.http_url}/api/v1/query?" + urllib.parse.urlencode({"q": sql})
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return json.loads(r.read())["rows"]
+
+
+def epoch_ms(text):
+    return int(datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def test_readings_from_mare_run_have_kibanas_mappings_and_answer_geo_and_hourly_queries(tmp_path, es):
+    prefix = "run"
+    n = 4 * 3 * 120  # 4 sensors, 3 hours, one reading each 30 s
+    readings = [buoy(i, 1 + i % 4, T0 + (i // 4) * 30) for i in range(n)]
+    extra = ['store.flush_interval="1s"', "sink.elasticsearch.enabled=true", "sink.elasticsearch.rollups=true",
+             *es_sets(es, prefix)]
+    with MareRun(tmp_path, extra=extra) as run:
+        for k in range(0, n, 400):
+            status, body = run.post("\n".join(json.dumps(r) for r in readings[k:k + 400]))
+            assert status == 200, body
+        wait_for(lambda: es.count(f"{prefix}-readings-*") == n, what=f"{n} readings in Elasticsearch")
+        assert run.metric('mare_sink_elasticsearch_documents_written_total{topic="raw"}') >= n
+        assert run.metric('mare_sink_elasticsearch_up{topic="raw"}') == 1
+
+        # The template's mappings, on the daily index the readings went to.
+        status, mapping = es.request("GET", f"/{prefix}-{DAY_INDEX}/_mapping")
+        assert status == 200, mapping
+        props = mapping[f"{prefix}-{DAY_INDEX}"]["mappings"]["properties"]
+        assert {k: props[k]["type"] for k in ("@timestamp", "location", "sensor_id", "temperature", "pressure", "seq", "status")} == {
+            "@timestamp": "date", "location": "geo_point", "sensor_id": "keyword", "temperature": "double",
+            "pressure": "double", "seq": "double", "status": "keyword"}
+
+        # One document per reading, under its deterministic id, with its values.
+        status, doc = es.request("GET", f"/{prefix}-{DAY_INDEX}/_doc/3-{(T0 + 30) * 1_000_000}")
+        assert status == 200, doc
+        r = readings[6]  # seq 6: sensor 3 at T0 + 30 s
+        assert doc["_source"] == {"@timestamp": "2024-01-21T10:00:30.000000Z", "sensor_id": "3", "location": r["location"],
+                                  "seq": 6, "temperature": r["temperature"], "pressure": r["pressure"], "status": r["status"]}
+
+        # The Kibana saved objects (deploy/kibana/mare.ndjson) name fields that exist, with the types
+        # their aggregations and layers need (Kibana itself cannot run here).
+        kinds = {"date_histogram": "date", "terms": "keyword", "avg": "double", "min": "double", "max": "double"}
+        ndjson = os.path.join(os.path.dirname(__file__), "../../deploy/kibana/mare.ndjson")
+        objects = [json.loads(line) for line in open(ndjson)]
+        patterns = {o["id"]: o["attributes"]["title"] for o in objects if o["type"] == "index-pattern"}
+        assert patterns["mare-readings"] == "mare-readings-*"
+        checked = 0
+        for o in objects:
+            for r in o["references"]:
+                assert r["id"] in patterns, (o["id"], r)
+            if o["type"] == "visualization":
+                for agg in json.loads(o["attributes"]["visState"])["aggs"]:
+                    assert props[agg["params"]["field"]]["type"] == kinds[agg["type"]], (o["id"], agg)
+                    checked += 1
+            if o["type"] == "map":
+                for layer in json.loads(o["attributes"]["layerListJSON"]):
+                    source = layer["sourceDescriptor"]
+                    if source["type"] == "ES_SEARCH":
+                        assert props[source["geoField"]]["type"] == "geo_point"
+                        assert props[source["topHitsSplitField"]]["type"] == "keyword"
+                        assert all(f in props for f in source["tooltipProperties"])
+                        checked += 1
+        assert checked == 9  # 3 aggregations of the chart, 5 of the table, the map's layer
+
+        # geo_bounding_box: the Gulf of Lion holds sensors 1 and 2, the box around Iceland sensor 3.
+        def in_box(top, left, bottom, right):
+            body = es.search(f"{prefix}-readings-*", {"size": 0, "track_total_hits": True, "query": {"geo_bounding_box": {
+                "location": {"top_left": {"lat": top, "lon": left}, "bottom_right": {"lat": bottom, "lon": right}}}},
+                "aggs": {"sensors": {"terms": {"field": "sensor_id"}}}})
+            return body["hits"]["total"]["value"], sorted(b["key"] for b in body["aggregations"]["sensors"]["buckets"])
+        assert in_box(43.0, 2.5, 42.0, 4.0) == (n // 2, ["1", "2"])
+        assert in_box(67.0, -25.0, 62.0, -12.0) == (n // 4, ["3"])
+        assert in_box(10.0, 0.0, 0.0, 10.0) == (0, [])
+
+        # Hourly min/max/avg per sensor: Elasticsearch's date_histogram against mare's SQL.
+        body = es.search(f"{prefix}-readings-*", {"size": 0, "aggs": {"s": {"terms": {"field": "sensor_id", "size": 100}, "aggs": {
+            "h": {"date_histogram": {"field": "@timestamp", "fixed_interval": "1h"}, "aggs": {
+                "min": {"min": {"field": "temperature"}}, "max": {"max": {"field": "temperature"}},
+                "avg": {"avg": {"field": "temperature"}}, "n": {"value_count": {"field": "temperature"}}}}}}}})
+        from_es = sorted((int(s["key"]), h["key"], h["n"]["value"], h["min"]["value"], h["max"]["value"], h["avg"]["value"])
+                         for s in body["aggregations"]["s"]["buckets"] for h in s["h"]["buckets"])
+        wait_for(lambda: sql_rows(run, "SELECT count(*) FROM readings")[0][0] == n, what="the store to hold every reading")
+        from_sql = sorted((r[0], epoch_ms(r[1]), r[2], r[3], r[4], r[5]) for r in sql_rows(
+            run, "SELECT sensor_id, time_bucket('1h', ts) AS hour, count(temperature), min(temperature), max(temperature), "
+                 "avg(temperature) FROM readings GROUP BY sensor_id, hour"))
+        assert len(from_es) == len(from_sql) == 12
+        for e, s in zip(from_es, from_sql):
+            assert e[:5] == s[:5]
+            assert e[5] == pytest.approx(s[5], rel=1e-12)
+
+        # The 1h rollups, each window one document under its key, reach the same numbers.
+        def rollups_match():
+            es.request("POST", f"/{prefix}-rollups-*/_refresh")
+            body = es.search(f"{prefix}-rollups-*", {"size": 100, "query": {"bool": {"filter": [
+                {"term": {"resolution": "1h"}}, {"term": {"field": "temperature"}}]}}})
+            got = sorted((int(h["_source"]["sensor_id"]), epoch_ms(h["_source"]["window_start"]), h["_source"]["count"],
+                          h["_source"]["min"], h["_source"]["max"]) for h in body["hits"]["hits"])
+            return got if got == [s[:5] for s in from_sql] else None
+        wait_for(rollups_match, timeout=60, what="1h rollups equal to the SQL answers")
+        status, mapping = es.request("GET", f"/{prefix}-rollups-2024.01.21/_mapping")
+        props = mapping[f"{prefix}-rollups-2024.01.21"]["mappings"]["properties"]
+        assert (props["window_start"]["type"], props["sensor_id"]["type"], props["mean"]["type"]) == ("date", "keyword", "double")
+
+
+def test_kill9_of_the_sink_mid_stream_leaves_every_reading_exactly_once(tmp_path, es):
+    prefix = "kill"
+    n = 20000
+    produce(tmp_path, [buoy(i, 1 + i % 8, T0 + i // 8) for i in range(n)])
+    sink = Sink(tmp_path, es, prefix, extra=["sink.elasticsearch.batch=250"])
+    wait_for(lambda: (sink.metric('mare_sink_elasticsearch_documents_written_total{topic="raw"}') or 0) >= 4000,
+             what="the sink to be mid-stream")
+    sink.kill9()
+    saved = positions(es, prefix)
+    assert 0 < saved < n, f"killed mid-stream: {saved} of {n} positions saved"
+    sink = Sink(tmp_path, es, prefix, extra=["sink.elasticsearch.batch=250"])
+    wait_for(lambda: positions(es, prefix) == n, timeout=120, what="every position saved")
+    assert es.count(f"{prefix}-readings-*") == n
+    # Every seq there once: n documents, no seq twice, and their sum that of 0..n-1.
+    body = es.search(f"{prefix}-readings-*", {"size": 0, "aggs": {"sum": {"sum": {"field": "seq"}},
+                                                                  "twice": {"terms": {"field": "seq", "min_doc_count": 2}}}})
+    assert body["aggregations"]["sum"]["value"] == n * (n - 1) / 2
+    assert body["aggregations"]["twice"]["buckets"] == []
+    wait_for(lambda: sink.metric('mare_sink_elasticsearch_lag_records{topic="raw"}') == 0, what="lag 0")
+    sink.stop()
+
+
+def test_node_stopped_then_restarted_loses_nothing(tmp_path, es):
+    prefix = "outage"
+    first = [buoy(i, 1 + i % 4, T0 + i) for i in range(3000)]
+    produce(tmp_path, first)
+    sink = Sink(tmp_path, es, prefix, extra=["sink.elasticsearch.batch=500"])
+    wait_for(lambda: positions(es, prefix) == 3000, what="the first readings delivered")
+    es.stop(kill=True)
+    try:
+        produce(tmp_path, [buoy(i, 1 + i % 4, T0 + i) for i in range(3000, 6000)])
+        wait_for(lambda: sink.metric('mare_sink_elasticsearch_up{topic="raw"}') == 0 and
+                 (sink.metric('mare_sink_elasticsearch_errors_total{topic="raw"}') or 0) >= 2, what="the sink to notice")
+        # The lag counts what the sink saw of the log's end: all, or part, of the 3000 not delivered.
+        wait_for(lambda: 0 < (sink.metric('mare_sink_elasticsearch_lag_records{topic="raw"}') or 0) <= 3000,
+                 what="a lag while down")
+        assert sink.proc.poll() is None
+    finally:
+        es.start()
+    wait_for(lambda: positions(es, prefix) == 6000, timeout=120, what="every reading delivered after the restart")
+    assert es.count(f"{prefix}-readings-*") == 6000
+    body = es.search(f"{prefix}-readings-*", {"size": 0, "aggs": {"sum": {"sum": {"field": "seq"}}}})
+    assert body["aggregations"]["sum"]["value"] == 6000 * 5999 / 2
+    assert sink.metric('mare_sink_elasticsearch_up{topic="raw"}') == 1
+    assert "reachable again" in sink.output()
+    sink.stop()
+
+
+def test_a_document_elasticsearch_refuses_goes_to_the_dead_letter_file_with_its_reason(tmp_path, es):
+    prefix = "mapping"
+    readings = [buoy(i, 1, T0 + i) for i in range(12)]
+    for r in readings:
+        r["wave_height"] = 1.5
+    readings[7]["wave_height"] = "calm"  # text where the index already has a double
+    records = [json.dumps(r) for r in readings]
+    records.insert(3, json.dumps({"sensor_id": 1, "temperature": 3}))  # no timestamp: unreadable
+    produce(tmp_path, [json.loads(r) for r in records])
+    sink = Sink(tmp_path, es, prefix, extra=["sink.elasticsearch.batch=5"])
+    wait_for(lambda: positions(es, prefix) == 13, what="every record passed")
+    assert es.count(f"{prefix}-readings-*") == 11
+    status, _ = es.request("GET", f"/{prefix}-{DAY_INDEX}/_doc/1-{(T0 + 7) * 1_000_000}")
+    assert status == 404
+    letters = read_dead_letters(os.path.join(str(tmp_path), "dead-letter-elasticsearch.log"))
+    assert [(s, r) for s, r, _, _ in letters] == [("elasticsearch", "unreadable"), ("elasticsearch", "elasticsearch_rejected")]
+    assert "missing_timestamp" in letters[0][2]
+    assert json.loads(letters[0][3]) == {"sensor_id": 1, "temperature": 3}
+    assert letters[1][2].startswith(f"400 {prefix}-{DAY_INDEX} 1-{(T0 + 7) * 1_000_000}: mapper_parsing_exception")
+    assert "wave_height" in letters[1][2], letters[1][2]
+    assert json.loads(letters[1][3]) == readings[7]
+    assert sink.metric('mare_sink_elasticsearch_documents_dead_lettered_total{topic="raw"}') == 2
+    sink.stop()
+
+
+def test_on_kafka_the_sink_follows_the_raw_topic_exactly_once_across_a_restart(tmp_path, es):
+    from kafka_server import KafkaCluster
+    prefix = "kafka"
+    with KafkaCluster(tmp_path / "k") as kafka:
+        log_sets = ["log.kind=kafka", f'log.kafka.brokers="{kafka.bootstrap}"', "log.kafka.replication_factor=1",
+                    'log.kafka.topic_prefix="es-"']
+        args = [a for s in log_sets for a in ("--set", s)]
+
+        def produce_kafka(readings):
+            lines = [f"{r['sensor_id']}\t{json.dumps(r)}" for r in readings]
+            mare("log", "produce", "raw", "--partitions", "3", *args, input="\n".join(lines) + "\n")
+
+        produce_kafka([buoy(i, 1 + i % 6, T0 + i) for i in range(4000)])
+        sink = Sink(tmp_path, es, prefix, extra=[*log_sets, "sink.elasticsearch.batch=300"])
+        wait_for(lambda: (sink.metric('mare_sink_elasticsearch_documents_written_total{topic="raw"}') or 0) >= 600,
+                 timeout=120, what="the sink to be mid-stream")
+        sink.kill9()
+        produce_kafka([buoy(i, 1 + i % 6, T0 + i) for i in range(4000, 5000)])
+        sink = Sink(tmp_path, es, prefix, extra=[*log_sets, "sink.elasticsearch.batch=300"])
+        wait_for(lambda: positions(es, prefix) == 5000, timeout=120, what="every Kafka record delivered")
+        assert es.count(f"{prefix}-readings-*") == 5000
+        body = es.search(f"{prefix}-readings-*", {"size": 0, "aggs": {"sum": {"sum": {"field": "seq"}},
+                                                                      "twice": {"terms": {"field": "seq", "min_doc_count": 2}}}})
+        assert body["aggregations"]["sum"]["value"] == 5000 * 4999 / 2
+        assert body["aggregations"]["twice"]["buckets"] == []
+        status, saved = es.request("GET", f"/{prefix}-sink-offsets/_search?size=10")
+        assert sorted(h["_id"] for h in saved["hits"]["hits"]) == ["elasticsearch.raw.0", "elasticsearch.raw.1", "elasticsearch.raw.2"]
+        sink.stop()
