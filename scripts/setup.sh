@@ -4,7 +4,8 @@
 set -euo pipefail
 source "$(dirname "$0")/install.sh"
 
-# Build: compiler, CMake + Ninja, ccache, and the libraries mare links (Eigen: the forecasts' linear algebra).
+# Build: compiler, CMake + Ninja, ccache, and the libraries mare links (Eigen: the forecasts' linear
+# algebra; flatbuffers: the metadata of Arrow answers, its CMake files wanting flatc beside it).
 # Tests: python3 + pytest drive the end-to-end tests; curl and netcat talk to a running mare;
 # a real MariaDB server and its client check the MariaDB sink (the tests start their own server).
 # Kafka: librdkafka for the log's Kafka backend; kcat, a JRE and Maven for the tests, which run
@@ -12,7 +13,7 @@ source "$(dirname "$0")/install.sh"
 packages=(
   g++ make cmake ninja-build ccache pkg-config git
   libsimdjson-dev libfmt-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libcpp-httplib-dev
-  libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev libisal-dev libfast-float-dev zlib1g-dev libzstd-dev liblz4-dev libssl-dev libbrotli-dev
+  libeigen3-dev libflatbuffers-dev flatbuffers-compiler libgtest-dev libgmock-dev libbenchmark-dev libisal-dev libfast-float-dev zlib1g-dev libzstd-dev liblz4-dev libssl-dev libbrotli-dev
   libmariadb-dev mariadb-server mariadb-client
   librdkafka-dev kcat default-jre-headless maven
   python3 python3-pip curl netcat-openbsd procps
@@ -32,3 +33,6 @@ need_python_module setup pytest
 need_python_module setup duckdb
 # numpy: the forecast backtest's e2e test recomputes its answers with it.
 need_python_module setup numpy
+# pyarrow and pandas: the e2e tests read Arrow answers with them, and the Python client (python/) stands on them.
+need_python_module setup pyarrow
+need_python_module setup pandas

@@ -7,6 +7,7 @@
 
 #include "common/json_writer.h"
 #include "common/time.h"
+#include "query/arrow_writer.h"
 #include "query/format.h"
 #include "query/query_gate.h"
 #include "query/sensors.h"
@@ -15,13 +16,17 @@
 namespace mare::query {
 namespace {
 
-enum class Format { kJson, kCsv, kNdjson };
+enum class Format { kJson, kCsv, kNdjson, kArrow };
+
+constexpr const char* kArrowStreamType = "application/vnd.apache.arrow.stream";
 
 bool ChooseFormat(const httplib::Request& req, const std::string& explicit_format, Format* f, std::string* error) {
   std::string name = explicit_format.empty() ? req.get_param_value("format") : explicit_format;
   if (name.empty()) {
     std::string accept = req.get_header_value("Accept");
-    if (accept.find("text/csv") != std::string::npos) {
+    if (accept.find(kArrowStreamType) != std::string::npos) {
+      *f = Format::kArrow;
+    } else if (accept.find("text/csv") != std::string::npos) {
       *f = Format::kCsv;
     } else if (accept.find("application/x-ndjson") != std::string::npos || accept.find("application/ndjson") != std::string::npos) {
       *f = Format::kNdjson;
@@ -33,8 +38,9 @@ bool ChooseFormat(const httplib::Request& req, const std::string& explicit_forma
   if (name == "json") *f = Format::kJson;
   else if (name == "csv") *f = Format::kCsv;
   else if (name == "ndjson") *f = Format::kNdjson;
+  else if (name == "arrow") *f = Format::kArrow;
   else {
-    *error = "unknown format \"" + name + "\"; use json, csv or ndjson";
+    *error = "unknown format \"" + name + "\"; use json, csv, ndjson or arrow";
     return false;
   }
   return true;
@@ -129,6 +135,10 @@ void AddQueryRoutes(HttpServer* server, store::Store* store, const QueryApiOptio
       case Format::kNdjson:
         WriteNdjson(result, &body);
         res.set_content(std::move(body), "application/x-ndjson");
+        break;
+      case Format::kArrow:
+        WriteArrow(result, &body);
+        res.set_content(std::move(body), kArrowStreamType);
         break;
     }
   };

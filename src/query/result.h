@@ -35,6 +35,14 @@ class ResultColumn {
     return std::string_view(text_).substr(begin, text_end_[r] - begin);
   }
   Value Get(size_t r) const;
+  // The arrays themselves, for writers that copy a run of rows at once (arrow_writer.h):
+  // one byte per row of validity (1: a value), the values (0 where NULL), and for text the
+  // values back to back with where each row's value ends.
+  const uint8_t* valid_bytes() const { return valid_.data(); }
+  const int64_t* ints() const { return i_.data(); }
+  const double* doubles() const { return d_.data(); }
+  std::string_view text_bytes() const { return text_; }
+  const uint64_t* text_ends() const { return text_end_.data(); }
   // <0, 0, >0 as row a sorts before, with or after row b (both with a value).
   int Compare(size_t a, size_t b) const;
 
