@@ -36,3 +36,23 @@ need_python_module setup numpy
 # pyarrow and pandas: the e2e tests read Arrow answers with them, and the Python client (python/) stands on them.
 need_python_module setup pyarrow
 need_python_module setup pandas
+# wheel: building the Python client without fetching a build environment (its e2e test installs it so).
+need_python_module setup wheel
+# The Python client (python/, package mare), for the notebooks and anyone's scripts: installed
+# into the same python3, and again whenever its files differ from what is installed. (Its e2e
+# test imports this checkout's python/ itself, whatever is installed.)
+client_dir="$(cd "$(dirname "$0")/.." && pwd)/python"
+if ! python3 - "$client_dir" <<'PY' 2>/dev/null
+import filecmp, os, sys
+import mare
+src = os.path.join(sys.argv[1], "mare")
+names = sorted(n for n in os.listdir(src) if n.endswith(".py"))
+installed = os.path.dirname(mare.__file__)
+sys.exit(0 if os.path.realpath(installed) != os.path.realpath(src) and
+         filecmp.cmpfiles(src, installed, names, shallow=False)[0] == names else 1)
+PY
+then
+  echo "setup: installing the Python client from $client_dir"
+  python3 -m pip install --quiet "$client_dir" 2>/dev/null || python3 -m pip install --quiet --break-system-packages "$client_dir"
+  python3 -c "import mare" || { echo "setup: the Python client (python/) did not install" >&2; exit 1; }
+fi
