@@ -47,6 +47,8 @@ class ResultColumn {
   int Compare(size_t a, size_t b) const;
 
   void Reserve(size_t rows);
+  // No rows, the memory kept for the next ones.
+  void Clear();
   // Appends the rows sel[0..n) of v, a vector of this column's type (a NULL vector of any).
   void Append(const Vec& v, const uint32_t* sel, size_t n);
   void Append(const Value& v);
