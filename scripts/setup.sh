@@ -4,7 +4,8 @@
 set -euo pipefail
 source "$(dirname "$0")/install.sh"
 
-# Build: compiler, CMake + Ninja, ccache, and the libraries mare links (Eigen: the forecasts' linear algebra).
+# Build: compiler, CMake + Ninja, ccache, and the libraries mare links (Eigen: the forecasts' linear
+# algebra; flatbuffers: the metadata of Arrow answers, its CMake files wanting flatc beside it).
 # Tests: python3 + pytest drive the end-to-end tests; curl and netcat talk to a running mare;
 # a real MariaDB server and its client check the MariaDB sink (the tests start their own server).
 # Kafka: librdkafka for the log's Kafka backend; kcat, a JRE and Maven for the tests, which run
@@ -14,7 +15,7 @@ source "$(dirname "$0")/install.sh"
 packages=(
   g++ make cmake ninja-build ccache pkg-config git
   libsimdjson-dev libfmt-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libcpp-httplib-dev
-  libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev libisal-dev libfast-float-dev zlib1g-dev libzstd-dev liblz4-dev libssl-dev libbrotli-dev
+  libeigen3-dev libflatbuffers-dev flatbuffers-compiler libgtest-dev libgmock-dev libbenchmark-dev libisal-dev libfast-float-dev zlib1g-dev libzstd-dev liblz4-dev libssl-dev libbrotli-dev
   libmariadb-dev mariadb-server mariadb-client
   libcurl4-openssl-dev
   librdkafka-dev kcat default-jre-headless maven
@@ -35,3 +36,26 @@ need_python_module setup pytest
 need_python_module setup duckdb
 # numpy: the forecast backtest's e2e test recomputes its answers with it.
 need_python_module setup numpy
+# pyarrow and pandas: the e2e tests read Arrow answers with them, and the Python client (python/) stands on them.
+need_python_module setup pyarrow
+need_python_module setup pandas
+# wheel: building the Python client without fetching a build environment (its e2e test installs it so).
+need_python_module setup wheel
+# The Python client (python/, package mare), for the notebooks and anyone's scripts: installed
+# into the same python3, and again whenever its files differ from what is installed. (Its e2e
+# test imports this checkout's python/ itself, whatever is installed.)
+client_dir="$(cd "$(dirname "$0")/.." && pwd)/python"
+if ! python3 - "$client_dir" <<'PY' 2>/dev/null
+import filecmp, os, sys
+import mare
+src = os.path.join(sys.argv[1], "mare")
+names = sorted(n for n in os.listdir(src) if n.endswith(".py"))
+installed = os.path.dirname(mare.__file__)
+sys.exit(0 if os.path.realpath(installed) != os.path.realpath(src) and
+         filecmp.cmpfiles(src, installed, names, shallow=False)[0] == names else 1)
+PY
+then
+  echo "setup: installing the Python client from $client_dir"
+  python3 -m pip install --quiet "$client_dir" 2>/dev/null || python3 -m pip install --quiet --break-system-packages "$client_dir"
+  python3 -c "import mare" || { echo "setup: the Python client (python/) did not install" >&2; exit 1; }
+fi

@@ -34,18 +34,26 @@ using namespace exec;
 class Executor {
  public:
   // start_us: when the statement arrived (MonotonicMicros), from which query.timeout counts.
-  Executor(const Plan& plan, const store::Snapshot& snap, const QueryOptions& options, int64_t start_us, ResultTable* result)
-      : plan_(plan), snap_(snap), options_(options), result_(result) {
+  // sink: where the answer goes batch by batch (nullptr: all of it into *result).
+  Executor(const Plan& plan, const store::Snapshot& snap, const QueryOptions& options, int64_t start_us, ResultTable* result,
+           BatchSink* sink)
+      : plan_(plan), snap_(snap), options_(options), result_(result), sink_(sink) {
+    streaming_ = sink_ != nullptr && !plan_.latest && !plan_.aggregate && plan_.order.empty();
     int64_t timeout = options.limits.timeout_us;
     if (timeout > 0 && !__builtin_add_overflow(start_us, timeout, &deadline_us_)) return;
     deadline_us_ = std::numeric_limits<int64_t>::max();
   }
 
   void Run() {
+    std::vector<Type> types;
     for (const auto& c : plan_.columns) {
-      if (!c.hidden) result_->names.push_back(c.name);
+      if (!c.hidden) {
+        result_->names.push_back(c.name);
+        types.push_back(c.type);
+      }
       out_.emplace_back(c.type);
     }
+    if (sink_ != nullptr && !sink_->Begin(result_->names, types)) throw Gone();
     CollectSources();
     if (plan_.latest) {
       RunLatest();
@@ -55,6 +63,14 @@ class Executor {
       RunRows();
     }
     SortAndLimit();
+    if (sink_ != nullptr) {
+      // The rest of the answer (all of it unless streamed), in batches; the caller gets the count.
+      for (size_t at = 0; at < result_->rows; at += kStreamBatchRows) {
+        Send(result_->columns, at, std::min(result_->rows, at + kStreamBatchRows));
+      }
+      result_->rows += emitted_;
+      result_->columns.clear();
+    }
   }
 
  private:
@@ -70,6 +86,7 @@ class Executor {
   // query.timeout: checked between blocks (a few thousand rows each) and around sorts, so a
   // statement stops within about a block's work after its time is up.
   void CheckTime() const {
+    if (options_.cancel != nullptr && options_.cancel->load(std::memory_order_relaxed)) throw Gone();
     if (MonotonicMicros() <= deadline_us_) return;
     throw ExecError{fmt::format("query exceeded query.timeout ({}); narrow the WHERE clause or the time range",
                                 FormatTimeout(options_.limits.timeout_us)),
@@ -175,7 +192,7 @@ class Executor {
     std::vector<uint32_t> sel;
     std::vector<Vec> cols(plan_.columns.size());
     for (const Source& s : sources_) {
-      if (early_stop && out_rows_ >= limit) break;
+      if (early_stop && emitted_ + out_rows_ >= limit) break;
       CheckTime();
       uint8_t outcome = BlockOutcome(s);
       if (!(outcome & kTrue)) {
@@ -192,9 +209,30 @@ class Executor {
       if (from == sel.size()) continue;
       for (size_t k = 0; k < plan_.columns.size(); ++k) Eval(*plan_.columns[k].expr, *chunk, &cols[k]);
       size_t n = sel.size() - from;
-      if (early_stop) n = std::min(n, limit - out_rows_);
+      if (early_stop) n = std::min(n, limit - emitted_ - out_rows_);
       AddRows(cols, sel.data() + from, n);
+      if (streaming_ && out_rows_ >= kStreamBatchRows) {
+        Send(out_, 0, out_rows_);
+        emitted_ += out_rows_;
+        out_rows_ = 0;
+        for (auto& c : out_) c.Clear();
+      }
     }
+  }
+
+  // What stops a statement whose client is gone.
+  static ExecError Gone() { return ExecError{"the statement was cancelled: its client went away", Position{0, 0}, SqlError::Kind::kStore}; }
+
+  // Rows [begin, end) go to the sink. The time it takes (a client reading slowly) is added to
+  // the deadline: query.timeout bounds the statement's work, not the client's reading.
+  void Send(const std::vector<ResultColumn>& columns, size_t begin, size_t end) {
+    int64_t start = MonotonicMicros();
+    bool more = sink_->Rows(columns, begin, end);
+    if (__builtin_add_overflow(deadline_us_, MonotonicMicros() - start, &deadline_us_)) {
+      deadline_us_ = std::numeric_limits<int64_t>::max();
+    }
+    if (!more) throw Gone();
+    CheckTime();
   }
 
   // LIMIT, and OFFSET + LIMIT (the rows the answer needs from its start), as counts of rows;
@@ -245,7 +283,7 @@ class Executor {
     bool limited = plan_.limit != std::numeric_limits<int64_t>::max();
     // Rows kept are never dropped again but by the top-k below (which keeps OFFSET + LIMIT): past
     // OFFSET + max_rows of them, an answer that LIMIT does not cut to max_rows is too large.
-    size_t past_offset = out_rows_ - std::min(out_rows_, offset_left_);
+    size_t past_offset = emitted_ + out_rows_ - std::min(out_rows_, offset_left_);
     if (past_offset > options_.max_rows && Limit() > options_.max_rows) {
       throw ExecError{fmt::format("the result has more than {} rows; add a LIMIT or narrow the WHERE clause", options_.max_rows),
                       Position{0, 0}, SqlError::Kind::kLimit};
@@ -871,6 +909,9 @@ class Executor {
   const store::Snapshot& snap_;
   const QueryOptions& options_;
   ResultTable* result_;
+  BatchSink* sink_;
+  bool streaming_ = false;  // plain rows go to the sink batch by batch as they come
+  size_t emitted_ = 0;      // rows the sink has had already (streaming)
   std::vector<Source> sources_;
   std::vector<ResultColumn> out_;  // the answer so far: every output column, hidden ones too
   size_t out_rows_ = 0;
@@ -896,7 +937,10 @@ const char* TypeName(Type type) {
   return "?";
 }
 
-bool RunQuery(store::Store& store, std::string_view sql, const QueryOptions& options, ResultTable* result, SqlError* error) {
+namespace {
+
+bool Run(store::Store& store, std::string_view sql, const QueryOptions& options, ResultTable* result, BatchSink* sink,
+         SqlError* error) {
   int64_t start = MonotonicMicros();
   SelectStatement statement;
   if (!Parse(sql, options.limits, &statement, error)) return false;
@@ -913,7 +957,7 @@ bool RunQuery(store::Store& store, std::string_view sql, const QueryOptions& opt
   filter.latest_only = plan.latest && !plan.where;
   auto snap = plan.empty ? std::make_shared<store::Snapshot>() : store.GetSnapshot(filter);
   try {
-    Executor(plan, *snap, options, start, result).Run();
+    Executor(plan, *snap, options, start, result, sink).Run();
   } catch (const ExecError& e) {
     *error = SqlError{e.message, e.pos, e.kind};
     return false;
@@ -928,6 +972,17 @@ bool RunQuery(store::Store& store, std::string_view sql, const QueryOptions& opt
     return false;
   }
   return true;
+}
+
+}  // namespace
+
+bool RunQuery(store::Store& store, std::string_view sql, const QueryOptions& options, ResultTable* result, SqlError* error) {
+  return Run(store, sql, options, result, nullptr, error);
+}
+
+bool RunQuery(store::Store& store, std::string_view sql, const QueryOptions& options, BatchSink* sink, ResultTable* summary,
+              SqlError* error) {
+  return Run(store, sql, options, summary, sink, error);
 }
 
 bool RunQuery(store::Store& store, std::string_view sql, const QueryOptions& options, QueryResult* result, SqlError* error) {

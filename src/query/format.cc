@@ -126,22 +126,27 @@ void AppendTimestamp(TimestampWriter& ts, Buffer& out, int64_t us) {
 namespace {
 
 // A result's cells, whichever form it comes in: the writers below are written once for both.
+// Rows [begin, begin + rows) of result columns (a whole ResultTable, or a batch of a streamed answer).
 class TableCells {
  public:
-  explicit TableCells(const ResultTable& t) : t_(t) {}
-  size_t rows() const { return t_.rows; }
-  size_t columns() const { return t_.columns.size(); }
-  const std::string& name(size_t c) const { return t_.names[c]; }
-  Type column_type(size_t c) const { return t_.columns[c].type(); }
-  Type type(size_t, size_t c) const { return t_.columns[c].type(); }
-  bool valid(size_t r, size_t c) const { return t_.columns[c].IsValid(r); }
-  int64_t i(size_t r, size_t c) const { return t_.columns[c].Int(r); }
-  double d(size_t r, size_t c) const { return t_.columns[c].Double(r); }
-  std::string_view s(size_t r, size_t c) const { return t_.columns[c].Text(r); }
-  Value value(size_t r, size_t c) const { return t_.columns[c].Get(r); }
+  explicit TableCells(const ResultTable& t) : TableCells(t.names, t.columns, 0, t.rows) {}
+  TableCells(const std::vector<std::string>& names, const std::vector<ResultColumn>& columns, size_t begin, size_t rows)
+      : names_(names), columns_(columns), begin_(begin), rows_(rows) {}
+  size_t rows() const { return rows_; }
+  size_t columns() const { return names_.size(); }
+  const std::string& name(size_t c) const { return names_[c]; }
+  Type column_type(size_t c) const { return columns_[c].type(); }
+  Type type(size_t, size_t c) const { return columns_[c].type(); }
+  bool valid(size_t r, size_t c) const { return columns_[c].IsValid(begin_ + r); }
+  int64_t i(size_t r, size_t c) const { return columns_[c].Int(begin_ + r); }
+  double d(size_t r, size_t c) const { return columns_[c].Double(begin_ + r); }
+  std::string_view s(size_t r, size_t c) const { return columns_[c].Text(begin_ + r); }
+  Value value(size_t r, size_t c) const { return columns_[c].Get(begin_ + r); }
 
  private:
-  const ResultTable& t_;
+  const std::vector<std::string>& names_;
+  const std::vector<ResultColumn>& columns_;
+  size_t begin_, rows_;
 };
 
 class RowCells {
@@ -273,15 +278,15 @@ void AppendCsvText(Buffer& out, std::string_view s) {
 }
 
 template <typename Cells>
-void CsvOf(const Cells& t, std::string* s) {
+void CsvOf(const Cells& t, std::string* s, bool header = true) {
   s->reserve(s->size() + 64 + t.rows() * (t.columns() * 12 + 1));
   Buffer out(s);
   TimestampWriter ts;
-  for (size_t c = 0; c < t.columns(); ++c) {
+  for (size_t c = 0; header && c < t.columns(); ++c) {
     if (c > 0) out.Push(',');
     AppendCsvText(out, t.name(c));
   }
-  out.Push('\n');
+  if (header) out.Push('\n');
   for (size_t r = 0; r < t.rows(); ++r) {
     for (size_t c = 0; c < t.columns(); ++c) {
       if (c > 0) out.Push(',');
@@ -371,6 +376,19 @@ void WriteCsv(const ResultTable& result, std::string* out) { CsvOf(TableCells(re
 void WriteCsv(const QueryResult& result, std::string* out) { CsvOf(RowCells(result), out); }
 void WriteNdjson(const ResultTable& result, std::string* out) { NdjsonOf(TableCells(result), out); }
 void WriteNdjson(const QueryResult& result, std::string* out) { NdjsonOf(RowCells(result), out); }
+
+void WriteCsvHeader(const std::vector<std::string>& names, std::string* out) {
+  std::vector<ResultColumn> none(names.size());
+  CsvOf(TableCells(names, none, 0, 0), out);
+}
+void WriteCsvRows(const std::vector<std::string>& names, const std::vector<ResultColumn>& columns, size_t begin, size_t end,
+                  std::string* out) {
+  CsvOf(TableCells(names, columns, begin, end - begin), out, false);
+}
+void WriteNdjsonRows(const std::vector<std::string>& names, const std::vector<ResultColumn>& columns, size_t begin, size_t end,
+                     std::string* out) {
+  NdjsonOf(TableCells(names, columns, begin, end - begin), out);
+}
 
 std::string FormatTable(const QueryResult& result) {
   size_t n = result.names.size();

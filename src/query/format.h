@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "query/ast.h"
 #include "query/executor.h"
@@ -20,6 +21,13 @@ void WriteCsv(const QueryResult& result, std::string* out);
 // One JSON object per row, keyed by column name.
 void WriteNdjson(const ResultTable& result, std::string* out);
 void WriteNdjson(const QueryResult& result, std::string* out);
+// The same CSV and NDJSON for an answer that comes in batches (answer_stream.h): the CSV
+// header once, then each batch's rows [begin, end) of the first names.size() columns.
+void WriteCsvHeader(const std::vector<std::string>& names, std::string* out);
+void WriteCsvRows(const std::vector<std::string>& names, const std::vector<ResultColumn>& columns, size_t begin, size_t end,
+                  std::string* out);
+void WriteNdjsonRows(const std::vector<std::string>& names, const std::vector<ResultColumn>& columns, size_t begin, size_t end,
+                     std::string* out);
 // Aligned columns with a header and a row-count line, for people.
 std::string FormatTable(const QueryResult& result);
 // {"error":"...","line":L,"column":C} (line and column 0 when the error has no position).

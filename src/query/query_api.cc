@@ -1,12 +1,14 @@
 #include "query/query_api.h"
 
 #include <httplib.h>
+#include <limits>
 #include <memory>
 #include <fmt/format.h>
 #include <simdjson.h>
 
 #include "common/json_writer.h"
 #include "common/time.h"
+#include "query/answer_stream.h"
 #include "query/format.h"
 #include "query/query_gate.h"
 #include "query/sensors.h"
@@ -15,13 +17,17 @@
 namespace mare::query {
 namespace {
 
-enum class Format { kJson, kCsv, kNdjson };
+enum class Format { kJson, kCsv, kNdjson, kArrow };
+
+constexpr const char* kArrowStreamType = "application/vnd.apache.arrow.stream";
 
 bool ChooseFormat(const httplib::Request& req, const std::string& explicit_format, Format* f, std::string* error) {
   std::string name = explicit_format.empty() ? req.get_param_value("format") : explicit_format;
   if (name.empty()) {
     std::string accept = req.get_header_value("Accept");
-    if (accept.find("text/csv") != std::string::npos) {
+    if (accept.find(kArrowStreamType) != std::string::npos) {
+      *f = Format::kArrow;
+    } else if (accept.find("text/csv") != std::string::npos) {
       *f = Format::kCsv;
     } else if (accept.find("application/x-ndjson") != std::string::npos || accept.find("application/ndjson") != std::string::npos) {
       *f = Format::kNdjson;
@@ -33,12 +39,30 @@ bool ChooseFormat(const httplib::Request& req, const std::string& explicit_forma
   if (name == "json") *f = Format::kJson;
   else if (name == "csv") *f = Format::kCsv;
   else if (name == "ndjson") *f = Format::kNdjson;
+  else if (name == "arrow") *f = Format::kArrow;
   else {
-    *error = "unknown format \"" + name + "\"; use json, csv or ndjson";
+    *error = "unknown format \"" + name + "\"; use json, csv, ndjson or arrow";
     return false;
   }
   return true;
 }
+
+const char* ContentType(Format f) {
+  switch (f) {
+    case Format::kJson: return "application/json";
+    case Format::kCsv: return "text/csv";
+    case Format::kNdjson: return "application/x-ndjson";
+    case Format::kArrow: return kArrowStreamType;
+  }
+  return "application/octet-stream";
+}
+
+AnswerFormat AnswerFormatOf(Format f) {
+  return f == Format::kCsv ? AnswerFormat::kCsv : f == Format::kNdjson ? AnswerFormat::kNdjson : AnswerFormat::kArrow;
+}
+
+// Pieces an answer's chunk is written in: the server copies each into a chunk of its own.
+constexpr size_t kWritePiece = 1 << 20;
 
 void Error(httplib::Response& res, int status, const std::string& message) {
   std::string body = "{\"error\":";
@@ -99,38 +123,72 @@ void AddQueryRoutes(HttpServer* server, store::Store* store, const QueryApiOptio
       res.set_content(ErrorJson(error), "application/json");
       return;
     }
-    ResultTable result;
-    SqlError error;
-    int64_t start = MonotonicMicros();
-    bool done = RunQuery(*store, sql, {.max_rows = options.max_rows, .limits = options.limits}, &result, &error);
-    double elapsed_ms = static_cast<double>(MonotonicMicros() - start) / 1000.0;
-    seconds->Observe(elapsed_ms / 1000.0);
-    if (!done) {
-      // The statement's fault or a limit it reached: 400; the server's load: 503; the store's: 500.
+    // The statement's fault or a limit it reached: 400; the server's load: 503; the store's: 500.
+    auto fail = [&](const SqlError& error) {
       bool user = error.kind == SqlError::Kind::kStatement || error.kind == SqlError::Kind::kLimit;
       (user ? bad : failed)->Add();
       res.status = user ? 400 : error.kind == SqlError::Kind::kBusy ? 503 : 500;
       res.set_content(ErrorJson(error), "application/json");
+    };
+    if (format == Format::kJson) {
+      // One document: the whole answer is held, within query.max_rows.
+      ResultTable result;
+      SqlError error;
+      int64_t start = MonotonicMicros();
+      bool done = RunQuery(*store, sql, {.max_rows = options.max_rows, .limits = options.limits}, &result, &error);
+      double elapsed_ms = static_cast<double>(MonotonicMicros() - start) / 1000.0;
+      seconds->Observe(elapsed_ms / 1000.0);
+      if (!done) return fail(error);
+      ok->Add();
+      std::string body;
+      res.set_header("X-Mare-Row-Count", std::to_string(result.rows));
+      res.set_header("X-Mare-Elapsed-Ms", fmt::format("{:.3f}", elapsed_ms));
+      WriteJson(result, elapsed_ms, &body);
+      res.set_content(std::move(body), "application/json");
       return;
     }
-    ok->Add();
-    std::string body;
-    res.set_header("X-Mare-Row-Count", std::to_string(result.rows));
-    res.set_header("X-Mare-Elapsed-Ms", fmt::format("{:.3f}", elapsed_ms));
-    switch (format) {
-      case Format::kJson:
-        WriteJson(result, elapsed_ms, &body);
-        res.set_content(std::move(body), "application/json");
-        break;
-      case Format::kCsv:
-        WriteCsv(result, &body);
-        res.set_content(std::move(body), "text/csv");
-        break;
-      case Format::kNdjson:
-        WriteNdjson(result, &body);
-        res.set_content(std::move(body), "application/x-ndjson");
-        break;
+    // CSV, NDJSON and Arrow stream: any number of rows, in the memory of a batch and a queue.
+    // An answer that fits the queue is sent whole, with its row count; a larger one goes out
+    // chunked as the statement runs, and a client that goes away stops it.
+    auto stream = std::make_shared<AnswerStream>(
+        *store, sql, QueryOptions{.max_rows = std::numeric_limits<size_t>::max(), .limits = options.limits},
+        AnswerFormatOf(format));
+    AnswerStream::State state = stream->WaitStarted();
+    if (state == AnswerStream::State::kFailed) {
+      seconds->Observe(stream->elapsed_ms() / 1000.0);
+      return fail(stream->error());
     }
+    ok->Add();
+    if (state == AnswerStream::State::kComplete) {
+      seconds->Observe(stream->elapsed_ms() / 1000.0);
+      std::string body, chunk;
+      while (stream->Next(&chunk)) body += chunk;
+      res.set_header("X-Mare-Row-Count", std::to_string(stream->summary().rows));
+      res.set_header("X-Mare-Elapsed-Ms", fmt::format("{:.3f}", stream->elapsed_ms()));
+      res.set_content(std::move(body), ContentType(format));
+      return;
+    }
+    auto held = std::make_shared<QueryGate::Permit>(std::move(permit));
+    res.set_chunked_content_provider(
+        ContentType(format),
+        [stream, held](size_t, httplib::DataSink& sink) {
+          std::string chunk;
+          if (!stream->Next(&chunk)) {
+            if (stream->failed()) return false;  // cut short: the chunked body has no end, the client sees it
+            // The statement is over: its place is free before the client hears the end.
+            *held = QueryGate::Permit();
+            sink.done();
+            return true;
+          }
+          for (size_t at = 0; at < chunk.size(); at += kWritePiece) {
+            if (!sink.write(chunk.data() + at, std::min(kWritePiece, chunk.size() - at))) return false;
+          }
+          return true;
+        },
+        [stream, seconds](bool) {
+          stream->Finish();  // the statement stops here if the client went away
+          seconds->Observe(stream->elapsed_ms() / 1000.0);
+        });
   };
   server->routes().Get("/api/v1/query", handler);
   server->routes().Post("/api/v1/query", handler);

@@ -34,6 +34,14 @@ void ResultColumn::Reserve(size_t rows) {
   }
 }
 
+void ResultColumn::Clear() {
+  valid_.clear();
+  i_.clear();
+  d_.clear();
+  text_.clear();
+  text_end_.clear();
+}
+
 void ResultColumn::Append(const Vec& v, const uint32_t* sel, size_t n) {
   size_t at = size();
   valid_.resize(at + n);

@@ -35,10 +35,20 @@ class ResultColumn {
     return std::string_view(text_).substr(begin, text_end_[r] - begin);
   }
   Value Get(size_t r) const;
+  // The arrays themselves, for writers that copy a run of rows at once (arrow_writer.h):
+  // one byte per row of validity (1: a value), the values (0 where NULL), and for text the
+  // values back to back with where each row's value ends.
+  const uint8_t* valid_bytes() const { return valid_.data(); }
+  const int64_t* ints() const { return i_.data(); }
+  const double* doubles() const { return d_.data(); }
+  std::string_view text_bytes() const { return text_; }
+  const uint64_t* text_ends() const { return text_end_.data(); }
   // <0, 0, >0 as row a sorts before, with or after row b (both with a value).
   int Compare(size_t a, size_t b) const;
 
   void Reserve(size_t rows);
+  // No rows, the memory kept for the next ones.
+  void Clear();
   // Appends the rows sel[0..n) of v, a vector of this column's type (a NULL vector of any).
   void Append(const Vec& v, const uint32_t* sel, size_t n);
   void Append(const Value& v);

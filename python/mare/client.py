@@ -1,0 +1,210 @@
+"""A connection to a running `mare run` over its HTTP API (docs/api/openapi.yaml): SQL answers
+come as Apache Arrow IPC streams (docs/formats/arrow.md) and become pyarrow Tables and pandas
+DataFrames; readings go in as NDJSON. Only the standard library speaks HTTP.
+
+    m = mare.connect("http://127.0.0.1:8080")
+    df = m.query("SELECT ts, temperature FROM readings WHERE sensor_id = 1")
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from typing import Any, Dict, Iterator, List, Optional, Union
+
+import pandas as pd
+import pyarrow as pa
+
+from .errors import IngestError, MareError, QueryError
+from .readings import ndjson_chunks
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+
+
+def connect(url: str = "http://127.0.0.1:8080", token: Optional[str] = None, timeout: float = 300.0) -> "Client":
+    """A client of the mare at url (its `http.listen`). token, when given, is sent as a bearer
+    token with every request (for a server that asks for one). timeout: seconds a request may
+    wait for the server at any one time."""
+    return Client(url, token=token, timeout=timeout)
+
+
+class Client:
+    """A mare server's SQL, sensors and ingest API. Holds no connection between calls: each
+    call is one HTTP request."""
+
+    def __init__(self, url: str, token: Optional[str] = None, timeout: float = 300.0) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"mare.Client({self.url!r})"
+
+    # ---- HTTP ----
+
+    def _open(self, path: str, data: Optional[bytes] = None, headers: Optional[Dict[str, str]] = None,
+              method: Optional[str] = None) -> Any:
+        """The open response of one request; an error status raises its JSON error."""
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=dict(headers or {}))
+        if self.token:
+            req.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            return urllib.request.urlopen(req, timeout=self.timeout)
+        except urllib.error.HTTPError as e:
+            body = e.read().decode(errors="replace")
+            e.close()
+            raise self._error(e.code, body) from None
+        except urllib.error.URLError as e:
+            raise MareError(f"cannot reach mare at {self.url}: {e.reason}") from None
+
+    @staticmethod
+    def _error(status: int, body: str) -> QueryError:
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return QueryError(body.strip() or f"HTTP {status}", status)
+        if not isinstance(doc, dict) or "error" not in doc:
+            return QueryError(body.strip(), status)
+        return QueryError(str(doc["error"]), status, int(doc.get("line", 0) or 0), int(doc.get("column", 0) or 0))
+
+    def _arrow_response(self, sql: str) -> Any:
+        body = json.dumps({"q": sql, "format": "arrow"}).encode()
+        return self._open("/api/v1/query", data=body, method="POST",
+                          headers={"Content-Type": "application/json", "Accept": ARROW_STREAM})
+
+    # ---- SQL ----
+
+    def query_arrow(self, sql: str) -> pa.Table:
+        """The answer to one SQL statement (docs/sql.md) as a pyarrow Table: timestamp columns
+        as timestamp[us, tz=UTC], integers as int64, doubles as float64, text as string,
+        booleans as bool, intervals as duration[us]; NULLs as nulls. Raises QueryError with
+        the server's message (and line and column) for a statement it refuses."""
+        with self._arrow_response(sql) as r:
+            return pa.ipc.open_stream(r).read_all()
+
+    def query(self, sql: str) -> pd.DataFrame:
+        """The answer to one SQL statement as a pandas DataFrame. Timestamps are timezone-aware
+        UTC; NULLs stay missing: NaN in a double column, None in a text column, and pd.NA in an
+        integer or boolean column that has NULLs (which then has pandas' nullable Int64 or
+        boolean dtype, so that its values stay exact)."""
+        table = self.query_arrow(sql)
+        df = table.to_pandas()
+        nullable = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
+        for i, column in enumerate(table.columns):
+            if column.null_count > 0 and column.type in nullable:
+                df.isetitem(i, column.to_pandas(types_mapper=nullable.get))
+        return df
+
+    def batches(self, sql: str) -> Iterator[pa.RecordBatch]:
+        """The answer's record batches as they arrive (up to 65,536 rows each), for answers too
+        large to hold at once."""
+        with self._arrow_response(sql) as r:
+            yield from pa.ipc.open_stream(r)
+
+    def export(self, sql: str, path: Union[str, os.PathLike]) -> int:
+        """Writes the answer to path, as Parquet (.parquet, .pq) or CSV (.csv, with a header;
+        timestamps in ISO 8601), batch by batch as it arrives; returns the rows written. The
+        file appears whole or not at all."""
+        path = os.fspath(path)
+        kind = os.path.splitext(path)[1].lower()
+        if kind not in (".parquet", ".pq", ".csv"):
+            raise ValueError(f"export writes .parquet or .csv files, not {kind or 'a file without extension'!r}")
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, partial = tempfile.mkstemp(prefix=".mare-export-", dir=directory)
+        os.close(fd)
+        rows = 0
+        try:
+            with self._arrow_response(sql) as r:
+                reader = pa.ipc.open_stream(r)
+                if kind == ".csv":
+                    import pyarrow.csv as pacsv
+                    writer: Any = pacsv.CSVWriter(partial, reader.schema)
+                else:
+                    import pyarrow.parquet as pq
+                    writer = pq.ParquetWriter(partial, reader.schema)
+                with writer:
+                    for batch in reader:
+                        writer.write_batch(batch)
+                        rows += batch.num_rows
+            os.replace(partial, path)
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
+        return rows
+
+    # ---- sensors ----
+
+    def sensors(self) -> pd.DataFrame:
+        """Every sensor the store has readings of, one row each: sensor_id, readings,
+        first_seen and last_seen (UTC), fields (the names of its fields), and its last position
+        (lat, lon, position_ts; missing for a sensor without one)."""
+        with self._open("/api/v1/sensors") as r:
+            doc = json.loads(r.read())
+        rows = []
+        for s in doc.get("sensors", []):
+            position = s.get("position") or {}
+            rows.append({"sensor_id": s["sensor_id"], "readings": s.get("readings"), "first_seen": s.get("first_seen"),
+                         "last_seen": s.get("last_seen"), "fields": s.get("fields", []), "lat": position.get("lat"),
+                         "lon": position.get("lon"), "position_ts": position.get("ts")})
+        df = pd.DataFrame(rows, columns=["sensor_id", "readings", "first_seen", "last_seen", "fields", "lat", "lon",
+                                         "position_ts"])
+        for c in ("first_seen", "last_seen", "position_ts"):
+            df[c] = pd.to_datetime(df[c], utc=True, format="ISO8601")
+        df["lat"] = df["lat"].astype("float64")
+        df["lon"] = df["lon"].astype("float64")
+        return df
+
+    # ---- readings in ----
+
+    def ingest(self, df: pd.DataFrame, rows_per_request: int = 50_000) -> Dict[str, int]:
+        """Sends a DataFrame of readings (docs/formats/reading.md): a `timestamp` (or `ts`)
+        column, `sensor_id`, optional `lat` and `lon` (the location), and any other column as a
+        field; a missing value leaves that field out of its reading. mare validates each reading
+        as it does any other. Returns {"accepted": n} when it took every row; otherwise raises
+        IngestError with the server's reasons, after the valid rows are stored."""
+        accepted = rejected = 0
+        reasons: Dict[str, int] = {}
+        errors: List[Dict[str, Any]] = []
+        for start, count, body in ndjson_chunks(df, rows_per_request):
+            row_at = lambda line: df.index[start + int(line) - 1]  # noqa: E731: a line of this body, as df's index
+            req = urllib.request.Request(self.url + "/api/v1/ingest", data=body, method="POST",
+                                         headers={"Content-Type": "application/x-ndjson"})
+            if self.token:
+                req.add_header("Authorization", f"Bearer {self.token}")
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout) as r:
+                    answer = json.loads(r.read())
+                status = 200
+            except urllib.error.HTTPError as e:
+                status, text = e.code, e.read().decode(errors="replace")
+                e.close()
+                try:
+                    answer = json.loads(text)
+                except ValueError:
+                    answer = None
+                if not isinstance(answer, dict) or "accepted" not in answer:
+                    raise IngestError(f"mare refused the readings from row {start} on (HTTP {status}): {text.strip()}",
+                                      status, accepted, rejected + count, reasons, errors,
+                                      list(df.index[start:])) from None
+            except urllib.error.URLError as e:
+                raise IngestError(f"cannot reach mare at {self.url}: {e.reason}; rows from {start} on were not sent",
+                                  None, accepted, rejected, reasons, errors, list(df.index[start:])) from None
+            accepted += int(answer.get("accepted", 0))
+            rejected += int(answer.get("rejected", 0))
+            for reason, n in (answer.get("reasons") or {}).items():
+                reasons[reason] = reasons.get(reason, 0) + int(n)
+            for e in answer.get("errors") or []:
+                errors.append({"row": row_at(e["line"]), "reason": e.get("reason"), "detail": e.get("detail")})
+            if status != 200:  # the log could not store some valid readings: stop here
+                lost = [row_at(line) for line in answer.get("unacknowledged_lines", [])]
+                raise IngestError(f"mare could not store every reading: {answer.get('error', f'HTTP {status}')}; "
+                                  f"send again only unacknowledged_rows", status, accepted, rejected, reasons, errors,
+                                  lost + list(df.index[start + count:]))
+        if rejected:
+            listed = "; ".join(f"row {e['row']}: {e['reason']} ({e['detail']})" for e in errors[:5])
+            raise IngestError(f"mare rejected {rejected} of {accepted + rejected} readings "
+                              f"({', '.join(f'{k}: {v}' for k, v in sorted(reasons.items()))}): {listed}",
+                              200, accepted, rejected, reasons, errors)
+        return {"accepted": accepted}

@@ -1,0 +1,185 @@
+"""The Python client (python/, package `mare`) against a real `mare run`: a DataFrame of readings
+in, validated like any other (rejects raised with the server's reasons), SQL answers out as pandas
+DataFrames and Arrow tables with UTC timestamps and NULLs kept, the sensors, exports to Parquet
+and CSV, and errors carrying the server's message and position. The package tested is this
+checkout's python/, whatever else is installed; one test installs it with pip."""
+import datetime as dt
+import math
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from harness import MareRun
+
+PYTHON_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python")
+sys.path.insert(0, PYTHON_DIR)
+import mare  # noqa: E402: this checkout's client, ahead of any installed one
+
+T0 = pd.Timestamp("2024-01-21 10:00:00", tz="UTC")
+N = 120
+
+
+def readings():
+    """Three buoys, one reading every 10 s; sensor 3 has no position and reports no
+    temperature every fifth reading; sensor 2 names its station."""
+    rows = []
+    for i in range(N):
+        sensor = i % 3 + 1
+        rows.append({
+            "timestamp": T0 + pd.Timedelta(seconds=10 * i),
+            "sensor_id": sensor,
+            "temperature": float("nan") if sensor == 3 and i % 5 == 0 else 14.0 + i / 8,
+            "wave_height": 0.5 + (i % 7) / 10,
+            "station": "Banyuls-Sola" if sensor == 2 else None,
+            "lat": None if sensor == 3 else 42.48 + sensor / 100,
+            "lon": None if sensor == 3 else 3.13 + sensor / 100,
+        })
+    return pd.DataFrame(rows)
+
+
+def wait_rows(client, n, timeout=30):
+    import time
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if client.query("SELECT count(*) AS n FROM readings")["n"][0] == n:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the store did not reach {n} readings")
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    with MareRun(tmp_path_factory.mktemp("python-client")) as run:
+        c = mare.connect(run.http_url)
+        assert c.ingest(readings()) == {"accepted": N}
+        wait_rows(c, N)
+        yield c
+
+
+def test_query_gives_a_dataframe_with_utc_timestamps_and_nulls(client):
+    df = client.query("SELECT ts, sensor_id, temperature, station, lat, temperature > 20 AS warm FROM readings ORDER BY ts")
+    sent = readings()
+    assert len(df) == N
+    assert list(df.columns) == ["ts", "sensor_id", "temperature", "station", "lat", "warm"]
+    assert isinstance(df["ts"].dtype, pd.DatetimeTZDtype) and str(df["ts"].dt.tz) == "UTC"
+    assert list(df["ts"]) == list(sent["timestamp"])
+    assert df["sensor_id"].dtype == "int64" and list(df["sensor_id"]) == list(sent["sensor_id"])
+    assert df["temperature"].dtype == "float64"
+    assert df["temperature"].isna().tolist() == sent["temperature"].isna().tolist()
+    assert df["temperature"].dropna().tolist() == sent["temperature"].dropna().tolist()
+    assert df["station"].tolist() == sent["station"].tolist()
+    assert df["lat"].isna().sum() == N // 3
+    # A boolean with NULLs keeps them as pd.NA in pandas' nullable boolean dtype.
+    assert str(df["warm"].dtype) == "boolean"
+    assert df["warm"].isna().tolist() == sent["temperature"].isna().tolist()
+    assert df["warm"].dropna().tolist() == (sent["temperature"].dropna() > 20).tolist()
+
+
+def test_query_arrow_gives_a_typed_table(client):
+    table = client.query_arrow("SELECT time_bucket('10m', ts) AS bucket, sensor_id, count(*) AS n, avg(wave_height) AS waves "
+                               "FROM readings GROUP BY bucket, sensor_id ORDER BY bucket, sensor_id")
+    assert isinstance(table, pa.Table)
+    assert table.schema.field("bucket").type == pa.timestamp("us", tz="UTC")
+    assert table.schema.field("n").type == pa.int64()
+    sent = readings()
+    sent["bucket"] = sent["timestamp"].dt.floor("10min")
+    expected = sent.groupby(["bucket", "sensor_id"]).agg(n=("wave_height", "size"), waves=("wave_height", "mean")).reset_index()
+    got = table.to_pandas()
+    assert got["n"].tolist() == expected["n"].tolist()
+    assert got["sensor_id"].tolist() == expected["sensor_id"].tolist()
+    assert all(math.isclose(a, b, rel_tol=1e-12) for a, b in zip(got["waves"], expected["waves"]))
+
+
+def test_batches_arrive_one_by_one(client):
+    batches = list(client.batches("SELECT ts, temperature FROM readings"))
+    assert sum(b.num_rows for b in batches) == N
+    assert all(b.schema.field("ts").type == pa.timestamp("us", tz="UTC") for b in batches)
+
+
+def test_sensors(client):
+    s = client.sensors()
+    assert s["sensor_id"].tolist() == [1, 2, 3]
+    assert s["readings"].tolist() == [N // 3] * 3
+    assert s["first_seen"].tolist() == [T0, T0 + pd.Timedelta(seconds=10), T0 + pd.Timedelta(seconds=20)]
+    assert str(s["last_seen"].dt.tz) == "UTC"
+    assert s.loc[0, "lat"] == pytest.approx(42.49) and s.loc[1, "lon"] == pytest.approx(3.15)
+    assert math.isnan(s.loc[2, "lat"])
+    assert "station" in s.loc[1, "fields"] and "temperature" in s.loc[0, "fields"]
+
+
+def test_export_to_parquet_and_csv(client, tmp_path):
+    sql = "SELECT ts, sensor_id, temperature, station FROM readings WHERE sensor_id >= 2 ORDER BY ts"
+    expected = client.query(sql)
+    parquet = tmp_path / "buoys.parquet"
+    assert client.export(sql, parquet) == len(expected) == 2 * N // 3
+    back = pq.read_table(parquet)
+    assert back.schema.field("ts").type == pa.timestamp("us", tz="UTC")
+    pd.testing.assert_frame_equal(back.to_pandas(), expected)
+    csv_path = tmp_path / "buoys.csv"
+    assert client.export(sql, str(csv_path)) == len(expected)
+    again = pacsv.read_csv(csv_path).to_pandas()
+    assert again["sensor_id"].tolist() == expected["sensor_id"].tolist()
+    assert again["temperature"].isna().tolist() == expected["temperature"].isna().tolist()
+    assert list(pd.to_datetime(again["ts"], utc=True)) == list(expected["ts"])
+    with pytest.raises(ValueError, match="parquet or .csv"):
+        client.export(sql, tmp_path / "buoys.xlsx")
+    assert sorted(os.listdir(tmp_path)) == ["buoys.csv", "buoys.parquet"], "no partial file left behind"
+
+
+def test_a_bad_statement_raises_the_servers_message_and_position(client, tmp_path):
+    with pytest.raises(mare.QueryError) as e:
+        client.query("SELECT temprature\nFROM readings")
+    assert e.value.status == 400
+    assert (e.value.line, e.value.column) == (1, 8)
+    assert 'unknown column "temprature"' in str(e.value)
+    with pytest.raises(mare.QueryError):
+        client.export("SELECT nope FROM readings", tmp_path / "x.parquet")
+    assert not (tmp_path / "x.parquet").exists()
+
+
+def test_ingest_raises_the_servers_reasons_and_keeps_the_valid_rows(tmp_path):
+    with MareRun(tmp_path) as run:
+        c = mare.connect(run.http_url)
+        df = pd.DataFrame({
+            "ts": [dt.datetime(2024, 1, 21, 10, 0, tzinfo=dt.timezone.utc), "2024-01-21 10:00:01", 1705831202, "yesterday"],
+            "sensor_id": [4, 4, -1, 4],
+            "temperature": [20.5, 21.0, 22.0, 23.0],
+        }, index=["a", "b", "c", "d"])
+        with pytest.raises(mare.IngestError) as e:
+            c.ingest(df)
+        err = e.value
+        assert (err.accepted, err.rejected) == (2, 2)
+        assert sum(err.reasons.values()) == 2
+        assert sorted(x["row"] for x in err.errors) == ["c", "d"]
+        assert all(x["reason"] for x in err.errors)
+        assert "rejected 2 of 4" in str(err)
+        wait_rows(c, 2)
+        got = c.query("SELECT ts, temperature FROM readings ORDER BY ts")
+        assert got["temperature"].tolist() == [20.5, 21.0]
+        assert got["ts"].tolist() == [pd.Timestamp("2024-01-21 10:00:00", tz="UTC"), pd.Timestamp("2024-01-21 10:00:01", tz="UTC")]
+        # A query's own answer goes back in as it came out (ts, lat/lon, fields; NaN left out).
+        assert c.ingest(got.assign(sensor_id=5)) == {"accepted": 2}
+
+
+def test_an_unreachable_server_raises_mare_error():
+    c = mare.connect("http://127.0.0.1:9", timeout=5)
+    with pytest.raises(mare.MareError, match="cannot reach mare"):
+        c.query("SELECT 1 FROM readings")
+
+
+def test_pip_installs_the_package(tmp_path):
+    # Into a target folder, with the setuptools already here: no network needed.
+    p = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                        "--target", str(tmp_path / "site"), PYTHON_DIR], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    probe = subprocess.run([sys.executable, "-c", "import mare; print(mare.__file__, mare.connect('http://x:1').url)"],
+                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tmp_path / "site")},
+                           cwd=str(tmp_path), timeout=60)
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.startswith(str(tmp_path / "site")) and probe.stdout.strip().endswith("http://x:1")
