@@ -1,7 +1,8 @@
 """Answers of any size (docs/sql.md, "Answers of any size"): CSV, NDJSON and Arrow answers of a
 real `mare run` stream as the statement runs, past query.max_rows, in flat memory; JSON keeps
 the cap; a client that goes away stops its statement; a client that reads slowly is not timed
-out. The store holds 20 million readings, imported ten times over from one CSV."""
+out. The store holds 20 million readings, imported from ten CSVs of consecutive times (the
+store keeps one reading per sensor and time, so the same file ten times would be one copy)."""
 import json
 import os
 import socket
@@ -38,11 +39,12 @@ def url(run, sql, fmt):
 def run(tmp_path_factory):
     data = tmp_path_factory.mktemp("streaming")
     csv_path = data / "readings.csv"
-    with open(csv_path, "w") as f:
-        f.write("ts,sensor_id,temperature\n")
-        for start in range(0, PER_IMPORT, 200_000):
-            f.write("".join(f"{T0 + i // 4},{i % 4 + 1},{(i % 1000) / 10}\n" for i in range(start, start + 200_000)))
-    for _ in range(IMPORTS):
+    for k in range(IMPORTS):
+        shift = T0 + k * PER_IMPORT // 4
+        with open(csv_path, "w") as f:
+            f.write("ts,sensor_id,temperature\n")
+            for start in range(0, PER_IMPORT, 200_000):
+                f.write("".join(f"{shift + i // 4},{i % 4 + 1},{(i % 1000) / 10}\n" for i in range(start, start + 200_000)))
         mare("import", csv_path, "--data-dir", data, "--quiet")
     os.unlink(csv_path)
     # ASan keeps freed memory in quarantine (256 MB by default), which would hide what mare
