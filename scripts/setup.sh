@@ -5,12 +5,14 @@ set -euo pipefail
 source "$(dirname "$0")/install.sh"
 
 # Build: compiler, CMake + Ninja, ccache, and the libraries mare links (Eigen: the forecasts' linear algebra).
+# Fuzzing (make fuzz, and 30 s per target in make test): Debian's clang and its libFuzzer runtime.
 # Tests: python3 + pytest drive the end-to-end tests; curl and netcat talk to a running mare;
 # a real MariaDB server and its client check the MariaDB sink (the tests start their own server).
 # Kafka: librdkafka for the log's Kafka backend; kcat, a JRE and Maven for the tests, which run
 # Apache Kafka's own broker from its jars on Maven Central (tests/kafka/pom.xml, fetched once).
 packages=(
   g++ make cmake ninja-build ccache pkg-config git
+  clang-14 libclang-rt-14-dev
   libsimdjson-dev libfmt-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libcpp-httplib-dev
   libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev libisal-dev libfast-float-dev zlib1g-dev libzstd-dev liblz4-dev libssl-dev libbrotli-dev
   libmariadb-dev mariadb-server mariadb-client
