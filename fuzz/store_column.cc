@@ -46,7 +46,7 @@ void RoundTrip(uint8_t mode, std::string_view rest) {
   std::string chunk;
   if (mode == 3) {
     std::vector<int64_t> ts(rest.size() / 8);
-    std::memcpy(ts.data(), rest.data(), ts.size() * 8);
+    if (!ts.empty()) std::memcpy(ts.data(), rest.data(), ts.size() * 8);
     // Block timestamps: sorted, within one hour's neighbourhood of each other as blocks are.
     for (auto& t : ts) t = 1'705'831'200'000'000 + t % store::kHourMicros;
     std::sort(ts.begin(), ts.end());
