@@ -8,26 +8,9 @@
 #include <cstdint>
 #include <cstring>
 
+#include "common/utf8.h"
+
 namespace mare {
-
-namespace {
-
-// The length of the well-formed UTF-8 sequence at s[i] (a byte >= 0x80 starts it), or 0 if
-// there is none (a stray continuation byte, an overlong form, a surrogate, beyond U+10FFFF,
-// or cut short): RFC 3629's table.
-size_t Utf8Sequence(std::string_view s, size_t i) {
-  auto byte = [&](size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u; };
-  auto in = [](unsigned c, unsigned lo, unsigned hi) { return c >= lo && c <= hi; };
-  unsigned b0 = byte(0), b1 = byte(1);
-  if (in(b0, 0xC2, 0xDF)) return in(b1, 0x80, 0xBF) ? 2 : 0;
-  unsigned lo = b0 == 0xE0 ? 0xA0 : b0 == 0xF0 ? 0x90 : 0x80;
-  unsigned hi = b0 == 0xED ? 0x9F : b0 == 0xF4 ? 0x8F : 0xBF;
-  if (in(b0, 0xE0, 0xEF)) return in(b1, lo, hi) && in(byte(2), 0x80, 0xBF) ? 3 : 0;
-  if (in(b0, 0xF0, 0xF4)) return in(b1, lo, hi) && in(byte(2), 0x80, 0xBF) && in(byte(3), 0x80, 0xBF) ? 4 : 0;
-  return 0;
-}
-
-}  // namespace
 
 void AppendJsonString(std::string* out, std::string_view s) {
   out->push_back('"');
@@ -44,7 +27,7 @@ void AppendJsonString(std::string* out, std::string_view s) {
           out->append(fmt::format("\\u{:04x}", static_cast<unsigned>(c)));
         } else if (static_cast<unsigned char>(c) < 0x80) {
           out->push_back(c);
-        } else if (size_t n = Utf8Sequence(s, i); n > 0) {
+        } else if (size_t n = Utf8SequenceAt(s, i); n > 0) {
           out->append(s.substr(i, n));
           i += n - 1;
         } else {
