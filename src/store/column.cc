@@ -182,17 +182,19 @@ Status DecodeTimestamps(std::string_view chunk, size_t rows, std::vector<int64_t
   MARE_RETURN_IF_ERROR(Open(chunk, Encoding::kTimestamps, &scratch, &body));
   out->resize(rows);
   Reader r(body);
-  int64_t prev = 0, delta = 0;
+  // Summed as unsigned, wrapping: a damaged chunk decodes to wrong times, never to a signed
+  // overflow; an intact one to the same times (its sums never overflow).
+  uint64_t prev = 0, delta = 0;
   for (size_t i = 0; i < rows; ++i) {
     uint64_t v = 0;
     if (!r.Varint(&v)) return Status::Corruption("timestamp chunk is truncated");
     if (i == 0) {
-      prev = UnZigZag(v);
+      prev = static_cast<uint64_t>(UnZigZag(v));
     } else {
-      delta += UnZigZag(v);
+      delta += static_cast<uint64_t>(UnZigZag(v));
       prev += delta;
     }
-    (*out)[i] = prev;
+    (*out)[i] = static_cast<int64_t>(prev);
   }
   return Status::OK();
 }
