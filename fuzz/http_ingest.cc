@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+
 #include <simdjson.h>
 
 #include <cstdint>
@@ -80,6 +82,7 @@ std::string Exchange(int port, std::string_view request) {
     if (!closed_sending) p.events |= POLLOUT;
     // The server's deadlines are 2 s: far longer than this means it hangs.
     int ready = ::poll(&p, 1, 10'000);
+    if (ready < 0 && errno == EINTR) continue;  // libFuzzer's timer (SIGALRM) checking for hangs
     Check(ready > 0, "the server answers or closes within its deadlines");
     if (p.revents & POLLOUT) {
       ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
