@@ -259,7 +259,7 @@ Status DecodeNumbers(std::string_view chunk, size_t rows, ColumnValues* out) {
   if (static_cast<Encoding>(chunk[0]) == Encoding::kDouble) {
     std::string_view raw;
     if (!r.Bytes(count * 8, &raw)) return Status::Corruption("number chunk is truncated");
-    std::memcpy(v, raw.data(), count * 8);
+    if (count > 0) std::memcpy(v, raw.data(), count * 8);  // v is null when no row has a value
   } else {
     uint8_t scale = 0, mode = 0, width = 0;
     uint64_t base_zz = 0;

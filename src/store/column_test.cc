@@ -133,6 +133,19 @@ TEST(Timestamps, DamagedDeltasWrapInsteadOfOverflowing) {
   EXPECT_EQ(ts, intact);
 }
 
+// Found by fuzz/store_column (fuzz/corpus/store_column/doubles-none-present): a raw-double chunk
+// in which no row has a value copied zero bytes to a null pointer (undefined behaviour; the
+// ASan+UBSan build stops on it). It decodes to every row absent.
+TEST(Numbers, ADoubleChunkWithNoValuesDecodesToAllAbsent) {
+  std::string chunk = {static_cast<char>(Encoding::kDouble), 0};  // uncompressed
+  PutVarint(&chunk, 0);                                           // no row has a value
+  chunk.append(1, '\0');                                          // presence bitmap of 3 rows
+  ColumnValues out;
+  ASSERT_TRUE(DecodeNumbers(chunk, 3, &out).ok());
+  EXPECT_EQ(out.valid, (std::vector<uint8_t>{0, 0, 0}));
+  EXPECT_EQ(out.numbers, (std::vector<double>{0, 0, 0}));
+}
+
 TEST(Blocks, StatisticsDescribeTheRowsWithValues) {
   RowBuffer rows(7);
   rows.AddRow(3'000'000);
