@@ -156,6 +156,10 @@ int DecimalScale(std::span<const double> values) {
       if (++scale > 9) return -1;
     }
   }
+  // A later value may have raised the scale past what an earlier, larger one can take.
+  for (double v : values) {
+    if (std::fabs(v * kPow10[scale]) >= 9e15) return -1;
+  }
   return scale;
 }
 

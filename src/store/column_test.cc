@@ -146,6 +146,19 @@ TEST(Numbers, ADoubleChunkWithNoValuesDecodesToAllAbsent) {
   EXPECT_EQ(out.numbers, (std::vector<double>{0, 0, 0}));
 }
 
+// Found by fuzz/store_column (fuzz/corpus/store_column/large-then-many-decimals): a large value
+// checked at the scale of its time, then a value of more decimals raising the scale, made the
+// large one overflow int64 when scaled (undefined behaviour; garbage stored in practice).
+TEST(Numbers, ALargeValueBeforeOneOfManyDecimalsIsStoredExactly) {
+  std::vector<double> v = {3.9e11, 1e-9, -3.9e11};
+  EXPECT_EQ(DecimalScale(v), -1);
+  std::string chunk;
+  EncodeNumbers(v, {}, &chunk);
+  ColumnValues out;
+  ASSERT_TRUE(DecodeNumbers(chunk, v.size(), &out).ok());
+  EXPECT_EQ(out.numbers, v);
+}
+
 TEST(Blocks, StatisticsDescribeTheRowsWithValues) {
   RowBuffer rows(7);
   rows.AddRow(3'000'000);
