@@ -63,7 +63,7 @@ struct Fixture {
   }
 };
 
-// Integer literals of more than 19 digits replaced by 0. A double of 2^64 or more can be written
+// Integer literals of 19 digits or more replaced by 0. A double of 2^64 or more can be written
 // as one (to_chars' shortest text, "461168601842738397184"): valid JSON (RFC 8259 sets no range),
 // which simdjson refuses as a number it cannot hold in 64 bits.
 std::string WithoutBigIntegers(std::string_view text) {
@@ -72,7 +72,7 @@ std::string WithoutBigIntegers(std::string_view text) {
     size_t j = i;
     bool in_number = (text[i] >= '0' && text[i] <= '9') && (i == 0 || std::strchr("[,:-", text[i - 1]) != nullptr);
     while (in_number && j < text.size() && text[j] >= '0' && text[j] <= '9') ++j;
-    if (j - i > 19 && (j == text.size() || std::strchr(".eE", text[j]) == nullptr)) {
+    if (j - i >= 19 && (j == text.size() || std::strchr(".eE", text[j]) == nullptr)) {
       out += '0';
       i = j;
     } else {
