@@ -1,11 +1,14 @@
 # The two commands (see README.md):
 #   make run    install what is missing, build, start `mare run` fed by `mare simulate`
 #   make test   install what is missing, build (normal and ASan+UBSan), run every test
+#   make fuzz   build the libFuzzer targets (clang) and run each for FUZZ_SECONDS (bench/fuzz.py)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 600
 MARE := $(BUILD)/bin/mare
 
-.PHONY: all setup build build-asan test run bench clean
+.PHONY: all setup build build-asan build-fuzz test fuzz run bench clean
 
 all: build
 
@@ -21,9 +24,20 @@ build-asan: setup
 	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMARE_SANITIZE=ON > /dev/null
 	@cmake --build $(ASAN_BUILD)
 
-test: build build-asan
+# Fuzz build: clang's libFuzzer + ASan + UBSan, the libraries and fuzz/'s targets only (fuzz/CMakeLists.txt).
+build-fuzz: setup
+	@CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMARE_FUZZ=ON > /dev/null
+	@cmake --build $(FUZZ_BUILD) --target fuzz_targets
+
+# The fuzz build's ctest runs each target for 30 s (label "fuzz").
+test: build build-asan build-fuzz
 	ctest --test-dir $(BUILD) --output-on-failure
 	ctest --test-dir $(ASAN_BUILD) --output-on-failure
+	ctest --test-dir $(FUZZ_BUILD) --output-on-failure -L fuzz
+
+# Every fuzz target for FUZZ_SECONDS each (make fuzz FUZZ_SECONDS=3600), then a table.
+fuzz: build-fuzz
+	@bench/fuzz.py --build $(FUZZ_BUILD) --seconds $(FUZZ_SECONDS)
 
 run: build
 	@scripts/run-demo.sh $(MARE)
@@ -38,4 +52,4 @@ bench: build
 	@bench/kafka.py --build $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -6,6 +6,7 @@ source "$(dirname "$0")/install.sh"
 
 # Build: compiler, CMake + Ninja, ccache, and the libraries mare links (Eigen: the forecasts' linear
 # algebra; flatbuffers: the metadata of Arrow answers, its CMake files wanting flatc beside it).
+# Fuzzing (make fuzz, and 30 s per target in make test): Debian's clang and its libFuzzer runtime.
 # Tests: python3 + pytest drive the end-to-end tests; curl and netcat talk to a running mare;
 # a real MariaDB server and its client check the MariaDB sink (the tests start their own server).
 # Kafka: librdkafka for the log's Kafka backend; kcat, a JRE and Maven for the tests, which run
@@ -14,6 +15,7 @@ source "$(dirname "$0")/install.sh"
 # its jars on Maven Central the same way (tests/elasticsearch/pom.xml, fetched at first use).
 packages=(
   g++ make cmake ninja-build ccache pkg-config git
+  clang-14 libclang-rt-14-dev
   libsimdjson-dev libfmt-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libcpp-httplib-dev
   libeigen3-dev libflatbuffers-dev flatbuffers-compiler libgtest-dev libgmock-dev libbenchmark-dev libisal-dev libfast-float-dev zlib1g-dev libzstd-dev liblz4-dev libssl-dev libbrotli-dev
   libmariadb-dev mariadb-server mariadb-client

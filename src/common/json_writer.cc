@@ -8,11 +8,14 @@
 #include <cstdint>
 #include <cstring>
 
+#include "common/utf8.h"
+
 namespace mare {
 
 void AppendJsonString(std::string* out, std::string_view s) {
   out->push_back('"');
-  for (char c : s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
     switch (c) {
       case '"': out->append("\\\""); break;
       case '\\': out->append("\\\\"); break;
@@ -22,8 +25,15 @@ void AppendJsonString(std::string* out, std::string_view s) {
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           out->append(fmt::format("\\u{:04x}", static_cast<unsigned>(c)));
-        } else {
+        } else if (static_cast<unsigned char>(c) < 0x80) {
           out->push_back(c);
+        } else if (size_t n = Utf8SequenceAt(s, i); n > 0) {
+          out->append(s.substr(i, n));
+          i += n - 1;
+        } else {
+          // JSON text is UTF-8 (RFC 8259): a byte that is not, as in a statement quoted back in
+          // an error, becomes U+FFFD, the replacement character, as decoders show it.
+          out->append("\\ufffd");
         }
     }
   }

@@ -8,7 +8,8 @@
 
 namespace mare {
 
-// Appends s as a JSON string literal, quotes included, escaping per RFC 8259.
+// Appends s as a JSON string literal, quotes included, escaping per RFC 8259. JSON is UTF-8:
+// bytes of s that are not well-formed UTF-8 are written as \ufffd, one per byte.
 void AppendJsonString(std::string* out, std::string_view s);
 
 // Appends a finite double in shortest round-trip form, or null when not finite.

@@ -40,6 +40,25 @@ void ExpectNumberText(double d) {
   ASSERT_EQ(std::string(to_chars, end), std::string(got, WriteDouble(got, d))) << fmt::format("{:a}", d);
 }
 
+// Found by fuzz/sql (fuzz/corpus/sql/error-quotes-invalid-utf8.sql): an error quoting a statement
+// whose bytes are not UTF-8 was not JSON. Well-formed UTF-8 passes unchanged; each byte of a
+// malformed sequence becomes U+FFFD.
+TEST(JsonWriter, StringsAreAlwaysUtf8) {
+  auto json = [](std::string_view s) {
+    std::string out;
+    AppendJsonString(&out, s);
+    return out;
+  };
+  EXPECT_EQ(json("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x8C\x8A"), "\"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x8C\x8A\"");
+  EXPECT_EQ(json("temperat\xD3\xD3ure"), "\"temperat\\ufffd\\ufffdure\"");  // a lead byte without its continuation
+  EXPECT_EQ(json("\x80"), "\"\\ufffd\"");                          // a continuation byte alone
+  EXPECT_EQ(json("\xC0\xAF"), "\"\\ufffd\\ufffd\"");                // an overlong '/'
+  EXPECT_EQ(json("\xED\xA0\x80"), "\"\\ufffd\\ufffd\\ufffd\"");      // a UTF-16 surrogate
+  EXPECT_EQ(json("\xF4\x90\x80\x80"), "\"\\ufffd\\ufffd\\ufffd\\ufffd\""); // beyond U+10FFFF
+  EXPECT_EQ(json("\xE2\x82"), "\"\\ufffd\\ufffd\"");                // cut short at the end
+  EXPECT_EQ(json("a\"\\\n\x01"), "\"a\\\"\\\\\\n\\u0001\"");
+}
+
 TEST(JsonWriter, NumbersAreWrittenAsFmtAndToCharsWriteThem) {
   std::mt19937_64 rng(5);
   for (int i = 0; i < 1'000'000; ++i) {

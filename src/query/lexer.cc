@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cmath>
 
+#include "common/utf8.h"
+
 namespace mare::query {
 namespace {
 
@@ -38,6 +40,11 @@ class Lexer {
 
   bool Run() {
     tokens_->clear();
+    // Statements are text: bytes that are not UTF-8 would reach answers (in string literals,
+    // names, error messages) that must be.
+    if (size_t bad = FirstNonUtf8(sql_); bad < sql_.size()) {
+      return Fail(bad, fmt::format("the statement is not UTF-8 text: byte \\x{:02x} here", static_cast<unsigned char>(sql_[bad])));
+    }
     for (;;) {
       if (!SkipSpaceAndComments()) return false;
       if (i_ == sql_.size()) break;

@@ -140,5 +140,15 @@ TEST(Lexer, StrayCharactersAreErrors) {
             "line 1, column 8: unexpected character \"`\"; names are quoted with double quotes: \"name\"");
 }
 
+// Found by fuzz/sql (fuzz/corpus/sql/string-literal-invalid-utf8.sql): a string literal of bytes
+// that are not UTF-8 came back in a JSON answer that was then not JSON. The statement is refused
+// where its first such byte is; UTF-8 anywhere (in strings, names, comments) is fine.
+TEST(Lexer, AStatementMustBeUtf8) {
+  EXPECT_EQ(LexError("SELECT '\xff\xfe'"), "line 1, column 9: the statement is not UTF-8 text: byte \\xff here");
+  EXPECT_EQ(LexError("SELECT 1 AS \"temp\xC3\"\nFROM readings"), "line 1, column 18: the statement is not UTF-8 text: byte \\xc3 here");
+  EXPECT_EQ(LexError("SELECT 1 -- \xED\xA0\x80 a surrogate"), "line 1, column 13: the statement is not UTF-8 text: byte \\xed here");
+  EXPECT_EQ(Lex("SELECT 'café 🌊' AS \"été\" -- ok\n").size(), 5u);
+}
+
 }  // namespace
 }  // namespace mare::query

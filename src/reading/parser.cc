@@ -388,7 +388,8 @@ void ReadingParser::Parse(std::string_view data, int64_t now_us, ReadingSink& si
     std::string_view line(p, static_cast<size_t>(line_end - p));
     p = nl ? nl + 1 : end;
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
-    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    // Every JSON whitespace before the reading, '\r' too: the log keeps the reading's text alone.
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t' || line.front() == '\r')) line.remove_prefix(1);
     if (line.empty()) continue;
 
     if (line.size() > options_.max_reading_bytes) {

@@ -63,6 +63,16 @@ TEST(Parser, AcceptsTheObservatoryShape) {
   EXPECT_EQ(r.raw, kObservatory);
 }
 
+// Found by fuzz/reading_parser (fuzz/corpus/reading_parser/leading-carriage-return.ndjson): a
+// carriage return before the object was kept in the reading's text, and so in the log.
+TEST(Parser, RawTextStartsAtTheObjectWhateverWhitespacePrecedesIt) {
+  Collected c = ParseAll(std::string("\r") + kObservatory + "\n \t\r\r" + kObservatory + "\r\n");
+  ASSERT_EQ(c.rejects.size(), 0u) << c.rejects[0].second;
+  ASSERT_EQ(c.readings.size(), 2u);
+  EXPECT_EQ(c.readings[0].raw, kObservatory);
+  EXPECT_EQ(c.readings[1].raw, kObservatory);
+}
+
 TEST(Parser, DynamicNumericAndTextFields) {
   Collected c = ParseAll(
       R"({"timestamp":"2024-01-21T10:00:00Z","sensor_id":7,"water_temperature":14.25,"wave_height":0.8,"status":"ok","station":"Banyuls \"Sola\" \u00e9"})");

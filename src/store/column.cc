@@ -156,6 +156,10 @@ int DecimalScale(std::span<const double> values) {
       if (++scale > 9) return -1;
     }
   }
+  // A later value may have raised the scale past what an earlier, larger one can take.
+  for (double v : values) {
+    if (std::fabs(v * kPow10[scale]) >= 9e15) return -1;
+  }
   return scale;
 }
 
@@ -182,17 +186,19 @@ Status DecodeTimestamps(std::string_view chunk, size_t rows, std::vector<int64_t
   MARE_RETURN_IF_ERROR(Open(chunk, Encoding::kTimestamps, &scratch, &body));
   out->resize(rows);
   Reader r(body);
-  int64_t prev = 0, delta = 0;
+  // Summed as unsigned, wrapping: a damaged chunk decodes to wrong times, never to a signed
+  // overflow; an intact one to the same times (its sums never overflow).
+  uint64_t prev = 0, delta = 0;
   for (size_t i = 0; i < rows; ++i) {
     uint64_t v = 0;
     if (!r.Varint(&v)) return Status::Corruption("timestamp chunk is truncated");
     if (i == 0) {
-      prev = UnZigZag(v);
+      prev = static_cast<uint64_t>(UnZigZag(v));
     } else {
-      delta += UnZigZag(v);
+      delta += static_cast<uint64_t>(UnZigZag(v));
       prev += delta;
     }
-    (*out)[i] = prev;
+    (*out)[i] = static_cast<int64_t>(prev);
   }
   return Status::OK();
 }
@@ -257,7 +263,7 @@ Status DecodeNumbers(std::string_view chunk, size_t rows, ColumnValues* out) {
   if (static_cast<Encoding>(chunk[0]) == Encoding::kDouble) {
     std::string_view raw;
     if (!r.Bytes(count * 8, &raw)) return Status::Corruption("number chunk is truncated");
-    std::memcpy(v, raw.data(), count * 8);
+    if (count > 0) std::memcpy(v, raw.data(), count * 8);  // v is null when no row has a value
   } else {
     uint8_t scale = 0, mode = 0, width = 0;
     uint64_t base_zz = 0;

@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "store/block.h"
+#include "store/coding.h"
 
 namespace mare::store {
 namespace {
@@ -108,6 +110,53 @@ TEST(Chunks, CorruptionIsReportedNotMisread) {
   EXPECT_TRUE(DecodeNumbers(wrong, v.size(), &out).IsCorruption());
   std::vector<int64_t> ts;
   EXPECT_TRUE(DecodeTimestamps(chunk, 3, &ts).IsCorruption());
+}
+
+// Found by fuzz/store_column (fuzz/corpus/store_column/timestamp-deltas-overflow): a damaged
+// timestamp chunk whose deltas sum past int64 was a signed overflow (undefined behaviour; the
+// ASan+UBSan build stops on it). It decodes, to wrapped times, and intact chunks are unchanged.
+TEST(Timestamps, DamagedDeltasWrapInsteadOfOverflowing) {
+  std::string chunk = {static_cast<char>(Encoding::kTimestamps), 0};  // uncompressed
+  PutVarint(&chunk, ZigZag(std::numeric_limits<int64_t>::max() - 1));
+  PutVarint(&chunk, ZigZag(std::numeric_limits<int64_t>::max() / 2));
+  PutVarint(&chunk, ZigZag(std::numeric_limits<int64_t>::max() / 2));
+  std::vector<int64_t> ts;
+  ASSERT_TRUE(DecodeTimestamps(chunk, 3, &ts).ok());
+  uint64_t first = std::numeric_limits<int64_t>::max() - 1, delta = std::numeric_limits<int64_t>::max() / 2;
+  EXPECT_EQ(ts[1], static_cast<int64_t>(first + delta));
+  EXPECT_EQ(ts[2], static_cast<int64_t>(first + delta + 2 * delta));
+
+  std::vector<int64_t> intact = {-3, 0, 1'705'831'200'000'000, 1'705'831'200'000'001, 4'102'444'800'000'000};
+  chunk.clear();
+  EncodeTimestamps(intact, &chunk);
+  ASSERT_TRUE(DecodeTimestamps(chunk, intact.size(), &ts).ok());
+  EXPECT_EQ(ts, intact);
+}
+
+// Found by fuzz/store_column (fuzz/corpus/store_column/doubles-none-present): a raw-double chunk
+// in which no row has a value copied zero bytes to a null pointer (undefined behaviour; the
+// ASan+UBSan build stops on it). It decodes to every row absent.
+TEST(Numbers, ADoubleChunkWithNoValuesDecodesToAllAbsent) {
+  std::string chunk = {static_cast<char>(Encoding::kDouble), 0};  // uncompressed
+  PutVarint(&chunk, 0);                                           // no row has a value
+  chunk.append(1, '\0');                                          // presence bitmap of 3 rows
+  ColumnValues out;
+  ASSERT_TRUE(DecodeNumbers(chunk, 3, &out).ok());
+  EXPECT_EQ(out.valid, (std::vector<uint8_t>{0, 0, 0}));
+  EXPECT_EQ(out.numbers, (std::vector<double>{0, 0, 0}));
+}
+
+// Found by fuzz/store_column (fuzz/corpus/store_column/large-then-many-decimals): a large value
+// checked at the scale of its time, then a value of more decimals raising the scale, made the
+// large one overflow int64 when scaled (undefined behaviour; garbage stored in practice).
+TEST(Numbers, ALargeValueBeforeOneOfManyDecimalsIsStoredExactly) {
+  std::vector<double> v = {3.9e11, 1e-9, -3.9e11};
+  EXPECT_EQ(DecimalScale(v), -1);
+  std::string chunk;
+  EncodeNumbers(v, {}, &chunk);
+  ColumnValues out;
+  ASSERT_TRUE(DecodeNumbers(chunk, v.size(), &out).ok());
+  EXPECT_EQ(out.numbers, v);
 }
 
 TEST(Blocks, StatisticsDescribeTheRowsWithValues) {

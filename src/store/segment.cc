@@ -261,7 +261,10 @@ Result<std::shared_ptr<Segment>> Segment::Open(const std::string& path, Schema* 
   f.Fixed64(&index_offset);
   f.Fixed64(&index_length);
   f.Fixed32(&index_crc);
-  if (index_offset + index_length + kFooterSize != file->file_bytes) return corrupt("index does not end at the footer");
+  // Compared without sums that could wrap: a damaged offset must not frame a huge index.
+  if (index_offset > file->file_bytes - kFooterSize || index_length != file->file_bytes - kFooterSize - index_offset) {
+    return corrupt("index does not end at the footer");
+  }
   std::string index(index_length, '\0');
   MARE_RETURN_IF_ERROR(PreadAll(file->fd, index.data(), index_length, index_offset, path));
   if (Crc(index) != index_crc) return corrupt("index checksum mismatch");
@@ -317,7 +320,9 @@ Result<std::shared_ptr<Segment>> Segment::Open(const std::string& path, Schema* 
     uint64_t columns = 0;
     ok = r.Fixed32(&m.sensor_id) && r.Fixed32(&m.rows) && r.Int64(&m.min_ts) && r.Int64(&m.max_ts) && r.Fixed64(&m.offset) &&
          r.Fixed32(&m.length) && r.Fixed32(&m.crc) && r.Fixed32(&m.ts_length) && r.Varint(&columns) && columns <= fields.size();
-    ok = ok && m.offset + m.length <= index_offset && m.ts_length <= m.length && m.rows > 0 && m.min_ts <= m.max_ts;
+    // A block holds 1 to kMaxBlockRows rows: decoding sizes its columns by the count.
+    ok = ok && m.offset <= index_offset && m.length <= index_offset - m.offset && m.ts_length <= m.length && m.rows > 0 &&
+         m.rows <= kMaxBlockRows && m.min_ts <= m.max_ts;
     if (!ok) break;
     // Views rely on this: every block in one hour of [min_hour, max_hour], in hour order.
     int64_t hour = HourOf(m.min_ts);

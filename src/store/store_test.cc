@@ -353,6 +353,97 @@ TEST_F(StoreTest, ACorruptSegmentIsReportedAtOpen) {
   EXPECT_NE(store.status().message().find(path), std::string::npos) << store.status().ToString();
 }
 
+// Found by fuzz/store_segment (fuzz/corpus/store_segment/block-of-2g-rows.seg): an index entry
+// claiming billions of rows for a block was accepted, and decoding the block then asked for
+// that many timestamps (tens of GB). A block holds at most kMaxBlockRows rows.
+TEST_F(StoreTest, ABlockOfMoreRowsThanABlockHoldsIsCorruption) {
+  {
+    auto store = Open();
+    Add(store.get(), 1, 10, kT0);
+    ASSERT_TRUE(store->Flush({1}).ok());
+  }
+  std::string path = Files(".seg").at(0);
+  Schema schema;
+  auto good = Segment::Open(path, &schema);
+  ASSERT_TRUE(good.ok()) << good.status().ToString();
+  const BlockMeta& m = (*good)->blocks()[0];
+  // The block's entry starts sensor_id u32, rows u32, min_ts i64: find it, and claim 2^31 rows.
+  std::string entry;
+  PutFixed32(&entry, m.sensor_id);
+  PutFixed32(&entry, m.rows);
+  PutFixed64(&entry, static_cast<uint64_t>(m.min_ts));
+  std::string file = ReadFile(path);
+  Reader footer(std::string_view(file).substr(file.size() - 32));
+  uint64_t index_offset = 0, index_length = 0;
+  ASSERT_TRUE(footer.Fixed64(&index_offset) && footer.Fixed64(&index_length));
+  size_t at = file.find(entry, index_offset);
+  ASSERT_NE(at, std::string::npos);
+  uint32_t rows = 1u << 31;
+  std::memcpy(file.data() + at + 4, &rows, 4);
+  uint32_t crc = Crc(std::string_view(file).substr(index_offset, index_length));
+  std::memcpy(file.data() + file.size() - 32 + 16, &crc, 4);
+  WriteFile(path, file);
+
+  auto bad = Segment::Open(path, &schema);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(bad.status().IsCorruption()) << bad.status().ToString();
+  rows = kMaxBlockRows;  // the most a block holds is still a block
+  std::memcpy(file.data() + at + 4, &rows, 4);
+  crc = Crc(std::string_view(file).substr(index_offset, index_length));
+  std::memcpy(file.data() + file.size() - 32 + 16, &crc, 4);
+  WriteFile(path, file);
+  EXPECT_TRUE(Segment::Open(path, &schema).ok());
+}
+
+// Found by fuzz/store_segment (fuzz/corpus/store_segment/block-offset-wraps.seg): offsets were
+// checked with sums that wrap, so a block "at" 2^64 - length, or an index of 2^63 bytes framed
+// by an offset of 2^63 more, passed (the latter asked for a 2^63-byte string). Both are corruption.
+TEST_F(StoreTest, OffsetsThatWrapAroundAreCorruption) {
+  {
+    auto store = Open();
+    Add(store.get(), 1, 10, kT0);
+    ASSERT_TRUE(store->Flush({1}).ok());
+  }
+  std::string path = Files(".seg").at(0);
+  Schema schema;
+  auto good = Segment::Open(path, &schema);
+  ASSERT_TRUE(good.ok()) << good.status().ToString();
+  const BlockMeta& m = (*good)->blocks()[0];
+  const std::string file = ReadFile(path);
+  Reader footer(std::string_view(file).substr(file.size() - 32));
+  uint64_t index_offset = 0, index_length = 0;
+  ASSERT_TRUE(footer.Fixed64(&index_offset) && footer.Fixed64(&index_length));
+  auto with_index_crc = [&](std::string bytes) {
+    uint32_t crc = Crc(std::string_view(bytes).substr(index_offset, index_length));
+    std::memcpy(bytes.data() + bytes.size() - 32 + 16, &crc, 4);
+    return bytes;
+  };
+
+  // The block's entry: sensor_id u32, rows u32, min_ts i64, max_ts i64, offset u64 (at 24).
+  std::string entry;
+  PutFixed32(&entry, m.sensor_id);
+  PutFixed32(&entry, m.rows);
+  PutFixed64(&entry, static_cast<uint64_t>(m.min_ts));
+  size_t at = file.find(entry, index_offset);
+  ASSERT_NE(at, std::string::npos);
+  std::string bytes = file;
+  uint64_t wrapping = ~uint64_t{0} - m.length + 1;  // + length == 0
+  std::memcpy(bytes.data() + at + 24, &wrapping, 8);
+  WriteFile(path, with_index_crc(bytes));
+  auto bad = Segment::Open(path, &schema);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(bad.status().IsCorruption()) << bad.status().ToString();
+
+  bytes = file;
+  uint64_t huge = uint64_t{1} << 63, offset = index_offset + huge;  // offset + length wraps to the truth
+  std::memcpy(bytes.data() + bytes.size() - 32, &offset, 8);
+  std::memcpy(bytes.data() + bytes.size() - 32 + 8, &huge, 8);
+  WriteFile(path, bytes);
+  bad = Segment::Open(path, &schema);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(bad.status().IsCorruption()) << bad.status().ToString();
+}
+
 TEST_F(StoreTest, AFlushOverTwoThousandHoursWritesOneFileAndRestartsFromItsPosition) {
   {
     auto store = Open();

@@ -36,6 +36,7 @@ class Reader {
     return true;
   }
   size_t at() const { return at_; }
+  size_t left() const { return b_.size() - at_; }
   bool done() const { return at_ == b_.size(); }
 
  private:
@@ -111,7 +112,9 @@ Status CheckpointBody::Decode(std::string_view bytes, int32_t only, uint32_t ver
   };
   int64_t lateness;
   uint32_t nres;
-  if (!in.Get(&lateness) || !in.Get(&nres)) return bad("truncated");
+  // Counts are checked against the bytes left before anything is sized by them: a damaged
+  // count must not ask for gigabytes.
+  if (!in.Get(&lateness) || !in.Get(&nres) || nres > in.left() / sizeof(int64_t)) return bad("truncated");
   std::vector<int64_t> lengths(nres);
   for (auto& l : lengths) {
     if (!in.Get(&l)) return bad("truncated");
@@ -142,7 +145,7 @@ Status CheckpointBody::Decode(std::string_view bytes, int32_t only, uint32_t ver
   }
   // The checkpoint's field ids, as this state's (the same when the state was empty).
   uint32_t nfields;
-  if (!in.Get(&nfields)) return bad("truncated");
+  if (!in.Get(&nfields) || nfields > in.left() / sizeof(uint16_t)) return bad("truncated");  // a name takes 2 bytes or more
   std::vector<uint16_t> ids(nfields);
   for (uint32_t i = 0; i < nfields; ++i) {
     uint16_t len;

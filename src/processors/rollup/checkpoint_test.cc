@@ -137,6 +137,33 @@ std::map<std::string, std::string> EmitAll(RollupState& s) {
 // Checkpoints taken at many points of a stream crossing hours and days, with derived windows
 // holding merged finer ones and finer ones still held, whole and per partition: each restored
 // state emits exactly what the original emits from there on.
+// Found by fuzz/rollup_checkpoint (fuzz/corpus/rollup_checkpoint/resolution-count-4g.ckpt): a
+// damaged count of resolutions (or of field names) was taken at its word, and decoding asked
+// for tens of GB before finding the body too short. Now it is corruption, at once.
+TEST_F(CheckpointTest, ADamagedCountIsCorruptionNotAHugeAllocation) {
+  RollupState s({.partitions = 1});
+  NumberField f[1] = {{"temperature", 1.5}};
+  s.Add(0, 0, 1'705'831'200'000'000, 3, f);
+  std::string good;
+  EncodeCheckpoint(s, -1, &good);
+  // Body (after the 24-byte header): lateness i64, resolution count u32 at 8, three lengths,
+  // partition count u32, one (offset, newest) pair, then the field name count u32 at 56.
+  for (size_t at : {size_t{24 + 8}, size_t{24 + 56}}) {
+    std::string bytes = good;
+    uint32_t huge = 0xFFFFFFFF;
+    std::memcpy(bytes.data() + at, &huge, 4);
+    std::string_view body = std::string_view(bytes).substr(24);
+    uint32_t crc = static_cast<uint32_t>(::crc32(0L, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size())));
+    std::memcpy(bytes.data() + 20, &crc, 4);
+    RollupState t({.partitions = 1});
+    Status st = DecodeCheckpoint(bytes, -1, &t, "damaged");
+    EXPECT_TRUE(st.IsCorruption()) << at << ": " << st.ToString();
+    EXPECT_NE(st.message().find("truncated"), std::string::npos) << st.message();
+  }
+  RollupState t({.partitions = 1});
+  EXPECT_TRUE(DecodeCheckpoint(good, -1, &t, "good").ok());
+}
+
 TEST_F(CheckpointTest, NestedStateRestoredMidStreamGoesOnIdentically) {
   RollupStateOptions o{.partitions = 3};
   RollupState a(o);

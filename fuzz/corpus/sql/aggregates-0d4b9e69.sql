@@ -1,0 +1,1 @@
+SELECT stddev(temperature), stddev_pop(temperature) FROM readings WHERE sensor_id = 2 AND ts > '2024-01-01 00:30'

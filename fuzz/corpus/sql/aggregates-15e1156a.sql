@@ -1,0 +1,1 @@
+SELECT count(*), count(temperature), sum(temperature), avg(temperature), min(temperature), stddev(temperature) FROM readings WHERE sensor_id = 9

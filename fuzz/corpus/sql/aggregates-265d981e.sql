@@ -1,0 +1,1 @@
+SELECT min(ts), max(ts), first(ts), last(ts), count(ts), min(sensor_id), max(sensor_id) FROM readings

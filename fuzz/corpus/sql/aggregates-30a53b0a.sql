@@ -1,0 +1,1 @@
+SELECT sensor_id, first(temperature), last(temperature), first(humidity), last(humidity), first(status), last(status) FROM readings GROUP BY sensor_id ORDER BY sensor_id

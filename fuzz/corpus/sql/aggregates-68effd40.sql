@@ -1,0 +1,1 @@
+SELECT sensor_id, count(*) FROM readings WHERE sensor_id = 9 GROUP BY sensor_id

@@ -1,0 +1,1 @@
+SELECT max(temperature), max(temperature) AS m FROM readings

@@ -1,0 +1,1 @@
+SELECT time_bucket('1h', ts) AS h, count(*) AS n FROM readings GROUP BY h HAVING h >= '2024-01-01 01:00' AND h < '2024-01-02' ORDER BY n

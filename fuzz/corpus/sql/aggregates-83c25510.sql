@@ -1,0 +1,1 @@
+SELECT sensor_id FROM readings GROUP BY 1 ORDER BY max(humidity) DESC

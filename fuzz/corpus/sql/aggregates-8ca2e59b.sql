@@ -1,0 +1,1 @@
+SELECT sensor_id, stddev(temperature), stddev_samp(temperature), stddev_pop(temperature) FROM readings GROUP BY sensor_id ORDER BY sensor_id

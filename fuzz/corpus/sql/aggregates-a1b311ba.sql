@@ -1,0 +1,1 @@
+SELECT sensor_id, avg(temperature * 2), sum(temperature - 10) FROM readings GROUP BY sensor_id ORDER BY sensor_id

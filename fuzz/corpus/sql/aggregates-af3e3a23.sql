@@ -1,0 +1,1 @@
+SELECT sensor_id AS s, count(*) AS n, max(temperature) AS hottest FROM readings GROUP BY s HAVING n > 2 AND hottest > 15 ORDER BY hottest DESC

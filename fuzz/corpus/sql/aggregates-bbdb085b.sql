@@ -1,0 +1,1 @@
+SELECT stddev(pressure), stddev_pop(pressure), count(pressure) FROM readings WHERE sensor_id = 3

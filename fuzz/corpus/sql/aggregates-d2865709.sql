@@ -1,0 +1,1 @@
+SELECT time_bucket('1h', ts) AS h, stddev(pressure), stddev_pop(pressure) FROM readings WHERE sensor_id = 3 GROUP BY h ORDER BY h

@@ -1,0 +1,1 @@
+SELECT sensor_id * 100 AS s, max(temperature) - min(temperature) AS spread, count(*) FROM readings GROUP BY sensor_id HAVING count(humidity) > 2 ORDER BY 2 DESC

@@ -1,0 +1,1 @@
+SELECT status, count(*) FROM readings GROUP BY status ORDER BY status

@@ -1,0 +1,1 @@
+SELECT sensor_id, count(*), count(humidity), min(temperature), max(temperature), avg(temperature), sum(temperature) FROM readings GROUP BY sensor_id ORDER BY sensor_id

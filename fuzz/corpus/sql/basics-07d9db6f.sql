@@ -1,0 +1,1 @@
+SELECT ts FROM readings WHERE humidity IS NULL

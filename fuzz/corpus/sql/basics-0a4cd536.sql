@@ -1,0 +1,1 @@
+SELECT round(temperature / 3, 2), abs(-sensor_id), floor(temperature / 4), ceil(temperature / 4) FROM readings WHERE sensor_id = 1 ORDER BY ts LIMIT 1

@@ -1,0 +1,1 @@
+SELECT sensor_id, status FROM readings WHERE status <> 'ok' OR status IS NULL ORDER BY sensor_id, ts

@@ -1,0 +1,1 @@
+SELECT sensor_id, temperature FROM readings WHERE temperature > 11 AND temperature <= 21 ORDER BY temperature DESC

@@ -1,0 +1,1 @@
+SELECT ts, temperature FROM readings WHERE sensor_id IN (2, 3) AND ts BETWEEN '2024-01-01 00:00:01' AND '2024-01-01 01:00:00' ORDER BY ts

@@ -1,0 +1,1 @@
+SELECT temperature * 9 / 5 + 32 AS fahrenheit, sensor_id * 10, sensor_id % 2, temperature / 0 FROM readings WHERE sensor_id = 2 ORDER BY ts LIMIT 1

@@ -1,0 +1,1 @@
+SELECT ts FROM readings WHERE sensor_id NOT IN (2) ORDER BY ts DESC LIMIT 2

@@ -1,0 +1,1 @@
+SELECT ts FROM readings WHERE ts = '2024-01-01T01:00:00Z'

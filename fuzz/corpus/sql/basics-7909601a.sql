@@ -1,0 +1,1 @@
+SELECT sensor_id FROM readings WHERE sensor_id = 1 AND sensor_id = 2

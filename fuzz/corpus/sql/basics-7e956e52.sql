@@ -1,0 +1,1 @@
+SELECT temperature FROM readings ORDER BY temperature LIMIT 2 OFFSET 1

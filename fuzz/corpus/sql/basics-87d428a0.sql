@@ -1,0 +1,1 @@
+SELECT epoch(ts) FROM readings WHERE sensor_id = 2 ORDER BY ts DESC LIMIT 1

@@ -1,0 +1,1 @@
+SELECT count(*) FROM readings WHERE humidity > 70 OR status = 'ok'

@@ -1,0 +1,1 @@
+SELECT count(*) FROM readings WHERE ts >= TIMESTAMP '2024-01-01 01:00' AND ts < '2024-01-02'

@@ -1,0 +1,1 @@
+SELECT count(*) FROM readings WHERE ts > now() - INTERVAL '7 days'

@@ -1,0 +1,1 @@
+SELECT ts - TIMESTAMP '2024-01-01', ts + INTERVAL '90 minutes' FROM readings WHERE sensor_id = 2 ORDER BY ts DESC LIMIT 1

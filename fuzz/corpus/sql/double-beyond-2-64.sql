@@ -1,0 +1,1 @@
+SELECT sensor_id * 461168601842738368590.,7904, sensor_id - 92233720368590., sensor_id - 92234775807 FROM readings 

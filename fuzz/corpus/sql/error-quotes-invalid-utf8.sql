@@ -1,0 +1,1 @@
+SELECT sensor_id, avg(temperatсссссссссссссссссссссссссссure * 2), sum(temperatrre - 10) FROM readmeanvngs GROUP BY sensor_id ORDER BY sensor_id

@@ -1,0 +1,2 @@
+SELECT temperature FROM readings
+WHERE sensor_id = 1 AND

@@ -1,0 +1,1 @@
+SELECT * FROM readings WHERE ts > now() - INTERVAL '1 month'

@@ -1,0 +1,1 @@
+SELECT * FROM readings WHERE sensor_id = 1 GROUP BY sensor_id

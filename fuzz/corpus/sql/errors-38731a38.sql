@@ -1,0 +1,1 @@
+SELECT time_bucket(ts, '1h') FROM readings

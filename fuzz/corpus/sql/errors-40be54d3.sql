@@ -1,0 +1,1 @@
+SELECT * FROM readings LATEST ON ts PARTITION BY status

@@ -1,0 +1,1 @@
+SELECT * FROM readings WHERE temperature > 'warm'

@@ -1,0 +1,1 @@
+SELECT temprature FROM readings

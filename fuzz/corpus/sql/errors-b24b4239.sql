@@ -1,0 +1,1 @@
+SELECT sensor_id, temperature FROM readings GROUP BY sensor_id

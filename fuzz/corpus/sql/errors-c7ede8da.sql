@@ -1,0 +1,1 @@
+SELECT avg(status) FROM readings

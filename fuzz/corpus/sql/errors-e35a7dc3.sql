@@ -1,0 +1,3 @@
+SELECT max(temperature) FROM readings
+WHERE sensor_id = 1
+GROUP BY 3

@@ -1,0 +1,1 @@
+SELECT count(*) FROM readings WHERE max(temperature) > 3

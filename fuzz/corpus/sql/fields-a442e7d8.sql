@@ -1,0 +1,1 @@
+SELECT ts, pressure, humidity FROM readings ORDER BY ts

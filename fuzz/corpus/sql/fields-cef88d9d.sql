@@ -1,0 +1,1 @@
+SELECT count(pressure), count(humidity), max(pressure), max(humidity) FROM readings

@@ -1,0 +1,1 @@
+SELECT sensor_id, min(pressure), max(pressure) FROM readings WHERE lon BETWEEN 3.125 AND 3.175 AND lat BETWEEN 42.425 AND 42.475 GROUP BY sensor_id

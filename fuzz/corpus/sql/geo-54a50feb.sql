@@ -1,0 +1,1 @@
+SELECT sensor_id, count(*) FROM readings WHERE within_box(lat, lon, 42.4, 3.1, 42.5, 3.3) GROUP BY sensor_id ORDER BY sensor_id

@@ -1,0 +1,1 @@
+SELECT sensor_id, round(distance_km(lat, lon, 42.4805, 3.1359), 1) AS km FROM readings WHERE distance_km(lat, lon, 42.4805, 3.1359) < 12 AND ts = '2024-01-01' ORDER BY km

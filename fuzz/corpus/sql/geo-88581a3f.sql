@@ -1,0 +1,1 @@
+SELECT count(*) FROM readings WHERE NOT within_box(lat, lon, 42.4, 3.1, 42.5, 3.3)

@@ -1,0 +1,1 @@
+SELECT first(temperature), last(temperature), count(*) FROM readings WHERE ts >= '2024-01-01 10:00'

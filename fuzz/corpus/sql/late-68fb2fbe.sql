@@ -1,0 +1,1 @@
+SELECT time_bucket('1h', ts) AS h, first(temperature), last(temperature), count(*) FROM readings GROUP BY h ORDER BY h

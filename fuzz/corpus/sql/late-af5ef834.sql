@@ -1,0 +1,1 @@
+SELECT ts, temperature FROM readings ORDER BY ts

@@ -1,0 +1,1 @@
+SELECT sensor_id FROM readings WHERE sensor_id IN (2, 3) LATEST ON ts PARTITION BY sensor_id LIMIT 1

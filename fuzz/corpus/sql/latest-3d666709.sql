@@ -1,0 +1,1 @@
+SELECT sensor_id, temperature FROM readings WHERE ts < '2024-01-01 04:00' AND temperature < 21 LATEST ON ts PARTITION BY sensor_id ORDER BY temperature DESC

@@ -1,0 +1,1 @@
+SELECT sensor_id, ts, temperature FROM readings WHERE status IS NOT NULL LATEST ON ts PARTITION BY sensor_id

@@ -1,0 +1,1 @@
+SELECT round(temperature, 400), round(temperature, -400), round(temperature, -9223372036854775807-1), round(temperature, 1) FROM readings WHERE sensor_id = 1

@@ -1,0 +1,1 @@
+SELECT INTERVAL '1 hour' / 1e-300 FROM readings LIMIT 1

@@ -1,0 +1,1 @@
+SELECT ts + INTERVAL '106751990 days' FROM readings

@@ -1,0 +1,1 @@
+SELECT sensor_id, count(*) * 4611686018427387904 FROM readings GROUP BY sensor_id

@@ -1,0 +1,1 @@
+SELECT -sensor_id - 9223372036854775807 FROM readings

@@ -1,0 +1,1 @@
+SELECT INTERVAL '1 hour' / 1.5, INTERVAL '1 hour' / 0.4, INTERVAL '1 hour' / 0.0 FROM readings LIMIT 1

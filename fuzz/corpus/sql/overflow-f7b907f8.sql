@@ -1,0 +1,1 @@
+SELECT count(*) FROM readings WHERE -9223372036854775807 - sensor_id * 2 < 0

@@ -1,0 +1,1 @@
+SELECT time_bucket(INTERVAL '7 days', ts) AS week, count(*) FROM readings GROUP BY week ORDER BY week

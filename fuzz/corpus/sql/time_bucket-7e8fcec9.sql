@@ -1,0 +1,1 @@
+SELECT time_bucket('1s', ts) AS s, count(*) FROM readings WHERE ts < '2024-01-08 00:00:01' AND ts > '2024-01-07' GROUP BY s ORDER BY s

@@ -1,0 +1,1 @@
+SELECT time_bucket('7m', ts) AS b, count(*) FROM readings WHERE ts >= '2024-01-08' AND ts < '2024-01-09' GROUP BY b ORDER BY b

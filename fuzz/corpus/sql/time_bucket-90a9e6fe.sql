@@ -1,0 +1,1 @@
+SELECT time_bucket('1d', ts) AS day, count(*), sum(temperature) FROM readings GROUP BY day ORDER BY day

@@ -1,0 +1,1 @@
+SELECT time_bucket('1h', ts) AS hour, sensor_id, count(*) FROM readings WHERE sensor_id = 2 GROUP BY hour, sensor_id ORDER BY hour

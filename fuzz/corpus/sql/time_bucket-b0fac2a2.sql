@@ -1,0 +1,1 @@
+SELECT time_bucket('15 minutes', ts) AS q, min(temperature), max(temperature) FROM readings WHERE ts >= '2024-01-08' AND ts < '2024-01-09' GROUP BY q ORDER BY q
