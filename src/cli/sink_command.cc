@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <functional>
 #include <cstdlib>
 #include <iostream>
 #include <thread>
@@ -34,45 +35,43 @@ struct SinkFlags {
   bool rollups = false;
 };
 
-int RunMariaDbSink(const SinkFlags& flags) {
-  auto config = LoadCommandConfig(flags.config_path, flags.overrides, flags.data_dir);
-  if (!config.ok()) {
-    std::cerr << "mare sink mariadb: " << config.status().message() << "\n";
-    return 2;
-  }
-  if (flags.readings) config->sink_mariadb.readings = true;
-  const bool readings = config->sink_mariadb.readings;
-  sigset_t signals = BlockStopSignals();
+// What differs between sinks run alone: which topics they need, how they start, what they say.
+struct Follower {
+  std::string name;     // "mariadb sink"
+  std::string waiting;  // "the rollups topic", for the line said while they do not exist yet
+  std::function<bool(log::Log&)> ready;  // the topics it reads exist
+  // Starts the sink on the log; returns its Stop.
+  std::function<Result<std::function<void()>>(log::Log*)> start;
+};
 
-  metrics::Registry& registry = metrics::Registry::Global();
+// Serves /metrics, opens the log read-only, reopening it each second until the follower's
+// topics exist (mare run creates them), starts the sink, and runs until SIGINT or SIGTERM.
+int FollowLog(const Config& config, const SinkFlags& flags, const Follower& f) {
+  sigset_t signals = BlockStopSignals();
   HttpServer http(2);
-  ServeMetrics(http, registry);
+  ServeMetrics(http, metrics::Registry::Global());
   Status s = http.Start(flags.metrics_listen);
   if (!s.ok()) {
     spdlog::error("{}", s.ToString());
     return 1;
   }
-  // The log read-only, reopened until the rollups topic exists (mare run creates it, after raw).
   std::unique_ptr<log::Log> log;
-  std::unique_ptr<sinks::MariaDbSink> sink;
+  std::function<void()> stop;
   bool said_waiting = false;
   for (;;) {
     timespec tick{0, 0};
-    if (!sink) {
-      auto opened = OpenLog(*config, {.read_only = true, .client_id = "mare-sink", .metrics = &registry});
-      if (opened.ok() && (*opened)->Partitions("rollups") > 0 && (!readings || (*opened)->Partitions("raw") > 0)) {
+    if (!stop) {
+      auto opened = OpenLog(config, {.read_only = true, .client_id = "mare-sink", .metrics = &metrics::Registry::Global()});
+      if (opened.ok() && f.ready(**opened)) {
         log = std::move(*opened);
-        auto started = sinks::MariaDbSink::Start(config->sink_mariadb, log.get(), &registry);
+        auto started = f.start(log.get());
         if (!started.ok()) {
-          spdlog::error("mariadb sink: {}", started.status().ToString());
+          spdlog::error("{}: {}", f.name, started.status().ToString());
           return 1;
         }
-        sink = std::move(*started);
-        spdlog::info("mariadb sink: following {} topic rollups{} into {}:{} database {}; metrics on {}", DescribeLog(*config),
-                     readings ? " and raw (table readings)" : "", config->sink_mariadb.host, config->sink_mariadb.port,
-                     config->sink_mariadb.database, flags.metrics_listen);
+        stop = std::move(*started);
       } else if (!said_waiting) {
-        spdlog::info("mariadb sink: waiting for the rollups{} topic in {} ({})", readings ? " and raw" : "", DescribeLog(*config),
+        spdlog::info("{}: waiting for {} in {} ({})", f.name, f.waiting, DescribeLog(config),
                      opened.ok() ? "not created yet" : opened.status().ToString());
         said_waiting = true;
       }
@@ -83,10 +82,35 @@ int RunMariaDbSink(const SinkFlags& flags) {
     int sig = ::sigtimedwait(&signals, nullptr, &tick);
     if (sig == SIGINT || sig == SIGTERM) break;
   }
-  if (sink) sink->Stop();
+  if (stop) stop();
   http.Stop();
-  spdlog::info("mariadb sink: stopped");
+  spdlog::info("{}: stopped", f.name);
   return 0;
+}
+
+int RunMariaDbSink(const SinkFlags& flags) {
+  auto config = LoadCommandConfig(flags.config_path, flags.overrides, flags.data_dir);
+  if (!config.ok()) {
+    std::cerr << "mare sink mariadb: " << config.status().message() << "\n";
+    return 2;
+  }
+  if (flags.readings) config->sink_mariadb.readings = true;
+  const bool readings = config->sink_mariadb.readings;
+  std::unique_ptr<sinks::MariaDbSink> sink;
+  Follower f;
+  f.name = "mariadb sink";
+  f.waiting = readings ? "the rollups and raw topics" : "the rollups topic";
+  f.ready = [&](log::Log& log) { return log.Partitions("rollups") > 0 && (!readings || log.Partitions("raw") > 0); };
+  f.start = [&](log::Log* log) -> Result<std::function<void()>> {
+    auto started = sinks::MariaDbSink::Start(config->sink_mariadb, log, &metrics::Registry::Global());
+    if (!started.ok()) return started.status();
+    sink = std::move(*started);
+    spdlog::info("mariadb sink: following {} topic rollups{} into {}:{} database {}; metrics on {}", DescribeLog(*config),
+                 readings ? " and raw (table readings)" : "", config->sink_mariadb.host, config->sink_mariadb.port,
+                 config->sink_mariadb.database, flags.metrics_listen);
+    return std::function<void()>([&] { sink->Stop(); });
+  };
+  return FollowLog(*config, flags, f);
 }
 
 int RunElasticsearchSink(const SinkFlags& flags) {
@@ -97,61 +121,32 @@ int RunElasticsearchSink(const SinkFlags& flags) {
   }
   sinks::ElasticsearchSinkOptions& options = config->sink_elasticsearch;
   if (flags.rollups) options.rollups = true;
-  sigset_t signals = BlockStopSignals();
-
-  metrics::Registry& registry = metrics::Registry::Global();
   // A file of its own: dead-letter.log belongs to the `mare run` beside it, which counts and
   // rotates it.
   DeadLetterOptions dl = config->dead_letter;
   dl.path = config->data_dir + "/dead-letter-elasticsearch.log";
-  auto dead_letter = DeadLetter::Open(dl, &registry);
+  auto dead_letter = DeadLetter::Open(dl, &metrics::Registry::Global());
   if (!dead_letter.ok()) {
     spdlog::error("dead-letter: {}", dead_letter.status().ToString());
     return 1;
   }
-  HttpServer http(2);
-  ServeMetrics(http, registry);
-  Status s = http.Start(flags.metrics_listen);
-  if (!s.ok()) {
-    spdlog::error("{}", s.ToString());
-    return 1;
-  }
   std::string topics = options.readings && options.rollups ? "raw and rollups" : options.readings ? "raw" : "rollups";
-  // The log read-only, reopened until the topics exist (mare run creates them).
-  std::unique_ptr<log::Log> log;
   std::unique_ptr<sinks::ElasticsearchSink> sink;
-  bool said_waiting = false;
-  for (;;) {
-    timespec tick{0, 0};
-    if (!sink) {
-      auto opened = OpenLog(*config, {.read_only = true, .client_id = "mare-sink", .metrics = &registry});
-      if (opened.ok() && (!options.readings || (*opened)->Partitions("raw") > 0) &&
-          (!options.rollups || (*opened)->Partitions("rollups") > 0)) {
-        log = std::move(*opened);
-        auto started = sinks::ElasticsearchSink::Start(options, log.get(), dead_letter->get(), &registry);
-        if (!started.ok()) {
-          spdlog::error("elasticsearch sink: {}", started.status().ToString());
-          return 1;
-        }
-        sink = std::move(*started);
-        spdlog::info("elasticsearch sink: following {} topic {} into {} (indices {}-*); rejected documents to {}; metrics on {}",
-                     DescribeLog(*config), topics, options.url, options.index_prefix, dl.path, flags.metrics_listen);
-      } else if (!said_waiting) {
-        spdlog::info("elasticsearch sink: waiting for topic {} in {} ({})", topics, DescribeLog(*config),
-                     opened.ok() ? "not created yet" : opened.status().ToString());
-        said_waiting = true;
-      }
-      tick.tv_sec = 1;
-    } else {
-      tick.tv_sec = 3600;
-    }
-    int sig = ::sigtimedwait(&signals, nullptr, &tick);
-    if (sig == SIGINT || sig == SIGTERM) break;
-  }
-  if (sink) sink->Stop();
-  http.Stop();
-  spdlog::info("elasticsearch sink: stopped");
-  return 0;
+  Follower f;
+  f.name = "elasticsearch sink";
+  f.waiting = "topic " + topics;
+  f.ready = [&](log::Log& log) {
+    return (!options.readings || log.Partitions("raw") > 0) && (!options.rollups || log.Partitions("rollups") > 0);
+  };
+  f.start = [&](log::Log* log) -> Result<std::function<void()>> {
+    auto started = sinks::ElasticsearchSink::Start(options, log, dead_letter->get(), &metrics::Registry::Global());
+    if (!started.ok()) return started.status();
+    sink = std::move(*started);
+    spdlog::info("elasticsearch sink: following {} topic {} into {} (indices {}-*); rejected documents to {}; metrics on {}",
+                 DescribeLog(*config), topics, options.url, options.index_prefix, dl.path, flags.metrics_listen);
+    return std::function<void()>([&] { sink->Stop(); });
+  };
+  return FollowLog(*config, flags, f);
 }
 
 }  // namespace
