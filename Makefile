@@ -29,11 +29,11 @@ build-fuzz: setup
 	@CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMARE_FUZZ=ON > /dev/null
 	@cmake --build $(FUZZ_BUILD) --target fuzz_targets
 
-# The fuzz build's ctest runs each target for 30 s (label "fuzz").
+# The fuzz build's ctest runs each target for 30 s (label "fuzz"), two at a time (one core each).
 test: build build-asan build-fuzz
 	ctest --test-dir $(BUILD) --output-on-failure
 	ctest --test-dir $(ASAN_BUILD) --output-on-failure
-	ctest --test-dir $(FUZZ_BUILD) --output-on-failure -L fuzz
+	ctest --test-dir $(FUZZ_BUILD) --output-on-failure -L fuzz -j2
 
 # Every fuzz target for FUZZ_SECONDS each (make fuzz FUZZ_SECONDS=3600), then a table.
 fuzz: build-fuzz
