@@ -19,6 +19,7 @@
 
 #include "archive/archive.h"
 #include "archive/csv_format.h"
+#include "common/utf8.h"
 
 namespace mare::store {
 
@@ -232,12 +233,18 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
                                  archive::ParseNumber(lat, &reading.lat) && archive::ParseNumber(lon, &reading.lon) &&
                                  std::fabs(reading.lat) <= 90 && std::fabs(reading.lon) <= 180;
         }
+        bool bad_text = false;
         for (const archive::CsvColumns::Field& f : columns.fields) {
           std::string_view cell = archive::TrimCell(cells[f.column]);
           if (archive::IsMissingCell(cell)) continue;
           double v;
           if (archive::ParseNumber(cell, &v)) {
             reading.numbers.push_back({f.name, v});
+          } else if (size_t at = FirstNonUtf8(cell); at != cell.size()) {
+            // Text goes out in JSON answers, which must be UTF-8: refused here, as ingest does.
+            skip(fmt::format("{}: byte {} of the cell is not UTF-8 text", f.name, at + 1));
+            bad_text = true;
+            break;
           } else if (cell.data() >= data.data() && cell.data() < data.data() + data.size()) {
             reading.texts.push_back({f.name, cell});
           } else {
@@ -247,6 +254,7 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
             reading.texts.push_back({f.name, out->owned.back()});
           }
         }
+        if (bad_text) continue;
         ++out->count;
         ++report->imported;
         max_hour = std::max(max_hour, HourOf(reading.timestamp_us));
@@ -317,11 +325,21 @@ Status ImportArchive(archive::ArchiveReader* reader, Store* store, const ImportO
       --report->rows;
       break;
     }
+    std::string why;
     if (row == archive::ArchiveReader::Row::kSkipped) {
-      ++report->skipped;
-      if (report->errors.size() < 10) {
-        report->errors.push_back(fmt::format("{} {}: {}", reader->line_unit(), reader->line(), reader->why()));
+      why = reader->why();
+    } else {
+      for (const auto& f : batch[n].texts) {
+        // Text goes out in JSON answers, which must be UTF-8: refused here, as ingest does.
+        if (size_t at = FirstNonUtf8(f.value); at != f.value.size()) {
+          why = fmt::format("{}: byte {} of the value is not UTF-8 text", f.name, at + 1);
+          break;
+        }
       }
+    }
+    if (!why.empty()) {
+      ++report->skipped;
+      if (report->errors.size() < 10) report->errors.push_back(fmt::format("{} {}: {}", reader->line_unit(), reader->line(), why));
       continue;
     }
     ++report->imported;

@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "archive/open_archive.h"
 #include "common/scratch_dir.h"
 #include "store/store_metrics.h"
 
@@ -85,6 +86,33 @@ TEST(Import, TimeFromCivilPartsAndABadOneIsSkipped) {
   EXPECT_EQ(report.skipped, 1);
   ASSERT_EQ(report.errors.size(), 1u);
   EXPECT_NE(report.errors[0].find("line 3: time \"from its parts\""), std::string::npos) << report.errors[0];
+}
+
+// Text that is not UTF-8 would make JSON answers invalid: the row is skipped with its column
+// and byte, by the CSV path and by the archive readers' path alike (NDBC, NDJSON, tables).
+TEST(Import, TextThatIsNotUtf8IsSkipped) {
+  ScratchDir dir("mare-import-test");
+  std::string csv = dir.path() + "/in.csv";
+  std::ofstream(csv) << "ts,sensor_id,status\n2024-01-01 00:00:00,1,ok\n2024-01-01 00:00:01,1,caf\xe9\n"
+                     << "2024-01-01 00:00:02,1,caf\xc3\xa9\n";
+  metrics::Registry registry;
+  auto store = Store::Open({.dir = dir.path() + "/store", .compaction_thread = false}, &registry);
+  ASSERT_TRUE(store.ok());
+  ImportReport report;
+  ASSERT_TRUE(ImportCsv(csv, store->get(), {}, &report, nullptr).ok());
+  EXPECT_EQ(report.imported, 2);
+  ASSERT_EQ(report.errors.size(), 1u);
+  EXPECT_EQ(report.errors[0], "line 3: status: byte 4 of the cell is not UTF-8 text");
+
+  // The same file through the CSV archive reader (the path options such as --sensor-id take).
+  auto reader = archive::OpenArchive(csv, {});
+  ASSERT_TRUE(reader.ok());
+  ImportReport through_reader;
+  ASSERT_TRUE(ImportArchive(reader->get(), store->get(), {}, &through_reader, nullptr).ok());
+  EXPECT_EQ(through_reader.imported, 2);
+  ASSERT_EQ(through_reader.errors.size(), 1u);
+  EXPECT_EQ(through_reader.errors[0], "line 3: status: byte 4 of the value is not UTF-8 text");
+  EXPECT_EQ((*store)->GetStats().rows, 2) << "the second import replaced the first's two readings";
 }
 
 TEST(Import, AHeaderWithoutTimeOrSensorIsRefused) {
