@@ -38,6 +38,21 @@ struct ImportFlags {
   bool quiet = false;
 };
 
+// --utc-offset in microseconds (0 when not given), for the CSV reader and a table alike.
+Result<int64_t> UtcOffsetMicros(const ImportFlags& flags) {
+  if (flags.utc_offset.empty()) return int64_t{0};
+  Result<int64_t> offset = archive::ParseUtcOffset(flags.utc_offset);
+  if (!offset) return Status::InvalidArgument("--utc-offset: " + offset.status().message());
+  return offset;
+}
+
+// The first skipped rows with their reasons, then how many more.
+void PrintSkipped(std::string_view source, const store::ImportReport& report) {
+  for (const auto& e : report.errors) fmt::print(stderr, "import: skipped {}: {}\n", source, e);
+  int64_t more = report.skipped - static_cast<int64_t>(report.errors.size());
+  if (more > 0) fmt::print(stderr, "import: ... and {} more skipped rows in {}\n", more, source);
+}
+
 // Where a table's import got to: <data_dir>/import/<host>_<port>_<db>_<table>.position, the time
 // column's value up to which every row is stored (text, below). A later run resumes from it.
 std::string PositionPath(const std::string& data_dir, const archive::MysqlUrl& url) {
@@ -84,14 +99,12 @@ int ImportTable(const std::string& url_text, const ImportFlags& flags, const std
   options.lat_column = flags.lat_column;
   options.lon_column = flags.lon_column;
   options.json_column = flags.json_column;
-  if (!flags.utc_offset.empty()) {
-    Result<int64_t> offset = archive::ParseUtcOffset(flags.utc_offset);
-    if (!offset) {
-      fmt::print(stderr, "import: --utc-offset: {}\n", offset.status().message());
-      return 2;
-    }
-    options.utc_offset_micros = *offset;
+  Result<int64_t> offset = UtcOffsetMicros(flags);
+  if (!offset) {
+    fmt::print(stderr, "import: {}\n", offset.status().message());
+    return 2;
   }
+  options.utc_offset_micros = *offset;
   std::string position = PositionPath(data_dir, *url);
   if (!flags.from_start) {
     auto resume = ReadPosition(position, flags.ts_column);
@@ -135,10 +148,7 @@ int ImportTable(const std::string& url_text, const ImportFlags& flags, const std
   };
   Status s = store::ImportArchive(&table, store, import_options, &report, progress);
   double seconds = static_cast<double>(MonotonicMicros() - start) / 1e6;
-  for (const auto& e : report.errors) fmt::print(stderr, "import: skipped {}: {}\n", url_text, e);
-  if (report.skipped > static_cast<int64_t>(report.errors.size())) {
-    fmt::print(stderr, "import: ... and {} more skipped rows\n", report.skipped - static_cast<int64_t>(report.errors.size()));
-  }
+  PrintSkipped(url_text, report);
   if (!s.ok()) {
     fmt::print(stderr, "import: {} (after {} readings; run again to resume)\n", s.ToString(), report.imported);
     return 1;
@@ -165,11 +175,9 @@ Result<std::unique_ptr<archive::ArchiveReader>> OpenForImport(const std::string&
     if (!codes) return Status::InvalidArgument("--missing: " + codes.status().message());
     options.missing_codes = *codes;
   }
-  if (!flags.utc_offset.empty()) {
-    Result<int64_t> offset = archive::ParseUtcOffset(flags.utc_offset);
-    if (!offset) return Status::InvalidArgument("--utc-offset: " + offset.status().message());
-    options.utc_offset_micros = *offset;
-  }
+  Result<int64_t> offset = UtcOffsetMicros(flags);
+  if (!offset) return offset.status();
+  options.utc_offset_micros = *offset;
   return archive::OpenArchive(path, options);
 }
 
@@ -225,16 +233,14 @@ int RunImport(const ImportFlags& flags) {
     bool fast_csv = *format == "csv" && !flags.sensor_id && flags.location.empty() && flags.missing.empty() && flags.utc_offset.empty();
     Status s;
     if (fast_csv) {
-      s = store::ImportCsv(file, store->get(), {}, &report, progress);
+      s = store::ImportCsv(file, store->get(), {.flush_rows = flags.flush_rows}, &report, progress);
     } else {
       auto reader = OpenForImport(file, flags);
-      s = reader ? store::ImportArchive(reader->get(), store->get(), {}, &report, progress) : reader.status();
+      s = reader ? store::ImportArchive(reader->get(), store->get(), {.flush_rows = flags.flush_rows}, &report, progress)
+                 : reader.status();
     }
     double seconds = static_cast<double>(MonotonicMicros() - start) / 1e6;
-    for (const auto& e : report.errors) fmt::print(stderr, "import: skipped {}: {}\n", file, e);
-    if (report.skipped > static_cast<int64_t>(report.errors.size())) {
-      fmt::print(stderr, "import: ... and {} more skipped rows in {}\n", report.skipped - static_cast<int64_t>(report.errors.size()), file);
-    }
+    PrintSkipped(file, report);
     if (!s.ok()) {
       fmt::print(stderr, "import: {} (after {} readings)\n", s.ToString(), report.imported);
       return 1;

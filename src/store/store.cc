@@ -281,7 +281,8 @@ bool Store::PullBlockWith(const BufferKey& key, int64_t ts, MemBuffer* buffer) {
                       FormatTimestamp(ts), s.ToString());
         return false;
       }
-      memtable_rows_ += buffer->rows.size() - before;
+      // Rows back in memory age like new ones: the feeder flushes them on its interval.
+      if (memtable_rows_.fetch_add(buffer->rows.size() - before) == 0) memtable_since_us_ = MonotonicMicros();
       auto& hidden = hidden_[seg->info().id];
       hidden.insert(std::upper_bound(hidden.begin(), hidden.end(), static_cast<uint32_t>(seg->file_index(i))),
                     static_cast<uint32_t>(seg->file_index(i)));
