@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include <simdjson.h>
 
@@ -64,15 +65,57 @@ struct Fixture {
   ~Fixture() { server->Stop(); }
 };
 
+// A connection to the server from a loopback address of its own. Each exchange leaves this side
+// in TIME_WAIT for a minute and thousands run each second: one source address would run out of
+// ephemeral ports (the connect fails with EADDRNOTAVAIL), so they rotate over 127.0.0.2-254.
+// A connect interrupted by libFuzzer's timer (EINTR) goes on in the kernel: wait for it.
+int Connect(int port) {
+  static uint32_t next_source = 0;
+  for (int attempt = 0;; ++attempt) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      fprintf(stderr, "socket: %s\n", strerror(errno));
+      abort();
+    }
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    sockaddr_in source{};
+    source.sin_family = AF_INET;
+    source.sin_addr.s_addr = htonl(0x7f000002u + next_source++ % 253);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&source), sizeof source) != 0) {
+      fprintf(stderr, "bind: %s\n", strerror(errno));
+      abort();
+    }
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    if (rc != 0 && errno == EINTR) {
+      pollfd p{fd, POLLOUT, 0};
+      while (::poll(&p, 1, 10'000) < 0 && errno == EINTR) {
+      }
+      int error = 0;
+      socklen_t len = sizeof error;
+      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len);
+      errno = error;
+      rc = error == 0 ? 0 : -1;
+    }
+    if (rc == 0) return fd;
+    int error = errno;
+    ::close(fd);
+    if ((error == EADDRNOTAVAIL || error == EAGAIN) && attempt < 1000) {
+      ::usleep(10'000);
+      continue;
+    }
+    fprintf(stderr, "connect to the server: %s\n", strerror(error));
+    abort();
+  }
+}
+
 // Sends the bytes on a new connection, closes its sending side, and reads the answer to the end.
 std::string Exchange(int port, std::string_view request) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) abort();
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) abort();
+  int fd = Connect(port);
   std::string answer;
   char buf[65536];
   size_t sent = 0;
