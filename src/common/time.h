@@ -12,6 +12,8 @@
 namespace mare {
 
 constexpr int64_t kMicrosPerSecond = 1'000'000;
+constexpr int64_t kMicrosPerMinute = 60 * kMicrosPerSecond;
+constexpr int64_t kMicrosPerHour = 3'600 * kMicrosPerSecond;
 constexpr int64_t kMicrosPerDay = 86'400 * kMicrosPerSecond;
 
 // Wall clock, UTC microseconds.

@@ -11,7 +11,6 @@
 namespace mare::dashboard {
 namespace {
 
-constexpr int64_t kHourUs = 3'600'000'000;
 
 void AppendValue(JsonOut& j, const query::Value& v) {
   if (v.null) {
@@ -144,7 +143,7 @@ std::string SensorHealth::Json(int64_t now_us) {
     } else {
       j.Null();
     }
-    int64_t rejects = rejects_.Since(s.sensor_id, now_us - kHourUs);
+    int64_t rejects = rejects_.Since(s.sensor_id, now_us - kMicrosPerHour);
     auto r = rejects_.sensors().find(s.sensor_id);
     j.Key("rejects").Int(rejects);
     j.Key("rejects_total").Int(r == rejects_.sensors().end() ? 0 : r->second.total);

@@ -14,7 +14,7 @@ namespace mare::feeds {
 
 namespace {
 
-constexpr int64_t kMinSleepMicros = 1000;
+constexpr int64_t kReplayMinSleepMicros = 1000;
 // Skipped rows are listed one by one up to this many; the rest only counted.
 constexpr uint64_t kMaxSkipReports = 20;
 
@@ -108,7 +108,7 @@ Result<FeedOutcome> RunReplay(const ReplayConfig& c, const std::atomic<bool>& st
       // Archive time since the first row, compressed by --speed; rows out of order go at once.
       double offset = static_cast<double>(reading.time_micros - *first_time) / c.speed;
       int64_t due = wall_start + static_cast<int64_t>(offset);
-      while (MonotonicMicros() + kMinSleepMicros <= due) {
+      while (MonotonicMicros() + kReplayMinSleepMicros <= due) {
         if (!feed_mode) feed.Flush();
         if (!SleepUntil(std::min(due, next_batch), stop)) break;
         if (feed_mode) send_batch_if_due();

@@ -21,7 +21,7 @@ using testing::SplitLines;
 using testing::TempDir;
 using testing::WriteFile;
 
-const std::string kArchive = std::string(MARE_TEST_DATA_DIR) + "/ndbc_44005_2012.txt";
+const std::string kReplayArchive = std::string(MARE_TEST_DATA_DIR) + "/ndbc_44005_2012.txt";
 
 // Each NDBC field's missing-value code.
 const std::map<std::string, double> kCodes = {
@@ -33,7 +33,7 @@ const std::map<std::string, double> kCodes = {
 TEST(Replay, TheNdbcArchiveAsNdjson) {
   TempDir dir;
   ReplayConfig config;
-  config.path = kArchive;
+  config.path = kReplayArchive;
   config.targets = {"file://" + dir.File("out.ndjson")};
   config.location = Location{43.2, -69.13};
   std::atomic<bool> stop{false};
@@ -94,7 +94,7 @@ TEST(Replay, SpeedCompressesArchiveTime) {
 TEST(Replay, StopsWhenAsked) {
   TempDir dir;
   ReplayConfig config;
-  config.path = kArchive;
+  config.path = kReplayArchive;
   config.targets = {"file://" + dir.File("out.ndjson")};
   config.speed = 3600;  // the year would take 2.3 hours
   std::atomic<bool> stop{false};

@@ -15,7 +15,7 @@ namespace mare::feeds {
 namespace {
 
 // Pauses shorter than this are not worth a sleep: let the pacing catch up on the next tick.
-constexpr int64_t kMinSleepMicros = 1000;
+constexpr int64_t kSimulateMinSleepMicros = 1000;
 // Flat-out without --count or a --duration/--max-rate bound: start this far back.
 constexpr int64_t kUnboundedFlatOutSpan = 7 * kMicrosPerDay;
 
@@ -80,7 +80,7 @@ Result<FeedOutcome> RunSimulate(const SimulateConfig& c, const std::atomic<bool>
     } else if (c.max_rate > 0) {
       due = wall_start + static_cast<int64_t>(static_cast<double>(k) * c.sensors / c.max_rate * 1e6);
     }
-    if (due - now >= kMinSleepMicros) {
+    if (due - now >= kSimulateMinSleepMicros) {
       feed.Flush();  // nothing waits across a pause
       if (!SleepUntil(std::min(due, wall_end), stop)) break;
       if (MonotonicMicros() >= wall_end) break;

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "common/utf8.h"
+#include "query/chars.h"
 
 namespace mare::query {
 namespace {
@@ -17,8 +18,6 @@ constexpr std::string_view kReservedWords[] = {
     "ON", "PARTITION", "TRUE", "FALSE", "INTERVAL", "TIMESTAMP", "DISTINCT",
 };
 
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-bool IsLetter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool IsWordStart(char c) { return IsLetter(c) || c == '_'; }
 bool IsWordChar(char c) { return IsWordStart(c) || IsDigit(c); }
 char Lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }

@@ -4,6 +4,7 @@
 
 #include "common/status.h"
 #include "common/time.h"
+#include "query/chars.h"
 #include "reading/timestamp.h"
 
 namespace mare::query {
@@ -15,16 +16,14 @@ struct IntervalUnit {
   bool long_form;  // may follow a quoted number: INTERVAL '1' HOUR
 };
 
-constexpr int64_t kMinute = 60 * kMicrosPerSecond;
-constexpr int64_t kHour = 60 * kMinute;
 
 constexpr IntervalUnit kUnits[] = {
     {"us", 1, false},                       {"microsecond", 1, true},         {"microseconds", 1, true},
     {"ms", 1000, false},                    {"millisecond", 1000, true},      {"milliseconds", 1000, true},
     {"s", kMicrosPerSecond, false},         {"sec", kMicrosPerSecond, false}, {"second", kMicrosPerSecond, true},
-    {"seconds", kMicrosPerSecond, true},    {"m", kMinute, false},            {"min", kMinute, false},
-    {"minute", kMinute, true},              {"minutes", kMinute, true},       {"h", kHour, false},
-    {"hour", kHour, true},                  {"hours", kHour, true},           {"d", kMicrosPerDay, false},
+    {"seconds", kMicrosPerSecond, true},    {"m", kMicrosPerMinute, false},            {"min", kMicrosPerMinute, false},
+    {"minute", kMicrosPerMinute, true},              {"minutes", kMicrosPerMinute, true},       {"h", kMicrosPerHour, false},
+    {"hour", kMicrosPerHour, true},                  {"hours", kMicrosPerHour, true},           {"d", kMicrosPerDay, false},
     {"day", kMicrosPerDay, true},           {"days", kMicrosPerDay, true},    {"w", 7 * kMicrosPerDay, false},
     {"week", 7 * kMicrosPerDay, true},      {"weeks", 7 * kMicrosPerDay, true},
 };
@@ -32,8 +31,6 @@ constexpr IntervalUnit kUnits[] = {
 constexpr std::string_view kMonthWords[] = {"month", "months", "mon", "mons", "mo"};
 constexpr std::string_view kYearWords[] = {"year", "years", "yr", "yrs", "y"};
 
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-bool IsLetter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool IsSpace(char c) { return c == ' ' || c == '\t'; }
 
 bool Contains(const auto& words, std::string_view word) {

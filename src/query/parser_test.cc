@@ -12,10 +12,6 @@
 namespace mare::query {
 namespace {
 
-constexpr int64_t kSecond = 1'000'000;
-constexpr int64_t kMinute = 60 * kSecond;
-constexpr int64_t kHour = 60 * kMinute;
-constexpr int64_t kDay = 24 * kHour;
 
 SelectStatement MustParse(std::string_view sql) {
   SelectStatement stmt;
@@ -407,39 +403,39 @@ TEST(Expressions, ColumnsAndFunctions) {
 // --- INTERVAL and TIMESTAMP -------------------------------------------------------------------
 
 TEST(Intervals, AreNumbersWithUnitsInMicroseconds) {
-  EXPECT_EQ(IntervalOf("INTERVAL '1 hour'"), kHour);
-  EXPECT_EQ(IntervalOf("INTERVAL '90 seconds'"), 90 * kSecond);
-  EXPECT_EQ(IntervalOf("INTERVAL '1 day 2 hours'"), kDay + 2 * kHour);
-  EXPECT_EQ(IntervalOf("INTERVAL '15 minutes'"), 15 * kMinute);
-  EXPECT_EQ(IntervalOf("INTERVAL '2 weeks'"), 14 * kDay);
-  EXPECT_EQ(IntervalOf("INTERVAL '1 Week'"), 7 * kDay);
-  EXPECT_EQ(IntervalOf("INTERVAL '1.5 hours'"), 90 * kMinute);
+  EXPECT_EQ(IntervalOf("INTERVAL '1 hour'"), kMicrosPerHour);
+  EXPECT_EQ(IntervalOf("INTERVAL '90 seconds'"), 90 * kMicrosPerSecond);
+  EXPECT_EQ(IntervalOf("INTERVAL '1 day 2 hours'"), kMicrosPerDay + 2 * kMicrosPerHour);
+  EXPECT_EQ(IntervalOf("INTERVAL '15 minutes'"), 15 * kMicrosPerMinute);
+  EXPECT_EQ(IntervalOf("INTERVAL '2 weeks'"), 14 * kMicrosPerDay);
+  EXPECT_EQ(IntervalOf("INTERVAL '1 Week'"), 7 * kMicrosPerDay);
+  EXPECT_EQ(IntervalOf("INTERVAL '1.5 hours'"), 90 * kMicrosPerMinute);
   EXPECT_EQ(IntervalOf("INTERVAL '0 s'"), 0);
   EXPECT_EQ(IntervalOf("interval '250 microseconds 3 milliseconds'"), 3250);
 }
 
 TEST(Intervals, CompactForms) {
-  EXPECT_EQ(IntervalOf("INTERVAL '1h'"), kHour);
-  EXPECT_EQ(IntervalOf("INTERVAL '30s'"), 30 * kSecond);
-  EXPECT_EQ(IntervalOf("INTERVAL '1h30m'"), 90 * kMinute);
-  EXPECT_EQ(IntervalOf("INTERVAL '7d'"), 7 * kDay);
+  EXPECT_EQ(IntervalOf("INTERVAL '1h'"), kMicrosPerHour);
+  EXPECT_EQ(IntervalOf("INTERVAL '30s'"), 30 * kMicrosPerSecond);
+  EXPECT_EQ(IntervalOf("INTERVAL '1h30m'"), 90 * kMicrosPerMinute);
+  EXPECT_EQ(IntervalOf("INTERVAL '7d'"), 7 * kMicrosPerDay);
   EXPECT_EQ(IntervalOf("INTERVAL '500ms'"), 500'000);
   EXPECT_EQ(IntervalOf("INTERVAL '250us'"), 250);
-  EXPECT_EQ(IntervalOf("INTERVAL '2w'"), 14 * kDay);
-  EXPECT_EQ(IntervalOf("INTERVAL '5min'"), 5 * kMinute);
-  EXPECT_EQ(IntervalOf("INTERVAL '10sec'"), 10 * kSecond);
+  EXPECT_EQ(IntervalOf("INTERVAL '2w'"), 14 * kMicrosPerDay);
+  EXPECT_EQ(IntervalOf("INTERVAL '5min'"), 5 * kMicrosPerMinute);
+  EXPECT_EQ(IntervalOf("INTERVAL '10sec'"), 10 * kMicrosPerSecond);
 }
 
 TEST(Intervals, ANumberInQuotesThenAUnitWord) {
-  EXPECT_EQ(IntervalOf("INTERVAL '1' HOUR"), kHour);
-  EXPECT_EQ(IntervalOf("INTERVAL '90' second"), 90 * kSecond);
-  EXPECT_EQ(IntervalOf("INTERVAL '2' DAYS"), 2 * kDay);
+  EXPECT_EQ(IntervalOf("INTERVAL '1' HOUR"), kMicrosPerHour);
+  EXPECT_EQ(IntervalOf("INTERVAL '90' second"), 90 * kMicrosPerSecond);
+  EXPECT_EQ(IntervalOf("INTERVAL '2' DAYS"), 2 * kMicrosPerDay);
   SelectStatement s = MustParse("SELECT INTERVAL '15' MINUTE AS q FROM readings");
   EXPECT_EQ(s.items[0].expr->source, "INTERVAL '15' MINUTE");
   EXPECT_EQ(s.items[0].alias, "q");
   // With a unit inside the quotes, a following name is an alias as usual.
   SelectStatement t = MustParse("SELECT INTERVAL '1 hour' hour FROM readings");
-  EXPECT_EQ(t.items[0].expr->integer, kHour);
+  EXPECT_EQ(t.items[0].expr->integer, kMicrosPerHour);
   EXPECT_EQ(t.items[0].alias, "hour");
 }
 
@@ -482,9 +478,9 @@ TEST(Intervals, TheTextParserServesFunctionArgumentsToo) {
   int64_t us = 0;
   std::string why;
   ASSERT_TRUE(ParseIntervalText("1h", &us, &why));
-  EXPECT_EQ(us, kHour);
+  EXPECT_EQ(us, kMicrosPerHour);
   ASSERT_TRUE(ParseIntervalText(" 1 day  12 hours ", &us, &why));
-  EXPECT_EQ(us, kDay + 12 * kHour);
+  EXPECT_EQ(us, kMicrosPerDay + 12 * kMicrosPerHour);
   EXPECT_FALSE(ParseIntervalText("soon", &us, &why));
   EXPECT_EQ(why, "INTERVAL 'soon': expected a number, found \"soon\"");
 }

@@ -16,7 +16,6 @@ namespace mare::forecast {
 
 namespace {
 
-constexpr int64_t kHourUs = 3'600'000'000;
 
 }  // namespace
 
@@ -30,8 +29,8 @@ Result<std::unique_ptr<ForecastProcessor>> ForecastProcessor::Start(const Foreca
   if (options.history_days < 30 || options.history_days > 3650) {
     return Status::InvalidArgument("forecast: history_days must be within 30..3650");
   }
-  if (options.refit_interval_us < kHourUs || options.refit_interval_us % kHourUs != 0 ||
-      (24 * kHourUs) % options.refit_interval_us != 0) {
+  if (options.refit_interval_us < kMicrosPerHour || options.refit_interval_us % kMicrosPerHour != 0 ||
+      (24 * kMicrosPerHour) % options.refit_interval_us != 0) {
     return Status::InvalidArgument("forecast: refit_interval must be a whole number of hours dividing 1d (1h, 2h, ..., 1d)");
   }
   if (options.checkpoint_interval_us <= 0) return Status::InvalidArgument("forecast: checkpoint_interval must be positive");
@@ -100,7 +99,7 @@ SeriesOptions ForecastProcessor::series_options(const SeriesKey& key) const {
   SeriesOptions s;
   s.horizon = options_.horizon_hours;
   s.history_days = options_.history_days;
-  s.refit_hours = static_cast<int>(options_.refit_interval_us / kHourUs);
+  s.refit_hours = static_cast<int>(options_.refit_interval_us / kMicrosPerHour);
   // FNV-1a of "<sensor_id>/<field>": the same phase in every run and build.
   std::string name = std::to_string(key.first) + "/" + key.second;
   uint64_t h = 14695981039346656037ULL;
@@ -226,7 +225,7 @@ Status ForecastProcessor::Step() {
 Status ForecastProcessor::Take(const log::ConsumedRecord& r) {
   RollupKey key;
   if (!ParseRollupKey(r.key, &key)) return Status::OK();  // not a rollup: nothing to forecast from
-  if (key.resolution != "1h" || key.window_start_us % kHourUs != 0) return Status::OK();
+  if (key.resolution != "1h" || key.window_start_us % kMicrosPerHour != 0) return Status::OK();
   auto field = std::find(options_.fields.begin(), options_.fields.end(), key.field);
   if (field == options_.fields.end()) return Status::OK();
   double mean = 0;
@@ -243,7 +242,7 @@ Status ForecastProcessor::Take(const log::ConsumedRecord& r) {
     it = series_.try_emplace(series_key, Series{SeriesForecaster(series_options(series_key)), r.partition}).first;
   }
   int64_t t0 = MonotonicMicros();
-  if (!it->second.forecaster.Close(key.window_start_us / kHourUs, mean, &issue_)) return Status::OK();
+  if (!it->second.forecaster.Close(key.window_start_us / kMicrosPerHour, mean, &issue_)) return Status::OK();
   issue_seconds_->Observe(static_cast<double>(MonotonicMicros() - t0) / 1e6);
   hours_closed_->Add();
   std::string value = ForecastValue(key.sensor_id, *field, issue_);
@@ -255,7 +254,7 @@ Status ForecastProcessor::Take(const log::ConsumedRecord& r) {
   staged.latest = value;
   size_t p = static_cast<size_t>(it->second.partition);
   pending_[p].emplace_back(ForecastKey(key.sensor_id, *field, issue_.origin), std::move(value));
-  pending_ts_[p].push_back(issue_.origin * kHourUs);
+  pending_ts_[p].push_back(issue_.origin * kMicrosPerHour);
   return Status::OK();
 }
 

@@ -23,8 +23,7 @@
 namespace mare::forecast {
 namespace {
 
-constexpr int64_t kStart = 24 * 19000;  // 00:00 UTC of a day in 2022
-constexpr int64_t kHourUs = 3'600'000'000;
+constexpr int64_t kStartHour = 24 * 19000;  // 00:00 UTC of a day in 2022
 
 // A daily cycle, a slow drift and deterministic noise; some hours missing.
 double Temperature(int64_t hour, uint64_t sensor) {
@@ -34,7 +33,7 @@ double Temperature(int64_t hour, uint64_t sensor) {
   double noise = static_cast<double>((x >> 33) % 1000) / 1000.0 - 0.5;
   return 12 + 4 * std::sin(day) + drift + noise;
 }
-bool Missing(int64_t hour) { return hour % 97 == 13 || (hour >= kStart + 24 * 50 && hour < kStart + 24 * 53 + 5); }
+bool Missing(int64_t hour) { return hour % 97 == 13 || (hour >= kStartHour + 24 * 50 && hour < kStartHour + 24 * 53 + 5); }
 
 SeriesOptions Small() {
   SeriesOptions o;
@@ -46,7 +45,7 @@ TEST(SeriesForecasterTest, IssuesTheNextHoursWhenAnHourClosesAndTheDayAheadAtMid
   SeriesForecaster s(Small());
   ForecastIssue issue;
   int issued = 0, day_ahead = 0, with_interval = 0;
-  for (int64_t h = kStart + 5; h < kStart + 24 * 40; ++h) {
+  for (int64_t h = kStartHour + 5; h < kStartHour + 24 * 40; ++h) {
     if (Missing(h)) continue;
     ASSERT_TRUE(s.Close(h, Temperature(h, 1), &issue));
     ++issued;
@@ -62,35 +61,35 @@ TEST(SeriesForecasterTest, IssuesTheNextHoursWhenAnHourClosesAndTheDayAheadAtMid
     }
     // A closed hour is never taken again, nor an older one.
     EXPECT_FALSE(s.Close(h, 99.0, nullptr));
-    if (h > kStart + 5) {
+    if (h > kStartHour + 5) {
       EXPECT_FALSE(s.Close(h - 1, 99.0, nullptr));
     }
   }
-  EXPECT_EQ(s.last_closed(), kStart + 24 * 40 - 1);
+  EXPECT_EQ(s.last_closed(), kStartHour + 24 * 40 - 1);
   // Every day's 23:00 closed but on the gap's days (50..53 are outside; hour%97==13 can hit 23:00).
   int expected_day_ahead = 0;
-  for (int64_t d = 1; d <= 40; ++d) expected_day_ahead += !Missing(kStart + 24 * d - 1);
+  for (int64_t d = 1; d <= 40; ++d) expected_day_ahead += !Missing(kStartHour + 24 * d - 1);
   EXPECT_EQ(day_ahead, expected_day_ahead);
   EXPECT_GT(with_interval, 24 * 24 * 10);  // intervals once 20 errors are in: from the 2nd week on
   // Target hours in the record: issued_at, then each following hour.
   std::string value = ForecastValue(7, "temperature", issue);
-  EXPECT_NE(value.find("\"issued_at\":\"" + FormatTimestamp(issue.origin * kHourUs) + "\""), std::string::npos);
-  EXPECT_NE(value.find("\"target_hour\":\"" + FormatTimestamp((issue.origin + 23) * kHourUs) + "\""), std::string::npos);
-  EXPECT_EQ(ForecastKey(7, "temperature", issue.origin), "7/temperature/" + std::to_string(issue.origin * kHourUs));
+  EXPECT_NE(value.find("\"issued_at\":\"" + FormatTimestamp(issue.origin * kMicrosPerHour) + "\""), std::string::npos);
+  EXPECT_NE(value.find("\"target_hour\":\"" + FormatTimestamp((issue.origin + 23) * kMicrosPerHour) + "\""), std::string::npos);
+  EXPECT_EQ(ForecastKey(7, "temperature", issue.origin), "7/temperature/" + std::to_string(issue.origin * kMicrosPerHour));
 }
 
 TEST(SeriesForecasterTest, BeatsPersistenceOnASmoothSeries) {
   SeriesForecaster s(Small());
   ForecastIssue issue;
   std::map<int64_t, std::vector<double>> day_ahead;  // origin -> means
-  for (int64_t h = kStart; h < kStart + 24 * 60; ++h) {
+  for (int64_t h = kStartHour; h < kStartHour + 24 * 60; ++h) {
     ASSERT_TRUE(s.Close(h, Temperature(h, 2), &issue));
     if (issue.day_ahead) day_ahead[issue.origin] = issue.mean;
   }
   double mae = 0, persistence = 0;
   int n = 0;
   for (const auto& [origin, means] : day_ahead) {
-    if (origin < kStart + 24 * 20 || origin + 24 > kStart + 24 * 60) continue;
+    if (origin < kStartHour + 24 * 20 || origin + 24 > kStartHour + 24 * 60) continue;
     for (int i = 0; i < 24; ++i) {
       double actual = Temperature(origin + i, 2);
       mae += std::fabs(means[static_cast<size_t>(i)] - actual);
@@ -110,15 +109,15 @@ TEST(SeriesForecasterTest, RestoredFromItsHistoryIssuesTheSameBytes) {
   options.refit_phase = 7;
   SeriesForecaster first(options);
   ForecastIssue a, b;
-  const int64_t end = kStart + 24 * 175;
-  int64_t restore_at = kStart + 24 * 160 + 7;  // after the first trim (118 + 30 days kept)
+  const int64_t end = kStartHour + 24 * 175;
+  int64_t restore_at = kStartHour + 24 * 160 + 7;  // after the first trim (118 + 30 days kept)
   std::unique_ptr<SeriesForecaster> second;
   int compared = 0;
-  for (int64_t h = kStart; h < end; ++h) {
-    if (Missing(h) || (h >= kStart + 24 * 161 + 20 && h < kStart + 24 * 162 + 2)) continue;  // a midnight in a gap
+  for (int64_t h = kStartHour; h < end; ++h) {
+    if (Missing(h) || (h >= kStartHour + 24 * 161 + 20 && h < kStartHour + 24 * 162 + 2)) continue;  // a midnight in a gap
     double v = Temperature(h, 3);
     if (h >= restore_at && !second) {
-      EXPECT_GT(first.history().first_hour, kStart);  // trimmed
+      EXPECT_GT(first.history().first_hour, kStartHour);  // trimmed
       second = std::make_unique<SeriesForecaster>(options);
       second->Restore(first.history());
       EXPECT_EQ(second->last_closed(), first.last_closed());
@@ -142,19 +141,19 @@ void AppendRollups(log::Log* log, int sensors, int64_t from, int64_t to) {
       for (int pass = 0; pass < 3; ++pass) {
         int64_t at = pass == 2 ? h - 1 : h;  // the third: the previous hour's final again
         if (at < from) continue;
-        keys.push_back(std::to_string(s) + "/temperature/1h/" + std::to_string(at * kHourUs));
+        keys.push_back(std::to_string(s) + "/temperature/1h/" + std::to_string(at * kMicrosPerHour));
         std::string v = "{\"sensor_id\":" + std::to_string(s) + ",\"field\":\"temperature\",\"resolution\":\"1h\",\"mean\":";
         v += std::to_string(Temperature(at, static_cast<uint64_t>(s)) + (pass == 0 ? 1.0 : 0.0));
         v += pass == 0 ? ",\"revision\":1,\"final\":false}" : ",\"revision\":2,\"final\":true}";
         values.push_back(v);
       }
       // Another field and resolution, not forecast.
-      keys.push_back(std::to_string(s) + "/pressure/1h/" + std::to_string(h * kHourUs));
+      keys.push_back(std::to_string(s) + "/pressure/1h/" + std::to_string(h * kMicrosPerHour));
       values.push_back("{\"mean\":1013,\"final\":true}");
-      keys.push_back(std::to_string(s) + "/temperature/1m/" + std::to_string(h * kHourUs));
+      keys.push_back(std::to_string(s) + "/temperature/1m/" + std::to_string(h * kMicrosPerHour));
       values.push_back("{\"mean\":1,\"final\":true}");
       std::vector<log::Record> records;
-      for (size_t i = 0; i < keys.size(); ++i) records.push_back({.timestamp_us = h * kHourUs, .key = keys[i], .value = values[i]});
+      for (size_t i = 0; i < keys.size(); ++i) records.push_back({.timestamp_us = h * kMicrosPerHour, .key = keys[i], .value = values[i]});
       ASSERT_TRUE(log->Append("rollups", s % 2, records).ok());
     }
   }
@@ -212,8 +211,8 @@ class ForecastProcessorTest : public ::testing::Test {
 
 TEST_F(ForecastProcessorTest, ReplayFromAnOlderCheckpointAppendsTheSameForecastsAgain) {
   auto log = OpenLog();
-  const int64_t mid = kStart + 24 * 45 + 9, end = kStart + 24 * 58;
-  AppendRollups(log.get(), 3, kStart, mid);
+  const int64_t mid = kStartHour + 24 * 45 + 9, end = kStartHour + 24 * 58;
+  AppendRollups(log.get(), 3, kStartHour, mid);
   ForecastOptions o = Options("forecast");
   RunToEnd(log.get(), o);
   const std::string checkpoint = o.checkpoint_dir + "/checkpoint";
@@ -240,7 +239,7 @@ TEST_F(ForecastProcessorTest, ReplayFromAnOlderCheckpointAppendsTheSameForecasts
   // One forecast per series and closed hour: sensor 0 misses some hours.
   size_t hours = 0;
   int day_ahead = 0;
-  for (int64_t h = kStart; h < end; ++h) hours += Missing(h) ? 2 : 3;
+  for (int64_t h = kStartHour; h < end; ++h) hours += Missing(h) ? 2 : 3;
   EXPECT_EQ(by_key.size(), hours);
   for (const auto& [k, v] : by_key) {
     day_ahead += v.find("\"day_ahead\":true") != std::string::npos;
@@ -271,15 +270,15 @@ TEST_F(ForecastProcessorTest, ReplayFromAnOlderCheckpointAppendsTheSameForecasts
 
 TEST_F(ForecastProcessorTest, LatestAnswersTheNewestIssueAndSurvivesARestart) {
   auto log = OpenLog();
-  AppendRollups(log.get(), 2, kStart, kStart + 24 * 3 + 4);
+  AppendRollups(log.get(), 2, kStartHour, kStartHour + 24 * 3 + 4);
   ForecastOptions o = Options("forecast");
   RunToEnd(log.get(), o);
   auto p = ForecastProcessor::Start(o, log.get(), &registry_);
   ASSERT_TRUE(p.ok());
   std::string latest = (*p)->Latest(1, "temperature", false);
-  EXPECT_NE(latest.find("\"issued_at\":\"" + FormatTimestamp((kStart + 24 * 3 + 4) * kHourUs) + "\""), std::string::npos) << latest;
+  EXPECT_NE(latest.find("\"issued_at\":\"" + FormatTimestamp((kStartHour + 24 * 3 + 4) * kMicrosPerHour) + "\""), std::string::npos) << latest;
   std::string day = (*p)->Latest(1, "temperature", true);
-  EXPECT_NE(day.find("\"issued_at\":\"" + FormatTimestamp((kStart + 24 * 3) * kHourUs) + "\""), std::string::npos) << day;
+  EXPECT_NE(day.find("\"issued_at\":\"" + FormatTimestamp((kStartHour + 24 * 3) * kMicrosPerHour) + "\""), std::string::npos) << day;
   EXPECT_EQ((*p)->Latest(1, "pressure", false), "");
   EXPECT_EQ((*p)->Latest(9, "temperature", false), "");
   ASSERT_TRUE((*p)->Stop().ok());

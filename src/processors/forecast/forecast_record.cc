@@ -11,9 +11,8 @@ namespace mare::forecast {
 
 namespace {
 
-constexpr int64_t kHourUs = 3'600'000'000;
 
-std::string Timestamp(int64_t hour) { return FormatTimestamp(hour * kHourUs); }
+std::string Timestamp(int64_t hour) { return FormatTimestamp(hour * kMicrosPerHour); }
 
 }  // namespace
 
@@ -64,7 +63,7 @@ std::string ForecastKey(uint64_t sensor_id, std::string_view field, int64_t orig
   key += '/';
   key += field;
   key += '/';
-  key += std::to_string(origin_hour * kHourUs);
+  key += std::to_string(origin_hour * kMicrosPerHour);
   return key;
 }
 

@@ -1,11 +1,12 @@
 #include "processors/forecast/hourly_series.h"
 
+#include "common/time.h"
+
 namespace mare::forecast {
 
 int64_t HourOf(int64_t time_micros) {
-  constexpr int64_t kHour = 3'600'000'000;
-  int64_t q = time_micros / kHour;
-  if (time_micros % kHour < 0) --q;  // before 1970: round down, not toward zero
+  int64_t q = time_micros / kMicrosPerHour;
+  if (time_micros % kMicrosPerHour < 0) --q;  // before 1970: round down, not toward zero
   return q;
 }
 

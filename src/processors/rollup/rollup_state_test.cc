@@ -19,7 +19,6 @@ namespace {
 
 using testing::RawReading;
 
-constexpr int64_t kMinute = 60'000'000, kHour = 3'600'000'000;
 
 int64_t At(int h, int mi, int s = 0) { return *CivilToMicros(2024, 1, 21, h, mi, s); }
 
@@ -147,7 +146,7 @@ TEST(RollupStateTest, AggregatesMatchANaiveRecomputationOnRandomData) {
 }
 
 TEST(RollupStateTest, OutOfOrderReadingsWithinLatenessAreCountedAndFirstIsByEventTime) {
-  RollupState state({.resolutions = {MakeResolution(kHour)}, .lateness_us = 10 * kMinute});
+  RollupState state({.resolutions = {MakeResolution(kMicrosPerHour)}, .lateness_us = 10 * kMicrosPerMinute});
   ASSERT_TRUE(Feed(state, 0, 0, {7, At(10, 5), {{"temperature", 15.0}}}));
   ASSERT_TRUE(Feed(state, 0, 1, {7, At(10, 20), {{"temperature", 17.0}}}));
   ASSERT_TRUE(Feed(state, 0, 2, {7, At(10, 11), {{"temperature", 13.0}}}));  // 9 min late: fine
@@ -164,7 +163,7 @@ TEST(RollupStateTest, OutOfOrderReadingsWithinLatenessAreCountedAndFirstIsByEven
 }
 
 TEST(RollupStateTest, WindowClosesWhenTheWatermarkPassesItsEndAndIsEmittedOnceMoreAsFinal) {
-  RollupState state({.resolutions = {MakeResolution(kHour)}, .lateness_us = 10 * kMinute});
+  RollupState state({.resolutions = {MakeResolution(kMicrosPerHour)}, .lateness_us = 10 * kMicrosPerMinute});
   ASSERT_TRUE(Feed(state, 0, 0, {1, At(10, 0), {{"t", 1.0}}}));  // exactly 10:00 belongs to [10:00, 11:00)
   ASSERT_TRUE(Feed(state, 0, 1, {1, At(10, 59), {{"t", 2.0}}}));
   state.AdvanceWatermark();
@@ -194,7 +193,7 @@ TEST(RollupStateTest, WindowClosesWhenTheWatermarkPassesItsEndAndIsEmittedOnceMo
 }
 
 TEST(RollupStateTest, CloseEmitsFinalWithTheSameRevisionAndThenEvicts) {
-  RollupState state({.resolutions = {MakeResolution(kHour)}, .lateness_us = 10 * kMinute});
+  RollupState state({.resolutions = {MakeResolution(kMicrosPerHour)}, .lateness_us = 10 * kMicrosPerMinute});
   std::string key = "1/t/1h/" + std::to_string(At(10, 0));
   ASSERT_TRUE(Feed(state, 0, 0, {1, At(10, 30), {{"t", 1.0}}}));
   EmitParsed(state);
@@ -222,7 +221,7 @@ TEST(RollupStateTest, CloseEmitsFinalWithTheSameRevisionAndThenEvicts) {
 TEST(RollupStateTest, LateReadingWithinItsPartitionsLatenessReopensAClosedWindowWithAHigherRevision) {
   // Partition 0 runs ahead and moves the processor's watermark past 11:00; partition 1 (sensor
   // 1) is behind, so its 10:40 reading is within lateness and updates the closed window.
-  RollupState state({.resolutions = {MakeResolution(kHour)}, .lateness_us = 10 * kMinute, .partitions = 2});
+  RollupState state({.resolutions = {MakeResolution(kMicrosPerHour)}, .lateness_us = 10 * kMicrosPerMinute, .partitions = 2});
   std::string key = "1/t/1h/" + std::to_string(At(10, 0));
   ASSERT_TRUE(Feed(state, 1, 0, {1, At(10, 30), {{"t", 1.0}}}));
   ASSERT_TRUE(Feed(state, 0, 0, {2, At(12, 0), {{"t", 5.0}}}));
@@ -242,7 +241,7 @@ TEST(RollupStateTest, LateReadingWithinItsPartitionsLatenessReopensAClosedWindow
 }
 
 TEST(RollupStateTest, ParsesRawRecordsNumbersOnly) {
-  RollupState state({.resolutions = {MakeResolution(kMinute)}});
+  RollupState state({.resolutions = {MakeResolution(kMicrosPerMinute)}});
   std::string value = testing::ReadingJson({3, At(10, 0, 30), {{"temperature", 20.5}, {"pressure", 1001.87}}});
   log::ConsumedRecord r{0, 0, At(10, 0, 30), 0, "3", value};
   ASSERT_TRUE(state.AddRecord(r));
@@ -265,8 +264,8 @@ TEST(RollupStateTest, ARecordIsJudgedTheSameWhateverCameBefore) {
   std::string shorter = "{\"timestamp\":1705831230,\"temperature\":1}}";
   std::string longer = testing::ReadingJson({3, At(10, 0, 10), {{"temperature", 20.5}, {"pressure", 1001.87}}}) + "}}}}";
   for (const std::string& odd : {shorter, std::string("{\"timestamp\":1705831231,\"temperature\":2}")}) {
-    RollupState fresh({.resolutions = {MakeResolution(kMinute)}});
-    RollupState used({.resolutions = {MakeResolution(kMinute)}});
+    RollupState fresh({.resolutions = {MakeResolution(kMicrosPerMinute)}});
+    RollupState used({.resolutions = {MakeResolution(kMicrosPerMinute)}});
     used.AddRecord({0, 0, At(10, 0, 10), 0, "3", longer});
     bool alone = fresh.AddRecord({0, 0, At(10, 0, 30), 0, "3", odd});
     bool after = used.AddRecord({0, 1, At(10, 0, 30), 0, "3", odd});
@@ -275,7 +274,7 @@ TEST(RollupStateTest, ARecordIsJudgedTheSameWhateverCameBefore) {
 }
 
 TEST(RollupStateTest, MessageShapeFollowsTheFormatDoc) {
-  RollupState state({.resolutions = {MakeResolution(kHour)}, .partitions = 4});
+  RollupState state({.resolutions = {MakeResolution(kMicrosPerHour)}, .partitions = 4});
   ASSERT_TRUE(Feed(state, 3, 0, {7, At(10, 6, 4), {{"temperature", 12.5}}}));
   std::vector<RollupMessage> out;
   state.Emit(&out);
@@ -358,9 +357,9 @@ std::vector<std::pair<int32_t, RawReading>> NestingStream(std::mt19937_64& rng, 
   const char* fields[] = {"temperature", "pressure", "wave_height", "humidity"};
   for (int i = 0; i < n; ++i) {
     t += static_cast<int64_t>(rng() % 3'000'000);
-    if (rng() % 150 == 0) t += static_cast<int64_t>(rng() % (3 * kHour));
+    if (rng() % 150 == 0) t += static_cast<int64_t>(rng() % (3 * kMicrosPerHour));
     uint32_t sensor = static_cast<uint32_t>(rng() % 7);
-    int64_t ts = t - static_cast<int64_t>(rng() % (rng() % 20 == 0 ? 15 * kMinute : 2 * kMinute));
+    int64_t ts = t - static_cast<int64_t>(rng() % (rng() % 20 == 0 ? 15 * kMicrosPerMinute : 2 * kMicrosPerMinute));
     if (rng() % 10 == 0 && !out.empty()) ts = out.back().second.ts;  // ties in event time
     RawReading r{sensor, ts, {}};
     for (int f = 0; f < 4; ++f) {

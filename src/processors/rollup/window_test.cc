@@ -9,34 +9,33 @@
 namespace mare::rollup {
 namespace {
 
-constexpr int64_t kMinute = 60'000'000, kHour = 3'600'000'000, kDay = 86'400'000'000;
 
 int64_t At(int y, int mo, int d, int h, int mi, int s, int64_t us = 0) { return *CivilToMicros(y, mo, d, h, mi, s) + us; }
 
 std::string Start(int64_t ts, int64_t length) { return FormatTimestamp(WindowStart(ts, length)); }
 
 TEST(WindowTest, AReadingExactlyOnTheHourOpensThatHour) {
-  EXPECT_EQ(Start(At(2024, 1, 21, 10, 0, 0), kHour), "2024-01-21T10:00:00.000000Z");
-  EXPECT_EQ(Start(At(2024, 1, 21, 10, 59, 59, 999'999), kHour), "2024-01-21T10:00:00.000000Z");
-  EXPECT_EQ(Start(At(2024, 1, 21, 9, 59, 59, 999'999), kHour), "2024-01-21T09:00:00.000000Z");
-  EXPECT_EQ(Start(At(2024, 1, 21, 10, 6, 4, 95'931), kMinute), "2024-01-21T10:06:00.000000Z");
-  EXPECT_EQ(Start(At(2024, 1, 21, 10, 6, 4, 95'931), kDay), "2024-01-21T00:00:00.000000Z");
+  EXPECT_EQ(Start(At(2024, 1, 21, 10, 0, 0), kMicrosPerHour), "2024-01-21T10:00:00.000000Z");
+  EXPECT_EQ(Start(At(2024, 1, 21, 10, 59, 59, 999'999), kMicrosPerHour), "2024-01-21T10:00:00.000000Z");
+  EXPECT_EQ(Start(At(2024, 1, 21, 9, 59, 59, 999'999), kMicrosPerHour), "2024-01-21T09:00:00.000000Z");
+  EXPECT_EQ(Start(At(2024, 1, 21, 10, 6, 4, 95'931), kMicrosPerMinute), "2024-01-21T10:06:00.000000Z");
+  EXPECT_EQ(Start(At(2024, 1, 21, 10, 6, 4, 95'931), kMicrosPerDay), "2024-01-21T00:00:00.000000Z");
 }
 
 TEST(WindowTest, DaysStartAtMidnightUtcAcrossMonthLeapDayAndYearEnds) {
-  EXPECT_EQ(Start(At(2024, 1, 31, 23, 59, 59, 999'999), kDay), "2024-01-31T00:00:00.000000Z");
-  EXPECT_EQ(Start(At(2024, 2, 1, 0, 0, 0), kDay), "2024-02-01T00:00:00.000000Z");
-  EXPECT_EQ(Start(At(2024, 2, 29, 12, 0, 0), kDay), "2024-02-29T00:00:00.000000Z");
-  EXPECT_EQ(FormatTimestamp(WindowStart(At(2024, 2, 29, 23, 59, 59, 999'999), kDay) + kDay), "2024-03-01T00:00:00.000000Z");
-  EXPECT_EQ(Start(At(2024, 3, 1, 0, 0, 0), kDay), "2024-03-01T00:00:00.000000Z");
-  EXPECT_EQ(Start(At(2023, 12, 31, 23, 59, 59, 999'999), kHour), "2023-12-31T23:00:00.000000Z");
-  EXPECT_EQ(Start(At(2023, 12, 31, 23, 59, 59, 999'999), kDay), "2023-12-31T00:00:00.000000Z");
-  EXPECT_EQ(Start(At(2024, 1, 1, 0, 0, 0), kMinute), "2024-01-01T00:00:00.000000Z");
-  EXPECT_EQ(Start(At(2024, 1, 1, 0, 0, 0), kDay), "2024-01-01T00:00:00.000000Z");
+  EXPECT_EQ(Start(At(2024, 1, 31, 23, 59, 59, 999'999), kMicrosPerDay), "2024-01-31T00:00:00.000000Z");
+  EXPECT_EQ(Start(At(2024, 2, 1, 0, 0, 0), kMicrosPerDay), "2024-02-01T00:00:00.000000Z");
+  EXPECT_EQ(Start(At(2024, 2, 29, 12, 0, 0), kMicrosPerDay), "2024-02-29T00:00:00.000000Z");
+  EXPECT_EQ(FormatTimestamp(WindowStart(At(2024, 2, 29, 23, 59, 59, 999'999), kMicrosPerDay) + kMicrosPerDay), "2024-03-01T00:00:00.000000Z");
+  EXPECT_EQ(Start(At(2024, 3, 1, 0, 0, 0), kMicrosPerDay), "2024-03-01T00:00:00.000000Z");
+  EXPECT_EQ(Start(At(2023, 12, 31, 23, 59, 59, 999'999), kMicrosPerHour), "2023-12-31T23:00:00.000000Z");
+  EXPECT_EQ(Start(At(2023, 12, 31, 23, 59, 59, 999'999), kMicrosPerDay), "2023-12-31T00:00:00.000000Z");
+  EXPECT_EQ(Start(At(2024, 1, 1, 0, 0, 0), kMicrosPerMinute), "2024-01-01T00:00:00.000000Z");
+  EXPECT_EQ(Start(At(2024, 1, 1, 0, 0, 0), kMicrosPerDay), "2024-01-01T00:00:00.000000Z");
 }
 
 TEST(WindowTest, ConsecutiveWindowsTileTime) {
-  for (int64_t length : {kMinute, kHour, kDay, int64_t{7} * kMinute}) {
+  for (int64_t length : {kMicrosPerMinute, kMicrosPerHour, kMicrosPerDay, int64_t{7} * kMicrosPerMinute}) {
     int64_t t = At(2024, 2, 28, 22, 13, 7, 123);
     int64_t s = WindowStart(t, length);
     EXPECT_LE(s, t);
@@ -45,14 +44,14 @@ TEST(WindowTest, ConsecutiveWindowsTileTime) {
     EXPECT_EQ(WindowStart(s + length, length), s + length);
     EXPECT_EQ(WindowStart(s + length - 1, length), s);
   }
-  EXPECT_EQ(WindowStart(-1, kMinute), -kMinute);  // floor, not truncation
+  EXPECT_EQ(WindowStart(-1, kMicrosPerMinute), -kMicrosPerMinute);  // floor, not truncation
 }
 
 TEST(WindowTest, ParsesResolutionListsAndRejectsBadOnes) {
   auto r = ParseResolutions("1m,1h,1d");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->size(), 3u);
-  EXPECT_EQ((*r)[0].length_us, kMinute);
+  EXPECT_EQ((*r)[0].length_us, kMicrosPerMinute);
   EXPECT_EQ((*r)[0].name, "1m");
   EXPECT_EQ((*r)[1].name, "1h");
   EXPECT_EQ((*r)[2].name, "1d");

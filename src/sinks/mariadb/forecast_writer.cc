@@ -11,7 +11,7 @@ namespace mare::sinks {
 
 namespace {
 
-const std::vector<ColumnDefinition> kColumns = {
+const std::vector<ColumnDefinition> kForecastColumns = {
     {"sensor_id", "INT UNSIGNED NOT NULL"},
     {"field", "VARCHAR(64) NOT NULL"},
     {"issued_at", "DATETIME(6) NOT NULL"},
@@ -104,7 +104,7 @@ Status ReadForecastRows(std::string_view json, std::vector<ForecastRow>* out) {
 
 Status ForecastWriter::Open(Connection* conn) {
   conn_ = conn;
-  MARE_RETURN_IF_ERROR(conn_->EnsureTable("forecast_hour", kColumns,
+  MARE_RETURN_IF_ERROR(conn_->EnsureTable("forecast_hour", kForecastColumns,
                                           "PRIMARY KEY (`sensor_id`, `field`, `issued_at`, `target_hour`)", "ENGINE=InnoDB"));
   auto stmt = conn_->Prepare(kUpsert);
   if (!stmt.ok()) return stmt.status();

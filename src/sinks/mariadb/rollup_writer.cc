@@ -20,7 +20,7 @@ namespace {
 
 // The columns every rollup table has, in order, with their definitions (also used to add a
 // missing column to an older table).
-const std::vector<ColumnDefinition> kColumns = {
+const std::vector<ColumnDefinition> kRollupColumns = {
     {"sensor_id", "INT UNSIGNED NOT NULL"},
     {"field", "VARCHAR(64) NOT NULL"},
     {"window_start", "DATETIME(6) NOT NULL"},
@@ -85,7 +85,7 @@ void RollupWriter::Close() {
 // Creates the table, or adds the columns an older version of it lacks, and prepares its upsert.
 Status RollupWriter::EnsureTable(const std::string& table) {
   if (tables_ready_.count(table)) return Status::OK();
-  MARE_RETURN_IF_ERROR(conn_->EnsureTable(table, kColumns, "PRIMARY KEY (`sensor_id`, `field`, `window_start`)", "ENGINE=InnoDB"));
+  MARE_RETURN_IF_ERROR(conn_->EnsureTable(table, kRollupColumns, "PRIMARY KEY (`sensor_id`, `field`, `window_start`)", "ENGINE=InnoDB"));
   auto stmt = conn_->Prepare(UpsertSql(table, source_));
   if (!stmt.ok()) return stmt.status();
   upserts_[table] = *stmt;
