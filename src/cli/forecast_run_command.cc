@@ -50,8 +50,11 @@ int RunForecast(const ForecastRunFlags& flags) {
     return 1;
   }
   std::unique_ptr<forecast::ForecastProcessor> processor = std::move(*started);
+  HealthChecks health;  // outlives the server whose routes use it
+  health.Add([p = processor.get()] { return ConsumerCheck("forecast", p->health(), p->lag()); });
   HttpServer http(2);
   ServeMetrics(http, registry);
+  AddHealthRoutes(&http, &health, config->http.server.ready_max_lag);
   AddForecastRoute(&http, processor.get(), config->forecast.fields);
   if (Status listening = http.Start(flags.listen); !listening.ok()) {
     spdlog::error("{}", listening.ToString());

@@ -43,6 +43,16 @@ void ServeMetrics(HttpServer& server, metrics::Registry& registry) {
   });
 }
 
+StageCheck ConsumerCheck(std::string component, const log::ConsumerHealth& health, int64_t lag) {
+  StageCheck c{.component = std::move(component), .lag = lag};
+  if (!health.healthy) {
+    c.state = health.stopped ? StageCheck::State::kStopped : StageCheck::State::kRetrying;
+    c.reason = health.reason;
+    c.failures = health.retries;
+  }
+  return c;
+}
+
 std::string DefaultMemberName() {
   char host[256] = "host";
   ::gethostname(host, sizeof host - 1);

@@ -8,6 +8,8 @@
 
 #include "common/metrics.h"
 #include "config/config.h"
+#include "log/consumer_thread.h"
+#include "server/health.h"
 #include "server/http_server.h"
 
 namespace mare::cli {
@@ -26,5 +28,9 @@ std::string DefaultMemberName();
 
 // GET /metrics: the registry in Prometheus text format.
 void ServeMetrics(HttpServer& server, metrics::Registry& registry);
+
+// A log consumer's health (the store's feeder, the rollup or forecast processor) for
+// /healthz and /readyz.
+StageCheck ConsumerCheck(std::string component, const log::ConsumerHealth& health, int64_t lag);
 
 }  // namespace mare::cli

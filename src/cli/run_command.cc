@@ -12,7 +12,6 @@
 #include "cli/commands.h"
 #include "cli/forecast_wiring.h"
 #include "cli/process.h"
-#include "common/json_writer.h"
 #include "common/metrics.h"
 #include "common/time.h"
 #include "config/config.h"
@@ -194,34 +193,16 @@ int Run(const RunFlags& flags, const Roles& roles) {
 
   std::vector<std::string> running;
   std::unique_ptr<dashboard::Dashboard> dashboard;  // outlives the server whose routes use it
+  HealthChecks health;                                // so do the stages' checks
   std::unique_ptr<HttpServer> http;
   std::unique_ptr<HttpSource> http_source;
   if (c.http.enabled) {
     http = std::make_unique<HttpServer>(c.http.server, &registry);
     ServeMetrics(*http, registry);
-    // 200 while every stage runs; 503 naming each failing one and why (a full disk, say): a
-    // stage retrying a transient error, or stopped for good (then only a restart helps).
-    http->routes().Get("/healthz", [feeder = feeder.get(), rollups = rollups.get(), forecasts = forecasts.get()](
-                                       const httplib::Request&, httplib::Response& res) {
-      std::vector<std::pair<const char*, log::ConsumerHealth>> stages;
-      if (feeder) stages.emplace_back("store", feeder->health());
-      if (rollups) stages.emplace_back("rollup", rollups->health());
-      if (forecasts) stages.emplace_back("forecast", forecasts->health());
-      std::string failing;
-      for (const auto& [name, h] : stages) {
-        if (h.healthy) continue;
-        failing += failing.empty() ? "{\"component\":" : ",{\"component\":";
-        AppendJsonString(&failing, name);
-        failing += h.stopped ? ",\"state\":\"stopped\"" : ",\"state\":\"retrying\"";
-        failing += ",\"reason\":";
-        AppendJsonString(&failing, h.reason);
-        failing += fmt::format(",\"failures\":{}}}", h.retries);
-      }
-      res.status = failing.empty() ? 200 : 503;
-      res.set_content(failing.empty() ? "{\"status\":\"ok\",\"failing\":[]}\n"
-                                      : "{\"status\":\"unhealthy\",\"failing\":[" + failing + "]}\n",
-                      "application/json");
-    });
+    if (feeder) health.Add([f = feeder.get()] { return ConsumerCheck("store", f->health(), f->lag()); });
+    if (rollups) health.Add([r = rollups.get()] { return ConsumerCheck("rollup", r->health(), r->lag()); });
+    if (forecasts) health.Add([f = forecasts.get()] { return ConsumerCheck("forecast", f->health(), f->lag()); });
+    AddHealthRoutes(http.get(), &health, c.http.server.ready_max_lag);
     std::string routes;
     if (roles.sources) {
       http_source = std::make_unique<HttpSource>(&ingest, http.get(), c.http.server.threads);

@@ -48,8 +48,10 @@ struct Follower {
 // topics exist (mare run creates them), starts the sink, and runs until SIGINT or SIGTERM.
 int FollowLog(const Config& config, const SinkFlags& flags, const Follower& f) {
   sigset_t signals = BlockStopSignals();
+  HealthChecks health;  // outlives the server whose routes use it
   HttpServer http(2);
   ServeMetrics(http, metrics::Registry::Global());
+  AddHealthRoutes(&http, &health, config.http.server.ready_max_lag);
   Status s = http.Start(flags.metrics_listen);
   if (!s.ok()) {
     spdlog::error("{}", s.ToString());

@@ -90,8 +90,10 @@ int Stream(const StreamFlags& flags) {
     spdlog::error("dead-letter: {}", dead_letter.status().ToString());
     return 1;
   }
+  HealthChecks health;  // outlives the server whose routes use it
   HttpServer http(2);
   ServeMetrics(http, registry);
+  AddHealthRoutes(&http, &health, config->http.server.ready_max_lag);
   Status listening = http.Start(flags.metrics_listen);
   if (!listening.ok()) {
     spdlog::error("{}", listening.ToString());
@@ -103,6 +105,7 @@ int Stream(const StreamFlags& flags) {
     return 1;
   }
   std::unique_ptr<rollup::RollupProcessor> processor = std::move(*started);
+  health.Add([p = processor.get()] { return ConsumerCheck("rollup", p->health(), p->lag()); });
   std::string names;
   for (const auto& r : o.resolutions) names += (names.empty() ? "" : ",") + r.name;
   spdlog::info("mare stream: raw -> rollups in {}, windows {}, lateness {}, emit every {}, checkpoint every {}; Ctrl-C to stop",

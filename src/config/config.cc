@@ -307,6 +307,7 @@ std::vector<Key> Keys(Config& c) {
       Size("http.max_body_bytes", &h.max_body_bytes, 1),
       Size("http.max_in_flight_body_bytes", &h.max_in_flight_body_bytes, 1),
       Int("http.listen_backlog", &h.listen_backlog, 1, 65535),
+      Int("http.ready_max_lag", &h.ready_max_lag, 0, INT64_MAX),
 
       Bool("rollup.enabled", &c.rollup.enabled),
       Resolutions("rollup.resolutions", &c.rollup.resolutions),

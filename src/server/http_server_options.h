@@ -30,6 +30,9 @@ struct HttpServerOptions {
   size_t max_in_flight_body_bytes = 256 << 20;
   // Pending connections the kernel queues before they are accepted.
   int listen_backlog = 1024;
+  // GET /readyz answers 503 while a stage reading the log is more records behind than this
+  // (0: never for lag alone). /healthz does not look at lags.
+  int64_t ready_max_lag = 1'000'000;
 };
 
 }  // namespace mare
