@@ -9,24 +9,33 @@ datetime64):
   mare       over the PostgreSQL wire protocol with psycopg: a slot for `[pgwire]` while it is
              being written; printed "not available" when the port does not answer
   DuckDB     in-process, `.df()`
-  ClickHouse over HTTP, TabSeparatedWithNames read by pandas.read_csv (its documented way)
+  ClickHouse over HTTP, TabSeparatedWithNames read by pandas.read_csv
+  QuestDB    over its PostgreSQL wire protocol with psycopg (its documented way to pandas), and
+             its HTTP CSV export (/exp) read by pandas.read_csv; the Maven Central jar, fetched
+             once with mvn into --dir
 Prints the medians, mare's time as a ratio of each peer's measured in the same run against the
 issue's targets, and mare's peak resident memory (sampled every 5 ms from /proc) while it
-streams the full table. One system at a time; every answer's rows checked against DuckDB's.
+streams the full table. One system at a time; every answer's rows checked against DuckDB's. A
+client whose warm-up takes over 30 s is timed once.
 
 Usage: bench/notebook.py [--size S|L|XS] [--runs 5] [--full-runs 3]
-                         [--systems mare,duckdb,clickhouse] [--build build/bin] [--dir /tmp/mare-bench]
+                         [--systems mare,duckdb,clickhouse,questdb] [--build build/bin] [--dir /tmp/mare-bench]
 Run it under `flock /tmp/mare-build.lock` on a shared machine."""
 import argparse
+import http.client
 import io
+import json
 import os
 import shutil
-import socket
+import signal
+import subprocess
 import statistics
 import sys
 import tempfile
 import threading
 import time
+import urllib.parse
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -42,6 +51,7 @@ from store import SIZES, free_port, progress  # noqa: E402
 # than the fastest server peer (time at most 0.2x). mare's memory while streaming it: 256 MB.
 TARGETS = {("Q3", "server"): 0.2, ("Q3", "DuckDB"): 1.0, ("full", "server"): 0.2, ("full", "DuckDB"): 2.0}
 RSS_TARGET_MB = 256
+SLOW_S = 30  # a client whose warm-up takes longer is timed once (the machine is shared)
 
 
 def queries(sql):
@@ -155,6 +165,140 @@ class ClickHouseTsv:
         return pd.read_csv(io.BytesIO(body), sep="\t", parse_dates=["ts"])
 
 
+class QuestDB:
+    """QuestDB from its Maven Central jar (fetched once by Maven into --dir), started by hand with
+    loopback ports (../shared/notes/real-services.md): a table with designated timestamp ts,
+    partitioned by day, sensor_id an indexed SYMBOL, loaded through HTTP /imp."""
+    name = "QuestDB"
+    VERSION = "9.2.2"
+
+    def __init__(self, work, args):
+        self.dir = os.path.join(work, "questdb")
+        self.jar_dir = os.path.join(args.dir, "questdb-jar")
+        self.jar = os.path.join(self.jar_dir, f"questdb-{self.VERSION}.jar")
+        self.http_port, self.pg_port, self.min_port, self.ilp_port = free_port(), free_port(), free_port(), free_port()
+        self.proc = None
+
+    def start(self):
+        if not os.path.exists(self.jar):
+            progress(f"QuestDB: fetching org.questdb:questdb:{self.VERSION} from Maven Central")
+            p = subprocess.run(["mvn", "-q", "dependency:copy", f"-Dartifact=org.questdb:questdb:{self.VERSION}",
+                                f"-DoutputDirectory={self.jar_dir}"], capture_output=True, text=True)
+            if p.returncode != 0 or not os.path.exists(self.jar):
+                raise RuntimeError(f"mvn could not fetch QuestDB:\n{p.stdout[-2000:]}{p.stderr[-2000:]}")
+        os.makedirs(os.path.join(self.dir, "conf"), exist_ok=True)
+        with open(os.path.join(self.dir, "conf", "server.conf"), "w") as f:
+            f.write(f"""http.bind.to=127.0.0.1:{self.http_port}
+pg.net.bind.to=127.0.0.1:{self.pg_port}
+http.min.net.bind.to=127.0.0.1:{self.min_port}
+line.tcp.net.bind.to=127.0.0.1:{self.ilp_port}
+line.udp.enabled=false
+telemetry.enabled=false
+""")
+        self.log = open(os.path.join(self.dir, "stdout.log"), "ab")
+        self.proc = subprocess.Popen(["java", "-p", self.jar, "-m", "io.questdb/io.questdb.ServerMain", "-d", self.dir],
+                                     stdout=self.log, stderr=subprocess.STDOUT, cwd=self.dir)
+        deadline = time.time() + 120
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError("QuestDB exited:\n" + open(os.path.join(self.dir, "stdout.log")).read()[-3000:])
+            try:
+                self.exec("SELECT 1")
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise RuntimeError("QuestDB did not answer within 120 s")
+                time.sleep(0.2)
+
+    def exec(self, sql):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/exec?" + urllib.parse.urlencode({"query": sql}),
+                                    timeout=3600) as r:
+            return json.loads(r.read())
+
+    def load(self, csv):
+        self.exec("CREATE TABLE readings (ts TIMESTAMP, sensor_id SYMBOL INDEX, temperature DOUBLE, humidity DOUBLE, "
+                  "pressure DOUBLE, lon DOUBLE, lat DOUBLE) TIMESTAMP(ts) PARTITION BY DAY")
+        schema = json.dumps([{"name": "ts", "type": "TIMESTAMP", "pattern": "yyyy-MM-dd HH:mm:ss"},
+                             {"name": "sensor_id", "type": "SYMBOL"}]).encode()
+        boundary = "mare-bench-boundary"
+        head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"schema\"\r\n\r\n").encode() + schema + \
+            (f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"data\"; filename=\"readings.csv\"\r\n"
+             f"Content-Type: text/csv\r\n\r\n").encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+
+        def body():
+            yield head
+            with open(csv, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    yield chunk
+            yield tail
+
+        length = len(head) + os.path.getsize(csv) + len(tail)
+        t = time.perf_counter()
+        conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=3600)
+        conn.request("POST", "/imp?" + urllib.parse.urlencode({"name": "readings", "timestamp": "ts", "fmt": "json"}),
+                     body=body(), headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
+                                           "Content-Length": str(length)})
+        r = conn.getresponse()
+        answer = r.read()
+        conn.close()
+        loaded = time.perf_counter() - t
+        if r.status != 200:
+            raise RuntimeError(f"QuestDB /imp: HTTP {r.status}: {answer[:2000].decode(errors='replace')}")
+        if self.exec("SELECT count() FROM readings")["dataset"][0][0] <= 0:
+            raise RuntimeError(f"QuestDB /imp loaded nothing: {answer[:2000].decode(errors='replace')}")
+        return loaded
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.log.close()
+        self.proc = None
+
+
+def questdb_sql(b):
+    iso = lambda t: t.replace(" ", "T") + ".000000Z"  # noqa: E731
+    return {"Q3": f"SELECT * FROM readings WHERE sensor_id = '7' AND ts > '{iso(b['hour_after'])}' "
+                  f"AND ts <= '{iso(b['newest'])}' ORDER BY ts",
+            "full": "SELECT * FROM readings"}
+
+
+class QuestDBPgwire:
+    name = "QuestDB pgwire (psycopg)"
+    server = "QuestDB"
+
+    def __init__(self, system):
+        import psycopg
+        self.con = psycopg.connect(host="127.0.0.1", port=system.pg_port, user="admin", password="quest", dbname="qdb",
+                                   autocommit=True)
+        self.sql = questdb_sql(system.bounds)
+        self.how = f"QuestDB {system.VERSION}, psycopg {psycopg.__version__} fetchall -> DataFrame"
+
+    def frame(self, sql):
+        return pg_frame(self.con, sql)
+
+
+class QuestDBCsv:
+    name = "QuestDB HTTP CSV"
+    server = "QuestDB"
+
+    def __init__(self, system):
+        self.port = system.http_port
+        self.sql = questdb_sql(system.bounds)
+        self.how = f"QuestDB {system.VERSION}, HTTP /exp CSV -> pandas.read_csv"
+
+    def frame(self, sql):
+        url = f"http://127.0.0.1:{self.port}/exp?" + urllib.parse.urlencode({"query": sql})
+        with urllib.request.urlopen(url, timeout=3600) as r:
+            return pd.read_csv(r, parse_dates=["ts"])
+
+
 # ---------------------------------------------------------------------------------------------
 # The run
 # ---------------------------------------------------------------------------------------------
@@ -199,7 +343,10 @@ def time_frame(client, query, runs, sampler_pid=None):
     """The warm-up's DataFrame, the median of `runs` timed runs, and mare's RSS peak of the
     first timed run when sampler_pid is given."""
     sql = client.sql[query]
+    t = time.perf_counter()
     df = client.frame(sql)
+    if time.perf_counter() - t > SLOW_S:
+        runs = 1
     times, rss = [], None
     for i in range(runs):
         if sampler_pid and i == 0:
@@ -224,7 +371,7 @@ def main():
     ap.add_argument("--size", choices=list(SIZES), default="S")
     ap.add_argument("--runs", type=int, default=5, help="timed runs of Q3 after one warm-up")
     ap.add_argument("--full-runs", type=int, default=3, help="timed runs of the full table after one warm-up")
-    ap.add_argument("--systems", default="mare,duckdb,clickhouse")
+    ap.add_argument("--systems", default="mare,duckdb,clickhouse,questdb")
     ap.add_argument("--build", default=os.path.join(HERE, "..", "build", "bin"))
     ap.add_argument("--dir", default="/tmp/mare-bench")
     ap.add_argument("--pgwire-port", type=int, default=None,
@@ -239,21 +386,31 @@ def main():
     results = {}   # client name -> {query: seconds}
     how, checks, rss_report = {}, [], None
     reference = {}
-    order = [s for s in ("duckdb", "mare", "clickhouse") if s in wanted]
+    order = [s for s in ("duckdb", "mare", "clickhouse", "questdb") if s in wanted]
     pg_port = args.pgwire_port or pgwire_port(args.mare_set)
     try:
         for key in order:
-            system = {"duckdb": store.DuckDB, "mare": store.Mare, "clickhouse": store.ClickHouse}[key](work, args)
+            system = {"duckdb": store.DuckDB, "mare": store.Mare, "clickhouse": store.ClickHouse,
+                      "questdb": QuestDB}[key](work, args)
             system.bounds = bounds
             progress(f"{system.name}: loading {data['readings']:,} readings")
-            system.start()
-            system.load(data["path"])
+            try:
+                system.start()
+                system.load(data["path"])
+            except Exception as e:  # noqa: BLE001: a peer that fails is reported, the others still run
+                if key in ("duckdb", "mare"):
+                    raise
+                print(f"{system.name}: left out, it failed to start or load: {e}", flush=True)
+                system.stop()
+                continue
             try:
                 clients = []
                 if key == "duckdb":
                     clients = [DuckDBInProcess(system)]
                 elif key == "clickhouse":
                     clients = [ClickHouseTsv(system)]
+                elif key == "questdb":
+                    clients = [QuestDBPgwire(system), QuestDBCsv(system)]
                 else:
                     clients = [MareArrow(system)]
                     # The slot for the wire protocol: tried only on a port this run gave this mare
@@ -274,7 +431,15 @@ def main():
                     for query, runs in (("Q3", args.runs), ("full", args.full_runs)):
                         progress(f"{client.name}: {query}")
                         sampled = client.pid if client.server == "mare" and query == "full" else None
-                        df, seconds, rss = time_frame(client, query, runs, sampled)
+                        try:
+                            df, seconds, rss = time_frame(client, query, runs, sampled)
+                        except Exception as e:  # noqa: BLE001: reported; the other clients still run
+                            if key in ("duckdb", "mare"):
+                                raise
+                            print(f"{client.name} {query}: failed: {e}", flush=True)
+                            seconds, df, rss = float("nan"), None, None
+                            results[client.name][query] = seconds
+                            continue
                         results[client.name][query] = seconds
                         if rss:
                             rss_report = rss_report or {}
