@@ -49,6 +49,7 @@ bench: build
 	@bench/rollup.py $(BUILD)
 	@bench/freshness.py $(BUILD)
 	@bench/store.py --build $(BUILD)/bin
+	@bench/notebook.py --build $(BUILD)/bin
 	@bench/kafka.py --build $(BUILD)
 
 clean:

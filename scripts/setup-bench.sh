@@ -34,3 +34,6 @@ if [ "$(python3 -c 'import pyspark; print(pyspark.__version__)' 2>/dev/null)" !=
 fi
 python3 -c 'import pyspark' || { echo "setup-bench: pyspark is still missing for $(command -v python3)" >&2; exit 1; }
 need_python_module setup-bench confluent_kafka confluent-kafka
+# bench/notebook.py: psycopg 3 reads QuestDB (and mare, once it speaks it) over the PostgreSQL
+# wire protocol; QuestDB's jar comes from Maven Central when the bench first runs.
+need_python_module setup-bench psycopg "psycopg[binary]"

@@ -41,6 +41,12 @@ need_python_module setup numpy
 # pyarrow and pandas: the e2e tests read Arrow answers with them, and the Python client (python/) stands on them.
 need_python_module setup pyarrow
 need_python_module setup pandas
+# nbclient, nbformat and ipykernel run notebooks/buoys.ipynb top to bottom in its e2e test;
+# matplotlib draws its plots.
+need_python_module setup nbclient
+need_python_module setup nbformat
+need_python_module setup ipykernel
+need_python_module setup matplotlib
 # wheel: building the Python client without fetching a build environment (its e2e test installs it so).
 need_python_module setup wheel
 # The Python client (python/, package mare), for the notebooks and anyone's scripts: installed

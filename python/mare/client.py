@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any, Dict, Iterator, List, Optional, Union
 
@@ -35,11 +36,13 @@ class Client:
     call is one HTTP request."""
 
     def __init__(self, url: str, token: Optional[str] = None, timeout: float = 300.0) -> None:
+        """As connect(url, token, timeout)."""
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
 
     def __repr__(self) -> str:
+        """mare.Client('http://…'): the server it talks to."""
         return f"mare.Client({self.url!r})"
 
     # ---- HTTP ----
@@ -154,6 +157,59 @@ class Client:
             df[c] = pd.to_datetime(df[c], utc=True, format="ISO8601")
         df["lat"] = df["lat"].astype("float64")
         df["lon"] = df["lon"].astype("float64")
+        return df
+
+    # ---- forecasts ----
+
+    def _forecast_record(self, sensor_id: int, field: str, day_ahead: bool) -> Optional[Dict[str, Any]]:
+        """One record of GET /api/v1/forecast (docs/formats/forecasts.md), or None while the
+        series has none (404)."""
+        query = urllib.parse.urlencode({"sensor_id": int(sensor_id), "field": field,
+                                        **({"day_ahead": "true"} if day_ahead else {})})
+        try:
+            with self._open(f"/api/v1/forecast?{query}") as r:
+                return json.loads(r.read())
+        except QueryError as e:
+            if e.status == 404:
+                return None
+            raise
+
+    @staticmethod
+    def _forecast_hours(record: Optional[Dict[str, Any]], prefix: str) -> pd.DataFrame:
+        """A record's hours as rows: hour, then {prefix}mean, {prefix}lo80, {prefix}hi80."""
+        columns = ["hour", prefix + "mean", prefix + "lo80", prefix + "hi80"]
+        hours = (record or {}).get("hours") or []
+        df = pd.DataFrame([(h["target_hour"], h.get("value"), h.get("lower"), h.get("upper")) for h in hours],
+                          columns=columns)
+        df["hour"] = pd.to_datetime(df["hour"], utc=True, format="ISO8601")
+        for c in columns[1:]:
+            df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
+        return df
+
+    def forecast(self, sensor_id: int, field: str = "temperature") -> pd.DataFrame:
+        """The latest forecast of one sensor's field (a field of the server's `forecast.fields`),
+        one row per hour, ordered: `hour` (UTC, the start of the target hour), `mean`, and the
+        80 % prediction interval `lo80`, `hi80` (NaN until the series has enough history for
+        one). Beside them the day-ahead forecast frozen at 00:00 UTC, the one the website shows
+        and that is judged: `day_ahead_mean`, `day_ahead_lo80`, `day_ahead_hi80`. The rows are
+        the hours of either (so today's earlier hours, which only the day-ahead forecast still
+        covers, are there with `mean` NaN); a column is NaN where its forecast has no such hour.
+
+        `df.attrs` holds `issued_at` and `day_ahead_issued_at` (UTC Timestamps, None when there
+        is none), `model`, `sensor_id` and `field`. Raises QueryError with status 404 when the
+        series has no forecast yet, and 400 for an unknown sensor_id."""
+        latest = self._forecast_record(sensor_id, field, day_ahead=False)
+        if latest is None:
+            raise QueryError(f"no forecast of sensor {sensor_id}'s {field} yet (is {field!r} in forecast.fields, "
+                             f"and has one of its hours closed?)", 404)
+        frozen = self._forecast_record(sensor_id, field, day_ahead=True)
+        df = self._forecast_hours(latest, "").merge(self._forecast_hours(frozen, "day_ahead_"), on="hour", how="outer")
+        df = df.sort_values("hour", ignore_index=True)
+        df.attrs.update({
+            "sensor_id": int(sensor_id), "field": field, "model": latest.get("model"),
+            "issued_at": pd.Timestamp(latest["issued_at"]).tz_convert("UTC"),
+            "day_ahead_issued_at": pd.Timestamp(frozen["issued_at"]).tz_convert("UTC") if frozen else None,
+        })
         return df
 
     # ---- readings in ----

@@ -84,7 +84,7 @@ async function shot(page, name) {
 }
 
 // Thrown to end the run after the overview's map, when the config asks only for it.
-const MAP_ONLY = Symbol('map only');
+const MAP_ONLY = Symbol('one view only'); // the end of a run that checks one view
 
 function step(name) {
   out.steps.push(name);
@@ -131,6 +131,32 @@ try {
     // A live stream cut when the page navigates away is not an error.
     if (!r.url().includes('/api/v1/live')) out.errors.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ''}`);
   });
+
+  // Only a sensor's day with its forecast (a month of history: the forecast has its interval).
+  if (cfg.forecastOnly) {
+    step('forecast');
+    await page.goto(`${cfg.url}/#/sensor/${cfg.sensor}?range=24h`);
+    const sel = '.chart[data-field="temperature"]';
+    await page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.forecastHours ?? 0) > 0, sel);
+    await page.locator(sel).scrollIntoViewIfNeeded();
+    out.forecast = await page.$eval(sel, (e) => ({
+      hours: Number(e.dataset.forecastHours),
+      issued: e.dataset.forecastIssued,
+      values: JSON.parse(e.dataset.forecastValues),
+      intervalHours: Number(e.dataset.forecastIntervalHours),
+      xMax: Number(e.dataset.xMax),
+    }));
+    // The interval is drawn: the chart's pixels right of now hold the band's fill colour.
+    out.forecast.bandPixels = await page.$eval(`${sel} canvas`, (c) => {
+      const ctx = c.getContext('2d');
+      const { data } = ctx.getImageData(Math.floor(c.width * 0.55), 0, Math.floor(c.width * 0.4), c.height);
+      let n = 0;
+      for (let i = 0; i < data.length; i += 4) if (data[i] > data[i + 2] + 20 && data[i + 3] > 0) n++; // orange over white
+      return n;
+    });
+    await shot(page, cfg.forecastOnly);
+    throw MAP_ONLY;
+  }
 
   // Overview: one marker per buoy on the offline basemap, one row per sensor.
   step('overview');
@@ -194,6 +220,19 @@ try {
   await page.waitForFunction((sel) => /Mean per/.test(document.querySelector('#chart-info')?.textContent ?? '') &&
     Number(document.querySelector(sel)?.dataset.points ?? 0) > 0, chart);
   out.sensor.day = await page.$eval(chart, (e) => ({ points: Number(e.dataset.points), bandHours: Number(e.dataset.bandHours) }));
+  // The temperature chart continues past now with the latest forecast and its interval.
+  await page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.forecastHours ?? 0) > 0, chart);
+  out.forecast = await page.$eval(chart, (e) => ({
+    hours: Number(e.dataset.forecastHours),
+    issued: e.dataset.forecastIssued,
+    values: JSON.parse(e.dataset.forecastValues),
+    intervalHours: Number(e.dataset.forecastIntervalHours),
+    xMax: Number(e.dataset.xMax),
+    legend: [...e.querySelectorAll('.u-legend .u-label')].map((l) => l.textContent),
+    info: document.querySelector('#chart-info')?.textContent ?? '',
+  }));
+  out.forecast.otherCharts = await page.$$eval('.chart', (els) => els.filter((e) => Number(e.dataset.forecastHours) > 0).map((e) => e.dataset.field));
+  out.forecast.now = Date.now() / 1000;
   out.axisInk.day = await axisInk(page);
   await shot(page, 'sensor-24h');
 

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -115,6 +116,8 @@ def test_dashboard(tmp_path):
         wait_until("the rollups' watermark", lambda: (m.metric("mare_rollup_watermark_seconds") or 0) >= now - 600 - 5, 30)
         time.sleep(2.5)
         expected_rollups = final_hourly_rollups(m.data_dir, SENSOR)
+        # The closed hours gave the buoy a forecast of its temperature.
+        wait_until("the buoy's forecast", lambda: get_forecast(m, SENSOR), 30)
         assert len(expected_rollups) >= 2 * len(FIELDS), expected_rollups.keys()
 
         cfg = {
@@ -186,6 +189,23 @@ def test_dashboard(tmp_path):
     assert zoom["zoomed"] < 0.9 * zoom["full"] and abs(zoom["other"] - zoom["zoomed"]) < 1e-6, zoom
     assert abs(zoom["reset"] - zoom["full"]) < 60, zoom
 
+    # The day view's temperature chart continues with the latest forecast the browser asked
+    # for, as the forecasts topic holds it, drawn to the end of its last hour (a day past now);
+    # no other field has one (forecast.fields is temperature).
+    fc = seen["forecast"]
+    issued_us = int(epoch(fc["issued"]) * 1_000_000)
+    records = {r["key"]: r["value"] for r in log_records(m.data_dir, "forecasts")}
+    record = records[f"{SENSOR}/temperature/{issued_us}"]
+    assert fc["hours"] == len(record["hours"]) == 24, fc
+    assert fc["values"] == [h["value"] for h in record["hours"]], (fc, record)
+    assert any(v is not None for v in fc["values"]), fc
+    assert fc["intervalHours"] == sum(h["lower"] is not None and h["upper"] is not None for h in record["hours"])
+    assert fc["xMax"] == epoch(record["hours"][-1]["target_hour"]) + 3600, fc
+    assert fc["now"] + 22 * 3600 < fc["xMax"] <= fc["now"] + 25 * 3600, fc
+    assert fc["otherCharts"] == ["temperature"], fc
+    assert {"forecast", "forecast 10 %", "forecast 90 %"} <= set(fc["legend"]), fc["legend"]
+    assert "forecast issued" in fc["info"], fc["info"]
+
     # SQL console: the right rows for a known statement, the error of a bad one at its place.
     assert seen["sql"]["columns"] == ["sensor_id", "readings", "first", "last"]
     assert seen["sql"]["rows"] == [[str(s), str(count), iso(start), iso(history_end)] for s in range(1, SENSORS + 1)]
@@ -243,6 +263,17 @@ def test_dashboard(tmp_path):
     assert len(seen["screenshots"]) == 7
 
 
+def get_forecast(m, sensor):
+    """The sensor's latest forecast from the API, or None while it has none (404)."""
+    try:
+        with urllib.request.urlopen(f"{m.http_url}/api/v1/forecast?sensor_id={sensor}", timeout=10) as r:
+            return json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            return None
+        raise
+
+
 def browse(node, tmp_path, cfg):
     """Runs the browser script with this config; returns what it saw."""
     cfg_path = tmp_path / "dashboard.json"
@@ -277,4 +308,32 @@ def test_map_of_a_buoy_far_offshore(tmp_path):
     assert shown["land"] >= 0.05 and shown["water"] >= 0.2, shown
     assert shown["places"]["the plain behind Argelès-sur-Mer"] == "land", shown
     assert shown["places"]["the buoy"] in ("water", "line"), shown
+    assert seen["errors"] == [], seen["errors"]
+
+
+def test_forecast_with_its_interval_on_the_sensor_chart(tmp_path):
+    """A month of simulated buoys (one reading per 100 s, ending now): the forecasts have their
+    80 % intervals, and the day view's temperature chart draws the latest forecast and its band
+    past now, as the API answers it."""
+    node = shutil.which("node")
+    assert node, "node is missing (scripts/setup.sh installs it)"
+    assert os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} is missing (scripts/setup.sh installs Debian's chromium)"
+    sensor = 2
+    with MareRun(tmp_path / "data") as m:
+        mare("simulate", "--sensors", 3, "--rate", 0.01, "--count", 31 * 864, "--flat-out", "--batch", 5000,
+             "--target", f"{m.http_url}/api/v1/ingest")
+        newest = time.time() - 200
+        expected = int(newest // 3600 * 3600 - 3600) * 1_000_000  # the issue of the hour before the newest
+        wait_until("a forecast with its interval",
+                   lambda: (lambda f: f if f and int(epoch(f["issued_at"]) * 1_000_000) >= expected
+                            and f["hours"][0]["lower"] is not None else None)(get_forecast(m, sensor)), 60)
+        seen = browse(node, tmp_path, {"url": m.http_url, "chromium": CHROMIUM, "artifacts": ARTIFACTS,
+                                       "sensor": sensor, "forecastOnly": "sensor-24h-forecast"})
+        records = {r["key"]: r["value"] for r in log_records(m.data_dir, "forecasts")}
+    fc = seen["forecast"]
+    record = records[f"{sensor}/temperature/{int(epoch(fc['issued']) * 1_000_000)}"]
+    assert fc["values"] == [h["value"] for h in record["hours"]] and fc["hours"] == 24, (fc, record)
+    assert fc["intervalHours"] == 24 == sum(h["lower"] is not None for h in record["hours"]), fc
+    assert fc["xMax"] == epoch(record["hours"][-1]["target_hour"]) + 3600, fc
+    assert fc["bandPixels"] > 1000, fc
     assert seen["errors"] == [], seen["errors"]

@@ -183,3 +183,85 @@ def test_pip_installs_the_package(tmp_path):
                            cwd=str(tmp_path), timeout=60)
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.startswith(str(tmp_path / "site")) and probe.stdout.strip().endswith("http://x:1")
+
+
+def ndbc_air_temperature(days):
+    """The first `days` days of NDBC 44005 (2012, tests/data) as readings of sensor 1: its hourly
+    air temperature (99.0 is missing)."""
+    import calendar
+    from harness import TEST_DATA
+    rows, first = [], None
+    with open(os.path.join(TEST_DATA, "ndbc_44005_2012.txt")) as f:
+        for line in f:
+            if line.startswith(("#", "YY")):
+                continue
+            t = line.split()
+            ts = calendar.timegm(tuple(int(x) for x in t[:5]) + (0,))
+            first = first if first is not None else ts // 86400 * 86400
+            if ts - first >= days * 86400:
+                break
+            if float(t[13]) < 90:
+                rows.append({"timestamp": pd.Timestamp(ts, unit="s", tz="UTC"), "sensor_id": 1, "temperature": float(t[13])})
+    return pd.DataFrame(rows)
+
+
+def api_forecast(url, query):
+    import json
+    import urllib.request
+    with urllib.request.urlopen(f"{url}/api/v1/forecast?{query}", timeout=5) as r:
+        return json.loads(r.read())
+
+
+def test_forecast_gives_the_latest_and_the_day_ahead_forecast_by_hour(tmp_path):
+    import time
+    sent = ndbc_air_temperature(16)
+    hours = sent["timestamp"].dt.floor("h").drop_duplicates().sort_values()
+    # The newest hour is not final yet (the watermark trails its reading): the one before issues.
+    origin = hours.iloc[-2] + pd.Timedelta(hours=1)
+    with MareRun(tmp_path, extra=['forecast.checkpoint_interval="2s"']) as run:
+        c = mare.connect(run.http_url)
+        with pytest.raises(mare.QueryError) as e:
+            c.forecast(1)
+        assert e.value.status == 404
+        assert c.ingest(sent) == {"accepted": len(sent)}
+        deadline = time.time() + 60
+        while True:
+            try:
+                df = c.forecast(1, "temperature")
+                if df.attrs["issued_at"] == origin:
+                    break
+            except mare.QueryError as e:
+                assert e.status == 404
+            assert time.time() < deadline, "no forecast issued at the last closed hour"
+            time.sleep(0.2)
+        latest = api_forecast(run.http_url, "sensor_id=1&field=temperature")
+        frozen = api_forecast(run.http_url, "sensor_id=1&field=temperature&day_ahead=true")
+        with pytest.raises(mare.QueryError) as e:
+            c.forecast(2)
+        assert e.value.status == 404
+        with pytest.raises(mare.QueryError) as e:
+            c.forecast(1, "wave_height")  # not in forecast.fields
+        assert e.value.status == 404
+
+    assert list(df.columns) == ["hour", "mean", "lo80", "hi80", "day_ahead_mean", "day_ahead_lo80", "day_ahead_hi80"]
+    assert str(df["hour"].dt.tz) == "UTC" and df["hour"].is_monotonic_increasing and df["hour"].is_unique
+    assert all(df[c].dtype == "float64" for c in df.columns[1:])
+    assert df.attrs["model"] == latest["model"] and df.attrs["sensor_id"] == 1 and df.attrs["field"] == "temperature"
+    assert df.attrs["day_ahead_issued_at"] == pd.Timestamp(frozen["issued_at"]) == origin.floor("D")
+
+    # The latest forecast: its 24 hours from the origin, each as the API has it.
+    ahead = df[df["mean"].notna()].reset_index(drop=True)
+    assert list(ahead["hour"]) == [origin + pd.Timedelta(hours=i) for i in range(24)]
+    assert ahead["mean"].tolist() == [h["value"] for h in latest["hours"]]
+    assert ahead["lo80"].tolist() == [h["lower"] for h in latest["hours"]]
+    assert ahead["hi80"].tolist() == [h["upper"] for h in latest["hours"]]
+    assert ((ahead["lo80"] <= ahead["mean"]) & (ahead["mean"] <= ahead["hi80"])).all()
+
+    # The day-ahead forecast: today's 24 hours, the earlier ones with no latest mean beside them.
+    day = df[df["day_ahead_mean"].notna()].reset_index(drop=True)
+    assert list(day["hour"]) == [origin.floor("D") + pd.Timedelta(hours=i) for i in range(24)]
+    assert day["day_ahead_mean"].tolist() == [h["value"] for h in frozen["hours"]]
+    assert day["day_ahead_lo80"].tolist() == [h["lower"] for h in frozen["hours"]]
+    assert day["day_ahead_hi80"].tolist() == [h["upper"] for h in frozen["hours"]]
+    assert df["mean"].isna().sum() == (day["hour"] < origin).sum()
+    assert len(df) == len(set(ahead["hour"]) | set(day["hour"]))

@@ -179,3 +179,29 @@ export async function numericColumns(): Promise<Set<string>> {
   const r = await query('SELECT * FROM readings LIMIT 0');
   return new Set(r.columns.filter((c) => c.type === 'double' || c.type === 'integer').map((c) => c.name));
 }
+
+// The latest forecast of a sensor's first forecast field (GET /api/v1/forecast,
+// docs/formats/forecasts.md): each target hour's mean and 80 % interval (null while the series
+// lacks the history for one). null while the sensor has none.
+export interface ForecastHour {
+  target_hour: string;
+  value: number | null;
+  lower: number | null;
+  upper: number | null;
+}
+
+export interface Forecast {
+  sensor_id: number;
+  field: string;
+  issued_at: string;
+  day_ahead: boolean;
+  model: string;
+  hours: ForecastHour[];
+}
+
+export async function forecast(sensorId: number): Promise<Forecast | null> {
+  const res = await fetch(`/api/v1/forecast?sensor_id=${sensorId}`, { headers: { Accept: 'application/json' } });
+  if (res.status === 404) return null;
+  if (!res.ok) throw new Error(`/api/v1/forecast: HTTP ${res.status}`);
+  return (await res.json()) as Forecast;
+}

@@ -1,7 +1,8 @@
 // Sensor view: one chart per numeric field over a chosen range (last 15 min, 1 h, 24 h, 7 d, or
 // custom), with the hourly min–max band and mean line, gaps drawn as gaps, zoom and pan. New
-// readings arrive on the live stream and the window slides.
-import { numericColumns, query, sensors, sqlName, sqlTime, type Cell, type LiveSensor } from '../api';
+// readings arrive on the live stream and the window slides. On the 24 h and 7 d ranges the
+// forecast field's chart continues past now with the latest forecast and its 80 % interval.
+import { forecast, numericColumns, query, sensors, sqlName, sqlTime, type Cell, type Forecast, type ForecastHour, type LiveSensor } from '../api';
 import { live, type LiveReadings } from '../live';
 import { ago, el, num, routeParams, setRouteParams, utc } from '../format';
 import { AxisGroup, PALETTE, TIME_VALUES, autoWidth, medianStep, uPlot, utcDate, valueAxis, zoomPanPlugin } from '../chart';
@@ -12,6 +13,10 @@ const MAX_RAW_POINTS = 5000;
 const TARGET_POINTS = 1500;
 const HOUR = 3600;
 const CHART_HEIGHT = 220;
+// The ranges long enough for a day ahead to read beside them; how often a shown forecast is
+// asked again (a new one comes each hour).
+const FORECAST_RANGES = new Set(['24h', '7d']);
+const FORECAST_REFRESH_MS = 5 * 60 * 1000;
 
 interface Band {
   x: number[]; // hour starts
@@ -29,6 +34,7 @@ interface FieldChart {
   ys: (number | null)[];
   ns: number[]; // readings per point (1 for raw readings)
   band: Band;
+  forecast: ForecastHour[]; // empty on the charts of other fields
   stopResize: () => void;
 }
 
@@ -100,6 +106,8 @@ export function mount(root: HTMLElement, args: string[]): () => void {
   let generation = 0;
   let numeric: Set<string> | null = null;
   let lastSensor: LiveSensor | null = null;
+  let latestForecast: Forecast | null = null;
+  let forecastAsked = 0;
 
   function saveParams(): void {
     const p = new URLSearchParams();
@@ -124,6 +132,18 @@ export function mount(root: HTMLElement, args: string[]): () => void {
     }
     const now = Date.now() / 1000;
     return [now - RANGES[range], now];
+  }
+
+  function showsForecast(): boolean {
+    return FORECAST_RANGES.has(range);
+  }
+
+  // The x range drawn: the range shown, continued to the end of the forecast's last hour.
+  function xRange(): [number, number] {
+    const [a, z] = view();
+    const hours = showsForecast() ? latestForecast?.hours ?? [] : [];
+    if (hours.length === 0) return [a, z];
+    return [a, Math.max(z, Date.parse(hours[hours.length - 1].target_hour) / 1000 + HOUR)];
   }
 
   function destroyCharts(): void {
@@ -172,8 +192,14 @@ export function mount(root: HTMLElement, args: string[]): () => void {
       const bandSql =
         `SELECT time_bucket('1h', ts) AS hour, ${cols.map((c) => `min(${c}), max(${c}), avg(${c}), count(${c})`).join(', ')} ` +
         `FROM readings WHERE sensor_id = ${id} AND ts >= ${sqlTime(hourFrom * 1000)} AND ts < ${sqlTime(to * 1000)} GROUP BY hour ORDER BY hour`;
-      const [series, bands] = await Promise.all([query(seriesSql), query(bandSql)]);
+      const [series, bands, fc] = await Promise.all([
+        query(seriesSql),
+        query(bandSql),
+        showsForecast() ? forecast(id).catch(() => null) : Promise.resolve(null),
+      ]);
       if (gen !== generation) return;
+      latestForecast = fc;
+      forecastAsked = Date.now();
       destroyCharts();
       let points = 0;
       fields.forEach((field, k) => {
@@ -198,7 +224,8 @@ export function mount(root: HTMLElement, args: string[]): () => void {
           band.n.push(n);
         }
         points += xs.length;
-        charts.push(makeChart(field, PALETTE[k % PALETTE.length], xs, ys, ns, band));
+        const ahead = fc && fc.field === field ? fc.hours : [];
+        charts.push(makeChart(field, PALETTE[k % PALETTE.length], xs, ys, ns, band, ahead));
       });
       // The first charts were laid out before the later ones widened the shared axis.
       for (const c of charts) c.plot.redraw(false, true);
@@ -206,6 +233,9 @@ export function mount(root: HTMLElement, args: string[]): () => void {
       info.textContent =
         (width === 0 ? 'Every reading' : `Mean per ${widthLabel(width)}`) +
         ` from ${utc(from * 1000)} to ${utc(to * 1000)} UTC; the band is each hour's min–max, the dashed line its mean.` +
+        (fc && charts.some((c) => c.forecast.length > 0)
+          ? ` Past now, ${fc.field}'s forecast issued ${utc(fc.issued_at)} UTC (dotted) with its 80 % interval.`
+          : '') +
         (points === 0 ? ` No readings in this range (last seen ${utc(me.last_seen)}).` : '');
       if (points === 0 && range !== 'custom') {
         const jump = el('button', { type: 'button' }, 'show the hour before the last reading');
@@ -237,7 +267,7 @@ export function mount(root: HTMLElement, args: string[]): () => void {
     return Math.max(3 * step, width === 0 ? 5 : 2.5 * width);
   }
 
-  // [x, value, hour min, hour max, hour mean]: undefined where a series has no point at that x
+  // [x, value, hour min, hour max, hour mean, (forecast, its 10 % and 90 % bounds)]: undefined where a series has no point at that x
   // (uPlot draws across it), null where a series has a gap (uPlot breaks the line).
   function aligned(c: FieldChart): uPlot.AlignedData {
     const gap = maxGap(c);
@@ -272,32 +302,9 @@ export function mount(root: HTMLElement, args: string[]): () => void {
         }
       }
     }
-    // Merge the two sorted x lists.
-    const x: number[] = [];
-    const y: (number | null | undefined)[] = [];
-    const lo: (number | null | undefined)[] = [];
-    const hi: (number | null | undefined)[] = [];
-    const mean: (number | null | undefined)[] = [];
-    let i = 0;
-    let j = 0;
-    while (i < px.length || j < bx.length) {
-      const a = i < px.length ? px[i] : Infinity;
-      const z = j < bx.length ? bx[j] : Infinity;
-      const at = Math.min(a, z);
-      x.push(at);
-      y.push(a === at ? py[i++] : undefined);
-      if (z === at) {
-        lo.push(bv[0][j]);
-        hi.push(bv[1][j]);
-        mean.push(bv[2][j]);
-        j++;
-      } else {
-        lo.push(undefined);
-        hi.push(undefined);
-        mean.push(undefined);
-      }
-    }
-    return [x, y, lo, hi, mean] as uPlot.AlignedData;
+    const parts = [{ x: px, ys: [py] }, { x: bx, ys: bv }];
+    if (c.forecast.length > 0) parts.push(forecastSteps(c.forecast));
+    return merge(parts);
   }
 
   function setScaleAll(min: number, max: number): void {
@@ -309,7 +316,7 @@ export function mount(root: HTMLElement, args: string[]): () => void {
 
   function refresh(c: FieldChart): void {
     c.plot.setData(aligned(c), true);
-    const [a, z] = userZoom ?? view();
+    const [a, z] = userZoom ?? xRange();
     c.plot.setScale('x', { min: a, max: z });
     c.box.dataset.points = String(c.xs.length);
     c.box.dataset.lastTs = c.xs.length ? new Date(c.xs[c.xs.length - 1] * 1000).toISOString() : '';
@@ -318,9 +325,16 @@ export function mount(root: HTMLElement, args: string[]): () => void {
     for (let i = 1; i < c.xs.length; i++) if (c.xs[i] - c.xs[i - 1] > gap) gaps++;
     c.box.dataset.gaps = String(gaps);
     c.box.dataset.bandHours = String(c.band.x.length);
+    c.box.dataset.forecastHours = String(c.forecast.length);
+    if (c.forecast.length > 0) {
+      c.box.dataset.forecastIssued = latestForecast?.issued_at ?? '';
+      c.box.dataset.forecastValues = JSON.stringify(c.forecast.map((h) => h.value));
+      c.box.dataset.forecastIntervalHours = String(c.forecast.filter((h) => h.lower !== null && h.upper !== null).length);
+    }
   }
 
-  function makeChart(field: string, color: string, xs: number[], ys: (number | null)[], ns: number[], band: Band): FieldChart {
+  function makeChart(field: string, color: string, xs: number[], ys: (number | null)[], ns: number[], band: Band,
+                     ahead: ForecastHour[]): FieldChart {
     const box = el('div', { class: 'chart', 'data-field': field });
     const plotEl = el('div');
     box.append(el('h3', {}, field), plotEl);
@@ -348,8 +362,18 @@ export function mount(root: HTMLElement, args: string[]): () => void {
         { label: 'hour min', stroke: bandColor, width: 1, paths: stepped, points: { show: false } },
         { label: 'hour max', stroke: bandColor, width: 1, paths: stepped, points: { show: false } },
         { label: 'hour mean', stroke: '#333', width: 1, dash: [5, 4], paths: stepped, points: { show: false } },
+        ...(ahead.length > 0
+          ? [
+              { label: 'forecast', stroke: FORECAST_COLOR, width: 2, dash: [2, 3], paths: stepped, points: { show: false } },
+              { label: 'forecast 10 %', stroke: FORECAST_BAND, width: 1, paths: stepped, points: { show: false } },
+              { label: 'forecast 90 %', stroke: FORECAST_BAND, width: 1, paths: stepped, points: { show: false } },
+            ]
+          : []),
       ],
-      bands: [{ series: [3, 2], fill: 'rgba(31, 111, 178, 0.10)' }],
+      bands: [
+        { series: [3, 2], fill: 'rgba(31, 111, 178, 0.10)' },
+        ...(ahead.length > 0 ? [{ series: [7, 6] as [number, number], fill: 'rgba(217, 98, 43, 0.15)' }] : []),
+      ],
       axes: [{ values: TIME_VALUES }, valueAxis(axisGroup)],
       plugins: [zoomPanPlugin(onUserScale)],
       hooks: {
@@ -372,11 +396,11 @@ export function mount(root: HTMLElement, args: string[]): () => void {
         ],
       },
     };
-    const c: FieldChart = { field, box, plot: null as unknown as uPlot, xs, ys, ns, band, stopResize: () => {} };
+    const c: FieldChart = { field, box, plot: null as unknown as uPlot, xs, ys, ns, band, forecast: ahead, stopResize: () => {} };
     c.plot = new uPlot(opts, aligned(c), plotEl);
     c.plot.over.addEventListener('dblclick', () => {
       userZoom = null;
-      const [a, z] = view();
+      const [a, z] = xRange();
       setScaleAll(a, z);
     });
     c.stopResize = autoWidth(c.plot, chartsEl, CHART_HEIGHT);
@@ -466,8 +490,17 @@ export function mount(root: HTMLElement, args: string[]): () => void {
     showLatest(snap.sensors.find((s) => s.sensor_id === id));
     // Relative ranges slide with the clock even when no reading came.
     if (!userZoom && range !== 'custom') {
-      const [a, z] = view();
+      const [a, z] = xRange();
       setScaleAll(a, z);
+    }
+    // A newer forecast (one comes each hour) redraws the charts, unless the person is zoomed in.
+    if (showsForecast() && !userZoom && Date.now() - forecastAsked > FORECAST_REFRESH_MS) {
+      forecastAsked = Date.now();
+      forecast(id)
+        .then((fc) => {
+          if (fc && fc.issued_at !== latestForecast?.issued_at && !userZoom) load();
+        })
+        .catch(() => {});
     }
   });
   const offReadings = live.onReadings(onReadings);
@@ -490,4 +523,46 @@ function toLocalInput(sec: number): string {
 function fromLocalInput(v: string): string {
   if (!v) return '';
   return (v.length === 16 ? v + ':00' : v) + 'Z';
+}
+
+const FORECAST_COLOR = '#d9622b';
+const FORECAST_BAND = 'rgba(217, 98, 43, 0.45)';
+
+// A forecast's hours as stepped series (mean, 10 %, 90 %): each value holds from its hour's start
+// to its end; an hour without a value is a gap.
+function forecastSteps(hours: ForecastHour[]): { x: number[]; ys: (number | null)[][] } {
+  const x: number[] = [];
+  const ys: (number | null)[][] = [[], [], []];
+  hours.forEach((h, i) => {
+    const at = Date.parse(h.target_hour) / 1000;
+    x.push(at);
+    ys[0].push(h.value);
+    ys[1].push(h.lower);
+    ys[2].push(h.upper);
+    if (i === hours.length - 1) {
+      x.push(at + HOUR - 0.001);
+      ys[0].push(h.value);
+      ys[1].push(h.lower);
+      ys[2].push(h.upper);
+    }
+  });
+  return { x, ys };
+}
+
+// Series on their own x lists (each sorted) as uPlot's aligned data: the union of the x values,
+// and each series undefined where it has no point (uPlot draws across it; null breaks the line).
+function merge(parts: { x: number[]; ys: (number | null)[][] }[]): uPlot.AlignedData {
+  const xs = Array.from(new Set(parts.flatMap((p) => p.x))).sort((a, b) => a - b);
+  const at = new Map(xs.map((x, i) => [x, i]));
+  const columns: (number | null | undefined)[][] = [];
+  for (const p of parts) {
+    for (const y of p.ys) {
+      const column: (number | null | undefined)[] = new Array(xs.length).fill(undefined);
+      p.x.forEach((x, i) => {
+        column[at.get(x)!] = y[i];
+      });
+      columns.push(column);
+    }
+  }
+  return [xs, ...columns] as uPlot.AlignedData;
 }

@@ -1,0 +1,496 @@
+#!/usr/bin/env python3
+"""Issue 16's Targets: answers into a pandas DataFrame, the way a scientist's notebook gets them,
+on the store benchmark's data set (../shared/bench/SPEC.md, generated and loaded as bench/store.py
+does): Q3 (sensor 7's last hour, 3,600 rows) and a full `SELECT *` (10,000,000 rows at S).
+
+Each client fetches every row and builds the DataFrame (timed end to end, timestamps as
+datetime64):
+  mare       over HTTP + Arrow, with the Python client (python/: pyarrow reads the IPC stream)
+  mare       over the PostgreSQL wire protocol with psycopg: a slot for `[pgwire]` while it is
+             being written; printed "not available" when the port does not answer
+  DuckDB     in-process, `.df()`
+  ClickHouse over HTTP, TabSeparatedWithNames read by pandas.read_csv
+  QuestDB    over its PostgreSQL wire protocol with psycopg (its documented way to pandas), and
+             its HTTP CSV export (/exp) read by pandas.read_csv; the Maven Central jar, fetched
+             once with mvn into --dir
+Prints the medians, mare's time as a ratio of each peer's measured in the same run against the
+issue's targets, and mare's peak resident memory (sampled every 5 ms from /proc) while it
+streams the full table. One system at a time; every answer's rows checked against DuckDB's. A
+client whose warm-up takes over 30 s is timed once.
+
+Usage: bench/notebook.py [--size S|L|XS] [--runs 5] [--full-runs 3]
+                         [--systems mare,duckdb,clickhouse,questdb] [--build build/bin] [--dir /tmp/mare-bench]
+Run it under `flock /tmp/mare-build.lock` on a shared machine."""
+import argparse
+import http.client
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "python"))  # this checkout's client, ahead of any installed
+
+import pandas as pd  # noqa: E402
+
+import store  # noqa: E402: the data set, the queries' bounds, the systems' start and load
+from store import SIZES, free_port, progress  # noqa: E402
+
+# mare's time divided by the peer's: Q3 at most 0.2x the fastest server peer and no slower than
+# DuckDB in-process; the full table at least 0.5x DuckDB's speed (time at most 2x) and 5x faster
+# than the fastest server peer (time at most 0.2x). mare's memory while streaming it: 256 MB.
+TARGETS = {("Q3", "server"): 0.2, ("Q3", "DuckDB"): 1.0, ("full", "server"): 0.2, ("full", "DuckDB"): 2.0}
+RSS_TARGET_MB = 256
+SLOW_S = 30  # a client whose warm-up takes longer is timed once (the machine is shared)
+
+
+def queries(sql):
+    """Q3 from the system's own SQL of bench/store.py, and the full table."""
+    return {"Q3": sql["Q3"], "full": "SELECT * FROM readings"}
+
+
+class RssSampler:
+    """Peak VmRSS and RssAnon of a process, sampled every 5 ms on a thread while in the `with`."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.peak = {"VmRSS": 0, "RssAnon": 0}
+
+    def sample(self):
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                key = line.split(":", 1)[0]
+                if key in self.peak:
+                    self.peak[key] = max(self.peak[key], int(line.split()[1]) * 1024)
+
+    def run(self):
+        while not self.done.is_set():
+            self.sample()
+            self.done.wait(0.005)
+
+    def __enter__(self):
+        self.done = threading.Event()
+        self.sample()
+        self.before = dict(self.peak)
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join()
+        self.sample()
+
+
+# ---------------------------------------------------------------------------------------------
+# Clients: each gives frame(sql) -> DataFrame
+# ---------------------------------------------------------------------------------------------
+
+class MareArrow:
+    name = "mare HTTP+Arrow"
+    server = "mare"
+
+    def __init__(self, mare_system):
+        import mare
+        self.pid = mare_system.run.proc.pid
+        self.client = mare.connect(mare_system.run.http_url)
+        self.sql = queries(store.mare_sql(mare_system.bounds))
+        self.how = f"python/ client {mare.__version__}: pyarrow {__import__('pyarrow').__version__} IPC stream -> to_pandas"
+
+    def frame(self, sql):
+        return self.client.query(sql)
+
+
+class MarePgwire:
+    """The slot for mare's PostgreSQL wire protocol (issue 16, part 5): psycopg, text results,
+    fetchall into a DataFrame (QuestDB's documented way to pandas)."""
+    name = "mare pgwire (psycopg)"
+    server = "mare"
+
+    def __init__(self, mare_system, port):
+        import psycopg
+        self.pid = mare_system.run.proc.pid
+        self.con = psycopg.connect(host="127.0.0.1", port=port, user="mare", password="mare", dbname="mare",
+                                   autocommit=True, connect_timeout=5)
+        self.sql = queries(store.mare_sql(mare_system.bounds))
+        self.how = f"psycopg {psycopg.__version__}, port {port}"
+
+    def frame(self, sql):
+        return pg_frame(self.con, sql)
+
+
+def pg_frame(con, sql):
+    with con.cursor() as cur:
+        cur.execute(sql)
+        rows = cur.fetchall()
+        columns = [d.name for d in cur.description]
+    return pd.DataFrame(rows, columns=columns)
+
+
+class DuckDBInProcess:
+    name = "DuckDB in-process"
+    server = None
+
+    def __init__(self, system):
+        import duckdb
+        self.con = system.con
+        self.sql = queries(store.duckdb_sql(system.bounds))
+        self.how = f"duckdb {duckdb.__version__}, .df()"
+
+    def frame(self, sql):
+        return self.con.execute(sql).df()
+
+
+class ClickHouseTsv:
+    name = "ClickHouse HTTP TSV"
+    server = "ClickHouse"
+
+    def __init__(self, system):
+        self.system = system
+        self.sql = queries(store.clickhouse_sql(system.bounds))
+        self.how = f"ClickHouse {system.version}, HTTP TabSeparatedWithNames -> pandas.read_csv"
+
+    def frame(self, sql):
+        body = self.system.post(sql + " FORMAT TabSeparatedWithNames")
+        return pd.read_csv(io.BytesIO(body), sep="\t", parse_dates=["ts"])
+
+
+class QuestDB:
+    """QuestDB from its Maven Central jar (fetched once by Maven into --dir), started by hand with
+    loopback ports (../shared/notes/real-services.md): a table with designated timestamp ts,
+    partitioned by day, sensor_id an indexed SYMBOL, loaded through HTTP /imp."""
+    name = "QuestDB"
+    VERSION = "9.2.2"
+
+    def __init__(self, work, args):
+        self.dir = os.path.join(work, "questdb")
+        self.jar_dir = os.path.join(args.dir, "questdb-jar")
+        self.jar = os.path.join(self.jar_dir, f"questdb-{self.VERSION}.jar")
+        self.http_port, self.pg_port, self.min_port, self.ilp_port = free_port(), free_port(), free_port(), free_port()
+        self.proc = None
+
+    def start(self):
+        if not os.path.exists(self.jar):
+            progress(f"QuestDB: fetching org.questdb:questdb:{self.VERSION} from Maven Central")
+            p = subprocess.run(["mvn", "-q", "dependency:copy", f"-Dartifact=org.questdb:questdb:{self.VERSION}",
+                                f"-DoutputDirectory={self.jar_dir}"], capture_output=True, text=True)
+            if p.returncode != 0 or not os.path.exists(self.jar):
+                raise RuntimeError(f"mvn could not fetch QuestDB:\n{p.stdout[-2000:]}{p.stderr[-2000:]}")
+        os.makedirs(os.path.join(self.dir, "conf"), exist_ok=True)
+        with open(os.path.join(self.dir, "conf", "server.conf"), "w") as f:
+            f.write(f"""http.bind.to=127.0.0.1:{self.http_port}
+pg.net.bind.to=127.0.0.1:{self.pg_port}
+http.min.net.bind.to=127.0.0.1:{self.min_port}
+line.tcp.net.bind.to=127.0.0.1:{self.ilp_port}
+line.udp.enabled=false
+telemetry.enabled=false
+""")
+        self.log = open(os.path.join(self.dir, "stdout.log"), "ab")
+        self.proc = subprocess.Popen(["java", "-p", self.jar, "-m", "io.questdb/io.questdb.ServerMain", "-d", self.dir],
+                                     stdout=self.log, stderr=subprocess.STDOUT, cwd=self.dir)
+        deadline = time.time() + 120
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError("QuestDB exited:\n" + open(os.path.join(self.dir, "stdout.log")).read()[-3000:])
+            try:
+                self.exec("SELECT 1")
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise RuntimeError("QuestDB did not answer within 120 s")
+                time.sleep(0.2)
+
+    def exec(self, sql):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/exec?" + urllib.parse.urlencode({"query": sql}),
+                                    timeout=3600) as r:
+            return json.loads(r.read())
+
+    def load(self, csv):
+        self.exec("CREATE TABLE readings (ts TIMESTAMP, sensor_id SYMBOL INDEX, temperature DOUBLE, humidity DOUBLE, "
+                  "pressure DOUBLE, lon DOUBLE, lat DOUBLE) TIMESTAMP(ts) PARTITION BY DAY")
+        schema = json.dumps([{"name": "ts", "type": "TIMESTAMP", "pattern": "yyyy-MM-dd HH:mm:ss"},
+                             {"name": "sensor_id", "type": "SYMBOL"}]).encode()
+        boundary = "mare-bench-boundary"
+        head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"schema\"\r\n\r\n").encode() + schema + \
+            (f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"data\"; filename=\"readings.csv\"\r\n"
+             f"Content-Type: text/csv\r\n\r\n").encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+
+        def body():
+            yield head
+            with open(csv, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    yield chunk
+            yield tail
+
+        length = len(head) + os.path.getsize(csv) + len(tail)
+        t = time.perf_counter()
+        conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=3600)
+        conn.request("POST", "/imp?" + urllib.parse.urlencode({"name": "readings", "timestamp": "ts", "fmt": "json"}),
+                     body=body(), headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
+                                           "Content-Length": str(length)})
+        r = conn.getresponse()
+        answer = r.read()
+        conn.close()
+        loaded = time.perf_counter() - t
+        if r.status != 200:
+            raise RuntimeError(f"QuestDB /imp: HTTP {r.status}: {answer[:2000].decode(errors='replace')}")
+        if self.exec("SELECT count() FROM readings")["dataset"][0][0] <= 0:
+            raise RuntimeError(f"QuestDB /imp loaded nothing: {answer[:2000].decode(errors='replace')}")
+        return loaded
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.log.close()
+        self.proc = None
+
+
+def questdb_sql(b):
+    iso = lambda t: t.replace(" ", "T") + ".000000Z"  # noqa: E731
+    return {"Q3": f"SELECT * FROM readings WHERE sensor_id = '7' AND ts > '{iso(b['hour_after'])}' "
+                  f"AND ts <= '{iso(b['newest'])}' ORDER BY ts",
+            "full": "SELECT * FROM readings"}
+
+
+class QuestDBPgwire:
+    name = "QuestDB pgwire (psycopg)"
+    server = "QuestDB"
+
+    def __init__(self, system):
+        import psycopg
+        self.con = psycopg.connect(host="127.0.0.1", port=system.pg_port, user="admin", password="quest", dbname="qdb",
+                                   autocommit=True)
+        self.sql = questdb_sql(system.bounds)
+        self.how = f"QuestDB {system.VERSION}, psycopg {psycopg.__version__} fetchall -> DataFrame"
+
+    def frame(self, sql):
+        return pg_frame(self.con, sql)
+
+
+class QuestDBCsv:
+    name = "QuestDB HTTP CSV"
+    server = "QuestDB"
+
+    def __init__(self, system):
+        self.port = system.http_port
+        self.sql = questdb_sql(system.bounds)
+        self.how = f"QuestDB {system.VERSION}, HTTP /exp CSV -> pandas.read_csv"
+
+    def frame(self, sql):
+        url = f"http://127.0.0.1:{self.port}/exp?" + urllib.parse.urlencode({"query": sql})
+        with urllib.request.urlopen(url, timeout=3600) as r:
+            return pd.read_csv(r, parse_dates=["ts"])
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------------
+
+def pgwire_port(settings):
+    """The port mare's wire protocol should listen on in this run, or None when this mare has no
+    `[pgwire]` section yet (config/mare.toml lists every key)."""
+    toml = os.path.join(HERE, "..", "config", "mare.toml")
+    if "[pgwire]" not in open(toml).read():
+        return None
+    port = free_port()
+    settings.append(f'pgwire.listen="127.0.0.1:{port}"')
+    return port
+
+
+def answers_agree(name, query, got, reference):
+    """Same row count, columns and values as DuckDB's (by ts and sensor_id): a string for the
+    report."""
+    if len(got) != len(reference):
+        return f"DIFFER: {len(got):,} rows, DuckDB {len(reference):,}"
+    cols = list(reference.columns)
+    if sorted(got.columns) != sorted(cols):
+        return f"DIFFER: columns {list(got.columns)}"
+    a = got[cols].copy()
+    b = reference.copy()
+    for df in (a, b):
+        df["ts"] = pd.to_datetime(df["ts"], utc=True)
+        df["sensor_id"] = df["sensor_id"].astype("int64")
+    a = a.sort_values(["ts", "sensor_id"], ignore_index=True)
+    b = b.sort_values(["ts", "sensor_id"], ignore_index=True)
+    for c in cols:
+        if c in ("ts", "sensor_id"):
+            same = a[c].equals(b[c])
+        else:
+            same = bool(((a[c].astype("float64") - b[c].astype("float64")).abs() <= 1e-12 * b[c].abs()).all())
+        if not same:
+            return f"DIFFER in column {c}"
+    return f"agree ({len(got):,} rows)"
+
+
+def time_frame(client, query, runs, sampler_pid=None):
+    """The warm-up's DataFrame, the median of `runs` timed runs, and mare's RSS peak of the
+    first timed run when sampler_pid is given."""
+    sql = client.sql[query]
+    t = time.perf_counter()
+    df = client.frame(sql)
+    if time.perf_counter() - t > SLOW_S:
+        runs = 1
+    times, rss = [], None
+    for i in range(runs):
+        if sampler_pid and i == 0:
+            with RssSampler(sampler_pid) as s:
+                t = time.perf_counter()
+                client.frame(sql)
+                times.append(time.perf_counter() - t)
+            rss = s
+        else:
+            t = time.perf_counter()
+            client.frame(sql)
+            times.append(time.perf_counter() - t)
+    return df, statistics.median(times), rss
+
+
+def fmt_s(s):
+    return f"{s * 1000:,.1f} ms" if s < 1 else f"{s:,.2f} s"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size", choices=list(SIZES), default="S")
+    ap.add_argument("--runs", type=int, default=5, help="timed runs of Q3 after one warm-up")
+    ap.add_argument("--full-runs", type=int, default=3, help="timed runs of the full table after one warm-up")
+    ap.add_argument("--systems", default="mare,duckdb,clickhouse,questdb")
+    ap.add_argument("--build", default=os.path.join(HERE, "..", "build", "bin"))
+    ap.add_argument("--dir", default="/tmp/mare-bench")
+    ap.add_argument("--pgwire-port", type=int, default=None,
+                    help="mare's wire protocol port (default: a free one given to the mare this run starts)")
+    args = ap.parse_args()
+    args.mare_set = []
+    wanted = args.systems.split(",")
+
+    data = store.dataset(args.size, args.dir)
+    bounds = {k: data[k] for k in ("day_after", "hour_after", "newest")}
+    work = tempfile.mkdtemp(prefix="notebook-", dir=args.dir)
+    results = {}   # client name -> {query: seconds}
+    how, checks, rss_report = {}, [], None
+    reference = {}
+    order = [s for s in ("duckdb", "mare", "clickhouse", "questdb") if s in wanted]
+    pg_port = args.pgwire_port or pgwire_port(args.mare_set)
+    try:
+        for key in order:
+            system = {"duckdb": store.DuckDB, "mare": store.Mare, "clickhouse": store.ClickHouse,
+                      "questdb": QuestDB}[key](work, args)
+            system.bounds = bounds
+            progress(f"{system.name}: loading {data['readings']:,} readings")
+            try:
+                system.start()
+                system.load(data["path"])
+            except Exception as e:  # noqa: BLE001: a peer that fails is reported, the others still run
+                if key in ("duckdb", "mare"):
+                    raise
+                print(f"{system.name}: left out, it failed to start or load: {e}", flush=True)
+                system.stop()
+                continue
+            try:
+                clients = []
+                if key == "duckdb":
+                    clients = [DuckDBInProcess(system)]
+                elif key == "clickhouse":
+                    clients = [ClickHouseTsv(system)]
+                elif key == "questdb":
+                    clients = [QuestDBPgwire(system), QuestDBCsv(system)]
+                else:
+                    clients = [MareArrow(system)]
+                    # The slot for the wire protocol: tried only on a port this run gave this mare
+                    # (or --pgwire-port), never on a default another process may hold.
+                    if pg_port is None:
+                        print("mare over the PostgreSQL wire protocol: not available (this mare has no [pgwire] "
+                              "section in config/mare.toml; --pgwire-port to try a port)", flush=True)
+                    else:
+                        try:
+                            clients.append(MarePgwire(system, pg_port))
+                        except Exception as e:  # noqa: BLE001: any failure to connect means the slot is empty
+                            first = str(e).strip().splitlines()[0] if str(e).strip() else "no answer"
+                            print(f"mare over the PostgreSQL wire protocol: not available on port {pg_port} "
+                                  f"({type(e).__name__}: {first})", flush=True)
+                for client in clients:
+                    how[client.name] = client.how
+                    results[client.name] = {}
+                    for query, runs in (("Q3", args.runs), ("full", args.full_runs)):
+                        progress(f"{client.name}: {query}")
+                        sampled = client.pid if client.server == "mare" and query == "full" else None
+                        try:
+                            df, seconds, rss = time_frame(client, query, runs, sampled)
+                        except Exception as e:  # noqa: BLE001: reported; the other clients still run
+                            if key in ("duckdb", "mare"):
+                                raise
+                            print(f"{client.name} {query}: failed: {e}", flush=True)
+                            seconds, df, rss = float("nan"), None, None
+                            results[client.name][query] = seconds
+                            continue
+                        results[client.name][query] = seconds
+                        if rss:
+                            rss_report = rss_report or {}
+                            rss_report[client.name] = rss
+                        if key == "duckdb":
+                            reference[query] = df
+                        elif query in reference:
+                            checks.append(f"{client.name} {query}: {answers_agree(client.name, query, df, reference[query])}")
+                        del df
+            finally:
+                system.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(f"\nInto a pandas DataFrame, size {args.size} ({data['readings']:,} readings), "
+          f"median of {args.runs} (Q3) and {args.full_runs} (full table) runs after one warm-up\n")
+    names = list(results)
+    width = max(len(n) for n in names) + 2
+    print(f"{'client':<{width}}{'Q3 (3,600 rows)':>18}{'SELECT * ':>18}{'rows/s':>16}")
+    for n in names:
+        r = results[n]
+        print(f"{n:<{width}}{fmt_s(r['Q3']):>18}{fmt_s(r['full']):>18}{data['readings'] / r['full']:>16,.0f}")
+    print()
+    for n in names:
+        print(f"  {n}: {how[n]}")
+
+    mare_name = "mare HTTP+Arrow"
+    if mare_name in results:
+        print(f"\n{mare_name}'s time / the peer's (targets from issue 16):")
+        peers = [n for n in names if not n.startswith("mare")]
+        servers = [n for n in peers if n != "DuckDB in-process"]
+        for query in ("Q3", "full"):
+            for n in peers:
+                ratio = results[mare_name][query] / results[n][query]
+                target = TARGETS.get((query, "DuckDB" if n == "DuckDB in-process" else "server"))
+                verdict = ""
+                if n == "DuckDB in-process" or (servers and n == min(servers, key=lambda s: results[s][query])):
+                    verdict = f"  target <= {target}: {'met' if ratio <= target else 'NOT met'}"
+                print(f"  {query:<5} vs {n:<{width}} {ratio:6.2f}x{verdict}")
+        if rss_report and mare_name in rss_report:
+            s = rss_report[mare_name]
+            mb = lambda b: b / 2**20  # noqa: E731
+            print(f"\nmare's memory while streaming the full table over HTTP+Arrow: peak RSS {mb(s.peak['VmRSS']):.0f} MB "
+                  f"(anonymous {mb(s.peak['RssAnon']):.0f} MB), before the query {mb(s.before['VmRSS']):.0f} MB "
+                  f"(anonymous {mb(s.before['RssAnon']):.0f} MB); target < {RSS_TARGET_MB} MB: "
+                  f"{'met' if s.peak['VmRSS'] < RSS_TARGET_MB * 2**20 else 'NOT met'}")
+    if checks:
+        print("\nAnswers against DuckDB's:")
+        for c in checks:
+            print(f"  {c}")
+
+
+if __name__ == "__main__":
+    main()
