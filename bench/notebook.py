@@ -250,15 +250,7 @@ telemetry.enabled=false
         return loaded
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc:
-            self.log.close()
+        store.stop_server(self.proc, self.log)
         self.proc = None
 
 

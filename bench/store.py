@@ -82,6 +82,19 @@ def free_port():
         return s.getsockname()[1]
 
 
+def stop_server(proc, log):
+    """Stops a peer's server: SIGTERM, a minute to finish, then SIGKILL; closes its log file."""
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if proc:
+        log.close()
+
+
 def du(path):
     total = 0
     for root, _, files in os.walk(path):
@@ -449,15 +462,7 @@ class ClickHouse:
     def stop(self):
         if self.http:
             self.http.close()
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc:
-            self.log.close()
+        stop_server(self.proc, self.log)
         self.proc = None
 
 

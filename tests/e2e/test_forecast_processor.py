@@ -13,33 +13,11 @@ import time
 import urllib.error
 import urllib.request
 
-from harness import TEST_DATA, MareRun, log_records
+from harness import MareRun, buoy_readings, log_records
 from mariadb_server import MariaDB
 
 HOUR = 3600
 EXTRA = ['forecast.checkpoint_interval="2s"']
-
-
-def buoy_readings(days):
-    """Day -> readings of the first `days` days of NDBC 44005 (2012): sensor 1 its air
-    temperature, sensor 2 its water temperature, each as `temperature`; 99/999 are missing."""
-    by_day = {}
-    first = None
-    with open(os.path.join(TEST_DATA, "ndbc_44005_2012.txt")) as f:
-        for line in f:
-            if line.startswith(("#", "YY")):
-                continue
-            t = line.split()
-            ts = calendar.timegm(tuple(int(x) for x in t[:5]) + (0,))
-            first = first if first is not None else ts // 86400 * 86400
-            day = (ts - first) // 86400
-            if day >= days:
-                break
-            for sensor, column in ((1, 13), (2, 14)):
-                v = float(t[column])
-                if v < 90:
-                    by_day.setdefault(day, []).append({"timestamp": ts, "sensor_id": sensor, "temperature": v})
-    return [by_day.get(d, []) for d in range(days)]
 
 
 def post_days(run, days):

@@ -188,21 +188,9 @@ def test_pip_installs_the_package(tmp_path):
 def ndbc_air_temperature(days):
     """The first `days` days of NDBC 44005 (2012, tests/data) as readings of sensor 1: its hourly
     air temperature (99.0 is missing)."""
-    import calendar
-    from harness import TEST_DATA
-    rows, first = [], None
-    with open(os.path.join(TEST_DATA, "ndbc_44005_2012.txt")) as f:
-        for line in f:
-            if line.startswith(("#", "YY")):
-                continue
-            t = line.split()
-            ts = calendar.timegm(tuple(int(x) for x in t[:5]) + (0,))
-            first = first if first is not None else ts // 86400 * 86400
-            if ts - first >= days * 86400:
-                break
-            if float(t[13]) < 90:
-                rows.append({"timestamp": pd.Timestamp(ts, unit="s", tz="UTC"), "sensor_id": 1, "temperature": float(t[13])})
-    return pd.DataFrame(rows)
+    from harness import buoy_readings
+    rows = [r for day in buoy_readings(days) for r in day if r["sensor_id"] == 1]
+    return pd.DataFrame([{**r, "timestamp": pd.Timestamp(r["timestamp"], unit="s", tz="UTC")} for r in rows])
 
 
 def api_forecast(url, query):
