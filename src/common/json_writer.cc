@@ -89,6 +89,10 @@ char* WriteJsonNumber(char* p, double v) {
 
 char* WriteDouble(char* p, double v) {
   if (char* end = WriteFewDecimals(p, v)) return end;
+  // From 2^63 on, fixed notation can be the shorter ("18446744073709552000"), and a JSON reader
+  // takes that text for an integer too large for 64 bits (simdjson refuses it): scientific
+  // notation reads as the double it is.
+  if (std::fabs(v) >= 0x1p63) return std::to_chars(p, p + kMaxDoubleChars, v, std::chars_format::scientific).ptr;
   return std::to_chars(p, p + kMaxDoubleChars, v).ptr;
 }
 

@@ -23,7 +23,8 @@ constexpr size_t kMaxDoubleChars = 32;
 char* WriteJsonNumber(char* p, double v);
 
 // Writes at p the text std::to_chars(p, p + kMaxDoubleChars, v) writes (the shortest round
-// trip, in whichever of fixed and scientific notation is shorter); returns the end.
+// trip, in whichever of fixed and scientific notation is shorter), except that from 2^63 in
+// magnitude it is always scientific, so no JSON reader takes it for an integer; returns the end.
 char* WriteDouble(char* p, double v);
 
 // Both are quicker than fmt and std::to_chars for a reading's usual values (1 <= |v| < 1e9 with

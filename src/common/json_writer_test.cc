@@ -36,8 +36,23 @@ void ExpectNumberText(double d) {
   AppendJsonNumber(&appended, d);
   ASSERT_EQ("x" + want, appended);
   char to_chars[64];
-  char* end = std::to_chars(to_chars, to_chars + sizeof to_chars, d).ptr;
+  char* end = std::fabs(d) >= 0x1p63 ? std::to_chars(to_chars, to_chars + sizeof to_chars, d, std::chars_format::scientific).ptr
+                                      : std::to_chars(to_chars, to_chars + sizeof to_chars, d).ptr;
   ASSERT_EQ(std::string(to_chars, end), std::string(got, WriteDouble(got, d))) << fmt::format("{:a}", d);
+}
+
+// Found by fuzzing: 2^64 was written "18446744073709552000", which 64-bit JSON readers refuse as
+// an integer out of range. From 2^63 on a double is written in scientific notation.
+TEST(JsonWriter, HugeDoublesAreNeverWrittenAsIntegers) {
+  auto text = [](double d) {
+    char buf[kMaxDoubleChars];
+    return std::string(buf, WriteDouble(buf, d));
+  };
+  EXPECT_EQ(text(0x1p64), "1.8446744073709552e+19");
+  EXPECT_EQ(text(-0x1p63), "-9.223372036854776e+18");
+  EXPECT_EQ(text(1e300), "1e+300");
+  EXPECT_EQ(text(9007199254740992.0), "9007199254740992");  // 2^53: still an int64, fixed is fine
+  EXPECT_EQ(text(1e18), "1e+18");                          // shorter in scientific anyway
 }
 
 // Found by fuzz/sql (fuzz/corpus/sql/error-quotes-invalid-utf8.sql): an error quoting a statement
