@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstring>
 #include <string_view>
 
 namespace mare {
@@ -15,9 +16,39 @@ uint64_t Mix(uint64_t x) {  // splitmix64's finaliser
   return x ^ (x >> 31);
 }
 
-uint64_t Fnv1a(std::string_view s, uint64_t h = 0xcbf29ce484222325ULL) {
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ULL;
-  return h;
+uint64_t Load8(const char* p) {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+
+uint64_t Load4(const char* p) {
+  uint32_t w;
+  std::memcpy(&w, p, 4);
+  return w;
+}
+
+// Field names and texts are short: a name of up to 16 bytes costs two loads and two multiplies
+// (overlapping loads, as wyhash does), since this runs for every field of every reading.
+uint64_t HashBytes(std::string_view s, uint64_t seed) {
+  const char* p = s.data();
+  size_t n = s.size();
+  uint64_t a = 0, b = 0;
+  if (n > 16) {
+    for (size_t i = 0; i + 16 < n; i += 16) seed = (seed ^ Load8(p + i)) * 0xff51afd7ed558ccdULL ^ Load8(p + i + 8);
+    a = Load8(p + n - 16);
+    b = Load8(p + n - 8);
+  } else if (n >= 8) {
+    a = Load8(p);
+    b = Load8(p + n - 8);
+  } else if (n >= 4) {
+    a = Load4(p);
+    b = Load4(p + n - 4);
+  } else if (n > 0) {
+    a = static_cast<uint64_t>(static_cast<unsigned char>(p[0])) << 16 |
+        static_cast<uint64_t>(static_cast<unsigned char>(p[n / 2])) << 8 | static_cast<unsigned char>(p[n - 1]);
+  }
+  return ((a ^ seed) * 0xff51afd7ed558ccdULL) ^ ((b + n) * 0xc4ceb9fe1a85ec53ULL);
 }
 
 uint64_t Bits(double v) { return v == 0 ? 0 : std::bit_cast<uint64_t>(v); }  // -0.0 is 0.0
@@ -28,8 +59,8 @@ uint64_t ValuesHash(const Reading& r) {
   // A sum of one hash per field: field names are unique in a reading, so the sum is the same
   // in any order.
   uint64_t h = 0;
-  for (const NumberField& f : r.numbers) h += Mix(Fnv1a(f.name) ^ Mix(Bits(f.value)));
-  for (const TextField& f : r.texts) h += Mix(Fnv1a(f.value, Fnv1a(f.name) ^ 0x9e3779b97f4a7c15ULL));
+  for (const NumberField& f : r.numbers) h += Mix(HashBytes(f.name, 1) + Bits(f.value));
+  for (const TextField& f : r.texts) h += Mix(HashBytes(f.value, HashBytes(f.name, 2)));
   if (r.has_location) h += Mix(Mix(Bits(r.lat)) ^ Bits(r.lon) ^ 0x5851f42d4c957f2dULL);
   return h;
 }
