@@ -23,7 +23,6 @@ Ingest::Ingest(log::Log* log, IngestOptions options, DeadLetter* dead_letter, me
     for (int32_t p = 0; p < std::max(partitions_, 1); ++p) {
       dedup_.push_back(std::make_unique<DedupShard>(options_.dedup_horizon_us, options_.dedup_max_per_sensor));
     }
-    RebuildDedup();
   }
 }
 
@@ -87,6 +86,9 @@ std::string Ingest::FirstCopy(int32_t partition, std::string_view key, int64_t t
 }
 
 std::unique_ptr<Ingest::Worker> Ingest::NewWorker(const std::string& source, Acks acks) {
+  // The windows are rebuilt when the first source starts, before it takes anything: a command
+  // that makes an Ingest without sources (mare store) reads nothing back.
+  if (!dedup_.empty()) std::call_once(rebuilt_, [this] { RebuildDedup(); });
   return std::unique_ptr<Worker>(new Worker(this, source, acks));
 }
 

@@ -14,7 +14,7 @@
 // sensor's newest) is a duplicate: it is not appended again but rejected as "duplicate", and,
 // if its values differ from the first copy's, kept in the dead-letter file with both (the first
 // copy wins). The windows (dedup_window.h, one per partition, each behind its own mutex) are
-// rebuilt from the raw topic's tail when Ingest is made, so this holds across restarts.
+// rebuilt from the raw topic's tail when the first worker is made, so this holds across restarts.
 //
 // A worker made with Acks::kAsync (UDP, whose senders are never told) does not wait for the
 // log in Flush: the readings are handed over (copied) and counted as accepted, or as lost,
@@ -171,6 +171,7 @@ class Ingest {
   metrics::Registry* registry_;
   std::vector<std::unique_ptr<DedupShard>> dedup_;  // one per partition; empty when off
   std::atomic<int64_t> last_lookup_us_{0};
+  std::once_flag rebuilt_;
 };
 
 }  // namespace mare

@@ -357,8 +357,9 @@ TEST_F(IngestTest, AResendAfterARestartIsRecognisedFromTheLogsTail) {
     ASSERT_TRUE(worker->Flush().ok());
   }
   Ingest restarted(log_.get(), {}, dead_letter_.get(), &registry_);
-  EXPECT_EQ(restarted.DedupReadings(), 2u);
+  EXPECT_EQ(restarted.DedupReadings(), 0u) << "nothing read back before a source starts";
   auto worker = restarted.NewWorker("http");
+  EXPECT_EQ(restarted.DedupReadings(), 2u);
   IngestReport report;
   a.Assign(std::string(kR1) + "\n" + kR2 + "\n" + R"({"timestamp":1705831561,"sensor_id":1,"temperature":20.2})");
   worker->Add(a.view(), &report);
