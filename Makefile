@@ -46,6 +46,7 @@ bench: build
 	@scripts/setup-bench.sh
 	@bench/parse.py $(BUILD)
 	@bench/udp.py $(BUILD)
+	@bench/ingest.py $(BUILD)
 	@bench/rollup.py $(BUILD)
 	@bench/freshness.py $(BUILD)
 	@bench/store.py --build $(BUILD)/bin

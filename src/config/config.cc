@@ -277,6 +277,8 @@ std::vector<Key> Keys(Config& c) {
       Size("ingest.max_text_bytes", &p.max_text_bytes),
       Duration("ingest.max_future_skew", &p.max_future_skew_us),
       Strings("ingest.numeric_fields", &p.numeric_fields),
+      Duration("ingest.dedup_horizon", &c.ingest.dedup_horizon_us),
+      Int("ingest.dedup_max_per_sensor", &c.ingest.dedup_max_per_sensor, 1, 1 << 24),
       Int("ingest.dead_letter_max", &c.dead_letter.max_entries, 0, INT64_MAX),
       Size("ingest.dead_letter_max_bytes", &c.dead_letter.max_bytes, 1024),
       Size("ingest.dead_letter_entry_bytes", &c.dead_letter.max_entry_bytes, 0),

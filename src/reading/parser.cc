@@ -31,6 +31,7 @@ const char* ReasonName(RejectReason reason) {
     case RejectReason::kTextTooLong: return "text_too_long";
     case RejectReason::kInvalidUtf8: return "invalid_utf8";
     case RejectReason::kOversized: return "oversized";
+    case RejectReason::kDuplicate: return "duplicate";
     case RejectReason::kCount: break;
   }
   return "unknown";

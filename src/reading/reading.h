@@ -57,6 +57,7 @@ enum class RejectReason : uint8_t {
   kTextTooLong,
   kInvalidUtf8,
   kOversized,
+  kDuplicate,  // not the parser's: ingest had already accepted this sensor's reading at that instant
   kCount  // not a reason: the number of reasons
 };
 

@@ -10,6 +10,12 @@
 //   for (each datagram) worker->Add(datagram);
 //   Status s = worker->Flush();   // OK: every accepted reading is acknowledged by the log
 //
+// A reading already accepted (same sensor and timestamp, within options.dedup_horizon_us of the
+// sensor's newest) is a duplicate: it is not appended again but rejected as "duplicate", and,
+// if its values differ from the first copy's, kept in the dead-letter file with both (the first
+// copy wins). The windows (dedup_window.h, one per partition, each behind its own mutex) are
+// rebuilt from the raw topic's tail when the first worker is made, so this holds across restarts.
+//
 // A worker made with Acks::kAsync (UDP, whose senders are never told) does not wait for the
 // log in Flush: the readings are handed over (copied) and counted as accepted, or as lost,
 // when the log reports on them; the worker waits for the last reports when destroyed.
@@ -29,12 +35,18 @@
 #include "log/log.h"
 #include "reading/parser.h"
 #include "reading/dead_letter.h"
+#include "sources/dedup_window.h"
 
 namespace mare {
 
 struct IngestOptions {
   ParserOptions parser;
   std::string topic = "raw";
+  // How far behind its sensor's newest reading a reading is still recognised as a duplicate
+  // (config ingest.dedup_horizon; the rollups' lateness by default, rollup.lateness); 0: off.
+  int64_t dedup_horizon_us = 600'000'000;
+  // Readings kept per sensor at most (config ingest.dedup_max_per_sensor): 16 bytes each.
+  size_t dedup_max_per_sensor = 65'536;
 };
 
 // What happened to the readings of one request (the HTTP source reports it to the client).
@@ -88,6 +100,11 @@ class Ingest {
     void OnReading(const Reading& reading) override;
     void OnReject(const mare::Reject& reject) override;
     void Count(RejectReason reason, std::string_view detail, std::string_view raw);
+    // Admits the queued readings to the partitions' windows and fills by_partition_ with those
+    // to append; duplicates are counted and conflicts dead-lettered.
+    void Deduplicate(IngestReport* report);
+    void Duplicate(size_t index, bool conflict, IngestReport* report);
+    void ForgetClaims(size_t partition);  // its append failed: a resend must be taken
 
     struct Queued {
       int64_t timestamp_us;
@@ -97,6 +114,13 @@ class Ingest {
       std::string_view value;
       uint32_t numbers_at;    // in numbers_
       uint32_t number_count;
+      uint32_t sensor_id;
+      uint64_t values_hash;
+    };
+    struct Claim {  // a reading admitted to a window, to forget if its append fails
+      uint32_t sensor_id;
+      int64_t timestamp_us;
+      uint64_t values_hash;
     };
     Ingest* ingest_;
     std::string source_;
@@ -104,6 +128,9 @@ class Ingest {
     std::vector<Queued> queue_;
     std::vector<NumberField> numbers_;  // the queued readings' numeric fields (views into the buffers)
     std::vector<std::vector<log::Record>> by_partition_;
+    std::vector<std::vector<uint32_t>> queued_by_partition_;  // indices into queue_
+    std::vector<std::vector<Claim>> claims_;                  // per partition, this flush's
+    std::vector<DedupWindow::Outcome> outcomes_;              // per queued reading
     IngestReport* report_ = nullptr;
     const char* buffer_start_ = nullptr;
     int64_t now_us_ = 0;
@@ -123,14 +150,28 @@ class Ingest {
 
   std::unique_ptr<Worker> NewWorker(const std::string& source, Acks acks = Acks::kWait);
   const IngestOptions& options() const { return options_; }
+  // Readings held by the dedup windows, all partitions together.
+  size_t DedupReadings();
 
  private:
+  struct DedupShard {
+    std::mutex mu;
+    DedupWindow window;
+    DedupShard(int64_t horizon_us, size_t max_per_sensor) : window(horizon_us, max_per_sensor) {}
+  };
+  void RebuildDedup();
+  // The first copy of a reading, read back from the log for a conflict's dead-letter entry.
+  std::string FirstCopy(int32_t partition, std::string_view key, int64_t timestamp_us);
+
   log::Log* log_;
   IngestOptions options_;
   int32_t partitions_;
   log::Partitioner partitioner_;
   DeadLetter* dead_letter_;
   metrics::Registry* registry_;
+  std::vector<std::unique_ptr<DedupShard>> dedup_;  // one per partition; empty when off
+  std::atomic<int64_t> last_lookup_us_{0};
+  std::once_flag rebuilt_;
 };
 
 }  // namespace mare

@@ -9,6 +9,8 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -157,6 +159,7 @@ class DeferredLog : public log::Log {
   int32_t Partitions(std::string_view t) const override { return real_->Partitions(t); }
   Result<std::vector<log::PartitionInfo>> Describe(std::string_view t) const override { return real_->Describe(t); }
   Status Append(std::string_view t, int32_t p, std::span<const log::Record> r, int64_t* first) override {
+    if (fail_) return Status::IOError("disk full");
     return real_->Append(t, p, r, first);
   }
   Result<std::unique_ptr<log::Consumer>> Subscribe(const std::string& g, const std::string& t) override {
@@ -224,6 +227,180 @@ TEST_F(IngestTest, AsyncWorkerWaitsForTheLastReportWhenDestroyed) {
   EXPECT_TRUE(destroyed.load());
   std::string m = registry_.Render();
   EXPECT_NE(m.find("mare_source_readings_accepted_total{source=\"udp\"} 1"), std::string::npos) << m;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+uint64_t Duplicates(metrics::Registry& registry, const std::string& source) {
+  std::string text = registry.Render();
+  std::string key = "mare_source_readings_rejected_total{source=\"" + source + "\",reason=\"duplicate\"} ";
+  size_t at = text.find(key);
+  return at == std::string::npos ? UINT64_MAX : std::stoull(text.substr(at + key.size()));
+}
+
+constexpr const char* kR1 = R"({"timestamp":1705831560,"sensor_id":1,"temperature":20.1})";
+constexpr const char* kR2 = R"({"timestamp":1705831560,"sensor_id":2,"temperature":19.0})";
+
+TEST_F(IngestTest, AReadingDeliveredTwiceIsAppendedOnce) {
+  Ingest ingest(log_.get(), {}, dead_letter_.get(), &registry_);
+  auto worker = ingest.NewWorker("http");
+  PaddedBuffer a;
+  // Within one batch: the same reading twice (in another form: spaces, the timestamp's form).
+  a.Assign(std::string(kR1) + "\n" + kR2 + "\n" + R"({"sensor_id": 1, "temperature": 20.1, "timestamp": "2024-01-21T10:06:00Z"})");
+  IngestReport first;
+  worker->Add(a.view(), &first);
+  ASSERT_TRUE(worker->Flush(&first).ok());
+  EXPECT_EQ(first.accepted, 2u);
+  EXPECT_EQ(first.rejected, 1u);
+  EXPECT_EQ(first.by_reason[static_cast<size_t>(RejectReason::kDuplicate)], 1u);
+  ASSERT_EQ(first.errors.size(), 1u);
+  EXPECT_EQ(std::string(first.errors[0].reason), "duplicate");
+  EXPECT_EQ(first.errors[0].offset, a.view().rfind('{'));
+
+  // The same batch again, as a sender that retries: nothing new.
+  IngestReport second;
+  worker->Add(a.view(), &second);
+  ASSERT_TRUE(worker->Flush(&second).ok());
+  EXPECT_EQ(second.accepted, 0u);
+  EXPECT_EQ(second.rejected, 3u);
+  EXPECT_EQ(Duplicates(registry_, "http"), 4u);
+  // From another source and worker too: the windows are the Ingest's, not a worker's.
+  auto tcp = ingest.NewWorker("tcp");
+  tcp->Add(a.view());
+  ASSERT_TRUE(tcp->Flush().ok());
+  EXPECT_EQ(Duplicates(registry_, "tcp"), 3u);
+
+  auto records = ReadAll();
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].value == kR1 || records[1].value == kR1, true);
+  EXPECT_EQ(dead_letter_->kept(), 0u) << "a plain resend is counted, not dead-lettered";
+  std::string m = registry_.Render();
+  EXPECT_NE(m.find("mare_source_readings_accepted_total{source=\"http\"} 2"), std::string::npos) << m;
+}
+
+TEST_F(IngestTest, AConflictingDuplicateIsDeadLetteredWithBothCopiesAndTheFirstWins) {
+  Ingest ingest(log_.get(), {}, dead_letter_.get(), &registry_);
+  auto worker = ingest.NewWorker("http");
+  PaddedBuffer a;
+  a.Assign(kR1);
+  worker->Add(a.view());
+  ASSERT_TRUE(worker->Flush().ok());
+  // Another batch: the first copy is read back from the log.
+  a.Assign(R"({"timestamp":1705831560,"sensor_id":1,"temperature":25.5})");
+  IngestReport report;
+  worker->Add(a.view(), &report);
+  ASSERT_TRUE(worker->Flush(&report).ok());
+  EXPECT_EQ(report.accepted, 0u);
+  EXPECT_EQ(report.by_reason[static_cast<size_t>(RejectReason::kDuplicate)], 1u);
+  ASSERT_EQ(dead_letter_->kept(), 1u);
+  std::string file = ReadFile(dir_ + "/dead-letter.log");
+  EXPECT_NE(file.find(" http duplicate "), std::string::npos) << file;
+  EXPECT_NE(file.find(std::string("the first copy is kept: ") + kR1), std::string::npos) << file;
+  EXPECT_NE(file.find("\n" R"({"timestamp":1705831560,"sensor_id":1,"temperature":25.5})" "\n"), std::string::npos) << file;
+
+  // Within one batch: the first copy is the earlier one in it.
+  a.Assign(R"({"timestamp":1705831570,"sensor_id":1,"temperature":1})" "\n"
+           R"({"timestamp":1705831570,"sensor_id":1,"temperature":2})");
+  worker->Add(a.view());
+  ASSERT_TRUE(worker->Flush().ok());
+  ASSERT_EQ(dead_letter_->kept(), 2u);
+  file = ReadFile(dir_ + "/dead-letter.log");
+  EXPECT_NE(file.find(R"(the first copy is kept: {"timestamp":1705831570,"sensor_id":1,"temperature":1})"), std::string::npos) << file;
+
+  auto records = ReadAll();
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].value, kR1);
+  EXPECT_EQ(records[1].value, R"({"timestamp":1705831570,"sensor_id":1,"temperature":1})");
+}
+
+TEST_F(IngestTest, AReadingOlderThanTheHorizonIsAcceptedAsLate) {
+  IngestOptions o;
+  o.dedup_horizon_us = 600'000'000;
+  Ingest ingest(log_.get(), o, dead_letter_.get(), &registry_);
+  auto worker = ingest.NewWorker("udp");
+  PaddedBuffer a;
+  a.Assign(R"({"timestamp":1705835160,"sensor_id":1,"temperature":20})" "\n"   // 11:06
+           R"({"timestamp":1705831560,"sensor_id":1,"temperature":20})" "\n"   // 10:06, an hour late: new
+           R"({"timestamp":1705834620,"sensor_id":1,"temperature":20})" "\n"   // 10:57, within 10 minutes: new
+           R"({"timestamp":1705834620,"sensor_id":1,"temperature":20})");      // its resend
+  worker->Add(a.view());
+  ASSERT_TRUE(worker->Flush().ok());
+  EXPECT_EQ(ReadAll().size(), 3u);
+  EXPECT_EQ(Duplicates(registry_, "udp"), 1u);
+}
+
+TEST_F(IngestTest, HorizonZeroTurnsDeduplicationOff) {
+  IngestOptions o;
+  o.dedup_horizon_us = 0;
+  Ingest ingest(log_.get(), o, dead_letter_.get(), &registry_);
+  auto worker = ingest.NewWorker("http");
+  PaddedBuffer a;
+  a.Assign(std::string(kR1) + "\n" + kR1);
+  worker->Add(a.view());
+  ASSERT_TRUE(worker->Flush().ok());
+  EXPECT_EQ(ReadAll().size(), 2u);
+  EXPECT_EQ(Duplicates(registry_, "http"), 0u);
+}
+
+TEST_F(IngestTest, AResendAfterARestartIsRecognisedFromTheLogsTail) {
+  PaddedBuffer a;
+  a.Assign(std::string(kR1) + "\n" + kR2);
+  {
+    Ingest ingest(log_.get(), {}, dead_letter_.get(), &registry_);
+    auto worker = ingest.NewWorker("http");
+    worker->Add(a.view());
+    ASSERT_TRUE(worker->Flush().ok());
+  }
+  Ingest restarted(log_.get(), {}, dead_letter_.get(), &registry_);
+  EXPECT_EQ(restarted.DedupReadings(), 0u) << "nothing read back before a source starts";
+  auto worker = restarted.NewWorker("http");
+  EXPECT_EQ(restarted.DedupReadings(), 2u);
+  IngestReport report;
+  a.Assign(std::string(kR1) + "\n" + kR2 + "\n" + R"({"timestamp":1705831561,"sensor_id":1,"temperature":20.2})");
+  worker->Add(a.view(), &report);
+  ASSERT_TRUE(worker->Flush(&report).ok());
+  EXPECT_EQ(report.accepted, 1u);
+  EXPECT_EQ(report.rejected, 2u);
+  EXPECT_EQ(ReadAll().size(), 3u);
+}
+
+TEST_F(IngestTest, AReadingWhoseAppendFailedIsTakenWhenResent) {
+  DeferredLog flaky(log_.get());
+  Ingest ingest(&flaky, {}, dead_letter_.get(), &registry_);
+  PaddedBuffer a;
+  a.Assign(std::string(kR1) + "\n" + kR2);
+  // Waiting for the log (HTTP): the 503's readings must be taken again.
+  auto worker = ingest.NewWorker("http");
+  flaky.fail_ = true;
+  IngestReport failed;
+  worker->Add(a.view(), &failed);
+  EXPECT_FALSE(worker->Flush(&failed).ok());
+  EXPECT_EQ(failed.unacknowledged, 2u);
+  flaky.fail_ = false;
+  IngestReport retried;
+  worker->Add(a.view(), &retried);
+  ASSERT_TRUE(worker->Flush(&retried).ok());
+  EXPECT_EQ(retried.accepted, 2u);
+  EXPECT_EQ(retried.rejected, 0u);
+
+  // Not waiting (UDP): forgotten when the log reports the failure.
+  auto udp = ingest.NewWorker("udp", Ingest::Acks::kAsync);
+  a.Assign(R"({"timestamp":1705831590,"sensor_id":3,"temperature":1})");
+  flaky.fail_ = true;
+  udp->Add(a.view());
+  ASSERT_TRUE(udp->Flush().ok());
+  flaky.Release();
+  flaky.fail_ = false;
+  udp->Add(a.view());
+  ASSERT_TRUE(udp->Flush().ok());
+  flaky.Release();
+  EXPECT_EQ(Duplicates(registry_, "udp"), 0u);
+  EXPECT_EQ(ReadAll().size(), 3u);
 }
 
 }  // namespace

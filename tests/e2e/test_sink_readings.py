@@ -88,7 +88,8 @@ def wait_rows(db, n, timeout=60):
 def test_readings_sent_to_mare_run_are_rows_with_their_values(tmp_path):
     data = tmp_path / "data"
     with MariaDB(tmp_path) as db:
-        run = MareRun(data, extra=["sink.mariadb.enabled=true", "sink.mariadb.readings=true", f"sink.mariadb.port={db.port}",
+        # Ingest's dedup off: the reading sent twice must be two records, two rows.
+        run = MareRun(data, extra=["ingest.dedup_horizon=\"0s\"", "sink.mariadb.enabled=true", "sink.mariadb.readings=true", f"sink.mariadb.port={db.port}",
                                    "sink.mariadb.batch=50"])
         with run:
             sent = [reading(seq) for seq in range(600)]
@@ -274,7 +275,8 @@ def test_default_config_writes_no_readings(tmp_path):
     assert "\nreadings = false\n" in mare("run", "--config", "config/mare.toml", "--print-config").stdout
     data = tmp_path / "data"
     with MariaDB(tmp_path) as db:
-        run = MareRun(data, extra=["sink.mariadb.enabled=true", f"sink.mariadb.port={db.port}"])
+        # Ingest's dedup off: the reading sent twice must be two records, two rows.
+        run = MareRun(data, extra=["ingest.dedup_horizon=\"0s\"", "sink.mariadb.enabled=true", f"sink.mariadb.port={db.port}"])
         with run:
             status, answer = run.post("\n".join(reading(seq)[2] for seq in range(200)))
             assert status == 200 and answer["accepted"] == 200, answer

@@ -182,7 +182,9 @@ def test_one_reading_per_sensor_and_time_the_later_wins(tmp_path):
     """A resend, a second copy after a flush, an overlapping import and the same import twice
     each leave one reading per sensor and timestamp, with the later copy's values."""
     data = tmp_path / "data"
-    with MareRun(data, extra=["store.flush_interval=\"1s\""]) as run:
+    # Ingest's dedup off, so that the raw topic holds both copies, as from a producer other than
+    # ingest or one resent past ingest.dedup_horizon: the store's own rule is what is tested.
+    with MareRun(data, extra=["store.flush_interval=\"1s\"", "ingest.dedup_horizon=\"0s\""]) as run:
         run.post("\n".join(json.dumps(reading(i, 7, T0 + i, temperature=1.0)) for i in range(60)))
         run.post("\n".join(json.dumps(reading(100 + i, 7, T0 + i, temperature=2.0)) for i in range(10)))  # a resend, in memory
         wait_for(lambda: run.metric("mare_store_disk_rows") == 60, what="a flush")
