@@ -41,7 +41,7 @@ class RowMaker {
 
 class ReadingRows : public RowMaker {
  public:
-  ReadingRows(const ClickHouseSinkOptions& o) : reader_(o.max_reading_bytes), table_(o.numeric_fields) {}
+  explicit ReadingRows(const ClickHouseSinkOptions& o) : reader_(o.max_reading_bytes), table_(o.numeric_fields) {}
   const char* table() const override { return "readings"; }
   std::vector<std::string> Create(std::string_view database) const override { return {table_.Create(database)}; }
   std::string ColumnList() const override { return table_.ColumnList(); }
