@@ -69,6 +69,15 @@ def epoch_ms(text):
     return int(datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
 
 
+def kill_all(started):
+    """Kills (-9) and reaps the processes of `started` still running, emptying it."""
+    while started:
+        proc = started.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 class SinkProcess:
     """A `mare sink <kind>` process following a data dir's log, with --set `sets`. `started`
     collects the processes for a fixture to kill when a test fails."""

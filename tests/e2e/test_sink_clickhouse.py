@@ -11,7 +11,7 @@ import pytest
 
 from clickhouse_server import ClickHouse
 from harness import MareRun
-from sink_helpers import T0, SinkProcess, buoy, epoch_ms, produce, read_dead_letters, sql_rows, wait_for
+from sink_helpers import T0, SinkProcess, buoy, epoch_ms, kill_all, produce, read_dead_letters, sql_rows, wait_for
 
 STARTED = []
 
@@ -26,11 +26,7 @@ def ch(tmp_path_factory):
 def no_sink_outlives_its_test():
     """A failing assertion must not leave a sink process running."""
     yield
-    while STARTED:
-        proc = STARTED.pop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    kill_all(STARTED)
 
 
 def ch_sets(ch, database, extra=()):

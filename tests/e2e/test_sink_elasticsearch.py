@@ -11,7 +11,7 @@ import pytest
 
 from elasticsearch_server import Elasticsearch
 from harness import MareRun, mare
-from sink_helpers import T0, SinkProcess, buoy, epoch_ms, produce, read_dead_letters, sql_rows, wait_for
+from sink_helpers import T0, SinkProcess, buoy, epoch_ms, kill_all, produce, read_dead_letters, sql_rows, wait_for
 
 DAY_INDEX = "readings-2024.01.21"
 
@@ -28,11 +28,7 @@ def es(tmp_path_factory):
 def no_sink_outlives_its_test():
     """A failing assertion must not leave a sink process running."""
     yield
-    while STARTED:
-        proc = STARTED.pop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    kill_all(STARTED)
 
 
 def es_sets(es, prefix, extra=()):
