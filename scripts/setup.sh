@@ -13,6 +13,7 @@ source "$(dirname "$0")/install.sh"
 # Apache Kafka's own broker from its jars on Maven Central (tests/kafka/pom.xml, fetched once).
 # Elasticsearch sink: libcurl speaks to Elasticsearch; the tests run a real Elasticsearch node from
 # its jars on Maven Central the same way (tests/elasticsearch/pom.xml, fetched at first use).
+# ClickHouse sink: the tests start a real clickhouse-server (Debian's 18.16) of their own.
 packages=(
   g++ make cmake ninja-build ccache pkg-config git
   clang-14 libclang-rt-14-dev
@@ -20,6 +21,7 @@ packages=(
   libeigen3-dev libflatbuffers-dev flatbuffers-compiler libgtest-dev libgmock-dev libbenchmark-dev libisal-dev libfast-float-dev zlib1g-dev libzstd-dev liblz4-dev libssl-dev libbrotli-dev
   libmariadb-dev mariadb-server mariadb-client
   libcurl4-openssl-dev
+  clickhouse-server clickhouse-client
   librdkafka-dev kcat default-jre-headless maven
   python3 python3-pip curl netcat-openbsd procps
   chromium

@@ -7,7 +7,7 @@
 
 #include "batch/recompute.h"
 #include "processors/rollup/window.h"
-#include "sinks/mariadb/rollup_message.h"
+#include "sinks/rollup_message.h"
 
 namespace mare::batch {
 

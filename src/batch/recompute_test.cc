@@ -16,7 +16,7 @@
 #include "common/scratch_dir.h"
 #include "processors/rollup/rollup_state.h"
 #include "processors/rollup/test_util.h"
-#include "sinks/mariadb/rollup_message.h"
+#include "sinks/rollup_message.h"
 
 namespace mare::batch {
 namespace {

@@ -17,7 +17,7 @@
 #include "batch/recompute.h"
 #include "common/metrics.h"
 #include "common/status.h"
-#include "sinks/mariadb/rollup_message.h"
+#include "sinks/rollup_message.h"
 
 namespace mare::batch {
 

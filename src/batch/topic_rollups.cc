@@ -4,7 +4,7 @@
 #include <chrono>
 #include <limits>
 
-#include "sinks/mariadb/rollup_message.h"
+#include "sinks/rollup_message.h"
 
 namespace mare::batch {
 namespace {

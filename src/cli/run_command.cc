@@ -119,21 +119,40 @@ int Run(const RunFlags& flags, const Roles& roles) {
     spdlog::info("rollup: {} windows, lateness {}, emitted every {} to topic rollups", list,
                  FormatDuration(c.rollup.lateness_us), FormatDuration(c.rollup.emit_interval_us));
   }
+  // The sinks that copy topics to a remote server: the rollups topic made first when they follow it.
+  auto start_copy_sink = [&](auto& options, const char* name, auto start) -> decltype(start()) {
+    Status made = options.rollups ? log->CreateTopic({.name = "rollups", .partitions = c.log.partitions,
+                                                      .retention_us = c.log.retention_us})
+                                  : Status::OK();
+    if (!made.ok()) return made;
+    auto started = start();
+    if (started.ok()) {
+      spdlog::info("{} sink: {}{} into {}", name, options.readings ? "readings" : "",
+                   options.rollups ? (options.readings ? " and rollups" : "rollups") : "", options.url);
+    }
+    return started;
+  };
   std::unique_ptr<sinks::ElasticsearchSink> elasticsearch;
   if (roles.rollup && c.sink_elasticsearch.enabled) {
-    s = c.sink_elasticsearch.rollups
-            ? log->CreateTopic({.name = "rollups", .partitions = c.log.partitions, .retention_us = c.log.retention_us})
-            : Status::OK();
-    auto started = s.ok() ? sinks::ElasticsearchSink::Start(c.sink_elasticsearch, log.get(), dead_letter->get(), &registry)
-                          : Result<std::unique_ptr<sinks::ElasticsearchSink>>(s);
+    auto started = start_copy_sink(c.sink_elasticsearch, "elasticsearch", [&] {
+      return sinks::ElasticsearchSink::Start(c.sink_elasticsearch, log.get(), dead_letter->get(), &registry);
+    });
     if (!started.ok()) {
       spdlog::error("elasticsearch sink: {}", started.status().ToString());
       return 1;
     }
     elasticsearch = std::move(*started);
-    spdlog::info("elasticsearch sink: {}{} into {} (indices {}-*)", c.sink_elasticsearch.readings ? "readings" : "",
-                 c.sink_elasticsearch.rollups ? (c.sink_elasticsearch.readings ? " and rollups" : "rollups") : "",
-                 c.sink_elasticsearch.url, c.sink_elasticsearch.index_prefix);
+  }
+  std::unique_ptr<sinks::ClickHouseSink> clickhouse;
+  if (roles.rollup && c.sink_clickhouse.enabled) {
+    auto started = start_copy_sink(c.sink_clickhouse, "clickhouse", [&] {
+      return sinks::ClickHouseSink::Start(c.sink_clickhouse, log.get(), dead_letter->get(), &registry);
+    });
+    if (!started.ok()) {
+      spdlog::error("clickhouse sink: {}", started.status().ToString());
+      return 1;
+    }
+    clickhouse = std::move(*started);
   }
 
   // The columnar store, fed from the raw topic, queried over HTTP.
@@ -351,6 +370,7 @@ int Run(const RunFlags& flags, const Roles& roles) {
   }
   if (mariadb) mariadb->Stop();
   if (elasticsearch) elasticsearch->Stop();
+  if (clickhouse) clickhouse->Stop();
   if (feeder) {
     Status stopped = feeder->Stop();  // flushes the memtable, so a restart has nothing to read again
     if (!stopped.ok()) spdlog::error("store: {}", stopped.ToString());

@@ -1,8 +1,9 @@
-// `mare sink mariadb` and `mare sink elasticsearch`: a sink on its own, beside a `mare run` (or
-// on another machine sharing its data dir's log or its Kafka): it opens the log read-only and
-// follows its topics. MariaDB: the rollups (and, with --readings or sink.mariadb.readings, the
+// `mare sink mariadb`, `mare sink elasticsearch` and `mare sink clickhouse`: a sink on its own,
+// beside a `mare run` (or on another machine sharing its data dir's log or its Kafka): it opens the
+// log read-only and follows its topics. MariaDB: the rollups (and, with --readings or sink.mariadb.readings, the
 // raw topic). Elasticsearch: the raw topic (and, with --rollups or sink.elasticsearch.rollups,
-// the rollups).
+// the rollups). ClickHouse: the raw topic and the rollups (each can be turned off).
+#include <fmt/format.h>
 #include <httplib.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -19,6 +20,7 @@
 #include "config/config.h"
 #include "cli/open_log.h"
 #include "server/http_server.h"
+#include "sinks/clickhouse/clickhouse_sink.h"
 #include "sinks/elasticsearch/elasticsearch_sink.h"
 #include "sinks/mariadb/mariadb_sink.h"
 
@@ -115,40 +117,57 @@ int RunMariaDbSink(const SinkFlags& flags) {
   return FollowLog(*config, flags, f);
 }
 
-int RunElasticsearchSink(const SinkFlags& flags) {
+// The sinks that copy the raw topic (and optionally the rollups) to a remote server, with a
+// dead-letter file of their own: `kind` "elasticsearch" or "clickhouse", `into` says where.
+template <typename Sink, typename Options>
+int RunCopySink(const SinkFlags& flags, const std::string& kind, Options Config::*section,
+                const std::function<std::string(const Options&)>& into) {
   auto config = LoadCommandConfig(flags.config_path, flags.overrides, flags.data_dir);
   if (!config.ok()) {
-    std::cerr << "mare sink elasticsearch: " << config.status().message() << "\n";
+    std::cerr << "mare sink " << kind << ": " << config.status().message() << "\n";
     return 2;
   }
-  sinks::ElasticsearchSinkOptions& options = config->sink_elasticsearch;
+  Options& options = (*config).*section;
   if (flags.rollups) options.rollups = true;
   // A file of its own: dead-letter.log belongs to the `mare run` beside it, which counts and
   // rotates it.
   DeadLetterOptions dl = config->dead_letter;
-  dl.path = config->data_dir + "/dead-letter-elasticsearch.log";
+  dl.path = config->data_dir + "/dead-letter-" + kind + ".log";
   auto dead_letter = DeadLetter::Open(dl, &metrics::Registry::Global());
   if (!dead_letter.ok()) {
     spdlog::error("dead-letter: {}", dead_letter.status().ToString());
     return 1;
   }
   std::string topics = options.readings && options.rollups ? "raw and rollups" : options.readings ? "raw" : "rollups";
-  std::unique_ptr<sinks::ElasticsearchSink> sink;
+  std::unique_ptr<Sink> sink;
   Follower f;
-  f.name = "elasticsearch sink";
+  f.name = kind + " sink";
   f.waiting = "topic " + topics;
   f.ready = [&](log::Log& log) {
     return (!options.readings || log.Partitions("raw") > 0) && (!options.rollups || log.Partitions("rollups") > 0);
   };
   f.start = [&](log::Log* log) -> Result<std::function<void()>> {
-    auto started = sinks::ElasticsearchSink::Start(options, log, dead_letter->get(), &metrics::Registry::Global());
+    auto started = Sink::Start(options, log, dead_letter->get(), &metrics::Registry::Global());
     if (!started.ok()) return started.status();
     sink = std::move(*started);
-    spdlog::info("elasticsearch sink: following {} topic {} into {} (indices {}-*); rejected documents to {}; metrics on {}",
-                 DescribeLog(*config), topics, options.url, options.index_prefix, dl.path, flags.metrics_listen);
+    spdlog::info("{} sink: following {} topic {} into {}; rejected records to {}; metrics on {}", kind,
+                 DescribeLog(*config), topics, into(options), dl.path, flags.metrics_listen);
     return std::function<void()>([&] { sink->Stop(); });
   };
   return FollowLog(*config, flags, f);
+}
+
+int RunElasticsearchSink(const SinkFlags& flags) {
+  return RunCopySink<sinks::ElasticsearchSink, sinks::ElasticsearchSinkOptions>(
+      flags, "elasticsearch", &Config::sink_elasticsearch, [](const sinks::ElasticsearchSinkOptions& o) {
+        return fmt::format("{} (indices {}-*)", o.url, o.index_prefix);
+      });
+}
+
+int RunClickHouseSink(const SinkFlags& flags) {
+  return RunCopySink<sinks::ClickHouseSink, sinks::ClickHouseSinkOptions>(
+      flags, "clickhouse", &Config::sink_clickhouse,
+      [](const sinks::ClickHouseSinkOptions& o) { return fmt::format("{} (database {})", o.url, o.database); });
 }
 
 }  // namespace
@@ -180,6 +199,16 @@ void AddSinkCommand(CLI::App& app, int* exit_code) {
   es->add_option("--metrics-listen", flags->metrics_listen, "Where to serve /metrics")->capture_default_str();
   es->add_flag("--rollups", flags->rollups, "Also copy the rollups into mare-rollups-* (config key sink.elasticsearch.rollups)");
   es->callback([flags, exit_code] { *exit_code = RunElasticsearchSink(*flags); });
+
+  auto* ch = cmd->add_subcommand(
+      "clickhouse",
+      "Copy the raw readings and the rollups into ClickHouse tables readings and rollups (config section "
+      "[sink.clickhouse]; --set sink.clickhouse.rollups=false for the readings alone)");
+  ch->add_option("-c,--config", flags->config_path, "TOML config file (see config/mare.toml)")->check(CLI::ExistingFile);
+  ch->add_option("--set", flags->overrides, "Override a config key: --set sink.clickhouse.url=http://ch.example.org:8123");
+  ch->add_option("--data-dir", flags->data_dir, "Data directory whose log to follow (config key data_dir)");
+  ch->add_option("--metrics-listen", flags->metrics_listen, "Where to serve /metrics")->capture_default_str();
+  ch->callback([flags, exit_code] { *exit_code = RunClickHouseSink(*flags); });
 }
 
 }  // namespace mare::cli

@@ -251,6 +251,7 @@ std::vector<Key> Keys(Config& c) {
   auto& p = c.ingest.parser;
   auto& m = c.sink_mariadb;
   auto& e = c.sink_elasticsearch;
+  auto& ch = c.sink_clickhouse;
   auto& h = c.http.server;
   return {
       String("data_dir", &c.data_dir),
@@ -362,6 +363,19 @@ std::vector<Key> Keys(Config& c) {
       Bool("sink.elasticsearch.gzip", &e.gzip),
       Duration("sink.elasticsearch.timeout", &e.timeout_us, 1'000'000),
       Duration("sink.elasticsearch.retry_max", &e.retry_max_us, 100'000),
+
+      Bool("sink.clickhouse.enabled", &ch.enabled),
+      String("sink.clickhouse.url", &ch.url),
+      String("sink.clickhouse.user", &ch.user),
+      String("sink.clickhouse.password", &ch.password, /*secret=*/true),
+      String("sink.clickhouse.database", &ch.database),
+      Bool("sink.clickhouse.readings", &ch.readings),
+      Bool("sink.clickhouse.rollups", &ch.rollups),
+      Int("sink.clickhouse.batch", &ch.batch, 1, 10'000'000),
+      Duration("sink.clickhouse.max_delay", &ch.max_delay_us),
+      Bool("sink.clickhouse.gzip", &ch.gzip),
+      Duration("sink.clickhouse.timeout", &ch.timeout_us, 1'000'000),
+      Duration("sink.clickhouse.retry_max", &ch.retry_max_us, 100'000),
   };
 }
 
@@ -420,6 +434,11 @@ void Derive(Config* c) {
   c->sink_elasticsearch.max_reading_bytes = c->sink_mariadb.max_reading_bytes;
   if (c->sink_elasticsearch.password.empty()) {
     if (const char* env = std::getenv("MARE_ELASTICSEARCH_PASSWORD")) c->sink_elasticsearch.password = env;
+  }
+  c->sink_clickhouse.numeric_fields = c->ingest.parser.numeric_fields;
+  c->sink_clickhouse.max_reading_bytes = c->sink_mariadb.max_reading_bytes;
+  if (c->sink_clickhouse.password.empty()) {
+    if (const char* env = std::getenv("MARE_CLICKHOUSE_PASSWORD")) c->sink_clickhouse.password = env;
   }
   c->sink_mariadb.resolutions.clear();
   for (const auto& r : c->rollup.resolutions) c->sink_mariadb.resolutions.push_back(r.name);

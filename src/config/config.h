@@ -20,6 +20,7 @@
 #include "processors/rollup/rollup_processor.h"
 #include "query/query_api.h"
 #include "reading/dead_letter.h"
+#include "sinks/clickhouse/clickhouse_sink.h"
 #include "sinks/elasticsearch/elasticsearch_sink.h"
 #include "sinks/mariadb/mariadb_sink.h"
 #include "sources/ingest.h"
@@ -62,6 +63,7 @@ struct Config {
   query::QueryApiOptions query;           // [query]
   sinks::MariaDbSinkOptions sink_mariadb; // [sink.mariadb]
   sinks::ElasticsearchSinkOptions sink_elasticsearch;  // [sink.elasticsearch]
+  sinks::ClickHouseSinkOptions sink_clickhouse;        // [sink.clickhouse]
 
   std::string LogDir() const { return data_dir + "/log"; }
   std::string UnixPath() const { return unix_socket.listen.empty() ? data_dir + "/ingest.sock" : unix_socket.listen; }

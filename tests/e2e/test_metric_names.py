@@ -25,7 +25,9 @@ def test_a_running_pipeline_registers_exactly_the_declared_names(tmp_path):
     assert not faults, faults
     run = MareRun(tmp_path / "data", extra=["sink.mariadb.enabled=true", f"sink.mariadb.port={free_port()}",
                                                 "sink.elasticsearch.enabled=true", "sink.elasticsearch.rollups=true",
-                                                f'sink.elasticsearch.url="http://127.0.0.1:{free_port()}"'])
+                                                f'sink.elasticsearch.url="http://127.0.0.1:{free_port()}"',
+                                                "sink.clickhouse.enabled=true",
+                                                f'sink.clickhouse.url="http://127.0.0.1:{free_port()}"'])
     with run:
         status, answer = run.post('{"timestamp":"2024-01-21 10:06:04","sensor_id":7,"temperature":20.9}\n')
         assert status == 200 and answer["accepted"] == 1, answer

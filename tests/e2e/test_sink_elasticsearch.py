@@ -4,20 +4,15 @@ date_histogram min/max/avg per sensor equal mare's own SQL (and the 1h rollups);
 sink mid-stream and a stopped-then-restarted node leave every reading there exactly once; a
 document Elasticsearch refuses (a mapping conflict) goes to the dead-letter file with its reason;
 on Kafka, the sink follows the raw topic exactly once across a kill -9."""
-import datetime
 import json
 import os
-import subprocess
-import time
-import urllib.parse
-import urllib.request
 
 import pytest
 
 from elasticsearch_server import Elasticsearch
-from harness import MARE, MareRun, free_port, mare, scrape_metric
+from harness import MareRun, mare
+from sink_helpers import T0, SinkProcess, buoy, epoch_ms, kill_all, produce, read_dead_letters, sql_rows, wait_for
 
-T0 = 1705831200  # 2024-01-21T10:00:00Z
 DAY_INDEX = "readings-2024.01.21"
 
 STARTED = []
@@ -33,22 +28,7 @@ def es(tmp_path_factory):
 def no_sink_outlives_its_test():
     """A failing assertion must not leave a sink process running."""
     yield
-    while STARTED:
-        proc = STARTED.pop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-def wait_for(predicate, timeout=60, what="condition"):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what} (last: {last})")
+    kill_all(STARTED)
 
 
 def es_sets(es, prefix, extra=()):
@@ -57,39 +37,11 @@ def es_sets(es, prefix, extra=()):
     return out
 
 
-class Sink:
+class Sink(SinkProcess):
     """A `mare sink elasticsearch` process following a data dir's log."""
 
     def __init__(self, data_dir, es, prefix, extra=()):
-        self.metrics_port = free_port()
-        self.out = open(os.path.join(str(data_dir), "sink.out"), "ab")
-        args = [MARE, "sink", "elasticsearch", "--data-dir", str(data_dir), "--metrics-listen", f"127.0.0.1:{self.metrics_port}"]
-        for s in es_sets(es, prefix, extra):
-            args += ["--set", s]
-        self.proc = subprocess.Popen(args, stdout=self.out, stderr=subprocess.STDOUT)
-        self.data_dir = str(data_dir)
-        STARTED.append(self.proc)
-
-    def metric(self, name):
-        return scrape_metric(self.metrics_port, name)
-
-    def output(self):
-        with open(os.path.join(self.data_dir, "sink.out"), "rb") as f:
-            return f.read().decode(errors="replace")
-
-    def kill9(self):
-        self.proc.kill()
-        self.proc.wait(timeout=10)
-
-    def stop(self):
-        self.proc.terminate()
-        assert self.proc.wait(timeout=30) == 0, self.output()
-
-
-def produce(data_dir, readings):
-    """Appends readings to the raw topic of the data dir's embedded log (created if absent)."""
-    lines = [f"{r['sensor_id']}\t{r if isinstance(r, str) else json.dumps(r)}" for r in readings]
-    mare("log", "produce", "raw", "--data-dir", data_dir, input="\n".join(lines) + "\n")
+        super().__init__("elasticsearch", data_dir, es_sets(es, prefix, extra), STARTED)
 
 
 def positions(es, prefix):
@@ -99,44 +51,6 @@ def positions(es, prefix):
     if status != 200:
         return 0
     return sum(h["_source"]["next_offset"] for h in body["hits"]["hits"])
-
-
-def read_dead_letters(path):
-    """[(source, reason, detail, raw)] of a dead-letter file (docs/formats/dead-letter.md)."""
-    out = []
-    if not os.path.exists(path):
-        return out
-    data = open(path, "rb").read()
-    i = 0
-    while i < len(data):
-        end = data.index(b"\n", i)
-        _time, source, reason, length, detail = data[i:end].decode().split(" ", 4)
-        raw = data[end + 1:end + 1 + int(length)]
-        out.append((source, reason, detail, raw.decode()))
-        i = end + 1 + int(length) + 1
-    return out
-
-
-def buoy(seq, sensor, t):
-    """A reading whose numbers depend on its place; sensors 1-2 off Banyuls, 3 off Iceland, 4 unplaced."""
-    r = {"timestamp": t, "sensor_id": sensor, "seq": seq,
-         "temperature": round(12 + ((seq * 37) % 101) / 10 + sensor, 2), "pressure": 990 + seq % 40,
-         "status": "ok" if seq % 5 else "degraded"}
-    if sensor in (1, 2):
-        r["location"] = {"lat": 42.48 + sensor / 100, "lon": 3.13 + (seq % 7) / 1000}
-    elif sensor == 3:
-        r["location"] = {"lat": 63.4, "lon": -20.3}
-    return r
-
-
-def sql_rows(run, sql):
-    url = f"{run.http_url}/api/v1/query?" + urllib.parse.urlencode({"q": sql})
-    with urllib.request.urlopen(url, timeout=30) as r:
-        return json.loads(r.read())["rows"]
-
-
-def epoch_ms(text):
-    return int(datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
 
 
 def test_readings_from_mare_run_have_kibanas_mappings_and_answer_geo_and_hourly_queries(tmp_path, es):

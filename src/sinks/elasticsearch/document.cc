@@ -3,12 +3,10 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
-#include <limits>
-
 #include "common/json_writer.h"
 #include "common/time.h"
-#include "reading/parser.h"
 #include "reading/timestamp.h"
+#include "sinks/raw_reading.h"
 
 namespace mare::sinks {
 namespace {
@@ -30,36 +28,15 @@ std::string IndexTemplate(const std::string& name, int replicas, std::string_vie
       name, replicas, kDynamic, properties);
 }
 
-ParserOptions RawRecordOptions(size_t max_reading_bytes) {
-  ParserOptions o;
-  o.max_reading_bytes = max_reading_bytes;
-  o.max_fields = 4096;  // ingest.max_fields' upper bound
-  o.max_text_bytes = std::numeric_limits<size_t>::max();
-  o.max_future_skew_us = 0;  // with kNoClock: no reading is "in the future" here
-  o.numeric_fields.clear();  // ingest checked them when the reading arrived
-  return o;
-}
-
-// The clock the parser compares timestamps with: far enough ahead that none is rejected.
-constexpr int64_t kNoClock = std::numeric_limits<int64_t>::max() / 2;
-
-class ReadingDocuments : public DocumentMaker, ReadingSink {
+class ReadingDocuments : public DocumentMaker {
  public:
   ReadingDocuments(const std::string& prefix, size_t max_reading_bytes)
-      : name_(prefix + "-readings"), parser_(RawRecordOptions(max_reading_bytes)) {}
+      : name_(prefix + "-readings"), reader_(max_reading_bytes) {}
 
   Status Make(std::string_view json, Document* out) override {
-    auto bad = [&](std::string_view why) {
-      return Status::Corruption(fmt::format("raw record: {}: {}", why, json.substr(0, 200)));
-    };
-    if (json.empty() || json.front() != '{' || json.find('\n') != std::string_view::npos) return bad("not one reading object");
-    buffer_.Assign(json);
-    out_ = out;
-    readings_ = 0;
-    rejected_.clear();
-    parser_.Parse(buffer_.view(), kNoClock, *this);
-    if (!rejected_.empty()) return bad(rejected_);
-    if (readings_ != 1) return bad("not one reading object");
+    auto read = reader_.Read(json);
+    if (!read.ok()) return read.status();
+    Fill(**read, out);
     return Status::OK();
   }
 
@@ -71,9 +48,8 @@ class ReadingDocuments : public DocumentMaker, ReadingSink {
   }
 
  private:
-  void OnReading(const Reading& r) override {
-    if (++readings_ > 1) return;
-    Document& d = *out_;
+  void Fill(const Reading& r, Document* out) const {
+    Document& d = *out;
     d.index = DailyIndex(name_, r.timestamp_us);
     d.id = fmt::format("{}-{}", r.sensor_id, r.timestamp_us);
     d.version = -1;
@@ -102,16 +78,9 @@ class ReadingDocuments : public DocumentMaker, ReadingSink {
     }
     s.push_back('}');
   }
-  void OnReject(const Reject& r) override {
-    if (rejected_.empty()) rejected_ = fmt::format("{}: {}", ReasonName(r.reason), r.detail);
-  }
 
   const std::string name_;
-  ReadingParser parser_;
-  PaddedBuffer buffer_;
-  Document* out_ = nullptr;
-  int readings_ = 0;
-  std::string rejected_;
+  RawReadingReader reader_;
 };
 
 class RollupDocuments : public DocumentMaker {

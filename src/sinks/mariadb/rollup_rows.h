@@ -9,7 +9,7 @@
 
 #include "common/status.h"
 #include "sinks/mariadb/connection.h"
-#include "sinks/mariadb/rollup_message.h"
+#include "sinks/rollup_message.h"
 
 namespace mare::sinks {
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "reading/timestamp.h"
-#include "sinks/mariadb/rollup_message.h"
+#include "sinks/rollup_message.h"
 #include "sinks/mariadb/table_writer.h"
 
 namespace mare::sinks {

@@ -1,8 +1,6 @@
-#include "sinks/mariadb/rollup_message.h"
+#include "sinks/rollup_message.h"
 
 #include <gtest/gtest.h>
-
-#include "sinks/mariadb/rollup_writer.h"
 
 namespace mare::sinks {
 namespace {
@@ -38,13 +36,6 @@ TEST(RollupMessage, RejectsWhatItCannotUpsert) {
   EXPECT_TRUE(reader.Read(R"({"sensor_id": 7, "field": "t", "resolution": "1h", "count": 1, "revision": 1})", &m).IsCorruption());
   EXPECT_TRUE(reader.Read(R"({"sensor_id": -1, "field": "t", "resolution": "1h", "window_start": "2024-01-21T10:00:00Z", "count": 1, "revision": 1})", &m)
                   .IsCorruption());
-}
-
-TEST(RollupMessage, TablesByResolution) {
-  EXPECT_EQ(RollupTable("1m"), "rollup_minute");
-  EXPECT_EQ(RollupTable("1h"), "rollup_hour");
-  EXPECT_EQ(RollupTable("1d"), "rollup_day");
-  EXPECT_EQ(RollupTable("5m"), "rollup_5m");
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "sinks/elasticsearch/http_client.h"
+#include "sinks/http_client.h"
 
 #include <curl/curl.h>
 #include <fmt/format.h>
@@ -37,13 +37,13 @@ Status GzipCompress(std::string_view in, std::string* out) {
   return Status::OK();
 }
 
-struct ElasticsearchClient::Impl {
-  ElasticsearchClientOptions options;
+struct HttpClient::Impl {
+  HttpClientOptions options;
   CURL* curl = nullptr;
   std::string url, compressed, auth;
 };
 
-ElasticsearchClient::ElasticsearchClient(ElasticsearchClientOptions options) : impl_(std::make_unique<Impl>()) {
+HttpClient::HttpClient(HttpClientOptions options) : impl_(std::make_unique<Impl>()) {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   impl_->options = std::move(options);
@@ -51,11 +51,11 @@ ElasticsearchClient::ElasticsearchClient(ElasticsearchClientOptions options) : i
   if (!impl_->options.user.empty()) impl_->auth = impl_->options.user + ":" + impl_->options.password;
 }
 
-ElasticsearchClient::~ElasticsearchClient() {
+HttpClient::~HttpClient() {
   if (impl_->curl) curl_easy_cleanup(impl_->curl);
 }
 
-Result<ElasticsearchClient::Response> ElasticsearchClient::Send(std::string_view method, std::string_view path,
+Result<HttpClient::Response> HttpClient::Send(std::string_view method, std::string_view path,
                                                                 std::string_view body, std::string_view content_type) {
   Impl& im = *impl_;
   // One easy handle for the client's life: libcurl keeps its connection open between requests.

@@ -1,5 +1,6 @@
-// ElasticsearchClient: one keep-alive HTTP connection to an Elasticsearch or OpenSearch node
-// (libcurl), sending request bodies gzip-compressed and accepting compressed answers. A transport
+// HttpClient: one keep-alive HTTP connection from a sink to its server (an Elasticsearch or
+// OpenSearch node, a ClickHouse server; libcurl), sending request bodies gzip-compressed when
+// asked and accepting compressed answers. A transport
 // failure (refused, reset, timed out) is a Status; any HTTP answer, 4xx and 5xx included, is a
 // Response for the caller to judge. Not thread-safe: one client per sink thread.
 #pragma once
@@ -13,7 +14,7 @@
 
 namespace mare::sinks {
 
-struct ElasticsearchClientOptions {
+struct HttpClientOptions {
   std::string url = "http://127.0.0.1:9200";  // scheme, host and port; no trailing path
   std::string user;                           // basic authentication when not empty
   std::string password;
@@ -21,20 +22,20 @@ struct ElasticsearchClientOptions {
   bool gzip = true;                 // compress request bodies
 };
 
-class ElasticsearchClient {
+class HttpClient {
  public:
   struct Response {
     long status = 0;
     std::string body;
   };
 
-  explicit ElasticsearchClient(ElasticsearchClientOptions options);
-  ~ElasticsearchClient();
-  ElasticsearchClient(const ElasticsearchClient&) = delete;
-  ElasticsearchClient& operator=(const ElasticsearchClient&) = delete;
+  explicit HttpClient(HttpClientOptions options);
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
 
-  // method "GET", "PUT", "POST", "HEAD"; path "/_bulk"; body JSON (content_type "application/json")
-  // or NDJSON ("application/x-ndjson"); empty body: none sent.
+  // method "GET", "PUT", "POST", "HEAD"; path "/_bulk" (with its query string, escaped); body JSON
+  // (content_type "application/json"), NDJSON ("application/x-ndjson") or binary; empty body: none sent.
   Result<Response> Send(std::string_view method, std::string_view path, std::string_view body,
                         std::string_view content_type = "application/json");
 

@@ -1,4 +1,4 @@
-#include "sinks/mariadb/rollup_message.h"
+#include "sinks/rollup_message.h"
 
 #include <fmt/format.h>
 #include <simdjson.h>

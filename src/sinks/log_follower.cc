@@ -1,0 +1,131 @@
+#include "sinks/log_follower.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "common/time.h"
+
+namespace mare::sinks {
+
+LogFollower::LogFollower(LogFollowerOptions options, std::unique_ptr<Destination> destination, log::Log* log,
+                         const LogFollowerMetrics& names, metrics::Registry* r)
+    : options_(std::move(options)),
+      destination_(std::move(destination)),
+      log_(log),
+      records_read_(r->GetCounter(names.records_read, {{"topic", options_.topic}})),
+      errors_(r->GetCounter(names.errors, {{"topic", options_.topic}})),
+      lag_(r->GetGauge(names.lag, {{"topic", options_.topic}})),
+      batch_seconds_(r->GetHistogram(names.batch_seconds, {{"topic", options_.topic}})) {}
+
+LogFollower::~LogFollower() { Stop(); }
+
+Status LogFollower::Start() {
+  partitions_ = log_->Partitions(options_.topic);
+  if (partitions_ == 0) return Status::NotFound("no topic " + options_.topic + " in the log");
+  auto subscribed = log_->Subscribe(options_.consumer, options_.topic);
+  if (!subscribed.ok()) return subscribed.status();
+  consumer_ = std::move(*subscribed);
+  thread_ = std::thread([this] { Run(); });
+  return Status::OK();
+}
+
+void LogFollower::Stop() {
+  stop_.store(true);
+  if (thread_.joinable()) thread_.join();
+}
+
+bool LogFollower::Backoff() {
+  if (!committed_.empty()) UpdateLag();  // the lag goes on growing meanwhile
+  for (int64_t slept = 0; slept < backoff_ && !stop_.load(); slept += 50'000) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  backoff_ = std::min(backoff_ * 2, options_.retry_max_us);
+  return !stop_.load();
+}
+
+void LogFollower::Warn(const Status& s) {
+  errors_.Add();
+  int64_t now = MonotonicMicros();
+  if (now - last_warning_ > 10'000'000) {  // at most one line per 10 s while it lasts
+    spdlog::warn("{}: {} (retrying every {}, the log keeps the {} meanwhile)", options_.name, s.message(),
+                 FormatDuration(backoff_), options_.topic);
+    last_warning_ = now;
+  }
+}
+
+void LogFollower::UpdateLag() {
+  // The consumer's own idea of the end: asking the log could wait on a broker that is away.
+  int64_t behind = consumer_->Lag(static_cast<int32_t>(committed_.size()),
+                                  [&](int32_t p) { return std::max<int64_t>(committed_.at(p), 0); });
+  if (behind >= 0) lag_.Set(static_cast<double>(behind));
+}
+
+template <typename F>
+bool LogFollower::UntilDone(F attempt) {
+  for (;;) {
+    if (stop_.load()) return false;
+    Status s = attempt();
+    if (s.ok()) break;
+    Warn(s);
+    if (!Backoff()) return false;
+  }
+  backoff_ = options_.retry_initial_us;
+  if (last_warning_) {
+    spdlog::info("{}: {} reachable again, catching up on {}", options_.name, options_.server, options_.topic);
+    last_warning_ = 0;
+  }
+  return true;
+}
+
+void LogFollower::Run() {
+  backoff_ = options_.retry_initial_us;
+  bool prepared = UntilDone([&] {
+    committed_.clear();
+    Status s = destination_->Prepare(partitions_, &committed_);
+    for (int32_t p = 0; s.ok() && p < partitions_; ++p) s = consumer_->Seek(p, committed_[p]);
+    return s;
+  });
+  if (!prepared) return;
+  std::vector<log::ConsumedRecord> records;
+  std::map<int32_t, int64_t> next;  // after the pending batch
+  size_t pending = 0;
+  int64_t batch_start = 0, last_lag = 0;
+  while (!stop_.load()) {
+    Status s = consumer_->Poll(&records, options_.batch - pending, std::chrono::milliseconds(100));
+    if (!s.ok()) {
+      spdlog::error("{}: reading {}: {}", options_.name, options_.topic, s.ToString());
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      continue;
+    }
+    if (!records.empty()) {
+      if (pending == 0) batch_start = MonotonicMicros();
+      records_read_.Add(records.size());
+      for (const log::ConsumedRecord& r : records) next[r.partition] = r.offset + 1;
+      destination_->Add(records);
+      pending += records.size();
+    }
+    bool full = pending >= options_.batch || (pending > 0 && MonotonicMicros() - batch_start >= options_.max_delay_us);
+    if (full) {
+      if (!UntilDone([&] { return destination_->Flush(); })) break;
+      if (!UntilDone([&] { return destination_->SavePositions(next); })) break;
+      batch_seconds_.Observe(static_cast<double>(MonotonicMicros() - batch_start) / 1e6);
+      for (const auto& [p, n] : next) {
+        committed_[p] = n;
+        // For `mare log groups`; refused when the log is open read-only, which is fine: the
+        // position that counts is the one the destination saved.
+        Status c = consumer_->Commit(p, n);
+        if (!c.ok()) spdlog::debug("{}: log position of {}/{}: {}", options_.name, options_.topic, p, c.ToString());
+      }
+      next.clear();
+      pending = 0;
+    }
+    if (MonotonicMicros() - last_lag > 1'000'000) {
+      UpdateLag();
+      last_lag = MonotonicMicros();
+    }
+  }
+}
+
+}  // namespace mare::sinks

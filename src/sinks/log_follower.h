@@ -1,0 +1,101 @@
+// LogFollower: the loop every sink that copies a topic to a remote server runs (Elasticsearch,
+// ClickHouse): on a thread of its own it reads the topic in batches, hands them to its
+// Destination, and saves the positions after a batch only once the destination acknowledged all
+// of it. Any failure is retried with backoff on the same batch, so positions never run ahead of
+// the data: a crash or an outage ends in a resend, which the destination makes idempotent
+// (deterministic ids, replacing tables). The log keeps everything meanwhile; the lag gauge shows it.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/metrics.h"
+#include "common/status.h"
+#include "log/log.h"
+
+namespace mare::sinks {
+
+// Where a LogFollower delivers one topic. Called from the follower's thread only.
+class Destination {
+ public:
+  virtual ~Destination() = default;
+  // Makes what it needs (tables, templates) and reads the saved positions: the next offset of
+  // each of `partitions` partitions into *next (0 where none was saved). Retried until OK.
+  virtual Status Prepare(int32_t partitions, std::map<int32_t, int64_t>* next) = 0;
+  // Takes the records of one poll into the pending batch (their views end at the next poll);
+  // records it cannot read go to the dead-letter file here.
+  virtual void Add(const std::vector<log::ConsumedRecord>& records) = 0;
+  // Writes the pending batch. OK once every record of it is acknowledged or dead-lettered (then
+  // the batch is forgotten); an error keeps what is still pending, and Flush is called again
+  // after a backoff.
+  virtual Status Flush() = 0;
+  // Saves the positions after the flushed batch; retried until OK.
+  virtual Status SavePositions(const std::map<int32_t, int64_t>& next) = 0;
+};
+
+struct LogFollowerOptions {
+  std::string name;      // "clickhouse sink": starts its log lines
+  std::string topic;     // "raw"
+  std::string consumer;  // its group's name in the log (for `mare log groups`)
+  std::string server;    // the destination's address, for log lines
+  size_t batch = 5000;   // records per batch at most
+  // How long a batch may wait for more records before it is flushed; 0: each poll is a batch.
+  int64_t max_delay_us = 0;
+  int64_t retry_initial_us = 100'000;
+  int64_t retry_max_us = 5'000'000;
+};
+
+// Its metrics' names (labelled topic=...), declared in each sink's metrics header.
+struct LogFollowerMetrics {
+  metrics::Metric records_read;   // counter
+  metrics::Metric errors;         // counter: failed attempts, retried
+  metrics::Metric lag;            // gauge: records not yet committed
+  metrics::Metric batch_seconds;  // histogram: a batch's first write to its saved position
+};
+
+class LogFollower {
+ public:
+  LogFollower(LogFollowerOptions options, std::unique_ptr<Destination> destination, log::Log* log,
+              const LogFollowerMetrics& names, metrics::Registry* registry);
+  ~LogFollower();
+  LogFollower(const LogFollower&) = delete;
+  LogFollower& operator=(const LogFollower&) = delete;
+
+  // Subscribes and starts the thread. Fails only for a topic that does not exist.
+  Status Start();
+  void Stop();
+
+ private:
+  void Run();
+  // Sleeps the backoff (cut short by Stop) and doubles it; false once stopped.
+  bool Backoff();
+  void Warn(const Status& s);
+  void UpdateLag();
+  // Calls `attempt` until OK, backing off between tries; false when stopped first.
+  template <typename F>
+  bool UntilDone(F attempt);
+
+  const LogFollowerOptions options_;
+  std::unique_ptr<Destination> destination_;
+  log::Log* log_;
+  std::unique_ptr<log::Consumer> consumer_;
+  int32_t partitions_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+
+  std::map<int32_t, int64_t> committed_;  // next offset per partition, as saved by the destination
+  int64_t backoff_ = 0;
+  int64_t last_warning_ = 0;
+
+  metrics::Counter& records_read_;
+  metrics::Counter& errors_;
+  metrics::Gauge& lag_;
+  metrics::Histogram& batch_seconds_;
+};
+
+}  // namespace mare::sinks

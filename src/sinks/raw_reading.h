@@ -1,0 +1,37 @@
+// RawReadingReader: reads one record of the raw topic (a reading's JSON exactly as ingest
+// accepted it, docs/formats/reading.md) back into a Reading, for the sinks that copy readings
+// out (Elasticsearch, ClickHouse). Its limits are wide enough for anything ingest accepted: no
+// clock check, no numeric_fields check (ingest did those when the reading arrived).
+//
+//   RawReadingReader reader(1 << 20);   // one per thread, reused
+//   Result<const Reading*> r = reader.Read(record.value);   // valid until the next Read
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "reading/parser.h"
+#include "reading/reading.h"
+
+namespace mare::sinks {
+
+class RawReadingReader : ReadingSink {
+ public:
+  explicit RawReadingReader(size_t max_reading_bytes);
+
+  // Corruption, with the parser's reason, unless `json` is exactly one reading object.
+  Result<const Reading*> Read(std::string_view json);
+
+ private:
+  void OnReading(const Reading& r) override;
+  void OnReject(const Reject& r) override;
+
+  ReadingParser parser_;
+  PaddedBuffer buffer_;
+  Reading reading_;  // a copy: its views point into buffer_
+  int readings_ = 0;
+  std::string rejected_;
+};
+
+}  // namespace mare::sinks

@@ -1,0 +1,108 @@
+"""What the e2e tests of the sinks that copy the log to a server (Elasticsearch, ClickHouse) share:
+the readings they produce, waiting, the dead-letter file, mare's own SQL answers, and a
+`mare sink <kind>` process."""
+import datetime
+import json
+import os
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+
+from harness import MARE, free_port, mare, scrape_metric
+
+T0 = 1705831200  # 2024-01-21T10:00:00Z
+
+
+def wait_for(predicate, timeout=60, what="condition"):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what} (last: {last})")
+
+
+def produce(data_dir, readings):
+    """Appends readings to the raw topic of the data dir's embedded log (created if absent)."""
+    lines = [f"{r['sensor_id']}\t{r if isinstance(r, str) else json.dumps(r)}" for r in readings]
+    mare("log", "produce", "raw", "--data-dir", data_dir, input="\n".join(lines) + "\n")
+
+
+def read_dead_letters(path):
+    """[(source, reason, detail, raw)] of a dead-letter file (docs/formats/dead-letter.md)."""
+    out = []
+    if not os.path.exists(path):
+        return out
+    data = open(path, "rb").read()
+    i = 0
+    while i < len(data):
+        end = data.index(b"\n", i)
+        _time, source, reason, length, detail = data[i:end].decode().split(" ", 4)
+        raw = data[end + 1:end + 1 + int(length)]
+        out.append((source, reason, detail, raw.decode()))
+        i = end + 1 + int(length) + 1
+    return out
+
+
+def buoy(seq, sensor, t):
+    """A reading whose numbers depend on its place; sensors 1-2 off Banyuls, 3 off Iceland, 4 unplaced."""
+    r = {"timestamp": t, "sensor_id": sensor, "seq": seq,
+         "temperature": round(12 + ((seq * 37) % 101) / 10 + sensor, 2), "pressure": 990 + seq % 40,
+         "status": "ok" if seq % 5 else "degraded"}
+    if sensor in (1, 2):
+        r["location"] = {"lat": 42.48 + sensor / 100, "lon": 3.13 + (seq % 7) / 1000}
+    elif sensor == 3:
+        r["location"] = {"lat": 63.4, "lon": -20.3}
+    return r
+
+
+def sql_rows(run, sql):
+    url = f"{run.http_url}/api/v1/query?" + urllib.parse.urlencode({"q": sql})
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return json.loads(r.read())["rows"]
+
+
+def epoch_ms(text):
+    return int(datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def kill_all(started):
+    """Kills (-9) and reaps the processes of `started` still running, emptying it."""
+    while started:
+        proc = started.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+class SinkProcess:
+    """A `mare sink <kind>` process following a data dir's log, with --set `sets`. `started`
+    collects the processes for a fixture to kill when a test fails."""
+
+    def __init__(self, kind, data_dir, sets, started):
+        self.metrics_port = free_port()
+        self.out = open(os.path.join(str(data_dir), "sink.out"), "ab")
+        args = [MARE, "sink", kind, "--data-dir", str(data_dir), "--metrics-listen", f"127.0.0.1:{self.metrics_port}"]
+        for s in sets:
+            args += ["--set", s]
+        self.proc = subprocess.Popen(args, stdout=self.out, stderr=subprocess.STDOUT)
+        self.data_dir = str(data_dir)
+        started.append(self.proc)
+
+    def metric(self, name):
+        return scrape_metric(self.metrics_port, name)
+
+    def output(self):
+        with open(os.path.join(self.data_dir, "sink.out"), "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def stop(self):
+        self.proc.terminate()
+        assert self.proc.wait(timeout=30) == 0, self.output()

@@ -1,0 +1,202 @@
+"""The ClickHouse sink against a real ClickHouse server (Debian's clickhouse-server 18.16):
+readings and rollups from `mare run` arrive with their types, and hourly min/max/avg per sensor
+through ClickHouse's SQL equal mare's own SQL (and the 1h rollups, through FINAL and argMax); a
+kill -9 of the sink mid-stream and a stopped-then-restarted server leave every reading there
+exactly once (counted with FINAL); a row ClickHouse refuses (a CHECK-like MATERIALIZED column that
+throws) goes to the dead-letter file with ClickHouse's reason, and the rest of its batch arrives."""
+import json
+import os
+
+import pytest
+
+from clickhouse_server import ClickHouse
+from harness import MareRun
+from sink_helpers import T0, SinkProcess, buoy, epoch_ms, kill_all, produce, read_dead_letters, sql_rows, wait_for
+
+STARTED = []
+
+
+@pytest.fixture(scope="module")
+def ch(tmp_path_factory):
+    with ClickHouse(tmp_path_factory.mktemp("ch")) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def no_sink_outlives_its_test():
+    """A failing assertion must not leave a sink process running."""
+    yield
+    kill_all(STARTED)
+
+
+def ch_sets(ch, database, extra=()):
+    return [f"sink.clickhouse.url={ch.url}", f"sink.clickhouse.database={database}", 'sink.clickhouse.retry_max="500ms"',
+            'sink.clickhouse.max_delay="100ms"', *extra]
+
+
+class Sink(SinkProcess):
+    """A `mare sink clickhouse` process following a data dir's raw topic."""
+
+    def __init__(self, data_dir, ch, database, extra=()):
+        super().__init__("clickhouse", data_dir, ch_sets(ch, database, ["sink.clickhouse.rollups=false", *extra]), STARTED)
+
+
+def positions(ch, database):
+    """Sum of the sink's saved next offsets over the raw topic's partitions (0 before any)."""
+    try:
+        rows = ch.query(f"SELECT sum(m) FROM (SELECT `partition`, max(next_offset) AS m FROM {database}.sink_offsets "
+                        f"WHERE topic = 'raw' GROUP BY `partition`)")
+    except RuntimeError:
+        return 0
+    return int(rows[0][0])
+
+
+def ch_number(x):
+    """A Float64 as ClickHouse writes it in TabSeparated: shortest form, no ".0" on whole numbers."""
+    text = repr(float(x))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def scalar(ch, sql):
+    return ch.query(sql)[0][0]
+
+
+def exactly_once(ch, database, n):
+    """n readings, each seq once, through FINAL and through argMax per key."""
+    t = f"{database}.readings"
+    assert int(scalar(ch, f"SELECT count() FROM {t} FINAL")) == n
+    assert int(scalar(ch, f"SELECT uniqExact(number_values[indexOf(number_names, 'seq')]) FROM {t} FINAL")) == n
+    assert float(scalar(ch, f"SELECT sum(number_values[indexOf(number_names, 'seq')]) FROM {t} FINAL")) == n * (n - 1) / 2
+    assert int(scalar(ch, f"SELECT count() FROM (SELECT sensor_id, ts_us, argMax(temperature, ts) FROM {t} "
+                          f"GROUP BY sensor_id, ts_us)")) == n
+
+
+def test_readings_and_rollups_from_mare_run_arrive_typed_and_hourly_sql_matches_mares(tmp_path, ch):
+    db = "run"
+    n = 4 * 3 * 120  # 4 sensors, 3 hours, one reading each 30 s
+    readings = [buoy(i, 1 + i % 4, T0 + (i // 4) * 30) for i in range(n)]
+    extra = ['store.flush_interval="1s"', "sink.clickhouse.enabled=true", *ch_sets(ch, db)]
+    with MareRun(tmp_path, extra=extra) as run:
+        for k in range(0, n, 400):
+            status, body = run.post("\n".join(json.dumps(r) for r in readings[k:k + 400]))
+            assert status == 200, body
+        wait_for(lambda: positions(ch, db) == n, what=f"{n} readings in ClickHouse")
+        assert run.metric('mare_sink_clickhouse_rows_written_total{topic="raw"}') >= n
+        assert run.metric('mare_sink_clickhouse_up{topic="raw"}') == 1
+        assert run.metric('mare_sink_clickhouse_inserts_total{topic="raw"}') >= 1
+
+        # The tables' engines and column types.
+        engines = dict(ch.query(f"SELECT name, engine FROM system.tables WHERE database = '{db}'"))
+        assert engines == {"readings": "ReplacingMergeTree", "rollups": "ReplacingMergeTree",
+                           "sink_offsets": "ReplacingMergeTree"}
+        types = dict(ch.query(f"SELECT name, type FROM system.columns WHERE database = '{db}' AND table = 'readings'"))
+        assert {k: types[k] for k in ("sensor_id", "ts", "ts_us", "lat", "lon", "temperature", "pressure", "number_names",
+                                      "number_values", "text_names", "text_values")} == {
+            "sensor_id": "UInt32", "ts": "DateTime(\\'UTC\\')", "ts_us": "Int64", "lat": "Nullable(Float64)",
+            "lon": "Nullable(Float64)", "temperature": "Nullable(Float64)", "pressure": "Nullable(Float64)",
+            "number_names": "Array(String)", "number_values": "Array(Float64)", "text_names": "Array(String)",
+            "text_values": "Array(String)"}
+
+        # One row per reading, with its values: sensor 3 at T0 + 30 s (seq 6), and unplaced sensor 4.
+        r = readings[6]
+        row = ch.query(f"SELECT sensor_id, toString(ts), ts_us, lat, lon, temperature, pressure, number_names, number_values, "
+                       f"text_names, text_values FROM {db}.readings FINAL WHERE sensor_id = 3 AND ts_us = {(T0 + 30) * 1_000_000}")
+        assert row == [["3", "2024-01-21 10:00:30", str((T0 + 30) * 1_000_000), "63.4", "-20.3", ch_number(r["temperature"]),
+                        ch_number(r["pressure"]), "['seq']", "[6]", "['status']", f"['{r['status']}']"]]
+        assert ch.query(f"SELECT count(), countIf(isNull(lat)) FROM {db}.readings FINAL WHERE sensor_id = 4") == [
+            [str(n // 4), str(n // 4)]]
+
+        # Hourly min/max/avg per sensor: ClickHouse's SQL against mare's SQL.
+        from_ch = sorted((int(s), int(h) * 1000, int(c), float(lo), float(hi), float(avg)) for s, h, c, lo, hi, avg in ch.query(
+            f"SELECT sensor_id, toUnixTimestamp(toStartOfHour(ts)) AS hour, count(temperature), min(temperature), "
+            f"max(temperature), avg(temperature) FROM {db}.readings FINAL GROUP BY sensor_id, hour"))
+        wait_for(lambda: sql_rows(run, "SELECT count(*) FROM readings")[0][0] == n, what="the store to hold every reading")
+        from_sql = sorted((r[0], epoch_ms(r[1]), r[2], r[3], r[4], r[5]) for r in sql_rows(
+            run, "SELECT sensor_id, time_bucket('1h', ts) AS hour, count(temperature), min(temperature), max(temperature), "
+                 "avg(temperature) FROM readings GROUP BY sensor_id, hour"))
+        assert len(from_ch) == len(from_sql) == 12
+        for c, s in zip(from_ch, from_sql):
+            assert c[:5] == s[:5]
+            assert c[5] == pytest.approx(s[5], rel=1e-12)
+
+        # The 1h rollups: each window's latest revision, through FINAL and through argMax.
+        def rollups(sql):
+            return sorted((int(s), int(w) * 1000, int(c), float(lo), float(hi)) for s, w, c, lo, hi in ch.query(sql))
+        where = "resolution = '1h' AND field = 'temperature'"
+        final = f"SELECT sensor_id, toUnixTimestamp(window_start), count, min, max FROM {db}.rollups FINAL WHERE {where}"
+        wait_for(lambda: rollups(final) == [s[:5] for s in from_sql], timeout=60, what="1h rollups equal to the SQL answers")
+        assert rollups(f"SELECT sensor_id, toUnixTimestamp(window_start) AS w, argMax(count, revision), argMax(min, revision), "
+                       f"argMax(max, revision) FROM {db}.rollups WHERE {where} GROUP BY sensor_id, w") == [s[:5] for s in from_sql]
+        rtypes = dict(ch.query(f"SELECT name, type FROM system.columns WHERE database = '{db}' AND table = 'rollups'"))
+        assert (rtypes["window_start"], rtypes["revision"], rtypes["mean"], rtypes["is_final"]) == (
+            "DateTime(\\'UTC\\')", "UInt64", "Float64", "UInt8")
+
+
+def test_kill9_of_the_sink_mid_stream_leaves_every_reading_exactly_once(tmp_path, ch):
+    db = "kill"
+    n = 20000
+    produce(tmp_path, [buoy(i, 1 + i % 8, T0 + i // 8) for i in range(n)])
+    sink = Sink(tmp_path, ch, db, extra=["sink.clickhouse.batch=250"])
+    wait_for(lambda: (sink.metric('mare_sink_clickhouse_rows_written_total{topic="raw"}') or 0) >= 4000,
+             what="the sink to be mid-stream")
+    sink.kill9()
+    saved = positions(ch, db)
+    assert 0 < saved < n, f"killed mid-stream: {saved} of {n} positions saved"
+    sink = Sink(tmp_path, ch, db, extra=["sink.clickhouse.batch=250"])
+    wait_for(lambda: positions(ch, db) == n, timeout=120, what="every position saved")
+    exactly_once(ch, db, n)
+    wait_for(lambda: sink.metric('mare_sink_clickhouse_lag_records{topic="raw"}') == 0, what="lag 0")
+    sink.stop()
+
+
+def test_server_stopped_then_restarted_loses_nothing(tmp_path, ch):
+    db = "outage"
+    produce(tmp_path, [buoy(i, 1 + i % 4, T0 + i) for i in range(3000)])
+    sink = Sink(tmp_path, ch, db, extra=["sink.clickhouse.batch=500"])
+    wait_for(lambda: positions(ch, db) == 3000, what="the first readings delivered")
+    ch.stop(kill=True)
+    try:
+        produce(tmp_path, [buoy(i, 1 + i % 4, T0 + i) for i in range(3000, 6000)])
+        wait_for(lambda: sink.metric('mare_sink_clickhouse_up{topic="raw"}') == 0 and
+                 (sink.metric('mare_sink_clickhouse_errors_total{topic="raw"}') or 0) >= 2, what="the sink to notice")
+        wait_for(lambda: 0 < (sink.metric('mare_sink_clickhouse_lag_records{topic="raw"}') or 0) <= 3000,
+                 what="a lag while down")
+        assert sink.proc.poll() is None
+    finally:
+        ch.start()
+    wait_for(lambda: positions(ch, db) == 6000, timeout=120, what="every reading delivered after the restart")
+    exactly_once(ch, db, 6000)
+    assert sink.metric('mare_sink_clickhouse_up{topic="raw"}') == 1
+    assert "reachable again" in sink.output()
+    sink.stop()
+
+
+def test_a_row_clickhouse_refuses_goes_to_the_dead_letter_file_with_its_reason(tmp_path, ch):
+    db = "refused"
+    first = buoy(0, 1, T0)
+    produce(tmp_path, [first])
+    sink = Sink(tmp_path, ch, db, extra=["sink.clickhouse.batch=100"])
+    wait_for(lambda: positions(ch, db) == 1, what="the tables made and the first reading delivered")
+    # A check added by the table's owner: ClickHouse refuses a wave height above 100 m.
+    status, text = ch.request(f"ALTER TABLE {db}.readings ADD COLUMN wave_check UInt8 "
+                              f"MATERIALIZED throwIf(ifNull(wave_height, 0) > 100)")
+    assert status == 200, text
+    readings = [buoy(i, 1, T0 + i) for i in range(1, 13)]
+    for r in readings:
+        r["wave_height"] = 1.5
+    readings[7]["wave_height"] = 500.0
+    records = [json.dumps(r) for r in readings]
+    records.insert(3, json.dumps({"sensor_id": 1, "temperature": 3}))  # no timestamp: unreadable
+    produce(tmp_path, [json.loads(r) for r in records])
+    wait_for(lambda: positions(ch, db) == 14, what="every record passed")
+    assert int(scalar(ch, f"SELECT count() FROM {db}.readings FINAL")) == 12
+    assert int(scalar(ch, f"SELECT count() FROM {db}.readings FINAL WHERE wave_height > 100")) == 0
+    letters = read_dead_letters(os.path.join(str(tmp_path), "dead-letter-clickhouse.log"))
+    assert [(s, r) for s, r, _, _ in letters] == [("clickhouse", "unreadable"), ("clickhouse", "clickhouse_rejected")]
+    assert "missing_timestamp" in letters[0][2]
+    assert json.loads(letters[0][3]) == {"sensor_id": 1, "temperature": 3}
+    assert letters[1][2].startswith("table readings: HTTP 500: Code: 395"), letters[1][2]
+    assert "throwIf" in letters[1][2]
+    assert json.loads(letters[1][3]) == readings[7]
+    assert sink.metric('mare_sink_clickhouse_rows_dead_lettered_total{topic="raw"}') == 2
+    sink.stop()
