@@ -64,7 +64,9 @@ def test_slow_clients_do_not_stop_ingest_metrics_or_health(tmp_path, slow):
                     c.send(request[i:i + 1])
                 (status, _), took = timed(lambda: get(f"{run.http_url}/healthz"))
                 assert status == 200 and took < 1, f"/healthz took {took:.2f} s beside {slow} slow clients"
-                (status, answer), took = timed(lambda: post(f"{run.http_url}/api/v1/ingest", json.dumps(READING).encode(),
+                # A reading of its own each round: ingest takes a repeated one for a duplicate.
+                reading = {**READING, "timestamp": f"2024-01-21 10:06:0{i}"}
+                (status, answer), took = timed(lambda: post(f"{run.http_url}/api/v1/ingest", json.dumps(reading).encode(),
                                                             "application/x-ndjson"))
                 assert status == 200 and took < 1, f"ingest took {took:.2f} s beside {slow} slow clients: {answer}"
                 assert json.loads(answer)["accepted"] == 1
@@ -80,12 +82,15 @@ def test_slow_clients_do_not_stop_ingest_metrics_or_health(tmp_path, slow):
 
 def test_a_form_body_is_ndjson_like_any_other(tmp_path):
     """Reproduced: curl --data (a form content type) was refused with an empty 413 above 8 KB."""
-    lines = [json.dumps({**READING, "sensor_id": i}) for i in range(1000)]
-    body = ("\n".join(lines) + "\n").encode()
+    def body_of(first_sensor):  # readings of their own for each post: a repeated one is a duplicate
+        lines = [json.dumps({**READING, "sensor_id": first_sensor + i}) for i in range(1000)]
+        return ("\n".join(lines) + "\n").encode()
+
+    body = body_of(0)
     assert len(body) > 8 * 1024
     with MareRun(tmp_path / "data") as run:
-        for content_type in ["application/x-www-form-urlencoded", "text/plain", "application/json"]:
-            status, answer = post(f"{run.http_url}/api/v1/ingest", body, content_type)
+        for k, content_type in enumerate(["application/x-www-form-urlencoded", "text/plain", "application/json"]):
+            status, answer = post(f"{run.http_url}/api/v1/ingest", body_of(1000 * k), content_type)
             assert status == 200, answer
             assert json.loads(answer)["accepted"] == 1000
         # curl --data strips a file's newlines: the answer says what to do.
@@ -109,10 +114,12 @@ def test_every_content_type_over_max_body_bytes_gets_413_with_a_message(tmp_path
             status, text = post(f"{run.http_url}/api/v1/ingest", b"x" * (1048576 + 1), content_type)
             assert status == 413 and "exceeds http.max_body_bytes" in text, (content_type, text)
         # Right at the limit is fine.
-        line = json.dumps(READING).encode() + b"\n"
-        body = line * (1048576 // len(line))
+        # Readings of equal length and distinct times (a repeated one would be a duplicate).
+        line_of = lambda n: json.dumps({**READING, "timestamp": 1705831564000 + n}).encode() + b"\n"
+        count = 1048576 // len(line_of(0))
+        body = b"".join(line_of(n) for n in range(count))
         status, answer = post(f"{run.http_url}/api/v1/ingest", body, "application/x-www-form-urlencoded")
-        assert status == 200 and json.loads(answer)["accepted"] == 1048576 // len(line)
+        assert len(body) <= 1048576 and status == 200 and json.loads(answer)["accepted"] == count, answer
 
 
 def test_a_bare_word_in_place_of_a_value_is_rejected_and_not_logged(tmp_path):
