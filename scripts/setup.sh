@@ -13,6 +13,8 @@ source "$(dirname "$0")/install.sh"
 # Apache Kafka's own broker from its jars on Maven Central (tests/kafka/pom.xml, fetched once).
 # Elasticsearch sink: libcurl speaks to Elasticsearch; the tests run a real Elasticsearch node from
 # its jars on Maven Central the same way (tests/elasticsearch/pom.xml, fetched at first use).
+# MQTT source: libmosquitto (MQTT 5 client); the tests run Debian's mosquitto broker and publish
+# with mosquitto_pub (mosquitto-clients).
 packages=(
   g++ make cmake ninja-build ccache pkg-config git
   clang-14 libclang-rt-14-dev
@@ -20,6 +22,7 @@ packages=(
   libeigen3-dev libflatbuffers-dev flatbuffers-compiler libgtest-dev libgmock-dev libbenchmark-dev libisal-dev libfast-float-dev zlib1g-dev libzstd-dev liblz4-dev libssl-dev libbrotli-dev
   libmariadb-dev mariadb-server mariadb-client
   libcurl4-openssl-dev
+  libmosquitto-dev mosquitto mosquitto-clients
   librdkafka-dev kcat default-jre-headless maven
   python3 python3-pip curl netcat-openbsd procps
   chromium
