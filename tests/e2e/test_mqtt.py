@@ -4,6 +4,8 @@ payloads are dead-lettered with their reason; with QoS 1 a mare killed -9 mid-st
 restarted loses nothing the broker acknowledged to the publisher; a broker restart is survived;
 a shared subscription ($share/...) splits the messages between two processes, losing none."""
 import json
+import resource
+import signal
 import time
 import urllib.parse
 import urllib.request
@@ -102,6 +104,37 @@ def test_qos1_kill9_mid_stream_loses_nothing_the_broker_acknowledged(tmp_path):
             out = again.read_output()
         assert "resumed session" in out
         print(f"kill -9 after {got_before:.0f} of {n} messages: all {n} readings in the store after the restart")
+
+
+def limited_files():
+    # Writes past 256 KiB fail with EFBIG (SIGXFSZ ignored): the log's segment fills, and every
+    # append after that fails, as on a full disk.
+    resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, resource.RLIM_INFINITY))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def test_qos1_messages_the_log_refused_are_not_acknowledged_and_come_again(tmp_path):
+    # Were a PUBACK sent on receipt (libmosquitto's default), the messages of the failed appends
+    # would be gone from the broker, and missing from the store at the end.
+    n = 1000
+    pad = "x" * 1000
+    with Mosquitto(tmp_path) as broker, \
+            MareRun(tmp_path / "data", extra=mqtt_settings(broker) + ["log.partitions=1", 'log.fsync="never"'],
+                    preexec_fn=limited_files) as run:
+        wait_for(lambda: run.metric("mare_source_mqtt_up") == 1, "the source to connect")
+        broker.publish_lines("observatory/9/readings", [reading(i, note=pad) for i in range(n)], qos=1)
+        wait_for(lambda: (run.metric('mare_source_appends_failed_total{source="mqtt"}') or 0) >= 3,
+                 "appends to fail on the full segment")
+        # The broker kept what mare could not append, and sent it again on each reconnection.
+        wait_for(lambda: (run.metric("mare_source_mqtt_redeliveries_total") or 0) > 0, "a redelivery")
+        stored = query(run, "SELECT count(*) FROM readings")[0][0]
+        assert stored < n
+        # Space returns: the redelivered messages land, every one of them.
+        resource.prlimit(run.proc.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        wait_count(run, n, timeout=120)
+        assert query(run, "SELECT count(*), min(seq), max(seq), sum(seq) FROM readings") == [[n, 0, n - 1, n * (n - 1) // 2]]
+        print(f"{stored} of {n} stored while the log refused appends; {n} after, "
+              f"{run.metric('mare_source_mqtt_redeliveries_total'):.0f} redeliveries seen")
 
 
 def test_a_broker_restart_is_survived(tmp_path):
