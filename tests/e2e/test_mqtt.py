@@ -64,6 +64,12 @@ def test_qos_0_and_1_readings_reach_the_store_with_the_topic_sensor_id(tmp_path)
         assert run.metric('mare_source_readings_accepted_total{source="mqtt"}') == 114
         assert run.metric("mare_source_mqtt_messages_total") == 112
         assert run.metric("mare_source_mqtt_bytes_total") > 112 * 40
+        # The dashboard's pipeline view lists the source, its one connection being to the broker.
+        def pipeline_source():
+            with urllib.request.urlopen(f"{run.http_url}/api/v1/pipeline", timeout=10) as r:
+                return {s["source"]: s for s in json.loads(r.read())["now"]["sources"]}.get("mqtt")
+        wait_for(lambda: (pipeline_source() or {}).get("accepted") == 114, "the pipeline view's next sample")
+        assert pipeline_source()["connections"] == 1
 
         # Bad payloads: dead-lettered with their reason, their neighbours unharmed.
         broker.publish("observatory/6/readings", "this is not json", qos=1)
