@@ -14,6 +14,8 @@ source "$(dirname "$0")/install.sh"
 # Elasticsearch sink: libcurl speaks to Elasticsearch; the tests run a real Elasticsearch node from
 # its jars on Maven Central the same way (tests/elasticsearch/pom.xml, fetched at first use).
 # ClickHouse sink: the tests start a real clickhouse-server (Debian's 18.16) of their own.
+# MQTT source: libmosquitto (MQTT 5 client); the tests run Debian's mosquitto broker and publish
+# with mosquitto_pub (mosquitto-clients).
 packages=(
   g++ make cmake ninja-build ccache pkg-config git
   clang-14 libclang-rt-14-dev
@@ -22,6 +24,7 @@ packages=(
   libmariadb-dev mariadb-server mariadb-client
   libcurl4-openssl-dev
   clickhouse-server clickhouse-client
+  libmosquitto-dev mosquitto mosquitto-clients
   librdkafka-dev kcat default-jre-headless maven
   python3 python3-pip curl netcat-openbsd procps
   chromium

@@ -24,6 +24,7 @@
 #include "server/http_server.h"
 #include "sources/http_source.h"
 #include "sources/ingest.h"
+#include "sources/mqtt_source.h"
 #include "sources/source_metrics.h"
 #include "sources/stream_source.h"
 #include "sources/udp_source.h"
@@ -34,7 +35,7 @@ namespace {
 // The parts of the pipeline a command runs (each still subject to its config section).
 struct Roles {
   const char* command;   // "mare run", "mare ingest", "mare store"
-  bool sources = false;  // UDP, TCP, unix and HTTP ingest into the raw topic
+  bool sources = false;  // UDP, TCP, unix, HTTP ingest and MQTT into the raw topic
   bool rollup = false;   // the rollup processor, the forecast processor and the MariaDB sink
   bool store = false;    // the columnar store, the query API and the dashboard
 };
@@ -290,6 +291,20 @@ int Run(const RunFlags& flags, const Roles& roles) {
     spdlog::info("unix: listening on {} (NDJSON lines)", c.UnixPath());
     running.push_back("unix");
   }
+  std::unique_ptr<MqttSource> mqtt;
+  if (roles.sources && c.mqtt.enabled) {
+    auto m = MqttSource::Start(c.mqtt, &ingest, &registry);
+    if (!m.ok()) {
+      spdlog::error("mqtt: {}", m.status().ToString());
+      return 1;
+    }
+    mqtt = std::move(*m);
+    std::string topics;
+    for (const auto& t : c.mqtt.topics) topics += (topics.empty() ? "" : ", ") + t;
+    spdlog::info("mqtt: subscribing to {} on {}:{} at QoS {} as {}", topics, c.mqtt.host, c.mqtt.port, c.mqtt.qos,
+                 c.mqtt.client_id);
+    running.push_back("mqtt");
+  }
   if (c.log.kind == "kafka") {
     spdlog::info("{}: data in {}, log on {}, retention {}; Ctrl-C to stop", roles.command, c.data_dir, DescribeLog(c),
                  FormatDuration(c.log.retention_us));
@@ -356,6 +371,7 @@ int Run(const RunFlags& flags, const Roles& roles) {
     }
   }
   // Stop the sources first (each flushes what it holds), then make the log durable.
+  if (mqtt) mqtt->Stop();  // appends and acknowledges what it read, then disconnects
   if (udp) udp->Stop();
   if (tcp) tcp->Stop();
   if (unix_source) unix_source->Stop();
@@ -406,7 +422,7 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
                  "Run the whole pipeline in one process: sources into the log, rollups, the MariaDB sink, the store, "
                  "the query API and the dashboard");
   AddRoleCommand(app, exit_code, {.command = "mare ingest", .sources = true},
-                 "Run the sources alone (UDP, TCP, unix socket, HTTP ingest) into the log's raw topic: the ingest role "
+                 "Run the sources alone (UDP, TCP, unix socket, HTTP ingest, MQTT) into the log's raw topic: the ingest role "
                  "of a pipeline on Kafka");
   AddRoleCommand(app, exit_code, {.command = "mare store", .store = true},
                  "Run the columnar store alone, fed from the log's raw topic (consumer group store), with the query "

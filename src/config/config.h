@@ -24,6 +24,7 @@
 #include "sinks/elasticsearch/elasticsearch_sink.h"
 #include "sinks/mariadb/mariadb_sink.h"
 #include "sources/ingest.h"
+#include "sources/mqtt_source.h"
 #include "sources/stream_source.h"
 #include "sources/udp_source.h"
 #include "server/http_server_options.h"
@@ -49,6 +50,7 @@ struct Config {
   UdpSourceOptions udp;            // [sources.udp]
   StreamSourceOptions tcp{.name = "tcp", .listen = "0.0.0.0:20002"};  // [sources.tcp]
   StreamSourceOptions unix_socket{.name = "unix"};                    // [sources.unix]; listen empty: <data_dir>/ingest.sock
+  MqttSourceOptions mqtt;                                             // [sources.mqtt]
 
   // [http]
   struct Http {

@@ -75,7 +75,9 @@ void PipelineHealth::Sample(int64_t now_us, int64_t unattributed_rejects) {
     j.Key("received").Num(m.Sum(source_metrics::kReadingsReceived, {{"source", source}}));
     j.Key("accepted").Num(m.Sum(source_metrics::kReadingsAccepted, {{"source", source}}));
     j.Key("rejected").Num(m.Sum(source_metrics::kReadingsRejected, {{"source", source}}));
-    auto connections = m.Find(source_metrics::kOpenConnections, {{"source", source}});
+    // The MQTT source has one connection, to its broker: 1 while up, 0 while it reconnects.
+    auto connections = source == "mqtt" ? m.Find(source_metrics::kMqttUp, {})
+                                        : m.Find(source_metrics::kOpenConnections, {{"source", source}});
     j.Key("connections");
     connections ? j.Num(*connections) : j.Null();
     j.Close('}');

@@ -1,5 +1,5 @@
 """The metrics a running `mare run` registers, every stage on (the MariaDB and Elasticsearch sinks
-too, retrying against ports nobody listens on): each name follows mare_<component>_<what>_<unit>, a counter
+and the MQTT source too, retrying against ports nobody listens on): each name follows mare_<component>_<what>_<unit>, a counter
 and only a counter ends in _total, and the names are exactly those the components declare in
 their src/**/*_metrics.h and README.md lists, but for the Kafka producer's (`log.kind = "kafka"`
 only) and the batch reconcile's (`mare batch reconcile` only; scripts/check_metric_names.py
@@ -27,7 +27,8 @@ def test_a_running_pipeline_registers_exactly_the_declared_names(tmp_path):
                                                 "sink.elasticsearch.enabled=true", "sink.elasticsearch.rollups=true",
                                                 f'sink.elasticsearch.url="http://127.0.0.1:{free_port()}"',
                                                 "sink.clickhouse.enabled=true",
-                                                f'sink.clickhouse.url="http://127.0.0.1:{free_port()}"'])
+                                                f'sink.clickhouse.url="http://127.0.0.1:{free_port()}"',
+                                                "sources.mqtt.enabled=true", f"sources.mqtt.port={free_port()}"])
     with run:
         status, answer = run.post('{"timestamp":"2024-01-21 10:06:04","sensor_id":7,"temperature":20.9}\n')
         assert status == 200 and answer["accepted"] == 1, answer
