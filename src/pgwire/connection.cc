@@ -542,6 +542,8 @@ void PgConnection::NoteTransaction(const Portal& p) {
   } else if (p.answer.transaction == SessionAnswer::Transaction::kEnd) {
     in_transaction_ = false;
     transaction_failed_ = false;
+  } else if (p.answer.transaction == SessionAnswer::Transaction::kRecover) {
+    transaction_failed_ = false;
   }
 }
 

@@ -382,8 +382,14 @@ SessionOutcome AnswerSessionStatement(std::string_view sql, SessionSettings* set
   if (first == "begin" || (first == "start" && IsWord(t, 1, "transaction"))) {
     out.tag = "BEGIN";
     out.transaction = SessionAnswer::Transaction::kBegin;
+  } else if (first == "rollback" && IsWord(t, 1, "to")) {
+    // ROLLBACK TO SAVEPOINT: nothing was written, so only the failed state goes.
+    out.tag = "ROLLBACK";
+    out.transaction = SessionAnswer::Transaction::kRecover;
+  } else if (first == "savepoint" || first == "release") {
+    out.tag = first == "savepoint" ? "SAVEPOINT" : "RELEASE";
   } else if (first == "commit" || first == "end" || first == "rollback" || first == "abort") {
-    if (IsWord(t, 1, "prepared") || IsWord(t, 1, "to")) return SessionOutcome::kNotSession;
+    if (IsWord(t, 1, "prepared")) return SessionOutcome::kNotSession;
     out.tag = first == "commit" || first == "end" ? "COMMIT" : "ROLLBACK";
     out.transaction = SessionAnswer::Transaction::kEnd;
   } else if (first == "discard" || first == "deallocate" || first == "unlisten") {

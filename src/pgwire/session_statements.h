@@ -1,5 +1,5 @@
 // The statements a driver sends that are not a query of the readings: transaction control
-// (BEGIN, COMMIT, ROLLBACK: accepted, mare is read-only here), SET and RESET (remembered per
+// (BEGIN, COMMIT, ROLLBACK, savepoints: accepted, mare is read-only here), SET and RESET (remembered per
 // connection), SHOW, the constant SELECTs of a connection's first moments (`SELECT 1`,
 // version(), current_schema(), current_setting(...)), and the catalog lookups drivers rely on
 // (pg_type by to_regtype, pg_class by name). Each is answered for real from the session's
@@ -50,7 +50,7 @@ struct SessionAnswer {
   size_t rows = 0;
   // Settings changed by a SET or RESET, to report with ParameterStatus.
   std::vector<std::pair<std::string, std::string>> changed;
-  enum class Transaction { kNone, kBegin, kEnd } transaction = Transaction::kNone;
+  enum class Transaction { kNone, kBegin, kEnd, kRecover } transaction = Transaction::kNone;
 };
 
 enum class SessionOutcome { kNotSession, kAnswered, kFailed };
