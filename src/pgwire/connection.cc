@@ -644,6 +644,11 @@ bool PgConnection::SendRows(Portal* p, size_t max_rows, bool* suspended, PgError
     if (*suspended) break;
     p->has_batch = false;
     p->cursor->Done();
+    if (p->cursor->cancelled()) {
+      // The rest of the answer is not wanted: the statement ends at its next batch.
+      while (p->cursor->Next(&p->batch)) p->cursor->Done();
+      break;
+    }
   }
   {
     std::lock_guard lock(running_mu_);

@@ -20,9 +20,9 @@ class Cursor::Sink : public query::BatchSink {
     c_->batch_ = {&columns, begin, end};
     c_->has_batch_ = true;
     c_->changed_.notify_all();
-    // The columns stay valid while this call waits: the connection reads them in place.
-    c_->changed_.wait(lock, [&] { return !c_->has_batch_ || c_->cancel_.load(); });
-    c_->has_batch_ = false;
+    // The columns stay valid while this call waits: the connection reads them in place, so
+    // even a cancel waits for it to be done with them (it checks the cancel after each batch).
+    c_->changed_.wait(lock, [&] { return !c_->has_batch_; });
     return !c_->cancel_.load();
   }
 
@@ -37,7 +37,13 @@ Cursor::Cursor(store::Store& store, std::string sql, query::QueryOptions options
 }
 
 Cursor::~Cursor() {
-  Cancel();
+  {
+    // The owner is done reading: the statement may let go of its batch and stop.
+    std::lock_guard lock(mu_);
+    cancel_.store(true);
+    has_batch_ = false;
+    changed_.notify_all();
+  }
   if (thread_.joinable()) thread_.join();
 }
 
@@ -76,11 +82,9 @@ void Cursor::Done() {
   changed_.notify_all();
 }
 
-void Cursor::Cancel() {
-  std::lock_guard lock(mu_);
-  cancel_.store(true);
-  changed_.notify_all();
-}
+void Cursor::Cancel() { cancel_.store(true); }
+
+bool Cursor::cancelled() const { return cancel_.load(); }
 
 bool Cursor::failed() const {
   std::lock_guard lock(mu_);

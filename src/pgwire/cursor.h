@@ -45,8 +45,9 @@ class Cursor {
   bool Next(Batch* batch);
   // The current batch is sent: the statement goes on.
   void Done();
-  // Stops the statement at its next batch or block (any thread).
+  // Stops the statement at its next block, or once the batch being handed over is Done (any thread).
   void Cancel();
+  bool cancelled() const;
 
   bool failed() const;
   const query::SqlError& error() const { return error_; }
