@@ -13,6 +13,8 @@ source "$(dirname "$0")/install.sh"
 # Apache Kafka's own broker from its jars on Maven Central (tests/kafka/pom.xml, fetched once).
 # Elasticsearch sink: libcurl speaks to Elasticsearch; the tests run a real Elasticsearch node from
 # its jars on Maven Central the same way (tests/elasticsearch/pom.xml, fetched at first use).
+# The PostgreSQL wire protocol's tests: psql (postgresql-client) and, for the JDBC driver from
+# Maven Central (tests/pgwire/pom.xml), a JDK to compile their small Java program with javac.
 packages=(
   g++ make cmake ninja-build ccache pkg-config git
   clang-14 libclang-rt-14-dev
@@ -21,6 +23,7 @@ packages=(
   libmariadb-dev mariadb-server mariadb-client
   libcurl4-openssl-dev
   librdkafka-dev kcat default-jre-headless maven
+  postgresql-client default-jdk-headless
   python3 python3-pip curl netcat-openbsd procps
   chromium
 )
@@ -41,6 +44,10 @@ need_python_module setup numpy
 # pyarrow and pandas: the e2e tests read Arrow answers with them, and the Python client (python/) stands on them.
 need_python_module setup pyarrow
 need_python_module setup pandas
+# psycopg 3 and SQLAlchemy: the PostgreSQL wire protocol's e2e test speaks to mare with them
+# (and pandas.read_sql through SQLAlchemy + psycopg).
+need_python_module setup psycopg "psycopg[binary]"
+need_python_module setup sqlalchemy
 # wheel: building the Python client without fetching a build environment (its e2e test installs it so).
 need_python_module setup wheel
 # The Python client (python/, package mare), for the notebooks and anyone's scripts: installed
