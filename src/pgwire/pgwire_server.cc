@@ -26,7 +26,7 @@ PgwireServer::PgwireServer(const PgwireOptions& options, const query::QueryLimit
   ctx_.gate = &gate_;
   ctx_.cancels = &cancels_;
   ctx_.open = &open_;
-  ctx_.connections = &registry->GetGauge(pgwire_metrics::kConnections);
+  ctx_.connections = &registry->GetGauge(pgwire_metrics::kOpenConnections);
   ctx_.queries = &registry->GetCounter(pgwire_metrics::kQueries);
   ctx_.errors = &registry->GetCounter(pgwire_metrics::kErrors);
 }

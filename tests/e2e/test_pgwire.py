@@ -281,7 +281,7 @@ def test_hostile_bytes_end_only_their_connection(run):
     # The server still serves, and counted what it did.
     with psycopg.connect(dsn(run), autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM readings").fetchone() == (ROWS,)
-        assert run.metric("mare_pgwire_connections") >= 1
+        assert run.metric("mare_pgwire_open_connections") >= 1
     assert run.metric("mare_pgwire_queries_total") > 0
     assert run.metric("mare_pgwire_errors_total") > 0
 
