@@ -11,7 +11,7 @@ import os
 import re
 import sys
 
-COMPONENTS = ("source", "dead_letter", "log", "rollup", "forecast", "store", "sink", "query", "http")
+COMPONENTS = ("source", "dead_letter", "log", "rollup", "forecast", "store", "sink", "query", "http", "pgwire")
 # The unit a gauge or a histogram ends with; a counter ends with _total (after its own unit, if any).
 # "up" is a state gauge's unit: 1 while the thing works, 0 while not.
 UNITS = ("bytes", "seconds", "records", "rows", "windows", "series", "segments", "connections", "offset", "up")

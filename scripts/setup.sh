@@ -16,6 +16,8 @@ source "$(dirname "$0")/install.sh"
 # ClickHouse sink: the tests start a real clickhouse-server (Debian's 18.16) of their own.
 # MQTT source: libmosquitto (MQTT 5 client); the tests run Debian's mosquitto broker and publish
 # with mosquitto_pub (mosquitto-clients).
+# The PostgreSQL wire protocol's tests: psql (postgresql-client) and, for the JDBC driver from
+# Maven Central (tests/pgwire/pom.xml), a JDK to compile their small Java program with javac.
 packages=(
   g++ make cmake ninja-build ccache pkg-config git
   clang-14 libclang-rt-14-dev
@@ -26,6 +28,7 @@ packages=(
   clickhouse-server clickhouse-client
   libmosquitto-dev mosquitto mosquitto-clients
   librdkafka-dev kcat default-jre-headless maven
+  postgresql-client default-jdk-headless
   python3 python3-pip curl netcat-openbsd procps
   chromium
 )
@@ -52,6 +55,10 @@ need_python_module setup nbclient
 need_python_module setup nbformat
 need_python_module setup ipykernel
 need_python_module setup matplotlib
+# psycopg 3 and SQLAlchemy: the PostgreSQL wire protocol's e2e test speaks to mare with them
+# (and pandas.read_sql through SQLAlchemy + psycopg).
+need_python_module setup psycopg "psycopg[binary]"
+need_python_module setup sqlalchemy
 # wheel: building the Python client without fetching a build environment (its e2e test installs it so).
 need_python_module setup wheel
 # The Python client (python/, package mare), for the notebooks and anyone's scripts: installed

@@ -19,6 +19,7 @@
 #include "cli/open_log.h"
 #include "processors/rollup/rollup_processor.h"
 #include "processors/rollup/window.h"
+#include "pgwire/pgwire_server.h"
 #include "query/query_api.h"
 #include "store/feeder.h"
 #include "server/http_server.h"
@@ -257,6 +258,17 @@ int Run(const RunFlags& flags, const Roles& roles) {
     if (dashboard) spdlog::info("dashboard: http://{}/", c.http.listen);
     if (roles.sources) running.push_back("http");
   }
+  // The PostgreSQL wire protocol: mare's SQL for psql, drivers and BI tools, on its own port.
+  std::unique_ptr<pgwire::PgwireServer> pgwire_server;
+  if (store && c.pgwire.enabled) {
+    auto started = pgwire::PgwireServer::Start(c.pgwire, c.query.limits, store.get(), &registry);
+    if (!started.ok()) {
+      spdlog::error("pgwire: {}", started.status().ToString());
+      return 1;
+    }
+    pgwire_server = std::move(*started);
+    spdlog::info("pgwire: listening on {} (PostgreSQL protocol v3, auth {})", c.pgwire.listen, c.pgwire.auth);
+  }
   std::unique_ptr<UdpSource> udp;
   if (roles.sources && c.udp.enabled) {
     auto u = UdpSource::Start(c.udp, &ingest, &registry);
@@ -376,6 +388,7 @@ int Run(const RunFlags& flags, const Roles& roles) {
   if (tcp) tcp->Stop();
   if (unix_source) unix_source->Stop();
   if (http) http->Stop();
+  if (pgwire_server) pgwire_server->Stop();
   if (rollups) {
     Status stopped = rollups->Stop();  // emits what is pending and writes a final checkpoint
     if (!stopped.ok()) spdlog::error("rollup: {}", stopped.ToString());

@@ -357,6 +357,14 @@ std::vector<Key> Keys(Config& c) {
       Size("query.max_memory", &c.query.limits.max_memory),
       Int("query.max_concurrent", &c.query.limits.max_concurrent, 0, 100'000),
 
+      Bool("pgwire.enabled", &c.pgwire.enabled),
+      String("pgwire.listen", &c.pgwire.listen),
+      String("pgwire.auth", &c.pgwire.auth),
+      String("pgwire.password", &c.pgwire.password, /*secret=*/true),
+      Int("pgwire.max_connections", &c.pgwire.max_connections, 1, 100'000),
+      Size("pgwire.max_message_bytes", &c.pgwire.max_message_bytes, 1024, int64_t{1} << 30),
+      Duration("pgwire.message_timeout", &c.pgwire.message_timeout_us, 1000),
+
       Bool("sink.mariadb.enabled", &m.enabled),
       String("sink.mariadb.host", &m.host),
       Int("sink.mariadb.port", &m.port, 1, 65535),

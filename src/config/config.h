@@ -16,6 +16,7 @@
 #include "common/status.h"
 #include "log/embedded_log.h"
 #include "log/kafka_log.h"
+#include "pgwire/pgwire_options.h"
 #include "processors/forecast/forecast_processor.h"
 #include "processors/rollup/rollup_processor.h"
 #include "query/query_api.h"
@@ -63,6 +64,7 @@ struct Config {
   forecast::ForecastOptions forecast;     // [forecast]
   store::StoreOptions store;              // [store]
   query::QueryApiOptions query;           // [query]
+  pgwire::PgwireOptions pgwire;           // [pgwire]
   sinks::MariaDbSinkOptions sink_mariadb; // [sink.mariadb]
   sinks::ElasticsearchSinkOptions sink_elasticsearch;  // [sink.elasticsearch]
   sinks::ClickHouseSinkOptions sink_clickhouse;        // [sink.clickhouse]

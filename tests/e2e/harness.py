@@ -71,6 +71,7 @@ class MareRun:
         self.udp_port = free_port(socket.SOCK_DGRAM)
         self.tcp_port = free_port()
         self.http_port = free_port()
+        self.pgwire_port = free_port()
         self.unix_path = os.path.join(self.data_dir, "ingest.sock")
         self.extra = list(extra)
         self.flags = list(flags)
@@ -82,6 +83,7 @@ class MareRun:
             f'sources.udp.listen="127.0.0.1:{self.udp_port}"',
             f'sources.tcp.listen="127.0.0.1:{self.tcp_port}"',
             f'http.listen="127.0.0.1:{self.http_port}"',
+            f'pgwire.listen="127.0.0.1:{self.pgwire_port}"',
         ] + self.extra
         out = [MARE, "run", "--data-dir", self.data_dir, *self.flags]
         for s in sets:

@@ -1,0 +1,341 @@
+#include "pgwire/pg_types.h"
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "common/time.h"
+
+namespace mare::pgwire {
+namespace {
+
+void AppendBigEndian(uint64_t v, int bytes, std::string* out) {
+  for (int k = bytes - 1; k >= 0; --k) out->push_back(static_cast<char>(v >> (8 * k)));
+}
+
+uint64_t ReadBigEndian(std::string_view b) {
+  uint64_t v = 0;
+  for (unsigned char c : b) v = (v << 8) | c;
+  return v;
+}
+
+void AppendDoubleText(double d, std::string* out) {
+  if (std::isnan(d)) {
+    out->append("NaN");
+  } else if (std::isinf(d)) {
+    out->append(d > 0 ? "Infinity" : "-Infinity");
+  } else {
+    // The shortest text that reads back as the same double: PostgreSQL 12+'s default
+    // (extra_float_digits = 1).
+    fmt::format_to(std::back_inserter(*out), "{}", d);
+  }
+}
+
+// PostgreSQL's interval text (IntervalStyle postgres): "1 day 02:00:00", "-00:00:01.5".
+void AppendIntervalText(int64_t us, std::string* out) {
+  bool negative = us < 0;
+  uint64_t a = negative ? 0 - static_cast<uint64_t>(us) : static_cast<uint64_t>(us);
+  uint64_t days = a / kMicrosPerDay;
+  uint64_t rest = a % kMicrosPerDay;
+  if (days > 0) fmt::format_to(std::back_inserter(*out), "{}{} day{} ", negative ? "-" : "", days, days == 1 ? "" : "s");
+  uint64_t secs = rest / kMicrosPerSecond, frac = rest % kMicrosPerSecond;
+  fmt::format_to(std::back_inserter(*out), "{}{:02}:{:02}:{:02}", negative ? "-" : "", secs / 3600, secs / 60 % 60, secs % 60);
+  if (frac != 0) {
+    std::string f = fmt::format("{:06}", frac);
+    while (f.back() == '0') f.pop_back();
+    out->push_back('.');
+    out->append(f);
+  }
+}
+
+bool IsNumberText(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  size_t i = 0;
+  if (s[0] == '-' || s[0] == '+') i = 1;
+  bool digits = false, dot = false, exp = false;
+  for (; i < s.size(); ++i) {
+    char c = s[i];
+    if (c >= '0' && c <= '9') {
+      digits = true;
+    } else if (c == '.' && !dot && !exp) {
+      dot = true;
+    } else if ((c == 'e' || c == 'E') && digits && !exp) {
+      exp = true;
+      digits = false;
+      if (i + 1 < s.size() && (s[i + 1] == '-' || s[i + 1] == '+')) ++i;
+    } else {
+      return false;
+    }
+  }
+  return digits;
+}
+
+std::string Quoted(std::string_view s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') out.push_back('\'');
+    out.push_back(c);
+  }
+  out.push_back('\'');
+  return out;
+}
+
+// A number's text as a literal: parenthesized when negative, so that "x - $1" stays x - (-5).
+std::string NumberLiteral(std::string_view s) {
+  if (s[0] == '+') s.remove_prefix(1);
+  if (s[0] == '-') return "(" + std::string(s) + ")";
+  return std::string(s);
+}
+
+std::string DoubleLiteral(double d) {
+  std::string s = fmt::format("{}", d);
+  if (s.find_first_of(".e") == std::string::npos) s += ".0";
+  return NumberLiteral(s);
+}
+
+// A timestamp parameter's text in a form mare's TIMESTAMP literal reads: PostgreSQL writes the
+// zone as "+00" or "+05:30"; mare wants "+00:00" (or none, meaning UTC).
+std::string TimestampLiteral(std::string_view s) {
+  std::string t(s);
+  size_t zone = t.find_last_of("+-");
+  if (zone != std::string::npos && zone > 10 && t.size() - zone == 3) t += ":00";
+  return "TIMESTAMP " + Quoted(t);
+}
+
+}  // namespace
+
+int32_t OidOf(query::Type type) {
+  switch (type) {
+    case query::Type::kBoolean: return oid::kBool;
+    case query::Type::kInteger: return oid::kInt8;
+    case query::Type::kDouble: return oid::kFloat8;
+    case query::Type::kTimestamp: return oid::kTimestamptz;
+    case query::Type::kInterval: return oid::kInterval;
+    case query::Type::kNull:
+    case query::Type::kText: return oid::kText;
+  }
+  return oid::kText;
+}
+
+int16_t TypeLength(int32_t type_oid) {
+  switch (type_oid) {
+    case oid::kBool: return 1;
+    case oid::kInt2: return 2;
+    case oid::kInt4:
+    case oid::kOid:
+    case oid::kFloat4: return 4;
+    case oid::kInt8:
+    case oid::kFloat8:
+    case oid::kTimestamp:
+    case oid::kTimestamptz: return 8;
+    case oid::kInterval: return 16;
+    case oid::kName: return 64;
+    default: return -1;
+  }
+}
+
+std::string_view TypeName(int32_t type_oid) {
+  switch (type_oid) {
+    case oid::kBool: return "bool";
+    case oid::kName: return "name";
+    case oid::kInt8: return "int8";
+    case oid::kInt2: return "int2";
+    case oid::kInt4: return "int4";
+    case oid::kText: return "text";
+    case oid::kOid: return "oid";
+    case oid::kFloat4: return "float4";
+    case oid::kFloat8: return "float8";
+    case oid::kUnknown: return "unknown";
+    case oid::kVarchar: return "varchar";
+    case oid::kTimestamp: return "timestamp";
+    case oid::kTimestamptz: return "timestamptz";
+    case oid::kInterval: return "interval";
+    case oid::kNumeric: return "numeric";
+    default: return "";
+  }
+}
+
+int32_t OidByName(std::string_view name) {
+  static constexpr std::pair<std::string_view, int32_t> kAliases[] = {
+      {"boolean", oid::kBool},          {"bigint", oid::kInt8},
+      {"smallint", oid::kInt2},         {"integer", oid::kInt4},
+      {"int", oid::kInt4},              {"real", oid::kFloat4},
+      {"double precision", oid::kFloat8}, {"character varying", oid::kVarchar},
+      {"timestamp without time zone", oid::kTimestamp}, {"timestamp with time zone", oid::kTimestamptz},
+  };
+  for (const auto& [alias, o] : kAliases) {
+    if (name == alias) return o;
+  }
+  for (int32_t o : {oid::kBool, oid::kName, oid::kInt8, oid::kInt2, oid::kInt4, oid::kText, oid::kOid, oid::kFloat4,
+                    oid::kFloat8, oid::kUnknown, oid::kVarchar, oid::kTimestamp, oid::kTimestamptz, oid::kInterval,
+                    oid::kNumeric}) {
+    if (name == TypeName(o)) return o;
+  }
+  return 0;
+}
+
+void AppendTimestampText(int64_t micros, bool with_zone, std::string* out) {
+  CivilTime c = ToCivil(micros);
+  fmt::format_to(std::back_inserter(*out), "{:04}-{:02}-{:02} {:02}:{:02}:{:02}", c.year, c.month, c.day, c.hour, c.minute,
+                 c.second);
+  if (c.micros != 0) {
+    std::string f = fmt::format("{:06}", c.micros);
+    while (f.back() == '0') f.pop_back();
+    out->push_back('.');
+    out->append(f);
+  }
+  if (with_zone) out->append("+00");
+}
+
+void AppendValue(const query::ResultColumn& column, size_t r, int32_t type_oid, bool binary, std::string* out) {
+  query::Type t = column.type();
+  if (t == query::Type::kText) {
+    out->append(column.Text(r));  // text's binary form is its bytes
+    return;
+  }
+  if (t == query::Type::kDouble) {
+    double d = column.Double(r);
+    if (binary) {
+      AppendBigEndian(std::bit_cast<uint64_t>(d), 8, out);
+    } else {
+      AppendDoubleText(d, out);
+    }
+    return;
+  }
+  int64_t v = column.Int(r);
+  switch (type_oid) {
+    case oid::kBool:
+      if (binary) {
+        out->push_back(v != 0 ? 1 : 0);
+      } else {
+        out->push_back(v != 0 ? 't' : 'f');
+      }
+      return;
+    case oid::kTimestamp:
+    case oid::kTimestamptz:
+      if (binary) {
+        AppendBigEndian(static_cast<uint64_t>(v - kPgEpochMicros), 8, out);
+      } else {
+        AppendTimestampText(v, type_oid == oid::kTimestamptz, out);
+      }
+      return;
+    case oid::kInterval:
+      if (binary) {
+        AppendBigEndian(static_cast<uint64_t>(v), 8, out);  // microseconds, then 0 days, 0 months
+        AppendBigEndian(0, 8, out);
+      } else {
+        AppendIntervalText(v, out);
+      }
+      return;
+    case oid::kInt4:
+    case oid::kOid:
+      if (binary) {
+        AppendBigEndian(static_cast<uint64_t>(v), 4, out);
+        return;
+      }
+      break;
+    case oid::kInt2:
+      if (binary) {
+        AppendBigEndian(static_cast<uint64_t>(v), 2, out);
+        return;
+      }
+      break;
+    default:
+      if (binary) {
+        AppendBigEndian(static_cast<uint64_t>(v), 8, out);
+        return;
+      }
+  }
+  fmt::format_to(std::back_inserter(*out), "{}", v);
+}
+
+Result<std::string> ParameterLiteral(std::string_view value, bool is_null, int16_t format, int32_t type_oid) {
+  if (is_null) return std::string("NULL");
+  auto bad = [&](std::string_view what) {
+    return Status::InvalidArgument(fmt::format("invalid {} parameter of type {}", what,
+                                               TypeName(type_oid).empty() ? std::to_string(type_oid) : TypeName(type_oid)));
+  };
+  if (format == 1) {
+    switch (type_oid) {
+      case oid::kBool:
+        if (value.size() != 1) return bad("binary");
+        return std::string(value[0] != 0 ? "TRUE" : "FALSE");
+      case oid::kInt2:
+        if (value.size() != 2) return bad("binary");
+        return NumberLiteral(std::to_string(static_cast<int16_t>(ReadBigEndian(value))));
+      case oid::kInt4:
+      case oid::kOid:
+        if (value.size() != 4) return bad("binary");
+        return NumberLiteral(std::to_string(type_oid == oid::kOid ? static_cast<int64_t>(static_cast<uint32_t>(ReadBigEndian(value)))
+                                                                   : static_cast<int64_t>(static_cast<int32_t>(ReadBigEndian(value)))));
+      case oid::kInt8:
+        if (value.size() != 8) return bad("binary");
+        return NumberLiteral(std::to_string(static_cast<int64_t>(ReadBigEndian(value))));
+      case oid::kFloat4: {
+        if (value.size() != 4) return bad("binary");
+        float f = std::bit_cast<float>(static_cast<uint32_t>(ReadBigEndian(value)));
+        if (!std::isfinite(f)) return bad("non-finite");
+        return DoubleLiteral(f);
+      }
+      case oid::kFloat8: {
+        if (value.size() != 8) return bad("binary");
+        double d = std::bit_cast<double>(ReadBigEndian(value));
+        if (!std::isfinite(d)) return bad("non-finite");
+        return DoubleLiteral(d);
+      }
+      case oid::kTimestamp:
+      case oid::kTimestamptz: {
+        if (value.size() != 8) return bad("binary");
+        int64_t us = static_cast<int64_t>(ReadBigEndian(value));
+        if (us > INT64_MAX - kPgEpochMicros || us < INT64_MIN + kPgEpochMicros) return bad("out-of-range");
+        std::string text;
+        AppendTimestampText(us + kPgEpochMicros, false, &text);
+        return "TIMESTAMP " + Quoted(text);
+      }
+      case 0:
+      case oid::kText:
+      case oid::kVarchar:
+      case oid::kUnknown:
+      case oid::kName:
+        break;
+      default:
+        return Status::InvalidArgument(
+            fmt::format("binary parameters of type {} are not supported; send it as text", type_oid));
+    }
+  }
+  if (value.find('\0') != std::string_view::npos) return bad("text (a 0 byte)");
+  switch (type_oid) {
+    case oid::kInt2:
+    case oid::kInt4:
+    case oid::kInt8:
+    case oid::kOid:
+    case oid::kFloat4:
+    case oid::kFloat8:
+    case oid::kNumeric:
+      if (!IsNumberText(value)) return bad("number");
+      return NumberLiteral(value);
+    case oid::kBool: {
+      std::string v(value);
+      for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (v == "t" || v == "true" || v == "1" || v == "on" || v == "yes" || v == "y") return std::string("TRUE");
+      if (v == "f" || v == "false" || v == "0" || v == "off" || v == "no" || v == "n") return std::string("FALSE");
+      return bad("boolean");
+    }
+    case oid::kTimestamp:
+    case oid::kTimestamptz:
+      return TimestampLiteral(value);
+    case oid::kInterval:
+      return "INTERVAL " + Quoted(value);
+    case 0:
+      // Left open by the client: a number if it reads as one (PostgreSQL would infer it from
+      // the context, mare's comparisons take a number next to a number column).
+      if (IsNumberText(value)) return NumberLiteral(value);
+      return Quoted(value);
+    default:
+      return Quoted(value);
+  }
+}
+
+}  // namespace mare::pgwire

@@ -1,0 +1,144 @@
+#include "pgwire/pgwire_server.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "pgwire/pgwire_metrics.h"
+
+namespace mare::pgwire {
+
+PgwireServer::PgwireServer(const PgwireOptions& options, const query::QueryLimits& limits, store::Store* store,
+                           metrics::Registry* registry)
+    : gate_(limits.max_concurrent) {
+  ctx_.options = options;
+  ctx_.limits = limits;
+  ctx_.store = store;
+  ctx_.gate = &gate_;
+  ctx_.cancels = &cancels_;
+  ctx_.open = &open_;
+  ctx_.connections = &registry->GetGauge(pgwire_metrics::kOpenConnections);
+  ctx_.queries = &registry->GetCounter(pgwire_metrics::kQueries);
+  ctx_.errors = &registry->GetCounter(pgwire_metrics::kErrors);
+}
+
+Result<std::unique_ptr<PgwireServer>> PgwireServer::Start(const PgwireOptions& options, const query::QueryLimits& limits,
+                                                          store::Store* store, metrics::Registry* registry) {
+  if (options.auth != "trust" && options.auth != "password") {
+    return Status::InvalidArgument(fmt::format("pgwire.auth is \"{}\": use \"trust\" or \"password\"", options.auth));
+  }
+  if (options.auth == "password" && options.password.empty()) {
+    return Status::InvalidArgument("pgwire.auth = \"password\" needs pgwire.password");
+  }
+  size_t colon = options.listen.rfind(':');
+  if (colon == std::string::npos) {
+    return Status::InvalidArgument(fmt::format("pgwire.listen \"{}\" is not host:port", options.listen));
+  }
+  std::string host = options.listen.substr(0, colon), service = options.listen.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* list = nullptr;
+  int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &list);
+  if (rc != 0) return Status::InvalidArgument(fmt::format("pgwire.listen \"{}\": {}", options.listen, gai_strerror(rc)));
+  std::unique_ptr<PgwireServer> server(new PgwireServer(options, limits, store, registry));
+  int fd = ::socket(list->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  Status s;
+  if (fd < 0) {
+    s = Status::FromErrno("pgwire: socket", errno);
+  } else if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 || ::bind(fd, list->ai_addr, list->ai_addrlen) != 0 ||
+             ::listen(fd, 128) != 0) {
+    s = Status::FromErrno(fmt::format("pgwire: listen on {}", options.listen), errno);
+  }
+  ::freeaddrinfo(list);
+  if (!s.ok()) {
+    if (fd >= 0) ::close(fd);
+    return s;
+  }
+  sockaddr_storage bound{};
+  socklen_t len = sizeof bound;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
+  server->port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                                    : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  server->listen_fd_ = fd;
+  if (::pipe2(server->stop_pipe_, O_CLOEXEC) != 0) return Status::FromErrno("pgwire: pipe", errno);
+  server->ctx_.stop_fd = server->stop_pipe_[0];
+  server->acceptor_ = std::thread([s = server.get()] { s->AcceptLoop(); });
+  return server;
+}
+
+PgwireServer::~PgwireServer() {
+  Stop();
+  for (int fd : stop_pipe_) {
+    if (fd >= 0) ::close(fd);
+  }
+}
+
+void PgwireServer::Reap(bool all) {
+  std::lock_guard lock(workers_mu_);
+  for (auto it = workers_.begin(); it != workers_.end();) {
+    if (all || it->finished.load()) {
+      it->thread.join();
+      it = workers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void PgwireServer::AcceptLoop() {
+  for (;;) {
+    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
+    int n = ::poll(fds, 2, 1000);
+    if (n < 0 && errno != EINTR) return;
+    if (fds[1].revents & POLLIN) return;
+    Reap(false);
+    if (n <= 0 || !(fds[0].revents & POLLIN)) continue;
+    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    std::lock_guard lock(workers_mu_);
+    // Threads past max_connections only live to send the refusal; beyond a margin the
+    // connection is closed at once, so a flood cannot take threads without end.
+    if (workers_.size() >= static_cast<size_t>(ctx_.options.max_connections) + 16) {
+      ::close(fd);
+      continue;
+    }
+    Worker& w = workers_.emplace_back();
+    w.thread = std::thread([this, fd, &w] {
+      {
+        PgConnection connection(fd, ctx_);
+        connection.Serve();
+      }
+      w.finished.store(true);
+    });
+  }
+}
+
+void PgwireServer::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (stop_pipe_[1] >= 0) {
+    char b = 1;
+    (void)!::write(stop_pipe_[1], &b, 1);
+  }
+  if (acceptor_.joinable()) acceptor_.join();
+  Reap(true);
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+  listen_fd_ = -1;
+}
+
+}  // namespace mare::pgwire

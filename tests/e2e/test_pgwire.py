@@ -1,0 +1,299 @@
+"""The PostgreSQL wire protocol (docs/formats/pgwire.md) of a real `mare run`, with real clients:
+psql (Debian's postgresql-client), psycopg 3, pandas.read_sql through SQLAlchemy + psycopg, and
+the PostgreSQL JDBC driver (Maven Central) from a small Java program. Each reads typed results of
+known data; errors carry SQLSTATE and position; a CancelRequest stops a running statement; an
+answer of 1.2 million rows streams in flat memory; hostile bytes end only their own connection.
+A missing client fails the test: it is installed by scripts/setup.sh."""
+import hashlib
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import threading
+import time
+from datetime import datetime, timezone
+
+import pandas as pd
+import psycopg
+import pytest
+import sqlalchemy
+
+from harness import MareRun, mare
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
+T0 = 1704067200  # 2024-01-01T00:00:00Z
+ROWS = 1_200_000
+
+
+def expected(i):
+    return T0 + i, i % 4 + 1, (i % 1000) / 10, f"s{i % 3}"
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    data = tmp_path_factory.mktemp("pgwire")
+    csv_path = data / "readings.csv"
+    with open(csv_path, "w") as f:
+        f.write("ts,sensor_id,temperature,station\n")
+        for start in range(0, ROWS, 100_000):
+            f.write("".join("{},{},{},{}\n".format(*expected(i)) for i in range(start, start + 100_000)))
+    mare("import", csv_path, "--data-dir", data, "--quiet")
+    os.unlink(csv_path)
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    os.environ["ASAN_OPTIONS"] = (asan + ":" if asan else "") + "quarantine_size_mb=8"
+    try:
+        with MareRun(data, extra=["query.max_rows=1000"]) as r:
+            yield r
+    finally:
+        os.environ["ASAN_OPTIONS"] = asan
+
+
+def dsn(run, user="scientist"):
+    return f"host=127.0.0.1 port={run.pgwire_port} user={user} dbname=mare"
+
+
+def psql(run, *args, check=True):
+    assert shutil.which("psql"), "psql is not installed: run scripts/setup.sh (postgresql-client)"
+    p = subprocess.run(["psql", "-X", "-v", "VERBOSITY=verbose", dsn(run), *args], capture_output=True, text=True, timeout=120)
+    if check:
+        assert p.returncode == 0, p.stderr
+    return p
+
+
+def test_psql_runs_statements_and_reads_typed_text(run):
+    out = psql(run, "-A", "-t", "-F", "|", "-c",
+               "SELECT ts, sensor_id, temperature, station FROM readings WHERE sensor_id = 2 ORDER BY ts LIMIT 2").stdout
+    rows = [line.split("|") for line in out.strip().splitlines()]
+    want = [expected(1), expected(5)]
+    assert rows == [[datetime.fromtimestamp(w[0], timezone.utc).strftime("%Y-%m-%d %H:%M:%S+00"), str(w[1]), str(w[2]), w[3]]
+                    for w in want]
+    # Several statements in one Query, the session statements psql users type, and a count.
+    out = psql(run, "-A", "-t", "-c", "SET application_name = 'notebook'; SHOW application_name; SELECT count(*) FROM readings").stdout
+    assert out.split() == ["SET", "notebook", str(ROWS)]  # psql prints a SET's command tag
+    assert psql(run, "-A", "-t", "-c", "SELECT version()").stdout.startswith("PostgreSQL 14.0")
+
+
+def test_psql_errors_carry_sqlstate_and_position(run):
+    p = psql(run, "-c", "SELECT temprature FROM readings", check=False)
+    assert p.returncode != 0
+    assert "ERROR:  42703: unknown column \"temprature\"" in p.stderr
+    # psql draws the caret from the Position field: under column 8.
+    lines = p.stderr.splitlines()
+    at = next(k for k, line in enumerate(lines) if line.startswith("LINE 1: "))
+    assert lines[at + 1].index("^") - len("LINE 1: ") == len("SELECT ")
+    p = psql(run, "-c", "SELECT ts FROM buoys", check=False)
+    assert "ERROR:  42P01: unknown table \"buoys\"" in p.stderr
+    p = psql(run, "-c", "SELECT ts FROM readings WHERE", check=False)
+    assert "ERROR:  42601:" in p.stderr
+
+
+def test_psycopg_text_and_binary_results_with_parameters(run):
+    with psycopg.connect(dsn(run), autocommit=True) as conn:
+        assert conn.info.parameter_status("server_version") == "14.0"
+        assert conn.info.parameter_status("TimeZone") == "UTC"
+        for binary in (False, True):
+            cur = conn.cursor(binary=binary)
+            cur.execute("SELECT ts, sensor_id, temperature, station FROM readings "
+                        "WHERE station = %s AND ts >= %s AND sensor_id = %s ORDER BY ts LIMIT 3",
+                        ("s1", datetime.fromtimestamp(T0 + 100, timezone.utc), 3))
+            assert [d.type_code for d in cur.description] == [1184, 20, 701, 25]
+            want = [expected(i) for i in range(100, 200) if expected(i)[3] == "s1" and expected(i)[1] == 3][:3]
+            assert cur.fetchall() == [(datetime.fromtimestamp(w[0], timezone.utc), w[1], w[2], w[3]) for w in want]
+        # A parameter is a value, never SQL.
+        cur = conn.cursor()
+        cur.execute("SELECT count(*) FROM readings WHERE station = %s", ("s1' OR 'a' = 'a",))
+        assert cur.fetchone() == (0,)
+        cur.execute("SELECT count(*), min(temperature), max(temperature) FROM readings WHERE sensor_id = %s", (4,))
+        assert cur.fetchone() == (ROWS // 4, min(expected(i)[2] for i in range(3, 1000, 4)), max(expected(i)[2] for i in range(3, 1000, 4)))
+        cur.execute("SELECT 1")
+        assert cur.fetchone() == (1,)
+        cur.execute("SELECT current_setting('standard_conforming_strings'), current_schema()")
+        assert cur.fetchone() == ("on", "public")
+
+
+def test_psycopg_errors_carry_sqlstate_and_position(run):
+    with psycopg.connect(dsn(run)) as conn:
+        with pytest.raises(psycopg.errors.UndefinedColumn) as e:
+            conn.execute("SELECT ts, nope FROM readings WHERE sensor_id = %s", (1,))
+        assert e.value.sqlstate == "42703" and e.value.diag.statement_position == str(len("SELECT ts, ") + 1)
+        conn.rollback()
+        # Past a parameter: the position is in the client's text (with its $1), not mare's.
+        with pytest.raises(psycopg.errors.SyntaxError) as e:
+            conn.execute("SELECT ts FROM readings WHERE sensor_id = %s AND AND", (1,))
+        assert e.value.diag.statement_position == str(len("SELECT ts FROM readings WHERE sensor_id = $1 AND ") + 1)
+        conn.rollback()
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            conn.execute("SELECT x FROM nowhere")
+        conn.rollback()
+        # Inside a failed transaction block nothing runs until its end, as in PostgreSQL.
+        with pytest.raises(psycopg.errors.UndefinedColumn):
+            conn.execute("SELECT nope FROM readings")
+        with pytest.raises(psycopg.errors.InFailedSqlTransaction):
+            conn.execute("SELECT count(*) FROM readings")
+        conn.rollback()
+        assert conn.execute("SELECT count(*) FROM readings").fetchone() == (ROWS,)
+
+
+def test_pandas_read_sql_through_sqlalchemy(run):
+    engine = sqlalchemy.create_engine(f"postgresql+psycopg://scientist@127.0.0.1:{run.pgwire_port}/mare")
+    df = pd.read_sql("SELECT ts, sensor_id, temperature, station FROM readings ORDER BY ts LIMIT 1000", engine)
+    assert list(df.columns) == ["ts", "sensor_id", "temperature", "station"]
+    assert str(df["ts"].dtype).startswith("datetime64") and str(df["ts"].dt.tz) == "UTC"
+    assert df["sensor_id"].dtype == "int64" and df["temperature"].dtype == "float64"
+    assert df["ts"].iloc[7] == pd.Timestamp(T0 + 7, unit="s", tz="UTC")
+    assert df["temperature"].sum() == pytest.approx(sum(expected(i)[2] for i in range(1000)))
+    hourly = pd.read_sql(sqlalchemy.text(
+        "SELECT sensor_id, count(*) AS n, avg(temperature) AS mean FROM readings WHERE sensor_id >= :s "
+        "GROUP BY sensor_id ORDER BY sensor_id"), engine, params={"s": 3})
+    assert hourly["sensor_id"].tolist() == [3, 4] and hourly["n"].tolist() == [ROWS // 4] * 2
+    engine.dispose()
+
+
+def jdbc_classpath():
+    for tool in ("mvn", "java", "javac"):
+        assert shutil.which(tool), f"{tool} is not installed: run scripts/setup.sh"
+    lib = os.path.join(ROOT, "build/pgwire/lib")
+    pom = os.path.join(ROOT, "tests/pgwire/pom.xml")
+    with open(pom, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    stamp = os.path.join(lib, ".pom-sha256")
+    if not os.path.exists(stamp) or open(stamp).read() != digest:
+        p = subprocess.run(["mvn", "-q", "-B", "-f", pom, "dependency:copy-dependencies", f"-DoutputDirectory={lib}"],
+                           capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, f"mvn could not fetch the PostgreSQL JDBC driver:\n{p.stdout}{p.stderr}"
+        with open(stamp, "w") as f:
+            f.write(digest)
+    classes = os.path.join(ROOT, "build/pgwire/classes")
+    jars = ":".join(os.path.join(lib, j) for j in sorted(os.listdir(lib)) if j.endswith(".jar"))
+    p = subprocess.run(["javac", "-d", classes, "-cp", jars, os.path.join(ROOT, "tests/pgwire/JdbcCheck.java")],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    return jars + ":" + classes
+
+
+def test_jdbc_driver_reads_typed_results(run):
+    cp = jdbc_classpath()
+    p = subprocess.run(["java", "-cp", cp, "JdbcCheck", f"jdbc:postgresql://127.0.0.1:{run.pgwire_port}/mare?user=analyst"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0] == "types timestamptz int8 float8 text"
+    want = [expected(i) for i in (1, 5, 9)]
+    assert lines[1:4] == [f"row {w[0]} {w[1]} {w[2]} {w[3]}" for w in want]
+    assert lines[4] == f"count {ROWS}"
+    assert lines[5] == f"error 42703 {len('SELECT ') + 1}"
+    # fetchSize 100: 12,000 Executes of 100 rows, each ended by PortalSuspended but the last.
+    assert lines[6] == f"fetched {ROWS} {sum(k % 4 + 1 for k in range(4)) * ROWS // 4}"
+
+
+def test_cancel_request_stops_a_running_statement(run):
+    with psycopg.connect(dsn(run), autocommit=True) as conn:
+        rows = 0
+        with pytest.raises(psycopg.errors.QueryCanceled) as e:
+            for _ in conn.cursor().stream("SELECT ts, sensor_id, temperature FROM readings"):
+                rows += 1
+                if rows == 10:
+                    conn.cancel_safe()
+        assert e.value.sqlstate == "57014"
+        assert rows < ROWS
+        # The connection goes on.
+        assert conn.execute("SELECT count(*) FROM readings WHERE sensor_id = 1").fetchone() == (ROWS // 4,)
+
+
+def test_a_million_rows_stream_in_flat_memory(run):
+    before = rss_kb(run.proc.pid)
+    peak = before
+    rows = sensor_sum = 0
+    with psycopg.connect(dsn(run), autocommit=True) as conn:
+        for row in conn.cursor(binary=True).stream("SELECT ts, sensor_id, temperature, station FROM readings"):
+            rows += 1
+            sensor_sum += row[1]
+            if rows % 100_000 == 0:
+                peak = max(peak, rss_kb(run.proc.pid))
+    assert rows == ROWS and sensor_sum == 10 * ROWS // 4
+    # A batch of 65,536 rows and the socket's buffers, not the answer (~50 MB as text).
+    assert peak - before < 64 * 1024, f"RSS grew by {(peak - before) // 1024} MB while streaming"
+
+
+def frame(type_byte, body):
+    return type_byte + struct.pack("!i", len(body) + 4) + body
+
+
+def startup(user=b"hostile"):
+    body = struct.pack("!i", 196608) + b"user\0" + user + b"\0\0"
+    return struct.pack("!i", len(body) + 4) + body
+
+
+def read_until_ready(sock):
+    data = b""
+    sock.settimeout(10)
+    while not data.endswith(b"Z\0\0\0\x05I") and not data.endswith(b"Z\0\0\0\x05T"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_hostile_bytes_end_only_their_connection(run):
+    addr = ("127.0.0.1", run.pgwire_port)
+    # SSLRequest is answered 'N'; then a message claiming 2 GB is refused with 08P01 at once.
+    with socket.create_connection(addr) as s:
+        s.sendall(struct.pack("!ii", 8, 80877103))
+        assert s.recv(1) == b"N"
+        s.sendall(startup())
+        assert b"Z" in read_until_ready(s)
+        s.sendall(b"Q" + struct.pack("!I", 0x7FFFFFFF))
+        s.settimeout(10)
+        reply = b""
+        while chunk := s.recv(4096):
+            reply += chunk
+        assert reply[:1] == b"E" and b"C08P01\0" in reply and b"pgwire.max_message_bytes" in reply
+    # A client that goes away mid-message, a malformed Bind, a length below 4, a garbage startup.
+    with socket.create_connection(addr) as s:
+        s.sendall(startup())
+        read_until_ready(s)
+        s.sendall(b"Q" + struct.pack("!i", 1000) + b"SELECT")
+    with socket.create_connection(addr) as s:
+        s.sendall(startup())
+        read_until_ready(s)
+        s.sendall(frame(b"B", b"\0\0" + struct.pack("!h", 5)))
+        s.settimeout(10)
+        assert b"C08P01\0" in s.recv(4096)
+    with socket.create_connection(addr) as s:
+        s.sendall(startup())
+        read_until_ready(s)
+        s.sendall(b"Q" + struct.pack("!i", 2))
+        assert b"C08P01\0" in s.recv(4096)
+    with socket.create_connection(addr) as s:
+        s.sendall(struct.pack("!i", 0x7FFFFFFF) + b"\xff" * 64)
+        s.settimeout(10)
+        assert b"C08P01\0" in s.recv(4096)
+    # The server still serves, and counted what it did.
+    with psycopg.connect(dsn(run), autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM readings").fetchone() == (ROWS,)
+        assert run.metric("mare_pgwire_open_connections") >= 1
+    assert run.metric("mare_pgwire_queries_total") > 0
+    assert run.metric("mare_pgwire_errors_total") > 0
+
+
+def test_password_and_max_connections(tmp_path):
+    with MareRun(tmp_path, extra=['pgwire.auth="password"', 'pgwire.password="s3cret"', "pgwire.max_connections=1"]) as r:
+        base = f"host=127.0.0.1 port={r.pgwire_port} user=a dbname=mare"
+        with pytest.raises(psycopg.OperationalError) as e:
+            psycopg.connect(base + " password=wrong")
+        assert "password authentication failed" in str(e.value)
+        with psycopg.connect(base + " password=s3cret", autocommit=True) as conn:
+            assert conn.execute("SHOW transaction isolation level").fetchone() == ("read committed",)
+            with pytest.raises(psycopg.OperationalError) as e:
+                psycopg.connect(base + " password=s3cret")
+            assert "too many clients" in str(e.value)
