@@ -43,10 +43,19 @@ def key_partition(key, partitions):
     return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
+_given_ports = set()
+
+
 def free_port(kind=socket.SOCK_STREAM):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free now and not given before by this process: the kernel may hand the same free
+    port to two calls in a row (a MareRun's TCP and HTTP ports once collided that way)."""
+    while True:
+        with socket.socket(socket.AF_INET, kind) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _given_ports:
+            _given_ports.add(port)
+            return port
 
 
 def scrape_metric(port, name):
