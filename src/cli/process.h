@@ -11,6 +11,7 @@
 #include "log/consumer_thread.h"
 #include "server/health.h"
 #include "server/http_server.h"
+#include "sinks/sink_health.h"
 
 namespace mare::cli {
 
@@ -32,5 +33,18 @@ void ServeMetrics(HttpServer& server, metrics::Registry& registry);
 // A log consumer's health (the store's feeder, the rollup or forecast processor) for
 // /healthz and /readyz.
 StageCheck ConsumerCheck(std::string component, const log::ConsumerHealth& health, int64_t lag);
+
+// One check per topic a started sink follows ("sink.mariadb/rollups"): its server reachable and
+// taking the records, and its lag. `sink` outlives the checks' server.
+template <typename Sink>
+void AddSinkChecks(HealthChecks* checks, const std::string& kind, const Sink* sink) {
+  size_t topics = sink->health().size();
+  for (size_t i = 0; i < topics; ++i) {
+    checks->Add([kind, sink, i] {
+      sinks::SinkHealth h = sink->health()[i];
+      return ConsumerCheck("sink." + kind + "/" + h.topic, h.health, h.lag);
+    });
+  }
+}
 
 }  // namespace mare::cli

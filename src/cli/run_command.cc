@@ -223,6 +223,9 @@ int Run(const RunFlags& flags, const Roles& roles) {
     if (feeder) health.Add([f = feeder.get()] { return ConsumerCheck("store", f->health(), f->lag()); });
     if (rollups) health.Add([r = rollups.get()] { return ConsumerCheck("rollup", r->health(), r->lag()); });
     if (forecasts) health.Add([f = forecasts.get()] { return ConsumerCheck("forecast", f->health(), f->lag()); });
+    if (mariadb) AddSinkChecks(&health, "mariadb", mariadb.get());
+    if (elasticsearch) AddSinkChecks(&health, "elasticsearch", elasticsearch.get());
+    if (clickhouse) AddSinkChecks(&health, "clickhouse", clickhouse.get());
     AddHealthRoutes(http.get(), &health, c.http.server.ready_max_lag);
     std::string routes;
     if (roles.sources) {

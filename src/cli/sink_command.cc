@@ -42,8 +42,8 @@ struct Follower {
   std::string name;     // "mariadb sink"
   std::string waiting;  // "the rollups topic", for the line said while they do not exist yet
   std::function<bool(log::Log&)> ready;  // the topics it reads exist
-  // Starts the sink on the log; returns its Stop.
-  std::function<Result<std::function<void()>>(log::Log*)> start;
+  // Starts the sink on the log and adds its checks; returns its Stop.
+  std::function<Result<std::function<void()>>(log::Log*, HealthChecks*)> start;
 };
 
 // Serves /metrics, opens the log read-only, reopening it each second until the follower's
@@ -68,7 +68,7 @@ int FollowLog(const Config& config, const SinkFlags& flags, const Follower& f) {
       auto opened = OpenLog(config, {.read_only = true, .client_id = "mare-sink", .metrics = &metrics::Registry::Global()});
       if (opened.ok() && f.ready(**opened)) {
         log = std::move(*opened);
-        auto started = f.start(log.get());
+        auto started = f.start(log.get(), &health);
         if (!started.ok()) {
           spdlog::error("{}: {}", f.name, started.status().ToString());
           return 1;
@@ -105,10 +105,11 @@ int RunMariaDbSink(const SinkFlags& flags) {
   f.name = "mariadb sink";
   f.waiting = readings ? "the rollups and raw topics" : "the rollups topic";
   f.ready = [&](log::Log& log) { return log.Partitions("rollups") > 0 && (!readings || log.Partitions("raw") > 0); };
-  f.start = [&](log::Log* log) -> Result<std::function<void()>> {
+  f.start = [&](log::Log* log, HealthChecks* checks) -> Result<std::function<void()>> {
     auto started = sinks::MariaDbSink::Start(config->sink_mariadb, log, &metrics::Registry::Global());
     if (!started.ok()) return started.status();
     sink = std::move(*started);
+    AddSinkChecks(checks, "mariadb", sink.get());
     spdlog::info("mariadb sink: following {} topic rollups{} into {}:{} database {}; metrics on {}", DescribeLog(*config),
                  readings ? " and raw (table readings)" : "", config->sink_mariadb.host, config->sink_mariadb.port,
                  config->sink_mariadb.database, flags.metrics_listen);
@@ -146,10 +147,11 @@ int RunCopySink(const SinkFlags& flags, const std::string& kind, Options Config:
   f.ready = [&](log::Log& log) {
     return (!options.readings || log.Partitions("raw") > 0) && (!options.rollups || log.Partitions("rollups") > 0);
   };
-  f.start = [&](log::Log* log) -> Result<std::function<void()>> {
+  f.start = [&](log::Log* log, HealthChecks* checks) -> Result<std::function<void()>> {
     auto started = Sink::Start(options, log, dead_letter->get(), &metrics::Registry::Global());
     if (!started.ok()) return started.status();
     sink = std::move(*started);
+    AddSinkChecks(checks, kind, sink.get());
     spdlog::info("{} sink: following {} topic {} into {}; rejected records to {}; metrics on {}", kind,
                  DescribeLog(*config), topics, into(options), dl.path, flags.metrics_listen);
     return std::function<void()>([&] { sink->Stop(); });

@@ -47,6 +47,7 @@ bool LogFollower::Backoff() {
 
 void LogFollower::Warn(const Status& s) {
   errors_.Add();
+  health_.Failed(s.message());
   int64_t now = MonotonicMicros();
   if (now - last_warning_ > 10'000'000) {  // at most one line per 10 s while it lasts
     spdlog::warn("{}: {} (retrying every {}, the log keeps the {} meanwhile)", options_.name, s.message(),
@@ -59,7 +60,10 @@ void LogFollower::UpdateLag() {
   // The consumer's own idea of the end: asking the log could wait on a broker that is away.
   int64_t behind = consumer_->Lag(static_cast<int32_t>(committed_.size()),
                                   [&](int32_t p) { return std::max<int64_t>(committed_.at(p), 0); });
-  if (behind >= 0) lag_.Set(static_cast<double>(behind));
+  if (behind >= 0) {
+    lag_.Set(static_cast<double>(behind));
+    health_.SetLag(behind);
+  }
 }
 
 template <typename F>
@@ -72,6 +76,7 @@ bool LogFollower::UntilDone(F attempt) {
     if (!Backoff()) return false;
   }
   backoff_ = options_.retry_initial_us;
+  health_.Succeeded();
   if (last_warning_) {
     spdlog::info("{}: {} reachable again, catching up on {}", options_.name, options_.server, options_.topic);
     last_warning_ = 0;

@@ -17,6 +17,7 @@
 #include "common/metrics.h"
 #include "common/status.h"
 #include "log/log.h"
+#include "sinks/sink_health.h"
 
 namespace mare::sinks {
 
@@ -69,6 +70,7 @@ class LogFollower {
   // Subscribes and starts the thread. Fails only for a topic that does not exist.
   Status Start();
   void Stop();
+  SinkHealth health() const { return health_.Get(options_.topic); }
 
  private:
   void Run();
@@ -91,6 +93,7 @@ class LogFollower {
   std::map<int32_t, int64_t> committed_;  // next offset per partition, as saved by the destination
   int64_t backoff_ = 0;
   int64_t last_warning_ = 0;
+  HealthRecorder health_;
 
   metrics::Counter& records_read_;
   metrics::Counter& errors_;

@@ -12,7 +12,7 @@ import urllib.parse
 import urllib.request
 
 
-from harness import MareRun, key_partition, log_records
+from harness import MareRun, free_port, key_partition, log_records
 
 PARTITIONS = 4
 FILE_LIMIT = 256 * 1024  # bytes any file of mare run may reach (RLIMIT_FSIZE)
@@ -203,3 +203,19 @@ def test_dead_letter_is_bounded_and_keeps_the_newest(tmp_path):
         assert b'"bad 0000' not in current + rotated
         assert m.metric("mare_dead_letter_readings_truncated_total") == 8
         assert m.metric("mare_dead_letter_files_rotated_total") >= 1
+
+
+def test_a_sink_whose_server_is_away_makes_the_process_unready_not_dead(tmp_path):
+    """/readyz names each topic a sink cannot deliver and why; /healthz stays 200, since the sink
+    retries by itself (the log keeps the readings meanwhile)."""
+    port = free_port()  # nobody listens there
+    with MareRun(tmp_path, extra=["sink.clickhouse.enabled=true", f'sink.clickhouse.url="http://127.0.0.1:{port}"']) as m:
+        status, answer = m.post('{"timestamp":"2024-01-21 10:06:04","sensor_id":7,"temperature":20.9}\n')
+        assert status == 200 and answer["accepted"] == 1, answer
+        got = wait_for(lambda: (lambda h: h[0] == 503 and h)(health(m)), 20)
+        assert got, health(m)
+        failing = {f["component"]: f for f in got[1]["failing"]}
+        assert set(failing) == {"sink.clickhouse/raw"}, got
+        assert failing["sink.clickhouse/raw"]["state"] == "retrying" and failing["sink.clickhouse/raw"]["failures"] >= 1
+        assert str(port) in failing["sink.clickhouse/raw"]["reason"] or "onnect" in failing["sink.clickhouse/raw"]["reason"], got
+        assert health(m, "/healthz") == (200, {"status": "ok", "failing": []})

@@ -327,4 +327,10 @@ void ClickHouseSink::Stop() {
 
 ClickHouseSink::~ClickHouseSink() { Stop(); }
 
+std::vector<SinkHealth> ClickHouseSink::health() const {
+  std::vector<SinkHealth> out;
+  for (const auto& f : impl_->followers) out.push_back(f->health());
+  return out;
+}
+
 }  // namespace mare::sinks

@@ -20,6 +20,7 @@
 #include "log/log.h"
 #include "reading/dead_letter.h"
 #include "reading/parser.h"
+#include "sinks/sink_health.h"
 
 namespace mare::sinks {
 
@@ -52,6 +53,8 @@ class ClickHouseSink {
                                                        DeadLetter* dead_letter, metrics::Registry* registry);
   ~ClickHouseSink();
   void Stop();
+  // Each followed topic's delivery (for /readyz).
+  std::vector<SinkHealth> health() const;
 
  private:
   struct Impl;

@@ -267,4 +267,10 @@ void ElasticsearchSink::Stop() {
 
 ElasticsearchSink::~ElasticsearchSink() { Stop(); }
 
+std::vector<SinkHealth> ElasticsearchSink::health() const {
+  std::vector<SinkHealth> out;
+  for (const auto& f : impl_->followers) out.push_back(f->health());
+  return out;
+}
+
 }  // namespace mare::sinks

@@ -10,6 +10,8 @@
 // documents and the position.
 #pragma once
 
+#include <vector>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -18,6 +20,7 @@
 #include "common/status.h"
 #include "log/log.h"
 #include "reading/dead_letter.h"
+#include "sinks/sink_health.h"
 
 namespace mare::sinks {
 
@@ -48,6 +51,8 @@ class ElasticsearchSink {
                                                           DeadLetter* dead_letter, metrics::Registry* registry);
   ~ElasticsearchSink();
   void Stop();
+  // Each followed topic's delivery (for /readyz).
+  std::vector<SinkHealth> health() const;
 
  private:
   struct Impl;

@@ -62,6 +62,8 @@ class Follower {
     if (thread.joinable()) thread.join();
   }
 
+  SinkHealth health() const { return health_.Get(topic); }
+
  private:
   void Disconnect() {
     writer->Close();
@@ -159,7 +161,10 @@ class Follower {
     // committed holds partitions 0..n-1 once the positions are loaded, none before.
     int64_t behind = consumer->Lag(static_cast<int32_t>(committed.size()),
                                    [&](int32_t p) { return std::max<int64_t>(committed.at(p), 0); });
-    if (behind >= 0) lag.Set(static_cast<double>(behind));
+    if (behind >= 0) {
+      lag.Set(static_cast<double>(behind));
+      health_.SetLag(behind);
+    }
   }
 
   void Run() {
@@ -168,6 +173,7 @@ class Follower {
     std::vector<log::ConsumedRecord> records;
     auto fail = [&](const Status& s) {
       errors.Add();
+      health_.Failed(s.message());
       int64_t now = MonotonicMicros();
       if (now - last_warning > 10'000'000) {  // at most one line per 10 s while it lasts
         spdlog::warn("{} (retrying every {}, the log keeps the {} meanwhile)", s.message(), FormatDuration(backoff), what);
@@ -189,6 +195,7 @@ class Follower {
           fail(s);
           continue;
         }
+        health_.Succeeded();
         if (last_warning) spdlog::info("mariadb: connected again, catching up on {}", topic);
         last_warning = 0;
       }
@@ -227,6 +234,7 @@ class Follower {
   Connection conn;
   MYSQL_STMT* offsets_stmt = nullptr;
   std::map<int32_t, int64_t> committed;  // next offset per partition, as committed in MariaDB
+  HealthRecorder health_;
 
   metrics::Counter& records_read;
   metrics::Counter& records_skipped;
@@ -276,5 +284,11 @@ void MariaDbSink::Stop() {
 }
 
 MariaDbSink::~MariaDbSink() { Stop(); }
+
+std::vector<SinkHealth> MariaDbSink::health() const {
+  std::vector<SinkHealth> out;
+  for (const auto& f : impl_->followers) out.push_back(f->health());
+  return out;
+}
 
 }  // namespace mare::sinks

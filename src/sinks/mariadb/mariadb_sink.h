@@ -24,6 +24,7 @@
 #include "common/status.h"
 #include "log/log.h"
 #include "reading/parser.h"
+#include "sinks/sink_health.h"
 
 namespace mare::sinks {
 
@@ -68,6 +69,8 @@ class MariaDbSink {
                                                     metrics::Registry* registry);
   ~MariaDbSink();
   void Stop();
+  // Each followed topic's delivery (for /readyz).
+  std::vector<SinkHealth> health() const;
 
  private:
   struct Impl;
