@@ -5,7 +5,6 @@
 #include <limits>
 
 namespace mare::sinks {
-namespace {
 
 ParserOptions RawRecordOptions(size_t max_reading_bytes) {
   ParserOptions o;
@@ -16,11 +15,6 @@ ParserOptions RawRecordOptions(size_t max_reading_bytes) {
   o.numeric_fields.clear();  // ingest checked them when the reading arrived
   return o;
 }
-
-// The clock the parser compares timestamps with: far enough ahead that none is rejected.
-constexpr int64_t kNoClock = std::numeric_limits<int64_t>::max() / 2;
-
-}  // namespace
 
 RawReadingReader::RawReadingReader(size_t max_reading_bytes) : parser_(RawRecordOptions(max_reading_bytes)) {}
 

@@ -7,6 +7,8 @@
 //   Result<const Reading*> r = reader.Read(record.value);   // valid until the next Read
 #pragma once
 
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 
@@ -15,6 +17,12 @@
 #include "reading/reading.h"
 
 namespace mare::sinks {
+
+// How a sink parses a record of the raw topic: ingest validated it when it arrived, so only the
+// shape is checked again (no field limits beyond ingest's bounds, no clock).
+ParserOptions RawRecordOptions(size_t max_reading_bytes);
+// The clock to parse raw records with: far enough ahead that no reading is "in the future".
+inline constexpr int64_t kNoClock = std::numeric_limits<int64_t>::max() / 2;
 
 class RawReadingReader : ReadingSink {
  public:

@@ -6,24 +6,9 @@
 
 #include "common/json_writer.h"
 #include "reading/parser.h"
+#include "sinks/raw_reading.h"
 
 namespace mare::sinks {
-namespace {
-
-ParserOptions RawRecordOptions(size_t max_reading_bytes) {
-  ParserOptions o;
-  o.max_reading_bytes = max_reading_bytes;
-  o.max_fields = 4096;  // ingest.max_fields' upper bound
-  o.max_text_bytes = std::numeric_limits<size_t>::max();
-  o.max_future_skew_us = 0;  // with kNoClock: no reading is "in the future" here
-  o.numeric_fields.clear();
-  return o;
-}
-
-// The clock the parser compares timestamps with: far enough ahead that none is rejected.
-constexpr int64_t kNoClock = std::numeric_limits<int64_t>::max() / 2;
-
-}  // namespace
 
 struct ReadingRowReader::Impl : ReadingSink {
   explicit Impl(size_t max_reading_bytes) : parser(RawRecordOptions(max_reading_bytes)) {}
