@@ -169,6 +169,12 @@ Status CheckpointBody::Decode(std::string_view bytes, int32_t only, uint32_t ver
     if (partition < 0 || partition >= s.options_.partitions) return bad("partition out of range");
     if (only >= 0 && partition != only) return bad("a window of another partition");
     if (flags > (version == 1 ? 3 : 15)) return bad("unknown window flags");
+    // A window the processor made starts on a multiple of its length, and its end fits in
+    // int64 (found by fuzz/rollup_checkpoint: a start near 2^63 overflowed its end).
+    int64_t length = s.options_.resolutions[r].length_us;
+    if (start > std::numeric_limits<int64_t>::max() - length || WindowStart(start, length) != start) {
+      return bad("window start out of range");
+    }
     bool derived = flags & 4;
     if (derived && s.child_[r] < 0) return bad("a derived window of a resolution no other divides");
     RollupState::Sensor& sensor = s.SensorFor(sensor_id, partition);

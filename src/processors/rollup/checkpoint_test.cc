@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "common/scratch_dir.h"
 #include <unistd.h>
 
@@ -162,6 +164,31 @@ TEST_F(CheckpointTest, ADamagedCountIsCorruptionNotAHugeAllocation) {
   }
   RollupState t({.partitions = 1});
   EXPECT_TRUE(DecodeCheckpoint(good, -1, &t, "good").ok());
+}
+
+// Found by fuzz/rollup_checkpoint (fuzz/corpus/rollup_checkpoint/window-start-near-int64-max.ckpt):
+// a window starting near 2^63 overflowed its end (start + length) once restored. A start that is
+// not a multiple of its window's length, or whose end does not fit, is corruption.
+TEST_F(CheckpointTest, AWindowStartOutOfRangeIsCorruption) {
+  RollupState s({.partitions = 1});
+  NumberField f[1] = {{"temperature", 1.5}};
+  const int64_t hour = 1'705'831'200'000'000;  // a whole hour: the 1m and 1h windows start there
+  s.Add(0, 0, hour, 3, f);
+  std::string good;
+  EncodeCheckpoint(s, -1, &good);
+  for (int64_t start : {std::numeric_limits<int64_t>::max() - 7, hour + 1}) {
+    std::string bytes = good;
+    size_t at = bytes.rfind(std::string(reinterpret_cast<const char*>(&hour), 8));  // the last window's start
+    ASSERT_NE(at, std::string::npos);
+    std::memcpy(bytes.data() + at, &start, 8);
+    std::string_view body = std::string_view(bytes).substr(24);
+    uint32_t crc = static_cast<uint32_t>(::crc32(0L, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size())));
+    std::memcpy(bytes.data() + 20, &crc, 4);
+    RollupState t({.partitions = 1});
+    Status st = DecodeCheckpoint(bytes, -1, &t, "damaged");
+    EXPECT_TRUE(st.IsCorruption()) << start << ": " << st.ToString();
+    EXPECT_NE(st.message().find("window start out of range"), std::string::npos) << st.message();
+  }
 }
 
 TEST_F(CheckpointTest, NestedStateRestoredMidStreamGoesOnIdentically) {
