@@ -10,14 +10,13 @@ Queries go through its HTTP interface, as the sink's do.
 """
 import os
 import shutil
-import signal
 import subprocess
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
-from harness import free_port
+from harness import free_port, stop_process
 
 SERVER = shutil.which("clickhouse-server") or "/usr/sbin/clickhouse-server"
 
@@ -101,13 +100,7 @@ class ClickHouse:
 
     def stop(self, kill=False):
         """SIGTERM (a clean shutdown) or SIGKILL; the data stays for start()."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc, kill)
         self.proc = None
         if self.out:
             self.out.close()

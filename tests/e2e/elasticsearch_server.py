@@ -17,11 +17,12 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 import urllib.error
 import urllib.request
+
+from harness import stop_process
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
 POM = os.path.join(ROOT, "tests/elasticsearch/pom.xml")
@@ -125,13 +126,7 @@ class Elasticsearch:
 
     def stop(self, kill=False):
         """SIGTERM (the runner closes the node) or SIGKILL; the data stays for start()."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc, kill)
         self.proc = None
         if self.out:
             self.out.close()

@@ -58,6 +58,18 @@ def free_port(kind=socket.SOCK_STREAM):
             return port
 
 
+def stop_process(proc, kill=False):
+    """Stops a test server's process: SIGTERM (a clean shutdown) or SIGKILL, a minute to end,
+    then SIGKILL. Does nothing for a process already gone (or None)."""
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 def scrape_metric(port, name):
     """One sample of /metrics on 127.0.0.1:port (name with its labels), or None if absent or
     the process does not answer."""

@@ -19,7 +19,7 @@ import subprocess
 import time
 import uuid
 
-from harness import free_port
+from harness import free_port, stop_process
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
 POM = os.path.join(ROOT, "tests/kafka/pom.xml")
@@ -195,13 +195,7 @@ class KafkaCluster:
     def stop_broker(self, i, kill=False):
         """Stops broker i (0-based): SIGTERM (a controlled shutdown) or SIGKILL."""
         b = self.brokers[i]
-        if b.proc and b.proc.poll() is None:
-            b.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-            try:
-                b.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                b.proc.kill()
-                b.proc.wait(timeout=10)
+        stop_process(b.proc, kill)
         b.proc = None
         if b.out:
             b.out.close()

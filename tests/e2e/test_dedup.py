@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 from harness import MareRun, key_partition, log_records
-from test_faults import PARTITIONS, limited_files, reading
+from test_faults import PARTITIONS, fill_partition, limited_files, reading
 
 SENSORS, PER_SENSOR = 5, 10
 # The previous hour's first minutes, so every reading of a sensor falls in one hourly window
@@ -117,15 +117,7 @@ def test_a_whole_body_resent_after_a_503_leaves_one_copy(tmp_path):
     # which would be late (accepted without being remembered) for the filler itself.
     full = sensors[0][1]
     with MareRun(tmp_path, extra=[f"log.partitions={PARTITIONS}", "log.fsync=\"never\""], preexec_fn=limited_files) as m:
-        n = 10_000
-        for count, pad in ((20, "x" * 1000), (1, "x" * 1000), (1, "")):
-            for _ in range(1000):
-                n += count
-                status, _ = m.post("\n".join(reading(filler, n + i, pad) for i in range(count)) + "\n")
-                if status == 503:
-                    break
-            else:
-                raise AssertionError("the partition never filled")
+        fill_partition(m, filler)
         lines = [reading(ok[0], 1), reading(full, 2), reading(ok[1], 3),
                  "[" + ",".join([reading(full, 4), reading(ok[0], 5), reading(full, 6)]) + "]", reading(full, 7)]
         body = "\n".join(lines) + "\n"

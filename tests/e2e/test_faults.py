@@ -33,23 +33,27 @@ def reading(sensor, n, pad=""):
     return json.dumps(r, separators=(",", ":"))
 
 
+def fill_partition(m, sensor):
+    """Fills the sensor's partition to its file limit (limited_files): big batches, then single
+    readings, then small ones, until not even one small reading fits."""
+    n = 10_000
+    for count, pad in ((20, "x" * 1000), (1, "x" * 1000), (1, "")):
+        for _ in range(1000):
+            n += count
+            status, _ = m.post("\n".join(reading(sensor, n + i, pad) for i in range(count)) + "\n")
+            if status == 503:
+                break
+        else:
+            raise AssertionError("the partition never filled")
+
+
 def test_partly_stored_batch_names_exactly_what_to_send_again(tmp_path):
     sensors = {}
     for s in range(1, 100):
         sensors.setdefault(key_partition(str(s), PARTITIONS), []).append(s)
     full, ok = sensors[0][0], sensors[1][:2]
     with MareRun(tmp_path, extra=[f"log.partitions={PARTITIONS}", "log.fsync=\"never\""], preexec_fn=limited_files) as m:
-        # Fill the full sensor's partition to its file limit: big batches, then single
-        # readings, then small ones, until not even one small reading fits.
-        n = 10_000
-        for count, pad in ((20, "x" * 1000), (1, "x" * 1000), (1, "")):
-            for _ in range(1000):
-                n += count
-                status, _ = m.post("\n".join(reading(full, n + i, pad) for i in range(count)) + "\n")
-                if status == 503:
-                    break
-            else:
-                raise AssertionError("the partition never filled")
+        fill_partition(m, full)
 
         lines = [reading(ok[0], 1), reading(full, 2), reading(ok[1], 3),
                  "[" + ",".join([reading(full, 4), reading(ok[0], 5), reading(full, 6)]) + "]", reading(full, 7)]
