@@ -31,7 +31,32 @@ void AddForecastRoute(HttpServer* http, const forecast::ForecastProcessor* proce
     bool day_ahead = day == "true" || day == "1";
     std::string value = processor->Latest(sensor_id, field, day_ahead);
     if (value.empty()) {
-      return error(404, fmt::format("no {}forecast of {} for sensor {} yet", day_ahead ? "day-ahead " : "", field, sensor_id));
+      // No forecast yet is an answer, not an error (a 404 is a console error in every browser).
+      std::string body = fmt::format("{{\"sensor_id\":{},\"field\":", sensor_id);
+      AppendJsonString(&body, field);
+      body += fmt::format(",\"day_ahead\":{},\"forecast\":null}}\n", day_ahead ? "true" : "false");
+      res.set_content(body, "application/json");
+      return;
+    }
+    res.set_content(value + "\n", "application/json");
+  });
+  // Each model's MAE and skill over the last 30 days and its weight in the ensemble (the Stats view).
+  http->routes().Get("/api/v1/forecast/skill", [processor, fields](const httplib::Request& req, httplib::Response& res) {
+    std::string id = req.get_param_value("sensor_id");
+    uint64_t sensor_id = 0;
+    std::string field = req.has_param("field") ? req.get_param_value("field") : fields.front();
+    std::string value;
+    if (!id.empty() && std::from_chars(id.data(), id.data() + id.size(), sensor_id).ptr == id.data() + id.size()) {
+      value = processor->Skill(sensor_id, field);
+    } else {
+      res.status = 400;
+      value = "{\"error\":\"sensor_id: an integer is required\"}";
+    }
+    if (value.empty() && res.status != 400) {
+      // As for the forecast: none yet is an answer, not an error.
+      value = fmt::format("{{\"sensor_id\":{},\"field\":", sensor_id);
+      AppendJsonString(&value, field);
+      value += ",\"models\":null}";
     }
     res.set_content(value + "\n", "application/json");
   });

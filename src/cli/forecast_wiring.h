@@ -9,8 +9,11 @@
 namespace mare::cli {
 
 // GET /api/v1/forecast?sensor_id=7&field=temperature[&day_ahead=true]: the latest forecast
-// record's value of the series (docs/formats/forecasts.md), 404 while there is none. field
-// defaults to the first of `fields`.
+// record's value of the series (docs/formats/forecasts.md); while there is none, 200 with
+// {"sensor_id":7,"field":"temperature","day_ahead":false,"forecast":null}. field defaults to the
+// first of `fields`.
+// GET /api/v1/forecast/skill?sensor_id=7[&field=]: its models' recent skill (model_skill.h);
+// for a series it does not know, 200 with {"sensor_id":7,"field":"temperature","models":null}.
 void AddForecastRoute(HttpServer* http, const forecast::ForecastProcessor* processor,
                       const std::vector<std::string>& fields);
 

@@ -283,7 +283,8 @@ void AddImportCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--json-column", flags->json_column, "mysql://: a column of JSON objects whose members are fields");
   cmd->add_flag("--from-start", flags->from_start, "mysql://: ignore the position of an earlier import of the table");
   cmd->add_option("--flush-rows", flags->flush_rows,
-                  "Readings held in memory before they are written (and, for mysql://, before the position moves)")
+                  "Readings held in memory before they are written (and, for mysql://, before the position moves); a CSV "
+                  "import holds at most about twice this many, whatever the file's size")
       ->capture_default_str();
   cmd->add_option("--config", flags->config, "mare.toml to read data_dir and [store] from");
   cmd->add_option("--set", flags->overrides, "Override a config key, e.g. --set store.retention=30d (repeatable)");

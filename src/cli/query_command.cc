@@ -5,6 +5,7 @@
 #include <simdjson.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -19,6 +20,8 @@ namespace {
 struct QueryFlags {
   std::string sql;
   std::string url;
+  std::string token;  // a bearer token with the `query` scope; default: $MARE_TOKEN
+  std::string ca_file;  // a CA to check an https server's certificate against, besides the system's
   std::string format = "table";
   std::string config;
   std::vector<std::string> overrides;
@@ -122,12 +125,20 @@ int RunQueryCommand(const QueryFlags& flags) {
     return 2;
   }
   if (flags.offline) return RunOffline(flags, *config);
-  std::string url = flags.url.empty() ? "http://" + config->http.listen : flags.url;
+  // The config's own server speaks https when it has a certificate.
+  std::string url = flags.url.empty() ? (config->http.server.tls_cert.empty() ? "http://" : "https://") + config->http.listen : flags.url;
   httplib::Client client(url);
+  if (!flags.ca_file.empty()) client.set_ca_cert_path(flags.ca_file);
   client.set_read_timeout(300, 0);
   httplib::Params params{{"q", flags.sql}, {"format", flags.format == "table" ? "json" : flags.format}};
   auto start = std::chrono::steady_clock::now();
-  auto res = client.Get("/api/v1/query", params, httplib::Headers{});
+  httplib::Headers headers;
+  std::string token = flags.token;
+  if (token.empty()) {
+    if (const char* env = std::getenv("MARE_TOKEN")) token = env;
+  }
+  if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+  auto res = client.Get("/api/v1/query", params, headers);
   if (!res) {
     fmt::print(stderr,
                "query: cannot reach mare at {} ({}); is `mare run` running? Pass --url, or --offline --data-dir DIR to read a "
@@ -172,7 +183,10 @@ void AddQueryCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--format", flags->format, "table, csv, json or ndjson")
       ->check(CLI::IsMember({"table", "csv", "json", "ndjson"}))
       ->capture_default_str();
-  cmd->add_option("--url", flags->url, "A running mare's HTTP address (default: http://<http.listen> from the config)");
+  cmd->add_option("--url", flags->url,
+                  "A running mare's HTTP address (default: http://<http.listen> from the config, https:// when it sets http.tls_cert)");
+  cmd->add_option("--cacert", flags->ca_file, "A PEM CA file to check an https server's certificate against (e.g. a self-signed one)");
+  cmd->add_option("--token", flags->token, "An API token with the query scope, for a mare with http.tokens (default: $MARE_TOKEN)");
   cmd->add_flag("--offline", flags->offline,
                 "Read the store's files directly instead of asking a running mare (with --data-dir or --config)");
   cmd->add_option("--config", flags->config, "mare.toml (for http.listen, data_dir)");

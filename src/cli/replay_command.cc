@@ -2,10 +2,12 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/feed_flags.h"
 #include "common/time.h"
 #include "feeds/feed.h"
 #include "feeds/replay.h"
@@ -69,10 +71,7 @@ void AddReplayCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("file", c.path, "The archive to replay, e.g. ndbc_44005_2012.txt or readings.csv")
       ->required()
       ->check(CLI::ExistingFile);
-  cmd->add_option("--target", c.targets,
-                  "Where to send readings, repeatable: udp://host:port, tcp://host:port, unix:///path.sock, "
-                  "http://host:port/api/v1/ingest, file:///path or - (stdout)")
-      ->capture_default_str();
+  AddFeedTargetFlags(cmd, &c.targets, &c.sender);
   cmd->add_option("--format", c.format, "Archive format: ndbc, csv or ndjson (default: detected from the first line)")
       ->check(CLI::IsMember({"ndbc", "csv", "ndjson"}));
   auto* sensor = cmd->add_option(

@@ -22,10 +22,13 @@
 #include "pgwire/pgwire_server.h"
 #include "query/query_api.h"
 #include "store/feeder.h"
+#include "store/forecast_feeder.h"
+#include "server/access.h"
 #include "server/http_server.h"
 #include "sources/http_source.h"
 #include "sources/ingest.h"
 #include "sources/mqtt_source.h"
+#include "sources/line_protocol_http.h"
 #include "sources/source_metrics.h"
 #include "sources/stream_source.h"
 #include "sources/udp_source.h"
@@ -55,6 +58,28 @@ uint64_t Sum(metrics::Registry& r, const metrics::Metric& counter, const std::ve
   for (const auto& s : sources) total += r.Sum(counter, {{"source", s}});
   return static_cast<uint64_t>(total);
 }
+
+// A listener that other machines can reach without a credential is said at start, so that
+// exposing it is a choice (README, "Security").
+void WarnIfExposed(const std::string& what, const std::string& listen, const std::string& why) {
+  size_t colon = listen.rfind(':');
+  if (IsLoopbackHost(colon == std::string::npos ? listen : listen.substr(0, colon))) return;
+  spdlog::warn("{}: listening on {}, not loopback: {}", what, listen, why);
+}
+
+// Keeps what started, or says why it did not (false: the command ends).
+template <typename Started>
+bool KeepStarted(const char* name, Result<std::unique_ptr<Started>> started, std::unique_ptr<Started>* out) {
+  if (!started.ok()) {
+    spdlog::error("{}: {}", name, started.status().ToString());
+    return false;
+  }
+  *out = std::move(*started);
+  return true;
+}
+
+constexpr const char* kNoToken =
+    " ingest carries no token, so anyone who reaches it can send readings: keep it on a trusted network";
 
 int Run(const RunFlags& flags, const Roles& roles) {
   auto config = LoadCommandConfig(flags.config_path, flags.overrides, flags.data_dir);
@@ -110,12 +135,9 @@ int Run(const RunFlags& flags, const Roles& roles) {
     // processes on other machines can share the work.
     ro.group_mode = c.log.kind == "kafka";
     ro.member = DefaultMemberName();
+    ro.output_retention_us = c.log.retention_us;
     auto started = rollup::RollupProcessor::Start(ro, log.get(), dead_letter->get(), &registry);
-    if (!started.ok()) {
-      spdlog::error("rollup: {}", started.status().ToString());
-      return 1;
-    }
-    rollups = std::move(*started);
+    if (!KeepStarted("rollup", std::move(started), &rollups)) return 1;
     std::string list;
     for (const auto& r : c.rollup.resolutions) list += (list.empty() ? "" : ",") + r.name;
     spdlog::info("rollup: {} windows, lateness {}, emitted every {} to topic rollups", list,
@@ -124,7 +146,7 @@ int Run(const RunFlags& flags, const Roles& roles) {
   // The sinks that copy topics to a remote server: the rollups topic made first when they follow it.
   auto start_copy_sink = [&](auto& options, const char* name, auto start) -> decltype(start()) {
     Status made = options.rollups ? log->CreateTopic({.name = "rollups", .partitions = c.log.partitions,
-                                                      .retention_us = c.log.retention_us})
+                                                      .compact = true, .retention_us = c.log.retention_us})
                                   : Status::OK();
     if (!made.ok()) return made;
     auto started = start();
@@ -139,43 +161,31 @@ int Run(const RunFlags& flags, const Roles& roles) {
     auto started = start_copy_sink(c.sink_elasticsearch, "elasticsearch", [&] {
       return sinks::ElasticsearchSink::Start(c.sink_elasticsearch, log.get(), dead_letter->get(), &registry);
     });
-    if (!started.ok()) {
-      spdlog::error("elasticsearch sink: {}", started.status().ToString());
-      return 1;
-    }
-    elasticsearch = std::move(*started);
+    if (!KeepStarted("elasticsearch sink", std::move(started), &elasticsearch)) return 1;
   }
   std::unique_ptr<sinks::ClickHouseSink> clickhouse;
   if (roles.rollup && c.sink_clickhouse.enabled) {
     auto started = start_copy_sink(c.sink_clickhouse, "clickhouse", [&] {
       return sinks::ClickHouseSink::Start(c.sink_clickhouse, log.get(), dead_letter->get(), &registry);
     });
-    if (!started.ok()) {
-      spdlog::error("clickhouse sink: {}", started.status().ToString());
-      return 1;
-    }
-    clickhouse = std::move(*started);
+    if (!KeepStarted("clickhouse sink", std::move(started), &clickhouse)) return 1;
   }
 
   // The columnar store, fed from the raw topic, queried over HTTP.
   std::unique_ptr<store::Store> store;
   std::unique_ptr<store::StoreFeeder> feeder;
+  std::unique_ptr<store::ForecastFeeder> store_forecasts;
   if (roles.store && c.store.enabled) {
-    auto opened_store = store::Store::Open(c.store, &registry);
-    if (!opened_store.ok()) {
-      spdlog::error("store: {}", opened_store.status().ToString());
-      return 1;
-    }
-    store = std::move(*opened_store);
+    if (!KeepStarted("store", store::Store::Open(c.store, &registry), &store)) return 1;
     auto started = store::StoreFeeder::Start(store.get(), log.get(), c.ingest.parser, {}, &registry);
-    if (!started.ok()) {
-      spdlog::error("store: {}", started.status().ToString());
-      return 1;
-    }
-    feeder = std::move(*started);
+    if (!KeepStarted("store", std::move(started), &feeder)) return 1;
+    // SQL's table forecasts, from the forecasts topic (made by the forecast processor, here or elsewhere).
+    auto started_forecasts = store::ForecastFeeder::Start(&store->forecasts(), log.get(), {}, &registry);
+    if (!KeepStarted("store: forecasts", std::move(started_forecasts), &store_forecasts)) return 1;
     store::Store::Stats stats = store->GetStats();
-    spdlog::info("store: {} readings in {} segments ({:.1f} MB) in {}/store, retention {}", stats.rows, stats.segments,
-                 static_cast<double>(stats.bytes) / 1e6, c.data_dir, c.store.retention_us > 0 ? FormatDuration(c.store.retention_us) : "none");
+    spdlog::info("store: {} readings in {} segments ({:.1f} MB) and {} forecast rows in {}/store, retention {}", stats.rows,
+                 stats.segments, static_cast<double>(stats.bytes) / 1e6, store->forecasts().rows(), c.data_dir,
+                 c.store.retention_us > 0 ? FormatDuration(c.store.retention_us) : "none");
   }
 
   // Forecasts from the rollups; a new one starts with the store's hourly means as history.
@@ -183,12 +193,7 @@ int Run(const RunFlags& flags, const Roles& roles) {
   if (roles.rollup && c.forecast.enabled && (c.rollup.enabled || log->Partitions("rollups") > 0)) {
     forecast::ForecastOptions fo = c.forecast;
     if (store) fo.history = StoreHistory(store.get(), fo.fields);
-    auto started = forecast::ForecastProcessor::Start(fo, log.get(), &registry);
-    if (!started.ok()) {
-      spdlog::error("forecast: {}", started.status().ToString());
-      return 1;
-    }
-    forecasts = std::move(*started);
+    if (!KeepStarted("forecast", forecast::ForecastProcessor::Start(fo, log.get(), &registry), &forecasts)) return 1;
     std::string list;
     for (const auto& f : c.forecast.fields) list += (list.empty() ? "" : ",") + f;
     spdlog::info("forecast: {} per sensor, {} h ahead at every closed hour, to topic forecasts", list,
@@ -198,14 +203,11 @@ int Run(const RunFlags& flags, const Roles& roles) {
   // Sinks, once the topics they follow exist.
   std::unique_ptr<sinks::MariaDbSink> mariadb;
   if (roles.rollup && c.sink_mariadb.enabled) {
-    s = log->CreateTopic({.name = "rollups", .partitions = c.log.partitions, .retention_us = c.log.retention_us});
+    s = log->CreateTopic(
+        {.name = "rollups", .partitions = c.log.partitions, .compact = true, .retention_us = c.log.retention_us});
     auto started = s.ok() ? sinks::MariaDbSink::Start(c.sink_mariadb, log.get(), &registry)
                           : Result<std::unique_ptr<sinks::MariaDbSink>>(s);
-    if (!started.ok()) {
-      spdlog::error("mariadb sink: {}", started.status().ToString());
-      return 1;
-    }
-    mariadb = std::move(*started);
+    if (!KeepStarted("mariadb sink", std::move(started), &mariadb)) return 1;
     spdlog::info("mariadb sink: rollups{}{} into {}:{} database {}",
                  c.sink_mariadb.forecasts && log->Partitions(c.sink_mariadb.forecasts_topic) > 0 ? ", forecasts" : "",
                  c.sink_mariadb.readings ? " and readings" : "", c.sink_mariadb.host, c.sink_mariadb.port,
@@ -217,10 +219,14 @@ int Run(const RunFlags& flags, const Roles& roles) {
   HealthChecks health;                                // so do the stages' checks
   std::unique_ptr<HttpServer> http;
   std::unique_ptr<HttpSource> http_source;
+  std::unique_ptr<LineProtocolHttp> line_http;
   if (c.http.enabled) {
     http = std::make_unique<HttpServer>(c.http.server, &registry);
     ServeMetrics(*http, registry);
     if (feeder) health.Add([f = feeder.get()] { return ConsumerCheck("store", f->health(), f->lag()); });
+    if (store_forecasts) {
+      health.Add([f = store_forecasts.get()] { return ConsumerCheck("store/forecasts", f->health(), f->lag()); });
+    }
     if (rollups) health.Add([r = rollups.get()] { return ConsumerCheck("rollup", r->health(), r->lag()); });
     if (forecasts) health.Add([f = forecasts.get()] { return ConsumerCheck("forecast", f->health(), f->lag()); });
     if (mariadb) AddSinkChecks(&health, "mariadb", mariadb.get());
@@ -231,6 +237,10 @@ int Run(const RunFlags& flags, const Roles& roles) {
     if (roles.sources) {
       http_source = std::make_unique<HttpSource>(&ingest, http.get(), c.http.server.threads);
       routes += "POST /api/v1/ingest, ";
+      if (c.line_protocol.http) {
+        line_http = std::make_unique<LineProtocolHttp>(&ingest, http.get(), c.line_protocol.parse, c.http.server.threads);
+        routes += "POST /write and /api/v2/write (line protocol), ";
+      }
     }
     if (store) {
       query::AddQueryRoutes(http.get(), store.get(), c.query, &registry);
@@ -257,68 +267,91 @@ int Run(const RunFlags& flags, const Roles& roles) {
       spdlog::error("{}", s.ToString());
       return 1;
     }
-    spdlog::info("http: listening on {} ({}GET /metrics)", c.http.listen, routes);
-    if (dashboard) spdlog::info("dashboard: http://{}/", c.http.listen);
+    spdlog::info("http: listening on {} ({}GET /metrics){}", c.http.listen, routes,
+                 c.http.server.tokens.empty() ? "" : fmt::format(", {} API tokens", c.http.server.tokens.size()));
+    const bool https = !c.http.server.tls_cert.empty();
+    if (c.http.server.tokens.empty()) {
+      WarnIfExposed("http", c.http.listen, "no http.tokens are configured, so anyone who reaches it can ingest, query and read "
+                                           "/metrics; add [[http.tokens]]");
+    } else if (!https) {
+      WarnIfExposed("http", c.http.listen, "API tokens travel in clear text without TLS; set http.tls_cert and http.tls_key");
+    }
+    if (dashboard) spdlog::info("dashboard: {}://{}/", https ? "https" : "http", c.http.listen);
     if (roles.sources) running.push_back("http");
+    if (line_http) running.push_back("line_http");
   }
   // The PostgreSQL wire protocol: mare's SQL for psql, drivers and BI tools, on its own port.
   std::unique_ptr<pgwire::PgwireServer> pgwire_server;
   if (store && c.pgwire.enabled) {
-    auto started = pgwire::PgwireServer::Start(c.pgwire, c.query.limits, store.get(), &registry);
-    if (!started.ok()) {
-      spdlog::error("pgwire: {}", started.status().ToString());
-      return 1;
+    pgwire::PgwireOptions pg = c.pgwire;
+    if (!c.http.server.tokens.empty()) {
+      auto access = Access::Make(c.http.server.tokens, {}, "");
+      if (!access.ok()) {
+        spdlog::error("pgwire: {}", access.status().ToString());
+        return 1;
+      }
+      for (const Access::Token& t : access->tokens()) {
+        if (t.scopes & (kScopeQuery | kScopeAdmin)) pg.token_digests.push_back(t.digest);
+      }
     }
-    pgwire_server = std::move(*started);
+    if (!KeepStarted("pgwire", pgwire::PgwireServer::Start(pg, c.query.limits, store.get(), &registry), &pgwire_server)) return 1;
     spdlog::info("pgwire: listening on {} (PostgreSQL protocol v3, auth {})", c.pgwire.listen, c.pgwire.auth);
+    if (c.pgwire.auth == "trust") {
+      WarnIfExposed("pgwire", c.pgwire.listen, "pgwire.auth = \"trust\" lets anyone who reaches it query; set auth = \"password\"");
+    } else if (c.pgwire.tls_cert.empty()) {
+      WarnIfExposed("pgwire", c.pgwire.listen, "passwords travel in clear text without TLS; set pgwire.tls_cert and pgwire.tls_key");
+    }
   }
+  auto said_line_protocol = [&](const char* name, const std::string& listen) {
+    spdlog::info("{}: listening on {} (InfluxDB line protocol, precision {})", name, listen, c.line_protocol.parse.precision);
+  };
   std::unique_ptr<UdpSource> udp;
   if (roles.sources && c.udp.enabled) {
-    auto u = UdpSource::Start(c.udp, &ingest, &registry);
-    if (!u.ok()) {
-      spdlog::error("udp: {}", u.status().ToString());
-      return 1;
-    }
-    udp = std::move(*u);
-    spdlog::info("udp: listening on {} (port {}, {} receiver threads)", c.udp.listen, udp->port(), c.udp.threads);
+    if (!KeepStarted("udp", UdpSource::Start(c.udp, &ingest, &registry), &udp)) return 1;
     running.push_back("udp");
+    spdlog::info("udp: listening on {} (port {}, {} receiver threads)", c.udp.listen, udp->port(), c.udp.threads);
+    WarnIfExposed("udp", c.udp.listen, std::string("UDP") + kNoToken);
   }
   std::unique_ptr<StreamSource> tcp, unix_source;
   if (roles.sources && c.tcp.enabled) {
-    auto t = StreamSource::Start(c.tcp, &ingest, &registry);
-    if (!t.ok()) {
-      spdlog::error("tcp: {}", t.status().ToString());
-      return 1;
-    }
-    tcp = std::move(*t);
-    spdlog::info("tcp: listening on {} (NDJSON lines)", c.tcp.listen);
+    if (!KeepStarted("tcp", StreamSource::Start(c.tcp, &ingest, &registry), &tcp)) return 1;
     running.push_back("tcp");
+    spdlog::info("tcp: listening on {} (NDJSON lines)", c.tcp.listen);
+    WarnIfExposed("tcp", c.tcp.listen, std::string("TCP") + kNoToken);
   }
   if (roles.sources && c.unix_socket.enabled) {
-    StreamSourceOptions unix_options = c.unix_socket;
-    unix_options.max_connections = c.tcp.max_connections;  // one limit for both stream sources
-    auto u = StreamSource::Start(unix_options, &ingest, &registry);
-    if (!u.ok()) {
-      spdlog::error("unix: {}", u.status().ToString());
-      return 1;
-    }
-    unix_source = std::move(*u);
-    spdlog::info("unix: listening on {} (NDJSON lines)", c.UnixPath());
+    StreamSourceOptions options = c.unix_socket;
+    options.max_connections = c.tcp.max_connections;  // one limit for both stream sources
+    if (!KeepStarted("unix", StreamSource::Start(options, &ingest, &registry), &unix_source)) return 1;
     running.push_back("unix");
+    spdlog::info("unix: listening on {} (NDJSON lines)", c.UnixPath());
+  }
+  std::unique_ptr<StreamSource> line_tcp;
+  if (roles.sources && c.line_protocol.tcp) {
+    StreamSourceOptions options{.name = "line_tcp", .listen = c.line_protocol.tcp_listen, .max_connections = c.tcp.max_connections};
+    auto started = StreamSource::Start(options, &ingest, &registry, &c.line_protocol.parse);
+    if (!KeepStarted("line_tcp", std::move(started), &line_tcp)) return 1;
+    running.push_back("line_tcp");
+    said_line_protocol("line_tcp", c.line_protocol.tcp_listen);
+  }
+  std::unique_ptr<UdpSource> line_udp;
+  if (roles.sources && c.line_protocol.udp) {
+    UdpSourceOptions options = c.udp;
+    options.name = "line_udp";
+    options.listen = c.line_protocol.udp_listen;
+    auto started = UdpSource::Start(options, &ingest, &registry, &c.line_protocol.parse);
+    if (!KeepStarted("line_udp", std::move(started), &line_udp)) return 1;
+    running.push_back("line_udp");
+    said_line_protocol("line_udp", c.line_protocol.udp_listen);
   }
   std::unique_ptr<MqttSource> mqtt;
   if (roles.sources && c.mqtt.enabled) {
-    auto m = MqttSource::Start(c.mqtt, &ingest, &registry);
-    if (!m.ok()) {
-      spdlog::error("mqtt: {}", m.status().ToString());
-      return 1;
-    }
-    mqtt = std::move(*m);
+    if (!KeepStarted("mqtt", MqttSource::Start(c.mqtt, &ingest, &registry), &mqtt)) return 1;
+    running.push_back("mqtt");
     std::string topics;
     for (const auto& t : c.mqtt.topics) topics += (topics.empty() ? "" : ", ") + t;
     spdlog::info("mqtt: subscribing to {} on {}:{} at QoS {} as {}", topics, c.mqtt.host, c.mqtt.port, c.mqtt.qos,
                  c.mqtt.client_id);
-    running.push_back("mqtt");
   }
   if (c.log.kind == "kafka") {
     spdlog::info("{}: data in {}, log on {}, retention {}; Ctrl-C to stop", roles.command, c.data_dir, DescribeLog(c),
@@ -389,6 +422,8 @@ int Run(const RunFlags& flags, const Roles& roles) {
   if (mqtt) mqtt->Stop();  // appends and acknowledges what it read, then disconnects
   if (udp) udp->Stop();
   if (tcp) tcp->Stop();
+  if (line_tcp) line_tcp->Stop();
+  if (line_udp) line_udp->Stop();
   if (unix_source) unix_source->Stop();
   if (http) http->Stop();
   if (pgwire_server) pgwire_server->Stop();
@@ -403,6 +438,10 @@ int Run(const RunFlags& flags, const Roles& roles) {
   if (mariadb) mariadb->Stop();
   if (elasticsearch) elasticsearch->Stop();
   if (clickhouse) clickhouse->Stop();
+  if (store_forecasts) {
+    Status stopped = store_forecasts->Stop();  // syncs the journal
+    if (!stopped.ok()) spdlog::error("store: forecasts: {}", stopped.ToString());
+  }
   if (feeder) {
     Status stopped = feeder->Stop();  // flushes the memtable, so a restart has nothing to read again
     if (!stopped.ok()) spdlog::error("store: {}", stopped.ToString());

@@ -2,10 +2,12 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/feed_flags.h"
 #include "common/time.h"
 #include "feeds/feed.h"
 #include "reading/timestamp.h"
@@ -64,10 +66,7 @@ void AddSimulateCommand(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand("simulate", "Send readings from simulated buoys off Banyuls-sur-Mer");
   auto flags = std::make_shared<SimulateFlags>();
   feeds::SimulateConfig& c = flags->config;
-  cmd->add_option("--target", c.targets,
-                  "Where to send readings, repeatable: udp://host:port, tcp://host:port, unix:///path.sock, "
-                  "http://host:port/api/v1/ingest, file:///path or - (stdout)")
-      ->capture_default_str();
+  AddFeedTargetFlags(cmd, &c.targets, &c.sender);
   cmd->add_option("--sensors", c.sensors, "Number of buoys; sensor ids are 1..N")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

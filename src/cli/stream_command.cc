@@ -74,6 +74,7 @@ int Stream(const StreamFlags& flags) {
   rollup::RollupOptions o = config->rollup;
   o.group_mode = config->log.kind == "kafka";
   o.member = flags.member.empty() ? DefaultMemberName() : flags.member;
+  o.output_retention_us = config->log.retention_us;
 
   sigset_t signals = BlockStopSignals();
 

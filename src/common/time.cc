@@ -80,6 +80,14 @@ bool SplitNumber(std::string_view text, double* number, std::string_view* unit) 
   return true;
 }
 
+// n units of `scale` as an int64, or an error where it does not fit (llround of a larger value
+// is unspecified: "1e300s" read as a negative duration).
+Result<int64_t> ScaledInteger(double n, double scale, std::string_view what, std::string_view text) {
+  double value = std::round(n * scale);
+  if (!(value < 9.2e18)) return Status::InvalidArgument(fmt::format("{} '{}' is too large", what, text));
+  return static_cast<int64_t>(value);
+}
+
 }  // namespace
 
 Result<int64_t> ParseDurationMicros(std::string_view text) {
@@ -97,7 +105,14 @@ Result<int64_t> ParseDurationMicros(std::string_view text) {
   else if (unit == "d") scale = 86400e6;
   else if (unit == "w") scale = 7 * 86400e6;
   else return Status::InvalidArgument(fmt::format("invalid duration unit '{}' in '{}': use us, ms, s, m, h, d or w", unit, text));
-  return static_cast<int64_t>(std::llround(n * scale));
+  // At most 100 years: every setting means far less, and a longer one would overflow a clock
+  // (steady_clock counts nanoseconds in an int64) when a wait adds it to now.
+  constexpr int64_t kMaxMicros = 36500 * kMicrosPerDay;
+  Result<int64_t> micros = ScaledInteger(n, scale, "duration", text);
+  if (micros.ok() && *micros > kMaxMicros) {
+    return Status::InvalidArgument(fmt::format("duration '{}' is too large: at most 36500d", text));
+  }
+  return micros;
 }
 
 std::string FormatDuration(int64_t micros) {
@@ -128,7 +143,7 @@ Result<int64_t> ParseByteSize(std::string_view text) {
   else if (unit == "GB") scale = 1e9;
   else if (unit == "TB") scale = 1e12;
   else return Status::InvalidArgument(fmt::format("invalid size unit '{}' in '{}': use B, KiB, MiB, GiB, TiB", unit, text));
-  return static_cast<int64_t>(std::llround(n * scale));
+  return ScaledInteger(n, scale, "size", text);
 }
 
 }  // namespace mare

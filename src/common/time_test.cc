@@ -35,5 +35,20 @@ TEST(Time, ParsesByteSizes) {
   EXPECT_FALSE(ParseByteSize("lots").ok());
 }
 
+// Values past int64 were read as negative ("1e300s": a simulate --duration that sent nothing,
+// a lateness "must be at least 0s").
+TEST(Time, RefusesDurationsAndSizesPastInt64) {
+  Result<int64_t> huge = ParseDurationMicros("1e300s");
+  ASSERT_FALSE(huge.ok());
+  EXPECT_EQ(huge.status().message(), "duration '1e300s' is too large");
+  // Durations stop at 100 years, which a wait can still add to a clock's now in nanoseconds.
+  EXPECT_EQ(*ParseDurationMicros("36500d"), 36500 * kMicrosPerDay);
+  Result<int64_t> long_wait = ParseDurationMicros("36501d");
+  ASSERT_FALSE(long_wait.ok());
+  EXPECT_EQ(long_wait.status().message(), "duration '36501d' is too large: at most 36500d");
+  EXPECT_FALSE(ParseByteSize("1e7TB").ok());
+  EXPECT_EQ(*ParseByteSize("1000000TB"), 1'000'000'000'000'000'000);
+}
+
 }  // namespace
 }  // namespace mare

@@ -106,16 +106,17 @@ Key Choice(std::string path, std::string* field, std::vector<std::string> choice
 Key Duration(std::string path, int64_t* field, int64_t min_us = 0) {
   return {path,
           [=](const toml::node& n) -> Status {
-            int64_t us;
+            std::string text;
             if (auto i = n.value_exact<int64_t>()) {
-              us = *i * 1'000'000;  // a bare integer is seconds
+              text = std::to_string(*i) + "s";  // a bare integer is seconds, with a string's bounds
             } else if (auto s = n.value_exact<std::string>()) {
-              auto d = ParseDurationMicros(*s);
-              if (!d.ok()) return Status::InvalidArgument(fmt::format("{}: {}{}", path, d.status().message(), Where(n)));
-              us = *d;
+              text = *s;
             } else {
               return Bad(path, n, "a duration such as \"500ms\", \"30s\", \"7d\"");
             }
+            auto d = ParseDurationMicros(text);
+            if (!d.ok()) return Status::InvalidArgument(fmt::format("{}: {}{}", path, d.status().message(), Where(n)));
+            int64_t us = *d;
             if (us < min_us) return Status::InvalidArgument(fmt::format("{} must be at least {}{}", path, FormatDuration(min_us), Where(n)));
             *field = us;
             return Status::OK();
@@ -245,6 +246,52 @@ Key KafkaClient(std::string path, std::vector<std::pair<std::string, std::string
           }};
 }
 
+// http.tokens: an array of tables, [[http.tokens]] name, scopes and one of sha256, file, env
+// (server/access.h). The token is never in the file; --print-config shows the hash as "(set)".
+Key Tokens(std::string path, std::vector<ApiToken>* field) {
+  return {path,
+          [=](const toml::node& n) -> Status {
+            auto* arr = n.as_array();
+            if (!arr) return Bad(path, n, "an array of tables ([[http.tokens]])");
+            field->clear();
+            for (auto& e : *arr) {
+              auto* t = e.as_table();
+              if (!t) return Bad(path, e, "an array of tables ([[http.tokens]])");
+              ApiToken token;
+              for (auto& [k, v] : *t) {
+                std::string key(k.str());
+                std::string* text = key == "name" ? &token.name : key == "sha256" ? &token.sha256 : key == "file" ? &token.file
+                                  : key == "env"  ? &token.env  : nullptr;
+                if (text) {
+                  auto str = v.value_exact<std::string>();
+                  if (!str) return Bad(path + "." + key, v, "a string");
+                  *text = *str;
+                } else if (key == "scopes") {
+                  auto scopes = ReadStrings(path + ".scopes", v);
+                  if (!scopes.ok()) return scopes.status();
+                  token.scopes = std::move(*scopes);
+                } else {
+                  return Status::InvalidArgument(fmt::format("unknown key '{}.{}' (name, scopes, sha256, file, env){}", path, key, Where(v)));
+                }
+              }
+              field->push_back(std::move(token));
+            }
+            return Status::OK();
+          },
+          [=] {
+            std::string out = "[";
+            for (size_t i = 0; i < field->size(); ++i) {
+              const ApiToken& t = (*field)[i];
+              out += (i ? ", " : "") + std::string("{name = ") + Quote(t.name) + ", scopes = " + QuoteList(t.scopes);
+              if (!t.sha256.empty()) out += ", sha256 = " + Quote("(set)");
+              if (!t.file.empty()) out += ", file = " + Quote(t.file);
+              if (!t.env.empty()) out += ", env = " + Quote(t.env);
+              out += "}";
+            }
+            return out + "]";
+          }};
+}
+
 // Every key of the file, in the order --print-config and config/mare.toml show them.
 std::vector<Key> Keys(Config& c) {
   auto& k = c.log.kafka;
@@ -262,6 +309,9 @@ std::vector<Key> Keys(Config& c) {
       Duration("log.fsync_interval", &c.log.embedded.fsync_interval_us),
       Size("log.segment_bytes", &c.log.embedded.segment_bytes, 1),
       Duration("log.segment_age", &c.log.embedded.segment_age_us),
+      Duration("log.retention_check_interval", &c.log.embedded.retention_check_interval_us, 1'000),
+      Duration("log.compaction_lag", &c.log.embedded.compaction_lag_us),
+      Size("log.compaction_map_bytes", &c.log.embedded.compaction_map_bytes, 1 << 20),
       Duration("log.retention", &c.log.retention_us),
       Size("log.retention_bytes", &c.log.retention_bytes),
 
@@ -297,6 +347,7 @@ std::vector<Key> Keys(Config& c) {
 
       Bool("sources.unix.enabled", &c.unix_socket.enabled),
       String("sources.unix.path", &c.unix_socket.listen),
+      String("sources.unix.mode", &c.unix_socket.mode),
 
       Bool("sources.mqtt.enabled", &c.mqtt.enabled),
       String("sources.mqtt.host", &c.mqtt.host),
@@ -309,11 +360,28 @@ std::vector<Key> Keys(Config& c) {
       String("sources.mqtt.sensor_id_topic", &c.mqtt.sensor_id_topic),
       String("sources.mqtt.username", &c.mqtt.username),
       String("sources.mqtt.password", &c.mqtt.password, true),
+      String("sources.mqtt.password_file", &c.mqtt.password_file),
       String("sources.mqtt.tls_ca_file", &c.mqtt.tls_ca_file),
+      String("sources.mqtt.tls_cert_file", &c.mqtt.tls_cert_file),
+      String("sources.mqtt.tls_key_file", &c.mqtt.tls_key_file),
       Duration("sources.mqtt.keepalive", &c.mqtt.keepalive_us, 5'000'000),
       Duration("sources.mqtt.reconnect_min", &c.mqtt.reconnect_min_us, 1'000),
       Duration("sources.mqtt.reconnect_max", &c.mqtt.reconnect_max_us, 1'000),
       Int("sources.mqtt.max_batch", &c.mqtt.max_batch, 1, 65535),
+
+      Bool("sources.line_protocol.http", &c.line_protocol.http),
+      Bool("sources.line_protocol.tcp", &c.line_protocol.tcp),
+      String("sources.line_protocol.tcp_listen", &c.line_protocol.tcp_listen),
+      Bool("sources.line_protocol.udp", &c.line_protocol.udp),
+      String("sources.line_protocol.udp_listen", &c.line_protocol.udp_listen),
+      Choice("sources.line_protocol.precision", &c.line_protocol.parse.precision, {"ns", "us", "ms", "s", "m", "h"}),
+      String("sources.line_protocol.sensor_id_tag", &c.line_protocol.parse.sensor_id_tag),
+      String("sources.line_protocol.lat_field", &c.line_protocol.parse.lat_field),
+      String("sources.line_protocol.lon_field", &c.line_protocol.parse.lon_field),
+      String("sources.line_protocol.measurement_field", &c.line_protocol.parse.measurement_field),
+      Bool("sources.line_protocol.keep_tags", &c.line_protocol.parse.keep_tags),
+      Size("sources.line_protocol.max_line_bytes", &c.line_protocol.parse.max_line_bytes, 16, 16 << 20),
+      Size("sources.line_protocol.max_body_bytes", &c.line_protocol.parse.max_body_bytes, 1024),
 
       Bool("http.enabled", &c.http.enabled),
       String("http.listen", &c.http.listen),
@@ -328,10 +396,17 @@ std::vector<Key> Keys(Config& c) {
       Size("http.max_in_flight_body_bytes", &h.max_in_flight_body_bytes, 1),
       Int("http.listen_backlog", &h.listen_backlog, 1, 65535),
       Int("http.ready_max_lag", &h.ready_max_lag, 0, INT64_MAX),
+      Tokens("http.tokens", &h.tokens),
+      Strings("http.allowed_hosts", &h.allowed_hosts),
+      String("http.tls_cert", &h.tls_cert),
+      String("http.tls_key", &h.tls_key),
+      Duration("http.idempotency_horizon", &h.idempotency_horizon_us),
+      Int("http.idempotency_max_keys", &h.idempotency_max_keys, 0, 100'000'000),
 
       Bool("rollup.enabled", &c.rollup.enabled),
       Resolutions("rollup.resolutions", &c.rollup.resolutions),
       Duration("rollup.lateness", &c.rollup.lateness_us),
+      Bool("rollup.idle_watermark", &c.rollup.idle_watermark),
       Duration("rollup.emit_interval", &c.rollup.emit_interval_us, 1),
       Duration("rollup.checkpoint_interval", &c.rollup.checkpoint_interval_us, 1),
 
@@ -344,6 +419,7 @@ std::vector<Key> Keys(Config& c) {
 
       Bool("store.enabled", &c.store.enabled),
       Duration("store.retention", &c.store.retention_us),
+      Duration("store.forecast_retention", &c.store.forecast_retention_us),
       Int("store.flush_rows", &c.store.flush_rows, 1, INT64_MAX),
       Duration("store.flush_interval", &c.store.flush_interval_us),
 
@@ -361,9 +437,12 @@ std::vector<Key> Keys(Config& c) {
       String("pgwire.listen", &c.pgwire.listen),
       String("pgwire.auth", &c.pgwire.auth),
       String("pgwire.password", &c.pgwire.password, /*secret=*/true),
+      Choice("pgwire.password_method", &c.pgwire.password_method, {"scram-sha-256", "md5", "cleartext"}),
       Int("pgwire.max_connections", &c.pgwire.max_connections, 1, 100'000),
       Size("pgwire.max_message_bytes", &c.pgwire.max_message_bytes, 1024, int64_t{1} << 30),
       Duration("pgwire.message_timeout", &c.pgwire.message_timeout_us, 1000),
+      String("pgwire.tls_cert", &c.pgwire.tls_cert),
+      String("pgwire.tls_key", &c.pgwire.tls_key),
 
       Bool("sink.mariadb.enabled", &m.enabled),
       String("sink.mariadb.host", &m.host),

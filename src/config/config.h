@@ -25,6 +25,7 @@
 #include "sinks/elasticsearch/elasticsearch_sink.h"
 #include "sinks/mariadb/mariadb_sink.h"
 #include "sources/ingest.h"
+#include "sources/line_protocol_ingest.h"
 #include "sources/mqtt_source.h"
 #include "sources/stream_source.h"
 #include "sources/udp_source.h"
@@ -48,10 +49,12 @@ struct Config {
 
   IngestOptions ingest;            // [ingest]: the reading parser's limits
   DeadLetterOptions dead_letter;   // [ingest] dead_letter_max
-  UdpSourceOptions udp;            // [sources.udp]
-  StreamSourceOptions tcp{.name = "tcp", .listen = "0.0.0.0:20002"};  // [sources.tcp]
+  // Every listener on loopback by default: raw ingest carries no token (README, "Security").
+  UdpSourceOptions udp{.listen = "127.0.0.1:20001"};                    // [sources.udp]
+  StreamSourceOptions tcp{.name = "tcp", .listen = "127.0.0.1:20002"};  // [sources.tcp]
   StreamSourceOptions unix_socket{.name = "unix"};                    // [sources.unix]; listen empty: <data_dir>/ingest.sock
   MqttSourceOptions mqtt;                                             // [sources.mqtt]
+  LineProtocolSourceOptions line_protocol;                            // [sources.line_protocol]
 
   // [http]
   struct Http {

@@ -18,7 +18,8 @@ std::string WriteTemp(const std::string& text) {
 TEST(Config, DefaultsWithoutAFile) {
   auto c = LoadConfig("");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
-  EXPECT_EQ(c->udp.listen, "0.0.0.0:20001");
+  EXPECT_EQ(c->udp.listen, "127.0.0.1:20001");
+  EXPECT_EQ(c->tcp.listen, "127.0.0.1:20002");
   EXPECT_EQ(c->log.retention_us, 7LL * 86400 * 1000000);
   EXPECT_EQ(c->http.listen, "127.0.0.1:8080");
   EXPECT_EQ(c->UnixPath(), "data/ingest.sock");
@@ -44,6 +45,19 @@ listen = "127.0.0.1:0"
   EXPECT_EQ(c->log.retention_us, 2LL * 86400 * 1000000);
   EXPECT_EQ(c->udp.threads, 3);
   EXPECT_EQ(c->LogDir(), "/tmp/x/log");
+}
+
+// A bare integer is seconds, bounded as a string is: 9223372036854775807 times a million
+// overflowed (undefined behaviour) before.
+TEST(Config, IntegerDurationsAreSecondsWithTheSameBounds) {
+  auto c = LoadConfig("", {"rollup.lateness=90"});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->rollup.lateness_us, 90'000'000);
+  auto huge = LoadConfig("", {"rollup.lateness=9223372036854775807"});
+  ASSERT_FALSE(huge.ok());
+  EXPECT_NE(huge.status().message().find("rollup.lateness: duration '9223372036854775807s' is too large"), std::string::npos)
+      << huge.status().message();
+  EXPECT_FALSE(LoadConfig("", {"rollup.lateness=-5"}).ok());
 }
 
 TEST(Config, OverridesWin) {
@@ -74,6 +88,38 @@ TEST(Config, ErrorsNameTheKeyAndLine) {
   auto policy = LoadConfig("", {"log.fsync=sometimes"});
   ASSERT_FALSE(policy.ok());
   EXPECT_NE(policy.status().message().find("interval"), std::string::npos);
+}
+
+TEST(Config, TokensAreTablesAndNeverPrinted) {
+  auto c = LoadConfig(WriteTemp(R"(
+[http]
+allowed_hosts = ["mare.example.org"]
+[[http.tokens]]
+name = "buoys"
+scopes = ["ingest"]
+sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+[[http.tokens]]
+name = "web"
+scopes = ["query", "admin"]
+env = "MARE_WEB_TOKEN"
+)"));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(c->http.server.tokens.size(), 2u);
+  EXPECT_EQ(c->http.server.tokens[0].name, "buoys");
+  EXPECT_EQ(c->http.server.tokens[1].scopes, (std::vector<std::string>{"query", "admin"}));
+  EXPECT_EQ(c->http.server.tokens[1].env, "MARE_WEB_TOKEN");
+  EXPECT_EQ(c->http.server.allowed_hosts, std::vector<std::string>{"mare.example.org"});
+  std::string printed = FormatConfig(*c);
+  EXPECT_EQ(printed.find("9f86d081"), std::string::npos) << printed;
+  EXPECT_NE(printed.find("tokens = [{name = \"buoys\", scopes = [\"ingest\"], sha256 = \"(set)\"}"), std::string::npos) << printed;
+  // What --print-config writes reads back the same.
+  auto again = LoadConfig(WriteTemp(printed));
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->http.server.tokens.size(), 2u);
+
+  auto typo = LoadConfig(WriteTemp("[[http.tokens]]\nname = \"x\"\nscope = [\"query\"]\n"));
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.status().message().find("http.tokens.scope"), std::string::npos) << typo.status().message();
 }
 
 TEST(Config, MariaDbReadingsAreOffUnlessAsked) {

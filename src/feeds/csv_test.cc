@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <bit>
+#include <charconv>
+#include <cmath>
+
 #include "archive/open_archive.h"
 #include "feeds/reading_json.h"
 #include "reading/timestamp.h"
@@ -213,6 +217,23 @@ TEST(Csv, NamesThatClashGetASuffix) {
   EXPECT_EQ(*r.readings[0].Number("temp"), 1);
 }
 
+// Suffixes are found in linear time: a header of a thousand empty names made the search cubic
+// (fuzz/corpus/archive/many-empty-names, a libFuzzer timeout). A name that is itself taken as a
+// suffix gets one of its own.
+TEST(Csv, ManyClashingNamesAreSuffixedInOrder) {
+  std::string header = "timestamp,v_2", row = "2024-01-21 10:00:00,-1";
+  for (int i = 0; i < 2000; ++i) {
+    header += ",v";
+    row += "," + std::to_string(i);
+  }
+  Replayed r = ReadCsv(header + "\n" + row + "\n");
+  ASSERT_EQ(r.readings.size(), 1u);
+  EXPECT_EQ(*r.readings[0].Number("v_2"), -1);
+  EXPECT_EQ(*r.readings[0].Number("v"), 0);
+  EXPECT_EQ(*r.readings[0].Number("v_3"), 1);      // v_2 was the file's own
+  EXPECT_EQ(*r.readings[0].Number("v_2001"), 1999);
+}
+
 TEST(Csv, RequiresATimeColumn) {
   TempDir dir;
   std::string path = dir.File("x.csv");
@@ -227,6 +248,46 @@ TEST(Csv, SplitsQuotedCells) {
   ASSERT_TRUE(SplitCsvLine("a,\"b,c\",\"say \"\"hi\"\"\",", ',', &cells));
   EXPECT_EQ(cells, (std::vector<std::string>{"a", "b,c", "say \"hi\"", ""}));
   EXPECT_FALSE(SplitCsvLine("a,\"open", ',', &cells));
+}
+
+
+// Cells are numbers as std::from_chars reads them, correctly rounded to the bit: the plain
+// decimals ParseNumber reads itself (sign, digits, fraction) and the forms it leaves to
+// fast_float (exponents, more digits than an exact integer holds, "5.", ".5").
+TEST(Csv, NumbersAreCorrectlyRounded) {
+  std::vector<std::string> cells = {"0", "-0", "-0.00", "19.22", "1018.06", "3.130252", "-42.429875", "0.1", "0.3",
+                                    "9007199254740992", "9007199254740993", "900719925474099.3", "1234567890123456789",
+                                    "12345678901234567890", "0.0000000000000000001", "1e5", "-2.5E-3", "5.", ".5",
+                                    "007.50", "179769313486231570000000000000000000000000000000000000000000000000000"};
+  uint64_t state = 42;
+  for (int i = 0; i < 200'000; ++i) {
+    // Random decimals of 1 to 19 digits with the point anywhere, as an archive writes them.
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    int digits = 1 + static_cast<int>((state >> 33) % 19);
+    int point = static_cast<int>((state >> 40) % static_cast<uint64_t>(digits));
+    std::string cell = (state >> 63) ? "-" : "";
+    for (int d = 0; d < digits; ++d) {
+      state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+      if (d == digits - point && point > 0) cell.push_back('.');
+      cell.push_back(static_cast<char>('0' + (state >> 59) % 10));
+    }
+    cells.push_back(cell);
+  }
+  for (const std::string& cell : cells) {
+    double want = 0, got = -1;
+    auto [end, ec] = std::from_chars(cell.data(), cell.data() + cell.size(), want);
+    bool whole = ec == std::errc() && end == cell.data() + cell.size() && std::isfinite(want);
+    ASSERT_EQ(archive::ParseNumber(cell, &got), whole) << cell;
+    if (whole) {
+      ASSERT_EQ(std::bit_cast<uint64_t>(got), std::bit_cast<uint64_t>(want)) << cell << ": " << got << " vs " << want;
+    }
+  }
+  double v = 0;
+  EXPECT_TRUE(archive::ParseNumber("+1.5", &v));
+  EXPECT_EQ(v, 1.5);
+  for (std::string_view bad : {"", "-", "+", "1.2.3", "1,5", "--1", "1e", "nan", "inf", "1e400", "12a"}) {
+    EXPECT_FALSE(archive::ParseNumber(bad, &v)) << bad;
+  }
 }
 
 }  // namespace

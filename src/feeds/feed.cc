@@ -25,7 +25,7 @@ void OnStopSignal(int) { StopRequested().store(true, std::memory_order_relaxed);
 }  // namespace
 
 Result<std::unique_ptr<Feed>> Feed::Open(std::string command, const std::vector<std::string>& urls,
-                                         const BatchPolicy& policy) {
+                                         const BatchPolicy& policy, const SenderOptions& sender) {
   if (urls.empty()) return Status::InvalidArgument("no target given");
   std::vector<Target> targets;
   for (const std::string& url : urls) {
@@ -33,7 +33,7 @@ Result<std::unique_ptr<Feed>> Feed::Open(std::string command, const std::vector<
     if (!spec) return spec.status();
     Target t;
     size_t per_datagram = policy.batch == 0 ? 1 : policy.batch;
-    t.sender = MakeSender(*spec, per_datagram);
+    t.sender = MakeSender(*spec, per_datagram, sender);
     Status s = t.sender->Open();
     if (!s.ok()) return Status::Unavailable(fmt::format("target {} cannot be reached: {}", url, s.message()));
     if (policy.feed_mode) {
@@ -92,6 +92,7 @@ void Feed::SendPending(Target& t) {
   t.pending.Clear();
   if (failed == 0 && s.ok()) return;
   t.errors += failed;
+  if (t.sender->refused() && refusal_.ok()) refusal_ = s;
   // Report the first failure at once, later ones at most every few seconds.
   int64_t now = MonotonicMicros();
   if (t.errors_reported == 0 || now - t.last_error_report >= kErrorReportInterval) {

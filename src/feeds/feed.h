@@ -39,8 +39,9 @@ class Feed {
  public:
   // Parses and opens every target; an error names the first one that cannot be reached.
   // `command` prefixes progress and summary lines ("simulate", "replay").
+  // `sender` goes to the http(s) targets.
   static Result<std::unique_ptr<Feed>> Open(std::string command, const std::vector<std::string>& targets,
-                                            const BatchPolicy& policy);
+                                            const BatchPolicy& policy, const SenderOptions& sender = {});
 
   void Add(const Reading& reading);
   void EndTick();
@@ -52,6 +53,9 @@ class Feed {
   uint64_t readings() const { return readings_; }
   uint64_t send_errors() const;  // readings a target failed to take, summed over targets
   size_t target_count() const { return targets_.size(); }
+  // Why a target refused the feed for good (Sender::refused); OK while none has. The feed's
+  // loop stops on it.
+  const Status& refusal() const { return refusal_; }
   // "simulate: sent 600 readings to 1 target(s), 0 send errors"
   std::string Summary() const;
 
@@ -72,6 +76,7 @@ class Feed {
 
   std::string command_;
   std::vector<Target> targets_;
+  Status refusal_;
   std::string line_;
   uint64_t readings_ = 0;
   int64_t started_ = 0;

@@ -77,7 +77,7 @@ Result<FeedOutcome> RunReplay(const ReplayConfig& c, const std::atomic<bool>& st
   policy.batch = c.batch;
   policy.feed_mode = c.feed_interval_micros.has_value();
   policy.flat_out = c.speed == 0 && !policy.feed_mode;
-  Result<std::unique_ptr<Feed>> opened_feed = Feed::Open("replay", c.targets, policy);
+  Result<std::unique_ptr<Feed>> opened_feed = Feed::Open("replay", c.targets, policy, c.sender);
   if (!opened_feed) return opened_feed.status();
   Feed& feed = **opened_feed;
 
@@ -94,7 +94,7 @@ Result<FeedOutcome> RunReplay(const ReplayConfig& c, const std::atomic<bool>& st
   Reading reading;
   std::optional<int64_t> first_time;
   uint64_t skipped = 0;
-  while (!stop.load(std::memory_order_relaxed)) {
+  while (!stop.load(std::memory_order_relaxed) && feed.refusal().ok()) {
     archive::ArchiveReader::Row row = reader.Next(&reading);
     if (row == archive::ArchiveReader::Row::kEnd) break;
     if (row == archive::ArchiveReader::Row::kSkipped) {
@@ -123,7 +123,8 @@ Result<FeedOutcome> RunReplay(const ReplayConfig& c, const std::atomic<bool>& st
     }
     feed.MaybeReportProgress();
   }
-  feed.Flush();
+  if (feed.refusal().ok()) feed.Flush();
+  if (!feed.refusal().ok()) return feed.refusal();
   if (skipped > kMaxSkipReports) {
     fmt::print(stderr, "replay: {} more rows skipped (not listed)\n", skipped - kMaxSkipReports);
   }

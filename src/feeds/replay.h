@@ -25,6 +25,7 @@ struct ReplayConfig {
   double speed = 0;                        // archive seconds per wall second; 0 = no pacing
   std::optional<int64_t> feed_interval_micros;
   size_t batch = 0;                        // 0 = the transport's default (see feed.h)
+  SenderOptions sender;                    // --token, --cacert
 };
 
 // Parses "42.4886,3.1858" (lat,lon).
@@ -34,7 +35,7 @@ Result<std::vector<double>> ParseMissingCodes(std::string_view text);
 
 // Runs to the end of the file or `stop`. Skipped rows are reported on stderr with their line
 // number and counted. An error Status means nothing was sent (bad options, unreadable file,
-// a target that cannot be reached).
+// a target that cannot be reached), or a target refused the feed for good (Feed::refusal).
 Result<FeedOutcome> RunReplay(const ReplayConfig& config, const std::atomic<bool>& stop);
 
 }  // namespace mare::feeds

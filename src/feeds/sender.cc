@@ -32,7 +32,7 @@ constexpr size_t kDatagramsPerCall = 1024;  // sendmmsg's UIO_MAXIOV limit
 Status BadTarget(std::string_view url, std::string_view why) {
   return Status::InvalidArgument(fmt::format(
       "target '{}': {} (expected udp://host:port, tcp://host:port, unix:///path, http://host:port/path, "
-      "file:///path or -)",
+      "https://host:port/path, file:///path or -)",
       url, why));
 }
 
@@ -337,9 +337,28 @@ class FileSender : public Sender {
   bool owned_ = false;
 };
 
+// "https://[::1]:8080" for httplib::Client, which picks plain or TLS from the scheme.
+std::string SchemeHostPort(const TargetSpec& spec) {
+  bool v6 = spec.host.find(':') != std::string::npos;
+  return fmt::format("{}://{}{}{}:{}", spec.tls ? "https" : "http", v6 ? "[" : "", spec.host, v6 ? "]" : "", spec.port);
+}
+
+// What to do about an answer that refuses the request itself rather than its readings.
+std::string Advice(int status) {
+  if (status == 401) return ": the server wants an API token with the ingest scope (--token or $MARE_TOKEN)";
+  if (status == 403) return ": the token lacks the ingest scope";
+  return "";
+}
+
 class HttpSender : public Sender {
  public:
-  explicit HttpSender(TargetSpec spec) : Sender(std::move(spec)), client_(spec_.host, spec_.port) {
+  HttpSender(TargetSpec spec, SenderOptions options)
+      : Sender(std::move(spec)), options_(std::move(options)), client_(SchemeHostPort(spec_)) {
+    if (!options_.token.empty()) client_.set_bearer_token_auth(options_.token);
+    if (spec_.tls) {
+      client_.enable_server_certificate_verification(true);
+      if (!options_.ca_file.empty()) client_.set_ca_cert_path(options_.ca_file);
+    }
     client_.set_keep_alive(true);
     client_.set_tcp_nodelay(true);  // headers and body go in separate writes: no Nagle delay
     client_.set_connection_timeout(kConnectTimeoutMillis / 1000);
@@ -359,10 +378,12 @@ class HttpSender : public Sender {
     *delivered = 0;
     httplib::Result res = client_.Post(spec_.path, batch.bytes, "application/x-ndjson");
     if (!res) {
-      return Status::Unavailable(fmt::format("POST {}: {}", spec_.url, httplib::to_string(res.error())));
+      refused_ = res.error() == httplib::Error::SSLServerVerification;
+      return Status::Unavailable(fmt::format("POST {}: {}", spec_.url, Describe(res.error())));
     }
     if (res->status != 200) {
-      return Status::IOError(fmt::format("POST {}: HTTP {}: {}", spec_.url, res->status, res->body.substr(0, 200)));
+      refused_ = res->status == 401 || res->status == 403;
+      return Status::IOError(fmt::format("POST {}: HTTP {}{}: {}", spec_.url, res->status, Advice(res->status), res->body.substr(0, 200)));
     }
     uint64_t accepted = 0;
     simdjson::padded_string body(res->body);
@@ -381,6 +402,19 @@ class HttpSender : public Sender {
   }
 
  private:
+  std::string Describe(httplib::Error error) const {
+    std::string text = httplib::to_string(error);
+    if (error == httplib::Error::SSLServerVerification) {
+      text = options_.ca_file.empty() ? "the server's certificate does not verify: it is not signed by a CA this system trusts (pass --cacert)"
+                                      : "the server's certificate does not verify: it is not signed by --cacert " + options_.ca_file +
+                                            ", or does not name " + spec_.host;
+    } else if (error == httplib::Error::SSLConnection || error == httplib::Error::Read) {
+      if (spec_.tls) text += " (is the server serving TLS on this port? http.tls_cert)";
+    }
+    return text;
+  }
+
+  SenderOptions options_;
   httplib::Client client_;
   simdjson::ondemand::parser parser_;
 };
@@ -417,8 +451,11 @@ Result<TargetSpec> ParseTarget(std::string_view url) {
     spec.transport = Transport::kFile;
     spec.path = std::string(url);
     if (spec.path.empty()) return BadTarget(full, "missing file path");
-  } else if (url.substr(0, 8) == "https://") {
-    return BadTarget(full, "https is not supported; use http:// (or a local TLS proxy)");
+  } else if (strip("https://")) {
+    spec.transport = Transport::kHttp;
+    spec.tls = true;
+    MARE_RETURN_IF_ERROR(ParseHostPort(full, url, false, 443, &spec));
+    if (spec.path.empty() || spec.path == "/") spec.path = "/api/v1/ingest";
   } else {
     return BadTarget(full, "unknown scheme");
   }
@@ -429,12 +466,12 @@ Result<TargetSpec> ParseTarget(std::string_view url) {
   return spec;
 }
 
-std::unique_ptr<Sender> MakeSender(const TargetSpec& spec, size_t lines_per_datagram) {
+std::unique_ptr<Sender> MakeSender(const TargetSpec& spec, size_t lines_per_datagram, const SenderOptions& options) {
   switch (spec.transport) {
     case Transport::kUdp: return std::make_unique<UdpSender>(spec, lines_per_datagram);
     case Transport::kTcp:
     case Transport::kUnix: return std::make_unique<StreamSender>(spec);
-    case Transport::kHttp: return std::make_unique<HttpSender>(spec);
+    case Transport::kHttp: return std::make_unique<HttpSender>(spec, options);
     case Transport::kFile: return std::make_unique<FileSender>(spec);
   }
   return nullptr;

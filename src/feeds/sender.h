@@ -5,6 +5,8 @@
 //   unix:///path/to.sock   the same over a Unix stream socket
 //   http://host:port/path  one POST per batch (application/x-ndjson); the reply must be 200
 //                          with a JSON "accepted" count (path defaults to /api/v1/ingest)
+//   https://host:port/path the same over TLS, the server's certificate checked against the
+//                          system's CAs or SenderOptions::ca_file
 //   file:///path or -      lines appended to a file (truncated at open) or written to stdout
 //
 // Every line handed to a sender ends in '\n'; a UDP datagram holds whole lines, each with its
@@ -30,6 +32,13 @@ struct TargetSpec {
   std::string host;  // udp, tcp, http
   uint16_t port = 0;
   std::string path;  // unix socket path, file path ("-" for stdout), http request path
+  bool tls = false;  // https
+};
+
+// What http(s) targets send besides the readings.
+struct SenderOptions {
+  std::string token;    // sent as Authorization: Bearer (a token with the ingest scope); empty: none
+  std::string ca_file;  // PEM CA certificates that sign the server's certificate; empty: the system's
 };
 
 Result<TargetSpec> ParseTarget(std::string_view url);
@@ -66,13 +75,17 @@ class Sender {
   virtual Status Send(const LineBatch& batch, size_t* delivered) = 0;
 
   const TargetSpec& spec() const { return spec_; }
+  // Whether the target refused the sender itself, for good: a missing or wrong token (401,
+  // 403), a certificate that does not verify. Sending more would only fail the same way.
+  bool refused() const { return refused_; }
 
  protected:
   explicit Sender(TargetSpec spec) : spec_(std::move(spec)) {}
   TargetSpec spec_;
+  bool refused_ = false;
 };
 
-// lines_per_datagram applies to udp only (at least 1).
-std::unique_ptr<Sender> MakeSender(const TargetSpec& spec, size_t lines_per_datagram);
+// lines_per_datagram applies to udp only (at least 1); options to http(s) only.
+std::unique_ptr<Sender> MakeSender(const TargetSpec& spec, size_t lines_per_datagram, const SenderOptions& options = {});
 
 }  // namespace mare::feeds

@@ -129,7 +129,14 @@ TEST(Targets, ParsesEveryScheme) {
   EXPECT_EQ(ParseTarget("unix:///run/mare.sock")->path, "/run/mare.sock");
   EXPECT_EQ(ParseTarget("file:///tmp/out.ndjson")->path, "/tmp/out.ndjson");
   EXPECT_EQ(ParseTarget("-")->transport, Transport::kFile);
-  for (const char* bad : {"udp://host", "udp://:9", "tcp://h:0", "tcp://h:70000", "https://h:1/", "ftp://x",
+  Result<TargetSpec> https = ParseTarget("https://mare.example.org");
+  ASSERT_TRUE(https.ok());
+  EXPECT_EQ(https->transport, Transport::kHttp);
+  EXPECT_TRUE(https->tls);
+  EXPECT_EQ(https->port, 443);
+  EXPECT_EQ(https->path, "/api/v1/ingest");
+  EXPECT_FALSE(ParseTarget("http://h:1/")->tls);
+  for (const char* bad : {"udp://host", "udp://:9", "tcp://h:0", "tcp://h:70000", "https://h:0/", "https://", "ftp://x",
                           "unix://", "udp://h:9/path", "127.0.0.1:20001"}) {
     EXPECT_FALSE(ParseTarget(bad).ok()) << bad;
   }
@@ -250,6 +257,11 @@ class IngestServer {
       std::lock_guard<std::mutex> lock(mu_);
       bodies_.push_back(req.body);
       content_types_.push_back(req.get_header_value("Content-Type"));
+      if (!token_.empty() && req.get_header_value("Authorization") != "Bearer " + token_) {
+        res.status = 401;
+        res.set_content("{\"error\": \"this route needs a token with the ingest scope\"}", "application/json");
+        return;
+      }
       size_t lines = SplitLines(req.body).size();
       if (status_ != 200) {
         res.status = status_;
@@ -278,6 +290,7 @@ class IngestServer {
   }
   int status_ = 200;
   size_t reject_ = 0;
+  std::string token_;  // wanted as Authorization: Bearer (401 otherwise), when set
 
  private:
   httplib::Server server_;
@@ -329,6 +342,31 @@ TEST(Senders, HttpBatchAndFailures) {
   c.targets = {down.url()};
   outcome = RunFeed(c);
   EXPECT_EQ(outcome.send_errors, 150u);
+}
+
+// A server with tokens: without one (or with a wrong one) the first POST is refused with 401,
+// and the feed stops at once with an error saying what to do, rather than failing every batch.
+TEST(Senders, HttpSendsTheTokenAndStopsWhenRefused) {
+  IngestServer server;
+  server.token_ = "s3cret";
+  for (const char* token : {"", "wrong"}) {
+    SimulateConfig c = SmallRun(server.url());
+    c.sender.token = token;
+    std::atomic<bool> stop{false};
+    Result<FeedOutcome> refused = RunSimulate(c, stop);
+    ASSERT_FALSE(refused.ok()) << token;
+    EXPECT_NE(refused.status().message().find("HTTP 401: the server wants an API token with the ingest scope (--token or $MARE_TOKEN)"),
+              std::string::npos)
+        << refused.status().ToString();
+  }
+  EXPECT_EQ(server.bodies().size(), 2u);  // one refused POST per run
+
+  SimulateConfig c = SmallRun(server.url());
+  c.sender.token = "s3cret";
+  FeedOutcome outcome = RunFeed(c);
+  EXPECT_EQ(outcome.summary, "simulate: sent 150 readings to 1 target(s), 0 send errors");
+  std::vector<std::string> bodies = server.bodies();
+  EXPECT_EQ(Joined({bodies.begin() + 2, bodies.end()}).size(), 150u);
 }
 
 TEST(Senders, SeveralTargetsEachGetEverything) {

@@ -53,7 +53,7 @@ Result<FeedOutcome> RunSimulate(const SimulateConfig& c, const std::atomic<bool>
   BatchPolicy policy;
   policy.batch = c.batch;
   policy.flat_out = c.flat_out;
-  Result<std::unique_ptr<Feed>> opened = Feed::Open("simulate", c.targets, policy);
+  Result<std::unique_ptr<Feed>> opened = Feed::Open("simulate", c.targets, policy, c.sender);
   if (!opened) return opened.status();
   Feed& feed = **opened;
 
@@ -70,7 +70,7 @@ Result<FeedOutcome> RunSimulate(const SimulateConfig& c, const std::atomic<bool>
   const int64_t wall_start = MonotonicMicros();
   const int64_t wall_end = c.duration_micros ? wall_start + *c.duration_micros : INT64_MAX;
   for (uint64_t k = 0; !c.count || k < *c.count; ++k) {
-    if (stop.load(std::memory_order_relaxed)) break;
+    if (stop.load(std::memory_order_relaxed) || !feed.refusal().ok()) break;
     int64_t now = MonotonicMicros();
     if (now >= wall_end) break;
     // When this tick is due on the wall clock: at simulated pace, or at --max-rate.
@@ -93,7 +93,8 @@ Result<FeedOutcome> RunSimulate(const SimulateConfig& c, const std::atomic<bool>
     feed.EndTick();
     feed.MaybeReportProgress();
   }
-  feed.Flush();
+  if (feed.refusal().ok()) feed.Flush();
+  if (!feed.refusal().ok()) return feed.refusal();
   FeedOutcome outcome;
   outcome.readings = feed.readings();
   outcome.send_errors = feed.send_errors();

@@ -25,6 +25,7 @@ struct SimulateConfig {
   double max_rate = 0;  // total readings/s cap in flat-out mode; 0 = none
   size_t batch = 0;     // 0 = the transport's default (see feed.h)
   double fault_probability = 0.002;
+  SenderOptions sender;  // --token, --cacert
 };
 
 Status ValidateSimulateConfig(const SimulateConfig& config);
@@ -34,7 +35,8 @@ Status ValidateSimulateConfig(const SimulateConfig& config);
 int64_t DefaultSimulateStart(const SimulateConfig& config, int64_t now_micros);
 
 // Runs until --count ticks, --duration, or `stop`. An error Status means nothing was sent
-// (bad options, a target that cannot be reached).
+// (bad options, a target that cannot be reached), or a target refused the feed for good (a
+// token it wants, a certificate that does not verify), which ends it at once.
 Result<FeedOutcome> RunSimulate(const SimulateConfig& config, const std::atomic<bool>& stop);
 
 }  // namespace mare::feeds

@@ -7,6 +7,7 @@
 #include <new>
 
 #include "common/time.h"
+#include "reading/json_number.h"
 #include "reading/timestamp.h"
 
 namespace mare {
@@ -32,6 +33,7 @@ const char* ReasonName(RejectReason reason) {
     case RejectReason::kInvalidUtf8: return "invalid_utf8";
     case RejectReason::kOversized: return "oversized";
     case RejectReason::kDuplicate: return "duplicate";
+    case RejectReason::kInvalidLineProtocol: return "invalid_line_protocol";
     case RejectReason::kCount: break;
   }
   return "unknown";
@@ -72,12 +74,6 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
     if (c != b[i]) return false;
   }
   return true;
-}
-
-// NaN and infinities, as firmware prints them when JSON has no way to say so.
-bool SpellsNonFinite(std::string_view s) {
-  if (!s.empty() && (s[0] == '+' || s[0] == '-')) s.remove_prefix(1);
-  return EqualsIgnoreCase(s, "nan") || EqualsIgnoreCase(s, "inf") || EqualsIgnoreCase(s, "infinity");
 }
 
 std::string_view TrimToken(std::string_view s) {
@@ -126,6 +122,20 @@ bool IsValidScalar(od::document& doc) {
 }
 
 }  // namespace
+
+// NaN and infinities, as firmware prints them when JSON has no way to say so.
+bool SpellsNonFinite(std::string_view s) {
+  if (!s.empty() && (s[0] == '+' || s[0] == '-')) s.remove_prefix(1);
+  return EqualsIgnoreCase(s, "nan") || EqualsIgnoreCase(s, "inf") || EqualsIgnoreCase(s, "infinity");
+}
+
+bool IsFieldName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxFieldName || !IsNameStart(name[0])) return false;
+  for (char c : name) {
+    if (!IsNameChar(c)) return false;
+  }
+  return true;
+}
 
 struct ReadingParser::Impl {
   od::parser parser;
@@ -194,7 +204,9 @@ bool ReadingParser::Impl::ParseTimestamp(od::value& v) {
     if (auto e = v.get_number_type().get(nt)) return Fail(RejectReason::kInvalidTimestamp, "timestamp: " + std::string(simdjson::error_message(e)));
     if (nt == od::number_type::floating_point_number) {
       double d;
+      std::string_view token = v.raw_json_token();
       if (auto e = v.get_double().get(d)) return Fail(RejectReason::kInvalidTimestamp, "timestamp: " + std::string(simdjson::error_message(e)));
+      CorrectLongNumber(token, &d);
       if (!ParseTimestampEpoch(d, &reading.timestamp_us, &detail)) return Fail(RejectReason::kInvalidTimestamp, "timestamp: " + detail);
       return true;
     }
@@ -240,9 +252,11 @@ bool ReadingParser::Impl::ParseLocation(od::value& v) {
     double d;
     bool is_lat = key == "lat", is_lon = key == "lon";
     if (!is_lat && !is_lon) return Fail(RejectReason::kInvalidLocation, fmt::format("location has an unknown key '{}': only lat and lon", key));
+    std::string_view token = field.value().raw_json_token();
     if (field.value().get_double().get(d)) {
-      return Fail(RejectReason::kInvalidLocation, fmt::format("location.{} must be a number, got {}", key, TrimToken(field.value().raw_json_token())));
+      return Fail(RejectReason::kInvalidLocation, fmt::format("location.{} must be a number, got {}", key, TrimToken(token)));
     }
+    CorrectLongNumber(token, &d);
     if (is_lat) {
       if (d < -90 || d > 90) return Fail(RejectReason::kInvalidLocation, fmt::format("location.lat {} outside [-90, 90]", d));
       reading.lat = d;
@@ -268,10 +282,12 @@ bool ReadingParser::Impl::ParseField(std::string_view name, od::value& v, const 
   switch (type) {
     case od::json_type::number: {
       double d;
+      std::string_view token = v.raw_json_token();
       if (auto e = v.get_double().get(d)) {
         return Fail(RejectReason::kInvalidNumber, fmt::format("field '{}': {} is not a finite number ({})", name,
-                                                              TrimToken(v.raw_json_token()), simdjson::error_message(e)));
+                                                              TrimToken(token), simdjson::error_message(e)));
       }
+      CorrectLongNumber(token, &d);
       reading.numbers.push_back({name, d});
       return true;
     }

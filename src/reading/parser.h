@@ -41,6 +41,13 @@ struct Reject {
   std::string detail;    // what is wrong and where, for people
 };
 
+// The reading rules on names and texts, for a source that parses another format into readings
+// itself (the line protocol) and must judge them exactly as ReadingParser does.
+// A reading's field name: [A-Za-z_][A-Za-z0-9_]*, at most 64 bytes.
+bool IsFieldName(std::string_view name);
+// NaN or an infinity spelled out ("nan", "-Inf", ...): invalid_number, as text or as a token.
+bool SpellsNonFinite(std::string_view text);
+
 class ReadingSink {
  public:
   virtual ~ReadingSink() = default;

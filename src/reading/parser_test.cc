@@ -1,8 +1,10 @@
 // The parser's contract as a table: what is accepted, and for what is not, the reason.
 #include "reading/parser.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <map>
 #include <string>
 
@@ -83,6 +85,31 @@ TEST(Parser, DynamicNumericAndTextFields) {
   EXPECT_EQ(r.numbers.at("wave_height"), 0.8);
   EXPECT_EQ(r.texts.at("status"), "ok");
   EXPECT_EQ(r.texts.at("station"), "Banyuls \"Sola\" \xc3\xa9");
+}
+
+// Numbers with more digits than 64 bits hold are read correctly rounded, as strtod reads them:
+// Debian's simdjson 3.0.1 read "0.95000000000000000000" as 0.0277 (json_number.h). Found by
+// fuzz/line_protocol in a latitude.
+TEST(Parser, LongNumbersAreCorrectlyRounded) {
+  const char* lat = "0.0000000000000020000000000000011834396470817645470";
+  const char* temperature = "0.95000000000000000000";
+  const char* pressure = "1013.2500000000000000000001";
+  const char* ts = "1705831564.00000000000000000000";
+  Collected c = ParseAll(fmt::format(R"({{"timestamp":{},"sensor_id":3,"temperature":{} ,"pressure":{},"location":{{"lat":{},"lon":3.1}}}})",
+                                     ts, temperature, pressure, lat));
+  ASSERT_EQ(c.readings.size(), 1u) << (c.rejects.empty() ? "" : c.rejects[0].second);
+  const Accepted& r = c.readings[0];
+  EXPECT_EQ(r.numbers.at("temperature"), std::strtod(temperature, nullptr));
+  EXPECT_EQ(r.numbers.at("temperature"), 0.95);
+  EXPECT_EQ(r.numbers.at("pressure"), std::strtod(pressure, nullptr));
+  EXPECT_EQ(r.lat, std::strtod(lat, nullptr));
+  EXPECT_EQ(r.lon, 3.1);
+  EXPECT_EQ(r.ts, 1705831564000000);
+  // Long exponents and a minus sign; a short number is left as simdjson read it.
+  Collected d = ParseAll(R"({"timestamp":1705831564,"sensor_id":3,"a":-0.000000000000000000001234567890123e+5,"b":0.25})");
+  ASSERT_EQ(d.readings.size(), 1u) << (d.rejects.empty() ? "" : d.rejects[0].second);
+  EXPECT_EQ(d.readings[0].numbers.at("a"), std::strtod("-0.000000000000000000001234567890123e+5", nullptr));
+  EXPECT_EQ(d.readings[0].numbers.at("b"), 0.25);
 }
 
 TEST(Parser, NullMeansAbsent) {

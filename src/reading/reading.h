@@ -58,6 +58,7 @@ enum class RejectReason : uint8_t {
   kInvalidUtf8,
   kOversized,
   kDuplicate,  // not the parser's: ingest had already accepted this sensor's reading at that instant
+  kInvalidLineProtocol,  // not the parser's: a line of InfluxDB line protocol that does not parse
   kCount  // not a reason: the number of reasons
 };
 

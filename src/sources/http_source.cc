@@ -73,7 +73,8 @@ struct HttpSource::Slot {
 HttpSource::HttpSource(Ingest* ingest, HttpServer* server, int workers) {
   for (int i = 0; i < std::max(1, workers); ++i) {
     auto slot = std::make_unique<Slot>();
-    slot->worker = ingest->NewWorker("http");
+    // A request is answered as a whole: its readings are appended all or nothing.
+    slot->worker = ingest->NewWorker("http", Ingest::Acks::kWait, Ingest::Flushes::kAllOrNothing);
     free_.push_back(slot.get());
     slots_.push_back(std::move(slot));
   }
@@ -138,10 +139,12 @@ HttpSource::HttpSource(Ingest* ingest, HttpServer* server, int workers) {
                                          report.unacknowledged, report.unacknowledged + report.accepted,
                                          report.accepted, s.ToString()));
     }
-    // curl --data (the form type) strips the newlines of a file: its readings run into one line.
-    if (report.rejected > 0 && req.get_header_value("Content-Type").starts_with("application/x-www-form-urlencoded") &&
-        body.view().find('\n') == std::string_view::npos) {
-      out += ",\"hint\":\"sent as a form (curl --data), whose files lose their newlines: send NDJSON with --data-binary\"";
+    // curl --data strips the newlines of a file, whatever the content type: its readings run
+    // together on one line, and the first reject says only that the line is not one reading.
+    if (report.rejected > 0 && body.view().find('\n') == std::string_view::npos &&
+        body.view().find("}{") != std::string_view::npos) {
+      out += ",\"hint\":\"readings run together on one line, as curl --data sends a file (it strips newlines): send it "
+             "with --data-binary\"";
     }
     out += "}\n";
     res.set_content(out, "application/json");

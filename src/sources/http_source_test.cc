@@ -9,13 +9,21 @@
 #include <simdjson.h>
 #include <fmt/format.h>
 
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "common/scratch_dir.h"
 #include "log/embedded_log.h"
+#include "log/format.h"
+#include "log/forwarding_log.h"
 #include "log/partitioner.h"
 #include "server/http_server.h"
 
@@ -23,29 +31,16 @@ namespace mare {
 namespace {
 
 // The real log, except that appends to `failing` partition fail while it is set.
-class PartitionFailingLog : public log::Log {
+class PartitionFailingLog : public log::ForwardingLog {
  public:
-  explicit PartitionFailingLog(std::unique_ptr<log::Log> real) : real_(std::move(real)) {}
+  using ForwardingLog::ForwardingLog;
   std::atomic<int32_t> failing{-1};
 
-  Status CreateTopic(const log::TopicConfig& c) override { return real_->CreateTopic(c); }
-  std::vector<std::string> Topics() const override { return real_->Topics(); }
-  int32_t Partitions(std::string_view t) const override { return real_->Partitions(t); }
-  Result<std::vector<log::PartitionInfo>> Describe(std::string_view t) const override { return real_->Describe(t); }
-  log::Partitioner TopicPartitioner(std::string_view t) const override { return real_->TopicPartitioner(t); }
   Status Append(std::string_view topic, int32_t partition, std::span<const log::Record> records,
                 int64_t* first_offset) override {
     if (partition == failing.load()) return Status::FromErrno("write segment", ENOSPC);
-    return real_->Append(topic, partition, records, first_offset);
+    return ForwardingLog::Append(topic, partition, records, first_offset);
   }
-  Result<std::unique_ptr<log::Consumer>> Subscribe(const std::string& g, const std::string& t) override {
-    return real_->Subscribe(g, t);
-  }
-  std::vector<std::string> Groups(std::string_view t) const override { return real_->Groups(t); }
-  Status Sync() override { return real_->Sync(); }
-
- private:
-  std::unique_ptr<log::Log> real_;
 };
 
 class HttpSourceTest : public testing::Test {
@@ -180,6 +175,95 @@ TEST_F(HttpSourceTest, SuccessSaysNothingOfUnacknowledged) {
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
   EXPECT_EQ(res->body, "{\"accepted\":2,\"rejected\":0,\"reasons\":{},\"errors\":[]}\n");
+}
+
+// kill -9 while a request's readings were being written: the request, spread over three
+// partitions, had its first two partitions' batches written and not the third's (the files
+// are cut as the kill would have left them). At the restart nothing of it is in the log, and
+// the request before it is whole (issue 13: an unanswered request all or nothing).
+TEST(HttpSourceCrash, ARequestCutShortByAKillLeavesNothingOfItAtTheRestart) {
+  ScratchDir scratch("mare-http-source-crash");
+  log::EmbeddedLogOptions o;
+  o.dir = scratch.path() + "/log";
+  metrics::Registry registry;
+  o.metrics = &registry;
+  std::vector<int64_t> sensors;  // one sensor per partition
+  for (int64_t s = 1; sensors.size() < 3; ++s) {
+    if (log::PartitionFor(log::Partitioner::kMurmur2, s, 3) == static_cast<int32_t>(sensors.size())) sensors.push_back(s);
+  }
+  auto body = [&](int second) {
+    std::string b;
+    for (int64_t s : sensors) {
+      b += fmt::format(R"({{"timestamp":"2024-01-21 10:06:{:02}","sensor_id":{},"temperature":1.5}})", second, s) + "\n";
+    }
+    return b;
+  };
+  {
+    auto l = log::OpenEmbeddedLog(o);
+    ASSERT_TRUE(l.ok()) << l.status().ToString();
+    ASSERT_TRUE((*l)->CreateTopic({.name = "raw", .partitions = 3}).ok());
+    Ingest ingest(l->get(), IngestOptions{}, nullptr, &registry);
+    HttpServer server(HttpServerOptions{}, &registry);
+    HttpSource source(&ingest, &server, 1);
+    ASSERT_TRUE(server.Start("127.0.0.1:0").ok());
+    httplib::Client client("127.0.0.1", server.port());
+    for (int second : {1, 2}) {
+      auto res = client.Post("/api/v1/ingest", body(second), "application/x-ndjson");
+      ASSERT_TRUE(res);
+      EXPECT_EQ(res->status, 200) << res->body;
+    }
+    server.Stop();
+  }
+  // Each partition holds two batches, the requests' shares; the second request's share of
+  // partition 2, written last, is what the kill prevented.
+  for (int p = 0; p < 3; ++p) {
+    std::string path = fmt::format("{}/topics/raw/{}/{}", o.dir, p, log::format::SegmentFileName(0));
+    ASSERT_EQ(std::filesystem::file_size(path) % 2, 0u);
+    size_t half = std::filesystem::file_size(path) / 2;  // the two batches are alike in size
+    std::string head(log::format::kBatchHeaderSize, '\0');
+    FILE* f = std::fopen(path.c_str(), "rb");
+    ASSERT_EQ(std::fread(head.data(), 1, head.size(), f), head.size());
+    std::fclose(f);
+    EXPECT_NE(log::format::GetU16(head.data() + log::format::kAttributesAt) & log::format::kAttrGroup, 0)
+        << "partition " << p << ": a request's share is a group's batch";
+    if (p == 2) {
+      ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(half)), 0);
+    }
+  }
+  auto l = log::OpenEmbeddedLog(o);
+  ASSERT_TRUE(l.ok()) << l.status().ToString();
+  auto c = (*l)->Subscribe("test", "raw");
+  ASSERT_TRUE(c.ok());
+  std::vector<log::ConsumedRecord> batch;
+  std::vector<std::string> stored;
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE((*c)->Poll(&batch, 1000, std::chrono::milliseconds(10)).ok());
+    if (batch.empty()) break;
+    for (auto& r : batch) stored.emplace_back(r.value);
+  }
+  std::sort(stored.begin(), stored.end());
+  std::vector<std::string> first;  // the first request's readings, each line
+  const std::string text = body(1);
+  for (size_t at = 0; at < text.size();) {
+    size_t nl = text.find('\n', at);
+    first.push_back(text.substr(at, nl - at));
+    at = nl + 1;
+  }
+  std::sort(first.begin(), first.end());
+  EXPECT_EQ(stored, first);
+}
+
+// curl --data @file strips the file's newlines, whatever -H says: the readings arrive run together.
+TEST_F(HttpSourceTest, ReadingsRunTogetherOnOneLineGetAHint) {
+  auto res = Post(Reading(kept_[0], 1) + Reading(kept_[1], 2));
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_NE(res->body.find("\"rejected\":1"), std::string::npos) << res->body;
+  EXPECT_NE(res->body.find("\"hint\":\"readings run together on one line"), std::string::npos) << res->body;
+  // One bad reading on its own line is only a reject.
+  res = Post("{\"sensor_id\":1}\n");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->body.find("hint"), std::string::npos) << res->body;
 }
 
 }  // namespace

@@ -85,14 +85,14 @@ std::string Ingest::FirstCopy(int32_t partition, std::string_view key, int64_t t
   return std::move(**found);
 }
 
-std::unique_ptr<Ingest::Worker> Ingest::NewWorker(const std::string& source, Acks acks) {
+std::unique_ptr<Ingest::Worker> Ingest::NewWorker(const std::string& source, Acks acks, Flushes flushes) {
   // The windows are rebuilt when the first source starts, before it takes anything: a command
   // that makes an Ingest without sources (mare store) reads nothing back.
   if (!dedup_.empty()) std::call_once(rebuilt_, [this] { RebuildDedup(); });
-  return std::unique_ptr<Worker>(new Worker(this, source, acks));
+  return std::unique_ptr<Worker>(new Worker(this, source, acks, flushes));
 }
 
-Ingest::Worker::Worker(Ingest* ingest, std::string source, Acks acks)
+Ingest::Worker::Worker(Ingest* ingest, std::string source, Acks acks, Flushes flushes)
     : ingest_(ingest),
       source_(std::move(source)),
       parser_(ingest->options_.parser),
@@ -103,7 +103,8 @@ Ingest::Worker::Worker(Ingest* ingest, std::string source, Acks acks)
       accepted_(ingest->registry_->GetCounter(source_metrics::kReadingsAccepted, {{"source", source_}})),
       append_errors_(ingest->registry_->GetCounter(source_metrics::kAppendsFailed, {{"source", source_}})),
       lost_(ingest->registry_->GetCounter(source_metrics::kReadingsLost, {{"source", source_}})),
-      acks_(acks) {
+      acks_(acks),
+      flushes_(flushes) {
   for (int i = 0; i < kRejectReasonCount; ++i) {
     rejected_[static_cast<size_t>(i)] = &ingest->registry_->GetCounter(
         source_metrics::kReadingsRejected, {{"source", source_}, {"reason", ReasonName(static_cast<RejectReason>(i))}});
@@ -119,6 +120,17 @@ void Ingest::Worker::Add(std::string_view data, IngestReport* report) {
   size_t before = received_local_;
   parser_.Parse(data, now_us_, *this);
   received_.Add(received_local_ - before);  // one shared-counter add per buffer, not per reading
+  report_ = nullptr;
+}
+
+void Ingest::Worker::AddParsed(std::string_view buffer, const std::function<void(ReadingSink&)>& produce,
+                               IngestReport* report) {
+  report_ = report;
+  buffer_start_ = buffer.data();
+  if (report) report->buffer = buffer.data();
+  size_t before = received_local_;
+  produce(*this);
+  received_.Add(received_local_ - before);
   report_ = nullptr;
 }
 
@@ -271,6 +283,22 @@ void Ingest::Worker::ForgetClaims(size_t partition) {
   for (const Claim& c : claims_[partition]) shard.window.Forget(c.sensor_id, c.timestamp_us, c.values_hash);
 }
 
+void Ingest::Worker::Appended(size_t p, const Status& s, uint64_t* appended, IngestReport* report) {
+  if (s.ok()) {
+    *appended += by_partition_[p].size();
+    return;
+  }
+  append_errors_.Add();
+  ForgetClaims(p);
+  if (report && report->buffer) {
+    report->accepted -= by_partition_[p].size();
+    report->unacknowledged += by_partition_[p].size();
+    for (const log::Record& r : by_partition_[p]) {
+      report->unacknowledged_offsets.push_back(static_cast<size_t>(r.value.data() - report->buffer));
+    }
+  }
+}
+
 Status Ingest::Worker::Flush(IngestReport* report) {
   if (queue_.empty()) return Status::OK();
   for (auto& records : by_partition_) records.clear();
@@ -314,22 +342,21 @@ Status Ingest::Worker::Flush(IngestReport* report) {
   }
   Status status;
   uint64_t appended = 0;
-  for (size_t p = 0; p < by_partition_.size(); ++p) {
-    if (by_partition_[p].empty()) continue;
-    Status s = ingest_->log_->Append(ingest_->options_.topic, static_cast<int32_t>(p), by_partition_[p]);
-    if (s.ok()) {
-      appended += by_partition_[p].size();
-    } else {
-      append_errors_.Add();
-      ForgetClaims(p);
-      if (status.ok()) status = s;
-      if (report && report->buffer) {
-        report->accepted -= by_partition_[p].size();
-        report->unacknowledged += by_partition_[p].size();
-        for (const log::Record& r : by_partition_[p]) {
-          report->unacknowledged_offsets.push_back(static_cast<size_t>(r.value.data() - report->buffer));
-        }
-      }
+  if (flushes_ == Flushes::kAllOrNothing) {
+    parts_.clear();
+    for (size_t p = 0; p < by_partition_.size(); ++p) {
+      if (!by_partition_[p].empty()) parts_.push_back({static_cast<int32_t>(p), by_partition_[p]});
+    }
+    status = ingest_->log_->AppendTogether(ingest_->options_.topic, parts_, &part_status_);
+    for (size_t i = 0; i < parts_.size(); ++i) {
+      Appended(static_cast<size_t>(parts_[i].partition), part_status_[i], &appended, report);
+    }
+  } else {
+    for (size_t p = 0; p < by_partition_.size(); ++p) {
+      if (by_partition_[p].empty()) continue;
+      Status s = ingest_->log_->Append(ingest_->options_.topic, static_cast<int32_t>(p), by_partition_[p]);
+      if (!s.ok() && status.ok()) status = s;
+      Appended(p, s, &appended, report);
     }
   }
   if (report) std::sort(report->unacknowledged_offsets.begin(), report->unacknowledged_offsets.end());

@@ -19,12 +19,17 @@
 // A worker made with Acks::kAsync (UDP, whose senders are never told) does not wait for the
 // log in Flush: the readings are handed over (copied) and counted as accepted, or as lost,
 // when the log reports on them; the worker waits for the last reports when destroyed.
+//
+// A worker made with Flushes::kAllOrNothing (HTTP, whose request is answered as a whole)
+// appends a flush's partitions together (Log::AppendTogether): on the embedded log a flush is
+// then in the log whole or not at all, even if the process is killed in the middle of it.
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -74,6 +79,8 @@ class Ingest {
  public:
   // Whether Flush waits for the log to acknowledge the readings (kWait) or not (kAsync).
   enum class Acks { kWait, kAsync };
+  // Whether a flush's partitions are appended one by one (kEach) or together (kAllOrNothing).
+  enum class Flushes { kEach, kAllOrNothing };
 
   Ingest(log::Log* log, IngestOptions options, DeadLetter* dead_letter, metrics::Registry* registry);
 
@@ -82,20 +89,30 @@ class Ingest {
     // Parses the readings in `data` (readable kParsePadding bytes past its end) and queues the
     // accepted ones. `report`, if given, receives counts and the first errors.
     void Add(std::string_view data, IngestReport* report = nullptr);
+    // Queues readings a source parsed itself from another format (the line protocol's), whose
+    // JSON text, what the log keeps, lies in `buffer`: `produce` hands each one, in order, to the
+    // sink it is given, as ReadingParser would (OnReading, the reading's raw within `buffer`, or
+    // OnReject), so that they are deduplicated, counted, dead-lettered and appended as Add's.
+    // `report` as for Add, its offsets into `buffer`.
+    void AddParsed(std::string_view buffer, const std::function<void(ReadingSink&)>& produce,
+                   IngestReport* report = nullptr);
     // Rejects a whole buffer without parsing it (an oversized datagram, say).
     void Reject(std::string_view raw, RejectReason reason, std::string detail, IngestReport* report = nullptr);
     // Appends the queued readings to the log, one batch per partition. On error the readings
     // of the partitions whose append failed are not acknowledged, but those of the others are
-    // (the log has no atomic append across partitions, as Kafka has none outside
-    // transactions): `report`, if given, is told which (it must be the one given to Add).
-    // Under Acks::kAsync it returns OK once they are handed to the log.
+    // (unless appended together on the embedded log, which then keeps none; Kafka has no
+    // atomic append across partitions outside transactions): `report`, if given, is told
+    // which (it must be the one given to Add). Under Acks::kAsync it returns OK once they are
+    // handed to the log.
     Status Flush(IngestReport* report = nullptr);
     ~Worker();
     size_t queued() const { return queue_.size(); }
 
    private:
     friend class Ingest;
-    Worker(Ingest* ingest, std::string source, Acks acks);
+    Worker(Ingest* ingest, std::string source, Acks acks, Flushes flushes);
+    // The outcome of a partition's append, in the report and the dedup windows.
+    void Appended(size_t partition, const Status& s, uint64_t* appended, IngestReport* report);
     void Settled(const Status& status, size_t readings);  // an asynchronous append's outcome
     void OnReading(const Reading& reading) override;
     void OnReject(const mare::Reject& reject) override;
@@ -141,6 +158,9 @@ class Ingest {
     metrics::Counter& lost_;
     std::array<metrics::Counter*, kRejectReasonCount> rejected_;
     const Acks acks_;
+    const Flushes flushes_;
+    std::vector<log::PartitionRecords> parts_;  // kAllOrNothing: this flush's
+    std::vector<Status> part_status_;
     std::mutex in_flight_mu_;
     std::condition_variable in_flight_done_;
     size_t in_flight_ = 0;                  // asynchronous appends not settled yet
@@ -148,7 +168,8 @@ class Ingest {
     std::atomic<uint64_t> lost_unlogged_{0};  // readings lost since the last error logged
   };
 
-  std::unique_ptr<Worker> NewWorker(const std::string& source, Acks acks = Acks::kWait);
+  std::unique_ptr<Worker> NewWorker(const std::string& source, Acks acks = Acks::kWait,
+                                    Flushes flushes = Flushes::kEach);
   const IngestOptions& options() const { return options_; }
   // Readings held by the dedup windows, all partitions together.
   size_t DedupReadings();

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "log/embedded_log.h"
+#include "log/forwarding_log.h"
 
 namespace mare {
 namespace {
@@ -127,13 +128,13 @@ TEST_F(IngestTest, WholeBufferRejectIsCountedAndKept) {
 
 // A log that reports on appends later, from another thread, as Kafka's delivery reports do;
 // the appends themselves go to the real embedded log, and may be made to fail.
-class DeferredLog : public log::Log {
+class DeferredLog : public log::ForwardingLog {
  public:
-  explicit DeferredLog(log::Log* real) : real_(real) {}
+  explicit DeferredLog(log::Log* real) : ForwardingLog(real) {}
   ~DeferredLog() override { Release(); }
   void AppendAsync(std::string_view topic, int32_t partition, std::span<const log::Record> records,
                    std::function<void(const Status&)> done) override {
-    Status s = fail_ ? Status::Unavailable("broker away") : real_->Append(topic, partition, records);
+    Status s = fail_ ? Status::Unavailable("broker away") : ForwardingLog::Append(topic, partition, records);
     std::lock_guard lock(mu_);
     pending_.push_back([s, done = std::move(done)] { done(s); });
   }
@@ -154,22 +155,12 @@ class DeferredLog : public log::Log {
   }
   bool fail_ = false;
 
-  Status CreateTopic(const log::TopicConfig& c) override { return real_->CreateTopic(c); }
-  std::vector<std::string> Topics() const override { return real_->Topics(); }
-  int32_t Partitions(std::string_view t) const override { return real_->Partitions(t); }
-  Result<std::vector<log::PartitionInfo>> Describe(std::string_view t) const override { return real_->Describe(t); }
   Status Append(std::string_view t, int32_t p, std::span<const log::Record> r, int64_t* first) override {
     if (fail_) return Status::IOError("disk full");
-    return real_->Append(t, p, r, first);
+    return ForwardingLog::Append(t, p, r, first);
   }
-  Result<std::unique_ptr<log::Consumer>> Subscribe(const std::string& g, const std::string& t) override {
-    return real_->Subscribe(g, t);
-  }
-  std::vector<std::string> Groups(std::string_view t) const override { return real_->Groups(t); }
-  Status Sync() override { return real_->Sync(); }
 
  private:
-  log::Log* real_;
   std::mutex mu_;
   std::vector<std::function<void()>> pending_;
 };

@@ -44,7 +44,13 @@ struct MqttSourceOptions {
   std::string sensor_id_topic;
   std::string username;
   std::string password;
+  // A file whose first line is the password (a secret mounted by systemd, Docker, Kubernetes),
+  // read at start, so that the password need not sit in the TOML; exclusive with `password`.
+  std::string password_file;
   std::string tls_ca_file;  // set: TLS, the broker's certificate checked against this CA file
+  // Mutual TLS: the client certificate (PEM) mare presents, and its unencrypted private key.
+  std::string tls_cert_file;
+  std::string tls_key_file;
   int64_t keepalive_us = 30'000'000;
   int64_t reconnect_min_us = 500'000;
   int64_t reconnect_max_us = 30'000'000;
@@ -72,13 +78,18 @@ class MqttSource {
  private:
   MqttSource(MqttSourceOptions options, Ingest* ingest, metrics::Registry* registry);
   void Loop();
-  bool Connect();                // a new client, connected (CONNECT queued); false on failure
+  int Connect();                 // a new client, connected (CONNECT queued); libmosquitto's rc
   void Disconnect(bool graceful);  // drops the client and any acknowledgement not yet written
   bool FlushAndAcknowledge();    // false: the connection is to be dropped
   static void OnConnect(mosquitto* m, void* self, int rc, int flags, const ::mqtt5__property* props);
   static void OnMessage(mosquitto* m, void* self, const mosquitto_message* message,
                         const ::mqtt5__property* props);
   void Message(const mosquitto_message& message);
+  static void OnLog(mosquitto* m, void* self, int level, const char* text);
+  // Says, once per attempt, why a connection never reached CONNACK success: the broker's
+  // refusal (credentials), TLS, or the socket; counts it by reason. `rc`: libmosquitto's, from
+  // Connect (`connecting`) or from reading the broker's answer.
+  void ConnectFailed(int rc, bool connecting, int64_t retry_us);
 
   MqttSourceOptions options_;
   int sensor_level_ = -1;
@@ -97,6 +108,10 @@ class MqttSource {
   // (libmosquitto 2.0 does not hand the DUP flag to the callback.)
   std::unordered_set<int> pending_ids_;
   std::unordered_set<int> unacknowledged_;
+  std::string password_;        // from `password` or read from `password_file`
+  int refused_reason_ = 0;      // the CONNACK reason code of this attempt's refusal, if any
+  std::string library_error_;   // libmosquitto's last error line (OpenSSL's reason for TLS)
+  metrics::Registry* registry_;
   metrics::Gauge& up_;
   metrics::Counter& messages_;
   metrics::Counter& bytes_;

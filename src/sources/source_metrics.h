@@ -19,6 +19,7 @@ inline constexpr metrics::Metric kMqttUp{"mare_source_mqtt_up", "1 while the MQT
 inline constexpr metrics::Metric kMqttMessages{"mare_source_mqtt_messages_total", "MQTT messages received"};
 inline constexpr metrics::Metric kMqttBytes{"mare_source_mqtt_bytes_total", "Bytes of MQTT message payloads received"};
 inline constexpr metrics::Metric kMqttRedeliveries{"mare_source_mqtt_redeliveries_total", "QoS 1 messages the broker delivered again after a reconnect, by message id, seen by this process"};
+inline constexpr metrics::Metric kMqttConnectFailures{"mare_source_mqtt_connect_failures_total", "MQTT connection attempts that failed, by reason: credentials, refused, tls, unreachable, closed"};
 inline constexpr metrics::Metric kConnectionsAccepted{"mare_source_connections_accepted_total", "Client connections accepted"};
 
 }  // namespace mare::source_metrics

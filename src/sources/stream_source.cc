@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -26,6 +27,25 @@ struct StreamSource::Connection {
   bool closed = false;
 };
 
+namespace {
+
+// "0660", "660" or "0o660": permission bits, nothing else (no setuid, sticky or file type).
+Result<mode_t> ParseSocketMode(std::string_view text) {
+  std::string_view digits = text.starts_with("0o") ? text.substr(2) : text;
+  mode_t mode = 0;
+  bool ok = !digits.empty() && digits.size() <= 4;
+  for (char c : digits) {
+    ok = ok && c >= '0' && c <= '7';
+    mode = mode * 8 + static_cast<mode_t>(c - '0');
+  }
+  if (!ok || mode > 0777) {
+    return Status::InvalidArgument("sources.unix.mode \"" + std::string(text) + "\": an octal mode such as \"0660\" is expected");
+  }
+  return mode;
+}
+
+}  // namespace
+
 StreamSource::StreamSource(StreamSourceOptions options, metrics::Registry* registry)
     : options_(std::move(options)),
       connections_(registry->GetGauge(source_metrics::kOpenConnections, {{"source", options_.name}})),
@@ -33,10 +53,19 @@ StreamSource::StreamSource(StreamSourceOptions options, metrics::Registry* regis
                                                  {{"source", options_.name}})) {}
 
 Result<std::unique_ptr<StreamSource>> StreamSource::Start(const StreamSourceOptions& options, Ingest* ingest,
-                                                          metrics::Registry* registry) {
+                                                          metrics::Registry* registry,
+                                                          const LineProtocolOptions* line_protocol) {
   std::unique_ptr<StreamSource> src(new StreamSource(options, registry));
   src->max_line_ = ingest->options().parser.max_reading_bytes;
+  if (line_protocol) {
+    if (!ParsePrecision(line_protocol->precision, &src->precision_)) {
+      return Status::InvalidArgument("line protocol precision must be ns, us, ms, s, m or h: " + line_protocol->precision);
+    }
+    src->max_line_ = line_protocol->max_line_bytes;
+  }
   if (options.name == "unix") {
+    Result<mode_t> mode = ParseSocketMode(options.mode);
+    if (!mode.ok()) return mode.status();
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     if (options.listen.size() >= sizeof addr.sun_path) return Status::InvalidArgument("unix socket path too long: " + options.listen);
@@ -47,6 +76,8 @@ Result<std::unique_ptr<StreamSource>> StreamSource::Start(const StreamSourceOpti
     if (::bind(src->listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
       return Status::FromErrno("unix bind " + options.listen, errno);
     }
+    // Before listen(): until then a connect is refused, so the umask's mode is never usable.
+    if (::chmod(options.listen.c_str(), *mode) != 0) return Status::FromErrno("unix chmod " + options.listen, errno);
   } else {
     sockaddr_storage addr{};
     unsigned len = 0;
@@ -71,7 +102,11 @@ Result<std::unique_ptr<StreamSource>> StreamSource::Start(const StreamSourceOpti
   ev.events = EPOLLIN;
   ev.data.ptr = nullptr;  // nullptr marks the listening socket
   ::epoll_ctl(src->epoll_fd_, EPOLL_CTL_ADD, src->listen_fd_, &ev);
-  src->worker_ = ingest->NewWorker(options.name);
+  if (line_protocol) {
+    src->lines_ = std::make_unique<LineProtocolWorker>(ingest, *line_protocol, options.name);
+  } else {
+    src->worker_ = ingest->NewWorker(options.name);
+  }
   src->thread_ = std::thread(&StreamSource::Loop, src.get());
   return src;
 }
@@ -82,6 +117,15 @@ void StreamSource::Loop() {
   std::vector<epoll_event> events(256);
   std::vector<Connection*> touched;
 
+  auto add = [&](std::string_view data) {
+    if (lines_) lines_->Add(data, precision_);
+    else worker_->Add(data);
+  };
+  auto reject = [&](std::string_view raw, std::string detail) {
+    if (lines_) lines_->Reject(raw, RejectReason::kOversized, std::move(detail));
+    else worker_->Reject(raw, RejectReason::kOversized, std::move(detail));
+  };
+  auto flush = [&] { return lines_ ? lines_->Flush() : worker_->Flush(); };
   auto hand_over = [&](Connection* c, bool at_eof) {
     // Gives the worker every complete line after `consumed`; at EOF also the unterminated tail.
     if (c->discarding) {
@@ -97,14 +141,14 @@ void StreamSource::Loop() {
     size_t last_nl = data.rfind('\n');
     size_t take = at_eof ? data.size() : (last_nl == std::string_view::npos ? 0 : last_nl + 1);
     if (take > 0) {
-      worker_->Add(data.substr(0, take));
+      add(data.substr(0, take));
       c->consumed += take;
     }
     // A partial line that already exceeds the limit cannot become valid: reject it now.
     if (!at_eof && c->buffer.size() - c->consumed > max_line_) {
       std::string_view partial = c->buffer.view().substr(c->consumed);
-      worker_->Reject(partial.substr(0, 1024), RejectReason::kOversized,
-                      "line longer than max_reading_bytes = " + std::to_string(max_line_));
+      reject(partial.substr(0, 1024), "line longer than " + std::string(lines_ ? "max_line_bytes" : "max_reading_bytes") +
+                                          " = " + std::to_string(max_line_));
       c->consumed = c->buffer.size();
       c->discarding = true;
     }
@@ -158,7 +202,7 @@ void StreamSource::Loop() {
       touched.push_back(c);
     }
     if (touched.empty()) continue;
-    Status s = worker_->Flush();
+    Status s = flush();
     if (!s.ok()) spdlog::error("{}: readings lost, log append failed: {}", options_.name, s.ToString());
     for (Connection* c : touched) {
       if (c->closed) {
@@ -180,7 +224,7 @@ void StreamSource::Loop() {
     hand_over(c.get(), false);
     ::close(fd);
   }
-  Status s = worker_->Flush();
+  Status s = flush();
   if (!s.ok()) spdlog::error("{}: log append failed at shutdown: {}", options_.name, s.ToString());
 }
 

@@ -3,7 +3,8 @@
 // source; each connection has its own buffer; complete lines are validated and, after each
 // round of ready connections, appended to the log in one flush. A line longer than
 // max_reading_bytes is rejected as oversized and skipped up to its newline. A connection
-// closed mid-line still delivers its last line.
+// closed mid-line still delivers its last line. The same source takes InfluxDB line protocol
+// (sources.line_protocol.tcp), its lines converted by a LineProtocolWorker.
 #pragma once
 
 #include <atomic>
@@ -14,6 +15,7 @@
 #include "common/metrics.h"
 #include "common/status.h"
 #include "sources/ingest.h"
+#include "sources/line_protocol_ingest.h"
 
 namespace mare {
 
@@ -22,12 +24,17 @@ struct StreamSourceOptions {
   std::string name;    // "tcp" or "unix": the source label in metrics
   std::string listen;  // "host:port" for tcp, a path for unix
   int max_connections = 4096;
+  // unix only (sources.unix.mode): the socket file's permission bits, in octal. Whoever may
+  // write to it may send readings: owner and group by default.
+  std::string mode = "0660";
 };
 
 class StreamSource {
  public:
+  // With `line_protocol`, the lines are InfluxDB line protocol (at its precision), not NDJSON.
   static Result<std::unique_ptr<StreamSource>> Start(const StreamSourceOptions& options, Ingest* ingest,
-                                                     metrics::Registry* registry);
+                                                     metrics::Registry* registry,
+                                                     const LineProtocolOptions* line_protocol = nullptr);
   ~StreamSource();
   void Stop();
   int port() const { return port_; }  // tcp only
@@ -42,6 +49,8 @@ class StreamSource {
   int epoll_fd_ = -1;
   int port_ = 0;
   std::unique_ptr<Ingest::Worker> worker_;
+  std::unique_ptr<LineProtocolWorker> lines_;  // instead of worker_ for line protocol
+  Precision precision_ = Precision::kNanoseconds;
   size_t max_line_;
   std::atomic<bool> stop_{false};
   std::thread thread_;

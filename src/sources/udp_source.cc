@@ -39,8 +39,12 @@ UdpSource::UdpSource(UdpSourceOptions options, metrics::Registry* registry)
       buffer_bytes_(registry->GetGauge(source_metrics::kUdpReceiveBufferBytes)) {}
 
 Result<std::unique_ptr<UdpSource>> UdpSource::Start(const UdpSourceOptions& options, Ingest* ingest,
-                                                    metrics::Registry* registry) {
+                                                    metrics::Registry* registry,
+                                                    const LineProtocolOptions* line_protocol) {
   std::unique_ptr<UdpSource> src(new UdpSource(options, registry));
+  if (line_protocol && !ParsePrecision(line_protocol->precision, &src->precision_)) {
+    return Status::InvalidArgument("line protocol precision must be ns, us, ms, s, m or h: " + line_protocol->precision);
+  }
   sockaddr_storage addr{};
   unsigned addr_len = 0;
   MARE_RETURN_IF_ERROR(ResolveAddress(options.listen, &addr, &addr_len));
@@ -79,15 +83,22 @@ Result<std::unique_ptr<UdpSource>> UdpSource::Start(const UdpSourceOptions& opti
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len);
     src->port_ = ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
                                                   : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
-    src->workers_.push_back(ingest->NewWorker("udp", Ingest::Acks::kAsync));
+    if (line_protocol) {
+      src->line_workers_.push_back(
+          std::make_unique<LineProtocolWorker>(ingest, *line_protocol, options.name, Ingest::Acks::kAsync));
+    } else {
+      src->workers_.push_back(ingest->NewWorker(options.name, Ingest::Acks::kAsync));
+    }
   }
   for (size_t i = 0; i < src->fds_.size(); ++i) {
-    src->threads_.emplace_back(&UdpSource::Receive, src.get(), src->fds_[i], src->workers_[i].get());
+    src->threads_.emplace_back(&UdpSource::Receive, src.get(), src->fds_[i], i);
   }
   return src;
 }
 
-void UdpSource::Receive(int fd, Ingest::Worker* worker) {
+void UdpSource::Receive(int fd, size_t receiver) {
+  Ingest::Worker* worker = workers_.empty() ? nullptr : workers_[receiver].get();
+  LineProtocolWorker* lines = line_workers_.empty() ? nullptr : line_workers_[receiver].get();
   const size_t batch = static_cast<size_t>(std::max(1, options_.batch));
   // One slot per datagram: room for one byte more than the limit (to see oversize) plus the
   // parser's padding. Allocated once.
@@ -120,11 +131,14 @@ void UdpSource::Receive(int fd, Ingest::Worker* worker) {
       const mmsghdr& m = msgs[static_cast<size_t>(i)];
       std::string_view data(static_cast<const char*>(iov[static_cast<size_t>(i)].iov_base), m.msg_len);
       if (m.msg_len > options_.max_datagram_bytes || (m.msg_hdr.msg_flags & MSG_TRUNC)) {
-        worker->Reject(data.substr(0, std::min<size_t>(data.size(), 1024)), RejectReason::kOversized,
-                       "datagram of more than max_datagram_bytes = " + std::to_string(options_.max_datagram_bytes) + " bytes");
+        std::string why = "datagram of more than max_datagram_bytes = " + std::to_string(options_.max_datagram_bytes) + " bytes";
+        std::string_view head = data.substr(0, std::min<size_t>(data.size(), 1024));
+        if (lines) lines->Reject(head, RejectReason::kOversized, std::move(why));
+        else worker->Reject(head, RejectReason::kOversized, std::move(why));
         continue;
       }
-      worker->Add(data);
+      if (lines) lines->Add(data, precision_);
+      else worker->Add(data);
       for (cmsghdr* c = CMSG_FIRSTHDR(&m.msg_hdr); c; c = CMSG_NXTHDR(const_cast<msghdr*>(&m.msg_hdr), c)) {
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
           uint32_t drops;
@@ -138,7 +152,8 @@ void UdpSource::Receive(int fd, Ingest::Worker* worker) {
     }
     // UDP acknowledges nothing, and the log counts and logs what it fails to append as it
     // reports; there is no one to hand this Status to.
-    (void)worker->Flush();
+    if (lines) (void)lines->Flush();
+    else (void)worker->Flush();
   }
 }
 
