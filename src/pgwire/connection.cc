@@ -4,14 +4,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/rand.h>
+
+#include <array>
 #include <cerrno>
 #include <cstring>
 
 #include <fmt/format.h>
 
 #include "common/time.h"
+#include "pgwire/catalog.h"
 #include "pgwire/message.h"
+#include "server/access.h"
 #include "pgwire/pg_types.h"
+#include "pgwire/scram.h"
 #include "query/ast.h"
 
 namespace mare::pgwire {
@@ -56,12 +62,24 @@ PgConnection::~PgConnection() {
     ctx_.open->fetch_sub(1);
     ctx_.connections->Add(-1);
   }
+  if (tls_) tls_->Close();
   ::close(fd_);
 }
 
 bool PgConnection::ReadExact(char* p, size_t n, bool idle) {
   int64_t deadline = idle ? 0 : MonotonicMicros() + ctx_.options.message_timeout_us;
   size_t got = 0;
+  while (tls_ && got < n) {
+    size_t r = 0;
+    TlsSession::Io io = tls_->Read(p + got, n - got, &r);
+    if (io == TlsSession::Io::kDone) {
+      got += r;
+      continue;
+    }
+    if (io != TlsSession::Io::kWantRead && io != TlsSession::Io::kWantWrite) return false;
+    short events = io == TlsSession::Io::kWantRead ? POLLIN : POLLOUT;
+    if (WaitFor(fd_, events, ctx_.stop_fd, got == 0 && idle ? 0 : deadline) <= 0) return false;
+  }
   while (got < n) {
     int ready = WaitFor(fd_, POLLIN, ctx_.stop_fd, got == 0 && idle ? 0 : deadline);
     if (ready <= 0) return false;
@@ -94,6 +112,18 @@ bool PgConnection::ReadMessage(char* type, std::string* body) {
 bool PgConnection::Flush() {
   size_t sent = 0;
   int64_t deadline = MonotonicMicros() + kWriteStallUs;
+  while (tls_ && sent < out_.size()) {
+    size_t w = 0;
+    TlsSession::Io io = tls_->Write(out_.data() + sent, out_.size() - sent, &w);
+    if (io == TlsSession::Io::kDone) {
+      sent += w;
+      deadline = MonotonicMicros() + kWriteStallUs;
+      continue;
+    }
+    if (io != TlsSession::Io::kWantRead && io != TlsSession::Io::kWantWrite) return false;
+    short events = io == TlsSession::Io::kWantRead ? POLLIN : POLLOUT;
+    if (WaitFor(fd_, events, ctx_.stop_fd, deadline) <= 0) return false;
+  }
   while (sent < out_.size()) {
     ssize_t w = ::send(fd_, out_.data() + sent, out_.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (w > 0) {
@@ -127,6 +157,17 @@ void PgConnection::SendReady() {
   w.End();
 }
 
+bool PgConnection::StartTls() {
+  int64_t deadline = MonotonicMicros() + ctx_.options.message_timeout_us;
+  tls_ = std::make_unique<TlsSession>(*ctx_.tls, fd_);
+  for (;;) {
+    TlsSession::Io io = tls_->Handshake();
+    if (io == TlsSession::Io::kDone) return true;
+    if (io != TlsSession::Io::kWantRead && io != TlsSession::Io::kWantWrite) return false;
+    if (WaitFor(fd_, io == TlsSession::Io::kWantRead ? POLLIN : POLLOUT, ctx_.stop_fd, deadline) <= 0) return false;
+  }
+}
+
 bool PgConnection::Startup() {
   for (int attempt = 0; attempt < 3; ++attempt) {
     unsigned char length_field[4];
@@ -142,6 +183,11 @@ bool PgConnection::Startup() {
     MessageReader r(body);
     int32_t code = 0;
     r.Int32(&code);
+    if (code == kSslRequest && ctx_.tls && !tls_) {
+      out_ = "S";
+      if (!Flush() || !StartTls()) return false;
+      continue;
+    }
     if (code == kSslRequest || code == kGssEncRequest) {
       out_ = "N";  // no TLS: the client goes on in the clear or gives up, as it is configured
       if (!Flush()) return false;
@@ -224,33 +270,122 @@ bool PgConnection::Startup() {
   return false;
 }
 
-bool PgConnection::Authenticate(const std::string& user) {
-  MessageWriter w(&out_);
-  if (ctx_.options.auth == "password") {
-    w.Begin('R');
-    w.Int32(3);  // AuthenticationCleartextPassword
-    w.End();
-    if (!Flush()) return false;
-    char type;
-    std::string body;
-    if (!ReadMessage(&type, &body)) return false;
-    std::string_view password;
-    MessageReader r(body);
-    if (type != 'p' || !r.CString(&password)) {
-      SendError({sqlstate::kProtocolViolation, "expected a password message", 0}, "FATAL");
-      Flush();
-      return false;
-    }
-    // Compared in full whatever the first difference, so its timing says nothing.
-    const std::string& want = ctx_.options.password;
-    unsigned diff = password.size() != want.size() ? 1u : 0u;
-    for (size_t i = 0; i < password.size(); ++i) diff |= static_cast<unsigned char>(password[i]) ^ static_cast<unsigned char>(want[i % std::max<size_t>(want.size(), 1)]);
-    if (diff != 0 || want.empty()) {
-      SendError({sqlstate::kInvalidPassword, fmt::format("password authentication failed for user \"{}\"", user), 0}, "FATAL");
-      Flush();
-      return false;
-    }
+// A protocol violation inside a message: reported, and the connection ends (the stream can no
+// longer be trusted to be at a message boundary).
+#define MARE_PGWIRE_MALFORMED(what)                                                         \
+  do {                                                                                      \
+    SendError({sqlstate::kProtocolViolation, "malformed " what " message", 0}, "FATAL");    \
+    Flush();                                                                                \
+    return false;                                                                           \
+  } while (0)
+
+bool PgConnection::ReadPasswordMessage(std::string* body) {
+  char type;
+  if (!ReadMessage(&type, body)) return false;
+  if (type != 'p') {
+    SendError({sqlstate::kProtocolViolation, fmt::format("expected a password response, got message type {}", type), 0}, "FATAL");
+    Flush();
+    return false;
   }
+  return true;
+}
+
+bool PgConnection::RefusePassword(const std::string& user) {
+  SendError({sqlstate::kInvalidPassword, fmt::format("password authentication failed for user \"{}\"", user), 0}, "FATAL");
+  Flush();
+  return false;
+}
+
+bool PgConnection::CheckCleartext(const std::string& user) {
+  MessageWriter w(&out_);
+  w.Begin('R');
+  w.Int32(3);  // AuthenticationCleartextPassword
+  w.End();
+  std::string body;
+  if (!Flush() || !ReadPasswordMessage(&body)) return false;
+  std::string_view password;
+  MessageReader r(body);
+  if (!r.CString(&password)) MARE_PGWIRE_MALFORMED("password");
+  const std::string& want = ctx_.options.password;
+  bool ok = !want.empty() && SameBytes(password, want);
+  // An API token with the query scope is a password too; digests compared in full as well.
+  const Sha256Digest digest = Sha256(password);
+  for (const auto& token : ctx_.options.token_digests) {
+    ok |= SameBytes({reinterpret_cast<const char*>(token.data()), token.size()},
+                    {reinterpret_cast<const char*>(digest.data()), digest.size()});
+  }
+  return ok || RefusePassword(user);
+}
+
+bool PgConnection::CheckMd5(const std::string& user) {
+  std::array<uint8_t, 4> salt{};
+  if (RAND_bytes(salt.data(), static_cast<int>(salt.size())) != 1) {
+    SendError({sqlstate::kInternalError, "no random bytes for the MD5 salt", 0}, "FATAL");
+    Flush();
+    return false;
+  }
+  MessageWriter w(&out_);
+  w.Begin('R');
+  w.Int32(5);  // AuthenticationMD5Password
+  w.Bytes({reinterpret_cast<const char*>(salt.data()), salt.size()});
+  w.End();
+  std::string body;
+  if (!Flush() || !ReadPasswordMessage(&body)) return false;
+  std::string_view answer;
+  MessageReader r(body);
+  if (!r.CString(&answer)) MARE_PGWIRE_MALFORMED("password");
+  return SameBytes(answer, Md5PasswordResponse(ctx_.options.password, user, salt)) || RefusePassword(user);
+}
+
+bool PgConnection::CheckScram(const std::string& user) {
+  MessageWriter w(&out_);
+  w.Begin('R');
+  w.Int32(10);  // AuthenticationSASL: the mechanisms, then an empty name
+  w.CString("SCRAM-SHA-256");
+  w.CString("");
+  w.End();
+  std::string body;
+  if (!Flush() || !ReadPasswordMessage(&body)) return false;
+  // SASLInitialResponse: the mechanism chosen, then the client-first-message with its length.
+  MessageReader r(body);
+  std::string_view mechanism, client_first;
+  int32_t length = 0;
+  if (!r.CString(&mechanism) || !r.Int32(&length) || length < 0 || !r.Bytes(static_cast<size_t>(length), &client_first)) {
+    MARE_PGWIRE_MALFORMED("SASLInitialResponse");
+  }
+  auto fail = [&](const Status& s) {
+    if (s.message() == "wrong password") return RefusePassword(user);
+    SendError({sqlstate::kProtocolViolation, s.message(), 0}, "FATAL");
+    Flush();
+    return false;
+  };
+  if (mechanism != "SCRAM-SHA-256") {
+    return fail(Status::InvalidArgument(fmt::format("SASL mechanism \"{}\" is not offered: SCRAM-SHA-256 is", mechanism)));
+  }
+  ScramExchange exchange(*ctx_.scram);
+  auto server_first = exchange.ServerFirst(client_first);
+  if (!server_first.ok()) return fail(server_first.status());
+  w.Begin('R');
+  w.Int32(11);  // AuthenticationSASLContinue
+  w.Bytes(*server_first);
+  w.End();
+  if (!Flush() || !ReadPasswordMessage(&body)) return false;  // SASLResponse: the client-final-message
+  auto server_final = exchange.ServerFinal(body);
+  if (!server_final.ok()) return fail(server_final.status());
+  w.Begin('R');
+  w.Int32(12);  // AuthenticationSASLFinal: the server's signature, which the client checks
+  w.Bytes(*server_final);
+  w.End();
+  return true;
+}
+
+bool PgConnection::Authenticate(const std::string& user) {
+  if (ctx_.options.auth == "password") {
+    const std::string& method = ctx_.options.password_method;
+    bool ok = method == "cleartext" ? CheckCleartext(user) : method == "md5" ? CheckMd5(user) : CheckScram(user);
+    if (!ok) return false;
+  }
+  MessageWriter w(&out_);
   w.Begin('R');
   w.Int32(0);  // AuthenticationOk
   w.End();
@@ -317,14 +452,6 @@ void PgConnection::Serve() {
   }
 }
 
-// A protocol violation inside a message: reported, and the connection ends (the stream can no
-// longer be trusted to be at a message boundary).
-#define MARE_PGWIRE_MALFORMED(what)                                                         \
-  do {                                                                                      \
-    SendError({sqlstate::kProtocolViolation, "malformed " what " message", 0}, "FATAL");    \
-    Flush();                                                                                \
-    return false;                                                                           \
-  } while (0)
 
 bool PgConnection::OnQuery(std::string_view body) {
   MessageReader r(body);
@@ -384,13 +511,11 @@ bool PgConnection::OnParse(std::string_view body) {
   }
   prepared.params = std::max<int>(CountParameters(sql), n);
   if (!name.empty() && statements_.count(std::string(name)) > 0) {
-    SendError({"42P05", fmt::format("prepared statement \"{}\" already exists", name), 0});
-    skip_until_sync_ = true;
+    FailUntilSync({"42P05", fmt::format("prepared statement \"{}\" already exists", name), 0});
     return true;
   }
   if (statements_.size() >= kMaxNamed) {
-    SendError({sqlstate::kProgramLimitExceeded, fmt::format("more than {} prepared statements on one connection", kMaxNamed), 0});
-    skip_until_sync_ = true;
+    FailUntilSync({sqlstate::kProgramLimitExceeded, fmt::format("more than {} prepared statements on one connection", kMaxNamed), 0});
     return true;
   }
   statements_[std::string(name)] = std::move(prepared);
@@ -428,8 +553,7 @@ bool PgConnection::OnBind(std::string_view body) {
     if (!r.Int16(&f) || (f != 0 && f != 1)) MARE_PGWIRE_MALFORMED("Bind");
   }
   auto fail = [&](PgError e) {
-    SendError(e);
-    skip_until_sync_ = true;
+    FailUntilSync(e);
     return true;
   };
   auto it = statements_.find(std::string(statement_name));
@@ -476,11 +600,35 @@ bool PgConnection::OnBind(std::string_view body) {
   return FlushIfLarge();
 }
 
+std::vector<CatalogTable> PgConnection::CatalogTables() {
+  std::vector<CatalogTable> tables;
+  query::QueryOptions options;
+  options.limits = ctx_.limits;
+  int32_t next_oid = 16384;
+  for (const char* name : kCatalogTableNames) {
+    CatalogTable table;
+    table.name = name;
+    table.oid = next_oid++;
+    // Planned, not run: the columns `SELECT *` has now, as the store's schema makes them.
+    Cursor dry(*ctx_.store, fmt::format("SELECT * FROM {}", name), options, /*describe_only=*/true);
+    if (!dry.WaitColumns()) continue;
+    for (size_t c = 0; c < dry.names().size(); ++c) table.columns.push_back({dry.names()[c], OidOf(dry.types()[c])});
+    tables.push_back(std::move(table));
+  }
+  return tables;
+}
+
+SessionOutcome PgConnection::AnswerHere(const std::string& sql, SessionSettings* settings, SessionAnswer* answer,
+                                        PgError* error) {
+  if (IsCatalogQuery(sql) && AnswerCatalogQuery(sql, CatalogTables(), answer)) return SessionOutcome::kAnswered;
+  return AnswerSessionStatement(sql, settings, answer, error);
+}
+
 bool PgConnection::Start(Portal* p, PgError* error) {
   p->started = true;
   ctx_.queries->Add();
   SessionAnswer answer;
-  switch (AnswerSessionStatement(p->bound.sql, &settings_, &answer, error)) {
+  switch (AnswerHere(p->bound.sql, &settings_, &answer, error)) {
     case SessionOutcome::kFailed: return false;
     case SessionOutcome::kAnswered:
       p->session = true;
@@ -670,33 +818,40 @@ void PgConnection::Complete(const Portal& p) {
   w.End();
 }
 
+void PgConnection::FailUntilSync(const PgError& e) {
+  SendError(e);
+  skip_until_sync_ = true;
+}
+
+PgConnection::Portal* PgConnection::FindPortal(std::string_view name) {
+  auto it = portals_.find(std::string(name));
+  if (it != portals_.end()) return &it->second;
+  FailUntilSync({sqlstate::kInvalidCursorName, fmt::format("portal \"{}\" does not exist", name), 0});
+  return nullptr;
+}
+
+bool PgConnection::StartOrFail(Portal* p) {
+  PgError error;
+  if (p->started || Start(p, &error)) return true;
+  p->finished = true;
+  FailUntilSync(error);
+  return false;
+}
+
 bool PgConnection::OnDescribe(std::string_view body) {
   MessageReader r(body);
   char kind;
   std::string_view name;
   if (!r.Byte(&kind) || !r.CString(&name) || (kind != 'S' && kind != 'P')) MARE_PGWIRE_MALFORMED("Describe");
   if (kind == 'P') {
-    auto it = portals_.find(std::string(name));
-    if (it == portals_.end()) {
-      SendError({sqlstate::kInvalidCursorName, fmt::format("portal \"{}\" does not exist", name), 0});
-      skip_until_sync_ = true;
-      return true;
-    }
-    Portal& p = it->second;
-    PgError error;
-    if (!p.started && !Start(&p, &error)) {
-      p.finished = true;
-      SendError(error);
-      skip_until_sync_ = true;
-      return true;
-    }
-    Describe(p, true);
+    Portal* p = FindPortal(name);
+    if (p == nullptr || !StartOrFail(p)) return true;
+    Describe(*p, true);
     return FlushIfLarge();
   }
   auto it = statements_.find(std::string(name));
   if (it == statements_.end()) {
-    SendError({sqlstate::kInvalidStatementName, fmt::format("prepared statement \"{}\" does not exist", name), 0});
-    skip_until_sync_ = true;
+    FailUntilSync({sqlstate::kInvalidStatementName, fmt::format("prepared statement \"{}\" does not exist", name), 0});
     return true;
   }
   const Prepared& st = it->second;
@@ -717,7 +872,7 @@ bool PgConnection::OnDescribe(std::string_view body) {
   SessionSettings scratch = settings_;
   SessionAnswer answer;
   PgError error;
-  switch (AnswerSessionStatement(p.bound.sql, &scratch, &answer, &error)) {
+  switch (AnswerHere(p.bound.sql, &scratch, &answer, &error)) {
     case SessionOutcome::kAnswered:
       p.session = true;
       p.answer = std::move(answer);
@@ -735,8 +890,7 @@ bool PgConnection::OnDescribe(std::string_view body) {
   options.limits = ctx_.limits;
   Cursor dry(*ctx_.store, p.bound.sql, options, /*describe_only=*/true);
   if (!dry.WaitColumns()) {
-    SendError(ErrorOf(dry.error(), p, false));
-    skip_until_sync_ = true;
+    FailUntilSync(ErrorOf(dry.error(), p, false));
     return true;
   }
   p.names = dry.names();
@@ -750,30 +904,20 @@ bool PgConnection::OnExecute(std::string_view body) {
   std::string_view name;
   int32_t max_rows = 0;
   if (!r.CString(&name) || !r.Int32(&max_rows)) MARE_PGWIRE_MALFORMED("Execute");
-  auto it = portals_.find(std::string(name));
-  if (it == portals_.end()) {
-    SendError({sqlstate::kInvalidCursorName, fmt::format("portal \"{}\" does not exist", name), 0});
-    skip_until_sync_ = true;
-    return true;
-  }
-  Portal& p = it->second;
-  PgError error;
+  Portal* found = FindPortal(name);
+  if (found == nullptr) return true;
+  Portal& p = *found;
   if (p.finished) {
     Complete(p);
     return FlushIfLarge();
   }
-  if (!p.started && !Start(&p, &error)) {
-    p.finished = true;
-    SendError(error);
-    skip_until_sync_ = true;
-    return true;
-  }
+  if (!StartOrFail(&p)) return true;
+  PgError error;
   bool suspended = false, failed = false;
   if (!SendRows(&p, max_rows > 0 ? static_cast<size_t>(max_rows) : 0, &suspended, &error, &failed)) return false;
   if (failed) {
     p.finished = true;
-    SendError(error);
-    skip_until_sync_ = true;
+    FailUntilSync(error);
     return true;
   }
   if (suspended) {

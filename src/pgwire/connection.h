@@ -1,5 +1,6 @@
 // PgConnection: one client of the PostgreSQL wire protocol server, served on its own thread:
-// the startup (SSLRequest answered 'N', trust or cleartext password), then simple Query and
+// the startup (SSLRequest answered 'S' and TLS when pgwire.tls_cert is set, else 'N'; trust, or a
+// password by SCRAM-SHA-256, MD5 or in clear), then simple Query and
 // the extended protocol (Parse, Bind, Describe, Execute with row limits, Sync, Close, Flush)
 // until Terminate or the client goes. Statements are mare's SQL run by the executor through a
 // Cursor, or the session statements drivers send (session_statements.h). docs/formats/pgwire.md.
@@ -9,18 +10,22 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/metrics.h"
 #include "pgwire/cancel_registry.h"
+#include "pgwire/catalog.h"
 #include "pgwire/cursor.h"
 #include "pgwire/pg_error.h"
 #include "pgwire/pgwire_options.h"
+#include "pgwire/scram.h"
 #include "pgwire/session_statements.h"
 #include "pgwire/statement_text.h"
 #include "query/limits.h"
 #include "query/query_gate.h"
+#include "server/tls.h"
 #include "store/store.h"
 
 namespace mare::pgwire {
@@ -34,6 +39,8 @@ struct ServerContext {
   CancelRegistry* cancels = nullptr;
   std::atomic<int>* open = nullptr;  // connections past their startup
   int stop_fd = -1;                  // readable once the server stops
+  std::shared_ptr<TlsContext> tls;   // pgwire.tls_cert and tls_key, when set
+  std::optional<ScramSecret> scram;  // pgwire.password's, with password_method = "scram-sha-256"
   metrics::Gauge* connections = nullptr;
   metrics::Counter* queries = nullptr;
   metrics::Counter* errors = nullptr;
@@ -80,8 +87,18 @@ class PgConnection {
   bool FlushIfLarge();
 
   bool Startup();
+  bool StartTls();  // the handshake after 'S'; false ends the connection
   bool Authenticate(const std::string& user);
+  // The password exchanges of auth = "password"; false (after a FATAL) when refused or gone.
+  bool CheckCleartext(const std::string& user);
+  bool CheckMd5(const std::string& user);
+  bool CheckScram(const std::string& user);
+  // Reads the client's next message, which must be a PasswordMessage ('p'): its body.
+  bool ReadPasswordMessage(std::string* body);
+  bool RefusePassword(const std::string& user);
   void SendError(const PgError& e, const char* severity = "ERROR");
+  // An error in the extended protocol: sent, and the messages up to the next Sync ignored.
+  void FailUntilSync(const PgError& e);
   void SendReady();
 
   // The protocol's messages; false ends the connection.
@@ -92,8 +109,16 @@ class PgConnection {
   bool OnExecute(std::string_view body);
   bool OnClose(std::string_view body);
 
+  // The session and catalog statements answered by the server itself (session_statements.h,
+  // catalog.h); kNotSession for mare's SQL.
+  SessionOutcome AnswerHere(const std::string& sql, SessionSettings* settings, SessionAnswer* answer, PgError* error);
+  std::vector<CatalogTable> CatalogTables();
   // Starts a portal's statement: a session answer or a cursor. False with *error on failure.
   bool Start(Portal* p, PgError* error);
+  // The named portal; null, after FailUntilSync, when there is none.
+  Portal* FindPortal(std::string_view name);
+  // Start unless started; false, after FailUntilSync (the portal finished), when it failed.
+  bool StartOrFail(Portal* p);
   void Describe(const Portal& p, bool with_formats);
   // Sends up to max_rows rows (0: all); *suspended when rows remain. False: the client is gone.
   bool SendRows(Portal* p, size_t max_rows, bool* suspended, PgError* error, bool* failed);
@@ -104,6 +129,7 @@ class PgConnection {
 
   const int fd_;
   const ServerContext& ctx_;
+  std::unique_ptr<TlsSession> tls_;  // after an SSLRequest answered 'S'
   std::string out_;
   std::string user_;
   SessionSettings settings_;

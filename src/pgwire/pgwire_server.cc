@@ -11,9 +11,13 @@
 #include <cerrno>
 #include <cstring>
 
+#include <optional>
+
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "pgwire/pgwire_metrics.h"
+#include "pgwire/scram.h"
 
 namespace mare::pgwire {
 
@@ -36,8 +40,37 @@ Result<std::unique_ptr<PgwireServer>> PgwireServer::Start(const PgwireOptions& o
   if (options.auth != "trust" && options.auth != "password") {
     return Status::InvalidArgument(fmt::format("pgwire.auth is \"{}\": use \"trust\" or \"password\"", options.auth));
   }
-  if (options.auth == "password" && options.password.empty()) {
-    return Status::InvalidArgument("pgwire.auth = \"password\" needs pgwire.password");
+  const bool cleartext = options.password_method == "cleartext";
+  if (options.password_method != "scram-sha-256" && options.password_method != "md5" && !cleartext) {
+    return Status::InvalidArgument(fmt::format(
+        "pgwire.password_method is \"{}\": use \"scram-sha-256\", \"md5\" or \"cleartext\"", options.password_method));
+  }
+  if (options.auth == "password" && options.password.empty() && (!cleartext || options.token_digests.empty())) {
+    return Status::InvalidArgument(
+        cleartext ? "pgwire.auth = \"password\" needs pgwire.password or http.tokens with the query scope"
+                  : fmt::format("pgwire.auth = \"password\" with password_method = \"{}\" needs pgwire.password (API "
+                                "tokens are taken as passwords only with password_method = \"cleartext\")",
+                                options.password_method));
+  }
+  if (options.auth == "trust" && !options.password.empty()) {
+    // A password that nothing asks for is a server believed closed that is open.
+    return Status::InvalidArgument("pgwire.password is set but pgwire.auth is \"trust\": set pgwire.auth = \"password\"");
+  }
+  std::optional<ScramSecret> scram;
+  if (options.auth == "password" && options.password_method == "scram-sha-256") {
+    // Derived once, as PostgreSQL stores a verifier: each login then costs two HMACs.
+    auto secret = NewScramSecret(options.password);
+    if (!secret.ok()) return Status::Unavailable("pgwire: " + secret.status().message());
+    scram = std::move(*secret);
+  }
+  bool has_tls = !options.tls_cert.empty() || !options.tls_key.empty();
+  if (options.auth == "password" && cleartext && !has_tls) {
+    spdlog::warn("pgwire: password_method = \"cleartext\" without TLS: passwords cross the network as they are typed; set "
+                 "pgwire.tls_cert and pgwire.tls_key, or use \"scram-sha-256\"");
+  }
+  if (options.auth == "password" && !cleartext && !options.token_digests.empty()) {
+    spdlog::warn("pgwire: API tokens are not taken as passwords with password_method = \"{}\" (only with \"cleartext\")",
+                 options.password_method);
   }
   size_t colon = options.listen.rfind(':');
   if (colon == std::string::npos) {
@@ -52,7 +85,15 @@ Result<std::unique_ptr<PgwireServer>> PgwireServer::Start(const PgwireOptions& o
   addrinfo* list = nullptr;
   int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &list);
   if (rc != 0) return Status::InvalidArgument(fmt::format("pgwire.listen \"{}\": {}", options.listen, gai_strerror(rc)));
+  std::shared_ptr<TlsContext> tls;
+  if (!options.tls_cert.empty() || !options.tls_key.empty()) {
+    auto loaded = TlsContext::Load(options.tls_cert, options.tls_key);
+    if (!loaded.ok()) return Status::InvalidArgument("pgwire: " + loaded.status().message());
+    tls = std::move(*loaded);
+  }
   std::unique_ptr<PgwireServer> server(new PgwireServer(options, limits, store, registry));
+  server->ctx_.tls = std::move(tls);
+  server->ctx_.scram = std::move(scram);
   int fd = ::socket(list->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   Status s;

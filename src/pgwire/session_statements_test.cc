@@ -87,6 +87,10 @@ TEST(PgwireSession, CatalogLookupsDriversRelyOn) {
   ASSERT_EQ(Answer("SELECT pg_catalog.pg_class.relname FROM pg_catalog.pg_class WHERE pg_class.relname = 'readings'", &s, &a, &e),
             SessionOutcome::kAnswered);
   EXPECT_EQ(a.rows, 1u);
+  ASSERT_EQ(Answer("SELECT pg_catalog.pg_class.relname FROM pg_catalog.pg_class WHERE pg_class.relname = 'forecasts'", &s, &a, &e),
+            SessionOutcome::kAnswered);
+  ASSERT_EQ(a.rows, 1u);
+  EXPECT_EQ(a.columns[0].Get(0).s, "forecasts");
   ASSERT_EQ(Answer("SELECT pg_catalog.pg_class.relname FROM pg_catalog.pg_class WHERE pg_class.relname = 'SELECT 1'", &s, &a, &e),
             SessionOutcome::kAnswered);
   EXPECT_EQ(a.rows, 0u);

@@ -48,10 +48,20 @@ ConnectionMetrics::ConnectionMetrics(metrics::Registry* registry)
       body_timeouts(registry->GetCounter(http_metrics::kRequestsTimedOut, {{"phase", "body"}})),
       too_large(registry->GetCounter(http_metrics::kBodiesRefused, {{"reason", "too_large"}})),
       over_budget(registry->GetCounter(http_metrics::kBodiesRefused, {{"reason", "in_flight"}})),
-      body_bytes_in_flight(registry->GetGauge(http_metrics::kInFlightBodyBytes)) {}
+      body_bytes_in_flight(registry->GetGauge(http_metrics::kInFlightBodyBytes)),
+      tls_plaintext(registry->GetCounter(http_metrics::kTlsHandshakesFailed, {{"reason", "plaintext"}})),
+      tls_timeouts(registry->GetCounter(http_metrics::kTlsHandshakesFailed, {{"reason", "timeout"}})),
+      tls_failures(registry->GetCounter(http_metrics::kTlsHandshakesFailed, {{"reason", "error"}})) {}
 
-Connection::Connection(int sock, int stop_fd, const HttpServerOptions& options, BodyBudget* budget, ConnectionMetrics* metrics)
-    : sock_(sock), stop_fd_(stop_fd), options_(options), budget_(budget), metrics_(metrics), buffer_(new char[kBufferBytes]) {
+Connection::Connection(int sock, int stop_fd, const HttpServerOptions& options, BodyBudget* budget, ConnectionMetrics* metrics,
+                       const TlsContext* tls)
+    : sock_(sock),
+      stop_fd_(stop_fd),
+      options_(options),
+      budget_(budget),
+      metrics_(metrics),
+      tls_context_(tls),
+      buffer_(new char[kBufferBytes]) {
   metrics_->open.Add(1);
 }
 
@@ -67,8 +77,13 @@ void Connection::Serve(const ProcessRequest& process) {
   const int max_requests = std::max(1, options_.keep_alive_max_requests);
   // The first request's first byte is due within header_timeout of the accept.
   int64_t wait_until = MonotonicMicros() + options_.header_timeout_us;
+  if (tls_context_ && !Handshake(wait_until)) {
+    CloseGracefully(must_close_ && !stopping_);
+    current = nullptr;
+    return;
+  }
   for (int served = 0; served < max_requests; ++served) {
-    if (begin_ == end_ && !WaitReadable(wait_until)) break;  // nothing came: close quietly
+    if (!Buffered() && !WaitReadable(wait_until)) break;  // nothing came: close quietly
     BeginRequest(MonotonicMicros());
     bool last = served + 1 == max_requests;
     bool closed = false;
@@ -91,6 +106,46 @@ void Connection::Serve(const ProcessRequest& process) {
   CloseGracefully(must_close_ && !stopping_);
   current = nullptr;
 }
+
+bool Connection::Handshake(int64_t deadline_us) {
+  if (!WaitReadable(deadline_us)) {
+    if (timed_out_) metrics_->tls_timeouts.Add();
+    return false;
+  }
+  unsigned char first = 0;
+  if (::recv(sock_, &first, 1, MSG_PEEK | MSG_DONTWAIT) == 0) return false;  // closed before a byte: nothing to count
+  if (!TlsSession::LooksLikeTls(sock_)) {
+    // Said in the client's own language, before any session exists: write() is still plain.
+    metrics_->tls_plaintext.Add();
+    static constexpr std::string_view kText = "this port speaks HTTPS (http.tls_cert is set): send the request to https://\n";
+    WriteRaw(fmt::format("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                         kText.size(), kText));
+    must_close_ = true;  // the request is read and dropped, so that the client sees the answer
+    return false;
+  }
+  tls_ = std::make_unique<TlsSession>(*tls_context_, sock_);
+  while (true) {
+    switch (tls_->Handshake()) {
+      case TlsSession::Io::kDone:
+        return true;
+      case TlsSession::Io::kWantRead:
+        if (WaitReadable(deadline_us)) continue;
+        break;
+      case TlsSession::Io::kWantWrite:
+        if (WaitWritable(deadline_us)) continue;
+        timed_out_ = true;
+        break;
+      case TlsSession::Io::kClosed:
+      case TlsSession::Io::kFailed:
+        metrics_->tls_failures.Add();
+        return false;
+    }
+    if (timed_out_) metrics_->tls_timeouts.Add();
+    return false;
+  }
+}
+
+bool Connection::Buffered() const { return begin_ != end_ || (tls_ && tls_->HasBuffered()); }
 
 void Connection::BeginRequest(int64_t now_us) {
   phase_ = Phase::kHead;
@@ -150,6 +205,11 @@ bool Connection::AdmitBody(size_t bytes) {
 }
 
 void Connection::EndRequest() {
+  if (at_end_) {
+    auto f = std::move(at_end_);
+    at_end_ = nullptr;
+    f();
+  }
   if (reserved_ > 0) {
     budget_->Give(reserved_);
     reserved_ = 0;
@@ -202,48 +262,63 @@ void Connection::OnAnswer(httplib::Response& res) {
   }
 }
 
-bool Connection::WaitReadable(int64_t deadline_us) const {
+Connection::Wake Connection::WaitFor(short events, int64_t deadline_us, bool stoppable) const {
   while (true) {
     int64_t left = deadline_us - MonotonicMicros();
-    if (left <= 0) {
-      timed_out_ = true;
-      return false;
-    }
-    pollfd fds[2] = {{sock_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-    int r = ::poll(fds, 2, PollMillis(left));
+    if (left <= 0) return Wake::kDeadline;
+    pollfd fds[2] = {{sock_, events, 0}, {stop_fd_, POLLIN, 0}};
+    int r = ::poll(fds, stoppable ? 2 : 1, PollMillis(left));
     if (r < 0) {
       if (errno == EINTR) continue;
-      return false;
+      return Wake::kError;
     }
-    if (fds[1].revents) {
-      stopping_ = true;
-      return false;
-    }
-    if (fds[0].revents) return true;  // data, end of stream or an error: recv tells which
+    if (stoppable && fds[1].revents) return Wake::kStop;
+    if (fds[0].revents) return Wake::kReady;  // ready, end of stream or an error: the call tells which
   }
 }
 
-bool Connection::WaitWritable() const {
-  // The server's stop does not cut answers short: an acknowledged request gets its answer.
-  int64_t deadline_us = MonotonicMicros() + options_.write_timeout_us;
-  while (true) {
-    int64_t left = deadline_us - MonotonicMicros();
-    if (left <= 0) return false;
-    pollfd fd = {sock_, POLLOUT, 0};
-    int r = ::poll(&fd, 1, PollMillis(left));
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return false;
-    if (r > 0) return true;
+bool Connection::WaitReadable(int64_t deadline_us) const {
+  switch (WaitFor(POLLIN, deadline_us, true)) {
+    case Wake::kReady: return true;
+    case Wake::kDeadline: timed_out_ = true; return false;
+    case Wake::kStop: stopping_ = true; return false;
+    case Wake::kError: return false;
   }
+  return false;
 }
 
-bool Connection::is_readable() const { return begin_ != end_ || WaitReadable(deadline_us_); }
+// The server's stop does not cut answers short: an acknowledged request gets its answer.
+bool Connection::WaitWritable(int64_t deadline_us) const { return WaitFor(POLLOUT, deadline_us, false) == Wake::kReady; }
+
+bool Connection::WaitWritable() const { return WaitWritable(MonotonicMicros() + options_.write_timeout_us); }
+
+bool Connection::is_readable() const { return Buffered() || WaitReadable(deadline_us_); }
 
 bool Connection::is_writable() const { return WaitWritable(); }
 
 ssize_t Connection::read(char* ptr, size_t size) {
   if (phase_ == Phase::kBody && refusal_ != Refusal::kNone) return -1;
   while (begin_ == end_) {
+    if (tls_) {
+      size_t got = 0;
+      switch (tls_->Read(buffer_.get(), kBufferBytes, &got)) {
+        case TlsSession::Io::kDone:
+          begin_ = 0;
+          end_ = got;
+          continue;
+        case TlsSession::Io::kWantRead:
+          if (!WaitReadable(deadline_us_)) return -1;
+          continue;
+        case TlsSession::Io::kWantWrite:
+          if (!WaitWritable()) return -1;
+          continue;
+        case TlsSession::Io::kClosed:
+          return 0;
+        case TlsSession::Io::kFailed:
+          return -1;
+      }
+      return -1;
+    }
     if (!WaitReadable(deadline_us_)) return -1;
     ssize_t n = ::recv(sock_, buffer_.get(), kBufferBytes, MSG_DONTWAIT);
     if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
@@ -262,6 +337,24 @@ ssize_t Connection::read(char* ptr, size_t size) {
 // Writes everything or fails, as cpp-httplib expects of a blocking socket.
 ssize_t Connection::write(const char* ptr, size_t size) {
   size_t done = 0;
+  while (tls_ && done < size) {
+    size_t n = 0;
+    switch (tls_->Write(ptr + done, size - done, &n)) {
+      case TlsSession::Io::kDone:
+        done += n;
+        wrote_ = true;
+        break;
+      case TlsSession::Io::kWantWrite:
+        if (!WaitWritable()) return -1;
+        break;
+      case TlsSession::Io::kWantRead:  // the peer's part of the protocol first, within the same time
+        if (WaitFor(POLLIN, MonotonicMicros() + options_.write_timeout_us, false) != Wake::kReady) return -1;
+        break;
+      case TlsSession::Io::kClosed:
+      case TlsSession::Io::kFailed:
+        return -1;
+    }
+  }
   while (done < size) {
     ssize_t n = ::send(sock_, ptr + done, size - done, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
@@ -311,6 +404,7 @@ void Connection::WriteRaw(std::string_view text) {
 }
 
 void Connection::CloseGracefully(bool drain) {
+  if (tls_) tls_->Close();
   ::shutdown(sock_, SHUT_WR);
   if (drain) {
     int64_t until = MonotonicMicros() + kDrainUs;
@@ -325,8 +419,12 @@ void Connection::CloseGracefully(bool drain) {
   ::close(sock_);
 }
 
-void Connection::Refuse(int sock, ConnectionMetrics* metrics) {
+void Connection::Refuse(int sock, ConnectionMetrics* metrics, bool tls) {
   metrics->refused.Add();
+  if (tls) {
+    ::close(sock);
+    return;
+  }
   // What has arrived of the request is read first: closing on unread bytes would reset the
   // connection, and the client could lose the answer.
   char scratch[16 * 1024];

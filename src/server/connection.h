@@ -8,7 +8,9 @@
 //     content type; a body that does not fit in the server's BodyBudget is refused (503 with
 //     Retry-After); a chunked body is counted as it arrives;
 //   - a write that makes no progress for write_timeout ends the connection;
-//   - the server's stop wakes every wait at once.
+//   - the server's stop wakes every wait at once;
+//   - over TLS (http.tls_cert), the handshake and the first request's first byte must arrive
+//     within header_timeout of the accept; a plaintext request is answered 400 in plaintext.
 // A refused or timed-out request closes the connection after its answer: the rest of its body
 // is never read.
 //
@@ -26,6 +28,7 @@
 #include "common/metrics.h"
 #include "server/body_budget.h"
 #include "server/http_server_options.h"
+#include "server/tls.h"
 
 namespace mare {
 
@@ -39,6 +42,9 @@ struct ConnectionMetrics {
   metrics::Counter& too_large;         // bodies over max_body_bytes
   metrics::Counter& over_budget;       // bodies over max_in_flight_body_bytes
   metrics::Gauge& body_bytes_in_flight;
+  metrics::Counter& tls_plaintext;     // plaintext sent to the TLS port
+  metrics::Counter& tls_timeouts;      // handshakes not done within header_timeout
+  metrics::Counter& tls_failures;      // handshakes failed (no common version, a certificate the client refused)
 };
 
 class Connection final : public httplib::Stream {
@@ -47,7 +53,9 @@ class Connection final : public httplib::Stream {
   using ProcessRequest = std::function<bool(httplib::Stream& stream, bool close_connection, bool& connection_closed,
                                             const std::function<void(httplib::Request&)>& setup)>;
 
-  Connection(int sock, int stop_fd, const HttpServerOptions& options, BodyBudget* budget, ConnectionMetrics* metrics);
+  // `tls`: the server's certificate when it serves TLS, else null.
+  Connection(int sock, int stop_fd, const HttpServerOptions& options, BodyBudget* budget, ConnectionMetrics* metrics,
+             const TlsContext* tls = nullptr);
   ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -56,8 +64,9 @@ class Connection final : public httplib::Stream {
   // server stops. Closes the socket.
   void Serve(const ProcessRequest& process);
 
-  // Answers a connection over max_connections with 503 and closes it, without blocking.
-  static void Refuse(int sock, ConnectionMetrics* metrics);
+  // Answers a connection over max_connections with 503 and closes it, without blocking (a TLS
+  // one is closed without an answer: that would need a handshake).
+  static void Refuse(int sock, ConnectionMetrics* metrics, bool tls = false);
 
   // The connection served by this thread, for cpp-httplib's hooks; null elsewhere.
   static Connection* Current();
@@ -70,6 +79,9 @@ class Connection final : public httplib::Stream {
   bool OnError(httplib::Response& res);
   // Every answer, just before it is written: whether the connection must close after it.
   void OnAnswer(httplib::Response& res);
+
+  // Runs `f` once when the request being served ends, however it ends (answered or not).
+  void AtRequestEnd(std::function<void()> f) { at_end_ = std::move(f); }
 
   // httplib::Stream
   bool is_readable() const override;
@@ -85,8 +97,13 @@ class Connection final : public httplib::Stream {
   enum class Phase { kHead, kBody };
   enum class Refusal { kNone, kTooLarge, kOverBudget };
 
+  enum class Wake { kReady, kDeadline, kStop, kError };
+  Wake WaitFor(short events, int64_t deadline_us, bool stoppable) const;
   bool WaitReadable(int64_t deadline_us) const;  // false on deadline, stop or error
+  bool WaitWritable(int64_t deadline_us) const;  // false on deadline or error
   bool WaitWritable() const;                     // false after write_timeout without room
+  bool Buffered() const;                         // request bytes already read (or decrypted)
+  bool Handshake(int64_t deadline_us);           // false: the connection is to be closed
   void BeginRequest(int64_t now_us);
   void OnHeaders(httplib::Request& req);  // the setup hook: the body phase starts
   bool AdmitBody(size_t bytes);           // counts body bytes read; false refuses the request
@@ -99,6 +116,8 @@ class Connection final : public httplib::Stream {
   const HttpServerOptions& options_;
   BodyBudget* budget_;
   ConnectionMetrics* metrics_;
+  const TlsContext* tls_context_;
+  std::unique_ptr<TlsSession> tls_;  // once the handshake started
 
   std::unique_ptr<char[]> buffer_;
   size_t begin_ = 0, end_ = 0;  // unread bytes in buffer_
@@ -117,6 +136,7 @@ class Connection final : public httplib::Stream {
   uint64_t body_read_ = 0;        // body bytes handed to cpp-httplib
   size_t reserved_ = 0;           // taken from the budget
   bool must_close_ = false;
+  std::function<void()> at_end_;
 };
 
 }  // namespace mare

@@ -1,14 +1,21 @@
 #include "server/http_server.h"
 
+#include <fmt/format.h>
 #include <httplib.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
 
+#include "common/json_writer.h"
+#include "common/time.h"
+#include "server/access.h"
 #include "server/body_budget.h"
 #include "server/connection.h"
 #include "server/connection_threads.h"
+#include "server/http_metrics.h"
+#include "server/idempotency.h"
+#include "server/tls.h"
 
 namespace mare {
 
@@ -23,21 +30,119 @@ HttpServerOptions Sanitized(HttpServerOptions o) {
   return o;
 }
 
+void Answer(httplib::Response& res, int status, const std::string& message) {
+  std::string body = "{\"error\":";
+  AppendJsonString(&body, message);
+  body += "}\n";
+  res.status = status;
+  res.set_content(body, "application/json");
+}
+
+// The ingest request on this thread that claimed an Idempotency-Key, until its answer.
+thread_local std::string pending_key;
+
 }  // namespace
 
 struct HttpServer::State {
   State(const HttpServerOptions& options, metrics::Registry* registry)
       : own_registry(registry ? nullptr : std::make_unique<metrics::Registry>()),
+        registry(registry),
         metrics(registry ? registry : own_registry.get()),
         budget(options.max_in_flight_body_bytes),
-        stop_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+        stop_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+        idempotency(options.idempotency_horizon_us, static_cast<size_t>(std::max<int64_t>(0, options.idempotency_max_keys))),
+        replays(this->metrics_registry().GetCounter(http_metrics::kIdempotentReplays)) {
+    for (const char* reason : {"unauthenticated", "forbidden", "origin", "host", "content_type"}) {
+      metrics_registry().GetCounter(http_metrics::kRequestsRefused, {{"reason", reason}});
+    }
+  }
   ~State() {
     if (stop_fd >= 0) ::close(stop_fd);
   }
+  metrics::Registry& metrics_registry() { return own_registry ? *own_registry : *registry; }
+
+  // The access checks of one request (Access::Check); false when `res` holds the refusal.
+  bool CheckAccess(const httplib::Request& req, httplib::Response& res, const Access::Token** token) {
+    Access::Decision d = access.Check(req.method, req.path, req.get_header_value("Host"), req.get_header_value("Origin"),
+                                      req.get_header_value("Authorization"), req.get_param_value("access_token"),
+                                      req.get_header_value("Content-Type"));
+    if (token) *token = d.token;
+    if (d.status == 0) return true;
+    const char* reason = d.status == 401   ? "unauthenticated"
+                         : d.status == 421 ? "host"
+                         : d.status == 415 ? "content_type"
+                         : d.www_authenticate.empty() ? "origin"
+                                                      : "forbidden";
+    metrics_registry().GetCounter(http_metrics::kRequestsRefused, {{"reason", reason}}).Add();
+    if (!d.www_authenticate.empty()) res.set_header("WWW-Authenticate", d.www_authenticate);
+    Answer(res, d.status, d.reason);
+    return false;
+  }
+
+  // Access, then an ingest request's Idempotency-Key: false when `res` holds the answer (a
+  // refusal, or the first answer replayed).
+  bool Admit(const httplib::Request& req, httplib::Response& res) {
+    pending_key.clear();
+    const Access::Token* token = nullptr;
+    if (!CheckAccess(req, res, &token)) return false;
+    std::string key = req.get_header_value("Idempotency-Key");
+    if (key.empty() || !idempotency.enabled() || !AccessFor(req.method, req.path).ingest) return true;
+    if (key.size() > IdempotencyCache::kMaxKeyBytes) {
+      Answer(res, 400, fmt::format("Idempotency-Key is longer than {} bytes", IdempotencyCache::kMaxKeyBytes));
+      return false;
+    }
+    std::string full = (token ? token->name : std::string()) + '\n' + req.path + '\n' + key;
+    IdempotencyCache::Answer first;
+    switch (idempotency.Begin(full, req.get_header_value("Content-Length"), MonotonicMicros(), &first)) {
+      case IdempotencyCache::Claim::kReplay:
+        replays.Add();
+        res.status = first.status;
+        res.set_content(first.body, first.content_type);
+        res.set_header("Idempotent-Replayed", "true");
+        return false;
+      case IdempotencyCache::Claim::kBusy:
+        res.set_header("Retry-After", "1");
+        Answer(res, 409, "a request with this Idempotency-Key is still being handled: send it again once it is answered");
+        return false;
+      case IdempotencyCache::Claim::kMismatch:
+        Answer(res, 422, "this Idempotency-Key was used for another body (of another length) within http.idempotency_horizon: "
+                         "use a new key for a new batch");
+        return false;
+      case IdempotencyCache::Claim::kNew:
+        break;
+    }
+    pending_key = full;
+    // Released however the request ends, unless its success was recorded first.
+    if (Connection* c = Connection::Current()) {
+      c->AtRequestEnd([this, full] {
+        idempotency.Release(full);
+        pending_key.clear();
+      });
+    }
+    return true;
+  }
+
+  // Every answer: a claimed key is recorded with a success (its batch is in the log), else freed.
+  void Answered(const httplib::Response& res) {
+    if (pending_key.empty()) return;
+    std::string key = std::move(pending_key);
+    pending_key.clear();
+    if (res.status >= 200 && res.status < 300) {
+      idempotency.Finish(key, {res.status, res.body, res.get_header_value("Content-Type")}, MonotonicMicros());
+    } else {
+      idempotency.Release(key);
+    }
+  }
+
   std::unique_ptr<metrics::Registry> own_registry;
+  metrics::Registry* registry;
   ConnectionMetrics metrics;
   BodyBudget budget;
   int stop_fd;  // readable once the server stops: wakes every connection's wait
+  Access access;
+  IdempotencyCache idempotency;
+  metrics::Counter& replays;
+  std::shared_ptr<TlsContext> tls;  // http.tls_cert and http.tls_key, when set
 };
 
 // cpp-httplib's server with each accepted connection served by a Connection.
@@ -53,10 +158,10 @@ class HttpServer::Server final : public httplib::Server {
   // Called by cpp-httplib's accept loop through the task queue, on the connection's thread.
   bool process_and_close_socket(socket_t sock) override {
     if (ConnectionThreads::Refusing()) {
-      Connection::Refuse(sock, &state_->metrics);
+      Connection::Refuse(sock, &state_->metrics, state_->tls != nullptr);
       return false;
     }
-    Connection connection(sock, state_->stop_fd, options_, &state_->budget, &state_->metrics);
+    Connection connection(sock, state_->stop_fd, options_, &state_->budget, &state_->metrics, state_->tls.get());
     connection.Serve([this](httplib::Stream& stream, bool close_connection, bool& connection_closed,
                             const std::function<void(httplib::Request&)>& setup) {
       return process_request(stream, close_connection, connection_closed, setup);
@@ -97,7 +202,23 @@ Status HttpServer::Start(const std::string& listen) {
   size_t max_connections = static_cast<size_t>(options_.max_connections);
   size_t keep_idle = static_cast<size_t>(options_.threads);
   server_->new_task_queue = [max_connections, keep_idle] { return new ConnectionThreads(max_connections, keep_idle); };
-  server_->set_expect_100_continue_handler([](const httplib::Request&, httplib::Response& res) {
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) return Status::InvalidArgument("http listen address '" + listen + "' must be host:port");
+  auto access = Access::Make(options_.tokens, options_.allowed_hosts, listen.substr(0, colon));
+  if (!access.ok()) return access.status();
+  state_->access = std::move(*access);
+  if (!options_.tls_cert.empty() || !options_.tls_key.empty()) {
+    auto tls = TlsContext::Load(options_.tls_cert, options_.tls_key);
+    if (!tls.ok()) return Status::InvalidArgument("http: " + tls.status().message());
+    state_->tls = std::move(*tls);
+  }
+  State* state = state_.get();
+  // Before any handler, and before a body is read: the one place every route is checked.
+  server_->set_pre_routing_handler([state](const httplib::Request& req, httplib::Response& res) {
+    return state->Admit(req, res) ? httplib::Server::HandlerResponse::Unhandled : httplib::Server::HandlerResponse::Handled;
+  });
+  server_->set_expect_100_continue_handler([state](const httplib::Request& req, httplib::Response& res) {
+    if (!state->CheckAccess(req, res, nullptr)) return res.status;  // refused before the body is sent
     Connection* c = Connection::Current();
     return c ? c->OnExpectContinue(res) : 100;
   });
@@ -105,12 +226,10 @@ Status HttpServer::Start(const std::string& listen) {
     Connection* c = Connection::Current();
     return c && c->OnError(res) ? httplib::Server::HandlerResponse::Handled : httplib::Server::HandlerResponse::Unhandled;
   }));
-  server_->set_post_routing_handler([](const httplib::Request&, httplib::Response& res) {
+  server_->set_post_routing_handler([state](const httplib::Request&, httplib::Response& res) {
+    state->Answered(res);
     if (Connection* c = Connection::Current()) c->OnAnswer(res);
   });
-
-  size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) return Status::InvalidArgument("http listen address '" + listen + "' must be host:port");
   std::string host = listen.substr(0, colon);
   int port = std::atoi(listen.c_str() + colon + 1);
   if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);

@@ -10,6 +10,11 @@
 // - Request bodies are bounded one by one (max_body_bytes, 413, any content type) and all
 //   together (max_in_flight_body_bytes, 503 + Retry-After): memory for bodies is bounded
 //   whatever the concurrency.
+// - Every request passes Access (access.h) before its route's handler runs: tokens and scopes,
+//   the Host header, the Origin and content type of POSTs. A new route gets its scope from the
+//   table in access.cc (AccessFor), where an unknown one needs `admin`.
+// - An ingest request with an Idempotency-Key is answered once (IdempotencyCache): a retry of
+//   a success gets the same answer without appending again.
 //
 // Why not an epoll front that reads whole requests before handing them to a few workers:
 // cpp-httplib reads requests through a blocking Stream, so such a front would have to parse
@@ -48,10 +53,10 @@ class HttpServer {
   ~HttpServer();
 
   // Add routes here before Start. Start installs the server's own task queue and its setup,
-  // Expect, error and post-routing hooks: routes must not replace those.
+  // Expect, error, pre- and post-routing hooks: routes must not replace those.
   httplib::Server& routes();
 
-  // Binds "host:port" and serves from a background thread.
+  // Binds "host:port" and serves from a background thread. Fails on a token it cannot read.
   Status Start(const std::string& listen);
   // Stops accepting, wakes every connection waiting for a request, and waits for the
   // connections to end (answers being written are finished).

@@ -5,6 +5,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <vector>
+
+#include "server/access.h"
 
 namespace mare {
 
@@ -30,9 +34,23 @@ struct HttpServerOptions {
   size_t max_in_flight_body_bytes = 256 << 20;
   // Pending connections the kernel queues before they are accepted.
   int listen_backlog = 1024;
+  // TLS: a PEM certificate chain and its unencrypted PEM key; both set, the server speaks
+  // HTTPS only (a plaintext request is answered 400). Empty: plain HTTP.
+  std::string tls_cert;
+  std::string tls_key;
   // GET /readyz answers 503 while a stage reading the log is more records behind than this
   // (0: never for lag alone). /healthz does not look at lags.
   int64_t ready_max_lag = 1'000'000;
+
+  // API tokens ([[http.tokens]]); none: every route is open (keep the server on loopback then).
+  std::vector<ApiToken> tokens;
+  // Host names served besides IP literals, localhost and the listen host ("*": any).
+  std::vector<std::string> allowed_hosts;
+  // An ingest request's answer is replayed to a retry with the same Idempotency-Key for this
+  // long (0: the header is ignored) ...
+  int64_t idempotency_horizon_us = 600'000'000;
+  // ... for this many keys at most, the oldest forgotten first.
+  int64_t idempotency_max_keys = 100'000;
 };
 
 }  // namespace mare

@@ -1,0 +1,40 @@
+// The catalog queries tools send to learn what tables and columns there are: JDBC's
+// DatabaseMetaData (getSchemas, getTables, getColumns, which DBeaver and Grafana's JDBC users go
+// through), information_schema.tables and information_schema.columns (Grafana's PostgreSQL data
+// source, SQLAlchemy's inspector), and psql's \dt. They are answered from CatalogTables the
+// connection builds by planning `SELECT * FROM <table>` for each table mare's SQL has, so the
+// answer is the store's schema as a query sees it at that moment. docs/formats/pgwire.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pgwire/session_statements.h"
+
+namespace mare::pgwire {
+
+struct CatalogColumn {
+  std::string name;
+  int32_t oid = 0;  // pg_type OID, as the column's values are described
+};
+
+struct CatalogTable {
+  std::string name;
+  int32_t oid = 0;  // a stable pg_class OID for the table (16384 + its place)
+  std::vector<CatalogColumn> columns;
+};
+
+// The tables of mare's SQL, in the order their OIDs are given.
+inline constexpr const char* kCatalogTableNames[] = {"readings", "forecasts"};
+
+// True when sql looks like one of the catalog queries above, so that the caller gathers the
+// tables before calling AnswerCatalogQuery.
+bool IsCatalogQuery(std::string_view sql);
+
+// Answers sql from `tables`; false when it is not a catalog query answered here (it then goes
+// on to mare's SQL, which refuses it with 42P01).
+bool AnswerCatalogQuery(std::string_view sql, const std::vector<CatalogTable>& tables, SessionAnswer* answer);
+
+}  // namespace mare::pgwire
