@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,12 +23,15 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <random>
 #include <set>
 #include <shared_mutex>
 #include <thread>
 #include <utility>
 
 #include "common/time.h"
+#include "log/compaction.h"
 #include "log/file.h"
 #include "log/format.h"
 #include "log/log_metrics.h"
@@ -75,6 +79,11 @@ struct Partition {
   int64_t refreshed_at = -1;  // read-only: MonotonicMicros of the last look at the files
   std::mutex sync_mu;         // one fdatasync at a time
   metrics::Gauge* end_offset_gauge = nullptr;
+  bool compact = false;       // the topic's, as of the last CreateTopic
+  // Compaction: every record before this offset has been compared with the newest of its key
+  // up to here. In memory only: after a restart the first pass starts again from the oldest.
+  // Touched only under Core::compaction_mu_.
+  int64_t compacted_upto = 0;
 
   int64_t start_offset() const { return segments.empty() ? end_offset : segments.front()->base_offset; }
   int64_t bytes() const {
@@ -89,6 +98,7 @@ struct Topic {
   std::string dir;
   std::atomic<int64_t> retention_us{0};
   std::atomic<int64_t> retention_bytes{0};
+  std::atomic<bool> compact{false};
   Partitioner partitioner = Partitioner::kMurmur2;  // fixed at creation, as the partition count
   std::vector<std::unique_ptr<Partition>> partitions;
 
@@ -104,6 +114,10 @@ struct Topic {
   metrics::Counter* deleted_by_age = nullptr;
   metrics::Counter* deleted_by_size = nullptr;
   metrics::Gauge* disk_bytes = nullptr;
+  metrics::Counter* compacted_segments = nullptr;
+  metrics::Counter* compacted_records = nullptr;
+  metrics::Counter* compacted_bytes = nullptr;
+  metrics::Counter* compaction_passes = nullptr;
 };
 
 struct GroupOffsets {
@@ -122,6 +136,8 @@ class Core {
         consumers_dir_(options.dir + "/consumers") {
     fsync_seconds_ = &registry_->GetHistogram(log_metrics::kFsyncSeconds);
     truncated_bytes_ = &registry_->GetCounter(log_metrics::kBytesTruncated);
+    std::random_device random;
+    next_group_id_ = (static_cast<uint64_t>(random()) << 32) ^ random();
   }
   ~Core() {
     if (lock_fd_ >= 0) ::close(lock_fd_);
@@ -151,6 +167,7 @@ class Core {
 
   Status CreateTopic(const TopicConfig& config);
   Status Append(std::string_view topic, int32_t partition, std::span<const Record> records, int64_t* first_offset);
+  Status AppendTogether(std::string_view topic, std::span<const PartitionRecords> parts, std::vector<Status>* results);
   Result<std::shared_ptr<GroupOffsets>> Group(const std::string& group, const std::string& topic);
   std::vector<std::string> Groups(std::string_view topic) const;
   Status CommitOffsets(GroupOffsets& g, const std::string& group);
@@ -165,22 +182,35 @@ class Core {
   }
 
   Status SyncAll();
-  // Rolls segments past their age and deletes what retention allows.
+  // Rolls segments past their age, deletes what retention allows and compacts compacted topics.
   void Maintain();
 
  private:
   Status Lock();
   Result<std::shared_ptr<Topic>> LoadTopic(const TopicConfig& config);
   Status LoadPartition(Topic& topic, Partition& p);
+  // Recovery: removes the parts of groups a crash cut short (docs/formats/log.md, "Groups").
+  Status DropIncompleteGroups(Topic& topic);
+  // The group trailer of the partition's last batch, if that batch is a group's part; its
+  // position and base offset in *position and *offset. Caller holds p.mu (or owns p alone).
+  Result<std::optional<format::GroupTrailer>> TailGroupPart(Partition& p, int64_t* position, int64_t* offset);
+  // Whether the batch starting at `offset` of the partition is a part of group `id`.
+  Result<bool> HoldsGroupPart(Partition& p, int64_t offset, uint64_t id);
   Status CreateSegment(Partition& p);    // caller holds p.mu
   Status Roll(Partition& p);             // caller holds p.mu
   void ApplyRetention(Topic& topic, Partition& p, int64_t now);  // caller holds p.mu
   Status SyncSegment(Partition& p, const SegmentPtr& segment, int64_t upto);
+  // One compaction pass over a partition of a compacted topic; takes p.mu only to look and swap.
+  Status Compact(Topic& topic, Partition& p);
+  // A segment's compacted copy at tmp_path, opened and indexed, to take the segment's place.
+  Result<SegmentPtr> OpenCompacted(const Segment& old, const std::string& tmp_path);
 
   const EmbeddedLogOptions options_;
+  std::mutex compaction_mu_;  // one compaction at a time (the background thread, or Maintain())
   metrics::Registry* const registry_;
   metrics::Histogram* fsync_seconds_ = nullptr;
   metrics::Counter* truncated_bytes_ = nullptr;
+  std::atomic<uint64_t> next_group_id_{0};  // random at open: ids differ across restarts too
   const std::string topics_dir_;
   const std::string consumers_dir_;
   int lock_fd_ = -1;
@@ -276,22 +306,122 @@ Result<std::shared_ptr<Topic>> Core::LoadTopic(const TopicConfig& config) {
   topic->deleted_by_age = &registry_->GetCounter(log_metrics::kSegmentsDeleted, {{"topic", config.name}, {"reason", "age"}});
   topic->deleted_by_size = &registry_->GetCounter(log_metrics::kSegmentsDeleted, {{"topic", config.name}, {"reason", "size"}});
   topic->disk_bytes = &registry_->GetGauge(log_metrics::kDiskBytes, labels);
+  topic->compact = config.compact;
+  topic->compacted_segments = &registry_->GetCounter(log_metrics::kCompactedSegments, labels);
+  topic->compacted_records = &registry_->GetCounter(log_metrics::kCompactedRecordsRemoved, labels);
+  topic->compacted_bytes = &registry_->GetCounter(log_metrics::kCompactedBytesRemoved, labels);
+  topic->compaction_passes = &registry_->GetCounter(log_metrics::kCompactionPasses, labels);
   for (int32_t i = 0; i < config.partitions; ++i) {
     auto p = std::make_unique<Partition>();
     p->id = i;
     p->dir = topic->dir + "/" + std::to_string(i);
+    p->compact = config.compact;
     p->end_offset_gauge =
         &registry_->GetGauge(log_metrics::kEndOffset, {{"topic", config.name}, {"partition", std::to_string(i)}});
     std::lock_guard lock(p->mu);
     MARE_RETURN_IF_ERROR(LoadPartition(*topic, *p));
     topic->partitions.push_back(std::move(p));
   }
+  if (!read_only()) MARE_RETURN_IF_ERROR(DropIncompleteGroups(*topic));
   return topic;
 }
 
+// A group's parts are written in partition order while the writer holds every one of their
+// partitions' locks, and made visible only once the last is written (AppendTogether). So when
+// a kill stops it midway, each part it wrote is the last batch of its partition, and nothing
+// is appended after it: removing those parts is truncating tails, as for a torn batch. A part
+// whose group's last part is in the log belongs to a complete group, wherever it is.
+Status Core::DropIncompleteGroups(Topic& topic) {
+  for (bool dropped = true; dropped;) {
+    dropped = false;
+    for (const auto& pp : topic.partitions) {
+      Partition& p = *pp;
+      int64_t position = 0;
+      int64_t offset = 0;
+      auto tail = TailGroupPart(p, &position, &offset);
+      if (!tail.ok()) return tail.status();
+      if (!*tail) continue;
+      const format::GroupTrailer& g = **tail;
+      if (g.last_partition == p.id && g.last_offset == offset) continue;  // the last part itself
+      bool complete = false;
+      if (g.last_partition >= 0 && static_cast<size_t>(g.last_partition) < topic.partitions.size()) {
+        auto held = HoldsGroupPart(*topic.partitions[static_cast<size_t>(g.last_partition)], g.last_offset, g.id);
+        if (!held.ok()) return held.status();
+        complete = *held;
+      }
+      if (complete) continue;
+      Segment& s = *p.segments.back();
+      int64_t bytes = s.size.load() - position;
+      spdlog::warn("log: removing the tail of {} from byte {} (offset {}, {} bytes): part of a group of batches whose "
+                   "last part (partition {}, offset {}) a crash left unwritten",
+                   s.path, position, offset, bytes, g.last_partition, g.last_offset);
+      if (::ftruncate(s.fd, position) != 0) return Status::FromErrno("truncate " + s.path, errno);
+      if (::fdatasync(s.fd) != 0) return Status::FromErrno("fdatasync " + s.path, errno);
+      truncated_bytes_->Add(static_cast<uint64_t>(bytes));
+      s.index.pop_back();
+      s.size = position;
+      s.verified = std::min(s.verified.load(), position);
+      s.synced = std::min(s.synced.load(), position);
+      s.end_offset = offset;
+      if (s.index.empty()) s.first_append_us = 0;
+      // last_append_us stays: append times only need to keep from going back.
+      p.end_offset = offset;
+      p.end_offset_gauge->Set(static_cast<double>(p.end_offset));
+      dropped = true;
+    }
+  }
+  return Status::OK();
+}
+
+Result<std::optional<format::GroupTrailer>> Core::TailGroupPart(Partition& p, int64_t* position, int64_t* offset) {
+  if (p.segments.empty() || p.segments.back()->index.empty()) return std::optional<format::GroupTrailer>();
+  const Segment& s = *p.segments.back();
+  const format::IndexEntry& e = s.index.back();
+  char header[format::kBatchHeaderSize];
+  size_t got = 0;
+  MARE_RETURN_IF_ERROR(file::ReadAt(s.fd, e.position, header, sizeof header, &got, s.path));
+  format::BatchHeader h;
+  std::string why;
+  if (got < sizeof header || !format::ParseBatchHeader(header, &h, &why)) {
+    return Status::Corruption(fmt::format("{} at byte {}: {}", s.path, e.position, why.empty() ? "short read" : why));
+  }
+  if (!(h.attributes & format::kAttrGroup)) return std::optional<format::GroupTrailer>();
+  char trailer[format::kGroupTrailerSize];
+  MARE_RETURN_IF_ERROR(
+      file::ReadAt(s.fd, e.position + h.length - format::kGroupTrailerSize, trailer, sizeof trailer, &got, s.path));
+  if (got < sizeof trailer) return Status::Corruption(fmt::format("{} at byte {}: short group trailer", s.path, e.position));
+  *position = e.position;
+  *offset = e.offset;
+  return std::optional<format::GroupTrailer>(format::ReadGroupTrailer(trailer));
+}
+
+Result<bool> Core::HoldsGroupPart(Partition& p, int64_t offset, uint64_t id) {
+  if (offset >= p.end_offset) return false;
+  auto it = std::upper_bound(p.segments.begin(), p.segments.end(), offset,
+                             [](int64_t o, const SegmentPtr& s) { return o < s->base_offset; });
+  if (it == p.segments.begin()) return false;
+  const Segment& s = **--it;
+  auto e = std::lower_bound(s.index.begin(), s.index.end(), offset,
+                            [](const format::IndexEntry& x, int64_t o) { return x.offset < o; });
+  if (e == s.index.end() || e->offset != offset) return false;
+  char header[format::kBatchHeaderSize];
+  size_t got = 0;
+  MARE_RETURN_IF_ERROR(file::ReadAt(s.fd, e->position, header, sizeof header, &got, s.path));
+  format::BatchHeader h;
+  std::string why;
+  if (got < sizeof header || !format::ParseBatchHeader(header, &h, &why) || !(h.attributes & format::kAttrGroup)) {
+    return false;
+  }
+  char trailer[format::kGroupTrailerSize];
+  MARE_RETURN_IF_ERROR(
+      file::ReadAt(s.fd, e->position + h.length - format::kGroupTrailerSize, trailer, sizeof trailer, &got, s.path));
+  return got == sizeof trailer && format::ReadGroupTrailer(trailer).id == id;
+}
+
 // Recovery: every segment's batch headers are read (and checked by their own checksum) to
-// build the index; the newest segment's batch bodies are checked as well, since that is where
-// a crash leaves damage. Older segments' bodies are checked as they are read.
+// build the index; a writer checks the newest segment's batch bodies as well, since that is
+// where a crash leaves damage and it truncates a torn tail. Other bodies are checked as they
+// are read.
 Status Core::LoadPartition(Topic& topic, Partition& p) {
   auto names = file::ListDir(p.dir);
   if (!names) {
@@ -306,6 +436,13 @@ Status Core::LoadPartition(Topic& topic, Partition& p) {
   for (const std::string& name : *names) {
     int64_t base;
     if (format::ParseSegmentFileName(name, &base)) bases.push_back(base);
+    std::string_view n = name;
+    if (!read_only() && n.size() > kCleanedSuffix.size() && n.ends_with(kCleanedSuffix)) {
+      // A compacted copy a crash left before it replaced its segment: the segment is whole.
+      std::string path = p.dir + "/" + name;
+      spdlog::info("log: removing {}, an interrupted compaction's copy", path);
+      if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Status::FromErrno("unlink " + path, errno);
+    }
   }
   std::sort(bases.begin(), bases.end());
 
@@ -324,15 +461,19 @@ Status Core::LoadPartition(Topic& topic, Partition& p) {
         return Status::Corruption(fmt::format("{}: starts at offset {} but {} already reaches offset {}", path,
                                               bases[i], prev.path, prev.end_offset));
       }
-      if (bases[i] > prev.end_offset) {
+      if (bases[i] > prev.end_offset && !p.compact) {
         spdlog::warn("log: offsets {}..{} of {}/{} are missing (cut by an earlier repair)", prev.end_offset,
                      bases[i] - 1, topic.name, p.id);
       }
     }
     bool newest = i + 1 == bases.size();
+    // A read-only opener repairs nothing, so it need not know at open whether the newest
+    // segment's tail is damaged: each body it reads is checked then (verified stays 0). With
+    // repair it must, to stop reading where the damage starts.
+    bool check_bodies = newest && (!read_only() || options_.repair);
     format::SegmentScan scan;
     scan.next_offset = bases[i];
-    Status s = format::ScanSegment(fd, /*verify_bodies=*/newest, &scan, &buffer);
+    Status s = format::ScanSegment(fd, check_bodies, &scan, &buffer);
     if (!s.ok()) return Status::IOError(path + ": " + s.message());
     if (scan.tail != format::SegmentScan::Tail::kClean) {
       int64_t dropped = scan.file_bytes - scan.valid_bytes;
@@ -355,7 +496,7 @@ Status Core::LoadPartition(Topic& topic, Partition& p) {
       }
     }
     segment->size = scan.valid_bytes;
-    segment->verified = newest ? scan.valid_bytes : 0;  // the scan checked the newest's bodies
+    segment->verified = check_bodies ? scan.valid_bytes : 0;
     // The newest segment may hold bytes a killed process wrote but never synced: sync it
     // at the first opportunity.
     segment->synced = newest ? 0 : scan.valid_bytes;
@@ -468,17 +609,149 @@ Status Core::SyncAll() {
 void Core::Maintain() {
   for (const auto& topic : AllTopics()) {
     for (const auto& p : topic->partitions) {
-      std::lock_guard lock(p->mu);
-      if (p->segments.empty() || !p->failed.ok()) continue;
-      int64_t now = Now();
-      const Segment& active = *p->segments.back();
-      if (active.size.load() > 0 && now - active.first_append_us >= options_.segment_age_us) {
-        Status s = Roll(*p);
-        if (!s.ok()) spdlog::warn("log: cannot roll {}: {}", p->dir, s.ToString());
+      {
+        std::lock_guard lock(p->mu);
+        if (p->segments.empty() || !p->failed.ok()) continue;
+        int64_t now = Now();
+        const Segment& active = *p->segments.back();
+        if (active.size.load() > 0 && now - active.first_append_us >= options_.segment_age_us) {
+          Status s = Roll(*p);
+          if (!s.ok()) spdlog::warn("log: cannot roll {}: {}", p->dir, s.ToString());
+        }
+        ApplyRetention(*topic, *p, now);
       }
-      ApplyRetention(*topic, *p, now);
+      if (topic->compact.load()) {
+        Status s = Compact(*topic, *p);
+        if (!s.ok()) spdlog::warn("log: compaction of {} stopped: {}", p->dir, s.ToString());
+      }
     }
   }
+}
+
+// Kafka's log cleaner, per partition: the closed segments old enough (compaction_lag_us) are
+// the compactable part; records from compacted_upto on are new. A pass reads the new records
+// into a table of each key's newest offset (as many as fit, from the oldest), then rewrites
+// every compactable segment up to there that holds a record whose key has a newer one in the
+// table, without those records. The copy is written beside the segment, synced, and renamed
+// over it; a crash leaves the segment or its copy, both whole (docs/formats/log.md).
+Status Core::Compact(Topic& topic, Partition& p) {
+  std::lock_guard compaction(compaction_mu_);
+  std::vector<SegmentPtr> closed;
+  int64_t start = 0;
+  {
+    std::lock_guard lock(p.mu);
+    if (!p.failed.ok()) return Status::OK();
+    int64_t now = Now();
+    for (size_t i = 0; i + 1 < p.segments.size(); ++i) {  // never the active one (back)
+      const SegmentPtr& s = p.segments[i];
+      if (s->last_append_us > now - options_.compaction_lag_us) break;
+      closed.push_back(s);
+    }
+    start = p.start_offset();
+  }
+  if (closed.empty()) return Status::OK();
+  int64_t from = std::max(p.compacted_upto, start);
+  int64_t total = 0;
+  int64_t fresh = 0;
+  for (const SegmentPtr& s : closed) {
+    total += s->size.load();
+    if (s->end_offset > from) fresh += s->size.load();
+  }
+  if (fresh == 0 || static_cast<double>(fresh) < options_.compaction_dirty_ratio * static_cast<double>(total)) {
+    return Status::OK();
+  }
+
+  KeyOffsets newest(options_.compaction_map_bytes);
+  int64_t upto = from;
+  bool full = false;
+  for (const SegmentPtr& s : closed) {
+    if (s->end_offset <= from) continue;
+    MARE_RETURN_IF_ERROR(ForEachSegmentRecord(s->fd, s->path, s->index, s->size.load(), [&](const SegmentRecord& r) {
+      if (full || r.offset < from) return;
+      if (!newest.Put(r.key, r.offset)) {
+        full = true;  // the rest waits for the next pass
+        return;
+      }
+      upto = r.offset + 1;
+    }));
+    if (full) break;
+    upto = std::max(upto, s->end_offset);
+  }
+  if (upto == from) return Status::OK();
+  topic.compaction_passes->Add();
+
+  const bool sync = options_.fsync != FsyncPolicy::kNever;
+  for (const SegmentPtr& s : closed) {
+    if (s->base_offset >= upto) break;
+    int64_t superseded = 0;
+    MARE_RETURN_IF_ERROR(ForEachSegmentRecord(s->fd, s->path, s->index, s->size.load(), [&](const SegmentRecord& r) {
+      if (r.offset < upto && newest.Get(r.key) > r.offset) ++superseded;
+    }));
+    if (superseded == 0) continue;
+    std::string tmp = CleanedFileName(s->path);
+    CompactedSegment result;
+    MARE_RETURN_IF_ERROR(CompactSegment(s->fd, s->path, s->index, s->size.load(), newest, upto, tmp, sync, &result));
+    if (options_.compaction_fault && options_.compaction_fault("written")) return Status::OK();
+    SegmentPtr copy;
+    if (result.records_kept > 0) {
+      auto opened = OpenCompacted(*s, tmp);
+      if (!opened) {
+        ::unlink(tmp.c_str());
+        return opened.status();
+      }
+      copy = *opened;
+    }
+    {
+      std::lock_guard lock(p.mu);
+      auto it = std::find(p.segments.begin(), p.segments.end(), s);
+      if (it == p.segments.end()) {  // retention deleted it meanwhile
+        if (copy) ::unlink(tmp.c_str());
+        continue;
+      }
+      // Readers holding the old segment keep reading it through its open descriptor.
+      if (copy) {
+        if (::rename(tmp.c_str(), s->path.c_str()) != 0) {
+          Status e = Status::FromErrno("rename " + tmp, errno);
+          ::unlink(tmp.c_str());
+          return e;
+        }
+        *it = copy;
+      } else {
+        if (::unlink(s->path.c_str()) != 0 && errno != ENOENT) return Status::FromErrno("unlink " + s->path, errno);
+        p.segments.erase(it);
+      }
+    }
+    if (options_.compaction_fault && options_.compaction_fault("renamed")) return Status::OK();
+    if (sync) MARE_RETURN_IF_ERROR(file::SyncDir(p.dir));
+    topic.compacted_segments->Add();
+    topic.compacted_records->Add(static_cast<uint64_t>(result.records_in - result.records_kept));
+    topic.compacted_bytes->Add(static_cast<uint64_t>(std::max<int64_t>(0, result.bytes_in - result.bytes_out)));
+    spdlog::debug("log: compacted {}: {} of {} records kept, {} -> {} bytes", s->path, result.records_kept,
+                  result.records_in, result.bytes_in, result.bytes_out);
+  }
+  p.compacted_upto = upto;
+  return Status::OK();
+}
+
+Result<SegmentPtr> Core::OpenCompacted(const Segment& old, const std::string& tmp_path) {
+  int fd = ::open(tmp_path.c_str(), (read_only() ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno("open " + tmp_path, errno);
+  auto segment = std::make_shared<Segment>(old.path, old.base_offset, fd);
+  format::SegmentScan scan;
+  scan.next_offset = old.base_offset;
+  std::string buffer;
+  MARE_RETURN_IF_ERROR(format::ScanSegment(fd, /*verify_bodies=*/false, &scan, &buffer));
+  if (scan.tail != format::SegmentScan::Tail::kClean) {
+    return Status::Corruption(fmt::format("{} at byte {}: {}", tmp_path, scan.valid_bytes, scan.why));
+  }
+  segment->size = scan.valid_bytes;
+  segment->verified = scan.valid_bytes;  // written just now
+  segment->synced = scan.valid_bytes;
+  segment->end_offset = scan.next_offset;
+  segment->first_append_us = scan.first_append_us;
+  segment->last_append_us = scan.last_append_us;
+  segment->index = std::move(scan.index);
+  return segment;
 }
 
 Status Core::CreateTopic(const TopicConfig& config) {
@@ -495,17 +768,31 @@ Status Core::CreateTopic(const TopicConfig& config) {
   auto it = topics_.find(config.name);
   if (it != topics_.end()) {
     Topic& t = *it->second;
-    if (read_only() || (t.retention_us == config.retention_us && t.retention_bytes == config.retention_bytes)) {
+    // Compaction is turned on by a creator that asks for it (a topic created before it was
+    // compacted becomes compacted, its old segments compacted as any), never off: a creator
+    // that does not ask only does not care, while the topic's consumers may rely on it.
+    const bool compact = t.compact || config.compact;
+    if (read_only() || (t.retention_us == config.retention_us && t.retention_bytes == config.retention_bytes &&
+                        t.compact == compact)) {
       return Status::OK();
     }
     // Retention is configuration: the newest setting wins. The partition count and the
     // partitioner never change.
     TopicConfig stored = config;
+    stored.compact = compact;
     stored.partitions = static_cast<int32_t>(t.partitions.size());
     stored.partitioner = t.partitioner;
     MARE_RETURN_IF_ERROR(file::WriteAtomically(t.dir + "/topic.toml", format::EncodeTopicMeta(stored)));
     t.retention_us = config.retention_us;
     t.retention_bytes = config.retention_bytes;
+    if (t.compact != compact) {
+      spdlog::info("log: topic {} is now compacted (docs/formats/log.md, \"Compaction\")", config.name);
+      t.compact = true;
+      for (const auto& p : t.partitions) {
+        std::lock_guard plock(p->mu);
+        p->compact = true;
+      }
+    }
     return Status::OK();
   }
   if (read_only()) return Status::Unavailable("log " + options_.dir + " is open read-only; cannot create topics");
@@ -565,7 +852,7 @@ Status Core::Append(std::string_view topic_name, int32_t partition, std::span<co
       if (::ftruncate(segment->fd, position) != 0) p.failed = s;
       return s;
     }
-    segment->index.push_back({base_offset, position});
+    segment->index.push_back({base_offset, position, base_offset + static_cast<int64_t>(records.size())});
     end_position = position + static_cast<int64_t>(n);
     if (segment->verified.load() == position) segment->verified.store(end_position);  // encoded here
     segment->size.store(end_position);
@@ -596,6 +883,146 @@ Status Core::Append(std::string_view topic_name, int32_t partition, std::span<co
   return Status::OK();
 }
 
+// A group's parts are encoded outside the locks, then written in partition order while every
+// partition of the group is locked (taken in that order, as no other path takes two), and made
+// visible to consumers only once the last is written. So no batch ever follows a part of a
+// group that is not complete, and recovery can drop an unfinished group by truncating tails.
+// Under fsync = batch the parts are synced before the locks are released: a power loss then
+// also finds an unfinished group's parts only at tails.
+Status Core::AppendTogether(std::string_view topic_name, std::span<const PartitionRecords> parts,
+                            std::vector<Status>* results) {
+  results->assign(parts.size(), Status::OK());
+  auto fail_all = [&](const Status& s) {
+    for (Status& r : *results) r = s;
+    return s;
+  };
+  // The parts with records, in partition order: the order of writing and locking.
+  std::vector<size_t> order;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (!parts[i].records.empty()) order.push_back(i);
+  }
+  if (order.size() <= 1) {  // one batch is all or nothing by itself (its checksum)
+    if (order.empty()) return Status::OK();
+    return fail_all(Append(topic_name, parts[order[0]].partition, parts[order[0]].records, nullptr));
+  }
+  if (read_only()) return fail_all(Status::Unavailable("log " + options_.dir + " is open read-only"));
+  std::shared_ptr<Topic> topic = FindTopic(topic_name);
+  if (!topic) return fail_all(Status::NotFound(fmt::format("no topic '{}'", topic_name)));
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return parts[a].partition < parts[b].partition; });
+  for (size_t k = 0; k < order.size(); ++k) {
+    int32_t partition = parts[order[k]].partition;
+    if (partition < 0 || partition >= static_cast<int32_t>(topic->partitions.size())) {
+      return fail_all(Status::InvalidArgument(fmt::format("topic {} has no partition {}", topic_name, partition)));
+    }
+    if (k > 0 && partition == parts[order[k - 1]].partition) {
+      return fail_all(Status::InvalidArgument(fmt::format("partition {} twice in one group", partition)));
+    }
+  }
+  struct Part {
+    Partition* p;
+    size_t records;
+    size_t bytes;
+    SegmentPtr segment;
+    int64_t base_offset;
+    int64_t position;
+  };
+  thread_local std::vector<format::BatchNumbers> numbers;
+  thread_local std::vector<std::string> buffers;
+  if (numbers.size() < order.size()) numbers.resize(order.size());
+  if (buffers.size() < order.size()) buffers.resize(order.size());
+  std::vector<Part> w(order.size());
+  for (size_t k = 0; k < order.size(); ++k) {
+    const PartitionRecords& part = parts[order[k]];
+    size_t n = 0;
+    MARE_RETURN_IF_ERROR(fail_all(format::MeasureBatch(part.records, &n, &numbers[k])));
+    if (n + format::kGroupTrailerSize > format::kMaxBatchBytes) {
+      return fail_all(Status::InvalidArgument(fmt::format("batch exceeds {} bytes", format::kMaxBatchBytes)));
+    }
+    if (buffers[k].size() < n + format::kGroupTrailerSize) buffers[k].resize(n + format::kGroupTrailerSize);
+    format::EncodeBatch(part.records, numbers[k], buffers[k].data());
+    w[k].p = topic->partitions[static_cast<size_t>(part.partition)].get();
+    w[k].records = part.records.size();
+    w[k].bytes = n + format::kGroupTrailerSize;
+  }
+
+  std::vector<std::unique_lock<std::mutex>> locks;
+  locks.reserve(w.size());
+  int64_t append_time = Now();
+  for (Part& x : w) {
+    locks.emplace_back(x.p->mu);
+    if (!x.p->failed.ok()) return fail_all(x.p->failed);
+    append_time = std::max(append_time, x.p->last_append_us);  // monotonic in each partition
+  }
+  for (Part& x : w) {
+    Partition& p = *x.p;
+    const Segment& active = *p.segments.back();
+    if (active.size.load() > 0 && (active.size.load() + static_cast<int64_t>(x.bytes) > options_.segment_bytes ||
+                                   append_time - active.first_append_us >= options_.segment_age_us)) {
+      MARE_RETURN_IF_ERROR(fail_all(Roll(p)));
+      ApplyRetention(*topic, p, append_time);
+    }
+    x.segment = p.segments.back();
+    x.base_offset = p.end_offset;
+    x.position = x.segment->size.load();
+  }
+  const format::GroupTrailer group{next_group_id_.fetch_add(1), w.back().p->id, w.back().base_offset};
+  for (size_t k = 0; k < w.size(); ++k) {
+    Part& x = w[k];
+    char* batch = buffers[k].data();
+    format::AddGroupTrailer(batch, group);
+    format::SealBatch(batch, x.base_offset, append_time);
+    Status s = file::WriteAt(x.segment->fd, x.position, batch, x.bytes, x.segment->path);
+    if (!s.ok()) {
+      // Take back this part and those before it, so that the segments stay sequences of whole
+      // batches and the group leaves nothing.
+      for (size_t j = 0; j <= k; ++j) {
+        if (::ftruncate(w[j].segment->fd, w[j].position) != 0) w[j].p->failed = s;
+      }
+      return fail_all(s);
+    }
+  }
+  for (Part& x : w) {
+    Partition& p = *x.p;
+    Segment& segment = *x.segment;
+    int64_t end_position = x.position + static_cast<int64_t>(x.bytes);
+    segment.index.push_back({x.base_offset, x.position, x.base_offset + static_cast<int64_t>(x.records)});
+    if (segment.verified.load() == x.position) segment.verified.store(end_position);  // encoded here
+    segment.size.store(end_position);
+    segment.end_offset = x.base_offset + static_cast<int64_t>(x.records);
+    if (segment.first_append_us == 0) segment.first_append_us = append_time;
+    segment.last_append_us = append_time;
+    p.end_offset = segment.end_offset;
+    p.last_append_us = append_time;
+    p.end_offset_gauge->Set(static_cast<double>(p.end_offset));
+  }
+  Status result;
+  if (options_.fsync == FsyncPolicy::kBatch) {
+    for (Part& x : w) {
+      Status s = SyncSegment(*x.p, x.segment, x.position + static_cast<int64_t>(x.bytes));
+      if (!s.ok()) {
+        if (x.p->failed.ok()) x.p->failed = s;
+        if (result.ok()) result = s;
+      }
+    }
+  }
+  locks.clear();
+  size_t records = 0;
+  size_t bytes = 0;
+  for (const Part& x : w) {
+    records += x.records;
+    bytes += x.bytes;
+  }
+  topic->appended_records->Add(records);
+  topic->appended_bytes->Add(bytes);
+  topic->append_batches->Add(w.size());
+  topic->appends.fetch_add(1);
+  if (topic->waiters.load() > 0) {
+    std::lock_guard lock(topic->notify_mu);
+    topic->appended.notify_all();
+  }
+  return result.ok() ? Status::OK() : fail_all(result);
+}
+
 Status Core::Refresh(Partition& p) {
   p.refreshed_at = MonotonicMicros();
   auto names = file::ListDir(p.dir);
@@ -615,7 +1042,9 @@ Status Core::Refresh(Partition& p) {
     format::SegmentScan scan;
     scan.valid_bytes = s.size.load();
     scan.next_offset = s.end_offset;
-    Status st = format::ScanSegment(s.fd, /*verify_bodies=*/true, &scan, &buffer);
+    // As at open: bodies are checked when read, except with repair, which must find the damage
+    // to stop before it.
+    Status st = format::ScanSegment(s.fd, /*verify_bodies=*/options_.repair, &scan, &buffer);
     if (!st.ok()) return Status::IOError(s.path + ": " + st.message());
     if (scan.tail == format::SegmentScan::Tail::kCorrupt && !options_.repair) {
       return Status::Corruption(fmt::format("{} at byte {}: {}", s.path, scan.valid_bytes, scan.why));
@@ -623,7 +1052,7 @@ Status Core::Refresh(Partition& p) {
     // A torn tail here is a batch still being written: read it next time. (With repair, a
     // reader stops at corruption as it would at a torn tail, and truncates nothing.)
     if (scan.batches == 0) return Status::OK();
-    if (s.verified.load() == s.size.load()) s.verified.store(scan.valid_bytes);  // bodies checked
+    if (options_.repair && s.verified.load() == s.size.load()) s.verified.store(scan.valid_bytes);  // bodies checked
     s.index.insert(s.index.end(), scan.index.begin(), scan.index.end());
     if (s.first_append_us == 0) s.first_append_us = scan.first_append_us;
     s.last_append_us = scan.last_append_us;
@@ -632,6 +1061,31 @@ Status Core::Refresh(Partition& p) {
     p.last_append_us = std::max(p.last_append_us, scan.last_append_us);
     return Status::OK();
   };
+  if (p.compact) {
+    // The writer's compaction replaces a closed segment by its copy (a new file under the same
+    // name) or removes it when nothing of it is left. Each file is whole at every moment, so a
+    // segment whose file changed is read again from its new file.
+    for (auto it = p.segments.begin(); it != p.segments.end();) {
+      const Segment& old = **it;
+      struct stat named;
+      struct stat opened;
+      bool gone = !present.count(old.base_offset) || ::stat(old.path.c_str(), &named) != 0;
+      if (!gone && ::fstat(old.fd, &opened) == 0 && named.st_ino == opened.st_ino && named.st_dev == opened.st_dev) {
+        ++it;
+        continue;
+      }
+      int fd = gone ? -1 : ::open(old.path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        if (!gone && errno != ENOENT) return Status::FromErrno("open " + old.path, errno);
+        it = p.segments.erase(it);
+        continue;
+      }
+      auto fresh = std::make_shared<Segment>(old.path, old.base_offset, fd);
+      MARE_RETURN_IF_ERROR(scan_more(*fresh));
+      *it = std::move(fresh);
+      ++it;
+    }
+  }
   if (!p.segments.empty()) MARE_RETURN_IF_ERROR(scan_more(*p.segments.back()));
   for (int64_t base : present) {
     if (!p.segments.empty() && base <= p.segments.back()->base_offset) continue;
@@ -807,17 +1261,20 @@ class EmbeddedConsumer final : public Consumer {
       if (it == p.segments.end()) continue;
       const Segment& s = **it;
       pos = std::max(pos, s.base_offset);
+      // The first batch ending after pos: in a compacted segment pos may fall between batches,
+      // and then the next retained record is read.
       auto e = std::upper_bound(s.index.begin(), s.index.end(), pos,
-                                [](int64_t o, const format::IndexEntry& x) { return o < x.offset; });
-      size_t j = static_cast<size_t>(e - s.index.begin()) - 1;
+                                [](int64_t o, const format::IndexEntry& x) { return o < x.end_offset; });
+      if (e == s.index.end()) continue;
+      size_t j = static_cast<size_t>(e - s.index.begin());
+      pos = std::max(pos, s.index[j].offset);
       int64_t first_position = s.index[j].position;
       int64_t end_position = first_position;
       int64_t count = 0;
       while (j < s.index.size() && count < remaining && end_position - first_position < kMaxPollBytesPerPartition) {
         bool last = j + 1 == s.index.size();
-        int64_t next_offset = last ? s.end_offset : s.index[j + 1].offset;
         end_position = last ? s.size.load() : s.index[j + 1].position;
-        count += next_offset - std::max(s.index[j].offset, pos);
+        count += s.index[j].end_offset - std::max(s.index[j].offset, pos);
         ++j;
       }
       count = std::min(count, remaining);
@@ -976,6 +1433,11 @@ class EmbeddedLog final : public Log {
     return core_->Append(topic, partition, records, first_offset);
   }
 
+  Status AppendTogether(std::string_view topic, std::span<const PartitionRecords> parts,
+                        std::vector<Status>* results) override {
+    return core_->AppendTogether(topic, parts, results);
+  }
+
   Result<std::unique_ptr<Consumer>> Subscribe(const std::string& group, const std::string& topic) override {
     if (!format::IsValidName(group)) {
       return Status::InvalidArgument("invalid consumer group name '" + group + "': use 1-200 of [A-Za-z0-9._-]");
@@ -990,6 +1452,12 @@ class EmbeddedLog final : public Log {
   std::vector<std::string> Groups(std::string_view topic) const override { return core_->Groups(topic); }
 
   Status Sync() override { return core_->read_only() ? Status::OK() : core_->SyncAll(); }
+
+  Status Maintain() override {
+    if (core_->read_only()) return Status::Unavailable("log is open read-only");
+    core_->Maintain();
+    return Status::OK();
+  }
 
  private:
   // Background work of a writer: fsync under the interval policy, roll aged segments and

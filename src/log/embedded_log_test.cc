@@ -6,11 +6,13 @@
 #include <gtest/gtest.h>
 
 #include "common/scratch_dir.h"
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -442,6 +444,196 @@ TEST_F(EmbeddedLogTest, TornTailIsTruncatedAndAppendingContinuesAtTheRightOffset
   }
 }
 
+// A group appended together to partitions 0, 1 and 3 (AppendTogether); values "g<p>:<i>".
+// Each partition first gets batches of its own.
+static void AppendGroup(Log& log, std::vector<std::vector<std::string>>* values, std::vector<std::vector<Record>>* records) {
+  values->assign(4, {});
+  records->assign(4, {});
+  std::vector<PartitionRecords> parts;
+  for (int32_t p : {3, 0, 1}) {  // any order: they are written in partition order
+    for (int i = 0; i < 3; ++i) (*values)[static_cast<size_t>(p)].push_back("g" + std::to_string(p) + ":" + std::to_string(i));
+    for (const auto& v : (*values)[static_cast<size_t>(p)]) (*records)[static_cast<size_t>(p)].push_back({1, "sensor", v});
+    parts.push_back({p, (*records)[static_cast<size_t>(p)]});
+  }
+  std::vector<Status> results;
+  ASSERT_TRUE(log.AppendTogether("raw", parts, &results).ok());
+  ASSERT_EQ(results.size(), 3u);
+  for (const Status& s : results) EXPECT_TRUE(s.ok());
+}
+
+// kill -9 while a group was being written: the parts written before the kill are in the
+// files, whole, and the others are not (or torn). At reopen nothing of the group is left,
+// what came before it is whole, and appending continues at the offsets before the group.
+TEST_F(EmbeddedLogTest, AGroupAKillCutShortLeavesNothingOfItAtReopen) {
+  // Which parts the kill left: written in partition order 0, 1, 3, the last cut at `cut`
+  // bytes (0: not written at all).
+  struct Kill {
+    int parts_written;  // of 0, 1, 3
+    size_t cut;         // bytes of the next part written before the kill
+  };
+  for (Kill kill : {Kill{2, 0}, Kill{2, 30}, Kill{2, 100}, Kill{1, 0}, Kill{1, 57}, Kill{0, 10}}) {
+    SCOPED_TRACE(testing::Message() << kill.parts_written << " parts written, the next cut at " << kill.cut);
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    std::vector<int64_t> before(4);
+    {
+      auto log = Open();
+      ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 4}).ok());
+      for (int32_t p = 0; p < 4; ++p) Fill(*log, "raw", p, 2, 2 + p);
+      auto infos = log->Describe("raw");
+      ASSERT_TRUE(infos.ok());
+      for (const auto& info : *infos) before[static_cast<size_t>(info.partition)] = info.end_offset;
+      std::vector<std::vector<std::string>> values;
+      std::vector<std::vector<Record>> records;
+      AppendGroup(*log, &values, &records);
+    }
+    // The kill: the parts after the written ones never reached the files, the next one only
+    // its first `cut` bytes.
+    const int order[] = {0, 1, 3};
+    for (int k = kill.parts_written; k < 3; ++k) {
+      std::string path = SegmentPath("raw", order[k], 0);
+      std::string bytes = ReadFile(path);
+      size_t group_part = BatchStarts(bytes).back();
+      size_t keep = group_part + (k == kill.parts_written ? kill.cut : 0);
+      ASSERT_LT(keep, bytes.size());
+      ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(keep)), 0);
+    }
+
+    metrics::Registry registry;
+    EmbeddedLogOptions o = options_;
+    o.metrics = &registry;
+    auto log = Open(o);
+    ASSERT_NE(log, nullptr);
+    auto infos = log->Describe("raw");
+    ASSERT_TRUE(infos.ok());
+    for (const auto& info : *infos) {
+      EXPECT_EQ(info.end_offset, before[static_cast<size_t>(info.partition)]) << "partition " << info.partition;
+    }
+    EXPECT_GT(registry.GetCounter(log_metrics::kBytesTruncated).value(), 0u);
+    auto c = log->Subscribe("g", "raw");
+    auto seen = Drain(**c);
+    int64_t total = 0;
+    for (int64_t n : before) total += n;
+    EXPECT_EQ(static_cast<int64_t>(seen.size()), total);
+    for (const auto& r : seen) EXPECT_NE(r.value[0], 'g') << "partition " << r.partition << " offset " << r.offset;
+    for (int32_t p = 0; p < 4; ++p) {
+      int64_t first = -1;
+      std::vector<Record> r = {{1, "k", "after"}};
+      ASSERT_TRUE(log->Append("raw", p, r, &first).ok());
+      EXPECT_EQ(first, before[static_cast<size_t>(p)]);
+    }
+    log.reset();
+    // Reopened again, the log is as it was left: the recovery is not repeated on newer data.
+    auto again = Open();
+    ASSERT_NE(again, nullptr);
+    auto reopened = again->Describe("raw");
+    ASSERT_TRUE(reopened.ok());
+    for (const auto& info : *reopened) EXPECT_EQ(info.end_offset, before[static_cast<size_t>(info.partition)] + 1);
+  }
+}
+
+// A group whose every part was written is kept whole at reopen, whether its parts are the
+// partitions' last batches or other batches followed them.
+TEST_F(EmbeddedLogTest, ACompleteGroupIsKeptWholeWhateverFollowsIt) {
+  for (bool followed : {false, true}) {
+    SCOPED_TRACE(followed ? "batches after the group in partitions 1 and 3" : "the group at the tails");
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    {
+      auto log = Open();
+      ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 4}).ok());
+      for (int32_t p = 0; p < 4; ++p) Fill(*log, "raw", p, 1, 2);
+      std::vector<std::vector<std::string>> values;
+      std::vector<std::vector<Record>> records;
+      AppendGroup(*log, &values, &records);
+      if (followed) {
+        Fill(*log, "raw", 1, 1, 1);
+        Fill(*log, "raw", 3, 2, 1);  // the group's last part is no longer a tail
+      }
+    }
+    auto log = Open();
+    ASSERT_NE(log, nullptr);
+    auto c = log->Subscribe("g", "raw");
+    auto seen = Drain(**c);
+    std::map<int32_t, std::vector<std::string>> group;
+    for (const auto& r : seen) {
+      if (r.value[0] == 'g') group[r.partition].push_back(r.value);
+    }
+    ASSERT_EQ(group.size(), 3u);
+    for (int32_t p : {0, 1, 3}) {
+      EXPECT_EQ(group[p], (std::vector<std::string>{"g" + std::to_string(p) + ":0", "g" + std::to_string(p) + ":1",
+                                                    "g" + std::to_string(p) + ":2"}));
+    }
+    EXPECT_EQ(seen.size(), 8u + 9u + (followed ? 3u : 0u));
+  }
+}
+
+// A write of a group that fails (a full disk; here the file size limit) takes back the parts
+// written before it: nothing of the group is in the log, and the log goes on.
+TEST_F(EmbeddedLogTest, AGroupWhoseLastWriteFailsLeavesNothingOfIt) {
+  auto log = Open();
+  ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 4}).ok());
+  for (int32_t p = 0; p < 3; ++p) Fill(*log, "raw", p, 1, 1);
+  Fill(*log, "raw", 3, 1, 1, 8192);  // partition 3's file is the largest: its part will not fit
+  std::vector<uintmax_t> sizes;
+  for (int32_t p = 0; p < 4; ++p) sizes.push_back(fs::file_size(SegmentPath("raw", p, 0)));
+  struct rlimit saved;
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit limited = saved;
+  limited.rlim_cur = sizes[3] + 10;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &limited), 0);
+  std::vector<std::vector<std::string>> values;
+  std::vector<std::vector<Record>> records;
+  values.assign(4, {});
+  records.assign(4, {});
+  std::vector<PartitionRecords> parts;
+  for (int32_t p : {0, 1, 3}) {
+    values[static_cast<size_t>(p)] = {"g" + std::to_string(p) + ":0", "g" + std::to_string(p) + ":1"};
+    for (const auto& v : values[static_cast<size_t>(p)]) records[static_cast<size_t>(p)].push_back({1, "sensor", v});
+    parts.push_back({p, records[static_cast<size_t>(p)]});
+  }
+  std::vector<Status> results;
+  Status s = log->AppendTogether("raw", parts, &results);
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &saved), 0);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_FALSE(s.ok());
+  for (const Status& r : results) EXPECT_FALSE(r.ok());
+  for (int32_t p = 0; p < 4; ++p) {
+    EXPECT_EQ(fs::file_size(SegmentPath("raw", p, 0)), sizes[static_cast<size_t>(p)]) << "partition " << p;
+    EXPECT_EQ((*log->Describe("raw"))[static_cast<size_t>(p)].end_offset, 1) << "partition " << p;
+  }
+  ASSERT_TRUE(log->AppendTogether("raw", parts, &results).ok());
+  auto c = log->Subscribe("g", "raw");
+  auto seen = Drain(**c);
+  EXPECT_EQ(seen.size(), 4u + 6u);
+  for (const auto& r : seen) {
+    if (r.value[0] == 'g') {
+      EXPECT_EQ(r.offset, 1 + (r.value.back() - '0')) << r.value;  // the second try's, where the first's would be
+    }
+  }
+}
+
+// A group of one part (the others empty) is a plain batch; the same partition twice is refused.
+TEST_F(EmbeddedLogTest, AppendTogetherOfOnePartIsAnAppendAndRefusesAPartitionTwice) {
+  auto log = Open();
+  ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 2}).ok());
+  std::vector<Record> a = {{1, "k", "a"}};
+  std::vector<Record> none;
+  std::vector<Status> results;
+  std::vector<PartitionRecords> one = {{0, none}, {1, a}};
+  ASSERT_TRUE(log->AppendTogether("raw", one, &results).ok());
+  std::string bytes = ReadFile(SegmentPath("raw", 1, 0));
+  EXPECT_EQ(format::GetU16(bytes.data() + format::kAttributesAt) & format::kAttrGroup, 0);
+  std::vector<PartitionRecords> twice = {{1, a}, {1, a}, {0, a}};
+  Status s = log->AppendTogether("raw", twice, &results);
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << s.ToString();
+  ASSERT_EQ(results.size(), 3u);
+  for (const Status& r : results) EXPECT_FALSE(r.ok());
+  EXPECT_EQ((*log->Describe("raw"))[0].end_offset, 0);
+  EXPECT_EQ((*log->Describe("raw"))[1].end_offset, 1);
+}
+
 TEST_F(EmbeddedLogTest, ZeroFilledTailFromAPowerLossIsTruncated) {
   std::string path = SegmentPath("raw", 0, 0);
   {
@@ -709,6 +901,51 @@ TEST_F(EmbeddedLogTest, ReadOnlyOpenNeitherTruncatesNorSeesATornTail) {
   EXPECT_EQ(fs::file_size(path), size - 5);
   options_.read_only = false;
   EXPECT_TRUE(OpenEmbeddedLog(options_).ok());  // the reader holds no lock
+}
+
+// A read-only opener (a sink run alone) checks no body at open, the newest segment's neither:
+// a damaged batch fails the read that reaches it, naming file and position, and a reader
+// starting after it reads on. With repair it stops before the damage instead.
+TEST_F(EmbeddedLogTest, ReadOnlyOpenChecksEachBodyWhenItReadsIt) {
+  std::string path = SegmentPath("raw", 0, 0);
+  {
+    auto log = Open();
+    ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 1}).ok());
+    Fill(*log, "raw", 0, 5, 3, 40);
+  }
+  std::string bytes = ReadFile(path);
+  auto starts = BatchStarts(bytes);
+  bytes[starts[2] + format::kBatchHeaderSize + 20] ^= 0x40;  // a payload byte of batch 2 (offsets 6..8)
+  WriteFile(path, bytes);
+  ASSERT_FALSE(OpenEmbeddedLog(options_).ok());  // a writer checks the newest segment's bodies
+
+  EmbeddedLogOptions ro = options_;
+  ro.read_only = true;
+  auto reader = Open(ro);
+  ASSERT_NE(reader, nullptr);
+  EXPECT_EQ((*reader->Describe("raw"))[0].end_offset, 15);
+  auto from_start = reader->Subscribe("g", "raw");
+  ASSERT_TRUE(from_start.ok());
+  std::vector<ConsumedRecord> got;
+  ASSERT_TRUE((*from_start)->Poll(&got, 6, 0ms).ok());
+  EXPECT_EQ(got.size(), 6u);
+  Status s = (*from_start)->Poll(&got, 100, 0ms);
+  EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+  EXPECT_NE(s.message().find(path + " at byte " + std::to_string(starts[2])), std::string::npos) << s.message();
+
+  auto resumed = reader->Subscribe("h", "raw");
+  ASSERT_TRUE(resumed.ok());
+  ASSERT_TRUE((*resumed)->Seek(0, 9).ok());
+  auto seen = Drain(**resumed);
+  ASSERT_EQ(seen.size(), 6u);
+  EXPECT_EQ(seen.front().offset, 9);
+
+  ro.repair = true;
+  auto repairing = Open(ro);
+  ASSERT_NE(repairing, nullptr);
+  EXPECT_EQ((*repairing->Describe("raw"))[0].end_offset, 6);
+  EXPECT_EQ(Drain(**repairing->Subscribe("g", "raw")).size(), 6u);
+  EXPECT_EQ(ReadFile(path), bytes);  // nothing was touched
 }
 
 TEST_F(EmbeddedLogTest, ASecondWriterOnTheSameDirectoryIsRefused) {

@@ -23,6 +23,9 @@ uint32_t Crc(const char* p, size_t n) {
   return ::crc32_gzip_refl(0, reinterpret_cast<const unsigned char*>(p), n);
 }
 
+// How much of a segment one read of a scan takes (ScanSegment).
+constexpr size_t kScanWindow = 256 << 10;
+
 bool AllZero(const char* p, size_t n) {
   return std::all_of(p, p + n, [](char c) { return c == 0; });
 }
@@ -201,6 +204,27 @@ void SealBatch(char* batch, int64_t base_offset, int64_t append_time_us) {
   PutU32(batch + kHeaderCrcAt, Crc(batch, kHeaderCrcAt));
 }
 
+void AddGroupTrailer(char* batch, const GroupTrailer& group) {
+  uint32_t length = GetU32(batch + kLengthAt);
+  char* t = batch + length;
+  PutU64(t, group.id);
+  PutU32(t + 8, static_cast<uint32_t>(group.last_partition));
+  PutU64(t + 12, static_cast<uint64_t>(group.last_offset));
+  PutU32(batch + kLengthAt, static_cast<uint32_t>(length + kGroupTrailerSize));
+  PutU16(batch + kAttributesAt, static_cast<uint16_t>(GetU16(batch + kAttributesAt) | kAttrGroup));
+  // The records' checksum, continued over the trailer: the body's.
+  uint32_t crc = ::crc32_gzip_refl(GetU32(batch + kBodyCrcAt), reinterpret_cast<const unsigned char*>(t), kGroupTrailerSize);
+  PutU32(batch + kBodyCrcAt, crc);
+}
+
+GroupTrailer ReadGroupTrailer(const char* t) {
+  GroupTrailer g;
+  g.id = GetU64(t);
+  g.last_partition = static_cast<int32_t>(GetU32(t + 8));
+  g.last_offset = GetI64(t + 12);
+  return g;
+}
+
 bool ParseBatchHeader(const char* p, BatchHeader* h, std::string* why) {
   if (GetU32(p + kMagicAt) != kBatchMagic) {
     *why = fmt::format("bad batch magic {:#010x}", GetU32(p + kMagicAt));
@@ -220,12 +244,14 @@ bool ParseBatchHeader(const char* p, BatchHeader* h, std::string* why) {
   h->record_count = GetU32(p + kRecordCountAt);
   h->attributes = GetU16(p + kAttributesAt);
   h->body_crc = GetU32(p + kBodyCrcAt);
-  if ((h->attributes & ~kAttrNumbers) != 0 || GetU16(p + kReservedAt) != 0) {
+  if ((h->attributes & ~(kAttrNumbers | kAttrCompacted | kAttrGroup)) != 0 || GetU16(p + kReservedAt) != 0) {
     *why = fmt::format("unsupported batch attributes {:#06x}", h->attributes);
     return false;
   }
   if (h->record_count == 0 || h->length > kMaxBatchBytes || h->base_offset < 0 ||
-      h->length < kBatchHeaderSize + static_cast<uint64_t>(h->record_count) * kRecordHeaderSize ||
+      h->base_offset > std::numeric_limits<int64_t>::max() - h->record_count ||
+      h->length < kBatchHeaderSize + static_cast<uint64_t>(h->record_count) * kRecordHeaderSize +
+                      ((h->attributes & kAttrGroup) ? kGroupTrailerSize : 0) ||
       h->min_timestamp_us > h->max_timestamp_us) {
     *why = fmt::format("implausible batch header (length {}, {} records, base offset {})", h->length, h->record_count,
                        h->base_offset);
@@ -241,17 +267,26 @@ bool CheckBatchBody(const char* batch, const BatchHeader& h, std::string* why) {
     return false;
   }
   size_t pos = kBatchHeaderSize;
+  // The records fill the batch up to the group trailer, if any (ParseBatchHeader made sure it fits).
+  const size_t end = h.length - ((h.attributes & kAttrGroup) ? kGroupTrailerSize : 0);
+  if (h.attributes & kAttrGroup) {
+    GroupTrailer g = ReadGroupTrailer(batch + end);
+    if (g.last_partition < 0 || g.last_offset < 0) {
+      *why = fmt::format("group trailer names partition {} offset {}", g.last_partition, g.last_offset);
+      return false;
+    }
+  }
   const bool numbers = h.attributes & kAttrNumbers;
   size_t name_count = 0;
   if (numbers) {
-    if (h.length - pos < 2) {
+    if (end - pos < 2) {
       *why = "name table overruns the batch";
       return false;
     }
     name_count = GetU16(batch + pos);
     pos += 2;
     for (size_t i = 0; i < name_count; ++i) {
-      if (h.length - pos < 1 || h.length - pos - 1 < static_cast<unsigned char>(batch[pos])) {
+      if (end - pos < 1 || end - pos - 1 < static_cast<unsigned char>(batch[pos])) {
         *why = "name table overruns the batch";
         return false;
       }
@@ -264,14 +299,14 @@ bool CheckBatchBody(const char* batch, const BatchHeader& h, std::string* why) {
   }
   const size_t header = numbers ? kNumbersRecordHeaderSize : kRecordHeaderSize;
   for (uint32_t i = 0; i < h.record_count; ++i) {
-    if (h.length - pos < header) {
+    if (end - pos < header) {
       *why = fmt::format("record {} overruns the batch", i);
       return false;
     }
     size_t need = header + GetU16(batch + pos + 8) + size_t{GetU32(batch + pos + 10)};
     uint8_t count = numbers ? static_cast<uint8_t>(batch[pos + 14]) : kNumbersNotCarried;
     if (count != kNumbersNotCarried) need += count * kNumberSize;
-    if (h.length - pos < need) {
+    if (end - pos < need) {
       *why = fmt::format("record {} overruns the batch", i);
       return false;
     }
@@ -284,8 +319,8 @@ bool CheckBatchBody(const char* batch, const BatchHeader& h, std::string* why) {
     }
     pos += need;
   }
-  if (pos != h.length) {
-    *why = fmt::format("{} bytes after the last record", h.length - pos);
+  if (pos != end) {
+    *why = fmt::format("{} bytes after the last record", end - pos);
     return false;
   }
   return true;
@@ -326,6 +361,8 @@ std::string EncodeTopicMeta(const TopicConfig& config) {
     out += fmt::format("# partitioner: 1 = murmur2 of the key, as Kafka's producers\npartitioner = {}\n",
                        static_cast<int32_t>(config.partitioner));
   }
+  // Written only when set, so that a topic that never was compacted keeps its file as it was.
+  if (config.compact) out += "# compact: 1 = closed segments keep only the newest record of each key\ncompact = 1\n";
   return out;
 }
 
@@ -354,6 +391,9 @@ Result<TopicConfig> ParseTopicMeta(std::string_view text, const std::string& nam
     return Status::Corruption("topic.toml of " + name + ": missing or invalid partitions/retention");
   }
   c.partitions = static_cast<int32_t>(partitions);
+  int64_t compact = get("compact");
+  if (compact != -1 && compact != 0 && compact != 1) return Status::Corruption("topic.toml of " + name + ": compact must be 0 or 1");
+  c.compact = compact == 1;
   return c;
 }
 
@@ -391,7 +431,6 @@ Status ScanSegment(int fd, bool verify_bodies, SegmentScan* scan, std::string* b
   scan->file_bytes = end;
   scan->tail = SegmentScan::Tail::kClean;
   scan->why.clear();
-  char header[kBatchHeaderSize];
   // Everything from the current position to end of file is zero: space the file system
   // allocated but whose data never reached the disk, which is a torn tail.
   auto rest_is_zero = [&](int64_t from) -> Result<bool> {
@@ -420,19 +459,47 @@ Status ScanSegment(int fd, bool verify_bodies, SegmentScan* scan, std::string* b
     return Status::OK();
   };
 
+  // The file is read through a window held in *buffer: a segment of small batches costs one
+  // pread per kScanWindow bytes, not one or two per batch. After a large batch only its
+  // successor's header is read (when bodies are not verified), so that skipping over big
+  // batches copies no body.
+  int64_t window_at = 0;
+  size_t window_len = 0;
+  size_t last_length = 0;
+  // The n bytes at pos, or nullptr when the file ends before them (it shrank meanwhile).
+  auto bytes_at = [&](int64_t pos, size_t n, const char** out) -> Status {
+    if (pos >= window_at && pos + static_cast<int64_t>(n) <= window_at + static_cast<int64_t>(window_len)) {
+      *out = buffer->data() + (pos - window_at);
+      return Status::OK();
+    }
+    size_t want = n;
+    if (verify_bodies || last_length <= kScanWindow / 8) {
+      want = std::max(n, static_cast<size_t>(std::min<int64_t>(kScanWindow, scan->file_bytes - pos)));
+    }
+    if (buffer->size() < want) buffer->resize(want);
+    size_t got = 0;
+    window_len = 0;
+    MARE_RETURN_IF_ERROR(file::ReadAt(fd, pos, buffer->data(), want, &got, "segment"));
+    window_at = pos;
+    window_len = got;
+    *out = got < n ? nullptr : buffer->data();
+    return Status::OK();
+  };
+
   while (scan->valid_bytes < scan->file_bytes) {
     int64_t pos = scan->valid_bytes;
     int64_t left = scan->file_bytes - pos;
     if (left < static_cast<int64_t>(kBatchHeaderSize)) {
       return stop(SegmentScan::Tail::kTorn, fmt::format("{} bytes, less than a batch header", left));
     }
-    size_t got = 0;
-    MARE_RETURN_IF_ERROR(file::ReadAt(fd, pos, header, kBatchHeaderSize, &got, "segment"));
-    if (got < kBatchHeaderSize) return stop(SegmentScan::Tail::kTorn, "file shrank while scanning");
+    const char* header = nullptr;
+    MARE_RETURN_IF_ERROR(bytes_at(pos, kBatchHeaderSize, &header));
+    if (!header) return stop(SegmentScan::Tail::kTorn, "file shrank while scanning");
     BatchHeader h;
     std::string why;
     if (!ParseBatchHeader(header, &h, &why)) return stop(SegmentScan::Tail::kCorrupt, std::move(why));
-    if (h.base_offset != scan->next_offset) {
+    bool gap_allowed = h.attributes & kAttrCompacted;
+    if (h.base_offset != scan->next_offset && !(gap_allowed && h.base_offset > scan->next_offset)) {
       return stop(SegmentScan::Tail::kCorrupt,
                   fmt::format("batch starts at offset {}, expected {}", h.base_offset, scan->next_offset));
     }
@@ -440,17 +507,18 @@ Status ScanSegment(int fd, bool verify_bodies, SegmentScan* scan, std::string* b
       return stop(SegmentScan::Tail::kTorn, fmt::format("batch of {} bytes cut short at {}", h.length, left));
     }
     if (verify_bodies) {
-      if (buffer->size() < h.length) buffer->resize(h.length);
-      MARE_RETURN_IF_ERROR(file::ReadAt(fd, pos, buffer->data(), h.length, &got, "segment"));
-      if (got < h.length) return stop(SegmentScan::Tail::kTorn, "file shrank while scanning");
-      if (!CheckBatchBody(buffer->data(), h, &why)) return stop(SegmentScan::Tail::kCorrupt, std::move(why));
+      const char* batch = nullptr;
+      MARE_RETURN_IF_ERROR(bytes_at(pos, h.length, &batch));
+      if (!batch) return stop(SegmentScan::Tail::kTorn, "file shrank while scanning");
+      if (!CheckBatchBody(batch, h, &why)) return stop(SegmentScan::Tail::kCorrupt, std::move(why));
     }
-    scan->index.push_back({h.base_offset, pos});
+    last_length = h.length;
+    scan->index.push_back({h.base_offset, pos, h.base_offset + h.record_count});
     if (scan->first_append_us == 0) scan->first_append_us = h.append_time_us;
     scan->last_append_us = h.append_time_us;
     scan->batches += 1;
     scan->records += h.record_count;
-    scan->next_offset += h.record_count;
+    scan->next_offset = h.base_offset + h.record_count;
     scan->valid_bytes = pos + h.length;
   }
   return Status::OK();

@@ -65,6 +65,23 @@ inline constexpr size_t kNumberSize = 10;
 inline constexpr uint8_t kNumbersNotCarried = 0xFF;
 inline constexpr size_t kMaxNames = 0xFFFF;
 
+// Attribute bit 4: written by compaction. The batch may start after the previous batch's end
+// (the records between were superseded by newer ones of their keys and removed); its own
+// records are consecutive as in any batch. Batches appended never have it.
+inline constexpr uint16_t kAttrCompacted = 0x0010;
+
+// Attribute bit 5: the batch is one part of a group, batches appended together to several
+// partitions of a topic (Log::AppendTogether), which a crash leaves all or none of. A trailer
+// after the records names the group and its last part, written last: the group is complete
+// exactly when that part is in the log (docs/formats/log.md, "Groups").
+inline constexpr uint16_t kAttrGroup = 0x0020;
+inline constexpr size_t kGroupTrailerSize = 20;  // id u64, last_partition u32, last_offset i64
+struct GroupTrailer {
+  uint64_t id = 0;             // the group's, the same in each of its parts
+  int32_t last_partition = 0;  // where its last part is
+  int64_t last_offset = 0;     // that part's base offset
+};
+
 // What MeasureBatch learns of a batch's numbers, for EncodeBatch: the name table, and per
 // record and number what to write. Reused across batches to spare allocations.
 struct BatchNumbers {
@@ -87,6 +104,14 @@ void EncodeBatch(std::span<const Record> records, const BatchNumbers& numbers, c
 
 // Fills in what is known only under the partition's lock, and the header checksum.
 void SealBatch(char* batch, int64_t base_offset, int64_t append_time_us);
+
+// Makes an encoded batch a part of a group, before SealBatch: writes the trailer in the
+// kGroupTrailerSize bytes after its records (the buffer must have them) and sets bit 5, the
+// length and the body checksum.
+void AddGroupTrailer(char* batch, const GroupTrailer& group);
+
+// The trailer of a kAttrGroup batch, from its last kGroupTrailerSize bytes.
+GroupTrailer ReadGroupTrailer(const char* trailer);
 
 // Decodes and checks the first kBatchHeaderSize bytes: magic, header checksum and that the
 // fields make sense (length, count, attributes). On failure returns false and sets *why.
@@ -134,14 +159,17 @@ Result<TopicConfig> ParseTopicMeta(std::string_view text, const std::string& nam
 std::string EncodeOffsets(const std::map<int32_t, int64_t>& offsets);
 Result<std::map<int32_t, int64_t>> ParseOffsets(std::string_view text);
 
-// One entry per batch: the offset of its first record and where it starts in the segment.
+// One entry per batch: the offset of its first record, where it starts in the segment, and
+// the offset after its last record (offset + record count).
 struct IndexEntry {
   int64_t offset;
   int64_t position;
+  int64_t end_offset;
 };
 
 // Reading a segment file batch by batch, from `valid_bytes` on, expecting the next batch to
-// start at `next_offset`. The scan stops at end of file or at the first bad batch.
+// start at `next_offset` (a compacted batch: at or after it). The scan stops at end of file or
+// at the first bad batch.
 struct SegmentScan {
   int64_t valid_bytes = 0;   // end of the last good batch (in/out)
   int64_t next_offset = 0;   // offset the next batch must start at (in/out)
@@ -157,10 +185,11 @@ struct SegmentScan {
   std::string why;           // for kTorn and kCorrupt
 };
 
-// Scans with pread. verify_bodies also checks each batch's body checksum and record layout
-// (otherwise only headers are read). Returns an error only when reading fails; what it finds
-// is in scan->tail. Torn: the file ends inside a batch, or everything left is zero bytes.
-// Corrupt: a complete batch (or a full header) that does not check out.
+// Scans with pread, a window of the file at a time (in *buffer). verify_bodies also checks each
+// batch's body checksum and record layout (otherwise only headers are read). Returns an error
+// only when reading fails; what it finds is in scan->tail. Torn: the file ends inside a batch,
+// or everything left is zero bytes. Corrupt: a complete batch (or a full header) that does not
+// check out.
 Status ScanSegment(int fd, bool verify_bodies, SegmentScan* scan, std::string* buffer);
 
 // --- little-endian coding, used above and by tests ---

@@ -70,6 +70,46 @@ TEST(BatchFormat, LayoutIsAsDocumented) {
   EXPECT_EQ(seen, (std::vector<std::string>{"1700000000000000 42 {\"t\":1}", "1600000000000000 7 {}"}));
 }
 
+// A group's part: the records as in any batch, then the 20-byte trailer, covered by the body
+// checksum; attribute bit 5.
+TEST(BatchFormat, GroupTrailerLayoutIsAsDocumented) {
+  std::vector<NumberField> a = {{"temperature", 20.5}};
+  for (bool numbers : {false, true}) {
+    std::vector<Record> records = {{5, "42", "{}", numbers, a}};
+    size_t n = 0;
+    BatchNumbers bn;
+    ASSERT_TRUE(MeasureBatch(records, &n, &bn).ok());
+    std::string b(n + kGroupTrailerSize, '\xff');
+    EncodeBatch(records, bn, b.data());
+    AddGroupTrailer(b.data(), {.id = 0x0102030405060708, .last_partition = 3, .last_offset = 77});
+    SealBatch(b.data(), 10, 1);
+    EXPECT_EQ(GetU32(b.data() + 4), n + 20);
+    EXPECT_EQ(GetU16(b.data() + 44), numbers ? 0x0028u : 0x0020u);
+    EXPECT_EQ(GetU64(b.data() + n), 0x0102030405060708u);  // id
+    EXPECT_EQ(GetU32(b.data() + n + 8), 3u);               // last_partition
+    EXPECT_EQ(GetI64(b.data() + n + 12), 77);              // last_offset
+    EXPECT_EQ(GetU32(b.data() + 48), Crc(b, 56, b.size()));
+    EXPECT_EQ(GetU32(b.data() + 52), Crc(b, 0, 52));
+    BatchHeader h;
+    std::string why;
+    ASSERT_TRUE(ParseBatchHeader(b.data(), &h, &why)) << why;
+    ASSERT_TRUE(CheckBatchBody(b.data(), h, &why)) << why;
+    GroupTrailer g = ReadGroupTrailer(b.data() + h.length - kGroupTrailerSize);
+    EXPECT_EQ(g.last_offset, 77);
+    std::vector<std::string> seen;
+    ForEachRecord(b.data(), h, [&](int64_t, std::string_view key, std::string_view value, const RecordNumbers& nums) {
+      EXPECT_EQ(nums.carried(), numbers);
+      seen.push_back(std::string(key) + std::string(value));
+    });
+    EXPECT_EQ(seen, std::vector<std::string>{"42{}"});
+    // Without the bit, the trailer is bytes after the last record: refused.
+    PutU16(b.data() + 44, static_cast<uint16_t>(GetU16(b.data() + 44) & ~kAttrGroup));
+    PutU32(b.data() + 52, Crc(b, 0, 52));
+    ASSERT_TRUE(ParseBatchHeader(b.data(), &h, &why)) << why;
+    EXPECT_FALSE(CheckBatchBody(b.data(), h, &why));
+  }
+}
+
 TEST(BatchFormat, NumbersLayoutIsAsDocumented) {
   std::vector<NumberField> a = {{"temperature", 20.5}, {"humidity", -1.25}};
   std::vector<NumberField> b = {{"humidity", 3.0}};
@@ -255,6 +295,44 @@ class ScanTest : public ::testing::Test {
   std::vector<int64_t> batch_starts_;
 };
 
+// Only compaction's batches (attribute bit 4) may start past the previous batch's end.
+TEST_F(ScanTest, AnOffsetGapIsCorruptionUnlessTheBatchIsCompacted) {
+  std::vector<Record> records = {{7, "k", "late"}};
+  std::string gap = Encode(records, 100, 2000);  // the segment's batches end at offset 6
+  SegmentScan plain = Scan(contents_ + gap);
+  EXPECT_EQ(plain.tail, SegmentScan::Tail::kCorrupt);
+  EXPECT_NE(plain.why.find("expected 6"), std::string::npos) << plain.why;
+
+  PutU16(gap.data() + kAttributesAt, kAttrCompacted);
+  SealBatch(gap.data(), 100, 2000);
+  SegmentScan compacted = Scan(contents_ + gap);
+  EXPECT_EQ(compacted.tail, SegmentScan::Tail::kClean) << compacted.why;
+  EXPECT_EQ(compacted.next_offset, 101);
+  ASSERT_EQ(compacted.index.size(), 4u);
+  EXPECT_EQ(compacted.index[3].offset, 100);
+  EXPECT_EQ(compacted.index[3].end_offset, 101);
+  EXPECT_EQ(compacted.index[2].end_offset, 6);
+
+  SealBatch(gap.data(), 5, 2000);  // compacted, but overlapping the batch before
+  EXPECT_EQ(Scan(contents_ + gap).tail, SegmentScan::Tail::kCorrupt);
+  PutU16(gap.data() + kAttributesAt, 0x0020);  // a bit no mare knows
+  SealBatch(gap.data(), 100, 2000);
+  EXPECT_EQ(Scan(contents_ + gap).tail, SegmentScan::Tail::kCorrupt);
+}
+
+TEST(MetaFiles, CompactIsWrittenOnlyForCompactedTopics) {
+  TopicConfig plain{.name = "raw", .partitions = 2};
+  EXPECT_EQ(EncodeTopicMeta(plain).find("compact"), std::string::npos);
+  TopicConfig compacted{.name = "rollups", .partitions = 2, .compact = true};
+  std::string text = EncodeTopicMeta(compacted);
+  EXPECT_NE(text.find("\ncompact = 1\n"), std::string::npos) << text;
+  auto parsed = ParseTopicMeta(text, "rollups");
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_TRUE(parsed->compact);
+  EXPECT_FALSE(ParseTopicMeta(EncodeTopicMeta(plain), "raw")->compact);
+  EXPECT_FALSE(ParseTopicMeta(text + "compact = 2\n", "rollups").ok());
+}
+
 TEST_F(ScanTest, CleanSegmentIndexesEveryBatch) {
   SegmentScan s = Scan(contents_);
   EXPECT_EQ(s.tail, SegmentScan::Tail::kClean);
@@ -300,4 +378,61 @@ TEST_F(ScanTest, DamagedCompleteBatchIsCorruption) {
 }
 
 }  // namespace
+// The scan reads the file a window (256 KiB) at a time: batches across a window's edge, batches
+// larger than a window and small batches after them are indexed and checked as one at a time.
+TEST_F(ScanTest, BatchesAcrossReadWindowsAreAllIndexedAndChecked) {
+  std::string bytes;
+  std::vector<int64_t> starts;
+  int64_t offset = 0;
+  std::string big(600 << 10, 'b');
+  auto add = [&](const std::string& value) {
+    std::vector<Record> records = {{offset, "k", value}};
+    starts.push_back(static_cast<int64_t>(bytes.size()));
+    bytes += Encode(records, offset, 1000 + offset);
+    ++offset;
+  };
+  for (int i = 0; i < 4000; ++i) add("small value " + std::to_string(i));
+  add(big);
+  for (int i = 0; i < 10; ++i) add("after " + std::to_string(i));
+  add(big);
+  add(big);
+  for (int i = 0; i < 3000; ++i) add("tail " + std::to_string(i));
+  for (bool verify : {true, false}) {
+    SegmentScan s = Scan(bytes, verify);
+    EXPECT_EQ(s.tail, SegmentScan::Tail::kClean) << s.why;
+    EXPECT_EQ(s.valid_bytes, static_cast<int64_t>(bytes.size()));
+    ASSERT_EQ(s.index.size(), starts.size());
+    for (size_t i = 0; i < starts.size(); ++i) ASSERT_EQ(s.index[i].position, starts[i]) << i;
+    EXPECT_EQ(s.next_offset, offset);
+  }
+
+  // The batch that straddles the first window's end, and the one right after a big batch.
+  size_t straddling = 0;
+  while (starts[straddling + 1] <= 256 << 10) ++straddling;
+  ASSERT_LT(starts[straddling], 256 << 10);
+  for (size_t damaged_batch : {straddling, size_t{4001}, starts.size() - 1}) {
+    std::string damaged = bytes;
+    damaged[static_cast<size_t>(starts[damaged_batch]) + kBatchHeaderSize + 16] ^= 0x08;  // its value
+    SegmentScan s = Scan(damaged);
+    EXPECT_EQ(s.tail, SegmentScan::Tail::kCorrupt) << damaged_batch;
+    EXPECT_EQ(s.valid_bytes, starts[damaged_batch]);
+    EXPECT_EQ(Scan(damaged, /*verify=*/false).tail, SegmentScan::Tail::kClean);
+    damaged = bytes;
+    damaged[static_cast<size_t>(starts[damaged_batch]) + kRecordCountAt] ^= 0x01;  // its header
+    for (bool verify : {true, false}) {
+      s = Scan(damaged, verify);
+      EXPECT_EQ(s.tail, SegmentScan::Tail::kCorrupt) << damaged_batch;
+      EXPECT_EQ(s.valid_bytes, starts[damaged_batch]);
+    }
+  }
+
+  // Cut inside the second big batch: a torn tail at its start.
+  for (bool verify : {true, false}) {
+    SegmentScan s = Scan(bytes.substr(0, static_cast<size_t>(starts[4011]) + 300'000), verify);
+    EXPECT_EQ(s.tail, SegmentScan::Tail::kTorn);
+    EXPECT_EQ(s.valid_bytes, starts[4011]);
+    EXPECT_EQ(s.index.size(), 4011u);
+  }
+}
+
 }  // namespace mare::log::format

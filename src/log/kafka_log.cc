@@ -37,12 +37,15 @@ class KafkaLog final : public Log {
     rd_kafka_NewTopic_t* topic =
         rd_kafka_NewTopic_new(name.c_str(), config.partitions, options_.replication_factor, err, sizeof err);
     if (topic == nullptr) return Status::InvalidArgument(fmt::format("kafka: topic {}: {}", name, err));
-    std::string retention_ms = config.retention_us > 0 && !config.compact ? std::to_string(config.retention_us / 1000) : "-1";
+    std::string retention_ms = config.retention_us > 0 ? std::to_string(config.retention_us / 1000) : "-1";
     std::string retention_bytes = config.retention_bytes > 0 ? std::to_string(config.retention_bytes) : "-1";
     rd_kafka_NewTopic_set_config(topic, "retention.ms", retention_ms.c_str());
     rd_kafka_NewTopic_set_config(topic, "retention.bytes", retention_bytes.c_str());
     rd_kafka_NewTopic_set_config(topic, "message.timestamp.type", "LogAppendTime");
-    if (config.compact) rd_kafka_NewTopic_set_config(topic, "cleanup.policy", "compact");
+    // compact with a retention: the newest record of each key, for as long as the retention
+    // (the rollups); compact alone: the newest of each key forever (the rollup state).
+    bool also_delete = config.retention_us > 0 || config.retention_bytes > 0;
+    if (config.compact) rd_kafka_NewTopic_set_config(topic, "cleanup.policy", also_delete ? "compact,delete" : "compact");
     // acks=all then means on two brokers at least, while one of three may be down.
     rd_kafka_NewTopic_set_config(topic, "min.insync.replicas", options_.replication_factor >= 3 ? "2" : "1");
     rd_kafka_AdminOptions_t* admin = rd_kafka_AdminOptions_new(client_, RD_KAFKA_ADMIN_OP_CREATETOPICS);

@@ -59,10 +59,18 @@ struct ConsumedRecord {
   std::span<const NumberField> numbers;
 };
 
+// One partition's records in Log::AppendTogether.
+struct PartitionRecords {
+  int32_t partition = 0;
+  std::span<const Record> records;
+};
+
 struct TopicConfig {
   std::string name;
   int32_t partitions = 4;
-  bool compact = false;  // Kafka: cleanup.policy=compact (the newest record per key is kept, no retention)
+  // Keep the newest record of each key (Kafka's cleanup.policy=compact). With retention_us or
+  // retention_bytes set as well, records also go by age or size (cleanup.policy=compact,delete).
+  bool compact = false;
   int64_t retention_us = 7LL * 86'400'000'000;  // by append time; 0 keeps forever
   int64_t retention_bytes = 0;                  // per partition; 0 means no size limit
   // How records are placed, for a new topic; an existing one keeps its own (Log::TopicPartitioner).
@@ -183,6 +191,23 @@ class Log {
   virtual Status Append(std::string_view topic, int32_t partition, std::span<const Record> records,
                         int64_t* first_offset = nullptr) = 0;
 
+  // Appends each part's records to its partition as one batch, as Append would, but together:
+  // the embedded log keeps all of the parts or none, even when the process is killed between
+  // their writes (docs/formats/log.md, "Groups"). Elsewhere (Kafka outside transactions) the
+  // parts are appended one by one and a failure or a crash can keep some of them. *results
+  // receives, per part, what Append would have returned (an atomic log gives all the same
+  // status); the first error is returned. The partitions must differ.
+  virtual Status AppendTogether(std::string_view topic, std::span<const PartitionRecords> parts,
+                                std::vector<Status>* results) {
+    Status first;
+    results->assign(parts.size(), Status::OK());
+    for (size_t i = 0; i < parts.size(); ++i) {
+      (*results)[i] = Append(topic, parts[i].partition, parts[i].records);
+      if (first.ok()) first = (*results)[i];
+    }
+    return first;
+  }
+
   // As Append, but returns once the records are queued, without waiting for the log to
   // acknowledge them: `done` runs exactly once with what Append would have returned, when
   // they are acknowledged or have failed, perhaps on another thread and perhaps before
@@ -202,6 +227,10 @@ class Log {
 
   // Forces everything appended so far to stable storage.
   virtual Status Sync() = 0;
+
+  // Runs now what the log does in the background: rolls aged segments, applies retention and
+  // compacts compacted topics (the embedded log; Kafka's brokers do this by themselves).
+  virtual Status Maintain() { return Status::OK(); }
 };
 
 }  // namespace mare::log

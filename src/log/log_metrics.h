@@ -12,6 +12,10 @@ inline constexpr metrics::Metric kRecordsAppended{"mare_log_records_appended_tot
 inline constexpr metrics::Metric kBytesAppended{"mare_log_bytes_appended_total", "Bytes appended (encoded batches)"};
 inline constexpr metrics::Metric kBatchesAppended{"mare_log_batches_appended_total", "Batches appended"};
 inline constexpr metrics::Metric kSegmentsDeleted{"mare_log_segments_deleted_total", "Segments deleted by retention"};
+inline constexpr metrics::Metric kCompactedSegments{"mare_log_compacted_segments_total", "Segments rewritten (or removed, nothing left) by compaction"};
+inline constexpr metrics::Metric kCompactedRecordsRemoved{"mare_log_compacted_records_removed_total", "Records removed by compaction (a newer record of their key is kept)"};
+inline constexpr metrics::Metric kCompactedBytesRemoved{"mare_log_compacted_bytes_removed_total", "Bytes of segment files freed by compaction"};
+inline constexpr metrics::Metric kCompactionPasses{"mare_log_compaction_passes_total", "Compaction passes over a partition that found something to compact"};
 inline constexpr metrics::Metric kDiskBytes{"mare_log_disk_bytes", "Bytes of segment files on disk"};
 inline constexpr metrics::Metric kEndOffset{"mare_log_end_offset", "Offset the next appended record will get"};
 inline constexpr metrics::Metric kKafkaRecordsProduced{"mare_log_kafka_records_produced_total", "Records acknowledged by the Kafka brokers"};

@@ -11,13 +11,9 @@
 #include "log/partitioner.h"
 #include "processors/forecast/forecast_metrics.h"
 #include "processors/forecast/forecast_record.h"
+#include "processors/forecast/model_skill.h"
 
 namespace mare::forecast {
-
-namespace {
-
-
-}  // namespace
 
 Result<std::unique_ptr<ForecastProcessor>> ForecastProcessor::Start(const ForecastOptions& options, log::Log* log,
                                                                     metrics::Registry* registry) {
@@ -100,6 +96,7 @@ SeriesOptions ForecastProcessor::series_options(const SeriesKey& key) const {
   s.horizon = options_.horizon_hours;
   s.history_days = options_.history_days;
   s.refit_hours = static_cast<int>(options_.refit_interval_us / kMicrosPerHour);
+  s.skill_days = kSkillDays;
   // FNV-1a of "<sensor_id>/<field>": the same phase in every run and build.
   std::string name = std::to_string(key.first) + "/" + key.second;
   uint64_t h = 14695981039346656037ULL;
@@ -140,21 +137,30 @@ Status ForecastProcessor::Rewind() {
           checkpoint_path(), c.next_offsets.size(), options_.input_topic, partitions_));
     }
     SeriesOptions so = series_options({0, ""});
-    if (c.horizon != static_cast<uint32_t>(so.horizon) || c.history_days != static_cast<uint32_t>(so.history_days) ||
-        c.refit_hours != static_cast<uint32_t>(so.refit_hours)) {
-      spdlog::warn("forecast: the checkpoint was made with horizon {}h, history {}d, refit {}h; forecasts from now on "
-                   "follow the new settings", c.horizon, c.history_days, c.refit_hours);
+    const bool same_settings = c.horizon == static_cast<uint32_t>(so.horizon) &&
+                               c.history_days == static_cast<uint32_t>(so.history_days) &&
+                               c.refit_hours == static_cast<uint32_t>(so.refit_hours);
+    if (!same_settings) {
+      spdlog::warn("forecast: the checkpoint was made with horizon {}h, history {}d, refit {}h; its models are rebuilt "
+                   "from its hours, and forecasts from now on follow the new settings", c.horizon, c.history_days,
+                   c.refit_hours);
     }
     next_offsets_ = c.next_offsets;
     int64_t t0 = MonotonicMicros();
+    size_t rebuilt = 0;
     for (SeriesCheckpoint& sc : c.series) {
       SeriesKey key{sc.sensor_id, sc.field};
       auto [it, added] = series_.try_emplace(key, Series{SeriesForecaster(series_options(key)), sc.partition});
-      it->second.forecaster.Restore(sc.history);
+      // With its models when the checkpoint has them for these settings; else replayed from its hours.
+      if (!same_settings || !sc.state || !it->second.forecaster.RestoreState(sc.history, *sc.state).ok()) {
+        it->second.forecaster.Restore(sc.history);
+        ++rebuilt;
+      }
       latest[key] = {std::move(sc.latest), std::move(sc.latest_day_ahead)};
     }
-    spdlog::info("forecast: resumed from {}: {} series rebuilt in {:.2f} s", checkpoint_path(), series_.size(),
-                 static_cast<double>(MonotonicMicros() - t0) / 1e6);
+    restored_with_models_ = series_.size() - rebuilt;
+    spdlog::info("forecast: resumed from {}: {} series with their models, {} rebuilt from their hours, in {:.2f} s",
+                 checkpoint_path(), series_.size() - rebuilt, rebuilt, static_cast<double>(MonotonicMicros() - t0) / 1e6);
   }
   for (int32_t p = 0; p < partitions_; ++p) {
     MARE_RETURN_IF_ERROR(consumer_->Seek(p, next_offsets_[static_cast<size_t>(p)]));
@@ -163,6 +169,9 @@ Status ForecastProcessor::Rewind() {
       spdlog::warn("forecast: {} partition {}: offsets {}..{} were removed by retention before being read",
                    options_.input_topic, p, next_offsets_[static_cast<size_t>(p)], at - 1);
     }
+  }
+  for (const auto& [key, series] : series_) {
+    latest[key].skill = SkillValue(key.first, key.second, series.forecaster.Skill(kSkillDays));
   }
   if (!latest.empty()) {
     std::lock_guard lock(latest_mu_);
@@ -203,15 +212,26 @@ Status ForecastProcessor::LoadHistory() {
 
 Status ForecastProcessor::Step() {
   MARE_RETURN_IF_ERROR(consumer_->Poll(&batch_, options_.poll_records, std::chrono::milliseconds(100)));
+  // When many series' hours close at once (the watermark passes an hour for every sensor), a
+  // batch holds thousands of issues of ~0.5 ms each: what is issued goes to the topic every
+  // kAppendEveryUs, not only at the batch's end, so the first series need not wait for the last.
+  int64_t appended_at = MonotonicMicros();
   for (const log::ConsumedRecord& r : batch_) {
     next_offsets_[static_cast<size_t>(r.partition)] = r.offset + 1;
-    dirty_ = true;
     MARE_RETURN_IF_ERROR(Take(r));
+    if (MonotonicMicros() - appended_at >= kAppendEveryUs) {
+      MARE_RETURN_IF_ERROR(AppendPending());
+      appended_at = MonotonicMicros();
+    }
   }
   MARE_RETURN_IF_ERROR(AppendPending());
   if (!batch_.empty()) series_gauge_->Set(static_cast<double>(series_.size()));
   int64_t now = MonotonicMicros();
-  if (dirty_ && now >= next_checkpoint_us_) {
+  // A checkpoint (seconds for 10,000 series) waits for the end of a burst of closing hours (a
+  // batch that is not full), so that it does not hold up the burst's forecasts, unless overdue.
+  const bool in_burst = batch_.size() >= options_.poll_records;
+  if (dirty_ && now >= next_checkpoint_us_ &&
+      (!in_burst || now >= next_checkpoint_us_ + kCheckpointDeferMax * options_.checkpoint_interval_us)) {
     MARE_RETURN_IF_ERROR(Checkpoint());
     next_checkpoint_us_ = MonotonicMicros() + options_.checkpoint_interval_us;
   }
@@ -243,12 +263,16 @@ Status ForecastProcessor::Take(const log::ConsumedRecord& r) {
   }
   int64_t t0 = MonotonicMicros();
   if (!it->second.forecaster.Close(key.window_start_us / kMicrosPerHour, mean, &issue_)) return Status::OK();
+  // Only a closed hour makes a checkpoint due: records without one (the 1m and 1d rollups, every
+  // second) would otherwise rewrite it every checkpoint_interval, seconds of this thread each.
+  dirty_ = true;
   issue_seconds_->Observe(static_cast<double>(MonotonicMicros() - t0) / 1e6);
   hours_closed_->Add();
   std::string value = ForecastValue(key.sensor_id, *field, issue_);
   LatestIssue& staged = staged_latest_[series_key];
   if (issue_.day_ahead) {
     staged.day_ahead = value;
+    staged.skill = SkillValue(key.sensor_id, *field, it->second.forecaster.Skill(kSkillDays));
     ++pending_day_ahead_;
   }
   staged.latest = value;
@@ -279,6 +303,7 @@ Status ForecastProcessor::AppendPending() {
       LatestIssue& l = latest_[key];
       l.latest = std::move(staged.latest);
       if (!staged.day_ahead.empty()) l.day_ahead = std::move(staged.day_ahead);
+      if (!staged.skill.empty()) l.skill = std::move(staged.skill);
     }
     staged_latest_.clear();
   }
@@ -299,7 +324,8 @@ Status ForecastProcessor::Checkpoint() {
     std::lock_guard lock(latest_mu_);
     for (const auto& [key, s] : series_) {
       SeriesCheckpoint sc{.sensor_id = key.first, .field = key.second, .partition = s.partition,
-                          .history = s.forecaster.history(), .latest = {}, .latest_day_ahead = {}};
+                          .history = s.forecaster.ModelHistory(), .latest = {}, .latest_day_ahead = {},
+                          .state = s.forecaster.SaveState()};
       if (auto it = latest_.find(key); it != latest_.end()) {
         sc.latest = it->second.latest;
         sc.latest_day_ahead = it->second.day_ahead;
@@ -333,6 +359,12 @@ std::string ForecastProcessor::Latest(uint64_t sensor_id, const std::string& fie
   auto it = latest_.find({sensor_id, field});
   if (it == latest_.end()) return "";
   return day_ahead ? it->second.day_ahead : it->second.latest;
+}
+
+std::string ForecastProcessor::Skill(uint64_t sensor_id, const std::string& field) const {
+  std::lock_guard lock(latest_mu_);
+  auto it = latest_.find({sensor_id, field});
+  return it == latest_.end() ? "" : it->second.skill;
 }
 
 Status ForecastProcessor::Stop() {

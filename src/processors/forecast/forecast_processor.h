@@ -16,6 +16,7 @@
 // they run on this thread, which only reads their topic.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -72,6 +73,13 @@ class ForecastProcessor {
   // The value of the latest forecast record of (sensor, field), or of its latest day-ahead
   // one; "" if none. Thread-safe.
   std::string Latest(uint64_t sensor_id, const std::string& field, bool day_ahead) const;
+  // Its models' skill over the last 30 days' day-ahead issues, as of the latest one
+  // (model_skill.h's JSON); "" if the series is unknown. Thread-safe.
+  std::string Skill(uint64_t sensor_id, const std::string& field) const;
+  static constexpr int kSkillDays = 30;
+
+  // Series the last start resumed with their models from the checkpoint (not rebuilt from hours).
+  size_t restored_with_models() const { return restored_with_models_; }
 
   bool healthy() const { return thread_.healthy(); }
   log::ConsumerHealth health() const { return thread_.health(); }
@@ -85,6 +93,7 @@ class ForecastProcessor {
   };
   struct LatestIssue {
     std::string latest, day_ahead;
+    std::string skill;  // SkillValue as of the latest day-ahead issue (or the start)
   };
   using SeriesKey = std::pair<uint64_t, std::string>;
 
@@ -113,7 +122,10 @@ class ForecastProcessor {
   mutable std::mutex latest_mu_;
   std::map<SeriesKey, LatestIssue> latest_;  // guarded by latest_mu_
   int64_t pending_day_ahead_ = 0;        // day-ahead issues among pending_
-  bool dirty_ = false;                   // read something since the last checkpoint
+  std::atomic<size_t> restored_with_models_ = 0;
+  static constexpr int64_t kAppendEveryUs = 50'000;  // issued forecasts wait at most this long
+  static constexpr int64_t kCheckpointDeferMax = 6;    // intervals a checkpoint may wait for a burst's end
+  bool dirty_ = false;                   // an hour closed since the last checkpoint
   std::string checkpoint_scratch_;
   int64_t next_checkpoint_us_ = 0;
   int64_t next_lag_us_ = 0;

@@ -189,6 +189,29 @@ TEST(ResidualBookTest, IntervalIsTheEmpiricalQuantilesOfEarlierErrors) {
   EXPECT_NEAR(book.RecentMae(24 * 50, 3, 10), (41 + 50) / 2.0, 1e-9);  // the last 10 days: 41..50
 }
 
+// A book holds its leads only from its first error (empty deques allocate); before that it
+// answers as an empty one, and saves and loads one entry per lead.
+TEST(ResidualBookTest, AnEmptyBookAnswersSavesAndLoadsAsOne) {
+  ResidualBook book(24);
+  double lo = 0, hi = 0;
+  EXPECT_FALSE(book.Interval(240, 24, &lo, &hi));
+  EXPECT_TRUE(std::isnan(book.RecentMae(240, 24, 7)));
+  int64_t count = -1;
+  EXPECT_TRUE(std::isnan(book.MeanAbsError(240, 7, &count)));
+  EXPECT_EQ(count, 0);
+  EXPECT_EQ(book.Save(0), std::vector<ResidualBook::Errors>(24));
+  book.Add(0, 24, 1.5);
+  std::vector<ResidualBook::Errors> saved = book.Save(0);
+  ASSERT_EQ(saved.size(), 24u);
+  EXPECT_EQ(saved[23], (ResidualBook::Errors{{0, 1.5}}));
+  ResidualBook back(24);
+  back.Load(saved);
+  EXPECT_EQ(back.Save(0), saved);
+  back.Load(std::vector<ResidualBook::Errors>(24));  // all empty: the book is empty again
+  EXPECT_EQ(back.Save(0), std::vector<ResidualBook::Errors>(24));
+  EXPECT_TRUE(std::isnan(back.RecentMae(240, 24, 7)));
+}
+
 TEST(EnsembleTest, WeighsByRecentMaeAndSharesWhileThereIsNone) {
   std::vector<ResidualBook> books(3, ResidualBook(24));
   std::vector<double> forecasts = {1, 2, 3}, weights(3);

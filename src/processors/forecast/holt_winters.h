@@ -24,6 +24,12 @@ class HoltWintersModel : public ForecastModel {
   Status Fit(const ForecastInput& input, int64_t origin) override;
   void Forecast(const ForecastInput& input, int64_t origin, std::span<double> means) const override;
   const HoltWintersParams& params() const { return params_; }
+  bool fitted() const { return fitted_; }
+  // Takes a fit saved from another instance (a checkpoint's) as its own.
+  void SetFit(const HoltWintersParams& params, bool fitted) {
+    params_ = params;
+    fitted_ = fitted;
+  }
 
  private:
   struct State {

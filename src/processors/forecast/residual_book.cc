@@ -21,10 +21,11 @@ double Quantile(std::vector<double>& v, double q) {
 
 }  // namespace
 
-ResidualBook::ResidualBook(int leads, ResidualOptions options) : options_(options), by_lead_(leads) {}
+ResidualBook::ResidualBook(int leads, ResidualOptions options) : options_(options), leads_(leads) {}
 
 void ResidualBook::Add(int64_t origin, int lead, double error) {
-  if (lead < 1 || lead > static_cast<int>(by_lead_.size()) || std::isnan(error)) return;
+  if (lead < 1 || lead > leads_ || std::isnan(error)) return;
+  if (by_lead_.empty()) by_lead_.resize(static_cast<size_t>(leads_));
   auto& errors = by_lead_[lead - 1];
   errors.emplace_back(origin, error);
   // Keep what the longest window may read (the ensemble's window is shorter than the interval's).
@@ -60,6 +61,42 @@ double ResidualBook::RecentMae(int64_t origin, int lead, int days) const {
   double sum = 0;
   for (double e : scratch_) sum += std::fabs(e);
   return sum / static_cast<double>(scratch_.size());
+}
+
+double ResidualBook::MeanAbsError(int64_t origin, int days, int64_t* count) const {
+  const int64_t from = origin - 24 * static_cast<int64_t>(days);
+  double sum = 0;
+  int64_t n = 0;
+  for (const auto& errors : by_lead_) {
+    for (auto it = errors.rbegin(); it != errors.rend() && it->first >= from; ++it) {
+      if (it->first >= origin) continue;
+      sum += std::fabs(it->second);
+      ++n;
+    }
+  }
+  *count = n;
+  return n > 0 ? sum / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
+}
+
+std::vector<ResidualBook::Errors> ResidualBook::Save(int64_t from) const {
+  std::vector<Errors> out(static_cast<size_t>(leads_));
+  for (size_t l = 0; l < by_lead_.size(); ++l) {
+    for (const auto& e : by_lead_[l]) {
+      if (e.first >= from) out[l].push_back(e);
+    }
+  }
+  return out;
+}
+
+void ResidualBook::Load(const std::vector<Errors>& by_lead) {
+  by_lead_.clear();
+  bool any = false;
+  for (const Errors& errors : by_lead) any = any || !errors.empty();
+  if (any) by_lead_.resize(static_cast<size_t>(leads_));
+  for (size_t l = 0; l < by_lead_.size(); ++l) {
+    by_lead_[l].clear();
+    if (l < by_lead.size()) by_lead_[l].assign(by_lead[l].begin(), by_lead[l].end());
+  }
 }
 
 }  // namespace mare::forecast

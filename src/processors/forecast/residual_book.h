@@ -32,11 +32,25 @@ class ResidualBook {
   // `days` days before origin; NaN when there is none.
   double RecentMae(int64_t origin, int lead, int days) const;
 
+  // Mean absolute error over every lead, of origins in the last `days` days before origin;
+  // NaN when there is none. *count: how many errors.
+  double MeanAbsError(int64_t origin, int days, int64_t* count) const;
+
+  using Errors = std::vector<std::pair<int64_t, double>>;  // (origin, error), oldest first
+  // Per lead, the errors of origins >= from: all that reads at origins o with o − window >= from see.
+  std::vector<Errors> Save(int64_t from) const;
+  // Replaces the errors with saved ones (one entry per lead, origins non-decreasing; extra leads
+  // are dropped).
+  void Load(const std::vector<Errors>& by_lead);
+
  private:
   void Collect(int64_t origin, int lead, int days, std::vector<double>* out) const;
 
   ResidualOptions options_;
-  std::vector<std::deque<std::pair<int64_t, double>>> by_lead_;  // (origin, error), oldest first
+  int leads_;
+  // (origin, error), oldest first; empty until the first error: an empty std::deque allocates
+  // ~600 B, and a forecaster holds leads x models of them for every series it has seen.
+  std::vector<std::deque<std::pair<int64_t, double>>> by_lead_;
   mutable std::vector<double> scratch_;
 };
 

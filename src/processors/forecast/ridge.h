@@ -1,5 +1,5 @@
 // Ridge regression on lagged values and calendar terms: one linear model per lead, fitted on
-// the same hour of the day's origins over the last year, so that each lead learns its own mix of
+// the same hour of the day's origins over the last two years, so that each lead learns its own mix of
 // "last value" (strong over water) and "yesterday's same hour" (strong on land). May use the
 // sensor's other fields (ForecastInput::covariates: dew point, water temperature, pressure).
 #pragma once
@@ -12,7 +12,7 @@
 namespace mare::forecast {
 
 struct RidgeOptions {
-  int window_days = 365;        // training origins: the same hour of day, this many days back
+  int window_days = 730;        // training origins: the same hour of day, this many days back
   int min_samples = 14;         // fewer for a lead: that lead is not forecast (NaN)
   double lambda = 2.0;          // L2 penalty on the standardized features
   int robust_iterations = 6;    // reweightings towards least absolute deviations (0: least squares)

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "processors/forecast/all_models.h"
+#include "processors/forecast/holt_winters.h"
 
 namespace mare::forecast {
 
@@ -166,6 +167,105 @@ void SeriesForecaster::Restore(const HourlySeries& history) {
     double v = history.At(h);
     if (!std::isnan(v)) Close(h, v, nullptr);
   }
+}
+
+SeriesSkill SeriesForecaster::Skill(int days) const {
+  SeriesSkill skill;
+  skill.as_of = last_closed_ == kNone ? 0 : last_closed_ + 1;
+  skill.days = days;
+  skill.in_use = "ensemble";
+  const size_t n = models_.size();
+  std::vector<double> weight(n, 0.0);
+  if (!pending_.empty()) {  // the latest day-ahead issue's weights, as it computed them
+    const Pending& latest = pending_.back();
+    std::vector<double> at_lead(n), w(n);
+    for (int lead = 1; lead <= options_.horizon; ++lead) {
+      for (size_t m = 0; m < n; ++m) at_lead[m] = latest.means[m][static_cast<size_t>(lead - 1)];
+      EnsembleWeights(std::span<const ResidualBook>(books_.data(), n), at_lead, latest.origin, lead, options_.ensemble, w);
+      for (size_t m = 0; m < n; ++m) weight[m] += w[m] / options_.horizon;
+    }
+  }
+  double persistence = kMissing, best_weight = 0;
+  for (size_t m = 0; m <= n; ++m) {
+    ModelSkill s;
+    s.model = m < n ? std::string(models_[m]->name()) : "ensemble";
+    s.mae = books_[m].MeanAbsError(skill.as_of, days, &s.hours);
+    s.weight = m < n ? weight[m] : kMissing;
+    if (s.model == "persistence") persistence = s.mae;
+    if (m < n && weight[m] > best_weight) {
+      best_weight = weight[m];
+      skill.leading = s.model;
+    }
+    skill.models.push_back(std::move(s));
+  }
+  for (ModelSkill& s : skill.models) s.skill = persistence > 0 ? 1 - s.mae / persistence : kMissing;
+  return skill;
+}
+
+HourlySeries SeriesForecaster::ModelHistory() const {
+  // View() at origin o >= end_hour() reads from o - history_days on.
+  const int64_t from = std::max(history_.first_hour, history_.end_hour() - 24 * static_cast<int64_t>(options_.history_days));
+  HourlySeries out;
+  out.first_hour = from;
+  out.values.assign(history_.values.begin() + (from - history_.first_hour), history_.values.end());
+  return out;
+}
+
+SeriesState SeriesForecaster::SaveState() const {
+  SeriesState state;
+  state.last_closed = last_closed_;
+  state.replay_from = replay_from_;
+  state.holt_winters_fit = holt_winters_fit_;
+  const auto& hw = static_cast<const HoltWintersModel&>(*models_[holt_winters_]);
+  state.holt_winters_fitted = hw.fitted();
+  state.holt_winters = hw.params();
+  // Issues from the next origin on read the models' errors over the ensemble's window, the
+  // ensemble's over the interval's, and Skill() each over skill_days; one day of margin.
+  const size_t n = models_.size();
+  auto from = [&](int days) { return last_closed_ + 1 - 24 * static_cast<int64_t>(std::max(days, options_.skill_days) + 1); };
+  for (size_t m = 0; m < n; ++m) state.errors.push_back(books_[m].Save(from(options_.ensemble.window_days)));
+  state.errors.push_back(books_[n].Save(from(options_.residuals.interval_window_days)));
+  for (const Pending& p : pending_) state.pending.push_back({p.origin, p.means});
+  return state;
+}
+
+Status SeriesForecaster::RestoreState(const HourlySeries& history, const SeriesState& state) {
+  const size_t books = models_.size() + 1;
+  const size_t horizon = static_cast<size_t>(options_.horizon);
+  if (history.values.empty() || state.last_closed != history.end_hour() - 1) {
+    return Status::InvalidArgument("the state's last closed hour is not its history's");
+  }
+  // replay_from is set at a rebuild to an hour before the last one closed, and stays there; one
+  // after it is damage, and Close would add to it.
+  if (state.replay_from > state.last_closed + 1) {
+    return Status::InvalidArgument("the state's replay hour is after its last closed hour");
+  }
+  if (state.errors.size() != books) return Status::InvalidArgument("the state has another set of models");
+  for (const auto& by_lead : state.errors) {
+    if (by_lead.size() != horizon) return Status::InvalidArgument("the state was made with another horizon");
+  }
+  // A pending origin is a 00:00 issue waiting for its hours: within a horizon before the next
+  // hour (one whose hours are all in is let go at the next Close), ascending. Anything else (a
+  // damaged file) would make Close's lead arithmetic meaningless, or overflow.
+  const int64_t next = state.last_closed + 1;
+  int64_t previous = next - options_.horizon - 1;
+  for (const SeriesState::Pending& p : state.pending) {
+    if (p.origin <= previous || p.origin > next) return Status::InvalidArgument("the state's pending issues are out of order or range");
+    previous = p.origin;
+    if (p.means.size() != books) return Status::InvalidArgument("the state has another set of models");
+    for (const auto& m : p.means) {
+      if (m.size() != horizon) return Status::InvalidArgument("the state was made with another horizon");
+    }
+  }
+  *this = SeriesForecaster(options_);
+  history_ = history;
+  last_closed_ = state.last_closed;
+  replay_from_ = state.replay_from;
+  holt_winters_fit_ = state.holt_winters_fit;
+  static_cast<HoltWintersModel&>(*models_[holt_winters_]).SetFit(state.holt_winters, state.holt_winters_fitted);
+  for (size_t m = 0; m < books; ++m) books_[m].Load(state.errors[m]);
+  for (const SeriesState::Pending& p : state.pending) pending_.push_back({p.origin, p.means});
+  return Status::OK();
 }
 
 }  // namespace mare::forecast

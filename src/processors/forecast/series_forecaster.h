@@ -21,7 +21,9 @@
 #include "processors/forecast/ensemble.h"
 #include "processors/forecast/hourly_series.h"
 #include "processors/forecast/model.h"
+#include "processors/forecast/model_skill.h"
 #include "processors/forecast/residual_book.h"
+#include "processors/forecast/series_state.h"
 
 namespace mare::forecast {
 
@@ -30,6 +32,7 @@ struct SeriesOptions {
   int history_days = 90;    // every model at origin o reads only the hours [o - history_days, o)
   int refit_hours = 24;     // Holt–Winters is refitted every this many hours (divides 24) ...
   int refit_phase = 0;      // ... at origins ≡ refit_phase (mod refit_hours): series spread their refits
+  int skill_days = 30;      // the longest Skill() asked for: SaveState keeps the errors it reads
   ResidualOptions residuals;
   EnsembleOptions ensemble;
 };
@@ -52,12 +55,27 @@ class SeriesForecaster {
   bool Close(int64_t hour, double value, ForecastIssue* issue);
 
   int64_t last_closed() const { return last_closed_; }
-  // The kept hours, up to the last closed one: what a checkpoint holds.
+  // The kept hours, up to the last closed one: what Restore rebuilds the models from.
   const HourlySeries& history() const { return history_; }
+  // Its last history_days days: all the models read from the next origin on, so all that
+  // RestoreState needs besides SaveState's state (what a checkpoint holds).
+  HourlySeries ModelHistory() const;
   // The state Close would have built over `history` (as history() gave it), issuing nothing.
   void Restore(const HourlySeries& history);
   // Days of history kept: history_days and what the errors of the last weeks were made from.
   int kept_days() const;
+
+  // Each model's MAE over the day-ahead issues of the last `days` days, its skill against
+  // persistence and its weight in the latest day-ahead ensemble.
+  SeriesSkill Skill(int days) const;
+
+  // What it learnt beyond its hours, for a checkpoint: with the same history given back to
+  // RestoreState, a forecaster issues from then on exactly what this one would.
+  SeriesState SaveState() const;
+  // This forecaster as SaveState left the one that saved it, given its history(): no replay.
+  // InvalidArgument (nothing changed) when the state does not fit these options (another
+  // horizon, another set of models) or the history: then Restore(history) rebuilds it.
+  Status RestoreState(const HourlySeries& history, const SeriesState& state);
 
  private:
   // Every model's forecast from origin, then the ensemble's, into means_; the ridge (fitted per

@@ -198,6 +198,9 @@ Status CheckpointBody::Decode(std::string_view bytes, int32_t only, uint32_t ver
       }
       if (f >= ids.size()) return bad("field id out of range");
       if (a.count < 0 || (a.count == 0 && !derived)) return bad("aggregate with no readings");
+      // Counts are exact in the doubles the mean is weighted with up to 2^53, and no window
+      // holds that many readings; a larger one is damage, and merging it would overflow.
+      if (a.count > (int64_t{1} << 53)) return bad("aggregate count beyond 2^53");
       if (dirty > (version == 1 ? 1 : 3)) return bad("unknown aggregate flags");
       f = ids[f];
       a.dirty = dirty;

@@ -191,6 +191,37 @@ TEST_F(CheckpointTest, AWindowStartOutOfRangeIsCorruption) {
   }
 }
 
+// Found by fuzz/rollup_checkpoint (fuzz/corpus/rollup_checkpoint/aggregate-count-near-int64-max):
+// an aggregate's count near 2^63 overflowed when the next readings were merged into it. A count
+// beyond 2^53 is corruption.
+TEST_F(CheckpointTest, AnAggregateCountBeyond2To53IsCorruption) {
+  RollupState s({.partitions = 1});
+  NumberField f[1] = {{"temperature", 1.5}};
+  s.Add(0, 0, 1'705'831'200'000'000, 3, f);
+  std::string good;
+  EncodeCheckpoint(s, -1, &good);
+  // An aggregate is (field u16, flags u8, count i64, mean f64, ...): its count 1 then its mean 1.5.
+  const int64_t one = 1;
+  const double mean = 1.5;
+  std::string pattern(reinterpret_cast<const char*>(&one), 8);
+  pattern.append(reinterpret_cast<const char*>(&mean), 8);
+  for (int64_t count : {std::numeric_limits<int64_t>::max() - 7, (int64_t{1} << 53) + 1}) {
+    std::string bytes = good;
+    size_t at = bytes.rfind(pattern);
+    ASSERT_NE(at, std::string::npos);
+    std::memcpy(bytes.data() + at, &count, 8);
+    std::string_view body = std::string_view(bytes).substr(24);
+    uint32_t crc = static_cast<uint32_t>(::crc32(0L, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size())));
+    std::memcpy(bytes.data() + 20, &crc, 4);
+    RollupState t({.partitions = 1});
+    Status st = DecodeCheckpoint(bytes, -1, &t, "damaged");
+    EXPECT_TRUE(st.IsCorruption()) << count << ": " << st.ToString();
+    EXPECT_NE(st.message().find("aggregate count beyond 2^53"), std::string::npos) << st.message();
+  }
+  RollupState t({.partitions = 1});
+  EXPECT_TRUE(DecodeCheckpoint(good, -1, &t, "good").ok());
+}
+
 TEST_F(CheckpointTest, NestedStateRestoredMidStreamGoesOnIdentically) {
   RollupStateOptions o{.partitions = 3};
   RollupState a(o);

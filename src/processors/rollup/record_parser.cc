@@ -4,6 +4,8 @@
 #include <emmintrin.h>
 #endif
 
+#include "reading/json_number.h"
+
 namespace mare::rollup {
 namespace {
 
@@ -47,7 +49,9 @@ bool RecordParser::Numbers(std::string_view value, std::vector<NumberField>* out
     if (v.type().get(type)) return false;
     if (type != simdjson::ondemand::json_type::number) continue;
     double d;
+    std::string_view token = v.raw_json_token();
     if (v.get_double().get(d)) return false;
+    CorrectLongNumber(token, &d);  // a reading another Kafka producer wrote may have 20 digits
     out->push_back({key, d});
   }
   return true;

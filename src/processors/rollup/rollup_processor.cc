@@ -25,15 +25,23 @@ Result<std::unique_ptr<RollupProcessor>> RollupProcessor::Start(const RollupOpti
     return Status::NotFound("rollup: the log has no topic " + options.input_topic + " (mare run creates it)");
   }
   // Rollups go to the partition of their sensor's readings: the output records the input's rule.
-  MARE_RETURN_IF_ERROR(log->CreateTopic(
-      {.name = options.output_topic, .partitions = partitions, .partitioner = log->TopicPartitioner(options.input_topic)}));
+  // Every revision of a window has its key, and a consumer keeps the newest: the topic keeps
+  // only the newest of each key once its segments close (cleanup.policy=compact,delete), so that
+  // it holds about one message per window instead of one per second the window was open.
+  MARE_RETURN_IF_ERROR(log->CreateTopic({.name = options.output_topic,
+                                         .partitions = partitions,
+                                         .compact = true,
+                                         .retention_us = options.output_retention_us,
+                                         .partitioner = log->TopicPartitioner(options.input_topic)}));
   if (log->Partitions(options.output_topic) != partitions) {
     return Status::InvalidArgument(fmt::format("rollup: topic {} has {} partitions, {} has {}; they must match",
                                                options.output_topic, log->Partitions(options.output_topic),
                                                options.input_topic, partitions));
   }
   if (options.group_mode) {
-    MARE_RETURN_IF_ERROR(log->CreateTopic({.name = options.state_topic, .partitions = partitions, .compact = true}));
+    // The newest state of each partition, kept forever: compacted, no retention.
+    MARE_RETURN_IF_ERROR(
+        log->CreateTopic({.name = options.state_topic, .partitions = partitions, .compact = true, .retention_us = 0}));
     if (log->Partitions(options.state_topic) != partitions) {
       return Status::InvalidArgument(fmt::format("rollup: topic {} has {} partitions, {} has {}; they must match",
                                                  options.state_topic, log->Partitions(options.state_topic),
@@ -104,6 +112,7 @@ RollupProcessor::~RollupProcessor() {
 }
 
 Status RollupProcessor::Recover() {
+  last_read_us_ = MonotonicMicros();  // silence is counted from (re)starting, never from before
   if (options_.group_mode) return JoinGroup();
   auto consumer = log_->Subscribe(options_.group, options_.input_topic);
   if (!consumer.ok()) return consumer.status();
@@ -112,6 +121,7 @@ Status RollupProcessor::Recover() {
 }
 
 Status RollupProcessor::Rewind() {
+  last_read_us_ = MonotonicMicros();
   state_.Reset();
   Status s = ReadCheckpoint(checkpoint_path(), &state_);
   if (s.IsNotFound()) {
@@ -203,8 +213,14 @@ Status RollupProcessor::Step() {
     state_.AddRecord(r);
     changed_[static_cast<size_t>(r.partition)] = true;
   }
+  // A window that closes is emitted at once, not at the next emit_interval: its final rollup is
+  // what the forecast processor and the sinks wait for (closings are rare: once a minute).
+  const int64_t open_before = state_.open_windows();
+  bool closed = false;
   if (!batch_.empty()) {
+    last_read_us_ = MonotonicMicros();
     state_.AdvanceWatermark();
+    closed = state_.open_windows() < open_before;
     if (state_.readings() > counted_before_) {
       readings_->Add(state_.readings() - counted_before_);
       counted_before_ = state_.readings();
@@ -216,9 +232,12 @@ Status RollupProcessor::Step() {
     int64_t consumed = 0;
     for (int32_t p = 0; p < state_.options().partitions; ++p) consumed += state_.next_offset(p);
     thread_.set_consumed(consumed);
+  } else if (options_.idle_watermark) {
+    state_.AdvanceIdleWatermark(MonotonicMicros() - last_read_us_);
+    closed = state_.open_windows() < open_before;
   }
   int64_t now = MonotonicMicros();
-  if (now >= next_emit_us_) {
+  if (now >= next_emit_us_ || closed) {
     MARE_RETURN_IF_ERROR(EmitPending());
     if (member_) MARE_RETURN_IF_ERROR(CommitTransaction());  // the group's checkpoint
     next_emit_us_ = now + options_.emit_interval_us;

@@ -45,12 +45,18 @@ struct RollupOptions {
   bool enabled = true;
   std::vector<Resolution> resolutions = RollupStateOptions{}.resolutions;  // 1m, 1h, 1d
   int64_t lateness_us = 600'000'000;                                       // 10m
+  // While nothing arrives, the watermark runs on with the wall clock (RollupState::
+  // AdvanceIdleWatermark): the last windows of a quiet sensor or network close (and their hour's
+  // forecast is issued) once the window and the lateness are over, not at the next reading.
+  bool idle_watermark = true;
   int64_t emit_interval_us = 1'000'000;                                    // 1s
   int64_t checkpoint_interval_us = 1'000'000;                              // 1s
   std::string checkpoint_dir;  // required: <data_dir>/rollup; holds the file "checkpoint"
 
   std::string input_topic = "raw";
   std::string output_topic = "rollups";
+  // The output topic's age retention (log.retention), beside its compaction.
+  int64_t output_retention_us = 7LL * 86'400'000'000;
   std::string group = "rollup";
   size_t poll_records = 4096;
   // Kafka: share the partitions with the group's other processors; state in state_topic,
@@ -116,6 +122,7 @@ class RollupProcessor {
   int64_t next_emit_us_ = 0;
   int64_t next_checkpoint_us_ = 0;
   int64_t next_lag_us_ = 0;
+  int64_t last_read_us_ = 0;  // monotonic: when a poll last returned records (or the start)
   uint64_t counted_before_ = 0;
   uint64_t dropped_before_ = 0;
 

@@ -1,6 +1,7 @@
 // RollupProcessor against the embedded log: the rollups it appends, upserted, equal a
 // from-scratch computation over the same readings, also across kill -9 and restart.
 #include "processors/rollup/rollup_processor.h"
+#include "processors/rollup/record_parser.h"
 
 #include <gtest/gtest.h>
 
@@ -282,6 +283,70 @@ TEST_F(RollupProcessorTest, KilledAtRandomPointsAndRestartedFromTheCheckpointThe
   Table got = Upserted(log.get());
   EXPECT_GT(want.size(), 100u);
   ExpectSameTables(got, want);
+}
+
+// A stream that goes quiet 0.1 s (event time) before its hour's end: nothing newer will come to
+// move the watermark past the hour. With idle_watermark the silence does, once the rest of the
+// hour and the lateness (0.3 s here) have passed on the clock: the hour's rollup turns final (and
+// the forecast processor issues). Without it, the window stays open.
+TEST_F(RollupProcessorTest, SilenceClosesTheLastWindowsOfAQuietStream) {
+  metrics::Registry registry;
+  auto log = OpenLog(&registry);
+  ASSERT_TRUE(log);
+  const int64_t hour = *CivilToMicros(2024, 1, 21, 10, 0, 0);
+  AppendReadings(log.get(), {{3, hour + 30 * kMicrosPerMinute, {{"temperature", 11.0}}},
+                             {3, hour + kMicrosPerHour - 100'000, {{"temperature", 13.0}}}});
+  const std::string key = "3/temperature/1h/" + std::to_string(hour);
+  auto final_in = [&](const std::string& topic) {
+    bool final = false;
+    ReadAll(log.get(), topic, "verify-" + topic + std::to_string(MonotonicMicros()), [&](const log::ConsumedRecord& r) {
+      if (r.key == key && testing::FinalOf(r.value)) final = true;
+    });
+    return final;
+  };
+  RollupOptions off = Options();
+  off.lateness_us = 300'000;
+  off.idle_watermark = false;
+  off.group = "rollup-off";
+  off.output_topic = "rollups-off";
+  off.checkpoint_dir = dir_ + "/rollup-off";
+  RollupOptions on = off;
+  on.idle_watermark = true;
+  on.group = "rollup-on";
+  on.output_topic = "rollups-on";
+  on.checkpoint_dir = dir_ + "/rollup-on";
+  auto quiet = RollupProcessor::Start(off, log.get(), nullptr, &registry);
+  ASSERT_TRUE(quiet.ok()) << quiet.status().ToString();
+  auto idle = RollupProcessor::Start(on, log.get(), nullptr, &registry);
+  ASSERT_TRUE(idle.ok()) << idle.status().ToString();
+  WaitConsumed(quiet->get(), 2);
+  WaitConsumed(idle->get(), 2);
+  const int64_t read_at = MonotonicMicros();
+  bool closed = false;
+  for (int i = 0; i < 1000 && !closed; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    closed = final_in("rollups-on");
+  }
+  EXPECT_TRUE(closed) << "the quiet stream's last hour never closed";
+  EXPECT_GE(MonotonicMicros() - read_at, 300'000) << "closed before the rest of the hour and the lateness had passed";
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // past the close, and an emission
+  EXPECT_FALSE(final_in("rollups-off"));
+  ASSERT_TRUE((*quiet)->Stop().ok());
+  ASSERT_TRUE((*idle)->Stop().ok());
+}
+
+// A record without carried numbers (another Kafka producer's) is parsed here: a number of more
+// than 19 digits is correctly rounded (Debian's simdjson 3.0.1 read 0.95000000000000000000 as
+// 0.0277; reading/json_number.h).
+TEST(RecordParserTest, LongNumbersAreCorrectlyRounded) {
+  RecordParser parser;
+  std::vector<NumberField> numbers;
+  ASSERT_TRUE(parser.Numbers(R"({"timestamp":1705831564,"sensor_id":3,"temperature":0.95000000000000000000,"pressure":1013.25})",
+                             &numbers));
+  ASSERT_EQ(numbers.size(), 2u);
+  EXPECT_EQ(numbers[0].name, "temperature");
+  EXPECT_EQ(numbers[0].value, 0.95);
+  EXPECT_EQ(numbers[1].value, 1013.25);
 }
 
 }  // namespace

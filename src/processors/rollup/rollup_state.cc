@@ -299,8 +299,15 @@ bool RollupState::Add(int32_t partition, int64_t offset, int64_t ts_us, uint32_t
   return true;
 }
 
-void RollupState::AdvanceWatermark() {
+void RollupState::AdvanceWatermark() { CloseUpTo(watermark_us()); }
+
+void RollupState::AdvanceIdleWatermark(int64_t idle_us) {
   int64_t wm = watermark_us();
+  if (wm == kNoTime || idle_us <= 0) return;
+  CloseUpTo(idle_us > std::numeric_limits<int64_t>::max() - wm ? std::numeric_limits<int64_t>::max() : wm + idle_us);
+}
+
+void RollupState::CloseUpTo(int64_t wm) {
   if (wm == kNoTime || wm < next_close_end_) return;
   int64_t next = std::numeric_limits<int64_t>::max();
   for (auto& [id, sensor] : sensors_) {

@@ -91,6 +91,12 @@ class RollupState {
 
   // Closes the windows whose end the watermark has reached (cheap when there are none).
   void AdvanceWatermark();
+  // The same after `idle_us` of silence (nothing read from any partition): the watermark is
+  // carried on by it, as if the newest reading's clock had run on, so that a sensor (or a whole
+  // network) that goes quiet still sees its last windows close once its hour and the lateness
+  // are over. Only closing moves: which readings are counted or dropped as late still depends on
+  // each partition's own newest event time, i.e. on the log alone.
+  void AdvanceIdleWatermark(int64_t idle_us);
 
   // Appends to *out one message per aggregate changed since the last Emit (new readings, or
   // its window closed), then forgets windows no reading can reach any more. Returns the count.
@@ -182,6 +188,7 @@ class RollupState {
   }
   void Reject(std::string_view reason, std::string_view detail, std::string_view raw);
   void Clear();
+  void CloseUpTo(int64_t watermark_us);
 
   RollupStateOptions options_;
   std::vector<int> child_;                    // by resolution: the one it is derived from, or -1

@@ -240,6 +240,55 @@ TEST(RollupStateTest, LateReadingWithinItsPartitionsLatenessReopensAClosedWindow
   EXPECT_EQ(state.dropped_late(), 0u);
 }
 
+// A sensor (here the whole stream) goes quiet at 10:58: no newer reading will move the
+// watermark past 11:00. Silence carries it on instead (the processor passes the time since its
+// last non-empty poll): 12 minutes of it close [10:00, 11:00), as a reading at 11:10 would have.
+// Which readings count does not change: a 10:59 one arriving after is still counted (the window
+// is re-emitted, final, with a higher revision); a 10:40 one is still late.
+TEST(RollupStateTest, SilenceCarriesTheWatermarkOnAndClosesTheLastWindowOfAQuietStream) {
+  RollupState state({.resolutions = {MakeResolution(kMicrosPerHour)}, .lateness_us = 10 * kMicrosPerMinute});
+  std::string key = "1/t/1h/" + std::to_string(At(10, 0));
+  state.AdvanceIdleWatermark(kMicrosPerHour);  // nothing read yet: nothing to carry on
+  EXPECT_EQ(state.open_windows(), 0);
+  ASSERT_TRUE(Feed(state, 0, 0, {1, At(10, 30), {{"t", 1.0}}}));
+  ASSERT_TRUE(Feed(state, 0, 1, {1, At(10, 58), {{"t", 2.0}}}));
+  state.AdvanceWatermark();
+  EXPECT_FALSE(EmitParsed(state).at(key).final);
+  state.AdvanceIdleWatermark(11 * kMicrosPerMinute + 59 * 1'000'000);  // 10:59:59: still open
+  size_t n = 0;
+  EmitParsed(state, &n);
+  EXPECT_EQ(n, 0u);
+  EXPECT_EQ(state.open_windows(), 1);
+  state.AdvanceIdleWatermark(12 * kMicrosPerMinute);  // 11:00
+  auto closed = EmitParsed(state);
+  ASSERT_TRUE(closed.count(key));
+  EXPECT_TRUE(closed.at(key).final);
+  EXPECT_EQ(closed.at(key).revision, 2);
+  EXPECT_EQ(state.open_windows(), 0);
+  EXPECT_EQ(state.watermark_us(), At(10, 48)) << "the event-time watermark itself is unchanged";
+  // Counting is still decided by the partition's newest event time (10:58 - 10m = 10:48).
+  ASSERT_TRUE(Feed(state, 0, 2, {1, At(10, 59), {{"t", 3.0}}}));
+  EXPECT_FALSE(Feed(state, 0, 3, {1, At(10, 40), {{"t", 9.0}}}));
+  EXPECT_EQ(state.dropped_late(), 1u);
+  state.AdvanceWatermark();
+  auto again = EmitParsed(state);
+  ASSERT_TRUE(again.count(key));
+  EXPECT_TRUE(again.at(key).final);
+  EXPECT_EQ(again.at(key).revision, 3);
+  EXPECT_EQ(again.at(key).mean, 2.0);
+  // The same readings without the silence: the window stays open (closing moved, counting not).
+  RollupState live({.resolutions = {MakeResolution(kMicrosPerHour)}, .lateness_us = 10 * kMicrosPerMinute});
+  ASSERT_TRUE(Feed(live, 0, 0, {1, At(10, 30), {{"t", 1.0}}}));
+  ASSERT_TRUE(Feed(live, 0, 1, {1, At(10, 58), {{"t", 2.0}}}));
+  ASSERT_TRUE(Feed(live, 0, 2, {1, At(10, 59), {{"t", 3.0}}}));
+  EXPECT_FALSE(Feed(live, 0, 3, {1, At(10, 40), {{"t", 9.0}}}));
+  live.AdvanceWatermark();
+  auto open = EmitParsed(live);
+  EXPECT_FALSE(open.at(key).final);
+  EXPECT_EQ(open.at(key).revision, 3);
+  EXPECT_EQ(open.at(key).mean, 2.0);
+}
+
 TEST(RollupStateTest, ParsesRawRecordsNumbersOnly) {
   RollupState state({.resolutions = {MakeResolution(kMicrosPerMinute)}});
   std::string value = testing::ReadingJson({3, At(10, 0, 30), {{"temperature", 20.5}, {"pressure", 1001.87}}});
