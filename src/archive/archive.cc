@@ -27,9 +27,42 @@ bool LineReader::Next(std::string* line) {
   return true;
 }
 
+namespace {
+
+// The decimals archives hold ("-12.34": a sign, at most 19 digits, no exponent) whose digits
+// as an integer m are at most 2^53 and whose fraction has at most 22 digits: m and 10^k are
+// then exact doubles, and one correctly rounded division gives the correctly rounded value
+// (Clinger's fast path), the very double fast_float answers. False for anything else.
+bool ParsePlainDecimal(std::string_view token, double* value) {
+  static constexpr double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                      1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+  const char* p = token.data();
+  const char* end = p + token.size();
+  bool negative = p != end && *p == '-';
+  p += negative;
+  uint64_t m = 0;
+  const char* digits = p;
+  while (p != end && static_cast<unsigned>(*p - '0') < 10) m = m * 10 + static_cast<unsigned>(*p++ - '0');
+  size_t whole = static_cast<size_t>(p - digits);
+  size_t fraction = 0;
+  if (p != end && *p == '.') {
+    const char* f = ++p;
+    while (p != end && static_cast<unsigned>(*p - '0') < 10) m = m * 10 + static_cast<unsigned>(*p++ - '0');
+    fraction = static_cast<size_t>(p - f);
+    if (fraction == 0) return false;  // "5.": left to fast_float
+  }
+  if (p != end || whole == 0 || whole + fraction > 19 || m > (uint64_t{1} << 53)) return false;
+  double v = static_cast<double>(m) / kPow10[fraction];
+  *value = negative ? -v : v;
+  return true;
+}
+
+}  // namespace
+
 bool ParseNumber(std::string_view token, double* value) {
   if (!token.empty() && token.front() == '+') token.remove_prefix(1);
   if (token.empty()) return false;
+  if (ParsePlainDecimal(token, value)) return true;
   // fast_float: correctly rounded, as std::from_chars, and faster (mare import parses every cell).
   auto [ptr, ec] = fast_float::from_chars(token.data(), token.data() + token.size(), *value);
   return ec == std::errc() && ptr == token.data() + token.size() && std::isfinite(*value);

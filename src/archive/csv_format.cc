@@ -6,6 +6,8 @@
 #include <charconv>
 #include <cctype>
 #include <cmath>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "archive/archive.h"
 #include "archive/reading.h"
@@ -21,12 +23,6 @@ bool EqualsNoCase(std::string_view a, std::string_view b) {
 }
 
 }  // namespace
-
-std::string_view TrimCell(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 bool IsMissingCell(std::string_view cell, std::span<const double> missing_codes) {
   cell = TrimCell(cell);
@@ -170,17 +166,23 @@ Result<CsvColumns> MapCsvColumns(const std::vector<std::string>& header, const s
   columns.sensor = find({"sensor_id"});
   columns.lat = find({"lat", "latitude"});
   columns.lon = find({"lon", "lng", "long", "longitude"});
-  std::vector<std::string> taken = {"timestamp", "sensor_id", "location"};
+  // A repeated name takes the first free suffix _2, _3, ... A set, and where each name's search
+  // stopped, keep this linear: a header of a thousand empty names was cubic (a fuzzer's timeout).
+  std::unordered_set<std::string> taken = {"timestamp", "sensor_id", "location"};
+  std::unordered_map<std::string, int> next_suffix;
   for (size_t i = 0; i < names.size(); ++i) {
     if (i == columns.time || i == columns.time_of_day || i == columns.sensor || i == columns.lat || i == columns.lon ||
         i == columns.year || i == columns.month || i == columns.day || i == columns.hour || i == columns.minute) {
       continue;
     }
     std::string name = names[i];
-    for (int n = 2; std::find(taken.begin(), taken.end(), name) != taken.end(); ++n) {
-      name = fmt::format("{}_{}", names[i], n);
+    if (taken.count(name) != 0) {
+      int& n = next_suffix.try_emplace(names[i], 2).first->second;
+      do {
+        name = fmt::format("{}_{}", names[i], n++);
+      } while (taken.count(name) != 0);
     }
-    taken.push_back(name);
+    taken.insert(name);
     columns.fields.push_back({i, std::move(name)});
   }
   return columns;

@@ -16,8 +16,12 @@ namespace mare::archive {
 
 constexpr size_t kNoColumn = static_cast<size_t>(-1);
 
-// The cell without the spaces and tabs around it.
-std::string_view TrimCell(std::string_view cell);
+// The cell without the spaces and tabs around it. (Inline: a bulk import trims every cell.)
+inline std::string_view TrimCell(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
 
 // An absent value: empty, NA, NaN or null (any case), or a number equal to one of
 // missing_codes. The cell is trimmed. ("N/A" is text, as written.)

@@ -17,15 +17,21 @@ Status ReadAll(log::Log& log, const std::string& topic, F&& each) {
   auto info = log.Describe(topic);
   if (!info.ok()) return info.status();
   std::vector<int64_t> end(info->size());
-  int64_t left = 0;
   for (const log::PartitionInfo& p : *info) {
     MARE_RETURN_IF_ERROR((*consumer)->Seek(p.partition, p.start_offset));
     end[static_cast<size_t>(p.partition)] = p.end_offset;
-    left += p.end_offset - p.start_offset;
   }
+  // Done once every partition's position reaches its end as of Describe. Positions, not record
+  // counts: a compacted topic (rollups) has gaps in its offsets.
+  auto left = [&] {
+    for (size_t p = 0; p < end.size(); ++p) {
+      if ((*consumer)->Position(static_cast<int32_t>(p)) < end[p]) return true;
+    }
+    return false;
+  };
   std::vector<log::ConsumedRecord> records;
   int idle = 0;
-  while (left > 0 && idle < 20) {
+  while (left() && idle < 20) {
     records.clear();
     MARE_RETURN_IF_ERROR((*consumer)->Poll(&records, 4096, std::chrono::milliseconds(100)));
     if (records.empty()) {
@@ -34,7 +40,6 @@ Status ReadAll(log::Log& log, const std::string& topic, F&& each) {
     }
     idle = 0;
     for (const auto& r : records) {
-      if (r.offset < end[static_cast<size_t>(r.partition)]) --left;
       if (!each(r)) return Status::OK();
     }
   }

@@ -18,6 +18,7 @@
 #include "dashboard/sensor_health.h"
 #include "dashboard/static_files.h"
 #include "log/log_metrics.h"
+#include "processors/forecast/forecast_metrics.h"
 #include "processors/rollup/rollup_metrics.h"
 #include "query/query_metrics.h"
 #include "reading/dead_letter_metrics.h"
@@ -47,6 +48,8 @@ TEST(PipelineHealth, ShowsWhatTheComponentsCount) {
   r.GetGauge(log_metrics::kEndOffset, {{"topic", "raw"}, {"partition", "0"}}).Set(4);
   r.GetGauge(log_metrics::kEndOffset, {{"topic", "raw"}, {"partition", "1"}}).Set(3);
   r.GetGauge(rollup_metrics::kLagRecords).Set(5);
+  r.GetGauge(forecast_metrics::kLagRecords).Set(2);
+  r.GetGauge(store_metrics::kForecastLagRecords).Set(1);
   r.GetCounter(rollup_metrics::kMessagesEmitted).Add(11);
   r.GetCounter(rollup_metrics::kLateReadingsDropped).Add(1);
   r.GetGauge(store_metrics::kDiskRows).Set(100);
@@ -61,17 +64,55 @@ TEST(PipelineHealth, ShowsWhatTheComponentsCount) {
   const std::string json = health.Json();
   for (const char* want : {
            R"("accepted_total":7,"received_total":15,"rejected_total":3)",
-           R"({"source":"tcp","received":5,"accepted":0,"rejected":0,"connections":3})",
-           R"({"source":"udp","received":10,"accepted":7,"rejected":3,"connections":null})",
+           R"({"source":"udp","received":10,"accepted":7,"rejected":3,"accepted_per_s":0,"rejected_per_s":0,"connections":null})",
+           R"({"source":"tcp","received":5,"accepted":0,"rejected":0,"accepted_per_s":0,"rejected_per_s":0,"connections":3})",
            R"("rejects_by_reason":{"missing_sensor_id":1,"not_json":2})",
            R"("udp_kernel_drops":4)",
            R"("dead_letter":{"written":3,"dropped":0,"unattributed":0})",
            R"({"topic":"raw","bytes":4096,"records_appended":7,"end_offset":7,"segments_deleted":0})",
-           R"("lags":[{"consumer":"rollup","records":5}])",
+           R"("lags":[{"consumer":"rollup","records":5},{"consumer":"forecast","records":2},{"consumer":"store forecasts","records":1}])",
            R"("open_windows":0,"emitted":11,"dropped_late":1,"readings":0)",
            R"("rows":120,"memtable_rows":20,"segments":0,"bytes":12345)",
            R"({"sink":"mariadb","enabled":true,"connected":true,"rows_written":9,"errors":0,"lag_records":0})",
            R"("queries":{"ok":0,"invalid":2,"failed":0})",
+       }) {
+    EXPECT_NE(json.find(want), std::string::npos) << want << "\n" << json;
+  }
+}
+
+// Every source that is on is listed, whichever it is (the line protocol's and MQTT's too),
+// with its rates over the last samples; one that started since counts from 0.
+TEST(PipelineHealth, ShowsEachSourceWithItsRates) {
+  metrics::Registry r;
+  auto& http_accepted = r.GetCounter(source_metrics::kReadingsAccepted, {{"source", "line_http"}});
+  r.GetCounter(source_metrics::kReadingsReceived, {{"source", "line_http"}}).Add(100);
+  http_accepted.Add(100);
+  r.GetCounter(source_metrics::kReadingsReceived, {{"source", "line_tcp"}});
+  r.GetGauge(source_metrics::kOpenConnections, {{"source", "line_tcp"}}).Set(0);
+  PipelineHealth health(&r, {});
+  const int64_t t0 = 1705834800000000;
+  health.Sample(t0, 0);
+  EXPECT_NE(health.Json().find(R"({"source":"line_tcp","received":0,"accepted":0,"rejected":0,"accepted_per_s":0,)"
+                               R"("rejected_per_s":0,"connections":0})"),
+            std::string::npos)
+      << health.Json();
+
+  http_accepted.Add(50);
+  r.GetCounter(source_metrics::kReadingsReceived, {{"source", "line_http"}}).Add(60);
+  r.GetCounter(source_metrics::kReadingsRejected, {{"source", "line_http"}, {"reason", "not_json"}}).Add(10);
+  r.GetCounter(source_metrics::kReadingsReceived, {{"source", "mqtt"}}).Add(20);
+  r.GetCounter(source_metrics::kReadingsAccepted, {{"source", "mqtt"}}).Add(20);
+  r.GetGauge(source_metrics::kMqttUp).Set(1);
+  health.Sample(t0 + 5'000'000, 0);
+  const std::string json = health.Json();
+  for (const char* want : {
+           R"({"source":"line_http","received":160,"accepted":150,"rejected":10,"accepted_per_s":10,"rejected_per_s":2,)"
+           R"("connections":null})",
+           R"({"source":"line_tcp","received":0,"accepted":0,"rejected":0,"accepted_per_s":0,"rejected_per_s":0,)"
+           R"("connections":0})",
+           R"({"source":"mqtt","received":20,"accepted":20,"rejected":0,"accepted_per_s":4,"rejected_per_s":0,)"
+           R"("connections":1})",
+           R"("accepted_per_s":14,"rejected_per_s":2,"sources")",
        }) {
     EXPECT_NE(json.find(want), std::string::npos) << want << "\n" << json;
   }

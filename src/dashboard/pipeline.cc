@@ -1,10 +1,12 @@
 #include "dashboard/pipeline.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "common/time.h"
 #include "common/json_out.h"
 #include "log/log_metrics.h"
+#include "processors/forecast/forecast_metrics.h"
 #include "processors/rollup/rollup_metrics.h"
 #include "query/query_metrics.h"
 #include "reading/dead_letter_metrics.h"
@@ -16,6 +18,11 @@ namespace mare::dashboard {
 
 PipelineHealth::PipelineHealth(metrics::Registry* registry, const PipelineSettings& settings)
     : registry_(registry), settings_(settings), started_us_(NowMicros()) {}
+
+std::pair<double, double> PipelineHealth::Rates(const Totals& now, const Totals& base, double secs) {
+  if (secs <= 0) return {0, 0};
+  return {std::max(0.0, (now.accepted - base.accepted) / secs), std::max(0.0, (now.rejected - base.rejected) / secs)};
+}
 
 double PipelineHealth::accepted_per_s() const {
   std::lock_guard lock(mu_);
@@ -46,7 +53,13 @@ void PipelineHealth::Sample(int64_t now_us, int64_t unattributed_rejects) {
   const double received = m.Sum(source_metrics::kReadingsReceived);
   const double rejected = m.Sum(source_metrics::kReadingsRejected);
 
-  Point p{now_us, accepted, rejected, 0, 0};
+  // A source registers its counters when it starts: each one listed is on.
+  Point p{now_us, {accepted, rejected}, 0, 0, {}};
+  for (const std::string& source : m.LabelValues(source_metrics::kReadingsReceived, "source")) {
+    p.by_source.emplace_back(source, Totals{m.Sum(source_metrics::kReadingsAccepted, {{"source", source}}),
+                                            m.Sum(source_metrics::kReadingsRejected, {{"source", source}})});
+  }
+  std::vector<std::pair<double, double>> source_rates;
   {
     std::lock_guard lock(mu_);
     // Rates over the last few seconds: steadier than second to second.
@@ -55,10 +68,16 @@ void PipelineHealth::Sample(int64_t now_us, int64_t unattributed_rejects) {
       base = &*it;
       if (now_us - it->t_us >= kRateWindowUs) break;
     }
-    if (base != nullptr && now_us > base->t_us) {
-      double secs = static_cast<double>(now_us - base->t_us) / 1e6;
-      p.accepted_per_s = std::max(0.0, (accepted - base->accepted) / secs);
-      p.rejected_per_s = std::max(0.0, (rejected - base->rejected) / secs);
+    double secs = base != nullptr ? static_cast<double>(now_us - base->t_us) / 1e6 : 0;
+    std::tie(p.accepted_per_s, p.rejected_per_s) = Rates(p.all, base ? base->all : Totals{}, secs);
+    for (const auto& [source, totals] : p.by_source) {
+      Totals was;  // a source that started after the base sample started from 0
+      if (base != nullptr) {
+        for (const auto& [name, t] : base->by_source) {
+          if (name == source) was = t;
+        }
+      }
+      source_rates.push_back(Rates(totals, was, secs));
     }
   }
 
@@ -70,11 +89,12 @@ void PipelineHealth::Sample(int64_t now_us, int64_t unattributed_rejects) {
   j.Key("accepted_per_s").Num(p.accepted_per_s).Key("rejected_per_s").Num(p.rejected_per_s);
 
   j.Key("sources").Open('[');
-  for (const std::string& source : m.LabelValues(source_metrics::kReadingsReceived, "source")) {
+  for (size_t i = 0; i < p.by_source.size(); ++i) {
+    const auto& [source, totals] = p.by_source[i];
     j.Open('{').Key("source").Str(source);
     j.Key("received").Num(m.Sum(source_metrics::kReadingsReceived, {{"source", source}}));
-    j.Key("accepted").Num(m.Sum(source_metrics::kReadingsAccepted, {{"source", source}}));
-    j.Key("rejected").Num(m.Sum(source_metrics::kReadingsRejected, {{"source", source}}));
+    j.Key("accepted").Num(totals.accepted).Key("rejected").Num(totals.rejected);
+    j.Key("accepted_per_s").Num(source_rates[i].first).Key("rejected_per_s").Num(source_rates[i].second);
     // The MQTT source has one connection, to its broker: 1 while up, 0 while it reconnects.
     auto connections = source == "mqtt" ? m.Find(source_metrics::kMqttUp, {})
                                         : m.Find(source_metrics::kOpenConnections, {{"source", source}});
@@ -114,6 +134,10 @@ void PipelineHealth::Sample(int64_t now_us, int64_t unattributed_rejects) {
   j.Key("lags").Open('[');
   if (auto lag = m.Find(rollup_metrics::kLagRecords)) j.Open('{').Key("consumer").Str("rollup").Key("records").Num(*lag).Close('}');
   if (auto lag = m.Find(store_metrics::kLagRecords)) j.Open('{').Key("consumer").Str("store").Key("records").Num(*lag).Close('}');
+  if (auto lag = m.Find(forecast_metrics::kLagRecords)) j.Open('{').Key("consumer").Str("forecast").Key("records").Num(*lag).Close('}');
+  if (auto lag = m.Find(store_metrics::kForecastLagRecords)) {
+    j.Open('{').Key("consumer").Str("store forecasts").Key("records").Num(*lag).Close('}');
+  }
   for (const std::string& sink : m.LabelValues(sink_metrics::kLagRecords, "sink")) {
     j.Open('{').Key("consumer").Str("sink " + sink).Key("records").Num(m.Sum(sink_metrics::kLagRecords, {{"sink", sink}})).Close('}');
   }

@@ -8,6 +8,8 @@
 #include <deque>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/metrics.h"
 
@@ -42,11 +44,18 @@ class PipelineHealth {
   static constexpr int64_t kRateWindowUs = 5'000'000;
 
  private:
+  struct Totals {
+    double accepted = 0, rejected = 0;
+  };
   struct Point {
     int64_t t_us;
-    double accepted, rejected;  // totals
+    Totals all;
     double accepted_per_s, rejected_per_s;
+    std::vector<std::pair<std::string, Totals>> by_source;  // each source that is on, as registered
   };
+  // Per second from `base`'s totals to `now`'s (0 without a base): over a few seconds, steadier
+  // than second to second. A counter never goes back, so neither does a rate below 0.
+  static std::pair<double, double> Rates(const Totals& now, const Totals& base, double secs);
 
   metrics::Registry* registry_;
   const PipelineSettings settings_;

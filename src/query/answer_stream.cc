@@ -134,7 +134,9 @@ void AnswerStream::Cancel() {
 
 bool AnswerStream::failed() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return failed_ || (cancel_.load() && !done_);
+  // Cancelled before the reader had all of it: cut short, whether or not the statement itself
+  // had ended (a small remainder can finish between the reader's last piece and its Cancel).
+  return failed_ || (cancel_.load() && (!done_ || !queue_.empty()));
 }
 
 }  // namespace mare::query

@@ -19,13 +19,6 @@
 
 namespace mare::query::exec {
 
-using store::BlockMeta;
-using store::ColumnMeta;
-using store::ColumnValues;
-using store::FieldType;
-using store::RowBuffer;
-using store::Segment;
-
 // ---- what statistics say about WHERE ----------------------------------------------------------
 
 constexpr uint8_t kTrue = 1, kFalse = 2, kNull = 4, kAny = 7;

@@ -20,13 +20,6 @@
 
 namespace mare::query::exec {
 
-using store::BlockMeta;
-using store::ColumnMeta;
-using store::ColumnValues;
-using store::FieldType;
-using store::RowBuffer;
-using store::Segment;
-
 // ---- chunks ---------------------------------------------------------------------------------
 
 inline void PointAt(const ColumnValues& v, FieldType type, size_t rows, Vec* out) {

@@ -519,6 +519,19 @@ bool Evaluate(const BoundExpr& e, ChunkSource& chunk, Vec* out, SqlError* error)
       }
       return true;
     }
+    case Op::kTimestampOfMicros: {
+      out->type = Type::kTimestamp;
+      out->n = n;
+      out->own_i.resize(n);
+      for (size_t r = 0; r < n; ++r) out->own_i[r] = args[0].IsValid(r) ? static_cast<int64_t>(std::llround(args[0].AsDouble(r))) : 0;
+      out->i = out->own_i.data();
+      out->valid = nullptr;
+      if (args[0].valid != nullptr) {
+        out->own_valid.assign(args[0].valid, args[0].valid + n);
+        out->valid = out->own_valid.data();
+      }
+      return true;
+    }
     case Op::kEpoch: {
       out->type = Type::kDouble;
       out->n = n;

@@ -18,6 +18,7 @@
 
 namespace mare::query::exec {
 
+// The store's types every part of the executor names unqualified (each includes this header).
 using store::BlockMeta;
 using store::ColumnMeta;
 using store::ColumnValues;

@@ -946,8 +946,9 @@ bool Run(store::Store& store, std::string_view sql, const QueryOptions& options,
   if (!Parse(sql, options.limits, &statement, error)) return false;
   Plan plan;
   int64_t now = options.now_us != 0 ? options.now_us : NowMicros();
-  // The snapshot's schema binds names; its rows are then read for the plan's sensors and times.
-  std::vector<store::Field> fields = store.schema().Fields();
+  // The table's schema binds names; its rows are then read for the plan's sensors and times.
+  bool forecasts = statement.table == "forecasts";
+  std::vector<store::Field> fields = forecasts ? store::ForecastTable::Fields() : store.schema().Fields();
   if (!BuildPlan(statement, fields, now, &plan, error)) return false;
   store::SnapshotFilter filter;
   if (plan.sensors_set) filter.sensors = plan.sensors;
@@ -955,7 +956,9 @@ bool Run(store::Store& store, std::string_view sql, const QueryOptions& options,
   filter.min_ts = plan.min_ts;
   filter.max_ts = plan.max_ts;
   filter.latest_only = plan.latest && !plan.where;
-  auto snap = plan.empty ? std::make_shared<store::Snapshot>() : store.GetSnapshot(filter);
+  auto snap = plan.empty                          ? std::make_shared<store::Snapshot>()
+              : plan.table == Table::kForecasts ? store.forecasts().GetSnapshot(filter)
+                                                : store.GetSnapshot(filter);
   try {
     Executor(plan, *snap, options, start, result, sink).Run();
   } catch (const ExecError& e) {

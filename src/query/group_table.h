@@ -19,13 +19,6 @@
 
 namespace mare::query::exec {
 
-using store::BlockMeta;
-using store::ColumnMeta;
-using store::ColumnValues;
-using store::FieldType;
-using store::RowBuffer;
-using store::Segment;
-
 // ---- aggregation ------------------------------------------------------------------------------
 
 // A group's running state for one aggregate. Text values (first/last of a text column) are

@@ -25,7 +25,13 @@ enum class Op : uint8_t {
   kBetween, kIn, kIsNull,
   // functions
   kTimeBucket, kDistanceKm, kAbs, kRound, kFloor, kCeil, kSqrt, kEpoch,
+  // a stored number of UTC microseconds as a timestamp (forecasts' issued_at)
+  kTimestampOfMicros,
 };
+
+// The tables a statement reads: the readings (the store's blocks and memtable), or the
+// forecasts (the store's ForecastTable, whose target_hour is the ts column).
+enum class Table : uint8_t { kReadings, kForecasts };
 
 struct BoundExpr {
   enum class Kind : uint8_t { kConstant, kColumn, kSlot, kCall } kind = Kind::kConstant;
@@ -62,6 +68,7 @@ struct SortKey {
 };
 
 struct Plan {
+  Table table = Table::kReadings;
   bool aggregate = false;  // GROUP BY or aggregate functions
   bool latest = false;     // LATEST ON ts PARTITION BY sensor_id
   std::unique_ptr<BoundExpr> where;              // input scope; null: every row

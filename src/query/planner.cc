@@ -84,12 +84,12 @@ std::unique_ptr<BoundExpr> MakeCall(Op op, Type type, Position pos, std::vector<
 
 class Binder {
  public:
-  Binder(const std::vector<Field>& fields, int64_t now_us) : fields_(fields), now_us_(now_us) {}
+  Binder(const std::vector<Field>& fields, Table table, int64_t now_us) : fields_(fields), table_(table), now_us_(now_us) {}
 
   Plan* plan = nullptr;
   std::map<std::string, const Expr*> aliases;  // output alias -> its SELECT item, for HAVING and ORDER BY
 
-  // Input scope: columns of the readings.
+  // Input scope: columns of the table.
   std::unique_ptr<BoundExpr> BindInput(const Expr& e) { return Bind(e, nullptr); }
 
   // Slot scope (after aggregation): group keys by their text, aggregates into slots.
@@ -98,6 +98,7 @@ class Binder {
   }
 
   std::unique_ptr<BoundExpr> Column(const std::string& name, Position pos) {
+    if (table_ == Table::kForecasts) return ForecastColumn(name, pos);
     auto b = std::make_unique<BoundExpr>();
     b->kind = BoundExpr::Kind::kColumn;
     b->pos = pos;
@@ -114,29 +115,64 @@ class Binder {
         if (fields_[k].name != field) continue;
         if (!found || fields_[k].type == FieldType::kNumber) found = k;  // a name with both types: the numbers
       }
-      if (!found) {
-        std::string hint;
-        size_t best = 3;
-        for (const auto& candidate : AllColumnNames()) {
-          size_t d = EditDistance(name, candidate);
-          if (d < best) {
-            best = d;
-            hint = fmt::format("; did you mean \"{}\"?", candidate);
-          }
-        }
-        Fail(pos, fmt::format("unknown column \"{}\"{}", name, hint.empty() ? "; the columns are " + ColumnList() : hint));
-      }
+      if (!found) UnknownColumn(name, pos);
       b->column = static_cast<int32_t>(*found);
       b->field_type = fields_[*found].type;
       b->type = b->field_type == FieldType::kNumber ? Type::kDouble : Type::kText;
     }
-    if (std::find(plan->input_columns.begin(), plan->input_columns.end(), b->column) == plan->input_columns.end()) {
-      plan->input_columns.push_back(b->column);
-    }
+    Reads(b->column);
     return b;
   }
 
+  // The forecasts' columns: sensor_id and target_hour are the rows' sensor and time (so WHERE
+  // on them narrows what is read, as on readings' sensor_id and ts); issued_at and day_ahead are
+  // kept as numbers and read as a timestamp and a boolean.
+  std::unique_ptr<BoundExpr> ForecastColumn(const std::string& name, Position pos) {
+    auto b = std::make_unique<BoundExpr>();
+    b->kind = BoundExpr::Kind::kColumn;
+    b->pos = pos;
+    if (name == "sensor_id") {
+      b->column = kSensorColumn;
+      b->type = Type::kInteger;
+    } else if (name == "target_hour") {
+      b->column = kTsColumn;
+      b->type = Type::kTimestamp;
+    } else {
+      auto it = std::find_if(fields_.begin(), fields_.end(), [&](const Field& f) { return f.name == name; });
+      if (it == fields_.end()) UnknownColumn(name, pos);
+      b->column = static_cast<int32_t>(it - fields_.begin());
+      b->field_type = it->type;
+      b->type = b->field_type == FieldType::kNumber ? Type::kDouble : Type::kText;
+    }
+    Reads(b->column);
+    if (name == "issued_at") return MakeCall(Op::kTimestampOfMicros, Type::kTimestamp, pos, Args(std::move(b)));
+    if (name == "day_ahead") return MakeCall(Op::kNe, Type::kBoolean, pos, Args(std::move(b), MakeConstant(Value::Double(0), pos)));
+    return b;
+  }
+
+  [[noreturn]] void UnknownColumn(const std::string& name, Position pos) const {
+    std::string hint;
+    size_t best = 3;
+    for (const auto& candidate : AllColumnNames()) {
+      size_t d = EditDistance(name, candidate);
+      if (d < best) {
+        best = d;
+        hint = fmt::format("; did you mean \"{}\"?", candidate);
+      }
+    }
+    Fail(pos, fmt::format("unknown column \"{}\"{}", name, hint.empty() ? "; the columns are " + ColumnList() : hint));
+  }
+
+  void Reads(int32_t column) {
+    if (std::find(plan->input_columns.begin(), plan->input_columns.end(), column) == plan->input_columns.end()) {
+      plan->input_columns.push_back(column);
+    }
+  }
+
   std::vector<std::string> AllColumnNames() const {
+    if (table_ == Table::kForecasts) {
+      return {"sensor_id", "field", "issued_at", "target_hour", "value", "lower", "upper", "model", "day_ahead"};
+    }
     std::vector<std::string> names = {"ts", "sensor_id", "lat", "lon"};
     for (const auto& f : fields_) {
       std::string n = ColumnName(f);
@@ -482,6 +518,7 @@ class Binder {
  private:
   bool in_aggregate_ = false;
   const std::vector<Field>& fields_;
+  Table table_;
   int64_t now_us_;
 };
 
@@ -560,8 +597,12 @@ std::string OutputName(const SelectItem& item) {
 }
 
 void BuildPlanOrThrow(const SelectStatement& st, const std::vector<Field>& fields, int64_t now_us, Plan* plan) {
-  if (st.table != "readings") Fail(st.table_pos, fmt::format("unknown table \"{}\"; the table is readings", st.table));
-  Binder binder(fields, now_us);
+  if (st.table == "forecasts") {
+    plan->table = Table::kForecasts;
+  } else if (st.table != "readings") {
+    Fail(st.table_pos, fmt::format("unknown table \"{}\"; the tables are readings and forecasts", st.table));
+  }
+  Binder binder(fields, plan->table, now_us);
   binder.plan = plan;
 
   bool has_aggregate = false;
@@ -586,6 +627,9 @@ void BuildPlanOrThrow(const SelectStatement& st, const std::vector<Field>& field
   }
 
   if (!st.latest_on.empty()) {
+    if (plan->table == Table::kForecasts) {
+      Fail(st.latest_pos, "LATEST ON is for readings; the latest issue of a series is ORDER BY issued_at DESC with its WHERE");
+    }
     if (plan->aggregate) Fail(st.latest_pos, "LATEST ON cannot be combined with GROUP BY or aggregates");
     if (st.latest_on != "ts") Fail(st.latest_pos, fmt::format("LATEST ON needs the time column ts, not \"{}\"", st.latest_on));
     if (st.latest_partition_by.size() != 1 || st.latest_partition_by[0]->kind != ExprKind::kColumn ||
@@ -610,7 +654,7 @@ void BuildPlanOrThrow(const SelectStatement& st, const std::vector<Field>& field
     if (it.expr->kind == ExprKind::kStar) {
       if (plan->aggregate) Fail(it.expr->pos, "SELECT * cannot be combined with GROUP BY or aggregates; name the columns");
       for (const auto& name : binder.AllColumnNames()) {
-        bool present = name == "ts" || name == "sensor_id" ||
+        bool present = plan->table == Table::kForecasts || name == "ts" || name == "sensor_id" ||
                        std::any_of(fields.begin(), fields.end(), [&](const Field& f) { return ColumnName(f) == name; });
         if (present) items.push_back(Item{nullptr, name, "", it.expr->pos, 0, true});
       }

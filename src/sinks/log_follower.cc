@@ -32,12 +32,18 @@ Status LogFollower::Start() {
 }
 
 void LogFollower::Stop() {
-  stop_.store(true);
+  {
+    std::lock_guard lock(mu_);  // so that a waiting reader or writer cannot miss it
+    stop_.store(true);
+  }
+  cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
 bool LogFollower::Backoff() {
-  if (!committed_.empty()) UpdateLag();  // the lag goes on growing meanwhile
+  // The lag goes on growing meanwhile; a pipelined writer leaves the consumer to the reader,
+  // which goes on updating it.
+  if (!pipelined_ && !committed_.empty()) UpdateLag();
   for (int64_t slept = 0; slept < backoff_ && !stop_.load(); slept += 50'000) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -84,6 +90,70 @@ bool LogFollower::UntilDone(F attempt) {
   return true;
 }
 
+bool LogFollower::Write(const std::map<int32_t, int64_t>& next, int64_t batch_start) {
+  if (!UntilDone([&] { return destination_->Flush(); })) return false;
+  if (!UntilDone([&] { return destination_->SavePositions(next); })) return false;
+  batch_seconds_.Observe(static_cast<double>(MonotonicMicros() - batch_start) / 1e6);
+  return true;
+}
+
+void LogFollower::WriteHandedOver() {
+  for (;;) {
+    std::map<int32_t, int64_t> next;
+    int64_t start = 0;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return handed_over_ || stop_.load(); });
+      if (stop_.load()) return;
+      next = to_save_;
+      start = to_save_start_;
+    }
+    if (!Write(next, start)) return;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [p, n] : next) written_[p] = n;
+      handed_over_ = false;
+    }
+    cv_.notify_all();
+  }
+}
+
+bool LogFollower::HandOver(const std::map<int32_t, int64_t>& next, int64_t batch_start) {
+  std::unique_lock lock(mu_);
+  while (handed_over_ && !stop_.load()) {
+    // Woken each second meanwhile, to keep the lag and the group's positions current.
+    if (!cv_.wait_for(lock, std::chrono::seconds(1), [&] { return !handed_over_ || stop_.load(); })) {
+      lock.unlock();
+      CommitWritten();
+      UpdateLag();
+      lock.lock();
+    }
+  }
+  if (stop_.load()) return false;
+  destination_->Seal();
+  to_save_ = next;
+  to_save_start_ = batch_start;
+  handed_over_ = true;
+  lock.unlock();
+  cv_.notify_all();
+  return true;
+}
+
+void LogFollower::CommitWritten() {
+  std::map<int32_t, int64_t> written;
+  {
+    std::lock_guard lock(mu_);
+    written.swap(written_);
+  }
+  for (const auto& [p, n] : written) {
+    committed_[p] = n;
+    // For `mare log groups`; refused when the log is open read-only, which is fine: the
+    // position that counts is the one the destination saved.
+    Status c = consumer_->Commit(p, n);
+    if (!c.ok()) spdlog::debug("{}: log position of {}/{}: {}", options_.name, options_.topic, p, c.ToString());
+  }
+}
+
 void LogFollower::Run() {
   backoff_ = options_.retry_initial_us;
   bool prepared = UntilDone([&] {
@@ -93,6 +163,8 @@ void LogFollower::Run() {
     return s;
   });
   if (!prepared) return;
+  pipelined_ = destination_->Pipelined();
+  if (pipelined_) writer_ = std::thread([this] { WriteHandedOver(); });
   std::vector<log::ConsumedRecord> records;
   std::map<int32_t, int64_t> next;  // after the pending batch
   size_t pending = 0;
@@ -113,24 +185,25 @@ void LogFollower::Run() {
     }
     bool full = pending >= options_.batch || (pending > 0 && MonotonicMicros() - batch_start >= options_.max_delay_us);
     if (full) {
-      if (!UntilDone([&] { return destination_->Flush(); })) break;
-      if (!UntilDone([&] { return destination_->SavePositions(next); })) break;
-      batch_seconds_.Observe(static_cast<double>(MonotonicMicros() - batch_start) / 1e6);
-      for (const auto& [p, n] : next) {
-        committed_[p] = n;
-        // For `mare log groups`; refused when the log is open read-only, which is fine: the
-        // position that counts is the one the destination saved.
-        Status c = consumer_->Commit(p, n);
-        if (!c.ok()) spdlog::debug("{}: log position of {}/{}: {}", options_.name, options_.topic, p, c.ToString());
+      if (pipelined_) {
+        if (!HandOver(next, batch_start)) break;
+      } else {
+        destination_->Seal();
+        if (!Write(next, batch_start)) break;
+        std::lock_guard lock(mu_);
+        for (const auto& [p, n] : next) written_[p] = n;
       }
       next.clear();
       pending = 0;
     }
+    CommitWritten();
     if (MonotonicMicros() - last_lag > 1'000'000) {
       UpdateLag();
       last_lag = MonotonicMicros();
     }
   }
+  if (writer_.joinable()) writer_.join();  // stop_ is set: it ends after its current attempt
+  CommitWritten();
 }
 
 }  // namespace mare::sinks

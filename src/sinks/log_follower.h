@@ -1,15 +1,17 @@
 // LogFollower: the loop every sink that copies a topic to a remote server runs (Elasticsearch,
 // ClickHouse): on a thread of its own it reads the topic in batches, hands them to its
 // Destination, and saves the positions after a batch only once the destination acknowledged all
-// of it. Any failure is retried with backoff on the same batch, so positions never run ahead of
+// of it. A pipelined destination is written by a second thread while the next batch is read. Any failure is retried with backoff on the same batch, so positions never run ahead of
 // the data: a crash or an outage ends in a resend, which the destination makes idempotent
 // (deterministic ids, replacing tables). The log keeps everything meanwhile; the lag gauge shows it.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,8 +33,14 @@ class Destination {
   // Takes the records of one poll into the pending batch (their views end at the next poll);
   // records it cannot read go to the dead-letter file here.
   virtual void Add(const std::vector<log::ConsumedRecord>& records) = 0;
-  // Writes the pending batch. OK once every record of it is acknowledged or dead-lettered (then
-  // the batch is forgotten); an error keeps what is still pending, and Flush is called again
+  // True when Add and Seal may run on one thread while Flush and SavePositions run on another:
+  // the next batch is then read and encoded while the server takes the current one.
+  virtual bool Pipelined() const { return false; }
+  // The pending batch becomes the one Flush writes, and the pending one starts empty. Called only
+  // once the previous batch is flushed and its positions saved.
+  virtual void Seal() {}
+  // Writes the sealed batch. OK once every record of it is acknowledged or dead-lettered (then
+  // the batch is forgotten); an error keeps what is still to send, and Flush is called again
   // after a backoff.
   virtual Status Flush() = 0;
   // Saves the positions after the flushed batch; retried until OK.
@@ -74,6 +82,15 @@ class LogFollower {
 
  private:
   void Run();
+  // Flushes the sealed batch and saves `next`, retrying; false when stopped first.
+  bool Write(const std::map<int32_t, int64_t>& next, int64_t batch_start);
+  // A pipelined destination's writer thread: Write for each batch handed over.
+  void WriteHandedOver();
+  // Hands the sealed batch to the writer thread; waits while it writes the previous one. False
+  // when stopped first.
+  bool HandOver(const std::map<int32_t, int64_t>& next, int64_t batch_start);
+  // Takes the positions the writer saved into committed_ and the log's consumer group.
+  void CommitWritten();
   // Sleeps the backoff (cut short by Stop) and doubles it; false once stopped.
   bool Backoff();
   void Warn(const Status& s);
@@ -89,6 +106,16 @@ class LogFollower {
   int32_t partitions_ = 0;
   std::atomic<bool> stop_{false};
   std::thread thread_;
+  std::thread writer_;  // a pipelined destination's
+  bool pipelined_ = false;
+
+  // Between the reader and a pipelined destination's writer.
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool handed_over_ = false;               // a sealed batch waits for the writer or is being written
+  std::map<int32_t, int64_t> to_save_;     // the positions after it
+  int64_t to_save_start_ = 0;              // when its first record was read
+  std::map<int32_t, int64_t> written_;     // positions saved by the writer, not yet in committed_
 
   std::map<int32_t, int64_t> committed_;  // next offset per partition, as saved by the destination
   int64_t backoff_ = 0;

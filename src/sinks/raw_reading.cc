@@ -4,6 +4,8 @@
 
 #include <limits>
 
+#include "sinks/carried_reading.h"
+
 namespace mare::sinks {
 
 ParserOptions RawRecordOptions(size_t max_reading_bytes) {
@@ -30,6 +32,11 @@ Result<const Reading*> RawReadingReader::Read(std::string_view json) {
   if (!rejected_.empty()) return bad(rejected_);
   if (readings_ != 1) return bad("not one reading object");
   return &reading_;
+}
+
+Result<const Reading*> RawReadingReader::Read(const log::ConsumedRecord& record) {
+  if (ReadCarried(record, &reading_)) return &reading_;
+  return Read(record.value);
 }
 
 void RawReadingReader::OnReading(const Reading& r) {

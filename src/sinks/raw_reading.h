@@ -1,10 +1,11 @@
 // RawReadingReader: reads one record of the raw topic (a reading's JSON exactly as ingest
 // accepted it, docs/formats/reading.md) back into a Reading, for the sinks that copy readings
 // out (Elasticsearch, ClickHouse). Its limits are wide enough for anything ingest accepted: no
-// clock check, no numeric_fields check (ingest did those when the reading arrived).
+// clock check, no numeric_fields check (ingest did those when the reading arrived). A record
+// that carries its numbers is read from them (carried_reading.h), without parsing its JSON.
 //
 //   RawReadingReader reader(1 << 20);   // one per thread, reused
-//   Result<const Reading*> r = reader.Read(record.value);   // valid until the next Read
+//   Result<const Reading*> r = reader.Read(record);   // valid until the next Read and Poll
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "log/log.h"
 #include "reading/parser.h"
 #include "reading/reading.h"
 
@@ -30,6 +32,8 @@ class RawReadingReader : ReadingSink {
 
   // Corruption, with the parser's reason, unless `json` is exactly one reading object.
   Result<const Reading*> Read(std::string_view json);
+  // The record's reading: from its carried numbers when it has them, else as Read(json).
+  Result<const Reading*> Read(const log::ConsumedRecord& record);
 
  private:
   void OnReading(const Reading& r) override;

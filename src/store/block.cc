@@ -48,7 +48,7 @@ void RowBuffer::ReplaceRow(size_t i) {
   current_ = i;
 }
 
-RowBuffer::Column& RowBuffer::ColumnFor(uint32_t field, FieldType type) {
+RowBuffer::Column& RowBuffer::AddColumn(uint32_t field, FieldType type) {
   if (field >= columns_.size()) columns_.resize(field + 1);
   Column& c = columns_[field];
   if (!c.used) {
@@ -62,13 +62,6 @@ RowBuffer::Column& RowBuffer::ColumnFor(uint32_t field, FieldType type) {
     }
   }
   return c;
-}
-
-void RowBuffer::SetNumber(uint32_t field, double value) {
-  Column& c = ColumnFor(field, FieldType::kNumber);
-  c.numbers[current_] = value;
-  c.present[current_] = 1;
-  bytes_ += 9;
 }
 
 void RowBuffer::SetText(uint32_t field, std::string_view value) {

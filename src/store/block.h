@@ -109,7 +109,13 @@ class RowBuffer {
   // Makes row i hold a new reading of the same time: its values are cleared, and SetNumber/
   // SetText then write to it (a later reading replaces an earlier one whole).
   void ReplaceRow(size_t i);
-  void SetNumber(uint32_t field, double value);
+  // (Inline, as ColumnFor's common case: a bulk load sets every field of every reading.)
+  void SetNumber(uint32_t field, double value) {
+    Column& c = ColumnFor(field, FieldType::kNumber);
+    c.numbers[current_] = value;
+    c.present[current_] = 1;
+    bytes_ += 9;
+  }
   void SetText(uint32_t field, std::string_view value);
   // Appends rows [begin, end) of another buffer.
   void AppendRows(const RowBuffer& other, size_t begin, size_t end);
@@ -118,7 +124,11 @@ class RowBuffer {
   size_t MemoryBytes() const { return bytes_; }
 
  private:
-  Column& ColumnFor(uint32_t field, FieldType type);
+  Column& ColumnFor(uint32_t field, FieldType type) {
+    if (field < columns_.size() && columns_[field].used) [[likely]] return columns_[field];
+    return AddColumn(field, type);
+  }
+  Column& AddColumn(uint32_t field, FieldType type);  // the field's first value in this buffer
 
   uint32_t sensor_id_;
   std::vector<int64_t> ts_;

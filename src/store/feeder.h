@@ -18,9 +18,9 @@
 
 #include "common/metrics.h"
 #include "common/status.h"
-#include "log/consumer_thread.h"
 #include "log/log.h"
 #include "reading/parser.h"
+#include "store/feed_loop.h"
 #include "store/store.h"
 
 namespace mare::store {
@@ -32,52 +32,44 @@ struct FeederOptions {
   int64_t retention_check_us = 60'000'000;
 };
 
-class StoreFeeder {
+class StoreFeeder : private FeedTarget {
  public:
   static Result<std::unique_ptr<StoreFeeder>> Start(Store* store, log::Log* log, const ParserOptions& parser_options,
                                                     const FeederOptions& options, metrics::Registry* registry);
-  ~StoreFeeder();
+  ~StoreFeeder() override;
 
   // Flushes what is read (unless failing: a restart then reads it again from the log), joins
   // the thread; the error it stopped on or was retrying. Idempotent.
-  Status Stop();
-  bool healthy() const { return thread_.healthy(); }
-  log::ConsumerHealth health() const { return thread_.health(); }
-  int64_t lag() const { return thread_.lag(); }
+  Status Stop() { return loop_.Stop(); }
+  bool healthy() const { return loop_.healthy(); }
+  log::ConsumerHealth health() const { return loop_.health(); }
+  int64_t lag() const { return loop_.lag(); }
   // Raw records read so far (the sum of the next offsets over partitions).
-  int64_t consumed() const { return thread_.consumed(); }
+  int64_t consumed() const { return loop_.consumed(); }
 
  private:
-  StoreFeeder(Store* store, log::Log* log, const ParserOptions& parser_options, const FeederOptions& options,
-              metrics::Registry* registry);
-  Status Recover();
-  Status Step();
-  Status FlushAndCommit();
-  Status Retry();  // after a transient failure: the flush that failed, before reading more
-  void RefreshLag();
-  void RefreshHealth();
+  StoreFeeder(Store* store, const ParserOptions& parser_options, const FeederOptions& options, metrics::Registry* registry);
+  // FeedTarget: the memtable takes each poll; a flush (with the raw position it covers) once
+  // it is full or old enough, then retention when due.
+  std::vector<int64_t> durable_offsets() const override { return store_->raw_offsets(); }
+  Status Apply(const std::vector<log::ConsumedRecord>& records) override;
+  Result<bool> Persist(const std::vector<int64_t>& read) override;
+  Status Finish(const std::vector<int64_t>& read) override;
+  void RefreshGauges() override;
 
   Store* const store_;
-  log::Log* const log_;
   const FeederOptions options_;
   ReadingParser parser_;
-  std::unique_ptr<log::Consumer> consumer_;
-  std::vector<log::ConsumedRecord> batch_;
-  std::vector<int64_t> next_offsets_;
   PaddedBuffer lines_;
-  int64_t next_lag_us_ = 0;
   int64_t next_retention_us_ = 0;
 
-  log::ConsumerThread thread_;
-
   metrics::Counter* rejected_;
-  metrics::Gauge* lag_gauge_;
   metrics::Gauge* segments_gauge_;
   metrics::Gauge* bytes_gauge_;
   metrics::Gauge* rows_gauge_;
   metrics::Gauge* memtable_gauge_;
-  metrics::Gauge* consumer_up_;
-  metrics::Counter* failures_;
+
+  FeedLoop loop_;  // last: its thread stops before the rest goes
 };
 
 }  // namespace mare::store

@@ -22,6 +22,17 @@
 #include "common/utf8.h"
 
 namespace mare::store {
+namespace {
+
+size_t TakenRows(const std::vector<Store::TakenHour>& hours) {
+  size_t rows = 0;
+  for (const auto& h : hours) {
+    for (const auto& b : h.buffers) rows += b.size();
+  }
+  return rows;
+}
+
+}  // namespace
 
 Status ImportCsv(const std::string& path, Store* store, const ImportOptions& options, ImportReport* report,
                  const std::function<void(int64_t, int64_t, int64_t)>& progress) {
@@ -42,6 +53,10 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
   if (map == MAP_FAILED) return Status::FromErrno("mmap " + path, errno);
   ::madvise(map, size, MADV_SEQUENTIAL);
   std::string_view data(static_cast<const char*>(map), size);
+  // The file's pages stay mapped, and resident, once read: those the writer is done with (every
+  // reading's text is copied into the store by then) are given back as the parser moves on.
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  size_t released = 0;  // [0, released) of the mapping is given back
   struct Unmap {
     void* p;
     size_t n;
@@ -91,20 +106,23 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
     int64_t readings_done = 0;
     std::deque<std::string> owned;  // unquoted text cells (stable addresses)
   };
-  constexpr size_t kBatchRows = 32'768;
+  // Never more than flush_rows a batch, so that the rows held stay bounded by flush_rows.
+  const size_t batch_rows = std::clamp<size_t>(options.flush_rows, 1, 32'768);
   std::vector<ParsedBatch> pool(4);
-  for (auto& b : pool) b.readings.resize(kBatchRows);
+  for (auto& b : pool) b.readings.resize(batch_rows);
   std::mutex mu;
   std::condition_variable cv;
   std::deque<ParsedBatch*> full, free_batches;
   for (auto& b : pool) free_batches.push_back(&b);
   bool parsing_done = false;
+  size_t consumed = 0;  // the file's bytes up to the end of the last batch the writer added
   Status writer_status;
 
   std::mutex flush_mu;
   std::condition_variable flush_cv;
   std::deque<std::vector<Store::TakenHour>> flush_queue;
   size_t writes_pending = 0;  // taken hours not yet written (queued or being written)
+  size_t rows_pending = 0;    // their readings
   int64_t pending_max_hour = std::numeric_limits<int64_t>::min();
   bool adding_done = false;
   Status flush_status;
@@ -120,14 +138,18 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
       }
       flush_cv.notify_all();
       if (flush_status.ok()) flush_status = store->WriteTaken(&hours);
+      size_t rows = TakenRows(hours);
+      std::vector<Store::TakenHour>().swap(hours);  // freed before they stop counting as held
       {
         std::lock_guard lock(flush_mu);
         --writes_pending;
+        rows_pending -= rows;
       }
       flush_cv.notify_all();
     }
   });
 
+  size_t peak_held_rows = 0;
   std::thread writer([&] {
     int64_t next_progress = 0;
     while (true) {
@@ -150,19 +172,28 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
         store->Write([&](Store::Batch& batch) {
           for (size_t i = 0; i < b->count; ++i) batch.Add(b->readings[i]);
         });
+        {
+          std::lock_guard lock(flush_mu);
+          peak_held_rows = std::max(peak_held_rows, store->memtable_rows() + rows_pending);
+        }
         if (store->memtable_rows() >= options.flush_rows) {
           // Hours before the newest are complete when the file is in time order (a row that
           // comes later for one makes another segment, merged at the end). A third thread
           // encodes and writes them while this one goes on adding.
           auto taken = store->TakeHoursBefore(b->max_hour);
-          if (store->memtable_rows() >= 2 * options.flush_rows) {
+          if (store->memtable_rows() >= options.flush_rows) {
+            // The newest hour alone holds that many (many sensors, or a file out of time
+            // order): it goes too, so that what stays is under flush_rows.
             auto rest = store->TakeHoursBefore(std::numeric_limits<int64_t>::max());
             for (auto& h : rest) taken.push_back(std::move(h));
           }
+          // One write at a time: the memtable (under flush_rows and a batch) and the hours
+          // being written (as many) are all the readings held, whatever the file's size.
           std::unique_lock lock(flush_mu);
-          flush_cv.wait(lock, [&] { return flush_queue.size() < 2; });
+          flush_cv.wait(lock, [&] { return writes_pending == 0; });
           for (const auto& h : taken) pending_max_hour = std::max(pending_max_hour, h.hour);
           ++writes_pending;
+          rows_pending += TakenRows(taken);
           flush_queue.push_back(std::move(taken));
           flush_cv.notify_all();
         }
@@ -173,6 +204,7 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
       }
       {
         std::lock_guard lock(mu);
+        consumed = static_cast<size_t>(b->bytes_done);
         free_batches.push_back(b);
       }
       cv.notify_all();
@@ -180,23 +212,35 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
   });
 
   int64_t max_hour = std::numeric_limits<int64_t>::min();
+  // The time is one cell (not a date and a time, nor civil parts): see the time cache below.
+  const bool plain_time = columns.time != archive::kNoColumn && columns.time_of_day == archive::kNoColumn;
+  std::string last_time_text;
+  int64_t last_time = 0;
   auto skip = [&](std::string message) {
     ++report->skipped;
     if (report->errors.size() < 10) report->errors.push_back(fmt::format("line {}: {}", line_no, message));
   };
+  int64_t peak_mapped_bytes = 0;
   while (pos < data.size()) {
     ParsedBatch* out;
+    size_t done;
     {
       std::unique_lock lock(mu);
       cv.wait(lock, [&] { return !free_batches.empty(); });
       out = free_batches.front();
       free_batches.pop_front();
+      done = consumed;
+    }
+    if (size_t until = done / page * page; until > released && until - released >= options.release_bytes) {
+      // Only unmaps them from this process: the next access would read the file again.
+      ::madvise(static_cast<char*>(map) + released, until - released, MADV_DONTNEED);
+      released = until;
     }
     out->count = 0;
     out->owned.clear();
     int64_t batch_min_hour = std::numeric_limits<int64_t>::max();
     {
-      for (size_t n = 0; n < kBatchRows && pos < data.size(); ++n) {
+      for (size_t n = 0; n < batch_rows && pos < data.size(); ++n) {
         std::string_view line;
         next_line(&pos, &line);
         ++line_no;
@@ -212,7 +256,15 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
         }
         Reading& reading = out->readings[out->count];
         reading.Clear();
-        Result<int64_t> time = archive::CsvRowTime(cells, columns, &joined);
+        // Archives give many sensors the same time, line after line (100 at bench/store.py's):
+        // a time cell equal to the line before's is that line's time, without parsing it again.
+        std::string_view time_text = plain_time ? archive::TrimCell(cells[columns.time]) : std::string_view();
+        const bool same_time = plain_time && !time_text.empty() && time_text == last_time_text;
+        Result<int64_t> time = same_time ? Result<int64_t>(last_time) : archive::CsvRowTime(cells, columns, &joined);
+        if (plain_time && !same_time && time) {
+          last_time_text.assign(time_text);
+          last_time = *time;
+        }
         if (!time) {
           // Without a time column the time comes from year, month, day, ... (csv_format.h).
           std::string_view text = columns.time != archive::kNoColumn ? archive::TrimCell(cells[columns.time]) : "from its parts";
@@ -229,17 +281,19 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
         // A location when both cells are valid coordinates; else none (the row is kept).
         if (columns.lat != archive::kNoColumn && columns.lon != archive::kNoColumn) {
           std::string_view lat = archive::TrimCell(cells[columns.lat]), lon = archive::TrimCell(cells[columns.lon]);
-          reading.has_location = !archive::IsMissingCell(lat) && !archive::IsMissingCell(lon) &&
-                                 archive::ParseNumber(lat, &reading.lat) && archive::ParseNumber(lon, &reading.lon) &&
+          // (A cell that is a number is never a missing one: no separate test for that.)
+          reading.has_location = archive::ParseNumber(lat, &reading.lat) && archive::ParseNumber(lon, &reading.lon) &&
                                  std::fabs(reading.lat) <= 90 && std::fabs(reading.lon) <= 180;
         }
         bool bad_text = false;
         for (const archive::CsvColumns::Field& f : columns.fields) {
           std::string_view cell = archive::TrimCell(cells[f.column]);
-          if (archive::IsMissingCell(cell)) continue;
+          // A number first, the common case: a finite number is never a missing cell.
           double v;
           if (archive::ParseNumber(cell, &v)) {
             reading.numbers.push_back({f.name, v});
+          } else if (archive::IsMissingCell(cell)) {
+            continue;
           } else if (size_t at = FirstNonUtf8(cell); at != cell.size()) {
             // Text goes out in JSON answers, which must be UTF-8: refused here, as ingest does.
             skip(fmt::format("{}: byte {} of the cell is not UTF-8 text", f.name, at + 1));
@@ -265,6 +319,7 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
     out->min_hour = batch_min_hour;
     out->bytes_done = static_cast<int64_t>(std::min(pos, data.size()));
     out->readings_done = report->imported;
+    peak_mapped_bytes = std::max(peak_mapped_bytes, static_cast<int64_t>(std::min(pos, data.size()) - released));
     {
       std::lock_guard lock(mu);
       full.push_back(out);
@@ -283,6 +338,8 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
   }
   flush_cv.notify_all();
   flusher.join();
+  report->peak_held_rows = static_cast<int64_t>(peak_held_rows);
+  report->peak_mapped_bytes = peak_mapped_bytes;
   MARE_RETURN_IF_ERROR(writer_status);
   MARE_RETURN_IF_ERROR(flush_status);
   MARE_RETURN_IF_ERROR(store->Flush({}));
@@ -346,6 +403,7 @@ Status ImportArchive(archive::ArchiveReader* reader, Store* store, const ImportO
     if (++n < kBatch) continue;
     add(n);
     n = 0;
+    report->peak_held_rows = std::max(report->peak_held_rows, static_cast<int64_t>(store->memtable_rows()));
     // Archives come in any order (NDBC's realtime files newest first): every hour goes out.
     if (store->memtable_rows() >= options.flush_rows) {
       MARE_RETURN_IF_ERROR(store->Flush({}));

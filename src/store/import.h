@@ -26,10 +26,20 @@ struct ImportReport {
   int64_t imported = 0;  // readings added
   int64_t skipped = 0;
   std::vector<std::string> errors;  // the first few skipped rows: "line N: why"
+  // What the import held in memory at most, which must not grow with the input (issue 15):
+  // readings in the memtable and in hours taken out to be written, and (ImportCsv) bytes of
+  // the file mapped and read but not yet given back.
+  int64_t peak_held_rows = 0;
+  int64_t peak_mapped_bytes = 0;
 };
 
 struct ImportOptions {
-  size_t flush_rows = 4'000'000;  // memtable rows before the completed hours are written out
+  // Memtable rows before the completed hours are written out. ImportCsv holds at most about
+  // twice this many readings (the memtable and the hours being written), however big the file.
+  size_t flush_rows = 4'000'000;
+  // ImportCsv: the file's pages already read are given back once this many bytes are done, so
+  // the mapped file counts in the resident memory only by this window, not by its size.
+  size_t release_bytes = 64u << 20;
   // ImportArchive: called once each flush made everything read so far durable (a resumable
   // source records where it got to); an error ends the import.
   std::function<Status()> after_flush;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <ctime>
+#include <filesystem>
 #include <fstream>
 
 #include "archive/open_archive.h"
@@ -113,6 +115,44 @@ TEST(Import, TextThatIsNotUtf8IsSkipped) {
   ASSERT_EQ(through_reader.errors.size(), 1u);
   EXPECT_EQ(through_reader.errors[0], "line 3: status: byte 4 of the value is not UTF-8 text");
   EXPECT_EQ((*store)->GetStats().rows, 2) << "the second import replaced the first's two readings";
+}
+
+// Issue 15: an import's memory must not grow with the file. On a file a hundred times
+// flush_rows, the readings held stay within four times flush_rows (the memtable and the hours
+// being written, each under flush_rows and a batch of at most flush_rows), and the file's pages
+// read are given back behind the writer (the window is release_bytes and the four batches in
+// flight, about 90 KB each here).
+TEST(Import, MemoryHeldStaysBoundedOnAFileManyTimesLarger) {
+  ScratchDir dir("mare-import-test");
+  std::string csv = dir.path() + "/in.csv";
+  constexpr int kSeconds = 100'000, kSensors = 2;  // 200,000 readings over three UTC days
+  {
+    std::ofstream out(csv);
+    out << "ts,sensor_id,temperature,humidity,pressure\n";
+    for (int t = 0; t < kSeconds; ++t) {
+      std::time_t when = 1'709'251'200 + t;  // 2024-03-01 00:00:00 UTC
+      std::tm tm;
+      gmtime_r(&when, &tm);
+      char stamp[32];
+      std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
+      for (int s = 1; s <= kSensors; ++s) out << stamp << "," << s << "," << (t % 300) / 10.0 << ",80.5,1013.2\n";
+    }
+  }
+  const int64_t file_bytes = static_cast<int64_t>(std::filesystem::file_size(csv));
+  metrics::Registry registry;
+  auto store = Store::Open({.dir = dir.path() + "/store", .compaction_thread = false}, &registry);
+  ASSERT_TRUE(store.ok());
+  ImportReport report;
+  constexpr size_t kFlushRows = 2'000;
+  Status s = ImportCsv(csv, store->get(), {.flush_rows = kFlushRows, .release_bytes = 64 << 10}, &report, nullptr);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_EQ(report.imported, int64_t{kSeconds} * kSensors);
+  EXPECT_EQ((*store)->GetStats().rows, int64_t{kSeconds} * kSensors) << "every reading stored once";
+  EXPECT_GE(report.peak_held_rows, static_cast<int64_t>(kFlushRows)) << "the memtable filled up to a flush";
+  EXPECT_LE(report.peak_held_rows, static_cast<int64_t>(4 * kFlushRows));
+  EXPECT_GT(report.peak_mapped_bytes, 0);
+  EXPECT_LE(report.peak_mapped_bytes, 1 << 20) << "of a file of " << file_bytes << " bytes";
+  EXPECT_GT(file_bytes, 6 << 20);
 }
 
 TEST(Import, AHeaderWithoutTimeOrSensorIsRefused) {

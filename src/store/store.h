@@ -33,7 +33,9 @@
 #include "reading/reading.h"
 #include "store/block.h"
 #include "store/schema.h"
+#include "store/forecast_table.h"
 #include "store/segment.h"
+#include "store/snapshot.h"
 
 namespace mare::store {
 
@@ -41,6 +43,10 @@ struct StoreOptions {
   bool enabled = true;            // `mare run` keeps a store
   std::string dir;                 // required: <data_dir>/store
   int64_t retention_us = 0;        // drop hours older than this (event time vs wall clock); 0 keeps all
+  // SQL's table forecasts keeps an issue until all its target hours are older than this (than
+  // the wall clock, or the newest issue held if earlier); 0 keeps all. 35 days: the 30-day skill window (the Stats view's MAE, a SQL check of
+  // a month's forecasts against the hourly rollups) ending at the last complete day, with margin.
+  int64_t forecast_retention_us = 35LL * 86'400'000'000;
   size_t flush_rows = 1'000'000;   // the memtable is flushed at this many rows (StoreFeeder)
   int64_t flush_interval_us = 10'000'000;  // ... or this long after its first row (StoreFeeder)
   size_t compaction_fanin = 4;     // merge a day's segments when this many are of similar size
@@ -52,25 +58,6 @@ struct StoreOptions {
   // Reads what is there without the lock, cleaning nothing up (`mare query --data-dir`). A
   // writer holds <dir>/LOCK: a second writer is refused.
   bool read_only = false;
-};
-
-// What a query needs from the store: blocks and memtable rows of these sensors and times.
-struct SnapshotFilter {
-  std::vector<uint32_t> sensors;                     // empty: every sensor
-  int64_t min_ts = std::numeric_limits<int64_t>::min();  // inclusive
-  int64_t max_ts = std::numeric_limits<int64_t>::max();  // inclusive
-  // Only the newest memtable row of each sensor and hour (LATEST ON without WHERE): a query
-  // for the latest readings then copies a row per sensor, not the whole memtable.
-  bool latest_only = false;
-};
-
-// An immutable view for one query: live segments (views of the filter's hours, ordered by
-// their first hour) and a copy of the matching memtable rows (each RowBuffer sorted by time,
-// within one hour). Segments stay readable while held.
-struct Snapshot {
-  std::vector<std::shared_ptr<const Segment>> segments;
-  std::vector<RowBuffer> memtable;
-  std::vector<Field> fields;  // the schema as of the snapshot: field id -> name, type
 };
 
 class Store {
@@ -124,6 +111,9 @@ class Store {
   Result<int64_t> ApplyRetention(int64_t now_us);
 
   std::shared_ptr<Snapshot> GetSnapshot(const SnapshotFilter& filter) const;
+  // The forecasts, SQL's table `forecasts` (fed by ForecastFeeder from the forecasts topic).
+  ForecastTable& forecasts() { return *forecasts_; }
+  const ForecastTable& forecasts() const { return *forecasts_; }
   Schema& schema() { return schema_; }
   const Schema& schema() const { return schema_; }
   const StoreOptions& options() const { return options_; }
@@ -208,6 +198,7 @@ class Store {
   bool stopping_ = false;
   std::thread compaction_thread_;
   int lock_fd_ = -1;
+  std::unique_ptr<ForecastTable> forecasts_;
 
   metrics::Counter* rows_added_;
   metrics::Counter* flushes_;

@@ -22,5 +22,9 @@ inline constexpr metrics::Metric kDiskRows{"mare_store_disk_rows", "Readings in 
 inline constexpr metrics::Metric kMemtableRows{"mare_store_memtable_rows", "Readings in the store's memtable, not yet flushed"};
 inline constexpr metrics::Metric kConsumerUp{"mare_store_consumer_up", "1 while the store's feeder consumes, 0 while it retries a failed step or stopped"};
 inline constexpr metrics::Metric kStepsFailed{"mare_store_steps_failed_total", "Failed steps of the store's feeder (a full disk, say), each retried unless permanent"};
+inline constexpr metrics::Metric kForecastRows{"mare_store_forecast_rows", "Rows of SQL's table forecasts (one per sensor, field, issue and target hour)"};
+inline constexpr metrics::Metric kForecastRowsExpired{"mare_store_forecast_rows_expired_total", "Rows of SQL's table forecasts dropped by store.forecast_retention"};
+inline constexpr metrics::Metric kForecastLagRecords{"mare_store_forecast_lag_records", "Records of the forecasts topic not yet read by the store"};
+inline constexpr metrics::Metric kForecastRecordsSkipped{"mare_store_forecast_records_skipped_total", "Records of the forecasts topic the store could not read as a forecast (not stored)"};
 
 }  // namespace mare::store_metrics

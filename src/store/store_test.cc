@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "common/scratch_dir.h"
@@ -279,6 +280,53 @@ TEST_F(StoreTest, CompactionMergesAnHoursSegmentsWithoutLosingARow) {
   store = Open();
   EXPECT_EQ(store->raw_offsets(), std::vector<int64_t>{6});
   EXPECT_EQ(store->GetStats().rows, 1200);
+}
+
+// A merge decodes and encodes only the sensors' hours that come in more than one block; a
+// block alone in its sensor's hour is copied as it is (its CRC, so its bytes, unchanged).
+TEST_F(StoreTest, AMergeCopiesABlockAloneInItsHourAndMergesTheOthers) {
+  auto store = Open();
+  Add(store.get(), 2, 100, kT0);                 // hour 0, sensors 1 and 2
+  ASSERT_TRUE(store->Flush({1}).ok());
+  Add(store.get(), 2, 100, kT0 + kHourMicros);   // hour 1
+  ASSERT_TRUE(store->Flush({2}).ok());
+  Add(store.get(), 1, 100, kT0 + 200 * kSecond);  // hour 0 again, sensor 1 only: a second block
+  ASSERT_TRUE(store->Flush({3}).ok());
+  uint32_t temperature = Temperature(store.get());
+  std::map<std::pair<uint32_t, int64_t>, std::vector<uint32_t>> crcs;  // (sensor, hour) -> its blocks' CRCs
+  auto flushed = store->GetSnapshot({});
+  for (const auto& seg : flushed->segments) {
+    for (const BlockMeta& m : seg->blocks()) crcs[{m.sensor_id, HourOf(m.min_ts)}].push_back(m.crc);
+  }
+  flushed.reset();
+  ASSERT_EQ(crcs.size(), 4u);
+  const std::vector<uint32_t>& twice = crcs[{1, kT0}];
+  ASSERT_EQ(twice.size(), 2u);
+  Totals before = Count(*store->GetSnapshot({}), temperature, 0);
+  ASSERT_TRUE(store->Compact(true).ok());
+  auto snap = store->GetSnapshot({});
+  ASSERT_EQ(snap->segments.size(), 1u);
+  ASSERT_EQ(snap->segments[0]->blocks().size(), 4u);
+  for (const BlockMeta& m : snap->segments[0]->blocks()) {
+    const auto& was = crcs[{m.sensor_id, HourOf(m.min_ts)}];
+    if (was.size() == 1) {
+      EXPECT_EQ(m.crc, was[0]) << "sensor " << m.sensor_id << ": copied as it was";
+      EXPECT_EQ(m.rows, 100u);
+    } else {
+      EXPECT_EQ(m.rows, 200u) << "both blocks of sensor 1's hour 0 in one";
+      EXPECT_EQ(m.min_ts, kT0);
+      EXPECT_EQ(m.max_ts, kT0 + 299 * kSecond);
+      EXPECT_NE(m.crc, was[0]);
+      EXPECT_NE(m.crc, was[1]);
+    }
+  }
+  Totals after = Count(*snap, temperature, 0);
+  EXPECT_EQ(after.rows, 500);
+  EXPECT_EQ(after.rows, before.rows);
+  EXPECT_DOUBLE_EQ(after.temperature_sum, before.temperature_sum);
+  store.reset();
+  store = Open();  // the copied blocks read back from the merged file (their CRCs checked)
+  EXPECT_EQ(Count(*store->GetSnapshot({}), Temperature(store.get()), 0).temperature_sum, before.temperature_sum);
 }
 
 TEST_F(StoreTest, AMergeInterruptedBeforeDeletingItsInputsCountsNothingTwice) {

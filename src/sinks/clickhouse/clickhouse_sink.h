@@ -1,9 +1,9 @@
 // ClickHouseSink: keeps ClickHouse tables equal to the log, for SQL analytics at scale. It
 // follows the raw topic into table `readings` and the rollups topic into table `rollups`
 // (database `mare` by default) over ClickHouse's HTTP interface, each batch one
-// INSERT ... FORMAT RowBinary; the tables are created on start. Both are ReplacingMergeTree, so
-// a batch sent again (after a crash, an outage, an unanswered insert) leaves no duplicate visible
-// to FINAL or argMax; the sink's position (table sink_offsets) is written only once ClickHouse
+// INSERT ... FORMAT Native with its rows in key order (native_block.h); the tables are created
+// on start. Both are ReplacingMergeTree, so a batch sent again (after a crash, an outage, an
+// unanswered insert) leaves no duplicate visible to FINAL or argMax; the sink's position (table sink_offsets) is written only once ClickHouse
 // acknowledged the batch. Batches are large (`batch` rows or `max_delay`) so that inserts stay
 // few and ClickHouse's merges keep up ("too many parts"). A batch ClickHouse refuses for its data
 // is split until the refused rows are found; they go to the dead-letter file with ClickHouse's

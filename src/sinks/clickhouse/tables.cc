@@ -94,12 +94,23 @@ Status ReadingsTable::Append(const Reading& r, std::string* out) {
   }
   std::fill(has_typed_.begin(), has_typed_.end(), false);
   other_.clear();
-  for (const NumberField& n : r.numbers) {
-    auto it = std::find(numeric_fields_.begin(), numeric_fields_.end(), n.name);
-    if (it == numeric_fields_.end()) {
+  for (size_t k = 0; k < r.numbers.size(); ++k) {
+    const NumberField& n = r.numbers[k];
+    // Readings of a feed have the same fields in the same order: the column of the field at
+    // this place in the previous reading is tried first.
+    if (k >= seen_names_.size()) {
+      seen_names_.resize(k + 1);
+      seen_columns_.resize(k + 1, kNoColumn);
+    }
+    if (seen_names_[k] != n.name) {
+      auto it = std::find(numeric_fields_.begin(), numeric_fields_.end(), n.name);
+      seen_names_[k].assign(n.name);
+      seen_columns_[k] = it == numeric_fields_.end() ? kNoColumn : static_cast<size_t>(it - numeric_fields_.begin());
+    }
+    size_t i = seen_columns_[k];
+    if (i == kNoColumn) {
       other_.push_back(&n);
     } else {
-      size_t i = static_cast<size_t>(it - numeric_fields_.begin());
       typed_[i] = n.value;
       has_typed_[i] = true;
     }
@@ -130,6 +141,8 @@ std::string RollupsTable::Create(std::string_view database) const {
 }
 
 std::string RollupsTable::ColumnList() const { return List(kRollups, false); }
+
+const std::vector<std::pair<std::string, std::string>>& RollupsTable::columns() const { return kRollups; }
 
 Status RollupsTable::Append(const RollupMessage& m, std::string* out) const {
   if (!FitsDateTime(m.window_start_us)) {

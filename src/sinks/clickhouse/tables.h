@@ -29,6 +29,8 @@ class ReadingsTable {
  public:
   // `numeric_fields` get a Nullable(Float64) column each (ingest.numeric_fields).
   explicit ReadingsTable(std::vector<std::string> numeric_fields);
+  // Its ORDER BY: the first columns (sensor_id, ts, ts_us).
+  static constexpr size_t kKeyColumns = 3;
 
   std::string Create(std::string_view database) const;
   // Every column with its type, in INSERT order.
@@ -46,11 +48,19 @@ class ReadingsTable {
   std::vector<double> typed_;
   std::vector<bool> has_typed_;
   std::vector<const NumberField*> other_;
+  // The previous reading's number names by place, and their typed column (kNoColumn: the arrays).
+  static constexpr size_t kNoColumn = static_cast<size_t>(-1);
+  std::vector<std::string> seen_names_;
+  std::vector<size_t> seen_columns_;
 };
 
 class RollupsTable {
  public:
+  // Its ORDER BY: the first columns (sensor_id, field, resolution, window_start, window_start_us).
+  static constexpr size_t kKeyColumns = 5;
   std::string Create(std::string_view database) const;
+  // Every column with its type, in INSERT order.
+  const std::vector<std::pair<std::string, std::string>>& columns() const;
   std::string ColumnList() const;
   Status Append(const RollupMessage& m, std::string* out) const;
 };

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace mare::sinks::clickhouse {
 namespace {
@@ -37,6 +38,32 @@ TEST(ReadingsTable, ARowIsTheDocumentedBytes) {
   want += std::string("\x01\x06status", 8);
   want += std::string("\x01\x02ok", 4);
   EXPECT_EQ(out, want);
+}
+
+// The table remembers which column each place's field went to in the previous reading: readings
+// of other shapes in a row must still each be the row a fresh table makes of them.
+TEST(ReadingsTable, ReadingsOfChangingShapesAreEachTheirOwnRow) {
+  ReadingsTable table({"temperature", "humidity"});
+  std::vector<std::vector<NumberField>> shapes = {
+      {{"humidity", 80.0}, {"wave", 1.5}},
+      {{"humidity", 81.0}, {"wave", 1.6}},
+      {{"wave", 1.7}, {"humidity", 82.0}},
+      {{"humidity", 83.0}},
+      {{"temperature", 12.5}, {"humidity", 84.0}, {"wave", 1.8}, {"wind", 3.0}},
+      {},
+      {{"temperature", 13.5}, {"humid", 1.0}, {"wave", 1.9}},
+  };
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    Reading r;
+    r.sensor_id = 7;
+    r.timestamp_us = 1'700'000'000'000'000 + static_cast<int64_t>(i);
+    r.numbers = shapes[i];
+    std::string row, fresh_row;
+    ASSERT_TRUE(table.Append(r, &row).ok());
+    ReadingsTable fresh({"temperature", "humidity"});
+    ASSERT_TRUE(fresh.Append(r, &fresh_row).ok());
+    EXPECT_EQ(row, fresh_row) << "reading " << i;
+  }
 }
 
 TEST(ReadingsTable, AReadingWithoutLocationHasNullCoordinates) {

@@ -33,8 +33,8 @@ class ReadingDocuments : public DocumentMaker {
   ReadingDocuments(const std::string& prefix, size_t max_reading_bytes)
       : name_(prefix + "-readings"), reader_(max_reading_bytes) {}
 
-  Status Make(std::string_view json, Document* out) override {
-    auto read = reader_.Read(json);
+  Status Make(const log::ConsumedRecord& record, Document* out) override {
+    auto read = reader_.Read(record);  // from the numbers the log carries, when it does
     if (!read.ok()) return read.status();
     Fill(**read, out);
     return Status::OK();
@@ -87,7 +87,8 @@ class RollupDocuments : public DocumentMaker {
  public:
   explicit RollupDocuments(const std::string& prefix) : name_(prefix + "-rollups") {}
 
-  Status Make(std::string_view json, Document* out) override {
+  Status Make(const log::ConsumedRecord& record, Document* out) override {
+    std::string_view json = record.value;
     auto bad = [&](std::string_view why) {
       return Status::Corruption(fmt::format("rollup record: {}: {}", why, json.substr(0, 200)));
     };

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "log/log.h"
 
 namespace mare::sinks {
 
@@ -27,7 +28,7 @@ class DocumentMaker {
  public:
   virtual ~DocumentMaker() = default;
   // Corruption, with the reason, when the record is not one readable message of its topic.
-  virtual Status Make(std::string_view record, Document* out) = 0;
+  virtual Status Make(const log::ConsumedRecord& record, Document* out) = 0;
   // "mare-readings": the template's name, also the prefix of its daily indices.
   virtual const std::string& name() const = 0;
   // The body of PUT _index_template/<name()>.

@@ -3,8 +3,17 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <vector>
+
 namespace mare::sinks {
 namespace {
+
+// A record of the log holding `json`, without numbers.
+log::ConsumedRecord Json(std::string_view json) {
+  log::ConsumedRecord r;
+  r.value = json;
+  return r;
+}
 
 TEST(DailyIndex, NamesTheUtcDay) {
   EXPECT_EQ(DailyIndex("mare-readings", 1705831200'000000), "mare-readings-2024.01.21");
@@ -15,8 +24,8 @@ TEST(DailyIndex, NamesTheUtcDay) {
 TEST(ReadingDocuments, ReadingBecomesDocumentWithDeterministicId) {
   auto maker = MakeReadingDocuments("mare", 1 << 20);
   Document d;
-  ASSERT_TRUE(maker->Make(R"({"timestamp":"2024-01-21 10:06:04.095931","sensor_id":7,"temperature":20.9,)"
-                          R"("pressure":1001,"location":{"lon":3.185785,"lat":42.488629},"status":"ok \"x\""})",
+  ASSERT_TRUE(maker->Make(Json(R"({"timestamp":"2024-01-21 10:06:04.095931","sensor_id":7,"temperature":20.9,)"
+                               R"("pressure":1001,"location":{"lon":3.185785,"lat":42.488629},"status":"ok \"x\""})"),
                           &d)
                   .ok());
   EXPECT_EQ(d.index, "mare-readings-2024.01.21");
@@ -27,19 +36,43 @@ TEST(ReadingDocuments, ReadingBecomesDocumentWithDeterministicId) {
             R"("temperature":20.9,"pressure":1001,"status":"ok \"x\""})");
   // The same reading in another timestamp form is the same document.
   Document again;
-  ASSERT_TRUE(maker->Make(R"({"timestamp":"2024-01-21T12:06:04.095931+02:00","sensor_id":7,"temperature":20.9})", &again).ok());
+  ASSERT_TRUE(maker->Make(Json(R"({"timestamp":"2024-01-21T12:06:04.095931+02:00","sensor_id":7,"temperature":20.9})"), &again).ok());
   EXPECT_EQ(again.id, d.id);
   EXPECT_EQ(again.index, d.index);
+}
+
+// A record carrying its numbers (as ingest appends them to the embedded log) is the same
+// document as its JSON parsed: the numbers are taken from the log, the rest from the JSON.
+TEST(ReadingDocuments, ARecordWithItsNumbersIsTheSameDocument) {
+  auto maker = MakeReadingDocuments("mare", 1 << 20);
+  const std::string json =
+      R"({"timestamp":"2024-01-21 10:06:04.095931","sensor_id":7,"temperature":20.9,"humidity":null,)"
+      R"("pressure":1001,"location":{"lon":3.185785,"lat":42.488629},"status":"ok","station":"Banyuls"})";
+  const std::vector<NumberField> numbers = {{"temperature", 20.9}, {"pressure", 1001}};
+  log::ConsumedRecord r = Json(json);
+  r.timestamp_us = 1705831564095931;  // the reading's event time, as ingest sets it
+  r.key = "7";
+  r.has_numbers = true;
+  r.numbers = numbers;
+  Document carried, parsed;
+  ASSERT_TRUE(maker->Make(r, &carried).ok());
+  ASSERT_TRUE(maker->Make(Json(json), &parsed).ok());
+  EXPECT_EQ(carried.index, parsed.index);
+  EXPECT_EQ(carried.id, parsed.id);
+  EXPECT_EQ(carried.source, parsed.source);
+  EXPECT_EQ(carried.source,
+            R"({"@timestamp":"2024-01-21T10:06:04.095931Z","sensor_id":"7","location":{"lat":42.488629,"lon":3.185785},)"
+            R"("temperature":20.9,"pressure":1001,"status":"ok","station":"Banyuls"})");
 }
 
 TEST(ReadingDocuments, UnreadableRecordIsCorruptionWithReason) {
   auto maker = MakeReadingDocuments("mare", 1 << 20);
   Document d;
-  Status s = maker->Make(R"({"sensor_id":7,"temperature":20.9})", &d);
+  Status s = maker->Make(Json(R"({"sensor_id":7,"temperature":20.9})"), &d);
   EXPECT_TRUE(s.IsCorruption());
   EXPECT_NE(s.message().find("missing_timestamp"), std::string::npos) << s.message();
-  EXPECT_TRUE(maker->Make("[{}]", &d).IsCorruption());
-  EXPECT_TRUE(maker->Make("", &d).IsCorruption());
+  EXPECT_TRUE(maker->Make(Json("[{}]"), &d).IsCorruption());
+  EXPECT_TRUE(maker->Make(Json(""), &d).IsCorruption());
 }
 
 TEST(RollupDocuments, RollupKeepsItsFieldsAndVersionsByRevision) {
@@ -49,12 +82,12 @@ TEST(RollupDocuments, RollupKeepsItsFieldsAndVersionsByRevision) {
       R"({"sensor_id":7,"field":"temperature","resolution":"1h","window_start":"2024-01-21T10:00:00.000000Z",)"
       R"("window_end":"2024-01-21T11:00:00.000000Z","count":3600,"min":12.1,"max":14.9,"mean":13.52,"stddev":0.61,)"
       R"("first":12.4,"last":14.2,"revision":3600,"final":false})";
-  ASSERT_TRUE(maker->Make(json, &d).ok());
+  ASSERT_TRUE(maker->Make(Json(json), &d).ok());
   EXPECT_EQ(d.index, "mare-rollups-2024.01.21");
   EXPECT_EQ(d.id, "7/temperature/1h/1705831200000000");
   EXPECT_EQ(d.version, 3600);
   EXPECT_EQ(d.source, std::string(R"({"@timestamp":"2024-01-21T10:00:00.000000Z",)") + (json + 1));
-  EXPECT_TRUE(maker->Make(R"({"sensor_id":7,"field":"t"})", &d).IsCorruption());
+  EXPECT_TRUE(maker->Make(Json(R"({"sensor_id":7,"field":"t"})"), &d).IsCorruption());
 }
 
 TEST(Templates, AreJsonWithTheMappingsKibanaNeeds) {

@@ -34,8 +34,28 @@ int64_t NextOffsetOf(std::string_view body) {
   return next;
 }
 
-// One topic into Elasticsearch. A batch's documents are sent as one bulk request; the items
-// answered 429 or 5xx stay pending and are sent again at the next Flush, the others are done or
+// A batch of documents and the records they came from (for the dead-letter file): docs[0, made).
+// Kept from batch to batch, so that their buffers are reused.
+struct DocumentBatch {
+  std::vector<Document> docs;
+  size_t made = 0;
+  std::string raws;
+  std::vector<size_t> raw_ends;
+
+  std::string_view Raw(size_t doc) const {
+    size_t from = doc == 0 ? 0 : raw_ends[doc - 1];
+    return std::string_view(raws).substr(from, raw_ends[doc] - from);
+  }
+  void Clear() {
+    made = 0;
+    raws.clear();
+    raw_ends.clear();
+  }
+};
+
+// One topic into Elasticsearch. Pipelined: the next batch's documents are made (Add) while
+// Elasticsearch takes the sealed batch (Flush), as one bulk request; the items answered 429 or
+// 5xx stay unacknowledged and are sent again at the next Flush, the others are done or
 // dead-lettered.
 class IndexDestination : public Destination {
  public:
@@ -78,24 +98,37 @@ class IndexDestination : public Destination {
   }
 
   void Add(const std::vector<log::ConsumedRecord>& records) override {
+    DocumentBatch& b = adding;
     for (const log::ConsumedRecord& r : records) {
-      if (docs.size() <= made) docs.resize(made + 1);
-      Status s = maker->Make(r.value, &docs[made]);
+      if (b.docs.size() <= b.made) b.docs.resize(b.made + 1);
+      Status s = maker->Make(r, &b.docs[b.made]);
       if (!s.ok()) {
         DeadLetterRecord(r.value, "unreadable", s.message());
         continue;
       }
-      pending.push_back(made++);
-      raws.append(r.value);
-      raw_ends.push_back(raws.size());
+      ++b.made;
+      b.raws.append(r.value);
+      b.raw_ends.push_back(b.raws.size());
     }
   }
 
+  bool Pipelined() const override { return true; }
+
+  void Seal() override {
+    sealed.Clear();  // flushed: nothing of it is left to send
+    std::swap(adding, sealed);
+  }
+
   Status Flush() override {
-    if (!pending.empty()) {
+    if (!sending) {
+      sending = true;
+      unacknowledged.clear();
+      for (size_t i = 0; i < sealed.made; ++i) unacknowledged.push_back(i);
+    }
+    if (!unacknowledged.empty()) {
       body.clear();
-      for (size_t i : pending) {
-        const Document& d = docs[i];
+      for (size_t i : unacknowledged) {
+        const Document& d = sealed.docs[i];
         body.append(R"({"index":{"_index":)");
         AppendJsonString(&body, d.index);
         body.append(R"(,"_id":)");
@@ -107,13 +140,13 @@ class IndexDestination : public Destination {
       }
       auto r = Request("POST", "/_bulk", body, {200}, "application/x-ndjson");
       Status s = r.ok() ? ReadBulkResponse(r->body, &outcomes) : r.status();
-      if (s.ok() && outcomes.size() != pending.size()) {
-        s = Status::Corruption(fmt::format("bulk answer has {} items for {} sent", outcomes.size(), pending.size()));
+      if (s.ok() && outcomes.size() != unacknowledged.size()) {
+        s = Status::Corruption(fmt::format("bulk answer has {} items for {} sent", outcomes.size(), unacknowledged.size()));
       }
       if (!s.ok()) return s;
       still.clear();
-      for (size_t k = 0; k < pending.size(); ++k) {
-        size_t i = pending[k];
+      for (size_t k = 0; k < unacknowledged.size(); ++k) {
+        size_t i = unacknowledged[k];
         switch (FateOf(outcomes[k].status)) {
           case BulkItemFate::kDone:
             written.Add();
@@ -122,23 +155,23 @@ class IndexDestination : public Destination {
             still.push_back(i);
             break;
           case BulkItemFate::kRejected:
-            DeadLetterRecord(Raw(i), "elasticsearch_rejected",
-                             fmt::format("{} {} {}: {}", outcomes[k].status, docs[i].index, docs[i].id, outcomes[k].error));
+            DeadLetterRecord(sealed.Raw(i), "elasticsearch_rejected",
+                             fmt::format("{} {} {}: {}", outcomes[k].status, sealed.docs[i].index, sealed.docs[i].id,
+                                         outcomes[k].error));
             break;
         }
       }
       if (!still.empty()) {
         retried.Add(still.size());
-        s = Status::Unavailable(fmt::format("{} of {} bulk items refused for now ({}: {})", still.size(), pending.size(),
-                                            outcomes[0].status, outcomes[0].error));
-        pending.swap(still);
+        s = Status::Unavailable(fmt::format("{} of {} bulk items refused for now ({}: {})", still.size(),
+                                            unacknowledged.size(), outcomes[0].status, outcomes[0].error));
+        unacknowledged.swap(still);
         return s;
       }
-      pending.clear();
+      unacknowledged.clear();
     }
-    made = 0;
-    raws.clear();
-    raw_ends.clear();
+    sending = false;
+    sealed.Clear();
     return Status::OK();
   }
 
@@ -188,11 +221,6 @@ class IndexDestination : public Destination {
 
   std::string PositionId(int32_t p) const { return fmt::format("{}.{}.{}", options.consumer, topic, p); }
 
-  std::string_view Raw(size_t doc) const {
-    size_t from = doc == 0 ? 0 : raw_ends[doc - 1];
-    return std::string_view(raws).substr(from, raw_ends[doc] - from);
-  }
-
   void DeadLetterRecord(std::string_view raw, std::string_view reason, std::string_view detail) {
     dead_lettered.Add();
     if (dead_letter) dead_letter->Add("elasticsearch", reason, detail, raw);
@@ -205,12 +233,13 @@ class IndexDestination : public Destination {
   HttpClient client;
   const std::string positions_index;
 
-  // The pending batch, reused from batch to batch: docs[0, made) and the records they came from.
-  std::vector<Document> docs;
-  size_t made = 0;
-  std::string raws;
-  std::vector<size_t> raw_ends;
-  std::vector<size_t> pending, still;  // documents not yet acknowledged
+  // Add's (the follower's reader thread), then, once sealed, Flush's (its writer thread).
+  DocumentBatch adding;
+  DocumentBatch sealed;
+  // The writer's: Flush began on the sealed batch, and which of its documents are not yet
+  // acknowledged.
+  bool sending = false;
+  std::vector<size_t> unacknowledged, still;
   std::vector<BulkItemOutcome> outcomes;
   std::string body;
 

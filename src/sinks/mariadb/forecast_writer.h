@@ -8,23 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "reading/forecast_row.h"
 #include "reading/timestamp.h"
 #include "sinks/mariadb/table_writer.h"
 
 namespace mare::sinks {
-
-// One row of forecast_hour, as read from a forecasts record.
-struct ForecastRow {
-  uint32_t sensor_id = 0;
-  std::string field, model;
-  int64_t issued_at_us = 0, target_hour_us = 0;
-  double value = 0, lower = 0, upper = 0;
-  bool has_value = false, has_lower = false, has_upper = false;
-  bool day_ahead = false;
-};
-
-// The rows of one forecasts record's JSON value (one per element of `hours`).
-Status ReadForecastRows(std::string_view json, std::vector<ForecastRow>* out);
 
 class ForecastWriter : public TableWriter {
  public:
