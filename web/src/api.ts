@@ -1,5 +1,6 @@
 // What the dashboard asks `mare run` (docs/api/openapi.yaml): SQL over the store, the sensor
 // list, and the dashboard's own JSON endpoints. The live stream is in live.ts.
+import { authFetch } from './auth';
 
 export type ColumnType = 'boolean' | 'integer' | 'double' | 'timestamp' | 'interval' | 'text' | 'null';
 export type Cell = number | string | boolean | null;
@@ -34,7 +35,7 @@ export class SqlError extends Error {
 }
 
 export async function query(sql: string): Promise<QueryResult> {
-  const res = await fetch('/api/v1/query', {
+  const res = await authFetch('/api/v1/query', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
     body: JSON.stringify({ q: sql, format: 'json' }),
@@ -52,9 +53,9 @@ export async function query(sql: string): Promise<QueryResult> {
 
 // The result as CSV text, straight from the server (format=csv), for downloads.
 export async function queryCsv(sql: string): Promise<string> {
-  const res = await fetch('/api/v1/query?format=csv', {
+  const res = await authFetch('/api/v1/query?format=csv', {
     method: 'POST',
-    headers: { 'Content-Type': 'text/plain' },
+    headers: { 'Content-Type': 'application/sql' },
     body: sql,
   });
   const text = await res.text();
@@ -71,7 +72,7 @@ export async function queryCsv(sql: string): Promise<string> {
 }
 
 export async function getJson<T>(path: string): Promise<T> {
-  const res = await fetch(path, { headers: { Accept: 'application/json' } });
+  const res = await authFetch(path, { headers: { Accept: 'application/json' } });
   if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
   return (await res.json()) as T;
 }
@@ -115,7 +116,15 @@ export interface PipelineHealth {
   rejected_total: number;
   accepted_per_s: number;
   rejected_per_s: number;
-  sources: { source: string; received: number; accepted: number; rejected: number; connections: number | null }[];
+  sources: {
+    source: string;
+    received: number;
+    accepted: number;
+    rejected: number;
+    accepted_per_s: number;
+    rejected_per_s: number;
+    connections: number | null;
+  }[];
   rejects_by_reason: Record<string, number>;
   udp_kernel_drops: number;
   dead_letter: { written: number; dropped: number; unattributed: number };
@@ -200,8 +209,38 @@ export interface Forecast {
 }
 
 export async function forecast(sensorId: number): Promise<Forecast | null> {
-  const res = await fetch(`/api/v1/forecast?sensor_id=${sensorId}`, { headers: { Accept: 'application/json' } });
-  if (res.status === 404) return null;
+  const res = await authFetch(`/api/v1/forecast?sensor_id=${sensorId}`, { headers: { Accept: 'application/json' } });
   if (!res.ok) throw new Error(`/api/v1/forecast: HTTP ${res.status}`);
-  return (await res.json()) as Forecast;
+  // While the sensor has none: {"sensor_id":7,"field":"temperature","day_ahead":false,"forecast":null}.
+  const body = (await res.json()) as Forecast | { forecast: null };
+  return 'hours' in body ? body : null;
+}
+
+// Each model's recent skill on a sensor's first forecast field (GET /api/v1/forecast/skill):
+// MAE over the last 30 days' day-ahead forecasts, skill against persistence (1 − MAE / its MAE)
+// and weight in the ensemble that is issued. null while the sensor has no forecast series.
+export interface ModelSkill {
+  model: string;
+  hours: number;
+  mae: number | null;
+  skill: number | null;
+  weight: number | null;
+}
+
+export interface ForecastSkill {
+  sensor_id: number;
+  field: string;
+  as_of: string;
+  days: number;
+  in_use: string;
+  leading: string;
+  models: ModelSkill[];
+}
+
+export async function forecastSkill(sensorId: number): Promise<ForecastSkill | null> {
+  const res = await authFetch(`/api/v1/forecast/skill?sensor_id=${sensorId}`, { headers: { Accept: 'application/json' } });
+  if (!res.ok) throw new Error(`/api/v1/forecast/skill: HTTP ${res.status}`);
+  // While the sensor has no series: {"sensor_id":7,"field":"temperature","models":null}.
+  const body = (await res.json()) as ForecastSkill | { models: null };
+  return body.models ? (body as ForecastSkill) : null;
 }

@@ -2,6 +2,7 @@
 // a `snapshot` (every sensor's latest values and health, and the pipeline's health) about once
 // a second, and, when a view follows one sensor, its new readings as `readings` events.
 import type { Column, Cell, LiveSnapshot } from './api';
+import { authFetch, streamUrl } from './auth';
 
 export interface LiveReadings {
   sensor_id: number;
@@ -52,7 +53,7 @@ class Live {
     if (this.sensor !== null && this.since) params.set('since', this.since);
     const qs = params.toString();
     const url = '/api/v1/live' + (qs ? '?' + qs : '');
-    const source = new EventSource(url);
+    const source = new EventSource(streamUrl(url));
     this.source = source;
     setStatus('connecting');
     source.onopen = () => setStatus('live');
@@ -73,9 +74,18 @@ class Live {
     });
     source.onerror = () => {
       if (source.readyState === EventSource.CLOSED) {
-        // Refused (too many streams) or the server went away: try again in a while.
+        // Refused (too many streams, or no token: EventSource cannot tell which) or the server
+        // went away. A 401 is found out with fetch, which asks for a token, then reconnects.
         setStatus('offline');
-        this.retryTimer = window.setTimeout(() => this.connect(), 3000);
+        void authFetch('/api/v1/live/snapshot').then(
+          (res) => {
+            if (this.source !== source) return;
+            this.retryTimer = window.setTimeout(() => this.connect(), res.ok ? 0 : 3000);
+          },
+          () => {
+            if (this.source === source) this.retryTimer = window.setTimeout(() => this.connect(), 3000);
+          },
+        );
       } else {
         setStatus('connecting');
       }

@@ -1,12 +1,24 @@
-// Pipeline health: ingest rate (with the last minutes' history), rejects by reason, the log's
-// size and retention, consumer lags, the store, the rollups and the sinks. From the metrics
-// registry, through GET /api/v1/pipeline and the live snapshots.
+// Pipeline health: ingest rate (with the last minutes' history), each source that is on with its
+// totals and rates, rejects by reason, the log's size and retention, consumer lags, the store,
+// the rollups and the sinks. From the metrics registry, through GET /api/v1/pipeline and the
+// live snapshots.
 import { getJson, type PipelineHealth, type PipelineHistory } from '../api';
 import { live } from '../live';
 import { ago, bytes, el, num, utc } from '../format';
 import { TIME_VALUES, autoWidth, uPlot, utcDate, valueAxis } from '../chart';
 
 const HISTORY_SECONDS = 600;
+// What each source the server lists takes (every one that is on is listed).
+const SOURCES: Record<string, string> = {
+  udp: 'JSON readings over UDP',
+  tcp: 'NDJSON over TCP',
+  unix: 'NDJSON over the unix socket',
+  http: 'POST /api/v1/ingest',
+  line_http: 'InfluxDB line protocol: POST /write and /api/v2/write',
+  line_tcp: 'InfluxDB line protocol over TCP',
+  line_udp: 'InfluxDB line protocol over UDP',
+  mqtt: 'MQTT topics of the broker (connections: 1 while connected)',
+};
 
 export function mount(root: HTMLElement): () => void {
   const rateNow = el('div', { class: 'big', id: 'ingest-rate' }, '—');
@@ -71,6 +83,12 @@ export function mount(root: HTMLElement): () => void {
     return el('div', { class: 'panel card' }, el('h2', {}, title), ...content);
   }
 
+  function wideCard(title: string, ...content: (Node | string)[]): HTMLElement {
+    const c = card(title, ...content);
+    c.classList.add('wide');
+    return c;
+  }
+
   function kv(pairs: [string, string | Node][]): HTMLElement {
     const dl = el('dl', { class: 'kv' });
     for (const [k, v] of pairs) dl.append(el('dt', {}, k), el('dd', {}, v));
@@ -86,8 +104,9 @@ export function mount(root: HTMLElement): () => void {
     const reasons = Object.entries(p.rejects_by_reason).sort((a, b) => b[1] - a[1]);
     const watermark = p.rollup.watermark ? `${utc(p.rollup.watermark)} UTC` : '—';
     cards.replaceChildren(
-      card('Sources', table(['source', 'received', 'accepted', 'rejected', 'connections'],
-        p.sources.map((s) => [s.source, num(s.received), num(s.accepted), num(s.rejected), s.connections === null ? '—' : num(s.connections)]), 'sources-table'),
+      wideCard('Sources', table(['source', 'received', 'accepted', 'rejected', 'accepted /s', 'rejected /s', 'connections'],
+        p.sources.map((s) => [el('span', { title: SOURCES[s.source] ?? s.source }, s.source), num(s.received), num(s.accepted), num(s.rejected),
+          num(s.accepted_per_s, 1), num(s.rejected_per_s, 1), s.connections === null ? '—' : num(s.connections)]), 'sources-table'),
         kv([['UDP kernel drops', num(p.udp_kernel_drops)]])),
       card('Rejects by reason', table(['reason', 'readings'], reasons.map(([r, n]) => [r, num(n)]), 'rejects-table'),
         kv([['kept in dead-letter file', num(p.dead_letter.written)], ['only counted (file full)', num(p.dead_letter.dropped)],

@@ -1,8 +1,9 @@
 // Stats: the hourly and daily rollups of a sensor, field by field — count, min, max, mean,
 // population stddev, first and last, the same definitions as the rollups topic and the
 // observatory's MariaDB tables — sortable and downloadable as CSV. Computed by SQL over the
-// store; windows the rollups have not closed yet are marked "open".
-import { numericColumns, query, sensors, sqlName, sqlTime, type Cell } from '../api';
+// store; windows the rollups have not closed yet are marked "open". Below, the sensor's forecast
+// models: each one's MAE over the last 30 days and skill against persistence, and which is in use.
+import { forecastSkill, numericColumns, query, sensors, sqlName, sqlTime, type Cell } from '../api';
 import { live } from '../live';
 import { download, el, num, routeParams, setRouteParams, toCsv, utc } from '../format';
 
@@ -23,6 +24,8 @@ export function mount(root: HTMLElement): () => void {
   const csvBtn = el('button', { type: 'button', id: 'stats-csv' }, 'Download CSV');
   const info = el('div', { class: 'muted', id: 'stats-info' });
   const table = el('table', { class: 'grid stats', id: 'stats-table' });
+  const skillInfo = el('div', { class: 'muted', id: 'forecast-skill-info' });
+  const skillTable = el('table', { class: 'grid', id: 'forecast-skill' });
   root.append(
     el('section', { class: 'stats-view' },
       el('h1', {}, 'Rollups'),
@@ -32,6 +35,8 @@ export function mount(root: HTMLElement): () => void {
           el('label', {}, 'from ', fromIn), el('label', {}, 'to ', toIn), el('span', { class: 'muted' }, '(UTC, inclusive)'), csvBtn),
         info,
         el('div', { class: 'table-wrap tall' }, table)),
+      el('h2', {}, 'Forecast models'),
+      el('div', { class: 'panel' }, skillInfo, el('div', { class: 'table-wrap' }, skillTable)),
     ),
   );
 
@@ -78,9 +83,46 @@ export function mount(root: HTMLElement): () => void {
     await load();
   }
 
+  // The forecast models of the chosen sensor (its first forecast field), as the processor
+  // judged them at its latest day-ahead forecast.
+  async function loadSkill(gen: number): Promise<void> {
+    skillTable.dataset.state = 'loading';
+    const id = Number(sensorSel.value);
+    const s = sensorSel.value ? await forecastSkill(id).catch(() => null) : null;
+    if (gen !== generation) return;
+    if (!s) {
+      skillTable.replaceChildren();
+      skillInfo.textContent = sensorSel.value ? `No forecast for sensor ${id} yet.` : 'Choose a sensor to see its forecast models.';
+      skillTable.dataset.state = 'empty';
+      return;
+    }
+    const head = el('tr', {}, ...['model', 'MAE (30 d)', 'skill vs persistence', 'weight', 'hours', ''].map((h, i) =>
+      el('th', { class: i >= 1 && i <= 4 ? 'num' : '' }, h)));
+    const body = el('tbody');
+    for (const m of s.models) {
+      const inUse = m.model === s.in_use;
+      const tr = el('tr', { 'data-model': m.model, 'data-in-use': inUse ? 'true' : 'false', 'data-mae': String(m.mae), 'data-skill': String(m.skill) },
+        el('td', {}, m.model),
+        el('td', { class: 'num' }, m.mae === null ? '–' : num(m.mae, 3)),
+        el('td', { class: 'num' }, m.skill === null ? '–' : num(m.skill, 3)),
+        el('td', { class: 'num' }, m.weight === null ? '–' : num(m.weight, 2)),
+        el('td', { class: 'num' }, num(m.hours, 0)),
+        el('td', {}, inUse ? 'in use' : m.model === s.leading ? 'leads the ensemble' : ''));
+      if (inUse) tr.classList.add('in-use');
+      body.append(tr);
+    }
+    skillTable.replaceChildren(el('thead', {}, head), body);
+    skillInfo.textContent =
+      `Sensor ${s.sensor_id} ${s.field}: day-ahead forecasts (issued 00:00 UTC) judged over the ${s.days} days before ` +
+      `${utc(s.as_of)} UTC. Issued: the ${s.in_use}, each model weighted by its recent error` +
+      (s.leading ? `; ${s.leading} weighs most.` : '.');
+    skillTable.dataset.state = 'ready';
+  }
+
   async function load(): Promise<void> {
     const gen = ++generation;
     save();
+    loadSkill(gen).catch(() => undefined);
     const fields: string[] = fieldSel.value ? [fieldSel.value] : JSON.parse(fieldSel.dataset.fields ?? '[]');
     table.dataset.state = 'loading';
     if (fields.length === 0) {
