@@ -10,19 +10,11 @@
 #include <string>
 
 #include "archive/open_archive.h"
+#include "fuzz_check.h"
 
 namespace archive = mare::archive;
 
-namespace {
-
-void Check(bool ok, const char* what) {
-  if (!ok) {
-    fprintf(stderr, "invariant broken: %s\n", what);
-    abort();
-  }
-}
-
-}  // namespace
+using mare::fuzz::Check;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;

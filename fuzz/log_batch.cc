@@ -11,20 +11,16 @@
 #include <vector>
 
 #include "log/format.h"
+#include "fuzz_check.h"
 
 namespace fmt_ = mare::log::format;
+
+using mare::fuzz::Check;
 
 namespace {
 
 uint32_t Crc(const char* p, size_t n) {
   return static_cast<uint32_t>(::crc32(::crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(p), static_cast<uInt>(n)));
-}
-
-void Check(bool ok, const char* what) {
-  if (!ok) {
-    fprintf(stderr, "invariant broken: %s\n", what);
-    abort();
-  }
 }
 
 }  // namespace
@@ -88,7 +84,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (meta.ok()) {
     auto again = fmt_::ParseTopicMeta(fmt_::EncodeTopicMeta(*meta), "raw");
     Check(again.ok() && again->partitions == meta->partitions && again->retention_us == meta->retention_us &&
-              again->retention_bytes == meta->retention_bytes,
+              again->retention_bytes == meta->retention_bytes && again->compact == meta->compact,
           "topic metadata reads back as written");
   }
   return 0;

@@ -9,17 +9,13 @@
 
 #include "log/format.h"
 #include "reading/parser.h"
+#include "fuzz_check.h"
+
+using mare::fuzz::Check;
 
 namespace {
 
 constexpr int64_t kNow = 1'705'831'564'000'000;  // 2024-01-21 10:06:04 UTC
-
-void Check(bool ok, const char* what) {
-  if (!ok) {
-    fprintf(stderr, "invariant broken: %s\n", what);
-    abort();
-  }
-}
 
 // Keeps what the parser handed out (views are valid only during the callback).
 struct Collect : mare::ReadingSink {

@@ -1,7 +1,5 @@
 // Fuzz target: the rollup checkpoint decoder (whole state and one partition's share), then the
 // restored state encoded again, fed readings and emitted, as a restarted processor would.
-#include <zlib.h>
-
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -11,19 +9,13 @@
 
 #include "processors/rollup/checkpoint.h"
 #include "processors/rollup/rollup_state.h"
+#include "fuzz_check.h"
 
 namespace rollup = mare::rollup;
 
+using mare::fuzz::Check;
+
 namespace {
-
-constexpr size_t kHeaderSize = 24;  // magic, version, body length, body crc (docs/formats/rollup-checkpoint.md)
-
-void Check(bool ok, const char* what) {
-  if (!ok) {
-    fprintf(stderr, "invariant broken: %s\n", what);
-    abort();
-  }
-}
 
 // What a processor does next with a restored state: readings, the watermark, emission.
 void Continue(rollup::RollupState& state) {
@@ -43,14 +35,9 @@ void Continue(rollup::RollupState& state) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size < kHeaderSize) return 0;
+  if (size < mare::fuzz::kCheckpointHeaderSize) return 0;
   std::string bytes(reinterpret_cast<const char*>(data), size);
-  // The length and checksum a mutation cannot keep right: set them, so the body is what is fuzzed.
-  uint64_t length = size - kHeaderSize;
-  std::memcpy(bytes.data() + 12, &length, 8);
-  uint32_t crc = static_cast<uint32_t>(
-      ::crc32(::crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(bytes.data() + kHeaderSize), static_cast<uInt>(length)));
-  std::memcpy(bytes.data() + 20, &crc, 4);
+  mare::fuzz::SealCheckpoint(&bytes);
 
   rollup::RollupStateOptions options{.partitions = 4};  // the seeds' (mare run's default log.partitions)
   rollup::RollupState state(options);

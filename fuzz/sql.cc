@@ -15,20 +15,16 @@
 #include "query/executor.h"
 #include "query/format.h"
 #include "store/store.h"
+#include "fuzz_check.h"
 
 namespace query = mare::query;
 namespace store = mare::store;
 
+using mare::fuzz::Check;
+
 namespace {
 
 constexpr int64_t kT0 = 1'704'067'200'000'000;  // 2024-01-01T00:00:00Z
-
-void Check(bool ok, const char* what) {
-  if (!ok) {
-    fprintf(stderr, "invariant broken: %s\n", what);
-    abort();
-  }
-}
 
 // Five sensors over three hours: the first two hours in a segment, the last in the memtable,
 // with a text field, a sometimes-missing field and locations, so that every path has rows.

@@ -11,17 +11,13 @@
 
 #include "store/block.h"
 #include "store/column.h"
+#include "fuzz_check.h"
 
 namespace store = mare::store;
 
-namespace {
+using mare::fuzz::Check;
 
-void Check(bool ok, const char* what) {
-  if (!ok) {
-    fprintf(stderr, "invariant broken: %s\n", what);
-    abort();
-  }
-}
+namespace {
 
 // Input: [mode u8][rows u16][rest]. Modes 0-2 decode `rest` as a chunk; 3-5 encode values made
 // from `rest` and decode them back.

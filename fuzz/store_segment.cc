@@ -13,19 +13,15 @@
 #include "store/block.h"
 #include "store/schema.h"
 #include "store/segment.h"
+#include "fuzz_check.h"
 
 namespace store = mare::store;
+
+using mare::fuzz::Check;
 
 namespace {
 
 constexpr size_t kFooterSize = 32;  // docs/formats/store.md
-
-void Check(bool ok, const char* what) {
-  if (!ok) {
-    fprintf(stderr, "invariant broken: %s\n", what);
-    abort();
-  }
-}
 
 uint64_t Get64(const char* p) {
   uint64_t v;
