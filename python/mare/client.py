@@ -163,12 +163,13 @@ class Client:
 
     def _forecast_record(self, sensor_id: int, field: str, day_ahead: bool) -> Optional[Dict[str, Any]]:
         """One record of GET /api/v1/forecast (docs/formats/forecasts.md), or None while the
-        series has none (404)."""
+        series has none (`"forecast": null`; a 404 from servers before it)."""
         query = urllib.parse.urlencode({"sensor_id": int(sensor_id), "field": field,
                                         **({"day_ahead": "true"} if day_ahead else {})})
         try:
             with self._open(f"/api/v1/forecast?{query}") as r:
-                return json.loads(r.read())
+                record = json.loads(r.read())
+                return record if "hours" in record else None
         except QueryError as e:
             if e.status == 404:
                 return None

@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -44,16 +45,37 @@ def key_partition(key, partitions):
 
 
 _given_ports = set()
+# ctest runs test files two at a time: a port one process found free may be found free by the
+# other before the first binds it. A file per port, created exclusively, reserves it across
+# processes; reservations older than _PORT_HOLD_S are stale (the port is bound by then or freed).
+_PORT_DIR = os.path.join("/tmp", f"mare-test-ports-{os.getuid()}")
+_PORT_HOLD_S = 600
+
+
+def _reserve(port):
+    os.makedirs(_PORT_DIR, exist_ok=True)
+    path = os.path.join(_PORT_DIR, str(port))
+    try:
+        if time.time() - os.stat(path).st_mtime > _PORT_HOLD_S:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        return True
+    except FileExistsError:
+        return False
 
 
 def free_port(kind=socket.SOCK_STREAM):
-    """A port free now and not given before by this process: the kernel may hand the same free
-    port to two calls in a row (a MareRun's TCP and HTTP ports once collided that way)."""
+    """A port free now and not given before by this process or another test run beside it: the
+    kernel may hand the same free port to two calls in a row (a MareRun's TCP and HTTP ports
+    once collided that way)."""
     while True:
         with socket.socket(socket.AF_INET, kind) as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        if port not in _given_ports:
+        if port not in _given_ports and _reserve(port):
             _given_ports.add(port)
             return port
 
@@ -86,8 +108,9 @@ def scrape_metric(port, name):
 class MareRun:
     """A `mare run` process. Use as a context manager, or start()/stop()/kill9()."""
 
-    def __init__(self, data_dir, extra=(), flags=(), preexec_fn=None):
+    def __init__(self, data_dir, extra=(), flags=(), preexec_fn=None, tls_ca=None):
         self.data_dir = str(data_dir)
+        self.tls_ca = tls_ca  # the CA of http.tls_cert, when the server speaks HTTPS
         self.preexec_fn = preexec_fn  # run in the child before exec (resource limits, say)
         self.udp_port = free_port(socket.SOCK_DGRAM)
         self.tcp_port = free_port()
@@ -121,7 +144,7 @@ class MareRun:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"mare run exited with {self.proc.returncode}:\n{self.read_output()}")
             try:
-                with urllib.request.urlopen(f"{self.http_url}/healthz", timeout=1) as r:
+                with self.urlopen(f"{self.http_url}/healthz", timeout=1) as r:
                     if r.status == 200 and os.path.exists(self.unix_path):
                         return self
             except OSError:
@@ -150,10 +173,15 @@ class MareRun:
 
     @property
     def http_url(self):
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"{'https' if self.tls_ca else 'http'}://127.0.0.1:{self.http_port}"
+
+    def urlopen(self, req, timeout):
+        """urllib.request.urlopen, trusting tls_ca for an HTTPS server."""
+        context = ssl.create_default_context(cafile=self.tls_ca) if self.tls_ca else None
+        return urllib.request.urlopen(req, timeout=timeout, context=context)
 
     def metrics(self):
-        with urllib.request.urlopen(f"{self.http_url}/metrics", timeout=5) as r:
+        with self.urlopen(f"{self.http_url}/metrics", timeout=5) as r:
             return r.read().decode()
 
     def metric(self, name_and_labels):
@@ -166,7 +194,7 @@ class MareRun:
         req = urllib.request.Request(f"{self.http_url}/api/v1/ingest", data=body.encode() if isinstance(body, str) else body,
                                      method="POST", headers={"Content-Type": "application/x-ndjson"})
         try:
-            with urllib.request.urlopen(req, timeout=10) as r:
+            with self.urlopen(req, timeout=10) as r:
                 return r.status, json.loads(r.read())
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()

@@ -162,7 +162,9 @@ class KafkaCluster:
                                   stdout=b.out, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout=120, brokers=None):
-        """Until every running broker is in the cluster's metadata (asked through kcat)."""
+        """Until every running broker is in the cluster's metadata, as each running broker answers
+        it (through kcat): one broker's view can lag another's for a moment after a start, and a
+        client may ask any of them."""
         want = sorted(b.node_id for b in self.brokers if b.proc and b.proc.poll() is None) if brokers is None else brokers
         deadline = time.time() + timeout
         last = ""
@@ -171,14 +173,22 @@ class KafkaCluster:
                 if b.proc and b.proc.poll() is not None:
                     raise RuntimeError(f"kafka broker {b.node_id} exited with {b.proc.returncode}:\n{self.server_log(b)}")
             running = [b for b in self.brokers if b.proc and b.proc.poll() is None]
-            p = subprocess.run([kcat(), "-b", ",".join(b.address for b in running), "-L", "-J", "-m", "2"],
-                               capture_output=True, text=True, timeout=30)
-            last = p.stdout + p.stderr
-            if p.returncode == 0:
+            agreed = True
+            for b in running:
+                p = subprocess.run([kcat(), "-b", b.address, "-L", "-J", "-m", "2"],
+                                   capture_output=True, text=True, timeout=30)
+                last = p.stdout + p.stderr
+                if p.returncode != 0:
+                    agreed = False
+                    break
                 import json
-                ids = sorted(x["id"] for x in json.loads(p.stdout).get("brokers", []))
-                if ids == want:
-                    return
+                meta = json.loads(p.stdout)
+                ids = sorted(x["id"] for x in meta.get("brokers", []))
+                if ids != want:
+                    agreed = False
+                    break
+            if agreed and running:
+                return
             time.sleep(0.3)
         raise RuntimeError(f"kafka did not become ready within {timeout} s (kcat -L: {last[-500:]})\n" +
                            "\n".join(self.server_log(b) for b in self.brokers))
@@ -256,8 +266,25 @@ class KafkaCluster:
         return p.stdout
 
     def create_topic(self, topic, partitions, replication=1):
+        """Creates the topic and waits until every running broker's metadata has a leader for each
+        of its partitions: the tool returns once the controller made it, and a producer that asks
+        another broker too soon is told the topic has no partitions."""
+        import json
         self.tool("org.apache.kafka.tools.TopicCommand", "--create", "--topic", topic, "--partitions", partitions,
                   "--replication-factor", replication)
+        deadline = time.time() + 30
+        for b in self.brokers:
+            if b.proc is None or b.proc.poll() is not None:
+                continue
+            while True:
+                p = subprocess.run([kcat(), "-b", b.address, "-L", "-t", topic, "-J"], capture_output=True, text=True,
+                                   timeout=30)
+                topics = json.loads(p.stdout).get("topics", []) if p.returncode == 0 and p.stdout else []
+                parts = topics[0].get("partitions", []) if topics else []
+                if len(parts) == int(partitions) and all(x.get("leader", -1) >= 0 for x in parts):
+                    break
+                assert time.time() < deadline, f"topic {topic} has no leaders on broker {b.address}: {p.stdout or p.stderr}"
+                time.sleep(0.2)
 
     def group_offsets(self, group):
         """{(topic, partition): committed offset} of a consumer group, as Kafka's own tool reports it."""

@@ -56,6 +56,16 @@ class MariaDB:
             raise RuntimeError(f"mariadb: {p.stderr}")
         return [line.split("\t") for line in p.stdout.splitlines()]
 
+    def query_once_created(self, sql, database="mare"):
+        """query(), or None while the database or a table it reads does not exist yet: mare's sink
+        creates its tables when it first connects, a while after `mare run` answers."""
+        try:
+            return self.query(sql, database)
+        except RuntimeError as e:
+            if "ERROR 1146" in str(e) or "ERROR 1049" in str(e):
+                return None
+            raise
+
     def __enter__(self):
         return self.start()
 

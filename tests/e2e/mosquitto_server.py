@@ -7,6 +7,13 @@ persistence file in a temporary directory, started and stopped by the test. A mi
         broker.publish("observatory/7/readings", payload, qos=1)
         broker.publish_lines("observatory/7/readings", lines, qos=1)   # one message per line
         broker.stop(); broker.start()        # the same port, the sessions kept (persistence)
+
+    # Users from a password file (mosquitto_passwd), anonymous clients refused; the test's own
+    # publishes log in as the first user:
+    Mosquitto(tmp_path, users={"buoy": "s3cret"})
+    # A TLS listener (files in PEM; require_certificate: clients must present a certificate
+    # signed by cafile); the test's publishes trust cafile (and present client_cert/client_key):
+    Mosquitto(tmp_path, tls={"cafile": ca, "certfile": crt, "keyfile": key, "require_certificate": False})
 """
 import os
 import shutil
@@ -17,6 +24,11 @@ import time
 
 from harness import free_port
 
+# One `mosquitto_pub -l` given more than 65,535 QoS 1 lines may publish only part of them and
+# still exit 0: it queues the lines ahead of the network, their 16-bit message ids repeat, and
+# mosquitto 2.0.11 drops the connection (bench/mqtt.py's docstring has the figures).
+PUBLISH_RUN = 50_000
+
 
 def _need(tool):
     path = shutil.which(tool) or (f"/usr/sbin/{tool}" if os.path.exists(f"/usr/sbin/{tool}") else None)
@@ -26,11 +38,42 @@ def _need(tool):
 
 
 class Mosquitto:
-    def __init__(self, base_dir, port=None):
+    def __init__(self, base_dir, port=None, users=None, tls=None, client_cert=None, client_key=None):
         self.dir = os.path.join(str(base_dir), "mosquitto")
         self.port = port or free_port()
         self.proc = None
         self.out = None
+        self.users = dict(users or {})
+        self.tls = dict(tls or {})
+        self.client_args = []
+        if self.users:
+            user, password = next(iter(self.users.items()))
+            self.client_args += ["-u", user, "-P", password]
+        if self.tls:
+            self.client_args += ["--cafile", self.tls["cafile"]]
+            if client_cert:
+                self.client_args += ["--cert", client_cert, "--key", client_key]
+
+    def _auth_conf(self):
+        if not self.users and not self.tls:
+            return "allow_anonymous true\n"
+        # Started as root, mosquitto drops to its own user before it reads these files, which
+        # lie in the test's private temporary directory: it stays root instead.
+        conf = "user root\n"
+        if self.users:
+            passwd = os.path.join(self.dir, "passwd")
+            open(passwd, "w").close()
+            for user, password in self.users.items():
+                p = subprocess.run([_need("mosquitto_passwd"), "-b", passwd, user, password], capture_output=True)
+                if p.returncode != 0:
+                    raise RuntimeError(f"mosquitto_passwd exited {p.returncode}: {p.stderr.decode(errors='replace')}")
+            conf += f"allow_anonymous false\npassword_file {passwd}\n"
+        else:
+            conf += "allow_anonymous true\n"
+        if self.tls:
+            conf += (f"cafile {self.tls['cafile']}\ncertfile {self.tls['certfile']}\nkeyfile {self.tls['keyfile']}\n"
+                     f"require_certificate {'true' if self.tls.get('require_certificate') else 'false'}\n")
+        return conf
 
     def start(self, timeout=20):
         binary = _need("mosquitto")
@@ -39,7 +82,7 @@ class Mosquitto:
         with open(conf, "w") as f:
             # No limit on what the broker queues for a session while its client is away: the
             # tests count on every message acknowledged to a publisher reaching mare.
-            f.write(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f.write(f"listener {self.port} 127.0.0.1\n{self._auth_conf()}persistence true\n"
                     f"persistence_location {self.dir}/\nmax_queued_messages 0\nmax_queued_bytes 0\n"
                     "log_dest stdout\nlog_type error\nlog_type warning\nlog_type notice\n")
         self.out = open(os.path.join(self.dir, "mosquitto.log"), "ab")
@@ -69,7 +112,8 @@ class Mosquitto:
         return open(path, "rb").read().decode(errors="replace")[-4000:] if os.path.exists(path) else ""
 
     def _pub(self, topic, qos, args, input=None, client_id=None):
-        cmd = [_need("mosquitto_pub"), "-h", "127.0.0.1", "-p", str(self.port), "-t", topic, "-q", str(qos), "-V", "mqttv5"]
+        cmd = [_need("mosquitto_pub"), "-h", "127.0.0.1", "-p", str(self.port), "-t", topic, "-q", str(qos), "-V", "mqttv5",
+               *self.client_args]
         if client_id:
             cmd += ["-i", client_id]
         p = subprocess.run(cmd + args, input=input, capture_output=True, timeout=300)
@@ -81,13 +125,18 @@ class Mosquitto:
         self._pub(topic, qos, ["-s"], input=payload.encode() if isinstance(payload, str) else payload)
 
     def publish_lines(self, topic, lines, qos=1):
-        """One message per line, from one client; returns once the broker acknowledged them all."""
-        self._pub(topic, qos, ["-l"], input=("\n".join(lines) + "\n").encode())
+        """One message per line, from one client per PUBLISH_RUN lines; returns once the broker
+        acknowledged them all."""
+        for start in range(0, len(lines), PUBLISH_RUN):
+            self._pub(topic, qos, ["-l"], input=("\n".join(lines[start:start + PUBLISH_RUN]) + "\n").encode())
 
     def publish_lines_async(self, topic, lines, qos=1):
-        """As publish_lines, in the background: the Popen, to wait() on."""
+        """As publish_lines, in the background, from one client (so at most PUBLISH_RUN lines):
+        the Popen, to wait() on."""
+        if len(lines) > PUBLISH_RUN:
+            raise ValueError(f"{len(lines)} lines from one mosquitto_pub: at most {PUBLISH_RUN} are published whole")
         cmd = [_need("mosquitto_pub"), "-h", "127.0.0.1", "-p", str(self.port), "-t", topic, "-q", str(qos),
-               "-V", "mqttv5", "-l"]
+               "-V", "mqttv5", "-l", *self.client_args]
         p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         p.stdin.write(("\n".join(lines) + "\n").encode())
         p.stdin.close()

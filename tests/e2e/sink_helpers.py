@@ -1,9 +1,10 @@
 """What the e2e tests of the sinks that copy the log to a server (Elasticsearch, ClickHouse) share:
 the readings they produce, waiting, the dead-letter file, mare's own SQL answers, and a
-`mare sink <kind>` process."""
+`mare sink <kind>` process; and the MariaDB sink's tests, their `mare sink mariadb` process."""
 import datetime
 import json
 import os
+import signal
 import subprocess
 import time
 import urllib.parse
@@ -106,3 +107,36 @@ class SinkProcess:
     def stop(self):
         self.proc.terminate()
         assert self.proc.wait(timeout=30) == 0, self.output()
+
+
+class MariaDBSink:
+    """`mare sink mariadb` following a data dir's log into `db` (the rollups; the raw readings
+    with `readings`), `batch` rows per transaction, its output kept for stop()."""
+
+    def __init__(self, data_dir, db, started, batch, readings=False):
+        self.metrics_port = free_port()
+        self.labels = 'sink="mariadb_readings"' if readings else 'sink="mariadb"'
+        args = [MARE, "sink", "mariadb", *(["--readings"] if readings else []), "--data-dir", str(data_dir),
+                "--metrics-listen", f"127.0.0.1:{self.metrics_port}", "--set", f"sink.mariadb.port={db.port}",
+                "--set", f"sink.mariadb.batch={batch}"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        started.append(self.proc)
+
+    def metric(self, name):
+        return scrape_metric(self.metrics_port, name)
+
+    def wait_caught_up(self, records, timeout=60):
+        """Until the sink has read `records` and has nothing left to write."""
+        read, lag = f"mare_sink_records_read_total{{{self.labels}}}", f"mare_sink_lag_records{{{self.labels}}}"
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if (self.metric(read) or 0) >= records and self.metric(lag) == 0:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"sink did not catch up: read {self.metric(read)} of {records}, lag {self.metric(lag)}")
+
+    def stop(self, sig=signal.SIGTERM):
+        """(exit code, output)."""
+        self.proc.send_signal(sig)
+        out = self.proc.communicate(timeout=30)[0].decode()
+        return self.proc.returncode, out

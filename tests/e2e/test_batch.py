@@ -7,7 +7,7 @@ import math
 import subprocess
 import time
 
-from harness import MARE, MareRun, mare
+from harness import MARE, MareRun, free_port, mare
 from mariadb_server import MariaDB
 
 DAY = "2024-03-01"
@@ -35,6 +35,12 @@ def wait_for(what, seconds=60, step=0.2):
             return got
         time.sleep(step)
     return what()
+
+
+def day_count(db):
+    """The readings counted in rollup_day, None before the sink has created it."""
+    got = db.query_once_created("SELECT COALESCE(SUM(count), 0) FROM rollup_day")
+    return None if got is None else int(got[0][0])
 
 
 def rows(db, table, day_from, day_to):
@@ -69,7 +75,7 @@ def test_batch_rollups_and_reconcile(tmp_path):
                 status, body = run.post("\n".join(json.dumps(r) for r in sent[at:at + 500]))
                 assert status == 200 and body["accepted"] == len(sent[at:at + 500]), body
             # Every reading counted in the day windows of both fields.
-            assert wait_for(lambda: db.query("SELECT COALESCE(SUM(count), 0) FROM rollup_day")[0][0] == str(2 * len(sent)))
+            assert wait_for(lambda: day_count(db) == 2 * len(sent)), day_count(db)
             # ... and in the store, which the batch reads.
             assert wait_for(lambda: mare("query", "SELECT count(*) FROM readings", "--offline", "--data-dir", data, "--format", "csv")
                             .stdout.splitlines()[-1] == str(len(sent)))
@@ -160,15 +166,12 @@ def test_stream_does_not_overwrite_a_batch_row_at_equal_revision(tmp_path):
                     "stddev": 1, "first": 0, "last": 9, "revision": count, "final": True}
         lines = [f"{start}\t4/temperature/1m/{start}\t{json.dumps(message(10, 99))}"]
         mare("log", "produce", "rollups", "--with-timestamps", "--data-dir", data, input="\n".join(lines) + "\n")
-        sink = subprocess.Popen([MARE, "sink", "mariadb", "--data-dir", str(data), "--set", f"sink.mariadb.port={db.port}"],
+        sink = subprocess.Popen([MARE, "sink", "mariadb", "--data-dir", str(data), "--set", f"sink.mariadb.port={db.port}",
+                                 "--metrics-listen", f"127.0.0.1:{free_port()}"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            def committed():
-                try:  # the sink creates the table once connected
-                    return db.query("SELECT COUNT(*) FROM mare_sink_offsets WHERE topic = 'rollups'") != [["0"]]
-                except RuntimeError:
-                    return False
-            assert wait_for(committed)
+            assert wait_for(lambda: db.query_once_created("SELECT COUNT(*) FROM mare_sink_offsets WHERE topic = 'rollups'")
+                            not in (None, [["0"]]))
             q = f"SELECT count, mean, source FROM rollup_minute WHERE sensor_id = 4 AND window_start = '{DAY} 00:00:00'"
             assert db.query(q) == [["10", "4.5", "batch"]]
             lines = [f"{start}\t4/temperature/1m/{start}\t{json.dumps(message(11, 5))}"]

@@ -19,7 +19,7 @@ def test_print_config_shows_effective_values(tmp_path):
     assert 'fsync = "batch"' in out
     assert "threads = 3" in out
     assert 'retention = "1w"' in out
-    assert 'listen = "0.0.0.0:20001"' in out
+    assert 'listen = "127.0.0.1:20001"' in out
 
 
 def test_config_errors_name_key_and_line(tmp_path):

@@ -26,7 +26,8 @@ def sender(run, acked, stop, errors, first_seq):
             batch.append({"timestamp": t0 + seq, "sensor_id": sensor, "seq": seq, "temperature": 15 + (seq % 100) / 10})
             seq += 1
         body = "\n".join(json.dumps(r) for r in batch).encode()
-        req = urllib.request.Request(f"{run.http_url}/api/v1/ingest", data=body, method="POST")
+        req = urllib.request.Request(f"{run.http_url}/api/v1/ingest", data=body, method="POST",
+                                     headers={"Content-Type": "application/x-ndjson"})
         try:
             with urllib.request.urlopen(req, timeout=5) as r:
                 answer = json.loads(r.read())

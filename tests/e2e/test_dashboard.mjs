@@ -132,6 +132,33 @@ try {
     if (!r.url().includes('/api/v1/live')) out.errors.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ''}`);
   });
 
+  // Only the token prompt: with [[http.tokens]], a sensor's view asks for a token, says when one
+  // is refused, then draws its charts and opens the live stream with the right one.
+  if (cfg.tokenOnly) {
+    step('token prompt');
+    await page.goto(`${cfg.url}/#/sensor/${cfg.sensor}?range=1h`);
+    await page.waitForSelector('#token-prompt #token-input');
+    const chart = '.chart[data-field="temperature"]';
+    out.token = { pointsBefore: await page.$$eval(chart, (els) => els.map((e) => Number(e.dataset.points ?? 0))) };
+    await shot(page, 'token-prompt');
+    step('a wrong token');
+    await page.fill('#token-input', cfg.wrongToken);
+    await page.click('#token-prompt button[type="submit"]');
+    await page.waitForFunction(() => /refused/.test(document.querySelector('#token-prompt .token-refused')?.textContent ?? ''));
+    out.token.refusedShown = true;
+    step('the right token');
+    await page.fill('#token-input', cfg.token);
+    await page.click('#token-prompt button[type="submit"]');
+    await page.waitForFunction((sel) => Number(document.querySelector(sel)?.dataset.points ?? 0) > 0, chart);
+    out.token.points = await page.$eval(chart, (e) => Number(e.dataset.points));
+    await page.waitForFunction(() => document.querySelector('#live-status')?.dataset.state === 'live');
+    out.token.live = await page.getAttribute('#live-status', 'data-state');
+    out.token.promptGone = (await page.$('#token-prompt')) === null;
+    out.token.stored = await page.evaluate(() => sessionStorage.getItem('mare.token'));
+    await shot(page, cfg.tokenOnly);
+    throw MAP_ONLY;
+  }
+
   // Only a sensor's day with its forecast (a month of history: the forecast has its interval).
   if (cfg.forecastOnly) {
     step('forecast');
@@ -155,6 +182,18 @@ try {
       return n;
     });
     await shot(page, cfg.forecastOnly);
+    // The Stats view's forecast models: each one's recent MAE and skill, and the one in use.
+    step('forecast skill');
+    await page.goto(`${cfg.url}/#/stats?sensor=${cfg.sensor}&res=1h`);
+    await page.waitForSelector('#forecast-skill[data-state="ready"]');
+    out.skill = await page.$$eval('#forecast-skill tbody tr', (trs) => trs.map((tr) => ({
+      model: tr.dataset.model,
+      inUse: tr.dataset.inUse === 'true',
+      cells: [...tr.querySelectorAll('td')].map((td) => td.textContent),
+    })));
+    out.skillInfo = await page.textContent('#forecast-skill-info');
+    await page.locator('#forecast-skill').scrollIntoViewIfNeeded();
+    await shot(page, 'stats-forecast-skill');
     throw MAP_ONLY;
   }
 
@@ -300,6 +339,7 @@ try {
   out.pipeline = {
     rate: await page.textContent('#ingest-rate'),
     sources: await page.$$eval('#sources-table tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((td) => td.textContent))),
+    sourceHeaders: await page.$$eval('#sources-table thead th', (ths) => ths.map((th) => th.textContent)),
     lags: await page.$$eval('#lags-table tbody tr', (trs) => trs.map((tr) => tr.cells[0].textContent)),
     topics: await page.$$eval('#log-table tbody tr', (trs) => trs.map((tr) => tr.cells[0].textContent)),
     sinks: await page.$$eval('#sinks-table tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((td) => td.textContent))),

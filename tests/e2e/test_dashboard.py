@@ -1,6 +1,7 @@
 """The dashboard in a real browser: Debian's Chromium, driven by playwright-core (from web/'s
 npm ci) through test_dashboard.mjs, against a real `mare run` fed by `mare simulate` — three
-hours of history over TCP, then live readings over UDP. The browser script reports what each
+hours of history over TCP, then live readings over UDP — and one station through the InfluxDB
+line protocol's POST /write. The browser script reports what each
 view showed; this file checks it against what the simulator sent and against the rollups
 topic itself. Screenshots of every view go to $MARE_ARTIFACTS/dashboard (tests/artifacts/
 by default). Chromium, Node and playwright-core are required: without them the test fails."""
@@ -10,11 +11,10 @@ import os
 import shutil
 import subprocess
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 
-from harness import MARE, MareRun, log_records, mare
+from harness import MARE, MareRun, free_port, log_records, mare
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
 CHROMIUM = "/usr/bin/chromium"
@@ -89,13 +89,20 @@ def test_dashboard(tmp_path):
     count = (now - 60 - start) // STEP + 1  # the history ends a minute before the live feed starts
     history_end = start + (count - 1) * STEP
 
-    m = MareRun(tmp_path / "data")
+    # The line protocol over TCP is on too, and nothing is sent through it: the pipeline view
+    # lists it all the same. The measurement is dropped, so the quiet station's reading is the
+    # same as JSON.
+    m = MareRun(tmp_path / "data", extra=['sources.line_protocol.measurement_field=""', "sources.line_protocol.tcp=true",
+                                          f'sources.line_protocol.tcp_listen="127.0.0.1:{free_port()}"'])
     m.start()
     live = None
     try:
-        # First the quiet station (before the history, so that the rollups take it in time).
-        status, body = m.post(json.dumps({"timestamp": iso(start + 30), "sensor_id": QUIET, "temperature": 11.5}))
-        assert status == 200 and body["accepted"] == 1, body
+        # First the quiet station (before the history, so that the rollups take it in time),
+        # through the line protocol's POST /write.
+        req = urllib.request.Request(f"{m.http_url}/write?precision=s", method="POST",
+                                     data=f"station,sensor_id={QUIET} temperature=11.5 {start + 30}\n".encode())
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 204, r.status
         mare("simulate", "--sensors", SENSORS, "--rate", 1 / STEP, "--seed", 7, "--start", iso(start), "--count", count,
              "--flat-out", "--target", f"tcp://127.0.0.1:{m.tcp_port}")
         history_sql = f"SELECT count(*) FROM readings WHERE sensor_id <= {SENSORS} AND ts <= TIMESTAMP '{iso(history_end)}'"
@@ -247,9 +254,19 @@ def test_dashboard(tmp_path):
     assert "readings/s" in pipeline["rate"]
     assert {"rollup", "store"} <= set(pipeline["lags"])
     assert {"raw", "rollups"} <= set(pipeline["topics"])
-    sources = {row[0]: row for row in pipeline["sources"]}
-    assert int(sources["tcp"][2].replace(",", "")) == SENSORS * count
-    assert int(sources["udp"][2].replace(",", "")) > 0
+    # Every source that is on, with its counts: the history over TCP, the live feed over UDP,
+    # the quiet station through the line protocol's /write, and the line protocol's TCP port,
+    # on but unused.
+    assert pipeline["sourceHeaders"] == ["source", "received", "accepted", "rejected", "accepted /s", "rejected /s",
+                                         "connections"], pipeline["sourceHeaders"]
+    sources = {row[0]: dict(zip(pipeline["sourceHeaders"], row)) for row in pipeline["sources"]}
+    assert set(sources) == {"tcp", "udp", "unix", "http", "line_http", "line_tcp"}, sources
+    count_of = lambda source, column: float(sources[source][column].replace(",", ""))
+    assert count_of("tcp", "accepted") == SENSORS * count
+    assert count_of("udp", "accepted") > 0 and count_of("udp", "accepted /s") > 0, sources["udp"]
+    assert count_of("line_http", "accepted") == 1 and count_of("line_http", "received") == 1, sources["line_http"]
+    assert count_of("http", "rejected") == 1, sources["http"]
+    assert count_of("line_tcp", "received") == 0 and count_of("line_tcp", "connections") == 0, sources["line_tcp"]
     assert pipeline["sinks"][0][:2] == ["mariadb", "disabled"]
 
     # No errors in the browser's console. The one expected: the HTTP 400 answering the bad
@@ -264,14 +281,10 @@ def test_dashboard(tmp_path):
 
 
 def get_forecast(m, sensor):
-    """The sensor's latest forecast from the API, or None while it has none (404)."""
-    try:
-        with urllib.request.urlopen(f"{m.http_url}/api/v1/forecast?sensor_id={sensor}", timeout=10) as r:
-            return json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        if e.code == 404:
-            return None
-        raise
+    """The sensor's latest forecast from the API, or None while it has none ("forecast": null)."""
+    with urllib.request.urlopen(f"{m.http_url}/api/v1/forecast?sensor_id={sensor}", timeout=10) as r:
+        body = json.loads(r.read())
+    return body if "hours" in body else None
 
 
 def browse(node, tmp_path, cfg):
@@ -330,10 +343,62 @@ def test_forecast_with_its_interval_on_the_sensor_chart(tmp_path):
         seen = browse(node, tmp_path, {"url": m.http_url, "chromium": CHROMIUM, "artifacts": ARTIFACTS,
                                        "sensor": sensor, "forecastOnly": "sensor-24h-forecast"})
         records = {r["key"]: r["value"] for r in log_records(m.data_dir, "forecasts")}
+        with urllib.request.urlopen(f"{m.http_url}/api/v1/forecast/skill?sensor_id={sensor}", timeout=10) as r:
+            skill = json.load(r)
     fc = seen["forecast"]
     record = records[f"{sensor}/temperature/{int(epoch(fc['issued']) * 1_000_000)}"]
     assert fc["values"] == [h["value"] for h in record["hours"]] and fc["hours"] == 24, (fc, record)
     assert fc["intervalHours"] == 24 == sum(h["lower"] is not None for h in record["hours"]), fc
     assert fc["xMax"] == epoch(record["hours"][-1]["target_hour"]) + 3600, fc
     assert fc["bandPixels"] > 1000, fc
+    # The Stats view lists the sensor's forecast models as the API judges them: names, the MAE
+    # and skill of each over the day-ahead forecasts of the last 30 days, and the one in use.
+    shown = {row["model"]: row for row in seen["skill"]}
+    assert list(shown) == [m["model"] for m in skill["models"]], (shown, skill)
+    assert {"persistence", "last_value", "holt_winters", "ridge", "ensemble"} <= set(shown), shown
+    assert [name for name, row in shown.items() if row["inUse"]] == ["ensemble"] == [skill["in_use"]], shown
+    for m in skill["models"]:
+        assert m["hours"] > 24 * 5, m  # a month of simulated readings: weeks of judged day-ahead hours
+        assert m["mae"] > 0, m
+        cells = shown[m["model"]]["cells"]
+        assert abs(float(cells[1]) - m["mae"]) <= 0.0005 + 1e-9, (cells, m)  # shown to 3 decimals
+        assert abs(float(cells[2]) - m["skill"]) <= 0.0005 + 1e-9, (cells, m)
+    assert shown["persistence"]["cells"][2] == "0", shown["persistence"]
+    assert "in use" in shown["ensemble"]["cells"], shown["ensemble"]
+    assert f"Sensor {sensor} temperature" in seen["skillInfo"], seen["skillInfo"]
     assert seen["errors"] == [], seen["errors"]
+
+
+def test_the_dashboard_asks_for_a_token_when_mare_has_tokens(tmp_path):
+    """With [[http.tokens]], the page loads, asks for a token (a prompt over the view, no data),
+    says when one is refused, and with a token of scope `query` draws the charts and goes live."""
+    import hashlib
+    node = shutil.which("node")
+    assert node, "node is missing (scripts/setup.sh installs it)"
+    assert os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} is missing (scripts/setup.sh installs Debian's chromium)"
+    web, buoys = "dashboard-token-7", "buoys-token-8"
+    tokens = ", ".join(f'{{name = "{n}", scopes = ["{s}"], sha256 = "{hashlib.sha256(t.encode()).hexdigest()}"}}'
+                       for n, s, t in [("web", "query", web), ("buoys", "ingest", buoys)])
+    now = int(time.time())
+    body = "\n".join(json.dumps({"timestamp": iso(now - 1800 + 60 * i), "sensor_id": 1, "temperature": 14 + i / 10,
+                                 "location": {"lat": 42.5, "lon": 3.15}}) for i in range(30)).encode()
+    with MareRun(tmp_path / "data", extra=[f"http.tokens=[{tokens}]"]) as m:
+        req = urllib.request.Request(f"{m.http_url}/api/v1/ingest", data=body, method="POST",
+                                     headers={"Content-Type": "application/x-ndjson", "Authorization": f"Bearer {buoys}"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert json.loads(r.read())["accepted"] == 30
+
+        def stored():
+            req = urllib.request.Request(f"{m.http_url}/api/v1/query?" + urllib.parse.urlencode({"q": "SELECT count(*) FROM readings"}),
+                                         headers={"Authorization": f"Bearer {web}"})
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return json.loads(r.read())["rows"][0][0] == 30
+        wait_until("the readings in the store", stored, 20)
+        seen = browse(node, tmp_path, {"url": m.http_url, "chromium": CHROMIUM, "artifacts": ARTIFACTS, "sensor": 1,
+                                       "tokenOnly": "sensor-after-token", "token": web, "wrongToken": buoys})
+    shown = seen["token"]
+    assert all(p == 0 for p in shown["pointsBefore"]), shown  # nothing drawn before the token
+    assert shown["refusedShown"] and shown["promptGone"] and shown["stored"] == web, shown
+    assert shown["points"] == 30 and shown["live"] == "live", shown
+    # The browser reports each refused request (401, and 403 for the ingest token) as a console error.
+    assert [e for e in seen["errors"] if "401" not in e and "403" not in e] == [], seen["errors"]

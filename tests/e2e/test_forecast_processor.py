@@ -3,8 +3,9 @@ POSTed with its own old timestamps, fast; every hour that closes gets one foreca
 24 hours in the `forecasts` topic (the day-ahead one at 00:00 UTC), GET /api/v1/forecast
 answers the latest; kill -9 in the middle of the stream and a restart leave no forecast missing
 and none appended twice with another content; the MariaDB sink's forecast_hour holds exactly one
-row per issue and target hour through the same kill -9; a new processor starts with the store's
-history."""
+row per issue and target hour through the same kill -9; SQL over the store's table forecasts (HTTP
+and pgwire) holds exactly the topic's rows, also through kill -9 and restarts; a new processor
+starts with the store's history."""
 import calendar
 import datetime
 import json
@@ -13,8 +14,9 @@ import time
 import urllib.error
 import urllib.request
 
-from harness import MareRun, buoy_readings, log_records
+from harness import MareRun, buoy_readings, log_records, mare
 from mariadb_server import MariaDB
+from sink_helpers import sql_rows
 
 HOUR = 3600
 EXTRA = ['forecast.checkpoint_interval="2s"']
@@ -54,7 +56,7 @@ def wait_latest(run, sensor, origin, timeout=60):
     deadline = time.time() + timeout
     while True:
         status, answer = get_forecast(run, f"sensor_id={sensor}&field=temperature")
-        if status == 200 and answer["issued_at"] == iso(origin):
+        if status == 200 and answer.get("issued_at") == iso(origin):  # none while "forecast" is null
             return answer
         assert time.time() < deadline, f"sensor {sensor}: latest forecast {status} {answer}, want issued_at {iso(origin)}"
         time.sleep(0.2)
@@ -67,6 +69,55 @@ def forecasts_by_key(data_dir):
         value = json.dumps(r["value"], sort_keys=True)
         assert out.setdefault(r["key"], value) == value, f"{r['key']} appended with different contents"
     return out
+
+
+def seconds(text):
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+COLUMNS = "sensor_id, field, issued_at, target_hour, value, lower, upper, model, day_ahead"
+
+
+def topic_rows(data_dir):
+    """The forecasts topic as forecast_hour rows: (sensor_id, field, issued_at, target_hour) ->
+    (value, lower, upper, model, day_ahead), times in epoch seconds."""
+    rows = {}
+    for value in forecasts_by_key(data_dir).values():
+        v = json.loads(value)
+        for h in v["hours"]:
+            key = (v["sensor_id"], v["field"], seconds(v["issued_at"]), seconds(h["target_hour"]))
+            rows[key] = (h["value"], h["lower"], h["upper"], v["model"], v["day_ahead"])
+    return rows
+
+
+def by_key(rows):
+    """SQL rows in COLUMNS' order as topic_rows has them; fails on a key seen twice."""
+    out = {}
+    for sensor, field, issued, target, value, lower, upper, model, day_ahead in rows:
+        if isinstance(issued, str):
+            issued, target = seconds(issued), seconds(target)
+        else:  # psycopg's datetimes
+            issued, target = issued.timestamp(), target.timestamp()
+        key = (sensor, field, issued, target)
+        assert key not in out, f"row {key} twice"
+        out[key] = (value, lower, upper, model, day_ahead)
+    return out
+
+
+def wait_sql_rows(run, count, timeout=60):
+    """SQL's table forecasts once it holds `count` rows (the store follows the topic)."""
+    deadline = time.time() + timeout
+    while (n := sql_rows(run, "SELECT count(*) FROM forecasts")[0][0]) != count:
+        assert n < count, f"forecasts holds {n} rows, more than the topic's {count}"
+        assert time.time() < deadline, f"forecasts holds {n} rows, want {count}"
+        time.sleep(0.2)
+    return by_key(sql_rows(run, f"SELECT {COLUMNS} FROM forecasts"))
+
+
+def pgwire_rows(run):
+    import psycopg
+    with psycopg.connect(f"host=127.0.0.1 port={run.pgwire_port} user=scientist dbname=mare", autocommit=True) as conn:
+        return by_key(conn.execute(f"SELECT {COLUMNS} FROM forecasts").fetchall())
 
 
 def expected_keys(days):
@@ -84,15 +135,28 @@ def test_every_closed_hour_gets_one_forecast_and_the_api_answers_the_latest(tmp_
         assert all(isinstance(h["value"], (int, float)) for h in answer["hours"])
         # Two weeks in, the intervals have their 20 errors: each holds its forecast.
         assert all(h["lower"] <= h["value"] <= h["upper"] for h in answer["hours"]), answer
+        # The processor appends as it goes (every 50 ms in a burst): sensor 1's latest says
+        # nothing of sensor 2's, so wait for that too before reading its day-ahead.
+        wait_latest(run, 2, max(h for s, h in closed_hours(days) if s == 2))
         status, day = get_forecast(run, "sensor_id=2&day_ahead=true")
         assert status == 200 and day["day_ahead"] is True
         assert day["issued_at"] == iso(last // 86400 * 86400)
-        assert get_forecast(run, "sensor_id=3")[0] == 404
+        # No forecast yet is an answer, not a 404 (a console error in the dashboard's browser).
+        assert get_forecast(run, "sensor_id=3") == (200, {"sensor_id": 3, "field": "temperature", "day_ahead": False, "forecast": None})
         assert get_forecast(run, "sensor_id=x")[0] == 400
         wait_latest(run, 2, max(h for s, h in closed_hours(days) if s == 2))
         assert run.metric("mare_forecast_kept_series") == 2
+        # SQL over the store's copy: every row of every issue, once.
+        sql = wait_sql_rows(run, 24 * len(expected_keys(days)))
+        pg = pgwire_rows(run)
+        day7 = sql_rows(run, "SELECT target_hour, value FROM forecasts WHERE sensor_id = 2 AND field = 'temperature' AND day_ahead "
+                             f"AND issued_at = TIMESTAMP '{iso(last // 86400 * 86400)}' ORDER BY target_hour")
     got = forecasts_by_key(str(tmp_path))
     assert set(got) == expected_keys(days)
+    topic = topic_rows(str(tmp_path))
+    assert sql == topic
+    assert pg == topic
+    assert [[seconds(t), v] for t, v in day7] == [[seconds(h["target_hour"]), h["value"]] for h in day["hours"]]
     day_ahead = {k for k, v in got.items() if json.loads(v)["day_ahead"]}
     assert day_ahead == {k for k in got if int(k.rsplit("/", 1)[1]) % 86_400_000_000 == 0}
     assert len(day_ahead) >= 2 * 14
@@ -107,12 +171,23 @@ def test_kill9_and_restart_neither_lose_nor_change_a_forecast(tmp_path):
     post_days(run, days[8:12])
     time.sleep(0.3)
     run.kill9()
-    with MareRun(tmp_path, extra=EXTRA) as run:
-        post_days(run, days[12:])
-        wait_latest(run, 1, max(h for s, h in closed_hours(days) if s == 1))
-        wait_latest(run, 2, max(h for s, h in closed_hours(days) if s == 2))
+    run = MareRun(tmp_path, extra=EXTRA).start()
+    post_days(run, days[12:])
+    wait_latest(run, 1, max(h for s, h in closed_hours(days) if s == 1))
+    wait_latest(run, 2, max(h for s, h in closed_hours(days) if s == 2))
+    sql = wait_sql_rows(run, 24 * len(expected_keys(days)))
+    run.kill9()
     got = forecasts_by_key(str(tmp_path))
     assert set(got) == expected_keys(days)
+    topic = topic_rows(str(tmp_path))
+    assert sql == topic
+    # Restarted after a kill -9, the store holds them at once (its journal), each row once.
+    with MareRun(tmp_path, extra=EXTRA) as run:
+        assert by_key(sql_rows(run, f"SELECT {COLUMNS} FROM forecasts")) == topic
+        assert pgwire_rows(run) == topic
+    # `mare query --offline` reads the same journal.
+    offline = mare("query", "--offline", "--data-dir", tmp_path, "--format", "csv", "SELECT count(*) FROM forecasts")
+    assert int(offline.stdout.strip().splitlines()[-1]) == len(topic), offline.stdout
 
 
 def test_a_new_processor_starts_with_the_stores_history(tmp_path):
@@ -168,3 +243,23 @@ def test_forecast_hour_in_mariadb_exactly_once_through_kill9(tmp_path):
             if lower != "NULL":
                 assert float(lower) == hour["lower"] and float(upper) == hour["upper"]
             assert model == "ensemble" and int(day_ahead) == record["day_ahead"]
+
+
+def test_a_sensor_that_goes_quiet_still_gets_its_last_hours_forecast(tmp_path):
+    """Issue 14: a forecast within 1 s of its hour closing. A buoy's last reading is 1 s before
+    its hour's end, then nothing more arrives anywhere: no newer reading will move the rollups'
+    watermark past the hour. The silence does (rollup.idle_watermark), once the rest of the hour
+    and the lateness (3 s here) have passed, and the hour's forecast follows."""
+    days = buoy_readings(2)
+    sensor1 = [r for d in days for r in d if r["sensor_id"] == 1]
+    end = (sensor1[-1]["timestamp"] // HOUR + 1) * HOUR
+    quiet = [r for r in sensor1 if r["timestamp"] < end - HOUR] + [
+        {"timestamp": end - HOUR + 1800, "sensor_id": 1, "temperature": 5.5},
+        {"timestamp": end - 1, "sensor_id": 1, "temperature": 5.0},
+    ]
+    with MareRun(tmp_path, extra=EXTRA + ['rollup.lateness="3s"']) as run:
+        post_days(run, [quiet])
+        posted = time.time()
+        answer = wait_latest(run, 1, end, timeout=30)
+        assert time.time() - posted >= 3, "closed before the rest of the hour and the lateness had passed"
+        assert answer["hours"][0]["target_hour"] == iso(end)

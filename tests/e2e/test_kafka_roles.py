@@ -16,6 +16,7 @@ import pytest
 from harness import MARE, MareRun, free_port, key_partition, scrape_metric
 from kafka_server import KafkaCluster
 from mariadb_server import MariaDB
+from sink_helpers import kill_all
 from test_kafka import BASE, kafka_rollups, on_kafka, post_all, readings, settle, wait_count
 
 STARTED = []
@@ -30,11 +31,7 @@ def kafka(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def no_leftovers():
     yield
-    while STARTED:
-        proc = STARTED.pop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    kill_all(STARTED)
 
 
 class Role(MareRun):

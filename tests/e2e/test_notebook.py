@@ -44,7 +44,8 @@ def sql(url, statement):
 def forecast_origin(url, sensor):
     try:
         with urllib.request.urlopen(f"{url}/api/v1/forecast?sensor_id={sensor}", timeout=5) as r:
-            return pd.Timestamp(json.loads(r.read())["issued_at"])
+            issued_at = json.loads(r.read()).get("issued_at")  # none while "forecast" is null
+            return pd.Timestamp(issued_at) if issued_at else None
     except urllib.error.HTTPError:
         return None
 

@@ -174,8 +174,9 @@ def jdbc_classpath():
             f.write(digest)
     classes = os.path.join(ROOT, "build/pgwire/classes")
     jars = ":".join(os.path.join(lib, j) for j in sorted(os.listdir(lib)) if j.endswith(".jar"))
-    p = subprocess.run(["javac", "-d", classes, "-cp", jars, os.path.join(ROOT, "tests/pgwire/JdbcCheck.java")],
-                       capture_output=True, text=True, timeout=300)
+    sources = sorted(os.path.join(ROOT, "tests/pgwire", f) for f in os.listdir(os.path.join(ROOT, "tests/pgwire"))
+                     if f.endswith(".java"))
+    p = subprocess.run(["javac", "-d", classes, "-cp", jars, *sources], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     return jars + ":" + classes
 
@@ -297,3 +298,95 @@ def test_password_and_max_connections(tmp_path):
             with pytest.raises(psycopg.OperationalError) as e:
                 psycopg.connect(base + " password=s3cret")
             assert "too many clients" in str(e.value)
+
+
+def test_scram_and_md5_logins_with_psql_psycopg_and_jdbc(tmp_path):
+    cp = jdbc_classpath()
+    for method in ("scram-sha-256", "md5"):
+        with MareRun(tmp_path / method, extra=['pgwire.auth="password"', 'pgwire.password="s3cret pencil"',
+                                               f'pgwire.password_method="{method}"']) as r:
+            base = f"host=127.0.0.1 port={r.pgwire_port} user=scientist dbname=mare"
+            # psql with the password from the environment, as scripts do.
+            p = subprocess.run(["psql", "-X", "-A", "-t", base, "-c", "SELECT count(*) FROM readings"],
+                               capture_output=True, text=True, timeout=60, env={**os.environ, "PGPASSWORD": "s3cret pencil"})
+            assert p.returncode == 0 and p.stdout.strip() == "0", (method, p.stderr)
+            p = subprocess.run(["psql", "-X", "-A", "-t", base, "-c", "SELECT 1"],
+                               capture_output=True, text=True, timeout=60, env={**os.environ, "PGPASSWORD": "s3cret"})
+            assert p.returncode != 0 and 'password authentication failed for user "scientist"' in p.stderr, (method, p.stderr)
+            # libpq refuses a server that skips the exchange it asked for; require_auth names it.
+            want = "scram-sha-256" if method == "scram-sha-256" else "md5"
+            with psycopg.connect(base + f" password='s3cret pencil' require_auth={want}", autocommit=True) as conn:
+                assert conn.execute("SELECT count(*) FROM readings").fetchone() == (0,)
+            with pytest.raises(psycopg.OperationalError) as e:
+                psycopg.connect(base + " password=wrong")
+            assert "password authentication failed" in str(e.value)
+            # JDBC: the SQLSTATE of a refusal is the server's ErrorResponse's, 28P01.
+            url = f"jdbc:postgresql://127.0.0.1:{r.pgwire_port}/mare?user=analyst&password="
+            for password, want_line in (("s3cret%20pencil", "count 0"), ("wrong", "refused 28P01")):
+                p = subprocess.run(["java", "-cp", cp, "JdbcLogin", url + password], capture_output=True, text=True, timeout=120)
+                assert p.returncode == 0 and p.stdout.strip() == want_line, (method, p.stdout, p.stderr)
+            # Each refusal was an ErrorResponse (JDBC's SQLSTATE above is the server's C field).
+            assert r.metric("mare_pgwire_errors_total") >= 3
+
+
+def test_cleartext_without_tls_is_warned_about_and_a_password_without_auth_refused(tmp_path):
+    with MareRun(tmp_path / "clear", extra=['pgwire.auth="password"', 'pgwire.password="s3cret"',
+                                            'pgwire.password_method="cleartext"']) as r:
+        with psycopg.connect(f"host=127.0.0.1 port={r.pgwire_port} user=a dbname=mare password=s3cret "
+                             "require_auth=password", autocommit=True) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert 'pgwire: password_method = "cleartext" without TLS' in r.read_output()
+    run = MareRun(tmp_path / "trust", extra=['pgwire.password="s3cret"'])
+    with pytest.raises(RuntimeError) as e:
+        run.start()
+    assert 'pgwire.password is set but pgwire.auth is "trust"' in str(e.value)
+
+
+JDBC_TYPES = {1184: ("timestamptz", 93), 20: ("int8", -5), 701: ("float8", 8), 25: ("text", 12), 16: ("bool", -7),
+              1186: ("interval", 1111)}
+DATA_TYPES = {1184: "timestamp with time zone", 20: "bigint", 701: "double precision", 25: "text", 16: "boolean",
+              1186: "interval"}
+
+
+def sql_columns(run, table):
+    """The columns mare's SQL gives `SELECT *` of a table: what every catalog answer must agree with."""
+    with psycopg.connect(dsn(run), autocommit=True) as conn:
+        cur = conn.execute(f"SELECT * FROM {table} LIMIT 0")
+        return [(d.name, d.type_code) for d in cur.description]
+
+
+def test_catalog_through_jdbc_metadata_and_information_schema(run):
+    readings, forecasts = sql_columns(run, "readings"), sql_columns(run, "forecasts")
+    # The loaded fields are there, typed as stored.
+    assert ("temperature", 701) in readings and ("station", 25) in readings and readings[0] == ("ts", 1184)
+    p = subprocess.run(["java", "-cp", jdbc_classpath(), "JdbcCatalog", f"jdbc:postgresql://127.0.0.1:{run.pgwire_port}/mare?user=dbeaver"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    lines = p.stdout.splitlines()
+    facts = lambda kind: [line.split(" ", 1)[1] for line in lines if line.startswith(kind + " ")]
+    assert facts("schema") == ["public"]
+    assert facts("table") == ["public forecasts TABLE", "public readings TABLE"]
+    assert facts("like") == ["readings"]
+    assert facts("view") == []
+    want = []
+    for table, cols in (("readings", readings), ("forecasts", forecasts)):
+        want += [f"{table} {k + 1} {name} {JDBC_TYPES[o][0]} {JDBC_TYPES[o][1]} 1" for k, (name, o) in enumerate(cols)]
+    assert facts("column") == want
+    assert facts("pattern") == [name for name, _ in readings if name.startswith("temp")]
+    assert facts("is_table") == ["public forecasts BASE TABLE", "public readings BASE TABLE"]
+    assert facts("is_column") == [f"{name} {DATA_TYPES[o]} {k + 1}" for k, (name, o) in enumerate(readings)]
+
+
+def test_catalog_through_psql_and_information_schema(run):
+    out = psql(run, "-A", "-t", "-F", "|", "-c", "\\dt").stdout
+    assert out.strip().splitlines() == ["public|forecasts|table|mare", "public|readings|table|mare"]
+    with psycopg.connect(dsn(run), autocommit=True) as conn:
+        # Grafana's PostgreSQL data source: tables, then a table's columns by a parameter.
+        rows = conn.execute("SELECT quote_ident(table_name) AS \"table\" FROM information_schema.tables WHERE "
+                            "quote_ident(table_schema) NOT IN ('information_schema', 'pg_catalog') AND table_type = 'BASE TABLE' "
+                            "ORDER BY table_name").fetchall()
+        assert rows == [("forecasts",), ("readings",)]
+        rows = conn.execute("SELECT quote_ident(column_name) AS \"column\", data_type AS \"type\" FROM information_schema.columns "
+                            "WHERE quote_ident(table_name) = %s ORDER BY ordinal_position", ("readings",)).fetchall()
+        assert rows == [(name, DATA_TYPES[o]) for name, o in sql_columns(run, "readings")]
+        assert conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = 'nowhere'").fetchall() == []

@@ -17,7 +17,7 @@ READINGS = 70_000  # past the 65,536 rows at which ORDER BY ... LIMIT first prun
 def query(run, sql, timeout=60):
     """(status, parsed body or text, headers) of POST /api/v1/query."""
     req = urllib.request.Request(f"{run.http_url}/api/v1/query", data=sql.encode(), method="POST",
-                                 headers={"Content-Type": "text/plain"})
+                                 headers={"Content-Type": "application/sql"})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, json.loads(r.read()), dict(r.headers)

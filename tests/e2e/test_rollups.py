@@ -106,7 +106,7 @@ def sender(run, stop, first_seq):
                   "pressure": 1000 + seq % 13} for seq in range(seq, seq + 40)]
         seq += 40
         req = urllib.request.Request(f"{run.http_url}/api/v1/ingest", data="\n".join(map(json.dumps, batch)).encode(),
-                                     method="POST")
+                                     method="POST", headers={"Content-Type": "application/x-ndjson"})
         try:
             urllib.request.urlopen(req, timeout=5).read()
         except (urllib.error.URLError, ConnectionError, OSError):

@@ -3,7 +3,8 @@ readings and rollups from `mare run` arrive with their types, and hourly min/max
 through ClickHouse's SQL equal mare's own SQL (and the 1h rollups, through FINAL and argMax); a
 kill -9 of the sink mid-stream and a stopped-then-restarted server leave every reading there
 exactly once (counted with FINAL); a row ClickHouse refuses (a CHECK-like MATERIALIZED column that
-throws) goes to the dead-letter file with ClickHouse's reason, and the rest of its batch arrives."""
+throws) goes to the dead-letter file with ClickHouse's reason, and the rest of its batch arrives;
+a batch out of key order (the sink sorts it) arrives whole, the later of two copies kept."""
 import json
 import os
 
@@ -199,4 +200,42 @@ def test_a_row_clickhouse_refuses_goes_to_the_dead_letter_file_with_its_reason(t
     assert "throwIf" in letters[1][2]
     assert json.loads(letters[1][3]) == readings[7]
     assert sink.metric('mare_sink_clickhouse_rows_dead_lettered_total{topic="raw"}') == 2
+    sink.stop()
+
+
+def test_a_batch_out_of_key_order_arrives_whole_with_the_later_copy_kept_and_a_refused_row_dead_lettered(tmp_path, ch):
+    """The sink sends each batch sorted by the table's key (sensor_id, ts, ts_us) as one Native
+    block: readings produced in no key order (sensors mixed, time running backwards) arrive with
+    their values; of two copies of one reading (same sensor and instant, other values) the later
+    one stays, as it did when rows went in log order; and a refused row goes to the dead-letter
+    file as the record it was, whatever its place once sorted."""
+    db = "order"
+    produce(tmp_path, [buoy(0, 9, T0 - 3600)])
+    sink = Sink(tmp_path, ch, db, extra=["sink.clickhouse.batch=1000", 'sink.clickhouse.max_delay="1s"'])
+    wait_for(lambda: positions(ch, db) == 1, what="the tables made and the first reading delivered")
+    status, text = ch.request(f"ALTER TABLE {db}.readings ADD COLUMN wave_check UInt8 "
+                              f"MATERIALIZED throwIf(ifNull(wave_height, 0) > 100)")
+    assert status == 200, text
+    readings = [buoy(i, 1 + (i * 7) % 5, T0 + 100 - i) for i in range(1, 41)]
+    for r in readings:
+        r["wave_height"] = 1.5
+    refused = readings[25]
+    refused["wave_height"] = 500.0
+    copy_first = dict(buoy(100, 3, T0 + 1000), temperature=1.0)
+    copy_later = dict(copy_first, temperature=2.0, seq=101)
+    batch = readings[:10] + [copy_first] + readings[10:30] + [copy_later] + readings[30:]
+    produce(tmp_path, batch)
+    wait_for(lambda: positions(ch, db) == 1 + len(batch), what="every record passed")
+
+    kept = [r for r in readings if r is not refused] + [copy_later]
+    want = sorted((r["sensor_id"], r["timestamp"] * 1_000_000, float(r["temperature"]), float(r["seq"])) for r in kept)
+    got = [(int(s), int(us), float(t), float(seq)) for s, us, t, seq in ch.query(
+        f"SELECT sensor_id, ts_us, temperature, number_values[indexOf(number_names, 'seq')] FROM {db}.readings FINAL "
+        f"WHERE sensor_id != 9 ORDER BY sensor_id, ts_us")]
+    assert got == want
+    assert int(scalar(ch, f"SELECT count() FROM {db}.readings FINAL")) == 1 + len(kept)
+    letters = read_dead_letters(os.path.join(str(tmp_path), "dead-letter-clickhouse.log"))
+    assert [r for _, r, _, _ in letters] == ["clickhouse_rejected"]
+    assert json.loads(letters[0][3]) == refused
+    assert sink.metric('mare_sink_clickhouse_rows_dead_lettered_total{topic="raw"}') == 1
     sink.stop()

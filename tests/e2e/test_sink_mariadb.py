@@ -1,19 +1,17 @@
 """The MariaDB sink against a real MariaDB: rows equal the newest revision of every window, through
 an outage of the database and a kill -9 of the sink, checked with the mariadb client."""
 import json
-import os
 import signal
 import subprocess
 import time
 
 import pytest
 
-from harness import MARE, free_port, mare, scrape_metric
+from harness import MARE
 from mariadb_server import MariaDB
+from sink_helpers import MariaDBSink, kill_all
 
 WINDOW = 3_600_000_000
-READ = 'mare_sink_records_read_total{sink="mariadb"}'
-LAG = 'mare_sink_lag_records{sink="mariadb"}'
 
 
 def rollup(sensor, field, start_us, count, base):
@@ -58,39 +56,11 @@ STARTED = []
 def no_sink_outlives_its_test():
     """A failing assertion must not leave a sink process running."""
     yield
-    while STARTED:
-        proc = STARTED.pop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    kill_all(STARTED)
 
 
-class Sink:
-    def __init__(self, data_dir, db):
-        self.metrics_port = free_port()
-        self.proc = subprocess.Popen([MARE, "sink", "mariadb", "--data-dir", str(data_dir), "--metrics-listen",
-                                      f"127.0.0.1:{self.metrics_port}", "--set", f"sink.mariadb.port={db.port}",
-                                      "--set", "sink.mariadb.batch=10"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        STARTED.append(self.proc)
-
-    def metric(self, name):
-        return scrape_metric(self.metrics_port, name)
-
-    def wait_caught_up(self, records, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if (self.metric(READ) or 0) >= records and self.metric(LAG) == 0:
-                return
-            time.sleep(0.1)
-        read = self.metric(READ)
-        lag = self.metric(LAG)
-        raise AssertionError(f"sink did not catch up: read {read} of {records}, lag {lag}")
-
-    def stop(self, sig=signal.SIGTERM):
-        self.proc.send_signal(sig)
-        out = self.proc.communicate(timeout=30)[0].decode()
-        return self.proc.returncode, out
+def Sink(data_dir, db):
+    return MariaDBSink(data_dir, db, STARTED, batch=10)
 
 
 def assert_rows_equal(db, newest):

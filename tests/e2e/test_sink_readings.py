@@ -11,8 +11,9 @@ import time
 
 import pytest
 
-from harness import MARE, MareRun, free_port, log_records, mare, scrape_metric
+from harness import MARE, MareRun, log_records, mare
 from mariadb_server import MariaDB
+from sink_helpers import MariaDBSink, kill_all
 
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 T0 = 1705831200_000000  # 2024-01-21 10:00:00 UTC
@@ -153,40 +154,12 @@ STARTED = []
 def no_sink_outlives_its_test():
     """A failing assertion must not leave a sink process running."""
     yield
-    while STARTED:
-        proc = STARTED.pop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    kill_all(STARTED)
 
 
-class Sink:
+def Sink(data_dir, db, batch=50):
     """`mare sink mariadb --readings`, following a data dir's log read-only."""
-
-    def __init__(self, data_dir, db, batch=50):
-        self.metrics_port = free_port()
-        self.proc = subprocess.Popen([MARE, "sink", "mariadb", "--readings", "--data-dir", str(data_dir), "--metrics-listen",
-                                      f"127.0.0.1:{self.metrics_port}", "--set", f"sink.mariadb.port={db.port}",
-                                      "--set", f"sink.mariadb.batch={batch}"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        STARTED.append(self.proc)
-
-    def metric(self, name):
-        return scrape_metric(self.metrics_port, name)
-
-    def wait_caught_up(self, records, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if (self.metric(f"mare_sink_records_read_total{{{NAME}}}") or 0) >= records and \
-                    self.metric(f"mare_sink_lag_records{{{NAME}}}") == 0:
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"sink did not catch up: lag {self.metric(f'mare_sink_lag_records{{{NAME}}}')}")
-
-    def stop(self, sig=signal.SIGTERM):
-        self.proc.send_signal(sig)
-        out = self.proc.communicate(timeout=30)[0].decode()
-        return self.proc.returncode, out
+    return MariaDBSink(data_dir, db, STARTED, batch=batch, readings=True)
 
 
 def produce(data_dir, topic, lines):

@@ -23,7 +23,8 @@ def query(run, sql, fmt="json", accept=None, method="GET"):
     if method == "GET":
         req = urllib.request.Request(f"{run.http_url}/api/v1/query?" + urllib.parse.urlencode({"q": sql, "format": fmt} if fmt else {"q": sql}))
     else:
-        req = urllib.request.Request(f"{run.http_url}/api/v1/query", data=sql.encode(), method="POST")
+        req = urllib.request.Request(f"{run.http_url}/api/v1/query", data=sql.encode(), method="POST",
+                                     headers={"Content-Type": "application/sql"})
     if accept:
         req.add_header("Accept", accept)
     try:
