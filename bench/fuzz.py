@@ -15,8 +15,8 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TARGETS = ["reading_parser", "log_batch", "store_column", "store_segment", "rollup_checkpoint", "sql", "http_ingest",
-           "archive"]
+TARGETS = ["reading_parser", "log_batch", "store_column", "store_segment", "rollup_checkpoint", "forecast_checkpoint",
+           "sql", "http_ingest", "archive", "line_protocol"]
 DICTS = {"reading_parser": "json.dict", "http_ingest": "json.dict", "sql": "sql.dict"}
 ARTIFACT = re.compile(r"^(crash|leak|timeout|oom|slow-unit)-")
 

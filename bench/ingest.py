@@ -9,12 +9,12 @@ Usage: bench/ingest.py [BUILD_DIR] [READINGS] [ROUNDS] [BEFORE_BUILD_DIR]
 BEFORE_BUILD_DIR: a build of mare before deduplication, measured in the same rounds."""
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+
+from common import MareSources, send_file
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else "build"
 READINGS = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000
@@ -24,51 +24,18 @@ MARE = os.path.join(BUILD, "bin", "mare")
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def free_port(kind=socket.SOCK_STREAM):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def cpu_seconds(pid):
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
 
 
 def run(path, settings, binary=MARE):
-    data = tempfile.mkdtemp(prefix="mare-ingest-bench-")
-    tcp, http = free_port(), free_port()
-    args = [binary, "run", "--data-dir", data, "--set", f"sources.tcp.listen=127.0.0.1:{tcp}", "--set",
-            f"http.listen=127.0.0.1:{http}", "--set", "sources.udp.enabled=false", "--set", "sources.unix.enabled=false",
-            "--set", "rollup.enabled=false", "--set", "store.enabled=false"]
-    for s in settings:
-        args += ["--set", s]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def accepted():
-        text = urllib.request.urlopen(f"http://127.0.0.1:{http}/metrics", timeout=5).read().decode()
-        for line in text.splitlines():
-            if line.startswith('mare_source_readings_accepted_total{source="tcp"} '):
-                return int(float(line.split()[-1]))
-        return 0
-
-    for _ in range(200):
-        try:
-            accepted()
-            break
-        except OSError:
-            time.sleep(0.05)
-    time.sleep(0.5)
-    cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
-    with open(path, "rb") as f, socket.create_connection(("127.0.0.1", tcp)) as c:
-        while chunk := f.read(1 << 20):
-            c.sendall(chunk)
-    while accepted() < READINGS:
-        time.sleep(0.02)
-    cpu, wall = cpu_seconds(proc.pid) - cpu0, time.monotonic() - t0
-    proc.terminate()
-    proc.wait(timeout=60)
-    shutil.rmtree(data, ignore_errors=True)
+    with MareSources(binary, settings, prefix="mare-ingest-bench-") as mare:
+        cpu0, t0 = cpu_seconds(mare.proc.pid), time.monotonic()
+        send_file(path, mare.tcp_port)
+        while mare.accepted("tcp") < READINGS:
+            time.sleep(0.02)
+        cpu, wall = cpu_seconds(mare.proc.pid) - cpu0, time.monotonic() - t0
     return READINGS / cpu, READINGS / wall
 
 

@@ -6,8 +6,8 @@ does): Q3 (sensor 7's last hour, 3,600 rows) and a full `SELECT *` (10,000,000 r
 Each client fetches every row and builds the DataFrame (timed end to end, timestamps as
 datetime64):
   mare       over HTTP + Arrow, with the Python client (python/: pyarrow reads the IPC stream)
-  mare       over the PostgreSQL wire protocol with psycopg: a slot for `[pgwire]` while it is
-             being written; printed "not available" when the port does not answer
+  mare       over the PostgreSQL wire protocol ([pgwire], trust on a port of this run) with
+             psycopg; printed "not available" when the port does not answer
   DuckDB     in-process, `.df()`
   ClickHouse over HTTP, TabSeparatedWithNames read by pandas.read_csv
   QuestDB    over its PostgreSQL wire protocol with psycopg (its documented way to pandas), and
@@ -22,13 +22,9 @@ Usage: bench/notebook.py [--size S|L|XS] [--runs 5] [--full-runs 3]
                          [--systems mare,duckdb,clickhouse,questdb] [--build build/bin] [--dir /tmp/mare-bench]
 Run it under `flock /tmp/mare-build.lock` on a shared machine."""
 import argparse
-import http.client
 import io
-import json
 import os
 import shutil
-import signal
-import subprocess
 import statistics
 import sys
 import tempfile
@@ -165,100 +161,8 @@ class ClickHouseTsv:
         return pd.read_csv(io.BytesIO(body), sep="\t", parse_dates=["ts"])
 
 
-class QuestDB:
-    """QuestDB from its Maven Central jar (fetched once by Maven into --dir), started by hand with
-    loopback ports (../shared/notes/real-services.md): a table with designated timestamp ts,
-    partitioned by day, sensor_id an indexed SYMBOL, loaded through HTTP /imp."""
-    name = "QuestDB"
-    VERSION = "9.2.2"
-
-    def __init__(self, work, args):
-        self.dir = os.path.join(work, "questdb")
-        self.jar_dir = os.path.join(args.dir, "questdb-jar")
-        self.jar = os.path.join(self.jar_dir, f"questdb-{self.VERSION}.jar")
-        self.http_port, self.pg_port, self.min_port, self.ilp_port = free_port(), free_port(), free_port(), free_port()
-        self.proc = None
-
-    def start(self):
-        if not os.path.exists(self.jar):
-            progress(f"QuestDB: fetching org.questdb:questdb:{self.VERSION} from Maven Central")
-            p = subprocess.run(["mvn", "-q", "dependency:copy", f"-Dartifact=org.questdb:questdb:{self.VERSION}",
-                                f"-DoutputDirectory={self.jar_dir}"], capture_output=True, text=True)
-            if p.returncode != 0 or not os.path.exists(self.jar):
-                raise RuntimeError(f"mvn could not fetch QuestDB:\n{p.stdout[-2000:]}{p.stderr[-2000:]}")
-        os.makedirs(os.path.join(self.dir, "conf"), exist_ok=True)
-        with open(os.path.join(self.dir, "conf", "server.conf"), "w") as f:
-            f.write(f"""http.bind.to=127.0.0.1:{self.http_port}
-pg.net.bind.to=127.0.0.1:{self.pg_port}
-http.min.net.bind.to=127.0.0.1:{self.min_port}
-line.tcp.net.bind.to=127.0.0.1:{self.ilp_port}
-line.udp.enabled=false
-telemetry.enabled=false
-""")
-        self.log = open(os.path.join(self.dir, "stdout.log"), "ab")
-        self.proc = subprocess.Popen(["java", "-p", self.jar, "-m", "io.questdb/io.questdb.ServerMain", "-d", self.dir],
-                                     stdout=self.log, stderr=subprocess.STDOUT, cwd=self.dir)
-        deadline = time.time() + 120
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError("QuestDB exited:\n" + open(os.path.join(self.dir, "stdout.log")).read()[-3000:])
-            try:
-                self.exec("SELECT 1")
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise RuntimeError("QuestDB did not answer within 120 s")
-                time.sleep(0.2)
-
-    def exec(self, sql):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/exec?" + urllib.parse.urlencode({"query": sql}),
-                                    timeout=3600) as r:
-            return json.loads(r.read())
-
-    def load(self, csv):
-        self.exec("CREATE TABLE readings (ts TIMESTAMP, sensor_id SYMBOL INDEX, temperature DOUBLE, humidity DOUBLE, "
-                  "pressure DOUBLE, lon DOUBLE, lat DOUBLE) TIMESTAMP(ts) PARTITION BY DAY")
-        schema = json.dumps([{"name": "ts", "type": "TIMESTAMP", "pattern": "yyyy-MM-dd HH:mm:ss"},
-                             {"name": "sensor_id", "type": "SYMBOL"}]).encode()
-        boundary = "mare-bench-boundary"
-        head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"schema\"\r\n\r\n").encode() + schema + \
-            (f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"data\"; filename=\"readings.csv\"\r\n"
-             f"Content-Type: text/csv\r\n\r\n").encode()
-        tail = f"\r\n--{boundary}--\r\n".encode()
-
-        def body():
-            yield head
-            with open(csv, "rb") as f:
-                while chunk := f.read(1 << 20):
-                    yield chunk
-            yield tail
-
-        length = len(head) + os.path.getsize(csv) + len(tail)
-        t = time.perf_counter()
-        conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=3600)
-        conn.request("POST", "/imp?" + urllib.parse.urlencode({"name": "readings", "timestamp": "ts", "fmt": "json"}),
-                     body=body(), headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
-                                           "Content-Length": str(length)})
-        r = conn.getresponse()
-        answer = r.read()
-        conn.close()
-        loaded = time.perf_counter() - t
-        if r.status != 200:
-            raise RuntimeError(f"QuestDB /imp: HTTP {r.status}: {answer[:2000].decode(errors='replace')}")
-        if self.exec("SELECT count() FROM readings")["dataset"][0][0] <= 0:
-            raise RuntimeError(f"QuestDB /imp loaded nothing: {answer[:2000].decode(errors='replace')}")
-        return loaded
-
-    def stop(self):
-        store.stop_server(self.proc, self.log)
-        self.proc = None
-
-
 def questdb_sql(b):
-    iso = lambda t: t.replace(" ", "T") + ".000000Z"  # noqa: E731
-    return {"Q3": f"SELECT * FROM readings WHERE sensor_id = '7' AND ts > '{iso(b['hour_after'])}' "
-                  f"AND ts <= '{iso(b['newest'])}' ORDER BY ts",
-            "full": "SELECT * FROM readings"}
+    return queries(store.questdb_sql(b))
 
 
 class QuestDBPgwire:
@@ -383,7 +287,7 @@ def main():
     try:
         for key in order:
             system = {"duckdb": store.DuckDB, "mare": store.Mare, "clickhouse": store.ClickHouse,
-                      "questdb": QuestDB}[key](work, args)
+                      "questdb": store.QuestDB}[key](work, args)
             system.bounds = bounds
             progress(f"{system.name}: loading {data['readings']:,} readings")
             try:

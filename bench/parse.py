@@ -8,7 +8,8 @@ import sys
 
 build = sys.argv[1] if len(sys.argv) > 1 else "build"
 binary = os.path.join(build, "bin", "parse_bench")
-out = subprocess.run(["taskset", "-c", "0", binary, "--benchmark_format=json"], capture_output=True, text=True, check=True)
+out = subprocess.run(["taskset", "-c", "0", binary, "--benchmark_format=json", "--benchmark_filter=BM_MareParser|BM_BareSimdjson"],
+                     capture_output=True, text=True, check=True)
 results = {b["name"].split("/")[0]: b for b in json.loads(out.stdout)["benchmarks"]}
 mare, peer = results["BM_MareParser"], results["BM_BareSimdjson"]
 print("Parse rate, one core, 10,000 readings of ~200 bytes per iteration")

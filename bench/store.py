@@ -1,22 +1,27 @@
 #!/usr/bin/env python3
 """The store benchmark of ../shared/bench/SPEC.md: the `readings` data set and queries Q1-Q6 on
-mare and on DuckDB, ClickHouse and MariaDB (size S only), one system at a time in the same run.
+mare and on DuckDB, ClickHouse, QuestDB and MariaDB (size S only), one system at a time in the
+same run.
 
 Each system loads the same CSV (mare with `mare import`, DuckDB with COPY, ClickHouse with
-HTTP INSERT ... FORMAT CSVWithNames, MariaDB with LOAD DATA INFILE), then answers each query once to warm up and
-`--runs` more times, fetching every result row through its client: mare over HTTP (JSON),
-ClickHouse over HTTP (TabSeparated), MariaDB through a Python client, DuckDB in-process. Prints
-load rate, bytes on disk per reading, query medians, mare's time as a ratio of each peer's
-against the issue's targets, whether every answer agrees with DuckDB's, and mare's Q2-Q4 while
-it ingests 100,000 readings/s over UDP.
+HTTP INSERT ... FORMAT CSVWithNames, QuestDB with HTTP /imp until count() shows every row, MariaDB
+with LOAD DATA INFILE), then answers each query once to warm up and `--runs` more times, fetching
+every result row through its client: mare over HTTP (JSON), ClickHouse over HTTP (TabSeparated),
+QuestDB over HTTP /exec (JSON; its own idiom: SAMPLE BY, LATEST ON, sensor_id a SYMBOL), MariaDB
+through a Python client, DuckDB in-process. Prints load rate, bytes on disk per reading, query
+medians, mare's time as a ratio of each peer's against the issues' targets (each against the
+fastest peer of the run), whether every answer agrees with DuckDB's, and mare's Q2-Q4 while it
+ingests 100,000 readings/s over UDP, timed from when the store shows the load's readings.
 
 The CSV is generated once per size with DuckDB and cached in --dir (default /tmp/mare-bench);
 each run checks sampled rows of it against a plain Python implementation of SPEC's formulas.
 Servers run on free loopback ports in a temporary directory under --dir, removed at the end
 unless --keep. scripts/setup-bench.sh installs the peers.
 
-Usage: bench/store.py [--size S|L|XS] [--runs 5] [--systems mare,duckdb,clickhouse,mariadb]
-                      [--build build/bin] [--dir /tmp/mare-bench] [--keep]"""
+Usage: bench/store.py [--size S|L|XS] [--runs 5] [--systems mare,duckdb,clickhouse,questdb,mariadb]
+                      [--build build/bin] [--dir /tmp/mare-bench] [--keep]
+
+Size XL is defined but not run yet: XL_NEEDS below (printed by --help and by --size XL)."""
 import argparse
 import datetime as dt
 import http.client
@@ -36,14 +41,34 @@ import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
+sys.path.insert(0, HERE)
 
-# Seconds of data (100 sensors, one reading per second each). XS is not SPEC's: a smoke test of
-# the script itself, in seconds.
-SIZES = {"XS": 7_200, "S": 100_000, "L": 1_000_000}
+from common import QuestDBServer  # noqa: E402: QuestDB from its jar, as lineproto.py and notebook.py start it
+
+# Seconds of data (one reading per sensor per second). XS is not SPEC's: a smoke test of the
+# script itself, in seconds. XL is SPEC's 1,000 sensors (lon and lat then 100 rows of 10).
+SIZES = {"XS": 7_200, "S": 100_000, "L": 1_000_000, "XL": 1_000_000}
 SENSORS = 100
+SENSORS_AT = {"XL": 1_000}  # sizes with other than SENSORS sensors
 EPOCH = dt.datetime(2024, 1, 1)
 COLUMNS = ["ts", "sensor_id", "temperature", "humidity", "pressure", "lon", "lat"]
 INGEST_RATE = 100_000  # readings/s offered to `mare run` for the under-ingest measurement
+XL_NEEDS = """\
+XL is 1,000,000,000 readings (SPEC: 1,000 sensors x 1,000,000 s, the same formulas; lon and lat
+then 100 rows of 10, so Q6's box still holds sensors 1-5, 11-15, ..., 41-45; Q4 answers 1,000
+rows). Its CSV would be about 64 GB (613 MB per 10 million readings), more than this machine's
+free disk (about 35-40 GB) once any system's copy is added, so XL's data are not to go through a
+CSV where a peer can generate them itself from SPEC's formulas (generate_sql's expressions):
+DuckDB `INSERT INTO readings SELECT ... FROM range(1e9)`, ClickHouse `INSERT ... SELECT ... FROM
+numbers(1e9)`, QuestDB `INSERT ... SELECT ... FROM long_sequence(1e9)`, each checked with
+expected_row() on sampled rows as the CSV is; mare, whose `mare import` reads files, from the
+CSV written by DuckDB into a named pipe (never on disk). Loads generated in place are then not a
+CSV import: the report must say so beside each load rate. It needs, one system at a time: disk
+for the largest copy (QuestDB keeps columns uncompressed, 60 bytes a reading at XS: about 60 GB;
+DuckDB about 12 GB, ClickHouse about 9 GB, mare about 1 GB), more RAM than this machine's 23 GB
+for the peers' full scans to stay in the page cache (so XL's figures include disk reads), and a
+few hours; mare's memory under 2 GB is one of its targets (issue 15). This script stops at
+--size XL until that generation is written."""
 
 QUERIES = ["Q1", "Q2", "Q3", "Q4", "Q5", "Q6"]
 TITLES = {
@@ -65,10 +90,13 @@ KINDS = {
     "Q5": ["int", "avg"],
     "Q6": ["ts", "exact", "exact", "avg"],
 }
-# mare's time divided by the fastest peer's (or MariaDB's for Q4) must be at most this.
-TARGETS = {"Q1": ("fastest", 0.1), "Q2": ("fastest", 0.2), "Q3": ("fastest", 0.2), "Q4": ("MariaDB", 1.0),
+# mare's time divided by the fastest peer's must be at most this. Q4 was "no slower than MariaDB's
+# index"; issue 15 asks every target against the fastest of the peers (DuckDB, ClickHouse,
+# QuestDB, and MariaDB where it runs).
+TARGETS = {"Q1": ("fastest", 0.1), "Q2": ("fastest", 0.2), "Q3": ("fastest", 0.2), "Q4": ("fastest", 1.0),
            "Q5": ("fastest", 1.0), "Q6": ("fastest", 0.1)}
 BYTES_TARGET = 4.5
+MEMORY_TARGET = 2 * 2**30  # mare's peak resident memory at XL (issue 15)
 INGEST_TARGET = 2.0
 
 
@@ -91,7 +119,7 @@ def stop_server(proc, log):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    if proc:
+    if log:
         log.close()
 
 
@@ -110,7 +138,7 @@ def du(path):
 # The data set
 # ---------------------------------------------------------------------------------------------
 
-def generate_sql(seconds, path):
+def generate_sql(seconds, path, sensors=SENSORS):
     """SPEC's formulas in DuckDB SQL, evaluated in the same order as expected_row() below: 64-bit
     integer hashes, every other literal a DOUBLE, round(x, d) = round-half-away(x * 10^d) / 10^d."""
     d = lambda x: f"{x}::DOUBLE"  # noqa: E731 (a DECIMAL literal would change the arithmetic)
@@ -124,7 +152,7 @@ def generate_sql(seconds, path):
           + ((s * 69069 + sid * 1013) % 1000)::DOUBLE / 1000 - {d(0.5)}, 2) AS pressure,
     round({d(3.13)} + ((sid - 1) % 10) * {d(0.01)} + {d(0.0003)} * sin(s::DOUBLE / 5000 + sid), 6) AS lon,
     round({d(42.43)} + ((sid - 1) // 10) * {d(0.01)} + {d(0.0003)} * cos(s::DOUBLE / 7000 + sid), 6) AS lat
-  FROM (SELECT i // {SENSORS} AS s, i % {SENSORS} + 1 AS sid FROM range({seconds * SENSORS}::BIGINT) t(i))
+  FROM (SELECT i // {sensors} AS s, i % {sensors} + 1 AS sid FROM range({seconds * sensors}::BIGINT) t(i))
 ) TO '{path}' (HEADER, DELIMITER ',')"""
 
 
@@ -146,7 +174,7 @@ def expected_row(s, sid):
             round_half_away(lon, 6), round_half_away(lat, 6)]
 
 
-def check_csv(path, seconds):
+def check_csv(path, seconds, sensors=SENSORS):
     """Compares sampled runs of consecutive lines (the start, the end, five places between) with
     expected_row(), which also checks the arrival order; counts the lines. Raises on a mismatch."""
     size = os.path.getsize(path)
@@ -169,44 +197,47 @@ def check_csv(path, seconds):
                 want = expected_row(s, sid)
                 if got[0] != want[0] or sid != want[1] or [float(x) for x in got[2:]] != want[2:]:
                     raise RuntimeError(f"{path}: row {line.decode().strip()!r} differs from SPEC's formulas: {want}")
-                key = s * SENSORS + sid - 1
+                key = s * sensors + sid - 1
                 if prev is not None and key != prev + 1:
                     raise RuntimeError(f"{path}: rows out of arrival order near {line.decode().strip()!r}")
                 prev = key
                 checked += 1
-        if prev != seconds * SENSORS - 1:
-            raise RuntimeError(f"{path}: the last row is not second {seconds - 1}, sensor {SENSORS}")
+        if prev != seconds * sensors - 1:
+            raise RuntimeError(f"{path}: the last row is not second {seconds - 1}, sensor {sensors}")
         f.seek(0)
         lines = 0
         while chunk := f.read(1 << 24):
             lines += chunk.count(b"\n")
-    if lines != seconds * SENSORS + 1:
-        raise RuntimeError(f"{path}: {lines - 1:,} rows, expected {seconds * SENSORS:,}")
+    if lines != seconds * sensors + 1:
+        raise RuntimeError(f"{path}: {lines - 1:,} rows, expected {seconds * sensors:,}")
     return checked
 
 
 def dataset(size, cache_dir):
     """The CSV for a size, generated once into cache_dir; checked every time."""
     import duckdb
-    seconds = SIZES[size]
+    seconds, sensors = SIZES[size], SENSORS_AT.get(size, SENSORS)
+    if size == "XL":
+        raise RuntimeError("size XL is defined (SIZES, SENSORS_AT) but not run yet: " + XL_NEEDS)
     os.makedirs(cache_dir, exist_ok=True)
     path = os.path.join(cache_dir, f"readings-{size}.csv")
     if not os.path.exists(path):
-        progress(f"generating {seconds * SENSORS:,} readings into {path} with DuckDB")
+        progress(f"generating {seconds * sensors:,} readings into {path} with DuckDB")
         tmp = path + ".tmp"
         t = time.perf_counter()
         con = duckdb.connect()
         con.execute("SET enable_progress_bar = false")
         con.execute(f"SET temp_directory = '{cache_dir}/duckdb.tmp'")
-        con.execute(generate_sql(seconds, tmp))
+        con.execute(generate_sql(seconds, tmp, sensors))
         con.close()
         os.replace(tmp, path)
         progress(f"generated in {time.perf_counter() - t:.1f} s")
-    checked = check_csv(path, seconds)
-    progress(f"{path}: {checked} sampled rows match SPEC's formulas, {seconds * SENSORS:,} rows in arrival order")
+    checked = check_csv(path, seconds, sensors)
+    progress(f"{path}: {checked} sampled rows match SPEC's formulas, {seconds * sensors:,} rows in arrival order")
     newest = EPOCH + dt.timedelta(seconds=seconds - 1)
     fmt = "%Y-%m-%d %H:%M:%S"
-    return {"path": path, "seconds": seconds, "readings": seconds * SENSORS, "bytes": os.path.getsize(path),
+    return {"path": path, "seconds": seconds, "sensors": sensors, "readings": seconds * sensors,
+            "bytes": os.path.getsize(path),
             # "last 24 h / last hour of data": newest - 24 h < ts <= newest (exactly 86,400 and 3,600
             # seconds); the upper bound keeps the answers those of the data set while newer readings
             # arrive (the under-ingest measurement)
@@ -283,6 +314,28 @@ def mariadb_sql(b):
         "Q5": "SELECT COUNT(*), AVG(humidity) FROM readings WHERE temperature > 19.5",
         "Q6": f"SELECT DATE(ts) AS day, MIN(pressure), MAX(pressure), AVG(pressure) FROM readings "
               f"WHERE {GEO} GROUP BY day ORDER BY day",
+    }
+
+
+def questdb_sql(b):
+    """QuestDB's own idiom: SAMPLE BY ... ALIGN TO CALENDAR for the rollups (the designated
+    timestamp is the bucket; a SYMBOL in the select list is a key), LATEST ON for the last point,
+    sensor_id compared as the SYMBOL it is, timestamps as ISO literals."""
+    iso = lambda t: t.replace(" ", "T") + ".000000Z"  # noqa: E731
+    rollup = "SELECT ts AS hour, sensor_id, min(temperature), max(temperature), avg(temperature), count() FROM readings"
+    return {
+        # in time order, not by sensor within the hour: with ORDER BY hour, sensor_id it took 331 ms
+        # against 218 ms in one side run at S (the machine shared; runs vary more than that)
+        "Q1": f"{rollup} SAMPLE BY 1h ALIGN TO CALENDAR",
+        "Q2": f"{rollup} WHERE sensor_id = '42' AND ts > '{iso(b['day_after'])}' AND ts <= '{iso(b['newest'])}' "
+              "SAMPLE BY 1h ALIGN TO CALENDAR",
+        "Q3": f"SELECT * FROM readings WHERE sensor_id = '7' AND ts > '{iso(b['hour_after'])}' AND ts <= '{iso(b['newest'])}' "
+              "ORDER BY ts",
+        "Q4": "SELECT * FROM readings LATEST ON ts PARTITION BY sensor_id",
+        "Q5": "SELECT count(), avg(humidity) FROM readings WHERE temperature > 19.5",
+        # its BETWEEN takes timestamps only
+        "Q6": "SELECT ts AS day, min(pressure), max(pressure), avg(pressure) FROM readings WHERE lon >= 3.125 AND "
+              "lon <= 3.175 AND lat >= 42.425 AND lat <= 42.475 SAMPLE BY 1d ALIGN TO CALENDAR",
     }
 
 
@@ -367,6 +420,7 @@ class ClickHouse:
         self.http_port, self.tcp_port = free_port(), free_port()
         self.sql = clickhouse_sql
         self.proc = None
+        self.log = None  # stop() before start() (another system failed first) must not raise
         self.http = None
         self.notes = []
 
@@ -537,6 +591,96 @@ class MariaDBPeer:
             self.server = None
 
 
+class QuestDB(QuestDBServer):
+    """QuestDB from its Maven Central jar (common.QuestDBServer): a table with designated timestamp
+    ts, partitioned by day, sensor_id an indexed SYMBOL, the CSV posted to HTTP /imp; queries over
+    HTTP /exec (JSON) on one persistent connection."""
+    name = "QuestDB"
+
+    def __init__(self, work, args):
+        super().__init__(work, os.path.join(args.dir, "questdb-jar"))
+        self.sql = questdb_sql
+        self.client = f"QuestDB {self.VERSION}, HTTP /exec, JSON (persistent connection)"
+        self.http = None
+        self.notes = []
+
+    def start(self):
+        super().start(progress)
+        self.http = Http(self.http_port)
+
+    def load(self, csv):
+        """Seconds from the first byte posted until count() shows every row: its tables write
+        through a WAL applied after /imp answers, and a query before then sees fewer rows."""
+        self.exec("CREATE TABLE readings (ts TIMESTAMP, sensor_id SYMBOL INDEX, temperature DOUBLE, humidity DOUBLE, "
+                  "pressure DOUBLE, lon DOUBLE, lat DOUBLE) TIMESTAMP(ts) PARTITION BY DAY")
+        schema = json.dumps([{"name": "ts", "type": "TIMESTAMP", "pattern": "yyyy-MM-dd HH:mm:ss"},
+                             {"name": "sensor_id", "type": "SYMBOL"}]).encode()
+        boundary = "mare-bench-boundary"
+        head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"schema\"\r\n\r\n").encode() + schema + \
+            (f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"data\"; filename=\"readings.csv\"\r\n"
+             f"Content-Type: text/csv\r\n\r\n").encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+
+        def body():
+            yield head
+            with open(csv, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    yield chunk
+            yield tail
+
+        with open(csv, "rb") as f:
+            expected = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 24), b"")) - 1
+        length = len(head) + os.path.getsize(csv) + len(tail)
+        t = time.perf_counter()
+        conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=3600)
+        conn.request("POST", "/imp?" + urllib.parse.urlencode({"name": "readings", "timestamp": "ts", "fmt": "json"}),
+                     body=body(), headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
+                                           "Content-Length": str(length)})
+        r = conn.getresponse()
+        answer = r.read()
+        conn.close()
+        if r.status != 200:
+            raise RuntimeError(f"QuestDB /imp: HTTP {r.status}: {answer[:2000].decode(errors='replace')}")
+        posted = time.perf_counter() - t
+        deadline = time.time() + 3600
+        while (n := self.rows()) < expected:
+            if time.time() > deadline:
+                raise RuntimeError(f"QuestDB shows {n:,} of {expected:,} rows an hour after /imp: "
+                                   f"{answer[:2000].decode(errors='replace')}")
+            time.sleep(0.05)
+        loaded = time.perf_counter() - t
+        if n != expected:
+            raise RuntimeError(f"QuestDB holds {n:,} rows, the CSV {expected:,}: {answer[:2000].decode(errors='replace')}")
+        self.notes.append(f"QuestDB: /imp answered after {posted:.1f} s, every row visible to count() after "
+                          f"{loaded:.1f} s (its load time)")
+        return loaded
+
+    def rows(self):
+        return int(self.exec("SELECT count() FROM readings")["dataset"][0][0])
+
+    def size(self):
+        """Bytes of the table's folder (readings~N: partitions, symbol files, index) once the
+        server has stopped, without its WAL segments and sequencer (a second copy of the rows,
+        already applied, purged later; ClickHouse's size too counts only active parts). Measured
+        at rest because the partition being written keeps its column files allocated 16 MB ahead
+        while it is open (128 MB for 43 MB of rows at XS); so this is called after the queries."""
+        self.stop()
+        db = os.path.join(self.dir, "db")
+        table = next(os.path.join(db, d) for d in os.listdir(db)
+                     if (d == "readings" or d.startswith("readings~")) and os.path.isdir(os.path.join(db, d)))
+        return du(table) - sum(du(os.path.join(table, d)) for d in os.listdir(table)
+                               if os.path.isdir(os.path.join(table, d)) and (d.startswith("wal") or d == "txn_seq"))
+
+    def query(self, sql):
+        return json.loads(self.http.request("GET", "/exec?" + urllib.parse.urlencode({"query": sql})))["dataset"]
+
+    def stop(self):
+        if self.http:
+            self.http.close()
+            self.http = None
+        super().stop()
+
+
 class Mare:
     """`mare import` into a data dir, then `mare run` on it answering SQL on /api/v1/query."""
     name = "mare"
@@ -564,11 +708,17 @@ class Mare:
         os.makedirs(self.dir, exist_ok=True)
 
     def load(self, csv):
-        t = time.perf_counter()
-        p = subprocess.run([self.bin, "import", csv, "--data-dir", self.dir], capture_output=True, text=True)
-        elapsed = time.perf_counter() - t
-        if p.returncode != 0:
-            raise RuntimeError(f"mare import exited {p.returncode}:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
+        with tempfile.TemporaryFile() as log:
+            t = time.perf_counter()
+            p = subprocess.Popen([self.bin, "import", csv, "--data-dir", self.dir, "--quiet"], stdout=log,
+                                 stderr=subprocess.STDOUT)
+            _, status, usage = os.wait4(p.pid, 0)  # reaped here for its rusage: the import's peak memory
+            elapsed = time.perf_counter() - t
+            p.returncode = os.waitstatus_to_exitcode(status)
+            if p.returncode != 0:
+                log.seek(0)
+                raise RuntimeError(f"mare import exited {p.returncode}:\n{log.read()[-4000:].decode(errors='replace')}")
+        self.import_peak = usage.ru_maxrss * 1024
         # Serve the imported store; sources other than UDP (the under-ingest load) and unix (the
         # harness's readiness check) off.
         from harness import MareRun
@@ -585,6 +735,14 @@ class Mare:
         self.columns = [c["name"] for c in answer["columns"]]
         return answer["rows"]
 
+    def serve_peak(self):
+        """`mare run`'s peak resident set so far (VmHWM), bytes."""
+        with open(f"/proc/{self.run.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+        return None
+
     def in_column_order(self, rows):
         """SELECT *'s rows in the CSV's column order, whatever order the store keeps its fields in."""
         if sorted(self.columns) != sorted(COLUMNS) or self.columns == COLUMNS:
@@ -599,12 +757,13 @@ class Mare:
         rows, each sensor's newest reading now one of the load's."""
         import duckdb
         path = os.path.join(self.dir, "..", "ingest.ndjson")
+        sensors = data["sensors"]
         n = 2_000_000  # 20 s at 100,000 readings/s; udp_blast repeats it if the queries take longer
         start = (EPOCH + dt.timedelta(seconds=data["seconds"])).strftime("%Y-%m-%d %H:%M:%S")
         con = duckdb.connect()
         con.execute(f"""COPY (
-          SELECT strftime(TIMESTAMP '{start}' + to_microseconds((i // {SENSORS}) * 1000), '%Y-%m-%d %H:%M:%S.%f') AS timestamp,
-                 (1 + i % {SENSORS})::INTEGER AS sensor_id, round(15 + (i % 997) / 100.0, 2) AS temperature,
+          SELECT strftime(TIMESTAMP '{start}' + to_microseconds((i // {sensors}) * 1000), '%Y-%m-%d %H:%M:%S.%f') AS timestamp,
+                 (1 + i % {sensors})::INTEGER AS sensor_id, round(15 + (i % 997) / 100.0, 2) AS temperature,
                  round(60 + (i % 991) / 50.0, 2) AS humidity, round(1000 + (i % 983) / 20.0, 2) AS pressure,
                  {{'lon': round(3.2 + (i % 1000) / 1e5, 6), 'lat': round(42.6 + (i % 1000) / 1e5, 6)}} AS location
           FROM range({n}) t(i)) TO '{path}' (FORMAT json)""")
@@ -622,8 +781,8 @@ class Mare:
         self.run = None
 
 
-SYSTEMS = {"mare": Mare, "duckdb": DuckDB, "clickhouse": ClickHouse, "mariadb": MariaDBPeer}
-ORDER = ["duckdb", "mare", "clickhouse", "mariadb"]  # DuckDB first: its answers are the reference
+SYSTEMS = {"mare": Mare, "duckdb": DuckDB, "clickhouse": ClickHouse, "questdb": QuestDB, "mariadb": MariaDBPeer}
+ORDER = ["duckdb", "mare", "clickhouse", "questdb", "mariadb"]  # DuckDB first: its answers are the reference
 
 
 # ---------------------------------------------------------------------------------------------
@@ -705,17 +864,21 @@ def measure(system, data, args, results):
     system.start()
     progress(f"{system.name}: loading {data['readings']:,} readings")
     secs = system.load(data["path"])
-    size = system.size()
     r = results[system.name] = {"client": system.client, "load_s": secs, "rate": data["readings"] / secs,
-                                "bytes_per_reading": size / data["readings"], "median": {}, "rows": {}}
-    progress(f"{system.name}: loaded in {secs:.1f} s ({r['rate']:,.0f} readings/s), {r['bytes_per_reading']:.2f} bytes/reading")
+                                "median": {}, "rows": {}}
+    progress(f"{system.name}: loaded in {secs:.1f} s ({r['rate']:,.0f} readings/s)")
     sqls = system.sql(data)
     for q in QUERIES:
         rows, r["median"][q] = time_query(system, sqls[q], args.runs)
         r["rows"][q] = system.in_column_order(rows) if hasattr(system, "in_column_order") else rows
         progress(f"{system.name}: {q} median {r['median'][q] * 1000:.1f} ms, {len(rows):,} row(s)")
+    # after the queries (QuestDB's is measured stopped), before mare's under-ingest load adds to its store
+    r["bytes_per_reading"] = system.size() / data["readings"]
+    progress(f"{system.name}: {r['bytes_per_reading']:.2f} bytes/reading")
     if system.name == "mare":
+        r["import_peak"], r["serve_peak"] = system.import_peak, system.serve_peak()
         under_ingest(system, data, args, r)
+        r["ingest_peak"] = system.serve_peak()
 
 
 def under_ingest(system, data, args, r):
@@ -726,7 +889,7 @@ def under_ingest(system, data, args, r):
     blast = subprocess.Popen([system.blast, str(system.run.udp_port), load, "1", str(INGEST_RATE), "100"],
                              stdout=subprocess.DEVNULL)
     try:
-        time.sleep(2)  # let the load settle
+        r["ingest_wait"] = wait_for_load(system, data, blast)
         before, t0 = system.accepted(), time.perf_counter()
         sqls = system.sql(data)
         r["ingest"] = {}
@@ -744,6 +907,30 @@ def under_ingest(system, data, args, r):
     finally:
         blast.terminate()
         blast.wait()
+
+
+def wait_for_load(system, data, blast, timeout=60):
+    """Returns once the load is arriving: UDP readings accepted into the log and, in the store,
+    readings newer than the data set's newest second (what Q4 under ingest must answer), so the
+    timing never starts before udp_blast sends or before its readings are queryable. Seconds
+    waited; raises if they do not show within the timeout."""
+    newest = data["newest"]
+    probe = f"SELECT count(*) FROM readings WHERE ts > TIMESTAMP '{newest}'"
+    t0 = time.perf_counter()
+    start = system.accepted()
+    while True:
+        if blast.poll() is not None:
+            raise RuntimeError(f"udp_blast exited {blast.returncode} before its readings arrived")
+        accepted = system.accepted() - start
+        stored = int(system.query(probe)[0][0]) if accepted > 0 else 0
+        if accepted > 0 and stored > 0:
+            progress(f"mare under ingest: the load is arriving ({accepted:,.0f} readings accepted, {stored:,} newer than "
+                     f"the data set in the store, {time.perf_counter() - t0:.1f} s after udp_blast started); timing")
+            return time.perf_counter() - t0
+        if time.perf_counter() - t0 > timeout:
+            raise RuntimeError(f"the under-ingest load did not arrive within {timeout} s: {accepted:,.0f} readings "
+                               f"accepted over UDP, {stored:,} newer than the data set in the store")
+        time.sleep(0.05)
 
 
 def latest_check(idle, rows, data):
@@ -779,14 +966,14 @@ def table(header, rows):
 def report(data, args, results, names, notes):
     peers = [n for n in names if n != "mare"]
     mare = results.get("mare")
-    print(f"Store benchmark, size {args.size}: {data['readings']:,} readings ({SENSORS} sensors x {data['seconds']:,} s), "
+    print(f"Store benchmark, size {args.size}: {data['readings']:,} readings ({data['sensors']:,} sensors x {data['seconds']:,} s), "
           f"CSV of {data['bytes'] / 1e6:,.0f} MB; queries: median of {args.runs} runs after one warm-up, every row fetched "
           f"through the system's client; {os.cpu_count()} cores, one system at a time; load average "
           f"{args.loadavg_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
     print()
     print("Load and size")
     print()
-    duck = results.get("DuckDB")
+    fastest_load = max(peers, key=lambda p: results[p]["rate"], default=None)
     rows = []
     for n in names:
         r = results[n]
@@ -794,11 +981,19 @@ def report(data, args, results, names, notes):
         if n == "mare":
             met_b = r["bytes_per_reading"] <= BYTES_TARGET
             target = f"<= {BYTES_TARGET} bytes/reading: {'met' if met_b else 'NOT met'}"
-            if duck:
-                met_l = r["rate"] >= duck["rate"]
-                target += f"; load >= DuckDB's ({r['rate'] / duck['rate']:.2f}x): {'met' if met_l else 'NOT met'}"
+            if fastest_load:
+                f = results[fastest_load]
+                met_l = r["rate"] >= f["rate"]
+                target += (f"; load >= fastest peer's, {fastest_load} ({r['rate'] / f['rate']:.2f}x): "
+                           f"{'met' if met_l else 'NOT met'}")
         rows.append([n, r["client"], f"{r['load_s']:.1f}", f"{r['rate']:,.0f}", f"{r['bytes_per_reading']:.2f}", target])
     table(["system", "client", "load s", "readings/s", "bytes/reading", "target"], rows)
+    if mare:
+        mb = lambda b: f"{b / 2**20:,.0f} MB"  # noqa: E731
+        print(f"mare's peak resident memory: `mare import` {mb(mare['import_peak'])}; `mare run` {mb(mare['serve_peak'])} "
+              f"after the queries" + (f", {mb(mare['ingest_peak'])} after them under ingest" if "ingest_peak" in mare else "")
+              + f" (issue 15: under {MEMORY_TARGET / 2**30:g} GB at XL)")
+        print()
 
     print("Query medians (ms)")
     print()
@@ -834,7 +1029,8 @@ def report(data, args, results, names, notes):
 
     if mare and "ingest" in mare:
         print(f"mare under ingest: {mare['ingest_rate']:,.0f} readings/s accepted over UDP while timing "
-              f"(offered {INGEST_RATE:,}/s)")
+              f"(offered {INGEST_RATE:,}/s; timed once the store showed the load's readings, "
+              f"{mare['ingest_wait']:.1f} s after udp_blast started)")
         print()
         rows = []
         for q in ("Q2", "Q3", "Q4"):
@@ -851,11 +1047,12 @@ def report(data, args, results, names, notes):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="Size XL (defined, not run yet):\n" + XL_NEEDS)
     ap.add_argument("--size", choices=sorted(SIZES), default="S")
     ap.add_argument("--runs", type=int, default=5, help="timed runs per query after one warm-up (median reported)")
-    ap.add_argument("--systems", default="mare,duckdb,clickhouse,mariadb",
-                    help="comma-separated subset of mare,duckdb,clickhouse,mariadb")
+    ap.add_argument("--systems", default="mare,duckdb,clickhouse,questdb,mariadb",
+                    help="comma-separated subset of mare,duckdb,clickhouse,questdb,mariadb")
     ap.add_argument("--build", default="build/bin", help="directory of the mare and udp_blast binaries")
     ap.add_argument("--dir", default=os.environ.get("MARE_BENCH_DIR", "/tmp/mare-bench"),
                     help="where the CSV is cached and the systems' data go")
