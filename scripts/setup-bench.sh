@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the benchmarks need beyond scripts/setup.sh: the peers of bench/store.py and
-# bench/kafka.py. Idempotent and non-interactive: installs only what is missing, with sudo when
+# Installs what the benchmarks need beyond scripts/setup.sh: the peers of bench/store.py,
+# bench/kafka.py and bench/forecast.py. Idempotent and non-interactive: installs only what is missing, with sudo when
 # not root.
 #   ClickHouse (Debian clickhouse-server 18.16): bench/store.py starts its own server by hand.
 #   MariaDB's Python client: mysqlclient from PyPI (the C connector, built against
@@ -37,3 +37,6 @@ need_python_module setup-bench confluent_kafka confluent-kafka
 # bench/notebook.py: psycopg 3 reads QuestDB (and mare, once it speaks it) over the PostgreSQL
 # wire protocol; QuestDB's jar comes from Maven Central when the bench first runs.
 need_python_module setup-bench psycopg "psycopg[binary]"
+# bench/forecast.py: statsforecast (AutoETS, AutoARIMA, MSTL, SeasonalNaive) as the peer of the
+# forecast backtest.
+need_python_module setup-bench statsforecast

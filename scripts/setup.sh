@@ -59,6 +59,14 @@ need_python_module setup matplotlib
 # (and pandas.read_sql through SQLAlchemy + psycopg).
 need_python_module setup psycopg "psycopg[binary]"
 need_python_module setup sqlalchemy
+# influxdb-client and questdb: the line protocol's e2e test writes to mare with InfluxDB's official
+# client (over /api/v2/write) and QuestDB's ILP sender (over TCP); questdb 3.x keeps the classic
+# Sender.from_conf("tcp::...") API the test uses.
+need_python_module setup influxdb_client influxdb-client
+need_python_module setup questdb "questdb>=3,<4"
+# paho-mqtt: the kill -9 soak (tests/e2e/soak.py) publishes its MQTT readings at QoS 1 with it, one
+# message at a time, and counts as acknowledged exactly those the broker PUBACKed.
+need_python_module setup paho.mqtt.client paho-mqtt
 # wheel: building the Python client without fetching a build environment (its e2e test installs it so).
 need_python_module setup wheel
 # The Python client (python/, package mare), for the notebooks and anyone's scripts: installed
