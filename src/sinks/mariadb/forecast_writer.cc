@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "reading/timestamp.h"
+#include "sinks/mariadb/stmt_bind.h"
 
 namespace mare::sinks {
 
@@ -81,35 +82,14 @@ Status ForecastWriter::Write(const std::vector<log::ConsumedRecord>& records, ui
   if (bulk_.empty()) return Status::OK();
   BulkRow& first = bulk_[0];
   MYSQL_BIND b[9] = {};
-  b[0].buffer_type = MYSQL_TYPE_LONG;
-  b[0].buffer = &first.sensor_id;
-  b[0].is_unsigned = 1;
-  b[1].buffer_type = MYSQL_TYPE_STRING;
-  b[1].buffer = first.field;
-  b[1].u.indicator = &first.field_indicator;
-  b[2].buffer_type = MYSQL_TYPE_STRING;
-  b[2].buffer = first.issued_at;
-  b[2].u.indicator = &first.issued_indicator;
-  b[3].buffer_type = MYSQL_TYPE_STRING;
-  b[3].buffer = first.target_hour;
-  b[3].u.indicator = &first.target_indicator;
-  for (int i = 0; i < 3; ++i) {
-    b[4 + i].buffer_type = MYSQL_TYPE_DOUBLE;
-    b[4 + i].buffer = &first.values[i];
-    b[4 + i].u.indicator = &first.value_indicators[i];
-  }
-  b[7].buffer_type = MYSQL_TYPE_STRING;
-  b[7].buffer = first.model;
-  b[7].u.indicator = &first.model_indicator;
-  b[8].buffer_type = MYSQL_TYPE_TINY;
-  b[8].buffer = &first.day_ahead;
-  unsigned int n = static_cast<unsigned int>(bulk_.size());
-  size_t row_size = sizeof(BulkRow);
-  if (mysql_stmt_attr_set(upsert_, STMT_ATTR_ARRAY_SIZE, &n) != 0 ||
-      mysql_stmt_attr_set(upsert_, STMT_ATTR_ROW_SIZE, &row_size) != 0 || mysql_stmt_bind_param(upsert_, b) != 0 ||
-      mysql_stmt_execute(upsert_) != 0) {
-    return Connection::StmtError(upsert_, "upsert forecast_hour");
-  }
+  BindUInt32(b[0], &first.sensor_id);
+  BindText(b[1], first.field, &first.field_indicator);
+  BindText(b[2], first.issued_at, &first.issued_indicator);
+  BindText(b[3], first.target_hour, &first.target_indicator);
+  for (int i = 0; i < 3; ++i) BindDouble(b[4 + i], &first.values[i], &first.value_indicators[i]);
+  BindText(b[7], first.model, &first.model_indicator);
+  BindTiny(b[8], &first.day_ahead);
+  MARE_RETURN_IF_ERROR(ExecuteBulk(upsert_, b, bulk_.size(), sizeof(BulkRow), "upsert forecast_hour"));
   *rows += bulk_.size();
   return Status::OK();
 }

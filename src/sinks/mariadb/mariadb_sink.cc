@@ -15,6 +15,7 @@
 #include "sinks/mariadb/readings_writer.h"
 #include "sinks/mariadb/rollup_writer.h"
 #include "sinks/mariadb/sink_metrics.h"
+#include "sinks/mariadb/stmt_bind.h"
 
 namespace mare::sinks {
 namespace {
@@ -117,18 +118,10 @@ class Follower {
   Status ExecuteOffset(int32_t partition, int64_t next_offset) {
     unsigned long consumer_len = options.consumer.size(), topic_len = topic.size();
     MYSQL_BIND b[4] = {};
-    b[0].buffer_type = MYSQL_TYPE_STRING;
-    b[0].buffer = const_cast<char*>(options.consumer.data());
-    b[0].buffer_length = consumer_len;
-    b[0].length = &consumer_len;
-    b[1].buffer_type = MYSQL_TYPE_STRING;
-    b[1].buffer = const_cast<char*>(topic.data());
-    b[1].buffer_length = topic_len;
-    b[1].length = &topic_len;
-    b[2].buffer_type = MYSQL_TYPE_LONG;
-    b[2].buffer = &partition;
-    b[3].buffer_type = MYSQL_TYPE_LONGLONG;
-    b[3].buffer = &next_offset;
+    BindText(b[0], const_cast<char*>(options.consumer.data()), &consumer_len, consumer_len);
+    BindText(b[1], const_cast<char*>(topic.data()), &topic_len, topic_len);
+    BindInt32(b[2], &partition);
+    BindInt64(b[3], &next_offset);
     if (mysql_stmt_bind_param(offsets_stmt, b) != 0 || mysql_stmt_execute(offsets_stmt) != 0) {
       return Connection::StmtError(offsets_stmt, "save position");
     }

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "reading/timestamp.h"
+#include "sinks/mariadb/stmt_bind.h"
 
 namespace mare::sinks {
 namespace {
@@ -148,31 +149,14 @@ Status ReadingsWriter::Insert(size_t begin, size_t end) {
   }
   // Column-wise array binding: each parameter's buffer holds n values (n pointers for strings).
   MYSQL_BIND b[7] = {};
-  b[0].buffer_type = MYSQL_TYPE_LONG;
-  b[0].buffer = sensor_ids_.data();
-  b[0].is_unsigned = 1;
-  b[1].buffer_type = MYSQL_TYPE_STRING;
-  b[1].buffer = time_ptrs_.data();
-  b[1].length = time_lengths_.data();
-  b[2].buffer_type = MYSQL_TYPE_DOUBLE;
-  b[2].buffer = lats_.data();
-  b[2].u.indicator = location_indicators_.data();
-  b[3].buffer_type = MYSQL_TYPE_DOUBLE;
-  b[3].buffer = lons_.data();
-  b[3].u.indicator = location_indicators_.data();
-  b[4].buffer_type = MYSQL_TYPE_STRING;
-  b[4].buffer = fields_ptrs_.data();
-  b[4].length = fields_lengths_.data();
-  b[5].buffer_type = MYSQL_TYPE_LONG;
-  b[5].buffer = partitions_.data() + begin;
-  b[6].buffer_type = MYSQL_TYPE_LONGLONG;
-  b[6].buffer = offsets_.data() + begin;
-  unsigned int array_size = static_cast<unsigned int>(n);
-  if (mysql_stmt_attr_set(insert_, STMT_ATTR_ARRAY_SIZE, &array_size) != 0 || mysql_stmt_bind_param(insert_, b) != 0 ||
-      mysql_stmt_execute(insert_) != 0) {
-    return Connection::StmtError(insert_, "insert readings");
-  }
-  return Status::OK();
+  BindUInt32(b[0], sensor_ids_.data());
+  BindText(b[1], time_ptrs_.data(), time_lengths_.data());
+  BindDouble(b[2], lats_.data(), location_indicators_.data());
+  BindDouble(b[3], lons_.data(), location_indicators_.data());
+  BindText(b[4], fields_ptrs_.data(), fields_lengths_.data());
+  BindInt32(b[5], partitions_.data() + begin);
+  BindInt64(b[6], offsets_.data() + begin);
+  return ExecuteBulk(insert_, b, n, /*row_size=*/0, "insert readings");
 }
 
 }  // namespace mare::sinks

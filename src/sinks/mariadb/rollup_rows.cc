@@ -7,6 +7,7 @@
 
 #include "reading/timestamp.h"
 #include "sinks/mariadb/rollup_writer.h"
+#include "sinks/mariadb/stmt_bind.h"
 
 namespace mare::sinks {
 namespace {
@@ -52,28 +53,16 @@ Status ReadRollupRows(Connection* conn, const std::string& resolution, int64_t f
   char source[9] = {};
   unsigned long source_len = 0;
   MYSQL_BIND b[12] = {};
-  b[0].buffer_type = MYSQL_TYPE_LONG;
-  b[0].buffer = &sensor_id;
-  b[0].is_unsigned = 1;
-  b[1].buffer_type = MYSQL_TYPE_STRING;
-  b[1].buffer = field;
-  b[1].buffer_length = sizeof field - 1;
-  b[1].length = &field_len;
-  b[2].buffer_type = MYSQL_TYPE_DATETIME;
-  b[2].buffer = &start;
-  b[3].buffer_type = MYSQL_TYPE_LONGLONG;
-  b[3].buffer = &count;
+  BindUInt32(b[0], &sensor_id);
+  BindText(b[1], field, &field_len, sizeof field - 1);
+  BindDateTime(b[2], &start);
+  BindInt64(b[3], &count);
   for (int i = 0; i < 6; ++i) {
-    b[4 + i].buffer_type = MYSQL_TYPE_DOUBLE;
-    b[4 + i].buffer = &values[i];
+    BindDouble(b[4 + i], &values[i]);
     b[4 + i].is_null = &nulls[i];
   }
-  b[10].buffer_type = MYSQL_TYPE_LONGLONG;
-  b[10].buffer = &revision;
-  b[11].buffer_type = MYSQL_TYPE_STRING;
-  b[11].buffer = source;
-  b[11].buffer_length = sizeof source - 1;
-  b[11].length = &source_len;
+  BindInt64(b[10], &revision);
+  BindText(b[11], source, &source_len, sizeof source - 1);
   if (mysql_stmt_execute(stmt) != 0 || mysql_stmt_bind_result(stmt, b) != 0) {
     Status s = Connection::StmtError(stmt, "read " + table);
     mysql_stmt_close(stmt);

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <unordered_map>
 
+#include "sinks/mariadb/stmt_bind.h"
+
 namespace mare::sinks {
 
 std::string RollupTable(const std::string& resolution) {
@@ -111,31 +113,13 @@ Status RollupWriter::ExecuteUpserts(MYSQL_STMT* stmt, const std::vector<const Ro
   }
   BulkRow& first = bulk_[0];
   MYSQL_BIND b[11] = {};
-  b[0].buffer_type = MYSQL_TYPE_LONG;
-  b[0].buffer = &first.sensor_id;
-  b[0].is_unsigned = 1;
-  b[1].buffer_type = MYSQL_TYPE_STRING;
-  b[1].buffer = first.field;
-  b[1].u.indicator = &first.field_indicator;
-  b[2].buffer_type = MYSQL_TYPE_STRING;
-  b[2].buffer = first.start;
-  b[2].u.indicator = &first.start_indicator;
-  b[3].buffer_type = MYSQL_TYPE_LONGLONG;
-  b[3].buffer = &first.count;
-  for (int i = 0; i < 6; ++i) {
-    b[4 + i].buffer_type = MYSQL_TYPE_DOUBLE;
-    b[4 + i].buffer = &first.values[i];
-  }
-  b[10].buffer_type = MYSQL_TYPE_LONGLONG;
-  b[10].buffer = &first.revision;
-  unsigned int rows = static_cast<unsigned int>(bulk_.size());
-  size_t row_size = sizeof(BulkRow);
-  if (mysql_stmt_attr_set(stmt, STMT_ATTR_ARRAY_SIZE, &rows) != 0 ||
-      mysql_stmt_attr_set(stmt, STMT_ATTR_ROW_SIZE, &row_size) != 0 || mysql_stmt_bind_param(stmt, b) != 0 ||
-      mysql_stmt_execute(stmt) != 0) {
-    return Connection::StmtError(stmt, "upsert");
-  }
-  return Status::OK();
+  BindUInt32(b[0], &first.sensor_id);
+  BindText(b[1], first.field, &first.field_indicator);
+  BindText(b[2], first.start, &first.start_indicator);
+  BindInt64(b[3], &first.count);
+  for (int i = 0; i < 6; ++i) BindDouble(b[4 + i], &first.values[i]);
+  BindInt64(b[10], &first.revision);
+  return ExecuteBulk(stmt, b, bulk_.size(), sizeof(BulkRow), "upsert");
 }
 
 Status RollupWriter::Upsert(const std::vector<const RollupMessage*>& messages) {
