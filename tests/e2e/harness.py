@@ -250,3 +250,20 @@ def buoy_readings(days):
                 if v < 90:
                     by_day.setdefault(day, []).append({"timestamp": ts, "sensor_id": sensor, "temperature": v})
     return [by_day.get(d, []) for d in range(days)]
+
+
+def wait_for(predicate, timeout=60, what="condition", step=0.1):
+    """predicate()'s first truthy value, polled every `step` seconds; past `timeout` an
+    AssertionError naming `what` (a string, or a callable asked then for a diagnostic) and the
+    last value. Tests wait for conditions like this, never for a fixed time."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(step)
+    last = predicate()
+    if last:
+        return last
+    raise AssertionError(f"timed out after {timeout} s waiting for {what() if callable(what) else what} (last: {last!r})")

@@ -10,20 +10,11 @@ import time
 import urllib.parse
 import urllib.request
 
+import pytest
+
 from harness import MARE, free_port, mare, scrape_metric
 
 T0 = 1705831200  # 2024-01-21T10:00:00Z
-
-
-def wait_for(predicate, timeout=60, what="condition"):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what} (last: {last})")
 
 
 def produce(data_dir, readings):
@@ -79,11 +70,23 @@ def kill_all(started):
             proc.wait()
 
 
+# The processes the helpers here start (and a test module may add its own): after each test of a
+# module that imports the fixture below, those still running are killed.
+STARTED = []
+
+
+@pytest.fixture(autouse=True)
+def no_sink_outlives_its_test():
+    """A failing assertion must not leave a sink (or any process in STARTED) running."""
+    yield
+    kill_all(STARTED)
+
+
 class SinkProcess:
     """A `mare sink <kind>` process following a data dir's log, with --set `sets`. `started`
     collects the processes for a fixture to kill when a test fails."""
 
-    def __init__(self, kind, data_dir, sets, started):
+    def __init__(self, kind, data_dir, sets, started=STARTED):
         self.metrics_port = free_port()
         self.out = open(os.path.join(str(data_dir), "sink.out"), "ab")
         args = [MARE, "sink", kind, "--data-dir", str(data_dir), "--metrics-listen", f"127.0.0.1:{self.metrics_port}"]
@@ -113,7 +116,7 @@ class MariaDBSink:
     """`mare sink mariadb` following a data dir's log into `db` (the rollups; the raw readings
     with `readings`), `batch` rows per transaction, its output kept for stop()."""
 
-    def __init__(self, data_dir, db, started, batch, readings=False):
+    def __init__(self, data_dir, db, batch, readings=False, started=STARTED):
         self.metrics_port = free_port()
         self.labels = 'sink="mariadb_readings"' if readings else 'sink="mariadb"'
         args = [MARE, "sink", "mariadb", *(["--readings"] if readings else []), "--data-dir", str(data_dir),

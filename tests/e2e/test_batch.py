@@ -5,9 +5,8 @@ injected difference, says why, and `--repair` removes it."""
 import json
 import math
 import subprocess
-import time
 
-from harness import MARE, MareRun, free_port, mare
+from harness import MARE, MareRun, free_port, mare, wait_for
 from mariadb_server import MariaDB
 
 DAY = "2024-03-01"
@@ -25,16 +24,6 @@ def readings():
             out.append({"timestamp": T0 + i, "sensor_id": s, "temperature": round(14 + s + math.sin(i / 900) * 2, 2),
                         "pressure": round(1010 + (i % 70) / 7 + s, 3), "location": {"lat": 42.5, "lon": 3.1}})
     return out
-
-
-def wait_for(what, seconds=60, step=0.2):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        got = what()
-        if got:
-            return got
-        time.sleep(step)
-    return what()
 
 
 def day_count(db):
@@ -75,7 +64,7 @@ def test_batch_rollups_and_reconcile(tmp_path):
                 status, body = run.post("\n".join(json.dumps(r) for r in sent[at:at + 500]))
                 assert status == 200 and body["accepted"] == len(sent[at:at + 500]), body
             # Every reading counted in the day windows of both fields.
-            assert wait_for(lambda: day_count(db) == 2 * len(sent)), day_count(db)
+            wait_for(lambda: day_count(db) == 2 * len(sent), what=lambda: f"rollup_day to count {2 * len(sent)}: {day_count(db)}")
             # ... and in the store, which the batch reads.
             assert wait_for(lambda: mare("query", "SELECT count(*) FROM readings", "--offline", "--data-dir", data, "--format", "csv")
                             .stdout.splitlines()[-1] == str(len(sent)))
@@ -176,7 +165,7 @@ def test_stream_does_not_overwrite_a_batch_row_at_equal_revision(tmp_path):
             assert db.query(q) == [["10", "4.5", "batch"]]
             lines = [f"{start}\t4/temperature/1m/{start}\t{json.dumps(message(11, 5))}"]
             mare("log", "produce", "rollups", "--with-timestamps", "--data-dir", data, input="\n".join(lines) + "\n")
-            assert wait_for(lambda: db.query(q) == [["11", "5", "stream"]]), db.query(q)
+            wait_for(lambda: db.query(q) == [["11", "5", "stream"]], what=lambda: f"the stream's revision: {db.query(q)}")
         finally:
             sink.terminate()
             sink.wait(timeout=60)

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from harness import MareRun, key_partition, log_records
+from harness import MareRun, key_partition, log_records, wait_for
 from mariadb_server import MariaDB
 from mosquitto_server import Mosquitto
 from test_faults import PARTITIONS, fill_partition, limited_files, reading
@@ -31,16 +31,6 @@ def batch(first_sensor=1, hour=HOUR):
 
 def metric(run, name):
     return run.metric(name) or 0
-
-
-def wait_for(predicate, timeout=20, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def sql(run, q):

@@ -12,7 +12,7 @@ import urllib.parse
 import urllib.request
 
 
-from harness import MareRun, free_port, key_partition, log_records
+from harness import MareRun, free_port, key_partition, log_records, wait_for
 
 PARTITIONS = 4
 FILE_LIMIT = 256 * 1024  # bytes any file of mare run may reach (RLIMIT_FSIZE)
@@ -122,16 +122,6 @@ def health(m, path="/readyz"):
         return e.code, json.loads(e.read())
 
 
-def wait_for(what, seconds, step=0.2):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        got = what()
-        if got:
-            return got
-        time.sleep(step)
-    return what()
-
-
 def test_disk_full_recovers_without_restart(tmp_path):
     data = mounted_tmpfs(tmp_path / "data", "24m")
     try:
@@ -164,7 +154,7 @@ def test_disk_full_recovers_without_restart(tmp_path):
 
             # Space returns: both catch up by themselves, readyz says so.
             os.unlink(filler)
-            assert wait_for(lambda: health(m)[0] == 200, 30), health(m)
+            wait_for(lambda: health(m)[0] == 200, 30, what=lambda: f"/readyz to say ready: {health(m)}")
             assert m.metric("mare_store_consumer_up") == 1 and m.metric("mare_rollup_consumer_up") == 1
             # Readings of their own: the refused batch's accepted items are not a prefix of it, and
             # the store keeps one reading per sensor and time, so reusing its numbers would merge some.
@@ -176,7 +166,7 @@ def test_disk_full_recovers_without_restart(tmp_path):
                 q = urllib.parse.urlencode({"q": "SELECT count(*) AS n FROM readings"})
                 with urllib.request.urlopen(f"{m.http_url}/api/v1/query?{q}", timeout=10) as r:
                     return json.loads(r.read())["rows"][0][0]
-            assert wait_for(lambda: stored() == sent, 20), (stored(), sent)
+            wait_for(lambda: stored() == sent, 20, what=lambda: f"the store to hold {sent} readings: {stored()}")
 
         # Every acknowledged reading counted once in the rollups (the newest revision of each day window).
         assert len(log_records(data)) == sent

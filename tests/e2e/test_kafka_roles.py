@@ -16,22 +16,15 @@ import pytest
 from harness import MARE, MareRun, free_port, key_partition, scrape_metric
 from kafka_server import KafkaCluster
 from mariadb_server import MariaDB
-from sink_helpers import kill_all
+from sink_helpers import STARTED
+from sink_helpers import no_sink_outlives_its_test  # noqa: F401 (autouse: kills the roles a failed test leaves)
 from test_kafka import BASE, kafka_rollups, on_kafka, post_all, readings, settle, wait_count
-
-STARTED = []
 
 
 @pytest.fixture(scope="module")
 def kafka(tmp_path_factory):
     with KafkaCluster(tmp_path_factory.mktemp("kafka")) as cluster:
         yield cluster
-
-
-@pytest.fixture(autouse=True)
-def no_leftovers():
-    yield
-    kill_all(STARTED)
 
 
 class Role(MareRun):

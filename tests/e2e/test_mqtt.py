@@ -10,7 +10,7 @@ import time
 import urllib.parse
 import urllib.request
 
-from harness import MareRun, log_records
+from harness import MareRun, log_records, wait_for
 from mosquitto_server import Mosquitto
 
 
@@ -25,13 +25,6 @@ def query(run, sql):
     url = f"{run.http_url}/api/v1/query?" + urllib.parse.urlencode({"q": sql})
     with urllib.request.urlopen(url, timeout=30) as r:
         return json.loads(r.read())["rows"]
-
-
-def wait_for(check, what, timeout=60):
-    deadline = time.time() + timeout
-    while not check():
-        assert time.time() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def wait_count(run, n, timeout=60):
@@ -52,7 +45,7 @@ def reading(i, **extra):
 
 def test_qos_0_and_1_readings_reach_the_store_with_the_topic_sensor_id(tmp_path):
     with Mosquitto(tmp_path) as broker, MareRun(tmp_path / "data", extra=mqtt_settings(broker)) as run:
-        wait_for(lambda: run.metric("mare_source_mqtt_up") == 1, "the source to connect")
+        wait_for(lambda: run.metric("mare_source_mqtt_up") == 1, what="the source to connect")
         broker.publish_lines("observatory/3/readings", [reading(i) for i in range(50)], qos=0)
         broker.publish_lines("observatory/4/readings", [reading(i) for i in range(60)], qos=1)
         # Several readings in one message: NDJSON lines, and an array.
@@ -68,7 +61,7 @@ def test_qos_0_and_1_readings_reach_the_store_with_the_topic_sensor_id(tmp_path)
         def pipeline_source():
             with urllib.request.urlopen(f"{run.http_url}/api/v1/pipeline", timeout=10) as r:
                 return {s["source"]: s for s in json.loads(r.read())["now"]["sources"]}.get("mqtt")
-        wait_for(lambda: (pipeline_source() or {}).get("accepted") == 114, "the pipeline view's next sample")
+        wait_for(lambda: (pipeline_source() or {}).get("accepted") == 114, what="the pipeline view's next sample")
         assert pipeline_source()["connections"] == 1
 
         # Bad payloads: dead-lettered with their reason, their neighbours unharmed.
@@ -78,7 +71,7 @@ def test_qos_0_and_1_readings_reach_the_store_with_the_topic_sensor_id(tmp_path)
         broker.publish("observatory/station-a/readings", reading(10), qos=1)
         wait_count(run, 115)
         wait_for(lambda: run.metric('mare_source_readings_rejected_total{source="mqtt",reason="invalid_sensor_id"}') == 1,
-                 "the topic without a sensor id to be rejected")
+                 what="the topic without a sensor id to be rejected")
         assert run.metric('mare_source_readings_rejected_total{source="mqtt",reason="not_json"}') == 1
         assert run.metric('mare_source_readings_rejected_total{source="mqtt",reason="missing_timestamp"}') == 1
         assert run.metric('mare_source_readings_rejected_total{source="mqtt",reason="duplicate_field"}') == 1
@@ -94,9 +87,9 @@ def test_qos1_kill9_mid_stream_loses_nothing_the_broker_acknowledged(tmp_path):
     with Mosquitto(tmp_path) as broker:
         run = MareRun(tmp_path / "data", extra=mqtt_settings(broker))
         run.start()
-        wait_for(lambda: run.metric("mare_source_mqtt_up") == 1, "the source to connect")
+        wait_for(lambda: run.metric("mare_source_mqtt_up") == 1, what="the source to connect")
         publisher = broker.publish_lines_async("observatory/8/readings", [reading(i) for i in range(n)], qos=1)
-        wait_for(lambda: (run.metric("mare_source_mqtt_messages_total") or 0) > 2000, "messages to arrive", timeout=120)
+        wait_for(lambda: (run.metric("mare_source_mqtt_messages_total") or 0) > 2000, what="messages to arrive", timeout=120)
         got_before = run.metric("mare_source_mqtt_messages_total")
         run.kill9()
         assert got_before < n, "the stream was over before the kill: nothing tested"
@@ -131,12 +124,12 @@ def test_qos1_messages_the_log_refused_are_not_acknowledged_and_come_again(tmp_p
     with Mosquitto(tmp_path) as broker, \
             MareRun(tmp_path / "data", extra=mqtt_settings(broker) + ["log.partitions=1", 'log.fsync="never"'],
                     preexec_fn=limited_files) as run:
-        wait_for(lambda: run.metric("mare_source_mqtt_up") == 1, "the source to connect")
+        wait_for(lambda: run.metric("mare_source_mqtt_up") == 1, what="the source to connect")
         broker.publish_lines("observatory/9/readings", [reading(i, note=pad) for i in range(n)], qos=1)
         wait_for(lambda: (run.metric('mare_source_appends_failed_total{source="mqtt"}') or 0) >= 3,
-                 "appends to fail on the full segment")
+                 what="appends to fail on the full segment")
         # The broker kept what mare could not append, and sent it again on each reconnection.
-        wait_for(lambda: (run.metric("mare_source_mqtt_redeliveries_total") or 0) > 0, "a redelivery")
+        wait_for(lambda: (run.metric("mare_source_mqtt_redeliveries_total") or 0) > 0, what="a redelivery")
         stored = query(run, "SELECT count(*) FROM readings")[0][0]
         assert stored < n
         # Space returns: the redelivered messages land, every one of them.
@@ -149,16 +142,16 @@ def test_qos1_messages_the_log_refused_are_not_acknowledged_and_come_again(tmp_p
 
 def test_a_broker_restart_is_survived(tmp_path):
     with Mosquitto(tmp_path) as broker, MareRun(tmp_path / "data", extra=mqtt_settings(broker)) as run:
-        wait_for(lambda: run.metric("mare_source_mqtt_up") == 1, "the source to connect")
+        wait_for(lambda: run.metric("mare_source_mqtt_up") == 1, what="the source to connect")
         broker.publish_lines("observatory/1/readings", [reading(i) for i in range(100)], qos=1)
         wait_count(run, 100)
         broker.stop()
-        wait_for(lambda: run.metric("mare_source_mqtt_up") == 0, "the source to see the broker gone")
+        wait_for(lambda: run.metric("mare_source_mqtt_up") == 0, what="the source to see the broker gone")
         # Published while mare is away from the broker? Not possible: the broker is down. Wait
         # long enough for a few reconnection attempts to fail, then bring the broker back.
         time.sleep(1.5)
         broker.start()
-        wait_for(lambda: run.metric("mare_source_mqtt_up") == 1, "the source to reconnect", timeout=30)
+        wait_for(lambda: run.metric("mare_source_mqtt_up") == 1, what="the source to reconnect", timeout=30)
         broker.publish_lines("observatory/1/readings", [reading(i) for i in range(100, 200)], qos=1)
         wait_count(run, 200)
 
@@ -170,13 +163,13 @@ def test_a_shared_subscription_splits_the_messages_and_loses_none(tmp_path):
             MareRun(tmp_path / "a", extra=mqtt_settings(broker, client_id="mare-a", topics=topics)) as a, \
             MareRun(tmp_path / "b", extra=mqtt_settings(broker, client_id="mare-b", topics=topics)) as b:
         for run in (a, b):
-            wait_for(lambda: run.metric("mare_source_mqtt_up") == 1, "both sources to connect")
+            wait_for(lambda: run.metric("mare_source_mqtt_up") == 1, what="both sources to connect")
         time.sleep(0.5)  # the SUBSCRIBE follows the CONNACK
         broker.publish_lines("observatory/2/readings", [reading(i) for i in range(n)], qos=1)
 
         def total():
             return query(a, "SELECT count(*) FROM readings")[0][0] + query(b, "SELECT count(*) FROM readings")[0][0]
-        wait_for(lambda: total() == n, f"{n} readings between the two stores")
+        wait_for(lambda: total() == n, what=f"{n} readings between the two stores")
         in_a = query(a, "SELECT count(*) FROM readings")[0][0]
         in_b = query(b, "SELECT count(*) FROM readings")[0][0]
         seqs = [r[0] for r in query(a, "SELECT seq FROM readings") + query(b, "SELECT seq FROM readings")]
@@ -193,7 +186,7 @@ def test_a_queue_of_more_than_65535_messages_reaches_the_store_whole(tmp_path):
     n = 100_000
     with Mosquitto(tmp_path) as broker:
         with MareRun(tmp_path / "data", extra=mqtt_settings(broker)) as run:
-            wait_for(lambda: run.metric("mare_source_mqtt_up") == 1, "the source to connect")
+            wait_for(lambda: run.metric("mare_source_mqtt_up") == 1, what="the source to connect")
             broker.publish("observatory/11/readings", reading(0), qos=1)
             wait_count(run, 1)  # subscribed: the broker queues for the session from here on
         broker.publish_lines("observatory/11/readings", [reading(i) for i in range(1, n + 1)], qos=1)

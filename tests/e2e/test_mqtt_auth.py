@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from harness import MareRun
+from harness import MareRun, wait_for
 from mosquitto_server import Mosquitto
-from test_mqtt import mqtt_settings, query, reading, wait_count, wait_for
+from test_mqtt import mqtt_settings, query, reading, wait_count
 
 UP = "mare_source_mqtt_up"
 
@@ -65,7 +65,7 @@ def settings(broker, client_id, *more):
 
 def stays_up_and_stores_nothing(run, broker, topic, failures_reason):
     """The source keeps failing (counted, retried) and mare goes on: other sources still ingest."""
-    wait_for(lambda: failures(run, failures_reason) >= 3, f"three failed attempts ({failures_reason})")
+    wait_for(lambda: failures(run, failures_reason) >= 3, what=f"three failed attempts ({failures_reason})")
     assert run.metric(UP) == 0
     broker.publish_lines(topic, [reading(i) for i in range(5)], qos=1)
     time.sleep(1.0)
@@ -81,7 +81,7 @@ def test_username_and_password_from_the_toml_or_a_file_and_a_clear_refusal_else(
         # The right user and password: readings published with credentials are stored.
         with MareRun(tmp_path / "good", extra=settings(broker, "mare-good", 'sources.mqtt.username="buoy"',
                                                         'sources.mqtt.password="s3cret"')) as run:
-            wait_for(lambda: run.metric(UP) == 1, "the source to log in")
+            wait_for(lambda: run.metric(UP) == 1, what="the source to log in")
             broker.publish_lines("observatory/11/readings", [reading(i) for i in range(40)], qos=1)
             wait_count(run, 40)
             assert query(run, "SELECT sensor_id, count(*) FROM readings GROUP BY sensor_id") == [[11, 40]]
@@ -92,7 +92,7 @@ def test_username_and_password_from_the_toml_or_a_file_and_a_clear_refusal_else(
         secret.write_text("s3cret\n")
         with MareRun(tmp_path / "file", extra=settings(broker, "mare-file", 'sources.mqtt.username="buoy"',
                                                         f'sources.mqtt.password_file="{secret}"')) as run:
-            wait_for(lambda: run.metric(UP) == 1, "the source to log in with the password file")
+            wait_for(lambda: run.metric(UP) == 1, what="the source to log in with the password file")
             broker.publish_lines("observatory/12/readings", [reading(i) for i in range(30)], qos=1)
             wait_count(run, 30)
         assert "s3cret" not in (tmp_path / "file" / "mare-run.out").read_text()
@@ -109,7 +109,7 @@ def test_username_and_password_from_the_toml_or_a_file_and_a_clear_refusal_else(
 
         # No user at all, to a broker that refuses anonymous clients.
         with MareRun(tmp_path / "anon", extra=settings(broker, "mare-anon")) as run:
-            wait_for(lambda: failures(run, "credentials") >= 2, "two refused anonymous attempts")
+            wait_for(lambda: failures(run, "credentials") >= 2, what="two refused anonymous attempts")
             assert run.metric(UP) == 0
             out = run.read_output()
         assert "refused an anonymous connection (Not authorized): it wants a user; set sources.mqtt.username" in out
@@ -146,7 +146,7 @@ def test_tls_with_the_right_ca_stores_and_a_foreign_ca_is_refused_clearly(tmp_pa
     tls = {"cafile": pki["ca"], "certfile": pki["server"][0], "keyfile": pki["server"][1]}
     with Mosquitto(tmp_path, tls=tls) as broker:
         with MareRun(tmp_path / "good", extra=settings(broker, "mare-tls", f'sources.mqtt.tls_ca_file="{pki["ca"]}"')) as run:
-            wait_for(lambda: run.metric(UP) == 1, "the source to connect over TLS")
+            wait_for(lambda: run.metric(UP) == 1, what="the source to connect over TLS")
             broker.publish_lines("observatory/21/readings", [reading(i) for i in range(40)], qos=1)
             wait_count(run, 40)
             assert failures(run, "tls") == 0
@@ -162,7 +162,7 @@ def test_tls_with_the_right_ca_stores_and_a_foreign_ca_is_refused_clearly(tmp_pa
 
         # No TLS at all to a TLS listener: the broker hangs up; mare says TLS may be the cause.
         with MareRun(tmp_path / "plain", extra=settings(broker, "mare-plain")) as run:
-            wait_for(lambda: failures(run, "closed") >= 2, "two attempts closed by the broker")
+            wait_for(lambda: failures(run, "closed") >= 2, what="two attempts closed by the broker")
             assert run.metric(UP) == 0
             out = run.read_output()
         assert "closed the connection before accepting it" in out
@@ -175,7 +175,7 @@ def test_mutual_tls_with_a_client_certificate(tmp_path, pki):
         cert = [f'sources.mqtt.tls_ca_file="{pki["ca"]}"', f'sources.mqtt.tls_cert_file="{pki["client"][0]}"',
                 f'sources.mqtt.tls_key_file="{pki["client"][1]}"']
         with MareRun(tmp_path / "good", extra=settings(broker, "mare-mtls", *cert)) as run:
-            wait_for(lambda: run.metric(UP) == 1, "the source to connect with its certificate")
+            wait_for(lambda: run.metric(UP) == 1, what="the source to connect with its certificate")
             broker.publish_lines("observatory/31/readings", [reading(i) for i in range(25)], qos=1)
             wait_count(run, 25)
 

@@ -11,23 +11,14 @@ import os
 import pytest
 
 from clickhouse_server import ClickHouse
-from harness import MareRun
-from sink_helpers import T0, SinkProcess, buoy, epoch_ms, kill_all, produce, read_dead_letters, sql_rows, wait_for
-
-STARTED = []
-
+from harness import MareRun, wait_for
+from sink_helpers import T0, SinkProcess, buoy, epoch_ms, produce, read_dead_letters, sql_rows
+from sink_helpers import no_sink_outlives_its_test  # noqa: F401 (autouse: kills the sinks a failed test leaves)
 
 @pytest.fixture(scope="module")
 def ch(tmp_path_factory):
     with ClickHouse(tmp_path_factory.mktemp("ch")) as server:
         yield server
-
-
-@pytest.fixture(autouse=True)
-def no_sink_outlives_its_test():
-    """A failing assertion must not leave a sink process running."""
-    yield
-    kill_all(STARTED)
 
 
 def ch_sets(ch, database, extra=()):
@@ -39,7 +30,7 @@ class Sink(SinkProcess):
     """A `mare sink clickhouse` process following a data dir's raw topic."""
 
     def __init__(self, data_dir, ch, database, extra=()):
-        super().__init__("clickhouse", data_dir, ch_sets(ch, database, ["sink.clickhouse.rollups=false", *extra]), STARTED)
+        super().__init__("clickhouse", data_dir, ch_sets(ch, database, ["sink.clickhouse.rollups=false", *extra]))
 
 
 def positions(ch, database):

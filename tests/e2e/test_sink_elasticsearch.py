@@ -10,25 +10,16 @@ import os
 import pytest
 
 from elasticsearch_server import Elasticsearch
-from harness import MareRun, mare
-from sink_helpers import T0, SinkProcess, buoy, epoch_ms, kill_all, produce, read_dead_letters, sql_rows, wait_for
+from harness import MareRun, mare, wait_for
+from sink_helpers import T0, SinkProcess, buoy, epoch_ms, produce, read_dead_letters, sql_rows
+from sink_helpers import no_sink_outlives_its_test  # noqa: F401 (autouse: kills the sinks a failed test leaves)
 
 DAY_INDEX = "readings-2024.01.21"
-
-STARTED = []
-
 
 @pytest.fixture(scope="module")
 def es(tmp_path_factory):
     with Elasticsearch(tmp_path_factory.mktemp("es")) as node:
         yield node
-
-
-@pytest.fixture(autouse=True)
-def no_sink_outlives_its_test():
-    """A failing assertion must not leave a sink process running."""
-    yield
-    kill_all(STARTED)
 
 
 def es_sets(es, prefix, extra=()):
@@ -41,7 +32,7 @@ class Sink(SinkProcess):
     """A `mare sink elasticsearch` process following a data dir's log."""
 
     def __init__(self, data_dir, es, prefix, extra=()):
-        super().__init__("elasticsearch", data_dir, es_sets(es, prefix, extra), STARTED)
+        super().__init__("elasticsearch", data_dir, es_sets(es, prefix, extra))
 
 
 def positions(es, prefix):

@@ -5,11 +5,11 @@ import signal
 import subprocess
 import time
 
-import pytest
 
 from harness import MARE
 from mariadb_server import MariaDB
-from sink_helpers import MariaDBSink, kill_all
+from sink_helpers import MariaDBSink
+from sink_helpers import no_sink_outlives_its_test  # noqa: F401 (autouse: kills the sinks a failed test leaves)
 
 WINDOW = 3_600_000_000
 
@@ -49,18 +49,8 @@ def revisions(first_hour, hours, max_count):
     return messages, newest
 
 
-STARTED = []
-
-
-@pytest.fixture(autouse=True)
-def no_sink_outlives_its_test():
-    """A failing assertion must not leave a sink process running."""
-    yield
-    kill_all(STARTED)
-
-
 def Sink(data_dir, db):
-    return MariaDBSink(data_dir, db, STARTED, batch=10)
+    return MariaDBSink(data_dir, db, batch=10)
 
 
 def assert_rows_equal(db, newest):

@@ -9,11 +9,11 @@ import signal
 import subprocess
 import time
 
-import pytest
 
 from harness import MARE, MareRun, log_records, mare
 from mariadb_server import MariaDB
-from sink_helpers import MariaDBSink, kill_all
+from sink_helpers import MariaDBSink
+from sink_helpers import no_sink_outlives_its_test  # noqa: F401 (autouse: kills the sinks a failed test leaves)
 
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 T0 = 1705831200_000000  # 2024-01-21 10:00:00 UTC
@@ -147,19 +147,9 @@ def test_readings_sent_to_mare_run_are_rows_with_their_values(tmp_path):
         assert int(db.query("SELECT COUNT(*) FROM rollup_minute")[0][0]) > 0
 
 
-STARTED = []
-
-
-@pytest.fixture(autouse=True)
-def no_sink_outlives_its_test():
-    """A failing assertion must not leave a sink process running."""
-    yield
-    kill_all(STARTED)
-
-
 def Sink(data_dir, db, batch=50):
     """`mare sink mariadb --readings`, following a data dir's log read-only."""
-    return MariaDBSink(data_dir, db, STARTED, batch=batch, readings=True)
+    return MariaDBSink(data_dir, db, batch=batch, readings=True)
 
 
 def produce(data_dir, topic, lines):

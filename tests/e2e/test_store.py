@@ -6,13 +6,12 @@ import csv
 import io
 import json
 import os
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
-from harness import MareRun, mare
+from harness import MareRun, mare, wait_for
 
 T0 = 1705831200  # 2024-01-21T10:00:00Z
 SEND_PAUSE = float(os.environ.get("MARE_TEST_SEND_PAUSE", "0.01"))
@@ -38,16 +37,6 @@ def rows(run, sql):
     status, body, _ = query(run, sql)
     assert status == 200, body
     return json.loads(body)["rows"]
-
-
-def wait_for(predicate, timeout=20, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def reading(seq, sensor, t, **fields):

@@ -7,7 +7,8 @@ import os
 import time
 
 from harness import TEST_DATA, MareRun, mare
-from test_store import rows, wait_for
+from harness import wait_for
+from test_store import rows
 
 NDBC = os.path.join(TEST_DATA, "ndbc_44005_2012.txt")
 READINGS = 8347  # the archive's hourly observations
