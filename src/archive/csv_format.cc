@@ -51,34 +51,6 @@ char DetectCsvDelimiter(std::string_view header) {
   return ',';
 }
 
-bool SplitCsvLine(std::string_view line, char delimiter, std::vector<std::string>* cells) {
-  cells->clear();
-  std::string* cell = &cells->emplace_back();
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    char c = line[i];
-    if (quoted) {
-      if (c == '"') {
-        if (i + 1 < line.size() && line[i + 1] == '"') {
-          cell->push_back('"');
-          ++i;
-        } else {
-          quoted = false;
-        }
-      } else {
-        cell->push_back(c);
-      }
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == delimiter) {
-      cell = &cells->emplace_back();
-    } else {
-      cell->push_back(c);
-    }
-  }
-  return !quoted;
-}
-
 bool SplitCsvCells(std::string_view line, char delimiter, std::vector<std::string_view>* cells, std::string* unquoted) {
   cells->clear();
   if (line.find('"') == std::string_view::npos) {  // the common case: cells are views of the line
@@ -93,8 +65,9 @@ bool SplitCsvCells(std::string_view line, char delimiter, std::vector<std::strin
       start = end + 1;
     }
   }
-  // The rules of SplitCsvLine, the unquoted cells kept in one buffer (reserved first: views of
-  // it are taken at the end, when it no longer grows).
+  // A quote opens a quoted stretch, "" inside one is a quote, a delimiter outside one ends a
+  // cell. The unquoted cells are kept in one buffer (reserved first: views of it are taken at the
+  // end, when it no longer grows).
   unquoted->clear();
   unquoted->reserve(line.size());
   std::vector<std::pair<size_t, size_t>> spans;
@@ -125,6 +98,17 @@ bool SplitCsvCells(std::string_view line, char delimiter, std::vector<std::strin
   if (quoted) return false;
   spans.emplace_back(begin, unquoted->size() - begin);
   for (auto [b, n] : spans) cells->push_back(std::string_view(unquoted->data() + b, n));
+  return true;
+}
+
+bool SplitCsvLine(std::string_view line, char delimiter, std::vector<std::string>* cells) {
+  // SplitCsvCells' rules, its views copied out. The scratch is per thread and kept, since
+  // archive readers call this once a row.
+  thread_local std::vector<std::string_view> views;
+  thread_local std::string unquoted;
+  if (!SplitCsvCells(line, delimiter, &views, &unquoted)) return false;
+  cells->resize(views.size());
+  for (size_t i = 0; i < views.size(); ++i) (*cells)[i].assign(views[i]);
   return true;
 }
 

@@ -250,6 +250,20 @@ TEST(Csv, SplitsQuotedCells) {
   EXPECT_FALSE(SplitCsvLine("a,\"open", ',', &cells));
 }
 
+TEST(Csv, LineAndCellSplittersAgree) {
+  std::vector<std::string> lines;
+  std::vector<std::string_view> views;
+  std::string unquoted;
+  for (std::string_view line : {"", ",", "a,,b,", "1;2;3", "\"x\"\"y\",z", "\"a;b\";c", "a\t\"\"\tb"}) {
+    for (char delimiter : {',', ';', '\t'}) {
+      ASSERT_TRUE(SplitCsvLine(line, delimiter, &lines)) << line;
+      ASSERT_TRUE(archive::SplitCsvCells(line, delimiter, &views, &unquoted)) << line;
+      EXPECT_EQ(lines, std::vector<std::string>(views.begin(), views.end())) << line << " split at " << delimiter;
+    }
+  }
+  EXPECT_FALSE(archive::SplitCsvCells("a,\"open", ',', &views, &unquoted));
+}
+
 
 // Cells are numbers as std::from_chars reads them, correctly rounded to the bit: the plain
 // decimals ParseNumber reads itself (sign, digits, fraction) and the forms it leaves to
