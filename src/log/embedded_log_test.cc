@@ -50,6 +50,13 @@ class EmbeddedLogTest : public ::testing::Test {
   }
   std::unique_ptr<Log> Open() { return Open(options_); }
 
+  // Appends one record to raw's `partition`: the offset it got, or -1 when the append failed.
+  static int64_t AppendOne(Log& log, int32_t partition = 0) {
+    int64_t first = -1;
+    std::vector<Record> r = {{1, "k", "v"}};
+    return log.Append("raw", partition, r, &first).ok() ? first : -1;
+  }
+
   // Appends `batches` batches of `per_batch` records; record values are "<partition>:<offset>".
   static void Fill(Log& log, const std::string& topic, int32_t partition, int batches, int per_batch,
                    size_t value_bytes = 16) {
@@ -274,10 +281,7 @@ TEST_F(EmbeddedLogTest, ReopenKeepsOffsetsCommittedPositionsAndTopicSettings) {
   auto info = log->Describe("raw");
   EXPECT_EQ((*info)[0].end_offset, 32);
   EXPECT_EQ((*info)[1].end_offset, 3);
-  int64_t first = -1;
-  std::vector<Record> r = {{1, "k", "v"}};
-  ASSERT_TRUE(log->Append("raw", 0, r, &first).ok());
-  EXPECT_EQ(first, 32);
+  EXPECT_EQ(AppendOne(*log), 32);
 
   auto c = log->Subscribe("store", "raw");
   EXPECT_EQ((*c)->Committed(0), 20);
@@ -679,10 +683,7 @@ TEST_F(EmbeddedLogTest, CorruptBatchFailsToOpenNamingFileAndPositionAndRepairTru
   auto seen = Drain(**log->Subscribe("g", "raw"));
   ASSERT_EQ(seen.size(), 6u);
   EXPECT_EQ(seen[5].value.substr(0, 3), "0:5");
-  int64_t first = -1;
-  std::vector<Record> r = {{1, "k", "v"}};
-  ASSERT_TRUE(log->Append("raw", 0, r, &first).ok());
-  EXPECT_EQ(first, 6);
+  EXPECT_EQ(AppendOne(*log), 6);
 }
 
 TEST_F(EmbeddedLogTest, DamageInAnOlderSegmentIsReportedNotSkipped) {
@@ -807,10 +808,7 @@ TEST_F(EmbeddedLogTest, IdleSegmentsRollByAgeSoRetentionCanDeleteThem) {
   EXPECT_EQ(info[0].start_offset, 15);
   EXPECT_EQ(info[0].end_offset, 15);
   EXPECT_EQ(info[0].segments, 1);  // a fresh, empty active segment
-  int64_t first = -1;
-  std::vector<Record> r = {{1, "k", "v"}};
-  ASSERT_TRUE(log->Append("raw", 0, r, &first).ok());
-  EXPECT_EQ(first, 15);
+  EXPECT_EQ(AppendOne(*log), 15);
 }
 
 TEST_F(EmbeddedLogTest, RetentionBySizeKeepsEachPartitionUnderItsLimit) {
