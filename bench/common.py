@@ -1,6 +1,7 @@
 """What several bench scripts start and measure alike: free loopback ports, `mare run` with only
 its sources and its durable log (ingest.py, lineproto.py), a file sent over one TCP connection,
-and QuestDB from its Maven Central jar (lineproto.py, notebook.py). The scripts run from
+QuestDB from its Maven Central jar (lineproto.py, notebook.py), and the best-of-rounds table of
+ingest rates (ingest.py, http_ingest.py). The scripts run from
 anywhere (`bench/ingest.py`): Python puts their folder, this one, first on the path."""
 import json
 import os
@@ -19,6 +20,29 @@ def free_port(kind=socket.SOCK_STREAM):
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def best_of_rounds(names, rounds, measure):
+    """Each name's best (readings per CPU second, readings per second) over `rounds` rounds, the
+    names taking turns within a round so that a change in the machine's load hits them alike.
+    measure(name) -> (per_cpu, per_wall)."""
+    best = {name: (0.0, 0.0) for name in names}
+    for _ in range(rounds):
+        for name in names:
+            best[name] = max(best[name], tuple(measure(name)))
+    return best
+
+
+def print_rates(title, label, best):
+    """The table of best_of_rounds' figures, each row also as a ratio to the first row's CPU rate."""
+    print(title)
+    width = max(len(label), *(len(name) for name in best))
+    header = f"{label:<{width}} {'readings/CPU s':>15} {'readings/s':>12} {'vs first':>8}"
+    print(header)
+    print("-" * len(header))
+    base = next(iter(best.values()))[0]
+    for name, (per_cpu, per_wall) in best.items():
+        print(f"{name:<{width}} {per_cpu:>15,.0f} {per_wall:>12,.0f} {per_cpu / base:>8.2f}")
 
 
 def send_file(path, port):

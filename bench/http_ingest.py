@@ -18,6 +18,8 @@ import tempfile
 import threading
 import time
 
+from common import best_of_rounds, print_rates
+
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -94,20 +96,17 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     work = bodies(args.readings, args.per_request, args.clients)
-    best = {b: (0.0, 0.0) for b in args.builds}
-    for _ in range(args.rounds):
-        for b in args.builds:
-            per_cpu, per_wall, n = run(os.path.join(b, "bin", "mare") if os.path.isdir(b) else b, work)
-            best[b] = max(best[b], (per_cpu, per_wall))
-    print(f"HTTP POST /api/v1/ingest -> durable log (sources and log only), {n:,} readings, {args.per_request} per "
-          f"request over 8 sensors, {args.clients} clients, best of {args.rounds} rounds, {os.cpu_count()} cores shared")
-    header = f"{'build':<40} {'readings/CPU s':>15} {'readings/s':>12} {'vs first':>8}"
-    print(header)
-    print("-" * len(header))
-    base = best[args.builds[0]][0]
-    for b in args.builds:
-        per_cpu, per_wall = best[b]
-        print(f"{b:<40} {per_cpu:>15,.0f} {per_wall:>12,.0f} {per_cpu / base:>8.2f}")
+    counted = []
+
+    def measure(b):
+        per_cpu, per_wall, n = run(os.path.join(b, "bin", "mare") if os.path.isdir(b) else b, work)
+        counted.append(n)
+        return per_cpu, per_wall
+
+    best = best_of_rounds(args.builds, args.rounds, measure)
+    print_rates(f"HTTP POST /api/v1/ingest -> durable log (sources and log only), {counted[-1]:,} readings, "
+                f"{args.per_request} per request over 8 sensors, {args.clients} clients, best of {args.rounds} rounds, "
+                f"{os.cpu_count()} cores shared", "build", best)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 
-from common import MareSources, send_file
+from common import MareSources, best_of_rounds, print_rates, send_file
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else "build"
 READINGS = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000
@@ -48,20 +48,10 @@ def main():
                ("dedup on (ingest.dedup_horizon = 10m, the default)", [], MARE)]
     if BEFORE:
         configs.insert(0, (f"before dedup ({BEFORE})", [], os.path.join(BEFORE, "bin", "mare")))
-    best = {name: (0.0, 0.0) for name, _, _ in configs}
-    for _ in range(ROUNDS):
-        for name, settings, binary in configs:
-            per_cpu, per_wall = run(path, settings, binary)
-            best[name] = max(best[name], (per_cpu, per_wall))
-    print(f"TCP -> durable log (sources and log only), {READINGS:,} readings of 100 sensors, best of {ROUNDS} rounds, "
-          f"{os.cpu_count()} cores shared")
-    header = f"{'configuration':<52} {'readings/CPU s':>15} {'readings/s':>12} {'vs first':>8}"
-    print(header)
-    print("-" * len(header))
-    base = best[configs[0][0]][0]
-    for name, _, _ in configs:
-        per_cpu, per_wall = best[name]
-        print(f"{name:<52} {per_cpu:>15,.0f} {per_wall:>12,.0f} {per_cpu / base:>8.2f}")
+    by_name = {name: (settings, binary) for name, settings, binary in configs}
+    best = best_of_rounds([name for name, _, _ in configs], ROUNDS, lambda name: run(path, *by_name[name]))
+    print_rates(f"TCP -> durable log (sources and log only), {READINGS:,} readings of 100 sensors, best of {ROUNDS} "
+                f"rounds, {os.cpu_count()} cores shared", "configuration", best)
     shutil.rmtree(workdir, ignore_errors=True)
 
 
