@@ -3,6 +3,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -93,6 +94,40 @@ std::string DoubleLiteral(double d) {
   std::string s = fmt::format("{}", d);
   if (s.find_first_of(".e") == std::string::npos) s += ".0";
   return NumberLiteral(s);
+}
+
+// numeric's binary form (JDBC's setBigDecimal, psycopg's Decimal and ints past int8): int16
+// ndigits, int16 weight (of the first digit, in powers of 10000), uint16 sign, int16 dscale
+// (digits after the point), then ndigits base-10000 digits; to its decimal text, or "" when the
+// bytes are not one (or are NaN or an infinity, or more than 400 digits either side).
+std::string NumericBinaryText(std::string_view b) {
+  if (b.size() < 8) return "";
+  auto at = [&](size_t k) { return static_cast<uint16_t>(ReadBigEndian(b.substr(2 * k, 2))); };
+  int ndigits = static_cast<int16_t>(at(0)), weight = static_cast<int16_t>(at(1)), dscale = static_cast<int16_t>(at(3));
+  uint16_t sign = at(2);
+  if (ndigits < 0 || b.size() != 8 + 2 * static_cast<size_t>(ndigits) || (sign != 0 && sign != 0x4000) || dscale < 0 ||
+      dscale > 400 || weight > 100 || weight < -101) {
+    return "";
+  }
+  std::vector<int> d(static_cast<size_t>(ndigits));
+  for (int i = 0; i < ndigits; ++i) {
+    d[i] = at(4 + i);
+    if (d[i] > 9999) return "";
+  }
+  auto digit = [&](int i) { return i >= 0 && i < ndigits ? d[i] : 0; };  // the digit of 10000^(weight - i)
+  std::string out = sign == 0x4000 ? "-" : "";
+  if (weight < 0) {
+    out += "0";
+  } else {
+    out += std::to_string(digit(0));
+    for (int i = 1; i <= weight; ++i) out += fmt::format("{:04}", digit(i));
+  }
+  if (dscale > 0) {
+    std::string fraction;
+    for (int i = weight + 1; static_cast<int>(fraction.size()) < dscale; ++i) fraction += fmt::format("{:04}", digit(i));
+    out += "." + fraction.substr(0, dscale);
+  }
+  return out;
 }
 
 // A timestamp parameter's text in a form mare's TIMESTAMP literal reads: PostgreSQL writes the
@@ -284,6 +319,11 @@ Result<std::string> ParameterLiteral(std::string_view value, bool is_null, int16
         double d = std::bit_cast<double>(ReadBigEndian(value));
         if (!std::isfinite(d)) return bad("non-finite");
         return DoubleLiteral(d);
+      }
+      case oid::kNumeric: {
+        std::string text = NumericBinaryText(value);
+        if (text.empty()) return bad("binary");
+        return NumberLiteral(text);
       }
       case oid::kTimestamp:
       case oid::kTimestamptz: {
