@@ -197,6 +197,25 @@ TEST(PgwireTypes, TextAndBinaryForms) {
   out.clear();
   AppendValue(b, 0, oid::kBool, false, &out);
   EXPECT_EQ(out, "t");
+  // Timestamps written by hand: fractions without trailing zeros, before 1970, and int8 text.
+  out.clear();
+  AppendTimestampText(1704067199'000001, true, &out);
+  EXPECT_EQ(out, "2023-12-31 23:59:59.000001+00");
+  out.clear();
+  AppendTimestampText(-1'250000, false, &out);
+  EXPECT_EQ(out, "1969-12-31 23:59:58.75");
+  out.clear();
+  AppendTimestampText(951'782'400'120000, true, &out);
+  EXPECT_EQ(out, "2000-02-29 00:00:00.12+00");
+  query::ResultColumn i(query::Type::kInteger);
+  i.Append(query::Value::Int(query::Type::kInteger, INT64_MIN));
+  out.clear();
+  AppendValue(i, 0, oid::kInt8, false, &out);
+  EXPECT_EQ(out, "-9223372036854775808");
+  d.Append(query::Value::Double(-1.2345678901234567e-308));
+  out.clear();
+  AppendValue(d, 1, oid::kFloat8, false, &out);
+  EXPECT_EQ(out, "-1.2345678901234567e-308");
 }
 
 }  // namespace

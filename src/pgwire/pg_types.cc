@@ -30,7 +30,9 @@ void AppendDoubleText(double d, std::string* out) {
   } else {
     // The shortest text that reads back as the same double: PostgreSQL 12+'s default
     // (extra_float_digits = 1).
-    fmt::format_to(std::back_inserter(*out), "{}", d);
+    char b[32];
+    auto end = fmt::format_to_n(b, sizeof b, "{}", d).out;
+    out->append(b, static_cast<size_t>(end - b));
   }
 }
 
@@ -213,13 +215,38 @@ int32_t OidByName(std::string_view name) {
 
 void AppendTimestampText(int64_t micros, bool with_zone, std::string* out) {
   CivilTime c = ToCivil(micros);
-  fmt::format_to(std::back_inserter(*out), "{:04}-{:02}-{:02} {:02}:{:02}:{:02}", c.year, c.month, c.day, c.hour, c.minute,
-                 c.second);
+  if (c.year < 0 || c.year > 9999) {
+    fmt::format_to(std::back_inserter(*out), "{:04}-{:02}-{:02} {:02}:{:02}:{:02}", c.year, c.month, c.day, c.hour, c.minute,
+                   c.second);
+  } else {
+    // By hand: this runs once per timestamp of a text answer, and fmt's parsing of the format
+    // was most of a SELECT *'s server time in text (bench/notebook.py's psycopg line).
+    char b[19];
+    auto put2 = [&](int at, unsigned v) {
+      b[at] = static_cast<char>('0' + v / 10);
+      b[at + 1] = static_cast<char>('0' + v % 10);
+    };
+    put2(0, static_cast<unsigned>(c.year) / 100);
+    put2(2, static_cast<unsigned>(c.year) % 100);
+    b[4] = '-';
+    put2(5, static_cast<unsigned>(c.month));
+    b[7] = '-';
+    put2(8, static_cast<unsigned>(c.day));
+    b[10] = ' ';
+    put2(11, static_cast<unsigned>(c.hour));
+    b[13] = ':';
+    put2(14, static_cast<unsigned>(c.minute));
+    b[16] = ':';
+    put2(17, static_cast<unsigned>(c.second));
+    out->append(b, sizeof b);
+  }
   if (c.micros != 0) {
-    std::string f = fmt::format("{:06}", c.micros);
-    while (f.back() == '0') f.pop_back();
-    out->push_back('.');
-    out->append(f);
+    char f[7] = {'.'};
+    auto us = static_cast<uint32_t>(c.micros);
+    for (int i = 6; i >= 1; --i, us /= 10) f[i] = static_cast<char>('0' + us % 10);
+    int n = 7;
+    while (f[n - 1] == '0') --n;
+    out->append(f, static_cast<size_t>(n));
   }
   if (with_zone) out->append("+00");
 }
@@ -283,7 +310,8 @@ void AppendValue(const query::ResultColumn& column, size_t r, int32_t type_oid, 
         return;
       }
   }
-  fmt::format_to(std::back_inserter(*out), "{}", v);
+  fmt::format_int text(v);
+  out->append(text.data(), text.size());
 }
 
 Result<std::string> ParameterLiteral(std::string_view value, bool is_null, int16_t format, int32_t type_oid) {
