@@ -396,9 +396,17 @@ std::vector<std::pair<std::string, bool>> OrderOf(const std::vector<Token>& t) {
   return out;
 }
 
+// The leading digits of a number token; SIZE_MAX past size_t (never an exception: a client's
+// LIMIT 99999999999999999999999 once ended the process through std::stoul).
+size_t CountOf(const std::string& text) {
+  size_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  return ec == std::errc::result_out_of_range ? SIZE_MAX : v;
+}
+
 std::optional<size_t> LimitOf(const std::vector<Token>& t) {
   for (size_t i = 0; i + 1 < t.size(); ++i) {
-    if (IsWord(t, i, "limit") && t[i + 1].kind == Token::kNumber) return std::stoul(t[i + 1].text);
+    if (IsWord(t, i, "limit") && t[i + 1].kind == Token::kNumber) return CountOf(t[i + 1].text);
   }
   return std::nullopt;
 }
@@ -410,7 +418,7 @@ void Build(std::vector<Row> rows, const std::vector<OutColumn>& out, const std::
   auto order = OrderOf(t);
   auto key_of = [&](const std::string& name) -> std::string {
     if (!name.empty() && std::isdigit(static_cast<unsigned char>(name[0]))) {
-      size_t k = std::stoul(name);
+      size_t k = CountOf(name);
       return k >= 1 && k <= out.size() ? out[k - 1].key : "";
     }
     for (const auto& c : out) {

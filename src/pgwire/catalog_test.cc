@@ -66,6 +66,11 @@ TEST(Catalog, PsqlListsTablesAndInformationSchemaColumns) {
                                  "('forecasts') OR column_name ~ '^temp' ORDER BY 1, 2 LIMIT 2",
                                  Tables(), &a));
   EXPECT_EQ(Column(a, 1), (std::vector<std::string>{"issued_at", "mean"}));
+  // Numbers past size_t in LIMIT and ORDER BY: no limit, no such position (not an exception).
+  ASSERT_TRUE(AnswerCatalogQuery("SELECT table_name FROM information_schema.tables ORDER BY 99999999999999999999999 "
+                                 "LIMIT 99999999999999999999999",
+                                 Tables(), &a));
+  EXPECT_EQ(a.rows, 2u);
   // A column that information_schema does not have here: left to mare's SQL (42P01 there).
   EXPECT_FALSE(AnswerCatalogQuery("SELECT character_set_name FROM information_schema.columns", Tables(), &a));
   EXPECT_FALSE(IsCatalogQuery("SELECT ts FROM readings"));
@@ -146,6 +151,13 @@ TEST(Catalog, PsqlDescribesATable) {
                                  "d.adrelid = a.attrelid WHERE a.attrelid = '16385' ORDER BY a.attnum",
                                  Tables(), &a));
   EXPECT_EQ(Column(a, 0), (std::vector<std::string>{"issued_at", "mean"}));
+  // Every prefix of psql's statements (a client may send anything): answered or not, no crash.
+  for (const std::string* sql : {&find, &flags, &columns, &policies, &inherits}) {
+    for (size_t n = 0; n <= sql->size(); ++n) {
+      std::string prefix = sql->substr(0, n);
+      if (IsCatalogQuery(prefix)) AnswerCatalogQuery(prefix, Tables(), &a);
+    }
+  }
   // A column of pg_class not known here: not answered (mare's SQL then refuses it).
   EXPECT_FALSE(AnswerCatalogQuery("SELECT c.relfrozenxid FROM pg_catalog.pg_class c", Tables(), &a));
   // SQLAlchemy's has_table, with its three-part names: only the table named.

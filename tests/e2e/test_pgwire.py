@@ -415,6 +415,11 @@ def test_psql_describes_tables(run):
     assert titles == ['Table "public.forecasts"', 'Table "public.readings"']
     p = psql(run, "-c", "\\d buoys", check=False)
     assert p.returncode != 0 and 'Did not find any relation named "buoys".' in p.stderr
+    # \dn, \l; and a LIMIT past 64 bits on a catalog query (it once ended the process).
+    assert psql(run, "-A", "-t", "-F", "|", "-c", "\\dn").stdout.split() == ["public|mare"]
+    assert psql(run, "-A", "-t", "-F", "|", "-c", "\\l").stdout.split("|")[:3] == ["mare", "mare", "UTF8"]
+    out = psql(run, "-A", "-t", "-c", "SELECT table_name FROM information_schema.tables ORDER BY 1 LIMIT 99999999999999999999999")
+    assert out.stdout.split() == ["forecasts", "readings"]
 
 
 def bound_rows(start):
