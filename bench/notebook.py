@@ -15,7 +15,8 @@ datetime64):
              once with mvn into --dir
 Prints the medians, mare's time as a ratio of each peer's measured in the same run against the
 issue's targets, and mare's peak resident memory (sampled every 5 ms from /proc) while it
-streams the full table. One system at a time; every answer's rows checked against DuckDB's. A
+streams the full table; then mare's wire protocol against QuestDB's, both through psycopg (no
+target: the ratio of servers and text forms behind one client). One system at a time; every answer's rows checked against DuckDB's. A
 client whose warm-up takes over 30 s is timed once.
 
 Usage: bench/notebook.py [--size S|L|XS] [--runs 5] [--full-runs 3]
@@ -382,6 +383,13 @@ def main():
                   f"(anonymous {mb(s.peak['RssAnon']):.0f} MB), before the query {mb(s.before['VmRSS']):.0f} MB "
                   f"(anonymous {mb(s.before['RssAnon']):.0f} MB); target < {RSS_TARGET_MB} MB: "
                   f"{'met' if s.peak['VmRSS'] < RSS_TARGET_MB * 2**20 else 'NOT met'}")
+    # The wire protocol against the wire protocol: the same client (psycopg, text results,
+    # fetchall) on both sides, so the ratio is the servers' and their text forms'.
+    pg_mare, pg_quest = "mare pgwire (psycopg)", "QuestDB pgwire (psycopg)"
+    if pg_mare in results and pg_quest in results:
+        print(f"\n{pg_mare}'s time / {pg_quest}'s (same client; no target in issue 16):")
+        for query in ("Q3", "full"):
+            print(f"  {query:<5} {results[pg_mare][query] / results[pg_quest][query]:6.2f}x")
     if checks:
         print("\nAnswers against DuckDB's:")
         for c in checks:

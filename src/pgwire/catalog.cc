@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <map>
 #include <memory>
 #include <optional>
@@ -54,7 +55,14 @@ std::string DataType(int32_t o) {
 Row TableRow(const CatalogTable& t) {
   return {{"table_catalog", T("mare")}, {"table_schema", T("public")}, {"table_name", T(t.name)},
           {"table_type", T("BASE TABLE")}, {"jdbc_table_type", T("TABLE")}, {"relkind", T("r")}, {"oid", I(t.oid)},
-          {"owner", T("mare")}, {"is_insertable_into", T("NO")}, {"is_typed", T("NO")}};
+          {"owner", T("mare")}, {"is_insertable_into", T("NO")}, {"is_typed", T("NO")},
+          // What psql's \d reads of pg_class: a plain, permanent table of mare's own access
+          // method, with no check constraints, indexes, rules, triggers, row security,
+          // partitions, options or tablespace of its own; replica identity default.
+          {"relchecks", I(0)}, {"relhasindex", B(false)}, {"relhasrules", B(false)}, {"relhastriggers", B(false)},
+          {"relrowsecurity", B(false)}, {"relforcerowsecurity", B(false)}, {"relhasoids", B(false)},
+          {"relispartition", B(false)}, {"reloptions", Cell{}}, {"reltablespace", I(0)}, {"reloftype", T("")},
+          {"relpersistence", T("p")}, {"relreplident", T("d")}, {"amname", T("mare")}};
 }
 
 std::vector<Row> TableRows(const std::vector<CatalogTable>& tables) {
@@ -83,6 +91,19 @@ std::vector<Row> ColumnRows(const std::vector<CatalogTable>& tables) {
       r["is_nullable"] = T("YES");
       r["attnotnull"] = B(false);
       r["is_updatable"] = T("NO");
+      // What psql's \d reads of pg_attribute: mare's columns have no defaults, collations,
+      // identity, generation, statistics targets or comments; fixed-length values are stored
+      // plain ('p'), text extended ('x').
+      r["attrelid"] = I(t.oid);
+      r["format_type"] = T(DataType(col.oid));
+      r["pg_get_expr"] = Cell{};
+      r["collname"] = Cell{};
+      r["attidentity"] = T("");
+      r["attgenerated"] = T("");
+      r["attstorage"] = T(TypeLength(col.oid) < 0 ? "x" : "p");
+      r["attcompression"] = T("");
+      r["attstattarget"] = Cell{};
+      r["col_description"] = Cell{};
       r["numeric_precision"] = col.oid == oid::kInt8 ? I(64) : col.oid == oid::kFloat8 ? I(53) : Cell{};
       r["datetime_precision"] = col.oid == oid::kTimestamptz || col.oid == oid::kInterval ? I(6) : Cell{};
       rows.push_back(std::move(r));
@@ -241,7 +262,7 @@ class Condition {
     if (i >= t.size() || t[i].kind != Token::kWord) return false;
     std::string column = t[i].text;
     ++i;
-    if (IsPunct(t, i, ".") && i + 1 < t.size() && t[i + 1].kind == Token::kWord) {
+    while (IsPunct(t, i, ".") && i + 1 < t.size() && t[i + 1].kind == Token::kWord) {  // [schema.]table.column
       column = t[i + 1].text;
       i += 2;
     }
@@ -375,9 +396,17 @@ std::vector<std::pair<std::string, bool>> OrderOf(const std::vector<Token>& t) {
   return out;
 }
 
+// The leading digits of a number token; SIZE_MAX past size_t (never an exception: a client's
+// LIMIT 99999999999999999999999 once ended the process through std::stoul).
+size_t CountOf(const std::string& text) {
+  size_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  return ec == std::errc::result_out_of_range ? SIZE_MAX : v;
+}
+
 std::optional<size_t> LimitOf(const std::vector<Token>& t) {
   for (size_t i = 0; i + 1 < t.size(); ++i) {
-    if (IsWord(t, i, "limit") && t[i + 1].kind == Token::kNumber) return std::stoul(t[i + 1].text);
+    if (IsWord(t, i, "limit") && t[i + 1].kind == Token::kNumber) return CountOf(t[i + 1].text);
   }
   return std::nullopt;
 }
@@ -389,7 +418,7 @@ void Build(std::vector<Row> rows, const std::vector<OutColumn>& out, const std::
   auto order = OrderOf(t);
   auto key_of = [&](const std::string& name) -> std::string {
     if (!name.empty() && std::isdigit(static_cast<unsigned char>(name[0]))) {
-      size_t k = std::stoul(name);
+      size_t k = CountOf(name);
       return k >= 1 && k <= out.size() ? out[k - 1].key : "";
     }
     for (const auto& c : out) {
@@ -500,13 +529,169 @@ bool AnswerInformationSchema(const std::vector<Token>& t, const std::vector<Cata
   return true;
 }
 
+// A pg_catalog table the statement's outer FROM reads, and whether it is only LEFT JOINed (its
+// rows optional) or joined by a comma or an inner JOIN (no rows there: none in the answer).
+struct FromTable {
+  std::string name;
+  bool optional = false;
+};
+
+// The pg_catalog tables of the statement's first SELECT's FROM, up to its WHERE.
+std::vector<FromTable> FromTables(const std::vector<Token>& t) {
+  std::vector<FromTable> out;
+  int depth = 0;
+  bool in_from = false, left = false;
+  for (size_t i = 0; i < t.size(); ++i) {
+    if (IsPunct(t, i, "(")) ++depth;
+    if (IsPunct(t, i, ")")) --depth;
+    if (depth != 0) continue;
+    if (IsWord(t, i, "from")) {
+      in_from = true;
+    } else if (in_from && (IsWord(t, i, "where") || IsWord(t, i, "order") || IsWord(t, i, "group") ||
+                           IsWord(t, i, "union") || IsWord(t, i, "limit"))) {
+      break;
+    } else if (in_from && IsWord(t, i, "left")) {
+      left = true;
+    } else if (in_from && t[i].kind == Token::kWord && t[i].text.starts_with("pg_") && !IsPunct(t, i + 1, ".") &&
+               !IsPunct(t, i + 1, "(")) {
+      out.push_back({t[i].text, left});
+      left = false;
+    }
+  }
+  return out;
+}
+
+bool Reads(const std::vector<FromTable>& from, std::string_view table) {
+  return std::any_of(from.begin(), from.end(), [&](const FromTable& f) { return f.name == table; });
+}
+
+// The catalogs of things mare has none of (constraints, indexes, triggers, rules, row-security
+// policies, extended statistics, publications, inheritance, partitions, defaults, comments): a
+// query that needs rows of one of them is answered with no rows, which is the truth, rather
+// than refused (psql's \d reads several).
+bool ReadsAnEmptyCatalog(const std::vector<FromTable>& from) {
+  static const char* const kEmpty[] = {"pg_constraint", "pg_index",        "pg_trigger",     "pg_rewrite",
+                                       "pg_policy",     "pg_statistic_ext", "pg_publication", "pg_publication_rel",
+                                       "pg_inherits",   "pg_partitioned_table", "pg_foreign_table", "pg_sequence",
+                                       "pg_description", "pg_attrdef",     "pg_event_trigger", "pg_subscription"};
+  for (const FromTable& f : from) {
+    if (f.optional) continue;
+    for (const char* e : kEmpty) {
+      if (f.name == e) return true;
+    }
+  }
+  return false;
+}
+
+// An output name as PostgreSQL gives it: a "quoted" alias as written, another folded to lower
+// case (the tokens' words are all lower-cased, so the text is read again from the statement).
+std::string AliasText(std::string_view sql, const Token& tok) {
+  if (tok.end > sql.size() || tok.begin >= tok.end) return tok.text;
+  std::string_view raw = sql.substr(tok.begin, tok.end - tok.begin);
+  if (raw.size() < 2 || raw.front() != '"' || raw.back() != '"') return tok.text;
+  std::string out;
+  for (size_t i = 1; i + 1 < raw.size(); ++i) {
+    out.push_back(raw[i]);
+    if (raw[i] == '"' && i + 2 < raw.size() && raw[i + 1] == '"') ++i;  // "" is one quote
+  }
+  return out;
+}
+
+// A select list over pg_class or pg_attribute (psql's \d readings): each item is the row key
+// of the first column it names ("c.oid", "pg_catalog.format_type(a.atttypid, a.atttypmod)",
+// "(SELECT c.collname FROM ...)") or a literal ('', false). False when an item names nothing
+// known here: that statement is not answered rather than answered with made-up values.
+bool SelectListOver(std::string_view sql, const std::vector<Token>& t, const Row& sample, std::vector<Row>* rows,
+                    std::vector<OutColumn>* out) {
+  auto items = SelectItems(t);
+  if (items.empty()) return false;
+  for (size_t k = 0; k < items.size(); ++k) {
+    const auto& item = items[k];
+    if (item.empty()) return false;
+    std::string name;
+    size_t n = item.size();
+    if (n >= 2 && IsWord(item, n - 2, "as") && item[n - 1].kind == Token::kWord) name = AliasText(sql, item[n - 1]), n -= 2;
+    std::string key;
+    std::optional<Cell> literal;
+    if (item[0].kind == Token::kString) {
+      literal = T(item[0].text);
+    } else if (IsWord(item, 0, "true") || IsWord(item, 0, "false")) {
+      literal = B(IsWord(item, 0, "true"));
+    } else if (IsWord(item, 0, "null")) {
+      literal = Cell{};
+    } else if (item[0].kind == Token::kNumber) {
+      int64_t v = 0;
+      const std::string& text = item[0].text;
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+      literal = ec == std::errc() && end == text.data() + text.size() ? I(v) : T(text);
+    }
+    if (literal) {
+      key = fmt::format("#{}", k);
+      for (Row& r : *rows) r[key] = *literal;
+      if (name.empty()) name = "?column?";
+    } else {
+      for (size_t i = 0; i < n && key.empty(); ++i) {
+        if (item[i].kind == Token::kWord && sample.count(Canonical(item[i].text))) {
+          key = Canonical(item[i].text);
+          if (name.empty()) name = item[i].text;
+        }
+      }
+      if (key.empty()) return false;
+    }
+    const Cell& c = literal ? *literal : sample.at(key);
+    int32_t type = c.kind == Cell::kBool ? oid::kBool
+                   : c.kind == Cell::kInt ? (key == "oid" || key == "attrelid" ? oid::kOid : oid::kInt4)
+                                          : oid::kText;
+    out->push_back({name, key, type});
+  }
+  return true;
+}
+
+// Answers a select list over `rows` (sample: the keys any row has; none when there are no
+// tables) with the statement's filters and order.
+bool AnswerOver(std::string_view sql, const std::vector<Token>& t, std::vector<Row> rows, const Row& sample,
+                SessionAnswer* answer) {
+  std::vector<OutColumn> out;
+  if (!SelectListOver(sql, t, sample, &rows, &out)) return false;
+  Build(std::move(rows), out, t, answer);
+  return true;
+}
+
+// A column row of a table with one column of each kind: the keys every column row has.
+Row SampleColumnRow() {
+  return ColumnRows({{"t", 0, {{"c", oid::kInt8}}}}).front();
+}
+
+// psql's \d on the things mare has none of: the select list's items, no rows.
+void AnswerEmpty(std::string_view sql, const std::vector<Token>& t, SessionAnswer* answer) {
+  SessionAnswer a;
+  a.returns_rows = true;
+  auto items = SelectItems(t);
+  for (size_t k = 0; k < items.size(); ++k) {
+    const auto& item = items[k];
+    size_t n = item.size();
+    std::string name = n >= 2 && IsWord(item, n - 2, "as") ? AliasText(sql, item[n - 1])
+                       : n >= 1 && item[n - 1].kind == Token::kWord ? item[n - 1].text
+                                                                    : "?column?";
+    a.names.push_back(name);
+    a.oids.push_back(oid::kText);
+    a.columns.emplace_back(query::Type::kText);
+  }
+  a.tag = "SELECT 0";
+  *answer = std::move(a);
+}
+
 }  // namespace
 
 bool IsCatalogQuery(std::string_view sql) {
   std::vector<Token> t;
   if (!CatalogTokens(sql, &t)) return false;
-  return Mentions(t, "information_schema") || Mentions(t, "pg_namespace") || Mentions(t, "pg_attribute") ||
-         (Mentions(t, "pg_class") && Mentions(t, "relkind"));
+  if (Mentions(t, "information_schema") || Mentions(t, "pg_namespace") || Mentions(t, "pg_attribute") ||
+      (Mentions(t, "pg_class") && Mentions(t, "relkind"))) {
+    return true;
+  }
+  auto from = FromTables(t);
+  return Reads(from, "pg_class") || Reads(from, "pg_database") || ReadsAnEmptyCatalog(from);
 }
 
 bool AnswerCatalogQuery(std::string_view sql, const std::vector<CatalogTable>& tables, SessionAnswer* answer) {
@@ -548,15 +733,52 @@ bool AnswerCatalogQuery(std::string_view sql, const std::vector<CatalogTable>& t
           {{"TABLE_SCHEM", "table_schema", oid::kName}, {"TABLE_CATALOG", "table_catalog", oid::kName}}, t, answer);
     return true;
   }
-  // psql's \dt (and \d with no name): Schema, Name, Type, Owner.
+  // psql's \dt (and \d with no name): Schema, Name, Type, Owner; with \dt+ also Persistence,
+  // Access method, Size and Description (mare keeps no size per table, nor comments: NULL).
   if (Mentions(t, "pg_class") && Mentions(t, "relkind") && Mentions(t, "pg_get_userbyid") && !Mentions(t, "pg_attribute")) {
+    static const std::pair<const char*, OutColumn> kListColumns[] = {
+        {"schema", {"Schema", "table_schema", oid::kName}},
+        {"name", {"Name", "table_name", oid::kName}},
+        {"type", {"Type", "psql_type", oid::kText}},
+        {"owner", {"Owner", "owner", oid::kName}},
+        {"persistence", {"Persistence", "psql_persistence", oid::kText}},
+        {"access method", {"Access method", "amname", oid::kName}},
+        {"size", {"Size", "size", oid::kText}},
+        {"description", {"Description", "description", oid::kText}}};
+    std::vector<OutColumn> out;
+    for (const auto& item : SelectItems(t)) {
+      size_t n = item.size();
+      if (n < 2 || !IsWord(item, n - 2, "as")) return false;
+      auto it = std::find_if(std::begin(kListColumns), std::end(kListColumns),
+                             [&](const auto& c) { return item[n - 1].text == c.first; });
+      if (it == std::end(kListColumns)) return false;
+      out.push_back(it->second);
+    }
     std::vector<Row> rows = TableRows(tables);
-    for (Row& r : rows) r["psql_type"] = T("table");
-    Build(std::move(rows),
-          {{"Schema", "table_schema", oid::kName}, {"Name", "table_name", oid::kName}, {"Type", "psql_type", oid::kText},
-           {"Owner", "owner", oid::kName}},
-          t, answer);
+    for (Row& r : rows) r["psql_type"] = T("table"), r["psql_persistence"] = T("permanent");
+    Build(std::move(rows), out, t, answer);
     return true;
+  }
+  // psql's \d readings: the footers' catalogs (none here), pg_attribute's columns, pg_class's
+  // tables (found by a pattern, then read by OID).
+  auto from = FromTables(t);
+  if (ReadsAnEmptyCatalog(from)) {
+    AnswerEmpty(sql, t, answer);
+    return true;
+  }
+  if (Reads(from, "pg_attribute")) return AnswerOver(sql, t, ColumnRows(tables), SampleColumnRow(), answer);
+  if (Reads(from, "pg_class")) return AnswerOver(sql, t, TableRows(tables), TableRow({}), answer);
+  // psql's \dn: the one schema. \l: the one database.
+  if (Reads(from, "pg_namespace")) {
+    Row ns = {{"table_schema", T("public")}, {"oid", I(2200)}, {"pg_get_userbyid", T("mare")}, {"nspacl", Cell{}},
+              {"obj_description", Cell{}}};
+    return AnswerOver(sql, t, {ns}, ns, answer);
+  }
+  if (Reads(from, "pg_database")) {
+    Row db = {{"datname", T("mare")}, {"oid", I(16383)}, {"pg_get_userbyid", T("mare")}, {"pg_encoding_to_char", T("UTF8")},
+              {"datcollate", T("C")}, {"datctype", T("C")}, {"daticulocale", Cell{}}, {"datlocprovider", T("c")},
+              {"datacl", Cell{}}, {"datistemplate", B(false)}, {"datallowconn", B(true)}};
+    return AnswerOver(sql, t, {db}, db, answer);
   }
   return false;
 }

@@ -1,7 +1,9 @@
 // The catalog queries tools send to learn what tables and columns there are: JDBC's
 // DatabaseMetaData (getSchemas, getTables, getColumns, which DBeaver and Grafana's JDBC users go
 // through), information_schema.tables and information_schema.columns (Grafana's PostgreSQL data
-// source, SQLAlchemy's inspector), and psql's \dt. They are answered from CatalogTables the
+// source, SQLAlchemy's inspector), and psql's \dt, \d, \d readings, \d+, \dn and \l (pg_class,
+// pg_attribute, pg_namespace, pg_database; no rows from the catalogs of things mare has none
+// of, such as pg_index or pg_policy). They are answered from CatalogTables the
 // connection builds by planning `SELECT * FROM <table>` for each table mare's SQL has, so the
 // answer is the store's schema as a query sees it at that moment. docs/formats/pgwire.md.
 #pragma once

@@ -132,6 +132,22 @@ TEST(PgwireStatementText, ParametersAreQuotedLiteralsNeverSql) {
   EXPECT_EQ(*ParameterLiteral(std::string("\0\0\0\0\0\x0f\x42\x40", 8), false, 1, oid::kTimestamptz),
             "TIMESTAMP '2000-01-01 00:00:01'");
   EXPECT_FALSE(ParameterLiteral(std::string("\0\0\x07", 3), false, 1, oid::kInt4).ok());  // wrong size
+  // Binary numeric (JDBC's setBigDecimal): ndigits, weight, sign, dscale, base-10000 digits.
+  auto numeric = [](std::initializer_list<uint16_t> words) {
+    std::string b;
+    for (uint16_t w : words) b += static_cast<char>(w >> 8), b += static_cast<char>(w & 0xff);
+    return b;
+  };
+  EXPECT_EQ(*ParameterLiteral(numeric({1, 0, 0, 0, 3}), false, 1, oid::kNumeric), "3");
+  EXPECT_EQ(*ParameterLiteral(numeric({2, 0, 0, 2, 10, 5000}), false, 1, oid::kNumeric), "10.50");
+  EXPECT_EQ(*ParameterLiteral(numeric({2, 1, 0x4000, 0, 12, 3400}), false, 1, oid::kNumeric), "(-123400)");
+  EXPECT_EQ(*ParameterLiteral(numeric({1, 0xffff, 0, 5, 12}), false, 1, oid::kNumeric), "0.00120");
+  EXPECT_EQ(*ParameterLiteral(numeric({0, 0, 0, 0}), false, 1, oid::kNumeric), "0");
+  EXPECT_EQ(*ParameterLiteral(numeric({1, 2, 0, 0, 1}), false, 1, oid::kNumeric), "100000000");  // 1 * 10000^2
+  EXPECT_FALSE(ParameterLiteral(numeric({0, 0, 0xc000, 0}), false, 1, oid::kNumeric).ok());    // NaN
+  EXPECT_FALSE(ParameterLiteral(numeric({2, 0, 0, 0, 1}), false, 1, oid::kNumeric).ok());      // short
+  EXPECT_FALSE(ParameterLiteral(numeric({1, 0, 0, 0, 10000}), false, 1, oid::kNumeric).ok());  // digit past 9999
+  EXPECT_FALSE(ParameterLiteral(numeric({1, 30000, 0, 0, 1}), false, 1, oid::kNumeric).ok());  // 10^120000
   EXPECT_FALSE(ParameterLiteral(std::string("a\0b", 3), false, 0, oid::kText).ok());
   // Left open: a number reads as one, anything else as text.
   EXPECT_EQ(*ParameterLiteral("3", false, 0, 0), "3");
@@ -181,6 +197,25 @@ TEST(PgwireTypes, TextAndBinaryForms) {
   out.clear();
   AppendValue(b, 0, oid::kBool, false, &out);
   EXPECT_EQ(out, "t");
+  // Timestamps written by hand: fractions without trailing zeros, before 1970, and int8 text.
+  out.clear();
+  AppendTimestampText(1704067199'000001, true, &out);
+  EXPECT_EQ(out, "2023-12-31 23:59:59.000001+00");
+  out.clear();
+  AppendTimestampText(-1'250000, false, &out);
+  EXPECT_EQ(out, "1969-12-31 23:59:58.75");
+  out.clear();
+  AppendTimestampText(951'782'400'120000, true, &out);
+  EXPECT_EQ(out, "2000-02-29 00:00:00.12+00");
+  query::ResultColumn i(query::Type::kInteger);
+  i.Append(query::Value::Int(query::Type::kInteger, INT64_MIN));
+  out.clear();
+  AppendValue(i, 0, oid::kInt8, false, &out);
+  EXPECT_EQ(out, "-9223372036854775808");
+  d.Append(query::Value::Double(-1.2345678901234567e-308));
+  out.clear();
+  AppendValue(d, 1, oid::kFloat8, false, &out);
+  EXPECT_EQ(out, "-1.2345678901234567e-308");
 }
 
 }  // namespace

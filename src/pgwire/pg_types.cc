@@ -3,6 +3,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -29,7 +30,9 @@ void AppendDoubleText(double d, std::string* out) {
   } else {
     // The shortest text that reads back as the same double: PostgreSQL 12+'s default
     // (extra_float_digits = 1).
-    fmt::format_to(std::back_inserter(*out), "{}", d);
+    char b[32];
+    auto end = fmt::format_to_n(b, sizeof b, "{}", d).out;
+    out->append(b, static_cast<size_t>(end - b));
   }
 }
 
@@ -93,6 +96,40 @@ std::string DoubleLiteral(double d) {
   std::string s = fmt::format("{}", d);
   if (s.find_first_of(".e") == std::string::npos) s += ".0";
   return NumberLiteral(s);
+}
+
+// numeric's binary form (JDBC's setBigDecimal, psycopg's Decimal and ints past int8): int16
+// ndigits, int16 weight (of the first digit, in powers of 10000), uint16 sign, int16 dscale
+// (digits after the point), then ndigits base-10000 digits; to its decimal text, or "" when the
+// bytes are not one (or are NaN or an infinity, or more than 400 digits either side).
+std::string NumericBinaryText(std::string_view b) {
+  if (b.size() < 8) return "";
+  auto at = [&](size_t k) { return static_cast<uint16_t>(ReadBigEndian(b.substr(2 * k, 2))); };
+  int ndigits = static_cast<int16_t>(at(0)), weight = static_cast<int16_t>(at(1)), dscale = static_cast<int16_t>(at(3));
+  uint16_t sign = at(2);
+  if (ndigits < 0 || b.size() != 8 + 2 * static_cast<size_t>(ndigits) || (sign != 0 && sign != 0x4000) || dscale < 0 ||
+      dscale > 400 || weight > 100 || weight < -101) {
+    return "";
+  }
+  std::vector<int> d(static_cast<size_t>(ndigits));
+  for (int i = 0; i < ndigits; ++i) {
+    d[i] = at(4 + i);
+    if (d[i] > 9999) return "";
+  }
+  auto digit = [&](int i) { return i >= 0 && i < ndigits ? d[i] : 0; };  // the digit of 10000^(weight - i)
+  std::string out = sign == 0x4000 ? "-" : "";
+  if (weight < 0) {
+    out += "0";
+  } else {
+    out += std::to_string(digit(0));
+    for (int i = 1; i <= weight; ++i) out += fmt::format("{:04}", digit(i));
+  }
+  if (dscale > 0) {
+    std::string fraction;
+    for (int i = weight + 1; static_cast<int>(fraction.size()) < dscale; ++i) fraction += fmt::format("{:04}", digit(i));
+    out += "." + fraction.substr(0, dscale);
+  }
+  return out;
 }
 
 // A timestamp parameter's text in a form mare's TIMESTAMP literal reads: PostgreSQL writes the
@@ -178,13 +215,38 @@ int32_t OidByName(std::string_view name) {
 
 void AppendTimestampText(int64_t micros, bool with_zone, std::string* out) {
   CivilTime c = ToCivil(micros);
-  fmt::format_to(std::back_inserter(*out), "{:04}-{:02}-{:02} {:02}:{:02}:{:02}", c.year, c.month, c.day, c.hour, c.minute,
-                 c.second);
+  if (c.year < 0 || c.year > 9999) {
+    fmt::format_to(std::back_inserter(*out), "{:04}-{:02}-{:02} {:02}:{:02}:{:02}", c.year, c.month, c.day, c.hour, c.minute,
+                   c.second);
+  } else {
+    // By hand: this runs once per timestamp of a text answer, and fmt's parsing of the format
+    // was most of a SELECT *'s server time in text (bench/notebook.py's psycopg line).
+    char b[19];
+    auto put2 = [&](int at, unsigned v) {
+      b[at] = static_cast<char>('0' + v / 10);
+      b[at + 1] = static_cast<char>('0' + v % 10);
+    };
+    put2(0, static_cast<unsigned>(c.year) / 100);
+    put2(2, static_cast<unsigned>(c.year) % 100);
+    b[4] = '-';
+    put2(5, static_cast<unsigned>(c.month));
+    b[7] = '-';
+    put2(8, static_cast<unsigned>(c.day));
+    b[10] = ' ';
+    put2(11, static_cast<unsigned>(c.hour));
+    b[13] = ':';
+    put2(14, static_cast<unsigned>(c.minute));
+    b[16] = ':';
+    put2(17, static_cast<unsigned>(c.second));
+    out->append(b, sizeof b);
+  }
   if (c.micros != 0) {
-    std::string f = fmt::format("{:06}", c.micros);
-    while (f.back() == '0') f.pop_back();
-    out->push_back('.');
-    out->append(f);
+    char f[7] = {'.'};
+    auto us = static_cast<uint32_t>(c.micros);
+    for (int i = 6; i >= 1; --i, us /= 10) f[i] = static_cast<char>('0' + us % 10);
+    int n = 7;
+    while (f[n - 1] == '0') --n;
+    out->append(f, static_cast<size_t>(n));
   }
   if (with_zone) out->append("+00");
 }
@@ -248,7 +310,8 @@ void AppendValue(const query::ResultColumn& column, size_t r, int32_t type_oid, 
         return;
       }
   }
-  fmt::format_to(std::back_inserter(*out), "{}", v);
+  fmt::format_int text(v);
+  out->append(text.data(), text.size());
 }
 
 Result<std::string> ParameterLiteral(std::string_view value, bool is_null, int16_t format, int32_t type_oid) {
@@ -284,6 +347,11 @@ Result<std::string> ParameterLiteral(std::string_view value, bool is_null, int16
         double d = std::bit_cast<double>(ReadBigEndian(value));
         if (!std::isfinite(d)) return bad("non-finite");
         return DoubleLiteral(d);
+      }
+      case oid::kNumeric: {
+        std::string text = NumericBinaryText(value);
+        if (text.empty()) return bad("binary");
+        return NumberLiteral(text);
       }
       case oid::kTimestamp:
       case oid::kTimestamptz: {

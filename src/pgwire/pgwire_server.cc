@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <exception>
 
 #include <optional>
 
@@ -160,9 +161,13 @@ void PgwireServer::AcceptLoop() {
     }
     Worker& w = workers_.emplace_back();
     w.thread = std::thread([this, fd, &w] {
-      {
+      // A bug that throws on a client's statement ends that connection, never the process
+      // (an exception leaving a thread is std::terminate).
+      try {
         PgConnection connection(fd, ctx_);
         connection.Serve();
+      } catch (const std::exception& e) {
+        spdlog::error("pgwire: a connection ended on an internal error: {}", e.what());
       }
       w.finished.store(true);
     });

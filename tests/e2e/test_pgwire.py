@@ -13,6 +13,7 @@ import subprocess
 import threading
 import time
 from datetime import datetime, timezone
+from decimal import Decimal
 
 import pandas as pd
 import psycopg
@@ -390,3 +391,93 @@ def test_catalog_through_psql_and_information_schema(run):
                             "WHERE quote_ident(table_name) = %s ORDER BY ordinal_position", ("readings",)).fetchall()
         assert rows == [(name, DATA_TYPES[o]) for name, o in sql_columns(run, "readings")]
         assert conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = 'nowhere'").fetchall() == []
+
+
+def test_psql_describes_tables(run):
+    """psql's `\\d readings`, `\\d+`, `\\d` and a pattern: the columns and types are those
+    `SELECT * FROM readings LIMIT 0` describes, from psql's own catalog queries."""
+    readings, forecasts = sql_columns(run, "readings"), sql_columns(run, "forecasts")
+    assert readings[0] == ("ts", 1184) and {("sensor_id", 20), ("temperature", 701), ("station", 25)} <= set(readings)
+    lines = psql(run, "-A", "-F", "|", "-c", "\\d readings").stdout.splitlines()
+    assert lines[0] == 'Table "public.readings"'
+    assert lines[1] == "Column|Type|Collation|Nullable|Default"
+    assert lines[2:] == [f"{name}|{DATA_TYPES[o]}|||" for name, o in readings]
+    # \d+: storage, compression, statistics target and description too; the access method.
+    lines = psql(run, "-A", "-F", "|", "-c", "\\d+ forecasts").stdout.splitlines()
+    assert lines[0] == 'Table "public.forecasts"'
+    assert lines[1] == "Column|Type|Collation|Nullable|Default|Storage|Compression|Stats target|Description"
+    assert [line.split("|")[:2] for line in lines[2:2 + len(forecasts)]] == [[n, DATA_TYPES[o]] for n, o in forecasts]
+    assert "Access method: mare" in lines[2 + len(forecasts):]
+    # \d with no name lists the tables; a pattern describes each table it matches, in order.
+    out = psql(run, "-A", "-t", "-F", "|", "-c", "\\d").stdout
+    assert out.strip().splitlines() == ["public|forecasts|table|mare", "public|readings|table|mare"]
+    titles = [line for line in psql(run, "-A", "-F", "|", "-c", "\\d *s").stdout.splitlines() if line.startswith("Table ")]
+    assert titles == ['Table "public.forecasts"', 'Table "public.readings"']
+    p = psql(run, "-c", "\\d buoys", check=False)
+    assert p.returncode != 0 and 'Did not find any relation named "buoys".' in p.stderr
+    # \dn, \l; and a LIMIT past 64 bits on a catalog query (it once ended the process).
+    assert psql(run, "-A", "-t", "-F", "|", "-c", "\\dn").stdout.split() == ["public|mare"]
+    assert psql(run, "-A", "-t", "-F", "|", "-c", "\\l").stdout.split("|")[:3] == ["mare", "mare", "UTF8"]
+    out = psql(run, "-A", "-t", "-c", "SELECT table_name FROM information_schema.tables ORDER BY 1 LIMIT 99999999999999999999999")
+    assert out.stdout.split() == ["forecasts", "readings"]
+
+
+def bound_rows(start):
+    """The rows of the typed-parameter statements: ts >= start, sensor 3, temperature >= 10.5, station s1."""
+    return [expected(i) for i in range(start - T0, start - T0 + 1000)
+            if expected(i)[1] == 3 and expected(i)[2] >= 10.5 and expected(i)[3] == "s1"][:3]
+
+
+def test_jdbc_typed_parameters(run):
+    """setTimestamp (text, no type, the JVM zone's offset: Europe/Paris), setLong and setDouble
+    (binary int8 and float8), setString, setObject(OffsetDateTime) (timestamptz, text),
+    setObject(LocalDateTime) (timestamp), setInt and setFloat (binary int4, float4),
+    setBigDecimal (numeric, text) and setNull, unnamed and then named statements (past
+    prepareThreshold)."""
+    start = T0 + 100
+    p = subprocess.run(["java", "-Duser.timezone=Europe/Paris", "-cp", jdbc_classpath(), "JdbcBinds",
+                        f"jdbc:postgresql://127.0.0.1:{run.pgwire_port}/mare?user=analyst", str(start)],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    want = [f"{w[0]} {w[1]} {w[2]} {w[3]}" for w in bound_rows(start)]
+    assert len(want) == 3
+    lines = p.stdout.splitlines()
+    for what in ["timestamp"] + [f"again{k}" for k in range(1, 6)] + ["offset", "local", "decimal"]:
+        assert [line.split(" ", 1)[1] for line in lines if line.startswith(what + " ")] == want, (what, p.stdout)
+    assert [line for line in lines if line.startswith("null")] == ["null done"]
+
+
+def test_psycopg_typed_parameters_text_and_binary(run):
+    """int8, float8, timestamptz, text and numeric parameters, each sent by psycopg in text and
+    in binary (%t and %b); a timestamp in another zone; server-side prepared statements."""
+    start = T0 + 100
+    want = [(datetime.fromtimestamp(w[0], timezone.utc), w[1], w[2], w[3]) for w in bound_rows(start)]
+    sql = ("SELECT ts, sensor_id, temperature, station FROM readings WHERE ts >= {p} AND sensor_id = {p} "
+           "AND temperature >= {p} AND station = {p} ORDER BY ts LIMIT 3")
+    params = (datetime.fromtimestamp(start, timezone.utc), 3, 10.5, "s1")
+    with psycopg.connect(dsn(run), autocommit=True) as conn:
+        for placeholder in ("%t", "%b"):
+            for binary in (False, True):
+                cur = conn.cursor(binary=binary)
+                cur.execute(sql.format(p=placeholder), params)
+                assert cur.fetchall() == want, (placeholder, binary)
+                # A timestamp in another zone is the same instant; a large int8 needs 8 bytes.
+                paris = datetime.fromtimestamp(start, timezone.utc).astimezone(
+                    __import__("zoneinfo").ZoneInfo("Europe/Paris"))
+                cur.execute(sql.format(p=placeholder), (paris, 3, 10.5, "s1"))
+                assert cur.fetchall() == want, (placeholder, binary, "paris")
+                cur.execute(f"SELECT count(*) FROM readings WHERE sensor_id < {placeholder}", (2 ** 40,))
+                assert cur.fetchone() == (ROWS,)
+                cur.execute(f"SELECT count(*) FROM readings WHERE station = {placeholder}", ("it's",))
+                assert cur.fetchone() == (0,)
+                # numeric (binary with %b): Decimal, as JDBC's setBigDecimal sends it too.
+                cur.execute(f"SELECT count(*) FROM readings WHERE sensor_id = {placeholder} AND temperature < {placeholder}",
+                            (Decimal("2"), Decimal("-0.50")))
+                assert cur.fetchone() == (0,)
+                cur.execute(f"SELECT count(*) FROM readings WHERE sensor_id <= {placeholder}", (Decimal("2.0"),))
+                assert cur.fetchone() == (ROWS // 2,)
+        # Prepared (server-side, named) and run again with other values.
+        for k, sensor in enumerate((1, 2, 3, 4, 3, 2)):
+            cur = conn.cursor(binary=k % 2 == 1)
+            cur.execute("SELECT count(*) FROM readings WHERE sensor_id = %s AND temperature >= %s", (sensor, 0.0), prepare=True)
+            assert cur.fetchone() == (ROWS // 4,)
