@@ -56,6 +56,9 @@ struct HttpServer::State {
     for (const char* reason : {"unauthenticated", "forbidden", "origin", "host", "content_type"}) {
       metrics_registry().GetCounter(http_metrics::kRequestsRefused, {{"reason", reason}});
     }
+    // Registered with or without TLS (the gauge 0: no certificate), as every mare_http_* name.
+    for (const char* result : {"ok", "failed"}) metrics_registry().GetCounter(http_metrics::kTlsReloads, {{"result", result}});
+    metrics_registry().GetGauge(http_metrics::kTlsCertificateNotAfter);
   }
   ~State() {
     if (stop_fd >= 0) ::close(stop_fd);
