@@ -99,8 +99,11 @@ int Run(const RunFlags& flags, const Roles& roles) {
     return 1;
   }
 
-  // Signals go to the main thread only: block them before any thread starts.
+  // Signals go to the main thread only: block them before any thread starts. SIGHUP reads the
+  // TLS certificates again (TlsReloader).
   sigset_t signals = BlockStopSignals();
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   metrics::Registry& registry = metrics::Registry::Global();
   auto opened = OpenLog(c, {.repair = flags.repair_log, .client_id = std::string(roles.command).replace(4, 1, "-"), .metrics = &registry});
@@ -371,6 +374,10 @@ int Run(const RunFlags& flags, const Roles& roles) {
     if (sig == SIGINT || sig == SIGTERM) {
       spdlog::info("{}: {} received, stopping", roles.command, sig == SIGINT ? "SIGINT" : "SIGTERM");
       break;
+    }
+    if (sig == SIGHUP) {
+      if (http) http->ReloadTls();
+      if (pgwire_server) pgwire_server->ReloadTls();
     }
     int64_t now = MonotonicMicros();
     if (now - last_report >= 10'000'000) {

@@ -400,6 +400,8 @@ std::vector<Key> Keys(Config& c) {
       Strings("http.allowed_hosts", &h.allowed_hosts),
       String("http.tls_cert", &h.tls_cert),
       String("http.tls_key", &h.tls_key),
+      String("http.tls_client_ca", &h.tls_client_ca),
+      Duration("http.tls_reload_interval", &h.tls_reload_interval_us),
       Duration("http.idempotency_horizon", &h.idempotency_horizon_us),
       Int("http.idempotency_max_keys", &h.idempotency_max_keys, 0, 100'000'000),
 
@@ -443,6 +445,9 @@ std::vector<Key> Keys(Config& c) {
       Duration("pgwire.message_timeout", &c.pgwire.message_timeout_us, 1000),
       String("pgwire.tls_cert", &c.pgwire.tls_cert),
       String("pgwire.tls_key", &c.pgwire.tls_key),
+      String("pgwire.tls_client_ca", &c.pgwire.tls_client_ca),
+      Duration("pgwire.tls_reload_interval", &c.pgwire.tls_reload_interval_us),
+      Bool("pgwire.tls_required", &c.pgwire.tls_required),
 
       Bool("sink.mariadb.enabled", &m.enabled),
       String("sink.mariadb.host", &m.host),

@@ -159,12 +159,18 @@ void PgConnection::SendReady() {
 
 bool PgConnection::StartTls() {
   int64_t deadline = MonotonicMicros() + ctx_.options.message_timeout_us;
-  tls_ = std::make_unique<TlsSession>(*ctx_.tls, fd_);
+  // The certificate current now; the session's SSL keeps its own reference to the context, so
+  // a reload meanwhile changes nothing for this connection.
+  std::shared_ptr<const TlsContext> context = ctx_.tls->Current();
+  tls_ = std::make_unique<TlsSession>(*context, fd_);
   for (;;) {
     TlsSession::Io io = tls_->Handshake();
     if (io == TlsSession::Io::kDone) return true;
-    if (io != TlsSession::Io::kWantRead && io != TlsSession::Io::kWantWrite) return false;
-    if (WaitFor(fd_, io == TlsSession::Io::kWantRead ? POLLIN : POLLOUT, ctx_.stop_fd, deadline) <= 0) return false;
+    if ((io != TlsSession::Io::kWantRead && io != TlsSession::Io::kWantWrite) ||
+        WaitFor(fd_, io == TlsSession::Io::kWantRead ? POLLIN : POLLOUT, ctx_.stop_fd, deadline) <= 0) {
+      ctx_.refused_tls_handshake->Add();
+      return false;
+    }
   }
 }
 
@@ -201,6 +207,15 @@ bool PgConnection::Startup() {
     if ((code >> 16) != 3) {
       SendError({sqlstate::kFeatureNotSupported,
                  fmt::format("unsupported frontend protocol {}.{}: mare speaks 3.0", code >> 16, code & 0xFFFF), 0},
+                "FATAL");
+      Flush();
+      return false;
+    }
+    if (ctx_.options.tls_required && !tls_) {
+      // Before the user is read or a password asked for: nothing of a login crosses in clear.
+      ctx_.refused_tls_required->Add();
+      SendError({"28000", "TLS is required by this server (pgwire.tls_required): connect with sslmode=require (or "
+                          "verify-ca, verify-full)", 0},
                 "FATAL");
       Flush();
       return false;
@@ -255,6 +270,7 @@ bool PgConnection::Startup() {
     // Past max_connections: refused as PostgreSQL refuses, once the client listens for it.
     if (ctx_.open->fetch_add(1) >= ctx_.options.max_connections) {
       ctx_.open->fetch_sub(1);
+      ctx_.refused_max_connections->Add();
       SendError({sqlstate::kTooManyConnections,
                  fmt::format("sorry, too many clients already: pgwire.max_connections ({}) are connected",
                              ctx_.options.max_connections),

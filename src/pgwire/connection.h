@@ -26,6 +26,7 @@
 #include "query/limits.h"
 #include "query/query_gate.h"
 #include "server/tls.h"
+#include "server/tls_reloader.h"
 #include "store/store.h"
 
 namespace mare::pgwire {
@@ -39,11 +40,14 @@ struct ServerContext {
   CancelRegistry* cancels = nullptr;
   std::atomic<int>* open = nullptr;  // connections past their startup
   int stop_fd = -1;                  // readable once the server stops
-  std::shared_ptr<TlsContext> tls;   // pgwire.tls_cert and tls_key, when set
+  TlsReloader* tls = nullptr;        // pgwire.tls_cert, tls_key and tls_client_ca, when set
   std::optional<ScramSecret> scram;  // pgwire.password's, with password_method = "scram-sha-256"
   metrics::Gauge* connections = nullptr;
   metrics::Counter* queries = nullptr;
   metrics::Counter* errors = nullptr;
+  metrics::Counter* refused_tls_required = nullptr;
+  metrics::Counter* refused_tls_handshake = nullptr;
+  metrics::Counter* refused_max_connections = nullptr;
 };
 
 class PgConnection {

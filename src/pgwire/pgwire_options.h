@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "server/tls_reloader.h"
+
 namespace mare::pgwire {
 
 struct PgwireOptions {
@@ -48,6 +50,16 @@ struct PgwireOptions {
   // handshake must be done within message_timeout. Empty: 'N', the client goes on in clear.
   std::string tls_cert;
   std::string tls_key;
+  // pgwire.tls_client_ca, pgwire.tls_reload_interval: as http's, TlsFiles (server/tls_reloader.h)
+  // says what they do. With a client CA, a client connecting with TLS must present a certificate
+  // it signed (libpq's sslcert and sslkey).
+  std::string tls_client_ca;
+  int64_t tls_reload_interval_us = TlsFiles{}.reload_interval_us;
+  // pgwire.tls_required: a client that starts without an SSLRequest (sslmode=disable, or allow
+  // on its first try) is refused with SQLSTATE 28000 before any authentication, as PostgreSQL's
+  // hostssl-only pg_hba.conf does. Needs tls_cert and tls_key. A CancelRequest is still taken in
+  // clear (it carries no data, only the key the session was given).
+  bool tls_required = false;
 };
 
 }  // namespace mare::pgwire

@@ -34,6 +34,12 @@ PgwireServer::PgwireServer(const PgwireOptions& options, const query::QueryLimit
   ctx_.connections = &registry->GetGauge(pgwire_metrics::kOpenConnections);
   ctx_.queries = &registry->GetCounter(pgwire_metrics::kQueries);
   ctx_.errors = &registry->GetCounter(pgwire_metrics::kErrors);
+  ctx_.refused_tls_required = &registry->GetCounter(pgwire_metrics::kConnectionsRefused, {{"reason", "tls_required"}});
+  ctx_.refused_tls_handshake = &registry->GetCounter(pgwire_metrics::kConnectionsRefused, {{"reason", "tls_handshake"}});
+  ctx_.refused_max_connections = &registry->GetCounter(pgwire_metrics::kConnectionsRefused, {{"reason", "max_connections"}});
+  // Registered with or without TLS (the gauge 0: no certificate).
+  for (const char* result : {"ok", "failed"}) registry->GetCounter(pgwire_metrics::kTlsReloads, {{"result", result}});
+  registry->GetGauge(pgwire_metrics::kTlsCertificateNotAfter);
 }
 
 Result<std::unique_ptr<PgwireServer>> PgwireServer::Start(const PgwireOptions& options, const query::QueryLimits& limits,
@@ -64,7 +70,12 @@ Result<std::unique_ptr<PgwireServer>> PgwireServer::Start(const PgwireOptions& o
     if (!secret.ok()) return Status::Unavailable("pgwire: " + secret.status().message());
     scram = std::move(*secret);
   }
-  bool has_tls = !options.tls_cert.empty() || !options.tls_key.empty();
+  TlsFiles files{.cert = options.tls_cert, .key = options.tls_key, .client_ca = options.tls_client_ca,
+                 .reload_interval_us = options.tls_reload_interval_us};
+  bool has_tls = files.enabled();
+  if (options.tls_required && !has_tls) {
+    return Status::InvalidArgument("pgwire.tls_required is set but there is no certificate: set pgwire.tls_cert and pgwire.tls_key");
+  }
   if (options.auth == "password" && cleartext && !has_tls) {
     spdlog::warn("pgwire: password_method = \"cleartext\" without TLS: passwords cross the network as they are typed; set "
                  "pgwire.tls_cert and pgwire.tls_key, or use \"scram-sha-256\"");
@@ -86,14 +97,19 @@ Result<std::unique_ptr<PgwireServer>> PgwireServer::Start(const PgwireOptions& o
   addrinfo* list = nullptr;
   int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &list);
   if (rc != 0) return Status::InvalidArgument(fmt::format("pgwire.listen \"{}\": {}", options.listen, gai_strerror(rc)));
-  std::shared_ptr<TlsContext> tls;
-  if (!options.tls_cert.empty() || !options.tls_key.empty()) {
-    auto loaded = TlsContext::Load(options.tls_cert, options.tls_key);
-    if (!loaded.ok()) return Status::InvalidArgument("pgwire: " + loaded.status().message());
-    tls = std::move(*loaded);
+  std::unique_ptr<TlsReloader> tls;
+  if (has_tls) {
+    auto started = TlsReloader::Start("pgwire", files, registry,
+                                      {.reloads = pgwire_metrics::kTlsReloads, .not_after = pgwire_metrics::kTlsCertificateNotAfter});
+    if (!started.ok()) {
+      ::freeaddrinfo(list);
+      return started.status();
+    }
+    tls = std::move(*started);
   }
   std::unique_ptr<PgwireServer> server(new PgwireServer(options, limits, store, registry));
-  server->ctx_.tls = std::move(tls);
+  server->tls_ = std::move(tls);
+  server->ctx_.tls = server->tls_.get();
   server->ctx_.scram = std::move(scram);
   int fd = ::socket(list->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;

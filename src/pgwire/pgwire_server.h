@@ -22,6 +22,7 @@
 #include "pgwire/pgwire_options.h"
 #include "query/limits.h"
 #include "query/query_gate.h"
+#include "server/tls_reloader.h"
 #include "store/store.h"
 
 namespace mare::pgwire {
@@ -39,6 +40,9 @@ class PgwireServer {
   int port() const { return port_; }
   // Closes the listener, ends every connection (their statements are cancelled) and waits.
   void Stop();
+  // Reads pgwire.tls_cert, tls_key and tls_client_ca again now (SIGHUP): true when new
+  // connections get a new context. Changes are also seen every pgwire.tls_reload_interval.
+  bool ReloadTls() { return tls_ && tls_->Reload(); }
 
  private:
   PgwireServer(const PgwireOptions& options, const query::QueryLimits& limits, store::Store* store,
@@ -51,6 +55,7 @@ class PgwireServer {
     std::atomic<bool> finished{false};
   };
 
+  std::unique_ptr<TlsReloader> tls_;
   ServerContext ctx_;
   query::QueryGate gate_;
   CancelRegistry cancels_;

@@ -51,7 +51,8 @@ ConnectionMetrics::ConnectionMetrics(metrics::Registry* registry)
       body_bytes_in_flight(registry->GetGauge(http_metrics::kInFlightBodyBytes)),
       tls_plaintext(registry->GetCounter(http_metrics::kTlsHandshakesFailed, {{"reason", "plaintext"}})),
       tls_timeouts(registry->GetCounter(http_metrics::kTlsHandshakesFailed, {{"reason", "timeout"}})),
-      tls_failures(registry->GetCounter(http_metrics::kTlsHandshakesFailed, {{"reason", "error"}})) {}
+      tls_failures(registry->GetCounter(http_metrics::kTlsHandshakesFailed, {{"reason", "error"}})),
+      tls_client_certs(registry->GetCounter(http_metrics::kTlsHandshakesFailed, {{"reason", "client_certificate"}})) {}
 
 Connection::Connection(int sock, int stop_fd, const HttpServerOptions& options, BodyBudget* budget, ConnectionMetrics* metrics,
                        const TlsContext* tls)
@@ -137,7 +138,7 @@ bool Connection::Handshake(int64_t deadline_us) {
         break;
       case TlsSession::Io::kClosed:
       case TlsSession::Io::kFailed:
-        metrics_->tls_failures.Add();
+        (tls_->client_certificate_refused() ? metrics_->tls_client_certs : metrics_->tls_failures).Add();
         return false;
     }
     if (timed_out_) metrics_->tls_timeouts.Add();

@@ -45,6 +45,7 @@ struct ConnectionMetrics {
   metrics::Counter& tls_plaintext;     // plaintext sent to the TLS port
   metrics::Counter& tls_timeouts;      // handshakes not done within header_timeout
   metrics::Counter& tls_failures;      // handshakes failed (no common version, a certificate the client refused)
+  metrics::Counter& tls_client_certs;  // handshakes failed on the client's certificate (http.tls_client_ca)
 };
 
 class Connection final : public httplib::Stream {

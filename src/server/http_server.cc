@@ -16,6 +16,7 @@
 #include "server/http_metrics.h"
 #include "server/idempotency.h"
 #include "server/tls.h"
+#include "server/tls_reloader.h"
 
 namespace mare {
 
@@ -55,6 +56,9 @@ struct HttpServer::State {
     for (const char* reason : {"unauthenticated", "forbidden", "origin", "host", "content_type"}) {
       metrics_registry().GetCounter(http_metrics::kRequestsRefused, {{"reason", reason}});
     }
+    // Registered with or without TLS (the gauge 0: no certificate), as every mare_http_* name.
+    for (const char* result : {"ok", "failed"}) metrics_registry().GetCounter(http_metrics::kTlsReloads, {{"result", result}});
+    metrics_registry().GetGauge(http_metrics::kTlsCertificateNotAfter);
   }
   ~State() {
     if (stop_fd >= 0) ::close(stop_fd);
@@ -142,7 +146,7 @@ struct HttpServer::State {
   Access access;
   IdempotencyCache idempotency;
   metrics::Counter& replays;
-  std::shared_ptr<TlsContext> tls;  // http.tls_cert and http.tls_key, when set
+  std::unique_ptr<TlsReloader> tls;  // http.tls_cert, tls_key and tls_client_ca, when set
 };
 
 // cpp-httplib's server with each accepted connection served by a Connection.
@@ -161,7 +165,10 @@ class HttpServer::Server final : public httplib::Server {
       Connection::Refuse(sock, &state_->metrics, state_->tls != nullptr);
       return false;
     }
-    Connection connection(sock, state_->stop_fd, options_, &state_->budget, &state_->metrics, state_->tls.get());
+    // The certificate current at the accept serves this connection to its end, whatever
+    // reloads come meanwhile.
+    std::shared_ptr<const TlsContext> tls = state_->tls ? state_->tls->Current() : nullptr;
+    Connection connection(sock, state_->stop_fd, options_, &state_->budget, &state_->metrics, tls.get());
     connection.Serve([this](httplib::Stream& stream, bool close_connection, bool& connection_closed,
                             const std::function<void(httplib::Request&)>& setup) {
       return process_request(stream, close_connection, connection_closed, setup);
@@ -207,9 +214,12 @@ Status HttpServer::Start(const std::string& listen) {
   auto access = Access::Make(options_.tokens, options_.allowed_hosts, listen.substr(0, colon));
   if (!access.ok()) return access.status();
   state_->access = std::move(*access);
-  if (!options_.tls_cert.empty() || !options_.tls_key.empty()) {
-    auto tls = TlsContext::Load(options_.tls_cert, options_.tls_key);
-    if (!tls.ok()) return Status::InvalidArgument("http: " + tls.status().message());
+  TlsFiles files{.cert = options_.tls_cert, .key = options_.tls_key, .client_ca = options_.tls_client_ca,
+                 .reload_interval_us = options_.tls_reload_interval_us};
+  if (files.enabled()) {
+    auto tls = TlsReloader::Start("http", files, &state_->metrics_registry(),
+                                  {.reloads = http_metrics::kTlsReloads, .not_after = http_metrics::kTlsCertificateNotAfter});
+    if (!tls.ok()) return tls.status();
     state_->tls = std::move(*tls);
   }
   State* state = state_.get();
@@ -244,6 +254,8 @@ Status HttpServer::Start(const std::string& listen) {
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   return Status::OK();
 }
+
+bool HttpServer::ReloadTls() { return state_->tls && state_->tls->Reload(); }
 
 void HttpServer::Stop() {
   if (thread_.joinable()) {

@@ -61,6 +61,10 @@ class HttpServer {
   // Stops accepting, wakes every connection waiting for a request, and waits for the
   // connections to end (answers being written are finished).
   void Stop();
+  // Reads http.tls_cert, tls_key and tls_client_ca again now (SIGHUP), changed or not: true when
+  // new connections get a new context. Without TLS, false. Changes are also seen by themselves
+  // every http.tls_reload_interval.
+  bool ReloadTls();
   int port() const { return port_; }
   const HttpServerOptions& options() const { return options_; }
 

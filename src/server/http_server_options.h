@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "server/access.h"
+#include "server/tls_reloader.h"
 
 namespace mare {
 
@@ -38,6 +39,9 @@ struct HttpServerOptions {
   // HTTPS only (a plaintext request is answered 400). Empty: plain HTTP.
   std::string tls_cert;
   std::string tls_key;
+  // http.tls_client_ca and http.tls_reload_interval: TlsFiles (tls_reloader.h) says what they do.
+  std::string tls_client_ca;
+  int64_t tls_reload_interval_us = TlsFiles{}.reload_interval_us;
   // GET /readyz answers 503 while a stage reading the log is more records behind than this
   // (0: never for lag alone). /healthz does not look at lags.
   int64_t ready_max_lag = 1'000'000;

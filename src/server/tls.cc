@@ -2,11 +2,14 @@
 
 #include <fcntl.h>
 #include <openssl/err.h>
+#include <openssl/bn.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <sys/socket.h>
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 
 namespace mare {
 
@@ -21,9 +24,37 @@ std::string TakeError(std::string fallback) {
   return reason ? reason : fallback;
 }
 
+std::string SubjectOf(X509* x) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (!bio) return "";
+  X509_NAME_print_ex(bio, X509_get_subject_name(x), 0, XN_FLAG_RFC2253);
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio, &data);
+  std::string out(data, n > 0 ? static_cast<size_t>(n) : 0);
+  BIO_free(bio);
+  return out;
+}
+
+std::string SerialOf(X509* x) {
+  BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), nullptr);
+  if (!bn) return "";
+  char* hex = BN_bn2hex(bn);
+  std::string out = hex ? hex : "";
+  OPENSSL_free(hex);
+  BN_free(bn);
+  return out;
+}
+
+int64_t NotAfterOf(X509* x) {
+  std::tm tm{};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) != 1) return 0;
+  return static_cast<int64_t>(::timegm(&tm));
+}
+
 }  // namespace
 
-Result<std::shared_ptr<TlsContext>> TlsContext::Load(const std::string& cert_file, const std::string& key_file) {
+Result<std::shared_ptr<TlsContext>> TlsContext::Load(const std::string& cert_file, const std::string& key_file,
+                                                     const std::string& client_ca) {
   if (cert_file.empty() || key_file.empty()) {
     return Status::InvalidArgument("TLS needs both a certificate and its key (tls_cert and tls_key)");
   }
@@ -50,6 +81,32 @@ Result<std::shared_ptr<TlsContext>> TlsContext::Load(const std::string& cert_fil
   if (SSL_CTX_check_private_key(ctx) != 1) {
     return Status::InvalidArgument("TLS key " + key_file + " does not belong to the certificate " + cert_file);
   }
+  if (X509* x = SSL_CTX_get0_certificate(ctx)) {
+    context->subject_ = SubjectOf(x);
+    context->serial_ = SerialOf(x);
+    context->not_after_ = NotAfterOf(x);
+  }
+  // Sessions are resumed only by the context that made them; OpenSSL refuses to resume
+  // (rather than skip the client's certificate) without an id context once clients are verified.
+  static constexpr unsigned char kSessionContext[] = "mare";
+  SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof(kSessionContext) - 1);
+  if (!client_ca.empty()) {
+    if (SSL_CTX_load_verify_locations(ctx, client_ca.c_str(), nullptr) != 1) {
+      return Status::InvalidArgument("TLS client CA " + client_ca + ": " + TakeError("cannot read it") +
+                                     " (a PEM bundle of CA certificates is expected)");
+    }
+    // The names the server sends in its CertificateRequest, so that a client holding several
+    // certificates picks one these CAs signed.
+    STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(client_ca.c_str());
+    if (!names) {
+      return Status::InvalidArgument("TLS client CA " + client_ca + ": " + TakeError("holds no certificate") +
+                                     " (a PEM bundle of CA certificates is expected)");
+    }
+    SSL_CTX_set_client_CA_list(ctx, names);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    context->verifies_clients_ = true;
+  }
+  ERR_clear_error();
   return context;
 }
 
@@ -86,9 +143,14 @@ TlsSession::Io TlsSession::Outcome(int ret) {
       if (saved_errno == EINTR) return Io::kWantRead;
       error_ = saved_errno == 0 ? "the peer closed the connection" : std::strerror(saved_errno);
       return saved_errno == 0 ? Io::kClosed : Io::kFailed;
-    default:
+    default: {
+      int reason = ERR_GET_REASON(ERR_peek_error());
+      client_certificate_refused_ = reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE || reason == SSL_R_CERTIFICATE_VERIFY_FAILED;
       error_ = TakeError("TLS error");
+      long verify = SSL_get_verify_result(ssl_);
+      if (client_certificate_refused_ && verify != X509_V_OK) error_ += std::string(": ") + X509_verify_cert_error_string(verify);
       return Io::kFailed;
+    }
   }
 }
 

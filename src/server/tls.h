@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -26,17 +27,29 @@ namespace mare {
 class TlsContext {
  public:
   // Reads a PEM certificate chain (the server's certificate first, then any intermediates) and
-  // its PEM private key, and checks that they match. TLS 1.2 and 1.3 only.
-  static Result<std::shared_ptr<TlsContext>> Load(const std::string& cert_file, const std::string& key_file);
+  // its PEM private key, and checks that they match. TLS 1.2 and 1.3 only. With `client_ca` (a
+  // PEM bundle of CA certificates), every client must present a certificate signed by one of
+  // them, or the handshake fails (mutual TLS).
+  static Result<std::shared_ptr<TlsContext>> Load(const std::string& cert_file, const std::string& key_file,
+                                                  const std::string& client_ca = "");
   ~TlsContext();
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
 
   SSL_CTX* get() const { return ctx_; }
+  // The server certificate's subject ("CN=mare,O=..."), serial number (hex) and end of validity
+  // (Unix seconds): what the log says of the certificate in use.
+  const std::string& subject() const { return subject_; }
+  const std::string& serial() const { return serial_; }
+  int64_t not_after() const { return not_after_; }
+  bool verifies_clients() const { return verifies_clients_; }
 
  private:
   explicit TlsContext(SSL_CTX* ctx) : ctx_(ctx) {}
   SSL_CTX* ctx_;
+  std::string subject_, serial_;
+  int64_t not_after_ = 0;
+  bool verifies_clients_ = false;
 };
 
 class TlsSession {
@@ -72,12 +85,16 @@ class TlsSession {
   void Close();
   // Why the last step failed ("wrong version number", "unknown ca", ...).
   const std::string& error() const { return error_; }
+  // Whether the last failure was the client's certificate: none sent, or not signed by the
+  // client CA (mutual TLS).
+  bool client_certificate_refused() const { return client_certificate_refused_; }
 
  private:
   Io Outcome(int ret);
 
   SSL* ssl_ = nullptr;
   std::string error_;
+  bool client_certificate_refused_ = false;
 };
 
 }  // namespace mare

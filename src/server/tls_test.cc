@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "server/http_server.h"
+#include "server/tls_reloader.h"
 
 namespace mare {
 namespace {
@@ -39,7 +40,7 @@ double Elapsed(Clock::time_point t) { return std::chrono::duration<double>(Clock
 struct Certificate {
   std::filesystem::path dir, cert, key;
 
-  explicit Certificate(const std::string& common_name = "127.0.0.1") {
+  explicit Certificate(const std::string& common_name = "127.0.0.1", long serial = 1) {
     char tmpl[] = "/tmp/mare-tls-test-XXXXXX";
     dir = ::mkdtemp(tmpl);
     cert = dir / "cert.pem";
@@ -47,7 +48,7 @@ struct Certificate {
     EVP_PKEY* pkey = EVP_EC_gen("P-256");
     X509* x = X509_new();
     X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
     X509_gmtime_adj(X509_getm_notBefore(x), -60);
     X509_gmtime_adj(X509_getm_notAfter(x), 3600);
     X509_set_pubkey(x, pkey);
@@ -108,9 +109,13 @@ std::string ReadUntilClosed(int fd, double seconds, bool* closed) {
 // A TLS client that does by hand what well-behaved clients never do (stall mid-request).
 class RawTlsClient {
  public:
-  RawTlsClient(int port, const std::string& ca_file) : ctx_(SSL_CTX_new(TLS_client_method())) {
+  RawTlsClient(int port, const std::string& ca_file, const Certificate* client = nullptr) : ctx_(SSL_CTX_new(TLS_client_method())) {
     SSL_CTX_load_verify_locations(ctx_, ca_file.c_str(), nullptr);
     SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
+    if (client) {
+      SSL_CTX_use_certificate_chain_file(ctx_, client->cert.c_str());
+      SSL_CTX_use_PrivateKey_file(ctx_, client->key.c_str(), SSL_FILETYPE_PEM);
+    }
     fd_ = Connect(port);
     ssl_ = SSL_new(ctx_);
     SSL_set_fd(ssl_, fd_);
@@ -122,6 +127,20 @@ class RawTlsClient {
     if (fd_ >= 0) ::close(fd_);
   }
   bool connected() const { return connected_; }
+  // The serial number of the certificate the server presented (-1: none).
+  long PeerSerial() const {
+    X509* peer = SSL_get1_peer_certificate(ssl_);
+    if (!peer) return -1;
+    long serial = ASN1_INTEGER_get(X509_get0_serialNumber(peer));
+    X509_free(peer);
+    return serial;
+  }
+  // One request with Connection: close, and what came back.
+  std::string Get(const std::string& path) {
+    if (!Send("GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")) return "";
+    bool closed = false;
+    return ReadUntilClosed(5, &closed);
+  }
   bool Send(std::string_view bytes) { return SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size())) == static_cast<int>(bytes.size()); }
   // Decrypted bytes until the server ends the session or `seconds` pass.
   std::string ReadUntilClosed(double seconds, bool* closed) {
@@ -156,6 +175,7 @@ class TlsServerTest : public ::testing::Test {
   void Start(HttpServerOptions options) {
     options.tls_cert = cert_.cert.string();
     options.tls_key = cert_.key.string();
+    if (options.tls_reload_interval_us == TlsFiles{}.reload_interval_us) options.tls_reload_interval_us = 0;
     server_ = std::make_unique<HttpServer>(options, &registry_);
     auto& r = server_->routes();
     r.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
@@ -350,6 +370,123 @@ TEST(TlsContext, RefusesWhatCannotServe) {
   Status s = server.Start("127.0.0.1:0");
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("http: TLS needs both"), std::string::npos) << s.ToString();
+}
+
+
+// Puts `from`'s certificate and key where `to`'s are, as an operator renewing them would.
+void Replace(const Certificate& to, const Certificate& from) {
+  std::filesystem::copy_file(from.cert, to.cert, std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(from.key, to.key, std::filesystem::copy_options::overwrite_existing);
+}
+
+double Series(metrics::Registry& registry, const std::string& series) {
+  std::string text = registry.Render();
+  size_t at = text.find("\n" + series + " ");
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + series.size() + 2));
+}
+
+const TlsReloader::Metrics kNames{.reloads = {"mare_test_tls_reloads_total", "reloads"},
+                                  .not_after = {"mare_test_tls_certificate_not_after_seconds", "not after"}};
+
+TEST(TlsReloader, ReadsAChangedPairAndKeepsTheOldOneWhenTheNewCannotServe) {
+  Certificate live("127.0.0.1", 1), renewed("127.0.0.1", 2), third("127.0.0.1", 3);
+  metrics::Registry registry;
+  auto reloader = TlsReloader::Start("test", {.cert = live.cert.string(), .key = live.key.string(), .reload_interval_us = 0},
+                                     &registry, kNames);
+  ASSERT_TRUE(reloader.ok()) << reloader.status().ToString();
+  TlsReloader& r = **reloader;
+  EXPECT_EQ(r.Current()->serial(), "01");
+  EXPECT_EQ(r.Current()->subject(), "CN=127.0.0.1");
+  EXPECT_GT(Series(registry, "mare_test_tls_certificate_not_after_seconds"), 1.7e9);
+
+  Replace(live, renewed);
+  EXPECT_TRUE(r.Reload());
+  EXPECT_EQ(r.Current()->serial(), "02");
+  EXPECT_EQ(Series(registry, "mare_test_tls_reloads_total{result=\"ok\"}"), 1);
+
+  // A new certificate whose key is not there yet: refused, the renewed one stays.
+  std::filesystem::copy_file(third.cert, live.cert, std::filesystem::copy_options::overwrite_existing);
+  EXPECT_FALSE(r.Reload());
+  EXPECT_EQ(r.Current()->serial(), "02");
+  // Then its key: taken.
+  std::filesystem::copy_file(third.key, live.key, std::filesystem::copy_options::overwrite_existing);
+  EXPECT_TRUE(r.Reload());
+  EXPECT_EQ(r.Current()->serial(), "03");
+  // A file cut short, one that is gone: refused, 03 stays.
+  std::filesystem::resize_file(live.cert, 40);
+  EXPECT_FALSE(r.Reload());
+  std::filesystem::remove(live.key);
+  EXPECT_FALSE(r.Reload());
+  EXPECT_EQ(r.Current()->serial(), "03");
+  EXPECT_EQ(Series(registry, "mare_test_tls_reloads_total{result=\"failed\"}"), 3);
+  EXPECT_EQ(Series(registry, "mare_test_tls_reloads_total{result=\"ok\"}"), 2);
+}
+
+TEST(TlsReloader, SeesAChangeByItselfOnceTheWritesSettle) {
+  Certificate live("127.0.0.1", 1), renewed("127.0.0.1", 2);
+  metrics::Registry registry;
+  auto reloader = TlsReloader::Start("test", {.cert = live.cert.string(), .key = live.key.string(), .reload_interval_us = 20'000},
+                                     &registry, kNames);
+  ASSERT_TRUE(reloader.ok()) << reloader.status().ToString();
+  auto written = Clock::now();
+  Replace(live, renewed);
+  while (Elapsed(written) < 10 && (*reloader)->Current()->serial() != "02") std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ((*reloader)->Current()->serial(), "02");
+  EXPECT_GE(Elapsed(written), 0.9);  // not before the files had been quiet for a second
+  EXPECT_EQ(Series(registry, "mare_test_tls_reloads_total{result=\"ok\"}"), 1);
+  EXPECT_EQ(Series(registry, "mare_test_tls_reloads_total{result=\"failed\"}"), 0);
+}
+
+TEST_F(TlsServerTest, AReloadedCertificateServesNewConnectionsWhileOpenOnesGoOn) {
+  Start({});
+  RawTlsClient before(port_, cert_.cert.string());
+  ASSERT_TRUE(before.connected());
+  EXPECT_EQ(before.PeerSerial(), 1);
+  Certificate renewed("127.0.0.1", 2);
+  Replace(cert_, renewed);
+  EXPECT_TRUE(server_->ReloadTls());
+  RawTlsClient after(port_, renewed.cert.string());
+  ASSERT_TRUE(after.connected());
+  EXPECT_EQ(after.PeerSerial(), 2);
+  EXPECT_NE(after.Get("/healthz").find("HTTP/1.1 200"), std::string::npos);
+  // The connection made before the reload is served on with its certificate.
+  EXPECT_NE(before.Get("/healthz").find("HTTP/1.1 200"), std::string::npos);
+  EXPECT_EQ(Metric("mare_http_tls_reloads_total{result=\"ok\"}"), 1);
+  // A bad pair: refused, new connections still get serial 2.
+  Certificate stray("127.0.0.1", 3);
+  std::filesystem::copy_file(stray.key, cert_.key, std::filesystem::copy_options::overwrite_existing);
+  EXPECT_FALSE(server_->ReloadTls());
+  RawTlsClient later(port_, renewed.cert.string());
+  ASSERT_TRUE(later.connected());
+  EXPECT_EQ(later.PeerSerial(), 2);
+  EXPECT_EQ(Metric("mare_http_tls_reloads_total{result=\"failed\"}"), 1);
+}
+
+TEST_F(TlsServerTest, WithAClientCaAClientWithoutACertificateItSignedIsRefused) {
+  Certificate buoy("buoy-7", 7), stranger("stranger", 8);
+  HttpServerOptions options;
+  options.tls_client_ca = buoy.cert.string();  // self-signed: its own CA
+  Start(options);
+  RawTlsClient with(port_, cert_.cert.string(), &buoy);
+  ASSERT_TRUE(with.connected());
+  EXPECT_NE(with.Get("/healthz").find("HTTP/1.1 200"), std::string::npos);
+  // TLS 1.3: the client may finish its side before the server has checked its certificate;
+  // either way no request is answered.
+  const Certificate* clients[] = {nullptr, &stranger};
+  for (const Certificate* client : clients) {
+    RawTlsClient without(port_, cert_.cert.string(), client);
+    if (without.connected()) {
+      EXPECT_EQ(without.Get("/healthz"), "");
+    }
+  }
+  for (int i = 0; i < 100 && Metric("mare_http_tls_handshakes_failed_total{reason=\"client_certificate\"}") < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(Metric("mare_http_tls_handshakes_failed_total{reason=\"client_certificate\"}"), 2);
+  EXPECT_EQ(Metric("mare_http_tls_handshakes_failed_total{reason=\"error\"}"), 0);
+
+  Status bad_ca = TlsContext::Load(cert_.cert.string(), cert_.key.string(), cert_.key.string()).status();
+  EXPECT_NE(bad_ca.message().find("TLS client CA"), std::string::npos) << bad_ca.ToString();
 }
 
 }  // namespace

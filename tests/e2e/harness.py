@@ -108,9 +108,10 @@ def scrape_metric(port, name):
 class MareRun:
     """A `mare run` process. Use as a context manager, or start()/stop()/kill9()."""
 
-    def __init__(self, data_dir, extra=(), flags=(), preexec_fn=None, tls_ca=None):
+    def __init__(self, data_dir, extra=(), flags=(), preexec_fn=None, tls_ca=None, tls_client=None):
         self.data_dir = str(data_dir)
         self.tls_ca = tls_ca  # the CA of http.tls_cert, when the server speaks HTTPS
+        self.tls_client = tls_client  # (cert, key) the harness presents when http.tls_client_ca is set
         self.preexec_fn = preexec_fn  # run in the child before exec (resource limits, say)
         self.udp_port = free_port(socket.SOCK_DGRAM)
         self.tcp_port = free_port()
@@ -178,6 +179,8 @@ class MareRun:
     def urlopen(self, req, timeout):
         """urllib.request.urlopen, trusting tls_ca for an HTTPS server."""
         context = ssl.create_default_context(cafile=self.tls_ca) if self.tls_ca else None
+        if context and self.tls_client:
+            context.load_cert_chain(*self.tls_client)
         return urllib.request.urlopen(req, timeout=timeout, context=context)
 
     def metrics(self):
