@@ -42,6 +42,10 @@ uint64_t Hash(uint64_t key, int64_t ts) { return Mix(key * 0x9e3779b97f4a7c15ULL
 
 // One partition: the records appended within the horizon before the newest, oldest first, and a
 // table (linear probing) of the newest copy of each (key, timestamp) among them.
+//
+// A slot packs 31 bits of the pair's hash (its home slot and a tag) with the low 32 bits of its
+// entry's sequence number, so that probing, deleting and growing read the FIFO only on a tag
+// match: one cache miss per lookup in a table too big for the caches, not one per slot probed.
 class DuplicateFilter::Partition {
  public:
   explicit Partition(int64_t horizon_us) : horizon_us_(horizon_us), slots_(kMinSlots, 0) {}
@@ -49,16 +53,17 @@ class DuplicateFilter::Partition {
   bool Drop(uint64_t key, int64_t ts, int64_t append_time) {
     const int64_t oldest = append_time - horizon_us_;
     while (!fifo_.empty() && fifo_.front().append_time < oldest) EvictFront();
-    size_t at = Find(key, ts);
+    const uint32_t tag = Tag(key, ts);
+    size_t at = Find(key, ts, tag);
     // An entry appended too long ago can linger only if the append times went back.
     bool duplicate = at != kNone && EntryOf(slots_[at]).append_time >= oldest;
     fifo_.push_back({key, ts, append_time});
-    const uint64_t slot = base_ + fifo_.size();  // the new entry's sequence number + 1
+    const uint64_t slot = Slot(tag, base_ + fifo_.size() - 1);
     if (at != kNone) {
-      slots_[at] = slot;  // the newest copy stands for the key from now on
+      slots_[at] = slot;  // the newest copy stands for the pair from now on
     } else {
       if ((used_ + 1) * 2 > slots_.size()) Resize(slots_.size() * 2);
-      slots_[Empty(key, ts)] = slot;
+      slots_[Empty(tag)] = slot;
       ++used_;
     }
     return duplicate;
@@ -76,30 +81,38 @@ class DuplicateFilter::Partition {
   static constexpr size_t kNone = SIZE_MAX;
   static constexpr size_t kMinSlots = 1024;
 
-  // slot values: 0 empty, else the entry's sequence number + 1 (fifo_.front() is base_).
-  const Entry& EntryOf(uint64_t slot) const { return fifo_[static_cast<size_t>(slot - 1 - base_)]; }
-  size_t Home(uint64_t key, int64_t ts) const { return static_cast<size_t>(Hash(key, ts)) & (slots_.size() - 1); }
+  // Slots: 0 empty; else bit 63 set, the tag in bits 32..62, the entry's sequence number's low
+  // 32 bits below (the FIFO never holds 2^32 entries, so they name one).
+  static uint32_t Tag(uint64_t key, int64_t ts) { return static_cast<uint32_t>(Hash(key, ts)) & 0x7fffffffU; }
+  static uint64_t Slot(uint32_t tag, uint64_t seq) { return 1ULL << 63 | uint64_t{tag} << 32 | static_cast<uint32_t>(seq); }
+  static uint32_t TagOf(uint64_t slot) { return static_cast<uint32_t>(slot >> 32) & 0x7fffffffU; }
+  const Entry& EntryOf(uint64_t slot) const {
+    return fifo_[static_cast<uint32_t>(static_cast<uint32_t>(slot) - static_cast<uint32_t>(base_))];
+  }
 
-  size_t Find(uint64_t key, int64_t ts) const {
+  size_t Find(uint64_t key, int64_t ts, uint32_t tag) const {
     const size_t mask = slots_.size() - 1;
-    for (size_t i = Home(key, ts);; i = (i + 1) & mask) {
-      if (slots_[i] == 0) return kNone;
-      const Entry& e = EntryOf(slots_[i]);
+    for (size_t i = tag & mask;; i = (i + 1) & mask) {
+      const uint64_t s = slots_[i];
+      if (s == 0) return kNone;
+      if (TagOf(s) != tag) continue;
+      const Entry& e = EntryOf(s);
       if (e.key == key && e.ts == ts) return i;
     }
   }
 
-  size_t Empty(uint64_t key, int64_t ts) const {
+  size_t Empty(uint32_t tag) const {
     const size_t mask = slots_.size() - 1;
-    size_t i = Home(key, ts);
+    size_t i = tag & mask;
     while (slots_[i] != 0) i = (i + 1) & mask;
     return i;
   }
 
   void EvictFront() {
     const Entry& e = fifo_.front();
-    size_t at = Find(e.key, e.ts);
-    if (at != kNone && slots_[at] == base_ + 1) Erase(at);  // else a newer copy stands for it
+    size_t at = Find(e.key, e.ts, Tag(e.key, e.ts));
+    // Unless a newer copy stands for the pair.
+    if (at != kNone && static_cast<uint32_t>(slots_[at]) == static_cast<uint32_t>(base_)) Erase(at);
     fifo_.pop_front();
     ++base_;
     if (slots_.size() > kMinSlots && used_ * 8 < slots_.size()) Resize(slots_.size() / 2);
@@ -110,8 +123,7 @@ class DuplicateFilter::Partition {
   void Erase(size_t i) {
     const size_t mask = slots_.size() - 1;
     for (size_t j = (i + 1) & mask; slots_[j] != 0; j = (j + 1) & mask) {
-      const Entry& e = EntryOf(slots_[j]);
-      size_t home = Home(e.key, e.ts);
+      size_t home = TagOf(slots_[j]) & mask;
       bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
       if (!stays) {
         slots_[i] = slots_[j];
@@ -126,16 +138,14 @@ class DuplicateFilter::Partition {
     std::vector<uint64_t> old(size, 0);
     old.swap(slots_);
     for (uint64_t s : old) {
-      if (s == 0) continue;
-      const Entry& e = EntryOf(s);
-      slots_[Empty(e.key, e.ts)] = s;
+      if (s != 0) slots_[Empty(TagOf(s))] = s;
     }
   }
 
   const int64_t horizon_us_;
   std::deque<Entry> fifo_;
-  uint64_t base_ = 0;
-  std::vector<uint64_t> slots_;  // a power of two, at most half used
+  uint64_t base_ = 0;            // the sequence number of fifo_.front()
+  std::vector<uint64_t> slots_;  // a power of two (below 2^31), at most half used
   size_t used_ = 0;
 };
 
