@@ -8,9 +8,10 @@
 // same copy, the first. The rule looks only at the records appended within the horizon before
 // the one judged, so a consumer (re)starting at offset N rebuilds all it needs from the records
 // appended within the horizon before N - 1's (Rebuild, by bisection on the append times): where
-// it starts never changes what it keeps. Memory: about 40 bytes per record appended within the
-// horizon (a FIFO of 24-byte entries and a hash table of 8-byte slots at most half full): for
-// 1,000 readings a second and the 10-minute horizon, 600,000 records, about 24 to 34 MB.
+// it starts never changes what it keeps. Memory: 40 to 56 bytes per record appended within the
+// horizon (a FIFO of 24-byte entries and a hash table of 8-byte slots a quarter to half full;
+// up to 88 after the rate fell, until it shrinks): for 1,000 readings a second and the
+// 10-minute horizon, 600,000 records, 24 to 34 MB.
 //
 // Keys in decimal (sensor ids) are compared exactly; any other key by a 64-bit hash.
 // Not thread-safe: one per consumer, used from its thread.
