@@ -32,6 +32,8 @@ labels = [
     ("processor", "whole processor (raw topic -> rollups topic, checkpoints)"),
     ("core", "synchronous core, parsing each record's JSON"),
     ("processor_json", "whole processor, parsing each record's JSON"),
+    ("processor_dedup", "whole processor, duplicate filter on (log.dedup)"),
+    ("processor_json_dedup", "whole processor, parsing JSON, duplicate filter on"),
 ]
 for key, label in labels:
     r = rows[key]["readings_per_second"]
@@ -44,6 +46,9 @@ p = rows["processor"]
 print(f"processor: {p['emitted']:,} messages emitted, {p['checkpoints']} checkpoints, "
       f"{p['checkpoint_seconds_mean'] * 1000:.1f} ms each on average (Log::Sync included; the prepared topic is synced before); "
       "its time includes the final emission and checkpoint at Stop")
+d, dj, pj = rows["processor_dedup"], rows["processor_json_dedup"], rows["processor_json"]
+print(f"duplicate filter (log.dedup, every record within the horizon): {d['seconds'] / p['seconds']:.3f}x the "
+      f"processor's CPU seconds with the numbers carried, {dj['seconds'] / pj['seconds']:.3f}x parsing JSON")
 cpu = sum(rows[k]["seconds"] for k, _ in labels)
 wall = sum(rows[k]["wall_seconds"] for k, _ in labels)
 best = rows["processor"]["readings_per_second"]

@@ -115,7 +115,8 @@ int main(int argc, char** argv) {
   size_t n = argc > 1 ? std::stoul(argv[1]) : 2'000'000;
   uint32_t sensors = argc > 2 ? static_cast<uint32_t>(std::stoul(argv[2])) : 1000;
   std::string paths = argc > 3 ? "," + std::string(argv[3]) + ","
-                               : ",parse_only,aggregate_only,core,core_numbers,processor,processor_json,";
+                               : ",parse_only,aggregate_only,core,core_numbers,processor,processor_json,"
+                                 "processor_dedup,processor_json_dedup,";
   auto wanted = [&](const char* path) { return paths.find("," + std::string(path) + ",") != std::string::npos; };
   constexpr int32_t kPartitions = 4;
   auto readings = MakeReadings(n, sensors);
@@ -204,7 +205,7 @@ int main(int argc, char** argv) {
   // 4. The whole processor: a prepared raw topic, read by RollupProcessor on its thread, until
   //    it has read every record and stopped (its last emission and checkpoint); CPU seconds of
   //    the whole process (the processor's thread, this one's polling).
-  auto processor = [&](const char* name, bool numbers) -> bool {
+  auto processor = [&](const char* name, bool numbers, bool dedup) -> bool {
     char tmpl[] = "/tmp/mare_rollup_bench_XXXXXX";
     if (mkdtemp(tmpl) == nullptr) return false;
     std::string dir = tmpl;
@@ -232,6 +233,9 @@ int main(int argc, char** argv) {
     if (!(*log)->Sync().ok()) return false;
     rollup::RollupOptions o;
     o.checkpoint_dir = dir + "/rollup";
+    // log.dedup: every record was appended within the 10-minute horizon, so the filter holds
+    // them all (its worst case: a backlog read at once).
+    o.dedup = {.enabled = dedup, .horizon_us = 600'000'000};
     Perf("enable");
     Timer t(CLOCK_PROCESS_CPUTIME_ID);
     auto p = rollup::RollupProcessor::Start(o, log->get(), nullptr, &registry);
@@ -253,7 +257,10 @@ int main(int argc, char** argv) {
   };
   //    "processor": the raw topic as ingest writes it (numbers carried); "processor_json": as
   //    other writers would (the processor parses every value).
-  if (wanted("processor") && !processor("processor", true)) return 1;
-  if (wanted("processor_json") && !processor("processor_json", false)) return 1;
+  //    "_dedup": the same with the consumers' duplicate filter on (log.dedup, issue 19).
+  if (wanted("processor") && !processor("processor", true, false)) return 1;
+  if (wanted("processor_json") && !processor("processor_json", false, false)) return 1;
+  if (wanted("processor_dedup") && !processor("processor_dedup", true, true)) return 1;
+  if (wanted("processor_json_dedup") && !processor("processor_json_dedup", false, true)) return 1;
   return 0;
 }

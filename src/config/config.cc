@@ -313,6 +313,7 @@ std::vector<Key> Keys(Config& c) {
       Duration("log.compaction_lag", &c.log.embedded.compaction_lag_us),
       Size("log.compaction_map_bytes", &c.log.embedded.compaction_map_bytes, 1 << 20),
       Duration("log.retention", &c.log.retention_us),
+      Choice("log.dedup", &c.log.dedup, {"auto", "on", "off"}),
       Size("log.retention_bytes", &c.log.retention_bytes),
 
       String("log.kafka.brokers", &k.brokers),
@@ -549,6 +550,15 @@ void Derive(Config* c) {
   if (c->sink_clickhouse.password.empty()) {
     if (const char* env = std::getenv("MARE_CLICKHOUSE_PASSWORD")) c->sink_clickhouse.password = env;
   }
+  // One filter for every consumer of raw, so that they all keep the same copy of a reading.
+  log::DuplicateFilterOptions dedup{
+      .enabled = c->ingest.dedup_horizon_us > 0 && (c->log.dedup == "on" || (c->log.dedup == "auto" && c->log.kind == "kafka")),
+      .horizon_us = c->ingest.dedup_horizon_us};
+  c->rollup.dedup = dedup;
+  c->store.raw_dedup = dedup;
+  c->sink_mariadb.raw_dedup = dedup;
+  c->sink_elasticsearch.raw_dedup = dedup;
+  c->sink_clickhouse.raw_dedup = dedup;
   c->sink_mariadb.resolutions.clear();
   for (const auto& r : c->rollup.resolutions) c->sink_mariadb.resolutions.push_back(r.name);
 }

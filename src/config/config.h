@@ -43,6 +43,10 @@ struct Config {
     int partitions = 4;
     int64_t retention_us = 7LL * 86'400'000'000;
     int64_t retention_bytes = 0;  // per partition; 0: no size limit
+    // The consumers of raw (rollups, store, sinks) drop a record repeating the sensor and event
+    // time of one appended within ingest.dedup_horizon before (log/duplicate_filter.h):
+    // "auto" on Kafka only (where two `mare ingest` processes can each append a copy), "on", "off".
+    std::string dedup = "auto";
     log::EmbeddedLogOptions embedded;  // fsync, fsync_interval, segment_bytes, segment_age
     log::KafkaLogOptions kafka;        // [log.kafka] and [log.kafka.client]
   } log;

@@ -202,6 +202,34 @@ delivery_timeout = "45s"
   EXPECT_EQ(set->log.kafka.client[0], Setting("client.rack", "r1"));
 }
 
+// One duplicate filter for every consumer of raw, so that they keep the same copy: on with Kafka
+// by default, with ingest's horizon.
+TEST(Config, RawDuplicateFilterIsOneSettingForEveryConsumer) {
+  auto embedded = LoadConfig("");
+  ASSERT_TRUE(embedded.ok());
+  EXPECT_EQ(embedded->log.dedup, "auto");
+  EXPECT_FALSE(embedded->rollup.dedup.enabled);
+  EXPECT_FALSE(embedded->store.raw_dedup.enabled);
+  auto kafka = LoadConfig("", {"log.kind=kafka", "ingest.dedup_horizon=\"5m\""});
+  ASSERT_TRUE(kafka.ok()) << kafka.status().ToString();
+  for (const log::DuplicateFilterOptions* o : {&kafka->rollup.dedup, &kafka->store.raw_dedup, &kafka->sink_mariadb.raw_dedup,
+                                               &kafka->sink_elasticsearch.raw_dedup, &kafka->sink_clickhouse.raw_dedup}) {
+    EXPECT_TRUE(o->enabled);
+    EXPECT_EQ(o->horizon_us, 300'000'000);
+  }
+  auto off = LoadConfig("", {"log.kind=kafka", "log.dedup=\"off\""});
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE(off->rollup.dedup.enabled);
+  EXPECT_FALSE(off->sink_clickhouse.raw_dedup.enabled);
+  auto on = LoadConfig("", {"log.dedup=\"on\""});
+  ASSERT_TRUE(on.ok());
+  EXPECT_TRUE(on->store.raw_dedup.enabled);
+  auto no_horizon = LoadConfig("", {"log.dedup=\"on\"", "ingest.dedup_horizon=\"0s\""});
+  ASSERT_TRUE(no_horizon.ok());
+  EXPECT_FALSE(no_horizon->store.raw_dedup.enabled);
+  EXPECT_FALSE(LoadConfig("", {"log.dedup=\"maybe\""}).ok());
+}
+
 TEST(Config, KafkaDefaultsAndErrors) {
   auto c = LoadConfig("");
   ASSERT_TRUE(c.ok());

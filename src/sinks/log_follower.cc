@@ -17,7 +17,10 @@ LogFollower::LogFollower(LogFollowerOptions options, std::unique_ptr<Destination
       records_read_(r->GetCounter(names.records_read, {{"topic", options_.topic}})),
       errors_(r->GetCounter(names.errors, {{"topic", options_.topic}})),
       lag_(r->GetGauge(names.lag, {{"topic", options_.topic}})),
-      batch_seconds_(r->GetHistogram(names.batch_seconds, {{"topic", options_.topic}})) {}
+      batch_seconds_(r->GetHistogram(names.batch_seconds, {{"topic", options_.topic}})),
+      duplicates_dropped_(r->GetCounter(names.duplicates, {{"topic", options_.topic}})) {
+  duplicates_ = log::DuplicateFilter(options_.dedup);
+}
 
 LogFollower::~LogFollower() { Stop(); }
 
@@ -160,6 +163,11 @@ void LogFollower::Run() {
     committed_.clear();
     Status s = destination_->Prepare(partitions_, &committed_);
     for (int32_t p = 0; s.ok() && p < partitions_; ++p) s = consumer_->Seek(p, committed_[p]);
+    if (s.ok() && duplicates_.enabled()) {
+      std::vector<std::pair<int32_t, int64_t>> from;
+      for (int32_t p = 0; p < partitions_; ++p) from.emplace_back(p, consumer_->Position(p));
+      s = duplicates_.Rebuild(log_, options_.topic, from);
+    }
     return s;
   });
   if (!prepared) return;
@@ -180,7 +188,17 @@ void LogFollower::Run() {
       if (pending == 0) batch_start = MonotonicMicros();
       records_read_.Add(records.size());
       for (const log::ConsumedRecord& r : records) next[r.partition] = r.offset + 1;
-      destination_->Add(records);
+      if (duplicates_.enabled()) {
+        // Read (their positions are saved with the batch) but not written: the first copy was.
+        kept_.clear();
+        for (const log::ConsumedRecord& r : records) {
+          if (!duplicates_.Drop(r)) kept_.push_back(r);
+        }
+        if (kept_.size() < records.size()) duplicates_dropped_.Add(records.size() - kept_.size());
+        destination_->Add(kept_);
+      } else {
+        destination_->Add(records);
+      }
       pending += records.size();
     }
     bool full = pending >= options_.batch || (pending > 0 && MonotonicMicros() - batch_start >= options_.max_delay_us);

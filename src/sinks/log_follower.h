@@ -18,6 +18,7 @@
 
 #include "common/metrics.h"
 #include "common/status.h"
+#include "log/duplicate_filter.h"
 #include "log/log.h"
 #include "sinks/sink_health.h"
 
@@ -57,6 +58,9 @@ struct LogFollowerOptions {
   int64_t max_delay_us = 0;
   int64_t retry_initial_us = 100'000;
   int64_t retry_max_us = 5'000'000;
+  // For raw: records repeating the key and timestamp of one appended within the horizon before
+  // are read but not handed to the destination (log/duplicate_filter.h); rebuilt at Prepare.
+  log::DuplicateFilterOptions dedup;
 };
 
 // Its metrics' names (labelled topic=...), declared in each sink's metrics header.
@@ -65,6 +69,7 @@ struct LogFollowerMetrics {
   metrics::Metric errors;         // counter: failed attempts, retried
   metrics::Metric lag;            // gauge: records not yet committed
   metrics::Metric batch_seconds;  // histogram: a batch's first write to its saved position
+  metrics::Metric duplicates;     // counter: records the duplicate filter dropped
 };
 
 class LogFollower {
@@ -118,6 +123,8 @@ class LogFollower {
   std::map<int32_t, int64_t> written_;     // positions saved by the writer, not yet in committed_
 
   std::map<int32_t, int64_t> committed_;  // next offset per partition, as saved by the destination
+  log::DuplicateFilter duplicates_;
+  std::vector<log::ConsumedRecord> kept_;  // a poll's records less the duplicates
   int64_t backoff_ = 0;
   int64_t last_warning_ = 0;
   HealthRecorder health_;
@@ -126,6 +133,7 @@ class LogFollower {
   metrics::Counter& errors_;
   metrics::Gauge& lag_;
   metrics::Histogram& batch_seconds_;
+  metrics::Counter& duplicates_dropped_;
 };
 
 }  // namespace mare::sinks

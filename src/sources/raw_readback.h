@@ -1,7 +1,8 @@
 // Reading the raw topic back for deduplication: the tail each partition's dedup window is
 // rebuilt from when ingest starts (so a reading resent across a restart is still recognised),
 // and the first copy of a reading a conflicting duplicate is set against in the dead-letter file.
-// Both use a consumer of their own that never commits (group "mare-ingest-dedup").
+// Both use a consumer of their own that never commits (group "mare-ingest-dedup"), through
+// log::PartitionReader, which the consumers' duplicate filters share (log/duplicate_filter.h).
 #pragma once
 
 #include <cstdint>

@@ -15,6 +15,7 @@ Status FeedLoop::Start(FeedTarget* target, log::Log* log, FeedLoopOptions option
   log_ = log;
   options_ = std::move(options);
   metrics_ = metrics;
+  duplicates_ = log::DuplicateFilter(options_.dedup);
   if (log_->Partitions(options_.topic) > 0) {
     MARE_RETURN_IF_ERROR(Subscribe());
   } else if (!options_.wait_for_topic) {
@@ -56,6 +57,11 @@ Status FeedLoop::Subscribe() {
     }
     read_[static_cast<size_t>(p)] = at;
   }
+  if (duplicates_.enabled()) {
+    std::vector<std::pair<int32_t, int64_t>> next;
+    for (int32_t p = 0; p < partitions; ++p) next.emplace_back(p, read_[static_cast<size_t>(p)]);
+    MARE_RETURN_IF_ERROR(duplicates_.Rebuild(log_, options_.topic, next));
+  }
   return Status::OK();
 }
 
@@ -74,7 +80,13 @@ Status FeedLoop::Step() {
   MARE_RETURN_IF_ERROR(consumer_->Poll(&batch_, options_.poll_records, std::chrono::milliseconds(100)));
   if (!batch_.empty()) {
     for (const auto& r : batch_) read_[static_cast<size_t>(r.partition)] = r.offset + 1;
-    MARE_RETURN_IF_ERROR(target_->Apply(batch_));
+    if (duplicates_.enabled()) {
+      // Read (read_ is past them) but not applied: the first copy was.
+      size_t before = batch_.size();
+      std::erase_if(batch_, [this](const log::ConsumedRecord& r) { return duplicates_.Drop(r); });
+      if (metrics_.duplicates && batch_.size() < before) metrics_.duplicates->Add(before - batch_.size());
+    }
+    if (!batch_.empty()) MARE_RETURN_IF_ERROR(target_->Apply(batch_));
     int64_t consumed = 0;
     for (int64_t o : read_) consumed += o;
     thread_.set_consumed(consumed);

@@ -20,6 +20,7 @@
 #include "common/metrics.h"
 #include "common/status.h"
 #include "log/consumer_thread.h"
+#include "log/duplicate_filter.h"
 #include "log/log.h"
 
 namespace mare::store {
@@ -57,6 +58,9 @@ struct FeedLoopOptions {
   // have taken part of a batch (a journal). Otherwise the target finishes what it holds (a
   // memtable) and the loop reads on from where it was.
   bool reread_after_failure = false;
+  // Records repeating the key and timestamp of one appended within the horizon before are read
+  // but not handed to the target (log/duplicate_filter.h); rebuilt whenever the loop subscribes.
+  log::DuplicateFilterOptions dedup;
 };
 
 // The loop's gauges and counters, registered by the feeder under its own names.
@@ -64,6 +68,7 @@ struct FeedLoopMetrics {
   metrics::Gauge* lag = nullptr;         // records of the topic not yet read
   metrics::Gauge* up = nullptr;          // optional: 1 while consuming, 0 while retrying or stopped
   metrics::Counter* failures = nullptr;  // optional: failed steps, each retried unless permanent
+  metrics::Counter* duplicates = nullptr;  // optional: records the duplicate filter dropped
 };
 
 class FeedLoop {
@@ -98,6 +103,7 @@ class FeedLoop {
   std::unique_ptr<log::Consumer> consumer_;
   std::vector<log::ConsumedRecord> batch_;
   std::vector<int64_t> read_;  // next offset per partition past what the target took
+  log::DuplicateFilter duplicates_;
   int64_t next_lag_us_ = 0;
   int64_t next_topic_check_us_ = 0;
 

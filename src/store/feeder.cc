@@ -37,10 +37,12 @@ Result<std::unique_ptr<StoreFeeder>> StoreFeeder::Start(Store* store, log::Log* 
                                        .kept = "readings",
                                        .topic = options.topic,
                                        .group = options.group,
-                                       .poll_records = options.poll_records},
+                                       .poll_records = options.poll_records,
+                                       .dedup = store->options().raw_dedup},
                                       {.lag = &registry->GetGauge(store_metrics::kLagRecords),
                                        .up = &registry->GetGauge(store_metrics::kConsumerUp),
-                                       .failures = &registry->GetCounter(store_metrics::kStepsFailed)}));
+                                       .failures = &registry->GetCounter(store_metrics::kStepsFailed),
+                                       .duplicates = &registry->GetCounter(store_metrics::kDuplicatesDropped)}));
   return f;
 }
 

@@ -30,6 +30,7 @@
 
 #include "common/metrics.h"
 #include "common/status.h"
+#include "log/duplicate_filter.h"
 #include "reading/reading.h"
 #include "store/block.h"
 #include "store/schema.h"
@@ -41,6 +42,9 @@ namespace mare::store {
 
 struct StoreOptions {
   bool enabled = true;            // `mare run` keeps a store
+  // The feeder stores no second copy of a reading found in the raw topic (log/duplicate_filter.h):
+  // the first copy stays, as in the rollups and the sinks. Set by config/ from [log] dedup.
+  log::DuplicateFilterOptions raw_dedup;
   std::string dir;                 // required: <data_dir>/store
   int64_t retention_us = 0;        // drop hours older than this (event time vs wall clock); 0 keeps all
   // SQL's table forecasts keeps an issue until all its target hours are older than this (than

@@ -12,6 +12,7 @@ inline constexpr metrics::Metric kCompactions{"mare_store_compactions_total", "S
 inline constexpr metrics::Metric kBytesWritten{"mare_store_bytes_written_total", "Bytes of segments written (flushes and merges)"};
 inline constexpr metrics::Metric kRowsExpired{"mare_store_rows_expired_total", "Readings dropped by the store's retention"};
 inline constexpr metrics::Metric kReadingsReplaced{"mare_store_readings_replaced_total", "Readings that replaced a stored one of the same sensor and timestamp (the later wins)"};
+inline constexpr metrics::Metric kDuplicatesDropped{"mare_store_duplicates_dropped_total", "Raw records repeating the sensor and timestamp of one appended within the horizon before (log.dedup), not stored"};
 inline constexpr metrics::Metric kBlocksReopened{"mare_store_blocks_reopened_total", "Stored blocks moved back into the memtable because a reading replaced one of their rows"};
 inline constexpr metrics::Metric kFlushSeconds{"mare_store_flush_seconds", "Time to write a memtable out"};
 inline constexpr metrics::Metric kReadingsRejected{"mare_store_readings_rejected_total", "Raw readings the store could not parse (not stored)"};

@@ -9,6 +9,7 @@ namespace mare::rollup_metrics {
 inline constexpr metrics::Metric kReadingsCounted{"mare_rollup_readings_counted_total", "Raw readings counted into rollups"};
 inline constexpr metrics::Metric kMessagesEmitted{"mare_rollup_messages_emitted_total", "Rollup messages appended to the rollups topic"};
 inline constexpr metrics::Metric kLateReadingsDropped{"mare_rollup_late_readings_dropped_total", "Readings older than the watermark by more than the allowed lateness, not counted"};
+inline constexpr metrics::Metric kDuplicatesDropped{"mare_rollup_duplicates_dropped_total", "Raw records repeating the sensor and timestamp of one appended within the horizon before (log.dedup), not counted"};
 inline constexpr metrics::Metric kWatermarkSeconds{"mare_rollup_watermark_seconds", "Rollup watermark, Unix seconds"};
 inline constexpr metrics::Metric kLagRecords{"mare_rollup_lag_records", "Raw records not yet read by the rollup processor"};
 inline constexpr metrics::Metric kOpenWindows{"mare_rollup_open_windows", "Rollup windows not yet closed"};

@@ -84,11 +84,13 @@ RollupProcessor::RollupProcessor(const RollupOptions& options, log::Log* log, De
               .lateness_us = options.lateness_us,
               .partitions = partitions,
               .partitioner = log->TopicPartitioner(options.input_topic)}),
+      duplicates_(options.dedup),
       changed_(static_cast<size_t>(partitions), false),
       by_partition_(static_cast<size_t>(partitions)) {
   readings_ = &registry->GetCounter(rollup_metrics::kReadingsCounted);
   emitted_ = &registry->GetCounter(rollup_metrics::kMessagesEmitted);
   dropped_late_ = &registry->GetCounter(rollup_metrics::kLateReadingsDropped);
+  duplicates_dropped_ = &registry->GetCounter(rollup_metrics::kDuplicatesDropped);
   watermark_ = &registry->GetGauge(rollup_metrics::kWatermarkSeconds);
   lag_gauge_ = &registry->GetGauge(rollup_metrics::kLagRecords);
   open_windows_ = &registry->GetGauge(rollup_metrics::kOpenWindows);
@@ -144,6 +146,9 @@ Status RollupProcessor::Rewind() {
                    options_.input_topic, p, state_.next_offset(p), at - 1);
     }
   }
+  std::vector<int32_t> all(static_cast<size_t>(state_.options().partitions));
+  for (size_t p = 0; p < all.size(); ++p) all[p] = static_cast<int32_t>(p);
+  MARE_RETURN_IF_ERROR(RebuildFilter(all));
   // What the checkpoint holds was counted in the metrics before (by this run or an earlier one);
   // after a rewind, so was what is read again up to where this run had come.
   counted_before_ = std::max<uint64_t>(counted_before_, state_.readings());
@@ -161,6 +166,7 @@ Status RollupProcessor::JoinGroup() {
   // Eager rebalancing: every revocation takes all partitions, so the state is dropped whole.
   g.handlers.revoked = [this](const std::vector<int32_t>&) {
     state_.Reset();
+    duplicates_.Reset();
     counted_before_ = dropped_before_ = 0;
     changed_.assign(changed_.size(), false);
   };
@@ -198,9 +204,17 @@ Result<std::vector<int64_t>> RollupProcessor::Restore(const std::vector<int32_t>
     }
     from.push_back(start);
   }
+  MARE_RETURN_IF_ERROR(RebuildFilter(partitions));
   spdlog::info("rollup: partitions {} restored from {}: {} windows, reading on from offsets {}", fmt::join(partitions, ","),
                options_.state_topic, state_.held_windows(), fmt::join(from, ","));
   return from;
+}
+
+Status RollupProcessor::RebuildFilter(const std::vector<int32_t>& partitions) {
+  if (!duplicates_.enabled()) return Status::OK();
+  std::vector<std::pair<int32_t, int64_t>> next;
+  for (int32_t p : partitions) next.emplace_back(p, state_.next_offset(p));
+  return duplicates_.Rebuild(log_, options_.input_topic, next);
 }
 
 Status RollupProcessor::Step() {
@@ -209,10 +223,17 @@ Status RollupProcessor::Step() {
   } else {
     MARE_RETURN_IF_ERROR(consumer_->Poll(&batch_, options_.poll_records, std::chrono::milliseconds(100)));
   }
+  uint64_t duplicates = 0;
   for (const auto& r : batch_) {
-    state_.AddRecord(r);
+    if (duplicates_.Drop(r)) {
+      state_.Skip(r.partition, r.offset);  // read, not counted: the first copy was
+      ++duplicates;
+    } else {
+      state_.AddRecord(r);
+    }
     changed_[static_cast<size_t>(r.partition)] = true;
   }
+  if (duplicates > 0) duplicates_dropped_->Add(duplicates);
   // A window that closes is emitted at once, not at the next emit_interval: its final rollup is
   // what the forecast processor and the sinks wait for (closings are rare: once a minute).
   const int64_t open_before = state_.open_windows();

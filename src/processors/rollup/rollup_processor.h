@@ -33,6 +33,7 @@
 #include "common/metrics.h"
 #include "common/status.h"
 #include "log/consumer_thread.h"
+#include "log/duplicate_filter.h"
 #include "log/log.h"
 #include "processors/rollup/rollup_state.h"
 #include "processors/rollup/window.h"
@@ -67,6 +68,9 @@ struct RollupOptions {
   // Log::Sync() before each checkpoint, so that what the checkpoint says was read and emitted
   // is on disk too (a power loss then cannot leave a checkpoint ahead of the log).
   bool sync_log_before_checkpoint = true;
+  // A second copy of a reading in the raw topic is not counted (log/duplicate_filter.h); set by
+  // config/ from [log] dedup, as for every consumer of raw.
+  log::DuplicateFilterOptions dedup;
 };
 
 class RollupProcessor {
@@ -96,6 +100,8 @@ class RollupProcessor {
   Status Recover();
   // The state and the input positions as the checkpoint has them (none: from the oldest).
   Status Rewind();
+  // The duplicate filter of the partitions read from the state's positions (Rewind, Restore).
+  Status RebuildFilter(const std::vector<int32_t>& partitions);
   Status JoinGroup();
   Result<std::vector<int64_t>> Restore(const std::vector<int32_t>& partitions, const std::vector<int64_t>& committed);
   Status CommitTransaction();
@@ -111,6 +117,7 @@ class RollupProcessor {
   log::Log* const log_;
   DeadLetter* const dead_letter_;
   RollupState state_;
+  log::DuplicateFilter duplicates_;  // what the state skipped is not checkpointed: rebuilt
   std::unique_ptr<log::Consumer> consumer_;     // the checkpoint-file mode
   std::unique_ptr<log::GroupMember> member_;   // group mode
   std::vector<bool> changed_;                  // group mode: partitions changed since the last commit
@@ -131,6 +138,7 @@ class RollupProcessor {
   metrics::Counter* readings_;
   metrics::Counter* emitted_;
   metrics::Counter* dropped_late_;
+  metrics::Counter* duplicates_dropped_;
   metrics::Gauge* watermark_;
   metrics::Gauge* lag_gauge_;
   metrics::Gauge* open_windows_;

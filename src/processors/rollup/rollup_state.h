@@ -89,6 +89,12 @@ class RollupState {
   bool Add(int32_t partition, int64_t offset, int64_t ts_us, uint32_t sensor_id, std::span<const NumberField> numbers,
            std::string_view raw = {});
 
+  // A record read but not counted (a duplicate, log/duplicate_filter.h): only the partition's
+  // position moves past it.
+  void Skip(int32_t partition, int64_t offset) {
+    if (partition >= 0 && partition < options_.partitions) next_offset_[static_cast<size_t>(partition)] = offset + 1;
+  }
+
   // Closes the windows whose end the watermark has reached (cheap when there are none).
   void AdvanceWatermark();
   // The same after `idle_us` of silence (nothing read from any partition): the watermark is

@@ -390,7 +390,8 @@ Result<std::unique_ptr<ClickHouseSink>> ClickHouseSink::Start(const ClickHouseSi
   }
   if (options.readings && log->Partitions("raw") == 0) return Status::NotFound("no topic raw in the log");
   if (options.rollups && log->Partitions("rollups") == 0) return Status::NotFound("no topic rollups in the log");
-  const LogFollowerMetrics names{chm::kRecordsRead, chm::kErrors, chm::kLagRecords, chm::kBatchSeconds};
+  const LogFollowerMetrics names{chm::kRecordsRead, chm::kErrors, chm::kLagRecords, chm::kBatchSeconds,
+                                 chm::kDuplicatesDropped};
   auto impl = std::make_unique<Impl>();
   auto follow = [&](const std::string& topic, std::unique_ptr<RowMaker> maker) -> Status {
     auto block = maker->Block();
@@ -402,7 +403,8 @@ Result<std::unique_ptr<ClickHouseSink>> ClickHouseSink::Start(const ClickHouseSi
                           .batch = options.batch,
                           .max_delay_us = options.max_delay_us,
                           .retry_initial_us = options.retry_initial_us,
-                          .retry_max_us = options.retry_max_us};
+                          .retry_max_us = options.retry_max_us,
+                          .dedup = topic == "raw" ? options.raw_dedup : log::DuplicateFilterOptions{}};
     impl->followers.push_back(std::make_unique<LogFollower>(
         std::move(fo),
         std::make_unique<TableDestination>(options, topic, std::move(maker), std::move(*block), dead_letter, registry),

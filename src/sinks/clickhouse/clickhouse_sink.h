@@ -17,6 +17,7 @@
 
 #include "common/metrics.h"
 #include "common/status.h"
+#include "log/duplicate_filter.h"
 #include "log/log.h"
 #include "reading/dead_letter.h"
 #include "reading/parser.h"
@@ -26,6 +27,9 @@ namespace mare::sinks {
 
 struct ClickHouseSinkOptions {
   bool enabled = false;                       // `mare run` runs the sink
+  // Raw records repeating the sensor and timestamp of one appended within the horizon before are
+  // not written (log/duplicate_filter.h). Set by config/ from [log] dedup.
+  log::DuplicateFilterOptions raw_dedup;
   std::string url = "http://127.0.0.1:8123";  // the HTTP interface: scheme, host and port
   std::string user = "default";
   std::string password;

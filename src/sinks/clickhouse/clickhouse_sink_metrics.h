@@ -10,6 +10,7 @@ inline constexpr metrics::Metric kRecordsRead{"mare_sink_clickhouse_records_read
 inline constexpr metrics::Metric kRowsWritten{"mare_sink_clickhouse_rows_written_total", "Rows ClickHouse acknowledged (a resend after a restart counts again)"};
 inline constexpr metrics::Metric kRowsDeadLettered{"mare_sink_clickhouse_rows_dead_lettered_total", "Records sent to the dead-letter file: unreadable, not representable, or refused by ClickHouse"};
 inline constexpr metrics::Metric kInserts{"mare_sink_clickhouse_inserts_total", "INSERT requests ClickHouse acknowledged"};
+inline constexpr metrics::Metric kDuplicatesDropped{"mare_sink_clickhouse_duplicates_dropped_total", "Raw records repeating the sensor and timestamp of one appended within the horizon before (log.dedup), not written"};
 inline constexpr metrics::Metric kErrors{"mare_sink_clickhouse_errors_total", "Failed attempts: ClickHouse unreachable or answering an error (retried)"};
 inline constexpr metrics::Metric kUp{"mare_sink_clickhouse_up", "1 while the last request to ClickHouse got an answer"};
 inline constexpr metrics::Metric kLagRecords{"mare_sink_clickhouse_lag_records", "Records in the topic not yet committed by the sink"};

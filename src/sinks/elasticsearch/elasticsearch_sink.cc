@@ -267,7 +267,8 @@ Result<std::unique_ptr<ElasticsearchSink>> ElasticsearchSink::Start(const Elasti
   // Every topic must exist before any thread starts.
   if (options.readings && log->Partitions("raw") == 0) return Status::NotFound("no topic raw in the log");
   if (options.rollups && log->Partitions("rollups") == 0) return Status::NotFound("no topic rollups in the log");
-  const LogFollowerMetrics names{esm::kRecordsRead, esm::kErrors, esm::kLagRecords, esm::kBulkSeconds};
+  const LogFollowerMetrics names{esm::kRecordsRead, esm::kErrors, esm::kLagRecords, esm::kBulkSeconds,
+                                 esm::kDuplicatesDropped};
   auto impl = std::make_unique<Impl>();
   auto follow = [&](const std::string& topic, std::unique_ptr<DocumentMaker> maker) {
     LogFollowerOptions fo{.name = "elasticsearch sink",
@@ -277,7 +278,8 @@ Result<std::unique_ptr<ElasticsearchSink>> ElasticsearchSink::Start(const Elasti
                           .batch = options.batch,
                           .max_delay_us = 0,  // each poll one bulk request, as soon as it is read
                           .retry_initial_us = options.retry_initial_us,
-                          .retry_max_us = options.retry_max_us};
+                          .retry_max_us = options.retry_max_us,
+                          .dedup = topic == "raw" ? options.raw_dedup : log::DuplicateFilterOptions{}};
     impl->followers.push_back(std::make_unique<LogFollower>(
         std::move(fo), std::make_unique<IndexDestination>(options, topic, std::move(maker), dead_letter, registry), log,
         names, registry));

@@ -18,6 +18,7 @@
 
 #include "common/metrics.h"
 #include "common/status.h"
+#include "log/duplicate_filter.h"
 #include "log/log.h"
 #include "reading/dead_letter.h"
 #include "sinks/sink_health.h"
@@ -26,6 +27,9 @@ namespace mare::sinks {
 
 struct ElasticsearchSinkOptions {
   bool enabled = false;                       // `mare run` runs the sink
+  // Raw records repeating the sensor and timestamp of one appended within the horizon before are
+  // not written (log/duplicate_filter.h). Set by config/ from [log] dedup.
+  log::DuplicateFilterOptions raw_dedup;
   std::string url = "http://127.0.0.1:9200";  // one node; scheme, host and port
   std::string user;                           // basic authentication when set
   std::string password;

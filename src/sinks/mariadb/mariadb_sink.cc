@@ -28,14 +28,16 @@ class Follower {
  public:
   // `name` labels its metrics (sink="..."); `what` says in log lines what the log keeps meanwhile.
   Follower(const MariaDbSinkOptions& o, std::string topic, std::string name, std::string what,
-           std::unique_ptr<TableWriter> writer, log::Log* l, metrics::Registry* r)
+           std::unique_ptr<TableWriter> writer, log::Log* l, metrics::Registry* r, log::DuplicateFilterOptions dedup = {})
       : options(o),
         topic(std::move(topic)),
         what(std::move(what)),
         writer(std::move(writer)),
         log(l),
+        duplicates(dedup),
         records_read(r->GetCounter(sink_metrics::kRecordsRead, {{"sink", name}})),
         records_skipped(r->GetCounter(sink_metrics::kRecordsSkipped, {{"sink", name}})),
+        duplicates_dropped(r->GetCounter(sink_metrics::kDuplicatesDropped, {{"sink", name}})),
         rows_written(r->GetCounter(sink_metrics::kRowsWritten, {{"sink", name}})),
         errors(r->GetCounter(sink_metrics::kErrors, {{"sink", name}})),
         connected(r->GetGauge(sink_metrics::kOpenConnections, {{"sink", name}})),
@@ -112,7 +114,10 @@ class Follower {
       committed[p] = it == positions.end() ? 0 : it->second;
       MARE_RETURN_IF_ERROR(consumer->Seek(p, committed[p]));
     }
-    return Status::OK();
+    if (!duplicates.enabled()) return Status::OK();
+    std::vector<std::pair<int32_t, int64_t>> from;
+    for (int32_t p = 0; p < partitions; ++p) from.emplace_back(p, consumer->Position(p));
+    return duplicates.Rebuild(log, topic, from);
   }
 
   Status ExecuteOffset(int32_t partition, int64_t next_offset) {
@@ -133,13 +138,23 @@ class Follower {
     std::map<int32_t, int64_t> next;
     for (const log::ConsumedRecord& r : records) next[r.partition] = r.offset + 1;
     int64_t start = MonotonicMicros();
-    uint64_t rows = 0, skipped = 0;
-    MARE_RETURN_IF_ERROR(writer->Write(records, &rows, &skipped));
+    uint64_t rows = 0, skipped = 0, dropped = 0;
+    if (duplicates.enabled()) {
+      // Read (the positions move past them) but not written: the first copy was. A failed
+      // transaction reconnects, which rebuilds the filter at the committed positions.
+      kept.clear();
+      for (const log::ConsumedRecord& r : records) {
+        if (!duplicates.Drop(r)) kept.push_back(r);
+      }
+      dropped = records.size() - kept.size();
+    }
+    MARE_RETURN_IF_ERROR(writer->Write(duplicates.enabled() ? kept : records, &rows, &skipped));
     for (const auto& [p, n] : next) MARE_RETURN_IF_ERROR(ExecuteOffset(p, n));
     if (mysql_commit(conn.mysql) != 0) return conn.Error("commit");
     commit_seconds.Observe(static_cast<double>(MonotonicMicros() - start) / 1e6);
     rows_written.Add(rows);
     records_skipped.Add(skipped);
+    duplicates_dropped.Add(dropped);
     for (const auto& [p, n] : next) {
       committed[p] = n;
       // Only for `mare log groups` (the sink's own position is in MariaDB); refused when the
@@ -227,10 +242,13 @@ class Follower {
   Connection conn;
   MYSQL_STMT* offsets_stmt = nullptr;
   std::map<int32_t, int64_t> committed;  // next offset per partition, as committed in MariaDB
+  log::DuplicateFilter duplicates;        // the readings topic's (raw): rebuilt at LoadPositions
+  std::vector<log::ConsumedRecord> kept;  // a batch less its duplicates
   HealthRecorder health_;
 
   metrics::Counter& records_read;
   metrics::Counter& records_skipped;
+  metrics::Counter& duplicates_dropped;
   metrics::Counter& rows_written;
   metrics::Counter& errors;
   metrics::Gauge& connected;
@@ -264,7 +282,8 @@ Result<std::unique_ptr<MariaDbSink>> MariaDbSink::Start(const MariaDbSinkOptions
   if (options.readings) {
     impl->followers.push_back(std::make_unique<Follower>(
         options, options.readings_topic, "mariadb_readings", "readings",
-        std::make_unique<ReadingsWriter>(options.numeric_fields, options.max_reading_bytes), log, registry));
+        std::make_unique<ReadingsWriter>(options.numeric_fields, options.max_reading_bytes), log, registry,
+        options.raw_dedup));
   }
   for (auto& f : impl->followers) MARE_RETURN_IF_ERROR(f->Start());  // the destructor stops those started
   return std::unique_ptr<MariaDbSink>(new MariaDbSink(std::move(impl)));

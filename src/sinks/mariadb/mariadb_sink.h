@@ -22,6 +22,7 @@
 
 #include "common/metrics.h"
 #include "common/status.h"
+#include "log/duplicate_filter.h"
 #include "log/log.h"
 #include "reading/parser.h"
 #include "sinks/sink_health.h"
@@ -30,6 +31,9 @@ namespace mare::sinks {
 
 struct MariaDbSinkOptions {
   bool enabled = false;  // `mare run` runs the sink
+  // Records of readings_topic (raw) repeating the sensor and timestamp of one appended within the
+  // horizon before are not written (log/duplicate_filter.h). Set by config/ from [log] dedup.
+  log::DuplicateFilterOptions raw_dedup;
   std::string host = "127.0.0.1";
   int port = 3306;
   std::string socket;  // a unix socket path instead of host:port

@@ -1,0 +1,83 @@
+"""Issue 19 on Kafka: two `mare ingest` processes each given the same batch append every reading
+twice (neither knows what the other accepted), and every consumer of raw still counts each
+reading once, keeping the same copy: the rollups (`mare stream`), the store (`mare store`) and
+MariaDB's readings and rollup tables (`mare sink mariadb`), each dropping the second copy by the
+log's own rule ([log] dedup, on by default on Kafka)."""
+import time
+
+import pytest
+
+from kafka_server import KafkaCluster
+from mariadb_server import MariaDB
+from sink_helpers import kill_all
+from test_kafka import kafka_rollups, on_kafka, post_all, readings, settle, wait_count
+from test_kafka_roles import STARTED, Proc, Role, assert_exact, from_scratch, wait_shared
+
+
+@pytest.fixture(scope="module")
+def kafka(tmp_path_factory):
+    with KafkaCluster(tmp_path_factory.mktemp("kafka")) as cluster:
+        yield cluster
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers():
+    yield
+    kill_all(STARTED)
+
+
+def wait_for(what, fetch, want, timeout=60):
+    deadline = time.time() + timeout
+    while True:
+        got = fetch()
+        if got == want or time.time() > deadline:
+            assert got == want, f"{what}: {got}, expected {want}"
+            return
+        time.sleep(0.3)
+
+
+def db_rows(db, sql):
+    return db.query_once_created(sql) or []  # the sink creates its tables when it starts
+
+
+def test_two_ingest_processes_given_the_same_batch_count_it_once_everywhere(kafka, tmp_path):
+    prefix = "dedup."
+    sets = on_kafka(kafka, prefix)
+    rows = readings(range(1, 9), 40, seed=19)
+    with MariaDB(tmp_path) as db:
+        with Role("ingest", tmp_path / "ingest-a", sets) as a, Role("ingest", tmp_path / "ingest-b", sets) as b, \
+                Role("store", tmp_path / "store", [*sets, 'store.flush_interval="1s"']) as store:
+            stream = Proc(["stream", "--member", "a"], tmp_path / "stream", sets)
+            sink = Proc(["sink", "mariadb"], tmp_path / "sink",
+                        [*sets, f"sink.mariadb.port={db.port}", "sink.mariadb.readings=true"])
+            wait_shared([stream])
+            # The same batch to both, interleaved as a retry sent elsewhere would be: each accepts all.
+            for i in range(0, len(rows), 40):
+                post_all(a, rows[i:i + 40])
+                post_all(b, rows[i:i + 40])
+            # Both copies are in the log: the consumers are what keeps them from counting twice.
+            assert len(kafka.consume(prefix + "raw")) == 2 * len(rows)
+
+            assert_exact(settle(lambda: kafka_rollups(kafka, prefix)), rows)
+            wait_for("rollup duplicates", lambda: stream.metric("mare_rollup_duplicates_dropped_total"), len(rows))
+            assert stream.metric("mare_rollup_readings_counted_total") == len(rows)
+
+            wait_count(store, len(rows))
+            wait_for("store duplicates", lambda: store.metric("mare_store_duplicates_dropped_total"), len(rows))
+            # Dropped before the store, not replaced in it: the later-wins rule never ran.
+            assert store.metric("mare_store_readings_replaced_total") in (0, None)
+            assert store.metric("mare_store_rows_added_total") == len(rows)
+
+            # MariaDB: one row per reading (its key holds the log offset: a copy would be a row),
+            # and hourly rollups counting each reading once.
+            wait_for("MariaDB readings", lambda: db_rows(db, "SELECT count(*), count(DISTINCT sensor_id, ts) FROM readings"),
+                     [[str(len(rows)), str(len(rows))]])
+            want = {(k[0], k[3][:19].replace("T", " ")): v[0] for k, v in from_scratch(rows, ("temperature",)).items()
+                    if k[2] == "1h"}
+            wait_for("MariaDB rollup_hour", lambda: {
+                (int(s), w[:19]): int(c)
+                for s, w, c in db_rows(db, "SELECT sensor_id, window_start, `count` FROM rollup_hour WHERE field = 'temperature'")
+            }, want)
+            assert sink.metric('mare_sink_duplicates_dropped_total{sink="mariadb_readings"}') == len(rows)
+            stream.stop()
+            sink.stop()
