@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -19,16 +20,163 @@ constexpr int64_t kMaxMicros = 253'402'300'799'999'999;     // 9999-12-31T23:59:
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
-// The end of an escaped token starting at `pos`: the first of `stop1`/`stop2`/`stop3` not
-// preceded by a backslash, or the line's end. A backslash always takes the next byte with it.
-size_t ScanToken(std::string_view line, size_t pos, char stop1, char stop2, char stop3) {
-  const size_t n = line.size();
-  while (pos < n) {
-    char c = line[pos];
-    if (c == stop1 || c == stop2 || c == stop3) return pos;
-    pos += (c == '\\' && pos + 1 < n) ? 2 : 1;
+// What the scanner knows of a byte, from one table lookup: whether it ends a token (which bytes
+// do depends on where: ScanToken's `stops`), whether it is the backslash, and whether IsPlain and
+// IsFieldName would refuse it. OR-ed over a token's bytes, the classes say whether the token is
+// plain, holds an escape or is made of name bytes, so that it is not read again to find out.
+enum ByteClass : uint8_t {
+  kComma = 1,
+  kEquals = 2,
+  kSpace = 4,
+  kTab = 8,
+  kBackslash = 16,
+  kNotPlain = 32,  // IsPlain refuses it: JSON must escape it, or UTF-8 be validated
+  kNotName = 64,   // not in [A-Za-z0-9_]
+};
+struct ByteClasses {
+  uint8_t of[256] = {};
+  constexpr ByteClasses() {
+    for (int c = 0; c < 256; ++c) {
+      uint8_t k = 0;
+      if (c == ',') k |= kComma;
+      if (c == '=') k |= kEquals;
+      if (c == ' ') k |= kSpace;
+      if (c == '\t') k |= kTab;
+      if (c == '\\') k |= kBackslash;
+      if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') k |= kNotPlain;
+      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) k |= kNotName;
+      of[c] = k;
+    }
   }
-  return n;
+};
+constexpr ByteClasses kClasses;
+uint8_t ClassOf(char c) { return kClasses.of[static_cast<unsigned char>(c)]; }
+
+// The end of an escaped token starting at `pos`: the first byte of a class in `stops` not
+// preceded by a backslash, or the line's end. A backslash always takes the next byte with it.
+// *seen: the classes of the token's bytes, OR-ed.
+size_t ScanToken(std::string_view line, size_t pos, uint8_t stops, uint8_t* seen) {
+  const size_t n = line.size();
+  uint8_t all = 0;
+  while (pos < n) {
+    const uint8_t k = ClassOf(line[pos]);
+    if (k & (stops | kBackslash)) {
+      if (k & stops) break;
+      if (pos + 1 < n) all |= ClassOf(line[++pos]);
+    }
+    all |= k;
+    ++pos;
+  }
+  *seen = all;
+  return pos;
+}
+
+// IsFieldName of a token whose classes, OR-ed, are `seen`.
+bool IsFieldNameToken(std::string_view token, uint8_t seen) {
+  return !(seen & kNotName) && !token.empty() && token.size() <= 64 && !IsDigit(token[0]);
+}
+
+// Eight bytes as one number, the first in its low byte (as SWAR digit parsing wants).
+static_assert(std::endian::native == std::endian::little, "the SWAR digit parsing below assumes little-endian");
+uint64_t LoadEight(const char* p) {
+  uint64_t x;
+  std::memcpy(&x, p, 8);
+  return x;
+}
+
+// Whether all eight bytes of x are ASCII digits, and their value: fast_float's
+// is_made_of_eight_digits_fast and parse_eight_digits_unrolled (its SWAR arithmetic).
+bool EightDigits(uint64_t x) {
+  return (((x & 0xF0F0F0F0F0F0F0F0) | (((x + 0x0606060606060606) & 0xF0F0F0F0F0F0F0F0) >> 4)) == 0x3333333333333333);
+}
+uint64_t EightDigitsValue(uint64_t x) {
+  x -= 0x3030303030303030;
+  x = (x * 10) + (x >> 8);
+  return (((x & 0x000000FF000000FF) * 0x000F424000000064) + (((x >> 16) & 0x000000FF000000FF) * 0x0000271000000001)) >> 32;
+}
+
+// Reads the decimal digits at [p, end) as std::from_chars does for uint64_t: as far as they go,
+// *overflow when they spell more than UINT64_MAX (*value is then meaningless). Returns the first
+// byte not taken: p itself when there is no digit. Without leading zeros, 19 digits always fit
+// in 64 bits, a 20th may, more never: only the 20th needs a check. A nanosecond timestamp has 19:
+// eight at a time, then one by one.
+const char* ReadDigits(const char* p, const char* end, uint64_t* value, bool* overflow) {
+  const char* q = p;
+  while (q < end && *q == '0') ++q;
+  const char* const stop19 = end - q > 19 ? q + 19 : end;
+  uint64_t v = 0;
+  while (stop19 - q >= 8 && EightDigits(LoadEight(q))) {
+    v = v * 100'000'000 + EightDigitsValue(LoadEight(q));
+    q += 8;
+  }
+  while (q < stop19 && IsDigit(*q)) v = v * 10 + static_cast<uint64_t>(*q++ - '0');
+  bool over = false;
+  if (q < end && IsDigit(*q)) {
+    over = __builtin_mul_overflow(v, uint64_t{10}, &v) || __builtin_add_overflow(v, static_cast<uint64_t>(*q - '0'), &v);
+    ++q;
+    while (q < end && IsDigit(*q)) {
+      over = true;
+      ++q;
+    }
+  }
+  *value = v;
+  *overflow = over;
+  return q;
+}
+
+// As std::from_chars for int64_t: an optional '-', then digits, taken as far as they go; returns
+// the first byte not taken (p itself when there is no digit), *overflow when out of int64's range.
+const char* ReadSigned(const char* p, const char* end, int64_t* value, bool* overflow) {
+  const bool negative = p < end && *p == '-';
+  const char* digits = p + (negative ? 1 : 0);
+  uint64_t magnitude = 0;
+  const char* q = ReadDigits(digits, end, &magnitude, overflow);
+  if (q == digits) return p;
+  *overflow |= magnitude > (negative ? uint64_t{1} << 63 : uint64_t{INT64_MAX});
+  *value = static_cast<int64_t>(negative ? 0 - magnitude : magnitude);
+  return q;
+}
+
+// 10^0 to 10^19: every one exact as a double (up to 10^22 are).
+constexpr double kExactPowers[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,
+                                   1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19};
+
+// The common float value, read in one pass: a JSON number without exponent
+// (-?(0|[1-9][0-9]*)(\.[0-9]+)?) of at most 19 digits, k of them after the point, which make an
+// integer w <= 2^53, ending the value (at a ',', ' ', tab or the line's end). Then w and 10^k
+// are exact doubles and w / 10^k, one correctly rounded division, is the double
+// nearest the number: what fast_float returns (its own first path, Clinger's), bit for bit. False
+// for anything else, left to PutValue's general path. *end: where the value ends.
+bool ReadPlainDecimal(const char* p, const char* line_end, const char** end, double* out) {
+  const bool negative = *p == '-';
+  if (negative) ++p;
+  if (p == line_end) return false;
+  uint64_t w = 0;
+  int digits = 0, decimals = 0;
+  // A digit d is one when unsigned(byte - '0') <= 9: one compare rather than two.
+  auto digit = [](char c) { return static_cast<unsigned>(static_cast<unsigned char>(c)) - '0'; };
+  if (*p == '0') {
+    ++p;
+  } else if (digit(*p) <= 9) {
+    const char* first = p;
+    for (unsigned d; p < line_end && (d = digit(*p)) <= 9; ++p) w = w * 10 + d;
+    digits = static_cast<int>(p - first);
+  } else {
+    return false;
+  }
+  if (p < line_end && *p == '.') {
+    ++p;
+    const char* first = p;
+    for (unsigned d; p < line_end && (d = digit(*p)) <= 9; ++p) w = w * 10 + d;
+    decimals = static_cast<int>(p - first);
+    if (decimals == 0) return false;
+  }
+  if (p < line_end && !(ClassOf(*p) & (kComma | kSpace | kTab))) return false;
+  if (digits + decimals > 19 || w > (uint64_t{1} << 53)) return false;
+  double x = static_cast<double>(w) / kExactPowers[decimals];
+  *out = negative ? -x : x;
+  *end = p;
+  return true;
 }
 
 // Whether `c` is one a backslash escapes in a measurement, tag key, tag value or field key.
@@ -71,9 +219,31 @@ char* PutJsonByte(char* o, char c) {
   }
 }
 
-char* Put(char* o, std::string_view s) {
-  std::memcpy(o, s.data(), s.size());
-  return o + s.size();
+// Names and values are short: up to 16 bytes are copied with two overlapping moves of 8, 4 or
+// 1 bytes rather than a call to memcpy (reading only s's bytes; o has room, see Reserve below).
+[[gnu::always_inline]] inline char* Put(char* o, std::string_view s) {
+  const size_t n = s.size();
+  const char* p = s.data();
+  if (n >= 8 && n <= 16) {
+    uint64_t a, b;
+    std::memcpy(&a, p, 8);
+    std::memcpy(&b, p + n - 8, 8);
+    std::memcpy(o, &a, 8);
+    std::memcpy(o + n - 8, &b, 8);
+  } else if (n >= 4 && n < 8) {
+    uint32_t a, b;
+    std::memcpy(&a, p, 4);
+    std::memcpy(&b, p + n - 4, 4);
+    std::memcpy(o, &a, 4);
+    std::memcpy(o + n - 4, &b, 4);
+  } else if (n > 0 && n < 4) {
+    o[0] = p[0];
+    o[n / 2] = p[n / 2];
+    o[n - 1] = p[n - 1];
+  } else if (n > 16) {
+    std::memcpy(o, p, n);
+  }
+  return o + n;
 }
 
 // Writes an identifier or tag value, unescaped, as a JSON string (with its quotes). `plain`:
@@ -120,6 +290,28 @@ bool KeyIs(std::string_view escaped, std::string_view name) {
     if (j >= name.size() || name[j] != c) return false;
   }
   return j == name.size();
+}
+
+// KeyIs of a key whose bytes' classes, OR-ed, are `seen`: without a backslash, it is as written.
+// Asked of every field three times (sensor_id, lat, lon), where most keys differ in length: the
+// sizes are compared where it is asked (KeyMayBe), without a call.
+bool KeyMatches(std::string_view escaped, uint8_t seen, std::string_view name) {
+  if (seen & kBackslash) return KeyIs(escaped, name);
+  return escaped == name;
+}
+// Whether a key scanned with classes `seen` may spell `name`: unescaping only shortens.
+[[gnu::always_inline]] inline bool KeyMayBe(std::string_view escaped, uint8_t seen, std::string_view name) {
+  return escaped.size() == name.size() || ((seen & kBackslash) && escaped.size() > name.size());
+}
+
+// The names a reading has of its own, which no field may take (ingest refuses them as
+// duplicate_field): by length and first byte before the bytes.
+bool IsReadingsOwnName(std::string_view name) {
+  switch (name.size()) {
+    case 9: return (name[0] == 't' && name == "timestamp") || (name[0] == 's' && name == "sensor_id");
+    case 8: return name[0] == 'l' && name == "location";
+    default: return false;
+  }
 }
 
 // JSON's number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?; *may_overflow when it
@@ -170,8 +362,9 @@ bool PlainDouble(double x) {
 // grammar (01i, +5 or .5 are line protocol, not JSON), and sets *number to what ingest's parser
 // would read from it. False, with the reason, if it is none. Clears *vouched when ingest's
 // parser should judge the JSON for itself (a string to escape, a number with an exponent).
-bool PutValue(char*& o, char type, std::string_view key, std::string_view v, double* number, bool* vouched,
-              RejectReason* reason, std::string* why) {
+// `decimal`: the value when the scanner already read it (ReadPlainDecimal), else null.
+bool PutValue(char*& o, char type, std::string_view key, std::string_view v, const double* decimal, double* number,
+              bool* vouched, RejectReason* reason, std::string* why) {
   switch (type) {
     case 's': {
       bool plain = IsPlain(v);
@@ -185,9 +378,11 @@ bool PutValue(char*& o, char type, std::string_view key, std::string_view v, dou
       return true;
     case 'i': {
       int64_t x = 0;
-      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
-      if (ec != std::errc() || end != v.data() + v.size()) {
-        *reason = ec == std::errc::result_out_of_range ? RejectReason::kInvalidNumber : RejectReason::kInvalidLineProtocol;
+      bool overflow = false;
+      const char* end = ReadSigned(v.data(), v.data() + v.size(), &x, &overflow);
+      if (end == v.data() || overflow || end != v.data() + v.size()) {
+        // As std::from_chars: digits out of range are that, whatever follows them.
+        *reason = end != v.data() && overflow ? RejectReason::kInvalidNumber : RejectReason::kInvalidLineProtocol;
         *why = fmt::format("field '{}' = {}i is not a 64-bit signed integer", Shown(key), Shown(v));
         return false;
       }
@@ -197,9 +392,10 @@ bool PutValue(char*& o, char type, std::string_view key, std::string_view v, dou
     }
     case 'u': {
       uint64_t x = 0;
-      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
-      if (ec != std::errc() || end != v.data() + v.size()) {
-        *reason = ec == std::errc::result_out_of_range ? RejectReason::kInvalidNumber : RejectReason::kInvalidLineProtocol;
+      bool overflow = false;
+      const char* end = ReadDigits(v.data(), v.data() + v.size(), &x, &overflow);
+      if (end == v.data() || overflow || end != v.data() + v.size()) {
+        *reason = end != v.data() && overflow ? RejectReason::kInvalidNumber : RejectReason::kInvalidLineProtocol;
         *why = fmt::format("field '{}' = {}u is not a 64-bit unsigned integer", Shown(key), Shown(v));
         return false;
       }
@@ -208,6 +404,12 @@ bool PutValue(char*& o, char type, std::string_view key, std::string_view v, dou
       return true;
     }
     default: {
+      if (decimal) {
+        *vouched &= PlainDouble(*decimal);
+        *number = *decimal;
+        o = Put(o, v);
+        return true;
+      }
       bool may_overflow = false;
       if (IsJsonNumber(v, &may_overflow)) {
         double x = 0;
@@ -321,6 +523,7 @@ LineProtocolParser::LineProtocolParser(LineProtocolOptions options, ParserOption
   for (const std::string& name : rules_.numeric_fields) {
     if (!name.empty()) numeric_bits_ |= NameBit(name);
   }
+  measurement_field_is_name_ = IsFieldName(options_.measurement_field);
 }
 
 void LineProtocolParser::Convert(std::string_view data, Precision precision, int64_t now_us, LineBatch* batch,
@@ -378,18 +581,22 @@ bool LineProtocolParser::ConvertLine(std::string_view line, Precision precision,
   fields_.clear();
 
   // measurement[,tag=value...]
-  size_t pos = ScanToken(line, 0, ',', ' ', '\t');
-  std::string_view measurement = line.substr(0, pos);
+  uint8_t measurement_seen;
+  size_t pos = ScanToken(line, 0, kComma | kSpace | kTab, &measurement_seen);
+  std::string_view measurement(line.data(), pos);
   if (measurement.empty()) return syntax(0, "missing measurement");
   while (pos < n && line[pos] == ',') {
     size_t key_at = pos + 1;
-    size_t eq = ScanToken(line, key_at, '=', ',', ' ');
+    Tag t{};
+    size_t eq = ScanToken(line, key_at, kEquals | kComma | kSpace, &t.key_seen);
     if (eq == key_at) return syntax(key_at, "missing tag key");
-    if (eq >= n || line[eq] != '=') return syntax(eq, fmt::format("missing '=' after tag key '{}'", Shown(line.substr(key_at, eq - key_at))));
+    t.key = std::string_view(line.data() + key_at, eq - key_at);
+    if (eq >= n || line[eq] != '=') return syntax(eq, fmt::format("missing '=' after tag key '{}'", Shown(t.key)));
     size_t value_at = eq + 1;
-    size_t value_end = ScanToken(line, value_at, ',', ' ', '\t');
-    if (value_end == value_at) return syntax(value_at, fmt::format("missing value of tag '{}'", Shown(line.substr(key_at, eq - key_at))));
-    tags_.push_back({line.substr(key_at, eq - key_at), line.substr(value_at, value_end - value_at)});
+    size_t value_end = ScanToken(line, value_at, kComma | kSpace | kTab, &t.value_seen);
+    if (value_end == value_at) return syntax(value_at, fmt::format("missing value of tag '{}'", Shown(t.key)));
+    t.value = std::string_view(line.data() + value_at, value_end - value_at);
+    tags_.push_back(t);
     pos = value_end;
   }
   if (pos >= n) return syntax(pos, "missing fields");
@@ -399,17 +606,28 @@ bool LineProtocolParser::ConvertLine(std::string_view line, Precision precision,
   // field=value[,field=value...]
   for (;;) {
     size_t key_at = pos;
-    size_t eq = ScanToken(line, key_at, '=', ',', ' ');
+    Field& f = fields_.emplace_back();
+    size_t eq = ScanToken(line, key_at, kEquals | kComma | kSpace, &f.key_seen);
     if (eq == key_at) return syntax(key_at, "missing field key");
-    std::string_view key = line.substr(key_at, eq - key_at);
+    std::string_view key(line.data() + key_at, eq - key_at);
     if (eq >= n || line[eq] != '=') return syntax(eq, fmt::format("missing '=' after field key '{}'", Shown(key)));
     size_t value_at = eq + 1;
     if (value_at >= n || line[value_at] == ' ' || line[value_at] == ',') {
       return syntax(value_at, fmt::format("missing value of field '{}'", Shown(key)));
     }
-    Field f{key, {}, 'f'};
+    f.key = key;
+    f.type = 'f';
+    f.read = false;
     size_t value_end;
-    if (line[value_at] == '"') {
+    const char* decimal_end;
+    if ((IsDigit(line[value_at]) || line[value_at] == '-') &&
+        ReadPlainDecimal(line.data() + value_at, line.data() + n, &decimal_end, &f.decimal)) {
+      // The common case, a float read as it was scanned: the general path below would find it
+      // a float too ('f': neither boolean nor suffixed) and PutValue read it exactly so.
+      value_end = static_cast<size_t>(decimal_end - line.data());
+      f.value = std::string_view(line.data() + value_at, value_end - value_at);
+      f.read = true;
+    } else if (line[value_at] == '"') {
       size_t i = value_at + 1;
       while (i < n && line[i] != '"') i += (line[i] == '\\' && i + 1 < n) ? 2 : 1;
       if (i >= n) return syntax(value_at, fmt::format("unterminated string value of field '{}'", Shown(key)));
@@ -441,7 +659,6 @@ bool LineProtocolParser::ConvertLine(std::string_view line, Precision precision,
         return syntax(value_at, fmt::format("invalid value '{}' of field '{}': not a number, string or boolean", Shown(v), Shown(key)));
       }
     }
-    fields_.push_back(f);
     pos = value_end;
     if (pos < n && line[pos] == ',') {
       ++pos;
@@ -454,20 +671,23 @@ bool LineProtocolParser::ConvertLine(std::string_view line, Precision precision,
   int64_t micros = now_us;
   while (pos < n && (line[pos] == ' ' || line[pos] == '\t')) ++pos;
   if (pos < n) {
-    size_t ts_end = pos;
+    // The timestamp is read as it is scanned: it is the token up to the next space or tab, and
+    // an integer only if its digits reach that far.
+    int64_t t = 0;
+    bool overflow = false;
+    const char* digits_end = ReadSigned(line.data() + pos, line.data() + n, &t, &overflow);
+    size_t ts_end = static_cast<size_t>(digits_end - line.data());
+    const bool integer = ts_end > pos && !overflow;
     while (ts_end < n && line[ts_end] != ' ' && line[ts_end] != '\t') ++ts_end;
-    std::string_view text = line.substr(pos, ts_end - pos);
+    std::string_view text(line.data() + pos, ts_end - pos);
     size_t rest = ts_end;
     while (rest < n && (line[rest] == ' ' || line[rest] == '\t')) ++rest;
     if (rest < n) return syntax(rest, "unexpected text after the timestamp");
-    int64_t t = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), t);
-    if (ec != std::errc() || end != text.data() + text.size() || !(IsDigit(text[0]) || text[0] == '-')) {
+    if (!integer || digits_end != line.data() + ts_end) {
       *reason = RejectReason::kInvalidTimestamp;
       *why = fmt::format("timestamp '{}' is not an integer in int64's range (column {})", Shown(text), pos + 1);
       return false;
     }
-    bool overflow = false;
     switch (precision) {
       case Precision::kNanoseconds: micros = t / 1000 - (t % 1000 < 0 ? 1 : 0); break;
       case Precision::kMicroseconds: micros = t; break;
@@ -500,9 +720,10 @@ bool LineProtocolParser::ConvertLine(std::string_view line, Precision precision,
   size_t json_fields = 2;  // timestamp, sensor_id
   names_.clear();
   uint64_t name_bits = 0;
-  // A name ingest takes (valid, not one of the reading's own, not seen before); its offset in json.
-  auto admit_name = [&](std::string_view name) {
-    if (!IsFieldName(name) || name == "timestamp" || name == "sensor_id" || name == "location") return false;
+  // A name ingest takes (valid: `is_field_name`, IsFieldName(name); not one of the reading's own;
+  // not seen before).
+  auto admit_name = [&](std::string_view name, bool is_field_name) {
+    if (!is_field_name || IsReadingsOwnName(name)) return false;
     uint64_t bit = NameBit(name);
     if (name_bits & bit) {
       for (std::string_view seen : names_) {
@@ -556,10 +777,11 @@ bool LineProtocolParser::ConvertLine(std::string_view line, Precision precision,
   const Tag* sensor_tag = nullptr;
   const Field* sensor_field = nullptr;
   for (const Tag& t : tags_) {
-    if (!KeyIs(t.key, options_.sensor_id_tag)) continue;
+    if (!KeyMatches(t.key, t.key_seen, options_.sensor_id_tag)) continue;
     uint64_t id = 0;
-    auto [end, ec] = std::from_chars(t.value.data(), t.value.data() + t.value.size(), id);
-    if (ec != std::errc() || end != t.value.data() + t.value.size() || id > UINT32_MAX) {
+    bool overflow = false;
+    const char* end = ReadDigits(t.value.data(), t.value.data() + t.value.size(), &id, &overflow);
+    if (end == t.value.data() || overflow || end != t.value.data() + t.value.size() || id > UINT32_MAX) {
       *reason = RejectReason::kInvalidSensorId;
       *why = fmt::format("tag {} = '{}' is not an integer in [0, 4294967295]", options_.sensor_id_tag, Shown(t.value));
       return false;
@@ -572,8 +794,12 @@ bool LineProtocolParser::ConvertLine(std::string_view line, Precision precision,
   }
   const Field* lat = nullptr;
   const Field* lon = nullptr;
+  const std::string_view sensor_name = options_.sensor_id_tag;
+  const std::string_view lat_name = options_.lat_field;
+  const std::string_view lon_name = options_.lon_field;
   for (const Field& f : fields_) {
-    if (!sensor_tag && !sensor_field && KeyIs(f.key, options_.sensor_id_tag)) {
+    if (!sensor_tag && !sensor_field && KeyMayBe(f.key, f.key_seen, sensor_name) &&
+        KeyMatches(f.key, f.key_seen, sensor_name)) {
       double v = 0;
       auto [end, ec] = fast_float::from_chars(f.value.data(), f.value.data() + f.value.size(), v);
       if (f.type == 's' || f.type == 'b' || ec != std::errc() || end != f.value.data() + f.value.size() || v < 0 ||
@@ -588,8 +814,8 @@ bool LineProtocolParser::ConvertLine(std::string_view line, Precision precision,
       sensor_field = &f;
       continue;
     }
-    if (KeyIs(f.key, options_.lat_field)) lat = &f;
-    if (KeyIs(f.key, options_.lon_field)) lon = &f;
+    if (KeyMayBe(f.key, f.key_seen, lat_name) && KeyMatches(f.key, f.key_seen, lat_name)) lat = &f;
+    if (KeyMayBe(f.key, f.key_seen, lon_name) && KeyMatches(f.key, f.key_seen, lon_name)) lon = &f;
   }
   if (!sensor_tag && !sensor_field) {
     *reason = RejectReason::kMissingSensorId;
@@ -601,11 +827,12 @@ bool LineProtocolParser::ConvertLine(std::string_view line, Precision precision,
     const char* name_at = o;
     o = Put(o, options_.measurement_field);
     o = Put(o, "\":");
-    const bool plain = IsPlain(measurement);
+    const bool plain = !(measurement_seen & kNotPlain);
     const char* value_at = o + 1;
     o = PutIdent(o, measurement, plain);
     ++json_fields;
-    if (vouched && plain && admit_name(options_.measurement_field) && admit_text(options_.measurement_field, measurement)) {
+    if (vouched && plain && admit_name(options_.measurement_field, measurement_field_is_name_) &&
+        admit_text(options_.measurement_field, measurement)) {
       add_text(name_at, options_.measurement_field.size(), value_at, measurement.size());
     } else {
       vouched = false;
@@ -615,15 +842,16 @@ bool LineProtocolParser::ConvertLine(std::string_view line, Precision precision,
     for (const Tag& t : tags_) {
       if (&t == sensor_tag) continue;
       *o++ = ',';
-      const bool key_plain = IsPlain(t.key);
+      const bool key_plain = !(t.key_seen & kNotPlain);
       const char* name_at = o + 1;
       o = PutIdent(o, t.key, key_plain);
       *o++ = ':';
-      const bool plain = IsPlain(t.value);
+      const bool plain = !(t.value_seen & kNotPlain);
       const char* value_at = o + 1;
       o = PutIdent(o, t.value, plain);
       ++json_fields;
-      if (vouched && key_plain && plain && admit_name(t.key) && admit_text(t.key, t.value)) {
+      if (vouched && key_plain && plain && admit_name(t.key, IsFieldNameToken(t.key, t.key_seen)) &&
+          admit_text(t.key, t.value)) {
         add_text(name_at, t.key.size(), value_at, t.value.size());
       } else {
         vouched = false;
@@ -641,15 +869,21 @@ bool LineProtocolParser::ConvertLine(std::string_view line, Precision precision,
   for (const Field& f : fields_) {
     if (&f == sensor_field || &f == lat || &f == lon) continue;
     *o++ = ',';
-    const bool key_plain = IsPlain(f.key);
+    const bool key_plain = !(f.key_seen & kNotPlain);
     const char* name_at = o + 1;
     o = PutIdent(o, f.key, key_plain);
     *o++ = ':';
     const char* value_at = o + 1;
     double number = 0;
-    if (!PutValue(o, f.type, f.key, f.value, &number, &vouched, reason, why)) return false;
+    if (f.read) {  // PutValue's first case, inline for the common field
+      vouched &= PlainDouble(f.decimal);
+      number = f.decimal;
+      o = Put(o, f.value);
+    } else if (!PutValue(o, f.type, f.key, f.value, nullptr, &number, &vouched, reason, why)) {
+      return false;
+    }
     ++json_fields;
-    if (!vouched || !key_plain || !admit_name(f.key)) {
+    if (!vouched || !key_plain || !admit_name(f.key, IsFieldNameToken(f.key, f.key_seen))) {
       vouched = false;
     } else if (f.type == 's') {
       if (admit_text(f.key, f.value)) {
@@ -663,9 +897,15 @@ bool LineProtocolParser::ConvertLine(std::string_view line, Precision precision,
   }
   if (lat) {
     o = Put(o, ",\"location\":{\"lat\":");
-    if (!PutValue(o, lat->type, lat->key, lat->value, &reading->lat, &vouched, reason, why)) return false;
+    if (!PutValue(o, lat->type, lat->key, lat->value, lat->read ? &lat->decimal : nullptr, &reading->lat, &vouched, reason,
+                  why)) {
+      return false;
+    }
     o = Put(o, ",\"lon\":");
-    if (!PutValue(o, lon->type, lon->key, lon->value, &reading->lon, &vouched, reason, why)) return false;
+    if (!PutValue(o, lon->type, lon->key, lon->value, lon->read ? &lon->decimal : nullptr, &reading->lon, &vouched, reason,
+                  why)) {
+      return false;
+    }
     *o++ = '}';
     ++json_fields;
     reading->has_location = true;

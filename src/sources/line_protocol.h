@@ -123,11 +123,15 @@ class LineProtocolParser {
   struct Field {
     std::string_view key;  // escaped as received
     std::string_view value;
+    double decimal;        // the value, if `read` as it was scanned (a plain float)
     char type;             // 'f' float, 'i' integer, 'u' unsigned, 'b' boolean, 's' string
+    uint8_t key_seen;      // the byte classes of the key, OR-ed (line_protocol.cc's ScanToken)
+    bool read;
   };
   struct Tag {
     std::string_view key;
     std::string_view value;
+    uint8_t key_seen, value_seen;  // as Field::key_seen
   };
   // Parses one line (without its end) onto the end of batch->json, batch->numbers and
   // batch->texts, and fills *reading; on failure returns the reason and sets *why (the caller
@@ -138,6 +142,7 @@ class LineProtocolParser {
   LineProtocolOptions options_;
   ParserOptions rules_;
   uint64_t numeric_bits_ = 0;  // NameBit of every rules_.numeric_fields name
+  bool measurement_field_is_name_ = false;  // IsFieldName(options_.measurement_field), asked once
   std::vector<Tag> tags_;
   std::vector<Field> fields_;
   std::vector<std::string_view> names_;  // the JSON names of the line's reading, for duplicates

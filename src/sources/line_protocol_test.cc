@@ -3,9 +3,14 @@
 // docs/formats/line-protocol.md.
 #include "sources/line_protocol.h"
 
+#include <fast_float/fast_float.h>
 #include <gtest/gtest.h>
 
+#include <bit>
+#include <cmath>
+#include <random>
 #include <string>
+#include <vector>
 
 namespace mare {
 namespace {
@@ -142,6 +147,98 @@ TEST(LineProtocolTest, TimestampsAtEveryPrecision) {
   EXPECT_EQ(Rejected("m,sensor_id=1 x=1 9223372036854775807", Precision::kHours), RejectReason::kInvalidTimestamp);
   EXPECT_EQ(Rejected("m,sensor_id=1 x=1 -3000000000", Precision::kSeconds), RejectReason::kInvalidTimestamp);
   EXPECT_EQ(Rejected("m,sensor_id=1 x=1 1 2"), RejectReason::kInvalidLineProtocol);
+}
+
+// Integers are read by hand (line_protocol.cc's ReadDigits): at and one past int64's and
+// uint64's bounds, with leading zeros, and with a byte that is no digit among the first eight
+// (read eight at a time), each is taken or refused as std::from_chars would.
+TEST(LineProtocolTest, IntegersAtTheirBounds) {
+  auto detail = [](std::string_view line, Precision p = Precision::kNanoseconds) { return Convert(line, p).detail; };
+  const std::string not_int64 = "is not an integer in int64's range";
+  const std::string outside = "is outside the years 1900 to 9999";
+  // Timestamps.
+  EXPECT_NE(Accepted("m,sensor_id=1 x=1 9223372036854775807").find("2262-04-11 23:47:16.854775"), std::string::npos);
+  EXPECT_NE(Accepted("m,sensor_id=1 x=1 0000000000001705831564095931999").find("2024-01-21 10:06:04.095931"),
+            std::string::npos);
+  EXPECT_NE(Accepted("m,sensor_id=1 x=1 -0").find("1970-01-01 00:00:00.000000"), std::string::npos);
+  EXPECT_NE(detail("m,sensor_id=1 x=1 -9223372036854775808").find(outside), std::string::npos);
+  EXPECT_NE(detail("m,sensor_id=1 x=1 9223372036854775807", Precision::kMicroseconds).find(outside), std::string::npos);
+  for (const char* bad : {"9223372036854775808", "-9223372036854775809", "18446744073709551615", "18446744073709551616",
+                          "99999999999999999999", "123456789012345678901234567890", "-", "--1", "-+1", "1705831564095931999x",
+                          "17058x15640959319", "1705831564095931-99", "0x10", "1_000"}) {
+    EXPECT_EQ(Rejected(std::string("m,sensor_id=1 x=1 ") + bad), RejectReason::kInvalidTimestamp) << bad;
+    EXPECT_NE(detail(std::string("m,sensor_id=1 x=1 ") + bad).find(not_int64), std::string::npos) << bad;
+  }
+  // Integer fields: out of range is invalid_number, whatever follows the digits; other bytes
+  // among them are invalid_line_protocol.
+  auto value = [](std::string v) {
+    std::string json = Accepted("m,sensor_id=1 x=" + v);
+    size_t at = json.find("\"x\":");
+    return json.substr(at + 4, json.size() - at - 5);
+  };
+  EXPECT_EQ(value("00000000000000000000009223372036854775807i"), "9223372036854775807");
+  EXPECT_EQ(value("-00000000000000000000009223372036854775808i"), "-9223372036854775808");
+  EXPECT_EQ(value("18446744073709551615u"), "18446744073709551615");
+  EXPECT_EQ(value("000000000000000000000018446744073709551615u"), "18446744073709551615");
+  EXPECT_EQ(value("12345678901234567i"), "12345678901234567");
+  EXPECT_EQ(Rejected("m,sensor_id=1 x=-9223372036854775809i"), RejectReason::kInvalidNumber);
+  EXPECT_EQ(Rejected("m,sensor_id=1 x=99999999999999999999i"), RejectReason::kInvalidNumber);
+  EXPECT_EQ(Rejected("m,sensor_id=1 x=99999999999999999999x9i"), RejectReason::kInvalidNumber);
+  EXPECT_EQ(Rejected("m,sensor_id=1 x=18446744073709551620u"), RejectReason::kInvalidNumber);
+  EXPECT_EQ(Rejected("m,sensor_id=1 x=99999999999999999999u"), RejectReason::kInvalidNumber);
+  EXPECT_EQ(Rejected("m,sensor_id=1 x=1234x678i"), RejectReason::kInvalidLineProtocol);
+  EXPECT_EQ(Rejected("m,sensor_id=1 x=-i"), RejectReason::kInvalidLineProtocol);
+  EXPECT_EQ(Rejected("m,sensor_id=1 x=--1i"), RejectReason::kInvalidLineProtocol);
+  // Sensor ids in a tag: [0, 4294967295], leading zeros allowed.
+  EXPECT_NE(Accepted("m,sensor_id=0004294967295 x=1").find("\"sensor_id\":4294967295,"), std::string::npos);
+  EXPECT_NE(Accepted("m,sensor_id=0 x=1").find("\"sensor_id\":0,"), std::string::npos);
+  for (const char* bad : {"4294967296", "18446744073709551615", "18446744073709551616", "99999999999999999999999", "+1", "1a",
+                          "1\\ 2", "12345678x"}) {
+    EXPECT_EQ(Rejected(std::string("m,sensor_id=") + bad + " x=1"), RejectReason::kInvalidSensorId) << bad;
+  }
+}
+
+// Plain decimals are read as they are scanned (line_protocol.cc's ReadPlainDecimal), every
+// other float by fast_float: either way, the number kept is fast_float's, bit for bit.
+TEST(LineProtocolTest, FloatsAreReadExactly) {
+  std::mt19937_64 random(17);
+  std::vector<std::string> values = {"0", "-0", "0.0", "-0.0", "1", "0.1", "0.30000000000000004", "9007199254740992",
+                                     "9007199254740993", "-9007199254740992", "900719925474099.3", "0.9007199254740993",
+                                     "1234567890123456789", "12345678901234567890", "0.1234567890123456789",
+                                     "1.7976931348623157", "42.488629", "3.185785", "1004.60", "15.20"};
+  for (int i = 0; i < 20000; ++i) {
+    const int digits = 1 + static_cast<int>(random() % 20);
+    std::string v = random() % 4 == 0 ? "-" : "";
+    std::string d;
+    for (int k = 0; k < digits; ++k) d += static_cast<char>('0' + random() % 10);
+    while (d.size() > 1 && d[0] == '0') d.erase(0, 1);  // JSON's grammar: no leading zeros
+    const size_t point = random() % (d.size() + 1);
+    if (point == 0 || point == d.size()) {
+      v += d;
+    } else {
+      v += d.substr(0, point) + "." + d.substr(point);
+    }
+    values.push_back(v);
+  }
+  LineProtocolParser parser;
+  LineBatch batch;
+  for (const std::string& v : values) {
+    batch.Clear();
+    parser.Convert("m,sensor_id=1 x=" + v + " 0", Precision::kNanoseconds, kNow, &batch);
+    ASSERT_EQ(batch.readings.size(), 1u) << v;
+    double want = 0;
+    fast_float::from_chars(v.data(), v.data() + v.size(), want);
+    // The JSON keeps the value as written; what ingest is handed is the number read.
+    EXPECT_NE(batch.JsonOf(0).find("\"x\":" + v + "}"), std::string::npos) << v;
+    Reading r;
+    if (batch.readings[0].vouched) {
+      batch.ReadingAt(0, &r);
+      ASSERT_EQ(r.numbers.size(), 1u) << v;
+      EXPECT_EQ(std::bit_cast<uint64_t>(r.numbers[0].value), std::bit_cast<uint64_t>(want)) << v;
+    } else {
+      EXPECT_TRUE(want == 0 && std::signbit(want)) << v << ": only negative zero is left to ingest";
+    }
+  }
 }
 
 TEST(LineProtocolTest, SensorIdLocationMeasurementAndTagsFollowTheMapping) {
