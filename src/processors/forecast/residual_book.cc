@@ -30,6 +30,9 @@ void ResidualBook::Add(int64_t origin, int lead, double error) {
     versions_.assign(static_cast<size_t>(leads_), 0);
   }
   auto& errors = by_lead_[lead - 1];
+  // One error a day and lead is kept for the window and its 60 days of margin (below): room
+  // for them at once, not the doubling's up to 2x.
+  if (errors.capacity() == 0) errors.reserve(static_cast<size_t>(options_.interval_window_days) + 62);
   if (!errors.empty() && origin < errors.back().first) sorted_ = false;
   errors.emplace_back(origin, error);
   ++versions_[lead - 1];
