@@ -10,6 +10,11 @@
 // those of DISTINCT series (default 100) restored from 90 days (a rebuild costs ~0.1 s each),
 // each series compressed on its own, so that repeating them does not flatter the size.
 //
+// Under `valgrind --tool=callgrind --instr-atstart=no` only the refreshes are counted (the
+// restore, ~1 G instructions a series, is not): a dump after the ordinary hours ("ordinary",
+// 10 issues a series) and one after the day-ahead hour ("day-ahead", 1 a series): instructions
+// per issue, repeatable on a loaded machine where CPU seconds are not.
+//
 //   forecast_refresh_bench [SERIES] [HISTORY_DAYS]    (default 1000 90)
 //   forecast_refresh_bench --checkpoint [SERIES] [DISTINCT] [DIR]   (default 10000 100 /tmp)
 #include <fmt/format.h>
@@ -21,11 +26,21 @@
 #include <cstdio>
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <numbers>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#else  // no-ops, as the macros are outside valgrind
+#define CALLGRIND_START_INSTRUMENTATION
+#define CALLGRIND_STOP_INSTRUMENTATION
+#define CALLGRIND_DUMP_STATS_AT(what)
+#define CALLGRIND_ZERO_STATS
+#endif
 
 #include "processors/forecast/forecast_checkpoint.h"
 #include "processors/forecast/series_forecaster.h"
@@ -170,17 +185,30 @@ int main(int argc, char** argv) {
 
   ForecastIssue issue;
   double checksum = 0;
+  uint64_t digest = 14695981039346656037ULL;  // FNV-1a of every issued value's bits: a change shows
   auto refresh = [&](int64_t hour) {
     double start = CpuSeconds();
     for (int s = 0; s < series; ++s) {
       all[static_cast<size_t>(s)]->Close(hour, Temperature(hour, static_cast<uint64_t>(s)), &issue);
       checksum += issue.mean[0];
+      for (const std::vector<double>* v : {&issue.mean, &issue.lower, &issue.upper}) {
+        for (double x : *v) {
+          uint64_t bits;
+          std::memcpy(&bits, &x, sizeof bits);
+          digest = (digest ^ bits) * 1099511628211ULL;
+        }
+      }
     }
     return CpuSeconds() - start;
   };
   double hourly = 0;  // the slowest of the ordinary hours 13:00 .. 22:00 closing
+  CALLGRIND_START_INSTRUMENTATION;
+  CALLGRIND_ZERO_STATS;
   for (int64_t h = end; h < end + 10; ++h) hourly = std::max(hourly, refresh(h));
+  CALLGRIND_DUMP_STATS_AT("ordinary");
   double day_ahead = refresh(end + 10);  // 23:00 closes: the 00:00 UTC day-ahead issue
+  CALLGRIND_DUMP_STATS_AT("day-ahead");
+  CALLGRIND_STOP_INSTRUMENTATION;
   double worst = std::max(hourly, day_ahead);
   double filled_bytes = (HeapBytes() - rss_before) / series;
 
@@ -207,8 +235,8 @@ int main(int argc, char** argv) {
   }
   double resume = CpuSeconds() - t0;
 
-  fmt::print("forecast refresh, one core: {} series, {} days of history ({} kept), checksum {:.3f}\n", series,
-             history_days, kept, checksum);
+  fmt::print("forecast refresh, one core: {} series, {} days of history ({} kept), checksum {:.3f}, digest {:016x}\n",
+             series, history_days, kept, checksum, digest);
   fmt::print("| what | CPU s | per series | 10,000 series (projected) | target |\n| --- | --- | --- | --- | --- |\n");
   fmt::print("| restore (rebuild from kept hours, at start-up) | {:.3f} | {:.2f} ms | {:.0f} s | - |\n", restore,
              restore / series * 1e3, restore / series * 1e4);

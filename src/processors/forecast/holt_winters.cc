@@ -44,25 +44,32 @@ bool HoltWintersModel::Run(const HourlySeries& y, int64_t origin, const HoltWint
     ++count[HourOfDay(t)];
   }
   for (int i = 0; i < 24; ++i) s->season[i] = count[i] > 0 ? sum[i] / count[i] : 0.0;
-  s->level = level;
-  s->trend = 0;
+  // The fits run this loop ~140 times a refit: the state in locals, the hour of the day counted
+  // instead of divided, the values read in place (NaN outside the series, as At says). The same
+  // operations in the same order as the plain recursion: the same bits.
+  double lvl = level, trend = 0;
+  const double* values = y.values.data();
+  const int64_t first = y.first_hour, end = y.end_hour();
+  int hour = HourOfDay(start + 48);
   double total = 0;
-  for (int64_t t = start + 48; t < origin; ++t) {
-    double& season = s->season[HourOfDay(t)];
-    double predicted = s->level + p.phi * s->trend + season;
-    double v = y.At(t);
+  for (int64_t t = start + 48; t < origin; ++t, hour = hour == 23 ? 0 : hour + 1) {
+    double& season = s->season[hour];
+    double predicted = lvl + p.phi * trend + season;
+    double v = t >= first && t < end ? values[t - first] : kMissing;
     if (std::isnan(v)) {  // a gap: the state runs on as forecast
-      s->level += p.phi * s->trend;
-      s->trend *= p.phi;
+      lvl += p.phi * trend;
+      trend *= p.phi;
       continue;
     }
     double error = v - predicted;
     total += error * error;
-    double level_before = s->level;
-    s->level = p.alpha * (v - season) + (1 - p.alpha) * (s->level + p.phi * s->trend);
-    s->trend = p.beta * (s->level - level_before) + (1 - p.beta) * p.phi * s->trend;
-    season = p.gamma * (v - s->level) + (1 - p.gamma) * season;
+    double level_before = lvl;
+    lvl = p.alpha * (v - season) + (1 - p.alpha) * (lvl + p.phi * trend);
+    trend = p.beta * (lvl - level_before) + (1 - p.beta) * p.phi * trend;
+    season = p.gamma * (v - lvl) + (1 - p.gamma) * season;
   }
+  s->level = lvl;
+  s->trend = trend;
   *sse = total;
   return true;
 }

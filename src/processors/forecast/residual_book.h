@@ -8,7 +8,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <utility>
 #include <vector>
 
@@ -44,13 +43,36 @@ class ResidualBook {
   void Load(const std::vector<Errors>& by_lead);
 
  private:
+  // What RecentMae and Interval last answered for a lead, and what from: the forecaster asks
+  // every hour, but a lead's pooled errors change only when one of its leads gets an error
+  // (one lead a day's hour) or an origin leaves the window (once a day), so most answers repeat.
+  struct Answer {
+    int days = -1;               // the window it was computed over; -1: none yet
+    std::vector<uint32_t> from;  // per pooled lead: its version, then the range [begin, end) read
+    bool ok = false;
+    double a = 0, b = 0;         // RecentMae: the MAE; Interval: lower, upper
+  };
+  // The pooled leads' errors of origins in [origin - days, origin), as Answer::from says it.
+  void Key(int64_t origin, int lead, int days, std::vector<uint32_t>* key) const;
+  // Whether `answer` was computed from exactly these errors; else makes it theirs (ok false).
+  bool Reuse(Answer* answer, int days) const;
   void Collect(int64_t origin, int lead, int days, std::vector<double>* out) const;
 
   ResidualOptions options_;
   int leads_;
-  // (origin, error), oldest first; empty until the first error: an empty std::deque allocates
-  // ~600 B, and a forecaster holds leads x models of them for every series it has seen.
-  std::vector<std::deque<std::pair<int64_t, double>>> by_lead_;
+  // (origin, error), oldest first; empty until the first error (a forecaster holds leads x
+  // models of them for every series it has seen). A vector, not a deque: the answers'
+  // windows are found by binary search and read every hour, and the old errors leave once a
+  // day (a ~2 KB move), not every hour.
+  std::vector<std::vector<std::pair<int64_t, double>>> by_lead_;
+  // Per lead, bumped by every change to its errors: an Answer whose versions and ranges match
+  // was computed from the very same errors in the same order, so it is reused bit for bit.
+  std::vector<uint32_t> versions_;
+  // Answers are reused only while every lead's origins are non-decreasing (as the forecaster
+  // and the backtest add them), which makes a window a contiguous range of them.
+  bool sorted_ = true;
+  mutable std::vector<Answer> mae_answers_, interval_answers_;  // per lead, made on first use
+  mutable std::vector<uint32_t> key_;
   mutable std::vector<double> scratch_;
 };
 

@@ -45,7 +45,11 @@ void SeriesForecaster::View(int64_t origin) {
   int64_t to = std::min(origin, history_.end_hour());
   view_.first_hour = from;
   view_.values.clear();
-  for (int64_t h = from; h < to; ++h) view_.values.push_back(history_.At(h));
+  // history_ covers [first_hour, end_hour()), so [from, to) is a slice of it (or empty).
+  if (to > from) {
+    auto begin = history_.values.begin() + (from - history_.first_hour);
+    view_.values.assign(begin, begin + (to - from));
+  }
 }
 
 void SeriesForecaster::Compute(int64_t origin) {
