@@ -4,6 +4,8 @@
 #include <cmath>
 #include <numbers>
 
+#include "common/mix64.h"
+
 namespace mare::feeds {
 
 namespace {
@@ -14,12 +16,7 @@ constexpr double kMetersPerDegree = 111'320.0;
 constexpr double kWatchCircleMeters = 50.0;
 constexpr double kSpikeDegrees = 25.0;
 
-uint64_t SplitMix64(uint64_t& x) {
-  uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
+uint64_t SplitMix64(uint64_t& x) { return Mix64(x += 0x9e3779b97f4a7c15ULL); }
 
 uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 

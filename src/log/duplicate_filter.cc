@@ -5,18 +5,11 @@
 #include <optional>
 #include <string_view>
 
+#include "common/mix64.h"
 #include "log/partition_reader.h"
 
 namespace mare::log {
 namespace {
-
-uint64_t Mix(uint64_t x) {  // splitmix64's finaliser
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 // A key in decimal (a sensor id) is itself, exactly; any other goes by a hash with the top bit
 // set, so that the two never meet.
@@ -29,14 +22,14 @@ uint64_t KeyId(std::string_view key) {
   for (; i + 8 <= key.size(); i += 8) {
     uint64_t w;
     std::memcpy(&w, key.data() + i, 8);
-    h = Mix(h ^ w);
+    h = Mix64(h ^ w);
   }
   uint64_t tail = 0;
   std::memcpy(&tail, key.data() + i, key.size() - i);
-  return Mix(h ^ tail) | (1ULL << 63);
+  return Mix64(h ^ tail) | (1ULL << 63);
 }
 
-uint64_t Hash(uint64_t key, int64_t ts) { return Mix(key * 0x9e3779b97f4a7c15ULL ^ static_cast<uint64_t>(ts)); }
+uint64_t Hash(uint64_t key, int64_t ts) { return Mix64(key * 0x9e3779b97f4a7c15ULL ^ static_cast<uint64_t>(ts)); }
 
 }  // namespace
 

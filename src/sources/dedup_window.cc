@@ -5,16 +5,10 @@
 #include <cstring>
 #include <string_view>
 
+#include "common/mix64.h"
+
 namespace mare {
 namespace {
-
-uint64_t Mix(uint64_t x) {  // splitmix64's finaliser
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 uint64_t Load8(const char* p) {
   uint64_t w;
@@ -59,9 +53,9 @@ uint64_t ValuesHash(const Reading& r) {
   // A sum of one hash per field: field names are unique in a reading, so the sum is the same
   // in any order.
   uint64_t h = 0;
-  for (const NumberField& f : r.numbers) h += Mix(HashBytes(f.name, 1) + Bits(f.value));
-  for (const TextField& f : r.texts) h += Mix(HashBytes(f.value, HashBytes(f.name, 2)));
-  if (r.has_location) h += Mix(Mix(Bits(r.lat)) ^ Bits(r.lon) ^ 0x5851f42d4c957f2dULL);
+  for (const NumberField& f : r.numbers) h += Mix64(HashBytes(f.name, 1) + Bits(f.value));
+  for (const TextField& f : r.texts) h += Mix64(HashBytes(f.value, HashBytes(f.name, 2)));
+  if (r.has_location) h += Mix64(Mix64(Bits(r.lat)) ^ Bits(r.lon) ^ 0x5851f42d4c957f2dULL);
   return h;
 }
 
