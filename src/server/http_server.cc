@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 #include "common/json_writer.h"
 #include "common/time.h"
@@ -251,7 +253,10 @@ Status HttpServer::Start(const std::string& listen) {
     port_ = port;
   }
   server_->Listen(options_.listen_backlog);
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  thread_ = std::thread([this] {
+    server_->listen_after_bind();
+    listen_returned_ = true;
+  });
   return Status::OK();
 }
 
@@ -261,6 +266,10 @@ void HttpServer::Stop() {
   if (thread_.joinable()) {
     uint64_t one = 1;
     (void)!::write(state_->stop_fd, &one, sizeof(one));
+    // cpp-httplib's stop() does nothing until its loop has begun: a Stop() right after Start()
+    // (mare run giving up because a later component failed to start) would otherwise join a
+    // thread that listens forever.
+    while (!server_->is_running() && !listen_returned_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     server_->stop();
     thread_.join();
   }

@@ -30,6 +30,7 @@
 //   Status s = http.Start("127.0.0.1:8080");
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -76,6 +77,7 @@ class HttpServer {
   std::unique_ptr<State> state_;
   std::unique_ptr<Server> server_;
   std::thread thread_;
+  std::atomic<bool> listen_returned_{false};  // the listening thread is done (or never listened)
   int port_ = 0;
 };
 

@@ -158,6 +158,17 @@ class HttpServerTest : public ::testing::Test {
   bool released_ = false;
 };
 
+// mare run stops the HTTP server at once when a component started after it fails (a bad
+// pgwire setting): cpp-httplib ignored a stop() before its loop began, and the join hung forever.
+TEST(HttpServerStop, RightAfterStartReturns) {
+  for (int i = 0; i < 200; ++i) {
+    metrics::Registry registry;
+    HttpServer server(HttpServerOptions{}, &registry);
+    ASSERT_TRUE(server.Start("127.0.0.1:0").ok());
+    server.Stop();
+  }
+}
+
 // Issue 13: twenty clients sending a byte a second stopped ingest, queries, /metrics and
 // /healthz while they lasted (a pool of four threads). Now each holds only its own thread.
 TEST_F(HttpServerTest, SlowClientsDoNotStarveTheOthers) {
