@@ -341,6 +341,8 @@ def test_cleartext_without_tls_is_warned_about_and_a_password_without_auth_refus
     with pytest.raises(RuntimeError) as e:
         run.start()
     assert 'pgwire.password is set but pgwire.auth is "trust"' in str(e.value)
+    # It exited (with 1), rather than hanging in its HTTP server's shutdown as it once did.
+    assert "mare run exited with 1" in str(e.value), str(e.value)
 
 
 JDBC_TYPES = {1184: ("timestamptz", 93), 20: ("int8", -5), 701: ("float8", 8), 25: ("text", 12), 16: ("bool", -7),
