@@ -16,6 +16,15 @@ import urllib.request
 QUESTDB_VERSION = "9.2.2"
 
 
+def help_and_exit_if_asked(doc):
+    """For the scripts that read plain positional arguments: -h or --help prints the script's
+    docstring (its usage line included) and exits, instead of starting a run."""
+    import sys
+    if any(a in ("-h", "--help") for a in sys.argv[1:]):
+        print(doc)
+        sys.exit(0)
+
+
 def free_port(kind=socket.SOCK_STREAM):
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))

@@ -20,6 +20,10 @@ os.environ.setdefault("MARE_BIN", os.path.abspath(os.path.join(sys.argv[1] if le
 from harness import MareRun, free_port, mare  # noqa: E402
 from mariadb_server import MariaDB  # noqa: E402
 
+from common import help_and_exit_if_asked
+
+help_and_exit_if_asked(__doc__)
+
 BUILD = sys.argv[1] if len(sys.argv) > 1 else "build"
 EMIT = sys.argv[2] if len(sys.argv) > 2 else "200ms"
 PROBE = 999_999

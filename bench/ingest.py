@@ -14,7 +14,9 @@ import sys
 import tempfile
 import time
 
-from common import MareSources, best_of_rounds, print_rates, send_file
+from common import help_and_exit_if_asked, MareSources, best_of_rounds, print_rates, send_file
+
+help_and_exit_if_asked(__doc__)
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else "build"
 READINGS = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000

@@ -16,7 +16,9 @@ import sys
 import tempfile
 import time
 
-from common import QUESTDB_VERSION, MareSources, QuestDBServer, free_port, send_file
+from common import help_and_exit_if_asked, QUESTDB_VERSION, MareSources, QuestDBServer, free_port, send_file
+
+help_and_exit_if_asked(__doc__)
 
 args = [a for a in sys.argv[1:] if not a.startswith("--")]
 BUILD = args[0] if len(args) > 0 else "build"

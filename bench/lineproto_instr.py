@@ -12,6 +12,10 @@ import subprocess
 import sys
 import tempfile
 
+from common import help_and_exit_if_asked
+
+help_and_exit_if_asked(__doc__)
+
 
 def option(name, default):
     if name in sys.argv:

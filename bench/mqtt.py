@@ -50,6 +50,10 @@ import tempfile
 import time
 import urllib.request
 
+from common import help_and_exit_if_asked
+
+help_and_exit_if_asked(__doc__)
+
 INFLIGHT = 20
 argv = sys.argv[1:]
 if "--inflight" in argv:

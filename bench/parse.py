@@ -6,6 +6,10 @@ import os
 import subprocess
 import sys
 
+from common import help_and_exit_if_asked
+
+help_and_exit_if_asked(__doc__)
+
 build = sys.argv[1] if len(sys.argv) > 1 else "build"
 binary = os.path.join(build, "bin", "parse_bench")
 out = subprocess.run(["taskset", "-c", "0", binary, "--benchmark_format=json", "--benchmark_filter=BM_MareParser|BM_BareSimdjson"],

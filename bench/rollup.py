@@ -13,6 +13,10 @@ import os
 import subprocess
 import sys
 
+from common import help_and_exit_if_asked
+
+help_and_exit_if_asked(__doc__)
+
 build = sys.argv[1] if len(sys.argv) > 1 else "build"
 readings = sys.argv[2] if len(sys.argv) > 2 else "2000000"
 sensors = sys.argv[3] if len(sys.argv) > 3 else "1000"

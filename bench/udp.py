@@ -19,6 +19,10 @@ import tempfile
 import time
 import urllib.request
 
+from common import help_and_exit_if_asked
+
+help_and_exit_if_asked(__doc__)
+
 BUILD = sys.argv[1] if len(sys.argv) > 1 else "build"
 READINGS = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000
 BIN = os.path.join(BUILD, "bin")
