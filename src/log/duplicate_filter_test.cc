@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "common/scratch_dir.h"
-#include "log/embedded_log.h"
+#include "log/log_with_topics.h"
 
 namespace mare::log {
 namespace {
@@ -121,12 +121,8 @@ int64_t FilterNow() { return filter_now.load(); }
 
 TEST(DuplicateFilterTest, RebuildAtAnyPositionDecidesAsReadingEverything) {
   ScratchDir dir("mare-dedup-filter-test");
-  EmbeddedLogOptions options;
-  options.dir = dir.path();
-  options.now_us = &FilterNow;
-  auto log = OpenEmbeddedLog(options);
+  auto log = OpenLogWithTopics({.dir = dir.path(), .now_us = &FilterNow}, {{.name = "raw", .partitions = 2}});
   ASSERT_TRUE(log.ok()) << log.status().ToString();
-  ASSERT_TRUE((*log)->CreateTopic({.name = "raw", .partitions = 2}).ok());
   // 600 batches, one per 5 s (50 minutes, five horizons), of 4 readings of sensors 0..9, one in
   // three a copy of a reading sent up to 15 minutes earlier: some within the horizon, some past it.
   std::mt19937_64 rng(7);

@@ -126,6 +126,16 @@ class EmbeddedLogTest : public ::testing::Test {
     }
     return starts;
   }
+  // raw/0 written as 5 batches of 3 records of 40 bytes (offsets 0..14), the log closed: its
+  // segment's bytes, for a test to damage.
+  std::string WriteFiveBatches() {
+    {
+      auto log = Open();
+      EXPECT_TRUE(log->CreateTopic({.name = "raw", .partitions = 1}).ok());
+      Fill(*log, "raw", 0, 5, 3, 40);
+    }
+    return ReadFile(SegmentPath("raw", 0, 0));
+  }
 
   ScratchDir scratch_{"mare-log-test"};
   const std::string dir_ = scratch_.path();
@@ -411,12 +421,7 @@ TEST_F(EmbeddedLogTest, TornTailIsTruncatedAndAppendingContinuesAtTheRightOffset
   for (size_t cut : {size_t{1}, size_t{7}, size_t{20}, size_t{55}, size_t{56}, size_t{57}, size_t{100}, size_t{0}}) {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    {
-      auto log = Open();
-      ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 1}).ok());
-      Fill(*log, "raw", 0, 5, 3, 40);  // 5 batches, offsets 0..14
-    }
-    std::string bytes = ReadFile(path);
+    std::string bytes = WriteFiveBatches();
     auto starts = BatchStarts(bytes);
     ASSERT_EQ(starts.size(), 5u);
     last_batch = bytes.size() - starts[4];
@@ -657,12 +662,7 @@ TEST_F(EmbeddedLogTest, ZeroFilledTailFromAPowerLossIsTruncated) {
 // where, unless asked to repair.
 TEST_F(EmbeddedLogTest, CorruptBatchFailsToOpenNamingFileAndPositionAndRepairTruncatesThere) {
   std::string path = SegmentPath("raw", 0, 0);
-  {
-    auto log = Open();
-    ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 1}).ok());
-    Fill(*log, "raw", 0, 5, 3, 40);
-  }
-  std::string bytes = ReadFile(path);
+  std::string bytes = WriteFiveBatches();
   auto starts = BatchStarts(bytes);
   bytes[starts[2] + format::kBatchHeaderSize + 20] ^= 0x40;  // a payload byte of batch 2
   WriteFile(path, bytes);
@@ -906,12 +906,7 @@ TEST_F(EmbeddedLogTest, ReadOnlyOpenNeitherTruncatesNorSeesATornTail) {
 // starting after it reads on. With repair it stops before the damage instead.
 TEST_F(EmbeddedLogTest, ReadOnlyOpenChecksEachBodyWhenItReadsIt) {
   std::string path = SegmentPath("raw", 0, 0);
-  {
-    auto log = Open();
-    ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 1}).ok());
-    Fill(*log, "raw", 0, 5, 3, 40);
-  }
-  std::string bytes = ReadFile(path);
+  std::string bytes = WriteFiveBatches();
   auto starts = BatchStarts(bytes);
   bytes[starts[2] + format::kBatchHeaderSize + 20] ^= 0x40;  // a payload byte of batch 2 (offsets 6..8)
   WriteFile(path, bytes);

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "common/scratch_dir.h"
-#include "log/embedded_log.h"
+#include "log/log_with_topics.h"
 #include "reading/parser.h"
 #include "sinks/raw_reading.h"
 
@@ -158,13 +158,9 @@ TEST(ReadCarried, LeavesToTheParserWhatItDoesNotRead) {
 TEST(ReadCarried, ReadsRecordsAsTheEmbeddedLogGivesThemBack) {
   ScratchDir dir("mare-carried");
   metrics::Registry registry;
-  log::EmbeddedLogOptions options;
-  options.dir = dir.path();
-  options.metrics = &registry;
-  auto opened = log::OpenEmbeddedLog(options);
+  auto opened = log::OpenLogWithTopics({.dir = dir.path(), .metrics = &registry}, {{.name = "raw", .partitions = 1}});
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   log::Log& l = **opened;
-  ASSERT_TRUE(l.CreateTopic({.name = "raw", .partitions = 1}).ok());
   std::vector<Appended> appended;
   for (int i = 0; i < 50; ++i) {
     appended.push_back(AsIngestAppends(

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "common/scratch_dir.h"
-#include "log/embedded_log.h"
+#include "log/log_with_topics.h"
 
 namespace mare::sinks {
 namespace {
@@ -78,9 +78,8 @@ std::vector<std::string> Follow(log::Log* log, int64_t start, int64_t end, metri
 TEST(LogFollowerTest, DuplicatesAreReadButNotWritten) {
   ScratchDir dir("mare-follower-test");
   metrics::Registry registry;
-  auto log = log::OpenEmbeddedLog({.dir = dir.path(), .metrics = &registry});
+  auto log = log::OpenLogWithTopics({.dir = dir.path(), .metrics = &registry}, {{.name = "raw", .partitions = 1}});
   ASSERT_TRUE(log.ok()) << log.status().ToString();
-  ASSERT_TRUE((*log)->CreateTopic({.name = "raw", .partitions = 1}).ok());
   // Offsets 0..5: 7@1, 8@1, 7@2, 7@1 (a copy), 8@1 (a copy), 9@1.
   std::vector<std::pair<std::string, int64_t>> sent = {{"7", 1}, {"8", 1}, {"7", 2}, {"7", 1}, {"8", 1}, {"9", 1}};
   for (const auto& [key, ts] : sent) {

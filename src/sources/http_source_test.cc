@@ -22,6 +22,7 @@
 
 #include "common/scratch_dir.h"
 #include "log/embedded_log.h"
+#include "log/log_with_topics.h"
 #include "log/format.h"
 #include "log/forwarding_log.h"
 #include "log/partitioner.h"
@@ -46,13 +47,10 @@ class PartitionFailingLog : public log::ForwardingLog {
 class HttpSourceTest : public testing::Test {
  protected:
   void SetUp() override {
-    log::EmbeddedLogOptions o;
-    o.dir = scratch_.path() + "/log";
-    o.metrics = &registry_;
-    auto l = log::OpenEmbeddedLog(o);
+    auto l = log::OpenLogWithTopics({.dir = scratch_.path() + "/log", .metrics = &registry_},
+                                    {{.name = "raw", .partitions = 3}});
     ASSERT_TRUE(l.ok()) << l.status().ToString();
     log_ = std::make_unique<PartitionFailingLog>(std::move(*l));
-    ASSERT_TRUE(log_->CreateTopic({.name = "raw", .partitions = 3}).ok());
     ingest_ = std::make_unique<Ingest>(log_.get(), IngestOptions{}, nullptr, &registry_);
     server_ = std::make_unique<HttpServer>(HttpServerOptions{}, &registry_);
     source_ = std::make_unique<HttpSource>(ingest_.get(), server_.get(), 2);

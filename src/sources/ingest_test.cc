@@ -15,7 +15,7 @@
 #include <mutex>
 #include <thread>
 
-#include "log/embedded_log.h"
+#include "log/log_with_topics.h"
 #include "log/forwarding_log.h"
 
 namespace mare {
@@ -24,13 +24,9 @@ namespace {
 class IngestTest : public testing::Test {
  protected:
   void SetUp() override {
-    log::EmbeddedLogOptions o;
-    o.dir = dir_ + "/log";
-    o.metrics = &registry_;
-    auto l = log::OpenEmbeddedLog(o);
+    auto l = log::OpenLogWithTopics({.dir = dir_ + "/log", .metrics = &registry_}, {{.name = "raw", .partitions = 3}});
     ASSERT_TRUE(l.ok()) << l.status().ToString();
     log_ = std::move(*l);
-    ASSERT_TRUE(log_->CreateTopic({.name = "raw", .partitions = 3}).ok());
     auto dl = DeadLetter::Open({.path = dir_ + "/dead-letter.log", .max_entries = 100}, &registry_);
     ASSERT_TRUE(dl.ok());
     dead_letter_ = std::move(*dl);

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "common/scratch_dir.h"
-#include "log/embedded_log.h"
+#include "log/log_with_topics.h"
 #include "sources/ingest.h"
 #include "sources/line_protocol.h"
 #include "sources/line_protocol_ingest.h"
@@ -197,14 +197,10 @@ TEST(LineProtocolHandOverTest, ABodyOfMixedLinesIsHandedOverInOrder) {
 class LineProtocolIngestTest : public testing::Test {
  protected:
   void SetUp() override {
-    log::EmbeddedLogOptions o;
-    o.dir = scratch_.path() + "/log";
-    o.metrics = &registry_;
-    auto l = log::OpenEmbeddedLog(o);
+    auto l = log::OpenLogWithTopics({.dir = scratch_.path() + "/log", .metrics = &registry_},
+                                    {{.name = "lines", .partitions = 3}, {.name = "json", .partitions = 3}});
     ASSERT_TRUE(l.ok()) << l.status().ToString();
     log_ = std::move(*l);
-    ASSERT_TRUE(log_->CreateTopic({.name = "lines", .partitions = 3}).ok());
-    ASSERT_TRUE(log_->CreateTopic({.name = "json", .partitions = 3}).ok());
   }
   std::vector<std::string> ReadAll(const std::string& topic) {
     auto c = log_->Subscribe("test", topic);

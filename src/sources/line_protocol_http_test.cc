@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "common/scratch_dir.h"
-#include "log/embedded_log.h"
+#include "log/log_with_topics.h"
 #include "log/forwarding_log.h"
 
 namespace mare {
@@ -49,13 +49,10 @@ std::string Gzip(std::string_view text) {
 class LineProtocolHttpTest : public testing::Test {
  protected:
   void SetUp() override {
-    log::EmbeddedLogOptions o;
-    o.dir = scratch_.path() + "/log";
-    o.metrics = &registry_;
-    auto l = log::OpenEmbeddedLog(o);
+    auto l = log::OpenLogWithTopics({.dir = scratch_.path() + "/log", .metrics = &registry_},
+                                    {{.name = "raw", .partitions = 2}});
     ASSERT_TRUE(l.ok()) << l.status().ToString();
     log_ = std::make_unique<RefusingLog>(std::move(*l));
-    ASSERT_TRUE(log_->CreateTopic({.name = "raw", .partitions = 2}).ok());
     ingest_ = std::make_unique<Ingest>(log_.get(), IngestOptions{}, nullptr, &registry_);
     server_ = std::make_unique<HttpServer>(HttpServerOptions{}, &registry_);
     LineProtocolOptions options;

@@ -344,10 +344,7 @@ TEST_F(ForecastTableTest, ACrashDuringTheRewriteLosesNothing) {
 // journal holds: each record journaled once, the rows those of the topic.
 TEST_F(ForecastTableTest, TheFeederFollowsTheTopicOnceThroughRestarts) {
   metrics::Registry registry;
-  log::EmbeddedLogOptions o;
-  o.dir = dir_ + "/log";
-  o.metrics = &registry;
-  auto log = log::OpenEmbeddedLog(o);
+  auto log = log::OpenEmbeddedLog({.dir = dir_ + "/log", .metrics = &registry});
   ASSERT_TRUE(log.ok()) << log.status().ToString();
   auto append = [&](int32_t partition, const std::string& value) {
     log::Record r{.timestamp_us = kDay0, .key = "k", .value = value};

@@ -18,7 +18,7 @@
 
 #include "common/scratch_dir.h"
 #include "common/time.h"
-#include "log/embedded_log.h"
+#include "log/log_with_topics.h"
 #include "log/file.h"
 #include "processors/forecast/forecast_checkpoint.h"
 #include "processors/forecast/forecast_record.h"
@@ -315,13 +315,9 @@ std::vector<std::pair<std::string, std::string>> ReadForecasts(log::Log* log, co
 class ForecastProcessorTest : public ::testing::Test {
  protected:
   std::unique_ptr<log::Log> OpenLog() {
-    log::EmbeddedLogOptions o;
-    o.dir = dir_ + "/log";
-    o.metrics = &registry_;
-    auto l = log::OpenEmbeddedLog(o);
+    auto l = log::OpenLogWithTopics({.dir = dir_ + "/log", .metrics = &registry_}, {{.name = "rollups", .partitions = 2}});
     EXPECT_TRUE(l.ok()) << l.status().ToString();
-    EXPECT_TRUE((*l)->CreateTopic({.name = "rollups", .partitions = 2}).ok());
-    return std::move(*l);
+    return l.ok() ? std::move(*l) : nullptr;
   }
   ForecastOptions Options(const std::string& sub) {
     ForecastOptions o;

@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "common/time.h"
-#include "log/embedded_log.h"
+#include "log/log_with_topics.h"
 #include "processors/rollup/checkpoint.h"
 #include "processors/rollup/rollup_metrics.h"
 #include "processors/rollup/test_util.h"
@@ -34,14 +34,9 @@ constexpr int32_t kPartitions = 4;
 class RollupProcessorTest : public ::testing::Test {
  protected:
   std::unique_ptr<log::Log> OpenLog(metrics::Registry* registry) {
-    log::EmbeddedLogOptions o;
-    o.dir = dir_ + "/log";
-    o.metrics = registry;
-    auto l = log::OpenEmbeddedLog(o);
+    auto l = log::OpenLogWithTopics({.dir = dir_ + "/log", .metrics = registry}, {{.name = "raw", .partitions = kPartitions}});
     EXPECT_TRUE(l.ok()) << l.status().ToString();
-    if (!l.ok()) return nullptr;
-    EXPECT_TRUE((*l)->CreateTopic({.name = "raw", .partitions = kPartitions}).ok());
-    return std::move(*l);
+    return l.ok() ? std::move(*l) : nullptr;
   }
 
   RollupOptions Options() {
@@ -378,12 +373,8 @@ TEST_F(RollupProcessorTest, CopiesInRawAreCountedOnceAcrossARestart) {
   }
   // The reference: the readings once, in a log of their own.
   ScratchDir ref_dir("mare-rollup-proc-ref");
-  log::EmbeddedLogOptions lo;
-  lo.dir = ref_dir.path();
-  lo.metrics = &registry;
-  auto ref = log::OpenEmbeddedLog(lo);
-  ASSERT_TRUE(ref.ok());
-  ASSERT_TRUE((*ref)->CreateTopic({.name = "raw", .partitions = kPartitions}).ok());
+  auto ref = log::OpenLogWithTopics({.dir = ref_dir.path(), .metrics = &registry}, {{.name = "raw", .partitions = kPartitions}});
+  ASSERT_TRUE(ref.ok()) << ref.status().ToString();
   AppendReadings(ref->get(), readings);
   uint64_t late = 0;
   Table want = FromScratch(ref->get(), o, &late);
