@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from harness import MARE, free_port, mare, scrape_metric
+from harness import MARE, free_port, mare, scrape_metric, wait_for
 
 T0 = 1705831200  # 2024-01-21T10:00:00Z
 
@@ -93,6 +93,7 @@ class SinkProcess:
         for s in sets:
             args += ["--set", s]
         self.proc = subprocess.Popen(args, stdout=self.out, stderr=subprocess.STDOUT)
+        self.kind = kind
         self.data_dir = str(data_dir)
         started.append(self.proc)
 
@@ -110,6 +111,27 @@ class SinkProcess:
     def stop(self):
         self.proc.terminate()
         assert self.proc.wait(timeout=30) == 0, self.output()
+
+    def deliver_across_an_outage(self, server, delivered, first, more):
+        """With readings 0..first-1 in the log: once the sink has delivered them, `server` is
+        killed and `more` readings are produced; the sink must notice (up 0, two errors or more,
+        a lag of at most `more`) and keep running, and once `server` is back deliver every
+        reading and say so. `delivered()` counts what the server holds."""
+        def metric(what):
+            return self.metric(f'mare_sink_{self.kind}_{what}{{topic="raw"}}')
+        wait_for(lambda: delivered() == first, what="the first readings delivered")
+        server.stop(kill=True)
+        try:
+            produce(self.data_dir, [buoy(i, 1 + i % 4, T0 + i) for i in range(first, first + more)])
+            wait_for(lambda: metric("up") == 0 and (metric("errors_total") or 0) >= 2, what="the sink to notice")
+            # The lag counts what the sink saw of the log's end: all, or part, of what is not delivered.
+            wait_for(lambda: 0 < (metric("lag_records") or 0) <= more, what="a lag while down")
+            assert self.proc.poll() is None
+        finally:
+            server.start()
+        wait_for(lambda: delivered() == first + more, timeout=120, what="every reading delivered after the restart")
+        assert metric("up") == 1
+        assert "reachable again" in self.output()
 
 
 class MariaDBSink:
