@@ -34,8 +34,6 @@ Usage: bench/kafka.py [--build DIR] [--readings N] [--sensors S] [--rate R] [--s
                       [--emit-intervals 1s,200ms] [--spark-triggers 5s,0s] [--skip-spark] [--keep]"""
 import argparse
 import datetime as dt
-import fcntl
-import hashlib
 import json
 import os
 import re
@@ -55,6 +53,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 # A bigger heap than the tests' default: the broker holds several million readings here.
 os.environ.setdefault("MARE_KAFKA_HEAP", "-Xmx1g")
 from kafka_server import KafkaCluster, kcat  # noqa: E402
+from maven_jars import maven_jars  # noqa: E402
 
 SPARK_POM = os.path.join(HERE, "spark", "pom.xml")
 SPARK_JOB = os.path.join(HERE, "spark", "hourly.py")
@@ -135,23 +134,7 @@ def table(header, rows):
 def spark_jars(build):
     """The Kafka connector's jars for PySpark (bench/spark/pom.xml), fetched by Maven when the
     pom changed, into BUILD/spark/lib."""
-    lib = os.path.join(build, "spark", "lib")
-    with open(SPARK_POM, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
-    stamp = os.path.join(lib, ".pom-sha256")
-    os.makedirs(os.path.dirname(lib), exist_ok=True)
-    with open(lib.rstrip("/") + ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (os.path.exists(stamp) and open(stamp).read().strip() == digest):
-            shutil.rmtree(lib, ignore_errors=True)
-            p = subprocess.run(["mvn", "-q", "-B", "-f", SPARK_POM, "dependency:copy-dependencies",
-                                f"-DoutputDirectory={lib}"], capture_output=True, text=True, timeout=900)
-            if p.returncode != 0:
-                raise RuntimeError(f"mvn could not fetch Spark's Kafka connector (bench/spark/pom.xml):\n"
-                                   f"{p.stdout[-3000:]}{p.stderr[-3000:]}")
-            with open(stamp, "w") as f:
-                f.write(digest + "\n")
-    return lib
+    return maven_jars(SPARK_POM, os.path.join(build, "spark", "lib"), "Spark's Kafka connector")
 
 
 # --- Kafka through confluent-kafka ------------------------------------------------------------

@@ -11,18 +11,16 @@ an error, never a skip.
         es.request("GET", "/_cat/indices")      # (status, parsed JSON)
         es.stop(); es.start()                   # the same data, the same port
 """
-import fcntl
-import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import time
 import urllib.error
 import urllib.request
 
 from harness import stop_process
+from maven_jars import maven_jars
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
 POM = os.path.join(ROOT, "tests/elasticsearch/pom.xml")
@@ -33,24 +31,7 @@ RUNNER = "org.codelibs.elasticsearch.runner.ElasticsearchClusterRunner"
 
 def elasticsearch_classpath():
     """The node's classpath (LIB/*), fetching the jars with Maven when the pom changed."""
-    for tool in ("mvn", "java"):
-        if not shutil.which(tool):
-            raise RuntimeError(f"{tool} is not installed: run scripts/setup.sh")
-    with open(POM, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
-    stamp = os.path.join(LIB, ".pom-sha256")
-    os.makedirs(os.path.dirname(LIB), exist_ok=True)
-    with open(LIB.rstrip("/") + ".lock", "w") as lock:  # one fetch at a time
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (os.path.exists(stamp) and open(stamp).read().strip() == digest):
-            shutil.rmtree(LIB, ignore_errors=True)
-            p = subprocess.run(["mvn", "-q", "-B", "-f", POM, "dependency:copy-dependencies",
-                                f"-DoutputDirectory={os.path.abspath(LIB)}"], capture_output=True, text=True, timeout=900)
-            if p.returncode != 0:
-                raise RuntimeError(f"mvn could not fetch Elasticsearch's jars (tests/elasticsearch/pom.xml):\n"
-                                   f"{p.stdout[-3000:]}{p.stderr[-3000:]}")
-            with open(stamp, "w") as f:
-                f.write(digest + "\n")
+    maven_jars(POM, LIB, "Elasticsearch's jars")
     if not any(n.startswith("elasticsearch-cluster-runner-") for n in os.listdir(LIB)):
         raise RuntimeError(f"no elasticsearch-cluster-runner jar in {LIB}")
     return os.path.join(LIB, "*")

@@ -10,8 +10,6 @@ choose another place) and reused; a missing `mvn`, `java` or network is an error
     with KafkaCluster(tmp_path, brokers=3) as kafka: # three brokers, three voters
         kafka.stop_broker(1); kafka.start_broker(1)
 """
-import fcntl
-import hashlib
 import os
 import shutil
 import signal
@@ -20,6 +18,7 @@ import time
 import uuid
 
 from harness import free_port, stop_process
+from maven_jars import maven_jars
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
 POM = os.path.join(ROOT, "tests/kafka/pom.xml")
@@ -29,24 +28,7 @@ HEAP = os.environ.get("MARE_KAFKA_HEAP", "-Xmx512m")
 
 def kafka_classpath():
     """The broker's classpath (LIB/*), fetching the jars with Maven when the pom changed."""
-    for tool in ("mvn", "java"):
-        if not shutil.which(tool):
-            raise RuntimeError(f"{tool} is not installed: run scripts/setup.sh")
-    with open(POM, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
-    stamp = os.path.join(LIB, ".pom-sha256")
-    os.makedirs(os.path.dirname(LIB), exist_ok=True)
-    # One fetch at a time, should tests run in parallel.
-    with open(LIB.rstrip("/") + ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (os.path.exists(stamp) and open(stamp).read().strip() == digest):
-            shutil.rmtree(LIB, ignore_errors=True)
-            p = subprocess.run(["mvn", "-q", "-B", "-f", POM, "dependency:copy-dependencies",
-                                f"-DoutputDirectory={LIB}"], capture_output=True, text=True, timeout=900)
-            if p.returncode != 0:
-                raise RuntimeError(f"mvn could not fetch Apache Kafka's jars (tests/kafka/pom.xml):\n{p.stdout[-3000:]}{p.stderr[-3000:]}")
-            with open(stamp, "w") as f:
-                f.write(digest + "\n")
+    maven_jars(POM, LIB, "Apache Kafka's jars")
     if not any(n.startswith("kafka_2.13-") for n in os.listdir(LIB)):
         raise RuntimeError(f"no kafka_2.13 jar in {LIB}")
     return os.path.join(LIB, "*")

@@ -4,14 +4,11 @@ the PostgreSQL JDBC driver (Maven Central) from a small Java program. Each reads
 known data; errors carry SQLSTATE and position; a CancelRequest stops a running statement; an
 answer of 1.2 million rows streams in flat memory; hostile bytes end only their own connection.
 A missing client fails the test: it is installed by scripts/setup.sh."""
-import hashlib
 import os
 import shutil
 import socket
 import struct
 import subprocess
-import threading
-import time
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -21,6 +18,7 @@ import pytest
 import sqlalchemy
 
 from harness import MareRun, mare
+from maven_jars import maven_jars
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
 T0 = 1704067200  # 2024-01-01T00:00:00Z
@@ -160,19 +158,9 @@ def test_pandas_read_sql_through_sqlalchemy(run):
 
 
 def jdbc_classpath():
-    for tool in ("mvn", "java", "javac"):
-        assert shutil.which(tool), f"{tool} is not installed: run scripts/setup.sh"
-    lib = os.path.join(ROOT, "build/pgwire/lib")
-    pom = os.path.join(ROOT, "tests/pgwire/pom.xml")
-    with open(pom, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
-    stamp = os.path.join(lib, ".pom-sha256")
-    if not os.path.exists(stamp) or open(stamp).read() != digest:
-        p = subprocess.run(["mvn", "-q", "-B", "-f", pom, "dependency:copy-dependencies", f"-DoutputDirectory={lib}"],
-                           capture_output=True, text=True, timeout=600)
-        assert p.returncode == 0, f"mvn could not fetch the PostgreSQL JDBC driver:\n{p.stdout}{p.stderr}"
-        with open(stamp, "w") as f:
-            f.write(digest)
+    assert shutil.which("javac"), "javac is not installed: run scripts/setup.sh"
+    lib = maven_jars(os.path.join(ROOT, "tests/pgwire/pom.xml"), os.path.join(ROOT, "build/pgwire/lib"),
+                     "the PostgreSQL JDBC driver")
     classes = os.path.join(ROOT, "build/pgwire/classes")
     jars = ":".join(os.path.join(lib, j) for j in sorted(os.listdir(lib)) if j.endswith(".jar"))
     sources = sorted(os.path.join(ROOT, "tests/pgwire", f) for f in os.listdir(os.path.join(ROOT, "tests/pgwire"))
