@@ -8,6 +8,7 @@ import socket
 import ssl
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 
 MARE = os.environ.get("MARE_BIN", os.path.join(os.path.dirname(__file__), "../../build/bin/mare"))
@@ -192,6 +193,20 @@ class MareRun:
             if line.startswith(name_and_labels + " "):
                 return float(line.split()[-1])
         return None
+
+    def query_rows(self, sql, timeout=30):
+        """The rows of `sql`, asked through the query API (JSON)."""
+        url = f"{self.http_url}/api/v1/query?" + urllib.parse.urlencode({"q": sql, "format": "json"})
+        with self.urlopen(url, timeout=timeout) as r:
+            return json.loads(r.read())["rows"]
+
+    def wait_readings(self, n, where="TRUE", timeout=60):
+        """Returns once the store holds exactly `n` readings (of those `where` holds); past
+        `timeout`, raises with the count it holds."""
+        def count():
+            return self.query_rows(f"SELECT count(*) FROM readings WHERE {where}")[0][0]
+        wait_for(lambda: count() == n, timeout, step=0.2,
+                 what=lambda: f"{n} readings where {where} in the store (it holds {count()})")
 
     def post(self, body):
         req = urllib.request.Request(f"{self.http_url}/api/v1/ingest", data=body.encode() if isinstance(body, str) else body,

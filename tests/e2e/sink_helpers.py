@@ -7,8 +7,6 @@ import os
 import signal
 import subprocess
 import time
-import urllib.parse
-import urllib.request
 
 import pytest
 
@@ -49,12 +47,6 @@ def buoy(seq, sensor, t):
     elif sensor == 3:
         r["location"] = {"lat": 63.4, "lon": -20.3}
     return r
-
-
-def sql_rows(run, sql):
-    url = f"{run.http_url}/api/v1/query?" + urllib.parse.urlencode({"q": sql})
-    with urllib.request.urlopen(url, timeout=30) as r:
-        return json.loads(r.read())["rows"]
 
 
 def epoch_ms(text):

@@ -2,7 +2,6 @@
 has, NULLs as NULLs, the same values as the JSON answer, several record batches, the Accept
 header and the JSON body's format, and errors still as JSON."""
 import json
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -45,15 +44,6 @@ def json_rows(run, sql):
     return json.loads(body)["rows"]
 
 
-def wait_count(run, n, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if json_rows(run, "SELECT count(*) FROM readings")[0][0] == n:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"the store did not reach {n} readings")
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     with MareRun(tmp_path_factory.mktemp("arrow")) as r:
@@ -67,7 +57,7 @@ def run(tmp_path_factory):
             readings.append(one)
         status, answer = r.post("\n".join(json.dumps(x) for x in readings))
         assert status == 200 and answer["accepted"] == 12, answer
-        wait_count(r, 12)
+        r.wait_readings(12)
         yield r
 
 
@@ -151,7 +141,7 @@ def test_an_answer_of_several_batches(tmp_path):
                              for i in range(start, start + 10_000))
             status, answer = r.post(body)
             assert status == 200 and answer["accepted"] == 10_000, answer
-        wait_count(r, n, timeout=60)
+        r.wait_readings(n, timeout=60)
         status, body, _ = get(r, "SELECT ts, seq, station FROM readings ORDER BY ts")
         assert status == 200
         reader = pa.ipc.open_stream(body)

@@ -9,14 +9,12 @@ starts with the store's history."""
 import calendar
 import datetime
 import json
-import os
 import time
 import urllib.error
 import urllib.request
 
 from harness import MareRun, buoy_readings, log_records, mare
 from mariadb_server import MariaDB
-from sink_helpers import sql_rows
 
 HOUR = 3600
 EXTRA = ['forecast.checkpoint_interval="2s"']
@@ -107,11 +105,11 @@ def by_key(rows):
 def wait_sql_rows(run, count, timeout=60):
     """SQL's table forecasts once it holds `count` rows (the store follows the topic)."""
     deadline = time.time() + timeout
-    while (n := sql_rows(run, "SELECT count(*) FROM forecasts")[0][0]) != count:
+    while (n := run.query_rows("SELECT count(*) FROM forecasts")[0][0]) != count:
         assert n < count, f"forecasts holds {n} rows, more than the topic's {count}"
         assert time.time() < deadline, f"forecasts holds {n} rows, want {count}"
         time.sleep(0.2)
-    return by_key(sql_rows(run, f"SELECT {COLUMNS} FROM forecasts"))
+    return by_key(run.query_rows(f"SELECT {COLUMNS} FROM forecasts"))
 
 
 def pgwire_rows(run):
@@ -149,7 +147,7 @@ def test_every_closed_hour_gets_one_forecast_and_the_api_answers_the_latest(tmp_
         # SQL over the store's copy: every row of every issue, once.
         sql = wait_sql_rows(run, 24 * len(expected_keys(days)))
         pg = pgwire_rows(run)
-        day7 = sql_rows(run, "SELECT target_hour, value FROM forecasts WHERE sensor_id = 2 AND field = 'temperature' AND day_ahead "
+        day7 = run.query_rows("SELECT target_hour, value FROM forecasts WHERE sensor_id = 2 AND field = 'temperature' AND day_ahead "
                              f"AND issued_at = TIMESTAMP '{iso(last // 86400 * 86400)}' ORDER BY target_hour")
     got = forecasts_by_key(str(tmp_path))
     assert set(got) == expected_keys(days)
@@ -183,7 +181,7 @@ def test_kill9_and_restart_neither_lose_nor_change_a_forecast(tmp_path):
     assert sql == topic
     # Restarted after a kill -9, the store holds them at once (its journal), each row once.
     with MareRun(tmp_path, extra=EXTRA) as run:
-        assert by_key(sql_rows(run, f"SELECT {COLUMNS} FROM forecasts")) == topic
+        assert by_key(run.query_rows(f"SELECT {COLUMNS} FROM forecasts")) == topic
         assert pgwire_rows(run) == topic
     # `mare query --offline` reads the same journal.
     offline = mare("query", "--offline", "--data-dir", tmp_path, "--format", "csv", "SELECT count(*) FROM forecasts")

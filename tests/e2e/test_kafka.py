@@ -7,8 +7,6 @@ import random
 import socket
 import threading
 import time
-import urllib.parse
-import urllib.request
 
 import pytest
 
@@ -56,22 +54,6 @@ def send_udp(run, rows):
         for r in rows:
             s.sendto(json.dumps(r).encode(), ("127.0.0.1", run.udp_port))
             time.sleep(0.0005)
-
-
-def query(run, sql):
-    url = f"{run.http_url}/api/v1/query?" + urllib.parse.urlencode({"q": sql})
-    with urllib.request.urlopen(url, timeout=30) as r:
-        return json.loads(r.read())["rows"]
-
-
-def wait_count(run, n, timeout=60):
-    deadline = time.time() + timeout
-    while True:
-        got = query(run, "SELECT count(*) FROM readings")[0][0]
-        if got == n or time.time() > deadline:
-            assert got == n, f"the store holds {got} readings, expected {n}"
-            return
-        time.sleep(0.2)
 
 
 def newest(values):
@@ -129,8 +111,8 @@ def test_pipeline_on_kafka_equals_the_embedded_log(kafka, tmp_path):
         with MareRun(tmp_path / kind, extra=extra) as run:
             post_all(run, http_part)
             send_udp(run, udp_part)
-            wait_count(run, total)
-            store = [query(run, q) for q in STORE_QUERIES]
+            run.wait_readings(total)
+            store = [run.query_rows(q) for q in STORE_QUERIES]
             if kind == "kafka":
                 rollups = settle(lambda: kafka_rollups(kafka, "equal."))
             else:
@@ -162,8 +144,8 @@ def test_kcat_interoperates_both_ways(kafka, tmp_path):
         # Another producer: kcat, key = sensor id, its own partitioner, no mare headers.
         theirs = readings([31, 32, 33], 20, seed=4)
         kafka.produce(prefix + "raw", [f'{r["sensor_id"]}\t{json.dumps(r)}' for r in theirs])
-        wait_count(run, len(ours) + len(theirs))
-        got = query(run, "SELECT sensor_id, count(*), sum(temperature) FROM readings WHERE sensor_id > 30 "
+        run.wait_readings(len(ours) + len(theirs))
+        got = run.query_rows("SELECT sensor_id, count(*), sum(temperature) FROM readings WHERE sensor_id > 30 "
                          "GROUP BY sensor_id ORDER BY sensor_id")
         for sensor, count, total in got:
             mine = [r["temperature"] for r in theirs if r["sensor_id"] == sensor]
@@ -240,7 +222,7 @@ def assert_nothing_acknowledged_lost(kafka, run, sender, topic):
     # Every consumer came through: the store holds what the topic holds, and the rollups
     # (transactions aborted while the broker was away are redone) count each reading once.
     total = len(kafka.consume(topic))
-    wait_count(run, total)
+    run.wait_readings(total)
     prefix = topic[:-len("raw")]
 
     def daily():
@@ -273,7 +255,7 @@ def test_mare_log_reads_the_kafka_topics(kafka, tmp_path):
     rows = readings([1, 2, 3, 4, 5], 8, seed=5)
     with MareRun(tmp_path / "run", extra=on_kafka(kafka, prefix, 'store.flush_interval="1s"')) as run:
         post_all(run, rows)
-        wait_count(run, len(rows))
+        run.wait_readings(len(rows))
         time.sleep(2.5)  # a store flush, which commits the store's group
         topics = mare("log", "topics", *sets).stdout
         assert any(l.split()[:3] == ["raw", "4", str(len(rows))] for l in topics.splitlines()), topics

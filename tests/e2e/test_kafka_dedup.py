@@ -10,7 +10,7 @@ import pytest
 from kafka_server import KafkaCluster
 from mariadb_server import MariaDB
 from sink_helpers import kill_all
-from test_kafka import kafka_rollups, on_kafka, post_all, readings, settle, wait_count
+from test_kafka import kafka_rollups, on_kafka, post_all, readings, settle
 from test_kafka_roles import STARTED, Proc, Role, assert_exact, from_scratch, wait_shared
 
 
@@ -62,7 +62,7 @@ def test_two_ingest_processes_given_the_same_batch_count_it_once_everywhere(kafk
             wait_for("rollup duplicates", lambda: stream.metric("mare_rollup_duplicates_dropped_total"), len(rows))
             assert stream.metric("mare_rollup_readings_counted_total") == len(rows)
 
-            wait_count(store, len(rows))
+            store.wait_readings(len(rows))
             wait_for("store duplicates", lambda: store.metric("mare_store_duplicates_dropped_total"), len(rows))
             # Dropped before the store, not replaced in it: the later-wins rule never ran.
             assert store.metric("mare_store_readings_replaced_total") in (0, None)

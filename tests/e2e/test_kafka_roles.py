@@ -18,7 +18,7 @@ from kafka_server import KafkaCluster
 from mariadb_server import MariaDB
 from sink_helpers import STARTED
 from sink_helpers import no_sink_outlives_its_test  # noqa: F401 (autouse: kills the roles a failed test leaves)
-from test_kafka import BASE, kafka_rollups, on_kafka, post_all, readings, settle, wait_count
+from test_kafka import BASE, kafka_rollups, on_kafka, post_all, readings, settle
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def test_each_role_in_its_own_process(kafka, tmp_path):
             rows = readings(range(1, 13), 60, seed=11)
             post_all(ingest, rows)
             # The store role answers queries over what the ingest role wrote.
-            wait_count(store, len(rows))
+            store.wait_readings(len(rows))
             # The two stream processors share the partitions, and the rollups are exact.
             assert_exact(settle(lambda: kafka_rollups(kafka, prefix)), rows)
             shares = [s.metric("mare_rollup_readings_counted_total") or 0 for s in streams]

@@ -6,7 +6,6 @@ their neighbours written, and dead-lettered."""
 import gzip
 import json
 import socket
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -16,22 +15,6 @@ import pytest
 from harness import MareRun, free_port
 
 T0 = 1705831564  # 2024-01-21 10:06:04 UTC
-
-
-def query(run, sql):
-    url = f"{run.http_url}/api/v1/query?" + urllib.parse.urlencode({"q": sql})
-    with urllib.request.urlopen(url, timeout=30) as r:
-        return json.loads(r.read())["rows"]
-
-
-def wait_count(run, n, where="TRUE", timeout=60):
-    deadline = time.time() + timeout
-    while True:
-        got = query(run, f"SELECT count(*) FROM readings WHERE {where}")[0][0]
-        if got == n or time.time() > deadline:
-            assert got == n, f"the store holds {got} readings where {where}, expected {n}"
-            return
-        time.sleep(0.2)
 
 
 def post(run, path, body, headers=None):
@@ -61,15 +44,15 @@ def test_influxdb_client_writes_over_api_v2(tmp_path):
                     for i in range(3)
                 ]
                 write.write(bucket="buoys", record=points)
-        wait_count(run, 6)
-        rows = query(run, "SELECT sensor_id, ts, temperature, count, ok, note, measurement, station, lat, lon "
+        run.wait_readings(6)
+        rows = run.query_rows("SELECT sensor_id, ts, temperature, count, ok, note, measurement, station, lat, lon "
                           "FROM readings ORDER BY sensor_id, ts")
         assert [r[0] for r in rows] == [7, 7, 7, 8, 8, 8]
         assert [r[2] for r in rows[:3]] == [20.9, 21.9, 22.9]
         assert [r[3] for r in rows[:3]] == [0, 1, 2]
         assert [r[4] for r in rows[:3]] == [1, 0, 1]  # booleans are 1 and 0
         assert rows[0][5:] == ['calm "sea"', "weather", "Banyuls Sola, FR", 42.488629, 3.185785]
-        assert query(run, "SELECT count(*) FROM readings WHERE ts = TIMESTAMP '2024-01-21 10:06:05.095931'") == [[2]]
+        assert run.query_rows("SELECT count(*) FROM readings WHERE ts = TIMESTAMP '2024-01-21 10:06:05.095931'") == [[2]]
 
         # A batch with bad lines: the client is told which, the good ones are written.
         with InfluxDBClient(url=run.http_url, token="unused", org="observatory") as client:
@@ -87,8 +70,8 @@ def test_influxdb_client_writes_over_api_v2(tmp_path):
                "invalid value 'oops' of field 'temperature'" in answer["message"]
         assert "line 4: missing_sensor_id" in answer["message"]
         assert [(e["line"], e["reason"]) for e in answer["errors"]] == [(2, "invalid_line_protocol"), (4, "missing_sensor_id")]
-        wait_count(run, 2, "sensor_id = 9")
-        assert query(run, "SELECT temperature FROM readings WHERE sensor_id = 9 ORDER BY ts") == [[1.0], [3.0]]
+        run.wait_readings(2, "sensor_id = 9")
+        assert run.query_rows("SELECT temperature FROM readings WHERE sensor_id = 9 ORDER BY ts") == [[1.0], [3.0]]
         assert run.metric('mare_source_readings_rejected_total{source="line_http",reason="invalid_line_protocol"}') == 1
         assert run.metric('mare_source_readings_accepted_total{source="line_http"}') == 8
     # Dead-lettered with the line as sent (docs/formats/dead-letter.md).
@@ -117,8 +100,8 @@ def test_v1_write_with_plain_requests_precisions_and_gzip(tmp_path):
         assert "line 5: invalid_sensor_id" in answer["error"]
         status, body = post(run, "/write?precision=fortnights", b"weather,sensor_id=5 t=1 1\n")
         assert status == 400 and "invalid precision" in json.loads(body)["error"]
-        wait_count(run, 5)
-        assert query(run, "SELECT sensor_id, ts, temperature, wave_height FROM readings ORDER BY sensor_id, ts") == [
+        run.wait_readings(5)
+        assert run.query_rows("SELECT sensor_id, ts, temperature, wave_height FROM readings ORDER BY sensor_id, ts") == [
             [1, "2024-01-21T10:06:04Z", 10.5, 1],
             [2, "2024-01-21T10:06:04.250000Z", 11.5, None],
             [3, "2024-01-21T10:00:00Z", 12.5, None],
@@ -143,17 +126,17 @@ def test_questdb_sender_over_tcp_and_datagrams_over_udp(tmp_path):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.sendto(f"weather,sensor_id=30 temperature=5.5 {T0}000000000\nbad\n"
                      f"weather,sensor_id=30 temperature=6.5 {T0 + 1}000000000\n".encode(), ("127.0.0.1", udp_port))
-        wait_count(run, 100, "sensor_id >= 20 AND sensor_id < 24")
-        wait_count(run, 2, "sensor_id = 30")
-        assert query(run, "SELECT sensor_id, count(*), min(temperature), max(temperature), sum(count) FROM readings "
+        run.wait_readings(100, "sensor_id >= 20 AND sensor_id < 24")
+        run.wait_readings(2, "sensor_id = 30")
+        assert run.query_rows("SELECT sensor_id, count(*), min(temperature), max(temperature), sum(count) FROM readings "
                           "WHERE sensor_id < 30 GROUP BY sensor_id ORDER BY sensor_id") == [
             [20, 25, 15.25, 111.25, sum(range(0, 100, 4))],
             [21, 25, 16.25, 112.25, sum(range(1, 100, 4))],
             [22, 25, 17.25, 113.25, sum(range(2, 100, 4))],
             [23, 25, 18.25, 114.25, sum(range(3, 100, 4))],
         ]
-        assert query(run, "SELECT ts, note, station, measurement FROM readings WHERE sensor_id = 23 ORDER BY ts LIMIT 1") == [
+        assert run.query_rows("SELECT ts, note, station, measurement FROM readings WHERE sensor_id = 23 ORDER BY ts LIMIT 1") == [
             ["2024-01-21T10:06:07Z", "row 3", "north", "weather"]]
-        assert query(run, "SELECT temperature FROM readings WHERE sensor_id = 30 ORDER BY ts") == [[5.5], [6.5]]
+        assert run.query_rows("SELECT temperature FROM readings WHERE sensor_id = 30 ORDER BY ts") == [[5.5], [6.5]]
         assert run.metric('mare_source_readings_accepted_total{source="line_tcp"}') == 100
         assert run.metric('mare_source_readings_rejected_total{source="line_udp",reason="invalid_line_protocol"}') == 1

@@ -21,22 +21,6 @@ def mqtt_settings(broker, client_id="mare-test", topics=('observatory/+/readings
             'sources.mqtt.reconnect_min="50ms"', 'sources.mqtt.reconnect_max="500ms"']
 
 
-def query(run, sql):
-    url = f"{run.http_url}/api/v1/query?" + urllib.parse.urlencode({"q": sql})
-    with urllib.request.urlopen(url, timeout=30) as r:
-        return json.loads(r.read())["rows"]
-
-
-def wait_count(run, n, timeout=60):
-    deadline = time.time() + timeout
-    while True:
-        got = query(run, "SELECT count(*) FROM readings")[0][0]
-        if got == n or time.time() > deadline:
-            assert got == n, f"the store holds {got} readings, expected {n}"
-            return
-        time.sleep(0.2)
-
-
 def reading(i, **extra):
     # Distinct timestamps: the store keeps one reading per sensor and timestamp.
     return json.dumps({"timestamp": f"2024-01-21 10:{i // 60000 % 60:02d}:{i // 1000 % 60:02d}.{i % 1000:03d}",
@@ -51,8 +35,8 @@ def test_qos_0_and_1_readings_reach_the_store_with_the_topic_sensor_id(tmp_path)
         # Several readings in one message: NDJSON lines, and an array.
         broker.publish("observatory/5/readings", reading(1) + "\n" + reading(2) + "\n", qos=1)
         broker.publish("observatory/5/readings", "[" + reading(3) + "," + reading(4, status="ok") + "]", qos=1)
-        wait_count(run, 114)
-        assert query(run, "SELECT sensor_id, count(*), min(seq), max(seq) FROM readings GROUP BY sensor_id ORDER BY sensor_id") == [
+        run.wait_readings(114)
+        assert run.query_rows("SELECT sensor_id, count(*), min(seq), max(seq) FROM readings GROUP BY sensor_id ORDER BY sensor_id") == [
             [3, 50, 0, 49], [4, 60, 0, 59], [5, 4, 1, 4]]
         assert run.metric('mare_source_readings_accepted_total{source="mqtt"}') == 114
         assert run.metric("mare_source_mqtt_messages_total") == 112
@@ -69,13 +53,13 @@ def test_qos_0_and_1_readings_reach_the_store_with_the_topic_sensor_id(tmp_path)
         broker.publish("observatory/6/readings", json.dumps({"temperature": 1}) + "\n" + reading(9), qos=1)
         broker.publish("observatory/6/readings", json.dumps({"timestamp": "2024-01-21 10:00:00", "sensor_id": 6}), qos=1)
         broker.publish("observatory/station-a/readings", reading(10), qos=1)
-        wait_count(run, 115)
+        run.wait_readings(115)
         wait_for(lambda: run.metric('mare_source_readings_rejected_total{source="mqtt",reason="invalid_sensor_id"}') == 1,
                  what="the topic without a sensor id to be rejected")
         assert run.metric('mare_source_readings_rejected_total{source="mqtt",reason="not_json"}') == 1
         assert run.metric('mare_source_readings_rejected_total{source="mqtt",reason="missing_timestamp"}') == 1
         assert run.metric('mare_source_readings_rejected_total{source="mqtt",reason="duplicate_field"}') == 1
-        assert query(run, "SELECT seq FROM readings WHERE sensor_id = 6") == [[9]]
+        assert run.query_rows("SELECT seq FROM readings WHERE sensor_id = 6") == [[9]]
     dead = (tmp_path / "data" / "dead-letter.log").read_bytes()
     assert b" mqtt not_json " in dead and b"\nthis is not json\n" in dead
     assert b" mqtt missing_timestamp " in dead and b" mqtt duplicate_field " in dead
@@ -96,9 +80,9 @@ def test_qos1_kill9_mid_stream_loses_nothing_the_broker_acknowledged(tmp_path):
         # The broker goes on taking (and acknowledging) the publisher's messages, for the session.
         assert publisher.wait(timeout=300) == 0, publisher.stderr.read().decode()
         with MareRun(tmp_path / "data", extra=mqtt_settings(broker)) as again:
-            wait_count(again, n, timeout=180)
+            again.wait_readings(n, timeout=180)
             # One reading per timestamp, and one timestamp per seq: every seq is there once.
-            assert query(again, "SELECT count(*), min(seq), max(seq), sum(seq) FROM readings WHERE sensor_id = 8") == [
+            assert again.query_rows("SELECT count(*), min(seq), max(seq), sum(seq) FROM readings WHERE sensor_id = 8") == [
                 [n, 0, n - 1, n * (n - 1) // 2]]
             out = again.read_output()
         assert "resumed session" in out
@@ -130,12 +114,12 @@ def test_qos1_messages_the_log_refused_are_not_acknowledged_and_come_again(tmp_p
                  what="appends to fail on the full segment")
         # The broker kept what mare could not append, and sent it again on each reconnection.
         wait_for(lambda: (run.metric("mare_source_mqtt_redeliveries_total") or 0) > 0, what="a redelivery")
-        stored = query(run, "SELECT count(*) FROM readings")[0][0]
+        stored = run.query_rows("SELECT count(*) FROM readings")[0][0]
         assert stored < n
         # Space returns: the redelivered messages land, every one of them.
         resource.prlimit(run.proc.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-        wait_count(run, n, timeout=120)
-        assert query(run, "SELECT count(*), min(seq), max(seq), sum(seq) FROM readings") == [[n, 0, n - 1, n * (n - 1) // 2]]
+        run.wait_readings(n, timeout=120)
+        assert run.query_rows("SELECT count(*), min(seq), max(seq), sum(seq) FROM readings") == [[n, 0, n - 1, n * (n - 1) // 2]]
         print(f"{stored} of {n} stored while the log refused appends; {n} after, "
               f"{run.metric('mare_source_mqtt_redeliveries_total'):.0f} redeliveries seen")
 
@@ -144,7 +128,7 @@ def test_a_broker_restart_is_survived(tmp_path):
     with Mosquitto(tmp_path) as broker, MareRun(tmp_path / "data", extra=mqtt_settings(broker)) as run:
         wait_for(lambda: run.metric("mare_source_mqtt_up") == 1, what="the source to connect")
         broker.publish_lines("observatory/1/readings", [reading(i) for i in range(100)], qos=1)
-        wait_count(run, 100)
+        run.wait_readings(100)
         broker.stop()
         wait_for(lambda: run.metric("mare_source_mqtt_up") == 0, what="the source to see the broker gone")
         # Published while mare is away from the broker? Not possible: the broker is down. Wait
@@ -153,7 +137,7 @@ def test_a_broker_restart_is_survived(tmp_path):
         broker.start()
         wait_for(lambda: run.metric("mare_source_mqtt_up") == 1, what="the source to reconnect", timeout=30)
         broker.publish_lines("observatory/1/readings", [reading(i) for i in range(100, 200)], qos=1)
-        wait_count(run, 200)
+        run.wait_readings(200)
 
 
 def test_a_shared_subscription_splits_the_messages_and_loses_none(tmp_path):
@@ -168,11 +152,11 @@ def test_a_shared_subscription_splits_the_messages_and_loses_none(tmp_path):
         broker.publish_lines("observatory/2/readings", [reading(i) for i in range(n)], qos=1)
 
         def total():
-            return query(a, "SELECT count(*) FROM readings")[0][0] + query(b, "SELECT count(*) FROM readings")[0][0]
+            return a.query_rows("SELECT count(*) FROM readings")[0][0] + b.query_rows("SELECT count(*) FROM readings")[0][0]
         wait_for(lambda: total() == n, what=f"{n} readings between the two stores")
-        in_a = query(a, "SELECT count(*) FROM readings")[0][0]
-        in_b = query(b, "SELECT count(*) FROM readings")[0][0]
-        seqs = [r[0] for r in query(a, "SELECT seq FROM readings") + query(b, "SELECT seq FROM readings")]
+        in_a = a.query_rows("SELECT count(*) FROM readings")[0][0]
+        in_b = b.query_rows("SELECT count(*) FROM readings")[0][0]
+        seqs = [r[0] for r in a.query_rows("SELECT seq FROM readings") + b.query_rows("SELECT seq FROM readings")]
         assert sorted(seqs) == list(range(n)), "each reading in exactly one store"
         assert in_a > 0 and in_b > 0, f"the broker gave {in_a} and {in_b}: not shared"
         print(f"shared subscription: {in_a} + {in_b} = {n}")
@@ -188,11 +172,11 @@ def test_a_queue_of_more_than_65535_messages_reaches_the_store_whole(tmp_path):
         with MareRun(tmp_path / "data", extra=mqtt_settings(broker)) as run:
             wait_for(lambda: run.metric("mare_source_mqtt_up") == 1, what="the source to connect")
             broker.publish("observatory/11/readings", reading(0), qos=1)
-            wait_count(run, 1)  # subscribed: the broker queues for the session from here on
+            run.wait_readings(1)  # subscribed: the broker queues for the session from here on
         broker.publish_lines("observatory/11/readings", [reading(i) for i in range(1, n + 1)], qos=1)
         with MareRun(tmp_path / "data", extra=mqtt_settings(broker)) as again:
-            wait_count(again, n + 1, timeout=180)
+            again.wait_readings(n + 1, timeout=180)
             assert again.metric("mare_source_mqtt_messages_total") == n
             assert again.metric('mare_source_readings_accepted_total{source="mqtt"}') == n
-            assert query(again, "SELECT count(*), min(seq), max(seq), sum(seq) FROM readings WHERE sensor_id = 11") == [
+            assert again.query_rows("SELECT count(*), min(seq), max(seq), sum(seq) FROM readings WHERE sensor_id = 11") == [
                 [n + 1, 0, n, n * (n + 1) // 2]]

@@ -13,7 +13,7 @@ import pytest
 
 from harness import MareRun, wait_for
 from mosquitto_server import Mosquitto
-from test_mqtt import mqtt_settings, query, reading, wait_count
+from test_mqtt import mqtt_settings, reading
 
 UP = "mare_source_mqtt_up"
 
@@ -69,10 +69,10 @@ def stays_up_and_stores_nothing(run, broker, topic, failures_reason):
     assert run.metric(UP) == 0
     broker.publish_lines(topic, [reading(i) for i in range(5)], qos=1)
     time.sleep(1.0)
-    assert query(run, "SELECT count(*) FROM readings")[0][0] == 0
+    assert run.query_rows("SELECT count(*) FROM readings")[0][0] == 0
     status, _ = run.post(reading(1, sensor_id=99) + "\n")
     assert status == 200
-    wait_count(run, 1)
+    run.wait_readings(1)
     assert run.proc.poll() is None
 
 
@@ -83,8 +83,8 @@ def test_username_and_password_from_the_toml_or_a_file_and_a_clear_refusal_else(
                                                         'sources.mqtt.password="s3cret"')) as run:
             wait_for(lambda: run.metric(UP) == 1, what="the source to log in")
             broker.publish_lines("observatory/11/readings", [reading(i) for i in range(40)], qos=1)
-            wait_count(run, 40)
-            assert query(run, "SELECT sensor_id, count(*) FROM readings GROUP BY sensor_id") == [[11, 40]]
+            run.wait_readings(40)
+            assert run.query_rows("SELECT sensor_id, count(*) FROM readings GROUP BY sensor_id") == [[11, 40]]
             assert failures(run, "credentials") == 0
 
         # The password on the first line of a file (a mounted secret), not in the TOML.
@@ -94,7 +94,7 @@ def test_username_and_password_from_the_toml_or_a_file_and_a_clear_refusal_else(
                                                         f'sources.mqtt.password_file="{secret}"')) as run:
             wait_for(lambda: run.metric(UP) == 1, what="the source to log in with the password file")
             broker.publish_lines("observatory/12/readings", [reading(i) for i in range(30)], qos=1)
-            wait_count(run, 30)
+            run.wait_readings(30)
         assert "s3cret" not in (tmp_path / "file" / "mare-run.out").read_text()
 
         # A wrong password: said at each attempt, with what to check; counted; mare stays up.
@@ -148,7 +148,7 @@ def test_tls_with_the_right_ca_stores_and_a_foreign_ca_is_refused_clearly(tmp_pa
         with MareRun(tmp_path / "good", extra=settings(broker, "mare-tls", f'sources.mqtt.tls_ca_file="{pki["ca"]}"')) as run:
             wait_for(lambda: run.metric(UP) == 1, what="the source to connect over TLS")
             broker.publish_lines("observatory/21/readings", [reading(i) for i in range(40)], qos=1)
-            wait_count(run, 40)
+            run.wait_readings(40)
             assert failures(run, "tls") == 0
 
         # A CA that did not sign the broker's certificate: refused, said, counted; mare stays up.
@@ -177,7 +177,7 @@ def test_mutual_tls_with_a_client_certificate(tmp_path, pki):
         with MareRun(tmp_path / "good", extra=settings(broker, "mare-mtls", *cert)) as run:
             wait_for(lambda: run.metric(UP) == 1, what="the source to connect with its certificate")
             broker.publish_lines("observatory/31/readings", [reading(i) for i in range(25)], qos=1)
-            wait_count(run, 25)
+            run.wait_readings(25)
 
         # Without a client certificate the broker ends the handshake: said, with what to set.
         with MareRun(tmp_path / "nocert", extra=settings(broker, "mare-nocert",

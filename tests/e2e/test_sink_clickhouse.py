@@ -12,7 +12,7 @@ import pytest
 
 from clickhouse_server import ClickHouse
 from harness import MareRun, wait_for
-from sink_helpers import T0, SinkProcess, buoy, epoch_ms, produce, read_dead_letters, sql_rows
+from sink_helpers import T0, SinkProcess, buoy, epoch_ms, produce, read_dead_letters
 from sink_helpers import no_sink_outlives_its_test  # noqa: F401 (autouse: kills the sinks a failed test leaves)
 
 @pytest.fixture(scope="module")
@@ -102,10 +102,10 @@ def test_readings_and_rollups_from_mare_run_arrive_typed_and_hourly_sql_matches_
         from_ch = sorted((int(s), int(h) * 1000, int(c), float(lo), float(hi), float(avg)) for s, h, c, lo, hi, avg in ch.query(
             f"SELECT sensor_id, toUnixTimestamp(toStartOfHour(ts)) AS hour, count(temperature), min(temperature), "
             f"max(temperature), avg(temperature) FROM {db}.readings FINAL GROUP BY sensor_id, hour"))
-        wait_for(lambda: sql_rows(run, "SELECT count(*) FROM readings")[0][0] == n, what="the store to hold every reading")
-        from_sql = sorted((r[0], epoch_ms(r[1]), r[2], r[3], r[4], r[5]) for r in sql_rows(
-            run, "SELECT sensor_id, time_bucket('1h', ts) AS hour, count(temperature), min(temperature), max(temperature), "
-                 "avg(temperature) FROM readings GROUP BY sensor_id, hour"))
+        run.wait_readings(n)
+        from_sql = sorted((r[0], epoch_ms(r[1]), r[2], r[3], r[4], r[5]) for r in run.query_rows(
+            "SELECT sensor_id, time_bucket('1h', ts) AS hour, count(temperature), min(temperature), max(temperature), "
+            "avg(temperature) FROM readings GROUP BY sensor_id, hour"))
         assert len(from_ch) == len(from_sql) == 12
         for c, s in zip(from_ch, from_sql):
             assert c[:5] == s[:5]

@@ -11,7 +11,7 @@ import pytest
 
 from elasticsearch_server import Elasticsearch
 from harness import MareRun, mare, wait_for
-from sink_helpers import T0, SinkProcess, buoy, epoch_ms, produce, read_dead_letters, sql_rows
+from sink_helpers import T0, SinkProcess, buoy, epoch_ms, produce, read_dead_letters
 from sink_helpers import no_sink_outlives_its_test  # noqa: F401 (autouse: kills the sinks a failed test leaves)
 
 DAY_INDEX = "readings-2024.01.21"
@@ -115,10 +115,10 @@ def test_readings_from_mare_run_have_kibanas_mappings_and_answer_geo_and_hourly_
                 "avg": {"avg": {"field": "temperature"}}, "n": {"value_count": {"field": "temperature"}}}}}}}})
         from_es = sorted((int(s["key"]), h["key"], h["n"]["value"], h["min"]["value"], h["max"]["value"], h["avg"]["value"])
                          for s in body["aggregations"]["s"]["buckets"] for h in s["h"]["buckets"])
-        wait_for(lambda: sql_rows(run, "SELECT count(*) FROM readings")[0][0] == n, what="the store to hold every reading")
-        from_sql = sorted((r[0], epoch_ms(r[1]), r[2], r[3], r[4], r[5]) for r in sql_rows(
-            run, "SELECT sensor_id, time_bucket('1h', ts) AS hour, count(temperature), min(temperature), max(temperature), "
-                 "avg(temperature) FROM readings GROUP BY sensor_id, hour"))
+        run.wait_readings(n)
+        from_sql = sorted((r[0], epoch_ms(r[1]), r[2], r[3], r[4], r[5]) for r in run.query_rows(
+            "SELECT sensor_id, time_bucket('1h', ts) AS hour, count(temperature), min(temperature), max(temperature), "
+            "avg(temperature) FROM readings GROUP BY sensor_id, hour"))
         assert len(from_es) == len(from_sql) == 12
         for e, s in zip(from_es, from_sql):
             assert e[:5] == s[:5]
