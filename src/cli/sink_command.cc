@@ -172,6 +172,14 @@ int RunClickHouseSink(const SinkFlags& flags) {
       [](const sinks::ClickHouseSinkOptions& o) { return fmt::format("{} (database {})", o.url, o.database); });
 }
 
+// The flags every sink takes; `set_example` shows an override of its own section.
+void AddCommonSinkFlags(CLI::App* sink, SinkFlags* flags, const std::string& set_example) {
+  sink->add_option("-c,--config", flags->config_path, "TOML config file (see config/mare.toml)")->check(CLI::ExistingFile);
+  sink->add_option("--set", flags->overrides, "Override a config key: --set " + set_example);
+  sink->add_option("--data-dir", flags->data_dir, "Data directory whose log to follow (config key data_dir)");
+  sink->add_option("--metrics-listen", flags->metrics_listen, "Where to serve /metrics")->capture_default_str();
+}
+
 }  // namespace
 
 void AddSinkCommand(CLI::App& app, int* exit_code) {
@@ -182,10 +190,7 @@ void AddSinkCommand(CLI::App& app, int* exit_code) {
       "mariadb",
       "Upsert the rollups into MariaDB tables rollup_minute, rollup_hour, rollup_day, and with --readings the raw "
       "readings into table readings (config section [sink.mariadb])");
-  maria->add_option("-c,--config", flags->config_path, "TOML config file (see config/mare.toml)")->check(CLI::ExistingFile);
-  maria->add_option("--set", flags->overrides, "Override a config key: --set sink.mariadb.host=db.example.org");
-  maria->add_option("--data-dir", flags->data_dir, "Data directory whose log to follow (config key data_dir)");
-  maria->add_option("--metrics-listen", flags->metrics_listen, "Where to serve /metrics")->capture_default_str();
+  AddCommonSinkFlags(maria, flags.get(), "sink.mariadb.host=db.example.org");
   maria->add_flag("--readings", flags->readings,
                   "Also copy the raw readings into table readings (config key sink.mariadb.readings; off by default, "
                   "see docs/formats/mariadb-tables.md)");
@@ -195,10 +200,7 @@ void AddSinkCommand(CLI::App& app, int* exit_code) {
       "elasticsearch",
       "Copy the raw readings (and with --rollups the rollups) into Elasticsearch or OpenSearch daily indices "
       "mare-readings-*, mare-rollups-*, for Kibana (config section [sink.elasticsearch])");
-  es->add_option("-c,--config", flags->config_path, "TOML config file (see config/mare.toml)")->check(CLI::ExistingFile);
-  es->add_option("--set", flags->overrides, "Override a config key: --set sink.elasticsearch.url=http://es.example.org:9200");
-  es->add_option("--data-dir", flags->data_dir, "Data directory whose log to follow (config key data_dir)");
-  es->add_option("--metrics-listen", flags->metrics_listen, "Where to serve /metrics")->capture_default_str();
+  AddCommonSinkFlags(es, flags.get(), "sink.elasticsearch.url=http://es.example.org:9200");
   es->add_flag("--rollups", flags->rollups, "Also copy the rollups into mare-rollups-* (config key sink.elasticsearch.rollups)");
   es->callback([flags, exit_code] { *exit_code = RunElasticsearchSink(*flags); });
 
@@ -206,10 +208,7 @@ void AddSinkCommand(CLI::App& app, int* exit_code) {
       "clickhouse",
       "Copy the raw readings and the rollups into ClickHouse tables readings and rollups (config section "
       "[sink.clickhouse]; --set sink.clickhouse.rollups=false for the readings alone)");
-  ch->add_option("-c,--config", flags->config_path, "TOML config file (see config/mare.toml)")->check(CLI::ExistingFile);
-  ch->add_option("--set", flags->overrides, "Override a config key: --set sink.clickhouse.url=http://ch.example.org:8123");
-  ch->add_option("--data-dir", flags->data_dir, "Data directory whose log to follow (config key data_dir)");
-  ch->add_option("--metrics-listen", flags->metrics_listen, "Where to serve /metrics")->capture_default_str();
+  AddCommonSinkFlags(ch, flags.get(), "sink.clickhouse.url=http://ch.example.org:8123");
   ch->callback([flags, exit_code] { *exit_code = RunClickHouseSink(*flags); });
 }
 
