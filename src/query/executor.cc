@@ -956,9 +956,19 @@ bool Run(store::Store& store, std::string_view sql, const QueryOptions& options,
   filter.min_ts = plan.min_ts;
   filter.max_ts = plan.max_ts;
   filter.latest_only = plan.latest && !plan.where;
-  auto snap = plan.empty                          ? std::make_shared<store::Snapshot>()
-              : plan.table == Table::kForecasts ? store.forecasts().GetSnapshot(filter)
-                                                : store.GetSnapshot(filter);
+  std::shared_ptr<store::Snapshot> snap;
+  if (plan.empty) {
+    snap = std::make_shared<store::Snapshot>();
+  } else if (plan.table == Table::kForecasts) {
+    auto read = store.forecasts().GetSnapshot(filter);
+    if (!read.ok()) {
+      *error = SqlError{read.status().message(), Position{0, 0}, SqlError::Kind::kStore};
+      return false;
+    }
+    snap = std::move(*read);
+  } else {
+    snap = store.GetSnapshot(filter);
+  }
   try {
     Executor(plan, *snap, options, start, result, sink).Run();
   } catch (const ExecError& e) {

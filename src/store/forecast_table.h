@@ -1,10 +1,12 @@
 // ForecastTable: the store's copy of the forecasts topic, the rows SQL reads as table
 // `forecasts` (one per sensor, field, issue and target hour, as MariaDB's forecast_hour). The
-// rows live in memory; a journal (<store dir>/forecasts.journal, docs/formats/store.md) keeps
-// every applied record with its topic offset, so a restart reads the journal back and resumes
-// the topic after the last record it holds: rows upserted by key, none lost, none twice. With a
-// retention, an issue goes once all its target hours are past it, from memory at once and from
-// the journal when the journal is rewritten without them (crash-safely: temp file, rename).
+// rows live in a journal (<store dir>/forecasts.journal, docs/formats/store.md) that keeps every
+// applied record with its topic offset; memory holds only an index of it (per issue: where its
+// lines are, its target hours' span), and a query reads the lines of the issues it needs. So a
+// restart reads the journal back and resumes the topic after the last record it holds: rows
+// upserted by key, none lost, none twice. With a retention, an issue goes once all its target
+// hours are past it, from the index at once and from the journal when the journal is rewritten
+// without them (crash-safely: temp file, rename).
 //
 //   auto table = ForecastTable::Open(dir, /*read_only=*/false, retention_us, NowMicros());
 //   (*table)->Apply(records, &skipped);   // records of the forecasts topic, journaled first
@@ -75,15 +77,21 @@ class ForecastTable {
   // The columns' names and types, by field id (forecast_fields).
   static const std::vector<Field>& Fields();
   // Rows of these sensors and target hours, one RowBuffer per sensor and target hour, ordered
-  // by sensor then hour, rows within by field then issued_at.
-  std::shared_ptr<Snapshot> GetSnapshot(const SnapshotFilter& filter) const;
+  // by sensor then hour, rows within by field then issued_at. Fails when a journal line it
+  // needs cannot be read back (the file damaged or cut since it was read).
+  Result<std::shared_ptr<Snapshot>> GetSnapshot(const SnapshotFilter& filter) const;
 
  private:
   ForecastTable(std::string path, bool read_only, int64_t retention_us)
       : path_(std::move(path)), read_only_(read_only), retention_us_(retention_us) {}
   Status Load(int64_t now_us);
-  // Upserts the rows of one record, whose journal line is line_bytes long.
-  void Upsert(const std::vector<ForecastRow>& rows, int64_t line_bytes);
+  // Where a record's line is in the journal.
+  struct LineRef {
+    int64_t at = 0;
+    uint32_t bytes = 0;
+  };
+  // Indexes the rows of one record, whose journal line is `line`.
+  void Upsert(const std::vector<ForecastRow>& rows, LineRef line);
   size_t DropPast(int64_t now_us);
   // Writes the journal anew with only the lines of kept issues, after one position line per
   // partition, and goes on appending to it.
@@ -98,26 +106,33 @@ class ForecastTable {
       return std::tie(sensor_id, field, issued_at_us) < std::tie(o.sensor_id, o.field, o.issued_at_us);
     }
   };
-  struct Hour {
-    int64_t target_hour_us;
-    double value, lower, upper;
-    bool has_value, has_lower, has_upper;
-  };
+  // An issue's place in the journal; its rows are read from there when a query needs them, so
+  // memory costs this much per issue, not per row (about 150 bytes against 1.5 KB for 24 rows).
   struct Issue {
-    std::string model;
-    bool day_ahead = false;
-    std::vector<Hour> hours;  // by target hour, one each
-    int64_t journal_bytes = 0;  // of its lines in the journal (a replayed record adds one)
+    LineRef line;                  // its newest record's line
+    std::vector<LineRef> earlier;  // older records of the same issue (one read again after a
+                                   // crash): usually none; their rows count where line's have none
+    int64_t first_hour_us = 0, last_hour_us = 0;  // the span of its target hours
+    uint32_t hours = 0;                           // its distinct target hours: its rows
+    int64_t journal_bytes() const {
+      int64_t n = line.bytes;
+      for (const LineRef& l : earlier) n += l.bytes;
+      return n;
+    }
   };
+  // The rows of an issue as its lines give them, the later line's row for a target hour
+  // replacing the earlier's; sorted by target hour. `fd`: the journal as of the index.
+  static Status ReadIssueRows(int fd, const std::string& path, const Issue& issue, std::vector<ForecastRow>* rows);
 
   const std::string path_;
   const bool read_only_;
   const int64_t retention_us_;
-  int fd_ = -1;
+  int fd_ = -1;             // the journal, for appending (not read_only)
+  int read_fd_ = -1;        // the journal the index points into, for reading (under mu_)
   int64_t size_ = 0;        // of the journal: where the next record goes
   int64_t dead_bytes_ = 0;  // of its lines of dropped issues (or of no rows)
 
-  mutable std::shared_mutex mu_;  // issues_, rows_, next_offsets_ (writer: exclusive; readers: shared)
+  mutable std::shared_mutex mu_;  // issues_, rows_, next_offsets_, read_fd_ (writer: exclusive; readers: shared)
   std::map<IssueKey, Issue> issues_;
   int64_t newest_issued_us_ = std::numeric_limits<int64_t>::min();
   size_t rows_ = 0;
