@@ -107,7 +107,7 @@ class ForecastTable {
     }
   };
   // An issue's place in the journal; its rows are read from there when a query needs them, so
-  // memory costs this much per issue, not per row (about 150 bytes against 1.5 KB for 24 rows).
+  // memory costs this much per issue, not per row (bench/forecast_table_memory.py: ~160 bytes).
   struct Issue {
     LineRef line;                  // its newest record's line
     std::vector<LineRef> earlier;  // older records of the same issue (one read again after a
