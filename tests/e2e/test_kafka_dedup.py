@@ -1,12 +1,15 @@
 """Issue 19 on Kafka: two `mare ingest` processes each given the same batch append every reading
 twice (neither knows what the other accepted), and every consumer of raw still counts each
-reading once, keeping the same copy: the rollups (`mare stream`), the store (`mare store`) and
-MariaDB's readings and rollup tables (`mare sink mariadb`), each dropping the second copy by the
-log's own rule ([log] dedup, on by default on Kafka)."""
+reading once, keeping the same copy: the rollups (`mare stream`), the store (`mare store`),
+MariaDB's readings and rollup tables (`mare sink mariadb`), ClickHouse's and Elasticsearch's
+readings (`mare sink clickhouse`, `mare sink elasticsearch`), each dropping the second copy by
+the log's own rule ([log] dedup, on by default on Kafka)."""
 import time
 
 import pytest
 
+from clickhouse_server import ClickHouse
+from elasticsearch_server import Elasticsearch
 from kafka_server import KafkaCluster
 from mariadb_server import MariaDB
 from sink_helpers import kill_all
@@ -18,6 +21,18 @@ from test_kafka_roles import STARTED, Proc, Role, assert_exact, from_scratch, wa
 def kafka(tmp_path_factory):
     with KafkaCluster(tmp_path_factory.mktemp("kafka")) as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="module")
+def ch(tmp_path_factory):
+    with ClickHouse(tmp_path_factory.mktemp("ch")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def es(tmp_path_factory):
+    with Elasticsearch(tmp_path_factory.mktemp("es")) as node:
+        yield node
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +55,14 @@ def db_rows(db, sql):
     return db.query_once_created(sql) or []  # the sink creates its tables when it starts
 
 
-def test_two_ingest_processes_given_the_same_batch_count_it_once_everywhere(kafka, tmp_path):
+def ch_rows(ch, sql):
+    try:
+        return ch.query(sql)
+    except RuntimeError:
+        return []  # the sink creates its database and tables when it starts
+
+
+def test_two_ingest_processes_given_the_same_batch_count_it_once_everywhere(kafka, ch, es, tmp_path):
     prefix = "dedup."
     sets = on_kafka(kafka, prefix)
     rows = readings(range(1, 9), 40, seed=19)
@@ -50,6 +72,12 @@ def test_two_ingest_processes_given_the_same_batch_count_it_once_everywhere(kafk
             stream = Proc(["stream", "--member", "a"], tmp_path / "stream", sets)
             sink = Proc(["sink", "mariadb"], tmp_path / "sink",
                         [*sets, f"sink.mariadb.port={db.port}", "sink.mariadb.readings=true"])
+            ch_sink = Proc(["sink", "clickhouse"], tmp_path / "ch-sink",
+                           [*sets, f"sink.clickhouse.url={ch.url}", "sink.clickhouse.database=dedup",
+                            "sink.clickhouse.rollups=false", 'sink.clickhouse.max_delay="100ms"'])
+            es_sink = Proc(["sink", "elasticsearch"], tmp_path / "es-sink",
+                           [*sets, f"sink.elasticsearch.url={es.url}", "sink.elasticsearch.index_prefix=dedup",
+                            "sink.elasticsearch.replicas=0"])
             wait_shared([stream])
             # The same batch to both, interleaved as a retry sent elsewhere would be: each accepts all.
             for i in range(0, len(rows), 40):
@@ -79,5 +107,21 @@ def test_two_ingest_processes_given_the_same_batch_count_it_once_everywhere(kafk
                 for s, w, c in db_rows(db, "SELECT sensor_id, window_start, `count` FROM rollup_hour WHERE field = 'temperature'")
             }, want)
             assert sink.metric('mare_sink_duplicates_dropped_total{sink="mariadb_readings"}') == len(rows)
+
+            # ClickHouse: every record passed, the copies not written (counted without FINAL, so
+            # that a copy written would show before any merge), one row per reading.
+            wait_for("ClickHouse duplicates", lambda: ch_sink.metric(
+                'mare_sink_clickhouse_duplicates_dropped_total{topic="raw"}'), len(rows))
+            wait_for("ClickHouse readings", lambda: ch_rows(ch, "SELECT count(), uniqExact(sensor_id, ts_us) FROM dedup.readings"),
+                     [[str(len(rows)), str(len(rows))]])
+            assert ch_sink.metric('mare_sink_clickhouse_rows_written_total{topic="raw"}') == len(rows)
+
+            # Elasticsearch: the same, one document per reading.
+            wait_for("Elasticsearch duplicates", lambda: es_sink.metric(
+                'mare_sink_elasticsearch_duplicates_dropped_total{topic="raw"}'), len(rows))
+            wait_for("Elasticsearch readings", lambda: es.count("dedup-readings-*"), len(rows))
+            assert es_sink.metric('mare_sink_elasticsearch_documents_written_total{topic="raw"}') == len(rows)
             stream.stop()
             sink.stop()
+            ch_sink.stop()
+            es_sink.stop()
