@@ -125,3 +125,33 @@ def test_two_ingest_processes_given_the_same_batch_count_it_once_everywhere(kafk
             sink.stop()
             ch_sink.stop()
             es_sink.stop()
+
+
+def test_a_stream_processor_killed_between_the_copies_still_drops_the_second(kafka, tmp_path):
+    """The consumers' filter is rebuilt from the log, not kept: `mare stream` killed (-9) after
+    the first copies, restarted after the second ones were appended, reads back the horizon
+    before its checkpoint from Kafka and drops every second copy, as one that never stopped."""
+    prefix = "dedup-restart."
+    sets = on_kafka(kafka, prefix)
+    rows = readings(range(1, 7), 30, seed=23)
+    with Role("ingest", tmp_path / "ingest-a", sets) as a, Role("ingest", tmp_path / "ingest-b", sets) as b:
+        stream = Proc(["stream", "--member", "a"], tmp_path / "stream", [*sets, 'rollup.checkpoint_interval="200ms"'])
+        wait_shared([stream])
+        post_all(a, rows)
+        wait_for("readings counted", lambda: stream.metric("mare_rollup_readings_counted_total"), len(rows))
+        # A checkpoint past the first copies, so that the restart resumes after them and knows
+        # them only by reading the log back.
+        taken = stream.metric("mare_rollup_checkpoint_seconds_count") or 0
+        deadline = time.time() + 30
+        while (stream.metric("mare_rollup_checkpoint_seconds_count") or 0) <= taken:
+            assert time.time() < deadline, "no checkpoint after the first copies"
+            time.sleep(0.1)
+        stream.proc.kill()
+        stream.proc.wait()
+        post_all(b, rows)
+        assert len(kafka.consume(prefix + "raw")) == 2 * len(rows)
+        again = Proc(["stream", "--member", "a"], tmp_path / "stream", [*sets, 'rollup.checkpoint_interval="200ms"'])
+        wait_shared([again])
+        assert_exact(settle(lambda: kafka_rollups(kafka, prefix)), rows)
+        wait_for("duplicates dropped after the restart", lambda: again.metric("mare_rollup_duplicates_dropped_total"), len(rows))
+        again.stop()
