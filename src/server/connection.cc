@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -110,7 +111,10 @@ void Connection::Serve(const ProcessRequest& process) {
 
 bool Connection::Handshake(int64_t deadline_us) {
   if (!WaitReadable(deadline_us)) {
-    if (timed_out_) metrics_->tls_timeouts.Add();
+    if (timed_out_) {
+      metrics_->tls_timeouts.Add();
+      LogRefusedHandshake("no ClientHello within http.header_timeout");
+    }
     return false;
   }
   unsigned char first = 0;
@@ -118,6 +122,7 @@ bool Connection::Handshake(int64_t deadline_us) {
   if (!TlsSession::LooksLikeTls(sock_)) {
     // Said in the client's own language, before any session exists: write() is still plain.
     metrics_->tls_plaintext.Add();
+    LogRefusedHandshake("plaintext sent to the HTTPS port");
     static constexpr std::string_view kText = "this port speaks HTTPS (http.tls_cert is set): send the request to https://\n";
     WriteRaw(fmt::format("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
                          kText.size(), kText));
@@ -139,9 +144,13 @@ bool Connection::Handshake(int64_t deadline_us) {
       case TlsSession::Io::kClosed:
       case TlsSession::Io::kFailed:
         (tls_->client_certificate_refused() ? metrics_->tls_client_certs : metrics_->tls_failures).Add();
+        LogRefusedHandshake(tls_->error().empty() ? "closed by the client" : tls_->error());
         return false;
     }
-    if (timed_out_) metrics_->tls_timeouts.Add();
+    if (timed_out_) {
+      metrics_->tls_timeouts.Add();
+      LogRefusedHandshake("not completed within http.header_timeout");
+    }
     return false;
   }
 }
@@ -397,6 +406,17 @@ void IpAndPort(int sock, bool peer, std::string& ip, int& port) {
 }  // namespace
 
 void Connection::get_remote_ip_and_port(std::string& ip, int& port) const { IpAndPort(sock_, true, ip, port); }
+
+void Connection::LogRefusedHandshake(std::string_view why) {
+  // A scanner can refuse thousands a second: the counters have them all, the log a sample.
+  uint64_t held = 0;
+  if (!metrics_->refused_handshakes_log.Allow(&held)) return;
+  std::string ip;
+  int port = 0;
+  IpAndPort(sock_, true, ip, port);
+  spdlog::warn("http: TLS handshake from {}:{} refused: {}{}", ip, port, why,
+               held > 0 ? fmt::format(" ({} more refused since the last such line)", held) : "");
+}
 
 void Connection::get_local_ip_and_port(std::string& ip, int& port) const { IpAndPort(sock_, false, ip, port); }
 

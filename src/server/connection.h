@@ -25,6 +25,7 @@
 #include <memory>
 #include <string>
 
+#include "common/log_throttle.h"
 #include "common/metrics.h"
 #include "server/body_budget.h"
 #include "server/http_server_options.h"
@@ -46,6 +47,7 @@ struct ConnectionMetrics {
   metrics::Counter& tls_timeouts;      // handshakes not done within header_timeout
   metrics::Counter& tls_failures;      // handshakes failed (no common version, a certificate the client refused)
   metrics::Counter& tls_client_certs;  // handshakes failed on the client's certificate (http.tls_client_ca)
+  LogThrottle refused_handshakes_log;  // one line a second at most, with the peer and the reason
 };
 
 class Connection final : public httplib::Stream {
@@ -105,6 +107,7 @@ class Connection final : public httplib::Stream {
   bool WaitWritable() const;                     // false after write_timeout without room
   bool Buffered() const;                         // request bytes already read (or decrypted)
   bool Handshake(int64_t deadline_us);           // false: the connection is to be closed
+  void LogRefusedHandshake(std::string_view why);
   void BeginRequest(int64_t now_us);
   void OnHeaders(httplib::Request& req);  // the setup hook: the body phase starts
   bool AdmitBody(size_t bytes);           // counts body bytes read; false refuses the request

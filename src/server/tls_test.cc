@@ -13,6 +13,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,6 +24,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -262,6 +265,37 @@ TEST_F(TlsServerTest, PlaintextRequestIsAnswered400InPlaintextAndTheServerGoesOn
   auto res = Client().Get("/healthz");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
+}
+
+// Each refused handshake is counted; the log gets a line with the peer and the reason, at most
+// one a second, the next saying how many it left out (a scanner cannot fill the disk).
+TEST_F(TlsServerTest, RefusedHandshakesAreLoggedWithThePeerAtMostOnceASecond) {
+  std::ostringstream logged;
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(logged)));
+  Start({});
+  auto refuse = [&] {
+    int fd = Connect(port_);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::send(fd, "GET / HTTP/1.1\r\n\r\n", 18, MSG_NOSIGNAL), 18);
+    bool closed = false;
+    ReadUntilClosed(fd, 3, &closed);
+    ::close(fd);
+  };
+  for (int i = 0; i < 20; ++i) refuse();
+  EXPECT_EQ(Metric("mare_http_tls_handshakes_failed_total{reason=\"plaintext\"}"), 20);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  refuse();
+  server_->Stop();
+  spdlog::set_default_logger(previous);
+  std::string text = logged.str();
+  size_t lines = 0, from = 0;
+  while ((from = text.find("http: TLS handshake from 127.0.0.1:", from)) != std::string::npos) ++lines, ++from;
+  // One for the first burst (two if it straddled a second), one after the pause.
+  EXPECT_GE(lines, 2u) << text;
+  EXPECT_LE(lines, 3u) << text;
+  EXPECT_NE(text.find("refused: plaintext sent to the HTTPS port"), std::string::npos) << text;
+  EXPECT_NE(text.find("more refused since the last such line)"), std::string::npos) << text;
 }
 
 // A client that connects and never finishes its handshake (silent, or a ClientHello cut short)
