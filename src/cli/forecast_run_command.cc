@@ -70,26 +70,13 @@ int RunForecast(const ForecastRunFlags& flags) {
   auto& issued = registry.GetCounter(forecast_metrics::kIssued);
   auto& day_ahead = registry.GetCounter(forecast_metrics::kDayAheadIssued);
   auto& series = registry.GetGauge(forecast_metrics::kSeries);
-  int64_t last_report = MonotonicMicros();
-  int exit_code = 0;
-  for (;;) {
-    timespec timeout{1, 0};
-    int sig = ::sigtimedwait(&signals, nullptr, &timeout);
-    if (sig == SIGINT || sig == SIGTERM) {
-      spdlog::info("mare forecast run: {} received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-      break;
-    }
-    if (!processor->healthy() && processor->health().stopped) {
-      exit_code = 1;
-      break;
-    }
-    int64_t now = MonotonicMicros();
-    if (now - last_report >= 10'000'000) {
-      spdlog::info("forecast: {} series, {} forecasts issued ({} day-ahead), lag {} records", series.value(),
-                   issued.value(), day_ahead.value(), processor->lag());
-      last_report = now;
-    }
-  }
+  bool signalled = WaitForStop(
+      signals, "mare forecast run", [&] { return !processor->healthy() && processor->health().stopped; },
+      [&](double) {
+        spdlog::info("forecast: {} series, {} forecasts issued ({} day-ahead), lag {} records", series.value(),
+                     issued.value(), day_ahead.value(), processor->lag());
+      });
+  int exit_code = signalled ? 0 : 1;
   Status s = processor->Stop();
   http.Stop();
   if (!s.ok()) {

@@ -2,7 +2,12 @@
 
 #include <unistd.h>
 
+#include <ctime>
+
 #include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include "common/time.h"
 
 namespace mare::cli {
 namespace {
@@ -27,6 +32,27 @@ sigset_t BlockStopSignals() {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
   return signals;
+}
+
+bool WaitForStop(const sigset_t& signals, const std::string& command, const std::function<bool()>& ended,
+                 const std::function<void(double seconds)>& report, const std::function<void()>& on_hup) {
+  constexpr int64_t kReportEveryUs = 10'000'000;
+  int64_t last_report = MonotonicMicros();
+  for (;;) {
+    timespec timeout{1, 0};
+    int sig = ::sigtimedwait(&signals, nullptr, &timeout);
+    if (sig == SIGINT || sig == SIGTERM) {
+      spdlog::info("{}: {} received, stopping", command, sig == SIGINT ? "SIGINT" : "SIGTERM");
+      return true;
+    }
+    if (sig == SIGHUP && on_hup) on_hup();
+    if (ended && ended()) return false;
+    int64_t now = MonotonicMicros();
+    if (now - last_report >= kReportEveryUs) {
+      if (report) report(static_cast<double>(now - last_report) / 1e6);
+      last_report = now;
+    }
+  }
 }
 
 Result<Config> LoadCommandConfig(const std::string& path, const std::vector<std::string>& overrides,

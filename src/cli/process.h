@@ -3,6 +3,7 @@
 
 #include <signal.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,13 @@ namespace mare::cli {
 // Blocks SIGINT and SIGTERM in this thread and every thread started after it, so that only the
 // main thread takes them (with sigtimedwait on the returned set). Ignores SIGPIPE.
 sigset_t BlockStopSignals();
+
+// The main thread's wait, once a command has started its work: returns true on SIGINT or
+// SIGTERM (saying so, as "<command>: SIGTERM received, stopping"), false once `ended()` says the
+// work stopped by itself (asked every second). Meanwhile calls `report(seconds since the last)`
+// every 10 s, and `on_hup()` on SIGHUP when `signals` holds it.
+bool WaitForStop(const sigset_t& signals, const std::string& command, const std::function<bool()>& ended,
+                 const std::function<void(double seconds)>& report, const std::function<void()>& on_hup = nullptr);
 
 // The command's configuration: the file (if any), then the --set overrides, then --data-dir
 // (if given) over data_dir.

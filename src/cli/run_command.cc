@@ -365,66 +365,54 @@ int Run(const RunFlags& flags, const Roles& roles) {
                  FormatDuration(c.log.retention_us));
   }
 
-  // Wait for SIGINT/SIGTERM, saying every 10 s what came in.
+  // Wait for SIGINT/SIGTERM, saying every 10 s what came in; SIGHUP reads the certificates again.
   uint64_t last_accepted = 0, last_rejected = 0;
-  int64_t last_report = MonotonicMicros();
-  for (;;) {
-    timespec timeout{1, 0};
-    int sig = ::sigtimedwait(&signals, nullptr, &timeout);
-    if (sig == SIGINT || sig == SIGTERM) {
-      spdlog::info("{}: {} received, stopping", roles.command, sig == SIGINT ? "SIGINT" : "SIGTERM");
-      break;
+  auto report = [&](double secs) {
+    uint64_t accepted = Sum(registry, source_metrics::kReadingsAccepted, running);
+    uint64_t received = Sum(registry, source_metrics::kReadingsReceived, running);
+    uint64_t rejected = received - std::min(received, accepted);
+    // The counters are read one after the other, so `rejected` can lag a little: never negative rates.
+    rejected = std::max(rejected, last_rejected);
+    if (!running.empty()) {
+      spdlog::info("ingest: {} readings accepted ({:.0f}/s), {} rejected ({:.0f}/s)", accepted,
+                   static_cast<double>(accepted - last_accepted) / secs, rejected,
+                   static_cast<double>(rejected - last_rejected) / secs);
     }
-    if (sig == SIGHUP) {
-      if (http) http->ReloadTls();
-      if (pgwire_server) pgwire_server->ReloadTls();
+    if (feeder && running.empty()) {
+      store::Store::Stats st = store->GetStats();
+      spdlog::info("store: {} readings ({} in memory), {} raw records behind", st.rows + st.memtable_rows,
+                   st.memtable_rows, feeder->lag());
     }
-    int64_t now = MonotonicMicros();
-    if (now - last_report >= 10'000'000) {
-      uint64_t accepted = Sum(registry, source_metrics::kReadingsAccepted, running);
-      uint64_t received = Sum(registry, source_metrics::kReadingsReceived, running);
-      uint64_t rejected = received - std::min(received, accepted);
-      // The counters are read one after the other, so `rejected` can lag a little: never negative rates.
-      rejected = std::max(rejected, last_rejected);
-      double secs = static_cast<double>(now - last_report) / 1e6;
-      if (!running.empty()) {
-        spdlog::info("ingest: {} readings accepted ({:.0f}/s), {} rejected ({:.0f}/s)", accepted,
-                     static_cast<double>(accepted - last_accepted) / secs, rejected,
-                     static_cast<double>(rejected - last_rejected) / secs);
-      }
-      if (feeder && running.empty()) {
-        store::Store::Stats st = store->GetStats();
-        spdlog::info("store: {} readings ({} in memory), {} raw records behind", st.rows + st.memtable_rows,
-                     st.memtable_rows, feeder->lag());
-      }
-      last_accepted = accepted;
-      last_rejected = rejected;
-      last_report = now;
-      if (feeder && !feeder->healthy()) {
-        log::ConsumerHealth h = feeder->health();
-        if (h.stopped) {
-          spdlog::error("store: stopped: {}; readings are still ingested and kept in the log, and a restart resumes "
-                        "the store from its last flush", h.reason);
-        } else {
-          spdlog::error("store: retrying ({} failures so far): {}; readings are kept in the log meanwhile", h.retries, h.reason);
-        }
-      }
-      if (rollups && !rollups->healthy()) {
-        log::ConsumerHealth h = rollups->health();
-        if (h.stopped) {
-          spdlog::error("rollup: stopped: {}; readings are still ingested, and a restart resumes the rollups from "
-                        "their checkpoint", h.reason);
-        } else {
-          spdlog::error("rollup: retrying from its last checkpoint ({} failures so far): {}", h.retries, h.reason);
-        }
-      }
-      if (forecasts && !forecasts->healthy()) {
-        log::ConsumerHealth h = forecasts->health();
-        spdlog::error("forecast: {} ({} failures so far): {}", h.stopped ? "stopped" : "retrying from its last checkpoint",
-                      h.retries, h.reason);
+    last_accepted = accepted;
+    last_rejected = rejected;
+    if (feeder && !feeder->healthy()) {
+      log::ConsumerHealth h = feeder->health();
+      if (h.stopped) {
+        spdlog::error("store: stopped: {}; readings are still ingested and kept in the log, and a restart resumes "
+                      "the store from its last flush", h.reason);
+      } else {
+        spdlog::error("store: retrying ({} failures so far): {}; readings are kept in the log meanwhile", h.retries, h.reason);
       }
     }
-  }
+    if (rollups && !rollups->healthy()) {
+      log::ConsumerHealth h = rollups->health();
+      if (h.stopped) {
+        spdlog::error("rollup: stopped: {}; readings are still ingested, and a restart resumes the rollups from "
+                      "their checkpoint", h.reason);
+      } else {
+        spdlog::error("rollup: retrying from its last checkpoint ({} failures so far): {}", h.retries, h.reason);
+      }
+    }
+    if (forecasts && !forecasts->healthy()) {
+      log::ConsumerHealth h = forecasts->health();
+      spdlog::error("forecast: {} ({} failures so far): {}", h.stopped ? "stopped" : "retrying from its last checkpoint",
+                    h.retries, h.reason);
+    }
+  };
+  WaitForStop(signals, roles.command, nullptr, report, [&] {
+    if (http) http->ReloadTls();
+    if (pgwire_server) pgwire_server->ReloadTls();
+  });
   // Stop the sources first (each flushes what it holds), then make the log durable.
   if (mqtt) mqtt->Stop();  // appends and acknowledges what it read, then disconnects
   if (udp) udp->Stop();

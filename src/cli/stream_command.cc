@@ -119,31 +119,15 @@ int Stream(const StreamFlags& flags) {
   auto& watermark = registry.GetGauge(rollup_metrics::kWatermarkSeconds);
   auto& open_windows = registry.GetGauge(rollup_metrics::kOpenWindows);
   uint64_t last_readings = 0;
-  int64_t last_report = MonotonicMicros();
-  int exit_code = 0;
-  for (;;) {
-    timespec timeout{1, 0};
-    int sig = ::sigtimedwait(&signals, nullptr, &timeout);
-    if (sig == SIGINT || sig == SIGTERM) {
-      spdlog::info("mare stream: {} received, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-      break;
-    }
-    if (!processor->healthy()) {
-      exit_code = 1;
-      break;
-    }
-    int64_t now = MonotonicMicros();
-    if (now - last_report >= 10'000'000) {
-      double secs = static_cast<double>(now - last_report) / 1e6;
-      uint64_t n = readings.value();
-      spdlog::info("rollup: {} readings ({:.0f}/s), {} messages emitted, {} dropped late, lag {} records, {} open windows, watermark {}",
-                   n, static_cast<double>(n - last_readings) / secs, emitted.value(), dropped.value(), processor->lag(),
-                   open_windows.value(),
-                   watermark.value() > 0 ? FormatTimestamp(static_cast<int64_t>(watermark.value() * 1e6)) : "none");
-      last_readings = n;
-      last_report = now;
-    }
-  }
+  bool signalled = WaitForStop(signals, "mare stream", [&] { return !processor->healthy(); }, [&](double secs) {
+    uint64_t n = readings.value();
+    spdlog::info("rollup: {} readings ({:.0f}/s), {} messages emitted, {} dropped late, lag {} records, {} open windows, watermark {}",
+                 n, static_cast<double>(n - last_readings) / secs, emitted.value(), dropped.value(), processor->lag(),
+                 open_windows.value(),
+                 watermark.value() > 0 ? FormatTimestamp(static_cast<int64_t>(watermark.value() * 1e6)) : "none");
+    last_readings = n;
+  });
+  int exit_code = signalled ? 0 : 1;
   Status s = processor->Stop();
   http.Stop();
   if (!s.ok()) {

@@ -179,6 +179,8 @@ Status ForecastTable::ReadIssueRows(int fd, const std::string& path, const Issue
   rows->clear();
   std::vector<ForecastRow> part;
   std::string buffer;
+  std::string model;  // of the line read last: the issue's newest record
+  bool day_ahead = false;
   auto read = [&](const LineRef& l) -> Status {
     buffer.resize(l.bytes);
     size_t done = 0;
@@ -193,16 +195,20 @@ Status ForecastTable::ReadIssueRows(int fd, const std::string& path, const Issue
                                             path, l.at));
     }
     MARE_RETURN_IF_ERROR(ReadForecastRows(value, &part));
+    if (!part.empty()) {
+      model = part.back().model;
+      day_ahead = part.back().day_ahead;
+    }
     rows->insert(rows->end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
     return Status::OK();
   };
   for (const LineRef& l : issue.earlier) MARE_RETURN_IF_ERROR(read(l));
   MARE_RETURN_IF_ERROR(read(issue.line));
-  if (!issue.earlier.empty() && !part.empty()) {
+  if (!issue.earlier.empty()) {
     // The issue's model and day-ahead flag are its newest record's, on every row.
     for (ForecastRow& r : *rows) {
-      r.model = part.back().model;
-      r.day_ahead = part.back().day_ahead;
+      r.model = model;
+      r.day_ahead = day_ahead;
     }
   }
   // Oldest line first, so the last row of each target hour is the one that stays.

@@ -37,15 +37,16 @@ std::string Iso(int64_t us) {
 
 // A forecasts record's value (docs/formats/forecasts.md) of `hours` target hours from origin,
 // value i + base at lead i, no interval at odd leads.
-std::string Issue(uint32_t sensor, const std::string& field, int64_t origin, int hours, double base) {
+std::string Issue(uint32_t sensor, const std::string& field, int64_t origin, int hours, double base,
+                  const std::string& model = "ensemble") {
   std::string hs;
   for (int i = 0; i < hours; ++i) {
     if (i > 0) hs += ",";
     std::string band = i % 2 == 0 ? fmt::format("\"lower\":{},\"upper\":{}", base + i - 1, base + i + 1) : "\"lower\":null,\"upper\":null";
     hs += fmt::format("{{\"target_hour\":\"{}\",\"value\":{},{}}}", Iso(origin + i * kHour), base + i, band);
   }
-  return fmt::format("{{\"sensor_id\":{},\"field\":\"{}\",\"issued_at\":\"{}\",\"day_ahead\":{},\"model\":\"ensemble\",\"hours\":[{}]}}",
-                     sensor, field, Iso(origin), origin % (24 * kHour) == 0 ? "true" : "false", hs);
+  return fmt::format("{{\"sensor_id\":{},\"field\":\"{}\",\"issued_at\":\"{}\",\"day_ahead\":{},\"model\":\"{}\",\"hours\":[{}]}}",
+                     sensor, field, Iso(origin), origin % (24 * kHour) == 0 ? "true" : "false", model, hs);
 }
 
 struct Records {
@@ -204,13 +205,13 @@ TEST_F(ForecastTableTest, ACorruptLineEndsTheJournalThere) {
 }
 
 // Memory holds where an issue's lines are, not its rows: an issue read twice with other target
-// hours has the union of its records' rows, the newer record's where both have an hour, in
-// memory and after a restart alike.
+// hours has the union of its records' rows, the newer record's where both have an hour, and the
+// newest record's model on every row, in memory and after a restart alike.
 TEST_F(ForecastTableTest, AnIssueReadTwiceHasTheUnionOfItsRecordsRows) {
   Records in;
   in.Add(0, 0, Issue(7, "temperature", kDay0, 3, 10));
   in.Add(0, 1, Issue(7, "temperature", kDay0, 5, 100));
-  in.Add(0, 2, Issue(7, "temperature", kDay0, 2, 1000));
+  in.Add(0, 2, Issue(7, "temperature", kDay0, 2, 1000, "holt_winters"));
   std::vector<Row> want = {
       {7, kDay0, "temperature", kDay0, 1000, true, true},
       {7, kDay0 + kHour, "temperature", kDay0, 1001, false, true},
@@ -230,6 +231,13 @@ TEST_F(ForecastTableTest, AnIssueReadTwiceHasTheUnionOfItsRecordsRows) {
   ASSERT_TRUE(reopened.ok());
   EXPECT_EQ((*reopened)->rows(), 5u);
   EXPECT_EQ(Rows(**reopened), want);
+  auto snap = (*reopened)->GetSnapshot({});
+  ASSERT_TRUE(snap.ok());
+  size_t models = 0;
+  for (const RowBuffer& b : (*snap)->memtable) {
+    for (size_t r = 0; r < b.size(); ++r, ++models) EXPECT_EQ(b.columns()[forecast_fields::kModel].texts[r], "holt_winters");
+  }
+  EXPECT_EQ(models, 5u);
 }
 
 // A journal far larger than the reader's 1 MiB chunks reads back whole, line for line; and a
