@@ -6,7 +6,7 @@ import time
 
 from harness import MareRun
 from kafka_server import KafkaCluster
-from test_kafka import Sender, kafka_rollups, query, settle
+from test_kafka import Sender, kafka_rollups, settle
 
 
 def test_losing_a_broker_loses_nothing_acknowledged(tmp_path):
@@ -30,7 +30,7 @@ def test_losing_a_broker_loses_nothing_acknowledged(tmp_path):
 
             # The store and the rollups both hold every reading of the topic, exactly once.
             deadline = time.time() + 90
-            while (got := query(run, "SELECT count(*) FROM readings")[0][0]) != total and time.time() < deadline:
+            while (got := run.query_rows("SELECT count(*) FROM readings")[0][0]) != total and time.time() < deadline:
                 time.sleep(0.5)
             assert got == total, f"the store holds {got} of the topic's {total} readings"
             # The rollup group re-forms around a new coordinator, restores its state from the
