@@ -959,6 +959,10 @@ bool Run(store::Store& store, std::string_view sql, const QueryOptions& options,
   auto snap = plan.empty                          ? std::make_shared<store::Snapshot>()
               : plan.table == Table::kForecasts ? store.forecasts().GetSnapshot(filter)
                                                 : store.GetSnapshot(filter);
+  if (!snap->status.ok()) {
+    *error = SqlError{fmt::format("the store could not be read: {}", snap->status.ToString()), Position{0, 0}, SqlError::Kind::kStore};
+    return false;
+  }
   try {
     Executor(plan, *snap, options, start, result, sink).Run();
   } catch (const ExecError& e) {
