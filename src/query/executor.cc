@@ -447,7 +447,7 @@ class Executor {
     if (c == nullptr || c->type != col.field_type) return p;
     *hint = static_cast<size_t>(c - m.columns.data());
     const auto& s = c->stats;
-    return Partial{s.count, s.sum, s.m2, s.min, s.max, s.first, s.last, s.first_ts, s.last_ts, &s.first_text, &s.last_text};
+    return Partial{s.count, s.sum, s.m2, s.min, s.max, s.first, s.last, s.first_ts, s.last_ts, &s.first_text(), &s.last_text()};
   }
 
   // True when the chunk's rows all fall in one group (so it can be aggregated column-wise).

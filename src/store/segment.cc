@@ -161,8 +161,8 @@ Status SegmentWriter::Finish(SegmentInfo info, const Schema& schema, uint64_t* f
       if (c.type == FieldType::kNumber) {
         for (double d : {st.min, st.max, st.sum, st.m2, st.first, st.last}) PutDouble(&index, d);
       } else {
-        PutString(&index, st.first_text);
-        PutString(&index, st.last_text);
+        PutString(&index, st.first_text());
+        PutString(&index, st.last_text());
       }
     }
   }
@@ -303,8 +303,7 @@ Status ReadIndex(int fd, uint64_t file_bytes, const std::string& path, Schema* s
       } else if (ok) {
         std::string_view a, b;
         ok = r.String(&a) && r.String(&b);
-        cs.first_text.assign(a);
-        cs.last_text.assign(b);
+        cs.text.Set(a, b);
       }
       m.columns.push_back(std::move(col));
     }

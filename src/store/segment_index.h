@@ -22,11 +22,7 @@ struct SegmentIndex {
     size_t bytes = sizeof(SegmentIndex) + blocks.capacity() * sizeof(BlockMeta) + rows_before.capacity() * sizeof(int64_t);
     for (const BlockMeta& m : blocks) {
       bytes += m.columns.capacity() * sizeof(ColumnMeta);
-      for (const ColumnMeta& c : m.columns) {
-        // Strings past the small-string buffer own a heap block of capacity + 1.
-        if (c.stats.first_text.capacity() > 15) bytes += c.stats.first_text.capacity() + 1;
-        if (c.stats.last_text.capacity() > 15) bytes += c.stats.last_text.capacity() + 1;
-      }
+      for (const ColumnMeta& c : m.columns) bytes += c.stats.text.HeapBytes();
     }
     return bytes;
   }
