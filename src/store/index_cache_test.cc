@@ -135,7 +135,7 @@ TEST_F(StoreIndexCacheTest, ABoundedCacheGivesTheAnswersOfAnUnboundedOne) {
     auto big = Open(big_dir, size_t{1} << 30, &registry);
     WriteDays(big.get(), kCacheDays);
     day_index = big->index_cache().bytes() / kCacheDays;
-    EXPECT_GT(day_index, size_t{24 * kCacheSensors * 100});  // ~1 KB a block with two fields and the location absent
+    EXPECT_GT(day_index, size_t{24 * kCacheSensors * 100});  // a few hundred bytes a block (two fields)
     EXPECT_EQ(big->index_cache().entries(), static_cast<size_t>(kCacheDays));
   }
   const size_t bound = day_index * 5 / 2;  // two days' indexes and a half

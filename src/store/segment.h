@@ -83,8 +83,8 @@ class SegmentWriter {
 // An open segment file, or a view of the blocks of some of its hours. Views share the file's
 // descriptor; blocks() and ReadBlock number the view's blocks from 0.
 //
-// The block index (about 1 KB a block: a day at 10,000 sensors is 240,000 blocks) is what a
-// store of many days cannot keep resident. A segment opened with an IndexCache keeps only its
+// The block index (about 550 bytes a block of five columns; a day at 10,000 sensors is 240,000
+// blocks, ~130 MB) is what a store of many days cannot keep resident. A segment opened with an IndexCache keeps only its
 // summary (info, hours, rows, block count); a handle is **pinned** when it holds the index
 // (blocks(), ReadBlock, View and Range need one) and **unpinned** otherwise. Pin() returns a
 // pinned handle of the same blocks, from the cache or read again from the file; Unpinned() one

@@ -63,9 +63,10 @@ struct StoreOptions {
   // Reads what is there without the lock, cleaning nothing up (`mare query --data-dir`). A
   // writer holds <dir>/LOCK: a second writer is refused.
   bool read_only = false;
-  // Segments keep only a summary in memory; their block indexes (about 1 KB per block, so 240 MB
-  // a day at 10,000 sensors) are loaded on demand into a cache of at most this many bytes, least
-  // recently used out first. Queries hold the indexes of the hours they read until they end.
+  // Segments keep only a summary in memory; their block indexes (about 550 bytes per block of
+  // five columns, so ~130 MB a day at 10,000 sensors) are loaded on demand into a cache of at
+  // most this many bytes, least recently used out first. Queries hold the indexes of the hours
+  // they read until they end.
   size_t index_cache_bytes = 256u << 20;
 };
 
