@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "common/scratch_dir.h"
@@ -194,6 +195,60 @@ TEST_F(StoreIndexCacheTest, ABoundedCacheGivesTheAnswersOfAnUnboundedOne) {
   EXPECT_EQ(small->GetStats().rows, big->GetStats().rows);
   EXPECT_EQ(small->GetStats().blocks, big->GetStats().blocks);
   EXPECT_LE(small->index_cache().bytes(), bound);
+}
+
+// A snapshot for LATEST ON without WHERE loads only the segments from the oldest of the
+// sensors' newest readings on, and still holds every sensor's newest reading.
+TEST_F(StoreIndexCacheTest, TheLatestReadingsLoadOnlyTheRecentSegments) {
+  auto store = Open(scratch_.path() + "/latest", 1, &registry_);
+  WriteDays(store.get(), kCacheDays);
+  auto newest = [&](const Snapshot& snap) {
+    std::map<uint32_t, int64_t> out;
+    for (const auto& seg : snap.segments) {
+      for (const BlockMeta& m : seg->blocks()) out[m.sensor_id] = std::max(out[m.sensor_id], m.max_ts);
+    }
+    for (const auto& rows : snap.memtable) {
+      if (rows.size() > 0) out[rows.sensor_id()] = std::max(out[rows.sensor_id()], rows.ts().back());
+    }
+    return out;
+  };
+  auto loads = [&] { return store->index_cache().hits() + store->index_cache().misses(); };
+  const auto all = newest(*store->GetSnapshot({}));
+  ASSERT_EQ(all.size(), static_cast<size_t>(kCacheSensors));
+  uint64_t before = loads();
+  auto latest = store->GetSnapshot({.latest_only = true});
+  EXPECT_EQ(loads() - before, 1u);  // the last day's segment
+  EXPECT_EQ(newest(*latest), all);
+
+  // A sensor last heard of on day 1 (on disk), one only in the memtable at day 0: the segments
+  // from day 1 on, and the memtable whatever its hours.
+  store->Write([&](Store::Batch& b) {
+    Reading r;
+    r.timestamp_us = kCacheT0 + kDayMicros + 5 * kOneMinute;
+    r.sensor_id = 500;
+    r.numbers.push_back({"temperature", 1.0});
+    b.Add(r);
+  });
+  ASSERT_TRUE(store->Flush({100}).ok());
+  store->Write([&](Store::Batch& b) {
+    Reading r;
+    r.timestamp_us = kCacheT0 + 7 * kOneMinute;
+    r.sensor_id = 501;
+    r.numbers.push_back({"temperature", 2.0});
+    b.Add(r);
+  });
+  const auto all_now = newest(*store->GetSnapshot({}));
+  ASSERT_EQ(all_now.size(), static_cast<size_t>(kCacheSensors + 2));
+  before = loads();
+  latest = store->GetSnapshot({.latest_only = true});
+  EXPECT_EQ(newest(*latest), all_now);
+  EXPECT_EQ(loads() - before, static_cast<uint64_t>(kCacheDays - 1 + 1));  // days 1-7 and sensor 500's flush
+  // Asked for the sensors heard of every day: the last day's segment again.
+  before = loads();
+  latest = store->GetSnapshot({.sensors = {1, 2, 3}, .latest_only = true});
+  EXPECT_EQ(loads() - before, 1u);
+  auto three = newest(*latest);
+  for (uint32_t s : {1u, 2u, 3u}) EXPECT_EQ(three[s], all_now.at(s)) << s;
 }
 
 // A segment whose index is damaged after the store opened it: found when its index is read

@@ -167,8 +167,7 @@ Status Store::Recover() {
     auto seg = Segment::Open(path, &schema_, index_cache_);
     if (!seg) return seg.status();
     // Now, while its index is loaded: one index at a time in memory, however many segments.
-    // (A superseded one counts too: that can only overstate a sensor's newest time on disk,
-    // which costs a lookup, never a wrong answer.)
+    // (A superseded one counts too; below, in that rare case, the live ones are read again.)
     NoteBlocks(**seg);
     found.push_back((*seg)->Unpinned());
   }
@@ -178,10 +177,11 @@ Status Store::Recover() {
     next_segment_id_ = std::max<uint64_t>(next_segment_id_, s->info().id + 1);
   }
   std::sort(superseded.begin(), superseded.end());
-  bool removed = false;
+  bool removed = false, skipped = false;
   for (const auto& s : found) {
     if (std::binary_search(superseded.begin(), superseded.end(), s->info().id)) {
       // A merge finished (its output is here) but the crash came before its inputs were gone.
+      skipped = true;
       if (!options_.read_only) {
         ::unlink(s->path().c_str());
         removed = true;
@@ -192,6 +192,16 @@ Status Store::Recover() {
     MaxInto(&raw_offsets_, s->info().raw_offsets);
   }
   if (removed) MARE_RETURN_IF_ERROR(log::file::SyncDir(options_.dir));
+  if (skipped) {
+    // disk_max_ts_ must be exact: a LATEST ON without WHERE reads only the hours from the
+    // oldest of the sensors' newest times (GetSnapshot).
+    disk_max_ts_.clear();
+    for (const auto& s : segments_) {
+      auto pinned = s->Pin();
+      if (!pinned.ok()) return pinned.status();
+      NoteBlocks(**pinned);
+    }
+  }
   std::vector<uint64_t> live;
   for (const auto& s : segments_) live.push_back(s->info().id);
   std::sort(live.begin(), live.end());
@@ -805,10 +815,26 @@ std::shared_ptr<Snapshot> Store::GetSnapshot(const SnapshotFilter& filter) const
   {
     std::shared_lock lock(mu_);
     first_hour = std::max(first_hour, retention_floor_);
+    int64_t segments_from = first_hour;
+    if (filter.latest_only) {
+      // Each sensor's newest reading on disk lies at disk_max_ts_ (exact, resident): no hour
+      // before the oldest of those, over the sensors asked for, holds a sensor's newest reading
+      // on disk. So a LATEST ON without WHERE (the dashboard's, every second) loads the indexes
+      // of the recent segments only, not of every day stored. The memtable is not narrowed.
+      int64_t oldest = std::numeric_limits<int64_t>::max();
+      if (filter.sensors.empty()) {
+        for (const auto& [sensor, ts] : disk_max_ts_) oldest = std::min(oldest, ts);
+      } else {
+        for (uint32_t sensor : filter.sensors) {
+          if (auto d = disk_max_ts_.find(sensor); d != disk_max_ts_.end()) oldest = std::min(oldest, d->second);
+        }
+      }
+      if (oldest != std::numeric_limits<int64_t>::max()) segments_from = std::max(segments_from, HourOf(oldest));
+    }
     for (const auto& s : segments_) {
       if (s->first_hour() > last_hour) break;  // segments_ is ordered by first hour
-      if (s->last_hour() < first_hour) continue;
-      LazySegment c{s, std::nullopt, first_hour, last_hour};
+      if (s->last_hour() < segments_from) continue;
+      LazySegment c{s, std::nullopt, segments_from, last_hour};
       if (auto h = hidden_.find(s->info().id); h != hidden_.end()) c.hidden = h->second;
       candidates.push_back(std::move(c));
     }
