@@ -56,19 +56,20 @@ def main():
             shutil.rmtree(args.dir, ignore_errors=True)
 
     print(f"\nStore memory at {args.sensors:,} sensors (RSS after opening the store, after a query over its last day,"
-          " after listing every sensor; MiB)\n")
-    print("| days | blocks | segment MiB | index cache | RSS open | RSS query | RSS sensors | peak RSS | cache MiB | misses | "
-          "RSS sensors / peer | answers |")
-    print("| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+          " after listing every sensor, after LATEST ON; MiB; CPU seconds of the sensor list and of LATEST ON)\n")
+    print("| days | blocks | segment MiB | index cache | RSS open | RSS query | RSS sensors | RSS latest | peak RSS | cache MiB | "
+          "misses | sensors CPU s | latest CPU s | RSS latest / peer | answers |")
+    print("| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     answers_ok = True
     for d, layout, name, r in rows:
         peer = next(p for dd, _, n, p in rows if dd == d and n == configs[0][0])
-        keys = ("day_count", "day_avg", "day_max", "sensors", "sensor_readings")
+        keys = ("day_count", "day_avg", "day_max", "sensors", "sensor_readings", "latest_rows", "latest_sum")
         same = all(r[k] == peer[k] for k in keys)
         answers_ok = answers_ok and same
         print(f"| {d} | {layout['blocks']:,} | {layout['bytes'] / MIB:,.0f} | {name} | {r['rss_open'] / MIB:,.0f} | "
-              f"{r['rss_query'] / MIB:,.0f} | {r['rss_sensors'] / MIB:,.0f} | {r['hwm'] / MIB:,.0f} | "
-              f"{r['cache_bytes'] / MIB:,.1f} | {r['misses']} | {r['rss_sensors'] / peer['rss_sensors']:.2f} | "
+              f"{r['rss_query'] / MIB:,.0f} | {r['rss_sensors'] / MIB:,.0f} | {r['rss_latest'] / MIB:,.0f} | {r['hwm'] / MIB:,.0f} | "
+              f"{r['cache_bytes'] / MIB:,.1f} | {r['misses']} | {r['sensors_cpu']:.2f} | {r['latest_cpu']:.2f} | "
+              f"{r['rss_latest'] / peer['rss_latest']:.2f} | "
               f"{'same' if same else 'DIFFERENT'} |")
     print("\nanswers: " + ("every configuration agrees with the peer" if answers_ok else "MISMATCH"))
     return 0 if answers_ok else 1

@@ -1,10 +1,10 @@
 // The store's resident memory against the days it holds (issue 13, "a year of running"): writes
 // days of readings at N sensors into a store as `mare run` leaves them (merged day segments, one
 // block per sensor and hour), then, in a fresh process, opens the store with a given
-// store.index_cache_bytes, answers a query over its last day and lists its sensors (the
-// dashboard's walk over every segment), and prints its RSS and the index cache's figures as one
-// JSON line. bench/store_index.py runs it for several day counts and cache sizes and prints
-// the table.
+// store.index_cache_bytes, answers a query over its last day, lists its sensors (the
+// dashboard's walk over every segment) and asks each sensor's latest reading (its LATEST ON),
+// and prints its RSS and the index cache's figures as one JSON line. bench/store_index.py runs
+// it for several day counts and cache sizes and prints the table.
 //
 //   store_index_bench write DIR FIRST_DAY END_DAY SENSORS     (appends days [FIRST_DAY, END_DAY))
 //   store_index_bench open DIR INDEX_CACHE_BYTES DAYS
@@ -133,16 +133,29 @@ int OpenAndQuery(const std::string& dir, size_t cache_bytes, int days) {
   int64_t rss_sensors = ProcStatus("VmRSS");
   int64_t readings = 0;
   for (const auto& info : sensors) readings += info.readings;
+  // The dashboard's other question every second: each sensor's newest reading.
+  query::QueryResult latest;
+  cpu0 = CpuSeconds();
+  if (!query::RunQuery(s, "SELECT sensor_id, ts, temperature FROM readings LATEST ON ts PARTITION BY sensor_id",
+                       {.max_rows = 10'000'000, .threads = 1}, &latest, &error)) {
+    fmt::print(stderr, "latest: {}\n", error.message);
+    return 1;
+  }
+  double latest_cpu = CpuSeconds() - cpu0;
+  int64_t rss_latest = ProcStatus("VmRSS");
+  double latest_sum = 0;
+  for (const auto& r : latest.rows) latest_sum += static_cast<double>(r.at(1).i % 1'000'000'007) + r.at(2).d;
   const auto& row = result.rows.at(0);
   fmt::print(
       "{{\"cache_limit\": {}, \"rss_start\": {}, \"rss_open\": {}, \"rss_query\": {}, \"rss_sensors\": {}, \"hwm\": {}, "
       "\"cache_bytes\": {}, \"cache_entries\": {}, \"hits\": {}, \"misses\": {}, \"evictions\": {}, \"open_cpu\": {:.3f}, "
       "\"query_cpu\": {:.3f}, \"sensors_cpu\": {:.3f}, \"day_count\": {}, \"day_avg\": {:.9f}, \"day_max\": {}, "
-      "\"sensors\": {}, \"sensor_readings\": {}}}\n",
+      "\"sensors\": {}, \"sensor_readings\": {}, \"rss_latest\": {}, \"latest_cpu\": {:.3f}, \"latest_rows\": {}, "
+      "\"latest_sum\": {:.6f}}}\n",
       cache_bytes, rss_start, rss_open, rss_query, rss_sensors, ProcStatus("VmHWM"),
       registry.GetGauge(store_metrics::kIndexCacheBytes).value(), s.index_cache().entries(), s.index_cache().hits(),
       s.index_cache().misses(), s.index_cache().evictions(), open_cpu, query_cpu, sensors_cpu, row.at(0).i, row.at(1).d,
-      row.at(2).d, sensors.size(), readings);
+      row.at(2).d, sensors.size(), readings, rss_latest, latest_cpu, latest.rows.size(), latest_sum);
   return 0;
 }
 
