@@ -169,6 +169,7 @@ Result<RecomputeSummary> Recompute(const store::Store& store, const RecomputeOpt
   const int64_t from = summary.from_us, to = summary.to_us;
 
   auto snap = store.GetSnapshot({.sensors = options.sensors, .min_ts = from, .max_ts = to - 1});
+  if (!snap->status.ok()) return snap->status;
   // The fields rolled up: every number field but the location, as the stream's (ingest's numbers).
   std::vector<char> rolled(snap->fields.size(), 0);
   for (size_t f = 0; f < snap->fields.size(); ++f) {

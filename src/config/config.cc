@@ -425,6 +425,7 @@ std::vector<Key> Keys(Config& c) {
       Duration("store.forecast_retention", &c.store.forecast_retention_us),
       Int("store.flush_rows", &c.store.flush_rows, 1, INT64_MAX),
       Duration("store.flush_interval", &c.store.flush_interval_us),
+      Size("store.index_cache_bytes", &c.store.index_cache_bytes, 1 << 20),
 
       Int("query.max_rows", &c.query.max_rows, 1, INT64_MAX),
       Size("query.max_statement_bytes", &c.query.limits.max_statement_bytes, 1),

@@ -143,7 +143,7 @@ class StatsRow : public ChunkSource {
     bool known = c != nullptr && c->stats.count > 0 && (last_ ? c->stats.last_ts : c->stats.first_ts) == ts_;
     Value v = Value::Null(type == FieldType::kNumber ? Type::kDouble : Type::kText);
     if (known && type == FieldType::kNumber) v = Value::Double(last_ ? c->stats.last : c->stats.first);
-    if (known && type == FieldType::kText) v = Value::Text(last_ ? c->stats.last_text : c->stats.first_text);
+    if (known && type == FieldType::kText) v = Value::Text(last_ ? c->stats.last_text() : c->stats.first_text());
     out->n = 1;
     out->type = v.type;
     out->own_valid.assign(1, v.null ? 0 : 1);

@@ -447,7 +447,7 @@ class Executor {
     if (c == nullptr || c->type != col.field_type) return p;
     *hint = static_cast<size_t>(c - m.columns.data());
     const auto& s = c->stats;
-    return Partial{s.count, s.sum, s.m2, s.min, s.max, s.first, s.last, s.first_ts, s.last_ts, &s.first_text, &s.last_text};
+    return Partial{s.count, s.sum, s.m2, s.min, s.max, s.first, s.last, s.first_ts, s.last_ts, &s.first_text(), &s.last_text()};
   }
 
   // True when the chunk's rows all fall in one group (so it can be aggregated column-wise).
@@ -956,18 +956,12 @@ bool Run(store::Store& store, std::string_view sql, const QueryOptions& options,
   filter.min_ts = plan.min_ts;
   filter.max_ts = plan.max_ts;
   filter.latest_only = plan.latest && !plan.where;
-  std::shared_ptr<store::Snapshot> snap;
-  if (plan.empty) {
-    snap = std::make_shared<store::Snapshot>();
-  } else if (plan.table == Table::kForecasts) {
-    auto read = store.forecasts().GetSnapshot(filter);
-    if (!read.ok()) {
-      *error = SqlError{read.status().message(), Position{0, 0}, SqlError::Kind::kStore};
-      return false;
-    }
-    snap = std::move(*read);
-  } else {
-    snap = store.GetSnapshot(filter);
+  auto snap = plan.empty                          ? std::make_shared<store::Snapshot>()
+              : plan.table == Table::kForecasts ? store.forecasts().GetSnapshot(filter)
+                                                : store.GetSnapshot(filter);
+  if (!snap->status.ok()) {
+    *error = SqlError{fmt::format("the store could not be read: {}", snap->status.ToString()), Position{0, 0}, SqlError::Kind::kStore};
+    return false;
   }
   try {
     Executor(plan, *snap, options, start, result, sink).Run();

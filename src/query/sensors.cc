@@ -4,6 +4,8 @@
 #include <map>
 #include <set>
 
+#include <spdlog/spdlog.h>
+
 #include "common/json_out.h"
 #include "common/time.h"
 #include "query/planner.h"
@@ -36,19 +38,29 @@ void SetPosition(Acc& a, double lat, double lon, int64_t ts) {
 }  // namespace
 
 std::vector<SensorInfo> ListSensors(const store::Store& store) {
-  auto snap = store.GetSnapshot({});
+  // Every segment of the store: pinned one at a time, so that their block indexes are never all
+  // in memory at once (a year at 10,000 sensors holds about 87 GB of them).
+  auto snap = store.GetSnapshot({.lazy = true});
   auto lat_id = store.schema().Find(store::kLatField, store::FieldType::kNumber);
   auto lon_id = store.schema().Find(store::kLonField, store::FieldType::kNumber);
   std::map<uint32_t, Acc> by_sensor;
-  for (const auto& seg : snap->segments) {
-    for (const auto& m : seg->blocks()) {
-      Acc& a = by_sensor[m.sensor_id];
-      See(a, m.sensor_id, m.min_ts, m.max_ts, m.rows);
-      for (const auto& c : m.columns) a.fields.insert(c.field);
-      const store::ColumnMeta* lat = lat_id ? m.Column(*lat_id) : nullptr;
-      const store::ColumnMeta* lon = lon_id ? m.Column(*lon_id) : nullptr;
-      if (lat != nullptr && lon != nullptr && lat->stats.count > 0 && lat->stats.last_ts == lon->stats.last_ts) {
-        SetPosition(a, lat->stats.last, lon->stats.last, lat->stats.last_ts);
+  std::vector<std::shared_ptr<const store::Segment>> views;
+  for (const auto& lazy : snap->lazy) {
+    views.clear();
+    if (Status s = store::Store::PinVisible(lazy, &views); !s.ok()) {
+      spdlog::error("sensor list: a store segment could not be read, its sensors are left out: {}", s.ToString());
+      continue;
+    }
+    for (const auto& seg : views) {
+      for (const auto& m : seg->blocks()) {
+        Acc& a = by_sensor[m.sensor_id];
+        See(a, m.sensor_id, m.min_ts, m.max_ts, m.rows);
+        for (const auto& c : m.columns) a.fields.insert(c.field);
+        const store::ColumnMeta* lat = lat_id ? m.Column(*lat_id) : nullptr;
+        const store::ColumnMeta* lon = lon_id ? m.Column(*lon_id) : nullptr;
+        if (lat != nullptr && lon != nullptr && lat->stats.count > 0 && lat->stats.last_ts == lon->stats.last_ts) {
+          SetPosition(a, lat->stats.last, lon->stats.last, lat->stats.last_ts);
+        }
       }
     }
   }

@@ -137,23 +137,26 @@ ColumnStats NumberStats(std::span<const int64_t> ts, std::span<const double> v, 
   return s;
 }
 
-ColumnStats TextStats(std::span<const int64_t> ts, std::span<const std::string_view> v, std::span<const uint8_t> present) {
+ColumnStats TextColumnStats(std::span<const int64_t> ts, std::span<const std::string_view> v, std::span<const uint8_t> present) {
   ColumnStats s;
+  size_t first = 0;
   for (size_t i = 0; i < v.size(); ++i) {
     if (!present[i]) continue;
     if (s.count == 0) {
-      s.first_text.assign(v[i]);
+      first = i;
       s.first_ts = ts[i];
     }
     s.last_ts = ts[i];
     ++s.count;
   }
+  size_t last = 0;
   for (size_t i = v.size(); i-- > 0;) {
     if (present[i]) {
-      s.last_text.assign(v[i]);
+      last = i;
       break;
     }
   }
+  if (s.count > 0) s.text.Set(v[first], v[last]);
   return s;
 }
 
@@ -187,7 +190,7 @@ EncodedBlock EncodeBlock(const RowBuffer& rows, size_t begin, size_t end) {
       EncodeNumbers(values, all ? std::span<const uint8_t>() : present, &block.bytes);
     } else {
       views.assign(c.texts.begin() + static_cast<std::ptrdiff_t>(begin), c.texts.begin() + static_cast<std::ptrdiff_t>(end));
-      col.stats = TextStats(ts, views, present);
+      col.stats = TextColumnStats(ts, views, present);
       EncodeTexts(views, all ? std::span<const uint8_t>() : present, &block.bytes);
     }
     col.length = static_cast<uint32_t>(block.bytes.size() - col.offset);

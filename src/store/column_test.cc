@@ -185,8 +185,8 @@ TEST(Blocks, StatisticsDescribeTheRowsWithValues) {
   EXPECT_DOUBLE_EQ(t->stats.m2, 2 * 1.125 * 1.125);
   const ColumnMeta* s = block.meta.Column(1);
   ASSERT_NE(s, nullptr);
-  EXPECT_EQ(s->stats.first_text, "low battery");
-  EXPECT_EQ(s->stats.last_text, "ok");
+  EXPECT_EQ(s->stats.first_text(), "low battery");
+  EXPECT_EQ(s->stats.last_text(), "ok");
 
   std::vector<int64_t> ts;
   ASSERT_TRUE(DecodeBlockTimestamps(block.meta, block.bytes, &ts).ok());

@@ -447,7 +447,7 @@ size_t ForecastTable::rows() const {
   return rows_;
 }
 
-Result<std::shared_ptr<Snapshot>> ForecastTable::GetSnapshot(const SnapshotFilter& filter) const {
+std::shared_ptr<Snapshot> ForecastTable::GetSnapshot(const SnapshotFilter& filter) const {
   auto snap = std::make_shared<Snapshot>();
   snap->fields = Fields();
   std::map<std::pair<uint32_t, int64_t>, RowBuffer> buffers;  // (sensor, target hour) -> rows
@@ -474,24 +474,26 @@ Result<std::shared_ptr<Snapshot>> ForecastTable::GetSnapshot(const SnapshotFilte
     }
     return Status::OK();
   };
-  {
+  snap->status = [&]() -> Status {
     std::shared_lock lock(mu_);
     auto scan = [&](std::map<IssueKey, Issue>::const_iterator it, std::map<IssueKey, Issue>::const_iterator end) -> Status {
       for (; it != end; ++it) MARE_RETURN_IF_ERROR(add(it->first, it->second));
       return Status::OK();
     };
-    if (filter.sensors.empty()) {
-      MARE_RETURN_IF_ERROR(scan(issues_.begin(), issues_.end()));
-    } else {
-      std::vector<uint32_t> sensors = filter.sensors;
-      std::sort(sensors.begin(), sensors.end());
-      sensors.erase(std::unique(sensors.begin(), sensors.end()), sensors.end());
-      for (uint32_t sensor : sensors) {
-        MARE_RETURN_IF_ERROR(scan(
-            issues_.lower_bound(IssueKey{sensor, "", std::numeric_limits<int64_t>::min()}),
-            sensor == UINT32_MAX ? issues_.end() : issues_.lower_bound(IssueKey{sensor + 1, "", std::numeric_limits<int64_t>::min()})));
-      }
+    if (filter.sensors.empty()) return scan(issues_.begin(), issues_.end());
+    std::vector<uint32_t> sensors = filter.sensors;
+    std::sort(sensors.begin(), sensors.end());
+    sensors.erase(std::unique(sensors.begin(), sensors.end()), sensors.end());
+    for (uint32_t sensor : sensors) {
+      MARE_RETURN_IF_ERROR(scan(
+          issues_.lower_bound(IssueKey{sensor, "", std::numeric_limits<int64_t>::min()}),
+          sensor == UINT32_MAX ? issues_.end() : issues_.lower_bound(IssueKey{sensor + 1, "", std::numeric_limits<int64_t>::min()})));
     }
+    return Status::OK();
+  }();
+  if (!snap->status.ok()) {
+    snap->memtable.clear();  // incomplete: a reader fails with the status
+    return snap;
   }
   snap->memtable.reserve(buffers.size());
   for (auto& [key, out] : buffers) {

@@ -77,9 +77,9 @@ class ForecastTable {
   // The columns' names and types, by field id (forecast_fields).
   static const std::vector<Field>& Fields();
   // Rows of these sensors and target hours, one RowBuffer per sensor and target hour, ordered
-  // by sensor then hour, rows within by field then issued_at. Fails when a journal line it
-  // needs cannot be read back (the file damaged or cut since it was read).
-  Result<std::shared_ptr<Snapshot>> GetSnapshot(const SnapshotFilter& filter) const;
+  // by sensor then hour, rows within by field then issued_at. Its status is not OK when a
+  // journal line it needs cannot be read back (the file damaged or cut since it was read).
+  std::shared_ptr<Snapshot> GetSnapshot(const SnapshotFilter& filter) const;
 
  private:
   ForecastTable(std::string path, bool read_only, int64_t retention_us)

@@ -16,6 +16,7 @@
 
 #include "log/file.h"
 #include "store/coding.h"
+#include "store/index_cache.h"
 
 namespace mare::store {
 namespace {
@@ -160,8 +161,8 @@ Status SegmentWriter::Finish(SegmentInfo info, const Schema& schema, uint64_t* f
       if (c.type == FieldType::kNumber) {
         for (double d : {st.min, st.max, st.sum, st.m2, st.first, st.last}) PutDouble(&index, d);
       } else {
-        PutString(&index, st.first_text);
-        PutString(&index, st.last_text);
+        PutString(&index, st.first_text());
+        PutString(&index, st.last_text());
       }
     }
   }
@@ -184,68 +185,19 @@ Status SegmentWriter::Finish(SegmentInfo info, const Schema& schema, uint64_t* f
   return log::file::SyncDir(dir_);
 }
 
-struct Segment::File {
-  std::string path;
-  int fd = -1;
-  SegmentInfo info;
-  std::vector<BlockMeta> blocks;
-  std::vector<int64_t> rows_before;  // rows of blocks [0, i): a view's rows in O(1)
-  uint64_t file_bytes = 0;
-  ~File() {
-    if (fd >= 0) ::close(fd);
-  }
-};
+namespace {
 
-Segment::Segment(std::shared_ptr<const File> file, size_t begin, size_t end)
-    : file_(std::move(file)), info_(&file_->info), blocks_(file_->blocks.data() + begin), begin_(begin), end_(end) {
-  rows_ = file_->rows_before[end] - file_->rows_before[begin];
-  if (begin < end) {
-    first_hour_ = HourOf(file_->blocks[begin].min_ts);
-    last_hour_ = HourOf(file_->blocks[end - 1].min_ts);
-  } else {
-    first_hour_ = file_->info.min_hour;
-    last_hour_ = file_->info.max_hour;
-  }
-}
+using FieldMap = std::vector<std::pair<uint32_t, FieldType>>;  // local field id -> store field id, type
 
-const std::string& Segment::path() const { return file_->path; }
-uint64_t Segment::file_bytes() const { return file_->file_bytes; }
-int64_t Segment::file_rows() const { return file_->rows_before.back(); }
-bool Segment::whole() const { return begin_ == 0 && end_ == file_->blocks.size(); }
-
-std::shared_ptr<const Segment> Segment::View(int64_t from_hour, int64_t to_hour) const {
-  const auto& all = file_->blocks;
-  auto hour_less = [](const BlockMeta& m, int64_t hour) { return HourOf(m.min_ts) < hour; };
-  auto begin = std::lower_bound(all.begin() + static_cast<std::ptrdiff_t>(begin_), all.begin() + static_cast<std::ptrdiff_t>(end_),
-                                from_hour, hour_less);
-  auto end = std::partition_point(begin, all.begin() + static_cast<std::ptrdiff_t>(end_),
-                                  [&](const BlockMeta& m) { return HourOf(m.min_ts) <= to_hour; });
-  size_t b = static_cast<size_t>(begin - all.begin()), e = static_cast<size_t>(end - all.begin());
-  if (b == e) return nullptr;
-  if (b == begin_ && e == end_) return shared_from_this();
-  return std::shared_ptr<const Segment>(new Segment(file_, b, e));
-}
-
-std::shared_ptr<const Segment> Segment::Range(size_t begin, size_t end) const {
-  begin = std::clamp(begin, begin_, end_);
-  end = std::clamp(end, begin, end_);
-  if (begin == end) return nullptr;
-  if (begin == begin_ && end == end_) return shared_from_this();
-  return std::shared_ptr<const Segment>(new Segment(file_, begin, end));
-}
-
-Result<std::shared_ptr<Segment>> Segment::Open(const std::string& path, Schema* schema) {
-  auto file = std::make_shared<File>();
-  file->path = path;
-  file->fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (file->fd < 0) return Status::FromErrno("open " + path, errno);
-  struct stat st;
-  if (::fstat(file->fd, &st) != 0) return Status::FromErrno("stat " + path, errno);
-  file->file_bytes = static_cast<uint64_t>(st.st_size);
+// Reads and checks the footer and index of an open segment file into *info and *index. With a
+// schema, the index's fields are interned into it and *fields is set; without one (loading the
+// index again) the index must name fields of the same types as *fields.
+Status ReadIndex(int fd, uint64_t file_bytes, const std::string& path, Schema* schema, FieldMap* fields, SegmentInfo* info,
+                 SegmentIndex* index) {
   auto corrupt = [&](const std::string& what) { return Status::Corruption(fmt::format("store segment {}: {}", path, what)); };
-  if (file->file_bytes < kFooterSize) return corrupt("shorter than its footer");
+  if (file_bytes < kFooterSize) return corrupt("shorter than its footer");
   char footer[kFooterSize];
-  MARE_RETURN_IF_ERROR(PreadAll(file->fd, footer, kFooterSize, file->file_bytes - kFooterSize, path));
+  MARE_RETURN_IF_ERROR(PreadAll(fd, footer, kFooterSize, file_bytes - kFooterSize, path));
   bool v1 = std::memcmp(footer + 24, kMagicV1, 8) == 0;
   bool v3 = std::memcmp(footer + 24, kMagicV3, 8) == 0;
   if (!v1 && !v3 && std::memcmp(footer + 24, kMagicV2, 8) != 0) {
@@ -262,81 +214,86 @@ Result<std::shared_ptr<Segment>> Segment::Open(const std::string& path, Schema* 
   f.Fixed64(&index_length);
   f.Fixed32(&index_crc);
   // Compared without sums that could wrap: a damaged offset must not frame a huge index.
-  if (index_offset > file->file_bytes - kFooterSize || index_length != file->file_bytes - kFooterSize - index_offset) {
+  if (index_offset > file_bytes - kFooterSize || index_length != file_bytes - kFooterSize - index_offset) {
     return corrupt("index does not end at the footer");
   }
-  std::string index(index_length, '\0');
-  MARE_RETURN_IF_ERROR(PreadAll(file->fd, index.data(), index_length, index_offset, path));
-  if (Crc(index) != index_crc) return corrupt("index checksum mismatch");
+  std::string bytes(index_length, '\0');
+  MARE_RETURN_IF_ERROR(PreadAll(fd, bytes.data(), index_length, index_offset, path));
+  if (Crc(bytes) != index_crc) return corrupt("index checksum mismatch");
 
-  Reader r(index);
-  SegmentInfo& info = file->info;
+  Reader r(bytes);
   uint64_t n = 0, min_hour = 0, max_hour = 0;
-  bool ok = r.Fixed64(&info.id) && r.Fixed64(&min_hour);
+  bool ok = r.Fixed64(&info->id) && r.Fixed64(&min_hour);
   if (v1) {
     max_hour = min_hour;
   } else {
     ok = ok && r.Fixed64(&max_hour);
   }
   ok = ok && r.Varint(&n) && n < (1u << 20);
-  info.min_hour = static_cast<int64_t>(min_hour);
-  info.max_hour = static_cast<int64_t>(max_hour);
+  info->min_hour = static_cast<int64_t>(min_hour);
+  info->max_hour = static_cast<int64_t>(max_hour);
   for (uint64_t i = 0; ok && i < n; ++i) {
     uint64_t id = 0;
     ok = r.Fixed64(&id);
-    info.supersedes.push_back(id);
+    info->supersedes.push_back(id);
   }
   ok = ok && r.Varint(&n) && n < (1u << 16);
   for (uint64_t i = 0; ok && i < n; ++i) {
     int64_t o = 0;
     ok = r.Int64(&o);
-    info.raw_offsets.push_back(o);
+    info->raw_offsets.push_back(o);
   }
   if (v3) {
     ok = ok && r.Varint(&n) && n < (1u << 24) && n <= r.remaining() / 12;
     for (uint64_t i = 0; ok && i < n; ++i) {
       BlockRef h;
       ok = r.Fixed64(&h.segment) && r.Fixed32(&h.block);
-      info.hides.push_back(h);
+      info->hides.push_back(h);
     }
   }
-  std::vector<std::pair<uint32_t, FieldType>> fields;
-  ok = ok && r.Varint(&n) && n < (1u << 16);
+  const bool known = schema == nullptr;
+  ok = ok && r.Varint(&n) && n < (1u << 16) && (!known || n == fields->size());
   for (uint64_t i = 0; ok && i < n; ++i) {
     std::string_view name;
     uint8_t type = 0;
     ok = r.String(&name) && r.Byte(&type) && (type == 1 || type == 2);
-    if (ok) fields.emplace_back(schema->Intern(name, static_cast<FieldType>(type)), static_cast<FieldType>(type));
+    if (!ok) break;
+    if (known) {
+      ok = (*fields)[i].second == static_cast<FieldType>(type);
+    } else {
+      fields->emplace_back(schema->Intern(name, static_cast<FieldType>(type)), static_cast<FieldType>(type));
+    }
   }
   ok = ok && r.Varint(&n) && n < (1u << 28);
   if (ok && n <= r.remaining() / 48) {  // an entry takes at least 48 bytes: no huge reserve for a bad count
-    file->blocks.reserve(n);
-    file->rows_before.reserve(n + 1);
+    index->blocks.reserve(n);
+    index->rows_before.reserve(n + 1);
   }
-  file->rows_before.push_back(0);
+  index->rows_before.push_back(0);
   int64_t prev_hour = std::numeric_limits<int64_t>::min();
   for (uint64_t i = 0; ok && i < n; ++i) {
     BlockMeta m;
     uint64_t columns = 0;
     ok = r.Fixed32(&m.sensor_id) && r.Fixed32(&m.rows) && r.Int64(&m.min_ts) && r.Int64(&m.max_ts) && r.Fixed64(&m.offset) &&
-         r.Fixed32(&m.length) && r.Fixed32(&m.crc) && r.Fixed32(&m.ts_length) && r.Varint(&columns) && columns <= fields.size();
+         r.Fixed32(&m.length) && r.Fixed32(&m.crc) && r.Fixed32(&m.ts_length) && r.Varint(&columns) && columns <= fields->size();
     // A block holds 1 to kMaxBlockRows rows: decoding sizes its columns by the count.
     ok = ok && m.offset <= index_offset && m.length <= index_offset - m.offset && m.ts_length <= m.length && m.rows > 0 &&
          m.rows <= kMaxBlockRows && m.min_ts <= m.max_ts;
     if (!ok) break;
     // Views rely on this: every block in one hour of [min_hour, max_hour], in hour order.
     int64_t hour = HourOf(m.min_ts);
-    if (HourOf(m.max_ts) != hour || hour < prev_hour || hour < info.min_hour || hour > info.max_hour) {
+    if (HourOf(m.max_ts) != hour || hour < prev_hour || hour < info->min_hour || hour > info->max_hour) {
       return corrupt(fmt::format("block {} (sensor {}) is outside the segment's hours or out of order", i, m.sensor_id));
     }
     prev_hour = hour;
+    m.columns.reserve(columns);
     for (uint64_t c = 0; ok && c < columns; ++c) {
       ColumnMeta col;
       uint64_t local = 0;
-      ok = r.Varint(&local) && local < fields.size() && r.Fixed32(&col.offset) && r.Fixed32(&col.length);
+      ok = r.Varint(&local) && local < fields->size() && r.Fixed32(&col.offset) && r.Fixed32(&col.length);
       if (!ok) break;
-      col.field = fields[local].first;
-      col.type = fields[local].second;
+      col.field = (*fields)[local].first;
+      col.type = (*fields)[local].second;
       ColumnStats& cs = col.stats;
       ok = r.Fixed32(&cs.count) && r.Int64(&cs.first_ts) && r.Int64(&cs.last_ts) &&
            static_cast<uint64_t>(col.offset) + col.length <= m.length;
@@ -346,23 +303,156 @@ Result<std::shared_ptr<Segment>> Segment::Open(const std::string& path, Schema* 
       } else if (ok) {
         std::string_view a, b;
         ok = r.String(&a) && r.String(&b);
-        cs.first_text.assign(a);
-        cs.last_text.assign(b);
+        cs.text.Set(a, b);
       }
       m.columns.push_back(std::move(col));
     }
     std::sort(m.columns.begin(), m.columns.end(), [](const ColumnMeta& a, const ColumnMeta& b) { return a.field < b.field; });
-    file->rows_before.push_back(file->rows_before.back() + m.rows);
-    file->blocks.push_back(std::move(m));
+    index->rows_before.push_back(index->rows_before.back() + m.rows);
+    index->blocks.push_back(std::move(m));
   }
   if (!ok || r.remaining() != 0) return corrupt("index is malformed");
-  size_t blocks = file->blocks.size();
-  return std::shared_ptr<Segment>(new Segment(std::move(file), 0, blocks));
+  index->memory_bytes = index->MemoryBytes();
+  return Status::OK();
+}
+
+}  // namespace
+
+// What stays resident of an open segment file: its descriptor and summary. The index is
+// `resident` (opened without a cache) or in the cache under `cache_key`.
+struct Segment::File {
+  std::string path;
+  int fd = -1;
+  SegmentInfo info;
+  uint64_t file_bytes = 0;
+  size_t blocks = 0;
+  int64_t rows = 0;
+  FieldMap fields;  // the index's local field ids, to read it again without the schema
+  std::shared_ptr<const SegmentIndex> resident;
+  std::shared_ptr<IndexCache> cache;
+  uint64_t cache_key = 0;
+
+  ~File() {
+    if (cache) cache->Erase(cache_key);
+    if (fd >= 0) ::close(fd);
+  }
+
+  // The index, from memory or read again (and checked against the summary).
+  Result<std::shared_ptr<const SegmentIndex>> Load() const {
+    if (resident) return resident;
+    if (auto hit = cache->Find(cache_key)) return hit;
+    auto corrupt = [&](const std::string& what) {
+      return Status::Corruption(fmt::format("store segment {}: {} (reading its block index again)", path, what));
+    };
+    struct stat st;
+    if (::fstat(fd, &st) != 0) return Status::FromErrno("stat " + path, errno);
+    if (static_cast<uint64_t>(st.st_size) != file_bytes) {
+      return corrupt(fmt::format("its size changed from {} to {} bytes since it was opened", file_bytes, st.st_size));
+    }
+    SegmentInfo again;
+    FieldMap same = fields;
+    auto index = std::make_shared<SegmentIndex>();
+    Status s = ReadIndex(fd, file_bytes, path, nullptr, &same, &again, index.get());
+    if (!s.ok()) return s;  // "store segment <path>: index checksum mismatch", say
+    if (again.id != info.id || index->blocks.size() != blocks || index->rows_before.back() != rows) {
+      return corrupt("its index changed since it was opened");
+    }
+    cache->Insert(cache_key, index);
+    return std::shared_ptr<const SegmentIndex>(std::move(index));
+  }
+};
+
+Segment::Segment(std::shared_ptr<const File> file, std::shared_ptr<const SegmentIndex> index, size_t begin, size_t end)
+    : file_(std::move(file)), index_(std::move(index)), info_(&file_->info), blocks_(index_->blocks.data() + begin), begin_(begin), end_(end) {
+  rows_ = index_->rows_before[end] - index_->rows_before[begin];
+  if (begin < end) {
+    first_hour_ = HourOf(index_->blocks[begin].min_ts);
+    last_hour_ = HourOf(index_->blocks[end - 1].min_ts);
+  } else {
+    first_hour_ = file_->info.min_hour;
+    last_hour_ = file_->info.max_hour;
+  }
+}
+
+Segment::Segment(const Segment& other, std::shared_ptr<const SegmentIndex> index)
+    : std::enable_shared_from_this<Segment>(),
+      file_(other.file_),
+      index_(std::move(index)),
+      info_(other.info_),
+      blocks_(index_ ? index_->blocks.data() + other.begin_ : nullptr),
+      begin_(other.begin_),
+      end_(other.end_),
+      rows_(other.rows_),
+      first_hour_(other.first_hour_),
+      last_hour_(other.last_hour_) {}
+
+const std::string& Segment::path() const { return file_->path; }
+uint64_t Segment::file_bytes() const { return file_->file_bytes; }
+int64_t Segment::file_rows() const { return file_->rows; }
+bool Segment::whole() const { return begin_ == 0 && end_ == file_->blocks; }
+
+Result<std::shared_ptr<const Segment>> Segment::Pin() const {
+  if (index_) return shared_from_this();
+  auto index = file_->Load();
+  if (!index.ok()) return index.status();
+  return std::shared_ptr<const Segment>(new Segment(*this, std::move(*index)));
+}
+
+std::shared_ptr<const Segment> Segment::Unpinned() const {
+  if (!index_ || file_->resident) return shared_from_this();  // a resident index costs nothing more to hold
+  return std::shared_ptr<const Segment>(new Segment(*this, nullptr));
+}
+
+std::shared_ptr<const Segment> Segment::View(int64_t from_hour, int64_t to_hour) const {
+  if (!index_) return nullptr;  // callers pin first (see the class comment)
+  const auto& all = index_->blocks;
+  auto hour_less = [](const BlockMeta& m, int64_t hour) { return HourOf(m.min_ts) < hour; };
+  auto begin = std::lower_bound(all.begin() + static_cast<std::ptrdiff_t>(begin_), all.begin() + static_cast<std::ptrdiff_t>(end_),
+                                from_hour, hour_less);
+  auto end = std::partition_point(begin, all.begin() + static_cast<std::ptrdiff_t>(end_),
+                                  [&](const BlockMeta& m) { return HourOf(m.min_ts) <= to_hour; });
+  size_t b = static_cast<size_t>(begin - all.begin()), e = static_cast<size_t>(end - all.begin());
+  if (b == e) return nullptr;
+  if (b == begin_ && e == end_) return shared_from_this();
+  return std::shared_ptr<const Segment>(new Segment(file_, index_, b, e));
+}
+
+std::shared_ptr<const Segment> Segment::Range(size_t begin, size_t end) const {
+  if (!index_) return nullptr;
+  begin = std::clamp(begin, begin_, end_);
+  end = std::clamp(end, begin, end_);
+  if (begin == end) return nullptr;
+  if (begin == begin_ && end == end_) return shared_from_this();
+  return std::shared_ptr<const Segment>(new Segment(file_, index_, begin, end));
+}
+
+Result<std::shared_ptr<Segment>> Segment::Open(const std::string& path, Schema* schema, std::shared_ptr<IndexCache> cache) {
+  auto file = std::make_shared<File>();
+  file->path = path;
+  file->fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (file->fd < 0) return Status::FromErrno("open " + path, errno);
+  struct stat st;
+  if (::fstat(file->fd, &st) != 0) return Status::FromErrno("stat " + path, errno);
+  file->file_bytes = static_cast<uint64_t>(st.st_size);
+  auto index = std::make_shared<SegmentIndex>();
+  MARE_RETURN_IF_ERROR(ReadIndex(file->fd, file->file_bytes, path, schema, &file->fields, &file->info, index.get()));
+  file->blocks = index->blocks.size();
+  file->rows = index->rows_before.back();
+  if (cache) {
+    file->cache = std::move(cache);
+    file->cache_key = file->cache->NewKey();
+    file->cache->Insert(file->cache_key, index);
+  } else {
+    file->resident = index;
+  }
+  size_t blocks = file->blocks;
+  return std::shared_ptr<Segment>(new Segment(std::move(file), std::move(index), 0, blocks));
 }
 
 Status Segment::ReadBlock(size_t i, std::string* bytes) const {
   if (i >= end_ - begin_) return Status::InvalidArgument(fmt::format("store segment {}: no block {}", file_->path, i));
-  const BlockMeta& m = file_->blocks[begin_ + i];
+  if (!index_) return Status::InvalidArgument(fmt::format("store segment {}: block {} read without its index", file_->path, i));
+  const BlockMeta& m = index_->blocks[begin_ + i];
   bytes->resize(m.length);
   MARE_RETURN_IF_ERROR(PreadAll(file_->fd, bytes->data(), m.length, m.offset, file_->path));
   if (Crc(*bytes) != m.crc) {

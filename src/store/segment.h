@@ -8,8 +8,10 @@
 //   SegmentWriter w(dir, id);
 //   w.Add(std::move(block));                       // in (hour, sensor, time) order
 //   w.Finish(info, schema, &file_bytes);           // fsync, rename, fsync of the directory
-//   auto seg = Segment::Open(dir + "/00000000000000000042.seg", &schema);   // Result<shared_ptr>
-//   auto day = (*seg)->View(t0, t0 + 23 * kHourMicros);   // its blocks of those hours
+//   auto seg = Segment::Open(dir + "/00000000000000000042.seg", &schema, cache);   // Result<shared_ptr>, pinned
+//   auto kept = (*seg)->Unpinned();                     // summary only; the index may be evicted
+//   auto pinned = kept->Pin();                          // Result: the index back, from cache or file
+//   auto day = (*pinned)->View(t0, t0 + 23 * kHourMicros);   // its blocks of those hours
 //   std::string bytes;
 //   day->ReadBlock(0, &bytes);
 #pragma once
@@ -23,8 +25,11 @@
 #include "common/status.h"
 #include "store/block.h"
 #include "store/schema.h"
+#include "store/segment_index.h"
 
 namespace mare::store {
+
+class IndexCache;  // store/index_cache.h
 
 // A block of another segment: its file's id and the block's index in that file's index.
 struct BlockRef {
@@ -76,17 +81,29 @@ class SegmentWriter {
 };
 
 // An open segment file, or a view of the blocks of some of its hours. Views share the file's
-// descriptor and index; blocks() and ReadBlock number the view's blocks from 0.
+// descriptor; blocks() and ReadBlock number the view's blocks from 0.
+//
+// The block index (about 550 bytes a block of five columns; a day at 10,000 sensors is 240,000
+// blocks, ~130 MB) is what a store of many days cannot keep resident. A segment opened with an IndexCache keeps only its
+// summary (info, hours, rows, block count); a handle is **pinned** when it holds the index
+// (blocks(), ReadBlock, View and Range need one) and **unpinned** otherwise. Pin() returns a
+// pinned handle of the same blocks, from the cache or read again from the file; Unpinned() one
+// that lets the index go. A segment opened without a cache keeps its index and is always pinned.
 class Segment : public std::enable_shared_from_this<Segment> {
  public:
-  // Reads and checks the footer and index (format 1 or 2); field names are interned into *schema.
-  static Result<std::shared_ptr<Segment>> Open(const std::string& path, Schema* schema);
+  // Reads and checks the footer and index (formats 1 to 3); field names are interned into
+  // *schema. With a cache, the index goes into it and the handle returned is pinned.
+  static Result<std::shared_ptr<Segment>> Open(const std::string& path, Schema* schema,
+                                               std::shared_ptr<IndexCache> cache = nullptr);
 
   const SegmentInfo& info() const { return *info_; }  // the file's
   const std::string& path() const;
   uint64_t file_bytes() const;
   int64_t file_rows() const;        // rows of the whole file
-  std::span<const BlockMeta> blocks() const { return {blocks_, end_ - begin_}; }  // inline: queries' inner loops call it
+  // The view's blocks; empty unless pinned (a store's resident handles are not: Pin() first).
+  std::span<const BlockMeta> blocks() const { return {blocks_, blocks_ != nullptr ? end_ - begin_ : 0}; }  // inline: queries' inner loops call it
+  size_t block_count() const { return end_ - begin_; }  // pinned or not
+  bool pinned() const { return index_ != nullptr; }
   int64_t rows() const { return rows_; }  // rows of this view
   // The hours of the view's first and last blocks (the file's min_hour/max_hour when empty).
   int64_t first_hour() const { return first_hour_; }
@@ -94,23 +111,31 @@ class Segment : public std::enable_shared_from_this<Segment> {
   bool whole() const;  // the view holds every block of its file
   size_t file_index(size_t i) const { return begin_ + i; }  // view block i's index in the file
 
-  // The view of the file's blocks [begin, end) (file indexes within this view's).
+  // This view with its block index: itself when pinned, else the index from the cache or read
+  // again from the file (checked as at Open: a file damaged since gives a Corruption error).
+  Result<std::shared_ptr<const Segment>> Pin() const;
+  // This view without its index (itself when not pinned): what a store keeps between uses.
+  std::shared_ptr<const Segment> Unpinned() const;
+
+  // Pinned only. The view of the file's blocks [begin, end) (file indexes within this view's).
   std::shared_ptr<const Segment> Range(size_t begin, size_t end) const;
 
-  // The blocks of this view within hours [from_hour, to_hour] (hour starts): this segment
-  // itself when that is all of them, nullptr when none.
+  // Pinned only. The blocks of this view within hours [from_hour, to_hour] (hour starts): this
+  // segment itself when that is all of them, nullptr when none.
   std::shared_ptr<const Segment> View(int64_t from_hour, int64_t to_hour) const;
 
-  // Reads block i's bytes and checks its CRC. Works after the file was unlinked (the store
-  // unlinks replaced segments at once; readers that still hold one keep its descriptor).
+  // Pinned only. Reads block i's bytes and checks its CRC. Works after the file was unlinked
+  // (the store unlinks replaced segments at once; readers that still hold one keep its descriptor).
   Status ReadBlock(size_t i, std::string* bytes) const;
 
  private:
   struct File;
-  Segment(std::shared_ptr<const File> file, size_t begin, size_t end);
+  Segment(std::shared_ptr<const File> file, std::shared_ptr<const SegmentIndex> index, size_t begin, size_t end);
+  Segment(const Segment& other, std::shared_ptr<const SegmentIndex> index);  // other's view, with or without an index
   std::shared_ptr<const File> file_;
+  std::shared_ptr<const SegmentIndex> index_;  // null: unpinned
   const SegmentInfo* info_ = nullptr;    // file_'s
-  const BlockMeta* blocks_ = nullptr;    // file_'s block begin_
+  const BlockMeta* blocks_ = nullptr;    // index_'s block begin_ (null: unpinned)
   size_t begin_ = 0, end_ = 0;
   int64_t rows_ = 0;
   int64_t first_hour_ = 0, last_hour_ = 0;

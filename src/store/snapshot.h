@@ -5,8 +5,10 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <vector>
 
+#include "common/status.h"
 #include "store/block.h"
 #include "store/schema.h"
 #include "store/segment.h"
@@ -21,13 +23,29 @@ struct SnapshotFilter {
   // Only the newest memtable row of each sensor and hour (LATEST ON without WHERE): a query
   // for the latest readings then copies a row per sensor, not the whole memtable.
   bool latest_only = false;
+  // Leave the segments unpinned in Snapshot::lazy, for a reader that walks them one at a time
+  // (Store::PinVisible) so that the indexes of all of them are never in memory at once (the
+  // sensor list reads every segment of the store).
+  bool lazy = false;
+};
+
+// A live segment as of the snapshot, not yet pinned: its blocks hidden then (sorted file
+// indexes), and the hours the snapshot asked for.
+struct LazySegment {
+  std::shared_ptr<const Segment> segment;
+  std::optional<std::vector<uint32_t>> hidden;
+  int64_t first_hour = 0, last_hour = 0;
 };
 
 // An immutable view for one query: live segments (views of the filter's hours, ordered by
 // their first hour) and a copy of the matching memtable rows (each RowBuffer sorted by time,
 // within one hour). Segments stay readable while held.
 struct Snapshot {
-  std::vector<std::shared_ptr<const Segment>> segments;
+  // Not OK when a segment's block index could not be loaded (a file damaged since it was
+  // opened, a read error): the snapshot is then incomplete and a reader must fail with it.
+  Status status;
+  std::vector<std::shared_ptr<const Segment>> segments;  // pinned
+  std::vector<LazySegment> lazy;  // instead of segments, with SnapshotFilter::lazy
   std::vector<RowBuffer> memtable;
   std::vector<Field> fields;  // the schema as of the snapshot: field id -> name, type
 };

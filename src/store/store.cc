@@ -107,7 +107,8 @@ Status AppendBlockRows(const Segment& seg, size_t i, RowBuffer* rows) {
 
 }  // namespace
 
-Store::Store(const StoreOptions& options, metrics::Registry* registry) : options_(options) {
+Store::Store(const StoreOptions& options, metrics::Registry* registry)
+    : options_(options), index_cache_(std::make_shared<IndexCache>(options.index_cache_bytes, registry)) {
   rows_added_ = &registry->GetCounter(store_metrics::kRowsAdded);
   flushes_ = &registry->GetCounter(store_metrics::kFlushes);
   compactions_ = &registry->GetCounter(store_metrics::kCompactions);
@@ -163,9 +164,12 @@ Status Store::Recover() {
       continue;
     }
     if (!name.ends_with(".seg")) continue;
-    auto seg = Segment::Open(path, &schema_);
+    auto seg = Segment::Open(path, &schema_, index_cache_);
     if (!seg) return seg.status();
-    found.push_back(*seg);
+    // Now, while its index is loaded: one index at a time in memory, however many segments.
+    // (A superseded one counts too; below, in that rare case, the live ones are read again.)
+    NoteBlocks(**seg);
+    found.push_back((*seg)->Unpinned());
   }
   std::vector<uint64_t> superseded;
   for (const auto& s : found) {
@@ -173,10 +177,11 @@ Status Store::Recover() {
     next_segment_id_ = std::max<uint64_t>(next_segment_id_, s->info().id + 1);
   }
   std::sort(superseded.begin(), superseded.end());
-  bool removed = false;
+  bool removed = false, skipped = false;
   for (const auto& s : found) {
     if (std::binary_search(superseded.begin(), superseded.end(), s->info().id)) {
       // A merge finished (its output is here) but the crash came before its inputs were gone.
+      skipped = true;
       if (!options_.read_only) {
         ::unlink(s->path().c_str());
         removed = true;
@@ -187,11 +192,20 @@ Status Store::Recover() {
     MaxInto(&raw_offsets_, s->info().raw_offsets);
   }
   if (removed) MARE_RETURN_IF_ERROR(log::file::SyncDir(options_.dir));
+  if (skipped) {
+    // disk_max_ts_ must be exact: a LATEST ON without WHERE reads only the hours from the
+    // oldest of the sensors' newest times (GetSnapshot).
+    disk_max_ts_.clear();
+    for (const auto& s : segments_) {
+      auto pinned = s->Pin();
+      if (!pinned.ok()) return pinned.status();
+      NoteBlocks(**pinned);
+    }
+  }
   std::vector<uint64_t> live;
   for (const auto& s : segments_) live.push_back(s->info().id);
   std::sort(live.begin(), live.end());
   for (const auto& s : segments_) {
-    NoteBlocks(*s);
     // A hide naming a segment that is gone was applied when that segment was merged.
     for (const BlockRef& h : s->info().hides) {
       if (std::binary_search(live.begin(), live.end(), h.segment)) hidden_[h.segment].push_back(h.block);
@@ -263,9 +277,16 @@ bool Store::Hidden(uint64_t segment, size_t file_index) const {
 }
 
 bool Store::PullBlockWith(const BufferKey& key, int64_t ts, MemBuffer* buffer) {
-  for (const auto& seg : segments_) {
-    if (seg->first_hour() > key.hour) break;  // segments_ is ordered by first hour
-    if (seg->last_hour() < key.hour) continue;
+  for (const auto& resident : segments_) {
+    if (resident->first_hour() > key.hour) break;  // segments_ is ordered by first hour
+    if (resident->last_hour() < key.hour) continue;
+    auto pinned = resident->Pin();
+    if (!pinned.ok()) {
+      spdlog::error("store: could not look for sensor {} at {} on disk to replace that reading: {}", key.sensor,
+                    FormatTimestamp(ts), pinned.status().ToString());
+      return false;
+    }
+    const std::shared_ptr<const Segment>& seg = *pinned;
     auto blocks = seg->blocks();
     // Blocks are in (hour, sensor, min_ts) order: the sensor's blocks of the hour are one run.
     auto first = std::lower_bound(blocks.begin(), blocks.end(), key, [](const BlockMeta& m, const BufferKey& k) {
@@ -309,14 +330,14 @@ void Store::NoteBlocks(const Segment& segment) {
   }
 }
 
-void Store::AppendVisible(const std::shared_ptr<const Segment>& view, std::vector<std::shared_ptr<const Segment>>* out) const {
-  auto h = hidden_.find(view->info().id);
-  if (h == hidden_.end() || view->blocks().empty()) {
+void Store::AppendVisible(const std::shared_ptr<const Segment>& view, const std::vector<uint32_t>* hidden_blocks,
+                          std::vector<std::shared_ptr<const Segment>>* out) {
+  if (hidden_blocks == nullptr || view->blocks().empty()) {
     out->push_back(view);
     return;
   }
   size_t begin = view->file_index(0), end = begin + view->blocks().size();
-  for (uint32_t hidden : h->second) {
+  for (uint32_t hidden : *hidden_blocks) {
     if (hidden < begin) continue;
     if (hidden >= end) break;
     if (auto run = view->Range(begin, hidden)) out->push_back(std::move(run));
@@ -363,7 +384,7 @@ Status Store::FinishSegment(SegmentWriter* writer, uint64_t id, std::vector<uint
   uint64_t bytes = 0;
   MARE_RETURN_IF_ERROR(writer->Finish(std::move(info), schema_, &bytes));
   bytes_written_->Add(bytes);
-  auto seg = Segment::Open(options_.dir + "/" + SegmentFileName(id), &schema_);
+  auto seg = Segment::Open(options_.dir + "/" + SegmentFileName(id), &schema_, index_cache_);
   if (!seg) return seg.status();
   *out = *seg;
   return Status::OK();
@@ -438,7 +459,7 @@ Status Store::Flush(const std::vector<int64_t>& raw_offsets, int64_t before_hour
     // In the same critical section as the memtable's rows go: no query misses them in between.
     if (written) {
       NoteBlocks(*written);
-      segments_.push_back(written);
+      segments_.push_back(written->Unpinned());
       std::sort(segments_.begin(), segments_.end(), BeforeInStore);
     }
   }
@@ -494,8 +515,10 @@ void Store::Install(const std::vector<std::shared_ptr<const Segment>>& added, co
 void Store::InstallLocked(const std::vector<std::shared_ptr<const Segment>>& added, const std::vector<uint64_t>& removed) {
   std::erase_if(segments_, [&](const auto& s) { return std::find(removed.begin(), removed.end(), s->info().id) != removed.end(); });
   for (uint64_t id : removed) hidden_.erase(id);  // their hidden blocks are gone with them
-  for (const auto& s : added) NoteBlocks(*s);
-  segments_.insert(segments_.end(), added.begin(), added.end());
+  for (const auto& s : added) {
+    NoteBlocks(*s);  // pinned: just written (FinishSegment)
+    segments_.push_back(s->Unpinned());
+  }
   std::sort(segments_.begin(), segments_.end(), BeforeInStore);
 }
 
@@ -504,6 +527,12 @@ Status Store::MergeSegments(std::vector<std::shared_ptr<const Segment>> inputs, 
   // Inputs in the order they were written, so that readings with equal timestamps (stores
   // written before one reading per time was kept) keep their arrival order through the sort.
   std::sort(inputs.begin(), inputs.end(), [](const auto& a, const auto& b) { return a->info().id < b->info().id; });
+  // Their indexes, held for the merge (a day's at most, or compaction_pack_rows of rows).
+  for (auto& seg : inputs) {
+    auto pinned = seg->Pin();
+    if (!pinned.ok()) return pinned.status();
+    seg = *pinned;
+  }
   std::vector<uint64_t> ids;
   std::vector<int64_t> offsets;
   for (const auto& seg : inputs) {
@@ -721,12 +750,19 @@ Result<int64_t> Store::ApplyRetention(int64_t now_us) {
   std::lock_guard compaction(compaction_mu_);
   std::vector<std::shared_ptr<const Segment>> expired, rewrite;
   int64_t dropped = 0;
+  Status unreadable;
   {
     std::unique_lock lock(mu_);
     retention_floor_ = std::max(retention_floor_, floor);
     for (auto& s : segments_) {
       if (s->first_hour() >= floor) continue;
-      auto rest = s->View(floor, std::numeric_limits<int64_t>::max());
+      auto pinned = s->Pin();
+      if (!pinned.ok()) {
+        // Queries do not see the past hours anyway (retention_floor_); the file stays until it can be read.
+        if (unreadable.ok()) unreadable = pinned.status();
+        continue;
+      }
+      auto rest = (*pinned)->View(floor, std::numeric_limits<int64_t>::max());
       if (rest == nullptr) {
         expired.push_back(s);
         dropped += s->rows();
@@ -734,7 +770,7 @@ Result<int64_t> Store::ApplyRetention(int64_t now_us) {
       }
       // Queries no longer see the past hours; the file keeps them until it goes or is rewritten.
       dropped += s->rows() - rest->rows();
-      s = rest;
+      s = rest->Unpinned();
       if (2 * (s->file_rows() - s->rows()) >= s->file_rows()) rewrite.push_back(s);
     }
     std::sort(segments_.begin(), segments_.end(), BeforeInStore);
@@ -760,6 +796,7 @@ Result<int64_t> Store::ApplyRetention(int64_t now_us) {
   retention_dropped_->Add(static_cast<uint64_t>(dropped));
   // A rewrite carries its input's position, and names it as superseded: crash-safe as a merge.
   for (const auto& s : rewrite) MARE_RETURN_IF_ERROR(MergeSegments({s}));
+  if (!unreadable.ok()) return unreadable;
   return dropped;
 }
 
@@ -771,17 +808,35 @@ std::shared_ptr<Snapshot> Store::GetSnapshot(const SnapshotFilter& filter) const
   auto wanted = [&](uint32_t sensor) {
     return filter.sensors.empty() || std::find(filter.sensors.begin(), filter.sensors.end(), sensor) != filter.sensors.end();
   };
+  // The segments of the filter's hours and their hidden blocks as of now, taken under the lock
+  // with the memtable (one consistent state); their indexes are loaded after it, so that reading
+  // them from disk holds up neither the writer nor other queries. Files stay readable while held.
+  std::vector<LazySegment> candidates;
   {
     std::shared_lock lock(mu_);
     first_hour = std::max(first_hour, retention_floor_);
+    int64_t segments_from = first_hour;
+    if (filter.latest_only) {
+      // Each sensor's newest reading on disk lies at disk_max_ts_ (exact, resident): no hour
+      // before the oldest of those, over the sensors asked for, holds a sensor's newest reading
+      // on disk. So a LATEST ON without WHERE (the dashboard's, every second) loads the indexes
+      // of the recent segments only, not of every day stored. The memtable is not narrowed.
+      int64_t oldest = std::numeric_limits<int64_t>::max();
+      if (filter.sensors.empty()) {
+        for (const auto& [sensor, ts] : disk_max_ts_) oldest = std::min(oldest, ts);
+      } else {
+        for (uint32_t sensor : filter.sensors) {
+          if (auto d = disk_max_ts_.find(sensor); d != disk_max_ts_.end()) oldest = std::min(oldest, d->second);
+        }
+      }
+      if (oldest != std::numeric_limits<int64_t>::max()) segments_from = std::max(segments_from, HourOf(oldest));
+    }
     for (const auto& s : segments_) {
       if (s->first_hour() > last_hour) break;  // segments_ is ordered by first hour
-      if (s->last_hour() < first_hour) continue;
-      if (s->first_hour() >= first_hour && s->last_hour() <= last_hour) {
-        AppendVisible(s, &snap->segments);
-      } else if (auto view = s->View(first_hour, last_hour)) {
-        AppendVisible(view, &snap->segments);
-      }
+      if (s->last_hour() < segments_from) continue;
+      LazySegment c{s, std::nullopt, segments_from, last_hour};
+      if (auto h = hidden_.find(s->info().id); h != hidden_.end()) c.hidden = h->second;
+      candidates.push_back(std::move(c));
     }
     for (const auto& [key, buffer] : memtable_) {
       const RowBuffer& rows = buffer.rows;
@@ -795,8 +850,32 @@ std::shared_ptr<Snapshot> Store::GetSnapshot(const SnapshotFilter& filter) const
       snap->memtable.push_back(rows);
     }
   }
+  if (filter.lazy) {
+    snap->lazy = std::move(candidates);
+  } else {
+    for (const auto& c : candidates) {
+      snap->status = PinVisible(c, &snap->segments);
+      if (!snap->status.ok()) {
+        snap->segments.clear();
+        break;
+      }
+    }
+  }
   for (auto& rows : snap->memtable) rows.SortByTime();
   return snap;
+}
+
+Status Store::PinVisible(const LazySegment& c, std::vector<std::shared_ptr<const Segment>>* out) {
+  auto pinned = c.segment->Pin();
+  if (!pinned.ok()) return pinned.status();
+  const std::shared_ptr<const Segment>& s = *pinned;
+  const std::vector<uint32_t>* hidden = c.hidden ? &*c.hidden : nullptr;
+  if (s->first_hour() >= c.first_hour && s->last_hour() <= c.last_hour) {
+    AppendVisible(s, hidden, out);
+  } else if (auto view = s->View(c.first_hour, c.last_hour)) {
+    AppendVisible(view, hidden, out);
+  }
+  return Status::OK();
 }
 
 Store::Stats Store::GetStats() const {
@@ -804,13 +883,14 @@ Store::Stats Store::GetStats() const {
   std::shared_lock lock(mu_);
   for (const auto& s : segments_) {
     ++stats.segments;
-    stats.blocks += static_cast<int64_t>(s->blocks().size());
+    stats.blocks += static_cast<int64_t>(s->block_count());
     stats.rows += s->rows();
     if (auto h = hidden_.find(s->info().id); h != hidden_.end()) {
-      for (size_t i = 0; i < s->blocks().size(); ++i) {
+      auto pinned = s->Pin();  // only a segment with hidden blocks: their rows are in its index
+      for (size_t i = 0; i < s->block_count(); ++i) {
         if (Hidden(s->info().id, s->file_index(i))) {
           --stats.blocks;
-          stats.rows -= s->blocks()[i].rows;
+          if (pinned.ok()) stats.rows -= (*pinned)->blocks()[i].rows;
         }
       }
     }

@@ -35,6 +35,7 @@
 #include "store/block.h"
 #include "store/schema.h"
 #include "store/forecast_table.h"
+#include "store/index_cache.h"
 #include "store/segment.h"
 #include "store/snapshot.h"
 
@@ -62,6 +63,11 @@ struct StoreOptions {
   // Reads what is there without the lock, cleaning nothing up (`mare query --data-dir`). A
   // writer holds <dir>/LOCK: a second writer is refused.
   bool read_only = false;
+  // Segments keep only a summary in memory; their block indexes (about 550 bytes per block of
+  // five columns, so ~130 MB a day at 10,000 sensors) are loaded on demand into a cache of at
+  // most this many bytes, least recently used out first. Queries hold the indexes of the hours
+  // they read until they end.
+  size_t index_cache_bytes = 256u << 20;
 };
 
 class Store {
@@ -115,12 +121,16 @@ class Store {
   Result<int64_t> ApplyRetention(int64_t now_us);
 
   std::shared_ptr<Snapshot> GetSnapshot(const SnapshotFilter& filter) const;
+  // The visible blocks of a lazy snapshot's segment within its hours, as pinned views appended
+  // to *out (none, if it has none there); an error when its index cannot be loaded.
+  static Status PinVisible(const LazySegment& segment, std::vector<std::shared_ptr<const Segment>>* out);
   // The forecasts, SQL's table `forecasts` (fed by ForecastFeeder from the forecasts topic).
   ForecastTable& forecasts() { return *forecasts_; }
   const ForecastTable& forecasts() const { return *forecasts_; }
   Schema& schema() { return schema_; }
   const Schema& schema() const { return schema_; }
   const StoreOptions& options() const { return options_; }
+  const IndexCache& index_cache() const { return *index_cache_; }
 
   struct Stats {
     int64_t segments = 0, blocks = 0, rows = 0, bytes = 0, memtable_rows = 0;
@@ -137,9 +147,11 @@ class Store {
   // its rows into the memtable buffer and hides the block, so the reading replaces its row.
   bool PullBlockWith(const BufferKey& key, int64_t ts, MemBuffer* buffer);
   bool Hidden(uint64_t segment, size_t file_index) const;
-  // The view without its hidden blocks, as the views of the runs between them.
-  void AppendVisible(const std::shared_ptr<const Segment>& view, std::vector<std::shared_ptr<const Segment>>* out) const;
-  void NoteBlocks(const Segment& segment);  // disk_max_ts_ of its sensors
+  // The (pinned) view without its hidden blocks (sorted file indexes; null: none), as the views
+  // of the runs between them.
+  static void AppendVisible(const std::shared_ptr<const Segment>& view, const std::vector<uint32_t>* hidden,
+                            std::vector<std::shared_ptr<const Segment>>* out);
+  void NoteBlocks(const Segment& segment);  // disk_max_ts_ of its sensors (a pinned segment)
   uint32_t FieldId(std::string_view name, FieldType type);  // writer thread only
   Status FinishSegment(SegmentWriter* writer, uint64_t id, std::vector<uint64_t> supersedes, std::vector<int64_t> raw_offsets,
                        std::vector<BlockRef> hides, std::shared_ptr<const Segment>* out);
@@ -159,8 +171,10 @@ class Store {
 
   // Guards segments_ and memtable_ (writer: exclusive; snapshots: shared).
   mutable std::shared_mutex mu_;
-  // Live segments, by (first_hour, id); views once retention hid their oldest hours.
+  // Live segments, by (first_hour, id); views once retention hid their oldest hours. Unpinned
+  // (their summaries only): Pin() for their blocks, through index_cache_.
   std::vector<std::shared_ptr<const Segment>> segments_;
+  std::shared_ptr<IndexCache> index_cache_;
   int64_t retention_floor_ = std::numeric_limits<int64_t>::min();  // hours before it are past retention
   struct BufferKey {
     uint32_t sensor;

@@ -14,6 +14,10 @@ inline constexpr metrics::Metric kRowsExpired{"mare_store_rows_expired_total", "
 inline constexpr metrics::Metric kReadingsReplaced{"mare_store_readings_replaced_total", "Readings that replaced a stored one of the same sensor and timestamp (the later wins)"};
 inline constexpr metrics::Metric kDuplicatesDropped{"mare_store_duplicates_dropped_total", "Raw records repeating the sensor and timestamp of one appended within the horizon before (log.dedup), not stored"};
 inline constexpr metrics::Metric kBlocksReopened{"mare_store_blocks_reopened_total", "Stored blocks moved back into the memtable because a reading replaced one of their rows"};
+inline constexpr metrics::Metric kIndexCacheBytes{"mare_store_index_cache_bytes", "Bytes of segment block indexes held in the store's index cache (bounded by store.index_cache_bytes)"};
+inline constexpr metrics::Metric kIndexCacheHits{"mare_store_index_cache_hits_total", "Segment block indexes found in the store's index cache"};
+inline constexpr metrics::Metric kIndexCacheMisses{"mare_store_index_cache_misses_total", "Segment block indexes not in the store's index cache, read again from their file"};
+inline constexpr metrics::Metric kIndexCacheEvictions{"mare_store_index_cache_evictions_total", "Segment block indexes dropped from the store's index cache to keep it within its bound"};
 inline constexpr metrics::Metric kFlushSeconds{"mare_store_flush_seconds", "Time to write a memtable out"};
 inline constexpr metrics::Metric kReadingsRejected{"mare_store_readings_rejected_total", "Raw readings the store could not parse (not stored)"};
 inline constexpr metrics::Metric kLagRecords{"mare_store_lag_records", "Raw records not yet read by the store"};
