@@ -8,7 +8,7 @@ sensors (the dashboard's walk over every segment), reading the process's RSS aft
 
 Peer, in the same run: the same store opened with an index cache larger than every index
 (`store.index_cache_bytes` = 2^62), which keeps every segment's block index resident, as the
-store did before the cache; against it, the bounded cache (--cache, and the default 256 MiB).
+store did before the cache; against it, the bounded cache (--cache, and the default 512 MiB).
 The answers of every configuration are compared.
 
 Usage: bench/store_index.py [--build build/bin] [--sensors 10000] [--days 1,2,4,8]
@@ -29,7 +29,7 @@ def main():
     parser.add_argument("--build", default="build/bin")
     parser.add_argument("--sensors", type=int, default=10_000)
     parser.add_argument("--days", default="1,2,4,8", help="day counts to measure at (increasing)")
-    parser.add_argument("--cache", type=int, default=64, help="the bounded cache, MiB (256 MiB, the default, is measured too)")
+    parser.add_argument("--cache", type=int, default=64, help="the bounded cache, MiB (512 MiB, the default, is measured too)")
     parser.add_argument("--dir", default="/tmp/mare-store-index")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
@@ -38,7 +38,7 @@ def main():
     store = os.path.join(args.dir, "store")
     shutil.rmtree(args.dir, ignore_errors=True)
     os.makedirs(store)
-    configs = [("all resident (peer)", UNBOUNDED), ("256 MiB (default)", 256 * MIB), (f"{args.cache} MiB", args.cache * MIB)]
+    configs = [("all resident (peer)", UNBOUNDED), ("512 MiB (default)", 512 * MIB), (f"{args.cache} MiB", args.cache * MIB)]
     rows = []
     try:
         written = 0
