@@ -34,6 +34,8 @@ from the sink's index with a scroll: the same _index naming, _id and _source, th
 over as JSON text, so the client only frames them) into a fresh index with the sink's index's
 mappings and settings; its CPU seconds are this process's during the run. Both count until the
 last item is acknowledged (the sink: its position saved in Elasticsearch, after every item).
+Request bodies are sent as the client sends them by default, uncompressed, by both (the sink's
+own default is gzip, which on loopback only costs CPU on both sides); `--es-gzip` gzips both.
 
 Answers: after the sinks, `mare run` with its store on reads the same topic, and mare's SQL
 (`time_bucket('1h', ts)`, count/min/max/avg of several fields per sensor and hour) is compared with
@@ -42,7 +44,7 @@ date_histogram aggregation on the sink's index: count, min and max exact, avg wi
 relative. A mismatch exits 1.
 
 Usage: bench/sinks.py [--build DIR] [--sinks clickhouse,elasticsearch] [--readings N] [--es-readings N]
-                      [--rounds N] [--batch ROWS] [--es-batch DOCS] [--es-threads N] [--es-chunk DOCS]
+                      [--rounds N] [--batch ROWS] [--es-batch DOCS] [--es-threads N] [--es-chunk DOCS] [--es-gzip]
                       [--produce ingest|log] [--keep]"""
 import argparse
 import datetime
@@ -314,7 +316,8 @@ def es_sink_round(args, mare, es, data, n, prefix, work):
     port = free_port()
     sets = [f"sink.elasticsearch.url={es.url}", f"sink.elasticsearch.index_prefix={prefix}",
             "sink.elasticsearch.replicas=0", "sink.elasticsearch.rollups=false",
-            f"sink.elasticsearch.batch={args.es_batch}", *args.es_set]
+            f"sink.elasticsearch.batch={args.es_batch}", f"sink.elasticsearch.gzip={str(args.es_gzip).lower()}",
+            *args.es_set]
     cmd = [mare, "sink", "elasticsearch", "--data-dir", data, "--metrics-listen", f"127.0.0.1:{port}"]
     for s in sets:
         cmd += ["--set", s]
@@ -365,7 +368,7 @@ def es_peer_round(args, elasticsearch, helpers, es, docs, template_index, prefix
     for suffix in sorted({d[0] for d in docs}):
         status, text = es.request("PUT", f"/{prefix}{suffix}", body)
         assert status == 200, text
-    client = elasticsearch.Elasticsearch([es.url], timeout=120)
+    client = elasticsearch.Elasticsearch([es.url], timeout=120, http_compress=args.es_gzip)
     actions = ({"_index": prefix + d[0], "_id": d[1], "_source": d[2]} for d in docs)
     start, server_start, own_start = time.time(), cpu_seconds(es.proc.pid), self_cpu_seconds()
     failed = 0
@@ -420,7 +423,8 @@ def bench_elasticsearch(args, mare, work, data, n, want):
     sink, peer = min(sinks), min(peers)
     size = sum(len(d[2]) for d in docs) / n
     table(f"Elasticsearch {version} (one node), {n} readings, {size:.0f} bytes of _source each, "
-          f"sink batch {args.es_batch}, best of {args.rounds} rounds",
+          f"sink batch {args.es_batch}, request bodies {'gzipped' if args.es_gzip else 'not compressed'} by both, "
+          f"best of {args.rounds} rounds",
           [["mare sink elasticsearch (full raw topic)", f"{sink[0]:.2f}", f"{n / sink[0]:,.0f}", f"{peer[0] / sink[0]:.2f}x",
             f"{sink[1]:.2f}", f"{sink[1] / n * 100_000:.3f}", f"{sink[2]:.2f}"],
            [f"elasticsearch-py helpers.parallel_bulk ({args.es_threads} threads, chunks of {args.es_chunk})",
@@ -440,6 +444,8 @@ def main():
     ap.add_argument("--es-batch", type=int, default=5000, help="sink.elasticsearch.batch (5,000, its default)")
     ap.add_argument("--es-threads", type=int, default=4, help="parallel_bulk's thread_count (4, its default)")
     ap.add_argument("--es-chunk", type=int, default=500, help="parallel_bulk's chunk_size (500, its default)")
+    ap.add_argument("--es-gzip", action="store_true",
+                    help="both compress request bodies (the sink's default; the client's is not to): off unless given")
     ap.add_argument("--ch-set", action="append", default=[], metavar="KEY=VALUE", help="more settings for the ClickHouse sink")
     ap.add_argument("--es-set", action="append", default=[], metavar="KEY=VALUE",
                     help="more settings for the Elasticsearch sink")
