@@ -14,7 +14,7 @@ readings (fewer: a JVM on two shared cores is slow), the first of the same readi
 
 Each round runs the sink, then the peer, on a fresh table or index of the same definition; the
 best round of each is printed (`--rounds`; the machine is shared, so wall times vary from run to
-run; CPU seconds vary much less). A sink is started on the full topic (`mare sink <kind>`, rollups
+run; CPU seconds vary much less), and each round's own ratio with their median. A sink is started on the full topic (`mare sink <kind>`, rollups
 off) and timed from its start until its saved position covers all N, with its own CPU seconds
 (user + system of the sink process, /proc) projected to cores at 100,000 readings/s. The server's
 CPU seconds during each are printed too (the sink's include its start's statements; this script
@@ -193,8 +193,14 @@ def compare(what, got, want):
     return bad
 
 
-def table(title, rows):
+def table(title, rows, sinks=None, peers=None):
     print(f"\n{title}")
+    if sinks:
+        # Each round's sink and peer ran within seconds of each other: their ratio, round by
+        # round, shows how much the best-of figure owes to a quiet moment of the machine.
+        ratios = sorted(p[0] / s[0] for s, p in zip(sinks, peers))
+        print("sink / peer rate, round by round: " + ", ".join(f"{p[0] / s[0]:.2f}x" for s, p in zip(sinks, peers)) +
+              f" (median {ratios[len(ratios) // 2]:.2f}x)")
     print("| what | wall s | readings/s | vs peer | CPU s | cores at 100,000/s | server CPU s |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
@@ -290,7 +296,7 @@ def bench_clickhouse(args, mare, work, data, n, want):
           [[f"mare sink clickhouse (full raw topic, {sink[3]:.0f} inserts)", f"{sink[0]:.2f}", f"{n / sink[0]:,.0f}",
             f"{peer[0] / sink[0]:.2f}x", f"{sink[1]:.2f}", f"{sink[1] / n * 100_000:.3f}", f"{sink[2]:.2f}"],
            ["clickhouse-client INSERT ... FORMAT RowBinary from a file", f"{peer[0]:.2f}", f"{n / peer[0]:,.0f}",
-            "1.00x", f"{peer[1]:.2f}", "", f"{peer[2]:.2f}"]])
+            "1.00x", f"{peer[1]:.2f}", "", f"{peer[2]:.2f}"]], sinks, peers)
     return compare("ClickHouse SQL (FINAL, toStartOfHour)", got, want) if want is not None else 0
 
 
@@ -430,7 +436,7 @@ def bench_elasticsearch(args, mare, work, data, n, want):
           [["mare sink elasticsearch (full raw topic)", f"{sink[0]:.2f}", f"{n / sink[0]:,.0f}", f"{peer[0] / sink[0]:.2f}x",
             f"{sink[1]:.2f}", f"{sink[1] / n * 100_000:.3f}", f"{sink[2]:.2f}"],
            [f"elasticsearch-py helpers.parallel_bulk ({args.es_threads} threads, chunks of {args.es_chunk})",
-            f"{peer[0]:.2f}", f"{n / peer[0]:,.0f}", "1.00x", f"{peer[1]:.2f}", "", f"{peer[2]:.2f}"]])
+            f"{peer[0]:.2f}", f"{n / peer[0]:,.0f}", "1.00x", f"{peer[1]:.2f}", "", f"{peer[2]:.2f}"]], sinks, peers)
     return compare("Elasticsearch terms + date_histogram", got, want) if want is not None else 0
 
 
