@@ -9,6 +9,7 @@
 #   PySpark 3.5 from PyPI (bundles Spark; runs on setup.sh's Java 17) and confluent-kafka, for
 #   bench/kafka.py. Spark's Kafka connector is fetched by Maven from bench/spark/pom.xml when
 #   the bench runs, like the broker's jars (setup.sh installs maven, the JRE and kcat).
+#   elasticsearch-py 7.13.4 from PyPI, for bench/sinks.py.
 set -euo pipefail
 source "$(dirname "$0")/install.sh"
 
@@ -40,3 +41,12 @@ need_python_module setup-bench psycopg "psycopg[binary]"
 # bench/forecast.py: statsforecast (AutoETS, AutoARIMA, MSTL, SeasonalNaive) as the peer of the
 # forecast backtest.
 need_python_module setup-bench statsforecast
+# bench/sinks.py: the official Elasticsearch client's helpers.parallel_bulk as the Elasticsearch
+# sink's peer. 7.13.4: the newest that talks to the tests' 7.10.2 node (7.14 and later refuse a
+# node whose build flavor is not "default", as the one elasticsearch-cluster-runner starts);
+# checked by its version, as it cannot be imported beside numpy 2 (bench/sinks.py keeps it from
+# importing numpy).
+ES_PY_VERSION=7.13.4
+if [ "$(python3 -m pip show elasticsearch 2>/dev/null | sed -n 's/^Version: //p')" != "$ES_PY_VERSION" ]; then
+  pip_install setup-bench "elasticsearch==$ES_PY_VERSION"
+fi

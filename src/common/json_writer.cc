@@ -14,7 +14,19 @@ namespace mare {
 
 void AppendJsonString(std::string* out, std::string_view s) {
   out->push_back('"');
-  for (size_t i = 0; i < s.size(); ++i) {
+  size_t i = 0;
+  while (i < s.size()) {
+    // Bytes 0x20 to 0x7f but the quote and the backslash stand as they are: a run of them is
+    // appended at once (most names and texts are nothing else).
+    size_t run = i;
+    while (run < s.size()) {
+      auto u = static_cast<unsigned char>(s[run]);
+      if (u < 0x20 || u >= 0x80 || u == '"' || u == '\\') break;
+      ++run;
+    }
+    out->append(s.data() + i, run - i);
+    i = run;
+    if (i == s.size()) break;
     char c = s[i];
     switch (c) {
       case '"': out->append("\\\""); break;
@@ -25,8 +37,6 @@ void AppendJsonString(std::string* out, std::string_view s) {
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           out->append(fmt::format("\\u{:04x}", static_cast<unsigned>(c)));
-        } else if (static_cast<unsigned char>(c) < 0x80) {
-          out->push_back(c);
         } else if (size_t n = Utf8SequenceAt(s, i); n > 0) {
           out->append(s.substr(i, n));
           i += n - 1;
@@ -36,6 +46,7 @@ void AppendJsonString(std::string* out, std::string_view s) {
           out->append("\\ufffd");
         }
     }
+    ++i;
   }
   out->push_back('"');
 }

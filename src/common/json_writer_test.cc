@@ -72,6 +72,9 @@ TEST(JsonWriter, StringsAreAlwaysUtf8) {
   EXPECT_EQ(json("\xF4\x90\x80\x80"), "\"\\ufffd\\ufffd\\ufffd\\ufffd\""); // beyond U+10FFFF
   EXPECT_EQ(json("\xE2\x82"), "\"\\ufffd\\ufffd\"");                // cut short at the end
   EXPECT_EQ(json("a\"\\\n\x01"), "\"a\\\"\\\\\\n\\u0001\"");
+  // Plain runs are appended whole: escapes and UTF-8 between, first and last.
+  EXPECT_EQ(json(""), "\"\"");
+  EXPECT_EQ(json("\tab\"cd\\ef\xC3\xA9gh\x7f\r"), "\"\\tab\\\"cd\\\\ef\xC3\xA9gh\x7f\\r\"");
 }
 
 TEST(JsonWriter, NumbersAreWrittenAsFmtAndToCharsWriteThem) {

@@ -40,4 +40,35 @@ inline void AppendNullableFloat64(std::string* out, bool present, double v) {
   if (present) AppendFixed<double>(out, v);
 }
 
+// The same, written at a cursor into room already made (a row's size counted first, then one
+// resize: a call per value to std::string::append cost more than the row's bytes).
+inline size_t VarUIntSize(uint64_t v) {
+  size_t n = 1;
+  for (; v >= 0x80; v >>= 7) ++n;
+  return n;
+}
+inline size_t StringSize(std::string_view s) { return VarUIntSize(s.size()) + s.size(); }
+
+template <typename T>
+inline void PutFixed(char** at, T value) {
+  std::memcpy(*at, &value, sizeof(T));
+  *at += sizeof(T);
+}
+
+inline void PutVarUInt(char** at, uint64_t v) {
+  char* p = *at;
+  while (v >= 0x80) {
+    *p++ = static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  *p++ = static_cast<char>(v);
+  *at = p;
+}
+
+inline void PutString(char** at, std::string_view s) {
+  PutVarUInt(at, s.size());
+  if (!s.empty()) std::memcpy(*at, s.data(), s.size());
+  *at += s.size();
+}
+
 }  // namespace mare::sinks::row_binary

@@ -73,7 +73,6 @@ ReadingsTable::ReadingsTable(std::vector<std::string> numeric_fields) {
   }
   columns_.insert(columns_.end(), kReadingsArrays.begin(), kReadingsArrays.end());
   typed_.resize(numeric_fields_.size());
-  has_typed_.resize(numeric_fields_.size());
 }
 
 std::string ReadingsTable::Create(std::string_view database) const {
@@ -92,8 +91,10 @@ Status ReadingsTable::Append(const Reading& r, std::string* out) {
     return Status::InvalidArgument(
         fmt::format("timestamp {} us is outside ClickHouse DateTime's range (1970 to 2106)", r.timestamp_us));
   }
-  std::fill(has_typed_.begin(), has_typed_.end(), false);
+  std::fill(typed_.begin(), typed_.end(), nullptr);
   other_.clear();
+  // The row's size, counted as its numbers are placed, then its bytes written in one go.
+  size_t size = 4 + 4 + 8 + (r.has_location ? 2 * 9 : 2) + typed_.size();
   for (size_t k = 0; k < r.numbers.size(); ++k) {
     const NumberField& n = r.numbers[k];
     // Readings of a feed have the same fields in the same order: the column of the field at
@@ -110,25 +111,35 @@ Status ReadingsTable::Append(const Reading& r, std::string* out) {
     size_t i = seen_columns_[k];
     if (i == kNoColumn) {
       other_.push_back(&n);
+      size += rb::StringSize(n.name) + 8;
     } else {
-      typed_[i] = n.value;
-      has_typed_[i] = true;
+      if (!typed_[i]) size += 8;  // a field twice: its last value, as before
+      typed_[i] = &n;
     }
   }
-  rb::AppendFixed<uint32_t>(out, r.sensor_id);
-  rb::AppendFixed<uint32_t>(out, static_cast<uint32_t>(r.timestamp_us / 1'000'000));
-  rb::AppendFixed<int64_t>(out, r.timestamp_us);
-  rb::AppendNullableFloat64(out, r.has_location, r.lat);
-  rb::AppendNullableFloat64(out, r.has_location, r.lon);
-  for (size_t i = 0; i < typed_.size(); ++i) rb::AppendNullableFloat64(out, has_typed_[i], typed_[i]);
-  rb::AppendVarUInt(out, other_.size());
-  for (const NumberField* n : other_) rb::AppendString(out, n->name);
-  rb::AppendVarUInt(out, other_.size());
-  for (const NumberField* n : other_) rb::AppendFixed<double>(out, n->value);
-  rb::AppendVarUInt(out, r.texts.size());
-  for (const TextField& t : r.texts) rb::AppendString(out, t.name);
-  rb::AppendVarUInt(out, r.texts.size());
-  for (const TextField& t : r.texts) rb::AppendString(out, t.value);
+  size += 2 * rb::VarUIntSize(other_.size()) + 2 * rb::VarUIntSize(r.texts.size());
+  for (const TextField& t : r.texts) size += rb::StringSize(t.name) + rb::StringSize(t.value);
+  size_t start = out->size();
+  out->resize(start + size);
+  char* at = out->data() + start;
+  rb::PutFixed<uint32_t>(&at, r.sensor_id);
+  rb::PutFixed<uint32_t>(&at, static_cast<uint32_t>(r.timestamp_us / 1'000'000));
+  rb::PutFixed<int64_t>(&at, r.timestamp_us);
+  auto nullable = [&](bool present, double v) {
+    *at++ = present ? 0 : 1;
+    if (present) rb::PutFixed<double>(&at, v);
+  };
+  nullable(r.has_location, r.lat);
+  nullable(r.has_location, r.lon);
+  for (const NumberField* n : typed_) nullable(n != nullptr, n ? n->value : 0);
+  rb::PutVarUInt(&at, other_.size());
+  for (const NumberField* n : other_) rb::PutString(&at, n->name);
+  rb::PutVarUInt(&at, other_.size());
+  for (const NumberField* n : other_) rb::PutFixed<double>(&at, n->value);
+  rb::PutVarUInt(&at, r.texts.size());
+  for (const TextField& t : r.texts) rb::PutString(&at, t.name);
+  rb::PutVarUInt(&at, r.texts.size());
+  for (const TextField& t : r.texts) rb::PutString(&at, t.value);
   return Status::OK();
 }
 

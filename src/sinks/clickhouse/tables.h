@@ -44,9 +44,8 @@ class ReadingsTable {
  private:
   std::vector<std::string> numeric_fields_;
   std::vector<std::pair<std::string, std::string>> columns_;
-  // Reused per row: the typed fields' values, and the other numbers.
-  std::vector<double> typed_;
-  std::vector<bool> has_typed_;
+  // Reused per row: each typed column's number (nullptr: NULL), and the other numbers.
+  std::vector<const NumberField*> typed_;
   std::vector<const NumberField*> other_;
   // The previous reading's number names by place, and their typed column (kNoColumn: the arrays).
   static constexpr size_t kNoColumn = static_cast<size_t>(-1);

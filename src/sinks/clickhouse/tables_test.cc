@@ -66,6 +66,32 @@ TEST(ReadingsTable, ReadingsOfChangingShapesAreEachTheirOwnRow) {
   }
 }
 
+// Append counts a row's bytes before it writes them: lengths of more than one LEB128 byte, a
+// field given twice (its last value) and rows after others must come out as written by hand.
+TEST(ReadingsTable, LongNamesRepeatedFieldsAndRowsAfterOthersAreTheDocumentedBytes) {
+  ReadingsTable table({"temperature"});
+  std::string long_name(200, 'n'), long_text(20'000, 't');
+  Reading r;
+  r.sensor_id = 9;
+  r.timestamp_us = 3'000'000;
+  r.numbers = {{"temperature", 1.0}, {long_name, 2.0}, {"temperature", 3.0}};
+  r.texts = {{"note", long_text}};
+  std::string out = "previous";
+  ASSERT_TRUE(table.Append(r, &out).ok());
+  std::string want = "previous";
+  auto fixed = [&](auto v) { want.append(reinterpret_cast<const char*>(&v), sizeof(v)); };
+  fixed(uint32_t{9});
+  fixed(uint32_t{3});
+  fixed(int64_t{3'000'000});
+  want += std::string("\x01\x01", 2);  // no location
+  want.push_back(0), fixed(3.0);          // temperature: the last one given
+  want += "\x01", want += std::string("\xc8\x01", 2) + long_name;  // 200 = 0xc8 0x01
+  want += "\x01", fixed(2.0);
+  want += std::string("\x01\x04note", 6);
+  want += "\x01", want += std::string("\xa0\x9c\x01", 3) + long_text;  // 20,000
+  EXPECT_EQ(out, want);
+}
+
 TEST(ReadingsTable, AReadingWithoutLocationHasNullCoordinates) {
   ReadingsTable table({});
   Reading r;

@@ -33,6 +33,23 @@ TEST(BulkResponse, EachItemsOutcomeIsReadEvenUnderA200) {
   EXPECT_EQ(FateOf(items[4].status), BulkItemFate::kRetry);
 }
 
+// The sink asks for each item's status and error alone (filter_path=items.*.status,items.*.error):
+// the answer as Elasticsearch 7.10 then writes it reads the same.
+TEST(BulkResponse, AFilteredAnswerReadsTheSame) {
+  std::vector<BulkItemOutcome> items;
+  ASSERT_TRUE(ReadBulkResponse(
+                  R"({"items":[{"index":{"status":201}},{"index":{"status":400,"error":{"type":"mapper_parsing_exception",)"
+                  R"("reason":"failed to parse","caused_by":{"type":"number_format_exception","reason":"calm"}}}},)"
+                  R"({"index":{"status":429,"error":{"type":"es_rejected_execution_exception","reason":"rejected"}}}]})",
+                  &items)
+                  .ok());
+  ASSERT_EQ(items.size(), 3u);
+  EXPECT_EQ(FateOf(items[0].status), BulkItemFate::kDone);
+  EXPECT_EQ(FateOf(items[1].status), BulkItemFate::kRejected);
+  EXPECT_EQ(items[1].error, "mapper_parsing_exception: failed to parse (caused by number_format_exception: calm)");
+  EXPECT_EQ(FateOf(items[2].status), BulkItemFate::kRetry);
+}
+
 TEST(BulkResponse, AnAnswerWithoutItemsIsCorruption) {
   std::vector<BulkItemOutcome> items;
   EXPECT_TRUE(ReadBulkResponse(R"({"error":{"type":"illegal_argument_exception"},"status":400})", &items).IsCorruption());

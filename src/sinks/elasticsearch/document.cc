@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include <charconv>
+
 #include "common/json_writer.h"
 #include "common/time.h"
 #include "reading/timestamp.h"
@@ -48,15 +50,25 @@ class ReadingDocuments : public DocumentMaker {
   }
 
  private:
-  void Fill(const Reading& r, Document* out) const {
+  void Fill(const Reading& r, Document* out) {
     Document& d = *out;
-    d.index = DailyIndex(name_, r.timestamp_us);
-    d.id = fmt::format("{}-{}", r.sensor_id, r.timestamp_us);
+    // Readings of a batch mostly fall on one day: its index name is made once.
+    if (!have_day_ || r.timestamp_us < day_start_ || r.timestamp_us - day_start_ >= kMicrosPerDay) {
+      have_day_ = true;
+      day_start_ = r.timestamp_us - ((r.timestamp_us % kMicrosPerDay) + kMicrosPerDay) % kMicrosPerDay;
+      day_index_ = DailyIndex(name_, day_start_);
+    }
+    d.index = day_index_;
+    char sensor[16];
+    size_t sensor_size = static_cast<size_t>(std::to_chars(sensor, sensor + sizeof(sensor), r.sensor_id).ptr - sensor);
+    char micros[24];
+    size_t micros_size = static_cast<size_t>(std::to_chars(micros, micros + sizeof(micros), r.timestamp_us).ptr - micros);
+    d.id.assign(sensor, sensor_size).append(1, '-').append(micros, micros_size);
     d.version = -1;
     std::string& s = d.source;
     s.assign(R"({"@timestamp":")");
     AppendTimestamp(&s, r.timestamp_us);
-    fmt::format_to(std::back_inserter(s), R"(","sensor_id":"{}")", r.sensor_id);
+    s.append(R"(","sensor_id":")").append(sensor, sensor_size).push_back('"');
     if (r.has_location) {
       s.append(R"(,"location":{"lat":)");
       AppendJsonNumber(&s, r.lat);
@@ -81,6 +93,10 @@ class ReadingDocuments : public DocumentMaker {
 
   const std::string name_;
   RawReadingReader reader_;
+  // The day of the last reading (UTC, its first microsecond) and its index's name.
+  bool have_day_ = false;
+  int64_t day_start_ = 0;
+  std::string day_index_;
 };
 
 class RollupDocuments : public DocumentMaker {

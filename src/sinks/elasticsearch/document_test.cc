@@ -1,5 +1,6 @@
 #include "sinks/elasticsearch/document.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
@@ -39,6 +40,24 @@ TEST(ReadingDocuments, ReadingBecomesDocumentWithDeterministicId) {
   ASSERT_TRUE(maker->Make(Json(R"({"timestamp":"2024-01-21T12:06:04.095931+02:00","sensor_id":7,"temperature":20.9})"), &again).ok());
   EXPECT_EQ(again.id, d.id);
   EXPECT_EQ(again.index, d.index);
+}
+
+// The maker keeps the last day's index name: readings crossing midnight, back and forth, and
+// before 1970, each go to their own day.
+TEST(ReadingDocuments, EachReadingGoesToTheIndexOfItsDay) {
+  auto maker = MakeReadingDocuments("mare", 1 << 20);
+  auto index_of = [&](std::string_view ts) {
+    Document d;
+    std::string json = fmt::format(R"({{"timestamp":"{}","sensor_id":1,"temperature":1}})", ts);
+    EXPECT_TRUE(maker->Make(Json(json), &d).ok()) << ts;
+    return d.index;
+  };
+  EXPECT_EQ(index_of("2024-01-21T23:59:59.999999Z"), "mare-readings-2024.01.21");
+  EXPECT_EQ(index_of("2024-01-22T00:00:00Z"), "mare-readings-2024.01.22");
+  EXPECT_EQ(index_of("2024-01-21T00:00:00Z"), "mare-readings-2024.01.21");
+  EXPECT_EQ(index_of("2024-01-22T23:59:59Z"), "mare-readings-2024.01.22");
+  EXPECT_EQ(index_of("1969-12-31T23:00:00Z"), "mare-readings-1969.12.31");
+  EXPECT_EQ(index_of("1970-01-01T00:00:00Z"), "mare-readings-1970.01.01");
 }
 
 // A record carrying its numbers (as ingest appends them to the embedded log) is the same

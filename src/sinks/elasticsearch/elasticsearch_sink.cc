@@ -21,6 +21,10 @@ namespace {
 
 namespace esm = elasticsearch_sink_metrics;
 
+// Each item's answer cut to what ReadBulkResponse reads, its status and error (response filtering,
+// in Elasticsearch 7, 8 and OpenSearch alike): about an eighth of the bytes to receive and parse.
+constexpr std::string_view kBulkPath = "/_bulk?filter_path=items.*.status,items.*.error";
+
 // The "next_offset" of a GET <index>/_doc/<id> answer; -1 when it has none.
 int64_t NextOffsetOf(std::string_view body) {
   simdjson::ondemand::parser parser;
@@ -138,7 +142,7 @@ class IndexDestination : public Destination {
         body.append(d.source);
         body.push_back('\n');
       }
-      auto r = Request("POST", "/_bulk", body, {200}, "application/x-ndjson");
+      auto r = Request("POST", kBulkPath, body, {200}, "application/x-ndjson");
       Status s = r.ok() ? ReadBulkResponse(r->body, &outcomes) : r.status();
       if (s.ok() && outcomes.size() != unacknowledged.size()) {
         s = Status::Corruption(fmt::format("bulk answer has {} items for {} sent", outcomes.size(), unacknowledged.size()));
@@ -190,7 +194,7 @@ class IndexDestination : public Destination {
       fmt::format_to(std::back_inserter(body), R"(,"partition":{},"next_offset":{},"updated_at":"{}"}})", p, n, now);
       body.push_back('\n');
     }
-    auto r = Request("POST", "/_bulk", body, {200}, "application/x-ndjson");
+    auto r = Request("POST", kBulkPath, body, {200}, "application/x-ndjson");
     Status s = r.ok() ? ReadBulkResponse(r->body, &outcomes) : r.status();
     if (s.ok()) {
       for (const BulkItemOutcome& o : outcomes) {
