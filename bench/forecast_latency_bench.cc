@@ -8,11 +8,13 @@
 // Twice: an ordinary hour (22:00 closing) and the day-ahead hour (23:00 closing, the ridge fit).
 // Then `quiet`: one sensor whose last reading is 2 s before its hour's end and then nothing,
 // lateness 5 s: its hour closes (the rollups' idle watermark) once 7 s of silence have passed.
-// Wall seconds; the machine may be shared: say so beside any figure quoted.
+// Wall seconds, and the process's CPU seconds from the close to the last forecast (both
+// processors, and this program's polling); the machine may be shared: say so beside any figure quoted.
 //
-//   forecast_latency_bench [SERIES...]     (default: 1 10000)
+//   forecast_latency_bench [--threads N] [SERIES...]     (default: 1 10000; N: forecast.issue_threads, 0 = one per hardware thread)
 #include <fmt/format.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -67,11 +69,18 @@ double Seconds(int64_t from_us, int64_t to_us) { return static_cast<double>(to_u
 
 struct Arrivals {
   std::vector<int64_t> rollups, forecasts;  // monotonic us
+  double cpu_seconds = 0;                   // the process's, from the close to the last forecast
 };
+
+double ProcessCpuSeconds() {
+  timespec t{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
+}
 
 class Bench {
  public:
-  Bench(int series, int64_t lateness_us) : series_(series), lateness_us_(lateness_us) {
+  Bench(int series, int64_t lateness_us, int threads) : series_(series), lateness_us_(lateness_us), threads_(threads) {
     char tmpl[] = "/tmp/mare-forecast-latency-XXXXXX";
     dir_ = ::mkdtemp(tmpl);
   }
@@ -130,6 +139,7 @@ class Bench {
     rollup_ = std::move(*r);
     forecast::ForecastOptions fo;  // mare run's defaults
     fo.checkpoint_dir = dir_ + "/forecast";
+    fo.issue_threads = threads_;
     auto f = forecast::ForecastProcessor::Start(fo, log_.get(), &registry_);
     if (!f.ok()) return Fail(f.status());
     forecast_ = std::move(*f);
@@ -169,7 +179,7 @@ class Bench {
 
   // Reads both topics until `series_` final rollups of `hour` and forecasts issued at hour + 1
   // are in, or `timeout_s` passed; their arrival times.
-  Arrivals Watch(int64_t hour, double timeout_s) {
+  Arrivals Watch(int64_t hour, double timeout_s, double cpu_at_close) {
     Arrivals a;
     const std::string rollup_suffix = "/temperature/1h/" + std::to_string(hour * kHour);
     const std::string forecast_suffix = "/temperature/" + std::to_string((hour + 1) * kHour);
@@ -182,7 +192,10 @@ class Bench {
         int64_t now = MonotonicMicros();
         for (const auto& r : batch) {
           if (t == 0 && r.key.ends_with(rollup_suffix) && r.value.ends_with("\"final\":true}")) a.rollups.push_back(now);
-          if (t == 1 && r.key.ends_with(forecast_suffix)) a.forecasts.push_back(now);
+          if (t == 1 && r.key.ends_with(forecast_suffix)) {
+            a.forecasts.push_back(now);
+            a.cpu_seconds = ProcessCpuSeconds() - cpu_at_close;
+          }
         }
       }
     }
@@ -213,6 +226,7 @@ class Bench {
 
   const int series_;
   const int64_t lateness_us_;
+  const int threads_;
   std::string dir_;
   metrics::Registry registry_;
   std::unique_ptr<log::Log> log_;
@@ -234,46 +248,57 @@ std::string Quantiles(std::vector<int64_t> at, int64_t from, size_t expected) {
 void Row(const std::string& what, int series, const Arrivals& a, int64_t closed_at) {
   size_t within = static_cast<size_t>(std::count_if(a.forecasts.begin(), a.forecasts.end(),
                                                     [&](int64_t t) { return t - closed_at <= 1'000'000; }));
-  fmt::print("| {} | {} | {} | {} | {:.1f} % |\n", series, what, Quantiles(a.rollups, closed_at, static_cast<size_t>(series)),
+  fmt::print("| {} | {} | {} | {} | {:.1f} % | {:.2f} |\n", series, what, Quantiles(a.rollups, closed_at, static_cast<size_t>(series)),
              Quantiles(a.forecasts, closed_at, static_cast<size_t>(series)),
-             100.0 * static_cast<double>(within) / series);
+             100.0 * static_cast<double>(within) / series, a.cpu_seconds);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<int> sizes;
-  for (int i = 1; i < argc; ++i) sizes.push_back(std::atoi(argv[i]));
+  int threads = 0;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--threads" && i + 1 < argc) {
+      threads = std::atoi(argv[++i]);
+    } else {
+      sizes.push_back(std::atoi(argv[i]));
+    }
+  }
   if (sizes.empty()) sizes = {1, 10000};
   const int64_t day = 24 * 19700;  // 2023-12-08
+  fmt::print("forecast.issue_threads {}\n", threads);
   fmt::print("Seconds from the closing reading's append (the hour closes) to the final 1h rollups and the forecasts\n"
              "in their topics (first | median | p99 | last); mare run's settings (lateness 10 min, forecast checkpoint every 10 s).\n\n");
-  fmt::print("| series | hour | rollups first | median | p99 | last | forecasts first | median | p99 | last | forecasts within 1 s |\n");
-  fmt::print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+  fmt::print("| series | hour | rollups first | median | p99 | last | forecasts first | median | p99 | last | forecasts within 1 s | CPU s |\n");
+  fmt::print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
   for (int n : sizes) {
-    Bench b(n, 600'000'000);
+    Bench b(n, 600'000'000, threads);
     const int64_t hour = day + 22;
     if (!b.Start(hour - 1)) return 1;
     // Ordinary hour: 22:00 closes, the forecast issued at 23:00.
     b.Append(1, n, hour * kHour + 30 * 60'000'000LL);
     b.Settle();
+    double cpu = ProcessCpuSeconds();
     int64_t closed = b.Append(1, 1, (hour + 1) * kHour + 10 * 60'000'000LL);
-    Row("22:00 (ordinary)", n, b.Watch(hour, 120), closed);
+    Row("22:00 (ordinary)", n, b.Watch(hour, 120, cpu), closed);
     // The day-ahead hour: 23:00 closes, the forecast issued at 00:00.
     b.Append(2, n, (hour + 1) * kHour + 30 * 60'000'000LL);
     b.Settle();
+    cpu = ProcessCpuSeconds();
     closed = b.Append(1, 1, (hour + 2) * kHour + 10 * 60'000'000LL);
-    Row("23:00 (day-ahead)", n, b.Watch(hour + 1, 120), closed);
+    Row("23:00 (day-ahead)", n, b.Watch(hour + 1, 120, cpu), closed);
   }
   {
     // A sensor goes quiet 2 s before its hour's end; lateness 5 s: the hour closes after 7 s of silence.
-    Bench b(1, 5'000'000);
+    Bench b(1, 5'000'000, threads);
     const int64_t hour = day + 13;
     if (!b.Start(hour - 1)) return 1;
     b.Append(1, 1, hour * kHour + 30 * 60'000'000LL);
     b.Settle();
+    double cpu = ProcessCpuSeconds();
     int64_t last = b.Append(1, 1, (hour + 1) * kHour - 2'000'000);
-    Arrivals a = b.Watch(hour, 30);
+    Arrivals a = b.Watch(hour, 30, cpu);
     Row("quiet: 13:00, lateness 5 s, from 7 s after its last reading", 1, a, last + 7'000'000);
   }
   double load[3] = {0, 0, 0};

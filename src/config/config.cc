@@ -419,6 +419,7 @@ std::vector<Key> Keys(Config& c) {
       Int("forecast.history_days", &c.forecast.history_days, 30, 3650),
       Duration("forecast.refit_interval", &c.forecast.refit_interval_us, 3'600'000'000),
       Duration("forecast.checkpoint_interval", &c.forecast.checkpoint_interval_us, 1),
+      Int("forecast.issue_threads", &c.forecast.issue_threads, 0, 256),
 
       Bool("store.enabled", &c.store.enabled),
       Duration("store.retention", &c.store.retention_us),

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <thread>
 
 #include "common/time.h"
 #include "log/file.h"
@@ -30,6 +31,9 @@ Result<std::unique_ptr<ForecastProcessor>> ForecastProcessor::Start(const Foreca
     return Status::InvalidArgument("forecast: refit_interval must be a whole number of hours dividing 1d (1h, 2h, ..., 1d)");
   }
   if (options.checkpoint_interval_us <= 0) return Status::InvalidArgument("forecast: checkpoint_interval must be positive");
+  if (options.issue_threads < 0 || options.issue_threads > 256) {
+    return Status::InvalidArgument("forecast: issue_threads must be within 0..256 (0: one per hardware thread)");
+  }
   int32_t partitions = log->Partitions(options.input_topic);
   if (partitions == 0) {
     return Status::NotFound("forecast: the log has no topic " + options.input_topic +
@@ -69,6 +73,15 @@ Result<std::unique_ptr<ForecastProcessor>> ForecastProcessor::Start(const Foreca
   return p;
 }
 
+namespace {
+
+size_t IssueThreads(int option) {
+  if (option > 0) return static_cast<size_t>(option);
+  return std::max<size_t>(1, std::thread::hardware_concurrency());
+}
+
+}  // namespace
+
 ForecastProcessor::ForecastProcessor(const ForecastOptions& options, log::Log* log, metrics::Registry* registry,
                                      int32_t partitions)
     : options_(options),
@@ -76,7 +89,9 @@ ForecastProcessor::ForecastProcessor(const ForecastOptions& options, log::Log* l
       partitions_(partitions),
       next_offsets_(static_cast<size_t>(partitions), 0),
       pending_(static_cast<size_t>(partitions)),
-      pending_ts_(static_cast<size_t>(partitions)) {
+      pending_ts_(static_cast<size_t>(partitions)),
+      issues_(IssueThreads(options.issue_threads)),
+      pool_(IssueThreads(options.issue_threads)) {
   hours_closed_ = &registry->GetCounter(forecast_metrics::kHoursClosed);
   issued_ = &registry->GetCounter(forecast_metrics::kIssued);
   day_ahead_issued_ = &registry->GetCounter(forecast_metrics::kDayAheadIssued);
@@ -213,17 +228,17 @@ Status ForecastProcessor::LoadHistory() {
 Status ForecastProcessor::Step() {
   MARE_RETURN_IF_ERROR(consumer_->Poll(&batch_, options_.poll_records, std::chrono::milliseconds(100)));
   // When many series' hours close at once (the watermark passes an hour for every sensor), a
-  // batch holds thousands of issues of ~0.5 ms each: what is issued goes to the topic every
-  // kAppendEveryUs, not only at the batch's end, so the first series need not wait for the last.
-  int64_t appended_at = MonotonicMicros();
+  // batch holds thousands of issues of ~0.5 ms each: they are issued on the pool, and what is
+  // issued goes to the topic every kAppendEveryUs, not only at the batch's end, so the first
+  // series need not wait for the last.
+  jobs_.clear();
+  units_.clear();
   for (const log::ConsumedRecord& r : batch_) {
     next_offsets_[static_cast<size_t>(r.partition)] = r.offset + 1;
-    MARE_RETURN_IF_ERROR(Take(r));
-    if (MonotonicMicros() - appended_at >= kAppendEveryUs) {
-      MARE_RETURN_IF_ERROR(AppendPending());
-      appended_at = MonotonicMicros();
-    }
+    Take(r);
   }
+  for (const Job& j : jobs_) j.series->last_job = kNoJob;
+  if (!jobs_.empty()) MARE_RETURN_IF_ERROR(IssueJobs());
   MARE_RETURN_IF_ERROR(AppendPending());
   if (!batch_.empty()) series_gauge_->Set(static_cast<double>(series_.size()));
   int64_t now = MonotonicMicros();
@@ -242,44 +257,97 @@ Status ForecastProcessor::Step() {
   return Status::OK();
 }
 
-Status ForecastProcessor::Take(const log::ConsumedRecord& r) {
+void ForecastProcessor::Take(const log::ConsumedRecord& r) {
   RollupKey key;
-  if (!ParseRollupKey(r.key, &key)) return Status::OK();  // not a rollup: nothing to forecast from
-  if (key.resolution != "1h" || key.window_start_us % kMicrosPerHour != 0) return Status::OK();
+  if (!ParseRollupKey(r.key, &key)) return;  // not a rollup: nothing to forecast from
+  if (key.resolution != "1h" || key.window_start_us % kMicrosPerHour != 0) return;
   auto field = std::find(options_.fields.begin(), options_.fields.end(), key.field);
-  if (field == options_.fields.end()) return Status::OK();
+  if (field == options_.fields.end()) return;
   double mean = 0;
   bool final = false;
   if (Status s = ParseRollupValue(r.value, &mean, &final); !s.ok()) {
     spdlog::warn("forecast: {} partition {} offset {}: {}; skipped", options_.input_topic, r.partition, r.offset,
                  s.message());
-    return Status::OK();
+    return;
   }
-  if (!final || !std::isfinite(mean)) return Status::OK();  // the hour closes with its first final rollup
+  if (!final || !std::isfinite(mean)) return;  // the hour closes with its first final rollup
   SeriesKey series_key{key.sensor_id, *field};
   auto it = series_.find(series_key);
   if (it == series_.end()) {
     it = series_.try_emplace(series_key, Series{SeriesForecaster(series_options(series_key)), r.partition}).first;
   }
-  int64_t t0 = MonotonicMicros();
-  if (!it->second.forecaster.Close(key.window_start_us / kMicrosPerHour, mean, &issue_)) return Status::OK();
-  // Only a closed hour makes a checkpoint due: records without one (the 1m and 1d rollups, every
-  // second) would otherwise rewrite it every checkpoint_interval, seconds of this thread each.
-  dirty_ = true;
-  issue_seconds_->Observe(static_cast<double>(MonotonicMicros() - t0) / 1e6);
-  hours_closed_->Add();
-  std::string value = ForecastValue(key.sensor_id, *field, issue_);
-  LatestIssue& staged = staged_latest_[series_key];
-  if (issue_.day_ahead) {
-    staged.day_ahead = value;
-    staged.skill = SkillValue(key.sensor_id, *field, it->second.forecaster.Skill(kSkillDays));
-    ++pending_day_ahead_;
+  Series* series = &it->second;
+  const size_t j = jobs_.size();
+  jobs_.push_back({.series = series, .sensor_id = key.sensor_id, .field = &*field,
+                   .hour = key.window_start_us / kMicrosPerHour, .mean = mean});
+  if (series->last_job == kNoJob) {
+    units_.push_back(j);
+  } else {
+    jobs_[series->last_job].next = j;
   }
-  staged.latest = value;
-  size_t p = static_cast<size_t>(it->second.partition);
-  pending_[p].emplace_back(ForecastKey(key.sensor_id, *field, issue_.origin), std::move(value));
-  pending_ts_[p].push_back(issue_.origin * kMicrosPerHour);
-  return Status::OK();
+  series->last_job = j;
+}
+
+Status ForecastProcessor::IssueJobs() {
+  done_.reset(new std::atomic<uint8_t>[jobs_.size()]());
+  std::atomic<size_t> next_unit{0};
+  size_t emitted = 0;
+  Status appended = Status::OK();
+  int64_t appended_at = MonotonicMicros();
+  pool_.Run([&](size_t worker) {
+    for (;;) {
+      size_t u = next_unit.fetch_add(1, std::memory_order_relaxed);
+      if (u >= units_.size()) return;
+      for (size_t j = units_[u]; j != kNoJob; j = jobs_[j].next) {
+        Issue(&jobs_[j], &issues_[worker]);
+        done_[j].store(1, std::memory_order_release);
+      }
+      // Only this thread appends: the done jobs at the head of the batch, in its order.
+      if (worker == 0 && MonotonicMicros() - appended_at >= kAppendEveryUs) {
+        emitted = Emit(emitted);
+        if (appended.ok()) appended = AppendPending();
+        appended_at = MonotonicMicros();
+      }
+    }
+  });
+  emitted = Emit(emitted);
+  return appended;
+}
+
+void ForecastProcessor::Issue(Job* job, ForecastIssue* issue) const {
+  int64_t t0 = MonotonicMicros();
+  SeriesForecaster& forecaster = job->series->forecaster;
+  if (!forecaster.Close(job->hour, job->mean, issue)) return;
+  job->seconds = static_cast<double>(MonotonicMicros() - t0) / 1e6;
+  job->issued = true;
+  job->day_ahead = issue->day_ahead;
+  job->origin = issue->origin;
+  job->key = ForecastKey(job->sensor_id, *job->field, issue->origin);
+  job->value = ForecastValue(job->sensor_id, *job->field, *issue);
+  if (issue->day_ahead) job->skill = SkillValue(job->sensor_id, *job->field, forecaster.Skill(kSkillDays));
+}
+
+size_t ForecastProcessor::Emit(size_t from) {
+  for (; from < jobs_.size() && done_[from].load(std::memory_order_acquire) != 0; ++from) {
+    Job& job = jobs_[from];
+    if (!job.issued) continue;
+    // Only a closed hour makes a checkpoint due: records without one (the 1m and 1d rollups, every
+    // second) would otherwise rewrite it every checkpoint_interval, seconds of this thread each.
+    dirty_ = true;
+    issue_seconds_->Observe(job.seconds);
+    hours_closed_->Add();
+    LatestIssue& staged = staged_latest_[{job.sensor_id, *job.field}];
+    if (job.day_ahead) {
+      staged.day_ahead = job.value;
+      staged.skill = std::move(job.skill);
+      ++pending_day_ahead_;
+    }
+    staged.latest = job.value;
+    size_t p = static_cast<size_t>(job.series->partition);
+    pending_[p].emplace_back(std::move(job.key), std::move(job.value));
+    pending_ts_[p].push_back(job.origin * kMicrosPerHour);
+  }
+  return from;
 }
 
 Status ForecastProcessor::AppendPending() {
@@ -320,17 +388,31 @@ Status ForecastProcessor::Checkpoint() {
   c.history_days = static_cast<uint32_t>(so.history_days);
   c.refit_hours = static_cast<uint32_t>(so.refit_hours);
   c.next_offsets = next_offsets_;
+  // Each series' models are copied on the pool (a quarter of a checkpoint's time on one
+  // thread), in the map's order; the latest issues after, under the lock Latest() takes.
+  std::vector<std::pair<const SeriesKey*, const Series*>> all;
+  all.reserve(series_.size());
+  for (const auto& [key, s] : series_) all.emplace_back(&key, &s);
+  c.series.resize(all.size());
+  std::atomic<size_t> next{0};
+  constexpr size_t kChunk = 64;
+  pool_.Run([&](size_t) {
+    for (size_t from = next.fetch_add(kChunk); from < all.size(); from = next.fetch_add(kChunk)) {
+      for (size_t i = from; i < std::min(all.size(), from + kChunk); ++i) {
+        const auto& [key, s] = all[i];
+        c.series[i] = {.sensor_id = key->first, .field = key->second, .partition = s->partition,
+                       .history = s->forecaster.ModelHistory(), .latest = {}, .latest_day_ahead = {},
+                       .state = s->forecaster.SaveState()};
+      }
+    }
+  });
   {
     std::lock_guard lock(latest_mu_);
-    for (const auto& [key, s] : series_) {
-      SeriesCheckpoint sc{.sensor_id = key.first, .field = key.second, .partition = s.partition,
-                          .history = s.forecaster.ModelHistory(), .latest = {}, .latest_day_ahead = {},
-                          .state = s.forecaster.SaveState()};
-      if (auto it = latest_.find(key); it != latest_.end()) {
-        sc.latest = it->second.latest;
-        sc.latest_day_ahead = it->second.day_ahead;
+    for (size_t i = 0; i < all.size(); ++i) {
+      if (auto it = latest_.find(*all[i].first); it != latest_.end()) {
+        c.series[i].latest = it->second.latest;
+        c.series[i].latest_day_ahead = it->second.day_ahead;
       }
-      c.series.push_back(std::move(sc));
     }
   }
   MARE_RETURN_IF_ERROR(WriteForecastCheckpoint(checkpoint_path(), c, &checkpoint_scratch_));

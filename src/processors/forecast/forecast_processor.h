@@ -13,7 +13,10 @@
 // hours; what a series issues is a function of those hours alone, so after kill -9 the
 // processor re-reads from the checkpoint's offsets and appends again, byte for byte, the
 // forecasts it had appended since (docs/formats/forecasts.md). Fits never block the rollups:
-// they run on this thread, which only reads their topic.
+// they run on this thread, which only reads their topic, and on its issue pool: the series whose
+// hours close in one batch are issued side by side (a series' hours in order, by one worker),
+// and what they issue is appended in the batch's order, the same records in the same order
+// whatever the number of threads.
 #pragma once
 
 #include <atomic>
@@ -30,6 +33,7 @@
 #include "log/consumer_thread.h"
 #include "log/log.h"
 #include "processors/forecast/forecast_checkpoint.h"
+#include "processors/forecast/issue_pool.h"
 #include "processors/forecast/series_forecaster.h"
 
 namespace mare::forecast {
@@ -55,6 +59,9 @@ struct ForecastOptions {
   std::string output_topic = "forecasts";
   std::string group = "forecast";
   size_t poll_records = 4096;
+  // Threads that issue the series of a batch (the processor's own thread among them); 0: one
+  // per hardware thread. When every sensor's hour closes at once, this divides the wait.
+  int issue_threads = 0;
   bool sync_log_before_checkpoint = true;
   HistoryLoader history;  // optional, for a start without a checkpoint
 };
@@ -87,9 +94,25 @@ class ForecastProcessor {
   std::string checkpoint_path() const { return options_.checkpoint_dir + "/checkpoint"; }
 
  private:
+  static constexpr size_t kNoJob = SIZE_MAX;
   struct Series {
     SeriesForecaster forecaster;
     int32_t partition = 0;
+    size_t last_job = kNoJob;  // while a batch is split into jobs: its latest job in it
+  };
+  // A series' hour closing in a batch, and what a worker issued from it.
+  struct Job {
+    Series* series;
+    uint64_t sensor_id;
+    const std::string* field;  // one of options_.fields
+    int64_t hour;
+    double mean;
+    size_t next = kNoJob;  // the series' next job in the batch: issued after this one, by the same worker
+    bool issued = false;   // Close took the hour
+    bool day_ahead = false;
+    int64_t origin = 0;
+    double seconds = 0;
+    std::string key, value, skill;  // the forecast record; skill for a day-ahead issue
   };
   struct LatestIssue {
     std::string latest, day_ahead;
@@ -104,7 +127,10 @@ class ForecastProcessor {
   Status Rewind();  // the state and offsets of the checkpoint, or a fresh start
   Status LoadHistory();
   Status Step();
-  Status Take(const log::ConsumedRecord& record);
+  void Take(const log::ConsumedRecord& record);  // a final 1h rollup of a field forecast becomes a job
+  Status IssueJobs();                            // on the pool; appends as they are done, in order
+  void Issue(Job* job, ForecastIssue* issue) const;  // on a worker: touches only job->series
+  size_t Emit(size_t from);                      // the done jobs from `from` on to pending_; returns the next
   Status AppendPending();
   Status Checkpoint();
   void RefreshLag();
@@ -129,7 +155,11 @@ class ForecastProcessor {
   std::string checkpoint_scratch_;
   int64_t next_checkpoint_us_ = 0;
   int64_t next_lag_us_ = 0;
-  ForecastIssue issue_;
+  std::vector<Job> jobs_;
+  std::vector<size_t> units_;  // per series with jobs in the batch: its first job, in order of first jobs
+  std::unique_ptr<std::atomic<uint8_t>[]> done_;  // per job: issued by its worker
+  std::vector<ForecastIssue> issues_;              // per worker
+  IssuePool pool_;
 
   log::ConsumerThread thread_;
 

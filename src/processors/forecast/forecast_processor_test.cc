@@ -4,10 +4,12 @@
 // restarted from an older checkpoint appends again exactly what it had appended, and nothing else.
 #include "processors/forecast/forecast_processor.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <zlib.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -407,6 +409,72 @@ TEST_F(ForecastProcessorTest, ReplayFromAnOlderCheckpointAppendsTheSameForecasts
     }
   }
   EXPECT_EQ(fresh_count, by_key.size());
+}
+
+// The series of a batch issued on several threads (issue_threads): the same records with the
+// same timestamps at the same offsets of every partition as on one thread, the same checkpoint
+// (offsets read, every series' hours and models), the same latest answers; also with small batches.
+TEST_F(ForecastProcessorTest, ThreadsAppendTheSameRecordsInTheSameOrderAsOne) {
+  auto log = OpenLog();
+  const int sensors = 6;
+  const int64_t end = kStartHour + 24 * 31 + 5;
+  AppendRollups(log.get(), sensors, kStartHour, end);
+  struct Run {
+    std::vector<std::string> records;  // partition, offset, timestamp, key, value
+    std::string checkpoint, latest, day_ahead;
+  };
+  std::vector<Run> runs;
+  const struct {
+    int threads;
+    size_t poll_records;
+  } settings[] = {{1, 4096}, {4, 4096}, {3, 50}};
+  for (const auto& setting : settings) {
+    const std::string name = std::to_string(setting.threads) + "_" + std::to_string(setting.poll_records);
+    ForecastOptions o = Options("forecast_" + name);
+    o.output_topic = "forecasts_" + name;
+    o.issue_threads = setting.threads;
+    o.poll_records = setting.poll_records;
+    o.checkpoint_interval_us = 3'600'000'000;  // only the final one: the same point in every run
+    auto p = ForecastProcessor::Start(o, log.get(), &registry_);
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    for (int i = 0; i < 3000; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (i > 5 && (*p)->lag() == 0) break;
+    }
+    Run run;
+    run.latest = (*p)->Latest(sensors - 1, "temperature", false);
+    run.day_ahead = (*p)->Latest(sensors - 1, "temperature", true);
+    ASSERT_TRUE((*p)->Stop().ok());
+    auto checkpoint = log::file::ReadAll(o.checkpoint_dir + "/checkpoint");
+    ASSERT_TRUE(checkpoint.ok());
+    run.checkpoint = *checkpoint;
+    auto consumer = log->Subscribe("read_" + name, o.output_topic);
+    ASSERT_TRUE(consumer.ok());
+    std::vector<log::ConsumedRecord> batch;
+    for (;;) {
+      ASSERT_TRUE((*consumer)->Poll(&batch, 10000, std::chrono::milliseconds(50)).ok());
+      if (batch.empty()) break;
+      for (const auto& r : batch) {
+        run.records.push_back(fmt::format("{} {} {} {} {}", r.partition, r.offset, r.timestamp_us, r.key, r.value));
+      }
+    }
+    std::sort(run.records.begin(), run.records.end());  // partitions are read interleaved; offsets order each
+    runs.push_back(std::move(run));
+  }
+  // One forecast per series and closed hour (sensor 0 misses some hours).
+  size_t hours = 0;
+  for (int64_t h = kStartHour; h < end; ++h) hours += Missing(h) ? sensors - 1 : sensors;
+  ASSERT_EQ(runs[0].records.size(), hours);
+  EXPECT_NE(runs[0].latest, "");
+  EXPECT_NE(runs[0].day_ahead, "");
+  for (size_t i = 1; i < runs.size(); ++i) {
+    SCOPED_TRACE(fmt::format("{} threads, batches of {}", settings[i].threads, settings[i].poll_records));
+    ASSERT_EQ(runs[i].records.size(), runs[0].records.size());
+    for (size_t r = 0; r < runs[0].records.size(); ++r) ASSERT_EQ(runs[i].records[r], runs[0].records[r]) << r;
+    EXPECT_TRUE(runs[i].checkpoint == runs[0].checkpoint);
+    EXPECT_EQ(runs[i].latest, runs[0].latest);
+    EXPECT_EQ(runs[i].day_ahead, runs[0].day_ahead);
+  }
 }
 
 TEST_F(ForecastProcessorTest, LatestAnswersTheNewestIssueAndSurvivesARestart) {

@@ -171,6 +171,26 @@ void SeriesForecaster::Restore(const HourlySeries& history) {
     double v = history.At(h);
     if (!std::isnan(v)) Close(h, v, nullptr);
   }
+  PrefitHoltWinters();
+}
+
+void SeriesForecaster::PrefitHoltWinters() {
+  if (last_closed_ == kNone) return;
+  // The issue when the next hour closes (origin last + 2) runs Holt–Winters fitted at its latest
+  // refit origin: when that origin is past (its hours are all in), fit it now, with what Compute
+  // would give the fit (the view at that origin, cut at the refit origin). Compute then finds it
+  // fitted. The fit reads the window_days (28) before the refit origin, inside the view for any
+  // later origin refitting there too (history_days >= 30), so the values are the same either way.
+  const int64_t origin = last_closed_ + 2;
+  const int64_t at = FloorTo(origin - options_.refit_phase, options_.refit_hours) + options_.refit_phase;
+  if (at > last_closed_ + 1 || holt_winters_fit_ == at) return;
+  View(origin);
+  HourlySeries before = view_;
+  if (before.end_hour() > at) before.values.resize(static_cast<size_t>(std::max<int64_t>(0, at - before.first_hour)));
+  ForecastInput fit_input{.target = &before, .covariates = {}};
+  Status s = models_[holt_winters_]->Fit(fit_input, at);
+  (void)s;  // too little history: Forecast then says NaN, as in Compute
+  holt_winters_fit_ = at;
 }
 
 SeriesSkill SeriesForecaster::Skill(int days) const {

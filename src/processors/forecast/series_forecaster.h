@@ -82,6 +82,9 @@ class SeriesForecaster {
   // origin hour) only at 00:00 UTC origins.
   void Compute(int64_t origin);
   void View(int64_t origin);  // view_ = the hours [origin - history_days, origin)
+  // At the end of Restore: the Holt–Winters refit the next issue would make, if its hours are
+  // in, so that a rebuild does not leave ~all series to refit in the same next hour.
+  void PrefitHoltWinters();
   int reach_days() const;     // how far back the errors read at an origin were made
 
   struct Pending {  // a 00:00 UTC origin whose hours are not all observed yet
