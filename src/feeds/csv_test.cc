@@ -264,6 +264,58 @@ TEST(Csv, LineAndCellSplittersAgree) {
   EXPECT_FALSE(archive::SplitCsvCells("a,\"open", ',', &views, &unquoted));
 }
 
+// The splitter reads eight bytes at a time: lines of every length around and past eight, with
+// delimiters, quotes and bytes above 0x7f anywhere in them, split as the rules say byte by byte.
+TEST(Csv, CellSplitterAgreesWithTheRulesOnLongLines) {
+  auto reference = [](std::string_view line, char delimiter, std::vector<std::string>* cells) {
+    cells->assign(1, "");
+    bool quoted = false;
+    for (size_t i = 0; i < line.size(); ++i) {
+      char c = line[i];
+      if (quoted) {
+        if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+          cells->back() += '"';
+          ++i;
+        } else if (c == '"') {
+          quoted = false;
+        } else {
+          cells->back() += c;
+        }
+      } else if (c == '"') {
+        quoted = true;
+      } else if (c == delimiter) {
+        cells->emplace_back();
+      } else {
+        cells->back() += c;
+      }
+    }
+    return !quoted;
+  };
+  const std::string alphabet = std::string("ab,;\t\" 9") + "\x80\xac\xff" + std::string(1, '\0');
+  uint64_t state = 7;
+  std::vector<std::string> expected;
+  std::vector<std::string_view> views;
+  std::string unquoted;
+  for (int n = 0; n < 20000; ++n) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    size_t length = (state >> 33) % 40;
+    std::string line;
+    for (size_t i = 0; i < length; ++i) {
+      state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+      // Mostly plain bytes, so that many lines hold no quote at all.
+      size_t pick = (state >> 33) % 64;
+      line += pick < alphabet.size() ? alphabet[pick] : static_cast<char>('c' + pick % 20);
+    }
+    for (char delimiter : {',', ';', '\t'}) {
+      bool ok = reference(line, delimiter, &expected);
+      ASSERT_EQ(archive::SplitCsvCells(line, delimiter, &views, &unquoted), ok) << line;
+      if (ok) {
+        ASSERT_EQ(expected, std::vector<std::string>(views.begin(), views.end())) << line;
+      }
+    }
+  }
+}
+
 
 // Cells are numbers as std::from_chars reads them, correctly rounded to the bit: the plain
 // decimals ParseNumber reads itself (sign, digits, fraction) and the forms it leaves to

@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -92,30 +93,37 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
   if (columns.sensor == archive::kNoColumn) {
     return Status::InvalidArgument(fmt::format("{}:{}: no sensor_id column in the header (give one with --sensor-id)", path, line_no));
   }
-  std::vector<std::string_view> cells;
-  std::string storage, joined;
-
-  // Two threads: this one parses lines into batches of readings; the other adds them to the
-  // store and writes completed hours out. Batches cycle through a small pool.
+  // Threads: two parse byte ranges of the file (whole lines, at most batch_rows of them) into
+  // batches of readings; one adds the batches to the store in the file's order (so a reading
+  // later in the file replaces an earlier one of the same sensor and time, as one at a time
+  // would); one more encodes and writes completed hours out. Batches cycle through a pool.
   struct ParsedBatch {
     std::vector<Reading> readings;
     size_t count = 0;
-    int64_t max_hour = std::numeric_limits<int64_t>::min();  // of the file so far
+    uint64_t seq = 0;          // the range's place in the file
+    int64_t max_hour = std::numeric_limits<int64_t>::min();  // of this batch (the writer keeps the file's)
     int64_t min_hour = std::numeric_limits<int64_t>::max();  // of this batch
-    int64_t bytes_done = 0;
-    int64_t readings_done = 0;
+    int64_t bytes_done = 0;    // the range's end
+    int64_t rows = 0, imported = 0, skipped = 0;
+    std::vector<std::string> errors;  // the range's first few skipped rows, "line N: why"
     std::deque<std::string> owned;  // unquoted text cells (stable addresses)
   };
   // Never more than flush_rows a batch, so that the rows held stay bounded by flush_rows.
   const size_t batch_rows = std::clamp<size_t>(options.flush_rows, 1, 32'768);
+  constexpr int kParsers = 2;
   std::vector<ParsedBatch> pool(4);
   for (auto& b : pool) b.readings.resize(batch_rows);
   std::mutex mu;
   std::condition_variable cv;
-  std::deque<ParsedBatch*> full, free_batches;
+  std::deque<ParsedBatch*> free_batches;
+  std::map<uint64_t, ParsedBatch*> full;  // parsed, by seq, until the writer's turn
   for (auto& b : pool) free_batches.push_back(&b);
-  bool parsing_done = false;
+  int parsers_left = kParsers;
+  uint64_t next_seq = 0;       // of the next range handed out
   size_t consumed = 0;  // the file's bytes up to the end of the last batch the writer added
+  size_t pos_all = pos;          // where the next range begins
+  int64_t line_all = line_no;   // the lines before it
+  int64_t peak_mapped_bytes = 0;
   Status writer_status;
 
   std::mutex flush_mu;
@@ -152,15 +160,26 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
   size_t peak_held_rows = 0;
   std::thread writer([&] {
     int64_t next_progress = 0;
+    uint64_t seq = 0;  // the batch whose turn it is
+    int64_t max_hour = std::numeric_limits<int64_t>::min();  // of the file so far
     while (true) {
       ParsedBatch* b;
       {
         std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return !full.empty() || parsing_done; });
+        cv.wait(lock, [&] { return (!full.empty() && full.begin()->first == seq) || (parsers_left == 0 && full.empty()); });
         if (full.empty()) return;
-        b = full.front();
-        full.pop_front();
+        b = full.begin()->second;
+        full.erase(full.begin());
+        ++seq;
       }
+      // The range's counts and reasons, in the file's order.
+      report->rows += b->rows;
+      report->imported += b->imported;
+      report->skipped += b->skipped;
+      for (auto& e : b->errors) {
+        if (report->errors.size() < 10) report->errors.push_back(std::move(e));
+      }
+      max_hour = std::max(max_hour, b->max_hour);
       if (writer_status.ok()) {
         {
           // A reading of an hour on its way to disk would not find a copy of itself there (the
@@ -180,7 +199,7 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
           // Hours before the newest are complete when the file is in time order (a row that
           // comes later for one makes another segment, merged at the end). A third thread
           // encodes and writes them while this one goes on adding.
-          auto taken = store->TakeHoursBefore(b->max_hour);
+          auto taken = store->TakeHoursBefore(max_hour);
           if (store->memtable_rows() >= options.flush_rows) {
             // The newest hour alone holds that many (many sensors, or a file out of time
             // order): it goes too, so that what stays is under flush_rows.
@@ -198,7 +217,7 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
           flush_cv.notify_all();
         }
         if (progress && b->bytes_done >= next_progress) {
-          progress(b->bytes_done, static_cast<int64_t>(data.size()), b->readings_done);
+          progress(b->bytes_done, static_cast<int64_t>(data.size()), report->imported);
           next_progress = b->bytes_done + static_cast<int64_t>(data.size() / 100);
         }
       }
@@ -211,41 +230,58 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
     }
   });
 
-  int64_t max_hour = std::numeric_limits<int64_t>::min();
   // The time is one cell (not a date and a time, nor civil parts): see the time cache below.
   const bool plain_time = columns.time != archive::kNoColumn && columns.time_of_day == archive::kNoColumn;
-  std::string last_time_text;
-  int64_t last_time = 0;
-  auto skip = [&](std::string message) {
-    ++report->skipped;
-    if (report->errors.size() < 10) report->errors.push_back(fmt::format("line {}: {}", line_no, message));
-  };
-  int64_t peak_mapped_bytes = 0;
-  while (pos < data.size()) {
-    ParsedBatch* out;
-    size_t done;
-    {
-      std::unique_lock lock(mu);
-      cv.wait(lock, [&] { return !free_batches.empty(); });
-      out = free_batches.front();
-      free_batches.pop_front();
-      done = consumed;
-    }
-    if (size_t until = done / page * page; until > released && until - released >= options.release_bytes) {
-      // Only unmaps them from this process: the next access would read the file again.
-      ::madvise(static_cast<char*>(map) + released, until - released, MADV_DONTNEED);
-      released = until;
-    }
-    out->count = 0;
-    out->owned.clear();
-    int64_t batch_min_hour = std::numeric_limits<int64_t>::max();
-    {
-      for (size_t n = 0; n < batch_rows && pos < data.size(); ++n) {
+  auto parse = [&] {
+    std::vector<std::string_view> cells;
+    std::string storage, joined;
+    std::string last_time_text;
+    int64_t last_time = 0;
+    while (true) {
+      ParsedBatch* out;
+      size_t pos, end;
+      int64_t line_no;
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return !free_batches.empty() || pos_all >= data.size(); });
+        if (pos_all >= data.size()) {
+          if (--parsers_left == 0) cv.notify_all();
+          return;
+        }
+        out = free_batches.front();
+        free_batches.pop_front();
+        if (size_t until = consumed / page * page; until > released && until - released >= options.release_bytes) {
+          // Only unmaps them from this process: the next access would read the file again.
+          ::madvise(static_cast<char*>(map) + released, until - released, MADV_DONTNEED);
+          released = until;
+        }
+        // The next range: at most batch_rows lines (blank ones too).
+        pos = end = pos_all;
+        line_no = line_all;
+        for (size_t n = 0; n < batch_rows && end < data.size(); ++n) {
+          const void* nl = std::memchr(data.data() + end, '\n', data.size() - end);
+          end = nl == nullptr ? data.size() : static_cast<size_t>(static_cast<const char*>(nl) - data.data()) + 1;
+          ++line_all;
+        }
+        pos_all = end;
+        out->seq = next_seq++;
+        peak_mapped_bytes = std::max(peak_mapped_bytes, static_cast<int64_t>(end - released));
+      }
+      out->count = 0;
+      out->owned.clear();
+      out->errors.clear();
+      out->rows = out->imported = out->skipped = 0;
+      int64_t batch_min_hour = std::numeric_limits<int64_t>::max(), batch_max_hour = std::numeric_limits<int64_t>::min();
+      auto skip = [&](std::string message) {
+        ++out->skipped;
+        if (out->errors.size() < 10) out->errors.push_back(fmt::format("line {}: {}", line_no, message));
+      };
+      while (pos < end) {
         std::string_view line;
         next_line(&pos, &line);
         ++line_no;
         if (archive::TrimCell(line).empty()) continue;
-        ++report->rows;
+        ++out->rows;
         if (!archive::SplitCsvCells(line, delimiter, &cells, &storage)) {
           skip("unterminated quote");
           continue;
@@ -273,8 +309,8 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
         }
         reading.timestamp_us = *time;
         std::string_view sensor = archive::TrimCell(cells[columns.sensor]);
-        auto [end, ec] = std::from_chars(sensor.data(), sensor.data() + sensor.size(), reading.sensor_id);
-        if (ec != std::errc() || end != sensor.data() + sensor.size()) {
+        auto [sensor_end, ec] = std::from_chars(sensor.data(), sensor.data() + sensor.size(), reading.sensor_id);
+        if (ec != std::errc() || sensor_end != sensor.data() + sensor.size()) {
           skip(fmt::format("sensor_id \"{}\" is not a number from 0 to 4294967295", sensor));
           continue;
         }
@@ -310,27 +346,24 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
         }
         if (bad_text) continue;
         ++out->count;
-        ++report->imported;
-        max_hour = std::max(max_hour, HourOf(reading.timestamp_us));
-        batch_min_hour = std::min(batch_min_hour, HourOf(reading.timestamp_us));
+        ++out->imported;
+        int64_t hour = HourOf(reading.timestamp_us);
+        batch_max_hour = std::max(batch_max_hour, hour);
+        batch_min_hour = std::min(batch_min_hour, hour);
       }
+      out->max_hour = batch_max_hour;
+      out->min_hour = batch_min_hour;
+      out->bytes_done = static_cast<int64_t>(end);
+      {
+        std::lock_guard lock(mu);
+        full.emplace(out->seq, out);
+      }
+      cv.notify_all();
     }
-    out->max_hour = max_hour;
-    out->min_hour = batch_min_hour;
-    out->bytes_done = static_cast<int64_t>(std::min(pos, data.size()));
-    out->readings_done = report->imported;
-    peak_mapped_bytes = std::max(peak_mapped_bytes, static_cast<int64_t>(std::min(pos, data.size()) - released));
-    {
-      std::lock_guard lock(mu);
-      full.push_back(out);
-    }
-    cv.notify_all();
-  }
-  {
-    std::lock_guard lock(mu);
-    parsing_done = true;
-  }
-  cv.notify_all();
+  };
+  std::vector<std::thread> parsers;
+  for (int i = 0; i < kParsers; ++i) parsers.emplace_back(parse);
+  for (auto& t : parsers) t.join();
   writer.join();
   {
     std::lock_guard lock(flush_mu);

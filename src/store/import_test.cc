@@ -1,5 +1,6 @@
 #include "store/import.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <ctime>
@@ -70,6 +71,59 @@ TEST(Import, EveryRowOnceThroughTheBatchesAndTheBackgroundWrites) {
     }
   }
   EXPECT_EQ(quoted, 3 * 3600 * 5 / 2 - 5 * copies) << "the copies are odd rows: quoted";
+}
+
+// Two threads parse ranges of the file at once; the batches still reach the store in the
+// file's order. The same readings written again and again, range after range, keep the value of
+// the last line; the skipped rows' reasons come in the order of their lines.
+TEST(Import, RangesParsedAtOnceReachTheStoreInTheFilesOrder) {
+  ScratchDir dir("mare-import-test");
+  std::string csv = dir.path() + "/in.csv";
+  constexpr int kPasses = 40, kSensors = 3, kSeconds = 50;  // 150 lines a pass, 6,000 in all
+  {
+    std::ofstream out(csv);
+    out << "ts,sensor_id,temperature\n";
+    for (int pass = 0; pass < kPasses; ++pass) {
+      for (int t = 0; t < kSeconds; ++t) {
+        for (int s = 1; s <= kSensors; ++s) {
+          out << "2024-03-01 00:00:" << (t < 10 ? "0" : "") << t << "," << (pass % 7 == 3 && t == 0 && s == 1 ? "x" : std::to_string(s))
+              << "," << pass << "." << s << "\n";
+        }
+      }
+    }
+  }
+  metrics::Registry registry;
+  auto store = Store::Open({.dir = dir.path() + "/store", .compaction_thread = false}, &registry);
+  ASSERT_TRUE(store.ok());
+  ImportReport report;
+  // Batches of 16 lines: several hundred of them, handed to both threads in turn.
+  Status s = ImportCsv(csv, store->get(), {.flush_rows = 16}, &report, nullptr);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(report.rows, kPasses * kSeconds * kSensors);
+  std::vector<std::string> expected_errors;
+  for (int pass = 0; pass < kPasses; ++pass) {
+    if (pass % 7 == 3) expected_errors.push_back(fmt::format("line {}: sensor_id \"x\" is not a number from 0 to 4294967295", 2 + pass * kSeconds * kSensors));
+  }
+  EXPECT_EQ(report.errors, expected_errors);
+  EXPECT_EQ(report.skipped, static_cast<int64_t>(expected_errors.size()));
+  EXPECT_EQ((*store)->GetStats().rows, kSeconds * kSensors) << "one reading per sensor and time";
+  auto snap = (*store)->GetSnapshot({});
+  uint32_t temperature = *(*store)->schema().Find("temperature", FieldType::kNumber);
+  int64_t checked = 0;
+  for (const auto& seg : snap->segments) {
+    std::string bytes;
+    ColumnValues v;
+    for (size_t b = 0; b < seg->blocks().size(); ++b) {
+      const BlockMeta& m = seg->blocks()[b];
+      ASSERT_TRUE(seg->ReadBlock(b, &bytes).ok());
+      ASSERT_TRUE(DecodeBlockColumn(m, bytes, temperature, FieldType::kNumber, &v).ok());
+      for (double x : v.numbers) {
+        EXPECT_EQ(x, (kPasses - 1) + m.sensor_id / 10.0) << "sensor " << m.sensor_id << ": the last pass's value";
+        ++checked;
+      }
+    }
+  }
+  EXPECT_EQ(checked, kSeconds * kSensors);
 }
 
 // The UCI Beijing form: the time from year, month, day and hour columns; an impossible date is

@@ -240,13 +240,28 @@ void Store::Batch::Add(const Reading& reading) {
 }
 
 void Store::AddLocked(const Reading& r) {
-  BufferKey key{r.sensor_id, HourOf(r.timestamp_us)};
-  auto [entry, created] = memtable_.try_emplace(key, r.sensor_id);
-  MemBuffer& buffer = entry->second;
-  if (created) {
-    auto d = disk_max_ts_.find(r.sensor_id);
-    if (d != disk_max_ts_.end()) buffer.disk_max_ts = d->second;
+  Recent* recent = nullptr;
+  if (r.sensor_id < kRecentSensors) {
+    if (r.sensor_id >= recent_.size()) recent_.resize(r.sensor_id + 1);
+    recent = &recent_[r.sensor_id];
   }
+  MemBuffer* found = nullptr;
+  BufferKey key{r.sensor_id, 0};
+  if (recent != nullptr && recent->buffer != nullptr && r.timestamp_us >= recent->hour &&
+      static_cast<uint64_t>(r.timestamp_us) - static_cast<uint64_t>(recent->hour) < static_cast<uint64_t>(kHourMicros)) {
+    found = recent->buffer;
+    key.hour = recent->hour;
+  } else {
+    key.hour = HourOf(r.timestamp_us);
+    auto [entry, created] = memtable_.try_emplace(key, r.sensor_id);
+    found = &entry->second;
+    if (created) {
+      auto d = disk_max_ts_.find(r.sensor_id);
+      if (d != disk_max_ts_.end()) found->disk_max_ts = d->second;
+    }
+    if (recent != nullptr) *recent = {key.hour, found};
+  }
+  MemBuffer& buffer = *found;
   RowBuffer& rows = buffer.rows;
   std::optional<size_t> row = rows.Find(r.timestamp_us);
   if (!row && r.timestamp_us <= buffer.disk_max_ts && PullBlockWith(key, r.timestamp_us, &buffer)) row = rows.Find(r.timestamp_us);
@@ -448,6 +463,7 @@ Status Store::Flush(const std::vector<int64_t>& raw_offsets, int64_t before_hour
       if (it->first.hour < before_hour) {
         memtable_rows_ -= it->second.rows.size();
         it = memtable_.erase(it);
+        recent_.clear();
       } else {
         ++it;
       }
@@ -479,6 +495,7 @@ std::vector<Store::TakenHour> Store::TakeHoursBefore(int64_t before_hour) {
       h.buffers.push_back(std::move(it->second.rows));
       h.hides.insert(h.hides.end(), it->second.hides.begin(), it->second.hides.end());
       it = memtable_.erase(it);
+      recent_.clear();
     } else {
       ++it;
     }
@@ -779,6 +796,7 @@ Result<int64_t> Store::ApplyRetention(int64_t now_us) {
         dropped += static_cast<int64_t>(it->second.rows.size());
         memtable_rows_ -= it->second.rows.size();
         it = memtable_.erase(it);
+        recent_.clear();
       } else {
         ++it;
       }

@@ -194,6 +194,16 @@ class Store {
     std::vector<BlockRef> hides;  // blocks whose rows were moved here (written with the flush)
   };
   std::unordered_map<BufferKey, MemBuffer, BufferKeyHash> memtable_;
+  // The writer's last buffer per sensor (ids below kRecentSensors), by index: archives give a
+  // sensor reading after reading of one hour, and the map's lookup (hash, hour division) was a
+  // good part of a bulk load's time. Nodes of memtable_ do not move; whatever erases some of
+  // them clears this (under the exclusive lock).
+  static constexpr uint32_t kRecentSensors = 1 << 16;
+  struct Recent {
+    int64_t hour = 0;
+    MemBuffer* buffer = nullptr;
+  };
+  std::vector<Recent> recent_;
   // Blocks of live segments that a later segment or the memtable replaces: segment id -> sorted
   // file block indexes. Queries and merges skip them.
   std::unordered_map<uint64_t, std::vector<uint32_t>> hidden_;
