@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
@@ -590,9 +591,12 @@ bool PgConnection::OnBind(std::string_view body) {
   for (int16_t k = 0; k < nparams; ++k) {
     int16_t format = nformats == 0 ? 0 : nformats == 1 ? formats[0] : formats[static_cast<size_t>(k)];
     int32_t type = static_cast<size_t>(k) < st.param_oids.size() ? st.param_oids[static_cast<size_t>(k)] : 0;
-    auto literal = ParameterLiteral(params[static_cast<size_t>(k)].value, params[static_cast<size_t>(k)].null, format, type);
+    auto literal = ParameterLiteral(params[static_cast<size_t>(k)].value, params[static_cast<size_t>(k)].null, format, type,
+                                    &settings_.zone());
     if (!literal.ok()) {
-      return fail({format == 1 ? sqlstate::kInvalidBinaryRepresentation : sqlstate::kInvalidTextRepresentation,
+      return fail({IsOutOfRange(literal.status()) ? sqlstate::kNumericValueOutOfRange
+                   : format == 1                  ? sqlstate::kInvalidBinaryRepresentation
+                                                  : sqlstate::kInvalidTextRepresentation,
                    fmt::format("parameter ${}: {}", k + 1, literal.status().message()), 0});
     }
     literals.push_back(std::move(*literal));
@@ -629,6 +633,12 @@ std::vector<CatalogTable> PgConnection::CatalogTables() {
     Cursor dry(*ctx_.store, fmt::format("SELECT * FROM {}", name), options, /*describe_only=*/true);
     if (!dry.WaitColumns()) continue;
     for (size_t c = 0; c < dry.names().size(); ++c) table.columns.push_back({dry.names()[c], OidOf(dry.types()[c])});
+    // On disk: the readings' live segment files; the forecasts' journal.
+    if (table.name == "readings") {
+      table.disk_bytes = ctx_.store->GetStats().bytes;
+    } else if (struct stat st; ::stat(ctx_.store->forecasts().journal_path().c_str(), &st) == 0) {
+      table.disk_bytes = static_cast<int64_t>(st.st_size);
+    }
     tables.push_back(std::move(table));
   }
   return tables;
@@ -774,7 +784,7 @@ bool PgConnection::SendRows(Portal* p, size_t max_rows, bool* suspended, PgError
         }
         size_t length_at = out_.size();
         w.Int32(0);
-        AppendValue(col, p->at, p->oids[c], format_of(c), &out_);
+        AppendValue(col, p->at, p->oids[c], format_of(c), &out_, &settings_.zone());
         auto n = static_cast<uint32_t>(out_.size() - length_at - 4);
         for (int k = 0; k < 4; ++k) out_[length_at + k] = static_cast<char>(n >> (24 - 8 * k));
       }
