@@ -54,6 +54,47 @@ int WaitFor(int fd, short events, int stop_fd, int64_t deadline_us) {
 
 }  // namespace
 
+Status ParseStartupOptions(std::string_view options, std::vector<std::pair<std::string, std::string>>* out) {
+  // Split as PostgreSQL's pg_split_opts: blanks separate, a backslash takes the next byte as is.
+  std::vector<std::string> args;
+  std::string arg;
+  bool in_arg = false;
+  for (size_t i = 0; i < options.size(); ++i) {
+    char c = options[i];
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+      if (in_arg) args.push_back(std::move(arg));
+      arg.clear();
+      in_arg = false;
+      continue;
+    }
+    if (c == '\\' && i + 1 < options.size()) c = options[++i];
+    arg.push_back(c);
+    in_arg = true;
+  }
+  if (in_arg) args.push_back(std::move(arg));
+  for (size_t k = 0; k < args.size(); ++k) {
+    std::string setting;
+    if (args[k] == "-c" && k + 1 < args.size()) {
+      setting = args[++k];
+    } else if (args[k].starts_with("-c") && args[k].size() > 2) {
+      setting = args[k].substr(2);
+    } else if (args[k].starts_with("--") && args[k].size() > 2) {
+      setting = args[k].substr(2);
+    } else {
+      return Status::InvalidArgument(
+          fmt::format("startup option \"{}\" is not supported: mare takes settings as -c name=value or --name=value", args[k]));
+    }
+    size_t eq = setting.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Status::InvalidArgument(fmt::format("startup option -c {}: a setting is name=value", setting));
+    }
+    std::string name = setting.substr(0, eq);
+    for (char& ch : name) ch = ch == '-' ? '_' : ch;  // --client-encoding=... as PostgreSQL reads it
+    out->emplace_back(name, setting.substr(eq + 1));
+  }
+  return Status::OK();
+}
+
 PgConnection::PgConnection(int fd, const ServerContext& context) : fd_(fd), ctx_(context) {}
 
 PgConnection::~PgConnection() {
@@ -250,6 +291,17 @@ bool PgConnection::Startup() {
       for (const auto& o : unknown_options) w.CString(o);
       w.End();
     }
+    // libpq's options="-c TimeZone=Europe/Paris": the settings it carries, after the others.
+    std::vector<std::pair<std::string, std::string>> from_options;
+    for (const auto& [key, value] : params) {
+      if (key != "options") continue;
+      if (Status parsed = ParseStartupOptions(value, &from_options); !parsed.ok()) {
+        SendError({sqlstate::kFeatureNotSupported, parsed.message(), 0}, "FATAL");
+        Flush();
+        return false;
+      }
+    }
+    params.insert(params.end(), from_options.begin(), from_options.end());
     for (const auto& [key, value] : params) {
       if (key == "user") user_ = value;
       if (key == "database" || key == "options" || key == "replication") continue;

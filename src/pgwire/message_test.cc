@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "pgwire/connection.h"
 #include "pgwire/message.h"
 #include "pgwire/pg_types.h"
 #include "pgwire/statement_text.h"
@@ -159,7 +160,8 @@ TEST(PgwireStatementText, ParametersAreQuotedLiteralsNeverSql) {
   auto over = ParameterLiteral("9223372036854775808", false, 0, oid::kInt8);
   ASSERT_FALSE(over.ok());
   EXPECT_TRUE(IsOutOfRange(over.status())) << over.status().message();
-  EXPECT_EQ(*ParameterLiteral("-9223372036854775808", false, 0, oid::kInt8), "(-9223372036854775808)");
+  EXPECT_EQ(*ParameterLiteral("-9223372036854775808", false, 0, oid::kInt8), "(-9223372036854775807 - 1)");
+  EXPECT_EQ(*ParameterLiteral(std::string("\x80\0\0\0\0\0\0\0", 8), false, 1, oid::kInt8), "(-9223372036854775807 - 1)");
   EXPECT_TRUE(IsOutOfRange(ParameterLiteral("2147483648", false, 0, oid::kInt4).status()));
   EXPECT_TRUE(IsOutOfRange(ParameterLiteral("-99999999999999999999999", false, 0, oid::kInt8).status()));
   EXPECT_FALSE(IsOutOfRange(ParameterLiteral("12x", false, 0, oid::kInt8).status()));
@@ -227,6 +229,16 @@ TEST(PgwireSessionZone, TimestamptzTextCarriesTheSessionOffset) {
   std::string two_hours("\0\0\0\x01\xad\x27\x48\0", 8);  // 7,200,000,000 us past 2000-01-01
   EXPECT_EQ(*ParameterLiteral(two_hours, false, 1, oid::kTimestamp, &*paris), "TIMESTAMP '2000-01-01 01:00:00'");
   EXPECT_EQ(*ParameterLiteral(two_hours, false, 1, oid::kTimestamptz, &*paris), "TIMESTAMP '2000-01-01 02:00:00'");
+}
+
+TEST(PgwireStartup, OptionsCarrySettingsAsPostgreSqlSplitsThem) {
+  std::vector<std::pair<std::string, std::string>> got;
+  ASSERT_TRUE(ParseStartupOptions("-c TimeZone=Europe/Paris  -capplication_name=my\\ app --client-encoding=UTF8", &got).ok());
+  EXPECT_EQ(got, (std::vector<std::pair<std::string, std::string>>{
+                     {"TimeZone", "Europe/Paris"}, {"application_name", "my app"}, {"client_encoding", "UTF8"}}));
+  EXPECT_FALSE(ParseStartupOptions("-d 5", &got).ok());
+  EXPECT_FALSE(ParseStartupOptions("-c TimeZone", &got).ok());
+  EXPECT_FALSE(ParseStartupOptions("-c", &got).ok());
 }
 
 TEST(PgwireStatementText, BindingKeepsDollarsInsideQuotesAndMapsPositionsBack) {

@@ -90,6 +90,9 @@ std::string Quoted(std::string_view s) {
 // A number's text as a literal: parenthesized when negative, so that "x - $1" stays x - (-5).
 std::string NumberLiteral(std::string_view s) {
   if (s[0] == '+') s.remove_prefix(1);
+  // The smallest int8 has no literal in mare's SQL (its minus applies to 9223372036854775808,
+  // which is past int8): the same value as an expression.
+  if (s == "-9223372036854775808") return "(-9223372036854775807 - 1)";
   if (s[0] == '-') return "(" + std::string(s) + ")";
   return std::string(s);
 }
