@@ -218,6 +218,9 @@ TEST(PgwireSessionZone, TimestamptzTextCarriesTheSessionOffset) {
   out.clear();
   AppendTimestampText(1704067200'000000, true, &out, -(9 * 60 + 21));
   EXPECT_EQ(out, "2023-12-31 23:50:39-00:09:21");
+  out.clear();
+  AppendTimestampText(INT64_MAX, true, &out, 3600);  // no overflow: written in UTC
+  EXPECT_TRUE(out.ends_with("+00")) << out;
   std::string shown;
   auto paris = SessionZone::Parse("Europe/Paris", &shown);
   ASSERT_TRUE(paris.ok());

@@ -289,7 +289,10 @@ int32_t OidByName(std::string_view name) {
 }
 
 void AppendTimestampText(int64_t micros, bool with_zone, std::string* out, int offset_seconds) {
-  CivilTime c = ToCivil(micros + offset_seconds * kMicrosPerSecond);
+  int64_t local = 0;
+  // At the very ends of int64 the offset would overflow: such an instant is written in UTC.
+  if (__builtin_add_overflow(micros, offset_seconds * kMicrosPerSecond, &local)) offset_seconds = 0, local = micros;
+  CivilTime c = ToCivil(local);
   if (c.year < 0 || c.year > 9999) {
     fmt::format_to(std::back_inserter(*out), "{:04}-{:02}-{:02} {:02}:{:02}:{:02}", c.year, c.month, c.day, c.hour, c.minute,
                    c.second);
