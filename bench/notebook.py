@@ -267,7 +267,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", choices=list(SIZES), default="S")
     ap.add_argument("--runs", type=int, default=5, help="timed runs of Q3 after one warm-up")
-    ap.add_argument("--full-runs", type=int, default=3, help="timed runs of the full table after one warm-up")
+    ap.add_argument("--full-runs", type=int, default=3,
+                    help="timed runs of the full table after one warm-up (0: not run, Q3 alone)")
     ap.add_argument("--systems", default="mare,duckdb,clickhouse,questdb")
     ap.add_argument("--build", default=os.path.join(HERE, "..", "build", "bin"))
     ap.add_argument("--dir", default="/tmp/mare-bench")
@@ -326,6 +327,9 @@ def main():
                     how[client.name] = client.how
                     results[client.name] = {}
                     for query, runs in (("Q3", args.runs), ("full", args.full_runs)):
+                        if runs == 0:  # --full-runs 0: Q3 alone
+                            results[client.name][query] = float("nan")
+                            continue
                         progress(f"{client.name}: {query}")
                         sampled = client.pid if client.server == "mare" and query == "full" else None
                         try:
@@ -363,20 +367,23 @@ def main():
     for n in names:
         print(f"  {n}: {how[n]}")
 
-    mare_name = "mare HTTP+Arrow"
-    if mare_name in results:
+    for mare_name in ("mare HTTP+Arrow", "mare pgwire (psycopg)"):
+        if mare_name not in results:
+            continue
         print(f"\n{mare_name}'s time / the peer's (targets from issue 16):")
         peers = [n for n in names if not n.startswith("mare")]
         servers = [n for n in peers if n != "DuckDB in-process"]
         for query in ("Q3", "full"):
             for n in peers:
+                if results[mare_name][query] != results[mare_name][query]:
+                    continue  # not run
                 ratio = results[mare_name][query] / results[n][query]
                 target = TARGETS.get((query, "DuckDB" if n == "DuckDB in-process" else "server"))
                 verdict = ""
                 if n == "DuckDB in-process" or (servers and n == min(servers, key=lambda s: results[s][query])):
                     verdict = f"  target <= {target}: {'met' if ratio <= target else 'NOT met'}"
                 print(f"  {query:<5} vs {n:<{width}} {ratio:6.2f}x{verdict}")
-        if rss_report and mare_name in rss_report:
+        if rss_report and mare_name in rss_report and mare_name == "mare HTTP+Arrow":
             s = rss_report[mare_name]
             mb = lambda b: b / 2**20  # noqa: E731
             print(f"\nmare's memory while streaming the full table over HTTP+Arrow: peak RSS {mb(s.peak['VmRSS']):.0f} MB "

@@ -18,6 +18,7 @@ source "$(dirname "$0")/install.sh"
 # with mosquitto_pub (mosquitto-clients).
 # The PostgreSQL wire protocol's tests: psql (postgresql-client) and, for the JDBC driver from
 # Maven Central (tests/pgwire/pom.xml), a JDK to compile their small Java program with javac.
+# The wire protocol's TimeZone setting: abseil's time zones over Debian's tz database (tzdata).
 packages=(
   g++ make cmake ninja-build ccache pkg-config git
   clang-14 libclang-rt-14-dev
@@ -28,7 +29,7 @@ packages=(
   clickhouse-server clickhouse-client
   libmosquitto-dev mosquitto mosquitto-clients
   librdkafka-dev kcat default-jre-headless maven
-  postgresql-client default-jdk-headless
+  postgresql-client default-jdk-headless libabsl-dev tzdata
   python3 python3-pip curl netcat-openbsd procps
   chromium
 )

@@ -62,7 +62,8 @@ Row TableRow(const CatalogTable& t) {
           {"relchecks", I(0)}, {"relhasindex", B(false)}, {"relhasrules", B(false)}, {"relhastriggers", B(false)},
           {"relrowsecurity", B(false)}, {"relforcerowsecurity", B(false)}, {"relhasoids", B(false)},
           {"relispartition", B(false)}, {"reloptions", Cell{}}, {"reltablespace", I(0)}, {"reloftype", T("")},
-          {"relpersistence", T("p")}, {"relreplident", T("d")}, {"amname", T("mare")}};
+          {"relpersistence", T("p")}, {"relreplident", T("d")}, {"amname", T("mare")},
+          {"size", t.disk_bytes >= 0 ? T(PrettySize(t.disk_bytes)) : Cell{}}};
 }
 
 std::vector<Row> TableRows(const std::vector<CatalogTable>& tables) {
@@ -683,6 +684,17 @@ void AnswerEmpty(std::string_view sql, const std::vector<Token>& t, SessionAnswe
 
 }  // namespace
 
+std::string PrettySize(int64_t bytes) {
+  constexpr int64_t kLimit = 10 * 1024, kLimit2 = kLimit * 2 - 1;
+  if (bytes < kLimit) return fmt::format("{} bytes", bytes);
+  int64_t size = bytes >> 9;  // one extra bit, for the rounding
+  for (const char* unit : {"kB", "MB", "GB"}) {
+    if (size < kLimit2) return fmt::format("{} {}", (size + 1) / 2, unit);
+    size >>= 10;
+  }
+  return fmt::format("{} TB", (size + 1) / 2);
+}
+
 bool IsCatalogQuery(std::string_view sql) {
   std::vector<Token> t;
   if (!CatalogTokens(sql, &t)) return false;
@@ -734,7 +746,7 @@ bool AnswerCatalogQuery(std::string_view sql, const std::vector<CatalogTable>& t
     return true;
   }
   // psql's \dt (and \d with no name): Schema, Name, Type, Owner; with \dt+ also Persistence,
-  // Access method, Size and Description (mare keeps no size per table, nor comments: NULL).
+  // Access method, Size (the store's bytes on disk) and Description (mare keeps no comments: NULL).
   if (Mentions(t, "pg_class") && Mentions(t, "relkind") && Mentions(t, "pg_get_userbyid") && !Mentions(t, "pg_attribute")) {
     static const std::pair<const char*, OutColumn> kListColumns[] = {
         {"schema", {"Schema", "table_schema", oid::kName}},

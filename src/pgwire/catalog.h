@@ -26,7 +26,12 @@ struct CatalogTable {
   std::string name;
   int32_t oid = 0;  // a stable pg_class OID for the table (16384 + its place)
   std::vector<CatalogColumn> columns;
+  int64_t disk_bytes = -1;  // what the store holds of it on disk (psql's \dt+ Size); -1: unknown
 };
+
+// PostgreSQL's pg_size_pretty: "8192 bytes", "24 kB", "118 MB" (10240 and more of a unit go up
+// one, halves rounded away from zero).
+std::string PrettySize(int64_t bytes);
 
 // The tables of mare's SQL, in the order their OIDs are given.
 inline constexpr const char* kCatalogTableNames[] = {"readings", "forecasts"};

@@ -11,7 +11,7 @@ namespace {
 
 std::vector<CatalogTable> Tables() {
   return {{"readings", 16384, {{"ts", oid::kTimestamptz}, {"sensor_id", oid::kInt8}, {"temperature", oid::kFloat8}, {"station", oid::kText}}},
-          {"forecasts", 16385, {{"issued_at", oid::kTimestamptz}, {"mean", oid::kFloat8}}}};
+          {"forecasts", 16385, {{"issued_at", oid::kTimestamptz}, {"mean", oid::kFloat8}}, 0}};
 }
 
 std::vector<std::string> Column(const SessionAnswer& a, size_t c) {
@@ -25,6 +25,16 @@ std::vector<std::string> Column(const SessionAnswer& a, size_t c) {
     out.push_back(text);
   }
   return out;
+}
+
+TEST(Catalog, SizesArePrettyAsPostgreSqlWritesThem) {
+  EXPECT_EQ(PrettySize(0), "0 bytes");
+  EXPECT_EQ(PrettySize(10239), "10239 bytes");
+  EXPECT_EQ(PrettySize(10240), "10 kB");
+  EXPECT_EQ(PrettySize(1536 * 1024 - 1), "1536 kB");
+  EXPECT_EQ(PrettySize(20 * 1024 * 1024), "20 MB");
+  EXPECT_EQ(PrettySize(int64_t{15} * 1024 * 1024 * 1024), "15 GB");
+  EXPECT_EQ(PrettySize(int64_t{30} * 1024 * 1024 * 1024 * 1024), "30 TB");
 }
 
 TEST(Catalog, JdbcGetTablesHonoursPatternsAndTypes) {
@@ -188,7 +198,15 @@ TEST(Catalog, PsqlListsWithDetailsSchemasAndDatabases) {
   ASSERT_EQ(a.rows, 1u);
   std::vector<std::string> row;
   for (size_t c = 0; c < a.columns.size(); ++c) row.push_back(Column(a, c)[0]);
+  // Size: unknown for readings here (-1), so NULL; the forecasts' 0 bytes below.
   EXPECT_EQ(row, (std::vector<std::string>{"public", "readings", "table", "mare", "permanent", "mare", "NULL", "NULL"}));
+  std::vector<CatalogTable> sized = Tables();
+  sized[0].disk_bytes = 25 * 1024 * 1024 + 300 * 1024;
+  ASSERT_TRUE(AnswerCatalogQuery("SELECT c.relname as \"Name\", pg_catalog.pg_get_userbyid(c.relowner) as \"Owner\", "
+                                 "pg_catalog.pg_size_pretty(pg_catalog.pg_table_size(c.oid)) as \"Size\" FROM "
+                                 "pg_catalog.pg_class c WHERE c.relkind IN ('r','p','') ORDER BY 1",
+                                 sized, &a));
+  EXPECT_EQ(Column(a, 2), (std::vector<std::string>{"0 bytes", "25 MB"}));
 
   ASSERT_TRUE(IsCatalogQuery("SELECT n.nspname AS \"Name\", pg_catalog.pg_get_userbyid(n.nspowner) AS \"Owner\" FROM pg_catalog.pg_namespace n"));
   ASSERT_TRUE(AnswerCatalogQuery("SELECT n.nspname AS \"Name\",\n  pg_catalog.pg_get_userbyid(n.nspowner) AS \"Owner\"\nFROM "

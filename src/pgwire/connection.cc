@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
@@ -52,6 +53,47 @@ int WaitFor(int fd, short events, int stop_fd, int64_t deadline_us) {
 }
 
 }  // namespace
+
+Status ParseStartupOptions(std::string_view options, std::vector<std::pair<std::string, std::string>>* out) {
+  // Split as PostgreSQL's pg_split_opts: blanks separate, a backslash takes the next byte as is.
+  std::vector<std::string> args;
+  std::string arg;
+  bool in_arg = false;
+  for (size_t i = 0; i < options.size(); ++i) {
+    char c = options[i];
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+      if (in_arg) args.push_back(std::move(arg));
+      arg.clear();
+      in_arg = false;
+      continue;
+    }
+    if (c == '\\' && i + 1 < options.size()) c = options[++i];
+    arg.push_back(c);
+    in_arg = true;
+  }
+  if (in_arg) args.push_back(std::move(arg));
+  for (size_t k = 0; k < args.size(); ++k) {
+    std::string setting;
+    if (args[k] == "-c" && k + 1 < args.size()) {
+      setting = args[++k];
+    } else if (args[k].starts_with("-c") && args[k].size() > 2) {
+      setting = args[k].substr(2);
+    } else if (args[k].starts_with("--") && args[k].size() > 2) {
+      setting = args[k].substr(2);
+    } else {
+      return Status::InvalidArgument(
+          fmt::format("startup option \"{}\" is not supported: mare takes settings as -c name=value or --name=value", args[k]));
+    }
+    size_t eq = setting.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Status::InvalidArgument(fmt::format("startup option -c {}: a setting is name=value", setting));
+    }
+    std::string name = setting.substr(0, eq);
+    for (char& ch : name) ch = ch == '-' ? '_' : ch;  // --client-encoding=... as PostgreSQL reads it
+    out->emplace_back(name, setting.substr(eq + 1));
+  }
+  return Status::OK();
+}
 
 PgConnection::PgConnection(int fd, const ServerContext& context) : fd_(fd), ctx_(context) {}
 
@@ -249,6 +291,17 @@ bool PgConnection::Startup() {
       for (const auto& o : unknown_options) w.CString(o);
       w.End();
     }
+    // libpq's options="-c TimeZone=Europe/Paris": the settings it carries, after the others.
+    std::vector<std::pair<std::string, std::string>> from_options;
+    for (const auto& [key, value] : params) {
+      if (key != "options") continue;
+      if (Status parsed = ParseStartupOptions(value, &from_options); !parsed.ok()) {
+        SendError({sqlstate::kFeatureNotSupported, parsed.message(), 0}, "FATAL");
+        Flush();
+        return false;
+      }
+    }
+    params.insert(params.end(), from_options.begin(), from_options.end());
     for (const auto& [key, value] : params) {
       if (key == "user") user_ = value;
       if (key == "database" || key == "options" || key == "replication") continue;
@@ -590,9 +643,12 @@ bool PgConnection::OnBind(std::string_view body) {
   for (int16_t k = 0; k < nparams; ++k) {
     int16_t format = nformats == 0 ? 0 : nformats == 1 ? formats[0] : formats[static_cast<size_t>(k)];
     int32_t type = static_cast<size_t>(k) < st.param_oids.size() ? st.param_oids[static_cast<size_t>(k)] : 0;
-    auto literal = ParameterLiteral(params[static_cast<size_t>(k)].value, params[static_cast<size_t>(k)].null, format, type);
+    auto literal = ParameterLiteral(params[static_cast<size_t>(k)].value, params[static_cast<size_t>(k)].null, format, type,
+                                    &settings_.zone());
     if (!literal.ok()) {
-      return fail({format == 1 ? sqlstate::kInvalidBinaryRepresentation : sqlstate::kInvalidTextRepresentation,
+      return fail({IsOutOfRange(literal.status()) ? sqlstate::kNumericValueOutOfRange
+                   : format == 1                  ? sqlstate::kInvalidBinaryRepresentation
+                                                  : sqlstate::kInvalidTextRepresentation,
                    fmt::format("parameter ${}: {}", k + 1, literal.status().message()), 0});
     }
     literals.push_back(std::move(*literal));
@@ -629,6 +685,12 @@ std::vector<CatalogTable> PgConnection::CatalogTables() {
     Cursor dry(*ctx_.store, fmt::format("SELECT * FROM {}", name), options, /*describe_only=*/true);
     if (!dry.WaitColumns()) continue;
     for (size_t c = 0; c < dry.names().size(); ++c) table.columns.push_back({dry.names()[c], OidOf(dry.types()[c])});
+    // On disk: the readings' live segment files; the forecasts' journal.
+    if (table.name == "readings") {
+      table.disk_bytes = ctx_.store->GetStats().bytes;
+    } else if (struct stat st; ::stat(ctx_.store->forecasts().journal_path().c_str(), &st) == 0) {
+      table.disk_bytes = static_cast<int64_t>(st.st_size);
+    }
     tables.push_back(std::move(table));
   }
   return tables;
@@ -774,7 +836,7 @@ bool PgConnection::SendRows(Portal* p, size_t max_rows, bool* suspended, PgError
         }
         size_t length_at = out_.size();
         w.Int32(0);
-        AppendValue(col, p->at, p->oids[c], format_of(c), &out_);
+        AppendValue(col, p->at, p->oids[c], format_of(c), &out_, &settings_.zone());
         auto n = static_cast<uint32_t>(out_.size() - length_at - 4);
         for (int k = 0; k < 4; ++k) out_[length_at + k] = static_cast<char>(n >> (24 - 8 * k));
       }

@@ -31,6 +31,10 @@
 
 namespace mare::pgwire {
 
+// The settings in a startup packet's `options` ("-c TimeZone=Europe/Paris --search_path=public"),
+// read as PostgreSQL reads them; an option other than a setting is an error.
+Status ParseStartupOptions(std::string_view options, std::vector<std::pair<std::string, std::string>>* out);
+
 // What every connection of one server shares.
 struct ServerContext {
   PgwireOptions options;

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "pgwire/connection.h"
 #include "pgwire/message.h"
 #include "pgwire/pg_types.h"
 #include "pgwire/statement_text.h"
@@ -144,7 +145,26 @@ TEST(PgwireStatementText, ParametersAreQuotedLiteralsNeverSql) {
   EXPECT_EQ(*ParameterLiteral(numeric({1, 0xffff, 0, 5, 12}), false, 1, oid::kNumeric), "0.00120");
   EXPECT_EQ(*ParameterLiteral(numeric({0, 0, 0, 0}), false, 1, oid::kNumeric), "0");
   EXPECT_EQ(*ParameterLiteral(numeric({1, 2, 0, 0, 1}), false, 1, oid::kNumeric), "100000000");  // 1 * 10000^2
-  EXPECT_FALSE(ParameterLiteral(numeric({0, 0, 0xc000, 0}), false, 1, oid::kNumeric).ok());    // NaN
+  // numeric_send's special values, and float8's: the expressions of mare's SQL that make them.
+  EXPECT_EQ(*ParameterLiteral(numeric({0, 0, 0xc000, 0}), false, 1, oid::kNumeric), "(1e308 * 10 - 1e308 * 10)");
+  EXPECT_EQ(*ParameterLiteral(numeric({0, 0, 0xd000, 0}), false, 1, oid::kNumeric), "(1e308 * 10)");
+  EXPECT_EQ(*ParameterLiteral(numeric({0, 0, 0xf000, 0}), false, 1, oid::kNumeric), "(-1e308 * 10)");
+  EXPECT_FALSE(ParameterLiteral(numeric({1, 0, 0xc000, 0, 1}), false, 1, oid::kNumeric).ok());  // NaN with digits
+  EXPECT_FALSE(ParameterLiteral(numeric({0, 0, 0x8000, 0}), false, 1, oid::kNumeric).ok());     // no such sign
+  EXPECT_EQ(*ParameterLiteral(std::string("\x7f\xf0\0\0\0\0\0\0", 8), false, 1, oid::kFloat8), "(1e308 * 10)");
+  EXPECT_EQ(*ParameterLiteral("NaN", false, 0, oid::kFloat8), "(1e308 * 10 - 1e308 * 10)");
+  EXPECT_EQ(*ParameterLiteral("-Infinity", false, 0, oid::kNumeric), "(-1e308 * 10)");
+  EXPECT_EQ(*ParameterLiteral("inf", false, 0, oid::kFloat4), "(1e308 * 10)");
+  EXPECT_FALSE(ParameterLiteral("Infinity", false, 0, oid::kInt8).ok());
+  // Integers past their type: 22003's message.
+  auto over = ParameterLiteral("9223372036854775808", false, 0, oid::kInt8);
+  ASSERT_FALSE(over.ok());
+  EXPECT_TRUE(IsOutOfRange(over.status())) << over.status().message();
+  EXPECT_EQ(*ParameterLiteral("-9223372036854775808", false, 0, oid::kInt8), "(-9223372036854775807 - 1)");
+  EXPECT_EQ(*ParameterLiteral(std::string("\x80\0\0\0\0\0\0\0", 8), false, 1, oid::kInt8), "(-9223372036854775807 - 1)");
+  EXPECT_TRUE(IsOutOfRange(ParameterLiteral("2147483648", false, 0, oid::kInt4).status()));
+  EXPECT_TRUE(IsOutOfRange(ParameterLiteral("-99999999999999999999999", false, 0, oid::kInt8).status()));
+  EXPECT_FALSE(IsOutOfRange(ParameterLiteral("12x", false, 0, oid::kInt8).status()));
   EXPECT_FALSE(ParameterLiteral(numeric({2, 0, 0, 0, 1}), false, 1, oid::kNumeric).ok());      // short
   EXPECT_FALSE(ParameterLiteral(numeric({1, 0, 0, 0, 10000}), false, 1, oid::kNumeric).ok());  // digit past 9999
   EXPECT_FALSE(ParameterLiteral(numeric({1, 30000, 0, 0, 1}), false, 1, oid::kNumeric).ok());  // 10^120000
@@ -152,6 +172,76 @@ TEST(PgwireStatementText, ParametersAreQuotedLiteralsNeverSql) {
   // Left open: a number reads as one, anything else as text.
   EXPECT_EQ(*ParameterLiteral("3", false, 0, 0), "3");
   EXPECT_EQ(*ParameterLiteral("north", false, 0, 0), "'north'");
+}
+
+TEST(PgwireSessionZone, NamesHoursAndPosixOffsetsAsPostgreSqlReadsThem) {
+  std::string shown;
+  auto paris = SessionZone::Parse("europe/PARIS", &shown);
+  ASSERT_TRUE(paris.ok()) << paris.status().message();
+  EXPECT_EQ(shown, "Europe/Paris");  // the tz database's spelling
+  const int64_t winter = 1704067200'000000, summer = 1719792000'000000;  // 2024-01-01, 2024-07-01 UTC
+  EXPECT_EQ(paris->OffsetSeconds(winter), 3600);
+  EXPECT_EQ(paris->OffsetSeconds(summer), 7200);
+  // 2024-03-31 02:30 does not exist in Paris: read with the offset before the jump (+01).
+  EXPECT_EQ(paris->FromLocal(1711852200'000000), 1711852200'000000 - 3600'000000);
+  EXPECT_EQ(paris->FromLocal(winter + 500000), winter - 3600'000000 + 500000);
+  auto east = SessionZone::Parse("-7", &shown);  // SET TIME ZONE -7: hours east
+  ASSERT_TRUE(east.ok());
+  EXPECT_EQ(east->OffsetSeconds(winter), -7 * 3600);
+  EXPECT_EQ(shown, "<-07>+07");
+  ASSERT_TRUE(SessionZone::Parse("5.5", &shown).ok());
+  EXPECT_EQ(shown, "<+05:30>-05:30");
+  auto posix = SessionZone::Parse("GMT-02:00", &shown);  // JDBC's GMT+02:00, POSIX sign
+  ASSERT_TRUE(posix.ok());
+  EXPECT_EQ(posix->OffsetSeconds(summer), 7200);
+  EXPECT_EQ(shown, "GMT-02:00");
+  auto interval = SessionZone::Parse("INTERVAL '+05:45' HOUR TO MINUTE", &shown);
+  ASSERT_TRUE(interval.ok());
+  EXPECT_EQ(interval->OffsetSeconds(winter), 5 * 3600 + 45 * 60);
+  auto utc = SessionZone::Parse("utc", &shown);
+  ASSERT_TRUE(utc.ok());
+  EXPECT_TRUE(utc->is_utc());
+  EXPECT_EQ(shown, "UTC");
+  for (const char* bad : {"Mars/Olympus", "../../etc/passwd", "/etc/localtime", "", "99", "Europe/", "+02:00"}) {
+    EXPECT_FALSE(SessionZone::Parse(bad, &shown).ok()) << bad;
+  }
+  EXPECT_NE(SessionZone::Parse("Mars/Olympus", &shown).status().message().find("\"Mars/Olympus\""), std::string::npos);
+}
+
+TEST(PgwireSessionZone, TimestamptzTextCarriesTheSessionOffset) {
+  std::string out;
+  AppendTimestampText(1704067200'500000, true, &out, 3600);
+  EXPECT_EQ(out, "2024-01-01 01:00:00.5+01");
+  out.clear();
+  AppendTimestampText(1704067200'000000, true, &out, 5 * 3600 + 30 * 60);
+  EXPECT_EQ(out, "2024-01-01 05:30:00+05:30");
+  out.clear();
+  AppendTimestampText(1704067200'000000, true, &out, -(9 * 60 + 21));
+  EXPECT_EQ(out, "2023-12-31 23:50:39-00:09:21");
+  out.clear();
+  AppendTimestampText(INT64_MAX, true, &out, 3600);  // no overflow: written in UTC
+  EXPECT_TRUE(out.ends_with("+00")) << out;
+  std::string shown;
+  auto paris = SessionZone::Parse("Europe/Paris", &shown);
+  ASSERT_TRUE(paris.ok());
+  // A bound timestamp without an offset is the session's wall-clock time; with one, that instant.
+  EXPECT_EQ(*ParameterLiteral("2024-07-01 02:00:00", false, 0, oid::kTimestamptz, &*paris), "TIMESTAMP '2024-07-01 00:00:00'");
+  EXPECT_EQ(*ParameterLiteral("2024-07-01 02:00:00+00", false, 0, oid::kTimestamptz, &*paris),
+            "TIMESTAMP '2024-07-01 02:00:00+00:00'");
+  // Binary timestamp (without time zone) likewise; timestamptz is an instant.
+  std::string two_hours("\0\0\0\x01\xad\x27\x48\0", 8);  // 7,200,000,000 us past 2000-01-01
+  EXPECT_EQ(*ParameterLiteral(two_hours, false, 1, oid::kTimestamp, &*paris), "TIMESTAMP '2000-01-01 01:00:00'");
+  EXPECT_EQ(*ParameterLiteral(two_hours, false, 1, oid::kTimestamptz, &*paris), "TIMESTAMP '2000-01-01 02:00:00'");
+}
+
+TEST(PgwireStartup, OptionsCarrySettingsAsPostgreSqlSplitsThem) {
+  std::vector<std::pair<std::string, std::string>> got;
+  ASSERT_TRUE(ParseStartupOptions("-c TimeZone=Europe/Paris  -capplication_name=my\\ app --client-encoding=UTF8", &got).ok());
+  EXPECT_EQ(got, (std::vector<std::pair<std::string, std::string>>{
+                     {"TimeZone", "Europe/Paris"}, {"application_name", "my app"}, {"client_encoding", "UTF8"}}));
+  EXPECT_FALSE(ParseStartupOptions("-d 5", &got).ok());
+  EXPECT_FALSE(ParseStartupOptions("-c TimeZone", &got).ok());
+  EXPECT_FALSE(ParseStartupOptions("-c", &got).ok());
 }
 
 TEST(PgwireStatementText, BindingKeepsDollarsInsideQuotesAndMapsPositionsBack) {

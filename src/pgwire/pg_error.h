@@ -24,6 +24,7 @@ inline constexpr const char* kProgramLimitExceeded = "54000";
 inline constexpr const char* kProtocolViolation = "08P01";
 inline constexpr const char* kInvalidPassword = "28P01";
 inline constexpr const char* kInvalidParameterValue = "22023";
+inline constexpr const char* kNumericValueOutOfRange = "22003";
 inline constexpr const char* kInvalidBinaryRepresentation = "22P03";
 inline constexpr const char* kInvalidTextRepresentation = "22P02";
 inline constexpr const char* kInvalidCursorName = "34000";

@@ -1,13 +1,16 @@
 #include "pgwire/pg_types.h"
 
 #include <bit>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <vector>
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
 #include "common/time.h"
+#include "query/literal.h"
 
 namespace mare::pgwire {
 namespace {
@@ -30,8 +33,12 @@ void AppendDoubleText(double d, std::string* out) {
   } else {
     // The shortest text that reads back as the same double: PostgreSQL 12+'s default
     // (extra_float_digits = 1).
+    // The format compiled in (FMT_COMPILE) and written through a plain pointer: parsing "{}" at
+    // run time, and format_to_n's truncating iterator, were most of the time of a text answer
+    // of doubles (bench/notebook.py's Q3 over pgwire, perf). 32 bytes hold the longest form
+    // ("-2.2250738585072014e-308", 24).
     char b[32];
-    auto end = fmt::format_to_n(b, sizeof b, "{}", d).out;
+    char* end = fmt::format_to(b, FMT_COMPILE("{}"), d);
     out->append(b, static_cast<size_t>(end - b));
   }
 }
@@ -88,6 +95,9 @@ std::string Quoted(std::string_view s) {
 // A number's text as a literal: parenthesized when negative, so that "x - $1" stays x - (-5).
 std::string NumberLiteral(std::string_view s) {
   if (s[0] == '+') s.remove_prefix(1);
+  // The smallest int8 has no literal in mare's SQL (its minus applies to 9223372036854775808,
+  // which is past int8): the same value as an expression.
+  if (s == "-9223372036854775808") return "(-9223372036854775807 - 1)";
   if (s[0] == '-') return "(" + std::string(s) + ")";
   return std::string(s);
 }
@@ -98,15 +108,52 @@ std::string DoubleLiteral(double d) {
   return NumberLiteral(s);
 }
 
+// numeric's special values' sign words (PostgreSQL's numeric_send: no digits follow).
+constexpr uint16_t kNumericNaN = 0xC000, kNumericPosInf = 0xD000, kNumericNegInf = 0xF000;
+
+// NaN and the infinities have no literal in mare's SQL: these constant expressions make them,
+// in floating point as PostgreSQL's float8 does (1e308 * 10 overflows to an infinity).
+constexpr std::string_view kInfinityExpr = "(1e308 * 10)";
+constexpr std::string_view kNegInfinityExpr = "(-1e308 * 10)";
+constexpr std::string_view kNaNExpr = "(1e308 * 10 - 1e308 * 10)";
+
+std::string SpecialDoubleLiteral(double d) {
+  if (std::isnan(d)) return std::string(kNaNExpr);
+  return std::string(d > 0 ? kInfinityExpr : kNegInfinityExpr);
+}
+
+// The words PostgreSQL's float8in and numeric_in take for the special values, any case:
+// "NaN", "Infinity", "inf", with a sign for the infinities. False for anything else.
+bool SpecialDoubleText(std::string_view s, double* d) {
+  std::string v;
+  for (char c : s) v.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  if (v == "nan") {
+    *d = std::nan("");
+    return true;
+  }
+  bool negative = !v.empty() && v[0] == '-';
+  if (!v.empty() && (v[0] == '-' || v[0] == '+')) v.erase(0, 1);
+  if (v == "infinity" || v == "inf") {
+    *d = negative ? -HUGE_VAL : HUGE_VAL;
+    return true;
+  }
+  return false;
+}
+
 // numeric's binary form (JDBC's setBigDecimal, psycopg's Decimal and ints past int8): int16
 // ndigits, int16 weight (of the first digit, in powers of 10000), uint16 sign, int16 dscale
-// (digits after the point), then ndigits base-10000 digits; to its decimal text, or "" when the
-// bytes are not one (or are NaN or an infinity, or more than 400 digits either side).
+// (digits after the point), then ndigits base-10000 digits; to its decimal text ("NaN",
+// "Infinity", "-Infinity" for the special sign words), or "" when the bytes are not one (or
+// more than 400 digits either side).
 std::string NumericBinaryText(std::string_view b) {
   if (b.size() < 8) return "";
   auto at = [&](size_t k) { return static_cast<uint16_t>(ReadBigEndian(b.substr(2 * k, 2))); };
   int ndigits = static_cast<int16_t>(at(0)), weight = static_cast<int16_t>(at(1)), dscale = static_cast<int16_t>(at(3));
   uint16_t sign = at(2);
+  if (sign == kNumericNaN || sign == kNumericPosInf || sign == kNumericNegInf) {
+    if (ndigits != 0 || b.size() != 8) return "";
+    return sign == kNumericNaN ? "NaN" : sign == kNumericPosInf ? "Infinity" : "-Infinity";
+  }
   if (ndigits < 0 || b.size() != 8 + 2 * static_cast<size_t>(ndigits) || (sign != 0 && sign != 0x4000) || dscale < 0 ||
       dscale > 400 || weight > 100 || weight < -101) {
     return "";
@@ -134,11 +181,39 @@ std::string NumericBinaryText(std::string_view b) {
 
 // A timestamp parameter's text in a form mare's TIMESTAMP literal reads: PostgreSQL writes the
 // zone as "+00" or "+05:30"; mare wants "+00:00" (or none, meaning UTC).
-std::string TimestampLiteral(std::string_view s) {
+// Without an offset, the text is the wall-clock time of the session's zone (as PostgreSQL reads
+// timestamptz input), written for mare in UTC.
+std::string TimestampLiteral(std::string_view s, const SessionZone* zone) {
   std::string t(s);
-  size_t zone = t.find_last_of("+-");
-  if (zone != std::string::npos && zone > 10 && t.size() - zone == 3) t += ":00";
+  size_t offset = t.find_last_of("+-");
+  bool has_offset = (offset != std::string::npos && offset > 10) || (!t.empty() && (t.back() == 'Z' || t.back() == 'z'));
+  if (has_offset && t.size() - offset == 3) t += ":00";
+  int64_t local = 0;
+  std::string why;
+  if (!has_offset && zone != nullptr && !zone->is_utc() && query::ParseTimestampLiteral(t, &local, &why)) {
+    t.clear();
+    AppendTimestampText(zone->FromLocal(local), false, &t);
+  }
   return "TIMESTAMP " + Quoted(t);
+}
+
+// An integer parameter's text within its type's range (PostgreSQL's 22003 past it): int2, int4
+// and int8 (oid as an unsigned 32-bit number).
+Status CheckIntegerRange(std::string_view s, int32_t type_oid) {
+  if (s.find_first_of(".eE") != std::string_view::npos) return Status::OK();  // refused or rounded by mare
+  std::string_view digits = s;
+  if (!digits.empty() && digits[0] == '+') digits.remove_prefix(1);
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+  bool past = ec == std::errc::result_out_of_range;
+  int64_t lo = INT64_MIN, hi = INT64_MAX;
+  const char* name = "bigint";
+  if (type_oid == oid::kInt2) lo = INT16_MIN, hi = INT16_MAX, name = "smallint";
+  if (type_oid == oid::kInt4) lo = INT32_MIN, hi = INT32_MAX, name = "integer";
+  if (type_oid == oid::kOid) lo = 0, hi = UINT32_MAX, name = "oid";
+  (void)end;
+  if (past || v < lo || v > hi) return Status::InvalidArgument(fmt::format("value \"{}\" is out of range for type {}", s, name));
+  return Status::OK();
 }
 
 }  // namespace
@@ -213,8 +288,11 @@ int32_t OidByName(std::string_view name) {
   return 0;
 }
 
-void AppendTimestampText(int64_t micros, bool with_zone, std::string* out) {
-  CivilTime c = ToCivil(micros);
+void AppendTimestampText(int64_t micros, bool with_zone, std::string* out, int offset_seconds) {
+  int64_t local = 0;
+  // At the very ends of int64 the offset would overflow: such an instant is written in UTC.
+  if (__builtin_add_overflow(micros, offset_seconds * kMicrosPerSecond, &local)) offset_seconds = 0, local = micros;
+  CivilTime c = ToCivil(local);
   if (c.year < 0 || c.year > 9999) {
     fmt::format_to(std::back_inserter(*out), "{:04}-{:02}-{:02} {:02}:{:02}:{:02}", c.year, c.month, c.day, c.hour, c.minute,
                    c.second);
@@ -248,10 +326,15 @@ void AppendTimestampText(int64_t micros, bool with_zone, std::string* out) {
     while (f[n - 1] == '0') --n;
     out->append(f, static_cast<size_t>(n));
   }
-  if (with_zone) out->append("+00");
+  if (with_zone && offset_seconds == 0) {
+    out->append("+00");
+  } else if (with_zone) {
+    AppendOffsetText(offset_seconds, out);
+  }
 }
 
-void AppendValue(const query::ResultColumn& column, size_t r, int32_t type_oid, bool binary, std::string* out) {
+void AppendValue(const query::ResultColumn& column, size_t r, int32_t type_oid, bool binary, std::string* out,
+                 const SessionZone* zone) {
   query::Type t = column.type();
   if (t == query::Type::kText) {
     out->append(column.Text(r));  // text's binary form is its bytes
@@ -280,7 +363,8 @@ void AppendValue(const query::ResultColumn& column, size_t r, int32_t type_oid, 
       if (binary) {
         AppendBigEndian(static_cast<uint64_t>(v - kPgEpochMicros), 8, out);
       } else {
-        AppendTimestampText(v, type_oid == oid::kTimestamptz, out);
+        bool tz = type_oid == oid::kTimestamptz;
+        AppendTimestampText(v, tz, out, tz && zone != nullptr ? zone->OffsetSeconds(v) : 0);
       }
       return;
     case oid::kInterval:
@@ -314,7 +398,10 @@ void AppendValue(const query::ResultColumn& column, size_t r, int32_t type_oid, 
   out->append(text.data(), text.size());
 }
 
-Result<std::string> ParameterLiteral(std::string_view value, bool is_null, int16_t format, int32_t type_oid) {
+bool IsOutOfRange(const Status& status) { return status.message().find("is out of range for type") != std::string::npos; }
+
+Result<std::string> ParameterLiteral(std::string_view value, bool is_null, int16_t format, int32_t type_oid,
+                                     const SessionZone* zone) {
   if (is_null) return std::string("NULL");
   auto bad = [&](std::string_view what) {
     return Status::InvalidArgument(fmt::format("invalid {} parameter of type {}", what,
@@ -339,18 +426,20 @@ Result<std::string> ParameterLiteral(std::string_view value, bool is_null, int16
       case oid::kFloat4: {
         if (value.size() != 4) return bad("binary");
         float f = std::bit_cast<float>(static_cast<uint32_t>(ReadBigEndian(value)));
-        if (!std::isfinite(f)) return bad("non-finite");
+        if (!std::isfinite(f)) return SpecialDoubleLiteral(f);
         return DoubleLiteral(f);
       }
       case oid::kFloat8: {
         if (value.size() != 8) return bad("binary");
         double d = std::bit_cast<double>(ReadBigEndian(value));
-        if (!std::isfinite(d)) return bad("non-finite");
+        if (!std::isfinite(d)) return SpecialDoubleLiteral(d);
         return DoubleLiteral(d);
       }
       case oid::kNumeric: {
         std::string text = NumericBinaryText(value);
         if (text.empty()) return bad("binary");
+        double special = 0;
+        if (SpecialDoubleText(text, &special)) return SpecialDoubleLiteral(special);
         return NumberLiteral(text);
       }
       case oid::kTimestamp:
@@ -358,8 +447,11 @@ Result<std::string> ParameterLiteral(std::string_view value, bool is_null, int16
         if (value.size() != 8) return bad("binary");
         int64_t us = static_cast<int64_t>(ReadBigEndian(value));
         if (us > INT64_MAX - kPgEpochMicros || us < INT64_MIN + kPgEpochMicros) return bad("out-of-range");
+        us += kPgEpochMicros;
+        // timestamp (without time zone) is a wall-clock time: the session zone's.
+        if (type_oid == oid::kTimestamp && zone != nullptr) us = zone->FromLocal(us);
         std::string text;
-        AppendTimestampText(us + kPgEpochMicros, false, &text);
+        AppendTimestampText(us, false, &text);
         return "TIMESTAMP " + Quoted(text);
       }
       case 0:
@@ -381,9 +473,17 @@ Result<std::string> ParameterLiteral(std::string_view value, bool is_null, int16
     case oid::kOid:
     case oid::kFloat4:
     case oid::kFloat8:
-    case oid::kNumeric:
+    case oid::kNumeric: {
+      double special = 0;
+      if ((type_oid == oid::kFloat4 || type_oid == oid::kFloat8 || type_oid == oid::kNumeric) &&
+          SpecialDoubleText(value, &special)) {
+        return SpecialDoubleLiteral(special);
+      }
       if (!IsNumberText(value)) return bad("number");
+      bool integer = type_oid == oid::kInt2 || type_oid == oid::kInt4 || type_oid == oid::kInt8 || type_oid == oid::kOid;
+      if (Status range = integer ? CheckIntegerRange(value, type_oid) : Status::OK(); !range.ok()) return range;
       return NumberLiteral(value);
+    }
     case oid::kBool: {
       std::string v(value);
       for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -393,7 +493,7 @@ Result<std::string> ParameterLiteral(std::string_view value, bool is_null, int16
     }
     case oid::kTimestamp:
     case oid::kTimestamptz:
-      return TimestampLiteral(value);
+      return TimestampLiteral(value, zone);
     case oid::kInterval:
       return "INTERVAL " + Quoted(value);
     case 0:

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "pgwire/session_zone.h"
 #include "query/result.h"
 #include "query/value.h"
 
@@ -42,17 +43,26 @@ std::string_view TypeName(int32_t type_oid);
 int32_t OidByName(std::string_view name);
 
 // Appends row r of `column` (which has a value there), described as type_oid, in the text
-// (binary = false) or binary form, without its length.
-void AppendValue(const query::ResultColumn& column, size_t r, int32_t type_oid, bool binary, std::string* out);
+// (binary = false) or binary form, without its length; timestamptz text in the session's zone
+// (null: UTC).
+void AppendValue(const query::ResultColumn& column, size_t r, int32_t type_oid, bool binary, std::string* out,
+                 const SessionZone* zone = nullptr);
 
-// "2024-01-21 10:06:04.5+00": timestamptz's text form (timestamp's without the "+00").
-void AppendTimestampText(int64_t micros, bool with_zone, std::string* out);
+// "2024-01-21 10:06:04.5+00": timestamptz's text form (timestamp's without the "+00"), the
+// wall-clock time offset_seconds east of UTC followed by that offset ("+01", "+05:30").
+void AppendTimestampText(int64_t micros, bool with_zone, std::string* out, int offset_seconds = 0);
 // Microseconds since 2000-01-01, the binary form's epoch.
 inline constexpr int64_t kPgEpochMicros = 946'684'800'000'000;
 
 // A Bind parameter (value, in format 0: text or 1: binary, declared as type_oid, 0 when the
 // client left it open) as a literal of mare's SQL: numbers bare, text quoted with its quotes
-// doubled, timestamps as TIMESTAMP '...', NULL. A value that is not of its type is an error.
-Result<std::string> ParameterLiteral(std::string_view value, bool is_null, int16_t format, int32_t type_oid);
+// doubled, timestamps as TIMESTAMP '...' (one without an offset, and binary `timestamp`, being
+// the session zone's wall-clock time: null, UTC), NULL; float NaN and infinities as the
+// expressions of mare's SQL that make them. A value that is not of its type is an error; an
+// integer past its type's range is ParameterOutOfRange.
+Result<std::string> ParameterLiteral(std::string_view value, bool is_null, int16_t format, int32_t type_oid,
+                                     const SessionZone* zone = nullptr);
+// The message of a ParameterLiteral error for a value outside its type's range (SQLSTATE 22003).
+bool IsOutOfRange(const Status& status);
 
 }  // namespace mare::pgwire

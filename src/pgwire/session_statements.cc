@@ -261,6 +261,16 @@ bool SessionSettings::Set(std::string_view name, std::string value, PgError* err
     return false;
   }
   if (key == "datestyle" && v.find(',') == std::string::npos) value = "ISO, MDY";
+  if (key == "timezone") {
+    std::string shown;
+    auto zone = SessionZone::Parse(value, &shown);
+    if (!zone.ok()) {
+      *error = {sqlstate::kInvalidParameterValue, zone.status().message(), 0};
+      return false;
+    }
+    zone_ = *zone;
+    value = shown;
+  }
   if (key == "server_version" || key == "server_encoding" || key == "integer_datetimes" || key == "server_version_num") {
     *error = {"55P02", fmt::format("parameter \"{}\" cannot be changed", name), 0};
     return false;
@@ -275,6 +285,7 @@ bool SessionSettings::Set(std::string_view name, std::string value, PgError* err
 }
 
 void SessionSettings::Reset(std::string_view name) {
+  if (Lower(name) == "timezone") zone_ = SessionZone();
   auto it = entries_.find(Lower(name));
   if (it != entries_.end()) it->second.value = it->second.default_value;
 }

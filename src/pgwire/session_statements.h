@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "pgwire/pg_error.h"
+#include "pgwire/session_zone.h"
 #include "query/result.h"
 
 namespace mare::pgwire {
@@ -24,12 +25,15 @@ class SessionSettings {
   // Case-insensitive. False for a name the server does not know.
   bool Get(std::string_view name, std::string* value, std::string* display_name = nullptr) const;
   // Checks values the server cannot honour (an encoding other than UTF8, a DateStyle other
-  // than ISO); unknown names are kept, as PostgreSQL keeps placeholder settings.
+  // than ISO, a TimeZone the tz database does not have: 22023); unknown names are kept, as
+  // PostgreSQL keeps placeholder settings.
   bool Set(std::string_view name, std::string value, PgError* error);
   void Reset(std::string_view name);
   // The settings reported to the client (ParameterStatus) at startup and when one changes.
   static bool IsReported(std::string_view name);
   std::vector<std::pair<std::string, std::string>> Reported() const;
+  // TimeZone, as timestamptz text is written in it.
+  const SessionZone& zone() const { return zone_; }
 
  private:
   struct Entry {
@@ -38,6 +42,7 @@ class SessionSettings {
     std::string default_value;
   };
   std::map<std::string, Entry> entries_;  // by lower-cased name
+  SessionZone zone_;
 };
 
 // A statement's answer made here: rows of typed columns (or none), and its command tag.

@@ -36,6 +36,19 @@ TEST(PgwireSession, SetIsRememberedAndShownAndReported) {
   EXPECT_EQ(e.sqlstate, "42704");
   EXPECT_EQ(Answer("SET client_encoding = 'LATIN1'", &s, &a, &e), SessionOutcome::kFailed);
   EXPECT_EQ(e.sqlstate, "22023");
+  // TimeZone: checked against the tz database, reported in its spelling, applied to the zone.
+  EXPECT_EQ(Answer("SET TIME ZONE 'Mars/Olympus'", &s, &a, &e), SessionOutcome::kFailed);
+  EXPECT_EQ(e.sqlstate, "22023");
+  ASSERT_EQ(Answer("SET timezone TO 'america/new_york'", &s, &a, &e), SessionOutcome::kAnswered);
+  ASSERT_EQ(a.changed.size(), 1u);
+  EXPECT_EQ(a.changed[0], std::make_pair(std::string("TimeZone"), std::string("America/New_York")));
+  EXPECT_EQ(s.zone().OffsetSeconds(1704067200'000000), -5 * 3600);
+  ASSERT_EQ(Answer("SET TIME ZONE -7", &s, &a, &e), SessionOutcome::kAnswered);
+  EXPECT_EQ(s.zone().OffsetSeconds(1704067200'000000), -7 * 3600);
+  ASSERT_EQ(Answer("SET TIME ZONE LOCAL", &s, &a, &e), SessionOutcome::kAnswered);
+  EXPECT_TRUE(s.zone().is_utc());
+  ASSERT_TRUE(s.Get("timezone", &v));
+  EXPECT_EQ(v, "UTC");
 }
 
 TEST(PgwireSession, TransactionControlIsAccepted) {

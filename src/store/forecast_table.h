@@ -69,6 +69,8 @@ class ForecastTable {
   // Bytes of the journal, and how many of them are lines of issues already dropped.
   int64_t journal_bytes() const { return size_; }
   int64_t dead_journal_bytes() const { return dead_bytes_; }
+  // The journal's file (<data dir>/forecasts.journal): what the table holds on disk.
+  const std::string& journal_path() const { return path_; }
 
   // The topic's next offset per partition after what the journal holds (size: the partitions seen).
   std::vector<int64_t> next_offsets() const;

@@ -435,6 +435,9 @@ def test_jdbc_typed_parameters(run):
     for what in ["timestamp"] + [f"again{k}" for k in range(1, 6)] + ["offset", "local", "decimal"]:
         assert [line.split(" ", 1)[1] for line in lines if line.startswith(what + " ")] == want, (what, p.stdout)
     assert [line for line in lines if line.startswith("null")] == ["null done"]
+    # The driver sent the JVM's zone as TimeZone: timestamptz text is written in it (+01 in January).
+    assert "zone Europe/Paris" in lines
+    assert f"zoned 2024-01-01 01:00:01+01 {T0 + 1}" in lines
 
 
 def test_psycopg_typed_parameters_text_and_binary(run):
@@ -471,3 +474,96 @@ def test_psycopg_typed_parameters_text_and_binary(run):
             cur = conn.cursor(binary=k % 2 == 1)
             cur.execute("SELECT count(*) FROM readings WHERE sensor_id = %s AND temperature >= %s", (sensor, 0.0), prepare=True)
             assert cur.fetchone() == (ROWS // 4,)
+
+
+def test_time_zone_setting_with_psql_psycopg(run):
+    """TimeZone (libpq's PGTZ at startup, options=-c, SET TIME ZONE, SET TimeZone) is honoured for
+    timestamptz text and reported; a zone the tz database lacks is 22023; timestamps bound without
+    an offset are the session zone's wall-clock time. (JDBC: test_jdbc_typed_parameters.)"""
+    first = "SELECT ts FROM readings WHERE sensor_id = 2 ORDER BY ts LIMIT 1"  # T0 + 1
+    p = subprocess.run(["psql", "-X", "-q", "-A", "-t", dsn(run), "-c", "SHOW TimeZone", "-c", first],
+                       capture_output=True, text=True, timeout=120, env={**os.environ, "PGTZ": "Europe/Paris"})
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split("\n")[:2] == ["Europe/Paris", "2024-01-01 01:00:01+01"]
+    out = psql(run, "-q", "-A", "-t", "-c", "SET TIME ZONE 'asia/kolkata'", "-c", "SHOW TimeZone", "-c", first,
+               "-c", "SET TIME ZONE -7", "-c", first, "-c", "SET TimeZone = 'UTC+3'", "-c", first,
+               "-c", "RESET TimeZone", "-c", first).stdout
+    assert out.split("\n")[:5] == ["Asia/Kolkata", "2024-01-01 05:30:01+05:30", "2023-12-31 17:00:01-07",
+                                   "2023-12-31 21:00:01-03", "2024-01-01 00:00:01+00"]
+    p = psql(run, "-c", "SET TIME ZONE 'Mars/Olympus'", check=False)
+    assert p.returncode != 0 and 'ERROR:  22023: invalid value for parameter "TimeZone": "Mars/Olympus"' in p.stderr
+
+    with psycopg.connect(dsn(run) + " options='-c TimeZone=Europe/Paris'", autocommit=True) as conn:
+        assert conn.info.parameter_status("TimeZone") == "Europe/Paris"
+        for binary in (False, True):
+            ts = conn.cursor(binary=binary).execute(first).fetchone()[0]
+            assert ts == datetime.fromtimestamp(T0 + 1, timezone.utc)
+            # Text carries the session's offset; psycopg shows a binary instant in the session's zone too.
+            assert ts.utcoffset().total_seconds() == 3600, (binary, ts)
+        # A naive datetime (psycopg: timestamp without time zone) is Paris's wall-clock time.
+        for placeholder in ("%t", "%b"):
+            n = conn.execute(f"SELECT count(*) FROM readings WHERE ts < {placeholder}",
+                             (datetime(2024, 1, 1, 1, 0, 10),)).fetchone()[0]
+            assert n == 10, placeholder
+        conn.execute("SET TIME ZONE 'America/New_York'")
+        assert conn.info.parameter_status("TimeZone") == "America/New_York"
+        ts = conn.execute(first).fetchone()[0]
+        assert ts.utcoffset().total_seconds() == -5 * 3600 and ts == datetime.fromtimestamp(T0 + 1, timezone.utc)
+        with pytest.raises(psycopg.errors.InvalidParameterValue) as e:
+            conn.execute("SET TimeZone = 'Europe/Atlantis'")
+        assert e.value.sqlstate == "22023" and "Europe/Atlantis" in str(e.value)
+        assert conn.info.parameter_status("TimeZone") == "America/New_York"
+    with pytest.raises(psycopg.OperationalError, match="TimeZone"):
+        psycopg.connect(dsn(run) + " options='-c TimeZone=Nowhere/Land'")
+
+
+def test_numeric_and_float_special_values_and_integer_range(run):
+    """numeric NaN and ±Infinity in binary (sign words 0xC000, 0xD000, 0xF000) and text, float8's
+    in text and binary, bound and read back; an int8 past its range, bound or written, is 22003."""
+    inf, nan = float("inf"), float("nan")
+    with psycopg.connect(dsn(run), autocommit=True) as conn:
+        for placeholder in ("%t", "%b"):
+            for binary in (False, True):
+                cur = conn.cursor(binary=binary)
+                for value, below in ((inf, ROWS), (-inf, 0), (Decimal("Infinity"), ROWS), (Decimal("-Infinity"), 0)):
+                    cur.execute(f"SELECT count(*) FROM readings WHERE temperature < {placeholder}", (value,))
+                    assert cur.fetchone() == (below,), (placeholder, binary, value)
+                for value in (nan, Decimal("NaN")):
+                    cur.execute(f"SELECT count(*) FROM readings WHERE temperature = {placeholder}", (value,))
+                    assert cur.fetchone() == (0,), (placeholder, binary, value)
+                # Read back as float8 (text: Infinity, -Infinity, NaN).
+                cur.execute(f"SELECT {placeholder} AS a, {placeholder} AS b, {placeholder} AS c FROM readings LIMIT 1",
+                            (Decimal("Infinity"), -inf, Decimal("NaN")))
+                a, b, c = cur.fetchone()
+                assert (a, b) == (inf, -inf) and c != c, (placeholder, binary, a, b, c)
+        # int8 past its range: bound (psycopg's Int8 sends the type) and written in the statement.
+        big = psycopg.types.numeric.Int8(2 ** 63)
+        with pytest.raises(psycopg.errors.NumericValueOutOfRange) as e:
+            conn.execute("SELECT count(*) FROM readings WHERE sensor_id = %t", (big,))
+        assert "9223372036854775808" in str(e.value) and "bigint" in str(e.value)
+        with pytest.raises(psycopg.errors.NumericValueOutOfRange) as e:
+            conn.execute("SELECT count(*) FROM readings WHERE sensor_id = 9223372036854775808")
+        assert e.value.diag.statement_position == str(len("SELECT count(*) FROM readings WHERE sensor_id = ") + 1)
+        assert conn.execute("SELECT count(*) FROM readings WHERE sensor_id = %t",
+                            (psycopg.types.numeric.Int8(-2 ** 63),)).fetchone() == (0,)
+    p = psql(run, "-c", "SELECT ts FROM readings WHERE sensor_id > 99999999999999999999", check=False)
+    assert p.returncode != 0 and "ERROR:  22003:" in p.stderr
+
+
+def test_psql_table_sizes_are_the_stores_bytes_on_disk(run):
+    """\\dt+ Size: the readings' segment files, the forecasts' journal, as pg_size_pretty writes them."""
+    def pretty(n):  # PostgreSQL's pg_size_pretty
+        if n < 10240:
+            return f"{n} bytes"
+        n >>= 9
+        for unit in ("kB", "MB", "GB"):
+            if n < 20479:
+                return f"{(n + 1) // 2} {unit}"
+            n >>= 10
+        return f"{(n + 1) // 2} TB"
+    sizes = {os.path.join(d, f): os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(run.data_dir) for f in files}
+    segments = sum(n for path, n in sizes.items() if path.endswith(".seg"))
+    forecasts = sum(n for path, n in sizes.items() if path.endswith("/forecasts.journal"))
+    assert segments > 1_000_000
+    rows = [line.split("|") for line in psql(run, "-A", "-t", "-F", "|", "-c", "\\dt+").stdout.strip().splitlines()]
+    assert [(r[1], r[6]) for r in rows] == [("forecasts", pretty(forecasts)), ("readings", pretty(segments))]

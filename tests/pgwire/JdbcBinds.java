@@ -40,9 +40,10 @@ public class JdbcBinds {
         ps.setObject(4, "s1");
         print("offset", ps);
       }
-      // timestamp without zone (UTC, as mare reads a zoneless time), int4, float4 and numeric.
+      // timestamp without zone: a wall-clock time of the session's TimeZone, which the driver set
+      // to the JVM's zone at startup (as PostgreSQL reads it); int4, float4 and numeric.
       try (PreparedStatement ps = c.prepareStatement(sql)) {
-        ps.setObject(1, java.time.LocalDateTime.ofEpochSecond(from, 0, ZoneOffset.UTC));
+        ps.setObject(1, java.time.LocalDateTime.ofInstant(Instant.ofEpochSecond(from), java.time.ZoneId.systemDefault()));
         ps.setInt(2, 3);
         ps.setFloat(3, 10.5f);
         ps.setString(4, "s1");
@@ -54,6 +55,17 @@ public class JdbcBinds {
         ps.setBigDecimal(3, new java.math.BigDecimal("10.50"));
         ps.setString(4, "s1");
         print("decimal", ps);
+      }
+      // The session's TimeZone (the JVM's, sent at startup) and a timestamptz's text in it.
+      try (Statement st = c.createStatement()) {
+        try (ResultSet rs = st.executeQuery("SHOW TimeZone")) {
+          rs.next();
+          System.out.println("zone " + rs.getString(1));
+        }
+        try (ResultSet rs = st.executeQuery("SELECT ts FROM readings WHERE ts >= TIMESTAMP '2024-01-01 00:00:01' ORDER BY ts LIMIT 1")) {
+          rs.next();
+          System.out.println("zoned " + rs.getString(1) + " " + rs.getTimestamp(1).toInstant().getEpochSecond());
+        }
       }
       // A NULL parameter compares as SQL NULL: no rows.
       try (PreparedStatement ps = c.prepareStatement(sql)) {
