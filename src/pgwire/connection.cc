@@ -12,11 +12,13 @@
 #include <cstring>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "common/time.h"
 #include "pgwire/catalog.h"
 #include "pgwire/message.h"
 #include "server/access.h"
+#include "server/socket_address.h"
 #include "pgwire/pg_types.h"
 #include "pgwire/scram.h"
 #include "query/ast.h"
@@ -211,6 +213,15 @@ bool PgConnection::StartTls() {
     if ((io != TlsSession::Io::kWantRead && io != TlsSession::Io::kWantWrite) ||
         WaitFor(fd_, io == TlsSession::Io::kWantRead ? POLLIN : POLLOUT, ctx_.stop_fd, deadline) <= 0) {
       ctx_.refused_tls_handshake->Add();
+      // A scanner can refuse thousands a second: the counter has them all, the log a sample.
+      uint64_t held = 0;
+      if (ctx_.refused_handshakes_log != nullptr && ctx_.refused_handshakes_log->Allow(&held)) {
+        std::string why = io == TlsSession::Io::kWantRead || io == TlsSession::Io::kWantWrite
+                              ? "not completed within pgwire.message_timeout"
+                              : (tls_->error().empty() ? "closed by the client" : tls_->error());
+        spdlog::warn("pgwire: TLS handshake from {} refused: {}{}", PeerAddress(fd_), why,
+                     held > 0 ? fmt::format(" ({} more refused since the last such line)", held) : "");
+      }
       return false;
     }
   }

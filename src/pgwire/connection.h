@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/log_throttle.h"
 #include "common/metrics.h"
 #include "pgwire/cancel_registry.h"
 #include "pgwire/catalog.h"
@@ -52,6 +53,7 @@ struct ServerContext {
   metrics::Counter* refused_tls_required = nullptr;
   metrics::Counter* refused_tls_handshake = nullptr;
   metrics::Counter* refused_max_connections = nullptr;
+  LogThrottle* refused_handshakes_log = nullptr;  // one line a second at most, with the peer
 };
 
 class PgConnection {

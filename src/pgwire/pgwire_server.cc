@@ -37,6 +37,7 @@ PgwireServer::PgwireServer(const PgwireOptions& options, const query::QueryLimit
   ctx_.refused_tls_required = &registry->GetCounter(pgwire_metrics::kConnectionsRefused, {{"reason", "tls_required"}});
   ctx_.refused_tls_handshake = &registry->GetCounter(pgwire_metrics::kConnectionsRefused, {{"reason", "tls_handshake"}});
   ctx_.refused_max_connections = &registry->GetCounter(pgwire_metrics::kConnectionsRefused, {{"reason", "max_connections"}});
+  ctx_.refused_handshakes_log = &refused_handshakes_log_;
   // Registered with or without TLS (the gauge 0: no certificate).
   for (const char* result : {"ok", "failed"}) registry->GetCounter(pgwire_metrics::kTlsReloads, {{"result", result}});
   registry->GetGauge(pgwire_metrics::kTlsCertificateNotAfter);

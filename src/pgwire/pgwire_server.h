@@ -56,6 +56,7 @@ class PgwireServer {
   };
 
   std::unique_ptr<TlsReloader> tls_;
+  LogThrottle refused_handshakes_log_;
   ServerContext ctx_;
   query::QueryGate gate_;
   CancelRegistry cancels_;

@@ -15,6 +15,7 @@
 
 #include "common/time.h"
 #include "server/http_metrics.h"
+#include "server/socket_address.h"
 
 namespace mare {
 
@@ -381,44 +382,18 @@ ssize_t Connection::write(const char* ptr, size_t size) {
   return static_cast<ssize_t>(size);
 }
 
-namespace {
 
-void IpAndPort(int sock, bool peer, std::string& ip, int& port) {
-  sockaddr_storage addr{};
-  socklen_t len = sizeof(addr);
-  ip.clear();
-  port = 0;
-  int r = peer ? ::getpeername(sock, reinterpret_cast<sockaddr*>(&addr), &len) : ::getsockname(sock, reinterpret_cast<sockaddr*>(&addr), &len);
-  if (r != 0) return;
-  char text[INET6_ADDRSTRLEN] = {};
-  if (addr.ss_family == AF_INET) {
-    auto* a = reinterpret_cast<sockaddr_in*>(&addr);
-    ::inet_ntop(AF_INET, &a->sin_addr, text, sizeof(text));
-    port = ntohs(a->sin_port);
-  } else if (addr.ss_family == AF_INET6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&addr);
-    ::inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof(text));
-    port = ntohs(a->sin6_port);
-  }
-  ip = text;
-}
-
-}  // namespace
-
-void Connection::get_remote_ip_and_port(std::string& ip, int& port) const { IpAndPort(sock_, true, ip, port); }
+void Connection::get_remote_ip_and_port(std::string& ip, int& port) const { SocketAddress(sock_, true, &ip, &port); }
 
 void Connection::LogRefusedHandshake(std::string_view why) {
   // A scanner can refuse thousands a second: the counters have them all, the log a sample.
   uint64_t held = 0;
   if (!metrics_->refused_handshakes_log.Allow(&held)) return;
-  std::string ip;
-  int port = 0;
-  IpAndPort(sock_, true, ip, port);
-  spdlog::warn("http: TLS handshake from {}:{} refused: {}{}", ip, port, why,
+  spdlog::warn("http: TLS handshake from {} refused: {}{}", PeerAddress(sock_), why,
                held > 0 ? fmt::format(" ({} more refused since the last such line)", held) : "");
 }
 
-void Connection::get_local_ip_and_port(std::string& ip, int& port) const { IpAndPort(sock_, false, ip, port); }
+void Connection::get_local_ip_and_port(std::string& ip, int& port) const { SocketAddress(sock_, false, &ip, &port); }
 
 void Connection::WriteRaw(std::string_view text) {
   if (write(text.data(), text.size()) > 0) wrote_ = true;

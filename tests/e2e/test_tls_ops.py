@@ -185,6 +185,8 @@ def test_client_certificates_on_https_with_and_without_tokens(tmp_path):
                  lambda: run.metric('mare_http_tls_handshakes_failed_total{reason="client_certificate"}') == 2)
         assert run.metric('mare_http_tls_handshakes_failed_total{reason="error"}') == 0
         assert "client certificates required" in run.read_output()
+        # And logged with the client's address (at most one line a second).
+        assert "http: TLS handshake from 127.0.0.1:" in run.read_output()
     # With tokens too: both are needed.
     with MareRun(tmp_path / "tokens", tls_ca=server[0], tls_client=buoy, extra=[*extra, tokens]) as run:
         url = f"{run.http_url}/api/v1/ingest"
@@ -242,6 +244,7 @@ def test_pgwire_tls_required_and_client_certificates(tmp_path):
             assert p.returncode == 0 and p.stdout.strip() == "0", (mode, p.stderr)
         assert run.metric('mare_pgwire_connections_refused_total{reason="tls_required"}') == 2
         assert run.metric('mare_pgwire_connections_refused_total{reason="tls_handshake"}') == 1
+        assert "pgwire: TLS handshake from 127.0.0.1:" in run.read_output()
 
 
 def test_tls_options_that_cannot_work_stop_the_start(tmp_path):
