@@ -106,7 +106,7 @@ def test_two_ingest_processes_given_the_same_batch_count_it_once_everywhere(kafk
                 (int(s), w[:19]): int(c)
                 for s, w, c in db_rows(db, "SELECT sensor_id, window_start, `count` FROM rollup_hour WHERE field = 'temperature'")
             }, want)
-            assert sink.metric('mare_sink_duplicates_dropped_total{sink="mariadb_readings"}') == len(rows)
+            wait_for("MariaDB duplicates", lambda: sink.metric('mare_sink_duplicates_dropped_total{sink="mariadb_readings"}'), len(rows))
 
             # ClickHouse: every record passed, the copies not written (counted without FINAL, so
             # that a copy written would show before any merge), one row per reading.
@@ -114,13 +114,15 @@ def test_two_ingest_processes_given_the_same_batch_count_it_once_everywhere(kafk
                 'mare_sink_clickhouse_duplicates_dropped_total{topic="raw"}'), len(rows))
             wait_for("ClickHouse readings", lambda: ch_rows(ch, "SELECT count(), uniqExact(sensor_id, ts_us) FROM dedup.readings"),
                      [[str(len(rows)), str(len(rows))]])
-            assert ch_sink.metric('mare_sink_clickhouse_rows_written_total{topic="raw"}') == len(rows)
+            # Counted once ClickHouse answered the insert, which can come after the rows are visible.
+            wait_for("ClickHouse rows written", lambda: ch_sink.metric('mare_sink_clickhouse_rows_written_total{topic="raw"}'), len(rows))
 
             # Elasticsearch: the same, one document per reading.
             wait_for("Elasticsearch duplicates", lambda: es_sink.metric(
                 'mare_sink_elasticsearch_duplicates_dropped_total{topic="raw"}'), len(rows))
             wait_for("Elasticsearch readings", lambda: es.count("dedup-readings-*"), len(rows))
-            assert es_sink.metric('mare_sink_elasticsearch_documents_written_total{topic="raw"}') == len(rows)
+            wait_for("Elasticsearch documents written", lambda: es_sink.metric(
+                'mare_sink_elasticsearch_documents_written_total{topic="raw"}'), len(rows))
             stream.stop()
             sink.stop()
             ch_sink.stop()

@@ -73,7 +73,9 @@ def test_readings_and_rollups_from_mare_run_arrive_typed_and_hourly_sql_matches_
             status, body = run.post("\n".join(json.dumps(r) for r in readings[k:k + 400]))
             assert status == 200, body
         wait_for(lambda: positions(ch, db) == n, what=f"{n} readings in ClickHouse")
-        assert run.metric('mare_sink_clickhouse_rows_written_total{topic="raw"}') >= n
+        # Counted once ClickHouse answered the insert, which can come after its rows are visible.
+        wait_for(lambda: run.metric('mare_sink_clickhouse_rows_written_total{topic="raw"}') >= n,
+                 what="the sink to count what ClickHouse acknowledged")
         assert run.metric('mare_sink_clickhouse_up{topic="raw"}') == 1
         assert run.metric('mare_sink_clickhouse_inserts_total{topic="raw"}') >= 1
 

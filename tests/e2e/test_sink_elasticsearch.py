@@ -55,7 +55,9 @@ def test_readings_from_mare_run_have_kibanas_mappings_and_answer_geo_and_hourly_
             status, body = run.post("\n".join(json.dumps(r) for r in readings[k:k + 400]))
             assert status == 200, body
         wait_for(lambda: es.count(f"{prefix}-readings-*") == n, what=f"{n} readings in Elasticsearch")
-        assert run.metric('mare_sink_elasticsearch_documents_written_total{topic="raw"}') >= n
+        # Counted once the bulk response is read, which can come after a refresh made the documents visible.
+        wait_for(lambda: run.metric('mare_sink_elasticsearch_documents_written_total{topic="raw"}') >= n,
+                 what="the sink to count what Elasticsearch acknowledged")
         assert run.metric('mare_sink_elasticsearch_up{topic="raw"}') == 1
 
         # The template's mappings, on the daily index the readings went to.
