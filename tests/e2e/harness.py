@@ -285,3 +285,15 @@ def wait_for(predicate, timeout=60, what="condition", step=0.1):
     if last:
         return last
     raise AssertionError(f"timed out after {timeout} s waiting for {what() if callable(what) else what} (last: {last!r})")
+
+
+def wait_equal(fetch, want, what="value", timeout=60, step=0.3):
+    """Polls fetch() until it returns `want`; past `timeout` an AssertionError naming `what`
+    with the last value and the one expected."""
+    deadline = time.time() + timeout
+    while True:
+        got = fetch()
+        if got == want:
+            return got
+        assert time.time() < deadline, f"{what}: {got!r} after {timeout} s, expected {want!r}"
+        time.sleep(step)

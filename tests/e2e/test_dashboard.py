@@ -14,7 +14,7 @@ import time
 import urllib.parse
 import urllib.request
 
-from harness import MARE, MareRun, free_port, log_records, mare
+from harness import MARE, MareRun, free_port, log_records, mare, wait_for
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
 CHROMIUM = "/usr/bin/chromium"
@@ -42,16 +42,6 @@ def query(m, sql):
     url = f"{m.http_url}/api/v1/query?" + urllib.parse.urlencode({"q": sql})
     with urllib.request.urlopen(url, timeout=30) as r:
         return json.loads(r.read())
-
-
-def wait_until(what, check, timeout):
-    deadline = time.time() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.time() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.25)
 
 
 def final_hourly_rollups(data_dir, sensor):
@@ -106,25 +96,27 @@ def test_dashboard(tmp_path):
         mare("simulate", "--sensors", SENSORS, "--rate", 1 / STEP, "--seed", 7, "--start", iso(start), "--count", count,
              "--flat-out", "--target", f"tcp://127.0.0.1:{m.tcp_port}")
         history_sql = f"SELECT count(*) FROM readings WHERE sensor_id <= {SENSORS} AND ts <= TIMESTAMP '{iso(history_end)}'"
-        wait_until("the history in the store", lambda: query(m, history_sql)["rows"][0][0] == SENSORS * count, 60)
+        wait_for(lambda: query(m, history_sql)["rows"][0][0] == SENSORS * count, 60, what="the history in the store")
         live = subprocess.Popen([MARE, "simulate", "--sensors", str(SENSORS), "--seed", "7",
                                  "--target", f"udp://127.0.0.1:{m.udp_port}"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         live_sql = f"SELECT count(*) FROM readings WHERE ts > TIMESTAMP '{iso(history_end)}'"
-        wait_until("live readings in the store", lambda: query(m, live_sql)["rows"][0][0] >= 3 * SENSORS, 30)
+        wait_for(lambda: query(m, live_sql)["rows"][0][0] >= 3 * SENSORS, 30, what="live readings in the store")
         # A reading of the opened buoy that is rejected: the overview counts it against the buoy.
         status, body = m.post(json.dumps({"timestamp": iso(time.time()), "sensor_id": SENSOR, "temperature": "warm"}))
         assert status == 200 and body["rejected"] == 1, body
-        health = wait_until("the reject in the snapshot", lambda: (lambda s: s if s[SENSOR]["rejects"] == 1 else None)(snapshot(m)), 15)
+        health = wait_for(lambda: (lambda s: s if s[SENSOR]["rejects"] == 1 else None)(snapshot(m)),
+                          15, what="the reject in the snapshot")
         assert health[QUIET]["health"] == "stale" and health[QUIET]["position"] is None, health[QUIET]
         assert sum(s["faults_1h"] or 0 for s in health.values()) > 0, "the simulator's faults are counted"
         # The live feed moves the watermark (newest event time minus 10 min) past the history's
         # hours: wait until the rollups have closed them.
-        wait_until("the rollups' watermark", lambda: (m.metric("mare_rollup_watermark_seconds") or 0) >= now - 600 - 5, 30)
+        wait_for(lambda: (m.metric("mare_rollup_watermark_seconds") or 0) >= now - 600 - 5,
+                 30, what="the rollups' watermark")
         time.sleep(2.5)
         expected_rollups = final_hourly_rollups(m.data_dir, SENSOR)
         # The closed hours gave the buoy a forecast of its temperature.
-        wait_until("the buoy's forecast", lambda: get_forecast(m, SENSOR), 30)
+        wait_for(lambda: get_forecast(m, SENSOR), 30, what="the buoy's forecast")
         assert len(expected_rollups) >= 2 * len(FIELDS), expected_rollups.keys()
 
         cfg = {
@@ -310,7 +302,7 @@ def test_map_of_a_buoy_far_offshore(tmp_path):
         status, body = m.post(json.dumps({"timestamp": iso(time.time()), "sensor_id": 1, "temperature": 14.5,
                                           "location": buoy}))
         assert status == 200 and body["accepted"] == 1, body
-        wait_until("the buoy in the snapshot", lambda: (snapshot(m).get(1) or {}).get("position"), 15)
+        wait_for(lambda: (snapshot(m).get(1) or {}).get("position"), 15, what="the buoy in the snapshot")
         seen = browse(node, tmp_path, {
             "url": m.http_url, "chromium": CHROMIUM, "artifacts": ARTIFACTS, "sensors": 1, "rows": 1,
             "mapOnly": "overview-offshore",
@@ -337,9 +329,9 @@ def test_forecast_with_its_interval_on_the_sensor_chart(tmp_path):
              "--target", f"{m.http_url}/api/v1/ingest")
         newest = time.time() - 200
         expected = int(newest // 3600 * 3600 - 3600) * 1_000_000  # the issue of the hour before the newest
-        wait_until("a forecast with its interval",
-                   lambda: (lambda f: f if f and int(epoch(f["issued_at"]) * 1_000_000) >= expected
-                            and f["hours"][0]["lower"] is not None else None)(get_forecast(m, sensor)), 60)
+        wait_for(lambda: (lambda f: f if f and int(epoch(f["issued_at"]) * 1_000_000) >= expected
+                          and f["hours"][0]["lower"] is not None else None)(get_forecast(m, sensor)),
+                 60, what="a forecast with its interval")
         seen = browse(node, tmp_path, {"url": m.http_url, "chromium": CHROMIUM, "artifacts": ARTIFACTS,
                                        "sensor": sensor, "forecastOnly": "sensor-24h-forecast"})
         records = {r["key"]: r["value"] for r in log_records(m.data_dir, "forecasts")}
@@ -393,7 +385,7 @@ def test_the_dashboard_asks_for_a_token_when_mare_has_tokens(tmp_path):
                                          headers={"Authorization": f"Bearer {web}"})
             with urllib.request.urlopen(req, timeout=10) as r:
                 return json.loads(r.read())["rows"][0][0] == 30
-        wait_until("the readings in the store", stored, 20)
+        wait_for(stored, 20, what="the readings in the store")
         seen = browse(node, tmp_path, {"url": m.http_url, "chromium": CHROMIUM, "artifacts": ARTIFACTS, "sensor": 1,
                                        "tokenOnly": "sensor-after-token", "token": web, "wrongToken": buoys})
     shown = seen["token"]

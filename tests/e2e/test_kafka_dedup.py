@@ -10,6 +10,7 @@ import pytest
 
 from clickhouse_server import ClickHouse
 from elasticsearch_server import Elasticsearch
+from harness import wait_equal
 from kafka_server import KafkaCluster
 from mariadb_server import MariaDB
 from sink_helpers import kill_all
@@ -39,16 +40,6 @@ def es(tmp_path_factory):
 def no_leftovers():
     yield
     kill_all(STARTED)
-
-
-def wait_for(what, fetch, want, timeout=60):
-    deadline = time.time() + timeout
-    while True:
-        got = fetch()
-        if got == want or time.time() > deadline:
-            assert got == want, f"{what}: {got}, expected {want}"
-            return
-        time.sleep(0.3)
 
 
 def db_rows(db, sql):
@@ -87,42 +78,44 @@ def test_two_ingest_processes_given_the_same_batch_count_it_once_everywhere(kafk
             assert len(kafka.consume(prefix + "raw")) == 2 * len(rows)
 
             assert_exact(settle(lambda: kafka_rollups(kafka, prefix)), rows)
-            wait_for("rollup duplicates", lambda: stream.metric("mare_rollup_duplicates_dropped_total"), len(rows))
+            wait_equal(lambda: stream.metric("mare_rollup_duplicates_dropped_total"), len(rows), "rollup duplicates")
             assert stream.metric("mare_rollup_readings_counted_total") == len(rows)
 
             store.wait_readings(len(rows))
-            wait_for("store duplicates", lambda: store.metric("mare_store_duplicates_dropped_total"), len(rows))
+            wait_equal(lambda: store.metric("mare_store_duplicates_dropped_total"), len(rows), "store duplicates")
             # Dropped before the store, not replaced in it: the later-wins rule never ran.
             assert store.metric("mare_store_readings_replaced_total") in (0, None)
             assert store.metric("mare_store_rows_added_total") == len(rows)
 
             # MariaDB: one row per reading (its key holds the log offset: a copy would be a row),
             # and hourly rollups counting each reading once.
-            wait_for("MariaDB readings", lambda: db_rows(db, "SELECT count(*), count(DISTINCT sensor_id, ts) FROM readings"),
-                     [[str(len(rows)), str(len(rows))]])
+            wait_equal(lambda: db_rows(db, "SELECT count(*), count(DISTINCT sensor_id, ts) FROM readings"),
+                       [[str(len(rows)), str(len(rows))]], "MariaDB readings")
             want = {(k[0], k[3][:19].replace("T", " ")): v[0] for k, v in from_scratch(rows, ("temperature",)).items()
                     if k[2] == "1h"}
-            wait_for("MariaDB rollup_hour", lambda: {
+            wait_equal(lambda: {
                 (int(s), w[:19]): int(c)
                 for s, w, c in db_rows(db, "SELECT sensor_id, window_start, `count` FROM rollup_hour WHERE field = 'temperature'")
-            }, want)
-            wait_for("MariaDB duplicates", lambda: sink.metric('mare_sink_duplicates_dropped_total{sink="mariadb_readings"}'), len(rows))
+            }, want, "MariaDB rollup_hour")
+            wait_equal(lambda: sink.metric('mare_sink_duplicates_dropped_total{sink="mariadb_readings"}'),
+                       len(rows), "MariaDB duplicates")
 
             # ClickHouse: every record passed, the copies not written (counted without FINAL, so
             # that a copy written would show before any merge), one row per reading.
-            wait_for("ClickHouse duplicates", lambda: ch_sink.metric(
-                'mare_sink_clickhouse_duplicates_dropped_total{topic="raw"}'), len(rows))
-            wait_for("ClickHouse readings", lambda: ch_rows(ch, "SELECT count(), uniqExact(sensor_id, ts_us) FROM dedup.readings"),
-                     [[str(len(rows)), str(len(rows))]])
+            wait_equal(lambda: ch_sink.metric(
+                'mare_sink_clickhouse_duplicates_dropped_total{topic="raw"}'), len(rows), "ClickHouse duplicates")
+            wait_equal(lambda: ch_rows(ch, "SELECT count(), uniqExact(sensor_id, ts_us) FROM dedup.readings"),
+                       [[str(len(rows)), str(len(rows))]], "ClickHouse readings")
             # Counted once ClickHouse answered the insert, which can come after the rows are visible.
-            wait_for("ClickHouse rows written", lambda: ch_sink.metric('mare_sink_clickhouse_rows_written_total{topic="raw"}'), len(rows))
+            wait_equal(lambda: ch_sink.metric('mare_sink_clickhouse_rows_written_total{topic="raw"}'),
+                       len(rows), "ClickHouse rows written")
 
             # Elasticsearch: the same, one document per reading.
-            wait_for("Elasticsearch duplicates", lambda: es_sink.metric(
-                'mare_sink_elasticsearch_duplicates_dropped_total{topic="raw"}'), len(rows))
-            wait_for("Elasticsearch readings", lambda: es.count("dedup-readings-*"), len(rows))
-            wait_for("Elasticsearch documents written", lambda: es_sink.metric(
-                'mare_sink_elasticsearch_documents_written_total{topic="raw"}'), len(rows))
+            wait_equal(lambda: es_sink.metric(
+                'mare_sink_elasticsearch_duplicates_dropped_total{topic="raw"}'), len(rows), "Elasticsearch duplicates")
+            wait_equal(lambda: es.count("dedup-readings-*"), len(rows), "Elasticsearch readings")
+            wait_equal(lambda: es_sink.metric(
+                'mare_sink_elasticsearch_documents_written_total{topic="raw"}'), len(rows), "Elasticsearch documents written")
             stream.stop()
             sink.stop()
             ch_sink.stop()
@@ -140,7 +133,7 @@ def test_a_stream_processor_killed_between_the_copies_still_drops_the_second(kaf
         stream = Proc(["stream", "--member", "a"], tmp_path / "stream", [*sets, 'rollup.checkpoint_interval="200ms"'])
         wait_shared([stream])
         post_all(a, rows)
-        wait_for("readings counted", lambda: stream.metric("mare_rollup_readings_counted_total"), len(rows))
+        wait_equal(lambda: stream.metric("mare_rollup_readings_counted_total"), len(rows), "readings counted")
         # A checkpoint past the first copies, so that the restart resumes after them and knows
         # them only by reading the log back.
         taken = stream.metric("mare_rollup_checkpoint_seconds_count") or 0
@@ -155,5 +148,6 @@ def test_a_stream_processor_killed_between_the_copies_still_drops_the_second(kaf
         again = Proc(["stream", "--member", "a"], tmp_path / "stream", [*sets, 'rollup.checkpoint_interval="200ms"'])
         wait_shared([again])
         assert_exact(settle(lambda: kafka_rollups(kafka, prefix)), rows)
-        wait_for("duplicates dropped after the restart", lambda: again.metric("mare_rollup_duplicates_dropped_total"), len(rows))
+        wait_equal(lambda: again.metric("mare_rollup_duplicates_dropped_total"),
+                   len(rows), "duplicates dropped after the restart")
         again.stop()

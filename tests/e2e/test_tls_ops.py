@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from harness import MareRun
+from harness import MareRun, wait_for
 
 INGEST = "ingest-tok-ops"
 
@@ -75,13 +75,6 @@ def pgwire_serial(port):
     return int(x.stdout.strip().split("=")[1], 16)
 
 
-def wait_for(what, condition, seconds=20):
-    deadline = time.time() + seconds
-    while not condition():
-        assert time.time() < deadline, f"not within {seconds} s: {what}"
-        time.sleep(0.1)
-
-
 def test_a_renewed_certificate_is_served_without_a_restart_and_a_bad_one_is_refused(tmp_path):
     a, b, c = (self_signed(tmp_path, name, serial) for name, serial in [("mare-a", 0xA1), ("mare-b", 0xB2), ("mare-c", 0xC3)])
     bundle = str(tmp_path / "trusted.pem")  # the clients trust all three
@@ -109,7 +102,7 @@ def test_a_renewed_certificate_is_served_without_a_restart_and_a_bad_one_is_refu
         # B renewed in place: new connections get it by themselves.
         install(b[1], http_key)
         install(b[0], http_cert)
-        wait_for("a new connection is served B", lambda: https_peer(run.http_port, bundle)[0] == 0xB2)
+        wait_for(lambda: https_peer(run.http_port, bundle)[0] == 0xB2, 20, what="a new connection is served B")
         assert https_peer(run.http_port, bundle) == (0xB2, "mare-b")
         assert "http: TLS reloaded (a file changed): new connections get subject CN=mare-b, serial B2" in run.read_output()
         assert run.metric('mare_http_tls_reloads_total{result="ok"}') == 1
@@ -121,7 +114,8 @@ def test_a_renewed_certificate_is_served_without_a_restart_and_a_bad_one_is_refu
 
         # C's certificate without its key (B's stays): refused, B still served.
         install(c[0], http_cert)
-        wait_for("the mismatched pair is refused", lambda: run.metric('mare_http_tls_reloads_total{result="failed"}') == 1)
+        wait_for(lambda: run.metric('mare_http_tls_reloads_total{result="failed"}') == 1,
+                 20, what="the mismatched pair is refused")
         assert https_peer(run.http_port, bundle) == (0xB2, "mare-b")
         out = run.read_output()
         assert ("http: TLS reload (a file changed) refused, the certificate in use stays (subject CN=mare-b, serial B2"
@@ -131,12 +125,13 @@ def test_a_renewed_certificate_is_served_without_a_restart_and_a_bad_one_is_refu
         with open(http_cert + ".new", "w") as f:
             f.write("not a certificate\n")
         os.replace(http_cert + ".new", http_cert)
-        wait_for("the unreadable file is refused", lambda: run.metric('mare_http_tls_reloads_total{result="failed"}') == 2)
+        wait_for(lambda: run.metric('mare_http_tls_reloads_total{result="failed"}') == 2,
+                 20, what="the unreadable file is refused")
         assert https_peer(run.http_port, bundle) == (0xB2, "mare-b")
         # Then C's whole pair: taken.
         install(c[1], http_key)
         install(c[0], http_cert)
-        wait_for("a new connection is served C", lambda: https_peer(run.http_port, bundle)[0] == 0xC3)
+        wait_for(lambda: https_peer(run.http_port, bundle)[0] == 0xC3, 20, what="a new connection is served C")
         assert run.metric('mare_http_tls_reloads_total{result="ok"}') == 2
 
         # pgwire, on SIGHUP: B for new connections.
@@ -144,7 +139,7 @@ def test_a_renewed_certificate_is_served_without_a_restart_and_a_bad_one_is_refu
         install(b[1], pg_key)
         install(b[0], pg_cert)
         run.proc.send_signal(signal.SIGHUP)
-        wait_for("pgwire serves B after SIGHUP", lambda: pgwire_serial(run.pgwire_port) == 0xB2)
+        wait_for(lambda: pgwire_serial(run.pgwire_port) == 0xB2, 20, what="pgwire serves B after SIGHUP")
         assert "pgwire: TLS reloaded (SIGHUP): new connections get subject CN=mare-b, serial B2" in run.read_output()
         assert run.metric('mare_pgwire_tls_reloads_total{result="ok"}') == 1
         assert run.proc.poll() is None  # SIGHUP did not stop it
@@ -181,8 +176,8 @@ def test_client_certificates_on_https_with_and_without_tokens(tmp_path):
         assert rc != 0 and code == "000", (rc, code, err)
         rc, code, err = curl(run, server[0], "--cert", stranger[0], "--key", stranger[1], *ingest, url)
         assert rc != 0 and code == "000", (rc, code, err)
-        wait_for("both refusals counted",
-                 lambda: run.metric('mare_http_tls_handshakes_failed_total{reason="client_certificate"}') == 2)
+        wait_for(lambda: run.metric('mare_http_tls_handshakes_failed_total{reason="client_certificate"}') == 2,
+                 20, what="both refusals counted")
         assert run.metric('mare_http_tls_handshakes_failed_total{reason="error"}') == 0
         assert "client certificates required" in run.read_output()
         # And logged with the client's address (at most one line a second).
