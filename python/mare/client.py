@@ -1,6 +1,7 @@
 """A connection to a running `mare run` over its HTTP API (docs/api/openapi.yaml): SQL answers
 come as Apache Arrow IPC streams (docs/formats/arrow.md) and become pyarrow Tables and pandas
-DataFrames; readings go in as NDJSON. Only the standard library speaks HTTP.
+DataFrames; readings go in as NDJSON. Only the standard library speaks HTTP, over connections
+kept alive between calls (connections.py).
 
     m = mare.connect("http://127.0.0.1:8080")
     df = m.query("SELECT ts, temperature FROM readings WHERE sensor_id = 1")
@@ -10,14 +11,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
+import uuid
 from typing import Any, Dict, Iterator, List, Optional, Union
 
 import pandas as pd
 import pyarrow as pa
 
+from .connections import Connections
 from .errors import IngestError, MareError, QueryError
 from .readings import ndjson_chunks
 
@@ -32,14 +33,26 @@ def connect(url: str = "http://127.0.0.1:8080", token: Optional[str] = None, tim
 
 
 class Client:
-    """A mare server's SQL, sensors and ingest API. Holds no connection between calls: each
-    call is one HTTP request."""
+    """A mare server's SQL, sensors and ingest API. Each call is one HTTP request, on a
+    connection kept alive for the next (threads may share a Client; close() or a `with` block
+    closes the idle connections)."""
 
     def __init__(self, url: str, token: Optional[str] = None, timeout: float = 300.0) -> None:
         """As connect(url, token, timeout)."""
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self._connections = Connections(self.url, timeout)
+
+    def close(self) -> None:
+        """Closes the connections kept alive; the client still works (it opens new ones)."""
+        self._connections.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         """mare.Client('http://…'): the server it talks to."""
@@ -47,20 +60,26 @@ class Client:
 
     # ---- HTTP ----
 
+    def _request(self, path: str, data: Optional[bytes] = None, headers: Optional[Dict[str, str]] = None,
+                 method: Optional[str] = None) -> Any:
+        """The response of one request, whatever its status, with its headers read."""
+        headers = dict(headers or {})
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        try:
+            return self._connections.request(method or ("POST" if data is not None else "GET"), path, data, headers)
+        except OSError as e:
+            raise MareError(f"cannot reach mare at {self.url}: {e}") from None
+
     def _open(self, path: str, data: Optional[bytes] = None, headers: Optional[Dict[str, str]] = None,
               method: Optional[str] = None) -> Any:
         """The open response of one request; an error status raises its JSON error."""
-        req = urllib.request.Request(self.url + path, data=data, method=method, headers=dict(headers or {}))
-        if self.token:
-            req.add_header("Authorization", f"Bearer {self.token}")
-        try:
-            return urllib.request.urlopen(req, timeout=self.timeout)
-        except urllib.error.HTTPError as e:
-            body = e.read().decode(errors="replace")
-            e.close()
-            raise self._error(e.code, body) from None
-        except urllib.error.URLError as e:
-            raise MareError(f"cannot reach mare at {self.url}: {e.reason}") from None
+        r = self._request(path, data, headers, method)
+        if r.status >= 400:
+            with r:
+                body = r.read().decode(errors="replace")
+            raise self._error(r.status, body)
+        return r
 
     @staticmethod
     def _error(status: int, body: str) -> QueryError:
@@ -224,30 +243,27 @@ class Client:
         accepted = rejected = 0
         reasons: Dict[str, int] = {}
         errors: List[Dict[str, Any]] = []
+        batch = f"mare-python/{uuid.uuid4().hex}"
         for start, count, body in ndjson_chunks(df, rows_per_request):
             row_at = lambda line: df.index[start + int(line) - 1]  # noqa: E731: a line of this body, as df's index
-            req = urllib.request.Request(self.url + "/api/v1/ingest", data=body, method="POST",
-                                         headers={"Content-Type": "application/x-ndjson"})
-            if self.token:
-                req.add_header("Authorization", f"Bearer {self.token}")
+            # A key naming this body: were the connection lost before the answer, sending the
+            # body again gets the first answer back instead of appending it twice.
+            headers = {"Content-Type": "application/x-ndjson", "Idempotency-Key": f"{batch}/{start}"}
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as r:
-                    answer = json.loads(r.read())
-                status = 200
-            except urllib.error.HTTPError as e:
-                status, text = e.code, e.read().decode(errors="replace")
-                e.close()
-                try:
-                    answer = json.loads(text)
-                except ValueError:
-                    answer = None
-                if not isinstance(answer, dict) or "accepted" not in answer:
-                    raise IngestError(f"mare refused the readings from row {start} on (HTTP {status}): {text.strip()}",
-                                      status, accepted, rejected + count, reasons, errors,
-                                      list(df.index[start:])) from None
-            except urllib.error.URLError as e:
-                raise IngestError(f"cannot reach mare at {self.url}: {e.reason}; rows from {start} on were not sent",
+                r = self._request("/api/v1/ingest", body, headers, "POST")
+            except MareError as e:
+                raise IngestError(f"{e}; rows from {start} on were not sent",
                                   None, accepted, rejected, reasons, errors, list(df.index[start:])) from None
+            with r:
+                status, text = r.status, r.read().decode(errors="replace")
+            try:
+                answer = json.loads(text)
+            except ValueError:
+                answer = None
+            if not isinstance(answer, dict) or (status != 200 and "accepted" not in answer):
+                raise IngestError(f"mare refused the readings from row {start} on (HTTP {status}): {text.strip()}",
+                                  status, accepted, rejected + count, reasons, errors,
+                                  list(df.index[start:])) from None
             accepted += int(answer.get("accepted", 0))
             rejected += int(answer.get("rejected", 0))
             for reason, n in (answer.get("reasons") or {}).items():

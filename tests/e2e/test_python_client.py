@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 
 import pandas as pd
 import pyarrow as pa
@@ -44,7 +45,6 @@ def readings():
 
 
 def wait_rows(client, n, timeout=30):
-    import time
     deadline = time.time() + timeout
     while time.time() < deadline:
         if client.query("SELECT count(*) AS n FROM readings")["n"][0] == n:
@@ -165,6 +165,51 @@ def test_ingest_raises_the_servers_reasons_and_keeps_the_valid_rows(tmp_path):
         assert got["ts"].tolist() == [pd.Timestamp("2024-01-21 10:00:00", tz="UTC"), pd.Timestamp("2024-01-21 10:00:01", tz="UTC")]
         # A query's own answer goes back in as it came out (ts, lat/lon, fields; NaN left out).
         assert c.ingest(got.assign(sensor_id=5)) == {"accepted": 2}
+
+
+def test_connections_are_kept_alive_and_replaced_when_the_server_closed_them(tmp_path):
+    # The server closes a connection idle for 1 s, and any after its third request.
+    settings = ['http.idle_timeout="1s"', "http.keep_alive_max_requests=3"]
+    with MareRun(tmp_path, extra=settings) as run, mare.connect(run.http_url) as c:
+        opened = []
+        new = c._connections._new
+        c._connections._new = lambda: opened.append(1) or new()
+        df = readings()
+        assert c.ingest(df, rows_per_request=40) == {"accepted": N}  # 3 requests, 1 connection
+        assert len(opened) == 1
+        wait_rows(c, N)
+        before = len(opened)
+        for _ in range(5):  # a small answer, read to its end: its connection is used again
+            assert c.query("SELECT count(*) AS n FROM readings")["n"][0] == N
+        assert len(opened) - before <= 3  # at most one new connection per 3 requests
+        c.close()
+        assert c.query("SELECT count(*) AS n FROM readings")["n"][0] == N  # a connection's first request
+        time.sleep(1.5)  # past the idle timeout: the kept connection was closed by the server
+        idle = len(c._connections._idle)
+        before = len(opened)
+        assert c.query("SELECT count(*) AS n FROM readings")["n"][0] == N
+        assert len(opened) == before + 1 and idle >= 1  # the closed one tried, then replaced
+        # A batch abandoned half way: its connection is closed, not used again mid-answer.
+        it = c.batches("SELECT * FROM readings")
+        next(it)
+        it.close()
+        assert len(c.query("SELECT * FROM readings")) == N
+        # Each ingest body carries an Idempotency-Key: were it sent again (a lost answer), the
+        # server answers from the key and appends nothing.
+        replays = run.metric("mare_http_idempotent_replays_total") or 0
+        keys = []
+        request = c._connections.request
+        def twice(method, path, body=None, headers=None):
+            if path == "/api/v1/ingest":
+                keys.append(headers["Idempotency-Key"])
+                request(method, path, body, headers).close()  # the first answer, lost
+            return request(method, path, body, headers)
+        c._connections.request = twice
+        more = df.assign(sensor_id=df["sensor_id"] + 10)
+        assert c.ingest(more, rows_per_request=60) == {"accepted": N}
+        assert len(keys) == 2 and keys[0] != keys[1]
+        assert run.metric("mare_http_idempotent_replays_total") == replays + 2
+        wait_rows(c, 2 * N)
 
 
 def test_an_unreachable_server_raises_mare_error():
