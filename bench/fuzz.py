@@ -16,8 +16,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGETS = ["reading_parser", "log_batch", "store_column", "store_segment", "rollup_checkpoint", "forecast_checkpoint",
-           "sql", "http_ingest", "archive", "line_protocol"]
-DICTS = {"reading_parser": "json.dict", "http_ingest": "json.dict", "sql": "sql.dict"}
+           "sql", "http_ingest", "archive", "line_protocol", "pgwire"]
+DICTS = {"reading_parser": "json.dict", "http_ingest": "json.dict", "sql": "sql.dict", "pgwire": "sql.dict"}
 ARTIFACT = re.compile(r"^(crash|leak|timeout|oom|slow-unit)-")
 
 
