@@ -6,6 +6,7 @@ checkout's python/, whatever else is installed; one test installs it with pip.""
 import datetime as dt
 import math
 import os
+import select
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from harness import MareRun
+from harness import MareRun, wait_for
 
 PYTHON_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python")
 sys.path.insert(0, PYTHON_DIR)
@@ -184,8 +185,10 @@ def test_connections_are_kept_alive_and_replaced_when_the_server_closed_them(tmp
         assert len(opened) - before <= 3  # at most one new connection per 3 requests
         c.close()
         assert c.query("SELECT count(*) AS n FROM readings")["n"][0] == N  # a connection's first request
-        time.sleep(1.5)  # past the idle timeout: the kept connection was closed by the server
+        # Past the idle timeout the server closes the kept connection: its socket reads EOF.
         idle = len(c._connections._idle)
+        kept = c._connections._idle[-1].sock
+        wait_for(lambda: select.select([kept], [], [], 0)[0], 10, what="the server to close the idle connection")
         before = len(opened)
         assert c.query("SELECT count(*) AS n FROM readings")["n"][0] == N
         assert len(opened) == before + 1 and idle >= 1  # the closed one tried, then replaced
