@@ -215,6 +215,22 @@ Status Store::Recover() {
     std::sort(blocks.begin(), blocks.end());
     blocks.erase(std::unique(blocks.begin(), blocks.end()), blocks.end());
   }
+  // The figures of the sensors of hidden blocks, for the sensor list: their segments' indexes
+  // are read again (only those: blocks stay hidden until a merge of their segment).
+  for (const auto& s : segments_) {
+    auto h = hidden_.find(s->info().id);
+    if (h == hidden_.end()) continue;
+    auto pinned = s->Pin();
+    if (!pinned.ok()) return pinned.status();
+    std::vector<uint32_t> sensors;
+    for (uint32_t b : h->second) {
+      if (b < (*pinned)->file_index(0) || b >= (*pinned)->file_index(0) + (*pinned)->block_count()) continue;
+      sensors.push_back((*pinned)->blocks()[b - (*pinned)->file_index(0)].sensor_id);
+    }
+    std::sort(sensors.begin(), sensors.end());
+    sensors.erase(std::unique(sensors.begin(), sensors.end()), sensors.end());
+    for (uint32_t sensor : sensors) NoteHiddenSensor(**pinned, sensor);
+  }
   auto position = log::file::ReadAll(options_.dir + "/" + kPositionFile);
   if (position) {
     auto offsets = ParsePosition(*position, options_.dir + "/" + kPositionFile);
@@ -331,6 +347,7 @@ bool Store::PullBlockWith(const BufferKey& key, int64_t ts, MemBuffer* buffer) {
       hidden.insert(std::upper_bound(hidden.begin(), hidden.end(), static_cast<uint32_t>(seg->file_index(i))),
                     static_cast<uint32_t>(seg->file_index(i)));
       buffer->hides.push_back(BlockRef{seg->info().id, static_cast<uint32_t>(seg->file_index(i))});
+      NoteHiddenSensor(*seg, key.sensor);
       blocks_reopened_->Add();
       return true;  // live segments hold a reading once: no other block has it
     }
@@ -342,6 +359,20 @@ void Store::NoteBlocks(const Segment& segment) {
   for (const BlockMeta& m : segment.blocks()) {
     auto [it, added] = disk_max_ts_.try_emplace(m.sensor_id, m.max_ts);
     if (!added) it->second = std::max(it->second, m.max_ts);
+  }
+}
+
+void Store::NoteHiddenSensor(const Segment& view, uint32_t sensor) {
+  auto h = hidden_.find(view.info().id);
+  SensorFigures o;
+  o.stats = SummarizeSensor(view.blocks(), view.block_count() > 0 ? view.file_index(0) : 0, sensor,
+                            h == hidden_.end() ? nullptr : &h->second, lat_field_, lon_field_, &o.fields);
+  auto& list = hidden_sensors_[view.info().id];
+  auto at = std::lower_bound(list.begin(), list.end(), sensor, [](const SensorFigures& e, uint32_t s) { return e.stats.sensor_id < s; });
+  if (at != list.end() && at->stats.sensor_id == sensor) {
+    *at = std::move(o);
+  } else {
+    list.insert(at, std::move(o));
   }
 }
 
@@ -531,7 +562,10 @@ void Store::Install(const std::vector<std::shared_ptr<const Segment>>& added, co
 
 void Store::InstallLocked(const std::vector<std::shared_ptr<const Segment>>& added, const std::vector<uint64_t>& removed) {
   std::erase_if(segments_, [&](const auto& s) { return std::find(removed.begin(), removed.end(), s->info().id) != removed.end(); });
-  for (uint64_t id : removed) hidden_.erase(id);  // their hidden blocks are gone with them
+  for (uint64_t id : removed) {
+    hidden_.erase(id);  // their hidden blocks are gone with them
+    hidden_sensors_.erase(id);
+  }
   for (const auto& s : added) {
     NoteBlocks(*s);  // pinned: just written (FinishSegment)
     segments_.push_back(s->Unpinned());
@@ -787,7 +821,13 @@ Result<int64_t> Store::ApplyRetention(int64_t now_us) {
       }
       // Queries no longer see the past hours; the file keeps them until it goes or is rewritten.
       dropped += s->rows() - rest->rows();
-      s = rest->Unpinned();
+      auto kept = rest->WithSensors();  // the view's own sensor summary, while its index is here
+      if (auto o = hidden_sensors_.find(s->info().id); o != hidden_sensors_.end()) {
+        std::vector<uint32_t> sensors;
+        for (const auto& e : o->second) sensors.push_back(e.stats.sensor_id);
+        for (uint32_t sensor : sensors) NoteHiddenSensor(*kept, sensor);
+      }
+      s = kept->Unpinned();
       if (2 * (s->file_rows() - s->rows()) >= s->file_rows()) rewrite.push_back(s);
     }
     std::sort(segments_.begin(), segments_.end(), BeforeInStore);
@@ -852,8 +892,11 @@ std::shared_ptr<Snapshot> Store::GetSnapshot(const SnapshotFilter& filter) const
     for (const auto& s : segments_) {
       if (s->first_hour() > last_hour) break;  // segments_ is ordered by first hour
       if (s->last_hour() < segments_from) continue;
-      LazySegment c{s, std::nullopt, segments_from, last_hour};
+      LazySegment c{s, std::nullopt, {}, segments_from, last_hour};
       if (auto h = hidden_.find(s->info().id); h != hidden_.end()) c.hidden = h->second;
+      if (filter.lazy) {
+        if (auto o = hidden_sensors_.find(s->info().id); o != hidden_sensors_.end()) c.sensor_overrides = o->second;
+      }
       candidates.push_back(std::move(c));
     }
     for (const auto& [key, buffer] : memtable_) {
@@ -913,6 +956,10 @@ Store::Stats Store::GetStats() const {
       }
     }
     stats.bytes += static_cast<int64_t>(s->file_bytes());
+    if (s->sensors() != nullptr) stats.sensor_summary_bytes += static_cast<int64_t>(s->sensors()->MemoryBytes());
+  }
+  for (const auto& [id, list] : hidden_sensors_) {
+    for (const auto& o : list) stats.sensor_summary_bytes += static_cast<int64_t>(sizeof(o) + o.fields.capacity() * sizeof(uint32_t));
   }
   stats.memtable_rows = static_cast<int64_t>(memtable_rows_.load());
   return stats;

@@ -1,0 +1,115 @@
+#include "store/sensor_summary.h"
+
+#include <algorithm>
+#include <unordered_map>
+
+namespace mare::store {
+
+void SensorStats::AddRows(int64_t first, int64_t last, int64_t count) {
+  first_ts = std::min(first_ts, first);
+  last_ts = std::max(last_ts, last);
+  rows += count;
+}
+
+void SensorStats::SetPosition(double new_lat, double new_lon, int64_t ts) {
+  if (has_position && ts < position_ts) return;
+  has_position = true;
+  lat = new_lat;
+  lon = new_lon;
+  position_ts = ts;
+}
+
+void SensorStats::AddBlock(const BlockMeta& m, std::optional<uint32_t> lat_field, std::optional<uint32_t> lon_field) {
+  sensor_id = m.sensor_id;
+  AddRows(m.min_ts, m.max_ts, m.rows);
+  const ColumnMeta* la = lat_field ? m.Column(*lat_field) : nullptr;
+  const ColumnMeta* lo = lon_field ? m.Column(*lon_field) : nullptr;
+  if (la != nullptr && lo != nullptr && la->stats.count > 0 && la->stats.last_ts == lo->stats.last_ts) {
+    SetPosition(la->stats.last, lo->stats.last, la->stats.last_ts);
+  }
+}
+
+void SensorStats::Add(const SensorStats& other) {
+  sensor_id = other.sensor_id;
+  if (other.rows > 0) AddRows(other.first_ts, other.last_ts, other.rows);
+  if (other.has_position) SetPosition(other.lat, other.lon, other.position_ts);
+}
+
+SensorSummary SensorSummary::Build(std::span<const BlockMeta> blocks, std::optional<uint32_t> lat_field,
+                                   std::optional<uint32_t> lon_field, const std::function<bool(size_t)>& skip) {
+  SensorSummary out;
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    if (skip && skip(i)) continue;
+    for (const ColumnMeta& c : blocks[i].columns) out.fields_.push_back(c.field);
+  }
+  std::sort(out.fields_.begin(), out.fields_.end());
+  out.fields_.erase(std::unique(out.fields_.begin(), out.fields_.end()), out.fields_.end());
+  out.fields_.shrink_to_fit();
+  out.words_ = (out.fields_.size() + 63) / 64;
+  // Blocks come by hour, then sensor: a sensor's entry is found again each hour.
+  std::unordered_map<uint32_t, uint32_t> slot;
+  std::vector<SensorStats> entries;
+  std::vector<uint64_t> bits;
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    if (skip && skip(i)) continue;
+    const BlockMeta& m = blocks[i];
+    auto [it, added] = slot.try_emplace(m.sensor_id, static_cast<uint32_t>(entries.size()));
+    if (added) {
+      entries.emplace_back();
+      bits.resize(bits.size() + out.words_, 0);
+    }
+    entries[it->second].AddBlock(m, lat_field, lon_field);
+    uint64_t* word = bits.data() + static_cast<size_t>(it->second) * out.words_;
+    for (const ColumnMeta& c : m.columns) {
+      size_t f = static_cast<size_t>(std::lower_bound(out.fields_.begin(), out.fields_.end(), c.field) - out.fields_.begin());
+      word[f / 64] |= uint64_t{1} << (f % 64);
+    }
+  }
+  // By sensor id, for a reader that looks one up.
+  std::vector<uint32_t> order(entries.size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return entries[a].sensor_id < entries[b].sensor_id; });
+  out.entries_.reserve(entries.size());
+  out.bits_.reserve(bits.size());
+  for (uint32_t i : order) {
+    out.entries_.push_back(entries[i]);
+    out.bits_.insert(out.bits_.end(), bits.begin() + static_cast<std::ptrdiff_t>(i * out.words_),
+                     bits.begin() + static_cast<std::ptrdiff_t>((i + 1) * out.words_));
+  }
+  return out;
+}
+
+size_t SensorSummary::MemoryBytes() const {
+  return sizeof(SensorSummary) + entries_.capacity() * sizeof(SensorStats) + fields_.capacity() * sizeof(uint32_t) +
+         bits_.capacity() * sizeof(uint64_t);
+}
+
+SensorStats SummarizeSensor(std::span<const BlockMeta> blocks, size_t first_file_index, uint32_t sensor,
+                            const std::vector<uint32_t>* hidden, std::optional<uint32_t> lat_field,
+                            std::optional<uint32_t> lon_field, std::vector<uint32_t>* fields) {
+  SensorStats out;
+  out.sensor_id = sensor;
+  fields->clear();
+  // Blocks are in (hour, sensor, min_ts) order: per hour present, the sensor's blocks are one
+  // run found by binary search, so a segment of many sensors costs hours x log(blocks).
+  auto it = blocks.begin();
+  while (it != blocks.end()) {
+    const int64_t hour = HourOf(it->min_ts);
+    auto run = std::lower_bound(it, blocks.end(), sensor, [&](const BlockMeta& m, uint32_t s) {
+      int64_t h = HourOf(m.min_ts);
+      return h != hour ? h < hour : m.sensor_id < s;
+    });
+    for (; run != blocks.end() && HourOf(run->min_ts) == hour && run->sensor_id == sensor; ++run) {
+      uint32_t file_index = static_cast<uint32_t>(first_file_index + static_cast<size_t>(run - blocks.begin()));
+      if (hidden != nullptr && std::binary_search(hidden->begin(), hidden->end(), file_index)) continue;
+      out.AddBlock(*run, lat_field, lon_field);
+      for (const ColumnMeta& c : run->columns) fields->push_back(c.field);
+    }
+    it = std::partition_point(run, blocks.end(), [&](const BlockMeta& m) { return HourOf(m.min_ts) == hour; });
+  }
+  std::sort(fields->begin(), fields->end());
+  fields->erase(std::unique(fields->begin(), fields->end()), fields->end());
+  return out;
+}
+
+}  // namespace mare::store
