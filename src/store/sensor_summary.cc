@@ -38,30 +38,45 @@ void SensorStats::Add(const SensorStats& other) {
 SensorSummary SensorSummary::Build(std::span<const BlockMeta> blocks, std::optional<uint32_t> lat_field,
                                    std::optional<uint32_t> lon_field, const std::function<bool(size_t)>& skip) {
   SensorSummary out;
+  std::vector<uint8_t> seen;  // by field id
   for (size_t i = 0; i < blocks.size(); ++i) {
     if (skip && skip(i)) continue;
-    for (const ColumnMeta& c : blocks[i].columns) out.fields_.push_back(c.field);
+    for (const ColumnMeta& c : blocks[i].columns) {
+      if (c.field >= seen.size()) seen.resize(c.field + 1, 0);
+      seen[c.field] = 1;
+    }
   }
-  std::sort(out.fields_.begin(), out.fields_.end());
-  out.fields_.erase(std::unique(out.fields_.begin(), out.fields_.end()), out.fields_.end());
-  out.fields_.shrink_to_fit();
+  for (uint32_t f = 0; f < seen.size(); ++f) {
+    if (seen[f]) out.fields_.push_back(f);
+  }
   out.words_ = (out.fields_.size() + 63) / 64;
-  // Blocks come by hour, then sensor: a sensor's entry is found again each hour.
+  // Field id -> its bit (ids are the store's, dense: a schema's fields).
+  std::vector<uint32_t> bit_of(out.fields_.empty() ? 0 : out.fields_.back() + 1, 0);
+  for (uint32_t b = 0; b < out.fields_.size(); ++b) bit_of[out.fields_[b]] = b;
+  // Blocks come by hour, then sensor: each hour lists the sensors in the same order, so the
+  // entry after the last one used is tried before the map (opening a day of 10,000 sensors
+  // made 240,000 lookups).
   std::unordered_map<uint32_t, uint32_t> slot;
   std::vector<SensorStats> entries;
   std::vector<uint64_t> bits;
+  uint32_t next = 0;
   for (size_t i = 0; i < blocks.size(); ++i) {
     if (skip && skip(i)) continue;
     const BlockMeta& m = blocks[i];
-    auto [it, added] = slot.try_emplace(m.sensor_id, static_cast<uint32_t>(entries.size()));
-    if (added) {
-      entries.emplace_back();
-      bits.resize(bits.size() + out.words_, 0);
+    uint32_t at = next;
+    if (at >= entries.size() || entries[at].sensor_id != m.sensor_id) {
+      auto [it, added] = slot.try_emplace(m.sensor_id, static_cast<uint32_t>(entries.size()));
+      if (added) {
+        entries.emplace_back().sensor_id = m.sensor_id;
+        bits.resize(bits.size() + out.words_, 0);
+      }
+      at = it->second;
     }
-    entries[it->second].AddBlock(m, lat_field, lon_field);
-    uint64_t* word = bits.data() + static_cast<size_t>(it->second) * out.words_;
+    next = at + 1;
+    entries[at].AddBlock(m, lat_field, lon_field);
+    uint64_t* word = bits.data() + static_cast<size_t>(at) * out.words_;
     for (const ColumnMeta& c : m.columns) {
-      size_t f = static_cast<size_t>(std::lower_bound(out.fields_.begin(), out.fields_.end(), c.field) - out.fields_.begin());
+      uint32_t f = bit_of[c.field];
       word[f / 64] |= uint64_t{1} << (f % 64);
     }
   }
