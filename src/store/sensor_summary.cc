@@ -99,31 +99,47 @@ size_t SensorSummary::MemoryBytes() const {
          bits_.capacity() * sizeof(uint64_t);
 }
 
-SensorStats SummarizeSensor(std::span<const BlockMeta> blocks, size_t first_file_index, uint32_t sensor,
-                            const std::vector<uint32_t>* hidden, std::optional<uint32_t> lat_field,
-                            std::optional<uint32_t> lon_field, std::vector<uint32_t>* fields) {
-  SensorStats out;
-  out.sensor_id = sensor;
-  fields->clear();
-  // Blocks are in (hour, sensor, min_ts) order: per hour present, the sensor's blocks are one
-  // run found by binary search, so a segment of many sensors costs hours x log(blocks).
-  auto it = blocks.begin();
-  while (it != blocks.end()) {
-    const int64_t hour = HourOf(it->min_ts);
-    auto run = std::lower_bound(it, blocks.end(), sensor, [&](const BlockMeta& m, uint32_t s) {
-      int64_t h = HourOf(m.min_ts);
-      return h != hour ? h < hour : m.sensor_id < s;
-    });
-    for (; run != blocks.end() && HourOf(run->min_ts) == hour && run->sensor_id == sensor; ++run) {
-      uint32_t file_index = static_cast<uint32_t>(first_file_index + static_cast<size_t>(run - blocks.begin()));
-      if (hidden != nullptr && std::binary_search(hidden->begin(), hidden->end(), file_index)) continue;
-      out.AddBlock(*run, lat_field, lon_field);
-      for (const ColumnMeta& c : run->columns) fields->push_back(c.field);
+std::vector<SensorFigures> SummarizeSensors(std::span<const BlockMeta> blocks, size_t first_file_index,
+                                            const std::vector<uint32_t>& sensors, const std::vector<uint32_t>* hidden,
+                                            std::optional<uint32_t> lat_field, std::optional<uint32_t> lon_field) {
+  std::vector<SensorFigures> out(sensors.size());
+  for (size_t k = 0; k < sensors.size(); ++k) out[k].stats.sensor_id = sensors[k];
+  if (blocks.empty() || sensors.empty()) return out;
+  auto add = [&](SensorFigures& f, size_t i) {
+    uint32_t file_index = static_cast<uint32_t>(first_file_index + i);
+    if (hidden != nullptr && std::binary_search(hidden->begin(), hidden->end(), file_index)) return;
+    f.stats.AddBlock(blocks[i], lat_field, lon_field);
+    for (const ColumnMeta& c : blocks[i].columns) f.fields.push_back(c.field);
+  };
+  // Blocks are in (hour, sensor, min_ts) order: per hour, a sensor's blocks are one run.
+  const uint64_t hours = static_cast<uint64_t>((HourOf(blocks.back().min_ts) - HourOf(blocks.front().min_ts)) / kHourMicros) + 1;
+  if (sensors.size() * hours * 20 < blocks.size()) {
+    for (size_t k = 0; k < sensors.size(); ++k) {
+      const uint32_t sensor = sensors[k];
+      auto it = blocks.begin();
+      while (it != blocks.end()) {
+        const int64_t hour = HourOf(it->min_ts);
+        auto run = std::lower_bound(it, blocks.end(), sensor, [&](const BlockMeta& m, uint32_t s) {
+          int64_t h = HourOf(m.min_ts);
+          return h != hour ? h < hour : m.sensor_id < s;
+        });
+        for (; run != blocks.end() && HourOf(run->min_ts) == hour && run->sensor_id == sensor; ++run) {
+          add(out[k], static_cast<size_t>(run - blocks.begin()));
+        }
+        it = std::partition_point(run, blocks.end(), [&](const BlockMeta& m) { return HourOf(m.min_ts) == hour; });
+      }
     }
-    it = std::partition_point(run, blocks.end(), [&](const BlockMeta& m) { return HourOf(m.min_ts) == hour; });
+  } else {
+    // Many sensors or many hours (a packed segment of sparse years): one walk for all of them.
+    for (size_t i = 0; i < blocks.size(); ++i) {
+      auto k = std::lower_bound(sensors.begin(), sensors.end(), blocks[i].sensor_id);
+      if (k != sensors.end() && *k == blocks[i].sensor_id) add(out[static_cast<size_t>(k - sensors.begin())], i);
+    }
   }
-  std::sort(fields->begin(), fields->end());
-  fields->erase(std::unique(fields->begin(), fields->end()), fields->end());
+  for (SensorFigures& f : out) {
+    std::sort(f.fields.begin(), f.fields.end());
+    f.fields.erase(std::unique(f.fields.begin(), f.fields.end()), f.fields.end());
+  }
   return out;
 }
 

@@ -73,11 +73,12 @@ struct SensorFigures {
   std::vector<uint32_t> fields;  // field ids, sorted
 };
 
-// One sensor's visible blocks in a segment view (pinned), found by (hour, sensor) without a walk
-// of the whole index; hidden: sorted file indexes left out. Empty (rows 0) when none remains.
-// Also returns the field ids its blocks have, sorted, in *fields.
-SensorStats SummarizeSensor(std::span<const BlockMeta> blocks, size_t first_file_index, uint32_t sensor,
-                            const std::vector<uint32_t>* hidden, std::optional<uint32_t> lat_field,
-                            std::optional<uint32_t> lon_field, std::vector<uint32_t>* fields);
+// The figures of some sensors (sorted, unique) over a segment view's visible blocks (blocks:
+// the view's, the first at file index first_file_index; hidden: sorted file indexes left out),
+// one per sensor in their order (rows 0: none of its blocks remains). Found per hour by binary
+// search on (hour, sensor) when that is cheaper than one walk over the view's blocks.
+std::vector<SensorFigures> SummarizeSensors(std::span<const BlockMeta> blocks, size_t first_file_index,
+                                            const std::vector<uint32_t>& sensors, const std::vector<uint32_t>* hidden,
+                                            std::optional<uint32_t> lat_field, std::optional<uint32_t> lon_field);
 
 }  // namespace mare::store

@@ -176,6 +176,42 @@ TEST_F(SensorSummaryTest, ReplacedReadingsCountOnceAndTheirLossesShow) {
   for (uint32_t s = 1; s <= 4; ++s) EXPECT_EQ(Describe(Of(Check(*store), s)), Describe(Of(flushed, s)));
 }
 
+// Among many sensors, a replaced sensor's figures are found by binary search per hour (the
+// few-sensors tests above take the walk over the whole segment).
+TEST_F(SensorSummaryTest, AReplacedSensorAmongManyIsFoundByHour) {
+  auto store = Open();
+  Add(store.get(), 300, 180, kT0);  // 300 sensors, three hours: 900 blocks
+  ASSERT_TRUE(store->Flush({1}).ok());
+  store->Write([&](Store::Batch& b) {  // sensor 150's middle hour again, without location or wave
+    for (int m = 60; m < 120; ++m) {
+      Reading r;
+      r.timestamp_us = kT0 + m * 60 * kSecond;
+      r.sensor_id = 150;
+      r.numbers.push_back({"temperature", 4});
+      b.Add(r);
+    }
+    Reading r;  // and one reading of sensor 151 in the last hour, with another location
+    r.timestamp_us = kT0 + 179 * 60 * kSecond;
+    r.sensor_id = 151;
+    r.has_location = true;
+    r.lat = 5;
+    r.lon = 6;
+    b.Add(r);
+  });
+  auto all = Check(*store);
+  EXPECT_EQ(Of(all, 150).stats.rows, 180);
+  EXPECT_EQ(Of(all, 151).stats.rows, 180);
+  EXPECT_DOUBLE_EQ(Of(all, 151).stats.lat, 5);
+  ASSERT_TRUE(store->Flush({2}).ok());
+  all = Check(*store);
+  EXPECT_EQ(Of(all, 150).stats.rows, 180);
+  EXPECT_EQ(Of(all, 150).fields.size(), 4u) << "wave still in hours 0 and 2";
+  EXPECT_DOUBLE_EQ(Of(all, 151).stats.lat, 5);
+  store.reset();
+  store = Open();
+  EXPECT_EQ(Describe(Of(Check(*store), 150)), Describe(Of(all, 150)));
+}
+
 TEST_F(SensorSummaryTest, RetentionDropsPastHoursFromTheFigures) {
   auto store = Open({.retention_us = 24 * kHourMicros});
   Add(store.get(), 3, 3 * 24 * 60, kT0);  // three days, a reading a minute

@@ -227,9 +227,7 @@ Status Store::Recover() {
       if (b < (*pinned)->file_index(0) || b >= (*pinned)->file_index(0) + (*pinned)->block_count()) continue;
       sensors.push_back((*pinned)->blocks()[b - (*pinned)->file_index(0)].sensor_id);
     }
-    std::sort(sensors.begin(), sensors.end());
-    sensors.erase(std::unique(sensors.begin(), sensors.end()), sensors.end());
-    for (uint32_t sensor : sensors) NoteHiddenSensor(**pinned, sensor);
+    NoteHiddenSensors(**pinned, std::move(sensors));
   }
   auto position = log::file::ReadAll(options_.dir + "/" + kPositionFile);
   if (position) {
@@ -247,6 +245,7 @@ void Store::Write(const std::function<void(Batch&)>& f) {
   std::unique_lock lock(mu_);
   Batch batch(this);
   f(batch);
+  if (!hidden_in_batch_.empty()) NoteHiddenOfBatch();  // before a reader can see the hides
   rows_added_->Add(batch.added_);
 }
 
@@ -347,7 +346,9 @@ bool Store::PullBlockWith(const BufferKey& key, int64_t ts, MemBuffer* buffer) {
       hidden.insert(std::upper_bound(hidden.begin(), hidden.end(), static_cast<uint32_t>(seg->file_index(i))),
                     static_cast<uint32_t>(seg->file_index(i)));
       buffer->hides.push_back(BlockRef{seg->info().id, static_cast<uint32_t>(seg->file_index(i))});
-      NoteHiddenSensor(*seg, key.sensor);
+      HiddenInBatch& noted = hidden_in_batch_[seg->info().id];
+      noted.view = seg;
+      noted.sensors.push_back(key.sensor);
       blocks_reopened_->Add();
       return true;  // live segments hold a reading once: no other block has it
     }
@@ -362,18 +363,29 @@ void Store::NoteBlocks(const Segment& segment) {
   }
 }
 
-void Store::NoteHiddenSensor(const Segment& view, uint32_t sensor) {
+void Store::NoteHiddenSensors(const Segment& view, std::vector<uint32_t> sensors) {
+  std::sort(sensors.begin(), sensors.end());
+  sensors.erase(std::unique(sensors.begin(), sensors.end()), sensors.end());
   auto h = hidden_.find(view.info().id);
-  SensorFigures o;
-  o.stats = SummarizeSensor(view.blocks(), view.block_count() > 0 ? view.file_index(0) : 0, sensor,
-                            h == hidden_.end() ? nullptr : &h->second, lat_field_, lon_field_, &o.fields);
+  std::vector<SensorFigures> figures = SummarizeSensors(view.blocks(), view.block_count() > 0 ? view.file_index(0) : 0, sensors,
+                                                        h == hidden_.end() ? nullptr : &h->second, lat_field_, lon_field_);
+  // Merged into the segment's list, both by sensor id: the new figures replace the old.
   auto& list = hidden_sensors_[view.info().id];
-  auto at = std::lower_bound(list.begin(), list.end(), sensor, [](const SensorFigures& e, uint32_t s) { return e.stats.sensor_id < s; });
-  if (at != list.end() && at->stats.sensor_id == sensor) {
-    *at = std::move(o);
-  } else {
-    list.insert(at, std::move(o));
+  std::vector<SensorFigures> merged;
+  merged.reserve(list.size() + figures.size());
+  auto a = list.begin();
+  for (auto& f : figures) {
+    for (; a != list.end() && a->stats.sensor_id < f.stats.sensor_id; ++a) merged.push_back(std::move(*a));
+    if (a != list.end() && a->stats.sensor_id == f.stats.sensor_id) ++a;
+    merged.push_back(std::move(f));
   }
+  for (; a != list.end(); ++a) merged.push_back(std::move(*a));
+  list = std::move(merged);
+}
+
+void Store::NoteHiddenOfBatch() {
+  for (auto& [id, noted] : hidden_in_batch_) NoteHiddenSensors(*noted.view, std::move(noted.sensors));
+  hidden_in_batch_.clear();
 }
 
 void Store::AppendVisible(const std::shared_ptr<const Segment>& view, const std::vector<uint32_t>* hidden_blocks,
@@ -825,7 +837,7 @@ Result<int64_t> Store::ApplyRetention(int64_t now_us) {
       if (auto o = hidden_sensors_.find(s->info().id); o != hidden_sensors_.end()) {
         std::vector<uint32_t> sensors;
         for (const auto& e : o->second) sensors.push_back(e.stats.sensor_id);
-        for (uint32_t sensor : sensors) NoteHiddenSensor(*kept, sensor);
+        NoteHiddenSensors(*kept, std::move(sensors));
       }
       s = kept->Unpinned();
       if (2 * (s->file_rows() - s->rows()) >= s->file_rows()) rewrite.push_back(s);

@@ -164,8 +164,11 @@ class Store {
   static void AppendVisible(const std::shared_ptr<const Segment>& view, const std::vector<uint32_t>* hidden,
                             std::vector<std::shared_ptr<const Segment>>* out);
   void NoteBlocks(const Segment& segment);  // disk_max_ts_ of its sensors (a pinned segment)
-  // Recomputes hidden_sensors_ of the sensor in the (pinned) live view, from its visible blocks.
-  void NoteHiddenSensor(const Segment& view, uint32_t sensor);
+  // Recomputes hidden_sensors_ of these sensors in the (pinned) live view, from its visible blocks.
+  void NoteHiddenSensors(const Segment& view, std::vector<uint32_t> sensors);
+  // Does it for the blocks PullBlockWith hid in this Write's batch: once a batch, not once a
+  // block (a re-imported archive hides every block of its segments, one after the other).
+  void NoteHiddenOfBatch();
   uint32_t FieldId(std::string_view name, FieldType type);  // writer thread only
   Status FinishSegment(SegmentWriter* writer, uint64_t id, std::vector<uint64_t> supersedes, std::vector<int64_t> raw_offsets,
                        std::vector<BlockRef> hides, std::shared_ptr<const Segment>* out);
@@ -224,6 +227,11 @@ class Store {
   // the sensor list reads these and the segments' resident summaries, never an index. At most
   // one entry per hidden block, gone with its segment.
   std::unordered_map<uint64_t, std::vector<SensorFigures>> hidden_sensors_;
+  struct HiddenInBatch {
+    std::shared_ptr<const Segment> view;  // pinned, until the batch ends
+    std::vector<uint32_t> sensors;
+  };
+  std::unordered_map<uint64_t, HiddenInBatch> hidden_in_batch_;  // writer, under the exclusive lock
   std::unordered_map<uint32_t, int64_t> disk_max_ts_;  // sensor -> newest time in live segments
   std::atomic<size_t> memtable_rows_{0};
   std::atomic<int64_t> memtable_since_us_{0};
