@@ -86,7 +86,7 @@ class SegmentWriter {
 //
 // The block index (about 550 bytes a block of five columns; a day at 10,000 sensors is 240,000
 // blocks, ~130 MB) is what a store of many days cannot keep resident. A segment opened with an IndexCache keeps only its
-// summary (info, hours, rows, block count); a handle is **pinned** when it holds the index
+// summary (info, hours, rows, block count, and its sensors': sensors()); a handle is **pinned** when it holds the index
 // (blocks(), ReadBlock, View and Range need one) and **unpinned** otherwise. Pin() returns a
 // pinned handle of the same blocks, from the cache or read again from the file; Unpinned() one
 // that lets the index go. A segment opened without a cache keeps its index and is always pinned.
