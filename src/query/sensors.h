@@ -1,5 +1,5 @@
 // The sensors the store knows: for GET /api/v1/sensors and the dashboard's overview. Computed
-// from block statistics and the memtable, without decoding.
+// from the segments' resident sensor summaries and the memtable, reading no block index.
 #pragma once
 
 #include <cstdint>
@@ -21,7 +21,9 @@ struct SensorInfo {
   int64_t position_us = 0;
 };
 
-std::vector<SensorInfo> ListSensors(const store::Store& store);
+// scan=true: from every segment's block index instead (Store::Sensors), the reference the tests
+// and bench/store_index.py compare with.
+std::vector<SensorInfo> ListSensors(const store::Store& store, bool scan = false);
 
 // {"sensors":[{"sensor_id":1,"first_seen":"...","last_seen":"...","readings":N,
 //   "fields":["humidity",...],"position":{"lat":..,"lon":..,"ts":"..."}},...]}

@@ -328,6 +328,8 @@ struct Segment::File {
   size_t blocks = 0;
   int64_t rows = 0;
   FieldMap fields;  // the index's local field ids, to read it again without the schema
+  std::optional<uint32_t> lat_field, lon_field;  // the store's location fields, if known at Open
+  std::shared_ptr<const SensorSummary> sensors;   // of the whole file
   std::shared_ptr<const SegmentIndex> resident;
   std::shared_ptr<IndexCache> cache;
   uint64_t cache_key = 0;
@@ -365,6 +367,7 @@ struct Segment::File {
 Segment::Segment(std::shared_ptr<const File> file, std::shared_ptr<const SegmentIndex> index, size_t begin, size_t end)
     : file_(std::move(file)), index_(std::move(index)), info_(&file_->info), blocks_(index_->blocks.data() + begin), begin_(begin), end_(end) {
   rows_ = index_->rows_before[end] - index_->rows_before[begin];
+  if (begin == 0 && end == file_->blocks) sensors_ = file_->sensors;
   if (begin < end) {
     first_hour_ = HourOf(index_->blocks[begin].min_ts);
     last_hour_ = HourOf(index_->blocks[end - 1].min_ts);
@@ -380,6 +383,7 @@ Segment::Segment(const Segment& other, std::shared_ptr<const SegmentIndex> index
       index_(std::move(index)),
       info_(other.info_),
       blocks_(index_ ? index_->blocks.data() + other.begin_ : nullptr),
+      sensors_(other.sensors_),
       begin_(other.begin_),
       end_(other.end_),
       rows_(other.rows_),
@@ -417,6 +421,13 @@ std::shared_ptr<const Segment> Segment::View(int64_t from_hour, int64_t to_hour)
   return std::shared_ptr<const Segment>(new Segment(file_, index_, b, e));
 }
 
+std::shared_ptr<const Segment> Segment::WithSensors() const {
+  if (sensors_ || !index_) return shared_from_this();
+  auto copy = std::shared_ptr<Segment>(new Segment(*this, index_));
+  copy->sensors_ = std::make_shared<const SensorSummary>(SensorSummary::Build(blocks(), file_->lat_field, file_->lon_field));
+  return copy;
+}
+
 std::shared_ptr<const Segment> Segment::Range(size_t begin, size_t end) const {
   if (!index_) return nullptr;
   begin = std::clamp(begin, begin_, end_);
@@ -438,6 +449,9 @@ Result<std::shared_ptr<Segment>> Segment::Open(const std::string& path, Schema* 
   MARE_RETURN_IF_ERROR(ReadIndex(file->fd, file->file_bytes, path, schema, &file->fields, &file->info, index.get()));
   file->blocks = index->blocks.size();
   file->rows = index->rows_before.back();
+  file->lat_field = schema->Find(kLatField, FieldType::kNumber);
+  file->lon_field = schema->Find(kLonField, FieldType::kNumber);
+  file->sensors = std::make_shared<const SensorSummary>(SensorSummary::Build(index->blocks, file->lat_field, file->lon_field));
   if (cache) {
     file->cache = std::move(cache);
     file->cache_key = file->cache->NewKey();

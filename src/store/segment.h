@@ -26,6 +26,7 @@
 #include "store/block.h"
 #include "store/schema.h"
 #include "store/segment_index.h"
+#include "store/sensor_summary.h"
 
 namespace mare::store {
 
@@ -85,7 +86,7 @@ class SegmentWriter {
 //
 // The block index (about 550 bytes a block of five columns; a day at 10,000 sensors is 240,000
 // blocks, ~130 MB) is what a store of many days cannot keep resident. A segment opened with an IndexCache keeps only its
-// summary (info, hours, rows, block count); a handle is **pinned** when it holds the index
+// summary (info, hours, rows, block count, and its sensors': sensors()); a handle is **pinned** when it holds the index
 // (blocks(), ReadBlock, View and Range need one) and **unpinned** otherwise. Pin() returns a
 // pinned handle of the same blocks, from the cache or read again from the file; Unpinned() one
 // that lets the index go. A segment opened without a cache keeps its index and is always pinned.
@@ -124,6 +125,13 @@ class Segment : public std::enable_shared_from_this<Segment> {
   // segment itself when that is all of them, nullptr when none.
   std::shared_ptr<const Segment> View(int64_t from_hour, int64_t to_hour) const;
 
+  // The per-sensor summary of this view's blocks (sensor_summary.h), resident pinned or not:
+  // a file's whole view has it from Open; a view made by View() or Range() has none (null)
+  // until WithSensors(). Hidden blocks are the store's business: they are not left out here.
+  const SensorSummary* sensors() const { return sensors_.get(); }
+  // Pinned only. This view with its sensor summary, computed from its blocks if it has none.
+  std::shared_ptr<const Segment> WithSensors() const;
+
   // Pinned only. Reads block i's bytes and checks its CRC. Works after the file was unlinked
   // (the store unlinks replaced segments at once; readers that still hold one keep its descriptor).
   Status ReadBlock(size_t i, std::string* bytes) const;
@@ -136,6 +144,7 @@ class Segment : public std::enable_shared_from_this<Segment> {
   std::shared_ptr<const SegmentIndex> index_;  // null: unpinned
   const SegmentInfo* info_ = nullptr;    // file_'s
   const BlockMeta* blocks_ = nullptr;    // index_'s block begin_ (null: unpinned)
+  std::shared_ptr<const SensorSummary> sensors_;  // of blocks [begin_, end_); null: not computed
   size_t begin_ = 0, end_ = 0;
   int64_t rows_ = 0;
   int64_t first_hour_ = 0, last_hour_ = 0;

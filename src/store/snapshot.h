@@ -12,6 +12,7 @@
 #include "store/block.h"
 #include "store/schema.h"
 #include "store/segment.h"
+#include "store/sensor_summary.h"
 
 namespace mare::store {
 
@@ -34,6 +35,9 @@ struct SnapshotFilter {
 struct LazySegment {
   std::shared_ptr<const Segment> segment;
   std::optional<std::vector<uint32_t>> hidden;
+  // With hidden blocks: the figures of their sensors over the visible blocks, by sensor id, in
+  // place of the segment's summary's (segment->sensors() leaves nothing out).
+  std::vector<SensorFigures> sensor_overrides;
   int64_t first_hour = 0, last_hour = 0;
 };
 

@@ -215,6 +215,20 @@ Status Store::Recover() {
     std::sort(blocks.begin(), blocks.end());
     blocks.erase(std::unique(blocks.begin(), blocks.end()), blocks.end());
   }
+  // The figures of the sensors of hidden blocks, for the sensor list: their segments' indexes
+  // are read again (only those: blocks stay hidden until a merge of their segment).
+  for (const auto& s : segments_) {
+    auto h = hidden_.find(s->info().id);
+    if (h == hidden_.end()) continue;
+    auto pinned = s->Pin();
+    if (!pinned.ok()) return pinned.status();
+    std::vector<uint32_t> sensors;
+    for (uint32_t b : h->second) {
+      if (b < (*pinned)->file_index(0) || b >= (*pinned)->file_index(0) + (*pinned)->block_count()) continue;
+      sensors.push_back((*pinned)->blocks()[b - (*pinned)->file_index(0)].sensor_id);
+    }
+    NoteHiddenSensors(**pinned, std::move(sensors));
+  }
   auto position = log::file::ReadAll(options_.dir + "/" + kPositionFile);
   if (position) {
     auto offsets = ParsePosition(*position, options_.dir + "/" + kPositionFile);
@@ -231,6 +245,7 @@ void Store::Write(const std::function<void(Batch&)>& f) {
   std::unique_lock lock(mu_);
   Batch batch(this);
   f(batch);
+  if (!hidden_in_batch_.empty()) NoteHiddenOfBatch();  // before a reader can see the hides
   rows_added_->Add(batch.added_);
 }
 
@@ -331,6 +346,9 @@ bool Store::PullBlockWith(const BufferKey& key, int64_t ts, MemBuffer* buffer) {
       hidden.insert(std::upper_bound(hidden.begin(), hidden.end(), static_cast<uint32_t>(seg->file_index(i))),
                     static_cast<uint32_t>(seg->file_index(i)));
       buffer->hides.push_back(BlockRef{seg->info().id, static_cast<uint32_t>(seg->file_index(i))});
+      HiddenInBatch& noted = hidden_in_batch_[seg->info().id];
+      noted.view = seg;
+      noted.sensors.push_back(key.sensor);
       blocks_reopened_->Add();
       return true;  // live segments hold a reading once: no other block has it
     }
@@ -343,6 +361,31 @@ void Store::NoteBlocks(const Segment& segment) {
     auto [it, added] = disk_max_ts_.try_emplace(m.sensor_id, m.max_ts);
     if (!added) it->second = std::max(it->second, m.max_ts);
   }
+}
+
+void Store::NoteHiddenSensors(const Segment& view, std::vector<uint32_t> sensors) {
+  std::sort(sensors.begin(), sensors.end());
+  sensors.erase(std::unique(sensors.begin(), sensors.end()), sensors.end());
+  auto h = hidden_.find(view.info().id);
+  std::vector<SensorFigures> figures = SummarizeSensors(view.blocks(), view.block_count() > 0 ? view.file_index(0) : 0, sensors,
+                                                        h == hidden_.end() ? nullptr : &h->second, lat_field_, lon_field_);
+  // Merged into the segment's list, both by sensor id: the new figures replace the old.
+  auto& list = hidden_sensors_[view.info().id];
+  std::vector<SensorFigures> merged;
+  merged.reserve(list.size() + figures.size());
+  auto a = list.begin();
+  for (auto& f : figures) {
+    for (; a != list.end() && a->stats.sensor_id < f.stats.sensor_id; ++a) merged.push_back(std::move(*a));
+    if (a != list.end() && a->stats.sensor_id == f.stats.sensor_id) ++a;
+    merged.push_back(std::move(f));
+  }
+  for (; a != list.end(); ++a) merged.push_back(std::move(*a));
+  list = std::move(merged);
+}
+
+void Store::NoteHiddenOfBatch() {
+  for (auto& [id, noted] : hidden_in_batch_) NoteHiddenSensors(*noted.view, std::move(noted.sensors));
+  hidden_in_batch_.clear();
 }
 
 void Store::AppendVisible(const std::shared_ptr<const Segment>& view, const std::vector<uint32_t>* hidden_blocks,
@@ -531,7 +574,10 @@ void Store::Install(const std::vector<std::shared_ptr<const Segment>>& added, co
 
 void Store::InstallLocked(const std::vector<std::shared_ptr<const Segment>>& added, const std::vector<uint64_t>& removed) {
   std::erase_if(segments_, [&](const auto& s) { return std::find(removed.begin(), removed.end(), s->info().id) != removed.end(); });
-  for (uint64_t id : removed) hidden_.erase(id);  // their hidden blocks are gone with them
+  for (uint64_t id : removed) {
+    hidden_.erase(id);  // their hidden blocks are gone with them
+    hidden_sensors_.erase(id);
+  }
   for (const auto& s : added) {
     NoteBlocks(*s);  // pinned: just written (FinishSegment)
     segments_.push_back(s->Unpinned());
@@ -787,7 +833,13 @@ Result<int64_t> Store::ApplyRetention(int64_t now_us) {
       }
       // Queries no longer see the past hours; the file keeps them until it goes or is rewritten.
       dropped += s->rows() - rest->rows();
-      s = rest->Unpinned();
+      auto kept = rest->WithSensors();  // the view's own sensor summary, while its index is here
+      if (auto o = hidden_sensors_.find(s->info().id); o != hidden_sensors_.end()) {
+        std::vector<uint32_t> sensors;
+        for (const auto& e : o->second) sensors.push_back(e.stats.sensor_id);
+        NoteHiddenSensors(*kept, std::move(sensors));
+      }
+      s = kept->Unpinned();
       if (2 * (s->file_rows() - s->rows()) >= s->file_rows()) rewrite.push_back(s);
     }
     std::sort(segments_.begin(), segments_.end(), BeforeInStore);
@@ -852,8 +904,11 @@ std::shared_ptr<Snapshot> Store::GetSnapshot(const SnapshotFilter& filter) const
     for (const auto& s : segments_) {
       if (s->first_hour() > last_hour) break;  // segments_ is ordered by first hour
       if (s->last_hour() < segments_from) continue;
-      LazySegment c{s, std::nullopt, segments_from, last_hour};
+      LazySegment c{s, std::nullopt, {}, segments_from, last_hour};
       if (auto h = hidden_.find(s->info().id); h != hidden_.end()) c.hidden = h->second;
+      if (filter.lazy) {
+        if (auto o = hidden_sensors_.find(s->info().id); o != hidden_sensors_.end()) c.sensor_overrides = o->second;
+      }
       candidates.push_back(std::move(c));
     }
     for (const auto& [key, buffer] : memtable_) {
@@ -913,6 +968,10 @@ Store::Stats Store::GetStats() const {
       }
     }
     stats.bytes += static_cast<int64_t>(s->file_bytes());
+    if (s->sensors() != nullptr) stats.sensor_summary_bytes += static_cast<int64_t>(s->sensors()->MemoryBytes());
+  }
+  for (const auto& [id, list] : hidden_sensors_) {
+    for (const auto& o : list) stats.sensor_summary_bytes += static_cast<int64_t>(sizeof(o) + o.fields.capacity() * sizeof(uint32_t));
   }
   stats.memtable_rows = static_cast<int64_t>(memtable_rows_.load());
   return stats;

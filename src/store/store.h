@@ -37,6 +37,7 @@
 #include "store/forecast_table.h"
 #include "store/index_cache.h"
 #include "store/segment.h"
+#include "store/sensor_summary.h"
 #include "store/snapshot.h"
 
 namespace mare::store {
@@ -63,11 +64,12 @@ struct StoreOptions {
   // Reads what is there without the lock, cleaning nothing up (`mare query --data-dir`). A
   // writer holds <dir>/LOCK: a second writer is refused.
   bool read_only = false;
-  // Segments keep only a summary in memory; their block indexes (about 550 bytes per block of
-  // five columns, so ~130 MB a day at 10,000 sensors) are loaded on demand into a cache of at
-  // most this many bytes, least recently used out first. Queries hold the indexes of the hours
-  // they read until they end. 512 MiB: ~4 days of 10,000 sensors, years of a hundred (the
-  // sensor list reads every segment's index: evicted ones cost a read from disk each time).
+  // Segments keep only a summary in memory (with a per-sensor one: ~64 bytes per sensor per
+  // segment, sensor_summary.h); their block indexes (about 550 bytes per block of five columns,
+  // so ~130 MB a day at 10,000 sensors) are loaded on demand into a cache of at most this many
+  // bytes, least recently used out first. Queries hold the indexes of the hours they read until
+  // they end. 512 MiB: ~4 days of 10,000 sensors, years of a hundred. The sensor list reads no
+  // index (the segments' sensor summaries), whatever this is.
   size_t index_cache_bytes = 512u << 20;
 };
 
@@ -133,8 +135,17 @@ class Store {
   const StoreOptions& options() const { return options_; }
   const IndexCache& index_cache() const { return *index_cache_; }
 
+  // Every sensor's figures over what queries see (segments within the retention, without their
+  // hidden blocks, and the memtable), by sensor id: the sensor list's. From the segments'
+  // resident sensor summaries, reading no block index (but for a segment that still holds hours
+  // past the retention, until ApplyRetention views it). scan=true: from every visible block's
+  // index entry instead, as the sensor list did before the summaries (tests and the bench
+  // compare with it). A segment whose index cannot be read is left out, and logged.
+  std::vector<SensorFigures> Sensors(bool scan = false) const;
+
   struct Stats {
     int64_t segments = 0, blocks = 0, rows = 0, bytes = 0, memtable_rows = 0;
+    int64_t sensor_summary_bytes = 0;  // the segments' sensor summaries and overrides (sensor_summary.h)
   };
   Stats GetStats() const;
 
@@ -153,6 +164,11 @@ class Store {
   static void AppendVisible(const std::shared_ptr<const Segment>& view, const std::vector<uint32_t>* hidden,
                             std::vector<std::shared_ptr<const Segment>>* out);
   void NoteBlocks(const Segment& segment);  // disk_max_ts_ of its sensors (a pinned segment)
+  // Recomputes hidden_sensors_ of these sensors in the (pinned) live view, from its visible blocks.
+  void NoteHiddenSensors(const Segment& view, std::vector<uint32_t> sensors);
+  // Does it for the blocks PullBlockWith hid in this Write's batch: once a batch, not once a
+  // block (a re-imported archive hides every block of its segments, one after the other).
+  void NoteHiddenOfBatch();
   uint32_t FieldId(std::string_view name, FieldType type);  // writer thread only
   Status FinishSegment(SegmentWriter* writer, uint64_t id, std::vector<uint64_t> supersedes, std::vector<int64_t> raw_offsets,
                        std::vector<BlockRef> hides, std::shared_ptr<const Segment>* out);
@@ -207,6 +223,15 @@ class Store {
   // Blocks of live segments that a later segment or the memtable replaces: segment id -> sorted
   // file block indexes. Queries and merges skip them.
   std::unordered_map<uint64_t, std::vector<uint32_t>> hidden_;
+  // The sensors of those blocks, their figures over the segment's visible blocks (by sensor id):
+  // the sensor list reads these and the segments' resident summaries, never an index. At most
+  // one entry per hidden block, gone with its segment.
+  std::unordered_map<uint64_t, std::vector<SensorFigures>> hidden_sensors_;
+  struct HiddenInBatch {
+    std::shared_ptr<const Segment> view;  // pinned, until the batch ends
+    std::vector<uint32_t> sensors;
+  };
+  std::unordered_map<uint64_t, HiddenInBatch> hidden_in_batch_;  // writer, under the exclusive lock
   std::unordered_map<uint32_t, int64_t> disk_max_ts_;  // sensor -> newest time in live segments
   std::atomic<size_t> memtable_rows_{0};
   std::atomic<int64_t> memtable_since_us_{0};
