@@ -597,47 +597,57 @@ class Executor {
         }
         continue;
       }
-      std::string last_key = "\xff";
-      size_t group = 0;
-      for (uint32_t r : sel) {
-        key.clear();
-        for (const auto& k : keys) AppendKey(k, r, &key);
-        if (key != last_key) {
-          group = g->For(key);
-          last_key = key;
+      FoldRows(keys, args, sel, ts.i, g, &key);
+    }
+    return true;
+  }
+
+  // Folds the selected rows into their groups, row by row (keys that vary within the chunk).
+  // Its own function, kept out of line: GCC inlines the key and string code of this loop (the
+  // hottest of a GROUP BY by minutes) into a small function, but not into AggregateRange once
+  // that has its error paths (26% more instructions on such a GROUP BY, callgrind).
+  [[gnu::noinline]] void FoldRows(const std::vector<Vec>& keys, const std::vector<Vec>& args, const std::vector<uint32_t>& sel, const int64_t* ts,
+                GroupTable* g, std::string* key) const {
+    const size_t n_accs = accumulators_.size();
+    std::string last_key = "\xff";
+    size_t group = 0;
+    for (uint32_t r : sel) {
+      key->clear();
+      for (const auto& k : keys) AppendKey(k, r, key);
+      if (*key != last_key) {
+        group = g->For(*key);
+        last_key = *key;
+      }
+      ++g->Rows(group);
+      Acc* accs = g->Accs(group);
+      for (size_t a = 0; a < n_accs; ++a) {
+        Acc& acc = accs[a];
+        const Vec& v = args[a];
+        if (!v.IsValid(r)) continue;
+        double x = v.type == Type::kText ? 0 : v.AsDouble(r);
+        ++acc.count;
+        acc.sum += x;
+        acc.min = std::min(acc.min, x);
+        acc.max = std::max(acc.max, x);
+        if (accumulators_[a].need_m2) {
+          double delta = x - acc.mean;
+          acc.mean += delta / static_cast<double>(acc.count);
+          acc.m2 += delta * (x - acc.mean);
         }
-        ++g->Rows(group);
-        Acc* accs = g->Accs(group);
-        for (size_t a = 0; a < n_accs; ++a) {
-          Acc& acc = accs[a];
-          const Vec& v = args[a];
-          if (!v.IsValid(r)) continue;
-          double x = v.type == Type::kText ? 0 : v.AsDouble(r);
-          ++acc.count;
-          acc.sum += x;
-          acc.min = std::min(acc.min, x);
-          acc.max = std::max(acc.max, x);
-          if (accumulators_[a].need_m2) {
-            double delta = x - acc.mean;
-            acc.mean += delta / static_cast<double>(acc.count);
-            acc.m2 += delta * (x - acc.mean);
-          }
-          TextAcc* text = v.type == Type::kText ? g->Text(group, a) : nullptr;
-          int64_t t = ts.i[r];
-          if (acc.count == 1 || t < acc.first_ts) {
-            acc.first_ts = t;
-            acc.first = x;
-            if (text != nullptr) text->first.assign(v.s[r]);
-          }
-          if (acc.count == 1 || t >= acc.last_ts) {
-            acc.last_ts = t;
-            acc.last = x;
-            if (text != nullptr) text->last.assign(v.s[r]);
-          }
+        TextAcc* text = v.type == Type::kText ? g->Text(group, a) : nullptr;
+        int64_t t = ts[r];
+        if (acc.count == 1 || t < acc.first_ts) {
+          acc.first_ts = t;
+          acc.first = x;
+          if (text != nullptr) text->first.assign(v.s[r]);
+        }
+        if (acc.count == 1 || t >= acc.last_ts) {
+          acc.last_ts = t;
+          acc.last = x;
+          if (text != nullptr) text->last.assign(v.s[r]);
         }
       }
     }
-    return true;
   }
 
   static Partial PartialOf(const Acc& a, const TextAcc* text) {
