@@ -15,7 +15,7 @@
 #include "common/time.h"
 #include "query/eval.h"
 #include "query/planner.h"
-#include "query/exec_error.h"
+#include "query/exec_names.h"
 
 namespace mare::query::exec {
 

@@ -16,7 +16,7 @@
 #include "common/time.h"
 #include "query/eval.h"
 #include "query/planner.h"
-#include "query/exec_error.h"
+#include "query/exec_names.h"
 
 namespace mare::query::exec {
 
@@ -42,37 +42,50 @@ inline void FillSensor(uint32_t sensor, size_t rows, Vec* out) {
   out->valid = nullptr;
 }
 
-// A segment block, decoded column by column as expressions ask.
+// The store's failure as the statement's error (no position: not the statement's fault).
+inline bool StoreFailed(std::string message, SqlError* error) {
+  *error = SqlError{std::move(message), Position{0, 0}, SqlError::Kind::kStore};
+  return false;
+}
+
+// A segment block, decoded column by column as expressions ask. Read() before anything else.
 class BlockChunk : public ChunkSource {
  public:
-  BlockChunk(const Segment& seg, size_t block) : seg_(seg), meta_(seg.blocks()[block]) {
-    Status s = seg.ReadBlock(block, &bytes_);
+  BlockChunk(const Segment& seg, size_t block) : seg_(seg), block_(block), meta_(seg.blocks()[block]) {}
+  // Reads the block's bytes and decodes its timestamps.
+  [[nodiscard]] bool Read(SqlError* error) {
+    Status s = seg_.ReadBlock(block_, &bytes_);
     if (s.ok()) s = store::DecodeBlockTimestamps(meta_, bytes_, &ts_);
-    if (!s.ok()) throw ExecError{s.ToString()};
+    return s.ok() || StoreFailed(s.ToString(), error);
   }
   size_t rows() const override { return meta_.rows; }
   const int64_t* ts() const { return ts_.data(); }
-  void Column(int32_t column, FieldType type, Vec* out) override {
+  bool Column(int32_t column, FieldType type, Vec* out, SqlError* error) override {
     if (column == kTsColumn) {
       out->type = Type::kTimestamp;
       out->n = meta_.rows;
       out->i = ts_.data();
       out->valid = nullptr;
-      return;
+      return true;
     }
-    if (column == kSensorColumn) return FillSensor(meta_.sensor_id, meta_.rows, out);
+    if (column == kSensorColumn) {
+      FillSensor(meta_.sensor_id, meta_.rows, out);
+      return true;
+    }
     auto it = decoded_.find(column);
     if (it == decoded_.end()) {
       it = decoded_.emplace(column, ColumnValues()).first;
       Status s = store::DecodeBlockColumn(meta_, bytes_, static_cast<uint32_t>(column), type, &it->second);
-      if (!s.ok()) throw ExecError{fmt::format("{}: {}", seg_.path(), s.ToString())};
+      if (!s.ok()) return StoreFailed(fmt::format("{}: {}", seg_.path(), s.ToString()), error);
     }
     PointAt(it->second, type, meta_.rows, out);
+    return true;
   }
   void Slot(int32_t, Vec*) override {}
 
  private:
   const Segment& seg_;
+  size_t block_;
   const BlockMeta& meta_;
   std::string bytes_;
   std::vector<int64_t> ts_;
@@ -85,16 +98,19 @@ class MemChunk : public ChunkSource {
   explicit MemChunk(const RowBuffer& rows) : rows_(rows) {}
   size_t rows() const override { return rows_.size(); }
   const int64_t* ts() const { return rows_.ts().data(); }
-  void Column(int32_t column, FieldType type, Vec* out) override {
+  bool Column(int32_t column, FieldType type, Vec* out, SqlError*) override {
     size_t n = rows_.size();
     if (column == kTsColumn) {
       out->type = Type::kTimestamp;
       out->n = n;
       out->i = rows_.ts().data();
       out->valid = nullptr;
-      return;
+      return true;
     }
-    if (column == kSensorColumn) return FillSensor(rows_.sensor_id(), n, out);
+    if (column == kSensorColumn) {
+      FillSensor(rows_.sensor_id(), n, out);
+      return true;
+    }
     out->n = n;
     out->type = type == FieldType::kNumber ? Type::kDouble : Type::kText;
     const auto& cols = rows_.columns();
@@ -106,7 +122,7 @@ class MemChunk : public ChunkSource {
       out->d = out->own_d.data();
       out->own_s.assign(n, std::string_view());
       out->s = out->own_s.data();
-      return;
+      return true;
     }
     const auto& c = cols[static_cast<size_t>(column)];
     out->valid = c.present.data();
@@ -116,6 +132,7 @@ class MemChunk : public ChunkSource {
       out->own_s.assign(c.texts.begin(), c.texts.end());
       out->s = out->own_s.data();
     }
+    return true;
   }
   void Slot(int32_t, Vec*) override {}
 
@@ -129,16 +146,19 @@ class StatsRow : public ChunkSource {
  public:
   StatsRow(const BlockMeta& meta, int64_t ts, bool last) : meta_(meta), ts_(ts), last_(last) {}
   size_t rows() const override { return 1; }
-  void Column(int32_t column, FieldType type, Vec* out) override {
+  bool Column(int32_t column, FieldType type, Vec* out, SqlError*) override {
     if (column == kTsColumn) {
       out->type = Type::kTimestamp;
       out->n = 1;
       out->own_i.assign(1, ts_);
       out->i = out->own_i.data();
       out->valid = nullptr;
-      return;
+      return true;
     }
-    if (column == kSensorColumn) return FillSensor(meta_.sensor_id, 1, out);
+    if (column == kSensorColumn) {
+      FillSensor(meta_.sensor_id, 1, out);
+      return true;
+    }
     const ColumnMeta* c = meta_.Column(static_cast<uint32_t>(column));
     bool known = c != nullptr && c->stats.count > 0 && (last_ ? c->stats.last_ts : c->stats.first_ts) == ts_;
     Value v = Value::Null(type == FieldType::kNumber ? Type::kDouble : Type::kText);
@@ -153,6 +173,7 @@ class StatsRow : public ChunkSource {
     out->own_text = v.s;
     out->own_s.assign(1, std::string_view(out->own_text));
     out->s = out->own_s.data();
+    return true;
   }
   void Slot(int32_t, Vec*) override {}
 

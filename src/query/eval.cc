@@ -14,7 +14,7 @@ constexpr int64_t kOrigin = 946'857'600'000'000;  // 2000-01-03T00:00:00Z
 class NoRows : public ChunkSource {
  public:
   size_t rows() const override { return 1; }
-  void Column(int32_t, store::FieldType, Vec*) override {}
+  bool Column(int32_t, store::FieldType, Vec*, SqlError*) override { return true; }
   void Slot(int32_t, Vec*) override {}
 };
 
@@ -379,8 +379,7 @@ bool Evaluate(const BoundExpr& e, ChunkSource& chunk, Vec* out, SqlError* error)
       Constant(e.constant, n, out);
       return true;
     case BoundExpr::Kind::kColumn:
-      chunk.Column(e.column, e.field_type, out);
-      return true;
+      return chunk.Column(e.column, e.field_type, out, error);
     case BoundExpr::Kind::kSlot:
       chunk.Slot(e.slot, out);
       return true;

@@ -42,14 +42,16 @@ class ChunkSource {
  public:
   virtual ~ChunkSource() = default;
   virtual size_t rows() const = 0;
-  // Points *out at an input column (kTsColumn, kSensorColumn, or a field).
-  virtual void Column(int32_t column, store::FieldType type, Vec* out) = 0;
+  // Points *out at an input column (kTsColumn, kSensorColumn, or a field). False, with *error
+  // set, when the store cannot decode it (a damaged block).
+  [[nodiscard]] virtual bool Column(int32_t column, store::FieldType type, Vec* out, SqlError* error) = 0;
   // Points *out at a slot (aggregation keys, then aggregates).
   virtual void Slot(int32_t slot, Vec* out) = 0;
 };
 
-// Fails only on integer overflow: SQL's integers are 64-bit and never wrap around (docs/sql.md,
-// "Types"). *error then names the operator and its position ("integer overflow in +").
+// Fails on integer overflow: SQL's integers are 64-bit and never wrap around (docs/sql.md,
+// "Types"). *error then names the operator and its position ("integer overflow in +"). Fails
+// too when the chunk cannot read a column (ChunkSource::Column's error).
 [[nodiscard]] bool Evaluate(const BoundExpr& e, ChunkSource& chunk, Vec* out, SqlError* error);
 
 // The value of an expression without columns (constant folding); fails as Evaluate does.

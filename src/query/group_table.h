@@ -15,7 +15,7 @@
 #include "common/time.h"
 #include "query/eval.h"
 #include "query/planner.h"
-#include "query/exec_error.h"
+#include "query/exec_names.h"
 
 namespace mare::query::exec {
 
@@ -153,7 +153,7 @@ class GroupChunk : public ChunkSource {
  public:
   explicit GroupChunk(std::vector<Vec>* slots, size_t rows) : slots_(slots), rows_(rows) {}
   size_t rows() const override { return rows_; }
-  void Column(int32_t, FieldType, Vec*) override {}
+  bool Column(int32_t, FieldType, Vec*, SqlError*) override { return true; }
   void Slot(int32_t slot, Vec* out) override {
     const Vec& v = (*slots_)[static_cast<size_t>(slot)];
     out->type = v.type;
@@ -259,7 +259,7 @@ class GroupTable {
   }
 
   QueryStats stats;
-  std::optional<ExecError> error;  // of the thread that filled it
+  std::optional<SqlError> error;  // of the thread that filled it
 
  private:
   void Grow() {

@@ -15,20 +15,6 @@ namespace {
 using store::Field;
 using store::FieldType;
 
-struct PlanError {
-  SqlError error;
-};
-
-[[noreturn]] void Fail(Position pos, std::string message) { throw PlanError{SqlError{std::move(message), pos}}; }
-
-// The value of a call on constants (an integer overflow in it is the statement's error).
-Value Fold(const BoundExpr& e) {
-  Value v;
-  SqlError error;
-  if (!EvaluateConstant(e, &v, &error)) throw PlanError{std::move(error)};
-  return v;
-}
-
 size_t EditDistance(std::string_view a, std::string_view b) {
   std::vector<size_t> row(b.size() + 1);
   for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
@@ -68,26 +54,51 @@ std::unique_ptr<BoundExpr> MakeConstant(Value v, Position pos) {
 
 bool IsConstant(const BoundExpr& e) { return e.kind == BoundExpr::Kind::kConstant; }
 
-std::unique_ptr<BoundExpr> MakeCall(Op op, Type type, Position pos, std::vector<std::unique_ptr<BoundExpr>> args) {
-  auto b = std::make_unique<BoundExpr>();
-  b->kind = BoundExpr::Kind::kCall;
-  b->op = op;
-  b->type = type;
-  b->pos = pos;
-  b->args = std::move(args);
-  // Fold calls on constants: now() - INTERVAL '1 hour' becomes one timestamp.
-  if (std::all_of(b->args.begin(), b->args.end(), [](const auto& a) { return IsConstant(*a); })) {
-    return MakeConstant(Fold(*b), pos);
-  }
-  return b;
-}
-
+// Binds a statement's expressions to the table's columns, checking their types.
+//
+// Errors are values, as everywhere in query/: a function that binds returns nullptr (or false)
+// once Fail has set *error. Only the first error is kept, and Bind does nothing once there is
+// one: the statement's error is the first one met in binding order, the one binding stops at.
 class Binder {
  public:
-  Binder(const std::vector<Field>& fields, Table table, int64_t now_us) : fields_(fields), table_(table), now_us_(now_us) {}
+  Binder(const std::vector<Field>& fields, Table table, int64_t now_us, SqlError* error)
+      : fields_(fields), table_(table), now_us_(now_us), error_(error) {}
 
   Plan* plan = nullptr;
   std::map<std::string, const Expr*> aliases;  // output alias -> its SELECT item, for HAVING and ORDER BY
+
+  // The statement's error at pos (the first one only); nullptr for `return Fail(...)`.
+  std::nullptr_t Fail(Position pos, std::string message) { return Fail(SqlError{std::move(message), pos}); }
+  std::nullptr_t Fail(SqlError error) {
+    if (!failed_) *error_ = std::move(error);
+    failed_ = true;
+    return nullptr;
+  }
+
+  // A call; folded into a constant when its arguments are constants (now() - INTERVAL '1 hour'
+  // becomes one timestamp). nullptr when an argument is (its binding failed) or folding fails
+  // (an integer overflow on constants is the statement's error).
+  std::unique_ptr<BoundExpr> MakeCall(Op op, Type type, Position pos, std::vector<std::unique_ptr<BoundExpr>> args) {
+    for (const auto& a : args) {
+      if (a == nullptr) return nullptr;
+    }
+    auto b = std::make_unique<BoundExpr>();
+    b->kind = BoundExpr::Kind::kCall;
+    b->op = op;
+    b->type = type;
+    b->pos = pos;
+    b->args = std::move(args);
+    if (std::all_of(b->args.begin(), b->args.end(), [](const auto& a) { return IsConstant(*a); })) return Fold(*b, pos);
+    return b;
+  }
+
+  // The value of a call on constants, as a constant at pos.
+  std::unique_ptr<BoundExpr> Fold(const BoundExpr& e, Position pos) {
+    Value v;
+    SqlError error;
+    if (!EvaluateConstant(e, &v, &error)) return Fail(std::move(error));
+    return MakeConstant(std::move(v), pos);
+  }
 
   // Input scope: columns of the table.
   std::unique_ptr<BoundExpr> BindInput(const Expr& e) { return Bind(e, nullptr); }
@@ -115,7 +126,7 @@ class Binder {
         if (fields_[k].name != field) continue;
         if (!found || fields_[k].type == FieldType::kNumber) found = k;  // a name with both types: the numbers
       }
-      if (!found) UnknownColumn(name, pos);
+      if (!found) return UnknownColumn(name, pos);
       b->column = static_cast<int32_t>(*found);
       b->field_type = fields_[*found].type;
       b->type = b->field_type == FieldType::kNumber ? Type::kDouble : Type::kText;
@@ -139,7 +150,7 @@ class Binder {
       b->type = Type::kTimestamp;
     } else {
       auto it = std::find_if(fields_.begin(), fields_.end(), [&](const Field& f) { return f.name == name; });
-      if (it == fields_.end()) UnknownColumn(name, pos);
+      if (it == fields_.end()) return UnknownColumn(name, pos);
       b->column = static_cast<int32_t>(it - fields_.begin());
       b->field_type = it->type;
       b->type = b->field_type == FieldType::kNumber ? Type::kDouble : Type::kText;
@@ -150,7 +161,7 @@ class Binder {
     return b;
   }
 
-  [[noreturn]] void UnknownColumn(const std::string& name, Position pos) const {
+  std::nullptr_t UnknownColumn(const std::string& name, Position pos) {
     std::string hint;
     size_t best = 3;
     for (const auto& candidate : AllColumnNames()) {
@@ -160,7 +171,7 @@ class Binder {
         hint = fmt::format("; did you mean \"{}\"?", candidate);
       }
     }
-    Fail(pos, fmt::format("unknown column \"{}\"{}", name, hint.empty() ? "; the columns are " + ColumnList() : hint));
+    return Fail(pos, fmt::format("unknown column \"{}\"{}", name, hint.empty() ? "; the columns are " + ColumnList() : hint));
   }
 
   void Reads(int32_t column) {
@@ -189,6 +200,7 @@ class Binder {
 
  private:
   std::unique_ptr<BoundExpr> Bind(const Expr& e, const std::vector<std::string>* keys) {
+    if (failed_) return nullptr;
     if (keys != nullptr) {
       for (size_t k = 0; k < keys->size(); ++k) {
         if ((*keys)[k] == e.source && e.kind != ExprKind::kLiteral) {
@@ -211,16 +223,17 @@ class Binder {
           if (alias != aliases.end() && !(alias->second->kind == ExprKind::kColumn && alias->second->name == e.name)) {
             return Bind(*alias->second, keys);
           }
-          Fail(e.pos, fmt::format("column \"{}\" must appear in GROUP BY or be inside an aggregate such as max({})", e.name, e.name));
+          return Fail(e.pos, fmt::format("column \"{}\" must appear in GROUP BY or be inside an aggregate such as max({})", e.name, e.name));
         }
         return Column(e.name, e.pos);
       case ExprKind::kStar:
-        Fail(e.pos, "* is only allowed as SELECT * or in count(*)");
+        return Fail(e.pos, "* is only allowed as SELECT * or in count(*)");
       case ExprKind::kUnary: {
         auto a = Bind(*e.args[0], keys);
+        if (a == nullptr) return nullptr;
         if (e.op == "NOT") return MakeCall(Op::kNot, Type::kBoolean, e.pos, Args(Boolean(std::move(a), "NOT")));
         if (!IsNumeric(a->type) && a->type != Type::kInterval && a->type != Type::kNull) {
-          Fail(e.pos, fmt::format("cannot negate a {}", TypeName(a->type)));
+          return Fail(e.pos, fmt::format("cannot negate a {}", TypeName(a->type)));
         }
         Type t = a->type;
         return MakeCall(Op::kNeg, t, e.pos, Args(std::move(a)));
@@ -231,9 +244,12 @@ class Binder {
         auto x = Bind(*e.args[0], keys);
         auto lo = Bind(*e.args[1], keys);
         auto hi = Bind(*e.args[2], keys);
-        Comparable(x.get(), lo.get(), e.args[1]->pos, "BETWEEN");
-        Comparable(x.get(), hi.get(), e.args[2]->pos, "BETWEEN");
+        if (x == nullptr || lo == nullptr || hi == nullptr) return nullptr;
+        if (!Comparable(x.get(), lo.get(), e.args[1]->pos, "BETWEEN") || !Comparable(x.get(), hi.get(), e.args[2]->pos, "BETWEEN")) {
+          return nullptr;
+        }
         auto b = MakeCall(Op::kBetween, Type::kBoolean, e.pos, Args(std::move(x), std::move(lo), std::move(hi)));
+        if (b == nullptr) return nullptr;
         if (b->kind == BoundExpr::Kind::kCall) b->negated = e.negated;
         else if (e.negated && !b->constant.null) b->constant.i = !b->constant.i;
         return b;
@@ -241,12 +257,14 @@ class Binder {
       case ExprKind::kIn: {
         std::vector<std::unique_ptr<BoundExpr>> args;
         args.push_back(Bind(*e.args[0], keys));
+        if (args[0] == nullptr) return nullptr;
         for (size_t k = 1; k < e.args.size(); ++k) {
           auto item = Bind(*e.args[k], keys);
-          Comparable(args[0].get(), item.get(), e.args[k]->pos, "IN");
+          if (item == nullptr || !Comparable(args[0].get(), item.get(), e.args[k]->pos, "IN")) return nullptr;
           args.push_back(std::move(item));
         }
         auto b = MakeCall(Op::kIn, Type::kBoolean, e.pos, std::move(args));
+        if (b == nullptr) return nullptr;
         if (b->kind == BoundExpr::Kind::kCall) b->negated = e.negated;
         else if (e.negated && !b->constant.null) b->constant.i = !b->constant.i;
         return b;
@@ -259,13 +277,14 @@ class Binder {
         b->pos = e.pos;
         b->negated = e.negated;
         b->args.push_back(Bind(*e.args[0], keys));
-        if (IsConstant(*b->args[0])) return MakeConstant(Fold(*b), e.pos);
+        if (b->args[0] == nullptr) return nullptr;
+        if (IsConstant(*b->args[0])) return Fold(*b, e.pos);
         return b;
       }
       case ExprKind::kFunction:
         return Function(e, keys);
     }
-    Fail(e.pos, "unsupported expression");
+    return Fail(e.pos, "unsupported expression");
   }
 
   template <typename... T>
@@ -285,12 +304,13 @@ class Binder {
       case LiteralType::kInterval: return MakeConstant(Value::Int(Type::kInterval, e.integer), e.pos);
       case LiteralType::kTimestamp: return MakeConstant(Value::Int(Type::kTimestamp, e.integer), e.pos);
     }
-    Fail(e.pos, "unsupported literal");
+    return Fail(e.pos, "unsupported literal");
   }
 
   std::unique_ptr<BoundExpr> Boolean(std::unique_ptr<BoundExpr> a, const char* what) {
+    if (a == nullptr) return nullptr;
     if (a->type != Type::kBoolean && a->type != Type::kNull) {
-      Fail(a->pos, fmt::format("{} needs a condition (a boolean), not a {}", what, TypeName(a->type)));
+      return Fail(a->pos, fmt::format("{} needs a condition (a boolean), not a {}", what, TypeName(a->type)));
     }
     if (a->type == Type::kNull) a->type = Type::kBoolean, a->constant.type = Type::kBoolean;
     return a;
@@ -298,33 +318,40 @@ class Binder {
 
   // Makes a and b comparable: a text constant next to a timestamp is read as a timestamp,
   // next to an interval as an interval; an untyped NULL takes the other side's type.
-  void Comparable(BoundExpr* a, BoundExpr* b, Position pos, const char* what) {
-    Coerce(a, b);
-    Coerce(b, a);
+  [[nodiscard]] bool Comparable(BoundExpr* a, BoundExpr* b, Position pos, const char* what) {
+    if (!Coerce(a, b) || !Coerce(b, a)) return false;
     Type x = a->type, y = b->type;
-    if (x == Type::kNull || y == Type::kNull || x == y || (IsNumeric(x) && IsNumeric(y))) return;
+    if (x == Type::kNull || y == Type::kNull || x == y || (IsNumeric(x) && IsNumeric(y))) return true;
     Fail(pos, fmt::format("cannot compare {} with {} in {}", TypeName(x), TypeName(y), what));
+    return false;
   }
 
-  static void Coerce(BoundExpr* target, const BoundExpr* other) {
-    if (!IsConstant(*target)) return;
+  [[nodiscard]] bool Coerce(BoundExpr* target, const BoundExpr* other) {
+    if (!IsConstant(*target)) return true;
     if (target->type == Type::kNull) {
       target->type = other->type;
       target->constant.type = other->type;
-      return;
+      return true;
     }
-    if (target->type != Type::kText || target->constant.null) return;
+    if (target->type != Type::kText || target->constant.null) return true;
     int64_t us;
     std::string why;
     if (other->type == Type::kTimestamp) {
-      if (!ParseTimestampLiteral(target->constant.s, &us, &why)) Fail(target->pos, why);
+      if (!ParseTimestampLiteral(target->constant.s, &us, &why)) {
+        Fail(target->pos, why);
+        return false;
+      }
       target->type = Type::kTimestamp;
       target->constant = Value::Int(Type::kTimestamp, us);
     } else if (other->type == Type::kInterval) {
-      if (!ParseIntervalText(target->constant.s, &us, &why)) Fail(target->pos, why);
+      if (!ParseIntervalText(target->constant.s, &us, &why)) {
+        Fail(target->pos, why);
+        return false;
+      }
       target->type = Type::kInterval;
       target->constant = Value::Int(Type::kInterval, us);
     }
+    return true;
   }
 
   std::unique_ptr<BoundExpr> Binary(const Expr& e, std::unique_ptr<BoundExpr> a, std::unique_ptr<BoundExpr> b) {
@@ -332,19 +359,19 @@ class Binder {
                                                    {"%", Op::kMod}, {"=", Op::kEq},  {"<>", Op::kNe}, {"<", Op::kLt},
                                                    {"<=", Op::kLe}, {">", Op::kGt},  {">=", Op::kGe}, {"AND", Op::kAnd},
                                                    {"OR", Op::kOr}};
+    if (a == nullptr || b == nullptr) return nullptr;
     auto it = kOps.find(e.op);
-    if (it == kOps.end()) Fail(e.pos, fmt::format("unknown operator {}", e.op));
+    if (it == kOps.end()) return Fail(e.pos, fmt::format("unknown operator {}", e.op));
     Op op = it->second;
     if (op == Op::kAnd || op == Op::kOr) {
       return MakeCall(op, Type::kBoolean, e.pos, Args(Boolean(std::move(a), e.op.c_str()), Boolean(std::move(b), e.op.c_str())));
     }
     if (op >= Op::kEq && op <= Op::kGe) {
-      Comparable(a.get(), b.get(), e.pos, ("'" + e.op + "'").c_str());
+      if (!Comparable(a.get(), b.get(), e.pos, ("'" + e.op + "'").c_str())) return nullptr;
       return MakeCall(op, Type::kBoolean, e.pos, Args(std::move(a), std::move(b)));
     }
     // Arithmetic.
-    Coerce(a.get(), b.get());
-    Coerce(b.get(), a.get());
+    if (!Coerce(a.get(), b.get()) || !Coerce(b.get(), a.get())) return nullptr;
     Type x = a->type, y = b->type;
     Type result = Type::kNull;
     if (x == Type::kNull || y == Type::kNull) {
@@ -365,7 +392,7 @@ class Binder {
     } else if (x == Type::kInterval && IsNumeric(y) && op == Op::kDiv) {
       result = Type::kInterval;
     } else {
-      Fail(e.pos, fmt::format("cannot apply {} to {} and {}", e.op, TypeName(x), TypeName(y)));
+      return Fail(e.pos, fmt::format("cannot apply {} to {} and {}", e.op, TypeName(x), TypeName(y)));
     }
     return MakeCall(op, result, e.pos, Args(std::move(a), std::move(b)));
   }
@@ -374,80 +401,92 @@ class Binder {
     const std::string& f = e.name;
     if (IsAggregateName(f)) return AggregateCall(e, keys);
     auto arity = [&](size_t lo, size_t hi) {
-      if (e.args.size() < lo || e.args.size() > hi) {
-        Fail(e.pos, lo == hi ? fmt::format("{}() takes {} argument{}, not {}", f, lo, lo == 1 ? "" : "s", e.args.size())
-                             : fmt::format("{}() takes {} to {} arguments, not {}", f, lo, hi, e.args.size()));
-      }
+      if (e.args.size() >= lo && e.args.size() <= hi) return true;
+      Fail(e.pos, lo == hi ? fmt::format("{}() takes {} argument{}, not {}", f, lo, lo == 1 ? "" : "s", e.args.size())
+                           : fmt::format("{}() takes {} to {} arguments, not {}", f, lo, hi, e.args.size()));
+      return false;
     };
     std::vector<std::unique_ptr<BoundExpr>> args;
     for (const auto& a : e.args) {
-      if (a->kind == ExprKind::kStar) Fail(a->pos, fmt::format("* is not an argument of {}()", f));
+      if (a->kind == ExprKind::kStar) return Fail(a->pos, fmt::format("* is not an argument of {}()", f));
     }
-    auto numeric = [&](size_t k) {
+    auto numeric = [&](size_t k) -> std::unique_ptr<BoundExpr> {
       auto a = Bind(*e.args[k], keys);
+      if (a == nullptr) return nullptr;
       if (!IsNumeric(a->type) && a->type != Type::kNull) {
-        Fail(e.args[k]->pos, fmt::format("{}() needs a number as argument {}, not a {}", f, k + 1, TypeName(a->type)));
+        return Fail(e.args[k]->pos, fmt::format("{}() needs a number as argument {}, not a {}", f, k + 1, TypeName(a->type)));
       }
       return a;
     };
     if (f == "now") {
-      arity(0, 0);
+      if (!arity(0, 0)) return nullptr;
       return MakeConstant(Value::Int(Type::kTimestamp, now_us_), e.pos);
     }
     if (f == "time_bucket") {
-      arity(2, 2);
+      if (!arity(2, 2)) return nullptr;
       auto width = Bind(*e.args[0], keys);
       auto ts = Bind(*e.args[1], keys);
+      if (width == nullptr || ts == nullptr) return nullptr;
       BoundExpr probe;
       probe.type = Type::kInterval;
-      Coerce(width.get(), &probe);
+      if (!Coerce(width.get(), &probe)) return nullptr;
       if (!IsConstant(*width) || width->type != Type::kInterval || width->constant.null) {
-        Fail(e.args[0]->pos, "time_bucket() needs a constant interval first, such as '1h' or INTERVAL '15 minutes'");
+        return Fail(e.args[0]->pos, "time_bucket() needs a constant interval first, such as '1h' or INTERVAL '15 minutes'");
       }
-      if (width->constant.i <= 0) Fail(e.args[0]->pos, "time_bucket() needs a positive interval");
+      if (width->constant.i <= 0) return Fail(e.args[0]->pos, "time_bucket() needs a positive interval");
       probe.type = Type::kTimestamp;
-      Coerce(ts.get(), &probe);
-      if (ts->type != Type::kTimestamp) Fail(e.args[1]->pos, fmt::format("time_bucket() needs a timestamp second, not a {}", TypeName(ts->type)));
+      if (!Coerce(ts.get(), &probe)) return nullptr;
+      if (ts->type != Type::kTimestamp) return Fail(e.args[1]->pos, fmt::format("time_bucket() needs a timestamp second, not a {}", TypeName(ts->type)));
       return MakeCall(Op::kTimeBucket, Type::kTimestamp, e.pos, Args(std::move(width), std::move(ts)));
     }
     if (f == "distance_km") {
-      arity(4, 4);
-      for (size_t k = 0; k < 4; ++k) args.push_back(numeric(k));
+      if (!arity(4, 4)) return nullptr;
+      for (size_t k = 0; k < 4; ++k) {
+        args.push_back(numeric(k));
+        if (args.back() == nullptr) return nullptr;
+      }
       return MakeCall(Op::kDistanceKm, Type::kDouble, e.pos, std::move(args));
     }
     if (f == "within_box") {
       // within_box(lat, lon, south, west, north, east): lat BETWEEN south AND north AND lon
       // BETWEEN west AND east, written out so that block statistics can decide it.
-      arity(6, 6);
-      for (size_t k = 0; k < 6; ++k) args.push_back(numeric(k));
+      if (!arity(6, 6)) return nullptr;
+      for (size_t k = 0; k < 6; ++k) {
+        args.push_back(numeric(k));
+        if (args.back() == nullptr) return nullptr;
+      }
       auto lat = MakeCall(Op::kBetween, Type::kBoolean, e.pos, Args(std::move(args[0]), std::move(args[2]), std::move(args[4])));
       auto lon = MakeCall(Op::kBetween, Type::kBoolean, e.pos, Args(std::move(args[1]), std::move(args[3]), std::move(args[5])));
       return MakeCall(Op::kAnd, Type::kBoolean, e.pos, Args(std::move(lat), std::move(lon)));
     }
     if (f == "abs" || f == "floor" || f == "ceil" || f == "sqrt") {
-      arity(1, 1);
+      if (!arity(1, 1)) return nullptr;
       auto a = numeric(0);
+      if (a == nullptr) return nullptr;
       Op op = f == "abs" ? Op::kAbs : f == "floor" ? Op::kFloor : f == "ceil" ? Op::kCeil : Op::kSqrt;
       Type t = (op == Op::kAbs && a->type == Type::kInteger) ? Type::kInteger : Type::kDouble;
       return MakeCall(op, t, e.pos, Args(std::move(a)));
     }
     if (f == "round") {
-      arity(1, 2);
+      if (!arity(1, 2)) return nullptr;
       args.push_back(numeric(0));
+      if (args.back() == nullptr) return nullptr;
       if (e.args.size() == 2) {
         auto digits = Bind(*e.args[1], keys);
-        if (!IsConstant(*digits) || digits->type != Type::kInteger) Fail(e.args[1]->pos, "round() takes a constant integer number of digits");
+        if (digits == nullptr) return nullptr;
+        if (!IsConstant(*digits) || digits->type != Type::kInteger) return Fail(e.args[1]->pos, "round() takes a constant integer number of digits");
         args.push_back(std::move(digits));
       }
       return MakeCall(Op::kRound, Type::kDouble, e.pos, std::move(args));
     }
     if (f == "epoch") {
-      arity(1, 1);
+      if (!arity(1, 1)) return nullptr;
       auto a = Bind(*e.args[0], keys);
-      if (a->type != Type::kTimestamp) Fail(e.args[0]->pos, fmt::format("epoch() needs a timestamp, not a {}", TypeName(a->type)));
+      if (a == nullptr) return nullptr;
+      if (a->type != Type::kTimestamp) return Fail(e.args[0]->pos, fmt::format("epoch() needs a timestamp, not a {}", TypeName(a->type)));
       return MakeCall(Op::kEpoch, Type::kDouble, e.pos, Args(std::move(a)));
     }
-    Fail(e.pos, fmt::format("unknown function {}(); the functions are time_bucket, now, distance_km, within_box, abs, round, "
+    return Fail(e.pos, fmt::format("unknown function {}(); the functions are time_bucket, now, distance_km, within_box, abs, round, "
                             "floor, ceil, sqrt, epoch, and the aggregates count, sum, avg, min, max, first, last, stddev, "
                             "stddev_pop",
                             f));
@@ -455,22 +494,23 @@ class Binder {
 
   std::unique_ptr<BoundExpr> AggregateCall(const Expr& e, const std::vector<std::string>* keys) {
     if (keys == nullptr) {
-      Fail(e.pos, in_where_ ? fmt::format("aggregate {}() is not allowed in WHERE; use HAVING", e.name)
+      return Fail(e.pos, in_where_ ? fmt::format("aggregate {}() is not allowed in WHERE; use HAVING", e.name)
                             : fmt::format("aggregate {}() is not allowed here", e.name));
     }
     const std::string& f = e.name;
     Aggregate agg;
     agg.text = e.source;
-    if (e.args.size() != 1) Fail(e.pos, fmt::format("{}() takes one argument, not {}", f, e.args.size()));
+    if (e.args.size() != 1) return Fail(e.pos, fmt::format("{}() takes one argument, not {}", f, e.args.size()));
     if (e.args[0]->kind == ExprKind::kStar) {
-      if (f != "count") Fail(e.args[0]->pos, fmt::format("{}(*) is not an aggregate; only count(*)", f));
+      if (f != "count") return Fail(e.args[0]->pos, fmt::format("{}(*) is not an aggregate; only count(*)", f));
       agg.func = AggFunc::kCountStar;
       agg.type = Type::kInteger;
     } else {
-      if (ContainsAggregate(*e.args[0])) Fail(e.args[0]->pos, "aggregates cannot be nested");
+      if (ContainsAggregate(*e.args[0])) return Fail(e.args[0]->pos, "aggregates cannot be nested");
       in_aggregate_ = true;
       agg.arg = BindInput(*e.args[0]);
       in_aggregate_ = false;
+      if (agg.arg == nullptr) return nullptr;
       Type t = agg.arg->type;
       static const std::map<std::string, AggFunc> kFuncs = {
           {"count", AggFunc::kCount},        {"sum", AggFunc::kSum},       {"avg", AggFunc::kAvg},
@@ -484,7 +524,7 @@ class Binder {
           break;
         case AggFunc::kMin:
         case AggFunc::kMax:
-          if (t == Type::kText || t == Type::kBoolean) Fail(e.args[0]->pos, fmt::format("{}() needs a number or a timestamp, not a {}", f, TypeName(t)));
+          if (t == Type::kText || t == Type::kBoolean) return Fail(e.args[0]->pos, fmt::format("{}() needs a number or a timestamp, not a {}", f, TypeName(t)));
           agg.type = t == Type::kNull ? Type::kDouble : t;
           break;
         case AggFunc::kFirst:
@@ -492,7 +532,7 @@ class Binder {
           agg.type = t == Type::kNull ? Type::kDouble : t;
           break;
         default:
-          if (!IsNumeric(t) && t != Type::kNull) Fail(e.args[0]->pos, fmt::format("{}() needs a number, not a {}", f, TypeName(t)));
+          if (!IsNumeric(t) && t != Type::kNull) return Fail(e.args[0]->pos, fmt::format("{}() needs a number, not a {}", f, TypeName(t)));
           agg.type = (agg.func == AggFunc::kSum && t == Type::kInteger) ? Type::kInteger : Type::kDouble;
       }
     }
@@ -520,6 +560,8 @@ class Binder {
   const std::vector<Field>& fields_;
   Table table_;
   int64_t now_us_;
+  SqlError* error_;
+  bool failed_ = false;  // *error_ is set
 };
 
 // What the top-level ANDs of WHERE say about ts and sensor_id.
@@ -596,14 +638,28 @@ std::string OutputName(const SelectItem& item) {
   return std::string(item.expr->source);
 }
 
-void BuildPlanOrThrow(const SelectStatement& st, const std::vector<Field>& fields, int64_t now_us, Plan* plan) {
+}  // namespace
+
+std::string ColumnName(const Field& field) {
+  if (field.name == store::kLatField) return "lat";
+  if (field.name == store::kLonField) return "lon";
+  return field.name;
+}
+
+bool BuildPlan(const SelectStatement& st, const std::vector<Field>& fields, int64_t now_us, Plan* plan, SqlError* error) {
   if (st.table == "forecasts") {
     plan->table = Table::kForecasts;
   } else if (st.table != "readings") {
-    Fail(st.table_pos, fmt::format("unknown table \"{}\"; the tables are readings and forecasts", st.table));
+    *error = SqlError{fmt::format("unknown table \"{}\"; the tables are readings and forecasts", st.table), st.table_pos};
+    return false;
   }
-  Binder binder(fields, plan->table, now_us);
+  Binder binder(fields, plan->table, now_us, error);
   binder.plan = plan;
+  // The statement's error at pos: false for `return fail(...)`.
+  auto fail = [&](Position pos, std::string message) {
+    binder.Fail(pos, std::move(message));
+    return false;
+  };
 
   bool has_aggregate = false;
   for (const auto& item : st.items) has_aggregate |= item.expr->kind != ExprKind::kStar && ContainsAggregate(*item.expr);
@@ -615,8 +671,9 @@ void BuildPlanOrThrow(const SelectStatement& st, const std::vector<Field>& field
     binder.in_where_ = true;
     auto where = binder.BindInput(*st.where);
     binder.in_where_ = false;
+    if (where == nullptr) return false;
     if (where->type != Type::kBoolean && where->type != Type::kNull) {
-      Fail(st.where->pos, fmt::format("WHERE needs a condition (a boolean), not a {}", TypeName(where->type)));
+      return fail(st.where->pos, fmt::format("WHERE needs a condition (a boolean), not a {}", TypeName(where->type)));
     }
     ExtractBounds(*where, plan);
     if (plan->min_ts > plan->max_ts) plan->empty = true;
@@ -628,14 +685,14 @@ void BuildPlanOrThrow(const SelectStatement& st, const std::vector<Field>& field
 
   if (!st.latest_on.empty()) {
     if (plan->table == Table::kForecasts) {
-      Fail(st.latest_pos, "LATEST ON is for readings; the latest issue of a series is ORDER BY issued_at DESC with its WHERE");
+      return fail(st.latest_pos, "LATEST ON is for readings; the latest issue of a series is ORDER BY issued_at DESC with its WHERE");
     }
-    if (plan->aggregate) Fail(st.latest_pos, "LATEST ON cannot be combined with GROUP BY or aggregates");
-    if (st.latest_on != "ts") Fail(st.latest_pos, fmt::format("LATEST ON needs the time column ts, not \"{}\"", st.latest_on));
+    if (plan->aggregate) return fail(st.latest_pos, "LATEST ON cannot be combined with GROUP BY or aggregates");
+    if (st.latest_on != "ts") return fail(st.latest_pos, fmt::format("LATEST ON needs the time column ts, not \"{}\"", st.latest_on));
     if (st.latest_partition_by.size() != 1 || st.latest_partition_by[0]->kind != ExprKind::kColumn ||
         st.latest_partition_by[0]->name != "sensor_id") {
-      Fail(st.latest_partition_by.empty() ? st.latest_pos : st.latest_partition_by[0]->pos,
-           "LATEST ON ts PARTITION BY takes sensor_id (the latest reading of each sensor)");
+      return fail(st.latest_partition_by.empty() ? st.latest_pos : st.latest_partition_by[0]->pos,
+                  "LATEST ON ts PARTITION BY takes sensor_id (the latest reading of each sensor)");
     }
     plan->latest = true;
   }
@@ -652,7 +709,7 @@ void BuildPlanOrThrow(const SelectStatement& st, const std::vector<Field>& field
   std::vector<Item> items;
   for (const auto& it : st.items) {
     if (it.expr->kind == ExprKind::kStar) {
-      if (plan->aggregate) Fail(it.expr->pos, "SELECT * cannot be combined with GROUP BY or aggregates; name the columns");
+      if (plan->aggregate) return fail(it.expr->pos, "SELECT * cannot be combined with GROUP BY or aggregates; name the columns");
       for (const auto& name : binder.AllColumnNames()) {
         bool present = plan->table == Table::kForecasts || name == "ts" || name == "sensor_id" ||
                        std::any_of(fields.begin(), fields.end(), [&](const Field& f) { return ColumnName(f) == name; });
@@ -669,7 +726,7 @@ void BuildPlanOrThrow(const SelectStatement& st, const std::vector<Field>& field
     const Expr* target = g.get();
     if (g->kind == ExprKind::kLiteral && g->literal_type == LiteralType::kInteger) {
       if (g->integer < 1 || g->integer > static_cast<int64_t>(items.size())) {
-        Fail(g->pos, fmt::format("GROUP BY {} is not a column of the SELECT list (1 to {})", g->integer, items.size()));
+        return fail(g->pos, fmt::format("GROUP BY {} is not a column of the SELECT list (1 to {})", g->integer, items.size()));
       }
       target = items[static_cast<size_t>(g->integer - 1)].expr;
     } else if (g->kind == ExprKind::kColumn) {
@@ -677,9 +734,10 @@ void BuildPlanOrThrow(const SelectStatement& st, const std::vector<Field>& field
         if (!item.alias.empty() && item.alias == g->name && item.expr != nullptr) target = item.expr;
       }
     }
-    if (target == nullptr) Fail(g->pos, "GROUP BY needs a column or expression");
-    if (ContainsAggregate(*target)) Fail(g->pos, "GROUP BY cannot contain an aggregate");
+    if (target == nullptr) return fail(g->pos, "GROUP BY needs a column or expression");
+    if (ContainsAggregate(*target)) return fail(g->pos, "GROUP BY cannot contain an aggregate");
     plan->keys.push_back(binder.BindInput(*target));
+    if (plan->keys.back() == nullptr) return false;
     key_texts.emplace_back(target->source);
   }
 
@@ -693,6 +751,7 @@ void BuildPlanOrThrow(const SelectStatement& st, const std::vector<Field>& field
     } else {
       col.expr = binder.BindInput(*item.expr);
     }
+    if (col.expr == nullptr) return false;
     col.type = col.expr->type == Type::kNull ? Type::kText : col.expr->type;
     plan->columns.push_back(std::move(col));
   }
@@ -701,10 +760,11 @@ void BuildPlanOrThrow(const SelectStatement& st, const std::vector<Field>& field
     if (!item.alias.empty() && item.expr != nullptr) binder.aliases.emplace(item.alias, item.expr);
   }
   if (st.having) {
-    if (!plan->aggregate) Fail(st.having->pos, "HAVING needs GROUP BY or aggregates; use WHERE");
+    if (!plan->aggregate) return fail(st.having->pos, "HAVING needs GROUP BY or aggregates; use WHERE");
     auto having = binder.BindGrouped(*st.having, key_texts);
+    if (having == nullptr) return false;
     if (having->type != Type::kBoolean && having->type != Type::kNull) {
-      Fail(st.having->pos, fmt::format("HAVING needs a condition (a boolean), not a {}", TypeName(having->type)));
+      return fail(st.having->pos, fmt::format("HAVING needs a condition (a boolean), not a {}", TypeName(having->type)));
     }
     plan->having = std::move(having);
   }
@@ -714,7 +774,7 @@ void BuildPlanOrThrow(const SelectStatement& st, const std::vector<Field>& field
     const Expr& e = *o.expr;
     if (e.kind == ExprKind::kLiteral && e.literal_type == LiteralType::kInteger) {
       if (e.integer < 1 || e.integer > static_cast<int64_t>(items.size())) {
-        Fail(e.pos, fmt::format("ORDER BY {} is not a column of the SELECT list (1 to {})", e.integer, items.size()));
+        return fail(e.pos, fmt::format("ORDER BY {} is not a column of the SELECT list (1 to {})", e.integer, items.size()));
       }
       column = static_cast<int>(e.integer - 1);
     } else {
@@ -729,6 +789,7 @@ void BuildPlanOrThrow(const SelectStatement& st, const std::vector<Field>& field
       hidden.name = e.source;
       hidden.hidden = true;
       hidden.expr = plan->aggregate ? binder.BindGrouped(e, key_texts) : binder.BindInput(e);
+      if (hidden.expr == nullptr) return false;
       hidden.type = hidden.expr->type;
       column = static_cast<int>(plan->columns.size());
       plan->columns.push_back(std::move(hidden));
@@ -737,24 +798,7 @@ void BuildPlanOrThrow(const SelectStatement& st, const std::vector<Field>& field
   }
   if (st.limit) plan->limit = *st.limit;
   if (st.offset) plan->offset = *st.offset;
-}
-
-}  // namespace
-
-std::string ColumnName(const Field& field) {
-  if (field.name == store::kLatField) return "lat";
-  if (field.name == store::kLonField) return "lon";
-  return field.name;
-}
-
-bool BuildPlan(const SelectStatement& statement, const std::vector<Field>& fields, int64_t now_us, Plan* plan, SqlError* error) {
-  try {
-    BuildPlanOrThrow(statement, fields, now_us, plan);
-    return true;
-  } catch (const PlanError& e) {
-    *error = e.error;
-    return false;
-  }
+  return true;
 }
 
 }  // namespace mare::query
