@@ -1,0 +1,101 @@
+#include "sources/line_protocol_pipeline.h"
+
+#include <spdlog/spdlog.h>
+
+#include "common/time.h"
+
+namespace mare {
+
+void LineProtocolPipeline::Job::Clear() {
+  batch.Clear();
+  rejects.clear();
+  now_us = 0;
+}
+
+LineProtocolPipeline::LineProtocolPipeline(Ingest* ingest, const LineProtocolOptions& options, const std::string& source,
+                                           size_t depth)
+    : parser_(options, ingest->options().parser),
+      worker_(ingest->NewWorker(source)),
+      readings_(ingest->options().parser),
+      source_(source),
+      depth_(depth < 1 ? 1 : depth) {
+  for (size_t i = 0; i < depth_ + 1; ++i) {
+    jobs_.push_back(std::make_unique<Job>());
+    free_.push_back(jobs_.back().get());
+  }
+  thread_ = std::thread(&LineProtocolPipeline::Loop, this);
+}
+
+LineProtocolPipeline::~LineProtocolPipeline() { Close(); }
+
+LineProtocolPipeline::Job* LineProtocolPipeline::Current() {
+  if (current_) return current_;
+  std::unique_lock lock(mu_);
+  changed_.wait(lock, [&] { return !free_.empty(); });
+  current_ = free_.back();
+  free_.pop_back();
+  lock.unlock();
+  current_->Clear();
+  current_->now_us = NowMicros();
+  return current_;
+}
+
+void LineProtocolPipeline::Add(std::string_view data, Precision precision) {
+  Job* job = Current();
+  LineBatch& batch = job->batch;
+  parser_.Convert(data, precision, job->now_us, &batch);
+  for (LineReject& r : batch.rejects) job->rejects.push_back({std::string(r.raw), r.reason, std::move(r.detail)});
+  batch.rejects.clear();
+}
+
+void LineProtocolPipeline::Reject(std::string_view raw, RejectReason reason, std::string detail) {
+  Current()->rejects.push_back({std::string(raw), reason, std::move(detail)});
+}
+
+void LineProtocolPipeline::Flush() {
+  if (!current_ || current_->empty()) return;
+  {
+    std::lock_guard lock(mu_);
+    queued_.push_back(current_);
+  }
+  current_ = nullptr;
+  changed_.notify_all();
+}
+
+void LineProtocolPipeline::Close() {
+  if (!thread_.joinable()) return;
+  Flush();
+  {
+    std::lock_guard lock(mu_);
+    closing_ = true;
+  }
+  changed_.notify_all();
+  thread_.join();
+}
+
+void LineProtocolPipeline::Loop() {
+  for (;;) {
+    Job* job;
+    {
+      std::unique_lock lock(mu_);
+      changed_.wait(lock, [&] { return !queued_.empty() || closing_; });
+      if (queued_.empty()) return;  // closing, and everything flushed is appended
+      job = queued_.front();
+    }
+    for (const Job::Rejected& r : job->rejects) worker_->Reject(r.raw, r.reason, r.detail);
+    if (!job->batch.readings.empty()) {
+      worker_->AddParsed(job->batch.json.view(),
+                         [&](ReadingSink& sink) { HandOver(job->batch, readings_, job->now_us, sink, &reading_); });
+    }
+    Status s = worker_->Flush();
+    if (!s.ok()) spdlog::error("{}: readings lost, log append failed: {}", source_, s.ToString());
+    {
+      std::lock_guard lock(mu_);
+      queued_.pop_front();
+      free_.push_back(job);
+    }
+    changed_.notify_all();
+  }
+}
+
+}  // namespace mare
