@@ -283,9 +283,10 @@ TEST_F(LineProtocolIngestTest, RecordsAndCountsAreThoseOfTheSameJsonSentAsNdjson
   EXPECT_EQ(Count(source_metrics::kReadingsReceived, {{"source", "json"}}), 7u);
 }
 
-// The TCP source's pipeline (converted on the caller's thread, ingested on its own) leaves in the
-// log exactly what the one-thread worker does, in the same order, with the same counts, however
-// the lines are cut into buffers and flushes, and with the ingest thread behind (depth 1).
+// The TCP source's pipeline (converted on the caller's thread, ingested on its own, the tails
+// of large buffers converted there too) leaves in the log exactly what the one-thread worker
+// does, in the same order, with the same counts, however the lines are cut into buffers and
+// flushes, and with the ingest thread behind (depth 1).
 TEST_F(LineProtocolIngestTest, ThePipelineAppendsWhatTheWorkerDoesInOrder) {
   std::string body;
   for (int i = 0; i < 3000; ++i) {
@@ -300,7 +301,7 @@ TEST_F(LineProtocolIngestTest, ThePipelineAppendsWhatTheWorkerDoesInOrder) {
   Ingest piped_ingest(log_.get(), lines_options, nullptr, &registry_);
   Ingest worker_ingest(log_.get(), json_options, nullptr, &registry_);
   {
-    LineProtocolPipeline pipeline(&piped_ingest, {}, "piped", 1);
+    LineProtocolPipeline pipeline(&piped_ingest, {}, "piped", 1, 512);  // buffers from 512 bytes split
     std::string buffer;  // changed after each Add, as the TCP source's is
     size_t at = 0;
     for (size_t cut = 1; at < body.size(); cut = cut * 3 % 4093 + 1) {

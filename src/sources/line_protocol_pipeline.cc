@@ -9,16 +9,20 @@ namespace mare {
 void LineProtocolPipeline::Job::Clear() {
   batch.Clear();
   rejects.clear();
+  tails.clear();
+  tail_bytes.clear();
   now_us = 0;
 }
 
 LineProtocolPipeline::LineProtocolPipeline(Ingest* ingest, const LineProtocolOptions& options, const std::string& source,
-                                           size_t depth)
+                                           size_t depth, size_t split_bytes)
     : parser_(options, ingest->options().parser),
+      tail_parser_(options, ingest->options().parser),
       worker_(ingest->NewWorker(source)),
       readings_(ingest->options().parser),
       source_(source),
-      depth_(depth < 1 ? 1 : depth) {
+      depth_(depth < 1 ? 1 : depth),
+      split_bytes_(split_bytes) {
   for (size_t i = 0; i < depth_ + 1; ++i) {
     jobs_.push_back(std::make_unique<Job>());
     free_.push_back(jobs_.back().get());
@@ -29,6 +33,7 @@ LineProtocolPipeline::LineProtocolPipeline(Ingest* ingest, const LineProtocolOpt
 LineProtocolPipeline::~LineProtocolPipeline() { Close(); }
 
 LineProtocolPipeline::Job* LineProtocolPipeline::Current() {
+  if (current_ && !current_->tails.empty()) Flush();  // its tail is converted last: it ends the job
   if (current_) return current_;
   std::unique_lock lock(mu_);
   changed_.wait(lock, [&] { return !free_.empty(); });
@@ -43,7 +48,19 @@ LineProtocolPipeline::Job* LineProtocolPipeline::Current() {
 void LineProtocolPipeline::Add(std::string_view data, Precision precision) {
   Job* job = Current();
   LineBatch& batch = job->batch;
-  parser_.Convert(data, precision, job->now_us, &batch);
+  std::string_view head = data;
+  if (data.size() >= split_bytes_) {
+    // From the first line end in the last quarter: the tail is whole lines.
+    const size_t from = data.size() - data.size() / 4;
+    const size_t nl = data.find('\n', from);
+    if (nl != std::string_view::npos && nl + 1 < data.size()) head = data.substr(0, nl + 1);
+  }
+  const uint32_t next_line = parser_.Convert(head, precision, job->now_us, &batch);
+  if (head.size() < data.size()) {
+    const std::string_view tail = data.substr(head.size());
+    job->tails.push_back({job->tail_bytes.size(), tail.size(), precision, next_line});
+    job->tail_bytes.append(tail);
+  }
   for (LineReject& r : batch.rejects) job->rejects.push_back({std::string(r.raw), r.reason, std::move(r.detail)});
   batch.rejects.clear();
 }
@@ -82,7 +99,12 @@ void LineProtocolPipeline::Loop() {
       if (queued_.empty()) return;  // closing, and everything flushed is appended
       job = queued_.front();
     }
+    for (const Job::Tail& t : job->tails) {
+      tail_parser_.Convert(std::string_view(job->tail_bytes).substr(t.at, t.size), t.precision, job->now_us, &job->batch,
+                           t.first_line);
+    }
     for (const Job::Rejected& r : job->rejects) worker_->Reject(r.raw, r.reason, r.detail);
+    for (const LineReject& r : job->batch.rejects) worker_->Reject(r.raw, r.reason, r.detail);  // the tails
     if (!job->batch.readings.empty()) {
       worker_->AddParsed(job->batch.json.view(),
                          [&](ReadingSink& sink) { HandOver(job->batch, readings_, job->now_us, sink, &reading_); });

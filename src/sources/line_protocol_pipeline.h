@@ -9,6 +9,11 @@
 //   pipeline.Flush();  // hands what was added since the last Flush to the ingest thread
 //   pipeline.Close();  // waits until everything handed over is appended (or its failure logged)
 //
+// The caller's thread also reads the sockets, so it has the larger share: of a large buffer (from
+// `split_bytes`), the lines after its first three quarters are copied and converted on the
+// ingest thread, before the job is ingested. Such a tail ends its job (an Add or Reject after
+// it flushes first), so that the lines are ingested in the order added, as by one thread.
+//
 // Batches are ingested one at a time in the order flushed, each with one Ingest::Worker::Flush.
 // Nothing tells a stream's sender that its lines are in the log, so Flush does not wait for the
 // append: a failed one is logged (and counted by ingest as lost) on the ingest thread. At most
@@ -32,7 +37,8 @@ namespace mare {
 
 class LineProtocolPipeline {
  public:
-  LineProtocolPipeline(Ingest* ingest, const LineProtocolOptions& options, const std::string& source, size_t depth = 2);
+  LineProtocolPipeline(Ingest* ingest, const LineProtocolOptions& options, const std::string& source, size_t depth = 2,
+                       size_t split_bytes = 32 * 1024);
   ~LineProtocolPipeline();  // Close()
   // Converts the lines of `data` into the batch being filled.
   void Add(std::string_view data, Precision precision);
@@ -54,21 +60,30 @@ class LineProtocolPipeline {
       RejectReason reason;
       std::string detail;
     };
+    struct Tail {  // the last lines of an Add, in tail_bytes, converted on the ingest thread
+      size_t at, size;
+      Precision precision;
+      uint32_t first_line;
+    };
     LineBatch batch;
     std::vector<Rejected> rejects;
+    std::vector<Tail> tails;
+    std::string tail_bytes;
     int64_t now_us = 0;  // taken at the job's first Add: the time its lines are converted and judged at
-    bool empty() const { return batch.readings.empty() && rejects.empty(); }
+    bool empty() const { return batch.readings.empty() && rejects.empty() && tails.empty(); }
     void Clear();
   };
   Job* Current();  // the job being filled, taken from the free ones (waiting for one) if none is
   void Loop();     // the ingest thread
 
   LineProtocolParser parser_;           // the caller's thread only
-  std::unique_ptr<Ingest::Worker> worker_;  // the ingest thread only, as the two below
+  LineProtocolParser tail_parser_;      // the ingest thread only, as the three below
+  std::unique_ptr<Ingest::Worker> worker_;
   ReadingParser readings_;              // for the readings the converter does not vouch for
   Reading reading_;                     // the one being handed over
   const std::string source_;
   const size_t depth_;
+  const size_t split_bytes_;
   std::vector<std::unique_ptr<Job>> jobs_;  // all, depth_ + 1
   Job* current_ = nullptr;
 
