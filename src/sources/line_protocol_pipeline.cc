@@ -70,10 +70,15 @@ void LineProtocolPipeline::Reject(std::string_view raw, RejectReason reason, std
 }
 
 void LineProtocolPipeline::Flush() {
-  if (!current_ || current_->empty()) return;
+  if (!current_) return;
   {
     std::lock_guard lock(mu_);
-    queued_.push_back(current_);
+    // An empty job goes back: kept, it would give the next Add, maybe much later, its now_us.
+    if (current_->empty()) {
+      free_.push_back(current_);
+    } else {
+      queued_.push_back(current_);
+    }
   }
   current_ = nullptr;
   changed_.notify_all();
