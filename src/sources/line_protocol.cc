@@ -526,8 +526,8 @@ LineProtocolParser::LineProtocolParser(LineProtocolOptions options, ParserOption
   measurement_field_is_name_ = IsFieldName(options_.measurement_field);
 }
 
-void LineProtocolParser::Convert(std::string_view data, Precision precision, int64_t now_us, LineBatch* batch,
-                                 uint32_t first_line) {
+uint32_t LineProtocolParser::Convert(std::string_view data, Precision precision, int64_t now_us, LineBatch* batch,
+                                     uint32_t first_line) {
   uint32_t number = first_line;
   size_t pos = 0;
   const size_t n = data.size();
@@ -567,6 +567,7 @@ void LineProtocolParser::Convert(std::string_view data, Precision precision, int
   }
   // As PaddedBuffer::Append leaves it: the byte after the text is zero.
   batch->json.data()[batch->json.size()] = '\0';
+  return number;
 }
 
 bool LineProtocolParser::ConvertLine(std::string_view line, Precision precision, int64_t now_us, LineBatch* batch,

@@ -114,8 +114,9 @@ class LineProtocolParser {
   explicit LineProtocolParser(LineProtocolOptions options = {}, ParserOptions rules = {});
 
   // Converts every line of `data`, appending readings and rejects to *batch. A line without a
-  // timestamp takes now_us. Line numbers count from first_line.
-  void Convert(std::string_view data, Precision precision, int64_t now_us, LineBatch* batch, uint32_t first_line = 1);
+  // timestamp takes now_us. Line numbers count from first_line; returns the number the line
+  // after `data` would have.
+  uint32_t Convert(std::string_view data, Precision precision, int64_t now_us, LineBatch* batch, uint32_t first_line = 1);
 
   const LineProtocolOptions& options() const { return options_; }
 

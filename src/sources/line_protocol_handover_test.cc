@@ -4,8 +4,10 @@
 // ReadingParser makes of the converted JSON, field by field and bit by bit, with the same reject
 // reasons and details; the common shapes must be vouched for; and through a real Ingest and log,
 // the records (JSON and carried numbers) and counts must be those of the same JSON sent as NDJSON.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -15,6 +17,7 @@
 #include "sources/ingest.h"
 #include "sources/line_protocol.h"
 #include "sources/line_protocol_ingest.h"
+#include "sources/line_protocol_pipeline.h"
 #include "sources/source_metrics.h"
 
 namespace mare {
@@ -278,6 +281,57 @@ TEST_F(LineProtocolIngestTest, RecordsAndCountsAreThoseOfTheSameJsonSentAsNdjson
   // Every line counted once as received: the JSON path saw the seven that converted.
   EXPECT_EQ(Count(source_metrics::kReadingsReceived, {{"source", "lines"}}), 8u);
   EXPECT_EQ(Count(source_metrics::kReadingsReceived, {{"source", "json"}}), 7u);
+}
+
+// The TCP source's pipeline (converted on the caller's thread, ingested on its own, the tails
+// of large buffers converted there too) leaves in the log exactly what the one-thread worker
+// does, in the same order, with the same counts, however the lines are cut into buffers and
+// flushes, and with the ingest thread behind (depth 1).
+TEST_F(LineProtocolIngestTest, ThePipelineAppendsWhatTheWorkerDoesInOrder) {
+  std::string body;
+  for (int i = 0; i < 3000; ++i) {
+    body += fmt::format("weather,sensor_id={} temperature={}.5,humidity=60 {}\n", i % 7, i % 40, 1704067200000000000 + i * 1'000'000'000LL);
+    if (i % 97 == 0) body += "weather,sensor_id=1 temperature=\"warm\" 1704067200000000000\n";  // invalid_number, by ingest
+    if (i % 101 == 0) body += "broken line\n";                                                     // invalid_line_protocol
+    if (i % 211 == 0) body += fmt::format("weather,sensor_id={} temperature=1e1 {}\n", i % 7, 1704067200000000000 + i * 1'000'000'000LL);  // duplicate
+  }
+  IngestOptions lines_options, json_options;
+  lines_options.topic = "lines";
+  json_options.topic = "json";
+  Ingest piped_ingest(log_.get(), lines_options, nullptr, &registry_);
+  Ingest worker_ingest(log_.get(), json_options, nullptr, &registry_);
+  {
+    LineProtocolPipeline pipeline(&piped_ingest, {}, "piped", 1, 512);  // buffers from 512 bytes split
+    std::string buffer;  // changed after each Add, as the TCP source's is
+    size_t at = 0;
+    for (size_t cut = 1; at < body.size(); cut = cut * 3 % 4093 + 1) {
+      size_t nl = body.find('\n', std::min(body.size() - 1, at + cut));
+      buffer.assign(body, at, nl + 1 - at);
+      pipeline.Add(buffer, Precision::kNanoseconds);
+      buffer.assign(buffer.size(), 'x');
+      at = nl + 1;
+      if (cut % 2) pipeline.Flush();
+    }
+    pipeline.Reject("weather,sensor_id=1 temperature=", RejectReason::kOversized, "line longer than max_line_bytes");
+    pipeline.Close();
+  }
+  LineProtocolWorker worker(&worker_ingest, {}, "worker");
+  worker.Add(body, Precision::kNanoseconds);
+  worker.Reject("weather,sensor_id=1 temperature=", RejectReason::kOversized, "line longer than max_line_bytes");
+  ASSERT_TRUE(worker.Flush().ok());
+
+  std::vector<std::string> piped = ReadAll("lines"), direct = ReadAll("json");
+  EXPECT_EQ(piped.size(), 3000u);
+  EXPECT_EQ(piped, direct);
+  for (const char* reason : {"duplicate", "invalid_number", "invalid_line_protocol", "oversized"}) {
+    EXPECT_EQ(Count(source_metrics::kReadingsRejected, {{"source", "piped"}, {"reason", reason}}),
+              Count(source_metrics::kReadingsRejected, {{"source", "worker"}, {"reason", reason}}))
+        << reason;
+    EXPECT_GT(Count(source_metrics::kReadingsRejected, {{"source", "piped"}, {"reason", reason}}), 0u) << reason;
+  }
+  EXPECT_EQ(Count(source_metrics::kReadingsAccepted, {{"source", "piped"}}), 3000u);
+  EXPECT_EQ(Count(source_metrics::kReadingsReceived, {{"source", "piped"}}),
+            Count(source_metrics::kReadingsReceived, {{"source", "worker"}}));
 }
 
 }  // namespace line_protocol_handover_test

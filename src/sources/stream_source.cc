@@ -103,7 +103,7 @@ Result<std::unique_ptr<StreamSource>> StreamSource::Start(const StreamSourceOpti
   ev.data.ptr = nullptr;  // nullptr marks the listening socket
   ::epoll_ctl(src->epoll_fd_, EPOLL_CTL_ADD, src->listen_fd_, &ev);
   if (line_protocol) {
-    src->lines_ = std::make_unique<LineProtocolWorker>(ingest, *line_protocol, options.name);
+    src->lines_ = std::make_unique<LineProtocolPipeline>(ingest, *line_protocol, options.name);
   } else {
     src->worker_ = ingest->NewWorker(options.name);
   }
@@ -125,7 +125,12 @@ void StreamSource::Loop() {
     if (lines_) lines_->Reject(raw, RejectReason::kOversized, std::move(detail));
     else worker_->Reject(raw, RejectReason::kOversized, std::move(detail));
   };
-  auto flush = [&] { return lines_ ? lines_->Flush() : worker_->Flush(); };
+  // Line protocol: handed to the pipeline's ingest thread, which logs a failed append itself.
+  auto flush = [&] {
+    if (!lines_) return worker_->Flush();
+    lines_->Flush();
+    return Status::OK();
+  };
   auto hand_over = [&](Connection* c, bool at_eof) {
     // Gives the worker every complete line after `consumed`; at EOF also the unterminated tail.
     if (c->discarding) {
@@ -226,6 +231,7 @@ void StreamSource::Loop() {
   }
   Status s = flush();
   if (!s.ok()) spdlog::error("{}: log append failed at shutdown: {}", options_.name, s.ToString());
+  if (lines_) lines_->Close();
 }
 
 void StreamSource::Stop() {

@@ -4,7 +4,8 @@
 // round of ready connections, appended to the log in one flush. A line longer than
 // max_reading_bytes is rejected as oversized and skipped up to its newline. A connection
 // closed mid-line still delivers its last line. The same source takes InfluxDB line protocol
-// (sources.line_protocol.tcp), its lines converted by a LineProtocolWorker.
+// (sources.line_protocol.tcp): its lines are converted on the epoll thread and ingested and
+// appended on a second one (LineProtocolPipeline), each round's flush handed over, not awaited.
 #pragma once
 
 #include <atomic>
@@ -16,6 +17,7 @@
 #include "common/status.h"
 #include "sources/ingest.h"
 #include "sources/line_protocol_ingest.h"
+#include "sources/line_protocol_pipeline.h"
 
 namespace mare {
 
@@ -49,7 +51,7 @@ class StreamSource {
   int epoll_fd_ = -1;
   int port_ = 0;
   std::unique_ptr<Ingest::Worker> worker_;
-  std::unique_ptr<LineProtocolWorker> lines_;  // instead of worker_ for line protocol
+  std::unique_ptr<LineProtocolPipeline> lines_;  // instead of worker_ for line protocol
   Precision precision_ = Precision::kNanoseconds;
   size_t max_line_;
   std::atomic<bool> stop_{false};
