@@ -139,6 +139,10 @@ void LogFollower::WriteHandedOver(int slot) {
 bool LogFollower::HandOver(const std::map<int32_t, int64_t>& next, int64_t batch_start) {
   std::unique_lock lock(mu_);
   auto free_slot = [&] {
+    // No more batches past the saved position than there are slots: a batch retried for long
+    // holds the others back, instead of the reader running ever further ahead of what a
+    // restart would send again.
+    if (commits_.pending() >= slots_.size()) return -1;
     for (size_t k = 0; k < slots_.size(); ++k) {
       if (!slots_[k].busy) return static_cast<int>(k);
     }

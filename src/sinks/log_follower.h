@@ -101,8 +101,9 @@ class LogFollower {
   // A pipelined destination's writer thread of `slot`: flushes each batch sealed there, then
   // saves the positions after every batch acknowledged in order (commits_).
   void WriteHandedOver(int slot);
-  // Seals the pending batch into a free slot for its writer; waits while every slot is
-  // writing. False when stopped first.
+  // Seals the pending batch into a free slot for its writer; waits while every slot is writing,
+  // or while as many batches as there are slots wait for their positions to be saved. False
+  // when stopped first.
   bool HandOver(const std::map<int32_t, int64_t>& next, int64_t batch_start);
   // Takes the positions the writers saved into committed_ and the log's consumer group.
   void CommitWritten();
