@@ -472,6 +472,7 @@ std::vector<Key> Keys(Config& c) {
       Bool("sink.elasticsearch.readings", &e.readings),
       Bool("sink.elasticsearch.rollups", &e.rollups),
       Int("sink.elasticsearch.batch", &e.batch, 1, 1'000'000),
+      Int("sink.elasticsearch.in_flight", &e.in_flight, 1, 16),
       Bool("sink.elasticsearch.gzip", &e.gzip),
       Duration("sink.elasticsearch.timeout", &e.timeout_us, 1'000'000),
       Duration("sink.elasticsearch.retry_max", &e.retry_max_us, 100'000),

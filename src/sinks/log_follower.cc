@@ -43,25 +43,26 @@ void LogFollower::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-bool LogFollower::Backoff() {
+bool LogFollower::Backoff(int64_t* backoff) {
   // The lag goes on growing meanwhile; a pipelined writer leaves the consumer to the reader,
   // which goes on updating it.
   if (!pipelined_ && !committed_.empty()) UpdateLag();
-  for (int64_t slept = 0; slept < backoff_ && !stop_.load(); slept += 50'000) {
+  for (int64_t slept = 0; slept < *backoff && !stop_.load(); slept += 50'000) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  backoff_ = std::min(backoff_ * 2, options_.retry_max_us);
+  *backoff = std::min(*backoff * 2, options_.retry_max_us);
   return !stop_.load();
 }
 
-void LogFollower::Warn(const Status& s) {
+void LogFollower::Warn(const Status& s, int64_t backoff) {
   errors_.Add();
   health_.Failed(s.message());
   int64_t now = MonotonicMicros();
-  if (now - last_warning_ > 10'000'000) {  // at most one line per 10 s while it lasts
+  int64_t last = last_warning_.load();
+  // At most one line per 10 s while it lasts, whichever writer fails.
+  if (now - last > 10'000'000 && last_warning_.compare_exchange_strong(last, now)) {
     spdlog::warn("{}: {} (retrying every {}, the log keeps the {} meanwhile)", options_.name, s.message(),
-                 FormatDuration(backoff_), options_.topic);
-    last_warning_ = now;
+                 FormatDuration(backoff), options_.topic);
   }
 }
 
@@ -77,45 +78,59 @@ void LogFollower::UpdateLag() {
 
 template <typename F>
 bool LogFollower::UntilDone(F attempt) {
+  int64_t backoff = options_.retry_initial_us;
   for (;;) {
     if (stop_.load()) return false;
     Status s = attempt();
     if (s.ok()) break;
-    Warn(s);
-    if (!Backoff()) return false;
+    Warn(s, backoff);
+    if (!Backoff(&backoff)) return false;
   }
-  backoff_ = options_.retry_initial_us;
   health_.Succeeded();
-  if (last_warning_) {
+  if (last_warning_.exchange(0) != 0) {
     spdlog::info("{}: {} reachable again, catching up on {}", options_.name, options_.server, options_.topic);
-    last_warning_ = 0;
   }
   return true;
 }
 
 bool LogFollower::Write(const std::map<int32_t, int64_t>& next, int64_t batch_start) {
-  if (!UntilDone([&] { return destination_->Flush(); })) return false;
+  if (!UntilDone([&] { return destination_->Flush(0); })) return false;
   if (!UntilDone([&] { return destination_->SavePositions(next); })) return false;
   batch_seconds_.Observe(static_cast<double>(MonotonicMicros() - batch_start) / 1e6);
   return true;
 }
 
-void LogFollower::WriteHandedOver() {
+void LogFollower::WriteHandedOver(int slot) {
   for (;;) {
-    std::map<int32_t, int64_t> next;
-    int64_t start = 0;
+    uint64_t batch = 0;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return handed_over_ || stop_.load(); });
+      cv_.wait(lock, [&] { return slots_[slot].busy || stop_.load(); });
       if (stop_.load()) return;
-      next = to_save_;
-      start = to_save_start_;
+      batch = slots_[slot].batch;
     }
-    if (!Write(next, start)) return;
+    if (!UntilDone([&] { return destination_->Flush(slot); })) return;
+    {
+      // Saved by whichever writer finds its batch, and every one before it, acknowledged: a batch
+      // finished before an earlier one leaves its positions to that one's writer.
+      std::lock_guard save(save_mu_);
+      InOrderCommits::Committable done;
+      {
+        std::lock_guard lock(mu_);
+        commits_.Acknowledged(batch);
+        done = commits_.Take();
+      }
+      if (!done.empty()) {
+        if (!UntilDone([&] { return destination_->SavePositions(done.next); })) return;
+        int64_t now = MonotonicMicros();
+        for (int64_t start : done.starts_us) batch_seconds_.Observe(static_cast<double>(now - start) / 1e6);
+        std::lock_guard lock(mu_);
+        for (const auto& [p, n] : done.next) written_[p] = n;
+      }
+    }
     {
       std::lock_guard lock(mu_);
-      for (const auto& [p, n] : next) written_[p] = n;
-      handed_over_ = false;
+      slots_[slot].busy = false;
     }
     cv_.notify_all();
   }
@@ -123,9 +138,19 @@ void LogFollower::WriteHandedOver() {
 
 bool LogFollower::HandOver(const std::map<int32_t, int64_t>& next, int64_t batch_start) {
   std::unique_lock lock(mu_);
-  while (handed_over_ && !stop_.load()) {
+  auto free_slot = [&] {
+    // No more batches past the saved position than there are slots: a batch retried for long
+    // holds the others back, instead of the reader running ever further ahead of what a
+    // restart would send again.
+    if (commits_.pending() >= slots_.size()) return -1;
+    for (size_t k = 0; k < slots_.size(); ++k) {
+      if (!slots_[k].busy) return static_cast<int>(k);
+    }
+    return -1;
+  };
+  while (free_slot() < 0 && !stop_.load()) {
     // Woken each second meanwhile, to keep the lag and the group's positions current.
-    if (!cv_.wait_for(lock, std::chrono::seconds(1), [&] { return !handed_over_ || stop_.load(); })) {
+    if (!cv_.wait_for(lock, std::chrono::seconds(1), [&] { return free_slot() >= 0 || stop_.load(); })) {
       lock.unlock();
       CommitWritten();
       UpdateLag();
@@ -133,10 +158,10 @@ bool LogFollower::HandOver(const std::map<int32_t, int64_t>& next, int64_t batch
     }
   }
   if (stop_.load()) return false;
-  destination_->Seal();
-  to_save_ = next;
-  to_save_start_ = batch_start;
-  handed_over_ = true;
+  int slot = free_slot();
+  destination_->Seal(slot);
+  slots_[slot].busy = true;
+  slots_[slot].batch = commits_.Sealed(next, batch_start);
   lock.unlock();
   cv_.notify_all();
   return true;
@@ -158,7 +183,6 @@ void LogFollower::CommitWritten() {
 }
 
 void LogFollower::Run() {
-  backoff_ = options_.retry_initial_us;
   bool prepared = UntilDone([&] {
     committed_.clear();
     Status s = destination_->Prepare(partitions_, &committed_);
@@ -172,7 +196,10 @@ void LogFollower::Run() {
   });
   if (!prepared) return;
   pipelined_ = destination_->Pipelined();
-  if (pipelined_) writer_ = std::thread([this] { WriteHandedOver(); });
+  if (pipelined_) {
+    slots_.resize(static_cast<size_t>(std::max(1, destination_->Slots())));
+    for (size_t k = 0; k < slots_.size(); ++k) writers_.emplace_back([this, k] { WriteHandedOver(static_cast<int>(k)); });
+  }
   std::vector<log::ConsumedRecord> records;
   std::map<int32_t, int64_t> next;  // after the pending batch
   size_t pending = 0;
@@ -206,7 +233,7 @@ void LogFollower::Run() {
       if (pipelined_) {
         if (!HandOver(next, batch_start)) break;
       } else {
-        destination_->Seal();
+        destination_->Seal(0);
         if (!Write(next, batch_start)) break;
         std::lock_guard lock(mu_);
         for (const auto& [p, n] : next) written_[p] = n;
@@ -220,7 +247,7 @@ void LogFollower::Run() {
       last_lag = MonotonicMicros();
     }
   }
-  if (writer_.joinable()) writer_.join();  // stop_ is set: it ends after its current attempt
+  for (std::thread& w : writers_) w.join();  // stop_ is set: each ends after its current attempt
   CommitWritten();
 }
 

@@ -1,7 +1,9 @@
 // LogFollower: the loop every sink that copies a topic to a remote server runs (Elasticsearch,
 // ClickHouse): on a thread of its own it reads the topic in batches, hands them to its
 // Destination, and saves the positions after a batch only once the destination acknowledged all
-// of it. A pipelined destination is written by a second thread while the next batch is read. Any failure is retried with backoff on the same batch, so positions never run ahead of
+// of it. A pipelined destination is written by a second thread while the next batch is read, or
+// by several (Slots()), each writing a batch of its own; positions are then saved in batch order
+// only (in_order_commits.h). Any failure is retried with backoff on the same batch, so positions never run ahead of
 // the data: a crash or an outage ends in a resend, which the destination makes idempotent
 // (deterministic ids, replacing tables). The log keeps everything meanwhile; the lag gauge shows it.
 #pragma once
@@ -20,6 +22,7 @@
 #include "common/status.h"
 #include "log/duplicate_filter.h"
 #include "log/log.h"
+#include "sinks/in_order_commits.h"
 #include "sinks/sink_health.h"
 
 namespace mare::sinks {
@@ -37,14 +40,20 @@ class Destination {
   // True when Add and Seal may run on one thread while Flush and SavePositions run on another:
   // the next batch is then read and encoded while the server takes the current one.
   virtual bool Pipelined() const { return false; }
-  // The pending batch becomes the one Flush writes, and the pending one starts empty. Called only
-  // once the previous batch is flushed and its positions saved.
-  virtual void Seal() {}
-  // Writes the sealed batch. OK once every record of it is acknowledged or dead-lettered (then
-  // the batch is forgotten); an error keeps what is still to send, and Flush is called again
-  // after a backoff.
-  virtual Status Flush() = 0;
-  // Saves the positions after the flushed batch; retried until OK.
+  // How many sealed batches a pipelined destination writes at once, each in a slot of its own
+  // (0 to Slots()-1) by a writer thread of its own: Seal(slot) and Flush(slot) of different slots
+  // run concurrently. 1 for one at a time.
+  virtual int Slots() const { return 1; }
+  // The pending batch becomes the one Flush(slot) writes, and the pending one starts empty.
+  // Called only once the slot's previous batch is flushed and its positions saved or left to
+  // an earlier batch's writer.
+  virtual void Seal(int slot) { (void)slot; }
+  // Writes the slot's sealed batch. OK once every record of it is acknowledged or dead-lettered
+  // (then the batch is forgotten); an error keeps what is still to send, and Flush is called
+  // again after a backoff.
+  virtual Status Flush(int slot) = 0;
+  // Saves the positions after flushed batches; retried until OK. Called by one thread at a time,
+  // with positions that only grow, and only after every batch before them was flushed.
   virtual Status SavePositions(const std::map<int32_t, int64_t>& next) = 0;
 };
 
@@ -87,18 +96,20 @@ class LogFollower {
 
  private:
   void Run();
-  // Flushes the sealed batch and saves `next`, retrying; false when stopped first.
+  // Flushes the sealed batch of slot 0 and saves `next`, retrying; false when stopped first.
   bool Write(const std::map<int32_t, int64_t>& next, int64_t batch_start);
-  // A pipelined destination's writer thread: Write for each batch handed over.
-  void WriteHandedOver();
-  // Hands the sealed batch to the writer thread; waits while it writes the previous one. False
+  // A pipelined destination's writer thread of `slot`: flushes each batch sealed there, then
+  // saves the positions after every batch acknowledged in order (commits_).
+  void WriteHandedOver(int slot);
+  // Seals the pending batch into a free slot for its writer; waits while every slot is writing,
+  // or while as many batches as there are slots wait for their positions to be saved. False
   // when stopped first.
   bool HandOver(const std::map<int32_t, int64_t>& next, int64_t batch_start);
-  // Takes the positions the writer saved into committed_ and the log's consumer group.
+  // Takes the positions the writers saved into committed_ and the log's consumer group.
   void CommitWritten();
-  // Sleeps the backoff (cut short by Stop) and doubles it; false once stopped.
-  bool Backoff();
-  void Warn(const Status& s);
+  // Sleeps *backoff (cut short by Stop) and doubles it; false once stopped.
+  bool Backoff(int64_t* backoff);
+  void Warn(const Status& s, int64_t backoff);
   void UpdateLag();
   // Calls `attempt` until OK, backing off between tries; false when stopped first.
   template <typename F>
@@ -111,22 +122,25 @@ class LogFollower {
   int32_t partitions_ = 0;
   std::atomic<bool> stop_{false};
   std::thread thread_;
-  std::thread writer_;  // a pipelined destination's
+  std::vector<std::thread> writers_;  // a pipelined destination's, one per slot
   bool pipelined_ = false;
 
-  // Between the reader and a pipelined destination's writer.
+  // Between the reader and a pipelined destination's writers.
   std::mutex mu_;
   std::condition_variable cv_;
-  bool handed_over_ = false;               // a sealed batch waits for the writer or is being written
-  std::map<int32_t, int64_t> to_save_;     // the positions after it
-  int64_t to_save_start_ = 0;              // when its first record was read
-  std::map<int32_t, int64_t> written_;     // positions saved by the writer, not yet in committed_
+  struct Slot {
+    bool busy = false;  // a sealed batch waits for its writer or is being written
+    uint64_t batch = 0;  // its number in commits_
+  };
+  std::vector<Slot> slots_;
+  InOrderCommits commits_;              // the batches handed over, until their positions are saved
+  std::mutex save_mu_;                  // one SavePositions at a time, in batch order
+  std::map<int32_t, int64_t> written_;  // positions saved by the writers, not yet in committed_
 
   std::map<int32_t, int64_t> committed_;  // next offset per partition, as saved by the destination
   log::DuplicateFilter duplicates_;
   std::vector<log::ConsumedRecord> kept_;  // a poll's records less the duplicates
-  int64_t backoff_ = 0;
-  int64_t last_warning_ = 0;
+  std::atomic<int64_t> last_warning_{0};  // of Warn, by any writer
   HealthRecorder health_;
 
   metrics::Counter& records_read_;

@@ -205,12 +205,12 @@ class TableDestination : public Destination {
 
   bool Pipelined() const override { return true; }
 
-  void Seal() override {
+  void Seal(int) override {
     sealed_.Clear();  // flushed: nothing of it is left to send
     std::swap(pending_, sealed_);
   }
 
-  Status Flush() override {
+  Status Flush(int) override {
     if (tables_missing_) {
       MARE_RETURN_IF_ERROR(CreateTable());
       tables_missing_ = false;

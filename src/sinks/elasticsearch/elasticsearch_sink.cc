@@ -58,9 +58,11 @@ struct DocumentBatch {
 };
 
 // One topic into Elasticsearch. Pipelined: the next batch's documents are made (Add) while
-// Elasticsearch takes the sealed batch (Flush), as one bulk request; the items answered 429 or
-// 5xx stay unacknowledged and are sent again at the next Flush, the others are done or
-// dead-lettered.
+// Elasticsearch takes the sealed batches (Flush), each as one bulk request of a slot of its own
+// (options.in_flight of them at once, each on its own connection): the items answered 429 or 5xx
+// stay unacknowledged and are sent again at the slot's next Flush, the others are done or
+// dead-lettered. The follower saves the positions after a batch only once it and every batch
+// before it are done.
 class IndexDestination : public Destination {
  public:
   IndexDestination(const ElasticsearchSinkOptions& o, std::string topic, std::unique_ptr<DocumentMaker> maker,
@@ -69,30 +71,32 @@ class IndexDestination : public Destination {
         topic(std::move(topic)),
         maker(std::move(maker)),
         dead_letter(dl),
-        client({.url = o.url, .user = o.user, .password = o.password, .timeout_us = o.timeout_us, .gzip = o.gzip}),
+        client(ClientOptions(o)),
         positions_index(o.index_prefix + "-sink-offsets"),
         written(r->GetCounter(esm::kDocumentsWritten, {{"topic", this->topic}})),
         dead_lettered(r->GetCounter(esm::kDocumentsDeadLettered, {{"topic", this->topic}})),
         retried(r->GetCounter(esm::kItemsRetried, {{"topic", this->topic}})),
         up(r->GetGauge(esm::kUp, {{"topic", this->topic}})),
-        request_bytes(r->GetCounter(esm::kRequestBytes, {{"topic", this->topic}})) {}
+        request_bytes(r->GetCounter(esm::kRequestBytes, {{"topic", this->topic}})) {
+    for (int k = 0; k < std::max(1, o.in_flight); ++k) slots.push_back(std::make_unique<Slot>(ClientOptions(o)));
+  }
 
   // The index template, the positions' index, and the positions.
   Status Prepare(int32_t partitions, std::map<int32_t, int64_t>* next) override {
-    auto put = Request("PUT", "/_index_template/" + maker->name(), maker->Template(options.replicas), {200});
+    auto put = Request(client, "PUT", "/_index_template/" + maker->name(), maker->Template(options.replicas), {200});
     if (!put.ok()) return put.status();
     std::string settings = fmt::format(R"({{"settings":{{"number_of_shards":1,"number_of_replicas":{}}},)"
                                        R"("mappings":{{"properties":{{"consumer":{{"type":"keyword"}},"topic":{{"type":"keyword"}},)"
                                        R"("partition":{{"type":"integer"}},"next_offset":{{"type":"long"}},"updated_at":{{"type":"date"}}}}}}}})",
                                        options.replicas);
     // 400 resource_already_exists_exception: made by an earlier start.
-    auto created = Request("PUT", "/" + positions_index, settings, {200, 400});
+    auto created = Request(client, "PUT", "/" + positions_index, settings, {200, 400});
     if (!created.ok()) return created.status();
     if (created->status == 400 && created->body.find("resource_already_exists_exception") == std::string::npos) {
       return Status::Unavailable("create " + positions_index + ": " + created->body.substr(0, 300));
     }
     for (int32_t p = 0; p < partitions; ++p) {
-      auto got = Request("GET", fmt::format("/{}/_doc/{}", positions_index, PositionId(p)), "", {200, 404});
+      auto got = Request(client, "GET", fmt::format("/{}/_doc/{}", positions_index, PositionId(p)), "", {200, 404});
       if (!got.ok()) return got.status();
       int64_t n = got->status == 200 ? NextOffsetOf(got->body) : 0;
       if (n < 0) return Status::Corruption("position " + PositionId(p) + ": no next_offset in " + got->body.substr(0, 300));
@@ -117,65 +121,68 @@ class IndexDestination : public Destination {
   }
 
   bool Pipelined() const override { return true; }
+  int Slots() const override { return static_cast<int>(slots.size()); }
 
-  void Seal() override {
-    sealed.Clear();  // flushed: nothing of it is left to send
-    std::swap(adding, sealed);
+  void Seal(int slot) override {
+    Slot& w = *slots[slot];
+    w.sealed.Clear();  // flushed: nothing of it is left to send
+    std::swap(adding, w.sealed);
   }
 
-  Status Flush() override {
-    if (!sending) {
-      sending = true;
-      unacknowledged.clear();
-      for (size_t i = 0; i < sealed.made; ++i) unacknowledged.push_back(i);
+  Status Flush(int slot) override {
+    Slot& w = *slots[slot];
+    if (!w.sending) {
+      w.sending = true;
+      w.unacknowledged.clear();
+      for (size_t i = 0; i < w.sealed.made; ++i) w.unacknowledged.push_back(i);
     }
-    if (!unacknowledged.empty()) {
-      body.clear();
-      for (size_t i : unacknowledged) {
-        const Document& d = sealed.docs[i];
-        body.append(R"({"index":{"_index":)");
-        AppendJsonString(&body, d.index);
-        body.append(R"(,"_id":)");
-        AppendJsonString(&body, d.id);
-        if (d.version >= 0) fmt::format_to(std::back_inserter(body), R"(,"version":{},"version_type":"external_gte")", d.version);
-        body.append("}}\n");
-        body.append(d.source);
-        body.push_back('\n');
+    if (!w.unacknowledged.empty()) {
+      w.body.clear();
+      for (size_t i : w.unacknowledged) {
+        const Document& d = w.sealed.docs[i];
+        w.body.append(R"({"index":{"_index":)");
+        AppendJsonString(&w.body, d.index);
+        w.body.append(R"(,"_id":)");
+        AppendJsonString(&w.body, d.id);
+        if (d.version >= 0) fmt::format_to(std::back_inserter(w.body), R"(,"version":{},"version_type":"external_gte")", d.version);
+        w.body.append("}}\n");
+        w.body.append(d.source);
+        w.body.push_back('\n');
       }
-      auto r = Request("POST", kBulkPath, body, {200}, "application/x-ndjson");
-      Status s = r.ok() ? ReadBulkResponse(r->body, &outcomes) : r.status();
-      if (s.ok() && outcomes.size() != unacknowledged.size()) {
-        s = Status::Corruption(fmt::format("bulk answer has {} items for {} sent", outcomes.size(), unacknowledged.size()));
+      auto r = Request(w.client, "POST", kBulkPath, w.body, {200}, "application/x-ndjson");
+      Status s = r.ok() ? ReadBulkResponse(r->body, &w.outcomes) : r.status();
+      if (s.ok() && w.outcomes.size() != w.unacknowledged.size()) {
+        s = Status::Corruption(fmt::format("bulk answer has {} items for {} sent", w.outcomes.size(), w.unacknowledged.size()));
       }
       if (!s.ok()) return s;
-      still.clear();
-      for (size_t k = 0; k < unacknowledged.size(); ++k) {
-        size_t i = unacknowledged[k];
-        switch (FateOf(outcomes[k].status)) {
+      w.still.clear();
+      for (size_t k = 0; k < w.unacknowledged.size(); ++k) {
+        size_t i = w.unacknowledged[k];
+        switch (FateOf(w.outcomes[k].status)) {
           case BulkItemFate::kDone:
             written.Add();
             break;
           case BulkItemFate::kRetry:
-            still.push_back(i);
+            w.still.push_back(i);
             break;
           case BulkItemFate::kRejected:
-            DeadLetterRecord(sealed.Raw(i), "elasticsearch_rejected",
-                             fmt::format("{} {} {}: {}", outcomes[k].status, sealed.docs[i].index, sealed.docs[i].id,
-                                         outcomes[k].error));
+            DeadLetterRecord(w.sealed.Raw(i), "elasticsearch_rejected",
+                             fmt::format("{} {} {}: {}", w.outcomes[k].status, w.sealed.docs[i].index,
+                                         w.sealed.docs[i].id, w.outcomes[k].error));
             break;
         }
       }
-      if (!still.empty()) {
-        retried.Add(still.size());
-        s = Status::Unavailable(fmt::format("{} of {} bulk items refused for now ({}: {})", still.size(),
-                                            unacknowledged.size(), outcomes[0].status, outcomes[0].error));
-        unacknowledged.swap(still);
+      if (!w.still.empty()) {
+        retried.Add(w.still.size());
+        s = Status::Unavailable(fmt::format("{} of {} bulk items refused for now ({}: {})", w.still.size(),
+                                            w.unacknowledged.size(), w.outcomes[0].status, w.outcomes[0].error));
+        w.unacknowledged.swap(w.still);
         return s;
       }
-      unacknowledged.clear();
+      w.unacknowledged.clear();
     }
-    sending = false;
-    sealed.Clear();
+    w.sending = false;
+    w.sealed.Clear();
     return Status::OK();
   }
 
@@ -194,7 +201,7 @@ class IndexDestination : public Destination {
       fmt::format_to(std::back_inserter(body), R"(,"partition":{},"next_offset":{},"updated_at":"{}"}})", p, n, now);
       body.push_back('\n');
     }
-    auto r = Request("POST", kBulkPath, body, {200}, "application/x-ndjson");
+    auto r = Request(client, "POST", kBulkPath, body, {200}, "application/x-ndjson");
     Status s = r.ok() ? ReadBulkResponse(r->body, &outcomes) : r.status();
     if (s.ok()) {
       for (const BulkItemOutcome& o : outcomes) {
@@ -205,13 +212,29 @@ class IndexDestination : public Destination {
   }
 
  private:
+  // A bulk request in flight: its batch, its connection, and which of its documents are not yet
+  // acknowledged. Seal's (the reader thread's), then, once sealed, its writer thread's.
+  struct Slot {
+    explicit Slot(HttpClientOptions o) : client(std::move(o)) {}
+    DocumentBatch sealed;
+    HttpClient client;
+    bool sending = false;  // Flush began on the sealed batch
+    std::vector<size_t> unacknowledged, still;
+    std::vector<BulkItemOutcome> outcomes;
+    std::string body;
+  };
+
+  static HttpClientOptions ClientOptions(const ElasticsearchSinkOptions& o) {
+    return {.url = o.url, .user = o.user, .password = o.password, .timeout_us = o.timeout_us, .gzip = o.gzip};
+  }
+
   // One request; a transport failure or an HTTP status outside `ok_statuses` is an error.
-  Result<HttpClient::Response> Request(std::string_view method, std::string_view path, std::string_view body,
-                                       std::initializer_list<long> ok_statuses,
+  Result<HttpClient::Response> Request(HttpClient& on, std::string_view method, std::string_view path,
+                                       std::string_view body, std::initializer_list<long> ok_statuses,
                                        std::string_view content_type = "application/json") {
-    uint64_t before = client.bytes_sent();
-    auto r = client.Send(method, path, body, content_type);
-    request_bytes.Add(client.bytes_sent() - before);
+    uint64_t before = on.bytes_sent();
+    auto r = on.Send(method, path, body, content_type);
+    request_bytes.Add(on.bytes_sent() - before);
     if (!r.ok()) {
       up.Set(0);
       return r.status();
@@ -234,17 +257,13 @@ class IndexDestination : public Destination {
   const std::string topic;
   std::unique_ptr<DocumentMaker> maker;
   DeadLetter* dead_letter;
+  // Prepare's and SavePositions' (one caller at a time), beside the slots' own.
   HttpClient client;
   const std::string positions_index;
 
-  // Add's (the follower's reader thread), then, once sealed, Flush's (its writer thread).
-  DocumentBatch adding;
-  DocumentBatch sealed;
-  // The writer's: Flush began on the sealed batch, and which of its documents are not yet
-  // acknowledged.
-  bool sending = false;
-  std::vector<size_t> unacknowledged, still;
-  std::vector<BulkItemOutcome> outcomes;
+  DocumentBatch adding;  // Add's (the follower's reader thread)
+  std::vector<std::unique_ptr<Slot>> slots;
+  std::vector<BulkItemOutcome> outcomes;  // SavePositions'
   std::string body;
 
   metrics::Counter& written;

@@ -3,7 +3,8 @@
 // <prefix>-readings-YYYY.MM.DD (and, optionally, the rollups topic into <prefix>-rollups-*)
 // through the `_bulk` API. Index templates are put on start. Every document has a deterministic
 // id, and the sink's position is written to Elasticsearch (index <prefix>-sink-offsets) only
-// once every item of a batch was acknowledged, so a crash or an outage neither drops nor
+// once every item of a batch, and of every batch before it, was acknowledged (several bulk
+// requests may be in flight at once: in_flight), so a crash or an outage neither drops nor
 // doubles a reading: the batch after the last position is sent again and overwrites itself.
 // Items answered 429 or 5xx are sent again with backoff; items Elasticsearch rejects (a mapping
 // error) go to the dead-letter file with its reason. docs/formats/elasticsearch.md has the
@@ -39,6 +40,9 @@ struct ElasticsearchSinkOptions {
   bool rollups = false;               // the rollups topic into <prefix>-rollups-*
   std::string consumer = "elasticsearch";  // its positions' name, in <prefix>-sink-offsets and the log's groups
   size_t batch = 5000;                     // records per bulk request at most
+  // Bulk requests in flight at once, each on a connection of its own; the position still moves
+  // only past batches that, with every one before them, were acknowledged.
+  int in_flight = 2;
   bool gzip = true;                        // compress request bodies
   int64_t timeout_us = 30'000'000;         // one request
   int64_t retry_initial_us = 100'000;
