@@ -159,6 +159,13 @@ class RowBuffer {
   void SetText(uint32_t field, std::string_view value);
   // Appends rows [begin, end) of another buffer.
   void AppendRows(const RowBuffer& other, size_t begin, size_t end);
+  // Appends every row of `other` (another buffer of the same fields' ids) column by column, one
+  // copy per column rather than a lookup per row and value: for a bulk load's chunks. Its
+  // timestamps must be strictly increasing and newer than every row here (the caller checks:
+  // no row of `other` may be a second copy of one here). Its texts are moved.
+  void AppendNewer(RowBuffer&& other);
+  // True when the timestamps strictly increase (no two rows of the same time).
+  bool StrictlyIncreasing() const;
   // Stable sort by timestamp.
   void SortByTime();
   size_t MemoryBytes() const { return bytes_; }
