@@ -54,6 +54,14 @@ RowBuffer::Column& RowBuffer::AddColumn(uint32_t field, FieldType type) {
   if (!c.used) {
     c.used = true;
     c.type = type;
+    if (reserved_ > ts_.size()) {
+      c.present.reserve(reserved_);
+      if (type == FieldType::kNumber) {
+        c.numbers.reserve(reserved_);
+      } else {
+        c.texts.reserve(reserved_);
+      }
+    }
     c.present.assign(ts_.size(), 0);
     if (type == FieldType::kNumber) {
       c.numbers.assign(ts_.size(), 0);
@@ -121,6 +129,20 @@ void RowBuffer::AppendNewer(RowBuffer&& other) {
     for (size_t i = n0; i < ts_.size(); ++i) row_of_ts_[ts_[i]] = static_cast<uint32_t>(i);
   }
   bytes_ += other.bytes_;
+}
+
+void RowBuffer::Reserve(size_t rows) {
+  reserved_ = rows;
+  ts_.reserve(rows);
+  for (auto& c : columns_) {
+    if (!c.used) continue;
+    c.present.reserve(rows);
+    if (c.type == FieldType::kNumber) {
+      c.numbers.reserve(rows);
+    } else {
+      c.texts.reserve(rows);
+    }
+  }
 }
 
 bool RowBuffer::StrictlyIncreasing() const {

@@ -273,6 +273,9 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
     };
     std::unordered_map<std::pair<uint32_t, int64_t>, uint32_t, KeyHash> chunk_of;
     uint64_t gen = 0;
+    // Each new chunk's room: the rows per chunk of this parser's last range, a little more (all
+    // chunks together then reserve about a range's rows, however they are spread).
+    size_t rows_per_chunk = 0;
     while (true) {
       ParsedBatch* out;
       size_t pos, end;
@@ -395,7 +398,7 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
         } else {
           auto [it, added] = chunk_of.try_emplace({sensor_id, hour}, static_cast<uint32_t>(out->chunks.size()));
           if (added) {
-            out->chunks.emplace_back(sensor_id);
+            out->chunks.emplace_back(sensor_id).Reserve(rows_per_chunk);
             out->replaced.push_back(0);
           }
           index = it->second;
@@ -426,6 +429,7 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
         batch_max_hour = std::max(batch_max_hour, hour);
         batch_min_hour = std::min(batch_min_hour, hour);
       }
+      if (!out->chunks.empty()) rows_per_chunk = static_cast<size_t>(out->imported) / out->chunks.size() + 8;
       out->max_hour = batch_max_hour;
       out->min_hour = batch_min_hour;
       out->bytes_done = static_cast<int64_t>(end);
