@@ -54,6 +54,14 @@ RowBuffer::Column& RowBuffer::AddColumn(uint32_t field, FieldType type) {
   if (!c.used) {
     c.used = true;
     c.type = type;
+    if (reserved_ > ts_.size()) {
+      c.present.reserve(reserved_);
+      if (type == FieldType::kNumber) {
+        c.numbers.reserve(reserved_);
+      } else {
+        c.texts.reserve(reserved_);
+      }
+    }
     c.present.assign(ts_.size(), 0);
     if (type == FieldType::kNumber) {
       c.numbers.assign(ts_.size(), 0);
@@ -84,6 +92,64 @@ void RowBuffer::AppendRows(const RowBuffer& other, size_t begin, size_t end) {
       }
     }
   }
+}
+
+void RowBuffer::AppendNewer(RowBuffer&& other) {
+  const size_t n0 = ts_.size(), n = other.ts_.size();
+  if (n == 0) return;
+  for (uint32_t f = 0; f < std::max(columns_.size(), other.columns_.size()); ++f) {
+    Column* from = f < other.columns_.size() && other.columns_[f].used ? &other.columns_[f] : nullptr;
+    if (f >= columns_.size() || !columns_[f].used) {
+      if (from == nullptr) continue;
+      AddColumn(f, from->type);  // absent in the rows before: padded as such
+    }
+    Column& c = columns_[f];
+    if (from == nullptr) {
+      // A field these rows lack: absent in each.
+      c.present.resize(n0 + n, 0);
+      if (c.type == FieldType::kNumber) {
+        c.numbers.resize(n0 + n, 0);
+      } else {
+        c.texts.resize(n0 + n);
+      }
+      continue;
+    }
+    c.present.insert(c.present.end(), from->present.begin(), from->present.end());
+    if (c.type == FieldType::kNumber) {
+      c.numbers.insert(c.numbers.end(), from->numbers.begin(), from->numbers.end());
+    } else {
+      c.texts.insert(c.texts.end(), std::make_move_iterator(from->texts.begin()), std::make_move_iterator(from->texts.end()));
+    }
+  }
+  // The times last: a column new here was padded above to the rows before.
+  ts_.insert(ts_.end(), other.ts_.begin(), other.ts_.end());
+  newest_ = ts_.size() - 1;
+  current_ = newest_;
+  if (!row_of_ts_.empty()) {
+    for (size_t i = n0; i < ts_.size(); ++i) row_of_ts_[ts_[i]] = static_cast<uint32_t>(i);
+  }
+  bytes_ += other.bytes_;
+}
+
+void RowBuffer::Reserve(size_t rows) {
+  reserved_ = rows;
+  ts_.reserve(rows);
+  for (auto& c : columns_) {
+    if (!c.used) continue;
+    c.present.reserve(rows);
+    if (c.type == FieldType::kNumber) {
+      c.numbers.reserve(rows);
+    } else {
+      c.texts.reserve(rows);
+    }
+  }
+}
+
+bool RowBuffer::StrictlyIncreasing() const {
+  for (size_t i = 1; i < ts_.size(); ++i) {
+    if (ts_[i] <= ts_[i - 1]) return false;
+  }
+  return true;
 }
 
 void RowBuffer::SortByTime() {

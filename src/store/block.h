@@ -159,6 +159,17 @@ class RowBuffer {
   void SetText(uint32_t field, std::string_view value);
   // Appends rows [begin, end) of another buffer.
   void AppendRows(const RowBuffer& other, size_t begin, size_t end);
+  // Appends every row of `other` (another buffer of the same fields' ids) column by column, one
+  // copy per column rather than a lookup per row and value: for a bulk load's chunks. Its
+  // timestamps must be strictly increasing and newer than every row here (the caller checks:
+  // no row of `other` may be a second copy of one here). Its texts are moved.
+  void AppendNewer(RowBuffer&& other);
+  // True when the timestamps strictly increase (no two rows of the same time).
+  bool StrictlyIncreasing() const;
+  // Room for this many rows in the times and in every column, those to come too: a bulk
+  // load's parser knows about how many rows a sensor's hour gets, and growing from nothing
+  // was a good part of its time (allocations and copies).
+  void Reserve(size_t rows);
   // Stable sort by timestamp.
   void SortByTime();
   size_t MemoryBytes() const { return bytes_; }
@@ -178,6 +189,7 @@ class RowBuffer {
   std::unordered_map<int64_t, uint32_t> row_of_ts_;  // Find's index once rows came out of order
   std::vector<Column> columns_;
   size_t bytes_ = 0;
+  size_t reserved_ = 0;  // Reserve's rows, for the columns added later
 };
 
 struct EncodedBlock {

@@ -15,6 +15,8 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -94,25 +96,26 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
     return Status::InvalidArgument(fmt::format("{}:{}: no sensor_id column in the header (give one with --sensor-id)", path, line_no));
   }
   // Threads: two parse byte ranges of the file (whole lines, at most batch_rows of them) into
-  // batches of readings; one adds the batches to the store in the file's order (so a reading
-  // later in the file replaces an earlier one of the same sensor and time, as one at a time
-  // would); one more encodes and writes completed hours out. Batches cycle through a pool.
+  // batches of column buffers, one per sensor and hour of the range (a line repeating an
+  // earlier one's sensor and time in the range replaces its row); one adds the batches to the
+  // store in the file's order (so a reading later in the file replaces an earlier one of the
+  // same sensor and time, as one at a time would), a buffer at a time (Batch::AddRows: one
+  // lookup, a copy per column); one more encodes and writes completed hours out. Batches
+  // cycle through a pool.
   struct ParsedBatch {
-    std::vector<Reading> readings;
-    size_t count = 0;
+    std::vector<RowBuffer> chunks;  // one per sensor and hour, column indexes the store's field ids
+    std::vector<size_t> replaced;   // per chunk: its lines that replaced an earlier line's row
     uint64_t seq = 0;          // the range's place in the file
     int64_t max_hour = std::numeric_limits<int64_t>::min();  // of this batch (the writer keeps the file's)
     int64_t min_hour = std::numeric_limits<int64_t>::max();  // of this batch
     int64_t bytes_done = 0;    // the range's end
     int64_t rows = 0, imported = 0, skipped = 0;
     std::vector<std::string> errors;  // the range's first few skipped rows, "line N: why"
-    std::deque<std::string> owned;  // unquoted text cells (stable addresses)
   };
   // Never more than flush_rows a batch, so that the rows held stay bounded by flush_rows.
   const size_t batch_rows = std::clamp<size_t>(options.flush_rows, 1, 32'768);
   constexpr int kParsers = 2;
   std::vector<ParsedBatch> pool(4);
-  for (auto& b : pool) b.readings.resize(batch_rows);
   std::mutex mu;
   std::condition_variable cv;
   std::deque<ParsedBatch*> free_batches;
@@ -189,7 +192,8 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
           if (writes_pending == 0) pending_max_hour = std::numeric_limits<int64_t>::min();
         }
         store->Write([&](Store::Batch& batch) {
-          for (size_t i = 0; i < b->count; ++i) batch.Add(b->readings[i]);
+          // Distinct sensors and hours: their order within the batch does not matter.
+          for (size_t c = 0; c < b->chunks.size(); ++c) batch.AddRows(std::move(b->chunks[c]), b->replaced[c]);
         });
         {
           std::lock_guard lock(flush_mu);
@@ -221,6 +225,8 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
           next_progress = b->bytes_done + static_cast<int64_t>(data.size() / 100);
         }
       }
+      b->chunks.clear();
+      b->replaced.clear();
       {
         std::lock_guard lock(mu);
         consumed = static_cast<size_t>(b->bytes_done);
@@ -232,11 +238,44 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
 
   // The time is one cell (not a date and a time, nor civil parts): see the time cache below.
   const bool plain_time = columns.time != archive::kNoColumn && columns.time_of_day == archive::kNoColumn;
+  // The store's field ids of the location and of each field column, number or text (a
+  // column's cells may be either): interned at a column's first value of that kind, so that a
+  // column of text alone gets no number field.
+  const uint32_t lat_id = store->schema().Intern(kLatField, FieldType::kNumber);
+  const uint32_t lon_id = store->schema().Intern(kLonField, FieldType::kNumber);
+  constexpr uint32_t kUnset = std::numeric_limits<uint32_t>::max();
   auto parse = [&] {
     std::vector<std::string_view> cells;
     std::string storage, joined;
     std::string last_time_text;
     int64_t last_time = 0;
+    std::vector<uint32_t> number_ids(columns.fields.size(), kUnset), text_ids(columns.fields.size(), kUnset);
+    // A line's field values, checked whole before any goes into its chunk (a bad cell skips the line).
+    struct Value {
+      enum Kind : uint8_t { kMissing, kNumber, kText } kind = kMissing;
+      double number = 0;
+      std::string_view text;
+    };
+    std::vector<Value> values(columns.fields.size());
+    // The chunk of each (sensor, hour) of the batch: the sensor's last one first (an archive
+    // gives a sensor line after line of one hour), else a map. gen tells this batch's entries.
+    struct Recent {
+      int64_t hour = 0;
+      uint32_t chunk = 0;
+      uint64_t gen = 0;
+    };
+    constexpr uint32_t kRecentSensors = 1 << 16;
+    std::vector<Recent> recent;
+    struct KeyHash {
+      size_t operator()(const std::pair<uint32_t, int64_t>& k) const {
+        return std::hash<uint64_t>()(static_cast<uint64_t>(k.second) * 1000003ULL + k.first);
+      }
+    };
+    std::unordered_map<std::pair<uint32_t, int64_t>, uint32_t, KeyHash> chunk_of;
+    uint64_t gen = 0;
+    // Each new chunk's room: the rows per chunk of this parser's last range, a little more (all
+    // chunks together then reserve about a range's rows, however they are spread).
+    size_t rows_per_chunk = 0;
     while (true) {
       ParsedBatch* out;
       size_t pos, end;
@@ -267,10 +306,12 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
         out->seq = next_seq++;
         peak_mapped_bytes = std::max(peak_mapped_bytes, static_cast<int64_t>(end - released));
       }
-      out->count = 0;
-      out->owned.clear();
+      out->chunks.clear();
+      out->replaced.clear();
       out->errors.clear();
       out->rows = out->imported = out->skipped = 0;
+      chunk_of.clear();
+      ++gen;
       int64_t batch_min_hour = std::numeric_limits<int64_t>::max(), batch_max_hour = std::numeric_limits<int64_t>::min();
       auto skip = [&](std::string message) {
         ++out->skipped;
@@ -290,8 +331,6 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
           skip(fmt::format("{} cells, the header has {}", cells.size(), columns.count));
           continue;
         }
-        Reading& reading = out->readings[out->count];
-        reading.Clear();
         // Archives give many sensors the same time, line after line (100 at bench/store.py's):
         // a time cell equal to the line before's is that line's time, without parsing it again.
         std::string_view time_text = plain_time ? archive::TrimCell(cells[columns.time]) : std::string_view();
@@ -307,50 +346,90 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
           skip(fmt::format("time \"{}\": {}", text, time.status().message()));
           continue;
         }
-        reading.timestamp_us = *time;
+        const int64_t ts = *time;
         std::string_view sensor = archive::TrimCell(cells[columns.sensor]);
-        auto [sensor_end, ec] = std::from_chars(sensor.data(), sensor.data() + sensor.size(), reading.sensor_id);
+        uint32_t sensor_id = 0;
+        auto [sensor_end, ec] = std::from_chars(sensor.data(), sensor.data() + sensor.size(), sensor_id);
         if (ec != std::errc() || sensor_end != sensor.data() + sensor.size()) {
           skip(fmt::format("sensor_id \"{}\" is not a number from 0 to 4294967295", sensor));
           continue;
         }
         // A location when both cells are valid coordinates; else none (the row is kept).
+        bool has_location = false;
+        double lat_v = 0, lon_v = 0;
         if (columns.lat != archive::kNoColumn && columns.lon != archive::kNoColumn) {
           std::string_view lat = archive::TrimCell(cells[columns.lat]), lon = archive::TrimCell(cells[columns.lon]);
           // (A cell that is a number is never a missing one: no separate test for that.)
-          reading.has_location = archive::ParseNumber(lat, &reading.lat) && archive::ParseNumber(lon, &reading.lon) &&
-                                 std::fabs(reading.lat) <= 90 && std::fabs(reading.lon) <= 180;
+          has_location = archive::ParseNumber(lat, &lat_v) && archive::ParseNumber(lon, &lon_v) && std::fabs(lat_v) <= 90 &&
+                         std::fabs(lon_v) <= 180;
         }
         bool bad_text = false;
-        for (const archive::CsvColumns::Field& f : columns.fields) {
+        for (size_t k = 0; k < columns.fields.size(); ++k) {
+          const archive::CsvColumns::Field& f = columns.fields[k];
           std::string_view cell = archive::TrimCell(cells[f.column]);
+          Value& v = values[k];
           // A number first, the common case: a finite number is never a missing cell.
-          double v;
-          if (archive::ParseNumber(cell, &v)) {
-            reading.numbers.push_back({f.name, v});
+          if (archive::ParseNumber(cell, &v.number)) {
+            v.kind = Value::kNumber;
           } else if (archive::IsMissingCell(cell)) {
-            continue;
+            v.kind = Value::kMissing;
           } else if (size_t at = FirstNonUtf8(cell); at != cell.size()) {
             // Text goes out in JSON answers, which must be UTF-8: refused here, as ingest does.
             skip(fmt::format("{}: byte {} of the cell is not UTF-8 text", f.name, at + 1));
             bad_text = true;
             break;
-          } else if (cell.data() >= data.data() && cell.data() < data.data() + data.size()) {
-            reading.texts.push_back({f.name, cell});
           } else {
-            // A text cell's view must outlive this line: quoted cells live in `storage`, which
-            // the next line reuses, so those are kept in the batch's own strings.
-            out->owned.emplace_back(cell);
-            reading.texts.push_back({f.name, out->owned.back()});
+            v.kind = Value::kText;
+            v.text = cell;  // copied into the chunk below, before `storage` (quoted cells) is reused
           }
         }
         if (bad_text) continue;
-        ++out->count;
+        // The line's chunk, then its row: a second line of the same sensor and time in this
+        // range replaces the first's row whole (the later wins, as the store's rule says).
+        const int64_t hour = HourOf(ts);
+        uint32_t index;
+        Recent* r = nullptr;
+        if (sensor_id < kRecentSensors) {
+          if (sensor_id >= recent.size()) recent.resize(sensor_id + 1);
+          r = &recent[sensor_id];
+        }
+        if (r != nullptr && r->gen == gen && r->hour == hour) {
+          index = r->chunk;
+        } else {
+          auto [it, added] = chunk_of.try_emplace({sensor_id, hour}, static_cast<uint32_t>(out->chunks.size()));
+          if (added) {
+            out->chunks.emplace_back(sensor_id).Reserve(rows_per_chunk);
+            out->replaced.push_back(0);
+          }
+          index = it->second;
+          if (r != nullptr) *r = {hour, index, gen};
+        }
+        RowBuffer& chunk = out->chunks[index];
+        if (std::optional<size_t> row = chunk.Find(ts)) {
+          chunk.ReplaceRow(*row);
+          ++out->replaced[index];
+        } else {
+          chunk.AddRow(ts);
+        }
+        if (has_location) {
+          chunk.SetNumber(lat_id, lat_v);
+          chunk.SetNumber(lon_id, lon_v);
+        }
+        for (size_t k = 0; k < columns.fields.size(); ++k) {
+          const Value& v = values[k];
+          if (v.kind == Value::kNumber) {
+            if (number_ids[k] == kUnset) number_ids[k] = store->schema().Intern(columns.fields[k].name, FieldType::kNumber);
+            chunk.SetNumber(number_ids[k], v.number);
+          } else if (v.kind == Value::kText) {
+            if (text_ids[k] == kUnset) text_ids[k] = store->schema().Intern(columns.fields[k].name, FieldType::kText);
+            chunk.SetText(text_ids[k], v.text);
+          }
+        }
         ++out->imported;
-        int64_t hour = HourOf(reading.timestamp_us);
         batch_max_hour = std::max(batch_max_hour, hour);
         batch_min_hour = std::min(batch_min_hour, hour);
       }
+      if (!out->chunks.empty()) rows_per_chunk = static_cast<size_t>(out->imported) / out->chunks.size() + 8;
       out->max_hour = batch_max_hour;
       out->min_hour = batch_min_hour;
       out->bytes_done = static_cast<int64_t>(end);

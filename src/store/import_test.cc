@@ -6,6 +6,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "archive/open_archive.h"
 #include "common/scratch_dir.h"
@@ -124,6 +125,65 @@ TEST(Import, RangesParsedAtOnceReachTheStoreInTheFilesOrder) {
     }
   }
   EXPECT_EQ(checked, kSeconds * kSensors);
+}
+
+// The parsers build a column buffer per sensor and hour of their range and the store takes
+// each at once: a line repeating an earlier one's sensor and time, in its own range or in an
+// earlier one, still replaces it (the later line in the file wins), and twice the same file is
+// one copy.
+TEST(Import, RepeatedLinesInsideARangeAndAcrossRangesKeepTheLastInTheFile) {
+  ScratchDir dir("mare-import-test");
+  std::string csv = dir.path() + "/in.csv";
+  // Ranges of 4 lines (flush_rows 4). (sensor, second, temperature, status):
+  std::ofstream(csv) << "ts,sensor_id,temperature,status\n"
+                     // range 1: sensor 1 at second 0 twice (inside the range)
+                     << "2024-03-01 00:00:00,1,1,a\n2024-03-01 00:00:01,1,2,b\n2024-03-01 00:00:00,1,3,\n2024-03-01 00:00:00,2,4,d\n"
+                     // range 2: second 1 again (across), second 2 twice (inside), sensor 2 again (across)
+                     << "2024-03-01 00:00:01,1,5,e\n2024-03-01 00:00:02,1,6,f\n2024-03-01 00:00:02,1,7,g\n2024-03-01 00:00:00,2,8,\n"
+                     // range 3: sensor 1's second 0 once more, two ranges later
+                     << "2024-03-01 00:00:00,1,9,i\n";
+  metrics::Registry registry;
+  auto store = Store::Open({.dir = dir.path() + "/store", .compaction_thread = false}, &registry);
+  ASSERT_TRUE(store.ok());
+  auto values = [&] {
+    // (sensor, second) -> (temperature, status or "-" when absent)
+    std::map<std::pair<uint32_t, int64_t>, std::pair<double, std::string>> out;
+    auto snap = (*store)->GetSnapshot({});
+    EXPECT_TRUE(snap->memtable.empty() || snap->memtable[0].size() == 0);
+    uint32_t temperature = *(*store)->schema().Find("temperature", FieldType::kNumber);
+    uint32_t status = *(*store)->schema().Find("status", FieldType::kText);
+    for (const auto& seg : snap->segments) {
+      std::string bytes;
+      std::vector<int64_t> ts;
+      ColumnValues t, st;
+      for (size_t b = 0; b < seg->blocks().size(); ++b) {
+        const BlockMeta& m = seg->blocks()[b];
+        EXPECT_TRUE(seg->ReadBlock(b, &bytes).ok());
+        EXPECT_TRUE(DecodeBlockTimestamps(m, bytes, &ts).ok());
+        EXPECT_TRUE(DecodeBlockColumn(m, bytes, temperature, FieldType::kNumber, &t).ok());
+        EXPECT_TRUE(DecodeBlockColumn(m, bytes, status, FieldType::kText, &st).ok());
+        for (size_t i = 0; i < m.rows; ++i) {
+          auto key = std::make_pair(m.sensor_id, (ts[i] - 1'709'251'200'000'000) / 1'000'000);
+          EXPECT_FALSE(out.contains(key)) << "a second copy of sensor " << key.first << " at second " << key.second;
+          bool has_status = st.valid.empty() || st.valid[i];
+          out[key] = {t.numbers[i], has_status ? std::string(st.texts[i]) : "-"};
+        }
+      }
+    }
+    return out;
+  };
+  const std::map<std::pair<uint32_t, int64_t>, std::pair<double, std::string>> expected{
+      {{1, 0}, {9, "i"}}, {{1, 1}, {5, "e"}}, {{1, 2}, {7, "g"}}, {{2, 0}, {8, "-"}}};
+  for (int copy = 1; copy <= 2; ++copy) {
+    ImportReport report;
+    Status s = ImportCsv(csv, store->get(), {.flush_rows = 4}, &report, nullptr);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    EXPECT_EQ(report.imported, 9);
+    EXPECT_EQ(report.skipped, 0);
+    EXPECT_EQ(values(), expected) << "import " << copy;
+    EXPECT_EQ((*store)->GetStats().rows, 4) << "import " << copy;
+  }
+  EXPECT_EQ(registry.Find(store_metrics::kReadingsReplaced).value_or(-1), (9 - 4) + 9) << "the second import replaced every line";
 }
 
 // The UCI Beijing form: the time from year, month, day and hour columns; an impossible date is

@@ -254,38 +254,44 @@ void Store::Batch::Add(const Reading& reading) {
   ++added_;
 }
 
-void Store::AddLocked(const Reading& r) {
+void Store::Batch::AddRows(RowBuffer&& rows, size_t replaced_inside) {
+  added_ += rows.size() + replaced_inside;
+  store_->AddRowsLocked(std::move(rows), replaced_inside);
+}
+
+Store::MemBuffer* Store::BufferFor(uint32_t sensor, int64_t ts, BufferKey* key) {
   Recent* recent = nullptr;
-  if (r.sensor_id < kRecentSensors) {
-    if (r.sensor_id >= recent_.size()) recent_.resize(r.sensor_id + 1);
-    recent = &recent_[r.sensor_id];
+  if (sensor < kRecentSensors) {
+    if (sensor >= recent_.size()) recent_.resize(sensor + 1);
+    recent = &recent_[sensor];
   }
-  MemBuffer* found = nullptr;
-  BufferKey key{r.sensor_id, 0};
-  if (recent != nullptr && recent->buffer != nullptr && r.timestamp_us >= recent->hour &&
-      static_cast<uint64_t>(r.timestamp_us) - static_cast<uint64_t>(recent->hour) < static_cast<uint64_t>(kHourMicros)) {
-    found = recent->buffer;
-    key.hour = recent->hour;
-  } else {
-    key.hour = HourOf(r.timestamp_us);
-    auto [entry, created] = memtable_.try_emplace(key, r.sensor_id);
-    found = &entry->second;
-    if (created) {
-      auto d = disk_max_ts_.find(r.sensor_id);
-      if (d != disk_max_ts_.end()) found->disk_max_ts = d->second;
-    }
-    if (recent != nullptr) *recent = {key.hour, found};
+  key->sensor = sensor;
+  if (recent != nullptr && recent->buffer != nullptr && ts >= recent->hour &&
+      static_cast<uint64_t>(ts) - static_cast<uint64_t>(recent->hour) < static_cast<uint64_t>(kHourMicros)) {
+    key->hour = recent->hour;
+    return recent->buffer;
   }
-  MemBuffer& buffer = *found;
-  RowBuffer& rows = buffer.rows;
-  std::optional<size_t> row = rows.Find(r.timestamp_us);
-  if (!row && r.timestamp_us <= buffer.disk_max_ts && PullBlockWith(key, r.timestamp_us, &buffer)) row = rows.Find(r.timestamp_us);
+  key->hour = HourOf(ts);
+  auto [entry, created] = memtable_.try_emplace(*key, sensor);
+  MemBuffer* found = &entry->second;
+  if (created) {
+    auto d = disk_max_ts_.find(sensor);
+    if (d != disk_max_ts_.end()) found->disk_max_ts = d->second;
+  }
+  if (recent != nullptr) *recent = {key->hour, found};
+  return found;
+}
+
+void Store::StartRow(const BufferKey& key, int64_t ts, MemBuffer* buffer) {
+  RowBuffer& rows = buffer->rows;
+  std::optional<size_t> row = rows.Find(ts);
+  if (!row && ts <= buffer->disk_max_ts && PullBlockWith(key, ts, buffer)) row = rows.Find(ts);
   if (row) {
     // One reading per sensor and time: the later replaces the earlier, whole.
     rows.ReplaceRow(*row);
     replaced_->Add();
   } else {
-    rows.AddRow(r.timestamp_us);
+    rows.AddRow(ts);
     // Every change of the count is made under the exclusive lock, held here (others only read
     // it): a plain store, not a locked read-modify-write, whose fence made each reading wait
     // for its rows' stores to reach memory (most of the writer's time in a bulk load).
@@ -293,12 +299,61 @@ void Store::AddLocked(const Reading& r) {
     memtable_rows_.store(before + 1, std::memory_order_relaxed);
     if (before == 0) memtable_since_us_ = MonotonicMicros();
   }
+}
+
+void Store::AddLocked(const Reading& r) {
+  BufferKey key{};
+  MemBuffer* buffer = BufferFor(r.sensor_id, r.timestamp_us, &key);
+  StartRow(key, r.timestamp_us, buffer);
+  RowBuffer& rows = buffer->rows;
   if (r.has_location) {
     rows.SetNumber(lat_field_, r.lat);
     rows.SetNumber(lon_field_, r.lon);
   }
   for (const auto& f : r.numbers) rows.SetNumber(FieldId(f.name, FieldType::kNumber), f.value);
   for (const auto& f : r.texts) rows.SetText(FieldId(f.name, FieldType::kText), f.value);
+}
+
+void Store::AddRowsLocked(RowBuffer&& in, size_t replaced_inside) {
+  if (replaced_inside > 0) replaced_->Add(replaced_inside);
+  const size_t n = in.size();
+  if (n == 0) return;
+  const std::vector<int64_t>& ts = in.ts();
+  const uint32_t sensor = in.sensor_id();
+  BufferKey key{};
+  MemBuffer* buffer = BufferFor(sensor, ts.front(), &key);
+  RowBuffer& rows = buffer->rows;
+  // The common case of an archive in time order: none of these rows can be a second copy of
+  // one held (in the memtable: all are newer than its newest; on disk: than the sensor's newest
+  // there), so they are appended whole, the buffer itself taken when the memtable has none.
+  const bool one_hour = ts.back() >= key.hour && ts.back() - key.hour < kHourMicros;
+  if (one_hour && ts.front() > buffer->disk_max_ts && (rows.size() == 0 || ts.front() > rows.ts()[rows.newest()]) &&
+      in.StrictlyIncreasing()) {
+    size_t before = memtable_rows_.load(std::memory_order_relaxed);
+    memtable_rows_.store(before + n, std::memory_order_relaxed);
+    if (before == 0) memtable_since_us_ = MonotonicMicros();
+    if (rows.size() == 0) {
+      rows = std::move(in);
+    } else {
+      rows.AppendNewer(std::move(in));
+    }
+    return;
+  }
+  // Otherwise as Add would, reading after reading in the buffer's order.
+  const auto& columns = in.columns();
+  for (size_t i = 0; i < n; ++i) {
+    buffer = BufferFor(sensor, ts[i], &key);
+    StartRow(key, ts[i], buffer);
+    for (uint32_t f = 0; f < columns.size(); ++f) {
+      const RowBuffer::Column& c = columns[f];
+      if (!c.used || !c.present[i]) continue;
+      if (c.type == FieldType::kNumber) {
+        buffer->rows.SetNumber(f, c.numbers[i]);
+      } else {
+        buffer->rows.SetText(f, c.texts[i]);
+      }
+    }
+  }
 }
 
 bool Store::Hidden(uint64_t segment, size_t file_index) const {

@@ -82,6 +82,15 @@ class Store {
   class Batch {
    public:
     void Add(const Reading& reading);
+    // Adds one sensor's readings at once (a bulk load's: its parser built the columns), as Add
+    // would one by one in the buffer's order: a row replaces a stored reading of its time, and
+    // a later row an earlier one. Its column indexes are the store's field ids (schema()). When
+    // its rows are of one UTC hour, strictly increasing and newer than anything stored for that
+    // sensor (an archive in time order), it costs one lookup and a copy per column, or none
+    // when the memtable has no rows of that sensor and hour yet; otherwise row by row.
+    // replaced_inside: rows its builder already replaced within it (a line repeating an
+    // earlier one's sensor and time), counted as replaced readings.
+    void AddRows(RowBuffer&& rows, size_t replaced_inside = 0);
 
    private:
     friend class Store;
@@ -155,6 +164,12 @@ class Store {
   struct BufferKey;
   struct MemBuffer;
   void AddLocked(const Reading& reading);
+  void AddRowsLocked(RowBuffer&& rows, size_t replaced_inside);
+  // The memtable buffer of sensor's hour holding ts (created when new), through recent_.
+  MemBuffer* BufferFor(uint32_t sensor, int64_t ts, BufferKey* key);
+  // Points the buffer's current row at a new reading of ts: the row of a stored copy (in the
+  // memtable, or pulled from disk), cleared, or a new row.
+  void StartRow(const BufferKey& key, int64_t ts, MemBuffer* buffer);
   // A reading of (sensor, ts) may be on disk already: finds the live block holding ts, moves
   // its rows into the memtable buffer and hides the block, so the reading replaces its row.
   bool PullBlockWith(const BufferKey& key, int64_t ts, MemBuffer* buffer);

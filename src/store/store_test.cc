@@ -748,6 +748,72 @@ TEST_F(StoreTest, OneReadingPerSensorAndTimeTheLaterWins) {
   EXPECT_DOUBLE_EQ(totals().temperature_sum, sum - 10 + 100);
 }
 
+// A bulk load's column buffers (Batch::AddRows) follow the store's rule as readings one at a
+// time do: one reading per sensor and time, the later wins, whether the earlier one is in the
+// memtable, on disk or earlier in the same buffer; a buffer newer than all is appended whole,
+// columns the rows before lacked (and lacking theirs) padded as absent.
+TEST_F(StoreTest, AddRowsKeepsOneReadingPerSensorAndTimeTheLaterWins) {
+  auto store = Open();
+  const uint32_t temperature = store->schema().Intern("temperature", FieldType::kNumber);
+  const uint32_t status = store->schema().Intern("status", FieldType::kText);
+  // Rows of (second from kT0, temperature), with a status text when with_status.
+  auto chunk = [&](uint32_t sensor, std::vector<std::pair<int, double>> rows, bool with_status = false) {
+    RowBuffer b(sensor);
+    for (auto [second, value] : rows) {
+      b.AddRow(kT0 + second * kSecond);  // no Find: a time twice makes two rows, in this order
+      if (value >= 0) b.SetNumber(temperature, value);
+      if (with_status) b.SetText(status, "ok");
+    }
+    return b;
+  };
+  auto totals = [&] { return Count(*store->GetSnapshot({}), temperature, status); };
+  auto replaced = [&] { return registry_.Find(store_metrics::kReadingsReplaced).value_or(-1); };
+
+  store->Write([&](Store::Batch& b) {
+    b.AddRows(chunk(1, {{0, 1}, {1, 2}, {2, 3}}));          // taken whole
+    b.AddRows(chunk(1, {{3, -1}, {4, -1}}, true));          // appended: status alone
+    b.AddRows(chunk(1, {{5, 4}}, true));                    // both
+  });
+  EXPECT_EQ(totals().rows, 6);
+  EXPECT_DOUBLE_EQ(totals().temperature_sum, 10);
+  EXPECT_EQ(totals().texts, 3);
+  EXPECT_EQ(replaced(), 0);
+
+  // Times the memtable holds, and one twice inside the buffer: row by row, the later wins.
+  store->Write([&](Store::Batch& b) { b.AddRows(chunk(1, {{5, 50}, {6, 60}, {6, 70}})); });
+  EXPECT_EQ(totals().rows, 7);
+  EXPECT_DOUBLE_EQ(totals().temperature_sum, 1 + 2 + 3 + 50 + 70);
+  EXPECT_EQ(totals().texts, 2) << "second 5's replacement has no status: replaced whole";
+  EXPECT_EQ(replaced(), 2);
+
+  // Once on disk: a buffer repeating a stored time brings the block back and replaces the row.
+  ASSERT_TRUE(store->Flush({1}).ok());
+  store->Write([&](Store::Batch& b) { b.AddRows(chunk(1, {{0, 100}, {7, 7}})); });
+  EXPECT_EQ(totals().rows, 8);
+  EXPECT_DOUBLE_EQ(totals().temperature_sum, 100 + 2 + 3 + 50 + 70 + 7);
+  EXPECT_EQ(replaced(), 3);
+  EXPECT_EQ(registry_.Find(store_metrics::kBlocksReopened).value_or(-1), 1);
+
+  // A buffer across an hour's end goes to each hour's buffer; rows its builder replaced count.
+  store->Write([&](Store::Batch& b) {
+    b.AddRows(chunk(2, {{3599, 1}, {3600, 2}}));
+    b.AddRows(chunk(3, {{0, 1}}), 2);
+  });
+  EXPECT_EQ(replaced(), 5);
+  ASSERT_TRUE(store->Flush({2}).ok());
+  EXPECT_EQ(store->GetStats().blocks, 4) << "sensor 1, sensor 2's two hours, sensor 3";
+
+  const double sum = 100 + 2 + 3 + 50 + 70 + 7 + 1 + 2 + 1;
+  store.reset();
+  store = Open();
+  EXPECT_EQ(totals().rows, 11);
+  EXPECT_DOUBLE_EQ(totals().temperature_sum, sum);
+  ASSERT_TRUE(store->Compact(true).ok());
+  EXPECT_EQ(totals().rows, 11);
+  EXPECT_DOUBLE_EQ(totals().temperature_sum, sum);
+  EXPECT_EQ(totals().texts, 2);
+}
+
 // A block whose replacement is only in the memtable stays on disk through a merge: a crash
 // then must find the block's other readings, since the log will not send them again.
 TEST_F(StoreTest, AMergeKeepsABlockWhoseReplacementIsNotYetFlushed) {
