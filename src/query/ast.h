@@ -117,8 +117,8 @@ struct SelectStatement {
 // Parses one SELECT statement (an optional trailing `;`). False with *error set when the text
 // is not one, or exceeds `limits` (its size, the depth or number of its expressions' nodes):
 // the message says what was expected and found, the position where.
-bool Parse(std::string_view sql, const QueryLimits& limits, SelectStatement* out, SqlError* error);
+[[nodiscard]] bool Parse(std::string_view sql, const QueryLimits& limits, SelectStatement* out, SqlError* error);
 // With the default QueryLimits.
-bool Parse(std::string_view sql, SelectStatement* out, SqlError* error);
+[[nodiscard]] bool Parse(std::string_view sql, SelectStatement* out, SqlError* error);
 
 }  // namespace mare::query

@@ -73,14 +73,14 @@ inline constexpr size_t kStreamBatchRows = 65'536;
 
 // Parses, plans and runs one statement. On failure *error says what and where (a position of
 // 0:0 for failures that are not the statement's, such as a corrupt block).
-bool RunQuery(store::Store& store, std::string_view sql, const QueryOptions& options, ResultTable* result, SqlError* error);
-bool RunQuery(store::Store& store, std::string_view sql, const QueryOptions& options, QueryResult* result, SqlError* error);
+[[nodiscard]] bool RunQuery(store::Store& store, std::string_view sql, const QueryOptions& options, ResultTable* result, SqlError* error);
+[[nodiscard]] bool RunQuery(store::Store& store, std::string_view sql, const QueryOptions& options, QueryResult* result, SqlError* error);
 // The answer goes to `sink` as it comes: plain rows without ORDER BY in batches of
 // kStreamBatchRows while the blocks are read, so that only a batch is held at once; answers
 // that must be complete first (aggregations, ORDER BY, LATEST ON) in such batches at the end,
 // bounded by query.max_memory. The time the sink takes does not count toward query.timeout.
 // *summary gets the names, the total row count and the stats, no columns.
-bool RunQuery(store::Store& store, std::string_view sql, const QueryOptions& options, BatchSink* sink, ResultTable* summary,
+[[nodiscard]] bool RunQuery(store::Store& store, std::string_view sql, const QueryOptions& options, BatchSink* sink, ResultTable* summary,
               SqlError* error);
 
 }  // namespace mare::query

@@ -43,7 +43,7 @@ struct Token {
 // Splits `sql` into *tokens (cleared first). False with *error set at the offending character
 // for an unterminated string, quoted name or comment, a malformed or out-of-range number, or
 // a character that starts no token.
-bool Tokenize(std::string_view sql, std::vector<Token>* tokens, SqlError* error);
+[[nodiscard]] bool Tokenize(std::string_view sql, std::vector<Token>* tokens, SqlError* error);
 
 // True for the words that cannot be bare names (SELECT, FROM, ..., see docs/sql.md), in any case.
 bool IsReservedWord(std::string_view word);

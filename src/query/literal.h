@@ -18,7 +18,7 @@ namespace mare::query {
 // microsecond(s)/us, millisecond(s)/ms, second(s)/sec/s, minute(s)/min/m, hour(s)/h,
 // day(s)/d, week(s)/w. Months and years are rejected: they have no fixed length.
 // On failure *why is a complete message: "INTERVAL '2 fortnights': unknown unit \"fortnights\"; ...".
-bool ParseIntervalText(std::string_view text, int64_t* micros, std::string* why);
+[[nodiscard]] bool ParseIntervalText(std::string_view text, int64_t* micros, std::string* why);
 
 // True for the unit words that may follow a quoted number, as in INTERVAL '1' HOUR (the long
 // forms, singular or plural, lower case; also month(s) and year(s), so they can be refused).
@@ -27,6 +27,6 @@ bool IsIntervalUnitWord(std::string_view lower_word);
 // "2024-01-21" (midnight), "2024-01-21 10:06", "2024-01-21 10:06:04", "2024-01-21T10:06:04.095931",
 // with an optional "Z" or "+HH:MM" zone; no zone means UTC. To UTC microseconds.
 // On failure *why is a complete message: "TIMESTAMP '2024-13-01': month 13 out of range".
-bool ParseTimestampLiteral(std::string_view text, int64_t* micros, std::string* why);
+[[nodiscard]] bool ParseTimestampLiteral(std::string_view text, int64_t* micros, std::string* why);
 
 }  // namespace mare::query

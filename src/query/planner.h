@@ -16,7 +16,7 @@
 
 namespace mare::query {
 
-bool BuildPlan(const SelectStatement& statement, const std::vector<store::Field>& fields, int64_t now_us, Plan* plan,
+[[nodiscard]] bool BuildPlan(const SelectStatement& statement, const std::vector<store::Field>& fields, int64_t now_us, Plan* plan,
                SqlError* error);
 
 // The SQL name of a store field: "lat" and "lon" for the location, else the field's name.
