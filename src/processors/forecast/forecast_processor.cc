@@ -88,6 +88,7 @@ ForecastProcessor::ForecastProcessor(const ForecastOptions& options, log::Log* l
       log_(log),
       partitions_(partitions),
       next_offsets_(static_cast<size_t>(partitions), 0),
+      consumed_(new std::atomic<int64_t>[static_cast<size_t>(partitions)]()),
       pending_(static_cast<size_t>(partitions)),
       pending_ts_(static_cast<size_t>(partitions)),
       issues_(IssueThreads(options.issue_threads)),
@@ -194,6 +195,7 @@ Status ForecastProcessor::Rewind() {
   }
   series_gauge_->Set(static_cast<double>(series_.size()));
   dirty_ = false;
+  PublishConsumed();
   return Status::OK();
 }
 
@@ -240,6 +242,7 @@ Status ForecastProcessor::Step() {
   for (const Job& j : jobs_) j.series->last_job = kNoJob;
   if (!jobs_.empty()) MARE_RETURN_IF_ERROR(IssueJobs());
   MARE_RETURN_IF_ERROR(AppendPending());
+  PublishConsumed();
   if (!batch_.empty()) series_gauge_->Set(static_cast<double>(series_.size()));
   int64_t now = MonotonicMicros();
   // A checkpoint (seconds for 10,000 series) waits for the end of a burst of closing hours (a
@@ -427,6 +430,12 @@ Status ForecastProcessor::Checkpoint() {
     }
   }
   return Status::OK();
+}
+
+void ForecastProcessor::PublishConsumed() {
+  for (int32_t p = 0; p < partitions_; ++p) {
+    consumed_[static_cast<size_t>(p)].store(next_offsets_[static_cast<size_t>(p)], std::memory_order_release);
+  }
 }
 
 void ForecastProcessor::RefreshLag() {

@@ -91,6 +91,14 @@ class ForecastProcessor {
   bool healthy() const { return thread_.healthy(); }
   log::ConsumerHealth health() const { return thread_.health(); }
   int64_t lag() const { return thread_.lag(); }
+  // The next offset of input partition p not yet consumed: every record before it is read and
+  // what it closed is in the output topic. Thread-safe. Unlike lag() (0 before the first poll,
+  // while the end is unknown), comparing it with the topic's end offsets says the processor is
+  // caught up with them.
+  int64_t consumed(int32_t partition) const {
+    return partition >= 0 && partition < partitions_ ? consumed_[static_cast<size_t>(partition)].load(std::memory_order_acquire) : -1;
+  }
+  int32_t partitions() const { return partitions_; }
   std::string checkpoint_path() const { return options_.checkpoint_dir + "/checkpoint"; }
 
  private:
@@ -134,6 +142,7 @@ class ForecastProcessor {
   Status AppendPending();
   Status Checkpoint();
   void RefreshLag();
+  void PublishConsumed();  // next_offsets_ to consumed_, once what they closed is appended
 
   const ForecastOptions options_;
   log::Log* const log_;
@@ -141,6 +150,8 @@ class ForecastProcessor {
   std::unique_ptr<log::Consumer> consumer_;
   std::map<SeriesKey, Series> series_;
   std::vector<int64_t> next_offsets_;
+  // next_offsets_ as of the last append, for consumed(): written by this thread, read by any.
+  std::unique_ptr<std::atomic<int64_t>[]> consumed_;
   std::vector<log::ConsumedRecord> batch_;
   std::vector<std::vector<std::pair<std::string, std::string>>> pending_;  // per partition: key, value
   std::vector<std::vector<int64_t>> pending_ts_;
