@@ -202,11 +202,20 @@ class Bench {
     return a;
   }
 
-  // Waits until both processors have read everything and drains the bench's consumers.
+  // Waits until both processors have read everything (the forecast processor: the rollups
+  // topic to its end, and what it does ahead for the next hour) and drains the bench's consumers.
   void Settle() {
+    auto forecast_done = [&] {
+      auto rollups = log_->Describe("rollups");
+      if (!rollups.ok()) return false;
+      for (const log::PartitionInfo& p : *rollups) {
+        if (forecast_->consumed(p.partition) < p.end_offset) return false;
+      }
+      return true;
+    };
     for (int i = 0; i < 6000; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      if (i > 150 && rollup_->lag() == 0 && forecast_->lag() == 0) break;
+      if (i > 150 && rollup_->lag() == 0 && forecast_->lag() == 0 && forecast_done() && forecast_->preparing() == 0) break;
     }
     std::vector<log::ConsumedRecord> batch;
     for (auto& c : consumers_) {

@@ -88,6 +88,7 @@ ForecastProcessor::ForecastProcessor(const ForecastOptions& options, log::Log* l
       log_(log),
       partitions_(partitions),
       next_offsets_(static_cast<size_t>(partitions), 0),
+      consumed_(new std::atomic<int64_t>[static_cast<size_t>(partitions)]()),
       pending_(static_cast<size_t>(partitions)),
       pending_ts_(static_cast<size_t>(partitions)),
       issues_(IssueThreads(options.issue_threads)),
@@ -122,6 +123,9 @@ SeriesOptions ForecastProcessor::series_options(const SeriesKey& key) const {
 
 Status ForecastProcessor::Rewind() {
   series_.clear();
+  to_prepare_.clear();
+  prepared_ = 0;
+  preparing_ = 0;
   for (auto& p : pending_) p.clear();
   for (auto& p : pending_ts_) p.clear();
   staged_latest_.clear();
@@ -194,6 +198,7 @@ Status ForecastProcessor::Rewind() {
   }
   series_gauge_->Set(static_cast<double>(series_.size()));
   dirty_ = false;
+  PublishConsumed();
   return Status::OK();
 }
 
@@ -226,7 +231,9 @@ Status ForecastProcessor::LoadHistory() {
 }
 
 Status ForecastProcessor::Step() {
-  MARE_RETURN_IF_ERROR(consumer_->Poll(&batch_, options_.poll_records, std::chrono::milliseconds(100)));
+  // With work ahead queued, a poll does not wait for records: the step does the work instead.
+  const bool work_ahead = prepared_ < to_prepare_.size();
+  MARE_RETURN_IF_ERROR(consumer_->Poll(&batch_, options_.poll_records, std::chrono::milliseconds(work_ahead ? 0 : 100)));
   // When many series' hours close at once (the watermark passes an hour for every sensor), a
   // batch holds thousands of issues of ~0.5 ms each: they are issued on the pool, and what is
   // issued goes to the topic every kAppendEveryUs, not only at the batch's end, so the first
@@ -240,6 +247,9 @@ Status ForecastProcessor::Step() {
   for (const Job& j : jobs_) j.series->last_job = kNoJob;
   if (!jobs_.empty()) MARE_RETURN_IF_ERROR(IssueJobs());
   MARE_RETURN_IF_ERROR(AppendPending());
+  if (!units_.empty()) QueuePrepare();
+  if (batch_.empty()) PrepareSome();  // nothing came in: spare time
+  PublishConsumed();
   if (!batch_.empty()) series_gauge_->Set(static_cast<double>(series_.size()));
   int64_t now = MonotonicMicros();
   // A checkpoint (seconds for 10,000 series) waits for the end of a burst of closing hours (a
@@ -325,6 +335,34 @@ void ForecastProcessor::Issue(Job* job, ForecastIssue* issue) const {
   job->key = ForecastKey(job->sensor_id, *job->field, issue->origin);
   job->value = ForecastValue(job->sensor_id, *job->field, *issue);
   if (issue->day_ahead) job->skill = SkillValue(job->sensor_id, *job->field, forecaster.Skill(kSkillDays));
+}
+
+void ForecastProcessor::QueuePrepare() {
+  for (size_t u : units_) {
+    const int64_t next_origin = jobs_[u].series->forecaster.last_closed() + 2;
+    if (((next_origin % 24) + 24) % 24 == 0) to_prepare_.push_back(jobs_[u].series);
+  }
+  preparing_.store(to_prepare_.size() - prepared_, std::memory_order_relaxed);
+}
+
+void ForecastProcessor::PrepareSome() {
+  if (prepared_ >= to_prepare_.size()) return;
+  const int64_t until = MonotonicMicros() + kPrepareSliceUs;
+  std::atomic<size_t> next{prepared_};
+  pool_.Run([&](size_t) {
+    while (MonotonicMicros() < until) {
+      size_t i = next.fetch_add(1, std::memory_order_relaxed);
+      if (i >= to_prepare_.size()) return;
+      // A series whose 23:00 closed since is past it: Prepare does nothing then.
+      to_prepare_[i]->forecaster.Prepare();
+    }
+  });
+  prepared_ = std::min(next.load(), to_prepare_.size());
+  if (prepared_ >= to_prepare_.size()) {
+    to_prepare_.clear();
+    prepared_ = 0;
+  }
+  preparing_.store(to_prepare_.size() - prepared_, std::memory_order_relaxed);
 }
 
 size_t ForecastProcessor::Emit(size_t from) {
@@ -427,6 +465,12 @@ Status ForecastProcessor::Checkpoint() {
     }
   }
   return Status::OK();
+}
+
+void ForecastProcessor::PublishConsumed() {
+  for (int32_t p = 0; p < partitions_; ++p) {
+    consumed_[static_cast<size_t>(p)].store(next_offsets_[static_cast<size_t>(p)], std::memory_order_release);
+  }
 }
 
 void ForecastProcessor::RefreshLag() {

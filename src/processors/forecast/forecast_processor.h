@@ -91,6 +91,16 @@ class ForecastProcessor {
   bool healthy() const { return thread_.healthy(); }
   log::ConsumerHealth health() const { return thread_.health(); }
   int64_t lag() const { return thread_.lag(); }
+  // The next offset of input partition p not yet consumed: every record before it is read and
+  // what it closed is in the output topic. Thread-safe. Unlike lag() (0 before the first poll,
+  // while the end is unknown), comparing it with the topic's end offsets says the processor is
+  // caught up with them.
+  int64_t consumed(int32_t partition) const {
+    return partition >= 0 && partition < partitions_ ? consumed_[static_cast<size_t>(partition)].load(std::memory_order_acquire) : -1;
+  }
+  int32_t partitions() const { return partitions_; }
+  // Series whose work ahead (SeriesForecaster::Prepare) is queued and not done yet. Thread-safe.
+  size_t preparing() const { return preparing_.load(std::memory_order_relaxed); }
   std::string checkpoint_path() const { return options_.checkpoint_dir + "/checkpoint"; }
 
  private:
@@ -132,8 +142,16 @@ class ForecastProcessor {
   void Issue(Job* job, ForecastIssue* issue) const;  // on a worker: touches only job->series
   size_t Emit(size_t from);                      // the done jobs from `from` on to pending_; returns the next
   Status AppendPending();
+  // What the series' next issues can do ahead (SeriesForecaster::Prepare: the day-ahead ridge
+  // fit, in the hour before 23:00 closes), so that the 00:00 issues, which everyone waits for,
+  // are not held up by it: the batch's series whose next hour is 23:00 are queued, and done on
+  // the pool in slices of kPrepareSliceUs in steps whose poll found nothing (a burst of closing hours
+  // is never held up either). Undone at a restart: the 00:00 issue then fits all of it.
+  void QueuePrepare();
+  void PrepareSome();
   Status Checkpoint();
   void RefreshLag();
+  void PublishConsumed();  // next_offsets_ to consumed_, once what they closed is appended
 
   const ForecastOptions options_;
   log::Log* const log_;
@@ -141,6 +159,8 @@ class ForecastProcessor {
   std::unique_ptr<log::Consumer> consumer_;
   std::map<SeriesKey, Series> series_;
   std::vector<int64_t> next_offsets_;
+  // next_offsets_ as of the last append, for consumed(): written by this thread, read by any.
+  std::unique_ptr<std::atomic<int64_t>[]> consumed_;
   std::vector<log::ConsumedRecord> batch_;
   std::vector<std::vector<std::pair<std::string, std::string>>> pending_;  // per partition: key, value
   std::vector<std::vector<int64_t>> pending_ts_;
@@ -157,6 +177,10 @@ class ForecastProcessor {
   int64_t next_lag_us_ = 0;
   std::vector<Job> jobs_;
   std::vector<size_t> units_;  // per series with jobs in the batch: its first job, in order of first jobs
+  std::vector<Series*> to_prepare_;  // queued by QueuePrepare; [0, prepared_) done
+  size_t prepared_ = 0;
+  std::atomic<size_t> preparing_ = 0;  // to_prepare_'s undone, for preparing()
+  static constexpr int64_t kPrepareSliceUs = 50'000;
   std::unique_ptr<std::atomic<uint8_t>[]> done_;  // per job: issued by its worker
   std::vector<ForecastIssue> issues_;              // per worker
   IssuePool pool_;

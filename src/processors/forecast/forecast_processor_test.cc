@@ -335,12 +335,21 @@ class ForecastProcessorTest : public ::testing::Test {
     auto p = ForecastProcessor::Start(o, log, &registry_);
     ASSERT_TRUE(p.ok()) << p.status().ToString();
     if (with_models != nullptr) *with_models = (*p)->restored_with_models();
-    auto rollups = log->Describe("rollups");
+    auto rollups = log->Describe(o.input_topic);
     ASSERT_TRUE(rollups.ok());
-    for (int i = 0; i < 2000; ++i) {
+    // Until it has consumed every partition to the end the topic has now (lag() can read 0
+    // before the first poll), for 2 minutes at most.
+    auto caught_up = [&] {
+      for (const log::PartitionInfo& partition : *rollups) {
+        if ((*p)->consumed(partition.partition) < partition.end_offset) return false;
+      }
+      return true;
+    };
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(2);
+    while (!caught_up() && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      if (i > 5 && (*p)->lag() == 0) break;
     }
+    ASSERT_TRUE(caught_up()) << "not caught up with " << o.input_topic << " in 2 minutes";
     ASSERT_TRUE((*p)->Stop().ok());
   }
 

@@ -1,8 +1,9 @@
 // The forecast models on series with known answers, the residual book, the ensemble and the
-// backtest's bookkeeping.
+// backtest's bookkeeping; the work a series' forecaster does ahead changes nothing it issues.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <numbers>
 
 #include "processors/forecast/backtest.h"
@@ -14,6 +15,7 @@
 #include "processors/forecast/persistence.h"
 #include "processors/forecast/residual_book.h"
 #include "processors/forecast/ridge.h"
+#include "processors/forecast/series_forecaster.h"
 
 namespace mare::forecast {
 namespace {
@@ -171,6 +173,60 @@ TEST(RidgeTest, ForecastsOnlyFromThePast) {
   ASSERT_TRUE(m2.Fit(i2, origin).ok());
   m2.Forecast(i2, origin, b);
   EXPECT_EQ(a, b);
+}
+
+double Noisy(int64_t hour) {
+  uint64_t x = static_cast<uint64_t>(hour) * 6364136223846793005ULL + 1442695040888963407ULL;
+  return DailySine(hour) + 2 * std::sin(static_cast<double>(hour) / 300.0) + static_cast<double>((x >> 33) % 1000) / 500.0;
+}
+
+TEST(RidgeTest, PreparedAheadFitsTheSameModelsAsOneFit) {
+  HourlySeries s = Series(80, Noisy);
+  s.values[static_cast<size_t>(24 * 70 + 5)] = kMissing;
+  const int64_t origin = kStart + 24 * 75;
+  // Prepared from hours of which those from origin - 1 on are wrong: its 23 leads read none.
+  HourlySeries early = s;
+  for (int64_t h = origin - 1; h < early.end_hour(); ++h) early.values[static_cast<size_t>(h - kStart)] += 100;
+  RidgeModel plain, prepared, dropped;
+  ForecastInput full{&s, {}}, ahead{&early, {}};
+  prepared.Prepare(ahead, origin, RidgeModel::kLeads - 1);
+  dropped.Prepare(ahead, origin - 24, RidgeModel::kLeads - 1);  // another origin: Fit drops it
+  ASSERT_TRUE(plain.Fit(full, origin).ok());
+  ASSERT_TRUE(prepared.Fit(full, origin).ok());
+  ASSERT_TRUE(dropped.Fit(full, origin).ok());
+  std::vector<double> a(24), b(24), c(24);
+  plain.Forecast(full, origin, a);
+  prepared.Forecast(full, origin, b);
+  dropped.Forecast(full, origin, c);
+  for (double v : a) EXPECT_FALSE(std::isnan(v));
+  EXPECT_EQ(a, b);  // bit for bit
+  EXPECT_EQ(a, c);
+}
+
+TEST(SeriesForecasterTest, PrepareChangesNothingTheDayAheadIssues) {
+  SeriesOptions options;
+  options.history_days = 30;
+  HourlySeries h = Series(40, Noisy);
+  h.values.resize(h.values.size() - 1);  // up to 22:00: 23:00 closes next, then 00:00 is issued
+  SeriesForecaster plain(options), ahead(options);
+  plain.Restore(h);
+  ahead.Restore(h);
+  EXPECT_TRUE(ahead.Prepare());
+  const int64_t last = h.end_hour();
+  ForecastIssue a, b;
+  ASSERT_TRUE(plain.Close(last, Noisy(last), &a));
+  ASSERT_TRUE(ahead.Close(last, Noisy(last), &b));
+  EXPECT_TRUE(a.day_ahead);
+  EXPECT_FALSE(ahead.Prepare());  // 00:00 closes next: nothing to do ahead
+  auto bits = [](const std::vector<double>& v) {  // NaN where none: compared as bits
+    std::vector<uint64_t> out(v.size());
+    std::memcpy(out.data(), v.data(), v.size() * sizeof(double));
+    return out;
+  };
+  EXPECT_FALSE(std::isnan(a.mean[0]));
+  EXPECT_EQ(bits(a.mean), bits(b.mean));
+  EXPECT_EQ(bits(a.lower), bits(b.lower));
+  EXPECT_EQ(bits(a.upper), bits(b.upper));
 }
 
 TEST(ResidualBookTest, IntervalIsTheEmpiricalQuantilesOfEarlierErrors) {

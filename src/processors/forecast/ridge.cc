@@ -1,5 +1,6 @@
 #include "processors/forecast/ridge.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
@@ -11,8 +12,6 @@ namespace {
 
 constexpr size_t kOwnFeatures = 7;
 constexpr size_t kCovariateFeatures = 3;
-// Fits the next 24 hours (the day-ahead horizon); longer horizons fit as many leads as asked.
-constexpr int kDefaultLeads = 24;
 
 }  // namespace
 
@@ -42,14 +41,35 @@ void RidgeModel::Features(const ForecastInput& input, int64_t origin, int lead, 
 }
 
 Status RidgeModel::Fit(const ForecastInput& input, int64_t origin) {
+  int first_lead = 1;
+  if (prepared_origin_ == origin && !leads_.empty()) {
+    first_lead = prepared_leads_ + 1;  // the leads before were fitted by Prepare
+  } else {
+    leads_.assign(kLeads, Lead{});
+  }
+  prepared_origin_ = -1;
+  fitted_origin_hour_ = ((origin % 24) + 24) % 24;
+  FitLeads(input, origin, first_lead, kLeads);
+  for (const Lead& lead : leads_) {
+    if (lead.fitted) return Status::OK();
+  }
+  return Status::InvalidArgument("ridge: too little history");
+}
+
+void RidgeModel::Prepare(const ForecastInput& input, int64_t origin, int last_lead) {
+  last_lead = std::clamp(last_lead, 0, kLeads);
+  leads_.assign(kLeads, Lead{});
+  fitted_origin_hour_ = -1;  // nothing to forecast with until Fit completes it
+  FitLeads(input, origin, 1, last_lead);
+  prepared_origin_ = origin;
+  prepared_leads_ = last_lead;
+}
+
+void RidgeModel::FitLeads(const ForecastInput& input, int64_t origin, int first_lead, int last_lead) {
   const HourlySeries& y = *input.target;
   const size_t features = FeatureCount(input);
-  const int leads = kDefaultLeads;
-  leads_.assign(leads, Lead{});
-  fitted_origin_hour_ = ((origin % 24) + 24) % 24;
   std::vector<double> row(features);
-  int fitted = 0;
-  for (int lead = 1; lead <= leads; ++lead) {
+  for (int lead = first_lead; lead <= last_lead; ++lead) {
     // Training origins o - 24k whose target hour is before the origin: only the past is read.
     int64_t first_k = (lead - 1) / 24 + 1;
     Eigen::MatrixXd x(options_.window_days, features);
@@ -116,10 +136,7 @@ Status RidgeModel::Fit(const ForecastInput& input, int64_t origin) {
     model.weights = beta.head(features);
     model.intercept = beta(features);
     model.fitted = true;
-    ++fitted;
   }
-  if (fitted == 0) return Status::InvalidArgument("ridge: too little history");
-  return Status::OK();
 }
 
 void RidgeModel::Forecast(const ForecastInput& input, int64_t origin, std::span<double> means) const {

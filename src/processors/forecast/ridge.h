@@ -33,6 +33,15 @@ class RidgeModel : public ForecastModel {
   Status Fit(const ForecastInput& input, int64_t origin) override;
   void Forecast(const ForecastInput& input, int64_t origin, std::span<double> means) const override;
 
+  // Fits leads 1..last_lead for `origin` ahead of time, from an input that need hold only the
+  // hours before origin - (24 - last_lead): lead L's training rows read nothing later (its
+  // newest row's target is hour origin - 25 + L). The next Fit at that origin then fits only the
+  // other leads: the same models, bit for bit, as one Fit with every hour in (a day-ahead
+  // issue's ridge is fitted in the hour before 23:00 closes, off its path). Any other Fit
+  // drops what was prepared.
+  void Prepare(const ForecastInput& input, int64_t origin, int last_lead);
+  static constexpr int kLeads = 24;  // leads fitted: the day-ahead horizon
+
   // The features of hour origin + lead from origin; out has FeatureCount(input) entries.
   static size_t FeatureCount(const ForecastInput& input);
   static void Features(const ForecastInput& input, int64_t origin, int lead, double* out);
@@ -43,9 +52,13 @@ class RidgeModel : public ForecastModel {
     Eigen::VectorXd mean, scale, weights;
     double intercept = 0;
   };
+  void FitLeads(const ForecastInput& input, int64_t origin, int first_lead, int last_lead);
+
   RidgeOptions options_;
   std::vector<Lead> leads_;
   int64_t fitted_origin_hour_ = -1;  // hour of day of the origin the models were fitted for
+  int64_t prepared_origin_ = -1;     // Prepare fitted leads 1..prepared_leads_ for it
+  int prepared_leads_ = 0;
 };
 
 }  // namespace mare::forecast

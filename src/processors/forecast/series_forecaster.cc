@@ -5,6 +5,7 @@
 
 #include "processors/forecast/all_models.h"
 #include "processors/forecast/holt_winters.h"
+#include "processors/forecast/ridge.h"
 
 namespace mare::forecast {
 
@@ -155,6 +156,18 @@ bool SeriesForecaster::Close(int64_t hour, double value, ForecastIssue* issue) {
       issue->upper[i] = issue->mean[i] + hi;
     }
   }
+  return true;
+}
+
+bool SeriesForecaster::Prepare() {
+  if (last_closed_ == kNone) return false;
+  const int64_t origin = last_closed_ + 2;  // the issue after the next hour closes
+  if (!IsMidnight(origin)) return false;
+  // The view at that origin, short of its last hour (not closed yet): what Compute will give
+  // the ridge then, but for the hour only its last lead reads.
+  View(origin);
+  ForecastInput input{.target = &view_, .covariates = {}};
+  static_cast<RidgeModel&>(*models_[ridge_]).Prepare(input, origin, RidgeModel::kLeads - 1);
   return true;
 }
 

@@ -54,6 +54,12 @@ class SeriesForecaster {
   // issued at origin hour + 1.
   bool Close(int64_t hour, double value, ForecastIssue* issue);
 
+  // Does now what the next issue will need and the hours closed so far already fix, so that
+  // its own Close has less to do: when the next hour to close is 23:00 UTC, the 00:00 issue's
+  // ridge fit but its last lead (RidgeModel::Prepare). What is issued does not change: Close
+  // without it issues the same, bit for bit. True when there was something to do.
+  bool Prepare();
+
   int64_t last_closed() const { return last_closed_; }
   // The kept hours, up to the last closed one: what Restore rebuilds the models from.
   const HourlySeries& history() const { return history_; }
