@@ -21,14 +21,7 @@
 namespace mare::query {
 namespace {
 
-using store::BlockMeta;
-using store::ColumnMeta;
-using store::ColumnValues;
-using store::FieldType;
-using store::RowBuffer;
-using store::Segment;
-
-using namespace exec;
+using namespace exec;  // the store's types, as exec_names.h names them
 
 class Executor {
  public:
