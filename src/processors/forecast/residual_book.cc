@@ -30,14 +30,17 @@ void ResidualBook::Add(int64_t origin, int lead, double error) {
     versions_.assign(static_cast<size_t>(leads_), 0);
   }
   auto& errors = by_lead_[lead - 1];
-  // One error a day and lead is kept for the window and its 60 days of margin (below): room
-  // for them at once, not the doubling's up to 2x.
-  if (errors.capacity() == 0) errors.reserve(static_cast<size_t>(options_.interval_window_days) + 62);
+  // One error a day and lead is kept for the longest window a reader asks for (below): room for
+  // them at once, not the doubling's up to 2x. Reserved for the whole window at the first error,
+  // so a book's memory (16 bytes a day and lead) is all there from its first day.
+  const int64_t keep_days = options_.keep_days > 0 ? options_.keep_days : options_.interval_window_days + 2;
+  if (errors.capacity() == 0) errors.reserve(static_cast<size_t>(keep_days) + 2);
   if (!errors.empty() && origin < errors.back().first) sorted_ = false;
   errors.emplace_back(origin, error);
   ++versions_[lead - 1];
-  // Keep what the longest window may read (the ensemble's window is shorter than the interval's).
-  int64_t keep_from = origin - 24 * static_cast<int64_t>(options_.interval_window_days) - 24 * 60;
+  // Keep what the longest window may read. (It kept 60 more days than the interval's window
+  // before, which no reader asked for: twice the memory.)
+  int64_t keep_from = origin - 24 * keep_days;
   auto keep = errors.begin();
   while (keep != errors.end() && keep->first < keep_from) ++keep;
   errors.erase(errors.begin(), keep);

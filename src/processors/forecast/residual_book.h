@@ -18,6 +18,9 @@ struct ResidualOptions {
   int lead_pool = 2;              // leads within this distance pool their errors
   int min_errors = 20;            // fewer: no interval yet
   double coverage = 0.8;          // central interval [(1-c)/2, (1+c)/2] quantiles
+  // Errors kept: of origins this many days before the newest (0: interval_window_days + 2). No
+  // reader may ask for a longer window than this (RecentMae's and MeanAbsError's days).
+  int keep_days = 0;
 };
 
 class ResidualBook {

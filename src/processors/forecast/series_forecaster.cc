@@ -27,7 +27,10 @@ SeriesForecaster::SeriesForecaster(const SeriesOptions& options)
     if (models_[m]->name() == "holt_winters") holt_winters_ = m;
     if (models_[m]->name() == "ridge") ridge_ = m;
   }
-  books_.assign(models_.size() + 1, ResidualBook(options_.horizon, options_.residuals));
+  // The books' readers: the intervals (the ensemble's book), the ensemble's weights and Skill().
+  ResidualOptions residuals = options_.residuals;
+  residuals.keep_days = std::max({residuals.interval_window_days, options_.ensemble.window_days, options_.skill_days}) + 2;
+  books_.assign(models_.size() + 1, ResidualBook(options_.horizon, residuals));
   means_.assign(models_.size() + 1, std::vector<double>(static_cast<size_t>(options_.horizon), kMissing));
   at_lead_.resize(models_.size());
   weights_.resize(models_.size());
