@@ -245,6 +245,28 @@ TEST(ResidualBookTest, IntervalIsTheEmpiricalQuantilesOfEarlierErrors) {
   EXPECT_NEAR(book.RecentMae(24 * 50, 3, 10), (41 + 50) / 2.0, 1e-9);  // the last 10 days: 41..50
 }
 
+// A book keeps the errors of its last keep_days (interval window + 2 by default): a year of
+// daily errors leaves that many, and the windows its readers ask for answer as if it kept all.
+TEST(ResidualBookTest, KeepsOnlyTheDaysItsReadersAskFor) {
+  ResidualOptions options;
+  options.interval_window_days = 56;
+  ResidualBook book(24, options), wide(24, ResidualOptions{.keep_days = 1000});
+  for (int d = 0; d < 365; ++d) {
+    book.Add(24 * d, 1, (d % 17) - 8.0);
+    wide.Add(24 * d, 1, (d % 17) - 8.0);
+  }
+  std::vector<ResidualBook::Errors> saved = book.Save(0);
+  ASSERT_EQ(saved[0].size(), 59u);  // origins 306..364: the newest's 58 days before it, and itself
+  EXPECT_EQ(saved[0].front().first, 24 * 306);
+  EXPECT_EQ(wide.Save(0)[0].size(), 365u);
+  double lo = 0, hi = 0, wide_lo = 0, wide_hi = 0;
+  ASSERT_TRUE(book.Interval(24 * 365, 1, &lo, &hi));
+  ASSERT_TRUE(wide.Interval(24 * 365, 1, &wide_lo, &wide_hi));
+  EXPECT_EQ(lo, wide_lo);
+  EXPECT_EQ(hi, wide_hi);
+  EXPECT_EQ(book.RecentMae(24 * 365, 1, 30), wide.RecentMae(24 * 365, 1, 30));
+}
+
 // A book holds its leads only from its first error (empty deques allocate); before that it
 // answers as an empty one, and saves and loads one entry per lead.
 TEST(ResidualBookTest, AnEmptyBookAnswersSavesAndLoadsAsOne) {
