@@ -209,6 +209,15 @@ def table(title, rows, sinks=None, peers=None):
 
 # ----- ClickHouse -----------------------------------------------------------------------------
 
+def wait_saved(sink, port, metric, saved, n, out_path, step):
+    """Until the sink counts n written (its metric: its own HTTP thread, no work for the server)
+    and then its saved positions cover n readings; exits if the sink does."""
+    while (scrape_metric(port, metric) or 0) < n or saved() < n:
+        if sink.poll() is not None:
+            sys.exit(f"the sink exited: {open(out_path).read()[-2000:]}")
+        time.sleep(step)
+
+
 def clickhouse_sink_round(args, mare, ch, data, n, db, work):
     port = free_port()
     sets = [f"sink.clickhouse.url={ch.url}", f"sink.clickhouse.database={db}", "sink.clickhouse.rollups=false",
@@ -226,13 +235,7 @@ def clickhouse_sink_round(args, mare, ch, data, n, db, work):
         except RuntimeError:
             return 0
     try:
-        # The metric first (the sink's own HTTP thread; no work for the server), then the saved
-        # positions.
-        name = 'mare_sink_clickhouse_rows_written_total{topic="raw"}'
-        while (scrape_metric(port, name) or 0) < n or saved() < n:
-            if sink.poll() is not None:
-                sys.exit(f"the sink exited: {open(out_path).read()[-2000:]}")
-            time.sleep(0.02)
+        wait_saved(sink, port, 'mare_sink_clickhouse_rows_written_total{topic="raw"}', saved, n, out_path, 0.02)
         wall = time.time() - start
         cpu = cpu_seconds(sink.pid)
         server = cpu_seconds(ch.proc.pid) - server_start
@@ -339,12 +342,7 @@ def es_sink_round(args, mare, es, data, n, prefix, work):
                                   {"size": 100, "query": {"term": {"topic": "raw"}}})
         return sum(h["_source"]["next_offset"] for h in body["hits"]["hits"]) if status == 200 else 0
     try:
-        # The metric first (cheap for the server), then the saved positions.
-        name = 'mare_sink_elasticsearch_documents_written_total{topic="raw"}'
-        while (scrape_metric(port, name) or 0) < n or saved() < n:
-            if sink.poll() is not None:
-                sys.exit(f"the sink exited: {open(out_path).read()[-2000:]}")
-            time.sleep(0.05)
+        wait_saved(sink, port, 'mare_sink_elasticsearch_documents_written_total{topic="raw"}', saved, n, out_path, 0.05)
         wall = time.time() - start
         cpu = cpu_seconds(sink.pid)
         server = cpu_seconds(es.proc.pid) - server_start
