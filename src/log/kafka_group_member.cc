@@ -349,7 +349,8 @@ class KafkaGroupMember final : public GroupMember {
     rd_kafka_resp_err_t err = rd_kafka_fatal_error(producer_, why, sizeof why);
     if (err == RD_KAFKA_RESP_ERR__FENCED || err == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
         err == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH) {
-      return Status::IOError(fmt::format("kafka: member {} of group {} was fenced by another with the same name: {}",
+      // Not transient: a retry would fence the other member back, and so on for ever.
+      return Status::InvalidArgument(fmt::format("kafka: member {} of group {} was fenced by another with the same name: {}",
                                          group_.member, group_.group, why));
     }
     spdlog::warn("kafka: the transactional producer of group {} failed ({}); starting a new one", group_.group, why);

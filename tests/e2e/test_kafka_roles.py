@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from harness import MARE, MareRun, free_port, key_partition, scrape_metric
+from harness import MARE, MareRun, free_port, key_partition, scrape_metric, wait_for
 from kafka_server import KafkaCluster
 from mariadb_server import MariaDB
 from sink_helpers import STARTED
@@ -236,3 +236,25 @@ def test_a_sensor_from_kcat_and_from_mare_ingest_meets_in_one_partition_and_one_
         for r in kafka.consume(prefix + "rollups", committed=True):
             assert r["partition"] == key_partition(r["key"].split("/")[0], 4), r
         stream.stop()
+
+
+def test_two_stream_processors_with_one_name_leave_one_running(kafka, tmp_path):
+    """A second `mare stream --member a` fences the first (Kafka's transactional.id): the first
+    stops and says why, instead of fencing the second back for ever, and the rollups stay exact."""
+    prefix = "fence."
+    sets = on_kafka(kafka, prefix)
+    with Role("ingest", tmp_path / "ingest", sets) as ingest:
+        first = Proc(["stream", "--member", "a"], tmp_path / "first", sets)
+        wait_shared([first])
+        rows = readings(range(1, 9), 40, seed=5)
+        post_all(ingest, rows[:160])
+        wait_for(lambda: (first.metric("mare_rollup_readings_counted_total") or 0) >= 160, 60, "the first counted")
+        second = Proc(["stream", "--member", "a"], tmp_path / "second", sets)
+        post_all(ingest, rows[160:])
+        wait_for(lambda: "fenced by another with the same name" in first.text(), 90, "the first was fenced")
+        wait_for(lambda: first.metric("mare_rollup_consumer_up") == 0, 30, "the first stopped")
+        assert_exact(settle(lambda: kafka_rollups(kafka, prefix)), rows)
+        assert second.metric("mare_rollup_consumer_up") == 1
+        second.stop()
+        first.proc.send_signal(signal.SIGTERM)
+        first.proc.wait(timeout=60)

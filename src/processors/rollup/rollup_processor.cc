@@ -60,7 +60,7 @@ Result<std::unique_ptr<RollupProcessor>> RollupProcessor::Start(const RollupOpti
   RollupProcessor* raw = p.get();
   log::ConsumerThread::Hooks hooks{
       .step = [raw] { return raw->Step(); },
-      .recover = nullptr,
+      .recover = nullptr,  // below
       .on_error = [raw](const Status& s, bool will_retry) {
         raw->failures_->Add();
         if (!will_retry) {
@@ -70,7 +70,11 @@ Result<std::unique_ptr<RollupProcessor>> RollupProcessor::Start(const RollupOpti
         }
       },
       .on_health_change = [raw] { raw->RefreshHealth(); }};
-  if (!options.group_mode) hooks.recover = [raw] { return raw->Rewind(); };
+  if (options.group_mode) {
+    hooks.recover = [raw] { return raw->Rejoin(); };
+  } else {
+    hooks.recover = [raw] { return raw->Rewind(); };
+  }
   p->thread_.Start(std::move(hooks));
   return p;
 }
@@ -178,6 +182,20 @@ Status RollupProcessor::JoinGroup() {
   member_ = std::move(*member);
   spdlog::info("rollup: joined group {} as {}; state in topic {}", options_.group, options_.member, options_.state_topic);
   return Status::OK();
+}
+
+Status RollupProcessor::Rejoin() {
+  // The old member leaves first (its open transaction aborted, or fenced by the new one's
+  // producer, which has the same transactional.id): its partitions come back through the
+  // handlers, restored from the state topic, so nothing is counted twice or skipped.
+  member_.reset();
+  state_.Reset();
+  duplicates_.Reset();
+  changed_.assign(changed_.size(), false);
+  messages_.Clear();
+  flush_status_ = Status::OK();
+  last_read_us_ = MonotonicMicros();
+  return JoinGroup();
 }
 
 // The partitions' last committed state from the state topic; each is read on from its offset.

@@ -103,6 +103,9 @@ class RollupProcessor {
   // The duplicate filter of the partitions read from the state's positions (Rewind, Restore).
   Status RebuildFilter(const std::vector<int32_t>& partitions);
   Status JoinGroup();
+  // In group mode, after a transient failure: a new member, as a restart would make (the old
+  // one's transaction may be stuck half aborted, or its consumer in error for good).
+  Status Rejoin();
   Result<std::vector<int64_t>> Restore(const std::vector<int32_t>& partitions, const std::vector<int64_t>& committed);
   Status CommitTransaction();
   Status Step();
