@@ -37,7 +37,7 @@ int RunForecast(const ForecastRunFlags& flags) {
   }
   sigset_t signals = BlockStopSignals();
   metrics::Registry& registry = metrics::Registry::Global();
-  auto opened = OpenLog(*config, {.client_id = "mare-forecast", .metrics = &registry});
+  auto opened = OpenLog(*config, {.client_id = "mare-forecast", .wait_for_brokers = true, .metrics = &registry});
   if (!opened.ok()) {
     spdlog::error("log: {}{}", opened.status().ToString(),
                   config->log.kind == "kafka" ? "" : " (mare forecast run opens the log as its writer: stop `mare run`, which includes the forecasts)");

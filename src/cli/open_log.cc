@@ -1,7 +1,14 @@
 #include "cli/open_log.h"
 
-#include <limits>
+#include <fmt/format.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
 
+#include <chrono>
+#include <limits>
+#include <thread>
+
+#include "common/time.h"
 #include "log/embedded_log.h"
 #include "log/kafka_log.h"
 #include "reading/parser.h"
@@ -57,6 +64,36 @@ class ReadingTime final : public EventTimeReader, ReadingSink {
   int64_t time_ = 0;
 };
 
+// OpenKafkaLog again while the brokers do not answer, up to startup_wait, telling the operator
+// every 30 s. A stop signal (blocked by the long-running commands, so only pending) ends it.
+Result<std::unique_ptr<Log>> WaitForKafka(const KafkaLogOptions& k) {
+  const int64_t start = MonotonicMicros();
+  int64_t next_word = start;
+  for (;;) {
+    auto log = OpenKafkaLog(k);
+    if (log.ok() || log.status().code() != Status::Code::kUnavailable) return log;
+    const int64_t now = MonotonicMicros();
+    if (now - start >= k.startup_wait_us) {
+      if (k.startup_wait_us == 0) return log;
+      return Status::Unavailable(fmt::format("{}; gave up after waiting {} s (log.kafka.startup_wait)",
+                                             log.status().message(), (now - start) / 1'000'000));
+    }
+    if (now >= next_word) {
+      spdlog::warn("{}; waiting for the brokers ({} s of log.kafka.startup_wait {})", log.status().message(),
+                   (now - start) / 1'000'000, FormatDuration(k.startup_wait_us));
+      next_word = now + 30'000'000;
+    }
+    for (int i = 0; i < 20; ++i) {  // 2 s between attempts, a stop signal noticed within 0.1 s
+      sigset_t pending;
+      sigpending(&pending);
+      if (sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1) {
+        return Status::Unavailable(log.status().message() + "; stopped while waiting for the brokers");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Log>> OpenLog(const Config& c, const OpenLogOptions& o) {
@@ -68,7 +105,8 @@ Result<std::unique_ptr<Log>> OpenLog(const Config& c, const OpenLogOptions& o) {
       if (topic == "raw") return std::make_unique<ReadingTime>();
       return nullptr;
     };
-    return OpenKafkaLog(k);
+    if (!o.wait_for_brokers) return OpenKafkaLog(k);
+    return WaitForKafka(k);
   }
   EmbeddedLogOptions e = c.log.embedded;
   e.read_only = o.read_only;

@@ -17,6 +17,9 @@ struct OpenLogOptions {
   bool read_only = false;          // embedded: a reader beside the writer (no lock, no truncation)
   bool repair = false;             // embedded: truncate at a corrupt batch instead of failing
   std::string client_id = "mare";  // kafka: how this process's clients are named to the brokers
+  // kafka: wait up to log.kafka.startup_wait for brokers that do not answer (long-running
+  // commands), or fail at once (one-shot commands). SIGINT or SIGTERM ends the wait.
+  bool wait_for_brokers = false;
   metrics::Registry* metrics = nullptr;
 };
 

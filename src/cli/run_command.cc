@@ -106,7 +106,7 @@ int Run(const RunFlags& flags, const Roles& roles) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   metrics::Registry& registry = metrics::Registry::Global();
-  auto opened = OpenLog(c, {.repair = flags.repair_log, .client_id = std::string(roles.command).replace(4, 1, "-"), .metrics = &registry});
+  auto opened = OpenLog(c, {.repair = flags.repair_log, .client_id = std::string(roles.command).replace(4, 1, "-"), .wait_for_brokers = true, .metrics = &registry});
   if (!opened.ok()) {
     spdlog::error("log: {}", opened.status().ToString());
     return 1;

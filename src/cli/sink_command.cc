@@ -65,7 +65,7 @@ int FollowLog(const Config& config, const SinkFlags& flags, const Follower& f) {
   for (;;) {
     timespec tick{0, 0};
     if (!stop) {
-      auto opened = OpenLog(config, {.read_only = true, .client_id = "mare-sink", .metrics = &metrics::Registry::Global()});
+      auto opened = OpenLog(config, {.read_only = true, .client_id = "mare-sink", .wait_for_brokers = true, .metrics = &metrics::Registry::Global()});
       if (opened.ok() && f.ready(**opened)) {
         log = std::move(*opened);
         auto started = f.start(log.get(), &health);

@@ -79,7 +79,7 @@ int Stream(const StreamFlags& flags) {
   sigset_t signals = BlockStopSignals();
 
   metrics::Registry& registry = metrics::Registry::Global();
-  auto opened = OpenLog(*config, {.client_id = "mare-stream", .metrics = &registry});
+  auto opened = OpenLog(*config, {.client_id = "mare-stream", .wait_for_brokers = true, .metrics = &registry});
   if (!opened.ok()) {
     spdlog::error("log: {}{}", opened.status().ToString(),
                   config->log.kind == "kafka" ? "" : " (mare stream opens the log as its writer: stop `mare run`, which includes the rollups)");

@@ -322,6 +322,7 @@ std::vector<Key> Keys(Config& c) {
       String("log.kafka.topic_prefix", &k.topic_prefix),
       Duration("log.kafka.delivery_timeout", &k.delivery_timeout_us, 1'000'000),
       Duration("log.kafka.request_timeout", &k.request_timeout_us, 1'000'000),
+      Duration("log.kafka.startup_wait", &k.startup_wait_us),
       KafkaClient("log.kafka.client", &k.client),
 
       Size("ingest.max_reading_bytes", &p.max_reading_bytes, 1),

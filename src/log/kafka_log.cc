@@ -260,7 +260,10 @@ Result<std::unique_ptr<Log>> OpenKafkaLog(const KafkaLogOptions& options) {
   if (!producer.ok()) return producer.status();
   auto log = std::make_unique<kafka::KafkaLog>(options, std::move(*producer));
   Status s = log->Connect();
-  if (!s.ok()) return Status::Unavailable(s.message() + " (is Kafka running at " + options.brokers + "?)");
+  if (s.code() == Status::Code::kUnavailable) {
+    return Status::Unavailable(s.message() + " (is Kafka running at " + options.brokers + "?)");
+  }
+  MARE_RETURN_IF_ERROR(s);  // not a broker away (a refused login, say): waiting will not mend it
   return std::unique_ptr<Log>(std::move(log));
 }
 

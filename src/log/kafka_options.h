@@ -29,6 +29,10 @@ struct KafkaLogOptions {
   std::string client_id = "mare";
   int64_t delivery_timeout_us = 30'000'000;  // an Append not acknowledged by then fails
   int64_t request_timeout_us = 10'000'000;   // admin requests, metadata, commits
+  // How long a long-running command (run, ingest, stream, store, sink, forecast run) waits at
+  // start for brokers it cannot reach: Kafka started beside mare (docker compose, a reboot) is
+  // not up yet. 0: fail at once, as the one-shot commands (log, batch) always do.
+  int64_t startup_wait_us = 120'000'000;
   // librdkafka settings passed through to every client (security.protocol, sasl.*, ssl.*, ...);
   // they win over mare's own choices except the producer's idempotence and acks.
   std::vector<std::pair<std::string, std::string>> client;

@@ -109,11 +109,12 @@ def scrape_metric(port, name):
 class MareRun:
     """A `mare run` process. Use as a context manager, or start()/stop()/kill9()."""
 
-    def __init__(self, data_dir, extra=(), flags=(), preexec_fn=None, tls_ca=None, tls_client=None):
+    def __init__(self, data_dir, extra=(), flags=(), preexec_fn=None, tls_ca=None, tls_client=None, start_timeout=20):
         self.data_dir = str(data_dir)
         self.tls_ca = tls_ca  # the CA of http.tls_cert, when the server speaks HTTPS
         self.tls_client = tls_client  # (cert, key) the harness presents when http.tls_client_ca is set
         self.preexec_fn = preexec_fn  # run in the child before exec (resource limits, say)
+        self.start_timeout = start_timeout  # seconds start() waits for /healthz
         self.udp_port = free_port(socket.SOCK_DGRAM)
         self.tcp_port = free_port()
         self.http_port = free_port()
@@ -141,7 +142,7 @@ class MareRun:
         self.log_file = open(self.output, "ab")
         self.proc = subprocess.Popen(self.args(), stdout=self.log_file, stderr=subprocess.STDOUT,
                                      preexec_fn=self.preexec_fn, restore_signals=self.preexec_fn is None)
-        deadline = time.time() + 20
+        deadline = time.time() + self.start_timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"mare run exited with {self.proc.returncode}:\n{self.read_output()}")

@@ -3,6 +3,7 @@ the same store answers as on the embedded log; kcat interoperates both ways; a b
 and restarted loses nothing that was acknowledged. One KRaft broker serves the whole module;
 each test keeps to its own topics and groups through log.kafka.topic_prefix."""
 import json
+import os
 import random
 import socket
 import threading
@@ -10,7 +11,7 @@ import time
 
 import pytest
 
-from harness import MareRun, key_partition, log_records, mare
+from harness import MareRun, key_partition, log_records, mare, wait_for
 from kafka_server import KafkaCluster
 
 BASE = 1705831200  # 2024-01-21T10:00:00Z
@@ -302,3 +303,37 @@ def test_a_long_broker_outage_stops_no_stage_for_good(kafka, tmp_path):
         assert run.metric("mare_rollup_consumer_up") == 1
         assert run.metric("mare_store_consumer_up") == 1
         assert run.metric("mare_forecast_consumer_up") == 1
+
+
+def test_mare_run_started_before_kafka_waits_for_it(kafka, tmp_path):
+    """Started while the broker is down (docker compose starts both at once; a reboot), `mare run`
+    says it waits, and is up and ingesting once the broker is; `mare log` (one-shot) fails at once."""
+    sets = on_kafka(kafka, "late.", 'log.kafka.request_timeout="2s"')
+    kafka.stop_broker(0)
+    run = MareRun(tmp_path / "run", extra=sets, start_timeout=120)
+    seen = {}
+
+    def operator():  # reads mare's log, tries a one-shot command, then starts Kafka
+        try:
+            wait_for(lambda: os.path.exists(run.output) and "waiting for the brokers" in run.read_output(), 60,
+                     "mare run said it waits")
+            seen["one_shot"] = mare("log", "topics", "--data-dir", tmp_path / "log",
+                                    *[a for s in sets for a in ("--set", s)], check=False, timeout=60)
+        except Exception as e:  # noqa: BLE001 (reported by the test below)
+            seen["error"] = e
+        finally:
+            kafka.start_broker(0)
+
+    watcher = threading.Thread(target=operator)
+    watcher.start()
+    try:
+        with run:
+            watcher.join()
+            assert "error" not in seen, seen.get("error")
+            one_shot = seen["one_shot"]
+            assert one_shot.returncode != 0 and "is Kafka running" in one_shot.stderr + one_shot.stdout
+            rows = readings(range(1, 4), 10, seed=3)
+            post_all(run, rows)
+            run.wait_readings(len(rows))
+    finally:
+        watcher.join()
