@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <mutex>
+#include <string>
 #include <thread>
 
 #include "common/time.h"
@@ -21,8 +23,17 @@ void LogLine(const rd_kafka_t* rk, int level, const char* facility, const char* 
 
 std::atomic<int64_t> last_error_line_us{0};
 
+std::mutex refusal_mu;
+int64_t refusal_us = -1;  // guarded by refusal_mu
+std::string refusal;      // guarded by refusal_mu
+
 void ErrorLine(rd_kafka_t* rk, int err, const char* reason, void*) {
   int64_t now = MonotonicMicros();
+  if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION || err == RD_KAFKA_RESP_ERR__SSL) {
+    std::lock_guard lock(refusal_mu);
+    refusal_us = now;
+    refusal = reason;
+  }
   int64_t last = last_error_line_us.load();
   if (err == RD_KAFKA_RESP_ERR__FATAL) {
     char why[512];
@@ -34,6 +45,14 @@ void ErrorLine(rd_kafka_t* rk, int err, const char* reason, void*) {
 }
 
 }  // namespace
+
+Status RefusalSince(int64_t since_us) {
+  std::lock_guard lock(refusal_mu);
+  if (refusal_us < since_us) return Status::OK();
+  return Status::InvalidArgument(fmt::format(
+      "kafka: the brokers refused the connection: {} (check the sasl.* and ssl.* settings in [log.kafka.client])",
+      refusal));
+}
 
 Status KafkaError(rd_kafka_resp_err_t err, std::string_view what) {
   std::string m = fmt::format("kafka: {}: {}", what, rd_kafka_err2str(err));

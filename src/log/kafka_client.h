@@ -30,6 +30,12 @@ inline int Ms(int64_t us) { return static_cast<int>(std::clamp<int64_t>(us / 100
 // and partitions, IOError otherwise.
 Status KafkaError(rd_kafka_resp_err_t err, std::string_view what);
 
+// The last time any client was refused by a broker (SASL authentication, or a TLS handshake:
+// a certificate not trusted, say) after `since_us` (MonotonicMicros), as a non-transient error
+// naming what to check; OK if none was. A refusal looks like an unreachable broker to the
+// request that meets it, but waiting will not mend it.
+Status RefusalSince(int64_t since_us);
+
 struct ConfSetting {
   std::string key, value;
 };

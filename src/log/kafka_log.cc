@@ -256,14 +256,16 @@ class KafkaLog final : public Log {
 
 Result<std::unique_ptr<Log>> OpenKafkaLog(const KafkaLogOptions& options) {
   if (options.brokers.empty()) return Status::InvalidArgument("kafka: no brokers given (log.kafka.brokers)");
+  const int64_t since = MonotonicMicros();  // a refusal met by any of the clients made from here
   auto producer = kafka::Producer::Open(options);
   if (!producer.ok()) return producer.status();
   auto log = std::make_unique<kafka::KafkaLog>(options, std::move(*producer));
   Status s = log->Connect();
+  if (!s.ok()) MARE_RETURN_IF_ERROR(kafka::RefusalSince(since));
   if (s.code() == Status::Code::kUnavailable) {
     return Status::Unavailable(s.message() + " (is Kafka running at " + options.brokers + "?)");
   }
-  MARE_RETURN_IF_ERROR(s);  // not a broker away (a refused login, say): waiting will not mend it
+  MARE_RETURN_IF_ERROR(s);  // not a broker away: waiting will not mend it
   return std::unique_ptr<Log>(std::move(log));
 }
 

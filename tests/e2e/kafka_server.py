@@ -9,6 +9,8 @@ choose another place) and reused; a missing `mvn`, `java` or network is an error
         kafka.bootstrap                              # "127.0.0.1:PORT"
     with KafkaCluster(tmp_path, brokers=3) as kafka: # three brokers, three voters
         kafka.stop_broker(1); kafka.start_broker(1)
+    with KafkaCluster(tmp_path, sasl_ssl=SaslSsl("mare", "secret", keystore, "pw")) as kafka:
+        kafka.sasl_bootstrap                         # a SASL_SSL (SCRAM-SHA-512) listener too
 """
 import os
 import shutil
@@ -44,11 +46,22 @@ log4j.logger.kafka.server.BrokerServer=INFO
 """
 
 
+class SaslSsl:
+    """A SASL_SSL listener beside PLAINTEXT (which the brokers and the harness's kcat keep using):
+    TLS with the server certificate of a PKCS#12 keystore, and SCRAM-SHA-512 with one user, whose
+    credentials are written into the cluster's metadata when its storage is formatted."""
+
+    def __init__(self, user, password, keystore, keystore_password):
+        self.user, self.password = user, password
+        self.keystore, self.keystore_password = keystore, keystore_password
+
+
 class Broker:
     def __init__(self, node_id, base_dir):
         self.node_id = node_id
         self.dir = os.path.join(base_dir, f"broker-{node_id}")
         self.port = free_port()
+        self.sasl_port = free_port()
         self.controller_port = free_port()
         self.proc = None
         self.out = None
@@ -62,8 +75,9 @@ class KafkaCluster:
     """One or more KRaft nodes (process.roles=broker,controller), replication settings sized to the
     broker count. Use as a context manager, or start()/stop()."""
 
-    def __init__(self, base_dir, brokers=1, properties=None):
+    def __init__(self, base_dir, brokers=1, properties=None, sasl_ssl=None):
         self.base_dir = os.path.join(str(base_dir), "kafka")
+        self.sasl_ssl = sasl_ssl
         self.brokers = [Broker(i + 1, self.base_dir) for i in range(brokers)]
         self.cluster_id = None
         self.classpath = None
@@ -72,6 +86,10 @@ class KafkaCluster:
     @property
     def bootstrap(self):
         return ",".join(b.address for b in self.brokers)
+
+    @property
+    def sasl_bootstrap(self):
+        return ",".join(f"127.0.0.1:{b.sasl_port}" for b in self.brokers)
 
     def _properties(self, b):
         n = len(self.brokers)
@@ -106,6 +124,19 @@ class KafkaCluster:
             "log.cleaner.dedupe.buffer.size": 4 * 1024 * 1024,
             "controlled.shutdown.enable": "true",
         }
+        if self.sasl_ssl:
+            z = self.sasl_ssl
+            props["listeners"] += f",SASL_SSL://127.0.0.1:{b.sasl_port}"
+            props["advertised.listeners"] += f",SASL_SSL://127.0.0.1:{b.sasl_port}"
+            props["listener.security.protocol.map"] += ",SASL_SSL:SASL_SSL"
+            props.update({
+                "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+                "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config":
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                "ssl.keystore.type": "PKCS12",
+                "ssl.keystore.location": z.keystore,
+                "ssl.keystore.password": z.keystore_password,
+            })
         props.update(self.extra)
         return "".join(f"{k}={v}\n" for k, v in props.items())
 
@@ -124,8 +155,12 @@ class KafkaCluster:
                 f.write(self._properties(b))
             with open(os.path.join(b.dir, "log4j.properties"), "w") as f:
                 f.write(LOG4J.format(log=os.path.join(b.dir, "server.log")))
+            scram = []
+            if self.sasl_ssl:
+                z = self.sasl_ssl
+                scram = ["--add-scram", f"SCRAM-SHA-512=[name={z.user},password={z.password}]"]
             p = subprocess.run(self._java(b, "kafka.tools.StorageTool", "format", "-t", self.cluster_id,
-                                          "-c", os.path.join(b.dir, "server.properties")),
+                                          "-c", os.path.join(b.dir, "server.properties"), *scram),
                                capture_output=True, text=True)
             if p.returncode != 0:
                 raise RuntimeError(f"kafka StorageTool format failed:\n{p.stdout}{p.stderr}")

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from harness import MareRun, wait_for
+from pki import make_ca, make_cert
 from mosquitto_server import Mosquitto
 from test_mqtt import mqtt_settings, reading
 
@@ -20,32 +21,6 @@ UP = "mare_source_mqtt_up"
 
 def failures(run, reason):
     return run.metric(f'mare_source_mqtt_connect_failures_total{{reason="{reason}"}}') or 0
-
-
-def openssl(*args):
-    p = subprocess.run(["openssl", *args], capture_output=True, timeout=60)
-    assert p.returncode == 0, f"openssl {' '.join(args)}: {p.stderr.decode(errors='replace')}"
-
-
-def make_ca(d, name):
-    key, crt = os.path.join(d, f"{name}.key"), os.path.join(d, f"{name}.crt")
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", crt, "-days", "2",
-            "-subj", f"/CN={name}")
-    return crt, key
-
-
-def make_cert(d, ca, name, san=None):
-    """A certificate for `name` signed by `ca` (its crt, key); `san`: the subjectAltName."""
-    key, csr, crt = (os.path.join(d, f"{name}.{ext}") for ext in ("key", "csr", "crt"))
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", f"/CN={name}")
-    args = ["x509", "-req", "-in", csr, "-CA", ca[0], "-CAkey", ca[1], "-CAcreateserial", "-out", crt, "-days", "2"]
-    if san:
-        ext = os.path.join(d, f"{name}.ext")
-        with open(ext, "w") as f:
-            f.write(f"subjectAltName={san}\n")
-        args += ["-extfile", ext]
-    openssl(*args)
-    return crt, key
 
 
 @pytest.fixture
