@@ -119,7 +119,8 @@ int Stream(const StreamFlags& flags) {
   auto& watermark = registry.GetGauge(rollup_metrics::kWatermarkSeconds);
   auto& open_windows = registry.GetGauge(rollup_metrics::kOpenWindows);
   uint64_t last_readings = 0;
-  bool signalled = WaitForStop(signals, "mare stream", [&] { return !processor->healthy(); }, [&](double secs) {
+  bool signalled = WaitForStop(
+      signals, "mare stream", [&] { return !processor->healthy() && processor->health().stopped; }, [&](double secs) {
     uint64_t n = readings.value();
     spdlog::info("rollup: {} readings ({:.0f}/s), {} messages emitted, {} dropped late, lag {} records, {} open windows, watermark {}",
                  n, static_cast<double>(n - last_readings) / secs, emitted.value(), dropped.value(), processor->lag(),

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "common/time.h"
@@ -23,13 +24,23 @@ void LogLine(const rd_kafka_t* rk, int level, const char* facility, const char* 
 
 std::atomic<int64_t> last_error_line_us{0};
 
+// librdkafka also reports a handshake cut short (a broker still starting, a connection reset) as
+// an authentication or TLS error: only the broker's verdict, or the certificate's, is a refusal.
+bool IsVerdict(std::string_view reason) {
+  for (std::string_view verdict : {"Authentication failed", "invalid credentials", "certificate verify failed",
+                                   "Unsupported SASL mechanism", "unsupported SASL mechanism"}) {
+    if (reason.find(verdict) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
 std::mutex refusal_mu;
 int64_t refusal_us = -1;  // guarded by refusal_mu
 std::string refusal;      // guarded by refusal_mu
 
 void ErrorLine(rd_kafka_t* rk, int err, const char* reason, void*) {
   int64_t now = MonotonicMicros();
-  if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION || err == RD_KAFKA_RESP_ERR__SSL) {
+  if ((err == RD_KAFKA_RESP_ERR__AUTHENTICATION || err == RD_KAFKA_RESP_ERR__SSL) && IsVerdict(reason)) {
     std::lock_guard lock(refusal_mu);
     refusal_us = now;
     refusal = reason;

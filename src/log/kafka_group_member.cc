@@ -48,7 +48,7 @@ class KafkaGroupMember final : public GroupMember {
   Status Init(int32_t partitions) {
     partitions_ = partitions;
     position_.assign(static_cast<size_t>(partitions), -1);
-    MARE_RETURN_IF_ERROR(NewProducer());
+    MARE_RETURN_IF_ERROR(NewProducer(group_.start_timeout_us >= 0 ? group_.start_timeout_us : 4 * options_.delivery_timeout_us));
 
     auto cconf = MakeConf(options_,
                           {{"enable.partition.eof", "false"},
@@ -104,6 +104,14 @@ class KafkaGroupMember final : public GroupMember {
     out->reserve(held_.size());
     for (rd_kafka_message_t* m : held_) ToRecord(m, event_time_.get(), &out->emplace_back());
     return Status::OK();
+  }
+
+  bool fenced() const override {
+    if (producer_ == nullptr) return false;
+    char why[256];
+    rd_kafka_resp_err_t err = rd_kafka_fatal_error(producer_, why, sizeof why);
+    return err == RD_KAFKA_RESP_ERR__FENCED || err == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+           err == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH;
   }
 
   std::vector<int32_t> Assignment() const override {
@@ -322,7 +330,7 @@ class KafkaGroupMember final : public GroupMember {
 
   // The transactional producer. Its init fences an earlier incarnation with the same
   // transactional.id (the same member restarted), aborting that one's open transaction.
-  Status NewProducer() {
+  Status NewProducer(int64_t retry_us) {
     std::string txn_id = options_.topic_prefix + group_.group + "-" + group_.member;
     auto conf = MakeConf(options_,
                          {{"compression.codec", options_.compression}, {"linger.ms", "5"},
@@ -335,7 +343,7 @@ class KafkaGroupMember final : public GroupMember {
     if (!p.ok()) return p.status();
     producer_ = *p;
     in_transaction_ = false;
-    return RetryTransient(4 * options_.delivery_timeout_us, std::chrono::milliseconds(500), [&](int64_t) -> Attempt {
+    return RetryTransient(retry_us, std::chrono::milliseconds(500), [&](int64_t) -> Attempt {
       Status s = TxnError(rd_kafka_init_transactions(producer_, Ms(options_.request_timeout_us)), "init transactions");
       bool transient = s.code() == Status::Code::kUnavailable;
       return {std::move(s), transient};
@@ -357,7 +365,7 @@ class KafkaGroupMember final : public GroupMember {
     rd_kafka_purge(producer_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_destroy(producer_);
     producer_ = nullptr;
-    return NewProducer();
+    return NewProducer(4 * options_.delivery_timeout_us);
   }
 
   Status Begin() {
@@ -377,7 +385,11 @@ class KafkaGroupMember final : public GroupMember {
     if (error == nullptr) return Status::OK();
     std::string m = fmt::format("kafka: {} ({}): {}", what, group_.group, rd_kafka_error_string(error));
     bool retriable = rd_kafka_error_is_retriable(error);
+    // Fatal (not authorised for the transactional.id, an invalid transaction timeout): no
+    // retry or new member mends it, so not transient.
+    bool fatal = rd_kafka_error_is_fatal(error);
     rd_kafka_error_destroy(error);
+    if (fatal) return Status::InvalidArgument(std::move(m));
     return retriable ? Status::Unavailable(std::move(m)) : Status::IOError(std::move(m));
   }
 

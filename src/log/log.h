@@ -154,6 +154,9 @@ class GroupMember {
   // The newest committed value of every key in some partitions of a topic (a compacted one).
   virtual Status ReadLatest(std::string_view topic, const std::vector<int32_t>& partitions,
                             std::map<std::pair<int32_t, std::string>, std::string>* out) = 0;
+  // Whether another member with the same name has taken this one's place (its transactional
+  // producer fenced): joining again would fence that one back, and so on for ever.
+  virtual bool fenced() const = 0;
 };
 
 struct GroupOptions {
@@ -161,6 +164,10 @@ struct GroupOptions {
   std::string topic;   // input
   std::string member;  // this member's name, unique in the group (part of its transactional.id)
   GroupMember::Handlers handlers;
+  // How long joining retries starting the transactional producer while the brokers answer that
+  // they are not ready (just started); -1: 4 x log.kafka.delivery_timeout. A caller that retries
+  // with its own backoff (a rejoin, which Stop must be able to interrupt) gives 0: one attempt.
+  int64_t start_timeout_us = -1;
 };
 
 class Log {

@@ -286,25 +286,6 @@ def test_mare_log_reads_the_kafka_topics(kafka, tmp_path):
         assert verify.returncode != 0 and "embedded" in verify.stderr
 
 
-def test_a_long_broker_outage_stops_no_stage_for_good(kafka, tmp_path):
-    """The broker away for many times the delivery and request timeouts: the rollups' transactions
-    cannot even be aborted in time, yet every stage resumes by itself once it is back (the 3 a.m.
-    case: nobody restarts mare after Kafka's maintenance window)."""
-    prefix = "outage."
-    timeouts = ['log.kafka.delivery_timeout="1s"']
-    with MareRun(tmp_path / "run", extra=on_kafka(kafka, prefix, *timeouts)) as run:
-        with Sender(run) as sender:
-            time.sleep(3)
-            kafka.stop_broker(0, kill=True)
-            time.sleep(25)
-            kafka.start_broker(0)
-            time.sleep(5)
-        assert_nothing_acknowledged_lost(kafka, run, sender, prefix + "raw")
-        assert run.metric("mare_rollup_consumer_up") == 1
-        assert run.metric("mare_store_consumer_up") == 1
-        assert run.metric("mare_forecast_consumer_up") == 1
-
-
 def test_mare_run_started_before_kafka_waits_for_it(kafka, tmp_path):
     """Started while the broker is down (docker compose starts both at once; a reboot), `mare run`
     says it waits, and is up and ingesting once the broker is; `mare log` (one-shot) fails at once."""

@@ -65,6 +65,7 @@ Result<std::unique_ptr<RollupProcessor>> RollupProcessor::Start(const RollupOpti
         raw->failures_->Add();
         if (!will_retry) {
           spdlog::error("rollup: {}; stopped (restart resumes from the last checkpoint)", s.ToString());
+          raw->member_.reset();  // leaves the group, which would otherwise wait for it at each rebalance
         } else if (raw->thread_.healthy()) {  // once per outage, not per retry
           spdlog::error("rollup: {}; retrying from the last checkpoint with backoff", s.ToString());
         }
@@ -165,8 +166,12 @@ Status RollupProcessor::Rewind() {
   return Status::OK();
 }
 
-Status RollupProcessor::JoinGroup() {
-  log::GroupOptions g{.group = options_.group, .topic = options_.input_topic, .member = options_.member, .handlers = {}};
+Status RollupProcessor::JoinGroup(int64_t start_timeout_us) {
+  log::GroupOptions g{.group = options_.group,
+                      .topic = options_.input_topic,
+                      .member = options_.member,
+                      .handlers = {},
+                      .start_timeout_us = start_timeout_us};
   // Eager rebalancing: every revocation takes all partitions, so the state is dropped whole.
   g.handlers.revoked = [this](const std::vector<int32_t>&) {
     state_.Reset();
@@ -185,6 +190,10 @@ Status RollupProcessor::JoinGroup() {
 }
 
 Status RollupProcessor::Rejoin() {
+  if (member_ && member_->fenced()) {
+    return Status::InvalidArgument(fmt::format("rollup: member {} of group {} was fenced by another with the same name",
+                                               options_.member, options_.group));
+  }
   // The old member leaves first (its open transaction aborted, or fenced by the new one's
   // producer, which has the same transactional.id): its partitions come back through the
   // handlers, restored from the state topic, so nothing is counted twice or skipped.
@@ -195,7 +204,7 @@ Status RollupProcessor::Rejoin() {
   messages_.Clear();
   flush_status_ = Status::OK();
   last_read_us_ = MonotonicMicros();
-  return JoinGroup();
+  return JoinGroup(/*start_timeout_us=*/0);  // one attempt: the consumer thread's backoff, which Stop ends, retries
 }
 
 // The partitions' last committed state from the state topic; each is read on from its offset.

@@ -17,7 +17,8 @@
 // A step that fails with a transient error (a full disk: an append to rollups, a checkpoint)
 // is retried with backoff as a restart would: the state and the raw offsets rewound to the
 // last checkpoint, what followed read and emitted again (identical messages), so nothing is
-// skipped or counted twice; health() says why while it cannot (group mode still stops).
+// skipped or counted twice; health() says why while it cannot. In group mode the member leaves
+// the group and joins again instead (its transaction aborted or fenced by its successor).
 //
 // Exactly-once with respect to the log: on start the checkpoint (or nothing: from the oldest
 // retained reading) gives both the state and the raw offsets it reflects, so every reading is
@@ -102,7 +103,7 @@ class RollupProcessor {
   Status Rewind();
   // The duplicate filter of the partitions read from the state's positions (Rewind, Restore).
   Status RebuildFilter(const std::vector<int32_t>& partitions);
-  Status JoinGroup();
+  Status JoinGroup(int64_t start_timeout_us = -1);  // log::GroupOptions::start_timeout_us
   // In group mode, after a transient failure: a new member, as a restart would make (the old
   // one's transaction may be stuck half aborted, or its consumer in error for good).
   Status Rejoin();
