@@ -14,20 +14,16 @@
 namespace mare {
 namespace {
 
-// Bytes classified at once (LineMasks): a few lines' worth, its masks a quarter of it in L1.
-constexpr size_t kMaskWindow = 8 * 1024;
-
 // Mare's readings start in 1900 (docs/formats/reading.md) and the text form has four year digits.
 constexpr int64_t kMinMicros = -2'208'988'800'000'000;      // 1900-01-01T00:00:00Z
 constexpr int64_t kMaxMicros = 253'402'300'799'999'999;     // 9999-12-31T23:59:59.999999Z
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
-// What the parser knows of a byte, from one table lookup: whether it may end a token or value,
-// whether it is the backslash, and whether IsPlain and IsFieldName would refuse it. OR-ed over a
-// token's bytes (ClassesOf, for a token that LineMasks found a byte outside [A-Za-z0-9_] in),
-// the classes say whether the token is plain, holds an escape or is made of name bytes, so that
-// it is not read again to find out.
+// What the scanner knows of a byte, from one table lookup: whether it ends a token (which bytes
+// do depends on where: ScanToken's `stops`), whether it is the backslash, and whether IsPlain and
+// IsFieldName would refuse it. OR-ed over a token's bytes, the classes say whether the token is
+// plain, holds an escape or is made of name bytes, so that it is not read again to find out.
 enum ByteClass : uint8_t {
   kComma = 1,
   kEquals = 2,
@@ -56,25 +52,23 @@ struct ByteClasses {
 constexpr ByteClasses kClasses;
 uint8_t ClassOf(char c) { return kClasses.of[static_cast<unsigned char>(c)]; }
 
-// The classes of the bytes of line[from, to), OR-ed: what a token holds (a backslash, a byte that
-// IsPlain or IsFieldName would refuse), asked only of a token with a byte outside [A-Za-z0-9_].
-uint8_t ClassesOf(std::string_view line, size_t from, size_t to) {
+// The end of an escaped token starting at `pos`: the first byte of a class in `stops` not
+// preceded by a backslash, or the line's end. A backslash always takes the next byte with it.
+// *seen: the classes of the token's bytes, OR-ed.
+size_t ScanToken(std::string_view line, size_t pos, uint8_t stops, uint8_t* seen) {
+  const size_t n = line.size();
   uint8_t all = 0;
-  for (size_t i = from; i < to; ++i) all |= ClassOf(line[i]);
-  return all;
-}
-
-// The end of an escaped token starting at `pos` of `line`, whose first byte is at `at` in
-// `masks`: the first separator not escaped but `other` (the one that does not end this token:
-// '=' for a measurement or tag value, tab for a key), or the line's end. *seen: the classes of
-// the token's bytes, OR-ed.
-[[gnu::always_inline]] inline size_t TokenEnd(const LineMasks& masks, char other, std::string_view line, size_t at,
-                                              size_t pos, uint8_t* seen) {
-  const size_t limit = at + line.size();
-  size_t end = masks.Next(&LineMasks::Block::separators, at + pos, limit);
-  while (end < limit && line[end - at] == other) end = masks.Next(&LineMasks::Block::separators, end + 1, limit);
-  *seen = masks.Any(&LineMasks::Block::not_name, at + pos, end) ? ClassesOf(line, pos, end - at) : 0;
-  return end - at;
+  while (pos < n) {
+    const uint8_t k = ClassOf(line[pos]);
+    if (k & (stops | kBackslash)) {
+      if (k & stops) break;
+      if (pos + 1 < n) all |= ClassOf(line[++pos]);
+    }
+    all |= k;
+    ++pos;
+  }
+  *seen = all;
+  return pos;
 }
 
 // IsFieldName of a token whose classes, OR-ed, are `seen`.
@@ -537,21 +531,9 @@ uint32_t LineProtocolParser::Convert(std::string_view data, Precision precision,
   uint32_t number = first_line;
   size_t pos = 0;
   const size_t n = data.size();
-  // masks_ holds the bytes [window_at, window_end) of data: classified a window at a time, and
-  // again from the start of a line that runs past the window.
-  size_t window_at = 0, window_end = 0;
-  auto classify = [&](size_t from, size_t size) {
-    masks_.Classify(data.data() + from, size);
-    window_at = from;
-    window_end = from + size;
-  };
   while (pos < n) {
-    if (pos >= window_end) classify(pos, std::min(kMaskWindow, n - pos));
-    size_t end = masks_.Next(&LineMasks::Block::newlines, pos - window_at, window_end - window_at) + window_at;
-    if (end == window_end && end < n) {  // the line goes on past the window
-      const char* nl = static_cast<const char*>(std::memchr(data.data() + end, '\n', n - end));
-      end = nl ? static_cast<size_t>(nl - data.data()) : n;
-    }
+    const char* nl = static_cast<const char*>(std::memchr(data.data() + pos, '\n', n - pos));
+    size_t end = nl ? static_cast<size_t>(nl - data.data()) : n;
     std::string_view line = data.substr(pos, end - pos);
     pos = end + 1;
     const uint32_t this_line = number++;
@@ -566,15 +548,13 @@ uint32_t LineProtocolParser::Convert(std::string_view data, Precision precision,
                                 line.substr(0, 1024)});
       continue;
     }
-    const size_t line_at = static_cast<size_t>(line.data() - data.data());
-    if (line_at + line.size() > window_end) classify(line_at, std::max(line.size(), std::min(kMaskWindow, n - line_at)));
     const size_t json_at = batch->json.size();
     const size_t numbers_at = batch->numbers.size();
     const size_t texts_at = batch->texts.size();
     RejectReason reason;
     std::string why;
     LineReading reading;
-    if (!ConvertLine(line, line_at - window_at, precision, now_us, batch, &reading, &reason, &why)) {
+    if (!ConvertLine(line, precision, now_us, batch, &reading, &reason, &why)) {
       batch->json.set_size(json_at);
       batch->numbers.resize(numbers_at);
       batch->texts.resize(texts_at);
@@ -590,8 +570,8 @@ uint32_t LineProtocolParser::Convert(std::string_view data, Precision precision,
   return number;
 }
 
-bool LineProtocolParser::ConvertLine(std::string_view line, size_t at, Precision precision, int64_t now_us,
-                                     LineBatch* batch, LineReading* reading, RejectReason* reason, std::string* why) {
+bool LineProtocolParser::ConvertLine(std::string_view line, Precision precision, int64_t now_us, LineBatch* batch,
+                                     LineReading* reading, RejectReason* reason, std::string* why) {
   auto syntax = [&](size_t column, std::string_view what) {
     *reason = RejectReason::kInvalidLineProtocol;
     *why = fmt::format("{} (column {})", what, column + 1);
@@ -603,18 +583,18 @@ bool LineProtocolParser::ConvertLine(std::string_view line, size_t at, Precision
 
   // measurement[,tag=value...]
   uint8_t measurement_seen;
-  size_t pos = TokenEnd(masks_, '=', line, at, 0, &measurement_seen);
+  size_t pos = ScanToken(line, 0, kComma | kSpace | kTab, &measurement_seen);
   std::string_view measurement(line.data(), pos);
   if (measurement.empty()) return syntax(0, "missing measurement");
   while (pos < n && line[pos] == ',') {
     size_t key_at = pos + 1;
     Tag t{};
-    size_t eq = TokenEnd(masks_, '\t', line, at, key_at, &t.key_seen);
+    size_t eq = ScanToken(line, key_at, kEquals | kComma | kSpace, &t.key_seen);
     if (eq == key_at) return syntax(key_at, "missing tag key");
     t.key = std::string_view(line.data() + key_at, eq - key_at);
     if (eq >= n || line[eq] != '=') return syntax(eq, fmt::format("missing '=' after tag key '{}'", Shown(t.key)));
     size_t value_at = eq + 1;
-    size_t value_end = TokenEnd(masks_, '=', line, at, value_at, &t.value_seen);
+    size_t value_end = ScanToken(line, value_at, kComma | kSpace | kTab, &t.value_seen);
     if (value_end == value_at) return syntax(value_at, fmt::format("missing value of tag '{}'", Shown(t.key)));
     t.value = std::string_view(line.data() + value_at, value_end - value_at);
     tags_.push_back(t);
@@ -628,7 +608,7 @@ bool LineProtocolParser::ConvertLine(std::string_view line, size_t at, Precision
   for (;;) {
     size_t key_at = pos;
     Field& f = fields_.emplace_back();
-    size_t eq = TokenEnd(masks_, '\t', line, at, key_at, &f.key_seen);
+    size_t eq = ScanToken(line, key_at, kEquals | kComma | kSpace, &f.key_seen);
     if (eq == key_at) return syntax(key_at, "missing field key");
     std::string_view key(line.data() + key_at, eq - key_at);
     if (eq >= n || line[eq] != '=') return syntax(eq, fmt::format("missing '=' after field key '{}'", Shown(key)));

@@ -24,7 +24,6 @@
 
 #include "reading/parser.h"
 #include "reading/reading.h"
-#include "sources/line_protocol_masks.h"
 
 namespace mare {
 
@@ -127,7 +126,7 @@ class LineProtocolParser {
     std::string_view value;
     double decimal;        // the value, if `read` as it was scanned (a plain float)
     char type;             // 'f' float, 'i' integer, 'u' unsigned, 'b' boolean, 's' string
-    uint8_t key_seen;      // the byte classes of the key, OR-ed (line_protocol.cc's TokenEnd)
+    uint8_t key_seen;      // the byte classes of the key, OR-ed (line_protocol.cc's ScanToken)
     bool read;
   };
   struct Tag {
@@ -135,17 +134,16 @@ class LineProtocolParser {
     std::string_view value;
     uint8_t key_seen, value_seen;  // as Field::key_seen
   };
-  // Parses one line (without its end), whose first byte is at `at` in masks_, onto the end of
-  // batch->json, batch->numbers and batch->texts, and fills *reading; on failure returns the
-  // reason and sets *why (the caller cuts the batch back).
-  bool ConvertLine(std::string_view line, size_t at, Precision precision, int64_t now_us, LineBatch* batch,
-                   LineReading* reading, RejectReason* reason, std::string* why);
+  // Parses one line (without its end) onto the end of batch->json, batch->numbers and
+  // batch->texts, and fills *reading; on failure returns the reason and sets *why (the caller
+  // cuts the batch back).
+  bool ConvertLine(std::string_view line, Precision precision, int64_t now_us, LineBatch* batch, LineReading* reading,
+                   RejectReason* reason, std::string* why);
 
   LineProtocolOptions options_;
   ParserOptions rules_;
   uint64_t numeric_bits_ = 0;  // NameBit of every rules_.numeric_fields name
   bool measurement_field_is_name_ = false;  // IsFieldName(options_.measurement_field), asked once
-  LineMasks masks_;  // the bytes Convert is at, classified (line_protocol_masks.h)
   std::vector<Tag> tags_;
   std::vector<Field> fields_;
   std::vector<std::string_view> names_;  // the JSON names of the line's reading, for duplicates
