@@ -36,6 +36,8 @@ LineProtocolPipeline::Job* LineProtocolPipeline::Current() {
   if (current_ && !current_->tails.empty()) Flush();  // its tail is converted last: it ends the job
   if (current_) return current_;
   std::unique_lock lock(mu_);
+  // No job free: this thread waits for the ingest thread, which should convert less.
+  if (free_.empty() && tail_share_ > 0) tail_share_.store(tail_share_ - 1, std::memory_order_relaxed);
   changed_.wait(lock, [&] { return !free_.empty(); });
   current_ = free_.back();
   free_.pop_back();
@@ -49,9 +51,10 @@ void LineProtocolPipeline::Add(std::string_view data, Precision precision) {
   Job* job = Current();
   LineBatch& batch = job->batch;
   std::string_view head = data;
-  if (data.size() >= split_bytes_) {
-    // From the first line end in the last quarter: the tail is whole lines.
-    const size_t from = data.size() - data.size() / 4;
+  const size_t share = tail_share_.load(std::memory_order_relaxed);
+  if (data.size() >= split_bytes_ && share > 0) {
+    // From the first line end in the tail's share: the tail is whole lines.
+    const size_t from = data.size() - data.size() * share / kShares;
     const size_t nl = data.find('\n', from);
     if (nl != std::string_view::npos && nl + 1 < data.size()) head = data.substr(0, nl + 1);
   }
@@ -120,6 +123,8 @@ void LineProtocolPipeline::Loop() {
       std::lock_guard lock(mu_);
       queued_.pop_front();
       free_.push_back(job);
+      // Nothing queued: this thread waits for the caller's, and should convert more.
+      if (queued_.empty() && tail_share_ < kMaxTailShare) tail_share_.store(tail_share_ + 1, std::memory_order_relaxed);
     }
     changed_.notify_all();
   }

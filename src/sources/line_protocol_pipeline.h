@@ -9,10 +9,12 @@
 //   pipeline.Flush();  // hands what was added since the last Flush to the ingest thread
 //   pipeline.Close();  // waits until everything handed over is appended (or its failure logged)
 //
-// The caller's thread also reads the sockets, so it has the larger share: of a large buffer (from
-// `split_bytes`), the lines after its first three quarters are copied and converted on the
-// ingest thread, before the job is ingested. Such a tail ends its job (an Add or Reject after
-// it flushes first), so that the lines are ingested in the order added, as by one thread.
+// Of a large buffer (from `split_bytes`), the last lines are copied and converted on the ingest
+// thread, before the job is ingested: a share of it in sixteenths, that moves with whichever
+// thread waits for the other (down one when the caller finds no job free, up one when the ingest
+// thread finds none queued), starting at a quarter: the caller's thread also reads the sockets.
+// Such a tail ends its job (an Add or Reject after it flushes first), so that the lines are
+// ingested in the order added, as by one thread.
 //
 // Batches are ingested one at a time in the order flushed, each with one Ingest::Worker::Flush.
 // Nothing tells a stream's sender that its lines are in the log, so Flush does not wait for the
@@ -21,6 +23,7 @@
 // memory stays bounded and a slow log holds the sockets back (TCP's own flow control).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -84,6 +87,8 @@ class LineProtocolPipeline {
   const std::string source_;
   const size_t depth_;
   const size_t split_bytes_;
+  static constexpr size_t kShares = 16, kMaxTailShare = 12;
+  std::atomic<size_t> tail_share_{kShares / 4};  // of a large Add converted on the ingest thread; changed under mu_
   std::vector<std::unique_ptr<Job>> jobs_;  // all, depth_ + 1
   Job* current_ = nullptr;
 
