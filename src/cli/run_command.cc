@@ -16,6 +16,8 @@
 #include "common/time.h"
 #include "config/config.h"
 #include "dashboard/dashboard.h"
+#include "dashboard/role_status_publisher.h"
+#include "dashboard/role_status_reader.h"
 #include "cli/open_log.h"
 #include "processors/rollup/rollup_processor.h"
 #include "processors/rollup/window.h"
@@ -217,6 +219,22 @@ int Run(const RunFlags& flags, const Roles& roles) {
                  c.sink_mariadb.database);
   }
 
+  // On Kafka the roles may run apart: each says its status on the status topic, and the one
+  // serving the dashboard reads the others' (docs/formats/role-status.md).
+  const std::string role = std::string(roles.command).substr(5);
+  const std::string instance = DefaultMemberName();
+  std::unique_ptr<dashboard::RoleStatusPublisher> status_publisher;
+  std::unique_ptr<dashboard::RoleStatusReader> status_reader;
+  if (c.log.kind == "kafka") {
+    const dashboard::RoleStatusOptions status_options;
+    auto started = dashboard::RoleStatusPublisher::Start(log.get(), &registry, role, instance, status_options);
+    if (!KeepStarted("status", std::move(started), &status_publisher)) return 1;
+    if (roles.store && c.http.enabled) {
+      auto reading = dashboard::RoleStatusReader::Start(log.get(), status_publisher->key(), status_options);
+      if (!KeepStarted("status", std::move(reading), &status_reader)) return 1;
+    }
+  }
+
   std::vector<std::string> running;
   std::unique_ptr<dashboard::Dashboard> dashboard;  // outlives the server whose routes use it
   HealthChecks health;                                // so do the stages' checks
@@ -262,7 +280,10 @@ int Run(const RunFlags& flags, const Roles& roles) {
                           .rollup_enabled = c.rollup.enabled,
                           .rollup_lateness_us = c.rollup.lateness_us,
                           .store_enabled = c.store.enabled,
-                          .store_retention_us = c.store.retention_us};
+                          .store_retention_us = c.store.retention_us,
+                          .role = role,
+                          .instance = instance};
+      if (status_reader) options.pipeline.other_roles = [r = status_reader.get()] { return r->Others(); };
       dashboard = dashboard::Dashboard::Start(http.get(), store.get(), &registry, options);
     }
     s = http->Start(c.http.listen);
@@ -413,6 +434,7 @@ int Run(const RunFlags& flags, const Roles& roles) {
     if (http) http->ReloadTls();
     if (pgwire_server) pgwire_server->ReloadTls();
   });
+  if (status_publisher) status_publisher->Stop();  // says this role stopped on purpose
   // Stop the sources first (each flushes what it holds), then make the log durable.
   if (mqtt) mqtt->Stop();  // appends and acknowledges what it read, then disconnects
   if (udp) udp->Stop();

@@ -18,6 +18,7 @@
 #include "cli/process.h"
 #include "common/metrics.h"
 #include "config/config.h"
+#include "dashboard/role_status_publisher.h"
 #include "cli/open_log.h"
 #include "server/http_server.h"
 #include "sinks/clickhouse/clickhouse_sink.h"
@@ -61,6 +62,7 @@ int FollowLog(const Config& config, const SinkFlags& flags, const Follower& f) {
   }
   std::unique_ptr<log::Log> log;
   std::function<void()> stop;
+  std::unique_ptr<dashboard::RoleStatusPublisher> status;
   bool said_waiting = false;
   for (;;) {
     timespec tick{0, 0};
@@ -74,6 +76,16 @@ int FollowLog(const Config& config, const SinkFlags& flags, const Follower& f) {
           return 1;
         }
         stop = std::move(*started);
+        if (config.log.kind == "kafka") {  // its status for the dashboard of `mare store` (docs/formats/role-status.md)
+          auto publishing = dashboard::RoleStatusPublisher::Start(log.get(), &metrics::Registry::Global(), f.name,
+                                                                  DefaultMemberName(), {});
+          if (!publishing.ok()) {
+            spdlog::error("status: {}", publishing.status().ToString());
+            stop();
+            return 1;
+          }
+          status = std::move(*publishing);
+        }
       } else if (!said_waiting) {
         spdlog::info("{}: waiting for {} in {} ({})", f.name, f.waiting, DescribeLog(config),
                      opened.ok() ? "not created yet" : opened.status().ToString());
@@ -86,6 +98,7 @@ int FollowLog(const Config& config, const SinkFlags& flags, const Follower& f) {
     int sig = ::sigtimedwait(&signals, nullptr, &tick);
     if (sig == SIGINT || sig == SIGTERM) break;
   }
+  if (status) status->Stop();
   if (stop) stop();
   http.Stop();
   spdlog::info("{}: stopped", f.name);

@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "processors/rollup/rollup_metrics.h"
 #include "processors/rollup/rollup_processor.h"
+#include "dashboard/role_status_publisher.h"
 #include "server/http_server.h"
 #include "reading/dead_letter.h"
 
@@ -107,6 +108,16 @@ int Stream(const StreamFlags& flags) {
   }
   std::unique_ptr<rollup::RollupProcessor> processor = std::move(*started);
   health.Add([p = processor.get()] { return ConsumerCheck("rollup", p->health(), p->lag()); });
+  // On Kafka, its status for the dashboard of `mare store` (docs/formats/role-status.md).
+  std::unique_ptr<dashboard::RoleStatusPublisher> status;
+  if (o.group_mode) {
+    auto publishing = dashboard::RoleStatusPublisher::Start(log.get(), &registry, "stream", o.member, {});
+    if (!publishing.ok()) {
+      spdlog::error("status: {}", publishing.status().ToString());
+      return 1;
+    }
+    status = std::move(*publishing);
+  }
   std::string names;
   for (const auto& r : o.resolutions) names += (names.empty() ? "" : ",") + r.name;
   spdlog::info("mare stream: raw -> rollups in {}, windows {}, lateness {}, emit every {}, checkpoint every {}; Ctrl-C to stop",
@@ -129,6 +140,7 @@ int Stream(const StreamFlags& flags) {
     last_readings = n;
   });
   int exit_code = signalled ? 0 : 1;
+  if (status && signalled) status->Stop();  // a failed processor stays listed, as stale
   Status s = processor->Stop();
   http.Stop();
   if (!s.ok()) {

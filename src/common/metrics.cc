@@ -178,6 +178,12 @@ std::vector<std::string> Registry::LabelValues(std::string_view name, std::strin
   return out;
 }
 
+std::vector<Registry::Sample> Registry::Samples(std::string_view name) {
+  std::vector<Sample> out;
+  ForEachSeries(name, [&](const Labels& labels, double value) { out.push_back({labels, value}); });
+  return out;
+}
+
 std::vector<std::string> Registry::Names() {
   std::lock_guard lock(mu_);
   std::vector<std::string> out;

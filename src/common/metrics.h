@@ -111,6 +111,14 @@ class Registry {
   double Sum(const Metric& m, const Labels& match = {}) { return Sum(m.name, match); }
   std::optional<double> Find(const Metric& m, const Labels& match = {}) { return Find(m.name, match); }
   std::vector<std::string> LabelValues(const Metric& m, std::string_view key) { return LabelValues(m.name, key); }
+  // Every counter and gauge series of `name` with its labels, in the order /metrics lists them
+  // (for copying a process's figures elsewhere: the pipeline status other roles read).
+  struct Sample {
+    Labels labels;
+    double value = 0;
+  };
+  std::vector<Sample> Samples(std::string_view name);
+  std::vector<Sample> Samples(const Metric& m) { return Samples(m.name); }
   // The name of every family registered so far, sorted.
   std::vector<std::string> Names();
 

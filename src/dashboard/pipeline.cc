@@ -1,6 +1,7 @@
 #include "dashboard/pipeline.h"
 
 #include <algorithm>
+#include <optional>
 #include <tuple>
 
 #include "common/time.h"
@@ -46,9 +47,60 @@ std::string PipelineHealth::HistoryJson() const {
   return j.Take();
 }
 
+const std::vector<metrics::Metric>& PipelineHealth::Metrics() {
+  static const std::vector<metrics::Metric> families = {
+      source_metrics::kReadingsAccepted, source_metrics::kReadingsReceived, source_metrics::kReadingsRejected,
+      source_metrics::kMqttUp, source_metrics::kOpenConnections, source_metrics::kUdpDatagramsDropped,
+      dead_letter_metrics::kReadingsWritten, dead_letter_metrics::kReadingsDropped,
+      log_metrics::kDiskBytes, log_metrics::kRecordsAppended, log_metrics::kEndOffset, log_metrics::kSegmentsDeleted,
+      rollup_metrics::kLagRecords, rollup_metrics::kWatermarkSeconds, rollup_metrics::kOpenWindows,
+      rollup_metrics::kMessagesEmitted, rollup_metrics::kLateReadingsDropped, rollup_metrics::kReadingsCounted,
+      forecast_metrics::kLagRecords,
+      store_metrics::kLagRecords, store_metrics::kForecastLagRecords, store_metrics::kDiskRows,
+      store_metrics::kMemtableRows, store_metrics::kDiskSegments, store_metrics::kDiskBytes,
+      sink_metrics::kLagRecords, sink_metrics::kOpenConnections, sink_metrics::kRowsWritten, sink_metrics::kErrors,
+      query_metrics::kRequests,
+  };
+  return families;
+}
+
+metrics::Registry* PipelineHealth::Merged(const std::vector<RoleStatus>& others, std::unique_ptr<metrics::Registry>* merged) {
+  if (others.empty()) return registry_;
+  *merged = std::make_unique<metrics::Registry>();
+  for (const metrics::Metric& f : Metrics()) {
+    for (const auto& [labels, value] : registry_->Samples(f)) (*merged)->GetGauge(f, labels).Set(value);
+  }
+  for (const RoleStatus& role : others) {
+    for (const MetricSample& sample : role.metrics) {
+      metrics::Labels labels = sample.labels;
+      labels.emplace_back("mare_role", role.Key());
+      (*merged)->GetGauge(sample.name, "", labels).Set(sample.value);
+    }
+  }
+  return merged->get();
+}
+
+namespace {
+
+// The largest value among the series of `metric` matching `match`, if any: for a figure of the
+// whole pipeline that several processes see (a watermark, a topic's end offset), not a sum.
+std::optional<double> Max(metrics::Registry& m, const metrics::Metric& metric, const metrics::Labels& match = {}) {
+  std::optional<double> out;
+  for (const auto& [labels, value] : m.Samples(metric)) {
+    bool matches = std::all_of(match.begin(), match.end(),
+                               [&](const auto& want) { return std::find(labels.begin(), labels.end(), want) != labels.end(); });
+    if (matches && (!out || value > *out)) out = value;
+  }
+  return out;
+}
+
+}  // namespace
+
 void PipelineHealth::Sample(int64_t now_us, int64_t unattributed_rejects) {
-  metrics::Registry& m = *registry_;
-  m.Refresh();  // the gauges kept fresh on demand (bytes on disk, ...), as a scrape would see them
+  registry_->Refresh();  // the gauges kept fresh on demand (bytes on disk, ...), as a scrape would see them
+  const std::vector<RoleStatus> others = settings_.other_roles ? settings_.other_roles() : std::vector<RoleStatus>{};
+  std::unique_ptr<metrics::Registry> merged;
+  metrics::Registry& m = *Merged(others, &merged);
   const double accepted = m.Sum(source_metrics::kReadingsAccepted);
   const double received = m.Sum(source_metrics::kReadingsReceived);
   const double rejected = m.Sum(source_metrics::kReadingsRejected);
@@ -132,12 +184,14 @@ void PipelineHealth::Sample(int64_t now_us, int64_t unattributed_rejects) {
 
   // Who reads the log, and how far behind the end each one is.
   j.Key("lags").Open('[');
-  if (auto lag = m.Find(rollup_metrics::kLagRecords)) j.Open('{').Key("consumer").Str("rollup").Key("records").Num(*lag).Close('}');
-  if (auto lag = m.Find(store_metrics::kLagRecords)) j.Open('{').Key("consumer").Str("store").Key("records").Num(*lag).Close('}');
-  if (auto lag = m.Find(forecast_metrics::kLagRecords)) j.Open('{').Key("consumer").Str("forecast").Key("records").Num(*lag).Close('}');
-  if (auto lag = m.Find(store_metrics::kForecastLagRecords)) {
-    j.Open('{').Key("consumer").Str("store forecasts").Key("records").Num(*lag).Close('}');
-  }
+  // Summed over the processes that share a consumer's work (`mare stream` members each lag on their partitions).
+  auto lag = [&](const metrics::Metric& metric, const char* consumer) {
+    if (m.Find(metric)) j.Open('{').Key("consumer").Str(consumer).Key("records").Num(m.Sum(metric)).Close('}');
+  };
+  lag(rollup_metrics::kLagRecords, "rollup");
+  lag(store_metrics::kLagRecords, "store");
+  lag(forecast_metrics::kLagRecords, "forecast");
+  lag(store_metrics::kForecastLagRecords, "store forecasts");
   for (const std::string& sink : m.LabelValues(sink_metrics::kLagRecords, "sink")) {
     j.Open('{').Key("consumer").Str("sink " + sink).Key("records").Num(m.Sum(sink_metrics::kLagRecords, {{"sink", sink}})).Close('}');
   }
@@ -145,7 +199,7 @@ void PipelineHealth::Sample(int64_t now_us, int64_t unattributed_rejects) {
 
   j.Key("rollup").Open('{');
   j.Key("enabled").Bool(settings_.rollup_enabled);
-  auto watermark = m.Find(rollup_metrics::kWatermarkSeconds);
+  auto watermark = Max(m, rollup_metrics::kWatermarkSeconds);
   j.Key("watermark");
   if (watermark && *watermark > 0) {
     j.Str(FormatTimestamp(static_cast<int64_t>(*watermark * 1e6)));
@@ -187,6 +241,19 @@ void PipelineHealth::Sample(int64_t now_us, int64_t unattributed_rejects) {
   j.Key("invalid").Num(m.Sum(query_metrics::kRequests, {{"status", "invalid"}}));
   j.Key("failed").Num(m.Sum(query_metrics::kRequests, {{"status", "failed"}}));
   j.Close('}');
+
+  // Every process of the pipeline: this one, and the others by their newest status.
+  j.Key("roles").Open('[');
+  j.Open('{').Key("role").Str(settings_.role).Key("instance").Str(settings_.instance).Key("local").Bool(true);
+  j.Key("time").Str(FormatTimestamp(now_us)).Key("age_s").Num(0).Key("stale").Bool(false).Close('}');
+  for (const RoleStatus& r : others) {
+    const int64_t age_us = std::max<int64_t>(0, now_us - r.time_us);
+    j.Open('{').Key("role").Str(r.role).Key("instance").Str(r.instance).Key("local").Bool(false);
+    j.Key("host").Str(r.host).Key("pid").Int(r.pid);
+    j.Key("time").Str(FormatTimestamp(r.time_us)).Key("age_s").Num(static_cast<double>(age_us / 100'000) / 10);
+    j.Key("stale").Bool(age_us > settings_.stale_after_us).Close('}');
+  }
+  j.Close(']');
   j.Close('}');
 
   std::lock_guard lock(mu_);

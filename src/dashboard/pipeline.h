@@ -1,17 +1,22 @@
 // The pipeline's health as the dashboard shows it: ingest rates and totals by source, rejects
 // by reason, the log's size and retention, consumer lags, the rollups, the store and the sinks.
 // Read from the metrics registry once a second (Sample), with rates over the last few seconds
-// and ten minutes of history for the ingest chart.
+// and ten minutes of history for the ingest chart. When the roles run apart (on Kafka), the
+// other roles' figures come from their status records (role_status.h) and are merged in, and
+// "roles" lists every process with the age of its newest status.
 #pragma once
 
 #include <cstdint>
 #include <deque>
+#include <memory>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "common/metrics.h"
+#include "dashboard/role_status.h"
 
 namespace mare::dashboard {
 
@@ -25,6 +30,12 @@ struct PipelineSettings {
   int64_t rollup_lateness_us = 0;
   bool store_enabled = false;
   int64_t store_retention_us = 0;  // 0: keeps everything
+  // This process's role and instance (the "roles" list), and, when the roles run apart, the
+  // other roles' newest statuses (RoleStatusReader::Others); null: this process is the pipeline.
+  std::string role = "run";
+  std::string instance;
+  std::function<std::vector<RoleStatus>()> other_roles;
+  int64_t stale_after_us = RoleStatusOptions{}.stale_after_us;
 };
 
 class PipelineHealth {
@@ -39,6 +50,9 @@ class PipelineHealth {
   // {"now": Json(), "history": [{"t":..,"accepted_per_s":..,"rejected_per_s":..}, ...]}
   std::string HistoryJson() const;
   double accepted_per_s() const;
+
+  // The metric families the view reads: what a role publishes in its status for the others.
+  static const std::vector<metrics::Metric>& Metrics();
 
   static constexpr int64_t kHistoryUs = 600'000'000;  // ten minutes
   static constexpr int64_t kRateWindowUs = 5'000'000;
@@ -56,6 +70,10 @@ class PipelineHealth {
   // Per second from `base`'s totals to `now`'s (0 without a base): over a few seconds, steadier
   // than second to second. A counter never goes back, so neither does a rate below 0.
   static std::pair<double, double> Rates(const Totals& now, const Totals& base, double secs);
+
+  // The registry to read this sample from: this process's own, or, with other roles, a copy of
+  // its families with the others' series added (labelled mare_role=<key>, so none adds into another).
+  metrics::Registry* Merged(const std::vector<RoleStatus>& others, std::unique_ptr<metrics::Registry>* merged);
 
   metrics::Registry* registry_;
   const PipelineSettings settings_;

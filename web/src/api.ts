@@ -154,6 +154,17 @@ export interface PipelineHealth {
   };
   sinks: { sink: string; enabled: boolean; connected: boolean; rows_written: number; errors: number; lag_records: number }[];
   queries: { ok: number; invalid: number; failed: number };
+  // Every process of the pipeline: this one (local), and on Kafka the other roles by their newest status.
+  roles: {
+    role: string;
+    instance: string;
+    local: boolean;
+    host?: string;
+    pid?: number;
+    time: string;
+    age_s: number;
+    stale: boolean;
+  }[];
 }
 
 export interface LiveSnapshot {

@@ -1,13 +1,16 @@
 // Pipeline health: ingest rate (with the last minutes' history), each source that is on with its
 // totals and rates, rejects by reason, the log's size and retention, consumer lags, the store,
 // the rollups and the sinks. From the metrics registry, through GET /api/v1/pipeline and the
-// live snapshots.
+// live snapshots. When the roles run apart (on Kafka), the server merges the other roles' figures
+// from their statuses, and a role silent for too long is said at the top and on its stage.
 import { getJson, type PipelineHealth, type PipelineHistory } from '../api';
 import { live } from '../live';
 import { ago, bytes, el, num, utc } from '../format';
 import { TIME_VALUES, autoWidth, uPlot, utcDate, valueAxis } from '../chart';
 
 const HISTORY_SECONDS = 600;
+// The stage each role runs, for saying on that stage's card that its figures are old.
+const STAGE_OF_ROLE: Record<string, string> = { ingest: 'Sources', stream: 'Rollups', store: 'Store' };
 // What each source the server lists takes (every one that is on is listed).
 const SOURCES: Record<string, string> = {
   udp: 'JSON readings over UDP',
@@ -25,9 +28,11 @@ export function mount(root: HTMLElement): () => void {
   const rateSub = el('div', { class: 'muted' });
   const chartEl = el('div', { class: 'rate-chart' });
   const cards = el('div', { class: 'cards', id: 'pipeline-cards' });
+  const staleRoles = el('div', { id: 'stale-roles' });
   root.append(
     el('section', { class: 'pipeline-view' },
       el('h1', {}, 'Pipeline'),
+      staleRoles,
       el('div', { class: 'panel' }, el('h2', {}, 'Ingest'), rateNow, rateSub, chartEl),
       cards,
     ),
@@ -95,7 +100,19 @@ export function mount(root: HTMLElement): () => void {
     return dl;
   }
 
+  // "stream a on host2: no status for 40 s", for a role whose newest status is stale.
+  function silent(r: PipelineHealth['roles'][number]): string {
+    return `${r.role} ${r.instance}${r.host ? ` on ${r.host}` : ''}: no status for ${Math.round(r.age_s)} s`;
+  }
+
   function render(p: PipelineHealth): void {
+    const roles = p.roles ?? [];
+    const stale = roles.filter((r) => r.stale);
+    staleRoles.replaceChildren(...stale.map((r) => el('div', { class: 'panel stale-role' }, `${silent(r)} — its figures below are its last`)));
+    // The note on a stage's card when a role that runs it is silent.
+    const staleOn = (stage: string): Node[] => stale
+      .filter((r) => STAGE_OF_ROLE[r.role] === stage || (stage === 'Sinks' && r.role.endsWith(' sink')))
+      .map((r) => el('div', { class: 'note stale-note' }, silent(r)));
     rateNow.textContent = `${num(p.accepted_per_s, 1)} readings/s`;
     rateSub.textContent = `${num(p.rejected_per_s, 1)} rejected/s · ${num(p.accepted_total)} accepted and ${num(p.rejected_total)} rejected since mare run started ${ago(p.uptime_s)}`;
     push(Date.parse(p.time) / 1000, p.accepted_per_s, p.rejected_per_s);
@@ -107,7 +124,7 @@ export function mount(root: HTMLElement): () => void {
       wideCard('Sources', table(['source', 'received', 'accepted', 'rejected', 'accepted /s', 'rejected /s', 'connections'],
         p.sources.map((s) => [el('span', { title: SOURCES[s.source] ?? s.source }, s.source), num(s.received), num(s.accepted), num(s.rejected),
           num(s.accepted_per_s, 1), num(s.rejected_per_s, 1), s.connections === null ? '—' : num(s.connections)]), 'sources-table'),
-        kv([['UDP kernel drops', num(p.udp_kernel_drops)]])),
+        kv([['UDP kernel drops', num(p.udp_kernel_drops)]]), ...staleOn('Sources')),
       card('Rejects by reason', table(['reason', 'readings'], reasons.map(([r, n]) => [r, num(n)]), 'rejects-table'),
         kv([['kept in dead-letter file', num(p.dead_letter.written)], ['only counted (file full)', num(p.dead_letter.dropped)],
           ['without a sensor id', num(p.dead_letter.unattributed)]])),
@@ -119,16 +136,20 @@ export function mount(root: HTMLElement): () => void {
       card('Rollups', kv([
         ['status', p.rollup.enabled ? 'running' : 'disabled'], ['watermark', watermark], ['lateness', p.rollup.lateness],
         ['open windows', num(p.rollup.open_windows)], ['readings', num(p.rollup.readings)], ['emitted', num(p.rollup.emitted)],
-        ['dropped late', num(p.rollup.dropped_late)]])),
+        ['dropped late', num(p.rollup.dropped_late)]]), ...staleOn('Rollups')),
       card('Store', kv([
         ['status', p.store.enabled ? 'running' : 'disabled'], ['readings', num(p.store.rows)], ['in memtable', num(p.store.memtable_rows)],
         ['segments', num(p.store.segments)], ['on disk', bytes(p.store.bytes)], ['retention', p.store.retention],
-        ['queries', `${num(p.queries.ok)} ok, ${num(p.queries.invalid)} invalid, ${num(p.queries.failed)} failed`]])),
+        ['queries', `${num(p.queries.ok)} ok, ${num(p.queries.invalid)} invalid, ${num(p.queries.failed)} failed`]]), ...staleOn('Store')),
       card('Sinks', table(['sink', 'status', 'rows written', 'errors', 'lag'],
         p.sinks.map((s) => {
           const st = el('span', { class: `health health-${!s.enabled ? 'stale' : s.connected ? 'ok' : 'fault'}` }, !s.enabled ? 'disabled' : s.connected ? 'connected' : 'disconnected');
           return [s.sink, st, num(s.rows_written), num(s.errors), num(s.lag_records)];
-        }), 'sinks-table')),
+        }), 'sinks-table'), ...staleOn('Sinks')),
+      wideCard('Processes', table(['role', 'instance', 'host', 'status', 'last status'],
+        roles.map((r) => [r.role, r.instance, r.local ? 'this process' : (r.host ?? '—'),
+          el('span', { class: `health health-${r.stale ? 'fault' : 'ok'}` }, r.stale ? `no status for ${Math.round(r.age_s)} s` : 'up'),
+          r.local ? 'now' : ago(r.age_s)]), 'roles-table')),
     );
   }
 
