@@ -152,8 +152,10 @@ Status NativeBlock::Order(std::string_view rows, const std::vector<size_t>& row_
       if (a.low != b.low) return a.low < b.low;
       return a.row < b.row;
     };
-    if (!std::is_sorted(keys.begin(), keys.end(), key_less)) std::sort(keys.begin(), keys.end(), key_less);
-    for (uint32_t i = 0; i < n; ++i) (*order)[i] = keys[i].row;
+    if (!std::is_sorted(keys.begin(), keys.end(), key_less) && !OrderByFirstColumn()) {
+      std::sort(keys.begin(), keys.end(), key_less);
+    }
+    for (uint32_t i = 0; i < n; ++i) (*order)[i] = sort_keys_[i].row;
     return Status::OK();
   }
   std::iota(order->begin(), order->end(), 0);
@@ -213,6 +215,42 @@ Status NativeBlock::Order(std::string_view rows, const std::vector<size_t>& row_
   };
   std::stable_sort(order->begin(), order->end(), less);
   return Status::OK();
+}
+
+bool NativeBlock::OrderByFirstColumn() {
+  std::vector<SortKey>& keys = sort_keys_;
+  const size_t n = keys.size();
+  const int shift = static_cast<int>(64 - 8 * std::min<size_t>(columns_[0].width, 8));
+  auto first = [shift](const SortKey& k) { return shift == 0 ? k.high : k.high >> shift; };
+  uint64_t lo = UINT64_MAX, hi = 0;
+  for (const SortKey& k : keys) {
+    lo = std::min(lo, first(k));
+    hi = std::max(hi, first(k));
+  }
+  // Counts for every value between the least and the greatest: worth it while they are no more
+  // than the rows (a sensor's ids are usually a dense range).
+  if (n == 0 || hi - lo >= std::max<uint64_t>(n, 1024)) return false;
+  std::vector<uint32_t>& starts = bucket_starts_;
+  starts.assign(hi - lo + 2, 0);
+  for (const SortKey& k : keys) ++starts[first(k) - lo + 1];
+  for (size_t b = 1; b < starts.size(); ++b) starts[b] += starts[b - 1];
+  std::vector<SortKey>& out = sort_scratch_;
+  out.resize(n);
+  {
+    std::vector<uint32_t> next(starts.begin(), starts.end() - 1);  // stable: rows keep their order in a bucket
+    for (const SortKey& k : keys) out[next[first(k) - lo]++] = k;
+  }
+  auto key_less = [](const SortKey& a, const SortKey& b) {
+    if (a.high != b.high) return a.high < b.high;
+    if (a.low != b.low) return a.low < b.low;
+    return a.row < b.row;
+  };
+  for (size_t b = 0; b + 1 < starts.size(); ++b) {
+    auto from = out.begin() + starts[b], to = out.begin() + starts[b + 1];
+    if (!std::is_sorted(from, to, key_less)) std::sort(from, to, key_less);
+  }
+  keys.swap(out);
+  return true;
 }
 
 Status NativeBlock::Encode(std::string_view rows, size_t count, std::string* out) {

@@ -69,6 +69,13 @@ class NativeBlock {
     uint32_t row;
   };
   std::vector<SortKey> sort_keys_;
+  // Rows arrive sensor after sensor, each sensor's in time order: a stable counting sort of
+  // sort_keys_ by the first key column's value leaves each value's rows in order already (checked;
+  // sorted when not), in linear time where std::sort compares each key log n times. False, with
+  // sort_keys_ untouched, when the values span a range wider than the rows.
+  bool OrderByFirstColumn();
+  std::vector<SortKey> sort_scratch_;
+  std::vector<uint32_t> bucket_starts_;
 };
 
 }  // namespace mare::sinks::clickhouse

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <numeric>
+#include <random>
 #include <span>
 #include <string>
 #include <vector>
@@ -98,6 +101,34 @@ TEST(NativeBlock, OrderIsTheKeysAndKeepsCopiesInTheirOrder) {
   std::vector<uint32_t> order;
   ASSERT_TRUE(block->Order(rows, ends, &order).ok());
   EXPECT_EQ(order, (std::vector<uint32_t>{2, 1, 4, 6, 5, 0, 3}));
+}
+
+// Many rows, as the sink gets them (sensors in turn, each mostly in time order, some late and
+// some repeated) and with sensor ids spread wide: the order is the keys', copies in their order,
+// whichever way Order takes (a count per sensor id, or a sort of every key).
+TEST(NativeBlock, ManyRowsOrderAsAStableSortOfTheirKeys) {
+  for (uint32_t spread : {1u, 1000u, 4'000'000u}) {
+    ReadingsTable table({});
+    std::string rows;
+    std::vector<size_t> ends;
+    std::vector<std::pair<uint32_t, int64_t>> keys;
+    std::mt19937 random(spread);
+    for (int i = 0; i < 20'000; ++i) {
+      uint32_t sensor = (1 + i % 100) * spread;
+      int64_t us = 1'700'000'000'000'000 + (i / 100) * 1'000'000 + (random() % 50 == 0 ? -3'000'000 : 0) + (random() % 7 == 0 ? 0 : 250);
+      if (spread == 4'000'000u && random() % 3 == 0) sensor = static_cast<uint32_t>(random());
+      keys.emplace_back(sensor, us);
+      ASSERT_TRUE(table.Append(Make(sensor, us, false, {{"seq", static_cast<double>(i)}}, {}), &rows).ok());
+      ends.push_back(rows.size());
+    }
+    auto block = NativeBlock::Make(table.columns(), ReadingsTable::kKeyColumns);
+    ASSERT_TRUE(block.ok());
+    std::vector<uint32_t> order, want(keys.size());
+    ASSERT_TRUE(block->Order(rows, ends, &order).ok());
+    std::iota(want.begin(), want.end(), 0);
+    std::stable_sort(want.begin(), want.end(), [&](uint32_t a, uint32_t b) { return keys[a] < keys[b]; });
+    EXPECT_EQ(order, want) << "sensor ids spread " << spread;
+  }
 }
 
 // Signed and floating-point keys order as numbers, not as their bytes.
