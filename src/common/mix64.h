@@ -1,5 +1,5 @@
 // Mix64: splitmix64's finaliser, a cheap bijective scramble of 64 bits, for the hashes that
-// ingest's and the consumers' duplicate filters and the simulator's random numbers build on.
+// the consumers' duplicate filter and the simulator's random numbers build on.
 #pragma once
 
 #include <cstdint>

@@ -11,12 +11,15 @@
 // max_per_sensor per sensor), up to 8/3 of that with the vectors' slack, + ~100 bytes per sensor
 // seen: for a 1 Hz sensor and a 10-minute horizon, 601 readings, 9.6 to 26 KB.
 //
+// Admit runs for every reading ingest takes, so the sensors are found through a flat table of
+// slots (open addressing, a multiply and a mask, no division and no node to chase), not a
+// std::unordered_map.
+//
 // Not thread-safe: Ingest keeps one per partition of the raw topic, each behind its own mutex.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <unordered_map>
 #include <vector>
 
 #include "reading/reading.h"
@@ -45,7 +48,7 @@ class DedupWindow {
 
   size_t readings() const { return readings_; }
   size_t sensors() const { return sensors_.size(); }
-  // Bytes held, approximately (entries' capacity and the sensors' map).
+  // Bytes held, approximately (entries' capacity, the sensors and their slots).
   size_t MemoryBytes() const;
 
  private:
@@ -60,11 +63,20 @@ class DedupWindow {
     size_t size() const { return entries.size() - head; }
   };
   void Evict(Sensor& s);
+  // The sensor's state, made empty the first time it is seen.
+  Sensor& Get(uint32_t sensor_id);
+  Sensor* Find(uint32_t sensor_id);
+  size_t Slot(uint32_t sensor_id) const { return (sensor_id * 0x9e3779b97f4a7c15ULL) >> slot_shift_; }
+  void Grow();  // doubles slots_ (16 at first) and places every sensor again
 
   int64_t horizon_us_;
   size_t max_per_sensor_;
   size_t readings_ = 0;
-  std::unordered_map<uint32_t, Sensor> sensors_;
+  std::vector<Sensor> sensors_;
+  // Open addressing, linear probing, at most half full: a sensor's id << 32 | 1 + its index in
+  // sensors_ (so the probe compares ids without leaving the table), 0 if free.
+  std::vector<uint64_t> slots_;
+  int slot_shift_ = 64;  // 64 - log2(slots_.size())
 };
 
 }  // namespace mare

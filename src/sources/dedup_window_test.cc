@@ -92,6 +92,27 @@ TEST(DedupWindowTest, MemoryIsBoundedPerSensor) {
   EXPECT_EQ(capped.Admit(1, kT0 + 899 * 1000 + 1, 1), Outcome::kLate) << "between two evicted readings";
 }
 
+TEST(DedupWindowTest, ManySensorsEachKeepTheirOwnReadings) {
+  // Past the sensors' table's first sizes (it grows as sensors come): every sensor, including
+  // 0 and the largest id, is found again with its own readings.
+  DedupWindow w(600 * kSecond, 1000);
+  std::vector<uint32_t> ids = {0, 4'294'967'295u};
+  for (uint32_t i = 1; i <= 5000; ++i) ids.push_back(i * 2'654'435'761u);
+  for (uint32_t id : ids) ASSERT_EQ(w.Admit(id, kT0, id), Outcome::kNew) << id;
+  EXPECT_EQ(w.sensors(), ids.size());
+  for (uint32_t id : ids) {
+    ASSERT_EQ(w.Admit(id, kT0, id), Outcome::kDuplicate) << id;
+    ASSERT_EQ(w.Admit(id, kT0, id + 1), Outcome::kConflict) << id;
+  }
+  w.Forget(ids[7], kT0, ids[7]);
+  EXPECT_EQ(w.Admit(ids[7], kT0, ids[7]), Outcome::kNew) << "forgotten, so taken again";
+  EXPECT_EQ(w.Admit(ids[8], kT0, ids[8]), Outcome::kDuplicate) << "its neighbour is not forgotten";
+  w.Forget(12345, kT0, 1);  // a sensor never seen: nothing to forget
+  EXPECT_EQ(w.sensors(), ids.size());
+  EXPECT_EQ(w.readings(), ids.size());
+  EXPECT_LT(w.MemoryBytes(), ids.size() * 200) << "about 100 bytes a sensor with one reading each";
+}
+
 TEST(DedupWindowTest, ValuesHashIgnoresOrderButNotValues) {
   Reading a, b;
   a.numbers = {{"temperature", 20.5}, {"humidity", 60}};
@@ -111,6 +132,23 @@ TEST(DedupWindowTest, ValuesHashIgnoresOrderButNotValues) {
   Reading c, d;
   c.numbers = {{"temperature", 1}, {"humidity", 2}};
   d.numbers = {{"temperature", 2}, {"humidity", 1}};
+  EXPECT_NE(ValuesHash(c), ValuesHash(d));
+  // -0.0 is 0.0; latitude and longitude swapped are another place; a long name or text counts
+  // every byte.
+  c.numbers = {{"temperature", 0.0}};
+  d.numbers = {{"temperature", -0.0}};
+  EXPECT_EQ(ValuesHash(c), ValuesHash(d));
+  c.has_location = d.has_location = true;
+  c.lat = d.lon = 42.5;
+  c.lon = d.lat = 3.25;
+  EXPECT_NE(ValuesHash(c), ValuesHash(d));
+  d.lat = 42.5;
+  d.lon = 3.25;
+  EXPECT_EQ(ValuesHash(c), ValuesHash(d));
+  c.texts = {{"status", "a rather long status text, past sixteen bytes: 1"}};
+  d.texts = {{"status", "a rather long status text, past sixteen bytes: 2"}};
+  EXPECT_NE(ValuesHash(c), ValuesHash(d));
+  d.texts = {{"status", "A rather long status text, past sixteen bytes: 1"}};
   EXPECT_NE(ValuesHash(c), ValuesHash(d));
 }
 

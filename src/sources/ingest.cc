@@ -225,7 +225,9 @@ void Ingest::Worker::Deduplicate(IngestReport* report) {
       const Queued& q = queue_[i];
       switch (outcomes_[i]) {
         case DedupWindow::Outcome::kNew:
-          claims_[p].push_back({q.sensor_id, q.timestamp_us, q.values_hash});
+          // An asynchronous append's callback takes its claims along; a waited-for one's are
+          // read back from queue_ and outcomes_ if it fails (ForgetClaims).
+          if (acks_ == Acks::kAsync) claims_[p].push_back({q.sensor_id, q.timestamp_us, q.values_hash});
           [[fallthrough]];
         case DedupWindow::Outcome::kLate:
           by_partition_[p].push_back(log::Record{q.timestamp_us, std::string_view(q.key, q.key_len), q.value, true,
@@ -277,10 +279,14 @@ void Ingest::Worker::Duplicate(size_t index, bool conflict, IngestReport* report
 }
 
 void Ingest::Worker::ForgetClaims(size_t partition) {
-  if (ingest_->dedup_.empty() || claims_[partition].empty()) return;
+  if (ingest_->dedup_.empty() || queued_by_partition_[partition].empty()) return;
   DedupShard& shard = *ingest_->dedup_[partition];
   std::lock_guard lock(shard.mu);
-  for (const Claim& c : claims_[partition]) shard.window.Forget(c.sensor_id, c.timestamp_us, c.values_hash);
+  for (uint32_t i : queued_by_partition_[partition]) {
+    if (outcomes_[i] != DedupWindow::Outcome::kNew) continue;
+    const Queued& q = queue_[i];
+    shard.window.Forget(q.sensor_id, q.timestamp_us, q.values_hash);
+  }
 }
 
 void Ingest::Worker::Appended(size_t p, const Status& s, uint64_t* appended, IngestReport* report) {

@@ -121,7 +121,9 @@ class Ingest {
     // to append; duplicates are counted and conflicts dead-lettered.
     void Deduplicate(IngestReport* report);
     void Duplicate(size_t index, bool conflict, IngestReport* report);
-    void ForgetClaims(size_t partition);  // its append failed: a resend must be taken
+    // A waited-for append of the partition failed: its new readings (queue_, outcomes_) are
+    // forgotten, so a resend must be taken.
+    void ForgetClaims(size_t partition);
 
     struct Queued {
       int64_t timestamp_us;
@@ -146,7 +148,7 @@ class Ingest {
     std::vector<NumberField> numbers_;  // the queued readings' numeric fields (views into the buffers)
     std::vector<std::vector<log::Record>> by_partition_;
     std::vector<std::vector<uint32_t>> queued_by_partition_;  // indices into queue_
-    std::vector<std::vector<Claim>> claims_;                  // per partition, this flush's
+    std::vector<std::vector<Claim>> claims_;                  // per partition, this flush's (Acks::kAsync only)
     std::vector<DedupWindow::Outcome> outcomes_;              // per queued reading
     IngestReport* report_ = nullptr;
     const char* buffer_start_ = nullptr;
