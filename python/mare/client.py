@@ -24,6 +24,11 @@ from .readings import ndjson_chunks
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
+# Answers of fewer rows become DataFrames on the calling thread: for a few thousand rows,
+# pyarrow's thread pool costs more in hand-offs than it saves (Q3 of bench/notebook.py, 3,600
+# rows: to_pandas 0.59 ms with threads, 0.23 ms without and with a block per column).
+SMALL_ROWS = 65_536
+
 
 def connect(url: str = "http://127.0.0.1:8080", token: Optional[str] = None, timeout: float = 300.0) -> "Client":
     """A client of the mare at url (its `http.listen`). token, when given, is sent as a bearer
@@ -112,7 +117,8 @@ class Client:
         integer or boolean column that has NULLs (which then has pandas' nullable Int64 or
         boolean dtype, so that its values stay exact)."""
         table = self.query_arrow(sql)
-        df = table.to_pandas()
+        small = table.num_rows < SMALL_ROWS
+        df = table.to_pandas(use_threads=not small, split_blocks=small)
         nullable = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
         for i, column in enumerate(table.columns):
             if column.null_count > 0 and column.type in nullable:

@@ -62,10 +62,16 @@ class AnswerStream::Sink : public BatchSink {
   std::optional<ArrowStreamWriter> arrow_;
 };
 
-AnswerStream::AnswerStream(store::Store& store, std::string sql, QueryOptions options, AnswerFormat format, size_t queue_bytes)
+AnswerStream::AnswerStream(store::Store& store, std::string sql, QueryOptions options, AnswerFormat format, size_t queue_bytes,
+                           StatementThreads* threads)
     : format_(format), queue_bytes_(queue_bytes) {
   options.cancel = &cancel_;
-  thread_ = std::thread([this, &store, sql = std::move(sql), options] { Run(store, sql, options); });
+  auto run = [this, &store, sql = std::move(sql), options] { Run(store, sql, options); };
+  if (threads != nullptr) {
+    ran_ = threads->Run(std::move(run));
+  } else {
+    thread_ = std::thread(std::move(run));
+  }
 }
 
 AnswerStream::~AnswerStream() { Finish(); }
@@ -73,6 +79,7 @@ AnswerStream::~AnswerStream() { Finish(); }
 void AnswerStream::Finish() {
   Cancel();
   if (thread_.joinable()) thread_.join();
+  if (ran_.valid()) ran_.wait();
 }
 
 void AnswerStream::Run(store::Store& store, std::string sql, QueryOptions options) {
@@ -88,9 +95,13 @@ void AnswerStream::Run(store::Store& store, std::string sql, QueryOptions option
   }
   error_ = std::move(error);
   elapsed_ms_ = static_cast<double>(MonotonicMicros() - start) / 1000.0;
-  std::lock_guard<std::mutex> lock(mu_);
-  done_ = true;
-  failed_ = !ok;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    done_ = true;
+    failed_ = !ok;
+  }
+  // Notified without the lock, so that the woken reader does not wait for it at once. The
+  // stream outlives this: it is destroyed only after Finish has seen this run return.
   changed_.notify_all();
 }
 
@@ -104,7 +115,7 @@ bool AnswerStream::Push(std::string chunk) {
   if (cancel_.load()) return false;
   queued_ += chunk.size();
   queue_.push_back(std::move(chunk));
-  changed_.notify_all();
+  if (reader_waits_) changed_.notify_all();
   return true;
 }
 
@@ -115,9 +126,24 @@ AnswerStream::State AnswerStream::WaitStarted() {
   return failed_ ? State::kFailed : State::kComplete;
 }
 
+void AnswerStream::TakeAll(std::string* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  out->clear();
+  if (queue_.size() == 1) {
+    *out = std::move(queue_.front());
+  } else {
+    out->reserve(queued_);
+    for (const std::string& piece : queue_) out->append(piece);
+  }
+  queue_.clear();
+  queued_ = 0;
+}
+
 bool AnswerStream::Next(std::string* chunk) {
   std::unique_lock<std::mutex> lock(mu_);
+  reader_waits_ = true;
   changed_.wait(lock, [&] { return !queue_.empty() || done_ || cancel_.load(); });
+  reader_waits_ = false;
   if (queue_.empty() || cancel_.load()) return false;
   *chunk = std::move(queue_.front());
   queue_.pop_front();

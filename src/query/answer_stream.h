@@ -1,5 +1,5 @@
 // A query answer of any size in bounded memory, as CSV, NDJSON or an Arrow stream: the
-// statement runs on a thread of its own, each batch (kStreamBatchRows rows) is formatted there
+// statement runs on a thread of its own (one of StatementThreads', or a new one), each batch (kStreamBatchRows rows) is formatted there
 // and handed over through a queue of a few MiB, which the reader (the HTTP connection) empties
 // as its client reads. A full queue holds the statement back; Cancel (the client is gone)
 // stops it at its next batch or block.
@@ -13,12 +13,14 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 
 #include "query/executor.h"
+#include "query/statement_threads.h"
 #include "store/store.h"
 
 namespace mare::query {
@@ -30,9 +32,10 @@ class AnswerStream {
   // What the queue may hold before the statement waits for the reader.
   static constexpr size_t kDefaultQueueBytes = 8 << 20;
 
-  // Starts the statement. The store outlives the stream.
+  // Starts the statement, on one of `threads` when given (they and the store outlive the
+  // stream), else on a thread of its own.
   AnswerStream(store::Store& store, std::string sql, QueryOptions options, AnswerFormat format,
-               size_t queue_bytes = kDefaultQueueBytes);
+               size_t queue_bytes = kDefaultQueueBytes, StatementThreads* threads = nullptr);
   // Cancels the statement if it still runs, and waits for its thread.
   ~AnswerStream();
   AnswerStream(const AnswerStream&) = delete;
@@ -49,6 +52,9 @@ class AnswerStream {
   // The next piece of the answer, waiting for it; false when there is none left: the answer
   // is complete, or failed() (cut short) or the stream was cancelled.
   bool Next(std::string* chunk);
+  // Once WaitStarted said kComplete: the whole answer in one piece (one copy, not a copy per
+  // piece appended).
+  void TakeAll(std::string* out);
   // Stops the statement at its next batch or block (any thread).
   void Cancel();
   // Cancels the statement if it still runs and waits for its thread: elapsed_ms() is then set.
@@ -81,11 +87,15 @@ class AnswerStream {
   bool full_ = false;  // the statement waits for the reader
   bool done_ = false;
   bool failed_ = false;
+  // Who waits on changed_ for what: a piece is queued without waking anyone when nobody
+  // waits for one (a context switch per batch, for a reader that reads them all at the end).
+  bool reader_waits_ = false;  // in Next
 
   SqlError error_;       // written by the thread before done_
   ResultTable summary_;  // likewise
   double elapsed_ms_ = 0;
-  std::thread thread_;
+  std::thread thread_;       // the statement's own thread, or
+  std::future<void> ran_;    // its run on one of StatementThreads'
 };
 
 }  // namespace mare::query

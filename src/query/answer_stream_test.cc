@@ -160,6 +160,45 @@ TEST_F(AnswerStreamTest, SmallAnswerIsCompleteBeforeItIsSent) {
   EXPECT_EQ(all, "count(*)\n108000\n");
 }
 
+TEST_F(AnswerStreamTest, CompleteAnswerIsTakenWholeInOnePiece) {
+  for (AnswerFormat f : {AnswerFormat::kCsv, AnswerFormat::kNdjson}) {
+    const char* sql = "SELECT ts, temperature, station FROM readings WHERE sensor_id = 4 ORDER BY ts DESC LIMIT 3000";
+    AnswerStream stream(*store_, sql, {.max_rows = SIZE_MAX}, f);
+    ASSERT_EQ(stream.WaitStarted(), AnswerStream::State::kComplete);
+    std::string all = "left over";
+    stream.TakeAll(&all);
+    EXPECT_EQ(all, Whole(sql, f)) << sql;
+    std::string chunk;
+    EXPECT_FALSE(stream.Next(&chunk));  // nothing left
+  }
+}
+
+// Streams on kept threads: the same answers as on threads of their own, streamed or complete,
+// cancelled by a reader that goes away, and their threads reused, not one more per statement.
+TEST_F(AnswerStreamTest, StatementThreadsRunStreamsAndAreReused) {
+  StatementThreads threads(2);
+  const std::string sql = "SELECT sensor_id, ts, humidity FROM readings WHERE sensor_id < 5";
+  const std::string whole = Whole(sql, AnswerFormat::kCsv);
+  for (int round = 0; round < 20; ++round) {
+    for (size_t queue : {size_t{1}, AnswerStream::kDefaultQueueBytes}) {
+      AnswerStream stream(*store_, sql, {.max_rows = SIZE_MAX}, AnswerFormat::kCsv, queue, &threads);
+      ASSERT_NE(stream.WaitStarted(), AnswerStream::State::kFailed) << stream.error().ToString();
+      std::string out, chunk;
+      while (stream.Next(&chunk)) out += chunk;
+      EXPECT_FALSE(stream.failed());
+      EXPECT_EQ(out, whole);
+    }
+    AnswerStream gone(*store_, "SELECT * FROM readings", {}, AnswerFormat::kNdjson, 1, &threads);
+    ASSERT_EQ(gone.WaitStarted(), AnswerStream::State::kStreaming);
+    gone.Cancel();
+    gone.Finish();
+    EXPECT_TRUE(gone.failed());
+  }
+  // One statement at a time: a thread, or two when one was still on its way back to wait as
+  // the next came (60 statements ran; a thread for each would be 60).
+  EXPECT_LE(threads.threads(), 3u);
+}
+
 TEST_F(AnswerStreamTest, ArrowStreamEndsWithItsMarkerAndHoldsEveryRow) {
   size_t chunks = 0;
   std::string s = Streamed("SELECT ts, temperature FROM readings", AnswerFormat::kArrow, 1, &chunks);

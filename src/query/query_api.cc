@@ -11,6 +11,7 @@
 #include "query/answer_stream.h"
 #include "query/format.h"
 #include "query/query_gate.h"
+#include "query/statement_threads.h"
 #include "query/sensors.h"
 #include "query/query_metrics.h"
 
@@ -64,6 +65,9 @@ AnswerFormat AnswerFormatOf(Format f) {
 // Pieces an answer's chunk is written in: the server copies each into a chunk of its own.
 constexpr size_t kWritePiece = 1 << 20;
 
+// Statement threads kept idle when query.max_concurrent sets no limit.
+constexpr size_t kUngatedStatementThreads = 8;
+
 void Error(httplib::Response& res, int status, const std::string& message) {
   std::string body = "{\"error\":";
   AppendJsonString(&body, message);
@@ -82,6 +86,10 @@ void AddQueryRoutes(HttpServer* server, store::Store* store, const QueryApiOptio
                                           {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30});
   auto* busy = &registry->GetCounter(query_metrics::kRequests, {{"status", "busy"}});
   auto gate = std::make_shared<QueryGate>(options.limits.max_concurrent);
+  // The streamed answers' statements run on threads kept for the next: as many kept as the
+  // gate lets run at once.
+  auto threads = std::make_shared<StatementThreads>(
+      options.limits.max_concurrent > 0 ? static_cast<size_t>(options.limits.max_concurrent) : kUngatedStatementThreads);
   auto handler = [=](const httplib::Request& req, httplib::Response& res) {
     std::string sql = req.get_param_value("q");
     std::string format_name;
@@ -152,7 +160,7 @@ void AddQueryRoutes(HttpServer* server, store::Store* store, const QueryApiOptio
     // chunked as the statement runs, and a client that goes away stops it.
     auto stream = std::make_shared<AnswerStream>(
         *store, sql, QueryOptions{.max_rows = std::numeric_limits<size_t>::max(), .limits = options.limits},
-        AnswerFormatOf(format));
+        AnswerFormatOf(format), AnswerStream::kDefaultQueueBytes, threads.get());
     AnswerStream::State state = stream->WaitStarted();
     if (state == AnswerStream::State::kFailed) {
       seconds->Observe(stream->elapsed_ms() / 1000.0);
@@ -161,17 +169,17 @@ void AddQueryRoutes(HttpServer* server, store::Store* store, const QueryApiOptio
     ok->Add();
     if (state == AnswerStream::State::kComplete) {
       seconds->Observe(stream->elapsed_ms() / 1000.0);
-      std::string body, chunk;
-      while (stream->Next(&chunk)) body += chunk;
       res.set_header("X-Mare-Row-Count", std::to_string(stream->summary().rows));
       res.set_header("X-Mare-Elapsed-Ms", fmt::format("{:.3f}", stream->elapsed_ms()));
-      res.set_content(std::move(body), ContentType(format));
+      // Moved into the response: set_content would copy it once more.
+      stream->TakeAll(&res.body);
+      res.set_header("Content-Type", ContentType(format));
       return;
     }
     auto held = std::make_shared<QueryGate::Permit>(std::move(permit));
     res.set_chunked_content_provider(
         ContentType(format),
-        [stream, held](size_t, httplib::DataSink& sink) {
+        [stream, held, threads](size_t, httplib::DataSink& sink) {
           std::string chunk;
           if (!stream->Next(&chunk)) {
             if (stream->failed()) return false;  // cut short: the chunked body has no end, the client sees it
@@ -185,7 +193,7 @@ void AddQueryRoutes(HttpServer* server, store::Store* store, const QueryApiOptio
           }
           return true;
         },
-        [stream, seconds](bool) {
+        [stream, seconds, threads](bool) {
           stream->Finish();  // the statement stops here if the client went away
           seconds->Observe(stream->elapsed_ms() / 1000.0);
         });
