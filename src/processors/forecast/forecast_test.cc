@@ -290,6 +290,38 @@ TEST(ResidualBookTest, AnEmptyBookAnswersSavesAndLoadsAsOne) {
   EXPECT_TRUE(std::isnan(back.RecentMae(240, 24, 7)));
 }
 
+// Errors are kept by day (the origin given by the place): only 00:00 origins are kept, a day
+// without an error (a gap) is none, and the answers are those of every error in the window.
+TEST(ResidualBookTest, KeepsTheErrorsOf0000OriginsByDay) {
+  ResidualOptions options;
+  options.lead_pool = 0;
+  options.min_errors = 3;
+  ResidualBook book(24, options);
+  book.Add(24 * 10 + 5, 2, 100.0);  // not a 00:00 origin: not kept
+  EXPECT_EQ(book.Save(0), std::vector<ResidualBook::Errors>(24));
+  for (int d : {10, 11, 13, 14}) book.Add(24 * d, 2, d * 1.0);  // day 12 has none
+  EXPECT_EQ(book.Save(0)[1], (ResidualBook::Errors{{240, 10.0}, {264, 11.0}, {312, 13.0}, {336, 14.0}}));
+  EXPECT_EQ(book.Save(24 * 12)[1], (ResidualBook::Errors{{312, 13.0}, {336, 14.0}}));
+  EXPECT_EQ(book.RecentMae(24 * 15, 2, 3), (14 + 13) / 2.0);  // origins 12..14: two errors
+  int64_t count = 0;
+  EXPECT_EQ(book.MeanAbsError(24 * 14, 30, &count), (10 + 11 + 13) / 3.0);  // before day 14
+  EXPECT_EQ(count, 3);
+  double lo = 0, hi = 0;
+  ASSERT_TRUE(book.Interval(24 * 15, 2, &lo, &hi));
+  EXPECT_NEAR(lo, 10.3, 1e-9);  // numpy's 10 % and 90 % of 10, 11, 13, 14
+  EXPECT_NEAR(hi, 13.7, 1e-9);
+  // An answer given before a change is not given after it.
+  book.Add(24 * 12, 2, 12.0);
+  EXPECT_EQ(book.RecentMae(24 * 15, 2, 3), (14 + 13 + 12) / 3.0);
+  // A jump past the days kept leaves only the newest day.
+  book.Add(24 * 200, 2, 1.0);
+  EXPECT_EQ(book.Save(0)[1], (ResidualBook::Errors{{24 * 200, 1.0}}));
+  EXPECT_TRUE(std::isnan(book.RecentMae(24 * 200, 2, 56)));
+  ResidualBook back(24, options);
+  back.Load(book.Save(0));
+  EXPECT_EQ(back.Save(0), book.Save(0));
+}
+
 TEST(EnsembleTest, WeighsByRecentMaeAndSharesWhileThereIsNone) {
   std::vector<ResidualBook> books(3, ResidualBook(24));
   std::vector<double> forecasts = {1, 2, 3}, weights(3);
