@@ -217,7 +217,8 @@ TEST(SeriesForecasterTest, PrepareChangesNothingTheDayAheadIssues) {
   ASSERT_TRUE(plain.Close(last, Noisy(last), &a));
   ASSERT_TRUE(ahead.Close(last, Noisy(last), &b));
   EXPECT_TRUE(a.day_ahead);
-  EXPECT_FALSE(ahead.Prepare());  // 00:00 closes next: nothing to do ahead
+  EXPECT_TRUE(ahead.Prepare());  // 00:00 closes next: its books' answers (no ridge)
+  EXPECT_FALSE(SeriesForecaster(options).Prepare());  // nothing closed: nothing to do
   auto bits = [](const std::vector<double>& v) {  // NaN where none: compared as bits
     std::vector<uint64_t> out(v.size());
     std::memcpy(out.data(), v.data(), v.size() * sizeof(double));
@@ -227,6 +228,17 @@ TEST(SeriesForecasterTest, PrepareChangesNothingTheDayAheadIssues) {
   EXPECT_EQ(bits(a.mean), bits(b.mean));
   EXPECT_EQ(bits(a.lower), bits(b.lower));
   EXPECT_EQ(bits(a.upper), bits(b.upper));
+  // Then ordinary hours, prepared before each close or not: the same issues.
+  for (int64_t hour = last + 1; hour < last + 5; ++hour) {
+    ASSERT_TRUE(plain.Close(hour, Noisy(hour), &a));
+    ASSERT_TRUE(ahead.Close(hour, Noisy(hour), &b));
+    EXPECT_TRUE(ahead.Prepare());
+    EXPECT_FALSE(a.day_ahead);
+    EXPECT_FALSE(std::isnan(a.lower[3]));
+    EXPECT_EQ(bits(a.mean), bits(b.mean));
+    EXPECT_EQ(bits(a.lower), bits(b.lower));
+    EXPECT_EQ(bits(a.upper), bits(b.upper));
+  }
 }
 
 TEST(ResidualBookTest, IntervalIsTheEmpiricalQuantilesOfEarlierErrors) {
