@@ -10,8 +10,11 @@ void EnsembleWeights(std::span<const ResidualBook> books, std::span<const double
                      int lead, const EnsembleOptions& options, std::span<double> weights) {
   const size_t n = books.size();
   std::fill(weights.begin(), weights.end(), 0.0);
-  std::vector<double> mae(n);
-  std::vector<size_t> ranked;
+  // Asked for every lead of every issue: buffers of this thread, not two allocations a call.
+  thread_local std::vector<double> mae;
+  thread_local std::vector<size_t> ranked;
+  mae.assign(n, 0.0);
+  ranked.clear();
   for (size_t m = 0; m < n; ++m) {
     if (std::isnan(forecasts[m])) continue;
     mae[m] = books[m].RecentMae(origin, lead, options.window_days);
@@ -25,7 +28,13 @@ void EnsembleWeights(std::span<const ResidualBook> books, std::span<const double
     }
     return;
   }
-  std::stable_sort(ranked.begin(), ranked.end(), [&](size_t a, size_t b) { return mae[a] < mae[b]; });
+  // By MAE, ties in model order (a stable insertion sort: a handful of models, and
+  // std::stable_sort would allocate its buffer at every call).
+  for (size_t i = 1; i < ranked.size(); ++i) {
+    size_t m = ranked[i], j = i;
+    for (; j > 0 && mae[m] < mae[ranked[j - 1]]; --j) ranked[j] = ranked[j - 1];
+    ranked[j] = m;
+  }
   if (static_cast<int>(ranked.size()) > options.top) ranked.resize(static_cast<size_t>(options.top));
   double total = 0;
   for (size_t m : ranked) {

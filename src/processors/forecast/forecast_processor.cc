@@ -197,6 +197,10 @@ Status ForecastProcessor::Rewind() {
     latest_ = std::move(latest);
   }
   series_gauge_->Set(static_cast<double>(series_.size()));
+  // Their next issues' work ahead (the books' answers are not in the checkpoint), in the idle
+  // time before the next hour closes.
+  for (auto& [key, series] : series_) to_prepare_.push_back(&series);
+  preparing_.store(to_prepare_.size(), std::memory_order_relaxed);
   dirty_ = false;
   PublishConsumed();
   return Status::OK();
@@ -338,10 +342,7 @@ void ForecastProcessor::Issue(Job* job, ForecastIssue* issue) const {
 }
 
 void ForecastProcessor::QueuePrepare() {
-  for (size_t u : units_) {
-    const int64_t next_origin = jobs_[u].series->forecaster.last_closed() + 2;
-    if (((next_origin % 24) + 24) % 24 == 0) to_prepare_.push_back(jobs_[u].series);
-  }
+  for (size_t u : units_) to_prepare_.push_back(jobs_[u].series);
   preparing_.store(to_prepare_.size() - prepared_, std::memory_order_relaxed);
 }
 
@@ -353,7 +354,7 @@ void ForecastProcessor::PrepareSome() {
     while (MonotonicMicros() < until) {
       size_t i = next.fetch_add(1, std::memory_order_relaxed);
       if (i >= to_prepare_.size()) return;
-      // A series whose 23:00 closed since is past it: Prepare does nothing then.
+      // A series whose next hour closed since prepares for the one after: no harm either way.
       to_prepare_[i]->forecaster.Prepare();
     }
   });

@@ -142,11 +142,12 @@ class ForecastProcessor {
   void Issue(Job* job, ForecastIssue* issue) const;  // on a worker: touches only job->series
   size_t Emit(size_t from);                      // the done jobs from `from` on to pending_; returns the next
   Status AppendPending();
-  // What the series' next issues can do ahead (SeriesForecaster::Prepare: the day-ahead ridge
-  // fit, in the hour before 23:00 closes), so that the 00:00 issues, which everyone waits for,
-  // are not held up by it: the batch's series whose next hour is 23:00 are queued, and done on
-  // the pool in slices of kPrepareSliceUs in steps whose poll found nothing (a burst of closing hours
-  // is never held up either). Undone at a restart: the 00:00 issue then fits all of it.
+  // What the series' next issues can do ahead (SeriesForecaster::Prepare: the books' answers;
+  // the day-ahead ridge fit, in the hour before 23:00 closes), so that the issues, which all
+  // wait for when an hour closes for every series, have less to do: the batch's series (and
+  // every series after a rewind) are queued, and done on the pool in slices of kPrepareSliceUs
+  // in steps whose poll found nothing (a burst of closing hours is never held up either). Undone
+  // when the next hour closes first: that issue then does all of it itself.
   void QueuePrepare();
   void PrepareSome();
   Status Checkpoint();

@@ -217,7 +217,8 @@ TEST(SeriesForecasterTest, PrepareChangesNothingTheDayAheadIssues) {
   ASSERT_TRUE(plain.Close(last, Noisy(last), &a));
   ASSERT_TRUE(ahead.Close(last, Noisy(last), &b));
   EXPECT_TRUE(a.day_ahead);
-  EXPECT_FALSE(ahead.Prepare());  // 00:00 closes next: nothing to do ahead
+  EXPECT_TRUE(ahead.Prepare());  // 00:00 closes next: its books' answers (no ridge)
+  EXPECT_FALSE(SeriesForecaster(options).Prepare());  // nothing closed: nothing to do
   auto bits = [](const std::vector<double>& v) {  // NaN where none: compared as bits
     std::vector<uint64_t> out(v.size());
     std::memcpy(out.data(), v.data(), v.size() * sizeof(double));
@@ -227,6 +228,17 @@ TEST(SeriesForecasterTest, PrepareChangesNothingTheDayAheadIssues) {
   EXPECT_EQ(bits(a.mean), bits(b.mean));
   EXPECT_EQ(bits(a.lower), bits(b.lower));
   EXPECT_EQ(bits(a.upper), bits(b.upper));
+  // Then ordinary hours, prepared before each close or not: the same issues.
+  for (int64_t hour = last + 1; hour < last + 5; ++hour) {
+    ASSERT_TRUE(plain.Close(hour, Noisy(hour), &a));
+    ASSERT_TRUE(ahead.Close(hour, Noisy(hour), &b));
+    EXPECT_TRUE(ahead.Prepare());
+    EXPECT_FALSE(a.day_ahead);
+    EXPECT_FALSE(std::isnan(a.lower[3]));
+    EXPECT_EQ(bits(a.mean), bits(b.mean));
+    EXPECT_EQ(bits(a.lower), bits(b.lower));
+    EXPECT_EQ(bits(a.upper), bits(b.upper));
+  }
 }
 
 TEST(ResidualBookTest, IntervalIsTheEmpiricalQuantilesOfEarlierErrors) {
@@ -288,6 +300,38 @@ TEST(ResidualBookTest, AnEmptyBookAnswersSavesAndLoadsAsOne) {
   back.Load(std::vector<ResidualBook::Errors>(24));  // all empty: the book is empty again
   EXPECT_EQ(back.Save(0), std::vector<ResidualBook::Errors>(24));
   EXPECT_TRUE(std::isnan(back.RecentMae(240, 24, 7)));
+}
+
+// Errors are kept by day (the origin given by the place): only 00:00 origins are kept, a day
+// without an error (a gap) is none, and the answers are those of every error in the window.
+TEST(ResidualBookTest, KeepsTheErrorsOf0000OriginsByDay) {
+  ResidualOptions options;
+  options.lead_pool = 0;
+  options.min_errors = 3;
+  ResidualBook book(24, options);
+  book.Add(24 * 10 + 5, 2, 100.0);  // not a 00:00 origin: not kept
+  EXPECT_EQ(book.Save(0), std::vector<ResidualBook::Errors>(24));
+  for (int d : {10, 11, 13, 14}) book.Add(24 * d, 2, d * 1.0);  // day 12 has none
+  EXPECT_EQ(book.Save(0)[1], (ResidualBook::Errors{{240, 10.0}, {264, 11.0}, {312, 13.0}, {336, 14.0}}));
+  EXPECT_EQ(book.Save(24 * 12)[1], (ResidualBook::Errors{{312, 13.0}, {336, 14.0}}));
+  EXPECT_EQ(book.RecentMae(24 * 15, 2, 3), (14 + 13) / 2.0);  // origins 12..14: two errors
+  int64_t count = 0;
+  EXPECT_EQ(book.MeanAbsError(24 * 14, 30, &count), (10 + 11 + 13) / 3.0);  // before day 14
+  EXPECT_EQ(count, 3);
+  double lo = 0, hi = 0;
+  ASSERT_TRUE(book.Interval(24 * 15, 2, &lo, &hi));
+  EXPECT_NEAR(lo, 10.3, 1e-9);  // numpy's 10 % and 90 % of 10, 11, 13, 14
+  EXPECT_NEAR(hi, 13.7, 1e-9);
+  // An answer given before a change is not given after it.
+  book.Add(24 * 12, 2, 12.0);
+  EXPECT_EQ(book.RecentMae(24 * 15, 2, 3), (14 + 13 + 12) / 3.0);
+  // A jump past the days kept leaves only the newest day.
+  book.Add(24 * 200, 2, 1.0);
+  EXPECT_EQ(book.Save(0)[1], (ResidualBook::Errors{{24 * 200, 1.0}}));
+  EXPECT_TRUE(std::isnan(book.RecentMae(24 * 200, 2, 56)));
+  ResidualBook back(24, options);
+  back.Load(book.Save(0));
+  EXPECT_EQ(back.Save(0), book.Save(0));
 }
 
 TEST(EnsembleTest, WeighsByRecentMaeAndSharesWhileThereIsNone) {

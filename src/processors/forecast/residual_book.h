@@ -7,6 +7,7 @@
 //   book.Interval(next_origin, lead, &lo, &hi);  // forecast + [lo, hi] covers ~80 %
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <utility>
 #include <vector>
@@ -23,8 +24,14 @@ struct ResidualOptions {
   int keep_days = 0;
 };
 
+// Origins are 00:00 UTC hours (hours since the epoch, multiples of 24: the day-ahead issues the
+// forecaster and the backtest judge), one error per origin and lead; an error of another origin
+// is not kept (Add and Load ignore it), and a second one of the same origin and lead replaces
+// the first.
 class ResidualBook {
  public:
+  static constexpr int64_t kOriginStep = 24;
+
   ResidualBook(int leads, ResidualOptions options = {});
   void Add(int64_t origin, int lead, double error);  // error: actual minus forecast
   // Offsets to add to the forecast for the interval of `lead` issued at origin, from errors of
@@ -41,41 +48,59 @@ class ResidualBook {
   using Errors = std::vector<std::pair<int64_t, double>>;  // (origin, error), oldest first
   // Per lead, the errors of origins >= from: all that reads at origins o with o − window >= from see.
   std::vector<Errors> Save(int64_t from) const;
-  // Replaces the errors with saved ones (one entry per lead, origins non-decreasing; extra leads
-  // are dropped).
+  // Replaces the errors with saved ones (one entry per lead; extra leads are dropped, and errors
+  // older than keep_days before the newest, as Add would have dropped them).
   void Load(const std::vector<Errors>& by_lead);
 
  private:
   // What RecentMae and Interval last answered for a lead, and what from: the forecaster asks
   // every hour, but a lead's pooled errors change only when one of its leads gets an error
-  // (one lead a day's hour) or an origin leaves the window (once a day), so most answers repeat.
+  // (one lead a day's hour) or the days kept move on (once a day), so most answers repeat.
   struct Answer {
     int days = -1;               // the window it was computed over; -1: none yet
-    std::vector<uint32_t> from;  // per pooled lead: its version, then the range [begin, end) read
+    int64_t first = 0, end = 0;  // the window's days [first, end)
+    int64_t kept_from = 0;       // the first of them kept when it was computed
+    uint64_t stamp = 0;          // stamp_ when it was computed
     bool ok = false;
     double a = 0, b = 0;         // RecentMae: the MAE; Interval: lower, upper
   };
-  // The pooled leads' errors of origins in [origin - days, origin), as Answer::from says it.
-  void Key(int64_t origin, int lead, int days, std::vector<uint32_t>* key) const;
-  // Whether `answer` was computed from exactly these errors; else makes it theirs (ok false).
-  bool Reuse(Answer* answer, int days) const;
+  int span() const { return keep_days_ + 1; }  // days kept: the newest and keep_days before it
+  // The days whose origins are in [origin - 24 days, origin): [*first, *end).
+  void Days(int64_t origin, int days, int64_t* first, int64_t* end) const;
+  void Kept(int64_t* first, int64_t* end) const;  // [*first, *end) cut to the days kept
+  const double* Lead(int lead) const { return errors_.data() + static_cast<size_t>(lead - 1) * static_cast<size_t>(span()); }
+  size_t Slot(int64_t day) const;  // a day's place in each lead's ring
+  // f(error) for each error of a lead's days [first, end), newest first: the order the sums
+  // have always been made in (the same bits).
+  template <typename F>
+  void NewestFirst(const double* errors, int64_t first, int64_t end, F f) const {
+    if (end <= first) return;
+    const size_t last = static_cast<size_t>(span()) - 1;
+    size_t slot = Slot(end - 1);
+    for (int64_t d = end - 1; d >= first; --d, slot = slot == 0 ? last : slot - 1) {
+      if (!std::isnan(errors[slot])) f(errors[slot]);  // NaN: a day without an error
+    }
+  }
+  // Whether `answer` was computed from the very errors it would read now; else makes it theirs
+  // (ok false), to be filled.
+  bool Reuse(Answer* answer, int64_t origin, int lead, int days) const;
   void Collect(int64_t origin, int lead, int days, std::vector<double>* out) const;
+  void Place(int64_t origin, int lead, double error);  // Add without the checks
+  void MoveTo(int64_t day);                            // day becomes the newest: older ones leave
 
   ResidualOptions options_;
   int leads_;
-  // (origin, error), oldest first; empty until the first error (a forecaster holds leads x
-  // models of them for every series it has seen). A vector, not a deque: the answers'
-  // windows are found by binary search and read every hour, and the old errors leave once a
-  // day (a ~2 KB move), not every hour.
-  std::vector<std::vector<std::pair<int64_t, double>>> by_lead_;
-  // Per lead, bumped by every change to its errors: an Answer whose versions and ranges match
-  // was computed from the very same errors in the same order, so it is reused bit for bit.
-  std::vector<uint32_t> versions_;
-  // Answers are reused only while every lead's origins are non-decreasing (as the forecaster
-  // and the backtest add them), which makes a window a contiguous range of them.
-  bool sorted_ = true;
+  int keep_days_;
+  // Per lead, a ring of span() days (the origin of an error given by its place: 8 bytes a day
+  // and lead, where (origin, error) pairs took 16), NaN where a day has no error; empty until
+  // the first error (a forecaster holds leads x models of them for every series it has seen).
+  std::vector<double> errors_;
+  int64_t newest_ = 0;  // the newest day kept (origin / 24), while errors_ is not empty
+  // Per lead, stamp_ at its last change: an Answer computed at a later stamp over the same days
+  // read the very same errors in the same order, so it is reused bit for bit.
+  std::vector<uint64_t> changed_;
+  uint64_t stamp_ = 0;
   mutable std::vector<Answer> mae_answers_, interval_answers_;  // per lead, made on first use
-  mutable std::vector<uint32_t> key_;
   mutable std::vector<double> scratch_;
 };
 

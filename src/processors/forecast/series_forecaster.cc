@@ -165,12 +165,24 @@ bool SeriesForecaster::Close(int64_t hour, double value, ForecastIssue* issue) {
 bool SeriesForecaster::Prepare() {
   if (last_closed_ == kNone) return false;
   const int64_t origin = last_closed_ + 2;  // the issue after the next hour closes
-  if (!IsMidnight(origin)) return false;
-  // The view at that origin, short of its last hour (not closed yet): what Compute will give
-  // the ridge then, but for the hour only its last lead reads.
-  View(origin);
-  ForecastInput input{.target = &view_, .covariates = {}};
-  static_cast<RidgeModel&>(*models_[ridge_]).Prepare(input, origin, RidgeModel::kLeads - 1);
+  if (IsMidnight(origin)) {
+    // The view at that origin, short of its last hour (not closed yet): what Compute will give
+    // the ridge then, but for the hour only its last lead reads.
+    View(origin);
+    ForecastInput input{.target = &view_, .covariates = {}};
+    static_cast<RidgeModel&>(*models_[ridge_]).Prepare(input, origin, RidgeModel::kLeads - 1);
+  }
+  // The books' answers that issue will ask for (the models' MAE for the ensemble's weights, the
+  // ensemble's intervals), from the errors in now: the next hour adds one lead's (and, at
+  // 00:00, moves the windows on a day), so it recomputes the five leads pooled with it, and
+  // reuses the rest as made here. After a restart (answers are not saved) or when 00:00 closes
+  // next, that is every lead's. Answers are reused only when made from the very same errors.
+  const size_t n = models_.size();
+  for (int lead = 1; lead <= options_.horizon; ++lead) {
+    for (size_t m = 0; m < n; ++m) books_[m].RecentMae(origin, lead, options_.ensemble.window_days);
+    double lo = 0, hi = 0;
+    books_[n].Interval(origin, lead, &lo, &hi);
+  }
   return true;
 }
 

@@ -55,9 +55,10 @@ class SeriesForecaster {
   bool Close(int64_t hour, double value, ForecastIssue* issue);
 
   // Does now what the next issue will need and the hours closed so far already fix, so that
-  // its own Close has less to do: when the next hour to close is 23:00 UTC, the 00:00 issue's
-  // ridge fit but its last lead (RidgeModel::Prepare). What is issued does not change: Close
-  // without it issues the same, bit for bit. True when there was something to do.
+  // its own Close has less to do: the residual books' answers for its origin, and when the next
+  // hour to close is 23:00 UTC, the 00:00 issue's ridge fit but its last lead
+  // (RidgeModel::Prepare). What is issued does not change: Close without it issues the same,
+  // bit for bit. True when there was something to do (an hour has closed).
   bool Prepare();
 
   int64_t last_closed() const { return last_closed_; }
