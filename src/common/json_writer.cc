@@ -28,23 +28,16 @@ void AppendJsonString(std::string* out, std::string_view s) {
     i = run;
     if (i == s.size()) break;
     char c = s[i];
-    switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out->append(fmt::format("\\u{:04x}", static_cast<unsigned>(c)));
-        } else if (size_t n = Utf8SequenceAt(s, i); n > 0) {
-          out->append(s.substr(i, n));
-          i += n - 1;
-        } else {
-          // JSON text is UTF-8 (RFC 8259): a byte that is not, as in a statement quoted back in
-          // an error, becomes U+FFFD, the replacement character, as decoders show it.
-          out->append("\\ufffd");
-        }
+    if (static_cast<unsigned char>(c) < 0x80) {  // the quote, the backslash, below 0x20
+      char escaped[6];
+      out->append(escaped, static_cast<size_t>(PutJsonStringByte(escaped, c) - escaped));
+    } else if (size_t n = Utf8SequenceAt(s, i); n > 0) {
+      out->append(s.substr(i, n));
+      i += n - 1;
+    } else {
+      // JSON text is UTF-8 (RFC 8259): a byte that is not, as in a statement quoted back in an
+      // error, becomes U+FFFD, the replacement character, as decoders show it.
+      out->append("\\ufffd");
     }
     ++i;
   }

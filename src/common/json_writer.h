@@ -12,6 +12,35 @@ namespace mare {
 // bytes of s that are not well-formed UTF-8 are written as \ufffd, one per byte.
 void AppendJsonString(std::string* out, std::string_view s);
 
+// Writes at p byte c of a JSON string's contents, escaped as RFC 8259 requires: the quote and the
+// backslash, \n, \r and \t in their short forms, other bytes below 0x20 as \u00XX; at most 6
+// bytes; returns the end. Bytes from 0x80 stand as they are: the caller vouches for UTF-8 (as
+// AppendJsonString checks it). The one escaping rule of every JSON mare writes.
+inline char* PutJsonStringByte(char* p, char c) {
+  auto u = static_cast<unsigned char>(c);
+  if (u >= 0x20 && c != '"' && c != '\\') {
+    *p = c;
+    return p + 1;
+  }
+  p[0] = '\\';
+  switch (c) {
+    case '"': p[1] = '"'; return p + 2;
+    case '\\': p[1] = '\\'; return p + 2;
+    case '\n': p[1] = 'n'; return p + 2;
+    case '\r': p[1] = 'r'; return p + 2;
+    case '\t': p[1] = 't'; return p + 2;
+    default: {
+      static constexpr char kHex[] = "0123456789abcdef";
+      p[1] = 'u';
+      p[2] = '0';
+      p[3] = '0';
+      p[4] = kHex[u >> 4];
+      p[5] = kHex[u & 15];
+      return p + 6;
+    }
+  }
+}
+
 // Appends a finite double in shortest round-trip form, or null when not finite.
 void AppendJsonNumber(std::string* out, double v);
 

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "common/json_writer.h"
 #include "reading/timestamp.h"
 
 namespace mare {
@@ -199,26 +200,6 @@ bool IsPlain(std::string_view s) {
   return all;
 }
 
-// Writes a JSON string's contents for byte `c`, escaped if JSON wants it.
-char* PutJsonByte(char* o, char c) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  switch (c) {
-    case '"': *o++ = '\\'; *o++ = '"'; return o;
-    case '\\': *o++ = '\\'; *o++ = '\\'; return o;
-    default: {
-      auto u = static_cast<unsigned char>(c);
-      if (u < 0x20) {
-        std::memcpy(o, "\\u00", 4);
-        o[4] = kHex[u >> 4];
-        o[5] = kHex[u & 15];
-        return o + 6;
-      }
-      *o++ = c;
-      return o;
-    }
-  }
-}
-
 // Names and values are short: up to 16 bytes are copied with two overlapping moves of 8, 4 or
 // 1 bytes rather than a call to memcpy (reading only s's bytes; o has room, see Reserve below).
 [[gnu::always_inline]] inline char* Put(char* o, std::string_view s) {
@@ -256,7 +237,7 @@ char* PutIdent(char* o, std::string_view escaped, bool plain) {
     for (size_t i = 0; i < escaped.size(); ++i) {
       char c = escaped[i];
       if (c == '\\' && i + 1 < escaped.size() && Escapable(escaped[i + 1])) c = escaped[++i];
-      o = PutJsonByte(o, c);
+      o = PutJsonStringByte(o, c);
     }
   }
   *o++ = '"';
@@ -272,7 +253,7 @@ char* PutStringValue(char* o, std::string_view escaped, bool plain) {
     for (size_t i = 0; i < escaped.size(); ++i) {
       char c = escaped[i];
       if (c == '\\' && i + 1 < escaped.size() && (escaped[i + 1] == '"' || escaped[i + 1] == '\\')) c = escaped[++i];
-      o = PutJsonByte(o, c);
+      o = PutJsonStringByte(o, c);
     }
   }
   *o++ = '"';
