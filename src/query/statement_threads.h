@@ -5,14 +5,11 @@
 //   std::future<void> ran = threads.Run([&] { ... });   // ran.wait(): fn has returned
 #pragma once
 
-#include <condition_variable>
 #include <cstddef>
-#include <deque>
 #include <functional>
 #include <future>
-#include <mutex>
-#include <thread>
-#include <vector>
+
+#include "common/kept_threads.h"
 
 namespace mare::query {
 
@@ -31,20 +28,10 @@ class StatementThreads {
   // the thread touches nothing of fn's any more.
   std::future<void> Run(std::function<void()> fn);
 
-  size_t threads() const;  // alive, idle or running
+  size_t threads() const { return threads_.threads(); }  // alive, idle or running
 
  private:
-  void Loop();
-  void JoinExited();  // with mu_ held
-
-  const size_t keep_idle_;
-  mutable std::mutex mu_;
-  std::condition_variable work_;
-  std::deque<std::packaged_task<void()>> tasks_;
-  std::vector<std::thread> threads_;
-  std::vector<std::thread::id> exited_;  // idle threads that ended, to join
-  size_t waiting_ = 0;                   // threads waiting for a task
-  bool shutdown_ = false;
+  KeptThreads threads_;
 };
 
 }  // namespace mare::query

@@ -10,13 +10,10 @@
 
 #include <httplib.h>
 
-#include <condition_variable>
 #include <cstddef>
-#include <deque>
 #include <functional>
-#include <mutex>
-#include <thread>
-#include <vector>
+
+#include "common/kept_threads.h"
 
 namespace mare {
 
@@ -35,19 +32,8 @@ class ConnectionThreads : public httplib::TaskQueue {
   size_t active() const;  // connections being served or about to be
 
  private:
-  void Run();
-  void JoinExited();  // with mu_ held
-
   const size_t max_connections_;
-  const size_t keep_idle_;
-  mutable std::mutex mu_;
-  std::condition_variable work_;
-  std::deque<std::function<void()>> tasks_;
-  std::vector<std::thread> threads_;
-  std::vector<std::thread::id> exited_;  // idle threads that ended, to join
-  size_t waiting_ = 0;                   // threads waiting for a task
-  size_t busy_ = 0;                      // threads serving a connection
-  bool shutdown_ = false;
+  KeptThreads threads_;
 };
 
 }  // namespace mare
