@@ -199,7 +199,7 @@ Status ForecastProcessor::Rewind() {
   series_gauge_->Set(static_cast<double>(series_.size()));
   // Their next issues' work ahead (the books' answers are not in the checkpoint), in the idle
   // time before the next hour closes.
-  for (auto& [key, series] : series_) to_prepare_.push_back(&series);
+  for (auto& [key, series] : series_) Queue(&series);
   preparing_.store(to_prepare_.size(), std::memory_order_relaxed);
   dirty_ = false;
   PublishConsumed();
@@ -341,8 +341,14 @@ void ForecastProcessor::Issue(Job* job, ForecastIssue* issue) const {
   if (issue->day_ahead) job->skill = SkillValue(job->sensor_id, *job->field, forecaster.Skill(kSkillDays));
 }
 
+void ForecastProcessor::Queue(Series* series) {
+  if (series->queued) return;
+  series->queued = true;
+  to_prepare_.push_back(series);
+}
+
 void ForecastProcessor::QueuePrepare() {
-  for (size_t u : units_) to_prepare_.push_back(jobs_[u].series);
+  for (size_t u : units_) Queue(jobs_[u].series);
   preparing_.store(to_prepare_.size() - prepared_, std::memory_order_relaxed);
 }
 
@@ -356,6 +362,7 @@ void ForecastProcessor::PrepareSome() {
       if (i >= to_prepare_.size()) return;
       // A series whose next hour closed since prepares for the one after: no harm either way.
       to_prepare_[i]->forecaster.Prepare();
+      to_prepare_[i]->queued = false;  // read again only after pool_.Run has returned
     }
   });
   prepared_ = std::min(next.load(), to_prepare_.size());

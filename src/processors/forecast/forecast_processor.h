@@ -109,6 +109,9 @@ class ForecastProcessor {
     SeriesForecaster forecaster;
     int32_t partition = 0;
     size_t last_job = kNoJob;  // while a batch is split into jobs: its latest job in it
+    // In to_prepare_ and not prepared yet: a series is queued once, or two of the pool's
+    // workers would prepare it at the same time (a data race on its models).
+    bool queued = false;
   };
   // A series' hour closing in a batch, and what a worker issued from it.
   struct Job {
@@ -148,6 +151,7 @@ class ForecastProcessor {
   // every series after a rewind) are queued, and done on the pool in slices of kPrepareSliceUs
   // in steps whose poll found nothing (a burst of closing hours is never held up either). Undone
   // when the next hour closes first: that issue then does all of it itself.
+  void Queue(Series* series);  // into to_prepare_, unless it is there already
   void QueuePrepare();
   void PrepareSome();
   Status Checkpoint();
