@@ -73,7 +73,7 @@ metrics::Registry* PipelineHealth::Merged(const std::vector<RoleStatus>& others,
   for (const RoleStatus& role : others) {
     for (const MetricSample& sample : role.metrics) {
       metrics::Labels labels = sample.labels;
-      labels.emplace_back("mare_role", role.Key());
+      labels.emplace_back("process", role.Key());  // a label no metric of the view has
       (*merged)->GetGauge(sample.name, "", labels).Set(sample.value);
     }
   }

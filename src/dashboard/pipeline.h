@@ -72,7 +72,7 @@ class PipelineHealth {
   static std::pair<double, double> Rates(const Totals& now, const Totals& base, double secs);
 
   // The registry to read this sample from: this process's own, or, with other roles, a copy of
-  // its families with the others' series added (labelled mare_role=<key>, so none adds into another).
+  // its families with the others' series added (labelled process=<key>, so none adds into another).
   metrics::Registry* Merged(const std::vector<RoleStatus>& others, std::unique_ptr<metrics::Registry>* merged);
 
   metrics::Registry* registry_;
