@@ -281,6 +281,11 @@ def test_two_stream_processors_with_one_name_leave_one_running(kafka, tmp_path):
         post_all(ingest, rows[160:])
         assert first.proc.wait(timeout=120) == 1, first.text()[-3000:]
         assert "fenced by another with the same name" in first.text() and "stopped" in first.text()
+        # The second takes every partition once the group has moved on from the first (up to
+        # its session timeout), restores their state and counts the rest.
+        wait_for(lambda: sum(v["count"] for v in kafka_rollups(kafka, prefix).values()
+                             if v["resolution"] == "1d" and v["field"] == "temperature") == len(rows), 120,
+                 "the second counted every reading", step=1)
         assert_exact(settle(lambda: kafka_rollups(kafka, prefix)), rows)
         assert second.metric("mare_rollup_consumer_up") == 1
         second.stop()
