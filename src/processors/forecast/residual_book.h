@@ -101,7 +101,6 @@ class ResidualBook {
   std::vector<uint64_t> changed_;
   uint64_t stamp_ = 0;
   mutable std::vector<Answer> mae_answers_, interval_answers_;  // per lead, made on first use
-  mutable std::vector<double> scratch_;
 };
 
 }  // namespace mare::forecast
