@@ -28,7 +28,10 @@ Result<std::unique_ptr<RoleStatusPublisher>> RoleStatusPublisher::Start(log::Log
   identity.pid = ::getpid();
   identity.interval_us = options.interval_us;
   std::unique_ptr<RoleStatusPublisher> p(new RoleStatusPublisher(log, registry, std::move(identity), options));
-  s = p->Publish(false);  // a first status now: a broker that refuses it is said at start
+  // A first status now, waited for: a broker that refuses it is said at start.
+  std::string first = p->Encode(false);
+  log::Record record{.timestamp_us = NowMicros(), .key = p->key_, .value = first};
+  s = log->Append(options.topic, 0, std::span<const log::Record>(&record, 1));
   if (!s.ok()) return s;
   p->thread_ = std::thread([raw = p.get()] { raw->Loop(); });
   return p;
@@ -40,28 +43,44 @@ RoleStatusPublisher::RoleStatusPublisher(log::Log* log, metrics::Registry* regis
 
 RoleStatusPublisher::~RoleStatusPublisher() { EndThread(); }
 
-Status RoleStatusPublisher::Publish(bool stopped) {
+std::string RoleStatusPublisher::Encode(bool stopped) {
   RoleStatus s = identity_;
   registry_->Refresh();  // the refreshed gauges (bytes on disk, lags), as a scrape would see them
   s.time_us = NowMicros();
   s.stopped = stopped;
   s.metrics = SampleMetrics(*registry_, PipelineHealth::Metrics());
-  std::string value = EncodeRoleStatus(s);
-  log::Record record{.timestamp_us = s.time_us, .key = key_, .value = value};
-  return log_->Append(options_.topic, 0, std::span<const log::Record>(&record, 1));
+  return EncodeRoleStatus(s);
+}
+
+bool RoleStatusPublisher::PublishAsync() {
+  if (in_flight_->busy.exchange(true)) return false;
+  std::string value = Encode(false);
+  log::Record record{.timestamp_us = NowMicros(), .key = key_, .value = value};
+  // The callback holds the shared state, not the publisher: it may run after the publisher is gone.
+  log_->AppendAsync(options_.topic, 0, std::span<const log::Record>(&record, 1),
+                    [state = in_flight_, topic = options_.topic](const Status& s) {
+                      static LogThrottle throttle(60'000'000);
+                      if (uint64_t held; !s.ok() && throttle.Allow(&held)) {
+                        spdlog::warn("status: cannot publish to topic {}: {} ({} more not logged)", topic, s.ToString(), held);
+                      }
+                      {
+                        std::lock_guard lock(state->mu);
+                        state->last_ok = s.ok();
+                        state->busy = false;
+                      }
+                      state->answered.notify_all();
+                    });
+  return true;
 }
 
 void RoleStatusPublisher::Loop() {
-  LogThrottle throttle(60'000'000);
   std::unique_lock lock(mu_);
   while (!stopping_) {
     wake_.wait_for(lock, std::chrono::microseconds(options_.interval_us), [&] { return stopping_; });
     if (stopping_) break;
     lock.unlock();
-    Status s = Publish(false);  // a failure is retried at the next interval; the dashboard shows it stale meanwhile
-    if (uint64_t held; !s.ok() && throttle.Allow(&held)) {
-      spdlog::warn("status: cannot publish to topic {}: {} ({} more not logged)", options_.topic, s.ToString(), held);
-    }
+    // A failure is retried at the next interval; the dashboard shows the role stale meanwhile.
+    PublishAsync();
     lock.lock();
   }
 }
@@ -79,7 +98,19 @@ bool RoleStatusPublisher::EndThread() {
 
 void RoleStatusPublisher::Stop() {
   if (!EndThread()) return;
-  Status s = Publish(true);
+  // The last word is waited for, but only when the brokers answered the status before it within
+  // an interval: while they are away, a stop would otherwise wait out the delivery timeout.
+  {
+    std::unique_lock lock(in_flight_->mu);
+    in_flight_->answered.wait_for(lock, std::chrono::microseconds(options_.interval_us), [&] { return !in_flight_->busy.load(); });
+    if (in_flight_->busy || !in_flight_->last_ok) {
+      spdlog::warn("status: the log did not take the last status; {} will show as stale, not as stopped", key_);
+      return;
+    }
+  }
+  std::string value = Encode(true);
+  log::Record record{.timestamp_us = NowMicros(), .key = key_, .value = value};
+  Status s = log_->Append(options_.topic, 0, std::span<const log::Record>(&record, 1));
   if (!s.ok()) spdlog::warn("status: cannot say that {} stopped: {}", key_, s.ToString());
 }
 

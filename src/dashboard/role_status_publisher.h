@@ -1,10 +1,13 @@
 // RoleStatusPublisher: a role's thread that appends its status (role_status.h) to the log's
 // status topic every interval, so that the dashboard of another process shows this role's
 // stages; on Stop, a last record saying it stopped (a clean stop is not a failure to show).
+// It never waits on the log: while the brokers are away it skips intervals, and a stop does not
+// wait out a delivery timeout (the role then shows stale, which is what is known of it).
 //
 //   auto publisher = RoleStatusPublisher::Start(log.get(), &registry, "ingest", instance, {});
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -33,8 +36,19 @@ class RoleStatusPublisher {
   const std::string& key() const { return key_; }
 
  private:
+  // What the log's callbacks touch: it outlives the publisher while an append is in flight.
+  struct InFlight {
+    std::atomic<bool> busy{false};         // an append is queued and not yet answered
+    std::atomic<bool> last_ok{true};       // how the newest answered append ended
+    std::mutex mu;
+    std::condition_variable answered;
+  };
+
   RoleStatusPublisher(log::Log* log, metrics::Registry* registry, RoleStatus identity, RoleStatusOptions options);
-  Status Publish(bool stopped);
+  std::string Encode(bool stopped);
+  // Queues the status unless the previous one is still unanswered (a broker away: it would only
+  // pile up); false when skipped.
+  bool PublishAsync();
   void Loop();
   bool EndThread();  // false when it had ended before
 
@@ -47,6 +61,7 @@ class RoleStatusPublisher {
   std::condition_variable wake_;
   bool stopping_ = false;
   std::thread thread_;
+  std::shared_ptr<InFlight> in_flight_ = std::make_shared<InFlight>();
 };
 
 // This host's name, for a status's `host`.
