@@ -15,6 +15,7 @@
 #include "common/metrics.h"
 #include "common/time.h"
 #include "config/config.h"
+#include "dashboard/role_status_publisher.h"
 #include "processors/forecast/forecast_metrics.h"
 #include "processors/forecast/forecast_processor.h"
 #include "server/http_server.h"
@@ -61,6 +62,18 @@ int RunForecast(const ForecastRunFlags& flags) {
     (void)processor->Stop();
     return 1;
   }
+  // On Kafka, its status for the dashboard of `mare store` (docs/formats/role-status.md).
+  std::unique_ptr<dashboard::RoleStatusPublisher> status;
+  if (config->log.kind == "kafka") {
+    auto publishing = dashboard::RoleStatusPublisher::Start(log.get(), &registry, "forecast", DefaultMemberName(), {});
+    if (!publishing.ok()) {
+      spdlog::error("status: {}", publishing.status().ToString());
+      http.Stop();
+      (void)processor->Stop();
+      return 1;
+    }
+    status = std::move(*publishing);
+  }
   std::string fields;
   for (const auto& f : config->forecast.fields) fields += (fields.empty() ? "" : ",") + f;
   spdlog::info("mare forecast run: rollups -> forecasts in {}, fields {}, {} h ahead, {} d of history; GET "
@@ -77,6 +90,8 @@ int RunForecast(const ForecastRunFlags& flags) {
                      issued.value(), day_ahead.value(), processor->lag());
       });
   int exit_code = signalled ? 0 : 1;
+  if (status && signalled) status->Stop();  // stopped on purpose: the dashboard forgets it
+  status.reset();
   Status s = processor->Stop();
   http.Stop();
   if (!s.ok()) {
