@@ -10,6 +10,7 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -45,11 +46,11 @@ class Role(MareRun):
 class Proc:
     """`mare stream` or `mare sink mariadb`, with its /metrics on a free port."""
 
-    def __init__(self, args, data_dir, sets):
+    def __init__(self, args, data_dir, sets, listen_flag="--metrics-listen"):
         os.makedirs(data_dir, exist_ok=True)
         self.port = free_port()
         self.output = os.path.join(data_dir, "out.log")
-        cmd = [MARE, *args, "--data-dir", str(data_dir), "--metrics-listen", f"127.0.0.1:{self.port}"]
+        cmd = [MARE, *args, "--data-dir", str(data_dir), listen_flag, f"127.0.0.1:{self.port}"]
         for s in sets:
             cmd += ["--set", s]
         self.proc = subprocess.Popen(cmd, stdout=open(self.output, "ab"), stderr=subprocess.STDOUT)
@@ -80,6 +81,12 @@ def wait_shared(streams, partitions=4, timeout=60):
             return
         time.sleep(0.2)
     raise AssertionError(f"the stream processors did not share the partitions: {held}")
+
+
+def listed_roles(store):
+    """The roles `mare store`'s pipeline view lists as up (GET /api/v1/pipeline)."""
+    with urllib.request.urlopen(f"{store.http_url}/api/v1/pipeline", timeout=10) as r:
+        return {x["role"] for x in json.load(r)["now"]["roles"] if not x["stale"]}
 
 
 def window_start(ts, length):
@@ -118,6 +125,7 @@ def test_each_role_in_its_own_process(kafka, tmp_path):
                 Role("store", tmp_path / "store", [*sets, 'store.flush_interval="2s"']) as store:
             streams = [Proc(["stream", "--member", name], tmp_path / name, sets) for name in ("a", "b")]
             sink = Proc(["sink", "mariadb"], tmp_path / "sink", [*sets, f"sink.mariadb.port={db.port}"])
+            forecast = Proc(["forecast", "run"], tmp_path / "forecast", sets, listen_flag="--listen")
             wait_shared(streams)
             rows = readings(range(1, 13), 60, seed=11)
             post_all(ingest, rows)
@@ -141,9 +149,16 @@ def test_each_role_in_its_own_process(kafka, tmp_path):
                     break
                 time.sleep(0.5)
             assert hourly == want
+            # Every role's status reaches the dashboard of `mare store` (docs/formats/role-status.md),
+            # the sink's and the forecast processor's too; stopped on purpose, a role leaves the list.
+            wait_for(lambda: {"ingest", "stream", "mariadb sink", "forecast"} <= listed_roles(store), 30,
+                     "every role listed on the store's pipeline view")
             for s in streams:
                 s.stop()
             sink.stop()
+            forecast.stop()
+            wait_for(lambda: not {"stream", "mariadb sink", "forecast"} & listed_roles(store), 30,
+                     "the stopped roles gone from the pipeline view")
             assert "assigned partitions" in streams[0].text() and "assigned partitions" in streams[1].text()
 
 
@@ -278,6 +293,10 @@ def test_two_stream_processors_with_one_name_leave_one_running(kafka, tmp_path):
         post_all(ingest, rows[:160])
         wait_for(lambda: (first.metric("mare_rollup_readings_counted_total") or 0) >= 160, 60, "the first counted")
         second = Proc(["stream", "--member", "a"], tmp_path / "second", sets)
+        # The first learns it was fenced at its next transaction, which needs readings to count:
+        # sent before the second has its producer, they were all counted by the first, which then
+        # sat idle and unaware for up to a minute.
+        wait_for(lambda: "joined group" in second.text(), 60, "the second joined")
         post_all(ingest, rows[160:])
         assert first.proc.wait(timeout=120) == 1, first.text()[-3000:]
         assert "fenced by another with the same name" in first.text() and "stopped" in first.text()
