@@ -1,10 +1,11 @@
 """The Elasticsearch sink against a real Elasticsearch node (7.10.2) and a real OpenSearch node
 (3.8.0), both from Maven Central's jars, one after the other (the cases run once per server, the
 Kafka one on Elasticsearch alone: it tests the log, not the server): readings arrive with the
-mappings Kibana needs, a geo_bounding_box query finds them, hourly date_histogram min/max/avg per sensor equal mare's own SQL (and the 1h rollups); a kill -9 of the
-sink mid-stream and a stopped-then-restarted node leave every reading there exactly once; a
-document Elasticsearch refuses (a mapping conflict) goes to the dead-letter file with its reason;
-on Kafka, the sink follows the raw topic exactly once across a kill -9."""
+mappings Kibana needs, a geo_bounding_box query finds them, hourly date_histogram min/max/avg per
+sensor equal mare's own SQL (and the 1h rollups); a kill -9 of the sink mid-stream and a
+stopped-then-restarted node leave every reading there exactly once; a document Elasticsearch
+refuses (a mapping conflict) goes to the dead-letter file with its reason; on Kafka, the sink
+follows the raw topic exactly once across a kill -9."""
 import json
 import os
 
