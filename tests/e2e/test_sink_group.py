@@ -58,10 +58,10 @@ class Sink(SinkProcess):
         return [] if not lines or lines[-1] == "none" else [int(p) for p in lines[-1].split(",")]
 
 
-def produce(tmp_path, kafka, prefix, readings):
-    lines = [f"{r['sensor_id']}\t{json.dumps(r)}" for r in readings]
-    mare("log", "produce", "raw", "--partitions", PARTITIONS, "--data-dir", tmp_path,
-         *[a for s in kafka_sets(kafka, prefix) for a in ("--set", s)], input="\n".join(lines) + "\n")
+def produce(kafka, prefix, readings):
+    """With kcat, in one go (`mare log produce` appends a line at a time): partitioned as mare
+    and the Java client do (murmur2)."""
+    kafka.produce(prefix + "raw", [f"{r['sensor_id']}\t{json.dumps(r)}" for r in readings], partitioner="murmur2_random")
 
 
 def saved(ch, database):
@@ -89,7 +89,10 @@ def ends(tmp_path, kafka, prefix):
 def test_two_sinks_share_the_partitions_and_one_killed_leaves_every_reading_once(kafka, ch, tmp_path):
     prefix, db = "grp.", "grp"
     first = [buoy(i, SENSORS[i % 8], T0 + i // 8) for i in range(4000)]
-    produce(tmp_path, kafka, prefix, first[:8])  # the topic, with its partitions, before the sinks start
+    # The topic, with its partitions, before the sinks start.
+    mare("log", "produce", "raw", "--partitions", PARTITIONS, "--data-dir", tmp_path,
+         *[a for s in kafka_sets(kafka, prefix) for a in ("--set", s)],
+         input="".join(f"{r['sensor_id']}\t{json.dumps(r)}\n" for r in first[:8]))
     a = Sink(tmp_path / "a", kafka, prefix, ch, db)
     b = Sink(tmp_path / "b", kafka, prefix, ch, db)
     wait_for(lambda: a.m("assigned_partitions") == 2 and b.m("assigned_partitions") == 2, timeout=60,
@@ -97,7 +100,7 @@ def test_two_sinks_share_the_partitions_and_one_killed_leaves_every_reading_once
     assert sorted(a.owned() + b.owned()) == list(range(PARTITIONS))
 
     # Both write, each its own partitions only.
-    produce(tmp_path, kafka, prefix, first[8:])
+    produce(kafka, prefix, first[8:])
     wait_for(lambda: sum(saved(ch, db).values()) == len(first), what="the first readings delivered")
     wait_for(lambda: a.m("records_read_total") + b.m("records_read_total") == len(first),
              what="each record read by one sink")
@@ -108,7 +111,7 @@ def test_two_sinks_share_the_partitions_and_one_killed_leaves_every_reading_once
     # More readings; `a` killed -9 while it writes them: `b` takes its partitions over.
     more = [buoy(i, SENSORS[i % 8], T0 + i // 8) for i in range(len(first), len(first) + 40000)]
     before, a_parts, b_rebalances = a.m("rows_written_total"), a.owned(), b.m("rebalances_total")
-    produce(tmp_path, kafka, prefix, more)
+    produce(kafka, prefix, more)
     wait_for(lambda: a.m("rows_written_total") >= before + 2000, what="the sink to be mid-stream")
     a.kill9()
     at_kill = saved(ch, db)  # before the survivor's session-timeout takeover
