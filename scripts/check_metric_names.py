@@ -14,7 +14,7 @@ import sys
 COMPONENTS = ("source", "dead_letter", "log", "rollup", "forecast", "store", "sink", "query", "http", "pgwire")
 # The unit a gauge or a histogram ends with; a counter ends with _total (after its own unit, if any).
 # "up" is a state gauge's unit: 1 while the thing works, 0 while not.
-UNITS = ("bytes", "seconds", "records", "rows", "windows", "series", "segments", "connections", "offset", "up")
+UNITS = ("bytes", "seconds", "records", "rows", "windows", "series", "segments", "connections", "offset", "partitions", "up")
 
 DECLARATION = re.compile(r'inline constexpr metrics::Metric (k\w+)\{"([^"]*)", "([^"]*)"\};')
 LITERAL = re.compile(r'"mare_[a-z0-9_]+')

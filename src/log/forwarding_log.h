@@ -17,6 +17,7 @@ class ForwardingLog : public Log {
   explicit ForwardingLog(std::unique_ptr<Log> real) : owned_(std::move(real)), real_(owned_.get()) {}
 
   Result<std::unique_ptr<GroupMember>> JoinGroup(const GroupOptions& o) override { return real_->JoinGroup(o); }
+  bool HasGroups() const override { return real_->HasGroups(); }
   Status CreateTopic(const TopicConfig& c) override { return real_->CreateTopic(c); }
   std::vector<std::string> Topics() const override { return real_->Topics(); }
   int32_t Partitions(std::string_view t) const override { return real_->Partitions(t); }

@@ -23,7 +23,8 @@ namespace {
 // transactional producer (transactional.id = group + "-" + member) whose transactions also
 // carry the consumer's offsets (send_offsets_to_transaction with the group's metadata, so a
 // member the group has moved on from cannot commit: KIP-447). A third, short-lived consumer
-// reads compacted topics back for ReadLatest.
+// reads compacted topics back for ReadLatest. A member without transactions (GroupOptions::
+// transactional false: the sinks, whose positions live in their destination) has no producer.
 class KafkaGroupMember final : public GroupMember {
  public:
   KafkaGroupMember(KafkaLogOptions options, GroupOptions group)
@@ -48,7 +49,9 @@ class KafkaGroupMember final : public GroupMember {
   Status Init(int32_t partitions) {
     partitions_ = partitions;
     position_.assign(static_cast<size_t>(partitions), -1);
-    MARE_RETURN_IF_ERROR(NewProducer(group_.start_timeout_us >= 0 ? group_.start_timeout_us : 4 * options_.delivery_timeout_us));
+    if (group_.transactional) {
+      MARE_RETURN_IF_ERROR(NewProducer(group_.start_timeout_us >= 0 ? group_.start_timeout_us : 4 * options_.delivery_timeout_us));
+    }
 
     auto cconf = MakeConf(options_,
                           {{"enable.partition.eof", "false"},
@@ -129,6 +132,7 @@ class KafkaGroupMember final : public GroupMember {
   int64_t EndOffset(int32_t partition) const override { return CachedEndOffset(consumer_, topic_, partition); }
 
   Status Produce(std::string_view topic, int32_t partition, std::span<const Record> records) override {
+    if (producer_ == nullptr) return Status::InvalidArgument("kafka: member of group " + group_.group + " without transactions cannot produce");
     if (records.empty() || failed_) return Status::OK();  // a failed transaction is aborted at commit
     MARE_RETURN_IF_ERROR(Begin());
     if (failed_) return Status::OK();
@@ -157,6 +161,7 @@ class KafkaGroupMember final : public GroupMember {
 
   Status CommitTransaction(const std::vector<std::pair<int32_t, int64_t>>& next_offsets) override {
     if (next_offsets.empty() && !in_transaction_ && !failed_) return Status::OK();
+    if (producer_ == nullptr) return CommitOffsets(next_offsets);
     MARE_RETURN_IF_ERROR(Begin());
     if (!failed_) {
       PartitionList offsets(static_cast<int>(next_offsets.size()));
@@ -326,6 +331,17 @@ class KafkaGroupMember final : public GroupMember {
       rd_kafka_error_destroy(error);
     }
     return Status::OK();
+  }
+
+  // A member without transactions: the offsets into the group, for Kafka's tools (`mare log
+  // groups`, kafka-consumer-groups). Asynchronous: the reader never waits on the coordinator,
+  // and a commit refused during a rebalance is of no consequence, as the offsets that count are
+  // the ones the owner keeps elsewhere.
+  Status CommitOffsets(const std::vector<std::pair<int32_t, int64_t>>& next_offsets) {
+    PartitionList offsets(static_cast<int>(next_offsets.size()));
+    for (const auto& [p, next] : next_offsets) rd_kafka_topic_partition_list_add(offsets.list, topic_.c_str(), p)->offset = next;
+    rd_kafka_resp_err_t err = rd_kafka_commit(consumer_, offsets.list, /*async=*/1);
+    return err == RD_KAFKA_RESP_ERR_NO_ERROR ? Status::OK() : KafkaError(err, "commit offsets of group " + group_.group);
   }
 
   // The transactional producer. Its init fences an earlier incarnation with the same

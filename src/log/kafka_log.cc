@@ -151,6 +151,8 @@ class KafkaLog final : public Log {
     return kafka::Subscribe(options_, group, topic, n);
   }
 
+  bool HasGroups() const override { return true; }
+
   Result<std::unique_ptr<GroupMember>> JoinGroup(const GroupOptions& options) override {
     int32_t n = Partitions(options.topic);
     if (n == 0) return Status::NotFound(fmt::format("kafka: no topic {}", Name(options.topic)));

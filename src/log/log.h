@@ -168,6 +168,10 @@ struct GroupOptions {
   // they are not ready (just started); -1: 4 x log.kafka.delivery_timeout. A caller that retries
   // with its own backoff (a rejoin, which Stop must be able to interrupt) gives 0: one attempt.
   int64_t start_timeout_us = -1;
+  // False for a member that only reads (a sink that saves its positions in its destination):
+  // no transactional producer, so no fencing and no need for a unique name; Produce fails, and
+  // CommitTransaction only records the offsets in the group (for Kafka's tools), unordered.
+  bool transactional = true;
 };
 
 class Log {
@@ -179,6 +183,9 @@ class Log {
   virtual Result<std::unique_ptr<GroupMember>> JoinGroup(const GroupOptions& options) {
     return Status::InvalidArgument("consumer groups with transactions (" + options.group + ") need log.kind = \"kafka\"");
   }
+
+  // Whether JoinGroup works: consumers in other processes can share a topic's partitions.
+  virtual bool HasGroups() const { return false; }
 
   // Creates the topic if absent; an existing topic keeps its partition count.
   virtual Status CreateTopic(const TopicConfig& config) = 0;

@@ -18,7 +18,9 @@ LogFollower::LogFollower(LogFollowerOptions options, std::unique_ptr<Destination
       errors_(r->GetCounter(names.errors, {{"topic", options_.topic}})),
       lag_(r->GetGauge(names.lag, {{"topic", options_.topic}})),
       batch_seconds_(r->GetHistogram(names.batch_seconds, {{"topic", options_.topic}})),
-      duplicates_dropped_(r->GetCounter(names.duplicates, {{"topic", options_.topic}})) {
+      duplicates_dropped_(r->GetCounter(names.duplicates, {{"topic", options_.topic}})),
+      owned_(r->GetGauge(names.partitions, {{"topic", options_.topic}})),
+      rebalances_(r->GetCounter(names.rebalances, {{"topic", options_.topic}})) {
   duplicates_ = log::DuplicateFilter(options_.dedup);
 }
 
@@ -27,10 +29,32 @@ LogFollower::~LogFollower() { Stop(); }
 Status LogFollower::Start() {
   partitions_ = log_->Partitions(options_.topic);
   if (partitions_ == 0) return Status::NotFound("no topic " + options_.topic + " in the log");
-  auto subscribed = log_->Subscribe(options_.consumer, options_.topic);
-  if (!subscribed.ok()) return subscribed.status();
-  consumer_ = std::move(*subscribed);
+  group_mode_ = log_->HasGroups();
+  if (group_mode_) {
+    MARE_RETURN_IF_ERROR(JoinGroup());
+  } else {
+    auto subscribed = log_->Subscribe(options_.consumer, options_.topic);
+    if (!subscribed.ok()) return subscribed.status();
+    consumer_ = std::move(*subscribed);
+  }
   thread_ = std::thread([this] { Run(); });
+  return Status::OK();
+}
+
+Status LogFollower::JoinGroup() {
+  log::GroupOptions g{.group = options_.consumer + "-" + options_.topic,
+                      .topic = options_.topic,
+                      .member = options_.consumer,
+                      .handlers = {},
+                      .start_timeout_us = 0,
+                      .transactional = false};
+  g.handlers.revoked = [this](const std::vector<int32_t>& partitions) { Revoked(partitions); };
+  g.handlers.assigned = [this](const std::vector<int32_t>& partitions, const std::vector<int64_t>&) {
+    return Assigned(partitions);  // Kafka's committed offsets are not the ones that count
+  };
+  auto member = log_->JoinGroup(g);
+  if (!member.ok()) return member.status();
+  member_ = std::move(*member);
   return Status::OK();
 }
 
@@ -68,13 +92,21 @@ void LogFollower::Warn(const Status& s, int64_t backoff) {
 
 void LogFollower::UpdateLag() {
   // The consumer's own idea of the end: asking the log could wait on a broker that is away.
-  int64_t behind = consumer_->Lag(static_cast<int32_t>(committed_.size()),
-                                  [&](int32_t p) { return std::max<int64_t>(committed_.at(p), 0); });
-  if (behind >= 0) {
+  int64_t behind = 0;
+  bool known = group_mode_;  // a member without partitions has nothing to read
+  for (const auto& [p, next] : committed_) {
+    int64_t end = member_ ? member_->EndOffset(p) : consumer_ ? consumer_->EndOffset(p) : -1;
+    if (end < 0) continue;
+    known = true;
+    behind += std::max<int64_t>(0, end - std::max<int64_t>(next, 0));
+  }
+  if (known) {
     lag_.Set(static_cast<double>(behind));
     health_.SetLag(behind);
   }
 }
+
+void LogFollower::SetOwned() { owned_.Set(static_cast<double>(committed_.size())); }
 
 template <typename F>
 bool LogFollower::UntilDone(F attempt) {
@@ -173,48 +205,155 @@ void LogFollower::CommitWritten() {
     std::lock_guard lock(mu_);
     written.swap(written_);
   }
+  std::vector<std::pair<int32_t, int64_t>> owned;
   for (const auto& [p, n] : written) {
-    committed_[p] = n;
-    // For `mare log groups`; refused when the log is open read-only, which is fine: the
-    // position that counts is the one the destination saved.
-    Status c = consumer_->Commit(p, n);
-    if (!c.ok()) spdlog::debug("{}: log position of {}/{}: {}", options_.name, options_.topic, p, c.ToString());
+    auto it = committed_.find(p);
+    if (it == committed_.end()) continue;  // not ours any more (Revoked finishes first: never)
+    it->second = n;
+    owned.emplace_back(p, n);
+    if (consumer_) {
+      // For `mare log groups`; refused when the log is open read-only, which is fine: the
+      // position that counts is the one the destination saved.
+      Status c = consumer_->Commit(p, n);
+      if (!c.ok()) spdlog::debug("{}: log position of {}/{}: {}", options_.name, options_.topic, p, c.ToString());
+    }
+  }
+  if (member_ && !owned.empty()) {
+    Status c = member_->CommitTransaction(owned);  // without transactions: the offsets alone
+    if (!c.ok()) spdlog::debug("{}: group positions of {}: {}", options_.name, options_.topic, c.ToString());
   }
 }
 
-void LogFollower::Run() {
+Status LogFollower::Poll(std::vector<log::ConsumedRecord>* records) {
+  size_t room = options_.batch - pending_;
+  if (member_) return member_->Poll(records, room, std::chrono::milliseconds(100));
+  return consumer_->Poll(records, room, std::chrono::milliseconds(100));
+}
+
+bool LogFollower::SealPending() {
+  if (pending_ == 0) return true;
+  if (pipelined_) {
+    if (!HandOver(next_, batch_start_)) return false;
+  } else {
+    destination_->Seal(0);
+    if (!Write(next_, batch_start_)) return false;
+    std::lock_guard lock(mu_);
+    for (const auto& [p, n] : next_) written_[p] = n;
+  }
+  next_.clear();
+  pending_ = 0;
+  return true;
+}
+
+bool LogFollower::Finish() {
+  if (!SealPending()) return false;
+  if (pipelined_) {
+    // Every slot idle and no batch waiting for its positions: a writer clears its slot only
+    // after saving the positions it took.
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] {
+      if (stop_.load()) return true;
+      if (commits_.pending() > 0) return false;
+      return std::none_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.busy; });
+    });
+    if (stop_.load()) return false;
+  }
+  CommitWritten();
+  return true;
+}
+
+void LogFollower::Revoked(const std::vector<int32_t>& partitions) {
+  // What was read is finished before the partitions go: the next owner starts from the
+  // positions saved, so none may be saved later (and what is written meanwhile is acknowledged
+  // first, a resend of nothing). Interrupted only by Stop: then the next owner resends the rest.
+  Finish();
+  for (int32_t p : partitions) {
+    committed_.erase(p);
+    duplicates_.Reset(p);
+  }
+  SetOwned();
+  UpdateLag();
+}
+
+Result<std::vector<int64_t>> LogFollower::Assigned(const std::vector<int32_t>& partitions) {
+  std::vector<int64_t> from;
   bool prepared = UntilDone([&] {
-    committed_.clear();
-    Status s = destination_->Prepare(partitions_, &committed_);
-    for (int32_t p = 0; s.ok() && p < partitions_; ++p) s = consumer_->Seek(p, committed_[p]);
-    if (s.ok() && duplicates_.enabled()) {
-      std::vector<std::pair<int32_t, int64_t>> from;
-      for (int32_t p = 0; p < partitions_; ++p) from.emplace_back(p, consumer_->Position(p));
-      s = duplicates_.Rebuild(log_, options_.topic, from);
+    std::map<int32_t, int64_t> saved;
+    Status s = destination_->Prepare(partitions_, &saved);
+    if (!s.ok()) return s;
+    from.clear();
+    for (int32_t p : partitions) from.push_back(std::max<int64_t>(saved[p], 0));
+    if (duplicates_.enabled() && !partitions.empty()) {
+      std::vector<std::pair<int32_t, int64_t>> at;
+      for (size_t i = 0; i < partitions.size(); ++i) at.emplace_back(partitions[i], from[i]);
+      s = duplicates_.Rebuild(log_, options_.topic, at);
     }
     return s;
   });
-  if (!prepared) return;
+  if (!prepared) return Status::Unavailable(options_.name + ": stopped while taking partitions of " + options_.topic);
+  for (size_t i = 0; i < partitions.size(); ++i) committed_[partitions[i]] = from[i];
+  rebalances_.Add();
+  SetOwned();
+  UpdateLag();
+  std::string list;
+  for (int32_t p : partitions) list += (list.empty() ? "" : ",") + std::to_string(p);
+  spdlog::info("{}: owns partitions {} of {} ({} of {})", options_.name, list.empty() ? "none" : list, options_.topic,
+               partitions.size(), partitions_);
+  return from;
+}
+
+void LogFollower::Rejoin(const Status& why) {
+  spdlog::warn("{}: reading {} in group {}-{}: {}; joining the group again", options_.name, options_.topic,
+               options_.consumer, options_.topic, why.ToString());
+  if (!Finish()) return;
+  member_.reset();  // leaves: its partitions go to the others (no handler runs on the way out)
+  committed_.clear();
+  duplicates_.Reset();
+  SetOwned();
+  UntilDone([&] { return JoinGroup(); });
+}
+
+void LogFollower::Run() {
+  if (!group_mode_) {
+    bool prepared = UntilDone([&] {
+      committed_.clear();
+      Status s = destination_->Prepare(partitions_, &committed_);
+      for (int32_t p = 0; s.ok() && p < partitions_; ++p) s = consumer_->Seek(p, committed_[p]);
+      if (s.ok() && duplicates_.enabled()) {
+        std::vector<std::pair<int32_t, int64_t>> from;
+        for (int32_t p = 0; p < partitions_; ++p) from.emplace_back(p, consumer_->Position(p));
+        s = duplicates_.Rebuild(log_, options_.topic, from);
+      }
+      return s;
+    });
+    if (!prepared) return;
+    SetOwned();
+  }
+  // In a group the destination is prepared, and positions read, as partitions are given (in Poll).
   pipelined_ = destination_->Pipelined();
   if (pipelined_) {
     slots_.resize(static_cast<size_t>(std::max(1, destination_->Slots())));
     for (size_t k = 0; k < slots_.size(); ++k) writers_.emplace_back([this, k] { WriteHandedOver(static_cast<int>(k)); });
   }
   std::vector<log::ConsumedRecord> records;
-  std::map<int32_t, int64_t> next;  // after the pending batch
-  size_t pending = 0;
-  int64_t batch_start = 0, last_lag = 0;
+  int64_t last_lag = 0;
   while (!stop_.load()) {
-    Status s = consumer_->Poll(&records, options_.batch - pending, std::chrono::milliseconds(100));
+    // Out of the group only when Rejoin was stopped.
+    Status s = group_mode_ && !member_ ? Status::Unavailable("not in the group") : Poll(&records);
     if (!s.ok()) {
-      spdlog::error("{}: reading {}: {}", options_.name, options_.topic, s.ToString());
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      if (stop_.load()) break;
+      if (group_mode_) {
+        Rejoin(s);
+      } else {
+        spdlog::error("{}: reading {}: {}", options_.name, options_.topic, s.ToString());
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      }
       continue;
     }
     if (!records.empty()) {
-      if (pending == 0) batch_start = MonotonicMicros();
+      if (pending_ == 0) batch_start_ = MonotonicMicros();
       records_read_.Add(records.size());
-      for (const log::ConsumedRecord& r : records) next[r.partition] = r.offset + 1;
+      for (const log::ConsumedRecord& r : records) next_[r.partition] = r.offset + 1;
       if (duplicates_.enabled()) {
         // Read (their positions are saved with the batch) but not written: the first copy was.
         kept_.clear();
@@ -226,21 +365,11 @@ void LogFollower::Run() {
       } else {
         destination_->Add(records);
       }
-      pending += records.size();
+      pending_ += records.size();
     }
-    bool full = pending >= options_.batch || (pending > 0 && MonotonicMicros() - batch_start >= options_.max_delay_us);
-    if (full) {
-      if (pipelined_) {
-        if (!HandOver(next, batch_start)) break;
-      } else {
-        destination_->Seal(0);
-        if (!Write(next, batch_start)) break;
-        std::lock_guard lock(mu_);
-        for (const auto& [p, n] : next) written_[p] = n;
-      }
-      next.clear();
-      pending = 0;
-    }
+    bool full = pending_ >= options_.batch ||
+                (pending_ > 0 && MonotonicMicros() - batch_start_ >= options_.max_delay_us);
+    if (full && !SealPending()) break;
     CommitWritten();
     if (MonotonicMicros() - last_lag > 1'000'000) {
       UpdateLag();
@@ -249,6 +378,7 @@ void LogFollower::Run() {
   }
   for (std::thread& w : writers_) w.join();  // stop_ is set: each ends after its current attempt
   CommitWritten();
+  member_.reset();  // leaves the group: its partitions go to the others now
 }
 
 }  // namespace mare::sinks

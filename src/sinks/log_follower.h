@@ -6,6 +6,14 @@
 // only (in_order_commits.h). Any failure is retried with backoff on the same batch, so positions never run ahead of
 // the data: a crash or an outage ends in a resend, which the destination makes idempotent
 // (deterministic ids, replacing tables). The log keeps everything meanwhile; the lag gauge shows it.
+//
+// On a log with consumer groups (Kafka) the follower is a member of group "<consumer>-<topic>"
+// (without transactions): the followers of every process with the same config share the
+// topic's partitions, each writing and saving only its own. When the group takes partitions
+// away, the follower first finishes what it read (its batches acknowledged and their positions
+// saved), and on partitions given it reads their positions from the destination, which stays
+// the source of truth (Kafka's committed offsets are only for its tools). On the embedded log,
+// which one process owns, it follows every partition.
 #pragma once
 
 #include <atomic>
@@ -32,7 +40,8 @@ class Destination {
  public:
   virtual ~Destination() = default;
   // Makes what it needs (tables, templates) and reads the saved positions: the next offset of
-  // each of `partitions` partitions into *next (0 where none was saved). Retried until OK.
+  // each of `partitions` partitions into *next (0 where none was saved). Retried until OK. In a
+  // consumer group, called again whenever partitions are given, with no batch in flight.
   virtual Status Prepare(int32_t partitions, std::map<int32_t, int64_t>* next) = 0;
   // Takes the records of one poll into the pending batch (their views end at the next poll);
   // records it cannot read go to the dead-letter file here.
@@ -79,6 +88,8 @@ struct LogFollowerMetrics {
   metrics::Metric lag;            // gauge: records not yet committed
   metrics::Metric batch_seconds;  // histogram: a batch's first write to its saved position
   metrics::Metric duplicates;     // counter: records the duplicate filter dropped
+  metrics::Metric partitions;     // gauge: partitions this follower owns (all, outside a group)
+  metrics::Metric rebalances;     // counter: assignments the consumer group gave it
 };
 
 class LogFollower {
@@ -89,13 +100,28 @@ class LogFollower {
   LogFollower(const LogFollower&) = delete;
   LogFollower& operator=(const LogFollower&) = delete;
 
-  // Subscribes and starts the thread. Fails only for a topic that does not exist.
+  // Subscribes (or joins the group) and starts the thread. Fails only for a topic that does not
+  // exist, or a group the log cannot join.
   Status Start();
   void Stop();
   SinkHealth health() const { return health_.Get(options_.topic); }
 
  private:
   void Run();
+  // Reads the next records, from the consumer or the group member.
+  Status Poll(std::vector<log::ConsumedRecord>* records);
+  // The group's handlers, on the reader thread inside Poll.
+  void Revoked(const std::vector<int32_t>& partitions);
+  Result<std::vector<int64_t>> Assigned(const std::vector<int32_t>& partitions);
+  // After a failed poll in a group: finishes what was read, leaves and joins again.
+  void Rejoin(const Status& why);
+  Status JoinGroup();
+  // Hands the pending batch over (or writes it) and waits until every batch read so far is
+  // acknowledged and its positions saved; false when stopped first.
+  bool Finish();
+  // The pending batch, sealed: handed to a writer (pipelined) or written here. False when
+  // stopped first.
+  bool SealPending();
   // Flushes the sealed batch of slot 0 and saves `next`, retrying; false when stopped first.
   bool Write(const std::map<int32_t, int64_t>& next, int64_t batch_start);
   // A pipelined destination's writer thread of `slot`: flushes each batch sealed there, then
@@ -111,6 +137,7 @@ class LogFollower {
   bool Backoff(int64_t* backoff);
   void Warn(const Status& s, int64_t backoff);
   void UpdateLag();
+  void SetOwned();  // the partitions gauge, from committed_
   // Calls `attempt` until OK, backing off between tries; false when stopped first.
   template <typename F>
   bool UntilDone(F attempt);
@@ -118,7 +145,9 @@ class LogFollower {
   const LogFollowerOptions options_;
   std::unique_ptr<Destination> destination_;
   log::Log* log_;
-  std::unique_ptr<log::Consumer> consumer_;
+  std::unique_ptr<log::Consumer> consumer_;  // outside a group: every partition
+  std::unique_ptr<log::GroupMember> member_;  // in a group
+  bool group_mode_ = false;
   int32_t partitions_ = 0;
   std::atomic<bool> stop_{false};
   std::thread thread_;
@@ -137,7 +166,13 @@ class LogFollower {
   std::mutex save_mu_;                  // one SavePositions at a time, in batch order
   std::map<int32_t, int64_t> written_;  // positions saved by the writers, not yet in committed_
 
-  std::map<int32_t, int64_t> committed_;  // next offset per partition, as saved by the destination
+  // The reader's: next offset per partition owned, as saved by the destination; its keys are
+  // the partitions owned.
+  std::map<int32_t, int64_t> committed_;
+  // The pending batch: the positions after it, its records, when its first was read.
+  std::map<int32_t, int64_t> next_;
+  size_t pending_ = 0;
+  int64_t batch_start_ = 0;
   log::DuplicateFilter duplicates_;
   std::vector<log::ConsumedRecord> kept_;  // a poll's records less the duplicates
   std::atomic<int64_t> last_warning_{0};  // of Warn, by any writer
@@ -148,6 +183,8 @@ class LogFollower {
   metrics::Gauge& lag_;
   metrics::Histogram& batch_seconds_;
   metrics::Counter& duplicates_dropped_;
+  metrics::Gauge& owned_;
+  metrics::Counter& rebalances_;
 };
 
 }  // namespace mare::sinks

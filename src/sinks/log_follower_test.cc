@@ -25,6 +25,8 @@ constexpr metrics::Metric kErrors{"mare_sink_test_errors_total", ""};
 constexpr metrics::Metric kLag{"mare_sink_test_lag_records", ""};
 constexpr metrics::Metric kSeconds{"mare_sink_test_batch_seconds", ""};
 constexpr metrics::Metric kDuplicates{"mare_sink_test_duplicates_dropped_total", ""};
+constexpr metrics::Metric kPartitions{"mare_sink_test_assigned_partitions", ""};
+constexpr metrics::Metric kRebalances{"mare_sink_test_rebalances_total", ""};
 
 struct Shared {
   std::mutex mu;
@@ -63,7 +65,7 @@ class Collect : public Destination {
 std::vector<std::string> Follow(log::Log* log, int64_t start, int64_t end, metrics::Registry* registry) {
   Shared shared;
   LogFollower f({.name = "test sink", .topic = "raw", .consumer = "test", .dedup = {.enabled = true, .horizon_us = 600'000'000}},
-                std::make_unique<Collect>(&shared, start), log, {kRead, kErrors, kLag, kSeconds, kDuplicates}, registry);
+                std::make_unique<Collect>(&shared, start), log, {kRead, kErrors, kLag, kSeconds, kDuplicates, kPartitions, kRebalances}, registry);
   EXPECT_TRUE(f.Start().ok());
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   for (;;) {
@@ -166,7 +168,7 @@ TEST(LogFollowerTest, ALaterBatchAcknowledgedFirstDoesNotMoveThePosition) {
   auto owned = std::make_unique<OutOfOrder>();
   OutOfOrder* d = owned.get();
   LogFollower f({.name = "test sink", .topic = "raw", .consumer = "test", .batch = 5}, std::move(owned), log->get(),
-                {kRead, kErrors, kLag, kSeconds, kDuplicates}, &registry);
+                {kRead, kErrors, kLag, kSeconds, kDuplicates, kPartitions, kRebalances}, &registry);
   ASSERT_TRUE(f.Start().ok());
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   for (;;) {

@@ -391,7 +391,7 @@ Result<std::unique_ptr<ClickHouseSink>> ClickHouseSink::Start(const ClickHouseSi
   if (options.readings && log->Partitions("raw") == 0) return Status::NotFound("no topic raw in the log");
   if (options.rollups && log->Partitions("rollups") == 0) return Status::NotFound("no topic rollups in the log");
   const LogFollowerMetrics names{chm::kRecordsRead, chm::kErrors, chm::kLagRecords, chm::kBatchSeconds,
-                                 chm::kDuplicatesDropped};
+                                 chm::kDuplicatesDropped, chm::kPartitions, chm::kRebalances};
   auto impl = std::make_unique<Impl>();
   auto follow = [&](const std::string& topic, std::unique_ptr<RowMaker> maker) -> Status {
     auto block = maker->Block();

@@ -15,6 +15,8 @@ inline constexpr metrics::Metric kErrors{"mare_sink_clickhouse_errors_total", "F
 inline constexpr metrics::Metric kUp{"mare_sink_clickhouse_up", "1 while the last request to ClickHouse got an answer"};
 inline constexpr metrics::Metric kLagRecords{"mare_sink_clickhouse_lag_records", "Records in the topic not yet committed by the sink"};
 inline constexpr metrics::Metric kBatchSeconds{"mare_sink_clickhouse_batch_seconds", "Time from a batch's first record to its committed position"};
+inline constexpr metrics::Metric kPartitions{"mare_sink_clickhouse_assigned_partitions", "Partitions of the topic this sink owns: all of them, or on Kafka its share in the consumer group"};
+inline constexpr metrics::Metric kRebalances{"mare_sink_clickhouse_rebalances_total", "Assignments the Kafka consumer group gave this sink (each read its partitions' positions from ClickHouse)"};
 inline constexpr metrics::Metric kRequestBytes{"mare_sink_clickhouse_request_bytes_total", "Request bodies sent, as on the wire"};
 
 }  // namespace mare::clickhouse_sink_metrics

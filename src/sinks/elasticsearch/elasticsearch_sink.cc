@@ -291,7 +291,7 @@ Result<std::unique_ptr<ElasticsearchSink>> ElasticsearchSink::Start(const Elasti
   if (options.readings && log->Partitions("raw") == 0) return Status::NotFound("no topic raw in the log");
   if (options.rollups && log->Partitions("rollups") == 0) return Status::NotFound("no topic rollups in the log");
   const LogFollowerMetrics names{esm::kRecordsRead, esm::kErrors, esm::kLagRecords, esm::kBulkSeconds,
-                                 esm::kDuplicatesDropped};
+                                 esm::kDuplicatesDropped, esm::kPartitions, esm::kRebalances};
   auto impl = std::make_unique<Impl>();
   auto follow = [&](const std::string& topic, std::unique_ptr<DocumentMaker> maker) {
     LogFollowerOptions fo{.name = "elasticsearch sink",

@@ -15,6 +15,8 @@ inline constexpr metrics::Metric kErrors{"mare_sink_elasticsearch_errors_total",
 inline constexpr metrics::Metric kUp{"mare_sink_elasticsearch_up", "1 while the last request to Elasticsearch succeeded"};
 inline constexpr metrics::Metric kLagRecords{"mare_sink_elasticsearch_lag_records", "Records in the topic not yet committed by the sink"};
 inline constexpr metrics::Metric kBulkSeconds{"mare_sink_elasticsearch_bulk_seconds", "Time from a batch's first bulk request to its committed position"};
+inline constexpr metrics::Metric kPartitions{"mare_sink_elasticsearch_assigned_partitions", "Partitions of the topic this sink owns: all of them, or on Kafka its share in the consumer group"};
+inline constexpr metrics::Metric kRebalances{"mare_sink_elasticsearch_rebalances_total", "Assignments the Kafka consumer group gave this sink (each read its partitions' positions from Elasticsearch)"};
 inline constexpr metrics::Metric kRequestBytes{"mare_sink_elasticsearch_request_bytes_total", "Request bodies sent, as on the wire (gzip-compressed)"};
 
 }  // namespace mare::elasticsearch_sink_metrics

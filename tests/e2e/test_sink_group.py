@@ -1,0 +1,131 @@
+"""The ClickHouse sink scaled out on Kafka (a real broker, a real ClickHouse 18.16): two
+`mare sink clickhouse` processes with the same config form one consumer group and split the raw
+topic's 4 partitions, each writing and saving only its own (its metrics show its share); one
+killed -9 mid-stream, the other takes its partitions over from the positions saved in ClickHouse,
+and every reading is there exactly once (count, FINAL and argMax). Kafka's session timeout is
+set low (3 s) so that the takeover is quick."""
+import json
+import re
+
+import pytest
+
+from clickhouse_server import ClickHouse
+from harness import mare, wait_for
+from kafka_server import KafkaCluster
+from sink_helpers import T0, SinkProcess, buoy
+from sink_helpers import no_sink_outlives_its_test  # noqa: F401 (autouse: kills the sinks a failed test leaves)
+from test_kafka import on_kafka
+from test_sink_clickhouse import exactly_once
+
+PARTITIONS = 4
+# Two sensors per partition (murmur2 of the key, as every Kafka producer): each sink gets half.
+SENSORS = [2, 11, 4, 16, 5, 6, 1, 3]
+
+
+@pytest.fixture(scope="module")
+def kafka(tmp_path_factory):
+    # A member's session as short as 3 s (the broker's floor is 6 s by default).
+    with KafkaCluster(tmp_path_factory.mktemp("kafka"), properties={"group.min.session.timeout.ms": 1000}) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def ch(tmp_path_factory):
+    with ClickHouse(tmp_path_factory.mktemp("ch")) as server:
+        yield server
+
+
+def kafka_sets(kafka, prefix):
+    return on_kafka(kafka, prefix, 'log.kafka.client."session.timeout.ms"="3000"')
+
+
+class Sink(SinkProcess):
+    """`mare sink clickhouse` on the Kafka log, the raw topic alone, small batches."""
+
+    def __init__(self, data_dir, kafka, prefix, ch, database):
+        data_dir.mkdir(exist_ok=True)
+        super().__init__("clickhouse", data_dir, [
+            *kafka_sets(kafka, prefix), f"sink.clickhouse.url={ch.url}", f"sink.clickhouse.database={database}",
+            "sink.clickhouse.rollups=false", "sink.clickhouse.batch=250", 'sink.clickhouse.max_delay="100ms"',
+            'sink.clickhouse.retry_max="500ms"'])
+
+    def m(self, what):
+        return self.metric(f'mare_sink_clickhouse_{what}{{topic="raw"}}') or 0
+
+    def owned(self):
+        """The partitions its last assignment gave it, from its log line."""
+        lines = re.findall(r"owns partitions (\S+) of raw", self.output())
+        return [] if not lines or lines[-1] == "none" else [int(p) for p in lines[-1].split(",")]
+
+
+def produce(kafka, prefix, readings):
+    """With kcat, in one go (`mare log produce` appends a line at a time): partitioned as mare
+    and the Java client do (murmur2)."""
+    kafka.produce(prefix + "raw", [f"{r['sensor_id']}\t{json.dumps(r)}" for r in readings], partitioner="murmur2_random")
+
+
+def saved(ch, database):
+    """partition -> the next offset saved in sink_offsets."""
+    try:
+        rows = ch.query(f"SELECT `partition`, max(next_offset) FROM {database}.sink_offsets WHERE topic = 'raw' "
+                        f"GROUP BY `partition`")
+    except RuntimeError:
+        return {}
+    return {int(p): int(n) for p, n in rows}
+
+
+def ends(tmp_path, kafka, prefix):
+    """partition -> end offset of raw."""
+    out = mare("log", "partitions", "raw", "--data-dir", tmp_path,
+               *[a for s in kafka_sets(kafka, prefix) for a in ("--set", s)]).stdout
+    got = {}
+    for line in out.splitlines():
+        words = line.split()
+        if words and words[0].isdigit():
+            got[int(words[0])] = int(words[2])
+    return got
+
+
+def test_two_sinks_share_the_partitions_and_one_killed_leaves_every_reading_once(kafka, ch, tmp_path):
+    prefix, db = "grp.", "grp"
+    first = [buoy(i, SENSORS[i % 8], T0 + i // 8) for i in range(4000)]
+    # The topic, with its partitions, before the sinks start.
+    mare("log", "produce", "raw", "--partitions", PARTITIONS, "--data-dir", tmp_path,
+         *[a for s in kafka_sets(kafka, prefix) for a in ("--set", s)],
+         input="".join(f"{r['sensor_id']}\t{json.dumps(r)}\n" for r in first[:8]))
+    a = Sink(tmp_path / "a", kafka, prefix, ch, db)
+    b = Sink(tmp_path / "b", kafka, prefix, ch, db)
+    wait_for(lambda: a.m("assigned_partitions") == 2 and b.m("assigned_partitions") == 2, timeout=60,
+             what="the two sinks to split the 4 partitions")
+    assert sorted(a.owned() + b.owned()) == list(range(PARTITIONS))
+
+    # Both write, each its own partitions only.
+    produce(kafka, prefix, first[8:])
+    wait_for(lambda: sum(saved(ch, db).values()) == len(first), what="the first readings delivered")
+    wait_for(lambda: a.m("records_read_total") + b.m("records_read_total") == len(first),
+             what="each record read by one sink")
+    assert a.m("rows_written_total") > 0 and b.m("rows_written_total") > 0
+    assert a.m("rows_written_total") + b.m("rows_written_total") == len(first)
+    wait_for(lambda: a.m("lag_records") == 0 and b.m("lag_records") == 0, what="lag 0 on both")
+
+    # More readings; `a` killed -9 while it writes them: `b` takes its partitions over.
+    more = [buoy(i, SENSORS[i % 8], T0 + i // 8) for i in range(len(first), len(first) + 40000)]
+    before, a_parts, b_rebalances = a.m("rows_written_total"), a.owned(), b.m("rebalances_total")
+    produce(kafka, prefix, more)
+    wait_for(lambda: a.m("rows_written_total") >= before + 2000, what="the sink to be mid-stream")
+    a.kill9()
+    at_kill = saved(ch, db)  # before the survivor's session-timeout takeover
+    end = ends(tmp_path, kafka, prefix)
+    assert any(at_kill.get(p, 0) < end[p] for p in a_parts), f"killed mid-stream: {at_kill} of {end}"
+    wait_for(lambda: b.m("assigned_partitions") == PARTITIONS, timeout=30, what="the survivor to own every partition")
+    assert b.m("rebalances_total") > b_rebalances
+    total = len(first) + len(more)
+    wait_for(lambda: saved(ch, db) == end, timeout=60, what="every position saved")
+    assert sum(end.values()) == total
+    exactly_once(ch, db, total)
+    wait_for(lambda: b.m("lag_records") == 0, what="lag 0")
+    b.stop()
+    # Kafka's own tools see the group and its offsets (informational: ClickHouse holds the true ones).
+    groups = mare("log", "groups", "raw", "--data-dir", tmp_path,
+                  *[a for s in kafka_sets(kafka, prefix) for a in ("--set", s)]).stdout
+    assert "clickhouse-raw" in groups, groups
