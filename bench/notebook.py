@@ -99,10 +99,12 @@ class MareArrow:
 
     def __init__(self, mare_system):
         import mare
+        import mare.frames
         self.pid = mare_system.run.proc.pid
         self.client = mare.connect(mare_system.run.http_url)
         self.sql = queries(store.mare_sql(mare_system.bounds))
-        self.how = f"python/ client {mare.__version__}: pyarrow {__import__('pyarrow').__version__} IPC stream -> to_pandas"
+        self.how = (f"python/ client {mare.__version__}: pyarrow {__import__('pyarrow').__version__} IPC stream -> "
+                    f"mare.frames (to_pandas for text columns and from {mare.frames.SMALL_ROWS:,} rows)")
 
     def frame(self, sql):
         return self.client.query(sql)

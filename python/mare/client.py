@@ -20,14 +20,15 @@ import pyarrow as pa
 
 from .connections import Connections
 from .errors import IngestError, MareError, QueryError
+from .frames import to_frame
 from .readings import ndjson_chunks
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
-# Answers of fewer rows become DataFrames on the calling thread: for a few thousand rows,
-# pyarrow's thread pool costs more in hand-offs than it saves (Q3 of bench/notebook.py, 3,600
-# rows: to_pandas 0.59 ms with threads, 0.23 ms without and with a block per column).
-SMALL_ROWS = 65_536
+# An answer the server sends whole (with its Content-Length: it fit the server's queue of a few
+# MiB) up to this size is read in one piece and read by pyarrow from memory, not through a
+# Python file object call by call; a larger or chunked one is read as it streams.
+WHOLE_BODY_BYTES = 64 << 20
 
 
 def connect(url: str = "http://127.0.0.1:8080", token: Optional[str] = None, timeout: float = 300.0) -> "Client":
@@ -109,21 +110,18 @@ class Client:
         booleans as bool, intervals as duration[us]; NULLs as nulls. Raises QueryError with
         the server's message (and line and column) for a statement it refuses."""
         with self._arrow_response(sql) as r:
+            length = r.response.length  # None when chunked
+            if length is not None and length <= WHOLE_BODY_BYTES:
+                return pa.ipc.open_stream(r.read()).read_all()
             return pa.ipc.open_stream(r).read_all()
 
     def query(self, sql: str) -> pd.DataFrame:
         """The answer to one SQL statement as a pandas DataFrame. Timestamps are timezone-aware
         UTC; NULLs stay missing: NaN in a double column, None in a text column, and pd.NA in an
         integer or boolean column that has NULLs (which then has pandas' nullable Int64 or
-        boolean dtype, so that its values stay exact)."""
-        table = self.query_arrow(sql)
-        small = table.num_rows < SMALL_ROWS
-        df = table.to_pandas(use_threads=not small, split_blocks=small)
-        nullable = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
-        for i, column in enumerate(table.columns):
-            if column.null_count > 0 and column.type in nullable:
-                df.isetitem(i, column.to_pandas(types_mapper=nullable.get))
-        return df
+        boolean dtype, so that its values stay exact). The frame's columns are its own to
+        modify."""
+        return to_frame(self.query_arrow(sql))
 
     def batches(self, sql: str) -> Iterator[pa.RecordBatch]:
         """The answer's record batches as they arrive (up to 65,536 rows each), for answers too

@@ -22,6 +22,7 @@ from harness import MareRun, wait_for
 PYTHON_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python")
 sys.path.insert(0, PYTHON_DIR)
 import mare  # noqa: E402: this checkout's client, ahead of any installed one
+import mare.frames  # noqa: E402
 
 T0 = pd.Timestamp("2024-01-21 10:00:00", tz="UTC")
 N = 120
@@ -80,6 +81,29 @@ def test_query_gives_a_dataframe_with_utc_timestamps_and_nulls(client):
     assert str(df["warm"].dtype) == "boolean"
     assert df["warm"].isna().tolist() == sent["temperature"].isna().tolist()
     assert df["warm"].dropna().tolist() == (sent["temperature"].dropna() > 20).tolist()
+
+
+def test_a_small_answer_is_built_as_pyarrow_would_and_can_be_modified(client):
+    # Fixed-width columns with and without NULLs: the frame mare.frames builds itself, which
+    # must equal pyarrow's to_pandas (the path of larger answers and text columns) exactly.
+    sql = ("SELECT ts, time_bucket('10m', ts) AS bucket, sensor_id, temperature, lat, temperature > 20 AS warm, "
+           "sensor_id > 1 AS far FROM readings ORDER BY ts")
+    table = client.query_arrow(sql)
+    assert mare.frames._small_frame(table) is not None, "the answer took the small-answer path"
+    df = client.query(sql)
+    pd.testing.assert_frame_equal(df, mare.frames.frame_by_pyarrow(table), check_exact=True)
+    assert [str(t) for t in df.dtypes] == ["datetime64[us, UTC]", "datetime64[us, UTC]", "int64", "float64", "float64",
+                                           "boolean", "bool"]
+    # A scientist's first clean-up: the frame's arrays are its own, not Arrow's read-only buffers.
+    df.loc[df["temperature"] > 25, "temperature"] = float("nan")
+    df.loc[0, "sensor_id"] = 99
+    df.loc[1, "ts"] = T0
+    df.loc[2, "warm"] = True
+    assert df.loc[0, "sensor_id"] == 99 and df.loc[1, "ts"] == T0 and bool(df.loc[2, "warm"])
+    assert df["temperature"].isna().sum() == (readings()["temperature"].isna() | (readings()["temperature"] > 25)).sum()
+    # A second frame of the same columns shares nothing the first one changed (its column index).
+    df.columns.name = "mine"
+    assert client.query(sql).columns.name is None
 
 
 def test_query_arrow_gives_a_typed_table(client):
