@@ -1,5 +1,6 @@
 #include "sinks/log_follower.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -41,8 +42,14 @@ Status LogFollower::Start() {
   return Status::OK();
 }
 
+std::string SinkGroupName(const std::string& consumer, const std::string& topic, std::string_view destination) {
+  uint32_t h = 2166136261u;  // FNV-1a: short, stable across builds and machines
+  for (unsigned char c : destination) h = (h ^ c) * 16777619u;
+  return fmt::format("{}-{}-{:08x}", consumer, topic, h);
+}
+
 Status LogFollower::JoinGroup() {
-  log::GroupOptions g{.group = options_.consumer + "-" + options_.topic,
+  log::GroupOptions g{.group = SinkGroupName(options_.consumer, options_.topic, options_.destination),
                       .topic = options_.topic,
                       .member = options_.consumer,
                       .handlers = {},

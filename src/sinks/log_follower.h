@@ -23,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -71,6 +72,11 @@ struct LogFollowerOptions {
   std::string topic;     // "raw"
   std::string consumer;  // its group's name in the log (for `mare log groups`)
   std::string server;    // the destination's address, for log lines
+  // What the positions belong to (the server and its database or index prefix). On a log with
+  // consumer groups, the followers of one topic into one destination form one group, named
+  // <consumer>-<topic>-<8 hex digits of this>; into another destination, another group, which
+  // reads every partition too (a second ClickHouse must not get only half of the readings).
+  std::string destination;
   size_t batch = 5000;   // records per batch at most
   // How long a batch may wait for more records before it is flushed; 0: each poll is a batch.
   int64_t max_delay_us = 0;
@@ -91,6 +97,9 @@ struct LogFollowerMetrics {
   metrics::Metric partitions;     // gauge: partitions this follower owns (all, outside a group)
   metrics::Metric rebalances;     // counter: assignments the consumer group gave it
 };
+
+// The Kafka group of the followers of `topic` into `destination` (LogFollowerOptions::destination).
+std::string SinkGroupName(const std::string& consumer, const std::string& topic, std::string_view destination);
 
 class LogFollower {
  public:

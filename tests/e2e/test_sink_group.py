@@ -2,8 +2,9 @@
 `mare sink clickhouse` processes with the same config form one consumer group and split the raw
 topic's 4 partitions, each writing and saving only its own (its metrics show its share); one
 killed -9 mid-stream, the other takes its partitions over from the positions saved in ClickHouse,
-and every reading is there exactly once (count, FINAL and argMax). Kafka's session timeout is
-set low (3 s) so that the takeover is quick."""
+and every reading is there exactly once (count, FINAL and argMax). A third sink into another
+database is a group of its own and reads every partition. Kafka's session timeout is set low
+(3 s) so that the takeover is quick."""
 import json
 import re
 
@@ -107,6 +108,16 @@ def test_two_sinks_share_the_partitions_and_one_killed_leaves_every_reading_once
     assert a.m("rows_written_total") > 0 and b.m("rows_written_total") > 0
     assert a.m("rows_written_total") + b.m("rows_written_total") == len(first)
     wait_for(lambda: a.m("lag_records") == 0 and b.m("lag_records") == 0, what="lag 0 on both")
+
+    # A sink into another database is in another group: it gets every partition (not half of
+    # the readings), and the first two keep their shares.
+    other = db + "_other"
+    c = Sink(tmp_path / "c", kafka, prefix, ch, other)
+    wait_for(lambda: sum(saved(ch, other).values()) == len(first), what="the other database's sink to read every partition")
+    assert c.m("assigned_partitions") == PARTITIONS
+    assert a.m("assigned_partitions") == 2 and b.m("assigned_partitions") == 2
+    exactly_once(ch, other, len(first))
+    c.stop()
 
     # More readings; `a` killed -9 while it writes them: `b` takes its partitions over.
     more = [buoy(i, SENSORS[i % 8], T0 + i // 8) for i in range(len(first), len(first) + 40000)]

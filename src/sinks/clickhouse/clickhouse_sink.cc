@@ -400,6 +400,7 @@ Result<std::unique_ptr<ClickHouseSink>> ClickHouseSink::Start(const ClickHouseSi
                           .topic = topic,
                           .consumer = options.consumer,
                           .server = options.url,
+                          .destination = options.url + "/" + options.database,
                           .batch = options.batch,
                           .max_delay_us = options.max_delay_us,
                           .retry_initial_us = options.retry_initial_us,

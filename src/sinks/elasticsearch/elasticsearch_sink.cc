@@ -298,6 +298,7 @@ Result<std::unique_ptr<ElasticsearchSink>> ElasticsearchSink::Start(const Elasti
                           .topic = topic,
                           .consumer = options.consumer,
                           .server = options.url,
+                          .destination = options.url + "/" + options.index_prefix,
                           .batch = options.batch,
                           .max_delay_us = 0,  // each poll one bulk request, as soon as it is read
                           .retry_initial_us = options.retry_initial_us,
