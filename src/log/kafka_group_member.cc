@@ -296,20 +296,32 @@ class KafkaGroupMember final : public GroupMember {
   // rewind: the partitions are ours already; move them with a seek rather than re-assigning
   // them outside a rebalance callback (which librdkafka's assignment state does not expect).
   Status Assign(const std::vector<int32_t>& list, bool rewind = false) {
+    for (int32_t p : list) {
+      // A topic given partitions after the member joined: its state is sized by the count then.
+      if (p < 0 || p >= partitions_) {
+        return Status::InvalidArgument(fmt::format("kafka: group {} was given partition {} of {}, which had {} partitions when "
+                                                      "it joined (partitions added to a running topic): restart it",
+                                                      group_.group, p, topic_, partitions_));
+      }
+    }
     PartitionList l(static_cast<int>(list.size()));
     for (int32_t p : list) rd_kafka_topic_partition_list_add(l.list, topic_.c_str(), p);
-    MARE_RETURN_IF_ERROR(RetryTransient(4 * options_.delivery_timeout_us, std::chrono::milliseconds(500), [&](int64_t) -> Attempt {
-      rd_kafka_resp_err_t err = rd_kafka_committed(consumer_, l.list, Ms(options_.request_timeout_us));
-      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return {};
-      if (err != RD_KAFKA_RESP_ERR__FATAL) {
-        Warn(fmt::format("kafka: committed offsets of group {}: {} (retrying)", group_.group, rd_kafka_err2str(err)));
+    // Without transactions (a sink), the positions that count are the destination's: Kafka's
+    // committed offsets are not asked for, which would wait on a coordinator that is away.
+    std::vector<int64_t> committed(list.size(), -1);
+    if (group_.transactional) {
+      MARE_RETURN_IF_ERROR(RetryTransient(4 * options_.delivery_timeout_us, std::chrono::milliseconds(500), [&](int64_t) -> Attempt {
+        rd_kafka_resp_err_t err = rd_kafka_committed(consumer_, l.list, Ms(options_.request_timeout_us));
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return {};
+        if (err != RD_KAFKA_RESP_ERR__FATAL) {
+          Warn(fmt::format("kafka: committed offsets of group {}: {} (retrying)", group_.group, rd_kafka_err2str(err)));
+        }
+        return {KafkaError(err, "committed offsets of group " + group_.group), err != RD_KAFKA_RESP_ERR__FATAL};
+      }));
+      for (int i = 0; i < l.list->cnt; ++i) {
+        if (l.list->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(l.list->elems[i].err, "committed offsets of group " + group_.group);
+        committed[static_cast<size_t>(i)] = l.list->elems[i].offset >= 0 ? l.list->elems[i].offset : -1;
       }
-      return {KafkaError(err, "committed offsets of group " + group_.group), err != RD_KAFKA_RESP_ERR__FATAL};
-    }));
-    std::vector<int64_t> committed;
-    for (int i = 0; i < l.list->cnt; ++i) {
-      if (l.list->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(l.list->elems[i].err, "committed offsets of group " + group_.group);
-      committed.push_back(l.list->elems[i].offset >= 0 ? l.list->elems[i].offset : -1);
     }
     auto from = group_.handlers.assigned(list, committed);
     if (!from.ok()) return from.status();
