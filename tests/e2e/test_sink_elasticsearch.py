@@ -20,7 +20,7 @@ from sink_helpers import no_sink_outlives_its_test  # noqa: F401 (autouse: kills
 DAY_INDEX = "readings-2024.01.21"
 
 # What each server's root endpoint says it is: the tests run against what they claim to.
-SERVERS = {"elasticsearch": (Elasticsearch, "elasticsearch", "7.10.2"), "opensearch": (OpenSearch, "opensearch", "3.8.0")}
+SERVERS = {"elasticsearch": (Elasticsearch, "elasticsearch", "7.10.2"), "opensearch": (OpenSearch, "opensearch", OpenSearch.VERSION)}
 
 
 @pytest.fixture(scope="module", params=list(SERVERS))
