@@ -203,9 +203,32 @@ TEST(RidgeTest, PreparedAheadFitsTheSameModelsAsOneFit) {
   EXPECT_EQ(a, c);
 }
 
+TEST(HoltWintersTest, PreparedAheadForecastsTheSameBits) {
+  HourlySeries s = Series(40, Noisy);
+  s.values[static_cast<size_t>(24 * 30 + 5)] = kMissing;
+  const int64_t origin = kStart + 24 * 35 + 9;
+  // Prepared from hours that end before origin - 1, the one hour it leaves to Forecast.
+  HourlySeries early = s;
+  early.values.resize(static_cast<size_t>(origin - 1 - kStart));
+  HoltWintersModel plain, prepared;
+  ForecastInput full{&s, {}};
+  ASSERT_TRUE(plain.Fit(full, origin - 5).ok());
+  ASSERT_TRUE(prepared.Fit(full, origin - 5).ok());
+  prepared.Prepare(early, origin);
+  std::vector<double> a(24), b(24), c(24);
+  plain.Forecast(full, origin, a);
+  prepared.Forecast(full, origin, b);
+  for (double v : a) EXPECT_FALSE(std::isnan(v));
+  EXPECT_EQ(a, b);  // bit for bit
+  prepared.Forecast(full, origin + 1, c);  // another origin: the whole run
+  plain.Forecast(full, origin + 1, a);
+  EXPECT_EQ(a, c);
+}
+
 TEST(SeriesForecasterTest, PrepareChangesNothingTheDayAheadIssues) {
   SeriesOptions options;
   options.history_days = 30;
+  options.refit_phase = 7;
   HourlySeries h = Series(40, Noisy);
   h.values.resize(h.values.size() - 1);  // up to 22:00: 23:00 closes next, then 00:00 is issued
   SeriesForecaster plain(options), ahead(options);
@@ -228,12 +251,13 @@ TEST(SeriesForecasterTest, PrepareChangesNothingTheDayAheadIssues) {
   EXPECT_EQ(bits(a.mean), bits(b.mean));
   EXPECT_EQ(bits(a.lower), bits(b.lower));
   EXPECT_EQ(bits(a.upper), bits(b.upper));
-  // Then ordinary hours, prepared before each close or not: the same issues.
-  for (int64_t hour = last + 1; hour < last + 5; ++hour) {
+  // Then a day of hours, prepared before each close or not: the same issues, the refit at
+  // 07:00 (made ahead by Prepare) and Holt–Winters' run ahead among them.
+  for (int64_t hour = last + 1; hour < last + 27; ++hour) {
     ASSERT_TRUE(plain.Close(hour, Noisy(hour), &a));
     ASSERT_TRUE(ahead.Close(hour, Noisy(hour), &b));
     EXPECT_TRUE(ahead.Prepare());
-    EXPECT_FALSE(a.day_ahead);
+    EXPECT_EQ(a.day_ahead, hour == last + 24);
     EXPECT_FALSE(std::isnan(a.lower[3]));
     EXPECT_EQ(bits(a.mean), bits(b.mean));
     EXPECT_EQ(bits(a.lower), bits(b.lower));

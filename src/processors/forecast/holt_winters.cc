@@ -1,5 +1,6 @@
 #include "processors/forecast/holt_winters.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "processors/forecast/nelder_mead.h"
@@ -25,10 +26,41 @@ std::vector<double> ToFree(const HoltWintersParams& p) {
           Unsquash(p.phi, 0.7, 0.98)};
 }
 
+// The recursion over hours [from, to): the fits run it ~140 times a refit, so the state is in
+// locals, the hour of the day counted instead of divided, the values read in place (NaN outside
+// the series, as At says). The same operations in the same order as the plain recursion, however
+// the hours are split between calls: the same bits.
+inline void Advance(const HourlySeries& y, int64_t from, int64_t to, const HoltWintersParams& p, double* level,
+                    double* trend_io, std::array<double, 24>* seasons, double* sse) {
+  double lvl = *level, trend = *trend_io;
+  const double* values = y.values.data();
+  const int64_t first = y.first_hour, end = y.end_hour();
+  int hour = HourOfDay(from);
+  double total = *sse;
+  for (int64_t t = from; t < to; ++t, hour = hour == 23 ? 0 : hour + 1) {
+    double& season = (*seasons)[hour];
+    double predicted = lvl + p.phi * trend + season;
+    double v = t >= first && t < end ? values[t - first] : kMissing;
+    if (std::isnan(v)) {  // a gap: the state runs on as forecast
+      lvl += p.phi * trend;
+      trend *= p.phi;
+      continue;
+    }
+    double error = v - predicted;
+    total += error * error;
+    double level_before = lvl;
+    lvl = p.alpha * (v - season) + (1 - p.alpha) * (lvl + p.phi * trend);
+    trend = p.beta * (lvl - level_before) + (1 - p.beta) * p.phi * trend;
+    season = p.gamma * (v - lvl) + (1 - p.gamma) * season;
+  }
+  *level = lvl;
+  *trend_io = trend;
+  *sse = total;
+}
+
 }  // namespace
 
-bool HoltWintersModel::Run(const HourlySeries& y, int64_t origin, const HoltWintersParams& p, State* s,
-                           double* sse) const {
+bool HoltWintersModel::Start(const HourlySeries& y, int64_t origin, int64_t* start_out, State* s) const {
   int64_t start = origin - 24 * static_cast<int64_t>(window_days_);
   if (start < y.first_hour) start = y.first_hour;
   if (origin - start < 72) return false;
@@ -44,34 +76,27 @@ bool HoltWintersModel::Run(const HourlySeries& y, int64_t origin, const HoltWint
     ++count[HourOfDay(t)];
   }
   for (int i = 0; i < 24; ++i) s->season[i] = count[i] > 0 ? sum[i] / count[i] : 0.0;
-  // The fits run this loop ~140 times a refit: the state in locals, the hour of the day counted
-  // instead of divided, the values read in place (NaN outside the series, as At says). The same
-  // operations in the same order as the plain recursion: the same bits.
-  double lvl = level, trend = 0;
-  const double* values = y.values.data();
-  const int64_t first = y.first_hour, end = y.end_hour();
-  int hour = HourOfDay(start + 48);
-  double total = 0;
-  for (int64_t t = start + 48; t < origin; ++t, hour = hour == 23 ? 0 : hour + 1) {
-    double& season = s->season[hour];
-    double predicted = lvl + p.phi * trend + season;
-    double v = t >= first && t < end ? values[t - first] : kMissing;
-    if (std::isnan(v)) {  // a gap: the state runs on as forecast
-      lvl += p.phi * trend;
-      trend *= p.phi;
-      continue;
-    }
-    double error = v - predicted;
-    total += error * error;
-    double level_before = lvl;
-    lvl = p.alpha * (v - season) + (1 - p.alpha) * (lvl + p.phi * trend);
-    trend = p.beta * (lvl - level_before) + (1 - p.beta) * p.phi * trend;
-    season = p.gamma * (v - lvl) + (1 - p.gamma) * season;
-  }
-  s->level = lvl;
-  s->trend = trend;
-  *sse = total;
+  s->level = level;
+  s->trend = 0;
+  *start_out = start;
   return true;
+}
+
+bool HoltWintersModel::Run(const HourlySeries& y, int64_t origin, const HoltWintersParams& p, State* s,
+                           double* sse) const {
+  int64_t start = 0;
+  if (!Start(y, origin, &start, s)) return false;
+  *sse = 0;
+  Advance(y, start + 48, origin, p, &s->level, &s->trend, &s->season, sse);
+  return true;
+}
+
+void HoltWintersModel::Prepare(const HourlySeries& y, int64_t origin) {
+  ahead_.origin = kNoOrigin;
+  if (!fitted_ || !Start(y, origin, &ahead_.start, &ahead_.state)) return;
+  double sse = 0;
+  Advance(y, ahead_.start + 48, origin - 1, params_, &ahead_.state.level, &ahead_.state.trend, &ahead_.state.season, &sse);
+  ahead_.origin = origin;
 }
 
 Status HoltWintersModel::Fit(const ForecastInput& input, int64_t origin) {
@@ -79,6 +104,7 @@ Status HoltWintersModel::Fit(const ForecastInput& input, int64_t origin) {
   State state;
   double sse = 0;
   fitted_ = false;
+  ahead_.origin = kNoOrigin;
   if (!Run(y, origin, params_, &state, &sse)) return Status::InvalidArgument("holt_winters: too little history");
   auto objective = [&](const std::vector<double>& u) {
     State s;
@@ -115,7 +141,12 @@ Status HoltWintersModel::Fit(const ForecastInput& input, int64_t origin) {
 void HoltWintersModel::Forecast(const ForecastInput& input, int64_t origin, std::span<double> means) const {
   State s;
   double sse = 0;
-  if (!fitted_ || !Run(*input.target, origin, params_, &s, &sse)) {
+  // Prepare's run, when it was for this origin and window: only the last hour is left.
+  const int64_t start = std::max(origin - 24 * static_cast<int64_t>(window_days_), input.target->first_hour);
+  if (fitted_ && ahead_.origin == origin && ahead_.start == start) {
+    s = ahead_.state;
+    Advance(*input.target, origin - 1, origin, params_, &s.level, &s.trend, &s.season, &sse);
+  } else if (!fitted_ || !Run(*input.target, origin, params_, &s, &sse)) {
     std::fill(means.begin(), means.end(), kMissing);
     return;
   }

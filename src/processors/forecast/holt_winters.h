@@ -4,6 +4,8 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
+#include <limits>
 
 #include "processors/forecast/model.h"
 
@@ -29,7 +31,13 @@ class HoltWintersModel : public ForecastModel {
   void SetFit(const HoltWintersParams& params, bool fitted) {
     params_ = params;
     fitted_ = fitted;
+    ahead_.origin = kNoOrigin;
   }
+  // Runs Forecast(origin)'s recursion now, over the hours before origin - 1 (which need not be
+  // in y yet): Forecast at that origin, with the same fit, then runs only hour origin - 1, and
+  // gives the same bits as a whole run (the same operations in the same order). Any other
+  // origin, or a new fit, runs the whole window as before.
+  void Prepare(const HourlySeries& y, int64_t origin);
 
  private:
   struct State {
@@ -39,10 +47,19 @@ class HoltWintersModel : public ForecastModel {
   // Runs the recursion over [origin - window, origin); *sse: one-step squared errors after the
   // first two days. False when the window has too little data to start.
   bool Run(const HourlySeries& y, int64_t origin, const HoltWintersParams& p, State* state, double* sse) const;
+  // The state at the window's start (*start); false as Run says.
+  bool Start(const HourlySeries& y, int64_t origin, int64_t* start, State* state) const;
 
+  static constexpr int64_t kNoOrigin = std::numeric_limits<int64_t>::min();
   int window_days_;
   bool fitted_ = false;
   HoltWintersParams params_;
+  struct Ahead {  // Prepare's run: the state before hour origin - 1 of the window from start
+    int64_t origin = kNoOrigin;
+    int64_t start = 0;
+    State state;
+  };
+  Ahead ahead_;
 };
 
 }  // namespace mare::forecast

@@ -42,6 +42,13 @@ int SeriesForecaster::reach_days() const {
   return options_.residuals.interval_window_days + options_.ensemble.window_days + 3;
 }
 
+// The latest refit origin before `origin`: the issue at a refit origin itself still runs the
+// previous fit, so that the refit (which reads the hours before its origin, the one just closed
+// among them) is made ahead, in the idle part of that hour (Prepare), not on any issue's path.
+int64_t SeriesForecaster::HoltWintersFitOrigin(int64_t origin) const {
+  return FloorTo(origin - 1 - options_.refit_phase, options_.refit_hours) + options_.refit_phase;
+}
+
 int SeriesForecaster::kept_days() const { return options_.history_days + reach_days() + 1; }
 
 void SeriesForecaster::View(int64_t origin) {
@@ -69,8 +76,9 @@ void SeriesForecaster::Compute(int64_t origin) {
     }
     Status fit = Status::OK();
     if (m == holt_winters_) {
-      // Fitted at the latest refit origin (reading only hours before it), then run on to origin.
-      int64_t at = FloorTo(origin - options_.refit_phase, options_.refit_hours) + options_.refit_phase;
+      // Fitted at the latest refit origin before this one (reading only hours before it), then
+      // run on to origin.
+      const int64_t at = HoltWintersFitOrigin(origin);
       if (holt_winters_fit_ != at) {
         HourlySeries before = view_;
         if (before.end_hour() > at) before.values.resize(static_cast<size_t>(std::max<int64_t>(0, at - before.first_hour)));
@@ -165,13 +173,15 @@ bool SeriesForecaster::Close(int64_t hour, double value, ForecastIssue* issue) {
 bool SeriesForecaster::Prepare() {
   if (last_closed_ == kNone) return false;
   const int64_t origin = last_closed_ + 2;  // the issue after the next hour closes
-  if (IsMidnight(origin)) {
-    // The view at that origin, short of its last hour (not closed yet): what Compute will give
-    // the ridge then, but for the hour only its last lead reads.
-    View(origin);
-    ForecastInput input{.target = &view_, .covariates = {}};
-    static_cast<RidgeModel&>(*models_[ridge_]).Prepare(input, origin, RidgeModel::kLeads - 1);
-  }
+  // The view at that origin, short of its last hour (not closed yet): what Compute will give
+  // the models then, but for the hour only Holt–Winters' last step and the ridge's last lead read.
+  View(origin);
+  ForecastInput input{.target = &view_, .covariates = {}};
+  if (IsMidnight(origin)) static_cast<RidgeModel&>(*models_[ridge_]).Prepare(input, origin, RidgeModel::kLeads - 1);
+  // Holt–Winters' fit that issue runs (refitted now when due: its hours are all in, so the
+  // issue need not), then its run over its window but the last hour.
+  PrefitHoltWinters();
+  static_cast<HoltWintersModel&>(*models_[holt_winters_]).Prepare(view_, origin);
   // The books' answers that issue will ask for (the models' MAE for the ensemble's weights, the
   // ensemble's intervals), from the errors in now: the next hour adds one lead's (and, at
   // 00:00, moves the windows on a day), so it recomputes the five leads pooled with it, and
@@ -204,14 +214,14 @@ void SeriesForecaster::Restore(const HourlySeries& history) {
 
 void SeriesForecaster::PrefitHoltWinters() {
   if (last_closed_ == kNone) return;
-  // The issue when the next hour closes (origin last + 2) runs Holt–Winters fitted at its latest
-  // refit origin: when that origin is past (its hours are all in), fit it now, with what Compute
-  // would give the fit (the view at that origin, cut at the refit origin). Compute then finds it
-  // fitted. The fit reads the window_days (28) before the refit origin, inside the view for any
+  // The issue when the next hour closes (origin last + 2) runs Holt–Winters fitted at the latest
+  // refit origin before it, whose hours are all in: unless fitted there, fit it now, with what
+  // Compute would give the fit (the view at that origin, cut at the refit origin). Compute then
+  // finds it fitted. The fit reads the window_days (28) before the refit origin, inside the view for any
   // later origin refitting there too (history_days >= 30), so the values are the same either way.
   const int64_t origin = last_closed_ + 2;
-  const int64_t at = FloorTo(origin - options_.refit_phase, options_.refit_hours) + options_.refit_phase;
-  if (at > last_closed_ + 1 || holt_winters_fit_ == at) return;
+  const int64_t at = HoltWintersFitOrigin(origin);
+  if (holt_winters_fit_ == at) return;
   View(origin);
   HourlySeries before = view_;
   if (before.end_hour() > at) before.values.resize(static_cast<size_t>(std::max<int64_t>(0, at - before.first_hour)));

@@ -55,8 +55,9 @@ class SeriesForecaster {
   bool Close(int64_t hour, double value, ForecastIssue* issue);
 
   // Does now what the next issue will need and the hours closed so far already fix, so that
-  // its own Close has less to do: the residual books' answers for its origin, and when the next
-  // hour to close is 23:00 UTC, the 00:00 issue's ridge fit but its last lead
+  // its own Close has less to do: the residual books' answers for its origin, Holt–Winters'
+  // run over its window but the last hour (HoltWintersModel::Prepare, unless that issue refits),
+  // and when the next hour to close is 23:00 UTC, the 00:00 issue's ridge fit but its last lead
   // (RidgeModel::Prepare). What is issued does not change: Close without it issues the same,
   // bit for bit. True when there was something to do (an hour has closed).
   bool Prepare();
@@ -89,10 +90,12 @@ class SeriesForecaster {
   // origin hour) only at 00:00 UTC origins.
   void Compute(int64_t origin);
   void View(int64_t origin);  // view_ = the hours [origin - history_days, origin)
-  // At the end of Restore: the Holt–Winters refit the next issue would make, if its hours are
-  // in, so that a rebuild does not leave ~all series to refit in the same next hour.
+  // The Holt–Winters refit the next issue would make, if not made yet (its hours are always in):
+  // at the end of Restore, so that a rebuild does not leave ~all series to refit in the same
+  // next hour, and in Prepare, so that no issue waits for a refit.
   void PrefitHoltWinters();
   int reach_days() const;     // how far back the errors read at an origin were made
+  int64_t HoltWintersFitOrigin(int64_t origin) const;  // the refit an issue at origin runs
 
   struct Pending {  // a 00:00 UTC origin whose hours are not all observed yet
     int64_t origin;
