@@ -258,6 +258,10 @@ Result<int64_t> CsvRowTime(const std::vector<Cell>& cells, const CsvColumns& col
       cell = *scratch;
     }
   }
+  return CsvCellTime(cell, local_offset_micros);
+}
+
+Result<int64_t> CsvCellTime(std::string_view cell, int64_t local_offset_micros) {
   // A date and time in the strict form readings use first: the common case, and what
   // ParseTimestampLoose answers for it, without its copies.
   const int64_t offset = local_offset_micros != 0 && !HasZone(cell) ? local_offset_micros : 0;

@@ -68,5 +68,8 @@ Result<CsvColumns> MapCsvColumns(const std::vector<std::string>& header, const s
 template <typename Cell>
 Result<int64_t> CsvRowTime(const std::vector<Cell>& cells, const CsvColumns& columns, std::string* scratch,
                            int64_t local_offset_micros = 0);
+// The same for a time that is one (trimmed) cell, a row's time when the header has a single
+// time column.
+Result<int64_t> CsvCellTime(std::string_view cell, int64_t local_offset_micros = 0);
 
 }  // namespace mare::archive

@@ -1,5 +1,6 @@
 // mare import FILE...: bulk-loads archives (CSV, NDBC, NDJSON readings) straight into the store.
 #include <fmt/format.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <cctype>
@@ -182,6 +183,13 @@ Result<std::unique_ptr<archive::ArchiveReader>> OpenForImport(const std::string&
 }
 
 int RunImport(const ImportFlags& flags) {
+  // A bulk load allocates and frees column buffers of the same sizes over and over, on several
+  // threads: freed memory is kept for the next ones (not given back to the kernel and faulted
+  // in again, zeroed, a page at a time), and buffers up to 32 MiB come from the heap, not from
+  // an mmap each. The memory held stays bounded by --flush-rows all the same.
+  ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  ::mallopt(M_TOP_PAD, 64 << 20);
   auto config = LoadCommandConfig(flags.config, flags.overrides, flags.data_dir);
   if (!config) {
     fmt::print(stderr, "import: {}\n", config.status().ToString());

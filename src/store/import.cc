@@ -22,10 +22,18 @@
 
 #include "archive/archive.h"
 #include "archive/csv_format.h"
+#include "archive/csv_plain_row.h"
 #include "common/utf8.h"
 
 namespace mare::store {
 namespace {
+
+// madvise's MADV_POPULATE_READ (Linux 5.14), which older headers lack.
+#ifdef MADV_POPULATE_READ
+constexpr int kPopulateRead = MADV_POPULATE_READ;
+#else
+constexpr int kPopulateRead = 22;
+#endif
 
 size_t TakenRows(const std::vector<Store::TakenHour>& hours) {
   size_t rows = 0;
@@ -112,8 +120,10 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
     int64_t rows = 0, imported = 0, skipped = 0;
     std::vector<std::string> errors;  // the range's first few skipped rows, "line N: why"
   };
-  // Never more than flush_rows a batch, so that the rows held stay bounded by flush_rows.
-  const size_t batch_rows = std::clamp<size_t>(options.flush_rows, 1, 32'768);
+  // Never more than flush_rows a batch, so that the rows held stay bounded by flush_rows. Large
+  // enough that a sensor's hour comes in few chunks (bench/store.py's 100 sensors: 2,621 rows a
+  // chunk), which the store then takes whole instead of appending them one after the other.
+  const size_t batch_rows = std::clamp<size_t>(options.flush_rows, 1, 262'144);
   constexpr int kParsers = 2;
   std::vector<ParsedBatch> pool(4);
   std::mutex mu;
@@ -257,6 +267,13 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
       std::string_view text;
     };
     std::vector<Value> values(columns.fields.size());
+    // The one-pass reading of plain lines, and whether the last time's text may be compared by it.
+    const archive::PlainRowLayout plain_layout(columns, delimiter);
+    bool plain_rows = options.plain_rows && plain_layout.usable;
+    int plain_pause = 0;
+    std::vector<double> plain_numbers(columns.fields.size());
+    bool last_time_plain = false;
+    const char plain_specials[] = {delimiter, '"', '\r', '\n', '\0'};
     // The chunk of each (sensor, hour) of the batch: the sensor's last one first (an archive
     // gives a sensor line after line of one hour), else a map. gen tells this batch's entries.
     struct Recent {
@@ -306,6 +323,12 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
         out->seq = next_seq++;
         peak_mapped_bytes = std::max(peak_mapped_bytes, static_cast<int64_t>(end - released));
       }
+      // The range's pages mapped in one call rather than a fault every few pages (an error,
+      // from a kernel before 5.14, leaves it to the faults).
+      {
+        const size_t first = pos / page * page;
+        ::madvise(static_cast<char*>(map) + first, end - first, kPopulateRead);
+      }
       out->chunks.clear();
       out->replaced.clear();
       out->errors.clear();
@@ -317,7 +340,88 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
         ++out->skipped;
         if (out->errors.size() < 10) out->errors.push_back(fmt::format("line {}: {}", line_no, message));
       };
+      // The line's row into its chunk: a second line of the same sensor and time in this range
+      // replaces the first's row whole (the later wins, as the store's rule says).
+      auto add_row = [&](int64_t ts, uint32_t sensor_id, bool has_location, double lat_v, double lon_v) {
+        const int64_t hour = HourOf(ts);
+        uint32_t index;
+        Recent* r = nullptr;
+        if (sensor_id < kRecentSensors) {
+          if (sensor_id >= recent.size()) recent.resize(sensor_id + 1);
+          r = &recent[sensor_id];
+        }
+        if (r != nullptr && r->gen == gen && r->hour == hour) {
+          index = r->chunk;
+        } else {
+          auto [it, added] = chunk_of.try_emplace({sensor_id, hour}, static_cast<uint32_t>(out->chunks.size()));
+          if (added) {
+            out->chunks.emplace_back(sensor_id).Reserve(rows_per_chunk);
+            out->replaced.push_back(0);
+          }
+          index = it->second;
+          if (r != nullptr) *r = {hour, index, gen};
+        }
+        RowBuffer& chunk = out->chunks[index];
+        // Newer than every row of the chunk, the common case, tested here (Find is out of line).
+        const bool newest = chunk.size() == 0 || ts > chunk.ts()[chunk.newest()];
+        if (std::optional<size_t> row = newest ? std::nullopt : chunk.Find(ts)) {
+          chunk.ReplaceRow(*row);
+          ++out->replaced[index];
+        } else {
+          chunk.AddRow(ts);
+        }
+        if (has_location) {
+          chunk.SetNumber(lat_id, lat_v);
+          chunk.SetNumber(lon_id, lon_v);
+        }
+        for (size_t k = 0; k < columns.fields.size(); ++k) {
+          const Value& v = values[k];
+          if (v.kind == Value::kNumber) {
+            if (number_ids[k] == kUnset) number_ids[k] = store->schema().Intern(columns.fields[k].name, FieldType::kNumber);
+            chunk.SetNumber(number_ids[k], v.number);
+          } else if (v.kind == Value::kText) {
+            if (text_ids[k] == kUnset) text_ids[k] = store->schema().Intern(columns.fields[k].name, FieldType::kText);
+            chunk.SetText(text_ids[k], v.text);
+          }
+        }
+        ++out->imported;
+        batch_max_hour = std::max(batch_max_hour, hour);
+        batch_min_hour = std::min(batch_min_hour, hour);
+      };
+      int64_t plain_tries = 0, plain_misses = 0;
       while (pos < end) {
+        if (plain_rows) {
+          // A plain line in one pass (archive/csv_plain_row.h); any other by the rules below.
+          ++plain_tries;
+          archive::PlainRow row;
+          uint64_t present = 0;
+          const char* next = archive::ParsePlainRow(data.data() + pos, data.data() + end, plain_layout,
+                                                    last_time_plain ? std::string_view(last_time_text) : std::string_view(), &row,
+                                                    plain_numbers.data(), &present);
+          if (next != nullptr) {
+            pos = static_cast<size_t>(next - data.data());
+            ++line_no;
+            ++out->rows;
+            int64_t ts = last_time;
+            if (!row.same_time && row.time != last_time_text) {
+              Result<int64_t> time = archive::CsvCellTime(row.time);
+              if (!time) {
+                skip(fmt::format("time \"{}\": {}", row.time, time.status().message()));
+                continue;
+              }
+              ts = last_time = *time;
+              last_time_text.assign(row.time);
+              last_time_plain = true;
+            }
+            for (size_t k = 0; k < values.size(); ++k) {
+              values[k].kind = (present >> k) & 1 ? Value::kNumber : Value::kMissing;
+              values[k].number = plain_numbers[k];
+            }
+            add_row(ts, row.sensor, row.lat_lon && std::fabs(row.lat) <= 90 && std::fabs(row.lon) <= 180, row.lat, row.lon);
+            continue;
+          }
+          ++plain_misses;
+        }
         std::string_view line;
         next_line(&pos, &line);
         ++line_no;
@@ -339,6 +443,8 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
         if (plain_time && !same_time && time) {
           last_time_text.assign(time_text);
           last_time = *time;
+          // (A quoted cell may hold what a plain row's time never does: ParsePlainRow's rule.)
+          last_time_plain = last_time_text.find_first_of(plain_specials) == std::string::npos;
         }
         if (!time) {
           // Without a time column the time comes from year, month, day, ... (csv_format.h).
@@ -380,54 +486,21 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
             break;
           } else {
             v.kind = Value::kText;
-            v.text = cell;  // copied into the chunk below, before `storage` (quoted cells) is reused
+            v.text = cell;  // copied into the chunk by add_row, before `storage` (quoted cells) is reused
           }
         }
         if (bad_text) continue;
-        // The line's chunk, then its row: a second line of the same sensor and time in this
-        // range replaces the first's row whole (the later wins, as the store's rule says).
-        const int64_t hour = HourOf(ts);
-        uint32_t index;
-        Recent* r = nullptr;
-        if (sensor_id < kRecentSensors) {
-          if (sensor_id >= recent.size()) recent.resize(sensor_id + 1);
-          r = &recent[sensor_id];
+        add_row(ts, sensor_id, has_location, lat_v, lon_v);
+      }
+      // A file whose lines are mostly not plain (text columns, quotes) skips the one-pass try
+      // for its next ranges, trying again every 16th.
+      if (options.plain_rows && plain_layout.usable) {
+        if (plain_misses * 2 > plain_tries) {
+          plain_rows = false;
+          plain_pause = 16;
+        } else if (!plain_rows && --plain_pause <= 0) {
+          plain_rows = true;
         }
-        if (r != nullptr && r->gen == gen && r->hour == hour) {
-          index = r->chunk;
-        } else {
-          auto [it, added] = chunk_of.try_emplace({sensor_id, hour}, static_cast<uint32_t>(out->chunks.size()));
-          if (added) {
-            out->chunks.emplace_back(sensor_id).Reserve(rows_per_chunk);
-            out->replaced.push_back(0);
-          }
-          index = it->second;
-          if (r != nullptr) *r = {hour, index, gen};
-        }
-        RowBuffer& chunk = out->chunks[index];
-        if (std::optional<size_t> row = chunk.Find(ts)) {
-          chunk.ReplaceRow(*row);
-          ++out->replaced[index];
-        } else {
-          chunk.AddRow(ts);
-        }
-        if (has_location) {
-          chunk.SetNumber(lat_id, lat_v);
-          chunk.SetNumber(lon_id, lon_v);
-        }
-        for (size_t k = 0; k < columns.fields.size(); ++k) {
-          const Value& v = values[k];
-          if (v.kind == Value::kNumber) {
-            if (number_ids[k] == kUnset) number_ids[k] = store->schema().Intern(columns.fields[k].name, FieldType::kNumber);
-            chunk.SetNumber(number_ids[k], v.number);
-          } else if (v.kind == Value::kText) {
-            if (text_ids[k] == kUnset) text_ids[k] = store->schema().Intern(columns.fields[k].name, FieldType::kText);
-            chunk.SetText(text_ids[k], v.text);
-          }
-        }
-        ++out->imported;
-        batch_max_hour = std::max(batch_max_hour, hour);
-        batch_min_hour = std::min(batch_min_hour, hour);
       }
       if (!out->chunks.empty()) rows_per_chunk = static_cast<size_t>(out->imported) / out->chunks.size() + 8;
       out->max_hour = batch_max_hour;

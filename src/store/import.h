@@ -40,6 +40,9 @@ struct ImportOptions {
   // ImportCsv: the file's pages already read are given back once this many bytes are done, so
   // the mapped file counts in the resident memory only by this window, not by its size.
   size_t release_bytes = 64u << 20;
+  // ImportCsv: plain lines are read in one pass (archive/csv_plain_row.h), the rest by the
+  // general rules; false reads every line by the general rules (tests compare the two).
+  bool plain_rows = true;
   // ImportArchive: called once each flush made everything read so far durable (a resumable
   // source records where it got to); an error ends the import.
   std::function<Status()> after_flush;

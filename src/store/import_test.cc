@@ -3,10 +3,13 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <bit>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
 
 #include "archive/open_archive.h"
 #include "common/scratch_dir.h"
@@ -280,6 +283,103 @@ TEST(Import, AHeaderWithoutTimeOrSensorIsRefused) {
   Status s = ImportCsv(csv, store->get(), {}, &report, nullptr);
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("no time column"), std::string::npos) << s.ToString();
+}
+
+// Plain lines are read in one pass, the others by the general rules: the two must agree on
+// every line. Files of lines drawn from cells of every kind the rules tell apart (numbers in
+// other forms, spaces, quotes, missing values, text, bad ids and times, short and long lines,
+// CRLF, blank lines, a last line without its newline), in three column orders and delimiters,
+// imported both ways: the same report and the same readings, every number to the bit.
+TEST(Import, PlainLinesReadInOnePassAsTheGeneralRulesReadThem) {
+  ScratchDir dir("mare-import-test");
+  const std::vector<std::string> times = {"2024-03-01 00:00:00", "2024-03-01 00:00:00", "2024-03-01 00:00:01", "2024-03-01 00:59:59",
+                                          "2024-03-01 01:00:00", " 2024-03-01 00:00:02", "2024-03-01T00:00:03Z", "\"2024-03-01 00:00:04\"",
+                                          "1709251205", "2024-03-01 00:00:06+01:00", "bad", "", "2024-03-01 00:00:07\t"};
+  const std::vector<std::string> sensors = {"1", "2", "3", "007", "4294967295", "4294967296", "x", "", "00000000001", " 3", "-1", "+2"};
+  const std::vector<std::string> numbers = {"1.5", "-2.25", "0", "-0", "1013.25", "42.123456", "+1.5", "1e3", ".5", "5.", "-", "",
+                                            "NA", "null", "abc", "12345678901234567890", "9007199254740993", "9007199254740992",
+                                            "1234567890.123456789", "0.1234567890123456789", " 4.5", "4.5 ", "\"6.5\"", "91", "-180.5"};
+  std::mt19937 rng(20261207);
+  auto pick = [&](const std::vector<std::string>& from) { return from[rng() % from.size()]; };
+  struct Layout {
+    std::string header;
+    std::vector<char> kinds;  // t: time, s: sensor, n: a number-like cell
+    char delimiter;
+  };
+  const std::vector<Layout> layouts = {{"ts,sensor_id,lat,lon,temperature,humidity", {'t', 's', 'n', 'n', 'n', 'n'}, ','},
+                                       {"temperature;sensor_id;humidity;timestamp;lon;lat", {'n', 's', 'n', 't', 'n', 'n'}, ';'},
+                                       {"sensor_id\tpressure\tts", {'s', 'n', 't'}, '\t'}};
+  for (const Layout& layout : layouts) {
+    std::string csv = dir.path() + "/in.csv";
+    {
+      std::ofstream out(csv, std::ios::binary);
+      out << layout.header << "\n";
+      std::string current = times[0];
+      for (int line = 0; line < 4000; ++line) {
+        // Mostly plain lines (as archives are), so that ranges take the one-pass try.
+        const bool plain = rng() % 4 != 0;
+        std::vector<std::string> cells;
+        for (char k : layout.kinds) {
+          if (k == 't') {
+            // Plain times repeat for a few lines (as archives give many sensors the same second).
+            if (rng() % 3 == 0) current = fmt::format("2024-03-01 {:02}:{:02}:{:02}", rng() % 2, rng() % 60, rng() % 60);
+            cells.push_back(plain ? current : pick(times));
+          }
+          if (k == 's') cells.push_back(plain ? std::to_string(rng() % 5 + 1) : pick(sensors));
+          if (k == 'n') cells.push_back(plain ? numbers[rng() % 6] : pick(numbers));
+        }
+        if (!plain && rng() % 8 == 0) cells.pop_back();
+        if (!plain && rng() % 8 == 0) cells.push_back("1");
+        for (size_t i = 0; i < cells.size(); ++i) out << (i ? std::string(1, layout.delimiter) : "") << cells[i];
+        out << (rng() % 10 == 0 ? "\r\n" : "\n");
+        if (rng() % 50 == 0) out << (rng() % 2 ? "\n" : "  \n");
+      }
+      out << "2024-03-01 02:00:00" << layout.delimiter << "9\r";  // the last line: no newline (and too short but in one layout)
+    }
+    // Every reading as text: (sensor, time) -> "name/type=value" of each field, numbers by their bits.
+    auto import = [&](bool plain_rows, ImportReport* report) {
+      ScratchDir store_dir("mare-import-test");
+      metrics::Registry registry;
+      auto store = Store::Open({.dir = store_dir.path() + "/store", .compaction_thread = false}, &registry);
+      EXPECT_TRUE(store.ok());
+      Status s = ImportCsv(csv, store->get(), {.flush_rows = 64, .plain_rows = plain_rows}, report, nullptr);
+      EXPECT_TRUE(s.ok()) << s.ToString();
+      std::map<std::pair<uint32_t, int64_t>, std::vector<std::string>> out;
+      auto snap = (*store)->GetSnapshot({});
+      for (const auto& seg : snap->segments) {
+        std::string bytes;
+        std::vector<int64_t> ts;
+        for (size_t b = 0; b < seg->blocks().size(); ++b) {
+          const BlockMeta& m = seg->blocks()[b];
+          EXPECT_TRUE(seg->ReadBlock(b, &bytes).ok());
+          EXPECT_TRUE(DecodeBlockTimestamps(m, bytes, &ts).ok());
+          for (const ColumnMeta& c : m.columns) {
+            Field field = (*store)->schema().Get(c.field);
+            ColumnValues v;
+            EXPECT_TRUE(DecodeBlockColumn(m, bytes, c.field, field.type, &v).ok());
+            for (size_t i = 0; i < m.rows; ++i) {
+              if (!v.valid.empty() && !v.valid[i]) continue;
+              std::string value = field.type == FieldType::kNumber ? fmt::format("{:016x}", std::bit_cast<uint64_t>(v.numbers[i]))
+                                                                    : std::string(v.texts[i]);
+              out[{m.sensor_id, ts[i]}].push_back(fmt::format("{}/{}={}", field.name, static_cast<int>(field.type), value));
+            }
+          }
+        }
+      }
+      for (auto& [key, fields] : out) std::sort(fields.begin(), fields.end());
+      return out;
+    };
+    ImportReport one_pass, general;
+    auto with_plain = import(true, &one_pass);
+    auto without = import(false, &general);
+    EXPECT_EQ(one_pass.rows, general.rows) << layout.header;
+    EXPECT_EQ(one_pass.imported, general.imported) << layout.header;
+    EXPECT_EQ(one_pass.skipped, general.skipped) << layout.header;
+    EXPECT_EQ(one_pass.errors, general.errors) << layout.header;
+    EXPECT_GT(general.skipped, 0) << "the file has lines to skip";
+    EXPECT_GT(with_plain.size(), 1000u) << layout.header;
+    EXPECT_TRUE(with_plain == without) << layout.header;
+  }
 }
 
 }  // namespace
