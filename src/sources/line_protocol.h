@@ -144,6 +144,7 @@ class LineProtocolParser {
   ParserOptions rules_;
   uint64_t numeric_bits_ = 0;  // NameBit of every rules_.numeric_fields name
   bool measurement_field_is_name_ = false;  // IsFieldName(options_.measurement_field), asked once
+  bool lat_is_lon_ = false;                 // options_.lat_field == options_.lon_field, asked once
   std::vector<Tag> tags_;
   std::vector<Field> fields_;
   std::vector<std::string_view> names_;  // the JSON names of the line's reading, for duplicates
