@@ -29,10 +29,17 @@ Result<std::unique_ptr<RoleStatusPublisher>> RoleStatusPublisher::Start(log::Log
   identity.interval_us = options.interval_us;
   std::unique_ptr<RoleStatusPublisher> p(new RoleStatusPublisher(log, registry, std::move(identity), options));
   // A first status now, waited for: a broker that refuses it is said at start.
-  std::string first = p->Encode(false);
-  log::Record record{.timestamp_us = NowMicros(), .key = p->key_, .value = first};
-  s = log->Append(options.topic, 0, std::span<const log::Record>(&record, 1));
-  if (!s.ok()) return s;
+  // A topic just created may be unknown to a broker, or without a leader, for a moment (three
+  // brokers and replication factor 1): retried for up to 10 s.
+  const int64_t deadline = MonotonicMicros() + 10'000'000;
+  for (;;) {
+    std::string first = p->Encode(false);
+    log::Record record{.timestamp_us = NowMicros(), .key = p->key_, .value = first};
+    s = log->Append(options.topic, 0, std::span<const log::Record>(&record, 1));
+    if (s.ok()) break;
+    if ((s.code() != Status::Code::kNotFound && s.code() != Status::Code::kUnavailable) || MonotonicMicros() > deadline) return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
   p->thread_ = std::thread([raw = p.get()] { raw->Loop(); });
   return p;
 }
