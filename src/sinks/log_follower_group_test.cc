@@ -124,7 +124,7 @@ class GroupLog : public log::ForwardingLog {
   bool HasGroups() const override { return true; }
   Result<std::unique_ptr<log::GroupMember>> JoinGroup(const log::GroupOptions& o) override {
     EXPECT_FALSE(o.transactional);
-    EXPECT_EQ(o.group, "test-raw");
+    EXPECT_EQ(o.group, SinkGroupName("test", "raw", "http://ch:8123/db"));
     auto consumer = Subscribe(o.group, o.topic);
     if (!consumer.ok()) return consumer.status();
     return std::unique_ptr<log::GroupMember>(new MovedMember(std::move(*consumer), o.handlers, world_));
@@ -214,7 +214,7 @@ TEST(LogFollowerGroupTest, WritesAndSavesOnlyItsPartitionsAndFinishesThoseTakenA
   GroupLog log(real->get(), &world);
   Append(&log, 50);
   Assign(&world, {0, 1});
-  LogFollower f({.name = "test sink", .topic = "raw", .consumer = "test", .batch = 7}, std::make_unique<SavingDestination>(&world), &log,
+  LogFollower f({.name = "test sink", .topic = "raw", .consumer = "test", .destination = "http://ch:8123/db", .batch = 7}, std::make_unique<SavingDestination>(&world), &log,
                 {kRead, kErrors, kLag, kSeconds, kDuplicates, kPartitions, kRebalances}, &registry);
   ASSERT_TRUE(f.Start().ok());
   auto& owned = registry.GetGauge(kPartitions, {{"topic", "raw"}});
@@ -253,6 +253,16 @@ TEST(LogFollowerGroupTest, WritesAndSavesOnlyItsPartitionsAndFinishesThoseTakenA
   EXPECT_EQ(world.written.size(), 4u * 100);
   for (const auto& [key, times] : world.written) EXPECT_EQ(times, 1) << key.first << "/" << key.second << " written again";
   EXPECT_EQ(world.prepares, 3) << "the positions are read from the destination at each assignment";
+}
+
+// Sinks into one destination share a group; into another, they are a group of their own and
+// read every partition (two ClickHouse databases must not get half of the readings each).
+TEST(LogFollowerGroupTest, TheGroupIsPerDestination) {
+  EXPECT_EQ(SinkGroupName("clickhouse", "raw", "http://a:8123/mare"), SinkGroupName("clickhouse", "raw", "http://a:8123/mare"));
+  EXPECT_NE(SinkGroupName("clickhouse", "raw", "http://a:8123/mare"), SinkGroupName("clickhouse", "raw", "http://a:8123/other"));
+  EXPECT_NE(SinkGroupName("clickhouse", "raw", "http://a:8123/mare"), SinkGroupName("clickhouse", "raw", "http://b:8123/mare"));
+  EXPECT_NE(SinkGroupName("clickhouse", "raw", "x"), SinkGroupName("clickhouse", "rollups", "x"));
+  EXPECT_EQ(SinkGroupName("clickhouse", "raw", ""), "clickhouse-raw-811c9dc5");  // FNV-1a 32 of nothing: its offset basis
 }
 
 }  // namespace follower_group_test
