@@ -11,6 +11,7 @@
 #include <cstring>
 #include <limits>
 
+#include "common/short_bytes.h"
 #include "log/file.h"
 
 namespace mare::log::format {
@@ -68,53 +69,11 @@ namespace {
 // hint below): up to 16 bytes, as most field names are, with two overlapping loads of 8 or 4
 // bytes each side rather than a call to memcmp, which was 8 % of the line protocol's ingest
 // thread (perf, bench/lineproto.py's load).
-bool SameName(std::string_view a, std::string_view b) {
-  const size_t n = a.size();
-  if (n != b.size()) return false;
-  const char* p = a.data();
-  const char* q = b.data();
-  auto load8 = [](const char* at) {
-    uint64_t x;
-    std::memcpy(&x, at, 8);
-    return x;
-  };
-  auto load4 = [](const char* at) {
-    uint32_t x;
-    std::memcpy(&x, at, 4);
-    return x;
-  };
-  if (n >= 8 && n <= 16) return ((load8(p) ^ load8(q)) | (load8(p + n - 8) ^ load8(q + n - 8))) == 0;
-  if (n >= 4 && n < 8) return ((load4(p) ^ load4(q)) | (load4(p + n - 4) ^ load4(q + n - 4))) == 0;
-  if (n == 0) return true;
-  if (n < 4) return p[0] == q[0] && p[n / 2] == q[n / 2] && p[n - 1] == q[n - 1];  // every byte of 1 to 3
-  return std::memcmp(p, q, n) == 0;
-}
+bool SameName(std::string_view a, std::string_view b) { return ShortBytesEqual(a, b); }
 
 // Copies a record's key: a sensor id's 1 to 10 digits, most often, moved with two overlapping
 // stores of 8, 4 or 1 bytes rather than a call to memcpy per record.
-void PutKey(char* out, std::string_view key) {
-  const size_t n = key.size();
-  const char* k = key.data();
-  if (n >= 8 && n <= 16) {
-    uint64_t a, b;
-    std::memcpy(&a, k, 8);
-    std::memcpy(&b, k + n - 8, 8);
-    std::memcpy(out, &a, 8);
-    std::memcpy(out + n - 8, &b, 8);
-  } else if (n >= 4 && n < 8) {
-    uint32_t a, b;
-    std::memcpy(&a, k, 4);
-    std::memcpy(&b, k + n - 4, 4);
-    std::memcpy(out, &a, 4);
-    std::memcpy(out + n - 4, &b, 4);
-  } else if (n > 0 && n < 4) {
-    out[0] = k[0];
-    out[n / 2] = k[n / 2];
-    out[n - 1] = k[n - 1];
-  } else if (n > 16) {
-    std::memcpy(out, k, n);
-  }
-}
+void PutKey(char* out, std::string_view key) { CopyShortBytes(out, key); }
 
 // The index of a name in the table, added if new; kMaxNames if the table is full.
 size_t NameIndex(BatchNumbers* n, std::string_view name, size_t position) {

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "common/json_writer.h"
+#include "common/short_bytes.h"
 #include "reading/timestamp.h"
 
 namespace mare {
@@ -202,30 +203,7 @@ bool IsPlain(std::string_view s) {
 
 // Names and values are short: up to 16 bytes are copied with two overlapping moves of 8, 4 or
 // 1 bytes rather than a call to memcpy (reading only s's bytes; o has room, see Reserve below).
-[[gnu::always_inline]] inline char* Put(char* o, std::string_view s) {
-  const size_t n = s.size();
-  const char* p = s.data();
-  if (n >= 8 && n <= 16) {
-    uint64_t a, b;
-    std::memcpy(&a, p, 8);
-    std::memcpy(&b, p + n - 8, 8);
-    std::memcpy(o, &a, 8);
-    std::memcpy(o + n - 8, &b, 8);
-  } else if (n >= 4 && n < 8) {
-    uint32_t a, b;
-    std::memcpy(&a, p, 4);
-    std::memcpy(&b, p + n - 4, 4);
-    std::memcpy(o, &a, 4);
-    std::memcpy(o + n - 4, &b, 4);
-  } else if (n > 0 && n < 4) {
-    o[0] = p[0];
-    o[n / 2] = p[n / 2];
-    o[n - 1] = p[n - 1];
-  } else if (n > 16) {
-    std::memcpy(o, p, n);
-  }
-  return o + n;
-}
+[[gnu::always_inline]] inline char* Put(char* o, std::string_view s) { return CopyShortBytes(o, s); }
 
 // Writes an identifier or tag value, unescaped, as a JSON string (with its quotes). `plain`:
 // whether IsPlain(escaped), so that it is copied as it is.
@@ -263,24 +241,7 @@ char* PutStringValue(char* o, std::string_view escaped, bool plain) {
 // Whether a and b are the same bytes: keys (sensor_id, lat, lon) are short, and a call to memcmp
 // for each was 4 % of the converting thread (perf, bench/lineproto.py's load): up to 16 bytes
 // are compared with two overlapping loads of 8 or 4 bytes a side.
-[[gnu::always_inline]] inline bool SameBytes(std::string_view a, std::string_view b) {
-  const size_t n = a.size();
-  if (n != b.size()) return false;
-  const char* p = a.data();
-  const char* q = b.data();
-  if (n >= 8 && n <= 16) return ((LoadEight(p) ^ LoadEight(q)) | (LoadEight(p + n - 8) ^ LoadEight(q + n - 8))) == 0;
-  if (n >= 4 && n < 8) {
-    uint32_t x[4];
-    std::memcpy(&x[0], p, 4);
-    std::memcpy(&x[1], q, 4);
-    std::memcpy(&x[2], p + n - 4, 4);
-    std::memcpy(&x[3], q + n - 4, 4);
-    return ((x[0] ^ x[1]) | (x[2] ^ x[3])) == 0;
-  }
-  if (n == 0) return true;
-  if (n < 4) return p[0] == q[0] && p[n / 2] == q[n / 2] && p[n - 1] == q[n - 1];  // every byte of 1 to 3
-  return std::memcmp(p, q, n) == 0;
-}
+[[gnu::always_inline]] inline bool SameBytes(std::string_view a, std::string_view b) { return ShortBytesEqual(a, b); }
 
 // Whether the escaped key `escaped` spells `name` once unescaped.
 bool KeyIs(std::string_view escaped, std::string_view name) {
