@@ -98,6 +98,7 @@ Status SegmentWriter::Add(EncodedBlock block) {
   offset_ += block.bytes.size();
   pending_.append(block.bytes);
   metas_.push_back(std::move(m));
+  ++blocks_;
   if (pending_.size() >= (4u << 20)) return Flush();
   return Status::OK();
 }
@@ -172,9 +173,11 @@ Status SegmentWriter::Finish(SegmentInfo info, const Schema& schema, uint64_t* f
   PutFixed32(&footer, Crc(index));
   PutFixed32(&footer, 0);
   footer.append(v3 ? kMagicV3 : kMagicV2, 8);
+  std::vector<BlockMeta>().swap(metas_);
   pending_.append(index);
   pending_.append(footer);
   MARE_RETURN_IF_ERROR(Flush());
+  std::string().swap(pending_);  // it grew to the index's size
   *file_bytes = offset_ + index.size() + footer.size();
   if (::fsync(fd_) != 0) return error_ = Status::FromErrno("fsync " + tmp_, errno);
   int fd = fd_;

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/free_memory.h"
 #include "common/time.h"
 #include "log/file.h"
 #include "store/store_metrics.h"
@@ -728,6 +729,9 @@ Status Store::MergeSegments(std::vector<std::shared_ptr<const Segment>> inputs, 
       }
     }
   }
+  // The inputs' indexes are read no more: let them go (unless the cache keeps them) before the
+  // output's is read, so that a day's merge holds one day's index at a time, not two.
+  for (auto& seg : inputs) seg = seg->Unpinned();
   std::shared_ptr<const Segment> merged;
   if (writer.blocks() > 0 || !carried.empty()) {
     if (writer.blocks() == 0) return Status::OK();  // every block replaced, yet its hides still needed: keep the inputs
@@ -841,6 +845,9 @@ Status Store::Compact(bool all) {
     for (auto& inputs : work) {
       bool merged = false;
       MARE_RETURN_IF_ERROR(MergeSegments(std::move(inputs), &merged));
+      // What the merge held (its inputs' and output's indexes: up to a day's, ~1.5 KB a sensor
+      // and hour) is free now; without this the RSS kept each day's highest merge.
+      if (merged) ReturnFreeMemory();
       again = again || (all && merged);
       std::lock_guard lock(stop_mu_);
       if (stopping_) return Status::OK();
