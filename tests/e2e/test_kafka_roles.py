@@ -125,8 +125,9 @@ def test_each_role_in_its_own_process(kafka, tmp_path):
                 Role("store", tmp_path / "store", [*sets, 'store.flush_interval="2s"']) as store:
             streams = [Proc(["stream", "--member", name], tmp_path / name, sets) for name in ("a", "b")]
             sink = Proc(["sink", "mariadb"], tmp_path / "sink", [*sets, f"sink.mariadb.port={db.port}"])
-            forecast = Proc(["forecast", "run"], tmp_path / "forecast", sets, listen_flag="--listen")
             wait_shared(streams)
+            # Once the stream processors made the rollups topic: `mare forecast run` refuses to start without it.
+            forecast = Proc(["forecast", "run"], tmp_path / "forecast", sets, listen_flag="--listen")
             rows = readings(range(1, 13), 60, seed=11)
             post_all(ingest, rows)
             # The store role answers queries over what the ingest role wrote.
@@ -152,7 +153,7 @@ def test_each_role_in_its_own_process(kafka, tmp_path):
             # Every role's status reaches the dashboard of `mare store` (docs/formats/role-status.md),
             # the sink's and the forecast processor's too; stopped on purpose, a role leaves the list.
             wait_for(lambda: {"ingest", "stream", "mariadb sink", "forecast"} <= listed_roles(store), 30,
-                     "every role listed on the store's pipeline view")
+                     lambda: f"every role listed on the store's pipeline view (listed: {listed_roles(store)})")
             for s in streams:
                 s.stop()
             sink.stop()
