@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,11 +26,15 @@ Result<std::vector<Resolution>> ParseResolutions(std::string_view list);
 Resolution MakeResolution(int64_t length_us);
 
 // The start of the window of `length_us` holding `ts_us` (floor division, so also right for
-// instants before 1970).
+// instants before 1970). Within a window's length of the smallest int64 the start is not
+// representable: the smallest int64 then, never a wrap (a checkpoint's decoder compares it with
+// the start it read, and fuzzing fed it such instants).
 inline int64_t WindowStart(int64_t ts_us, int64_t length_us) {
-  int64_t q = ts_us / length_us;
-  if (ts_us % length_us < 0) --q;
-  return q * length_us;
+  int64_t r = ts_us % length_us;
+  if (r < 0) r += length_us;
+  int64_t start;
+  if (__builtin_sub_overflow(ts_us, r, &start)) return std::numeric_limits<int64_t>::min();
+  return start;
 }
 
 }  // namespace mare::rollup

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "common/time.h"
 #include "reading/timestamp.h"
 
@@ -45,6 +47,15 @@ TEST(WindowTest, ConsecutiveWindowsTileTime) {
     EXPECT_EQ(WindowStart(s + length - 1, length), s);
   }
   EXPECT_EQ(WindowStart(-1, kMicrosPerMinute), -kMicrosPerMinute);  // floor, not truncation
+}
+
+// Found by fuzz_rollup_checkpoint: a start near the smallest int64 wrapped (signed overflow).
+TEST(WindowTest, AStartBelowTheSmallestInt64IsTheSmallestInt64) {
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  EXPECT_EQ(WindowStart(kMin, kMicrosPerMinute), kMin);
+  EXPECT_EQ(WindowStart(kMin + 1, kMicrosPerMinute), kMin);
+  EXPECT_EQ(WindowStart(std::numeric_limits<int64_t>::max(), kMicrosPerMinute),
+            std::numeric_limits<int64_t>::max() - std::numeric_limits<int64_t>::max() % kMicrosPerMinute);
 }
 
 TEST(WindowTest, ParsesResolutionListsAndRejectsBadOnes) {
