@@ -310,8 +310,8 @@ Result<std::vector<int64_t>> LogFollower::Assigned(const std::vector<int32_t>& p
 }
 
 void LogFollower::Rejoin(const Status& why) {
-  spdlog::warn("{}: reading {} in group {}-{}: {}; joining the group again", options_.name, options_.topic,
-               options_.consumer, options_.topic, why.ToString());
+  spdlog::warn("{}: reading {} in group {}: {}; joining the group again", options_.name, options_.topic,
+               SinkGroupName(options_.consumer, options_.topic, options_.destination), why.ToString());
   if (!Finish()) return;
   member_.reset();  // leaves: its partitions go to the others (no handler runs on the way out)
   committed_.clear();
