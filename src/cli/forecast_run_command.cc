@@ -45,6 +45,18 @@ int RunForecast(const ForecastRunFlags& flags) {
     return 1;
   }
   std::unique_ptr<log::Log> log = std::move(*opened);
+  // On Kafka the rollups topic may come later (`mare stream` started beside this one): wait for
+  // it, as the sinks do, instead of exiting. The embedded log is this command's alone (it holds
+  // the writer's lock), so there nothing could create the topic meanwhile: Start says so at once.
+  if (config->log.kind == "kafka" && log->Partitions(config->forecast.input_topic) <= 0) {
+    spdlog::info("forecast: waiting for the {} topic in {} (not created yet)", config->forecast.input_topic,
+                 DescribeLog(*config));
+    while (log->Partitions(config->forecast.input_topic) <= 0) {  // asks the brokers each time
+      timespec tick{1, 0};
+      int sig = ::sigtimedwait(&signals, nullptr, &tick);
+      if (sig == SIGINT || sig == SIGTERM) return 0;
+    }
+  }
   auto started = forecast::ForecastProcessor::Start(config->forecast, log.get(), &registry);
   if (!started.ok()) {
     spdlog::error("{}", started.status().ToString());

@@ -125,9 +125,9 @@ def test_each_role_in_its_own_process(kafka, tmp_path):
                 Role("store", tmp_path / "store", [*sets, 'store.flush_interval="2s"']) as store:
             streams = [Proc(["stream", "--member", name], tmp_path / name, sets) for name in ("a", "b")]
             sink = Proc(["sink", "mariadb"], tmp_path / "sink", [*sets, f"sink.mariadb.port={db.port}"])
-            wait_shared(streams)
-            # Once the stream processors made the rollups topic: `mare forecast run` refuses to start without it.
+            # Started before the stream processors made the rollups topic: it waits for it.
             forecast = Proc(["forecast", "run"], tmp_path / "forecast", sets, listen_flag="--listen")
+            wait_shared(streams)
             rows = readings(range(1, 13), 60, seed=11)
             post_all(ingest, rows)
             # The store role answers queries over what the ingest role wrote.
