@@ -24,14 +24,14 @@ class CsvReader : public ArchiveReader {
     do {
       if (!lines_.Next(&header)) {
         MARE_RETURN_IF_ERROR(lines_.status());
-        return Status::InvalidArgument(path + ": no CSV header line");
+        return NoCsvHeaderError(path);
       }
     } while (TrimCell(header).empty());
     if (header.substr(0, 3) == "\xEF\xBB\xBF") header.erase(0, 3);  // UTF-8 byte order mark
     header_line_ = lines_.line_number();
     delimiter_ = DetectCsvDelimiter(header);
     std::vector<std::string> names;
-    if (!SplitCsvLine(header, delimiter_, &names)) return Status::InvalidArgument(path + ": unterminated quote in header");
+    if (!SplitCsvLine(header, delimiter_, &names)) return CsvHeaderQuoteError(path, header_line_);
     MARE_RETURN_IF_ERROR(MapColumns(names));
     MARE_RETURN_IF_ERROR(TypeColumns());
     // Second pass: back to the first row after the header.

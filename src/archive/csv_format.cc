@@ -308,6 +308,14 @@ std::string CellCountReason(size_t found, size_t expected) {
   return fmt::format("{} cells, the header has {}", found, expected);
 }
 
+Status NoCsvHeaderError(std::string_view path) {
+  return Status::InvalidArgument(fmt::format("{}: no CSV header line", path));
+}
+
+Status CsvHeaderQuoteError(std::string_view path, size_t line) {
+  return Status::InvalidArgument(fmt::format("{}:{}: the header has an unterminated quote", path, line));
+}
+
 template <typename Cell>
 std::string CsvTimeReason(const std::vector<Cell>& cells, const CsvColumns& columns, const Status& why) {
   if (columns.time == kNoColumn) return fmt::format("time from its parts: {}", why.message());

@@ -90,5 +90,9 @@ std::string CsvTimeReason(const std::vector<Cell>& cells, const CsvColumns& colu
 std::string CsvTimeCellReason(std::string_view cell, const Status& why);  // a single time cell
 std::string SensorIdReason(std::string_view cell);
 std::string LoneCoordinateReason(const CsvColumns& columns, std::string_view cell);
+// Why a file is refused, the same from both readers: no header line (empty, or blank lines
+// only), or a header line (line: its number) with a quote left open.
+Status NoCsvHeaderError(std::string_view path);
+Status CsvHeaderQuoteError(std::string_view path, size_t line);
 
 }  // namespace mare::archive

@@ -57,7 +57,7 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
   size_t size = static_cast<size_t>(st.st_size);
   if (size == 0) {
     ::close(fd);
-    return Status::InvalidArgument(path + " is empty: expected a header line");
+    return archive::NoCsvHeaderError(path);
   }
   void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
@@ -88,14 +88,14 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
   int64_t line_no = 0;
   std::string_view header;
   do {
-    if (!next_line(&pos, &header)) return Status::InvalidArgument(path + " has no header line");
+    if (!next_line(&pos, &header)) return archive::NoCsvHeaderError(path);
     ++line_no;
   } while (archive::TrimCell(header).empty());
   if (line_no == 1 && header.starts_with("\xEF\xBB\xBF")) header.remove_prefix(3);  // UTF-8 byte order mark
   const char delimiter = archive::DetectCsvDelimiter(header);
   std::vector<std::string> names;
   if (!archive::SplitCsvLine(header, delimiter, &names)) {
-    return Status::InvalidArgument(fmt::format("{}:{}: the header has an unterminated quote", path, line_no));
+    return archive::CsvHeaderQuoteError(path, static_cast<size_t>(line_no));
   }
   Result<archive::CsvColumns> mapped = archive::MapCsvColumns(names, path);
   if (!mapped) return mapped.status();

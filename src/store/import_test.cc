@@ -394,6 +394,27 @@ TEST(Import, AHeaderWithoutATimeIsRefused) {
       << s.ToString();
 }
 
+// A file refused is refused in the same words by both readers.
+TEST(Import, BothReadersRefuseAFileInTheSameWords) {
+  ScratchDir dir("mare-import-test");
+  metrics::Registry registry;
+  auto store = Store::Open({.dir = dir.path() + "/store", .compaction_thread = false}, &registry);
+  ASSERT_TRUE(store.ok());
+  const std::string empty = dir.path() + "/empty.csv", blank = dir.path() + "/blank.csv", quote = dir.path() + "/quote.csv";
+  std::ofstream(empty) << "";
+  std::ofstream(blank) << "\n  \n";
+  std::ofstream(quote) << "\nts,\"sensor_id\n";
+  for (const auto& [path, message] : {std::pair{empty, empty + ": no CSV header line"}, std::pair{blank, blank + ": no CSV header line"},
+                                      std::pair{quote, quote + ":2: the header has an unterminated quote"}}) {
+    ImportReport report;
+    Status bulk = ImportCsv(path, store->get(), {}, &report, nullptr);
+    EXPECT_EQ(bulk.message(), message);
+    auto reader = archive::OpenArchive(path, {.format = "csv"});
+    ASSERT_FALSE(reader.ok());
+    EXPECT_EQ(reader.status().message(), message);
+  }
+}
+
 // Plain lines are read in one pass, the others by the general rules: the two must agree on
 // every line. Files of lines drawn from cells of every kind the rules tell apart (numbers in
 // other forms, spaces, quotes, missing values, text, bad ids and times, short and long lines,
