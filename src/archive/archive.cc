@@ -59,8 +59,15 @@ bool ParsePlainDecimal(std::string_view token, double* value) {
 
 }  // namespace
 
+std::string NonUtf8Reason(std::string_view field, size_t at) {
+  return fmt::format("{}: byte {} of the value is not UTF-8 text", field, at + 1);
+}
+
 bool ParseNumber(std::string_view token, double* value) {
-  if (!token.empty() && token.front() == '+') token.remove_prefix(1);
+  if (!token.empty() && token.front() == '+') {
+    token.remove_prefix(1);
+    if (!token.empty() && (token.front() == '-' || token.front() == '+')) return false;  // "+-5" is no number
+  }
   if (token.empty()) return false;
   if (ParsePlainDecimal(token, value)) return true;
   // fast_float: correctly rounded, as std::from_chars, and faster (mare import parses every cell).

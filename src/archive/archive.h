@@ -79,7 +79,11 @@ class LineReader {
   Status status_;
 };
 
-// A whole token as a finite double ("+1.5" too); false for anything else.
+// Why a reading is not imported: field's text value is not UTF-8 from its byte at (0-based).
+// The one wording for every importer (JSON answers must be UTF-8, as ingest requires).
+std::string NonUtf8Reason(std::string_view field, size_t at);
+
+// A whole token as a finite double ("+1.5" too, not "+-1.5"); false for anything else.
 bool ParseNumber(std::string_view token, double* value);
 
 }  // namespace mare::archive

@@ -24,14 +24,14 @@ class CsvReader : public ArchiveReader {
     do {
       if (!lines_.Next(&header)) {
         MARE_RETURN_IF_ERROR(lines_.status());
-        return Status::InvalidArgument(path + ": no CSV header line");
+        return NoCsvHeaderError(path);
       }
     } while (TrimCell(header).empty());
     if (header.substr(0, 3) == "\xEF\xBB\xBF") header.erase(0, 3);  // UTF-8 byte order mark
     header_line_ = lines_.line_number();
     delimiter_ = DetectCsvDelimiter(header);
     std::vector<std::string> names;
-    if (!SplitCsvLine(header, delimiter_, &names)) return Status::InvalidArgument(path + ": unterminated quote in header");
+    if (!SplitCsvLine(header, delimiter_, &names)) return CsvHeaderQuoteError(path, header_line_);
     MARE_RETURN_IF_ERROR(MapColumns(names));
     MARE_RETURN_IF_ERROR(TypeColumns());
     // Second pass: back to the first row after the header.
@@ -48,30 +48,34 @@ class CsvReader : public ArchiveReader {
       line_ = lines_.line_number();
       if (TrimCell(row_).empty()) continue;
       if (!SplitCsvLine(row_, delimiter_, &cells_)) {
-        why_ = "unterminated quote";
+        why_ = kUnterminatedQuoteReason;
         return Row::kSkipped;
       }
       if (cells_.size() != columns_.count) {
-        why_ = fmt::format("expected {} cells, found {}", columns_.count, cells_.size());
+        why_ = CellCountReason(cells_.size(), columns_.count);
         return Row::kSkipped;
       }
       Result<int64_t> time = CsvRowTime(cells_, columns_, &joined_, options_.utc_offset_micros);
       if (!time) {
-        why_ = fmt::format("unparseable date: {}", time.status().message());
+        why_ = CsvTimeReason(cells_, columns_, time.status());
         return Row::kSkipped;
       }
       out->Clear();
       out->time_micros = *time;
       out->sensor_id = options_.sensor_id;
-      if (columns_.sensor != kNoColumn && !IsMissing(TrimCell(cells_[columns_.sensor]))) {
+      // A missing id takes the default; --missing codes are values, never an id (99 is a sensor).
+      if (columns_.sensor != kNoColumn && !IsMissingCell(cells_[columns_.sensor])) {
         std::string_view cell = TrimCell(cells_[columns_.sensor]);
-        uint64_t id = 0;
-        auto [ptr, ec] = std::from_chars(cell.data(), cell.data() + cell.size(), id);
-        if (ec != std::errc() || ptr != cell.data() + cell.size() || id > kMaxSensorId) {
-          why_ = fmt::format("invalid sensor_id '{}': expected an integer from 0 to {}", cell, kMaxSensorId);
+        uint32_t id = 0;
+        if (!ParseSensorIdCell(cell, &id)) {
+          why_ = SensorIdReason(cell);
           return Row::kSkipped;
         }
         out->sensor_id = id;
+      }
+      if (size_t lone = LoneCoordinateColumn(columns_); lone != kNoColumn && !IsMissing(cells_[lone])) {
+        why_ = LoneCoordinateReason(columns_, TrimCell(cells_[lone]));
+        return Row::kSkipped;
       }
       out->location = options_.location;
       double lat = 0, lon = 0;

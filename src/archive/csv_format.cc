@@ -178,7 +178,7 @@ Result<CsvColumns> MapCsvColumns(const std::vector<std::string>& header, const s
     if (columns.year == kNoColumn || columns.month == kNoColumn || columns.day == kNoColumn) {
       columns.year = columns.month = columns.day = kNoColumn;
       return Status::InvalidArgument(fmt::format(
-          "{}: no time column (name one timestamp, time, ts, datetime or date, or give year, month, day and hour)", path));
+          "{}: no time column (name one timestamp, datetime, ts, date or time, or give year, month and day)", path));
     }
     columns.hour = find({"hour"});
     columns.minute = find({"minute"});
@@ -224,6 +224,17 @@ bool HasZone(std::string_view text) {
   return rest.find_first_of("Zz+-") != std::string_view::npos || rest.ends_with(" UTC");
 }
 
+// Eight digits that read as a date yyyymmdd from 1900 on: 20240121.
+bool IsCompactDate(std::string_view cell) {
+  if (cell.size() != 8 || !std::all_of(cell.begin(), cell.end(), [](char c) { return c >= '0' && c <= '9'; })) return false;
+  auto part = [&](size_t at, size_t n) {
+    int v = 0;
+    std::from_chars(cell.data() + at, cell.data() + at + n, v);
+    return v;
+  };
+  return part(0, 4) >= 1900 && CivilToMicros(part(0, 4), part(4, 2), part(6, 2), 0, 0, 0).ok();
+}
+
 template <typename Cell>
 Result<int64_t> CivilPartsTime(const std::vector<Cell>& cells, const CsvColumns& columns) {
   int year = 0, month = 0, day = 0, hour = 0, minute = 0;
@@ -233,6 +244,8 @@ Result<int64_t> CivilPartsTime(const std::vector<Cell>& cells, const CsvColumns&
       (columns.minute != kNoColumn && !IntegerCell(cells[columns.minute], &minute))) {
     return Status::InvalidArgument("year, month, day, hour and minute must be whole numbers");
   }
+  // The years a text time may have (four digits, from 1900: timestamp.cc), which readings keep.
+  if (year < 1900 || year > 9999) return Status::InvalidArgument(fmt::format("year {} outside 1900 to 9999", year));
   return CivilToMicros(year, month, day, hour, minute, 0);
 }
 
@@ -249,6 +262,8 @@ Result<int64_t> CsvRowTime(const std::vector<Cell>& cells, const CsvColumns& col
   std::string_view cell = TrimCell(cells[columns.time]);
   if (columns.time_of_day != kNoColumn) {
     std::string_view time = TrimCell(cells[columns.time_of_day]);
+    // Not the date's midnight: a row without its time of day is not one taken at 00:00.
+    if (time.empty()) return Status::InvalidArgument("the time cell is empty");
     if (time.size() >= 10 && time[4] == '-') {
       cell = time;  // already a full timestamp
     } else {
@@ -268,12 +283,64 @@ Result<int64_t> CsvCellTime(std::string_view cell, int64_t local_offset_micros) 
   int64_t us = 0;
   std::string why;
   if (cell.size() > 10 && cell[4] == '-' && ParseTimestampText(cell, &us, &why)) return us - offset;
+  if (IsCompactDate(cell)) {
+    return Status::InvalidArgument(fmt::format("'{}' is ambiguous: a date (write {}-{}-{}) or epoch seconds (write {}.0)", cell,
+                                               cell.substr(0, 4), cell.substr(4, 2), cell.substr(6, 2), cell));
+  }
   Result<int64_t> loose = ParseTimestampLoose(cell);
   if (!loose) return loose;
   return *loose - offset;
 }
 
+bool ParseSensorIdCell(std::string_view cell, uint32_t* id) {
+  cell = TrimCell(cell);
+  auto [end, ec] = std::from_chars(cell.data(), cell.data() + cell.size(), *id);
+  return !cell.empty() && ec == std::errc() && end == cell.data() + cell.size();
+}
+
+size_t LoneCoordinateColumn(const CsvColumns& columns) {
+  if (columns.lat != kNoColumn && columns.lon == kNoColumn) return columns.lat;
+  if (columns.lon != kNoColumn && columns.lat == kNoColumn) return columns.lon;
+  return kNoColumn;
+}
+
+std::string CellCountReason(size_t found, size_t expected) {
+  return fmt::format("{} cells, the header has {}", found, expected);
+}
+
+Status NoCsvHeaderError(std::string_view path) {
+  return Status::InvalidArgument(fmt::format("{}: no CSV header line", path));
+}
+
+Status CsvHeaderQuoteError(std::string_view path, size_t line) {
+  return Status::InvalidArgument(fmt::format("{}:{}: the header has an unterminated quote", path, line));
+}
+
+template <typename Cell>
+std::string CsvTimeReason(const std::vector<Cell>& cells, const CsvColumns& columns, const Status& why) {
+  if (columns.time == kNoColumn) return fmt::format("time from its parts: {}", why.message());
+  if (columns.time_of_day == kNoColumn) return CsvTimeCellReason(TrimCell(cells[columns.time]), why);
+  return fmt::format("date \"{}\", time \"{}\": {}", TrimCell(cells[columns.time]), TrimCell(cells[columns.time_of_day]),
+                     why.message());
+}
+
+std::string CsvTimeCellReason(std::string_view cell, const Status& why) {
+  return fmt::format("time \"{}\": {}", cell, why.message());
+}
+
+std::string SensorIdReason(std::string_view cell) {
+  return fmt::format("sensor_id \"{}\" is not a number from 0 to {}", cell, kMaxSensorId);
+}
+
+std::string LoneCoordinateReason(const CsvColumns& columns, std::string_view cell) {
+  return columns.lat != kNoColumn ? fmt::format("latitude \"{}\" without a longitude column: a location needs both", cell)
+                                  : fmt::format("longitude \"{}\" without a latitude column: a location needs both", cell);
+}
+
 template Result<int64_t> CsvRowTime(const std::vector<std::string>&, const CsvColumns&, std::string*, int64_t);
 template Result<int64_t> CsvRowTime(const std::vector<std::string_view>&, const CsvColumns&, std::string*, int64_t);
+
+template std::string CsvTimeReason(const std::vector<std::string>&, const CsvColumns&, const Status&);
+template std::string CsvTimeReason(const std::vector<std::string_view>&, const CsvColumns&, const Status&);
 
 }  // namespace mare::archive

@@ -69,7 +69,30 @@ template <typename Cell>
 Result<int64_t> CsvRowTime(const std::vector<Cell>& cells, const CsvColumns& columns, std::string* scratch,
                            int64_t local_offset_micros = 0);
 // The same for a time that is one (trimmed) cell, a row's time when the header has a single
-// time column.
+// time column. Eight digits that make a date from 1900 on (20240121) are refused as ambiguous
+// (epoch seconds or yyyymmdd?) rather than read as a 1970 time.
 Result<int64_t> CsvCellTime(std::string_view cell, int64_t local_offset_micros = 0);
+
+// The sensor_id cell (trimmed) as an id: digits only, 0 to 4294967295; false otherwise.
+bool ParseSensorIdCell(std::string_view cell, uint32_t* id);
+
+// The column of a latitude without a longitude column, or of a longitude without a latitude
+// one; kNoColumn when there are both or neither. A location needs both (reading.md).
+size_t LoneCoordinateColumn(const CsvColumns& columns);
+
+// Why a data row is skipped, worded here once for both readers (docs/formats/csv.md, "Rows
+// skipped"): each takes what the reason quotes.
+inline constexpr std::string_view kUnterminatedQuoteReason = "unterminated quote";
+std::string CellCountReason(size_t found, size_t expected);
+// The time's cell (both, for a date and a time column; "from its parts" for civil parts) and why.
+template <typename Cell>
+std::string CsvTimeReason(const std::vector<Cell>& cells, const CsvColumns& columns, const Status& why);
+std::string CsvTimeCellReason(std::string_view cell, const Status& why);  // a single time cell
+std::string SensorIdReason(std::string_view cell);
+std::string LoneCoordinateReason(const CsvColumns& columns, std::string_view cell);
+// Why a file is refused, the same from both readers: no header line (empty, or blank lines
+// only), or a header line (line: its number) with a quote left open.
+Status NoCsvHeaderError(std::string_view path);
+Status CsvHeaderQuoteError(std::string_view path, size_t line);
 
 }  // namespace mare::archive

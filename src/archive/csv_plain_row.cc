@@ -4,7 +4,9 @@ namespace mare::archive {
 
 PlainRowLayout::PlainRowLayout(const CsvColumns& columns, char delimiter_char) : delimiter(delimiter_char) {
   // Only a single time cell and a sensor_id column; a field bit each in ParsePlainRow's mask.
-  if (columns.time == kNoColumn || columns.time_of_day != kNoColumn || columns.sensor == kNoColumn || columns.fields.size() > 64) {
+  // (A lone latitude or longitude column skips the rows it has a value in: the general rules'.)
+  if (columns.time == kNoColumn || columns.time_of_day != kNoColumn || columns.sensor == kNoColumn || columns.fields.size() > 64 ||
+      LoneCoordinateColumn(columns) != kNoColumn) {
     return;
   }
   // A delimiter that a plain cell may hold (a digit, '-', '.') would make rows ambiguous.

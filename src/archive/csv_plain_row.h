@@ -18,7 +18,8 @@
 namespace mare::archive {
 
 // What each column of a header is, for ParsePlainRow. Usable only when the time is one cell
-// (no date and time pair, no civil parts) and there is a sensor_id column.
+// (no date and time pair, no civil parts), there is a sensor_id column, and a latitude column
+// comes with a longitude one.
 struct PlainRowLayout {
   enum Role : uint8_t { kTime, kSensor, kLat, kLon, kField };
   PlainRowLayout(const CsvColumns& columns, char delimiter);

@@ -109,6 +109,42 @@ TEST(Csv, MissingMarkersAndCodesAreAbsent) {
   EXPECT_EQ(coded.readings[3].Number("pressure"), nullptr);  // 99.0 == 99
 }
 
+// --missing codes are values: a sensor_id equal to one is that sensor, not the default.
+TEST(Csv, MissingCodesNeverApplyToTheSensorId) {
+  ArchiveOptions options;
+  options.sensor_id = 5;
+  options.missing_codes = {99};
+  Replayed r = ReadCsv("ts,sensor_id,v\n2024-01-21 10:00:00,99,99\n2024-01-21 10:00:01,NA,1\n", options);
+  ASSERT_EQ(r.readings.size(), 2u);
+  EXPECT_EQ(r.readings[0].sensor_id, 99u);
+  EXPECT_EQ(r.readings[0].Number("v"), nullptr);  // the field's 99 is the code
+  EXPECT_EQ(r.readings[1].sensor_id, 5u);         // a missing cell takes the default
+}
+
+// A longitude without a latitude column has nowhere to go (a location needs both, and SQL's
+// own lon column would hide a field of that name): a row with a value is skipped, saying so.
+TEST(Csv, ALoneLongitudeColumnSkipsTheRowsWithAValue) {
+  ArchiveOptions options;
+  options.missing_codes = {999};
+  Replayed r = ReadCsv("ts,Longitude,v\n2024-01-21 10:00:00,3.5,1\n2024-01-21 10:00:01,,2\n2024-01-21 10:00:02,999,3\n", options);
+  ASSERT_EQ(r.readings.size(), 2u);
+  EXPECT_EQ(r.skipped_lines, (std::vector<size_t>{2}));
+  EXPECT_EQ(r.reasons[0], "longitude \"3.5\" without a latitude column: a location needs both");
+  EXPECT_FALSE(r.readings[0].location.has_value());
+}
+
+// Eight digits that make a date are refused, not read as a 1970 epoch; a decimal point or a
+// date's dashes say which.
+TEST(Csv, AnEightDigitDateIsAmbiguous) {
+  Replayed r = ReadCsv("ts,v\n20240121,1\n20240121.0,2\n2024-01-21,3\n99999999,4\n");
+  EXPECT_EQ(r.skipped_lines, (std::vector<size_t>{2}));
+  EXPECT_EQ(r.reasons[0], "time \"20240121\": '20240121' is ambiguous: a date (write 2024-01-21) or epoch seconds (write 20240121.0)");
+  ASSERT_EQ(r.readings.size(), 3u);
+  EXPECT_EQ(FormatReadingTime(r.readings[0].time_micros), "1970-08-23 06:15:21.000000");
+  EXPECT_EQ(FormatReadingTime(r.readings[1].time_micros), "2024-01-21 00:00:00.000000");
+  EXPECT_EQ(FormatReadingTime(r.readings[2].time_micros), "1973-03-03 09:46:39.000000");  // no date: an epoch
+}
+
 TEST(Csv, DefaultsForSensorAndLocation) {
   ArchiveOptions options;
   options.sensor_id = 44005;
@@ -204,7 +240,11 @@ TEST(Csv, SkipsAndReportsBadRows) {
       "2024-01-21 14:00:00,4294967296,5\n");
   ASSERT_EQ(r.readings.size(), 2u);
   EXPECT_EQ(r.skipped_lines, (std::vector<size_t>{3, 5, 6, 8}));
-  EXPECT_NE(r.reasons[0].find("unparseable date"), std::string::npos) << r.reasons[0];
+  // The bulk import's wording too: the reasons are worded once (archive/csv_format.h).
+  EXPECT_EQ(r.reasons[0].rfind("time \"not a date\": 'not a date' is not a time", 0), 0u) << r.reasons[0];
+  EXPECT_EQ(r.reasons[1], "2 cells, the header has 3");
+  EXPECT_EQ(r.reasons[2], "sensor_id \"-4\" is not a number from 0 to 4294967295");
+  EXPECT_EQ(r.reasons[3], "sensor_id \"4294967296\" is not a number from 0 to 4294967295");
   EXPECT_EQ(r.readings[1].sensor_id, 1u);  // empty sensor_id: the default
   EXPECT_EQ(*r.readings[1].Number("v"), 4);
 }
@@ -351,7 +391,7 @@ TEST(Csv, NumbersAreCorrectlyRounded) {
   double v = 0;
   EXPECT_TRUE(archive::ParseNumber("+1.5", &v));
   EXPECT_EQ(v, 1.5);
-  for (std::string_view bad : {"", "-", "+", "1.2.3", "1,5", "--1", "1e", "nan", "inf", "1e400", "12a"}) {
+  for (std::string_view bad : {"", "-", "+", "1.2.3", "1,5", "--1", "1e", "nan", "inf", "1e400", "12a", "+-5", "++5", "+-"}) {
     EXPECT_FALSE(archive::ParseNumber(bad, &v)) << bad;
   }
 }

@@ -57,7 +57,7 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
   size_t size = static_cast<size_t>(st.st_size);
   if (size == 0) {
     ::close(fd);
-    return Status::InvalidArgument(path + " is empty: expected a header line");
+    return archive::NoCsvHeaderError(path);
   }
   void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
@@ -88,21 +88,22 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
   int64_t line_no = 0;
   std::string_view header;
   do {
-    if (!next_line(&pos, &header)) return Status::InvalidArgument(path + " has no header line");
+    if (!next_line(&pos, &header)) return archive::NoCsvHeaderError(path);
     ++line_no;
   } while (archive::TrimCell(header).empty());
   if (line_no == 1 && header.starts_with("\xEF\xBB\xBF")) header.remove_prefix(3);  // UTF-8 byte order mark
   const char delimiter = archive::DetectCsvDelimiter(header);
   std::vector<std::string> names;
   if (!archive::SplitCsvLine(header, delimiter, &names)) {
-    return Status::InvalidArgument(fmt::format("{}:{}: the header has an unterminated quote", path, line_no));
+    return archive::CsvHeaderQuoteError(path, static_cast<size_t>(line_no));
   }
   Result<archive::CsvColumns> mapped = archive::MapCsvColumns(names, path);
   if (!mapped) return mapped.status();
   const archive::CsvColumns& columns = *mapped;
-  if (columns.sensor == archive::kNoColumn) {
-    return Status::InvalidArgument(fmt::format("{}:{}: no sensor_id column in the header (give one with --sensor-id)", path, line_no));
-  }
+  // A row without its own sensor_id (no column, or a missing cell) has the station number in
+  // the file's name, else 1: the archive reader's default when `mare import` gives no --sensor-id.
+  const uint32_t default_sensor = static_cast<uint32_t>(archive::StationFromFileName(path).value_or(1));
+  const size_t lone_coordinate = archive::LoneCoordinateColumn(columns);
   // Threads: two parse byte ranges of the file (whole lines, at most batch_rows of them) into
   // batches of column buffers, one per sensor and hour of the range (a line repeating an
   // earlier one's sensor and time in the range replaces its row); one adds the batches to the
@@ -406,7 +407,7 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
             if (!row.same_time && row.time != last_time_text) {
               Result<int64_t> time = archive::CsvCellTime(row.time);
               if (!time) {
-                skip(fmt::format("time \"{}\": {}", row.time, time.status().message()));
+                skip(archive::CsvTimeCellReason(row.time, time.status()));
                 continue;
               }
               ts = last_time = *time;
@@ -428,11 +429,11 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
         if (archive::TrimCell(line).empty()) continue;
         ++out->rows;
         if (!archive::SplitCsvCells(line, delimiter, &cells, &storage)) {
-          skip("unterminated quote");
+          skip(std::string(archive::kUnterminatedQuoteReason));
           continue;
         }
         if (cells.size() != columns.count) {
-          skip(fmt::format("{} cells, the header has {}", cells.size(), columns.count));
+          skip(archive::CellCountReason(cells.size(), columns.count));
           continue;
         }
         // Archives give many sensors the same time, line after line (100 at bench/store.py's):
@@ -447,17 +448,20 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
           last_time_plain = last_time_text.find_first_of(plain_specials) == std::string::npos;
         }
         if (!time) {
-          // Without a time column the time comes from year, month, day, ... (csv_format.h).
-          std::string_view text = columns.time != archive::kNoColumn ? archive::TrimCell(cells[columns.time]) : "from its parts";
-          skip(fmt::format("time \"{}\": {}", text, time.status().message()));
+          skip(archive::CsvTimeReason(cells, columns, time.status()));
           continue;
         }
         const int64_t ts = *time;
-        std::string_view sensor = archive::TrimCell(cells[columns.sensor]);
-        uint32_t sensor_id = 0;
-        auto [sensor_end, ec] = std::from_chars(sensor.data(), sensor.data() + sensor.size(), sensor_id);
-        if (ec != std::errc() || sensor_end != sensor.data() + sensor.size()) {
-          skip(fmt::format("sensor_id \"{}\" is not a number from 0 to 4294967295", sensor));
+        uint32_t sensor_id = default_sensor;
+        if (columns.sensor != archive::kNoColumn && !archive::IsMissingCell(cells[columns.sensor])) {
+          std::string_view sensor = archive::TrimCell(cells[columns.sensor]);
+          if (!archive::ParseSensorIdCell(sensor, &sensor_id)) {
+            skip(archive::SensorIdReason(sensor));
+            continue;
+          }
+        }
+        if (lone_coordinate != archive::kNoColumn && !archive::IsMissingCell(cells[lone_coordinate])) {
+          skip(archive::LoneCoordinateReason(columns, archive::TrimCell(cells[lone_coordinate])));
           continue;
         }
         // A location when both cells are valid coordinates; else none (the row is kept).
@@ -481,7 +485,7 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
             v.kind = Value::kMissing;
           } else if (size_t at = FirstNonUtf8(cell); at != cell.size()) {
             // Text goes out in JSON answers, which must be UTF-8: refused here, as ingest does.
-            skip(fmt::format("{}: byte {} of the cell is not UTF-8 text", f.name, at + 1));
+            skip(archive::NonUtf8Reason(f.name, at));
             bad_text = true;
             break;
           } else {
@@ -574,7 +578,7 @@ Status ImportArchive(archive::ArchiveReader* reader, Store* store, const ImportO
       for (const auto& f : batch[n].texts) {
         // Text goes out in JSON answers, which must be UTF-8: refused here, as ingest does.
         if (size_t at = FirstNonUtf8(f.value); at != f.value.size()) {
-          why = fmt::format("{}: byte {} of the value is not UTF-8 text", f.name, at + 1);
+          why = archive::NonUtf8Reason(f.name, at);
           break;
         }
       }
