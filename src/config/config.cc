@@ -477,6 +477,7 @@ std::vector<Key> Keys(Config& c) {
       Bool("sink.elasticsearch.gzip", &e.gzip),
       Duration("sink.elasticsearch.timeout", &e.timeout_us, 1'000'000),
       Duration("sink.elasticsearch.retry_max", &e.retry_max_us, 100'000),
+      Duration("sink.elasticsearch.revoke_timeout", &e.revoke_timeout_us),
 
       Bool("sink.clickhouse.enabled", &ch.enabled),
       String("sink.clickhouse.url", &ch.url),
@@ -490,6 +491,7 @@ std::vector<Key> Keys(Config& c) {
       Bool("sink.clickhouse.gzip", &ch.gzip),
       Duration("sink.clickhouse.timeout", &ch.timeout_us, 1'000'000),
       Duration("sink.clickhouse.retry_max", &ch.retry_max_us, 100'000),
+      Duration("sink.clickhouse.revoke_timeout", &ch.revoke_timeout_us),
   };
 }
 

@@ -282,8 +282,15 @@ class KafkaGroupMember final : public GroupMember {
       self->in_transaction_ = false;
     }
     if (!self->closing_) {
-      spdlog::info("kafka: group {} revoked partitions {} of {}", self->group_.group, fmt::join(list, ","), self->topic_);
-      self->group_.handlers.revoked(list);
+      // Lost (the session expired, or max.poll.interval.ms passed): the group has moved on.
+      bool lost = rd_kafka_assignment_lost(rk) != 0;
+      spdlog::info("kafka: group {} {} partitions {} of {}", self->group_.group, lost ? "lost" : "revoked",
+                   fmt::join(list, ","), self->topic_);
+      if (lost && self->group_.handlers.lost) {
+        self->group_.handlers.lost(list);
+      } else {
+        self->group_.handlers.revoked(list);
+      }
     }
     for (int32_t p : list) {
       if (p >= 0 && p < self->partitions_) self->position_[static_cast<size_t>(p)] = -1;

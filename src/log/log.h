@@ -136,6 +136,10 @@ class GroupMember {
     std::function<Result<std::vector<int64_t>>(const std::vector<int32_t>& partitions,
                                                const std::vector<int64_t>& committed)>
         assigned;
+    // Optional: partitions taken away because the member lost them (its session expired, or it
+    // polled too late), instead of `revoked`: others may own and write them already, so nothing
+    // more may be written or committed about them. Unset: `revoked` is called for both.
+    std::function<void(const std::vector<int32_t>& partitions)> lost;
   };
   virtual ~GroupMember() = default;
 

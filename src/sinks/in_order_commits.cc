@@ -23,4 +23,9 @@ InOrderCommits::Committable InOrderCommits::Take() {
   return out;
 }
 
+void InOrderCommits::Clear() {
+  first_ += batches_.size();
+  batches_.clear();
+}
+
 }  // namespace mare::sinks

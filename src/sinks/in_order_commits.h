@@ -31,6 +31,8 @@ class InOrderCommits {
   // The longest run of acknowledged batches right after those taken before, forgotten here;
   // empty when the oldest batch not taken is not acknowledged yet.
   Committable Take();
+  // Forgets every batch not taken (given up unacknowledged); the numbers go on from where they were.
+  void Clear();
   // Batches sealed and not taken yet.
   size_t pending() const { return batches_.size(); }
 

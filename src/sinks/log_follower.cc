@@ -1,6 +1,7 @@
 #include "sinks/log_follower.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -56,6 +57,7 @@ Status LogFollower::JoinGroup() {
                       .start_timeout_us = 0,
                       .transactional = false};
   g.handlers.revoked = [this](const std::vector<int32_t>& partitions) { Revoked(partitions); };
+  g.handlers.lost = [this](const std::vector<int32_t>& partitions) { Lost(partitions); };
   g.handlers.assigned = [this](const std::vector<int32_t>& partitions, const std::vector<int64_t>&) {
     return Assigned(partitions);  // Kafka's committed offsets are not the ones that count
   };
@@ -74,15 +76,21 @@ void LogFollower::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+bool LogFollower::Ending() const {
+  if (stop_.load()) return true;
+  int64_t at = give_up_at_.load();
+  return at != kNever && MonotonicMicros() > at;
+}
+
 bool LogFollower::Backoff(int64_t* backoff) {
   // The lag goes on growing meanwhile; a pipelined writer leaves the consumer to the reader,
   // which goes on updating it.
   if (!pipelined_ && !committed_.empty()) UpdateLag();
-  for (int64_t slept = 0; slept < *backoff && !stop_.load(); slept += 50'000) {
+  for (int64_t slept = 0; slept < *backoff && !Ending(); slept += 50'000) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   *backoff = std::min(*backoff * 2, options_.retry_max_us);
-  return !stop_.load();
+  return !Ending();
 }
 
 void LogFollower::Warn(const Status& s, int64_t backoff) {
@@ -119,7 +127,7 @@ template <typename F>
 bool LogFollower::UntilDone(F attempt) {
   int64_t backoff = options_.retry_initial_us;
   for (;;) {
-    if (stop_.load()) return false;
+    if (Ending()) return false;
     Status s = attempt();
     if (s.ok()) break;
     Warn(s, backoff);
@@ -148,8 +156,7 @@ void LogFollower::WriteHandedOver(int slot) {
       if (stop_.load()) return;
       batch = slots_[slot].batch;
     }
-    if (!UntilDone([&] { return destination_->Flush(slot); })) return;
-    {
+    if (UntilDone([&] { return destination_->Flush(slot); })) {
       // Saved by whichever writer finds its batch, and every one before it, acknowledged: a batch
       // finished before an earlier one leaves its positions to that one's writer.
       std::lock_guard save(save_mu_);
@@ -159,13 +166,16 @@ void LogFollower::WriteHandedOver(int slot) {
         commits_.Acknowledged(batch);
         done = commits_.Take();
       }
-      if (!done.empty()) {
-        if (!UntilDone([&] { return destination_->SavePositions(done.next); })) return;
+      // Given up (Ending), the positions are not saved: the batches are resent from the last saved.
+      if (!done.empty() && UntilDone([&] { return destination_->SavePositions(done.next); })) {
         int64_t now = MonotonicMicros();
         for (int64_t start : done.starts_us) batch_seconds_.Observe(static_cast<double>(now - start) / 1e6);
         std::lock_guard lock(mu_);
         for (const auto& [p, n] : done.next) written_[p] = n;
       }
+    } else {
+      if (stop_.load()) return;
+      destination_->Forget(slot);  // given up: Abandon forgets the batch in commits_
     }
     {
       std::lock_guard lock(mu_);
@@ -187,16 +197,18 @@ bool LogFollower::HandOver(const std::map<int32_t, int64_t>& next, int64_t batch
     }
     return -1;
   };
-  while (free_slot() < 0 && !stop_.load()) {
-    // Woken each second meanwhile, to keep the lag and the group's positions current.
-    if (!cv_.wait_for(lock, std::chrono::seconds(1), [&] { return free_slot() >= 0 || stop_.load(); })) {
+  while (free_slot() < 0 && !Ending()) {
+    // Woken each second meanwhile, to keep the lag and the group's positions current (more
+    // often while a give-up time is set, which nothing signals).
+    auto wait = std::chrono::milliseconds(give_up_at_.load() == kNever ? 1000 : 50);
+    if (!cv_.wait_for(lock, wait, [&] { return free_slot() >= 0 || stop_.load(); })) {
       lock.unlock();
       CommitWritten();
       UpdateLag();
       lock.lock();
     }
   }
-  if (stop_.load()) return false;
+  if (Ending()) return false;
   int slot = free_slot();
   destination_->Seal(slot);
   slots_[slot].busy = true;
@@ -258,25 +270,90 @@ bool LogFollower::Finish() {
     // Every slot idle and no batch waiting for its positions: a writer clears its slot only
     // after saving the positions it took.
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] {
-      if (stop_.load()) return true;
-      if (commits_.pending() > 0) return false;
-      return std::none_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.busy; });
-    });
-    if (stop_.load()) return false;
+    auto idle = [&] {
+      return commits_.pending() == 0 && std::none_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.busy; });
+    };
+    while (!idle()) {
+      if (Ending()) return false;
+      cv_.wait_for(lock, std::chrono::milliseconds(50));
+    }
   }
   CommitWritten();
   return true;
 }
 
+void LogFollower::Abandon() {
+  if (pipelined_) {
+    // Each writer gives up after its current attempt (a request's timeout at most) and forgets
+    // its batch; the positions of batches acknowledged since are not saved either.
+    std::unique_lock lock(mu_);
+    while (std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.busy; })) {
+      if (stop_.load()) return;
+      cv_.wait_for(lock, std::chrono::milliseconds(50));
+    }
+    commits_.Clear();
+    written_.clear();
+  } else {
+    destination_->Forget(0);  // the batch Write gave up on
+  }
+  if (pending_ > 0) {  // read, not sealed yet
+    destination_->Seal(0);
+    destination_->Forget(0);
+  }
+  next_.clear();
+  pending_ = 0;
+}
+
 void LogFollower::Revoked(const std::vector<int32_t>& partitions) {
   // What was read is finished before the partitions go: the next owner starts from the
   // positions saved, so none may be saved later (and what is written meanwhile is acknowledged
-  // first, a resend of nothing). Interrupted only by Stop: then the next owner resends the rest.
-  Finish();
+  // first, a resend of nothing). For revoke_timeout_us at most, as the group's rebalance waits
+  // on it (up to max.poll.interval.ms, then it goes on without this member): past it, what is
+  // left is dropped unsaved and the next owner sends it again, which the destination absorbs
+  // (deterministic ids, replacing tables). Eager rebalancing takes every partition away at once,
+  // so no batch dropped holds records of a partition kept.
+  const int64_t began = MonotonicMicros();
+  if (options_.revoke_timeout_us > 0) give_up_at_.store(began + options_.revoke_timeout_us);
+  bool finished = Finish();
+  if (!finished && !stop_.load()) {
+    spdlog::warn("{}: giving partitions {} of {} up, {} did not take what was read of them within {} (revoke_timeout: "
+                 "the group's rebalance waits on it); dropped with its positions unsaved, their next owner sends it again",
+                 options_.name, fmt::join(partitions, ","), options_.topic, options_.server,
+                 FormatDuration(MonotonicMicros() - began));
+    Abandon();
+  }
+  give_up_at_.store(kNever);
+  for (int32_t p : partitions) {
+    // Finished: the filter judged exactly the records before the position saved; Assigned keeps
+    // it if the partition comes back with that position.
+    auto it = committed_.find(p);
+    if (finished && duplicates_.enabled() && it != committed_.end()) {
+      judged_[p] = it->second;
+    } else {
+      judged_.erase(p);
+      duplicates_.Reset(p);
+    }
+    if (it != committed_.end()) committed_.erase(it);
+  }
+  SetOwned();
+  UpdateLag();
+}
+
+void LogFollower::Lost(const std::vector<int32_t>& partitions) {
+  // The group has moved on without this member: others may own the partitions and write them
+  // already, so nothing more is saved about them. A write or save under way ends with its
+  // attempt (it cannot be called back; the destination absorbs a write, and a position saved is
+  // one whose records were written); the rest is dropped and sent again by the next owner.
+  spdlog::warn("{}: lost partitions {} of {} (its session in the group expired): what was read of them and not written "
+               "is dropped with its positions unsaved, their next owner sends it again",
+               options_.name, fmt::join(partitions, ","), options_.topic);
+  give_up_at_.store(0);
+  if (!stop_.load()) Abandon();
+  give_up_at_.store(kNever);
   for (int32_t p : partitions) {
     committed_.erase(p);
-    duplicates_.Reset(p);
+    judged_.erase(p);
+    duplicates_.Reset(p);  // not sure what happened to them meanwhile: rebuilt if they come back
   }
   SetOwned();
   UpdateLag();
@@ -284,6 +361,17 @@ void LogFollower::Revoked(const std::vector<int32_t>& partitions) {
 
 Result<std::vector<int64_t>> LogFollower::Assigned(const std::vector<int32_t>& partitions) {
   std::vector<int64_t> from;
+  // Filters of partitions given up at the revocation and not given back are forgotten.
+  for (auto it = judged_.begin(); it != judged_.end();) {
+    if (std::find(partitions.begin(), partitions.end(), it->first) != partitions.end()) {
+      ++it;
+    } else {
+      duplicates_.Reset(it->first);
+      it = judged_.erase(it);
+    }
+  }
+  size_t rebuilt = 0;
+  int64_t rebuild_us = 0;
   bool prepared = UntilDone([&] {
     std::map<int32_t, int64_t> saved;
     Status s = destination_->Prepare(partitions_, &saved);
@@ -291,9 +379,24 @@ Result<std::vector<int64_t>> LogFollower::Assigned(const std::vector<int32_t>& p
     from.clear();
     for (int32_t p : partitions) from.push_back(std::max<int64_t>(saved[p], 0));
     if (duplicates_.enabled() && !partitions.empty()) {
+      // A partition kept across the rebalance whose filter judged exactly the records before the
+      // position it resumes at needs no rebuild: what the filter holds depends only on those
+      // records, which nobody changes. If anyone else wrote it meanwhile, or this member gave up
+      // what it had read, the saved position differs (or the filter was dropped): rebuilt.
       std::vector<std::pair<int32_t, int64_t>> at;
-      for (size_t i = 0; i < partitions.size(); ++i) at.emplace_back(partitions[i], from[i]);
+      for (size_t i = 0; i < partitions.size(); ++i) {
+        auto it = judged_.find(partitions[i]);
+        if (it != judged_.end() && it->second == from[i]) continue;
+        if (it != judged_.end()) judged_.erase(it);
+        at.emplace_back(partitions[i], from[i]);
+      }
+      int64_t t0 = MonotonicMicros();
       s = duplicates_.Rebuild(log_, options_.topic, at);
+      rebuild_us = MonotonicMicros() - t0;
+      rebuilt = at.size();
+      if (s.ok()) {
+        for (size_t i = 0; i < partitions.size(); ++i) judged_[partitions[i]] = from[i];
+      }
     }
     return s;
   });
@@ -304,8 +407,13 @@ Result<std::vector<int64_t>> LogFollower::Assigned(const std::vector<int32_t>& p
   UpdateLag();
   std::string list;
   for (int32_t p : partitions) list += (list.empty() ? "" : ",") + std::to_string(p);
-  spdlog::info("{}: owns partitions {} of {} ({} of {})", options_.name, list.empty() ? "none" : list, options_.topic,
-               partitions.size(), partitions_);
+  std::string filters;
+  if (duplicates_.enabled() && !partitions.empty()) {
+    filters = fmt::format("; duplicate filters: {} rebuilt in {}, {} kept", rebuilt, FormatDuration(rebuild_us),
+                          partitions.size() - rebuilt);
+  }
+  spdlog::info("{}: owns partitions {} of {} ({} of {}{})", options_.name, list.empty() ? "none" : list, options_.topic,
+               partitions.size(), partitions_, filters);
   return from;
 }
 
@@ -316,6 +424,7 @@ void LogFollower::Rejoin(const Status& why) {
   member_.reset();  // leaves: its partitions go to the others (no handler runs on the way out)
   committed_.clear();
   duplicates_.Reset();
+  judged_.clear();
   SetOwned();
   UntilDone([&] { return JoinGroup(); });
 }

@@ -11,9 +11,11 @@
 // (without transactions): the followers of every process with the same config share the
 // topic's partitions, each writing and saving only its own. When the group takes partitions
 // away, the follower first finishes what it read (its batches acknowledged and their positions
-// saved), and on partitions given it reads their positions from the destination, which stays
-// the source of truth (Kafka's committed offsets are only for its tools). On the embedded log,
-// which one process owns, it follows every partition.
+// saved) for up to revoke_timeout_us, then gives the rest up unsaved; partitions lost (its session
+// expired: others may own them already) are given up at once, nothing more saved about them. On
+// partitions given it reads their positions from the destination, which stays the source of
+// truth (Kafka's committed offsets are only for its tools), and keeps the duplicate filter of
+// those it kept. On the embedded log, which one process owns, it follows every partition.
 #pragma once
 
 #include <atomic>
@@ -56,8 +58,12 @@ class Destination {
   virtual int Slots() const { return 1; }
   // The pending batch becomes the one Flush(slot) writes, and the pending one starts empty.
   // Called only once the slot's previous batch is flushed and its positions saved or left to
-  // an earlier batch's writer.
+  // an earlier batch's writer, or forgotten.
   virtual void Seal(int slot) { (void)slot; }
+  // Drops the slot's sealed batch, whatever of it was written (its partitions were given up
+  // before it was acknowledged: their next owner sends it again from the saved positions), so
+  // that the next Seal(slot) starts afresh. By the slot's writer, or the reader when none is busy.
+  virtual void Forget(int slot) = 0;
   // Writes the slot's sealed batch. OK once every record of it is acknowledged or dead-lettered
   // (then the batch is forgotten); an error keeps what is still to send, and Flush is called
   // again after a backoff.
@@ -82,8 +88,12 @@ struct LogFollowerOptions {
   int64_t max_delay_us = 0;
   int64_t retry_initial_us = 100'000;
   int64_t retry_max_us = 5'000'000;
+  // In a group: how long giving partitions up may wait for what was read of them to be written
+  // (the whole group's rebalance waits meanwhile); past it the rest is dropped unsaved. 0: no limit.
+  int64_t revoke_timeout_us = 30'000'000;
   // For raw: records repeating the key and timestamp of one appended within the horizon before
-  // are read but not handed to the destination (log/duplicate_filter.h); rebuilt at Prepare.
+  // are read but not handed to the destination (log/duplicate_filter.h); rebuilt at Prepare,
+  // except, in a group, for the partitions it kept across a rebalance with the filter exact.
   log::DuplicateFilterOptions dedup;
 };
 
@@ -121,7 +131,13 @@ class LogFollower {
   Status Poll(std::vector<log::ConsumedRecord>* records);
   // The group's handlers, on the reader thread inside Poll.
   void Revoked(const std::vector<int32_t>& partitions);
+  void Lost(const std::vector<int32_t>& partitions);
   Result<std::vector<int64_t>> Assigned(const std::vector<int32_t>& partitions);
+  // After Finish gave up (or instead of it): every batch read and not acknowledged is dropped,
+  // its positions never saved; the writers wait for the next batch.
+  void Abandon();
+  // Whether retries end: stopped, or past give_up_at_.
+  bool Ending() const;
   // After a failed poll in a group: finishes what was read, leaves and joins again.
   void Rejoin(const Status& why);
   Status JoinGroup();
@@ -159,6 +175,10 @@ class LogFollower {
   bool group_mode_ = false;
   int32_t partitions_ = 0;
   std::atomic<bool> stop_{false};
+  // Monotonic µs past which writes and saves are not retried (Revoked's bound, or at once when
+  // partitions are lost); kNever otherwise.
+  static constexpr int64_t kNever = INT64_MAX;
+  std::atomic<int64_t> give_up_at_{kNever};
   std::thread thread_;
   std::vector<std::thread> writers_;  // a pipelined destination's, one per slot
   bool pipelined_ = false;
@@ -183,6 +203,9 @@ class LogFollower {
   size_t pending_ = 0;
   int64_t batch_start_ = 0;
   log::DuplicateFilter duplicates_;
+  // Per partition, the offset after the last record the filter judged (while enabled): kept
+  // across a revocation only if everything read was written and saved (Revoked).
+  std::map<int32_t, int64_t> judged_;
   std::vector<log::ConsumedRecord> kept_;  // a poll's records less the duplicates
   std::atomic<int64_t> last_warning_{0};  // of Warn, by any writer
   HealthRecorder health_;

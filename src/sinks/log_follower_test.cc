@@ -44,6 +44,7 @@ class Collect : public Destination {
   void Add(const std::vector<log::ConsumedRecord>& records) override {
     for (const auto& r : records) pending_.push_back(std::string(r.key) + "@" + std::to_string(r.timestamp_us));
   }
+  void Forget(int) override { pending_.clear(); }
   Status Flush(int) override {
     std::lock_guard lock(shared_->mu);
     shared_->written.insert(shared_->written.end(), pending_.begin(), pending_.end());
@@ -115,6 +116,10 @@ class OutOfOrder : public Destination {
     std::lock_guard lock(mu);
     sealed_[slot] = {sealed_count_++, std::move(pending_)};
     pending_.clear();
+  }
+  void Forget(int slot) override {
+    std::lock_guard lock(mu);
+    sealed_[slot].second.clear();
   }
   Status Flush(int slot) override {
     std::unique_lock lock(mu);

@@ -210,6 +210,12 @@ class TableDestination : public Destination {
     std::swap(pending_, sealed_);
   }
 
+  void Forget(int) override {
+    sending_ = false;
+    ranges_.clear();
+    sealed_.Clear();
+  }
+
   Status Flush(int) override {
     if (tables_missing_) {
       MARE_RETURN_IF_ERROR(CreateTable());
@@ -405,6 +411,7 @@ Result<std::unique_ptr<ClickHouseSink>> ClickHouseSink::Start(const ClickHouseSi
                           .max_delay_us = options.max_delay_us,
                           .retry_initial_us = options.retry_initial_us,
                           .retry_max_us = options.retry_max_us,
+                          .revoke_timeout_us = options.revoke_timeout_us,
                           .dedup = topic == "raw" ? options.raw_dedup : log::DuplicateFilterOptions{}};
     impl->followers.push_back(std::make_unique<LogFollower>(
         std::move(fo),

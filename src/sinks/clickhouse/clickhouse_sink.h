@@ -43,6 +43,8 @@ struct ClickHouseSinkOptions {
   int64_t timeout_us = 60'000'000;      // one request
   int64_t retry_initial_us = 100'000;
   int64_t retry_max_us = 5'000'000;
+  // On Kafka: how long giving partitions up waits for what was read to be written (LogFollowerOptions).
+  int64_t revoke_timeout_us = 30'000'000;
   // Fields that get a Nullable(Float64) column of their own in `readings`: ingest.numeric_fields.
   std::vector<std::string> numeric_fields = ParserOptions{}.numeric_fields;
   // The longest raw record it parses (ingest.max_reading_bytes, at least 1 MiB).

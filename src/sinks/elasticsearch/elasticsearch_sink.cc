@@ -129,6 +129,13 @@ class IndexDestination : public Destination {
     std::swap(adding, w.sealed);
   }
 
+  void Forget(int slot) override {
+    Slot& w = *slots[slot];
+    w.sending = false;
+    w.unacknowledged.clear();
+    w.sealed.Clear();
+  }
+
   Status Flush(int slot) override {
     Slot& w = *slots[slot];
     if (!w.sending) {
@@ -303,6 +310,7 @@ Result<std::unique_ptr<ElasticsearchSink>> ElasticsearchSink::Start(const Elasti
                           .max_delay_us = 0,  // each poll one bulk request, as soon as it is read
                           .retry_initial_us = options.retry_initial_us,
                           .retry_max_us = options.retry_max_us,
+                          .revoke_timeout_us = options.revoke_timeout_us,
                           .dedup = topic == "raw" ? options.raw_dedup : log::DuplicateFilterOptions{}};
     impl->followers.push_back(std::make_unique<LogFollower>(
         std::move(fo), std::make_unique<IndexDestination>(options, topic, std::move(maker), dead_letter, registry), log,

@@ -47,6 +47,8 @@ struct ElasticsearchSinkOptions {
   int64_t timeout_us = 30'000'000;         // one request
   int64_t retry_initial_us = 100'000;
   int64_t retry_max_us = 5'000'000;
+  // On Kafka: how long giving partitions up waits for what was read to be written (LogFollowerOptions).
+  int64_t revoke_timeout_us = 30'000'000;
   // The longest raw record it parses (ingest.max_reading_bytes, at least 1 MiB).
   size_t max_reading_bytes = 1 << 20;
 };
