@@ -63,8 +63,14 @@ class CsvReader : public ArchiveReader {
       out->Clear();
       out->time_micros = *time;
       out->sensor_id = options_.sensor_id;
-      // A missing id takes the default; --missing codes are values, never an id (99 is a sensor).
-      if (columns_.sensor != kNoColumn && !IsMissingCell(cells_[columns_.sensor])) {
+      // The default id is for files without the column; a missing cell in it names no sensor
+      // (a default could replace another sensor's reading). --missing codes are values, never
+      // an id (99 is a sensor).
+      if (columns_.sensor != kNoColumn && IsMissingCell(cells_[columns_.sensor])) {
+        why_ = kMissingSensorIdReason;
+        return Row::kSkipped;
+      }
+      if (columns_.sensor != kNoColumn) {
         std::string_view cell = TrimCell(cells_[columns_.sensor]);
         uint32_t id = 0;
         if (!ParseSensorIdCell(cell, &id)) {

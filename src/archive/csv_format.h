@@ -89,6 +89,9 @@ template <typename Cell>
 std::string CsvTimeReason(const std::vector<Cell>& cells, const CsvColumns& columns, const Status& why);
 std::string CsvTimeCellReason(std::string_view cell, const Status& why);  // a single time cell
 std::string SensorIdReason(std::string_view cell);
+// A sensor_id column whose cell is missing: the row names no sensor, and a default id could
+// replace another sensor's reading of the same time.
+inline constexpr std::string_view kMissingSensorIdReason = "the sensor_id cell is missing";
 std::string LoneCoordinateReason(const CsvColumns& columns, std::string_view cell);
 // Why a file is refused, the same from both readers: no header line (empty, or blank lines
 // only), or a header line (line: its number) with a quote left open.

@@ -100,9 +100,15 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
   Result<archive::CsvColumns> mapped = archive::MapCsvColumns(names, path);
   if (!mapped) return mapped.status();
   const archive::CsvColumns& columns = *mapped;
-  // A row without its own sensor_id (no column, or a missing cell) has the station number in
-  // the file's name, else 1: the archive reader's default when `mare import` gives no --sensor-id.
-  const uint32_t default_sensor = static_cast<uint32_t>(archive::StationFromFileName(path).value_or(1));
+  // A file without a sensor_id column has the station number in its name, else 1: the archive
+  // reader's default when `mare import` gives no --sensor-id. A number too big for an id is
+  // refused, as `mare import` refuses it for the archive reader.
+  const uint64_t station = archive::StationFromFileName(path).value_or(1);
+  if (columns.sensor == archive::kNoColumn && station > archive::kMaxSensorId) {
+    return Status::InvalidArgument(fmt::format("{}: station {} in the file name is not a sensor id (0 to {}): give the file a sensor_id column",
+                                               path, station, archive::kMaxSensorId));
+  }
+  const uint32_t default_sensor = static_cast<uint32_t>(station);
   const size_t lone_coordinate = archive::LoneCoordinateColumn(columns);
   // Threads: two parse byte ranges of the file (whole lines, at most batch_rows of them) into
   // batches of column buffers, one per sensor and hour of the range (a line repeating an
@@ -453,7 +459,11 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
         }
         const int64_t ts = *time;
         uint32_t sensor_id = default_sensor;
-        if (columns.sensor != archive::kNoColumn && !archive::IsMissingCell(cells[columns.sensor])) {
+        if (columns.sensor != archive::kNoColumn && archive::IsMissingCell(cells[columns.sensor])) {
+          skip(std::string(archive::kMissingSensorIdReason));  // the default is for files without the column
+          continue;
+        }
+        if (columns.sensor != archive::kNoColumn) {
           std::string_view sensor = archive::TrimCell(cells[columns.sensor]);
           if (!archive::ParseSensorIdCell(sensor, &sensor_id)) {
             skip(archive::SensorIdReason(sensor));

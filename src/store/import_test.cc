@@ -273,11 +273,11 @@ TEST(Import, BothReadersSkipTheSameRowsWithTheSameReasons) {
   ExpectBothSkipped(r,
                     {"line 2: latitude \"45\" without a longitude column: a location needs both",
                      "line 4: time \"20240121\": '20240121' is ambiguous: a date (write 2024-01-21) or epoch seconds (write 20240121.0)",
-                     "line 7: unterminated quote", "line 8: 2 cells, the header has 4",
+                     "line 5: the sensor_id cell is missing", "line 7: unterminated quote", "line 8: 2 cells, the header has 4",
                      "line 9: sensor_id \"x\" is not a number from 0 to 4294967295"},
-                    4);
-  // An empty sensor_id cell takes the default (no station in "in.csv": 1).
-  EXPECT_EQ(r.bulk_sensors, (std::vector<uint32_t>{1, 1, 1, 99}));
+                    3);
+  // A missing sensor_id cell skips the row: a default id could replace sensor 1's reading.
+  EXPECT_EQ(r.bulk_sensors, (std::vector<uint32_t>{1, 1, 99}));
   EXPECT_EQ(r.reader_sensors, r.bulk_sensors);
 }
 
@@ -424,8 +424,8 @@ TEST(Import, PlainLinesReadInOnePassAsTheGeneralRulesReadThem) {
   ScratchDir dir("mare-import-test");
   const std::vector<std::string> times = {"2024-03-01 00:00:00", "2024-03-01 00:00:00", "2024-03-01 00:00:01", "2024-03-01 00:59:59",
                                           "2024-03-01 01:00:00", " 2024-03-01 00:00:02", "2024-03-01T00:00:03Z", "\"2024-03-01 00:00:04\"",
-                                          "1709251205", "2024-03-01 00:00:06+01:00", "bad", "", "2024-03-01 00:00:07\t"};
-  const std::vector<std::string> sensors = {"1", "2", "3", "007", "4294967295", "4294967296", "x", "", "00000000001", " 3", "-1", "+2"};
+                                          "1709251205", "2024-03-01 00:00:06+01:00", "bad", "", "2024-03-01 00:00:07\t", "20240121"};
+  const std::vector<std::string> sensors = {"1", "2", "3", "007", "4294967295", "4294967296", "x", "", "00000000001", " 3", "-1", "+2", "NA"};
   const std::vector<std::string> numbers = {"1.5", "-2.25", "0", "-0", "1013.25", "42.123456", "+1.5", "1e3", ".5", "5.", "-", "",
                                             "NA", "null", "abc", "12345678901234567890", "9007199254740993", "9007199254740992",
                                             "1234567890.123456789", "0.1234567890123456789", " 4.5", "4.5 ", "\"6.5\"", "91", "-180.5"};
