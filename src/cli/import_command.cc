@@ -231,8 +231,8 @@ int RunImport(const ImportFlags& flags) {
       fmt::print(stderr, "import: {:3d}%  {:.1f} of {:.1f} MB, {} readings, {:.2f}M readings/s\n", percent, done / 1e6, total / 1e6,
                  readings, rate);
     };
-    // CSV with its own sensor_id and time columns and no option to apply takes the parallel
-    // path; every other file goes through the archive reader `mare replay` uses.
+    // CSV given none of the archive reader's options takes the parallel path (docs/formats/csv.md);
+    // every other file goes through the archive reader `mare replay` uses.
     Result<std::string> format = flags.format.empty() ? archive::DetectArchiveFormat(file) : Result<std::string>(flags.format);
     if (!format) {
       fmt::print(stderr, "import: {}\n", format.status().ToString());
@@ -272,8 +272,9 @@ void AddImportCommand(CLI::App& app, int* exit_code) {
       "import", "Bulk-load archives (CSV, NDBC, NDJSON readings) straight into the columnar store (stop mare run first)");
   auto flags = std::make_shared<ImportFlags>();
   cmd->add_option("files", flags->files,
-                  "Archives: CSV with a header (ts or timestamp/time/datetime, sensor_id, optional lat/lon, then any "
-                  "fields), NDBC standard meteorological, or NDJSON readings")
+                  "Archives: CSV with a header (a time column: ts, timestamp, time, datetime or date, or year/month/day; "
+                  "optional sensor_id and lat/lon; then any fields: docs/formats/csv.md), NDBC standard meteorological, "
+                  "or NDJSON readings")
       ->required()
       ->check([](const std::string& f) { return f.starts_with("mysql://") ? std::string() : CLI::ExistingFile(f); });
   cmd->add_option("--format", flags->format, "Archive format: csv, ndbc or ndjson (default: detected from the first line)")

@@ -1,9 +1,10 @@
 // Bulk import of archives straight into the store (`mare import`), bypassing the log: for
 // archives and benchmarks. CSV has its own parallel path (ImportCsv); other formats come
 // through an archive reader (ImportArchive). The CSV dialect is docs/formats/csv.md: a time
-// column is required; `sensor_id` is optional (without one, or in an empty cell, the station
-// number in the file's name, else 1); `lat`/`latitude` and `lon`/`lng`/`longitude` make the
-// location; every other column is a field, numeric where a cell is a number, text otherwise.
+// column is required; `sensor_id` is optional (without one, the station number in the file's
+// name, else 1; a row whose cell is missing is skipped); `lat`/`latitude` and
+// `lon`/`lng`/`long`/`longitude` make the location (one without the other skips the rows with a
+// value); every other column is a field, numeric where a cell is a number, text otherwise.
 // Empty cells, NA, NaN and null are absent values. Rows that cannot be read are skipped and
 // counted, with the first few reasons kept.
 //
