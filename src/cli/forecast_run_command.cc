@@ -1,11 +1,13 @@
 // `mare forecast run`: the forecast processor alone, against the log of --config (the embedded
 // log in <data-dir>/log, or Kafka with log.kind = "kafka"): reads rollups, appends forecasts
 // (docs/formats/forecasts.md), checkpoints to <data-dir>/forecast/checkpoint, and answers
-// GET /api/v1/forecast beside /metrics. `mare run` includes the same processor; on the embedded
-// log the two cannot run on one data dir at once (the log takes a lock).
+// GET /api/v1/forecast beside /metrics. On Kafka it waits for the rollups topic if it does not
+// exist yet. `mare run` includes the same processor; on the embedded log the two cannot run on
+// one data dir at once (the log takes a lock).
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -45,6 +47,23 @@ int RunForecast(const ForecastRunFlags& flags) {
     return 1;
   }
   std::unique_ptr<log::Log> log = std::move(*opened);
+  // Health, metrics and the forecast routes answer from the start, also while it waits below:
+  // until the processor runs, the checks say "waiting" (not ready) and the routes 503.
+  std::atomic<forecast::ForecastProcessor*> running{nullptr};
+  HealthChecks health;  // outlives the server whose routes use it
+  health.Add([&running, waiting = "waiting for the " + config->forecast.input_topic + " topic"] {
+    forecast::ForecastProcessor* p = running.load();
+    if (p == nullptr) return StageCheck{.component = "forecast", .state = StageCheck::State::kRetrying, .reason = waiting};
+    return ConsumerCheck("forecast", p->health(), p->lag());
+  });
+  HttpServer http(2);
+  ServeMetrics(http, registry);
+  AddHealthRoutes(&http, &health, config->http.server.ready_max_lag);
+  AddForecastRoute(&http, [&running]() -> const forecast::ForecastProcessor* { return running.load(); }, config->forecast.fields);
+  if (Status listening = http.Start(flags.listen); !listening.ok()) {
+    spdlog::error("{}", listening.ToString());
+    return 1;
+  }
   // On Kafka the rollups topic may come later (`mare stream` started beside this one): wait for
   // it, as the sinks do, instead of exiting. The embedded log is this command's alone (it holds
   // the writer's lock), so there nothing could create the topic meanwhile: Start says so at once.
@@ -54,26 +73,21 @@ int RunForecast(const ForecastRunFlags& flags) {
     while (log->Partitions(config->forecast.input_topic) <= 0) {  // asks the brokers each time
       timespec tick{1, 0};
       int sig = ::sigtimedwait(&signals, nullptr, &tick);
-      if (sig == SIGINT || sig == SIGTERM) return 0;
+      if (sig == SIGINT || sig == SIGTERM) {
+        http.Stop();
+        spdlog::info("mare forecast run: stopped while waiting for the {} topic", config->forecast.input_topic);
+        return 0;
+      }
     }
   }
   auto started = forecast::ForecastProcessor::Start(config->forecast, log.get(), &registry);
   if (!started.ok()) {
     spdlog::error("{}", started.status().ToString());
+    http.Stop();
     return 1;
   }
   std::unique_ptr<forecast::ForecastProcessor> processor = std::move(*started);
-  HealthChecks health;  // outlives the server whose routes use it
-  health.Add([p = processor.get()] { return ConsumerCheck("forecast", p->health(), p->lag()); });
-  HttpServer http(2);
-  ServeMetrics(http, registry);
-  AddHealthRoutes(&http, &health, config->http.server.ready_max_lag);
-  AddForecastRoute(&http, processor.get(), config->forecast.fields);
-  if (Status listening = http.Start(flags.listen); !listening.ok()) {
-    spdlog::error("{}", listening.ToString());
-    (void)processor->Stop();
-    return 1;
-  }
+  running.store(processor.get());
   // On Kafka, its status for the dashboard of `mare store` (docs/formats/role-status.md).
   std::unique_ptr<dashboard::RoleStatusPublisher> status;
   if (config->log.kind == "kafka") {
@@ -105,7 +119,7 @@ int RunForecast(const ForecastRunFlags& flags) {
   if (status && signalled) status->Stop();  // stopped on purpose: the dashboard forgets it
   status.reset();
   Status s = processor->Stop();
-  http.Stop();
+  http.Stop();  // before the processor goes: its routes and checks read it
   if (!s.ok()) {
     spdlog::error("forecast: {}", s.ToString());
     return 1;

@@ -268,7 +268,7 @@ int Run(const RunFlags& flags, const Roles& roles) {
       routes += "GET /api/v1/query, GET /api/v1/sensors, ";
     }
     if (forecasts) {
-      AddForecastRoute(http.get(), forecasts.get(), c.forecast.fields);
+      AddForecastRoute(http.get(), [p = forecasts.get()] { return p; }, c.forecast.fields);
       routes += "GET /api/v1/forecast, ";
     }
     if (roles.store) {

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -117,16 +118,32 @@ def assert_exact(rollups, rows):
         assert abs(v["mean"] - total / count) <= 1e-9 * max(1.0, abs(total / count)), (key, v)
 
 
+def http_status(url):
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
 def test_each_role_in_its_own_process(kafka, tmp_path):
     prefix = "roles."
     sets = on_kafka(kafka, prefix)
     with MariaDB(tmp_path) as db:
         with Role("ingest", tmp_path / "ingest", sets) as ingest, \
                 Role("store", tmp_path / "store", [*sets, 'store.flush_interval="2s"']) as store:
+            # `mare forecast run` started before the stream processors make the rollups topic waits
+            # for it, answering /readyz "not ready" meanwhile; stopped while waiting, it exits 0.
+            forecast = Proc(["forecast", "run"], tmp_path / "forecast", sets, listen_flag="--listen")
+            early = Proc(["forecast", "run"], tmp_path / "forecast-early", sets, listen_flag="--listen")
+            wait_for(lambda: "waiting for the rollups topic" in forecast.text() and
+                     "waiting for the rollups topic" in early.text(), 30, "forecast run never said it waits")
+            ready = http_status(f"http://127.0.0.1:{forecast.port}/readyz")
+            assert ready == 503, f"/readyz while waiting: {ready}"
+            early.stop()
+            assert "stopped while waiting" in early.text(), early.text()[-2000:]
             streams = [Proc(["stream", "--member", name], tmp_path / name, sets) for name in ("a", "b")]
             sink = Proc(["sink", "mariadb"], tmp_path / "sink", [*sets, f"sink.mariadb.port={db.port}"])
-            # Started before the stream processors made the rollups topic: it waits for it.
-            forecast = Proc(["forecast", "run"], tmp_path / "forecast", sets, listen_flag="--listen")
             wait_shared(streams)
             rows = readings(range(1, 13), 60, seed=11)
             post_all(ingest, rows)
