@@ -115,10 +115,12 @@ TEST(Csv, MissingCodesNeverApplyToTheSensorId) {
   options.sensor_id = 5;
   options.missing_codes = {99};
   Replayed r = ReadCsv("ts,sensor_id,v\n2024-01-21 10:00:00,99,99\n2024-01-21 10:00:01,NA,1\n", options);
-  ASSERT_EQ(r.readings.size(), 2u);
+  ASSERT_EQ(r.readings.size(), 1u);
   EXPECT_EQ(r.readings[0].sensor_id, 99u);
   EXPECT_EQ(r.readings[0].Number("v"), nullptr);  // the field's 99 is the code
-  EXPECT_EQ(r.readings[1].sensor_id, 5u);         // a missing cell takes the default
+  // A missing cell names no sensor: skipped, not given the default (5 could be a real sensor).
+  EXPECT_EQ(r.skipped_lines, (std::vector<size_t>{3}));
+  EXPECT_EQ(r.reasons[0], "the sensor_id cell is missing");
 }
 
 // A longitude without a latitude column has nowhere to go (a location needs both, and SQL's
@@ -238,15 +240,14 @@ TEST(Csv, SkipsAndReportsBadRows) {
       "2024-01-21 12:00:00,-4,3\n"
       "2024-01-21 13:00:00,,4\n"
       "2024-01-21 14:00:00,4294967296,5\n");
-  ASSERT_EQ(r.readings.size(), 2u);
-  EXPECT_EQ(r.skipped_lines, (std::vector<size_t>{3, 5, 6, 8}));
+  ASSERT_EQ(r.readings.size(), 1u);
+  EXPECT_EQ(r.skipped_lines, (std::vector<size_t>{3, 5, 6, 7, 8}));
   // The bulk import's wording too: the reasons are worded once (archive/csv_format.h).
   EXPECT_EQ(r.reasons[0].rfind("time \"not a date\": 'not a date' is not a time", 0), 0u) << r.reasons[0];
   EXPECT_EQ(r.reasons[1], "2 cells, the header has 3");
   EXPECT_EQ(r.reasons[2], "sensor_id \"-4\" is not a number from 0 to 4294967295");
-  EXPECT_EQ(r.reasons[3], "sensor_id \"4294967296\" is not a number from 0 to 4294967295");
-  EXPECT_EQ(r.readings[1].sensor_id, 1u);  // empty sensor_id: the default
-  EXPECT_EQ(*r.readings[1].Number("v"), 4);
+  EXPECT_EQ(r.reasons[3], "the sensor_id cell is missing");
+  EXPECT_EQ(r.reasons[4], "sensor_id \"4294967296\" is not a number from 0 to 4294967295");
 }
 
 TEST(Csv, NamesThatClashGetASuffix) {
