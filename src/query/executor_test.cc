@@ -132,6 +132,9 @@ TEST_F(ExecutorTest, BothFormsOfAResultWriteTheSameText) {
            "SELECT time_bucket('10m', ts) AS b, status, count(*) FROM readings WHERE sensor_id < 20 GROUP BY b, status "
            "ORDER BY b DESC, status LIMIT 7 OFFSET 2",
            "SELECT * FROM readings LATEST ON ts PARTITION BY sensor_id",
+           // Times at the smallest int64 (fuzz_sql: the writer's floor division negated it).
+           "SELECT time_bucket('1h', ts - INTERVAL '106751990 days' - INTERVAL '19723 days') AS b, "
+           "ts - INTERVAL '106751990 days' - INTERVAL '19723 days' AS t FROM readings LIMIT 3",
        }) {
     SqlError error;
     ResultTable table;

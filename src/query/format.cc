@@ -53,10 +53,12 @@ class TimestampWriter {
  public:
   // Writes at p (room for kNumberRoom); null when the year is out of range.
   char* Write(char* p, int64_t us) {
-    int64_t secs = us >= 0 ? us / 1'000'000 : -((-us + 999'999) / 1'000'000);
-    int64_t micros = us - secs * 1'000'000;
-    int64_t days = secs >= 0 ? secs / 86'400 : -((-secs + 86'399) / 86'400);
-    int64_t sod = secs - days * 86'400;
+    // Floor division by remainders: negating us (or secs * 1e6 near the ends) overflows at the
+    // smallest int64 (fuzz_sql found `ts - INTERVAL '106751990 days' - ...`).
+    int64_t secs = us / 1'000'000, micros = us % 1'000'000;
+    if (micros < 0) micros += 1'000'000, --secs;
+    int64_t days = secs / 86'400, sod = secs % 86'400;
+    if (sod < 0) sod += 86'400, --days;
     if (days != day_ || !have_day_) {
       if (!SetDay(days)) return nullptr;
     }

@@ -1,0 +1,1 @@
+SELECT time_bucket('1h', ts - INTERVAL '106751990 days' - INTERVAL '19723 days') ISts FROM readings LIMIT 1
