@@ -115,9 +115,9 @@ class ForecastTable {
     }
   };
   // An issue's place in the journal; its rows are read from there when a query needs them, so
-  // memory costs this much per issue, not per row: with its key and the map's node 112 bytes of
-  // heap (bench/forecast_table_memory.py), 10,000 series' hourly issues under the 35 days'
-  // retention ~0.9 GB.
+  // memory costs this much per issue, not per row: with its key and the map's node ~114 bytes
+  // (bench/forecast_table_memory.py; 162 with a string per key), 10,000 series' hourly issues
+  // under the 35 days' retention ~0.96 GB.
   struct Issue {
     LineRef line;  // its newest record's line
     // Older records of the same issue (one read again after a crash): usually none, so a
