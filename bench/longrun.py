@@ -129,6 +129,10 @@ def sample(mare, started, start_s):
             "store": dir_bytes(os.path.join(mare.data, "store")),
             "dead": dead,
             "lag": int(m.get("mare_store_lag_records", 0) + m.get("mare_rollup_lag_records", 0)),
+            # What the RSS is made of, in part: the store's index cache (bounded by
+            # store.index_cache_bytes) and the forecasts table's rows (an index entry per issue).
+            "index_cache": m.get("mare_store_index_cache_bytes", 0.0),
+            "forecast_rows": int(m.get("mare_store_forecast_rows", 0)),
             # The rollup records' mean size as appended (compaction leaves offsets' gaps, so the
             # topic's offsets do not count what it holds).
             "rollup_record_bytes": m.get('mare_log_bytes_appended_total{topic="rollups"}', 0)
@@ -230,11 +234,13 @@ def main():
             rows.append(s)
             hour = int(s["sim_h"]) + 1
     print()
-    print("| simulated h | wall min | readings | RSS MiB | raw MiB | rollups MiB | rollups / raw | store MiB | dead-letter KiB | lag |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| simulated h | wall min | readings | RSS MiB | index cache MiB | forecast rows | raw MiB | rollups MiB "
+          "| rollups / raw | store MiB | dead-letter KiB | lag |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for s in rows:
         ratio = s["rollups"] / s["raw"] if s["raw"] else 0
-        print(f"| {s['sim_h']:.2f} | {s['wall_s'] / 60:.1f} | {s['accepted']:,} | {mib(s['rss'])} | {mib(s['raw'])} | "
+        print(f"| {s['sim_h']:.2f} | {s['wall_s'] / 60:.1f} | {s['accepted']:,} | {mib(s['rss'])} | "
+              f"{mib(s['index_cache'])} | {s['forecast_rows']:,} | {mib(s['raw'])} | "
               f"{mib(s['rollups'])} | {ratio:.2f} | {mib(s['store'])} | {s['dead'] / 1024:,.1f} | {s['lag']:,} |")
 
     last = samples[-1]

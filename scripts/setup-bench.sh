@@ -9,7 +9,7 @@
 #   PySpark 3.5 from PyPI (bundles Spark; runs on setup.sh's Java 17) and confluent-kafka, for
 #   bench/kafka.py. Spark's Kafka connector is fetched by Maven from bench/spark/pom.xml when
 #   the bench runs, like the broker's jars (setup.sh installs maven, the JRE and kcat).
-#   elasticsearch-py 7.13.4 from PyPI, for bench/sinks.py.
+#   elasticsearch-py 7.13.4 from PyPI, for bench/sinks.py; statsforecast 2.1.1, for bench/forecast.py.
 set -euo pipefail
 source "$(dirname "$0")/install.sh"
 
@@ -39,8 +39,13 @@ need_python_module setup-bench confluent_kafka confluent-kafka
 # wire protocol; QuestDB's jar comes from Maven Central when the bench first runs.
 need_python_module setup-bench psycopg "psycopg[binary]"
 # bench/forecast.py: statsforecast (AutoETS, AutoARIMA, MSTL, SeasonalNaive) as the peer of the
-# forecast backtest.
-need_python_module setup-bench statsforecast
+# forecast backtest. Pinned, as its models' defaults move between releases (and with them the
+# table); 2.1.1 installs on Python 3.11 from wheels (it brings pandas 2.3 in place of a newer one, statsmodels, scipy).
+STATSFORECAST_VERSION=2.1.1
+if [ "$(python3 -c 'import statsforecast; print(statsforecast.__version__)' 2>/dev/null)" != "$STATSFORECAST_VERSION" ]; then
+  pip_install setup-bench "statsforecast==$STATSFORECAST_VERSION"
+fi
+python3 -c 'import statsforecast' || { echo "setup-bench: statsforecast is still missing for $(command -v python3)" >&2; exit 1; }
 # bench/sinks.py: the official Elasticsearch client's helpers.parallel_bulk as the Elasticsearch
 # sink's peer. 7.13.4: the newest that talks to the tests' 7.10.2 node (7.14 and later refuse a
 # node whose build flavor is not "default", as the one elasticsearch-cluster-runner starts);

@@ -2,6 +2,7 @@
 // archives (NDBC or CSV, read as `mare replay` reads them), per series (sensor and field).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -20,13 +21,19 @@ namespace mare::cli {
 namespace {
 
 // Fields the ridge regression may lean on when the archive has them: NDBC's names, then the
-// Beijing CSV's.
-constexpr std::string_view kAutoCovariates[] = {"dew_point", "water_temperature", "pressure", "dewp", "pres"};
+// Beijing CSV's (iws: the wind speed cumulated since its direction class last changed).
+constexpr std::string_view kAutoCovariates[] = {"dew_point", "water_temperature", "pressure", "dewp", "pres", "iws"};
+// Text fields whose classes it may lean on (one series per class, ForecastInput::categories):
+// the Beijing CSV's wind direction class (NW, NE, SE, cv for calm and variable).
+constexpr std::string_view kAutoCategories[] = {"cbwd"};
+// A text field with more classes than this is not a category (a name, a free text).
+constexpr size_t kMaxClasses = 16;
 
 struct BacktestFlags {
   std::vector<std::string> archives;
   std::string field = "temperature";
   std::string covariates = "auto";
+  std::string categories = "auto";
   std::string format = "table";
   std::string utc_offset;
   uint64_t sensor_id = 0;
@@ -36,14 +43,34 @@ struct BacktestFlags {
 struct SeriesResult {
   std::string archive;
   uint64_t sensor_id = 0;
-  std::vector<std::string> covariates;
+  std::vector<std::string> covariates;  // and the categories' classes, as field=class
   forecast::BacktestReport report;
 };
 
 // Each sensor's fields of one archive, as hourly means.
 using SensorFields = std::map<uint64_t, std::map<std::string, forecast::HourlyMeans, std::less<>>>;
+// Each sensor's text fields (only those asked for), as (time, value) in the archive's order.
+using TextValues = std::vector<std::pair<int64_t, std::string>>;
+using SensorTexts = std::map<uint64_t, std::map<std::string, TextValues, std::less<>>>;
 
-Status ReadArchive(const std::string& path, const archive::ArchiveOptions& options, SensorFields* sensors,
+// One series per class of a text field: the share of each hour's readings of that class. Empty
+// when the field has more than kMaxClasses classes.
+std::map<std::string, forecast::HourlySeries> ClassShares(const TextValues& values, int64_t first_hour, int64_t end_hour) {
+  std::map<std::string, forecast::HourlyMeans> shares;
+  for (const auto& [time, value] : values) {
+    if (shares.count(value) == 0 && shares.size() == kMaxClasses) return {};
+    shares.try_emplace(value);
+  }
+  for (const auto& [time, value] : values) {
+    for (auto& [name, means] : shares) means.Add(time, name == value ? 1.0 : 0.0);
+  }
+  std::map<std::string, forecast::HourlySeries> out;
+  for (const auto& [name, means] : shares) out.emplace(name, means.Build(first_hour, end_hour));
+  return out;
+}
+
+Status ReadArchive(const std::string& path, const archive::ArchiveOptions& options,
+                   const std::vector<std::string>& text_fields, SensorFields* sensors, SensorTexts* texts,
                    size_t* skipped) {
   Result<std::unique_ptr<archive::ArchiveReader>> reader = archive::OpenArchive(path, options);
   if (!reader) return reader.status();
@@ -60,6 +87,10 @@ Status ReadArchive(const std::string& path, const archive::ArchiveOptions& optio
       auto it = fields.find(f.name);
       if (it == fields.end()) it = fields.emplace(std::string(f.name), forecast::HourlyMeans()).first;
       it->second.Add(reading.time_micros, f.value);
+    }
+    for (const archive::TextField& f : reading.texts) {
+      if (std::find(text_fields.begin(), text_fields.end(), f.name) == text_fields.end()) continue;
+      (*texts)[reading.sensor_id][std::string(f.name)].emplace_back(reading.time_micros, f.value);
     }
   }
   return (*reader)->status();
@@ -140,19 +171,25 @@ int RunBacktest(const BacktestFlags& flags, bool has_sensor_id) {
     }
     base.utc_offset_micros = *offset;
   }
-  std::vector<std::string> wanted_covariates;
+  std::vector<std::string> wanted_covariates, wanted_categories;
   if (flags.covariates == "auto") {
     wanted_covariates.assign(std::begin(kAutoCovariates), std::end(kAutoCovariates));
   } else if (flags.covariates != "none") {
     wanted_covariates = SplitList(flags.covariates);
+  }
+  if (flags.categories == "auto") {
+    wanted_categories.assign(std::begin(kAutoCategories), std::end(kAutoCategories));
+  } else if (flags.categories != "none") {
+    wanted_categories = SplitList(flags.categories);
   }
   std::vector<SeriesResult> results;
   for (const std::string& path : flags.archives) {
     archive::ArchiveOptions options = base;
     options.sensor_id = has_sensor_id ? flags.sensor_id : archive::StationFromFileName(path).value_or(1);
     SensorFields sensors;
+    SensorTexts texts;
     size_t skipped = 0;
-    Status read = ReadArchive(path, options, &sensors, &skipped);
+    Status read = ReadArchive(path, options, wanted_categories, &sensors, &texts, &skipped);
     if (!read.ok()) {
       fmt::print(stderr, "forecast backtest: {}: {}\n", path, read.message());
       return 1;
@@ -177,8 +214,18 @@ int RunBacktest(const BacktestFlags& flags, bool has_sensor_id) {
         covariate_series.push_back(it->second.Build(y.first_hour, y.end_hour()));
         result.covariates.push_back(c);
       }
-      forecast::ForecastInput input{&y, {}};
+      std::vector<forecast::HourlySeries> class_series;
+      for (const std::string& c : wanted_categories) {
+        auto it = texts[sensor].find(c);
+        if (it == texts[sensor].end()) continue;
+        for (auto& [name, series] : ClassShares(it->second, y.first_hour, y.end_hour())) {
+          class_series.push_back(std::move(series));
+          result.covariates.push_back(c + "=" + name);
+        }
+      }
+      forecast::ForecastInput input{&y, {}, {}};
       for (const forecast::HourlySeries& c : covariate_series) input.covariates.push_back(&c);
+      for (const forecast::HourlySeries& c : class_series) input.categories.push_back(&c);
       forecast::BacktestOptions options;
       int last_tenth = -1;
       if (!flags.quiet) {
@@ -226,6 +273,11 @@ void AddForecastCommand(CLI::App& app, int* exit_code) {
   backtest->add_option("--covariates", flags->covariates,
                        "Other fields the ridge regression may use: auto (dew_point, water_temperature, pressure, dewp, "
                        "pres when present), none, or a comma-separated list")
+      ->capture_default_str();
+  backtest->add_option("--categories", flags->categories,
+                       "Text fields whose classes the ridge regression may use, one series per class (its share of "
+                       "the hour's readings): auto (cbwd, the wind direction class, when present), none, or a "
+                       "comma-separated list")
       ->capture_default_str();
   backtest->add_option("--format", flags->format, "table, csv or json")
       ->capture_default_str()

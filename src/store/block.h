@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/heap_chunk.h"
 #include "common/status.h"
 #include "store/column.h"
 
@@ -55,12 +56,13 @@ class TextStats {
   const std::string& first() const { return p_ ? p_->first : Empty(); }
   const std::string& last() const { return p_ ? p_->last : Empty(); }
   void Set(std::string_view first, std::string_view last) { p_ = std::make_unique<Pair>(Pair{std::string(first), std::string(last)}); }
-  // Heap bytes beyond the pointer (the pair, and strings past the small-string buffer).
+  // Heap bytes beyond the pointer (the pair, and strings past the small-string buffer), as the
+  // allocator's chunks (HeapChunk: 80 for the 64-byte pair).
   size_t HeapBytes() const {
     if (!p_) return 0;
-    size_t bytes = sizeof(Pair);
-    if (p_->first.capacity() > 15) bytes += p_->first.capacity() + 1;
-    if (p_->last.capacity() > 15) bytes += p_->last.capacity() + 1;
+    size_t bytes = HeapChunk(sizeof(Pair));
+    if (p_->first.capacity() > 15) bytes += HeapChunk(p_->first.capacity() + 1);
+    if (p_->last.capacity() > 15) bytes += HeapChunk(p_->last.capacity() + 1);
     return bytes;
   }
 

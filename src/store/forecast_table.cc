@@ -202,9 +202,11 @@ Status ForecastTable::ReadIssueRows(int fd, const std::string& path, const Issue
     rows->insert(rows->end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
     return Status::OK();
   };
-  for (const LineRef& l : issue.earlier) MARE_RETURN_IF_ERROR(read(l));
+  if (issue.earlier) {
+    for (const LineRef& l : *issue.earlier) MARE_RETURN_IF_ERROR(read(l));
+  }
   MARE_RETURN_IF_ERROR(read(issue.line));
-  if (!issue.earlier.empty()) {
+  if (issue.earlier) {
     // The issue's model and day-ahead flag are its newest record's, on every row.
     for (ForecastRow& r : *rows) {
       r.model = model;
@@ -233,9 +235,11 @@ void ForecastTable::Upsert(const std::vector<ForecastRow>& rows, LineRef line) {
   // A record is one issue (docs/formats/forecasts.md): its line is that issue's.
   const ForecastRow& first = rows[0];
   newest_issued_us_ = std::max(newest_issued_us_, first.issued_at_us);
-  auto [it, added] = issues_.try_emplace(IssueKey{first.sensor_id, first.field, first.issued_at_us});
-  Issue& issue = it->second;
-  if (added) {
+  auto it = issues_.find(IssueKey{first.sensor_id, &first.field, first.issued_at_us});
+  if (it == issues_.end()) {
+    const std::string* field = &*fields_.insert(first.field).first;
+    it = issues_.try_emplace(IssueKey{first.sensor_id, field, first.issued_at_us}).first;
+    Issue& issue = it->second;
     std::vector<int64_t> hours;
     hours.reserve(rows.size());
     for (const ForecastRow& r : rows) hours.push_back(r.target_hour_us);
@@ -248,7 +252,9 @@ void ForecastTable::Upsert(const std::vector<ForecastRow>& rows, LineRef line) {
     return;
   }
   // The same issue again (a record read a second time): its rows are the union of its lines'.
-  issue.earlier.push_back(issue.line);
+  Issue& issue = it->second;
+  if (!issue.earlier) issue.earlier = std::make_unique<std::vector<LineRef>>();
+  issue.earlier->push_back(issue.line);
   issue.line = line;
   std::vector<ForecastRow> all;
   Status s = ReadIssueRows(read_fd_, path_, issue, &all);
@@ -395,7 +401,7 @@ Status ForecastTable::RewriteJournal() {
         continue;
       }
       // Only this (the writer) thread changes issues_: no lock needed to read it here.
-      if (issues_.count(IssueKey{scratch_[0].sensor_id, scratch_[0].field, scratch_[0].issued_at_us}) == 0) continue;
+      if (issues_.count(IssueKey{scratch_[0].sensor_id, &scratch_[0].field, scratch_[0].issued_at_us}) == 0) continue;
       moved.push_back(Moved{at, written + static_cast<int64_t>(out.size())});
       out.append(line);
       out.push_back('\n');
@@ -423,7 +429,9 @@ Status ForecastTable::RewriteJournal() {
     };
     for (auto& [key, issue] : issues_) {
       to(&issue.line);
-      for (LineRef& l : issue.earlier) to(&l);
+      if (issue.earlier) {
+        for (LineRef& l : *issue.earlier) to(&l);
+      }
     }
     if (read_fd_ >= 0) ::close(read_fd_);
     read_fd_ = new_read_fd;  // -1 if it failed: Apply opens it again
@@ -463,7 +471,7 @@ std::shared_ptr<Snapshot> ForecastTable::GetSnapshot(const SnapshotFilter& filte
       auto [it, added] = buffers.try_emplace({key.sensor_id, HourOf(h.target_hour_us)}, key.sensor_id);
       RowBuffer& out = it->second;
       out.AddRow(h.target_hour_us);
-      out.SetText(forecast_fields::kField, key.field);
+      out.SetText(forecast_fields::kField, *key.field);
       out.SetNumber(forecast_fields::kIssuedAt, static_cast<double>(key.issued_at_us));
       if (h.has_value) out.SetNumber(forecast_fields::kValue, h.value);
       if (h.has_lower) out.SetNumber(forecast_fields::kLower, h.lower);
@@ -484,10 +492,11 @@ std::shared_ptr<Snapshot> ForecastTable::GetSnapshot(const SnapshotFilter& filte
     std::vector<uint32_t> sensors = filter.sensors;
     std::sort(sensors.begin(), sensors.end());
     sensors.erase(std::unique(sensors.begin(), sensors.end()), sensors.end());
+    const std::string none;  // sorts before every field name
     for (uint32_t sensor : sensors) {
       MARE_RETURN_IF_ERROR(scan(
-          issues_.lower_bound(IssueKey{sensor, "", std::numeric_limits<int64_t>::min()}),
-          sensor == UINT32_MAX ? issues_.end() : issues_.lower_bound(IssueKey{sensor + 1, "", std::numeric_limits<int64_t>::min()})));
+          issues_.lower_bound(IssueKey{sensor, &none, std::numeric_limits<int64_t>::min()}),
+          sensor == UINT32_MAX ? issues_.end() : issues_.lower_bound(IssueKey{sensor + 1, &none, std::numeric_limits<int64_t>::min()})));
     }
     return Status::OK();
   }();

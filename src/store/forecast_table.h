@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <tuple>
@@ -100,25 +101,36 @@ class ForecastTable {
   Status RewriteJournal();
   void NoteOffset(int32_t partition, int64_t offset);
 
+  // Ordered by sensor, field name, issued_at. The field points at its name in fields_ (a
+  // handful of names, each kept once, where a std::string in every key took 32 bytes of each
+  // issue); a lookup's key may point at any string of that name.
   struct IssueKey {
     uint32_t sensor_id;
-    std::string field;
+    const std::string* field;
     int64_t issued_at_us;
     bool operator<(const IssueKey& o) const {
-      return std::tie(sensor_id, field, issued_at_us) < std::tie(o.sensor_id, o.field, o.issued_at_us);
+      if (sensor_id != o.sensor_id) return sensor_id < o.sensor_id;
+      if (int c = field->compare(*o.field); c != 0) return c < 0;
+      return issued_at_us < o.issued_at_us;
     }
   };
   // An issue's place in the journal; its rows are read from there when a query needs them, so
-  // memory costs this much per issue, not per row (bench/forecast_table_memory.py: ~160 bytes).
+  // memory costs this much per issue, not per row: with its key and the map's node ~114 bytes
+  // (bench/forecast_table_memory.py; 162 with a string per key), 10,000 series' hourly issues
+  // under the 35 days' retention ~0.96 GB.
   struct Issue {
-    LineRef line;                  // its newest record's line
-    std::vector<LineRef> earlier;  // older records of the same issue (one read again after a
-                                   // crash): usually none; their rows count where line's have none
+    LineRef line;  // its newest record's line
+    // Older records of the same issue (one read again after a crash): usually none, so a
+    // pointer (8 bytes) rather than a vector (24) in every issue; their rows count where
+    // line's have none.
+    std::unique_ptr<std::vector<LineRef>> earlier;
     int64_t first_hour_us = 0, last_hour_us = 0;  // the span of its target hours
     uint32_t hours = 0;                           // its distinct target hours: its rows
     int64_t journal_bytes() const {
       int64_t n = line.bytes;
-      for (const LineRef& l : earlier) n += l.bytes;
+      if (earlier) {
+        for (const LineRef& l : *earlier) n += l.bytes;
+      }
       return n;
     }
   };
@@ -136,6 +148,7 @@ class ForecastTable {
 
   mutable std::shared_mutex mu_;  // issues_, rows_, next_offsets_, read_fd_ (writer: exclusive; readers: shared)
   std::map<IssueKey, Issue> issues_;
+  std::set<std::string> fields_;  // the field names issues_' keys point at (never erased)
   int64_t newest_issued_us_ = std::numeric_limits<int64_t>::min();
   size_t rows_ = 0;
   std::vector<int64_t> next_offsets_;

@@ -167,7 +167,8 @@ def test_land_station_in_local_time(tmp_path):
     path = write_slice(str(tmp_path), "beijing.csv", source, lambda i, line: i <= 40 * 24)
     out, _ = backtest(path, "--field", "temp", "--utc-offset", "+08:00")
     [series] = out["series"]
-    assert series["covariates"] == ["dewp", "pres"]
+    # The wind's direction class (cbwd, text) comes as one share per class, in byte order.
+    assert series["covariates"] == ["dewp", "pres", "iws", "cbwd=NE", "cbwd=NW", "cbwd=SE", "cbwd=cv"]
     first, y = hourly(beijing_rows(source, 40, 8))
     check_against_numpy(series, *naive_backtest(first, y))
     # Read as UTC, the same file gives other days and other answers: the offset is applied.

@@ -19,10 +19,13 @@
 namespace mare::forecast {
 
 // What a model may read: the series to forecast and, lined up with it by hour, the sensor's
-// other fields (dew point, water temperature, ...), which only some models use.
+// other fields (dew point, water temperature, ...), which only some models use. A text field with
+// a few classes (Beijing's wind direction class: NW, NE, SE, calm) comes as one series per class,
+// its share of the hour's readings (1 when every reading was of that class): `categories`.
 struct ForecastInput {
   const HourlySeries* target = nullptr;
   std::vector<const HourlySeries*> covariates;
+  std::vector<const HourlySeries*> categories;
 };
 
 class ForecastModel {

@@ -46,35 +46,61 @@ void ResidualBook::Add(int64_t origin, int lead, double error) {
 }
 
 size_t ResidualBook::Slot(int64_t day) const {
-  int64_t s = day % span();
-  return static_cast<size_t>(s < 0 ? s + span() : s);
+  int64_t s = day % days_;
+  return static_cast<size_t>(s < 0 ? s + days_ : s);
+}
+
+void ResidualBook::Grow(int days) {
+  // The days held, [newest_ - days_ + 1, newest_], each in its place in rings of `days` days:
+  // fewer than `days`, so no two share one. Exactly that size (a vector's doubling would give
+  // up to twice the memory the errors need, at every book of every series).
+  std::vector<double> grown(static_cast<size_t>(leads_) * static_cast<size_t>(days), kNone);
+  const size_t from = static_cast<size_t>(days_), to = static_cast<size_t>(days);
+  for (int64_t d = std::max(oldest_, newest_ - days_ + 1); d <= newest_; ++d) {
+    const size_t slot = Slot(d);
+    const int64_t s = d % days;
+    const size_t dest = static_cast<size_t>(s < 0 ? s + days : s);
+    for (size_t l = 0; l < static_cast<size_t>(leads_); ++l) grown[l * to + dest] = errors_[l * from + slot];
+  }
+  errors_.swap(grown);
+  days_ = days;
 }
 
 void ResidualBook::MoveTo(int64_t day) {
-  // Days [newest_ - keep_days_, day - keep_days_) leave; their slots become the new days'. No
-  // answer's stamp need change: one that read a leaving day reads from a later first day now
-  // (Reuse compares it), and the new days are empty until Place bumps their leads.
-  const int64_t leaving = std::min<int64_t>(day - newest_, span());
-  const size_t n = static_cast<size_t>(span());
-  for (int64_t d = newest_ - keep_days_; d < newest_ - keep_days_ + leaving; ++d) {
+  // Days before day - keep_days_ leave. The rings grow to hold the errors' days from the oldest
+  // that stays to the new newest (at most span()); then the slots of the new days, which held
+  // days that left or none, are emptied. No answer's stamp need change: one that read a leaving
+  // day reads from a later first day now (Reuse compares it), and the new days are empty until
+  // Place bumps their leads.
+  int64_t oldest = std::max(oldest_, day - keep_days_);
+  if (oldest > newest_) oldest = day;  // every day held leaves: the rings need not grow
+  const int days = static_cast<int>(std::min<int64_t>(day - oldest + 1, span()));
+  if (days > days_) Grow(days);
+  const int64_t fresh = std::min<int64_t>(day - newest_, days_);
+  const size_t n = static_cast<size_t>(days_);
+  for (int64_t d = day - fresh + 1; d <= day; ++d) {
     const size_t slot = Slot(d);
     for (size_t l = 0; l < static_cast<size_t>(leads_); ++l) errors_[l * n + slot] = kNone;
   }
   newest_ = day;
+  oldest_ = oldest;
 }
 
 void ResidualBook::Place(int64_t origin, int lead, double error) {
   const int64_t day = origin / kOriginStep;
   if (errors_.empty()) {
-    // Every lead's whole window at once, at the first error: a book's memory (8 bytes a day and
-    // lead) is all there from its first day, and never grows.
-    errors_.assign(static_cast<size_t>(leads_) * static_cast<size_t>(span()), kNone);
+    // One day of every lead at the first error; the rings grow as the days come (MoveTo), so a
+    // book's memory follows the days it has errors of.
+    days_ = 1;
+    errors_.assign(static_cast<size_t>(leads_), kNone);
     changed_.assign(static_cast<size_t>(leads_), ++stamp_);
-    newest_ = day;
+    newest_ = oldest_ = day;
   }
   if (day > newest_) MoveTo(day);
   if (day < newest_ - keep_days_) return;  // older than any reader's window
-  errors_[static_cast<size_t>(lead - 1) * static_cast<size_t>(span()) + Slot(day)] = error;
+  if (day < newest_ - days_ + 1) Grow(static_cast<int>(newest_ - day + 1));  // a late error of an older day
+  oldest_ = std::min(oldest_, day);
+  errors_[static_cast<size_t>(lead - 1) * static_cast<size_t>(days_) + Slot(day)] = error;
   changed_[static_cast<size_t>(lead - 1)] = ++stamp_;
 }
 
@@ -89,7 +115,8 @@ void ResidualBook::Kept(int64_t* first, int64_t* end) const {
     *end = *first;
     return;
   }
-  *first = std::max(*first, newest_ - keep_days_);
+  // Days before the rings' (at least newest_ - keep_days_) hold no error: not read.
+  *first = std::max(*first, newest_ - days_ + 1);
   *end = std::min(*end, newest_ + 1);
 }
 
@@ -202,7 +229,7 @@ double ResidualBook::MeanAbsError(int64_t origin, int days, int64_t* count) cons
 std::vector<ResidualBook::Errors> ResidualBook::Save(int64_t from) const {
   std::vector<Errors> out(static_cast<size_t>(leads_));
   if (errors_.empty()) return out;
-  const int64_t first = std::max(newest_ - keep_days_, FloorDiv(from + kOriginStep - 1, kOriginStep));
+  const int64_t first = std::max(newest_ - days_ + 1, FloorDiv(from + kOriginStep - 1, kOriginStep));
   for (int l = 1; l <= leads_; ++l) {
     const double* errors = Lead(l);
     for (int64_t d = first; d <= newest_; ++d) {
@@ -216,6 +243,7 @@ std::vector<ResidualBook::Errors> ResidualBook::Save(int64_t from) const {
 void ResidualBook::Load(const std::vector<Errors>& by_lead) {
   errors_.clear();
   errors_.shrink_to_fit();
+  days_ = 0;
   changed_.clear();
   mae_answers_.clear();
   interval_answers_.clear();
@@ -231,7 +259,7 @@ void ResidualBook::Load(const std::vector<Errors>& by_lead) {
     }
   }
   if (!any) return;
-  Place(newest, 1, kNone);  // allocates the ring with newest as its newest day; NaN: no error
+  Place(newest, 1, kNone);  // allocates the rings with newest as their newest day; NaN: no error
   for (size_t l = 0; l < by_lead.size() && l < static_cast<size_t>(leads_); ++l) {
     for (const auto& [origin, error] : by_lead[l]) {
       if (std::isnan(error) || FloorDiv(origin, kOriginStep) * kOriginStep != origin) continue;

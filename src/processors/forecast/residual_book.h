@@ -52,6 +52,10 @@ class ResidualBook {
   // older than keep_days before the newest, as Add would have dropped them).
   void Load(const std::vector<Errors>& by_lead);
 
+  // The bytes its errors take on the heap: 8 a lead and day, from its oldest error's day to its
+  // newest's (at most keep_days + 1 of them), none before the first.
+  size_t ErrorBytes() const { return errors_.capacity() * sizeof(double); }
+
  private:
   // What RecentMae and Interval last answered for a lead, and what from: the forecaster asks
   // every hour, but a lead's pooled errors change only when one of its leads gets an error
@@ -64,18 +68,18 @@ class ResidualBook {
     bool ok = false;
     double a = 0, b = 0;         // RecentMae: the MAE; Interval: lower, upper
   };
-  int span() const { return keep_days_ + 1; }  // days kept: the newest and keep_days before it
+  int span() const { return keep_days_ + 1; }  // days kept at most: the newest and keep_days before it
   // The days whose origins are in [origin - 24 days, origin): [*first, *end).
   void Days(int64_t origin, int days, int64_t* first, int64_t* end) const;
   void Kept(int64_t* first, int64_t* end) const;  // [*first, *end) cut to the days kept
-  const double* Lead(int lead) const { return errors_.data() + static_cast<size_t>(lead - 1) * static_cast<size_t>(span()); }
+  const double* Lead(int lead) const { return errors_.data() + static_cast<size_t>(lead - 1) * static_cast<size_t>(days_); }
   size_t Slot(int64_t day) const;  // a day's place in each lead's ring
   // f(error) for each error of a lead's days [first, end), newest first: the order the sums
   // have always been made in (the same bits).
   template <typename F>
   void NewestFirst(const double* errors, int64_t first, int64_t end, F f) const {
     if (end <= first) return;
-    const size_t last = static_cast<size_t>(span()) - 1;
+    const size_t last = static_cast<size_t>(days_) - 1;
     size_t slot = Slot(end - 1);
     for (int64_t d = end - 1; d >= first; --d, slot = slot == 0 ? last : slot - 1) {
       if (!std::isnan(errors[slot])) f(errors[slot]);  // NaN: a day without an error
@@ -87,15 +91,20 @@ class ResidualBook {
   void Collect(int64_t origin, int lead, int days, std::vector<double>* out) const;
   void Place(int64_t origin, int lead, double error);  // Add without the checks
   void MoveTo(int64_t day);                            // day becomes the newest: older ones leave
+  void Grow(int days);                                 // the rings hold `days` days, the same errors
 
   ResidualOptions options_;
   int leads_;
   int keep_days_;
-  // Per lead, a ring of span() days (the origin of an error given by its place: 8 bytes a day
-  // and lead, where (origin, error) pairs took 16), NaN where a day has no error; empty until
-  // the first error (a forecaster holds leads x models of them for every series it has seen).
+  // Per lead, a ring of days_ days (the origin of an error given by its place: 8 bytes a day
+  // and lead, where (origin, error) pairs took 16), NaN where a day has no error. Empty until the
+  // first error, then one day, growing by the days its errors span up to span(): a forecaster
+  // holds leads x models of them for every series it has seen, and a whole window's worth each
+  // at the first error was 11 KB a book, 680 MB at once for 10,000 series (bench/longrun.py).
   std::vector<double> errors_;
+  int days_ = 0;        // days in each ring: the newest_ and days_ - 1 before it
   int64_t newest_ = 0;  // the newest day kept (origin / 24), while errors_ is not empty
+  int64_t oldest_ = 0;  // no error is of a day before it (>= newest_ - days_ + 1)
   // Per lead, stamp_ at its last change: an Answer computed at a later stamp over the same days
   // read the very same errors in the same order, so it is reused bit for bit.
   std::vector<uint64_t> changed_;

@@ -1,7 +1,8 @@
 // Ridge regression on lagged values and calendar terms: one linear model per lead, fitted on
 // the same hour of the day's origins over the last two years, so that each lead learns its own mix of
 // "last value" (strong over water) and "yesterday's same hour" (strong on land). May use the
-// sensor's other fields (ForecastInput::covariates: dew point, water temperature, pressure).
+// sensor's other fields (ForecastInput::covariates: dew point, water temperature, pressure) and
+// classes (ForecastInput::categories: the wind's direction class).
 #pragma once
 
 #include <Eigen/Dense>
@@ -16,14 +17,21 @@ struct RidgeOptions {
   int min_samples = 14;         // fewer for a lead: that lead is not forecast (NaN)
   double lambda = 2.0;          // L2 penalty on the standardized features
   int robust_iterations = 6;    // reweightings towards least absolute deviations (0: least squares)
+  // Training origins weigh exp(-d² / 2 season_days²) by their distance d in days of the year to
+  // the origin's (0: all alike): how the day ahead follows from today changes with the season
+  // (a land station's daily cycle and its fronts), and two years hold both seasons.
+  double season_days = 60;
 };
 
 // It predicts the change from the last value, so that the penalty shrinks towards "the last
 // value plus the lead's mean change" (the daily cycle as seen from the origin's hour), not
 // towards the series' mean. Features for hour t forecast from origin o (a missing one is
 // imputed by its training mean): the last value; yesterday's same hour, the last 24 h mean and
-// the 7-day mean at t's hour, each minus the last value; the 3 h tendency; the season
-// (day-of-year harmonics); per covariate its last value, its last 24 h mean and its 24 h change.
+// the 7-day mean at t's hour, each minus the last value; the 3 h tendency; the last 24 h's range
+// (max - min: the daily cycle's amplitude, small under cloud); the season (day-of-year
+// harmonics); per covariate its last value, its last 24 h mean, its 24 h change and its last value minus
+// the target's; per category
+// its share of the last 6 hours.
 // The hour of the day needs no term: each (origin hour, lead) pair has its own model and
 // intercept.
 class RidgeModel : public ForecastModel {
