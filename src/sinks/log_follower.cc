@@ -172,6 +172,9 @@ void LogFollower::WriteHandedOver(int slot) {
         for (int64_t start : done.starts_us) batch_seconds_.Observe(static_cast<double>(now - start) / 1e6);
         std::lock_guard lock(mu_);
         for (const auto& [p, n] : done.next) written_[p] = n;
+      } else if (!done.empty()) {
+        std::lock_guard lock(mu_);
+        unsaved_ = true;  // taken and not saved: Finish must not say every batch's positions are
       }
     } else {
       if (stop_.load()) return;
@@ -277,6 +280,9 @@ bool LogFollower::Finish() {
       if (Ending()) return false;
       cv_.wait_for(lock, std::chrono::milliseconds(50));
     }
+    // A writer that gave up saving after its flush went idle too: not finished (the review found
+    // a revoke past its deadline reported as finished, with stale positions for the filters).
+    if (unsaved_) return false;
   }
   CommitWritten();
   return true;
@@ -293,6 +299,7 @@ void LogFollower::Abandon() {
     }
     commits_.Clear();
     written_.clear();
+    unsaved_ = false;
   } else {
     destination_->Forget(0);  // the batch Write gave up on
   }
@@ -344,7 +351,7 @@ void LogFollower::Lost(const std::vector<int32_t>& partitions) {
   // already, so nothing more is saved about them. A write or save under way ends with its
   // attempt (it cannot be called back; the destination absorbs a write, and a position saved is
   // one whose records were written); the rest is dropped and sent again by the next owner.
-  spdlog::warn("{}: lost partitions {} of {} (its session in the group expired): what was read of them and not written "
+  spdlog::warn("{}: lost partitions {} of {} (the group went on without it: a poll later than max.poll.interval.ms, or its session expired): what was read of them and not written "
                "is dropped with its positions unsaved, their next owner sends it again",
                options_.name, fmt::join(partitions, ","), options_.topic);
   give_up_at_.store(0);

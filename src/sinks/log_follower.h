@@ -194,6 +194,7 @@ class LogFollower {
   InOrderCommits commits_;              // the batches handed over, until their positions are saved
   std::mutex save_mu_;                  // one SavePositions at a time, in batch order
   std::map<int32_t, int64_t> written_;  // positions saved by the writers, not yet in committed_
+  bool unsaved_ = false;                // a writer took acknowledged batches and gave up saving them (until Abandon)
 
   // The reader's: next offset per partition owned, as saved by the destination; its keys are
   // the partitions owned.
