@@ -272,7 +272,7 @@ void AddForecastCommand(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   backtest->add_option("--covariates", flags->covariates,
                        "Other fields the ridge regression may use: auto (dew_point, water_temperature, pressure, dewp, "
-                       "pres when present), none, or a comma-separated list")
+                       "pres, iws when present), none, or a comma-separated list")
       ->capture_default_str();
   backtest->add_option("--categories", flags->categories,
                        "Text fields whose classes the ridge regression may use, one series per class (its share of "
