@@ -13,14 +13,6 @@ namespace mare::cli {
 
 namespace {
 
-void ErrorAnswer(httplib::Response& res, int status, const std::string& message) {
-  std::string body = "{\"error\":";
-  AppendJsonString(&body, message);
-  body += "}\n";
-  res.status = status;
-  res.set_content(body, "application/json");
-}
-
 constexpr const char* kNotStarted = "the forecast processor has not started: it waits for the rollups topic";
 
 }  // namespace
@@ -28,7 +20,7 @@ constexpr const char* kNotStarted = "the forecast processor has not started: it 
 void AddForecastRoute(HttpServer* http, std::function<const forecast::ForecastProcessor*()> get,
                       const std::vector<std::string>& fields) {
   http->routes().Get("/api/v1/forecast", [get, fields](const httplib::Request& req, httplib::Response& res) {
-    auto error = [&](int status, const std::string& message) { ErrorAnswer(res, status, message); };
+    auto error = [&](int status, const std::string& message) { AnswerError(res, status, message); };
     const forecast::ForecastProcessor* processor = get();
     if (processor == nullptr) return error(503, kNotStarted);
     std::string id = req.get_param_value("sensor_id");
@@ -53,7 +45,7 @@ void AddForecastRoute(HttpServer* http, std::function<const forecast::ForecastPr
   // Each model's MAE and skill over the last 30 days and its weight in the ensemble (the Stats view).
   http->routes().Get("/api/v1/forecast/skill", [get, fields](const httplib::Request& req, httplib::Response& res) {
     const forecast::ForecastProcessor* processor = get();
-    if (processor == nullptr) return ErrorAnswer(res, 503, kNotStarted);
+    if (processor == nullptr) return AnswerError(res, 503, kNotStarted);
     std::string id = req.get_param_value("sensor_id");
     uint64_t sensor_id = 0;
     std::string field = req.has_param("field") ? req.get_param_value("field") : fields.front();

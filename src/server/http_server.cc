@@ -22,6 +22,14 @@
 
 namespace mare {
 
+void AnswerError(httplib::Response& res, int status, const std::string& message) {
+  std::string body = "{\"error\":";
+  AppendJsonString(&body, message);
+  body += "}\n";
+  res.status = status;
+  res.set_content(body, "application/json");
+}
+
 namespace {
 
 HttpServerOptions Sanitized(HttpServerOptions o) {
@@ -31,14 +39,6 @@ HttpServerOptions Sanitized(HttpServerOptions o) {
   // A body that may be received must fit in the budget on its own.
   o.max_in_flight_body_bytes = std::max(o.max_in_flight_body_bytes, o.max_body_bytes);
   return o;
-}
-
-void Answer(httplib::Response& res, int status, const std::string& message) {
-  std::string body = "{\"error\":";
-  AppendJsonString(&body, message);
-  body += "}\n";
-  res.status = status;
-  res.set_content(body, "application/json");
 }
 
 // The ingest request on this thread that claimed an Idempotency-Key, until its answer.
@@ -81,7 +81,7 @@ struct HttpServer::State {
                                                       : "forbidden";
     metrics_registry().GetCounter(http_metrics::kRequestsRefused, {{"reason", reason}}).Add();
     if (!d.www_authenticate.empty()) res.set_header("WWW-Authenticate", d.www_authenticate);
-    Answer(res, d.status, d.reason);
+    AnswerError(res, d.status, d.reason);
     return false;
   }
 
@@ -94,7 +94,7 @@ struct HttpServer::State {
     std::string key = req.get_header_value("Idempotency-Key");
     if (key.empty() || !idempotency.enabled() || !AccessFor(req.method, req.path).ingest) return true;
     if (key.size() > IdempotencyCache::kMaxKeyBytes) {
-      Answer(res, 400, fmt::format("Idempotency-Key is longer than {} bytes", IdempotencyCache::kMaxKeyBytes));
+      AnswerError(res, 400, fmt::format("Idempotency-Key is longer than {} bytes", IdempotencyCache::kMaxKeyBytes));
       return false;
     }
     std::string full = (token ? token->name : std::string()) + '\n' + req.path + '\n' + key;
@@ -108,10 +108,10 @@ struct HttpServer::State {
         return false;
       case IdempotencyCache::Claim::kBusy:
         res.set_header("Retry-After", "1");
-        Answer(res, 409, "a request with this Idempotency-Key is still being handled: send it again once it is answered");
+        AnswerError(res, 409, "a request with this Idempotency-Key is still being handled: send it again once it is answered");
         return false;
       case IdempotencyCache::Claim::kMismatch:
-        Answer(res, 422, "this Idempotency-Key was used for another body (of another length) within http.idempotency_horizon: "
+        AnswerError(res, 422, "this Idempotency-Key was used for another body (of another length) within http.idempotency_horizon: "
                          "use a new key for a new batch");
         return false;
       case IdempotencyCache::Claim::kNew:

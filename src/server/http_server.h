@@ -41,9 +41,13 @@
 
 namespace httplib {
 class Server;
+struct Response;
 }
 
 namespace mare {
+
+// An error answer as the HTTP API gives them: `status` and {"error":"message"} (JSON, one line).
+void AnswerError(httplib::Response& res, int status, const std::string& message);
 
 class HttpServer {
  public:
