@@ -203,10 +203,10 @@ TEST_F(StoreIndexCacheTest, ABoundedCacheGivesTheAnswersOfAnUnboundedOne) {
 // in use drop by that much (within 1 %) when the cache lets the index go (charged from the
 // vectors' sizes alone, it was 8.7 % less here: the allocator's headers and rounding). Numbers and a text column (whose first and last values are kept, past the
 // small-string buffer here), 200 sensors' blocks of an hour each over a day.
+// glibc's heap only: the sanitizer build's allocator is AddressSanitizer's, which neither
+// mallinfo2 sees nor the charge models, so the test is not compiled there.
+#if !defined(__SANITIZE_ADDRESS__)
 TEST_F(StoreIndexCacheTest, ChargesAnIndexWhatItTakesOnTheHeap) {
-#if defined(__SANITIZE_ADDRESS__)
-  GTEST_SKIP() << "AddressSanitizer's allocator is not glibc's: mallinfo2 does not see it";
-#endif
   const std::string dir = scratch_.path() + "/charged";
   {
     metrics::Registry registry;
@@ -255,6 +255,7 @@ TEST_F(StoreIndexCacheTest, ChargesAnIndexWhatItTakesOnTheHeap) {
   EXPECT_NEAR(freed, static_cast<double>(charged), 0.01 * static_cast<double>(charged)) << "charged " << charged;
   EXPECT_GT(charged, 200u * 24 * 300);  // a few hundred bytes a block (four columns)
 }
+#endif  // !__SANITIZE_ADDRESS__
 
 // A snapshot for LATEST ON without WHERE loads only the segments from the oldest of the
 // sensors' newest readings on, and still holds every sensor's newest reading.
