@@ -68,14 +68,6 @@ constexpr size_t kWritePiece = 1 << 20;
 // Statement threads kept idle when query.max_concurrent sets no limit.
 constexpr size_t kUngatedStatementThreads = 8;
 
-void Error(httplib::Response& res, int status, const std::string& message) {
-  std::string body = "{\"error\":";
-  AppendJsonString(&body, message);
-  body += "}";
-  res.status = status;
-  res.set_content(body, "application/json");
-}
-
 }  // namespace
 
 void AddQueryRoutes(HttpServer* server, store::Store* store, const QueryApiOptions& options, metrics::Registry* registry) {
@@ -101,7 +93,7 @@ void AddQueryRoutes(HttpServer* server, store::Store* store, const QueryApiOptio
         std::string_view q, fmt_value;
         if (parser.parse(req.body).get(doc) != simdjson::SUCCESS || doc["q"].get(q) != simdjson::SUCCESS) {
           bad->Add();
-          return Error(res, 400, "a JSON body needs a string member \"q\" with the SQL statement");
+          return AnswerError(res, 400, "a JSON body needs a string member \"q\" with the SQL statement");
         }
         sql = std::string(q);
         if (doc["format"].get(fmt_value) == simdjson::SUCCESS) format_name = std::string(fmt_value);
@@ -111,13 +103,13 @@ void AddQueryRoutes(HttpServer* server, store::Store* store, const QueryApiOptio
     }
     if (sql.empty()) {
       bad->Add();
-      return Error(res, 400, "no statement: pass the SQL as q=... or as the POST body");
+      return AnswerError(res, 400, "no statement: pass the SQL as q=... or as the POST body");
     }
     Format format;
     std::string why;
     if (!ChooseFormat(req, format_name, &format, &why)) {
       bad->Add();
-      return Error(res, 400, why);
+      return AnswerError(res, 400, why);
     }
     // Refused, not queued, when the gate is full: the client hears at once and comes back.
     QueryGate::Permit permit = gate->TryEnter();
