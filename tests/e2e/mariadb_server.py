@@ -18,14 +18,29 @@ class MariaDB:
         self.port = free_port()
         self.proc = None
 
+    def _install_db(self):
+        """A new data directory. mariadb-install-db failed once in a loaded full run (exit status 1,
+        its output not kept): its output goes into the error now, and a failure is tried once more
+        from an empty directory, the first one's output printed."""
+        cmd = ["mariadb-install-db", "--no-defaults", "--user=root", f"--datadir={self.datadir}",
+               "--auth-root-authentication-method=normal"]
+        for attempt in (1, 2):
+            p = subprocess.run(cmd, capture_output=True, text=True)
+            if p.returncode == 0:
+                return
+            output = f"mariadb-install-db exited {p.returncode}:\n{p.stdout[-3000:]}{p.stderr[-3000:]}"
+            if attempt == 2:
+                raise RuntimeError(output)
+            print(output + "\n(trying once more)")
+            shutil.rmtree(self.datadir, ignore_errors=True)
+
     def start(self):
         for tool in ("mariadbd", "mariadb-install-db", "mariadb", "mariadb-admin"):
             if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
                 raise RuntimeError(f"{tool} is not installed: run scripts/setup.sh")
         os.makedirs(self.dir, exist_ok=True)
         if not os.path.exists(self.datadir):
-            subprocess.run(["mariadb-install-db", "--no-defaults", "--user=root", f"--datadir={self.datadir}",
-                            "--auth-root-authentication-method=normal"], check=True, capture_output=True)
+            self._install_db()
         mariadbd = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
         self.log = open(os.path.join(self.dir, "server.log"), "ab")
         self.proc = subprocess.Popen([mariadbd, "--no-defaults", "--user=root", f"--datadir={self.datadir}",
