@@ -14,7 +14,7 @@ from mariadb_server import MariaDB
 from test_rollups import assert_tables_equal, close, micros, run_with_sink
 
 SENSORS = 10
-SECONDS = 75
+SECONDS = 45
 RESOLUTIONS = {"1m": 60_000_000, "1h": 3_600_000_000, "1d": 86_400_000_000}
 
 
