@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <cstring>
 #include <numbers>
@@ -346,6 +347,26 @@ TEST(ResidualBookTest, AnEmptyBookAnswersSavesAndLoadsAsOne) {
   back.Load(std::vector<ResidualBook::Errors>(24));  // all empty: the book is empty again
   EXPECT_EQ(back.Save(0), std::vector<ResidualBook::Errors>(24));
   EXPECT_TRUE(std::isnan(back.RecentMae(240, 24, 7)));
+}
+
+// A checkpoint's origins are anything a file can hold: those near the ends of int64 are refused
+// (not at 00:00) or kept, never overflowed (fuzz_forecast_checkpoint found FloorDiv * 24 wrap).
+TEST(ResidualBookTest, LoadsOriginsAtTheEndsOfInt64WithoutOverflow) {
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  const int64_t min_day = kMin / 24 * 24;  // the smallest 00:00 origin
+  std::vector<ResidualBook::Errors> saved(24);
+  saved[0] = {{kMin + 1, 1.0}, {kMax, 2.0}, {kMin + 23, 3.0}};
+  ResidualBook book(24);
+  book.Load(saved);
+  EXPECT_EQ(book.Save(kMin), std::vector<ResidualBook::Errors>(24));  // none at 00:00: empty
+  saved[0] = {{min_day, 4.0}};
+  book.Load(saved);
+  EXPECT_EQ(book.Save(kMin)[0], (ResidualBook::Errors{{min_day, 4.0}}));
+  ResidualBook added(24);
+  added.Add(kMin + 1, 1, 1.0);
+  added.Add(kMax, 1, 1.0);
+  EXPECT_EQ(added.Save(kMin), std::vector<ResidualBook::Errors>(24));
 }
 
 // Errors are kept by day (the origin given by the place): only 00:00 origins are kept, a day

@@ -15,6 +15,10 @@ int64_t FloorDiv(int64_t v, int64_t d) {
   return q - (v % d < 0 ? 1 : 0);
 }
 
+// An origin at 00:00 (a multiple of the step), checked by remainder: floor-dividing and
+// multiplying back overflowed for origins near the smallest int64 (a hostile checkpoint, fuzz).
+bool AtDayStart(int64_t origin) { return origin % ResidualBook::kOriginStep == 0; }
+
 // The q quantile with linear interpolation between order statistics (numpy's default).
 double Quantile(std::vector<double>& v, double q) {
   double pos = q * static_cast<double>(v.size() - 1);
@@ -41,7 +45,7 @@ ResidualBook::ResidualBook(int leads, ResidualOptions options)
       keep_days_(options.keep_days > 0 ? options.keep_days : options.interval_window_days + 2) {}
 
 void ResidualBook::Add(int64_t origin, int lead, double error) {
-  if (lead < 1 || lead > leads_ || std::isnan(error) || FloorDiv(origin, kOriginStep) * kOriginStep != origin) return;
+  if (lead < 1 || lead > leads_ || std::isnan(error) || !AtDayStart(origin)) return;
   Place(origin, lead, error);
 }
 
@@ -253,7 +257,7 @@ void ResidualBook::Load(const std::vector<Errors>& by_lead) {
   int64_t newest = 0;
   for (size_t l = 0; l < by_lead.size() && l < static_cast<size_t>(leads_); ++l) {
     for (const auto& [origin, error] : by_lead[l]) {
-      if (std::isnan(error) || FloorDiv(origin, kOriginStep) * kOriginStep != origin) continue;
+      if (std::isnan(error) || !AtDayStart(origin)) continue;
       newest = any ? std::max(newest, origin) : origin;
       any = true;
     }
@@ -262,7 +266,7 @@ void ResidualBook::Load(const std::vector<Errors>& by_lead) {
   Place(newest, 1, kNone);  // allocates the rings with newest as their newest day; NaN: no error
   for (size_t l = 0; l < by_lead.size() && l < static_cast<size_t>(leads_); ++l) {
     for (const auto& [origin, error] : by_lead[l]) {
-      if (std::isnan(error) || FloorDiv(origin, kOriginStep) * kOriginStep != origin) continue;
+      if (std::isnan(error) || !AtDayStart(origin)) continue;
       Place(origin, static_cast<int>(l) + 1, error);
     }
   }
