@@ -21,6 +21,9 @@ from harness import MareRun, mare
 from maven_jars import maven_jars
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
+# The JDBC driver, fetched by Maven (tests/e2e/fetch_jars.py fetches it ahead of the tests too).
+JDBC_POM = os.path.join(ROOT, "tests/pgwire/pom.xml")
+JDBC_LIB = os.path.join(ROOT, "build/pgwire/lib")
 T0 = 1704067200  # 2024-01-01T00:00:00Z
 ROWS = 1_200_000
 
@@ -159,8 +162,7 @@ def test_pandas_read_sql_through_sqlalchemy(run):
 
 def jdbc_classpath():
     assert shutil.which("javac"), "javac is not installed: run scripts/setup.sh"
-    lib = maven_jars(os.path.join(ROOT, "tests/pgwire/pom.xml"), os.path.join(ROOT, "build/pgwire/lib"),
-                     "the PostgreSQL JDBC driver")
+    lib = maven_jars(JDBC_POM, JDBC_LIB, "the PostgreSQL JDBC driver")
     classes = os.path.join(ROOT, "build/pgwire/classes")
     jars = ":".join(os.path.join(lib, j) for j in sorted(os.listdir(lib)) if j.endswith(".jar"))
     sources = sorted(os.path.join(ROOT, "tests/pgwire", f) for f in os.listdir(os.path.join(ROOT, "tests/pgwire"))
