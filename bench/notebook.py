@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Issue 16's Targets: answers into a pandas DataFrame, the way a scientist's notebook gets them,
 on the store benchmark's data set (../shared/bench/SPEC.md, generated and loaded as bench/store.py
-does): Q3 (sensor 7's last hour, 3,600 rows) and a full `SELECT *` (10,000,000 rows at S).
+does): Q3 (sensor 7's last hour, 3,600 rows) and a full `SELECT *` of at most 10,000,000 rows: the
+whole table at S (and XS), and at L (100,000,000 readings, ~5.6 GB as one DataFrame, more than
+psycopg's Python tuples fit in this machine's memory) the first 100,000 seconds of all sensors,
+`ts < start + 100,000 s` in each system's SQL: the 10,000,000 rows every system answers alike.
 
 Each client fetches every row and builds the DataFrame (timed end to end, timestamps as
 datetime64):
@@ -16,13 +19,18 @@ datetime64):
 Prints the medians, mare's time as a ratio of each peer's measured in the same run against the
 issue's targets, and mare's peak resident memory (sampled every 5 ms from /proc) while it
 streams the full table; then mare's wire protocol against QuestDB's, both through psycopg (no
-target: the ratio of servers and text forms behind one client). One system at a time; every answer's rows checked against DuckDB's. A
-client whose warm-up takes over 30 s is timed once.
+target: the ratio of servers and text forms behind one client). One system at a time; every
+answer checked against DuckDB's by a summary of its warm-up frame (rows; per column the count,
+sum, min and max; a hash of the sorted (ts, sensor_id) keys), the frame itself freed before the
+timed runs, so that no full frame outlives its own run. A client whose warm-up takes over 30 s
+is timed once.
 
 Usage: bench/notebook.py [--size S|L|XS] [--runs 5] [--full-runs 3]
                          [--systems mare,duckdb,clickhouse,questdb] [--build build/bin] [--dir /tmp/mare-bench]
-Run it under `flock /tmp/mare-build.lock` on a shared machine."""
+Run it under `flock /tmp/mare-bench.lock` on a shared machine."""
 import argparse
+import datetime as dt
+import hashlib
 import io
 import os
 import shutil
@@ -38,10 +46,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "python"))  # this checkout's client, ahead of any installed
 
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import store  # noqa: E402: the data set, the queries' bounds, the systems' start and load
-from store import SIZES, free_port, progress  # noqa: E402
+from store import EPOCH, SIZES, free_port, progress  # noqa: E402
 
 # mare's time divided by the peer's: Q3 at most 0.2x the fastest server peer and no slower than
 # DuckDB in-process; the full table at least 0.5x DuckDB's speed (time at most 2x) and 5x faster
@@ -49,11 +58,36 @@ from store import SIZES, free_port, progress  # noqa: E402
 TARGETS = {("Q3", "server"): 0.2, ("Q3", "DuckDB"): 1.0, ("full", "server"): 0.2, ("full", "DuckDB"): 2.0}
 RSS_TARGET_MB = 256
 SLOW_S = 30  # a client whose warm-up takes longer is timed once (the machine is shared)
+FULL_ROWS = 10_000_000  # the issue's "full SELECT * of 10,000,000 rows"
 
 
-def queries(sql):
+def full_bounds(data):
+    """{"full_before": "YYYY-mm-dd HH:MM:SS" or None, "full_rows": n}: the whole table when it
+    has at most FULL_ROWS readings, else its first FULL_ROWS / sensors seconds of every sensor."""
+    if data["readings"] <= FULL_ROWS:
+        return {"full_before": None, "full_rows": data["readings"]}
+    seconds = FULL_ROWS // data["sensors"]
+    before = (EPOCH + dt.timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M:%S")
+    return {"full_before": before, "full_rows": seconds * data["sensors"]}
+
+
+def full_sql(system, b):
+    """The full table (or its first FULL_ROWS readings by time) in a system's dialect, its bound a
+    literal as bench/store.py writes Q2 and Q3's."""
+    if b["full_before"] is None:
+        return "SELECT * FROM readings"
+    t = b["full_before"]
+    where = {"mare": f"ts < TIMESTAMP '{t}'", "duckdb": f"ts < TIMESTAMP '{t}'",
+             "clickhouse": f"ts < toDateTime('{t}')",
+             "questdb": f"ts < '{t.replace(' ', 'T')}.000000Z'"}[system]
+    return f"SELECT * FROM readings WHERE {where}"
+
+
+def queries(system, b):
     """Q3 from the system's own SQL of bench/store.py, and the full table."""
-    return {"Q3": sql["Q3"], "full": "SELECT * FROM readings"}
+    sql = {"mare": store.mare_sql, "duckdb": store.duckdb_sql, "clickhouse": store.clickhouse_sql,
+           "questdb": store.questdb_sql}[system](b)
+    return {"Q3": sql["Q3"], "full": full_sql(system, b)}
 
 
 class RssSampler:
@@ -102,7 +136,7 @@ class MareArrow:
         import mare.frames
         self.pid = mare_system.run.proc.pid
         self.client = mare.connect(mare_system.run.http_url)
-        self.sql = queries(store.mare_sql(mare_system.bounds))
+        self.sql = queries("mare", mare_system.bounds)
         self.how = (f"python/ client {mare.__version__}: pyarrow {__import__('pyarrow').__version__} IPC stream -> "
                     f"mare.frames (to_pandas for text columns and from {mare.frames.SMALL_ROWS:,} rows)")
 
@@ -121,7 +155,7 @@ class MarePgwire:
         self.pid = mare_system.run.proc.pid
         self.con = psycopg.connect(host="127.0.0.1", port=port, user="mare", password="mare", dbname="mare",
                                    autocommit=True, connect_timeout=5)
-        self.sql = queries(store.mare_sql(mare_system.bounds))
+        self.sql = queries("mare", mare_system.bounds)
         self.how = f"psycopg {psycopg.__version__}, port {port}"
 
     def frame(self, sql):
@@ -143,7 +177,7 @@ class DuckDBInProcess:
     def __init__(self, system):
         import duckdb
         self.con = system.con
-        self.sql = queries(store.duckdb_sql(system.bounds))
+        self.sql = queries("duckdb", system.bounds)
         self.how = f"duckdb {duckdb.__version__}, .df()"
 
     def frame(self, sql):
@@ -156,16 +190,12 @@ class ClickHouseTsv:
 
     def __init__(self, system):
         self.system = system
-        self.sql = queries(store.clickhouse_sql(system.bounds))
+        self.sql = queries("clickhouse", system.bounds)
         self.how = f"ClickHouse {system.version}, HTTP TabSeparatedWithNames -> pandas.read_csv"
 
     def frame(self, sql):
         body = self.system.post(sql + " FORMAT TabSeparatedWithNames")
         return pd.read_csv(io.BytesIO(body), sep="\t", parse_dates=["ts"])
-
-
-def questdb_sql(b):
-    return queries(store.questdb_sql(b))
 
 
 class QuestDBPgwire:
@@ -176,7 +206,7 @@ class QuestDBPgwire:
         import psycopg
         self.con = psycopg.connect(host="127.0.0.1", port=system.pg_port, user="admin", password="quest", dbname="qdb",
                                    autocommit=True)
-        self.sql = questdb_sql(system.bounds)
+        self.sql = queries("questdb", system.bounds)
         self.how = f"QuestDB {system.VERSION}, psycopg {psycopg.__version__} fetchall -> DataFrame"
 
     def frame(self, sql):
@@ -189,7 +219,7 @@ class QuestDBCsv:
 
     def __init__(self, system):
         self.port = system.http_port
-        self.sql = questdb_sql(system.bounds)
+        self.sql = queries("questdb", system.bounds)
         self.how = f"QuestDB {system.VERSION}, HTTP /exp CSV -> pandas.read_csv"
 
     def frame(self, sql):
@@ -213,39 +243,70 @@ def pgwire_port(settings):
     return port
 
 
-def answers_agree(name, query, got, reference):
-    """Same row count, columns and values as DuckDB's (by ts and sensor_id): a string for the
-    report."""
-    if len(got) != len(reference):
-        return f"DIFFER: {len(got):,} rows, DuckDB {len(reference):,}"
-    cols = list(reference.columns)
-    if sorted(got.columns) != sorted(cols):
-        return f"DIFFER: columns {list(got.columns)}"
-    a = got[cols].copy()
-    b = reference.copy()
-    for df in (a, b):
-        df["ts"] = pd.to_datetime(df["ts"], utc=True)
-        df["sensor_id"] = df["sensor_id"].astype("int64")
-    a = a.sort_values(["ts", "sensor_id"], ignore_index=True)
-    b = b.sort_values(["ts", "sensor_id"], ignore_index=True)
-    for c in cols:
-        if c in ("ts", "sensor_id"):
-            same = a[c].equals(b[c])
+def summarize(df):
+    """What an answer is checked by, so that no full frame need be kept: rows, columns, and per
+    column the non-null count, sum, min and max (ts as int64 microseconds UTC, sensor_id as int64,
+    whatever type the client gave: a tz-aware or naive datetime64, Python datetimes, QuestDB's
+    SYMBOL as text), and a SHA-256 of the sorted (ts, sensor_id) keys."""
+    out = {"rows": len(df), "columns": sorted(df.columns), "stats": {}}
+    keys = {}
+    for c in df.columns:
+        col = df[c]
+        if c == "ts":
+            ts = pd.to_datetime(col, utc=True)
+            v = ((ts - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "us")).to_numpy(dtype="int64")
+            # sums of seconds and of microsecond parts: a plain sum of 10^7 epoch microseconds overflows int64
+            out["stats"][c] = (len(v), (int((v // 1_000_000).sum()), int((v % 1_000_000).sum())),
+                               int(v.min()) if len(v) else None, int(v.max()) if len(v) else None)
+            keys[c] = v
+        elif c == "sensor_id":
+            v = col.astype("int64").to_numpy()
+            out["stats"][c] = (len(v), int(v.sum()), int(v.min()) if len(v) else None, int(v.max()) if len(v) else None)
+            keys[c] = v
         else:
-            same = bool(((a[c].astype("float64") - b[c].astype("float64")).abs() <= 1e-12 * b[c].abs()).all())
+            v = col.astype("float64").to_numpy()
+            ok = v[~np.isnan(v)]
+            out["stats"][c] = (len(ok), float(ok.sum()), float(ok.min()) if len(ok) else None,
+                               float(ok.max()) if len(ok) else None)
+    if len(keys) == 2:  # ts * 1024 + sensor_id stays in int64 until the year 2254 (sensor ids below 1024)
+        k = np.sort(keys["ts"] * 1024 + keys["sensor_id"])
+        out["keys"] = hashlib.sha256(k.tobytes()).hexdigest()
+    return out
+
+
+def answers_agree(got, reference):
+    """Two summaries (summarize) alike: rows, columns and keys exactly; integer columns' count,
+    sum, min, max exactly; float columns' min and max within 1e-12 and sums within 1e-9 relative
+    (a sum's rounding depends on the order of the rows). A string for the report."""
+    if got["rows"] != reference["rows"]:
+        return f"DIFFER: {got['rows']:,} rows, DuckDB {reference['rows']:,}"
+    if got["columns"] != reference["columns"]:
+        return f"DIFFER: columns {got['columns']}"
+    if got.get("keys") != reference.get("keys"):
+        return "DIFFER in the sorted (ts, sensor_id) keys"
+    for c, (n, total, lo, hi) in reference["stats"].items():
+        gn, gtotal, glo, ghi = got["stats"][c]
+        if c in ("ts", "sensor_id"):
+            same = (n, total, lo, hi) == (gn, gtotal, glo, ghi)
+        else:
+            close = lambda a, b, rel: a == b or (a is not None and b is not None and abs(a - b) <= rel * abs(b))  # noqa: E731
+            same = n == gn and close(gtotal, total, 1e-9) and close(glo, lo, 1e-12) and close(ghi, hi, 1e-12)
         if not same:
-            return f"DIFFER in column {c}"
-    return f"agree ({len(got):,} rows)"
+            return f"DIFFER in column {c}: count, sum, min, max {(gn, gtotal, glo, ghi)}, DuckDB's {(n, total, lo, hi)}"
+    return f"agree ({got['rows']:,} rows; per column count, sum, min, max; sorted keys' hash)"
 
 
 def time_frame(client, query, runs, sampler_pid=None):
-    """The warm-up's DataFrame, the median of `runs` timed runs, and mare's RSS peak of the
-    first timed run when sampler_pid is given."""
+    """The summary of the warm-up's DataFrame (freed before the timed runs, each of whose frames
+    is dropped as it returns), the median of `runs` timed runs, and mare's RSS peak of the first
+    timed run when sampler_pid is given."""
     sql = client.sql[query]
     t = time.perf_counter()
     df = client.frame(sql)
     if time.perf_counter() - t > SLOW_S:
         runs = 1
+    summary = summarize(df)
+    del df
     times, rss = [], None
     for i in range(runs):
         if sampler_pid and i == 0:
@@ -258,7 +319,7 @@ def time_frame(client, query, runs, sampler_pid=None):
             t = time.perf_counter()
             client.frame(sql)
             times.append(time.perf_counter() - t)
-    return df, statistics.median(times), rss
+    return summary, statistics.median(times), rss
 
 
 def fmt_s(s):
@@ -282,6 +343,7 @@ def main():
 
     data = store.dataset(args.size, args.dir)
     bounds = {k: data[k] for k in ("day_after", "hour_after", "newest")}
+    bounds.update(full_bounds(data))
     work = tempfile.mkdtemp(prefix="notebook-", dir=args.dir)
     results = {}   # client name -> {query: seconds}
     how, checks, rss_report = {}, [], None
@@ -335,12 +397,12 @@ def main():
                         progress(f"{client.name}: {query}")
                         sampled = client.pid if client.server == "mare" and query == "full" else None
                         try:
-                            df, seconds, rss = time_frame(client, query, runs, sampled)
+                            summary, seconds, rss = time_frame(client, query, runs, sampled)
                         except Exception as e:  # noqa: BLE001: reported; the other clients still run
                             if key in ("duckdb", "mare"):
                                 raise
                             print(f"{client.name} {query}: failed: {e}", flush=True)
-                            seconds, df, rss = float("nan"), None, None
+                            seconds, rss = float("nan"), None
                             results[client.name][query] = seconds
                             continue
                         results[client.name][query] = seconds
@@ -348,23 +410,28 @@ def main():
                             rss_report = rss_report or {}
                             rss_report[client.name] = rss
                         if key == "duckdb":
-                            reference[query] = df
+                            reference[query] = summary
                         elif query in reference:
-                            checks.append(f"{client.name} {query}: {answers_agree(client.name, query, df, reference[query])}")
-                        del df
+                            checks.append(f"{client.name} {query}: {answers_agree(summary, reference[query])}")
             finally:
                 system.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
+    full_rows = bounds["full_rows"]
     print(f"\nInto a pandas DataFrame, size {args.size} ({data['readings']:,} readings), "
-          f"median of {args.runs} (Q3) and {args.full_runs} (full table) runs after one warm-up\n")
+          f"median of {args.runs} (Q3) and {args.full_runs} (full table) runs after one warm-up")
+    if bounds["full_before"] is None:
+        print(f"SELECT *: the whole table, {full_rows:,} rows\n")
+    else:
+        print(f"SELECT *: {full_rows:,} rows, the first {full_rows // data['sensors']:,} s of all {data['sensors']} sensors "
+              f"(ts < '{bounds['full_before']}' in each system's SQL; the whole table would not fit as one frame)\n")
     names = list(results)
     width = max(len(n) for n in names) + 2
     print(f"{'client':<{width}}{'Q3 (3,600 rows)':>18}{'SELECT * ':>18}{'rows/s':>16}")
     for n in names:
         r = results[n]
-        print(f"{n:<{width}}{fmt_s(r['Q3']):>18}{fmt_s(r['full']):>18}{data['readings'] / r['full']:>16,.0f}")
+        print(f"{n:<{width}}{fmt_s(r['Q3']):>18}{fmt_s(r['full']):>18}{full_rows / r['full']:>16,.0f}")
     print()
     for n in names:
         print(f"  {n}: {how[n]}")

@@ -1,9 +1,12 @@
 """The Python client (python/, package `mare`) against a real `mare run`: a DataFrame of readings
 in, validated like any other (rejects raised with the server's reasons), SQL answers out as pandas
-DataFrames and Arrow tables with UTC timestamps and NULLs kept, the sensors, exports to Parquet
-and CSV, and errors carrying the server's message and position. The package tested is this
+DataFrames and Arrow tables with UTC timestamps and NULLs kept (an integer column with NULLs as
+pandas' exact Int64), the sensors, exports to Parquet and CSV, errors carrying the server's
+message and position, and a token sent to a server that asks for one. The package tested is this
 checkout's python/, whatever else is installed; one test installs it with pip."""
 import datetime as dt
+import hashlib
+import json
 import math
 import os
 import select
@@ -104,6 +107,25 @@ def test_a_small_answer_is_built_as_pyarrow_would_and_can_be_modified(client):
     # A second frame of the same columns shares nothing the first one changed (its column index).
     df.columns.name = "mine"
     assert client.query(sql).columns.name is None
+
+
+def test_an_integer_column_with_nulls_is_pandas_int64_with_exact_values(client):
+    # Above 2**53, where a float64 column (pyarrow's to_pandas for an int64 with NULLs) would
+    # round the values: both of the client's paths keep them exact, NULLs as pd.NA.
+    # `0 % 0` is NULL (docs/sql.md): NULL for sensor 3, 2**53 + sensor_id for the others.
+    big = 2**53
+    sql = f"SELECT ts, {big} + sensor_id + 0 % (sensor_id - 3) AS tagged FROM readings ORDER BY ts"
+    want = [None if s == 3 else big + s for s in readings()["sensor_id"]]
+    assert 0 < want.count(None) < N and any(v is not None and v % 2 for v in want)
+    table = client.query_arrow(sql)
+    assert table.schema.field("tagged").type == pa.int64()
+    assert table.column("tagged").to_pylist() == want
+    assert table.column("tagged").to_pandas().dtype == "float64"  # what the client's mapping avoids
+    assert mare.frames._small_frame(table) is not None, "the answer took the small-answer path"
+    for df in (client.query(sql), mare.frames.frame_by_pyarrow(table)):
+        assert str(df["tagged"].dtype) == "Int64"
+        assert [None if v is pd.NA else int(v) for v in df["tagged"]] == want
+        assert str(df["ts"].dtype) == "datetime64[us, UTC]"
 
 
 def test_query_arrow_gives_a_typed_table(client):
@@ -237,6 +259,31 @@ def test_connections_are_kept_alive_and_replaced_when_the_server_closed_them(tmp
         assert len(keys) == 2 and keys[0] != keys[1]
         assert run.metric("mare_http_idempotent_replays_total") == replays + 2
         wait_rows(c, 2 * N)
+
+
+def test_a_token_is_sent_with_every_request(tmp_path):
+    # The server asks for tokens (http.tokens, as tests/e2e/test_security.py sets them): the
+    # client's token= opens the query, sensors and ingest API; without it, or with one of
+    # another scope, the server's refusal is raised with its status.
+    tokens = {"notebook": ("notebook-token-1", ["query", "ingest"]), "web": ("query-token-2", ["query"])}
+    entries = ", ".join(f'{{name = "{name}", scopes = {json.dumps(scopes)}, '
+                        f'sha256 = "{hashlib.sha256(token.encode()).hexdigest()}"}}' for name, (token, scopes) in tokens.items())
+    with MareRun(tmp_path, extra=[f"http.tokens=[{entries}]"]) as run:
+        with mare.connect(run.http_url, token="notebook-token-1") as c:
+            assert c.ingest(readings()) == {"accepted": N}
+            wait_rows(c, N)
+            assert c.sensors()["sensor_id"].tolist() == [1, 2, 3]
+            assert c.query_arrow("SELECT ts FROM readings").num_rows == N
+            assert c.export("SELECT ts, temperature FROM readings", tmp_path / "t.parquet") == N
+        for token in (None, "not-a-token"):
+            with pytest.raises(mare.QueryError) as e:
+                mare.connect(run.http_url, token=token).query("SELECT count(*) FROM readings")
+            assert e.value.status == 401
+        reader = mare.connect(run.http_url, token="query-token-2")
+        assert reader.query("SELECT count(*) AS n FROM readings")["n"][0] == N
+        with pytest.raises(mare.IngestError) as e:
+            reader.ingest(readings())
+        assert e.value.status == 403 and "query-token-2" not in str(e.value)
 
 
 def test_an_unreachable_server_raises_mare_error():

@@ -1,17 +1,19 @@
 """Answers of any size (docs/sql.md, "Answers of any size"): CSV, NDJSON and Arrow answers of a
 real `mare run` stream as the statement runs, past query.max_rows, in flat memory; JSON keeps
 the cap; a client that goes away stops its statement; a client that reads slowly is not timed
-out. The store holds 20 million readings, imported from ten CSVs of consecutive times (the
+out, over HTTP and over the PostgreSQL wire protocol. The store holds 20 million readings, imported from ten CSVs of consecutive times (the
 store keeps one reading per sensor and time, so the same file ten times would be one copy)."""
 import json
 import os
 import socket
+import struct
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
 import pyarrow as pa
+import psycopg
 import pyarrow.compute as pc
 import pytest
 
@@ -129,6 +131,48 @@ def test_a_client_that_goes_away_stops_its_statement(run):
     deadline = time.time() + 20
     while status_of(run, "SELECT count(*) FROM readings") != 200:
         assert time.time() < deadline, "the abandoned statement still holds its place"
+        time.sleep(0.2)
+
+
+def pgwire_query(run, sql):
+    """A wire-protocol connection (trust, docs/formats/pgwire.md) that has sent one simple Query
+    and read its answer's first bytes, and reads no more."""
+    s = socket.create_connection(("127.0.0.1", run.pgwire_port), timeout=30)
+    body = struct.pack("!i", 196608) + b"user\0scientist\0database\0mare\0\0"
+    s.sendall(struct.pack("!i", len(body) + 4) + body)
+    data = b""
+    while not data.endswith(b"Z\0\0\0\x05I"):  # ReadyForQuery, idle
+        chunk = s.recv(65536)
+        assert chunk, f"the server closed the connection at startup: {data!r}"
+        data += chunk
+    q = sql.encode() + b"\0"
+    s.sendall(b"Q" + struct.pack("!i", len(q) + 4) + q)
+    first = s.recv(65536)
+    assert first.startswith(b"T"), first[:64]  # RowDescription, DataRows after it
+    return s
+
+
+def pgwire_status(run, sql):
+    """"ok", or the SQLSTATE a new wire-protocol connection's statement was refused with."""
+    try:
+        with psycopg.connect(host="127.0.0.1", port=run.pgwire_port, user="scientist", dbname="mare",
+                             autocommit=True, connect_timeout=10) as conn:
+            conn.execute(sql).fetchall()
+            return "ok"
+    except psycopg.Error as e:
+        return e.sqlstate
+
+
+def test_a_wire_protocol_client_that_goes_away_stops_its_statement(run):
+    # As over HTTP, with the wire protocol's own query.max_concurrent (1, counted apart from the
+    # HTTP API's, docs/formats/pgwire.md): while the big answer is being sent another statement
+    # is refused (53000); once its client has closed the socket mid-answer, it is not.
+    s = pgwire_query(run, "SELECT * FROM readings")
+    assert pgwire_status(run, "SELECT count(*) FROM readings") == "53000"
+    s.close()
+    deadline = time.time() + 20
+    while pgwire_status(run, "SELECT count(*) FROM readings") != "ok":
+        assert time.time() < deadline, "the abandoned wire-protocol statement still holds its place"
         time.sleep(0.2)
 
 
