@@ -1,7 +1,7 @@
 """What several bench scripts start and measure alike: free loopback ports, `mare run` with only
 its sources and its durable log (ingest.py, lineproto.py), a file sent over one TCP connection,
-QuestDB from its Maven Central jar (lineproto.py, notebook.py), and the best-of-rounds table of
-ingest rates (ingest.py, http_ingest.py). The scripts run from
+QuestDB from its Maven Central jar (lineproto.py, notebook.py), the best-of-rounds table of
+ingest rates (ingest.py, http_ingest.py), and the commit for a table's header line. The scripts run from
 anywhere (`bench/ingest.py`): Python puts their folder, this one, first on the path."""
 import json
 import os
@@ -23,6 +23,18 @@ def help_and_exit_if_asked(doc):
     if any(a in ("-h", "--help") for a in sys.argv[1:]):
         print(doc)
         sys.exit(0)
+
+
+def commit_note():
+    """", commit abc1234" for a table's header line: the commit of the repository holding this
+    script (git rev-parse --short HEAD), so that a printed table says what it measured; empty
+    outside a git checkout. A BUILD_DIR copied from another commit is not seen: say so by hand."""
+    try:
+        out = subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(__file__)), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return f", commit {out.stdout.strip()}" if out.returncode == 0 and out.stdout.strip() else ""
 
 
 def free_port(kind=socket.SOCK_STREAM):

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 
-from common import help_and_exit_if_asked, QUESTDB_VERSION, MareSources, QuestDBServer, free_port, send_file
+from common import commit_note, help_and_exit_if_asked, QUESTDB_VERSION, MareSources, QuestDBServer, free_port, send_file
 
 help_and_exit_if_asked(__doc__)
 
@@ -117,7 +117,7 @@ def main():
         if questdb:
             questdb.stop()
     print(f"TCP -> durable storage, {READINGS:,} readings of 100 sensors over one connection, best of {ROUNDS} rounds, "
-          f"{os.cpu_count()} cores shared")
+          f"{os.cpu_count()} cores shared{commit_note()}")
     header = f"{'system':<58} {'readings/s':>12} {'vs QuestDB':>11}"
     print(header)
     print("-" * len(header))

@@ -50,7 +50,7 @@ import tempfile
 import time
 import urllib.request
 
-from common import help_and_exit_if_asked
+from common import commit_note, help_and_exit_if_asked
 
 help_and_exit_if_asked(__doc__)
 
@@ -244,7 +244,7 @@ def main():
         broker.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"MQTT -> durable storage, {READINGS:,} messages of one reading each, QoS 1, queued in a mosquitto broker "
-          f"(max_inflight_messages {INFLIGHT}), best of {ROUNDS} rounds, {os.cpu_count()} cores shared")
+          f"(max_inflight_messages {INFLIGHT}), best of {ROUNDS} rounds, {os.cpu_count()} cores shared{commit_note()}")
     header = f"{'subscriber':<58} {'messages/s':>12} {'vs mosquitto_sub':>17}"
     print(header)
     print("-" * len(header))

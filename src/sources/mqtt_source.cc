@@ -179,7 +179,8 @@ void MqttSource::OnLog(mosquitto*, void* self, int level, const char* text) {
 
 void MqttSource::ConnectFailed(int rc, bool connecting, int64_t retry_us) {
   const auto& o = options_;
-  std::string retry = fmt::format("retrying in {:.1f}s", static_cast<double>(retry_us) / 1e6);
+  // The wait as set, to the microsecond ("0.05s", "30s"): the log shows the backoff doubling.
+  std::string retry = fmt::format("retrying in {}s", static_cast<double>(retry_us) / 1e6);
   std::string_view reason;
   if (refused_reason_ == MQTT_RC_BAD_USERNAME_OR_PASSWORD || refused_reason_ == MQTT_RC_NOT_AUTHORIZED) {
     reason = "credentials";

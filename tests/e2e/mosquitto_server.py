@@ -14,6 +14,10 @@ persistence file in a temporary directory, started and stopped by the test. A mi
     # A TLS listener (files in PEM; require_certificate: clients must present a certificate
     # signed by cafile); the test's publishes trust cafile (and present client_cert/client_key):
     Mosquitto(tmp_path, tls={"cafile": ca, "certfile": crt, "keyfile": key, "require_certificate": False})
+    # The persistence file written after every change (a queued or delivered message, a
+    # subscription), so that a broker killed -9 comes back with its sessions' queues; then
+    # broker.wait_saved() once it is idle, and broker.kill9():
+    Mosquitto(tmp_path, save_every_change=True)
 """
 import os
 import shutil
@@ -29,6 +33,11 @@ from harness import free_port
 # mosquitto 2.0.11 drops the connection (bench/mqtt.py's docstring has the figures).
 PUBLISH_RUN = 50_000
 
+# mosquitto saves its persistence file every 30 minutes and at a graceful stop by default; with
+# these, at the end of every pass of its loop that changed something (autosave_interval counts
+# changes: queued or delivered messages, subscriptions).
+SAVE_EVERY_CHANGE = "autosave_on_changes true\nautosave_interval 1\n"
+
 
 def _need(tool):
     path = shutil.which(tool) or (f"/usr/sbin/{tool}" if os.path.exists(f"/usr/sbin/{tool}") else None)
@@ -38,8 +47,10 @@ def _need(tool):
 
 
 class Mosquitto:
-    def __init__(self, base_dir, port=None, users=None, tls=None, client_cert=None, client_key=None):
+    def __init__(self, base_dir, port=None, users=None, tls=None, client_cert=None, client_key=None,
+                 save_every_change=False):
         self.dir = os.path.join(str(base_dir), "mosquitto")
+        self.save_every_change = save_every_change
         self.port = port or free_port()
         self.proc = None
         self.out = None
@@ -55,11 +66,13 @@ class Mosquitto:
                 self.client_args += ["--cert", client_cert, "--key", client_key]
 
     def _auth_conf(self):
-        if not self.users and not self.tls:
-            return "allow_anonymous true\n"
-        # Started as root, mosquitto drops to its own user before it reads these files, which
-        # lie in the test's private temporary directory: it stays root instead.
+        # Started as root, mosquitto drops to its own user before it reads the password and TLS
+        # files and writes its persistence file, all in the test's private temporary directory:
+        # it stays root instead. (As its own user it could not write the persistence file: every
+        # save failed with "Permission denied", and a restart came back with no sessions.)
         conf = "user root\n"
+        if not self.users and not self.tls:
+            return conf + "allow_anonymous true\n"
         if self.users:
             passwd = os.path.join(self.dir, "passwd")
             open(passwd, "w").close()
@@ -84,6 +97,7 @@ class Mosquitto:
             # tests count on every message acknowledged to a publisher reaching mare.
             f.write(f"listener {self.port} 127.0.0.1\n{self._auth_conf()}persistence true\n"
                     f"persistence_location {self.dir}/\nmax_queued_messages 0\nmax_queued_bytes 0\n"
+                    f"{SAVE_EVERY_CHANGE if self.save_every_change else ''}"
                     "log_dest stdout\nlog_type error\nlog_type warning\nlog_type notice\n")
         self.out = open(os.path.join(self.dir, "mosquitto.log"), "ab")
         self.proc = subprocess.Popen([binary, "-c", conf], stdout=self.out, stderr=subprocess.STDOUT)
@@ -106,6 +120,31 @@ class Mosquitto:
         if self.out:
             self.out.close()
             self.out = None
+
+    def kill9(self):
+        """The broker gone at once: what it holds is what its persistence file last had."""
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+        self.out.close()
+        self.out = None
+
+    def wait_saved(self, quiet=0.3, timeout=20):
+        """Until the persistence file has not changed for `quiet` seconds: with save_every_change,
+        the broker is idle and the file holds what it acknowledged. mosquitto sends a PUBACK as it
+        takes a message and saves at the end of that pass of its loop, so a publisher can exit a
+        moment before the save of its last messages."""
+        path = os.path.join(self.dir, "mosquitto.db")
+        deadline = time.time() + timeout
+        seen, since = None, time.time()
+        while time.time() < deadline:
+            st = os.stat(path) if os.path.exists(path) else None
+            now = (st.st_mtime_ns, st.st_size) if st else None
+            if now != seen:
+                seen, since = now, time.time()
+            elif now is not None and time.time() - since >= quiet:
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"mosquitto's persistence file did not settle:\n{self.log()}")
 
     def log(self):
         path = os.path.join(self.dir, "mosquitto.log")

@@ -17,10 +17,12 @@ import pytest
 
 from harness import MARE, MareRun, free_port, key_partition, scrape_metric, wait_for
 from kafka_server import KafkaCluster
+from mosquitto_server import Mosquitto
 from mariadb_server import MariaDB
 from sink_helpers import STARTED
 from sink_helpers import no_sink_outlives_its_test  # noqa: F401 (autouse: kills the roles a failed test leaves)
 from test_kafka import BASE, Sender, assert_nothing_acknowledged_lost, kafka_rollups, on_kafka, post_all, readings, settle
+from test_mqtt import mqtt_settings, reading
 
 
 @pytest.fixture(scope="module")
@@ -326,3 +328,29 @@ def test_two_stream_processors_with_one_name_leave_one_running(kafka, tmp_path):
         assert_exact(settle(lambda: kafka_rollups(kafka, prefix)), rows)
         assert second.metric("mare_rollup_consumer_up") == 1
         second.stop()
+
+
+def test_two_mare_ingest_share_an_mqtt_subscription_and_raw_has_each_message_once(kafka, tmp_path):
+    """Issue 17: several `mare ingest` processes share one MQTT 5 subscription ($share/...):
+    the broker gives each message to one of them, and the raw topic holds every message once."""
+    prefix = "mqttshare."
+    n = 1000
+    topics = ("$share/g/observatory/+/readings",)
+    sets = on_kafka(kafka, prefix)
+    with Mosquitto(tmp_path) as broker, \
+            Role("ingest", tmp_path / "a", sets + mqtt_settings(broker, client_id="ingest-a", topics=topics)) as a, \
+            Role("ingest", tmp_path / "b", sets + mqtt_settings(broker, client_id="ingest-b", topics=topics)) as b:
+        for run in (a, b):
+            wait_for(lambda: run.metric("mare_source_mqtt_up") == 1, what="both sources to connect")
+        time.sleep(0.5)  # the SUBSCRIBE follows the CONNACK
+        broker.publish_lines("observatory/2/readings", [reading(i) for i in range(n)], qos=1)
+
+        def accepted(run):
+            return run.metric('mare_source_readings_accepted_total{source="mqtt"}') or 0
+        wait_for(lambda: accepted(a) + accepted(b) == n, what=f"{n} readings between the two")
+        got = (accepted(a), accepted(b))
+        raw = kafka.consume(prefix + "raw")
+    seqs = sorted(json.loads(r["payload"])["seq"] for r in raw)
+    assert seqs == list(range(n)), f"{len(raw)} records in raw for {n} messages"
+    assert min(got) > 0, f"the broker gave {got[0]} and {got[1]}: not shared"
+    print(f"two `mare ingest` sharing $share/g: {got[0]} + {got[1]} = {n}, each once in raw")

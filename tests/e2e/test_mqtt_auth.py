@@ -5,7 +5,9 @@ what is published; with a wrong password, an anonymous login, a CA that did not 
 certificate or no client certificate for a broker that requires one, mare says what is wrong
 and what to set (a log line per attempt, mare_source_mqtt_connect_failures_total by reason),
 keeps retrying and stays up; settings that cannot work stop it at start with the reason."""
+import datetime
 import os
+import re
 import subprocess
 import time
 
@@ -76,11 +78,18 @@ def test_username_and_password_from_the_toml_or_a_file_and_a_clear_refusal_else(
         with MareRun(tmp_path / "wrong", extra=settings(broker, "mare-wrong", 'sources.mqtt.username="buoy"',
                                                          'sources.mqtt.password="guess"')) as run:
             stays_up_and_stores_nothing(run, broker, "observatory/13/readings", "credentials")
+            wait_for(lambda: failures(run, "credentials") >= 6, what="six refused attempts")
             out = run.read_output()
         assert f"mqtt: broker 127.0.0.1:{broker.port} refused user 'buoy' (Not authorized): check " \
                "sources.mqtt.username and sources.mqtt.password against the broker's password file; retrying in" in out
-        assert out.count("refused user 'buoy'") >= 3
         assert "guess" not in out
+        # The backoff (reconnect_min 50ms, reconnect_max 500ms): doubling, then capped, each wait
+        # as long as the line before said.
+        attempts = [(datetime.datetime.fromisoformat(m[1]), float(m[2])) for m in
+                    re.finditer(r"^(\S+) error mqtt: broker \S+ refused user 'buoy'.*; retrying in ([0-9.]+)s$", out, re.M)]
+        assert [wait for _, wait in attempts[:6]] == [0.05, 0.1, 0.2, 0.4, 0.5, 0.5], attempts
+        for (at, wait), (next_at, _) in zip(attempts, attempts[1:]):
+            assert (next_at - at).total_seconds() >= wait - 0.002, attempts
 
         # No user at all, to a broker that refuses anonymous clients.
         with MareRun(tmp_path / "anon", extra=settings(broker, "mare-anon")) as run:
