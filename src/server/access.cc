@@ -27,6 +27,20 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
+// The password of an HTTP Basic credential (base64 of "user:password"), or "" when it is not one.
+std::string BasicPassword(std::string_view encoded) {
+  if (encoded.empty() || encoded.size() % 4 != 0 || encoded.size() > 4096) return "";
+  std::string decoded(encoded.size() / 4 * 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(decoded.data()),
+                          reinterpret_cast<const unsigned char*>(encoded.data()), static_cast<int>(encoded.size()));
+  // EVP_DecodeBlock counts the padding's bytes as decoded zeros.
+  const int padding = encoded.ends_with("==") ? 2 : encoded.ends_with("=") ? 1 : 0;
+  if (n < padding) return "";
+  decoded.resize(static_cast<size_t>(n - padding));
+  size_t colon = decoded.find(':');
+  return colon == std::string::npos ? "" : decoded.substr(colon + 1);
+}
+
 std::string ScopeName(uint8_t scope) {
   return scope == kScopeIngest ? "ingest" : scope == kScopeQuery ? "query" : "admin";
 }
@@ -89,10 +103,11 @@ RouteAccess AccessFor(std::string_view method, std::string_view path) {
   }
   if (method == "POST" && path == "/api/v1/ingest") return {.scope = kScopeIngest, .body = Body::kJson, .ingest = true};
   // The line protocol (InfluxDB's /write and /api/v2/write): text bodies, as Telegraf sends them.
-  if (method == "POST" && (path == "/write" || path == "/api/v2/write")) return {.scope = kScopeIngest, .ingest = true};
+  if (method == "POST" && path == "/write") return {.scope = kScopeIngest, .ingest = true, .token_param = "p", .basic = true};
+  if (method == "POST" && path == "/api/v2/write") return {.scope = kScopeIngest, .ingest = true};
   if (path == "/api/v1/query") return {.scope = kScopeQuery, .body = method == "POST" ? Body::kQuery : Body::kAny};
   // EventSource cannot send headers: the live stream alone takes its token as ?access_token=.
-  if (read && path == "/api/v1/live") return {.scope = kScopeQuery, .token_in_query = true};
+  if (read && path == "/api/v1/live") return {.scope = kScopeQuery, .token_param = "access_token"};
   if (read && path.starts_with("/api/v1/")) return {.scope = kScopeQuery};
   return {.scope = kScopeAdmin};  // /metrics, and any route this table does not know yet
 }
@@ -163,7 +178,7 @@ bool Access::HostAllowed(std::string_view host_header) const {
 }
 
 Access::Decision Access::Check(std::string_view method, std::string_view path, std::string_view host, std::string_view origin,
-                               std::string_view authorization, std::string_view access_token_param,
+                               std::string_view authorization, std::string_view url_token,
                                std::string_view content_type) const {
   Decision d;
   auto refuse = [&d](int status, std::string reason) {
@@ -189,13 +204,17 @@ Access::Decision Access::Check(std::string_view method, std::string_view path, s
   }
   if (!tokens_.empty() && route.scope != kScopeNone) {
     std::string_view presented;
+    std::string basic;
     std::string_view auth = Trim(authorization);
     if (auth.size() > 7 && Lower(auth.substr(0, 7)) == "bearer ") {
       presented = Trim(auth.substr(7));
     } else if (auth.size() > 6 && Lower(auth.substr(0, 6)) == "token ") {
       presented = Trim(auth.substr(6));  // InfluxDB v2's scheme, as Telegraf sends it to the line protocol routes
-    } else if (route.token_in_query) {
-      presented = access_token_param;
+    } else if (route.basic && auth.size() > 6 && Lower(auth.substr(0, 6)) == "basic ") {
+      basic = BasicPassword(Trim(auth.substr(6)));
+      presented = basic;
+    } else if (route.token_param) {
+      presented = url_token;
     }
     std::string scope = ScopeName(route.scope);
     if (presented.empty()) {

@@ -3,7 +3,8 @@
 // by any component is covered by the table in access.cc (AccessFor), not by code of its own:
 //
 // - API tokens with scopes ([[http.tokens]]): `Authorization: Bearer <token>` (or InfluxDB's
-//   `Token <token>`); ingest routes need `ingest`, the query API and the dashboard's data
+//   `Token <token>`; on /write also InfluxDB 1.x's Basic or ?p=, the password being the token);
+//   ingest routes need `ingest`, the query API and the dashboard's data
 //   `query`, /metrics and any route the table does not know `admin`, which also grants the other
 //   two. /healthz, /readyz and the dashboard's static files stay open. No token configured:
 //   everything is open (the default, on loopback).
@@ -46,7 +47,10 @@ struct RouteAccess {
   uint8_t scope = kScopeAdmin;  // kScopeNone: open to anyone
   enum class Body { kAny, kJson, kQuery } body = Body::kAny;
   bool ingest = false;          // appends readings: Idempotency-Key applies
-  bool token_in_query = false;  // a streaming GET that EventSource opens: ?access_token= accepted
+  // A token in the URL, where a client cannot send the header: EventSource's ?access_token= on
+  // the live stream, InfluxDB 1.x's ?p= (the password: u is not read) on /write.
+  const char* token_param = nullptr;
+  bool basic = false;  // InfluxDB 1.x clients (Telegraf's influxdb output): Basic, the password the token
 };
 RouteAccess AccessFor(std::string_view method, std::string_view path);
 
@@ -72,9 +76,10 @@ class Access {
   static Result<Access> Make(const std::vector<ApiToken>& tokens, std::vector<std::string> allowed_hosts,
                              std::string listen_host);
 
-  // The checks, in order: Host, Origin of a POST, token and scope, content type.
+  // The checks, in order: Host, Origin of a POST, token and scope, content type. url_token: the
+  // value of the route's token_param in the URL, if it has one.
   Decision Check(std::string_view method, std::string_view path, std::string_view host, std::string_view origin,
-                 std::string_view authorization, std::string_view access_token_param, std::string_view content_type) const;
+                 std::string_view authorization, std::string_view url_token, std::string_view content_type) const;
 
   bool has_tokens() const { return !tokens_.empty(); }
   const std::vector<Token>& tokens() const { return tokens_; }

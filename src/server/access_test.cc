@@ -90,6 +90,26 @@ TEST(Access, ScopesDecideWhoGetsWhat) {
   // ?access_token= only for the live stream, which EventSource opens without headers.
   EXPECT_EQ(a.Check("GET", "/api/v1/live", "127.0.0.1", "", "", "query-secret", "").status, 0);
   EXPECT_EQ(a.Check("GET", "/api/v1/query", "127.0.0.1", "", "", "query-secret", "").status, 401);
+  // InfluxDB 1.x clients on /write (Telegraf's influxdb output): Basic or ?p=, the password the
+  // token and the user not read, as InfluxDB 2's 1.x API; nowhere else.
+  auto write = [&a](std::string_view auth, std::string_view p = "") {
+    return a.Check("POST", "/write", "127.0.0.1", "", auth, p, "text/plain").status;
+  };
+  EXPECT_EQ(write("Basic dGVsZWdyYWY6aW5nZXN0LXNlY3JldA=="), 0);      // telegraf:ingest-secret
+  EXPECT_EQ(write("basic OmluZ2VzdC1zZWNyZXQ="), 0);                 // :ingest-secret
+  EXPECT_EQ(write("Basic dGVsZWdyYWY6d3Jvbmc="), 401);               // telegraf:wrong
+  EXPECT_EQ(write("Basic dGVsZWdyYWY6cXVlcnktc2VjcmV0"), 403);       // telegraf:query-secret
+  EXPECT_EQ(write("Basic aW5nZXN0LXNlY3JldA=="), 401);               // no colon: no password
+  EXPECT_EQ(write("Basic not base64!"), 401);
+  EXPECT_EQ(write("Basic ===="), 401);
+  EXPECT_EQ(write("", "ingest-secret"), 0);
+  EXPECT_EQ(write("", "query-secret"), 403);
+  EXPECT_EQ(a.Check("POST", "/api/v2/write", "127.0.0.1", "", "", "ingest-secret", "text/plain").status, 401);
+  EXPECT_EQ(a.Check("POST", "/api/v2/write", "127.0.0.1", "", "Basic dGVsZWdyYWY6aW5nZXN0LXNlY3JldA==", "", "text/plain").status, 401);
+  EXPECT_EQ(Post(a, "/api/v1/ingest", "Basic dGVsZWdyYWY6aW5nZXN0LXNlY3JldA==").status, 401);
+  EXPECT_EQ(AccessFor("POST", "/write").token_param, std::string_view("p"));
+  EXPECT_EQ(AccessFor("GET", "/api/v1/live").token_param, std::string_view("access_token"));
+  EXPECT_EQ(AccessFor("GET", "/api/v1/query").token_param, nullptr);
 }
 
 TEST(Access, TokensFromFilesAndEnvironment) {

@@ -69,8 +69,10 @@ struct HttpServer::State {
 
   // The access checks of one request (Access::Check); false when `res` holds the refusal.
   bool CheckAccess(const httplib::Request& req, httplib::Response& res, const Access::Token** token) {
+    const char* token_param = AccessFor(req.method, req.path).token_param;
     Access::Decision d = access.Check(req.method, req.path, req.get_header_value("Host"), req.get_header_value("Origin"),
-                                      req.get_header_value("Authorization"), req.get_param_value("access_token"),
+                                      req.get_header_value("Authorization"),
+                                      token_param ? req.get_param_value(token_param) : std::string(),
                                       req.get_header_value("Content-Type"));
     if (token) *token = d.token;
     if (d.status == 0) return true;

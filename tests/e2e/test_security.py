@@ -1,6 +1,7 @@
 """Nobody in who should not be (issue 13, "Security"), against the real `mare run`: API tokens
 with scopes, the Host header, cross-site content types, Idempotency-Key retries stored once,
 and every listener on loopback by default."""
+import base64
 import hashlib
 import json
 import socket
@@ -101,6 +102,24 @@ def test_tokens_scopes_and_what_stays_open(tmp_path):
         assert status == 401
         assert metric(run, 'mare_http_requests_refused_total{reason="unauthenticated"}', admin) == 4
         assert metric(run, 'mare_http_requests_refused_total{reason="forbidden"}', admin) == 3
+        # InfluxDB 1.x clients on the line protocol's /write (Telegraf's influxdb output): HTTP
+        # Basic or ?u=&p=, the password being the token (as InfluxDB 2's 1.x API takes them).
+        basic = base64.b64encode(f"telegraf:{ingest}".encode()).decode()
+        line = lambda second: f"weather,sensor_id=1 temperature=21.5 {HOUR + second}".encode()  # noqa: E731
+        status, _, text = request(run, "POST", "/write?precision=s", line(1000), content_type="text/plain",
+                                  headers={"Authorization": f"Basic {basic}"})
+        assert status == 204, text
+        status, _, text = request(run, "POST", f"/write?precision=s&u=telegraf&p={ingest}", line(1001), content_type="text/plain")
+        assert status == 204, text
+        status, _, _ = request(run, "POST", f"/write?precision=s&u=telegraf&p={query}", line(1002), content_type="text/plain")
+        assert status == 403
+        status, _, _ = request(run, "POST", f"/api/v2/write?precision=s&org=o&bucket=b&p={ingest}", line(1003),
+                               content_type="text/plain")
+        assert status == 401
+        deadline = time.time() + 20
+        while count(run, query) != 7 and time.time() < deadline:
+            time.sleep(0.1)
+        assert count(run, query) == 7
         # Secrets are never printed: neither the tokens nor their hashes.
         out = run.read_output()
         assert all(t not in out and hashlib.sha256(t.encode()).hexdigest() not in out for t, _ in TOKENS.values())
