@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 
 #include "archive/archive.h"
+#include "archive/csv_column_types.h"
 #include "archive/csv_format.h"
 #include "archive/csv_plain_row.h"
 #include "common/utf8.h"
@@ -41,6 +42,49 @@ size_t TakenRows(const std::vector<Store::TakenHour>& hours) {
     for (const auto& b : h.buffers) rows += b.size();
   }
   return rows;
+}
+
+// The field columns' types over the lines of data[from, end of data) (CsvColumnTypes), read by
+// two threads, half the lines each; the pages read are given back every release_bytes, as the
+// import's parsers do, so that the mapped file counts in the resident memory only by that much.
+archive::CsvColumnTypes TypeCsvColumns(std::string_view data, size_t from, const archive::CsvColumns& columns, char delimiter,
+                                       size_t release_bytes) {
+  archive::CsvColumnTypes types(columns, delimiter), second(columns, delimiter);
+  if (columns.fields.empty() || from >= data.size()) return types;
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  char* base = const_cast<char*>(data.data());
+  auto scan = [&](size_t begin, size_t end, archive::CsvColumnTypes* out) {
+    size_t released = (begin + page - 1) / page * page;  // whole pages of this part only
+    size_t populated = begin;
+    size_t p = begin;
+    while (p < end && !out->all_text()) {
+      if (p >= populated) {
+        // Mapped a few MB at a time rather than a fault every few pages (see ImportCsv).
+        const size_t first = p / page * page;
+        populated = std::min(end, first + (8u << 20));
+        ::madvise(base + first, populated - first, kPopulateRead);
+      }
+      const void* nl = std::memchr(data.data() + p, '\n', end - p);
+      const size_t e = nl == nullptr ? end : static_cast<size_t>(static_cast<const char*>(nl) - data.data());
+      out->AddLine(data.substr(p, e - p));
+      p = e + 1;
+      if (const size_t until = std::min(p, end) / page * page; until > released && until - released >= release_bytes) {
+        ::madvise(base + released, until - released, MADV_DONTNEED);  // only unmapped: a later read maps them again
+        released = until;
+      }
+    }
+  };
+  size_t mid = from + (data.size() - from) / 2;
+  if (const void* nl = std::memchr(data.data() + mid, '\n', data.size() - mid); nl != nullptr) {
+    mid = static_cast<size_t>(static_cast<const char*>(nl) - data.data()) + 1;
+  } else {
+    mid = data.size();
+  }
+  std::thread half([&] { scan(mid, data.size(), &second); });
+  scan(from, mid, &types);
+  half.join();
+  types.Merge(second);
+  return types;
 }
 
 }  // namespace
@@ -110,6 +154,10 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
   }
   const uint32_t default_sensor = static_cast<uint32_t>(station);
   const size_t lone_coordinate = archive::LoneCoordinateColumn(columns);
+  // Each field column numbers or text, decided over the whole file before any row is stored
+  // (the archive reader's rule): a column with a text cell is text, its numbers included, so
+  // that the store never has a number and a text field of one name from one file.
+  const archive::CsvColumnTypes types = TypeCsvColumns(data, pos, columns, delimiter, options.release_bytes);
   // Threads: two parse byte ranges of the file (whole lines, at most batch_rows of them) into
   // batches of column buffers, one per sensor and hour of the range (a line repeating an
   // earlier one's sensor and time in the range replaces its row); one adds the batches to the
@@ -276,7 +324,9 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
     std::vector<Value> values(columns.fields.size());
     // The one-pass reading of plain lines, and whether the last time's text may be compared by it.
     const archive::PlainRowLayout plain_layout(columns, delimiter);
-    bool plain_rows = options.plain_rows && plain_layout.usable;
+    // (A plain line's field cells are numbers: a file with a text column is read by the rules.)
+    const bool plain_usable = plain_layout.usable && !types.any_text();
+    bool plain_rows = options.plain_rows && plain_usable;
     int plain_pause = 0;
     std::vector<double> plain_numbers(columns.fields.size());
     bool last_time_plain = false;
@@ -488,8 +538,9 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
           const archive::CsvColumns::Field& f = columns.fields[k];
           std::string_view cell = archive::TrimCell(cells[f.column]);
           Value& v = values[k];
-          // A number first, the common case: a finite number is never a missing cell.
-          if (archive::ParseNumber(cell, &v.number)) {
+          // A number first, the common case: a finite number is never a missing cell. (A cell of
+          // a number column is a number or missing: the types were read from these very lines.)
+          if (!types.text(k) && archive::ParseNumber(cell, &v.number)) {
             v.kind = Value::kNumber;
           } else if (archive::IsMissingCell(cell)) {
             v.kind = Value::kMissing;
@@ -508,7 +559,7 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
       }
       // A file whose lines are mostly not plain (text columns, quotes) skips the one-pass try
       // for its next ranges, trying again every 16th.
-      if (options.plain_rows && plain_layout.usable) {
+      if (options.plain_rows && plain_usable) {
         if (plain_misses * 2 > plain_tries) {
           plain_rows = false;
           plain_pause = 16;
