@@ -7,6 +7,7 @@
 #include <charconv>
 #include <deque>
 
+#include "archive/csv_column_types.h"
 #include "reading/timestamp.h"
 
 namespace mare::archive {
@@ -119,18 +120,12 @@ class CsvReader : public ArchiveReader {
     return Status::OK();
   }
 
-  // A field column is numeric unless some present value in it is not a number.
+  // A field column is numbers unless a cell of it is text (CsvColumnTypes: the bulk import's rule).
   Status TypeColumns() {
+    CsvColumnTypes types(columns_, delimiter_);
     std::string line;
-    while (lines_.Next(&line)) {
-      if (TrimCell(line).empty() || !SplitCsvLine(line, delimiter_, &cells_) || cells_.size() != columns_.count) continue;
-      for (Field& f : fields_) {
-        if (!f.numeric) continue;
-        std::string_view cell = TrimCell(cells_[f.column]);
-        double v = 0;
-        if (!IsMissing(cell) && !ParseNumber(cell, &v)) f.numeric = false;
-      }
-    }
+    while (!types.all_text() && lines_.Next(&line)) types.AddLine(line);
+    for (size_t k = 0; k < fields_.size(); ++k) fields_[k].numeric = !types.text(k);
     return lines_.status();
   }
 

@@ -14,6 +14,7 @@
 
 #include "archive/archive.h"
 #include "archive/reading.h"
+#include "common/time.h"
 #include "reading/timestamp.h"
 
 namespace mare::archive {
@@ -235,6 +236,25 @@ bool IsCompactDate(std::string_view cell) {
   return part(0, 4) >= 1900 && CivilToMicros(part(0, 4), part(4, 2), part(6, 2), 0, 0, 0).ok();
 }
 
+// The times readings keep: four-digit years from 1900 (timestamp.cc), in UTC. A time is checked
+// once its zone or --utc-offset has been applied: 1900-01-01 00:00 at +08:00 is 1899-12-31
+// 16:00 UTC, refused, as 9999-12-31 23:00 at -05:00 is.
+constexpr int64_t kFirstReadingTime = -2'208'988'800 * kMicrosPerSecond;        // 1900-01-01 00:00:00 UTC
+constexpr int64_t kAfterLastReadingTime = 253'402'300'800 * kMicrosPerSecond;  // 10000-01-01 00:00:00 UTC
+
+bool InReadingYears(int64_t utc_micros) { return utc_micros >= kFirstReadingTime && utc_micros < kAfterLastReadingTime; }
+
+std::string UtcText(int64_t micros) {
+  const CivilTime t = ToCivil(micros);
+  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC", t.year, t.month, t.day, t.hour, t.minute, t.second);
+}
+
+// A time cell's UTC time (its zone or the offset applied), or why it is outside the years.
+Result<int64_t> CellInReadingYears(int64_t utc_micros, std::string_view cell) {
+  if (InReadingYears(utc_micros)) return utc_micros;
+  return Status::InvalidArgument(fmt::format("'{}' is {}, outside the years 1900 to 9999", cell, UtcText(utc_micros)));
+}
+
 template <typename Cell>
 Result<int64_t> CivilPartsTime(const std::vector<Cell>& cells, const CsvColumns& columns) {
   int year = 0, month = 0, day = 0, hour = 0, minute = 0;
@@ -244,9 +264,22 @@ Result<int64_t> CivilPartsTime(const std::vector<Cell>& cells, const CsvColumns&
       (columns.minute != kNoColumn && !IntegerCell(cells[columns.minute], &minute))) {
     return Status::InvalidArgument("year, month, day, hour and minute must be whole numbers");
   }
-  // The years a text time may have (four digits, from 1900: timestamp.cc), which readings keep.
-  if (year < 1900 || year > 9999) return Status::InvalidArgument(fmt::format("year {} outside 1900 to 9999", year));
+  // The years a reading may have (InReadingYears), checked on the UTC time below; these give or
+  // take the day an offset moves a time by (and keep to the calendar's 16-bit years).
+  if (year < 1899 || year > 10000) return Status::InvalidArgument(fmt::format("year {} outside 1900 to 9999", year));
   return CivilToMicros(year, month, day, hour, minute, 0);
+}
+
+// The civil parts' time in UTC (local_offset_micros east), or why it is outside the years.
+Result<int64_t> CivilInReadingYears(int64_t local_micros, int64_t local_offset_micros) {
+  const int64_t utc = local_micros - local_offset_micros;
+  if (InReadingYears(utc)) return utc;
+  if (local_offset_micros == 0) return Status::InvalidArgument(fmt::format("year {} outside 1900 to 9999", ToCivil(utc).year));
+  const CivilTime local = ToCivil(local_micros);
+  const int64_t minutes = std::abs(local_offset_micros) / kMicrosPerMinute;
+  return Status::InvalidArgument(fmt::format("{:04}-{:02}-{:02} {:02}:{:02} at UTC{}{:02}:{:02} is {}, outside the years 1900 to 9999",
+                                             local.year, local.month, local.day, local.hour, local.minute,
+                                             local_offset_micros < 0 ? '-' : '+', minutes / 60, minutes % 60, UtcText(utc)));
 }
 
 }  // namespace
@@ -257,7 +290,7 @@ Result<int64_t> CsvRowTime(const std::vector<Cell>& cells, const CsvColumns& col
   if (columns.time == kNoColumn) {
     Result<int64_t> civil = CivilPartsTime(cells, columns);
     if (!civil) return civil;
-    return *civil - local_offset_micros;
+    return CivilInReadingYears(*civil, local_offset_micros);
   }
   std::string_view cell = TrimCell(cells[columns.time]);
   if (columns.time_of_day != kNoColumn) {
@@ -282,14 +315,14 @@ Result<int64_t> CsvCellTime(std::string_view cell, int64_t local_offset_micros) 
   const int64_t offset = local_offset_micros != 0 && !HasZone(cell) ? local_offset_micros : 0;
   int64_t us = 0;
   std::string why;
-  if (cell.size() > 10 && cell[4] == '-' && ParseTimestampText(cell, &us, &why)) return us - offset;
+  if (cell.size() > 10 && cell[4] == '-' && ParseTimestampText(cell, &us, &why)) return CellInReadingYears(us - offset, cell);
   if (IsCompactDate(cell)) {
     return Status::InvalidArgument(fmt::format("'{}' is ambiguous: a date (write {}-{}-{}) or epoch seconds (write {}.0)", cell,
                                                cell.substr(0, 4), cell.substr(4, 2), cell.substr(6, 2), cell));
   }
   Result<int64_t> loose = ParseTimestampLoose(cell);
   if (!loose) return loose;
-  return *loose - offset;
+  return CellInReadingYears(*loose - offset, cell);
 }
 
 bool ParseSensorIdCell(std::string_view cell, uint32_t* id) {

@@ -210,6 +210,32 @@ TEST(Csv, UtcOffsetAppliesOnlyToTimesWithoutAZone) {
   EXPECT_EQ(FormatReadingTime(r.readings[3].time_micros), "2024-01-21 10:00:00.000000");
 }
 
+// The years readings keep (1900 to 9999) are checked on the UTC time, once --utc-offset or the
+// time's own zone has moved it: 1900-01-01 00:00 at +08:00 is 1899-12-31 16:00 UTC, refused.
+TEST(Csv, TheYearsAreCheckedOnTheUtcTime) {
+  // A file read at an offset: its one reading's time is `kept`; the reasons of the rows skipped.
+  auto read_at = [](const char* offset, const std::string& text, const std::string& kept) {
+    ArchiveOptions options;
+    options.utc_offset_micros = *archive::ParseUtcOffset(offset);
+    Replayed r = ReadCsv(text, options);
+    EXPECT_EQ(r.readings.size(), 1u) << text;
+    if (!r.readings.empty()) {
+      EXPECT_EQ(FormatReadingTime(r.readings[0].time_micros), kept) << text;
+    }
+    return r.reasons;
+  };
+  using Reasons = std::vector<std::string>;
+  EXPECT_EQ(read_at("+08:00", "year,month,day,hour,v\n1900,1,1,0,1\n1900,1,1,8,2\n", "1900-01-01 00:00:00.000000"),
+            (Reasons{"time from its parts: 1900-01-01 00:00 at UTC+08:00 is 1899-12-31 16:00:00 UTC, outside the years 1900 to 9999"}));
+  EXPECT_EQ(read_at("+08:00", "timestamp,v\n1900-01-01 00:00,1\n1900-01-01 08:00,2\n1900-01-01T00:00:00+01:00,3\n",
+                    "1900-01-01 00:00:00.000000"),
+            (Reasons{"time \"1900-01-01 00:00\": '1900-01-01 00:00' is 1899-12-31 16:00:00 UTC, outside the years 1900 to 9999",
+                     "time \"1900-01-01T00:00:00+01:00\": '1900-01-01T00:00:00+01:00' is 1899-12-31 23:00:00 UTC, outside the years "
+                     "1900 to 9999"}));
+  EXPECT_EQ(read_at("-05:00", "year,month,day,hour,v\n9999,12,31,18,1\n9999,12,31,19,2\n", "9999-12-31 23:00:00.000000"),
+            (Reasons{"time from its parts: 9999-12-31 19:00 at UTC-05:00 is 10000-01-01 00:00:00 UTC, outside the years 1900 to 9999"}));
+}
+
 TEST(Csv, ParsesUtcOffsets) {
   EXPECT_EQ(*archive::ParseUtcOffset("+08:00"), 8 * 3'600'000'000LL);
   EXPECT_EQ(*archive::ParseUtcOffset("+0800"), 8 * 3'600'000'000LL);

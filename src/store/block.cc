@@ -23,6 +23,33 @@ void RowBuffer::AddRow(int64_t ts) {
   }
 }
 
+void RowBuffer::AddNumberRow(int64_t ts, std::span<const uint32_t> ids, const double* values, uint64_t present) {
+  const uint64_t all = ids.size() >= 64 ? ~uint64_t{0} : (uint64_t{1} << ids.size()) - 1;
+  bool every_column = present == all && used_columns_ == ids.size();
+  for (size_t k = 0; every_column && k < ids.size(); ++k) {
+    every_column = ids[k] < columns_.size() && columns_[ids[k]].used && columns_[ids[k]].type == FieldType::kNumber;
+  }
+  if (!every_column) {
+    AddRow(ts);
+    for (size_t k = 0; k < ids.size(); ++k) {
+      if ((present >> k) & 1) SetNumber(ids[k], values[k]);
+    }
+    return;
+  }
+  // AddRow's bookkeeping, then each column's value where AddRow would put a 0 to overwrite.
+  if (!ts_.empty() && ts < ts_.back()) in_order_ = false;
+  if (ts_.empty() || ts >= ts_[newest_]) newest_ = ts_.size();
+  if (!row_of_ts_.empty()) row_of_ts_[ts] = static_cast<uint32_t>(ts_.size());
+  current_ = ts_.size();
+  ts_.push_back(ts);
+  for (size_t k = 0; k < ids.size(); ++k) {
+    Column& c = columns_[ids[k]];
+    c.numbers.push_back(values[k]);
+    c.present.push_back(1);
+  }
+  bytes_ += 8 + 9 * ids.size();
+}
+
 std::optional<size_t> RowBuffer::Find(int64_t ts) {
   if (ts_.empty() || ts > ts_[newest_]) return std::nullopt;
   if (in_order_) {
@@ -53,6 +80,7 @@ RowBuffer::Column& RowBuffer::AddColumn(uint32_t field, FieldType type) {
   Column& c = columns_[field];
   if (!c.used) {
     c.used = true;
+    ++used_columns_;
     c.type = type;
     if (reserved_ > ts_.size()) {
       c.present.reserve(reserved_);

@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <unordered_map>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -159,6 +160,10 @@ class RowBuffer {
     bytes_ += 9;
   }
   void SetText(uint32_t field, std::string_view value);
+  // A new row of numbers alone (a bulk load's plain line): field ids[k] (of numbers, distinct)
+  // gets values[k] for each bit k of `present` (at most 64), the others none; the same as
+  // AddRow and a SetNumber each, and one pass when the row sets every column the buffer has.
+  void AddNumberRow(int64_t ts, std::span<const uint32_t> ids, const double* values, uint64_t present);
   // Appends rows [begin, end) of another buffer.
   void AppendRows(const RowBuffer& other, size_t begin, size_t end);
   // Appends every row of `other` (another buffer of the same fields' ids) column by column, one
@@ -190,6 +195,7 @@ class RowBuffer {
   bool in_order_ = true;       // rows were added in non-decreasing time
   std::unordered_map<int64_t, uint32_t> row_of_ts_;  // Find's index once rows came out of order
   std::vector<Column> columns_;
+  size_t used_columns_ = 0;  // of columns_, those used
   size_t bytes_ = 0;
   size_t reserved_ = 0;  // Reserve's rows, for the columns added later
 };

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -21,6 +22,7 @@
 #include <fmt/format.h>
 
 #include "archive/archive.h"
+#include "archive/csv_column_types.h"
 #include "archive/csv_format.h"
 #include "archive/csv_plain_row.h"
 #include "common/utf8.h"
@@ -41,6 +43,57 @@ size_t TakenRows(const std::vector<Store::TakenHour>& hours) {
     for (const auto& b : h.buffers) rows += b.size();
   }
   return rows;
+}
+
+// The field columns' types over the lines of data[from, end of data) (CsvColumnTypes), read by
+// two threads, half the lines each; the pages read are given back every release_bytes, as the
+// import's parsers do, so that the mapped file counts in the resident memory only by that much.
+archive::CsvColumnTypes TypeCsvColumns(std::string_view data, size_t from, const archive::CsvColumns& columns, char delimiter,
+                                       size_t release_bytes) {
+  archive::CsvColumnTypes types(columns, delimiter), second(columns, delimiter);
+  if (columns.fields.empty() || from >= data.size()) return types;
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  char* base = const_cast<char*>(data.data());
+  auto scan = [&](size_t begin, size_t end, archive::CsvColumnTypes* out) {
+    size_t released = (begin + page - 1) / page * page;  // whole pages of this part only
+    size_t populated = begin;
+    size_t unquoted = begin;  // [p, unquoted) has no quote
+    size_t p = begin;
+    while (p < end && !out->all_text()) {
+      if (p >= populated) {
+        // Mapped a few MB at a time rather than a fault every few pages (see ImportCsv), and
+        // looked at for a quote at once rather than line by line.
+        const size_t first = p / page * page;
+        populated = std::min(end, first + (8u << 20));
+        ::madvise(base + first, populated - first, kPopulateRead);
+        const void* q = std::memchr(data.data() + p, '"', populated - p);
+        unquoted = q == nullptr ? populated : static_cast<size_t>(static_cast<const char*>(q) - data.data());
+      }
+      const void* nl = std::memchr(data.data() + p, '\n', end - p);
+      const size_t e = nl == nullptr ? end : static_cast<size_t>(static_cast<const char*>(nl) - data.data());
+      if (e <= unquoted) {
+        out->AddUnquotedLine(data.substr(p, e - p));
+      } else {
+        out->AddLine(data.substr(p, e - p));
+      }
+      p = e + 1;
+      if (const size_t until = std::min(p, end) / page * page; until > released && until - released >= release_bytes) {
+        ::madvise(base + released, until - released, MADV_DONTNEED);  // only unmapped: a later read maps them again
+        released = until;
+      }
+    }
+  };
+  size_t mid = from + (data.size() - from) / 2;
+  if (const void* nl = std::memchr(data.data() + mid, '\n', data.size() - mid); nl != nullptr) {
+    mid = static_cast<size_t>(static_cast<const char*>(nl) - data.data()) + 1;
+  } else {
+    mid = data.size();
+  }
+  std::thread half([&] { scan(mid, data.size(), &second); });
+  scan(from, mid, &types);
+  half.join();
+  types.Merge(second);
+  return types;
 }
 
 }  // namespace
@@ -110,6 +163,10 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
   }
   const uint32_t default_sensor = static_cast<uint32_t>(station);
   const size_t lone_coordinate = archive::LoneCoordinateColumn(columns);
+  // Each field column numbers or text, decided over the whole file before any row is stored
+  // (the archive reader's rule): a column with a text cell is text, its numbers included, so
+  // that the store never has a number and a text field of one name from one file.
+  const archive::CsvColumnTypes types = TypeCsvColumns(data, pos, columns, delimiter, options.release_bytes);
   // Threads: two parse byte ranges of the file (whole lines, at most batch_rows of them) into
   // batches of column buffers, one per sensor and hour of the range (a line repeating an
   // earlier one's sensor and time in the range replaces its row); one adds the batches to the
@@ -276,9 +333,17 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
     std::vector<Value> values(columns.fields.size());
     // The one-pass reading of plain lines, and whether the last time's text may be compared by it.
     const archive::PlainRowLayout plain_layout(columns, delimiter);
-    bool plain_rows = options.plain_rows && plain_layout.usable;
+    // (A plain line's field cells are numbers: a file with a text column is read by the rules.)
+    const bool plain_usable = plain_layout.usable && !types.any_text() && columns.fields.size() <= 62;
+    bool plain_rows = options.plain_rows && plain_usable;
     int plain_pause = 0;
-    std::vector<double> plain_numbers(columns.fields.size());
+    // A plain line's location and fields, as RowBuffer::AddNumberRow takes them: the store's
+    // ids (a field's once it has had a value: plain_interned) and values, the location first.
+    std::vector<double> plain_values(columns.fields.size() + 2);
+    std::vector<uint32_t> plain_ids(columns.fields.size() + 2, kUnset);
+    plain_ids[0] = lat_id;
+    plain_ids[1] = lon_id;
+    uint64_t plain_interned = 0;
     bool last_time_plain = false;
     const char plain_specials[] = {delimiter, '"', '\r', '\n', '\0'};
     // The chunk of each (sensor, hour) of the batch: the sensor's last one first (an archive
@@ -349,7 +414,9 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
       };
       // The line's row into its chunk: a second line of the same sensor and time in this range
       // replaces the first's row whole (the later wins, as the store's rule says).
-      auto add_row = [&](int64_t ts, uint32_t sensor_id, bool has_location, double lat_v, double lon_v) {
+      // The row's chunk, and a row in it: a new one (true), or an earlier line's of the same
+      // time, cleared to be written again (false). Counts the reading.
+      auto start_row = [&](int64_t ts, uint32_t sensor_id, RowBuffer** chunk_out) {
         const int64_t hour = HourOf(ts);
         uint32_t index;
         Recent* r = nullptr;
@@ -369,14 +436,23 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
           if (r != nullptr) *r = {hour, index, gen};
         }
         RowBuffer& chunk = out->chunks[index];
+        *chunk_out = &chunk;
+        ++out->imported;
+        batch_max_hour = std::max(batch_max_hour, hour);
+        batch_min_hour = std::min(batch_min_hour, hour);
         // Newer than every row of the chunk, the common case, tested here (Find is out of line).
         const bool newest = chunk.size() == 0 || ts > chunk.ts()[chunk.newest()];
         if (std::optional<size_t> row = newest ? std::nullopt : chunk.Find(ts)) {
           chunk.ReplaceRow(*row);
           ++out->replaced[index];
-        } else {
-          chunk.AddRow(ts);
+          return false;
         }
+        return true;
+      };
+      auto add_row = [&](int64_t ts, uint32_t sensor_id, bool has_location, double lat_v, double lon_v) {
+        RowBuffer* c;
+        if (start_row(ts, sensor_id, &c)) c->AddRow(ts);
+        RowBuffer& chunk = *c;
         if (has_location) {
           chunk.SetNumber(lat_id, lat_v);
           chunk.SetNumber(lon_id, lon_v);
@@ -391,9 +467,6 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
             chunk.SetText(text_ids[k], v.text);
           }
         }
-        ++out->imported;
-        batch_max_hour = std::max(batch_max_hour, hour);
-        batch_min_hour = std::min(batch_min_hour, hour);
       };
       int64_t plain_tries = 0, plain_misses = 0;
       while (pos < end) {
@@ -404,7 +477,7 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
           uint64_t present = 0;
           const char* next = archive::ParsePlainRow(data.data() + pos, data.data() + end, plain_layout,
                                                     last_time_plain ? std::string_view(last_time_text) : std::string_view(), &row,
-                                                    plain_numbers.data(), &present);
+                                                    plain_values.data() + 2, &present);
           if (next != nullptr) {
             pos = static_cast<size_t>(next - data.data());
             ++line_no;
@@ -420,11 +493,26 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
               last_time_text.assign(row.time);
               last_time_plain = true;
             }
-            for (size_t k = 0; k < values.size(); ++k) {
-              values[k].kind = (present >> k) & 1 ? Value::kNumber : Value::kMissing;
-              values[k].number = plain_numbers[k];
+            // The location and the fields in one call (RowBuffer::AddNumberRow): bits 0 and 1 of
+            // the mask the location, bit k + 2 field k.
+            const bool has_location = row.lat_lon && std::fabs(row.lat) <= 90 && std::fabs(row.lon) <= 180;
+            for (uint64_t fresh = present & ~plain_interned; fresh != 0; fresh &= fresh - 1) {
+              const int k = std::countr_zero(fresh);
+              plain_ids[k + 2] = number_ids[k] = store->schema().Intern(columns.fields[k].name, FieldType::kNumber);
+              plain_interned |= uint64_t{1} << k;
             }
-            add_row(ts, row.sensor, row.lat_lon && std::fabs(row.lat) <= 90 && std::fabs(row.lon) <= 180, row.lat, row.lon);
+            plain_values[0] = row.lat;
+            plain_values[1] = row.lon;
+            const uint64_t mask = (present << 2) | (has_location ? 3 : 0);
+            RowBuffer* chunk;
+            if (start_row(ts, row.sensor, &chunk)) {
+              chunk->AddNumberRow(ts, plain_ids, plain_values.data(), mask);
+            } else {
+              for (uint64_t m = mask; m != 0; m &= m - 1) {
+                const int k = std::countr_zero(m);
+                chunk->SetNumber(plain_ids[k], plain_values[k]);
+              }
+            }
             continue;
           }
           ++plain_misses;
@@ -488,8 +576,9 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
           const archive::CsvColumns::Field& f = columns.fields[k];
           std::string_view cell = archive::TrimCell(cells[f.column]);
           Value& v = values[k];
-          // A number first, the common case: a finite number is never a missing cell.
-          if (archive::ParseNumber(cell, &v.number)) {
+          // A number first, the common case: a finite number is never a missing cell. (A cell of
+          // a number column is a number or missing: the types were read from these very lines.)
+          if (!types.text(k) && archive::ParseNumber(cell, &v.number)) {
             v.kind = Value::kNumber;
           } else if (archive::IsMissingCell(cell)) {
             v.kind = Value::kMissing;
@@ -508,7 +597,7 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
       }
       // A file whose lines are mostly not plain (text columns, quotes) skips the one-pass try
       // for its next ranges, trying again every 16th.
-      if (options.plain_rows && plain_layout.usable) {
+      if (options.plain_rows && plain_usable) {
         if (plain_misses * 2 > plain_tries) {
           plain_rows = false;
           plain_pause = 16;

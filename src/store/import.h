@@ -4,7 +4,8 @@
 // column is required; `sensor_id` is optional (without one, the station number in the file's
 // name, else 1; a row whose cell is missing is skipped); `lat`/`latitude` and
 // `lon`/`lng`/`long`/`longitude` make the location (one without the other skips the rows with a
-// value); every other column is a field, numeric where a cell is a number, text otherwise.
+// value); every other column is a field, numbers unless a cell of it is text (then text, its
+// numbers included: the archive reader's rule, archive/csv_column_types.h).
 // Empty cells, NA, NaN and null are absent values. Rows that cannot be read are skipped and
 // counted, with the first few reasons kept.
 //

@@ -8,6 +8,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <random>
 
@@ -207,11 +208,41 @@ TEST(Import, TimeFromCivilPartsAndABadOneIsSkipped) {
   EXPECT_EQ(report.errors[0], "line 3: time from its parts: invalid date 2010-02-30 00:00:00");
 }
 
+// Every stored reading as text: (sensor, time) -> "name/type=value" of each field, sorted;
+// numbers in fmt's shortest form, which tells every two doubles apart (-0 and 0 too).
+std::map<std::pair<uint32_t, int64_t>, std::vector<std::string>> StoredValues(Store* store) {
+  std::map<std::pair<uint32_t, int64_t>, std::vector<std::string>> out;
+  auto snap = store->GetSnapshot({});
+  for (const auto& seg : snap->segments) {
+    std::string bytes;
+    std::vector<int64_t> ts;
+    for (size_t b = 0; b < seg->blocks().size(); ++b) {
+      const BlockMeta& m = seg->blocks()[b];
+      EXPECT_TRUE(seg->ReadBlock(b, &bytes).ok());
+      EXPECT_TRUE(DecodeBlockTimestamps(m, bytes, &ts).ok());
+      for (const ColumnMeta& c : m.columns) {
+        Field field = store->schema().Get(c.field);
+        ColumnValues v;
+        EXPECT_TRUE(DecodeBlockColumn(m, bytes, c.field, field.type, &v).ok());
+        for (size_t i = 0; i < m.rows; ++i) {
+          if (!v.valid.empty() && !v.valid[i]) continue;
+          std::string value = field.type == FieldType::kNumber ? fmt::format("{}", v.numbers[i]) : std::string(v.texts[i]);
+          out[{m.sensor_id, ts[i]}].push_back(fmt::format("{}/{}={}", field.name, static_cast<int>(field.type), value));
+        }
+      }
+    }
+  }
+  for (auto& [key, fields] : out) std::sort(fields.begin(), fields.end());
+  return out;
+}
+
 // A CSV text imported by the bulk import and by the archive reader (`mare import` given any of
 // --sensor-id, --location, --missing, --utc-offset), each into a store of its own.
 struct BothWays {
   ImportReport bulk, reader;
   std::vector<uint32_t> bulk_sensors, reader_sensors;  // the stored readings' sensors, sorted
+  std::map<std::pair<uint32_t, int64_t>, std::vector<std::string>> bulk_values, reader_values;  // StoredValues
+  std::vector<Field> bulk_fields, reader_fields;  // the stores' schemas
 };
 BothWays ImportBothWays(const std::string& name, const std::string& text) {
   ScratchDir dir("mare-import-test");
@@ -232,6 +263,8 @@ BothWays ImportBothWays(const std::string& name, const std::string& text) {
     EXPECT_TRUE(store.ok());
     EXPECT_TRUE(ImportCsv(csv, store->get(), {}, &out.bulk, nullptr).ok());
     out.bulk_sensors = sensors(store->get());
+    out.bulk_values = StoredValues(store->get());
+    out.bulk_fields = (*store)->schema().Fields();
   }
   {
     metrics::Registry registry2;
@@ -244,6 +277,8 @@ BothWays ImportBothWays(const std::string& name, const std::string& text) {
       EXPECT_TRUE(ImportArchive(reader->get(), store->get(), {}, &out.reader, nullptr).ok());
     }
     out.reader_sensors = sensors(store->get());
+    out.reader_values = StoredValues(store->get());
+    out.reader_fields = (*store)->schema().Fields();
   }
   return out;
 }
@@ -312,6 +347,47 @@ TEST(Import, CivilPartsOutsideTheYears1900To9999AreSkipped) {
                      "line 5: time from its parts: year 1899 outside 1900 to 9999",
                      "line 6: time from its parts: year 10000 outside 1900 to 9999"},
                     2);
+}
+
+// One typing rule for both readers (docs/formats/csv.md, "Text"): a column with a text cell is
+// text, its numbers included ("12" is the text 12), so that SQL shows every value of it; a
+// column of numbers and missing cells is numbers. Quoted cells, and rows skipped for their time
+// or sensor, count; rows with a quote left open or a wrong number of cells do not.
+TEST(Import, AColumnWithATextCellIsTextWithBothReaders) {
+  BothWays r = ImportBothWays("in.csv",
+                              "ts,sensor_id,code,v,w,late\n"
+                              "2024-01-21 10:00:00,1,12,1.5,1,\n"
+                              "2024-01-21 10:00:01,1,A7,NA,\"2\",\n"
+                              "2024-01-21 10:00:02,1,,-2,x\"y,3\n"
+                              "2024-01-21 10:00:03,1,15,9,x,5,6\n"
+                              "bad time,1,1,w,5,\n"
+                              "2024-01-21 10:00:04,1,\"13\",1e3,4,\n"
+                              "2024-01-21 10:00:05,1,14,7,6,n/a\n");
+  ExpectBothSkipped(r,
+                    {"line 4: unterminated quote", "line 5: 7 cells, the header has 6",
+                     "line 6: time \"bad time\": 'bad time' is not a time: expected e.g. 2024-01-21 10:06:04 or 2024-01-21T10:06:04Z"},
+                    4);
+  const int64_t t0 = 1705831200'000'000;  // 2024-01-21 10:00:00 UTC
+  const int64_t s = 1'000'000;
+  using Values = std::map<std::pair<uint32_t, int64_t>, std::vector<std::string>>;
+  // (name/1: a number, name/2: a text.) code: text in two rows, numbers in the others; v: text
+  // only in the row skipped for its time; w: numbers (the text cells of lines 4 and 5 do not
+  // count); late: text from its last row.
+  EXPECT_EQ(r.bulk_values, (Values{{{1, t0}, {"code/2=12", "v/2=1.5", "w/1=1"}},
+                                   {{1, t0 + 1 * s}, {"code/2=A7", "w/1=2"}},
+                                   {{1, t0 + 4 * s}, {"code/2=13", "v/2=1e3", "w/1=4"}},
+                                   {{1, t0 + 5 * s}, {"code/2=14", "late/2=n/a", "v/2=7", "w/1=6"}}}));
+  EXPECT_EQ(r.reader_values, r.bulk_values);
+  // No number field of a text column: SQL's planner would take it and hide the texts.
+  auto has = [](const std::vector<Field>& fields, std::string_view name, FieldType type) {
+    return std::any_of(fields.begin(), fields.end(), [&](const Field& f) { return f.name == name && f.type == type; });
+  };
+  for (const auto* fields : {&r.bulk_fields, &r.reader_fields}) {
+    EXPECT_FALSE(has(*fields, "code", FieldType::kNumber));
+    EXPECT_FALSE(has(*fields, "v", FieldType::kNumber));
+    EXPECT_FALSE(has(*fields, "late", FieldType::kNumber));
+    EXPECT_FALSE(has(*fields, "w", FieldType::kText));
+  }
 }
 
 // Text that is not UTF-8 would make JSON answers invalid: the row is skipped with its column
@@ -429,15 +505,19 @@ TEST(Import, PlainLinesReadInOnePassAsTheGeneralRulesReadThem) {
   const std::vector<std::string> numbers = {"1.5", "-2.25", "0", "-0", "1013.25", "42.123456", "+1.5", "1e3", ".5", "5.", "-", "",
                                             "NA", "null", "abc", "12345678901234567890", "9007199254740993", "9007199254740992",
                                             "1234567890.123456789", "0.1234567890123456789", " 4.5", "4.5 ", "\"6.5\"", "91", "-180.5"};
+  // A field column with a text cell is text throughout (its plain lines then go by the rules
+  // too): the fields of the first two layouts get numbers and missing cells only.
+  std::vector<std::string> field_numbers;
+  std::copy_if(numbers.begin(), numbers.end(), std::back_inserter(field_numbers), [](const std::string& n) { return n != "abc" && n != "-"; });
   std::mt19937 rng(20261207);
   auto pick = [&](const std::vector<std::string>& from) { return from[rng() % from.size()]; };
   struct Layout {
     std::string header;
-    std::vector<char> kinds;  // t: time, s: sensor, n: a number-like cell
+    std::vector<char> kinds;  // t: time, s: sensor, n: a number-like cell (text too), f: a number or missing
     char delimiter;
   };
-  const std::vector<Layout> layouts = {{"ts,sensor_id,lat,lon,temperature,humidity", {'t', 's', 'n', 'n', 'n', 'n'}, ','},
-                                       {"temperature;sensor_id;humidity;timestamp;lon;lat", {'n', 's', 'n', 't', 'n', 'n'}, ';'},
+  const std::vector<Layout> layouts = {{"ts,sensor_id,lat,lon,temperature,humidity", {'t', 's', 'n', 'n', 'f', 'f'}, ','},
+                                       {"temperature;sensor_id;humidity;timestamp;lon;lat", {'f', 's', 'f', 't', 'n', 'n'}, ';'},
                                        {"sensor_id\tpressure\tts", {'s', 'n', 't'}, '\t'}};
   for (const Layout& layout : layouts) {
     std::string csv = dir.path() + "/in.csv";
@@ -457,6 +537,7 @@ TEST(Import, PlainLinesReadInOnePassAsTheGeneralRulesReadThem) {
           }
           if (k == 's') cells.push_back(plain ? std::to_string(rng() % 5 + 1) : pick(sensors));
           if (k == 'n') cells.push_back(plain ? numbers[rng() % 6] : pick(numbers));
+          if (k == 'f') cells.push_back(plain ? numbers[rng() % 6] : pick(field_numbers));
         }
         if (!plain && rng() % 8 == 0) cells.pop_back();
         if (!plain && rng() % 8 == 0) cells.push_back("1");
@@ -466,7 +547,7 @@ TEST(Import, PlainLinesReadInOnePassAsTheGeneralRulesReadThem) {
       }
       out << "2024-03-01 02:00:00" << layout.delimiter << "9\r";  // the last line: no newline (and too short but in one layout)
     }
-    // Every reading as text: (sensor, time) -> "name/type=value" of each field, numbers by their bits.
+    // Every reading as text (StoredValues).
     auto import = [&](bool plain_rows, ImportReport* report) {
       ScratchDir store_dir("mare-import-test");
       metrics::Registry registry;
@@ -474,30 +555,7 @@ TEST(Import, PlainLinesReadInOnePassAsTheGeneralRulesReadThem) {
       EXPECT_TRUE(store.ok());
       Status s = ImportCsv(csv, store->get(), {.flush_rows = 64, .plain_rows = plain_rows}, report, nullptr);
       EXPECT_TRUE(s.ok()) << s.ToString();
-      std::map<std::pair<uint32_t, int64_t>, std::vector<std::string>> out;
-      auto snap = (*store)->GetSnapshot({});
-      for (const auto& seg : snap->segments) {
-        std::string bytes;
-        std::vector<int64_t> ts;
-        for (size_t b = 0; b < seg->blocks().size(); ++b) {
-          const BlockMeta& m = seg->blocks()[b];
-          EXPECT_TRUE(seg->ReadBlock(b, &bytes).ok());
-          EXPECT_TRUE(DecodeBlockTimestamps(m, bytes, &ts).ok());
-          for (const ColumnMeta& c : m.columns) {
-            Field field = (*store)->schema().Get(c.field);
-            ColumnValues v;
-            EXPECT_TRUE(DecodeBlockColumn(m, bytes, c.field, field.type, &v).ok());
-            for (size_t i = 0; i < m.rows; ++i) {
-              if (!v.valid.empty() && !v.valid[i]) continue;
-              std::string value = field.type == FieldType::kNumber ? fmt::format("{:016x}", std::bit_cast<uint64_t>(v.numbers[i]))
-                                                                    : std::string(v.texts[i]);
-              out[{m.sensor_id, ts[i]}].push_back(fmt::format("{}/{}={}", field.name, static_cast<int>(field.type), value));
-            }
-          }
-        }
-      }
-      for (auto& [key, fields] : out) std::sort(fields.begin(), fields.end());
-      return out;
+      return StoredValues(store->get());
     };
     ImportReport one_pass, general;
     auto with_plain = import(true, &one_pass);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <bit>
 #include <charconv>
+#include <thread>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -514,11 +515,31 @@ Status Store::WriteBuffers(std::vector<RowBuffer*> buffers, std::vector<uint64_t
   });
   uint64_t id = next_segment_id_.fetch_add(1);
   SegmentWriter writer(options_.dir, id);
+  // The blocks are encoded on every core (encoding is most of a flush's time, and a bulk
+  // import's last flush has the machine to itself), then written in their order, as one at a
+  // time wrote them.
+  struct Part {
+    const RowBuffer* rows;
+    size_t begin, end;
+  };
+  std::vector<Part> parts;
   for (RowBuffer* rows : buffers) {
     for (size_t begin = 0; begin < rows->size(); begin += kMaxBlockRows) {
-      MARE_RETURN_IF_ERROR(writer.Add(EncodeBlock(*rows, begin, std::min(rows->size(), begin + kMaxBlockRows))));
+      parts.push_back({rows, begin, std::min(rows->size(), begin + kMaxBlockRows)});
     }
   }
+  std::vector<EncodedBlock> blocks(parts.size());
+  std::atomic<size_t> next{0};
+  auto encode = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < parts.size();) blocks[i] = EncodeBlock(*parts[i].rows, parts[i].begin, parts[i].end);
+  };
+  constexpr size_t kBlocksPerThread = 8;  // fewer blocks are not worth a thread
+  const size_t helpers = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()) - 1, parts.size() / kBlocksPerThread);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < helpers; ++t) threads.emplace_back(encode);
+  encode();
+  for (auto& t : threads) t.join();
+  for (EncodedBlock& block : blocks) MARE_RETURN_IF_ERROR(writer.Add(std::move(block)));
   return FinishSegment(&writer, id, std::move(supersedes), std::move(raw_offsets), std::move(hides), out);
 }
 

@@ -1,0 +1,103 @@
+#include "archive/csv_column_types.h"
+
+#include <cstring>
+#include <limits>
+
+#include "archive/archive.h"
+
+namespace mare::archive {
+namespace {
+
+constexpr uint32_t kNoField = std::numeric_limits<uint32_t>::max();
+
+// [-]digits[.digits], shorter than any decimal too large for a double: a number (ParseNumber
+// reads it), told without converting it. The common field cell; false for any other text.
+bool IsPlainDecimal(const char* p, const char* end) {
+  if (end - p > 300) return false;
+  p += p != end && *p == '-';
+  const char* digits = p;
+  while (p != end && static_cast<unsigned>(*p - '0') < 10) ++p;
+  if (p == digits) return false;
+  if (p != end && *p == '.') {
+    const char* fraction = ++p;
+    while (p != end && static_cast<unsigned>(*p - '0') < 10) ++p;
+    if (p == fraction) return false;
+  }
+  return p == end;
+}
+
+}  // namespace
+
+bool IsTextCell(std::string_view trimmed) {
+  if (trimmed.empty() || IsPlainDecimal(trimmed.data(), trimmed.data() + trimmed.size())) return false;
+  double v = 0;
+  return !IsMissingCell(trimmed) && !ParseNumber(trimmed, &v);
+}
+
+CsvColumnTypes::CsvColumnTypes(const CsvColumns& columns, char delimiter)
+    : columns_(columns), delimiter_(delimiter), field_of_(columns.count, kNoField), text_(columns.fields.size(), 0) {
+  for (size_t k = 0; k < columns.fields.size(); ++k) field_of_[columns.fields[k].column] = static_cast<uint32_t>(k);
+}
+
+void CsvColumnTypes::MarkText(size_t field) {
+  if (text_[field] == 0) {
+    text_[field] = 1;
+    ++text_count_;
+  }
+}
+
+void CsvColumnTypes::Merge(const CsvColumnTypes& other) {
+  for (size_t k = 0; k < text_.size(); ++k) {
+    if (other.text_[k] != 0) MarkText(k);
+  }
+}
+
+bool CsvColumnTypes::Prepare(std::string_view* line) {
+  if (all_text()) return false;
+  if (!line->empty() && line->back() == '\r') line->remove_suffix(1);
+  return !TrimCell(*line).empty();  // a blank line: no row
+}
+
+void CsvColumnTypes::AddUnquotedLine(std::string_view line) {
+  if (Prepare(&line)) AddUnquoted(line);
+}
+
+void CsvColumnTypes::AddUnquoted(std::string_view line) {
+  // The cells are what lies between the delimiters (SplitCsvCells' answer, without its
+  // copies), each looked at as it is passed; a plain decimal needs no trimming.
+  candidates_.clear();
+  const char* p = line.data();
+  const char* const end = p + line.size();
+  size_t column = 0;
+  while (true) {
+    const void* d = std::memchr(p, delimiter_, static_cast<size_t>(end - p));
+    const char* cell_end = d == nullptr ? end : static_cast<const char*>(d);
+    if (column < field_of_.size()) {
+      const uint32_t k = field_of_[column];
+      if (k != kNoField && text_[k] == 0 && p != cell_end && !IsPlainDecimal(p, cell_end) &&
+          IsTextCell(TrimCell(std::string_view(p, static_cast<size_t>(cell_end - p))))) {
+        candidates_.push_back(k);
+      }
+    }
+    ++column;
+    if (cell_end == end) break;
+    p = cell_end + 1;
+  }
+  if (column != columns_.count) return;  // no row of the header's shape: its cells do not count
+  for (uint32_t k : candidates_) MarkText(k);
+}
+
+void CsvColumnTypes::AddLine(std::string_view line) {
+  if (!Prepare(&line)) return;
+  if (std::memchr(line.data(), '"', line.size()) == nullptr) {
+    AddUnquoted(line);
+    return;
+  }
+  // Quotes: SplitCsvCells' rules; a quote left open, or another number of cells, counts nothing.
+  if (!SplitCsvCells(line, delimiter_, &cells_, &unquoted_) || cells_.size() != columns_.count) return;
+  for (size_t k = 0; k < columns_.fields.size(); ++k) {
+    if (text_[k] == 0 && IsTextCell(TrimCell(cells_[columns_.fields[k].column]))) MarkText(k);
+  }
+}
+
+}  // namespace mare::archive

@@ -1,0 +1,57 @@
+// Which field columns of a CSV file are text, the one rule both readers type by
+// (docs/formats/csv.md, "Text"): a column is numbers unless a cell of it is text.
+//
+//   CsvColumnTypes types(columns, delimiter);
+//   for (each data line) types.AddLine(line);  // any order; Merge() joins parts read apart
+//   if (types.text(k)) { /* every present cell of field k is text, "12" included */ }
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "archive/csv_format.h"
+
+namespace mare::archive {
+
+class CsvColumnTypes {
+ public:
+  CsvColumnTypes(const CsvColumns& columns, char delimiter);
+
+  // A data line (its '\n' removed; a '\r' before it may stay). A field becomes text when its
+  // cell (trimmed) is neither missing nor a number, in a line with no quote left open and the
+  // header's number of cells: a line skipped later for its time, sensor_id or a lone coordinate
+  // counts (its cells are the file's), one with another shape has no columns to count.
+  void AddLine(std::string_view line);
+  // The same for a line known to hold no quote (the caller looked for one in many lines at once).
+  void AddUnquotedLine(std::string_view line);
+  // The text fields of a part of the file read elsewhere (another thread's).
+  void Merge(const CsvColumnTypes& other);
+
+  bool text(size_t field) const { return text_[field] != 0; }
+  bool any_text() const { return text_count_ > 0; }
+  // Every field is text: no line can change a type any more.
+  bool all_text() const { return text_count_ == text_.size(); }
+
+ private:
+  void MarkText(size_t field);
+  bool Prepare(std::string_view* line);  // false: nothing to read in it
+  void AddUnquoted(std::string_view line);
+
+  const CsvColumns& columns_;
+  char delimiter_;
+  std::vector<uint32_t> field_of_;  // by column: its field's index, or kNoField
+  std::vector<uint8_t> text_;       // by field
+  size_t text_count_ = 0;
+  std::vector<uint32_t> candidates_;  // a line's text cells, kept once its cell count is known
+  std::vector<std::string_view> cells_;
+  std::string unquoted_;
+};
+
+// A field cell (trimmed) that types its column as text: not missing (IsMissingCell, no codes:
+// a missing code is a number) and not a number (ParseNumber).
+bool IsTextCell(std::string_view trimmed);
+
+}  // namespace mare::archive
