@@ -103,7 +103,11 @@ Result<uint64_t> PartitionReader::ReadAppendedWithin(const std::vector<std::pair
   for (const Range& r : ranges) lasts.push_back({r.partition, r.to - 1, r.to});
   MARE_RETURN_IF_ERROR(Read(lasts, [&](const ConsumedRecord& c) { newest[c.partition] = c.append_time_us; }));
   std::vector<std::pair<int32_t, int64_t>> thresholds;
-  for (const Range& r : ranges) thresholds.emplace_back(r.partition, newest[r.partition] - span_us);
+  for (const Range& r : ranges) {
+    auto it = newest.find(r.partition);  // passed over (not a record: a transaction's marker)
+    if (it == newest.end()) return Status::NotFound("no record at offset " + std::to_string(r.to - 1));
+    thresholds.emplace_back(r.partition, it->second - span_us);
+  }
   auto indexed = consumer_->OffsetsForTimes(thresholds);
   if (!indexed.ok()) return indexed.status();
   for (size_t i = 0; i < ranges.size(); ++i) {
