@@ -2,7 +2,6 @@
 
 #include <charconv>
 #include <cstring>
-#include <optional>
 #include <string_view>
 
 #include "common/mix64.h"
@@ -158,26 +157,26 @@ bool DuplicateFilter::Drop(const ConsumedRecord& record) {
 Status DuplicateFilter::Rebuild(Log* log, const std::string& topic, const std::vector<std::pair<int32_t, int64_t>>& next) {
   for (const auto& [p, n] : next) Reset(p);
   if (!options_.enabled) return Status::OK();
-  std::optional<PartitionReader> reader;
+  std::vector<std::pair<int32_t, int64_t>> ends;
   for (const auto& [p, n] : next) {
-    if (n <= 0) continue;
-    if (!reader) {
-      auto opened = PartitionReader::Open(log, kDuplicateFilterGroup, topic);
-      if (!opened.ok()) return opened.status();
-      reader.emplace(std::move(*opened));
-    }
-    auto read = reader->ReadAppendedWithin(p, n, options_.horizon_us, [&](const ConsumedRecord& r) { Drop(r); });
-    if (!read.ok()) {
-      Reset(p);
-      // Said where, keeping the code: an Unavailable or IOError is worth the caller's retry.
-      std::string what = "rebuilding the duplicate filter of " + topic + " partition " + std::to_string(p) + ": ";
-      const Status& s = read.status();
-      if (s.code() == Status::Code::kUnavailable) return Status::Unavailable(what + s.message());
-      if (s.code() == Status::Code::kIOError) return Status::IOError(what + s.message());
-      return s;
-    }
+    if (n > 0) ends.emplace_back(p, n);
   }
-  return Status::OK();
+  if (ends.empty()) return Status::OK();
+  auto reader = PartitionReader::Open(log, kDuplicateFilterGroup, topic);
+  if (!reader.ok()) return reader.status();
+  // The partitions together: one request for where each one's horizon begins (Kafka), not a
+  // bisection of seeks and fetches per partition.
+  auto read = reader->ReadAppendedWithin(ends, options_.horizon_us, [&](const ConsumedRecord& r) { Drop(r); });
+  if (read.ok()) return Status::OK();
+  for (const auto& [p, n] : ends) Reset(p);
+  // Said where, keeping the code: an Unavailable or IOError is worth the caller's retry.
+  std::string what = "rebuilding the duplicate filter of " + topic + " partitions ";
+  for (size_t i = 0; i < ends.size(); ++i) what += (i ? "," : "") + std::to_string(ends[i].first);
+  what += ": ";
+  const Status& s = read.status();
+  if (s.code() == Status::Code::kUnavailable) return Status::Unavailable(what + s.message());
+  if (s.code() == Status::Code::kIOError) return Status::IOError(what + s.message());
+  return s;
 }
 
 void DuplicateFilter::Reset() { partitions_.clear(); }

@@ -7,8 +7,9 @@
 // `horizon` before it. Every consumer reads a partition in offset order, so all of them keep the
 // same copy, the first. The rule looks only at the records appended within the horizon before
 // the one judged, so a consumer (re)starting at offset N rebuilds all it needs from the records
-// appended within the horizon before N - 1's (Rebuild, by bisection on the append times): where
-// it starts never changes what it keeps. Memory: 40 to 56 bytes per record appended within the
+// appended within the horizon before N - 1's (Rebuild; where they begin is asked of Kafka's index
+// by append time, found by bisection in the embedded log): where it starts never changes what it
+// keeps. Memory: 40 to 56 bytes per record appended within the
 // horizon (a FIFO of 24-byte entries and a hash table of 8-byte slots a quarter to half full;
 // up to 88 after the rate fell, until it shrinks): for 1,000 readings a second and the
 // 10-minute horizon, 600,000 records, 24 to 34 MB.

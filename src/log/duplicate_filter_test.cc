@@ -6,11 +6,15 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <memory>
+#include <optional>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/scratch_dir.h"
+#include "log/forwarding_log.h"
 #include "log/log_with_topics.h"
 
 namespace mare::log {
@@ -119,12 +123,62 @@ TEST(DuplicateFilterTest, MatchesThePlainRuleOnRandomStreams) {
 std::atomic<int64_t> filter_now{1'700'000'000'000'000};
 int64_t FilterNow() { return filter_now.load(); }
 
-TEST(DuplicateFilterTest, RebuildAtAnyPositionDecidesAsReadingEverything) {
+// The embedded log, whose consumers answer OffsetsForTimes as Kafka's brokers do (from an index
+// by append time, here the records the test appended), so that the rebuild takes the path it
+// takes on Kafka: one request for every partition instead of a bisection.
+class IndexedByTime final : public ForwardingLog {
+ public:
+  IndexedByTime(Log* real, const std::vector<ConsumedRecord>* records) : ForwardingLog(real), records_(records) {}
+  int requests = 0;
+
+  Result<std::unique_ptr<Consumer>> Subscribe(const std::string& g, const std::string& t) override {
+    auto c = ForwardingLog::Subscribe(g, t);
+    if (!c.ok()) return c.status();
+    return std::unique_ptr<Consumer>(std::make_unique<Indexed>(std::move(*c), this));
+  }
+
+ private:
+  class Indexed final : public Consumer {
+   public:
+    Indexed(std::unique_ptr<Consumer> real, IndexedByTime* log) : real_(std::move(real)), log_(log) {}
+    int64_t Position(int32_t p) const override { return real_->Position(p); }
+    Status Seek(int32_t p, int64_t offset) override { return real_->Seek(p, offset); }
+    Status Poll(std::vector<ConsumedRecord>* out, size_t max, std::chrono::milliseconds timeout) override {
+      return real_->Poll(out, max, timeout);
+    }
+    Status Commit(int32_t p, int64_t next) override { return real_->Commit(p, next); }
+    int64_t Committed(int32_t p) const override { return real_->Committed(p); }
+    int64_t EndOffset(int32_t p) const override { return real_->EndOffset(p); }
+    Result<std::optional<std::vector<int64_t>>> OffsetsForTimes(
+        const std::vector<std::pair<int32_t, int64_t>>& times) override {
+      ++log_->requests;
+      std::vector<int64_t> out;
+      for (const auto& [p, t] : times) {
+        int64_t first = -1, end = 0;
+        for (const ConsumedRecord& r : *log_->records_) {
+          if (r.partition != p) continue;
+          end = r.offset + 1;
+          if (first < 0 && r.append_time_us >= t) first = r.offset;
+        }
+        out.push_back(first >= 0 ? first : end);
+      }
+      return std::optional(std::move(out));
+    }
+
+   private:
+    std::unique_ptr<Consumer> real_;
+    IndexedByTime* log_;
+  };
+  const std::vector<ConsumedRecord>* records_;
+};
+
+TEST(DuplicateFilterTest, RebuildAtAnyPositionsDecidesAsReadingEverything) {
   ScratchDir dir("mare-dedup-filter-test");
-  auto log = OpenLogWithTopics({.dir = dir.path(), .now_us = &FilterNow}, {{.name = "raw", .partitions = 2}});
+  auto log = OpenLogWithTopics({.dir = dir.path(), .now_us = &FilterNow}, {{.name = "raw", .partitions = 3}});
   ASSERT_TRUE(log.ok()) << log.status().ToString();
   // 600 batches, one per 5 s (50 minutes, five horizons), of 4 readings of sensors 0..9, one in
-  // three a copy of a reading sent up to 15 minutes earlier: some within the horizon, some past it.
+  // three a copy of a reading sent up to 15 minutes earlier: some within the horizon, some past
+  // it. Into partitions 1 and 2 by turns (2 gets one batch in three), partition 0 left empty.
   std::mt19937_64 rng(7);
   std::vector<Rec> sent;
   for (int b = 0; b < 600; ++b) {
@@ -138,7 +192,7 @@ TEST(DuplicateFilterTest, RebuildAtAnyPositionDecidesAsReadingEverything) {
       keys.push_back(r.key);
     }
     for (size_t i = 0; i < keys.size(); ++i) batch.push_back({.timestamp_us = sent[sent.size() - 4 + i].ts, .key = keys[i], .value = "{}"});
-    ASSERT_TRUE((*log)->Append("raw", 1, batch).ok());
+    ASSERT_TRUE((*log)->Append("raw", b % 3 == 2 ? 2 : 1, batch).ok());
   }
   // Everything, once, from the start.
   std::vector<ConsumedRecord> all;
@@ -153,7 +207,7 @@ TEST(DuplicateFilterTest, RebuildAtAnyPositionDecidesAsReadingEverything) {
       ASSERT_TRUE((*c)->Poll(&batch, 1000, std::chrono::milliseconds(100)).ok());
       ASSERT_FALSE(batch.empty());
       for (const ConsumedRecord& r : batch) {
-        ASSERT_EQ(r.partition, 1);
+        ASSERT_NE(r.partition, 0);
         whole.push_back(f.Drop(r));
         keys.emplace_back(r.key);
         all.push_back(r);
@@ -165,16 +219,29 @@ TEST(DuplicateFilterTest, RebuildAtAnyPositionDecidesAsReadingEverything) {
   for (bool d : whole) dropped += d;
   EXPECT_GT(dropped, 200u);
   EXPECT_LT(dropped, 800u);  // copies sent past the horizon are taken
-  // A consumer that starts at N after a rebuild judges N.. as the one that read from 0.
-  for (int64_t n : {int64_t{0}, int64_t{1}, int64_t{150}, int64_t{1001}, int64_t{1777}, int64_t{2399}, int64_t{2400}}) {
-    DuplicateFilter f({.enabled = true, .horizon_us = kHorizon});
-    f.Drop(View({"3", 1, 1}, 0, 1));  // forgotten by the rebuild
-    ASSERT_TRUE(f.Rebuild(log->get(), "raw", {{1, n}}).ok());
-    if (n > 0) {
-      EXPECT_LE(f.records(), 4u * 121u) << "only the horizon is read back, at " << n;
-    }
-    for (size_t i = static_cast<size_t>(n); i < all.size(); ++i) {
-      ASSERT_EQ(f.Drop(all[i]), whole[i]) << "rebuilt at " << n << ", record " << i;
+  // A consumer that starts partitions 1 and 2 at N1 and N2 after one rebuild of both (and of the
+  // empty 0) judges N1.. and N2.. as the one that read from 0: by bisection, and by the index.
+  IndexedByTime indexed(log->get(), &all);
+  const std::vector<std::pair<int64_t, int64_t>> at = {{0, 0},       {1, 0},      {150, 37},   {1001, 800},
+                                                       {1600, 1},    {1599, 800}, {800, 799},  {1600, 800}};
+  for (Log* l : {static_cast<Log*>(log->get()), static_cast<Log*>(&indexed)}) {
+    const bool by_index = l == &indexed;
+    for (const auto& [n1, n2] : at) {
+      DuplicateFilter f({.enabled = true, .horizon_us = kHorizon});
+      f.Drop(View({"3", 1, 1}, 0, 1));  // forgotten by the rebuild
+      const int requests = indexed.requests;
+      ASSERT_TRUE(f.Rebuild(l, "raw", {{0, 0}, {1, n1}, {2, n2}}).ok());
+      if (by_index) {
+        EXPECT_EQ(indexed.requests, requests + (n1 > 0 || n2 > 0 ? 1 : 0)) << "one request for both partitions";
+      }
+      if (n1 > 0 && n2 > 0) {
+        EXPECT_LE(f.records(), 4u * (121u + 41u)) << "only the horizon is read back, at " << n1 << "," << n2;
+      }
+      for (size_t i = 0; i < all.size(); ++i) {
+        if (all[i].offset < (all[i].partition == 1 ? n1 : n2)) continue;
+        ASSERT_EQ(f.Drop(all[i]), whole[i]) << (by_index ? "by index, " : "") << "rebuilt at " << n1 << "," << n2
+                                            << ", record " << i << " (partition " << all[i].partition << ")";
+      }
     }
   }
 }

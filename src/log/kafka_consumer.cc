@@ -136,6 +136,43 @@ class KafkaConsumer final : public Consumer {
   // the request timeout per partition, and the processors asked every second.)
   int64_t EndOffset(int32_t partition) const override { return CachedEndOffset(rk_, topic_, partition); }
 
+  // One ListOffsets request per partition leader for all of them. mare's topics take the
+  // brokers' LogAppendTime, so a message's timestamp is its append time, in milliseconds: the
+  // first record appended at t_us or later is the first stamped ceil(t_us / 1000) ms or later.
+  Result<std::optional<std::vector<int64_t>>> OffsetsForTimes(
+      const std::vector<std::pair<int32_t, int64_t>>& times_us) override {
+    std::vector<int64_t> out;
+    if (times_us.empty()) return std::optional(std::move(out));
+    PartitionList l(static_cast<int>(times_us.size()));
+    MARE_RETURN_IF_ERROR(RetryTransient(timeout_us_, std::chrono::milliseconds(200), [&](int64_t left_us) -> Attempt {
+      // Asked afresh each try: librdkafka overwrites the timestamps with the answers.
+      rd_kafka_topic_partition_list_destroy(l.list);
+      l.list = rd_kafka_topic_partition_list_new(static_cast<int>(times_us.size()));
+      for (const auto& [p, t] : times_us) {
+        // Kafka reads a negative timestamp as "latest" (-1) or "earliest" (-2).
+        rd_kafka_topic_partition_list_add(l.list, topic_.c_str(), p)->offset = std::max<int64_t>(0, (t + 999) / 1000);
+      }
+      rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk_, l.list, Ms(left_us));
+      for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < l.list->cnt; ++i) err = l.list->elems[i].err;
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return {};
+      Status s = KafkaError(err, "offsets by append time of " + topic_);
+      bool transient = (s.code() == Status::Code::kUnavailable || s.code() == Status::Code::kNotFound) &&
+                       err != RD_KAFKA_RESP_ERR__TIMED_OUT;
+      return {std::move(s), transient};
+    }));
+    for (const auto& [p, t] : times_us) {
+      const rd_kafka_topic_partition_t* e = rd_kafka_topic_partition_list_find(l.list, topic_.c_str(), p);
+      if (e == nullptr) return Status::IOError(fmt::format("kafka: no offset by append time for {} partition {}", topic_, p));
+      int64_t offset = e->offset;
+      if (offset < 0) {  // nothing appended at that time or later: the end
+        int64_t low = 0;
+        MARE_RETURN_IF_ERROR(Watermarks(rk_, topic_, p, timeout_us_, &low, &offset));
+      }
+      out.push_back(offset);
+    }
+    return std::optional(std::move(out));
+  }
+
  private:
   void Release() {
     for (rd_kafka_message_t* m : held_) rd_kafka_message_destroy(m);

@@ -25,9 +25,11 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -104,6 +106,14 @@ class Consumer {
   // The partition's end offset as this consumer last learnt it, without waiting on anything
   // remote (so a lag metric never stalls the consumer while a broker is away); -1 while unknown.
   virtual int64_t EndOffset(int32_t partition) const = 0;
+  // For each (partition, time): the oldest offset whose record was appended at that time or
+  // later (the partition's end if none), as the log's own index by append time answers it, in
+  // one request for all (Kafka's ListOffsets by timestamp). nullopt where the log keeps no such
+  // index (the embedded log, whose local reads make a bisection on the records cheap instead).
+  virtual Result<std::optional<std::vector<int64_t>>> OffsetsForTimes(
+      const std::vector<std::pair<int32_t, int64_t>>& /*times_us*/) {
+    return std::optional<std::vector<int64_t>>();
+  }
 
   // Records between next(p) (by default Position(p)) and the end of each of the first
   // `partitions` partitions, as last learnt (EndOffset), summed over those whose end is known;

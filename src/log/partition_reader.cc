@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 
 namespace mare::log {
 namespace {
@@ -40,27 +41,40 @@ int64_t PartitionReader::end(int32_t partition) const {
 
 Status PartitionReader::Read(int32_t partition, int64_t from, int64_t to,
                              const std::function<void(const ConsumedRecord&)>& each) {
-  if (from >= to) return Status::OK();
-  MARE_RETURN_IF_ERROR(consumer_->Seek(partition, from));
+  return Read(std::vector<Range>{{partition, from, to}}, each);
+}
+
+Status PartitionReader::Read(const std::vector<Range>& ranges, const std::function<void(const ConsumedRecord&)>& each) {
+  std::map<int32_t, Range> left;  // by partition: the next offset to read, and the range's end
+  for (const Range& r : ranges) {
+    if (r.from >= r.to) continue;
+    MARE_RETURN_IF_ERROR(consumer_->Seek(r.partition, r.from));
+    left[r.partition] = r;
+  }
+  std::vector<int32_t> read;
+  for (const auto& [p, r] : left) read.push_back(p);
   int empty = 0;
-  int64_t next = from;
-  while (next < to) {
+  while (!left.empty()) {
     MARE_RETURN_IF_ERROR(consumer_->Poll(&batch_, 4096, kPollTimeout));
     if (batch_.empty()) {
       if (++empty >= kMaxEmptyPolls) {
-        return Status::Unavailable("partition " + std::to_string(partition) + ": nothing read at offset " +
-                                   std::to_string(next) + " of " + std::to_string(to));
+        const Range& r = left.begin()->second;
+        return Status::Unavailable("partition " + std::to_string(r.partition) + ": nothing read at offset " +
+                                   std::to_string(r.from) + " of " + std::to_string(r.to));
       }
       continue;
     }
     empty = 0;
-    for (const ConsumedRecord& r : batch_) {
-      if (r.partition != partition) continue;
-      next = r.offset + 1;
-      if (r.offset < to) each(r);
+    for (const ConsumedRecord& c : batch_) {
+      auto it = left.find(c.partition);
+      if (it == left.end()) continue;  // done, or not asked for (appended since Open)
+      if (c.offset < it->second.to) each(c);
+      it->second.from = c.offset + 1;
+      if (it->second.from >= it->second.to) left.erase(it);
     }
   }
-  return consumer_->Seek(partition, end(partition));
+  for (int32_t p : read) MARE_RETURN_IF_ERROR(consumer_->Seek(p, end(p)));
+  return Status::OK();
 }
 
 Result<int64_t> PartitionReader::AppendTime(int32_t partition, int64_t offset) {
@@ -74,29 +88,54 @@ Result<int64_t> PartitionReader::AppendTime(int32_t partition, int64_t offset) {
   return t;
 }
 
-Result<uint64_t> PartitionReader::ReadAppendedWithin(int32_t partition, int64_t end, int64_t span_us,
+Result<uint64_t> PartitionReader::ReadAppendedWithin(const std::vector<std::pair<int32_t, int64_t>>& ends,
+                                                     int64_t span_us,
                                                      const std::function<void(const ConsumedRecord&)>& each) {
-  const int64_t start = this->start(partition);
-  end = std::min(end, this->end(partition));
-  if (end <= start) return uint64_t{0};
-  auto newest = AppendTime(partition, end - 1);
-  if (!newest.ok()) return newest.status();
-  const int64_t threshold = *newest - span_us;
-  int64_t lo = start, hi = end - 1;
-  while (lo < hi) {
-    int64_t mid = lo + (hi - lo) / 2;
-    auto t = AppendTime(partition, mid);
-    if (!t.ok()) return t.status();
-    if (*t >= threshold) {
-      hi = mid;
-    } else {
-      lo = mid + 1;
+  std::vector<Range> ranges;  // [oldest retained, end) at first
+  for (const auto& [p, e] : ends) {
+    int64_t to = std::min(e, end(p));
+    if (to > start(p)) ranges.push_back({p, start(p), to});
+  }
+  if (ranges.empty()) return uint64_t{0};
+  // The append times of the records at end - 1, which every record to read back is within span_us of.
+  std::map<int32_t, int64_t> newest;
+  std::vector<Range> lasts;
+  for (const Range& r : ranges) lasts.push_back({r.partition, r.to - 1, r.to});
+  MARE_RETURN_IF_ERROR(Read(lasts, [&](const ConsumedRecord& c) { newest[c.partition] = c.append_time_us; }));
+  std::vector<std::pair<int32_t, int64_t>> thresholds;
+  for (const Range& r : ranges) {
+    auto it = newest.find(r.partition);  // passed over (not a record: a transaction's marker)
+    if (it == newest.end()) return Status::NotFound("no record at offset " + std::to_string(r.to - 1));
+    thresholds.emplace_back(r.partition, it->second - span_us);
+  }
+  auto indexed = consumer_->OffsetsForTimes(thresholds);
+  if (!indexed.ok()) return indexed.status();
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    Range& r = ranges[i];
+    int64_t first = 0;
+    if (*indexed) {
+      first = (**indexed)[i];
+    } else {  // the oldest record appended at the threshold or later, by bisection
+      int64_t lo = r.from, hi = r.to - 1;
+      while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        auto t = AppendTime(r.partition, mid);
+        if (!t.ok()) return t.status();
+        if (*t >= thresholds[i].second) {
+          hi = mid;
+        } else {
+          lo = mid + 1;
+        }
+      }
+      first = lo;
     }
+    // At most end - 1, which is within the span: also if the index and the records disagree.
+    r.from = std::clamp(first, r.from, r.to - 1);
   }
   uint64_t n = 0;
-  MARE_RETURN_IF_ERROR(Read(partition, lo, end, [&](const ConsumedRecord& r) {
+  MARE_RETURN_IF_ERROR(Read(ranges, [&](const ConsumedRecord& c) {
     ++n;
-    each(r);
+    each(c);
   }));
   return n;
 }

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -28,13 +29,27 @@ class PartitionReader {
 
   // Calls `each` with every record of [from, to) of the partition, in offset order.
   Status Read(int32_t partition, int64_t from, int64_t to, const std::function<void(const ConsumedRecord&)>& each);
+  // The same for ranges of distinct partitions, read together (one fetch serves them all), in
+  // offset order within each partition.
+  struct Range {
+    int32_t partition = 0;
+    int64_t from = 0, to = 0;
+  };
+  Status Read(const std::vector<Range>& ranges, const std::function<void(const ConsumedRecord&)>& each);
   // The append time of the record at `offset` (or of the first one after it).
   Result<int64_t> AppendTime(int32_t partition, int64_t offset);
-  // Calls `each` with the records of [first, end) in offset order, where `first` is the oldest
-  // retained offset appended at most `span_us` before the record at end - 1 (append times only
-  // grow along a partition, so it is found by bisection). Returns how many.
-  Result<uint64_t> ReadAppendedWithin(int32_t partition, int64_t end, int64_t span_us,
+  // For each (partition, end): calls `each` with the records of [first, end) in offset order,
+  // where `first` is the oldest retained offset appended at most `span_us` before the record at
+  // end - 1. Returns how many. The partitions go together: their records at end - 1 in one
+  // read, their `first`s in one request where the log indexes records by append time
+  // (Consumer::OffsetsForTimes; elsewhere by bisection, as append times only grow along a
+  // partition), and their ranges in one read.
+  Result<uint64_t> ReadAppendedWithin(const std::vector<std::pair<int32_t, int64_t>>& ends, int64_t span_us,
                                       const std::function<void(const ConsumedRecord&)>& each);
+  Result<uint64_t> ReadAppendedWithin(int32_t partition, int64_t end, int64_t span_us,
+                                      const std::function<void(const ConsumedRecord&)>& each) {
+    return ReadAppendedWithin({{partition, end}}, span_us, each);
+  }
 
  private:
   std::unique_ptr<Consumer> consumer_;

@@ -6,7 +6,9 @@ and every reading is there exactly once (count, FINAL and argMax). A third sink 
 database is a group of its own and reads every partition. Kafka's session timeout is set low
 (3 s) so that the takeover is quick."""
 import json
+import os
 import re
+import signal
 import time
 
 import pytest
@@ -88,22 +90,32 @@ def ends(tmp_path, kafka, prefix):
     return got
 
 
-def test_two_sinks_share_the_partitions_and_one_killed_leaves_every_reading_once(kafka, ch, tmp_path):
-    prefix, db = "grp.", "grp"
-    first = [buoy(i, SENSORS[i % 8], T0 + i // 8) for i in range(4000)]
-    # The topic, with its partitions, before the sinks start.
+def readings(start, n):
+    return [buoy(i, SENSORS[i % 8], T0 + i // 8) for i in range(start, start + n)]
+
+
+def two_sinks_delivering(kafka, ch, tmp_path, prefix, db, first):
+    """The topic (its partitions made before the sinks start), sinks `a` and `b` splitting it,
+    and `first` delivered."""
     mare("log", "produce", "raw", "--partitions", PARTITIONS, "--data-dir", tmp_path,
          *[a for s in kafka_sets(kafka, prefix) for a in ("--set", s)],
          input="".join(f"{r['sensor_id']}\t{json.dumps(r)}\n" for r in first[:8]))
     a = Sink(tmp_path / "a", kafka, prefix, ch, db)
     b = Sink(tmp_path / "b", kafka, prefix, ch, db)
-    wait_for(lambda: a.m("assigned_partitions") == 2 and b.m("assigned_partitions") == 2, timeout=60,
-             what="the two sinks to split the 4 partitions")
+    # Its log line comes just after the metric.
+    wait_for(lambda: a.m("assigned_partitions") == 2 and b.m("assigned_partitions") == 2 and len(a.owned()) == 2
+             and len(b.owned()) == 2, timeout=60, what="the two sinks to split the 4 partitions")
     assert sorted(a.owned() + b.owned()) == list(range(PARTITIONS))
-
-    # Both write, each its own partitions only.
     produce(kafka, prefix, first[8:])
     wait_for(lambda: sum(saved(ch, db).values()) == len(first), what="the first readings delivered")
+    return a, b
+
+
+def test_two_sinks_share_the_partitions_and_one_killed_leaves_every_reading_once(kafka, ch, tmp_path):
+    prefix, db = "grp.", "grp"
+    first = readings(0, 4000)
+    # Both write, each its own partitions only.
+    a, b = two_sinks_delivering(kafka, ch, tmp_path, prefix, db, first)
     wait_for(lambda: a.m("records_read_total") + b.m("records_read_total") == len(first),
              what="each record read by one sink")
     assert a.m("rows_written_total") > 0 and b.m("rows_written_total") > 0
@@ -121,7 +133,7 @@ def test_two_sinks_share_the_partitions_and_one_killed_leaves_every_reading_once
     c.stop()
 
     # More readings; `a` killed -9 while it writes them: `b` takes its partitions over.
-    more = [buoy(i, SENSORS[i % 8], T0 + i // 8) for i in range(len(first), len(first) + 40000)]
+    more = readings(len(first), 40000)
     before, a_parts, b_rebalances = a.m("rows_written_total"), a.owned(), b.m("rebalances_total")
     produce(kafka, prefix, more)
     wait_for(lambda: a.m("rows_written_total") >= before + 2000, what="the sink to be mid-stream")
@@ -148,3 +160,62 @@ def test_two_sinks_share_the_partitions_and_one_killed_leaves_every_reading_once
     groups = mare("log", "groups", "raw", "--data-dir", tmp_path,
                   *[a for s in kafka_sets(kafka, prefix) for a in ("--set", s)]).stdout
     assert "clickhouse-raw" in groups, groups
+
+
+def rows(ch, database):
+    """The readings table's rows, copies not merged away yet included (no FINAL)."""
+    return int(ch.query(f"SELECT count() FROM {database}.readings")[0][0])
+
+
+def test_a_member_stopped_past_its_session_writes_nothing_stale_and_resumes_where_the_other_saved(kafka, ch, tmp_path):
+    """Lost partitions: `a` stopped (SIGSTOP) mid-stream for longer than its session, `b` takes
+    its partitions over and delivers everything. Continued, `a` learns that it lost them (not a
+    revocation: it may not finish what it read) and writes at most what it held when stopped,
+    never reading on. Then `b` leaves: `a` takes every partition, among them those whose saved
+    positions `b` moved on while `a` was away. It resumes from those (writing exactly the
+    readings appended since, none again), and its duplicate filters, rebuilt from Kafka at those
+    positions, know what `b` wrote: copies of it are dropped."""
+    prefix, db = "lost.", "lost"
+    first = readings(0, 2000)
+    a, b = two_sinks_delivering(kafka, ch, tmp_path, prefix, db, first)
+
+    more = readings(len(first), 16000)
+    before, a_parts = a.m("rows_written_total"), a.owned()
+    produce(kafka, prefix, more)
+    wait_for(lambda: a.m("rows_written_total") >= before + 1000, what="the sink to be mid-stream")
+    os.kill(a.proc.pid, signal.SIGSTOP)
+    try:
+        at_stop, end = saved(ch, db), ends(tmp_path, kafka, prefix)
+        held = sum(end[p] - at_stop.get(p, 0) for p in a_parts)  # the most `a` can have read unsaved
+        assert held > 0, f"stopped mid-stream: {at_stop} of {end}"
+        wait_for(lambda: b.m("assigned_partitions") == PARTITIONS, timeout=30, what="the survivor to own every partition")
+        wait_for(lambda: saved(ch, db) == end, timeout=60, what="the survivor to deliver every reading")
+        delivered = rows(ch, db)
+    finally:
+        os.kill(a.proc.pid, signal.SIGCONT)
+    wait_for(lambda: [sorted(map(int, p.split(","))) for p in re.findall(r"lost partitions (\S+) of raw", a.output())]
+             == [sorted(a_parts)], timeout=30, what="the stopped sink to learn that it lost its partitions")
+    wait_for(lambda: a.m("assigned_partitions") == 2 and b.m("assigned_partitions") == 2, timeout=60,
+             what="the two sinks to split the partitions again")
+    wait_for(lambda: a.m("lag_records") == 0 and b.m("lag_records") == 0, what="lag 0 on both")
+    stale = rows(ch, db) - delivered
+    assert stale <= held, f"{stale} rows written by the stopped sink after it continued, of {held} it could hold"
+    assert saved(ch, db) == end
+    exactly_once(ch, db, len(first) + len(more))
+
+    # `b` leaves; `a` takes every partition, its own from before the stop among them, whose
+    # positions `b` moved on while `a` was away.
+    a_rows, a_dropped = a.m("rows_written_total"), a.m("duplicates_dropped_total")
+    b.stop()
+    wait_for(lambda: a.m("assigned_partitions") == PARTITIONS, timeout=30, what="the stopped sink to own every partition")
+    # New readings, and copies of the last ones `b` wrote (appended within the horizon of them).
+    new, copies = readings(len(first) + len(more), 2000), more[-400:]
+    produce(kafka, prefix, [r for pair in zip(new, copies + [None] * len(new)) for r in pair if r])
+    end = ends(tmp_path, kafka, prefix)
+    wait_for(lambda: saved(ch, db) == end, timeout=60, what="every position saved")
+    # Counted once ClickHouse answered the insert, which can come after the position is saved.
+    wait_for(lambda: a.m("rows_written_total") - a_rows >= len(new), what="the rows counted")
+    assert a.m("rows_written_total") - a_rows == len(new), "no rewind: nothing written again"
+    assert a.m("duplicates_dropped_total") - a_dropped == len(copies)
+    exactly_once(ch, db, len(first) + len(more) + len(new))
+    a.stop()
