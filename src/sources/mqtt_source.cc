@@ -173,6 +173,22 @@ void MqttSource::OnConnect(mosquitto* m, void* self, int rc, int flags, const mo
   if (sub_rc != MOSQ_ERR_SUCCESS) spdlog::error("mqtt: subscribe: {}", mosquitto_strerror(sub_rc));
 }
 
+void MqttSource::OnSubscribe(mosquitto*, void* self, int, int qos_count, const int* granted_qos, const mosquitto_property*) {
+  // The SUBACK: from here the broker delivers (a shared subscription's group counts this member).
+  // A filter the broker refused (granted 0x80: its ACL, a malformed $share) is said, by name.
+  auto* s = static_cast<MqttSource*>(self);
+  int granted = 0;
+  for (int i = 0; i < qos_count; ++i) {
+    const std::string& filter = static_cast<size_t>(i) < s->options_.topics.size() ? s->options_.topics[static_cast<size_t>(i)] : "?";
+    if (granted_qos[i] >= 0x80) {
+      spdlog::error("mqtt: the broker refused the subscription to '{}' (reason {:#x})", filter, granted_qos[i]);
+    } else {
+      ++granted;
+    }
+  }
+  spdlog::info("mqtt: subscribed to {} of {} topic filter(s)", granted, qos_count);
+}
+
 void MqttSource::OnLog(mosquitto*, void* self, int level, const char* text) {
   if (level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING)) static_cast<MqttSource*>(self)->library_error_ = text ? text : "";
 }
@@ -279,6 +295,7 @@ int MqttSource::Connect() {
   mosquitto_int_option(client_, MOSQ_OPT_RECEIVE_MAXIMUM, std::clamp(options_.max_batch, 1, 65535));
   mosquitto_connect_v5_callback_set(client_, &MqttSource::OnConnect);
   mosquitto_message_v5_callback_set(client_, &MqttSource::OnMessage);
+  mosquitto_subscribe_v5_callback_set(client_, &MqttSource::OnSubscribe);
   if (!options_.username.empty()) {
     mosquitto_username_pw_set(client_, options_.username.c_str(), password_.empty() ? nullptr : password_.c_str());
   }

@@ -86,6 +86,8 @@ class MqttSource {
                         const ::mqtt5__property* props);
   void Message(const mosquitto_message& message);
   static void OnLog(mosquitto* m, void* self, int level, const char* text);
+  static void OnSubscribe(mosquitto* m, void* self, int mid, int qos_count, const int* granted_qos,
+                          const ::mqtt5__property* props);
   // Says, once per attempt, why a connection never reached CONNACK success: the broker's
   // refusal (credentials), TLS, or the socket; counts it by reason. `rc`: libmosquitto's, from
   // Connect (`connecting`) or from reading the broker's answer.

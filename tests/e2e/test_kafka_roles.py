@@ -340,9 +340,8 @@ def test_two_mare_ingest_share_an_mqtt_subscription_and_raw_has_each_message_onc
     with Mosquitto(tmp_path) as broker, \
             Role("ingest", tmp_path / "a", sets + mqtt_settings(broker, client_id="ingest-a", topics=topics)) as a, \
             Role("ingest", tmp_path / "b", sets + mqtt_settings(broker, client_id="ingest-b", topics=topics)) as b:
-        for run in (a, b):
-            wait_for(lambda: run.metric("mare_source_mqtt_up") == 1, what="both sources to connect")
-        time.sleep(0.5)  # the SUBSCRIBE follows the CONNACK
+        for run in (a, b):  # the broker's SUBACK, after which it counts the member in the group
+            wait_for(lambda: "mqtt: subscribed to 1 of 1 topic filter(s)" in run.text(), what="both sources to subscribe")
         broker.publish_lines("observatory/2/readings", [reading(i) for i in range(n)], qos=1)
 
         def accepted(run):

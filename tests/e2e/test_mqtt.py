@@ -189,9 +189,8 @@ def test_a_shared_subscription_splits_the_messages_and_loses_none(tmp_path):
     with Mosquitto(tmp_path) as broker, \
             MareRun(tmp_path / "a", extra=mqtt_settings(broker, client_id="mare-a", topics=topics)) as a, \
             MareRun(tmp_path / "b", extra=mqtt_settings(broker, client_id="mare-b", topics=topics)) as b:
-        for run in (a, b):
-            wait_for(lambda: run.metric("mare_source_mqtt_up") == 1, what="both sources to connect")
-        time.sleep(0.5)  # the SUBSCRIBE follows the CONNACK
+        for run in (a, b):  # the broker's SUBACK, after which it counts the member in the group
+            wait_for(lambda: "mqtt: subscribed to 1 of 1 topic filter(s)" in run.read_output(), what="both sources to subscribe")
         broker.publish_lines("observatory/2/readings", [reading(i) for i in range(n)], qos=1)
 
         def total():
