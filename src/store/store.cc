@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <bit>
 #include <charconv>
+#include <system_error>
 #include <thread>
 
 #include <fmt/format.h>
@@ -536,7 +537,13 @@ Status Store::WriteBuffers(std::vector<RowBuffer*> buffers, std::vector<uint64_t
   constexpr size_t kBlocksPerThread = 8;  // fewer blocks are not worth a thread
   const size_t helpers = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()) - 1, parts.size() / kBlocksPerThread);
   std::vector<std::thread> threads;
-  for (size_t t = 0; t < helpers; ++t) threads.emplace_back(encode);
+  for (size_t t = 0; t < helpers; ++t) {
+    try {
+      threads.emplace_back(encode);
+    } catch (const std::system_error&) {
+      break;  // no thread to be had (a pids limit): this one encodes what is left, as before
+    }
+  }
   encode();
   for (auto& t : threads) t.join();
   for (EncodedBlock& block : blocks) MARE_RETURN_IF_ERROR(writer.Add(std::move(block)));
