@@ -41,7 +41,8 @@ test: setup
 	@mkdir -p $(TESTS)
 	@python3 tests/e2e/fetch_jars.py > $(TESTS)/fetch-jars.log 2>&1 & jars=$$!; \
 	  $(MAKE) --no-print-directory build build-asan build-fuzz; built=$$?; \
-	  wait $$jars || { echo "make test: fetching the jars ahead failed (each test fetches its own):"; cat $(TESTS)/fetch-jars.log; }; \
+	  [ $$built -eq 0 ] || kill $$jars 2>/dev/null; \
+	  wait $$jars || [ $$built -ne 0 ] || { echo "make test: fetching the jars ahead failed (each test fetches its own):"; cat $(TESTS)/fetch-jars.log; }; \
 	  exit $$built
 	@printf 'subdirs("%s")\n' $(abspath $(BUILD)) $(abspath $(ASAN_BUILD)) $(abspath $(FUZZ_BUILD)) > $(TESTS)/CTestTestfile.cmake
 	ctest --test-dir $(TESTS) --output-on-failure -j3

@@ -14,9 +14,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from elasticsearch_server import Elasticsearch, runner_classpath  # noqa: E402
 from kafka_server import kafka_classpath  # noqa: E402
-from maven_jars import maven_jars  # noqa: E402
+from maven_jars import JDBC_LIB, JDBC_POM, maven_jars  # noqa: E402
 from opensearch_server import OpenSearch  # noqa: E402
-from test_pgwire import JDBC_LIB, JDBC_POM  # noqa: E402
 
 
 def main():

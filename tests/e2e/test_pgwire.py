@@ -18,12 +18,9 @@ import pytest
 import sqlalchemy
 
 from harness import MareRun, mare
-from maven_jars import maven_jars
+from maven_jars import JDBC_LIB, JDBC_POM, maven_jars
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
-# The JDBC driver, fetched by Maven (tests/e2e/fetch_jars.py fetches it ahead of the tests too).
-JDBC_POM = os.path.join(ROOT, "tests/pgwire/pom.xml")
-JDBC_LIB = os.path.join(ROOT, "build/pgwire/lib")
 T0 = 1704067200  # 2024-01-01T00:00:00Z
 ROWS = 1_200_000
 
