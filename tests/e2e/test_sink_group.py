@@ -179,7 +179,7 @@ def test_a_member_stopped_past_its_session_writes_nothing_stale_and_resumes_wher
     first = readings(0, 2000)
     a, b = two_sinks_delivering(kafka, ch, tmp_path, prefix, db, first)
 
-    more = readings(len(first), 16000)
+    more = readings(len(first), 40000)  # enough that `a` is still at it when stopped, at any speed
     before, a_parts = a.m("rows_written_total"), a.owned()
     produce(kafka, prefix, more)
     wait_for(lambda: a.m("rows_written_total") >= before + 1000, what="the sink to be mid-stream")
