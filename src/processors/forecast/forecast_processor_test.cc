@@ -113,6 +113,7 @@ TEST(SeriesForecasterTest, RestoredFromItsHistoryIssuesTheSameBytes) {
   SeriesOptions options = Small();
   options.refit_hours = 12;  // Holt–Winters refitted at 07:00 and 19:00
   options.refit_phase = 7;
+  options.ensemble.window_days = 28;  // 30 + 88 days kept: trimmed by day 160 (with the default 42, day 162)
   SeriesForecaster first(options);
   ForecastIssue a, b;
   const int64_t end = kStartHour + 24 * 175;
