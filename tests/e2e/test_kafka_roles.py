@@ -341,7 +341,7 @@ def test_two_mare_ingest_share_an_mqtt_subscription_and_raw_has_each_message_onc
             Role("ingest", tmp_path / "a", sets + mqtt_settings(broker, client_id="ingest-a", topics=topics)) as a, \
             Role("ingest", tmp_path / "b", sets + mqtt_settings(broker, client_id="ingest-b", topics=topics)) as b:
         for run in (a, b):  # the broker's SUBACK, after which it counts the member in the group
-            wait_for(lambda: "mqtt: subscribed to 1 of 1 topic filter(s)" in run.text(), what="both sources to subscribe")
+            wait_for(lambda: "mqtt: subscribed to 1 of 1 topic filter(s)" in run.read_output(), what="both sources to subscribe")
         broker.publish_lines("observatory/2/readings", [reading(i) for i in range(n)], qos=1)
 
         def accepted(run):
