@@ -7,6 +7,7 @@ stopped-then-restarted node leave every reading there exactly once; a document E
 refuses (a mapping conflict) goes to the dead-letter file with its reason; on Kafka, the sink
 follows the raw topic exactly once across a kill -9."""
 import json
+import re
 import os
 
 import pytest
@@ -213,7 +214,7 @@ def test_a_document_elasticsearch_refuses_goes_to_the_dead_letter_file_with_its_
 
 
 @pytest.mark.parametrize("es", ["elasticsearch"], indirect=True)
-def test_on_kafka_the_sink_follows_the_raw_topic_exactly_once_across_a_restart(tmp_path, es):
+def test_on_kafka_the_sink_follows_the_raw_topic_exactly_once_across_a_restart_and_shared_by_two(tmp_path, es):
     from kafka_server import KafkaCluster
     prefix = "kafka"
     with KafkaCluster(tmp_path / "k") as kafka:
@@ -240,4 +241,24 @@ def test_on_kafka_the_sink_follows_the_raw_topic_exactly_once_across_a_restart(t
         assert body["aggregations"]["twice"]["buckets"] == []
         status, saved = es.request("GET", f"/{prefix}-sink-offsets/_search?size=10")
         assert sorted(h["_id"] for h in saved["hits"]["hits"]) == ["elasticsearch.raw.0", "elasticsearch.raw.1", "elasticsearch.raw.2"]
+
+        # A second sink of the same config joins the group: the two split the partitions (2 and
+        # 1), and what is produced next reaches Elasticsearch once, through both.
+        def owned(s):
+            lines = re.findall(r"owns partitions (\S+) of raw", s.output())
+            return [] if not lines or lines[-1] == "none" else sorted(int(p) for p in lines[-1].split(","))
+        (tmp_path / "second").mkdir()
+        second = Sink(tmp_path / "second", es, prefix, extra=[*log_sets, "sink.elasticsearch.batch=300"])
+        wait_for(lambda: sorted(owned(sink) + owned(second)) == [0, 1, 2] and owned(sink) and owned(second),
+                 timeout=60, what="the two sinks to split the partitions")
+        produce_kafka([buoy(i, 1 + i % 6, T0 + i) for i in range(5000, 8000)])
+        wait_for(lambda: positions(es, prefix) == 8000, timeout=120, what="every record delivered by the two")
+        assert es.count(f"{prefix}-readings-*") == 8000
+        body = es.search(f"{prefix}-readings-*", {"size": 0, "aggs": {"sum": {"sum": {"field": "seq"}},
+                                                                      "twice": {"terms": {"field": "seq", "min_doc_count": 2}}}})
+        assert body["aggregations"]["sum"]["value"] == 8000 * 7999 / 2
+        assert body["aggregations"]["twice"]["buckets"] == []
+        written = 'mare_sink_elasticsearch_documents_written_total{topic="raw"}'
+        assert (second.metric(written) or 0) > 0, second.output()[-2000:]
+        second.stop()
         sink.stop()
