@@ -11,7 +11,7 @@
 
 namespace mare::forecast {
 
-// The defaults were chosen on the four real series of ../shared/data/ (docs/forecast.md's
+// The defaults were chosen on the four real series of the forecast backtest (docs/forecast.md's
 // table): 42 days and MAE^-8 over every model beat 28 days and the top 3 by MAE^-4 on all four
 // (a ridge that is best month after month keeps its lead through a bad week of its own).
 struct EnsembleOptions {
