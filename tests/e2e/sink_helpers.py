@@ -4,6 +4,7 @@ the readings they produce, waiting, the dead-letter file, mare's own SQL answers
 import datetime
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -95,6 +96,11 @@ class SinkProcess:
     def output(self):
         with open(os.path.join(self.data_dir, "sink.out"), "rb") as f:
             return f.read().decode(errors="replace")
+
+    def owned(self, topic="raw"):
+        """The partitions of `topic` its last assignment gave it, from its log line (on Kafka)."""
+        lines = re.findall(rf"owns partitions (\S+) of {re.escape(topic)} ", self.output())
+        return [] if not lines or lines[-1] == "none" else sorted(int(p) for p in lines[-1].split(","))
 
     def kill9(self):
         self.proc.kill()

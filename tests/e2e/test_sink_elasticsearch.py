@@ -7,7 +7,6 @@ stopped-then-restarted node leave every reading there exactly once; a document E
 refuses (a mapping conflict) goes to the dead-letter file with its reason; on Kafka, the sink
 follows the raw topic exactly once across a kill -9."""
 import json
-import re
 import os
 
 import pytest
@@ -56,6 +55,17 @@ def positions(es, prefix):
     if status != 200:
         return 0
     return sum(h["_source"]["next_offset"] for h in body["hits"]["hits"])
+
+
+def delivered_once(es, prefix, n):
+    """Waits until the saved positions cover the first n records (seq 0 to n-1), then checks each
+    is in the index exactly once."""
+    wait_for(lambda: positions(es, prefix) == n, timeout=120, what=f"every one of {n} Kafka records delivered")
+    assert es.count(f"{prefix}-readings-*") == n
+    body = es.search(f"{prefix}-readings-*", {"size": 0, "aggs": {"sum": {"sum": {"field": "seq"}},
+                                                                  "twice": {"terms": {"field": "seq", "min_doc_count": 2}}}})
+    assert body["aggregations"]["sum"]["value"] == n * (n - 1) / 2
+    assert body["aggregations"]["twice"]["buckets"] == []
 
 
 def test_readings_from_mare_run_have_kibanas_mappings_and_answer_geo_and_hourly_queries(tmp_path, es):
@@ -233,31 +243,18 @@ def test_on_kafka_the_sink_follows_the_raw_topic_exactly_once_across_a_restart_a
         sink.kill9()
         produce_kafka([buoy(i, 1 + i % 6, T0 + i) for i in range(4000, 5000)])
         sink = Sink(tmp_path, es, prefix, extra=[*log_sets, "sink.elasticsearch.batch=300"])
-        wait_for(lambda: positions(es, prefix) == 5000, timeout=120, what="every Kafka record delivered")
-        assert es.count(f"{prefix}-readings-*") == 5000
-        body = es.search(f"{prefix}-readings-*", {"size": 0, "aggs": {"sum": {"sum": {"field": "seq"}},
-                                                                      "twice": {"terms": {"field": "seq", "min_doc_count": 2}}}})
-        assert body["aggregations"]["sum"]["value"] == 5000 * 4999 / 2
-        assert body["aggregations"]["twice"]["buckets"] == []
+        delivered_once(es, prefix, 5000)
         status, saved = es.request("GET", f"/{prefix}-sink-offsets/_search?size=10")
         assert sorted(h["_id"] for h in saved["hits"]["hits"]) == ["elasticsearch.raw.0", "elasticsearch.raw.1", "elasticsearch.raw.2"]
 
         # A second sink of the same config joins the group: the two split the partitions (2 and
         # 1), and what is produced next reaches Elasticsearch once, through both.
-        def owned(s):
-            lines = re.findall(r"owns partitions (\S+) of raw", s.output())
-            return [] if not lines or lines[-1] == "none" else sorted(int(p) for p in lines[-1].split(","))
         (tmp_path / "second").mkdir()
         second = Sink(tmp_path / "second", es, prefix, extra=[*log_sets, "sink.elasticsearch.batch=300"])
-        wait_for(lambda: sorted(owned(sink) + owned(second)) == [0, 1, 2] and owned(sink) and owned(second),
+        wait_for(lambda: sorted(sink.owned() + second.owned()) == [0, 1, 2] and sink.owned() and second.owned(),
                  timeout=60, what="the two sinks to split the partitions")
         produce_kafka([buoy(i, 1 + i % 6, T0 + i) for i in range(5000, 8000)])
-        wait_for(lambda: positions(es, prefix) == 8000, timeout=120, what="every record delivered by the two")
-        assert es.count(f"{prefix}-readings-*") == 8000
-        body = es.search(f"{prefix}-readings-*", {"size": 0, "aggs": {"sum": {"sum": {"field": "seq"}},
-                                                                      "twice": {"terms": {"field": "seq", "min_doc_count": 2}}}})
-        assert body["aggregations"]["sum"]["value"] == 8000 * 7999 / 2
-        assert body["aggregations"]["twice"]["buckets"] == []
+        delivered_once(es, prefix, 8000)
         written = 'mare_sink_elasticsearch_documents_written_total{topic="raw"}'
         assert (second.metric(written) or 0) > 0, second.output()[-2000:]
         second.stop()

@@ -56,10 +56,6 @@ class Sink(SinkProcess):
     def m(self, what):
         return self.metric(f'mare_sink_clickhouse_{what}{{topic="raw"}}') or 0
 
-    def owned(self):
-        """The partitions its last assignment gave it, from its log line."""
-        lines = re.findall(r"owns partitions (\S+) of raw", self.output())
-        return [] if not lines or lines[-1] == "none" else [int(p) for p in lines[-1].split(",")]
 
 
 def produce(kafka, prefix, readings):
