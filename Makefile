@@ -12,8 +12,9 @@ MARE := $(BUILD)/bin/mare
 
 all: build
 
+# MARE_SETUP_DONE=1: a caller that has run it (make test's own sub-make) skips the second run.
 setup:
-	@scripts/setup.sh
+	@$(if $(MARE_SETUP_DONE),true,scripts/setup.sh)
 
 build: setup
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
@@ -40,7 +41,7 @@ TESTS ?= build-tests
 test: setup
 	@mkdir -p $(TESTS)
 	@python3 tests/e2e/fetch_jars.py > $(TESTS)/fetch-jars.log 2>&1 & jars=$$!; \
-	  $(MAKE) --no-print-directory build build-asan build-fuzz; built=$$?; \
+	  $(MAKE) --no-print-directory build build-asan build-fuzz MARE_SETUP_DONE=1; built=$$?; \
 	  [ $$built -eq 0 ] || kill $$jars 2>/dev/null; \
 	  wait $$jars || [ $$built -ne 0 ] || { echo "make test: fetching the jars ahead failed (each test fetches its own):"; cat $(TESTS)/fetch-jars.log; }; \
 	  exit $$built
