@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/free_memory.h"
+#include "common/usable_cpus.h"
 #include "common/time.h"
 #include "log/file.h"
 #include "store/store_metrics.h"
@@ -535,7 +536,7 @@ Status Store::WriteBuffers(std::vector<RowBuffer*> buffers, std::vector<uint64_t
     for (size_t i; (i = next.fetch_add(1)) < parts.size();) blocks[i] = EncodeBlock(*parts[i].rows, parts[i].begin, parts[i].end);
   };
   constexpr size_t kBlocksPerThread = 8;  // fewer blocks are not worth a thread
-  const size_t helpers = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()) - 1, parts.size() / kBlocksPerThread);
+  const size_t helpers = std::min<size_t>(UsableCpus() - 1, parts.size() / kBlocksPerThread);
   std::vector<std::thread> threads;
   for (size_t t = 0; t < helpers; ++t) {
     try {

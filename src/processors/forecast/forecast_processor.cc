@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/time.h"
+#include "common/usable_cpus.h"
 #include "log/file.h"
 #include "log/partitioner.h"
 #include "processors/forecast/forecast_metrics.h"
@@ -32,7 +33,7 @@ Result<std::unique_ptr<ForecastProcessor>> ForecastProcessor::Start(const Foreca
   }
   if (options.checkpoint_interval_us <= 0) return Status::InvalidArgument("forecast: checkpoint_interval must be positive");
   if (options.issue_threads < 0 || options.issue_threads > 256) {
-    return Status::InvalidArgument("forecast: issue_threads must be within 0..256 (0: one per hardware thread)");
+    return Status::InvalidArgument("forecast: issue_threads must be within 0..256 (0: one per usable CPU)");
   }
   int32_t partitions = log->Partitions(options.input_topic);
   if (partitions == 0) {
@@ -77,7 +78,7 @@ namespace {
 
 size_t IssueThreads(int option) {
   if (option > 0) return static_cast<size_t>(option);
-  return std::max<size_t>(1, std::thread::hardware_concurrency());
+  return UsableCpus();
 }
 
 }  // namespace

@@ -60,7 +60,7 @@ struct ForecastOptions {
   std::string group = "forecast";
   size_t poll_records = 4096;
   // Threads that issue the series of a batch (the processor's own thread among them); 0: one
-  // per hardware thread. When every sensor's hour closes at once, this divides the wait.
+  // per usable CPU (UsableCpus). When every sensor's hour closes at once, this divides the wait.
   int issue_threads = 0;
   bool sync_log_before_checkpoint = true;
   HistoryLoader history;  // optional, for a start without a checkpoint
