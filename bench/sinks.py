@@ -24,12 +24,17 @@ ClickHouse (Debian's clickhouse-server 18.16, started by the tests' harness,
 tests/e2e/clickhouse_server.py): the peer is `clickhouse-client --query "INSERT INTO ... FORMAT
 RowBinary"` from a file holding the same rows in the same bytes (read back with `SELECT ... FORMAT
 RowBinary` from the sink's table); its own CPU seconds are printed (clickhouse-client parses the
-RowBinary file and sends Native blocks).
+RowBinary file and sends Native blocks). While the sink inserts, system.parts is polled every 50
+ms for the most active parts one partition of its table holds (18.16 delays inserts at
+parts_to_delay_insert, 150, and refuses them at parts_to_throw_insert, 300: "too many parts"), and
+system.events gives the inserts it delayed or refused; `--batch` shows what the sink's batch size
+does to them.
 
 Elasticsearch (7.10.2 from Maven Central's jars, started by the tests' harness,
 tests/e2e/elasticsearch_server.py): the peer is the official Python client's
 `helpers.parallel_bulk` (elasticsearch-py 7.13.4, the newest that talks to a 7.10 node whose
-build flavor is not "default"; `--es-threads`, `--es-chunk`) indexing the same documents (read back
+build flavor is not "default", from the venv scripts/setup-bench.sh gives it: the script runs
+again under that venv's python when python3 lacks it, bench/peer_python.py; `--es-threads`, `--es-chunk`) indexing the same documents (read back
 from the sink's index with a scroll: the same _index naming, _id and _source, the sources handed
 over as JSON text, so the client only frames them) into a fresh index with the sink's index's
 mappings and settings; its CPU seconds are this process's during the run. Both count until the
