@@ -35,6 +35,11 @@ for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL
 
 import warnings  # noqa: E402
 
+from peer_python import run_under_peer_venv  # noqa: E402
+
+# statsforecast 2.1.1 lives in a venv of its own (scripts/setup-bench.sh): the whole run goes there.
+run_under_peer_venv("statsforecast", ["statsforecast"])
+
 import numpy as np  # noqa: E402
 
 warnings.filterwarnings("ignore", message="possible convergence problem")

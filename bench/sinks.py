@@ -24,12 +24,17 @@ ClickHouse (Debian's clickhouse-server 18.16, started by the tests' harness,
 tests/e2e/clickhouse_server.py): the peer is `clickhouse-client --query "INSERT INTO ... FORMAT
 RowBinary"` from a file holding the same rows in the same bytes (read back with `SELECT ... FORMAT
 RowBinary` from the sink's table); its own CPU seconds are printed (clickhouse-client parses the
-RowBinary file and sends Native blocks).
+RowBinary file and sends Native blocks). While the sink inserts, system.parts is polled every 50
+ms for the most active parts one partition of its table holds (18.16 delays inserts at
+parts_to_delay_insert, 150, and refuses them at parts_to_throw_insert, 300: "too many parts"), and
+system.events gives the inserts it delayed or refused; `--batch` shows what the sink's batch size
+does to them.
 
 Elasticsearch (7.10.2 from Maven Central's jars, started by the tests' harness,
 tests/e2e/elasticsearch_server.py): the peer is the official Python client's
 `helpers.parallel_bulk` (elasticsearch-py 7.13.4, the newest that talks to a 7.10 node whose
-build flavor is not "default"; `--es-threads`, `--es-chunk`) indexing the same documents (read back
+build flavor is not "default", from the venv scripts/setup-bench.sh gives it: the script runs
+again under that venv's python when python3 lacks it, bench/peer_python.py; `--es-threads`, `--es-chunk`) indexing the same documents (read back
 from the sink's index with a scroll: the same _index naming, _id and _source, the sources handed
 over as JSON text, so the client only frames them) into a fresh index with the sink's index's
 mappings and settings; its CPU seconds are this process's during the run. Both count until the
@@ -56,6 +61,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -65,6 +71,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests/e2e"))
 
 from clickhouse_server import ClickHouse  # noqa: E402
 from harness import free_port, scrape_metric  # noqa: E402
+from peer_python import run_under_peer_venv  # noqa: E402
 
 T0 = 1705831200  # 2024-01-21T10:00:00Z
 FIELDS = ("temperature", "pressure", "wave_height")  # whose hourly answers are compared
@@ -218,6 +225,41 @@ def wait_saved(sink, port, metric, saved, n, out_path, step):
         time.sleep(step)
 
 
+class PartsWatch:
+    """While the sink inserts: the most active parts one partition of {db}.readings held
+    (system.parts, polled every 50 ms: what ClickHouse's merges had not caught up with; 18.16
+    delays inserts at parts_to_delay_insert, 150, and refuses them at parts_to_throw_insert, 300),
+    and the inserts ClickHouse delayed or refused for it (system.events)."""
+
+    EVENTS = ("DelayedInserts", "RejectedInserts")
+
+    def __init__(self, ch, db):
+        self.ch, self.db, self.most = ch, db, 0
+        self.stopping = threading.Event()
+        self.before = self.events()
+        self.thread = threading.Thread(target=self.watch, daemon=True)
+        self.thread.start()
+
+    def events(self):
+        names = ", ".join(f"'{e}'" for e in self.EVENTS)
+        got = dict(self.ch.query(f"SELECT event, value FROM system.events WHERE event IN ({names})"))
+        return {e: int(got.get(e, 0)) for e in self.EVENTS}
+
+    def watch(self):
+        while not self.stopping.wait(0.05):
+            rows = self.ch.query(f"SELECT max(c) FROM (SELECT `partition`, count() AS c FROM system.parts "
+                                 f"WHERE database = '{self.db}' AND table = 'readings' AND active GROUP BY `partition`)")
+            if rows and rows[0][0] not in ("", "0"):
+                self.most = max(self.most, int(rows[0][0]))
+
+    def stop(self):
+        """(most active parts in a partition, {event: count during the watch})."""
+        self.stopping.set()
+        self.thread.join()
+        after = self.events()
+        return self.most, {e: after[e] - self.before[e] for e in self.EVENTS}
+
+
 def clickhouse_sink_round(args, mare, ch, data, n, db, work):
     port = free_port()
     sets = [f"sink.clickhouse.url={ch.url}", f"sink.clickhouse.database={db}", "sink.clickhouse.rollups=false",
@@ -234,6 +276,7 @@ def clickhouse_sink_round(args, mare, ch, data, n, db, work):
                                 f"FROM {db}.sink_offsets GROUP BY `partition`)")[0][0])
         except RuntimeError:
             return 0
+    parts = PartsWatch(ch, db)
     try:
         wait_saved(sink, port, 'mare_sink_clickhouse_rows_written_total{topic="raw"}', saved, n, out_path, 0.02)
         wall = time.time() - start
@@ -241,11 +284,12 @@ def clickhouse_sink_round(args, mare, ch, data, n, db, work):
         server = cpu_seconds(ch.proc.pid) - server_start
         inserts = scrape_metric(port, 'mare_sink_clickhouse_inserts_total{topic="raw"}')
     finally:
+        most_parts, events = parts.stop()
         sink.terminate()
         sink.wait(timeout=30)
     rows = int(ch.query(f"SELECT count() FROM {db}.readings FINAL")[0][0])
     assert rows == n, f"{rows} rows for {n} readings"
-    return wall, cpu, server, inserts
+    return wall, cpu, server, inserts, most_parts, events
 
 
 def clickhouse_peer_round(client, ch, db, columns, path, n, k):
@@ -288,11 +332,14 @@ def bench_clickhouse(args, mare, work, data, n, want):
                     subprocess.run([client, "--port", str(ch.tcp_port), "--query",
                                     f"SELECT {columns} FROM bench0.readings FORMAT RowBinary"], stdout=f, check=True)
             peers.append(clickhouse_peer_round(client, ch, db, columns, path, n, k))
-            print(f"ClickHouse round {k + 1}: sink {n / sinks[-1][0]:,.0f} readings/s, "
-                  f"peer {n / peers[-1][0]:,.0f} readings/s", flush=True)
+            print(f"ClickHouse round {k + 1}: sink {n / sinks[-1][0]:,.0f} readings/s ({sinks[-1][3]:.0f} inserts, at most "
+                  f"{sinks[-1][4]} active parts in a partition, inserts delayed {sinks[-1][5]['DelayedInserts']}, "
+                  f"refused {sinks[-1][5]['RejectedInserts']}), peer {n / peers[-1][0]:,.0f} readings/s", flush=True)
         got = clickhouse_answers(ch, "bench0")
     size = os.path.getsize(path)
     sink, peer = min(sinks), min(peers)
+    parts = max(r[4] for r in sinks)
+    delayed, refused = (sum(r[5][e] for r in sinks) for e in PartsWatch.EVENTS)
     how = "by mare's ingest, numbers carried" if args.produce == "ingest" else "by mare log produce, no numbers"
     table(f"ClickHouse 18.16, {n} readings ({how}), {size / n:.0f} RowBinary bytes each, sink batch {args.batch} rows, "
           f"best of {args.rounds} rounds",
@@ -300,6 +347,8 @@ def bench_clickhouse(args, mare, work, data, n, want):
             f"{peer[0] / sink[0]:.2f}x", f"{sink[1]:.2f}", f"{sink[1] / n * 100_000:.3f}", f"{sink[2]:.2f}"],
            ["clickhouse-client INSERT ... FORMAT RowBinary from a file", f"{peer[0]:.2f}", f"{n / peer[0]:,.0f}",
             "1.00x", f"{peer[1]:.2f}", "", f"{peer[2]:.2f}"]], sinks, peers)
+    print(f"Active parts in one partition of the sink's table, at most (every 50 ms, all rounds): {parts}; inserts "
+          f"ClickHouse delayed: {delayed}, refused: {refused} (18.16 delays at 150 parts, refuses at 300)")
     return compare("ClickHouse SQL (FINAL, toStartOfHour)", got, want) if want is not None else 0
 
 
@@ -469,7 +518,10 @@ def main():
     if "clickhouse" in kinds and not shutil.which("clickhouse-client"):
         sys.exit("clickhouse-client is not installed: run scripts/setup-bench.sh")
     if "elasticsearch" in kinds:
-        es_client()  # missing: say so before anything starts
+        # elasticsearch-py 7.13.4 lives in a venv of its own (scripts/setup-bench.sh): the whole
+        # run goes there (the rest needs only the standard library), before anything starts.
+        run_under_peer_venv("elasticsearch", ["elasticsearch"])
+        es_client()
     work = tempfile.mkdtemp(prefix="mare-bench-sinks-")
     bad = 0
     try:

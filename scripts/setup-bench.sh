@@ -9,7 +9,8 @@
 #   PySpark 3.5 from PyPI (bundles Spark; runs on setup.sh's Java 17) and confluent-kafka, for
 #   bench/kafka.py. Spark's Kafka connector is fetched by Maven from bench/spark/pom.xml when
 #   the bench runs, like the broker's jars (setup.sh installs maven, the JRE and kcat).
-#   elasticsearch-py 7.13.4 from PyPI, for bench/sinks.py; statsforecast 2.1.1, for bench/forecast.py.
+#   elasticsearch-py 7.13.4 (bench/sinks.py) and statsforecast 2.1.1 (bench/forecast.py) from PyPI, into
+#   a venv of their own (below).
 set -euo pipefail
 source "$(dirname "$0")/install.sh"
 
@@ -38,20 +39,28 @@ need_python_module setup-bench confluent_kafka confluent-kafka
 # bench/notebook.py: psycopg 3 reads QuestDB (and mare, once it speaks it) over the PostgreSQL
 # wire protocol; QuestDB's jar comes from Maven Central when the bench first runs.
 need_python_module setup-bench psycopg "psycopg[binary]"
-# bench/forecast.py: statsforecast (AutoETS, AutoARIMA, MSTL, SeasonalNaive) as the peer of the
-# forecast backtest. Pinned, as its models' defaults move between releases (and with them the
-# table); 2.1.1 installs on Python 3.11 from wheels (it brings pandas 2.3 in place of a newer one, statsmodels, scipy).
-STATSFORECAST_VERSION=2.1.1
-if [ "$(python3 -c 'import statsforecast; print(statsforecast.__version__)' 2>/dev/null)" != "$STATSFORECAST_VERSION" ]; then
-  pip_install setup-bench "statsforecast==$STATSFORECAST_VERSION"
-fi
-python3 -c 'import statsforecast' || { echo "setup-bench: statsforecast is still missing for $(command -v python3)" >&2; exit 1; }
-# bench/sinks.py: the official Elasticsearch client's helpers.parallel_bulk as the Elasticsearch
-# sink's peer. 7.13.4: the newest that talks to the tests' 7.10.2 node (7.14 and later refuse a
-# node whose build flavor is not "default", as the one elasticsearch-cluster-runner starts);
-# checked by its version, as it cannot be imported beside numpy 2 (bench/sinks.py keeps it from
-# importing numpy).
-ES_PY_VERSION=7.13.4
-if [ "$(python3 -m pip show elasticsearch 2>/dev/null | sed -n 's/^Version: //p')" != "$ES_PY_VERSION" ]; then
-  pip_install setup-bench "elasticsearch==$ES_PY_VERSION"
-fi
+# The peers whose Python packages cannot live beside the tests' (python3's numpy 2, pandas 3)
+# get a venv each, under MARE_BENCH_VENVS (default ~/.cache/mare/bench-venvs), which
+# bench/peer_python.py finds: bench/sinks.py (for its Elasticsearch half) and bench/forecast.py
+# run again under their venv's python when python3 lacks their peer's package.
+#   elasticsearch/: elasticsearch-py 7.13.4, bench/sinks.py's Elasticsearch peer
+#   (helpers.parallel_bulk): the newest that talks to the tests' 7.10.2 node (7.14 and later
+#   refuse a node whose build flavor is not "default", as the one elasticsearch-cluster-runner
+#   starts). It cannot import beside numpy 2 (np.float_): its venv has no numpy at all.
+#   statsforecast/: statsforecast 2.1.1, bench/forecast.py's peer (AutoETS, AutoARIMA, MSTL,
+#   SeasonalNaive), pinned, as its models' defaults move between releases (and with them the
+#   table); it brings an older pandas (2.3), statsmodels, scipy and pyarrow.
+BENCH_VENVS=${MARE_BENCH_VENVS:-${XDG_CACHE_HOME:-$HOME/.cache}/mare/bench-venvs}
+
+# peer_venv NAME MODULE PACKAGE==VERSION: the venv NAME holding PACKAGE at VERSION, MODULE importable.
+peer_venv() {
+  local venv=$BENCH_VENVS/$1 package=${3%%==*} version=${3#*==}
+  [ -x "$venv/bin/python" ] || { echo "setup-bench: creating the venv $venv"; python3 -m venv "$venv"; }
+  if [ "$("$venv/bin/python" -m pip show "$package" 2>/dev/null | sed -n 's/^Version: //p')" != "$version" ]; then
+    echo "setup-bench: installing $3 into $venv"
+    "$venv/bin/python" -m pip install --quiet "$3"
+  fi
+  "$venv/bin/python" -c "import $2" || { echo "setup-bench: $2 does not import in $venv" >&2; exit 1; }
+}
+peer_venv elasticsearch elasticsearch elasticsearch==7.13.4
+peer_venv statsforecast statsforecast statsforecast==2.1.1

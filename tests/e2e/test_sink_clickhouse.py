@@ -2,16 +2,19 @@
 readings and rollups from `mare run` arrive with their types, and hourly min/max/avg per sensor
 through ClickHouse's SQL equal mare's own SQL (and the 1h rollups, through FINAL and argMax); a
 kill -9 of the sink mid-stream and a stopped-then-restarted server leave every reading there
-exactly once (counted with FINAL); a row ClickHouse refuses (a CHECK-like MATERIALIZED column that
+exactly once with its values, through FINAL and grouped by the key (after the kill, beside the
+resent copies the unmerged table holds, and every window at its newest revision through FINAL
+and argMax(x, revision)), the sink inserting full batches as it catches up; a row ClickHouse refuses (a CHECK-like MATERIALIZED column that
 throws) goes to the dead-letter file with ClickHouse's reason, and the rest of its batch arrives;
 a batch out of key order (the sink sorts it) arrives whole, the later of two copies kept."""
+import datetime
 import json
 import os
 
 import pytest
 
 from clickhouse_server import ClickHouse
-from harness import MareRun, wait_for
+from harness import MareRun, mare, wait_for
 from sink_helpers import T0, SinkProcess, buoy, epoch_ms, produce, read_dead_letters
 from sink_helpers import no_sink_outlives_its_test  # noqa: F401 (autouse: kills the sinks a failed test leaves)
 
@@ -33,11 +36,11 @@ class Sink(SinkProcess):
         super().__init__("clickhouse", data_dir, ch_sets(ch, database, ["sink.clickhouse.rollups=false", *extra]))
 
 
-def positions(ch, database):
-    """Sum of the sink's saved next offsets over the raw topic's partitions (0 before any)."""
+def positions(ch, database, topic="raw"):
+    """Sum of the sink's saved next offsets over the topic's partitions (0 before any)."""
     try:
         rows = ch.query(f"SELECT sum(m) FROM (SELECT `partition`, max(next_offset) AS m FROM {database}.sink_offsets "
-                        f"WHERE topic = 'raw' GROUP BY `partition`)")
+                        f"WHERE topic = '{topic}' GROUP BY `partition`)")
     except RuntimeError:
         return 0
     return int(rows[0][0])
@@ -53,14 +56,64 @@ def scalar(ch, sql):
     return ch.query(sql)[0][0]
 
 
-def exactly_once(ch, database, n):
-    """n readings, each seq once, through FINAL and through argMax per key."""
+def reading_row(r):
+    """What `readings` must hold for buoy() reading r: its key, then its values."""
+    loc = r.get("location") or {}
+    return (r["sensor_id"], r["timestamp"] * 1_000_000, loc.get("lat"), loc.get("lon"), float(r["temperature"]),
+            float(r["pressure"]), float(r["seq"]), r["status"])
+
+
+def number_or_none(text):
+    return None if text == "\\N" else float(text)
+
+
+def readings_exactly_once(ch, database, readings):
+    """Each reading once, with its values, through FINAL, and grouped by the key without FINAL
+    (one group per reading, every copy in it, resent or not, holding that reading's values): a
+    duplicate would be a row too many, a value wrong, or a group whose copies differ."""
     t = f"{database}.readings"
-    assert int(scalar(ch, f"SELECT count() FROM {t} FINAL")) == n
-    assert int(scalar(ch, f"SELECT uniqExact(number_values[indexOf(number_names, 'seq')]) FROM {t} FINAL")) == n
-    assert float(scalar(ch, f"SELECT sum(number_values[indexOf(number_names, 'seq')]) FROM {t} FINAL")) == n * (n - 1) / 2
-    assert int(scalar(ch, f"SELECT count() FROM (SELECT sensor_id, ts_us, argMax(temperature, ts) FROM {t} "
-                          f"GROUP BY sensor_id, ts_us)")) == n
+    want = sorted(reading_row(r) for r in readings)
+    values = ["lat", "lon", "temperature", "pressure", "number_values[indexOf(number_names, 'seq')]",
+              "text_values[indexOf(text_names, 'status')]"]
+
+    def parse(rows):
+        return [(int(s), int(us), number_or_none(lat), number_or_none(lon), float(t), float(p), float(seq), status)
+                for s, us, lat, lon, t, p, seq, status in rows]
+    assert parse(ch.query(f"SELECT sensor_id, ts_us, {', '.join(values)} FROM {t} FINAL ORDER BY sensor_id, ts_us")) == want
+    grouped = ch.query(f"SELECT sensor_id, ts_us, {', '.join(f'any({v})' for v in values)}, "
+                       f"uniqExact(tuple({', '.join(values)})) FROM {t} GROUP BY sensor_id, ts_us ORDER BY sensor_id, ts_us")
+    assert {g[-1] for g in grouped} == {"1"}, "copies of one reading that differ"
+    assert parse(g[:-1] for g in grouped) == want
+
+
+def rollup(sensor, k, revision):
+    """Revision `revision` of window k (1h) of a sensor's temperature, as the rollups topic holds
+    it: (key, value); its numbers depend on all three, the revision being its count."""
+    start = T0 + 3600 * k
+    iso = lambda t: datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+    low = sensor + k / 8 + revision / 4
+    value = {"sensor_id": sensor, "field": "temperature", "resolution": "1h", "window_start": iso(start),
+             "window_end": iso(start + 3600), "count": revision, "min": low, "max": low + revision, "mean": low + 0.5,
+             "stddev": revision / 8, "first": low, "last": low + 1, "revision": revision, "final": revision == 4}
+    return f"{sensor}/temperature/1h/{start * 1_000_000}", value
+
+
+def rollups_exactly_once(ch, database, newest):
+    """Each window once, at its newest revision (`newest`: rollup() values), through FINAL and
+    through argMax(x, revision) grouped by the key."""
+    want = sorted((v["sensor_id"], epoch_ms(v["window_start"]) * 1000, v["count"], v["min"], v["max"], v["mean"],
+                   v["revision"], int(v["final"])) for v in newest)
+    key = "sensor_id, field, resolution, window_start, window_start_us"
+    values = ["count", "min", "max", "mean", "revision", "is_final"]
+
+    def parse(rows):
+        return [(int(s), int(w), int(c), float(lo), float(hi), float(mean), int(rev), int(final))
+                for s, w, c, lo, hi, mean, rev, final in rows]
+    assert parse(ch.query(f"SELECT sensor_id, window_start_us, {', '.join(values)} FROM {database}.rollups FINAL "
+                          f"ORDER BY {key}")) == want
+    assert parse((r[0], r[4], *r[5:]) for r in ch.query(
+        f"SELECT {key}, {', '.join(f'argMax({v}, revision)' for v in values)} FROM {database}.rollups "
+        f"GROUP BY {key} ORDER BY {key}")) == want
 
 
 def test_readings_and_rollups_from_mare_run_arrive_typed_and_hourly_sql_matches_mares(tmp_path, ch):
@@ -126,21 +179,60 @@ def test_readings_and_rollups_from_mare_run_arrive_typed_and_hourly_sql_matches_
             "DateTime(\\'UTC\\')", "UInt64", "Float64", "UInt8")
 
 
-def test_kill9_of_the_sink_mid_stream_leaves_every_reading_exactly_once(tmp_path, ch):
+def test_kill9_of_the_sink_mid_stream_leaves_every_reading_and_window_exactly_once(tmp_path, ch):
+    """The sink is killed -9 mid-stream at the moment that must end in a resend: a batch
+    ClickHouse acknowledged waits for its position (whose insert a check added to sink_offsets
+    refuses). With merges stopped, the table then holds the resent copies beside the rows, and it
+    is FINAL, or grouping by the key, that shows each reading once with its values; a merge
+    leaves one row per reading. The windows' revisions come in no revision order (2, 4, 1, 3):
+    FINAL and argMax(x, revision) show the 4th. Catching up, the sink inserts full batches."""
     db = "kill"
-    n = 20000
-    produce(tmp_path, [buoy(i, 1 + i % 8, T0 + i // 8) for i in range(n)])
-    sink = Sink(tmp_path, ch, db, extra=["sink.clickhouse.batch=250"])
+    n, batch = 20000, 250
+    readings = [buoy(i, 1 + i % 8, T0 + i // 8) for i in range(n)]
+    produce(tmp_path, readings)
+    revisions = [rollup(s, k, rev) for rev in (2, 4, 1, 3) for s in range(1, 9) for k in range(60)]
+    mare("log", "produce", "rollups", "--data-dir", str(tmp_path),
+         input="".join(f"{key}\t{json.dumps(v)}\n" for key, v in revisions))
+    extra = [f"sink.clickhouse.batch={batch}", "sink.clickhouse.rollups=true"]
+    sink = Sink(tmp_path, ch, db, extra=extra)
     wait_for(lambda: (sink.metric('mare_sink_clickhouse_rows_written_total{topic="raw"}') or 0) >= 4000,
              what="the sink to be mid-stream")
+    status, text = ch.request(f"ALTER TABLE {db}.sink_offsets ADD COLUMN refuse UInt8 MATERIALIZED throwIf(next_offset >= 0)")
+    assert status == 200, text
+    errors = 'mare_sink_clickhouse_errors_total{topic="raw"}'
+    before = sink.metric(errors) or 0
+    wait_for(lambda: (sink.metric(errors) or 0) > before, what="a batch acknowledged and its position refused")
     sink.kill9()
+    status, text = ch.request(f"ALTER TABLE {db}.sink_offsets DROP COLUMN refuse")
+    assert status == 200, text
     saved = positions(ch, db)
     assert 0 < saved < n, f"killed mid-stream: {saved} of {n} positions saved"
-    sink = Sink(tmp_path, ch, db, extra=["sink.clickhouse.batch=250"])
-    wait_for(lambda: positions(ch, db) == n, timeout=120, what="every position saved")
-    exactly_once(ch, db, n)
-    wait_for(lambda: sink.metric('mare_sink_clickhouse_lag_records{topic="raw"}') == 0, what="lag 0")
-    sink.stop()
+    assert int(scalar(ch, f"SELECT count() FROM {db}.readings")) >= saved + batch, "no acknowledged batch beyond the position"
+    for table in ("readings", "rollups"):
+        status, text = ch.request(f"SYSTEM STOP MERGES {db}.{table}")
+        assert status == 200, text
+    try:
+        sink = Sink(tmp_path, ch, db, extra=extra)
+        wait_for(lambda: positions(ch, db) == n, timeout=120, what="every position saved")
+        assert positions(ch, db, "rollups") == len(revisions)
+        wait_for(lambda: sink.metric('mare_sink_clickhouse_lag_records{topic="raw"}') == 0, what="lag 0")
+        # Catching up from a full log, each insert is a full batch but the last (or one that
+        # waited max_delay, 100 ms here, for a slow read).
+        written = sink.metric('mare_sink_clickhouse_rows_written_total{topic="raw"}')
+        inserts = sink.metric('mare_sink_clickhouse_inserts_total{topic="raw"}')
+        assert -(-written // batch) <= inserts <= written // batch + 3, (written, inserts)
+        sink.stop()
+        readings_exactly_once(ch, db, readings)
+        rollups_exactly_once(ch, db, [v for _, v in revisions if v["revision"] == 4])
+        # What FINAL and grouping hide: the resent copies, still there unmerged.
+        copies = int(scalar(ch, f"SELECT count() FROM {db}.readings")) - int(scalar(ch, f"SELECT count() FROM {db}.readings FINAL"))
+        assert copies >= batch
+    finally:
+        for table in ("readings", "rollups"):
+            ch.request(f"SYSTEM START MERGES {db}.{table}")
+    status, text = ch.request(f"OPTIMIZE TABLE {db}.readings FINAL")
+    assert status == 200, text
+    assert int(scalar(ch, f"SELECT count() FROM {db}.readings")) == n
 
 
 def test_server_stopped_then_restarted_loses_nothing(tmp_path, ch):
@@ -148,7 +240,7 @@ def test_server_stopped_then_restarted_loses_nothing(tmp_path, ch):
     produce(tmp_path, [buoy(i, 1 + i % 4, T0 + i) for i in range(3000)])
     sink = Sink(tmp_path, ch, db, extra=["sink.clickhouse.batch=500"])
     sink.deliver_across_an_outage(ch, lambda: positions(ch, db), first=3000, more=3000)
-    exactly_once(ch, db, 6000)
+    readings_exactly_once(ch, db, [buoy(i, 1 + i % 4, T0 + i) for i in range(6000)])
     sink.stop()
 
 
