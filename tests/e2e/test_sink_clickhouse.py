@@ -189,19 +189,24 @@ def test_kill9_of_the_sink_mid_stream_leaves_every_reading_and_window_exactly_on
     db = "kill"
     n, batch = 20000, 250
     readings = [buoy(i, 1 + i % 8, T0 + i // 8) for i in range(n)]
-    produce(tmp_path, readings)
+    first = 4000
+    produce(tmp_path, readings[:first])
     revisions = [rollup(s, k, rev) for rev in (2, 4, 1, 3) for s in range(1, 9) for k in range(60)]
     mare("log", "produce", "rollups", "--data-dir", str(tmp_path),
          input="".join(f"{key}\t{json.dumps(v)}\n" for key, v in revisions))
     extra = [f"sink.clickhouse.batch={batch}", "sink.clickhouse.rollups=true"]
     sink = Sink(tmp_path, ch, db, extra=extra)
-    wait_for(lambda: (sink.metric('mare_sink_clickhouse_rows_written_total{topic="raw"}') or 0) >= 4000,
-             what="the sink to be mid-stream")
-    status, text = ch.request(f"ALTER TABLE {db}.sink_offsets ADD COLUMN refuse UInt8 MATERIALIZED throwIf(next_offset >= 0)")
-    assert status == 200, text
+    # The rest of the readings are produced only once positions are refused, so the sink is
+    # mid-stream when killed however fast it runs.
+    wait_for(lambda: positions(ch, db) == first, what="the first readings delivered")
     errors = 'mare_sink_clickhouse_errors_total{topic="raw"}'
     before = sink.metric(errors) or 0
-    wait_for(lambda: (sink.metric(errors) or 0) > before, what="a batch acknowledged and its position refused")
+    status, text = ch.request(f"ALTER TABLE {db}.sink_offsets ADD COLUMN refuse UInt8 MATERIALIZED throwIf(next_offset >= 0)")
+    assert status == 200, text
+    produce(tmp_path, readings[first:])
+    written = 'mare_sink_clickhouse_rows_written_total{topic="raw"}'
+    wait_for(lambda: (sink.metric(errors) or 0) > before and (sink.metric(written) or 0) >= first + batch,
+             what="a batch acknowledged and its position refused")
     sink.kill9()
     status, text = ch.request(f"ALTER TABLE {db}.sink_offsets DROP COLUMN refuse")
     assert status == 200, text
