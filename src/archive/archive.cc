@@ -23,6 +23,7 @@ bool LineReader::Next(std::string* line) {
     return false;
   }
   ++line_number_;
+  bytes_read_ += static_cast<int64_t>(line->size()) + (in_.eof() ? 0 : 1);
   if (!line->empty() && line->back() == '\r') line->pop_back();
   return true;
 }

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,6 +27,15 @@
 #include "archive/reading.h"
 
 namespace mare::archive {
+
+// A field column a file gives as text: every present cell of it is text (CSV: a column with one
+// text cell is text, its numbers included). For the user: the field's name, its first text cell
+// (cut short) and that cell's line.
+struct TextColumn {
+  std::string name;
+  std::string first_cell;
+  size_t line = 0;
+};
 
 class ArchiveReader {
  public:
@@ -40,6 +50,9 @@ class ArchiveReader {
   virtual std::string_view line_unit() const { return "line"; }  // what line() counts, for messages
   const std::string& why() const { return why_; }
   const Status& status() const { return status_; }
+  // The fields the whole file gives as text, known before its first row (CSV's first pass); none
+  // for formats whose every value says its own type.
+  virtual std::vector<TextColumn> text_columns() const { return {}; }
 
  protected:
   size_t line_ = 0;
@@ -55,6 +68,9 @@ struct ArchiveOptions {
   // CSV: times written without a zone are local time this far east of UTC (8 h for the Beijing
   // data); NDBC files are UTC.
   int64_t utc_offset_micros = 0;
+  // CSV: called every few MB of the first pass over the file (the columns' types), and at its
+  // end, with the bytes read and the file's size.
+  std::function<void(int64_t bytes_done, int64_t bytes_total)> types_progress;
 };
 
 // A UTC offset as "+08:00", "+0800", "+8", "-05:30" or "0"; InvalidArgument beyond ±14 h.
@@ -70,12 +86,14 @@ class LineReader {
   Status Open(const std::string& path);
   bool Next(std::string* line);  // false at the end (or on an I/O error: see status())
   size_t line_number() const { return line_number_; }
+  int64_t bytes_read() const { return bytes_read_; }  // the lines read, with their line ends
   const Status& status() const { return status_; }
 
  private:
   std::ifstream in_;
   std::string path_;
   size_t line_number_ = 0;
+  int64_t bytes_read_ = 0;
   Status status_;
 };
 

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <charconv>
 #include <deque>
+#include <filesystem>
 
 #include "archive/csv_column_types.h"
 #include "reading/timestamp.h"
@@ -105,6 +106,8 @@ class CsvReader : public ArchiveReader {
     return Row::kEnd;
   }
 
+  std::vector<TextColumn> text_columns() const override { return text_columns_; }
+
  private:
   struct Field {
     size_t column;
@@ -124,8 +127,21 @@ class CsvReader : public ArchiveReader {
   Status TypeColumns() {
     CsvColumnTypes types(columns_, delimiter_);
     std::string line;
-    while (!types.all_text() && lines_.Next(&line)) types.AddLine(line);
-    for (size_t k = 0; k < fields_.size(); ++k) fields_[k].numeric = !types.text(k);
+    std::error_code error;
+    const auto size = static_cast<int64_t>(std::filesystem::file_size(path_, error));
+    int64_t next_progress = 0;
+    while (!types.all_text() && lines_.Next(&line)) {
+      types.AddLine(line, lines_.line_number());
+      if (options_.types_progress && lines_.bytes_read() >= next_progress) {
+        options_.types_progress(lines_.bytes_read(), size);
+        next_progress = lines_.bytes_read() + (8 << 20);
+      }
+    }
+    if (options_.types_progress) options_.types_progress(size, size);
+    for (size_t k = 0; k < fields_.size(); ++k) {
+      fields_[k].numeric = !types.text(k);
+      if (types.text(k)) text_columns_.push_back({std::string(fields_[k].name), types.first_text(k), types.first_text_line(k)});
+    }
     return lines_.status();
   }
 
@@ -143,6 +159,7 @@ class CsvReader : public ArchiveReader {
   char delimiter_ = ',';
   CsvColumns columns_;      // its fields' names are what the readings' names view
   std::vector<Field> fields_;
+  std::vector<TextColumn> text_columns_;
   std::string row_;
   std::string joined_;
   std::vector<std::string> cells_;

@@ -35,20 +35,31 @@ bool IsTextCell(std::string_view trimmed) {
 }
 
 CsvColumnTypes::CsvColumnTypes(const CsvColumns& columns, char delimiter)
-    : columns_(columns), delimiter_(delimiter), field_of_(columns.count, kNoField), text_(columns.fields.size(), 0) {
+    : columns_(columns),
+      delimiter_(delimiter),
+      field_of_(columns.count, kNoField),
+      text_(columns.fields.size(), 0),
+      first_text_(columns.fields.size()),
+      first_line_(columns.fields.size(), 0) {
   for (size_t k = 0; k < columns.fields.size(); ++k) field_of_[columns.fields[k].column] = static_cast<uint32_t>(k);
 }
 
-void CsvColumnTypes::MarkText(size_t field) {
-  if (text_[field] == 0) {
-    text_[field] = 1;
-    ++text_count_;
+void CsvColumnTypes::MarkText(size_t field, std::string_view cell, size_t line) {
+  if (text_[field] != 0) return;
+  text_[field] = 1;
+  ++text_count_;
+  if (cell.size() > kShownCellBytes) {
+    size_t cut = kShownCellBytes;
+    while (cut > 0 && (static_cast<uint8_t>(cell[cut]) & 0xC0) == 0x80) --cut;  // not inside a character
+    cell = cell.substr(0, cut);
   }
+  first_text_[field].assign(cell);
+  first_line_[field] = line;
 }
 
-void CsvColumnTypes::Merge(const CsvColumnTypes& other) {
+void CsvColumnTypes::Merge(const CsvColumnTypes& later, size_t lines_before) {
   for (size_t k = 0; k < text_.size(); ++k) {
-    if (other.text_[k] != 0) MarkText(k);
+    if (later.text_[k] != 0) MarkText(k, later.first_text_[k], later.first_line_[k] + lines_before);
   }
 }
 
@@ -58,45 +69,64 @@ bool CsvColumnTypes::Prepare(std::string_view* line) {
   return !TrimCell(*line).empty();  // a blank line: no row
 }
 
-void CsvColumnTypes::AddUnquotedLine(std::string_view line) {
-  if (Prepare(&line)) AddUnquoted(line);
+void CsvColumnTypes::AddUnquotedLine(std::string_view line, size_t line_number) {
+  if (Prepare(&line)) AddUnquoted(line, line_number);
 }
 
-void CsvColumnTypes::AddUnquoted(std::string_view line) {
-  // The cells are what lies between the delimiters (SplitCsvCells' answer, without its
-  // copies), each looked at as it is passed; a plain decimal needs no trimming.
+void CsvColumnTypes::AddUnquoted(std::string_view line, size_t line_number) {
+  // The cells are what lies between the delimiters (SplitCsvCells' answer, without its copies).
+  // A field's cell is read byte by byte as a plain decimal, the common case, which needs no
+  // trimming (a number cell is short: a call to find its delimiter cost more than the cell);
+  // anything else is looked at whole.
   candidates_.clear();
   const char* p = line.data();
   const char* const end = p + line.size();
+  const char delimiter = delimiter_;
+  auto digit = [](char c) { return static_cast<unsigned>(c - '0') < 10; };
   size_t column = 0;
   while (true) {
-    const void* d = std::memchr(p, delimiter_, static_cast<size_t>(end - p));
-    const char* cell_end = d == nullptr ? end : static_cast<const char*>(d);
-    if (column < field_of_.size()) {
-      const uint32_t k = field_of_[column];
-      if (k != kNoField && text_[k] == 0 && p != cell_end && !IsPlainDecimal(p, cell_end) &&
-          IsTextCell(TrimCell(std::string_view(p, static_cast<size_t>(cell_end - p))))) {
-        candidates_.push_back(k);
+    const char* const cell = p;
+    const uint32_t k = column < field_of_.size() ? field_of_[column] : kNoField;
+    if (k != kNoField && text_[k] == 0) {
+      p += p != end && *p == '-';
+      const char* digits = p;
+      while (p != end && digit(*p)) ++p;
+      bool plain = p != digits;
+      if (p != end && *p == '.') {
+        const char* fraction = ++p;
+        while (p != end && digit(*p)) ++p;
+        plain = plain && p != fraction;
       }
+      // (IsPlainDecimal's length limit: a longer decimal may be too large for a double.)
+      if (!plain || (p != end && *p != delimiter) || p - cell > 300) {
+        while (p != end && *p != delimiter) ++p;
+        const std::string_view trimmed = TrimCell(std::string_view(cell, static_cast<size_t>(p - cell)));
+        if (IsTextCell(trimmed)) candidates_.push_back({k, trimmed});
+      }
+    } else {
+      // Not a field's cell, or a text field's: skipped whole (the time's 19 bytes, say).
+      const void* d = std::memchr(p, delimiter, static_cast<size_t>(end - p));
+      p = d == nullptr ? end : static_cast<const char*>(d);
     }
     ++column;
-    if (cell_end == end) break;
-    p = cell_end + 1;
+    if (p == end) break;
+    ++p;
   }
   if (column != columns_.count) return;  // no row of the header's shape: its cells do not count
-  for (uint32_t k : candidates_) MarkText(k);
+  for (const Candidate& c : candidates_) MarkText(c.field, c.cell, line_number);
 }
 
-void CsvColumnTypes::AddLine(std::string_view line) {
+void CsvColumnTypes::AddLine(std::string_view line, size_t line_number) {
   if (!Prepare(&line)) return;
   if (std::memchr(line.data(), '"', line.size()) == nullptr) {
-    AddUnquoted(line);
+    AddUnquoted(line, line_number);
     return;
   }
   // Quotes: SplitCsvCells' rules; a quote left open, or another number of cells, counts nothing.
   if (!SplitCsvCells(line, delimiter_, &cells_, &unquoted_) || cells_.size() != columns_.count) return;
   for (size_t k = 0; k < columns_.fields.size(); ++k) {
-    if (text_[k] == 0 && IsTextCell(TrimCell(cells_[columns_.fields[k].column]))) MarkText(k);
+    const std::string_view cell = TrimCell(cells_[columns_.fields[k].column]);
+    if (text_[k] == 0 && IsTextCell(cell)) MarkText(k, cell, line_number);
   }
 }
 

@@ -236,14 +236,9 @@ bool IsCompactDate(std::string_view cell) {
   return part(0, 4) >= 1900 && CivilToMicros(part(0, 4), part(4, 2), part(6, 2), 0, 0, 0).ok();
 }
 
-// The times readings keep: four-digit years from 1900 (timestamp.cc), in UTC. A time is checked
-// once its zone or --utc-offset has been applied: 1900-01-01 00:00 at +08:00 is 1899-12-31
-// 16:00 UTC, refused, as 9999-12-31 23:00 at -05:00 is.
-constexpr int64_t kFirstReadingTime = -2'208'988'800 * kMicrosPerSecond;        // 1900-01-01 00:00:00 UTC
-constexpr int64_t kAfterLastReadingTime = 253'402'300'800 * kMicrosPerSecond;  // 10000-01-01 00:00:00 UTC
-
-bool InReadingYears(int64_t utc_micros) { return utc_micros >= kFirstReadingTime && utc_micros < kAfterLastReadingTime; }
-
+// The times readings keep (InReadingYears, reading/timestamp.h), checked once a time's zone or
+// --utc-offset has been applied: 1900-01-01 00:00 at +08:00 is 1899-12-31 16:00 UTC, refused, as
+// 9999-12-31 23:00 at -05:00 is.
 std::string UtcText(int64_t micros) {
   const CivilTime t = ToCivil(micros);
   return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC", t.year, t.month, t.day, t.hour, t.minute, t.second);
@@ -252,7 +247,7 @@ std::string UtcText(int64_t micros) {
 // A time cell's UTC time (its zone or the offset applied), or why it is outside the years.
 Result<int64_t> CellInReadingYears(int64_t utc_micros, std::string_view cell) {
   if (InReadingYears(utc_micros)) return utc_micros;
-  return Status::InvalidArgument(fmt::format("'{}' is {}, outside the years 1900 to 9999", cell, UtcText(utc_micros)));
+  return Status::InvalidArgument(OutsideReadingYearsReason(cell, utc_micros));
 }
 
 template <typename Cell>

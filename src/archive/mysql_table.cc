@@ -9,7 +9,7 @@
 #include <deque>
 #include <vector>
 
-#include "reading/timestamp.h"
+#include "archive/csv_format.h"
 
 namespace mare::archive {
 
@@ -135,9 +135,10 @@ class MysqlReader : public MysqlTableReader {
     auto cell = [&](size_t i) { return std::string_view(row[i], lengths[i]); };
     if (!row[ts_]) return Skip(fmt::format("no {}", ts_name_));
     last_time_text_.assign(cell(ts_));
-    Result<int64_t> time = ParseTimestampLoose(cell(ts_));
+    // Checked once the offset is applied: 1900-01-01 01:00 at +02:00 is before 1900 in UTC.
+    Result<int64_t> time = CsvCellTime(TrimCell(cell(ts_)), options_.utc_offset_micros);
     if (!time) return Skip(fmt::format("{}: {}", ts_name_, time.status().message()));
-    out->time_micros = *time - options_.utc_offset_micros;
+    out->time_micros = *time;
     out->sensor_id = options_.sensor_id;
     if (sensor_ >= 0) {
       if (!row[sensor_]) return Skip(fmt::format("no {}", sensor_name_));

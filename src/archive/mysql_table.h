@@ -24,7 +24,10 @@ struct MysqlTableOptions {
   uint64_t sensor_id = 1;     // for a table without a sensor column
   std::string lat_column, lon_column;  // default: lat/latitude and lon/lng/longitude when present
   std::string json_column;    // a column of JSON objects whose members are fields
-  int64_t utc_offset_micros = 0;  // DATETIME values are local time this far east of UTC
+  // DATETIME values are local time this far east of UTC; the time column is read as a CSV time
+  // cell is (csv_format.h's CsvCellTime: an epoch number or a zone is never shifted, and the years
+  // 1900 to 9999 are checked on the UTC time).
+  int64_t utc_offset_micros = 0;
   std::string resume_from;    // only rows with ts_column >= this value (a value of that column, as text)
 };
 

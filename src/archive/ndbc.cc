@@ -147,6 +147,10 @@ class NdbcReader : public ArchiveReader {
         why_ = fmt::format("unparseable date in '{}'", row_);
         return Row::kSkipped;
       }
+      if (!InReadingYears(*time)) {  // NDBC files are UTC: the written year is the UTC one
+        why_ = fmt::format("year {} outside 1900 to 9999 in '{}'", date[0], row_);
+        return Row::kSkipped;
+      }
       out->time_micros = *time;
       out->sensor_id = options_.sensor_id;
       out->location = options_.location;

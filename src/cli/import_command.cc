@@ -54,6 +54,23 @@ void PrintSkipped(std::string_view source, const store::ImportReport& report) {
   if (more > 0) fmt::print(stderr, "import: ... and {} more skipped rows in {}\n", more, source);
 }
 
+// The file's text columns (docs/formats/csv.md, "Text"): a note for each (loud: false), and a
+// warning, printed last, for each whose name the store held as numbers before (loud: true).
+void PrintTextColumns(std::string_view source, const store::ImportReport& report, bool loud) {
+  for (const store::ImportedTextColumn& c : report.text_columns) {
+    if (!loud && !c.store_has_numbers) {
+      fmt::print(stderr, "import: {}: field {} is text (a column with a text cell is text, its numbers included): \"{}\" on line {}\n",
+                 source, c.name, c.first_cell, c.line);
+    } else if (loud && c.store_has_numbers) {
+      fmt::print(stderr,
+                 "import: WARNING: {}: field {} is text in this file (\"{}\" on line {}) but the store holds {} as numbers: SQL shows "
+                 "those and none of this file's {} values (docs/formats/csv.md, \"Text\"); empty such cells or write them NA, and "
+                 "import the file again\n",
+                 source, c.name, c.first_cell, c.line, c.name, c.name);
+    }
+  }
+}
+
 // Where a table's import got to: <data_dir>/import/<host>_<port>_<db>_<table>.position, the time
 // column's value up to which every row is stored (text, below). A later run resumes from it.
 std::string PositionPath(const std::string& data_dir, const archive::MysqlUrl& url) {
@@ -139,7 +156,8 @@ int ImportTable(const std::string& url_text, const ImportFlags& flags, const std
   int64_t start = MonotonicMicros();
   int64_t last_print = 0;
   store::ImportReport report;
-  auto progress = [&](int64_t, int64_t, int64_t readings) {
+  auto progress = [&](const store::ImportProgress& p) {
+    const int64_t readings = p.readings;
     if (flags.quiet || MonotonicMicros() - last_print < 1'000'000) return;
     last_print = MonotonicMicros();
     double seconds = static_cast<double>(MonotonicMicros() - start) / 1e6;
@@ -161,8 +179,13 @@ int ImportTable(const std::string& url_text, const ImportFlags& flags, const std
 }
 
 // The archive reader `mare replay` uses, with the same options.
-Result<std::unique_ptr<archive::ArchiveReader>> OpenForImport(const std::string& path, const ImportFlags& flags) {
+// progress: the CSV reader's first pass, over the columns' types.
+Result<std::unique_ptr<archive::ArchiveReader>> OpenForImport(const std::string& path, const ImportFlags& flags,
+                                                              const store::ImportProgressFn& progress) {
   archive::ArchiveOptions options;
+  options.types_progress = [progress](int64_t done, int64_t total) {
+    progress({.pass = store::ImportProgress::Pass::kTypes, .bytes_done = done, .bytes_total = total});
+  };
   options.format = flags.format;
   options.sensor_id = flags.sensor_id ? *flags.sensor_id : archive::StationFromFileName(path).value_or(1);
   if (options.sensor_id > archive::kMaxSensorId) return Status::InvalidArgument("--sensor-id: above 4294967295");
@@ -215,10 +238,13 @@ int RunImport(const ImportFlags& flags) {
     store::ImportReport report;
     int last_percent = -1;
     int64_t last_print = 0;
-    auto progress = [&](int64_t done, int64_t total, int64_t readings) {
+    bool typing = false;
+    auto progress = [&](const store::ImportProgress& p) {
       if (flags.quiet) return;
+      const int64_t done = p.bytes_done, total = p.bytes_total, readings = p.readings;
       double seconds = static_cast<double>(MonotonicMicros() - start) / 1e6;
       double rate = seconds > 0 ? static_cast<double>(readings) / seconds / 1e6 : 0.0;
+      if (p.pass == store::ImportProgress::Pass::kTypes && total <= 0) return;
       if (total < 0) {  // a reader that does not know its size: a line a second
         if (MonotonicMicros() - last_print < 1'000'000) return;
         last_print = MonotonicMicros();
@@ -226,8 +252,18 @@ int RunImport(const ImportFlags& flags) {
         return;
       }
       int percent = total > 0 ? static_cast<int>(done * 100 / total) : 100;
+      // Each pass over the file counts from 0% (the first one, over the columns' types, stores nothing).
+      if (const bool types = p.pass == store::ImportProgress::Pass::kTypes; types != typing) {
+        typing = types;
+        last_percent = -1;
+      }
       if (percent / 5 == last_percent / 5) return;
       last_percent = percent;
+      if (typing) {
+        fmt::print(stderr, "import: {:3d}%  column types: {:.1f} of {:.1f} MB read, {:.1f} MB/s\n", percent, done / 1e6, total / 1e6,
+                   seconds > 0 ? done / seconds / 1e6 : 0.0);
+        return;
+      }
       fmt::print(stderr, "import: {:3d}%  {:.1f} of {:.1f} MB, {} readings, {:.2f}M readings/s\n", percent, done / 1e6, total / 1e6,
                  readings, rate);
     };
@@ -243,13 +279,15 @@ int RunImport(const ImportFlags& flags) {
     if (fast_csv) {
       s = store::ImportCsv(file, store->get(), {.flush_rows = flags.flush_rows}, &report, progress);
     } else {
-      auto reader = OpenForImport(file, flags);
+      auto reader = OpenForImport(file, flags, progress);
       s = reader ? store::ImportArchive(reader->get(), store->get(), {.flush_rows = flags.flush_rows}, &report, progress)
                  : reader.status();
     }
     double seconds = static_cast<double>(MonotonicMicros() - start) / 1e6;
+    PrintTextColumns(file, report, false);
     PrintSkipped(file, report);
     if (!s.ok()) {
+      PrintTextColumns(file, report, true);
       fmt::print(stderr, "import: {} (after {} readings)\n", s.ToString(), report.imported);
       return 1;
     }
@@ -260,6 +298,7 @@ int RunImport(const ImportFlags& flags) {
                report.imported, file, *format, seconds, seconds > 0 ? static_cast<double>(report.imported) / seconds : 0.0,
                report.skipped, stats.rows, stats.segments,
                stats.rows > 0 ? static_cast<double>(stats.bytes) / static_cast<double>(stats.rows) : 0.0);
+    PrintTextColumns(file, report, true);
     if (report.skipped > 0) exit_code = 1;
   }
   return exit_code;

@@ -191,11 +191,13 @@ TEST(Ndbc, TwoHeaderLinesOldColumnsAndBadDates) {
             "2024 01 21 10 00  99 99.0 99.0 99.00 99.00 99.00 999 9999.0 999.0 999.0 999.0 99.0 99.00\n"
             "2024 02 30 10 00 180  5.0  6.0  1.00  5.00  4.00 200 1010.0  10.0  12.0   5.0  9.0  1.50\n"
             "2024 01 21 11 00 180  5.0  6.0 MM  5.00  4.00 200 1010.0  10.0  12.0   5.0  9.0  1.50\n"
-            "2024 01 21 12 00 180  5.0\n");
+            "2024 01 21 12 00 180  5.0\n"
+            "1899 12 31 23 00 180  5.0  6.0  1.00  5.00  4.00 200 1010.0  10.0  12.0   5.0  9.0  1.50\n");
   std::vector<size_t> skipped;
   std::vector<Reading> readings = ReadAll(path, ArchiveOptions{}, &skipped);
   ASSERT_EQ(readings.size(), 2u);
-  EXPECT_EQ(skipped, (std::vector<size_t>{4, 6}));  // February 30th; a short row
+  // February 30th; a short row; a year before the years readings keep (1900 to 9999, UTC)
+  EXPECT_EQ(skipped, (std::vector<size_t>{4, 6, 7}));
   // Every code missing, but WDIR 99 is a direction.
   ASSERT_EQ(readings[0].numbers.size(), 1u);
   EXPECT_EQ(*readings[0].Number("wind_direction"), 99);

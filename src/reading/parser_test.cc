@@ -158,6 +158,7 @@ const Invalid kInvalid[] = {
     {R"({"timestamp": "2024-01-21 10:00:00", "temperature": 20.9})", RejectReason::kMissingSensorId, "no sensor_id"},
     {R"({"timestamp": "2024-02-30 10:00:00", "sensor_id": 1})", RejectReason::kInvalidTimestamp, "day 30 out of range"},
     {R"({"timestamp": "yesterday", "sensor_id": 1})", RejectReason::kInvalidTimestamp, "not a date-time"},
+    {R"({"timestamp": "1900-01-01T00:00:00+08:00", "sensor_id": 1})", RejectReason::kInvalidTimestamp, "is 1899-12-31 16:00:00 UTC, outside the years 1900 to 9999"},
     {R"({"timestamp": true, "sensor_id": 1})", RejectReason::kInvalidTimestamp, "date-time string or epoch"},
     {R"({"timestamp": -5, "sensor_id": 1})", RejectReason::kInvalidTimestamp, "positive"},
     {R"({"timestamp": 1e300, "sensor_id": 1})", RejectReason::kInvalidTimestamp, "too large"},

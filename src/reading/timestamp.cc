@@ -93,8 +93,16 @@ bool ParseTimestampText(std::string_view text, int64_t* micros, std::string* why
   }
   Result<int64_t> civil = CivilToMicros(year, month, day, hour, minute, second);
   if (!civil) return Fail(why, fmt::format("'{}': day {} out of range for {:04}-{:02}", text, day, year, month));
-  *micros = *civil + fraction_us - offset_s * kMicrosPerSecond;
+  const int64_t utc = *civil + fraction_us - offset_s * kMicrosPerSecond;
+  if (!InReadingYears(utc)) return Fail(why, OutsideReadingYearsReason(text, utc));
+  *micros = utc;
   return true;
+}
+
+std::string OutsideReadingYearsReason(std::string_view text, int64_t utc_micros) {
+  const CivilTime t = ToCivil(utc_micros);
+  return fmt::format("'{}' is {:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC, outside the years 1900 to 9999", text, t.year, t.month, t.day,
+                     t.hour, t.minute, t.second);
 }
 
 Result<int64_t> CivilToMicros(int year, int month, int day, int hour, int minute, int second) {

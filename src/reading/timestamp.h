@@ -16,7 +16,20 @@
 
 namespace mare {
 
+// The times a reading may have: four-digit years from 1900, in UTC, from 1900-01-01 00:00:00
+// UTC to before 10000-01-01 00:00:00 UTC. A time written with a zone or an offset is checked
+// once it is applied: "1900-01-01T00:00:00+08:00" is 1899-12-31 16:00:00 UTC, outside.
+constexpr int64_t kFirstReadingMicros = -2'208'988'800'000'000;      // 1900-01-01 00:00:00 UTC
+constexpr int64_t kAfterLastReadingMicros = 253'402'300'800'000'000;  // 10000-01-01 00:00:00 UTC
+constexpr bool InReadingYears(int64_t utc_micros) {
+  return utc_micros >= kFirstReadingMicros && utc_micros < kAfterLastReadingMicros;
+}
+// Why the time `text` gives, utc_micros, is refused: "'TEXT' is 1899-12-31 16:00:00 UTC,
+// outside the years 1900 to 9999". The one wording for ingest, archives and tables.
+std::string OutsideReadingYearsReason(std::string_view text, int64_t utc_micros);
+
 // On failure returns false and sets *why to a short explanation ("month 13 out of range").
+// The year as written must be from 1900, and the time in UTC within InReadingYears.
 bool ParseTimestampText(std::string_view text, int64_t* micros, std::string* why);
 bool ParseTimestampEpoch(double value, int64_t* micros, std::string* why);
 

@@ -72,6 +72,20 @@ TEST(Timestamp, RejectsMalformedText) {
   EXPECT_NE(TextError("1850-01-01 00:00:00").find("before 1900"), std::string::npos);
 }
 
+// The years are on the UTC time (InReadingYears): an offset that moves a time out of 1900 to 9999
+// refuses it, in one wording for every path (ingest, archives, tables, SQL literals).
+TEST(Timestamp, TheYearsAreCheckedOnTheUtcTime) {
+  EXPECT_EQ(TextError("1900-01-01T00:00:00+08:00"),
+            "'1900-01-01T00:00:00+08:00' is 1899-12-31 16:00:00 UTC, outside the years 1900 to 9999");
+  EXPECT_EQ(TextError("9999-12-31T23:00:00-05:00"),
+            "'9999-12-31T23:00:00-05:00' is 10000-01-01 04:00:00 UTC, outside the years 1900 to 9999");
+  EXPECT_EQ(Text("1900-01-01T08:00:00+08:00"), kFirstReadingMicros);
+  EXPECT_EQ(Text("1900-01-01T00:00:00-01:00"), kFirstReadingMicros + 3'600'000'000);
+  EXPECT_EQ(Text("9999-12-31T23:59:59.999999Z"), kAfterLastReadingMicros - 1);
+  EXPECT_EQ(ParseTimestampLoose("1900-01-01 00:00:00+00:01").status().message(),
+            "'1900-01-01 00:00:00+00:01' is 1899-12-31 23:59:00 UTC, outside the years 1900 to 9999");
+}
+
 TEST(Timestamp, EpochSecondsAndMilliseconds) {
   int64_t us = 0;
   std::string why;

@@ -162,8 +162,9 @@ void Scatter(std::vector<T>* values, const std::vector<uint8_t>& valid, size_t r
 
 int DecimalScale(std::span<const double> values) {
   int scale = 0;
+  double limit = 9e15;  // 9e15 / kPow10[scale], divided once a scale (a division a value was most of the time here)
   for (double v : values) {
-    if (!std::isfinite(v) || std::fabs(v) > 9e15 / kPow10[scale]) return -1;
+    if (!std::isfinite(v) || std::fabs(v) > limit) return -1;
     while (true) {
       double scaled = v * kPow10[scale];
       if (std::fabs(scaled) < 9e15) {
@@ -171,6 +172,7 @@ int DecimalScale(std::span<const double> values) {
         if (r / kPow10[scale] == v) break;
       }
       if (++scale > 9) return -1;
+      limit = 9e15 / kPow10[scale];
     }
   }
   // A later value may have raised the scale past what an earlier, larger one can take.

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cctype>
 #include <charconv>
@@ -45,22 +46,34 @@ size_t TakenRows(const std::vector<Store::TakenHour>& hours) {
   return rows;
 }
 
-// The field columns' types over the lines of data[from, end of data) (CsvColumnTypes), read by
-// two threads, half the lines each; the pages read are given back every release_bytes, as the
-// import's parsers do, so that the mapped file counts in the resident memory only by that much.
-archive::CsvColumnTypes TypeCsvColumns(std::string_view data, size_t from, const archive::CsvColumns& columns, char delimiter,
-                                       size_t release_bytes) {
+// The field columns' types over the lines of data[from, end of data), the first of them line
+// first_line (CsvColumnTypes), read by two threads, half the lines each; the pages read are
+// given back every release_bytes, as the import's parsers do, so that the mapped file counts in
+// the resident memory only by that much. progress: the bytes read, every few MB.
+archive::CsvColumnTypes TypeCsvColumns(std::string_view data, size_t from, size_t first_line, const archive::CsvColumns& columns,
+                                       char delimiter, size_t release_bytes, const ImportProgressFn& progress) {
   archive::CsvColumnTypes types(columns, delimiter), second(columns, delimiter);
   if (columns.fields.empty() || from >= data.size()) return types;
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   char* base = const_cast<char*>(data.data());
-  auto scan = [&](size_t begin, size_t end, archive::CsvColumnTypes* out) {
+  std::atomic<int64_t> bytes_done{static_cast<int64_t>(from)};
+  std::mutex progress_mu;
+  // Reads [begin, end) (whole lines; its first is line `line`) into *out; the lines read.
+  auto scan = [&](size_t begin, size_t end, size_t line, archive::CsvColumnTypes* out) {
     size_t released = (begin + page - 1) / page * page;  // whole pages of this part only
     size_t populated = begin;
     size_t unquoted = begin;  // [p, unquoted) has no quote
     size_t p = begin;
+    const size_t first_line_here = line;
+    size_t reported = begin;  // bytes of this part counted in bytes_done
     while (p < end && !out->all_text()) {
       if (p >= populated) {
+        if (progress && p > reported) {
+          const int64_t done = bytes_done += static_cast<int64_t>(p - reported);
+          reported = p;
+          std::lock_guard lock(progress_mu);
+          progress({.pass = ImportProgress::Pass::kTypes, .bytes_done = done, .bytes_total = static_cast<int64_t>(data.size())});
+        }
         // Mapped a few MB at a time rather than a fault every few pages (see ImportCsv), and
         // looked at for a quote at once rather than line by line.
         const size_t first = p / page * page;
@@ -72,16 +85,18 @@ archive::CsvColumnTypes TypeCsvColumns(std::string_view data, size_t from, const
       const void* nl = std::memchr(data.data() + p, '\n', end - p);
       const size_t e = nl == nullptr ? end : static_cast<size_t>(static_cast<const char*>(nl) - data.data());
       if (e <= unquoted) {
-        out->AddUnquotedLine(data.substr(p, e - p));
+        out->AddUnquotedLine(data.substr(p, e - p), line);
       } else {
-        out->AddLine(data.substr(p, e - p));
+        out->AddLine(data.substr(p, e - p), line);
       }
+      ++line;
       p = e + 1;
       if (const size_t until = std::min(p, end) / page * page; until > released && until - released >= release_bytes) {
         ::madvise(base + released, until - released, MADV_DONTNEED);  // only unmapped: a later read maps them again
         released = until;
       }
     }
+    return line - first_line_here;
   };
   size_t mid = from + (data.size() - from) / 2;
   if (const void* nl = std::memchr(data.data() + mid, '\n', data.size() - mid); nl != nullptr) {
@@ -89,17 +104,29 @@ archive::CsvColumnTypes TypeCsvColumns(std::string_view data, size_t from, const
   } else {
     mid = data.size();
   }
-  std::thread half([&] { scan(mid, data.size(), &second); });
-  scan(from, mid, &types);
+  // The second half's lines count from 0 here; the first half's count places them (when the
+  // first half stopped early, every field is text and nothing of the second is taken).
+  std::thread half([&] { scan(mid, data.size(), 0, &second); });
+  const size_t first_half_lines = scan(from, mid, first_line, &types);
   half.join();
-  types.Merge(second);
+  types.Merge(second, first_line + first_half_lines);
+  if (progress) {
+    progress({.pass = ImportProgress::Pass::kTypes, .bytes_done = static_cast<int64_t>(data.size()),
+              .bytes_total = static_cast<int64_t>(data.size())});
+  }
   return types;
+}
+
+// Marks the text columns whose names the store already holds as numbers (before the import
+// adds any of its own: a file's text column never adds a number field of its name).
+void MarkNumbersStored(const Schema& schema, std::vector<ImportedTextColumn>* columns) {
+  for (ImportedTextColumn& c : *columns) c.store_has_numbers = schema.Find(c.name, FieldType::kNumber).has_value();
 }
 
 }  // namespace
 
 Status ImportCsv(const std::string& path, Store* store, const ImportOptions& options, ImportReport* report,
-                 const std::function<void(int64_t, int64_t, int64_t)>& progress) {
+                 const ImportProgressFn& progress) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno("open " + path, errno);
   struct stat st;
@@ -166,7 +193,12 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
   // Each field column numbers or text, decided over the whole file before any row is stored
   // (the archive reader's rule): a column with a text cell is text, its numbers included, so
   // that the store never has a number and a text field of one name from one file.
-  const archive::CsvColumnTypes types = TypeCsvColumns(data, pos, columns, delimiter, options.release_bytes);
+  const archive::CsvColumnTypes types =
+      TypeCsvColumns(data, pos, static_cast<size_t>(line_no) + 1, columns, delimiter, options.release_bytes, progress);
+  for (size_t k = 0; k < columns.fields.size(); ++k) {
+    if (types.text(k)) report->text_columns.push_back({{columns.fields[k].name, types.first_text(k), types.first_text_line(k)}});
+  }
+  MarkNumbersStored(store->schema(), &report->text_columns);
   // Threads: two parse byte ranges of the file (whole lines, at most batch_rows of them) into
   // batches of column buffers, one per sensor and hour of the range (a line repeating an
   // earlier one's sensor and time in the range replaces its row); one adds the batches to the
@@ -295,7 +327,7 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
           flush_cv.notify_all();
         }
         if (progress && b->bytes_done >= next_progress) {
-          progress(b->bytes_done, static_cast<int64_t>(data.size()), report->imported);
+          progress({.bytes_done = b->bytes_done, .bytes_total = static_cast<int64_t>(data.size()), .readings = report->imported});
           next_progress = b->bytes_done + static_cast<int64_t>(data.size() / 100);
         }
       }
@@ -632,12 +664,16 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
   MARE_RETURN_IF_ERROR(flush_status);
   MARE_RETURN_IF_ERROR(store->Flush({}));
   MARE_RETURN_IF_ERROR(store->Compact(true));
-  if (progress) progress(static_cast<int64_t>(data.size()), static_cast<int64_t>(data.size()), report->imported);
+  if (progress) {
+    progress({.bytes_done = static_cast<int64_t>(data.size()), .bytes_total = static_cast<int64_t>(data.size()), .readings = report->imported});
+  }
   return Status::OK();
 }
 
 Status ImportArchive(archive::ArchiveReader* reader, Store* store, const ImportOptions& options, ImportReport* report,
-                     const std::function<void(int64_t bytes_done, int64_t bytes_total, int64_t readings)>& progress) {
+                     const ImportProgressFn& progress) {
+  for (archive::TextColumn& c : reader->text_columns()) report->text_columns.push_back({std::move(c)});
+  MarkNumbersStored(store->schema(), &report->text_columns);
   constexpr size_t kBatch = 8192;
   std::vector<archive::Reading> batch(kBatch);
   Reading r;
@@ -698,7 +734,7 @@ Status ImportArchive(archive::ArchiveReader* reader, Store* store, const ImportO
       if (options.after_flush) MARE_RETURN_IF_ERROR(options.after_flush());
     }
     if (progress && report->imported >= next_progress) {
-      progress(-1, -1, report->imported);
+      progress({.readings = report->imported});
       next_progress = report->imported + 100'000;
     }
   }
@@ -707,7 +743,7 @@ Status ImportArchive(archive::ArchiveReader* reader, Store* store, const ImportO
   if (options.after_flush) MARE_RETURN_IF_ERROR(options.after_flush());  // what was read is stored, even if the reader failed
   MARE_RETURN_IF_ERROR(reader->status());
   MARE_RETURN_IF_ERROR(store->Compact(true));
-  if (progress) progress(-1, -1, report->imported);
+  if (progress) progress({.readings = report->imported});
   return Status::OK();
 }
 

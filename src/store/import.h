@@ -10,7 +10,7 @@
 // counted, with the first few reasons kept.
 //
 //   ImportReport report;
-//   Status s = ImportCsv("readings.csv", store, {}, &report, [](int64_t done, int64_t total, int64_t readings) {...});
+//   Status s = ImportCsv("readings.csv", store, {}, &report, [](const ImportProgress& p) {...});
 #pragma once
 
 #include <cstdint>
@@ -24,11 +24,29 @@
 
 namespace mare::store {
 
+// A field the file gives as text (archive::TextColumn), and whether the store held numbers of
+// that name when the import began: SQL then shows those, none of this file's values of the name
+// (docs/formats/csv.md, "Text").
+struct ImportedTextColumn : archive::TextColumn {
+  bool store_has_numbers = false;
+};
+
+// Where an import is, for its progress lines: the first pass over a CSV file (its columns'
+// types; bytes only), then the rows (bytes, or -1 when the reader does not know them, and the
+// readings added so far).
+struct ImportProgress {
+  enum class Pass { kTypes, kRows } pass = Pass::kRows;
+  int64_t bytes_done = -1, bytes_total = -1;
+  int64_t readings = 0;
+};
+using ImportProgressFn = std::function<void(const ImportProgress&)>;
+
 struct ImportReport {
   int64_t rows = 0;      // data lines read
   int64_t imported = 0;  // readings added
   int64_t skipped = 0;
   std::vector<std::string> errors;  // the first few skipped rows: "line N: why"
+  std::vector<ImportedTextColumn> text_columns;  // in the header's order
   // What the import held in memory at most, which must not grow with the input (issue 15):
   // readings in the memtable and in hours taken out to be written, and (ImportCsv) bytes of
   // the file mapped and read but not yet given back.
@@ -51,13 +69,14 @@ struct ImportOptions {
   std::function<Status()> after_flush;
 };
 
+// progress: may be called from several threads, never two calls at once.
 Status ImportCsv(const std::string& path, Store* store, const ImportOptions& options, ImportReport* report,
-                 const std::function<void(int64_t bytes_done, int64_t bytes_total, int64_t readings)>& progress);
+                 const ImportProgressFn& progress);
 
 // Imports every reading an archive reader yields (NDBC, NDJSON, a database table: the readers
 // `mare replay` uses), row by row; skipped rows are counted with their line and reason.
 // progress gets the readings so far (bytes unknown: -1).
 Status ImportArchive(archive::ArchiveReader* reader, Store* store, const ImportOptions& options, ImportReport* report,
-                     const std::function<void(int64_t bytes_done, int64_t bytes_total, int64_t readings)>& progress);
+                     const ImportProgressFn& progress);
 
 }  // namespace mare::store

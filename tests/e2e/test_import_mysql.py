@@ -82,13 +82,16 @@ def test_columns_named_otherwise_are_mapped_by_flags_and_bad_rows_skipped(db, tm
     db.query("""CREATE TABLE station_log (obs_time DATETIME, lat_deg DOUBLE, lon_deg DOUBLE, `Air Temp (C)` FLOAT, remark TEXT)""",
              database="observatory")
     db.query("""INSERT INTO station_log VALUES ('2024-05-01 08:00:00', 42.48, 3.18, 18.5, 'calm'),
-                ('2024-05-01 09:00:00', 42.48, 3.18, 19.25, NULL), (NULL, 42.48, 3.18, 20, 'no time')""", database="observatory")
+                ('2024-05-01 09:00:00', 42.48, 3.18, 19.25, NULL), (NULL, 42.48, 3.18, 20, 'no time'),
+                ('1900-01-01 01:00:00', 42.48, 3.18, 21, 'before 1900 in UTC')""", database="observatory")
     data = tmp_path / "data"
     url = f"mysql://root@127.0.0.1:{db.port}/observatory/station_log"
     p = mare("import", url, "--data-dir", data, "--ts-column", "obs_time", "--sensor-id", "77", "--lat", "lat_deg",
              "--lon", "lon_deg", "--utc-offset", "+02:00", check=False)
     assert p.returncode == 1, "a skipped row makes the exit code 1"
     assert "row 1: no obs_time" in p.stderr, p.stderr  # NULL sorts first
+    # The years are checked on the UTC time, --utc-offset applied, as for a CSV file.
+    assert "row 2: obs_time: '1900-01-01 01:00:00' is 1899-12-31 23:00:00 UTC, outside the years 1900 to 9999" in p.stderr, p.stderr
     rows = query(data, "SELECT sensor_id, ts, air_temp_c, remark, lat FROM readings ORDER BY ts")
     assert rows == [["77", "2024-05-01T06:00:00Z", "18.5", "calm", "42.48"], ["77", "2024-05-01T07:00:00Z", "19.25", "", "42.48"]], rows
 
