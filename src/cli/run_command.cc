@@ -148,34 +148,6 @@ int Run(const RunFlags& flags, const Roles& roles) {
     spdlog::info("rollup: {} windows, lateness {}, emitted every {} to topic rollups", list,
                  FormatDuration(c.rollup.lateness_us), FormatDuration(c.rollup.emit_interval_us));
   }
-  // The sinks that copy topics to a remote server: the rollups topic made first when they follow it.
-  auto start_copy_sink = [&](auto& options, const char* name, auto start) -> decltype(start()) {
-    Status made = options.rollups ? log->CreateTopic({.name = "rollups", .partitions = c.log.partitions,
-                                                      .compact = true, .retention_us = c.log.retention_us})
-                                  : Status::OK();
-    if (!made.ok()) return made;
-    auto started = start();
-    if (started.ok()) {
-      spdlog::info("{} sink: {}{} into {}", name, options.readings ? "readings" : "",
-                   options.rollups ? (options.readings ? " and rollups" : "rollups") : "", options.url);
-    }
-    return started;
-  };
-  std::unique_ptr<sinks::ElasticsearchSink> elasticsearch;
-  if (roles.rollup && c.sink_elasticsearch.enabled) {
-    auto started = start_copy_sink(c.sink_elasticsearch, "elasticsearch", [&] {
-      return sinks::ElasticsearchSink::Start(c.sink_elasticsearch, log.get(), dead_letter->get(), &registry);
-    });
-    if (!KeepStarted("elasticsearch sink", std::move(started), &elasticsearch)) return 1;
-  }
-  std::unique_ptr<sinks::ClickHouseSink> clickhouse;
-  if (roles.rollup && c.sink_clickhouse.enabled) {
-    auto started = start_copy_sink(c.sink_clickhouse, "clickhouse", [&] {
-      return sinks::ClickHouseSink::Start(c.sink_clickhouse, log.get(), dead_letter->get(), &registry);
-    });
-    if (!KeepStarted("clickhouse sink", std::move(started), &clickhouse)) return 1;
-  }
-
   // The columnar store, fed from the raw topic, queried over HTTP.
   std::unique_ptr<store::Store> store;
   std::unique_ptr<store::StoreFeeder> feeder;
@@ -203,6 +175,35 @@ int Run(const RunFlags& flags, const Roles& roles) {
     for (const auto& f : c.forecast.fields) list += (list.empty() ? "" : ",") + f;
     spdlog::info("forecast: {} per sensor, {} h ahead at every closed hour, to topic forecasts", list,
                  c.forecast.horizon_hours);
+  }
+
+  // The sinks that copy topics to a remote server (after the forecast processor, which makes the
+  // forecasts topic the Elasticsearch sink may follow): the rollups topic made first when they follow it.
+  auto start_copy_sink = [&](auto& options, const char* name, auto start) -> decltype(start()) {
+    Status made = options.rollups ? log->CreateTopic({.name = "rollups", .partitions = c.log.partitions,
+                                                      .compact = true, .retention_us = c.log.retention_us})
+                                  : Status::OK();
+    if (!made.ok()) return made;
+    auto started = start();
+    if (started.ok()) {
+      spdlog::info("{} sink: {}{} into {}", name, options.readings ? "readings" : "",
+                   options.rollups ? (options.readings ? " and rollups" : "rollups") : "", options.url);
+    }
+    return started;
+  };
+  std::unique_ptr<sinks::ElasticsearchSink> elasticsearch;
+  if (roles.rollup && c.sink_elasticsearch.enabled) {
+    auto started = start_copy_sink(c.sink_elasticsearch, "elasticsearch", [&] {
+      return sinks::ElasticsearchSink::Start(c.sink_elasticsearch, log.get(), dead_letter->get(), &registry);
+    });
+    if (!KeepStarted("elasticsearch sink", std::move(started), &elasticsearch)) return 1;
+  }
+  std::unique_ptr<sinks::ClickHouseSink> clickhouse;
+  if (roles.rollup && c.sink_clickhouse.enabled) {
+    auto started = start_copy_sink(c.sink_clickhouse, "clickhouse", [&] {
+      return sinks::ClickHouseSink::Start(c.sink_clickhouse, log.get(), dead_letter->get(), &registry);
+    });
+    if (!KeepStarted("clickhouse sink", std::move(started), &clickhouse)) return 1;
   }
 
   // Sinks, once the topics they follow exist.

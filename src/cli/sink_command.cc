@@ -2,7 +2,7 @@
 // beside a `mare run` (or on another machine sharing its data dir's log or its Kafka): it opens the
 // log read-only and follows its topics. MariaDB: the rollups (and, with --readings or sink.mariadb.readings, the
 // raw topic). Elasticsearch: the raw topic (and, with --rollups or sink.elasticsearch.rollups,
-// the rollups). ClickHouse: the raw topic and the rollups (each can be turned off).
+// the rollups; with --forecasts or sink.elasticsearch.forecasts, the forecasts). ClickHouse: the raw topic and the rollups (each can be turned off).
 #include <fmt/format.h>
 #include <httplib.h>
 #include <signal.h>
@@ -36,6 +36,7 @@ struct SinkFlags {
   std::string metrics_listen = "127.0.0.1:8081";
   bool readings = false;
   bool rollups = false;
+  bool forecasts = false;  // Elasticsearch's alone
 };
 
 // What differs between sinks run alone: which topics they need, how they start, what they say.
@@ -143,6 +144,12 @@ int RunCopySink(const SinkFlags& flags, const std::string& kind, Options Config:
   }
   Options& options = (*config).*section;
   if (flags.rollups) options.rollups = true;
+  // Only the Elasticsearch sink follows the forecasts topic.
+  bool forecasts = false;
+  if constexpr (requires { options.forecasts; }) {
+    if (flags.forecasts) options.forecasts = true;
+    forecasts = options.forecasts;
+  }
   // A file of its own: dead-letter.log belongs to the `mare run` beside it, which counts and
   // rotates it.
   DeadLetterOptions dl = config->dead_letter;
@@ -152,13 +159,17 @@ int RunCopySink(const SinkFlags& flags, const std::string& kind, Options Config:
     spdlog::error("dead-letter: {}", dead_letter.status().ToString());
     return 1;
   }
-  std::string topics = options.readings && options.rollups ? "raw and rollups" : options.readings ? "raw" : "rollups";
+  std::string topics;
+  for (auto [on, name] : {std::pair{options.readings, "raw"}, {options.rollups, "rollups"}, {forecasts, "forecasts"}}) {
+    if (on) topics += (topics.empty() ? "" : ", ") + std::string(name);
+  }
   std::unique_ptr<Sink> sink;
   Follower f;
   f.name = kind + " sink";
   f.waiting = "topic " + topics;
   f.ready = [&](log::Log& log) {
-    return (!options.readings || log.Partitions("raw") > 0) && (!options.rollups || log.Partitions("rollups") > 0);
+    return (!options.readings || log.Partitions("raw") > 0) && (!options.rollups || log.Partitions("rollups") > 0) &&
+           (!forecasts || log.Partitions("forecasts") > 0);
   };
   f.start = [&](log::Log* log, HealthChecks* checks) -> Result<std::function<void()>> {
     auto started = Sink::Start(options, log, dead_letter->get(), &metrics::Registry::Global());
@@ -211,10 +222,13 @@ void AddSinkCommand(CLI::App& app, int* exit_code) {
 
   auto* es = cmd->add_subcommand(
       "elasticsearch",
-      "Copy the raw readings (and with --rollups the rollups) into Elasticsearch or OpenSearch daily indices "
-      "mare-readings-*, mare-rollups-*, for Kibana (config section [sink.elasticsearch])");
+      "Copy the raw readings (and with --rollups the rollups, with --forecasts the forecasts) into Elasticsearch or "
+      "OpenSearch daily indices mare-readings-* (or a data stream), mare-rollups-*, mare-forecasts-*, for Kibana "
+      "(config section [sink.elasticsearch])");
   AddCommonSinkFlags(es, flags.get(), "sink.elasticsearch.url=http://es.example.org:9200");
   es->add_flag("--rollups", flags->rollups, "Also copy the rollups into mare-rollups-* (config key sink.elasticsearch.rollups)");
+  es->add_flag("--forecasts", flags->forecasts,
+               "Also copy the forecasts into mare-forecasts-* (config key sink.elasticsearch.forecasts)");
   es->callback([flags, exit_code] { *exit_code = RunElasticsearchSink(*flags); });
 
   auto* ch = cmd->add_subcommand(

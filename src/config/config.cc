@@ -195,27 +195,34 @@ Key Resolutions(std::string path, std::vector<rollup::Resolution>* field) {
           }};
 }
 
-Key Fsync(std::string path, log::FsyncPolicy* field) {
-  static const std::vector<std::pair<std::string, log::FsyncPolicy>> kPolicies = {
-      {"interval", log::FsyncPolicy::kInterval}, {"batch", log::FsyncPolicy::kBatch}, {"never", log::FsyncPolicy::kNever}};
+// A key naming one of an enum's values, read and shown by its name (the first name is the
+// fallback shown for a value without one).
+template <typename T>
+Key Enumerated(std::string path, T* field, std::vector<std::pair<std::string, T>> names) {
   return {path,
           [=](const toml::node& n) -> Status {
             auto v = n.value_exact<std::string>();
-            for (const auto& [name, policy] : kPolicies) {
-              if (v && *v == name) {
-                *field = policy;
+            std::string list;
+            for (size_t i = 0; i < names.size(); ++i) {
+              if (v && *v == names[i].first) {
+                *field = names[i].second;
                 return Status::OK();
               }
+              list += (i ? (i + 1 == names.size() ? " or " : ", ") : "") + Quote(names[i].first);
             }
-            return Status::InvalidArgument(fmt::format("{} must be \"interval\", \"batch\" or \"never\", got {}{}", path,
-                                                       v ? Quote(*v) : "another type", Where(n)));
+            return Status::InvalidArgument(fmt::format("{} must be {}, got {}{}", path, list, v ? Quote(*v) : "another type", Where(n)));
           },
           [=] {
-            for (const auto& [name, policy] : kPolicies) {
-              if (policy == *field) return Quote(name);
+            for (const auto& [name, value] : names) {
+              if (value == *field) return Quote(name);
             }
-            return Quote("interval");
+            return Quote(names.front().first);
           }};
+}
+
+Key Fsync(std::string path, log::FsyncPolicy* field) {
+  return Enumerated<log::FsyncPolicy>(
+      path, field, {{"interval", log::FsyncPolicy::kInterval}, {"batch", log::FsyncPolicy::kBatch}, {"never", log::FsyncPolicy::kNever}});
 }
 
 // [log.kafka.client]: librdkafka settings passed through by name (librdkafka checks names and
@@ -472,10 +479,15 @@ std::vector<Key> Keys(Config& c) {
       Int("sink.elasticsearch.replicas", &e.replicas, 0, 100),
       Bool("sink.elasticsearch.readings", &e.readings),
       Bool("sink.elasticsearch.rollups", &e.rollups),
+      Bool("sink.elasticsearch.forecasts", &e.forecasts),
+      Enumerated<sinks::ElasticsearchIndexMode>("sink.elasticsearch.index_mode", &e.index_mode,
+                                                {{"daily", sinks::ElasticsearchIndexMode::kDaily},
+                                                 {"data_stream", sinks::ElasticsearchIndexMode::kDataStream}}),
       Int("sink.elasticsearch.batch", &e.batch, 1, 1'000'000),
       Int("sink.elasticsearch.in_flight", &e.in_flight, 1, 16),
       Bool("sink.elasticsearch.gzip", &e.gzip),
       Duration("sink.elasticsearch.timeout", &e.timeout_us, 1'000'000),
+      Duration("sink.elasticsearch.bulk_timeout", &e.bulk_timeout_us, 1'000),
       Duration("sink.elasticsearch.retry_max", &e.retry_max_us, 100'000),
       Duration("sink.elasticsearch.revoke_timeout", &e.revoke_timeout_us),
 
@@ -529,6 +541,12 @@ Status Apply(const toml::table& root, Config* c) {
   }
   if (c->log.kind == "kafka" && c->log.kafka.brokers.empty()) {
     return Status::InvalidArgument("log.kafka.brokers must name at least one broker (host:port, comma-separated)");
+  }
+  // An item waiting longer for its shard than the request may take would fail the whole request.
+  if (c->sink_elasticsearch.bulk_timeout_us >= c->sink_elasticsearch.timeout_us) {
+    return Status::InvalidArgument(fmt::format("sink.elasticsearch.bulk_timeout ({}) must be shorter than sink.elasticsearch.timeout ({})",
+                                               FormatDuration(c->sink_elasticsearch.bulk_timeout_us),
+                                               FormatDuration(c->sink_elasticsearch.timeout_us)));
   }
   return Status::OK();
 }

@@ -141,6 +141,12 @@ class Elasticsearch:
             except ValueError:
                 return e.code, text.decode(errors="replace")
 
+    def identity(self):
+        """(distribution, version number) as the node says: the tests run against what they claim to."""
+        status, root = self.request("GET", "/")
+        assert status == 200, root
+        return root["version"].get("distribution", "elasticsearch"), root["version"]["number"]
+
     def search(self, index, query):
         status, body = self.request("POST", f"/{index}/_search", query)
         assert status == 200, body

@@ -37,7 +37,8 @@ void DescribeError(object error, std::string* out, int depth) {
 
 BulkItemFate FateOf(int status) {
   if (status >= 200 && status < 300) return BulkItemFate::kDone;
-  // A version conflict: the document already holds this or a newer revision (external versions).
+  // A version conflict: the document already holds this or a newer revision (external versions),
+  // or, for a `create` (a data stream's), the id is there already: a resend of what was written.
   if (status == 409) return BulkItemFate::kDone;
   if (status == 429 || status >= 500 || status == 0) return BulkItemFate::kRetry;
   return BulkItemFate::kRejected;

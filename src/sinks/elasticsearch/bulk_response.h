@@ -12,7 +12,8 @@
 namespace mare::sinks {
 
 struct BulkItemOutcome {
-  int status = 0;     // the item's HTTP status: 200 or 201 done, 409 a newer version is there, 429 or 5xx retry
+  int status = 0;     // the item's HTTP status: 200 or 201 done, 409 already there (a newer
+                      // version, or a `create`'s id), 429 or 5xx retry
   std::string error;  // "mapper_parsing_exception: failed to parse field [x] ... (caused by ...)"; empty when done
 };
 

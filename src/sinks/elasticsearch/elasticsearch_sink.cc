@@ -22,8 +22,13 @@ namespace {
 namespace esm = elasticsearch_sink_metrics;
 
 // Each item's answer cut to what ReadBulkResponse reads, its status and error (response filtering,
-// in Elasticsearch 7, 8 and OpenSearch alike): about an eighth of the bytes to receive and parse.
-constexpr std::string_view kBulkPath = "/_bulk?filter_path=items.*.status,items.*.error";
+// in Elasticsearch 7, 8 and OpenSearch alike): about an eighth of the bytes to receive and parse;
+// and how long an item may wait for its shard (`timeout`: an unassigned primary answers 503
+// unavailable_shards_exception after it), below the request's own timeout so that the other
+// items' outcomes come back instead of the request failing whole.
+std::string BulkPath(const ElasticsearchSinkOptions& o) {
+  return fmt::format("/_bulk?filter_path=items.*.status,items.*.error&timeout={}ms", o.bulk_timeout_us / 1000);
+}
 
 // The "next_offset" of a GET <index>/_doc/<id> answer; -1 when it has none.
 int64_t NextOffsetOf(std::string_view body) {
@@ -38,20 +43,24 @@ int64_t NextOffsetOf(std::string_view body) {
   return next;
 }
 
-// A batch of documents and the records they came from (for the dead-letter file): docs[0, made).
-// Kept from batch to batch, so that their buffers are reused.
+// A batch of documents and the records they came from (for the dead-letter file): docs[0, made),
+// document k made from record record_of[k] (a forecast issue makes several). Kept from batch to
+// batch, so that their buffers are reused.
 struct DocumentBatch {
   std::vector<Document> docs;
   size_t made = 0;
+  std::vector<size_t> record_of;
   std::string raws;
-  std::vector<size_t> raw_ends;
+  std::vector<size_t> raw_ends;  // per record
 
   std::string_view Raw(size_t doc) const {
-    size_t from = doc == 0 ? 0 : raw_ends[doc - 1];
-    return std::string_view(raws).substr(from, raw_ends[doc] - from);
+    size_t r = record_of[doc];
+    size_t from = r == 0 ? 0 : raw_ends[r - 1];
+    return std::string_view(raws).substr(from, raw_ends[r] - from);
   }
   void Clear() {
     made = 0;
+    record_of.clear();
     raws.clear();
     raw_ends.clear();
   }
@@ -73,9 +82,11 @@ class IndexDestination : public Destination {
         dead_letter(dl),
         client(ClientOptions(o)),
         positions_index(o.index_prefix + "-sink-offsets"),
+        bulk_path(BulkPath(o)),
         written(r->GetCounter(esm::kDocumentsWritten, {{"topic", this->topic}})),
         dead_lettered(r->GetCounter(esm::kDocumentsDeadLettered, {{"topic", this->topic}})),
         retried(r->GetCounter(esm::kItemsRetried, {{"topic", this->topic}})),
+        already_there(r->GetCounter(esm::kDocumentsAlreadyThere, {{"topic", this->topic}})),
         up(r->GetGauge(esm::kUp, {{"topic", this->topic}})),
         request_bytes(r->GetCounter(esm::kRequestBytes, {{"topic", this->topic}})) {
     for (int k = 0; k < std::max(1, o.in_flight); ++k) slots.push_back(std::make_unique<Slot>(ClientOptions(o)));
@@ -108,13 +119,12 @@ class IndexDestination : public Destination {
   void Add(const std::vector<log::ConsumedRecord>& records) override {
     DocumentBatch& b = adding;
     for (const log::ConsumedRecord& r : records) {
-      if (b.docs.size() <= b.made) b.docs.resize(b.made + 1);
-      Status s = maker->Make(r, &b.docs[b.made]);
+      Status s = maker->Make(r, &b.docs, &b.made);
       if (!s.ok()) {
         DeadLetterRecord(r.value, "unreadable", s.message());
         continue;
       }
-      ++b.made;
+      b.record_of.resize(b.made, b.raw_ends.size());
       b.raws.append(r.value);
       b.raw_ends.push_back(b.raws.size());
     }
@@ -147,7 +157,7 @@ class IndexDestination : public Destination {
       w.body.clear();
       for (size_t i : w.unacknowledged) {
         const Document& d = w.sealed.docs[i];
-        w.body.append(R"({"index":{"_index":)");
+        w.body.append(d.create ? R"({"create":{"_index":)" : R"({"index":{"_index":)");
         AppendJsonString(&w.body, d.index);
         w.body.append(R"(,"_id":)");
         AppendJsonString(&w.body, d.id);
@@ -156,20 +166,23 @@ class IndexDestination : public Destination {
         w.body.append(d.source);
         w.body.push_back('\n');
       }
-      auto r = Request(w.client, "POST", kBulkPath, w.body, {200}, "application/x-ndjson");
+      auto r = Request(w.client, "POST", bulk_path, w.body, {200}, "application/x-ndjson");
       Status s = r.ok() ? ReadBulkResponse(r->body, &w.outcomes) : r.status();
       if (s.ok() && w.outcomes.size() != w.unacknowledged.size()) {
         s = Status::Corruption(fmt::format("bulk answer has {} items for {} sent", w.outcomes.size(), w.unacknowledged.size()));
       }
       if (!s.ok()) return s;
       w.still.clear();
+      size_t first_refused = 0;
       for (size_t k = 0; k < w.unacknowledged.size(); ++k) {
         size_t i = w.unacknowledged[k];
         switch (FateOf(w.outcomes[k].status)) {
           case BulkItemFate::kDone:
             written.Add();
+            if (w.outcomes[k].status == 409) already_there.Add();
             break;
           case BulkItemFate::kRetry:
+            if (w.still.empty()) first_refused = k;
             w.still.push_back(i);
             break;
           case BulkItemFate::kRejected:
@@ -181,8 +194,9 @@ class IndexDestination : public Destination {
       }
       if (!w.still.empty()) {
         retried.Add(w.still.size());
-        s = Status::Unavailable(fmt::format("{} of {} bulk items refused for now ({}: {})", w.still.size(),
-                                            w.unacknowledged.size(), w.outcomes[0].status, w.outcomes[0].error));
+        s = Status::Unavailable(fmt::format("{} of {} bulk items refused for now (the first: {} {}: {})", w.still.size(),
+                                            w.unacknowledged.size(), w.outcomes[first_refused].status,
+                                            w.sealed.docs[w.still[0]].index, w.outcomes[first_refused].error));
         w.unacknowledged.swap(w.still);
         return s;
       }
@@ -208,7 +222,7 @@ class IndexDestination : public Destination {
       fmt::format_to(std::back_inserter(body), R"(,"partition":{},"next_offset":{},"updated_at":"{}"}})", p, n, now);
       body.push_back('\n');
     }
-    auto r = Request(client, "POST", kBulkPath, body, {200}, "application/x-ndjson");
+    auto r = Request(client, "POST", bulk_path, body, {200}, "application/x-ndjson");
     Status s = r.ok() ? ReadBulkResponse(r->body, &outcomes) : r.status();
     if (s.ok()) {
       for (const BulkItemOutcome& o : outcomes) {
@@ -267,6 +281,7 @@ class IndexDestination : public Destination {
   // Prepare's and SavePositions' (one caller at a time), beside the slots' own.
   HttpClient client;
   const std::string positions_index;
+  const std::string bulk_path;
 
   DocumentBatch adding;  // Add's (the follower's reader thread)
   std::vector<std::unique_ptr<Slot>> slots;
@@ -276,6 +291,7 @@ class IndexDestination : public Destination {
   metrics::Counter& written;
   metrics::Counter& dead_lettered;
   metrics::Counter& retried;
+  metrics::Counter& already_there;
   metrics::Gauge& up;
   metrics::Counter& request_bytes;
 };
@@ -283,7 +299,7 @@ class IndexDestination : public Destination {
 }  // namespace
 
 struct ElasticsearchSink::Impl {
-  std::vector<std::unique_ptr<LogFollower>> followers;  // raw, then rollups
+  std::vector<std::unique_ptr<LogFollower>> followers;  // raw, rollups, then forecasts
   bool stopped = false;
 };
 
@@ -291,12 +307,15 @@ ElasticsearchSink::ElasticsearchSink(std::unique_ptr<Impl> impl) : impl_(std::mo
 
 Result<std::unique_ptr<ElasticsearchSink>> ElasticsearchSink::Start(const ElasticsearchSinkOptions& options, log::Log* log,
                                                                     DeadLetter* dead_letter, metrics::Registry* registry) {
-  if (!options.readings && !options.rollups) {
-    return Status::InvalidArgument("sink.elasticsearch: neither readings nor rollups is on: nothing to follow");
+  if (!options.readings && !options.rollups && !options.forecasts) {
+    return Status::InvalidArgument("sink.elasticsearch: none of readings, rollups, forecasts is on: nothing to follow");
   }
   // Every topic must exist before any thread starts.
   if (options.readings && log->Partitions("raw") == 0) return Status::NotFound("no topic raw in the log");
   if (options.rollups && log->Partitions("rollups") == 0) return Status::NotFound("no topic rollups in the log");
+  if (options.forecasts && log->Partitions("forecasts") == 0) {
+    return Status::NotFound("no topic forecasts in the log (the forecast processor makes it)");
+  }
   const LogFollowerMetrics names{esm::kRecordsRead, esm::kErrors, esm::kLagRecords, esm::kBulkSeconds,
                                  esm::kDuplicatesDropped, esm::kPartitions, esm::kRebalances};
   auto impl = std::make_unique<Impl>();
@@ -316,8 +335,12 @@ Result<std::unique_ptr<ElasticsearchSink>> ElasticsearchSink::Start(const Elasti
         std::move(fo), std::make_unique<IndexDestination>(options, topic, std::move(maker), dead_letter, registry), log,
         names, registry));
   };
-  if (options.readings) follow("raw", MakeReadingDocuments(options.index_prefix, options.max_reading_bytes));
+  if (options.readings) {
+    follow("raw", MakeReadingDocuments(options.index_prefix, options.max_reading_bytes,
+                                       options.index_mode == ElasticsearchIndexMode::kDataStream));
+  }
   if (options.rollups) follow("rollups", MakeRollupDocuments(options.index_prefix));
+  if (options.forecasts) follow("forecasts", MakeForecastDocuments(options.index_prefix));
   for (auto& f : impl->followers) MARE_RETURN_IF_ERROR(f->Start());  // the destructor stops those started
   return std::unique_ptr<ElasticsearchSink>(new ElasticsearchSink(std::move(impl)));
 }

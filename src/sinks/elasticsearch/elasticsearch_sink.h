@@ -1,7 +1,8 @@
 // ElasticsearchSink: keeps Elasticsearch (7.x, 8.x) or OpenSearch indices equal to the log, for
 // Kibana and other search-side tools. It follows the raw topic into daily indices
-// <prefix>-readings-YYYY.MM.DD (and, optionally, the rollups topic into <prefix>-rollups-*)
-// through the `_bulk` API. Index templates are put on start. Every document has a deterministic
+// <prefix>-readings-YYYY.MM.DD or the data stream <prefix>-readings-stream (and, optionally, the
+// rollups topic into <prefix>-rollups-*, the forecasts topic into <prefix>-forecasts-*) through
+// the `_bulk` API. Index templates are put on start. Every document has a deterministic
 // id, and the sink's position is written to Elasticsearch (index <prefix>-sink-offsets) only
 // once every item of a batch, and of every batch before it, was acknowledged (several bulk
 // requests may be in flight at once: in_flight), so a crash or an outage neither drops nor
@@ -26,6 +27,10 @@
 
 namespace mare::sinks {
 
+// Where readings go: daily indices, or one data stream (append-only: `create`s, and a resend of
+// a document already there is answered 409 and counted as done).
+enum class ElasticsearchIndexMode { kDaily, kDataStream };
+
 struct ElasticsearchSinkOptions {
   bool enabled = false;                       // `mare run` runs the sink
   // Raw records repeating the sensor and timestamp of one appended within the horizon before are
@@ -38,6 +43,8 @@ struct ElasticsearchSinkOptions {
   int replicas = 1;                   // number_of_replicas of the indices it creates (0 on one node)
   bool readings = true;               // the raw topic into <prefix>-readings-*
   bool rollups = false;               // the rollups topic into <prefix>-rollups-*
+  bool forecasts = false;             // the forecasts topic into <prefix>-forecasts-*
+  ElasticsearchIndexMode index_mode = ElasticsearchIndexMode::kDaily;  // readings' (index_mode)
   std::string consumer = "elasticsearch";  // its positions' name, in <prefix>-sink-offsets and the log's groups
   size_t batch = 5000;                     // records per bulk request at most
   // Bulk requests in flight at once, each on a connection of its own; the position still moves
@@ -45,6 +52,9 @@ struct ElasticsearchSinkOptions {
   int in_flight = 2;
   bool gzip = true;                        // compress request bodies
   int64_t timeout_us = 30'000'000;         // one request
+  // How long an item of a bulk request may wait for its shard (the bulk API's `timeout`): an
+  // item whose primary is not assigned by then is answered 503 and sent again. Below timeout_us.
+  int64_t bulk_timeout_us = 20'000'000;
   int64_t retry_initial_us = 100'000;
   int64_t retry_max_us = 5'000'000;
   // On Kafka: how long giving partitions up waits for what was read to be written (LogFollowerOptions).

@@ -1,4 +1,5 @@
-// The metrics of the Elasticsearch sink, labelled topic="raw" (readings) or topic="rollups":
+// The metrics of the Elasticsearch sink, labelled topic="raw" (readings), topic="rollups" or
+// topic="forecasts":
 // declared once here, read back by the dashboard and the tests through these names.
 #pragma once
 
@@ -9,6 +10,7 @@ namespace mare::elasticsearch_sink_metrics {
 inline constexpr metrics::Metric kRecordsRead{"mare_sink_elasticsearch_records_read_total", "Records read from the log"};
 inline constexpr metrics::Metric kDocumentsWritten{"mare_sink_elasticsearch_documents_written_total", "Documents Elasticsearch acknowledged (a resend after a restart counts again)"};
 inline constexpr metrics::Metric kDocumentsDeadLettered{"mare_sink_elasticsearch_documents_dead_lettered_total", "Records sent to the dead-letter file: unreadable, or rejected by Elasticsearch (a mapping error)"};
+inline constexpr metrics::Metric kDocumentsAlreadyThere{"mare_sink_elasticsearch_documents_already_there_total", "Bulk items answered 409, counted as written: the id is in the data stream already (a resend), or a rollup's newer revision is"};
 inline constexpr metrics::Metric kItemsRetried{"mare_sink_elasticsearch_items_retried_total", "Bulk items answered 429 or 5xx, sent again"};
 inline constexpr metrics::Metric kDuplicatesDropped{"mare_sink_elasticsearch_duplicates_dropped_total", "Raw records repeating the sensor and timestamp of one appended within the horizon before (log.dedup), not written"};
 inline constexpr metrics::Metric kErrors{"mare_sink_elasticsearch_errors_total", "Failed requests: Elasticsearch unreachable or answering an error (retried)"};
