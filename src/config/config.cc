@@ -487,7 +487,7 @@ std::vector<Key> Keys(Config& c) {
       Int("sink.elasticsearch.in_flight", &e.in_flight, 1, 16),
       Bool("sink.elasticsearch.gzip", &e.gzip),
       Duration("sink.elasticsearch.timeout", &e.timeout_us, 1'000'000),
-      Duration("sink.elasticsearch.bulk_timeout", &e.bulk_timeout_us, 1'000),
+      Duration("sink.elasticsearch.bulk_timeout", &e.bulk_timeout_us),  // 0s: two thirds of timeout
       Duration("sink.elasticsearch.retry_max", &e.retry_max_us, 100'000),
       Duration("sink.elasticsearch.revoke_timeout", &e.revoke_timeout_us),
 
@@ -543,7 +543,8 @@ Status Apply(const toml::table& root, Config* c) {
     return Status::InvalidArgument("log.kafka.brokers must name at least one broker (host:port, comma-separated)");
   }
   // An item waiting longer for its shard than the request may take would fail the whole request.
-  if (c->sink_elasticsearch.bulk_timeout_us >= c->sink_elasticsearch.timeout_us) {
+  // 0 (the default) is two thirds of timeout (ElasticsearchSinkOptions): only another value is checked.
+  if (c->sink_elasticsearch.bulk_timeout_us > 0 && c->sink_elasticsearch.bulk_timeout_us >= c->sink_elasticsearch.timeout_us) {
     return Status::InvalidArgument(fmt::format("sink.elasticsearch.bulk_timeout ({}) must be shorter than sink.elasticsearch.timeout ({})",
                                                FormatDuration(c->sink_elasticsearch.bulk_timeout_us),
                                                FormatDuration(c->sink_elasticsearch.timeout_us)));

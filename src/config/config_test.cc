@@ -297,6 +297,21 @@ TEST(Config, SectionsAreTheComponentsOptions) {
 }
 
 // config/mare.toml is the reference users read: every key has its line there, with the default.
+// bulk_timeout's default follows timeout (two thirds of it), so a shorter timeout alone stays a
+// valid configuration; only a bulk_timeout set at or above timeout is refused.
+TEST(Config, ElasticsearchBulkTimeoutFollowsTimeoutUnlessSet) {
+  auto shorter = LoadConfig("", {"sink.elasticsearch.timeout=\"10s\""});
+  ASSERT_TRUE(shorter.ok()) << shorter.status().ToString();
+  EXPECT_EQ(shorter->sink_elasticsearch.bulk_timeout_us, 0);
+  auto set = LoadConfig("", {"sink.elasticsearch.timeout=\"10s\"", "sink.elasticsearch.bulk_timeout=\"5s\""});
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  EXPECT_EQ(set->sink_elasticsearch.bulk_timeout_us, 5'000'000);
+  auto wrong = LoadConfig("", {"sink.elasticsearch.timeout=\"10s\"", "sink.elasticsearch.bulk_timeout=\"10s\""});
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.status().ToString().find("bulk_timeout (10s) must be shorter than sink.elasticsearch.timeout (10s)"), std::string::npos)
+      << wrong.status().ToString();
+}
+
 TEST(Config, ReferenceFileDocumentsEveryKeyWithItsDefault) {
   std::ifstream in("config/mare.toml");  // ctest runs in the source directory
   ASSERT_TRUE(in) << "config/mare.toml not found from " << testing::TempDir();

@@ -27,7 +27,8 @@ namespace esm = elasticsearch_sink_metrics;
 // unavailable_shards_exception after it), below the request's own timeout so that the other
 // items' outcomes come back instead of the request failing whole.
 std::string BulkPath(const ElasticsearchSinkOptions& o) {
-  return fmt::format("/_bulk?filter_path=items.*.status,items.*.error&timeout={}ms", o.bulk_timeout_us / 1000);
+  int64_t item_wait_us = o.bulk_timeout_us > 0 ? o.bulk_timeout_us : o.timeout_us / 3 * 2;
+  return fmt::format("/_bulk?filter_path=items.*.status,items.*.error&timeout={}ms", std::max<int64_t>(1, item_wait_us / 1000));
 }
 
 // The "next_offset" of a GET <index>/_doc/<id> answer; -1 when it has none.
@@ -320,12 +321,18 @@ Result<std::unique_ptr<ElasticsearchSink>> ElasticsearchSink::Start(const Elasti
                                  esm::kDuplicatesDropped, esm::kPartitions, esm::kRebalances};
   auto impl = std::make_unique<Impl>();
   auto follow = [&](const std::string& topic, std::unique_ptr<DocumentMaker> maker) {
+    // `batch` counts documents in a bulk request; a forecast record makes one a target hour, up to
+    // forecast.horizon_hours' bound of 168: so many fewer records a request, or a full batch
+    // would be a request of up to 168 x batch documents (past Elasticsearch's 100 MB
+    // http.max_content_length at the default batch: 413 on every try, the copy stuck).
+    constexpr size_t kMostDocumentsARecord = 168;
+    const size_t records = topic == "forecasts" ? std::max<size_t>(1, options.batch / kMostDocumentsARecord) : options.batch;
     LogFollowerOptions fo{.name = "elasticsearch sink",
                           .topic = topic,
                           .consumer = options.consumer,
                           .server = options.url,
                           .destination = options.url + "/" + options.index_prefix,
-                          .batch = options.batch,
+                          .batch = records,
                           .max_delay_us = 0,  // each poll one bulk request, as soon as it is read
                           .retry_initial_us = options.retry_initial_us,
                           .retry_max_us = options.retry_max_us,

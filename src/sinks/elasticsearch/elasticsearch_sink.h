@@ -46,15 +46,16 @@ struct ElasticsearchSinkOptions {
   bool forecasts = false;             // the forecasts topic into <prefix>-forecasts-*
   ElasticsearchIndexMode index_mode = ElasticsearchIndexMode::kDaily;  // readings' (index_mode)
   std::string consumer = "elasticsearch";  // its positions' name, in <prefix>-sink-offsets and the log's groups
-  size_t batch = 5000;                     // records per bulk request at most
+  size_t batch = 5000;                     // records per bulk request at most (forecasts: batch / 168)
   // Bulk requests in flight at once, each on a connection of its own; the position still moves
   // only past batches that, with every one before them, were acknowledged.
   int in_flight = 2;
   bool gzip = true;                        // compress request bodies
   int64_t timeout_us = 30'000'000;         // one request
   // How long an item of a bulk request may wait for its shard (the bulk API's `timeout`): an
-  // item whose primary is not assigned by then is answered 503 and sent again. Below timeout_us.
-  int64_t bulk_timeout_us = 20'000'000;
+  // item whose primary is not assigned by then is answered 503 and sent again. Below timeout_us;
+  // 0: two thirds of timeout_us (20 s of the default 30 s), so a shorter timeout alone stays valid.
+  int64_t bulk_timeout_us = 0;
   int64_t retry_initial_us = 100'000;
   int64_t retry_max_us = 5'000'000;
   // On Kafka: how long giving partitions up waits for what was read to be written (LogFollowerOptions).
