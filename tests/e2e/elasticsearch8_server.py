@@ -62,6 +62,8 @@ class Elasticsearch8(Elasticsearch):
     def start(self, timeout=180):
         classpath = runner_classpath(self.POM, self.LIB, self.RUNNER_JAR, "Elasticsearch 8's jars")
         classes = compiled(classpath, os.path.join(os.path.dirname(self.LIB), "classes"))
+        if os.geteuid() == 0 and not self._nobody_can_read(os.path.join(classes, "Es8Node.class")):
+            classpath, classes = self._linked_here(classpath, classes)
         self.port = self.port or free_port()
         self.transport_port = self.transport_port or free_port()
         self.out = open(self._log_path(), "ab")
@@ -91,6 +93,35 @@ class Elasticsearch8(Elasticsearch):
         except BaseException:
             self.stop(kill=True)
             raise
+
+    def _nobody_can_read(self, path):
+        return subprocess.run([*NOBODY, "test", "-r", path], capture_output=True).returncode == 0
+
+    def _linked_here(self, classpath, classes):
+        """The jars and the class linked (else copied) into the node's own folder, for a checkout
+        `nobody` cannot enter (under /root, say)."""
+        def place(src, dst):
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copy2(src, dst)
+        lib = os.path.join(self.dir, "lib")
+        os.makedirs(lib, exist_ok=True)
+        for entry in classpath.split(":"):  # "<lib>/*" (runner_classpath), or jars
+            jars = ([os.path.join(os.path.dirname(entry), n) for n in os.listdir(os.path.dirname(entry))]
+                    if entry.endswith("/*") else [entry])
+            for jar in jars:
+                dst = os.path.join(lib, os.path.basename(jar))
+                if os.path.isfile(jar) and not os.path.exists(dst):
+                    place(jar, dst)
+        here = os.path.join(self.dir, "classes")
+        shutil.copytree(classes, here, copy_function=place, dirs_exist_ok=True)
+        for root, dirs, files in os.walk(self.dir):
+            for name in dirs + files:
+                os.chmod(os.path.join(root, name), 0o755)
+        if not self._nobody_can_read(os.path.join(here, "Es8Node.class")):
+            raise RuntimeError(f"{self.NAME}: nobody cannot read {here}, nor the checkout's {classes}")
+        return os.path.join(lib, "*"), here
 
     def identity(self):
         # No `GET /` here (a module's): the node's own description says the same.
