@@ -56,7 +56,7 @@ archive::CsvColumnTypes TypeCsvColumns(std::string_view data, size_t from, size_
   if (columns.fields.empty() || from >= data.size()) return types;
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   char* base = const_cast<char*>(data.data());
-  std::atomic<int64_t> bytes_done{static_cast<int64_t>(from)};
+  int64_t bytes_done = static_cast<int64_t>(from);  // under progress_mu
   std::mutex progress_mu;
   // Reads [begin, end) (whole lines; its first is line `line`) into *out; the lines read.
   auto scan = [&](size_t begin, size_t end, size_t line, archive::CsvColumnTypes* out) {
@@ -69,10 +69,11 @@ archive::CsvColumnTypes TypeCsvColumns(std::string_view data, size_t from, size_
     while (p < end && !out->all_text()) {
       if (p >= populated) {
         if (progress && p > reported) {
-          const int64_t done = bytes_done += static_cast<int64_t>(p - reported);
-          reported = p;
+          // Added and read under the lock, so that the two parts' reports never go backwards.
           std::lock_guard lock(progress_mu);
-          progress({.pass = ImportProgress::Pass::kTypes, .bytes_done = done, .bytes_total = static_cast<int64_t>(data.size())});
+          bytes_done += static_cast<int64_t>(p - reported);
+          reported = p;
+          progress({.pass = ImportProgress::Pass::kTypes, .bytes_done = bytes_done, .bytes_total = static_cast<int64_t>(data.size())});
         }
         // Mapped a few MB at a time rather than a fault every few pages (see ImportCsv), and
         // looked at for a quote at once rather than line by line.
