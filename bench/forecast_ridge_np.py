@@ -8,7 +8,7 @@ with lambda 2 and two years), so compare variants with each other, and confirm w
 Settings by environment: LAM (lambda), WIN (training days), SIG (season sigma, days), IT
 (reweightings), STEP, POOL (also train on leads +-POOL, weighed PW), FEAT (a bitmask of extra
 features: 1 the last value's 24 h change, 2 the 7-day mean minus the last value, 8 the 7-day
-range, 16 the day before's mean minus the last value, 256 each covariate's 3 h tendency).
+range, 16 the day before's mean minus the last value, 32 the last 24 h's range squared, 256 each covariate's 3 h tendency).
 docs/forecast.md lists what they gave.   Usage: LAM=4 WIN=1460 bench/forecast_ridge_np.py"""
 import calendar
 import csv
@@ -48,6 +48,7 @@ def features(L):
     if FEAT & 2: f.append(mean_over(y, O, -168, 0) - last)
     if FEAT & 8: f.append(range_over(y, O, -168, 0))
     if FEAT & 16: f.append(mean_over(y, O, -48, -24) - last)
+    if FEAT & 32: f.append(range_over(y, O, -24, 0)**2)
     for c in covs:
         c0 = Y(c, O - 1); f += [c0, mean_over(c, O, -24, 0), c0 - Y(c, O - 25), c0 - last]
         if FEAT & 0x100: f.append(c0 - Y(c, O - 4))
