@@ -95,11 +95,7 @@ void RidgeModel::FitLeads(const ForecastInput& input, int64_t origin, int first_
   std::vector<double> row(features);
   // Each training origin's weight by its distance in days of the year: season(k - 1) for the
   // origin k days back (k < first_k + window_days below).
-  // Only the days the series has are weighed and given rows: the processor keeps 90 days, and
-  // four years' exp() and buffers per fit would be spent on nothing.
-  const int64_t days_held = std::max<int64_t>(0, (origin - y.first_hour) / 24);
-  const int days_back = static_cast<int>(std::min<int64_t>(options_.window_days + (kLeads - 1) / 24, days_held));
-  const int rows = std::min(options_.window_days, days_back);
+  const int days_back = options_.window_days + (kLeads - 1) / 24;
   Eigen::VectorXd season(days_back);
   for (int k = 0; k < days_back; ++k) {
     double d = std::fmod(static_cast<double>(k + 1), kDaysPerYear);
@@ -109,12 +105,12 @@ void RidgeModel::FitLeads(const ForecastInput& input, int64_t origin, int first_
   for (int lead = first_lead; lead <= last_lead; ++lead) {
     // Training origins o - 24k whose target hour is before the origin: only the past is read.
     int64_t first_k = (lead - 1) / 24 + 1;
-    Eigen::MatrixXd x(rows, features);
-    Eigen::VectorXd target(rows), prior(rows);
+    Eigen::MatrixXd x(options_.window_days, features);
+    Eigen::VectorXd target(options_.window_days), prior(options_.window_days);
     int n = 0;
     for (int64_t k = first_k; k < first_k + options_.window_days; ++k) {
       int64_t o = origin - 24 * k;
-      if (o - 24 < y.first_hour || n == rows) break;
+      if (o - 24 < y.first_hour) break;
       double v = y.At(o + lead - 1);
       if (std::isnan(v)) continue;
       Features(input, o, lead, row.data());

@@ -1,5 +1,5 @@
 // Ridge regression on lagged values and calendar terms: one linear model per lead, fitted on
-// the same hour of the day's origins over the last four years, so that each lead learns its own mix of
+// the same hour of the day's origins over the last two years, so that each lead learns its own mix of
 // "last value" (strong over water) and "yesterday's same hour" (strong on land). May use the
 // sensor's other fields (ForecastInput::covariates: dew point, water temperature, pressure) and
 // classes (ForecastInput::categories: the wind's direction class).
@@ -13,15 +13,13 @@
 namespace mare::forecast {
 
 struct RidgeOptions {
-  // Training origins: the same hour of day, this many days back (four years: Beijing's five-year
-  // archive gained over two, docs/forecast.md; the processor's history_days bounds it anyway).
-  int window_days = 1460;
+  int window_days = 730;        // training origins: the same hour of day, this many days back
   int min_samples = 14;         // fewer for a lead: that lead is not forecast (NaN)
-  double lambda = 4.0;          // L2 penalty on the standardized features (docs/forecast.md: 2 to 4)
+  double lambda = 2.0;          // L2 penalty on the standardized features
   int robust_iterations = 6;    // reweightings towards least absolute deviations (0: least squares)
   // Training origins weigh exp(-d² / 2 season_days²) by their distance d in days of the year to
   // the origin's (0: all alike): how the day ahead follows from today changes with the season
-  // (a land station's daily cycle and its fronts), and four years hold each season four times.
+  // (a land station's daily cycle and its fronts), and two years hold both seasons.
   double season_days = 60;
 };
 
