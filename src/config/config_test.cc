@@ -296,7 +296,6 @@ TEST(Config, SectionsAreTheComponentsOptions) {
   EXPECT_NE(bad.status().message().find("rollup.resolutions"), std::string::npos) << bad.status().message();
 }
 
-// config/mare.toml is the reference users read: every key has its line there, with the default.
 // bulk_timeout's default follows timeout (two thirds of it), so a shorter timeout alone stays a
 // valid configuration; only a bulk_timeout set at or above timeout is refused.
 TEST(Config, ElasticsearchBulkTimeoutFollowsTimeoutUnlessSet) {
@@ -312,6 +311,7 @@ TEST(Config, ElasticsearchBulkTimeoutFollowsTimeoutUnlessSet) {
       << wrong.status().ToString();
 }
 
+// config/mare.toml is the reference users read: every key has its line there, with the default.
 TEST(Config, ReferenceFileDocumentsEveryKeyWithItsDefault) {
   std::ifstream in("config/mare.toml");  // ctest runs in the source directory
   ASSERT_TRUE(in) << "config/mare.toml not found from " << testing::TempDir();

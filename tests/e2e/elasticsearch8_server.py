@@ -101,10 +101,16 @@ class Elasticsearch8(Elasticsearch):
         """The jars and the class linked (else copied) into the node's own folder, for a checkout
         `nobody` cannot enter (under /root, say)."""
         def place(src, dst):
-            try:
-                os.link(src, dst)
-            except OSError:
-                shutil.copy2(src, dst)
+            if os.path.exists(dst):  # a restart: placed by the first start
+                return
+            if os.stat(src).st_mode & 0o004:  # others may read it: a link is enough
+                try:
+                    os.link(src, dst)
+                    return
+                except OSError:
+                    pass
+            shutil.copy2(src, dst)
+            os.chmod(dst, 0o644)
         lib = os.path.join(self.dir, "lib")
         os.makedirs(lib, exist_ok=True)
         for entry in classpath.split(":"):  # "<lib>/*" (runner_classpath), or jars
@@ -116,9 +122,9 @@ class Elasticsearch8(Elasticsearch):
                     place(jar, dst)
         here = os.path.join(self.dir, "classes")
         shutil.copytree(classes, here, copy_function=place, dirs_exist_ok=True)
-        for root, dirs, files in os.walk(self.dir):
-            for name in dirs + files:
-                os.chmod(os.path.join(root, name), 0o755)
+        for top in (lib, here):  # the folders only (a linked file is the checkout's; tmp stays 0777)
+            for root, dirs, _ in os.walk(top):
+                os.chmod(root, 0o755)
         if not self._nobody_can_read(os.path.join(here, "Es8Node.class")):
             raise RuntimeError(f"{self.NAME}: nobody cannot read {here}, nor the checkout's {classes}")
         return os.path.join(lib, "*"), here
