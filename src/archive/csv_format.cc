@@ -310,14 +310,14 @@ Result<int64_t> CsvCellTime(std::string_view cell, int64_t local_offset_micros) 
   const int64_t offset = local_offset_micros != 0 && !HasZone(cell) ? local_offset_micros : 0;
   int64_t us = 0;
   std::string why;
-  if (cell.size() > 10 && cell[4] == '-' && ParseTimestampText(cell, &us, &why)) return CellInReadingYears(us - offset, cell);
+  // The offset applied before the years' check (in the parser), so that 1899-12-31 23:00 at
+  // -01:00, 1900 in UTC, is taken.
+  if (cell.size() > 10 && cell[4] == '-' && ParseTimestampText(cell, &us, &why, offset)) return us;
   if (IsCompactDate(cell)) {
     return Status::InvalidArgument(fmt::format("'{}' is ambiguous: a date (write {}-{}-{}) or epoch seconds (write {}.0)", cell,
                                                cell.substr(0, 4), cell.substr(4, 2), cell.substr(6, 2), cell));
   }
-  Result<int64_t> loose = ParseTimestampLoose(cell);
-  if (!loose) return loose;
-  return CellInReadingYears(*loose - offset, cell);
+  return ParseTimestampLoose(cell, offset);
 }
 
 bool ParseSensorIdCell(std::string_view cell, uint32_t* id) {

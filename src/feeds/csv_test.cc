@@ -232,6 +232,9 @@ TEST(Csv, TheYearsAreCheckedOnTheUtcTime) {
             (Reasons{"time \"1900-01-01 00:00\": '1900-01-01 00:00' is 1899-12-31 16:00:00 UTC, outside the years 1900 to 9999",
                      "time \"1900-01-01T00:00:00+01:00\": '1900-01-01T00:00:00+01:00' is 1899-12-31 23:00:00 UTC, outside the years "
                      "1900 to 9999"}));
+  // And the other way: written in 1899, 1900 in UTC at -01:00, taken (a text cell as its parts).
+  EXPECT_EQ(read_at("-01:00", "timestamp,v\n1899-12-31 23:00:00,1\n1899-12-31 22:59:59,2\n", "1900-01-01 00:00:00.000000"),
+            (Reasons{"time \"1899-12-31 22:59:59\": '1899-12-31 22:59:59' is 1899-12-31 23:59:59 UTC, outside the years 1900 to 9999"}));
   EXPECT_EQ(read_at("-05:00", "year,month,day,hour,v\n9999,12,31,18,1\n9999,12,31,19,2\n", "9999-12-31 23:00:00.000000"),
             (Reasons{"time from its parts: 9999-12-31 19:00 at UTC-05:00 is 10000-01-01 00:00:00 UTC, outside the years 1900 to 9999"}));
 }

@@ -40,7 +40,7 @@ bool Fail(std::string* why, std::string message) {
 
 }  // namespace
 
-bool ParseTimestampText(std::string_view text, int64_t* micros, std::string* why) {
+bool ParseTimestampText(std::string_view text, int64_t* micros, std::string* why, int64_t local_offset_micros) {
   size_t pos = 0;
   int year, month, day, hour, minute, second = 0;
   if (!Digits(text, &pos, 4, &year) || !Expect(text, &pos, '-') || !Digits(text, &pos, 2, &month) ||
@@ -68,10 +68,11 @@ bool ParseTimestampText(std::string_view text, int64_t* micros, std::string* why
     }
     if (digits == 0 || digits > 9) return Fail(why, fmt::format("'{}': expected 1 to 9 fraction digits", text));
   }
-  int64_t offset_s = 0;
+  int64_t offset_us = local_offset_micros;  // the text's own zone replaces it
   if (pos < text.size()) {
     char c = text[pos];
     if ((c == 'Z' || c == 'z') && pos + 1 == text.size()) {
+      offset_us = 0;
       ++pos;
     } else if (c == '+' || c == '-') {
       ++pos;
@@ -82,18 +83,19 @@ bool ParseTimestampText(std::string_view text, int64_t* micros, std::string* why
         if (!Digits(text, &pos, 2, &om)) return Fail(why, fmt::format("'{}': invalid zone offset", text));
       }
       if (oh > 18 || om > 59) return Fail(why, fmt::format("'{}': zone offset out of range", text));
-      offset_s = (c == '+' ? 1 : -1) * (oh * 3600 + om * 60);
+      offset_us = (c == '+' ? 1 : -1) * (oh * 3600 + om * 60) * kMicrosPerSecond;
     }
     if (pos != text.size()) return Fail(why, fmt::format("'{}': unexpected text after the time", text));
   }
-  if (year < 1900) return Fail(why, fmt::format("'{}': year {} before 1900", text, year));
+  // 1899 as written may be 1900 in UTC (west of it): InReadingYears decides below.
+  if (year < 1899) return Fail(why, fmt::format("'{}': year {} before 1900", text, year));
   if (month < 1 || month > 12) return Fail(why, fmt::format("'{}': month {} out of range", text, month));
   if (hour > 23 || minute > 59 || second > 59) {
     return Fail(why, fmt::format("'{}': time of day {:02}:{:02}:{:02} out of range", text, hour, minute, second));
   }
   Result<int64_t> civil = CivilToMicros(year, month, day, hour, minute, second);
   if (!civil) return Fail(why, fmt::format("'{}': day {} out of range for {:04}-{:02}", text, day, year, month));
-  const int64_t utc = *civil + fraction_us - offset_s * kMicrosPerSecond;
+  const int64_t utc = *civil + fraction_us - offset_us;
   if (!InReadingYears(utc)) return Fail(why, OutsideReadingYearsReason(text, utc));
   *micros = utc;
   return true;
@@ -165,7 +167,7 @@ bool ParseTimestampEpoch(double value, int64_t* micros, std::string* why) {
   return true;
 }
 
-Result<int64_t> ParseTimestampLoose(std::string_view text) {
+Result<int64_t> ParseTimestampLoose(std::string_view text, int64_t local_offset_micros) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
   int64_t us = 0;
@@ -185,8 +187,9 @@ Result<int64_t> ParseTimestampLoose(std::string_view text) {
     text = owned;
   } else if (text.ends_with(" UTC")) {
     text.remove_suffix(4);
+    local_offset_micros = 0;  // its zone, written
   }
-  if (!ParseTimestampText(text, &us, &why)) return Status::InvalidArgument(why);
+  if (!ParseTimestampText(text, &us, &why, local_offset_micros)) return Status::InvalidArgument(why);
   return us;
 }
 

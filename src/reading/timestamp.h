@@ -29,13 +29,16 @@ constexpr bool InReadingYears(int64_t utc_micros) {
 std::string OutsideReadingYearsReason(std::string_view text, int64_t utc_micros);
 
 // On failure returns false and sets *why to a short explanation ("month 13 out of range").
-// The year as written must be from 1900, and the time in UTC within InReadingYears.
-bool ParseTimestampText(std::string_view text, int64_t* micros, std::string* why);
+// A time written without a zone is local time at local_offset_micros (an archive's
+// --utc-offset; 0: UTC). The years are checked on the UTC time (InReadingYears), so a time
+// written in 1899 west of UTC may be 1900 in UTC; the year as written must be from 1899.
+bool ParseTimestampText(std::string_view text, int64_t* micros, std::string* why, int64_t local_offset_micros = 0);
 bool ParseTimestampEpoch(double value, int64_t* micros, std::string* why);
 
 // For archives and command lines, more forgiving than readings: surrounding spaces, a bare
 // date ("2024-01-21": midnight UTC), a trailing " UTC", or an epoch number written as text.
-Result<int64_t> ParseTimestampLoose(std::string_view text);
+// A time without a zone (" UTC" is one) is local time at local_offset_micros, as above.
+Result<int64_t> ParseTimestampLoose(std::string_view text, int64_t local_offset_micros = 0);
 
 // ParseTimestampLoose, or "now", "now-1h", "now+30s".
 Result<int64_t> ParseTimeArgument(std::string_view text, int64_t now_us);

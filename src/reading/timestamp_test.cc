@@ -84,6 +84,19 @@ TEST(Timestamp, TheYearsAreCheckedOnTheUtcTime) {
   EXPECT_EQ(Text("9999-12-31T23:59:59.999999Z"), kAfterLastReadingMicros - 1);
   EXPECT_EQ(ParseTimestampLoose("1900-01-01 00:00:00+00:01").status().message(),
             "'1900-01-01 00:00:00+00:01' is 1899-12-31 23:59:00 UTC, outside the years 1900 to 9999");
+  // West of UTC, a time written in 1899 may be 1900 in UTC: taken, by its zone or a local offset.
+  EXPECT_EQ(Text("1899-12-31T23:00:00-01:00"), kFirstReadingMicros);
+  EXPECT_EQ(TextError("1899-12-31T23:00:00Z"), "'1899-12-31T23:00:00Z' is 1899-12-31 23:00:00 UTC, outside the years 1900 to 9999");
+  int64_t us = 0;
+  std::string why;
+  ASSERT_TRUE(ParseTimestampText("1899-12-31 23:30:00", &us, &why, -3'600'000'000)) << why;
+  EXPECT_EQ(us, kFirstReadingMicros + 1'800'000'000);
+  ASSERT_TRUE(ParseTimestampText("1900-01-01 00:00:00Z", &us, &why, -3'600'000'000)) << why;  // its own zone wins
+  EXPECT_EQ(us, kFirstReadingMicros);
+  EXPECT_EQ(*ParseTimestampLoose("1899-12-31 23:00:00", -3'600'000'000), kFirstReadingMicros);
+  EXPECT_EQ(*ParseTimestampLoose("1900-01-01 01:00:00 UTC", 3'600'000'000), kFirstReadingMicros + 3'600'000'000);
+  EXPECT_EQ(ParseTimestampLoose("1899-12-31 23:00:00").status().message(),
+            "'1899-12-31 23:00:00' is 1899-12-31 23:00:00 UTC, outside the years 1900 to 9999");
 }
 
 TEST(Timestamp, EpochSecondsAndMilliseconds) {
