@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include <algorithm>
 #include <charconv>
 #include <iterator>
 #include <utility>
@@ -242,6 +243,11 @@ std::unique_ptr<DocumentMaker> MakeForecastDocuments(const std::string& index_pr
 
 std::unique_ptr<DocumentMaker> MakeRollupDocuments(const std::string& index_prefix) {
   return std::make_unique<RollupDocuments>(index_prefix);
+}
+
+size_t RecordsPerBulk(std::string_view topic, size_t batch) {
+  constexpr size_t kMostDocumentsARecord = 168;
+  return topic == "forecasts" ? std::max<size_t>(1, batch / kMostDocumentsARecord) : batch;
 }
 
 }  // namespace mare::sinks

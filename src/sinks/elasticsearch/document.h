@@ -10,6 +10,7 @@
 // Each maker also knows the index template its documents need.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -74,5 +75,11 @@ std::unique_ptr<DocumentMaker> MakeForecastDocuments(const std::string& index_pr
 
 // "<name>-2024.01.21" for an instant of that UTC day.
 std::string DailyIndex(std::string_view name, int64_t micros);
+
+// Records a bulk request of `topic` may carry so that it holds at most `batch` documents: a
+// forecast issue makes one a target hour, up to forecast.horizon_hours' bound of 168; any other
+// record one. (A full batch of forecasts was up to 168 x batch documents: past Elasticsearch's
+// 100 MB http.max_content_length at the default batch, 413 on every try, the copy stuck.)
+size_t RecordsPerBulk(std::string_view topic, size_t batch);
 
 }  // namespace mare::sinks

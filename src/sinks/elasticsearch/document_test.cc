@@ -205,5 +205,12 @@ TEST(Templates, AreJsonWithTheMappingsKibanaNeeds) {
   EXPECT_EQ(location, "geo_point");
 }
 
+TEST(RecordsPerBulk, AForecastRecordCountsAsItsMostDocuments) {
+  EXPECT_EQ(RecordsPerBulk("raw", 5000), 5000u);
+  EXPECT_EQ(RecordsPerBulk("rollups", 5000), 5000u);
+  EXPECT_EQ(RecordsPerBulk("forecasts", 5000), 29u);  // 29 x 168 = 4,872 documents at most
+  EXPECT_EQ(RecordsPerBulk("forecasts", 100), 1u);    // never none
+}
+
 }  // namespace
 }  // namespace mare::sinks

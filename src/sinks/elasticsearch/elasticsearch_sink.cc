@@ -321,12 +321,7 @@ Result<std::unique_ptr<ElasticsearchSink>> ElasticsearchSink::Start(const Elasti
                                  esm::kDuplicatesDropped, esm::kPartitions, esm::kRebalances};
   auto impl = std::make_unique<Impl>();
   auto follow = [&](const std::string& topic, std::unique_ptr<DocumentMaker> maker) {
-    // `batch` counts documents in a bulk request; a forecast record makes one a target hour, up to
-    // forecast.horizon_hours' bound of 168: so many fewer records a request, or a full batch
-    // would be a request of up to 168 x batch documents (past Elasticsearch's 100 MB
-    // http.max_content_length at the default batch: 413 on every try, the copy stuck).
-    constexpr size_t kMostDocumentsARecord = 168;
-    const size_t records = topic == "forecasts" ? std::max<size_t>(1, options.batch / kMostDocumentsARecord) : options.batch;
+    const size_t records = RecordsPerBulk(topic, options.batch);  // batch counts documents
     LogFollowerOptions fo{.name = "elasticsearch sink",
                           .topic = topic,
                           .consumer = options.consumer,
