@@ -244,12 +244,6 @@ std::string UtcText(int64_t micros) {
   return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC", t.year, t.month, t.day, t.hour, t.minute, t.second);
 }
 
-// A time cell's UTC time (its zone or the offset applied), or why it is outside the years.
-Result<int64_t> CellInReadingYears(int64_t utc_micros, std::string_view cell) {
-  if (InReadingYears(utc_micros)) return utc_micros;
-  return Status::InvalidArgument(OutsideReadingYearsReason(cell, utc_micros));
-}
-
 template <typename Cell>
 Result<int64_t> CivilPartsTime(const std::vector<Cell>& cells, const CsvColumns& columns) {
   int year = 0, month = 0, day = 0, hour = 0, minute = 0;
