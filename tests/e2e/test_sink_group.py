@@ -19,7 +19,7 @@ from kafka_server import KafkaCluster
 from sink_helpers import T0, SinkProcess, buoy
 from sink_helpers import no_sink_outlives_its_test  # noqa: F401 (autouse: kills the sinks a failed test leaves)
 from test_kafka import on_kafka
-from test_sink_clickhouse import exactly_once
+from test_sink_clickhouse import readings_exactly_once
 
 PARTITIONS = 4
 # Two sensors per partition (murmur2 of the key, as every Kafka producer): each sink gets half.
@@ -125,7 +125,7 @@ def test_two_sinks_share_the_partitions_and_one_killed_leaves_every_reading_once
     wait_for(lambda: sum(saved(ch, other).values()) == len(first), what="the other database's sink to read every partition")
     assert c.m("assigned_partitions") == PARTITIONS
     assert a.m("assigned_partitions") == 2 and b.m("assigned_partitions") == 2
-    exactly_once(ch, other, len(first))
+    readings_exactly_once(ch, other, readings(0, len(first)))
     c.stop()
 
     # More readings; `a` killed -9 while it writes them: `b` takes its partitions over.
@@ -149,7 +149,7 @@ def test_two_sinks_share_the_partitions_and_one_killed_leaves_every_reading_once
     total = len(first) + len(more)
     wait_for(lambda: saved(ch, db) == end, timeout=60, what="every position saved")
     assert sum(end.values()) == total
-    exactly_once(ch, db, total)
+    readings_exactly_once(ch, db, readings(0, total))
     wait_for(lambda: b.m("lag_records") == 0, what="lag 0")
     b.stop()
     # Kafka's own tools see the group and its offsets (informational: ClickHouse holds the true ones).
@@ -197,7 +197,7 @@ def test_a_member_stopped_past_its_session_writes_nothing_stale_and_resumes_wher
     stale = rows(ch, db) - delivered
     assert stale <= held, f"{stale} rows written by the stopped sink after it continued, of {held} it could hold"
     assert saved(ch, db) == end
-    exactly_once(ch, db, len(first) + len(more))
+    readings_exactly_once(ch, db, readings(0, len(first) + len(more)))
 
     # `b` leaves; `a` takes every partition, its own from before the stop among them, whose
     # positions `b` moved on while `a` was away.
@@ -213,5 +213,5 @@ def test_a_member_stopped_past_its_session_writes_nothing_stale_and_resumes_wher
     wait_for(lambda: a.m("rows_written_total") - a_rows >= len(new), what="the rows counted")
     assert a.m("rows_written_total") - a_rows == len(new), "no rewind: nothing written again"
     assert a.m("duplicates_dropped_total") - a_dropped == len(copies)
-    exactly_once(ch, db, len(first) + len(more) + len(new))
+    readings_exactly_once(ch, db, readings(0, len(first) + len(more) + len(new)))
     a.stop()
