@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "common/time.h"
+#include "reading/timestamp.h"
 
 namespace mare::rollup {
 namespace {
@@ -138,6 +139,9 @@ Status CheckpointBody::Decode(std::string_view bytes, int32_t only, uint32_t ver
   for (size_t p = 0; p < partitions; ++p) {
     int64_t next, newest;
     if (!in.Get(&next) || !in.Get(&newest)) return bad("truncated");
+    // A reading's time is in the years 1900 to 9999: a newest time outside them is damage (and
+    // one near the smallest int64 overflowed the watermark, newest - lateness, at the next reading).
+    if (newest != kNoTime && !InReadingYears(newest)) return bad("a partition's newest time out of range");
     if (only >= 0 && static_cast<int32_t>(p) != only) continue;
     s.next_offset_[p] = next;
     s.newest_ts_[p] = newest;

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "common/scratch_dir.h"
+#include "reading/timestamp.h"
 #include <unistd.h>
 
 #include <filesystem>
@@ -189,6 +190,34 @@ TEST_F(CheckpointTest, AWindowStartOutOfRangeIsCorruption) {
     EXPECT_TRUE(st.IsCorruption()) << start << ": " << st.ToString();
     EXPECT_NE(st.message().find("window start out of range"), std::string::npos) << st.message();
   }
+}
+
+// Found by fuzz/rollup_checkpoint (fuzz/corpus/rollup_checkpoint/newest-time-near-int64-min.ckpt):
+// a partition's newest time near the smallest int64 overflowed the watermark (newest - lateness)
+// at the next reading. A newest time outside the readings' years is corruption.
+TEST_F(CheckpointTest, ANewestTimeOutOfTheReadingsYearsIsCorruption) {
+  RollupState s({.partitions = 1});
+  NumberField f[1] = {{"temperature", 1.5}};
+  s.Add(0, 0, 1'705'831'200'000'000, 3, f);
+  std::string good;
+  EncodeCheckpoint(s, -1, &good);
+  // Body (after the 24-byte header): ..., partition count u32 at 36, next offset at 40, newest at 48.
+  for (int64_t newest : {std::numeric_limits<int64_t>::min() + 15'597'568, kFirstReadingMicros - 1, kAfterLastReadingMicros}) {
+    std::string bytes = good;
+    std::memcpy(bytes.data() + 24 + 48, &newest, 8);
+    std::string_view body = std::string_view(bytes).substr(24);
+    uint32_t crc = static_cast<uint32_t>(::crc32(0L, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size())));
+    std::memcpy(bytes.data() + 20, &crc, 4);
+    RollupState t({.partitions = 1});
+    Status st = DecodeCheckpoint(bytes, -1, &t, "damaged");
+    EXPECT_TRUE(st.IsCorruption()) << newest << ": " << st.ToString();
+    EXPECT_NE(st.message().find("newest time out of range"), std::string::npos) << st.message();
+  }
+  int64_t kept;
+  std::memcpy(&kept, good.data() + 24 + 48, 8);
+  EXPECT_EQ(kept, 1'705'831'200'000'000);  // the offset above is the newest time's
+  RollupState t({.partitions = 1});
+  EXPECT_TRUE(DecodeCheckpoint(good, -1, &t, "good").ok());
 }
 
 // Found by fuzz/rollup_checkpoint (fuzz/corpus/rollup_checkpoint/aggregate-count-near-int64-max):
