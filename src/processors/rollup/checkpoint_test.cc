@@ -23,6 +23,14 @@
 namespace mare::rollup {
 namespace {
 
+// A checkpoint's body changed on purpose gets the CRC it would have had (the 24-byte header's
+// last 4 bytes), so that decoding reaches the damage instead of stopping at the CRC.
+void ResealCrc(std::string* bytes) {
+  std::string_view body = std::string_view(*bytes).substr(24);
+  uint32_t crc = static_cast<uint32_t>(::crc32(0L, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size())));
+  std::memcpy(bytes->data() + 20, &crc, 4);
+}
+
 class CheckpointTest : public ::testing::Test {
  protected:
   ScratchDir scratch_{"mare-rollup-ckpt"};
@@ -155,9 +163,7 @@ TEST_F(CheckpointTest, ADamagedCountIsCorruptionNotAHugeAllocation) {
     std::string bytes = good;
     uint32_t huge = 0xFFFFFFFF;
     std::memcpy(bytes.data() + at, &huge, 4);
-    std::string_view body = std::string_view(bytes).substr(24);
-    uint32_t crc = static_cast<uint32_t>(::crc32(0L, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size())));
-    std::memcpy(bytes.data() + 20, &crc, 4);
+    ResealCrc(&bytes);
     RollupState t({.partitions = 1});
     Status st = DecodeCheckpoint(bytes, -1, &t, "damaged");
     EXPECT_TRUE(st.IsCorruption()) << at << ": " << st.ToString();
@@ -182,9 +188,7 @@ TEST_F(CheckpointTest, AWindowStartOutOfRangeIsCorruption) {
     size_t at = bytes.rfind(std::string(reinterpret_cast<const char*>(&hour), 8));  // the last window's start
     ASSERT_NE(at, std::string::npos);
     std::memcpy(bytes.data() + at, &start, 8);
-    std::string_view body = std::string_view(bytes).substr(24);
-    uint32_t crc = static_cast<uint32_t>(::crc32(0L, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size())));
-    std::memcpy(bytes.data() + 20, &crc, 4);
+    ResealCrc(&bytes);
     RollupState t({.partitions = 1});
     Status st = DecodeCheckpoint(bytes, -1, &t, "damaged");
     EXPECT_TRUE(st.IsCorruption()) << start << ": " << st.ToString();
@@ -205,9 +209,7 @@ TEST_F(CheckpointTest, ANewestTimeOutOfTheReadingsYearsIsCorruption) {
   for (int64_t newest : {std::numeric_limits<int64_t>::min() + 15'597'568, kFirstReadingMicros - 1, kAfterLastReadingMicros}) {
     std::string bytes = good;
     std::memcpy(bytes.data() + 24 + 48, &newest, 8);
-    std::string_view body = std::string_view(bytes).substr(24);
-    uint32_t crc = static_cast<uint32_t>(::crc32(0L, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size())));
-    std::memcpy(bytes.data() + 20, &crc, 4);
+    ResealCrc(&bytes);
     RollupState t({.partitions = 1});
     Status st = DecodeCheckpoint(bytes, -1, &t, "damaged");
     EXPECT_TRUE(st.IsCorruption()) << newest << ": " << st.ToString();
@@ -239,9 +241,7 @@ TEST_F(CheckpointTest, AnAggregateCountBeyond2To53IsCorruption) {
     size_t at = bytes.rfind(pattern);
     ASSERT_NE(at, std::string::npos);
     std::memcpy(bytes.data() + at, &count, 8);
-    std::string_view body = std::string_view(bytes).substr(24);
-    uint32_t crc = static_cast<uint32_t>(::crc32(0L, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size())));
-    std::memcpy(bytes.data() + 20, &crc, 4);
+    ResealCrc(&bytes);
     RollupState t({.partitions = 1});
     Status st = DecodeCheckpoint(bytes, -1, &t, "damaged");
     EXPECT_TRUE(st.IsCorruption()) << count << ": " << st.ToString();
