@@ -218,13 +218,6 @@ bool IntegerCell(std::string_view cell, int* value) {
   return !cell.empty() && ec == std::errc() && end == cell.data() + cell.size();
 }
 
-// True when the text names its zone: an epoch number, or a date-time with Z, an offset or " UTC".
-bool HasZone(std::string_view text) {
-  if (text.size() < 10 || text[4] != '-') return true;  // epoch seconds: UTC by definition
-  std::string_view rest = text.substr(10);
-  return rest.find_first_of("Zz+-") != std::string_view::npos || rest.ends_with(" UTC");
-}
-
 // Eight digits that read as a date yyyymmdd from 1900 on: 20240121.
 bool IsCompactDate(std::string_view cell) {
   if (cell.size() != 8 || !std::all_of(cell.begin(), cell.end(), [](char c) { return c >= '0' && c <= '9'; })) return false;
@@ -236,9 +229,7 @@ bool IsCompactDate(std::string_view cell) {
   return part(0, 4) >= 1900 && CivilToMicros(part(0, 4), part(4, 2), part(6, 2), 0, 0, 0).ok();
 }
 
-// The times readings keep (InReadingYears, reading/timestamp.h), checked once a time's zone or
-// --utc-offset has been applied: 1900-01-01 00:00 at +08:00 is 1899-12-31 16:00 UTC, refused, as
-// 9999-12-31 23:00 at -05:00 is.
+// "YYYY-MM-DD HH:MM:SS UTC", for the civil parts' message.
 std::string UtcText(int64_t micros) {
   const CivilTime t = ToCivil(micros);
   return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC", t.year, t.month, t.day, t.hour, t.minute, t.second);
@@ -301,17 +292,16 @@ Result<int64_t> CsvRowTime(const std::vector<Cell>& cells, const CsvColumns& col
 Result<int64_t> CsvCellTime(std::string_view cell, int64_t local_offset_micros) {
   // A date and time in the strict form readings use first: the common case, and what
   // ParseTimestampLoose answers for it, without its copies.
-  const int64_t offset = local_offset_micros != 0 && !HasZone(cell) ? local_offset_micros : 0;
+  // The parsers apply the offset to a time written without a zone (never to an epoch, a zone or
+  // " UTC"), before the years' check: 1899-12-31 23:00 at -01:00, 1900 in UTC, is taken.
   int64_t us = 0;
   std::string why;
-  // The offset applied before the years' check (in the parser), so that 1899-12-31 23:00 at
-  // -01:00, 1900 in UTC, is taken.
-  if (cell.size() > 10 && cell[4] == '-' && ParseTimestampText(cell, &us, &why, offset)) return us;
+  if (cell.size() > 10 && cell[4] == '-' && ParseTimestampText(cell, &us, &why, local_offset_micros)) return us;
   if (IsCompactDate(cell)) {
     return Status::InvalidArgument(fmt::format("'{}' is ambiguous: a date (write {}-{}-{}) or epoch seconds (write {}.0)", cell,
                                                cell.substr(0, 4), cell.substr(4, 2), cell.substr(6, 2), cell));
   }
-  return ParseTimestampLoose(cell, offset);
+  return ParseTimestampLoose(cell, local_offset_micros);
 }
 
 bool ParseSensorIdCell(std::string_view cell, uint32_t* id) {
