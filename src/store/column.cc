@@ -96,6 +96,34 @@ void Finish(Encoding encoding, const std::string& body, std::string* out) {
   out->append(body);
 }
 
+// Bodies up to this size are decompressed in one call into a buffer of their size.
+constexpr size_t kOneShotBytes = 1 << 20;
+
+// A larger body's buffer grows with what the frame really holds, so that a damaged frame that
+// claims up to 1 GiB costs what it decompresses to, not what it claims.
+Status DecompressGrowing(const char* src, size_t src_size, size_t raw_size, std::string* out) {
+  ZSTD_DCtx* d = Zstd().d;
+  ZSTD_DCtx_reset(d, ZSTD_reset_session_only);
+  ZSTD_inBuffer in{src, src_size, 0};
+  out->resize(kOneShotBytes);
+  ZSTD_outBuffer o{out->data(), out->size(), 0};
+  for (;;) {
+    const size_t in_before = in.pos, out_before = o.pos;
+    size_t left = ZSTD_decompressStream(d, &o, &in);
+    if (ZSTD_isError(left)) return Status::Corruption("column chunk: zstd data does not decompress");
+    if (left == 0) break;  // the frame is complete
+    if (o.pos == o.size && o.size < raw_size) {
+      out->resize(std::min<size_t>(raw_size, o.size * 2));
+      o = {out->data(), out->size(), o.pos};
+    } else if (in.pos == in_before && o.pos == out_before) {
+      break;  // no progress: the input is truncated, or the frame holds more than raw_size
+    }
+  }
+  if (o.pos != raw_size || in.pos != in.size) return Status::Corruption("column chunk: zstd data does not decompress");
+  out->resize(raw_size);
+  return Status::OK();
+}
+
 // Splits a chunk into its encoding and (decompressed) body.
 Status Open(std::string_view chunk, Encoding expected, std::string* scratch, std::string_view* body) {
   if (chunk.size() < 2) return Status::Corruption("column chunk shorter than its header");
@@ -112,9 +140,18 @@ Status Open(std::string_view chunk, Encoding expected, std::string* scratch, std
   Reader r(rest);
   uint64_t raw_size = 0;
   if (!r.Varint(&raw_size) || raw_size > (1u << 30)) return Status::Corruption("column chunk: bad raw size");
-  scratch->resize(raw_size);
-  size_t n = ZSTD_decompressDCtx(Zstd().d, scratch->data(), raw_size, r.position(), r.remaining());
-  if (ZSTD_isError(n) || n != raw_size) return Status::Corruption("column chunk: zstd data does not decompress");
+  // The frame's header says its size too (the writer's frames do): a damaged size is refused here
+  // before anything is allocated for it.
+  if (ZSTD_getFrameContentSize(r.position(), r.remaining()) != raw_size) {
+    return Status::Corruption("column chunk: zstd frame's size is not the chunk's raw size");
+  }
+  if (raw_size <= kOneShotBytes) {
+    scratch->resize(raw_size);
+    size_t n = ZSTD_decompressDCtx(Zstd().d, scratch->data(), raw_size, r.position(), r.remaining());
+    if (ZSTD_isError(n) || n != raw_size) return Status::Corruption("column chunk: zstd data does not decompress");
+  } else {
+    MARE_RETURN_IF_ERROR(DecompressGrowing(r.position(), r.remaining(), raw_size, scratch));
+  }
   *body = *scratch;
   return Status::OK();
 }

@@ -1,10 +1,13 @@
 #include "store/column.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "store/block.h"
 #include "store/coding.h"
@@ -110,6 +113,34 @@ TEST(Chunks, CorruptionIsReportedNotMisread) {
   EXPECT_TRUE(DecodeNumbers(wrong, v.size(), &out).IsCorruption());
   std::vector<int64_t> ts;
   EXPECT_TRUE(DecodeTimestamps(chunk, 3, &ts).IsCorruption());
+}
+
+// Found by fuzz/store_column (fuzz/corpus/store_column/raw-size-without-frame): a zstd chunk whose
+// varint claimed 512 MiB made the decoder allocate and zero that much before zstd refused the
+// bytes (10 s under ASan). The frame's own size is checked first now.
+TEST(Chunks, ARawSizeTheZstdFrameDoesNotSayIsRefused) {
+  const std::string chunk("\x04\x01\xff\xff\xff\xff\x01\0\0\0\0\0\0\0", 14);
+  ColumnValues out;
+  Status s = DecodeTexts(chunk, 1, &out);
+  ASSERT_TRUE(s.IsCorruption());
+  EXPECT_NE(s.ToString().find("zstd frame's size"), std::string::npos) << s.ToString();
+}
+
+// A body above 1 MiB is decompressed into a buffer that grows with what the frame holds: it
+// decodes the same, and a truncated frame is refused.
+TEST(Texts, ABodyOfMegabytesRoundTripsAndItsTruncationIsRefused) {
+  std::vector<std::string> owned;
+  for (int i = 0; i < 30000; ++i) owned.push_back(fmt::format("station-{:06}-", i) + std::string(100, 'a' + i % 26));
+  std::vector<std::string_view> v(owned.begin(), owned.end());
+  std::string chunk;
+  EncodeTexts(v, {}, &chunk);
+  ASSERT_EQ(chunk[1], 1) << "the body is compressed";
+  ColumnValues out;
+  ASSERT_TRUE(DecodeTexts(chunk, v.size(), &out).ok());
+  ASSERT_EQ(out.texts.size(), v.size());
+  for (size_t i = 0; i < v.size(); ++i) ASSERT_EQ(out.texts[i], v[i]);
+  EXPECT_TRUE(DecodeTexts(chunk.substr(0, chunk.size() - 7), v.size(), &out).IsCorruption());
+  EXPECT_TRUE(DecodeTexts(chunk + std::string(5, '\0'), v.size(), &out).IsCorruption());
 }
 
 // Found by fuzz/store_column (fuzz/corpus/store_column/timestamp-deltas-overflow): a damaged
