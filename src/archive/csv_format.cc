@@ -229,12 +229,6 @@ bool IsCompactDate(std::string_view cell) {
   return part(0, 4) >= 1900 && CivilToMicros(part(0, 4), part(4, 2), part(6, 2), 0, 0, 0).ok();
 }
 
-// "YYYY-MM-DD HH:MM:SS UTC", for the civil parts' message.
-std::string UtcText(int64_t micros) {
-  const CivilTime t = ToCivil(micros);
-  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC", t.year, t.month, t.day, t.hour, t.minute, t.second);
-}
-
 template <typename Cell>
 Result<int64_t> CivilPartsTime(const std::vector<Cell>& cells, const CsvColumns& columns) {
   int year = 0, month = 0, day = 0, hour = 0, minute = 0;
@@ -259,7 +253,7 @@ Result<int64_t> CivilInReadingYears(int64_t local_micros, int64_t local_offset_m
   const int64_t minutes = std::abs(local_offset_micros) / kMicrosPerMinute;
   return Status::InvalidArgument(fmt::format("{:04}-{:02}-{:02} {:02}:{:02} at UTC{}{:02}:{:02} is {}, outside the years 1900 to 9999",
                                              local.year, local.month, local.day, local.hour, local.minute,
-                                             local_offset_micros < 0 ? '-' : '+', minutes / 60, minutes % 60, UtcText(utc)));
+                                             local_offset_micros < 0 ? '-' : '+', minutes / 60, minutes % 60, UtcSecondsText(utc)));
 }
 
 }  // namespace

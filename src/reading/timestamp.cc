@@ -102,9 +102,12 @@ bool ParseTimestampText(std::string_view text, int64_t* micros, std::string* why
 }
 
 std::string OutsideReadingYearsReason(std::string_view text, int64_t utc_micros) {
+  return fmt::format("'{}' is {}, outside the years 1900 to 9999", text, UtcSecondsText(utc_micros));
+}
+
+std::string UtcSecondsText(int64_t utc_micros) {
   const CivilTime t = ToCivil(utc_micros);
-  return fmt::format("'{}' is {:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC, outside the years 1900 to 9999", text, t.year, t.month, t.day,
-                     t.hour, t.minute, t.second);
+  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC", t.year, t.month, t.day, t.hour, t.minute, t.second);
 }
 
 Result<int64_t> CivilToMicros(int year, int month, int day, int hour, int minute, int second) {

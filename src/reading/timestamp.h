@@ -27,6 +27,8 @@ constexpr bool InReadingYears(int64_t utc_micros) {
 // Why the time `text` gives, utc_micros, is refused: "'TEXT' is 1899-12-31 16:00:00 UTC,
 // outside the years 1900 to 9999". The one wording for ingest, archives and tables.
 std::string OutsideReadingYearsReason(std::string_view text, int64_t utc_micros);
+// "YYYY-MM-DD HH:MM:SS UTC": a time in the words of the messages above, to the second.
+std::string UtcSecondsText(int64_t utc_micros);
 
 // On failure returns false and sets *why to a short explanation ("month 13 out of range").
 // A time written without a zone is local time at local_offset_micros (an archive's
