@@ -4,10 +4,13 @@
 // share; `mare stream` and `mare sink` are the other roles (stream_command.cc, sink_command.cc).
 #include <httplib.h>
 #include <signal.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
 #include <iostream>
+#include <string_view>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/forecast_wiring.h"
@@ -186,8 +189,13 @@ int Run(const RunFlags& flags, const Roles& roles) {
     if (!made.ok()) return made;
     auto started = start();
     if (started.ok()) {
-      spdlog::info("{} sink: {}{} into {}", name, options.readings ? "readings" : "",
-                   options.rollups ? (options.readings ? " and rollups" : "rollups") : "", options.url);
+      std::vector<std::string_view> topics;
+      if (options.readings) topics.push_back("readings");
+      if (options.rollups) topics.push_back("rollups");
+      if constexpr (requires { options.forecasts; }) {
+        if (options.forecasts) topics.push_back("forecasts");
+      }
+      spdlog::info("{} sink: {} into {}", name, fmt::join(topics, ", "), options.url);
     }
     return started;
   };
