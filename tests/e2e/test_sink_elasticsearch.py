@@ -22,7 +22,7 @@ from elasticsearch_server import Elasticsearch
 from elasticsearch8_server import Elasticsearch8
 from opensearch_server import OpenSearch
 from harness import MareRun, log_records, mare, wait_for
-from sink_helpers import T0, SinkProcess, buoy, epoch_ms, produce, read_dead_letters
+from sink_helpers import T0, SinkProcess, buoy, epoch_ms, produce, produce_on_kafka, read_dead_letters
 from sink_helpers import no_sink_outlives_its_test  # noqa: F401 (autouse: kills the sinks a failed test leaves)
 
 DAY_INDEX = "readings-2024.01.21"
@@ -416,19 +416,20 @@ def test_on_kafka_the_sink_follows_the_raw_topic_exactly_once_across_a_restart_s
     # A topic per server: the broker outlives the first server's case.
     log_sets = ["log.kind=kafka", f'log.kafka.brokers="{kafka.bootstrap}"', "log.kafka.replication_factor=1",
                 f'log.kafka.topic_prefix="{es.NAME}-"', 'log.kafka.client."session.timeout.ms"="3000"']
-    args = [a for s in log_sets for a in ("--set", s)]
     sets = [*log_sets, "sink.elasticsearch.batch=300"]
 
-    def produce_kafka(readings):
-        lines = [f"{r['sensor_id']}\t{json.dumps(r)}" for r in readings]
-        mare("log", "produce", "raw", "--partitions", "3", *args, input="\n".join(lines) + "\n")
+    def produce_kafka(start, end):
+        produce_on_kafka(kafka, f"{es.NAME}-raw", [buoy(i, 1 + i % 6, T0 + i) for i in range(start, end)])
 
-    produce_kafka([buoy(i, 1 + i % 6, T0 + i) for i in range(4000)])
+    # The topic made by mare (3 partitions) with the first readings, the others added by kcat.
+    mare("log", "produce", "raw", "--partitions", "3", *[a for s in log_sets for a in ("--set", s)],
+         input="".join(f"{r['sensor_id']}\t{json.dumps(r)}\n" for r in (buoy(i, 1 + i % 6, T0 + i) for i in range(6))))
+    produce_kafka(6, 4000)
     sink = Sink(tmp_path, es, prefix, extra=sets)
     written = 'mare_sink_elasticsearch_documents_written_total{topic="raw"}'
     wait_for(lambda: (sink.metric(written) or 0) >= 600, timeout=120, what="the sink to be mid-stream")
     sink.kill9()
-    produce_kafka([buoy(i, 1 + i % 6, T0 + i) for i in range(4000, 5000)])
+    produce_kafka(4000, 5000)
     sink = Sink(tmp_path, es, prefix, extra=sets)
     delivered_once(es, prefix, 5000)
     status, saved = es.request("GET", f"/{prefix}-sink-offsets/_search?size=10")
@@ -440,7 +441,7 @@ def test_on_kafka_the_sink_follows_the_raw_topic_exactly_once_across_a_restart_s
     second = Sink(tmp_path / "second", es, prefix, extra=sets)
     wait_for(lambda: sorted(sink.owned() + second.owned()) == [0, 1, 2] and sink.owned() and second.owned(),
              timeout=60, what="the two sinks to split the partitions")
-    produce_kafka([buoy(i, 1 + i % 6, T0 + i) for i in range(5000, 8000)])
+    produce_kafka(5000, 8000)
     delivered_once(es, prefix, 8000)
     assert (second.metric(written) or 0) > 0, second.output()[-2000:]
 
@@ -450,8 +451,7 @@ def test_on_kafka_the_sink_follows_the_raw_topic_exactly_once_across_a_restart_s
     dead_parts, before, rebalances = dead.owned(), dead.metric(written), survivor.metric(
         'mare_sink_elasticsearch_rebalances_total{topic="raw"}')
     total = 28000
-    kafka.produce(f"{es.NAME}-raw", [f"{r['sensor_id']}\t{json.dumps(r)}" for r in (buoy(i, 1 + i % 6, T0 + i) for i in range(8000, total))],
-                  partitioner="murmur2_random")
+    produce_kafka(8000, total)
     wait_for(lambda: dead.metric(written) >= before + 1000, what="the sink to be mid-stream")
     dead.kill9()
     at_kill = saved_positions(es, prefix)
