@@ -412,8 +412,9 @@ def saved_positions(es, prefix):
 
 @ON_TWO
 def test_on_kafka_the_sink_follows_the_raw_topic_exactly_once_across_a_restart_shared_by_two_and_one_dead(tmp_path, es, kafka):
-    prefix = "kafka"
-    # A topic per server: the broker outlives the first server's case.
+    # A topic and a consumer group per server (the group's name hashes the URL, which may be the
+    # same, and the index prefix): the broker outlives the first server's case.
+    prefix = f"kafka-{es.NAME}"
     log_sets = ["log.kind=kafka", f'log.kafka.brokers="{kafka.bootstrap}"', "log.kafka.replication_factor=1",
                 f'log.kafka.topic_prefix="{es.NAME}-"', 'log.kafka.client."session.timeout.ms"="3000"']
     sets = [*log_sets, "sink.elasticsearch.batch=300"]
