@@ -1,17 +1,18 @@
 """The Elasticsearch sink against a real Elasticsearch node (7.10.2) and a real OpenSearch node
-(3.8.0), both from Maven Central's jars, one after the other (the cases run once per server, the
-Kafka one on Elasticsearch alone: it tests the log, not the server), the first case also against
-a real Elasticsearch 8.19.21 node (elasticsearch8_server.py), the data-stream case on OpenSearch and
-Elasticsearch 8 alone: readings arrive with the
+(3.8.0), both from Maven Central's jars, one after the other (the cases run once per server),
+the first case also against a real Elasticsearch 8.19.21 node (elasticsearch8_server.py), the
+data-stream case on OpenSearch and Elasticsearch 8 alone: readings arrive with the
 mappings Kibana needs, a geo_bounding_box query finds them, hourly date_histogram min/max/avg per
 sensor equal mare's own SQL (and the 1h rollups), and the forecasts are there, one document per
 issue and target hour, equal to the forecasts topic; a kill -9 of the sink mid-stream and a
 stopped-then-restarted node leave every reading there exactly once; items refused for now (503:
-their index's primary cannot be assigned) are sent again while the position holds, and arrive
-once when the shard can be assigned; readings into a data stream arrive once, and a resend of all
-of them is answered 409 and counted as already there; a document Elasticsearch refuses (a
-mapping conflict) goes to the dead-letter file with its reason; on Kafka, the sink follows the
-raw topic exactly once across a kill -9."""
+their index's primary cannot be assigned) and whole bulk requests refused for now (429: the
+node's in-flight requests breaker) are sent again while the position holds, and arrive once when
+the node takes them; readings into a data stream arrive once, and a resend of all of them is
+answered 409 and counted as already there; a document Elasticsearch refuses (a mapping conflict)
+goes to the dead-letter file with its reason; on Kafka (one broker for both servers, started by
+the first Kafka case), the sink follows the raw topic exactly once across a kill -9, shared by
+two sinks, and when one of the two dies mid-stream."""
 import json
 import os
 
@@ -21,7 +22,7 @@ from elasticsearch_server import Elasticsearch
 from elasticsearch8_server import Elasticsearch8
 from opensearch_server import OpenSearch
 from harness import MareRun, log_records, mare, wait_for
-from sink_helpers import T0, SinkProcess, buoy, epoch_ms, produce, read_dead_letters
+from sink_helpers import T0, SinkProcess, buoy, epoch_ms, produce, produce_on_kafka, read_dead_letters
 from sink_helpers import no_sink_outlives_its_test  # noqa: F401 (autouse: kills the sinks a failed test leaves)
 
 DAY_INDEX = "readings-2024.01.21"
@@ -281,6 +282,47 @@ def test_items_refused_for_now_are_sent_again_while_the_position_holds(tmp_path,
     sink.stop()
 
 
+@ON_TWO
+def test_bulk_requests_answered_429_whole_are_sent_again_while_the_position_holds(tmp_path, es):
+    """The node's in-flight requests breaker (network.breaker.inflight_requests.limit, dynamic)
+    set below a bulk request of readings but above the sink's template and positions' index:
+    every bulk request of readings is answered 429 circuit_breaking_exception whole, as a node
+    out of indexing memory answers (indexing_pressure.memory.limit: the same 429, but a node
+    setting, which would need two restarts of the node). The sink counts each item as refused
+    for now and sends them again and again, its position held, nothing dead-lettered; once the
+    limit is lifted every reading is there once."""
+    prefix = "toomany"
+    n = 800
+    produce(tmp_path, [buoy(i, 1 + i % 4, T0 + i // 4) for i in range(n)])
+
+    def breaker(limit):
+        status, body = es.request("PUT", "/_cluster/settings", {"transient": {"network.breaker.inflight_requests.limit": limit}})
+        assert status == 200, body
+    # The breaker counts a request's bytes twice (its overhead): 4 kB lets a request of 2 kB
+    # through (the template, 0.7 kB; the positions' index and the positions), not 10 readings
+    # (2.4 kB; a batch of 200 is 48 kB).
+    breaker("4kb")
+    try:
+        sink = Sink(tmp_path, es, prefix, extra=["sink.elasticsearch.batch=200"])
+
+        def metric(what):
+            return sink.metric(f'mare_sink_elasticsearch_{what}{{topic="raw"}}') or 0
+        wait_for(lambda: metric("items_retried_total") >= 2 * n, what="every item refused twice and sent again")
+        assert positions(es, prefix) == 0
+        wait_for(lambda: metric("lag_records") == n, what="a lag of every record")
+        assert metric("up") == 1  # answered, if with a 429
+        assert es.count(f"{prefix}-readings-*") == 0
+        out = sink.output()
+        assert "429" in out and "circuit_breaking_exception" in out and "in_flight_requests" in out, out[-2000:]
+    finally:
+        breaker(None)
+    delivered_once(es, prefix, n)
+    wait_for(lambda: metric("lag_records") == 0, what="lag 0")
+    assert metric("documents_written_total") == n
+    assert read_dead_letters(os.path.join(str(tmp_path), "dead-letter-elasticsearch.log")) == []
+    sink.stop()
+
+
 # Elasticsearch 7.10.2 as the runner has it (its OSS modules) has no data streams: its templates
 # refuse "data_stream" (x-pack had them in 7.x).
 @pytest.mark.parametrize("es", ["opensearch", "elasticsearch-8"], indirect=True)
@@ -351,39 +393,73 @@ def test_a_document_elasticsearch_refuses_goes_to_the_dead_letter_file_with_its_
     sink.stop()
 
 
-@pytest.mark.parametrize("es", ["elasticsearch"], indirect=True)
-def test_on_kafka_the_sink_follows_the_raw_topic_exactly_once_across_a_restart_and_shared_by_two(tmp_path, es):
+@pytest.fixture(scope="module")
+def kafka(tmp_path_factory):
+    """One Kafka broker for the Kafka case on both servers: started by the first that asks for it,
+    stopped with the module. A member's session as short as 3 s (the broker's floor is 6 s by
+    default), so that a dead sink's partitions are taken over soon."""
     from kafka_server import KafkaCluster
-    prefix = "kafka"
-    with KafkaCluster(tmp_path / "k") as kafka:
-        log_sets = ["log.kind=kafka", f'log.kafka.brokers="{kafka.bootstrap}"', "log.kafka.replication_factor=1",
-                    'log.kafka.topic_prefix="es-"']
-        args = [a for s in log_sets for a in ("--set", s)]
+    with KafkaCluster(tmp_path_factory.mktemp("kafka"), properties={"group.min.session.timeout.ms": 1000}) as cluster:
+        yield cluster
 
-        def produce_kafka(readings):
-            lines = [f"{r['sensor_id']}\t{json.dumps(r)}" for r in readings]
-            mare("log", "produce", "raw", "--partitions", "3", *args, input="\n".join(lines) + "\n")
 
-        produce_kafka([buoy(i, 1 + i % 6, T0 + i) for i in range(4000)])
-        sink = Sink(tmp_path, es, prefix, extra=[*log_sets, "sink.elasticsearch.batch=300"])
-        wait_for(lambda: (sink.metric('mare_sink_elasticsearch_documents_written_total{topic="raw"}') or 0) >= 600,
-                 timeout=120, what="the sink to be mid-stream")
-        sink.kill9()
-        produce_kafka([buoy(i, 1 + i % 6, T0 + i) for i in range(4000, 5000)])
-        sink = Sink(tmp_path, es, prefix, extra=[*log_sets, "sink.elasticsearch.batch=300"])
-        delivered_once(es, prefix, 5000)
-        status, saved = es.request("GET", f"/{prefix}-sink-offsets/_search?size=10")
-        assert sorted(h["_id"] for h in saved["hits"]["hits"]) == ["elasticsearch.raw.0", "elasticsearch.raw.1", "elasticsearch.raw.2"]
+def saved_positions(es, prefix):
+    """partition -> the sink's saved next offset of the raw topic."""
+    es.request("POST", f"/{prefix}-sink-offsets/_refresh")
+    status, body = es.request("POST", f"/{prefix}-sink-offsets/_search", {"size": 100, "query": {"term": {"topic": "raw"}}})
+    return {h["_source"]["partition"]: h["_source"]["next_offset"] for h in body["hits"]["hits"]} if status == 200 else {}
 
-        # A second sink of the same config joins the group: the two split the partitions (2 and
-        # 1), and what is produced next reaches Elasticsearch once, through both.
-        (tmp_path / "second").mkdir()
-        second = Sink(tmp_path / "second", es, prefix, extra=[*log_sets, "sink.elasticsearch.batch=300"])
-        wait_for(lambda: sorted(sink.owned() + second.owned()) == [0, 1, 2] and sink.owned() and second.owned(),
-                 timeout=60, what="the two sinks to split the partitions")
-        produce_kafka([buoy(i, 1 + i % 6, T0 + i) for i in range(5000, 8000)])
-        delivered_once(es, prefix, 8000)
-        written = 'mare_sink_elasticsearch_documents_written_total{topic="raw"}'
-        assert (second.metric(written) or 0) > 0, second.output()[-2000:]
-        second.stop()
-        sink.stop()
+
+@ON_TWO
+def test_on_kafka_the_sink_follows_the_raw_topic_exactly_once_across_a_restart_shared_by_two_and_one_dead(tmp_path, es, kafka):
+    # A topic and a consumer group per server (the group's name hashes the URL, which may be the
+    # same, and the index prefix): the broker outlives the first server's case.
+    prefix = f"kafka-{es.NAME}"
+    log_sets = ["log.kind=kafka", f'log.kafka.brokers="{kafka.bootstrap}"', "log.kafka.replication_factor=1",
+                f'log.kafka.topic_prefix="{es.NAME}-"', 'log.kafka.client."session.timeout.ms"="3000"']
+    sets = [*log_sets, "sink.elasticsearch.batch=300"]
+
+    def produce_kafka(start, end):
+        produce_on_kafka(kafka, f"{es.NAME}-raw", [buoy(i, 1 + i % 6, T0 + i) for i in range(start, end)])
+
+    # The topic made by mare (3 partitions) with the first readings, the others added by kcat.
+    mare("log", "produce", "raw", "--partitions", "3", *[a for s in log_sets for a in ("--set", s)],
+         input="".join(f"{r['sensor_id']}\t{json.dumps(r)}\n" for r in (buoy(i, 1 + i % 6, T0 + i) for i in range(6))))
+    produce_kafka(6, 4000)
+    sink = Sink(tmp_path, es, prefix, extra=sets)
+    written = 'mare_sink_elasticsearch_documents_written_total{topic="raw"}'
+    wait_for(lambda: (sink.metric(written) or 0) >= 600, timeout=120, what="the sink to be mid-stream")
+    sink.kill9()
+    produce_kafka(4000, 5000)
+    sink = Sink(tmp_path, es, prefix, extra=sets)
+    delivered_once(es, prefix, 5000)
+    status, saved = es.request("GET", f"/{prefix}-sink-offsets/_search?size=10")
+    assert sorted(h["_id"] for h in saved["hits"]["hits"]) == ["elasticsearch.raw.0", "elasticsearch.raw.1", "elasticsearch.raw.2"]
+
+    # A second sink of the same config joins the group: the two split the partitions (2 and
+    # 1), and what is produced next reaches Elasticsearch once, through both.
+    (tmp_path / "second").mkdir()
+    second = Sink(tmp_path / "second", es, prefix, extra=sets)
+    wait_for(lambda: sorted(sink.owned() + second.owned()) == [0, 1, 2] and sink.owned() and second.owned(),
+             timeout=60, what="the two sinks to split the partitions")
+    produce_kafka(5000, 8000)
+    delivered_once(es, prefix, 8000)
+    assert (second.metric(written) or 0) > 0, second.output()[-2000:]
+
+    # The one with two partitions killed -9 while it writes more: after its session (3 s) the
+    # other takes its partitions over from the saved positions, and every reading is there once.
+    dead, survivor = (sink, second) if len(sink.owned()) == 2 else (second, sink)
+    dead_parts, before, rebalances = dead.owned(), dead.metric(written), survivor.metric(
+        'mare_sink_elasticsearch_rebalances_total{topic="raw"}')
+    total = 28000
+    produce_kafka(8000, total)
+    wait_for(lambda: dead.metric(written) >= before + 1000, what="the sink to be mid-stream")
+    dead.kill9()
+    at_kill = saved_positions(es, prefix)
+    wait_for(lambda: survivor.owned() == [0, 1, 2], timeout=30, what="the survivor to own every partition")
+    assert survivor.metric('mare_sink_elasticsearch_rebalances_total{topic="raw"}') > rebalances
+    delivered_once(es, prefix, total)
+    end = saved_positions(es, prefix)
+    assert any(at_kill[p] < end[p] for p in dead_parts), f"killed mid-stream: {at_kill} of {end} ({dead_parts} its)"
+    wait_for(lambda: survivor.metric('mare_sink_elasticsearch_lag_records{topic="raw"}') == 0, what="lag 0")
+    survivor.stop()

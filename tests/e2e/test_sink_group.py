@@ -16,7 +16,7 @@ import pytest
 from clickhouse_server import ClickHouse
 from harness import mare, wait_for
 from kafka_server import KafkaCluster
-from sink_helpers import T0, SinkProcess, buoy
+from sink_helpers import T0, SinkProcess, buoy, produce_on_kafka
 from sink_helpers import no_sink_outlives_its_test  # noqa: F401 (autouse: kills the sinks a failed test leaves)
 from test_kafka import on_kafka
 from test_sink_clickhouse import readings_exactly_once
@@ -58,12 +58,6 @@ class Sink(SinkProcess):
 
 
 
-def produce(kafka, prefix, readings):
-    """With kcat, in one go (`mare log produce` appends a line at a time): partitioned as mare
-    and the Java client do (murmur2)."""
-    kafka.produce(prefix + "raw", [f"{r['sensor_id']}\t{json.dumps(r)}" for r in readings], partitioner="murmur2_random")
-
-
 def saved(ch, database):
     """partition -> the next offset saved in sink_offsets."""
     try:
@@ -102,7 +96,7 @@ def two_sinks_delivering(kafka, ch, tmp_path, prefix, db, first):
     wait_for(lambda: a.m("assigned_partitions") == 2 and b.m("assigned_partitions") == 2 and len(a.owned()) == 2
              and len(b.owned()) == 2, timeout=60, what="the two sinks to split the 4 partitions")
     assert sorted(a.owned() + b.owned()) == list(range(PARTITIONS))
-    produce(kafka, prefix, first[8:])
+    produce_on_kafka(kafka, prefix + "raw", first[8:])
     wait_for(lambda: sum(saved(ch, db).values()) == len(first), what="the first readings delivered")
     return a, b
 
@@ -131,7 +125,7 @@ def test_two_sinks_share_the_partitions_and_one_killed_leaves_every_reading_once
     # More readings; `a` killed -9 while it writes them: `b` takes its partitions over.
     more = readings(len(first), 40000)
     before, a_parts, b_rebalances = a.m("rows_written_total"), a.owned(), b.m("rebalances_total")
-    produce(kafka, prefix, more)
+    produce_on_kafka(kafka, prefix + "raw", more)
     wait_for(lambda: a.m("rows_written_total") >= before + 2000, what="the sink to be mid-stream")
     killed_at = time.monotonic()
     a.kill9()
@@ -177,7 +171,7 @@ def test_a_member_stopped_past_its_session_writes_nothing_stale_and_resumes_wher
 
     more = readings(len(first), 40000)  # enough that `a` is still at it when stopped, at any speed
     before, a_parts = a.m("rows_written_total"), a.owned()
-    produce(kafka, prefix, more)
+    produce_on_kafka(kafka, prefix + "raw", more)
     wait_for(lambda: a.m("rows_written_total") >= before + 1000, what="the sink to be mid-stream")
     os.kill(a.proc.pid, signal.SIGSTOP)
     try:
@@ -206,7 +200,7 @@ def test_a_member_stopped_past_its_session_writes_nothing_stale_and_resumes_wher
     wait_for(lambda: a.m("assigned_partitions") == PARTITIONS, timeout=30, what="the stopped sink to own every partition")
     # New readings, and copies of the last ones `b` wrote (appended within the horizon of them).
     new, copies = readings(len(first) + len(more), 2000), more[-400:]
-    produce(kafka, prefix, [r for pair in zip(new, copies + [None] * len(new)) for r in pair if r])
+    produce_on_kafka(kafka, prefix + "raw", [r for pair in zip(new, copies + [None] * len(new)) for r in pair if r])
     end = ends(tmp_path, kafka, prefix)
     wait_for(lambda: saved(ch, db) == end, timeout=60, what="every position saved")
     # Counted once ClickHouse answered the insert, which can come after the position is saved.

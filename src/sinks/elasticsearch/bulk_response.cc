@@ -104,4 +104,30 @@ Status ReadBulkResponse(std::string_view body, std::vector<BulkItemOutcome>* ite
   return Status::OK();
 }
 
+Status ReadBulkAnswer(long http_status, std::string_view body, size_t sent, std::vector<BulkItemOutcome>* items) {
+  if (http_status == 200) {
+    MARE_RETURN_IF_ERROR(ReadBulkResponse(body, items));
+    if (items->size() != sent) {
+      return Status::Corruption(fmt::format("bulk answer has {} items for {} sent", items->size(), sent));
+    }
+    return Status::OK();
+  }
+  const int status = static_cast<int>(http_status);
+  if (FateOf(status) != BulkItemFate::kRetry || status == 0) {
+    return Status::Unavailable(fmt::format("bulk request answered HTTP {}: {}", http_status, body.substr(0, 300)));
+  }
+  // {"error":{"root_cause":[...],"type":...,"reason":...},"status":429}; a proxy's page otherwise.
+  std::string error;
+  simdjson::ondemand::parser parser;
+  simdjson::padded_string padded(body);
+  simdjson::ondemand::document doc;
+  object root, e;
+  if (!parser.iterate(padded).get(doc) && !doc.get_object().get(root) && !root["error"].get_object().get(e)) {
+    DescribeError(e, &error, 0);
+  }
+  if (error.empty()) error = fmt::format("HTTP {}: {}", http_status, body.substr(0, 200));
+  items->assign(sent, BulkItemOutcome{.status = status, .error = error});
+  return Status::OK();
+}
+
 }  // namespace mare::sinks

@@ -25,4 +25,12 @@ BulkItemFate FateOf(int status);
 // answer (then nothing can be known of any item: the whole request is retried).
 Status ReadBulkResponse(std::string_view body, std::vector<BulkItemOutcome>* items);
 
+// The outcome of each of the `sent` items of a bulk request from its answer's HTTP status and
+// body. 200: each item's own, read by ReadBulkResponse (Corruption unless there is one per item).
+// A 429 or 5xx answers the request whole (Elasticsearch's in-flight request breaker, its
+// indexing pressure limit, a node without a master): every item is refused for now, with that
+// status and the answer's error, and is sent again like an item answered so alone. Any other
+// status (400, 401, 413...) is Unavailable: the request, not its items, is at fault.
+Status ReadBulkAnswer(long http_status, std::string_view body, size_t sent, std::vector<BulkItemOutcome>* items);
+
 }  // namespace mare::sinks

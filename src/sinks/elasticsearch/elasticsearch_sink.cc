@@ -70,8 +70,8 @@ struct DocumentBatch {
 // One topic into Elasticsearch. Pipelined: the next batch's documents are made (Add) while
 // Elasticsearch takes the sealed batches (Flush), each as one bulk request of a slot of its own
 // (options.in_flight of them at once, each on its own connection): the items answered 429 or 5xx
-// stay unacknowledged and are sent again at the slot's next Flush, the others are done or
-// dead-lettered. The follower saves the positions after a batch only once it and every batch
+// (alone or with their whole request) stay unacknowledged and are sent again at the slot's next
+// Flush, the others are done or dead-lettered. The follower saves the positions after a batch only once it and every batch
 // before it are done.
 class IndexDestination : public Destination {
  public:
@@ -167,11 +167,8 @@ class IndexDestination : public Destination {
         w.body.append(d.source);
         w.body.push_back('\n');
       }
-      auto r = Request(w.client, "POST", bulk_path, w.body, {200}, "application/x-ndjson");
-      Status s = r.ok() ? ReadBulkResponse(r->body, &w.outcomes) : r.status();
-      if (s.ok() && w.outcomes.size() != w.unacknowledged.size()) {
-        s = Status::Corruption(fmt::format("bulk answer has {} items for {} sent", w.outcomes.size(), w.unacknowledged.size()));
-      }
+      auto r = Send(w.client, "POST", bulk_path, w.body, "application/x-ndjson");
+      Status s = r.ok() ? ReadBulkAnswer(r->status, r->body, w.unacknowledged.size(), &w.outcomes) : r.status();
       if (!s.ok()) return s;
       w.still.clear();
       size_t first_refused = 0;
@@ -223,8 +220,8 @@ class IndexDestination : public Destination {
       fmt::format_to(std::back_inserter(body), R"(,"partition":{},"next_offset":{},"updated_at":"{}"}})", p, n, now);
       body.push_back('\n');
     }
-    auto r = Request(client, "POST", bulk_path, body, {200}, "application/x-ndjson");
-    Status s = r.ok() ? ReadBulkResponse(r->body, &outcomes) : r.status();
+    auto r = Send(client, "POST", bulk_path, body, "application/x-ndjson");
+    Status s = r.ok() ? ReadBulkAnswer(r->status, r->body, next.size(), &outcomes) : r.status();
     if (s.ok()) {
       for (const BulkItemOutcome& o : outcomes) {
         if (FateOf(o.status) != BulkItemFate::kDone) s = Status::Unavailable("save position: " + o.error);
@@ -250,18 +247,22 @@ class IndexDestination : public Destination {
     return {.url = o.url, .user = o.user, .password = o.password, .timeout_us = o.timeout_us, .gzip = o.gzip};
   }
 
+  // One request; a transport failure is an error, any HTTP answer a Response (`up`: answered).
+  Result<HttpClient::Response> Send(HttpClient& on, std::string_view method, std::string_view path, std::string_view body,
+                                    std::string_view content_type) {
+    uint64_t before = on.bytes_sent();
+    auto r = on.Send(method, path, body, content_type);
+    request_bytes.Add(on.bytes_sent() - before);
+    up.Set(r.ok() ? 1 : 0);
+    return r;
+  }
+
   // One request; a transport failure or an HTTP status outside `ok_statuses` is an error.
   Result<HttpClient::Response> Request(HttpClient& on, std::string_view method, std::string_view path,
                                        std::string_view body, std::initializer_list<long> ok_statuses,
                                        std::string_view content_type = "application/json") {
-    uint64_t before = on.bytes_sent();
-    auto r = on.Send(method, path, body, content_type);
-    request_bytes.Add(on.bytes_sent() - before);
-    if (!r.ok()) {
-      up.Set(0);
-      return r.status();
-    }
-    up.Set(1);
+    auto r = Send(on, method, path, body, content_type);
+    if (!r.ok()) return r.status();
     if (std::find(ok_statuses.begin(), ok_statuses.end(), r->status) == ok_statuses.end()) {
       return Status::Unavailable(fmt::format("{} {}: HTTP {}: {}", method, path, r->status, r->body.substr(0, 300)));
     }

@@ -7,9 +7,9 @@
 // once every item of a batch, and of every batch before it, was acknowledged (several bulk
 // requests may be in flight at once: in_flight), so a crash or an outage neither drops nor
 // doubles a reading: the batch after the last position is sent again and overwrites itself.
-// Items answered 429 or 5xx are sent again with backoff; items Elasticsearch rejects (a mapping
-// error) go to the dead-letter file with its reason. docs/formats/elasticsearch.md has the
-// documents and the position.
+// Items answered 429 or 5xx, alone or with their whole request, are sent again with backoff;
+// items Elasticsearch rejects (a mapping error) go to the dead-letter file with its reason.
+// docs/formats/elasticsearch.md has the documents and the position.
 #pragma once
 
 #include <vector>

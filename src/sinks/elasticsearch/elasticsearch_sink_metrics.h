@@ -11,7 +11,7 @@ inline constexpr metrics::Metric kRecordsRead{"mare_sink_elasticsearch_records_r
 inline constexpr metrics::Metric kDocumentsWritten{"mare_sink_elasticsearch_documents_written_total", "Documents Elasticsearch acknowledged (a resend after a restart counts again)"};
 inline constexpr metrics::Metric kDocumentsDeadLettered{"mare_sink_elasticsearch_documents_dead_lettered_total", "Records sent to the dead-letter file: unreadable, or rejected by Elasticsearch (a mapping error)"};
 inline constexpr metrics::Metric kDocumentsAlreadyThere{"mare_sink_elasticsearch_documents_already_there_total", "Bulk items answered 409, counted as written: the id is in the data stream already (a resend), or a rollup's newer revision is"};
-inline constexpr metrics::Metric kItemsRetried{"mare_sink_elasticsearch_items_retried_total", "Bulk items answered 429 or 5xx, sent again"};
+inline constexpr metrics::Metric kItemsRetried{"mare_sink_elasticsearch_items_retried_total", "Bulk items answered 429 or 5xx (alone or with their whole request), sent again"};
 inline constexpr metrics::Metric kDuplicatesDropped{"mare_sink_elasticsearch_duplicates_dropped_total", "Raw records repeating the sensor and timestamp of one appended within the horizon before (log.dedup), not written"};
 inline constexpr metrics::Metric kErrors{"mare_sink_elasticsearch_errors_total", "Failed requests: Elasticsearch unreachable or answering an error (retried)"};
 inline constexpr metrics::Metric kUp{"mare_sink_elasticsearch_up", "1 while the last request to Elasticsearch succeeded"};
