@@ -84,6 +84,15 @@ class KafkaConsumer final : public Consumer {
     while (held_.size() < max_records) {
       rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, held_.empty() ? wait_ms : 0);
       if (m == nullptr) break;
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        // The end: past the offsets that hold no record for a reader (transactions' commit and
+        // abort markers, aborted records), which Poll never returns. So a reader waiting for a
+        // range's last offset, and the lag, see the partition read to its end.
+        size_t p = static_cast<size_t>(m->partition);
+        if (p < position_.size() && m->offset > position_[p]) position_[p] = m->offset;
+        rd_kafka_message_destroy(m);
+        continue;
+      }
       if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         Status s = ConsumeError(m);
         rd_kafka_message_destroy(m);
@@ -183,8 +192,6 @@ class KafkaConsumer final : public Consumer {
   // worth a line, not an error. Being refused, or a fatal error, is one.
   Status ConsumeError(const rd_kafka_message_t* m) {
     switch (m->err) {
-      case RD_KAFKA_RESP_ERR__PARTITION_EOF:
-        return Status::OK();
       case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
       case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
       case RD_KAFKA_RESP_ERR__FATAL:
@@ -216,12 +223,12 @@ class KafkaConsumer final : public Consumer {
 Result<std::unique_ptr<Consumer>> Subscribe(const KafkaLogOptions& options, const std::string& group,
                                             std::string_view topic, int32_t partitions) {
   auto conf = MakeConf(options,
-                       {{"enable.partition.eof", "false"},
-                        {"auto.offset.reset", "earliest"},
+                       {{"auto.offset.reset", "earliest"},
                         {"fetch.wait.max.ms", "100"},
                         {"queued.min.messages", kQueuedMinMessages},
                         {"isolation.level", "read_committed"}},
                        {{"group.id", options.topic_prefix + group},
+                        {"enable.partition.eof", "true"},  // Poll moves past what holds no record
                         {"enable.auto.commit", "false"},
                         {"enable.auto.offset.store", "false"}});
   if (!conf.ok()) return conf.status();

@@ -54,13 +54,13 @@ class KafkaGroupMember final : public GroupMember {
     }
 
     auto cconf = MakeConf(options_,
-                          {{"enable.partition.eof", "false"},
-                           {"auto.offset.reset", "earliest"},
+                          {{"auto.offset.reset", "earliest"},
                            {"fetch.wait.max.ms", "100"},
                            {"queued.min.messages", kQueuedMinMessages},
                            {"session.timeout.ms", "10000"},
                            {"heartbeat.interval.ms", "1000"}},
                           {{"group.id", options_.topic_prefix + group_.group},
+                           {"enable.partition.eof", "true"},  // Poll moves past what holds no record
                            {"isolation.level", "read_committed"},
                            {"enable.auto.commit", "false"},
                            {"enable.auto.offset.store", "false"},
@@ -88,6 +88,14 @@ class KafkaGroupMember final : public GroupMember {
       rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer_, held_.empty() ? wait_ms : 0);
       if (rebalances_ != generation) Release();  // read before the handlers replaced the state
       if (m == nullptr) break;
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        // The end: past transactions' markers and aborted records, which are never returned,
+        // so that the lag of a partition read to its end is 0.
+        size_t p = static_cast<size_t>(m->partition);
+        if (p < position_.size() && position_[p] >= 0 && m->offset > position_[p]) position_[p] = m->offset;
+        rd_kafka_message_destroy(m);
+        continue;
+      }
       if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         Status s = m->err == RD_KAFKA_RESP_ERR__FATAL ? KafkaError(m->err, "consume " + topic_) : Status::OK();
         if (s.ok()) Warn(fmt::format("consuming {}: {} (retrying)", topic_, rd_kafka_message_errstr(m)));
