@@ -260,12 +260,15 @@ class KafkaCluster:
         if p.returncode != 0:
             raise RuntimeError(f"kcat -P failed: {p.stderr}")
 
-    def consume(self, topic, timeout=60, committed=False):
+    def consume(self, topic, timeout=60, committed=False, aborted=False):
         """Every record of the topic, from the beginning to the current end, as dicts
         {partition, offset, key, payload, ts} (kcat -J). committed: only what transactions
-        committed (isolation.level=read_committed; the end is then the last stable offset)."""
+        committed (isolation.level=read_committed; the end is then the last stable offset).
+        aborted: also the records of aborted and open transactions (read_uncommitted)."""
         import json
         isolation = ["-X", "isolation.level=read_committed"] if committed else []
+        if aborted:
+            isolation = ["-X", "isolation.level=read_uncommitted"]
         p = subprocess.run([kcat(), "-b", self.bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-J", "-q",
                             *isolation],
                            capture_output=True, text=True, timeout=timeout)
