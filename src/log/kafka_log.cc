@@ -154,10 +154,12 @@ class KafkaLog final : public Log {
     producer_->AppendAsync(Name(topic), partition, records, std::move(done));
   }
 
-  // In one transaction, all or nothing (kafka_transactions.h). One part too: a partition's
-  // records can go in several produce requests, of which a plain append can keep some.
+  // In one transaction, all or nothing (kafka_transactions.h), unless atomic_ingest is off. One
+  // part too: a partition's records can go in several produce requests, of which a plain append
+  // can keep some.
   Status AppendTogether(std::string_view topic, std::span<const PartitionRecords> parts,
                         std::vector<Status>* results) override {
+    if (!options_.atomic_ingest) return Log::AppendTogether(topic, parts, results);
     for (size_t i = 0; i < parts.size(); ++i) {
       for (size_t j = i + 1; j < parts.size(); ++j) {
         if (parts[i].partition == parts[j].partition) {

@@ -71,7 +71,8 @@ Status TransactionalAppender::StartProducer() {
   std::string timeout_ms = std::to_string(options_.delivery_timeout_us / 1000);
   auto conf = MakeConf(options_,
                        {{"compression.codec", options_.compression},
-                        {"linger.ms", "2"},
+                        // The commit sends at once whatever is queued: a linger only delays it.
+                        {"linger.ms", "0"},
                         {"message.timeout.ms", timeout_ms},
                         {"socket.timeout.ms", std::to_string(options_.request_timeout_us / 1000)},
                         // A transaction left open (mare killed mid-request, on a node it does not

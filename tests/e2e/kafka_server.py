@@ -307,13 +307,14 @@ class KafkaCluster:
                 time.sleep(0.2)
 
     def group_offsets(self, group):
-        """{(topic, partition): committed offset} of a consumer group, as Kafka's own tool reports it."""
+        """{(topic, partition): (committed offset, the partition's end offset)} of a consumer group, as
+        Kafka's own tool reports them."""
         out = self.tool("org.apache.kafka.tools.consumer.group.ConsumerGroupCommand", "--describe", "--group", group)
         offsets = {}
         for line in out.splitlines():
             f = line.split()
-            if len(f) >= 4 and f[0] == group and f[2].isdigit() and f[3].lstrip("-").isdigit():
-                offsets[(f[1], int(f[2]))] = int(f[3])
+            if len(f) >= 5 and f[0] == group and f[2].isdigit() and f[3].lstrip("-").isdigit() and f[4].isdigit():
+                offsets[(f[1], int(f[2]))] = (int(f[3]), int(f[4]))
         return offsets
 
     def metadata(self):

@@ -12,7 +12,7 @@ from test_kafka import Sender, kafka_rollups, settle
 def test_losing_a_broker_loses_nothing_acknowledged(tmp_path):
     with KafkaCluster(tmp_path, brokers=3) as kafka:
         extra = ["log.kind=kafka", f'log.kafka.brokers="{kafka.bootstrap}"', "log.kafka.replication_factor=3",
-                 'log.kafka.delivery_timeout="15s"', 'store.flush_interval="2s"']
+                 'log.kafka.delivery_timeout="15s"', 'store.flush_interval="2s"', "log.kafka.atomic_ingest=true"]
         run = MareRun(tmp_path / "run", extra=extra)
         with run:
             topics = {t["topic"]: t for t in kafka.metadata()["topics"]}
