@@ -8,7 +8,8 @@ spans the `raw` topic's 4 partitions). Reported: readings/s acknowledged (HTTP 2
 per CPU second of mare (all its threads, from /proc; the broker's are in none), the median
 request's latency, and (on) the requests per transaction.
 
-Usage: bench/kafka_http_ingest.py [--build DIR] [--clients 1,4,16] [--readings 1,50] [--seconds S]"""
+Usage: bench/kafka_http_ingest.py [--build DIR] [--clients 1,4,16] [--readings 1,50] [--seconds S]
+                                  [--http-threads N]"""
 import argparse
 import http.client
 import json
@@ -50,13 +51,13 @@ def metrics(port):
     return out
 
 
-def cell(binary, bootstrap, work, atomic, clients, per_request, seconds):
-    prefix = f"b{int(atomic)}c{clients}r{per_request}."
+def cell(binary, bootstrap, work, atomic, clients, per_request, seconds, http_threads):
+    prefix = f"b{int(atomic)}c{clients}r{per_request}t{http_threads}."
     data = os.path.join(work, prefix.rstrip("."))
     port = free_port()
     sets = ["log.kind=kafka", f'log.kafka.brokers="{bootstrap}"', "log.kafka.replication_factor=1",
             f'log.kafka.topic_prefix="{prefix}"', "log.partitions=4", f"log.kafka.atomic_ingest={str(atomic).lower()}",
-            f'http.listen="127.0.0.1:{port}"', "sources.tcp.enabled=false", "sources.udp.enabled=false",
+            f'http.listen="127.0.0.1:{port}"', f"http.threads={http_threads}", "sources.tcp.enabled=false", "sources.udp.enabled=false",
             "sources.unix.enabled=false", "rollup.enabled=false", "store.enabled=false"]
     args = [binary, "run", "--data-dir", data]
     for s in sets:
@@ -135,6 +136,8 @@ def main():
     ap.add_argument("--clients", default="1,4,16")
     ap.add_argument("--readings", default="1,50")
     ap.add_argument("--seconds", type=float, default=4)
+    ap.add_argument("--http-threads", type=int, default=4,
+                    help="http.threads, which is also how many HTTP requests ingest at once")
     args = ap.parse_args()
     binary = os.path.join(args.build, "bin", "mare")
     work = tempfile.mkdtemp(prefix="mare-kafka-http-bench-")
@@ -144,10 +147,11 @@ def main():
             for clients in [int(x) for x in args.clients.split(",")]:
                 pair = {}
                 for atomic in (False, True):
-                    pair[atomic] = cell(binary, kafka.bootstrap, work, atomic, clients, per_request, args.seconds)
+                    pair[atomic] = cell(binary, kafka.bootstrap, work, atomic, clients, per_request, args.seconds,
+                                        args.http_threads)
                 rows.append((per_request, clients, pair))
                 off, on = pair[False], pair[True]
-                print(f"{per_request:>3} readings/request {clients:>2} clients | off {off['rate']:>8,.0f}/s "
+                print(f"http.threads {args.http_threads} {per_request:>3} readings/request {clients:>2} clients | off {off['rate']:>8,.0f}/s "
                       f"{off['per_cpu']:>8,.0f}/cpu-s p50 {off['p50_ms']:6.1f} ms | on {on['rate']:>8,.0f}/s "
                       f"{on['per_cpu']:>8,.0f}/cpu-s p50 {on['p50_ms']:6.1f} ms {on['per_txn'] or 0:5.1f} req/txn | "
                       f"on/off {on['rate'] / off['rate']:.2f}x", flush=True)

@@ -22,6 +22,7 @@ class KafkaConsumer final : public Consumer {
         topic_(std::move(topic)),
         timeout_us_(timeout_us),
         position_(static_cast<size_t>(partitions), 0),
+        last_end_(static_cast<size_t>(partitions), -1),
         committed_(static_cast<size_t>(partitions), -1),
         event_time_(std::move(event_time)) {}
 
@@ -64,6 +65,7 @@ class KafkaConsumer final : public Consumer {
     int64_t low = 0, high = 0;
     MARE_RETURN_IF_ERROR(Watermarks(rk_, topic_, partition, timeout_us_, &low, &high));
     position_[static_cast<size_t>(partition)] = std::clamp(offset, low, std::max(low, high));
+    last_end_[static_cast<size_t>(partition)] = -1;
     reassign_ = true;
     return Status::OK();
   }
@@ -105,6 +107,7 @@ class KafkaConsumer final : public Consumer {
         continue;
       }
       position_[p] = m->offset + 1;
+      last_end_[p] = position_[p];
       held_.push_back(m);
     }
     out->reserve(held_.size());
@@ -113,6 +116,11 @@ class KafkaConsumer final : public Consumer {
   }
 
   Status Commit(int32_t partition, int64_t next_offset) override {
+    // Just after the last record Poll gave, with the end reached since: past the markers too
+    // (nothing a reader is given lies between), so that the group's lag is 0 at the end.
+    size_t p = static_cast<size_t>(partition);
+    if (p < position_.size() && next_offset == last_end_[p] && position_[p] > next_offset) next_offset = position_[p];
+    if (p < committed_.size() && committed_[p] == next_offset) return Status::OK();  // the caller's own, moved
     PartitionList l(1);
     rd_kafka_topic_partition_list_add(l.list, topic_.c_str(), partition)->offset = next_offset;
     // A commit waits at most the request timeout: a synchronous rd_kafka_commit can wait
@@ -211,6 +219,7 @@ class KafkaConsumer final : public Consumer {
   std::string topic_;
   int64_t timeout_us_;
   std::vector<int64_t> position_;
+  std::vector<int64_t> last_end_;  // the offset after the last record Poll gave since a Seek; -1: none
   std::vector<int64_t> committed_;
   std::unique_ptr<EventTimeReader> event_time_;
   std::vector<rd_kafka_message_t*> held_;

@@ -49,6 +49,7 @@ class KafkaGroupMember final : public GroupMember {
   Status Init(int32_t partitions) {
     partitions_ = partitions;
     position_.assign(static_cast<size_t>(partitions), -1);
+    last_end_.assign(static_cast<size_t>(partitions), -1);
     if (group_.transactional) {
       MARE_RETURN_IF_ERROR(NewProducer(group_.start_timeout_us >= 0 ? group_.start_timeout_us : 4 * options_.delivery_timeout_us));
     }
@@ -109,6 +110,7 @@ class KafkaGroupMember final : public GroupMember {
         continue;
       }
       position_[p] = m->offset + 1;
+      last_end_[p] = position_[p];
       held_.push_back(m);
     }
     MARE_RETURN_IF_ERROR(error_);
@@ -167,8 +169,10 @@ class KafkaGroupMember final : public GroupMember {
     return Status::OK();
   }
 
-  Status CommitTransaction(const std::vector<std::pair<int32_t, int64_t>>& next_offsets) override {
-    if (next_offsets.empty() && !in_transaction_ && !failed_) return Status::OK();
+  Status CommitTransaction(const std::vector<std::pair<int32_t, int64_t>>& given) override {
+    if (given.empty() && !in_transaction_ && !failed_) return Status::OK();
+    std::vector<std::pair<int32_t, int64_t>> next_offsets = given;
+    for (auto& [p, next] : next_offsets) next = PastMarkers(p, next);
     if (producer_ == nullptr) return CommitOffsets(next_offsets);
     MARE_RETURN_IF_ERROR(Begin());
     if (!failed_) {
@@ -301,7 +305,7 @@ class KafkaGroupMember final : public GroupMember {
       }
     }
     for (int32_t p : list) {
-      if (p >= 0 && p < self->partitions_) self->position_[static_cast<size_t>(p)] = -1;
+      if (p >= 0 && p < self->partitions_) self->position_[static_cast<size_t>(p)] = self->last_end_[static_cast<size_t>(p)] = -1;
     }
     rd_kafka_assign(rk, nullptr);
   }
@@ -344,6 +348,7 @@ class KafkaGroupMember final : public GroupMember {
       int64_t at = (*from)[i];
       l.list->elems[i].offset = at;
       position_[static_cast<size_t>(list[i])] = at;
+      last_end_[static_cast<size_t>(list[i])] = -1;
     }
     ++rebalances_;
     if (!rewind) {
@@ -369,6 +374,13 @@ class KafkaGroupMember final : public GroupMember {
     for (const auto& [p, next] : next_offsets) rd_kafka_topic_partition_list_add(offsets.list, topic_.c_str(), p)->offset = next;
     rd_kafka_resp_err_t err = rd_kafka_commit(consumer_, offsets.list, /*async=*/1);
     return err == RD_KAFKA_RESP_ERR_NO_ERROR ? Status::OK() : KafkaError(err, "commit offsets of group " + group_.group);
+  }
+
+  // Just after the last record Poll gave, with the end reached since: past the markers too
+  // (nothing a reader is given lies between), so that the group's lag is 0 at the end.
+  int64_t PastMarkers(int32_t partition, int64_t next) const {
+    size_t p = static_cast<size_t>(partition);
+    return p < position_.size() && next == last_end_[p] && position_[p] > next ? position_[p] : next;
   }
 
   // The transactional producer. Its init fences an earlier incarnation with the same
@@ -457,6 +469,7 @@ class KafkaGroupMember final : public GroupMember {
   rd_kafka_t* producer_ = nullptr;
   rd_kafka_t* consumer_ = nullptr;
   std::vector<int64_t> position_;  // -1: not assigned
+  std::vector<int64_t> last_end_;  // the offset after the last record Poll gave since assigned; -1: none
   std::vector<rd_kafka_message_t*> held_;
   bool in_transaction_ = false;
   bool failed_ = false;  // the transaction met an error: CommitTransaction aborts and rewinds
