@@ -69,16 +69,18 @@ Status TransactionalAppender::StartProducer() {
   if (!fenced_.ok()) return fenced_;
   if (producer_) return Status::OK();
   std::string timeout_ms = std::to_string(options_.delivery_timeout_us / 1000);
+  // A transaction left open (mare killed mid-request, on a node it does not come back to) holds
+  // read_committed readers of its partitions until the brokers abort it: as long as an append
+  // may take, and 5 s more. librdkafka refuses a socket timeout above it (+100 ms).
+  const int64_t txn_timeout_ms = options_.delivery_timeout_us / 1000 + 5000;
+  const int64_t socket_timeout_ms = std::min(options_.request_timeout_us / 1000, txn_timeout_ms);
   auto conf = MakeConf(options_,
                        {{"compression.codec", options_.compression},
                         // The commit sends at once whatever is queued: a linger only delays it.
                         {"linger.ms", "0"},
                         {"message.timeout.ms", timeout_ms},
-                        {"socket.timeout.ms", std::to_string(options_.request_timeout_us / 1000)},
-                        // A transaction left open (mare killed mid-request, on a node it does not
-                        // come back to) holds read_committed readers of its partitions until the
-                        // brokers abort it: as long as an append may take, and 5 s more.
-                        {"transaction.timeout.ms", std::to_string(options_.delivery_timeout_us / 1000 + 5000)}},
+                        {"socket.timeout.ms", std::to_string(socket_timeout_ms)},
+                        {"transaction.timeout.ms", std::to_string(txn_timeout_ms)}},
                        {{"enable.idempotence", "true"}, {"acks", "all"}, {"transactional.id", transactional_id_}});
   if (!conf.ok()) return conf.status();
   rd_kafka_conf_set_dr_msg_cb(*conf, Delivered);
