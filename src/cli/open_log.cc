@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "common/time.h"
+#include "dashboard/role_status_publisher.h"
 #include "log/embedded_log.h"
 #include "log/kafka_log.h"
 #include "reading/parser.h"
@@ -100,6 +101,8 @@ Result<std::unique_ptr<Log>> OpenLog(const Config& c, const OpenLogOptions& o) {
   if (c.log.kind == "kafka") {
     KafkaLogOptions k = c.log.kafka;
     k.client_id = o.client_id;
+    // The process on this node that listens there, whatever its pid: a restart fences its predecessor.
+    if (k.transactional_id.empty()) k.transactional_id = "ingest-" + dashboard::HostName() + "-" + c.http.listen;
     k.metrics = o.metrics;
     k.event_time_reader = [](std::string_view topic) -> std::unique_ptr<EventTimeReader> {
       if (topic == "raw") return std::make_unique<ReadingTime>();

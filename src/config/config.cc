@@ -330,6 +330,7 @@ std::vector<Key> Keys(Config& c) {
       Duration("log.kafka.delivery_timeout", &k.delivery_timeout_us, 1'000'000),
       Duration("log.kafka.request_timeout", &k.request_timeout_us, 1'000'000),
       Duration("log.kafka.startup_wait", &k.startup_wait_us),
+      Bool("log.kafka.atomic_ingest", &k.atomic_ingest),
       KafkaClient("log.kafka.client", &k.client),
 
       Size("ingest.max_reading_bytes", &p.max_reading_bytes, 1),

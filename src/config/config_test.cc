@@ -160,6 +160,7 @@ replication_factor = 2
 compression = "zstd"
 topic_prefix = "obs."
 delivery_timeout = "45s"
+atomic_ingest = false
 [log.kafka.client]
 "security.protocol" = "SASL_SSL"
 "sasl.mechanisms" = "SCRAM-SHA-512"
@@ -176,6 +177,7 @@ delivery_timeout = "45s"
   EXPECT_EQ(c->log.kafka.topic_prefix, "obs.");
   EXPECT_EQ(c->log.kafka.delivery_timeout_us, 45'000'000);
   EXPECT_EQ(c->log.kafka.request_timeout_us, 10'000'000);
+  EXPECT_FALSE(c->log.kafka.atomic_ingest);  // true by default
   using Setting = std::pair<std::string, std::string>;
   std::vector<Setting> want = {{"fetch.max.bytes", "1048576"},
                                {"sasl.mechanisms", "SCRAM-SHA-512"},

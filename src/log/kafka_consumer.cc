@@ -22,6 +22,7 @@ class KafkaConsumer final : public Consumer {
         topic_(std::move(topic)),
         timeout_us_(timeout_us),
         position_(static_cast<size_t>(partitions), 0),
+        last_end_(static_cast<size_t>(partitions), -1),
         committed_(static_cast<size_t>(partitions), -1),
         event_time_(std::move(event_time)) {}
 
@@ -64,6 +65,7 @@ class KafkaConsumer final : public Consumer {
     int64_t low = 0, high = 0;
     MARE_RETURN_IF_ERROR(Watermarks(rk_, topic_, partition, timeout_us_, &low, &high));
     position_[static_cast<size_t>(partition)] = std::clamp(offset, low, std::max(low, high));
+    last_end_[static_cast<size_t>(partition)] = -1;
     reassign_ = true;
     return Status::OK();
   }
@@ -84,6 +86,15 @@ class KafkaConsumer final : public Consumer {
     while (held_.size() < max_records) {
       rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, held_.empty() ? wait_ms : 0);
       if (m == nullptr) break;
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        // The end: past the offsets that hold no record for a reader (transactions' commit and
+        // abort markers, aborted records), which Poll never returns. So a reader waiting for a
+        // range's last offset, and the lag, see the partition read to its end.
+        size_t p = static_cast<size_t>(m->partition);
+        if (p < position_.size() && m->offset > position_[p]) position_[p] = m->offset;
+        rd_kafka_message_destroy(m);
+        continue;
+      }
       if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         Status s = ConsumeError(m);
         rd_kafka_message_destroy(m);
@@ -96,6 +107,7 @@ class KafkaConsumer final : public Consumer {
         continue;
       }
       position_[p] = m->offset + 1;
+      last_end_[p] = position_[p];
       held_.push_back(m);
     }
     out->reserve(held_.size());
@@ -104,6 +116,11 @@ class KafkaConsumer final : public Consumer {
   }
 
   Status Commit(int32_t partition, int64_t next_offset) override {
+    // Just after the last record Poll gave, with the end reached since: past the markers too
+    // (nothing a reader is given lies between), so that the group's lag is 0 at the end.
+    size_t p = static_cast<size_t>(partition);
+    if (p < position_.size() && next_offset == last_end_[p] && position_[p] > next_offset) next_offset = position_[p];
+    if (p < committed_.size() && committed_[p] == next_offset) return Status::OK();  // the caller's own, moved
     PartitionList l(1);
     rd_kafka_topic_partition_list_add(l.list, topic_.c_str(), partition)->offset = next_offset;
     // A commit waits at most the request timeout: a synchronous rd_kafka_commit can wait
@@ -183,8 +200,6 @@ class KafkaConsumer final : public Consumer {
   // worth a line, not an error. Being refused, or a fatal error, is one.
   Status ConsumeError(const rd_kafka_message_t* m) {
     switch (m->err) {
-      case RD_KAFKA_RESP_ERR__PARTITION_EOF:
-        return Status::OK();
       case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
       case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
       case RD_KAFKA_RESP_ERR__FATAL:
@@ -204,6 +219,7 @@ class KafkaConsumer final : public Consumer {
   std::string topic_;
   int64_t timeout_us_;
   std::vector<int64_t> position_;
+  std::vector<int64_t> last_end_;  // the offset after the last record Poll gave since a Seek; -1: none
   std::vector<int64_t> committed_;
   std::unique_ptr<EventTimeReader> event_time_;
   std::vector<rd_kafka_message_t*> held_;
@@ -216,12 +232,12 @@ class KafkaConsumer final : public Consumer {
 Result<std::unique_ptr<Consumer>> Subscribe(const KafkaLogOptions& options, const std::string& group,
                                             std::string_view topic, int32_t partitions) {
   auto conf = MakeConf(options,
-                       {{"enable.partition.eof", "false"},
-                        {"auto.offset.reset", "earliest"},
+                       {{"auto.offset.reset", "earliest"},
                         {"fetch.wait.max.ms", "100"},
                         {"queued.min.messages", kQueuedMinMessages},
                         {"isolation.level", "read_committed"}},
                        {{"group.id", options.topic_prefix + group},
+                        {"enable.partition.eof", "true"},  // Poll moves past what holds no record
                         {"enable.auto.commit", "false"},
                         {"enable.auto.offset.store", "false"}});
   if (!conf.ok()) return conf.status();

@@ -49,18 +49,19 @@ class KafkaGroupMember final : public GroupMember {
   Status Init(int32_t partitions) {
     partitions_ = partitions;
     position_.assign(static_cast<size_t>(partitions), -1);
+    last_end_.assign(static_cast<size_t>(partitions), -1);
     if (group_.transactional) {
       MARE_RETURN_IF_ERROR(NewProducer(group_.start_timeout_us >= 0 ? group_.start_timeout_us : 4 * options_.delivery_timeout_us));
     }
 
     auto cconf = MakeConf(options_,
-                          {{"enable.partition.eof", "false"},
-                           {"auto.offset.reset", "earliest"},
+                          {{"auto.offset.reset", "earliest"},
                            {"fetch.wait.max.ms", "100"},
                            {"queued.min.messages", kQueuedMinMessages},
                            {"session.timeout.ms", "10000"},
                            {"heartbeat.interval.ms", "1000"}},
                           {{"group.id", options_.topic_prefix + group_.group},
+                           {"enable.partition.eof", "true"},  // Poll moves past what holds no record
                            {"isolation.level", "read_committed"},
                            {"enable.auto.commit", "false"},
                            {"enable.auto.offset.store", "false"},
@@ -88,6 +89,14 @@ class KafkaGroupMember final : public GroupMember {
       rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer_, held_.empty() ? wait_ms : 0);
       if (rebalances_ != generation) Release();  // read before the handlers replaced the state
       if (m == nullptr) break;
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        // The end: past transactions' markers and aborted records, which are never returned,
+        // so that the lag of a partition read to its end is 0.
+        size_t p = static_cast<size_t>(m->partition);
+        if (p < position_.size() && position_[p] >= 0 && m->offset > position_[p]) position_[p] = m->offset;
+        rd_kafka_message_destroy(m);
+        continue;
+      }
       if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         Status s = m->err == RD_KAFKA_RESP_ERR__FATAL ? KafkaError(m->err, "consume " + topic_) : Status::OK();
         if (s.ok()) Warn(fmt::format("consuming {}: {} (retrying)", topic_, rd_kafka_message_errstr(m)));
@@ -101,6 +110,7 @@ class KafkaGroupMember final : public GroupMember {
         continue;
       }
       position_[p] = m->offset + 1;
+      last_end_[p] = position_[p];
       held_.push_back(m);
     }
     MARE_RETURN_IF_ERROR(error_);
@@ -159,8 +169,10 @@ class KafkaGroupMember final : public GroupMember {
     return Status::OK();
   }
 
-  Status CommitTransaction(const std::vector<std::pair<int32_t, int64_t>>& next_offsets) override {
-    if (next_offsets.empty() && !in_transaction_ && !failed_) return Status::OK();
+  Status CommitTransaction(const std::vector<std::pair<int32_t, int64_t>>& given) override {
+    if (given.empty() && !in_transaction_ && !failed_) return Status::OK();
+    std::vector<std::pair<int32_t, int64_t>> next_offsets = given;
+    for (auto& [p, next] : next_offsets) next = PastMarkers(p, next);
     if (producer_ == nullptr) return CommitOffsets(next_offsets);
     MARE_RETURN_IF_ERROR(Begin());
     if (!failed_) {
@@ -293,7 +305,7 @@ class KafkaGroupMember final : public GroupMember {
       }
     }
     for (int32_t p : list) {
-      if (p >= 0 && p < self->partitions_) self->position_[static_cast<size_t>(p)] = -1;
+      if (p >= 0 && p < self->partitions_) self->position_[static_cast<size_t>(p)] = self->last_end_[static_cast<size_t>(p)] = -1;
     }
     rd_kafka_assign(rk, nullptr);
   }
@@ -336,6 +348,7 @@ class KafkaGroupMember final : public GroupMember {
       int64_t at = (*from)[i];
       l.list->elems[i].offset = at;
       position_[static_cast<size_t>(list[i])] = at;
+      last_end_[static_cast<size_t>(list[i])] = -1;
     }
     ++rebalances_;
     if (!rewind) {
@@ -361,6 +374,13 @@ class KafkaGroupMember final : public GroupMember {
     for (const auto& [p, next] : next_offsets) rd_kafka_topic_partition_list_add(offsets.list, topic_.c_str(), p)->offset = next;
     rd_kafka_resp_err_t err = rd_kafka_commit(consumer_, offsets.list, /*async=*/1);
     return err == RD_KAFKA_RESP_ERR_NO_ERROR ? Status::OK() : KafkaError(err, "commit offsets of group " + group_.group);
+  }
+
+  // Just after the last record Poll gave, with the end reached since: past the markers too
+  // (nothing a reader is given lies between), so that the group's lag is 0 at the end.
+  int64_t PastMarkers(int32_t partition, int64_t next) const {
+    size_t p = static_cast<size_t>(partition);
+    return p < position_.size() && next == last_end_[p] && position_[p] > next ? position_[p] : next;
   }
 
   // The transactional producer. Its init fences an earlier incarnation with the same
@@ -449,6 +469,7 @@ class KafkaGroupMember final : public GroupMember {
   rd_kafka_t* producer_ = nullptr;
   rd_kafka_t* consumer_ = nullptr;
   std::vector<int64_t> position_;  // -1: not assigned
+  std::vector<int64_t> last_end_;  // the offset after the last record Poll gave since assigned; -1: none
   std::vector<rd_kafka_message_t*> held_;
   bool in_transaction_ = false;
   bool failed_ = false;  // the transaction met an error: CommitTransaction aborts and rewinds

@@ -9,15 +9,24 @@
 #include <mutex>
 #include <thread>
 
+#include <unistd.h>
+
 #include "common/time.h"
 #include "log/kafka_client.h"
 #include "log/kafka_consumer.h"
 #include "log/kafka_group_member.h"
 #include "log/kafka_producer.h"
+#include "log/kafka_transactions.h"
 
 namespace mare::log {
 namespace kafka {
 namespace {
+
+std::string Host() {
+  char host[256] = "host";
+  ::gethostname(host, sizeof host - 1);
+  return host;
+}
 
 class KafkaLog final : public Log {
  public:
@@ -145,6 +154,26 @@ class KafkaLog final : public Log {
     producer_->AppendAsync(Name(topic), partition, records, std::move(done));
   }
 
+  // In one transaction, all or nothing (kafka_transactions.h), unless atomic_ingest is off. One
+  // part too: a partition's records can go in several produce requests, of which a plain append
+  // can keep some.
+  Status AppendTogether(std::string_view topic, std::span<const PartitionRecords> parts,
+                        std::vector<Status>* results) override {
+    if (!options_.atomic_ingest) return Log::AppendTogether(topic, parts, results);
+    for (size_t i = 0; i < parts.size(); ++i) {
+      for (size_t j = i + 1; j < parts.size(); ++j) {
+        if (parts[i].partition == parts[j].partition) {
+          return Status::InvalidArgument(fmt::format("kafka: partition {} twice in one append", parts[i].partition));
+        }
+      }
+    }
+    std::call_once(transactions_made_, [this] {
+      std::string id = options_.transactional_id.empty() ? options_.client_id + "-" + Host() : options_.transactional_id;
+      transactions_ = std::make_unique<TransactionalAppender>(options_, options_.topic_prefix + id);
+    });
+    return transactions_->Append(Name(topic), parts, results);
+  }
+
   Result<std::unique_ptr<Consumer>> Subscribe(const std::string& group, const std::string& topic) override {
     int32_t n = Partitions(topic);
     if (n == 0) return Status::NotFound(fmt::format("kafka: no topic {}", Name(topic)));
@@ -248,6 +277,8 @@ class KafkaLog final : public Log {
 
   KafkaLogOptions options_;
   std::unique_ptr<Producer> producer_;
+  std::once_flag transactions_made_;
+  std::unique_ptr<TransactionalAppender> transactions_;  // at the first AppendTogether
   rd_kafka_t* client_;  // the producer's, for metadata and admin requests
   mutable std::mutex mu_;
   mutable std::map<std::string, int32_t, std::less<>> partitions_;

@@ -27,6 +27,14 @@ struct KafkaLogOptions {
   std::string compression = "lz4";         // none, gzip, snappy, lz4, zstd
   std::string topic_prefix;                // Kafka topic and group names are prefix + mare's name
   std::string client_id = "mare";
+  // Kafka's transactional.id (without the prefix) of the producer that appends several
+  // partitions together (Log::AppendTogether): stable across restarts of one process on one node,
+  // distinct between processes. Empty: "<client_id>-<host>".
+  std::string transactional_id;
+  // HTTP ingest's requests (Log::AppendTogether) all or nothing, each in a Kafka transaction
+  // (kafka_transactions.h); off: their partitions appended one by one, a failure can keep some.
+  // The cost of each mode: docs/formats/kafka.md, "HTTP requests".
+  bool atomic_ingest = true;
   int64_t delivery_timeout_us = 30'000'000;  // an Append not acknowledged by then fails
   int64_t request_timeout_us = 10'000'000;   // admin requests, metadata, commits
   // How long a long-running command (run, ingest, stream, store, sink, forecast run) waits at

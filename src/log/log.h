@@ -219,12 +219,12 @@ class Log {
   virtual Status Append(std::string_view topic, int32_t partition, std::span<const Record> records,
                         int64_t* first_offset = nullptr) = 0;
 
-  // Appends each part's records to its partition as one batch, as Append would, but together:
-  // the embedded log keeps all of the parts or none, even when the process is killed between
-  // their writes (docs/formats/log.md, "Groups"). Elsewhere (Kafka outside transactions) the
-  // parts are appended one by one and a failure or a crash can keep some of them. *results
-  // receives, per part, what Append would have returned (an atomic log gives all the same
-  // status); the first error is returned. The partitions must differ.
+  // Appends each part's records to its partition, as Append would, but together: the embedded
+  // log keeps all of the parts or none, even when the process is killed between their writes
+  // (docs/formats/log.md, "Groups"), and Kafka commits them in one transaction. By default (a
+  // wrapper's) the parts are appended one by one and a failure or a crash can keep some of
+  // them. *results receives, per part, what Append would have returned (an atomic log gives
+  // all the same status); the first error is returned. The partitions must differ.
   virtual Status AppendTogether(std::string_view topic, std::span<const PartitionRecords> parts,
                                 std::vector<Status>* results) {
     Status first;

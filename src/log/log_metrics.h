@@ -20,5 +20,6 @@ inline constexpr metrics::Metric kDiskBytes{"mare_log_disk_bytes", "Bytes of seg
 inline constexpr metrics::Metric kEndOffset{"mare_log_end_offset", "Offset the next appended record will get"};
 inline constexpr metrics::Metric kKafkaRecordsProduced{"mare_log_kafka_records_produced_total", "Records acknowledged by the Kafka brokers"};
 inline constexpr metrics::Metric kKafkaAppendsFailed{"mare_log_kafka_appends_failed_total", "Appends the Kafka brokers did not acknowledge"};
+inline constexpr metrics::Metric kKafkaTransactions{"mare_log_kafka_transactions_total", "Transactions of appends to several partitions together (HTTP ingest requests), by outcome"};
 
 }  // namespace mare::log_metrics

@@ -56,21 +56,22 @@ Status PartitionReader::Read(const std::vector<Range>& ranges, const std::functi
   int empty = 0;
   while (!left.empty()) {
     MARE_RETURN_IF_ERROR(consumer_->Poll(&batch_, 4096, kPollTimeout));
-    if (batch_.empty()) {
-      if (++empty >= kMaxEmptyPolls) {
-        const Range& r = left.begin()->second;
-        return Status::Unavailable("partition " + std::to_string(r.partition) + ": nothing read at offset " +
-                                   std::to_string(r.from) + " of " + std::to_string(r.to));
-      }
-      continue;
-    }
-    empty = 0;
     for (const ConsumedRecord& c : batch_) {
       auto it = left.find(c.partition);
       if (it == left.end()) continue;  // done, or not asked for (appended since Open)
       if (c.offset < it->second.to) each(c);
       it->second.from = c.offset + 1;
       if (it->second.from >= it->second.to) left.erase(it);
+    }
+    // A range may end in offsets that hold no record (on Kafka, transactions' markers and
+    // aborted records): the consumer's position passes them.
+    std::erase_if(left, [&](const auto& e) { return consumer_->Position(e.first) >= e.second.to; });
+    if (!batch_.empty()) {
+      empty = 0;
+    } else if (!left.empty() && ++empty >= kMaxEmptyPolls) {
+      const Range& r = left.begin()->second;
+      return Status::Unavailable("partition " + std::to_string(r.partition) + ": nothing read at offset " +
+                                 std::to_string(r.from) + " of " + std::to_string(r.to));
     }
   }
   for (int32_t p : read) MARE_RETURN_IF_ERROR(consumer_->Seek(p, end(p)));
@@ -80,10 +81,12 @@ Status PartitionReader::Read(const std::vector<Range>& ranges, const std::functi
 Result<int64_t> PartitionReader::AppendTime(int32_t partition, int64_t offset) {
   int64_t t = 0;
   bool found = false;
-  MARE_RETURN_IF_ERROR(Read(partition, offset, offset + 1, [&](const ConsumedRecord& r) {
-    t = r.append_time_us;
-    found = true;
-  }));
+  // A few offsets: one may hold no record (on Kafka, a transaction's marker).
+  MARE_RETURN_IF_ERROR(Read(partition, offset, std::max(offset + 1, std::min(end(partition), offset + 8)),
+                            [&](const ConsumedRecord& r) {
+                              if (!found) t = r.append_time_us;
+                              found = true;
+                            }));
   if (!found) return Status::NotFound("no record at offset " + std::to_string(offset));
   return t;
 }
@@ -97,17 +100,28 @@ Result<uint64_t> PartitionReader::ReadAppendedWithin(const std::vector<std::pair
     if (to > start(p)) ranges.push_back({p, start(p), to});
   }
   if (ranges.empty()) return uint64_t{0};
-  // The append times of the records at end - 1, which every record to read back is within span_us of.
+  // The append time of each partition's newest record, which every record to read back is
+  // within span_us of. The last offsets may hold none (on Kafka, transactions' markers and
+  // aborted records): then further back, in windows growing fourfold.
   std::map<int32_t, int64_t> newest;
-  std::vector<Range> lasts;
-  for (const Range& r : ranges) lasts.push_back({r.partition, r.to - 1, r.to});
-  MARE_RETURN_IF_ERROR(Read(lasts, [&](const ConsumedRecord& c) { newest[c.partition] = c.append_time_us; }));
-  std::vector<std::pair<int32_t, int64_t>> thresholds;
-  for (const Range& r : ranges) {
-    auto it = newest.find(r.partition);  // passed over (not a record: a transaction's marker)
-    if (it == newest.end()) return Status::NotFound("no record at offset " + std::to_string(r.to - 1));
-    thresholds.emplace_back(r.partition, it->second - span_us);
+  std::map<int32_t, int64_t> below;  // the partitions still looked for, and where from
+  for (const Range& r : ranges) below[r.partition] = r.to;
+  for (int64_t window = 1; !below.empty(); window *= 4) {
+    std::vector<Range> lasts;
+    for (const auto& [p, hi] : below) lasts.push_back({p, std::max(start(p), hi - window), hi});
+    MARE_RETURN_IF_ERROR(Read(lasts, [&](const ConsumedRecord& c) { newest[c.partition] = c.append_time_us; }));
+    for (const Range& l : lasts) {
+      if (newest.contains(l.partition) || l.from <= start(l.partition)) {
+        below.erase(l.partition);
+      } else {
+        below[l.partition] = l.from;
+      }
+    }
   }
+  std::erase_if(ranges, [&](const Range& r) { return !newest.contains(r.partition); });  // no record at all
+  if (ranges.empty()) return uint64_t{0};
+  std::vector<std::pair<int32_t, int64_t>> thresholds;
+  for (const Range& r : ranges) thresholds.emplace_back(r.partition, newest[r.partition] - span_us);
   auto indexed = consumer_->OffsetsForTimes(thresholds);
   if (!indexed.ok()) return indexed.status();
   for (size_t i = 0; i < ranges.size(); ++i) {

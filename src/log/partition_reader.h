@@ -27,7 +27,8 @@ class PartitionReader {
   int64_t start(int32_t partition) const;
   int64_t end(int32_t partition) const;
 
-  // Calls `each` with every record of [from, to) of the partition, in offset order.
+  // Calls `each` with every record of [from, to) of the partition, in offset order. Offsets
+  // that hold no record (on Kafka, transactions' markers and aborted records) are passed over.
   Status Read(int32_t partition, int64_t from, int64_t to, const std::function<void(const ConsumedRecord&)>& each);
   // The same for ranges of distinct partitions, read together (one fetch serves them all), in
   // offset order within each partition.
@@ -39,9 +40,9 @@ class PartitionReader {
   // The append time of the record at `offset` (or of the first one after it).
   Result<int64_t> AppendTime(int32_t partition, int64_t offset);
   // For each (partition, end): calls `each` with the records of [first, end) in offset order,
-  // where `first` is the oldest retained offset appended at most `span_us` before the record at
-  // end - 1. Returns how many. The partitions go together: their records at end - 1 in one
-  // read, their `first`s in one request where the log indexes records by append time
+  // where `first` is the oldest retained offset appended at most `span_us` before the newest
+  // record below end (a partition without one is skipped). Returns how many. The partitions go
+  // together: their newest records in one read (or a few, back past offsets without records), their `first`s in one request where the log indexes records by append time
   // (Consumer::OffsetsForTimes; elsewhere by bisection, as append times only grow along a
   // partition), and their ranges in one read.
   Result<uint64_t> ReadAppendedWithin(const std::vector<std::pair<int32_t, int64_t>>& ends, int64_t span_us,

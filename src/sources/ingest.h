@@ -21,8 +21,9 @@
 // when the log reports on them; the worker waits for the last reports when destroyed.
 //
 // A worker made with Flushes::kAllOrNothing (HTTP, whose request is answered as a whole)
-// appends a flush's partitions together (Log::AppendTogether): on the embedded log a flush is
-// then in the log whole or not at all, even if the process is killed in the middle of it.
+// appends a flush's partitions together (Log::AppendTogether): on the embedded log and on Kafka
+// (a transaction) a flush is then in the log whole or not at all, even if the process is
+// killed in the middle of it.
 #pragma once
 
 #include <array>
@@ -100,8 +101,7 @@ class Ingest {
     void Reject(std::string_view raw, RejectReason reason, std::string detail, IngestReport* report = nullptr);
     // Appends the queued readings to the log, one batch per partition. On error the readings
     // of the partitions whose append failed are not acknowledged, but those of the others are
-    // (unless appended together on the embedded log, which then keeps none; Kafka has no
-    // atomic append across partitions outside transactions): `report`, if given, is told
+    // (unless appended together, when the log then keeps none): `report`, if given, is told
     // which (it must be the one given to Add). Under Acks::kAsync it returns OK once they are
     // handed to the log.
     Status Flush(IngestReport* report = nullptr);

@@ -260,12 +260,15 @@ class KafkaCluster:
         if p.returncode != 0:
             raise RuntimeError(f"kcat -P failed: {p.stderr}")
 
-    def consume(self, topic, timeout=60, committed=False):
+    def consume(self, topic, timeout=60, committed=False, aborted=False):
         """Every record of the topic, from the beginning to the current end, as dicts
         {partition, offset, key, payload, ts} (kcat -J). committed: only what transactions
-        committed (isolation.level=read_committed; the end is then the last stable offset)."""
+        committed (isolation.level=read_committed; the end is then the last stable offset).
+        aborted: also the records of aborted and open transactions (read_uncommitted)."""
         import json
         isolation = ["-X", "isolation.level=read_committed"] if committed else []
+        if aborted:
+            isolation = ["-X", "isolation.level=read_uncommitted"]
         p = subprocess.run([kcat(), "-b", self.bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-J", "-q",
                             *isolation],
                            capture_output=True, text=True, timeout=timeout)
@@ -304,13 +307,14 @@ class KafkaCluster:
                 time.sleep(0.2)
 
     def group_offsets(self, group):
-        """{(topic, partition): committed offset} of a consumer group, as Kafka's own tool reports it."""
+        """{(topic, partition): (committed offset, the partition's end offset)} of a consumer group, as
+        Kafka's own tool reports them."""
         out = self.tool("org.apache.kafka.tools.consumer.group.ConsumerGroupCommand", "--describe", "--group", group)
         offsets = {}
         for line in out.splitlines():
             f = line.split()
-            if len(f) >= 4 and f[0] == group and f[2].isdigit() and f[3].lstrip("-").isdigit():
-                offsets[(f[1], int(f[2]))] = int(f[3])
+            if len(f) >= 5 and f[0] == group and f[2].isdigit() and f[3].lstrip("-").isdigit() and f[4].isdigit():
+                offsets[(f[1], int(f[2]))] = (int(f[3]), int(f[4]))
         return offsets
 
     def metadata(self):

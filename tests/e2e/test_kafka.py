@@ -1,13 +1,18 @@
 """mare on a real Apache Kafka (log.kind = "kafka"): the same readings give the same rollups and
 the same store answers as on the embedded log; kcat interoperates both ways; a broker killed
-and restarted loses nothing that was acknowledged. One KRaft broker serves the whole module;
-each test keeps to its own topics and groups through log.kafka.topic_prefix."""
+and restarted loses nothing that was acknowledged; an HTTP request whose send fails in one
+partition leaves none of its readings visible, and its retry stores each once. One KRaft
+broker serves the whole module; each test keeps to its own topics and groups through
+log.kafka.topic_prefix."""
 import json
 import os
 import random
 import socket
+import string
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -24,8 +29,9 @@ def kafka(tmp_path_factory):
 
 
 def on_kafka(kafka, prefix, *more):
+    """The settings of a mare on the module's broker; HTTP ingest in transactions whatever the default."""
     return ["log.kind=kafka", f'log.kafka.brokers="{kafka.bootstrap}"', "log.kafka.replication_factor=1",
-            f'log.kafka.topic_prefix="{prefix}"', *more]
+            f'log.kafka.topic_prefix="{prefix}"', "log.kafka.atomic_ingest=true", *more]
 
 
 def readings(sensors, per_sensor, seed):
@@ -127,8 +133,11 @@ def test_pipeline_on_kafka_equals_the_embedded_log(kafka, tmp_path):
                 for r in raw:
                     v = json.loads(r["payload"])
                     assert r["key"] == str(v["sensor_id"]) and r["partition"] == key_partition(r["key"], 4)
-                # The processors' groups committed where Kafka's own tools see them.
-                assert sum(o for (t, _), o in kafka.group_offsets("equal.store").items() if t == "equal.raw") == total
+                # The processors' groups committed where Kafka's own tools see them: each partition
+                # read to its end, past the transactions' markers (which take offsets of their own).
+                positions = [o for (t, _), o in kafka.group_offsets("equal.store").items() if t == "equal.raw"]
+                assert len(positions) == 4 and all(committed == end for committed, end in positions), positions
+                assert sum(committed for committed, _ in positions) > total
     store_e, rollups_e = answers["embedded"]
     store_k, rollups_k = answers["kafka"]
     assert store_k == store_e
@@ -182,10 +191,12 @@ def test_kcat_interoperates_both_ways(kafka, tmp_path):
 
 
 class Sender:
-    """Posts batches of 20 numbered readings until stopped; remembers which were acknowledged."""
+    """Posts batches of 20 numbered readings until stopped; remembers which were acknowledged,
+    and which a 503 said were not stored (a request is all or nothing, its outcome unknown only
+    when the brokers never answered its commit)."""
 
     def __init__(self, run):
-        self.run, self.acked, self.refused = run, [], 0
+        self.run, self.acked, self.refused, self.unstored = run, [], 0, []
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.send)
 
@@ -196,13 +207,15 @@ class Sender:
                      for i in range(20)]
             seq += 20
             try:
-                status, _ = self.run.post("".join(json.dumps(r) + "\n" for r in batch))
+                status, answer = self.run.post("".join(json.dumps(r) + "\n" for r in batch))
             except OSError:
                 status = None
             if status == 200:
                 self.acked.extend(r["seq"] for r in batch)
             else:
                 self.refused += 1
+                if status == 503 and "outcome is unknown" not in str(answer):
+                    self.unstored.extend(r["seq"] for r in batch)
             time.sleep(0.02)
 
     def __enter__(self):
@@ -217,12 +230,16 @@ class Sender:
 def assert_nothing_acknowledged_lost(kafka, run, sender, topic):
     assert sender.acked, "nothing was acknowledged"
     assert len(sender.acked) == len(set(sender.acked))
-    present = {json.loads(r["payload"])["seq"] for r in kafka.consume(topic)}
+    # As mare's consumers read it: what requests' transactions committed.
+    committed = kafka.consume(topic, committed=True)
+    present = {json.loads(r["payload"])["seq"] for r in committed}
     missing = sorted(set(sender.acked) - present)
     assert not missing, f"{len(missing)} acknowledged readings lost, e.g. {missing[:10]}"
+    stored = sorted(set(sender.unstored) & present)
+    assert not stored, f"{len(stored)} readings of requests answered 503 (nothing stored) are in the log, e.g. {stored[:10]}"
     # Every consumer came through: the store holds what the topic holds, and the rollups
     # (transactions aborted while the broker was away are redone) count each reading once.
-    total = len(kafka.consume(topic))
+    total = len(committed)
     run.wait_readings(total)
     prefix = topic[:-len("raw")]
 
@@ -233,7 +250,8 @@ def assert_nothing_acknowledged_lost(kafka, run, sender, topic):
     while daily() < total and time.time() < deadline:
         time.sleep(1)
     assert settle(daily) == total
-    print(f"acknowledged {len(sender.acked)} readings, {sender.refused} requests refused")
+    print(f"acknowledged {len(sender.acked)} readings, {sender.refused} requests refused "
+          f"({len(sender.unstored) // 20} of them answered 503, none stored)")
 
 
 def test_broker_kill_and_restart_loses_nothing_acknowledged(kafka, tmp_path):
@@ -248,6 +266,64 @@ def test_broker_kill_and_restart_loses_nothing_acknowledged(kafka, tmp_path):
         assert_nothing_acknowledged_lost(kafka, run, sender, prefix + "raw")
 
 
+def post_keyed(run, body, key):
+    """POSTs an ingest body with an Idempotency-Key: (status, headers, JSON answer)."""
+    req = urllib.request.Request(f"{run.http_url}/api/v1/ingest", data=body.encode(), method="POST",
+                                 headers={"Content-Type": "application/x-ndjson", "Idempotency-Key": key})
+    try:
+        with run.urlopen(req, timeout=60) as r:
+            return r.status, dict(r.headers), json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), json.loads(e.read())
+
+
+def test_a_request_failing_in_one_partition_stores_nothing_and_its_retry_stores_it_once(kafka, tmp_path):
+    """Issue 13: the brokers refuse one partition's share of a request (a reading over the topic's
+    max.message.bytes) while taking the other three: the request is one transaction, aborted, so
+    a read_committed consumer (the store, kcat) sees none of it, and the 503 names every line.
+    Sent again with the same Idempotency-Key once the topic takes it: each reading once."""
+    prefix = "txn."
+    topic = prefix + "raw"
+    sensors = {}  # partition -> a sensor placed there
+    for s in range(1, 100):
+        sensors.setdefault(key_partition(str(s), 4), s)
+    rnd = random.Random(13)
+    rows = [{"timestamp": BASE + p, "sensor_id": sensors[p], "temperature": 10.0 + p} for p in range(3)]
+    # Eight text fields of 1000 random letters: over 4 KB even compressed (lz4).
+    big = {"timestamp": BASE + 3, "sensor_id": sensors[3], "temperature": 13.0,
+           **{f"note{i}": "".join(rnd.choices(string.ascii_letters, k=1000)) for i in range(8)}}
+    body = "".join(json.dumps(r) + "\n" for r in rows + [big])
+
+    def config(*change):
+        kafka.tool("kafka.admin.ConfigCommand", "--alter", "--entity-type", "topics", "--entity-name", topic, *change)
+
+    with MareRun(tmp_path / "run", extra=on_kafka(kafka, prefix, 'store.flush_interval="1s"')) as run:
+        config("--add-config", "max.message.bytes=4096")
+        status, _, answer = post_keyed(run, body, "gateway-7/batch-1")
+        assert status == 503, answer
+        assert answer["accepted"] == 0 and answer["unacknowledged_lines"] == [1, 2, 3, 4], answer
+        assert "nothing of this request is stored" in answer["error"], answer
+        # The three small readings reached their partitions, in a transaction since aborted.
+        aborted = {json.loads(r["payload"])["sensor_id"] for r in kafka.consume(topic, aborted=True)}
+        assert aborted == {sensors[0], sensors[1], sensors[2]}, aborted
+        assert kafka.consume(topic, committed=True) == []
+        assert run.metric('mare_log_kafka_transactions_total{outcome="aborted"}') == 1
+
+        config("--delete-config", "max.message.bytes")
+        for _ in range(20):  # until the broker applies it; a 503 kept no key: each retry runs
+            status, headers, answer = post_keyed(run, body, "gateway-7/batch-1")
+            if status == 200:
+                break
+            time.sleep(0.5)
+        assert status == 200 and answer["accepted"] == 4 and "Idempotent-Replayed" not in headers, answer.get("error")
+        status, headers, again = post_keyed(run, body, "gateway-7/batch-1")
+        assert status == 200 and again == answer and headers["Idempotent-Replayed"] == "true"
+        stored = [json.loads(r["payload"]) for r in kafka.consume(topic, committed=True)]
+        assert sorted(r["sensor_id"] for r in stored) == sorted(sensors.values())
+        run.wait_readings(4)
+        assert run.metric('mare_log_kafka_transactions_total{outcome="committed"}') == 1
+
+
 def test_mare_log_reads_the_kafka_topics(kafka, tmp_path):
     prefix = "logcmd."
     sets = []
@@ -259,13 +335,14 @@ def test_mare_log_reads_the_kafka_topics(kafka, tmp_path):
         run.wait_readings(len(rows))
         time.sleep(2.5)  # a store flush, which commits the store's group
         topics = mare("log", "topics", *sets).stdout
-        assert any(l.split()[:3] == ["raw", "4", str(len(rows))] for l in topics.splitlines()), topics
+        # One request, one transaction: its marker takes an offset after its records in each partition.
+        assert any(l.split()[:3] == ["raw", "4", str(len(rows) + 4)] for l in topics.splitlines()), topics
         assert any(l.split()[:2] == ["rollups", "4"] for l in topics.splitlines()), topics
         parts = mare("log", "partitions", "raw", *sets).stdout.splitlines()
         # 8 readings of each sensor, in the partition of its key (sensors 2; 4; 5; 1 and 3).
         per_partition = [8 * sum(1 for s in range(1, 6) if key_partition(str(s), 4) == p) for p in range(4)]
         assert per_partition == [8, 8, 8, 16]
-        assert [l.split()[:4] for l in parts[1:]] == [[str(p), "0", str(e), str(e)] for p, e in
+        assert [l.split()[:4] for l in parts[1:]] == [[str(p), "0", str(e + 1), str(e + 1)] for p, e in
                                                       enumerate(per_partition)], parts
         groups = mare("log", "groups", "raw", *sets).stdout
         assert "rollup" in groups and "store" in groups, groups

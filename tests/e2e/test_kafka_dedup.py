@@ -75,7 +75,9 @@ def test_two_ingest_processes_given_the_same_batch_count_it_once_everywhere(kafk
                 post_all(a, rows[i:i + 40])
                 post_all(b, rows[i:i + 40])
             # Both copies are in the log: the consumers are what keeps them from counting twice.
-            assert len(kafka.consume(prefix + "raw")) == 2 * len(rows)
+            # (Visible to a read_committed reader once the brokers wrote the last commit's markers,
+            # just after its 200.)
+            wait_equal(lambda: len(kafka.consume(prefix + "raw")), 2 * len(rows), "records in raw", timeout=20)
 
             assert_exact(settle(lambda: kafka_rollups(kafka, prefix)), rows)
             wait_equal(lambda: stream.metric("mare_rollup_duplicates_dropped_total"), len(rows), "rollup duplicates")
