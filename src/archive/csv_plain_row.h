@@ -7,7 +7,6 @@
 //   if (next == nullptr) { /* not plain: csv_format.h's path for this line */ }
 #pragma once
 
-#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -40,29 +39,6 @@ struct PlainRow {
   double lat = 0, lon = 0;
 };
 
-// Eight bytes of text from p, as a little-endian word.
-inline uint64_t TextWord(const char* p) {
-  uint64_t w;
-  std::memcpy(&w, p, 8);
-  return w;
-}
-
-// How many of a word's bytes, from its first, are digits before one that is not: 0 to 8. (The
-// carries and borrows of the sums cross bytes only upwards, from a byte that is itself no
-// digit: the first byte flagged is the first that is not a digit.)
-inline int LeadingDigits(uint64_t word) {
-  const uint64_t flags = ((word + 0x4646464646464646ULL) | (word - 0x3030303030303030ULL)) & 0x8080808080808080ULL;
-  return flags == 0 ? 8 : std::countr_zero(flags) / 8;
-}
-
-// The value of a word's first n digits (1 to 8): moved to its top, zeros above them, and
-// summed in three multiplications (fast_float's eight-digit rule).
-inline uint64_t DigitsValue(uint64_t word, int n) {
-  uint64_t v = (word - 0x3030303030303030ULL) << (8 * (8 - n));
-  v = v * 10 + (v >> 8);
-  return (((v & 0x000000FF000000FFULL) * 0x000F424000000064ULL) + (((v >> 16) & 0x000000FF000000FFULL) * 0x0000271000000001ULL)) >> 32;
-}
-
 // [-]digits[.digits] from p, up to the first byte that is not part of it, as the double
 // ParseNumber gives for that text (its plain-decimal rule: at most 19 digits whose integer is
 // at most 2^53, divided once by a power of ten; correctly rounded, so fast_float's too). nullptr
@@ -71,34 +47,6 @@ inline const char* ParsePlainDecimalAt(const char* p, const char* end, double* v
   static constexpr double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
                                       1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
   const bool negative = p != end && *p == '-';
-  if (end - p >= 24) {
-    // Up to seven digits each side of the point, a word at a time (the common cell): the same
-    // integer m and division as the byte loop below, so the same double.
-    const char* q = p + negative;
-    const uint64_t word = TextWord(q);
-    const int whole = LeadingDigits(word);
-    if (whole > 0 && whole < 8) {
-      uint64_t m = DigitsValue(word, whole);
-      q += whole;
-      int fraction = 0;
-      if (*q == '.') {
-        const uint64_t after = TextWord(q + 1);
-        fraction = LeadingDigits(after);
-        if (fraction > 0 && fraction < 8) {
-          static constexpr uint64_t kScale[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000};
-          m = m * kScale[fraction] + DigitsValue(after, fraction);
-          q += 1 + fraction;
-        } else {
-          fraction = -1;  // none, or eight digits or more: the byte loop decides
-        }
-      }
-      if (fraction >= 0) {
-        const double v = static_cast<double>(m) / kPow10[fraction];  // m < 10^14 < 2^53
-        *value = negative ? -v : v;
-        return q;
-      }
-    }
-  }
   p += negative;
   uint64_t m = 0;
   const char* digits = p;
@@ -118,14 +66,6 @@ inline const char* ParsePlainDecimalAt(const char* p, const char* end, double* v
   return p;
 }
 
-// p holds the n = text.size() bytes of text: for 16 to 32 bytes (a date and time), two
-// compares of 16 the compiler inlines rather than a call.
-inline bool SameText(const char* p, std::string_view text) {
-  const size_t n = text.size();
-  if (n < 16 || n > 32) return std::memcmp(p, text.data(), n) == 0;
-  return std::memcmp(p, text.data(), 16) == 0 && std::memcmp(p + n - 16, text.data() + n - 16, 16) == 0;
-}
-
 // Reads the row at p (ending at its '\n', "\r\n" or `end`) into *row and numbers[k] for field
 // k, `present` bit k set for each field with a value (at most 64 fields: the layout is not
 // usable beyond). last_time: the time cell of the row before, compared first (archives give
@@ -143,8 +83,8 @@ inline const char* ParsePlainRow(const char* p, const char* end, const PlainRowL
     const bool last = c + 1 == count;
     switch (layout.roles[c]) {
       case PlainRowLayout::kTime: {
-        if (!last_time.empty() && static_cast<size_t>(end - p) > last_time.size() && SameText(p, last_time) &&
-            p[last_time.size()] == delimiter) {
+        if (!last_time.empty() && static_cast<size_t>(end - p) > last_time.size() &&
+            std::memcmp(p, last_time.data(), last_time.size()) == 0 && p[last_time.size()] == delimiter) {
           row->time = last_time;
           row->same_time = true;
           p += last_time.size();
@@ -160,14 +100,6 @@ inline const char* ParsePlainRow(const char* p, const char* end, const PlainRowL
       case PlainRowLayout::kSensor: {
         uint64_t id = 0;
         const char* start = p;
-        if (end - p >= 8) {
-          // Up to seven digits a word at a time; more, by the loop below.
-          const uint64_t word = TextWord(p);
-          if (const int n = LeadingDigits(word); n > 0 && n < 8) {
-            id = DigitsValue(word, n);
-            p += n;
-          }
-        }
         while (p != end && static_cast<unsigned>(*p - '0') < 10 && p - start < 10) id = id * 10 + static_cast<unsigned>(*p++ - '0');
         if (p == start || id > 0xFFFF'FFFFu) return nullptr;
         row->sensor = static_cast<uint32_t>(id);

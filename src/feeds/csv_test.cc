@@ -9,7 +9,6 @@
 
 #include "archive/csv_blocks.h"
 #include "archive/csv_column_types.h"
-#include "archive/csv_plain_row.h"
 #include "archive/open_archive.h"
 #include "feeds/reading_json.h"
 #include "reading/timestamp.h"
@@ -545,21 +544,6 @@ TEST(Csv, NumbersAreCorrectlyRounded) {
     ASSERT_EQ(archive::ParseNumber(cell, &got), whole) << cell;
     if (whole) {
       ASSERT_EQ(std::bit_cast<uint64_t>(got), std::bit_cast<uint64_t>(want)) << cell << ": " << got << " vs " << want;
-    }
-    // The one-pass reader's decimals: a word at a time when the text goes on (a line's cells
-    // after it), byte by byte near the end of a range; the same verdict, end and double.
-    const std::string line = cell + ",123456789012345678901234";
-    double by_words = -1, by_bytes = -2;
-    const char* words_end = archive::ParsePlainDecimalAt(line.data(), line.data() + line.size(), &by_words);
-    const char* bytes_end = archive::ParsePlainDecimalAt(cell.data(), cell.data() + cell.size(), &by_bytes);
-    ASSERT_EQ(words_end == nullptr, bytes_end == nullptr) << cell;
-    if (bytes_end != nullptr) {
-      ASSERT_EQ(words_end - line.data(), bytes_end - cell.data()) << cell;
-      ASSERT_EQ(std::bit_cast<uint64_t>(by_words), std::bit_cast<uint64_t>(by_bytes)) << cell;
-      // (It stops where the form does, "1" of "1e5": the row is then not plain.)
-      if (bytes_end == cell.data() + cell.size()) {
-        ASSERT_EQ(std::bit_cast<uint64_t>(by_bytes), std::bit_cast<uint64_t>(want)) << cell;
-      }
     }
   }
   double v = 0;
