@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "archive/archive.h"
+#include "archive/csv_blocks.h"
 
 namespace mare::archive {
 namespace {
@@ -42,6 +43,10 @@ CsvColumnTypes::CsvColumnTypes(const CsvColumns& columns, char delimiter)
       first_text_(columns.fields.size()),
       first_line_(columns.fields.size(), 0) {
   for (size_t k = 0; k < columns.fields.size(); ++k) field_of_[columns.fields[k].column] = static_cast<uint32_t>(k);
+  // A first column of a field's would be passed over unread; a delimiter a plain cell may hold
+  // would make the cells ambiguous.
+  blocks_ = !field_of_.empty() && field_of_[0] == kNoField && !(delimiter >= '0' && delimiter <= '9') && delimiter != '-' &&
+            delimiter != '.' && delimiter != '"' && delimiter != '\r' && delimiter != '\n';
 }
 
 void CsvColumnTypes::MarkText(size_t field, std::string_view cell, size_t line) {
@@ -114,6 +119,39 @@ void CsvColumnTypes::AddUnquoted(std::string_view line, size_t line_number) {
   }
   if (column != columns_.count) return;  // no row of the header's shape: its cells do not count
   for (const Candidate& c : candidates_) MarkText(c.field, c.cell, line_number);
+}
+
+size_t CsvColumnTypes::AddLines(std::string_view lines, size_t first_line_number) {
+  // A run of whole lines of about kRun bytes at a time: a run with a cell that is not plain
+  // (a text cell, a quote, a space) is read line by line, the next may be passed over again.
+  constexpr size_t kRun = 4096;
+  const char* p = lines.data();
+  const char* const end = p + lines.size();
+  size_t done = 0;
+  while (p < end && !all_text()) {
+    const char* stop = end;
+    if (static_cast<size_t>(end - p) > kRun) {
+      if (const void* nl = ::memrchr(p, '\n', kRun); nl != nullptr) {
+        stop = static_cast<const char*>(nl) + 1;
+      } else {
+        const void* later = std::memchr(p + kRun, '\n', static_cast<size_t>(end - p) - kRun);
+        stop = later == nullptr ? end : static_cast<const char*>(later) + 1;
+      }
+    }
+    size_t run_lines = 0;
+    if (!blocks_ || !PlainCellsAfterFirst(p, stop, delimiter_, &run_lines)) {
+      run_lines = 0;
+      for (const char* q = p; q < stop && !all_text(); ++run_lines) {
+        const void* nl = std::memchr(q, '\n', static_cast<size_t>(stop - q));
+        const char* e = nl == nullptr ? stop : static_cast<const char*>(nl);
+        AddLine(std::string_view(q, static_cast<size_t>(e - q)), first_line_number + done + run_lines);
+        q = e + 1;
+      }
+    }
+    done += run_lines;
+    p = stop;
+  }
+  return done;
 }
 
 void CsvColumnTypes::AddLine(std::string_view line, size_t line_number) {

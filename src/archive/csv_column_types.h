@@ -29,6 +29,11 @@ class CsvColumnTypes {
   void AddLine(std::string_view line, size_t line_number);
   // The same for a line known to hold no quote (the caller looked for one in many lines at once).
   void AddUnquotedLine(std::string_view line, size_t line_number);
+  // The same for each line of `lines` (whole lines, '\n' after each but perhaps the last), the
+  // first numbered first_line_number: runs of lines whose cells after the first are all plain
+  // decimals (csv_blocks.h) are passed over whole when the first column is not a field's, the
+  // others read one by one. Returns how many lines it read (fewer once every field is text).
+  size_t AddLines(std::string_view lines, size_t first_line_number);
   // The text fields of the part of the file after this one's, read elsewhere (another thread's),
   // whose line numbers count from lines_before (added to them).
   void Merge(const CsvColumnTypes& later, size_t lines_before = 0);
@@ -50,6 +55,7 @@ class CsvColumnTypes {
 
   const CsvColumns& columns_;
   char delimiter_;
+  bool blocks_ = false;  // AddLines may pass plain runs over (PlainCellsAfterFirst)
   std::vector<uint32_t> field_of_;  // by column: its field's index, or kNoField
   std::vector<uint8_t> text_;       // by field
   size_t text_count_ = 0;

@@ -7,6 +7,8 @@
 #include <charconv>
 #include <cmath>
 
+#include "archive/csv_blocks.h"
+#include "archive/csv_column_types.h"
 #include "archive/open_archive.h"
 #include "feeds/reading_json.h"
 #include "reading/timestamp.h"
@@ -386,6 +388,132 @@ TEST(Csv, CellSplitterAgreesWithTheRulesOnLongLines) {
   }
 }
 
+
+// Archive-like files, a few bytes of their plain lines changed at random (a space, a quote, a
+// letter, a second point, a '\r' alone, a delimiter, a line end, an exponent): the columns'
+// types read many lines at once (plain runs passed over in blocks) are those read line by line,
+// to the first text cell and its line; a run the blocks call plain is one whose cells after the
+// first are all plain decimals; lines are counted and skipped alike.
+TEST(Csv, ColumnTypesOfManyLinesAgreeWithLineByLine) {
+  uint64_t state = 11;
+  auto next = [&](uint64_t n) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (state >> 33) % n;
+  };
+  auto number = [&] {
+    std::string cell = next(4) == 0 ? "-" : "";
+    cell += std::to_string(next(2000));
+    if (next(3) != 0) cell += "." + std::to_string(next(1000));
+    return cell;
+  };
+  // Reference: every cell after a line's first is empty or [-]digits[.digits].
+  auto plain_after_first = [](std::string_view text, char delimiter) {
+    size_t at = 0;
+    while (at < text.size()) {
+      size_t e = text.find('\n', at);
+      if (e == std::string_view::npos) e = text.size();
+      std::string_view line = text.substr(at, e - at);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      at = e + 1;
+      const size_t first = line.find(delimiter);
+      if (first == std::string_view::npos) continue;
+      std::vector<std::string_view> cells;
+      for (size_t b = first + 1;;) {
+        size_t d = line.find(delimiter, b);
+        cells.push_back(line.substr(b, d == std::string_view::npos ? std::string_view::npos : d - b));
+        if (d == std::string_view::npos) break;
+        b = d + 1;
+      }
+      for (std::string_view c : cells) {
+        size_t i = c.starts_with('-') ? 1 : 0;
+        const size_t digits = i;
+        while (i < c.size() && c[i] >= '0' && c[i] <= '9') ++i;
+        if (c.empty()) continue;
+        if (i == digits) return false;
+        if (i < c.size() && c[i] == '.') {
+          const size_t f = ++i;
+          while (i < c.size() && c[i] >= '0' && c[i] <= '9') ++i;
+          if (i == f) return false;
+        }
+        if (i != c.size()) return false;
+      }
+    }
+    return true;
+  };
+  const std::string changes = " \"a.\r,\n-e\t";
+  size_t passed_over = 0;
+  for (int file = 0; file < 400; ++file) {
+    const char delimiter = file % 3 == 2 ? ';' : ',';
+    const std::string d(1, delimiter);
+    // One file in five has its time in a column of its own after a field (no runs passed over).
+    const bool time_first = file % 5 != 4;
+    Result<archive::CsvColumns> columns = archive::MapCsvColumns(
+        time_first ? std::vector<std::string>{"ts", "sensor_id", "temperature", "humidity", "lon", "lat"}
+                   : std::vector<std::string>{"temperature", "ts", "sensor_id", "humidity"},
+        "data.csv");
+    ASSERT_TRUE(columns.ok());
+    std::string text;
+    const size_t lines = 1 + next(file % 7 == 0 ? 3000 : 300);
+    for (size_t n = 0; n < lines; ++n) {
+      const std::string time = "2024-01-01 00:" + std::to_string(10 + n % 50) + ":00";
+      std::string line = time_first ? time + d + std::to_string(next(200)) + d + number() + d + (next(9) == 0 ? "" : number()) + d +
+                                          number() + d + number()
+                                    : number() + d + time + d + std::to_string(next(200)) + d + number();
+      if (next(20) == 0) line += '\r';
+      text += line + "\n";
+    }
+    if (next(2) == 0) text.pop_back();  // a last line without its line end
+    const size_t edits = next(4);
+    for (size_t e = 0; e < edits; ++e) {
+      const size_t at = next(text.size());
+      if (next(3) == 0) {
+        text.erase(at, 1);
+      } else {
+        text.insert(at, 1, changes[next(changes.size())]);
+      }
+    }
+    archive::CsvColumnTypes by_line(*columns, delimiter), at_once(*columns, delimiter);
+    size_t line_no = 2, at = 0;
+    while (at < text.size()) {
+      size_t e = text.find('\n', at);
+      if (e == std::string::npos) e = text.size();
+      by_line.AddLine(std::string_view(text).substr(at, e - at), line_no++);
+      at = e + 1;
+    }
+    // In two parts, as the import's threads read a file, the second's lines counted from 0.
+    size_t mid = text.find('\n', text.size() / 2);
+    mid = mid == std::string::npos ? text.size() : mid + 1;
+    archive::CsvColumnTypes second(*columns, delimiter);
+    const size_t first_lines = at_once.AddLines(std::string_view(text).substr(0, mid), 2);
+    second.AddLines(std::string_view(text).substr(mid), 0);
+    at_once.Merge(second, 2 + first_lines);
+    for (size_t k = 0; k < columns->fields.size(); ++k) {
+      ASSERT_EQ(at_once.text(k), by_line.text(k)) << "file " << file << " field " << k << "\n" << text;
+      ASSERT_EQ(at_once.first_text(k), by_line.first_text(k)) << "file " << file;
+      ASSERT_EQ(at_once.first_text_line(k), by_line.first_text_line(k)) << "file " << file;
+    }
+    size_t counted = 0;
+    if (archive::PlainCellsAfterFirst(text.data(), text.data() + text.size(), delimiter, &counted)) {
+      ++passed_over;
+      ASSERT_TRUE(plain_after_first(text, delimiter)) << text;
+      ASSERT_EQ(counted, static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) + (text.empty() || text.back() == '\n' ? 0 : 1));
+    }
+    const size_t want = next(lines + 2);
+    size_t skipped = 0, expect_skipped = 0;
+    const char* got = archive::SkipCsvLines(text.data(), text.data() + text.size(), want, &skipped);
+    size_t expect_at = 0;
+    while (expect_skipped < want && expect_at < text.size()) {
+      size_t e = text.find('\n', expect_at);
+      expect_at = e == std::string::npos ? text.size() : e + 1;
+      ++expect_skipped;
+    }
+    ASSERT_EQ(skipped, expect_skipped);
+    ASSERT_EQ(static_cast<size_t>(got - text.data()), expect_at);
+  }
+#if defined(__AVX2__) && defined(__BMI2__) && defined(__PCLMUL__)
+  EXPECT_GT(passed_over, 40u);  // (the blocks are used: a build without AVX2 reads line by line)
+#endif
+}
 
 // Cells are numbers as std::from_chars reads them, correctly rounded to the bit: the plain
 // decimals ParseNumber reads itself (sign, digits, fraction) and the forms it leaves to

@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 
 #include "archive/archive.h"
+#include "archive/csv_blocks.h"
 #include "archive/csv_column_types.h"
 #include "archive/csv_format.h"
 #include "archive/csv_plain_row.h"
@@ -60,37 +61,33 @@ archive::CsvColumnTypes TypeCsvColumns(std::string_view data, size_t from, size_
   // Reads [begin, end) (whole lines; its first is line `line`) into *out; the lines read.
   auto scan = [&](size_t begin, size_t end, size_t line, archive::CsvColumnTypes* out) {
     size_t released = (begin + page - 1) / page * page;  // whole pages of this part only
-    size_t populated = begin;
-    size_t unquoted = begin;  // [p, unquoted) has no quote
     size_t p = begin;
     const size_t first_line_here = line;
     size_t reported = begin;  // bytes of this part counted in bytes_done
     while (p < end && !out->all_text()) {
-      if (p >= populated) {
-        if (progress && p > reported) {
-          // Added and read under the lock, so that the two parts' reports never go backwards.
-          std::lock_guard lock(progress_mu);
-          bytes_done += static_cast<int64_t>(p - reported);
-          reported = p;
-          progress({.pass = ImportProgress::Pass::kTypes, .bytes_done = bytes_done, .bytes_total = static_cast<int64_t>(data.size())});
+      if (progress && p > reported) {
+        // Added and read under the lock, so that the two parts' reports never go backwards.
+        std::lock_guard lock(progress_mu);
+        bytes_done += static_cast<int64_t>(p - reported);
+        reported = p;
+        progress({.pass = ImportProgress::Pass::kTypes, .bytes_done = bytes_done, .bytes_total = static_cast<int64_t>(data.size())});
+      }
+      // Whole lines of a few MB at a time, mapped in one call rather than a fault every few
+      // pages (see ImportCsv), then typed (CsvColumnTypes::AddLines: plain runs of lines in
+      // blocks of 64 bytes, the others line by line).
+      const size_t first = p / page * page;
+      size_t stop = std::min(end, first + (8u << 20));
+      if (stop < end) {
+        if (const void* nl = ::memrchr(data.data() + p, '\n', stop - p); nl != nullptr) {
+          stop = static_cast<size_t>(static_cast<const char*>(nl) - data.data()) + 1;
+        } else {
+          const void* later = std::memchr(data.data() + stop, '\n', end - stop);
+          stop = later == nullptr ? end : static_cast<size_t>(static_cast<const char*>(later) - data.data()) + 1;
         }
-        // Mapped a few MB at a time rather than a fault every few pages (see ImportCsv), and
-        // looked at for a quote at once rather than line by line.
-        const size_t first = p / page * page;
-        populated = std::min(end, first + (8u << 20));
-        ::madvise(base + first, populated - first, kPopulateRead);
-        const void* q = std::memchr(data.data() + p, '"', populated - p);
-        unquoted = q == nullptr ? populated : static_cast<size_t>(static_cast<const char*>(q) - data.data());
       }
-      const void* nl = std::memchr(data.data() + p, '\n', end - p);
-      const size_t e = nl == nullptr ? end : static_cast<size_t>(static_cast<const char*>(nl) - data.data());
-      if (e <= unquoted) {
-        out->AddUnquotedLine(data.substr(p, e - p), line);
-      } else {
-        out->AddLine(data.substr(p, e - p), line);
-      }
-      ++line;
-      p = e + 1;
+      ::madvise(base + first, stop - first, kPopulateRead);
+      line += out->AddLines(data.substr(p, stop - p), line);
+      p = stop;
       if (const size_t until = std::min(p, end) / page * page; until > released && until - released >= release_bytes) {
         ::madvise(base + released, until - released, MADV_DONTNEED);  // only unmapped: a later read maps them again
         released = until;
@@ -418,11 +415,9 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
         // The next range: at most batch_rows lines (blank ones too).
         pos = end = pos_all;
         line_no = line_all;
-        for (size_t n = 0; n < batch_rows && end < data.size(); ++n) {
-          const void* nl = std::memchr(data.data() + end, '\n', data.size() - end);
-          end = nl == nullptr ? data.size() : static_cast<size_t>(static_cast<const char*>(nl) - data.data()) + 1;
-          ++line_all;
-        }
+        size_t lines = 0;
+        end = static_cast<size_t>(archive::SkipCsvLines(data.data() + end, data.data() + data.size(), batch_rows, &lines) - data.data());
+        line_all += static_cast<int64_t>(lines);
         pos_all = end;
         out->seq = next_seq++;
         peak_mapped_bytes = std::max(peak_mapped_bytes, static_cast<int64_t>(end - released));
