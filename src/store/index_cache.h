@@ -1,5 +1,5 @@
-// IndexCache: the block indexes of segments that queries, merges and writes used last, bounded in
-// bytes (store.index_cache_bytes): what keeps the store's memory flat however many days it holds.
+// IndexCache: the block indexes of segments that queries and replaced readings read last, bounded
+// in bytes (store.index_cache_bytes): what keeps the store's memory flat however many days it holds.
 // A segment keeps only its summary resident; its index is looked up here and, when missing,
 // read again from its file (segment.cc). Least recently used indexes go first. An index a
 // reader still holds (a query's snapshot) stays alive after its eviction, until that reader ends.

@@ -342,8 +342,9 @@ struct Segment::File {
     if (fd >= 0) ::close(fd);
   }
 
-  // The index, from memory or read again (and checked against the summary).
-  Result<std::shared_ptr<const SegmentIndex>> Load() const {
+  // The index, from memory or read again (and checked against the summary); one read again
+  // goes into the cache when `keep`.
+  Result<std::shared_ptr<const SegmentIndex>> Load(bool keep) const {
     if (resident) return resident;
     if (auto hit = cache->Find(cache_key)) return hit;
     auto corrupt = [&](const std::string& what) {
@@ -362,7 +363,7 @@ struct Segment::File {
     if (again.id != info.id || index->blocks.size() != blocks || index->rows_before.back() != rows) {
       return corrupt("its index changed since it was opened");
     }
-    cache->Insert(cache_key, index);
+    if (keep) cache->Insert(cache_key, index);
     return std::shared_ptr<const SegmentIndex>(std::move(index));
   }
 };
@@ -398,9 +399,9 @@ uint64_t Segment::file_bytes() const { return file_->file_bytes; }
 int64_t Segment::file_rows() const { return file_->rows; }
 bool Segment::whole() const { return begin_ == 0 && end_ == file_->blocks; }
 
-Result<std::shared_ptr<const Segment>> Segment::Pin() const {
+Result<std::shared_ptr<const Segment>> Segment::Pin(bool keep_in_cache) const {
   if (index_) return shared_from_this();
-  auto index = file_->Load();
+  auto index = file_->Load(keep_in_cache);
   if (!index.ok()) return index.status();
   return std::shared_ptr<const Segment>(new Segment(*this, std::move(*index)));
 }
@@ -456,9 +457,11 @@ Result<std::shared_ptr<Segment>> Segment::Open(const std::string& path, Schema* 
   file->lon_field = schema->Find(kLonField, FieldType::kNumber);
   file->sensors = std::make_shared<const SensorSummary>(SensorSummary::Build(index->blocks, file->lat_field, file->lon_field));
   if (cache) {
+    // Not cached yet: the store opens every segment it writes or finds, and most of a day's are
+    // never read before a merge replaces them (caching each flush's index grew a day at
+    // 10,000 sensors by ~170 MiB). The first Pin that reads it caches it.
     file->cache = std::move(cache);
     file->cache_key = file->cache->NewKey();
-    file->cache->Insert(file->cache_key, index);
   } else {
     file->resident = index;
   }

@@ -96,7 +96,9 @@ class SegmentWriter {
 class Segment : public std::enable_shared_from_this<Segment> {
  public:
   // Reads and checks the footer and index (formats 1 to 3); field names are interned into
-  // *schema. With a cache, the index goes into it and the handle returned is pinned.
+  // *schema. The handle returned is pinned. With a cache, the index does not go into it: only the
+  // returned handle (and views of it) hold it, and the first Pin() of an unpinned handle that
+  // reads it again caches it (what is cached is what was used since, not what was written).
   static Result<std::shared_ptr<Segment>> Open(const std::string& path, Schema* schema,
                                                std::shared_ptr<IndexCache> cache = nullptr);
 
@@ -117,7 +119,9 @@ class Segment : public std::enable_shared_from_this<Segment> {
 
   // This view with its block index: itself when pinned, else the index from the cache or read
   // again from the file (checked as at Open: a file damaged since gives a Corruption error).
-  Result<std::shared_ptr<const Segment>> Pin() const;
+  // An index read again goes into the cache unless !keep_in_cache (a merge's inputs: read once,
+  // then deleted; caching them would only push out what queries use).
+  Result<std::shared_ptr<const Segment>> Pin(bool keep_in_cache = true) const;
   // This view without its index (itself when not pinned): what a store keeps between uses.
   std::shared_ptr<const Segment> Unpinned() const;
 

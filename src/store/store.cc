@@ -677,7 +677,7 @@ Status Store::MergeSegments(std::vector<std::shared_ptr<const Segment>> inputs, 
   std::sort(inputs.begin(), inputs.end(), [](const auto& a, const auto& b) { return a->info().id < b->info().id; });
   // Their indexes, held for the merge (a day's at most, or compaction_pack_rows of rows).
   for (auto& seg : inputs) {
-    auto pinned = seg->Pin();
+    auto pinned = seg->Pin(/*keep_in_cache=*/false);
     if (!pinned.ok()) return pinned.status();
     seg = *pinned;
   }
