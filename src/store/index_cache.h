@@ -34,6 +34,7 @@ class IndexCache {
   // at most its capacity (an index larger than the whole capacity is not kept).
   void Insert(uint64_t key, std::shared_ptr<const SegmentIndex> index);
   void Erase(uint64_t key);  // its segment file is gone
+  bool Contains(uint64_t key) const;  // neither a use nor a hit or miss
 
   size_t capacity_bytes() const { return capacity_; }
   size_t bytes() const;

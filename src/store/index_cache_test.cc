@@ -320,7 +320,9 @@ TEST_F(StoreIndexCacheTest, TheLatestReadingsLoadOnlyTheRecentSegments) {
 // The cache holds what was read, not what was written: the indexes of a flush's segments and of
 // a merge's output stay out of it until a query reads them (cached, each a day at 10,000
 // sensors grew the cache by ~170 MiB in bench/longrun.py without a query), and a merge reads its
-// inputs past it. A replaced reading's block, read for ingest, is cached like a query's.
+// inputs past it. Once queries read the newest hours, what is written next of them is cached at
+// once (a query under ingest would otherwise miss after each flush and merge). A replaced
+// reading's block, read for ingest, is cached like a query's.
 TEST_F(StoreIndexCacheTest, OnlyWhatIsReadAgainIsCachedNotWhatIsWrittenOrMerged) {
   StoreOptions options;
   options.dir = scratch_.path() + "/written";
@@ -330,7 +332,7 @@ TEST_F(StoreIndexCacheTest, OnlyWhatIsReadAgainIsCachedNotWhatIsWrittenOrMerged)
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   Store& store = **opened;
   const IndexCache& cache = store.index_cache();
-  for (int h = 0; h < 3; ++h) {  // three flushes of day 0, an hour each
+  auto flush_hour = [&](int h) {
     store.Write([&](Store::Batch& b) {
       for (int m = 0; m < 6; ++m) {
         for (int s = 1; s <= kCacheSensors; ++s) {
@@ -343,7 +345,8 @@ TEST_F(StoreIndexCacheTest, OnlyWhatIsReadAgainIsCachedNotWhatIsWrittenOrMerged)
       }
     });
     ASSERT_TRUE(store.Flush({h + 1}).ok());
-  }
+  };
+  for (int h = 0; h < 3; ++h) flush_hour(h);  // three flushes of day 0, an hour each
   EXPECT_EQ(store.GetStats().segments, 3);
   EXPECT_EQ(cache.entries(), 0u);
   EXPECT_EQ(cache.bytes(), 0u);
@@ -362,6 +365,16 @@ TEST_F(StoreIndexCacheTest, OnlyWhatIsReadAgainIsCachedNotWhatIsWrittenOrMerged)
   EXPECT_EQ(cache.misses(), 4u);
   EXPECT_EQ(cache.hits(), 1u);
 
+  // Now that its hours are read, the next hour's flush is cached as written, and so is the
+  // merge of both: the query after them misses nothing.
+  flush_hour(3);
+  EXPECT_EQ(cache.entries(), 2u);
+  ASSERT_TRUE(store.Compact(true).ok());
+  EXPECT_EQ(store.GetStats().segments, 1);
+  EXPECT_EQ(cache.entries(), 1u);
+  EXPECT_EQ(Count(store, kCacheT0, kCacheT0 + kDayMicros - 1).rows, 4 * 6 * kCacheSensors);
+  EXPECT_EQ(cache.misses(), 4u);
+
   // A reading again of sensor 1 at a stored time, after a restart (nothing cached): ingest reads
   // the block it replaces through the cache, and a later query finds that index there.
   opened->reset();
@@ -377,7 +390,7 @@ TEST_F(StoreIndexCacheTest, OnlyWhatIsReadAgainIsCachedNotWhatIsWrittenOrMerged)
   });
   EXPECT_EQ((*again)->index_cache().entries(), 1u);
   EXPECT_EQ((*again)->index_cache().misses(), 1u);
-  EXPECT_EQ(Count(**again, kCacheT0, kCacheT0 + kDayMicros - 1).rows, 3 * 6 * kCacheSensors);
+  EXPECT_EQ(Count(**again, kCacheT0, kCacheT0 + kDayMicros - 1).rows, 4 * 6 * kCacheSensors);
   EXPECT_EQ((*again)->index_cache().misses(), 1u);
 }
 

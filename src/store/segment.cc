@@ -397,6 +397,7 @@ Segment::Segment(const Segment& other, std::shared_ptr<const SegmentIndex> index
 const std::string& Segment::path() const { return file_->path; }
 uint64_t Segment::file_bytes() const { return file_->file_bytes; }
 int64_t Segment::file_rows() const { return file_->rows; }
+bool Segment::cached() const { return file_->cache && file_->cache->Contains(file_->cache_key); }
 bool Segment::whole() const { return begin_ == 0 && end_ == file_->blocks; }
 
 Result<std::shared_ptr<const Segment>> Segment::Pin(bool keep_in_cache) const {
@@ -441,7 +442,8 @@ std::shared_ptr<const Segment> Segment::Range(size_t begin, size_t end) const {
   return std::shared_ptr<const Segment>(new Segment(file_, index_, begin, end));
 }
 
-Result<std::shared_ptr<Segment>> Segment::Open(const std::string& path, Schema* schema, std::shared_ptr<IndexCache> cache) {
+Result<std::shared_ptr<Segment>> Segment::Open(const std::string& path, Schema* schema, std::shared_ptr<IndexCache> cache,
+                                                bool keep_in_cache) {
   auto file = std::make_shared<File>();
   file->path = path;
   file->fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -457,11 +459,12 @@ Result<std::shared_ptr<Segment>> Segment::Open(const std::string& path, Schema* 
   file->lon_field = schema->Find(kLonField, FieldType::kNumber);
   file->sensors = std::make_shared<const SensorSummary>(SensorSummary::Build(index->blocks, file->lat_field, file->lon_field));
   if (cache) {
-    // Not cached yet: the store opens every segment it writes or finds, and most of a day's are
-    // never read before a merge replaces them (caching each flush's index grew a day at
-    // 10,000 sensors by ~170 MiB). The first Pin that reads it caches it.
+    // Cached only when asked: the store opens every segment it writes or finds, and without
+    // queries of the newest hours most of a day's are never read before a merge replaces them
+    // (caching each flush's index grew a day at 10,000 sensors by ~170 MiB).
     file->cache = std::move(cache);
     file->cache_key = file->cache->NewKey();
+    if (keep_in_cache) file->cache->Insert(file->cache_key, index);
   } else {
     file->resident = index;
   }
