@@ -68,6 +68,11 @@ void IndexCache::PublishLocked() {
   if (bytes_gauge_) bytes_gauge_->Set(static_cast<double>(bytes_));
 }
 
+bool IndexCache::Contains(uint64_t key) const {
+  std::lock_guard lock(mu_);
+  return by_key_.contains(key);
+}
+
 size_t IndexCache::bytes() const {
   std::lock_guard lock(mu_);
   return bytes_;

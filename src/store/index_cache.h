@@ -1,5 +1,5 @@
-// IndexCache: the block indexes of segments that queries, merges and writes used last, bounded in
-// bytes (store.index_cache_bytes): what keeps the store's memory flat however many days it holds.
+// IndexCache: the block indexes of segments that queries and replaced readings read last, bounded
+// in bytes (store.index_cache_bytes): what keeps the store's memory flat however many days it holds.
 // A segment keeps only its summary resident; its index is looked up here and, when missing,
 // read again from its file (segment.cc). Least recently used indexes go first. An index a
 // reader still holds (a query's snapshot) stays alive after its eviction, until that reader ends.
@@ -34,6 +34,7 @@ class IndexCache {
   // at most its capacity (an index larger than the whole capacity is not kept).
   void Insert(uint64_t key, std::shared_ptr<const SegmentIndex> index);
   void Erase(uint64_t key);  // its segment file is gone
+  bool Contains(uint64_t key) const;  // neither a use nor a hit or miss
 
   size_t capacity_bytes() const { return capacity_; }
   size_t bytes() const;

@@ -96,9 +96,11 @@ class SegmentWriter {
 class Segment : public std::enable_shared_from_this<Segment> {
  public:
   // Reads and checks the footer and index (formats 1 to 3); field names are interned into
-  // *schema. With a cache, the index goes into it and the handle returned is pinned.
+  // *schema. The handle returned is pinned. With a cache, the index goes into it only when
+  // keep_in_cache; otherwise only the returned handle (and views of it) hold it, and the first
+  // Pin() of an unpinned handle that reads it again caches it.
   static Result<std::shared_ptr<Segment>> Open(const std::string& path, Schema* schema,
-                                               std::shared_ptr<IndexCache> cache = nullptr);
+                                               std::shared_ptr<IndexCache> cache = nullptr, bool keep_in_cache = false);
 
   const SegmentInfo& info() const { return *info_; }  // the file's
   const std::string& path() const;
@@ -108,6 +110,7 @@ class Segment : public std::enable_shared_from_this<Segment> {
   std::span<const BlockMeta> blocks() const { return {blocks_, blocks_ != nullptr ? end_ - begin_ : 0}; }  // inline: queries' inner loops call it
   size_t block_count() const { return end_ - begin_; }  // pinned or not
   bool pinned() const { return index_ != nullptr; }
+  bool cached() const;  // its file's index is in the cache now (false without a cache)
   int64_t rows() const { return rows_; }  // rows of this view
   // The hours of the view's first and last blocks (the file's min_hour/max_hour when empty).
   int64_t first_hour() const { return first_hour_; }
@@ -117,7 +120,9 @@ class Segment : public std::enable_shared_from_this<Segment> {
 
   // This view with its block index: itself when pinned, else the index from the cache or read
   // again from the file (checked as at Open: a file damaged since gives a Corruption error).
-  Result<std::shared_ptr<const Segment>> Pin() const;
+  // An index read again goes into the cache unless !keep_in_cache (a merge's inputs: read once,
+  // then deleted; caching them would only push out what queries use).
+  Result<std::shared_ptr<const Segment>> Pin(bool keep_in_cache = true) const;
   // This view without its index (itself when not pinned): what a store keeps between uses.
   std::shared_ptr<const Segment> Unpinned() const;
 

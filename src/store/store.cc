@@ -492,7 +492,8 @@ std::vector<int64_t> Store::raw_offsets() const {
 }
 
 Status Store::FinishSegment(SegmentWriter* writer, uint64_t id, std::vector<uint64_t> supersedes,
-                            std::vector<int64_t> raw_offsets, std::vector<BlockRef> hides, std::shared_ptr<const Segment>* out) {
+                            std::vector<int64_t> raw_offsets, std::vector<BlockRef> hides, bool cache,
+                            std::shared_ptr<const Segment>* out) {
   SegmentInfo info;
   info.id = id;
   info.hides = std::move(hides);
@@ -501,14 +502,14 @@ Status Store::FinishSegment(SegmentWriter* writer, uint64_t id, std::vector<uint
   uint64_t bytes = 0;
   MARE_RETURN_IF_ERROR(writer->Finish(std::move(info), schema_, &bytes));
   bytes_written_->Add(bytes);
-  auto seg = Segment::Open(options_.dir + "/" + SegmentFileName(id), &schema_, index_cache_);
+  auto seg = Segment::Open(options_.dir + "/" + SegmentFileName(id), &schema_, index_cache_, cache);
   if (!seg) return seg.status();
   *out = *seg;
   return Status::OK();
 }
 
 Status Store::WriteBuffers(std::vector<RowBuffer*> buffers, std::vector<uint64_t> supersedes, std::vector<int64_t> raw_offsets,
-                           std::vector<BlockRef> hides, std::shared_ptr<const Segment>* out) {
+                           std::vector<BlockRef> hides, bool cache, std::shared_ptr<const Segment>* out) {
   std::erase_if(buffers, [](const RowBuffer* rows) { return rows->size() == 0; });
   if (buffers.empty()) return Status::InvalidArgument("store: a segment with no rows");
   std::sort(buffers.begin(), buffers.end(), [](const RowBuffer* a, const RowBuffer* b) {
@@ -548,7 +549,7 @@ Status Store::WriteBuffers(std::vector<RowBuffer*> buffers, std::vector<uint64_t
   encode();
   for (auto& t : threads) t.join();
   for (EncodedBlock& block : blocks) MARE_RETURN_IF_ERROR(writer.Add(std::move(block)));
-  return FinishSegment(&writer, id, std::move(supersedes), std::move(raw_offsets), std::move(hides), out);
+  return FinishSegment(&writer, id, std::move(supersedes), std::move(raw_offsets), std::move(hides), cache, out);
 }
 
 Status Store::Flush(const std::vector<int64_t>& raw_offsets, int64_t before_hour) {
@@ -558,14 +559,23 @@ Status Store::Flush(const std::vector<int64_t>& raw_offsets, int64_t before_hour
   std::vector<RowBuffer*> buffers;
   std::vector<BlockRef> hides;
   std::vector<int64_t> days;
+  bool cache = false;
   {
     std::unique_lock lock(mu_);
+    int64_t first_hour = std::numeric_limits<int64_t>::max();
     for (auto& [key, buffer] : memtable_) {
       if (key.hour >= before_hour || buffer.rows.size() == 0) continue;
       buffer.rows.SortByTime();
       buffers.push_back(&buffer.rows);
       hides.insert(hides.end(), buffer.hides.begin(), buffer.hides.end());
       days.push_back(DayOf(key.hour));
+      first_hour = std::min(first_hour, key.hour);
+    }
+    // Queries reading these hours (a segment of them or of the hour before is cached) will read
+    // this one too: its index goes into the cache now rather than at their next miss. Nobody
+    // reading them (a steady ingest alone): it stays out, and the cache does not grow with the day.
+    if (!buffers.empty()) {
+      for (const auto& s : segments_) cache = cache || (s->last_hour() >= first_hour - kHourMicros && s->cached());
     }
   }
   std::sort(days.begin(), days.end());
@@ -573,7 +583,7 @@ Status Store::Flush(const std::vector<int64_t>& raw_offsets, int64_t before_hour
   // One segment, however many hours: it is complete or absent, so the position it records
   // never covers rows that are not on disk.
   std::shared_ptr<const Segment> written;
-  if (!buffers.empty()) MARE_RETURN_IF_ERROR(WriteBuffers(std::move(buffers), {}, raw_offsets, std::move(hides), &written));
+  if (!buffers.empty()) MARE_RETURN_IF_ERROR(WriteBuffers(std::move(buffers), {}, raw_offsets, std::move(hides), cache, &written));
   std::vector<int64_t> position;
   {
     std::shared_lock lock(mu_);
@@ -646,7 +656,7 @@ Status Store::WriteTaken(std::vector<TakenHour>* hours) {
   }
   if (buffers.empty()) return Status::OK();
   std::shared_ptr<const Segment> seg;
-  MARE_RETURN_IF_ERROR(WriteBuffers(std::move(buffers), {}, {}, std::move(hides), &seg));
+  MARE_RETURN_IF_ERROR(WriteBuffers(std::move(buffers), {}, {}, std::move(hides), /*cache=*/false, &seg));
   Install({seg}, {});
   flushes_->Add();
   return Status::OK();
@@ -675,9 +685,12 @@ Status Store::MergeSegments(std::vector<std::shared_ptr<const Segment>> inputs, 
   // Inputs in the order they were written, so that readings with equal timestamps (stores
   // written before one reading per time was kept) keep their arrival order through the sort.
   std::sort(inputs.begin(), inputs.end(), [](const auto& a, const auto& b) { return a->info().id < b->info().id; });
+  // An output replacing a segment that queries read (cached) is cached at once, as a flush's is;
+  // otherwise it waits for its first query, like the inputs it replaces.
+  const bool cache = std::any_of(inputs.begin(), inputs.end(), [](const auto& s) { return s->cached(); });
   // Their indexes, held for the merge (a day's at most, or compaction_pack_rows of rows).
   for (auto& seg : inputs) {
-    auto pinned = seg->Pin();
+    auto pinned = seg->Pin(/*keep_in_cache=*/false);
     if (!pinned.ok()) return pinned.status();
     seg = *pinned;
   }
@@ -764,7 +777,7 @@ Status Store::MergeSegments(std::vector<std::shared_ptr<const Segment>> inputs, 
   std::shared_ptr<const Segment> merged;
   if (writer.blocks() > 0 || !carried.empty()) {
     if (writer.blocks() == 0) return Status::OK();  // every block replaced, yet its hides still needed: keep the inputs
-    MARE_RETURN_IF_ERROR(FinishSegment(&writer, id, ids, offsets, carried, &merged));
+    MARE_RETURN_IF_ERROR(FinishSegment(&writer, id, ids, offsets, carried, cache, &merged));
   }
   {
     std::unique_lock lock(mu_);

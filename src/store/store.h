@@ -185,11 +185,12 @@ class Store {
   // block (a re-imported archive hides every block of its segments, one after the other).
   void NoteHiddenOfBatch();
   uint32_t FieldId(std::string_view name, FieldType type);  // writer thread only
+  // cache: the new segment's index goes into the index cache at once (Segment::Open's keep_in_cache).
   Status FinishSegment(SegmentWriter* writer, uint64_t id, std::vector<uint64_t> supersedes, std::vector<int64_t> raw_offsets,
-                       std::vector<BlockRef> hides, std::shared_ptr<const Segment>* out);
+                       std::vector<BlockRef> hides, bool cache, std::shared_ptr<const Segment>* out);
   // Writes buffers (each one sensor's rows of one hour, sorted by time) as one segment.
   Status WriteBuffers(std::vector<RowBuffer*> buffers, std::vector<uint64_t> supersedes, std::vector<int64_t> raw_offsets,
-                      std::vector<BlockRef> hides, std::shared_ptr<const Segment>* out);
+                      std::vector<BlockRef> hides, bool cache, std::shared_ptr<const Segment>* out);
   // Merges segments (views: only their visible blocks are kept) into one that supersedes their
   // files. *merged is false when it gave up (a block of an input was hidden meanwhile).
   Status MergeSegments(std::vector<std::shared_ptr<const Segment>> inputs, bool* merged = nullptr);
