@@ -101,17 +101,20 @@ void HoltWintersModel::Prepare(const HourlySeries& y, int64_t origin) {
 
 Status HoltWintersModel::Fit(const ForecastInput& input, int64_t origin) {
   const HourlySeries& y = *input.target;
-  State state;
-  double sse = 0;
   fitted_ = false;
   ahead_.origin = kNoOrigin;
-  if (!Run(y, origin, params_, &state, &sse)) return Status::InvalidArgument("holt_winters: too little history");
-  auto objective = [&](const std::vector<double>& u) {
-    State s;
+  // Every run of the fit starts from the same state (Start reads the window's first two days
+  // alone): made once, each run then only advances it, as Run would.
+  int64_t start = 0;
+  State first;
+  if (!Start(y, origin, &start, &first)) return Status::InvalidArgument("holt_winters: too little history");
+  auto run = [&](const HoltWintersParams& p) {
+    State s = first;
     double e = 0;
-    Run(y, origin, FromFree(u), &s, &e);
+    Advance(y, start + 48, origin, p, &s.level, &s.trend, &s.season, &e);
     return e;
   };
+  auto objective = [&](const std::vector<double>& u) { return run(FromFree(u)); };
   // A coarse grid finds the basin; Nelder–Mead polishes it.
   HoltWintersParams best = params_;
   double best_sse = HUGE_VAL;
@@ -119,9 +122,7 @@ Status HoltWintersModel::Fit(const ForecastInput& input, int64_t origin) {
     for (double gamma : {0.05, 0.2, 0.5}) {
       for (double beta : {0.01, 0.1}) {
         HoltWintersParams p{alpha, beta, gamma, 0.9};
-        State s;
-        double e = 0;
-        Run(y, origin, p, &s, &e);
+        double e = run(p);
         if (e < best_sse) {
           best_sse = e;
           best = p;

@@ -35,18 +35,17 @@ size_t RidgeModel::FeatureCount(const ForecastInput& input) {
 }
 
 void RidgeModel::Features(const ForecastInput& input, int64_t origin, int lead, double* out) {
+  OriginFeatures(input, origin, out);
+  LeadFeatures(input, origin, lead, out);
+}
+
+void RidgeModel::OriginFeatures(const ForecastInput& input, int64_t origin, double* out) {
   const HourlySeries& y = *input.target;
-  int64_t t = origin + lead - 1;
   const double last = LastValue(y, origin);
   out[0] = last;
-  out[1] = y.At(t - 24 * ((lead - 1) / 24 + 1)) - last;
   out[2] = y.MeanOver(origin - 24, origin, 12) - last;
-  out[3] = SameHourMean(y, origin, t, 7) - last;
   out[4] = y.At(origin - 1) - y.At(origin - 4);
   out[5] = RangeOver(y, origin - 24, origin, 12);
-  double angle = 2 * std::numbers::pi * static_cast<double>(t) / (24 * kDaysPerYear);
-  out[6] = std::sin(angle);
-  out[7] = std::cos(angle);
   double* c = out + kOwnFeatures;
   for (const HourlySeries* covariate : input.covariates) {
     c[0] = covariate->LastBefore(origin, 24);
@@ -62,6 +61,17 @@ void RidgeModel::Features(const ForecastInput& input, int64_t origin, int lead, 
   // A class's share of the last 6 hours: the wind's direction now (its last value, 24 h mean
   // and 24 h change, as for a covariate, did worse on Beijing's: docs/forecast.md).
   for (const HourlySeries* category : input.categories) *c++ = category->MeanOver(origin - 6, origin, 3);
+}
+
+void RidgeModel::LeadFeatures(const ForecastInput& input, int64_t origin, int lead, double* out) {
+  const HourlySeries& y = *input.target;
+  int64_t t = origin + lead - 1;
+  const double last = out[0];
+  out[1] = y.At(t - 24 * ((lead - 1) / 24 + 1)) - last;
+  out[3] = SameHourMean(y, origin, t, 7) - last;
+  double angle = 2 * std::numbers::pi * static_cast<double>(t) / (24 * kDaysPerYear);
+  out[6] = std::sin(angle);
+  out[7] = std::cos(angle);
 }
 
 Status RidgeModel::Fit(const ForecastInput& input, int64_t origin) {
@@ -95,26 +105,42 @@ void RidgeModel::FitLeads(const ForecastInput& input, int64_t origin, int first_
   std::vector<double> row(features);
   // Each training origin's weight by its distance in days of the year: season(k - 1) for the
   // origin k days back (k < first_k + window_days below).
-  const int days_back = options_.window_days + (kLeads - 1) / 24;
+  // Only the days the series has are weighed (the loop below stops at the first origin k days
+  // back with o - 24 before the series).
+  const int64_t held = std::max<int64_t>((origin - 24 - y.first_hour) / 24, 0);
+  const int days_back = static_cast<int>(std::min<int64_t>(options_.window_days + (kLeads - 1) / 24, held));
   Eigen::VectorXd season(days_back);
   for (int k = 0; k < days_back; ++k) {
     double d = std::fmod(static_cast<double>(k + 1), kDaysPerYear);
     d = std::min(d, kDaysPerYear - d);
     season(k) = options_.season_days > 0 ? std::exp(-0.5 * (d / options_.season_days) * (d / options_.season_days)) : 1.0;
   }
+  // The features that depend on the training origin alone (the last value, the 24 h mean and
+  // range, the covariates, ...) are the same for every lead: computed once per origin, on first
+  // use (row k - 1 for the origin k days back), and only the lead's own copied in.
+  // Scratch of this fit, not members: a processor holds a model per series.
+  std::vector<double> origin_rows(static_cast<size_t>(days_back) * features);
+  std::vector<char> origin_done(static_cast<size_t>(days_back), 0);
+  Eigen::MatrixXd x(options_.window_days, static_cast<Eigen::Index>(features)), a;
+  Eigen::VectorXd target(options_.window_days), prior(options_.window_days);
+  Eigen::MatrixXd aw, gram;
   for (int lead = first_lead; lead <= last_lead; ++lead) {
     // Training origins o - 24k whose target hour is before the origin: only the past is read.
     int64_t first_k = (lead - 1) / 24 + 1;
-    Eigen::MatrixXd x(options_.window_days, features);
-    Eigen::VectorXd target(options_.window_days), prior(options_.window_days);
     int n = 0;
     for (int64_t k = first_k; k < first_k + options_.window_days; ++k) {
       int64_t o = origin - 24 * k;
       if (o - 24 < y.first_hour) break;
       double v = y.At(o + lead - 1);
       if (std::isnan(v)) continue;
-      Features(input, o, lead, row.data());
-      if (std::isnan(row[0])) continue;  // no last value to anchor on
+      double* shared = origin_rows.data() + static_cast<size_t>(k - 1) * features;
+      if (!origin_done[static_cast<size_t>(k - 1)]) {
+        OriginFeatures(input, o, shared);
+        origin_done[static_cast<size_t>(k - 1)] = 1;
+      }
+      if (std::isnan(shared[0])) continue;  // no last value to anchor on
+      std::copy(shared, shared + features, row.begin());
+      LeadFeatures(input, o, lead, row.data());
       v -= row[0];
       for (size_t j = 0; j < features; ++j) x(n, static_cast<Eigen::Index>(j)) = row[j];
       target(n) = v;
@@ -141,26 +167,30 @@ void RidgeModel::FitLeads(const ForecastInput& input, int64_t origin, int first_
       model.mean(j) = mean;
       model.scale(j) = var > 1e-12 ? std::sqrt(var) : 0.0;  // 0: a constant feature, dropped
     }
-    // Standardized, missing -> 0 (the mean), constant -> 0: the penalty treats all alike.
-    Eigen::MatrixXd z(n, features);
-    for (int i = 0; i < n; ++i) {
-      for (size_t j = 0; j < features; ++j) {
+    // Standardized, missing -> 0 (the mean), constant -> 0: the penalty treats all alike; the
+    // last column 1 for the intercept.
+    a.resize(n, static_cast<Eigen::Index>(features) + 1);
+    for (size_t j = 0; j < features; ++j) {
+      for (int i = 0; i < n; ++i) {
         double v = xs(i, j);
-        z(i, j) = std::isnan(v) || model.scale(j) == 0 ? 0.0 : (v - model.mean(j)) / model.scale(j);
+        a(i, j) = std::isnan(v) || model.scale(j) == 0 ? 0.0 : (v - model.mean(j)) / model.scale(j);
       }
     }
+    a.col(features).setOnes();
     Eigen::VectorXd t = target.head(n);
     // Least squares first, then iteratively reweighted towards least absolute deviations:
     // the day-ahead change's distribution is skewed (a front drops the temperature fast), and
     // the median, not the mean, is what minimises the MAE forecasts are judged by.
-    Eigen::MatrixXd a(n, features + 1);
-    a.leftCols(features) = z;
-    a.col(features).setOnes();
     Eigen::VectorXd penalty = Eigen::VectorXd::Constant(features + 1, options_.lambda);
     penalty(features) = 0;  // the intercept is not shrunk
     Eigen::VectorXd w = prior.head(n), beta;
     for (int it = 0; it <= options_.robust_iterations; ++it) {
-      Eigen::MatrixXd gram = a.transpose() * w.asDiagonal() * a;
+      // a' W a as Eigen evaluates a.transpose() * w.asDiagonal() * a: a' W into a temporary,
+      // then its matrix product with a, which packs both into the same blocks whatever their
+      // storage order, for the same kernel: the same bits. Kept column-major here (Eigen's
+      // was row-major): packing it is then a copy, not a transposition.
+      aw = (a.array().colwise() * w.array()).matrix().transpose();
+      gram.noalias() = aw * a;
       gram.diagonal() += penalty * w.mean();
       beta = gram.ldlt().solve(a.transpose() * (w.array() * t.array()).matrix());
       Eigen::ArrayXd r = (t - a * beta).array().abs();

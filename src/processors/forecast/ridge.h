@@ -61,6 +61,10 @@ class RidgeModel : public ForecastModel {
     double intercept = 0;
   };
   void FitLeads(const ForecastInput& input, int64_t origin, int first_lead, int last_lead);
+  // Features splits in two: what depends on the origin alone (out[0], the last value, first),
+  // shared by every lead's training row of that origin, and then what depends on the lead.
+  static void OriginFeatures(const ForecastInput& input, int64_t origin, double* out);
+  static void LeadFeatures(const ForecastInput& input, int64_t origin, int lead, double* out);
 
   RidgeOptions options_;
   std::vector<Lead> leads_;
