@@ -163,7 +163,9 @@ class KafkaLog final : public Log {
     for (size_t i = 0; i < parts.size(); ++i) {
       for (size_t j = i + 1; j < parts.size(); ++j) {
         if (parts[i].partition == parts[j].partition) {
-          return Status::InvalidArgument(fmt::format("kafka: partition {} twice in one append", parts[i].partition));
+          Status twice = Status::InvalidArgument(fmt::format("kafka: partition {} twice in one append", parts[i].partition));
+          results->assign(parts.size(), twice);
+          return twice;
         }
       }
     }

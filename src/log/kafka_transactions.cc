@@ -16,6 +16,10 @@
 
 namespace mare::log::kafka {
 
+// How long requests are refused after the brokers fenced the producer, before a new one takes
+// the transactional.id back: long enough for two processes sharing an id to show in their logs.
+constexpr std::chrono::seconds kFencedPause{5};
+
 TransactionalAppender::TransactionalAppender(const KafkaLogOptions& options, std::string transactional_id)
     : options_(options), transactional_id_(std::move(transactional_id)) {
   metrics::Registry* r = options.metrics ? options.metrics : &metrics::Registry::Global();
@@ -66,7 +70,10 @@ void TransactionalAppender::Delivered(rd_kafka_t*, const rd_kafka_message_t* m, 
 }
 
 Status TransactionalAppender::StartProducer() {
-  if (!fenced_.ok()) return fenced_;
+  if (!fenced_.ok()) {
+    if (std::chrono::steady_clock::now() < fenced_until_) return fenced_;
+    fenced_ = Status::OK();
+  }
   if (producer_) return Status::OK();
   std::string timeout_ms = std::to_string(options_.delivery_timeout_us / 1000);
   // A transaction left open (mare killed mid-request, on a node it does not come back to) holds
@@ -111,10 +118,13 @@ void TransactionalAppender::DropProducer() {
   rd_kafka_resp_err_t err = rd_kafka_fatal_error(producer_, why, sizeof why);
   if (err == RD_KAFKA_RESP_ERR__FENCED || err == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
       err == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH) {
-    // A newer process has the transactional.id: taking it back would fence that one in turn.
+    // Another process took the transactional.id (the same node and http.listen), or the brokers
+    // timed out a transaction of this one: a pause, then a new producer takes the id back.
     fenced_ = Status::IOError(fmt::format(
-        "kafka: another process took transactional.id {} (the same node and http.listen): this one appends no more "
-        "requests: {}", transactional_id_, why));
+        "kafka: the brokers fenced transactional.id {} (another process with the same node and http.listen took it, "
+        "or they timed out a transaction of this one): requests refused for {} s, then a new producer takes it back: {}",
+        transactional_id_, std::chrono::duration_cast<std::chrono::seconds>(kFencedPause).count(), why));
+    fenced_until_ = std::chrono::steady_clock::now() + kFencedPause;
     spdlog::error("{}", fenced_.message());
   }
   rd_kafka_purge(producer_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
@@ -182,9 +192,10 @@ Status TransactionalAppender::Commit(const std::vector<Call*>& calls) {
     produced_->Add(records);
     return s;
   }
-  if (s.code() == Status::Code::kUnavailable && !Fatal()) {
-    // Still no answer: the commit may have reached the coordinator, which then completes it.
-    // The next producer's start settles it either way, but not in a way this call can learn.
+  if (s.code() == Status::Code::kUnavailable || Fatal()) {
+    // Still no answer, or a fatal error (librdkafka's can follow a commit the brokers did make):
+    // the commit may have reached the coordinator, which then completes it. The next producer's
+    // start settles it either way, but not in a way this call can learn.
     unknown_->Add();
     failed_->Add();
     DropProducer();

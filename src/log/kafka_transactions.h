@@ -10,6 +10,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -67,7 +68,12 @@ class TransactionalAppender {
 
   // The leader's alone.
   rd_kafka_t* producer_ = nullptr;
-  Status fenced_;  // another process took the transactional.id: every later call fails
+  // The brokers fenced the producer: another process took the transactional.id, or they timed
+  // out a transaction of this one (both end in the same error). Calls fail until fenced_until_,
+  // then a new producer takes the id back, so that a timed-out transaction does not stop ingest
+  // for good; two processes sharing an id take turns, each saying so in its log.
+  Status fenced_;
+  std::chrono::steady_clock::time_point fenced_until_;
   rd_kafka_resp_err_t delivery_error_ = RD_KAFKA_RESP_ERR_NO_ERROR;
 
   metrics::Counter* produced_;
