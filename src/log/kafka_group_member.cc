@@ -171,9 +171,16 @@ class KafkaGroupMember final : public GroupMember {
 
   Status CommitTransaction(const std::vector<std::pair<int32_t, int64_t>>& given) override {
     if (given.empty() && !in_transaction_ && !failed_) return Status::OK();
-    std::vector<std::pair<int32_t, int64_t>> next_offsets = given;
-    for (auto& [p, next] : next_offsets) next = PastMarkers(p, next);
-    if (producer_ == nullptr) return CommitOffsets(next_offsets);
+    if (producer_ == nullptr) {
+      std::vector<std::pair<int32_t, int64_t>> next_offsets = given;
+      for (auto& [p, next] : next_offsets) next = PastMarkers(p, next);
+      return CommitOffsets(next_offsets);
+    }
+    // In a transaction the offsets committed are the caller's own: its state, written in the
+    // same transaction, records them, and the rollup's restore checks that the two are equal
+    // (moved past the markers, the group was one ahead of the state: "committed offset 124, but
+    // its state ... is at offset 123", at the next start).
+    const std::vector<std::pair<int32_t, int64_t>>& next_offsets = given;
     MARE_RETURN_IF_ERROR(Begin());
     if (!failed_) {
       PartitionList offsets(static_cast<int>(next_offsets.size()));
