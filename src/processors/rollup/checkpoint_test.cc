@@ -31,6 +31,28 @@ void ResealCrc(std::string* bytes) {
   std::memcpy(bytes->data() + 20, &crc, 4);
 }
 
+// The checkpoint of one partition holding one reading (sensor 3, temperature 1.5 at
+// 2024-01-21 10:00 UTC, a whole hour): what the damaged-checkpoint cases damage.
+constexpr int64_t kOneReadingTime = 1'705'831'200'000'000;
+std::string OneReadingCheckpoint() {
+  RollupState s({.partitions = 1});
+  NumberField f[1] = {{"temperature", 1.5}};
+  s.Add(0, 0, kOneReadingTime, 3, f);
+  std::string good;
+  EncodeCheckpoint(s, -1, &good);
+  return good;
+}
+
+// `good` with `value`'s bytes written at `at` and its CRC resealed, decoded.
+template <typename T>
+Status DecodeDamaged(const std::string& good, size_t at, T value) {
+  std::string bytes = good;
+  std::memcpy(bytes.data() + at, &value, sizeof value);
+  ResealCrc(&bytes);
+  RollupState t({.partitions = 1});
+  return DecodeCheckpoint(bytes, -1, &t, "damaged");
+}
+
 class CheckpointTest : public ::testing::Test {
  protected:
   ScratchDir scratch_{"mare-rollup-ckpt"};
@@ -145,27 +167,15 @@ std::map<std::string, std::string> EmitAll(RollupState& s) {
   return m;
 }
 
-// Checkpoints taken at many points of a stream crossing hours and days, with derived windows
-// holding merged finer ones and finer ones still held, whole and per partition: each restored
-// state emits exactly what the original emits from there on.
 // Found by fuzz/rollup_checkpoint (fuzz/corpus/rollup_checkpoint/resolution-count-4g.ckpt): a
 // damaged count of resolutions (or of field names) was taken at its word, and decoding asked
 // for tens of GB before finding the body too short. Now it is corruption, at once.
 TEST_F(CheckpointTest, ADamagedCountIsCorruptionNotAHugeAllocation) {
-  RollupState s({.partitions = 1});
-  NumberField f[1] = {{"temperature", 1.5}};
-  s.Add(0, 0, 1'705'831'200'000'000, 3, f);
-  std::string good;
-  EncodeCheckpoint(s, -1, &good);
+  const std::string good = OneReadingCheckpoint();
   // Body (after the 24-byte header): lateness i64, resolution count u32 at 8, three lengths,
   // partition count u32, one (offset, newest) pair, then the field name count u32 at 56.
   for (size_t at : {size_t{24 + 8}, size_t{24 + 56}}) {
-    std::string bytes = good;
-    uint32_t huge = 0xFFFFFFFF;
-    std::memcpy(bytes.data() + at, &huge, 4);
-    ResealCrc(&bytes);
-    RollupState t({.partitions = 1});
-    Status st = DecodeCheckpoint(bytes, -1, &t, "damaged");
+    Status st = DecodeDamaged(good, at, uint32_t{0xFFFFFFFF});
     EXPECT_TRUE(st.IsCorruption()) << at << ": " << st.ToString();
     EXPECT_NE(st.message().find("truncated"), std::string::npos) << st.message();
   }
@@ -177,20 +187,12 @@ TEST_F(CheckpointTest, ADamagedCountIsCorruptionNotAHugeAllocation) {
 // a window starting near 2^63 overflowed its end (start + length) once restored. A start that is
 // not a multiple of its window's length, or whose end does not fit, is corruption.
 TEST_F(CheckpointTest, AWindowStartOutOfRangeIsCorruption) {
-  RollupState s({.partitions = 1});
-  NumberField f[1] = {{"temperature", 1.5}};
-  const int64_t hour = 1'705'831'200'000'000;  // a whole hour: the 1m and 1h windows start there
-  s.Add(0, 0, hour, 3, f);
-  std::string good;
-  EncodeCheckpoint(s, -1, &good);
+  const std::string good = OneReadingCheckpoint();
+  const int64_t hour = kOneReadingTime;  // a whole hour: the 1m and 1h windows start there
   for (int64_t start : {std::numeric_limits<int64_t>::max() - 7, hour + 1}) {
-    std::string bytes = good;
-    size_t at = bytes.rfind(std::string(reinterpret_cast<const char*>(&hour), 8));  // the last window's start
+    size_t at = good.rfind(std::string(reinterpret_cast<const char*>(&hour), 8));  // the last window's start
     ASSERT_NE(at, std::string::npos);
-    std::memcpy(bytes.data() + at, &start, 8);
-    ResealCrc(&bytes);
-    RollupState t({.partitions = 1});
-    Status st = DecodeCheckpoint(bytes, -1, &t, "damaged");
+    Status st = DecodeDamaged(good, at, start);
     EXPECT_TRUE(st.IsCorruption()) << start << ": " << st.ToString();
     EXPECT_NE(st.message().find("window start out of range"), std::string::npos) << st.message();
   }
@@ -200,24 +202,16 @@ TEST_F(CheckpointTest, AWindowStartOutOfRangeIsCorruption) {
 // a partition's newest time near the smallest int64 overflowed the watermark (newest - lateness)
 // at the next reading. A newest time outside the readings' years is corruption.
 TEST_F(CheckpointTest, ANewestTimeOutOfTheReadingsYearsIsCorruption) {
-  RollupState s({.partitions = 1});
-  NumberField f[1] = {{"temperature", 1.5}};
-  s.Add(0, 0, 1'705'831'200'000'000, 3, f);
-  std::string good;
-  EncodeCheckpoint(s, -1, &good);
+  const std::string good = OneReadingCheckpoint();
   // Body (after the 24-byte header): ..., partition count u32 at 36, next offset at 40, newest at 48.
   for (int64_t newest : {std::numeric_limits<int64_t>::min() + 15'597'568, kFirstReadingMicros - 1, kAfterLastReadingMicros}) {
-    std::string bytes = good;
-    std::memcpy(bytes.data() + 24 + 48, &newest, 8);
-    ResealCrc(&bytes);
-    RollupState t({.partitions = 1});
-    Status st = DecodeCheckpoint(bytes, -1, &t, "damaged");
+    Status st = DecodeDamaged(good, 24 + 48, newest);
     EXPECT_TRUE(st.IsCorruption()) << newest << ": " << st.ToString();
     EXPECT_NE(st.message().find("newest time out of range"), std::string::npos) << st.message();
   }
   int64_t kept;
   std::memcpy(&kept, good.data() + 24 + 48, 8);
-  EXPECT_EQ(kept, 1'705'831'200'000'000);  // the offset above is the newest time's
+  EXPECT_EQ(kept, kOneReadingTime);  // the offset above is the newest time's
   RollupState t({.partitions = 1});
   EXPECT_TRUE(DecodeCheckpoint(good, -1, &t, "good").ok());
 }
@@ -226,24 +220,16 @@ TEST_F(CheckpointTest, ANewestTimeOutOfTheReadingsYearsIsCorruption) {
 // an aggregate's count near 2^63 overflowed when the next readings were merged into it. A count
 // beyond 2^53 is corruption.
 TEST_F(CheckpointTest, AnAggregateCountBeyond2To53IsCorruption) {
-  RollupState s({.partitions = 1});
-  NumberField f[1] = {{"temperature", 1.5}};
-  s.Add(0, 0, 1'705'831'200'000'000, 3, f);
-  std::string good;
-  EncodeCheckpoint(s, -1, &good);
+  const std::string good = OneReadingCheckpoint();
   // An aggregate is (field u16, flags u8, count i64, mean f64, ...): its count 1 then its mean 1.5.
   const int64_t one = 1;
   const double mean = 1.5;
   std::string pattern(reinterpret_cast<const char*>(&one), 8);
   pattern.append(reinterpret_cast<const char*>(&mean), 8);
   for (int64_t count : {std::numeric_limits<int64_t>::max() - 7, (int64_t{1} << 53) + 1}) {
-    std::string bytes = good;
-    size_t at = bytes.rfind(pattern);
+    size_t at = good.rfind(pattern);
     ASSERT_NE(at, std::string::npos);
-    std::memcpy(bytes.data() + at, &count, 8);
-    ResealCrc(&bytes);
-    RollupState t({.partitions = 1});
-    Status st = DecodeCheckpoint(bytes, -1, &t, "damaged");
+    Status st = DecodeDamaged(good, at, count);
     EXPECT_TRUE(st.IsCorruption()) << count << ": " << st.ToString();
     EXPECT_NE(st.message().find("aggregate count beyond 2^53"), std::string::npos) << st.message();
   }
@@ -251,6 +237,9 @@ TEST_F(CheckpointTest, AnAggregateCountBeyond2To53IsCorruption) {
   EXPECT_TRUE(DecodeCheckpoint(good, -1, &t, "good").ok());
 }
 
+// Checkpoints taken at many points of a stream crossing hours and days, with derived windows
+// holding merged finer ones and finer ones still held, whole and per partition: each restored
+// state emits exactly what the original emits from there on.
 TEST_F(CheckpointTest, NestedStateRestoredMidStreamGoesOnIdentically) {
   RollupStateOptions o{.partitions = 3};
   RollupState a(o);
