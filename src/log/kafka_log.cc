@@ -169,11 +169,12 @@ class KafkaLog final : public Log {
         }
       }
     }
-    std::call_once(transactions_made_, [this] {
-      std::string id = options_.transactional_id.empty() ? options_.client_id + "-" + Host() : options_.transactional_id;
-      transactions_ = std::make_unique<TransactionalAppender>(options_, options_.topic_prefix + id);
-    });
-    return transactions_->Append(Name(topic), parts, results);
+    return Transactions()->Append(Name(topic), parts, results);
+  }
+
+  Status PrepareAppendTogether() override {
+    if (!options_.atomic_ingest) return Status::OK();
+    return Transactions()->Start();
   }
 
   Result<std::unique_ptr<Consumer>> Subscribe(const std::string& group, const std::string& topic) override {
@@ -247,6 +248,14 @@ class KafkaLog final : public Log {
  private:
   std::string Name(std::string_view topic) const { return options_.topic_prefix + std::string(topic); }
 
+  TransactionalAppender* Transactions() {
+    std::call_once(transactions_made_, [this] {
+      std::string id = options_.transactional_id.empty() ? options_.client_id + "-" + Host() : options_.transactional_id;
+      transactions_ = std::make_unique<TransactionalAppender>(options_, options_.topic_prefix + id);
+    });
+    return transactions_.get();
+  }
+
   Status ListTopics(std::map<std::string, int32_t>* out) const {
     const rd_kafka_metadata_t* md = nullptr;
     rd_kafka_resp_err_t err = rd_kafka_metadata(client_, /*all_topics=*/1, nullptr, &md, Ms(options_.request_timeout_us));
@@ -280,7 +289,7 @@ class KafkaLog final : public Log {
   KafkaLogOptions options_;
   std::unique_ptr<Producer> producer_;
   std::once_flag transactions_made_;
-  std::unique_ptr<TransactionalAppender> transactions_;  // at the first AppendTogether
+  std::unique_ptr<TransactionalAppender> transactions_;  // at the first AppendTogether or its Prepare
   rd_kafka_t* client_;  // the producer's, for metadata and admin requests
   mutable std::mutex mu_;
   mutable std::map<std::string, int32_t, std::less<>> partitions_;

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cstdint>
+#include <deque>
 #include <thread>
 #include <utility>
 
@@ -20,6 +22,25 @@ namespace mare::log::kafka {
 // the transactional.id back: long enough for two processes sharing an id to show in their logs.
 constexpr std::chrono::seconds kFencedPause{5};
 
+namespace {
+
+// The brokers' (or librdkafka's) refusal of a record itself, which sending it again will not
+// mend: not a broker away, a leader moving or a timeout.
+bool RefusedForGood(rd_kafka_resp_err_t err) {
+  switch (err) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:  // over the topic's max.message.bytes, or librdkafka's
+    case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR_INVALID_TIMESTAMP:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
 TransactionalAppender::TransactionalAppender(const KafkaLogOptions& options, std::string transactional_id)
     : options_(options), transactional_id_(std::move(transactional_id)) {
   metrics::Registry* r = options.metrics ? options.metrics : &metrics::Registry::Global();
@@ -28,11 +49,24 @@ TransactionalAppender::TransactionalAppender(const KafkaLogOptions& options, std
   commits_ = &r->GetCounter(log_metrics::kKafkaTransactions, {{"outcome", "committed"}});
   aborts_ = &r->GetCounter(log_metrics::kKafkaTransactions, {{"outcome", "aborted"}});
   unknown_ = &r->GetCounter(log_metrics::kKafkaTransactions, {{"outcome", "unknown"}});
+  rerun_ = &r->GetCounter(log_metrics::kKafkaAppendsRerun);
 }
 
 TransactionalAppender::~TransactionalAppender() {
   // Every call has returned (the log outlives its callers): no transaction is open.
   if (producer_) rd_kafka_destroy(producer_);
+}
+
+Status TransactionalAppender::Start() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return !leading_; });
+  leading_ = true;  // the producer is the leader's alone
+  lock.unlock();
+  Status s = StartProducer();
+  lock.lock();
+  leading_ = false;
+  cv_.notify_all();
+  return s;
 }
 
 Status TransactionalAppender::Append(const std::string& name, std::span<const PartitionRecords> parts,
@@ -48,12 +82,9 @@ Status TransactionalAppender::Append(const std::string& name, std::span<const Pa
     std::vector<Call*> calls(waiting_.begin(), waiting_.end());
     waiting_.clear();
     lock.unlock();
-    Status s = Commit(calls);
+    Commit(calls);
     lock.lock();
-    for (Call* c : calls) {
-      c->status = s;
-      c->done = true;
-    }
+    for (Call* c : calls) c->done = true;
     leading_ = false;
     cv_.notify_all();
   }
@@ -63,10 +94,18 @@ Status TransactionalAppender::Append(const std::string& name, std::span<const Pa
 }
 
 void TransactionalAppender::Delivered(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+  // Delivery reports run inside the leader's calls (commit, abort, poll).
   auto* self = static_cast<TransactionalAppender*>(opaque);
-  if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR && self->delivery_error_ == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    self->delivery_error_ = m->err;  // delivery reports run inside the leader's commit call
+  if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  if (self->delivery_error_ == RD_KAFKA_RESP_ERR_NO_ERROR) self->delivery_error_ = m->err;
+  const auto tag = reinterpret_cast<uintptr_t>(m->_private);
+  const size_t i = static_cast<uint32_t>(tag);
+  if (!RefusedForGood(m->err) || self->running_ == nullptr || static_cast<uint32_t>(tag >> 32) != self->transaction_ ||
+      i >= self->running_->size()) {
+    return;
   }
+  Call* c = (*self->running_)[i];
+  if (c->refused == RD_KAFKA_RESP_ERR_NO_ERROR) c->refused = m->err;
 }
 
 Status TransactionalAppender::StartProducer() {
@@ -143,22 +182,62 @@ Status TransactionalAppender::TxnError(rd_kafka_error_t* error, const char* what
   return retriable ? Status::Unavailable(std::move(m)) : Status::IOError(std::move(m));
 }
 
-Status TransactionalAppender::Commit(const std::vector<Call*>& calls) {
+// A transaction aborted because the brokers refused records of one call for good (a reading over
+// the topic's max.message.bytes) would fail every call grouped with it. Checking each call's
+// records against the limit before it joins cannot be exact: the brokers judge a compressed
+// batch, which librdkafka may fill with several calls' records, against a topic setting that
+// can change at any time. So the calls whose records were refused are failed, and the others
+// run again in a new transaction: nothing of an aborted one is stored, so each record is stored
+// once. Several calls refused (their records may have shared a refused batch) each run again
+// alone, so that only those at fault fail. Each round leaves out at least one call: it ends.
+void TransactionalAppender::Commit(const std::vector<Call*>& calls) {
+  std::deque<std::vector<Call*>> groups{calls};
+  for (bool first = true; !groups.empty(); first = false) {
+    std::vector<Call*> group = std::move(groups.front());
+    groups.pop_front();
+    if (!first) rerun_->Add(group.size());
+    for (Call* c : group) c->refused = RD_KAFKA_RESP_ERR_NO_ERROR;
+    running_ = &group;
+    ++transaction_;  // the reports of earlier transactions' records, purged, now touch no call
+    Outcome o = Transaction(group);
+    running_ = nullptr;
+    std::vector<Call*> refused, others;
+    for (Call* c : group) (c->refused != RD_KAFKA_RESP_ERR_NO_ERROR ? refused : others).push_back(c);
+    if (!o.aborted || refused.empty() || group.size() == 1) {
+      for (Call* c : group) c->status = o.status;
+      continue;
+    }
+    if (refused.size() == 1) {
+      Call* c = refused.front();
+      c->status = Status::Unavailable(KafkaError(c->refused, fmt::format("produce to {}", *c->name)).message() +
+                                      " (the brokers refused it for good, so its transaction is aborted: nothing of "
+                                      "this request is stored; the other requests in it ran again without it)");
+    } else {
+      for (Call* c : refused) groups.push_back({c});
+    }
+    if (!others.empty()) groups.push_back(std::move(others));
+  }
+}
+
+TransactionalAppender::Outcome TransactionalAppender::Transaction(const std::vector<Call*>& calls) {
   size_t records = 0;
   for (const Call* c : calls) {
     for (const PartitionRecords& part : c->parts) records += part.records.size();
   }
-  if (records == 0) return Status::OK();
+  if (records == 0) return {};
   Status s = StartProducer();
   if (!s.ok()) {
     failed_->Add();
-    return Status::Unavailable(s.message() + " (nothing of this request is stored)");
+    return {Status::Unavailable(s.message() + " (nothing of this request is stored)"), true};
   }
   rd_kafka_poll(producer_, 0);  // the reports of an aborted transaction's purged records
   delivery_error_ = RD_KAFKA_RESP_ERR_NO_ERROR;
   s = TxnError(rd_kafka_begin_transaction(producer_), "begin transaction");
   if (!s.ok()) return Abort(s.message());
-  for (const Call* c : calls) {
+  for (size_t i = 0; i < calls.size(); ++i) {
+    Call* c = calls[i];
+    // The call's index and this transaction's number, for the delivery report.
+    void* tag = reinterpret_cast<void*>(static_cast<uintptr_t>(transaction_) << 32 | i);
     for (const PartitionRecords& part : c->parts) {
       for (const Record& r : part.records) {
         char ts[24];
@@ -169,11 +248,13 @@ Status TransactionalAppender::Commit(const std::vector<Call*>& calls) {
                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                   RD_KAFKA_V_KEY(const_cast<char*>(r.key.data()), r.key.size()),
                                   RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()),
-                                  RD_KAFKA_V_HEADER(kEventTimeHeader, ts, (end - ts)), RD_KAFKA_V_END);
+                                  RD_KAFKA_V_HEADER(kEventTimeHeader, ts, (end - ts)), RD_KAFKA_V_OPAQUE(tag),
+                                  RD_KAFKA_V_END);
           if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
           rd_kafka_poll(producer_, 1);  // delivery reports make room
         }
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          if (RefusedForGood(err)) c->refused = err;
           return Abort(KafkaError(err, fmt::format("produce to {} partition {}", *c->name, part.partition)).message());
         }
       }
@@ -190,7 +271,7 @@ Status TransactionalAppender::Commit(const std::vector<Call*>& calls) {
   if (s.ok()) {
     commits_->Add();
     produced_->Add(records);
-    return s;
+    return {s, false};
   }
   if (s.code() == Status::Code::kUnavailable || Fatal()) {
     // Still no answer, or a fatal error (librdkafka's can follow a commit the brokers did make):
@@ -199,8 +280,9 @@ Status TransactionalAppender::Commit(const std::vector<Call*>& calls) {
     unknown_->Add();
     failed_->Add();
     DropProducer();
-    return Status::Unavailable(s.message() +
-                               " (the outcome is unknown: the request may be stored whole, or not at all; never in part)");
+    return {Status::Unavailable(s.message() +
+                                " (the outcome is unknown: the request may be stored whole, or not at all; never in part)"),
+            false};
   }
   if (delivery_error_ != RD_KAFKA_RESP_ERR_NO_ERROR) {
     s = KafkaError(delivery_error_, fmt::format("produce to {}", *calls.front()->name));
@@ -208,7 +290,7 @@ Status TransactionalAppender::Commit(const std::vector<Call*>& calls) {
   return Abort(s.message());
 }
 
-Status TransactionalAppender::Abort(const std::string& why) {
+TransactionalAppender::Outcome TransactionalAppender::Abort(const std::string& why) {
   failed_->Add();
   if (producer_ != nullptr && !Fatal()) {
     // Aborting needs the coordinator: tried until it answers, or for as long as an append may
@@ -229,7 +311,7 @@ Status TransactionalAppender::Abort(const std::string& why) {
   }
   aborts_->Add();
   Status out = Status::Unavailable(why + " (the transaction is aborted: nothing of this request is stored)");
-  return fenced_.ok() ? out : Status::IOError(fenced_.message() + "; " + out.message());
+  return {fenced_.ok() ? out : Status::IOError(fenced_.message() + "; " + out.message()), true};
 }
 
 }  // namespace mare::log::kafka

@@ -236,6 +236,13 @@ class Log {
     return first;
   }
 
+  // Readies AppendTogether before its first call, which would otherwise: Kafka makes its
+  // transactional producer, whose start fences a predecessor with the same transactional.id
+  // (the process killed before this one) and aborts the transaction it left open, so that
+  // read_committed readers of those partitions, this process's own start among them, see them
+  // to the end at once. A failure is said and left to the first call to mend.
+  virtual Status PrepareAppendTogether() { return Status::OK(); }
+
   // As Append, but returns once the records are queued, without waiting for the log to
   // acknowledge them: `done` runs exactly once with what Append would have returned, when
   // they are acknowledged or have failed, perhaps on another thread and perhaps before

@@ -86,6 +86,15 @@ std::string Ingest::FirstCopy(int32_t partition, std::string_view key, int64_t t
 }
 
 std::unique_ptr<Ingest::Worker> Ingest::NewWorker(const std::string& source, Acks acks, Flushes flushes) {
+  // Appends together readied first (HTTP's sources are made before the others): on Kafka that
+  // aborts the transaction a killed predecessor left open, so that the rebuild below reads every
+  // committed record to the end, instead of stopping where that transaction begins.
+  if (flushes == Flushes::kAllOrNothing) {
+    std::call_once(prepared_, [this] {
+      Status s = log_->PrepareAppendTogether();
+      if (!s.ok()) spdlog::warn("ingest: {} (tried again at the first request)", s.ToString());
+    });
+  }
   // The windows are rebuilt when the first source starts, before it takes anything: a command
   // that makes an Ingest without sources (mare store) reads nothing back.
   if (!dedup_.empty()) std::call_once(rebuilt_, [this] { RebuildDedup(); });

@@ -194,6 +194,7 @@ class Ingest {
   metrics::Registry* registry_;
   std::vector<std::unique_ptr<DedupShard>> dedup_;  // one per partition; empty when off
   std::atomic<int64_t> last_lookup_us_{0};
+  std::once_flag prepared_;  // log_->PrepareAppendTogether, for the first kAllOrNothing worker
   std::once_flag rebuilt_;
 };
 
