@@ -97,13 +97,18 @@ void TransactionalAppender::Delivered(rd_kafka_t*, const rd_kafka_message_t* m, 
   // Delivery reports run inside the leader's calls (commit, abort, poll).
   auto* self = static_cast<TransactionalAppender*>(opaque);
   if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
-  if (self->delivery_error_ == RD_KAFKA_RESP_ERR_NO_ERROR) self->delivery_error_ = m->err;
+  // A purge (the abort's) says nothing of why: the error that made it is kept.
+  if (self->delivery_error_ == RD_KAFKA_RESP_ERR_NO_ERROR && m->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE &&
+      m->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
+    self->delivery_error_ = m->err;
+  }
   const auto tag = reinterpret_cast<uintptr_t>(m->_private);
   const size_t i = static_cast<uint32_t>(tag);
-  if (!RefusedForGood(m->err) || self->running_ == nullptr || static_cast<uint32_t>(tag >> 32) != self->transaction_ ||
-      i >= self->running_->size()) {
+  if (!RefusedForGood(m->err) || self->running_ == nullptr || static_cast<uint32_t>(tag >> 32) != self->transaction_) {
     return;
   }
+  self->refused_ = m->err;
+  if (i >= self->running_->size()) return;
   Call* c = (*self->running_)[i];
   if (c->refused == RD_KAFKA_RESP_ERR_NO_ERROR) c->refused = m->err;
 }
@@ -188,8 +193,10 @@ Status TransactionalAppender::TxnError(rd_kafka_error_t* error, const char* what
 // batch, which librdkafka may fill with several calls' records, against a topic setting that
 // can change at any time. So the calls whose records were refused are failed, and the others
 // run again in a new transaction: nothing of an aborted one is stored, so each record is stored
-// once. Several calls refused (their records may have shared a refused batch) each run again
-// alone, so that only those at fault fail. Each round leaves out at least one call: it ends.
+// once. Several calls refused (their records may have shared a refused batch), or a refusal
+// whose records' delivery reports do not say whose (librdkafka 2.0 reports the refused record
+// purged, as the abort's others, and says why only in the transaction's error): each call runs
+// again alone, so that only those at fault fail. Each round splits a group: it ends.
 void TransactionalAppender::Commit(const std::vector<Call*>& calls) {
   std::deque<std::vector<Call*>> groups{calls};
   for (bool first = true; !groups.empty(); first = false) {
@@ -201,13 +208,21 @@ void TransactionalAppender::Commit(const std::vector<Call*>& calls) {
     ++transaction_;  // the reports of earlier transactions' records, purged, now touch no call
     Outcome o = Transaction(group);
     running_ = nullptr;
+    if (o.aborted && refused_ != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      // librdkafka 2.0 keeps the partition's sequence numbers past the refused records: the
+      // next transaction would fail ("skipped sequence numbers"), whoever's it is, unless a new
+      // producer (a new epoch) runs it.
+      DropProducer();
+    }
     std::vector<Call*> refused, others;
     for (Call* c : group) (c->refused != RD_KAFKA_RESP_ERR_NO_ERROR ? refused : others).push_back(c);
-    if (!o.aborted || refused.empty() || group.size() == 1) {
+    if (!o.aborted || refused_ == RD_KAFKA_RESP_ERR_NO_ERROR || group.size() == 1) {
       for (Call* c : group) c->status = o.status;
       continue;
     }
-    if (refused.size() == 1) {
+    if (refused.empty()) {
+      for (Call* c : group) groups.push_back({c});  // not told whose: each alone
+    } else if (refused.size() == 1) {
       Call* c = refused.front();
       c->status = Status::Unavailable(KafkaError(c->refused, fmt::format("produce to {}", *c->name)).message() +
                                       " (the brokers refused it for good, so its transaction is aborted: nothing of "
@@ -232,6 +247,7 @@ TransactionalAppender::Outcome TransactionalAppender::Transaction(const std::vec
   }
   rd_kafka_poll(producer_, 0);  // the reports of an aborted transaction's purged records
   delivery_error_ = RD_KAFKA_RESP_ERR_NO_ERROR;
+  refused_ = RD_KAFKA_RESP_ERR_NO_ERROR;
   s = TxnError(rd_kafka_begin_transaction(producer_), "begin transaction");
   if (!s.ok()) return Abort(s.message());
   for (size_t i = 0; i < calls.size(); ++i) {
@@ -254,7 +270,7 @@ TransactionalAppender::Outcome TransactionalAppender::Transaction(const std::vec
           rd_kafka_poll(producer_, 1);  // delivery reports make room
         }
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-          if (RefusedForGood(err)) c->refused = err;
+          if (RefusedForGood(err)) c->refused = refused_ = err;
           return Abort(KafkaError(err, fmt::format("produce to {} partition {}", *c->name, part.partition)).message());
         }
       }
@@ -263,7 +279,11 @@ TransactionalAppender::Outcome TransactionalAppender::Transaction(const std::vec
   // Waits for every record's delivery (each fails by message.timeout.ms at the latest), then
   // commits. A delivery that failed makes the transaction one to abort.
   const int64_t wait_us = options_.delivery_timeout_us + options_.request_timeout_us;
-  s = TxnError(rd_kafka_commit_transaction(producer_, Ms(wait_us)), "commit transaction");
+  rd_kafka_error_t* error = rd_kafka_commit_transaction(producer_, Ms(wait_us));
+  // The transaction's error: librdkafka 2.0 purges the refused record with the others, so that
+  // its own delivery report may not say why.
+  if (error != nullptr && RefusedForGood(rd_kafka_error_code(error))) refused_ = rd_kafka_error_code(error);
+  s = TxnError(error, "commit transaction");
   if (s.code() == Status::Code::kUnavailable && !Fatal()) {
     // Retriable (timed out): the commit goes on in the background; asking again waits for it.
     s = TxnError(rd_kafka_commit_transaction(producer_, Ms(options_.request_timeout_us)), "commit transaction");

@@ -93,7 +93,8 @@ class TransactionalAppender {
   // for good; two processes sharing an id take turns, each saying so in its log.
   Status fenced_;
   std::chrono::steady_clock::time_point fenced_until_;
-  rd_kafka_resp_err_t delivery_error_ = RD_KAFKA_RESP_ERR_NO_ERROR;
+  rd_kafka_resp_err_t delivery_error_ = RD_KAFKA_RESP_ERR_NO_ERROR;  // the first but purges
+  rd_kafka_resp_err_t refused_ = RD_KAFKA_RESP_ERR_NO_ERROR;         // a record refused for good
   // The transaction being run (a record's opaque is its call's index in it, with the
   // transaction's number, so that the late report of a purged record touches no call).
   const std::vector<Call*>* running_ = nullptr;

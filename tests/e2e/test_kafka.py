@@ -1,7 +1,9 @@
 """mare on a real Apache Kafka (log.kind = "kafka"): the same readings give the same rollups and
 the same store answers as on the embedded log; kcat interoperates both ways; a broker killed
 and restarted loses nothing that was acknowledged; an HTTP request whose send fails in one
-partition leaves none of its readings visible, and its retry stores each once. One KRaft
+partition leaves none of its readings visible, and its retry stores each once, while the
+requests that shared its transaction are stored; a mare killed with a transaction open, started
+again, reads its partitions back to their end at once. One KRaft
 broker serves the whole module; each test keeps to its own topics and groups through
 log.kafka.topic_prefix."""
 import json
@@ -9,6 +11,8 @@ import os
 import random
 import socket
 import string
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -322,6 +326,123 @@ def test_a_request_failing_in_one_partition_stores_nothing_and_its_retry_stores_
         assert sorted(r["sensor_id"] for r in stored) == sorted(sensors.values())
         run.wait_readings(4)
         assert run.metric('mare_log_kafka_transactions_total{outcome="committed"}') == 1
+
+
+def test_a_request_refused_for_good_does_not_fail_those_in_its_transaction(kafka, tmp_path):
+    """Issue 13: requests ingested at once share a transaction; one whose reading the brokers
+    refuse for good (over the topic's max.message.bytes) is answered 503 with the reason, and the
+    others run again without it in a new transaction: each of their readings stored once."""
+    prefix = "refused."
+    topic = prefix + "raw"
+    rnd = random.Random(17)
+    with MareRun(tmp_path / "run", extra=on_kafka(kafka, prefix, 'store.flush_interval="1s"')) as run:
+        kafka.tool("kafka.admin.ConfigCommand", "--alter", "--entity-type", "topics", "--entity-name", topic,
+                   "--add-config", "max.message.bytes=4096")
+        sent = []
+        for round_ in range(40):
+            # A request of one oversized reading, among three of small ones sent at the same moment
+            # (until one round had them share a transaction: the group commit decides that).
+            big = {"timestamp": BASE + round_, "sensor_id": 50, "temperature": 1.0,
+                   **{f"note{i}": "".join(rnd.choices(string.ascii_letters, k=1000)) for i in range(8)}}
+            smalls = [[{"timestamp": BASE + round_ * 10 + j, "sensor_id": 1 + (k * 5 + j) % 8, "temperature": 10.0 + j}
+                       for j in range(5)] for k in range(3)]
+            answers = {}
+            start = threading.Barrier(4)
+
+            def post(name, rows):
+                start.wait()
+                answers[name] = run.post("".join(json.dumps(r) + "\n" for r in rows))
+            threads = [threading.Thread(target=post, args=("big", [big]))]
+            threads += [threading.Thread(target=post, args=(k, rows)) for k, rows in enumerate(smalls)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=60)
+            status, answer = answers["big"]
+            assert status == 503, answer
+            answer = json.loads(answer)  # the harness gives an error's body as text
+            assert "too large" in answer["error"].lower() and "nothing of this request is stored" in answer["error"], answer
+            assert answer["unacknowledged_lines"] == [1], answer
+            for k, rows in enumerate(smalls):
+                assert answers[k][0] == 200 and answers[k][1]["accepted"] == len(rows), (round_, answers)
+                sent += rows
+            if (run.metric("mare_log_kafka_appends_rerun_total") or 0) > 0:
+                break
+        assert run.metric("mare_log_kafka_appends_rerun_total") > 0, "the oversized request never shared a transaction"
+        assert run.metric('mare_log_kafka_transactions_total{outcome="aborted"}') >= 1
+        stored = sorted((r["sensor_id"], r["timestamp"]) for r in
+                        (json.loads(x["payload"]) for x in kafka.consume(topic, committed=True)))
+        assert stored == sorted((r["sensor_id"], r["timestamp"]) for r in sent)
+        run.wait_readings(len(sent))
+
+
+# A producer with mare's transactional.id whose transaction is left open, as a mare killed
+# mid-request leaves it: it prints "open" once its reading is in the partition, then waits to be killed.
+HOLD_TRANSACTION_OPEN = """
+import sys, time
+from confluent_kafka import Producer
+bootstrap, txn_id, topic, key, value = sys.argv[1:]
+p = Producer({"bootstrap.servers": bootstrap, "transactional.id": txn_id, "transaction.timeout.ms": 300000,
+              "partitioner": "murmur2_random"})
+p.init_transactions(60)
+p.begin_transaction()
+p.produce(topic, key=key, value=value)
+assert p.flush(60) == 0
+print("open", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_restart_after_a_kill_mid_request_reads_the_log_back_to_its_end(kafka, tmp_path):
+    """Issue 13: mare killed (-9) with a request's transaction open holds the partition's last
+    stable offset there, so that read_committed readers see nothing after it, until the brokers
+    time the transaction out. Started again, mare fences its predecessor (the same
+    transactional.id) before it reads its partitions back for the duplicate windows: that read
+    sees every committed reading, those appended after the open transaction began too, and the
+    readings sent before the kill and again after are each stored once."""
+    prefix = "killed."
+    topic = prefix + "raw"
+    run = MareRun(tmp_path / "run", extra=on_kafka(kafka, prefix, 'store.flush_interval="1s"'), start_timeout=120)
+    txn_id = f"{prefix}ingest-{socket.gethostname()}-127.0.0.1:{run.http_port}"
+    rows = readings(range(1, 9), 5, seed=31)
+    # A sensor of partition 0, where the transaction is left open and another producer then appends.
+    sensor = next(s for s in range(100, 200) if key_partition(str(s), 4) == 0)
+    run.start()
+    try:
+        post_all(run, rows)
+        run.kill9()
+        held = {"timestamp": BASE + 1, "sensor_id": sensor, "temperature": -1.0}
+        hold = subprocess.Popen([sys.executable, "-c", HOLD_TRANSACTION_OPEN, kafka.bootstrap, txn_id, topic,
+                                 str(sensor), json.dumps(held)], stdout=subprocess.PIPE, text=True)
+        assert hold.stdout.readline().strip() == "open"
+        hold.kill()
+        hold.wait()
+        # Committed, but after the open transaction's first offset: invisible to read_committed
+        # readers while it is open (a reading appended by another mare ingest, say).
+        after = {"timestamp": BASE + 2, "sensor_id": sensor, "temperature": 2.0}
+        kafka.produce(topic, [f"{sensor}\t{json.dumps(after)}"], partition=0)
+        assert len(kafka.consume(topic, committed=True)) == len(rows)
+
+        before = len(run.read_output())
+        run.start()
+        out = run.read_output()[before:]  # this start's lines
+        assert "not rebuilt" not in out, out
+        # The windows hold every committed reading: those before the open transaction and the one after.
+        assert f"({len(rows) + 1} readings, " in out, out
+        # Sent again: each a duplicate, appended nowhere.
+        for r in rows[:10] + [after]:
+            status, answer = run.post(json.dumps(r) + "\n")
+            assert status == 200 and answer["accepted"] == 0 and answer["reasons"] == {"duplicate": 1}, answer
+        committed = [json.loads(r["payload"]) for r in kafka.consume(topic, committed=True)]
+        assert sorted((r["sensor_id"], r["timestamp"]) for r in committed) == \
+            sorted((r["sensor_id"], r["timestamp"]) for r in rows + [after])
+        run.wait_readings(len(rows) + 1)
+        # The held reading: aborted by the restart's fence, never read.
+        assert run.query_rows(f"SELECT count(*) FROM readings WHERE sensor_id = {sensor}")[0][0] == 1
+    finally:
+        if run.proc and run.proc.poll() is None:
+            rc = run.stop()
+            assert rc == 0, run.read_output()
 
 
 def test_mare_log_reads_the_kafka_topics(kafka, tmp_path):
