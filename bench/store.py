@@ -3,7 +3,7 @@
 mare and on DuckDB, ClickHouse, QuestDB and MariaDB (size S only), one system at a time in the
 same run.
 
-Each system loads the same CSV (mare with `mare import`, DuckDB with COPY, ClickHouse with
+Each system loads the same CSV (at XL each generates the rows itself: XL_NOTES) (mare with `mare import`, DuckDB with COPY, ClickHouse with
 HTTP INSERT ... FORMAT CSVWithNames, QuestDB with HTTP /imp until count() shows every row, MariaDB
 with LOAD DATA INFILE), then answers each query once to warm up and `--runs` more times, fetching
 every result row through its client: mare over HTTP (JSON), ClickHouse over HTTP (TabSeparated),
@@ -65,7 +65,7 @@ then 100 rows of 10, so Q6's box still holds sensors 1-5, 11-15, ..., 41-45; Q4 
 rows). Its CSV would be about 64 GB, so it is never written whole. DuckDB generates the rows in
 its own database from SPEC's formulas (INSERT INTO readings SELECT ... FROM range(1e9): a load
 generated in place, not a CSV import, and reported so), checked with expected_row() on sampled
-seconds. mare imports them as CSV written by DuckDB in 28-hour files of about 6.2 GB (the next
+seconds, and kept in --dir (about 12 GB) as a size's CSV is: delete it when done. mare imports them as CSV written by DuckDB in 28-hour files of about 6.2 GB (the next
 written while one is imported; each checked as the CSV is, then deleted): `mare import` maps its
 file and reads it twice (the columns' types, then the rows), so it cannot read a named pipe. The
 generation and the import run at the lowest priority (nice 19, their own autogroup at 19), the
