@@ -311,6 +311,10 @@ def dataset(size, cache_dir, generated=False):
     (XL, or --generated): each system generates the rows itself (load_generated)."""
     import duckdb
     seconds, sensors = SIZES[size], SENSORS_AT.get(size, SENSORS)
+    if size in GENERATED and not generated:
+        # batch.py and notebook.py read the CSV: at XL it would be about 64 GB
+        raise RuntimeError(f"size {size} has no CSV (about 64 GB): only bench/store.py runs it, each system generating "
+                           "the rows itself (its --help)")
     os.makedirs(cache_dir, exist_ok=True)
     path = None if generated else os.path.join(cache_dir, f"readings-{size}.csv")
     if path is None:
@@ -480,7 +484,7 @@ class DuckDB:
         self.client = f"duckdb {duckdb.__version__}, Python, in-process"
         self.sql = duckdb_sql
         self.con = None
-        self.generated = args.generated
+        self.generated = getattr(args, "generated", False)  # notebook.py's args have none of store.py's XL options
         self.args = args
         self.notes = []
 
@@ -857,8 +861,10 @@ class Mare:
                                "--systems duckdb,clickhouse,mariadb")
         os.environ["MARE_BIN"] = self.bin
         self.settings = list(args.mare_set)
-        self.lock = args.lock
-        self.chunk_seconds = args.chunk_seconds
+        # notebook.py makes a Mare too, with its own args: no lock, no XL, no batch rollups
+        self.lock = getattr(args, "lock", None)
+        self.chunk_seconds = getattr(args, "chunk_seconds", XL_CHUNK_SECONDS)
+        self.time_batch = getattr(args, "time_batch", False)
         self.sql = mare_sql
         self.client = "HTTP, JSON (persistent connection)"
         self.run = None
@@ -875,7 +881,8 @@ class Mare:
             if code != 0:
                 log.seek(0)
                 raise RuntimeError(f"mare import exited {code}:\n{log.read()[-4000:].decode(errors='replace')}")
-        self.batch_rollups()
+        if self.time_batch:
+            self.batch_rollups()
         self.serve()
         return elapsed
 
@@ -937,7 +944,8 @@ class Mare:
                           f"imported, both at nice 19: {time.perf_counter() - t_all:.0f} s from the first file's generation to the "
                           f"last import's end; the imports alone {elapsed:.1f} s wall, {self.import_cpu:.1f} CPU s (not a named "
                           f"pipe: `mare import` maps its file and reads it twice)")
-        self.batch_rollups()
+        if self.time_batch:
+            self.batch_rollups()
         self.serve()
         return elapsed
 
@@ -1341,6 +1349,7 @@ def main():
     args.loadavg_start = os.getloadavg()[0]  # the machine is shared: say how busy it was
     notes = []
     args.generated = args.generated or args.size in GENERATED
+    args.time_batch = True  # Mare times `mare batch rollups` after its import
     if args.chunk_seconds <= 0 or args.chunk_seconds % 3600:
         ap.error("--chunk-seconds: a positive multiple of 3600 (no hour in two files)")
     if args.generated:
