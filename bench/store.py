@@ -3,10 +3,10 @@
 mare and on DuckDB, ClickHouse, QuestDB and MariaDB (size S only), one system at a time in the
 same run.
 
-Each system loads the same CSV (at XL each generates the rows itself: XL_NOTES) (mare with `mare import`, DuckDB with COPY, ClickHouse with
+Each system loads the same CSV (mare with `mare import`, DuckDB with COPY, ClickHouse with
 HTTP INSERT ... FORMAT CSVWithNames, QuestDB with HTTP /imp until count() shows every row, MariaDB
-with LOAD DATA INFILE), then answers each query once to warm up and `--runs` more times, fetching
-every result row through its client: mare over HTTP (JSON), ClickHouse over HTTP (TabSeparated),
+with LOAD DATA INFILE; at XL each generates the rows itself, XL_NOTES), then answers each query
+once to warm up and `--runs` more times, fetching every result row through its client: mare over HTTP (JSON), ClickHouse over HTTP (TabSeparated),
 QuestDB over HTTP /exec (JSON; its own idiom: SAMPLE BY, LATEST ON, sensor_id a SYMBOL), MariaDB
 through a Python client, DuckDB in-process. Prints load rate, bytes on disk per reading, query
 medians, mare's time as a ratio of each peer's against the issues' targets (each against the
@@ -65,12 +65,14 @@ then 100 rows of 10, so Q6's box still holds sensors 1-5, 11-15, ..., 41-45; Q4 
 rows). Its CSV would be about 64 GB, so it is never written whole. DuckDB generates the rows in
 its own database from SPEC's formulas (INSERT INTO readings SELECT ... FROM range(1e9): a load
 generated in place, not a CSV import, and reported so), checked with expected_row() on sampled
-seconds, and kept in --dir (about 12 GB) as a size's CSV is: delete it when done. mare imports them as CSV written by DuckDB in 28-hour files of about 6.2 GB (the next
-written while one is imported; each checked as the CSV is, then deleted): `mare import` maps its
-file and reads it twice (the columns' types, then the rows), so it cannot read a named pipe. The
+seconds, and kept in --dir (about 12 GB) as a size's CSV is: delete it when done. mare imports
+them as CSV written by DuckDB in 28-hour files of about 6.2 GB (the next written while one is
+imported; each checked as the CSV is, then deleted): `mare import` reads a CSV twice (the
+columns' types, then the rows), so it refuses a named pipe. The
 generation and the import run at the lowest priority (nice 19, their own autogroup at 19), the
 timed parts (queries, `mare batch rollups`) under --lock. ClickHouse and QuestDB are left out
-at XL (hours of load each; QuestDB's uncompressed columns would take about 60 GB of disk)."""
+at XL: no load generated in place is written for them yet (an hour or more of load each here;
+QuestDB's uncompressed columns would take about 60 GB of disk)."""
 
 QUERIES = ["Q1", "Q2", "Q3", "Q4", "Q5", "Q6"]
 TITLES = {
@@ -943,7 +945,7 @@ class Mare:
                           f"in all, at most two on disk at once) written by DuckDB ({gen_cpu:.0f} CPU s) while the one before was "
                           f"imported, both at nice 19: {time.perf_counter() - t_all:.0f} s from the first file's generation to the "
                           f"last import's end; the imports alone {elapsed:.1f} s wall, {self.import_cpu:.1f} CPU s (not a named "
-                          f"pipe: `mare import` maps its file and reads it twice)")
+                          f"pipe: `mare import` reads a CSV twice)")
         if self.time_batch:
             self.batch_rollups()
         self.serve()
