@@ -3,12 +3,12 @@
 mare and on DuckDB, ClickHouse, QuestDB and MariaDB (size S only), one system at a time in the
 same run.
 
-Each system loads the same CSV (mare with `mare import`, DuckDB with COPY, ClickHouse with
-HTTP INSERT ... FORMAT CSVWithNames, QuestDB with HTTP /imp until count() shows every row, MariaDB
+Each system loads the same CSV (mare with `mare import`, DuckDB with COPY, ClickHouse with HTTP
+INSERT ... FORMAT CSVWithNames, QuestDB with HTTP /imp until count() shows every row, MariaDB
 with LOAD DATA INFILE; at XL each generates the rows itself, XL_NOTES), then answers each query
-once to warm up and `--runs` more times, fetching every result row through its client: mare over HTTP (JSON), ClickHouse over HTTP (TabSeparated),
-QuestDB over HTTP /exec (JSON; its own idiom: SAMPLE BY, LATEST ON, sensor_id a SYMBOL), MariaDB
-through a Python client, DuckDB in-process. Prints load rate, bytes on disk per reading, query
+once to warm up and `--runs` more times, fetching every result row through its client: mare over
+HTTP (JSON), ClickHouse over HTTP (TabSeparated), QuestDB over HTTP /exec (JSON; its own idiom:
+SAMPLE BY, LATEST ON, sensor_id a SYMBOL), MariaDB through a Python client, DuckDB in-process. Prints load rate, bytes on disk per reading, query
 medians, mare's time as a ratio of each peer's against the issues' targets (each against the
 fastest peer of the run), whether every answer agrees with DuckDB's, and mare's Q2-Q4 while it
 ingests 100,000 readings/s over UDP, timed from when the store shows the load's readings.
@@ -68,11 +68,11 @@ generated in place, not a CSV import, and reported so), checked with expected_ro
 seconds, and kept in --dir (about 12 GB) as a size's CSV is: delete it when done. mare imports
 them as CSV written by DuckDB in 28-hour files of about 6.2 GB (the next written while one is
 imported; each checked as the CSV is, then deleted): `mare import` reads a CSV twice (the
-columns' types, then the rows), so it refuses a named pipe. The
-generation and the import run at the lowest priority (nice 19, their own autogroup at 19), the
-timed parts (queries, `mare batch rollups`) under --lock. ClickHouse and QuestDB are left out
-at XL: no load generated in place is written for them yet (an hour or more of load each here;
-QuestDB's uncompressed columns would take about 60 GB of disk)."""
+columns' types, then the rows), so it refuses a named pipe. The generation and the import run at
+the lowest priority (nice 19, their own autogroup at 19), the timed parts (queries, `mare batch
+rollups`) under --lock. ClickHouse and QuestDB are left out at XL: no load generated in place is
+written for them yet (an hour or more of load each here; QuestDB's uncompressed columns would
+take about 60 GB of disk)."""
 
 QUERIES = ["Q1", "Q2", "Q3", "Q4", "Q5", "Q6"]
 TITLES = {
