@@ -8,8 +8,8 @@ INSERT ... FORMAT CSVWithNames, QuestDB with HTTP /imp until count() shows every
 with LOAD DATA INFILE; at XL each generates the rows itself, XL_NOTES), then answers each query
 once to warm up and `--runs` more times, fetching every result row through its client: mare over
 HTTP (JSON), ClickHouse over HTTP (TabSeparated), QuestDB over HTTP /exec (JSON; its own idiom:
-SAMPLE BY, LATEST ON, sensor_id a SYMBOL), MariaDB through a Python client, DuckDB in-process. Prints load rate, bytes on disk per reading, query
-medians, mare's time as a ratio of each peer's against the issues' targets (each against the
+SAMPLE BY, LATEST ON, sensor_id a SYMBOL), MariaDB through a Python client, DuckDB in-process.
+Prints load rate, bytes on disk per reading, query medians, mare's time as a ratio of each peer's against the issues' targets (each against the
 fastest peer of the run), whether every answer agrees with DuckDB's, and mare's Q2-Q4 while it
 ingests 100,000 readings/s over UDP, timed from when the store shows the load's readings.
 
