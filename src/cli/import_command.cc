@@ -267,6 +267,14 @@ int RunImport(const ImportFlags& flags) {
       fmt::print(stderr, "import: {:3d}%  {:.1f} of {:.1f} MB, {} readings, {:.2f}M readings/s\n", percent, done / 1e6, total / 1e6,
                  readings, rate);
     };
+    // A CSV is read twice (its columns' types, then its rows), and telling the format reads the
+    // first lines: a named pipe would lose them, and then fail as a file without a header.
+    if (flags.format.empty() || flags.format == "csv") {
+      if (Status regular = store::RequireRegularCsvFile(file); !regular.ok()) {
+        fmt::print(stderr, "import: {}\n", regular.ToString());
+        return 1;
+      }
+    }
     // CSV given none of the archive reader's options takes the parallel path (docs/formats/csv.md);
     // every other file goes through the archive reader `mare replay` uses.
     Result<std::string> format = flags.format.empty() ? archive::DetectArchiveFormat(file) : Result<std::string>(flags.format);

@@ -122,8 +122,19 @@ void MarkNumbersStored(const Schema& schema, std::vector<ImportedTextColumn>* co
 
 }  // namespace
 
+Status RequireRegularCsvFile(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return Status::FromErrno("stat " + path, errno);
+  if (S_ISREG(st.st_mode)) return Status::OK();
+  return Status::InvalidArgument(fmt::format(
+      "{}: not a regular file ({}): a CSV is read twice, its columns' types and then its rows, so it cannot come "
+      "through a pipe; write it to a file first",
+      path, S_ISFIFO(st.st_mode) ? "a named pipe" : S_ISDIR(st.st_mode) ? "a directory" : "a device or socket"));
+}
+
 Status ImportCsv(const std::string& path, Store* store, const ImportOptions& options, ImportReport* report,
                  const ImportProgressFn& progress) {
+  MARE_RETURN_IF_ERROR(RequireRegularCsvFile(path));
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno("open " + path, errno);
   struct stat st;

@@ -69,7 +69,13 @@ struct ImportOptions {
   std::function<Status()> after_flush;
 };
 
-// progress: may be called from several threads, never two calls at once.
+// OK if path is a regular file; else (a named pipe, a device, a directory) an error that says a
+// CSV is read twice, the columns' types then the rows, so it must be a file. Neither opens it
+// (opening a named pipe waits for a writer, and reading it would take its data).
+Status RequireRegularCsvFile(const std::string& path);
+
+// progress: may be called from several threads, never two calls at once. path: a regular file
+// (RequireRegularCsvFile).
 Status ImportCsv(const std::string& path, Store* store, const ImportOptions& options, ImportReport* report,
                  const ImportProgressFn& progress);
 
