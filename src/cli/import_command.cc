@@ -271,7 +271,10 @@ int RunImport(const ImportFlags& flags) {
     // first lines: a named pipe would lose them, and then fail as a file without a header.
     if (flags.format.empty() || flags.format == "csv") {
       if (Status regular = store::RequireRegularCsvFile(file); !regular.ok()) {
-        fmt::print(stderr, "import: {}\n", regular.ToString());
+        // Without --format, whatever the file holds: its format is told from its first lines.
+        fmt::print(stderr, "import: {}{}\n", regular.ToString(),
+                   flags.format.empty() ? " (and without --format, the format is told from the first lines, read before the rest)"
+                                        : "");
         return 1;
       }
     }

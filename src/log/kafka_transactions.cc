@@ -15,6 +15,7 @@
 #include "log/kafka_client.h"
 #include "log/kafka_record.h"
 #include "log/log_metrics.h"
+#include "log/refusal_split.h"
 
 namespace mare::log::kafka {
 
@@ -196,7 +197,8 @@ Status TransactionalAppender::TxnError(rd_kafka_error_t* error, const char* what
 // once. Several calls refused (their records may have shared a refused batch), or a refusal
 // whose records' delivery reports do not say whose (librdkafka 2.0 reports the refused record
 // purged, as the abort's others, and says why only in the transaction's error): each call runs
-// again alone, so that only those at fault fail. Each round splits a group: it ends.
+// again alone, so that only those at fault fail. Each round splits a group: it ends
+// (refusal_split.h).
 void TransactionalAppender::Commit(const std::vector<Call*>& calls) {
   std::deque<std::vector<Call*>> groups{calls};
   for (bool first = true; !groups.empty(); first = false) {
@@ -214,23 +216,24 @@ void TransactionalAppender::Commit(const std::vector<Call*>& calls) {
       // producer (a new epoch) runs it.
       DropProducer();
     }
-    std::vector<Call*> refused, others;
-    for (Call* c : group) (c->refused != RD_KAFKA_RESP_ERR_NO_ERROR ? refused : others).push_back(c);
     if (!o.aborted || refused_ == RD_KAFKA_RESP_ERR_NO_ERROR || group.size() == 1) {
       for (Call* c : group) c->status = o.status;
       continue;
     }
-    if (refused.empty()) {
-      for (Call* c : group) groups.push_back({c});  // not told whose: each alone
-    } else if (refused.size() == 1) {
-      Call* c = refused.front();
+    std::vector<bool> named(group.size());
+    for (size_t i = 0; i < group.size(); ++i) named[i] = group[i]->refused != RD_KAFKA_RESP_ERR_NO_ERROR;
+    RefusalSplit split = SplitAfterRefusal(named);
+    if (split.fails) {
+      Call* c = group[*split.fails];
       c->status = Status::Unavailable(KafkaError(c->refused, fmt::format("produce to {}", *c->name)).message() +
                                       " (the brokers refused it for good, so its transaction is aborted: nothing of "
                                       "this request is stored; the other requests in it ran again without it)");
-    } else {
-      for (Call* c : refused) groups.push_back({c});
     }
-    if (!others.empty()) groups.push_back(std::move(others));
+    for (const std::vector<size_t>& again : split.run_again) {
+      std::vector<Call*> next;
+      for (size_t i : again) next.push_back(group[i]);
+      groups.push_back(std::move(next));
+    }
   }
 }
 
@@ -240,13 +243,17 @@ TransactionalAppender::Outcome TransactionalAppender::Transaction(const std::vec
     for (const PartitionRecords& part : c->parts) records += part.records.size();
   }
   if (records == 0) return {};
+  // Cleared before the producer's start: a start that fails must not leave the previous
+  // transaction's refusal standing, which would split this group as if one of it were refused.
+  delivery_error_ = RD_KAFKA_RESP_ERR_NO_ERROR;
+  refused_ = RD_KAFKA_RESP_ERR_NO_ERROR;
   Status s = StartProducer();
   if (!s.ok()) {
     failed_->Add();
     return {Status::Unavailable(s.message() + " (nothing of this request is stored)"), true};
   }
   rd_kafka_poll(producer_, 0);  // the reports of an aborted transaction's purged records
-  delivery_error_ = RD_KAFKA_RESP_ERR_NO_ERROR;
+  delivery_error_ = RD_KAFKA_RESP_ERR_NO_ERROR;  // and again: those reports say nothing of this one
   refused_ = RD_KAFKA_RESP_ERR_NO_ERROR;
   s = TxnError(rd_kafka_begin_transaction(producer_), "begin transaction");
   if (!s.ok()) return Abort(s.message());

@@ -20,7 +20,7 @@ inline constexpr metrics::Metric kDiskBytes{"mare_log_disk_bytes", "Bytes of seg
 inline constexpr metrics::Metric kEndOffset{"mare_log_end_offset", "Offset the next appended record will get"};
 inline constexpr metrics::Metric kKafkaRecordsProduced{"mare_log_kafka_records_produced_total", "Records acknowledged by the Kafka brokers"};
 inline constexpr metrics::Metric kKafkaAppendsFailed{"mare_log_kafka_appends_failed_total", "Appends the Kafka brokers did not acknowledge"};
-inline constexpr metrics::Metric kKafkaAppendsRerun{"mare_log_kafka_appends_rerun_total", "Appends together (HTTP ingest requests) run again in a new transaction, their first one aborted because the brokers refused another's records for good"};
+inline constexpr metrics::Metric kKafkaAppendsRerun{"mare_log_kafka_appends_rerun_total", "Appends together (HTTP ingest requests) run again in a new transaction after the brokers refused records of their transaction for good (each run counted; when the brokers do not say whose records, every call of it runs again alone, the one at fault included)"};
 inline constexpr metrics::Metric kKafkaTransactions{"mare_log_kafka_transactions_total", "Transactions of appends to several partitions together (HTTP ingest requests), by outcome"};
 
 }  // namespace mare::log_metrics
