@@ -239,6 +239,7 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
   uint64_t next_seq = 0;       // of the next range handed out
   size_t consumed = 0;  // the file's bytes up to the end of the last batch the writer added
   size_t pos_all = pos;          // where the next range begins
+  size_t range_bytes = 0;  // the last range's size, to map the next one's pages ahead
   int64_t line_all = line_no;   // the lines before it
   int64_t peak_mapped_bytes = 0;
   Status writer_status;
@@ -407,7 +408,7 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
     size_t rows_per_chunk = 0;
     while (true) {
       ParsedBatch* out;
-      size_t pos, end;
+      size_t pos, end, populated;  // populated: the end of the range's pages mapped ahead
       int64_t line_no;
       {
         std::unique_lock lock(mu);
@@ -423,20 +424,25 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
           ::madvise(static_cast<char*>(map) + released, until - released, MADV_DONTNEED);
           released = until;
         }
-        // The next range: at most batch_rows lines (blank ones too).
+        // The next range: at most batch_rows lines (blank ones too). Its pages are mapped in one
+        // call rather than a fault every few pages (an error, from a kernel before 5.14, leaves
+        // it to the faults), before the lines are counted: as many bytes as the last range had
+        // here, the rest, if any, once the range's end is known (outside the lock). Counting
+        // first took those faults one at a time, under the lock.
         pos = end = pos_all;
         line_no = line_all;
+        populated = std::min(data.size(), pos + range_bytes);
+        if (pos < populated) ::madvise(static_cast<char*>(map) + pos / page * page, populated - pos / page * page, kPopulateRead);
         size_t lines = 0;
         end = static_cast<size_t>(archive::SkipCsvLines(data.data() + end, data.data() + data.size(), batch_rows, &lines) - data.data());
+        range_bytes = end - pos;
         line_all += static_cast<int64_t>(lines);
         pos_all = end;
         out->seq = next_seq++;
-        peak_mapped_bytes = std::max(peak_mapped_bytes, static_cast<int64_t>(end - released));
+        peak_mapped_bytes = std::max(peak_mapped_bytes, static_cast<int64_t>(std::max(end, populated) - released));
       }
-      // The range's pages mapped in one call rather than a fault every few pages (an error,
-      // from a kernel before 5.14, leaves it to the faults).
-      {
-        const size_t first = pos / page * page;
+      if (end > populated) {
+        const size_t first = populated / page * page;
         ::madvise(static_cast<char*>(map) + first, end - first, kPopulateRead);
       }
       out->chunks.clear();
@@ -515,7 +521,7 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
           uint64_t present = 0;
           const char* next = archive::ParsePlainRow(data.data() + pos, data.data() + end, plain_layout,
                                                     last_time_plain ? std::string_view(last_time_text) : std::string_view(), &row,
-                                                    plain_values.data() + 2, &present);
+                                                    plain_values.data(), &present);
           if (next != nullptr) {
             pos = static_cast<size_t>(next - data.data());
             ++line_no;
@@ -533,14 +539,12 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
             }
             // The location and the fields in one call (RowBuffer::AddNumberRow): bits 0 and 1 of
             // the mask the location, bit k + 2 field k.
-            const bool has_location = row.lat_lon && std::fabs(row.lat) <= 90 && std::fabs(row.lon) <= 180;
+            const bool has_location = row.lat_lon && std::fabs(plain_values[0]) <= 90 && std::fabs(plain_values[1]) <= 180;
             for (uint64_t fresh = present & ~plain_interned; fresh != 0; fresh &= fresh - 1) {
               const int k = std::countr_zero(fresh);
               plain_ids[k + 2] = number_ids[k] = store->schema().Intern(columns.fields[k].name, FieldType::kNumber);
               plain_interned |= uint64_t{1} << k;
             }
-            plain_values[0] = row.lat;
-            plain_values[1] = row.lon;
             const uint64_t mask = (present << 2) | (has_location ? 3 : 0);
             RowBuffer* chunk;
             if (start_row(ts, row.sensor, &chunk)) {

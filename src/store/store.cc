@@ -339,6 +339,16 @@ void Store::AddRowsLocked(RowBuffer&& in, size_t replaced_inside) {
     if (rows.size() == 0) {
       rows = std::move(in);
     } else {
+      // An hour arriving in pieces (a bulk load's ranges of lines): room for the rows it will
+      // likely hold, those so far over the share of the hour they span, rather than the
+      // vectors' doubling, which left a third of an import's memtable allocated, faulted in and
+      // unused (3,600 rows of an hour in a buffer of 5,258). Never more than doubling would.
+      const size_t total = rows.size() + n;
+      if (const size_t room = rows.ts().capacity(); room < total) {
+        const double span = static_cast<double>(ts.back() - key.hour + 1) / static_cast<double>(kHourMicros);  // (0, 1]
+        const size_t likely = static_cast<size_t>(static_cast<double>(total) / span * 1.02) + 1;
+        rows.Reserve(std::clamp(likely, total, std::max(total, 2 * room)));
+      }
       rows.AppendNewer(std::move(in));
     }
     return;
