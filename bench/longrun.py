@@ -24,14 +24,16 @@ prints one row per simulated hour and the verdicts:
   - the dead-letter file's size (bounded by ingest.dead_letter_* settings).
 
 The default rate, one reading per sensor every 10 minutes (--rate 0.0016667, 1.44 million
-readings over the day), is what this shared 2-core machine with ~25 GB of free disk can take in
-about half an hour: raw is ~0.4 GB, and the rollups hold at least one minute window per reading
-and numeric field (5 for a simulated buoy) whatever the compaction, ~2.6 GB (records of ~320 B). A real buoy sends
-every second to every minute; at rates below one reading a minute the rollups' floor is ~5 times
+readings over the day), is what this shared 2-core machine can take in about half an hour: raw
+is ~0.4 GB, and the rollups hold at least one minute window per reading and numeric field (5 for
+a simulated buoy) whatever the compaction, ~2.6 GB (records of ~320 B). A real buoy sends every
+second to every minute; at rates below one reading a minute the rollups' floor is ~5 times
 raw, so the rollups <= raw verdict can only pass at about one reading every 11 s per sensor or
-faster (the floor shrinks as more readings share a window): 75 million readings and ~22 GB of raw
-at 10,000 sensors for a day, beyond this machine. Use --rate 0.1 --sensors 1000 (say) to see
-that regime at a size the disk holds.
+faster (the floor shrinks as more readings share a window): at --rate 0.1 and 10,000 sensors,
+86.4 million readings and ~25 GB of raw for a day (~290 B a reading on disk). The disk holds that
+now (68-79 GB free on 2026-12-07, ~25 GB the session before), but at the ~9,600 readings/s a
+shared run sustains it takes about 2.5 hours of wall time. --rate 0.1 --sensors 1000 (8.64
+million readings, ~2.5 GB of raw, 15 to 25 minutes) shows that regime in a session.
 
 Usage: bench/longrun.py [--sensors N] [--rate HZ] [--hours H] [--minutes M] [--every S]
                         [--warmup-hours H] [--settle S] [--build DIR] [--dir DIR] [--keep] [--set K=V ...]"""
