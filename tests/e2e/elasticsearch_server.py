@@ -14,6 +14,7 @@ an error, never a skip.
 """
 import json
 import os
+import random
 import re
 import subprocess
 import time
@@ -66,16 +67,29 @@ class Elasticsearch:
         classpath = runner_classpath(self.POM, self.LIB, self.RUNNER_JAR, f"{self.NAME}'s jars")
         java = self.java()
         os.makedirs(self.dir, exist_ok=True)
-        offset = os.path.getsize(self._log_path()) if os.path.exists(self._log_path()) else 0
-        self.out = open(self._log_path(), "ab")
-        base = (self.port - 1) if self.port else 9200
-        self.proc = subprocess.Popen(
-            [java, HEAP, "-Xms64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true",
-             "-cp", classpath, self.RUNNER, "-basePath", os.path.join(self.dir, "cluster"), "-numOfNode", "1",
-             "-baseHttpPort", str(base), "-clusterName", f"mare-test-{os.getpid()}"],
-            stdout=self.out, stderr=subprocess.STDOUT, start_new_session=True)
+        # The runner takes the first port it finds free, so two nodes starting at once (the
+        # normal and the sanitizer build's tests run side by side) can both pick it, and one then
+        # fails to bind: a first start tries again from another base port.
+        for attempt in range(4):
+            offset = os.path.getsize(self._log_path()) if os.path.exists(self._log_path()) else 0
+            self.out = open(self._log_path(), "ab")
+            if self.port:
+                base = self.port - 1
+            else:
+                base = 9200 if attempt == 0 else random.randrange(9200, 9280)
+            self.proc = subprocess.Popen(
+                [java, HEAP, "-Xms64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true",
+                 "-cp", classpath, self.RUNNER, "-basePath", os.path.join(self.dir, "cluster"), "-numOfNode", "1",
+                 "-baseHttpPort", str(base), "-clusterName", f"mare-test-{os.getpid()}"],
+                stdout=self.out, stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                self._wait_ready(offset, timeout)
+                break
+            except BaseException as e:
+                self.stop(kill=True)
+                if self.port or attempt == 3 or "Address already in use" not in str(e):
+                    raise
         try:
-            self._wait_ready(offset, timeout)
             # A nearly full disk must not turn the test's indices read-only.
             status, body = self.request("PUT", "/_cluster/settings",
                                         {"persistent": {"cluster.routing.allocation.disk.threshold_enabled": False}})
