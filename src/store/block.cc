@@ -207,39 +207,28 @@ void RowBuffer::SortByTime() {
 
 namespace {
 
-// The statistics of K number columns (ColumnStats: count, first, last, min, max, sum, m2) in one
-// pass over the rows: each column's values are taken in row order, as one column at a time took
-// them (the same statistics, to the bit), but the K chains of
-// dependent additions (the sum, then the sum of squares) overlap instead of running one after
-// the other: they were most of a bulk load's block encoding.
-template <size_t K>
-void NumberStatsOf(std::span<const int64_t> ts, const std::span<const double>* v, const std::span<const uint8_t>* present,
-                   ColumnStats** out) {
-  ColumnStats s[K];
-  for (size_t i = 0; i < ts.size(); ++i) {
-    for (size_t j = 0; j < K; ++j) {
-      if (!present[j][i]) continue;
-      const double x = v[j][i];
-      if (s[j].count == 0) {
-        s[j].first = x;
-        s[j].first_ts = ts[i];
-      }
-      s[j].last = x;
-      s[j].last_ts = ts[i];
-      ++s[j].count;
-      s[j].min = std::min(s[j].min, x);
-      s[j].max = std::max(s[j].max, x);
-      s[j].sum += x;
+ColumnStats NumberStats(std::span<const int64_t> ts, std::span<const double> v, std::span<const uint8_t> present) {
+  ColumnStats s;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (!present[i]) continue;
+    if (s.count == 0) {
+      s.first = v[i];
+      s.first_ts = ts[i];
+    }
+    s.last = v[i];
+    s.last_ts = ts[i];
+    ++s.count;
+    s.min = std::min(s.min, v[i]);
+    s.max = std::max(s.max, v[i]);
+    s.sum += v[i];
+  }
+  if (s.count > 0) {
+    double mean = s.sum / s.count;
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (present[i]) s.m2 += (v[i] - mean) * (v[i] - mean);
     }
   }
-  double mean[K];
-  for (size_t j = 0; j < K; ++j) mean[j] = s[j].count > 0 ? s[j].sum / s[j].count : 0;
-  for (size_t i = 0; i < ts.size(); ++i) {
-    for (size_t j = 0; j < K; ++j) {
-      if (present[j][i] && s[j].count > 0) s[j].m2 += (v[j][i] - mean[j]) * (v[j][i] - mean[j]);
-    }
-  }
-  for (size_t j = 0; j < K; ++j) *out[j] = std::move(s[j]);
+  return s;
 }
 
 ColumnStats TextColumnStats(std::span<const int64_t> ts, std::span<const std::string_view> v, std::span<const uint8_t> present) {
@@ -279,33 +268,6 @@ EncodedBlock EncodeBlock(const RowBuffer& rows, size_t begin, size_t end) {
   EncodeTimestamps(ts, &block.bytes);
   meta.ts_length = static_cast<uint32_t>(block.bytes.size());
   std::vector<std::string_view> views;
-  // The number columns' statistics first, up to four columns a pass (NumberStatsOf).
-  std::vector<ColumnStats> stats(rows.columns().size());
-  {
-    std::span<const double> values[4];
-    std::span<const uint8_t> present[4];
-    ColumnStats* out[4];
-    size_t k = 0;
-    auto run = [&] {
-      switch (k) {
-        case 1: NumberStatsOf<1>(ts, values, present, out); break;
-        case 2: NumberStatsOf<2>(ts, values, present, out); break;
-        case 3: NumberStatsOf<3>(ts, values, present, out); break;
-        case 4: NumberStatsOf<4>(ts, values, present, out); break;
-        default: break;
-      }
-      k = 0;
-    };
-    for (uint32_t f = 0; f < rows.columns().size(); ++f) {
-      const auto& c = rows.columns()[f];
-      if (!c.used || c.type != FieldType::kNumber) continue;
-      values[k] = std::span<const double>(c.numbers.data() + begin, n);
-      present[k] = std::span<const uint8_t>(c.present.data() + begin, n);
-      out[k] = &stats[f];
-      if (++k == 4) run();
-    }
-    run();
-  }
   for (uint32_t f = 0; f < rows.columns().size(); ++f) {
     const auto& c = rows.columns()[f];
     if (!c.used) continue;
@@ -318,7 +280,7 @@ EncodedBlock EncodeBlock(const RowBuffer& rows, size_t begin, size_t end) {
     col.offset = static_cast<uint32_t>(block.bytes.size());
     if (c.type == FieldType::kNumber) {
       std::span<const double> values(c.numbers.data() + begin, n);
-      col.stats = std::move(stats[f]);
+      col.stats = NumberStats(ts, values, present);
       EncodeNumbers(values, all ? std::span<const uint8_t>() : present, &block.bytes);
     } else {
       views.assign(c.texts.begin() + static_cast<std::ptrdiff_t>(begin), c.texts.begin() + static_cast<std::ptrdiff_t>(end));
