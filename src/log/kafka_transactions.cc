@@ -192,13 +192,8 @@ Status TransactionalAppender::TxnError(rd_kafka_error_t* error, const char* what
 // the topic's max.message.bytes) would fail every call grouped with it. Checking each call's
 // records against the limit before it joins cannot be exact: the brokers judge a compressed
 // batch, which librdkafka may fill with several calls' records, against a topic setting that
-// can change at any time. So the calls whose records were refused are failed, and the others
-// run again in a new transaction: nothing of an aborted one is stored, so each record is stored
-// once. Several calls refused (their records may have shared a refused batch), or a refusal
-// whose records' delivery reports do not say whose (librdkafka 2.0 reports the refused record
-// purged, as the abort's others, and says why only in the transaction's error): each call runs
-// again alone, so that only those at fault fail. Each round splits a group: it ends
-// (refusal_split.h).
+// can change at any time. So the calls run again, split as refusal_split.h says (nothing of an
+// aborted transaction is stored, so each record is stored once).
 void TransactionalAppender::Commit(const std::vector<Call*>& calls) {
   std::deque<std::vector<Call*>> groups{calls};
   for (bool first = true; !groups.empty(); first = false) {
