@@ -23,7 +23,8 @@ class PartitionReader {
   // A consumer of `topic` in group `group` (never committed) with every partition at its end.
   static Result<PartitionReader> Open(Log* log, const std::string& group, const std::string& topic);
 
-  // The partition's oldest retained offset and the offset its next record will get, as of Open.
+  // The partition's oldest retained offset and its end as of Open: the offset its next record
+  // will get (on Kafka, read_committed, the last stable offset: an open transaction's start).
   int64_t start(int32_t partition) const;
   int64_t end(int32_t partition) const;
 
