@@ -209,6 +209,7 @@ Result<RecomputeSummary> Recompute(const store::Store& store, const RecomputeOpt
     uint32_t row;
   };
   std::vector<Row> order;
+  Status failed;  // a chunk's hand-over that failed
   for (auto& [sensor, sources] : by_sensor) {
     std::sort(sources.begin(), sources.end(), [](const Source& a, const Source& b) {
       return std::tie(a.hour, a.rank, a.index) < std::tie(b.hour, b.rank, b.index);
@@ -227,7 +228,29 @@ Result<RecomputeSummary> Recompute(const store::Store& store, const RecomputeOpt
       size_t end = at;
       while (end < sources.size() && sources[end].hour == sources[at].hour) ++end;
       if (decoded.size() < end - at) decoded.resize(end - at);
-      order.clear();
+      // A reading into the sensor's chunk of windows. The chunk's start is computed (a 64-bit
+      // remainder) only when the reading leaves the current chunk, not for every reading. False
+      // when handing a finished chunk on failed (its status in `failed`).
+      auto visit = [&](int64_t ts, const Decoded& d, uint32_t i) {
+        if (ts < from || ts >= to) return true;
+        if (chunk_start == std::numeric_limits<int64_t>::min() || ts < chunk_start || ts - chunk_start >= longest) {
+          int64_t c = WindowStart(ts, longest);
+          if (c != chunk_start) {
+            failed = finish_chunk();
+            if (!failed.ok()) return false;
+            chunk_start = c;
+          }
+        }
+        ++progress.readings;
+        chunk.ForReading(ts, [&](Aggregate* aggs) {
+          for (size_t k = 0; k < d.used; ++k) {
+            const store::ColumnValues& v = d.columns[k];
+            if (!v.valid.empty() && !v.valid[i]) continue;
+            aggs[d.fields[k]].Add(ts, v.numbers[i]);
+          }
+        });
+        return true;
+      };
       for (size_t s = at; s < end; ++s) {
         const Source& src = sources[s];
         Decoded& d = decoded[s - at];
@@ -237,27 +260,25 @@ Result<RecomputeSummary> Recompute(const store::Store& store, const RecomputeOpt
           Status st = DecodeBlock(*snap->segments[src.segment], src.index, rolled, &bytes, &d);
           if (!st.ok()) return Status::Corruption(fmt::format("batch: sensor {}: {}", sensor, st.ToString()));
         }
-        for (uint32_t i = 0; i < d.ts.size(); ++i) order.push_back({d.ts[i], static_cast<uint32_t>(s - at), i});
       }
-      // Each source is in time order, equal times in arrival order, and the sources are in
-      // flush order: a stable sort by time keeps arrival order among equal times.
-      if (end - at > 1) std::stable_sort(order.begin(), order.end(), [](const Row& a, const Row& b) { return a.ts < b.ts; });
-      for (const Row& row : order) {
-        if (row.ts < from || row.ts >= to) continue;
-        int64_t c = WindowStart(row.ts, longest);
-        if (c != chunk_start) {
-          MARE_RETURN_IF_ERROR(finish_chunk());
-          chunk_start = c;
+      if (end - at == 1) {
+        // One source for the hour, the common case: its rows are already in time order.
+        const Decoded& d = decoded[0];
+        for (uint32_t i = 0; i < d.ts.size(); ++i) {
+          if (!visit(d.ts[i], d, i)) return failed;
         }
-        ++progress.readings;
-        const Decoded& d = decoded[row.source];
-        chunk.ForReading(row.ts, [&](Aggregate* aggs) {
-          for (size_t k = 0; k < d.used; ++k) {
-            const store::ColumnValues& v = d.columns[k];
-            if (!v.valid.empty() && !v.valid[row.row]) continue;
-            aggs[d.fields[k]].Add(row.ts, v.numbers[row.row]);
-          }
-        });
+      } else {
+        // Each source is in time order, equal times in arrival order, and the sources are in
+        // flush order: a stable sort by time keeps arrival order among equal times.
+        order.clear();
+        for (size_t s = at; s < end; ++s) {
+          const Decoded& d = decoded[s - at];
+          for (uint32_t i = 0; i < d.ts.size(); ++i) order.push_back({d.ts[i], static_cast<uint32_t>(s - at), i});
+        }
+        std::stable_sort(order.begin(), order.end(), [](const Row& a, const Row& b) { return a.ts < b.ts; });
+        for (const Row& row : order) {
+          if (!visit(row.ts, decoded[row.source], row.row)) return failed;
+        }
       }
       at = end;
     }
