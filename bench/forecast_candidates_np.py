@@ -190,4 +190,4 @@ elif cand == "local":  # refitted at every judged origin, each training origin a
             xs, t, pr, _ = training(di, L, like)
             local[di, L-1] = apply(fit(xs, t, pr), X[di, L-1])
     ok = ~np.isnan(plain) & ~np.isnan(local) & ~np.isnan(T) & ~np.isnan(PERS) & ~np.isnan(A)
-    report(ok, [("ridge refitted daily", plain), ("local ridge", local), ("local ridge + 20 % analogs", 0.8*local + 0.2*A)])
+    report(ok, [("ridge refitted daily", plain), ("local ridge", local), ("local ridge + 20 % analogs", 0.8*local + 0.2*A), ("+ 30 % analogs", 0.7*local + 0.3*A)])
