@@ -34,6 +34,7 @@ labels = [
     ("aggregate_only", "aggregate alone (RollupState::Add, pre-parsed)"),
     ("core_numbers", "synchronous core (RollupState::AddRecord + Emit)"),
     ("processor", "whole processor (raw topic -> rollups topic, checkpoints)"),
+    ("processor_plain", "whole processor, rollups topic uncompressed"),
     ("core", "synchronous core, parsing each record's JSON"),
     ("processor_json", "whole processor, parsing each record's JSON"),
     ("processor_dedup", "whole processor, duplicate filter on (log.dedup)"),
@@ -50,6 +51,10 @@ p = rows["processor"]
 print(f"processor: {p['emitted']:,} messages emitted, {p['checkpoints']} checkpoints, "
       f"{p['checkpoint_seconds_mean'] * 1000:.1f} ms each on average (Log::Sync included; the prepared topic is synced before); "
       "its time includes the final emission and checkpoint at Stop")
+pp = rows["processor_plain"]
+print(f"rollups compressed with zstd (rollup.compression, the default): {p['seconds'] / pp['seconds']:.3f}x the CPU "
+      f"seconds of the uncompressed topic; on disk {p['rollup_bytes'] / 2**20:,.1f} MiB against "
+      f"{pp['rollup_bytes'] / 2**20:,.1f} MiB ({pp['rollup_bytes'] / max(p['rollup_bytes'], 1):.1f} times smaller)")
 d, dj, pj = rows["processor_dedup"], rows["processor_json_dedup"], rows["processor_json"]
 print(f"duplicate filter (log.dedup, every record within the horizon): {d['seconds'] / p['seconds']:.3f}x the "
       f"processor's CPU seconds with the numbers carried, {dj['seconds'] / pj['seconds']:.3f}x parsing JSON")

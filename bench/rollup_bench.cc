@@ -115,8 +115,8 @@ int main(int argc, char** argv) {
   size_t n = argc > 1 ? std::stoul(argv[1]) : 2'000'000;
   uint32_t sensors = argc > 2 ? static_cast<uint32_t>(std::stoul(argv[2])) : 1000;
   std::string paths = argc > 3 ? "," + std::string(argv[3]) + ","
-                               : ",parse_only,aggregate_only,core,core_numbers,processor,processor_json,"
-                                 "processor_dedup,processor_json_dedup,";
+                               : ",parse_only,aggregate_only,core,core_numbers,processor,processor_plain,"
+                                 "processor_json,processor_dedup,processor_json_dedup,";
   auto wanted = [&](const char* path) { return paths.find("," + std::string(path) + ",") != std::string::npos; };
   constexpr int32_t kPartitions = 4;
   auto readings = MakeReadings(n, sensors);
@@ -205,7 +205,7 @@ int main(int argc, char** argv) {
   // 4. The whole processor: a prepared raw topic, read by RollupProcessor on its thread, until
   //    it has read every record and stopped (its last emission and checkpoint); CPU seconds of
   //    the whole process (the processor's thread, this one's polling).
-  auto processor = [&](const char* name, bool numbers, bool dedup) -> bool {
+  auto processor = [&](const char* name, bool numbers, bool dedup, const char* compression = "zstd") -> bool {
     char tmpl[] = "/tmp/mare_rollup_bench_XXXXXX";
     if (mkdtemp(tmpl) == nullptr) return false;
     std::string dir = tmpl;
@@ -236,6 +236,7 @@ int main(int argc, char** argv) {
     // log.dedup: every record was appended within the 10-minute horizon, so the filter holds
     // them all (its worst case: a backlog read at once).
     o.dedup = {.enabled = dedup, .horizon_us = 600'000'000};
+    o.compression = compression;
     Perf("enable");
     Timer t(CLOCK_PROCESS_CPUTIME_ID);
     auto p = rollup::RollupProcessor::Start(o, log->get(), nullptr, &registry);
@@ -246,10 +247,14 @@ int main(int argc, char** argv) {
     if (!(*p)->Stop().ok()) return false;
     double cpu = t.cpu(), wall = t.wall();
     auto& h = registry.GetHistogram(rollup_metrics::kCheckpointSeconds);
+    int64_t rollup_bytes = 0;  // the rollups topic on disk (compressed or not)
+    if (auto infos = (*log)->Describe(o.output_topic); infos.ok()) {
+      for (const auto& info : *infos) rollup_bytes += info.bytes;
+    }
     Print(name, n, cpu, wall, bytes,
-          fmt::format(",\"checkpoints\":{},\"checkpoint_seconds_mean\":{:.4f},\"emitted\":{}", h.count(),
-                      h.count() ? h.sum() / static_cast<double>(h.count()) : 0.0,
-                      registry.GetCounter(rollup_metrics::kMessagesEmitted).value()));
+          fmt::format(",\"checkpoints\":{},\"checkpoint_seconds_mean\":{:.4f},\"emitted\":{},\"rollup_bytes\":{}",
+                      h.count(), h.count() ? h.sum() / static_cast<double>(h.count()) : 0.0,
+                      registry.GetCounter(rollup_metrics::kMessagesEmitted).value(), rollup_bytes));
     p->reset();
     log->reset();
     std::filesystem::remove_all(dir);
@@ -259,6 +264,8 @@ int main(int argc, char** argv) {
   //    other writers would (the processor parses every value).
   //    "_dedup": the same with the consumers' duplicate filter on (log.dedup, issue 19).
   if (wanted("processor") && !processor("processor", true, false)) return 1;
+  //    "processor_plain": the same with the rollups topic uncompressed (rollup.compression = "none").
+  if (wanted("processor_plain") && !processor("processor_plain", true, false, "none")) return 1;
   if (wanted("processor_json") && !processor("processor_json", false, false)) return 1;
   if (wanted("processor_dedup") && !processor("processor_dedup", true, true)) return 1;
   if (wanted("processor_json_dedup") && !processor("processor_json_dedup", false, true)) return 1;

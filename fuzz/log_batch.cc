@@ -1,5 +1,6 @@
-// Fuzz target: the embedded log's batch decoder (header, body check, records and their carried
-// numbers) and the segment scan recovery runs, over bytes whose checksums the harness fixes up.
+// Fuzz target: the embedded log's batch decoder (header, body check, zstd-compressed bodies,
+// records and their carried numbers) and the segment scan recovery runs, over bytes whose
+// checksums the harness fixes up.
 #include <sys/mman.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -39,6 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // Batch by batch, as a consumer reads a segment.
   std::vector<mare::NumberField> numbers;
+  std::string scratch;  // a compressed batch's records
   int64_t first_offset = -1;
   for (size_t pos = 0; bytes.size() - pos >= fmt_::kBatchHeaderSize;) {
     const char* p = bytes.data() + pos;
@@ -46,15 +48,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string why;
     if (!fmt_::ParseBatchHeader(p, &h, &why)) break;
     if (first_offset < 0) first_offset = h.base_offset;
-    if (h.length > bytes.size() - pos || !fmt_::CheckBatchBody(p, h, &why)) break;
+    if (h.length > bytes.size() - pos) break;
+    bool checked = fmt_::CheckBatchBody(p, h, &why);
+    const char* b = nullptr;
+    fmt_::BatchHeader ph;
+    bool plain = fmt_::PlainBatch(p, h, false, &scratch, &b, &ph, &why);
+    Check(checked == plain, "the body check and the decoder agree");
+    if (!plain) break;
+    Check((h.attributes & fmt_::kAttrCodecMask) == 0 ? b == p : b == scratch.data(), "a compressed batch is read decompressed");
+    Check(ph.record_count == h.record_count && (ph.attributes & fmt_::kAttrCodecMask) == 0, "the plain header is the batch's");
     uint32_t records = 0;
-    fmt_::ForEachRecord(p, h, [&](int64_t, std::string_view key, std::string_view value, const fmt_::RecordNumbers& n) {
-      Check(key.data() >= p && key.data() + key.size() <= p + h.length, "a key lies in its batch");
-      Check(value.data() >= p && value.data() + value.size() <= p + h.length, "a value lies in its batch");
+    fmt_::ForEachRecord(b, ph, [&](int64_t, std::string_view key, std::string_view value, const fmt_::RecordNumbers& n) {
+      Check(key.data() >= b && key.data() + key.size() <= b + ph.length, "a key lies in its batch");
+      Check(value.data() >= b && value.data() + value.size() <= b + ph.length, "a value lies in its batch");
       numbers.clear();
       n.Decode(&numbers);
       Check(numbers.size() == n.size(), "every carried number decodes");
-      for (const auto& f : numbers) Check(f.name.data() >= p && f.name.data() + f.name.size() <= p + h.length, "a name lies in its batch");
+      for (const auto& f : numbers) Check(f.name.data() >= b && f.name.data() + f.name.size() <= b + ph.length, "a name lies in its batch");
       ++records;
     });
     Check(records == h.record_count, "as many records as the header says");
@@ -84,7 +94,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (meta.ok()) {
     auto again = fmt_::ParseTopicMeta(fmt_::EncodeTopicMeta(*meta), "raw");
     Check(again.ok() && again->partitions == meta->partitions && again->retention_us == meta->retention_us &&
-              again->retention_bytes == meta->retention_bytes && again->compact == meta->compact,
+              again->retention_bytes == meta->retention_bytes && again->compact == meta->compact &&
+              again->compression == meta->compression,
           "topic metadata reads back as written");
   }
   return 0;

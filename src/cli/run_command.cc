@@ -118,7 +118,8 @@ int Run(const RunFlags& flags, const Roles& roles) {
   }
   std::unique_ptr<log::Log> log = std::move(*opened);
   Status s = log->CreateTopic({.name = "raw", .partitions = c.log.partitions, .retention_us = c.log.retention_us,
-                               .retention_bytes = c.log.retention_bytes});
+                               .retention_bytes = c.log.retention_bytes,
+                               .compression = log::CompressionNamed(c.log.compression)});
   if (!s.ok()) {
     spdlog::error("log: {}", s.ToString());
     return 1;

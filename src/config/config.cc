@@ -322,6 +322,7 @@ std::vector<Key> Keys(Config& c) {
       Duration("log.retention", &c.log.retention_us),
       Choice("log.dedup", &c.log.dedup, {"auto", "on", "off"}),
       Size("log.retention_bytes", &c.log.retention_bytes),
+      Choice("log.compression", &c.log.compression, {"none", "zstd"}),
 
       String("log.kafka.brokers", &k.brokers),
       Int("log.kafka.replication_factor", &k.replication_factor, 1, 32767),
@@ -421,6 +422,7 @@ std::vector<Key> Keys(Config& c) {
       Bool("rollup.idle_watermark", &c.rollup.idle_watermark),
       Duration("rollup.emit_interval", &c.rollup.emit_interval_us, 1),
       Duration("rollup.checkpoint_interval", &c.rollup.checkpoint_interval_us, 1),
+      Choice("rollup.compression", &c.rollup.compression, {"none", "zstd"}),
 
       Bool("forecast.enabled", &c.forecast.enabled),
       Strings("forecast.fields", &c.forecast.fields),

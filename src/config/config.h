@@ -47,6 +47,9 @@ struct Config {
     // time of one appended within ingest.dedup_horizon before (log/duplicate_filter.h):
     // "auto" on Kafka only (where two `mare ingest` processes can each append a copy), "on", "off".
     std::string dedup = "auto";
+    // The embedded log's codec for the raw topic's batches: "none" or "zstd" (rollup.compression
+    // is the rollups topic's). Kafka compresses with log.kafka.compression instead.
+    std::string compression = "none";
     log::EmbeddedLogOptions embedded;  // fsync, fsync_interval, segment_bytes, segment_age
     log::KafkaLogOptions kafka;        // [log.kafka] and [log.kafka.client]
   } log;

@@ -77,6 +77,7 @@ int64_t KeyOffsets::Get(std::string_view key) const {
 Status ForEachSegmentRecord(int fd, const std::string& path, std::span<const format::IndexEntry> index, int64_t size,
                             const std::function<void(const SegmentRecord&)>& f) {
   std::string buffer;
+  std::string plain_buffer;  // a compressed batch's records
   for (size_t i = 0; i < index.size(); ++i) {
     int64_t position = index[i].position;
     int64_t end = i + 1 < index.size() ? index[i + 1].position : size;
@@ -84,17 +85,20 @@ Status ForEachSegmentRecord(int fd, const std::string& path, std::span<const for
     if (buffer.size() < length) buffer.resize(length);
     size_t got = 0;
     MARE_RETURN_IF_ERROR(file::ReadAt(fd, position, buffer.data(), length, &got, path));
+    format::BatchHeader stored;
     format::BatchHeader h;
+    const char* batch = nullptr;
     std::string why;
     if (got < length) why = "file shorter than its index";
-    if (why.empty() && (length < format::kBatchHeaderSize || !format::ParseBatchHeader(buffer.data(), &h, &why) ||
-                        h.length != length || !format::CheckBatchBody(buffer.data(), h, &why))) {
+    if (why.empty() && (length < format::kBatchHeaderSize || !format::ParseBatchHeader(buffer.data(), &stored, &why) ||
+                        stored.length != length ||
+                        !format::PlainBatch(buffer.data(), stored, /*checked=*/false, &plain_buffer, &batch, &h, &why))) {
       if (why.empty()) why = "batch does not match its index entry";
     }
     if (!why.empty()) return Status::Corruption(fmt::format("{} at byte {}: {}", path, position, why));
     int64_t offset = h.base_offset;
     int64_t last = h.base_offset + h.record_count - 1;
-    format::ForEachRecord(buffer.data(), h, [&](int64_t ts, std::string_view key, std::string_view value,
+    format::ForEachRecord(batch, h, [&](int64_t ts, std::string_view key, std::string_view value,
                                                 const format::RecordNumbers& numbers) {
       f(SegmentRecord{offset, ts, h.append_time_us, key, value, &numbers, offset == last});
       ++offset;
@@ -107,7 +111,7 @@ std::string CleanedFileName(const std::string& segment_path) { return segment_pa
 
 Status CompactSegment(int fd, const std::string& path, std::span<const format::IndexEntry> index, int64_t size,
                       const KeyOffsets& newest, int64_t map_end, const std::string& tmp_path, bool sync,
-                      CompactedSegment* result) {
+                      Compression codec, CompactedSegment* result) {
   *result = {};
   result->bytes_in = size;
   int out = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -143,6 +147,7 @@ Status CompactSegment(int fd, const std::string& path, std::span<const format::I
       pending.resize(at + n);
       char* batch = pending.data() + at;
       format::EncodeBatch(run, numbers, batch);
+      pending.resize(at + format::CompressBatch(batch, codec));
       format::PutU16(batch + format::kAttributesAt,
                      static_cast<uint16_t>(format::GetU16(batch + format::kAttributesAt) | format::kAttrCompacted));
       format::SealBatch(batch, run_first, run_append_us);

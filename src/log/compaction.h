@@ -57,7 +57,7 @@ struct SegmentRecord {
 };
 
 // Reads a closed segment's batches [0, size) (one batch in memory at a time, its body
-// checked) and calls f on each record in offset order. Corruption names the file and byte.
+// checked, decompressed if it is compressed) and calls f on each record in offset order. Corruption names the file and byte.
 Status ForEachSegmentRecord(int fd, const std::string& path, std::span<const format::IndexEntry> index, int64_t size,
                             const std::function<void(const SegmentRecord&)>& f);
 
@@ -71,11 +71,12 @@ struct CompactedSegment {
 // Writes to tmp_path the records of the segment that survive: those at or after map_end, and
 // those whose key has no newer offset in `newest`. Kept records stay in their batch's order
 // with their offsets, timestamps, append time and numbers; each run of consecutive offsets of
-// one input batch becomes a batch flagged kAttrCompacted. The file is fdatasynced before this
-// returns (unless sync is false). When nothing survives, no file is left at tmp_path.
+// one input batch becomes a batch flagged kAttrCompacted, compressed with `codec` (the topic's
+// now, whatever its input batch's was). The file is fdatasynced before this returns (unless
+// sync is false). When nothing survives, no file is left at tmp_path.
 Status CompactSegment(int fd, const std::string& path, std::span<const format::IndexEntry> index, int64_t size,
                       const KeyOffsets& newest, int64_t map_end, const std::string& tmp_path, bool sync,
-                      CompactedSegment* result);
+                      Compression codec, CompactedSegment* result);
 
 // The name a segment's compacted copy is written under before it replaces the segment:
 // "<segment>.log.cleaned", which no reader takes for a segment.

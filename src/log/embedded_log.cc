@@ -99,6 +99,8 @@ struct Topic {
   std::atomic<int64_t> retention_us{0};
   std::atomic<int64_t> retention_bytes{0};
   std::atomic<bool> compact{false};
+  // The codec of batches appended and compacted from now on (TopicConfig::compression).
+  std::atomic<Compression> compression{Compression::kNone};
   Partitioner partitioner = Partitioner::kMurmur2;  // fixed at creation, as the partition count
   std::vector<std::unique_ptr<Partition>> partitions;
 
@@ -307,6 +309,7 @@ Result<std::shared_ptr<Topic>> Core::LoadTopic(const TopicConfig& config) {
   topic->deleted_by_size = &registry_->GetCounter(log_metrics::kSegmentsDeleted, {{"topic", config.name}, {"reason", "size"}});
   topic->disk_bytes = &registry_->GetGauge(log_metrics::kDiskBytes, labels);
   topic->compact = config.compact;
+  topic->compression = config.compression.value_or(Compression::kNone);
   topic->compacted_segments = &registry_->GetCounter(log_metrics::kCompactedSegments, labels);
   topic->compacted_records = &registry_->GetCounter(log_metrics::kCompactedRecordsRemoved, labels);
   topic->compacted_bytes = &registry_->GetCounter(log_metrics::kCompactedBytesRemoved, labels);
@@ -690,7 +693,8 @@ Status Core::Compact(Topic& topic, Partition& p) {
     if (superseded == 0) continue;
     std::string tmp = CleanedFileName(s->path);
     CompactedSegment result;
-    MARE_RETURN_IF_ERROR(CompactSegment(s->fd, s->path, s->index, s->size.load(), newest, upto, tmp, sync, &result));
+    MARE_RETURN_IF_ERROR(CompactSegment(s->fd, s->path, s->index, s->size.load(), newest, upto, tmp, sync,
+                                        topic.compression.load(), &result));
     if (options_.compaction_fault && options_.compaction_fault("written")) return Status::OK();
     SegmentPtr copy;
     if (result.records_kept > 0) {
@@ -772,19 +776,26 @@ Status Core::CreateTopic(const TopicConfig& config) {
     // compacted becomes compacted, its old segments compacted as any), never off: a creator
     // that does not ask only does not care, while the topic's consumers may rely on it.
     const bool compact = t.compact || config.compact;
+    const Compression compression = config.compression.value_or(t.compression.load());
     if (read_only() || (t.retention_us == config.retention_us && t.retention_bytes == config.retention_bytes &&
-                        t.compact == compact)) {
+                        t.compact == compact && t.compression.load() == compression)) {
       return Status::OK();
     }
     // Retention is configuration: the newest setting wins. The partition count and the
     // partitioner never change.
     TopicConfig stored = config;
     stored.compact = compact;
+    stored.compression = compression;
     stored.partitions = static_cast<int32_t>(t.partitions.size());
     stored.partitioner = t.partitioner;
     MARE_RETURN_IF_ERROR(file::WriteAtomically(t.dir + "/topic.toml", format::EncodeTopicMeta(stored)));
     t.retention_us = config.retention_us;
     t.retention_bytes = config.retention_bytes;
+    if (t.compression.load() != compression) {
+      spdlog::info("log: topic {} now writes its batches {}", config.name,
+                   compression == Compression::kZstd ? "compressed with zstd" : "uncompressed");
+      t.compression = compression;
+    }
     if (t.compact != compact) {
       spdlog::info("log: topic {} is now compacted (docs/formats/log.md, \"Compaction\")", config.name);
       t.compact = true;
@@ -828,6 +839,7 @@ Status Core::Append(std::string_view topic_name, int32_t partition, std::span<co
   thread_local std::string buffer;
   if (buffer.size() < n) buffer.resize(n);
   format::EncodeBatch(records, numbers, buffer.data());
+  n = format::CompressBatch(buffer.data(), topic->compression.load());
 
   SegmentPtr segment;
   int64_t base_offset;
@@ -940,6 +952,7 @@ Status Core::AppendTogether(std::string_view topic_name, std::span<const Partiti
     }
     if (buffers[k].size() < n + format::kGroupTrailerSize) buffers[k].resize(n + format::kGroupTrailerSize);
     format::EncodeBatch(part.records, numbers[k], buffers[k].data());
+    n = format::CompressBatch(buffers[k].data(), topic->compression.load());
     w[k].p = topic->partitions[static_cast<size_t>(part.partition)].get();
     w[k].records = part.records.size();
     w[k].bytes = n + format::kGroupTrailerSize;
@@ -1288,6 +1301,7 @@ class EmbeddedConsumer final : public Consumer {
 
     numbers_.clear();
     number_starts_.clear();
+    plain_used_ = 0;
     // One buffer for the whole Poll, sized up front: the views handed out point into it.
     if (buffer_.size() < static_cast<size_t>(total_bytes)) buffer_.resize(static_cast<size_t>(total_bytes));
     char* at = buffer_.data();
@@ -1303,19 +1317,27 @@ class EmbeddedConsumer final : public Consumer {
       int64_t next = r.from_offset;
       int64_t verified = r.segment->verified.load();
       for (int64_t off = 0; off < r.length && taken < r.max_records;) {
-        const char* batch = at + off;
+        const char* stored = at + off;
+        format::BatchHeader stored_h;
         format::BatchHeader h;
+        const char* batch = nullptr;
         std::string why;
         int64_t position = r.position + off;
+        // A compressed batch's records are decompressed into a buffer of their own, which the
+        // views handed out point into until the next Poll.
+        if (plain_used_ == plain_.size()) plain_.emplace_back();
+        std::string* plain = &plain_[plain_used_];
         if (r.length - off < static_cast<int64_t>(format::kBatchHeaderSize) ||
-            !format::ParseBatchHeader(batch, &h, &why) || h.length > r.length - off ||
-            (position + h.length > verified && !format::CheckBatchBody(batch, h, &why))) {
+            !format::ParseBatchHeader(stored, &stored_h, &why) || stored_h.length > r.length - off ||
+            !format::PlainBatch(stored, stored_h, /*checked=*/position + stored_h.length <= verified, plain, &batch, &h,
+                                &why)) {
           if (why.empty()) why = "batch overruns its index entry";
           return Status::Corruption(fmt::format("{} at byte {}: {}", r.segment->path, position, why));
         }
+        if (batch != stored) ++plain_used_;
         if (position == verified) {
           // Checked just now, right after what was known good: known good too.
-          r.segment->verified.compare_exchange_strong(verified, position + h.length);
+          r.segment->verified.compare_exchange_strong(verified, position + stored_h.length);
           verified = r.segment->verified.load();
         }
         int64_t offset = h.base_offset;
@@ -1340,7 +1362,7 @@ class EmbeddedConsumer final : public Consumer {
           }
           ++offset;
         });
-        off += h.length;
+        off += stored_h.length;
       }
       positions_[r.partition] = next;
       at += r.length;
@@ -1361,6 +1383,10 @@ class EmbeddedConsumer final : public Consumer {
   size_t next_partition_ = 0;       // where the next Poll starts, so no partition starves
   std::vector<Read> reads_;
   std::string buffer_;
+  // Compressed batches' records, this Poll: a deque, so that a buffer never moves once views
+  // point into it; the first plain_used_ are in use, the rest kept for the next Poll.
+  std::deque<std::string> plain_;
+  size_t plain_used_ = 0;
   std::vector<NumberField> numbers_;                   // the records' carried numbers, this Poll
   std::vector<std::pair<size_t, size_t>> number_starts_;  // (record in out, its first in numbers_)
 };

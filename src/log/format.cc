@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <isa-l/crc.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <bit>
@@ -255,13 +256,22 @@ bool ParseBatchHeader(const char* p, BatchHeader* h, std::string* why) {
   h->record_count = GetU32(p + kRecordCountAt);
   h->attributes = GetU16(p + kAttributesAt);
   h->body_crc = GetU32(p + kBodyCrcAt);
-  if ((h->attributes & ~(kAttrNumbers | kAttrCompacted | kAttrGroup)) != 0 || GetU16(p + kReservedAt) != 0) {
+  if ((h->attributes & ~(kAttrCodecMask | kAttrNumbers | kAttrCompacted | kAttrGroup)) != 0 ||
+      GetU16(p + kReservedAt) != 0) {
     *why = fmt::format("unsupported batch attributes {:#06x}", h->attributes);
+    return false;
+  }
+  const uint16_t codec = h->attributes & kAttrCodecMask;
+  if (codec > kCodecZstd) {
+    *why = fmt::format("batch compressed with unknown codec {} (attributes {:#06x}; this mare knows 1, zstd)", codec,
+                       h->attributes);
     return false;
   }
   if (h->record_count == 0 || h->length > kMaxBatchBytes || h->base_offset < 0 ||
       h->base_offset > std::numeric_limits<int64_t>::max() - h->record_count ||
-      h->length < kBatchHeaderSize + static_cast<uint64_t>(h->record_count) * kRecordHeaderSize +
+      // A compressed body is smaller than its records; the frame's size is checked when it is
+      // decompressed (DecompressBatch).
+      h->length < kBatchHeaderSize + (codec ? 1 : static_cast<uint64_t>(h->record_count) * kRecordHeaderSize) +
                       ((h->attributes & kAttrGroup) ? kGroupTrailerSize : 0) ||
       h->min_timestamp_us > h->max_timestamp_us) {
     *why = fmt::format("implausible batch header (length {}, {} records, base offset {})", h->length, h->record_count,
@@ -271,12 +281,19 @@ bool ParseBatchHeader(const char* p, BatchHeader* h, std::string* why) {
   return true;
 }
 
-bool CheckBatchBody(const char* batch, const BatchHeader& h, std::string* why) {
+bool CheckBodyChecksum(const char* batch, const BatchHeader& h, std::string* why) {
   uint32_t actual = Crc(batch + kBatchHeaderSize, h.length - kBatchHeaderSize);
   if (actual != h.body_crc) {
     *why = fmt::format("batch checksum mismatch (stored {:#010x}, computed {:#010x})", h.body_crc, actual);
     return false;
   }
+  return true;
+}
+
+namespace {
+
+// That the records (and the name table, the trailer) of an uncompressed batch fill it exactly.
+bool CheckLayout(const char* batch, const BatchHeader& h, std::string* why) {
   size_t pos = kBatchHeaderSize;
   // The records fill the batch up to the group trailer, if any (ParseBatchHeader made sure it fits).
   const size_t end = h.length - ((h.attributes & kAttrGroup) ? kGroupTrailerSize : 0);
@@ -337,6 +354,118 @@ bool CheckBatchBody(const char* batch, const BatchHeader& h, std::string* why) {
   return true;
 }
 
+// One compression and one decompression context per thread, reused: a context costs more to
+// make than a batch of rollups to compress.
+struct ZstdContexts {
+  ZSTD_CCtx* c = ZSTD_createCCtx();
+  ZSTD_DCtx* d = ZSTD_createDCtx();
+  std::string out;  // CompressBatch's frame, before it is copied over the records
+  ZstdContexts() = default;
+  ZstdContexts(const ZstdContexts&) = delete;
+  ZstdContexts& operator=(const ZstdContexts&) = delete;
+  ~ZstdContexts() {
+    ZSTD_freeCCtx(c);
+    ZSTD_freeDCtx(d);
+  }
+};
+ZstdContexts& Zstd() {
+  thread_local ZstdContexts z;
+  return z;
+}
+
+}  // namespace
+
+bool CheckBatchBody(const char* batch, const BatchHeader& h, std::string* why) {
+  if (!CheckBodyChecksum(batch, h, why)) return false;
+  if ((h.attributes & kAttrCodecMask) == 0) return CheckLayout(batch, h, why);
+  thread_local std::string scratch;
+  BatchHeader plain;
+  return DecompressBatch(batch, h, &scratch, &plain, why);
+}
+
+size_t CompressBatch(char* batch, Compression codec) {
+  const size_t length = GetU32(batch + kLengthAt);
+  if (codec != Compression::kZstd) return length;
+  const size_t body = length - kBatchHeaderSize;
+  ZstdContexts& z = Zstd();
+  size_t bound = ZSTD_compressBound(body);
+  if (z.out.size() < bound) z.out.resize(bound);
+  ZSTD_CCtx_reset(z.c, ZSTD_reset_session_only);
+  ZSTD_CCtx_setParameter(z.c, ZSTD_c_compressionLevel, kZstdLevel);
+  // The content size in the frame header is what lets a reader size its buffer, and refuse a
+  // frame that would expand past kMaxBatchBytes, before decompressing.
+  ZSTD_CCtx_setParameter(z.c, ZSTD_c_contentSizeFlag, 1);
+  ZSTD_CCtx_setParameter(z.c, ZSTD_c_checksumFlag, 0);  // body_crc covers the frame
+  size_t n = ZSTD_compress2(z.c, z.out.data(), z.out.size(), batch + kBatchHeaderSize, body);
+  if (ZSTD_isError(n) || n >= body) return length;
+  std::memcpy(batch + kBatchHeaderSize, z.out.data(), n);
+  const size_t compressed = kBatchHeaderSize + n;
+  PutU32(batch + kLengthAt, static_cast<uint32_t>(compressed));
+  PutU16(batch + kAttributesAt, static_cast<uint16_t>(GetU16(batch + kAttributesAt) | kCodecZstd));
+  PutU32(batch + kBodyCrcAt, Crc(batch + kBatchHeaderSize, n));
+  return compressed;
+}
+
+bool DecompressBatch(const char* batch, const BatchHeader& h, std::string* out, BatchHeader* plain, std::string* why) {
+  const uint16_t codec = h.attributes & kAttrCodecMask;
+  if (codec != kCodecZstd) {
+    *why = fmt::format("batch compressed with unknown codec {} (this mare knows 1, zstd)", codec);
+    return false;
+  }
+  const size_t trailer = (h.attributes & kAttrGroup) ? kGroupTrailerSize : 0;
+  const char* frame = batch + kBatchHeaderSize;
+  const size_t frame_bytes = h.length - kBatchHeaderSize - trailer;
+  unsigned long long content = ZSTD_getFrameContentSize(frame, frame_bytes);
+  if (content == ZSTD_CONTENTSIZE_ERROR || content == ZSTD_CONTENTSIZE_UNKNOWN) {
+    *why = content == ZSTD_CONTENTSIZE_ERROR ? "compressed batch: not a zstd frame"
+                                             : "compressed batch: zstd frame without its content size";
+    return false;
+  }
+  if (content > kMaxBatchBytes - kBatchHeaderSize - trailer) {
+    *why = fmt::format("compressed batch: records of {} bytes exceed the batch limit", content);
+    return false;
+  }
+  const size_t plain_length = kBatchHeaderSize + static_cast<size_t>(content) + trailer;
+  out->resize(plain_length);
+  char* p = out->data();
+  std::memcpy(p, batch, kBatchHeaderSize);
+  size_t n = ZSTD_decompressDCtx(Zstd().d, p + kBatchHeaderSize, static_cast<size_t>(content), frame, frame_bytes);
+  if (ZSTD_isError(n) || n != content) {
+    *why = ZSTD_isError(n) ? fmt::format("compressed batch: {}", ZSTD_getErrorName(n))
+                           : fmt::format("compressed batch: {} bytes decompressed, the frame says {}", n, content);
+    return false;
+  }
+  if (trailer) std::memcpy(p + kBatchHeaderSize + content, frame + frame_bytes, trailer);
+  *plain = h;
+  plain->length = static_cast<uint32_t>(plain_length);
+  plain->attributes = static_cast<uint16_t>(h.attributes & ~kAttrCodecMask);
+  PutU32(p + kLengthAt, plain->length);
+  PutU16(p + kAttributesAt, plain->attributes);
+  if (plain_length < kBatchHeaderSize + static_cast<uint64_t>(h.record_count) * kRecordHeaderSize + trailer) {
+    *why = fmt::format("compressed batch: {} records cannot fit in {} bytes", h.record_count, content);
+    return false;
+  }
+  if (!CheckLayout(p, *plain, why)) {
+    *why = "compressed batch: " + *why;
+    return false;
+  }
+  return true;
+}
+
+bool PlainBatch(const char* batch, const BatchHeader& h, bool checked, std::string* scratch, const char** plain,
+                BatchHeader* plain_h, std::string* why) {
+  if ((h.attributes & kAttrCodecMask) == 0) {
+    if (!checked && !CheckBatchBody(batch, h, why)) return false;
+    *plain = batch;
+    *plain_h = h;
+    return true;
+  }
+  if (!checked && !CheckBodyChecksum(batch, h, why)) return false;
+  if (!DecompressBatch(batch, h, scratch, plain_h, why)) return false;
+  *plain = scratch->data();
+  return true;
+}
+
 std::string SegmentFileName(int64_t base_offset) { return fmt::format("{:020}.log", base_offset); }
 
 bool ParseSegmentFileName(std::string_view name, int64_t* base_offset) {
@@ -374,6 +503,12 @@ std::string EncodeTopicMeta(const TopicConfig& config) {
   }
   // Written only when set, so that a topic that never was compacted keeps its file as it was.
   if (config.compact) out += "# compact: 1 = closed segments keep only the newest record of each key\ncompact = 1\n";
+  // Likewise only when set: a mare from before compression refuses the unknown line's batches
+  // anyway (their attributes), but reads the topic's older ones.
+  if (config.compression.value_or(Compression::kNone) != Compression::kNone) {
+    out += fmt::format("# compression: codec of new batches, 1 = zstd\ncompression = {}\n",
+                       static_cast<int>(*config.compression));
+  }
   return out;
 }
 
@@ -405,6 +540,12 @@ Result<TopicConfig> ParseTopicMeta(std::string_view text, const std::string& nam
   int64_t compact = get("compact");
   if (compact != -1 && compact != 0 && compact != 1) return Status::Corruption("topic.toml of " + name + ": compact must be 0 or 1");
   c.compact = compact == 1;
+  int64_t compression = get("compression");
+  if (compression != -1 && compression != 0 && compression != kCodecZstd) {
+    return Status::Corruption(fmt::format("topic.toml of {}: unknown compression codec {} (this mare knows 0, none, and 1, zstd)",
+                                          name, compression));
+  }
+  c.compression = compression == kCodecZstd ? Compression::kZstd : Compression::kNone;
   return c;
 }
 

@@ -82,6 +82,15 @@ struct GroupTrailer {
   int64_t last_offset = 0;     // that part's base offset
 };
 
+// Attribute bits 0-2: the codec of the batch's body (Compression: 0 none, 1 zstd). A
+// compressed batch's body is one zstd frame holding the body it would have uncompressed (name
+// table and records), then the group trailer, if any, uncompressed; body_crc covers the stored
+// bytes. Codecs 2-7 are unknown: such a batch is refused, never misread.
+inline constexpr uint16_t kAttrCodecMask = 0x0007;
+inline constexpr uint16_t kCodecZstd = 1;
+// The zstd level batches are compressed at (zstd's default: the level measured in bench/README.md).
+inline constexpr int kZstdLevel = 3;
+
 // What MeasureBatch learns of a batch's numbers, for EncodeBatch: the name table, and per
 // record and number what to write. Reused across batches to spare allocations.
 struct BatchNumbers {
@@ -113,12 +122,33 @@ void AddGroupTrailer(char* batch, const GroupTrailer& group);
 // The trailer of a kAttrGroup batch, from its last kGroupTrailerSize bytes.
 GroupTrailer ReadGroupTrailer(const char* trailer);
 
+// Compresses an encoded batch in place (after EncodeBatch, before AddGroupTrailer and
+// SealBatch) when that makes it smaller, setting the codec bits, length and body checksum.
+// Returns the batch's length, which is unchanged when compression would not save a byte.
+size_t CompressBatch(char* batch, Compression codec);
+
 // Decodes and checks the first kBatchHeaderSize bytes: magic, header checksum and that the
 // fields make sense (length, count, attributes). On failure returns false and sets *why.
 bool ParseBatchHeader(const char* p, BatchHeader* h, std::string* why);
 
 // Checks the body checksum of a whole batch and that its records exactly fill it.
 bool CheckBatchBody(const char* batch, const BatchHeader& h, std::string* why);
+
+// Checks only the body checksum (CheckBatchBody does too, and the layout).
+bool CheckBodyChecksum(const char* batch, const BatchHeader& h, std::string* why);
+
+// For a batch with codec bits whose body checksum matched: the batch as if it had been written
+// uncompressed, into *out (its header copied with the codec bits cleared and the plain length;
+// the header checksum is not redone), *plain its header, the records' layout checked as
+// CheckBatchBody checks it. False with *why for a frame that does not decode, an unknown codec,
+// a size other than the frame says or more than kMaxBatchBytes, or records that do not fill it.
+bool DecompressBatch(const char* batch, const BatchHeader& h, std::string* out, BatchHeader* plain, std::string* why);
+
+// Makes a batch ready for ForEachRecord: *plain is the batch itself or, compressed, its
+// decompressed copy in *scratch (DecompressBatch). Unless `checked` (a body this process
+// wrote or checked before), the body is checked first as CheckBatchBody does.
+bool PlainBatch(const char* batch, const BatchHeader& h, bool checked, std::string* scratch, const char** plain,
+                BatchHeader* plain_h, std::string* why);
 
 // Calls f(timestamp_us, key, value, numbers) for each record of a batch that passed
 // CheckBatchBody; numbers is a RecordNumbers (carried() false when the record has none).

@@ -67,6 +67,15 @@ struct PartitionRecords {
   std::span<const Record> records;
 };
 
+// How the embedded log stores a topic's batches (docs/formats/log.md, "Compressed batches"):
+// the number is the codec's in a batch's attribute bits 0-2. Kafka's topics are compressed by
+// the producer instead (log.kafka.compression).
+enum class Compression : uint8_t { kNone = 0, kZstd = 1 };
+// The codec of a configuration value ("none" or "zstd", which the configuration checks).
+inline Compression CompressionNamed(std::string_view name) {
+  return name == "zstd" ? Compression::kZstd : Compression::kNone;
+}
+
 struct TopicConfig {
   std::string name;
   int32_t partitions = 4;
@@ -77,6 +86,10 @@ struct TopicConfig {
   int64_t retention_bytes = 0;                  // per partition; 0 means no size limit
   // How records are placed, for a new topic; an existing one keeps its own (Log::TopicPartitioner).
   Partitioner partitioner = Partitioner::kMurmur2;
+  // The codec of the batches appended (and rewritten by compaction) from now on; batches already
+  // written stay as they are. Unset: none for a new topic, unchanged for an existing one, so that
+  // a reader creating a topic it follows does not turn its writer's choice off.
+  std::optional<Compression> compression;
 };
 
 struct PartitionInfo {

@@ -32,7 +32,8 @@ Result<std::unique_ptr<RollupProcessor>> RollupProcessor::Start(const RollupOpti
                                          .partitions = partitions,
                                          .compact = true,
                                          .retention_us = options.output_retention_us,
-                                         .partitioner = log->TopicPartitioner(options.input_topic)}));
+                                         .partitioner = log->TopicPartitioner(options.input_topic),
+                                         .compression = log::CompressionNamed(options.compression)}));
   if (log->Partitions(options.output_topic) != partitions) {
     return Status::InvalidArgument(fmt::format("rollup: topic {} has {} partitions, {} has {}; they must match",
                                                options.output_topic, log->Partitions(options.output_topic),
