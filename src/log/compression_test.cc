@@ -283,6 +283,39 @@ TEST_F(CompressedTopicTest, ReadsBackAsTheUncompressedTopicInAFractionOfTheBytes
   EXPECT_EQ(text.str().find("compression"), std::string::npos) << text.str();
 }
 
+// A Poll's decompressed bytes are bounded per partition as its stored bytes are (4 MiB, and
+// at least one batch): 64 batches of 256 KiB of values that zstd shrinks to almost nothing are
+// one pread, but not one Poll; every record still arrives, once and in order.
+TEST_F(CompressedTopicTest, APollDecompressesAtMostItsShareOfBytes) {
+  options_.segment_bytes = 64 << 20;
+  auto log = Open();
+  ASSERT_TRUE(log->CreateTopic({.name = "packed", .partitions = 1, .compression = Compression::kZstd}).ok());
+  const std::string value(1024, 'x');
+  for (int b = 0; b < 64; ++b) {
+    std::vector<Record> records;
+    for (int i = 0; i < 256; ++i) records.push_back({b, "k", value});
+    ASSERT_TRUE(log->Append("packed", 0, records, nullptr).ok());
+  }
+  EXPECT_LT(Bytes(*log, "packed"), 1 << 20) << "the batches compress: one read covers them all";
+  auto c = log->Subscribe("g", "packed");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  std::vector<ConsumedRecord> batch;
+  int64_t next = 0;
+  size_t polls = 0;
+  for (;; ++polls) {
+    ASSERT_TRUE((*c)->Poll(&batch, 1'000'000, 0ms).ok());
+    if (batch.empty()) break;
+    EXPECT_LE(batch.size(), 4u * 1024 + 256) << "at most 4 MiB of records, and the batch that crossed it";
+    for (const auto& r : batch) {
+      ASSERT_EQ(r.offset, next);
+      ASSERT_EQ(r.value, value);
+      ++next;
+    }
+  }
+  EXPECT_EQ(next, 64 * 256);
+  EXPECT_GE(polls, 4u);
+}
+
 TEST_F(CompressedTopicTest, CompactionRewritesCompressedBatchesCompressed) {
   auto log = Open();
   ASSERT_TRUE(log->CreateTopic({.name = "rollups", .partitions = 1, .compact = true, .compression = Compression::kZstd}).ok());

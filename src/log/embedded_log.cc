@@ -1316,7 +1316,12 @@ class EmbeddedConsumer final : public Consumer {
       int64_t taken = 0;
       int64_t next = r.from_offset;
       int64_t verified = r.segment->verified.load();
+      // Decompressed bytes of this partition's share: bounded like the stored ones
+      // (kMaxPollBytesPerPartition, and always at least one batch), since a rollups batch
+      // holds about ten times its size: the rest waits for the next Poll.
+      int64_t plain_bytes = 0;
       for (int64_t off = 0; off < r.length && taken < r.max_records;) {
+        if (taken > 0 && plain_bytes >= kMaxPollBytesPerPartition) break;
         const char* stored = at + off;
         format::BatchHeader stored_h;
         format::BatchHeader h;
@@ -1334,7 +1339,10 @@ class EmbeddedConsumer final : public Consumer {
           if (why.empty()) why = "batch overruns its index entry";
           return Status::Corruption(fmt::format("{} at byte {}: {}", r.segment->path, position, why));
         }
-        if (batch != stored) ++plain_used_;
+        if (batch != stored) {
+          ++plain_used_;
+          plain_bytes += h.length;
+        }
         if (position == verified) {
           // Checked just now, right after what was known good: known good too.
           r.segment->verified.compare_exchange_strong(verified, position + stored_h.length);

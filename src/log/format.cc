@@ -425,6 +425,14 @@ bool DecompressBatch(const char* batch, const BatchHeader& h, std::string* out, 
     *why = fmt::format("compressed batch: records of {} bytes exceed the batch limit", content);
     return false;
   }
+  // Exactly one frame: zstd would also take skippable or further frames after it, which the
+  // format does not allow (docs/formats/log.md).
+  const size_t whole = ZSTD_findFrameCompressedSize(frame, frame_bytes);
+  if (ZSTD_isError(whole) || whole != frame_bytes) {
+    *why = ZSTD_isError(whole) ? fmt::format("compressed batch: {}", ZSTD_getErrorName(whole))
+                               : fmt::format("compressed batch: {} bytes after its zstd frame", frame_bytes - whole);
+    return false;
+  }
   const size_t plain_length = kBatchHeaderSize + static_cast<size_t>(content) + trailer;
   out->resize(plain_length);
   char* p = out->data();
