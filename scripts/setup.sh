@@ -71,6 +71,9 @@ need_python_module setup questdb "questdb>=3,<4"
 # paho-mqtt: the kill -9 soak (tests/e2e/soak.py) publishes its MQTT readings at QoS 1 with it, one
 # message at a time, and counts as acknowledged exactly those the broker PUBACKed.
 need_python_module setup paho.mqtt.client paho-mqtt
+# confluent-kafka: the Kafka e2e test holds a transaction open with mare's transactional.id (a
+# mare killed mid-request, as librdkafka leaves it) and kills that producer.
+need_python_module setup confluent_kafka confluent-kafka
 # wheel: building the Python client without fetching a build environment (its e2e test installs it so).
 need_python_module setup wheel
 # The Python client (python/, package mare), for the notebooks and anyone's scripts: installed
