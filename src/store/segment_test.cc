@@ -142,7 +142,9 @@ TEST_F(SegmentTest, AnIndexSpilledWhileWritingReadsBackWholeAndEntryByEntry) {
     if (!*more) break;
     ASSERT_EQ(i, n);
     ExpectSameEntry(m, w.blocks()[i]);
-    if (i % 97 == 0) ASSERT_TRUE(u.ReadBlock(m, &bytes).ok());
+    if (i % 97 == 0) {
+      ASSERT_TRUE(u.ReadBlock(m, &bytes).ok());
+    }
     ++n;
   }
   EXPECT_EQ(n, 6000u);
