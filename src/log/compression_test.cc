@@ -365,8 +365,9 @@ TEST_F(CompressedTopicTest, GroupsOfCompressedBatchesStayWholeAcrossAReopen) {
   auto log = Open();
   ASSERT_TRUE(log->CreateTopic({.name = "raw", .partitions = 3, .compression = Compression::kZstd}).ok());
   std::vector<std::string> values = RollupValues(30);
+  const std::vector<std::string> keys = {"s0", "s1", "s2"};  // a Record's key is a view: they must outlive it
   std::vector<std::vector<Record>> records(3);
-  for (size_t i = 0; i < values.size(); ++i) records[i % 3].push_back({1, "s" + std::to_string(i % 3), values[i]});
+  for (size_t i = 0; i < values.size(); ++i) records[i % 3].push_back({1, keys[i % 3], values[i]});
   std::vector<PartitionRecords> parts;
   for (int32_t p = 0; p < 3; ++p) parts.push_back({p, records[static_cast<size_t>(p)]});
   std::vector<Status> results;
