@@ -150,8 +150,10 @@ bool DecompressBatch(const char* batch, const BatchHeader& h, std::string* out, 
 bool PlainBatch(const char* batch, const BatchHeader& h, bool checked, std::string* scratch, const char** plain,
                 BatchHeader* plain_h, std::string* why);
 
-// Calls f(timestamp_us, key, value, numbers) for each record of a batch that passed
-// CheckBatchBody; numbers is a RecordNumbers (carried() false when the record has none).
+// Calls f(timestamp_us, key, value, numbers) for each record of an uncompressed batch that
+// passed CheckBatchBody, or the plain batch PlainBatch gives (a compressed one passes
+// CheckBatchBody too, but its bytes are a zstd frame); numbers is a RecordNumbers (carried()
+// false when the record has none).
 template <typename F>
 void ForEachRecord(const char* batch, const BatchHeader& h, F&& f);
 
