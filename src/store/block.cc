@@ -1,6 +1,7 @@
 #include "store/block.h"
 
 #include <algorithm>
+#include <cstring>
 #include <numeric>
 
 namespace mare::store {
@@ -207,27 +208,24 @@ void RowBuffer::SortByTime() {
 
 namespace {
 
-ColumnStats NumberStats(std::span<const int64_t> ts, std::span<const double> v, std::span<const uint8_t> present) {
+// A number column's statistics: EncodeNumbers' summary of its values, with the first and last
+// of them and their times.
+ColumnStats NumberStats(std::span<const int64_t> ts, std::span<const double> v, std::span<const uint8_t> present,
+                        const NumberSummary& sum) {
   ColumnStats s;
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (!present[i]) continue;
-    if (s.count == 0) {
-      s.first = v[i];
-      s.first_ts = ts[i];
-    }
-    s.last = v[i];
-    s.last_ts = ts[i];
-    ++s.count;
-    s.min = std::min(s.min, v[i]);
-    s.max = std::max(s.max, v[i]);
-    s.sum += v[i];
-  }
-  if (s.count > 0) {
-    double mean = s.sum / s.count;
-    for (size_t i = 0; i < v.size(); ++i) {
-      if (present[i]) s.m2 += (v[i] - mean) * (v[i] - mean);
-    }
-  }
+  if (sum.count == 0) return s;
+  size_t first = 0, last = v.size() - 1;
+  while (!present[first]) ++first;
+  while (!present[last]) --last;
+  s.count = static_cast<uint32_t>(sum.count);
+  s.first = v[first];
+  s.first_ts = ts[first];
+  s.last = v[last];
+  s.last_ts = ts[last];
+  s.min = sum.min;
+  s.max = sum.max;
+  s.sum = sum.sum;
+  s.m2 = sum.m2;
   return s;
 }
 
@@ -272,16 +270,17 @@ EncodedBlock EncodeBlock(const RowBuffer& rows, size_t begin, size_t end) {
     const auto& c = rows.columns()[f];
     if (!c.used) continue;
     std::span<const uint8_t> present(c.present.data() + begin, n);
-    if (std::find(present.begin(), present.end(), 1) == present.end()) continue;
-    bool all = std::find(present.begin(), present.end(), 0) == present.end();
+    if (std::memchr(present.data(), 1, n) == nullptr) continue;
+    const bool all = std::memchr(present.data(), 0, n) == nullptr;
     ColumnMeta col;
     col.field = f;
     col.type = c.type;
     col.offset = static_cast<uint32_t>(block.bytes.size());
     if (c.type == FieldType::kNumber) {
       std::span<const double> values(c.numbers.data() + begin, n);
-      col.stats = NumberStats(ts, values, present);
-      EncodeNumbers(values, all ? std::span<const uint8_t>() : present, &block.bytes);
+      NumberSummary sum;
+      EncodeNumbers(values, all ? std::span<const uint8_t>() : present, &block.bytes, &sum);
+      col.stats = NumberStats(ts, values, present, sum);
     } else {
       views.assign(c.texts.begin() + static_cast<std::ptrdiff_t>(begin), c.texts.begin() + static_cast<std::ptrdiff_t>(end));
       col.stats = TextColumnStats(ts, views, present);

@@ -6,6 +6,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "store/coding.h"
 
@@ -262,40 +263,105 @@ Status DecodeTimestamps(std::string_view chunk, size_t rows, std::vector<int64_t
 // Decimal body: presence, scale u8, mode u8 (0: deltas from the first value, 1: offsets from
 // the minimum), base (zigzag varint), width u8, packed values (count - 1 deltas or count
 // offsets). Double body: presence, then count raw doubles.
-void EncodeNumbers(std::span<const double> values, std::span<const uint8_t> present, std::string* out) {
-  std::vector<double> dense;
-  dense.reserve(values.size());
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (present.empty() || present[i]) dense.push_back(values[i]);
+//
+// Two passes over the values with a value, each carrying part of the summary: the scale
+// (DecimalScale's rule) beside the sum, minimum and maximum; the scaled integers beside the
+// squared deviations. The sums are chains of dependent additions, one per value, that the
+// scale's and the integers' work now hides (apart, they were most of a block's encoding).
+void EncodeNumbers(std::span<const double> values, std::span<const uint8_t> present, std::string* out,
+                   NumberSummary* summary) {
+  std::vector<double> gathered;
+  std::span<const double> dense = values;
+  if (!present.empty()) {
+    gathered.reserve(values.size());
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (present[i]) gathered.push_back(values[i]);
+    }
+    dense = gathered;
   }
+  const size_t n = dense.size();
   std::string body;
   PutPresence(present, values.size(), &body);
-  int scale = dense.empty() ? 0 : DecimalScale(dense);
-  if (scale >= 0) {
-    std::vector<int64_t> ints(dense.size());
-    int64_t lo = INT64_MAX, hi = INT64_MIN;
-    uint64_t max_zz = 0;
-    for (size_t i = 0; i < dense.size(); ++i) {
-      ints[i] = static_cast<int64_t>(std::nearbyint(dense[i] * kPow10[scale]));
-      lo = std::min(lo, ints[i]);
-      hi = std::max(hi, ints[i]);
-      if (i > 0) max_zz = std::max(max_zz, ZigZag(ints[i] - ints[i - 1]));
+  // Pass 1. DecimalScale, inline: the scale rises until every value so far reads back.
+  double lo_v = std::numeric_limits<double>::infinity(), hi_v = -std::numeric_limits<double>::infinity(), sum = 0;
+  int scale = 0;
+  double limit = 9e15;  // 9e15 / kPow10[scale]
+  bool decimal = true;
+  for (size_t i = 0; i < n; ++i) {
+    const double v = dense[i];
+    sum += v;
+    lo_v = std::min(lo_v, v);
+    hi_v = std::max(hi_v, v);
+    if (!decimal) continue;
+    if (!std::isfinite(v) || std::fabs(v) > limit) {
+      decimal = false;
+      continue;
     }
+    while (true) {
+      double scaled = v * kPow10[scale];
+      if (std::fabs(scaled) < 9e15) {
+        double r = std::nearbyint(scaled);
+        if (r / kPow10[scale] == v) break;
+      }
+      if (++scale > 9) {
+        decimal = false;
+        break;
+      }
+      limit = 9e15 / kPow10[scale];
+    }
+  }
+  // Pass 2. The squared deviations from the mean (the same expression as ever, so the same
+  // bits), and, for a decimal column, the integers, their range and their deltas' width; a
+  // later value may have raised the scale past what an earlier, larger one can take (then
+  // the column is stored as doubles, as DecimalScale's second loop decides).
+  const double mean = n == 0 ? 0 : sum / static_cast<double>(n);
+  double m2 = 0;
+  std::vector<uint64_t> ints;  // two's complement, then packed in place
+  int64_t lo = INT64_MAX, hi = INT64_MIN;
+  uint64_t max_zz = 0;
+  if (decimal && n > 0) {
+    ints.resize(n);
+    const double p = kPow10[scale];
+    bool fits = true;
+    int64_t prev = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const double v = dense[i];
+      m2 += (v - mean) * (v - mean);
+      const double scaled = v * p;
+      fits &= std::fabs(scaled) < 9e15;
+      const int64_t x = static_cast<int64_t>(std::nearbyint(scaled));
+      ints[i] = static_cast<uint64_t>(x);
+      lo = std::min(lo, x);
+      hi = std::max(hi, x);
+      if (i > 0) max_zz = std::max(max_zz, ZigZag(x - prev));
+      prev = x;
+    }
+    decimal = fits;
+  } else {
+    for (size_t i = 0; i < n; ++i) m2 += (dense[i] - mean) * (dense[i] - mean);
+  }
+  if (summary != nullptr) *summary = {.count = n, .min = lo_v, .max = hi_v, .sum = sum, .m2 = n == 0 ? 0 : m2};
+  if (n == 0) {
+    // DecimalScale of nothing is 0: an empty decimal body.
+    decimal = true;
+    scale = 0;
+  }
+  if (decimal) {
     int delta_width = WidthOf(max_zz);
-    int offset_width = dense.empty() ? 0 : WidthOf(static_cast<uint64_t>(hi - lo));
+    int offset_width = n == 0 ? 0 : WidthOf(static_cast<uint64_t>(hi - lo));
     bool by_offset = offset_width <= delta_width;
     int width = by_offset ? offset_width : delta_width;
     if (width <= 56) {
       body.push_back(static_cast<char>(scale));
       body.push_back(static_cast<char>(by_offset ? 1 : 0));
-      std::vector<uint64_t> packed;
-      packed.reserve(ints.size());
+      std::span<const uint64_t> packed(ints);
       if (by_offset) {
-        PutVarint(&body, ZigZag(dense.empty() ? 0 : lo));
-        for (int64_t v : ints) packed.push_back(static_cast<uint64_t>(v - lo));
+        PutVarint(&body, ZigZag(n == 0 ? 0 : lo));
+        for (uint64_t& v : ints) v -= static_cast<uint64_t>(lo);
       } else {
-        PutVarint(&body, ZigZag(ints[0]));
-        for (size_t i = 1; i < ints.size(); ++i) packed.push_back(ZigZag(ints[i] - ints[i - 1]));
+        PutVarint(&body, ZigZag(static_cast<int64_t>(ints[0])));
+        for (size_t i = n; i-- > 1;) ints[i] = ZigZag(static_cast<int64_t>(ints[i]) - static_cast<int64_t>(ints[i - 1]));
+        packed = packed.subspan(1);
       }
       body.push_back(static_cast<char>(width));
       Pack(packed, width, &body);

@@ -46,8 +46,20 @@ struct ColumnValues {
 void EncodeTimestamps(std::span<const int64_t> ts, std::string* out);
 Status DecodeTimestamps(std::string_view chunk, size_t rows, std::vector<int64_t>* out);
 
-// values[i] is row i's value where present[i] (or every row when present is empty).
-void EncodeNumbers(std::span<const double> values, std::span<const uint8_t> present, std::string* out);
+// Of the values with a value, in row order: what a block's column statistics need, computed
+// by EncodeNumbers' own passes (ColumnStats' count, min, max, sum and m2; the same bits).
+struct NumberSummary {
+  size_t count = 0;
+  double min = 0;
+  double max = 0;
+  double sum = 0;
+  double m2 = 0;  // sum of squared deviations from sum / count
+};
+
+// values[i] is row i's value where present[i] (or every row when present is empty);
+// *summary, when given, summarises those values.
+void EncodeNumbers(std::span<const double> values, std::span<const uint8_t> present, std::string* out,
+                   NumberSummary* summary = nullptr);
 Status DecodeNumbers(std::string_view chunk, size_t rows, ColumnValues* out);
 
 void EncodeTexts(std::span<const std::string_view> values, std::span<const uint8_t> present, std::string* out);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -62,6 +63,66 @@ TEST(Numbers, DecimalsRoundTripBitExactly) {
   EXPECT_TRUE(out.valid.empty());
   ASSERT_EQ(out.numbers.size(), v.size());
   for (size_t i = 0; i < v.size(); ++i) ASSERT_EQ(out.numbers[i], v[i]) << i;
+}
+
+// EncodeNumbers' summary is what a plain pass over the values with a value gives: count, min,
+// max and the sum exactly (the same additions in the same order), m2 to rounding (the test's
+// own expression may be contracted differently); and the chunk decodes to the values, for a
+// decimal column, one of doubles, and one that turns to doubles late (a large value after the
+// scale rose).
+TEST(Numbers, SummaryOfTheValuesWithAValue) {
+  std::mt19937_64 rng(15);
+  std::uniform_int_distribution<int> cents(-500000, 500000);
+  std::uniform_real_distribution<double> any(-1e3, 1e3);
+  for (int kind = 0; kind < 3; ++kind) {
+    for (size_t n : {size_t{1}, size_t{2}, size_t{7}, size_t{3600}}) {
+      std::vector<double> v(n);
+      std::vector<uint8_t> present(n);
+      for (size_t i = 0; i < n; ++i) {
+        v[i] = kind == 1 ? any(rng) : cents(rng) / 100.0;
+        present[i] = (rng() % 5) != 0 || i == 0;
+      }
+      if (kind == 2) v[0] = 8.5e14;  // fine at scale 0, too large at the scale of 2 a later value needs
+      for (bool all : {true, false}) {
+        std::span<const uint8_t> p = all ? std::span<const uint8_t>() : std::span<const uint8_t>(present);
+        size_t count = 0;
+        double lo = std::numeric_limits<double>::infinity(), hi = -lo, sum = 0;
+        for (size_t i = 0; i < n; ++i) {
+          if (!all && !present[i]) continue;
+          ++count;
+          lo = std::min(lo, v[i]);
+          hi = std::max(hi, v[i]);
+          sum += v[i];
+        }
+        double m2 = 0;
+        for (size_t i = 0; i < n; ++i) {
+          if (all || present[i]) m2 += (v[i] - sum / count) * (v[i] - sum / count);
+        }
+        std::string chunk;
+        NumberSummary got;
+        EncodeNumbers(v, p, &chunk, &got);
+        SCOPED_TRACE(fmt::format("kind {} n {} all {}", kind, n, all));
+        EXPECT_EQ(got.count, count);
+        EXPECT_EQ(got.min, lo);
+        EXPECT_EQ(got.max, hi);
+        EXPECT_EQ(got.sum, sum);
+        EXPECT_NEAR(got.m2, m2, 1e-9 * std::max(1.0, m2));
+        if (kind == 2 && n > 2) {
+          EXPECT_EQ(static_cast<Encoding>(chunk[0]), Encoding::kDouble);
+        }
+        std::string without;
+        EncodeNumbers(v, p, &without);
+        EXPECT_EQ(chunk, without);  // the summary changes nothing of the bytes
+        ColumnValues out;
+        ASSERT_TRUE(DecodeNumbers(chunk, n, &out).ok());
+        for (size_t i = 0; i < n; ++i) {
+          if (all || present[i]) {
+            ASSERT_EQ(out.numbers[i], v[i]) << i;
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST(Numbers, ArbitraryDoublesAndMissingValues) {

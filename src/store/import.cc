@@ -403,6 +403,7 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
     };
     std::unordered_map<std::pair<uint32_t, int64_t>, uint32_t, KeyHash> chunk_of;
     uint64_t gen = 0;
+    int64_t hour_of_last = HourOf(0);  // the hour start_row found last
     // Each new chunk's room: the rows per chunk of this parser's last range, a little more (all
     // chunks together then reserve about a range's rows, however they are spread).
     size_t rows_per_chunk = 0;
@@ -461,7 +462,11 @@ Status ImportCsv(const std::string& path, Store* store, const ImportOptions& opt
       // The row's chunk, and a row in it: a new one (true), or an earlier line's of the same
       // time, cleared to be written again (false). Counts the reading.
       auto start_row = [&](int64_t ts, uint32_t sensor_id, RowBuffer** chunk_out) {
-        const int64_t hour = HourOf(ts);
+        // The hour of the row before holds this one too, nearly always (an archive's rows come
+        // in time order): HourOf's 64-bit remainder only when it does not (unsigned: a time
+        // before it wraps to a large difference).
+        if (static_cast<uint64_t>(ts) - static_cast<uint64_t>(hour_of_last) >= uint64_t{kHourMicros}) hour_of_last = HourOf(ts);
+        const int64_t hour = hour_of_last;
         uint32_t index;
         Recent* r = nullptr;
         if (sensor_id < kRecentSensors) {
