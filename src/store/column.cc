@@ -328,8 +328,11 @@ void EncodeNumbers(std::span<const double> values, std::span<const uint8_t> pres
       const double v = dense[i];
       m2 += (v - mean) * (v - mean);
       const double scaled = v * p;
-      fits &= std::fabs(scaled) < 9e15;
-      const int64_t x = static_cast<int64_t>(std::nearbyint(scaled));
+      // A value that does not fit at the final scale makes the column doubles; its integer is
+      // not used, and converting it would be undefined (3.9e11 before a 1e-9: 3.9e20).
+      const bool fit = std::fabs(scaled) < 9e15;
+      fits &= fit;
+      const int64_t x = fit ? static_cast<int64_t>(std::nearbyint(scaled)) : 0;
       ints[i] = static_cast<uint64_t>(x);
       lo = std::min(lo, x);
       hi = std::max(hi, x);
