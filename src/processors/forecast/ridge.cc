@@ -74,6 +74,77 @@ void RidgeModel::LeadFeatures(const ForecastInput& input, int64_t origin, int le
   out[7] = std::cos(angle);
 }
 
+void RidgeModel::Likeness(const ForecastInput& input, int64_t origin, int days_back, Eigen::VectorXd* likeness,
+                          std::vector<int>* ranked) const {
+  const HourlySeries& y = *input.target;
+  const size_t features = FeatureCount(input);
+  // The columns compared: the origin's own features but the last value (a level, where the
+  // likeness is of the weather's shape), the season; per covariate its 24 h change and its
+  // difference to the target; every category's share.
+  std::vector<size_t> cols = {2, 4, 5, 6, 7};
+  for (size_t c = 0; c < input.covariates.size(); ++c) {
+    cols.push_back(kOwnFeatures + kCovariateFeatures * c + 2);
+    cols.push_back(kOwnFeatures + kCovariateFeatures * c + 3);
+  }
+  for (size_t c = 0; c < input.categories.size(); ++c) {
+    cols.push_back(kOwnFeatures + kCovariateFeatures * input.covariates.size() + c);
+  }
+  const size_t q = cols.size();
+  const int64_t lag = options_.likeness_lag;
+  std::vector<double> row(features), here(q), z(static_cast<size_t>(days_back) * q);
+  auto take = [&](int64_t o, double* out) {
+    Features(input, o - lag, 1, row.data());
+    for (size_t j = 0; j < q; ++j) out[j] = row[cols[j]];
+  };
+  take(origin, here.data());
+  for (int k = 1; k <= days_back; ++k) take(origin - 24 * k, z.data() + static_cast<size_t>(k - 1) * q);
+  // Standardized by the training origins' spread, so that no feature's unit weighs.
+  std::vector<double> mean(q, 0.0), scale(q, 1.0);
+  for (size_t j = 0; j < q; ++j) {
+    double sum = 0, sum2 = 0;
+    int present = 0;
+    for (int k = 0; k < days_back; ++k) {
+      double v = z[static_cast<size_t>(k) * q + j];
+      if (std::isnan(v)) continue;
+      sum += v;
+      sum2 += v * v;
+      ++present;
+    }
+    if (present == 0) continue;
+    mean[j] = sum / present;
+    double var = sum2 / present - mean[j] * mean[j];
+    scale[j] = var >= 1e-18 ? std::sqrt(var) : 1.0;
+  }
+  std::vector<double> distance(static_cast<size_t>(days_back));
+  likeness->resize(days_back);
+  const double h = options_.likeness_bandwidth;
+  for (int k = 0; k < days_back; ++k) {
+    double d2 = 0;
+    for (size_t j = 0; j < q; ++j) {
+      double d = (z[static_cast<size_t>(k) * q + j] - here[j]) / scale[j];
+      if (!std::isnan(d)) d2 += d * d;  // a missing feature: no difference
+    }
+    d2 /= static_cast<double>(q);
+    distance[static_cast<size_t>(k)] = d2;
+    (*likeness)(k) = h > 0 ? std::exp(-0.5 * d2 / (h * h)) : 1.0;
+  }
+  ranked->clear();
+  if (options_.analogs <= 0) return;
+  // Analogs: days two back or more (every lead's hour before origin - 24 - 1), with a last value
+  // and some observed hour among their 24 leads.
+  for (int k = 2; k <= days_back; ++k) {
+    const int64_t o = origin - 24 * k;
+    if (std::isnan(LastValue(y, o))) continue;
+    bool any = false;
+    for (int64_t t = o; t < o + kLeads && !any; ++t) any = !std::isnan(y.At(t));
+    if (any) ranked->push_back(k - 1);
+  }
+  std::stable_sort(ranked->begin(), ranked->end(), [&](int a, int b) {
+    return distance[static_cast<size_t>(a)] < distance[static_cast<size_t>(b)];
+  });
+  if (static_cast<int>(ranked->size()) > options_.analogs) ranked->resize(static_cast<size_t>(options_.analogs));
+}
+
 Status RidgeModel::Fit(const ForecastInput& input, int64_t origin) {
   int first_lead = 1;
   if (prepared_origin_ == origin && !leads_.empty()) {
@@ -115,6 +186,13 @@ void RidgeModel::FitLeads(const ForecastInput& input, int64_t origin, int first_
     d = std::min(d, kDaysPerYear - d);
     season(k) = options_.season_days > 0 ? std::exp(-0.5 * (d / options_.season_days) * (d / options_.season_days)) : 1.0;
   }
+  std::vector<int> ranked;
+  if (options_.likeness_bandwidth > 0 || options_.analogs > 0) {
+    Eigen::VectorXd likeness;
+    Likeness(input, origin, days_back, &likeness, &ranked);
+    season.array() *= likeness.array();
+  }
+  std::vector<double> changes;
   // The features that depend on the training origin alone (the last value, the 24 h mean and
   // range, the covariates, ...) are the same for every lead: computed once per origin, on first
   // use (row k - 1 for the origin k days back), and only the lead's own copied in.
@@ -149,6 +227,21 @@ void RidgeModel::FitLeads(const ForecastInput& input, int64_t origin, int first_
     }
     Lead& model = leads_[lead - 1];
     if (n < options_.min_samples) continue;
+    // The analogs' median change at this lead (their targets are all before origin - 24).
+    model.analog = kMissing;
+    if (!ranked.empty()) {
+      changes.clear();
+      for (int i : ranked) {
+        const int64_t o = origin - 24 * static_cast<int64_t>(i + 1);
+        double v = y.At(o + lead - 1) - LastValue(y, o);
+        if (!std::isnan(v)) changes.push_back(v);
+      }
+      if (!changes.empty()) {
+        std::sort(changes.begin(), changes.end());
+        size_t m = changes.size() / 2;
+        model.analog = changes.size() % 2 == 1 ? changes[m] : 0.5 * (changes[m - 1] + changes[m]);
+      }
+    }
     auto xs = x.topRows(n);
     model.mean = Eigen::VectorXd::Zero(features);
     model.scale = Eigen::VectorXd::Ones(features);
@@ -217,6 +310,9 @@ void RidgeModel::Forecast(const ForecastInput& input, int64_t origin, std::span<
     for (size_t j = 0; j < features; ++j) {
       if (std::isnan(row[j]) || model.scale(j) == 0) continue;
       sum += model.weights(j) * (row[j] - model.mean(j)) / model.scale(j);
+    }
+    if (options_.analog_share > 0 && !std::isnan(model.analog)) {
+      sum = (1 - options_.analog_share) * sum + options_.analog_share * (row[0] + model.analog);
     }
     means[i] = sum;
   }

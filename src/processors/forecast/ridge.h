@@ -6,6 +6,7 @@
 #pragma once
 
 #include <Eigen/Dense>
+#include <string_view>
 #include <vector>
 
 #include "processors/forecast/model.h"
@@ -21,6 +22,21 @@ struct RidgeOptions {
   // the origin's (0: all alike): how the day ahead follows from today changes with the season
   // (a land station's daily cycle and its fronts), and two years hold both seasons.
   double season_days = 60;
+  // A local fit (0: off): each training origin also weighs exp(-d² / 2 likeness_bandwidth²),
+  // d² the mean squared difference, in training standard deviations, of its likeness features
+  // (the origin features but the last value: the 24 h mean and range, the 3 h tendency, the
+  // season, per covariate its 24 h change and its difference to the target, per category its
+  // share) to the forecast origin's: a cold front's day learns from other fronts' days. They
+  // are taken as of likeness_lag hours before each origin (1: the hours before 23:00, which a
+  // day-ahead issue has once 22:00 has closed, so that Prepare computes them off its path).
+  double likeness_bandwidth = 0;
+  int likeness_lag = 1;
+  // Analogs (0: none): the median change at each lead of the `analogs` training days most alike
+  // by that distance (of origins two days back or more, so that every lead of theirs is before
+  // the lag), blended in at analog_share of the forecast.
+  int analogs = 0;
+  double analog_share = 0;
+  std::string_view name = "ridge";
 };
 
 // It predicts the change from the last value, so that the penalty shrinks towards "the last
@@ -37,7 +53,7 @@ struct RidgeOptions {
 class RidgeModel : public ForecastModel {
  public:
   explicit RidgeModel(RidgeOptions options = {}) : options_(options) {}
-  std::string_view name() const override { return "ridge"; }
+  std::string_view name() const override { return options_.name; }
   Status Fit(const ForecastInput& input, int64_t origin) override;
   void Forecast(const ForecastInput& input, int64_t origin, std::span<double> means) const override;
 
@@ -59,12 +75,18 @@ class RidgeModel : public ForecastModel {
     bool fitted = false;
     Eigen::VectorXd mean, scale, weights;
     double intercept = 0;
+    double analog = 0;  // the analogs' median change (NaN: none); used when analog_share > 0
   };
   void FitLeads(const ForecastInput& input, int64_t origin, int first_lead, int last_lead);
   // Features splits in two: what depends on the origin alone (out[0], the last value, first),
   // shared by every lead's training row of that origin, and then what depends on the lead.
   static void OriginFeatures(const ForecastInput& input, int64_t origin, double* out);
   static void LeadFeatures(const ForecastInput& input, int64_t origin, int lead, double* out);
+  // The local weights and the analogs' ranking for a fit at origin over days_back training
+  // origins (k days back: entry k - 1): likeness[k - 1] multiplies the prior, ranked lists the
+  // days by distance (nearest first, ties by k).
+  void Likeness(const ForecastInput& input, int64_t origin, int days_back, Eigen::VectorXd* likeness,
+                std::vector<int>* ranked) const;
 
   RidgeOptions options_;
   std::vector<Lead> leads_;
