@@ -116,6 +116,9 @@ void PrintTable(const std::vector<SeriesResult>& results, const std::string& fie
     fmt::print("{} sensor {} {}: {} days from {} UTC, issued 00:00 UTC for 24 h; best naive: {}; covariates: {}; {:.2f} s\n",
                s.archive, s.sensor_id, field, r.days, OriginText(r.first_origin), r.best_naive,
                s.covariates.empty() ? std::string("none") : fmt::format("{}", fmt::join(s.covariates, ",")), r.seconds);
+    fmt::print("  selected: the local ridge's weight against the ensemble (days):");
+    for (const auto& [w, days] : r.weight_days) fmt::print(" {:.2f} ({})", w, days);
+    fmt::print("\n");
     fmt::print("  {:<15} {:>7} {:>7} {:>7} {:>10} {:>11} {:>8} {:>7} {:>8}\n", "model", "MAE", "RMSE", "bias",
                "skill_pers", "skill_naive", "cover80", "hours", "seconds");
     for (const forecast::ModelScore& m : r.models) {
@@ -144,7 +147,9 @@ void PrintJson(const std::vector<SeriesResult>& results, const std::string& fiel
     const forecast::BacktestReport& r = s.report;
     j.Open('{').Key("archive").Str(s.archive).Key("sensor_id").Int(static_cast<int64_t>(s.sensor_id)).Key("field").Str(field);
     j.Key("first_origin").Str(OriginText(r.first_origin)).Key("days").Int(static_cast<int64_t>(r.days));
-    j.Key("best_naive").Str(r.best_naive).Key("covariates").Open('[');
+    j.Key("best_naive").Str(r.best_naive).Key("selected_weight_days").Open('{');
+    for (const auto& [w, days] : r.weight_days) j.Key(fmt::format("{:.2f}", w)).Int(days);
+    j.Close('}').Key("covariates").Open('[');
     for (const std::string& c : s.covariates) j.Str(c);
     j.Close(']').Key("seconds").Num(r.seconds).Key("models").Open('[');
     for (const forecast::ModelScore& score : r.models) {

@@ -15,6 +15,16 @@ std::vector<std::unique_ptr<ForecastModel>> AllModels() {
   models.push_back(std::make_unique<ClimatologyModel>());
   models.push_back(std::make_unique<HoltWintersModel>());
   models.push_back(std::make_unique<RidgeModel>());
+  // The local ridge: four years of origins (the processor's history_days bound them), λ 4, each
+  // origin also weighed by its likeness as of 23:00 (bandwidth 0.7), with 20 % of the 40 most
+  // alike days' median change; chosen on Beijing in numpy (docs/forecast.md).
+  models.push_back(std::make_unique<RidgeModel>(RidgeOptions{.window_days = 1460,
+                                                             .lambda = 4.0,
+                                                             .likeness_bandwidth = 0.7,
+                                                             .likeness_lag = 1,
+                                                             .analogs = 40,
+                                                             .analog_share = 0.2,
+                                                             .name = "local_ridge"}));
   return models;
 }
 

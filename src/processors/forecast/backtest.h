@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "processors/forecast/ensemble.h"
 #include "processors/forecast/model.h"
 #include "processors/forecast/residual_book.h"
+#include "processors/forecast/selection.h"
 
 namespace mare::forecast {
 
@@ -23,6 +25,7 @@ struct BacktestOptions {
   int min_history_days = 7;   // the first origin has at least this many days before it
   ResidualOptions residuals;
   EnsembleOptions ensemble;
+  SelectionOptions selection;
   std::function<void(int64_t done_days, int64_t total_days)> progress;  // called after each day
 };
 
@@ -43,7 +46,11 @@ struct BacktestReport {
   int64_t days = 0;          // origins judged
   std::string best_naive;
   double seconds = 0;        // the whole backtest
-  std::vector<ModelScore> models;  // AllModels() order, then "ensemble"
+  // AllModels() order, then "ensemble" (of the first kEnsembleModels), then "selected": per
+  // origin the ensemble blended with the model outside it at the selected weight (selection.h),
+  // what the processor issues.
+  std::vector<ModelScore> models;
+  std::map<double, int64_t> weight_days;  // origins by the weight selected for the local ridge
 };
 
 Result<BacktestReport> RunBacktest(const ForecastInput& input, const BacktestOptions& options = {});

@@ -113,13 +113,17 @@ TEST(SeriesForecasterTest, RestoredFromItsHistoryIssuesTheSameBytes) {
   SeriesOptions options = Small();
   options.refit_hours = 12;  // Holt–Winters refitted at 07:00 and 19:00
   options.refit_phase = 7;
-  options.ensemble.window_days = 28;  // 30 + 88 days kept: trimmed by day 160 (with the default 42, day 162)
+  options.ensemble.window_days = 28;
+  // 30 + 95 days kept (the intervals' 56, the selection's 7, the ensemble's 28, margins):
+  // trimmed by day 160 (with the defaults 42 and 42, not before day 205).
+  options.selection.window_days = 7;
+  options.selection.min_errors = 120;
   SeriesForecaster first(options);
   ForecastIssue a, b;
   const int64_t end = kStartHour + 24 * 175;
   int64_t restore_at = kStartHour + 24 * 160 + 7;  // after the first trim (118 + 30 days kept)
   std::unique_ptr<SeriesForecaster> second;
-  int compared = 0;
+  int compared = 0, blended = 0;
   for (int64_t h = kStartHour; h < end; ++h) {
     if (Missing(h) || (h >= kStartHour + 24 * 161 + 20 && h < kStartHour + 24 * 162 + 2)) continue;  // a midnight in a gap
     double v = Temperature(h, 3);
@@ -134,8 +138,10 @@ TEST(SeriesForecasterTest, RestoredFromItsHistoryIssuesTheSameBytes) {
     ASSERT_TRUE(second->Close(h, v, &b));
     ASSERT_EQ(ForecastValue(1, "temperature", a), ForecastValue(1, "temperature", b)) << "hour " << h;
     ++compared;
+    blended += a.model == "ensemble+local_ridge";
   }
   EXPECT_GT(compared, 300);
+  EXPECT_GT(blended, 10);  // the day-ahead issues, the local ridge blended in
 }
 
 // A forecaster restored with the models a checkpoint saved (Holt–Winters' fit, the errors, the
@@ -200,10 +206,13 @@ TEST(SeriesForecasterTest, SkillIsEachModelsRecentDayAheadError) {
   }
   SeriesSkill skill = f.Skill(30);
   EXPECT_EQ(skill.as_of, f.last_closed() + 1);
-  ASSERT_EQ(skill.models.size(), 6u);
+  ASSERT_EQ(skill.models.size(), 7u);
   EXPECT_EQ(skill.models.front().model, "persistence");
+  EXPECT_EQ(skill.models[5].model, "local_ridge");
   EXPECT_EQ(skill.models.back().model, "ensemble");
-  EXPECT_EQ(skill.in_use, "ensemble");
+  // What the latest day-ahead issue selected: the ensemble blended with the local ridge once
+  // both have two weeks of errors (selection.h).
+  EXPECT_TRUE(skill.in_use == "ensemble" || skill.in_use == "ensemble+local_ridge") << skill.in_use;
   double sum = 0, persistence = 0;
   int64_t n = 0;
   for (int64_t o = (skill.as_of - 24 * 30 + 23) / 24 * 24; o < skill.as_of; o += 24) {
@@ -224,8 +233,9 @@ TEST(SeriesForecasterTest, SkillIsEachModelsRecentDayAheadError) {
   EXPECT_EQ(skill.models[0].skill, 0);
   for (const ModelSkill& m : skill.models) {
     EXPECT_TRUE(std::isfinite(m.mae)) << m.model;
-    if (m.model != "ensemble") sum += m.weight;
+    if (m.model != "ensemble" && m.model != "local_ridge") sum += m.weight;
   }
+  EXPECT_TRUE(std::isnan(skill.models[5].weight));  // not in the ensemble
   EXPECT_NEAR(sum, 1, 1e-9);
   EXPECT_TRUE(std::isnan(skill.models.back().weight));
   EXPECT_FALSE(skill.leading.empty());
@@ -752,7 +762,11 @@ TEST(ForecastCheckpointTest, ReadsTheFormatAsDocumented) {
   SeriesOptions o;
   o.history_days = 7;
   SeriesForecaster f(o);
-  ASSERT_TRUE(f.RestoreState(c.series[0].history, state).ok());
+  // Written with 6 books (5 models and the ensemble): a forecaster of 8 (the local ridge, the
+  // selected forecast) refuses it, as the processor does, and rebuilds from the hours.
+  EXPECT_FALSE(f.RestoreState(c.series[0].history, state).ok());
+  f.Restore(c.series[0].history);
+  EXPECT_EQ(f.last_closed(), state.last_closed);
   ForecastIssue issue;
   ASSERT_TRUE(f.Close(f.last_closed() + 1, 12.5, &issue));
   EXPECT_EQ(issue.origin, kStartHour + 49);

@@ -75,7 +75,7 @@ std::string ForecastValue(uint64_t sensor_id, std::string_view field, const Fore
   j.Key("field").Str(field);
   j.Key("issued_at").Str(Timestamp(issue.origin));
   j.Key("day_ahead").Bool(issue.day_ahead);
-  j.Key("model").Str("ensemble");
+  j.Key("model").Str(issue.model);
   j.Key("hours").Open('[');
   for (size_t i = 0; i < issue.mean.size(); ++i) {
     j.Open('{');

@@ -19,6 +19,7 @@
 #include "processors/forecast/persistence.h"
 #include "processors/forecast/residual_book.h"
 #include "processors/forecast/ridge.h"
+#include "processors/forecast/selection.h"
 #include "processors/forecast/series_forecaster.h"
 
 namespace mare::forecast {
@@ -135,12 +136,12 @@ TEST(RidgeTest, RecoversAPureDailySine) {
 
 // The ridge's day-ahead MAE over days 100 to 109 of a series from kStart (ten days, so no lucky
 // day decides), fitted afresh at each.
-double RidgeMaeOfDays100To109(const ForecastInput& input) {
+double RidgeMaeOfDays100To109(const ForecastInput& input, const RidgeOptions& options = {}) {
   std::vector<double> out(24);
   double err = 0;
   for (int64_t day = 100; day < 110; ++day) {
     const int64_t origin = kStart + 24 * day;
-    RidgeModel model;
+    RidgeModel model(options);
     EXPECT_TRUE(model.Fit(input, origin).ok());
     model.Forecast(input, origin, out);
     for (int i = 0; i < 24; ++i) err += std::fabs(out[i] - input.target->At(origin + i)) / 240;
@@ -180,6 +181,45 @@ TEST(RidgeTest, LearnsFromAClassShare) {
   // move with it (0.60 against 2.48; with λ 0.01, a numpy copy's 0.0003).
   EXPECT_GT(err_without, 1.0);
   EXPECT_LT(err_with, 0.3 * err_without);
+}
+
+// Tomorrow's change follows this evening's tendency, up on days of one wind class and down on
+// the other's: an interaction no linear fit over all days has, but each class's days alone are
+// linear. The local fit weighs the days alike at 23:00 (the class's share among what they
+// compare), so it finds it where the global fit cannot; analogs alone (the median of the most
+// alike days) come near it too.
+TEST(RidgeTest, ALocalFitLearnsWhatTheGlobalOneCannot) {
+  HourlySeries y, share;
+  y.first_hour = share.first_hour = kStart;
+  double level = 0;
+  uint64_t x = 12345;
+  auto next = [&x] {  // deterministic, in [0, 1)
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<double>(x >> 11) / 9007199254740992.0;
+  };
+  for (int64_t day = 0; day < 120; ++day) {
+    const double g = 2 * next() - 1;          // this evening's tendency, per hour
+    const bool up = next() < 0.5;             // the day's class
+    for (int hour = 0; hour < 24; ++hour) {
+      y.values.push_back(level + (hour >= 18 ? g * (hour - 18) : 0.0));
+      share.values.push_back(up ? 1.0 : 0.0);
+    }
+    level += 5 * g + (up ? 6 : -6) * g;       // from the last value: +-6 g
+  }
+  RidgeOptions local;
+  local.likeness_bandwidth = 0.3;
+  RidgeOptions blend = local;
+  blend.analogs = 10;
+  blend.analog_share = 0.2;
+  const ForecastInput input{&y, {}, {&share}};
+  const double global = RidgeMaeOfDays100To109(input), fitted_locally = RidgeMaeOfDays100To109(input, local),
+               blended = RidgeMaeOfDays100To109(input, blend);
+  EXPECT_GT(global, 1.0);
+  EXPECT_LT(fitted_locally, 0.5 * global);
+  EXPECT_LT(blended, 0.6 * global);
+  // Without the class among its inputs, the local fit has nothing but the tendency's size to
+  // tell the days apart by (0.75 of the global fit's MAE).
+  EXPECT_GT(RidgeMaeOfDays100To109({&y, {}, {}}, local), 1.5 * fitted_locally);
 }
 
 TEST(RidgeTest, ForecastsOnlyFromThePast) {
@@ -224,6 +264,32 @@ TEST(RidgeTest, PreparedAheadFitsTheSameModelsAsOneFit) {
   for (double v : a) EXPECT_FALSE(std::isnan(v));
   EXPECT_EQ(a, b);  // bit for bit
   EXPECT_EQ(a, c);
+}
+
+TEST(RidgeTest, ALocalFitPreparedAheadIsTheSameAsOneFit) {
+  HourlySeries s = Series(80, Noisy), share = Series(80, [](int64_t h) { return (h / 24) % 3 == 0 ? 1.0 : 0.0; });
+  s.values[static_cast<size_t>(24 * 70 + 5)] = kMissing;
+  const int64_t origin = kStart + 24 * 75;
+  // Its likeness is as of 23:00 and its analogs two days back: hours from origin - 1 on are
+  // read by the last lead only.
+  HourlySeries early = s;
+  for (int64_t h = origin - 1; h < early.end_hour(); ++h) early.values[static_cast<size_t>(h - kStart)] += 100;
+  RidgeOptions options{.window_days = 1460, .lambda = 4, .likeness_bandwidth = 0.7, .likeness_lag = 1, .analogs = 40,
+                       .analog_share = 0.2, .name = "local_ridge"};
+  RidgeModel plain(options), prepared(options), global;
+  ForecastInput full{&s, {}, {&share}}, ahead{&early, {}, {&share}};
+  prepared.Prepare(ahead, origin, RidgeModel::kLeads - 1);
+  ASSERT_TRUE(plain.Fit(full, origin).ok());
+  ASSERT_TRUE(prepared.Fit(full, origin).ok());
+  ASSERT_TRUE(global.Fit(full, origin).ok());
+  std::vector<double> a(24), b(24), c(24);
+  plain.Forecast(full, origin, a);
+  prepared.Forecast(full, origin, b);
+  global.Forecast(full, origin, c);
+  for (double v : a) EXPECT_FALSE(std::isnan(v));
+  EXPECT_EQ(a, b);  // bit for bit
+  EXPECT_NE(a, c);  // and not the global ridge's
+  EXPECT_EQ(plain.name(), "local_ridge");
 }
 
 TEST(HoltWintersTest, PreparedAheadForecastsTheSameBits) {
@@ -526,6 +592,38 @@ TEST(EnsembleTest, WeighsByRecentMaeAndSharesWhileThereIsNone) {
   EXPECT_NEAR(weights[1] + weights[2], 1.0, 1e-12);
 }
 
+TEST(SelectionTest, PicksTheWeightWhoseBlendHadTheLowerMaeFromEnoughErrors) {
+  // The ensemble errs by +1 or -1 on alternate days, the model by -1 or +1: their mean is exact.
+  ResidualBook ensemble(24), opposite(24), same(24);
+  for (int d = 0; d < 20; ++d) {
+    for (int lead = 1; lead <= 24; ++lead) {
+      ensemble.Add(24 * d, lead, d % 2 ? 1.0 : -1.0);
+      opposite.Add(24 * d, lead, d % 2 ? -1.0 : 1.0);
+      same.Add(24 * d, lead, d % 2 ? 3.0 : -3.0);  // three times the ensemble's: less of it is better
+    }
+  }
+  const int64_t origin = 24 * 20;
+  int64_t n = 0;
+  EXPECT_EQ(opposite.BlendMae(ensemble, 0.5, origin, 42, &n), 0.0);
+  EXPECT_EQ(n, 20 * 24);
+  EXPECT_EQ(opposite.BlendMae(ensemble, 0.75, origin, 42, &n), 0.5);
+  EXPECT_EQ(same.BlendMae(ensemble, 0.5, origin, 42, &n), 2.0);
+  SelectionOptions options;
+  options.weights = {0, 0.5, 0.75, 1};
+  EXPECT_EQ(SelectWeight(ensemble, opposite, origin, options), 0.5);
+  EXPECT_EQ(SelectWeight(ensemble, same, origin, options), 0.0);   // the ensemble alone
+  options.weights = {0.75, 1};
+  EXPECT_EQ(SelectWeight(ensemble, opposite, origin, options), 0.75);
+  EXPECT_EQ(SelectWeight(ensemble, same, origin, options), 0.75);  // the better of those asked
+  // Fewer than min_errors pairs: the ensemble alone.
+  options.window_days = 10;  // 240 pairs, fewer than two weeks' 336
+  EXPECT_EQ(SelectWeight(ensemble, opposite, origin, options), 0.0);
+  options.min_errors = 240;
+  EXPECT_EQ(SelectWeight(ensemble, opposite, origin, options), 0.75);
+  ResidualBook empty(24);
+  EXPECT_EQ(SelectWeight(ensemble, empty, origin, options), 0.0);
+}
+
 TEST(BacktestTest, PureDailySine) {
   HourlySeries s = Series(40, DailySine);
   ForecastInput input{&s, {}};
@@ -533,14 +631,20 @@ TEST(BacktestTest, PureDailySine) {
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(r->first_origin, kStart + 24 * 7);
   EXPECT_EQ(r->days, 33);
-  ASSERT_EQ(r->models.size(), 6u);
-  EXPECT_EQ(r->models.back().model, "ensemble");
+  ASSERT_EQ(r->models.size(), 8u);
+  EXPECT_EQ(r->models[6].model, "ensemble");
+  EXPECT_EQ(r->models.back().model, "selected");
+  int64_t days = 0;
+  for (const auto& [w, d] : r->weight_days) days += d;
+  EXPECT_EQ(days, 33);
+  EXPECT_EQ(r->weight_days.begin()->first, 0.0);  // its first two weeks: the ensemble alone
   for (const ModelScore& m : r->models) {
     EXPECT_EQ(m.hours, 33 * 24) << m.model;
     if (m.model == "persistence" || m.model == "climatology_7d") {
       EXPECT_NEAR(m.mae, 0, 1e-9) << m.model;
     }
-    if (m.model == "holt_winters" || m.model == "ridge" || m.model == "ensemble") {
+    if (m.model == "holt_winters" || m.model == "ridge" || m.model == "local_ridge" || m.model == "ensemble" ||
+        m.model == "selected") {
       EXPECT_LT(m.mae, 0.1) << m.model;
     }
   }

@@ -24,7 +24,7 @@ struct ModelSkill {
 struct SeriesSkill {
   int64_t as_of = 0;       // hours since the epoch: errors of origins before it are counted
   int days = 0;            // ... and not older than this many days
-  std::string in_use;      // what is issued: "ensemble"
+  std::string in_use;      // what is issued: "ensemble" or "ensemble+local_ridge" (selection.h)
   std::string leading;     // the model with the largest weight in it ("" before any)
   std::vector<ModelSkill> models;  // AllModels() order, the ensemble last
 };

@@ -230,6 +230,27 @@ double ResidualBook::MeanAbsError(int64_t origin, int days, int64_t* count) cons
   return n > 0 ? sum / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
 }
 
+double ResidualBook::BlendMae(const ResidualBook& other, double w, int64_t origin, int days, int64_t* count) const {
+  int64_t first = 0, end = 0;
+  Days(origin, days, &first, &end);
+  Kept(&first, &end);
+  other.Kept(&first, &end);
+  double sum = 0;
+  int64_t n = 0;
+  const int leads = std::min(leads_, other.leads_);
+  for (int l = 1; l <= leads && first < end; ++l) {
+    const double *mine = Lead(l), *theirs = other.Lead(l);
+    for (int64_t d = end - 1; d >= first; --d) {  // newest first, as the other sums
+      double a = mine[Slot(d)], b = theirs[other.Slot(d)];
+      if (std::isnan(a) || std::isnan(b)) continue;
+      sum += std::fabs(w * a + (1 - w) * b);
+      ++n;
+    }
+  }
+  *count = n;
+  return n > 0 ? sum / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
+}
+
 std::vector<ResidualBook::Errors> ResidualBook::Save(int64_t from) const {
   std::vector<Errors> out(static_cast<size_t>(leads_));
   if (errors_.empty()) return out;

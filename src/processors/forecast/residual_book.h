@@ -45,6 +45,12 @@ class ResidualBook {
   // NaN when there is none. *count: how many errors.
   double MeanAbsError(int64_t origin, int days, int64_t* count) const;
 
+  // The MAE of a blend, w times this book's model and 1 - w the other's, over every lead of
+  // origins in the last `days` days before origin where both have an error (an error is actual
+  // minus forecast, so the blend's is w e + (1 - w) e_other); NaN when there is none. *count:
+  // how many such pairs.
+  double BlendMae(const ResidualBook& other, double w, int64_t origin, int days, int64_t* count) const;
+
   using Errors = std::vector<std::pair<int64_t, double>>;  // (origin, error), oldest first
   // Per lead, the errors of origins >= from: all that reads at origins o with o − window >= from see.
   std::vector<Errors> Save(int64_t from) const;

@@ -26,20 +26,25 @@ SeriesForecaster::SeriesForecaster(const SeriesOptions& options)
   for (size_t m = 0; m < models_.size(); ++m) {
     if (models_[m]->name() == "holt_winters") holt_winters_ = m;
     if (models_[m]->name() == "ridge") ridge_ = m;
+    if (models_[m]->name() == "local_ridge") local_ridge_ = m;
   }
+  weighed_ = std::min(models_.size(), kEnsembleModels);
   // The books' readers: the intervals (the ensemble's book), the ensemble's weights and Skill().
   ResidualOptions residuals = options_.residuals;
-  residuals.keep_days = std::max({residuals.interval_window_days, options_.ensemble.window_days, options_.skill_days}) + 2;
-  books_.assign(models_.size() + 1, ResidualBook(options_.horizon, residuals));
-  means_.assign(models_.size() + 1, std::vector<double>(static_cast<size_t>(options_.horizon), kMissing));
+  residuals.keep_days = std::max({residuals.interval_window_days, options_.ensemble.window_days,
+                                   options_.selection.window_days, options_.skill_days}) + 2;
+  books_.assign(models_.size() + 2, ResidualBook(options_.horizon, residuals));
+  means_.assign(models_.size() + 2, std::vector<double>(static_cast<size_t>(options_.horizon), kMissing));
   at_lead_.resize(models_.size());
   weights_.resize(models_.size());
 }
 
-// The ensemble's errors at an origin come from 00:00 origins of the last interval window, each
-// weighted by the models' errors of the ensemble window before it; 3 days of margin.
+// The selected forecast's errors at an origin (its intervals) come from 00:00 origins of the
+// last interval window, each selected by the ensemble's errors of the selection window before
+// it, each ensemble weighted by the models' errors of the ensemble window before that; 3 days of
+// margin.
 int SeriesForecaster::reach_days() const {
-  return options_.residuals.interval_window_days + options_.ensemble.window_days + 3;
+  return options_.residuals.interval_window_days + options_.selection.window_days + options_.ensemble.window_days + 3;
 }
 
 // The latest refit origin before `origin`: the issue at a refit origin itself still runs the
@@ -63,14 +68,14 @@ void SeriesForecaster::View(int64_t origin) {
   }
 }
 
-void SeriesForecaster::Compute(int64_t origin) {
+std::string_view SeriesForecaster::Compute(int64_t origin) {
   View(origin);
   ForecastInput input{.target = &view_, .covariates = {}};
   const size_t n = models_.size();
   const bool midnight = IsMidnight(origin);
   for (size_t m = 0; m < n; ++m) {
     std::vector<double>& out = means_[m];
-    if (m == ridge_ && !midnight) {  // fitted for one origin hour at a time: the day-ahead's
+    if ((m == ridge_ || m == local_ridge_) && !midnight) {  // fitted for one origin hour at a time: the day-ahead's
       std::fill(out.begin(), out.end(), kMissing);
       continue;
     }
@@ -99,10 +104,10 @@ void SeriesForecaster::Compute(int64_t origin) {
   std::vector<double>& ensemble = means_[n];
   for (int lead = 1; lead <= options_.horizon; ++lead) {
     for (size_t m = 0; m < n; ++m) at_lead_[m] = means_[m][static_cast<size_t>(lead - 1)];
-    EnsembleWeights(std::span<const ResidualBook>(books_.data(), n), at_lead_, origin, lead, options_.ensemble,
-                    weights_);
+    EnsembleWeights(std::span<const ResidualBook>(books_.data(), weighed_), std::span<const double>(at_lead_.data(), weighed_),
+                    origin, lead, options_.ensemble, std::span<double>(weights_.data(), weighed_));
     double sum = 0, total = 0;
-    for (size_t m = 0; m < n; ++m) {
+    for (size_t m = 0; m < weighed_; ++m) {
       if (weights_[m] > 0) {
         sum += weights_[m] * at_lead_[m];
         total += weights_[m];
@@ -110,6 +115,23 @@ void SeriesForecaster::Compute(int64_t origin) {
     }
     ensemble[static_cast<size_t>(lead - 1)] = total > 0 ? sum / total : kMissing;
   }
+  // The ensemble blended with the local ridge at the weight selected on their day-ahead errors
+  // of the last weeks; where the local ridge has no forecast (at any hour but 00:00), the
+  // ensemble's.
+  const double w = SelectedWeight(origin);
+  std::vector<double>& selected = means_[n + 1];
+  bool any = false;
+  for (size_t i = 0; i < selected.size(); ++i) {
+    double v = means_[local_ridge_][i];
+    bool blend = !std::isnan(v) && w > 0;
+    any |= blend;
+    selected[i] = blend ? w * v + (1 - w) * ensemble[i] : ensemble[i];
+  }
+  return any ? std::string_view("ensemble+local_ridge") : std::string_view("ensemble");
+}
+
+double SeriesForecaster::SelectedWeight(int64_t origin) const {
+  return SelectWeight(books_[models_.size()], books_[local_ridge_], origin, options_.selection);
 }
 
 bool SeriesForecaster::Close(int64_t hour, double value, ForecastIssue* issue) {
@@ -146,16 +168,18 @@ bool SeriesForecaster::Close(int64_t hour, double value, ForecastIssue* issue) {
 
   const int64_t origin = hour + 1;
   const bool midnight = IsMidnight(origin);
+  std::string_view selected = "ensemble";
   if (midnight && origin >= replay_from_) {
-    Compute(origin);
+    selected = Compute(origin);
     pending_.push_back({origin, means_});
   } else if (issue != nullptr) {
-    Compute(origin);
+    selected = Compute(origin);
   }
   if (issue == nullptr) return true;
   issue->origin = origin;
   issue->day_ahead = midnight;
-  const size_t n = models_.size();
+  issue->model = selected;
+  const size_t n = models_.size() + 1;  // the selected forecast's
   issue->mean = means_[n];
   issue->lower.assign(static_cast<size_t>(options_.horizon), kMissing);
   issue->upper.assign(static_cast<size_t>(options_.horizon), kMissing);
@@ -177,7 +201,10 @@ bool SeriesForecaster::Prepare() {
   // the models then, but for the hour only Holt–Winters' last step and the ridge's last lead read.
   View(origin);
   ForecastInput input{.target = &view_, .covariates = {}};
-  if (IsMidnight(origin)) static_cast<RidgeModel&>(*models_[ridge_]).Prepare(input, origin, RidgeModel::kLeads - 1);
+  if (IsMidnight(origin)) {
+    static_cast<RidgeModel&>(*models_[ridge_]).Prepare(input, origin, RidgeModel::kLeads - 1);
+    static_cast<RidgeModel&>(*models_[local_ridge_]).Prepare(input, origin, RidgeModel::kLeads - 1);
+  }
   // Holt–Winters' fit that issue runs (refitted now when due: its hours are all in, so the
   // issue need not), then its run over its window but the last hour.
   PrefitHoltWinters();
@@ -189,9 +216,9 @@ bool SeriesForecaster::Prepare() {
   // next, that is every lead's. Answers are reused only when made from the very same errors.
   const size_t n = models_.size();
   for (int lead = 1; lead <= options_.horizon; ++lead) {
-    for (size_t m = 0; m < n; ++m) books_[m].RecentMae(origin, lead, options_.ensemble.window_days);
+    for (size_t m = 0; m < weighed_; ++m) books_[m].RecentMae(origin, lead, options_.ensemble.window_days);
     double lo = 0, hi = 0;
-    books_[n].Interval(origin, lead, &lo, &hi);
+    books_[n + 1].Interval(origin, lead, &lo, &hi);
   }
   return true;
 }
@@ -238,21 +265,23 @@ SeriesSkill SeriesForecaster::Skill(int days) const {
   skill.in_use = "ensemble";
   const size_t n = models_.size();
   std::vector<double> weight(n, 0.0);
-  if (!pending_.empty()) {  // the latest day-ahead issue's weights, as it computed them
+  if (!pending_.empty()) {  // the latest day-ahead issue's weights and selection, as it computed them
     const Pending& latest = pending_.back();
-    std::vector<double> at_lead(n), w(n);
+    std::vector<double> at_lead(weighed_), w(weighed_);
     for (int lead = 1; lead <= options_.horizon; ++lead) {
-      for (size_t m = 0; m < n; ++m) at_lead[m] = latest.means[m][static_cast<size_t>(lead - 1)];
-      EnsembleWeights(std::span<const ResidualBook>(books_.data(), n), at_lead, latest.origin, lead, options_.ensemble, w);
-      for (size_t m = 0; m < n; ++m) weight[m] += w[m] / options_.horizon;
+      for (size_t m = 0; m < weighed_; ++m) at_lead[m] = latest.means[m][static_cast<size_t>(lead - 1)];
+      EnsembleWeights(std::span<const ResidualBook>(books_.data(), weighed_), at_lead, latest.origin, lead, options_.ensemble, w);
+      for (size_t m = 0; m < weighed_; ++m) weight[m] += w[m] / options_.horizon;
     }
+    // Its errors are all of origins before it: the books answer as they did then.
+    if (SelectedWeight(latest.origin) > 0) skill.in_use = "ensemble+local_ridge";
   }
   double persistence = kMissing, best_weight = 0;
   for (size_t m = 0; m <= n; ++m) {
     ModelSkill s;
     s.model = m < n ? std::string(models_[m]->name()) : "ensemble";
     s.mae = books_[m].MeanAbsError(skill.as_of, days, &s.hours);
-    s.weight = m < n ? weight[m] : kMissing;
+    s.weight = m < weighed_ ? weight[m] : kMissing;
     if (s.model == "persistence") persistence = s.mae;
     if (m < n && weight[m] > best_weight) {
       best_weight = weight[m];
@@ -285,14 +314,19 @@ SeriesState SeriesForecaster::SaveState() const {
   // ensemble's over the interval's, and Skill() each over skill_days; one day of margin.
   const size_t n = models_.size();
   auto from = [&](int days) { return last_closed_ + 1 - 24 * static_cast<int64_t>(std::max(days, options_.skill_days) + 1); };
-  for (size_t m = 0; m < n; ++m) state.errors.push_back(books_[m].Save(from(options_.ensemble.window_days)));
-  state.errors.push_back(books_[n].Save(from(options_.residuals.interval_window_days)));
+  // The ensemble's models over its window; the models outside it over the selection's.
+  for (size_t m = 0; m < n; ++m) {
+    state.errors.push_back(books_[m].Save(from(m < weighed_ ? options_.ensemble.window_days : options_.selection.window_days)));
+  }
+  // The ensemble's (the selection's incumbent) and the selected forecast's (the intervals).
+  state.errors.push_back(books_[n].Save(from(std::max(options_.residuals.interval_window_days, options_.selection.window_days))));
+  state.errors.push_back(books_[n + 1].Save(from(options_.residuals.interval_window_days)));
   for (const Pending& p : pending_) state.pending.push_back({p.origin, p.means});
   return state;
 }
 
 Status SeriesForecaster::RestoreState(const HourlySeries& history, const SeriesState& state) {
-  const size_t books = models_.size() + 1;
+  const size_t books = models_.size() + 2;
   const size_t horizon = static_cast<size_t>(options_.horizon);
   if (history.values.empty() || state.last_closed != history.end_hour() - 1) {
     return Status::InvalidArgument("the state's last closed hour is not its history's");

@@ -16,6 +16,7 @@
 #include <deque>
 #include <limits>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "processors/forecast/ensemble.h"
@@ -23,6 +24,7 @@
 #include "processors/forecast/model.h"
 #include "processors/forecast/model_skill.h"
 #include "processors/forecast/residual_book.h"
+#include "processors/forecast/selection.h"
 #include "processors/forecast/series_state.h"
 
 namespace mare::forecast {
@@ -35,12 +37,15 @@ struct SeriesOptions {
   int skill_days = 30;      // the longest Skill() asked for: SaveState keeps the errors it reads
   ResidualOptions residuals;
   EnsembleOptions ensemble;
+  SelectionOptions selection;  // its window_days at most the ensemble's (what SaveState keeps)
 };
 
 struct ForecastIssue {
   int64_t origin = 0;      // the first forecast hour (hours since the epoch): the hour after the one that closed
   bool day_ahead = false;  // origin is 00:00 UTC: the coming UTC day's forecast
   std::vector<double> mean, lower, upper;  // [lead - 1] for hour origin + lead - 1; NaN where none
+  // What was issued (selection.h): "ensemble", or "ensemble+local_ridge" (blended at the weight selected)
+  std::string_view model = "ensemble";
 };
 
 class SeriesForecaster {
@@ -86,9 +91,13 @@ class SeriesForecaster {
   Status RestoreState(const HourlySeries& history, const SeriesState& state);
 
  private:
-  // Every model's forecast from origin, then the ensemble's, into means_; the ridge (fitted per
-  // origin hour) only at 00:00 UTC origins.
-  void Compute(int64_t origin);
+  // Every model's forecast from origin, then the ensemble's, then the selected one's (what is
+  // issued), into means_; the ridges (fitted per origin hour) only at 00:00 UTC origins.
+  // Returns the selected candidate's name.
+  std::string_view Compute(int64_t origin);
+  // The local ridge's weight against the ensemble in what the issue at origin issues, from the
+  // books' errors of the origins before it (selection.h).
+  double SelectedWeight(int64_t origin) const;
   void View(int64_t origin);  // view_ = the hours [origin - history_days, origin)
   // The Holt–Winters refit the next issue would make, if not made yet (its hours are always in):
   // at the end of Restore, so that a rebuild does not leave ~all series to refit in the same
@@ -99,7 +108,7 @@ class SeriesForecaster {
 
   struct Pending {  // a 00:00 UTC origin whose hours are not all observed yet
     int64_t origin;
-    std::vector<std::vector<double>> means;  // [model][lead - 1], the ensemble last
+    std::vector<std::vector<double>> means;  // [model][lead - 1], then the ensemble, the selected
   };
 
   SeriesOptions options_;
@@ -107,9 +116,12 @@ class SeriesForecaster {
   int64_t last_closed_ = kNone;
   int64_t replay_from_ = kNone;  // while restoring: 00:00 origins before it are not computed
   std::vector<std::unique_ptr<ForecastModel>> models_;
-  size_t holt_winters_ = 0, ridge_ = 0;  // their indices in models_
+  size_t holt_winters_ = 0, ridge_ = 0, local_ridge_ = 0;  // their indices in models_
+  size_t weighed_ = 0;                   // the ensemble weighs models_[0, weighed_)
   int64_t holt_winters_fit_ = kNone;     // the origin Holt–Winters was last fitted at
-  std::vector<ResidualBook> books_;      // per model, the ensemble last: errors of 00:00 origins
+  // Per model, then the ensemble's, then the selected forecast's (its intervals): errors of
+  // 00:00 origins.
+  std::vector<ResidualBook> books_;
   std::deque<Pending> pending_;
   HourlySeries view_;
   std::vector<std::vector<double>> means_;
