@@ -163,9 +163,15 @@ Status RidgeModel::Fit(const ForecastInput& input, int64_t origin) {
 
 void RidgeModel::Prepare(const ForecastInput& input, int64_t origin, int last_lead) {
   last_lead = std::clamp(last_lead, 0, kLeads);
-  leads_.assign(kLeads, Lead{});
+  int first_lead = 1;
+  if (prepared_origin_ == origin && !leads_.empty()) {
+    if (last_lead <= prepared_leads_) return;  // prepared already
+    first_lead = prepared_leads_ + 1;          // each lead's fit is its own: the same bits
+  } else {
+    leads_.assign(kLeads, Lead{});
+  }
   fitted_origin_hour_ = -1;  // nothing to forecast with until Fit completes it
-  FitLeads(input, origin, 1, last_lead);
+  FitLeads(input, origin, first_lead, last_lead);
   prepared_origin_ = origin;
   prepared_leads_ = last_lead;
 }

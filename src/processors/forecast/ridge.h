@@ -62,7 +62,8 @@ class RidgeModel : public ForecastModel {
   // newest row's target is hour origin - 25 + L). The next Fit at that origin then fits only the
   // other leads: the same models, bit for bit, as one Fit with every hour in (a day-ahead
   // issue's ridge is fitted in the hour before 23:00 closes, off its path). Any other Fit
-  // drops what was prepared.
+  // drops what was prepared. Called again for the same origin with a later last_lead, it fits
+  // only the leads after those prepared (a lead at a time as the day's hours close).
   void Prepare(const ForecastInput& input, int64_t origin, int last_lead);
   static constexpr int kLeads = 24;  // leads fitted: the day-ahead horizon
 

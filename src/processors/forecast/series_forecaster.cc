@@ -201,10 +201,18 @@ bool SeriesForecaster::Prepare() {
   // the models then, but for the hour only Holt–Winters' last step and the ridge's last lead read.
   View(origin);
   ForecastInput input{.target = &view_, .covariates = {}};
-  if (IsMidnight(origin)) {
-    static_cast<RidgeModel&>(*models_[ridge_]).Prepare(input, origin, RidgeModel::kLeads - 1);
-    static_cast<RidgeModel&>(*models_[local_ridge_]).Prepare(input, origin, RidgeModel::kLeads - 1);
+  // The next 00:00 issue's ridge: lead L's training rows read nothing after hour M - 25 + L, so
+  // it is fitted once that hour has closed, a lead each hour through the day (spread, where
+  // fitting its 23 leads at once after 22:00 with the local ridge's made that hour's work the
+  // busiest). The local ridge's likeness is as of 23:00: its 23 leads once 22:00 has closed.
+  const int64_t midnight = FloorTo(origin + 23, 24);
+  const int ridge_leads = static_cast<int>(std::min<int64_t>(RidgeModel::kLeads - 1, last_closed_ - midnight + 25));
+  if (ridge_leads >= 1) {
+    if (midnight != origin) View(midnight);
+    static_cast<RidgeModel&>(*models_[ridge_]).Prepare(input, midnight, ridge_leads);
+    if (midnight != origin) View(origin);
   }
+  if (IsMidnight(origin)) static_cast<RidgeModel&>(*models_[local_ridge_]).Prepare(input, origin, RidgeModel::kLeads - 1);
   // Holt–Winters' fit that issue runs (refitted now when due: its hours are all in, so the
   // issue need not), then its run over its window but the last hour.
   PrefitHoltWinters();
