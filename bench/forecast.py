@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Issue 14's forecast targets, one run, one table: on the four real hourly series of
 ../shared/data/ (three NDBC buoys, five years of Beijing's airport), mare's day-ahead MAE
-(`mare forecast backtest --format json`, its ensemble) against persistence, the last value and
+(`mare forecast backtest --format json`, what it selects per series: its ensemble or the local ridge) against persistence, the last value and
 the best naive baseline, and against statsforecast (AutoETS, AutoARIMA, MSTL, SeasonalNaive,
 season 24) over the very same rolling origins and judged hours; the fit + forecast time per
 series of each; the 80 % intervals' coverage; and the throughput of forecast_refresh_bench.
@@ -327,10 +327,16 @@ def main():
     print_table(rows, refresh, args)
 
 
+def issued(models):
+    """What mare issues: the per-series selection (the ensemble or the local ridge), "selected"
+    in the backtest's JSON; the ensemble in a build from before it."""
+    return "selected" if "selected" in models else "ensemble"
+
+
 def print_table(rows, refresh, args):
     print(f"Day-ahead hourly temperature forecasts (issued 00:00 UTC for the next 24 h, one origin per day from the "
-          f"8th, each from the hours before it only; judged on every observed hour). mare: the ensemble of "
-          f"`mare forecast backtest`, every model refitted at every origin. statsforecast "
+          f"8th, each from the hours before it only; judged on every observed hour). mare: what "
+          f"`mare forecast backtest` selects per series and origin (the ensemble or the local ridge), every model refitted at every origin. statsforecast "
           f"{__import__('statsforecast').__version__}: AutoETS, AutoARIMA, MSTL, SeasonalNaive (season 24), "
           f"refitted every {args.refit_days} origins on the {args.window_days} days before, applied (forward) at every "
           f"origin to the {args.window_days} days before it (AutoARIMA: approximation=True, every {args.arima_refit_days} "
@@ -345,16 +351,25 @@ def print_table(rows, refresh, args):
     for r in rows:
         m = r["models"]
         best_naive = r["report"]["best_naive"]
-        ens = m["ensemble"]["mae"]
+        ens = m[issued(m)]["mae"]
         p = r["peers"]
         best_sf = min(p, key=lambda k: p[k]["mae"])
         print(f"{r['name']:<8} {r['days']:>5} {r['hours']:>6} {m['persistence']['mae']:>7.3f} {m['last_value']['mae']:>6.3f} "
               f"{best_naive + ' ' + format(m[best_naive]['mae'], '.3f'):>14} {ens:>6.3f} "
               f"{ens / m['persistence']['mae']:>9.3f} {ens / m[best_naive]['mae']:>10.3f} "
               f"{p['AutoETS']['mae']:>6.3f} {p['AutoARIMA']['mae']:>6.3f} {p['MSTL']['mae']:>6.3f} {p['SeasonalNaive']['mae']:>6.3f} "
-              f"{best_sf:>10} {ens / p[best_sf]['mae']:>7.3f} {m['ensemble']['coverage']:>10.3f} {p[best_sf]['coverage']:>9.3f}")
+              f"{best_sf:>10} {ens / p[best_sf]['mae']:>7.3f} {m[issued(m)]['coverage']:>10.3f} {p[best_sf]['coverage']:>9.3f}")
     print("naive* = the best of mare's naive baselines (persistence, last value, 7-day climatology); cover sf* = the best "
           "statsforecast model's own 80 % interval")
+    for r in rows:
+        m = r["models"]
+        if "selected" in m:
+            rep = r["report"]
+            weights = ", ".join(f"{w}: {d}" for w, d in rep.get("selected_weight_days", {}).items())
+            print(f"  {r['name']}: the local ridge's weight in what is issued (days): {weights}; "
+                  f"MAE / persistence: ensemble {m['ensemble']['mae'] / m['persistence']['mae']:.4f}, "
+                  f"ridge {m['ridge']['mae'] / m['persistence']['mae']:.4f}, local ridge "
+                  f"{m['local_ridge']['mae'] / m['persistence']['mae']:.4f}, selected {m['selected']['mae'] / m['persistence']['mae']:.4f}")
     for r in rows:
         missing = {k: v["missing"] for k, v in r["peers"].items() if v["missing"]}
         if missing:
@@ -379,7 +394,7 @@ def print_table(rows, refresh, args):
     print("Targets (issue 14)")
     for r in rows:
         m = r["models"]
-        ens = m["ensemble"]["mae"]
+        ens = m[issued(m)]["mae"]
         best_naive = m[r["report"]["best_naive"]]["mae"]
         pers = m["persistence"]["mae"]
         if r["land"]:
@@ -400,8 +415,8 @@ def print_table(rows, refresh, args):
         print(f"  {r['name']:<8} fit + forecast of one series >= 100x faster than {fitted}'s (the most accurate "
               f"statsforecast model that fits): {ratio:.0f}x  {mark(ratio >= 100)}"
               f"  (load {r['peer_load']})")
-        cov = m["ensemble"]["coverage"]
-        print(f"  {r['name']:<8} 80 % interval covers 75-85 %: {cov:.1%} of {m['ensemble']['interval_hours']} hours  "
+        cov = m[issued(m)]["coverage"]
+        print(f"  {r['name']:<8} 80 % interval covers 75-85 %: {cov:.1%} of {m[issued(m)]['interval_hours']} hours  "
               f"{mark(0.75 <= cov <= 0.85)}")
     if refresh is not None:
         text, load = refresh
