@@ -20,6 +20,7 @@ std::vector<std::unique_ptr<ForecastModel>> AllModels() {
   // alike days' median change; chosen on Beijing in numpy (docs/forecast.md).
   models.push_back(std::make_unique<RidgeModel>(RidgeOptions{.window_days = 1460,
                                                              .lambda = 4.0,
+                                                             .robust_iterations = 3,
                                                              .likeness_bandwidth = 0.7,
                                                              .likeness_lag = 1,
                                                              .analogs = 40,
