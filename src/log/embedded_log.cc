@@ -111,7 +111,8 @@ struct Topic {
   std::condition_variable appended;
 
   metrics::Counter* appended_records = nullptr;
-  metrics::Counter* appended_bytes = nullptr;
+  metrics::Counter* appended_bytes = nullptr;               // as stored
+  metrics::Counter* appended_uncompressed_bytes = nullptr;  // before compression
   metrics::Counter* append_batches = nullptr;
   metrics::Counter* deleted_by_age = nullptr;
   metrics::Counter* deleted_by_size = nullptr;
@@ -304,6 +305,7 @@ Result<std::shared_ptr<Topic>> Core::LoadTopic(const TopicConfig& config) {
   metrics::Labels labels = {{"topic", config.name}};
   topic->appended_records = &registry_->GetCounter(log_metrics::kRecordsAppended, labels);
   topic->appended_bytes = &registry_->GetCounter(log_metrics::kBytesAppended, labels);
+  topic->appended_uncompressed_bytes = &registry_->GetCounter(log_metrics::kUncompressedBytesAppended, labels);
   topic->append_batches = &registry_->GetCounter(log_metrics::kBatchesAppended, labels);
   topic->deleted_by_age = &registry_->GetCounter(log_metrics::kSegmentsDeleted, {{"topic", config.name}, {"reason", "age"}});
   topic->deleted_by_size = &registry_->GetCounter(log_metrics::kSegmentsDeleted, {{"topic", config.name}, {"reason", "size"}});
@@ -839,6 +841,7 @@ Status Core::Append(std::string_view topic_name, int32_t partition, std::span<co
   thread_local std::string buffer;
   if (buffer.size() < n) buffer.resize(n);
   format::EncodeBatch(records, numbers, buffer.data());
+  const size_t uncompressed = n;
   n = format::CompressBatch(buffer.data(), topic->compression.load());
 
   SegmentPtr segment;
@@ -877,6 +880,7 @@ Status Core::Append(std::string_view topic_name, int32_t partition, std::span<co
   }
   topic->appended_records->Add(records.size());
   topic->appended_bytes->Add(n);
+  topic->appended_uncompressed_bytes->Add(uncompressed);
   topic->append_batches->Add();
   topic->appends.fetch_add(1);
   if (topic->waiters.load() > 0) {
@@ -934,6 +938,7 @@ Status Core::AppendTogether(std::string_view topic_name, std::span<const Partiti
     Partition* p;
     size_t records;
     size_t bytes;
+    size_t uncompressed_bytes;  // what bytes would be without compression
     SegmentPtr segment;
     int64_t base_offset;
     int64_t position;
@@ -952,6 +957,7 @@ Status Core::AppendTogether(std::string_view topic_name, std::span<const Partiti
     }
     if (buffers[k].size() < n + format::kGroupTrailerSize) buffers[k].resize(n + format::kGroupTrailerSize);
     format::EncodeBatch(part.records, numbers[k], buffers[k].data());
+    w[k].uncompressed_bytes = n + format::kGroupTrailerSize;
     n = format::CompressBatch(buffers[k].data(), topic->compression.load());
     w[k].p = topic->partitions[static_cast<size_t>(part.partition)].get();
     w[k].records = part.records.size();
@@ -1021,12 +1027,15 @@ Status Core::AppendTogether(std::string_view topic_name, std::span<const Partiti
   locks.clear();
   size_t records = 0;
   size_t bytes = 0;
+  size_t uncompressed_bytes = 0;
   for (const Part& x : w) {
     records += x.records;
     bytes += x.bytes;
+    uncompressed_bytes += x.uncompressed_bytes;
   }
   topic->appended_records->Add(records);
   topic->appended_bytes->Add(bytes);
+  topic->appended_uncompressed_bytes->Add(uncompressed_bytes);
   topic->append_batches->Add(w.size());
   topic->appends.fetch_add(1);
   if (topic->waiters.load() > 0) {
