@@ -22,6 +22,7 @@
 #include <deque>
 #include <limits>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -1337,21 +1338,31 @@ class EmbeddedConsumer final : public Consumer {
         const char* batch = nullptr;
         std::string why;
         int64_t position = r.position + off;
-        // A compressed batch's records are decompressed into a buffer of their own, which the
-        // views handed out point into until the next Poll.
-        if (plain_used_ == plain_.size()) plain_.emplace_back();
-        std::string* plain = &plain_[plain_used_];
         if (r.length - off < static_cast<int64_t>(format::kBatchHeaderSize) ||
-            !format::ParseBatchHeader(stored, &stored_h, &why) || stored_h.length > r.length - off ||
-            !format::PlainBatch(stored, stored_h, /*checked=*/position + stored_h.length <= verified, plain, &batch, &h,
-                                &why)) {
+            !format::ParseBatchHeader(stored, &stored_h, &why) || stored_h.length > r.length - off) {
           if (why.empty()) why = "batch overruns its index entry";
           return Status::Corruption(fmt::format("{} at byte {}: {}", r.segment->path, position, why));
         }
-        if (batch != stored) {
-          ++plain_used_;
-          plain_bytes += h.length;
+        const bool compressed = (stored_h.attributes & format::kAttrCodecMask) != 0;
+        bool reused = false;    // the batch the last Poll stopped inside, decompressed then
+        size_t slot = 0;        // else, compressed: its buffer in plain_
+        if (compressed && last_.Holds(r.segment, position, stored)) {
+          batch = last_.plain->data();
+          h = last_.h;
+          reused = true;
+        } else {
+          // A compressed batch's records are decompressed into a buffer of their own, which the
+          // views handed out point into until the next Poll.
+          slot = plain_used_;
+          if (slot == plain_.size()) plain_.push_back(nullptr);
+          if (!plain_[slot]) plain_[slot] = std::make_unique<std::string>();
+          if (!format::PlainBatch(stored, stored_h, /*checked=*/position + stored_h.length <= verified,
+                                  plain_[slot].get(), &batch, &h, &why)) {
+            return Status::Corruption(fmt::format("{} at byte {}: {}", r.segment->path, position, why));
+          }
+          if (compressed) ++plain_used_;
         }
+        if (compressed) plain_bytes += h.length;
         if (position == verified) {
           // Checked just now, right after what was known good: known good too.
           r.segment->verified.compare_exchange_strong(verified, position + stored_h.length);
@@ -1379,6 +1390,17 @@ class EmbeddedConsumer final : public Consumer {
           }
           ++offset;
         });
+        if (compressed && !reused && taken == r.max_records && next < h.base_offset + h.record_count) {
+          // Stopped inside it: the next Poll starts here, and takes the records decompressed now
+          // rather than decompress the whole batch again for its rest. The buffer it leaves in
+          // plain_ (the previous one's) is below plain_used_: not reused until the next Poll,
+          // since this Poll's views may point into it.
+          std::swap(plain_[slot], last_.plain);
+          last_.segment = r.segment;
+          last_.position = position;
+          std::memcpy(last_.header, stored, format::kBatchHeaderSize);
+          last_.h = h;
+        }
         off += stored_h.length;
       }
       positions_[r.partition] = next;
@@ -1400,10 +1422,27 @@ class EmbeddedConsumer final : public Consumer {
   size_t next_partition_ = 0;       // where the next Poll starts, so no partition starves
   std::vector<Read> reads_;
   std::string buffer_;
-  // Compressed batches' records, this Poll: a deque, so that a buffer never moves once views
-  // point into it; the first plain_used_ are in use, the rest kept for the next Poll.
-  std::deque<std::string> plain_;
+  // Compressed batches' records, this Poll: each in a buffer of its own, which never moves
+  // once views point into it; the first plain_used_ are in use, the rest kept for the next Poll.
+  std::vector<std::unique_ptr<std::string>> plain_;
   size_t plain_used_ = 0;
+  // The compressed batch a Poll stopped inside (at max_records), decompressed: the next Poll
+  // reads the rest of it from here. It is the same batch when it is at the same position of the
+  // same segment (a compaction's copy is another Segment) with the same 56 header bytes, its
+  // body checksum among them; a weak pointer, so as not to keep a replaced segment's file open.
+  struct LastBatch {
+    std::weak_ptr<Segment> segment;
+    int64_t position = -1;
+    char header[format::kBatchHeaderSize] = {};
+    format::BatchHeader h;  // of the decompressed batch
+    std::unique_ptr<std::string> plain;
+
+    bool Holds(const SegmentPtr& s, int64_t at, const char* stored) const {
+      return plain && position == at && segment.lock() == s &&
+             std::memcmp(header, stored, format::kBatchHeaderSize) == 0;
+    }
+  };
+  LastBatch last_;
   std::vector<NumberField> numbers_;                   // the records' carried numbers, this Poll
   std::vector<std::pair<size_t, size_t>> number_starts_;  // (record in out, its first in numbers_)
 };
