@@ -1368,9 +1368,8 @@ class EmbeddedConsumer final : public Consumer {
           r.segment->verified.compare_exchange_strong(verified, position + stored_h.length);
           verified = r.segment->verified.load();
         }
-        int64_t offset = h.base_offset;
-        format::ForEachRecord(batch, h, [&](int64_t ts, std::string_view key, std::string_view value,
-                                            const format::RecordNumbers& numbers) {
+        format::ForEachRecordAt(batch, h, [&](int64_t offset, int64_t ts, std::string_view key, std::string_view value,
+                                              const format::RecordNumbers& numbers) {
           if (offset >= r.from_offset && taken < r.max_records) {
             ConsumedRecord& c = out->emplace_back();
             c.partition = static_cast<int32_t>(r.partition);
@@ -1388,7 +1387,6 @@ class EmbeddedConsumer final : public Consumer {
             ++taken;
             next = offset + 1;
           }
-          ++offset;
         });
         if (compressed && !reused && taken == r.max_records && next < h.base_offset + h.record_count) {
           // Stopped inside it: the next Poll starts here, and takes the records decompressed now
