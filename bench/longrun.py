@@ -19,8 +19,11 @@ prints one row per simulated hour and the verdicts:
     hour windows, dedup window and store blocks exist by then), the highest sample is at most
     1.10 x the lowest;
   - rollups <= raw on disk, at the end; beside it the floor, what a perfectly compacted rollups
-    topic would hold (one record per window: sensors x numeric fields x the minute, hour and day
-    windows the readings fall in, at the mean record size), which no compaction can go below;
+    topic would hold uncompressed (one record per window: sensors x numeric fields x the minute,
+    hour and day windows the readings fall in, at the mean record size before compression,
+    mare_log_uncompressed_bytes_appended_total), which no compaction alone can go below; and that
+    floor at the compression the appended batches got (mare_log_bytes_appended_total counts
+    them as stored), a hint only: compaction rewrites smaller batches, which compress less;
   - the dead-letter file's size (bounded by ingest.dead_letter_* settings).
 
 The default rate, one reading per sensor every 10 minutes (--rate 0.0016667, 1.44 million
@@ -135,9 +138,11 @@ def sample(mare, started, start_s):
             # store.index_cache_bytes) and the forecasts table's rows (an index entry per issue).
             "index_cache": m.get("mare_store_index_cache_bytes", 0.0),
             "forecast_rows": int(m.get("mare_store_forecast_rows", 0)),
-            # The rollup records' mean size as appended (compaction leaves offsets' gaps, so the
-            # topic's offsets do not count what it holds).
-            "rollup_record_bytes": m.get('mare_log_bytes_appended_total{topic="rollups"}', 0)
+            # The rollup records' mean size as appended, uncompressed and as stored (compaction
+            # leaves offsets' gaps, so the topic's offsets do not count what it holds).
+            "rollup_record_bytes": m.get('mare_log_uncompressed_bytes_appended_total{topic="rollups"}', 0)
+            / max(1.0, m.get('mare_log_records_appended_total{topic="rollups"}', 0)),
+            "rollup_stored_record_bytes": m.get('mare_log_bytes_appended_total{topic="rollups"}', 0)
             / max(1.0, m.get('mare_log_records_appended_total{topic="rollups"}', 0))}
 
 
@@ -253,17 +258,22 @@ def main():
     per_sensor = windows_per_sensor(start_s, count, args.rate)
     windows = args.sensors * len(fields) * per_sensor
     record_bytes = last["rollup_record_bytes"]
+    stored_record_bytes = last["rollup_stored_record_bytes"]
     floor = windows * record_bytes
+    stored_floor = windows * stored_record_bytes
     print()
     print(f"RSS after {args.warmup_hours:g} simulated hours of warm-up: {mib(low)} to {mib(high)} MiB over {len(warm)} "
           f"samples (+{(high / low - 1) * 100:.1f} %), at the end {mib(last['rss'])} MiB: "
           + ("FLAT (within 10 %)" if flat else "NOT FLAT (more than 10 %)"))
-    print(f"rollups on disk {mib(last['rollups'])} MiB (records of {record_bytes:.0f} B on average), "
+    print(f"rollups on disk {mib(last['rollups'])} MiB (records of {record_bytes:.0f} B on average uncompressed, "
+          f"{stored_record_bytes:.0f} B as appended: {record_bytes / max(stored_record_bytes, 1e-9):.1f}x), "
           f"raw {mib(last['raw'])} MiB: rollups / raw = {last['rollups'] / last['raw']:.2f}: "
           + ("rollups <= raw: PASS" if last["rollups"] <= last["raw"] else "rollups > raw: FAIL"))
     print(f"  floor (one record per window: {args.sensors:,} sensors x {len(fields)} numeric fields "
           f"({', '.join(fields)}) x {per_sensor:,} windows of 1m/1h/1d): {windows:,} records, ~{mib(floor)} MiB "
-          f"= {floor / last['raw']:.2f} x raw; on disk {last['rollups'] / floor:.2f} x the floor" if floor else "")
+          f"uncompressed = {floor / last['raw']:.2f} x raw; on disk {last['rollups'] / floor:.2f} x that floor; "
+          f"at the appended batches' compression ~{mib(stored_floor)} MiB = {stored_floor / last['raw']:.2f} x raw, "
+          f"on disk {last['rollups'] / max(stored_floor, 1e-9):.2f} x it" if floor else "")
     caught = f"caught up {caught_up_at / 60:.1f} min after the start" if caught_up_at is not None else "never caught up"
     print(f"dead-letter file {last['dead']:,} bytes; {last['accepted']:,} readings accepted, {last['rejected']:,} rejected; "
           f"store {mib(last['store'])} MiB; {caught}")

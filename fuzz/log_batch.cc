@@ -58,16 +58,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Check((h.attributes & fmt_::kAttrCodecMask) == 0 ? b == p : b == scratch.data(), "a compressed batch is read decompressed");
     Check(ph.record_count == h.record_count && (ph.attributes & fmt_::kAttrCodecMask) == 0, "the plain header is the batch's");
     uint32_t records = 0;
-    fmt_::ForEachRecord(b, ph, [&](int64_t, std::string_view key, std::string_view value, const fmt_::RecordNumbers& n) {
+    int64_t last_offset = h.base_offset - 1;
+    fmt_::ForEachRecordAt(b, ph, [&](int64_t offset, int64_t, std::string_view key, std::string_view value, const fmt_::RecordNumbers& n) {
       Check(key.data() >= b && key.data() + key.size() <= b + ph.length, "a key lies in its batch");
       Check(value.data() >= b && value.data() + value.size() <= b + ph.length, "a value lies in its batch");
       numbers.clear();
       n.Decode(&numbers);
       Check(numbers.size() == n.size(), "every carried number decodes");
       for (const auto& f : numbers) Check(f.name.data() >= b && f.name.data() + f.name.size() <= b + ph.length, "a name lies in its batch");
+      Check(offset > last_offset && offset < h.base_offset + h.record_count, "offsets increase within the batch's span");
+      last_offset = offset;
       ++records;
     });
-    Check(records == h.record_count, "as many records as the header says");
+    // The header's count is the records', or with bit 6 the span their offsets cover.
+    Check((h.attributes & fmt_::kAttrOffsets) ? records <= h.record_count && last_offset == h.base_offset + h.record_count - 1
+                                               : records == h.record_count,
+          "as many records as the header says");
     pos += h.length;
   }
 

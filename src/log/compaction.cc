@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 #include "common/number_field.h"
 #include "log/file.h"
@@ -14,6 +15,10 @@
 namespace mare::log {
 
 namespace {
+
+// About how many bytes (uncompressed) compaction gathers into one batch of the records it keeps:
+// a rollups batch as appended, ~800 records of ~320 B, which zstd shrinks ~8 times.
+constexpr size_t kCompactedBatchBytes = 256 << 10;
 
 // A 64-bit hash of the key under a seed (murmur-like mixing of 8-byte words); two seeds make
 // the 128 bits KeyOffsets keys by.
@@ -96,12 +101,10 @@ Status ForEachSegmentRecord(int fd, const std::string& path, std::span<const for
       if (why.empty()) why = "batch does not match its index entry";
     }
     if (!why.empty()) return Status::Corruption(fmt::format("{} at byte {}: {}", path, position, why));
-    int64_t offset = h.base_offset;
-    int64_t last = h.base_offset + h.record_count - 1;
-    format::ForEachRecord(batch, h, [&](int64_t ts, std::string_view key, std::string_view value,
-                                                const format::RecordNumbers& numbers) {
+    int64_t last = h.base_offset + h.record_count - 1;  // a batch's last record is at its span's end
+    format::ForEachRecordAt(batch, h, [&](int64_t offset, int64_t ts, std::string_view key, std::string_view value,
+                                          const format::RecordNumbers& numbers) {
       f(SegmentRecord{offset, ts, h.append_time_us, key, value, &numbers, offset == last});
-      ++offset;
     });
   }
   return Status::OK();
@@ -118,11 +121,33 @@ Status CompactSegment(int fd, const std::string& path, std::span<const format::I
   if (out < 0) return Status::FromErrno("create " + tmp_path, errno);
   int64_t written = 0;
   std::string pending;  // encoded batches not yet written
+  // The records kept, gathered across the input's batches (and over the offsets of records
+  // removed) into batches of about kCompactedBatchBytes: one batch per run of consecutive kept
+  // records held ~5 of the rollups' a batch, too few to compress well. Their bytes (keys,
+  // values, number names) are copied out of the input batches, whose views die with them.
+  struct Kept {
+    int64_t offset;
+    int64_t timestamp_us;
+    size_t at;  // key, then value, in `bytes`
+    uint32_t key_len;
+    uint32_t value_len;
+    bool has_numbers;
+    size_t first_number;  // in kept_numbers
+    size_t numbers;
+  };
+  struct KeptNumber {
+    size_t name_at;  // in `bytes`
+    size_t name_len;
+    double value;
+  };
+  std::vector<Kept> kept;
+  std::vector<KeptNumber> kept_numbers;
+  std::string bytes;
+  std::vector<NumberField> decoded;
   std::vector<Record> run;
-  std::vector<std::vector<NumberField>> run_numbers;
-  int64_t run_append_us = 0;
-  int64_t run_next = -1;  // the offset the run's next record must have
-  int64_t run_first = 0;
+  std::vector<NumberField> run_numbers;
+  std::vector<int64_t> offsets;
+  int64_t run_append_us = 0;  // the newest of its records' batches' (append times never decrease)
   Status failed;
 
   auto flush_pending = [&](bool all) {
@@ -132,53 +157,73 @@ Status CompactSegment(int fd, const std::string& path, std::span<const format::I
     pending.clear();
   };
   auto end_run = [&] {
-    if (run.empty() || !failed.ok()) {
-      run.clear();
+    if (kept.empty() || !failed.ok()) {
+      kept.clear();
+      kept_numbers.clear();
+      bytes.clear();
       return;
     }
-    for (size_t i = 0; i < run.size(); ++i) {
-      if (run[i].has_numbers) run[i].numbers = run_numbers[i];
+    // Views into `bytes`, made now that it no longer grows.
+    run.clear();
+    run_numbers.clear();
+    offsets.clear();
+    for (const KeptNumber& n : kept_numbers) run_numbers.push_back({std::string_view(bytes).substr(n.name_at, n.name_len), n.value});
+    for (const Kept& k : kept) {
+      std::string_view b(bytes);
+      run.push_back({.timestamp_us = k.timestamp_us,
+                     .key = b.substr(k.at, k.key_len),
+                     .value = b.substr(k.at + k.key_len, k.value_len),
+                     .has_numbers = k.has_numbers,
+                     .numbers = std::span<const NumberField>(run_numbers).subspan(k.first_number, k.numbers)});
+      offsets.push_back(k.offset);
     }
+    // Consecutive offsets need no table (a batch as compaction wrote them before bit 6).
+    const bool consecutive = offsets.back() - offsets.front() + 1 == static_cast<int64_t>(offsets.size());
+    std::span<const int64_t> sparse = consecutive ? std::span<const int64_t>() : std::span<const int64_t>(offsets);
     format::BatchNumbers numbers;
     size_t n = 0;
-    failed = format::MeasureBatch(run, &n, &numbers);
+    failed = format::MeasureBatch(run, &n, &numbers, sparse);
     if (failed.ok()) {
       size_t at = pending.size();
       pending.resize(at + n);
       char* batch = pending.data() + at;
-      format::EncodeBatch(run, numbers, batch);
+      format::EncodeBatch(run, numbers, batch, sparse);
       pending.resize(at + format::CompressBatch(batch, codec));
       format::PutU16(batch + format::kAttributesAt,
                      static_cast<uint16_t>(format::GetU16(batch + format::kAttributesAt) | format::kAttrCompacted));
-      format::SealBatch(batch, run_first, run_append_us);
+      format::SealBatch(batch, offsets.front(), run_append_us);
     }
-    run.clear();
+    kept.clear();
+    kept_numbers.clear();
+    bytes.clear();
     flush_pending(false);
   };
 
   Status s = ForEachSegmentRecord(fd, path, index, size, [&](const SegmentRecord& r) {
     ++result->records_in;
     int64_t newer = r.offset < map_end ? newest.Get(r.key) : -1;
-    if (newer > r.offset) {
-      end_run();  // superseded: the run of consecutive kept records ends here
-      return;
+    if (newer > r.offset) return;  // superseded
+    // A batch's offsets span at most what its u32 deltas can say.
+    if (!kept.empty() && r.offset - kept.front().offset >= int64_t{std::numeric_limits<uint32_t>::max()}) end_run();
+    Kept k{r.offset, r.timestamp_us, bytes.size(), static_cast<uint32_t>(r.key.size()),
+           static_cast<uint32_t>(r.value.size()), r.numbers->carried(), kept_numbers.size(), 0};
+    bytes.append(r.key);
+    bytes.append(r.value);
+    if (k.has_numbers) {
+      decoded.clear();
+      r.numbers->Decode(&decoded);
+      for (const NumberField& f : decoded) {
+        kept_numbers.push_back({bytes.size(), f.name.size(), f.value});
+        bytes.append(f.name);
+      }
+      k.numbers = decoded.size();
     }
-    if (!run.empty() && r.offset != run_next) end_run();
-    if (run.empty()) {
-      run_first = r.offset;
-      run_append_us = r.append_time_us;
-    }
-    if (run_numbers.size() <= run.size()) run_numbers.resize(run.size() + 1);
-    std::vector<NumberField>& numbers = run_numbers[run.size()];
-    numbers.clear();
-    if (r.numbers->carried()) r.numbers->Decode(&numbers);
-    run.push_back({.timestamp_us = r.timestamp_us, .key = r.key, .value = r.value, .has_numbers = r.numbers->carried()});
-    run_next = r.offset + 1;
+    kept.push_back(k);
+    run_append_us = r.append_time_us;
     ++result->records_kept;
-    // The views into the batch die with it, and a batch has one append time: a run ends with
-    // its batch.
-    if (r.last_in_batch) end_run();
+    if (bytes.size() + kept.size() * format::kNumbersRecordHeaderSize >= kCompactedBatchBytes) end_run();
   });
+  end_run();
   flush_pending(true);
   if (s.ok()) s = failed;
   if (s.ok() && sync && written > 0 && ::fdatasync(out) != 0) s = Status::FromErrno("fdatasync " + tmp_path, errno);

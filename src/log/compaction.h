@@ -69,11 +69,12 @@ struct CompactedSegment {
 };
 
 // Writes to tmp_path the records of the segment that survive: those at or after map_end, and
-// those whose key has no newer offset in `newest`. Kept records stay in their batch's order
-// with their offsets, timestamps, append time and numbers; each run of consecutive offsets of
-// one input batch becomes a batch flagged kAttrCompacted, compressed with `codec` (the topic's
-// now, whatever its input batch's was). The file is fdatasynced before this returns (unless
-// sync is false). When nothing survives, no file is left at tmp_path.
+// those whose key has no newer offset in `newest`. Kept records stay in order with their
+// offsets, timestamps and numbers, gathered into batches flagged kAttrCompacted of about 256 KiB
+// uncompressed (across the input's batches; with kAttrOffsets when their offsets are not
+// consecutive), each with the append time of its newest record's input batch, compressed with
+// `codec` (the topic's now, whatever its input batches' was). The file is fdatasynced before
+// this returns (unless sync is false). When nothing survives, no file is left at tmp_path.
 Status CompactSegment(int fd, const std::string& path, std::span<const format::IndexEntry> index, int64_t size,
                       const KeyOffsets& newest, int64_t map_end, const std::string& tmp_path, bool sync,
                       Compression codec, CompactedSegment* result);

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 #include <thread>
@@ -18,6 +19,7 @@
 #include "common/scratch_dir.h"
 #include "log/embedded_log.h"
 #include "log/file.h"
+#include "log/format.h"
 #include "log/log_metrics.h"
 
 namespace mare::log {
@@ -212,6 +214,96 @@ TEST_F(CompactionTest, AConsumerInAGapReadsTheNextRetainedRecord) {
   auto one_by_one = Drain(*log, "small", 1);
   ASSERT_EQ(one_by_one.size(), all.size());
   for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(one_by_one[i].offset, all[i].offset);
+}
+
+// The records a segment keeps are gathered into few batches, across its batches and over the
+// gaps the removed records leave (bit 6: their offsets in the batch), rather than a batch per
+// run of consecutive kept records (here every other record: a batch each), which would compress
+// poorly; and they read back as before, in polls of any size and from inside a gap.
+TEST_F(CompactionTest, KeptRecordsAreGatheredIntoFewBatchesAcrossGaps) {
+  auto log = Open();
+  ASSERT_TRUE(log->CreateTopic({.name = "rollups", .partitions = 1, .compact = true}).ok());
+  std::vector<Seen> written;
+  for (int r = 0; r < 40; ++r) {
+    std::vector<std::string> keys, values;
+    for (int i = 0; i < 4; ++i) {
+      keys.push_back("hot" + std::to_string(i));  // rewritten every round
+      values.push_back("hot" + std::to_string(i) + "@" + std::to_string(r));
+      keys.push_back("cold" + std::to_string(r) + "." + std::to_string(i));  // written once
+      values.push_back("cold@" + std::to_string(r) + std::string(30, '.'));
+    }
+    std::vector<Record> records;
+    for (size_t i = 0; i < keys.size(); ++i) records.push_back({r, keys[i], values[i]});
+    int64_t first = -1;
+    ASSERT_TRUE(log->Append("rollups", 0, records, &first).ok());
+    for (size_t i = 0; i < keys.size(); ++i) written.push_back({first + static_cast<int64_t>(i), keys[i], values[i]});
+    compaction_now += 1'000'000;
+  }
+  ASSERT_TRUE(log->Maintain().ok());
+  auto all = Drain(*log, "all");
+  // What must be read: every cold record; the hot ones only where not superseded.
+  std::map<std::string, int64_t> newest;
+  for (const Seen& w : written) newest[w.key] = w.offset;
+  size_t cold = 0;
+  for (const Seen& w : written) cold += w.key.starts_with("cold");
+  ASSERT_GT(all.size(), cold);
+  ASSERT_LT(all.size(), written.size()) << "compaction removed the old hot records";
+  size_t i = 0;
+  for (const Seen& w : written) {
+    bool removed = w.key.starts_with("hot") && newest[w.key] != w.offset;
+    if (removed && (i == all.size() || all[i].offset != w.offset)) continue;
+    ASSERT_LT(i, all.size());
+    EXPECT_EQ(all[i].offset, w.offset);
+    EXPECT_EQ(all[i].value, w.value);
+    ++i;
+  }
+  EXPECT_EQ(i, all.size());
+  for (size_t per_poll : {1u, 3u}) {
+    auto small = Drain(*log, "polls" + std::to_string(per_poll), per_poll);
+    ASSERT_EQ(small.size(), all.size());
+    for (size_t k = 0; k < all.size(); ++k) EXPECT_EQ(small[k].offset, all[k].offset);
+  }
+  {  // from inside a gap of a compacted batch: the next kept record
+    auto c = log->Subscribe("gap", "rollups");
+    ASSERT_TRUE((*c)->Seek(0, all[0].offset + 1).ok());
+    std::vector<ConsumedRecord> batch;
+    ASSERT_TRUE((*c)->Poll(&batch, 1, 0ms).ok());
+    ASSERT_EQ(batch.size(), 1u);
+    EXPECT_EQ(batch[0].offset, all[1].offset);
+  }
+  // The compacted segments' batches: one a segment (each under 256 KiB), with their offsets.
+  int compacted = 0, with_offsets = 0, segments = 0;
+  uint32_t most = 0;
+  for (const std::string& name : Files()) {
+    std::string path = dir_ + "/topics/rollups/0/" + name;
+    std::ifstream in(path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    bool any = false;
+    for (size_t pos = 0; pos + format::kBatchHeaderSize <= bytes.size();) {
+      format::BatchHeader h;
+      std::string why;
+      ASSERT_TRUE(format::ParseBatchHeader(bytes.data() + pos, &h, &why)) << why;
+      if (h.attributes & format::kAttrCompacted) {
+        ++compacted;
+        any = true;
+        if (h.attributes & format::kAttrOffsets) {
+          ++with_offsets;
+          most = std::max(most, format::GetU32(bytes.data() + pos + format::kBatchHeaderSize));
+        }
+      }
+      pos += h.length;
+    }
+    segments += any;
+  }
+  EXPECT_GT(segments, 2);
+  EXPECT_EQ(compacted, segments) << "one batch per compacted segment";
+  EXPECT_EQ(with_offsets, segments);
+  EXPECT_GT(most, 8u) << "records of several input batches in one";
+  log.reset();
+  log = Open();  // recovery scans the newest segment's bodies; the others' headers
+  auto reopened = Drain(*log, "reopened");
+  ASSERT_EQ(reopened.size(), all.size());
+  for (size_t k = 0; k < all.size(); ++k) EXPECT_EQ(reopened[k].value, all[k].value);
 }
 
 TEST_F(CompactionTest, RecentSegmentsAndTheActiveOneStayWhole) {

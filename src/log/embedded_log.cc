@@ -22,6 +22,7 @@
 #include <deque>
 #include <limits>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -111,7 +112,8 @@ struct Topic {
   std::condition_variable appended;
 
   metrics::Counter* appended_records = nullptr;
-  metrics::Counter* appended_bytes = nullptr;
+  metrics::Counter* appended_bytes = nullptr;               // as stored
+  metrics::Counter* appended_uncompressed_bytes = nullptr;  // before compression
   metrics::Counter* append_batches = nullptr;
   metrics::Counter* deleted_by_age = nullptr;
   metrics::Counter* deleted_by_size = nullptr;
@@ -304,6 +306,7 @@ Result<std::shared_ptr<Topic>> Core::LoadTopic(const TopicConfig& config) {
   metrics::Labels labels = {{"topic", config.name}};
   topic->appended_records = &registry_->GetCounter(log_metrics::kRecordsAppended, labels);
   topic->appended_bytes = &registry_->GetCounter(log_metrics::kBytesAppended, labels);
+  topic->appended_uncompressed_bytes = &registry_->GetCounter(log_metrics::kUncompressedBytesAppended, labels);
   topic->append_batches = &registry_->GetCounter(log_metrics::kBatchesAppended, labels);
   topic->deleted_by_age = &registry_->GetCounter(log_metrics::kSegmentsDeleted, {{"topic", config.name}, {"reason", "age"}});
   topic->deleted_by_size = &registry_->GetCounter(log_metrics::kSegmentsDeleted, {{"topic", config.name}, {"reason", "size"}});
@@ -839,6 +842,7 @@ Status Core::Append(std::string_view topic_name, int32_t partition, std::span<co
   thread_local std::string buffer;
   if (buffer.size() < n) buffer.resize(n);
   format::EncodeBatch(records, numbers, buffer.data());
+  const size_t uncompressed = n;
   n = format::CompressBatch(buffer.data(), topic->compression.load());
 
   SegmentPtr segment;
@@ -877,6 +881,7 @@ Status Core::Append(std::string_view topic_name, int32_t partition, std::span<co
   }
   topic->appended_records->Add(records.size());
   topic->appended_bytes->Add(n);
+  topic->appended_uncompressed_bytes->Add(uncompressed);
   topic->append_batches->Add();
   topic->appends.fetch_add(1);
   if (topic->waiters.load() > 0) {
@@ -934,6 +939,7 @@ Status Core::AppendTogether(std::string_view topic_name, std::span<const Partiti
     Partition* p;
     size_t records;
     size_t bytes;
+    size_t uncompressed_bytes;  // what bytes would be without compression
     SegmentPtr segment;
     int64_t base_offset;
     int64_t position;
@@ -952,6 +958,7 @@ Status Core::AppendTogether(std::string_view topic_name, std::span<const Partiti
     }
     if (buffers[k].size() < n + format::kGroupTrailerSize) buffers[k].resize(n + format::kGroupTrailerSize);
     format::EncodeBatch(part.records, numbers[k], buffers[k].data());
+    w[k].uncompressed_bytes = n + format::kGroupTrailerSize;
     n = format::CompressBatch(buffers[k].data(), topic->compression.load());
     w[k].p = topic->partitions[static_cast<size_t>(part.partition)].get();
     w[k].records = part.records.size();
@@ -1021,12 +1028,15 @@ Status Core::AppendTogether(std::string_view topic_name, std::span<const Partiti
   locks.clear();
   size_t records = 0;
   size_t bytes = 0;
+  size_t uncompressed_bytes = 0;
   for (const Part& x : w) {
     records += x.records;
     bytes += x.bytes;
+    uncompressed_bytes += x.uncompressed_bytes;
   }
   topic->appended_records->Add(records);
   topic->appended_bytes->Add(bytes);
+  topic->appended_uncompressed_bytes->Add(uncompressed_bytes);
   topic->append_batches->Add(w.size());
   topic->appends.fetch_add(1);
   if (topic->waiters.load() > 0) {
@@ -1328,29 +1338,38 @@ class EmbeddedConsumer final : public Consumer {
         const char* batch = nullptr;
         std::string why;
         int64_t position = r.position + off;
-        // A compressed batch's records are decompressed into a buffer of their own, which the
-        // views handed out point into until the next Poll.
-        if (plain_used_ == plain_.size()) plain_.emplace_back();
-        std::string* plain = &plain_[plain_used_];
         if (r.length - off < static_cast<int64_t>(format::kBatchHeaderSize) ||
-            !format::ParseBatchHeader(stored, &stored_h, &why) || stored_h.length > r.length - off ||
-            !format::PlainBatch(stored, stored_h, /*checked=*/position + stored_h.length <= verified, plain, &batch, &h,
-                                &why)) {
+            !format::ParseBatchHeader(stored, &stored_h, &why) || stored_h.length > r.length - off) {
           if (why.empty()) why = "batch overruns its index entry";
           return Status::Corruption(fmt::format("{} at byte {}: {}", r.segment->path, position, why));
         }
-        if (batch != stored) {
-          ++plain_used_;
-          plain_bytes += h.length;
+        const bool compressed = (stored_h.attributes & format::kAttrCodecMask) != 0;
+        bool reused = false;    // the batch the last Poll stopped inside, decompressed then
+        size_t slot = 0;        // else, compressed: its buffer in plain_
+        if (compressed && last_.Holds(r.segment, position, stored)) {
+          batch = last_.plain->data();
+          h = last_.h;
+          reused = true;
+        } else {
+          // A compressed batch's records are decompressed into a buffer of their own, which the
+          // views handed out point into until the next Poll.
+          slot = plain_used_;
+          if (slot == plain_.size()) plain_.push_back(nullptr);
+          if (!plain_[slot]) plain_[slot] = std::make_unique<std::string>();
+          if (!format::PlainBatch(stored, stored_h, /*checked=*/position + stored_h.length <= verified,
+                                  plain_[slot].get(), &batch, &h, &why)) {
+            return Status::Corruption(fmt::format("{} at byte {}: {}", r.segment->path, position, why));
+          }
+          if (compressed) ++plain_used_;
         }
+        if (compressed) plain_bytes += h.length;
         if (position == verified) {
           // Checked just now, right after what was known good: known good too.
           r.segment->verified.compare_exchange_strong(verified, position + stored_h.length);
           verified = r.segment->verified.load();
         }
-        int64_t offset = h.base_offset;
-        format::ForEachRecord(batch, h, [&](int64_t ts, std::string_view key, std::string_view value,
-                                            const format::RecordNumbers& numbers) {
+        format::ForEachRecordAt(batch, h, [&](int64_t offset, int64_t ts, std::string_view key, std::string_view value,
+                                              const format::RecordNumbers& numbers) {
           if (offset >= r.from_offset && taken < r.max_records) {
             ConsumedRecord& c = out->emplace_back();
             c.partition = static_cast<int32_t>(r.partition);
@@ -1368,8 +1387,18 @@ class EmbeddedConsumer final : public Consumer {
             ++taken;
             next = offset + 1;
           }
-          ++offset;
         });
+        if (compressed && !reused && taken == r.max_records && next < h.base_offset + h.record_count) {
+          // Stopped inside it: the next Poll starts here, and takes the records decompressed now
+          // rather than decompress the whole batch again for its rest. The buffer it leaves in
+          // plain_ (the previous one's) is below plain_used_: not reused until the next Poll,
+          // since this Poll's views may point into it.
+          std::swap(plain_[slot], last_.plain);
+          last_.segment = r.segment;
+          last_.position = position;
+          std::memcpy(last_.header, stored, format::kBatchHeaderSize);
+          last_.h = h;
+        }
         off += stored_h.length;
       }
       positions_[r.partition] = next;
@@ -1391,10 +1420,27 @@ class EmbeddedConsumer final : public Consumer {
   size_t next_partition_ = 0;       // where the next Poll starts, so no partition starves
   std::vector<Read> reads_;
   std::string buffer_;
-  // Compressed batches' records, this Poll: a deque, so that a buffer never moves once views
-  // point into it; the first plain_used_ are in use, the rest kept for the next Poll.
-  std::deque<std::string> plain_;
+  // Compressed batches' records, this Poll: each in a buffer of its own, which never moves
+  // once views point into it; the first plain_used_ are in use, the rest kept for the next Poll.
+  std::vector<std::unique_ptr<std::string>> plain_;
   size_t plain_used_ = 0;
+  // The compressed batch a Poll stopped inside (at max_records), decompressed: the next Poll
+  // reads the rest of it from here. It is the same batch when it is at the same position of the
+  // same segment (a compaction's copy is another Segment) with the same 56 header bytes, its
+  // body checksum among them; a weak pointer, so as not to keep a replaced segment's file open.
+  struct LastBatch {
+    std::weak_ptr<Segment> segment;
+    int64_t position = -1;
+    char header[format::kBatchHeaderSize] = {};
+    format::BatchHeader h;  // of the decompressed batch
+    std::unique_ptr<std::string> plain;
+
+    bool Holds(const SegmentPtr& s, int64_t at, const char* stored) const {
+      return plain && position == at && segment.lock() == s &&
+             std::memcmp(header, stored, format::kBatchHeaderSize) == 0;
+    }
+  };
+  LastBatch last_;
   std::vector<NumberField> numbers_;                   // the records' carried numbers, this Poll
   std::vector<std::pair<size_t, size_t>> number_starts_;  // (record in out, its first in numbers_)
 };

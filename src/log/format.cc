@@ -28,6 +28,13 @@ uint32_t Crc(const char* p, size_t n) {
 // How much of a segment one read of a scan takes (ScanSegment).
 constexpr size_t kScanWindow = 256 << 10;
 
+// The fewest bytes an uncompressed body of h's records can take: a record header each, or, with
+// bit 6 (record_count then the span of offsets), the offset table's count, one offset and one record.
+uint64_t MinimumBody(const BatchHeader& h) {
+  if (h.attributes & kAttrOffsets) return 4 + 4 + kRecordHeaderSize;
+  return static_cast<uint64_t>(h.record_count) * kRecordHeaderSize;
+}
+
 bool AllZero(const char* p, size_t n) {
   return std::all_of(p, p + n, [](char c) { return c == 0; });
 }
@@ -95,14 +102,24 @@ size_t NameIndex(BatchNumbers* n, std::string_view name, size_t position) {
 
 }  // namespace
 
-Status MeasureBatch(std::span<const Record> records, size_t* size, BatchNumbers* numbers) {
+Status MeasureBatch(std::span<const Record> records, size_t* size, BatchNumbers* numbers,
+                    std::span<const int64_t> offsets) {
   if (records.empty()) return Status::InvalidArgument("a batch needs at least one record");
   if (records.size() > std::numeric_limits<uint32_t>::max()) return Status::InvalidArgument("too many records");
+  if (!offsets.empty()) {
+    if (offsets.size() != records.size()) return Status::InvalidArgument("one offset per record");
+    for (size_t i = 1; i < offsets.size(); ++i) {
+      if (offsets[i] <= offsets[i - 1]) return Status::InvalidArgument("offsets must increase");
+    }
+    if (offsets.back() - offsets.front() >= int64_t{std::numeric_limits<uint32_t>::max()}) {
+      return Status::InvalidArgument("offsets span more than a batch can");
+    }
+  }
   numbers->used = std::any_of(records.begin(), records.end(), [](const Record& r) { return r.has_numbers; });
   numbers->names.clear();
   numbers->counts.clear();
   numbers->index.clear();
-  size_t n = kBatchHeaderSize;
+  size_t n = kBatchHeaderSize + (offsets.empty() ? 0 : 4 + 4 * offsets.size());
   size_t per_record = numbers->used ? kNumbersRecordHeaderSize : kRecordHeaderSize;
   for (const Record& r : records) {
     if (r.key.size() > kMaxKeyBytes) {
@@ -136,10 +153,19 @@ Status MeasureBatch(std::span<const Record> records, size_t* size, BatchNumbers*
   return Status::OK();
 }
 
-void EncodeBatch(std::span<const Record> records, const BatchNumbers& numbers, char* out) {
+void EncodeBatch(std::span<const Record> records, const BatchNumbers& numbers, char* out,
+                 std::span<const int64_t> offsets) {
   char* p = out + kBatchHeaderSize;
   int64_t min_ts = records.front().timestamp_us;
   int64_t max_ts = min_ts;
+  if (!offsets.empty()) {
+    PutU32(p, static_cast<uint32_t>(offsets.size()));
+    p += 4;
+    for (int64_t o : offsets) {
+      PutU32(p, static_cast<uint32_t>(o - offsets.front()));
+      p += 4;
+    }
+  }
   if (numbers.used) {
     PutU16(p, static_cast<uint16_t>(numbers.names.size()));
     p += 2;
@@ -183,15 +209,17 @@ void EncodeBatch(std::span<const Record> records, const BatchNumbers& numbers, c
   PutU64(out + kAppendTimeAt, 0);
   PutU64(out + kMinTimestampAt, static_cast<uint64_t>(min_ts));
   PutU64(out + kMaxTimestampAt, static_cast<uint64_t>(max_ts));
-  PutU32(out + kRecordCountAt, static_cast<uint32_t>(records.size()));
-  PutU16(out + kAttributesAt, numbers.used ? kAttrNumbers : 0);
+  // With offsets, the count is the span they cover (kAttrOffsets).
+  PutU32(out + kRecordCountAt, static_cast<uint32_t>(offsets.empty() ? records.size()
+                                                                     : offsets.back() - offsets.front() + 1));
+  PutU16(out + kAttributesAt, static_cast<uint16_t>((numbers.used ? kAttrNumbers : 0) | (offsets.empty() ? 0 : kAttrOffsets)));
   PutU16(out + kReservedAt, 0);
   PutU32(out + kBodyCrcAt, Crc(out + kBatchHeaderSize, length - kBatchHeaderSize));
   PutU32(out + kHeaderCrcAt, 0);
 }
 
 const char* ReadNameTable(const char* batch, std::vector<std::string_view>* names) {
-  const char* p = batch + kBatchHeaderSize;
+  const char* p = BodyStart(batch);
   size_t count = GetU16(p);
   p += 2;
   names->clear();
@@ -256,8 +284,8 @@ bool ParseBatchHeader(const char* p, BatchHeader* h, std::string* why) {
   h->record_count = GetU32(p + kRecordCountAt);
   h->attributes = GetU16(p + kAttributesAt);
   h->body_crc = GetU32(p + kBodyCrcAt);
-  if ((h->attributes & ~(kAttrCodecMask | kAttrNumbers | kAttrCompacted | kAttrGroup)) != 0 ||
-      GetU16(p + kReservedAt) != 0) {
+  if ((h->attributes & ~(kAttrCodecMask | kAttrNumbers | kAttrCompacted | kAttrGroup | kAttrOffsets)) != 0 ||
+      GetU16(p + kReservedAt) != 0 || ((h->attributes & kAttrOffsets) && !(h->attributes & kAttrCompacted))) {
     *why = fmt::format("unsupported batch attributes {:#06x}", h->attributes);
     return false;
   }
@@ -271,8 +299,7 @@ bool ParseBatchHeader(const char* p, BatchHeader* h, std::string* why) {
       h->base_offset > std::numeric_limits<int64_t>::max() - h->record_count ||
       // A compressed body is smaller than its records; the frame's size is checked when it is
       // decompressed (DecompressBatch).
-      h->length < kBatchHeaderSize + (codec ? 1 : static_cast<uint64_t>(h->record_count) * kRecordHeaderSize) +
-                      ((h->attributes & kAttrGroup) ? kGroupTrailerSize : 0) ||
+      h->length < kBatchHeaderSize + (codec ? 1 : MinimumBody(*h)) + ((h->attributes & kAttrGroup) ? kGroupTrailerSize : 0) ||
       h->min_timestamp_us > h->max_timestamp_us) {
     *why = fmt::format("implausible batch header (length {}, {} records, base offset {})", h->length, h->record_count,
                        h->base_offset);
@@ -304,6 +331,29 @@ bool CheckLayout(const char* batch, const BatchHeader& h, std::string* why) {
       return false;
     }
   }
+  // The records' offsets (bit 6): in the span record_count says, the first and last at its ends.
+  uint32_t records = h.record_count;
+  if (h.attributes & kAttrOffsets) {
+    if (end - pos < 4) {
+      *why = "offset table overruns the batch";
+      return false;
+    }
+    records = GetU32(batch + pos);
+    pos += 4;
+    if (records == 0 || records > h.record_count || (end - pos) / 4 < records) {
+      *why = fmt::format("offset table of {} records in a span of {} overruns the batch", records, h.record_count);
+      return false;
+    }
+    uint32_t previous = 0;
+    for (uint32_t i = 0; i < records; ++i, pos += 4) {
+      uint32_t d = GetU32(batch + pos);
+      if ((i == 0 && d != 0) || (i > 0 && d <= previous) || (i + 1 == records && d != h.record_count - 1)) {
+        *why = fmt::format("offset {} of the table ({}) out of order or outside the span of {}", i, d, h.record_count);
+        return false;
+      }
+      previous = d;
+    }
+  }
   const bool numbers = h.attributes & kAttrNumbers;
   size_t name_count = 0;
   if (numbers) {
@@ -326,7 +376,7 @@ bool CheckLayout(const char* batch, const BatchHeader& h, std::string* why) {
     }
   }
   const size_t header = numbers ? kNumbersRecordHeaderSize : kRecordHeaderSize;
-  for (uint32_t i = 0; i < h.record_count; ++i) {
+  for (uint32_t i = 0; i < records; ++i) {
     if (end - pos < header) {
       *why = fmt::format("record {} overruns the batch", i);
       return false;
@@ -449,7 +499,7 @@ bool DecompressBatch(const char* batch, const BatchHeader& h, std::string* out, 
   plain->attributes = static_cast<uint16_t>(h.attributes & ~kAttrCodecMask);
   PutU32(p + kLengthAt, plain->length);
   PutU16(p + kAttributesAt, plain->attributes);
-  if (plain_length < kBatchHeaderSize + static_cast<uint64_t>(h.record_count) * kRecordHeaderSize + trailer) {
+  if (plain_length < kBatchHeaderSize + MinimumBody(h) + trailer) {
     *why = fmt::format("compressed batch: {} records cannot fit in {} bytes", h.record_count, content);
     return false;
   }

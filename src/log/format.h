@@ -70,6 +70,14 @@ inline constexpr size_t kMaxNames = 0xFFFF;
 // records are consecutive as in any batch. Batches appended never have it.
 inline constexpr uint16_t kAttrCompacted = 0x0010;
 
+// Attribute bit 6, only with bit 4: the batch's records are not consecutive. Its body (the
+// uncompressed one) starts with their offsets: kept_count u32, then kept_count deltas u32 from
+// base_offset, strictly increasing, the first 0 and the last record_count - 1; record_count is
+// then the span of offsets the batch covers, so that its end (base_offset + record_count) is
+// known from the header alone. Compaction writes such batches of the records it keeps, which
+// are too few a batch otherwise to compress (docs/formats/log.md, "Compacted batches").
+inline constexpr uint16_t kAttrOffsets = 0x0040;
+
 // Attribute bit 5: the batch is one part of a group, batches appended together to several
 // partitions of a topic (Log::AppendTogether), which a crash leaves all or none of. A trailer
 // after the records names the group and its last part, written last: the group is complete
@@ -104,12 +112,16 @@ struct BatchNumbers {
 // Sets *size to the encoded size of a batch of these records, or says why they cannot form
 // one (no records, a key over kMaxKeyBytes, more than kMaxBatchBytes in all). *numbers
 // receives what EncodeBatch needs for the records' numbers.
-Status MeasureBatch(std::span<const Record> records, size_t* size, BatchNumbers* numbers);
+// With `offsets` (one per record, increasing, not all consecutive), the batch is one of bit 6:
+// it holds the records at these offsets, the first its base offset.
+Status MeasureBatch(std::span<const Record> records, size_t* size, BatchNumbers* numbers,
+                    std::span<const int64_t> offsets = {});
 
 // Encodes the records into out[0, size) (size and numbers from MeasureBatch): records, body
 // checksum, count, length and event-time range. Base offset and append time are left for
 // SealBatch.
-void EncodeBatch(std::span<const Record> records, const BatchNumbers& numbers, char* out);
+void EncodeBatch(std::span<const Record> records, const BatchNumbers& numbers, char* out,
+                 std::span<const int64_t> offsets = {});
 
 // Fills in what is known only under the partition's lock, and the header checksum.
 void SealBatch(char* batch, int64_t base_offset, int64_t append_time_us);
@@ -156,6 +168,10 @@ bool PlainBatch(const char* batch, const BatchHeader& h, bool checked, std::stri
 // false when the record has none).
 template <typename F>
 void ForEachRecord(const char* batch, const BatchHeader& h, F&& f);
+// The same, calling f(offset, timestamp_us, key, value, numbers): the offsets are base_offset,
+// base_offset + 1, ... but in a batch of bit 6, whose records say theirs.
+template <typename F>
+void ForEachRecordAt(const char* batch, const BatchHeader& h, F&& f);
 
 // A record's carried numbers, undecoded: Decode appends them to out as NumberFields whose
 // names point into the batch.
@@ -167,14 +183,19 @@ class RecordNumbers {
 
  private:
   template <typename F>
-  friend void ForEachRecord(const char* batch, const BatchHeader& h, F&& f);
+  friend void ForEachRecordAt(const char* batch, const BatchHeader& h, F&& f);
   const char* p_ = nullptr;                           // the first (index, value) pair
   uint8_t count_ = kNumbersNotCarried;
   const std::vector<std::string_view>* names_ = nullptr;
 };
 
-// The name table at the start of a kAttrNumbers batch's body; returns where the records start.
+// The name table of a kAttrNumbers batch's body (after its offsets, with bit 6); returns where
+// the records start.
 const char* ReadNameTable(const char* batch, std::vector<std::string_view>* names);
+
+// Where the name table or the records of an uncompressed batch start: after its offsets with
+// bit 6 (read from the batch's own attributes), else right after the header.
+inline const char* BodyStart(const char* batch);
 
 // Segment files are named by the offset of their first record: 00000000000000001234.log.
 std::string SegmentFileName(int64_t base_offset);
@@ -250,17 +271,31 @@ inline uint64_t GetU64(const char* p) {
 }
 inline int64_t GetI64(const char* p) { return static_cast<int64_t>(GetU64(p)); }
 
-template <typename F>
-void ForEachRecord(const char* batch, const BatchHeader& h, F&& f) {
-  RecordNumbers numbers;
+inline const char* BodyStart(const char* batch) {
   const char* p = batch + kBatchHeaderSize;
+  if (GetU16(batch + kAttributesAt) & kAttrOffsets) p += 4 + size_t{GetU32(p)} * 4;
+  return p;
+}
+
+template <typename F>
+void ForEachRecordAt(const char* batch, const BatchHeader& h, F&& f) {
+  RecordNumbers numbers;
+  // The records' offsets: consecutive, or a table of deltas (bit 6).
+  uint32_t count = h.record_count;
+  const char* deltas = nullptr;
+  if (h.attributes & kAttrOffsets) {
+    count = GetU32(batch + kBatchHeaderSize);
+    deltas = batch + kBatchHeaderSize + 4;
+  }
+  auto offset = [&](uint32_t i) { return h.base_offset + (deltas ? int64_t{GetU32(deltas + 4 * size_t{i})} : int64_t{i}); };
+  const char* p = BodyStart(batch);
   if (!(h.attributes & kAttrNumbers)) {
-    for (uint32_t i = 0; i < h.record_count; ++i) {
+    for (uint32_t i = 0; i < count; ++i) {
       int64_t ts = GetI64(p);
       size_t key_len = GetU16(p + 8);
       size_t value_len = GetU32(p + 10);
       const char* key = p + kRecordHeaderSize;
-      f(ts, std::string_view(key, key_len), std::string_view(key + key_len, value_len), numbers);
+      f(offset(i), ts, std::string_view(key, key_len), std::string_view(key + key_len, value_len), numbers);
       p = key + key_len + value_len;
     }
     return;
@@ -268,16 +303,22 @@ void ForEachRecord(const char* batch, const BatchHeader& h, F&& f) {
   thread_local std::vector<std::string_view> names;
   p = ReadNameTable(batch, &names);
   numbers.names_ = &names;
-  for (uint32_t i = 0; i < h.record_count; ++i) {
+  for (uint32_t i = 0; i < count; ++i) {
     int64_t ts = GetI64(p);
     size_t key_len = GetU16(p + 8);
     size_t value_len = GetU32(p + 10);
     numbers.count_ = static_cast<uint8_t>(p[14]);
     const char* key = p + kNumbersRecordHeaderSize;
     numbers.p_ = key + key_len + value_len;
-    f(ts, std::string_view(key, key_len), std::string_view(key + key_len, value_len), numbers);
+    f(offset(i), ts, std::string_view(key, key_len), std::string_view(key + key_len, value_len), numbers);
     p = numbers.p_ + numbers.size() * kNumberSize;
   }
+}
+
+template <typename F>
+void ForEachRecord(const char* batch, const BatchHeader& h, F&& f) {
+  ForEachRecordAt(batch, h, [&](int64_t, int64_t ts, std::string_view key, std::string_view value,
+                                const RecordNumbers& numbers) { f(ts, key, value, numbers); });
 }
 
 }  // namespace mare::log::format

@@ -193,6 +193,93 @@ TEST(BatchFormat, ANameIndexBeyondTheTableIsCorruption) {
   EXPECT_NE(why.find("name index 1"), std::string::npos) << why;
 }
 
+// Bit 6 (compacted batches of records whose offsets are not consecutive): the kept count and the
+// offsets' deltas before the name table and the records; record_count the span they cover, so
+// the batch's end is known from its header.
+std::string EncodeSparse(const std::vector<Record>& records, const std::vector<int64_t>& offsets) {
+  size_t n = 0;
+  BatchNumbers numbers;
+  EXPECT_TRUE(MeasureBatch(records, &n, &numbers, offsets).ok());
+  std::string buf(n, '\xff');
+  EncodeBatch(records, numbers, buf.data(), offsets);
+  PutU16(buf.data() + kAttributesAt, static_cast<uint16_t>(GetU16(buf.data() + kAttributesAt) | kAttrCompacted));
+  SealBatch(buf.data(), offsets.front(), 5);
+  return buf;
+}
+
+TEST(BatchFormat, OffsetsLayoutIsAsDocumented) {
+  std::vector<NumberField> a = {{"t", 1.5}};
+  std::vector<Record> records = {{10, "1", "a", true, a}, {20, "2", "bb", true, a}, {30, "3", "c", true, a}};
+  std::string b = EncodeSparse(records, {100, 103, 109});
+  EXPECT_EQ(GetU16(b.data() + kAttributesAt), kAttrNumbers | kAttrCompacted | kAttrOffsets);
+  EXPECT_EQ(GetI64(b.data() + kBaseOffsetAt), 100);
+  EXPECT_EQ(GetU32(b.data() + kRecordCountAt), 10u) << "the span, 100 to 109";
+  EXPECT_EQ(GetU32(b.data() + 56), 3u);  // kept
+  EXPECT_EQ(GetU32(b.data() + 60), 0u);
+  EXPECT_EQ(GetU32(b.data() + 64), 3u);
+  EXPECT_EQ(GetU32(b.data() + 68), 9u);
+  EXPECT_EQ(GetU16(b.data() + 72), 1u);  // then the name table
+  EXPECT_EQ(b.size(), 56 + 4 + 12 + (2 + 2) + 3 * (15 + 10) + (2 + 3 + 2));
+  BatchHeader h;
+  std::string why;
+  ASSERT_TRUE(ParseBatchHeader(b.data(), &h, &why)) << why;
+  ASSERT_TRUE(CheckBatchBody(b.data(), h, &why)) << why;
+  std::vector<std::string> got;
+  ForEachRecordAt(b.data(), h, [&](int64_t offset, int64_t ts, std::string_view key, std::string_view value,
+                                   const RecordNumbers& n) {
+    std::vector<NumberField> numbers;
+    n.Decode(&numbers);
+    got.push_back(std::to_string(offset) + " " + std::to_string(ts) + " " + std::string(key) + " " +
+                  std::string(value) + " " + std::string(numbers.at(0).name));
+  });
+  EXPECT_EQ(got, (std::vector<std::string>{"100 10 1 a t", "103 20 2 bb t", "109 30 3 c t"}));
+  // Compressed, the table is inside the frame and reads back the same.
+  std::string packed = b;
+  size_t n = CompressBatch(packed.data(), Compression::kZstd);
+  packed.resize(n);
+  SealBatch(packed.data(), 100, 5);
+  BatchHeader ph;
+  ASSERT_TRUE(ParseBatchHeader(packed.data(), &ph, &why)) << why;
+  std::string scratch;
+  const char* plain = nullptr;
+  BatchHeader plain_h;
+  if (ph.attributes & kAttrCodecMask) {
+    ASSERT_TRUE(PlainBatch(packed.data(), ph, false, &scratch, &plain, &plain_h, &why)) << why;
+    EXPECT_EQ(std::string(plain + 56, b.size() - 56), b.substr(56));
+  }
+}
+
+TEST(BatchFormat, AnOffsetTableThatDoesNotFitItsSpanIsCorruption) {
+  std::vector<Record> records = {{1, "a", "x"}, {2, "b", "y"}};
+  struct Case {
+    size_t at;  // a u32 of the table
+    uint32_t value;
+    const char* what;
+  };
+  for (const Case& c : {Case{60, 1, "first not at the base"}, Case{64, 0, "not increasing"},
+                        Case{64, 7, "last not at the span's end"}, Case{56, 3, "more records than the table"}}) {
+    std::string b = EncodeSparse(records, {50, 54});
+    PutU32(b.data() + c.at, c.value);
+    PutU32(b.data() + kBodyCrcAt, Crc(b, 56, b.size()));
+    SealBatch(b.data(), 50, 5);
+    BatchHeader h;
+    std::string why;
+    ASSERT_TRUE(ParseBatchHeader(b.data(), &h, &why)) << why;
+    EXPECT_FALSE(CheckBatchBody(b.data(), h, &why)) << c.what;
+  }
+  // Bit 6 is only for compacted batches (bit 4).
+  std::string b = EncodeSparse(records, {50, 54});
+  PutU16(b.data() + kAttributesAt, static_cast<uint16_t>(GetU16(b.data() + kAttributesAt) & ~kAttrCompacted));
+  SealBatch(b.data(), 50, 5);
+  BatchHeader h;
+  std::string why;
+  EXPECT_FALSE(ParseBatchHeader(b.data(), &h, &why));
+  size_t n;
+  BatchNumbers numbers;
+  std::vector<int64_t> backwards = {5, 4};
+  EXPECT_FALSE(MeasureBatch(records, &n, &numbers, backwards).ok());
+}
+
 TEST(BatchFormat, EveryHeaderByteIsCoveredByTheHeaderChecksum) {
   std::string b = Encode({{1, "k", "v"}}, 0, 1);
   for (size_t i = 0; i < kBatchHeaderSize; ++i) {

@@ -9,7 +9,8 @@ namespace mare::log_metrics {
 inline constexpr metrics::Metric kFsyncSeconds{"mare_log_fsync_seconds", "Time spent in fdatasync of log segments"};
 inline constexpr metrics::Metric kBytesTruncated{"mare_log_bytes_truncated_total", "Bytes cut from segment tails by recovery (torn tails and repairs)"};
 inline constexpr metrics::Metric kRecordsAppended{"mare_log_records_appended_total", "Records appended"};
-inline constexpr metrics::Metric kBytesAppended{"mare_log_bytes_appended_total", "Bytes appended (encoded batches)"};
+inline constexpr metrics::Metric kBytesAppended{"mare_log_bytes_appended_total", "Bytes appended (encoded batches, as stored: compressed when the topic's codec is)"};
+inline constexpr metrics::Metric kUncompressedBytesAppended{"mare_log_uncompressed_bytes_appended_total", "Bytes appended before compression (the encoded batches as they would be stored uncompressed; equal to mare_log_bytes_appended_total on an uncompressed topic)"};
 inline constexpr metrics::Metric kBatchesAppended{"mare_log_batches_appended_total", "Batches appended"};
 inline constexpr metrics::Metric kSegmentsDeleted{"mare_log_segments_deleted_total", "Segments deleted by retention"};
 inline constexpr metrics::Metric kCompactedSegments{"mare_log_compacted_segments_total", "Segments rewritten (or removed, nothing left) by compaction"};
