@@ -120,6 +120,7 @@ Status SegmentWriter::SpillEntries() {
     index_fd_ = ::open(index_tmp_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (index_fd_ < 0) return error_ = Status::FromErrno("create " + index_tmp_, errno);
   }
+  spilled_crc_ = ::crc32_gzip_refl(spilled_crc_, reinterpret_cast<const unsigned char*>(entries_.data()), entries_.size());
   error_ = WriteAll(index_fd_, entries_, index_tmp_);
   spilled_ += entries_.size();
   entries_.clear();
@@ -194,14 +195,22 @@ Status SegmentWriter::Finish(SegmentInfo info, const Schema& schema, uint64_t* f
   pending_.append(head);
   std::string().swap(head);
   // The entries spilled, read back a chunk at a time behind the blocks, then those still held.
+  // What is read back must be what was encoded (its CRC taken as it was spilled): the index's
+  // checksum is computed over the bytes read, and would otherwise seal a damaged spill as sound.
   if (index_fd_ >= 0) {
     MARE_RETURN_IF_ERROR(Flush());
     std::string chunk(kIndexChunk, '\0');
+    uint32_t back = 0;
     for (uint64_t at = 0; at < spilled_; at += chunk.size()) {
       chunk.resize(std::min<uint64_t>(kIndexChunk, spilled_ - at));
       MARE_RETURN_IF_ERROR(error_ = PreadAll(index_fd_, chunk.data(), chunk.size(), at, index_tmp_));
       crc = ::crc32_gzip_refl(crc, reinterpret_cast<const unsigned char*>(chunk.data()), chunk.size());
+      back = ::crc32_gzip_refl(back, reinterpret_cast<const unsigned char*>(chunk.data()), chunk.size());
       MARE_RETURN_IF_ERROR(error_ = WriteAll(fd_, chunk, tmp_));
+    }
+    if (back != spilled_crc_) {
+      return error_ = Status::Corruption(fmt::format("segment {}: the index entries read back from {} are not those written there",
+                                                     tmp_, index_tmp_));
     }
     ::close(index_fd_);
     index_fd_ = -1;

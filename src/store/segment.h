@@ -86,6 +86,7 @@ class SegmentWriter {
   // Index entries as the file holds them, their fields as local ids numbered as they first come.
   std::string entries_;
   uint64_t spilled_ = 0;                                  // bytes of entries in index_tmp_
+  uint32_t spilled_crc_ = 0;                              // of those bytes as encoded, to check them read back
   std::vector<uint32_t> local_of_;                        // store field id -> local id + 1 (0: none yet)
   std::vector<std::pair<uint32_t, FieldType>> locals_;    // local id -> store field id, type
   int64_t first_hour_ = 0, last_hour_ = 0;

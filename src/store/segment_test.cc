@@ -212,6 +212,36 @@ TEST_F(SegmentTest, ACursorFindsAnIndexDamagedSinceItsSegmentWasOpened) {
   EXPECT_TRUE(Segment::Open(path, &schema_).status().IsCorruption());
 }
 
+// The entries spilled to <id>.seg.idx.tmp are read back behind the blocks at Finish: bytes that
+// changed there meanwhile must fail it, not be sealed under a checksum of what was read back.
+TEST_F(SegmentTest, AnIndexSpillFileDamagedBeforeFinishFailsIt) {
+  const uint32_t temperature = schema_.Intern("temperature", FieldType::kNumber);
+  {
+    SegmentWriter writer(scratch_.path(), 4);
+    for (uint32_t s = 1; s <= 10000; ++s) {  // ~1.2 MB of entries: some spilled
+      RowBuffer rows(s);
+      rows.AddRow(kHour0);
+      rows.SetNumber(temperature, 1.5);
+      ASSERT_TRUE(writer.Add(EncodeBlock(rows, 0, 1)).ok());
+    }
+    const std::string spill = scratch_.path() + "/" + SegmentFileName(4) + ".idx.tmp";
+    ASSERT_TRUE(std::filesystem::exists(spill));
+    {
+      // A byte of the first entry's m2 statistic (a double: well-formed whatever its value).
+      std::fstream f(spill, std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(100);
+      f.put('\x7f');
+    }
+    SegmentInfo info;
+    info.id = 4;
+    uint64_t bytes = 0;
+    Status s = writer.Finish(info, schema_, &bytes);
+    EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+    EXPECT_FALSE(std::filesystem::exists(scratch_.path() + "/" + SegmentFileName(4)));
+  }
+  EXPECT_TRUE(Temporary().empty());
+}
+
 TEST_F(SegmentTest, AWriterDroppedBeforeFinishLeavesNoTemporaryFile) {
   const uint32_t temperature = schema_.Intern("temperature", FieldType::kNumber);
   {
