@@ -273,6 +273,21 @@ Status ReadFooter(int fd, uint64_t file_bytes, const std::string& path, Footer* 
   return Status::OK();
 }
 
+// The index's checksum against the footer's, its bytes read a chunk at a time.
+Status CheckIndexChecksum(int fd, uint64_t file_bytes, const std::string& path) {
+  Footer footer;
+  MARE_RETURN_IF_ERROR(ReadFooter(fd, file_bytes, path, &footer));
+  std::string chunk(static_cast<size_t>(std::min<uint64_t>(kIndexChunk, footer.index_length)), '\0');
+  uint32_t crc = 0;
+  for (uint64_t at = 0; at < footer.index_length; at += chunk.size()) {
+    chunk.resize(static_cast<size_t>(std::min<uint64_t>(kIndexChunk, footer.index_length - at)));
+    MARE_RETURN_IF_ERROR(PreadAll(fd, chunk.data(), chunk.size(), footer.index_offset + at, path));
+    crc = ::crc32_gzip_refl(crc, reinterpret_cast<const unsigned char*>(chunk.data()), chunk.size());
+  }
+  if (crc != footer.index_crc) return Status::Corruption(fmt::format("store segment {}: index checksum mismatch", path));
+  return Status::OK();
+}
+
 // The index's header: the segment's info, its fields and the count of entries. With a schema,
 // the fields are interned into it and *fields is set; without one (reading the index again) the
 // index must name fields of the same types as *fields. False when malformed or cut short.
@@ -606,11 +621,16 @@ Result<std::shared_ptr<const Segment>> Segment::OpenUnpinned(const std::string& 
   struct stat st;
   if (::fstat(file->fd, &st) != 0) return Status::FromErrno("stat " + path, errno);
   file->file_bytes = static_cast<uint64_t>(st.st_size);
-  file->lat_field = schema->Find(kLatField, FieldType::kNumber);
-  file->lon_field = schema->Find(kLonField, FieldType::kNumber);
+  // The index's checksum first, read a chunk at a time: the cursor checks it only at the end,
+  // and its start interns the header's field names into the store's schema, which a damaged
+  // file must not add to (Open checks before it interns too).
+  MARE_RETURN_IF_ERROR(CheckIndexChecksum(file->fd, file->file_bytes, path));
   // The file's summary from its entries read one at a time (the cursor checks them as ReadIndex does).
   Cursor cursor(file, 0, std::numeric_limits<size_t>::max());
   MARE_RETURN_IF_ERROR(cursor.Start(schema));
+  // Looked up once its fields are interned, as Open does: the file may be the first to name them.
+  file->lat_field = schema->Find(kLatField, FieldType::kNumber);
+  file->lon_field = schema->Find(kLonField, FieldType::kNumber);
   SensorSummary::Builder sensors(file->lat_field, file->lon_field);
   BlockMeta m;
   size_t i = 0;

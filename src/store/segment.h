@@ -113,7 +113,9 @@ class Segment : public std::enable_shared_from_this<Segment> {
                                                std::shared_ptr<IndexCache> cache = nullptr, bool keep_in_cache = false);
   // Opened as Open does, but the handle returned is unpinned and the index was never whole in
   // memory: its entries are read a chunk at a time for the summary (a store writing a segment
-  // nobody queries yet: a day's merge output, ~130 MB of index at 10,000 sensors). Needs a cache.
+  // nobody queries yet: a day's merge output, ~130 MB of index at 10,000 sensors), after a first
+  // pass over the index for its checksum, so that a damaged file interns no field into *schema.
+  // Needs a cache.
   static Result<std::shared_ptr<const Segment>> OpenUnpinned(const std::string& path, Schema* schema,
                                                              std::shared_ptr<IndexCache> cache);
 

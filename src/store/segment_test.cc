@@ -212,6 +212,41 @@ TEST_F(SegmentTest, ACursorFindsAnIndexDamagedSinceItsSegmentWasOpened) {
   EXPECT_TRUE(Segment::Open(path, &schema_).status().IsCorruption());
 }
 
+// OpenUnpinned reads the index a chunk at a time, yet must not add a damaged file's field
+// names to the store's schema (Open checks the checksum before it interns them); the position
+// fields it finds there are those of the summary.
+TEST_F(SegmentTest, OpenUnpinnedInternsTheFieldsOfAnIntactFileOnly) {
+  std::string path = Write(9, 3, 2000);
+  auto cache = std::make_shared<IndexCache>(size_t{1} << 30, nullptr);
+  {
+    Schema fresh;  // lat and lon first interned by this reading
+    auto seg = Segment::OpenUnpinned(path, &fresh, cache);
+    ASSERT_TRUE(seg.ok()) << seg.status().ToString();
+    EXPECT_EQ(fresh.Fields().size(), 4u);
+    ASSERT_EQ((*seg)->sensors()->size(), 2000u);
+    for (size_t i = 0; i < 2000; i += 111) {
+      const SensorStats& e = (*seg)->sensors()->entry(i);
+      EXPECT_DOUBLE_EQ(e.lat, e.sensor_id / 100.0) << e.sensor_id;
+      EXPECT_DOUBLE_EQ(e.lon, -(e.sensor_id / 100.0)) << e.sensor_id;
+    }
+  }
+  // One byte of a double near the index's end flipped: the header still reads well-formed.
+  const uint64_t size = std::filesystem::file_size(path);
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(size - 32 - 20));
+    char c = 0;
+    f.get(c);
+    f.seekp(static_cast<std::streamoff>(size - 32 - 20));
+    f.put(static_cast<char>(c ^ 0x40));
+  }
+  Schema fresh;
+  auto seg = Segment::OpenUnpinned(path, &fresh, cache);
+  EXPECT_TRUE(seg.status().IsCorruption()) << seg.status().ToString();
+  EXPECT_NE(seg.status().message().find("checksum"), std::string::npos) << seg.status().ToString();
+  EXPECT_TRUE(fresh.Fields().empty());
+}
+
 // The entries spilled to <id>.seg.idx.tmp are read back behind the blocks at Finish: bytes that
 // changed there meanwhile must fail it, not be sealed under a checksum of what was read back.
 TEST_F(SegmentTest, AnIndexSpillFileDamagedBeforeFinishFailsIt) {
