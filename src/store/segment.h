@@ -68,6 +68,9 @@ class SegmentWriter {
   // Blocks must come in (hour, sensor, min_ts) order, each within one hour.
   Status Add(EncodedBlock block);
   size_t blocks() const { return blocks_; }
+  // The .seg is in place (renamed): a Finish that failed after that (the directory's fsync)
+  // leaves it for the caller to remove.
+  bool finished() const { return finished_; }
   // info.id must be the writer's; min_hour and max_hour are set from the blocks (at least one).
   Status Finish(SegmentInfo info, const Schema& schema, uint64_t* file_bytes);
 

@@ -523,9 +523,25 @@ Status Store::FinishSegment(SegmentWriter* writer, uint64_t id, std::vector<uint
   info.supersedes = std::move(supersedes);
   info.raw_offsets = std::move(raw_offsets);
   uint64_t bytes = 0;
-  MARE_RETURN_IF_ERROR(writer->Finish(std::move(info), schema_, &bytes));
-  bytes_written_->Add(bytes);
+  Status s = writer->Finish(std::move(info), schema_, &bytes);
   const std::string path = options_.dir + "/" + SegmentFileName(id);
+  if (s.ok()) {
+    bytes_written_->Add(bytes);
+    if (options_.segment_written_hook_for_test) options_.segment_written_hook_for_test(path);
+    s = OpenWritten(path, cache, out);
+  }
+  if (!s.ok() && writer->finished()) {
+    // The file is in place, yet the store will not install it: it must not outlive this error.
+    // It names the segments it replaces (a merge's inputs), which stay live; left, a restart
+    // would read both, and a retry's output would replace the same inputs again (every
+    // reading twice). Removed as a merge's output is when a hide came meanwhile.
+    Status removed = ::unlink(path.c_str()) == 0 ? log::file::SyncDir(options_.dir) : Status::FromErrno("unlink " + path, errno);
+    if (!removed.ok()) spdlog::error("store: {}, after a segment written failed: {}", removed.ToString(), s.ToString());
+  }
+  return s;
+}
+
+Status Store::OpenWritten(const std::string& path, bool cache, std::shared_ptr<const Segment>* out) {
   if (!cache && index_cache_) {
     // Not queried yet: opened without holding its whole index (a day's merge output's is ~130
     // MB at 10,000 sensors), which its first query reads into the cache.

@@ -71,6 +71,9 @@ struct StoreOptions {
   // they end. 512 MiB: ~4 days of 10,000 sensors, years of a hundred. The sensor list reads no
   // index (the segments' sensor summaries), whatever this is.
   size_t index_cache_bytes = 512u << 20;
+  // Tests only: called with a segment's path once it is written and renamed, before the store
+  // reads it again (a test damages it there, to fail that reading after the file is durable).
+  std::function<void(const std::string& path)> segment_written_hook_for_test;
 };
 
 class Store {
@@ -188,6 +191,7 @@ class Store {
   // cache: the new segment's index goes into the index cache at once (Segment::Open's keep_in_cache).
   Status FinishSegment(SegmentWriter* writer, uint64_t id, std::vector<uint64_t> supersedes, std::vector<int64_t> raw_offsets,
                        std::vector<BlockRef> hides, bool cache, std::shared_ptr<const Segment>* out);
+  Status OpenWritten(const std::string& path, bool cache, std::shared_ptr<const Segment>* out);  // FinishSegment's file, read again
   // Writes buffers (each one sensor's rows of one hour, sorted by time) as one segment.
   Status WriteBuffers(std::vector<RowBuffer*> buffers, std::vector<uint64_t> supersedes, std::vector<int64_t> raw_offsets,
                       std::vector<BlockRef> hides, bool cache, std::shared_ptr<const Segment>* out);
