@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -51,11 +52,11 @@ class StoreMergeTest : public ::testing::Test {
     return store.ok() ? std::move(*store) : nullptr;
   }
 
-  // Hour h of kSensors sensors, six readings each (one every 10 minutes), flushed as a segment.
-  static void FlushHour(Store* store, int h) {
+  // Hour h of `sensors` sensors, six readings each (one every 10 minutes), flushed as a segment.
+  static void FlushHour(Store* store, int h, int sensors = kSensors) {
     store->Write([&](Store::Batch& b) {
       for (int m = 0; m < 6; ++m) {
-        for (int s = 1; s <= kSensors; ++s) {
+        for (int s = 1; s <= sensors; ++s) {
           Reading r;
           r.timestamp_us = kT0 + h * kHourMicros + (m * 600 + s % 600) * kSecond;
           r.sensor_id = static_cast<uint32_t>(s);
@@ -90,6 +91,13 @@ class StoreMergeTest : public ::testing::Test {
 };
 
 // Each sensor's rows, first and last time, position and fields, as the store's summary gives them.
+// Bytes of a segment file's index, as its footer says (index_offset u64, index_length u64, ...).
+uint64_t IndexBytes(const std::string& file) {
+  uint64_t n = 0;
+  std::memcpy(&n, file.data() + file.size() - 32 + 8, sizeof n);  // the store is little-endian only
+  return n;
+}
+
 // One byte of a double (a statistic of the last entry: still well-formed) flipped near the end
 // of the file's index; its size unchanged.
 void DamageIndex(const std::string& path) {
@@ -181,32 +189,34 @@ TEST_F(StoreMergeTest, AMergeCutShortLeavesNoTemporaryFileAfterARestart) {
 
 // An input's index is checked against its checksum only once the merge has read it all, after
 // blocks were copied: an input damaged since the store opened it must still fail the merge
-// before anything replaces it, with its inputs left as they were.
+// before anything replaces it, with its inputs left as they were. The newest input is damaged:
+// its hour is merged last, once the output has written two hours of blocks and spilled more
+// than a MiB of their entries to its .seg.idx.tmp, both of which must go.
 TEST_F(StoreMergeTest, AnInputDamagedSinceOpeningFailsTheMergeAndKeepsTheInputs) {
+  constexpr int kMany = 4000;
   auto store = Open();
-  for (int h = 0; h < 3; ++h) FlushHour(store.get(), h);
+  for (int h = 0; h < 3; ++h) FlushHour(store.get(), h, kMany);
   const auto before = BySensor(*store);
+  ASSERT_EQ(before.size(), static_cast<size_t>(kMany));
   auto segments = Segments();
   ASSERT_EQ(segments.size(), 3u);
-  // The first input's last entry: one byte of a statistic (a double of its last column, all
-  // numbers here) flipped, so that the entry still reads well-formed; size unchanged.
-  const std::string first = scratch_.path() + "/" + segments.begin()->first;
-  const uint64_t size = std::filesystem::file_size(first);
-  {
-    std::fstream f(first, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(static_cast<std::streamoff>(size - 32 - 20));
-    f.put(static_cast<char>(segments.begin()->second[size - 32 - 20] ^ 0x40));
-  }
+  // The output's entries of hours 0 and 1 are those of the first two inputs (one block per
+  // sensor and hour, copied as they are): more than the writer holds before it spills them.
+  auto it = segments.begin();
+  const uint64_t two_hours = IndexBytes(it->second) + IndexBytes(std::next(it)->second);
+  ASSERT_GT(two_hours, uint64_t{3} << 19) << "the output would not have spilled before the damage is found";
+  const std::string newest = segments.rbegin()->first;
+  DamageIndex(scratch_.path() + "/" + newest);
   segments = Segments();
   Status s = store->Compact(true);
   EXPECT_TRUE(s.IsCorruption()) << s.ToString();
   EXPECT_NE(s.message().find("checksum"), std::string::npos) << s.ToString();
-  EXPECT_NE(s.message().find(segments.begin()->first), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find(newest), std::string::npos) << s.ToString();
   // Nothing replaced, nothing left behind, the store as it was.
-  EXPECT_EQ(Segments(), segments);
+  EXPECT_TRUE(Segments() == segments);  // byte for byte (EXPECT_EQ would print them all)
   EXPECT_TRUE(Temporary().empty());
   EXPECT_EQ(store->GetStats().segments, 3);
-  EXPECT_EQ(store->GetStats().rows, 3 * 6 * kSensors);
+  EXPECT_EQ(store->GetStats().rows, 3 * 6 * kMany);
   EXPECT_EQ(BySensor(*store), before);
 }
 
