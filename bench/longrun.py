@@ -68,12 +68,19 @@ def dir_bytes(path):
     return total
 
 
-def rss_bytes(pid):
+def status_bytes(pid):
+    """VmRSS and its parts (RssAnon: the heap and stacks; RssFile: mapped files) from /proc/<pid>/status."""
+    out = {}
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "RssAnon", "RssFile", "Threads"):
+                out[key] = int(value.split()[0]) * (1024 if key != "Threads" else 1)
+    return out
+
+
+def rss_bytes(pid):
+    return status_bytes(pid).get("VmRSS", 0)
 
 
 class Mare:
@@ -116,8 +123,11 @@ class Mare:
         return rc
 
 
-def sample(mare, started, start_s):
+def sample(mare, started, start_s, trace=None):
     m = mare.metrics()
+    if trace:  # every metric beside the process's memory, one JSON line a sample, to find what holds it
+        trace.write(json.dumps({"t": time.time() - started, **status_bytes(mare.proc.pid), "metrics": m}) + "\n")
+        trace.flush()
     watermark = m.get("mare_rollup_watermark_seconds", 0.0)
     dead = sum(os.path.getsize(p) for p in (os.path.join(mare.data, "dead-letter.log"),
                                              os.path.join(mare.data, "dead-letter.log.1")) if os.path.exists(p))
@@ -175,6 +185,8 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"), help="its bin/mare runs")
     ap.add_argument("--dir", default=None, help="where the data dir goes (default: a new temp dir, removed after)")
     ap.add_argument("--keep", action="store_true", help="keep the data dir")
+    ap.add_argument("--trace", default=None, help="write each sample's /proc status and every metric to this "
+                    "file (JSON lines)")
     ap.add_argument("--set", action="append", default=[], help="a setting for mare run (repeatable)")
     args = ap.parse_args()
 
@@ -201,6 +213,7 @@ def main():
     sim_out = open(os.path.join(base, "simulate.out"), "wb")
     sim = subprocess.Popen(sim_cmd, stdout=sim_out, stderr=subprocess.STDOUT)
     samples = []
+    trace = open(args.trace, "w") if args.trace else None
     caught_up_at = None
     rc = None
     try:
@@ -208,7 +221,7 @@ def main():
             time.sleep(args.every)
             if mare.proc.poll() is not None:
                 raise SystemExit(f"mare run died ({mare.proc.returncode}); see {mare.out.name}")
-            s = sample(mare, started, start_s)
+            s = sample(mare, started, start_s, trace)
             samples.append(s)
             done = sim.poll() is not None
             if done and sim.returncode != 0:
