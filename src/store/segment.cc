@@ -57,6 +57,36 @@ Status PreadAll(int fd, char* out, size_t n, uint64_t offset, const std::string&
   return Status::OK();
 }
 
+// One index entry as the file holds it (docs/formats/store.md); local_of: store field id -> local id + 1.
+void PutEntry(std::string* out, const BlockMeta& m, const std::vector<uint32_t>& local_of) {
+  PutFixed32(out, m.sensor_id);
+  PutFixed32(out, m.rows);
+  PutFixed64(out, static_cast<uint64_t>(m.min_ts));
+  PutFixed64(out, static_cast<uint64_t>(m.max_ts));
+  PutFixed64(out, m.offset);
+  PutFixed32(out, m.length);
+  PutFixed32(out, m.crc);
+  PutFixed32(out, m.ts_length);
+  PutVarint(out, m.columns.size());
+  for (const auto& c : m.columns) {
+    PutVarint(out, local_of[c.field] - 1);
+    PutFixed32(out, c.offset);
+    PutFixed32(out, c.length);
+    const ColumnStats& st = c.stats;
+    PutFixed32(out, st.count);
+    PutFixed64(out, static_cast<uint64_t>(st.first_ts));
+    PutFixed64(out, static_cast<uint64_t>(st.last_ts));
+    if (c.type == FieldType::kNumber) {
+      for (double d : {st.min, st.max, st.sum, st.m2, st.first, st.last}) PutDouble(out, d);
+    } else {
+      PutString(out, st.first_text());
+      PutString(out, st.last_text());
+    }
+  }
+}
+
+constexpr size_t kIndexChunk = 1u << 20;  // entries held before they go to the index's temporary file; a cursor's read
+
 }  // namespace
 
 std::string SegmentFileName(uint64_t id) { return fmt::format("{:020d}.seg", id); }
@@ -64,18 +94,35 @@ std::string SegmentFileName(uint64_t id) { return fmt::format("{:020d}.seg", id)
 SegmentWriter::SegmentWriter(std::string dir, uint64_t id) : dir_(std::move(dir)), id_(id) {
   path_ = dir_ + "/" + SegmentFileName(id);
   tmp_ = path_ + ".tmp";
+  index_tmp_ = path_ + ".idx.tmp";  // ".tmp": a store opening removes it, as it does tmp_
   fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) error_ = Status::FromErrno("create " + tmp_, errno);
 }
 
 SegmentWriter::~SegmentWriter() {
   if (fd_ >= 0) ::close(fd_);
+  if (index_fd_ >= 0) {
+    ::close(index_fd_);
+    ::unlink(index_tmp_.c_str());
+  }
   if (!finished_) ::unlink(tmp_.c_str());
 }
 
 Status SegmentWriter::Flush() {
   if (error_.ok() && !pending_.empty()) error_ = WriteAll(fd_, pending_, tmp_);
   pending_.clear();
+  return error_;
+}
+
+Status SegmentWriter::SpillEntries() {
+  if (!error_.ok() || entries_.empty()) return error_;
+  if (index_fd_ < 0) {
+    index_fd_ = ::open(index_tmp_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (index_fd_ < 0) return error_ = Status::FromErrno("create " + index_tmp_, errno);
+  }
+  error_ = WriteAll(index_fd_, entries_, index_tmp_);
+  spilled_ += entries_.size();
+  entries_.clear();
   return error_;
 }
 
@@ -86,99 +133,93 @@ Status SegmentWriter::Add(EncodedBlock block) {
   if (HourOf(m.max_ts) != hour) {
     return error_ = Status::InvalidArgument(fmt::format("segment {}: a block spans hours", tmp_));
   }
-  if (!metas_.empty()) {
-    const BlockMeta& prev = metas_.back();
-    int64_t prev_hour = HourOf(prev.min_ts);
-    if (hour < prev_hour || (hour == prev_hour && m.sensor_id < prev.sensor_id)) {
-      return error_ = Status::InvalidArgument(fmt::format("segment {}: blocks out of (hour, sensor) order", tmp_));
+  if (blocks_ > 0 && (hour < last_hour_ || (hour == last_hour_ && m.sensor_id < last_sensor_))) {
+    return error_ = Status::InvalidArgument(fmt::format("segment {}: blocks out of (hour, sensor) order", tmp_));
+  }
+  if (blocks_ == 0) first_hour_ = hour;
+  last_hour_ = hour;
+  last_sensor_ = m.sensor_id;
+  for (const ColumnMeta& c : m.columns) {
+    if (c.field >= local_of_.size()) local_of_.resize(c.field + 1, 0);
+    if (local_of_[c.field] == 0) {
+      locals_.emplace_back(c.field, c.type);
+      local_of_[c.field] = static_cast<uint32_t>(locals_.size());
     }
   }
   m.offset = offset_;
   m.crc = Crc(block.bytes);
   offset_ += block.bytes.size();
   pending_.append(block.bytes);
-  metas_.push_back(std::move(m));
+  PutEntry(&entries_, m, local_of_);
   ++blocks_;
+  if (entries_.size() >= kIndexChunk) MARE_RETURN_IF_ERROR(SpillEntries());
   if (pending_.size() >= (4u << 20)) return Flush();
   return Status::OK();
 }
 
 Status SegmentWriter::Finish(SegmentInfo info, const Schema& schema, uint64_t* file_bytes) {
   if (!error_.ok()) return error_;
-  if (metas_.empty()) return Status::InvalidArgument(fmt::format("segment {}: no blocks", tmp_));
+  if (blocks_ == 0) return Status::InvalidArgument(fmt::format("segment {}: no blocks", tmp_));
   if (info.id != id_) return Status::InvalidArgument(fmt::format("segment {}: id {} given", tmp_, info.id));
-  info.min_hour = HourOf(metas_.front().min_ts);
-  info.max_hour = HourOf(metas_.back().min_ts);
-  // Local field ids: the fields these blocks use, in store id order.
-  std::map<uint32_t, uint32_t> local;
-  for (const auto& m : metas_) {
-    for (const auto& c : m.columns) local.emplace(c.field, 0);
-  }
-  uint32_t next = 0;
-  for (auto& [field, id] : local) id = next++;
+  info.min_hour = first_hour_;
+  info.max_hour = last_hour_;
 
-  std::string index;
-  PutFixed64(&index, info.id);
-  PutFixed64(&index, static_cast<uint64_t>(info.min_hour));
-  PutFixed64(&index, static_cast<uint64_t>(info.max_hour));
-  PutVarint(&index, info.supersedes.size());
-  for (uint64_t id : info.supersedes) PutFixed64(&index, id);
-  PutVarint(&index, info.raw_offsets.size());
-  for (int64_t o : info.raw_offsets) PutFixed64(&index, static_cast<uint64_t>(o));
+  std::string head;
+  PutFixed64(&head, info.id);
+  PutFixed64(&head, static_cast<uint64_t>(info.min_hour));
+  PutFixed64(&head, static_cast<uint64_t>(info.max_hour));
+  PutVarint(&head, info.supersedes.size());
+  for (uint64_t id : info.supersedes) PutFixed64(&head, id);
+  PutVarint(&head, info.raw_offsets.size());
+  for (int64_t o : info.raw_offsets) PutFixed64(&head, static_cast<uint64_t>(o));
   // Format 2 unless this segment hides blocks: an older mare reads everything else.
   bool v3 = !info.hides.empty();
   if (v3) {
-    PutVarint(&index, info.hides.size());
+    PutVarint(&head, info.hides.size());
     for (const BlockRef& h : info.hides) {
-      PutFixed64(&index, h.segment);
-      PutFixed32(&index, h.block);
+      PutFixed64(&head, h.segment);
+      PutFixed32(&head, h.block);
     }
   }
-  PutVarint(&index, local.size());
-  for (const auto& [field, id] : local) {
+  // The fields these blocks use, in the order they first came (their local ids).
+  PutVarint(&head, locals_.size());
+  for (const auto& [field, type] : locals_) {
     Field f = schema.Get(field);
-    PutString(&index, f.name);
-    index.push_back(static_cast<char>(f.type));
+    PutString(&head, f.name);
+    head.push_back(static_cast<char>(f.type));
   }
-  PutVarint(&index, metas_.size());
-  for (const auto& m : metas_) {
-    PutFixed32(&index, m.sensor_id);
-    PutFixed32(&index, m.rows);
-    PutFixed64(&index, static_cast<uint64_t>(m.min_ts));
-    PutFixed64(&index, static_cast<uint64_t>(m.max_ts));
-    PutFixed64(&index, m.offset);
-    PutFixed32(&index, m.length);
-    PutFixed32(&index, m.crc);
-    PutFixed32(&index, m.ts_length);
-    PutVarint(&index, m.columns.size());
-    for (const auto& c : m.columns) {
-      PutVarint(&index, local[c.field]);
-      PutFixed32(&index, c.offset);
-      PutFixed32(&index, c.length);
-      const ColumnStats& st = c.stats;
-      PutFixed32(&index, st.count);
-      PutFixed64(&index, static_cast<uint64_t>(st.first_ts));
-      PutFixed64(&index, static_cast<uint64_t>(st.last_ts));
-      if (c.type == FieldType::kNumber) {
-        for (double d : {st.min, st.max, st.sum, st.m2, st.first, st.last}) PutDouble(&index, d);
-      } else {
-        PutString(&index, st.first_text());
-        PutString(&index, st.last_text());
-      }
+  PutVarint(&head, blocks_);
+  uint32_t crc = Crc(head);
+  uint64_t index_bytes = head.size() + spilled_ + entries_.size();
+  pending_.append(head);
+  std::string().swap(head);
+  // The entries spilled, read back a chunk at a time behind the blocks, then those still held.
+  if (index_fd_ >= 0) {
+    MARE_RETURN_IF_ERROR(Flush());
+    std::string chunk(kIndexChunk, '\0');
+    for (uint64_t at = 0; at < spilled_; at += chunk.size()) {
+      chunk.resize(std::min<uint64_t>(kIndexChunk, spilled_ - at));
+      MARE_RETURN_IF_ERROR(error_ = PreadAll(index_fd_, chunk.data(), chunk.size(), at, index_tmp_));
+      crc = ::crc32_gzip_refl(crc, reinterpret_cast<const unsigned char*>(chunk.data()), chunk.size());
+      MARE_RETURN_IF_ERROR(error_ = WriteAll(fd_, chunk, tmp_));
     }
+    ::close(index_fd_);
+    index_fd_ = -1;
+    ::unlink(index_tmp_.c_str());
   }
+  crc = ::crc32_gzip_refl(crc, reinterpret_cast<const unsigned char*>(entries_.data()), entries_.size());
+  pending_.append(entries_);
+  std::string().swap(entries_);
   std::string footer;
   PutFixed64(&footer, offset_);
-  PutFixed64(&footer, index.size());
-  PutFixed32(&footer, Crc(index));
+  PutFixed64(&footer, index_bytes);
+  PutFixed32(&footer, crc);
   PutFixed32(&footer, 0);
   footer.append(v3 ? kMagicV3 : kMagicV2, 8);
-  std::vector<BlockMeta>().swap(metas_);
-  pending_.append(index);
   pending_.append(footer);
   MARE_RETURN_IF_ERROR(Flush());
-  std::string().swap(pending_);  // it grew to the index's size
-  *file_bytes = offset_ + index.size() + footer.size();
+  std::string().swap(pending_);
+  *file_bytes = offset_ + index_bytes + footer.size();
   if (::fsync(fd_) != 0) return error_ = Status::FromErrno("fsync " + tmp_, errno);
   int fd = fd_;
   fd_ = -1;
@@ -190,20 +231,22 @@ Status SegmentWriter::Finish(SegmentInfo info, const Schema& schema, uint64_t* f
 
 namespace {
 
-using FieldMap = std::vector<std::pair<uint32_t, FieldType>>;  // local field id -> store field id, type
+using FieldMap = Segment::FieldMap;
 
-// Reads and checks the footer and index of an open segment file into *info and *index. With a
-// schema, the index's fields are interned into it and *fields is set; without one (loading the
-// index again) the index must name fields of the same types as *fields.
-Status ReadIndex(int fd, uint64_t file_bytes, const std::string& path, Schema* schema, FieldMap* fields, SegmentInfo* info,
-                 SegmentIndex* index) {
+struct Footer {
+  bool v1 = false, v3 = false;
+  uint64_t index_offset = 0, index_length = 0;
+  uint32_t index_crc = 0;
+};
+
+Status ReadFooter(int fd, uint64_t file_bytes, const std::string& path, Footer* out) {
   auto corrupt = [&](const std::string& what) { return Status::Corruption(fmt::format("store segment {}: {}", path, what)); };
   if (file_bytes < kFooterSize) return corrupt("shorter than its footer");
   char footer[kFooterSize];
   MARE_RETURN_IF_ERROR(PreadAll(fd, footer, kFooterSize, file_bytes - kFooterSize, path));
-  bool v1 = std::memcmp(footer + 24, kMagicV1, 8) == 0;
-  bool v3 = std::memcmp(footer + 24, kMagicV3, 8) == 0;
-  if (!v1 && !v3 && std::memcmp(footer + 24, kMagicV2, 8) != 0) {
+  out->v1 = std::memcmp(footer + 24, kMagicV1, 8) == 0;
+  out->v3 = std::memcmp(footer + 24, kMagicV3, 8) == 0;
+  if (!out->v1 && !out->v3 && std::memcmp(footer + 24, kMagicV2, 8) != 0) {
     if (std::memcmp(footer + 24, kMagicV2, 7) == 0) {
       return corrupt(fmt::format("segment format version {} is newer than this mare reads (1 to 3); upgrade mare",
                                  std::string_view(footer + 31, 1)));
@@ -211,23 +254,23 @@ Status ReadIndex(int fd, uint64_t file_bytes, const std::string& path, Schema* s
     return corrupt("no segment magic at its end");
   }
   Reader f(std::string_view(footer, kFooterSize));
-  uint64_t index_offset = 0, index_length = 0;
-  uint32_t index_crc = 0;
-  f.Fixed64(&index_offset);
-  f.Fixed64(&index_length);
-  f.Fixed32(&index_crc);
+  f.Fixed64(&out->index_offset);
+  f.Fixed64(&out->index_length);
+  f.Fixed32(&out->index_crc);
   // Compared without sums that could wrap: a damaged offset must not frame a huge index.
-  if (index_offset > file_bytes - kFooterSize || index_length != file_bytes - kFooterSize - index_offset) {
+  if (out->index_offset > file_bytes - kFooterSize || out->index_length != file_bytes - kFooterSize - out->index_offset) {
     return corrupt("index does not end at the footer");
   }
-  std::string bytes(index_length, '\0');
-  MARE_RETURN_IF_ERROR(PreadAll(fd, bytes.data(), index_length, index_offset, path));
-  if (Crc(bytes) != index_crc) return corrupt("index checksum mismatch");
+  return Status::OK();
+}
 
-  Reader r(bytes);
+// The index's header: the segment's info, its fields and the count of entries. With a schema,
+// the fields are interned into it and *fields is set; without one (reading the index again) the
+// index must name fields of the same types as *fields. False when malformed or cut short.
+bool ReadHeader(Reader& r, const Footer& footer, Schema* schema, FieldMap* fields, SegmentInfo* info, uint64_t* count) {
   uint64_t n = 0, min_hour = 0, max_hour = 0;
   bool ok = r.Fixed64(&info->id) && r.Fixed64(&min_hour);
-  if (v1) {
+  if (footer.v1) {
     max_hour = min_hour;
   } else {
     ok = ok && r.Fixed64(&max_hour);
@@ -246,7 +289,7 @@ Status ReadIndex(int fd, uint64_t file_bytes, const std::string& path, Schema* s
     ok = r.Int64(&o);
     info->raw_offsets.push_back(o);
   }
-  if (v3) {
+  if (footer.v3) {
     ok = ok && r.Varint(&n) && n < (1u << 24) && n <= r.remaining() / 12;
     for (uint64_t i = 0; ok && i < n; ++i) {
       BlockRef h;
@@ -267,7 +310,65 @@ Status ReadIndex(int fd, uint64_t file_bytes, const std::string& path, Schema* s
       fields->emplace_back(schema->Intern(name, static_cast<FieldType>(type)), static_cast<FieldType>(type));
     }
   }
-  ok = ok && r.Varint(&n) && n < (1u << 28);
+  return ok && r.Varint(count) && *count < (1u << 28);
+}
+
+// One entry, checked as far as it can be alone (blocks_end: where the blocks' bytes end). False
+// when malformed or cut short.
+bool ReadEntry(Reader& r, const FieldMap& fields, uint64_t blocks_end, BlockMeta* m) {
+  uint64_t columns = 0;
+  bool ok = r.Fixed32(&m->sensor_id) && r.Fixed32(&m->rows) && r.Int64(&m->min_ts) && r.Int64(&m->max_ts) && r.Fixed64(&m->offset) &&
+            r.Fixed32(&m->length) && r.Fixed32(&m->crc) && r.Fixed32(&m->ts_length) && r.Varint(&columns) && columns <= fields.size();
+  // A block holds 1 to kMaxBlockRows rows: decoding sizes its columns by the count.
+  ok = ok && m->offset <= blocks_end && m->length <= blocks_end - m->offset && m->ts_length <= m->length && m->rows > 0 &&
+       m->rows <= kMaxBlockRows && m->min_ts <= m->max_ts;
+  if (!ok) return false;
+  m->columns.clear();
+  m->columns.reserve(columns);
+  for (uint64_t c = 0; ok && c < columns; ++c) {
+    ColumnMeta col;
+    uint64_t local = 0;
+    ok = r.Varint(&local) && local < fields.size() && r.Fixed32(&col.offset) && r.Fixed32(&col.length);
+    if (!ok) break;
+    col.field = fields[local].first;
+    col.type = fields[local].second;
+    ColumnStats& cs = col.stats;
+    ok = r.Fixed32(&cs.count) && r.Int64(&cs.first_ts) && r.Int64(&cs.last_ts) && static_cast<uint64_t>(col.offset) + col.length <= m->length;
+    if (ok && col.type == FieldType::kNumber) {
+      ok = r.Double(&cs.min) && r.Double(&cs.max) && r.Double(&cs.sum) && r.Double(&cs.m2) && r.Double(&cs.first) && r.Double(&cs.last);
+    } else if (ok) {
+      std::string_view a, b;
+      ok = r.String(&a) && r.String(&b);
+      cs.text.Set(a, b);
+    }
+    m->columns.push_back(std::move(col));
+  }
+  std::sort(m->columns.begin(), m->columns.end(), [](const ColumnMeta& a, const ColumnMeta& b) { return a.field < b.field; });
+  return ok;
+}
+
+// Views rely on this: every block in one hour of [min_hour, max_hour], in hour order.
+bool InItsHour(const BlockMeta& m, const SegmentInfo& info, int64_t* prev_hour) {
+  int64_t hour = HourOf(m.min_ts);
+  if (HourOf(m.max_ts) != hour || hour < *prev_hour || hour < info.min_hour || hour > info.max_hour) return false;
+  *prev_hour = hour;
+  return true;
+}
+
+// Reads and checks the footer and index of an open segment file into *info and *index (the
+// schema and fields as for ReadHeader).
+Status ReadIndex(int fd, uint64_t file_bytes, const std::string& path, Schema* schema, FieldMap* fields, SegmentInfo* info,
+                 SegmentIndex* index) {
+  auto corrupt = [&](const std::string& what) { return Status::Corruption(fmt::format("store segment {}: {}", path, what)); };
+  Footer footer;
+  MARE_RETURN_IF_ERROR(ReadFooter(fd, file_bytes, path, &footer));
+  std::string bytes(footer.index_length, '\0');
+  MARE_RETURN_IF_ERROR(PreadAll(fd, bytes.data(), footer.index_length, footer.index_offset, path));
+  if (Crc(bytes) != footer.index_crc) return corrupt("index checksum mismatch");
+
+  Reader r(bytes);
+  uint64_t n = 0;
+  bool ok = ReadHeader(r, footer, schema, fields, info, &n);
   if (ok && n <= r.remaining() / 48) {  // an entry takes at least 48 bytes: no huge reserve for a bad count
     index->blocks.reserve(n);
     index->rows_before.reserve(n + 1);
@@ -276,41 +377,11 @@ Status ReadIndex(int fd, uint64_t file_bytes, const std::string& path, Schema* s
   int64_t prev_hour = std::numeric_limits<int64_t>::min();
   for (uint64_t i = 0; ok && i < n; ++i) {
     BlockMeta m;
-    uint64_t columns = 0;
-    ok = r.Fixed32(&m.sensor_id) && r.Fixed32(&m.rows) && r.Int64(&m.min_ts) && r.Int64(&m.max_ts) && r.Fixed64(&m.offset) &&
-         r.Fixed32(&m.length) && r.Fixed32(&m.crc) && r.Fixed32(&m.ts_length) && r.Varint(&columns) && columns <= fields->size();
-    // A block holds 1 to kMaxBlockRows rows: decoding sizes its columns by the count.
-    ok = ok && m.offset <= index_offset && m.length <= index_offset - m.offset && m.ts_length <= m.length && m.rows > 0 &&
-         m.rows <= kMaxBlockRows && m.min_ts <= m.max_ts;
+    ok = ReadEntry(r, *fields, footer.index_offset, &m);
     if (!ok) break;
-    // Views rely on this: every block in one hour of [min_hour, max_hour], in hour order.
-    int64_t hour = HourOf(m.min_ts);
-    if (HourOf(m.max_ts) != hour || hour < prev_hour || hour < info->min_hour || hour > info->max_hour) {
+    if (!InItsHour(m, *info, &prev_hour)) {
       return corrupt(fmt::format("block {} (sensor {}) is outside the segment's hours or out of order", i, m.sensor_id));
     }
-    prev_hour = hour;
-    m.columns.reserve(columns);
-    for (uint64_t c = 0; ok && c < columns; ++c) {
-      ColumnMeta col;
-      uint64_t local = 0;
-      ok = r.Varint(&local) && local < fields->size() && r.Fixed32(&col.offset) && r.Fixed32(&col.length);
-      if (!ok) break;
-      col.field = (*fields)[local].first;
-      col.type = (*fields)[local].second;
-      ColumnStats& cs = col.stats;
-      ok = r.Fixed32(&cs.count) && r.Int64(&cs.first_ts) && r.Int64(&cs.last_ts) &&
-           static_cast<uint64_t>(col.offset) + col.length <= m.length;
-      if (ok && col.type == FieldType::kNumber) {
-        ok = r.Double(&cs.min) && r.Double(&cs.max) && r.Double(&cs.sum) && r.Double(&cs.m2) && r.Double(&cs.first) &&
-             r.Double(&cs.last);
-      } else if (ok) {
-        std::string_view a, b;
-        ok = r.String(&a) && r.String(&b);
-        cs.text.Set(a, b);
-      }
-      m.columns.push_back(std::move(col));
-    }
-    std::sort(m.columns.begin(), m.columns.end(), [](const ColumnMeta& a, const ColumnMeta& b) { return a.field < b.field; });
     index->rows_before.push_back(index->rows_before.back() + m.rows);
     index->blocks.push_back(std::move(m));
   }
@@ -485,4 +556,158 @@ Status Segment::ReadBlock(size_t i, std::string* bytes) const {
   return Status::OK();
 }
 
+
+Status Segment::ReadBlock(const BlockMeta& m, std::string* bytes) const {
+  bytes->resize(m.length);
+  MARE_RETURN_IF_ERROR(PreadAll(file_->fd, bytes->data(), m.length, m.offset, file_->path));
+  if (Crc(*bytes) != m.crc) {
+    return Status::Corruption(fmt::format("store segment {}: block at byte {} (sensor {}) checksum mismatch", file_->path, m.offset, m.sensor_id));
+  }
+  return Status::OK();
+}
+
+Segment::Segment(std::shared_ptr<const File> file, int64_t first_hour, int64_t last_hour)
+    : file_(std::move(file)), info_(&file_->info), sensors_(file_->sensors), begin_(0), end_(file_->blocks), rows_(file_->rows),
+      first_hour_(first_hour), last_hour_(last_hour) {}
+
+Result<std::unique_ptr<Segment::Cursor>> Segment::Entries() const {
+  struct stat st;
+  if (::fstat(file_->fd, &st) != 0) return Status::FromErrno("stat " + file_->path, errno);
+  if (static_cast<uint64_t>(st.st_size) != file_->file_bytes) {
+    return Status::Corruption(fmt::format("store segment {}: its size changed from {} to {} bytes since it was opened", file_->path,
+                                          file_->file_bytes, st.st_size));
+  }
+  std::unique_ptr<Cursor> cursor(new Cursor(file_, begin_, end_));
+  cursor->fields_ = file_->fields;
+  MARE_RETURN_IF_ERROR(cursor->Start(nullptr));
+  if (cursor->info_.id != file_->info.id || cursor->count_ != file_->blocks) return cursor->Corrupt("its index changed since it was opened");
+  return cursor;
+}
+
+Result<std::shared_ptr<const Segment>> Segment::OpenUnpinned(const std::string& path, Schema* schema, std::shared_ptr<IndexCache> cache) {
+  if (!cache) {
+    auto opened = Open(path, schema);
+    if (!opened.ok()) return opened.status();
+    return std::shared_ptr<const Segment>(std::move(*opened));
+  }
+  auto file = std::make_shared<File>();
+  file->path = path;
+  file->fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (file->fd < 0) return Status::FromErrno("open " + path, errno);
+  struct stat st;
+  if (::fstat(file->fd, &st) != 0) return Status::FromErrno("stat " + path, errno);
+  file->file_bytes = static_cast<uint64_t>(st.st_size);
+  file->lat_field = schema->Find(kLatField, FieldType::kNumber);
+  file->lon_field = schema->Find(kLonField, FieldType::kNumber);
+  // The file's summary from its entries read one at a time (the cursor checks them as ReadIndex does).
+  Cursor cursor(file, 0, std::numeric_limits<size_t>::max());
+  MARE_RETURN_IF_ERROR(cursor.Start(schema));
+  SensorSummary::Builder sensors(file->lat_field, file->lon_field);
+  BlockMeta m;
+  size_t i = 0;
+  int64_t first_hour = cursor.info_.min_hour, last_hour = cursor.info_.max_hour;
+  while (true) {
+    auto more = cursor.Next(&m, &i);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    if (i == 0) first_hour = HourOf(m.min_ts);
+    last_hour = HourOf(m.min_ts);
+    sensors.Add(m);
+  }
+  file->info = std::move(cursor.info_);
+  file->fields = std::move(cursor.fields_);
+  file->blocks = cursor.count_;
+  file->rows = cursor.rows_;
+  file->sensors = std::make_shared<const SensorSummary>(sensors.Finish());
+  file->cache = std::move(cache);
+  file->cache_key = file->cache->NewKey();
+  return std::shared_ptr<const Segment>(new Segment(std::move(file), first_hour, last_hour));
+}
+
+Status Segment::Cursor::Corrupt(const std::string& what) const {
+  return Status::Corruption(fmt::format("store segment {}: {} (reading its block index)", file_->path, what));
+}
+
+Status Segment::Cursor::Start(Schema* schema) {
+  Footer footer;
+  MARE_RETURN_IF_ERROR(ReadFooter(file_->fd, file_->file_bytes, file_->path, &footer));
+  v3_ = footer.v3;
+  blocks_end_ = footer.index_offset;
+  index_offset_ = footer.index_offset;
+  index_left_ = footer.index_length;
+  index_crc_ = footer.index_crc;
+  prev_hour_ = std::numeric_limits<int64_t>::min();
+  while (true) {
+    Reader r(std::string_view(buf_).substr(pos_));
+    SegmentInfo info;
+    FieldMap fields = schema ? FieldMap{} : fields_;
+    if (ReadHeader(r, footer, schema, &fields, &info, &count_)) {
+      info_ = std::move(info);
+      fields_ = std::move(fields);
+      pos_ = static_cast<size_t>(r.position() - buf_.data());
+      return Status::OK();
+    }
+    if (index_left_ == 0) return Corrupt("index is malformed");
+    MARE_RETURN_IF_ERROR(Refill());
+  }
+}
+
+Status Segment::Cursor::Refill() {
+  buf_.erase(0, pos_);
+  pos_ = 0;
+  size_t n = static_cast<size_t>(std::min<uint64_t>(index_left_, std::max(kIndexChunk, buf_.size())));
+  size_t held = buf_.size();
+  buf_.resize(held + n);
+  MARE_RETURN_IF_ERROR(PreadAll(file_->fd, buf_.data() + held, n, index_offset_, file_->path));
+  crc_ = ::crc32_gzip_refl(crc_, reinterpret_cast<const unsigned char*>(buf_.data() + held), n);
+  index_offset_ += n;
+  index_left_ -= n;
+  return Status::OK();
+}
+
+Status Segment::Cursor::End() {
+  while (index_left_ > 0) MARE_RETURN_IF_ERROR(Refill());
+  if (crc_ != index_crc_) return Corrupt("index checksum mismatch");
+  if (pos_ != buf_.size()) return Corrupt("index is malformed");
+  std::string().swap(buf_);
+  pos_ = 0;
+  checked_ = true;
+  return Status::OK();
+}
+
+Result<bool> Segment::Cursor::Next(BlockMeta* m, size_t* file_index) {
+  while (next_ < count_) {
+    Reader r(std::string_view(buf_).substr(pos_));
+    if (!ReadEntry(r, fields_, blocks_end_, m)) {
+      if (index_left_ == 0) return Corrupt("index is malformed");
+      MARE_RETURN_IF_ERROR(Refill());
+      continue;
+    }
+    pos_ = static_cast<size_t>(r.position() - buf_.data());
+    if (!InItsHour(*m, info_, &prev_hour_)) {
+      return Corrupt(fmt::format("block {} (sensor {}) is outside the segment's hours or out of order", next_, m->sensor_id));
+    }
+    size_t i = next_++;
+    rows_ += m->rows;
+    if (i < begin_) continue;
+    if (i >= end_) break;  // the rest of the view's file: read for its checksum only
+    *file_index = i;
+    if (next_ == count_) MARE_RETURN_IF_ERROR(End());
+    return true;
+  }
+  // Past the view: the rest of the index is read only to check it whole.
+  BlockMeta rest;
+  while (next_ < count_) {
+    Reader r(std::string_view(buf_).substr(pos_));
+    if (!ReadEntry(r, fields_, blocks_end_, &rest)) {
+      if (index_left_ == 0) return Corrupt("index is malformed");
+      MARE_RETURN_IF_ERROR(Refill());
+      continue;
+    }
+    pos_ = static_cast<size_t>(r.position() - buf_.data());
+    ++next_;
+  }
+  if (!checked_) MARE_RETURN_IF_ERROR(End());
+  return false;
+}
 }  // namespace mare::store

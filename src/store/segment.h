@@ -20,6 +20,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -52,9 +53,11 @@ struct SegmentInfo {
 
 std::string SegmentFileName(uint64_t id);  // "00000000000000000042.seg"
 
-// Writes dir/<id>.seg block by block: blocks go to <id>.seg.tmp as they come (only their index
-// entries stay in memory); Finish writes the index and footer, fsyncs, renames and fsyncs the
-// directory. A writer dropped before Finish (or whose Finish failed) removes its temporary file.
+// Writes dir/<id>.seg block by block: blocks go to <id>.seg.tmp as they come, their index
+// entries encoded, past a MiB to <id>.seg.idx.tmp (a day's merge writes ~100 MB of them at 10,000
+// sensors, which memory would otherwise hold to the end); Finish writes the index and footer,
+// fsyncs, renames and fsyncs the directory. A writer dropped before Finish (or whose Finish
+// failed) removes its temporary files.
 class SegmentWriter {
  public:
   SegmentWriter(std::string dir, uint64_t id);
@@ -66,22 +69,28 @@ class SegmentWriter {
   Status Add(EncodedBlock block);
   size_t blocks() const { return blocks_; }
   // info.id must be the writer's; min_hour and max_hour are set from the blocks (at least one).
-  // Frees the blocks' metadata once written: the store opens the file next, reading the index
-  // again, and a day's merge would otherwise hold it twice (~1.5 KB a block).
   Status Finish(SegmentInfo info, const Schema& schema, uint64_t* file_bytes);
 
  private:
   Status Flush();
+  Status SpillEntries();  // entries_ to the index's temporary file
 
-  std::string dir_, path_, tmp_;
+  std::string dir_, path_, tmp_, index_tmp_;
   uint64_t id_;
   int fd_ = -1;
+  int index_fd_ = -1;  // opened at the first spill
   Status error_;
   bool finished_ = false;
   uint64_t offset_ = 0;
   std::string pending_;
-  std::vector<BlockMeta> metas_;
-  size_t blocks_ = 0;  // added, metas_ freed or not
+  // Index entries as the file holds them, their fields as local ids numbered as they first come.
+  std::string entries_;
+  uint64_t spilled_ = 0;                                  // bytes of entries in index_tmp_
+  std::vector<uint32_t> local_of_;                        // store field id -> local id + 1 (0: none yet)
+  std::vector<std::pair<uint32_t, FieldType>> locals_;    // local id -> store field id, type
+  int64_t first_hour_ = 0, last_hour_ = 0;
+  uint32_t last_sensor_ = 0;
+  size_t blocks_ = 0;
 };
 
 // An open segment file, or a view of the blocks of some of its hours. Views share the file's
@@ -101,6 +110,17 @@ class Segment : public std::enable_shared_from_this<Segment> {
   // Pin() of an unpinned handle that reads it again caches it.
   static Result<std::shared_ptr<Segment>> Open(const std::string& path, Schema* schema,
                                                std::shared_ptr<IndexCache> cache = nullptr, bool keep_in_cache = false);
+  // Opened as Open does, but the handle returned is unpinned and the index was never whole in
+  // memory: its entries are read a chunk at a time for the summary (a store writing a segment
+  // nobody queries yet: a day's merge output, ~130 MB of index at 10,000 sensors). Needs a cache.
+  static Result<std::shared_ptr<const Segment>> OpenUnpinned(const std::string& path, Schema* schema,
+                                                             std::shared_ptr<IndexCache> cache);
+
+  // A view's block index read from its file entry by entry, holding a chunk of it (1 MiB) rather
+  // than all of it: how a merge walks its inputs, so that its memory does not grow with them.
+  class Cursor;
+  // Of this view, pinned or not. The index's checksum is checked once the cursor has read it all.
+  Result<std::unique_ptr<Cursor>> Entries() const;
 
   const SegmentInfo& info() const { return *info_; }  // the file's
   const std::string& path() const;
@@ -143,11 +163,17 @@ class Segment : public std::enable_shared_from_this<Segment> {
   // Pinned only. Reads block i's bytes and checks its CRC. Works after the file was unlinked
   // (the store unlinks replaced segments at once; readers that still hold one keep its descriptor).
   Status ReadBlock(size_t i, std::string* bytes) const;
+  // The block an entry of this file's index names (from a Cursor), pinned or not.
+  Status ReadBlock(const BlockMeta& m, std::string* bytes) const;
+
+  // Local field id -> store field id and type, as an index names its fields.
+  using FieldMap = std::vector<std::pair<uint32_t, FieldType>>;
 
  private:
   struct File;
   Segment(std::shared_ptr<const File> file, std::shared_ptr<const SegmentIndex> index, size_t begin, size_t end);
   Segment(const Segment& other, std::shared_ptr<const SegmentIndex> index);  // other's view, with or without an index
+  Segment(std::shared_ptr<const File> file, int64_t first_hour, int64_t last_hour);  // the whole file, unpinned
   std::shared_ptr<const File> file_;
   std::shared_ptr<const SegmentIndex> index_;  // null: unpinned
   const SegmentInfo* info_ = nullptr;    // file_'s
@@ -156,6 +182,36 @@ class Segment : public std::enable_shared_from_this<Segment> {
   size_t begin_ = 0, end_ = 0;
   int64_t rows_ = 0;
   int64_t first_hour_ = 0, last_hour_ = 0;
+};
+
+class Segment::Cursor {
+ public:
+  // The view's next entry, with its index in the file; false after the last. An error for an
+  // index damaged or changed since it was opened: what came before it is not to be trusted.
+  Result<bool> Next(BlockMeta* m, size_t* file_index);
+
+ private:
+  friend class Segment;
+  Cursor(std::shared_ptr<const File> file, size_t begin, size_t end) : file_(std::move(file)), begin_(begin), end_(end) {}
+  Status Start(Schema* schema);  // reads the footer and the index's header (fields interned into schema, if given)
+  Status Refill();               // more of the index's bytes, at least as many as held
+  Status End();                  // the rest of the index read: its checksum and size
+  Status Corrupt(const std::string& what) const;
+
+  std::shared_ptr<const File> file_;
+  size_t begin_, end_;       // the view's entries
+  SegmentInfo info_;         // the header's
+  FieldMap fields_;
+  bool v3_ = false;
+  uint64_t blocks_end_ = 0;                     // the blocks' bytes end where the index starts
+  uint64_t index_offset_ = 0, index_left_ = 0;  // where the index's bytes not read yet start, how many
+  uint32_t crc_ = 0, index_crc_ = 0;            // of the bytes read so far; the footer's
+  std::string buf_;                             // bytes read, not yet decoded from pos_
+  size_t pos_ = 0;
+  uint64_t count_ = 0, next_ = 0;               // entries in the index; the next one's index
+  int64_t rows_ = 0;
+  int64_t prev_hour_ = 0;
+  bool checked_ = false;  // End() done
 };
 
 }  // namespace mare::store

@@ -37,59 +37,66 @@ void SensorStats::Add(const SensorStats& other) {
 
 SensorSummary SensorSummary::Build(std::span<const BlockMeta> blocks, std::optional<uint32_t> lat_field,
                                    std::optional<uint32_t> lon_field, const std::function<bool(size_t)>& skip) {
-  SensorSummary out;
-  std::vector<uint8_t> seen;  // by field id
+  Builder builder(lat_field, lon_field);
   for (size_t i = 0; i < blocks.size(); ++i) {
-    if (skip && skip(i)) continue;
-    for (const ColumnMeta& c : blocks[i].columns) {
-      if (c.field >= seen.size()) seen.resize(c.field + 1, 0);
-      seen[c.field] = 1;
-    }
+    if (!skip || !skip(i)) builder.Add(blocks[i]);
   }
-  for (uint32_t f = 0; f < seen.size(); ++f) {
-    if (seen[f]) out.fields_.push_back(f);
+  return builder.Finish();
+}
+
+void SensorSummary::Builder::Add(const BlockMeta& m) {
+  uint32_t at = next_;
+  if (at >= entries_.size() || entries_[at].sensor_id != m.sensor_id) {
+    auto [it, added] = slot_.try_emplace(m.sensor_id, static_cast<uint32_t>(entries_.size()));
+    if (added) {
+      entries_.emplace_back().sensor_id = m.sensor_id;
+      bits_.resize(bits_.size() + stride_, 0);
+    }
+    at = it->second;
+  }
+  next_ = at + 1;
+  entries_[at].AddBlock(m, lat_field_, lon_field_);
+  for (const ColumnMeta& c : m.columns) {
+    if (c.field / 64 >= stride_) {
+      // A field id past the words held: every entry's bits spread to the wider stride (rare:
+      // the first blocks name the fields).
+      size_t wider = c.field / 64 + 1;
+      std::vector<uint64_t> spread(entries_.size() * wider, 0);
+      for (size_t e = 0; e < entries_.size(); ++e) {
+        for (size_t w = 0; w < stride_; ++w) spread[e * wider + w] = bits_[e * stride_ + w];
+      }
+      bits_ = std::move(spread);
+      stride_ = wider;
+    }
+    bits_[static_cast<size_t>(at) * stride_ + c.field / 64] |= uint64_t{1} << (c.field % 64);
+  }
+}
+
+SensorSummary SensorSummary::Builder::Finish() {
+  SensorSummary out;
+  std::vector<uint64_t> seen(stride_, 0);
+  for (size_t e = 0; e < entries_.size(); ++e) {
+    for (size_t w = 0; w < stride_; ++w) seen[w] |= bits_[e * stride_ + w];
+  }
+  for (size_t w = 0; w < stride_; ++w) {
+    for (uint64_t b = seen[w]; b != 0; b &= b - 1) out.fields_.push_back(static_cast<uint32_t>(w * 64 + static_cast<size_t>(__builtin_ctzll(b))));
   }
   out.words_ = (out.fields_.size() + 63) / 64;
-  // Field id -> its bit (ids are the store's, dense: a schema's fields).
-  std::vector<uint32_t> bit_of(out.fields_.empty() ? 0 : out.fields_.back() + 1, 0);
-  for (uint32_t b = 0; b < out.fields_.size(); ++b) bit_of[out.fields_[b]] = b;
-  // Blocks come by hour, then sensor: each hour lists the sensors in the same order, so the
-  // entry after the last one used is tried before the map (opening a day of 10,000 sensors
-  // made 240,000 lookups).
-  std::unordered_map<uint32_t, uint32_t> slot;
-  std::vector<SensorStats> entries;
-  std::vector<uint64_t> bits;
-  uint32_t next = 0;
-  for (size_t i = 0; i < blocks.size(); ++i) {
-    if (skip && skip(i)) continue;
-    const BlockMeta& m = blocks[i];
-    uint32_t at = next;
-    if (at >= entries.size() || entries[at].sensor_id != m.sensor_id) {
-      auto [it, added] = slot.try_emplace(m.sensor_id, static_cast<uint32_t>(entries.size()));
-      if (added) {
-        entries.emplace_back().sensor_id = m.sensor_id;
-        bits.resize(bits.size() + out.words_, 0);
-      }
-      at = it->second;
-    }
-    next = at + 1;
-    entries[at].AddBlock(m, lat_field, lon_field);
-    uint64_t* word = bits.data() + static_cast<size_t>(at) * out.words_;
-    for (const ColumnMeta& c : m.columns) {
-      uint32_t f = bit_of[c.field];
-      word[f / 64] |= uint64_t{1} << (f % 64);
-    }
-  }
-  // By sensor id, for a reader that looks one up.
-  std::vector<uint32_t> order(entries.size());
+  // By sensor id, for a reader that looks one up; each entry's bits by field id become bits by
+  // the field's place among the summary's fields.
+  std::vector<uint32_t> order(entries_.size());
   for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return entries[a].sensor_id < entries[b].sensor_id; });
-  out.entries_.reserve(entries.size());
-  out.bits_.reserve(bits.size());
-  for (uint32_t i : order) {
-    out.entries_.push_back(entries[i]);
-    out.bits_.insert(out.bits_.end(), bits.begin() + static_cast<std::ptrdiff_t>(i * out.words_),
-                     bits.begin() + static_cast<std::ptrdiff_t>((i + 1) * out.words_));
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return entries_[a].sensor_id < entries_[b].sensor_id; });
+  out.entries_.reserve(entries_.size());
+  out.bits_.assign(entries_.size() * out.words_, 0);
+  for (size_t k = 0; k < order.size(); ++k) {
+    out.entries_.push_back(entries_[order[k]]);
+    const uint64_t* from = bits_.data() + static_cast<size_t>(order[k]) * stride_;
+    uint64_t* to = out.bits_.data() + k * out.words_;
+    for (uint32_t b = 0; b < out.fields_.size(); ++b) {
+      uint32_t f = out.fields_[b];
+      if ((from[f / 64] >> (f % 64)) & 1) to[b / 64] |= uint64_t{1} << (b % 64);
+    }
   }
   return out;
 }

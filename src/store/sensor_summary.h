@@ -16,6 +16,7 @@
 #include <limits>
 #include <optional>
 #include <span>
+#include <unordered_map>
 #include <vector>
 
 #include "store/block.h"
@@ -42,6 +43,7 @@ struct SensorStats {
 
 class SensorSummary {
  public:
+  class Builder;
   // The visible blocks' summary (blocks in their file's order; skip(i): block i is left out).
   static SensorSummary Build(std::span<const BlockMeta> blocks, std::optional<uint32_t> lat_field,
                              std::optional<uint32_t> lon_field, const std::function<bool(size_t)>& skip = nullptr);
@@ -62,6 +64,25 @@ class SensorSummary {
   std::vector<uint32_t> fields_;  // the store field ids its blocks have, sorted
   size_t words_ = 0;              // bits per entry, in words of 64
   std::vector<uint64_t> bits_;    // entry i's fields: bits_[i * words_ ... + words_)
+};
+
+// The same summary from blocks given one at a time (in their file's order), none of them kept:
+// a segment opened without its index (Segment::OpenUnpinned) reads its entries this way.
+class SensorSummary::Builder {
+ public:
+  Builder(std::optional<uint32_t> lat_field, std::optional<uint32_t> lon_field) : lat_field_(lat_field), lon_field_(lon_field) {}
+  void Add(const BlockMeta& m);
+  SensorSummary Finish();
+
+ private:
+  std::optional<uint32_t> lat_field_, lon_field_;
+  // Blocks come by hour, then sensor: each hour lists the sensors in the same order, so the
+  // entry after the last one used is tried before the map (a day of 10,000 sensors: 240,000 blocks).
+  std::unordered_map<uint32_t, uint32_t> slot_;
+  uint32_t next_ = 0;
+  std::vector<SensorStats> entries_;  // in order of first appearance
+  size_t stride_ = 0;                 // words of field bits per entry, by store field id
+  std::vector<uint64_t> bits_;
 };
 
 // A sensor's figures with its fields: the store's answer (Store::Sensors), and, for a segment

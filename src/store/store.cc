@@ -83,12 +83,11 @@ int Tier(int64_t rows) {
   return tier;
 }
 
-// Appends the rows of block i of seg to rows.
-Status AppendBlockRows(const Segment& seg, size_t i, RowBuffer* rows) {
-  const BlockMeta& m = seg.blocks()[i];
+// Appends the rows of the block of seg that m names (an entry of its index) to rows.
+Status AppendBlockRows(const Segment& seg, const BlockMeta& m, RowBuffer* rows) {
   std::string bytes;
   std::vector<int64_t> ts;
-  MARE_RETURN_IF_ERROR(seg.ReadBlock(i, &bytes));
+  MARE_RETURN_IF_ERROR(seg.ReadBlock(m, &bytes));
   MARE_RETURN_IF_ERROR(DecodeBlockTimestamps(m, bytes, &ts));
   std::vector<ColumnValues> columns(m.columns.size());
   for (size_t c = 0; c < m.columns.size(); ++c) {
@@ -108,6 +107,9 @@ Status AppendBlockRows(const Segment& seg, size_t i, RowBuffer* rows) {
   }
   return Status::OK();
 }
+
+// Appends the rows of block i of seg (pinned) to rows.
+Status AppendBlockRows(const Segment& seg, size_t i, RowBuffer* rows) { return AppendBlockRows(seg, seg.blocks()[i], rows); }
 
 }  // namespace
 
@@ -426,6 +428,17 @@ bool Store::PullBlockWith(const BufferKey& key, int64_t ts, MemBuffer* buffer) {
 }
 
 void Store::NoteBlocks(const Segment& segment) {
+  // From the sensor summary when there is one (a segment written and opened unpinned has no
+  // blocks() to walk): a sensor's last_ts there is the greatest max_ts of its blocks.
+  if (const SensorSummary* sensors = segment.sensors(); sensors != nullptr) {
+    for (size_t i = 0; i < sensors->size(); ++i) {
+      const SensorStats& e = sensors->entry(i);
+      if (e.rows == 0) continue;
+      auto [it, added] = disk_max_ts_.try_emplace(e.sensor_id, e.last_ts);
+      if (!added) it->second = std::max(it->second, e.last_ts);
+    }
+    return;
+  }
   for (const BlockMeta& m : segment.blocks()) {
     auto [it, added] = disk_max_ts_.try_emplace(m.sensor_id, m.max_ts);
     if (!added) it->second = std::max(it->second, m.max_ts);
@@ -512,7 +525,16 @@ Status Store::FinishSegment(SegmentWriter* writer, uint64_t id, std::vector<uint
   uint64_t bytes = 0;
   MARE_RETURN_IF_ERROR(writer->Finish(std::move(info), schema_, &bytes));
   bytes_written_->Add(bytes);
-  auto seg = Segment::Open(options_.dir + "/" + SegmentFileName(id), &schema_, index_cache_, cache);
+  const std::string path = options_.dir + "/" + SegmentFileName(id);
+  if (!cache && index_cache_) {
+    // Not queried yet: opened without holding its whole index (a day's merge output's is ~130
+    // MB at 10,000 sensors), which its first query reads into the cache.
+    auto seg = Segment::OpenUnpinned(path, &schema_, index_cache_);
+    if (!seg) return seg.status();
+    *out = *seg;
+    return Status::OK();
+  }
+  auto seg = Segment::Open(path, &schema_, index_cache_, cache);
   if (!seg) return seg.status();
   *out = *seg;
   return Status::OK();
@@ -684,7 +706,7 @@ void Store::InstallLocked(const std::vector<std::shared_ptr<const Segment>>& add
     hidden_sensors_.erase(id);
   }
   for (const auto& s : added) {
-    NoteBlocks(*s);  // pinned: just written (FinishSegment)
+    NoteBlocks(*s);  // just written (FinishSegment): pinned, or unpinned with its sensor summary
     segments_.push_back(s->Unpinned());
   }
   std::sort(segments_.begin(), segments_.end(), BeforeInStore);
@@ -698,12 +720,6 @@ Status Store::MergeSegments(std::vector<std::shared_ptr<const Segment>> inputs, 
   // An output replacing a segment that queries read (cached) is cached at once, as a flush's is;
   // otherwise it waits for its first query, like the inputs it replaces.
   const bool cache = std::any_of(inputs.begin(), inputs.end(), [](const auto& s) { return s->cached(); });
-  // Their indexes, held for the merge (a day's at most, or compaction_pack_rows of rows).
-  for (auto& seg : inputs) {
-    auto pinned = seg->Pin(/*keep_in_cache=*/false);
-    if (!pinned.ok()) return pinned.status();
-    seg = *pinned;
-  }
   std::vector<uint64_t> ids;
   std::vector<int64_t> offsets;
   for (const auto& seg : inputs) {
@@ -737,28 +753,50 @@ Status Store::MergeSegments(std::vector<std::shared_ptr<const Segment>> inputs, 
       }
     }
   }
-  auto is_hidden = [&](const Segment& seg, size_t i) {
+  auto is_hidden = [&](const Segment& seg, size_t file_index) {
     auto h = hidden.find(seg.info().id);
-    return h != hidden.end() && std::binary_search(h->second.begin(), h->second.end(), static_cast<uint32_t>(seg.file_index(i)));
+    return h != hidden.end() && std::binary_search(h->second.begin(), h->second.end(), static_cast<uint32_t>(file_index));
   };
   uint64_t id = next_segment_id_.fetch_add(1);
   SegmentWriter writer(options_.dir, id);
-  // Every input lists its blocks by hour: merge one hour at a time, so memory holds an hour.
-  std::vector<size_t> next(inputs.size(), 0);
+  // Every input lists its blocks by hour: merge one hour at a time, each input's index read
+  // entry by entry (Segment::Cursor) and the output's spilled as it goes (SegmentWriter), so
+  // that memory holds an hour's entries, however much of the day the inputs already hold.
+  struct Input {
+    std::unique_ptr<Segment::Cursor> cursor;
+    BlockMeta next;           // its next entry, not yet taken
+    size_t next_index = 0;    // that entry's index in its file
+    bool more = false;
+    std::vector<BlockMeta> hour;  // its visible entries of the hour being merged
+  };
+  std::vector<Input> in(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    auto cursor = inputs[i]->Entries();
+    if (!cursor.ok()) return cursor.status();
+    in[i].cursor = std::move(*cursor);
+    auto more = in[i].cursor->Next(&in[i].next, &in[i].next_index);
+    if (!more.ok()) return more.status();
+    in[i].more = *more;
+  }
   while (true) {
     int64_t hour = std::numeric_limits<int64_t>::max();
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      auto blocks = inputs[i]->blocks();
-      if (next[i] < blocks.size()) hour = std::min(hour, HourOf(blocks[next[i]].min_ts));
+    for (const Input& x : in) {
+      if (x.more) hour = std::min(hour, HourOf(x.next.min_ts));
     }
     if (hour == std::numeric_limits<int64_t>::max()) break;
-    // The hour's visible blocks by sensor, as (input, block), in the order they were written.
+    // The hour's visible blocks by sensor, as (input, entry of its hour), in the order they were written.
     std::map<uint32_t, std::vector<std::pair<size_t, size_t>>> by_sensor;
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      const Segment& seg = *inputs[i];
-      auto blocks = seg.blocks();
-      for (; next[i] < blocks.size() && HourOf(blocks[next[i]].min_ts) == hour; ++next[i]) {
-        if (!is_hidden(seg, next[i])) by_sensor[blocks[next[i]].sensor_id].emplace_back(i, next[i]);
+    for (size_t i = 0; i < in.size(); ++i) {
+      Input& x = in[i];
+      x.hour.clear();
+      while (x.more && HourOf(x.next.min_ts) == hour) {
+        if (!is_hidden(*inputs[i], x.next_index)) {
+          by_sensor[x.next.sensor_id].emplace_back(i, x.hour.size());
+          x.hour.push_back(std::move(x.next));
+        }
+        auto more = x.cursor->Next(&x.next, &x.next_index);
+        if (!more.ok()) return more.status();
+        x.more = *more;
       }
     }
     for (const auto& [sensor, blocks] : by_sensor) {
@@ -766,24 +804,22 @@ Status Store::MergeSegments(std::vector<std::shared_ptr<const Segment>> inputs, 
         // The sensor's only block of the hour (an import's hours are whole in one flush, so
         // nearly every block): its bytes and statistics go over as they are, checked by their
         // CRC, without decoding and encoding them again.
-        auto [i, b] = blocks.front();
+        auto [i, k] = blocks.front();
         EncodedBlock block;
-        block.meta = inputs[i]->blocks()[b];
-        MARE_RETURN_IF_ERROR(inputs[i]->ReadBlock(b, &block.bytes));
+        MARE_RETURN_IF_ERROR(inputs[i]->ReadBlock(in[i].hour[k], &block.bytes));
+        block.meta = std::move(in[i].hour[k]);
         MARE_RETURN_IF_ERROR(writer.Add(std::move(block)));
         continue;
       }
       RowBuffer rows(sensor);
-      for (auto [i, b] : blocks) MARE_RETURN_IF_ERROR(AppendBlockRows(*inputs[i], b, &rows));
+      for (auto [i, k] : blocks) MARE_RETURN_IF_ERROR(AppendBlockRows(*inputs[i], in[i].hour[k], &rows));
       rows.SortByTime();
       for (size_t begin = 0; begin < rows.size(); begin += kMaxBlockRows) {
         MARE_RETURN_IF_ERROR(writer.Add(EncodeBlock(rows, begin, std::min(rows.size(), begin + kMaxBlockRows))));
       }
     }
   }
-  // The inputs' indexes are read no more: let them go (unless the cache keeps them) before the
-  // output's is read, so that a day's merge holds one day's index at a time, not two.
-  for (auto& seg : inputs) seg = seg->Unpinned();
+  in.clear();
   std::shared_ptr<const Segment> merged;
   if (writer.blocks() > 0 || !carried.empty()) {
     if (writer.blocks() == 0) return Status::OK();  // every block replaced, yet its hides still needed: keep the inputs

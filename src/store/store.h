@@ -178,7 +178,7 @@ class Store {
   // of the runs between them.
   static void AppendVisible(const std::shared_ptr<const Segment>& view, const std::vector<uint32_t>* hidden,
                             std::vector<std::shared_ptr<const Segment>>* out);
-  void NoteBlocks(const Segment& segment);  // disk_max_ts_ of its sensors (a pinned segment)
+  void NoteBlocks(const Segment& segment);  // disk_max_ts_ of its sensors (from its summary, else its blocks: pinned)
   // Recomputes hidden_sensors_ of these sensors in the (pinned) live view, from its visible blocks.
   void NoteHiddenSensors(const Segment& view, std::vector<uint32_t> sensors);
   // Does it for the blocks PullBlockWith hid in this Write's batch: once a batch, not once a
