@@ -1,5 +1,6 @@
 // Fuzz target: a store segment file as Segment::Open reads it (footer, index, block metadata),
-// then every block's timestamps and columns decoded as a query decodes them.
+// then every block's timestamps and columns decoded as a query decodes them, and the index read
+// again entry by entry (Segment::Cursor, OpenUnpinned) as a merge reads it.
 #include <sys/mman.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -8,9 +9,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "store/block.h"
+#include "store/index_cache.h"
 #include "store/schema.h"
 #include "store/segment.h"
 #include "fuzz_check.h"
@@ -47,9 +50,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (fd < 0) abort();
   if (::write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) abort();
   store::Schema schema;
-  auto segment = store::Segment::Open("/proc/self/fd/" + std::to_string(fd), &schema);
-  ::close(fd);  // the segment keeps its own descriptor
+  const std::string path = "/proc/self/fd/" + std::to_string(fd);
+  auto segment = store::Segment::Open(path, &schema);
+  // What a merge's output is opened as: never the whole index in memory, the same verdict.
+  store::Schema unpinned_schema;
+  auto unpinned = store::Segment::OpenUnpinned(path, &unpinned_schema, std::make_shared<store::IndexCache>(1 << 20, nullptr));
+  ::close(fd);  // the segments keep their own descriptors
+  Check(segment.ok() == unpinned.ok(), "Open and OpenUnpinned agree on a file");
   if (!segment.ok()) return 0;
+  Check((*unpinned)->rows() == (*segment)->rows() && (*unpinned)->block_count() == (*segment)->block_count(),
+        "an unpinned open sees the same blocks");
   const store::Segment& s = **segment;
   Check(s.whole(), "an open segment is a view of all its blocks");
   std::vector<int64_t> ts;
@@ -72,6 +82,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   Check(rows == s.rows() && rows == s.file_rows(), "rows add up");
+  // The index again, entry by entry as a merge reads it: the same entries in the same order,
+  // its checksum (fixed up above) found right at the end.
+  for (const store::Segment* each : {&s, (*unpinned).get()}) {
+    auto cursor = each->Entries();
+    Check(cursor.ok(), "a cursor starts on an index that opened");
+    store::BlockMeta m;
+    size_t i = 0, at = 0;
+    for (;;) {
+      auto more = (*cursor)->Next(&m, &at);
+      Check(more.ok(), "a cursor reads an index that opened to its end");
+      if (!*more) break;
+      Check(i < s.blocks().size() && at == i, "a cursor's entries are the index's, in order");
+      const store::BlockMeta& o = s.blocks()[i];
+      Check(m.sensor_id == o.sensor_id && m.rows == o.rows && m.min_ts == o.min_ts && m.max_ts == o.max_ts &&
+                m.offset == o.offset && m.length == o.length && m.crc == o.crc && m.ts_length == o.ts_length &&
+                m.columns.size() == o.columns.size(),
+            "a cursor's entry is the one Open read");
+      ++i;
+    }
+    Check(i == s.blocks().size(), "a cursor reads every entry");
+  }
   if (!s.blocks().empty()) {
     auto view = s.View(s.first_hour(), s.first_hour());
     Check(view != nullptr && view->rows() <= s.rows(), "a segment's first hour has blocks");
