@@ -57,8 +57,9 @@ Status PreadAll(int fd, char* out, size_t n, uint64_t offset, const std::string&
   return Status::OK();
 }
 
-// One index entry as the file holds it (docs/formats/store.md); local_of: store field id -> local id + 1.
-void PutEntry(std::string* out, const BlockMeta& m, const std::vector<uint32_t>& local_of) {
+// One index entry as the file holds it (docs/formats/store.md); a column's local id is its
+// store field id (the header lists the store's fields in id order).
+void PutEntry(std::string* out, const BlockMeta& m) {
   PutFixed32(out, m.sensor_id);
   PutFixed32(out, m.rows);
   PutFixed64(out, static_cast<uint64_t>(m.min_ts));
@@ -69,7 +70,7 @@ void PutEntry(std::string* out, const BlockMeta& m, const std::vector<uint32_t>&
   PutFixed32(out, m.ts_length);
   PutVarint(out, m.columns.size());
   for (const auto& c : m.columns) {
-    PutVarint(out, local_of[c.field] - 1);
+    PutVarint(out, c.field);
     PutFixed32(out, c.offset);
     PutFixed32(out, c.length);
     const ColumnStats& st = c.stats;
@@ -140,18 +141,12 @@ Status SegmentWriter::Add(EncodedBlock block) {
   if (blocks_ == 0) first_hour_ = hour;
   last_hour_ = hour;
   last_sensor_ = m.sensor_id;
-  for (const ColumnMeta& c : m.columns) {
-    if (c.field >= local_of_.size()) local_of_.resize(c.field + 1, 0);
-    if (local_of_[c.field] == 0) {
-      locals_.emplace_back(c.field, c.type);
-      local_of_[c.field] = static_cast<uint32_t>(locals_.size());
-    }
-  }
+  for (const ColumnMeta& c : m.columns) fields_listed_ = std::max(fields_listed_, c.field + 1);
   m.offset = offset_;
   m.crc = Crc(block.bytes);
   offset_ += block.bytes.size();
   pending_.append(block.bytes);
-  PutEntry(&entries_, m, local_of_);
+  PutEntry(&entries_, m);
   ++blocks_;
   if (entries_.size() >= kIndexChunk) MARE_RETURN_IF_ERROR(SpillEntries());
   if (pending_.size() >= (4u << 20)) return Flush();
@@ -182,9 +177,11 @@ Status SegmentWriter::Finish(SegmentInfo info, const Schema& schema, uint64_t* f
       PutFixed32(&head, h.block);
     }
   }
-  // The fields these blocks use, in the order they first came (their local ids).
-  PutVarint(&head, locals_.size());
-  for (const auto& [field, type] : locals_) {
+  // The store's fields in id order, up to the largest a block uses: a local id is the store's, so
+  // that each entry is written as its block comes, and a store reopening interns the fields in
+  // their order of old (SELECT * keeps its columns across a restart).
+  PutVarint(&head, fields_listed_);
+  for (uint32_t field = 0; field < fields_listed_; ++field) {
     Field f = schema.Get(field);
     PutString(&head, f.name);
     head.push_back(static_cast<char>(f.type));

@@ -90,8 +90,7 @@ class SegmentWriter {
   std::string entries_;
   uint64_t spilled_ = 0;                                  // bytes of entries in index_tmp_
   uint32_t spilled_crc_ = 0;                              // of those bytes as encoded, to check them read back
-  std::vector<uint32_t> local_of_;                        // store field id -> local id + 1 (0: none yet)
-  std::vector<std::pair<uint32_t, FieldType>> locals_;    // local id -> store field id, type
+  uint32_t fields_listed_ = 0;  // the header lists store fields [0, this): 1 + the largest id a block uses
   int64_t first_hour_ = 0, last_hour_ = 0;
   uint32_t last_sensor_ = 0;
   size_t blocks_ = 0;
