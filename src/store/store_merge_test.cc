@@ -255,5 +255,49 @@ TEST_F(StoreMergeTest, AMergeOutputThatFailsToReadAgainIsRemovedAndARetryKeepsOn
   EXPECT_EQ(BySensor(*store), before);
 }
 
+// A store reopening learns its fields from its segments' headers: they must come back with the
+// ids they had (SELECT * lists columns by id), even where a segment's first block uses a later
+// field first, and through a merge.
+TEST_F(StoreMergeTest, FieldsKeepTheirIdsAcrossAReopen) {
+  std::vector<std::string> before;
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    for (int h = 0; h < 3; ++h) {
+      store->Write([&](Store::Batch& b) {
+        for (uint32_t s = 1; s <= 6; ++s) {
+          Reading r;
+          r.timestamp_us = kT0 + h * kHourMicros + s * kSecond;
+          r.sensor_id = s;
+          // Field ids by first arrival: temperature, status (sensor 3, hour 0), humidity (sensor
+          // 5); in hours 1 and 2 the first block (sensor 1) uses humidity before status comes.
+          r.numbers.push_back({"temperature", 10.0 + s});
+          if (s == 3 || h > 0) r.texts.push_back({"status", "ok"});
+          if (s >= 5 || (h > 0 && s == 1)) r.numbers.push_back({"humidity", 50.0 + s});
+          if (h > 0 && s == 1) r.texts.clear();
+          b.Add(r);
+        }
+      });
+      ASSERT_TRUE(store->Flush({h + 1}).ok());
+    }
+    for (const Field& f : store->schema().Fields()) before.push_back(f.name);
+    ASSERT_EQ(before, (std::vector<std::string>{"location.lat", "location.lon", "temperature", "status", "humidity"}));
+  }
+  auto names = [](const Store& store) {
+    std::vector<std::string> out;
+    for (const Field& f : store.schema().Fields()) out.push_back(f.name);
+    return out;
+  };
+  {
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(names(*store), before);
+    ASSERT_TRUE(store->Compact(true).ok());
+  }
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(names(*store), before);
+}
+
 }  // namespace
 }  // namespace mare::store::merge_test
